@@ -1,0 +1,514 @@
+"""Reading FCS files: ``read_fcs(path) -> Sample``.
+
+This module owns the file access; the parsing itself is in :mod:`.text` and :mod:`.data`.
+Every problem with the file surfaces as :class:`~assaykit.errors.FCSFormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import FCSFormatError
+from .data import Layout, decode, layout_from_keywords
+from .text import HEADER_SIZE, Header, TextError, parse_header, parse_text
+
+SPILLOVER_KEYWORDS = ("$SPILLOVER", "SPILL", "$SPILL", "SPILLOVER")
+_NON_FLUORESCENCE = ("FSC", "SSC", "FS ", "SS ", "TIME", "EVENT", "WIDTH", "FS_", "SS_")
+
+
+@dataclass(frozen=True, eq=False)
+class Spillover:
+    """A spillover matrix: ``matrix[i, j]`` is the fraction of dye ``i``'s signal seen in
+    detector ``channels[j]`` (rows: fluorochromes in detector order, diagonal 1)."""
+
+    matrix: np.ndarray
+    channels: tuple[str, ...]
+    keyword: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keyword": self.keyword, "channels": list(self.channels),
+                "matrix": self.matrix.tolist()}
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """One dataset of an FCS file.
+
+    ``raw`` holds the values as stored (integers masked by ``$PnR``); ``events`` the scale values
+    (FCS 2.0 log decoding from ``$PnE`` and gain ``$PnG`` applied on linear integer channels),
+    the same array as ``raw`` when neither applies. Both are read-only. ``channels`` are the
+    ``$PnN`` names, ``markers`` the ``$PnS`` labels ('' when absent), ``keywords`` the TEXT with
+    upper-case keys. ``notes`` lists what was irregular in the file and how it was read.
+    """
+
+    path: Path
+    version: str
+    raw: np.ndarray
+    events: np.ndarray
+    channels: tuple[str, ...]
+    markers: tuple[str, ...]
+    keywords: Mapping[str, str]
+    spillover: Spillover | None
+    dataset: int
+    n_datasets: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_events(self) -> int:
+        return int(self.raw.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.raw.shape[1])
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the whole file (hex), computed on first use."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def channel_ranges(self) -> tuple[float, ...]:
+        """``$PnR`` per channel (0.0 where absent or unreadable)."""
+        out = []
+        for n in range(1, self.n_channels + 1):
+            try:
+                out.append(float(self.keywords.get(f"$P{n}R", "0").strip() or 0))
+            except ValueError:
+                out.append(0.0)
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (no event values)."""
+        return {
+            "path": str(self.path),
+            "version": self.version,
+            "dataset": self.dataset,
+            "n_datasets": self.n_datasets,
+            "events": self.n_events,
+            "channels": [
+                {"index": i + 1, "name": n, "marker": m, "range": r}
+                for i, (n, m, r) in enumerate(
+                    zip(self.channels, self.markers, self.channel_ranges(), strict=True))
+            ],
+            "cytometer": self.keywords.get("$CYT", ""),
+            "date": self.keywords.get("$DATE", ""),
+            "spillover": self.spillover.to_dict() if self.spillover else None,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    base: int
+    header: Header
+    keywords: dict[str, str]
+    notes: tuple[str, ...]
+
+
+def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sample:
+    """Read one dataset of an FCS 2.0/3.0/3.1/3.2 file.
+
+    ``dataset`` picks a dataset of a ``$NEXTDATA`` chain (0-based). By default the first one,
+    except that when a file holds an FCS 2.0 dataset followed by an FCS 3.x copy of the same
+    events (Beckman Coulter LMD), the FCS 3.x copy, which has the full resolution.
+    Raises :class:`FCSFormatError` naming the file for anything unreadable.
+    """
+    file_path = Path(path)
+    try:
+        with open(file_path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            datasets = _scan_datasets(handle, size)
+            index = _choose_dataset(datasets, dataset)
+            return _read_dataset(handle, size, file_path, datasets, index)
+    except FCSFormatError:
+        raise
+    except FileNotFoundError:
+        raise FCSFormatError("no such file", file_path) from None
+    except IsADirectoryError:
+        raise FCSFormatError("is a directory, not an FCS file", file_path) from None
+    except PermissionError:
+        raise FCSFormatError("permission denied", file_path) from None
+    except TextError as exc:
+        raise FCSFormatError(str(exc), file_path) from None
+    except (ValueError, IndexError, KeyError, OverflowError, MemoryError, OSError) as exc:
+        # A safety net: every specific problem is caught above with a precise message; anything
+        # else still names the file and stays an FCSFormatError.
+        raise FCSFormatError(f"unreadable ({type(exc).__name__}: {exc})", file_path) from None
+
+
+def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -> dict[str, str]:
+    """The TEXT keywords of one dataset, without reading DATA."""
+    file_path = Path(path)
+    try:
+        with open(file_path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            datasets = _scan_datasets(handle, size)
+            return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
+    except FileNotFoundError:
+        raise FCSFormatError("no such file", file_path) from None
+    except IsADirectoryError:
+        raise FCSFormatError("is a directory, not an FCS file", file_path) from None
+    except TextError as exc:
+        raise FCSFormatError(str(exc), file_path) from None
+
+
+# --- dataset discovery -------------------------------------------------------------------------
+
+
+def _read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
+    handle.seek(offset)
+    return handle.read(length)
+
+
+def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
+    if size == 0:
+        raise TextError("the file is empty")
+    datasets: list[_Dataset] = []
+    base = 0
+    seen: set[int] = set()
+    while True:
+        seen.add(base)
+        datasets.append(_read_text(handle, size, base, first=not datasets))
+        nextdata = datasets[-1].keywords.get("$NEXTDATA", "0").strip() or "0"
+        try:
+            offset = int(float(nextdata))
+        except ValueError:
+            break
+        following = base + offset
+        if offset <= 0 or following in seen or following + HEADER_SIZE > size:
+            break
+        try:
+            _read_text(handle, size, following, first=False)
+        except TextError:
+            # A $NEXTDATA pointing at nothing readable: keep what we have.
+            break
+        base = following
+    return datasets
+
+
+def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool) -> _Dataset:
+    header = parse_header(_read_at(handle, base, HEADER_SIZE))
+    start, end = header.text_start, header.text_end
+    if start is None or end is None:
+        raise TextError("HEADER has no TEXT offsets")
+    if start < HEADER_SIZE and not (start == 0 and not first):
+        raise TextError(f"HEADER TEXT offset {start} points inside the HEADER")
+    if end < start:
+        raise TextError(f"HEADER TEXT segment ends ({end}) before it starts ({start})")
+    if base + start >= size:
+        raise TextError(
+            f"HEADER puts TEXT at byte {base + start} but the file has only {size} bytes "
+            "(truncated or header-only file)")
+    segment = _read_at(handle, base + start, min(end, size - 1 - base) - start + 1)
+    keywords, notes = parse_text(segment)
+    if base + end >= size:
+        notes.append("TEXT runs past the end of the file (truncated file?)")
+    keywords, more = _merge_supplemental_text(handle, size, base, keywords, segment[:1])
+    return _Dataset(base, header, keywords, tuple(notes + more))
+
+
+def _merge_supplemental_text(
+    handle: BinaryIO, size: int, base: int, keywords: dict[str, str], delim: bytes
+) -> tuple[dict[str, str], list[str]]:
+    try:
+        start = int(keywords.get("$BEGINSTEXT", "0").strip() or 0)
+        end = int(keywords.get("$ENDSTEXT", "0").strip() or 0)
+    except ValueError:
+        return keywords, ["$BEGINSTEXT/$ENDSTEXT are not numbers; supplemental TEXT ignored"]
+    if start <= 0 or end <= start:
+        return keywords, []
+    if base + end >= size:
+        return keywords, ["supplemental TEXT lies past the end of the file; ignored"]
+    segment = _read_at(handle, base + start, end - start + 1)
+    if segment[:1] != delim:
+        segment = delim + segment
+    extra, notes = parse_text(segment)
+    merged = dict(keywords)
+    for key, value in extra.items():
+        merged.setdefault(key, value)
+    return merged, notes
+
+
+def _version(dataset: _Dataset) -> str:
+    return dataset.header.version[3:]
+
+
+def _choose_dataset(datasets: list[_Dataset], requested: int | None) -> int:
+    if requested is not None:
+        if not 0 <= requested < len(datasets):
+            raise TextError(
+                f"dataset {requested} requested but the file holds {len(datasets)} "
+                f"dataset{'s' if len(datasets) != 1 else ''} (0-based)")
+        return requested
+    first = datasets[0]
+    if _version(first) == "2.0":
+        total = first.keywords.get("$TOT", "").strip()
+        for i, other in enumerate(datasets[1:], start=1):
+            if _version(other) != "2.0" and other.keywords.get("$TOT", "").strip() == total:
+                return i
+    return 0
+
+
+# --- DATA --------------------------------------------------------------------------------------
+
+
+def _keyword_offset(keywords: Mapping[str, str], key: str) -> int | None:
+    value = keywords.get(key, "").strip()
+    if not value:
+        return None
+    try:
+        number = int(float(value))
+    except ValueError:
+        return None
+    return number
+
+
+def _locate_data(ds: _Dataset, size: int, layout: Layout) -> tuple[int, int, list[str]]:
+    """Absolute start and length (bytes) of the DATA segment, with notes.
+
+    Candidates are the HEADER offsets and ``$BEGINDATA``/``$ENDDATA``. HEADER offsets of 0 or
+    blank mean "see TEXT" (files over 99,999,999 bytes). When both are given and disagree, a
+    candidate that overlaps TEXT or starts past the end of the file is wrong; among the rest the
+    one whose length matches ``$TOT`` x bytes per event wins, then the HEADER.
+    """
+    notes: list[str] = []
+    text_lo = ds.base + (ds.header.text_start or 0)
+    text_hi = ds.base + (ds.header.text_end or 0)
+    candidates: list[tuple[str, int, int]] = []
+    h = ds.header
+    if h.data_start is not None and h.data_end is not None and (h.data_start or h.data_end):
+        candidates.append(("HEADER", h.data_start, h.data_end))
+    begin = _keyword_offset(ds.keywords, "$BEGINDATA")
+    end = _keyword_offset(ds.keywords, "$ENDDATA")
+    if begin is not None and end is not None and (begin or end):
+        candidates.append(("TEXT", begin, end))
+    if not candidates:
+        raise TextError("no DATA offsets in HEADER nor $BEGINDATA/$ENDDATA in TEXT")
+
+    row = layout.row_bytes
+    total = _keyword_offset(ds.keywords, "$TOT")
+    expected = row * total if (row is not None and total is not None) else None
+
+    def valid(c: tuple[str, int, int]) -> bool:
+        start, stop = ds.base + c[1], ds.base + c[2]
+        overlaps_text = start <= text_hi and stop >= text_lo
+        # stop == size is the common off-by-one (end offset one past the last byte)
+        return HEADER_SIZE <= start < size and stop <= size and not overlaps_text
+
+    def fits(c: tuple[str, int, int]) -> bool:
+        return expected is not None and abs((c[2] - c[1] + 1) - expected) <= 1
+
+    usable = [c for c in candidates if valid(c)]
+    if not usable:
+        name, start, stop = candidates[-1]
+        raise TextError(
+            f"DATA offsets ({name}: {start}-{stop}) point outside the file "
+            f"({size} bytes) or into TEXT")
+    if len({(c[1], c[2]) for c in usable}) > 1:
+        # Both possible: the one that holds $TOT events, then HEADER. A writer must know the
+        # TEXT's final length to write $BEGINDATA inside it (the digits change that length), a
+        # known source of wrong TEXT offsets (Beckman Coulter CyAn: $BEGINDATA 46 bytes late);
+        # the HEADER is written once TEXT is final.
+        usable.sort(key=lambda c: (not fits(c), c[0] != "HEADER"))
+        chosen = usable[0]
+        others = ", ".join(f"{c[0]} {c[1]}-{c[2]}" for c in candidates if c is not chosen)
+        notes.append(f"DATA offsets disagree ({others}); used {chosen[0]} {chosen[1]}-{chosen[2]}")
+    elif len(usable) < len(candidates):
+        bad = [c for c in candidates if c not in usable][0]
+        notes.append(f"{bad[0]} DATA offsets {bad[1]}-{bad[2]} are impossible; used {usable[0][0]}")
+    _, start, stop = usable[0]
+    return ds.base + start, stop - start + 1, notes
+
+
+def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Dataset],
+                  index: int) -> Sample:
+    ds = datasets[index]
+    layout, layout_notes = layout_from_keywords(ds.keywords)
+    start, declared, notes = _locate_data(ds, size, layout)
+    notes = list(ds.notes) + layout_notes + notes
+    available = size - start
+    row = layout.row_bytes
+    total = _keyword_offset(ds.keywords, "$TOT")
+    if total is not None and total < 0:
+        raise TextError(f"$TOT is negative ({total})")
+    if row is None:  # delimited ASCII
+        if total is None:
+            raise TextError("delimited ASCII data needs $TOT")
+        n_bytes = min(max(declared, 0), available)
+        n_events = total
+    else:
+        if total is None:
+            total = max(declared, 0) // row
+            notes.append(f"$TOT missing; {total} events inferred from the DATA length")
+        n_events = total
+        n_bytes = n_events * row
+        if layout.padded and declared != n_bytes and abs(declared - n_events * sum(layout.value_bits) / 8) <= 1:
+            raise TextError("bit-packed integer DATA (values not aligned to bytes) is not supported")
+        if n_bytes > available:
+            raise TextError(
+                f"TEXT declares {n_events} events x {row} bytes = {n_bytes} bytes of DATA "
+                f"but the file holds only {available} bytes from the DATA offset (truncated file?)")
+        if declared > 0 and abs(declared - n_bytes) > 1:
+            notes.append(f"DATA segment is {declared} bytes but $TOT x $PnB give {n_bytes}; "
+                         f"read {n_events} events")
+        elif declared - n_bytes == -1:
+            notes.append("DATA end offset is one byte short (common off-by-one)")
+    buffer = _read_at(handle, start, n_bytes)
+    if len(buffer) < n_bytes:
+        raise TextError(f"DATA ends early: read {len(buffer)} of {n_bytes} bytes")
+    raw = decode(buffer, layout, n_events)
+    raw.setflags(write=False)
+    events, scale_notes = _scale(raw, ds.keywords, layout)
+    events.setflags(write=False)
+    channels = tuple(ds.keywords.get(f"$P{n}N", f"P{n}").strip() for n in range(1, layout.n_parameters + 1))
+    markers = tuple(ds.keywords.get(f"$P{n}S", "").strip() for n in range(1, layout.n_parameters + 1))
+    spillover, spill_notes = parse_spillover(ds.keywords, channels)
+    return Sample(
+        path=path,
+        version=_version(ds),
+        raw=raw,
+        events=events,
+        channels=channels,
+        markers=markers,
+        keywords=MappingProxyType(dict(ds.keywords)),
+        spillover=spillover,
+        dataset=index,
+        n_datasets=len(datasets),
+        notes=tuple(notes + scale_notes + spill_notes),
+    )
+
+
+# --- scale values ------------------------------------------------------------------------------
+
+
+def _pair(value: str) -> tuple[float, float] | None:
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 2:
+        return None
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+
+
+def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tuple[np.ndarray, list[str]]:
+    """Scale values: log decoding (``$PnE``) and gain (``$PnG``) for integer data.
+
+    ``$PnE = f1,f2`` with f1 > 0: value = f2 x 10^(f1 x raw / $PnR) (f2 = 0 read as 1, as the
+    FCS 3.1 specification advises). ``$PnG = g`` on a linear channel: value = raw / g. Gain is
+    not applied to log channels (FCS 3.1: $PnG applies to linear amplification); the time channel
+    gets ``$TIMESTEP`` instead (value = raw x timestep, in seconds) and never a gain. Floating point data is already on the scale: ``$PnE`` other than 0,0 is ignored
+    there with a note.
+    """
+    notes: list[str] = []
+    operations: list[tuple[int, str, float, float]] = []
+    try:
+        timestep = float(keywords.get("$TIMESTEP", "").strip() or 1.0)
+    except ValueError:
+        timestep = 1.0
+    for j in range(layout.n_parameters):
+        n = j + 1
+        decades_log0 = _pair(keywords.get(f"$P{n}E", "0,0"))
+        name = keywords.get(f"$P{n}N", "").strip().upper()
+        if decades_log0 is not None and decades_log0[0] > 0:
+            decades, log0 = decades_log0
+            if layout.datatype in ("F", "D"):
+                notes.append(f"$P{n}E = {keywords[f'$P{n}E']} ignored: floating point data is linear")
+                continue
+            if layout.ranges[j] <= 0:
+                notes.append(f"$P{n}E is logarithmic but $P{n}R is missing; left undecoded")
+                continue
+            operations.append((j, "log", decades, log0 if log0 > 0 else 1.0))
+            continue
+        gain_text = keywords.get(f"$P{n}G", "").strip()
+        try:
+            gain = float(gain_text) if gain_text else 1.0
+        except ValueError:
+            gain = 1.0
+        if name.startswith("TIME"):
+            if math.isfinite(timestep) and timestep > 0 and timestep != 1.0:
+                operations.append((j, "timestep", timestep, 0.0))
+            continue
+        if math.isfinite(gain) and gain > 0 and gain != 1.0:
+            operations.append((j, "gain", gain, 0.0))
+    if not operations and raw.dtype.kind == "f":
+        return raw, notes
+    dtype = np.float32 if raw.dtype == np.float32 else np.float64
+    events = raw.astype(dtype)
+    for j, kind, a, b in operations:
+        column = events[:, j]
+        if kind == "log":
+            events[:, j] = b * np.power(10.0, a * column.astype(np.float64) / layout.ranges[j])
+        elif kind == "timestep":
+            events[:, j] = column * a
+        else:
+            events[:, j] = column / a
+    return events, notes
+
+
+# --- spillover ---------------------------------------------------------------------------------
+
+
+def _fluorescence_channels(channels: tuple[str, ...]) -> list[str]:
+    return [c for c in channels if not c.upper().startswith(_NON_FLUORESCENCE)]
+
+
+def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
+                    ) -> tuple[Spillover | None, list[str]]:
+    """The spillover matrix from ``$SPILLOVER``/``SPILL``/``$SPILL`` (n, names, n^2 values) or
+    FCS 3.0 ``$COMP`` (n, n^2 values, in parameter order of the fluorescence channels)."""
+    for key in SPILLOVER_KEYWORDS:
+        value = keywords.get(key, "").strip()
+        if not value:
+            continue
+        parts = [p.strip() for p in value.split(",")]
+        try:
+            n = int(float(parts[0]))
+        except ValueError:
+            return None, [f"{key} does not start with the number of channels; ignored"]
+        if n < 1 or len(parts) != 1 + n + n * n:
+            return None, [f"{key} holds {len(parts)} fields, {1 + n + n * n} expected for n={n}; ignored"]
+        try:
+            matrix = np.array([float(v) for v in parts[1 + n:]], dtype=np.float64).reshape(n, n)
+        except ValueError:
+            return None, [f"{key} holds a value that is not a number; ignored"]
+        names = tuple(parts[1:1 + n])
+        notes = []
+        if all(name.isdigit() and 1 <= int(name) <= len(channels) for name in names) and not any(
+                name in channels for name in names):
+            # Accuri C6 and Beckman Gallios name the channels by parameter number.
+            names = tuple(channels[int(name) - 1] for name in names)
+            notes.append(f"{key} names channels by parameter number; mapped to $PnN")
+        unknown = [c for c in names if c not in channels]
+        if unknown:
+            notes.append(f"{key} names channels not in the file: {', '.join(unknown)}")
+        return Spillover(matrix, names, key), notes
+    value = keywords.get("$COMP", "").strip()
+    if value:
+        parts = [p.strip() for p in value.split(",")]
+        try:
+            n = int(float(parts[0]))
+            numbers = [float(v) for v in parts[1:]]
+        except ValueError:
+            return None, ["$COMP is not a list of numbers; ignored"]
+        if n < 1 or len(numbers) != n * n:
+            return None, [f"$COMP holds {len(numbers)} values, {n * n} expected; ignored"]
+        fluorescence = _fluorescence_channels(channels)
+        names = tuple(channels) if n == len(channels) else tuple(fluorescence)
+        if len(names) != n:
+            return None, [f"$COMP is {n}x{n} but the file has {len(fluorescence)} fluorescence channels; ignored"]
+        return Spillover(np.array(numbers).reshape(n, n), names, "$COMP"), []
+    return None, []
