@@ -24,7 +24,8 @@ def _encode_events(events: np.ndarray, datatype: str, widths: Sequence[int], big
         out = bytearray()
         for row in events:
             for value, width in zip(row, widths, strict=True):
-                out += str(int(value)).rjust(width).encode()
+                # width 0 is '*': values separated by a blank
+                out += (str(int(value)) + " " if width == 0 else str(int(value)).rjust(width)).encode()
         return bytes(out)
     out = bytearray()
     byteorder = "big" if big_endian else "little"

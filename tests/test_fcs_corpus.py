@@ -63,21 +63,24 @@ def test_accuri_text_offsets_point_into_text_so_header_wins(corpus: Path) -> Non
     rel = "cytoflow/instruments/Accuri - C6.fcs"
     sample = read_fcs(corpus / rel)
     _assert_matches(sample.raw, REFERENCE[rel]["fcsparser"])
-    assert any("impossible" in note for note in sample.notes)
+    assert any("impossible" in note and "used HEADER" in note for note in sample.notes)
     assert sample.raw.max() < 2**24  # $PnR = 16777216: masked to 24 bits
     # Accuri names spillover channels by parameter number: mapped to $PnN
     assert sample.spillover is not None and sample.spillover.channels[:2] == ("FL1-A", "FL2-A")
 
 
 def test_cyan_header_offsets_beat_late_text_offsets(corpus: Path) -> None:
-    # HEADER says DATA 2284-141219, TEXT says 2330-141265; both hold $TOT events. Read from 2330,
-    # the last rows are TEXT-like bytes ('RawParameterList' follows 141219) and the $P3R = 512
-    # channel exceeds... nothing: the event counter columns (P11, P12) are only monotone from 2284.
+    # HEADER says DATA 2284-141219, TEXT says 2330-141265; both spans hold $TOT events. Bytes
+    # 141220 on are TEXT-like ('RawParameterList'), so a read from 2330 ends in them; read from 2284
+    # 'Event Count' steps by exactly 1 through every event (fcsparser agrees; FlowIO reads 2330).
     rel = "cytoflow/instruments/Beckman Coulter - Cyan.fcs"
     sample = read_fcs(corpus / rel)
     _assert_matches(sample.raw, REFERENCE[rel]["fcsparser"])
-    assert sample.raw[-1, 10] == sample.n_events + 1 or sample.raw[:, 10].max() <= sample.n_events + 1
-    assert np.all(np.diff(sample.raw[:, 11].astype(np.int64)) >= 0)
+    assert any("used HEADER" in note for note in sample.notes)
+    assert sample.channels[10] == "Event Count"
+    assert np.all(np.diff(sample.raw[:, 10].astype(np.int64)) == 1)
+    late = np.frombuffer(sample.path.read_bytes()[2330:2330 + sample.n_events * 24], dtype="<u2")
+    assert not np.all(np.diff(late.reshape(-1, 12)[:, 10].astype(np.int64)) == 1)
 
 
 def test_fc500_ten_bit_words_agree_with_the_fcs3_copy(corpus: Path) -> None:

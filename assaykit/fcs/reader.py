@@ -304,9 +304,12 @@ def _locate_data(ds: _Dataset, size: int, layout: Layout) -> tuple[int, int, lis
 
     def valid(c: tuple[str, int, int]) -> bool:
         start, stop = ds.base + c[1], ds.base + c[2]
-        overlaps_text = start <= text_hi and stop >= text_lo
-        # stop == size is the common off-by-one (end offset one past the last byte)
-        return HEADER_SIZE <= start < size and stop <= size and not overlaps_text
+        # the TEXT end offset is often one byte late: allow that one byte of overlap
+        overlaps_text = start < text_hi and stop >= text_lo
+        return HEADER_SIZE <= start < size and not overlaps_text
+
+    def inside(c: tuple[str, int, int]) -> bool:
+        return ds.base + c[2] <= size  # == size: the common off-by-one (end one past the last byte)
 
     def fits(c: tuple[str, int, int]) -> bool:
         return expected is not None and abs((c[2] - c[1] + 1) - expected) <= 1
@@ -317,19 +320,17 @@ def _locate_data(ds: _Dataset, size: int, layout: Layout) -> tuple[int, int, lis
         raise TextError(
             f"DATA offsets ({name}: {start}-{stop}) point outside the file "
             f"({size} bytes) or into TEXT")
-    if len({(c[1], c[2]) for c in usable}) > 1:
-        # Both possible: the one that holds $TOT events, then HEADER. A writer must know the
-        # TEXT's final length to write $BEGINDATA inside it (the digits change that length), a
-        # known source of wrong TEXT offsets (Beckman Coulter CyAn: $BEGINDATA 46 bytes late);
-        # the HEADER is written once TEXT is final.
-        usable.sort(key=lambda c: (not fits(c), c[0] != "HEADER"))
-        chosen = usable[0]
+    # Both possible: the one inside the file, then the one that holds $TOT events, then HEADER.
+    # A writer must know the TEXT's final length to write $BEGINDATA inside it (the digits change
+    # that length), a known source of wrong TEXT offsets (Beckman Coulter CyAn: $BEGINDATA 46
+    # bytes late); the HEADER is written once TEXT is final.
+    usable.sort(key=lambda c: (not inside(c), not fits(c), c[0] != "HEADER"))
+    chosen = usable[0]
+    if len({(c[1], c[2]) for c in candidates}) > 1:
         others = ", ".join(f"{c[0]} {c[1]}-{c[2]}" for c in candidates if c is not chosen)
-        notes.append(f"DATA offsets disagree ({others}); used {chosen[0]} {chosen[1]}-{chosen[2]}")
-    elif len(usable) < len(candidates):
-        bad = [c for c in candidates if c not in usable][0]
-        notes.append(f"{bad[0]} DATA offsets {bad[1]}-{bad[2]} are impossible; used {usable[0][0]}")
-    _, start, stop = usable[0]
+        verdict = "impossible" if len(usable) < len(candidates) else "disagree"
+        notes.append(f"DATA offsets {verdict} ({others}); used {chosen[0]} {chosen[1]}-{chosen[2]}")
+    _, start, stop = chosen
     return ds.base + start, stop - start + 1, notes
 
 
@@ -337,7 +338,10 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
                   index: int) -> Sample:
     ds = datasets[index]
     layout, layout_notes = layout_from_keywords(ds.keywords)
-    start, declared, notes = _locate_data(ds, size, layout)
+    if _keyword_offset(ds.keywords, "$TOT") == 0:  # an empty acquisition: no DATA to find
+        start, declared, notes = size, 0, ["$TOT is 0: no events"]
+    else:
+        start, declared, notes = _locate_data(ds, size, layout)
     notes = list(ds.notes) + layout_notes + notes
     available = size - start
     row = layout.row_bytes
