@@ -414,8 +414,8 @@ def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tupl
     ``$PnE = f1,f2`` with f1 > 0: value = f2 x 10^(f1 x raw / $PnR) (f2 = 0 read as 1, as the
     FCS 3.1 specification advises). ``$PnG = g`` on a linear channel: value = raw / g. Gain is
     not applied to log channels (FCS 3.1: $PnG applies to linear amplification); the time channel
-    gets ``$TIMESTEP`` instead (value = raw x timestep, in seconds) and never a gain. Floating point data is already on the scale: ``$PnE`` other than 0,0 is ignored
-    there with a note.
+    gets ``$TIMESTEP`` instead (value = raw x timestep, in seconds) and never a gain. Floating
+    point data is already on the scale: ``$PnE`` other than 0,0 is ignored there with a note.
     """
     notes: list[str] = []
     operations: list[tuple[int, str, float, float]] = []
@@ -452,10 +452,11 @@ def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tupl
         return raw, notes
     dtype = np.float32 if raw.dtype == np.float32 else np.float64
     events = raw.astype(dtype)
-    for j, kind, a, b in operations:
+    for j, kind, a, b in operations:  # overflow of 10^x for absurd $PnE gives inf, as the file says
         column = events[:, j]
         if kind == "log":
-            events[:, j] = b * np.power(10.0, a * column.astype(np.float64) / layout.ranges[j])
+            with np.errstate(over="ignore"):
+                events[:, j] = b * np.power(10.0, a * column.astype(np.float64) / layout.ranges[j])
         elif kind == "timestep":
             events[:, j] = column * a
         else:

@@ -41,7 +41,7 @@ def main(corpus: Path) -> None:
                 _, data = fcsparser.parse(str(path), reformat_meta=False, data_set=0,
                                           dtype="float64")
             entry["fcsparser"] = _summary(data.values)
-        except Exception as exc:  # noqa: BLE001 - recorded, not handled
+        except Exception as exc:
             entry["fcsparser"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
         try:
             with warnings.catch_warnings():
@@ -49,7 +49,7 @@ def main(corpus: Path) -> None:
                 flow = flowio.FlowData(str(path), ignore_offset_error=True,
                                        ignore_offset_discrepancy=True)
             entry["flowio"] = _summary(flow.as_array(preprocess=False))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             entry["flowio"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
         out[rel] = entry
     target = Path(__file__).with_name("corpus_reference.json")
