@@ -27,3 +27,12 @@ def corpus_reference() -> dict:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated run (2 patients x 2 conditions + beads), made once per session."""
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = tmp_path_factory.mktemp("run")
+    return write_run(folder, RunSpec(patients=2, conditions=("unstimulated", "IFN-gamma"), events=30000, seed=11))

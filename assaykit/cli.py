@@ -1,0 +1,217 @@
+"""The ``assaykit`` command line: thin wrappers over the library.
+
+Errors in the user's input print one line naming the file on stderr and exit with code 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import AssayKitError
+
+app = typer.Typer(
+    name="assaykit",
+    help="Monocyte HLA-DR (AB/C) and ex vivo immune restoration from flow cytometry runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state: dict[str, bool] = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"assaykit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Monocyte HLA-DR (AB/C) and ex vivo immune restoration from flow cytometry runs."""
+    _state["debug"] = debug
+
+
+def _fail(error: BaseException) -> None:
+    if _state["debug"]:
+        raise error
+    typer.echo(f"error: {error}", err=True)
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except AssayKitError as error:
+        _fail(error)
+        raise typer.Exit(2) from None
+
+
+# --- inspect -----------------------------------------------------------------------------------
+
+
+def _describe(sample: Any, keywords: bool) -> str:
+    info = sample.to_dict()
+    lines = [
+        f"{sample.path}",
+        f"  FCS {info['version']}  instrument: {info['cytometer'] or '-'}  date: {info['date'] or '-'}",
+        f"  events: {info['events']}  dataset: {info['dataset'] + 1} of {info['n_datasets']}  "
+        f"spillover: {'yes (' + sample.spillover.keyword + ')' if sample.spillover else 'no'}",
+        "  #   $PnN                      $PnS                      range",
+    ]
+    for channel in info["channels"]:
+        lines.append(f"  {channel['index']:<3} {channel['name']:<25} {channel['marker'] or '-':<25} "
+                     f"{channel['range']:g}")
+    for note in sample.notes:
+        lines.append(f"  note: {note}")
+    if keywords:
+        lines.append("  TEXT keywords:")
+        lines.extend(f"    {key} = {value}" for key, value in sample.keywords.items())
+    return "\n".join(lines)
+
+
+@app.command()
+def inspect(
+    files: Annotated[list[Path], typer.Argument(help="FCS files (.fcs, .lmd).", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    keywords: Annotated[bool, typer.Option("--keywords", help="Also dump every TEXT keyword.")] = False,
+    dataset: Annotated[int | None, typer.Option(help="Dataset to read (0-based; default: see docs).")] = None,
+) -> None:
+    """Describe FCS files: version, instrument, date, events, datasets, channels, spillover.
+
+    Example: assaykit inspect sample_fcs/*.fcs --json
+    """
+    from .fcs import read_fcs
+
+    failed = False
+    described: list[dict] = []
+    for path in files:
+        try:
+            sample = read_fcs(path, dataset=dataset)
+        except AssayKitError as error:
+            _fail(error)
+            failed = True
+            continue
+        if as_json:
+            entry = sample.to_dict()
+            if keywords:
+                entry["keywords"] = dict(sample.keywords)
+            described.append(entry)
+        else:
+            typer.echo(_describe(sample, keywords))
+    if as_json:
+        typer.echo(json.dumps(described if len(files) != 1 else (described[0] if described else None), indent=1))
+    if failed:
+        raise typer.Exit(2)
+
+
+# --- convert -----------------------------------------------------------------------------------
+
+
+def _unique(names: tuple[str, ...]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
+
+
+@app.command()
+def convert(
+    file: Annotated[Path, typer.Argument(help="FCS file to read.", show_default=False)],
+    out: Annotated[Path, typer.Argument(help="Output: .csv (header = channel names) or .npy.",
+                                        show_default=False)],
+    raw: Annotated[bool, typer.Option("--raw", help="Values as stored (no log decoding, gain).")] = False,
+    dataset: Annotated[int | None, typer.Option(help="Dataset to read (0-based).")] = None,
+) -> None:
+    """Write the events of an FCS file to CSV or NumPy (scale values unless --raw).
+
+    Example: assaykit convert sample_fcs/Specimen_001_A1_A01.fcs A1.csv
+    """
+    from .fcs import read_fcs
+    from .io import write_atomic
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".npy"):
+        _fail(AssayKitError("output must end in .csv or .npy", out))
+        raise typer.Exit(2)
+    sample = _run(lambda: read_fcs(file, dataset=dataset))
+    values = sample.raw if raw else sample.events
+
+    def render() -> bytes:
+        import io
+
+        import numpy as np
+
+        buffer = io.BytesIO()
+        if suffix == ".npy":
+            np.save(buffer, np.ascontiguousarray(values), allow_pickle=False)
+        else:
+            text = io.StringIO()
+            header = ",".join(f'"{n}"' if "," in n else n for n in _unique(sample.channels))
+            fmt = "%d" if values.dtype.kind in "ui" else "%.9g"
+            np.savetxt(text, values, delimiter=",", fmt=fmt, header=header, comments="")
+            buffer.write(text.getvalue().encode())
+        return buffer.getvalue()
+
+    write_atomic(out, render())
+    typer.echo(f"wrote {out} ({sample.n_events} events x {sample.n_channels} channels)")
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the run into.", show_default=False)],
+    patients: Annotated[int, typer.Option(min=1, max=23, help="Number of patients.")] = 4,
+    conditions: Annotated[str, typer.Option(help="Comma-separated; the first is the control.")] = (
+        "unstimulated,IFN-gamma,GM-CSF,IL-7"),
+    events: Annotated[int, typer.Option(min=1000, help="Events per blood tube.")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 1,
+) -> None:
+    """Simulate a plate run as acquired on a FACSCanto II, with ground truth.
+
+    Writes one FCS 3.1 file per well (lysed whole blood stained for HLA-DR PE and CD14
+    PerCP-Cy5.5), a QuantiBRITE bead tube, plate_map.csv, truth.csv, per-event labels
+    (*.labels.npy, legend in labels.json) and the bead lot file (beads_lot.yaml).
+
+    Example: assaykit simulate sample_fcs --patients 4 --events 20000 --seed 1
+    """
+    from .simulate import RunSpec, write_run
+
+    names = tuple(c.strip() for c in conditions.split(",") if c.strip())
+    if not names:
+        _fail(AssayKitError("--conditions is empty"))
+        raise typer.Exit(2)
+    if patients * len(names) > 95:
+        _fail(AssayKitError(f"{patients} patients x {len(names)} conditions do not fit a 96-well plate"))
+        raise typer.Exit(2)
+    folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed))
+    typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""A whole-blood and bead-tube simulator with ground truth, as acquired on a BD FACSCanto II.
+
+Every later step is tested against it: per-event population labels for gating, the true
+monocyte HLA-DR in antibodies bound per cell (AB/C) for quantification, the true bead response
+for calibration, and a simple restoration model for scoring.
+
+Model (documented in docs/simulator.md):
+- Each cell type has log-normal forward scatter, side scatter, CD14 (PerCP-Cy5.5) and HLA-DR (PE)
+  expressed in molecules per cell; the cytometer turns molecules into a signal through the
+  calibration ``log10(molecules) = slope x log10(signal) + intercept`` (the very relation the bead
+  calibration recovers), with multiplicative measurement noise of median 1 and additive
+  electronic noise of mean 0, so the monocytes' median signal maps back to their median AB/C.
+- PE spills into the PerCP-Cy5.5 detector (and PerCP-Cy5.5 slightly into PE); the matrix is
+  applied to the signals and written to ``$SPILLOVER``.
+- Doublets add two cells' areas (FSC-H only rises ~15 %); debris is small and dim.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .io import write_atomic
+
+CHANNELS = ("FSC-A", "FSC-H", "SSC-A", "PE-A", "PerCP-Cy5-5-A", "Time")
+MARKERS = ("", "", "", "HLA-DR PE", "CD14 PerCP-Cy5.5", "")
+CHANNEL_MAX = 262143.0  # FACSCanto II: 18-bit scale, $PnR = 262144
+TIMESTEP = 0.01  # seconds per Time unit
+
+# Per-event labels written to <file>.labels.npy (int8)
+LABELS = {
+    0: "debris",
+    1: "doublet",
+    2: "lymphocyte",  # T and NK cells: HLA-DR negative
+    3: "b_cell",  # HLA-DR bright, CD14 negative: must never be gated as monocytes
+    4: "monocyte",  # classical/intermediate, CD14 bright
+    5: "monocyte_nonclassical",  # CD14 dim, still monocytes
+    6: "neutrophil",
+    7: "eosinophil",
+    8: "immature_granulocyte",  # septic left shift: lower SSC, CD14 dim to intermediate
+    9: "bead",
+    10: "bead_doublet",
+}
+MONOCYTE_LABELS = (4, 5)
+
+# Published example values of one QuantiBRITE PE lot (PE molecules per bead; low, medium-low,
+# medium-high, high). A lab must use the values on its own lot's certificate.
+QUANTIBRITE_EXAMPLE_LOT = (474.0, 5359.0, 23843.0, 62336.0)
+
+# Maximum fold change in monocyte HLA-DR a drug reaches ex vivo in a fully responsive patient
+# (orientation: IFN-gamma raised median mHLA-DR ~4.7x in vivo, Payen 2019; GM-CSF normalises it).
+DRUG_MAX_FOLD = {"unstimulated": 1.0, "IFN-gamma": 3.5, "GM-CSF": 2.5, "IL-7": 1.2, "anti-PD-1": 1.3}
+ABC_CEILING = 60000.0
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """The detector response: molecules = 10^(slope x log10(signal) + intercept)."""
+
+    slope: float = 1.02
+    intercept: float = 0.35
+    cv: float = 0.08  # multiplicative measurement noise (log-normal, median 1)
+    electronic_sd: float = 15.0  # additive noise in signal units
+    spill_pe_into_percp: float = 0.12
+    spill_percp_into_pe: float = 0.004
+
+    def signal(self, molecules: np.ndarray) -> np.ndarray:
+        """Noise-free signal (MFI units) of a number of fluorochrome molecules."""
+        return 10.0 ** ((np.log10(np.maximum(molecules, 1e-3)) - self.intercept) / self.slope)
+
+    def molecules(self, signal: np.ndarray | float) -> np.ndarray:
+        """The inverse of :meth:`signal`: molecules (AB/C for HLA-DR) of a signal."""
+        return 10.0 ** (self.slope * np.log10(signal) + self.intercept)
+
+    def spillover(self) -> np.ndarray:
+        """Rows: dyes (PE, PerCP-Cy5.5); columns: detectors (PE-A, PerCP-Cy5-5-A)."""
+        return np.array([[1.0, self.spill_pe_into_percp], [self.spill_percp_into_pe, 1.0]])
+
+
+@dataclass(frozen=True)
+class Population:
+    """One cell type: medians and log10 spreads of scatter and marker molecules."""
+
+    label: int
+    fsc: float
+    ssc: float
+    cd14: float  # PerCP-Cy5.5 molecules
+    hladr: float  # PE molecules (= AB/C)
+    fsc_sd: float = 0.06
+    ssc_sd: float = 0.08
+    cd14_sd: float = 0.2
+    hladr_sd: float = 0.2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One tube of lysed whole blood. Fractions are of all events (before doublets)."""
+
+    n_events: int = 20000
+    monocyte_abc: float = 10000.0  # true median HLA-DR AB/C of the monocytes
+    monocyte_fraction: float = 0.07
+    nonclassical_fraction: float = 0.1  # of monocytes, CD14 dim
+    cd14_shift_decades: float = 0.0  # septic CD14-dim shift of all monocytes (0 .. 0.6)
+    immature_granulocyte_fraction: float = 0.0
+    b_cell_fraction: float = 0.03
+    debris_fraction: float = 0.08
+    doublet_fraction: float = 0.03
+    b_cell_abc: float = 35000.0
+
+
+def _populations(s: Scenario) -> list[tuple[Population, float]]:
+    mono_cd14 = 25000.0 / 10 ** s.cd14_shift_decades
+    monocytes = s.monocyte_fraction * (1 - s.nonclassical_fraction)
+    nonclassical = s.monocyte_fraction * s.nonclassical_fraction
+    others = 1.0 - s.debris_fraction - s.monocyte_fraction - s.b_cell_fraction - s.immature_granulocyte_fraction
+    if others <= 0.1:
+        raise ValueError("scenario fractions leave too few granulocytes and lymphocytes")
+    return [
+        (Population(4, 80000, 42000, mono_cd14, s.monocyte_abc, hladr_sd=0.15), monocytes),
+        (Population(5, 72000, 36000, mono_cd14 / 8, s.monocyte_abc * 1.4, hladr_sd=0.15), nonclassical),
+        (Population(3, 48000, 11000, 120, s.b_cell_abc, hladr_sd=0.15), s.b_cell_fraction),
+        (Population(2, 46000, 10000, 100, 150, hladr_sd=0.3), others * 0.30),
+        (Population(6, 95000, 115000, 600, 120, hladr_sd=0.3), others * 0.66),
+        (Population(7, 90000, 160000, 200, 200, hladr_sd=0.3), others * 0.04),
+        (Population(8, 85000, 70000, 2500, 150, cd14_sd=0.3, hladr_sd=0.3), s.immature_granulocyte_fraction),
+        (Population(0, 9000, 5000, 60, 40, fsc_sd=0.3, ssc_sd=0.35, cd14_sd=0.5, hladr_sd=0.5), s.debris_fraction),
+    ]
+
+
+def _counts(weights: Sequence[float], n: int, rng: np.random.Generator) -> np.ndarray:
+    probabilities = np.asarray(weights, dtype=np.float64)
+    return rng.multinomial(n, probabilities / probabilities.sum())
+
+
+def _lognormal(rng: np.random.Generator, median: float, sd_log10: float, n: int) -> np.ndarray:
+    return median * 10.0 ** (rng.normal(0.0, sd_log10, n))
+
+
+@dataclass(frozen=True)
+class Tube:
+    """A simulated tube: events (n x 6, CHANNELS order), per-event labels, and truth."""
+
+    events: np.ndarray
+    labels: np.ndarray
+    true_abc_median: float  # median AB/C of the simulated monocytes (singlets, both subsets)
+    n_monocytes: int
+
+
+def _acquire(
+    fsc: np.ndarray, ssc: np.ndarray, pe_molecules: np.ndarray, percp_molecules: np.ndarray,
+    fsc_height_ratio: np.ndarray, instrument: Instrument, rng: np.random.Generator,
+) -> np.ndarray:
+    n = fsc.size
+    signals = np.stack([instrument.signal(pe_molecules), instrument.signal(percp_molecules)], axis=1)
+    signals *= 10.0 ** rng.normal(0.0, instrument.cv / np.log(10), size=signals.shape)
+    detected = signals @ instrument.spillover()
+    detected += rng.normal(0.0, instrument.electronic_sd, size=detected.shape)
+    events = np.empty((n, len(CHANNELS)), dtype=np.float64)
+    events[:, 0] = fsc
+    events[:, 1] = fsc * fsc_height_ratio
+    events[:, 2] = ssc
+    events[:, 3:5] = detected
+    events[:, 5] = np.sort(rng.uniform(0, 6000, n))  # 60 s of acquisition in TIMESTEP units
+    events[:, :5] = np.minimum(events[:, :5], CHANNEL_MAX)
+    return events.astype(np.float32)
+
+
+def simulate_blood(scenario: Scenario, rng: np.random.Generator, instrument: Instrument | None = None) -> Tube:
+    """One tube of stained, lysed whole blood."""
+    instrument = instrument or Instrument()
+    populations = _populations(scenario)
+    n_doublets = int(round(scenario.n_events * scenario.doublet_fraction))
+    n_cells = scenario.n_events - n_doublets
+    counts = _counts([w for _, w in populations], n_cells + 2 * n_doublets, rng)
+    parts = []
+    for (pop, _), count in zip(populations, counts, strict=True):
+        parts.append(np.column_stack([
+            np.full(count, pop.label, dtype=np.float64),
+            _lognormal(rng, pop.fsc, pop.fsc_sd, count),
+            _lognormal(rng, pop.ssc, pop.ssc_sd, count),
+            _lognormal(rng, pop.hladr, pop.hladr_sd, count),
+            _lognormal(rng, pop.cd14, pop.cd14_sd, count),
+        ]))
+    cells = np.concatenate(parts)
+    cells = cells[rng.permutation(len(cells))]
+    singles = cells[:n_cells]
+    pairs = cells[n_cells:].reshape(n_doublets, 2, 5)
+    doublets = np.column_stack([np.ones(n_doublets), pairs[:, :, 1:].sum(axis=1)])
+    all_cells = np.concatenate([singles, doublets])
+    labels = np.concatenate([singles[:, 0], np.ones(n_doublets)]).astype(np.int8)
+    height_ratio = np.concatenate([
+        _lognormal(rng, 0.85, 0.02, n_cells), _lognormal(rng, 0.55, 0.04, n_doublets)])
+    order = rng.permutation(len(all_cells))
+    all_cells, labels, height_ratio = all_cells[order], labels[order], height_ratio[order]
+    events = _acquire(all_cells[:, 1], all_cells[:, 2], all_cells[:, 3], all_cells[:, 4],
+                      height_ratio, instrument, rng)
+    monocytes = np.isin(labels, MONOCYTE_LABELS)
+    true_median = float(np.median(all_cells[monocytes, 3])) if monocytes.any() else float("nan")
+    return Tube(events, labels, true_median, int(monocytes.sum()))
+
+
+def simulate_beads(
+    values: Sequence[float], rng: np.random.Generator, n_events: int = 10000,
+    instrument: Instrument | None = None, cv: float = 0.04,
+) -> Tube:
+    """A QuantiBRITE-style bead tube: equal peaks at ``values`` PE molecules per bead, with 5 %
+    bead doublets and 4 % debris."""
+    instrument = instrument or Instrument()
+    n_doublets = int(n_events * 0.05)
+    n_debris = int(n_events * 0.04)
+    n_single = n_events - n_doublets - n_debris
+    peak = rng.integers(0, len(values), size=n_single + 2 * n_doublets)
+    pe = np.asarray(values, dtype=np.float64)[peak] * 10 ** rng.normal(0, cv / np.log(10), peak.size)
+    fsc = _lognormal(rng, 60000, 0.02, peak.size)
+    ssc = _lognormal(rng, 20000, 0.03, peak.size)
+    percp = _lognormal(rng, 30, 0.2, peak.size)
+    single = slice(0, n_single)
+    pair = slice(n_single, None)
+
+    def doubled(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x[single], x[pair].reshape(n_doublets, 2).sum(axis=1)])
+
+    fsc, ssc, pe, percp = doubled(fsc), doubled(ssc), doubled(pe), doubled(percp)
+    debris = (_lognormal(rng, 6000, 0.3, n_debris), _lognormal(rng, 3000, 0.3, n_debris),
+              _lognormal(rng, 40, 0.5, n_debris), _lognormal(rng, 20, 0.5, n_debris))
+    fsc, ssc, pe, percp = (np.concatenate([a, b]) for a, b in zip((fsc, ssc, pe, percp), debris, strict=True))
+    labels = np.concatenate([np.full(n_single, 9), np.full(n_doublets, 10), np.zeros(n_debris)]).astype(np.int8)
+    height = np.concatenate([_lognormal(rng, 0.85, 0.02, n_single), _lognormal(rng, 0.55, 0.04, n_doublets),
+                             _lognormal(rng, 0.85, 0.05, n_debris)])
+    order = rng.permutation(labels.size)
+    events = _acquire(fsc[order], ssc[order], pe[order], percp[order], height[order], instrument, rng)
+    return Tube(events, labels[order], float("nan"), 0)
+
+
+# --- restoration model -------------------------------------------------------------------------
+
+
+def drug_abc(control_abc: float, drug: str, responsiveness: float) -> float:
+    """True monocyte AB/C after ex vivo incubation with ``drug``: the fold change shrinks as the
+    control approaches the ceiling (healthy monocytes barely respond)."""
+    max_fold = DRUG_MAX_FOLD.get(drug, 1.0)
+    headroom = max(0.0, 1.0 - control_abc / ABC_CEILING)
+    return control_abc * (1.0 + (max_fold - 1.0) * responsiveness * headroom)
+
+
+# --- a whole run on disk -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    patients: int = 4
+    conditions: tuple[str, ...] = ("unstimulated", "IFN-gamma", "GM-CSF", "IL-7")
+    events: int = 20000
+    seed: int = 1
+    timepoint: str = "D3"
+    bead_values: tuple[float, ...] = QUANTIBRITE_EXAMPLE_LOT
+    instrument: Instrument = field(default_factory=Instrument)
+
+
+def _well(index: int) -> str:
+    return f"{'ABCDEFGH'[index // 12]}{index % 12 + 1}"
+
+
+def _file_name(number: int, well: str) -> str:
+    # BD FACSDiva style: Specimen_001_A1_A01.fcs
+    return f"Specimen_001_{well}_{well[0]}{int(well[1:]):02d}.fcs"
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _csv_bytes(rows: list[dict], columns: Sequence[str]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _keywords(well: str, instrument: Instrument, name: str) -> dict[str, str]:
+    spill = instrument.spillover()
+    values = ",".join(f"{v:.6g}" for v in spill.ravel())
+    keywords = {
+        "$CYT": "FACSCanto II (simulated)",
+        "$DATE": "22-NOV-2026",
+        "$FIL": name,
+        "$TIMESTEP": str(TIMESTEP),
+        "$SPILLOVER": f"2,PE-A,PerCP-Cy5-5-A,{values}",
+        "WELL ID": well,
+        "CREATOR": "assaykit simulate",
+    }
+    for n in range(1, len(CHANNELS) + 1):
+        keywords[f"$P{n}R"] = "262144"
+    return keywords
+
+
+def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
+    """A bead-lot file (format: docs/bead-lots.md)."""
+    listed = ", ".join(f"{v:g}" for v in values)
+    return (
+        f"# {note}\n"
+        "kit: BD QuantiBRITE PE\n"
+        f"lot: \"{lot}\"\n"
+        "unit: PE molecules/bead\n"
+        "marker: PE\n"
+        "channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT, PE]\n"
+        f"values: [{listed}]\n"
+        "qc:\n"
+        "  min_r_squared: 0.99\n"
+        "  slope_range: [0.8, 1.2]\n"
+        "  min_peaks: 3\n"
+    )
+
+
+def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
+    """Simulate a whole plate run into ``out_dir``: FCS files, plate_map.csv, truth.csv,
+    per-event labels (``<file>.labels.npy``), labels.json and the bead lot file.
+    The same spec (seed included) gives byte-identical files."""
+    from .fcs.writer import write_fcs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(spec.seed)
+    instrument = spec.instrument
+    plate_rows: list[dict] = []
+    truth_rows: list[dict] = []
+    index = 0
+    for p in range(spec.patients):
+        patient = f"P{p + 1:02d}"
+        control = float(10 ** rng.uniform(np.log10(1500), np.log10(20000)))
+        responsiveness = float(rng.uniform(0.3, 1.1))
+        monocyte_fraction = float(rng.uniform(0.04, 0.10))
+        for condition in spec.conditions:
+            well = _well(index)
+            index += 1
+            name = _file_name(index, well)
+            abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
+            scenario = Scenario(n_events=spec.events, monocyte_abc=abc, monocyte_fraction=monocyte_fraction)
+            tube = simulate_blood(scenario, rng, instrument)
+            write_fcs(out / name, tube.events, CHANNELS, MARKERS, _keywords(well, instrument, name))
+            write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(tube.labels))
+            plate_rows.append({"well": well, "file": name, "patient": patient, "timepoint": spec.timepoint,
+                               "condition": condition, "role": "sample"})
+            truth_rows.append({"file": name, "well": well, "patient": patient, "timepoint": spec.timepoint,
+                               "condition": condition, "role": "sample",
+                               "true_abc": f"{tube.true_abc_median:.2f}", "model_abc": f"{abc:.2f}",
+                               "true_monocytes": tube.n_monocytes, "events": spec.events,
+                               "calibration_slope": instrument.slope,
+                               "calibration_intercept": instrument.intercept})
+    well = "H12"
+    name = _file_name(96, well)
+    beads = simulate_beads(spec.bead_values, rng, n_events=10000, instrument=instrument)
+    write_fcs(out / name, beads.events, CHANNELS, MARKERS, _keywords(well, instrument, name))
+    write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(beads.labels))
+    plate_rows.append({"well": well, "file": name, "patient": "", "timepoint": "", "condition": "",
+                       "role": "beads"})
+    truth_rows.append({"file": name, "well": well, "patient": "", "timepoint": "", "condition": "",
+                       "role": "beads", "true_abc": "", "model_abc": "", "true_monocytes": 0,
+                       "events": 10000, "calibration_slope": instrument.slope,
+                       "calibration_intercept": instrument.intercept})
+    write_atomic(out / "plate_map.csv",
+                  _csv_bytes(plate_rows, ["well", "file", "patient", "timepoint", "condition", "role"]))
+    write_atomic(out / "truth.csv", _csv_bytes(truth_rows, list(truth_rows[0])))
+    write_atomic(out / "labels.json", (json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n").encode())
+    write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED",
+                                                   "Simulated lot: the values the simulator used.").encode())
+    spec_dict = asdict(spec)
+    write_atomic(out / "simulation.json", (json.dumps(spec_dict, indent=1, sort_keys=True) + "\n").encode())
+    return out

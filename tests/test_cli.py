@@ -1,0 +1,99 @@
+"""The command line: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from assaykit import read_fcs
+from assaykit.cli import app
+
+from .fcs_builder import build_fcs
+
+runner = CliRunner()
+
+
+def test_help_answers_with_examples() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "inspect" in result.stdout and "simulate" in result.stdout
+    for command in ("inspect", "convert", "simulate"):
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0 and "Example: assaykit " + command in sub.stdout
+
+
+def test_inspect_text_and_json(simulated_run: Path) -> None:
+    path = simulated_run / "Specimen_001_A1_A01.fcs"
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "FCS 3.1" in result.stdout and "HLA-DR PE" in result.stdout and "spillover: yes" in result.stdout
+    as_json = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
+    assert as_json["events"] == 30000 and as_json["channels"][3]["marker"] == "HLA-DR PE"
+    assert as_json["channels"][3]["range"] == 262144.0
+    keywords = runner.invoke(app, ["inspect", str(path), "--keywords"]).stdout
+    assert "WELL ID = A1" in keywords
+
+
+def test_inspect_reports_datasets(corpus: Path) -> None:
+    result = runner.invoke(app, ["inspect", str(corpus / "flowkit/coulter.lmd"), "--json"])
+    info = json.loads(result.stdout)
+    assert (info["dataset"], info["n_datasets"], info["version"]) == (1, 2, "3.0")
+
+
+def test_bad_file_is_one_line_exit_2(tmp_path: Path, simulated_run: Path) -> None:
+    bad = tmp_path / "bad.fcs"
+    bad.write_text("not a cytometry file at all, just some text" * 3)
+    good = simulated_run / "Specimen_001_A1_A01.fcs"
+    result = subprocess.run([sys.executable, "-m", "assaykit.cli", "inspect", str(bad), str(good)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and str(bad) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "FCS 3.1" in result.stdout  # the good file is still described
+    debug = subprocess.run([sys.executable, "-m", "assaykit.cli", "--debug", "inspect", str(bad)],
+                           capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("name", ["nope.fcs", ""])
+def test_missing_file_exit_2(tmp_path: Path, name: str) -> None:
+    result = runner.invoke(app, ["inspect", str(tmp_path / name)])
+    assert result.exit_code == 2
+    assert "no such file" in result.stderr or "is a directory" in result.stderr
+
+
+def test_convert_csv_and_npy(tmp_path: Path) -> None:
+    values = np.array([[1, 2, 3], [40, 50, 60]])
+    blob = build_fcs(values, datatype="I", widths=[16] * 3, names=["FSC-A", "FL1", "FL1"],
+                     extra=[("$P2G", "2")])
+    blob = blob.replace(b"$P2E/0,0/", b"$P2E/0,0/")
+    path = tmp_path / "in.fcs"
+    path.write_bytes(blob)
+    assert runner.invoke(app, ["convert", str(path), str(tmp_path / "o.csv")]).exit_code == 0
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0] == "FSC-A,FL1,FL1_2" and lines[1] == "1,1,3" and lines[2] == "40,25,60"
+    assert runner.invoke(app, ["convert", str(path), str(tmp_path / "r.csv"), "--raw"]).exit_code == 0
+    assert (tmp_path / "r.csv").read_text().splitlines()[2] == "40,50,60"
+    assert runner.invoke(app, ["convert", str(path), str(tmp_path / "o.npy"), "--raw"]).exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), values)
+    bad = runner.invoke(app, ["convert", str(path), str(tmp_path / "o.txt")])
+    assert bad.exit_code == 2 and "must end in .csv or .npy" in bad.stderr
+
+
+def test_convert_dataset(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "d0.npy"
+    result = runner.invoke(app, ["convert", str(corpus / "flowkit/coulter.lmd"), str(out), "--raw", "--dataset", "0"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(out), read_fcs(corpus / "flowkit/coulter.lmd", dataset=0).raw)
+
+
+def test_simulate_command(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", str(tmp_path / "run"), "--patients", "1", "--events", "2000",
+                                 "--conditions", "unstimulated,IL-7", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "plate_map.csv").read_text().count("\n") == 4  # header + 2 + beads

@@ -1,0 +1,127 @@
+"""The simulator's ground truth checked by independent computation on the files it writes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assaykit import read_fcs
+from assaykit.simulate import (
+    CHANNELS,
+    MONOCYTE_LABELS,
+    QUANTIBRITE_EXAMPLE_LOT,
+    Instrument,
+    RunSpec,
+    Scenario,
+    drug_abc,
+    simulate_beads,
+    simulate_blood,
+    write_run,
+)
+
+
+def _truth(folder: Path) -> list[dict]:
+    with open(folder / "truth.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _compensated(sample) -> np.ndarray:
+    spill = sample.spillover
+    columns = [sample.channels.index(c) for c in spill.channels]
+    out = sample.events.astype(np.float64).copy()
+    out[:, columns] = out[:, columns] @ np.linalg.inv(spill.matrix)
+    return out
+
+
+def test_run_layout(simulated_run: Path) -> None:
+    truth = _truth(simulated_run)
+    assert len(truth) == 5 and truth[-1]["role"] == "beads"
+    with open(simulated_run / "plate_map.csv", newline="") as handle:
+        plate = list(csv.DictReader(handle))
+    assert [r["file"] for r in plate] == [r["file"] for r in truth]
+    assert {r["condition"] for r in plate if r["role"] == "sample"} == {"unstimulated", "IFN-gamma"}
+    for row in plate:
+        sample = read_fcs(simulated_run / row["file"])
+        assert sample.version == "3.1" and sample.channels == CHANNELS
+        assert sample.keywords["WELL ID"] == row["well"]
+        assert f"_{row['well']}_" in row["file"]
+        assert sample.spillover is not None and sample.spillover.channels == ("PE-A", "PerCP-Cy5-5-A")
+    legend = json.loads((simulated_run / "labels.json").read_text())
+    assert legend["4"] == "monocyte" and legend["3"] == "b_cell"
+
+
+def test_truth_matches_the_events(simulated_run: Path) -> None:
+    instrument = Instrument()
+    for row in _truth(simulated_run)[:-1]:
+        sample = read_fcs(simulated_run / row["file"])
+        labels = np.load(simulated_run / row["file"].replace(".fcs", ".labels.npy"))
+        assert labels.shape == (sample.n_events,)
+        monocytes = np.isin(labels, MONOCYTE_LABELS)
+        assert monocytes.sum() == int(row["true_monocytes"])
+        pe = _compensated(sample)[monocytes, CHANNELS.index("PE-A")]
+        measured = float(instrument.molecules(np.median(pe)))
+        assert measured == pytest.approx(float(row["true_abc"]), rel=0.03)
+
+
+def test_b_cells_are_hladr_bright_and_cd14_negative_after_compensation(simulated_run: Path) -> None:
+    row = _truth(simulated_run)[0]
+    sample = read_fcs(simulated_run / row["file"])
+    labels = np.load(simulated_run / row["file"].replace(".fcs", ".labels.npy"))
+    comp = _compensated(sample)
+    b, mono = labels == 3, labels == 4
+    pe, cd14 = CHANNELS.index("PE-A"), CHANNELS.index("PerCP-Cy5-5-A")
+    assert np.median(comp[b, pe]) > 2 * np.median(comp[mono, pe])
+    assert np.median(comp[b, cd14]) < 0.05 * np.median(comp[mono, cd14])
+    # uncompensated, PE spillover lifts the B cells in the CD14 detector: compensation matters
+    assert np.median(sample.events[b, cd14]) > 5 * np.median(comp[b, cd14])
+
+
+def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
+    spec = RunSpec(patients=1, conditions=("unstimulated", "GM-CSF"), events=2000, seed=5)
+
+    def digest(folder: Path) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+    first = digest(write_run(tmp_path / "a", spec))
+    second = digest(write_run(tmp_path / "b", spec))
+    assert first == second and len(first) == 11  # 3 FCS + 3 labels + 5 tables
+    other = digest(write_run(tmp_path / "c", RunSpec(patients=1, conditions=("unstimulated", "GM-CSF"),
+                                                      events=2000, seed=6)))
+    assert other["plate_map.csv"] == first["plate_map.csv"]
+    assert other["truth.csv"] != first["truth.csv"]
+
+
+def test_bead_peaks_follow_the_instrument_response() -> None:
+    instrument = Instrument()
+    tube = simulate_beads(QUANTIBRITE_EXAMPLE_LOT, np.random.default_rng(3), 20000, instrument)
+    singles = tube.labels == 9
+    pe = tube.events[singles, CHANNELS.index("PE-A")].astype(np.float64)
+    expected = instrument.signal(np.array(QUANTIBRITE_EXAMPLE_LOT))
+    edges = np.sqrt(expected[:-1] * expected[1:])
+    peaks = np.split(np.sort(pe), np.searchsorted(np.sort(pe), edges))
+    medians = np.array([np.median(p) for p in peaks])
+    np.testing.assert_allclose(medians, expected, rtol=0.03)
+
+
+def test_scenario_fractions_and_doublets() -> None:
+    tube = simulate_blood(Scenario(n_events=50000, monocyte_fraction=0.01, doublet_fraction=0.08,
+                                   immature_granulocyte_fraction=0.05), np.random.default_rng(2))
+    fractions = np.bincount(tube.labels, minlength=11) / tube.labels.size
+    assert fractions[1] == pytest.approx(0.08, abs=0.002)
+    assert fractions[4] + fractions[5] == pytest.approx(0.01 * 0.92, rel=0.15)
+    assert fractions[8] == pytest.approx(0.05 * 0.92, rel=0.1)
+    singles = tube.labels != 1
+    ratio = tube.events[:, 1] / tube.events[:, 0]
+    assert np.median(ratio[singles]) > 1.4 * np.median(ratio[~singles])
+
+
+def test_restoration_model() -> None:
+    assert drug_abc(3000, "unstimulated", 1.0) == 3000
+    assert drug_abc(3000, "IFN-gamma", 1.0) > drug_abc(3000, "GM-CSF", 1.0) > drug_abc(3000, "IL-7", 1.0) > 3000
+    # ceiling effect: near-normal monocytes barely respond
+    assert drug_abc(50000, "IFN-gamma", 1.0) / 50000 < 1.5
