@@ -176,7 +176,7 @@ def simulate_blood(scenario: Scenario, rng: np.random.Generator, instrument: Ins
     """One tube of stained, lysed whole blood."""
     instrument = instrument or Instrument()
     populations = _populations(scenario)
-    n_doublets = int(round(scenario.n_events * scenario.doublet_fraction))
+    n_doublets = round(scenario.n_events * scenario.doublet_fraction)
     n_cells = scenario.n_events - n_doublets
     counts = _counts([w for _, w in populations], n_cells + 2 * n_doublets, rng)
     parts = []

@@ -370,9 +370,13 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
                          f"read {n_events} events")
         elif declared - n_bytes == -1:
             notes.append("DATA end offset is one byte short (common off-by-one)")
-    buffer = _read_at(handle, start, n_bytes)
-    if len(buffer) < n_bytes:
-        raise TextError(f"DATA ends early: read {len(buffer)} of {n_bytes} bytes")
+    # One copy, straight from the file into a numpy-owned buffer (numpy allocates large buffers
+    # with huge pages: several times fewer page faults than a bytes object).
+    buffer = np.empty(n_bytes, dtype=np.uint8)
+    handle.seek(start)
+    got = handle.readinto(memoryview(buffer))
+    if got < n_bytes:
+        raise TextError(f"DATA ends early: read {got} of {n_bytes} bytes")
     raw = decode(buffer, layout, n_events)
     raw.setflags(write=False)
     events, scale_notes = _scale(raw, ds.keywords, layout)

@@ -1,0 +1,28 @@
+"""The committed demo run is exactly what its documented command produces."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from assaykit.cli import app
+
+
+def test_demo_run_is_reproduced_by_its_documented_command(project_root: Path, tmp_path: Path) -> None:
+    readme = (project_root / "sample_fcs" / "README.md").read_text()
+    command = re.search(r"assaykit simulate sample_fcs (.*)", readme).group(1).split()
+    assert command == (re.search(r"assaykit simulate sample_fcs (.*)`?",
+                                 (project_root / "README.md").read_text()).group(1).strip("` ").split())
+    result = CliRunner().invoke(app, ["simulate", str(tmp_path / "sample_fcs"), *command])
+    assert result.exit_code == 0, result.output
+    committed = {p.name: p for p in (project_root / "sample_fcs").iterdir() if p.name != "README.md"}
+    made = {p.name: p for p in (tmp_path / "sample_fcs").iterdir()}
+    assert committed.keys() == made.keys()
+    for name, path in committed.items():
+        assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(made[name].read_bytes()).digest(), name
+    size = sum(p.stat().st_size for p in committed.values())
+    assert size < 10 * 2**20
+    assert sum(1 for n in committed if n.endswith(".fcs")) == 17  # 4 x 4 + beads
