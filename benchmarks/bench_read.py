@@ -65,10 +65,10 @@ if which == "assaykit":
 elif which == "flowio":
     x = flowio.FlowData(path).as_array(preprocess=False)
 else:
-    x = np.fromfile(path, dtype="<f4", count=%d, offset=offset)
+    x = np.fromfile(path, dtype="<f4", count=COUNT, offset=offset)
 peak = hwm()
 print((peak - base) * 1024)
-""" % (N_EVENTS * N_CHANNELS)
+""".replace("COUNT", str(N_EVENTS * N_CHANNELS))
 
 
 def peak_memory(which: str, path: Path, offset: int) -> int:
@@ -104,8 +104,8 @@ def main() -> None:
     results["machine"] = f"{platform.machine()}, {platform.python_version()}, numpy {np.__version__}"
     OUT.mkdir(exist_ok=True)
     (OUT / "read.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"| reader | time (s) | vs fromfile | peak memory above baseline (MB) |")
-    print(f"|---|---|---|---|")
+    print("| reader | time (s) | vs fromfile | peak memory above baseline (MB) |")
+    print("|---|---|---|---|")
     print(f"| numpy.fromfile (DATA only) | {fromfile:.4f} | 1.00x | {results['fromfile_peak_mb']:.0f} |")
     print(f"| assaykit.read_fcs | {ours:.4f} | {ours / fromfile:.2f}x | {results['assaykit_peak_mb']:.0f} |")
     if results.get("flowio_s"):

@@ -13,9 +13,9 @@ from assaykit.cli import app
 
 def test_demo_run_is_reproduced_by_its_documented_command(project_root: Path, tmp_path: Path) -> None:
     readme = (project_root / "sample_fcs" / "README.md").read_text()
-    command = re.search(r"assaykit simulate sample_fcs (.*)", readme).group(1).split()
-    assert command == (re.search(r"assaykit simulate sample_fcs (.*)`?",
-                                 (project_root / "README.md").read_text()).group(1).strip("` ").split())
+    pattern = r"assaykit simulate sample_fcs ([-\w ]+)"
+    command = re.search(pattern, readme).group(1).split()
+    assert command == re.search(pattern, (project_root / "README.md").read_text()).group(1).split()
     result = CliRunner().invoke(app, ["simulate", str(tmp_path / "sample_fcs"), *command])
     assert result.exit_code == 0, result.output
     committed = {p.name: p for p in (project_root / "sample_fcs").iterdir() if p.name != "README.md"}
