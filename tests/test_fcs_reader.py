@@ -216,3 +216,24 @@ def test_flowio_written_file_round_trips(tmp_path: Path) -> None:
     assert sample.spillover.channels == ("FSC-A", "PE-A")
     assert len(sample.sha256) == 64
     assert not sample.raw.flags.writeable
+
+
+def test_comp_keyword_on_fluorescence_channels(tmp_path: Path) -> None:
+    blob = build_fcs(FLOATS, names=["FSC-A", "FL1-H", "FL2-H"], extra=[("$COMP", "2,1,0.25,0.03,1")])
+    sample = read_fcs(_write(tmp_path, blob))
+    assert sample.spillover is not None and sample.spillover.keyword == "$COMP"
+    assert sample.spillover.channels == ("FL1-H", "FL2-H")
+    np.testing.assert_array_equal(sample.spillover.matrix, [[1, 0.25], [0.03, 1]])
+
+
+@pytest.mark.parametrize("key", ["$SPILLOVER", "SPILL", "$SPILL"])
+def test_spillover_keyword_variants(tmp_path: Path, key: str) -> None:
+    blob = build_fcs(FLOATS, names=["FSC-A", "PE-A", "PerCP-A"], extra=[(key, "2,PE-A,PerCP-A,1,0.1,0,1")])
+    spill = read_fcs(_write(tmp_path, blob)).spillover
+    assert spill is not None and spill.keyword == key and spill.channels == ("PE-A", "PerCP-A")
+
+
+def test_malformed_spillover_is_ignored_with_a_note(tmp_path: Path) -> None:
+    blob = build_fcs(FLOATS, extra=[("$SPILLOVER", "3,A,B,1,0")])
+    sample = read_fcs(_write(tmp_path, blob))
+    assert sample.spillover is None and any("$SPILLOVER holds" in note for note in sample.notes)
