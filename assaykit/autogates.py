@@ -1,0 +1,162 @@
+"""Data-driven gates, fitted per sample: ``fit(data, parent_mask) -> concrete gate``.
+
+Each returns an ordinary gate (interval, ratio, polygon) so that the fitted geometry can be drawn,
+stored and re-applied. All work is on display coordinates (the strategy's transforms), with
+densities smoothed from fixed-bin histograms: deterministic, and linear in the number of events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import GatingError
+from .gates import GateData, IntervalGate, PolygonGate, RatioGate
+
+_MAD = 1.4826
+
+
+def _robust(values: np.ndarray) -> tuple[float, float]:
+    center = float(np.median(values))
+    spread = float(_MAD * np.median(np.abs(values - center)))
+    return center, spread
+
+
+def density(values: np.ndarray, low: float, high: float, bins: int = 256, smooth: float = 2.0
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Bin centres and a Gaussian-smoothed histogram (``smooth`` in bins)."""
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    radius = int(4 * smooth)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smooth) ** 2)
+    smoothed = np.convolve(counts, kernel / kernel.sum(), mode="same")
+    return (edges[:-1] + edges[1:]) / 2, smoothed
+
+
+def peaks(centres: np.ndarray, dens: np.ndarray, min_height: float) -> list[int]:
+    """Indices of local maxima at least ``min_height`` x the highest one."""
+    if dens.max() <= 0:
+        return []
+    inner = (dens[1:-1] > dens[:-2]) & (dens[1:-1] >= dens[2:]) & (dens[1:-1] >= min_height * dens.max())
+    return [int(i) + 1 for i in np.flatnonzero(inner)]
+
+
+def _valley(centres: np.ndarray, dens: np.ndarray, left: int, right: int) -> float:
+    if right <= left + 1:
+        return float(centres[left])
+    return float(centres[left + int(np.argmin(dens[left:right + 1]))])
+
+
+@dataclass(frozen=True)
+class DebrisGate:
+    """Cells above the density valley under the lowest major forward-scatter peak."""
+
+    dims: tuple[str]
+    min_peak: float = 0.2
+
+    def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate:
+        x = data.display(self.dims[0])[parent]
+        if x.size < 50:
+            raise GatingError(f"too few events ({x.size}) to find debris on {self.dims[0]}")
+        low, high = np.percentile(x, [0.5, 99.5])
+        centres, dens = density(x, low, high)
+        found = peaks(centres, dens, self.min_peak)
+        if not found:
+            return IntervalGate(self.dims, low=float(low))
+        first_cell = found[0]
+        # debris forms its own, lower and broader peak (or shoulder) under the first cell peak
+        debris = [i for i in peaks(centres, dens, 0.02) if i < first_cell]
+        threshold = _valley(centres, dens, debris[-1], first_cell) if debris else float(low)
+        return IntervalGate(self.dims, low=threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "auto", "method": "debris", "dims": list(self.dims)}
+
+
+@dataclass(frozen=True)
+class SingletGate:
+    """Events whose height/area ratio lies within ``width`` robust SDs of the singlets' ratio."""
+
+    dims: tuple[str, str]
+    width: float = 5.0
+
+    def fit(self, data: GateData, parent: np.ndarray) -> RatioGate:
+        area = data.scale(self.dims[0])[parent]  # type: ignore[attr-defined]
+        height = data.scale(self.dims[1])[parent]  # type: ignore[attr-defined]
+        ok = (area > 0) & (height > 0)
+        if ok.sum() < 50:
+            raise GatingError(f"too few events ({int(ok.sum())}) to find singlets on {'/'.join(self.dims)}")
+        log_ratio = np.log10(height[ok] / area[ok])
+        center, spread = _robust(log_ratio)
+        spread = max(spread, 0.005)
+        return RatioGate(self.dims, low=float(10 ** (center - self.width * spread)),
+                         high=float(10 ** (center + self.width * spread)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "auto", "method": "singlets", "dims": list(self.dims), "width": self.width}
+
+
+@dataclass(frozen=True)
+class MonocyteGate:
+    """Monocytes on CD14 (x) vs SSC (y): the CD14-bright cluster between the lymphocytes' and
+    the granulocytes' side scatter, extended down in CD14 (CD14-dim non-classical monocytes) at
+    the monocytes' side scatter, but not up in SSC where immature granulocytes lie."""
+
+    dims: tuple[str, str]
+
+    def fit(self, data: GateData, parent: np.ndarray) -> PolygonGate:
+        x_all = data.display(self.dims[0])[parent]
+        y_all = data.display(self.dims[1])[parent]
+        if x_all.size < 100:
+            raise GatingError(f"too few events ({x_all.size}) to find monocytes")
+        y_lo_p, y_hi_p = np.percentile(y_all, [0.5, 99.5])
+        centres, dens = density(y_all, y_lo_p, y_hi_p)
+        found = peaks(centres, dens, 0.1)
+        if not found:
+            raise GatingError("monocyte gate not found: no side-scatter populations")
+        y_lymph, y_gran = float(centres[found[0]]), float(centres[found[-1]])
+        if y_gran - y_lymph < 0.05:  # one SSC population only: place the band around it
+            y_gran = y_lymph + 0.2
+        band = (y_all > y_lymph + 0.25 * (y_gran - y_lymph)) & (y_all < y_gran - 0.25 * (y_gran - y_lymph))
+        if band.sum() < 30:
+            raise GatingError("monocyte gate not found: nothing between lymphocytes and granulocytes")
+        xb = x_all[band]
+        xc, xd = density(xb, *np.percentile(xb, [0.5, 99.9]), bins=128, smooth=3.0)
+        # the CD14-brightest population holding enough events: classical monocytes, even when
+        # immature granulocytes outnumber them at this side scatter
+        x_peaks = [i for i in peaks(xc, xd, 0.02) if np.sum(np.abs(xb - xc[i]) < 0.04) >= 25]
+        if not x_peaks:
+            raise GatingError("monocyte gate not found: no CD14 population at monocyte side scatter")
+        mu_x = float(xc[x_peaks[-1]])
+        # robust centre and spread of the classical monocytes, refined twice
+        core = band & (np.abs(x_all - mu_x) < 0.04)
+        if core.sum() < 20:
+            raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
+        mu_y, s_y = _robust(y_all[core])
+        mu_x, s_x = _robust(x_all[core])
+        for _ in range(3):
+            window = (np.abs(x_all - mu_x) < 2.5 * max(s_x, 0.01)) & (np.abs(y_all - mu_y) < 2.5 * max(s_y, 0.01))
+            core = window & (x_all >= mu_x - 0.04)  # the bright side: away from CD14-dim neighbours
+            mu_y, s_y = _robust(y_all[core])
+            mu_x, s_x = _robust(x_all[window])
+        s_x, s_y = max(s_x, 0.01), max(s_y, 0.01)
+        # CD14-negative level: the lymphocytes (lowest SSC peak)
+        lymph = np.abs(y_all - y_lymph) < 0.03
+        x_neg, s_neg = _robust(x_all[lymph]) if lymph.sum() > 20 else (mu_x - 0.4, 0.02)
+        x_lo = min(max(x_neg + 4 * max(s_neg, 0.01), mu_x - 0.45), mu_x - 4 * s_x)
+        y_lo = max(mu_y - 4 * s_y, y_lymph + 0.5 * (mu_y - y_lymph))
+        y_top = mu_y + 2.5 * s_y
+        y_mid = mu_y + 1.0 * s_y
+        # upper left edge: a quarter ellipse from (mu_x, y_top) down to (mu_x - 2.5 s_x, y_mid),
+        # a diagonal boundary against the CD14-dim, higher-SSC immature granulocytes
+        angles = np.linspace(0.0, np.pi / 2, 9)
+        arc = [(mu_x - 2.5 * s_x * np.sin(a), y_mid + (y_top - y_mid) * np.cos(a)) for a in angles]
+        vertices = ((x_lo, y_lo), (1.2, y_lo), (1.2, y_top), *arc, (x_lo, y_mid))
+        return PolygonGate(self.dims, tuple((float(a), float(b)) for a, b in vertices))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "auto", "method": "monocytes", "dims": list(self.dims)}
+
+
+AUTO_METHODS = {"debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate}
