@@ -42,33 +42,40 @@ def peaks(centres: np.ndarray, dens: np.ndarray, min_height: float) -> list[int]
     return [int(i) + 1 for i in np.flatnonzero(inner)]
 
 
-def _valley(centres: np.ndarray, dens: np.ndarray, left: int, right: int) -> float:
-    if right <= left + 1:
-        return float(centres[left])
-    return float(centres[left + int(np.argmin(dens[left:right + 1]))])
-
-
 @dataclass(frozen=True)
 class DebrisGate:
-    """Cells above the density valley under the lowest major forward-scatter peak."""
+    """Cells above the density valley under the lowest cell peak of forward scatter.
+
+    Works on log10 of the scale values whatever the display transform. Cell peaks are those
+    within ``cell_span`` decades below the highest peak (lymphocytes lie ~0.3 decades under
+    granulocytes, even when few); debris lies lower, as a broad peak or a ramp.
+    """
 
     dims: tuple[str]
-    min_peak: float = 0.2
+    cell_span: float = 0.45
 
     def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate:
-        x = data.display(self.dims[0])[parent]
-        if x.size < 50:
-            raise GatingError(f"too few events ({x.size}) to find debris on {self.dims[0]}")
-        low, high = np.percentile(x, [0.5, 99.5])
-        centres, dens = density(x, low, high)
-        found = peaks(centres, dens, self.min_peak)
+        scale = data.scale(self.dims[0])[parent]  # type: ignore[attr-defined]
+        if scale.size < 50:
+            raise GatingError(f"too few events ({scale.size}) to find debris on {self.dims[0]}")
+        x = np.log10(np.maximum(scale, 1.0))
+        low, high = np.percentile(x, [0.5, 99.9])
+        centres, dens = density(x, low, high, smooth=3.0)
+        found = peaks(centres, dens, 0.05)
+        transform = data.strategy.markers[self.dims[0]].transform  # type: ignore[attr-defined]
+        floor = IntervalGate(self.dims, low=float(transform.forward(10 ** low)[0]))
         if not found:
-            return IntervalGate(self.dims, low=float(low))
-        first_cell = found[0]
-        # debris forms its own, lower and broader peak (or shoulder) under the first cell peak
-        debris = [i for i in peaks(centres, dens, 0.02) if i < first_cell]
-        threshold = _valley(centres, dens, debris[-1], first_cell) if debris else float(low)
-        return IntervalGate(self.dims, low=threshold)
+            return floor
+        main = max(found, key=lambda i: dens[i])
+        first_cell = min(i for i in found if centres[i] >= centres[main] - self.cell_span)
+        limit = int(np.searchsorted(centres, centres[first_cell] - 0.15))
+        if limit < 2:
+            return floor
+        debris_top = int(np.argmax(dens[:limit]))
+        valley = debris_top + int(np.argmin(dens[debris_top:limit]))
+        if valley > debris_top and dens[debris_top] > 1.5 * dens[valley]:
+            return IntervalGate(self.dims, low=float(transform.forward(10 ** centres[valley])[0]))
+        return floor
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "auto", "method": "debris", "dims": list(self.dims)}

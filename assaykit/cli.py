@@ -171,6 +171,81 @@ def convert(
     typer.echo(f"wrote {out} ({sample.n_events} events x {sample.n_channels} channels)")
 
 
+# --- gate --------------------------------------------------------------------------------------
+
+
+@app.command()
+def gate(
+    file: Annotated[Path, typer.Argument(help="FCS file of a stained blood tube.", show_default=False)],
+    strategy: Annotated[Path | None, typer.Option(help="Gating strategy YAML (default: gating/monocyte-hladr.yaml).")
+                        ] = None,
+    compensation: Annotated[Path | None, typer.Option(
+        help="Spillover matrix CSV (header: channel names) instead of the file's own.")] = None,
+    isotype: Annotated[Path | None, typer.Option(
+        help="Isotype/FMO control FCS: % positive above its 99th percentile.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Positivity threshold (scale units) for % positive.")
+                         ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of every gate and the readout histogram.")] = None,
+    membership: Annotated[Path | None, typer.Option(
+        help="Write a CSV: one row per event (file order), one 0/1 column per population.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Gate the monocytes of one tube automatically and report the HLA-DR readout.
+
+    Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot A1.png --json
+    """
+    from .fcs import read_fcs
+    from .readout import isotype_threshold, measure, qc_flags
+    from .strategy import apply_strategy, load_strategy, read_compensation
+
+    def work() -> tuple:
+        chosen = load_strategy(strategy)
+        spill = read_compensation(compensation) if compensation is not None else "file"
+        sample = read_fcs(file)
+        result = apply_strategy(sample, chosen, spill)
+        cut = threshold
+        if isotype is not None:
+            cut = isotype_threshold(apply_strategy(read_fcs(isotype), chosen, spill), chosen)
+        readout = measure(result, chosen, cut)
+        return chosen, sample, result, readout, qc_flags(result, chosen, readout)
+
+    chosen, sample, result, readout, flags = _run(work)
+    if membership is not None:
+        import io
+
+        import numpy as np
+
+        from .io import write_atomic
+
+        names = [p.name for p in result.populations]
+        table = np.column_stack([result.masks[n] for n in names]).astype(np.int8)
+        text = io.StringIO()
+        np.savetxt(text, table, fmt="%d", delimiter=",", header=",".join(names), comments="")
+        write_atomic(membership, text.getvalue().encode())
+    if plot is not None:
+        from .plots import plot_gating
+
+        plot_gating(result, chosen, readout, plot, title=str(file.name))
+    if as_json:
+        payload = {**result.to_dict(), "readout": {k: v for k, v in readout.to_dict().items()
+                                                   if k in ("population", "marker", "channel", "median",
+                                                            "geometric_mean", "robust_cv", "percent_positive",
+                                                            "n_events", "statistic", "threshold")},
+                   "qc_flags": flags}
+        typer.echo(json.dumps(payload, indent=1))
+        return
+    typer.echo(f"{file}  (strategy: {chosen.name}, compensation: {result.compensation})")
+    typer.echo(f"  {'population':<16}{'parent':<14}{'events':>10}{'% of parent':>13}")
+    for p in result.populations:
+        typer.echo(f"  {p.name:<16}{p.parent:<14}{p.count:>10,}{p.percent_of_parent:>12.2f}%")
+    value = lambda v: "-" if v is None else f"{v:,.1f}"  # noqa: E731
+    typer.echo(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
+               f"geometric mean {value(readout.geometric_mean)}, robust CV {value(readout.robust_cv)} %"
+               + (f", positive {value(readout.percent_positive)} %" if readout.percent_positive is not None else ""))
+    for flag in flags:
+        typer.echo(f"  QC: {flag}")
+
+
 # --- simulate ----------------------------------------------------------------------------------
 
 

@@ -344,7 +344,7 @@ def read_compensation(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[s
 
 
 def apply_strategy(sample: Sample, strategy: Strategy,
-                   spillover: tuple[np.ndarray, tuple[str, ...]] | None | str = "file") -> GatingResult:
+                   spillover: tuple[np.ndarray, tuple[str, ...]] | str | None = "file") -> GatingResult:
     """Gate ``sample``: every population's mask, with automatic gates fitted to this sample.
     ``spillover`` is "file" (the file's own matrix), None (no compensation) or (matrix, channels)."""
     spill = file_spillover(sample) if isinstance(spillover, str) else spillover
