@@ -209,7 +209,7 @@ def gate(
         readout = measure(result, chosen, cut)
         return chosen, sample, result, readout, qc_flags(result, chosen, readout)
 
-    chosen, sample, result, readout, flags = _run(work)
+    chosen, _sample, result, readout, flags = _run(work)
     if membership is not None:
         import io
 

@@ -61,7 +61,7 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
             x, y = frame.display(dims[0])[parent], frame.display(dims[1])[parent]
             _density(ax, x, y)
             if kind == "polygon":
-                vertices = np.asarray(gate.vertices + (gate.vertices[0],))
+                vertices = np.asarray((*gate.vertices, gate.vertices[0]))
                 ax.plot(vertices[:, 0], vertices[:, 1], color="crimson", lw=1.5)
             elif kind == "ratio":
                 top = float(np.percentile(frame.scale(dims[0])[parent], 99.9)) if parent.any() else 1.0

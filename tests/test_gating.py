@@ -1,0 +1,209 @@
+"""Gates, strategies, marker resolution, the automatic gates' accuracy against the simulator's
+per-event labels, the readout and its QC flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from assaykit import GatingError, read_fcs
+from assaykit.cli import app
+from assaykit.fcs.writer import write_fcs
+from assaykit.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RectangleGate
+from assaykit.panel import Marker, find_channel
+from assaykit.readout import measure, qc_flags, statistics
+from assaykit.simulate import CHANNELS, MARKERS, MONOCYTE_LABELS, Instrument, Scenario, _keywords, simulate_blood
+from assaykit.strategy import apply_strategy, load_strategy, parse_strategy
+
+
+class Frame:
+    """A minimal GateData: display coordinates given directly."""
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+        self.n_events = len(next(iter(columns.values())))
+        self.masks: dict[str, np.ndarray] = {}
+
+    def display(self, marker: str) -> np.ndarray:
+        return self.columns[marker]
+
+
+GRID = np.array([[x, y] for x in np.linspace(0, 1, 11) for y in np.linspace(0, 1, 11)])
+FRAME = Frame({"x": GRID[:, 0], "y": GRID[:, 1]})
+
+
+def test_interval_and_rectangle() -> None:
+    assert IntervalGate(("x",), 0.25, None).apply(FRAME).sum() == 8 * 11
+    rect = RectangleGate(("x", "y"), (0.15, None), (0.55, 0.35)).apply(FRAME)
+    np.testing.assert_array_equal(rect, (GRID[:, 0] >= 0.15) & (GRID[:, 0] <= 0.55) & (GRID[:, 1] <= 0.35))
+
+
+def test_polygon_against_an_independent_test() -> None:
+    triangle = ((0.05, 0.05), (0.95, 0.05), (0.05, 0.95))
+    inside = PolygonGate(("x", "y"), triangle).apply(FRAME)
+    expected = (GRID[:, 0] > 0.05) & (GRID[:, 1] > 0.05) & (GRID[:, 0] + GRID[:, 1] < 1.0)
+    np.testing.assert_array_equal(inside, expected)
+    with pytest.raises(GatingError):
+        PolygonGate(("x", "y"), ((0, 0), (1, 1)))
+
+
+def test_ellipse_quadrant_boolean() -> None:
+    # radius sqrt(0.045): no grid point lies on the boundary
+    circle = EllipseGate(("x", "y"), (0.5, 0.5), ((0.045, 0.0), (0.0, 0.045)), 1.0).apply(FRAME)
+    np.testing.assert_array_equal(circle, (GRID[:, 0] - 0.5) ** 2 + (GRID[:, 1] - 0.5) ** 2 <= 0.045)
+    quadrant = QuadrantGate(("x", "y"), (0.5, 0.5), "+-").apply(FRAME)
+    np.testing.assert_array_equal(quadrant, (GRID[:, 0] >= 0.5) & (GRID[:, 1] < 0.5))
+    FRAME.masks.update({"a": circle, "b": quadrant})
+    np.testing.assert_array_equal(BooleanGate("and", ("a", "b")).apply(FRAME), circle & quadrant)
+    np.testing.assert_array_equal(BooleanGate("or", ("a", "b")).apply(FRAME), circle | quadrant)
+    np.testing.assert_array_equal(BooleanGate("not", ("a",)).apply(FRAME), ~circle)
+
+
+@pytest.mark.parametrize("labels,channels,expected", [
+    (["", "HLA-DR PE", "CD14 PerCP-Cy5.5"], ["FSC-A", "PE-A", "PerCP-Cy5-5-A"], (1, 2)),
+    (["", "HLA-DR-PE", "CD14-PC5.5"], ["FS INT", "FL2 INT", "FL4 INT"], (1, 2)),
+    (["", "", ""], ["FSC-H", "FL2-H", "FL3-H"], (1, 2)),  # FACSCalibur: aliases only
+    (["", "", ""], ["FS INT", "FL2 INT", "FL4 INT"], (1, 2)),  # Navios
+    (["CD140", "HLA-DR", "CD14"], ["FL1-H", "FL2-H", "FL3-H"], (1, 2)),  # CD140 is not CD14
+])
+def test_markers_found_by_label_or_alias(labels: list[str], channels: list[str], expected: tuple) -> None:
+    strategy = load_strategy()
+    hladr, cd14 = strategy.markers["HLA-DR"], strategy.markers["CD14"]
+    assert (find_channel(hladr, channels, labels), find_channel(cd14, channels, labels)) == expected
+
+
+def test_missing_marker_is_named() -> None:
+    with pytest.raises(GatingError, match="marker 'CD14' not found"):
+        find_channel(Marker("CD14", ("FL3-H",)), ["FSC-A", "PE-A"], ["", ""])
+
+
+BASE = {
+    "markers": {"FSC-A": {"transform": "linear"}, "CD14": {"transform": "logicle"}},
+    "populations": [{"name": "cells", "parent": "root", "gate": {"type": "interval", "dims": ["FSC-A"], "low": 1000}}],
+    "readout": {"population": "cells", "marker": "CD14"},
+}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"populations": [{"name": "a", "parent": "nowhere", "gate": {"type": "interval", "dims": ["FSC-A"]}}]},
+     "population 'a': unknown parent 'nowhere'"),
+    ({"populations": [{"name": "a", "gate": {"type": "interval", "dims": ["CD45"]}}]},
+     "population 'a': unknown marker 'CD45'"),
+    ({"populations": [{"name": "a", "parent": "b", "gate": {"type": "interval", "dims": ["FSC-A"]}},
+                      {"name": "b", "parent": "a", "gate": {"type": "interval", "dims": ["FSC-A"]}}]},
+     "cycle"),
+    ({"populations": [{"name": "a", "gate": {"type": "polygon", "dims": ["FSC-A", "CD14"],
+                                             "vertices": [[1, 2], [3, 4]]}}]},
+     "population 'a': a polygon needs at least 3 vertices"),
+    ({"populations": [{"name": "a", "gate": {"type": "rectangle", "dims": ["FSC-A", "CD14"], "low": [1, "x"],
+                                             "high": [2, 3]}}]},
+     "population 'a': 'x' is not a number"),
+    ({"populations": [{"name": "a", "gate": {"auto": "magic", "dims": ["FSC-A"]}}]}, "unknown automatic gate"),
+    ({"readout": {"population": "cells", "marker": "HLA-DR"}}, "readout: unknown marker"),
+])
+def test_bad_strategies_refused_with_the_population_named(change: dict, message: str) -> None:
+    doc = {**BASE, **change}
+    if "readout" not in change:
+        doc["readout"] = {"population": doc["populations"][0]["name"], "marker": "CD14"}
+    with pytest.raises(GatingError, match=message):
+        parse_strategy(doc, "test.yaml")
+
+
+def test_default_strategy_loads() -> None:
+    strategy = load_strategy()
+    assert [p.name for p in strategy.populations] == ["cells", "singlets", "monocytes"]
+    assert strategy.readout.marker == "HLA-DR" and strategy.readout.statistic == "median"
+
+
+def test_statistics_against_direct_computation() -> None:
+    values = np.random.default_rng(1).lognormal(7, 0.4, 5001)
+    stats = statistics(values, threshold=1500.0)
+    assert stats["median"] == pytest.approx(np.median(values))
+    assert stats["geometric_mean"] == pytest.approx(np.exp(np.log(values).mean()))
+    assert stats["robust_cv"] == pytest.approx(100 * np.sinh(0.4), rel=0.05)  # lognormal: (e^s - e^-s) / 2
+    assert stats["percent_positive"] == pytest.approx(100 * np.mean(values > 1500))
+
+
+# --- accuracy against the simulator -------------------------------------------------------------
+
+SCENARIOS = (
+    [Scenario(n_events=100000, monocyte_fraction=f, monocyte_abc=abc, nonclassical_fraction=0.0)
+     for f in (0.005, 0.02, 0.07, 0.15) for abc in (500, 5000, 60000)]
+    + [Scenario(n_events=100000, monocyte_fraction=f, monocyte_abc=2000, nonclassical_fraction=0.15,
+                cd14_shift_decades=shift) for f in (0.01, 0.07) for shift in (0.0, 0.3, 0.6)]
+    + [Scenario(n_events=100000, doublet_fraction=d, debris_fraction=0.3) for d in (0.01, 0.1)]
+    + [Scenario(n_events=100000, doublet_fraction=0.05, monocyte_abc=abc, debris_fraction=deb)
+       for abc in (800, 30000) for deb in (0.02, 0.2)]
+)
+CONFOUNDED = [Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=2000, nonclassical_fraction=0.15,
+                       immature_granulocyte_fraction=0.05)]
+
+
+def _gate_scenario(tmp_path: Path, scenario: Scenario, seed: int) -> tuple[float, float]:
+    tube = simulate_blood(scenario, np.random.default_rng(seed))
+    path = write_fcs(tmp_path / f"s{seed}.fcs", tube.events, CHANNELS, MARKERS, _keywords("A1", Instrument(), "s"))
+    result = apply_strategy(read_fcs(path), load_strategy())
+    gated = result.masks["monocytes"]
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    f1 = 2 * (gated & truth).sum() / (gated.sum() + truth.sum())
+    pe = result.frame.scale("HLA-DR")
+    return float(f1), float(np.median(pe[gated]) / np.median(pe[truth]) - 1)
+
+
+def test_monocyte_gate_accuracy_grid(tmp_path: Path) -> None:
+    assert len(SCENARIOS) >= 24
+    for seed, scenario in enumerate(SCENARIOS):
+        f1, error = _gate_scenario(tmp_path, scenario, seed)
+        assert f1 >= 0.97, (scenario, f1)
+        assert abs(error) <= 0.02, (scenario, error)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with 5 % immature granulocytes the gated median "
+                   "is 2.1 % low (limit 2 %), and F1 falls below 0.93 at 1 % monocytes")
+def test_monocyte_gate_with_immature_granulocytes(tmp_path: Path) -> None:
+    for seed, scenario in enumerate(CONFOUNDED, start=100):
+        f1, error = _gate_scenario(tmp_path, scenario, seed)
+        assert f1 >= 0.93, (scenario, f1)
+        assert abs(error) <= 0.02, (scenario, error)
+
+
+def test_readout_and_qc_flags(tmp_path: Path) -> None:
+    scenario = Scenario(n_events=20000, monocyte_fraction=0.02, doublet_fraction=0.15, monocyte_abc=3000)
+    tube = simulate_blood(scenario, np.random.default_rng(4))
+    path = write_fcs(tmp_path / "q.fcs", tube.events, CHANNELS, MARKERS, _keywords("A1", Instrument(), "q"))
+    strategy = load_strategy()
+    result = apply_strategy(read_fcs(path), strategy)
+    readout = measure(result, strategy)
+    assert readout.channel == "PE-A" and readout.n_events == result.count("monocytes")
+    flags = qc_flags(result, strategy, readout)
+    assert any("unreliable" in f for f in flags)
+    assert any("doublets are" in f for f in flags)
+    abc = Instrument().molecules(readout.median)
+    assert abc == pytest.approx(tube.true_abc_median, rel=0.04)
+
+
+def test_gate_command(simulated_run: Path, tmp_path: Path) -> None:
+    path = simulated_run / "Specimen_001_A1_A01.fcs"
+    runner = CliRunner()
+    result = runner.invoke(app, ["gate", str(path), "--json", "--membership", str(tmp_path / "m.csv"),
+                                 "--plot", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [p["name"] for p in payload["populations"]] == ["cells", "singlets", "monocytes"]
+    assert set(payload["readout"]) >= {"population", "marker", "channel", "median", "geometric_mean", "robust_cv",
+                                       "percent_positive"}
+    membership = np.loadtxt(tmp_path / "m.csv", delimiter=",", skiprows=1, dtype=np.int8)
+    labels = np.load(simulated_run / "Specimen_001_A1_A01.labels.npy")
+    assert membership.shape == (labels.size, 3)
+    monocytes = membership[:, 2].astype(bool)
+    truth = np.isin(labels, MONOCYTE_LABELS)
+    assert 2 * (monocytes & truth).sum() / (monocytes.sum() + truth.sum()) > 0.97
+    assert (tmp_path / "g.png").stat().st_size > 10000
+    text = runner.invoke(app, ["gate", str(path)])
+    assert "monocytes" in text.stdout and "HLA-DR (PE-A)" in text.stdout
+    bad = runner.invoke(app, ["gate", str(path), "--strategy", str(tmp_path / "none.yaml")])
+    assert bad.exit_code == 2 and "strategy file not found" in bad.stderr
