@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_read.py
+	$(BIN)/python benchmarks/bench_gate.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks
