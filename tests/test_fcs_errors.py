@@ -110,3 +110,13 @@ def test_input_is_never_modified(tmp_path: Path) -> None:
     stat = path.stat()
     read_fcs(path)
     assert path.read_bytes() == blob and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+def test_read_fcs_text_reads_keywords_only(tmp_path: Path) -> None:
+    from assaykit.fcs import read_fcs_text
+
+    path = tmp_path / "k.fcs"
+    path.write_bytes(build_fcs(EVENTS, extra=[("WELL ID", "D5")])[:-40])  # DATA truncated: TEXT still reads
+    assert read_fcs_text(path)["WELL ID"] == "D5"
+    with pytest.raises(FCSFormatError, match="no such file"):
+        read_fcs_text(tmp_path / "none.fcs")

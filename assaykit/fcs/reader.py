@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -118,21 +119,11 @@ class _Dataset:
     notes: tuple[str, ...]
 
 
-def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sample:
-    """Read one dataset of an FCS 2.0/3.0/3.1/3.2 file.
-
-    ``dataset`` picks a dataset of a ``$NEXTDATA`` chain (0-based). By default the first one,
-    except that when a file holds an FCS 2.0 dataset followed by an FCS 3.x copy of the same
-    events (Beckman Coulter LMD), the FCS 3.x copy, which has the full resolution.
-    Raises :class:`FCSFormatError` naming the file for anything unreadable.
-    """
-    file_path = Path(path)
+@contextmanager
+def _as_format_errors(file_path: Path) -> Iterator[None]:
+    """Every problem with the file becomes one FCSFormatError naming it."""
     try:
-        with open(file_path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            datasets = _scan_datasets(handle, size)
-            index = _choose_dataset(datasets, dataset)
-            return _read_dataset(handle, size, file_path, datasets, index)
+        yield
     except FCSFormatError:
         raise
     except FileNotFoundError:
@@ -149,20 +140,28 @@ def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sam
         raise FCSFormatError(f"unreadable ({type(exc).__name__}: {exc})", file_path) from None
 
 
+def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sample:
+    """Read one dataset of an FCS 2.0/3.0/3.1/3.2 file.
+
+    ``dataset`` picks a dataset of a ``$NEXTDATA`` chain (0-based). By default the first one,
+    except that when a file holds an FCS 2.0 dataset followed by an FCS 3.x copy of the same
+    events (Beckman Coulter LMD), the FCS 3.x copy, which has the full resolution.
+    Raises :class:`FCSFormatError` naming the file for anything unreadable.
+    """
+    file_path = Path(path)
+    with _as_format_errors(file_path), open(file_path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        datasets = _scan_datasets(handle, size)
+        index = _choose_dataset(datasets, dataset)
+        return _read_dataset(handle, size, file_path, datasets, index)
+
+
 def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -> dict[str, str]:
     """The TEXT keywords of one dataset, without reading DATA."""
     file_path = Path(path)
-    try:
-        with open(file_path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            datasets = _scan_datasets(handle, size)
-            return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
-    except FileNotFoundError:
-        raise FCSFormatError("no such file", file_path) from None
-    except IsADirectoryError:
-        raise FCSFormatError("is a directory, not an FCS file", file_path) from None
-    except TextError as exc:
-        raise FCSFormatError(str(exc), file_path) from None
+    with _as_format_errors(file_path), open(file_path, "rb") as handle:
+        datasets = _scan_datasets(handle, os.fstat(handle.fileno()).st_size)
+        return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
 
 
 # --- dataset discovery -------------------------------------------------------------------------
