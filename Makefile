@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/assaykit inspect sample_fcs/*.fcs
+	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot reports/demo/A1-gating.png
+	@echo "gating figure: reports/demo/A1-gating.png"
 	@echo "demo run: sample_fcs/ (see sample_fcs/README.md)"
 
 test: $(STAMP)
