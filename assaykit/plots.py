@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_output
 from .readout import ReadoutResult
 from .strategy import ROOT, GatingResult, Strategy
 
@@ -97,10 +98,7 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_output(out) as handle:
+        fig.savefig(handle, format="png", dpi=90)
     plt.close(fig)
-    os.replace(tmp, target)
-    return target
+    return Path(out)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_output
 
 
 def write_fcs(
@@ -33,16 +34,9 @@ def write_fcs(
         raise ValueError(f"events must be n x {len(channels)}, got shape {data.shape}")
     flat = array("f")
     flat.frombytes(data.tobytes())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            flowio.create_fcs(out, flat, list(channels),
-                              opt_channel_names=list(markers) if markers is not None else None,
-                              metadata_dict=dict(keywords or {}))
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(target) as out, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flowio.create_fcs(out, flat, list(channels),
+                          opt_channel_names=list(markers) if markers is not None else None,
+                          metadata_dict=dict(keywords or {}))
     return target
