@@ -55,14 +55,14 @@ class DebrisGate:
     cell_span: float = 0.45
 
     def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate:
-        scale = data.scale(self.dims[0])[parent]  # type: ignore[attr-defined]
+        scale = data.scale(self.dims[0])[parent]
         if scale.size < 50:
             raise GatingError(f"too few events ({scale.size}) to find debris on {self.dims[0]}")
         x = np.log10(np.maximum(scale, 1.0))
         low, high = np.percentile(x, [0.5, 99.9])
         centres, dens = density(x, low, high, smooth=3.0)
         found = peaks(centres, dens, 0.05)
-        transform = data.strategy.markers[self.dims[0]].transform  # type: ignore[attr-defined]
+        transform = data.transform(self.dims[0])
         floor = IntervalGate(self.dims, low=float(transform.forward(10 ** low)[0]))
         if not found:
             return floor
@@ -89,8 +89,8 @@ class SingletGate:
     width: float = 5.0
 
     def fit(self, data: GateData, parent: np.ndarray) -> RatioGate:
-        area = data.scale(self.dims[0])[parent]  # type: ignore[attr-defined]
-        height = data.scale(self.dims[1])[parent]  # type: ignore[attr-defined]
+        area = data.scale(self.dims[0])[parent]
+        height = data.scale(self.dims[1])[parent]
         ok = (area > 0) & (height > 0)
         if ok.sum() < 50:
             raise GatingError(f"too few events ({int(ok.sum())}) to find singlets on {'/'.join(self.dims)}")

@@ -13,15 +13,21 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import GatingError
+from .transforms import Transform
 
 
 class GateData(Protocol):
-    """What a gate needs: display coordinates per marker and the masks found so far."""
+    """What a gate needs: scale values and display coordinates per marker, each marker's
+    transform, and the masks found so far."""
 
     n_events: int
     masks: Mapping[str, np.ndarray]
 
+    def scale(self, marker: str) -> np.ndarray: ...
+
     def display(self, marker: str) -> np.ndarray: ...
+
+    def transform(self, marker: str) -> Transform: ...
 
 
 class Gate(Protocol):
@@ -143,7 +149,7 @@ class RatioGate:
     high: float
 
     def apply(self, data: GateData) -> np.ndarray:
-        x, y = data.scale(self.dims[0]), data.scale(self.dims[1])  # type: ignore[attr-defined]
+        x, y = data.scale(self.dims[0]), data.scale(self.dims[1])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(x > 0, y / x, np.nan)
         return (ratio >= self.low) & (ratio <= self.high)

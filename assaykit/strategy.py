@@ -53,12 +53,6 @@ class Strategy:
     qc: QCLimits = field(default_factory=QCLimits)
     source: str = ""
 
-    def population(self, name: str) -> Population:
-        for p in self.populations:
-            if p.name == name:
-                return p
-        raise KeyError(name)
-
 
 # --- loading -----------------------------------------------------------------------------------
 
@@ -284,9 +278,12 @@ class GatingFrame:
             self._scale[marker] = values if values is not None else self.sample.events[:, column].astype(np.float64)
         return self._scale[marker]
 
+    def transform(self, marker: str) -> Transform:
+        return self.strategy.markers[marker].transform
+
     def display(self, marker: str) -> np.ndarray:
         if marker not in self._display:
-            self._display[marker] = self.strategy.markers[marker].transform.forward(self.scale(marker))
+            self._display[marker] = self.transform(marker).forward(self.scale(marker))
         return self._display[marker]
 
 
