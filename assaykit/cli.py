@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -51,12 +51,16 @@ def _fail(error: BaseException) -> None:
     typer.echo(f"error: {error}", err=True)
 
 
+def _abort(error: AssayKitError) -> NoReturn:
+    _fail(error)
+    raise typer.Exit(2)
+
+
 def _run(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except AssayKitError as error:
-        _fail(error)
-        raise typer.Exit(2) from None
+        _abort(error)
 
 
 # --- inspect -----------------------------------------------------------------------------------
@@ -146,8 +150,7 @@ def convert(
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".npy"):
-        _fail(AssayKitError("output must end in .csv or .npy", out))
-        raise typer.Exit(2)
+        _abort(AssayKitError("output must end in .csv or .npy", out))
     sample = _run(lambda: read_fcs(file, dataset=dataset))
     values = sample.raw if raw else sample.events
 
@@ -201,15 +204,14 @@ def gate(
     def work() -> tuple:
         chosen = load_strategy(strategy)
         spill = read_compensation(compensation) if compensation is not None else "file"
-        sample = read_fcs(file)
-        result = apply_strategy(sample, chosen, spill)
+        result = apply_strategy(read_fcs(file), chosen, spill)
         cut = threshold
         if isotype is not None:
             cut = isotype_threshold(apply_strategy(read_fcs(isotype), chosen, spill), chosen)
         readout = measure(result, chosen, cut)
-        return chosen, sample, result, readout, qc_flags(result, chosen, readout)
+        return chosen, result, readout, qc_flags(result, chosen, readout)
 
-    chosen, _sample, result, readout, flags = _run(work)
+    chosen, result, readout, flags = _run(work)
     if membership is not None:
         import io
 
@@ -227,11 +229,7 @@ def gate(
 
         plot_gating(result, chosen, readout, plot, title=str(file.name))
     if as_json:
-        payload = {**result.to_dict(), "readout": {k: v for k, v in readout.to_dict().items()
-                                                   if k in ("population", "marker", "channel", "median",
-                                                            "geometric_mean", "robust_cv", "percent_positive",
-                                                            "n_events", "statistic", "threshold")},
-                   "qc_flags": flags}
+        payload = {**result.to_dict(), "readout": readout.to_dict(), "qc_flags": flags}
         typer.echo(json.dumps(payload, indent=1))
         return
     typer.echo(f"{file}  (strategy: {chosen.name}, compensation: {result.compensation})")
@@ -270,11 +268,9 @@ def simulate(
 
     names = tuple(c.strip() for c in conditions.split(",") if c.strip())
     if not names:
-        _fail(AssayKitError("--conditions is empty"))
-        raise typer.Exit(2)
+        _abort(AssayKitError("--conditions is empty"))
     if patients * len(names) > 95:
-        _fail(AssayKitError(f"{patients} patients x {len(names)} conditions do not fit a 96-well plate"))
-        raise typer.Exit(2)
+        _abort(AssayKitError(f"{patients} patients x {len(names)} conditions do not fit a 96-well plate"))
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed))
     typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
 
