@@ -268,7 +268,7 @@ def _well(index: int) -> str:
     return f"{'ABCDEFGH'[index // 12]}{index % 12 + 1}"
 
 
-def _file_name(number: int, well: str) -> str:
+def _file_name(well: str) -> str:
     # BD FACSDiva style: Specimen_001_A1_A01.fcs
     return f"Specimen_001_{well}_{well[0]}{int(well[1:]):02d}.fcs"
 
@@ -343,7 +343,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
         for condition in spec.conditions:
             well = _well(index)
             index += 1
-            name = _file_name(index, well)
+            name = _file_name(well)
             abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
             scenario = Scenario(n_events=spec.events, monocyte_abc=abc, monocyte_fraction=monocyte_fraction)
             tube = simulate_blood(scenario, rng, instrument)
@@ -358,7 +358,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
                                "calibration_slope": instrument.slope,
                                "calibration_intercept": instrument.intercept})
     well = "H12"
-    name = _file_name(96, well)
+    name = _file_name(well)
     beads = simulate_beads(spec.bead_values, rng, n_events=10000, instrument=instrument)
     write_fcs(out / name, beads.events, CHANNELS, MARKERS, _keywords(well, instrument, name))
     write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(beads.labels))

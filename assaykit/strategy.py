@@ -97,8 +97,12 @@ def _gate(spec: Any, markers: Mapping[str, Marker], where: str) -> Any:
             raise GatingError(f"{where}: unknown marker {d!r} (declare it under markers)")
     fwd = [markers[d].transform.forward for d in dims]
 
-    def to_display(values: tuple, i: int) -> float | None:
-        return None if values[i] is None else float(fwd[i](values[i])[0])
+    def to_display(value: float | None, i: int) -> float | None:
+        """A scale value of dim ``i`` in display coordinates."""
+        return None if value is None else float(fwd[i](value)[0])
+
+    def point(values: tuple) -> tuple:
+        return tuple(to_display(v, i) for i, v in enumerate(values))
 
     try:
         if "auto" in spec:
@@ -114,27 +118,26 @@ def _gate(spec: Any, markers: Mapping[str, Marker], where: str) -> Any:
             values = _numbers([low, high], 2, where, allow_none=True)
             if len(dims) != 1:
                 raise GatingError(f"{where}: an interval gate has one dim")
-            return IntervalGate(dims, to_display(values, 0), to_display((values[1],), 0))
+            return IntervalGate(dims, to_display(values[0], 0), to_display(values[1], 0))
         if len(dims) != 2:
             raise GatingError(f"{where}: a {kind} gate needs 2 dims")
         if kind == "rectangle":
             low = _numbers(spec.get("low"), 2, where, allow_none=True)
             high = _numbers(spec.get("high"), 2, where, allow_none=True)
-            return RectangleGate(dims, (to_display(low, 0), to_display(low, 1)),
-                                 (to_display(high, 0), to_display(high, 1)))
+            return RectangleGate(dims, point(low), point(high))
         if kind == "polygon":
             vertices = [_numbers(v, 2, where) for v in spec.get("vertices") or []]
-            return PolygonGate(dims, tuple((to_display(v, 0), to_display(v, 1)) for v in vertices))
+            return PolygonGate(dims, tuple(point(v) for v in vertices))
         if kind == "ellipse":  # centre in scale values; covariance in display units
             centre = _numbers(spec.get("center"), 2, where)
             cov = tuple(_numbers(r, 2, where) for r in spec.get("covariance") or [])
             if len(cov) != 2:
                 raise GatingError(f"{where}: covariance must be 2x2")
-            return EllipseGate(dims, (to_display(centre, 0), to_display(centre, 1)), cov,
+            return EllipseGate(dims, point(centre), cov,
                                float(spec.get("distance", 1.0)))
         if kind == "quadrant":
             split = _numbers(spec.get("split"), 2, where)
-            return QuadrantGate(dims, (to_display(split, 0), to_display(split, 1)), str(spec.get("quadrant")))
+            return QuadrantGate(dims, point(split), str(spec.get("quadrant")))
         if kind == "ratio":
             return RatioGate(dims, float(spec["low"]), float(spec["high"]))
     except GatingError as exc:

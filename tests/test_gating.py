@@ -207,3 +207,28 @@ def test_gate_command(simulated_run: Path, tmp_path: Path) -> None:
     assert "monocytes" in text.stdout and "HLA-DR (PE-A)" in text.stdout
     bad = runner.invoke(app, ["gate", str(path), "--strategy", str(tmp_path / "none.yaml")])
     assert bad.exit_code == 2 and "strategy file not found" in bad.stderr
+
+
+def test_fixed_gates_from_yaml_select_in_scale_values(simulated_run: Path) -> None:
+    # bounds are written in scale values; with monotone transforms the gate must select exactly
+    # the events whose compensated scale values lie within them
+    sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
+    doc = {
+        "markers": {"FSC-A": {"transform": "linear"}, "SSC-A": {"transform": {"kind": "log"}},
+                    "CD14": {"aliases": ["PerCP-Cy5-5-A"], "transform": "logicle"}},
+        "populations": [
+            {"name": "big", "gate": {"type": "interval", "dims": ["FSC-A"], "low": 30000, "high": 120000}},
+            {"name": "box", "parent": "big", "gate": {"type": "rectangle", "dims": ["CD14", "SSC-A"],
+                                                      "low": [2000, 20000], "high": [None, 70000]}},
+            {"name": "tri", "gate": {"type": "polygon", "dims": ["FSC-A", "SSC-A"],
+                                     "vertices": [[30000, 20000], [120000, 20000], [30000, 200000]]}},
+        ],
+        "readout": {"population": "box", "marker": "CD14"},
+    }
+    result = apply_strategy(sample, parse_strategy(doc))
+    fsc, ssc, cd14 = (result.frame.scale(m) for m in ("FSC-A", "SSC-A", "CD14"))
+    big = (fsc >= 30000) & (fsc <= 120000)
+    np.testing.assert_array_equal(result.masks["big"], big)
+    np.testing.assert_array_equal(result.masks["box"], big & (cd14 >= 2000) & (ssc >= 20000) & (ssc <= 70000))
+    tri = result.masks["tri"]
+    assert tri.any() and np.all(fsc[tri] >= 30000 - 1) and np.all(ssc[tri] >= 20000 - 1)
