@@ -146,7 +146,7 @@ def convert(
     Example: assaykit convert sample_fcs/Specimen_001_A1_A01.fcs A1.csv
     """
     from .fcs import read_fcs
-    from .io import write_atomic
+    from .io import atomic_output
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".npy"):
@@ -154,23 +154,15 @@ def convert(
     sample = _run(lambda: read_fcs(file, dataset=dataset))
     values = sample.raw if raw else sample.events
 
-    def render() -> bytes:
-        import io
+    import numpy as np
 
-        import numpy as np
-
-        buffer = io.BytesIO()
+    with atomic_output(out) as handle:  # written straight to the file: no second copy in memory
         if suffix == ".npy":
-            np.save(buffer, np.ascontiguousarray(values), allow_pickle=False)
+            np.save(handle, np.ascontiguousarray(values), allow_pickle=False)
         else:
-            text = io.StringIO()
             header = ",".join(f'"{n}"' if "," in n else n for n in _unique(sample.channels))
             fmt = "%d" if values.dtype.kind in "ui" else "%.9g"
-            np.savetxt(text, values, delimiter=",", fmt=fmt, header=header, comments="")
-            buffer.write(text.getvalue().encode())
-        return buffer.getvalue()
-
-    write_atomic(out, render())
+            np.savetxt(handle, values, delimiter=",", fmt=fmt, header=header, comments="")
     typer.echo(f"wrote {out} ({sample.n_events} events x {sample.n_channels} channels)")
 
 
@@ -213,17 +205,14 @@ def gate(
 
     chosen, result, readout, flags = _run(work)
     if membership is not None:
-        import io
-
         import numpy as np
 
-        from .io import write_atomic
+        from .io import atomic_output
 
         names = [p.name for p in result.populations]
         table = np.column_stack([result.masks[n] for n in names]).astype(np.int8)
-        text = io.StringIO()
-        np.savetxt(text, table, fmt="%d", delimiter=",", header=",".join(names), comments="")
-        write_atomic(membership, text.getvalue().encode())
+        with atomic_output(membership) as handle:
+            np.savetxt(handle, table, fmt="%d", delimiter=",", header=",".join(names), comments="")
     if plot is not None:
         from .plots import plot_gating
 
