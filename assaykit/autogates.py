@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
+from .mixture import Mixture, fit_binned
 
 _MAD = 1.4826
 
@@ -111,6 +112,7 @@ class MonocyteGate:
     the monocytes' side scatter, but not up in SSC where immature granulocytes lie."""
 
     dims: tuple[str, str]
+    max_granulocyte_posterior: float = 0.35
 
     def fit(self, data: GateData, parent: np.ndarray) -> PolygonGate:
         x_all = data.display(self.dims[0])[parent]
@@ -136,34 +138,98 @@ class MonocyteGate:
         if not x_peaks:
             raise GatingError("monocyte gate not found: no CD14 population at monocyte side scatter")
         mu_x = float(xc[x_peaks[-1]])
-        # robust centre and spread of the classical monocytes, refined twice
+        # centre and spread of the classical monocytes from their CD14-bright side only: the
+        # dim side may hold far more immature granulocytes or non-classical monocytes
         core = band & (np.abs(x_all - mu_x) < 0.04)
         if core.sum() < 20:
             raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
-        mu_y, s_y = _robust(y_all[core])
-        mu_x, s_x = _robust(x_all[core])
+        mu_x = float(np.median(x_all[core]))
+        mu_y = float(np.median(y_all[core]))
+        s_x = s_y = 0.02
         for _ in range(3):
-            window = (np.abs(x_all - mu_x) < 2.5 * max(s_x, 0.01)) & (np.abs(y_all - mu_y) < 2.5 * max(s_y, 0.01))
-            core = window & (x_all >= mu_x - 0.04)  # the bright side: away from CD14-dim neighbours
-            mu_y, s_y = _robust(y_all[core])
-            mu_x, s_x = _robust(x_all[window])
-        s_x, s_y = max(s_x, 0.01), max(s_y, 0.01)
+            bright = (x_all >= mu_x) & (x_all < mu_x + 3 * s_x) & (np.abs(y_all - mu_y) < 3 * s_y)
+            if bright.sum() < 10:
+                raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
+            s_x = max(_MAD * float(np.median(x_all[bright] - mu_x)), 0.01)
+            mu_y, s_y = _robust(y_all[bright])
+            s_y = max(s_y, 0.01)
         # CD14-negative level: the lymphocytes (lowest SSC peak)
         lymph = np.abs(y_all - y_lymph) < 0.03
         x_neg, s_neg = _robust(x_all[lymph]) if lymph.sum() > 20 else (mu_x - 0.4, 0.02)
         x_lo = min(max(x_neg + 4 * max(s_neg, 0.01), mu_x - 0.45), mu_x - 4 * s_x)
         y_lo = max(mu_y - 4 * s_y, y_lymph + 0.5 * (mu_y - y_lymph))
-        y_top = mu_y + 2.5 * s_y
-        y_mid = mu_y + 1.0 * s_y
-        # upper left edge: a quarter ellipse from (mu_x, y_top) down to (mu_x - 2.5 s_x, y_mid),
-        # a diagonal boundary against the CD14-dim, higher-SSC immature granulocytes
-        angles = np.linspace(0.0, np.pi / 2, 9)
-        arc = [(mu_x - 2.5 * s_x * np.sin(a), y_mid + (y_top - y_mid) * np.cos(a)) for a in angles]
-        vertices = ((x_lo, y_lo), (1.2, y_lo), (1.2, y_top), *arc, (x_lo, y_mid))
-        return PolygonGate(self.dims, tuple((float(a), float(b)) for a, b in vertices))
+        y_top = mu_y + 3 * s_y
+        gran = np.abs(y_all - y_gran) < 0.03
+        x_gran = float(np.median(x_all[gran])) if gran.sum() > 20 else mu_x - 0.3
+        y_hi = max(y_gran + 0.06, mu_y + 6 * s_y)  # the whole neutrophil cluster, not its lower half
+        inside = (x_all >= x_lo) & (y_all >= y_lo) & (y_all <= y_hi)
+        # a mixture of classical and non-classical monocytes, immature granulocytes (CD14-dim,
+        # SSC between monocytes and neutrophils) and neutrophils, started from what was found above
+        means = np.array([[mu_x, mu_y], [mu_x - 0.2, mu_y - s_y], [(mu_x + x_gran) / 2, (mu_y + y_gran) / 2],
+                          [x_gran, y_gran], [x_gran, y_gran + 0.04]])
+        covs = np.array([np.diag([s_x**2, s_y**2]), np.diag([0.05**2, s_y**2]), np.diag([0.07**2, s_y**2]),
+                         np.diag([0.06**2, (2 * s_y) ** 2]), np.diag([0.06**2, (2 * s_y) ** 2])])
+        bounds = np.array([
+            [mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
+            [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y],
+            [x_lo, mu_x, mu_y + 2 * s_y, y_gran],
+            [x_lo, 1.2, mu_y + 3 * s_y, y_hi],
+            [x_lo, 1.2, y_gran + 0.01, y_hi],  # eosinophils and granulocyte doublets
+        ])
+        mix = fit_binned(x_all[inside], y_all[inside], (x_lo, 1.2, y_lo, y_hi), means, covs, bounds)
+        return _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, 1.2, y_lo, y_top),
+                               self.max_granulocyte_posterior, (mu_x, mu_y))
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "auto", "method": "monocytes", "dims": list(self.dims)}
+
+
+def _region_polygon(dims: tuple[str, str], mix: Mixture, excluded: list[int], box: tuple[float, float, float, float],
+                    max_posterior: float, anchor: tuple[float, float], grid: int = 160) -> PolygonGate:
+    """The polygon around ``anchor`` enclosing the points of ``box`` (x_low, x_high, y_low,
+    y_high) whose posterior probability of belonging to the ``excluded`` components is at most
+    ``max_posterior``."""
+    import contourpy
+    from flowutils.gating import points_in_polygon
+
+    x_low, x_high, y_low, y_high = box
+    gx = np.linspace(x_low, x_high, grid)
+    gy = np.linspace(y_low, y_high, grid)
+    xx, yy = np.meshgrid(gx, gy)
+    kept = 1.0 - mix.posterior(np.column_stack([xx.ravel(), yy.ravel()]), excluded).reshape(grid, grid)
+    kept = np.pad(kept, 1)  # zero outside the box: closed contours
+    gx = np.concatenate([[x_low - 1e-9], gx, [x_high + 1e-9]])
+    gy = np.concatenate([[y_low - 1e-9], gy, [y_high + 1e-9]])
+    lines = contourpy.contour_generator(gx, gy, kept).lines(1.0 - max_posterior)
+    for line in sorted(lines, key=len, reverse=True):
+        if len(line) >= 4 and points_in_polygon(np.asarray(line, dtype=np.float64), np.array([anchor]))[0]:
+            return PolygonGate(dims, tuple((float(a), float(b)) for a, b in simplify(line[:-1], 5e-4)))
+    raise GatingError("monocyte gate not found: granulocytes dominate the monocytes' place")
+
+
+def simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Ramer-Douglas-Peucker: drop the vertices of an open polyline that lie within
+    ``tolerance`` of the simplified line (here: display units)."""
+    keep = np.zeros(len(points), dtype=bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(points) - 1)]
+    while stack:
+        first, last = stack.pop()
+        if last - first < 2:
+            continue
+        chord = points[last] - points[first]
+        inner = points[first + 1:last] - points[first]
+        length = float(np.hypot(*chord))
+        if length > 0:
+            dist = np.abs(chord[0] * inner[:, 1] - chord[1] * inner[:, 0]) / length
+        else:
+            dist = np.hypot(inner[:, 0], inner[:, 1])
+        worst = int(np.argmax(dist))
+        if dist[worst] > tolerance:
+            split = first + 1 + worst
+            keep[split] = True
+            stack += [(first, split), (split, last)]
+    return points[keep]
 
 
 AUTO_METHODS = {"debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate}
