@@ -92,6 +92,8 @@ class SingletGate:
     def fit(self, data: GateData, parent: np.ndarray) -> RatioGate:
         area = data.scale(self.dims[0])[parent]
         height = data.scale(self.dims[1])[parent]
+        if np.array_equal(area, height):  # one channel for both (a FACSCalibur has no pulse area)
+            return RatioGate(self.dims, low=1.0, high=1.0)
         ok = (area > 0) & (height > 0)
         if ok.sum() < 50:
             raise GatingError(f"too few events ({int(ok.sum())}) to find singlets on {'/'.join(self.dims)}")

@@ -244,23 +244,29 @@ def simulate(
         "unstimulated,IFN-gamma,GM-CSF,IL-7"),
     events: Annotated[int, typer.Option(min=1000, help="Events per blood tube.")] = 20000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 1,
+    instrument: Annotated[str, typer.Option(
+        help="Instrument style: canto (FCS 3.1 float, 0-262,144), navios (FCS 3.0 integer, 0-1,048,576, "
+             "FS INT/FL2 INT names) or calibur (FCS 2.0, 10-bit, log-amplified FL2-H/FL3-H).")] = "canto",
 ) -> None:
-    """Simulate a plate run as acquired on a FACSCanto II, with ground truth.
+    """Simulate a plate run with ground truth, as a FACSCanto II (default), Navios or FACSCalibur writes it.
 
-    Writes one FCS 3.1 file per well (lysed whole blood stained for HLA-DR PE and CD14
+    Writes one FCS file per well (lysed whole blood stained for HLA-DR PE and CD14
     PerCP-Cy5.5), a QuantiBRITE bead tube, plate_map.csv, truth.csv, per-event labels
     (*.labels.npy, legend in labels.json) and the bead lot file (beads_lot.yaml).
 
     Example: assaykit simulate sample_fcs --patients 4 --events 20000 --seed 1
     """
-    from .simulate import RunSpec, write_run
+    from .simulate import STYLES, RunSpec, write_run
 
+    if instrument not in STYLES:
+        _abort(AssayKitError(f"--instrument must be one of {', '.join(STYLES)}, not {instrument!r}"))
     names = tuple(c.strip() for c in conditions.split(",") if c.strip())
     if not names:
         _abort(AssayKitError("--conditions is empty"))
     if patients * len(names) > 95:
         _abort(AssayKitError(f"{patients} patients x {len(names)} conditions do not fit a 96-well plate"))
-    folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed))
+    folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
+                                               style=instrument))
     typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
 
 

@@ -51,8 +51,8 @@ def fit_binned(
     bins: int = 64, iterations: int = 50, background: float = 0.02, tolerance: float = 1e-4,
 ) -> Mixture:
     """EM fit of Gaussians initialised at ``means``/``covariances`` to the events (x, y) inside
-    ``window`` = (x_low, x_high, y_low, y_high), on a ``bins`` x ``bins`` histogram, until the mean log-likelihood per event gains less than
-    ``tolerance``.
+    ``window`` = (x_low, x_high, y_low, y_high), on a ``bins`` x ``bins`` histogram, until the
+    mean log-likelihood per event gains less than ``tolerance``.
 
     ``bounds`` (k x 4: x_low, x_high, y_low, y_high per component) keep each mean inside a box
     after every step, so that each component stays on the population it was started on."""

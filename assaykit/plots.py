@@ -10,6 +10,7 @@ import numpy as np
 from .io import atomic_output
 from .readout import ReadoutResult
 from .strategy import ROOT, GatingResult, Strategy
+from .transforms import Transform
 
 
 def _density(ax, x: np.ndarray, y: np.ndarray, bins: int = 200) -> None:
@@ -21,16 +22,21 @@ def _density(ax, x: np.ndarray, y: np.ndarray, bins: int = 200) -> None:
     ax.pcolormesh(xe, ye, np.ma.masked_equal(hist.T, 0), norm=LogNorm(), cmap="viridis", rasterized=True)
 
 
-def _axis_ticks(ax, strategy: Strategy, marker: str, axis: str) -> None:
-    transform = strategy.markers[marker].transform
+def _axis_ticks(ax, transform: Transform, axis: str) -> None:
+    """Ticks in scale values: round steps on a linear axis, decades on the others."""
+    top = transform.top
     if transform.kind == "linear":
-        scale_ticks = np.array([0, 50000, 100000, 150000, 200000, 250000])
-        labels = [f"{int(v / 1000)}k" for v in scale_ticks]
+        step = 10 ** np.floor(np.log10(top / 5))
+        scale_ticks = np.arange(0, top + 1, step * max(1, round(top / 5 / step)))
+        labels = [f"{v / 1000:g}k" if v >= 1000 else f"{v:g}" for v in scale_ticks]
     else:
-        scale_ticks = np.array([0, 1e2, 1e3, 1e4, 1e5])
-        labels = ["0", "10²", "10³", "10⁴", "10⁵"]
-    positions = transform.forward(scale_ticks)
-    (ax.set_xticks if axis == "x" else ax.set_yticks)(positions, labels)
+        high = int(np.floor(np.log10(top)))
+        low = max(int(np.ceil(np.log10(top) - transform.m)), high - 5) if transform.kind == "log" else high - 3
+        scale_ticks = 10.0 ** np.arange(low, high + 1)
+        labels = [f"10^{int(k)}" for k in np.arange(low, high + 1)]
+        if transform.kind != "log":
+            scale_ticks, labels = np.concatenate([[0.0], scale_ticks]), ["0", *labels]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(transform.forward(scale_ticks), labels)
 
 
 def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult, out: str | os.PathLike[str],
@@ -55,7 +61,7 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
             for bound in (gate.low, gate.high):
                 if bound is not None:
                     ax.axvline(bound, color="crimson", lw=1.5)
-            _axis_ticks(ax, strategy, dims[0], "x")
+            _axis_ticks(ax, frame.transform(dims[0]), "x")
             ax.set_xlabel(f"{dims[0]} ({result.channels[dims[0]]})")
             ax.set_ylabel("events")
         elif len(dims) == 2:
@@ -68,14 +74,14 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
                 top = float(np.percentile(frame.scale(dims[0])[parent], 99.9)) if parent.any() else 1.0
                 xs = np.linspace(0, top, 50)
                 for r in (gate.low, gate.high):
-                    ax.plot(strategy.markers[dims[0]].transform.forward(xs),
-                            strategy.markers[dims[1]].transform.forward(xs * r), color="crimson", lw=1.5)
+                    ax.plot(frame.transform(dims[0]).forward(xs), frame.transform(dims[1]).forward(xs * r),
+                            color="crimson", lw=1.5)
             elif kind == "rectangle":
                 lo = [v if v is not None else ax.get_xlim()[0] for v in gate.low]
                 hi = [v if v is not None else ax.get_xlim()[1] for v in gate.high]
                 ax.add_patch(plt.Rectangle(lo, hi[0] - lo[0], hi[1] - lo[1], fill=False, color="crimson", lw=1.5))
-            _axis_ticks(ax, strategy, dims[0], "x")
-            _axis_ticks(ax, strategy, dims[1], "y")
+            _axis_ticks(ax, frame.transform(dims[0]), "x")
+            _axis_ticks(ax, frame.transform(dims[1]), "y")
             ax.set_xlabel(f"{dims[0]} ({result.channels[dims[0]]})")
             ax.set_ylabel(f"{dims[1]} ({result.channels[dims[1]]})")
             if kind == "ratio":
@@ -88,10 +94,10 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     values = frame.display(marker)[result.masks[readout.population]]
     ax.hist(values, bins=128, color="tab:orange", histtype="stepfilled", alpha=0.8)
     if readout.median is not None:
-        ax.axvline(strategy.markers[marker].transform.forward(readout.median)[0], color="k", lw=1.5,
+        ax.axvline(frame.transform(marker).forward(readout.median)[0], color="k", lw=1.5,
                    label=f"median {readout.median:,.0f}")
         ax.legend(fontsize=8)
-    _axis_ticks(ax, strategy, marker, "x")
+    _axis_ticks(ax, frame.transform(marker), "x")
     ax.set_xlabel(f"{marker} ({readout.channel}), compensated")
     ax.set_ylabel(f"{readout.population}")
     ax.set_title(f"{marker} on {readout.population} (n = {readout.n_events:,})", fontsize=9)

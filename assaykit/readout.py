@@ -83,6 +83,10 @@ def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult,
     names = [p.name for p in result.populations]
     if singlets in names:
         population = next(p for p in result.populations if p.name == singlets)
+        dims = getattr(result.gates[singlets], "dims", ())
+        if len(dims) == 2 and result.channels[dims[0]] == result.channels[dims[1]]:
+            flags.append(f"doublets not excluded: {dims[0]} and {dims[1]} are the same channel "
+                         f"({result.channels[dims[0]]}) in this file (no pulse area recorded)")
         doublets = 100.0 - population.percent_of_parent
         if doublets > qc.max_doublets_percent:
             flags.append(f"doublets are {doublets:.1f} % of {population.parent} (above {qc.max_doublets_percent:g} %)")

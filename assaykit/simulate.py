@@ -85,6 +85,93 @@ class Instrument:
 
 
 @dataclass(frozen=True)
+class InstrumentStyle:
+    """How a cytometer writes a tube: channel names, data type, range and amplification.
+
+    The simulator works in FACSCanto II units; a style maps them to its own: scatter and
+    fluorescence multiplied by ``scatter_gain``/``fluorescence_gain``, integer channels
+    (``bits``, ``channel_range``), fluorescence log-amplified over ``log_decades`` decades
+    (FACSCalibur: 1024 channels over 4 decades) or linear (0), a column left out where its
+    channel name is ``None`` (FACSCalibur records no pulse area), and hardware compensation
+    (``$SPILLOVER`` not written, the data already compensated) when ``hardware_compensation``.
+    """
+
+    name: str
+    cytometer: str
+    channels: tuple[str | None, ...]  # per column of CHANNELS
+    markers: tuple[str, ...]
+    version: str = "3.1"
+    bits: int = 32
+    channel_range: int = 262144
+    integer: bool = False
+    scatter_gain: float = 1.0
+    fluorescence_gain: float = 1.0
+    log_decades: float = 0.0
+    hardware_compensation: bool = False
+    time_gain: float = 1.0  # time units per Canto time unit (10 ms)
+
+    @property
+    def columns(self) -> list[int]:
+        """Indices into CHANNELS of the columns this style records."""
+        return [i for i, name in enumerate(self.channels) if name is not None]
+
+    def calibration(self, instrument: Instrument) -> tuple[float, float]:
+        """(slope, intercept) of log10(molecules) against log10(this style's fluorescence)."""
+        return instrument.slope, instrument.intercept - instrument.slope * float(np.log10(self.fluorescence_gain))
+
+    def to_channels(self, events: np.ndarray, instrument: Instrument) -> np.ndarray:
+        """Canto-unit events (n x 6) to this style's channel values (n x recorded columns)."""
+        values = events.astype(np.float64)
+        if self.hardware_compensation:
+            values[:, 3:5] = values[:, 3:5] @ np.linalg.inv(instrument.spillover())
+        top = self.channel_range - 1
+        values[:, :3] *= self.scatter_gain
+        values[:, 3:5] *= self.fluorescence_gain
+        values[:, 5] *= self.time_gain
+        if self.log_decades:
+            fluorescence = np.log10(np.maximum(values[:, 3:5], 1.0)) / self.log_decades * self.channel_range
+            values[:, 3:5] = fluorescence
+        values = np.clip(values, 0.0, top)
+        if self.integer:
+            values = np.rint(values)
+        return values[:, self.columns]
+
+    def write(self, path: str | os.PathLike[str], events: np.ndarray, instrument: Instrument,
+              keywords: dict[str, str]) -> Path:
+        """Write Canto-unit ``events`` as this instrument would."""
+        from .fcs.writer import write_fcs, write_fcs_integer
+
+        channels = [self.channels[i] for i in self.columns]
+        markers = [self.markers[i] for i in self.columns]
+        values = self.to_channels(events, instrument)
+        if not self.integer:
+            ranges = {f"$P{n}R": str(self.channel_range) for n in range(1, len(channels) + 1)}
+            return write_fcs(path, values, channels, markers, {**keywords, **ranges})
+        log = f"{self.log_decades:g},1"
+        amplification = [log if self.log_decades and i in (3, 4) else "0,0" for i in self.columns]
+        return write_fcs_integer(path, values.astype(np.int64), channels, markers, keywords, version=self.version,
+                                 bits=self.bits, ranges=[self.channel_range] * len(channels),
+                                 amplification=amplification)
+
+
+STYLES = {
+    "canto": InstrumentStyle("canto", "FACSCanto II (simulated)", CHANNELS, MARKERS),
+    "navios": InstrumentStyle(
+        "navios", "Navios (simulated)", ("FS INT", "FS PEAK", "SS INT", "FL2 INT", "FL4 INT", "TIME"),
+        ("", "", "", "HLA-DR-PE", "CD14-PC5.5", ""), version="3.0", bits=32, channel_range=1048576, integer=True,
+        scatter_gain=4.0, fluorescence_gain=4.0),
+    "calibur": InstrumentStyle(
+        "calibur", "FACSCalibur (simulated)", (None, "FSC-H", "SSC-H", "FL2-H", "FL3-H", "Time"),
+        ("", "", "", "", "", ""), version="2.0", bits=16, channel_range=1024, integer=True,
+        scatter_gain=1024 / 262144 * 1.3, fluorescence_gain=1 / 30, log_decades=4.0, hardware_compensation=True,
+        time_gain=1 / 6),
+}
+"""Instrument styles of the simulator: FACSCanto II (float, 0-262,144), Navios (integer,
+0-1,048,576, FS INT/FL2 INT names, FCS 3.0) and FACSCalibur (FCS 2.0, 10-bit, log-amplified
+fluorescence, pulse heights only, compensation in hardware)."""
+
+
+@dataclass(frozen=True)
 class Population:
     """One cell type: medians and log10 spreads of scatter and marker molecules."""
 
@@ -262,6 +349,7 @@ class RunSpec:
     timepoint: str = "D3"
     bead_values: tuple[float, ...] = QUANTIBRITE_EXAMPLE_LOT
     instrument: Instrument = field(default_factory=Instrument)
+    style: str = "canto"  # a name in STYLES
 
 
 def _well(index: int) -> str:
@@ -287,21 +375,28 @@ def _csv_bytes(rows: list[dict], columns: Sequence[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _keywords(well: str, instrument: Instrument, name: str) -> dict[str, str]:
-    spill = instrument.spillover()
-    values = ",".join(f"{v:.6g}" for v in spill.ravel())
+def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentStyle | None = None) -> dict[str, str]:
+    style = style or STYLES["canto"]
     keywords = {
-        "$CYT": "FACSCanto II (simulated)",
+        "$CYT": style.cytometer,
         "$DATE": "22-NOV-2026",
         "$FIL": name,
-        "$TIMESTEP": str(TIMESTEP),
-        "$SPILLOVER": f"2,PE-A,PerCP-Cy5-5-A,{values}",
+        "$TIMESTEP": f"{TIMESTEP / style.time_gain:g}",
         "WELL ID": well,
         "CREATOR": "assaykit simulate",
     }
-    for n in range(1, len(CHANNELS) + 1):
-        keywords[f"$P{n}R"] = "262144"
+    if not style.hardware_compensation:
+        values = ",".join(f"{v:.6g}" for v in instrument.spillover().ravel())
+        keywords["$SPILLOVER"] = f"2,{style.channels[3]},{style.channels[4]},{values}"
     return keywords
+
+
+def write_tube(path: str | os.PathLike[str], tube: Tube, well: str = "A1", instrument: Instrument | None = None,
+               style: InstrumentStyle | str = "canto") -> Path:
+    """Write a simulated tube as an FCS file in an instrument ``style`` (a name in STYLES)."""
+    instrument = instrument or Instrument()
+    chosen = STYLES[style] if isinstance(style, str) else style
+    return chosen.write(path, tube.events, instrument, _keywords(well, instrument, Path(path).name, chosen))
 
 
 def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
@@ -326,9 +421,10 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
     """Simulate a whole plate run into ``out_dir``: FCS files, plate_map.csv, truth.csv,
     per-event labels (``<file>.labels.npy``), labels.json and the bead lot file.
     The same spec (seed included) gives byte-identical files."""
-    from .fcs.writer import write_fcs
-
+    if spec.style not in STYLES:
+        raise ValueError(f"unknown instrument style {spec.style!r} (one of {', '.join(STYLES)})")
     out = Path(out_dir)
+    slope, intercept = STYLES[spec.style].calibration(spec.instrument)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
     instrument = spec.instrument
@@ -347,7 +443,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
             abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
             scenario = Scenario(n_events=spec.events, monocyte_abc=abc, monocyte_fraction=monocyte_fraction)
             tube = simulate_blood(scenario, rng, instrument)
-            write_fcs(out / name, tube.events, CHANNELS, MARKERS, _keywords(well, instrument, name))
+            write_tube(out / name, tube, well, instrument, spec.style)
             write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(tube.labels))
             plate_rows.append({"well": well, "file": name, "patient": patient, "timepoint": spec.timepoint,
                                "condition": condition, "role": "sample"})
@@ -355,19 +451,18 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
                                "condition": condition, "role": "sample",
                                "true_abc": f"{tube.true_abc_median:.2f}", "model_abc": f"{abc:.2f}",
                                "true_monocytes": tube.n_monocytes, "events": spec.events,
-                               "calibration_slope": instrument.slope,
-                               "calibration_intercept": instrument.intercept})
+                               "calibration_slope": slope, "calibration_intercept": f"{intercept:.6g}"})
     well = "H12"
     name = _file_name(well)
     beads = simulate_beads(spec.bead_values, rng, n_events=10000, instrument=instrument)
-    write_fcs(out / name, beads.events, CHANNELS, MARKERS, _keywords(well, instrument, name))
+    write_tube(out / name, beads, well, instrument, spec.style)
     write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(beads.labels))
     plate_rows.append({"well": well, "file": name, "patient": "", "timepoint": "", "condition": "",
                        "role": "beads"})
     truth_rows.append({"file": name, "well": well, "patient": "", "timepoint": "", "condition": "",
                        "role": "beads", "true_abc": "", "model_abc": "", "true_monocytes": 0,
-                       "events": 10000, "calibration_slope": instrument.slope,
-                       "calibration_intercept": instrument.intercept})
+                       "events": 10000, "calibration_slope": slope,
+                       "calibration_intercept": f"{intercept:.6g}"})
     write_atomic(out / "plate_map.csv",
                   _csv_bytes(plate_rows, ["well", "file", "patient", "timepoint", "condition", "role"]))
     write_atomic(out / "truth.csv", _csv_bytes(truth_rows, list(truth_rows[0])))

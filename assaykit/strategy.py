@@ -95,15 +95,6 @@ def _gate(spec: Any, markers: Mapping[str, Marker], where: str) -> Any:
     for d in dims:
         if d not in markers:
             raise GatingError(f"{where}: unknown marker {d!r} (declare it under markers)")
-    fwd = [markers[d].transform.forward for d in dims]
-
-    def to_display(value: float | None, i: int) -> float | None:
-        """A scale value of dim ``i`` in display coordinates."""
-        return None if value is None else float(fwd[i](value)[0])
-
-    def point(values: tuple) -> tuple:
-        return tuple(to_display(v, i) for i, v in enumerate(values))
-
     try:
         if "auto" in spec:
             if kind not in AUTO_METHODS:
@@ -113,40 +104,71 @@ def _gate(spec: Any, markers: Mapping[str, Marker], where: str) -> Any:
                 raise GatingError(f"{where}: automatic gate {kind!r} needs {expected} dims")
             options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
             return AUTO_METHODS[kind](dims, **options)
-        if kind == "interval":
-            low, high = (spec.get("low"), spec.get("high"))
-            values = _numbers([low, high], 2, where, allow_none=True)
-            if len(dims) != 1:
-                raise GatingError(f"{where}: an interval gate has one dim")
-            return IntervalGate(dims, to_display(values[0], 0), to_display(values[1], 0))
-        if len(dims) != 2:
-            raise GatingError(f"{where}: a {kind} gate needs 2 dims")
-        if kind == "rectangle":
-            low = _numbers(spec.get("low"), 2, where, allow_none=True)
-            high = _numbers(spec.get("high"), 2, where, allow_none=True)
-            return RectangleGate(dims, point(low), point(high))
-        if kind == "polygon":
-            vertices = [_numbers(v, 2, where) for v in spec.get("vertices") or []]
-            return PolygonGate(dims, tuple(point(v) for v in vertices))
-        if kind == "ellipse":  # centre in scale values; covariance in display units
-            centre = _numbers(spec.get("center"), 2, where)
-            cov = tuple(_numbers(r, 2, where) for r in spec.get("covariance") or [])
-            if len(cov) != 2:
-                raise GatingError(f"{where}: covariance must be 2x2")
-            return EllipseGate(dims, point(centre), cov,
-                               float(spec.get("distance", 1.0)))
-        if kind == "quadrant":
-            split = _numbers(spec.get("split"), 2, where)
-            return QuadrantGate(dims, point(split), str(spec.get("quadrant")))
-        if kind == "ratio":
-            return RatioGate(dims, float(spec["low"]), float(spec["high"]))
+        fixed = _fixed_gate(kind, spec, dims, where)
+        fixed.build([markers[d].transform for d in dims])  # geometry checked now, placed per file
+        return fixed
     except GatingError as exc:
         if str(exc).startswith(where):
             raise
         raise GatingError(f"{where}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise GatingError(f"{where}: bad gate geometry ({exc})") from None
-    raise GatingError(f"{where}: unknown gate type {kind!r}")
+
+
+@dataclass(frozen=True)
+class FixedGate:
+    """A gate written in scale values in the strategy file. Display coordinates depend on the
+    file's channel ranges (transforms with ``t`` left to the channel), so the concrete gate is
+    placed per file by :meth:`fit`, like an automatic one."""
+
+    dims: tuple[str, ...]
+    make: Any  # (to_display(value, i), point(values)) -> concrete gate
+
+    def build(self, transforms: list[Transform]) -> Any:
+        def to_display(value: float | None, i: int) -> float | None:
+            return None if value is None else float(transforms[i].forward(value)[0])
+
+        def point(values: tuple) -> tuple:
+            return tuple(to_display(v, i) for i, v in enumerate(values))
+
+        return self.make(to_display, point)
+
+    def fit(self, data: Any, parent: np.ndarray) -> Any:
+        return self.build([data.transform(d) for d in self.dims])
+
+
+def _fixed_gate(kind: Any, spec: dict, dims: tuple[str, ...], where: str) -> FixedGate:
+    """Parse a fixed gate's numbers now; the returned FixedGate places them per file."""
+    if kind == "ratio":  # scale values on both axes: no display coordinates involved
+        low, high = float(spec["low"]), float(spec["high"])
+        return FixedGate(dims, lambda to_display, point: RatioGate(dims, low, high))
+    if kind == "interval":
+        if len(dims) != 1:
+            raise GatingError(f"{where}: an interval gate has one dim")
+        bounds = _numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
+        return FixedGate(dims, lambda to_display, point: IntervalGate(dims, to_display(bounds[0], 0),
+                                                                      to_display(bounds[1], 0)))
+    if kind not in ("rectangle", "polygon", "ellipse", "quadrant"):
+        raise GatingError(f"{where}: unknown gate type {kind!r}")
+    if len(dims) != 2:
+        raise GatingError(f"{where}: a {kind} gate needs 2 dims")
+    if kind == "rectangle":
+        low = _numbers(spec.get("low"), 2, where, allow_none=True)
+        high = _numbers(spec.get("high"), 2, where, allow_none=True)
+        return FixedGate(dims, lambda to_display, point: RectangleGate(dims, point(low), point(high)))
+    if kind == "polygon":
+        vertices = [_numbers(v, 2, where) for v in spec.get("vertices") or []]
+        return FixedGate(dims, lambda to_display, point: PolygonGate(dims, tuple(point(v) for v in vertices)))
+    if kind == "ellipse":  # centre in scale values; covariance in display units
+        centre = _numbers(spec.get("center"), 2, where)
+        cov = tuple(_numbers(r, 2, where) for r in spec.get("covariance") or [])
+        if len(cov) != 2:
+            raise GatingError(f"{where}: covariance must be 2x2")
+        distance = float(spec.get("distance", 1.0))
+        return FixedGate(dims, lambda to_display, point: EllipseGate(dims, point(centre), cov, distance))
+    split = _numbers(spec.get("split"), 2, where)
+    quadrant = str(spec.get("quadrant"))
+    return FixedGate(dims, lambda to_display, point: QuadrantGate(dims, point(split), quadrant))
 
 
 def parse_strategy(doc: Any, source: str = "") -> Strategy:
@@ -258,6 +280,7 @@ class GatingFrame:
                 raise GatingError(exc.message, sample.path) from None
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
+        self._transforms: dict[str, Transform] = {}
         self._compensated: dict[int, np.ndarray] = {}
         self.compensation: str = "none"
         if spillover is not None:
@@ -282,7 +305,11 @@ class GatingFrame:
         return self._scale[marker]
 
     def transform(self, marker: str) -> Transform:
-        return self.strategy.markers[marker].transform
+        """The marker's transform, with ``t`` set to its channel's top of scale where left open."""
+        if marker not in self._transforms:
+            top = self.sample.scale_tops()[self.channels[marker]]
+            self._transforms[marker] = self.strategy.markers[marker].transform.resolve(top)
+        return self._transforms[marker]
 
     def display(self, marker: str) -> np.ndarray:
         if marker not in self._display:

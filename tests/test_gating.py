@@ -16,7 +16,17 @@ from assaykit.fcs.writer import write_fcs
 from assaykit.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RectangleGate
 from assaykit.panel import Marker, find_channel
 from assaykit.readout import measure, qc_flags, statistics
-from assaykit.simulate import CHANNELS, MARKERS, MONOCYTE_LABELS, Instrument, Scenario, _keywords, simulate_blood
+from assaykit.simulate import (
+    CHANNELS,
+    LABELS,
+    MARKERS,
+    MONOCYTE_LABELS,
+    Instrument,
+    Scenario,
+    _keywords,
+    simulate_blood,
+    write_tube,
+)
 from assaykit.strategy import apply_strategy, load_strategy, parse_strategy
 
 
@@ -128,6 +138,9 @@ def test_statistics_against_direct_computation() -> None:
     assert stats["percent_positive"] == pytest.approx(100 * np.mean(values > 1500))
 
 
+LABEL_CODES = {name: code for code, name in LABELS.items()}
+
+
 # --- accuracy against the simulator -------------------------------------------------------------
 
 SCENARIOS = (
@@ -139,36 +152,89 @@ SCENARIOS = (
     + [Scenario(n_events=100000, doublet_fraction=0.05, monocyte_abc=abc, debris_fraction=deb)
        for abc in (800, 30000) for deb in (0.02, 0.2)]
 )
-CONFOUNDED = [Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=2000, nonclassical_fraction=0.15,
-                       immature_granulocyte_fraction=0.05)]
+# the same populations written as a Navios (integer, 0-1,048,576) and a FACSCalibur (FCS 2.0,
+# log-amplified, heights only: doublets cannot be excluded, so at most 3 % of them here)
+NAVIOS = [Scenario(n_events=100000, monocyte_fraction=0.005, monocyte_abc=500, nonclassical_fraction=0.0),
+          Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=60000, doublet_fraction=0.1),
+          Scenario(n_events=100000, monocyte_fraction=0.02, monocyte_abc=2000, nonclassical_fraction=0.15,
+                   cd14_shift_decades=0.6),
+          Scenario(n_events=100000, monocyte_fraction=0.15, monocyte_abc=5000, debris_fraction=0.3)]
+CALIBUR = [Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=500),
+           Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=60000),
+           Scenario(n_events=100000, monocyte_fraction=0.02, monocyte_abc=5000, doublet_fraction=0.01),
+           Scenario(n_events=100000, monocyte_fraction=0.15, monocyte_abc=5000, nonclassical_fraction=0.15,
+                    cd14_shift_decades=0.3)]
+STYLE_GRID = ([(s, "canto") for s in SCENARIOS] + [(s, "navios") for s in NAVIOS] + [(s, "calibur") for s in CALIBUR])
+
+# septic confounders together: non-classical monocytes (15 %) and immature granulocytes, with
+# and without a CD14-dim shift
+CONFOUNDED = [Scenario(n_events=100000, monocyte_fraction=f, monocyte_abc=2000, nonclassical_fraction=0.15,
+                       immature_granulocyte_fraction=ig, cd14_shift_decades=shift)
+              for f, ig, shift in [(0.03, 0.05, 0.0), (0.03, 0.1, 0.0), (0.07, 0.05, 0.0), (0.07, 0.1, 0.0),
+                                   (0.07, 0.05, 0.3), (0.07, 0.1, 0.3), (0.15, 0.1, 0.0), (0.15, 0.1, 0.3),
+                                   (0.15, 0.05, 0.6)]]
 
 
-def _gate_scenario(tmp_path: Path, scenario: Scenario, seed: int) -> tuple[float, float]:
+def _gate_scenario(tmp_path: Path, scenario: Scenario, seed: int, style: str = "canto"
+                   ) -> tuple[float, float, int]:
+    """F1 of the monocyte gate, relative error of the gated HLA-DR median, B cells gated."""
     tube = simulate_blood(scenario, np.random.default_rng(seed))
-    path = write_fcs(tmp_path / f"s{seed}.fcs", tube.events, CHANNELS, MARKERS, _keywords("A1", Instrument(), "s"))
+    path = write_tube(tmp_path / f"s{seed}.fcs", tube, style=style)
     result = apply_strategy(read_fcs(path), load_strategy())
     gated = result.masks["monocytes"]
     truth = np.isin(tube.labels, MONOCYTE_LABELS)
     f1 = 2 * (gated & truth).sum() / (gated.sum() + truth.sum())
     pe = result.frame.scale("HLA-DR")
-    return float(f1), float(np.median(pe[gated]) / np.median(pe[truth]) - 1)
+    b_cells = int((gated & (tube.labels == LABEL_CODES["b_cell"])).sum())
+    return float(f1), float(np.median(pe[gated]) / np.median(pe[truth]) - 1), b_cells
 
 
 def test_monocyte_gate_accuracy_grid(tmp_path: Path) -> None:
-    assert len(SCENARIOS) >= 24
-    for seed, scenario in enumerate(SCENARIOS):
-        f1, error = _gate_scenario(tmp_path, scenario, seed)
-        assert f1 >= 0.97, (scenario, f1)
-        assert abs(error) <= 0.02, (scenario, error)
+    assert len(STYLE_GRID) >= 30 and {style for _, style in STYLE_GRID} == {"canto", "navios", "calibur"}
+    for seed, (scenario, style) in enumerate(STYLE_GRID):
+        f1, error, b_cells = _gate_scenario(tmp_path, scenario, seed, style)
+        assert f1 >= 0.97, (style, scenario, f1)
+        assert abs(error) <= 0.02, (style, scenario, error)
+        assert b_cells == 0, (style, scenario, b_cells)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 3): with 5 % immature granulocytes the gated median "
-                   "is 2.1 % low (limit 2 %), and F1 falls below 0.93 at 1 % monocytes")
 def test_monocyte_gate_with_immature_granulocytes(tmp_path: Path) -> None:
     for seed, scenario in enumerate(CONFOUNDED, start=100):
-        f1, error = _gate_scenario(tmp_path, scenario, seed)
+        f1, error, b_cells = _gate_scenario(tmp_path, scenario, seed)
         assert f1 >= 0.93, (scenario, f1)
         assert abs(error) <= 0.02, (scenario, error)
+        assert b_cells == 0, (scenario, b_cells)
+
+
+def _log_gaussian(points: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    mean, cov = sample.mean(axis=0), np.cov(sample.T)
+    d = points - mean
+    return -0.5 * np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) - 0.5 * np.log(np.linalg.det(cov))
+
+
+def test_immature_granulocyte_limit_is_in_the_data(tmp_path: Path) -> None:
+    # docs/gating-strategy.md names the limit: 1 % monocytes among 5 % immature granulocytes with
+    # a 0.3-decade CD14 shift. There even the Bayes classifier built from the true labels (a
+    # Gaussian per population in the same CD14 x SSC coordinates) misses the accuracy targets, so
+    # no CD14 x SSC gate can meet them.
+    scenario = Scenario(n_events=100000, monocyte_fraction=0.01, monocyte_abc=2000, nonclassical_fraction=0.15,
+                        immature_granulocyte_fraction=0.05, cd14_shift_decades=0.3)
+    tube = simulate_blood(scenario, np.random.default_rng(100))
+    result = apply_strategy(read_fcs(write_tube(tmp_path / "limit.fcs", tube)), load_strategy())
+    points = np.column_stack([result.frame.display("CD14"), result.frame.display("SSC-A")])
+    labels = tube.labels
+    classes = [c for c in np.unique(labels) if c != LABEL_CODES["doublet"]]
+    scores = np.column_stack([_log_gaussian(points, points[labels == c]) + np.log(np.mean(labels == c))
+                              for c in classes])
+    oracle = np.isin(np.asarray(classes)[scores.argmax(axis=1)], MONOCYTE_LABELS)
+    truth = np.isin(labels, MONOCYTE_LABELS)
+    pe = result.frame.scale("HLA-DR")
+    oracle_f1 = 2 * (oracle & truth).sum() / (oracle.sum() + truth.sum())
+    oracle_error = np.median(pe[oracle]) / np.median(pe[truth]) - 1
+    assert oracle_f1 < 0.93 or abs(oracle_error) > 0.02, (oracle_f1, oracle_error)
+    gated = result.masks["monocytes"]
+    f1 = 2 * (gated & truth).sum() / (gated.sum() + truth.sum())
+    assert f1 >= oracle_f1 - 0.05  # the automatic gate stays close to what the data allow
 
 
 def test_readout_and_qc_flags(tmp_path: Path) -> None:
@@ -232,3 +298,25 @@ def test_fixed_gates_from_yaml_select_in_scale_values(simulated_run: Path) -> No
     np.testing.assert_array_equal(result.masks["box"], big & (cd14 >= 2000) & (ssc >= 20000) & (ssc <= 70000))
     tri = result.masks["tri"]
     assert tri.any() and np.all(fsc[tri] >= 30000 - 1) and np.all(ssc[tri] >= 20000 - 1)
+
+
+@pytest.mark.parametrize("style", ["navios", "calibur"])
+def test_fixed_gates_follow_the_file_range(tmp_path: Path, style: str) -> None:
+    # transforms left to the channel (no t) take each file's top of scale; gates written in scale
+    # values still select exactly the events whose values lie within them
+    tube = simulate_blood(Scenario(n_events=20000), np.random.default_rng(12))
+    sample = read_fcs(write_tube(tmp_path / f"{style}.fcs", tube, style=style))
+    doc = {
+        "markers": {"SSC-A": {"aliases": ["SS INT", "SSC-H"], "transform": {"kind": "log"}},
+                    "CD14": {"aliases": ["FL4 INT", "FL3-H"], "transform": "logicle"}},
+        "populations": [{"name": "box", "gate": {"type": "rectangle", "dims": ["CD14", "SSC-A"],
+                                                 "low": [100, 50], "high": [None, 400000]}}],
+        "readout": {"population": "box", "marker": "CD14"},
+    }
+    result = apply_strategy(sample, parse_strategy(doc))
+    cd14, ssc = result.frame.scale("CD14"), result.frame.scale("SSC-A")
+    top = sample.scale_tops()[result.frame.channels["CD14"]]
+    assert result.frame.transform("CD14").t == top
+    expected = (cd14 >= 100) & (ssc >= 50) & (ssc <= 400000)
+    assert np.sum(result.masks["box"] != expected) <= 2  # float rounding at the edges only
+    assert result.masks["box"].sum() > 1000

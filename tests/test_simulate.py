@@ -15,6 +15,7 @@ from assaykit.simulate import (
     CHANNELS,
     MONOCYTE_LABELS,
     QUANTIBRITE_EXAMPLE_LOT,
+    STYLES,
     Instrument,
     RunSpec,
     Scenario,
@@ -22,6 +23,7 @@ from assaykit.simulate import (
     simulate_beads,
     simulate_blood,
     write_run,
+    write_tube,
 )
 
 
@@ -125,3 +127,47 @@ def test_restoration_model() -> None:
     assert drug_abc(3000, "IFN-gamma", 1.0) > drug_abc(3000, "GM-CSF", 1.0) > drug_abc(3000, "IL-7", 1.0) > 3000
     # ceiling effect: near-normal monocytes barely respond
     assert drug_abc(50000, "IFN-gamma", 1.0) / 50000 < 1.5
+
+
+def test_navios_style_integer_channels(tmp_path: Path) -> None:
+    tube = simulate_blood(Scenario(n_events=5000), np.random.default_rng(8))
+    sample = read_fcs(write_tube(tmp_path / "n.fcs", tube, style="navios"))
+    assert sample.version == "3.0" and sample.keywords["$DATATYPE"] == "I"
+    assert sample.channels == ("FS INT", "FS PEAK", "SS INT", "FL2 INT", "FL4 INT", "TIME")
+    assert sample.markers[3:5] == ("HLA-DR-PE", "CD14-PC5.5")
+    assert sample.channel_ranges() == (1048576.0,) * 6
+    # integers: 4 x the Canto values, rounded and kept within 0 .. 2^20 - 1
+    expected = np.clip(np.rint(4.0 * tube.events[:, :5].astype(np.float64)), 0, 1048575)
+    np.testing.assert_array_equal(sample.raw[:, :5], expected)
+
+
+def test_calibur_style_log_amplified_heights(tmp_path: Path) -> None:
+    instrument = Instrument()
+    tube = simulate_blood(Scenario(n_events=5000), np.random.default_rng(9))
+    sample = read_fcs(write_tube(tmp_path / "c.fcs", tube, instrument=instrument, style="calibur"))
+    assert sample.version == "2.0" and sample.channels == ("FSC-H", "SSC-H", "FL2-H", "FL3-H", "Time")
+    assert "$SPILLOVER" not in sample.keywords  # compensated in hardware
+    assert sample.scale_tops()[2] == pytest.approx(1e4)
+    # 1024 channels over 4 decades: the scale value is 10^(4 x channel / 1024)
+    np.testing.assert_allclose(sample.events[:, 2], 10 ** (4 * sample.raw[:, 2].astype(np.float64) / 1024), rtol=1e-6)
+    compensated = tube.events[:, 3:5].astype(np.float64) @ np.linalg.inv(instrument.spillover())
+    pe = compensated[:, 0] / 30
+    bright = pe > 10  # above the first decade, within half a channel (0.45 %) of the true value
+    np.testing.assert_allclose(sample.events[bright, 2], pe[bright], rtol=0.0046)
+
+
+@pytest.mark.parametrize("style", ["canto", "navios", "calibur"])
+def test_truth_calibration_in_each_style(tmp_path: Path, style: str) -> None:
+    # truth.csv's slope and intercept turn the style's own PE values into AB/C
+    folder = write_run(tmp_path / style, RunSpec(patients=1, conditions=("unstimulated",), events=20000, seed=3,
+                                                  style=style))
+    row = _truth(folder)[0]
+    sample = read_fcs(folder / row["file"])
+    labels = np.load(folder / (Path(row["file"]).stem + ".labels.npy"))
+    pe = sample.events[np.isin(labels, MONOCYTE_LABELS), sample.channels.index(STYLES[style].channels[3])]
+    if style != "calibur":  # compensate PE for the PerCP-Cy5.5 spillover as the file says
+        percp = sample.events[np.isin(labels, MONOCYTE_LABELS), sample.channels.index(STYLES[style].channels[4])]
+        spill = Instrument().spillover()
+        pe = np.linalg.solve(spill.T, np.vstack([pe, percp]))[0]
+    abc = 10 ** (float(row["calibration_slope"]) * np.log10(np.median(pe)) + float(row["calibration_intercept"]))
+    assert abc == pytest.approx(float(row["true_abc"]), rel=0.03)

@@ -91,6 +91,24 @@ class Sample:
                 out.append(0.0)
         return tuple(out)
 
+    def scale_tops(self) -> tuple[float, ...]:
+        """Top of scale per channel in scale values (0.0 where unknown): f2 x 10^f1 for an
+        integer channel log-amplified by ``$PnE = f1,f2``, ``$PnR / $PnG`` for a linear integer
+        channel, ``$PnR`` for floating point data."""
+        integer = self.keywords.get("$DATATYPE", "").strip().upper() == "I"
+        tops = []
+        for n, top in enumerate(self.channel_ranges(), start=1):
+            log = _pair(self.keywords.get(f"$P{n}E", "0,0")) if integer else None
+            if log is not None and log[0] > 0:
+                tops.append(float((log[1] if log[1] > 0 else 1.0) * 10 ** min(log[0], 300.0)))
+                continue
+            try:
+                gain = float(self.keywords.get(f"$P{n}G", "").strip() or 1.0) if integer else 1.0
+            except ValueError:
+                gain = 1.0
+            tops.append(top / gain if gain > 0 and math.isfinite(gain) else top)
+        return tuple(tops)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (no event values)."""
         return {
