@@ -1,6 +1,8 @@
-"""Gating speed: the default strategy on a 100,000-event simulated tube (read excluded), one core.
+"""Gating speed: the default strategy on a 100,000-event simulated tube (read excluded), one core,
+side by side with FlowKit 1.3 applying the equivalent fixed gates to the same file
+(benchmarks/flowkit_gate.py; skipped with a note when FlowKit is not installed).
 
-    .venv/bin/python benchmarks/bench_gate.py
+    make bench      (installs the bench extra: FlowKit)
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from assaykit import read_fcs
-from assaykit.fcs.writer import write_fcs
 from assaykit.readout import measure
-from assaykit.simulate import CHANNELS, MARKERS, Instrument, Scenario, _keywords, simulate_blood
+from assaykit.simulate import Scenario, simulate_blood, write_tube
 from assaykit.strategy import apply_strategy, load_strategy
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -23,8 +24,7 @@ OUT = Path(__file__).resolve().parent / "out"
 def main() -> None:
     path = OUT / "bench_gate_100k.fcs"
     if not path.exists():
-        tube = simulate_blood(Scenario(n_events=100_000), np.random.default_rng(0))
-        write_fcs(path, tube.events, CHANNELS, MARKERS, _keywords("A1", Instrument(), path.name))
+        write_tube(path, simulate_blood(Scenario(n_events=100_000), np.random.default_rng(0)))
     sample = read_fcs(path)
     strategy = load_strategy()
     times = []
@@ -33,9 +33,20 @@ def main() -> None:
         measure(apply_strategy(sample, strategy), strategy)
         times.append(time.perf_counter() - start)
     best, median = min(times), float(np.median(times))
-    (OUT / "gate.json").write_text(json.dumps({"best_s": best, "median_s": median}, indent=1) + "\n")
-    print(f"default strategy + readout on 100,000 events: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms "
-          "(limit 100 ms)")
+    figures = {"best_s": best, "median_s": median}
+    print(f"assaykit, default strategy (fitted) + readout on 100,000 events: best {best * 1000:.1f} ms, "
+          f"median {median * 1000:.1f} ms (limit 100 ms)")
+    try:
+        from flowkit_gate import time_flowkit
+    except ImportError:
+        print("FlowKit not installed: pip install -e '.[bench]' for the side-by-side figure")
+    else:
+        fk_best, fk_median, agreement = time_flowkit(str(path), repeats=15)
+        figures.update(flowkit_best_s=fk_best, flowkit_median_s=fk_median, membership_agreement=agreement)
+        print(f"FlowKit 1.3, the same gates fixed: best {fk_best * 1000:.1f} ms, median {fk_median * 1000:.1f} ms; "
+              f"ratio assaykit/FlowKit (medians) {median / fk_median:.2f}; "
+              f"same membership on {agreement:.4%} of events")
+    (OUT / "gate.json").write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":
