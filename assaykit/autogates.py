@@ -109,9 +109,11 @@ class SingletGate:
 
 @dataclass(frozen=True)
 class MonocyteGate:
-    """Monocytes on CD14 (x) vs SSC (y): the CD14-bright cluster between the lymphocytes' and
-    the granulocytes' side scatter, extended down in CD14 (CD14-dim non-classical monocytes) at
-    the monocytes' side scatter, but not up in SSC where immature granulocytes lie."""
+    """Monocytes on CD14 (x) vs SSC (y). The classical monocytes are found as the CD14-brightest
+    population between the lymphocytes' and the granulocytes' side scatter; a Gaussian mixture
+    (classical and non-classical monocytes, immature granulocytes, neutrophils, eosinophils and
+    doublets) is then fitted around them, and the gate is the region where the granulocytic
+    components' posterior is at most ``max_granulocyte_posterior`` (docs/gating-strategy.md)."""
 
     dims: tuple[str, str]
     max_granulocyte_posterior: float = 0.35
@@ -183,7 +185,8 @@ class MonocyteGate:
                                self.max_granulocyte_posterior, (mu_x, mu_y))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "auto", "method": "monocytes", "dims": list(self.dims)}
+        return {"type": "auto", "method": "monocytes", "dims": list(self.dims),
+                "max_granulocyte_posterior": self.max_granulocyte_posterior}
 
 
 def _region_polygon(dims: tuple[str, str], mix: Mixture, excluded: list[int], box: tuple[float, float, float, float],

@@ -33,7 +33,7 @@ def _axis_ticks(ax, transform: Transform, axis: str) -> None:
         high = int(np.floor(np.log10(top)))
         low = max(int(np.ceil(np.log10(top) - transform.m)), high - 5) if transform.kind == "log" else high - 3
         scale_ticks = 10.0 ** np.arange(low, high + 1)
-        labels = [f"10^{int(k)}" for k in np.arange(low, high + 1)]
+        labels = [f"$10^{{{int(k)}}}$" for k in np.arange(low, high + 1)]
         if transform.kind != "log":
             scale_ticks, labels = np.concatenate([[0.0], scale_ticks]), ["0", *labels]
     (ax.set_xticks if axis == "x" else ax.set_yticks)(transform.forward(scale_ticks), labels)

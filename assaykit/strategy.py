@@ -139,19 +139,19 @@ class FixedGate:
 
 def _fixed_gate(kind: Any, spec: dict, dims: tuple[str, ...], where: str) -> FixedGate:
     """Parse a fixed gate's numbers now; the returned FixedGate places them per file."""
-    if kind == "ratio":  # scale values on both axes: no display coordinates involved
-        low, high = float(spec["low"]), float(spec["high"])
-        return FixedGate(dims, lambda to_display, point: RatioGate(dims, low, high))
     if kind == "interval":
         if len(dims) != 1:
             raise GatingError(f"{where}: an interval gate has one dim")
         bounds = _numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
         return FixedGate(dims, lambda to_display, point: IntervalGate(dims, to_display(bounds[0], 0),
                                                                       to_display(bounds[1], 0)))
-    if kind not in ("rectangle", "polygon", "ellipse", "quadrant"):
+    if kind not in ("rectangle", "polygon", "ellipse", "quadrant", "ratio"):
         raise GatingError(f"{where}: unknown gate type {kind!r}")
     if len(dims) != 2:
         raise GatingError(f"{where}: a {kind} gate needs 2 dims")
+    if kind == "ratio":  # scale values on both axes: no display coordinates involved
+        ratio_low, ratio_high = float(spec["low"]), float(spec["high"])
+        return FixedGate(dims, lambda to_display, point: RatioGate(dims, ratio_low, ratio_high))
     if kind == "rectangle":
         low = _numbers(spec.get("low"), 2, where, allow_none=True)
         high = _numbers(spec.get("high"), 2, where, allow_none=True)
