@@ -203,6 +203,8 @@ def test_pnr_masks_high_bits_and_gain_and_log(tmp_path: Path) -> None:
     np.testing.assert_allclose(sample.events[:, 0], [1023 / 4, 5 / 4])
     np.testing.assert_allclose(sample.events[:, 1], 10 ** (4 * np.array([512, 7]) / 1024))
     np.testing.assert_allclose(sample.events[:, 2], 10 ** (3 * np.array([100, 0]) / 1000))
+    # the top of scale is decoded as the values are: $PnR / gain, f2 x 10^f1 (f2 = 0 read as 1)
+    assert sample.scale_tops() == (1024 / 4, 1e4, 1e3)
 
 
 def test_flowio_written_file_round_trips(tmp_path: Path) -> None:

@@ -92,21 +92,19 @@ class Sample:
         return tuple(out)
 
     def scale_tops(self) -> tuple[float, ...]:
-        """Top of scale per channel in scale values (0.0 where unknown): f2 x 10^f1 for an
-        integer channel log-amplified by ``$PnE = f1,f2``, ``$PnR / $PnG`` for a linear integer
-        channel, ``$PnR`` for floating point data."""
+        """Top of scale per channel in scale values (0.0 where unknown), decoded as the events
+        are: f2 x 10^f1 for an integer channel log-amplified by ``$PnE = f1,f2``, otherwise
+        ``$PnR / $PnG`` (the time channel, scaled by ``$TIMESTEP`` instead, keeps ``$PnR``)."""
         integer = self.keywords.get("$DATATYPE", "").strip().upper() == "I"
         tops = []
         for n, top in enumerate(self.channel_ranges(), start=1):
-            log = _pair(self.keywords.get(f"$P{n}E", "0,0")) if integer else None
-            if log is not None and log[0] > 0:
-                tops.append(float((log[1] if log[1] > 0 else 1.0) * 10 ** min(log[0], 300.0)))
-                continue
-            try:
-                gain = float(self.keywords.get(f"$P{n}G", "").strip() or 1.0) if integer else 1.0
-            except ValueError:
-                gain = 1.0
-            tops.append(top / gain if gain > 0 and math.isfinite(gain) else top)
+            log = _log_amplification(self.keywords, n) if integer and top > 0 else None
+            if log is not None:
+                tops.append(float(log[1] * 10 ** min(log[0], 300.0)))
+            elif self.channels[n - 1].strip().upper().startswith("TIME"):
+                tops.append(top)
+            else:
+                tops.append(top / _gain(self.keywords, n))
         return tuple(tops)
 
     def to_dict(self) -> dict[str, Any]:
@@ -429,6 +427,24 @@ def _pair(value: str) -> tuple[float, float] | None:
         return None
 
 
+def _log_amplification(keywords: Mapping[str, str], n: int) -> tuple[float, float] | None:
+    """(decades f1, f2) of channel ``n`` when ``$PnE`` says log amplification, else None;
+    f2 = 0 is read as 1, as the FCS 3.1 specification advises."""
+    pair = _pair(keywords.get(f"$P{n}E", "0,0"))
+    if pair is None or pair[0] <= 0:
+        return None
+    return pair[0], (pair[1] if pair[1] > 0 else 1.0)
+
+
+def _gain(keywords: Mapping[str, str], n: int) -> float:
+    """``$PnG`` of channel ``n``; 1.0 where absent, unreadable, not positive or not finite."""
+    try:
+        gain = float(keywords.get(f"$P{n}G", "").strip() or 1.0)
+    except ValueError:
+        return 1.0
+    return gain if math.isfinite(gain) and gain > 0 else 1.0
+
+
 def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tuple[np.ndarray, list[str]]:
     """Scale values: log decoding (``$PnE``) and gain (``$PnG``) for integer data.
 
@@ -446,28 +462,23 @@ def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tupl
         timestep = 1.0
     for j in range(layout.n_parameters):
         n = j + 1
-        decades_log0 = _pair(keywords.get(f"$P{n}E", "0,0"))
+        log = _log_amplification(keywords, n)
         name = keywords.get(f"$P{n}N", "").strip().upper()
-        if decades_log0 is not None and decades_log0[0] > 0:
-            decades, log0 = decades_log0
+        if log is not None:
             if layout.datatype in ("F", "D"):
                 notes.append(f"$P{n}E = {keywords[f'$P{n}E']} ignored: floating point data is linear")
                 continue
             if layout.ranges[j] <= 0:
                 notes.append(f"$P{n}E is logarithmic but $P{n}R is missing; left undecoded")
                 continue
-            operations.append((j, "log", decades, log0 if log0 > 0 else 1.0))
+            operations.append((j, "log", *log))
             continue
-        gain_text = keywords.get(f"$P{n}G", "").strip()
-        try:
-            gain = float(gain_text) if gain_text else 1.0
-        except ValueError:
-            gain = 1.0
         if name.startswith("TIME"):
             if math.isfinite(timestep) and timestep > 0 and timestep != 1.0:
                 operations.append((j, "timestep", timestep, 0.0))
             continue
-        if math.isfinite(gain) and gain > 0 and gain != 1.0:
+        gain = _gain(keywords, n)
+        if gain != 1.0:
             operations.append((j, "gain", gain, 0.0))
     if not operations and raw.dtype.kind == "f":
         return raw, notes
