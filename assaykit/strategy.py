@@ -281,6 +281,7 @@ class GatingFrame:
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}
+        self._tops = sample.scale_tops()
         self._compensated: dict[int, np.ndarray] = {}
         self.compensation: str = "none"
         if spillover is not None:
@@ -307,7 +308,7 @@ class GatingFrame:
     def transform(self, marker: str) -> Transform:
         """The marker's transform, with ``t`` set to its channel's top of scale where left open."""
         if marker not in self._transforms:
-            top = self.sample.scale_tops()[self.channels[marker]]
+            top = self._tops[self.channels[marker]]
             self._transforms[marker] = self.strategy.markers[marker].transform.resolve(top)
         return self._transforms[marker]
 
