@@ -320,3 +320,12 @@ def test_fixed_gates_follow_the_file_range(tmp_path: Path, style: str) -> None:
     expected = (cd14 >= 100) & (ssc >= 50) & (ssc <= 400000)
     assert np.sum(result.masks["box"] != expected) <= 2  # float rounding at the edges only
     assert result.masks["box"].sum() > 1000
+
+
+def test_automatic_gates_are_deterministic(simulated_run: Path) -> None:
+    path = simulated_run / "Specimen_001_A2_A02.fcs"
+    first = apply_strategy(read_fcs(path), load_strategy())
+    second = apply_strategy(read_fcs(path), load_strategy())
+    assert [g.to_dict() for g in first.gates.values()] == [g.to_dict() for g in second.gates.values()]
+    for name, mask in first.masks.items():
+        np.testing.assert_array_equal(mask, second.masks[name])
