@@ -295,10 +295,13 @@ def simulate_blood(scenario: Scenario, rng: np.random.Generator, instrument: Ins
 
 def simulate_beads(
     values: Sequence[float], rng: np.random.Generator, n_events: int = 10000,
-    instrument: Instrument | None = None, cv: float = 0.04,
+    instrument: Instrument | None = None, cv: float = 0.04, detector: str = "PE",
 ) -> Tube:
-    """A QuantiBRITE-style bead tube: equal peaks at ``values`` PE molecules per bead, with 5 %
-    bead doublets and 4 % debris."""
+    """A bead tube: equal peaks at ``values`` fluorochrome molecules per bead (0: a blank peak)
+    read in the ``detector`` ("PE", as QuantiBRITE PE, or "PerCP" for rainbow beads read in
+    another channel), with 5 % bead doublets and 4 % debris."""
+    if detector not in ("PE", "PerCP"):
+        raise ValueError(f"detector must be 'PE' or 'PerCP', got {detector!r}")
     instrument = instrument or Instrument()
     n_doublets = int(n_events * 0.05)
     n_debris = int(n_events * 0.04)
@@ -308,6 +311,8 @@ def simulate_beads(
     fsc = _lognormal(rng, 60000, 0.02, peak.size)
     ssc = _lognormal(rng, 20000, 0.03, peak.size)
     percp = _lognormal(rng, 30, 0.2, peak.size)
+    if detector == "PerCP":
+        pe, percp = percp, pe
     single = slice(0, n_single)
     pair = slice(n_single, None)
 

@@ -1,0 +1,149 @@
+"""Bead lots: the per-peak values printed on a calibration-bead certificate (docs/bead-lots.md).
+
+A lot file is YAML, edited by lab staff::
+
+    kit: BD QuantiBRITE PE
+    lot: "12345"
+    unit: PE molecules/bead
+    marker: PE
+    channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT]
+    values: [474, 5359, 23843, 62336]
+    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CalibrationError
+
+BEADS_DIR = Path(__file__).resolve().parent.parent.parent / "gating" / "beads"
+DEFAULT_ALIASES = ("PE-A", "PE-H", "FL2-A", "FL2-H", "FL2 INT", "FL2", "PE")
+_KEYS = {"kit", "lot", "unit", "marker", "channel_aliases", "values", "qc", "example", "note"}
+
+
+@dataclass(frozen=True)
+class BeadQC:
+    """Acceptance limits of a calibration: warnings below ``min_r_squared`` or outside
+    ``slope_range``; fewer than ``min_peaks`` usable peaks is an error."""
+
+    min_r_squared: float = 0.99
+    slope_range: tuple[float, float] = (0.8, 1.2)
+    min_peaks: int = 3
+
+
+@dataclass(frozen=True)
+class BeadLot:
+    """One lot of calibration beads: ``values`` (ascending; a blank peak is 0) in ``unit``."""
+
+    kit: str
+    lot: str
+    unit: str
+    values: tuple[float, ...]
+    marker: str = "PE"
+    channel_aliases: tuple[str, ...] = DEFAULT_ALIASES
+    qc: BeadQC = field(default_factory=BeadQC)
+    example: bool = False
+    source: str = ""  # the file it came from ("" for values given on the command line)
+    sha256: str = ""  # of the file's bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _number(value: Any, where: str, path: Path | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CalibrationError(f"{where} must be a finite number, got {value!r}", path)
+    return float(value)
+
+
+def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
+    """A :class:`BeadLot` from a parsed YAML document; every problem is a CalibrationError."""
+    if not isinstance(doc, dict):
+        raise CalibrationError("a bead lot file must be a mapping (kit, lot, unit, values ...)", path)
+    unknown = sorted(set(doc) - _KEYS)
+    if unknown:
+        raise CalibrationError(f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_KEYS))})", path)
+    raw_values = doc.get("values")
+    if not isinstance(raw_values, list) or not raw_values:
+        raise CalibrationError("'values' must be a list of the per-peak values on the certificate", path)
+    qc_doc = doc.get("qc") or {}
+    if not isinstance(qc_doc, dict):
+        raise CalibrationError("'qc' must be a mapping", path)
+    unknown_qc = sorted(set(qc_doc) - {"min_r_squared", "slope_range", "min_peaks"})
+    if unknown_qc:
+        raise CalibrationError(f"unknown qc key(s) {', '.join(unknown_qc)}", path)
+    slope_range = qc_doc.get("slope_range", [0.8, 1.2])
+    if not isinstance(slope_range, list) or len(slope_range) != 2:
+        raise CalibrationError("qc.slope_range must be [low, high]", path)
+    min_peaks = qc_doc.get("min_peaks", 3)
+    if isinstance(min_peaks, bool) or not isinstance(min_peaks, int) or min_peaks < 2:
+        raise CalibrationError("qc.min_peaks must be an integer of at least 2", path)
+    qc = BeadQC(_number(qc_doc.get("min_r_squared", 0.99), "qc.min_r_squared", path),
+                (_number(slope_range[0], "qc.slope_range", path), _number(slope_range[1], "qc.slope_range", path)),
+                min_peaks)
+    aliases = doc.get("channel_aliases", list(DEFAULT_ALIASES))
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise CalibrationError("'channel_aliases' must be a list of channel names", path)
+    return make_lot(
+        [_number(v, f"values[{i}]", path) for i, v in enumerate(raw_values)],
+        kit=str(doc.get("kit", "")), lot=str(doc.get("lot", "")), unit=str(doc.get("unit", "")),
+        marker=str(doc.get("marker", "PE")), channel_aliases=tuple(aliases), qc=qc,
+        example=bool(doc.get("example", False)), source=str(path or ""), sha256=sha256, path=path)
+
+
+def make_lot(values: Sequence[float], *, kit: str = "", lot: str = "", unit: str = "", marker: str = "PE",
+             channel_aliases: Sequence[str] = DEFAULT_ALIASES, qc: BeadQC | None = None, example: bool = False,
+             source: str = "", sha256: str = "", path: Path | None = None) -> BeadLot:
+    """A validated lot: values non-negative, distinct, at most one blank (0); they are sorted."""
+    ordered = sorted(float(v) for v in values)
+    qc = qc or BeadQC()
+    if any(v < 0 or not math.isfinite(v) for v in ordered):
+        raise CalibrationError("bead values must be finite and >= 0 (0 marks a blank peak)", path)
+    if len(set(ordered)) != len(ordered):
+        raise CalibrationError(f"bead values must be distinct, got {', '.join(f'{v:g}' for v in values)}", path)
+    positive = [v for v in ordered if v > 0]
+    if len(positive) < qc.min_peaks:
+        raise CalibrationError(
+            f"a calibration needs at least {qc.min_peaks} non-blank bead values, got {len(positive)}", path)
+    low, high = qc.slope_range
+    if not low < high:
+        raise CalibrationError("qc.slope_range must be [low, high] with low < high", path)
+    return BeadLot(kit, lot, unit, tuple(ordered), marker, tuple(channel_aliases), qc, example, source, sha256)
+
+
+def load_lot(path: str | os.PathLike[str]) -> BeadLot:
+    """Read a lot file; a bare name (``quantibrite-pe-example``) is looked up in ``gating/beads/``."""
+    import yaml
+
+    file_path = Path(path)
+    if not file_path.exists() and file_path.parent == Path(".") and file_path.suffix == "":
+        candidate = BEADS_DIR / f"{file_path.name}.yaml"
+        file_path = candidate if candidate.exists() else file_path
+    try:
+        data = file_path.read_bytes()
+    except FileNotFoundError:
+        raise CalibrationError("bead lot file not found", file_path) from None
+    except OSError as exc:
+        raise CalibrationError(f"cannot read bead lot file ({exc.strerror})", file_path) from None
+    try:
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise CalibrationError(f"not a valid YAML bead lot file{line}", file_path) from None
+    return parse_lot(doc, file_path, hashlib.sha256(data).hexdigest())
+
+
+def parse_values(text: str) -> tuple[float, ...]:
+    """``"474,5359,23843,62336"`` -> values (for ``--bead-values``)."""
+    try:
+        return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        raise CalibrationError(f"--bead-values must be numbers separated by commas, got {text!r}") from None

@@ -1,0 +1,112 @@
+"""One bead tube to a calibration, keeping every intermediate result (for plots and reports):
+channel -> singlet-bead gate -> peaks -> assignment and fit."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import AssayKitError, CalibrationError
+from ..fcs import Sample, read_fcs
+from ..panel import Marker, find_channel
+from .fit import Calibration, calibrate_peaks
+from .lot import BeadLot
+from .peaks import MAX_SPREAD, PeakSearch, cv_percent, find_peaks
+from .scatter import BeadSingletGate, fit_singlet_gate
+
+FSC_NAMES = ("FSC-A", "FSC", "FS INT", "FS", "FSC-H", "FS PEAK", "FSC-HLIN", "FS LIN")
+SSC_NAMES = ("SSC-A", "SSC", "SS INT", "SS", "SSC-H", "SS PEAK", "SSC-HLIN", "SS LIN", "SIDE SCATTER")
+
+
+@dataclass(frozen=True)
+class BeadRun:
+    """Everything computed on one bead tube."""
+
+    sample: Sample
+    channel: str
+    channel_index: int
+    scatter: tuple[int, int] | None  # FSC and SSC column indices (None: no scatter channels)
+    gate: BeadSingletGate | None
+    singlets: np.ndarray  # mask over the events
+    values: np.ndarray  # the bead channel (scale units), all events
+    search: PeakSearch
+    calibration: Calibration
+
+
+def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> int:
+    """Column of the bead channel: ``channel`` by name when given, else the lot's marker by
+    ``$PnS`` label or one of its channel aliases."""
+    if channel is not None:
+        lowered = [c.strip().lower() for c in sample.channels]
+        if channel.strip().lower() not in lowered:
+            raise CalibrationError(f"channel {channel!r} not in the file (channels: {', '.join(sample.channels)})",
+                                   sample.path)
+        return lowered.index(channel.strip().lower())
+    try:
+        return find_channel(Marker(lot.marker, lot.channel_aliases), sample.channels, sample.markers)
+    except AssayKitError as error:
+        raise CalibrationError(f"bead channel not found: {error.message}; name it with --channel",
+                               sample.path) from None
+
+
+def scatter_channels(sample: Sample) -> tuple[int, int] | None:
+    """FSC and SSC columns (area preferred), or None when the file has no scatter."""
+    lowered = [c.strip().upper() for c in sample.channels]
+    found = []
+    for names in (FSC_NAMES, SSC_NAMES):
+        index = next((lowered.index(n) for n in names if n in lowered), None)
+        if index is None:
+            return None
+        found.append(index)
+    return found[0], found[1]
+
+
+def _compensated(sample: Sample, column: int) -> np.ndarray:
+    """The bead channel with the file's own spillover matrix applied (as for the samples)."""
+    values = sample.events[:, column].astype(np.float64)
+    spill = sample.spillover
+    if spill is None or sample.channels[column] not in spill.channels:
+        return values
+    columns = [sample.channels.index(c) for c in spill.channels]
+    compensated = sample.events[:, columns].astype(np.float64) @ np.linalg.inv(spill.matrix)
+    return compensated[:, columns.index(column)]
+
+
+def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -> BeadRun:
+    """Calibrate ``lot`` against the bead tube ``sample``; raises CalibrationError when it cannot."""
+    column = bead_channel(sample, lot, channel)
+    name = sample.channels[column]
+    if sample.n_events == 0:
+        raise CalibrationError("the bead tube holds no events", sample.path)
+    values = _compensated(sample, column)
+    scatter = scatter_channels(sample)
+    gate = None
+    singlets = np.ones(sample.n_events, dtype=bool)
+    if scatter is not None:
+        fsc = sample.events[:, scatter[0]].astype(np.float64)
+        ssc = sample.events[:, scatter[1]].astype(np.float64)
+        gate = fit_singlet_gate(fsc, ssc, (sample.channels[scatter[0]], sample.channels[scatter[1]]))
+        if gate is not None:
+            singlets = gate.apply(fsc, ssc)
+    top = sample.scale_tops()[column]
+    search = find_peaks(values[singlets], top)
+    broad = [p for p in search.rejected if p.spread > MAX_SPREAD]
+    hint = (f"; {len(broad)} broad population(s) with a robust CV above {cv_percent(MAX_SPREAD):.0f} % were not taken "
+            "for bead peaks: cells rather than beads?") if broad else ""
+    calibration = calibrate_peaks(
+        search.peaks, lot, name, sample.path, hint, file=str(sample.path), file_sha256=sample.sha256,
+        n_singlets=int(singlets.sum()), n_events=sample.n_events)
+    if scatter is None or gate is None:
+        calibration = _with_flag(calibration, "no FSC/SSC singlet-bead gate (no scatter channels): all events used")
+    return BeadRun(sample, name, column, scatter, gate, singlets, values, search, calibration)
+
+
+def _with_flag(calibration: Calibration, flag: str) -> Calibration:
+    return replace(calibration, qc_flags=(*calibration.qc_flags, flag))
+
+
+def calibrate_file(path: str | os.PathLike[str], lot: BeadLot, channel: str | None = None) -> BeadRun:
+    """Read a bead tube and calibrate it (see :func:`calibrate_sample`)."""
+    return calibrate_sample(read_fcs(path), lot, channel)
