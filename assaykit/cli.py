@@ -63,6 +63,13 @@ def _run(action: Callable[[], Any]) -> Any:
         _abort(error)
 
 
+LotOption = Annotated[Path | None, typer.Option(
+    "--lot", help="Bead lot YAML (docs/bead-calibration.md), or a name in gating/beads/ such as "
+                  "quantibrite-pe-example.")]
+BeadValuesOption = Annotated[str | None, typer.Option(
+    "--bead-values", help="Per-peak values from the lot certificate, comma-separated (0 = blank peak).")]
+
+
 # --- inspect -----------------------------------------------------------------------------------
 
 
@@ -184,10 +191,15 @@ def gate(
     membership: Annotated[Path | None, typer.Option(
         help="Write a CSV: one row per event (file order), one 0/1 column per population.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    beads: Annotated[Path | None, typer.Option(
+        help="Bead tube FCS (with --lot or --bead-values): report the readout in AB/C.")] = None,
+    lot: LotOption = None,
+    bead_values: BeadValuesOption = None,
 ) -> None:
-    """Gate the monocytes of one tube automatically and report the HLA-DR readout.
+    """Gate the monocytes of one tube automatically and report the HLA-DR readout (in AB/C with --beads).
 
-    Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot A1.png --json
+    Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
+    --lot sample_fcs/beads_lot.yaml --plot A1.png
     """
     from .fcs import read_fcs
     from .readout import isotype_threshold, measure, qc_flags
@@ -201,9 +213,20 @@ def gate(
         if isotype is not None:
             cut = isotype_threshold(apply_strategy(read_fcs(isotype), chosen, spill), chosen)
         readout = measure(result, chosen, cut)
-        return chosen, result, readout, qc_flags(result, chosen, readout)
+        calibrated = None
+        if beads is not None:
+            from .beads import calibrate_file, lot_from_options
+            from .quantify import calibrate_readout
 
-    chosen, result, readout, flags = _run(work)
+            calibration = calibrate_file(beads, lot_from_options(lot, bead_values)).calibration
+            calibrated = calibrate_readout(readout, calibration, result.frame.sample)
+        elif lot is not None or bead_values is not None:
+            raise AssayKitError("--lot/--bead-values need --beads BEADS.fcs (the bead tube to calibrate)")
+        return chosen, result, readout, qc_flags(result, chosen, readout), calibrated
+
+    chosen, result, readout, flags, calibrated = _run(work)
+    if calibrated is not None:
+        flags = [*flags, *calibrated.qc_flags]
     if membership is not None:
         import numpy as np
 
@@ -219,6 +242,8 @@ def gate(
         plot_gating(result, chosen, readout, plot, title=str(file.name))
     if as_json:
         payload = {**result.to_dict(), "readout": readout.to_dict(), "qc_flags": flags}
+        if calibrated is not None:
+            payload["calibrated"] = calibrated.to_dict()
         typer.echo(json.dumps(payload, indent=1))
         return
     typer.echo(f"{file}  (strategy: {chosen.name}, compensation: {result.compensation})")
@@ -229,8 +254,85 @@ def gate(
     typer.echo(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
                f"geometric mean {value(readout.geometric_mean)}, robust CV {value(readout.robust_cv)} %"
                + (f", positive {value(readout.percent_positive)} %" if readout.percent_positive is not None else ""))
+    if calibrated is not None:
+        shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
+        typer.echo(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
     for flag in flags:
         typer.echo(f"  QC: {flag}")
+
+
+# --- calibrate ---------------------------------------------------------------------------------
+
+def _print_calibration(cal: Any) -> None:
+    typer.echo(f"{cal.file}  ({cal.lot_label}; channel {cal.channel}; "
+               f"{cal.n_singlets:,} singlet beads of {cal.n_events:,} events)")
+    typer.echo(f"  {'MFI':>12}{'value':>14}{'residual':>10}{'CV %':>8}{'events':>9}  used")
+    for p in cal.peaks:
+        value = "-" if p.value is None else f"{p.value:,.0f}"
+        residual = "-" if p.residual is None else f"{100 * (10 ** p.residual - 1):+.1f}%"
+        used = "yes" if p.used else f"no: {p.reason}"
+        typer.echo(f"  {p.mfi:>12,.1f}{value:>14}{residual:>10}{p.robust_cv_percent:>8.1f}{p.n_events:>9,}  {used}")
+    typer.echo(f"  log10({cal.unit or 'value'}) = {cal.slope:.4f} x log10(MFI) + {cal.intercept:.4f}   "
+               f"r^2 = {cal.r_squared:.5f}   ({cal.n_used} peaks)")
+    for flag in cal.qc_flags:
+        typer.echo(f"  QC: {flag}")
+
+
+@app.command()
+def calibrate(
+    beads: Annotated[Path, typer.Argument(help="FCS file of the bead tube.", show_default=False)],
+    lot: LotOption = None,
+    bead_values: BeadValuesOption = None,
+    channel: Annotated[str | None, typer.Option(
+        help="Bead channel ($PnN), when the lot's marker and aliases do not find it.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG: bead gate, peaks, fit and residuals.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    convert: Annotated[str | None, typer.Option(
+        help="MFI values to convert, comma-separated; prints the calibrated values.")] = None,
+) -> None:
+    """Calibrate a bead tube: find the bead peaks, fit log10(value) = slope x log10(MFI) + intercept.
+
+    Works for QuantiBRITE PE (AB/C) and rainbow beads (MEF) in any channel. Exit code 2 when
+    the tube cannot be calibrated (fewer than 3 usable peaks), with the reason.
+
+    Example: assaykit calibrate sample_fcs/Specimen_001_H12_H12.fcs --lot sample_fcs/beads_lot.yaml --convert 1500,4200
+    """
+    from .beads import calibrate_file, lot_from_options, parse_values
+
+    def work() -> tuple:
+        chosen = lot_from_options(lot, bead_values)
+        mfis = parse_values(convert) if convert is not None else ()
+        return calibrate_file(beads, chosen, channel), mfis
+
+    run, mfis = _run(work)
+    cal = run.calibration
+    if plot is not None:
+        from .beads.plot import plot_calibration
+
+        plot_calibration(run, plot, title=str(beads.name))
+    converted = [{"mfi": m, "value": _finite(cal.convert(m))} for m in mfis]
+    if as_json:
+        payload = {"slope": cal.slope, "intercept": cal.intercept, "r_squared": cal.r_squared, "unit": cal.unit,
+                   "channel": cal.channel,
+                   "peaks": [{"mfi": p.mfi, "value": p.value, "used": p.used, "reason": p.reason,
+                              "residual_log10": p.residual, "n_events": p.n_events} for p in cal.peaks],
+                   "qc_flags": list(cal.qc_flags), "missing_values": list(cal.missing_values),
+                   "kit": cal.kit, "lot": cal.lot, "file": cal.file, "n_events": cal.n_events,
+                   "n_singlets": cal.n_singlets}
+        if mfis:
+            payload["converted"] = converted
+        typer.echo(json.dumps(payload, indent=1))
+        return
+    _print_calibration(cal)
+    for item in converted:
+        value = "-" if item["value"] is None else f"{item['value']:,.1f}"
+        typer.echo(f"  MFI {item['mfi']:,.1f} -> {value} {cal.unit}")
+
+
+def _finite(value: float) -> float | None:
+    import math
+
+    return value if math.isfinite(value) else None
 
 
 # --- simulate ----------------------------------------------------------------------------------

@@ -66,6 +66,18 @@ class Calibration:
     file_sha256: str = ""
     n_singlets: int = 0
     n_events: int = 0
+    voltage: str = ""  # the bead channel's $PnV (detector voltage), when the file records it
+
+    @property
+    def cell_unit(self) -> str:
+        """The unit of a converted cell MFI: antibodies bound per cell (AB/C) for PE molecules
+        (QuantiBRITE antibodies carry one PE each), else the lot's unit (MEFL, MEPE ...)."""
+        return "AB/C" if self.unit.strip().lower().startswith("pe molecules") else self.unit
+
+    @property
+    def lot_label(self) -> str:
+        """``kit lot X`` as far as known."""
+        return " ".join(part for part in (self.kit, f"lot {self.lot}" if self.lot else "") if part)
 
     @property
     def n_used(self) -> int:
@@ -85,7 +97,7 @@ class Calibration:
             "missing_values": list(self.missing_values), "qc_flags": list(self.qc_flags),
             "kit": self.kit, "lot": self.lot, "lot_source": self.lot_source, "lot_sha256": self.lot_sha256,
             "file": self.file, "file_sha256": self.file_sha256, "n_events": self.n_events,
-            "n_singlets": self.n_singlets,
+            "n_singlets": self.n_singlets, "voltage": self.voltage,
         }
 
 
@@ -145,6 +157,8 @@ def calibrate_peaks(peaks: Sequence[Peak], lot: BeadLot, channel: str, path: str
         slope, intercept, r2 = fit(used)
 
     flags = []
+    if lot.example:
+        flags.append("example lot values, not a certificate: use your own lot's file")
     saturated = [p for p, r in zip(peaks, reasons, strict=True) if r.startswith("saturated")]
     if saturated:
         flags.append(f"saturated brightest peak dropped (MFI {_describe(saturated)})")

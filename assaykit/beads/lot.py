@@ -147,3 +147,13 @@ def parse_values(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
         raise CalibrationError(f"--bead-values must be numbers separated by commas, got {text!r}") from None
+
+
+def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None) -> BeadLot:
+    """The lot named by ``--lot FILE`` or given as ``--bead-values V1,V2,...`` (exactly one)."""
+    if (path is None) == (values is None):
+        raise CalibrationError("give the bead lot as either --lot FILE or --bead-values V1,V2,... (one of them)")
+    if path is not None:
+        return load_lot(path)
+    numbers = parse_values(values) if isinstance(values, str) else tuple(float(v) for v in values or ())
+    return make_lot(numbers, kit="bead values given on the command line")
