@@ -68,6 +68,8 @@ LotOption = Annotated[Path | None, typer.Option(
                   "quantibrite-pe-example.")]
 BeadValuesOption = Annotated[str | None, typer.Option(
     "--bead-values", help="Per-peak values from the lot certificate, comma-separated (0 = blank peak).")]
+BeadUnitOption = Annotated[str, typer.Option(
+    "--bead-unit", help="Unit of --bead-values (PE molecules/bead gives AB/C; MEFL, MEPE ... for rainbow beads).")]
 
 
 # --- inspect -----------------------------------------------------------------------------------
@@ -195,6 +197,7 @@ def gate(
         help="Bead tube FCS (with --lot or --bead-values): report the readout in AB/C.")] = None,
     lot: LotOption = None,
     bead_values: BeadValuesOption = None,
+    bead_unit: BeadUnitOption = "PE molecules/bead",
 ) -> None:
     """Gate the monocytes of one tube automatically and report the HLA-DR readout (in AB/C with --beads).
 
@@ -218,7 +221,7 @@ def gate(
             from .beads import calibrate_file, lot_from_options
             from .quantify import calibrate_readout
 
-            calibration = calibrate_file(beads, lot_from_options(lot, bead_values)).calibration
+            calibration = calibrate_file(beads, lot_from_options(lot, bead_values, bead_unit)).calibration
             calibrated = calibrate_readout(readout, calibration, result.frame.sample)
         elif lot is not None or bead_values is not None:
             raise AssayKitError("--lot/--bead-values need --beads BEADS.fcs (the bead tube to calibrate)")
@@ -283,6 +286,7 @@ def calibrate(
     beads: Annotated[Path, typer.Argument(help="FCS file of the bead tube.", show_default=False)],
     lot: LotOption = None,
     bead_values: BeadValuesOption = None,
+    bead_unit: BeadUnitOption = "PE molecules/bead",
     channel: Annotated[str | None, typer.Option(
         help="Bead channel ($PnN), when the lot's marker and aliases do not find it.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: bead gate, peaks, fit and residuals.")] = None,
@@ -300,7 +304,7 @@ def calibrate(
     from .beads import calibrate_file, lot_from_options, parse_values
 
     def work() -> tuple:
-        chosen = lot_from_options(lot, bead_values)
+        chosen = lot_from_options(lot, bead_values, bead_unit)
         mfis = parse_values(convert) if convert is not None else ()
         return calibrate_file(beads, chosen, channel), mfis
 

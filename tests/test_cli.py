@@ -22,7 +22,7 @@ runner = CliRunner()
 def test_help_answers_with_examples() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and "inspect" in result.stdout and "simulate" in result.stdout
-    for command in ("inspect", "convert", "simulate"):
+    for command in ("inspect", "convert", "simulate", "gate", "calibrate"):
         sub = runner.invoke(app, [command, "--help"])
         assert sub.exit_code == 0 and "Example: assaykit " + command in sub.stdout
 
@@ -97,3 +97,75 @@ def test_simulate_command(tmp_path: Path) -> None:
                                  "--conditions", "unstimulated,IL-7", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "plate_map.csv").read_text().count("\n") == 4  # header + 2 + beads
+
+
+# --- calibrate and gate --beads --------------------------------------------------------------------
+
+
+def _truth(run: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(run / "truth.csv", newline="") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle)}
+
+
+def test_calibrate_json_and_convert(simulated_run: Path, tmp_path: Path) -> None:
+    beads = simulated_run / "Specimen_001_H12_H12.fcs"
+    png = tmp_path / "cal.png"
+    result = runner.invoke(app, ["calibrate", str(beads), "--lot", str(simulated_run / "beads_lot.yaml"), "--json",
+                                 "--convert", "1000,0", "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) >= {"slope", "intercept", "r_squared", "unit", "channel", "peaks", "qc_flags"}
+    truth = _truth(simulated_run)["Specimen_001_H12_H12.fcs"]
+    assert payload["slope"] == pytest.approx(float(truth["calibration_slope"]), abs=0.01)
+    assert payload["channel"] == "PE-A" and payload["unit"] == "PE molecules/bead"
+    assert [p["value"] for p in payload["peaks"]] == [474, 5359, 23843, 62336]
+    assert all(p["used"] and p["reason"] == "" for p in payload["peaks"])
+    expected = 10 ** (payload["slope"] * 3 + payload["intercept"])
+    assert payload["converted"][0]["value"] == pytest.approx(expected)
+    assert payload["converted"][1]["value"] is None
+    assert png.stat().st_size > 10000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_calibrate_text_with_bead_values(simulated_run: Path) -> None:
+    beads = simulated_run / "Specimen_001_H12_H12.fcs"
+    result = runner.invoke(app, ["calibrate", str(beads), "--bead-values", "474,5359,23843,62336",
+                                 "--convert", "2000"])
+    assert result.exit_code == 0, result.output
+    assert "r^2 = 1.0000" in result.stdout or "r^2 = 0.999" in result.stdout
+    assert "MFI 2,000.0 ->" in result.stdout
+
+
+def test_calibrate_refuses_blood_in_one_line(simulated_run: Path) -> None:
+    result = runner.invoke(app, ["calibrate", str(simulated_run / "Specimen_001_A1_A01.fcs"),
+                                 "--bead-values", "474,5359,23843,62336"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Specimen_001_A1_A01.fcs" in lines[0] and "at least 3" in lines[0]
+
+
+def test_calibrate_needs_exactly_one_lot(simulated_run: Path) -> None:
+    beads = str(simulated_run / "Specimen_001_H12_H12.fcs")
+    for extra in ([], ["--lot", "x.yaml", "--bead-values", "1,2,3"]):
+        result = runner.invoke(app, ["calibrate", beads, *extra])
+        assert result.exit_code == 2 and "--lot FILE or --bead-values" in result.stderr
+
+
+def test_gate_with_beads_reports_abc(simulated_run: Path) -> None:
+    sample = simulated_run / "Specimen_001_A1_A01.fcs"
+    result = runner.invoke(app, ["gate", str(sample), "--beads", str(simulated_run / "Specimen_001_H12_H12.fcs"),
+                                 "--lot", str(simulated_run / "beads_lot.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    calibrated = json.loads(result.stdout)["calibrated"]
+    truth = float(_truth(simulated_run)[sample.name]["true_abc"])
+    assert calibrated["unit"] == "AB/C" and calibrated["statistic"] == "median"
+    assert calibrated["value"] == pytest.approx(truth, rel=0.03)
+    text = runner.invoke(app, ["gate", str(sample), "--beads", str(simulated_run / "Specimen_001_H12_H12.fcs"),
+                               "--bead-values", "474,5359,23843,62336"])
+    assert text.exit_code == 0 and "AB/C" in text.stdout
+
+
+def test_gate_lot_without_beads_is_a_usage_error(simulated_run: Path) -> None:
+    result = runner.invoke(app, ["gate", str(simulated_run / "Specimen_001_A1_A01.fcs"), "--bead-values", "1,2,3"])
+    assert result.exit_code == 2 and "need --beads" in result.stderr

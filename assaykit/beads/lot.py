@@ -149,11 +149,13 @@ def parse_values(text: str) -> tuple[float, ...]:
         raise CalibrationError(f"--bead-values must be numbers separated by commas, got {text!r}") from None
 
 
-def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None) -> BeadLot:
-    """The lot named by ``--lot FILE`` or given as ``--bead-values V1,V2,...`` (exactly one)."""
+def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None,
+                     unit: str = "PE molecules/bead") -> BeadLot:
+    """The lot named by ``--lot FILE`` or given as ``--bead-values V1,V2,...`` in ``unit``
+    (exactly one of the two)."""
     if (path is None) == (values is None):
         raise CalibrationError("give the bead lot as either --lot FILE or --bead-values V1,V2,... (one of them)")
     if path is not None:
         return load_lot(path)
     numbers = parse_values(values) if isinstance(values, str) else tuple(float(v) for v in values or ())
-    return make_lot(numbers, kit="bead values given on the command line")
+    return make_lot(numbers, kit="bead values given on the command line", unit=unit)

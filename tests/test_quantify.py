@@ -1,0 +1,53 @@
+"""MFI to AB/C for a gated sample, and the QC findings of pairing it with its bead tube."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from assaykit import read_fcs
+from assaykit.beads import calibrate_file, load_lot
+from assaykit.quantify import calibrate_readout, pairing_flags
+from assaykit.readout import measure
+from assaykit.strategy import apply_strategy, load_strategy
+
+
+@pytest.fixture(scope="module")
+def calibration(simulated_run: Path):
+    return calibrate_file(simulated_run / "Specimen_001_H12_H12.fcs", load_lot(simulated_run / "beads_lot.yaml")
+                          ).calibration
+
+
+def test_abc_matches_truth_for_every_sample(simulated_run: Path, calibration) -> None:
+    strategy = load_strategy()
+    with open(simulated_run / "truth.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["role"] == "sample"]
+    for row in rows:
+        sample = read_fcs(simulated_run / row["file"])
+        readout = measure(apply_strategy(sample, strategy), strategy)
+        result = calibrate_readout(readout, calibration, sample)
+        assert result.unit == "AB/C"
+        assert result.value == pytest.approx(float(row["true_abc"]), rel=0.03), row["file"]
+        assert result.qc_flags == ()
+
+
+def test_pairing_flags_channel_and_voltage(simulated_run: Path, calibration) -> None:
+    sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
+    assert pairing_flags(calibration, sample, "PE-A") == []
+    assert "beads were read in PE-A" in pairing_flags(calibration, sample, "FL2-H")[0]
+    keywords = {**sample.keywords, "$P4V": "520"}
+    flags = pairing_flags(replace(calibration, voltage="480"), replace(sample, keywords=keywords), "PE-A")
+    assert flags == ["PE-A voltage 520 differs from the bead tube's 480"]
+
+
+def test_extrapolation_and_non_positive_mfi(simulated_run: Path, calibration) -> None:
+    strategy = load_strategy()
+    sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
+    readout = measure(apply_strategy(sample, strategy), strategy)
+    low = calibrate_readout(replace(readout, median=50.0), calibration, sample)
+    assert low.value == pytest.approx(calibration.convert(50.0)) and "extrapolated" in low.qc_flags[0]
+    none = calibrate_readout(replace(readout, median=-2.0), calibration, sample)
+    assert none.value is None and "not positive" in none.qc_flags[0]
