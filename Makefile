@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/assaykit inspect sample_fcs/*.fcs
-	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot reports/demo/A1-gating.png
-	@echo "gating figure: reports/demo/A1-gating.png"
+	$(BIN)/assaykit calibrate sample_fcs/Specimen_001_H12_H12.fcs --lot sample_fcs/beads_lot.yaml --plot reports/demo/beads.png
+	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs \
+		--lot sample_fcs/beads_lot.yaml --plot reports/demo/A1-gating.png
+	@echo "figures: reports/demo/beads.png (bead calibration), reports/demo/A1-gating.png (gating)"
 	@echo "demo run: sample_fcs/ (see sample_fcs/README.md)"
 
 test: $(STAMP)
