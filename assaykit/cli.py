@@ -318,8 +318,9 @@ def calibrate(
     if as_json:
         payload = {"slope": cal.slope, "intercept": cal.intercept, "r_squared": cal.r_squared, "unit": cal.unit,
                    "channel": cal.channel,
-                   "peaks": [{"mfi": p.mfi, "value": p.value, "used": p.used, "reason": p.reason,
-                              "residual_log10": p.residual, "n_events": p.n_events} for p in cal.peaks],
+                   "peaks": [{"mfi": p.mfi, "value": p.value, "fitted_value": _finite(cal.convert(p.mfi)),
+                              "used": p.used, "reason": p.reason, "residual_log10": p.residual,
+                              "n_events": p.n_events} for p in cal.peaks],
                    "qc_flags": list(cal.qc_flags), "missing_values": list(cal.missing_values),
                    "kit": cal.kit, "lot": cal.lot, "file": cal.file, "n_events": cal.n_events,
                    "n_singlets": cal.n_singlets}

@@ -122,6 +122,10 @@ def test_calibrate_json_and_convert(simulated_run: Path, tmp_path: Path) -> None
     assert payload["channel"] == "PE-A" and payload["unit"] == "PE molecules/bead"
     assert [p["value"] for p in payload["peaks"]] == [474, 5359, 23843, 62336]
     assert all(p["used"] and p["reason"] == "" for p in payload["peaks"])
+    for peak in payload["peaks"]:  # fitted value = 10^(slope x log10(MFI) + intercept), near the lot value
+        fitted = 10 ** (payload["slope"] * np.log10(peak["mfi"]) + payload["intercept"])
+        assert peak["fitted_value"] == pytest.approx(fitted) and fitted == pytest.approx(peak["value"], rel=0.01)
+        assert peak["residual_log10"] == pytest.approx(np.log10(peak["value"] / fitted))
     expected = 10 ** (payload["slope"] * 3 + payload["intercept"])
     assert payload["converted"][0]["value"] == pytest.approx(expected)
     assert payload["converted"][1]["value"] is None
