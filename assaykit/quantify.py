@@ -25,31 +25,42 @@ class Calibrated:
         return asdict(self)
 
 
-def pairing_flags(calibration: Calibration, sample: Sample, channel: str) -> list[str]:
+def pairing_flags(calibration: Calibration, channel: str, voltage: str = "") -> list[str]:
     """Findings that make a sample's calibration doubtful: the beads read in another channel, or
-    at another detector voltage (beads and samples must share the instrument settings)."""
+    at another detector voltage ``$PnV`` (beads and samples must share the instrument settings)."""
     flags = []
     if channel.strip().lower() != calibration.channel.strip().lower():
         flags.append(f"beads were read in {calibration.channel}, the sample's readout in {channel}")
-    if channel in sample.channels and calibration.voltage:
-        voltage = sample.keywords.get(f"$P{sample.channels.index(channel) + 1}V", "").strip()
-        if voltage and voltage != calibration.voltage:
-            flags.append(f"{channel} voltage {voltage} differs from the bead tube's {calibration.voltage}")
+    if voltage and calibration.voltage and voltage != calibration.voltage:
+        flags.append(f"{channel} voltage {voltage} differs from the bead tube's {calibration.voltage}")
     return flags
+
+
+def calibrated_value(mfi: float | None, calibration: Calibration, channel: str,
+                     voltage: str = "") -> tuple[float | None, list[str]]:
+    """An MFI (``channel`` at ``voltage``) in the calibration's unit, and the QC flags of doing so."""
+    flags = pairing_flags(calibration, channel, voltage)
+    if mfi is None:
+        return None, flags
+    if mfi <= 0:
+        return None, [*flags, f"MFI {mfi:,.1f} is not positive: no calibrated value"]
+    used = [p.mfi for p in calibration.peaks if p.used]
+    if mfi < min(used):
+        flags.append(f"MFI {mfi:,.0f} below the dimmest bead used ({min(used):,.0f}): extrapolated")
+    elif mfi > max(used):
+        flags.append(f"MFI {mfi:,.0f} above the brightest bead used ({max(used):,.0f}): extrapolated")
+    return float(calibration.convert(mfi)), flags
+
+
+def sample_voltage(sample: Sample, channel: str) -> str:
+    """``$PnV`` of a channel ("" when not recorded)."""
+    if channel not in sample.channels:
+        return ""
+    return sample.keywords.get(f"$P{sample.channels.index(channel) + 1}V", "").strip()
 
 
 def calibrate_readout(readout: ReadoutResult, calibration: Calibration, sample: Sample) -> Calibrated:
     """The readout's statistic (median by default) converted through ``calibration``."""
-    flags = pairing_flags(calibration, sample, readout.channel)
-    mfi = readout.value
-    value = None
-    if mfi is not None and mfi > 0:
-        value = float(calibration.convert(mfi))
-        used = [p.mfi for p in calibration.peaks if p.used]
-        if mfi < min(used):
-            flags.append(f"MFI {mfi:,.0f} below the dimmest bead used ({min(used):,.0f}): extrapolated")
-        elif mfi > max(used):
-            flags.append(f"MFI {mfi:,.0f} above the brightest bead used ({max(used):,.0f}): extrapolated")
-    elif mfi is not None:
-        flags.append(f"{readout.statistic} MFI {mfi:,.1f} is not positive: no calibrated value")
-    return Calibrated(mfi, value, calibration.cell_unit, readout.statistic, tuple(flags))
+    value, flags = calibrated_value(readout.value, calibration, readout.channel,
+                                    sample_voltage(sample, readout.channel))
+    return Calibrated(readout.value, value, calibration.cell_unit, readout.statistic, tuple(flags))

@@ -474,6 +474,11 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
     write_atomic(out / "labels.json", (json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n").encode())
     write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED",
                                                    "Simulated lot: the values the simulator used.").encode())
+    write_atomic(out / "run.yaml", (
+        "# Options of `assaykit score` for this run (docs/scoring.md); paths relative to this folder.\n"
+        "plate_map: plate_map.csv\n"
+        "lot: beads_lot.yaml\n"
+        f"control: {spec.conditions[0]}\n").encode())
     spec_dict = asdict(spec)
     write_atomic(out / "simulation.json", (json.dumps(spec_dict, indent=1, sort_keys=True) + "\n").encode())
     return out

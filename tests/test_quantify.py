@@ -10,7 +10,7 @@ import pytest
 
 from assaykit import read_fcs
 from assaykit.beads import calibrate_file, load_lot
-from assaykit.quantify import calibrate_readout, pairing_flags
+from assaykit.quantify import calibrate_readout, pairing_flags, sample_voltage
 from assaykit.readout import measure
 from assaykit.strategy import apply_strategy, load_strategy
 
@@ -36,11 +36,12 @@ def test_abc_matches_truth_for_every_sample(simulated_run: Path, calibration) ->
 
 def test_pairing_flags_channel_and_voltage(simulated_run: Path, calibration) -> None:
     sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
-    assert pairing_flags(calibration, sample, "PE-A") == []
-    assert "beads were read in PE-A" in pairing_flags(calibration, sample, "FL2-H")[0]
+    assert pairing_flags(calibration, "PE-A", sample_voltage(sample, "PE-A")) == []
+    assert "beads were read in PE-A" in pairing_flags(calibration, "FL2-H")[0]
     keywords = {**sample.keywords, "$P4V": "520"}
-    flags = pairing_flags(replace(calibration, voltage="480"), replace(sample, keywords=keywords), "PE-A")
-    assert flags == ["PE-A voltage 520 differs from the bead tube's 480"]
+    voltage = sample_voltage(replace(sample, keywords=keywords), "PE-A")
+    assert pairing_flags(replace(calibration, voltage="480"), "PE-A", voltage) == [
+        "PE-A voltage 520 differs from the bead tube's 480"]
 
 
 def test_extrapolation_and_non_positive_mfi(simulated_run: Path, calibration) -> None:

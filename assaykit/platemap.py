@@ -1,0 +1,238 @@
+"""Plate maps: which well or file holds which patient, time point, condition and role, and the
+match of the map's rows to a run's FCS files (docs/plate-map.md).
+
+Rows are matched to files by the ``WELL ID`` / ``$WELL ID`` keyword first, then by a well ID in
+the file name (``A01``, ``A1``, ``Well_A3``, ``Specimen_001_A1_A01.fcs``), or by the ``file``
+column. Validation collects every problem, with the map's row numbers (the header is row 1),
+before anything is scored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PlateMapError
+
+ROLES = ("sample", "beads", "isotype", "blank")
+REQUIRED = ("patient", "timepoint", "condition", "role")
+_WELL = re.compile(r"^([A-Pa-p])0*([1-9]|1[0-9]|2[0-4])$")
+# a well ID as a token of a file name: a row letter A-P and a column 1-24 (zero-padded or not),
+# not glued to other letters or digits ("Well_A3", "_A01_", "A1.fcs"; not "PBS12" or "D3x")
+_WELL_IN_NAME = re.compile(r"(?<![A-Za-z0-9])([A-Pa-p])0*([1-9]|1[0-9]|2[0-4])(?![0-9A-Za-z])")
+WELL_KEYWORDS = ("WELL ID", "$WELL ID", "$WELLID", "WELLID", "$SMNO_WELL")
+
+
+def normalise_well(text: str) -> str | None:
+    """``"a01"`` / ``"A1"`` -> ``"A1"``; None when the text is not a well ID."""
+    match = _WELL.match(text.strip())
+    return f"{match.group(1).upper()}{int(match.group(2))}" if match else None
+
+
+def wells_in_name(name: str) -> list[str]:
+    """The distinct well IDs a file name holds, in order of appearance."""
+    stem = Path(name).stem.replace("-", "_").replace(" ", "_")
+    found: list[str] = []
+    for match in _WELL_IN_NAME.finditer(stem):
+        well = f"{match.group(1).upper()}{int(match.group(2))}"
+        if well not in found:
+            found.append(well)
+    return found
+
+
+@dataclass(frozen=True)
+class PlateRow:
+    """One row of the plate map (``row``: its line number in the file, header = 1)."""
+
+    row: int
+    well: str  # normalised, "" when the map names files instead
+    file: str  # as written in the map, "" when it names wells
+    patient: str
+    timepoint: str
+    condition: str
+    role: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlateMap:
+    path: Path
+    rows: tuple[PlateRow, ...]
+    extra_columns: tuple[str, ...]
+    sha256: str
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(path, dtype=str, keep_default_na=False)
+        sep = "\t" if suffix in (".tsv", ".tab") else None
+        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, engine="python",
+                           encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PlateMapError("plate map not found", path) from None
+    except Exception as exc:  # pandas raises many types for unreadable tables
+        raise PlateMapError(f"cannot read the plate map as {'XLSX' if suffix.startswith('.xls') else 'CSV/TSV'} "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path) from None
+
+
+def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
+    """Read and check a plate map (CSV, TSV or XLSX); every problem in one PlateMapError."""
+    import hashlib
+
+    file_path = Path(path)
+    table = _read_table(file_path)
+    columns = [str(c).strip() for c in table.columns]
+    lowered = [c.lower() for c in columns]
+    problems = []
+    missing = [c for c in REQUIRED if c not in lowered]
+    if "well" not in lowered and "file" not in lowered:
+        missing.insert(0, "well or file")
+    if missing:
+        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {', '.join(columns) or 'none'})",
+                            file_path)
+    table.columns = lowered
+    known = {"well", "file", *REQUIRED}
+    extra_columns = tuple(c for c, low in zip(columns, lowered, strict=True) if low not in known)
+    rows = []
+    seen_wells: dict[str, int] = {}
+    seen_files: dict[str, int] = {}
+    for index, record in enumerate(table.to_dict("records")):
+        number = index + 2
+        values = {k: str(v).strip() for k, v in record.items()}
+        if not any(values.values()):
+            continue  # blank line
+        raw_well, raw_file = values.get("well", ""), values.get("file", "")
+        well = ""
+        if raw_well:
+            well = normalise_well(raw_well) or ""
+            if not well:
+                problems.append(f"row {number}: {raw_well!r} is not a well ID (A1-P24)")
+            elif well in seen_wells:
+                problems.append(f"row {number}: duplicate well {well} (also row {seen_wells[well]})")
+            else:
+                seen_wells[well] = number
+        elif not raw_file:
+            problems.append(f"row {number}: neither a well nor a file")
+        if raw_file:
+            if raw_file in seen_files:
+                problems.append(f"row {number}: duplicate file {raw_file} (also row {seen_files[raw_file]})")
+            seen_files[raw_file] = number
+        role = values.get("role", "").lower()
+        if role not in ROLES:
+            problems.append(f"row {number}: unknown role {values.get('role', '')!r} (one of {', '.join(ROLES)})")
+        if role in ("sample", "isotype") and not values.get("patient"):
+            problems.append(f"row {number}: a {role} needs a patient")
+        if role == "sample" and not values.get("condition"):
+            problems.append(f"row {number}: a sample needs a condition")
+        extra = {c: values.get(c.lower(), "") for c in extra_columns}
+        rows.append(PlateRow(number, well, raw_file, values.get("patient", ""), values.get("timepoint", ""),
+                             values.get("condition", ""), role, extra))
+    if not rows:
+        problems.append("no rows")
+    if problems:
+        raise PlateMapError("; ".join(problems), file_path)
+    return PlateMap(file_path, tuple(rows), extra_columns, hashlib.sha256(file_path.read_bytes()).hexdigest())
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A plate-map row and the file it was matched to, and how."""
+
+    row: PlateRow
+    path: Path
+    matched_by: str  # "keyword", "file name" or "file column"
+
+
+def file_well(path: Path, keywords: Mapping[str, str]) -> tuple[str | None, str]:
+    """The well of a file and how it was found: a well keyword, else a single well ID in its name.
+    ``(None, reason)`` when there is none or the name is ambiguous."""
+    for key in WELL_KEYWORDS:
+        value = keywords.get(key, "").strip()
+        if value and normalise_well(value):
+            return normalise_well(value), "keyword"
+    wells = wells_in_name(path.name)
+    if len(wells) == 1:
+        return wells[0], "file name"
+    if len(wells) > 1:
+        return None, f"ambiguous: its name holds wells {', '.join(wells)} and no well keyword"
+    return None, "no well keyword and no well ID in its name"
+
+
+def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, Mapping[str, str]],
+                control: str = "unstimulated") -> list[Assignment]:
+    """Match plate-map rows to ``files`` (with each file's TEXT keywords) and check the design;
+    every problem in one PlateMapError."""
+    problems: list[str] = []
+    by_well: dict[str, list[tuple[Path, str]]] = {}
+    unplaced: dict[Path, str] = {}
+    by_name = {f.name: f for f in files}
+    named = {r.file for r in plate.rows if r.file}
+    for f in files:
+        if f.name in named:
+            continue
+        well, how = file_well(f, keywords.get(f, {}))
+        if well is None:
+            unplaced[f] = how
+        else:
+            by_well.setdefault(well, []).append((f, how))
+    assignments: list[Assignment] = []
+    used: set[Path] = set()
+    for row in plate.rows:
+        if row.file:
+            target = by_name.get(Path(row.file).name)
+            if target is None:
+                problems.append(f"row {row.row}: file {row.file} not found in the run folder")
+                continue
+            assignments.append(Assignment(row, target, "file column"))
+            used.add(target)
+            continue
+        candidates = by_well.get(row.well, [])
+        if not candidates:
+            problems.append(f"row {row.row}: no file for well {row.well}")
+        elif len(candidates) > 1:
+            names = ", ".join(f"{p.name} ({how})" for p, how in candidates)
+            problems.append(f"row {row.row}: well {row.well} matches several files: {names}")
+        else:
+            assignments.append(Assignment(row, candidates[0][0], candidates[0][1]))
+            used.add(candidates[0][0])
+    well_of = {p: w for w, ps in by_well.items() for p, _ in ps}
+    shared = {p for ps in by_well.values() if len(ps) > 1 for p, _ in ps}
+    for f in files:
+        if f in used or f in shared:  # files sharing a well are reported with their row
+            continue
+        if f in unplaced:
+            problems.append(f"file {f.name}: no row ({unplaced[f]})")
+        else:
+            problems.append(f"file {f.name}: no row for its well {well_of[f]}")
+    roles = [a.row.role for a in assignments]
+    if "beads" not in roles and not any(r.role == "beads" for r in plate.rows):
+        problems.append("no bead tube (a row with role 'beads')")
+    elif sum(r.role == "beads" for r in plate.rows) > 1:
+        rows = ", ".join(str(r.row) for r in plate.rows if r.role == "beads")
+        problems.append(f"several bead tubes (rows {rows}); one calibration per run is supported")
+    groups: dict[tuple[str, str], list[PlateRow]] = {}
+    for r in plate.rows:
+        if r.role == "sample":
+            groups.setdefault((r.patient, r.timepoint), []).append(r)
+    for (patient, timepoint), rows in groups.items():
+        controls = [r for r in rows if r.condition == control]
+        where = f"patient {patient}" + (f" at {timepoint}" if timepoint else "")
+        if not controls:
+            problems.append(f"rows {', '.join(str(r.row) for r in rows)}: {where} has no {control!r} control")
+        elif len(controls) > 1:
+            problems.append(f"rows {', '.join(str(r.row) for r in controls)}: {where} has several {control!r} controls")
+        conditions = [r.condition for r in rows]
+        for condition in sorted({c for c in conditions if conditions.count(c) > 1 and c != control}):
+            duplicates = ", ".join(str(r.row) for r in rows if r.condition == condition)
+            problems.append(f"rows {duplicates}: {where} has {condition!r} more than once")
+    if problems:
+        raise PlateMapError("; ".join(problems), plate.path)
+    return assignments

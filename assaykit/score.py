@@ -1,0 +1,363 @@
+"""``score_run``: a whole plate run to per-sample AB/C, per-drug restoration, per-patient state
+and cohort statistics (docs/scoring.md).
+
+Flow: plate map + TEXT keywords -> matched design (every problem at once) -> bead tube
+calibrated -> blood tubes read, gated and measured in worker processes (each file's data read
+once; a failing file becomes a row with its error) -> tables, written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .beads import Calibration, calibrate_file, lot_from_options
+from .errors import AssayKitError
+from .fcs import read_fcs, read_fcs_text
+from .platemap import Assignment, match_files, read_plate_map
+from .restoration import immunosep_class, restoration, state
+from .runconfig import RunOptions, load_run_yaml
+from .strategy import Strategy, load_strategy
+
+FCS_SUFFIXES = (".fcs", ".lmd")
+
+
+@dataclass(frozen=True)
+class TubeResult:
+    """What a worker returns for one blood tube (sample or isotype control)."""
+
+    path: Path
+    sha256: str = ""
+    events: int | None = None
+    singlets: int | None = None
+    monocytes: int | None = None
+    monocytes_pct: float | None = None  # of singlets
+    hladr_median_mfi: float | None = None
+    channel: str = ""
+    voltage: str = ""
+    qc_flags: tuple[str, ...] = ()
+    error: str = ""
+    values: np.ndarray | None = field(default=None, repr=False)  # monocyte HLA-DR, for % positive
+
+
+def measure_tube(path: Path, strategy: Strategy) -> TubeResult:
+    """Read, gate and measure one blood tube; any AssayKitError becomes the result's error."""
+    from .readout import measure, qc_flags
+    from .strategy import apply_strategy
+
+    try:
+        sample = read_fcs(path)
+        sha = sample.sha256
+    except AssayKitError as error:
+        return TubeResult(path, error=error.message)
+    try:
+        result = apply_strategy(sample, strategy, "file")
+        readout = measure(result, strategy)
+        flags = tuple(qc_flags(result, strategy, readout))
+    except AssayKitError as error:
+        return TubeResult(path, sha, sample.n_events, error=error.message)
+    names = {p.name: p for p in result.populations}
+    singlets = names["singlets"].count if "singlets" in names else None
+    population = names[readout.population]
+    parent = result.count(population.parent) if population.parent in names else sample.n_events
+    pct = 100.0 * population.count / parent if parent else None
+    column = result.channels[readout.marker]
+    values = result.frame.scale(readout.marker)[result.masks[readout.population]].astype(np.float32)
+    voltage = sample.keywords.get(f"$P{column + 1}V", "").strip() if isinstance(column, int) else ""
+    channel = sample.channels[column] if isinstance(column, int) else str(column)
+    return TubeResult(path, sha, sample.n_events, singlets, population.count, pct, readout.value, channel, voltage,
+                      flags, "", values)
+
+
+def _measure_task(task: tuple[Path, Strategy]) -> TubeResult:
+    return measure_tube(*task)
+
+
+def _run_tubes(tasks: list[tuple[Path, Strategy]], jobs: int,
+               progress: Callable[[TubeResult], None]) -> dict[Path, TubeResult]:
+    results: dict[Path, TubeResult] = {}
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            results[task[0]] = outcome = _measure_task(task)
+            progress(outcome)
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        for outcome in pool.map(_measure_task, tasks, chunksize=1):
+            results[outcome.path] = outcome
+            progress(outcome)
+    return results
+
+
+# --- options -------------------------------------------------------------------------------------
+
+
+def resolve_options(run_dir: Path, overrides: dict[str, Any]) -> RunOptions:
+    """run.yaml values, then non-None ``overrides`` (the command line) on top."""
+    values = load_run_yaml(run_dir)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "lot" in overrides and overrides["lot"] is not None:
+        values.pop("bead_values", None)
+    elif overrides.get("bead_values") is not None:
+        values.pop("lot", None)
+    return RunOptions(**values)
+
+
+def run_files(run_dir: Path) -> list[Path]:
+    """The FCS files of a run folder (top level, sorted by name)."""
+    return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def read_clinical(path: Path) -> dict[tuple[str, str], float]:
+    """Ferritin per (patient, timepoint) from a CSV with ``patient``, optional ``timepoint``,
+    ``ferritin_ng_ml`` (timepoint "" applies to every time point of the patient)."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AssayKitError("clinical file not found", path) from None
+    except Exception as exc:
+        raise AssayKitError(f"cannot read the clinical CSV ({type(exc).__name__})", path) from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in ("patient", "ferritin_ng_ml") if c not in table.columns]
+    if missing:
+        raise AssayKitError(f"missing column(s) {', '.join(missing)}", path)
+    out: dict[tuple[str, str], float] = {}
+    problems = []
+    for i, record in enumerate(table.to_dict("records")):
+        try:
+            value = float(record["ferritin_ng_ml"])
+        except ValueError:
+            problems.append(f"row {i + 2}: ferritin_ng_ml {record['ferritin_ng_ml']!r} is not a number")
+            continue
+        out[(record["patient"].strip(), record.get("timepoint", "").strip())] = value
+    if problems:
+        raise AssayKitError("; ".join(problems), path)
+    return out
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The tables of a scored run (pandas DataFrames) and where they were written."""
+
+    samples: Any
+    calibration: Any
+    restoration: Any
+    patients: Any
+    cohort: Any
+    manifest: dict[str, Any]
+    out_dir: Path | None
+    n_failed: int
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.n_failed else 0
+
+
+def _join(flags: Any) -> str:
+    return "; ".join(flags)
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
+              progress: Callable[[int, int, str], None] | None = None, **overrides: Any) -> ScoreResult:
+    """Score a run folder. ``overrides`` are RunOptions fields (plate_map, strategy, lot,
+    bead_values, bead_unit, clinical, control, jobs, thresholds, responder) over run.yaml.
+    Writes the tables to ``out`` (default ``reports/<run name>``) unless ``write`` is False.
+    Raises AssayKitError for usage errors (plate map, lot, strategy); a file that fails is a row."""
+    from . import tables
+
+    started = time.time()
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise AssayKitError("run folder not found", folder)
+    options = resolve_options(folder, {**overrides, "out": Path(out) if out is not None else None})
+    plate = read_plate_map(options.plate_map or folder / "plate_map.csv")
+    strategy = load_strategy(options.strategy)
+    lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
+    clinical = read_clinical(options.clinical) if options.clinical is not None else {}
+    files = run_files(folder)
+    keywords = {}
+    unreadable: dict[Path, str] = {}
+    for f in files:
+        try:
+            keywords[f] = read_fcs_text(f)
+        except AssayKitError as error:
+            keywords[f] = {}
+            unreadable[f] = error.message
+    assignments = match_files(plate, files, keywords, options.control)
+    jobs = options.jobs or os.cpu_count() or 1
+
+    beads = [a for a in assignments if a.row.role == "beads"]
+    calibration, bead_error, bead_run = None, "", None
+    try:
+        bead_run = calibrate_file(beads[0].path, lot)
+        calibration = bead_run.calibration
+    except AssayKitError as error:
+        bead_error = error.message
+    blood = [a for a in assignments if a.row.role in ("sample", "isotype")]
+    done = [0]
+    total = len(blood)
+
+    def report(outcome: TubeResult) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total, outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
+
+    outcomes = _run_tubes([(a.path, strategy) for a in blood], jobs, report)
+    samples = _sample_rows(assignments, outcomes, calibration, bead_run, bead_error, unreadable)
+    restoration_rows, patient_rows = _restoration_rows(samples, options, clinical)
+    from .cohort import drug_statistics
+
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for r in restoration_rows:
+        if r["control_abc"] is not None and r["abc"] is not None:
+            pairs.setdefault(r["condition"], []).append((r["control_abc"], r["abc"]))
+    cohort = drug_statistics(pairs)
+    n_failed = sum(1 for s in samples if s["error"])
+    frames = tables.frames(samples, plate, calibration, bead_run, bead_error, restoration_rows, patient_rows, cohort)
+    out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
+    manifest = tables.manifest(folder, plate, strategy, lot, options, assignments, calibration, samples,
+                               started, time.time(), jobs, clinical_path=options.clinical)
+    if write:
+        tables.write(out_dir, frames, manifest)
+    return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
+                       frames["cohort"], manifest, out_dir if write else None, n_failed)
+
+
+def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult], calibration: Calibration | None,
+                 bead_run: Any, bead_error: str, unreadable: dict[Path, str]) -> list[dict[str, Any]]:
+    from .quantify import calibrated_value
+
+    isotype_cut: dict[tuple[str, str], float] = {}
+    for a in assignments:
+        o = outcomes.get(a.path)
+        if a.row.role == "isotype" and o is not None and o.values is not None and o.values.size:
+            isotype_cut[(a.row.patient, a.row.timepoint)] = float(np.percentile(o.values, 99.0))
+    rows = []
+    for a in assignments:
+        row = a.row
+        base = {"file": a.path.name, "sha256": "", "well": row.well, "patient": row.patient,
+                "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
+                "events": None, "singlets": None, "monocytes": None, "monocytes_pct": None,
+                "hladr_median_mfi": None, "hladr_abc": None, "hladr_pos_pct": None, "qc_flags": (), "error": "",
+                **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
+        if row.role == "beads":
+            base["sha256"] = bead_run.sample.sha256 if bead_run is not None else ""
+            base["events"] = calibration.n_events if calibration is not None else None
+            base["qc_flags"] = calibration.qc_flags if calibration is not None else ()
+            base["error"] = bead_error
+        elif row.role == "blank":
+            base["error"] = unreadable.get(a.path, "")
+        else:
+            o = outcomes[a.path]
+            flags = list(o.qc_flags)
+            abc = None
+            if not o.error:
+                if calibration is None:
+                    flags.append("no AB/C: the bead tube could not be calibrated")
+                else:
+                    abc, extra = calibrated_value(o.hladr_median_mfi, calibration, o.channel, o.voltage)
+                    flags.extend(extra)
+            cut = isotype_cut.get((row.patient, row.timepoint))
+            pos = float(100.0 * np.mean(o.values > cut)) if cut is not None and o.values is not None and o.values.size \
+                else None
+            base.update(sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
+                        monocytes_pct=o.monocytes_pct, hladr_median_mfi=o.hladr_median_mfi, hladr_abc=abc,
+                        hladr_pos_pct=pos, qc_flags=tuple(flags), error=o.error)
+        rows.append(base)
+    return rows
+
+
+_RESERVED = {"file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by", "events",
+             "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct", "qc_flags",
+             "error"}
+
+
+def _restoration_rows(samples: list[dict[str, Any]], options: RunOptions,
+                      clinical: dict[tuple[str, str], float]) -> tuple[list[dict], list[dict]]:
+    thresholds, rule, control = options.thresholds, options.responder, options.control
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for s in samples:
+        if s["role"] == "sample":
+            groups.setdefault((s["patient"], s["timepoint"]), []).append(s)
+    rows, patients = [], []
+    for (patient, timepoint), members in groups.items():
+        ctrl = next(s for s in members if s["condition"] == control)
+        control_abc = ctrl["hladr_abc"]
+        ferritin = clinical.get((patient, timepoint), clinical.get((patient, "")))
+        klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
+        drug_rows = []
+        for s in members:
+            if s is ctrl:
+                continue
+            flags = []
+            if ctrl["error"] or control_abc is None:
+                flags.append(f"control {ctrl['file']} has no AB/C" + (f" ({ctrl['error']})" if ctrl["error"] else ""))
+            if s["error"] or s["hladr_abc"] is None:
+                flags.append(f"{s['file']} has no AB/C" + (f" ({s['error']})" if s["error"] else ""))
+            flags += [f"control: {f}" for f in ctrl["qc_flags"]] + [f"drug: {f}" for f in s["qc_flags"]]
+            row = {"patient": patient, "timepoint": timepoint, "condition": s["condition"],
+                   "control_file": ctrl["file"], "file": s["file"], "control_abc": control_abc, "abc": s["hladr_abc"],
+                   "fold_change": None, "log2_fold_change": None, "delta_abc": None, "gap_closed": None,
+                   "state_control": state(control_abc, thresholds), "state_drug": state(s["hladr_abc"], thresholds),
+                   "responder": None, "immunosep_class": klass, "qc_flags": tuple(flags)}
+            if control_abc and s["hladr_abc"] and control_abc > 0 and s["hladr_abc"] > 0:
+                r = restoration(control_abc, s["hladr_abc"], thresholds, rule)
+                row.update(fold_change=r.fold_change, log2_fold_change=r.log2_fold_change, delta_abc=r.delta_abc,
+                           gap_closed=r.gap_closed, responder=r.responder)
+            drug_rows.append(row)
+        rows.extend(drug_rows)
+        scored = [r for r in drug_rows if r["fold_change"] is not None]
+        best = max(scored, key=lambda r: r["fold_change"]) if scored else None
+        patients.append({
+            "patient": patient, "timepoint": timepoint, "control_abc": control_abc,
+            "state": state(control_abc, thresholds), "ferritin_ng_ml": ferritin, "immunosep_class": klass,
+            "immunosep_rule": why,
+            "responders": ";".join(r["condition"] for r in drug_rows if r["responder"]),
+            "best_condition": best["condition"] if best else "",
+            "best_fold_change": best["fold_change"] if best else None,
+            "qc_flags": tuple(f"{ctrl['file']}: {f}" for f in (*ctrl["qc_flags"], ctrl["error"]) if f),
+        })
+    return rows, patients
+
+
+def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("{task.description}"), transient=True)
+        bar.start()
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        return update, bar.stop
+
+    def log(done: int, total: int, name: str) -> None:
+        print(f"[{done}/{total}] {name}", file=sys.stderr, flush=True)
+
+    return log, lambda: None
+

@@ -1,0 +1,129 @@
+"""The output tables of ``score`` (columns documented in docs/scoring.md): built as DataFrames,
+written as CSV with fixed formatting (byte-identical on a rerun) and a manifest, atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from .io import write_atomic
+
+SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by", "events",
+                  "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct",
+                  "qc_flags", "error"]
+CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "voltage", "slope", "intercept",
+                       "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
+                       "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]
+RESTORATION_COLUMNS = ["patient", "timepoint", "condition", "control_abc", "abc", "fold_change", "log2_fold_change",
+                       "delta_abc", "gap_closed", "state_control", "state_drug", "responder", "immunosep_class",
+                       "control_file", "file", "qc_flags"]
+PATIENT_COLUMNS = ["patient", "timepoint", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
+                   "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags"]
+COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
+                  "holm_p"]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return "; ".join(str(v) for v in value)
+    return value
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
+    import pandas as pd
+
+    extra = [k for r in rows for k in r if k not in columns]
+    ordered = columns + list(dict.fromkeys(extra))
+    return pd.DataFrame([{k: _cell(r.get(k)) for k in ordered} for r in rows], columns=ordered)
+
+
+def frames(samples: list[dict], plate: Any, calibration: Any, bead_run: Any, bead_error: str,
+           restoration: list[dict], patients: list[dict], cohort: list[Any]) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    bead_file = next((s["file"] for s in samples if s["role"] == "beads"), "")
+    cal_rows = []
+    if calibration is not None:
+        common = {"file": bead_file, "sha256": calibration.file_sha256, "kit": calibration.kit, "lot": calibration.lot,
+                  "unit": calibration.unit, "channel": calibration.channel, "voltage": calibration.voltage,
+                  "slope": calibration.slope, "intercept": calibration.intercept,
+                  "r_squared": calibration.r_squared, "n_peaks_used": calibration.n_used,
+                  "qc_flags": calibration.qc_flags, "error": ""}
+        for i, p in enumerate(calibration.peaks, start=1):
+            fitted = calibration.convert(p.mfi) if p.mfi > 0 else None
+            cal_rows.append({**common, "peak": i, "peak_mfi": p.mfi, "peak_value": p.value,
+                             "peak_fitted_value": fitted, "peak_used": p.used, "peak_reason": p.reason,
+                             "peak_residual_log10": p.residual, "peak_events": p.n_events})
+    else:
+        cal_rows.append({"file": bead_file, "error": bead_error})
+    return {
+        "samples": _frame(samples, SAMPLE_COLUMNS),
+        "calibration": _frame(cal_rows, CALIBRATION_COLUMNS),
+        "restoration": _frame(restoration, RESTORATION_COLUMNS),
+        "patients": _frame(patients, PATIENT_COLUMNS),
+        "cohort": _frame([asdict(c) for c in cohort], COHORT_COLUMNS),
+    }
+
+
+def csv_bytes(frame: Any) -> bytes:
+    """CSV with 7 significant digits for floats, empty cells for missing values, '\\n' line ends."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.7g", lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+def _sha(path: Path | None) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else ""
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("assaykit", "numpy", "pandas", "scipy", "flowutils", "flowio", "pyyaml", "contourpy", "openpyxl"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = ""
+    return out
+
+
+def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, assignments: list[Any],
+             calibration: Any, samples: list[dict], started: float, ended: float, jobs: int,
+             clinical_path: Path | None = None) -> dict[str, Any]:
+    import datetime as dt
+
+    strategy_path = Path(strategy.source) if strategy.source else None
+    warnings = sorted({f"{s['file']}: {f}" for s in samples for f in s["qc_flags"]}
+                      | {f"{s['file']}: {s['error']}" for s in samples if s["error"]})
+    return {
+        "software": _versions(),
+        "run_dir": str(folder),
+        "inputs": [{"file": a.path.name, "sha256": next((s["sha256"] for s in samples if s["file"] == a.path.name), ""),
+                    "well": a.row.well, "row": a.row.row, "role": a.row.role, "matched_by": a.matched_by}
+                   for a in assignments],
+        "plate_map": {"path": str(plate.path), "sha256": plate.sha256},
+        "strategy": {"name": strategy.name, "path": str(strategy_path or ""), "sha256": _sha(strategy_path)},
+        "lot": {"kit": lot.kit, "lot": lot.lot, "unit": lot.unit, "values": list(lot.values),
+                "path": lot.source, "sha256": lot.sha256, "example": lot.example},
+        "clinical": {"path": str(clinical_path or ""), "sha256": _sha(clinical_path)},
+        "options": {"control": options.control, "jobs": jobs, "statistic": strategy.readout.statistic,
+                    "bead_unit": options.bead_unit},
+        "thresholds": options.thresholds.to_dict(),
+        "responder_rule": options.responder.to_dict(),
+        "calibration": calibration.to_dict() if calibration is not None else None,
+        "warnings": warnings,
+        "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
+        "ended": dt.datetime.fromtimestamp(ended, dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write(out_dir: Path, tables: dict[str, Any], manifest_doc: dict[str, Any]) -> None:
+    """Write every table and the manifest into ``out_dir`` (each file atomically)."""
+    for name, frame in tables.items():
+        write_atomic(out_dir / f"{name}.csv", csv_bytes(frame))
+    write_atomic(out_dir / "manifest.json", (json.dumps(manifest_doc, indent=1, default=str) + "\n").encode())
