@@ -6,6 +6,17 @@ from .fcs import Sample, Spillover, read_fcs
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # assaykit.score_run(run_dir, ...) -> ScoreResult with the tables as DataFrames; imported on
+    # first use so that `import assaykit` and `assaykit --help` stay light
+    if name == "score_run":
+        from .score import score_run
+
+        return score_run
+    raise AttributeError(f"module 'assaykit' has no attribute {name!r}")
+
+
 __all__ = [
     "AssayKitError",
     "CalibrationError",
@@ -16,4 +27,5 @@ __all__ = [
     "Spillover",
     "__version__",
     "read_fcs",
+    "score_run",
 ]

@@ -340,6 +340,60 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+# --- score -------------------------------------------------------------------------------------
+
+
+@app.command()
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder: FCS files + plate map.", show_default=False)],
+    plate_map: Annotated[Path | None, typer.Option(
+        help="Plate map CSV/TSV/XLSX (default: RUN_DIR/plate_map.csv).")] = None,
+    strategy: Annotated[Path | None, typer.Option(
+        help="Gating strategy YAML (default: gating/monocyte-hladr.yaml).")] = None,
+    lot: LotOption = None,
+    bead_values: BeadValuesOption = None,
+    bead_unit: Annotated[str | None, typer.Option("--bead-unit", help="Unit of --bead-values.")] = None,
+    clinical: Annotated[Path | None, typer.Option(
+        help="Clinical CSV: patient, optional timepoint, ferritin_ng_ml (ImmunoSep classes).")] = None,
+    control: Annotated[str | None, typer.Option(help="Condition of the control [default: unstimulated].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<run name>).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: number of cores).")] = None,
+    no_report: Annotated[bool, typer.Option(
+        "--no-report", help="Tables only, no HTML/PDF reports (today only tables are written).")] = False,
+) -> None:
+    """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
+
+    Options not given are read from RUN_DIR/run.yaml when it exists. Writes samples.csv,
+    calibration.csv, restoration.csv, patients.csv, cohort.csv and manifest.json. Exit code 0
+    when every file scored, 1 when some failed (their rows say why), 2 for usage errors.
+
+    Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2
+    """
+    from .score import console_progress, score_run
+
+    update, close = console_progress()
+    overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
+                 "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
+                 "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs}
+    try:
+        result = _run(lambda: score_run(run_dir, out=out, progress=update, **overrides))
+    finally:
+        close()
+    failed = result.samples[result.samples["error"].fillna("") != ""]
+    typer.echo(f"scored {len(result.samples) - len(failed)} of {len(result.samples)} files; "
+               f"results in {result.out_dir}/")
+    for _, row in failed.iterrows():
+        typer.echo(f"  failed: {row['file']}: {row['error']}")
+    del no_report  # per-patient HTML/PDF reports are not written yet: tables only either way
+    raise typer.Exit(result.exit_code)
+
+
+def _values(text: str) -> tuple[float, ...]:
+    from .beads import parse_values
+
+    return parse_values(text)
+
+
 # --- simulate ----------------------------------------------------------------------------------
 
 

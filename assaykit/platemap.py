@@ -21,9 +21,10 @@ from .errors import PlateMapError
 ROLES = ("sample", "beads", "isotype", "blank")
 REQUIRED = ("patient", "timepoint", "condition", "role")
 _WELL = re.compile(r"^([A-Pa-p])0*([1-9]|1[0-9]|2[0-4])$")
-# a well ID as a token of a file name: a row letter A-P and a column 1-24 (zero-padded or not),
-# not glued to other letters or digits ("Well_A3", "_A01_", "A1.fcs"; not "PBS12" or "D3x")
-_WELL_IN_NAME = re.compile(r"(?<![A-Za-z0-9])([A-Pa-p])0*([1-9]|1[0-9]|2[0-4])(?![0-9A-Za-z])")
+# a well ID as a token of a file name: a 96-well row letter A-H and a column 1-12 (zero-padded or
+# not), not glued to other letters or digits ("Well_A3", "_A01_", "A1.fcs"; not "PBS12", "D3x" or
+# a patient "P01"); 384-well files need a WELL ID keyword or the map's `file` column
+_WELL_IN_NAME = re.compile(r"(?<![A-Za-z0-9])([A-Ha-h])0*([1-9]|1[0-2])(?![0-9A-Za-z])")
 WELL_KEYWORDS = ("WELL ID", "$WELL ID", "$WELLID", "WELLID", "$SMNO_WELL")
 
 

@@ -1,0 +1,283 @@
+"""``score_run`` / ``assaykit score`` on simulated runs against the simulator's truth."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import assaykit
+from assaykit.cli import app
+from assaykit.errors import AssayKitError, PlateMapError
+from assaykit.restoration import Thresholds, state
+from assaykit.score import score_run
+from assaykit.simulate import RunSpec, write_run
+
+TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
+FERRITIN = {"P01": 900.0, "P02": 6000.0, "P03": 4420.0, "P04": 300.0, "P05": 12000.0, "P06": 2500.0,
+            "P07": 4000.0, "P08": 5000.0}
+
+
+@pytest.fixture(scope="session")
+def run_8x4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = write_run(tmp_path_factory.mktemp("run8x4") / "run", RunSpec(patients=8, events=60000, seed=5))
+    with open(folder / "clinical.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["patient", "ferritin_ng_ml"])
+        writer.writerows(FERRITIN.items())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def scored(run_8x4: Path, tmp_path_factory: pytest.TempPathFactory):
+    return score_run(run_8x4, out=tmp_path_factory.mktemp("out") / "run", jobs=2, clinical=run_8x4 / "clinical.csv")
+
+
+@pytest.fixture(scope="session")
+def truth(run_8x4: Path) -> pd.DataFrame:
+    return pd.read_csv(run_8x4 / "truth.csv", keep_default_na=False)
+
+
+def _far(value: float, thresholds: tuple[float, ...]) -> bool:
+    """Truth at least 10 % away from every threshold."""
+    return all(abs(value / t - 1) >= 0.10 for t in thresholds)
+
+
+def test_abc_within_3_percent_of_truth(scored, truth: pd.DataFrame) -> None:
+    merged = scored.samples.merge(truth[["file", "true_abc", "true_monocytes"]], on="file")
+    samples = merged[merged["role"] == "sample"]
+    assert len(samples) == 32 and scored.n_failed == 0
+    enough = samples[samples["monocytes"] >= 3000]
+    assert len(enough) >= 28
+    error = (enough["hladr_abc"] / enough["true_abc"].astype(float) - 1).abs()
+    assert error.max() < 0.03, enough.loc[error.idxmax(), "file"]
+
+
+def test_fold_change_within_5_percent(scored, truth: pd.DataFrame) -> None:
+    true_abc = dict(zip(truth["file"], truth["true_abc"], strict=True))
+    restoration = scored.restoration
+    assert len(restoration) == 8 * 3
+    for _, row in restoration.iterrows():
+        expected = float(true_abc[row["file"]]) / float(true_abc[row["control_file"]])
+        assert row["fold_change"] == pytest.approx(expected, rel=0.05)
+        assert row["log2_fold_change"] == pytest.approx(np.log2(row["fold_change"]))
+        assert row["delta_abc"] == pytest.approx(row["abc"] - row["control_abc"])
+
+
+def test_states_and_classes_match_truth(scored, truth: pd.DataFrame) -> None:
+    thresholds = Thresholds()
+    cuts = (thresholds.immunoparalysis_abc, thresholds.immunosuppressed_abc, thresholds.normal_abc)
+    true_abc = {r["file"]: float(r["true_abc"]) for _, r in truth.iterrows() if r["role"] == "sample"}
+    checked = 0
+    for _, row in scored.restoration.iterrows():
+        for column, file in (("state_control", row["control_file"]), ("state_drug", row["file"])):
+            if _far(true_abc[file], cuts):
+                assert row[column] == state(true_abc[file], thresholds), (column, file)
+                checked += 1
+    assert checked >= 30  # most values are far from a threshold: the check is not vacuous
+    for _, row in scored.patients.iterrows():
+        control_truth = true_abc[scored.restoration[scored.restoration["patient"] == row["patient"]]
+                                 ["control_file"].iloc[0]]
+        ferritin = FERRITIN[row["patient"]]
+        assert row["ferritin_ng_ml"] == ferritin
+        if not _far(control_truth, (5000.0,)):
+            continue
+        expected = ("hyperinflammation" if ferritin > 4420 else
+                    "immunoparalysis" if control_truth < 5000 else "intermediate")
+        assert row["immunosep_class"] == expected, row["patient"]
+        assert row["immunosep_rule"]
+
+
+def test_responder_rule(scored) -> None:
+    order = ("immunoparalysis", "immunosuppressed", "intermediate", "normal")
+    for _, row in scored.restoration.iterrows():
+        improved = order.index(row["state_drug"]) > order.index(row["state_control"])
+        assert row["responder"] == (row["fold_change"] >= 1.5 and improved)
+        if row["control_abc"] < 15000:
+            assert row["gap_closed"] == pytest.approx(row["delta_abc"] / (15000 - row["control_abc"]))
+        else:
+            assert pd.isna(row["gap_closed"])
+
+
+def test_cohort_table(scored) -> None:
+    from scipy.stats import wilcoxon
+
+    cohort = scored.cohort.set_index("condition")
+    assert list(cohort.index) == ["GM-CSF", "IFN-gamma", "IL-7"]
+    for condition, row in cohort.iterrows():
+        pairs = scored.restoration[scored.restoration["condition"] == condition]
+        assert row["n_pairs"] == 8
+        assert row["median_fold_change"] == pytest.approx(pairs["fold_change"].median())
+        assert row["ci_low"] <= row["median_fold_change"] <= row["ci_high"] and row["ci_coverage"] >= 0.95
+        p = wilcoxon(np.log(pairs["abc"]) - np.log(pairs["control_abc"])).pvalue
+        assert row["wilcoxon_p"] == pytest.approx(p)
+        assert row["wilcoxon_p"] <= row["holm_p"] <= 1
+
+
+def test_tables_written_and_rerun_identical(scored, run_8x4: Path, tmp_path: Path) -> None:
+    again = score_run(run_8x4, out=tmp_path / "again", jobs=1, clinical=run_8x4 / "clinical.csv")
+    for name in TABLES:
+        first = (scored.out_dir / f"{name}.csv").read_bytes()
+        assert first == (again.out_dir / f"{name}.csv").read_bytes(), name
+    manifest = (scored.out_dir / "manifest.json").read_text()
+    for needed in ('"sha256"', '"thresholds"', '"responder_rule"', '"numpy"', '"started"', '"strategy"'):
+        assert needed in manifest
+    columns = pd.read_csv(scored.out_dir / "samples.csv").columns
+    for column in ("file", "sha256", "well", "patient", "timepoint", "condition", "role", "events", "singlets",
+                   "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct", "qc_flags",
+                   "error"):
+        assert column in columns
+
+
+def test_inputs_are_not_modified(run_8x4: Path, scored) -> None:
+    import hashlib
+
+    manifest = scored.manifest
+    for item in manifest["inputs"]:
+        if item["sha256"]:
+            assert hashlib.sha256((run_8x4 / item["file"]).read_bytes()).hexdigest() == item["sha256"]
+
+
+# --- failures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def small_run(simulated_run: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "small"
+    shutil.copytree(simulated_run, folder)
+    return folder
+
+
+def test_a_broken_file_is_a_row_and_exit_1(small_run: Path, tmp_path: Path) -> None:
+    broken = small_run / "Specimen_001_A2_A02.fcs"
+    broken.write_bytes(broken.read_bytes()[:3000])
+    result = CliRunner().invoke(app, ["score", str(small_run), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    samples = pd.read_csv(tmp_path / "out" / "samples.csv", keep_default_na=False)
+    row = samples[samples["file"] == broken.name].iloc[0]
+    assert row["error"] and row["hladr_abc"] == ""
+    others = samples[(samples["file"] != broken.name) & (samples["role"] == "sample")]
+    assert (others["error"] == "").all() and (others["hladr_abc"] != "").all()
+    restoration = pd.read_csv(tmp_path / "out" / "restoration.csv", keep_default_na=False)
+    lost = restoration[restoration["file"] == broken.name].iloc[0]
+    assert lost["fold_change"] == "" and "has no AB/C" in lost["qc_flags"]
+    assert "failed: Specimen_001_A2_A02.fcs" in result.stdout
+
+
+def test_failed_bead_tube_keeps_the_mfi(small_run: Path, tmp_path: Path) -> None:
+    shutil.copy(small_run / "Specimen_001_A1_A01.fcs", small_run / "Specimen_001_H12_H12.fcs")
+    result = score_run(small_run, out=tmp_path / "out", jobs=1)
+    beads = result.samples[result.samples["role"] == "beads"].iloc[0]
+    assert "at least 3" in beads["error"] and result.exit_code == 1
+    blood = result.samples[result.samples["role"] == "sample"]
+    assert blood["hladr_median_mfi"].notna().all() and blood["hladr_abc"].isna().all()
+    assert "at least 3" in result.calibration["error"].iloc[0]
+
+
+def test_usage_errors_exit_2(small_run: Path, tmp_path: Path) -> None:
+    (small_run / "run.yaml").unlink()
+    result = CliRunner().invoke(app, ["score", str(small_run), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--lot FILE or --bead-values" in result.stderr
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "nowhere"), "--bead-values", "1,2,3"])
+    assert result.exit_code == 2 and "run folder not found" in result.stderr
+
+
+def test_cli_options_override_run_yaml(small_run: Path, tmp_path: Path) -> None:
+    (small_run / "run.yaml").write_text("lot: beads_lot.yaml\nresponder: {min_fold_change: 100}\n"
+                                        "thresholds: {normal_abc: 20000}\njobs: 1\n")
+    result = score_run(small_run, out=tmp_path / "o", bead_values=(474, 5359, 23843, 62336))
+    assert result.manifest["lot"]["kit"] == "bead values given on the command line"
+    assert result.manifest["thresholds"]["normal_abc"] == 20000 and not result.restoration["responder"].any()
+    (small_run / "run.yaml").write_text("colour: red\n")
+    with pytest.raises(AssayKitError, match="unknown key"):
+        score_run(small_run, out=tmp_path / "o")
+
+
+def test_api_is_exported() -> None:
+    assert assaykit.score_run is score_run
+
+
+# --- plate maps -------------------------------------------------------------------------------------
+
+
+def _write_map(folder: Path, rows: list[list[str]], name: str = "plate_map.csv") -> Path:
+    path = folder / name
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t" if name.endswith(".tsv") else ",")
+        writer.writerow(["well", "patient", "timepoint", "condition", "role", "note"])
+        writer.writerows(rows)
+    return path
+
+
+def test_plate_map_problems_all_at_once(small_run: Path, tmp_path: Path) -> None:
+    _write_map(small_run, [
+        ["A1", "P01", "D3", "unstimulated", "sample", ""],
+        ["A01", "P01", "D3", "IFN-gamma", "sample", ""],  # duplicate of A1
+        ["A3", "P02", "D3", "IFN-gamma", "sampel", ""],  # unknown role
+        ["A4", "P02", "D3", "IFN-gamma", "sample", ""],  # no file; P02 has no control
+        ["H12", "", "", "", "beads", ""],
+    ])
+    with pytest.raises(PlateMapError) as error:
+        score_run(small_run, out=tmp_path / "o", jobs=1)
+    message = str(error.value)
+    assert "row 3: duplicate well A1 (also row 2)" in message
+    assert "row 4: unknown role 'sampel'" in message
+    assert "\n" not in message
+
+
+def test_plate_map_design_problems(small_run: Path, tmp_path: Path) -> None:
+    _write_map(small_run, [
+        ["A1", "P01", "D3", "unstimulated", "sample", ""],
+        ["A2", "P01", "D3", "IFN-gamma", "sample", ""],
+        ["A9", "P02", "D3", "IFN-gamma", "sample", ""],  # P02: no control; A9 has no file
+    ])
+    with pytest.raises(PlateMapError) as error:
+        score_run(small_run, out=tmp_path / "o", jobs=1)
+    message = str(error.value)
+    assert "row 4: no file for well A9" in message
+    assert "patient P02 at D3 has no 'unstimulated' control" in message
+    assert "no bead tube" in message
+    assert "file Specimen_001_A3_A03.fcs: no row for its well A3" in message
+
+
+def test_tsv_and_xlsx_plate_maps_carry_extra_columns(small_run: Path, tmp_path: Path) -> None:
+    original = pd.read_csv(small_run / "plate_map.csv", keep_default_na=False)
+    original["note"] = [f"n{i}" for i in range(len(original))]
+    tsv = small_run / "map.tsv"
+    original.drop(columns=["file"]).to_csv(tsv, sep="\t", index=False)
+    xlsx = small_run / "map.xlsx"
+    original.drop(columns=["file"]).to_excel(xlsx, index=False)
+    a = score_run(small_run, out=tmp_path / "a", plate_map=tsv, jobs=1)
+    b = score_run(small_run, out=tmp_path / "b", plate_map=xlsx, jobs=1)
+    assert list(a.samples["note"]) == list(original["note"]) == list(b.samples["note"])
+    assert (tmp_path / "a" / "samples.csv").read_bytes() == (tmp_path / "b" / "samples.csv").read_bytes()
+
+
+def test_files_matched_by_name_without_well_keyword(small_run: Path, tmp_path: Path) -> None:
+    from assaykit.fcs.writer import write_fcs
+
+    rows = []
+    for name, new in (("Specimen_001_A1_A01.fcs", "Well_A1.fcs"), ("Specimen_001_A2_A02.fcs", "P01 IFN A02.fcs"),
+                      ("Specimen_001_H12_H12.fcs", "beads_H12.fcs")):
+        sample = assaykit.read_fcs(small_run / name)
+        keywords = {k: v for k, v in sample.keywords.items() if k in ("$SPILLOVER", "$CYT")}
+        write_fcs(tmp_path / "byname" / new, sample.events, sample.channels, sample.markers, keywords)
+    rows = [["A1", "P01", "D3", "unstimulated", "sample", ""], ["A2", "P01", "D3", "IFN-gamma", "sample", ""],
+            ["H12", "", "", "", "beads", ""]]
+    _write_map(tmp_path / "byname", rows)
+    result = score_run(tmp_path / "byname", out=tmp_path / "o", lot=small_run / "beads_lot.yaml", jobs=1)
+    assert list(result.samples["matched_by"]) == ["file name"] * 3
+    assert result.samples["hladr_abc"].notna().sum() == 2
+
+
+def test_score_command_on_the_demo_run(project_root: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["score", str(project_root / "sample_fcs"), "--out", str(tmp_path / "demo"),
+                                      "--jobs", "2", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert f"results in {tmp_path / 'demo'}/" in result.stdout
+    assert len(pd.read_csv(tmp_path / "demo" / "restoration.csv")) == 12
