@@ -13,12 +13,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/assaykit inspect sample_fcs/*.fcs
-	$(BIN)/assaykit calibrate sample_fcs/Specimen_001_H12_H12.fcs --lot sample_fcs/beads_lot.yaml --plot reports/demo/beads.png
-	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs \
-		--lot sample_fcs/beads_lot.yaml --plot reports/demo/A1-gating.png
-	@echo "figures: reports/demo/beads.png (bead calibration), reports/demo/A1-gating.png (gating)"
-	@echo "demo run: sample_fcs/ (see sample_fcs/README.md)"
+	$(BIN)/assaykit score sample_fcs --out reports/sample_fcs
+	$(BIN)/assaykit calibrate sample_fcs/Specimen_001_H12_H12.fcs --lot sample_fcs/beads_lot.yaml \
+		--plot reports/sample_fcs/figures/beads.png > /dev/null
+	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot reports/sample_fcs/figures/A1-gating.png > /dev/null
+	@echo "tables: reports/sample_fcs/ (samples, calibration, restoration, patients, cohort, manifest)"
+	@echo "figures: reports/sample_fcs/figures/beads.png, reports/sample_fcs/figures/A1-gating.png"
 
 test: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks
@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_gate.py
+	$(BIN)/python benchmarks/bench_score.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks

@@ -206,6 +206,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
             unreadable[f] = error.message
     assignments = match_files(plate, files, keywords, options.control)
     jobs = options.jobs or os.cpu_count() or 1
+    timings = {"setup": time.time() - started}
 
     beads = [a for a in assignments if a.row.role == "beads"]
     calibration, bead_error, bead_run = None, "", None
@@ -214,6 +215,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
         calibration = bead_run.calibration
     except AssayKitError as error:
         bead_error = error.message
+    timings["calibration"] = time.time() - started - sum(timings.values())
     blood = [a for a in assignments if a.row.role in ("sample", "isotype")]
     done = [0]
     total = len(blood)
@@ -224,6 +226,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
             progress(done[0], total, outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
 
     outcomes = _run_tubes([(a.path, strategy) for a in blood], jobs, report)
+    timings["tubes"] = time.time() - started - sum(timings.values())
     samples = _sample_rows(assignments, outcomes, calibration, bead_run, bead_error, unreadable)
     restoration_rows, patient_rows = _restoration_rows(samples, options, clinical)
     from .cohort import drug_statistics
@@ -238,6 +241,8 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
     manifest = tables.manifest(folder, plate, strategy, lot, options, assignments, calibration, samples,
                                started, time.time(), jobs, clinical_path=options.clinical)
+    timings["tables"] = time.time() - started - sum(timings.values())
+    manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     if write:
         tables.write(out_dir, frames, manifest)
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],

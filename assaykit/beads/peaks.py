@@ -112,6 +112,42 @@ def peak_median(values: np.ndarray, c: float) -> float:
     return float(from_u(bounds[k] + inside * (bounds[k + 1] - bounds[k]), c))
 
 
+def prominent_maxima(y: np.ndarray, min_prominence: float) -> np.ndarray:
+    """Indices of the local maxima of ``y`` whose topographic prominence is at least
+    ``min_prominence``: the height above the higher of the two lowest points that separate the
+    maximum from higher ground (or from the ends of the array) on either side. A plateau counts
+    once, at its middle."""
+    n = y.size
+    if n < 3:
+        return np.zeros(0, dtype=int)
+    rising = np.flatnonzero(np.diff(y) > 0) + 1  # candidate starts of plateaus/peaks
+    maxima = []
+    for start in rising:
+        if start > 0 and y[start - 1] >= y[start]:
+            continue
+        end = start
+        while end + 1 < n and y[end + 1] == y[start]:
+            end += 1
+        if end + 1 < n and y[end + 1] < y[start]:
+            maxima.append((start + end) // 2)
+    out = []
+    for m in maxima:
+        height = y[m]
+        left = m
+        left_min = height
+        while left > 0 and y[left - 1] <= height:
+            left -= 1
+            left_min = min(left_min, y[left])
+        right = m
+        right_min = height
+        while right < n - 1 and y[right + 1] <= height:
+            right += 1
+            right_min = min(right_min, y[right])
+        if height - max(left_min, right_min) >= min_prominence:
+            out.append(m)
+    return np.asarray(out, dtype=int)
+
+
 def _piles(values: np.ndarray) -> tuple[float | None, float | None]:
     """The maximum and minimum values when events pile up on them (at least 5 events and 0.2 %):
     an ADC or log amplifier clipping at its top or bottom channel."""
@@ -126,7 +162,6 @@ def find_peaks(values: np.ndarray, top: float) -> PeakSearch:
     """Bead peaks among ``values`` (one channel, singlet beads, scale units); ``top`` is the
     channel's top of scale (0 when unknown: then no peak is called saturated)."""
     from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks as local_maxima
 
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
@@ -140,7 +175,7 @@ def find_peaks(values: np.ndarray, top: float) -> PeakSearch:
     counts, _ = np.histogram(u, edges)
     density = gaussian_filter1d(counts.astype(np.float64), SMOOTHING / STEP, mode="constant")
     grid = (edges[:-1] + edges[1:]) / 2
-    maxima, _ = local_maxima(density, prominence=MIN_PROMINENCE * float(density.max()))
+    maxima = prominent_maxima(density, MIN_PROMINENCE * float(density.max()))
     if maxima.size == 0:
         return PeakSearch(grid, density, c, top, (), ())
     valleys = [int(a + np.argmin(density[a:b + 1])) for a, b in itertools.pairwise(maxima)]
