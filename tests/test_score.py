@@ -281,3 +281,32 @@ def test_score_command_on_the_demo_run(project_root: Path, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert f"results in {tmp_path / 'demo'}/" in result.stdout
     assert len(pd.read_csv(tmp_path / "demo" / "restoration.csv")) == 12
+
+
+def test_tube_with_too_few_events_is_a_row(small_run: Path, tmp_path: Path) -> None:
+    from assaykit.simulate import Scenario, simulate_blood, write_tube
+
+    tiny = simulate_blood(Scenario(n_events=150), np.random.default_rng(2))
+    write_tube(small_run / "Specimen_001_A2_A02.fcs", tiny, "A2")
+    result = score_run(small_run, out=tmp_path / "o", jobs=2)
+    row = result.samples.set_index("file").loc["Specimen_001_A2_A02.fcs"]
+    assert row["error"] == "" and "fewer than 500, the value is unreliable" in row["qc_flags"]
+    others = result.samples[(result.samples["role"] == "sample") & (result.samples["file"] != row.name)]
+    assert others["hladr_abc"].notna().all()
+
+
+def test_progress_lines_when_not_a_terminal(small_run: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["score", str(small_run), "--out", str(tmp_path / "o"), "--jobs", "1"])
+    assert result.exit_code == 0
+    assert "[4/4] Specimen_001_A4_A04.fcs" in result.stderr
+
+
+def test_gate_not_found_is_a_row(small_run: Path, tmp_path: Path) -> None:
+    from assaykit.simulate import QUANTIBRITE_EXAMPLE_LOT, simulate_beads, write_tube
+
+    beads = simulate_beads(QUANTIBRITE_EXAMPLE_LOT, np.random.default_rng(4), 5000)
+    write_tube(small_run / "Specimen_001_A3_A03.fcs", beads, "A3")  # a bead tube where blood should be
+    result = score_run(small_run, out=tmp_path / "o", jobs=1)
+    samples = result.samples.set_index("file")
+    assert "monocyte gate not found" in samples.loc["Specimen_001_A3_A03.fcs", "error"]
+    assert samples.loc["Specimen_001_A4_A04.fcs", "hladr_abc"] > 0 and result.exit_code == 1
