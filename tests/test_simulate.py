@@ -91,7 +91,7 @@ def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
 
     first = digest(write_run(tmp_path / "a", spec))
     second = digest(write_run(tmp_path / "b", spec))
-    assert first == second and len(first) == 11  # 3 FCS + 3 labels + 5 tables
+    assert first == second and len(first) == 12  # 3 FCS + 3 labels + 5 tables + run.yaml
     other = digest(write_run(tmp_path / "c", RunSpec(patients=1, conditions=("unstimulated", "GM-CSF"),
                                                       events=2000, seed=6)))
     assert other["plate_map.csv"] == first["plate_map.csv"]
