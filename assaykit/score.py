@@ -8,7 +8,6 @@ once; a failing file becomes a row with its error) -> tables, written atomically
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -168,14 +167,6 @@ class ScoreResult:
     @property
     def exit_code(self) -> int:
         return 1 if self.n_failed else 0
-
-
-def _join(flags: Any) -> str:
-    return "; ".join(flags)
-
-
-def _num(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
