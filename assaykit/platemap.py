@@ -206,8 +206,12 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
             used.add(candidates[0][0])
     well_of = {p: w for w, ps in by_well.items() for p, _ in ps}
     shared = {p for ps in by_well.values() if len(ps) > 1 for p, _ in ps}
+    rowed = {r.well for r in plate.rows if r.well}
+    for well, placed in sorted(by_well.items()):
+        if len(placed) > 1 and well not in rowed:
+            problems.append(f"files {', '.join(p.name for p, _ in placed)}: no row for their well {well}")
     for f in files:
-        if f in used or f in shared:  # files sharing a well are reported with their row
+        if f in used or f in shared:  # files sharing a well are reported with their row or just above
             continue
         if f in unplaced:
             problems.append(f"file {f.name}: no row ({unplaced[f]})")

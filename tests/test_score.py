@@ -310,3 +310,21 @@ def test_gate_not_found_is_a_row(small_run: Path, tmp_path: Path) -> None:
     samples = result.samples.set_index("file")
     assert "monocyte gate not found" in samples.loc["Specimen_001_A3_A03.fcs", "error"]
     assert samples.loc["Specimen_001_A4_A04.fcs", "hladr_abc"] > 0 and result.exit_code == 1
+
+
+def test_two_files_in_one_well_are_reported(small_run: Path, tmp_path: Path) -> None:
+    plate = pd.read_csv(small_run / "plate_map.csv", keep_default_na=False)
+    plate.drop(columns=["file"]).to_csv(small_run / "plate_map.csv", index=False)  # match by well only
+    shutil.copy(small_run / "Specimen_001_A1_A01.fcs", small_run / "A1 again.fcs")  # same WELL ID keyword
+    with pytest.raises(PlateMapError, match=r"row 2: well A1 matches several files: A1 again.fcs \(keyword\), "
+                                            r"Specimen_001_A1_A01.fcs \(keyword\)"):
+        score_run(small_run, out=tmp_path / "o", jobs=1)
+    shutil.copy(small_run / "Specimen_001_A1_A01.fcs", tmp_path / "keep.fcs")
+    (small_run / "A1 again.fcs").unlink()
+    from assaykit.fcs.writer import write_fcs
+
+    sample = assaykit.read_fcs(tmp_path / "keep.fcs")
+    for name in ("G1 x.fcs", "x G01.fcs"):  # no keyword: the well comes from the name
+        write_fcs(small_run / name, sample.events, sample.channels, sample.markers, {})
+    with pytest.raises(PlateMapError, match=r"files G1 x.fcs, x G01.fcs: no row for their well G1"):
+        score_run(small_run, out=tmp_path / "o", jobs=1)
