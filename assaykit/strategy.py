@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .autogates import AUTO_METHODS
+from .compensation import compensate
 from .errors import GatingError
 from .fcs import Sample
 from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
@@ -285,18 +286,8 @@ class GatingFrame:
         self._compensated: dict[int, np.ndarray] = {}
         self.compensation: str = "none"
         if spillover is not None:
-            matrix, names = spillover
-            missing = [n for n in names if n not in sample.channels]
-            if missing:
-                raise GatingError(f"compensation names channels not in the file: {', '.join(missing)}", sample.path)
-            columns = [sample.channels.index(n) for n in names]
-            try:
-                inverse = np.linalg.inv(matrix)
-            except np.linalg.LinAlgError:
-                raise GatingError("the spillover matrix cannot be inverted", sample.path) from None
-            compensated = sample.events[:, columns].astype(np.float64) @ inverse
-            self._compensated = {c: compensated[:, i] for i, c in enumerate(columns)}
-            self.compensation = f"{len(columns)} channels"
+            self._compensated = compensate(sample, *spillover)
+            self.compensation = f"{len(self._compensated)} channels"
 
     def scale(self, marker: str) -> np.ndarray:
         if marker not in self._scale:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..compensation import compensate
 from ..errors import AssayKitError, CalibrationError
 from ..fcs import Sample, read_fcs
 from ..panel import Marker, find_channel
@@ -70,13 +71,10 @@ def scatter_channels(sample: Sample) -> tuple[int, int] | None:
 
 def _compensated(sample: Sample, column: int) -> np.ndarray:
     """The bead channel with the file's own spillover matrix applied (as for the samples)."""
-    values = sample.events[:, column].astype(np.float64)
     spill = sample.spillover
     if spill is None or sample.channels[column] not in spill.channels:
-        return values
-    columns = [sample.channels.index(c) for c in spill.channels]
-    compensated = sample.events[:, columns].astype(np.float64) @ np.linalg.inv(spill.matrix)
-    return compensated[:, columns.index(column)]
+        return sample.events[:, column].astype(np.float64)
+    return compensate(sample, spill.matrix, spill.channels, CalibrationError)[column]
 
 
 def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -> BeadRun:
