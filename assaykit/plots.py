@@ -13,7 +13,7 @@ from .strategy import ROOT, GatingResult, Strategy
 from .transforms import Transform
 
 
-def _density(ax, x: np.ndarray, y: np.ndarray, bins: int = 200) -> None:
+def density_plot(ax, x: np.ndarray, y: np.ndarray, bins: int = 200) -> None:
     from matplotlib.colors import LogNorm
 
     if x.size == 0:
@@ -66,7 +66,7 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
             ax.set_ylabel("events")
         elif len(dims) == 2:
             x, y = frame.display(dims[0])[parent], frame.display(dims[1])[parent]
-            _density(ax, x, y)
+            density_plot(ax, x, y)
             if kind == "polygon":
                 vertices = np.asarray((*gate.vertices, gate.vertices[0]))
                 ax.plot(vertices[:, 0], vertices[:, 1], color="crimson", lw=1.5)
@@ -101,6 +101,13 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     ax.set_xlabel(f"{marker} ({readout.channel}), compensated")
     ax.set_ylabel(f"{readout.population}")
     ax.set_title(f"{marker} on {readout.population} (n = {readout.n_events:,})", fontsize=9)
+    return save_png(fig, out, title)
+
+
+def save_png(fig, out: str | os.PathLike[str], title: str = "") -> Path:
+    """Title, lay out and write a figure as PNG (atomically), then close it."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_output
+from ..plots import density_plot, save_png
 from .pipeline import BeadRun
 
 
@@ -25,7 +25,6 @@ def plot_calibration(run: BeadRun, out: str | os.PathLike[str], title: str = "")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
 
     cal = run.calibration
     fig = plt.figure(figsize=(14, 4.2))
@@ -40,9 +39,7 @@ def plot_calibration(run: BeadRun, out: str | os.PathLike[str], title: str = "")
         fsc = events[:, run.scatter[0]].astype(np.float64)
         ssc = events[:, run.scatter[1]].astype(np.float64)
         ok = (fsc > 0) & (ssc > 0)
-        x, y = np.log10(fsc[ok]), np.log10(ssc[ok])
-        hist, xe, ye = np.histogram2d(x, y, bins=150)
-        ax_gate.pcolormesh(xe, ye, np.ma.masked_equal(hist.T, 0), norm=LogNorm(), cmap="viridis", rasterized=True)
+        density_plot(ax_gate, np.log10(fsc[ok]), np.log10(ssc[ok]), bins=150)
         if run.gate is not None:
             angles = np.linspace(0, 2 * np.pi, 200)
             circle = np.column_stack([np.cos(angles), np.sin(angles)]) * run.gate.distance
@@ -91,10 +88,4 @@ def plot_calibration(run: BeadRun, out: str | os.PathLike[str], title: str = "")
     ax_res.set_xlabel(f"MFI ({cal.channel})")
     ax_res.set_ylabel("residual %")
     plt.setp(ax_fit.get_xticklabels(), visible=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_output(out) as handle:
-        fig.savefig(handle, format="png", dpi=90)
-    plt.close(fig)
-    return Path(out)
+    return save_png(fig, out, title)
