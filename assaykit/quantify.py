@@ -53,10 +53,8 @@ def calibrated_value(mfi: float | None, calibration: Calibration, channel: str,
 
 
 def sample_voltage(sample: Sample, channel: str) -> str:
-    """``$PnV`` of a channel ("" when not recorded)."""
-    if channel not in sample.channels:
-        return ""
-    return sample.keywords.get(f"$P{sample.channels.index(channel) + 1}V", "").strip()
+    """``$PnV`` of a channel named ``channel`` ("" when not recorded or no such channel)."""
+    return sample.voltage(sample.channels.index(channel)) if channel in sample.channels else ""
 
 
 def calibrate_readout(readout: ReadoutResult, calibration: Calibration, sample: Sample) -> Calibrated:

@@ -68,12 +68,10 @@ def measure_tube(path: Path, strategy: Strategy) -> TubeResult:
     population = names[readout.population]
     parent = result.count(population.parent) if population.parent in names else sample.n_events
     pct = 100.0 * population.count / parent if parent else None
-    column = result.channels[readout.marker]
     values = result.frame.scale(readout.marker)[result.masks[readout.population]].astype(np.float32)
-    voltage = sample.keywords.get(f"$P{column + 1}V", "").strip() if isinstance(column, int) else ""
-    channel = sample.channels[column] if isinstance(column, int) else str(column)
-    return TubeResult(path, sha, sample.n_events, singlets, population.count, pct, readout.value, channel, voltage,
-                      flags, "", values)
+    voltage = sample.voltage(result.frame.channels[readout.marker])
+    return TubeResult(path, sha, sample.n_events, singlets, population.count, pct, readout.value, readout.channel,
+                      voltage, flags, "", values)
 
 
 def _measure_task(task: tuple[Path, Strategy]) -> TubeResult:

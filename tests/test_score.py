@@ -328,3 +328,16 @@ def test_two_files_in_one_well_are_reported(small_run: Path, tmp_path: Path) -> 
         write_fcs(small_run / name, sample.events, sample.channels, sample.markers, {})
     with pytest.raises(PlateMapError, match=r"files G1 x.fcs, x G01.fcs: no row for their well G1"):
         score_run(small_run, out=tmp_path / "o", jobs=1)
+
+
+def test_voltage_differing_from_the_bead_tube_is_flagged(small_run: Path, tmp_path: Path) -> None:
+    from assaykit.fcs.writer import write_fcs
+
+    for name, voltage in (("Specimen_001_A1_A01.fcs", "520"), ("Specimen_001_H12_H12.fcs", "480"),
+                          ("Specimen_001_A2_A02.fcs", "480")):
+        sample = assaykit.read_fcs(small_run / name)
+        keywords = {k: v for k, v in sample.keywords.items() if k in ("$SPILLOVER", "WELL ID", "$CYT")}
+        write_fcs(small_run / name, sample.events, sample.channels, sample.markers, {**keywords, "$P4V": voltage})
+    samples = score_run(small_run, out=tmp_path / "o", jobs=1).samples.set_index("file")
+    assert "PE-A voltage 520 differs from the bead tube's 480" in samples.loc["Specimen_001_A1_A01.fcs", "qc_flags"]
+    assert "voltage" not in samples.loc["Specimen_001_A2_A02.fcs", "qc_flags"]

@@ -52,11 +52,6 @@ def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> in
                                sample.path) from None
 
 
-def channel_voltage(sample: Sample, column: int) -> str:
-    """The channel's detector voltage (``$PnV``), "" when not recorded."""
-    return sample.keywords.get(f"$P{column + 1}V", "").strip()
-
-
 def scatter_channels(sample: Sample) -> tuple[int, int] | None:
     """FSC and SSC columns (area preferred), or None when the file has no scatter."""
     lowered = [c.strip().upper() for c in sample.channels]
@@ -100,7 +95,7 @@ def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -
             "for bead peaks: cells rather than beads?") if broad else ""
     calibration = calibrate_peaks(
         search.peaks, lot, name, sample.path, hint, file=str(sample.path), file_sha256=sample.sha256,
-        n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=channel_voltage(sample, column))
+        n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=sample.voltage(column))
     if scatter is None or gate is None:
         calibration = _with_flag(calibration, "no FSC/SSC singlet-bead gate (no scatter channels): all events used")
     return BeadRun(sample, name, column, scatter, gate, singlets, values, search, calibration)

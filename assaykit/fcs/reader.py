@@ -91,6 +91,10 @@ class Sample:
                 out.append(0.0)
         return tuple(out)
 
+    def voltage(self, column: int) -> str:
+        """A channel's detector voltage (``$PnV``), "" when the file does not record it."""
+        return self.keywords.get(f"$P{column + 1}V", "").strip()
+
     def scale_tops(self) -> tuple[float, ...]:
         """Top of scale per channel in scale values (0.0 where unknown), decoded as the events
         are: f2 x 10^f1 for an integer channel log-amplified by ``$PnE = f1,f2``, otherwise
