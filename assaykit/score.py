@@ -198,10 +198,9 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     timings = {"setup": time.time() - started}
 
     beads = [a for a in assignments if a.row.role == "beads"]
-    calibration, bead_error, bead_run = None, "", None
+    calibration, bead_error = None, ""
     try:
-        bead_run = calibrate_file(beads[0].path, lot)
-        calibration = bead_run.calibration
+        calibration = calibrate_file(beads[0].path, lot).calibration
     except AssayKitError as error:
         bead_error = error.message
     timings["calibration"] = time.time() - started - sum(timings.values())
@@ -216,7 +215,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
 
     outcomes = _run_tubes([(a.path, strategy) for a in blood], jobs, report)
     timings["tubes"] = time.time() - started - sum(timings.values())
-    samples = _sample_rows(assignments, outcomes, calibration, bead_run, bead_error, unreadable)
+    samples = _sample_rows(assignments, outcomes, calibration, bead_error, unreadable)
     restoration_rows, patient_rows = _restoration_rows(samples, options, clinical)
     from .cohort import drug_statistics
 
@@ -226,7 +225,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
             pairs.setdefault(r["condition"], []).append((r["control_abc"], r["abc"]))
     cohort = drug_statistics(pairs)
     n_failed = sum(1 for s in samples if s["error"])
-    frames = tables.frames(samples, plate, calibration, bead_run, bead_error, restoration_rows, patient_rows, cohort)
+    frames = tables.frames(samples, calibration, bead_error, restoration_rows, patient_rows, cohort)
     out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
     manifest = tables.manifest(folder, plate, strategy, lot, options, assignments, calibration, samples,
                                started, time.time(), jobs, clinical_path=options.clinical)
@@ -239,7 +238,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
 
 
 def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult], calibration: Calibration | None,
-                 bead_run: Any, bead_error: str, unreadable: dict[Path, str]) -> list[dict[str, Any]]:
+                 bead_error: str, unreadable: dict[Path, str]) -> list[dict[str, Any]]:
     from .quantify import calibrated_value
 
     isotype_cut: dict[tuple[str, str], float] = {}
@@ -256,9 +255,9 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
                 "hladr_median_mfi": None, "hladr_abc": None, "hladr_pos_pct": None, "qc_flags": (), "error": "",
                 **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
         if row.role == "beads":
-            base["sha256"] = bead_run.sample.sha256 if bead_run is not None else ""
-            base["events"] = calibration.n_events if calibration is not None else None
-            base["qc_flags"] = calibration.qc_flags if calibration is not None else ()
+            if calibration is not None:
+                base.update(sha256=calibration.file_sha256, events=calibration.n_events,
+                            qc_flags=calibration.qc_flags)
             base["error"] = bead_error
         elif row.role == "blank":
             base["error"] = unreadable.get(a.path, "")

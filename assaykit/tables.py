@@ -41,8 +41,8 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
     return pd.DataFrame([{k: _cell(r.get(k)) for k in ordered} for r in rows], columns=ordered)
 
 
-def frames(samples: list[dict], plate: Any, calibration: Any, bead_run: Any, bead_error: str,
-           restoration: list[dict], patients: list[dict], cohort: list[Any]) -> dict[str, Any]:
+def frames(samples: list[dict], calibration: Any, bead_error: str, restoration: list[dict], patients: list[dict],
+           cohort: list[Any]) -> dict[str, Any]:
     from dataclasses import asdict
 
     bead_file = next((s["file"] for s in samples if s["role"] == "beads"), "")
