@@ -217,12 +217,11 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
             problems.append(f"file {f.name}: no row ({unplaced[f]})")
         else:
             problems.append(f"file {f.name}: no row for its well {well_of[f]}")
-    roles = [a.row.role for a in assignments]
-    if "beads" not in roles and not any(r.role == "beads" for r in plate.rows):
+    bead_rows = [str(r.row) for r in plate.rows if r.role == "beads"]
+    if not bead_rows:
         problems.append("no bead tube (a row with role 'beads')")
-    elif sum(r.role == "beads" for r in plate.rows) > 1:
-        rows = ", ".join(str(r.row) for r in plate.rows if r.role == "beads")
-        problems.append(f"several bead tubes (rows {rows}); one calibration per run is supported")
+    elif len(bead_rows) > 1:
+        problems.append(f"several bead tubes (rows {', '.join(bead_rows)}); one calibration per run is supported")
     groups: dict[tuple[str, str], list[PlateRow]] = {}
     for r in plate.rows:
         if r.role == "sample":
