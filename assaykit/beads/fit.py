@@ -159,16 +159,19 @@ def calibrate_peaks(peaks: Sequence[Peak], lot: BeadLot, channel: str, path: str
     flags = []
     if lot.example:
         flags.append("example lot values, not a certificate: use your own lot's file")
-    saturated = [p for p, r in zip(peaks, reasons, strict=True) if r.startswith("saturated")]
+    def left_out(reason: str) -> list[Peak]:
+        return [p for p, r in zip(peaks, reasons, strict=True) if r.startswith(reason)]
+
+    saturated = left_out("saturated")
     if saturated:
         flags.append(f"saturated brightest peak dropped (MFI {_describe(saturated)})")
-    below = [p for p, r in zip(peaks, reasons, strict=True) if r.startswith("off scale")]
+    below = left_out("off scale")
     if below:
         flags.append(f"peak(s) piled at the bottom of scale dropped (MFI {_describe(below)})")
     positive_missing = [v for v in missing if v > 0]
     if positive_missing:
         flags.append(f"dim peak(s) not found: values {', '.join(f'{v:g}' for v in positive_missing)}")
-    dropped = [p for p, r in zip(peaks, reasons, strict=True) if r.startswith("dim end")]
+    dropped = left_out("dim end")
     if dropped:
         flags.append(f"{len(dropped)} dim peak(s) left out of the fit to reach r^2 >= {lot.qc.min_r_squared:g}")
     if r2 < lot.qc.min_r_squared:
