@@ -1,0 +1,181 @@
+"""What a gating figure shows, as data: per population, its parent's events binned on the gate's
+axes (display coordinates), the gate's outline and the axis ticks in scale values.
+
+Drawn by :func:`assaykit.plots.plot_gating` (``assaykit gate --plot``) and, from the copy that
+``score`` keeps in ``figure_data.json``, by the report's gating thumbnails, so that a report can
+be re-drawn without the FCS files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .strategy import ROOT, GatingResult
+from .transforms import Transform
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One gate on its parent. ``counts`` is (x bins,) for a one-marker gate, else (x bins, y bins);
+    ``outlines`` are polylines (N x 2, display coordinates); a one-marker gate's bounds are
+    ``bounds`` (display coordinates)."""
+
+    population: str
+    parent: str
+    count: int
+    percent_of_parent: float
+    x_label: str
+    y_label: str
+    x_edges: np.ndarray
+    y_edges: np.ndarray
+    counts: np.ndarray
+    outlines: tuple[np.ndarray, ...] = ()
+    bounds: tuple[float, ...] = ()
+    x_ticks: tuple[tuple[float, str], ...] = ()
+    y_ticks: tuple[tuple[float, str], ...] = ()
+
+    @property
+    def title(self) -> str:
+        return f"{self.population}: {self.count:,} ({self.percent_of_parent:.1f} % of {self.parent})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"population": self.population, "parent": self.parent, "count": self.count,
+                "percent_of_parent": round(self.percent_of_parent, 4), "x_label": self.x_label,
+                "y_label": self.y_label, "x_edges": _round(self.x_edges), "y_edges": _round(self.y_edges),
+                "counts": self.counts.astype(np.int64).tolist(), "outlines": [_round(o) for o in self.outlines],
+                "bounds": [round(float(b), 6) for b in self.bounds],
+                "x_ticks": [[round(v, 6), s] for v, s in self.x_ticks],
+                "y_ticks": [[round(v, 6), s] for v, s in self.y_ticks]}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Panel:
+        return cls(doc["population"], doc["parent"], int(doc["count"]), float(doc["percent_of_parent"]),
+                   doc["x_label"], doc["y_label"], np.asarray(doc["x_edges"], dtype=np.float64),
+                   np.asarray(doc["y_edges"], dtype=np.float64), np.asarray(doc["counts"], dtype=np.int64),
+                   tuple(np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in doc["outlines"]),
+                   tuple(float(b) for b in doc["bounds"]), tuple((float(v), s) for v, s in doc["x_ticks"]),
+                   tuple((float(v), s) for v, s in doc["y_ticks"]))
+
+
+def _round(values: np.ndarray) -> list:
+    return np.round(np.asarray(values, dtype=np.float64), 6).tolist()
+
+
+def axis_ticks(transform: Transform) -> tuple[tuple[float, str], ...]:
+    """Ticks in scale values at display positions: round steps on a linear axis, decades otherwise."""
+    top = transform.top
+    if transform.kind == "linear":
+        step = 10 ** np.floor(np.log10(top / 5))
+        scale_ticks = np.arange(0, top + 1, step * max(1, round(top / 5 / step)))
+        labels = [f"{v / 1000:g}k" if v >= 1000 else f"{v:g}" for v in scale_ticks]
+    else:
+        high = int(np.floor(np.log10(top)))
+        low = max(int(np.ceil(np.log10(top) - transform.m)), high - 5) if transform.kind == "log" else high - 3
+        scale_ticks = 10.0 ** np.arange(low, high + 1)
+        labels = [f"$10^{{{k}}}$" for k in range(low, high + 1)]
+        if transform.kind != "log":
+            scale_ticks, labels = np.concatenate([[0.0], scale_ticks]), ["0", *labels]
+    return tuple(zip(transform.forward(scale_ticks).tolist(), labels, strict=True))
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """Display range: 0..1 (the instrument's range) widened to the 0.1-99.9 % of the events."""
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(values, [0.1, 99.9])
+    return min(0.0, float(low)), max(1.0, float(high))
+
+
+def _outlines(gate: Any, kind: str, result: GatingResult, dims: list[str], parent: np.ndarray,
+              x_range: tuple[float, float], y_range: tuple[float, float]) -> tuple[np.ndarray, ...]:
+    frame = result.frame
+    if kind == "polygon":
+        return (np.asarray((*gate.vertices, gate.vertices[0]), dtype=np.float64),)
+    if kind == "rectangle":
+        lo = [gate.low[0] if gate.low[0] is not None else x_range[0], gate.low[1] if gate.low[1] is not None
+              else y_range[0]]
+        hi = [gate.high[0] if gate.high[0] is not None else x_range[1], gate.high[1] if gate.high[1] is not None
+              else y_range[1]]
+        return (np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]], [lo[0], lo[1]]]),)
+    if kind == "ratio":
+        top = float(np.percentile(frame.scale(dims[0])[parent], 99.9)) if parent.any() else 1.0
+        xs = np.linspace(0, max(top, 1e-9), 50)
+        return tuple(np.column_stack([frame.transform(dims[0]).forward(xs), frame.transform(dims[1]).forward(xs * r)])
+                     for r in (gate.low, gate.high))
+    if kind == "ellipse":
+        angles = np.linspace(0, 2 * np.pi, 120)
+        circle = np.column_stack([np.cos(angles), np.sin(angles)]) * gate.distance
+        return (circle @ np.linalg.cholesky(np.asarray(gate.covariance)).T + np.asarray(gate.center),)
+    if kind == "quadrant":
+        x, y = gate.split
+        return (np.array([[x, y_range[0]], [x, y_range[1]]]), np.array([[x_range[0], y], [x_range[1], y]]))
+    return ()
+
+
+def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
+    """One panel per population of a gated sample (file order)."""
+    frame = result.frame
+    root = np.ones(frame.n_events, dtype=bool)
+    panels = []
+    for population in result.populations:
+        gate = result.gates[population.name]
+        parent = result.masks.get(population.parent, root) if population.parent != ROOT else root
+        dims = list(getattr(gate, "dims", ()) or ())
+        kind = gate.to_dict()["type"]
+        common = {"population": population.name, "parent": population.parent, "count": population.count,
+                  "percent_of_parent": population.percent_of_parent}
+        labels = [f"{d} ({result.channels[d]})" for d in dims]
+        if len(dims) == 1:
+            x = frame.display(dims[0])[parent]
+            counts, edges = np.histogram(x, bins=bins, range=_range(x))
+            bounds = tuple(float(b) for b in (gate.low, gate.high) if b is not None)
+            panels.append(Panel(**common, x_label=labels[0], y_label="events", x_edges=edges,
+                                y_edges=np.zeros(0), counts=counts, bounds=bounds,
+                                x_ticks=axis_ticks(frame.transform(dims[0]))))
+        elif len(dims) == 2:
+            x, y = frame.display(dims[0])[parent], frame.display(dims[1])[parent]
+            x_range, y_range = ((0.0, 1.0), (0.0, 1.0)) if kind == "ratio" else (_range(x), _range(y))
+            counts, xe, ye = np.histogram2d(x, y, bins=bins, range=(x_range, y_range))
+            panels.append(Panel(**common, x_label=labels[0], y_label=labels[1], x_edges=xe, y_edges=ye,
+                                counts=counts.astype(np.int64),
+                                outlines=_outlines(gate, kind, result, dims, parent, x_range, y_range),
+                                x_ticks=axis_ticks(frame.transform(dims[0])),
+                                y_ticks=axis_ticks(frame.transform(dims[1]))))
+    return panels
+
+
+def draw_panel(ax: Any, panel: Panel, thumbnail: bool = False) -> None:
+    """Draw a panel: density (log colour scale) or histogram, gate in crimson, ticks in scale values."""
+    from matplotlib.colors import LogNorm
+
+    width = 1.0 if thumbnail else 1.5
+    if panel.counts.ndim == 1:
+        ax.stairs(panel.counts, panel.x_edges, color="0.4", fill=True)
+        for bound in panel.bounds:
+            ax.axvline(bound, color="crimson", lw=width)
+    else:
+        if panel.counts.any():  # the bins are uniform: an image draws them fastest (PNG and PDF alike)
+            extent = (panel.x_edges[0], panel.x_edges[-1], panel.y_edges[0], panel.y_edges[-1])
+            ax.imshow(np.ma.masked_equal(panel.counts.T, 0), origin="lower", extent=extent, aspect="auto",
+                      norm=LogNorm(), cmap="viridis", interpolation="nearest")
+        for outline in panel.outlines:
+            ax.plot(outline[:, 0], outline[:, 1], color="crimson", lw=width)
+        ax.set_xlim(panel.x_edges[0], panel.x_edges[-1])
+        ax.set_ylim(panel.y_edges[0], panel.y_edges[-1])
+    if thumbnail:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(panel.x_label.split(" (")[0], fontsize=6, labelpad=1)
+        ax.set_ylabel(panel.y_label.split(" (")[0], fontsize=6, labelpad=1)
+        ax.set_title(f"{panel.population} {panel.percent_of_parent:.1f} %", fontsize=6, pad=2)
+        return
+    if panel.x_ticks:
+        ax.set_xticks([v for v, _ in panel.x_ticks], [s for _, s in panel.x_ticks])
+    if panel.y_ticks:
+        ax.set_yticks([v for v, _ in panel.y_ticks], [s for _, s in panel.y_ticks])
+    ax.set_xlabel(panel.x_label)
+    ax.set_ylabel(panel.y_label)
+    ax.set_title(panel.title, fontsize=9)
