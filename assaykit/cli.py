@@ -359,12 +359,14 @@ def score(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<run name>).")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: number of cores).")] = None,
     no_report: Annotated[bool, typer.Option(
-        "--no-report", help="Tables only, no HTML/PDF reports (today only tables are written).")] = False,
+        "--no-report", help="Tables and figure data only; no HTML/PDF reports (`assaykit report` draws them later).")]
+    = False,
 ) -> None:
     """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
 
     Options not given are read from RUN_DIR/run.yaml when it exists. Writes samples.csv,
-    calibration.csv, restoration.csv, patients.csv, cohort.csv and manifest.json. Exit code 0
+    calibration.csv, restoration.csv, patients.csv, cohort.csv, manifest.json, figure_data.json and,
+    unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf. Exit code 0
     when every file scored, 1 when some failed (their rows say why), 2 for usage errors.
 
     Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2
@@ -376,7 +378,7 @@ def score(
                  "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs}
     try:
-        result = _run(lambda: score_run(run_dir, out=out, progress=update, **overrides))
+        result = _run(lambda: score_run(run_dir, out=out, report=not no_report, progress=update, **overrides))
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
@@ -384,8 +386,33 @@ def score(
                f"results in {result.out_dir}/")
     for _, row in failed.iterrows():
         typer.echo(f"  failed: {row['file']}: {row['error']}")
-    del no_report  # per-patient HTML/PDF reports are not written yet: tables only either way
+    if not no_report:
+        typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def report(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score`.", show_default=False)],
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: number of cores).")] = None,
+) -> None:
+    """Re-render the reports of a scored run from its tables (no FCS file is read).
+
+    Writes OUT_DIR/index.html (run summary) and OUT_DIR/patients/<patient>.html and .pdf from
+    samples.csv, calibration.csv, restoration.csv, patients.csv, cohort.csv, manifest.json and
+    figure_data.json.
+
+    Example: assaykit report reports/sample_fcs --jobs 2
+    """
+    from .report import build_reports
+    from .score import console_progress
+
+    update, close = console_progress()
+    try:
+        written = _run(lambda: build_reports(out_dir, jobs=jobs, progress=update))
+    finally:
+        close()
+    typer.echo(f"wrote {len(written)} files: {out_dir}/index.html and {out_dir}/patients/")
 
 
 def _values(text: str) -> tuple[float, ...]:

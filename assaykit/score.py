@@ -21,10 +21,13 @@ import numpy as np
 from .beads import Calibration, calibrate_file, lot_from_options
 from .errors import AssayKitError
 from .fcs import read_fcs, read_fcs_text
+from .fcs.text import acquisition_date
 from .platemap import Assignment, match_files, read_plate_map
+from .report import data as figure_data
 from .restoration import immunosep_class, restoration, state
 from .runconfig import RunOptions, load_run_yaml
 from .strategy import Strategy, load_strategy
+from .tables import SAMPLE_COLUMNS
 
 FCS_SUFFIXES = (".fcs", ".lmd")
 
@@ -45,11 +48,13 @@ class TubeResult:
     qc_flags: tuple[str, ...] = ()
     error: str = ""
     values: np.ndarray | None = field(default=None, repr=False)  # monocyte HLA-DR, for % positive
+    figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (report/data.py)
 
 
 def measure_tube(path: Path, strategy: Strategy) -> TubeResult:
     """Read, gate and measure one blood tube; any AssayKitError becomes the result's error."""
     from .readout import measure, qc_flags
+    from .report.data import tube_figure
     from .strategy import apply_strategy
 
     try:
@@ -71,7 +76,7 @@ def measure_tube(path: Path, strategy: Strategy) -> TubeResult:
     values = result.frame.scale(readout.marker)[result.masks[readout.population]].astype(np.float32)
     voltage = sample.voltage(result.frame.channels[readout.marker])
     return TubeResult(path, sha, sample.n_events, singlets, population.count, pct, readout.value, readout.channel,
-                      voltage, flags, "", values)
+                      voltage, flags, "", values, tube_figure(result, values))
 
 
 def _measure_task(task: tuple[Path, Strategy]) -> TubeResult:
@@ -168,10 +173,12 @@ class ScoreResult:
 
 
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
-              progress: Callable[[int, int, str], None] | None = None, **overrides: Any) -> ScoreResult:
+              report: bool = True, progress: Callable[[int, int, str], None] | None = None,
+              **overrides: Any) -> ScoreResult:
     """Score a run folder. ``overrides`` are RunOptions fields (plate_map, strategy, lot,
     bead_values, bead_unit, clinical, control, jobs, thresholds, responder) over run.yaml.
-    Writes the tables to ``out`` (default ``reports/<run name>``) unless ``write`` is False.
+    Writes the tables and figure data to ``out`` (default ``reports/<run name>``) unless ``write``
+    is False, and the HTML/PDF reports there too unless ``report`` is False.
     Raises AssayKitError for usage errors (plate map, lot, strategy); a file that fails is a row."""
     from . import tables
 
@@ -198,9 +205,10 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     timings = {"setup": time.time() - started}
 
     beads = [a for a in assignments if a.row.role == "beads"]
-    calibration, bead_error = None, ""
+    calibration, bead_error, bead_figure = None, "", None
     try:
-        calibration = calibrate_file(beads[0].path, lot).calibration
+        bead_run = calibrate_file(beads[0].path, lot)
+        calibration, bead_figure = bead_run.calibration, figure_data.bead_figure(bead_run)
     except AssayKitError as error:
         bead_error = error.message
     timings["calibration"] = time.time() - started - sum(timings.values())
@@ -208,14 +216,15 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     done = [0]
     total = len(blood)
 
-    def report(outcome: TubeResult) -> None:
+    def tick(outcome: TubeResult) -> None:
         done[0] += 1
         if progress is not None:
             progress(done[0], total, outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
 
-    outcomes = _run_tubes([(a.path, strategy) for a in blood], jobs, report)
+    outcomes = _run_tubes([(a.path, strategy) for a in blood], jobs, tick)
     timings["tubes"] = time.time() - started - sum(timings.values())
-    samples = _sample_rows(assignments, outcomes, calibration, bead_error, unreadable)
+    samples = _sample_rows(assignments, outcomes, calibration, bead_error, unreadable,
+                           {f: acquisition_date(k) for f, k in keywords.items()})
     restoration_rows, patient_rows = _restoration_rows(samples, options, clinical)
     from .cohort import drug_statistics
 
@@ -233,12 +242,18 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     if write:
         tables.write(out_dir, frames, manifest)
+        figure_data.write(out_dir, {p.name: o.figure for p, o in sorted(outcomes.items()) if o.figure is not None},
+                          bead_figure)
+        if report:
+            from .report import build_reports
+
+            build_reports(out_dir, jobs=jobs, progress=progress)
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, out_dir if write else None, n_failed)
 
 
 def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult], calibration: Calibration | None,
-                 bead_error: str, unreadable: dict[Path, str]) -> list[dict[str, Any]]:
+                 bead_error: str, unreadable: dict[Path, str], acquired: dict[Path, str]) -> list[dict[str, Any]]:
     from .quantify import calibrated_value
 
     isotype_cut: dict[tuple[str, str], float] = {}
@@ -251,7 +266,8 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
         row = a.row
         base = {"file": a.path.name, "sha256": "", "well": row.well, "patient": row.patient,
                 "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
-                "events": None, "singlets": None, "monocytes": None, "monocytes_pct": None,
+                "acquisition_date": acquired.get(a.path, ""), "events": None, "singlets": None, "monocytes": None,
+                "monocytes_pct": None,
                 "hladr_median_mfi": None, "hladr_abc": None, "hladr_pos_pct": None, "qc_flags": (), "error": "",
                 **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
         if row.role == "beads":
@@ -281,9 +297,7 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
     return rows
 
 
-_RESERVED = {"file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by", "events",
-             "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct", "qc_flags",
-             "error"}
+_RESERVED = set(SAMPLE_COLUMNS)
 
 
 def _restoration_rows(samples: list[dict[str, Any]], options: RunOptions,

@@ -36,3 +36,30 @@ def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("run")
     return write_run(folder, RunSpec(patients=2, conditions=("unstimulated", "IFN-gamma"), events=30000, seed=11))
+
+
+FERRITIN = {"P01": 900.0, "P02": 6000.0, "P03": 4420.0, "P04": 300.0, "P05": 12000.0, "P06": 2500.0,
+            "P07": 4000.0, "P08": 5000.0}
+
+
+@pytest.fixture(scope="session")
+def run_8x4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 patients x 4 conditions x 60,000 events (seed 5) with a clinical.csv of ferritin values."""
+    import csv
+
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = write_run(tmp_path_factory.mktemp("run8x4") / "run", RunSpec(patients=8, events=60000, seed=5))
+    with open(folder / "clinical.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["patient", "ferritin_ng_ml"])
+        writer.writerows(FERRITIN.items())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def scored(run_8x4: Path, tmp_path_factory: pytest.TempPathFactory):
+    """run_8x4 scored with 2 workers, reports included."""
+    from assaykit.score import score_run
+
+    return score_run(run_8x4, out=tmp_path_factory.mktemp("out") / "run", jobs=2, clinical=run_8x4 / "clinical.csv")

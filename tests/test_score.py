@@ -16,26 +16,10 @@ from assaykit.cli import app
 from assaykit.errors import AssayKitError, PlateMapError
 from assaykit.restoration import Thresholds, state
 from assaykit.score import score_run
-from assaykit.simulate import RunSpec, write_run
+
+from .conftest import FERRITIN
 
 TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
-FERRITIN = {"P01": 900.0, "P02": 6000.0, "P03": 4420.0, "P04": 300.0, "P05": 12000.0, "P06": 2500.0,
-            "P07": 4000.0, "P08": 5000.0}
-
-
-@pytest.fixture(scope="session")
-def run_8x4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = write_run(tmp_path_factory.mktemp("run8x4") / "run", RunSpec(patients=8, events=60000, seed=5))
-    with open(folder / "clinical.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["patient", "ferritin_ng_ml"])
-        writer.writerows(FERRITIN.items())
-    return folder
-
-
-@pytest.fixture(scope="session")
-def scored(run_8x4: Path, tmp_path_factory: pytest.TempPathFactory):
-    return score_run(run_8x4, out=tmp_path_factory.mktemp("out") / "run", jobs=2, clinical=run_8x4 / "clinical.csv")
 
 
 @pytest.fixture(scope="session")

@@ -153,3 +153,24 @@ def parse_text(segment: bytes) -> tuple[dict[str, str], list[str]]:
         plain[1].append("doubled delimiters read as empty values")
         return plain
     return escaped
+
+
+_MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
+                                        "DEC"), start=1)}
+
+
+def acquisition_date(keywords: dict[str, str]) -> str:
+    """``$DATE`` (+ ``$BTIM``) as ``YYYY-MM-DD[ hh:mm:ss]``. The standard form is dd-mmm-yyyy;
+    dd-mmm-yy (FCS 2.0), "dd mmm yyyy" and yyyy-mm-dd are read too. An all-number day-month form
+    (28-06-2006) is ambiguous between instruments and is kept as written, as is anything else."""
+    raw = keywords.get("$DATE", "").strip()
+    if not raw:
+        return ""
+    date = raw
+    match = re.fullmatch(r"(\d{1,2})[- ]([A-Za-z]{3})[- ](\d{2}|\d{4})", raw)
+    if match and match.group(2).upper() in _MONTHS:
+        year = int(match.group(3))
+        year += (1900 if year >= 70 else 2000) if year < 100 else 0
+        date = f"{year:04d}-{_MONTHS[match.group(2).upper()]:02d}-{int(match.group(1)):02d}"
+    time = re.match(r"\d{1,2}:\d{2}(:\d{2})?", keywords.get("$BTIM", "").strip())
+    return f"{date} {time.group(0)}" if time else date

@@ -1,0 +1,5 @@
+"""Per-patient restoration reports and the run summary, from a scored run's tables."""
+
+from .build import build_reports
+
+__all__ = ["build_reports"]

@@ -1,0 +1,71 @@
+"""The figure data ``score`` keeps beside its tables (``figure_data.json``) so that ``assaykit
+report`` can re-draw every figure without the FCS files: per tube the gating panels (binned) and
+the monocyte HLA-DR histogram on a log10 MFI grid; for the bead tube its smoothed histogram.
+
+Everything here is binned counts and outlines, never events, and written with fixed rounding so a
+rerun gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AssayKitError
+from ..io import write_atomic
+
+FILE_NAME = "figure_data.json"
+VERSION = 1
+THUMBNAIL_BINS = 64
+#: log10 MFI grid of the HLA-DR histograms: 10^0 to 10^6.5 in 0.025-decade bins.
+HLADR_LOG10_EDGES = np.round(np.arange(0.0, 6.5 + 1e-9, 0.025), 3)
+
+
+def hladr_histogram(values: np.ndarray) -> dict[str, Any]:
+    """Counts of monocyte HLA-DR (scale values, MFI units) per log10 bin; events at or below
+    MFI 1 (or above the grid) are counted apart, so every event is accounted for."""
+    values = np.asarray(values, dtype=np.float64)
+    positive = values[values > 1.0]
+    counts, _ = np.histogram(np.log10(positive), bins=HLADR_LOG10_EDGES)
+    return {"counts": counts.tolist(), "below": int(values.size - positive.size),
+            "above": int(positive.size - counts.sum()), "n": int(values.size)}
+
+
+def tube_figure(result: Any, values: np.ndarray) -> dict[str, Any]:
+    """The figure data of one gated tube: gating panels and the readout histogram."""
+    from ..gatingview import gating_panels
+
+    return {"panels": [p.to_dict() for p in gating_panels(result, bins=THUMBNAIL_BINS)],
+            "hladr": hladr_histogram(values)}
+
+
+def bead_figure(run: Any) -> dict[str, Any]:
+    """The bead tube's smoothed histogram on its asinh (u) axis and the offset ``c`` of that axis."""
+    search = run.search
+    return {"channel": run.channel, "c": float(search.c), "u": np.round(search.grid, 6).tolist(),
+            "density": np.round(search.density, 4).tolist(),
+            "n_singlets": run.calibration.n_singlets, "n_events": run.calibration.n_events}
+
+
+def write(out_dir: Path, tubes: dict[str, dict[str, Any]], beads: dict[str, Any] | None) -> None:
+    doc = {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": tubes, "beads": beads}
+    write_atomic(out_dir / FILE_NAME, (json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n").encode())
+
+
+def read(out_dir: Path) -> dict[str, Any]:
+    """The figure data of a scored run; an empty one (figures drawn from the tables only) when
+    the file is missing, with a note the report shows."""
+    path = out_dir / FILE_NAME
+    if not path.is_file():
+        return {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": {}, "beads": None,
+                "missing": True}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AssayKitError(f"cannot read the figure data ({type(exc).__name__})", path) from None
+    if doc.get("version") != VERSION:
+        raise AssayKitError(f"figure data version {doc.get('version')!r} is not {VERSION}: score the run again", path)
+    return doc

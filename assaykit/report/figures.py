@@ -1,0 +1,354 @@
+"""The report's figures, drawn onto matplotlib axes from the tables and the figure data (never
+from events), so the same drawing serves the HTML (PNG) and the PDF pages.
+
+Every function draws on axes or a (sub)figure it is given; colours come from one
+:func:`condition_colours` mapping so a drug has the same colour in every figure of a run. Text
+from plate maps is drawn with mathtext off, so a ``$`` in a patient ID is just a character.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+CONTROL_COLOUR = "#555555"
+STATE_COLOURS = {"immunoparalysis": "#c0392b", "immunosuppressed": "#e67e22", "intermediate": "#d4ac0d",
+                 "normal": "#27ae60"}
+RC = {"text.parse_math": False, "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7,
+      "ytick.labelsize": 7, "legend.fontsize": 7, "svg.hashsalt": "assaykit", "pdf.compression": 6}
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Fixed matplotlib settings for every report figure (the caller's rcParams are untouched)."""
+    import matplotlib
+
+    with matplotlib.rc_context(RC):
+        yield
+
+
+def condition_colours(conditions: Sequence[str], control: str) -> dict[str, str]:
+    """The control in grey, each drug (sorted by name) a colour of seaborn's colour-blind palette."""
+    import seaborn as sns
+
+    palette = [c for i, c in enumerate(sns.color_palette("colorblind", 10).as_hex()) if i != 7]  # 7 is grey
+    drugs = sorted({c for c in conditions if c != control})
+    return {control: CONTROL_COLOUR, **{d: palette[i % len(palette)] for i, d in enumerate(drugs)}}
+
+
+def new_figure(width_in: float, height_in: float, layout: str | None = "constrained") -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width_in, height_in), layout=layout)
+
+
+def png_uri(fig: Any, dpi: int = 110) -> str:
+    """The figure as an embeddable ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def abc_text(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:,.0f}"
+
+
+def _abc_axis(axis: Any) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    wide = low > 0 and high / low > 2000
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _threshold_lines(ax: Any, thresholds: dict[str, float], vertical: bool = False, labels: bool = True) -> None:
+    lines = ((thresholds["immunoparalysis_abc"], STATE_COLOURS["immunoparalysis"], "immunoparalysis below"),
+             (thresholds["immunosuppressed_abc"], STATE_COLOURS["immunosuppressed"], "immunosuppressed below"),
+             (thresholds["normal_abc"], STATE_COLOURS["normal"], "normal from"))
+    for value, colour, words in lines:
+        if vertical:
+            ax.axvline(value, color=colour, lw=0.8, ls=":", zorder=0)
+        else:
+            ax.axhline(value, color=colour, lw=0.8, ls=":", zorder=0)
+            if labels:
+                ax.text(1.0, value, f" {words} {value:,.0f}", transform=ax.get_yaxis_transform(), color=colour,
+                        fontsize=6, va="center", ha="left", clip_on=False)
+
+
+def _abc_limits(values: list[float], thresholds: dict[str, float]) -> tuple[float, float]:
+    finite = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    low = min([*finite, thresholds["immunoparalysis_abc"]]) / 2
+    high = max([*finite, thresholds["normal_abc"]]) * 2
+    return low, high
+
+
+def draw_restoration(ax: Any, rows: list[dict[str, Any]], colours: dict[str, str], control: str,
+                     thresholds: dict[str, float]) -> None:
+    """Per drug: the patient's control AB/C joined to the drug AB/C (log axis), fold change
+    written above; filled drug markers for responders; state thresholds as dotted lines."""
+    ax.set_yscale("log")
+    values = [r["control_abc"] for r in rows] + [r["abc"] for r in rows]
+    for i, r in enumerate(rows):
+        colour = colours.get(r["condition"], "k")
+        c, d = r["control_abc"], r["abc"]
+        if c is not None:
+            ax.plot([i - 0.2], [c], "o", color=CONTROL_COLOUR, ms=6, zorder=3)
+        if d is not None:
+            ax.plot([i + 0.2], [d], "o", ms=7, zorder=3, color=colour,
+                    markerfacecolor=colour if r["responder"] else "white", markeredgewidth=1.5)
+        if c is not None and d is not None:
+            ax.plot([i - 0.2, i + 0.2], [c, d], color=colour, lw=1.5, zorder=2)
+            words = f"\u00d7{r['fold_change']:.2f}" if r["fold_change"] is not None else ""
+            ax.annotate(words + (" responder" if r["responder"] else ""), (i + 0.2, d), textcoords="offset points",
+                        xytext=(0, 7), ha="center", fontsize=7, color=colour)
+        if d is None:
+            ax.text(i + 0.2, thresholds["immunosuppressed_abc"], "no AB/C", ha="center", fontsize=7, color="crimson")
+    _threshold_lines(ax, thresholds)
+    ax.set_ylim(*_abc_limits(values, thresholds))
+    _abc_axis(ax.yaxis)
+    ax.set_xticks(range(len(rows)), [r["condition"] for r in rows])
+    ax.set_xlim(-0.7, max(len(rows), 1) - 0.3)
+    ax.set_ylabel("monocyte HLA-DR (AB/C, log scale)")
+    ax.set_title(f"{control} (grey) against each drug; filled = responder")
+    ax.grid(axis="y", which="major", color="0.92", lw=0.6)
+
+
+def hladr_curve(hist: dict[str, Any], edges_log10: np.ndarray, calibration: dict[str, float] | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(edges on the AB/C axis - or MFI without a calibration -, fraction of monocytes per decade)."""
+    counts = np.asarray(hist["counts"], dtype=np.float64)
+    n = max(int(hist["n"]), 1)
+    if calibration is not None:
+        log_edges = calibration["slope"] * edges_log10 + calibration["intercept"]
+    else:
+        log_edges = edges_log10
+    return 10.0**log_edges, counts / n / np.diff(log_edges)
+
+
+def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarray,
+                    calibration: dict[str, float] | None, colours: dict[str, str],
+                    thresholds: dict[str, float]) -> None:
+    """Monocyte HLA-DR of each tube of one patient and time point, overlaid (area 1 per tube),
+    with each tube's median as a dashed line."""
+    ax.set_xscale("log")
+    curves = []
+    for tube in tubes:
+        if tube.get("hist") is None:
+            continue
+        colour = colours.get(tube["condition"], "k")
+        x, y = hladr_curve(tube["hist"], edges_log10, calibration)
+        ax.stairs(y, x, color=colour, lw=1.4, label=f"{tube['condition']} (n = {tube['hist']['n']:,})")
+        median = tube["abc"] if calibration is not None else tube["mfi"]
+        if median is not None:
+            ax.axvline(median, color=colour, lw=0.9, ls="--")
+        curves.append((x, np.asarray(tube["hist"]["counts"])))
+    if calibration is not None:
+        _threshold_lines(ax, thresholds, vertical=True, labels=False)
+        ax.set_xlabel("HLA-DR (AB/C, log scale); dotted: 5,000 / 8,000 / 15,000; dashed: medians")
+    else:
+        ax.set_xlabel("HLA-DR (MFI, log scale): no bead calibration, no AB/C")
+    if curves:
+        ax.legend(loc="upper left", frameon=False)
+        ax.set_xlim(*_histogram_limits(curves))
+    else:
+        ax.text(0.5, 0.5, "no histogram: no tube of this patient was gated", ha="center", va="center",
+                transform=ax.transAxes)
+    _abc_axis(ax.xaxis)
+    ax.set_ylabel("monocytes (fraction per decade)")
+    ax.set_title("HLA-DR on monocytes, each condition")
+
+
+def _histogram_limits(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """The x range holding the central 99.6 % of every curve's monocytes, widened by a factor 2."""
+    lows, highs = [], []
+    for edges, counts in curves:
+        cumulative = np.cumsum(counts)
+        if cumulative.size and cumulative[-1] > 0:
+            share = cumulative / cumulative[-1]
+            lows.append(edges[int(np.searchsorted(share, 0.002))])
+            highs.append(edges[int(np.searchsorted(share, 0.998)) + 1])
+    if not lows:
+        return 10.0, 1e6
+    return max(min(lows) / 2, 1.0), max(highs) * 2
+
+
+def draw_gating(fig: Any, tubes: list[tuple[str, list[Any]]],
+                rect: tuple[float, float, float, float] = (0.07, 0.02, 0.99, 0.96)) -> None:
+    """Gating thumbnails in ``rect`` (left, bottom, right, top of ``fig``): one row per tube
+    (label, panels), one column per gate. Laid out by hand (no layout engine: many small axes)."""
+    from ..gatingview import draw_panel
+
+    columns = max([len(p) for _, p in tubes] + [1])
+    left, bottom, right, top = rect
+    grid = fig.add_gridspec(max(len(tubes), 1), columns, left=left, bottom=bottom, right=right, top=top,
+                            wspace=0.25, hspace=0.45)
+    for i, (label, panels) in enumerate(tubes):
+        for j in range(columns):
+            ax = fig.add_subplot(grid[i, j])
+            if j < len(panels):
+                draw_panel(ax, panels[j], thumbnail=True)
+            else:
+                ax.set_axis_off()
+            if j == 0:
+                if panels:
+                    ax.set_ylabel(f"{label}\n{ax.get_ylabel()}", fontsize=6)
+                else:
+                    ax.text(0, 0.5, f"{label}: not gated", fontsize=7, color="crimson", transform=ax.transAxes)
+
+
+# --- run summary --------------------------------------------------------------------------------------
+
+
+def _well_position(well: str) -> tuple[int, int] | None:
+    import re
+
+    match = re.fullmatch(r"([A-Pa-p])0*(\d{1,2})", well.strip())
+    if not match:
+        return None
+    return ord(match.group(1).upper()) - ord("A"), int(match.group(2)) - 1
+
+
+def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
+    """Plate heat map of monocyte HLA-DR AB/C per well (log colour scale); errors crossed in red,
+    bead and blank wells named, empty wells white."""
+    from matplotlib.colors import LogNorm
+
+    positions = {s["well"]: _well_position(s["well"]) for s in samples}
+    big = any(p is not None and (p[0] >= 8 or p[1] >= 12) for p in positions.values())
+    n_rows, n_cols = (16, 24) if big else (8, 12)
+    grid = np.full((n_rows, n_cols), np.nan)
+    ax = fig.subplots()
+    for s in samples:
+        pos = positions[s["well"]]
+        if pos is None:
+            continue
+        r, c = pos
+        if s["hladr_abc"] is not None and s["hladr_abc"] > 0:
+            grid[r, c] = s["hladr_abc"]
+    finite = grid[np.isfinite(grid)]
+    norm = LogNorm(vmin=float(finite.min()), vmax=float(finite.max())) if finite.size and finite.min() < finite.max() \
+        else LogNorm(vmin=1000, vmax=50000)
+    mesh = ax.pcolormesh(np.arange(n_cols + 1), np.arange(n_rows + 1), np.ma.masked_invalid(grid), cmap="viridis",
+                         norm=norm, edgecolors="0.85", linewidth=0.5)
+    for s in samples:
+        pos = positions[s["well"]]
+        if pos is None:
+            continue
+        r, c = pos
+        if s["error"]:
+            ax.plot([c + 0.1, c + 0.9], [r + 0.1, r + 0.9], color="crimson", lw=2)
+            ax.plot([c + 0.1, c + 0.9], [r + 0.9, r + 0.1], color="crimson", lw=2)
+            words = "error"
+        elif s["role"] in ("beads", "blank", "isotype"):
+            words = s["role"]
+        else:
+            words = f"{s['hladr_abc'] / 1000:.1f}k" if s["hladr_abc"] is not None else "no AB/C"
+        light = np.isfinite(grid[r, c]) and norm(grid[r, c]) < 0.55
+        ax.text(c + 0.5, r + 0.38, words, ha="center", va="center", fontsize=5.5,
+                color="white" if light else "black")
+        ax.text(c + 0.5, r + 0.72, s["condition"][:9], ha="center", va="center", fontsize=4.5,
+                color="white" if light else "0.25")
+    ax.set_xticks(np.arange(n_cols) + 0.5, [str(i + 1) for i in range(n_cols)])
+    ax.set_yticks(np.arange(n_rows) + 0.5, [chr(ord("A") + i) for i in range(n_rows)])
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows, 0)
+    ax.set_aspect("equal")
+    ax.tick_params(length=0)
+    bar = fig.colorbar(mesh, ax=ax, shrink=0.8)
+    bar.set_label("monocyte HLA-DR (AB/C)")
+    _abc_axis(bar.ax.yaxis)
+    ax.set_title("AB/C per well (red cross: the file failed; see the QC table)")
+
+
+def draw_beads(fig: Any, peaks: list[dict[str, Any]], beads: dict[str, Any] | None) -> None:
+    """The bead tube: its histogram with the peaks (assigned values), and the log-log fit with
+    residuals (from the calibration table)."""
+    from ..beads.peaks import to_u
+
+    ax_hist, ax_fit = fig.subplots(1, 2, width_ratios=(1.3, 1))
+    first = peaks[0] if peaks else {}
+    if beads is not None:
+        u, density = np.asarray(beads["u"]), np.asarray(beads["density"])
+        ax_hist.fill_between(u, density, color="0.8", lw=0)
+        ax_hist.plot(u, density, color="0.3", lw=0.8)
+        top = density.max() if density.size else 1.0
+        for p in peaks:
+            if p["peak_mfi"] is None:
+                continue
+            x = float(to_u(p["peak_mfi"], beads["c"]))
+            colour = "tab:blue" if p["peak_used"] else "0.5"
+            ax_hist.axvline(x, color=colour, lw=1, ls="-" if p["peak_used"] else "--")
+            ax_hist.text(x, top, abc_text(p["peak_value"]), rotation=90, va="top", ha="right", fontsize=6,
+                         color=colour)
+        decades = np.arange(0, 7)
+        ticks = to_u(10.0**decades, beads["c"])
+        keep = (ticks >= u.min()) & (ticks <= u.max()) if u.size else ticks > 0
+        ax_hist.set_xticks(ticks[keep], [f"{10**int(k):,}" for k in decades[keep]])
+        ax_hist.set_title(f"{beads['n_singlets']:,} singlet beads of {beads['n_events']:,} events; "
+                          "blue: peaks used, grey dashed: left out")
+    else:
+        ax_hist.text(0.5, 0.5, "no bead histogram kept", ha="center", va="center", transform=ax_hist.transAxes)
+    ax_hist.set_xlabel(f"{first.get('channel', '')} MFI (asinh axis)")
+    ax_hist.set_ylabel("bead events (smoothed)")
+    used = [p for p in peaks if p["peak_used"] and p["peak_mfi"] and p["peak_value"]]
+    other = [p for p in peaks if not p["peak_used"] and p["peak_mfi"] and p["peak_value"]]
+    ax_fit.loglog([p["peak_mfi"] for p in used], [p["peak_value"] for p in used], "o", color="tab:blue", label="used")
+    if other:
+        ax_fit.loglog([p["peak_mfi"] for p in other], [p["peak_value"] for p in other], "x", color="0.5",
+                      label="left out")
+    mfis = [p["peak_mfi"] for p in peaks if p["peak_mfi"] and p["peak_mfi"] > 0]
+    if mfis and first.get("slope") is not None:
+        line = np.geomspace(min(mfis) / 1.5, max(mfis) * 1.5, 50)
+        ax_fit.loglog(line, 10 ** (first["slope"] * np.log10(line) + first["intercept"]), color="crimson", lw=1,
+                      label=f"log10 value = {first['slope']:.4f} log10 MFI + {first['intercept']:.4f}\n"
+                            f"r\u00b2 = {first['r_squared']:.5f}")
+    ax_fit.set_xlabel(f"MFI ({first.get('channel', '')})")
+    ax_fit.set_ylabel(first.get("unit") or "value")
+    _abc_axis(ax_fit.xaxis)
+    _abc_axis(ax_fit.yaxis)
+    ax_fit.legend(loc="upper left", frameon=False)
+    ax_fit.set_title("calibration fit (log-log least squares)")
+
+
+def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[str, Any]], colours: dict[str, str],
+                control: str, thresholds: dict[str, float]) -> None:
+    """One panel per drug: each patient's control joined to the drug (log AB/C); responders in
+    full colour; the drug's median fold change, its CI and Holm p-value in the title."""
+    drugs = sorted({r["condition"] for r in restoration})
+    if not drugs:
+        ax = fig.subplots()
+        ax.text(0.5, 0.5, "no drug with a control to compare", ha="center", va="center")
+        ax.set_axis_off()
+        return
+    stats = {c["condition"]: c for c in cohort}
+    axes = fig.subplots(1, len(drugs), sharey=True, squeeze=False)[0]
+    values = [v for r in restoration for v in (r["control_abc"], r["abc"])]
+    for ax, drug in zip(axes, drugs, strict=True):
+        ax.set_yscale("log")
+        colour = colours.get(drug, "k")
+        for r in restoration:
+            if r["condition"] != drug or r["control_abc"] is None or r["abc"] is None:
+                continue
+            ax.plot([0, 1], [r["control_abc"], r["abc"]], "-o", color=colour if r["responder"] else "0.6",
+                    ms=3.5, lw=1, alpha=0.9)
+        _threshold_lines(ax, thresholds, labels=False)
+        ax.set_xticks([0, 1], [control, drug])
+        ax.set_xlim(-0.3, 1.3)
+        s = stats.get(drug)
+        if s is not None and s["median_fold_change"] is not None:
+            p = f"{s['holm_p']:.3g}" if s["holm_p"] is not None else "-"
+            ax.set_title(f"{drug}: n = {s['n_pairs']:.0f}\nmedian FC {s['median_fold_change']:.2f} "
+                         f"[{s['ci_low']:.2f}-{s['ci_high']:.2f}], Holm p {p}", color=colour)
+        else:
+            ax.set_title(drug, color=colour)
+    axes[0].set_ylim(*_abc_limits(values, thresholds))
+    _abc_axis(axes[0].yaxis)
+    axes[0].set_ylabel("monocyte HLA-DR (AB/C, log scale)")

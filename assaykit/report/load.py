@@ -1,0 +1,82 @@
+"""Read a scored run back from its output folder: the tables (as written by ``score``), the
+manifest and the figure data. Text stays text (a patient called "NA" is not a missing value)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AssayKitError
+from . import data
+
+TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
+_NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct",
+            "slope", "intercept", "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
+            "peak_residual_log10", "peak_events", "control_abc", "abc", "fold_change", "log2_fold_change",
+            "delta_abc", "gap_closed", "ferritin_ng_ml", "best_fold_change", "n_pairs", "median_fold_change",
+            "ci_low", "ci_high", "ci_coverage", "wilcoxon_p", "holm_p"}
+_FLAGS = {"qc_flags"}
+_BOOLEANS = {"responder", "peak_used"}
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A scored run: one list of row dicts per table (numbers as float or None, flags as tuples,
+    booleans as bool or None), the manifest and the figure data."""
+
+    out_dir: Path
+    samples: list[dict[str, Any]]
+    calibration: list[dict[str, Any]]
+    restoration: list[dict[str, Any]]
+    patients: list[dict[str, Any]]
+    cohort: list[dict[str, Any]]
+    manifest: dict[str, Any]
+    figures: dict[str, Any]
+
+    @property
+    def run_name(self) -> str:
+        return Path(str(self.manifest.get("run_dir", ""))).name or self.out_dir.name
+
+    @property
+    def control(self) -> str:
+        return str(self.manifest.get("options", {}).get("control", "unstimulated"))
+
+
+def _value(column: str, text: str) -> Any:
+    if column in _NUMBERS:
+        return float(text) if text != "" else None
+    if column in _FLAGS:
+        return tuple(f for f in text.split("; ") if f)
+    if column in _BOOLEANS:
+        return {"True": True, "False": False}.get(text)
+    return text
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [{k: _value(k, v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    except FileNotFoundError:
+        raise AssayKitError("table not found: is this the output folder of `assaykit score`?", path) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AssayKitError(f"cannot read the table ({type(exc).__name__}: {exc})", path) from None
+
+
+def load_run(out_dir: str | Path) -> RunData:
+    """The tables, manifest and figure data of a scored run's output folder."""
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise AssayKitError("output folder not found", folder)
+    tables = {name: read_table(folder / f"{name}.csv") for name in TABLES}
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AssayKitError("manifest not found: is this the output folder of `assaykit score`?", path) from None
+    except (OSError, ValueError) as exc:
+        raise AssayKitError(f"cannot read the manifest ({type(exc).__name__})", path) from None
+    return RunData(folder, manifest=manifest, figures=data.read(folder), **tables)
