@@ -84,7 +84,8 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("assaykit", "numpy", "pandas", "scipy", "flowutils", "flowio", "pyyaml", "contourpy", "openpyxl"):
+    for name in ("assaykit", "numpy", "pandas", "scipy", "flowutils", "flowio", "pyyaml", "contourpy", "openpyxl",
+                 "matplotlib", "seaborn", "jinja2"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

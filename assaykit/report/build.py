@@ -184,7 +184,7 @@ def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
                                              run.figures.get("beads")), (9.0, 3.4), False) \
             if _calibration(run) is not None else None
         cohort = _png(lambda f: fg.draw_cohort(f, run.restoration, run.cohort, colours, run.control, thresholds),
-                      (max(3.0 * len(run.cohort), 4.0), 3.6), False)
+                      (max(3.2 * len(run.cohort), 4.0), 3.8), False)
     patients = []
     for patient in sorted({s["patient"] for s in blood}):
         for p in (p for p in run.patients if p["patient"] == patient):

@@ -345,8 +345,8 @@ def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[s
         s = stats.get(drug)
         if s is not None and s["median_fold_change"] is not None:
             p = f"{s['holm_p']:.3g}" if s["holm_p"] is not None else "-"
-            ax.set_title(f"{drug}: n = {s['n_pairs']:.0f}\nmedian FC {s['median_fold_change']:.2f} "
-                         f"[{s['ci_low']:.2f}-{s['ci_high']:.2f}], Holm p {p}", color=colour)
+            ax.set_title(f"{drug} (n = {s['n_pairs']:.0f})\nmedian fold change {s['median_fold_change']:.2f}\n"
+                         f"CI {s['ci_low']:.2f}-{s['ci_high']:.2f}, Holm p {p}", color=colour)
         else:
             ax.set_title(drug, color=colour)
     axes[0].set_ylim(*_abc_limits(values, thresholds))
