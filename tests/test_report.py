@@ -313,3 +313,20 @@ def test_panel_round_trip() -> None:
     ("03-07-2024", "13:46", "03-07-2024 13:46"), ("", "10:00:00", "")])
 def test_acquisition_date(date: str, time: str, expected: str) -> None:
     assert acquisition_date({"$DATE": date, "$BTIM": time}) == expected
+
+
+def test_reports_of_a_run_whose_bead_tube_failed(simulated_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(simulated_run, run)
+    plate = pd.read_csv(run / "plate_map.csv", dtype=str, keep_default_na=False)
+    beads = run / plate["file"][plate["role"] == "beads"].iloc[0]
+    beads.write_bytes(beads.read_bytes()[:2500])
+    result = score_run(run, out=tmp_path / "out", jobs=1)
+    error = result.calibration["error"].iloc[0]
+    assert error and result.samples["hladr_abc"].isna().all()
+    index = " ".join(_parse(tmp_path / "out" / "index.html").text)
+    assert f"could not be calibrated: {error}" in index
+    page = sorted((tmp_path / "out" / "patients").glob("*.html"))[0]
+    _assert_self_contained(page)
+    text = " ".join(_parse(page).text)
+    assert "no AB/C: the bead tube could not be calibrated" in text and f"no calibration: {error}" in text
