@@ -330,3 +330,18 @@ def test_reports_of_a_run_whose_bead_tube_failed(simulated_run: Path, tmp_path: 
     _assert_self_contained(page)
     text = " ".join(_parse(page).text)
     assert "no AB/C: the bead tube could not be calibrated" in text and f"no calibration: {error}" in text
+
+
+def test_histogram2d_equals_numpy() -> None:
+    from assaykit.gatingview import histogram2d
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.5, 0.3, 100_000), rng.normal(0.4, 0.25, 100_000)
+    x[:5] = [0.0, 1.0, 0.5, 1.0, -0.2]  # both edges and an outside point
+    y[:5] = [0.0, 1.0, 1.0, 0.3, 0.5]
+    for bins, xr, yr in ((64, (0.0, 1.0), (0.0, 1.0)), (200, (-0.3, 1.2), (0.1, 0.9))):
+        ours, xe, ye = histogram2d(x, y, bins, xr, yr)
+        theirs, xe2, ye2 = np.histogram2d(x, y, bins=bins, range=(xr, yr))
+        np.testing.assert_array_equal(ours, theirs.astype(np.int64))
+        np.testing.assert_allclose(xe, xe2)
+        np.testing.assert_allclose(ye, ye2)
