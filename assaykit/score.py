@@ -51,8 +51,9 @@ class TubeResult:
     figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (report/data.py)
 
 
-def measure_tube(path: Path, strategy: Strategy) -> TubeResult:
-    """Read, gate and measure one blood tube; any AssayKitError becomes the result's error."""
+def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeResult:
+    """Read, gate and measure one blood tube; any AssayKitError becomes the result's error.
+    With ``figure``, also the tube's figure data for the reports (report/data.py)."""
     from .readout import measure, qc_flags
     from .report.data import tube_figure
     from .strategy import apply_strategy
@@ -76,29 +77,21 @@ def measure_tube(path: Path, strategy: Strategy) -> TubeResult:
     values = result.frame.scale(readout.marker)[result.masks[readout.population]].astype(np.float32)
     voltage = sample.voltage(result.frame.channels[readout.marker])
     return TubeResult(path, sha, sample.n_events, singlets, population.count, pct, readout.value, readout.channel,
-                      voltage, flags, "", values, tube_figure(result, values))
+                      voltage, flags, "", values, tube_figure(result, values) if figure else None)
 
 
-def _measure_task(task: tuple[Path, Strategy]) -> TubeResult:
+def _measure_task(task: tuple[Path, Strategy, bool]) -> TubeResult:
     return measure_tube(*task)
 
 
-def _run_tubes(tasks: list[tuple[Path, Strategy]], jobs: int,
+def _run_tubes(tasks: list[tuple[Path, Strategy, bool]], jobs: int,
                progress: Callable[[TubeResult], None]) -> dict[Path, TubeResult]:
-    results: dict[Path, TubeResult] = {}
-    if jobs <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            results[task[0]] = outcome = _measure_task(task)
-            progress(outcome)
-        return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from .workers import map_in_workers
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        for outcome in pool.map(_measure_task, tasks, chunksize=1):
-            results[outcome.path] = outcome
-            progress(outcome)
+    results: dict[Path, TubeResult] = {}
+    for outcome in map_in_workers(_measure_task, tasks, jobs):
+        results[outcome.path] = outcome
+        progress(outcome)
     return results
 
 
@@ -221,7 +214,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
         if progress is not None:
             progress(done[0], total, outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
 
-    outcomes = _run_tubes([(a.path, strategy) for a in blood], jobs, tick)
+    outcomes = _run_tubes([(a.path, strategy, write) for a in blood], jobs, tick)  # figure data only to write
     timings["tubes"] = time.time() - started - sum(timings.values())
     samples = _sample_rows(assignments, outcomes, calibration, bead_error, unreadable,
                            {f: acquisition_date(k) for f, k in keywords.items()})

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..io import write_atomic
+from ..workers import map_in_workers
 from . import figures as fg
 from .load import RunData, load_run
 from .names import page_names
@@ -303,25 +304,11 @@ def build_reports(out_dir: str | os.PathLike[str], jobs: int | None = None,
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     written: list[Path] = []
 
-    def keep(files: dict[str, bytes], name: str | None) -> None:
-        for relative, content in files.items():
+    for name, files in zip(tasks, map_in_workers(_task, tasks, jobs, _init, (run, names)), strict=True):
+        for relative, content in files.items():  # written here, in the main process, each atomically
             path = run.out_dir / relative
             write_atomic(path, content)
             written.append(path)
         if progress is not None:
             progress(len(written), 2 * len(patients) + 1, "index" if name is None else name)
-
-    if jobs == 1:
-        _init(run, names)
-        for name in tasks:
-            keep(_task(name), name)
-        return written
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method), initializer=_init,
-                             initargs=(run, names)) as pool:
-        for name, files in zip(tasks, pool.map(_task, tasks, chunksize=1), strict=True):
-            keep(files, name)
     return written
