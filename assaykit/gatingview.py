@@ -160,20 +160,26 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
     return panels
 
 
-def draw_panel(ax: Any, panel: Panel, thumbnail: bool = False) -> None:
-    """Draw a panel: density (log colour scale) or histogram, gate in crimson, ticks in scale values."""
+def draw_density(ax: Any, counts: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> None:
+    """Counts on uniform bins (x bins, y bins) as an image on a log colour scale, empty bins blank
+    (an image draws fastest, in PNG and PDF alike)."""
     from matplotlib.colors import LogNorm
 
+    if counts.any():
+        extent = (x_edges[0], x_edges[-1], y_edges[0], y_edges[-1])
+        ax.imshow(np.ma.masked_equal(counts.T, 0), origin="lower", extent=extent, aspect="auto", norm=LogNorm(),
+                  cmap="viridis", interpolation="nearest")
+
+
+def draw_panel(ax: Any, panel: Panel, thumbnail: bool = False) -> None:
+    """Draw a panel: density (log colour scale) or histogram, gate in crimson, ticks in scale values."""
     width = 1.0 if thumbnail else 1.5
     if panel.counts.ndim == 1:
         ax.stairs(panel.counts, panel.x_edges, color="0.4", fill=True)
         for bound in panel.bounds:
             ax.axvline(bound, color="crimson", lw=width)
     else:
-        if panel.counts.any():  # the bins are uniform: an image draws them fastest (PNG and PDF alike)
-            extent = (panel.x_edges[0], panel.x_edges[-1], panel.y_edges[0], panel.y_edges[-1])
-            ax.imshow(np.ma.masked_equal(panel.counts.T, 0), origin="lower", extent=extent, aspect="auto",
-                      norm=LogNorm(), cmap="viridis", interpolation="nearest")
+        draw_density(ax, panel.counts, panel.x_edges, panel.y_edges)
         for outline in panel.outlines:
             ax.plot(outline[:, 0], outline[:, 1], color="crimson", lw=width)
         ax.set_xlim(panel.x_edges[0], panel.x_edges[-1])

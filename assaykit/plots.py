@@ -7,19 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .gatingview import axis_ticks, draw_panel, gating_panels
+from .gatingview import axis_ticks, draw_density, draw_panel, gating_panels
 from .io import atomic_output
 from .readout import ReadoutResult
 from .strategy import GatingResult, Strategy
 
 
 def density_plot(ax, x: np.ndarray, y: np.ndarray, bins: int = 200) -> None:
-    from matplotlib.colors import LogNorm
-
+    """Events as a density over their own range (see :func:`gatingview.draw_density`)."""
     if x.size == 0:
         return
     hist, xe, ye = np.histogram2d(x, y, bins=bins)
-    ax.pcolormesh(xe, ye, np.ma.masked_equal(hist.T, 0), norm=LogNorm(), cmap="viridis", rasterized=True)
+    draw_density(ax, hist, xe, ye)
 
 
 def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult, out: str | os.PathLike[str],
