@@ -188,10 +188,11 @@ def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
                       (max(3.2 * len(run.cohort), 4.0), 3.8), False)
     patients = []
     for patient in sorted({s["patient"] for s in blood}):
-        for p in (p for p in run.patients if p["patient"] == patient):
+        rows = [p for p in run.patients if p["patient"] == patient]
+        for p in rows:
             patients.append({**p, "stem": names[patient], "control_abc_text": fg.abc_text(p["control_abc"]),
                              "best_text": _fmt(p["best_fold_change"])})
-        if not any(p["patient"] == patient for p in run.patients):
+        if not rows:
             patients.append({"patient": patient, "stem": names[patient], "timepoint": "", "state": "",
                              "control_abc_text": "-", "immunosep_class": "", "responders": "", "best_condition": "",
                              "best_text": "-", "qc_flags": ()})
