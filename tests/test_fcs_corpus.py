@@ -133,7 +133,9 @@ def test_high_bits_masked_by_range(corpus: Path) -> None:
 def test_truth_arrays_data1(corpus: Path) -> None:
     sample = read_fcs(corpus / "flowkit/data1.fcs")
     np.testing.assert_array_equal(sample.raw, np.load(corpus / "flowio/truth/data1_original_events.npy"))
-    np.testing.assert_array_equal(sample.events, np.load(corpus / "flowio/truth/data1_preprocessed.npy"))
+    # stored values are exact; log-decoded ones are computed (10 ** x differs in the last bit
+    # between CPUs and libm builds): equal within 4 units in the last place
+    np.testing.assert_array_max_ulp(sample.events, np.load(corpus / "flowio/truth/data1_preprocessed.npy"), maxulp=4)
     # CellQuest writes empty values as doubled delimiters
     assert sample.keywords["&13ANALYSIS DOC."] == ""
 
