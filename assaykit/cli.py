@@ -154,8 +154,8 @@ def convert(
 
     Example: assaykit convert sample_fcs/Specimen_001_A1_A01.fcs A1.csv
     """
+    from ._files import atomic_output
     from .fcs import read_fcs
-    from .io import atomic_output
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".npy"):
@@ -205,8 +205,8 @@ def gate(
     --lot sample_fcs/beads_lot.yaml --plot A1.png
     """
     from .fcs import read_fcs
-    from .readout import isotype_threshold, measure, qc_flags
-    from .strategy import apply_strategy, load_strategy, read_compensation
+    from .fcs.compensation import read_compensation
+    from .gating import apply_strategy, isotype_threshold, load_strategy, measure, qc_flags
 
     def work() -> tuple:
         chosen = load_strategy(strategy)
@@ -219,7 +219,7 @@ def gate(
         calibrated = None
         if beads is not None:
             from .beads import calibrate_file, lot_from_options
-            from .quantify import calibrate_readout
+            from .scoring.quantify import calibrate_readout
 
             calibration = calibrate_file(beads, lot_from_options(lot, bead_values, bead_unit)).calibration
             calibrated = calibrate_readout(readout, calibration, result.frame.sample)
@@ -233,14 +233,14 @@ def gate(
     if membership is not None:
         import numpy as np
 
-        from .io import atomic_output
+        from ._files import atomic_output
 
         names = [p.name for p in result.populations]
         table = np.column_stack([result.masks[n] for n in names]).astype(np.int8)
         with atomic_output(membership) as handle:
             np.savetxt(handle, table, fmt="%d", delimiter=",", header=",".join(names), comments="")
     if plot is not None:
-        from .plots import plot_gating
+        from .gating.plot import plot_gating
 
         plot_gating(result, chosen, readout, plot, title=str(file.name))
     if as_json:
@@ -371,14 +371,18 @@ def score(
 
     Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2
     """
-    from .score import console_progress, score_run
+    from .scoring import score_run
 
     update, close = console_progress()
     overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
                  "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs}
     try:
-        result = _run(lambda: score_run(run_dir, out=out, report=not no_report, progress=update, **overrides))
+        result = _run(lambda: score_run(run_dir, out=out, progress=update, **overrides))
+        if not no_report:
+            from .report import build_reports
+
+            _run(lambda: build_reports(result.out_dir, jobs=result.manifest["options"]["jobs"], progress=update))
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
@@ -405,7 +409,6 @@ def report(
     Example: assaykit report reports/sample_fcs --jobs 2
     """
     from .report import build_reports
-    from .score import console_progress
 
     update, close = console_progress()
     try:
@@ -413,6 +416,27 @@ def report(
     finally:
         close()
     typer.echo(f"wrote {len(written)} files: {out_dir}/index.html and {out_dir}/patients/")
+
+
+def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("{task.description}"), transient=True)
+        bar.start()
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        return update, bar.stop
+
+    def log(done: int, total: int, name: str) -> None:
+        print(f"[{done}/{total}] {name}", file=sys.stderr, flush=True)
+
+    return log, lambda: None
 
 
 def _values(text: str) -> tuple[float, ...]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import write_atomic
+from ._files import write_atomic
 
 CHANNELS = ("FSC-A", "FSC-H", "SSC-A", "PE-A", "PerCP-Cy5-5-A", "Time")
 MARKERS = ("", "", "", "HLA-DR PE", "CD14 PerCP-Cy5.5", "")

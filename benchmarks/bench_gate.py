@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from assaykit import read_fcs
-from assaykit.readout import measure
+from assaykit.gating import apply_strategy, load_strategy, measure
 from assaykit.simulate import Scenario, simulate_blood, write_tube
-from assaykit.strategy import apply_strategy, load_strategy
 
 OUT = Path(__file__).resolve().parent / "out"
 

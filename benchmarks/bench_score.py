@@ -97,7 +97,7 @@ def half_plate() -> Path:
 def flowkit_gates(path: Path) -> Path:
     """The gates assaykit fits on the first tube, as FlowKit parameters."""
     from assaykit import read_fcs
-    from assaykit.strategy import apply_strategy, load_strategy
+    from assaykit.gating import apply_strategy, load_strategy
 
     sample = read_fcs(path)
     result = apply_strategy(sample, load_strategy())

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from assaykit import read_fcs
-from assaykit.strategy import apply_strategy, load_strategy
+from assaykit.gating import apply_strategy, load_strategy
 
 
 def flowkit_session(path: str):

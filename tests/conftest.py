@@ -60,6 +60,15 @@ def run_8x4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def scored(run_8x4: Path, tmp_path_factory: pytest.TempPathFactory):
     """run_8x4 scored with 2 workers, reports included."""
-    from assaykit.score import score_run
+    return score_and_report(run_8x4, out=tmp_path_factory.mktemp("out") / "run", jobs=2,
+                            clinical=run_8x4 / "clinical.csv")
 
-    return score_run(run_8x4, out=tmp_path_factory.mktemp("out") / "run", jobs=2, clinical=run_8x4 / "clinical.csv")
+
+def score_and_report(run: Path, **options):
+    """What ``assaykit score`` does: the tables (``score_run``), then the pages (``build_reports``)."""
+    from assaykit.report import build_reports
+    from assaykit.scoring import score_run
+
+    result = score_run(run, **options)
+    build_reports(result.out_dir, jobs=options.get("jobs"))
+    return result

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from assaykit.beads import (
-    BEADS_DIR,
     calibrate_file,
     calibrate_peaks,
     find_peaks,
@@ -185,7 +184,7 @@ def test_cytoflow_rainbow_peaks(corpus: Path) -> None:
 def test_rcp_example_lot_needs_a_channel_on_this_file(corpus: Path) -> None:
     path = corpus / "cytoflow" / "beads" / "rcp-30-5a_beads.fcs"
     with pytest.raises(CalibrationError, match="name it with --channel"):
-        calibrate_file(path, load_lot(BEADS_DIR / "spherotech-rcp-30-5a-mepe-example.yaml"))
+        calibrate_file(path, load_lot("spherotech-rcp-30-5a-mepe-example"))
 
 
 # --- pieces ---------------------------------------------------------------------------------------
@@ -263,7 +262,9 @@ def test_example_lot_loads_and_is_marked(project_root: Path) -> None:
     lot = load_lot(project_root / "gating" / "beads" / "quantibrite-pe-example.yaml")
     assert lot.values == QUANTIBRITE_EXAMPLE_LOT and lot.example and lot.unit == "PE molecules/bead"
     assert len(lot.sha256) == 64
-    assert load_lot("quantibrite-pe-example") == lot  # a bare name is looked up in gating/beads/
+    shipped = load_lot("quantibrite-pe-example")  # a bare name: the lot the wheel ships (gating/beads/)
+    assert shipped.values == lot.values and shipped.sha256 == lot.sha256
+    assert shipped.source == "shipped:beads/quantibrite-pe-example.yaml"
 
 
 def test_example_lot_is_flagged_in_the_calibration(simulated_run: Path) -> None:

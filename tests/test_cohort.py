@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, wilcoxon
 
-from assaykit.cohort import drug_statistics, holm, median_ci
+from assaykit.scoring.cohort import drug_statistics, holm, median_ci
 
 
 def test_median_ci_coverage_is_exact() -> None:

@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 
 from assaykit import GatingError, read_fcs
 from assaykit.cli import app
+from assaykit.fcs.channels import Marker, find_channel
 from assaykit.fcs.writer import write_fcs
-from assaykit.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RectangleGate
-from assaykit.panel import Marker, find_channel
-from assaykit.readout import measure, qc_flags, statistics
+from assaykit.gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RectangleGate
+from assaykit.gating.readout import measure, qc_flags, statistics
+from assaykit.gating import apply_strategy, load_strategy, parse_strategy
 from assaykit.simulate import (
     CHANNELS,
     LABELS,
@@ -27,7 +28,6 @@ from assaykit.simulate import (
     simulate_blood,
     write_tube,
 )
-from assaykit.strategy import apply_strategy, load_strategy, parse_strategy
 
 
 class Frame:

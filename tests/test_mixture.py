@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from assaykit.autogates import simplify
-from assaykit.mixture import fit_binned
+from assaykit.gating.autogates import simplify
+from assaykit.gating.mixture import fit_binned
 
 
 def test_binned_em_recovers_two_gaussians() -> None:

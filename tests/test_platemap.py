@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assaykit.platemap import file_well, normalise_well, wells_in_name
+from assaykit.scoring.platemap import file_well, normalise_well, wells_in_name
 
 
 @pytest.mark.parametrize(("text", "well"), [("A1", "A1"), ("a01", "A1"), ("H12", "H12"), ("P24", "P24"),

@@ -10,9 +10,8 @@ import pytest
 
 from assaykit import read_fcs
 from assaykit.beads import calibrate_file, load_lot
-from assaykit.quantify import calibrate_readout, pairing_flags, sample_voltage
-from assaykit.readout import measure
-from assaykit.strategy import apply_strategy, load_strategy
+from assaykit.gating import apply_strategy, load_strategy, measure
+from assaykit.scoring.quantify import calibrate_readout, pairing_flags, sample_voltage
 
 
 @pytest.fixture(scope="module")

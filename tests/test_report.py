@@ -19,12 +19,13 @@ from typer.testing import CliRunner
 
 from assaykit.cli import app
 from assaykit.fcs.text import acquisition_date
-from assaykit.gatingview import Panel
+from assaykit.gating.panels import Panel
 from assaykit.report import build_reports
-from assaykit.report.data import HLADR_LOG10_EDGES, hladr_histogram
 from assaykit.report.load import load_run
 from assaykit.report.names import page_names
-from assaykit.score import score_run
+from assaykit.scoring.figure_data import HLADR_LOG10_EDGES, hladr_histogram
+
+from .conftest import score_and_report
 
 HOSTILE = '../../<script>alert("x")</script> $a^b$ & P/1'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -153,7 +154,7 @@ def test_report_redraws_identical_files_from_the_tables_alone(out_dir: Path, tmp
 @pytest.fixture(scope="module")
 def small_out(simulated_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 2-patient run scored (reports included) with one worker."""
-    return score_run(simulated_run, out=tmp_path_factory.mktemp("small") / "out", jobs=1).out_dir
+    return score_and_report(simulated_run, out=tmp_path_factory.mktemp("small") / "out", jobs=1).out_dir
 
 
 def test_report_without_figure_data_still_renders(small_out: Path, tmp_path: Path) -> None:
@@ -236,7 +237,7 @@ def hostile_out(simulated_run: Path, tmp_path_factory: pytest.TempPathFactory) -
     plate.to_csv(run / "plate_map.csv", index=False, quoting=csv.QUOTE_MINIMAL)
     for name in plate["file"][plate["patient"] == "CON"]:  # every file of this patient is broken
         (run / name).write_bytes((run / name).read_bytes()[:2000])
-    result = score_run(run, out=base / "out", jobs=2)
+    result = score_and_report(run, out=base / "out", jobs=2)
     assert result.n_failed == 2
     return base / "out"
 
@@ -321,7 +322,7 @@ def test_reports_of_a_run_whose_bead_tube_failed(simulated_run: Path, tmp_path: 
     plate = pd.read_csv(run / "plate_map.csv", dtype=str, keep_default_na=False)
     beads = run / plate["file"][plate["role"] == "beads"].iloc[0]
     beads.write_bytes(beads.read_bytes()[:2500])
-    result = score_run(run, out=tmp_path / "out", jobs=1)
+    result = score_and_report(run, out=tmp_path / "out", jobs=1)
     error = result.calibration["error"].iloc[0]
     assert error and result.samples["hladr_abc"].isna().all()
     index = " ".join(_parse(tmp_path / "out" / "index.html").text)
@@ -333,7 +334,7 @@ def test_reports_of_a_run_whose_bead_tube_failed(simulated_run: Path, tmp_path: 
 
 
 def test_histogram2d_equals_numpy() -> None:
-    from assaykit.gatingview import histogram2d
+    from assaykit.gating.panels import histogram2d
 
     rng = np.random.default_rng(3)
     x, y = rng.normal(0.5, 0.3, 100_000), rng.normal(0.4, 0.25, 100_000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assaykit.restoration import ResponderRule, Thresholds, immunosep_class, restoration, state
+from assaykit.scoring.restoration import ResponderRule, Thresholds, immunosep_class, restoration, state
 
 T = Thresholds()
 

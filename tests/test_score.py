@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 import assaykit
 from assaykit.cli import app
 from assaykit.errors import AssayKitError, PlateMapError
-from assaykit.restoration import Thresholds, state
-from assaykit.score import score_run
+from assaykit.scoring import score_run
+from assaykit.scoring.restoration import Thresholds, state
 
 from .conftest import FERRITIN
 

@@ -1,4 +1,4 @@
-"""Bead lots: the per-peak values printed on a calibration-bead certificate (docs/bead-lots.md).
+"""Bead lots: the per-peak values printed on a calibration-bead certificate (docs/bead-calibration.md).
 
 A lot file is YAML, edited by lab staff::
 
@@ -13,17 +13,15 @@ A lot file is YAML, edited by lab staff::
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import CalibrationError
 
-BEADS_DIR = Path(__file__).resolve().parent.parent.parent / "gating" / "beads"
 DEFAULT_ALIASES = ("PE-A", "PE-H", "FL2-A", "FL2-H", "FL2 INT", "FL2", "PE")
 _KEYS = {"kit", "lot", "unit", "marker", "channel_aliases", "values", "qc", "example", "note"}
 
@@ -119,26 +117,13 @@ def make_lot(values: Sequence[float], *, kit: str = "", lot: str = "", unit: str
 
 
 def load_lot(path: str | os.PathLike[str]) -> BeadLot:
-    """Read a lot file; a bare name (``quantibrite-pe-example``) is looked up in ``gating/beads/``."""
-    import yaml
+    """Read a lot file: ``path`` is a YAML file or the name of a shipped lot
+    (``quantibrite-pe-example``; ``assaykit lots`` lists them)."""
+    from .._files import read_config
 
-    file_path = Path(path)
-    if not file_path.exists() and file_path.parent == Path(".") and file_path.suffix == "":
-        candidate = BEADS_DIR / f"{file_path.name}.yaml"
-        file_path = candidate if candidate.exists() else file_path
-    try:
-        data = file_path.read_bytes()
-    except FileNotFoundError:
-        raise CalibrationError("bead lot file not found", file_path) from None
-    except OSError as exc:
-        raise CalibrationError(f"cannot read bead lot file ({exc.strerror})", file_path) from None
-    try:
-        doc = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise CalibrationError(f"not a valid YAML bead lot file{line}", file_path) from None
-    return parse_lot(doc, file_path, hashlib.sha256(data).hexdigest())
+    config = read_config(path, folder="beads", error=CalibrationError, what="bead lot file")
+    source = Path(config.source) if not config.source.startswith("shipped:") else None
+    return replace(parse_lot(config.doc, source, config.sha256), source=config.source)
 
 
 def parse_values(text: str) -> tuple[float, ...]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..compensation import compensate
 from ..errors import AssayKitError, CalibrationError
 from ..fcs import Sample, read_fcs
-from ..panel import Marker, find_channel
+from ..fcs.channels import Marker, find_channel
+from ..fcs.compensation import compensate
 from .fit import Calibration, calibrate_peaks
 from .lot import BeadLot
 from .peaks import MAX_SPREAD, PeakSearch, cv_percent, find_peaks

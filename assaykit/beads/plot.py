@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import density_plot, save_png
+from .._mpl import density_plot, save_png
 from .pipeline import BeadRun
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_output
+from .._files import atomic_output
 
 
 def write_fcs(

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import write_atomic
-from ..workers import map_in_workers
+from .._files import write_atomic
+from .._workers import map_in_workers
 from . import figures as fg
 from .load import RunData, load_run
 from .names import page_names
@@ -105,7 +105,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
 
 
 def _tube_figures(run: RunData, tubes: list[dict[str, Any]]) -> tuple[list[dict], list[tuple[str, list]]]:
-    from ..gatingview import Panel
+    from ..gating.panels import Panel
 
     histograms, gating = [], []
     for s in tubes:

@@ -184,7 +184,7 @@ def draw_gating(fig: Any, tubes: list[tuple[str, list[Any]]],
                 rect: tuple[float, float, float, float] = (0.07, 0.02, 0.99, 0.96)) -> None:
     """Gating thumbnails in ``rect`` (left, bottom, right, top of ``fig``): one row per tube
     (label, panels), one column per gate. Laid out by hand (no layout engine: many small axes)."""
-    from ..gatingview import draw_panel
+    from ..gating.plot import draw_panel
 
     columns = max([len(p) for _, p in tubes] + [1])
     left, bottom, right, top = rect

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
-from . import data
+from ..scoring import figure_data as data
 
 TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
 _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GatingError
+from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
 from .mixture import Mixture, fit_binned
 

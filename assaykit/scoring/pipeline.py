@@ -9,7 +9,6 @@ once; a failing file becomes a row with its error) -> tables, written atomically
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .beads import Calibration, calibrate_file, lot_from_options
-from .errors import AssayKitError
-from .fcs import read_fcs, read_fcs_text
-from .fcs.text import acquisition_date
+from ..beads import Calibration, calibrate_file, lot_from_options
+from ..errors import AssayKitError
+from ..fcs import read_fcs, read_fcs_text
+from ..fcs.text import acquisition_date
+from ..gating import Strategy, load_strategy
+from . import figure_data
+from .options import RunOptions, load_run_yaml
 from .platemap import Assignment, match_files, read_plate_map
-from .report import data as figure_data
 from .restoration import immunosep_class, restoration, state
-from .runconfig import RunOptions, load_run_yaml
-from .strategy import Strategy, load_strategy
 from .tables import SAMPLE_COLUMNS
 
 FCS_SUFFIXES = (".fcs", ".lmd")
@@ -48,15 +47,14 @@ class TubeResult:
     qc_flags: tuple[str, ...] = ()
     error: str = ""
     values: np.ndarray | None = field(default=None, repr=False)  # monocyte HLA-DR, for % positive
-    figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (report/data.py)
+    figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (figure_data.py)
 
 
 def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeResult:
     """Read, gate and measure one blood tube; any AssayKitError becomes the result's error.
-    With ``figure``, also the tube's figure data for the reports (report/data.py)."""
-    from .readout import measure, qc_flags
-    from .report.data import tube_figure
-    from .strategy import apply_strategy
+    With ``figure``, also the tube's figure data for the reports (scoring/figure_data.py)."""
+    from ..gating import apply_strategy, measure, qc_flags
+    from .figure_data import tube_figure
 
     try:
         sample = read_fcs(path)
@@ -86,7 +84,7 @@ def _measure_task(task: tuple[Path, Strategy, bool]) -> TubeResult:
 
 def _run_tubes(tasks: list[tuple[Path, Strategy, bool]], jobs: int,
                progress: Callable[[TubeResult], None]) -> dict[Path, TubeResult]:
-    from .workers import map_in_workers
+    from .._workers import map_in_workers
 
     results: dict[Path, TubeResult] = {}
     for outcome in map_in_workers(_measure_task, tasks, jobs):
@@ -166,13 +164,16 @@ class ScoreResult:
 
 
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
-              report: bool = True, progress: Callable[[int, int, str], None] | None = None,
-              **overrides: Any) -> ScoreResult:
-    """Score a run folder. ``overrides`` are RunOptions fields (plate_map, strategy, lot,
-    bead_values, bead_unit, clinical, control, jobs, thresholds, responder) over run.yaml.
-    Writes the tables and figure data to ``out`` (default ``reports/<run name>``) unless ``write``
-    is False, and the HTML/PDF reports there too unless ``report`` is False.
-    Raises AssayKitError for usage errors (plate map, lot, strategy); a file that fails is a row."""
+              progress: Callable[[int, int, str], None] | None = None, **overrides: Any) -> ScoreResult:
+    """Score a run folder.
+
+    ``run_dir`` is the folder of FCS files, plate map and optional run.yaml. ``overrides`` are
+    RunOptions fields (plate_map, strategy, lot, bead_values, bead_unit, clinical, control, jobs,
+    thresholds, responder) over run.yaml. Writes the tables and figure data to ``out`` (default
+    ``reports/<run name>``) unless ``write`` is False; the HTML/PDF pages are drawn from them by
+    :func:`assaykit.report.build_reports` (``assaykit score`` does both). ``progress(done,
+    total, name)`` is called after every tube. Raises AssayKitError for usage errors (plate
+    map, lot, strategy); a file that fails is a row."""
     from . import tables
 
     started = time.time()
@@ -237,10 +238,6 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
         tables.write(out_dir, frames, manifest)
         figure_data.write(out_dir, {p.name: o.figure for p, o in sorted(outcomes.items()) if o.figure is not None},
                           bead_figure)
-        if report:
-            from .report import build_reports
-
-            build_reports(out_dir, jobs=jobs, progress=progress)
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, out_dir if write else None, n_failed)
 
@@ -339,25 +336,3 @@ def _restoration_rows(samples: list[dict[str, Any]], options: RunOptions,
             "qc_flags": tuple(f"{ctrl['file']}: {f}" for f in (*ctrl["qc_flags"], ctrl["error"]) if f),
         })
     return rows, patients
-
-
-def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
-    """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
-    if sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TextColumn("{task.description}"), transient=True)
-        bar.start()
-        task = bar.add_task("", total=None)
-
-        def update(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=name)
-
-        return update, bar.stop
-
-    def log(done: int, total: int, name: str) -> None:
-        print(f"[{done}/{total}] {name}", file=sys.stderr, flush=True)
-
-    return log, lambda: None
-

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .errors import GatingError
-from .transforms import Transform
+from ..errors import GatingError
 
 
 @dataclass(frozen=True)
 class Marker:
-    """A marker (``CD14``, ``HLA-DR``, ``FSC-A`` ...) with the channel names it goes by on
-    different instruments, and the transform used to gate and plot it."""
+    """A marker (``CD14``, ``HLA-DR``, ``FSC-A`` ...) with the channel names (``$PnN``) it goes
+    by on different instruments."""
 
     name: str
     aliases: tuple[str, ...] = ()
-    transform: Transform = field(default_factory=Transform)
 
 
 def _token_pattern(name: str) -> re.Pattern[str]:

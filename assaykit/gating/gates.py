@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import GatingError
+from ..errors import GatingError
 from .transforms import Transform
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .strategy import GatingResult, Strategy
+from .apply import GatingResult
+from .strategy import Strategy
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: flo
     readout = strategy.readout
     values = isotype.frame.scale(readout.marker)[isotype.masks[readout.population]]
     if values.size == 0:
-        from .errors import GatingError
+        from ..errors import GatingError
 
         raise GatingError(f"the isotype control has no {readout.population} to set a threshold",
                           isotype.frame.sample.path)

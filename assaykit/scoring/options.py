@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import AssayKitError
+from ..errors import AssayKitError
 from .restoration import ResponderRule, Thresholds
 
 PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out")
@@ -48,15 +48,12 @@ def _section(doc: dict, key: str, cls: type, where: Path) -> Any:
 
 def load_run_yaml(run_dir: Path) -> dict[str, Any]:
     """The options in ``run_dir/run.yaml`` as RunOptions field values ({} when there is none)."""
-    import yaml
+    from .._files import parse_yaml
 
     path = run_dir / "run.yaml"
     if not path.exists():
         return {}
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise AssayKitError("not valid YAML", path) from None
+    doc = parse_yaml(path.read_bytes(), path, AssayKitError, "run file") or {}
     if not isinstance(doc, dict):
         raise AssayKitError("run.yaml must be a mapping of options", path)
     unknown = sorted(set(doc) - set(KEYS))

@@ -1,9 +1,9 @@
 """What a gating figure shows, as data: per population, its parent's events binned on the gate's
 axes (display coordinates), the gate's outline and the axis ticks in scale values.
 
-Drawn by :func:`assaykit.plots.plot_gating` (``assaykit gate --plot``) and, from the copy that
-``score`` keeps in ``figure_data.json``, by the report's gating thumbnails, so that a report can
-be re-drawn without the FCS files.
+Drawn by :func:`assaykit.gating.plot.draw_panel` (``assaykit gate --plot``) and, from the copy
+that ``score`` keeps in ``figure_data.json``, by the report's gating thumbnails, so that a report
+can be re-drawn without the FCS files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .strategy import ROOT, GatingResult
+from .apply import GatingResult
+from .strategy import ROOT
 from .transforms import Transform
 
 
@@ -158,43 +159,3 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
                                 x_ticks=axis_ticks(frame.transform(dims[0])),
                                 y_ticks=axis_ticks(frame.transform(dims[1]))))
     return panels
-
-
-def draw_density(ax: Any, counts: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> None:
-    """Counts on uniform bins (x bins, y bins) as an image on a log colour scale, empty bins blank
-    (an image draws fastest, in PNG and PDF alike)."""
-    from matplotlib.colors import LogNorm
-
-    if counts.any():
-        extent = (x_edges[0], x_edges[-1], y_edges[0], y_edges[-1])
-        ax.imshow(np.ma.masked_equal(counts.T, 0), origin="lower", extent=extent, aspect="auto", norm=LogNorm(),
-                  cmap="viridis", interpolation="nearest")
-
-
-def draw_panel(ax: Any, panel: Panel, thumbnail: bool = False) -> None:
-    """Draw a panel: density (log colour scale) or histogram, gate in crimson, ticks in scale values."""
-    width = 1.0 if thumbnail else 1.5
-    if panel.counts.ndim == 1:
-        ax.stairs(panel.counts, panel.x_edges, color="0.4", fill=True)
-        for bound in panel.bounds:
-            ax.axvline(bound, color="crimson", lw=width)
-    else:
-        draw_density(ax, panel.counts, panel.x_edges, panel.y_edges)
-        for outline in panel.outlines:
-            ax.plot(outline[:, 0], outline[:, 1], color="crimson", lw=width)
-        ax.set_xlim(panel.x_edges[0], panel.x_edges[-1])
-        ax.set_ylim(panel.y_edges[0], panel.y_edges[-1])
-    if thumbnail:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel(panel.x_label.split(" (")[0], fontsize=6, labelpad=1)
-        ax.set_ylabel(panel.y_label.split(" (")[0], fontsize=6, labelpad=1)
-        ax.set_title(f"{panel.population} {panel.percent_of_parent:.1f} %", fontsize=6, pad=2)
-        return
-    if panel.x_ticks:
-        ax.set_xticks([v for v, _ in panel.x_ticks], [s for _, s in panel.x_ticks])
-    if panel.y_ticks:
-        ax.set_yticks([v for v, _ in panel.y_ticks], [s for _, s in panel.y_ticks])
-    ax.set_xlabel(panel.x_label)
-    ax.set_ylabel(panel.y_label)
-    ax.set_title(panel.title, fontsize=9)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PlateMapError
+from ..errors import PlateMapError
 
 ROLES = ("sample", "beads", "isotype", "blank")
 REQUIRED = ("patient", "timepoint", "condition", "role")

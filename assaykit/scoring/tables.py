@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from .io import write_atomic
+from .._files import write_atomic
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by",
                   "acquisition_date", "events", "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi",
@@ -98,7 +98,6 @@ def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, as
              clinical_path: Path | None = None) -> dict[str, Any]:
     import datetime as dt
 
-    strategy_path = Path(strategy.source) if strategy.source else None
     warnings = sorted({f"{s['file']}: {f}" for s in samples for f in s["qc_flags"]}
                       | {f"{s['file']}: {s['error']}" for s in samples if s["error"]})
     return {
@@ -108,7 +107,7 @@ def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, as
                     "well": a.row.well, "row": a.row.row, "role": a.row.role, "matched_by": a.matched_by}
                    for a in assignments],
         "plate_map": {"path": str(plate.path), "sha256": plate.sha256},
-        "strategy": {"name": strategy.name, "path": str(strategy_path or ""), "sha256": _sha(strategy_path)},
+        "strategy": {"name": strategy.name, "path": strategy.source, "sha256": strategy.sha256},
         "lot": {"kit": lot.kit, "lot": lot.lot, "unit": lot.unit, "values": list(lot.values),
                 "path": lot.source, "sha256": lot.sha256, "example": lot.example},
         "clinical": {"path": str(clinical_path or ""), "sha256": _sha(clinical_path)},

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_atomic
 from ..errors import AssayKitError
-from ..io import write_atomic
 
 FILE_NAME = "figure_data.json"
 VERSION = 1
@@ -36,7 +36,7 @@ def hladr_histogram(values: np.ndarray) -> dict[str, Any]:
 
 def tube_figure(result: Any, values: np.ndarray) -> dict[str, Any]:
     """The figure data of one gated tube: gating panels and the readout histogram."""
-    from ..gatingview import gating_panels
+    from ..gating.panels import gating_panels
 
     return {"panels": [p.to_dict() for p in gating_panels(result, bins=THUMBNAIL_BINS)],
             "hladr": hladr_histogram(values)}

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .beads import Calibration
-from .fcs import Sample
-from .readout import ReadoutResult
+from ..beads import Calibration
+from ..fcs import Sample
+from ..gating import ReadoutResult
 
 
 @dataclass(frozen=True)

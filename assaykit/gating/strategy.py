@@ -1,25 +1,22 @@
-"""Gating strategies as data (YAML, docs/gating-strategy.md) and their application to a sample."""
+"""Gating strategies as data (YAML, docs/gating-strategy.md): loading and validation.
+Applying a strategy to a sample is :mod:`.apply`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..errors import GatingError
+from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS
-from .compensation import compensate
-from .errors import GatingError
-from .fcs import Sample
 from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
-from .panel import Marker, find_channel
 from .transforms import Transform
 
 ROOT = "root"
-DEFAULT_STRATEGY = Path(__file__).resolve().parent.parent / "gating" / "monocyte-hladr.yaml"
 STATISTICS = ("median", "geometric_mean")
 
 
@@ -53,6 +50,8 @@ class Strategy:
     readout: Readout
     qc: QCLimits = field(default_factory=QCLimits)
     source: str = ""
+    transforms: Mapping[str, Transform] = field(default_factory=dict)  # per marker; linear when absent
+    sha256: str = ""  # of the strategy file's bytes
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -86,7 +85,7 @@ def _numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tu
     return tuple(out)
 
 
-def _gate(spec: Any, markers: Mapping[str, Marker], where: str) -> Any:
+def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Transform], where: str) -> Any:
     if not isinstance(spec, dict):
         raise GatingError(f"{where}: gate must be a mapping")
     kind = spec.get("auto") or spec.get("type")
@@ -106,7 +105,7 @@ def _gate(spec: Any, markers: Mapping[str, Marker], where: str) -> Any:
             options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
             return AUTO_METHODS[kind](dims, **options)
         fixed = _fixed_gate(kind, spec, dims, where)
-        fixed.build([markers[d].transform for d in dims])  # geometry checked now, placed per file
+        fixed.build([transforms[d] for d in dims])  # geometry checked now, placed per file
         return fixed
     except GatingError as exc:
         if str(exc).startswith(where):
@@ -178,10 +177,12 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
         raise GatingError("a strategy file must be a YAML mapping", source or None)
     try:
         markers: dict[str, Marker] = {}
+        transforms: dict[str, Transform] = {}
         for name, spec in (doc.get("markers") or {}).items():
             spec = spec or {}
             aliases = tuple(str(a) for a in spec.get("aliases") or ())
-            markers[str(name)] = Marker(str(name), aliases, _transform(spec.get("transform"), f"marker {name}"))
+            markers[str(name)] = Marker(str(name), aliases)
+            transforms[str(name)] = _transform(spec.get("transform"), f"marker {name}")
         populations: list[Population] = []
         names: set[str] = set()
         for i, spec in enumerate(doc.get("populations") or []):
@@ -192,7 +193,8 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
             if name in names or name == ROOT:
                 raise GatingError(f"{where}: the name is used twice")
             names.add(name)
-            populations.append(Population(name, str(spec.get("parent", ROOT)), _gate(spec.get("gate"), markers, where)))
+            gate = _gate(spec.get("gate"), markers, transforms, where)
+            populations.append(Population(name, str(spec.get("parent", ROOT)), gate))
         if not populations:
             raise GatingError("the strategy has no populations")
         for p in populations:
@@ -217,7 +219,7 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
         raise GatingError(exc.message, source or None) from None
     except TypeError as exc:
         raise GatingError(f"invalid strategy ({exc})", source or None) from None
-    return Strategy(str(doc.get("name", "")), markers, tuple(ordered), readout, qc, source)
+    return Strategy(str(doc.get("name", "")), markers, tuple(ordered), readout, qc, source, transforms)
 
 
 def _order(populations: list[Population]) -> list[Population]:
@@ -245,146 +247,14 @@ def _order(populations: list[Population]) -> list[Population]:
     return done
 
 
+DEFAULT_STRATEGY = "monocyte-hladr"  # a shipped strategy (the repository's gating/ folder)
+
+
 def load_strategy(path: str | os.PathLike[str] | None = None) -> Strategy:
-    """Load a strategy file (default: ``gating/monocyte-hladr.yaml``)."""
-    import yaml
+    """Load a strategy: ``path`` is a YAML file or the name of a shipped strategy (``assaykit
+    strategy show`` lists them); None loads the default, ``monocyte-hladr``."""
+    from .._files import read_config
 
-    file_path = Path(path) if path is not None else DEFAULT_STRATEGY
-    try:
-        doc = yaml.safe_load(file_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GatingError("strategy file not found", file_path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GatingError(f"not valid YAML{line}", file_path) from None
-    return parse_strategy(doc, str(file_path))
-
-
-# --- applying ----------------------------------------------------------------------------------
-
-
-class GatingFrame:
-    """A sample seen through a strategy: compensated scale values and display coordinates per
-    marker (computed once, on first use), and the population masks found so far."""
-
-    def __init__(self, sample: Sample, strategy: Strategy, spillover: tuple[np.ndarray, tuple[str, ...]] | None):
-        self.sample = sample
-        self.strategy = strategy
-        self.n_events = sample.n_events
-        self.masks: dict[str, np.ndarray] = {}
-        self.channels: dict[str, int] = {}
-        for name, marker in strategy.markers.items():
-            try:
-                self.channels[name] = find_channel(marker, sample.channels, sample.markers)
-            except GatingError as exc:
-                raise GatingError(exc.message, sample.path) from None
-        self._scale: dict[str, np.ndarray] = {}
-        self._display: dict[str, np.ndarray] = {}
-        self._transforms: dict[str, Transform] = {}
-        self._tops = sample.scale_tops()
-        self._compensated: dict[int, np.ndarray] = {}
-        self.compensation: str = "none"
-        if spillover is not None:
-            self._compensated = compensate(sample, *spillover)
-            self.compensation = f"{len(self._compensated)} channels"
-
-    def scale(self, marker: str) -> np.ndarray:
-        if marker not in self._scale:
-            column = self.channels[marker]
-            values = self._compensated.get(column)
-            self._scale[marker] = values if values is not None else self.sample.events[:, column].astype(np.float64)
-        return self._scale[marker]
-
-    def transform(self, marker: str) -> Transform:
-        """The marker's transform, with ``t`` set to its channel's top of scale where left open."""
-        if marker not in self._transforms:
-            top = self._tops[self.channels[marker]]
-            self._transforms[marker] = self.strategy.markers[marker].transform.resolve(top)
-        return self._transforms[marker]
-
-    def display(self, marker: str) -> np.ndarray:
-        if marker not in self._display:
-            self._display[marker] = self.transform(marker).forward(self.scale(marker))
-        return self._display[marker]
-
-
-@dataclass(frozen=True)
-class PopulationResult:
-    name: str
-    parent: str
-    count: int
-    percent_of_parent: float
-    gate: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class GatingResult:
-    """Masks per population (file order), fitted gates, counts, and the channels used."""
-
-    populations: tuple[PopulationResult, ...]
-    masks: Mapping[str, np.ndarray]
-    gates: Mapping[str, Any]
-    channels: Mapping[str, str]
-    compensation: str
-    frame: GatingFrame = field(repr=False, compare=False)
-
-    def count(self, name: str) -> int:
-        return int(self.masks[name].sum())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"populations": [{"name": p.name, "parent": p.parent, "count": p.count,
-                                 "percent_of_parent": p.percent_of_parent} for p in self.populations],
-                "channels": dict(self.channels), "compensation": self.compensation}
-
-
-def file_spillover(sample: Sample) -> tuple[np.ndarray, tuple[str, ...]] | None:
-    return (sample.spillover.matrix, sample.spillover.channels) if sample.spillover is not None else None
-
-
-def read_compensation(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A spillover matrix from CSV: a header of channel names, then one row per dye."""
-    import csv
-
-    file_path = Path(path)
-    try:
-        with open(file_path, newline="", encoding="utf-8") as handle:
-            rows = [r for r in csv.reader(handle) if r]
-        names = tuple(n.strip() for n in rows[0] if n.strip())
-        matrix = np.array([[float(v) for v in r[-len(names):]] for r in rows[1:]], dtype=np.float64)
-    except FileNotFoundError:
-        raise GatingError("compensation file not found", file_path) from None
-    except (ValueError, IndexError):
-        raise GatingError("compensation CSV must be a header of channel names and a square matrix of numbers",
-                          file_path) from None
-    if matrix.shape != (len(names), len(names)):
-        raise GatingError(f"compensation matrix is {matrix.shape}, expected {len(names)}x{len(names)}", file_path)
-    return matrix, names
-
-
-def apply_strategy(sample: Sample, strategy: Strategy,
-                   spillover: tuple[np.ndarray, tuple[str, ...]] | str | None = "file") -> GatingResult:
-    """Gate ``sample``: every population's mask, with automatic gates fitted to this sample.
-    ``spillover`` is "file" (the file's own matrix), None (no compensation) or (matrix, channels)."""
-    spill = file_spillover(sample) if isinstance(spillover, str) else spillover
-    frame = GatingFrame(sample, strategy, spill)
-    root = np.ones(sample.n_events, dtype=bool)
-    gates: dict[str, Any] = {}
-    results: list[PopulationResult] = []
-    for population in strategy.populations:
-        parent = frame.masks[population.parent] if population.parent != ROOT else root
-        gate = population.gate
-        if hasattr(gate, "fit"):
-            try:
-                gate = gate.fit(frame, parent)
-            except GatingError as exc:
-                raise GatingError(f"population {population.name!r}: {exc.message}", sample.path) from None
-        mask = gate.apply(frame) & parent
-        frame.masks[population.name] = mask
-        gates[population.name] = gate
-        n_parent = int(parent.sum())
-        count = int(mask.sum())
-        results.append(PopulationResult(population.name, population.parent, count,
-                                        round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
-    channels = {m: sample.channels[i] for m, i in frame.channels.items()}
-    return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame)
+    config = read_config(DEFAULT_STRATEGY if path is None else path, folder="", error=GatingError,
+                         what="strategy file")
+    return replace(parse_strategy(config.doc, config.source), sha256=config.sha256)

@@ -1,0 +1,19 @@
+"""Gating: transforms, gates, automatic gates fitted per sample, strategies (YAML) and their
+application to a sample, the readout statistics and QC, and gating figures as data."""
+
+from .apply import GatingFrame, GatingResult, PopulationResult, apply_strategy, file_spillover
+from .autogates import DebrisGate, MonocyteGate, SingletGate
+from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
+from .panels import Panel, gating_panels
+from .plot import draw_panel, plot_gating
+from .readout import ReadoutResult, isotype_threshold, measure, qc_flags, statistics
+from .strategy import Population, QCLimits, Readout, Strategy, load_strategy, parse_strategy
+from .transforms import Transform
+
+__all__ = [
+    "BooleanGate", "DebrisGate", "EllipseGate", "GatingFrame", "GatingResult", "IntervalGate", "MonocyteGate",
+    "Panel", "PolygonGate", "Population", "PopulationResult", "QCLimits", "QuadrantGate", "RatioGate", "Readout",
+    "ReadoutResult", "RectangleGate", "SingletGate", "Strategy", "Transform", "apply_strategy", "draw_panel",
+    "file_spillover", "gating_panels", "isotype_threshold", "load_strategy", "measure", "parse_strategy",
+    "plot_gating", "qc_flags", "statistics",
+]

@@ -1,0 +1,17 @@
+"""Scoring a plate run: plate maps, run options (run.yaml), AB/C through the bead calibration,
+restoration per drug against the patient's own control, ImmunoSep classes, cohort statistics,
+the output tables and the figure data the reports are drawn from."""
+
+from .cohort import DrugStatistics, drug_statistics
+from .options import RunOptions, load_run_yaml
+from .pipeline import ScoreResult, TubeResult, measure_tube, score_run
+from .platemap import Assignment, PlateMap, PlateRow, match_files, read_plate_map
+from .quantify import Calibrated, calibrate_readout, calibrated_value
+from .restoration import ResponderRule, Restoration, Thresholds, immunosep_class, restoration, state
+
+__all__ = [
+    "Assignment", "Calibrated", "DrugStatistics", "PlateMap", "PlateRow", "ResponderRule", "Restoration",
+    "RunOptions", "ScoreResult", "Thresholds", "TubeResult", "calibrate_readout", "calibrated_value",
+    "drug_statistics", "immunosep_class", "load_run_yaml", "match_files", "measure_tube", "read_plate_map",
+    "restoration", "score_run", "state",
+]
