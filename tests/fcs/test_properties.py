@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from assaykit import FCSFormatError, read_fcs
 
-from .fcs_builder import build_fcs
+from ..fcs_builder import build_fcs
 
 DELIMITERS = [b"/", b"\\", b"|", b"\x0c", b"!", b"\x1e"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from assaykit import AssayKitError, FCSFormatError, read_fcs
 
-from .fcs_builder import build_fcs
+from ..fcs_builder import build_fcs
 
 EVENTS = np.arange(60, dtype=np.float64).reshape(20, 3)
 

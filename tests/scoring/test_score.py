@@ -17,7 +17,7 @@ from assaykit.errors import AssayKitError, PlateMapError
 from assaykit.scoring import score_run
 from assaykit.scoring.restoration import Thresholds, state
 
-from .conftest import FERRITIN
+from ..conftest import FERRITIN
 
 TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
 

@@ -25,7 +25,7 @@ from assaykit.report.load import load_run
 from assaykit.report.names import page_names
 from assaykit.scoring.figure_data import HLADR_LOG10_EDGES, hladr_histogram
 
-from .conftest import score_and_report
+from ..conftest import score_and_report
 
 HOSTILE = '../../<script>alert("x")</script> $a^b$ & P/1'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

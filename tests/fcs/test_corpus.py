@@ -11,7 +11,7 @@ import pytest
 
 from assaykit import read_fcs
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "corpus_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parent.parent / "data" / "corpus_reference.json").read_text())
 
 
 def _agreeing(entry: dict) -> dict | None:

@@ -10,7 +10,7 @@ import pytest
 from assaykit import FCSFormatError, read_fcs
 from assaykit.fcs.writer import write_fcs
 
-from .fcs_builder import build_chain, build_fcs
+from ..fcs_builder import build_chain, build_fcs
 
 RNG = np.random.default_rng(7)
 INTS = RNG.integers(0, 1000, size=(50, 3))
