@@ -64,8 +64,11 @@ def _run(action: Callable[[], Any]) -> Any:
 
 
 LotOption = Annotated[Path | None, typer.Option(
-    "--lot", help="Bead lot YAML (docs/bead-calibration.md), or a name in gating/beads/ such as "
-                  "quantibrite-pe-example.")]
+    "--lot", help="Bead lot YAML (docs/bead-calibration.md), or the name of a shipped lot such as "
+                  "quantibrite-pe-example (`assaykit lots` lists them).")]
+StrategyOption = Annotated[Path | None, typer.Option(
+    "--strategy", help="Gating strategy YAML (docs/gating-strategy.md), or the name of a shipped strategy "
+                       "(`assaykit strategy list`); default: monocyte-hladr.")]
 BeadValuesOption = Annotated[str | None, typer.Option(
     "--bead-values", help="Per-peak values from the lot certificate, comma-separated (0 = blank peak).")]
 BeadUnitOption = Annotated[str, typer.Option(
@@ -181,8 +184,7 @@ def convert(
 @app.command()
 def gate(
     file: Annotated[Path, typer.Argument(help="FCS file of a stained blood tube.", show_default=False)],
-    strategy: Annotated[Path | None, typer.Option(help="Gating strategy YAML (default: gating/monocyte-hladr.yaml).")
-                        ] = None,
+    strategy: StrategyOption = None,
     compensation: Annotated[Path | None, typer.Option(
         help="Spillover matrix CSV (header: channel names) instead of the file's own.")] = None,
     isotype: Annotated[Path | None, typer.Option(
@@ -348,8 +350,7 @@ def score(
     run_dir: Annotated[Path, typer.Argument(help="Run folder: FCS files + plate map.", show_default=False)],
     plate_map: Annotated[Path | None, typer.Option(
         help="Plate map CSV/TSV/XLSX (default: RUN_DIR/plate_map.csv).")] = None,
-    strategy: Annotated[Path | None, typer.Option(
-        help="Gating strategy YAML (default: gating/monocyte-hladr.yaml).")] = None,
+    strategy: StrategyOption = None,
     lot: LotOption = None,
     bead_values: BeadValuesOption = None,
     bead_unit: Annotated[str | None, typer.Option("--bead-unit", help="Unit of --bead-values.")] = None,
@@ -443,6 +444,70 @@ def _values(text: str) -> tuple[float, ...]:
     from .beads import parse_values
 
     return parse_values(text)
+
+
+# --- shipped strategies and lots -----------------------------------------------------------------
+
+strategy_app = typer.Typer(help="The gating strategies assaykit ships: list them, print one to copy and edit.",
+                           no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(strategy_app, name="strategy")
+
+
+def _shipped_text(name: str, folder: str, what: str) -> str:
+    from ._files import shipped_bytes, shipped_names
+
+    data = shipped_bytes(name, folder)
+    if data is None:
+        _abort(AssayKitError(f"no shipped {what} named {name!r} (shipped: {', '.join(shipped_names(folder))})"))
+    return data.decode("utf-8")
+
+
+@strategy_app.command("list")
+def strategy_list() -> None:
+    """List the shipped gating strategies (name and title).
+
+    Example: assaykit strategy list
+    """
+    from ._files import shipped_names
+    from .gating import load_strategy
+
+    for name in shipped_names():
+        typer.echo(f"{name:<24}{_run(lambda n=name: load_strategy(n)).name}")
+
+
+@strategy_app.command("show")
+def strategy_show(
+    name: Annotated[str, typer.Argument(help="Name of a shipped strategy.")] = "monocyte-hladr",
+) -> None:
+    """Print a shipped gating strategy (YAML) for a lab to copy and edit, then pass with --strategy FILE.
+
+    Example: assaykit strategy show monocyte-hladr > my-lab.yaml
+    """
+    typer.echo(_shipped_text(name, "", "strategy"), nl=False)
+
+
+@app.command()
+def lots(
+    name: Annotated[str | None, typer.Argument(help="Print this shipped lot's YAML instead of the list.",
+                                               show_default=False)] = None,
+) -> None:
+    """List the shipped bead lots (name, kit, lot, unit, values), or print one to copy and edit.
+
+    The shipped lots are EXAMPLES: calibrate with the values on your own lot's certificate.
+
+    Example: assaykit lots;  assaykit lots quantibrite-pe-example > my-lot.yaml
+    """
+    if name is not None:
+        typer.echo(_shipped_text(name, "beads", "bead lot"), nl=False)
+        return
+    from ._files import shipped_names
+    from .beads import load_lot
+
+    for lot_name in shipped_names("beads"):
+        lot = _run(lambda n=lot_name: load_lot(n))
+        values = ", ".join(f"{v:g}" for v in lot.values)
+        typer.echo(f"{lot_name:<40}{lot.kit} lot {lot.lot} ({lot.unit}): {values}"
+                   + ("  [example values]" if lot.example else ""))
 
 
 # --- simulate ----------------------------------------------------------------------------------

@@ -173,3 +173,22 @@ def test_gate_with_beads_reports_abc(simulated_run: Path) -> None:
 def test_gate_lot_without_beads_is_a_usage_error(simulated_run: Path) -> None:
     result = runner.invoke(app, ["gate", str(simulated_run / "Specimen_001_A1_A01.fcs"), "--bead-values", "1,2,3"])
     assert result.exit_code == 2 and "need --beads" in result.stderr
+
+
+def test_shipped_strategy_and_lots(project_root: Path, simulated_run: Path) -> None:
+    shown = runner.invoke(app, ["strategy", "show", "monocyte-hladr"])
+    assert shown.exit_code == 0 and shown.output == (project_root / "gating" / "monocyte-hladr.yaml").read_text()
+    assert runner.invoke(app, ["strategy", "list"]).output.split()[0] == "monocyte-hladr"
+    lot = runner.invoke(app, ["lots", "quantibrite-pe-example"])
+    assert lot.output == (project_root / "gating" / "beads" / "quantibrite-pe-example.yaml").read_text()
+    listed = runner.invoke(app, ["lots"]).output
+    assert "474, 5359, 23843, 62336  [example values]" in listed
+    missing = runner.invoke(app, ["strategy", "show", "no-such"])
+    assert missing.exit_code == 2 and "no shipped strategy named 'no-such' (shipped: monocyte-hladr)" in missing.output
+    sample = str(simulated_run / "Specimen_001_A1_A01.fcs")
+    by_name = runner.invoke(app, ["gate", sample, "--strategy", "monocyte-hladr", "--json"])
+    by_path = runner.invoke(app, ["gate", sample, "--strategy", str(project_root / "gating" / "monocyte-hladr.yaml"),
+                                  "--json"])
+    assert by_name.exit_code == 0 and by_name.output == by_path.output
+    unknown = runner.invoke(app, ["gate", sample, "--strategy", "nonexistent"])
+    assert unknown.exit_code == 2 and "strategy file not found (neither a file nor a shipped name" in unknown.output

@@ -14,9 +14,9 @@ from assaykit import GatingError, read_fcs
 from assaykit.cli import app
 from assaykit.fcs.channels import Marker, find_channel
 from assaykit.fcs.writer import write_fcs
+from assaykit.gating import apply_strategy, load_strategy, parse_strategy
 from assaykit.gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RectangleGate
 from assaykit.gating.readout import measure, qc_flags, statistics
-from assaykit.gating import apply_strategy, load_strategy, parse_strategy
 from assaykit.simulate import (
     CHANNELS,
     LABELS,
