@@ -143,7 +143,7 @@ def main() -> None:
               f"peak memory {pss:.0f} MB; ratio assaykit (2 workers) / FlowKit = {ours / seconds:.2f} (limit 2)")
         import pandas as pd
 
-        ours_mfi = pd.read_csv(OUT / "score-plate92-2" / "samples.csv").set_index("file")["hladr_median_mfi"]
+        ours_mfi = pd.read_csv(OUT / "score-plate92-2" / "samples.csv").set_index("file")["hladr_mfi"]
         theirs = json.loads(stdout)["medians"]
         shared = [k for k in theirs if Path(k).name in ours_mfi.index]
         diff = max(abs(theirs[k] / ours_mfi[Path(k).name] - 1) for k in shared) if shared else float("nan")

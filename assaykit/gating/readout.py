@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GatingError
 from .apply import GatingResult
 from .strategy import Strategy
 
@@ -45,8 +46,13 @@ def statistics(values: np.ndarray, threshold: float | None = None) -> dict[str, 
     geometric = float(np.exp(np.mean(np.log(positive)))) if positive.size else None
     low, high = np.percentile(values, [15.865, 84.135])
     rcv = float(100.0 * (high - low) / (2.0 * median)) if median > 0 else None
-    pos = float(100.0 * np.mean(values > threshold)) if threshold is not None else None
+    pos = percent_above(values, threshold) if threshold is not None else None
     return {"median": median, "geometric_mean": geometric, "robust_cv": rcv, "percent_positive": pos}
+
+
+def percent_above(values: np.ndarray, threshold: float) -> float | None:
+    """% of ``values`` strictly above ``threshold`` (both in scale units); None without values."""
+    return float(100.0 * np.mean(values > threshold)) if values.size else None
 
 
 def measure(result: GatingResult, strategy: Strategy, threshold: float | None = None) -> ReadoutResult:
@@ -58,22 +64,33 @@ def measure(result: GatingResult, strategy: Strategy, threshold: float | None = 
                          int(values.size), threshold=threshold, **stats)
 
 
-def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: float = 99.0) -> float:
-    """The positivity threshold from an isotype (or FMO) control: its readout population's
-    ``percentile`` (99th by default: 1 % of the isotype above the cut-off)."""
-    readout = strategy.readout
-    values = isotype.frame.scale(readout.marker)[isotype.masks[readout.population]]
-    if values.size == 0:
-        from ..errors import GatingError
+ISOTYPE_PERCENTILE = 99.0  # Lyon: 1 % of the isotype control's events above the cut-off
 
+
+def isotype_cut(values: np.ndarray, percentile: float = ISOTYPE_PERCENTILE) -> float | None:
+    """The positivity threshold (scale units) from an isotype or FMO control's readout values
+    (scale units): their ``percentile`` (%, 99 by default). None when there are no values.
+    The one place this rule lives: ``gate --isotype`` and ``score`` both use it."""
+    values = np.asarray(values)
+    return float(np.percentile(values, percentile)) if values.size else None
+
+
+def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: float = ISOTYPE_PERCENTILE) -> float:
+    """The positivity threshold (scale units) of a gated isotype (or FMO) control: the
+    :func:`isotype_cut` of its readout population's values (``percentile`` in %)."""
+    readout = strategy.readout
+    cut = isotype_cut(isotype.frame.scale(readout.marker)[isotype.masks[readout.population]], percentile)
+    if cut is None:
         raise GatingError(f"the isotype control has no {readout.population} to set a threshold",
                           isotype.frame.sample.path)
-    return float(np.percentile(values, percentile))
+    return cut
 
 
-def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult,
-             singlets: str = "singlets") -> list[str]:
-    """QC findings in plain words (empty when all is well)."""
+def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[str]:
+    """QC findings in plain words (empty when all is well) of a gated sample ``result`` and its
+    ``readout``: too few events, doublets (on the strategy's ``singlets`` population, whatever
+    its name), a saturated readout channel. Limits are the strategy's ``qc``."""
+    singlets = strategy.roles.get("singlets", "")
     flags: list[str] = []
     qc = strategy.qc
     n = readout.n_events

@@ -17,6 +17,10 @@ from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, Quadrant
 from .transforms import Transform
 
 ROOT = "root"
+#: What a population is for the pipeline, whatever the strategy calls it: ``singlets`` (the
+#: doublet check and the ``singlets`` column). A population declares it with ``role:``; without
+#: any declaration the population gated by the automatic singlets gate has it.
+ROLES = ("singlets",)
 STATISTICS = ("median", "geometric_mean")
 
 
@@ -52,6 +56,12 @@ class Strategy:
     source: str = ""
     transforms: Mapping[str, Transform] = field(default_factory=dict)  # per marker; linear when absent
     sha256: str = ""  # of the strategy file's bytes
+    roles: Mapping[str, str] = field(default_factory=dict)  # role (ROLES) -> population name
+
+    @property
+    def singlets(self) -> str | None:
+        """The population that holds the singlets (the doublet check runs on it), or None."""
+        return self.roles.get("singlets")
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -205,6 +215,7 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
                     if other not in names:
                         raise GatingError(f"population {p.name!r}: boolean gate names unknown population {other!r}")
         ordered = _order(populations)
+        roles = _roles(doc.get("populations") or [], populations)
         readout_doc = doc.get("readout") or {}
         readout = Readout(str(readout_doc.get("population", ordered[-1].name)),
                           str(readout_doc.get("marker", "")), str(readout_doc.get("statistic", "median")))
@@ -219,7 +230,29 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
         raise GatingError(exc.message, source or None) from None
     except TypeError as exc:
         raise GatingError(f"invalid strategy ({exc})", source or None) from None
-    return Strategy(str(doc.get("name", "")), markers, tuple(ordered), readout, qc, source, transforms)
+    return Strategy(name=str(doc.get("name", "")), markers=markers, populations=tuple(ordered), readout=readout,
+                    qc=qc, source=source, transforms=transforms, roles=roles)
+
+
+def _roles(specs: list[Any], populations: list[Population]) -> dict[str, str]:
+    """Role -> population: declared with ``role:``, else inferred from the automatic gates."""
+    from .autogates import SingletGate
+
+    roles: dict[str, str] = {}
+    for spec in specs:
+        role = spec.get("role") if isinstance(spec, dict) else None
+        if role is None:
+            continue
+        if role not in ROLES:
+            raise GatingError(f"population {spec['name']!r}: unknown role {role!r} (one of {', '.join(ROLES)})")
+        if role in roles:
+            raise GatingError(f"role {role!r} is given to two populations: {roles[role]!r} and {spec['name']!r}")
+        roles[role] = str(spec["name"])
+    if "singlets" not in roles:
+        found = [p.name for p in populations if isinstance(p.gate, SingletGate)]
+        if len(found) == 1:
+            roles["singlets"] = found[0]
+    return roles
 
 
 def _order(populations: list[Population]) -> list[Population]:

@@ -95,7 +95,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
                       "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
                       "gap_text": _fmt(None if r["gap_closed"] is None else 100 * r["gap_closed"], 0, " %"),
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
-            "tubes": [{**s, "abc_text": fg.abc_text(s["hladr_abc"]), "mfi_text": _fmt(s["hladr_median_mfi"], 0),
+            "tubes": [{**s, "abc_text": fg.abc_text(s["hladr_abc"]), "mfi_text": _fmt(s["hladr_mfi"], 0),
                        "events_text": _fmt(s["events"], 0), "monocytes_text": _fmt(s["monocytes"], 0),
                        "pct_text": _fmt(s["monocytes_pct"], 1, " %")} for s in members],
         })
@@ -113,7 +113,7 @@ def _tube_figures(run: RunData, tubes: list[dict[str, Any]]) -> tuple[list[dict]
         label = f"{s['condition']} ({s['well']})"
         if s["role"] == "sample":
             histograms.append({"condition": s["condition"], "hist": doc["hladr"] if doc else None,
-                               "abc": s["hladr_abc"], "mfi": s["hladr_median_mfi"]})
+                               "abc": s["hladr_abc"], "mfi": s["hladr_mfi"]})
         gating.append((label, [Panel.from_dict(p) for p in doc["panels"]] if doc else []))
     return histograms, gating
 

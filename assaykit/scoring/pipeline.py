@@ -33,49 +33,55 @@ FCS_SUFFIXES = (".fcs", ".lmd")
 
 @dataclass(frozen=True)
 class TubeResult:
-    """What a worker returns for one blood tube (sample or isotype control)."""
+    """What a worker returns for one blood tube (sample or isotype control). Counts are events;
+    ``monocytes_pct`` is the readout population's share of its parent (%); ``hladr_mfi`` is the
+    strategy's statistic (``hladr_statistic``: median or geometric_mean) of the readout marker
+    on the readout population, in compensated scale units (MFI)."""
 
     path: Path
     sha256: str = ""
     events: int | None = None
-    singlets: int | None = None
-    monocytes: int | None = None
-    monocytes_pct: float | None = None  # of singlets
-    hladr_median_mfi: float | None = None
+    singlets: int | None = None  # the strategy's singlets population (None when it has none)
+    monocytes: int | None = None  # the readout population
+    monocytes_pct: float | None = None  # of the readout population's parent
+    hladr_mfi: float | None = None
+    hladr_statistic: str = ""
     channel: str = ""
     voltage: str = ""
     qc_flags: tuple[str, ...] = ()
     error: str = ""
-    values: np.ndarray | None = field(default=None, repr=False)  # monocyte HLA-DR, for % positive
+    values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
     figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (figure_data.py)
 
 
 def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeResult:
-    """Read, gate and measure one blood tube; any AssayKitError becomes the result's error.
-    With ``figure``, also the tube's figure data for the reports (scoring/figure_data.py)."""
+    """Read, gate and measure one blood tube (``path``) with ``strategy``; any AssayKitError
+    becomes the result's error. With ``figure``, also the tube's figure data for the reports
+    (figure_data.py)."""
     from ..gating import apply_strategy, measure, qc_flags
     from .figure_data import tube_figure
 
     try:
         sample = read_fcs(path)
-        sha = sample.sha256
     except AssayKitError as error:
-        return TubeResult(path, error=error.message)
+        return TubeResult(path=path, error=error.message)
     try:
         result = apply_strategy(sample, strategy, "file")
         readout = measure(result, strategy)
         flags = tuple(qc_flags(result, strategy, readout))
     except AssayKitError as error:
-        return TubeResult(path, sha, sample.n_events, error=error.message)
+        return TubeResult(path=path, sha256=sample.sha256, events=sample.n_events, error=error.message)
     names = {p.name: p for p in result.populations}
-    singlets = names["singlets"].count if "singlets" in names else None
     population = names[readout.population]
     parent = result.count(population.parent) if population.parent in names else sample.n_events
-    pct = 100.0 * population.count / parent if parent else None
-    values = result.frame.scale(readout.marker)[result.masks[readout.population]].astype(np.float32)
-    voltage = sample.voltage(result.frame.channels[readout.marker])
-    return TubeResult(path, sha, sample.n_events, singlets, population.count, pct, readout.value, readout.channel,
-                      voltage, flags, "", values, tube_figure(result, values) if figure else None)
+    values = result.frame.scale(readout.marker)[result.masks[readout.population]]  # float64, as gate --isotype
+    return TubeResult(
+        path=path, sha256=sample.sha256, events=sample.n_events,
+        singlets=names[strategy.singlets].count if strategy.singlets else None,
+        monocytes=population.count, monocytes_pct=100.0 * population.count / parent if parent else None,
+        hladr_mfi=readout.value, hladr_statistic=readout.statistic, channel=readout.channel,
+        voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=values,
+        figure=tube_figure(result, values) if figure else None)
 
 
 def _measure_task(task: tuple[Path, Strategy, bool]) -> TubeResult:
@@ -244,13 +250,15 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
 
 def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult], calibration: Calibration | None,
                  bead_error: str, unreadable: dict[Path, str], acquired: dict[Path, str]) -> list[dict[str, Any]]:
+    from ..gating.readout import isotype_cut, percent_above
     from .quantify import calibrated_value
 
-    isotype_cut: dict[tuple[str, str], float] = {}
+    cuts: dict[tuple[str, str], float] = {}
     for a in assignments:
         o = outcomes.get(a.path)
-        if a.row.role == "isotype" and o is not None and o.values is not None and o.values.size:
-            isotype_cut[(a.row.patient, a.row.timepoint)] = float(np.percentile(o.values, 99.0))
+        cut = isotype_cut(o.values) if a.row.role == "isotype" and o is not None and o.values is not None else None
+        if cut is not None:
+            cuts[(a.row.patient, a.row.timepoint)] = cut
     rows = []
     for a in assignments:
         row = a.row
@@ -258,7 +266,8 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
                 "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
                 "acquisition_date": acquired.get(a.path, ""), "events": None, "singlets": None, "monocytes": None,
                 "monocytes_pct": None,
-                "hladr_median_mfi": None, "hladr_abc": None, "hladr_pos_pct": None, "qc_flags": (), "error": "",
+                "hladr_mfi": None, "hladr_statistic": "", "hladr_abc": None, "hladr_pos_pct": None, "qc_flags": (),
+                "error": "",
                 **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
         if row.role == "beads":
             if calibration is not None:
@@ -275,13 +284,13 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
                 if calibration is None:
                     flags.append("no AB/C: the bead tube could not be calibrated")
                 else:
-                    abc, extra = calibrated_value(o.hladr_median_mfi, calibration, o.channel, o.voltage)
+                    abc, extra = calibrated_value(o.hladr_mfi, calibration, o.channel, o.voltage)
                     flags.extend(extra)
-            cut = isotype_cut.get((row.patient, row.timepoint))
-            pos = float(100.0 * np.mean(o.values > cut)) if cut is not None and o.values is not None and o.values.size \
-                else None
+            cut = cuts.get((row.patient, row.timepoint))
+            pos = percent_above(o.values, cut) if cut is not None and o.values is not None else None
             base.update(sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
-                        monocytes_pct=o.monocytes_pct, hladr_median_mfi=o.hladr_median_mfi, hladr_abc=abc,
+                        monocytes_pct=o.monocytes_pct, hladr_mfi=o.hladr_mfi, hladr_statistic=o.hladr_statistic,
+                        hladr_abc=abc,
                         hladr_pos_pct=pos, qc_flags=tuple(flags), error=o.error)
         rows.append(base)
     return rows

@@ -13,8 +13,8 @@ from typing import Any
 from .._files import write_atomic
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by",
-                  "acquisition_date", "events", "singlets", "monocytes", "monocytes_pct", "hladr_median_mfi",
-                  "hladr_abc", "hladr_pos_pct", "qc_flags", "error"]
+                  "acquisition_date", "events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi",
+                  "hladr_statistic", "hladr_abc", "hladr_pos_pct", "qc_flags", "error"]
 CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "voltage", "slope", "intercept",
                        "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
                        "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import assaykit
+from assaykit import read_fcs
 from assaykit.cli import app
 from assaykit.errors import AssayKitError, PlateMapError
 from assaykit.scoring import score_run
@@ -113,7 +115,7 @@ def test_tables_written_and_rerun_identical(scored, run_8x4: Path, tmp_path: Pat
         assert needed in manifest
     columns = pd.read_csv(scored.out_dir / "samples.csv").columns
     for column in ("file", "sha256", "well", "patient", "timepoint", "condition", "role", "events", "singlets",
-                   "monocytes", "monocytes_pct", "hladr_median_mfi", "hladr_abc", "hladr_pos_pct", "qc_flags",
+                   "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "hladr_pos_pct", "qc_flags",
                    "error"):
         assert column in columns
 
@@ -159,7 +161,7 @@ def test_failed_bead_tube_keeps_the_mfi(small_run: Path, tmp_path: Path) -> None
     beads = result.samples[result.samples["role"] == "beads"].iloc[0]
     assert "at least 3" in beads["error"] and result.exit_code == 1
     blood = result.samples[result.samples["role"] == "sample"]
-    assert blood["hladr_median_mfi"].notna().all() and blood["hladr_abc"].isna().all()
+    assert blood["hladr_mfi"].notna().all() and blood["hladr_abc"].isna().all()
     assert "at least 3" in result.calibration["error"].iloc[0]
 
 
@@ -325,3 +327,84 @@ def test_voltage_differing_from_the_bead_tube_is_flagged(small_run: Path, tmp_pa
     samples = score_run(small_run, out=tmp_path / "o", jobs=1).samples.set_index("file")
     assert "PE-A voltage 520 differs from the bead tube's 480" in samples.loc["Specimen_001_A1_A01.fcs", "qc_flags"]
     assert "voltage" not in samples.loc["Specimen_001_A2_A02.fcs", "qc_flags"]
+
+
+# --- one rule in one place --------------------------------------------------------------------------
+
+
+def test_isotype_cut_is_the_gate_commands_rule(small_run: Path, tmp_path: Path) -> None:
+    """score's % positive against an isotype tube equals `gate --isotype` on the same two files."""
+    from assaykit.simulate import Scenario, simulate_blood, write_tube
+
+    rng = np.random.default_rng(4)
+    write_tube(small_run / "isotype_C1.fcs", simulate_blood(Scenario(n_events=30000, monocyte_abc=150.0), rng), "C1")
+    plate = pd.read_csv(small_run / "plate_map.csv", dtype=str, keep_default_na=False)
+    first = plate[plate["role"] == "sample"].iloc[0]
+    extra = {"well": "C1", "file": "isotype_C1.fcs", "patient": first["patient"], "timepoint": first["timepoint"],
+             "condition": "isotype", "role": "isotype"}
+    pd.concat([plate, pd.DataFrame([extra])]).to_csv(small_run / "plate_map.csv", index=False)
+    samples = score_run(small_run, out=tmp_path / "o", jobs=1).samples.set_index("file")
+    gated = CliRunner().invoke(app, ["gate", str(small_run / first["file"]), "--isotype",
+                                     str(small_run / "isotype_C1.fcs"), "--json"])
+    assert gated.exit_code == 0, gated.output
+    expected = json.loads(gated.output)["readout"]["percent_positive"]
+    assert 0 < expected < 100
+    assert samples.loc[first["file"], "hladr_pos_pct"] == pytest.approx(expected, rel=1e-6)
+    others = samples[(samples["patient"] != first["patient"]) & (samples["role"] == "sample")]
+    assert others["hladr_pos_pct"].isna().all()  # no isotype tube for that patient
+
+
+RENAMED = """
+name: renamed
+markers:
+  FSC-A: {aliases: [FSC-A]}
+  FSC-H: {aliases: [FSC-H]}
+  SSC-A: {aliases: [SSC-A], transform: {kind: log, m: 4.5}}
+  CD14: {aliases: [PerCP-Cy5-5-A], transform: {kind: logicle, m: 4.5, w: 0.5}}
+  HLA-DR: {aliases: [PE-A], transform: {kind: logicle, m: 4.5, w: 0.5}}
+populations:
+  - {name: Leukocytes, parent: root, gate: {auto: debris, dims: [FSC-A]}}
+  - {name: Single cells, parent: Leukocytes, gate: {auto: singlets, dims: [FSC-A, FSC-H]}}
+  - {name: CD14+ mono, parent: Single cells, gate: {auto: monocytes, dims: [CD14, SSC-A]}}
+readout: {population: CD14+ mono, marker: HLA-DR, statistic: geometric_mean}
+"""
+
+
+def test_roles_and_statistic_come_from_the_strategy(tmp_path: Path) -> None:
+    """A strategy that names its populations otherwise keeps the doublet check and the singlets
+    count; the MFI column holds the statistic the strategy asks for, and says which."""
+    import yaml
+
+    from assaykit.gating import apply_strategy, load_strategy, parse_strategy
+    from assaykit.scoring import measure_tube
+    from assaykit.simulate import Scenario, simulate_blood, write_tube
+
+    strategy = parse_strategy(yaml.safe_load(RENAMED))
+    assert strategy.singlets == "Single cells"
+    path = write_tube(tmp_path / "doublets.fcs", simulate_blood(Scenario(n_events=40000, doublet_fraction=0.2),
+                                                                 np.random.default_rng(2)))
+    tube = measure_tube(path, strategy, figure=False)
+    gated = apply_strategy(read_fcs(path), strategy)
+    assert tube.singlets == gated.count("Single cells") and tube.monocytes == gated.count("CD14+ mono")
+    assert any(f.startswith("doublets are") and "of Leukocytes" in f for f in tube.qc_flags), tube.qc_flags
+    values = gated.frame.scale("HLA-DR")[gated.masks["CD14+ mono"]]
+    geometric = float(np.exp(np.mean(np.log(values[values > 0]))))
+    assert tube.hladr_statistic == "geometric_mean"
+    assert tube.hladr_mfi == pytest.approx(geometric, rel=1e-12) and tube.hladr_mfi != float(np.median(values))
+    default = measure_tube(path, load_strategy(), figure=False)
+    plain = apply_strategy(read_fcs(path), load_strategy())
+    median = float(np.median(plain.frame.scale("HLA-DR")[plain.masks["monocytes"]]))
+    assert default.hladr_statistic == "median" and default.hladr_mfi == pytest.approx(median, rel=1e-12)
+
+
+def test_a_declared_role_wins_and_bad_roles_are_refused() -> None:
+    import yaml
+
+    from assaykit.gating import parse_strategy
+
+    doc = yaml.safe_load(RENAMED)
+    doc["populations"][0]["role"] = "singlets"
+    assert parse_strategy(doc).singlets == "Leukocytes"
+    doc["populations"][0]["role"] = "neutrophils"
+    with pytest.raises(AssayKitError, match="unknown role 'neutrophils'"):
+        parse_strategy(doc)
