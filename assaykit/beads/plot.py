@@ -41,9 +41,7 @@ def plot_calibration(run: BeadRun, out: str | os.PathLike[str], title: str = "")
         ok = (fsc > 0) & (ssc > 0)
         density_plot(ax_gate, np.log10(fsc[ok]), np.log10(ssc[ok]), bins=150)
         if run.gate is not None:
-            angles = np.linspace(0, 2 * np.pi, 200)
-            circle = np.column_stack([np.cos(angles), np.sin(angles)]) * run.gate.distance
-            ellipse = circle @ np.linalg.cholesky(np.asarray(run.gate.covariance)).T + np.asarray(run.gate.center)
+            ellipse = run.gate.outline()
             ax_gate.plot(ellipse[:, 0], ellipse[:, 1], color="crimson", lw=1.5)
         ax_gate.set_xlabel(f"log10 {run.sample.channels[run.scatter[0]]}")
         ax_gate.set_ylabel(f"log10 {run.sample.channels[run.scatter[1]]}")

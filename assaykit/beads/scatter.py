@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._geometry import ellipse_outline, mahalanobis2
 from .peaks import cv_percent
 
 _TRUNCATION = 9.0  # squared Mahalanobis distance of the events that refine the fit
@@ -33,13 +34,17 @@ class BeadSingletGate:
     def apply(self, fsc: np.ndarray, ssc: np.ndarray) -> np.ndarray:
         """Mask of the singlet beads among events with these FSC and SSC values (scale units)."""
         points = _log_points(fsc, ssc)
-        return _mahalanobis2(points, np.asarray(self.center), np.asarray(self.covariance)) <= self.distance**2
+        return mahalanobis2(points, np.asarray(self.center), np.asarray(self.covariance)) <= self.distance**2
 
     @property
     def cv_percent(self) -> tuple[float, float]:
         """The cluster's FSC and SSC coefficients of variation (%), from its log-normal spread."""
         sd = np.sqrt(np.diag(np.asarray(self.covariance)))
         return float(cv_percent(sd[0])), float(cv_percent(sd[1]))
+
+    def outline(self, n: int = 200) -> np.ndarray:
+        """The gate's boundary in (log10 FSC, log10 SSC), closed (n x 2)."""
+        return ellipse_outline(self.center, self.covariance, self.distance, n)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "bead_singlets", "channels": list(self.channels), "center_log10": list(self.center),
@@ -50,11 +55,6 @@ def _log_points(fsc: np.ndarray, ssc: np.ndarray) -> np.ndarray:
     # non-positive scatter (debris at the threshold) is put far below any bead
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.column_stack([np.log10(np.where(fsc > 0, fsc, 1e-9)), np.log10(np.where(ssc > 0, ssc, 1e-9))])
-
-
-def _mahalanobis2(points: np.ndarray, center: np.ndarray, covariance: np.ndarray) -> np.ndarray:
-    d = points - center
-    return np.einsum("ij,jk,ik->i", d, np.linalg.inv(covariance), d)
 
 
 def fit_singlet_gate(fsc: np.ndarray, ssc: np.ndarray, channels: tuple[str, str] = ("FSC", "SSC"),
@@ -76,7 +76,7 @@ def fit_singlet_gate(fsc: np.ndarray, ssc: np.ndarray, channels: tuple[str, str]
     center = np.array([(xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2])
     covariance = np.diag(((high - low) / 20) ** 2)
     for _ in range(50):
-        inside = usable & (_mahalanobis2(points, center, covariance) <= _TRUNCATION)
+        inside = usable & (mahalanobis2(points, center, covariance) <= _TRUNCATION)
         if inside.sum() < 10:
             return None
         new_center = points[inside].mean(axis=0)

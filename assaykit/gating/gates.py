@@ -1,19 +1,27 @@
 """Gates as objects with one ``apply(data) -> bool mask``.
 
 Geometry is held in display coordinates (each marker's transform applied; see ``transforms``),
-as the gate is drawn; strategy files give it in scale values and the loader converts it.
+as the gate is drawn; strategy files give it in scale values. Everything one gate type means
+lives in its class: ``kind`` (its name in strategy files and ``to_dict``), ``from_spec`` (its
+strategy-file fields, parsed once and placed per file), ``apply`` and ``outlines`` (what a
+gating figure draws). :data:`GATE_TYPES` maps the names to the classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from .._geometry import ellipse_outline, mahalanobis2
 from ..errors import GatingError
 from .transforms import Transform
+
+Range = tuple[float, float]
+#: ``to_display(value, i)``: a scale value on the gate's i-th dim in display coordinates (None stays None)
+ToDisplay = Callable[[float | None, int], float | None]
 
 
 class GateData(Protocol):
@@ -38,6 +46,27 @@ class Gate(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tuple:
+    """``value`` as a tuple of ``count`` floats (None kept where ``allow_none``); else a
+    GatingError naming ``where``."""
+    if not isinstance(value, list | tuple) or len(value) != count:
+        raise GatingError(f"{where}: expected a list of {count} numbers, got {value!r}")
+    out = []
+    for v in value:
+        if v is None and allow_none:
+            out.append(None)
+            continue
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise GatingError(f"{where}: {v!r} is not a number") from None
+    return tuple(out)
+
+
+def _point(to_display: ToDisplay, values: tuple) -> tuple:
+    return tuple(to_display(v, i) for i, v in enumerate(values))
+
+
 def _bounds(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
     mask = np.ones(values.shape, dtype=bool)
     if low is not None:
@@ -48,36 +77,87 @@ def _bounds(values: np.ndarray, low: float | None, high: float | None) -> np.nda
 
 
 @dataclass(frozen=True)
+class FixedGate:
+    """A gate written in scale values in a strategy file. Display coordinates depend on the
+    file's channel ranges (transforms with ``t`` left to the channel), so the concrete gate is
+    placed per file by :meth:`fit`, like an automatic one. ``place(to_display)`` builds it."""
+
+    dims: tuple[str, ...]
+    place: Callable[[ToDisplay], Any]
+
+    def build(self, transforms: list[Transform]) -> Any:
+        """The concrete gate under ``transforms`` (one per dim)."""
+        return self.place(lambda value, i: None if value is None else float(transforms[i].forward(value)[0]))
+
+    def fit(self, data: GateData, parent: np.ndarray) -> Any:
+        """The concrete gate on this sample (``parent`` is unused: the geometry is fixed)."""
+        return self.build([data.transform(d) for d in self.dims])
+
+
+@dataclass(frozen=True)
 class IntervalGate:
     """``low <= x <= high`` on one marker; either bound may be open (a threshold)."""
 
+    kind: ClassVar[str] = "interval"
+    n_dims: ClassVar[int] = 1
     dims: tuple[str]
     low: float | None = None
     high: float | None = None
 
+    @classmethod
+    def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
+        """``low``, ``high`` (scale values; either may be omitted)."""
+        low, high = numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
+        return FixedGate(dims, lambda to_display: cls(dims, to_display(low, 0), to_display(high, 0)))
+
     def apply(self, data: GateData) -> np.ndarray:
         return _bounds(data.display(self.dims[0]), self.low, self.high)
 
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        return ()  # a one-marker gate is drawn by its bounds
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "interval", "dims": list(self.dims), "low": self.low, "high": self.high}
+        return {"type": self.kind, "dims": list(self.dims), "low": self.low, "high": self.high}
 
 
 @dataclass(frozen=True)
 class RectangleGate:
+    """``low <= (x, y) <= high`` (display coordinates); a bound may be None (open)."""
+
+    kind: ClassVar[str] = "rectangle"
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     low: tuple[float | None, float | None]
     high: tuple[float | None, float | None]
+
+    @classmethod
+    def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
+        """``low: [x, y]``, ``high: [x, y]`` (scale values; a bound may be null)."""
+        low = numbers(spec.get("low"), 2, where, allow_none=True)
+        high = numbers(spec.get("high"), 2, where, allow_none=True)
+        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, low), _point(to_display, high)))
 
     def apply(self, data: GateData) -> np.ndarray:
         return (_bounds(data.display(self.dims[0]), self.low[0], self.high[0])
                 & _bounds(data.display(self.dims[1]), self.low[1], self.high[1]))
 
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        x0 = self.low[0] if self.low[0] is not None else x_range[0]
+        y0 = self.low[1] if self.low[1] is not None else y_range[0]
+        x1 = self.high[0] if self.high[0] is not None else x_range[1]
+        y1 = self.high[1] if self.high[1] is not None else y_range[1]
+        return (np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=np.float64),)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "rectangle", "dims": list(self.dims), "low": list(self.low), "high": list(self.high)}
+        return {"type": self.kind, "dims": list(self.dims), "low": list(self.low), "high": list(self.high)}
 
 
 @dataclass(frozen=True)
 class PolygonGate:
+    """Points inside the polygon ``vertices`` (display coordinates)."""
+
+    kind: ClassVar[str] = "polygon"
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     vertices: tuple[tuple[float, float], ...]
 
@@ -85,20 +165,31 @@ class PolygonGate:
         if len(self.vertices) < 3:
             raise GatingError(f"a polygon needs at least 3 vertices, got {len(self.vertices)}")
 
+    @classmethod
+    def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
+        """``vertices: [[x, y], ...]`` (scale values, at least 3)."""
+        vertices = [numbers(v, 2, where) for v in spec.get("vertices") or []]
+        return FixedGate(dims, lambda to_display: cls(dims, tuple(_point(to_display, v) for v in vertices)))
+
     def apply(self, data: GateData) -> np.ndarray:
         from flowutils.gating import points_in_polygon
 
         points = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])])
         return np.asarray(points_in_polygon(np.asarray(self.vertices, dtype=np.float64), points), dtype=bool)
 
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        return (np.asarray((*self.vertices, self.vertices[0]), dtype=np.float64),)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "polygon", "dims": list(self.dims), "vertices": [list(v) for v in self.vertices]}
+        return {"type": self.kind, "dims": list(self.dims), "vertices": [list(v) for v in self.vertices]}
 
 
 @dataclass(frozen=True)
 class EllipseGate:
     """Points whose Mahalanobis distance to ``center`` under ``covariance`` is at most ``distance``."""
 
+    kind: ClassVar[str] = "ellipse"
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     center: tuple[float, float]
     covariance: tuple[tuple[float, float], tuple[float, float]]
@@ -109,13 +200,25 @@ class EllipseGate:
         if cov.shape != (2, 2) or np.linalg.det(cov) <= 0 or self.distance <= 0:
             raise GatingError("an ellipse needs a positive-definite 2x2 covariance and a positive distance")
 
+    @classmethod
+    def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
+        """``center: [x, y]`` (scale values), ``covariance`` (2x2, display units), ``distance``."""
+        centre = numbers(spec.get("center"), 2, where)
+        cov = tuple(numbers(r, 2, where) for r in spec.get("covariance") or [])
+        if len(cov) != 2:
+            raise GatingError(f"{where}: covariance must be 2x2")
+        distance = float(spec.get("distance", 1.0))
+        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, centre), cov, distance))
+
     def apply(self, data: GateData) -> np.ndarray:
-        d = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])]) - np.asarray(self.center)
-        inv = np.linalg.inv(np.asarray(self.covariance, dtype=np.float64))
-        return np.einsum("ij,jk,ik->i", d, inv, d) <= self.distance**2
+        points = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])])
+        return mahalanobis2(points, self.center, self.covariance) <= self.distance**2
+
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        return (ellipse_outline(self.center, self.covariance, self.distance),)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "ellipse", "dims": list(self.dims), "center": list(self.center),
+        return {"type": self.kind, "dims": list(self.dims), "center": list(self.center),
                 "covariance": [list(r) for r in self.covariance], "distance": self.distance}
 
 
@@ -123,6 +226,8 @@ class EllipseGate:
 class QuadrantGate:
     """One quadrant of a split at (x, y): ``quadrant`` is '++', '+-', '-+' or '--' (x sign first)."""
 
+    kind: ClassVar[str] = "quadrant"
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     split: tuple[float, float]
     quadrant: str
@@ -131,22 +236,41 @@ class QuadrantGate:
         if self.quadrant not in ("++", "+-", "-+", "--"):
             raise GatingError(f"quadrant must be one of ++, +-, -+, --; got {self.quadrant!r}")
 
+    @classmethod
+    def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
+        """``split: [x, y]`` (scale values), ``quadrant``."""
+        split = numbers(spec.get("split"), 2, where)
+        quadrant = str(spec.get("quadrant"))
+        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, split), quadrant))
+
     def apply(self, data: GateData) -> np.ndarray:
         x = data.display(self.dims[0]) >= self.split[0]
         y = data.display(self.dims[1]) >= self.split[1]
         return (x if self.quadrant[0] == "+" else ~x) & (y if self.quadrant[1] == "+" else ~y)
 
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        x, y = self.split
+        return (np.array([[x, y_range[0]], [x, y_range[1]]]), np.array([[x_range[0], y], [x_range[1], y]]))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "quadrant", "dims": list(self.dims), "split": list(self.split), "quadrant": self.quadrant}
+        return {"type": self.kind, "dims": list(self.dims), "split": list(self.split), "quadrant": self.quadrant}
 
 
 @dataclass(frozen=True)
 class RatioGate:
     """``low <= y / x <= high`` in scale values (singlets: FSC-H over FSC-A)."""
 
+    kind: ClassVar[str] = "ratio"
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     low: float
     high: float
+
+    @classmethod
+    def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
+        """``low``, ``high``: the ratio's bounds (scale values on both axes: nothing to place)."""
+        low, high = numbers([spec.get("low"), spec.get("high")], 2, where)
+        return FixedGate(dims, lambda to_display: cls(dims, low, high))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.scale(self.dims[0]), data.scale(self.dims[1])
@@ -154,14 +278,22 @@ class RatioGate:
             ratio = np.where(x > 0, y / x, np.nan)
         return (ratio >= self.low) & (ratio <= self.high)
 
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        """The two bounding lines, drawn over the parent's scale range on x."""
+        top = float(np.percentile(data.scale(self.dims[0])[parent], 99.9)) if parent.any() else 1.0
+        xs = np.linspace(0, max(top, 1e-9), 50)
+        x_form, y_form = data.transform(self.dims[0]), data.transform(self.dims[1])
+        return tuple(np.column_stack([x_form.forward(xs), y_form.forward(xs * r)]) for r in (self.low, self.high))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "ratio", "dims": list(self.dims), "low": self.low, "high": self.high}
+        return {"type": self.kind, "dims": list(self.dims), "low": self.low, "high": self.high}
 
 
 @dataclass(frozen=True)
 class BooleanGate:
     """``and`` / ``or`` of populations, or ``not`` of one."""
 
+    kind: ClassVar[str] = "boolean"
     op: str
     populations: tuple[str, ...]
     dims: tuple[str, ...] = ()
@@ -183,5 +315,13 @@ class BooleanGate:
             out = out & m if self.op == "and" else out | m
         return out
 
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        return ()
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "boolean", "op": self.op, "populations": list(self.populations)}
+        return {"type": self.kind, "op": self.op, "populations": list(self.populations)}
+
+
+#: The fixed gate types of strategy files, by ``type:`` name.
+GATE_TYPES: dict[str, Any] = {cls.kind: cls for cls in (IntervalGate, RectangleGate, PolygonGate, EllipseGate,
+                                                          QuadrantGate, RatioGate)}

@@ -103,32 +103,6 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
     return counts, x_edges, y_edges
 
 
-def _outlines(gate: Any, kind: str, result: GatingResult, dims: list[str], parent: np.ndarray,
-              x_range: tuple[float, float], y_range: tuple[float, float]) -> tuple[np.ndarray, ...]:
-    frame = result.frame
-    if kind == "polygon":
-        return (np.asarray((*gate.vertices, gate.vertices[0]), dtype=np.float64),)
-    if kind == "rectangle":
-        lo = [gate.low[0] if gate.low[0] is not None else x_range[0], gate.low[1] if gate.low[1] is not None
-              else y_range[0]]
-        hi = [gate.high[0] if gate.high[0] is not None else x_range[1], gate.high[1] if gate.high[1] is not None
-              else y_range[1]]
-        return (np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]], [lo[0], lo[1]]]),)
-    if kind == "ratio":
-        top = float(np.percentile(frame.scale(dims[0])[parent], 99.9)) if parent.any() else 1.0
-        xs = np.linspace(0, max(top, 1e-9), 50)
-        return tuple(np.column_stack([frame.transform(dims[0]).forward(xs), frame.transform(dims[1]).forward(xs * r)])
-                     for r in (gate.low, gate.high))
-    if kind == "ellipse":
-        angles = np.linspace(0, 2 * np.pi, 120)
-        circle = np.column_stack([np.cos(angles), np.sin(angles)]) * gate.distance
-        return (circle @ np.linalg.cholesky(np.asarray(gate.covariance)).T + np.asarray(gate.center),)
-    if kind == "quadrant":
-        x, y = gate.split
-        return (np.array([[x, y_range[0]], [x, y_range[1]]]), np.array([[x_range[0], y], [x_range[1], y]]))
-    return ()
-
-
 def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
     """One panel per population of a gated sample (file order)."""
     frame = result.frame
@@ -138,7 +112,6 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
         gate = result.gates[population.name]
         parent = result.masks.get(population.parent, root) if population.parent != ROOT else root
         dims = list(getattr(gate, "dims", ()) or ())
-        kind = gate.to_dict()["type"]
         common = {"population": population.name, "parent": population.parent, "count": population.count,
                   "percent_of_parent": population.percent_of_parent}
         labels = [f"{d} ({result.channels[d]})" for d in dims]
@@ -151,11 +124,11 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
                                 x_ticks=axis_ticks(frame.transform(dims[0]))))
         elif len(dims) == 2:
             x, y = frame.display(dims[0])[parent], frame.display(dims[1])[parent]
-            x_range, y_range = ((0.0, 1.0), (0.0, 1.0)) if kind == "ratio" else (_range(x), _range(y))
+            x_range, y_range = ((0.0, 1.0), (0.0, 1.0)) if gate.kind == "ratio" else (_range(x), _range(y))
             counts, xe, ye = histogram2d(x, y, bins, x_range, y_range)
             panels.append(Panel(**common, x_label=labels[0], y_label=labels[1], x_edges=xe, y_edges=ye,
                                 counts=counts,
-                                outlines=_outlines(gate, kind, result, dims, parent, x_range, y_range),
+                                outlines=gate.outlines(frame, parent, x_range, y_range),
                                 x_ticks=axis_ticks(frame.transform(dims[0])),
                                 y_ticks=axis_ticks(frame.transform(dims[1]))))
     return panels

@@ -8,12 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS
-from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
+from .gates import GATE_TYPES, BooleanGate
 from .transforms import Transform
 
 ROOT = "root"
@@ -80,21 +78,6 @@ def _transform(spec: Any, where: str) -> Transform:
         raise GatingError(f"{where}: bad transform ({exc})") from None
 
 
-def _numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tuple:
-    if not isinstance(value, (list, tuple)) or len(value) != count:
-        raise GatingError(f"{where}: expected a list of {count} numbers, got {value!r}")
-    out = []
-    for v in value:
-        if v is None and allow_none:
-            out.append(None)
-            continue
-        try:
-            out.append(float(v))
-        except (TypeError, ValueError):
-            raise GatingError(f"{where}: {v!r} is not a number") from None
-    return tuple(out)
-
-
 def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Transform], where: str) -> Any:
     if not isinstance(spec, dict):
         raise GatingError(f"{where}: gate must be a mapping")
@@ -114,7 +97,12 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
                 raise GatingError(f"{where}: automatic gate {kind!r} needs {expected} dims")
             options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
             return AUTO_METHODS[kind](dims, **options)
-        fixed = _fixed_gate(kind, spec, dims, where)
+        if kind not in GATE_TYPES:
+            raise GatingError(f"{where}: unknown gate type {kind!r} (one of {', '.join(GATE_TYPES)}, boolean)")
+        gate_type = GATE_TYPES[kind]
+        if len(dims) != gate_type.n_dims:
+            raise GatingError(f"{where}: a {kind} gate needs {gate_type.n_dims} dim(s)")
+        fixed = gate_type.from_spec(dims, spec, where)
         fixed.build([transforms[d] for d in dims])  # geometry checked now, placed per file
         return fixed
     except GatingError as exc:
@@ -123,62 +111,6 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         raise GatingError(f"{where}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise GatingError(f"{where}: bad gate geometry ({exc})") from None
-
-
-@dataclass(frozen=True)
-class FixedGate:
-    """A gate written in scale values in the strategy file. Display coordinates depend on the
-    file's channel ranges (transforms with ``t`` left to the channel), so the concrete gate is
-    placed per file by :meth:`fit`, like an automatic one."""
-
-    dims: tuple[str, ...]
-    make: Any  # (to_display(value, i), point(values)) -> concrete gate
-
-    def build(self, transforms: list[Transform]) -> Any:
-        def to_display(value: float | None, i: int) -> float | None:
-            return None if value is None else float(transforms[i].forward(value)[0])
-
-        def point(values: tuple) -> tuple:
-            return tuple(to_display(v, i) for i, v in enumerate(values))
-
-        return self.make(to_display, point)
-
-    def fit(self, data: Any, parent: np.ndarray) -> Any:
-        return self.build([data.transform(d) for d in self.dims])
-
-
-def _fixed_gate(kind: Any, spec: dict, dims: tuple[str, ...], where: str) -> FixedGate:
-    """Parse a fixed gate's numbers now; the returned FixedGate places them per file."""
-    if kind == "interval":
-        if len(dims) != 1:
-            raise GatingError(f"{where}: an interval gate has one dim")
-        bounds = _numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
-        return FixedGate(dims, lambda to_display, point: IntervalGate(dims, to_display(bounds[0], 0),
-                                                                      to_display(bounds[1], 0)))
-    if kind not in ("rectangle", "polygon", "ellipse", "quadrant", "ratio"):
-        raise GatingError(f"{where}: unknown gate type {kind!r}")
-    if len(dims) != 2:
-        raise GatingError(f"{where}: a {kind} gate needs 2 dims")
-    if kind == "ratio":  # scale values on both axes: no display coordinates involved
-        ratio_low, ratio_high = float(spec["low"]), float(spec["high"])
-        return FixedGate(dims, lambda to_display, point: RatioGate(dims, ratio_low, ratio_high))
-    if kind == "rectangle":
-        low = _numbers(spec.get("low"), 2, where, allow_none=True)
-        high = _numbers(spec.get("high"), 2, where, allow_none=True)
-        return FixedGate(dims, lambda to_display, point: RectangleGate(dims, point(low), point(high)))
-    if kind == "polygon":
-        vertices = [_numbers(v, 2, where) for v in spec.get("vertices") or []]
-        return FixedGate(dims, lambda to_display, point: PolygonGate(dims, tuple(point(v) for v in vertices)))
-    if kind == "ellipse":  # centre in scale values; covariance in display units
-        centre = _numbers(spec.get("center"), 2, where)
-        cov = tuple(_numbers(r, 2, where) for r in spec.get("covariance") or [])
-        if len(cov) != 2:
-            raise GatingError(f"{where}: covariance must be 2x2")
-        distance = float(spec.get("distance", 1.0))
-        return FixedGate(dims, lambda to_display, point: EllipseGate(dims, point(centre), cov, distance))
-    split = _numbers(spec.get("split"), 2, where)
-    quadrant = str(spec.get("quadrant"))
-    return FixedGate(dims, lambda to_display, point: QuadrantGate(dims, point(split), quadrant))
 
 
 def parse_strategy(doc: Any, source: str = "") -> Strategy:

@@ -329,3 +329,36 @@ def test_automatic_gates_are_deterministic(simulated_run: Path) -> None:
     assert [g.to_dict() for g in first.gates.values()] == [g.to_dict() for g in second.gates.values()]
     for name, mask in first.masks.items():
         np.testing.assert_array_equal(mask, second.masks[name])
+
+
+def test_each_gate_type_is_one_class(simulated_run: Path) -> None:
+    """Strategy parsing, to_dict and the gating figure all go through the gate's own class."""
+    from assaykit.gating import gating_panels
+    from assaykit.gating.gates import GATE_TYPES
+
+    specs = {
+        "interval": {"dims": ["FSC-A"], "low": 20000},
+        "rectangle": {"dims": ["FSC-A", "SSC-A"], "low": [20000, 1000], "high": [None, 200000]},
+        "polygon": {"dims": ["FSC-A", "SSC-A"], "vertices": [[20000, 1000], [250000, 1000], [250000, 200000]]},
+        "ellipse": {"dims": ["FSC-A", "SSC-A"], "center": [80000, 40000], "covariance": [[0.01, 0], [0, 0.01]],
+                    "distance": 2},
+        "quadrant": {"dims": ["FSC-A", "SSC-A"], "split": [50000, 20000], "quadrant": "++"},
+        "ratio": {"dims": ["FSC-A", "FSC-H"], "low": 0.7, "high": 1.0},
+    }
+    assert set(specs) == set(GATE_TYPES)
+    from assaykit._files import read_config
+
+    doc = read_config("monocyte-hladr", folder="", error=GatingError, what="strategy file").doc
+    doc["populations"] = [{"name": kind, "parent": "root", "gate": {"type": kind, **spec}}
+                          for kind, spec in specs.items()]
+    doc["readout"] = {"population": "interval", "marker": "HLA-DR"}
+    result = apply_strategy(read_fcs(simulated_run / "Specimen_001_A1_A01.fcs"), parse_strategy(doc))
+    panels = {p.population: p for p in gating_panels(result)}
+    for kind in specs:
+        gate = result.gates[kind]
+        assert type(gate) is GATE_TYPES[kind] and gate.to_dict()["type"] == kind
+        assert 0 < result.count(kind) < result.frame.n_events, kind
+        outlines = panels[kind].outlines
+        assert (len(outlines) == 0) == (kind == "interval") and all(o.shape[1] == 2 for o in outlines), kind
+    with pytest.raises(GatingError, match="unknown gate type 'hexagon'"):
+        parse_strategy({**doc, "populations": [{"name": "x", "gate": {"type": "hexagon", "dims": ["FSC-A"]}}]})
