@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -71,3 +72,12 @@ def drug_statistics(pairs: dict[str, list[tuple[float, float]]]) -> list[DrugSta
         rows.append(DrugStatistics(condition, n, float(np.median(folds)), low, high, coverage, p, None))
     adjusted = holm([r.wilcoxon_p for r in rows])
     return [replace(r, holm_p=a) for r, a in zip(rows, adjusted, strict=True)]
+
+
+def drug_pairs(restoration_rows: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """(control AB/C, drug AB/C) per drug condition, from restoration rows where both exist."""
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    for r in restoration_rows:
+        if r["control_abc"] is not None and r["abc"] is not None:
+            pairs.setdefault(r["condition"], []).append((r["control_abc"], r["abc"]))
+    return pairs

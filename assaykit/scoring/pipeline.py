@@ -23,9 +23,10 @@ from ..fcs import read_fcs, read_fcs_text
 from ..fcs.text import acquisition_date
 from ..gating import Strategy, load_strategy
 from . import figure_data
+from .cohort import drug_pairs, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .platemap import Assignment, match_files, read_plate_map
-from .restoration import immunosep_class, restoration, state
+from .restoration import pair_with_controls
 from .tables import SAMPLE_COLUMNS
 
 FCS_SUFFIXES = (".fcs", ".lmd")
@@ -169,6 +170,104 @@ class ScoreResult:
         return 1 if self.n_failed else 0
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run is scored from, read and checked before any tube is measured: the
+    options (run.yaml + overrides), plate map, strategy, bead lot, clinical values, the plate-map
+    rows matched to the folder's files, and per file its acquisition date (or why its TEXT
+    could not be read)."""
+
+    folder: Path
+    options: RunOptions
+    plate: Any
+    strategy: Strategy
+    lot: Any
+    clinical: dict[tuple[str, str], float]
+    assignments: list[Assignment]
+    acquired: dict[Path, str]
+    unreadable: dict[Path, str]
+    jobs: int
+    out_dir: Path
+
+
+def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+                **overrides: Any) -> RunInputs:
+    """Read a run folder's inputs (see :class:`RunInputs`); ``overrides`` as for :func:`score_run`.
+    Raises AssayKitError for usage errors (plate map, lot, strategy, clinical file)."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise AssayKitError("run folder not found", folder)
+    options = resolve_options(folder, {**overrides, "out": Path(out) if out is not None else None})
+    plate = read_plate_map(options.plate_map or folder / "plate_map.csv")
+    strategy = load_strategy(options.strategy)
+    lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
+    clinical = read_clinical(options.clinical) if options.clinical is not None else {}
+    files = run_files(folder)
+    keywords: dict[Path, Any] = {}
+    unreadable: dict[Path, str] = {}
+    for f in files:
+        try:
+            keywords[f] = read_fcs_text(f)
+        except AssayKitError as error:
+            keywords[f] = {}
+            unreadable[f] = error.message
+    return RunInputs(
+        folder=folder, options=options, plate=plate, strategy=strategy, lot=lot, clinical=clinical,
+        assignments=match_files(plate, files, keywords, options.control),
+        acquired={f: acquisition_date(k) for f, k in keywords.items()}, unreadable=unreadable,
+        jobs=options.jobs or os.cpu_count() or 1,
+        out_dir=Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name)
+
+
+@dataclass(frozen=True)
+class BeadOutcome:
+    """The run's bead tube: its calibration (None when it failed, with ``error``) and figure data."""
+
+    calibration: Calibration | None
+    error: str = ""
+    figure: dict[str, Any] | None = None
+
+
+def calibrate_run(inputs: RunInputs) -> BeadOutcome:
+    """Calibrate the run's bead tube with its lot; a failure is the outcome's error."""
+    beads = [a for a in inputs.assignments if a.row.role == "beads"]
+    try:
+        bead_run = calibrate_file(beads[0].path, inputs.lot)
+    except AssayKitError as error:
+        return BeadOutcome(calibration=None, error=error.message)
+    return BeadOutcome(calibration=bead_run.calibration, figure=figure_data.bead_figure(bead_run))
+
+
+def measure_tubes(inputs: RunInputs, figure: bool = True,
+                  progress: Callable[[int, int, str], None] | None = None) -> dict[Path, TubeResult]:
+    """Every blood tube (samples and isotype controls) gated and measured in ``inputs.jobs``
+    worker processes; ``figure``: keep each tube's figure data; ``progress(done, total, name)``
+    after each tube."""
+    blood = [a for a in inputs.assignments if a.row.role in ("sample", "isotype")]
+    done = [0]
+
+    def tick(outcome: TubeResult) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(blood), outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
+
+    return _run_tubes([(a.path, inputs.strategy, figure) for a in blood], inputs.jobs, tick)
+
+
+class _PhaseTimer:
+    """Seconds spent in each phase of a run, for the manifest."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self._last = self.started
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.time()
+        self.seconds[phase] = now - self._last
+        self._last = now
+
+
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
               progress: Callable[[int, int, str], None] | None = None, **overrides: Any) -> ScoreResult:
     """Score a run folder.
@@ -182,77 +281,39 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     map, lot, strategy); a file that fails is a row."""
     from . import tables
 
-    started = time.time()
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        raise AssayKitError("run folder not found", folder)
-    options = resolve_options(folder, {**overrides, "out": Path(out) if out is not None else None})
-    plate = read_plate_map(options.plate_map or folder / "plate_map.csv")
-    strategy = load_strategy(options.strategy)
-    lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
-    clinical = read_clinical(options.clinical) if options.clinical is not None else {}
-    files = run_files(folder)
-    keywords = {}
-    unreadable: dict[Path, str] = {}
-    for f in files:
-        try:
-            keywords[f] = read_fcs_text(f)
-        except AssayKitError as error:
-            keywords[f] = {}
-            unreadable[f] = error.message
-    assignments = match_files(plate, files, keywords, options.control)
-    jobs = options.jobs or os.cpu_count() or 1
-    timings = {"setup": time.time() - started}
-
-    beads = [a for a in assignments if a.row.role == "beads"]
-    calibration, bead_error, bead_figure = None, "", None
-    try:
-        bead_run = calibrate_file(beads[0].path, lot)
-        calibration, bead_figure = bead_run.calibration, figure_data.bead_figure(bead_run)
-    except AssayKitError as error:
-        bead_error = error.message
-    timings["calibration"] = time.time() - started - sum(timings.values())
-    blood = [a for a in assignments if a.row.role in ("sample", "isotype")]
-    done = [0]
-    total = len(blood)
-
-    def tick(outcome: TubeResult) -> None:
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], total, outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
-
-    outcomes = _run_tubes([(a.path, strategy, write) for a in blood], jobs, tick)  # figure data only to write
-    timings["tubes"] = time.time() - started - sum(timings.values())
-    samples = _sample_rows(assignments, outcomes, calibration, bead_error, unreadable,
-                           {f: acquisition_date(k) for f, k in keywords.items()})
-    restoration_rows, patient_rows = _restoration_rows(samples, options, clinical)
-    from .cohort import drug_statistics
-
-    pairs: dict[str, list[tuple[float, float]]] = {}
-    for r in restoration_rows:
-        if r["control_abc"] is not None and r["abc"] is not None:
-            pairs.setdefault(r["condition"], []).append((r["control_abc"], r["abc"]))
-    cohort = drug_statistics(pairs)
-    n_failed = sum(1 for s in samples if s["error"])
-    frames = tables.frames(samples, calibration, bead_error, restoration_rows, patient_rows, cohort)
-    out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
-    manifest = tables.manifest(folder, plate, strategy, lot, options, assignments, calibration, samples,
-                               started, time.time(), jobs, clinical_path=options.clinical)
-    timings["tables"] = time.time() - started - sum(timings.values())
-    manifest["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    timer = _PhaseTimer()
+    inputs = load_inputs(run_dir, out, **overrides)
+    timer.mark("setup")
+    beads = calibrate_run(inputs)
+    timer.mark("calibration")
+    outcomes = measure_tubes(inputs, figure=write, progress=progress)  # figure data only to write
+    timer.mark("tubes")
+    samples = _sample_rows(inputs, outcomes, beads)
+    options = inputs.options
+    restoration_rows, patient_rows = pair_with_controls(samples, options.control, options.thresholds,
+                                                        options.responder, inputs.clinical)
+    frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
+                           drug_statistics(drug_pairs(restoration_rows)))
+    manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options, inputs.assignments,
+                               beads.calibration, samples, timer.started, time.time(), inputs.jobs,
+                               clinical_path=options.clinical)
+    timer.mark("tables")
+    manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
     if write:
-        tables.write(out_dir, frames, manifest)
-        figure_data.write(out_dir, {p.name: o.figure for p, o in sorted(outcomes.items()) if o.figure is not None},
-                          bead_figure)
+        tables.write(inputs.out_dir, frames, manifest)
+        figure_data.write(inputs.out_dir, {p.name: o.figure for p, o in sorted(outcomes.items())
+                                           if o.figure is not None}, beads.figure)
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
-                       frames["cohort"], manifest, out_dir if write else None, n_failed)
+                       frames["cohort"], manifest, inputs.out_dir if write else None,
+                       sum(1 for s in samples if s["error"]))
 
 
-def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult], calibration: Calibration | None,
-                 bead_error: str, unreadable: dict[Path, str], acquired: dict[Path, str]) -> list[dict[str, Any]]:
+def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[dict[str, Any]]:
+    """One row per plate-map row: the tube's counts, MFI, AB/C, % positive, QC flags or error."""
     from ..gating.readout import isotype_cut, percent_above
     from .quantify import calibrated_value
 
+    assignments, calibration, acquired = inputs.assignments, beads.calibration, inputs.acquired
     cuts: dict[tuple[str, str], float] = {}
     for a in assignments:
         o = outcomes.get(a.path)
@@ -273,9 +334,9 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
             if calibration is not None:
                 base.update(sha256=calibration.file_sha256, events=calibration.n_events,
                             qc_flags=calibration.qc_flags)
-            base["error"] = bead_error
+            base["error"] = beads.error
         elif row.role == "blank":
-            base["error"] = unreadable.get(a.path, "")
+            base["error"] = inputs.unreadable.get(a.path, "")
         else:
             o = outcomes[a.path]
             flags = list(o.qc_flags)
@@ -297,51 +358,3 @@ def _sample_rows(assignments: list[Assignment], outcomes: dict[Path, TubeResult]
 
 
 _RESERVED = set(SAMPLE_COLUMNS)
-
-
-def _restoration_rows(samples: list[dict[str, Any]], options: RunOptions,
-                      clinical: dict[tuple[str, str], float]) -> tuple[list[dict], list[dict]]:
-    thresholds, rule, control = options.thresholds, options.responder, options.control
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for s in samples:
-        if s["role"] == "sample":
-            groups.setdefault((s["patient"], s["timepoint"]), []).append(s)
-    rows, patients = [], []
-    for (patient, timepoint), members in groups.items():
-        ctrl = next(s for s in members if s["condition"] == control)
-        control_abc = ctrl["hladr_abc"]
-        ferritin = clinical.get((patient, timepoint), clinical.get((patient, "")))
-        klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
-        drug_rows = []
-        for s in members:
-            if s is ctrl:
-                continue
-            flags = []
-            if ctrl["error"] or control_abc is None:
-                flags.append(f"control {ctrl['file']} has no AB/C" + (f" ({ctrl['error']})" if ctrl["error"] else ""))
-            if s["error"] or s["hladr_abc"] is None:
-                flags.append(f"{s['file']} has no AB/C" + (f" ({s['error']})" if s["error"] else ""))
-            flags += [f"control: {f}" for f in ctrl["qc_flags"]] + [f"drug: {f}" for f in s["qc_flags"]]
-            row = {"patient": patient, "timepoint": timepoint, "condition": s["condition"],
-                   "control_file": ctrl["file"], "file": s["file"], "control_abc": control_abc, "abc": s["hladr_abc"],
-                   "fold_change": None, "log2_fold_change": None, "delta_abc": None, "gap_closed": None,
-                   "state_control": state(control_abc, thresholds), "state_drug": state(s["hladr_abc"], thresholds),
-                   "responder": None, "immunosep_class": klass, "qc_flags": tuple(flags)}
-            if control_abc and s["hladr_abc"] and control_abc > 0 and s["hladr_abc"] > 0:
-                r = restoration(control_abc, s["hladr_abc"], thresholds, rule)
-                row.update(fold_change=r.fold_change, log2_fold_change=r.log2_fold_change, delta_abc=r.delta_abc,
-                           gap_closed=r.gap_closed, responder=r.responder)
-            drug_rows.append(row)
-        rows.extend(drug_rows)
-        scored = [r for r in drug_rows if r["fold_change"] is not None]
-        best = max(scored, key=lambda r: r["fold_change"]) if scored else None
-        patients.append({
-            "patient": patient, "timepoint": timepoint, "control_abc": control_abc,
-            "state": state(control_abc, thresholds), "ferritin_ng_ml": ferritin, "immunosep_class": klass,
-            "immunosep_rule": why,
-            "responders": ";".join(r["condition"] for r in drug_rows if r["responder"]),
-            "best_condition": best["condition"] if best else "",
-            "best_fold_change": best["fold_change"] if best else None,
-            "qc_flags": tuple(f"{ctrl['file']}: {f}" for f in (*ctrl["qc_flags"], ctrl["error"]) if f),
-        })
-    return rows, patients

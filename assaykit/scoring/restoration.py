@@ -97,3 +97,54 @@ def immunosep_class(ferritin_ng_ml: float | None, control_abc: float | None,
     if control_abc < a:
         return "immunoparalysis", f"ferritin {ferritin_ng_ml:g} <= {f:g} ng/mL and AB/C {control_abc:,.0f} < {a:,.0f}"
     return "intermediate", f"ferritin {ferritin_ng_ml:g} <= {f:g} ng/mL and AB/C {control_abc:,.0f} >= {a:,.0f}"
+
+
+def pair_with_controls(samples: list[dict[str, Any]], control: str, thresholds: Thresholds, rule: ResponderRule,
+                       clinical: dict[tuple[str, str], float]) -> tuple[list[dict], list[dict]]:
+    """Each drug tube compared with its patient's own control (``control`` condition) at the
+    same time point: (restoration rows, one patient row per patient and time point).
+    ``samples`` are the samples table's rows (AB/C in ``hladr_abc``); ``clinical`` holds
+    ferritin (ng/mL) per (patient, time point), "" for every time point; thresholds in AB/C."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for s in samples:
+        if s["role"] == "sample":
+            groups.setdefault((s["patient"], s["timepoint"]), []).append(s)
+    rows, patients = [], []
+    for (patient, timepoint), members in groups.items():
+        ctrl = next(s for s in members if s["condition"] == control)
+        control_abc = ctrl["hladr_abc"]
+        ferritin = clinical.get((patient, timepoint), clinical.get((patient, "")))
+        klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
+        drug_rows = []
+        for s in members:
+            if s is ctrl:
+                continue
+            flags = []
+            if ctrl["error"] or control_abc is None:
+                flags.append(f"control {ctrl['file']} has no AB/C" + (f" ({ctrl['error']})" if ctrl["error"] else ""))
+            if s["error"] or s["hladr_abc"] is None:
+                flags.append(f"{s['file']} has no AB/C" + (f" ({s['error']})" if s["error"] else ""))
+            flags += [f"control: {f}" for f in ctrl["qc_flags"]] + [f"drug: {f}" for f in s["qc_flags"]]
+            row = {"patient": patient, "timepoint": timepoint, "condition": s["condition"],
+                   "control_file": ctrl["file"], "file": s["file"], "control_abc": control_abc, "abc": s["hladr_abc"],
+                   "fold_change": None, "log2_fold_change": None, "delta_abc": None, "gap_closed": None,
+                   "state_control": state(control_abc, thresholds), "state_drug": state(s["hladr_abc"], thresholds),
+                   "responder": None, "immunosep_class": klass, "qc_flags": tuple(flags)}
+            if control_abc and s["hladr_abc"] and control_abc > 0 and s["hladr_abc"] > 0:
+                r = restoration(control_abc, s["hladr_abc"], thresholds, rule)
+                row.update(fold_change=r.fold_change, log2_fold_change=r.log2_fold_change, delta_abc=r.delta_abc,
+                           gap_closed=r.gap_closed, responder=r.responder)
+            drug_rows.append(row)
+        rows.extend(drug_rows)
+        scored = [r for r in drug_rows if r["fold_change"] is not None]
+        best = max(scored, key=lambda r: r["fold_change"]) if scored else None
+        patients.append({
+            "patient": patient, "timepoint": timepoint, "control_abc": control_abc,
+            "state": state(control_abc, thresholds), "ferritin_ng_ml": ferritin, "immunosep_class": klass,
+            "immunosep_rule": why,
+            "responders": ";".join(r["condition"] for r in drug_rows if r["responder"]),
+            "best_condition": best["condition"] if best else "",
+            "best_fold_change": best["fold_change"] if best else None,
+            "qc_flags": tuple(f"{ctrl['file']}: {f}" for f in (*ctrl["qc_flags"], ctrl["error"]) if f),
+        })
+    return rows, patients
