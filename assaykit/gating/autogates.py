@@ -109,79 +109,186 @@ class SingletGate:
 
 @dataclass(frozen=True)
 class MonocyteGate:
-    """Monocytes on CD14 (x) vs SSC (y). The classical monocytes are found as the CD14-brightest
-    population between the lymphocytes' and the granulocytes' side scatter; a Gaussian mixture
-    (classical and non-classical monocytes, immature granulocytes, neutrophils, eosinophils and
-    doublets) is then fitted around them, and the gate is the region where the granulocytic
-    components' posterior is at most ``max_granulocyte_posterior`` (docs/gating-strategy.md)."""
+    """Monocytes on CD14 (x) vs SSC (y), fitted per sample in display coordinates (the strategy's
+    transforms: about 0..1 over the instrument's range; "units" below are display units).
+
+    Steps: (1) side-scatter landmarks: the lowest SSC peak (lymphocytes) and the highest
+    (granulocytes); (2) the classical monocytes: the CD14-brightest population holding enough
+    events in the SSC band between them; their centre and spread from the bright side only;
+    (3) a window around them, bounded below by the CD14-negative lymphocytes; (4) a Gaussian
+    mixture in that window (classical and non-classical monocytes, immature granulocytes,
+    neutrophils, eosinophils and doublets); the gate is the region where the granulocytic
+    components' posterior is at most ``max_granulocyte_posterior`` (docs/gating-strategy.md).
+
+    Every number the fit uses is a field (settable in a strategy's ``auto: monocytes`` gate):
+
+    - ``max_granulocyte_posterior``: the gate's edge (probability, 0-1)
+    - ``min_events``: fewer parent events refuse the gate
+    - ``ssc_peak_height``: an SSC peak's minimum height (fraction of the highest)
+    - ``min_ssc_separation``: lymphocyte and granulocyte peaks closer than this (units) are one
+      population; the band is then placed ``single_population_offset`` above it
+    - ``band_margin``: the monocyte SSC band leaves out this fraction of the lymphocyte-granulocyte
+      distance at each end; ``min_band_events`` events are needed in it
+    - ``cd14_peak_height``: a CD14 peak's minimum height in the band (fraction of the highest);
+      ``cd14_window`` (units): half-width around a CD14 peak counted as its events (at least
+      ``min_cd14_peak_events``) and taken as the monocyte core (at least ``min_core_events``)
+    - ``initial_spread``, ``min_spread`` (units): the core's starting and smallest robust SD;
+      ``spread_iterations`` refinements from the bright side, within ``spread_window_sds`` SDs,
+      needing ``min_bright_events``
+    - ``reference_window`` (units): half-width of the SSC slices taken as lymphocytes and
+      granulocytes; ``min_reference_events`` needed, else the fallbacks ``fallback_cd14_below``
+      (lymphocytes' CD14 under the monocytes') and ``fallback_granulocyte_cd14_below``
+    - ``cd14_low_sds``, ``max_cd14_below``: the window's CD14 floor lies ``cd14_low_sds`` SDs above
+      the lymphocytes, at most ``max_cd14_below`` units and at least ``cd14_low_sds`` monocyte SDs
+      below the monocytes
+    - ``ssc_low_sds``, ``ssc_low_fraction``: the window's SSC floor, in monocyte SDs below them
+      and at least this fraction of the way up from the lymphocytes; ``ssc_top_sds``: the gate's
+      SSC ceiling above the monocytes; ``granulocyte_margin``, ``granulocyte_sds``: the window
+      covers the whole neutrophil cluster up to this far above its peak or SDs above the
+      monocytes; ``cd14_high``: the window's right edge
+    - ``nonclassical_shift``, ``nonclassical_sd``, ``immature_sd``, ``granulocyte_sd``,
+      ``eosinophil_offset``: starting geometry of the non-classical, immature-granulocyte,
+      neutrophil and eosinophil components (units); each component's mean is kept in a box of
+      a few monocyte SDs around where it started
+    """
 
     dims: tuple[str, str]
     max_granulocyte_posterior: float = 0.35
+    min_events: int = 100
+    ssc_peak_height: float = 0.1
+    min_ssc_separation: float = 0.05
+    single_population_offset: float = 0.2
+    band_margin: float = 0.25
+    min_band_events: int = 30
+    cd14_peak_height: float = 0.02
+    cd14_window: float = 0.04
+    min_cd14_peak_events: int = 25
+    min_core_events: int = 20
+    initial_spread: float = 0.02
+    min_spread: float = 0.01
+    spread_iterations: int = 3
+    spread_window_sds: float = 3.0
+    min_bright_events: int = 10
+    reference_window: float = 0.03
+    min_reference_events: int = 20
+    fallback_cd14_below: float = 0.4
+    fallback_granulocyte_cd14_below: float = 0.3
+    cd14_low_sds: float = 4.0
+    max_cd14_below: float = 0.45
+    ssc_low_sds: float = 4.0
+    ssc_low_fraction: float = 0.5
+    ssc_top_sds: float = 3.0
+    granulocyte_margin: float = 0.06
+    granulocyte_sds: float = 6.0
+    cd14_high: float = 1.2
+    nonclassical_shift: float = 0.2
+    nonclassical_sd: float = 0.05
+    immature_sd: float = 0.07
+    granulocyte_sd: float = 0.06
+    eosinophil_offset: float = 0.04
 
     def fit(self, data: GateData, parent: np.ndarray) -> PolygonGate:
-        x_all = data.display(self.dims[0])[parent]
-        y_all = data.display(self.dims[1])[parent]
-        if x_all.size < 100:
-            raise GatingError(f"too few events ({x_all.size}) to find monocytes")
-        y_lo_p, y_hi_p = np.percentile(y_all, [0.5, 99.5])
-        centres, dens = density(y_all, y_lo_p, y_hi_p)
-        found = peaks(centres, dens, 0.1)
+        """The monocyte polygon of this sample (``parent``: mask of the events to gate)."""
+        x = data.display(self.dims[0])[parent]
+        y = data.display(self.dims[1])[parent]
+        if x.size < self.min_events:
+            raise GatingError(f"too few events ({x.size}) to find monocytes")
+        y_lymph, y_gran = self._ssc_landmarks(y)
+        mu_x, mu_y, s_x, s_y = self._classical_monocytes(x, y, y_lymph, y_gran)
+        window = self._window(x, y, (mu_x, mu_y, s_x, s_y), y_lymph, y_gran)
+        x_gran = self._reference_cd14(x, y, y_gran, mu_x - self.fallback_granulocyte_cd14_below)
+        return self._mixture_gate(x, y, (mu_x, mu_y, s_x, s_y), window, x_gran, y_gran)
+
+    def _ssc_landmarks(self, y: np.ndarray) -> tuple[float, float]:
+        """SSC of the lymphocytes (lowest peak) and of the granulocytes (highest peak)."""
+        centres, dens = density(y, *np.percentile(y, [0.5, 99.5]))
+        found = peaks(centres, dens, self.ssc_peak_height)
         if not found:
             raise GatingError("monocyte gate not found: no side-scatter populations")
         y_lymph, y_gran = float(centres[found[0]]), float(centres[found[-1]])
-        if y_gran - y_lymph < 0.05:  # one SSC population only: place the band around it
-            y_gran = y_lymph + 0.2
-        band = (y_all > y_lymph + 0.25 * (y_gran - y_lymph)) & (y_all < y_gran - 0.25 * (y_gran - y_lymph))
-        if band.sum() < 30:
+        if y_gran - y_lymph < self.min_ssc_separation:  # one SSC population only: place the band around it
+            y_gran = y_lymph + self.single_population_offset
+        return y_lymph, y_gran
+
+    def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, y_lymph: float,
+                             y_gran: float) -> tuple[float, float, float, float]:
+        """Centre (x, y) and robust SDs of the CD14-brightest population of the SSC band."""
+        margin = self.band_margin * (y_gran - y_lymph)
+        band = (y > y_lymph + margin) & (y < y_gran - margin)
+        if band.sum() < self.min_band_events:
             raise GatingError("monocyte gate not found: nothing between lymphocytes and granulocytes")
-        xb = x_all[band]
+        xb = x[band]
         xc, xd = density(xb, *np.percentile(xb, [0.5, 99.9]), bins=128, smooth=3.0)
         # the CD14-brightest population holding enough events: classical monocytes, even when
         # immature granulocytes outnumber them at this side scatter
-        x_peaks = [i for i in peaks(xc, xd, 0.02) if np.sum(np.abs(xb - xc[i]) < 0.04) >= 25]
+        x_peaks = [i for i in peaks(xc, xd, self.cd14_peak_height)
+                   if np.sum(np.abs(xb - xc[i]) < self.cd14_window) >= self.min_cd14_peak_events]
         if not x_peaks:
             raise GatingError("monocyte gate not found: no CD14 population at monocyte side scatter")
-        mu_x = float(xc[x_peaks[-1]])
-        # centre and spread of the classical monocytes from their CD14-bright side only: the
-        # dim side may hold far more immature granulocytes or non-classical monocytes
-        core = band & (np.abs(x_all - mu_x) < 0.04)
-        if core.sum() < 20:
+        core = band & (np.abs(x - float(xc[x_peaks[-1]])) < self.cd14_window)
+        if core.sum() < self.min_core_events:
             raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
-        mu_x = float(np.median(x_all[core]))
-        mu_y = float(np.median(y_all[core]))
-        s_x = s_y = 0.02
-        for _ in range(3):
-            bright = (x_all >= mu_x) & (x_all < mu_x + 3 * s_x) & (np.abs(y_all - mu_y) < 3 * s_y)
-            if bright.sum() < 10:
+        mu_x, mu_y = float(np.median(x[core])), float(np.median(y[core]))
+        # spread from the CD14-bright side only: the dim side may hold far more immature
+        # granulocytes or non-classical monocytes
+        s_x = s_y = self.initial_spread
+        reach = self.spread_window_sds
+        for _ in range(self.spread_iterations):
+            bright = (x >= mu_x) & (x < mu_x + reach * s_x) & (np.abs(y - mu_y) < reach * s_y)
+            if bright.sum() < self.min_bright_events:
                 raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
-            s_x = max(_MAD * float(np.median(x_all[bright] - mu_x)), 0.01)
-            mu_y, s_y = _robust(y_all[bright])
-            s_y = max(s_y, 0.01)
-        # CD14-negative level: the lymphocytes (lowest SSC peak)
-        lymph = np.abs(y_all - y_lymph) < 0.03
-        x_neg, s_neg = _robust(x_all[lymph]) if lymph.sum() > 20 else (mu_x - 0.4, 0.02)
-        x_lo = min(max(x_neg + 4 * max(s_neg, 0.01), mu_x - 0.45), mu_x - 4 * s_x)
-        y_lo = max(mu_y - 4 * s_y, y_lymph + 0.5 * (mu_y - y_lymph))
-        y_top = mu_y + 3 * s_y
-        gran = np.abs(y_all - y_gran) < 0.03
-        x_gran = float(np.median(x_all[gran])) if gran.sum() > 20 else mu_x - 0.3
-        y_hi = max(y_gran + 0.06, mu_y + 6 * s_y)  # the whole neutrophil cluster, not its lower half
-        inside = (x_all >= x_lo) & (y_all >= y_lo) & (y_all <= y_hi)
-        # a mixture of classical and non-classical monocytes, immature granulocytes (CD14-dim,
-        # SSC between monocytes and neutrophils) and neutrophils, started from what was found above
-        means = np.array([[mu_x, mu_y], [mu_x - 0.2, mu_y - s_y], [(mu_x + x_gran) / 2, (mu_y + y_gran) / 2],
-                          [x_gran, y_gran], [x_gran, y_gran + 0.04]])
-        covs = np.array([np.diag([s_x**2, s_y**2]), np.diag([0.05**2, s_y**2]), np.diag([0.07**2, s_y**2]),
-                         np.diag([0.06**2, (2 * s_y) ** 2]), np.diag([0.06**2, (2 * s_y) ** 2])])
+            s_x = max(_MAD * float(np.median(x[bright] - mu_x)), self.min_spread)
+            mu_y, s_y = _robust(y[bright])
+            s_y = max(s_y, self.min_spread)
+        return mu_x, mu_y, s_x, s_y
+
+    def _reference_cd14(self, x: np.ndarray, y: np.ndarray, y_level: float, fallback: float) -> float:
+        """Median CD14 of the events at SSC ``y_level`` (within ``reference_window``), or ``fallback``."""
+        near = np.abs(y - y_level) < self.reference_window
+        return float(np.median(x[near])) if near.sum() > self.min_reference_events else fallback
+
+    def _window(self, x: np.ndarray, y: np.ndarray, monocytes: tuple[float, float, float, float], y_lymph: float,
+                y_gran: float) -> tuple[float, float, float, float]:
+        """(CD14 floor, SSC floor, SSC ceiling of the gate, SSC ceiling of the mixture window)."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        lymph = np.abs(y - y_lymph) < self.reference_window  # the CD14-negative reference
+        if lymph.sum() > self.min_reference_events:
+            x_neg, s_neg = _robust(x[lymph])
+        else:
+            x_neg, s_neg = mu_x - self.fallback_cd14_below, self.initial_spread
+        x_lo = min(max(x_neg + self.cd14_low_sds * max(s_neg, self.min_spread), mu_x - self.max_cd14_below),
+                   mu_x - self.cd14_low_sds * s_x)
+        y_lo = max(mu_y - self.ssc_low_sds * s_y, y_lymph + self.ssc_low_fraction * (mu_y - y_lymph))
+        y_top = mu_y + self.ssc_top_sds * s_y
+        # the whole neutrophil cluster, not its lower half
+        y_hi = max(y_gran + self.granulocyte_margin, mu_y + self.granulocyte_sds * s_y)
+        return x_lo, y_lo, y_top, y_hi
+
+    def _mixture_gate(self, x: np.ndarray, y: np.ndarray, monocytes: tuple[float, float, float, float],
+                      window: tuple[float, float, float, float], x_gran: float, y_gran: float) -> PolygonGate:
+        """Fit the mixture in the window; the polygon where granulocytes are unlikely enough."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        x_lo, y_lo, y_top, y_hi = window
+        x_hi = self.cd14_high
+        inside = (x >= x_lo) & (y >= y_lo) & (y <= y_hi)
+        # classical and non-classical monocytes, immature granulocytes (CD14-dim, SSC between
+        # monocytes and neutrophils), neutrophils, eosinophils and granulocyte doublets
+        means = np.array([[mu_x, mu_y], [mu_x - self.nonclassical_shift, mu_y - s_y],
+                          [(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran],
+                          [x_gran, y_gran + self.eosinophil_offset]])
+        g = self.granulocyte_sd
+        covs = np.array([np.diag([s_x**2, s_y**2]), np.diag([self.nonclassical_sd**2, s_y**2]),
+                         np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]),
+                         np.diag([g**2, (2 * s_y) ** 2])])
         bounds = np.array([
             [mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
             [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y],
             [x_lo, mu_x, mu_y + 2 * s_y, y_gran],
-            [x_lo, 1.2, mu_y + 3 * s_y, y_hi],
-            [x_lo, 1.2, y_gran + 0.01, y_hi],  # eosinophils and granulocyte doublets
+            [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
+            [x_lo, x_hi, y_gran + 0.01, y_hi],
         ])
-        mix = fit_binned(x_all[inside], y_all[inside], (x_lo, 1.2, y_lo, y_hi), means, covs, bounds)
-        return _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, 1.2, y_lo, y_top),
+        mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), means, covs, bounds)
+        return _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, x_hi, y_lo, y_top),
                                self.max_granulocyte_posterior, (mu_x, mu_y))
 
     def to_dict(self) -> dict[str, Any]:

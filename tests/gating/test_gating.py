@@ -362,3 +362,24 @@ def test_each_gate_type_is_one_class(simulated_run: Path) -> None:
         assert (len(outlines) == 0) == (kind == "interval") and all(o.shape[1] == 2 for o in outlines), kind
     with pytest.raises(GatingError, match="unknown gate type 'hexagon'"):
         parse_strategy({**doc, "populations": [{"name": "x", "gate": {"type": "hexagon", "dims": ["FSC-A"]}}]})
+
+
+def test_monocyte_gate_parameters_are_named_fields(simulated_run: Path) -> None:
+    """Every number of the monocyte fit is a documented field, settable from a strategy."""
+    import dataclasses
+
+    from assaykit._files import read_config
+    from assaykit.gating import MonocyteGate
+
+    fields = [f.name for f in dataclasses.fields(MonocyteGate) if f.name != "dims"]
+    assert len(fields) >= 30
+    for name in fields:
+        assert f"``{name}``" in MonocyteGate.__doc__, name
+    doc = read_config("monocyte-hladr", folder="", error=GatingError, what="strategy file").doc
+    sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
+    default = apply_strategy(sample, parse_strategy(doc)).count("monocytes")
+    doc["populations"][2]["gate"]["ssc_top_sds"] = 1.0
+    assert apply_strategy(sample, parse_strategy(doc)).count("monocytes") < default
+    doc["populations"][2]["gate"]["no_such_number"] = 1.0
+    with pytest.raises(GatingError, match="population 'monocytes'"):
+        parse_strategy(doc)
