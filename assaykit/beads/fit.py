@@ -117,8 +117,10 @@ def _describe(peaks: Sequence[Peak]) -> str:
 
 def calibrate_peaks(peaks: Sequence[Peak], lot: BeadLot, channel: str, path: str | Path | None = None,
                     hint: str = "", **provenance: Any) -> Calibration:
-    """Assign ``peaks`` (dimmest first) to ``lot``'s values and fit the calibration; ``hint`` is
-    added to the error raised when too few peaks are usable."""
+    """Assign ``peaks`` (dimmest first, MFI in scale units) to ``lot``'s values and fit the
+    calibration of ``channel`` (its ``$PnN`` name); ``path`` names the bead file in errors;
+    ``hint`` is added to the error raised when too few peaks are usable; ``provenance`` (file,
+    file_sha256, n_singlets, n_events, voltage) is kept on the Calibration."""
     values = lot.values
     n = min(len(peaks), len(values))
     assigned: list[float | None] = [None] * (len(peaks) - n) + list(values[len(values) - n:])

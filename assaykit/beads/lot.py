@@ -99,7 +99,10 @@ def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
 def make_lot(values: Sequence[float], *, kit: str = "", lot: str = "", unit: str = "", marker: str = "PE",
              channel_aliases: Sequence[str] = DEFAULT_ALIASES, qc: BeadQC | None = None, example: bool = False,
              source: str = "", sha256: str = "", path: Path | None = None) -> BeadLot:
-    """A validated lot: values non-negative, distinct, at most one blank (0); they are sorted."""
+    """A validated lot from ``values`` (per bead, in ``unit``: non-negative, distinct, at most
+    one blank 0; sorted), with the certificate's ``kit`` and ``lot``, the bead ``marker`` and
+    ``channel_aliases`` (``$PnN`` names), ``qc`` limits, whether the values are an ``example``,
+    and the file it came from (``source``, its ``sha256``; ``path`` names it in errors)."""
     ordered = sorted(float(v) for v in values)
     qc = qc or BeadQC()
     if any(v < 0 or not math.isfinite(v) for v in ordered):
@@ -127,7 +130,7 @@ def load_lot(path: str | os.PathLike[str]) -> BeadLot:
 
 
 def parse_values(text: str) -> tuple[float, ...]:
-    """``"474,5359,23843,62336"`` -> values (for ``--bead-values``)."""
+    """Values from ``text`` such as ``"474,5359,23843,62336"`` (``--bead-values``)."""
     try:
         return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
@@ -136,8 +139,8 @@ def parse_values(text: str) -> tuple[float, ...]:
 
 def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None,
                      unit: str = "PE molecules/bead") -> BeadLot:
-    """The lot named by ``--lot FILE`` or given as ``--bead-values V1,V2,...`` in ``unit``
-    (exactly one of the two)."""
+    """The lot at ``path`` (a file or a shipped name, ``--lot``) or given as ``values``
+    (``--bead-values V1,V2,...``, per bead in ``unit``): exactly one of the two."""
     if (path is None) == (values is None):
         raise CalibrationError("give the bead lot as either --lot FILE or --bead-values V1,V2,... (one of them)")
     if path is not None:

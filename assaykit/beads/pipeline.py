@@ -37,8 +37,8 @@ class BeadRun:
 
 
 def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> int:
-    """Column of the bead channel: ``channel`` by name when given, else the lot's marker by
-    ``$PnS`` label or one of its channel aliases."""
+    """Column index of the bead channel in ``sample``: ``channel`` (a ``$PnN`` name) when given,
+    else ``lot``'s marker by ``$PnS`` label or one of its channel aliases."""
     if channel is not None:
         lowered = [c.strip().lower() for c in sample.channels]
         if channel.strip().lower() not in lowered:
@@ -73,7 +73,8 @@ def _compensated(sample: Sample, column: int) -> np.ndarray:
 
 
 def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -> BeadRun:
-    """Calibrate ``lot`` against the bead tube ``sample``; raises CalibrationError when it cannot."""
+    """Calibrate ``lot`` against the bead tube ``sample`` in ``channel`` (a ``$PnN`` name; None:
+    the lot's marker or aliases); raises CalibrationError when it cannot."""
     column = bead_channel(sample, lot, channel)
     name = sample.channels[column]
     if sample.n_events == 0:
@@ -106,5 +107,6 @@ def _with_flag(calibration: Calibration, flag: str) -> Calibration:
 
 
 def calibrate_file(path: str | os.PathLike[str], lot: BeadLot, channel: str | None = None) -> BeadRun:
-    """Read a bead tube and calibrate it (see :func:`calibrate_sample`)."""
+    """Read the bead tube at ``path`` and calibrate ``lot`` against it in ``channel`` (a ``$PnN``
+    name; None: found from the lot); see :func:`calibrate_sample`."""
     return calibrate_sample(read_fcs(path), lot, channel)

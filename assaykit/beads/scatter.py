@@ -59,7 +59,10 @@ def _log_points(fsc: np.ndarray, ssc: np.ndarray) -> np.ndarray:
 
 def fit_singlet_gate(fsc: np.ndarray, ssc: np.ndarray, channels: tuple[str, str] = ("FSC", "SSC"),
                      distance: float = 3.035, bins: int = 128) -> BeadSingletGate | None:
-    """Fit the singlet-bead gate; None when there are too few on-scale events to fit one."""
+    """Fit the singlet-bead gate to events with forward ``fsc`` and side ``ssc`` scatter (scale
+    units), named ``channels``; ``distance`` is the gate's Mahalanobis radius (3.035: the 99 %
+    contour), ``bins`` the starting histogram's bins per axis. None when there are too few
+    on-scale events to fit one."""
     from scipy.ndimage import gaussian_filter
 
     points = _log_points(np.asarray(fsc, dtype=np.float64), np.asarray(ssc, dtype=np.float64))

@@ -25,7 +25,8 @@ def _token_pattern(name: str) -> re.Pattern[str]:
 
 
 def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str]) -> int:
-    """Index of ``marker``'s channel: first a ``$PnS`` label holding the marker name as a token,
+    """Index of ``marker``'s channel among ``channels`` (``$PnN``) with their ``labels``
+    (``$PnS``, "" when absent): first a ``$PnS`` label holding the marker name as a token,
     then a ``$PnN`` equal to the name or one of the aliases (case-insensitive). Among several
     labelled channels an area channel (``-A``) wins. Raises GatingError when none matches."""
     pattern = _token_pattern(marker.name)

@@ -31,7 +31,8 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
 
 
 def read_compensation(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A spillover matrix from CSV: a header of channel names, then one row per dye."""
+    """(matrix, channel names) of a spillover CSV at ``path``: a header of channel names, then
+    one row per dye (fractions, the diagonal 1)."""
     import csv
 
     file_path = Path(path)

@@ -161,7 +161,7 @@ def _as_format_errors(file_path: Path) -> Iterator[None]:
 
 
 def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sample:
-    """Read one dataset of an FCS 2.0/3.0/3.1/3.2 file.
+    """Read one dataset of the FCS 2.0/3.0/3.1/3.2 file at ``path``.
 
     ``dataset`` picks a dataset of a ``$NEXTDATA`` chain (0-based). By default the first one,
     except that when a file holds an FCS 2.0 dataset followed by an FCS 3.x copy of the same
@@ -177,7 +177,8 @@ def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sam
 
 
 def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -> dict[str, str]:
-    """The TEXT keywords of one dataset, without reading DATA."""
+    """The TEXT keywords of one dataset (``dataset``, as for :func:`read_fcs`) of the FCS file
+    at ``path``, without reading DATA."""
     file_path = Path(path)
     with _as_format_errors(file_path), open(file_path, "rb") as handle:
         datasets = _scan_datasets(handle, os.fstat(handle.fileno()).st_size)

@@ -93,12 +93,13 @@ class GatingResult:
 
 
 def file_spillover(sample: Sample) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """(matrix, channel names) of ``sample``'s own spillover keyword, or None when it has none."""
     return (sample.spillover.matrix, sample.spillover.channels) if sample.spillover is not None else None
 
 
 def apply_strategy(sample: Sample, strategy: Strategy,
                    spillover: tuple[np.ndarray, tuple[str, ...]] | str | None = "file") -> GatingResult:
-    """Gate ``sample``: every population's mask, with automatic gates fitted to this sample.
+    """Gate ``sample`` with ``strategy``: every population's mask, automatic gates fitted to it.
     ``spillover`` is "file" (the file's own matrix), None (no compensation) or (matrix, channels)."""
     spill = file_spillover(sample) if isinstance(spillover, str) else spillover
     frame = GatingFrame(sample, strategy, spill)

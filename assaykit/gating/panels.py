@@ -104,7 +104,8 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
 
 
 def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
-    """One panel per population of a gated sample (file order)."""
+    """One panel per population of the gated sample ``result`` (file order), its parent binned
+    in ``bins`` x ``bins`` bins (display coordinates)."""
     frame = result.frame
     root = np.ones(frame.n_events, dtype=bool)
     panels = []

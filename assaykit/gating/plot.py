@@ -16,7 +16,8 @@ from .strategy import Strategy
 
 def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult, out: str | os.PathLike[str],
                 title: str = "") -> Path:
-    """Write a PNG: each gate on its parent's density, then the readout histogram."""
+    """Write a PNG at ``out`` (titled ``title``): each gate of the gated sample ``result`` on its
+    parent's density, then the histogram of ``strategy``'s readout (``readout``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,7 +45,8 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
 
 
 def draw_panel(ax: Any, panel: Panel, thumbnail: bool = False) -> None:
-    """Draw a panel: density (log colour scale) or histogram, gate in crimson, ticks in scale values."""
+    """Draw ``panel`` on ``ax``: density (log colour scale) or histogram, gate in crimson, ticks in
+    scale values; a ``thumbnail`` has no ticks and small labels."""
     width = 1.0 if thumbnail else 1.5
     if panel.counts.ndim == 1:
         ax.stairs(panel.counts, panel.x_edges, color="0.4", fill=True)

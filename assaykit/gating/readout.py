@@ -56,7 +56,8 @@ def percent_above(values: np.ndarray, threshold: float) -> float | None:
 
 
 def measure(result: GatingResult, strategy: Strategy, threshold: float | None = None) -> ReadoutResult:
-    """The strategy's readout on a gated sample; ``threshold`` (scale units) gives % positive."""
+    """``strategy``'s readout on the gated sample ``result``; ``threshold`` (scale units) gives %
+    positive."""
     readout = strategy.readout
     values = result.frame.scale(readout.marker)[result.masks[readout.population]]
     stats = statistics(values, threshold)
@@ -76,8 +77,8 @@ def isotype_cut(values: np.ndarray, percentile: float = ISOTYPE_PERCENTILE) -> f
 
 
 def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: float = ISOTYPE_PERCENTILE) -> float:
-    """The positivity threshold (scale units) of a gated isotype (or FMO) control: the
-    :func:`isotype_cut` of its readout population's values (``percentile`` in %)."""
+    """The positivity threshold (scale units) of a gated ``isotype`` (or FMO) control: the
+    :func:`isotype_cut` of ``strategy``'s readout on it (``percentile`` in %)."""
     readout = strategy.readout
     cut = isotype_cut(isotype.frame.scale(readout.marker)[isotype.masks[readout.population]], percentile)
     if cut is None:

@@ -114,7 +114,8 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
 
 
 def parse_strategy(doc: Any, source: str = "") -> Strategy:
-    """Build and validate a strategy from its parsed YAML document."""
+    """Build and validate a strategy from its parsed YAML document ``doc``; ``source`` (a path or
+    ``shipped:<name>``) names it in errors and the manifest."""
     if not isinstance(doc, dict):
         raise GatingError("a strategy file must be a YAML mapping", source or None)
     try:

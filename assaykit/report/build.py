@@ -297,7 +297,8 @@ def _task(name: str | None) -> dict[str, bytes]:
 def build_reports(out_dir: str | os.PathLike[str], jobs: int | None = None,
                   progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
     """Render ``index.html`` and ``patients/<patient>.html|.pdf`` into ``out_dir`` from its tables
-    (figures drawn in ``jobs`` worker processes); returns the files written."""
+    (figures drawn in ``jobs`` worker processes; ``progress(done, total, name)`` after each
+    patient); returns the files written."""
     run = load_run(out_dir)
     patients = sorted({s["patient"] for s in run.samples if s["role"] in ("sample", "isotype")})
     names = page_names(patients)

@@ -85,7 +85,8 @@ def _read_table(path: Path) -> Any:
 
 
 def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
-    """Read and check a plate map (CSV, TSV or XLSX); every problem in one PlateMapError."""
+    """Read and check the plate map at ``path`` (CSV, TSV or XLSX); every problem in one
+    PlateMapError."""
     import hashlib
 
     file_path = Path(path)
@@ -169,8 +170,9 @@ def file_well(path: Path, keywords: Mapping[str, str]) -> tuple[str | None, str]
 
 def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, Mapping[str, str]],
                 control: str = "unstimulated") -> list[Assignment]:
-    """Match plate-map rows to ``files`` (with each file's TEXT keywords) and check the design;
-    every problem in one PlateMapError."""
+    """Match ``plate``'s rows to ``files`` (with each file's TEXT ``keywords``) and check the
+    design (each patient and time point has one ``control`` condition); every problem in one
+    PlateMapError."""
     problems: list[str] = []
     by_well: dict[str, list[tuple[Path, str]]] = {}
     unplaced: dict[Path, str] = {}

@@ -38,7 +38,8 @@ def pairing_flags(calibration: Calibration, channel: str, voltage: str = "") -> 
 
 def calibrated_value(mfi: float | None, calibration: Calibration, channel: str,
                      voltage: str = "") -> tuple[float | None, list[str]]:
-    """An MFI (``channel`` at ``voltage``) in the calibration's unit, and the QC flags of doing so."""
+    """``mfi`` (scale units, read in ``channel`` at detector ``voltage``) in ``calibration``'s
+    unit (AB/C for QuantiBRITE PE), and the QC flags of doing so."""
     flags = pairing_flags(calibration, channel, voltage)
     if mfi is None:
         return None, flags
@@ -58,7 +59,8 @@ def sample_voltage(sample: Sample, channel: str) -> str:
 
 
 def calibrate_readout(readout: ReadoutResult, calibration: Calibration, sample: Sample) -> Calibrated:
-    """The readout's statistic (median by default) converted through ``calibration``."""
+    """``readout``'s statistic (median by default, MFI) converted through ``calibration``; the
+    voltage check reads ``sample``'s ``$PnV``."""
     value, flags = calibrated_value(readout.value, calibration, readout.channel,
                                     sample_voltage(sample, readout.channel))
     return Calibrated(readout.value, value, calibration.cell_unit, readout.statistic, tuple(flags))

@@ -44,7 +44,7 @@ class ResponderRule:
 
 
 def state(abc: float | None, thresholds: Thresholds) -> str:
-    """The AB/C state; "" when there is no value."""
+    """The state of ``abc`` (AB/C) under ``thresholds``; "" when there is no value."""
     if abc is None or not math.isfinite(abc):
         return ""
     if abc < thresholds.immunoparalysis_abc:
@@ -72,7 +72,8 @@ class Restoration:
 
 
 def restoration(control_abc: float, abc: float, thresholds: Thresholds, rule: ResponderRule) -> Restoration:
-    """The restoration measures of a drug AB/C against the control AB/C (both > 0)."""
+    """The restoration measures of a drug's ``abc`` against the patient's ``control_abc`` (AB/C,
+    both > 0), its states under ``thresholds`` and the responder call under ``rule``."""
     fold = abc / control_abc
     delta = abc - control_abc
     gap = delta / (thresholds.normal_abc - control_abc) if control_abc < thresholds.normal_abc else None
@@ -84,7 +85,8 @@ def restoration(control_abc: float, abc: float, thresholds: Thresholds, rule: Re
 
 def immunosep_class(ferritin_ng_ml: float | None, control_abc: float | None,
                     thresholds: Thresholds) -> tuple[str, str]:
-    """ImmunoSep class and the rule that gave it: ``hyperinflammation`` when ferritin > 4,420
+    """ImmunoSep class of ``ferritin_ng_ml`` (ng/mL) and ``control_abc`` (the unstimulated AB/C)
+    under ``thresholds``, and the rule that gave it: ``hyperinflammation`` when ferritin > 4,420
     ng/mL (whatever the HLA-DR), ``immunoparalysis`` when ferritin <= 4,420 and the unstimulated
     AB/C < 5,000, ``intermediate`` otherwise; ("", reason) when an input is missing."""
     f, a = thresholds.ferritin_ng_ml, thresholds.immunoparalysis_abc
