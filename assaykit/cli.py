@@ -521,6 +521,8 @@ def simulate(
         "unstimulated,IFN-gamma,GM-CSF,IL-7"),
     events: Annotated[int, typer.Option(min=1000, help="Events per blood tube.")] = 20000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 1,
+    monocytes: Annotated[str, typer.Option(
+        help="Range of each patient's monocytes, % of events, LOW,HIGH (drawn uniformly per patient).")] = "4,10",
     instrument: Annotated[str, typer.Option(
         help="Instrument style: canto (FCS 3.1 float, 0-262,144), navios (FCS 3.0 integer, 0-1,048,576, "
              "FS INT/FL2 INT names) or calibur (FCS 2.0, 10-bit, log-amplified FL2-H/FL3-H).")] = "canto",
@@ -542,8 +544,14 @@ def simulate(
         _abort(AssayKitError("--conditions is empty"))
     if patients * len(names) > 95:
         _abort(AssayKitError(f"{patients} patients x {len(names)} conditions do not fit a 96-well plate"))
+    try:
+        low, high = (float(v) for v in monocytes.split(","))
+    except ValueError:
+        _abort(AssayKitError(f"--monocytes must be two percentages LOW,HIGH, not {monocytes!r}"))
+    if not 0 < low <= high <= 30:
+        _abort(AssayKitError(f"--monocytes must satisfy 0 < LOW <= HIGH <= 30 (% of events), not {monocytes!r}"))
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
-                                               style=instrument))
+                                        style=instrument, monocyte_percent=(low, high)))
     typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
 
 

@@ -355,6 +355,7 @@ class RunSpec:
     bead_values: tuple[float, ...] = QUANTIBRITE_EXAMPLE_LOT
     instrument: Instrument = field(default_factory=Instrument)
     style: str = "canto"  # a name in STYLES
+    monocyte_percent: tuple[float, float] = (4.0, 10.0)  # each patient's monocytes, % of events: uniform in this range
 
 
 def _well(index: int) -> str:
@@ -440,7 +441,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
         patient = f"P{p + 1:02d}"
         control = float(10 ** rng.uniform(np.log10(1500), np.log10(20000)))
         responsiveness = float(rng.uniform(0.3, 1.1))
-        monocyte_fraction = float(rng.uniform(0.04, 0.10))
+        monocyte_fraction = float(rng.uniform(spec.monocyte_percent[0] / 100, spec.monocyte_percent[1] / 100))
         for condition in spec.conditions:
             well = _well(index)
             index += 1

@@ -61,6 +61,7 @@ def methods(run: RunData) -> dict[str, Any]:
                                                                    if lot.get("example") else ""),
         "fit": fit,
         "statistic": f"{m.get('options', {}).get('statistic', 'median')} of HLA-DR (compensated) on gated monocytes",
+        "mfi_header": f"MFI ({m.get('options', {}).get('statistic', 'median').replace('_', ' ')})",
         "control": run.control,
         "thresholds": (f"immunoparalysis < {thresholds.get('immunoparalysis_abc', 0):,.0f} AB/C; immunosuppressed < "
                        f"{thresholds.get('immunosuppressed_abc', 0):,.0f}; intermediate < "

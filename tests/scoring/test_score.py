@@ -266,7 +266,7 @@ def test_score_command_on_the_demo_run(project_root: Path, tmp_path: Path) -> No
                                       "--jobs", "2", "--no-report"])
     assert result.exit_code == 0, result.output
     assert f"results in {tmp_path / 'demo'}/" in result.stdout
-    assert len(pd.read_csv(tmp_path / "demo" / "restoration.csv")) == 12
+    assert len(pd.read_csv(tmp_path / "demo" / "restoration.csv")) == 6  # 3 patients x 2 drugs
 
 
 def test_tube_with_too_few_events_is_a_row(small_run: Path, tmp_path: Path) -> None:
