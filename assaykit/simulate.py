@@ -406,7 +406,8 @@ def write_tube(path: str | os.PathLike[str], tube: Tube, well: str = "A1", instr
 
 
 def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
-    """A bead-lot file (format: docs/bead-lots.md)."""
+    """A bead-lot file (format: docs/bead-calibration.md) holding ``values`` (PE molecules per bead),
+    the ``lot`` label and a ``note`` comment."""
     listed = ", ".join(f"{v:g}" for v in values)
     return (
         f"# {note}\n"
