@@ -60,24 +60,27 @@ class ConfigFile:
     sha256: str
 
 
+def _shipped_folder(folder: str) -> Any:
+    from importlib.resources import files
+
+    return files(SHIPPED_PACKAGE).joinpath(folder) if folder else files(SHIPPED_PACKAGE)
+
+
+def _stem(name: str) -> str:
+    return name[:-5] if name.endswith(".yaml") else name
+
+
 def shipped_names(folder: str = "") -> list[str]:
     """Names (without ``.yaml``) of the YAML files assaykit ships in ``folder`` ("" for the
     strategies, "beads" for the bead lots), sorted."""
-    from importlib.resources import files
-
-    root = files(SHIPPED_PACKAGE).joinpath(folder) if folder else files(SHIPPED_PACKAGE)
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return sorted(_stem(p.name) for p in _shipped_folder(folder).iterdir() if p.name.endswith(".yaml"))
 
 
 def shipped_bytes(name: str, folder: str = "") -> bytes | None:
     """The bytes of the shipped file ``name`` (with or without ``.yaml``) in ``folder``, or None."""
-    from importlib.resources import files
-
-    stem = name[:-5] if name.endswith(".yaml") else name
-    if stem not in shipped_names(folder):
+    if _stem(name) not in shipped_names(folder):
         return None
-    root = files(SHIPPED_PACKAGE).joinpath(folder) if folder else files(SHIPPED_PACKAGE)
-    return root.joinpath(f"{stem}.yaml").read_bytes()
+    return _shipped_folder(folder).joinpath(f"{_stem(name)}.yaml").read_bytes()
 
 
 def parse_yaml(data: bytes, source: str | os.PathLike[str], error: type[AssayKitError], what: str) -> Any:
@@ -104,8 +107,7 @@ def read_config(name_or_path: str | os.PathLike[str], *, folder: str, error: typ
     if not path.exists() and path.parent == Path(".") and path.suffix in ("", ".yaml"):
         data = shipped_bytes(path.name, folder)
         if data is not None:
-            stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
-            source = f"shipped:{folder + '/' if folder else ''}{stem}.yaml"
+            source = f"shipped:{folder + '/' if folder else ''}{_stem(path.name)}.yaml"
             return ConfigFile(parse_yaml(data, source, error, what), source, hashlib.sha256(data).hexdigest())
     try:
         data = path.read_bytes()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +125,7 @@ def load_lot(path: str | os.PathLike[str]) -> BeadLot:
     from .._files import read_config
 
     config = read_config(path, folder="beads", error=CalibrationError, what="bead lot file")
-    source = Path(config.source) if not config.source.startswith("shipped:") else None
-    return replace(parse_lot(config.doc, source, config.sha256), source=config.source)
+    return parse_lot(config.doc, Path(config.source), config.sha256)
 
 
 def parse_values(text: str) -> tuple[float, ...]:

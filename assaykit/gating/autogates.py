@@ -8,7 +8,7 @@ densities smoothed from fixed-bin histograms: deterministic, and linear in the n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class DebrisGate:
     granulocytes, even when few); debris lies lower, as a broad peak or a ramp.
     """
 
+    n_dims: ClassVar[int] = 1
     dims: tuple[str]
     cell_span: float = 0.45
 
@@ -86,6 +87,7 @@ class DebrisGate:
 class SingletGate:
     """Events whose height/area ratio lies within ``width`` robust SDs of the singlets' ratio."""
 
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     width: float = 5.0
 
@@ -152,6 +154,7 @@ class MonocyteGate:
       a few monocyte SDs around where it started
     """
 
+    n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     max_granulocyte_posterior: float = 0.35
     min_events: int = 100

@@ -55,11 +55,18 @@ def percent_above(values: np.ndarray, threshold: float) -> float | None:
     return float(100.0 * np.mean(values > threshold)) if values.size else None
 
 
+def readout_values(result: GatingResult, strategy: Strategy) -> np.ndarray:
+    """The compensated scale values (float64) of ``strategy``'s readout marker on its readout
+    population in the gated sample ``result``."""
+    readout = strategy.readout
+    return result.frame.scale(readout.marker)[result.masks[readout.population]]
+
+
 def measure(result: GatingResult, strategy: Strategy, threshold: float | None = None) -> ReadoutResult:
     """``strategy``'s readout on the gated sample ``result``; ``threshold`` (scale units) gives %
     positive."""
     readout = strategy.readout
-    values = result.frame.scale(readout.marker)[result.masks[readout.population]]
+    values = readout_values(result, strategy)
     stats = statistics(values, threshold)
     return ReadoutResult(readout.population, readout.marker, result.channels[readout.marker], readout.statistic,
                          int(values.size), threshold=threshold, **stats)
@@ -80,7 +87,7 @@ def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: flo
     """The positivity threshold (scale units) of a gated ``isotype`` (or FMO) control: the
     :func:`isotype_cut` of ``strategy``'s readout on it (``percentile`` in %)."""
     readout = strategy.readout
-    cut = isotype_cut(isotype.frame.scale(readout.marker)[isotype.masks[readout.population]], percentile)
+    cut = isotype_cut(readout_values(isotype, strategy), percentile)
     if cut is None:
         raise GatingError(f"the isotype control has no {readout.population} to set a threshold",
                           isotype.frame.sample.path)
@@ -91,7 +98,7 @@ def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -
     """QC findings in plain words (empty when all is well) of a gated sample ``result`` and its
     ``readout``: too few events, doublets (on the strategy's ``singlets`` population, whatever
     its name), a saturated readout channel. Limits are the strategy's ``qc``."""
-    singlets = strategy.roles.get("singlets", "")
+    singlets = strategy.singlets
     flags: list[str] = []
     qc = strategy.qc
     n = readout.n_events

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import GatingError
 from ..fcs.channels import Marker
-from .autogates import AUTO_METHODS
+from .autogates import AUTO_METHODS, SingletGate
 from .gates import GATE_TYPES, BooleanGate
 from .transforms import Transform
 
@@ -92,9 +92,8 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         if "auto" in spec:
             if kind not in AUTO_METHODS:
                 raise GatingError(f"{where}: unknown automatic gate {kind!r} (one of {', '.join(AUTO_METHODS)})")
-            expected = 1 if kind == "debris" else 2
-            if len(dims) != expected:
-                raise GatingError(f"{where}: automatic gate {kind!r} needs {expected} dims")
+            if len(dims) != AUTO_METHODS[kind].n_dims:
+                raise GatingError(f"{where}: automatic gate {kind!r} needs {AUTO_METHODS[kind].n_dims} dims")
             options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
             return AUTO_METHODS[kind](dims, **options)
         if kind not in GATE_TYPES:
@@ -169,8 +168,6 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
 
 def _roles(specs: list[Any], populations: list[Population]) -> dict[str, str]:
     """Role -> population: declared with ``role:``, else inferred from the automatic gates."""
-    from .autogates import SingletGate
-
     roles: dict[str, str] = {}
     for spec in specs:
         role = spec.get("role") if isinstance(spec, dict) else None

@@ -60,6 +60,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeRes
     becomes the result's error. With ``figure``, also the tube's figure data for the reports
     (figure_data.py)."""
     from ..gating import apply_strategy, measure, qc_flags
+    from ..gating.readout import readout_values
     from .figure_data import tube_figure
 
     try:
@@ -75,7 +76,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeRes
     names = {p.name: p for p in result.populations}
     population = names[readout.population]
     parent = result.count(population.parent) if population.parent in names else sample.n_events
-    values = result.frame.scale(readout.marker)[result.masks[readout.population]]  # float64, as gate --isotype
+    values = readout_values(result, strategy)  # float64, as gate --isotype
     return TubeResult(
         path=path, sha256=sample.sha256, events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,
