@@ -70,3 +70,11 @@ def test_dependencies_point_one_way(project_root: Path) -> None:
             if other in ORDER and other != here and ORDER[other] >= ORDER[here]:
                 problems.append(f"{path.relative_to(project_root)} imports {other}")
     assert not problems, "\n".join(problems)
+
+
+def test_layout_one_subpackage_per_concern(project_root: Path) -> None:
+    """At most 8 modules directly under assaykit/; each subpackage names its public API."""
+    top = sorted(p.name for p in (project_root / "assaykit").glob("*.py"))
+    assert len(top) <= 8, top
+    for package in PACKAGES[1:]:
+        assert importlib.import_module(package).__all__, package
