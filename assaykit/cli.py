@@ -186,7 +186,8 @@ def gate(
     file: Annotated[Path, typer.Argument(help="FCS file of a stained blood tube.", show_default=False)],
     strategy: StrategyOption = None,
     compensation: Annotated[Path | None, typer.Option(
-        help="Spillover matrix CSV (header: channel names) instead of the file's own.")] = None,
+        help="Spillover matrix instead of the file's own: a CSV (header: channel names) or a FlowJo workspace "
+             "(.wsp).")] = None,
     isotype: Annotated[Path | None, typer.Option(
         help="Isotype/FMO control FCS: % positive above its 99th percentile.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Positivity threshold (scale units) for % positive.")
@@ -212,7 +213,7 @@ def gate(
 
     def work() -> tuple:
         chosen = load_strategy(strategy)
-        spill = read_compensation(compensation) if compensation is not None else "file"
+        spill = read_compensation(compensation, file.name) if compensation is not None else "file"
         result = apply_strategy(read_fcs(file), chosen, spill)
         cut = threshold
         if isotype is not None:

@@ -1,4 +1,10 @@
-"""Finding a marker's channel in a file: by ``$PnS`` label, by ``$PnN`` alias, never by position."""
+"""Finding a marker's channel in a file: by ``$PnS`` label, by ``$PnN`` alias, never by position.
+
+Names are compared as tokens: a label is cut into runs of letters and runs of digits (case and
+punctuation ignored), and a marker name matches where consecutive tokens spell it. So ``HLA-DR``,
+``HLA DR``, ``HLADR`` and ``hla_dr`` are one name, ``CD14`` is found in ``CD14-PC5.5`` and
+``CD14PerCP`` but not in ``CD140``, and ``MHC class II`` spells ``MHCclassII``.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +14,94 @@ from dataclasses import dataclass
 
 from ..errors import GatingError
 
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "HLA-DR": ("HLA-DR", "MHCII", "MHC class II", "MHC-II"),
+    "CD14": ("CD14",),
+}
+"""Names labs write for a marker, besides its own (by the marker's name); compared as tokens."""
+
+_TOKENS = re.compile(r"[a-z]+|[0-9]+")
+_CD_NUMBER = re.compile(r"cd[0-9]+[a-z]?")
+
+
+def _key(name: str) -> str:
+    return "".join(_TOKENS.findall(name.lower()))
+
+
+def _spells(label: str, names: Sequence[str]) -> bool:
+    """True when consecutive tokens of ``label`` spell one of ``names`` (token comparison)."""
+    tokens = _TOKENS.findall(label.lower())
+    wanted = {_key(n) for n in names if _key(n)}
+    return any("".join(tokens[i:j]) in wanted for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
+
+
+_SCATTER = ("FSC", "SSC", "FS ", "SS ", "FS-", "SS-", "FS_", "SS_")
+
+
+def is_scatter(channel: str) -> bool:
+    """True for a scatter channel name (``$PnN``): FSC-A, SSC-H, FS INT, SS PEAK, ..."""
+    name = channel.strip().upper()
+    return name in ("FS", "SS") or name.startswith(_SCATTER)
+
 
 @dataclass(frozen=True)
 class Marker:
-    """A marker (``CD14``, ``HLA-DR``, ``FSC-A`` ...) with the channel names (``$PnN``) it goes
-    by on different instruments."""
+    """A marker (``CD14``, ``HLA-DR``, ``FSC-A`` ...): ``aliases`` are the channel names
+    (``$PnN``) it goes by on different instruments, ``synonyms`` other names labs give it in
+    ``$PnS`` (added to :data:`SYNONYMS`)."""
 
     name: str
     aliases: tuple[str, ...] = ()
+    synonyms: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name this marker is written as in a label: its name, its synonyms and the
+        built-in ones (:data:`SYNONYMS`)."""
+        builtin = next((v for k, v in SYNONYMS.items() if _key(k) == _key(self.name)), ())
+        return (self.name, *self.synonyms, *builtin)
 
 
-def _token_pattern(name: str) -> re.Pattern[str]:
-    # the marker as a whole token: 'HLA-DR' in 'HLA-DR PE' and 'HLA-DR-PE', 'CD14' in 'CD14-PC5.5',
-    # but not 'CD14' in 'CD140'
-    return re.compile(r"(?<![a-z0-9])" + re.escape(name.lower()) + r"(?![a-z0-9])")
+def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker]) -> str | None:
+    """The marker ``label`` names when it is not ``marker``: one of ``others``, a built-in
+    synonym or a CD number; None when it names none (empty, a fluorochrome, a channel name)."""
+    for other in [*others, *(Marker(k) for k in SYNONYMS)]:
+        if _key(other.name) != _key(marker.name) and _spells(label, other.names):
+            return other.name
+    tokens = _TOKENS.findall(label.lower())
+    cd_numbers = ["".join(tokens[i:i + 2]) for i in range(len(tokens) - 1) if tokens[i] == "cd"]
+    found = [t for t in cd_numbers if _CD_NUMBER.fullmatch(t) and t != _key(marker.name)]
+    return found[0].upper() if found else None
 
 
-def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str]) -> int:
+def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str],
+                 others: Sequence[Marker] = ()) -> int:
     """Index of ``marker``'s channel among ``channels`` (``$PnN``) with their ``labels``
-    (``$PnS``, "" when absent): first a ``$PnS`` label holding the marker name as a token,
-    then a ``$PnN`` equal to the name or one of the aliases (case-insensitive). Among several
-    labelled channels an area channel (``-A``) wins. Raises GatingError when none matches."""
-    pattern = _token_pattern(marker.name)
-    labelled = [i for i, label in enumerate(labels) if label and pattern.search(label.lower())]
-    if labelled:
-        areas = [i for i in labelled if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
-        return (areas or labelled)[0]
-    wanted = [marker.name.lower(), *(a.lower() for a in marker.aliases)]
+    (``$PnS``, "" when absent).
+
+    Order: a ``$PnS`` label spelling one of the marker's :attr:`Marker.names` (an area channel
+    wins among several); then a ``$PnN`` spelling one of them; then a ``$PnN`` equal to an alias
+    (case-insensitive, in the strategy's order). An alias whose channel is labelled with another
+    marker (one of ``others``, a built-in synonym or a CD number) is refused: GatingError
+    naming both. Raises GatingError when nothing matches."""
+    names = marker.names
+    for texts in (labels, channels):
+        matched = [i for i, text in enumerate(texts) if text and _spells(text, names)]
+        if matched:
+            areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
+            return (areas or matched)[0]
     lowered = [c.strip().lower() for c in channels]
-    for name in wanted:  # aliases in the strategy's order of preference
-        if name in lowered:
-            return lowered.index(name)
+    for alias in (a.lower() for a in marker.aliases):  # aliases in the strategy's order of preference
+        if alias in lowered:
+            index = lowered.index(alias)
+            label = labels[index] if index < len(labels) else ""
+            other = _names_other_marker(label, marker, others) if label else None
+            if other is not None:
+                raise GatingError(
+                    f"marker {marker.name!r}: its alias {channels[index]!r} is labelled {label!r}, which names "
+                    f"{other}; label the {marker.name} channel or map it by name in the strategy")
+            return index
     raise GatingError(
-        f"marker {marker.name!r} not found: no $PnS label holds it and no channel is named "
+        f"marker {marker.name!r} not found: no $PnS label names it ({' / '.join(names)}) and no channel is named "
         f"{' / '.join(repr(n) for n in [marker.name, *marker.aliases])} "
         f"(channels: {', '.join(channels)})")

@@ -1,5 +1,6 @@
 """Compensation: a spillover matrix applied to a sample's detector channels (scale values), and
-spillover matrices read from CSV."""
+spillover matrices read from a CSV or a FlowJo workspace (for files whose own matrix is empty,
+an identity matrix, or not the one the lab settled on)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AssayKitError, GatingError
-from .reader import Sample
+from .reader import Sample, Spillover
 
 
 def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
@@ -30,22 +31,89 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
     return {c: compensated[:, i] for i, c in enumerate(columns)}
 
 
-def read_compensation(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """(matrix, channel names) of a spillover CSV at ``path``: a header of channel names, then
-    one row per dye (fractions, the diagonal 1)."""
+def is_identity(spillover: Spillover) -> bool:
+    """True when ``spillover``'s matrix is the identity (no spillover corrected at all)."""
+    return bool(np.array_equal(spillover.matrix, np.eye(len(spillover.channels))))
+
+
+def read_compensation(path: str | os.PathLike[str], fcs_name: str = "") -> Spillover:
+    """The spillover matrix in the file at ``path``: a FlowJo workspace (``.wsp``/``.xml``; the
+    matrix of the sample named ``fcs_name`` when the workspace holds several different ones) or
+    a CSV (a header of channel names, then one row per dye, fractions, the diagonal 1).
+    Its ``keyword`` names the file it came from."""
+    file_path = Path(path)
+    if not file_path.is_file():
+        raise GatingError("compensation file not found", file_path)
+    if file_path.suffix.lower() in (".wsp", ".xml"):
+        matrix, names = _workspace_matrix(file_path, fcs_name)
+    else:
+        matrix, names = _csv_matrix(file_path)
+    if matrix.shape != (len(names), len(names)):
+        raise GatingError(f"compensation matrix is {matrix.shape}, expected {len(names)}x{len(names)}", file_path)
+    if not np.allclose(np.diag(matrix), 1.0):
+        raise GatingError("compensation matrix: the diagonal must be 1 (a spillover matrix, not its inverse)",
+                          file_path)
+    return Spillover(matrix, names, file_path.name)
+
+
+def _csv_matrix(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     import csv
 
-    file_path = Path(path)
     try:
-        with open(file_path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = [r for r in csv.reader(handle) if r]
         names = tuple(n.strip() for n in rows[0] if n.strip())
         matrix = np.array([[float(v) for v in r[-len(names):]] for r in rows[1:]], dtype=np.float64)
-    except FileNotFoundError:
-        raise GatingError("compensation file not found", file_path) from None
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, UnicodeDecodeError):
         raise GatingError("compensation CSV must be a header of channel names and a square matrix of numbers",
-                          file_path) from None
-    if matrix.shape != (len(names), len(names)):
-        raise GatingError(f"compensation matrix is {matrix.shape}, expected {len(names)}x{len(names)}", file_path)
+                          path) from None
+    return matrix, names
+
+
+_NS = {"transforms": "http://www.isac-net.org/std/Gating-ML/v2.0/transformations",
+       "data-type": "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"}
+
+
+def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The ``transforms:spilloverMatrix`` of a FlowJo 10 workspace (rows: ``transforms:spillover``
+    per dye, columns: ``transforms:coefficient`` per detector)."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        raise GatingError(f"not a readable FlowJo workspace ({type(exc).__name__})", path) from None
+    tagged: list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]] = []
+    for sample in root.iter("Sample"):
+        dataset = sample.find("DataSet")
+        uri = dataset.get("uri", "") if dataset is not None else ""
+        for node in sample.iter(f"{{{_NS['transforms']}}}spilloverMatrix"):
+            tagged.append((uri.replace("\\", "/").rsplit("/", 1)[-1], _matrix_of(node, path)))
+    if not tagged:
+        raise GatingError("the workspace holds no compensation matrix (transforms:spilloverMatrix)", path)
+    mine = [m for name, m in tagged if fcs_name and name == fcs_name]
+    distinct = {(m.tobytes(), names) for _, (m, names) in tagged}
+    if mine:
+        return mine[0]
+    if len(distinct) == 1:
+        return tagged[0][1]
+    raise GatingError(f"the workspace holds {len(distinct)} different compensation matrices and none for "
+                      f"{fcs_name or 'this file'}", path)
+
+
+def _matrix_of(node: object, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    name_key = f"{{{_NS['data-type']}}}name"
+    param_key = f"{{{_NS['data-type']}}}parameter"
+    value_key = f"{{{_NS['transforms']}}}value"
+    names = tuple(p.get(name_key, "") for p in node.iter(f"{{{_NS['data-type']}}}parameter"))  # type: ignore[attr-defined]
+    index = {n: i for i, n in enumerate(names)}
+    matrix = np.zeros((len(names), len(names)))
+    try:
+        for row in node.iter(f"{{{_NS['transforms']}}}spillover"):  # type: ignore[attr-defined]
+            for cell in row.iter(f"{{{_NS['transforms']}}}coefficient"):
+                matrix[index[row.get(param_key)], index[cell.get(param_key)]] = float(cell.get(value_key))
+    except (KeyError, TypeError, ValueError):
+        raise GatingError("a workspace compensation matrix names an unknown parameter or a non-number",
+                          path) from None
     return matrix, names

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +24,7 @@ from ..errors import FCSFormatError
 from .data import Layout, decode, layout_from_keywords
 from .text import HEADER_SIZE, Header, TextError, parse_header, parse_text
 
+UNREADABLE_SPILLOVER = "the file declares a spillover matrix that cannot be read"
 SPILLOVER_KEYWORDS = ("$SPILLOVER", "SPILL", "$SPILL", "SPILLOVER")
 _NON_FLUORESCENCE = ("FSC", "SSC", "FS ", "SS ", "TIME", "EVENT", "WIDTH", "FS_", "SS_")
 
@@ -67,6 +69,12 @@ class Sample:
     @property
     def n_events(self) -> int:
         return int(self.raw.shape[0])
+
+    @property
+    def spillover_problem(self) -> str:
+        """Why the spillover matrix this file declares could not be read ("" when it has none or
+        it was read): such a tube must not be measured as if uncompensated."""
+        return next((note for note in self.notes if note.startswith(UNREADABLE_SPILLOVER)), "")
 
     @property
     def n_channels(self) -> int:
@@ -511,7 +519,11 @@ def _fluorescence_channels(channels: tuple[str, ...]) -> list[str]:
 def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
                     ) -> tuple[Spillover | None, list[str]]:
     """The spillover matrix from ``$SPILLOVER``/``SPILL``/``$SPILL`` (n, names, n^2 values) or
-    FCS 3.0 ``$COMP`` (n, n^2 values, in parameter order of the fluorescence channels)."""
+    FCS 3.0 ``$COMP`` (n, n^2 values, in parameter order of the fluorescence channels), and notes.
+    A matrix written with decimal commas (a workstation in a French or German locale:
+    ``2,PE-A,PerCP-A,1,0,11,0,004,1``) is read when exactly one matrix with a diagonal of 1 (and
+    spillovers between -1 and 1) fits the fields (:func:`decimal_comma_values`). A keyword that is present but cannot be read gives
+    None and a note starting with :data:`UNREADABLE_SPILLOVER`."""
     for key in SPILLOVER_KEYWORDS:
         value = keywords.get(key, "").strip()
         if not value:
@@ -520,15 +532,24 @@ def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
         try:
             n = int(float(parts[0]))
         except ValueError:
-            return None, [f"{key} does not start with the number of channels; ignored"]
-        if n < 1 or len(parts) != 1 + n + n * n:
-            return None, [f"{key} holds {len(parts)} fields, {1 + n + n * n} expected for n={n}; ignored"]
-        try:
-            matrix = np.array([float(v) for v in parts[1 + n:]], dtype=np.float64).reshape(n, n)
-        except ValueError:
-            return None, [f"{key} holds a value that is not a number; ignored"]
-        names = tuple(parts[1:1 + n])
+            return None, [f"{UNREADABLE_SPILLOVER}: {key} does not start with the number of channels"]
+        if n < 1 or len(parts) < 1 + n + n * n:
+            return None, [f"{UNREADABLE_SPILLOVER}: {key} holds {len(parts)} fields, "
+                          f"{1 + n + n * n} expected for n={n}"]
         notes = []
+        if len(parts) == 1 + n + n * n:
+            try:
+                values = [float(v) for v in parts[1 + n:]]
+            except ValueError:
+                return None, [f"{UNREADABLE_SPILLOVER}: {key} holds a value that is not a number"]
+        else:
+            values = decimal_comma_values(parts[1 + n:], n)
+            if values is None:
+                return None, [f"{UNREADABLE_SPILLOVER}: {key} holds {len(parts)} fields, {1 + n + n * n} expected "
+                              f"for n={n}, and no single reading with decimal commas gives a diagonal of 1"]
+            notes.append(f"{key} is written with decimal commas; read as the one matrix with a diagonal of 1")
+        matrix = np.array(values, dtype=np.float64).reshape(n, n)
+        names = tuple(parts[1:1 + n])
         if all(name.isdigit() and 1 <= int(name) <= len(channels) for name in names) and not any(
                 name in channels for name in names):
             # Accuri C6 and Beckman Gallios name the channels by parameter number.
@@ -545,12 +566,64 @@ def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
             n = int(float(parts[0]))
             numbers = [float(v) for v in parts[1:]]
         except ValueError:
-            return None, ["$COMP is not a list of numbers; ignored"]
+            return None, [f"{UNREADABLE_SPILLOVER}: $COMP is not a list of numbers"]
         if n < 1 or len(numbers) != n * n:
-            return None, [f"$COMP holds {len(numbers)} values, {n * n} expected; ignored"]
+            return None, [f"{UNREADABLE_SPILLOVER}: $COMP holds {len(numbers)} values, {n * n} expected"]
         fluorescence = _fluorescence_channels(channels)
         names = tuple(channels) if n == len(channels) else tuple(fluorescence)
         if len(names) != n:
-            return None, [f"$COMP is {n}x{n} but the file has {len(fluorescence)} fluorescence channels; ignored"]
+            return None, [f"{UNREADABLE_SPILLOVER}: $COMP is {n}x{n} but the file has {len(fluorescence)} "
+                          "fluorescence channels"]
         return Spillover(np.array(numbers).reshape(n, n), names, "$COMP"), []
     return None, []
+
+
+_INTEGER_PART = re.compile(r"[-+]?\d+")
+_FRACTION_PART = re.compile(r"\d+(?:[eE][-+]?\d+)?")
+
+
+def decimal_comma_values(fields: Sequence[str], n: int, budget: int = 20000) -> list[float] | None:
+    """The n x n values (row by row) of spillover ``fields`` split at decimal commas as well as
+    between values (``1``, ``0``, ``11``, ``0``, ``004``, ``1`` -> 1, 0.11, 0.004, 1), or None
+    unless exactly one set of values with a diagonal of 1 fits. A field joins the next one as
+    its decimals when it is an integer and the next is all digits; ``budget`` bounds the search
+    (exceeded: None, ambiguous). Off-diagonal values must lie strictly between -1 and 1 (a
+    reading with a spillover of 100 % or more is taken as a misreading)."""
+    need = n * n
+    found: set[tuple[float, ...]] = set()
+    dead: set[tuple[int, int]] = set()
+    steps = 0
+
+    def walk(i: int, k: int, values: list[float]) -> bool:
+        nonlocal steps
+        steps += 1
+        if steps > budget or len(found) > 1:
+            return True
+        if k == need:
+            if i == len(fields):
+                found.add(tuple(values))
+                return True
+            return False
+        left = len(fields) - i
+        if (i, k) in dead or left < need - k or left > 2 * (need - k):
+            return False
+        options = []
+        if i + 1 < len(fields) and _INTEGER_PART.fullmatch(fields[i]) and _FRACTION_PART.fullmatch(fields[i + 1]):
+            options.append((2, float(f"{fields[i]}.{fields[i + 1]}")))
+        try:
+            options.append((1, float(fields[i])))
+        except ValueError:
+            pass
+        ok = False
+        for width, value in options:
+            if (value != 1.0) if k % (n + 1) == 0 else not -1.0 < value < 1.0:  # diagonal 1, spill below 1
+                continue
+            ok = walk(i + width, k + 1, [*values, value]) or ok
+        if not ok:
+            dead.add((i, k))
+        return ok
+
+    walk(0, 0, [])
+    if steps > budget or len(found) != 1:
+        return None
+    return list(found.pop())

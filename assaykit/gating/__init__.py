@@ -1,7 +1,7 @@
 """Gating: transforms, gates, automatic gates fitted per sample, strategies (YAML) and their
 application to a sample, the readout statistics and QC, and gating figures as data."""
 
-from .apply import GatingFrame, GatingResult, PopulationResult, apply_strategy, file_spillover
+from .apply import GatingFrame, GatingResult, PopulationResult, apply_strategy, choose_spillover
 from .autogates import DebrisGate, MonocyteGate, SingletGate
 from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
 from .panels import Panel, gating_panels
@@ -14,6 +14,6 @@ __all__ = [
     "BooleanGate", "DebrisGate", "EllipseGate", "GatingFrame", "GatingResult", "IntervalGate", "MonocyteGate",
     "Panel", "PolygonGate", "Population", "PopulationResult", "QCLimits", "QuadrantGate", "RatioGate", "Readout",
     "ReadoutResult", "RectangleGate", "SingletGate", "Strategy", "Transform", "apply_strategy", "draw_panel",
-    "file_spillover", "gating_panels", "isotype_threshold", "load_strategy", "measure", "parse_strategy",
+    "choose_spillover", "gating_panels", "isotype_threshold", "load_strategy", "measure", "parse_strategy",
     "plot_gating", "qc_flags", "statistics",
 ]

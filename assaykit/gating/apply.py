@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import GatingError
-from ..fcs import Sample
-from ..fcs.channels import find_channel
-from ..fcs.compensation import compensate
+from ..fcs import Sample, Spillover
+from ..fcs.channels import find_channel, is_scatter
+from ..fcs.compensation import compensate, is_identity
 from .strategy import ROOT, Strategy
 from .transforms import Transform
 
@@ -22,28 +22,36 @@ class GatingFrame:
     """A sample seen through a strategy: compensated scale values and display coordinates per
     marker (computed once, on first use), and the population masks found so far."""
 
-    def __init__(self, sample: Sample, strategy: Strategy, spillover: tuple[np.ndarray, tuple[str, ...]] | None):
+    def __init__(self, sample: Sample, strategy: Strategy, spillover: Spillover | str | None = "file"):
         self.sample = sample
         self.strategy = strategy
         self.n_events = sample.n_events
         self.masks: dict[str, np.ndarray] = {}
         self.channels: dict[str, int] = {}
+        self.missing: dict[str, str] = {}  # optional markers this file lacks -> why
         for name, marker in strategy.markers.items():
             try:
-                self.channels[name] = find_channel(marker, sample.channels, sample.markers)
+                self.channels[name] = find_channel(marker, sample.channels, sample.markers,
+                                                   others=list(strategy.markers.values()))
             except GatingError as exc:
-                raise GatingError(exc.message, sample.path) from None
+                if name not in strategy.optional or "not found" not in exc.message:
+                    raise GatingError(exc.message, sample.path) from None
+                self.missing[name] = exc.message
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}
         self._tops = sample.scale_tops()
-        self._compensated: dict[int, np.ndarray] = {}
-        self.compensation: str = "none"
-        if spillover is not None:
-            self._compensated = compensate(sample, *spillover)
-            self.compensation = f"{len(self._compensated)} channels"
+        used, self.flags = choose_spillover(sample, spillover)
+        self._compensated: dict[int, np.ndarray] = compensate(sample, used.matrix, used.channels) if used else {}
+        self.compensation = f"{used.keyword} ({len(used.channels)} channels)" if used else "none"
+
+    def compensated(self, marker: str) -> bool:
+        """True when ``marker``'s values are compensated (its channel is in the matrix applied)."""
+        return self.channels[marker] in self._compensated
 
     def scale(self, marker: str) -> np.ndarray:
+        if marker in self.missing:
+            raise GatingError(self.missing[marker], self.sample.path)
         if marker not in self._scale:
             column = self.channels[marker]
             values = self._compensated.get(column)
@@ -74,7 +82,12 @@ class PopulationResult:
 
 @dataclass(frozen=True)
 class GatingResult:
-    """Masks per population (file order), fitted gates, counts, and the channels used."""
+    """Masks per population (file order), fitted gates, counts, and the channels used.
+
+    ``at_top`` counts, per checked channel (scatter and the readout), the events at its top of
+    scale; ``removed`` the events taken out before gating for that (any checked channel);
+    ``readout_removed`` those the readout population would have held but for a saturated
+    readout. ``flags``: what was found while gating (compensation), in plain words."""
 
     populations: tuple[PopulationResult, ...]
     masks: Mapping[str, np.ndarray]
@@ -82,6 +95,10 @@ class GatingResult:
     channels: Mapping[str, str]
     compensation: str
     frame: GatingFrame = field(repr=False, compare=False)
+    at_top: Mapping[str, int] = field(default_factory=dict)
+    removed: int = 0
+    readout_removed: int = 0
+    flags: tuple[str, ...] = ()
 
     def count(self, name: str) -> int:
         return int(self.masks[name].sum())
@@ -89,25 +106,61 @@ class GatingResult:
     def to_dict(self) -> dict[str, Any]:
         return {"populations": [{"name": p.name, "parent": p.parent, "count": p.count,
                                  "percent_of_parent": p.percent_of_parent} for p in self.populations],
-                "channels": dict(self.channels), "compensation": self.compensation}
+                "channels": dict(self.channels), "compensation": self.compensation,
+                "at_top_of_scale": dict(self.at_top), "removed_at_top_of_scale": self.removed,
+                "readout_removed_at_top_of_scale": self.readout_removed}
 
 
-def file_spillover(sample: Sample) -> tuple[np.ndarray, tuple[str, ...]] | None:
-    """(matrix, channel names) of ``sample``'s own spillover keyword, or None when it has none."""
-    return (sample.spillover.matrix, sample.spillover.channels) if sample.spillover is not None else None
+def choose_spillover(sample: Sample, spillover: Spillover | str | None) -> tuple[Spillover | None, list[str]]:
+    """The spillover matrix to apply to ``sample`` and QC flags about it. ``spillover``: "file"
+    (the file's own; an identity matrix on a multi-colour file is not applied and flagged, an
+    unreadable one fails the tube), a matrix named for the run (applied), or None (none applied;
+    flagged when the file declares one)."""
+    declared = sample.spillover
+    if isinstance(spillover, Spillover):
+        return spillover, []
+    if spillover is None:
+        if (declared is not None and not is_identity(declared)) or sample.spillover_problem:
+            return None, ["uncompensated: the file declares a spillover matrix but none was applied"]
+        return None, []
+    if sample.spillover_problem:
+        raise GatingError(f"{sample.spillover_problem}; name the run's matrix (compensation: in run.yaml, "
+                          "--compensation) to measure it", sample.path)
+    if declared is not None and len(declared.channels) > 1 and is_identity(declared):
+        return None, [f"uncompensated: the file's spillover matrix ({declared.keyword}) is an identity matrix; "
+                      "name the lab's matrix (compensation: in run.yaml, --compensation)"]
+    return declared, []
 
 
-def apply_strategy(sample: Sample, strategy: Strategy,
-                   spillover: tuple[np.ndarray, tuple[str, ...]] | str | None = "file") -> GatingResult:
+def at_top_of_scale(sample: Sample, columns: list[int]) -> dict[int, np.ndarray]:
+    """Per column of ``sample``: mask of the events at its top of scale (stored value at least
+    ``$PnR`` - 1); columns without a ``$PnR`` are left out."""
+    ranges = sample.channel_ranges()
+    return {c: sample.raw[:, c] >= ranges[c] - 1 for c in dict.fromkeys(columns) if ranges[c] > 0}
+
+
+def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | str | None = "file") -> GatingResult:
     """Gate ``sample`` with ``strategy``: every population's mask, automatic gates fitted to it.
-    ``spillover`` is "file" (the file's own matrix), None (no compensation) or (matrix, channels)."""
-    spill = file_spillover(sample) if isinstance(spillover, str) else spillover
-    frame = GatingFrame(sample, strategy, spill)
-    root = np.ones(sample.n_events, dtype=bool)
+    ``spillover`` is "file" (the file's own matrix), None (no compensation) or a Spillover (the
+    run's matrix); see :func:`choose_spillover`. Events at the top of scale on a scatter channel
+    or the readout channel are removed first (counted in the result)."""
+    frame = GatingFrame(sample, strategy, spillover)
+    scatter = [i for i in frame.channels.values() if is_scatter(sample.channels[i])]
+    readout = frame.channels[strategy.readout.marker]
+    top = at_top_of_scale(sample, [*scatter, readout])
+    on_scatter = np.zeros(sample.n_events, dtype=bool)
+    for column in scatter:
+        on_scatter |= top.get(column, False)
+    on_readout = top.get(readout, np.zeros(sample.n_events, dtype=bool))
+    removed = on_scatter | on_readout
+    if sample.n_events and removed.mean() > 0.5:
+        raise GatingError(f"{100 * removed.mean():.0f} % of events are at the top of scale on "
+                          f"{', '.join(sample.channels[c] for c, m in top.items() if m.any())}: "
+                          "the channel range ($PnR) does not fit the data or the tube is saturated", sample.path)
     gates: dict[str, Any] = {}
     results: list[PopulationResult] = []
     for population in strategy.populations:
-        parent = frame.masks[population.parent] if population.parent != ROOT else root
+        parent = frame.masks[population.parent] if population.parent != ROOT else ~removed
         gate = population.gate
         if hasattr(gate, "fit"):
             try:
@@ -121,5 +174,19 @@ def apply_strategy(sample: Sample, strategy: Strategy,
         count = int(mask.sum())
         results.append(PopulationResult(population.name, population.parent, count,
                                         round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
+    readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout)[strategy.readout.population]
     channels = {m: sample.channels[i] for m, i in frame.channels.items()}
-    return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame)
+    return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame,
+                        at_top={sample.channels[c]: int(m.sum()) for c, m in top.items()},
+                        removed=int(removed.sum()), readout_removed=int(readout_removed.sum()),
+                        flags=tuple(frame.flags))
+
+
+def _members(strategy: Strategy, gates: Mapping[str, Any], frame: GatingFrame, root: np.ndarray
+             ) -> dict[str, np.ndarray]:
+    """Every population's mask with the already fitted ``gates`` starting from ``root``."""
+    masks: dict[str, np.ndarray] = {}
+    for population in strategy.populations:
+        parent = masks[population.parent] if population.parent != ROOT else root
+        masks[population.name] = gates[population.name].apply(frame) & parent
+    return masks

@@ -85,13 +85,19 @@ class DebrisGate:
 
 @dataclass(frozen=True)
 class SingletGate:
-    """Events whose height/area ratio lies within ``width`` robust SDs of the singlets' ratio."""
+    """Events whose height/area ratio lies within ``width`` robust SDs of the singlets' ratio.
+    A file without the height channel (pulse height not recorded; the marker optional in the
+    strategy) keeps every event, and the readout's QC says doublets were not excluded."""
 
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     width: float = 5.0
 
-    def fit(self, data: GateData, parent: np.ndarray) -> RatioGate:
+    def fit(self, data: GateData, parent: np.ndarray) -> RatioGate | IntervalGate:
+        """The singlets' ratio band; every event (an open interval on the area) when the file
+        records no pulse height (the strategy's height marker is optional and absent)."""
+        if self.dims[1] in data.missing:
+            return IntervalGate((self.dims[0],))
         area = data.scale(self.dims[0])[parent]
         height = data.scale(self.dims[1])[parent]
         if np.array_equal(area, height):  # one channel for both (a FACSCalibur has no pulse area)

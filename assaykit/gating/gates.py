@@ -30,6 +30,7 @@ class GateData(Protocol):
 
     n_events: int
     masks: Mapping[str, np.ndarray]
+    missing: Mapping[str, str]  # optional markers the sample lacks -> why
 
     def scale(self, marker: str) -> np.ndarray: ...
 

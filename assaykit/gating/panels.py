@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fcs.channels import is_scatter
 from .apply import GatingResult
 from .strategy import ROOT
 from .transforms import Transform
@@ -103,6 +104,15 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
     return counts, x_edges, y_edges
 
 
+def axis_label(result: GatingResult, marker: str) -> str:
+    """``marker (channel)`` of the gated sample ``result``, with ", compensated" or
+    ", uncompensated" for a fluorescence channel: what was actually applied."""
+    channel = result.channels[marker]
+    if is_scatter(channel):
+        return f"{marker} ({channel})"
+    return f"{marker} ({channel}), {'compensated' if result.frame.compensated(marker) else 'uncompensated'}"
+
+
 def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
     """One panel per population of the gated sample ``result`` (file order), its parent binned
     in ``bins`` x ``bins`` bins (display coordinates)."""
@@ -115,7 +125,7 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
         dims = list(getattr(gate, "dims", ()) or ())
         common = {"population": population.name, "parent": population.parent, "count": population.count,
                   "percent_of_parent": population.percent_of_parent}
-        labels = [f"{d} ({result.channels[d]})" for d in dims]
+        labels = [axis_label(result, d) for d in dims]
         if len(dims) == 1:
             x = frame.display(dims[0])[parent]
             counts, edges = np.histogram(x, bins=bins, range=_range(x))

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._mpl import draw_density, save_png
 from .apply import GatingResult
-from .panels import Panel, axis_ticks, gating_panels
+from .panels import Panel, axis_label, axis_ticks, gating_panels
 from .readout import ReadoutResult
 from .strategy import Strategy
 
@@ -38,7 +38,7 @@ def plot_gating(result: GatingResult, strategy: Strategy, readout: ReadoutResult
         ax.legend(fontsize=8)
     ticks = axis_ticks(frame.transform(marker))
     ax.set_xticks([v for v, _ in ticks], [s for _, s in ticks])
-    ax.set_xlabel(f"{marker} ({readout.channel}), compensated")
+    ax.set_xlabel(axis_label(result, marker))
     ax.set_ylabel(f"{readout.population}")
     ax.set_title(f"{marker} on {readout.population} (n = {readout.n_events:,})", fontsize=9)
     return save_png(fig, out, title)

@@ -96,33 +96,45 @@ def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: flo
 
 def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[str]:
     """QC findings in plain words (empty when all is well) of a gated sample ``result`` and its
-    ``readout``: too few events, doublets (on the strategy's ``singlets`` population, whatever
-    its name), a saturated readout channel. Limits are the strategy's ``qc``."""
-    singlets = strategy.singlets
-    flags: list[str] = []
+    ``readout``: what gating found (compensation), too few events, doublets (on the strategy's
+    ``singlets`` population, whatever its name) or no pulse height to exclude them, events at the
+    top of scale (scatter or readout; removed before gating). Limits are the strategy's ``qc``."""
+    flags: list[str] = list(result.flags)
     qc = strategy.qc
     n = readout.n_events
     if n < qc.min_events_unreliable:
         flags.append(f"only {n} {readout.population}: fewer than {qc.min_events_unreliable}, the value is unreliable")
     elif n < qc.min_events_warning:
         flags.append(f"only {n} {readout.population} (fewer than {qc.min_events_warning} recommended)")
-    names = [p.name for p in result.populations]
-    if singlets in names:
-        population = next(p for p in result.populations if p.name == singlets)
-        dims = getattr(result.gates[singlets], "dims", ())
-        if len(dims) == 2 and result.channels[dims[0]] == result.channels[dims[1]]:
-            flags.append(f"doublets not excluded: {dims[0]} and {dims[1]} are the same channel "
-                         f"({result.channels[dims[0]]}) in this file (no pulse area recorded)")
-        doublets = 100.0 - population.percent_of_parent
-        if doublets > qc.max_doublets_percent:
-            flags.append(f"doublets are {doublets:.1f} % of {population.parent} (above {qc.max_doublets_percent:g} %)")
+    flags += _doublet_flags(result, strategy)
     sample = result.frame.sample
-    column = result.frame.channels[readout.marker]
-    top = sample.channel_ranges()[column]
-    if top > 0 and n:
-        raw = sample.raw[:, column][result.masks[readout.population]]
-        saturated = 100.0 * float(np.mean(raw >= top - 1))
-        if saturated > qc.max_saturated_percent:
-            flags.append(f"{readout.channel} saturated: {saturated:.1f} % of {readout.population} "
-                         "at the channel maximum")
+    on_scatter = {c: k for c, k in result.at_top.items() if c != readout.channel and k}
+    share = 100.0 * sum(on_scatter.values()) / sample.n_events if sample.n_events else 0.0
+    if share > qc.max_saturated_percent:
+        flags.append(f"{share:.1f} % of events at the top of scale on {', '.join(on_scatter)}, removed before "
+                     f"gating (above {qc.max_saturated_percent:g} %)")
+    lost = result.readout_removed
+    if lost and 100.0 * lost / (n + lost) > qc.max_saturated_percent:
+        flags.append(f"{readout.channel} saturated: {100.0 * lost / (n + lost):.1f} % of {readout.population} "
+                     "at the channel maximum (removed; the statistic is biased low)")
     return flags
+
+
+def _doublet_flags(result: GatingResult, strategy: Strategy) -> list[str]:
+    singlets = strategy.singlets
+    population = next((p for p in result.populations if p.name == singlets), None)
+    if population is None:
+        return []
+    declared = next(p.gate for p in strategy.populations if p.name == singlets)
+    dims = getattr(declared, "dims", ())
+    missing = [d for d in dims if d in result.frame.missing]
+    if missing:
+        return [f"doublets not excluded: this file records no {missing[0]} (pulse height), so the singlet gate "
+                "was skipped"]
+    if len(dims) == 2 and result.channels[dims[0]] == result.channels[dims[1]]:
+        return [f"doublets not excluded: {dims[0]} and {dims[1]} are the same channel "
+                f"({result.channels[dims[0]]}) in this file (no pulse area recorded)"]
+    doublets = 100.0 - population.percent_of_parent
+    if doublets > strategy.qc.max_doublets_percent:
+        return [f"doublets are {doublets:.1f} % of {population.parent} (above {strategy.qc.max_doublets_percent:g} %)"]
+    return []

@@ -55,6 +55,7 @@ class Strategy:
     transforms: Mapping[str, Transform] = field(default_factory=dict)  # per marker; linear when absent
     sha256: str = ""  # of the strategy file's bytes
     roles: Mapping[str, str] = field(default_factory=dict)  # role (ROLES) -> population name
+    optional: frozenset[str] = frozenset()  # markers a file may lack (their gates then step aside)
 
     @property
     def singlets(self) -> str | None:
@@ -120,10 +121,13 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
     try:
         markers: dict[str, Marker] = {}
         transforms: dict[str, Transform] = {}
+        optional: set[str] = set()
         for name, spec in (doc.get("markers") or {}).items():
             spec = spec or {}
-            aliases = tuple(str(a) for a in spec.get("aliases") or ())
-            markers[str(name)] = Marker(str(name), aliases)
+            if spec.get("optional"):
+                optional.add(str(name))
+            markers[str(name)] = Marker(name=str(name), aliases=tuple(str(a) for a in spec.get("aliases") or ()),
+                                        synonyms=tuple(str(a) for a in spec.get("synonyms") or ()))
             transforms[str(name)] = _transform(spec.get("transform"), f"marker {name}")
         populations: list[Population] = []
         names: set[str] = set()
@@ -163,7 +167,7 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
     except TypeError as exc:
         raise GatingError(f"invalid strategy ({exc})", source or None) from None
     return Strategy(name=str(doc.get("name", "")), markers=markers, populations=tuple(ordered), readout=readout,
-                    qc=qc, source=source, transforms=transforms, roles=roles)
+                    qc=qc, source=source, transforms=transforms, roles=roles, optional=frozenset(optional))
 
 
 def _roles(specs: list[Any], populations: list[Population]) -> dict[str, str]:
