@@ -6,6 +6,7 @@ Every problem with the file surfaces as :class:`~assaykit.errors.FCSFormatError`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -522,8 +523,8 @@ def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
     FCS 3.0 ``$COMP`` (n, n^2 values, in parameter order of the fluorescence channels), and notes.
     A matrix written with decimal commas (a workstation in a French or German locale:
     ``2,PE-A,PerCP-A,1,0,11,0,004,1``) is read when exactly one matrix with a diagonal of 1 (and
-    spillovers between -1 and 1) fits the fields (:func:`decimal_comma_values`). A keyword that is present but cannot be read gives
-    None and a note starting with :data:`UNREADABLE_SPILLOVER`."""
+    spillovers between -1 and 1) fits the fields (:func:`decimal_comma_values`). A keyword that is
+    present but cannot be read gives None and a note starting with :data:`UNREADABLE_SPILLOVER`."""
     for key in SPILLOVER_KEYWORDS:
         value = keywords.get(key, "").strip()
         if not value:
@@ -607,13 +608,11 @@ def decimal_comma_values(fields: Sequence[str], n: int, budget: int = 20000) -> 
         left = len(fields) - i
         if (i, k) in dead or left < need - k or left > 2 * (need - k):
             return False
-        options = []
+        options: list[tuple[int, float]] = []
         if i + 1 < len(fields) and _INTEGER_PART.fullmatch(fields[i]) and _FRACTION_PART.fullmatch(fields[i + 1]):
             options.append((2, float(f"{fields[i]}.{fields[i + 1]}")))
-        try:
+        with contextlib.suppress(ValueError):
             options.append((1, float(fields[i])))
-        except ValueError:
-            pass
         ok = False
         for width, value in options:
             if (value != 1.0) if k % (n + 1) == 0 else not -1.0 < value < 1.0:  # diagonal 1, spill below 1
