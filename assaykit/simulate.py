@@ -47,7 +47,13 @@ LABELS = {
     8: "immature_granulocyte",  # septic left shift: lower SSC, CD14 dim to intermediate
     9: "bead",
     10: "bead_doublet",
+    11: "saturated",  # a cell at the top of the FSC or SSC scale (clump, aggregate, misset voltage)
+    12: "red_cell_ghost",  # lyse-no-wash: lysed red cells, small and dim
 }
+SPECIMENS = ("whole_blood", "pbmc", "lyse_no_wash")
+"""Specimens the simulator makes: lysed (and washed) whole blood, PBMC (Ficoll: no
+granulocytes, monocytes the highest-SSC population) and lyse-no-wash whole blood (red-cell
+ghosts and much more debris)."""
 MONOCYTE_LABELS = (4, 5)
 
 # Published example values of one QuantiBRITE PE lot (PE molecules per bead; low, medium-low,
@@ -94,6 +100,8 @@ class InstrumentStyle:
     (FACSCalibur: 1024 channels over 4 decades) or linear (0), a column left out where its
     channel name is ``None`` (FACSCalibur records no pulse area), and hardware compensation
     (``$SPILLOVER`` not written, the data already compensated) when ``hardware_compensation``.
+    With ``identity_spillover`` the file's ``$SPILLOVER`` is an identity matrix although the
+    signals spill (the lab's matrix lives in its FlowJo workspace).
     """
 
     name: str
@@ -109,6 +117,7 @@ class InstrumentStyle:
     log_decades: float = 0.0
     hardware_compensation: bool = False
     time_gain: float = 1.0  # time units per Canto time unit (10 ms)
+    identity_spillover: bool = False  # $SPILLOVER written as an identity matrix (the real one lives elsewhere)
 
     @property
     def columns(self) -> list[int]:
@@ -165,10 +174,16 @@ STYLES = {
         ("", "", "", "", "", ""), version="2.0", bits=16, channel_range=1024, integer=True,
         scatter_gain=1024 / 262144 * 1.3, fluorescence_gain=1 / 30, log_decades=4.0, hardware_compensation=True,
         time_gain=1 / 6),
+    "lsr": InstrumentStyle(
+        "lsr", "LSRII (simulated)", ("FSC-A", None, "SSC-A", "PerCP-Cy5-5-A", "PE-Cy7-A", "Time"),
+        ("", "", "", "MHCII", "CD14", ""), version="3.0", fluorescence_gain=1.5,
+        identity_spillover=True),
 }
 """Instrument styles of the simulator: FACSCanto II (float, 0-262,144), Navios (integer,
 0-1,048,576, FS INT/FL2 INT names, FCS 3.0) and FACSCalibur (FCS 2.0, 10-bit, log-amplified
-fluorescence, pulse heights only, compensation in hardware)."""
+fluorescence, pulse heights only, compensation in hardware) and an LSRII with a DC/monocyte
+panel (FCS 3.0 float: HLA-DR on PerCP-Cy5.5 labelled ``MHCII``, CD14 on PE-Cy7, no FSC-H, an
+identity ``$SPILLOVER`` although the signals spill)."""
 
 
 @dataclass(frozen=True)
@@ -188,8 +203,11 @@ class Population:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One tube of lysed whole blood. Fractions are of all events (before doublets)."""
+    """One tube of a ``specimen`` (:data:`SPECIMENS`). Fractions are of all events (before
+    doublets); granulocytes and lymphocytes share what the others leave (PBMC: lymphocytes only).
+    ``saturated_fraction`` of the events are cells pushed to the top of the FSC or SSC scale."""
 
+    specimen: str = "whole_blood"
     n_events: int = 20000
     monocyte_abc: float = 10000.0  # true median HLA-DR AB/C of the monocytes
     monocyte_fraction: float = 0.07
@@ -200,24 +218,50 @@ class Scenario:
     debris_fraction: float = 0.08
     doublet_fraction: float = 0.03
     b_cell_abc: float = 35000.0
+    saturated_fraction: float = 0.0
+    ghost_fraction: float = 0.0  # red-cell ghosts (lyse-no-wash)
+
+    def __post_init__(self) -> None:
+        if self.specimen not in SPECIMENS:
+            raise ValueError(f"unknown specimen {self.specimen!r} (one of {', '.join(SPECIMENS)})")
+
+
+def specimen_scenario(specimen: str, **values: float | int | str) -> Scenario:
+    """A Scenario with the typical make-up of ``specimen``: PBMC with monocytes 20 % of events
+    and little debris; lyse-no-wash with 35 % debris and 25 % red-cell ghosts; ``values``
+    override any field."""
+    typical: dict[str, dict[str, float]] = {
+        "whole_blood": {},
+        "pbmc": {"monocyte_fraction": 0.2, "debris_fraction": 0.05, "b_cell_fraction": 0.08},
+        "lyse_no_wash": {"debris_fraction": 0.35, "ghost_fraction": 0.25},
+    }
+    return Scenario(**{"specimen": specimen, **typical[specimen], **values})  # type: ignore[arg-type]
 
 
 def _populations(s: Scenario) -> list[tuple[Population, float]]:
     mono_cd14 = 25000.0 / 10 ** s.cd14_shift_decades
     monocytes = s.monocyte_fraction * (1 - s.nonclassical_fraction)
     nonclassical = s.monocyte_fraction * s.nonclassical_fraction
-    others = 1.0 - s.debris_fraction - s.monocyte_fraction - s.b_cell_fraction - s.immature_granulocyte_fraction
+    others = (1.0 - s.debris_fraction - s.ghost_fraction - s.monocyte_fraction - s.b_cell_fraction
+              - s.immature_granulocyte_fraction)
     if others <= 0.1:
         raise ValueError("scenario fractions leave too few granulocytes and lymphocytes")
+    # whole blood: 30 % of the rest lymphocytes, 66 % neutrophils, 4 % eosinophils; PBMC: lymphocytes only
+    pbmc = s.specimen == "pbmc"
+    if pbmc and s.immature_granulocyte_fraction:
+        raise ValueError("PBMC hold no immature granulocytes")
+    ghosts = [(Population(12, 14000, 2500, 40, 30, fsc_sd=0.15, ssc_sd=0.2, cd14_sd=0.4, hladr_sd=0.4),
+               s.ghost_fraction)] if s.ghost_fraction else []
     return [
         (Population(4, 80000, 42000, mono_cd14, s.monocyte_abc, hladr_sd=0.15), monocytes),
         (Population(5, 72000, 36000, mono_cd14 / 8, s.monocyte_abc * 1.4, hladr_sd=0.15), nonclassical),
         (Population(3, 48000, 11000, 120, s.b_cell_abc, hladr_sd=0.15), s.b_cell_fraction),
-        (Population(2, 46000, 10000, 100, 150, hladr_sd=0.3), others * 0.30),
-        (Population(6, 95000, 115000, 600, 120, hladr_sd=0.3), others * 0.66),
-        (Population(7, 90000, 160000, 200, 200, hladr_sd=0.3), others * 0.04),
+        (Population(2, 46000, 10000, 100, 150, hladr_sd=0.3), others if pbmc else others * 0.30),
+        (Population(6, 95000, 115000, 600, 120, hladr_sd=0.3), 0.0 if pbmc else others * 0.66),
+        (Population(7, 90000, 160000, 200, 200, hladr_sd=0.3), 0.0 if pbmc else others * 0.04),
         (Population(8, 85000, 70000, 2500, 150, cd14_sd=0.3, hladr_sd=0.3), s.immature_granulocyte_fraction),
         (Population(0, 9000, 5000, 60, 40, fsc_sd=0.3, ssc_sd=0.35, cd14_sd=0.5, hladr_sd=0.5), s.debris_fraction),
+        *ghosts,
     ]
 
 
@@ -260,7 +304,8 @@ def _acquire(
 
 
 def simulate_blood(scenario: Scenario, rng: np.random.Generator, instrument: Instrument | None = None) -> Tube:
-    """One tube of stained, lysed whole blood."""
+    """One tube of stained blood of ``scenario.specimen`` (lysed whole blood by default), its
+    per-event labels and the monocytes' true median AB/C."""
     instrument = instrument or Instrument()
     populations = _populations(scenario)
     n_doublets = round(scenario.n_events * scenario.doublet_fraction)
@@ -286,6 +331,12 @@ def simulate_blood(scenario: Scenario, rng: np.random.Generator, instrument: Ins
         _lognormal(rng, 0.85, 0.02, n_cells), _lognormal(rng, 0.55, 0.04, n_doublets)])
     order = rng.permutation(len(all_cells))
     all_cells, labels, height_ratio = all_cells[order], labels[order], height_ratio[order]
+    if scenario.saturated_fraction:  # cells pushed past the top of the FSC (half) or SSC (half) scale
+        hit = rng.random(len(all_cells)) < scenario.saturated_fraction
+        on_ssc = rng.random(len(all_cells)) < 0.5
+        all_cells[hit & ~on_ssc, 1] = 1e7
+        all_cells[hit & on_ssc, 2] = 1e7
+        labels[hit] = 11
     events = _acquire(all_cells[:, 1], all_cells[:, 2], all_cells[:, 3], all_cells[:, 4],
                       height_ratio, instrument, rng)
     monocytes = np.isin(labels, MONOCYTE_LABELS)
@@ -392,7 +443,8 @@ def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentSty
         "CREATOR": "assaykit simulate",
     }
     if not style.hardware_compensation:
-        values = ",".join(f"{v:.6g}" for v in instrument.spillover().ravel())
+        matrix = np.eye(2) if style.identity_spillover else instrument.spillover()
+        values = ",".join(f"{v:.6g}" for v in matrix.ravel())
         keywords["$SPILLOVER"] = f"2,{style.channels[3]},{style.channels[4]},{values}"
     return keywords
 

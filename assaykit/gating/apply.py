@@ -29,6 +29,7 @@ class GatingFrame:
         self.masks: dict[str, np.ndarray] = {}
         self.channels: dict[str, int] = {}
         self.missing: dict[str, str] = {}  # optional markers this file lacks -> why
+        self.findings: dict[str, Any] = {}  # what automatic gates found while fitting
         for name, marker in strategy.markers.items():
             try:
                 self.channels[name] = find_channel(marker, sample.channels, sample.markers,
@@ -99,6 +100,7 @@ class GatingResult:
     removed: int = 0
     readout_removed: int = 0
     flags: tuple[str, ...] = ()
+    findings: Mapping[str, Any] = field(default_factory=dict)
 
     def count(self, name: str) -> int:
         return int(self.masks[name].sum())
@@ -108,7 +110,7 @@ class GatingResult:
                                  "percent_of_parent": p.percent_of_parent} for p in self.populations],
                 "channels": dict(self.channels), "compensation": self.compensation,
                 "at_top_of_scale": dict(self.at_top), "removed_at_top_of_scale": self.removed,
-                "readout_removed_at_top_of_scale": self.readout_removed}
+                "readout_removed_at_top_of_scale": self.readout_removed, "findings": dict(self.findings)}
 
 
 def choose_spillover(sample: Sample, spillover: Spillover | str | None) -> tuple[Spillover | None, list[str]]:
@@ -179,7 +181,7 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame,
                         at_top={sample.channels[c]: int(m.sum()) for c, m in top.items()},
                         removed=int(removed.sum()), readout_removed=int(readout_removed.sum()),
-                        flags=tuple(frame.flags))
+                        flags=tuple(frame.flags), findings=dict(frame.findings))
 
 
 def _members(strategy: Strategy, gates: Mapping[str, Any], frame: GatingFrame, root: np.ndarray

@@ -115,39 +115,52 @@ class SingletGate:
         return {"type": "auto", "method": "singlets", "dims": list(self.dims), "width": self.width}
 
 
+Core = tuple[float, float, float, float]  # centre (x, y) and robust SDs of a population, display units
+
+
 @dataclass(frozen=True)
 class MonocyteGate:
     """Monocytes on CD14 (x) vs SSC (y), fitted per sample in display coordinates (the strategy's
     transforms: about 0..1 over the instrument's range; "units" below are display units).
 
-    Steps: (1) side-scatter landmarks: the lowest SSC peak (lymphocytes) and the highest
-    (granulocytes); (2) the classical monocytes: the CD14-brightest population holding enough
-    events in the SSC band between them; their centre and spread from the bright side only;
-    (3) a window around them, bounded below by the CD14-negative lymphocytes; (4) a Gaussian
-    mixture in that window (classical and non-classical monocytes, immature granulocytes,
-    neutrophils, eosinophils and doublets); the gate is the region where the granulocytic
-    components' posterior is at most ``max_granulocyte_posterior`` (docs/gating-strategy.md).
+    Monocytes are found by what defines them, not by where they usually sit: (1) the CD14-negative
+    reference, the lymphocytes (the lowest side-scatter peak); (2) the classical monocytes, the
+    CD14-brightest two-dimensional cluster among the events clearly above that reference, at
+    whatever side scatter it lies; (3) granulocytes, if any: the events above the monocytes in
+    side scatter (none in PBMC, most events in whole blood); (4) a window around the monocytes,
+    bounded below by the CD14-negative cells; (5) a Gaussian mixture in that window: with
+    granulocytes, classical and non-classical monocytes, immature granulocytes, neutrophils,
+    eosinophils and doublets, the gate being the region where the granulocytic components'
+    posterior is at most ``max_granulocyte_posterior``; without, the two monocyte components and
+    a uniform background, the gate being where the monocytes' posterior is at least
+    1 - ``max_granulocyte_posterior``; (6) plausibility: the gated cells must be a cluster, their
+    CD14 well above the lymphocytes and their share plausible, or the gate is refused
+    (docs/gating-strategy.md). What the fit found (granulocyte share, estimated purity, CD14
+    separation) goes to ``data.findings`` (see :meth:`fit`).
 
     Every number the fit uses is a field (settable in a strategy's ``auto: monocytes`` gate):
 
     - ``max_granulocyte_posterior``: the gate's edge (probability, 0-1)
     - ``min_events``: fewer parent events refuse the gate
     - ``ssc_peak_height``: an SSC peak's minimum height (fraction of the highest)
-    - ``min_ssc_separation``: lymphocyte and granulocyte peaks closer than this (units) are one
-      population; the band is then placed ``single_population_offset`` above it
-    - ``band_margin``: the monocyte SSC band leaves out this fraction of the lymphocyte-granulocyte
-      distance at each end; ``min_band_events`` events are needed in it
-    - ``cd14_peak_height``: a CD14 peak's minimum height in the band (fraction of the highest);
-      ``cd14_window`` (units): half-width around a CD14 peak counted as its events (at least
-      ``min_cd14_peak_events``) and taken as the monocyte core (at least ``min_core_events``)
+    - ``reference_window`` (units): half-width of the SSC slices taken as lymphocytes and
+      granulocytes; ``min_reference_events`` needed there
+    - ``cd14_low_sds``: events more than this many lymphocyte SDs above the lymphocytes' CD14
+      are CD14-positive (the monocyte candidates); ``min_band_events`` of them are needed
+    - ``peak_bins``, ``peak_smooth``: the candidates' 2-D histogram (bins per axis) and its
+      Gaussian smoothing (bins); ``cd14_window``, ``ssc_window`` (units): half-widths around a
+      density peak counted as its events (at least ``min_cd14_peak_events`` and
+      ``cd14_peak_height`` x the largest peak's) and taken as the monocyte core (at least
+      ``min_core_events``)
     - ``initial_spread``, ``min_spread`` (units): the core's starting and smallest robust SD;
       ``spread_iterations`` refinements from the bright side, within ``spread_window_sds`` SDs,
       needing ``min_bright_events``
-    - ``reference_window`` (units): half-width of the SSC slices taken as lymphocytes and
-      granulocytes; ``min_reference_events`` needed, else the fallbacks ``fallback_cd14_below``
-      (lymphocytes' CD14 under the monocytes') and ``fallback_granulocyte_cd14_below``
-    - ``cd14_low_sds``, ``max_cd14_below``: the window's CD14 floor lies ``cd14_low_sds`` SDs above
-      the lymphocytes, at most ``max_cd14_below`` units and at least ``cd14_low_sds`` monocyte SDs
+    - ``min_granulocyte_share``: granulocytes are modelled when at least this fraction of the
+      parent lies above the monocytes in SSC (``ssc_top_sds`` monocyte SDs up) and below them in
+      CD14; ``fallback_granulocyte_cd14_below``: their CD14 under the monocytes' when too few
+      lie near their SSC peak
+    - ``max_cd14_below``: the window's CD14 floor lies ``cd14_low_sds`` SDs above the
+      lymphocytes, at most ``max_cd14_below`` units and at least ``cd14_low_sds`` monocyte SDs
       below the monocytes
     - ``ssc_low_sds``, ``ssc_low_fraction``: the window's SSC floor, in monocyte SDs below them
       and at least this fraction of the way up from the lymphocytes; ``ssc_top_sds``: the gate's
@@ -158,6 +171,11 @@ class MonocyteGate:
       ``eosinophil_offset``: starting geometry of the non-classical, immature-granulocyte,
       neutrophil and eosinophil components (units); each component's mean is kept in a box of
       a few monocyte SDs around where it started
+    - plausibility: ``min_cd14_separation_sds``: the gated cells' median CD14 at least this many
+      lymphocyte SDs above the lymphocytes'; ``min_dip_ratio``: along CD14 at the monocytes'
+      SSC, the monocyte peak at least this many times the lowest density between them and the
+      lymphocytes (a cluster, not a tail); ``min_share``, ``max_share``: the gated share of the
+      parent (fractions; ``max_share`` without granulocytes is ``max_share_pbmc``)
     """
 
     n_dims: ClassVar[int] = 2
@@ -165,12 +183,15 @@ class MonocyteGate:
     max_granulocyte_posterior: float = 0.35
     min_events: int = 100
     ssc_peak_height: float = 0.1
-    min_ssc_separation: float = 0.05
-    single_population_offset: float = 0.2
-    band_margin: float = 0.25
+    reference_window: float = 0.03
+    min_reference_events: int = 20
+    cd14_low_sds: float = 4.0
     min_band_events: int = 30
-    cd14_peak_height: float = 0.02
+    peak_bins: int = 96
+    peak_smooth: float = 1.5
     cd14_window: float = 0.04
+    ssc_window: float = 0.05
+    cd14_peak_height: float = 0.005
     min_cd14_peak_events: int = 25
     min_core_events: int = 20
     initial_spread: float = 0.02
@@ -178,11 +199,8 @@ class MonocyteGate:
     spread_iterations: int = 3
     spread_window_sds: float = 3.0
     min_bright_events: int = 10
-    reference_window: float = 0.03
-    min_reference_events: int = 20
-    fallback_cd14_below: float = 0.4
+    min_granulocyte_share: float = 0.05
     fallback_granulocyte_cd14_below: float = 0.3
-    cd14_low_sds: float = 4.0
     max_cd14_below: float = 0.45
     ssc_low_sds: float = 4.0
     ssc_low_fraction: float = 0.5
@@ -195,48 +213,80 @@ class MonocyteGate:
     immature_sd: float = 0.07
     granulocyte_sd: float = 0.06
     eosinophil_offset: float = 0.04
+    min_cd14_separation_sds: float = 8.0
+    min_dip_ratio: float = 1.5
+    min_share: float = 0.001
+    max_share: float = 0.4
+    max_share_pbmc: float = 0.5
 
     def fit(self, data: GateData, parent: np.ndarray) -> PolygonGate:
-        """The monocyte polygon of this sample (``parent``: mask of the events to gate)."""
+        """The monocyte polygon of this sample (``parent``: mask of the events to gate). What the
+        fit found is stored as ``data.findings["monocytes"]``: ``granulocyte_share`` (fraction of
+        the parent), ``granulocytes`` (modelled or not), ``purity`` (the mixture's mean
+        posterior of the monocyte components over the gated events, 0-1) and
+        ``cd14_separation_sds``. Raises GatingError, naming what is missing, when no plausible
+        monocyte population is found."""
         x = data.display(self.dims[0])[parent]
         y = data.display(self.dims[1])[parent]
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
-        y_lymph, y_gran = self._ssc_landmarks(y)
-        mu_x, mu_y, s_x, s_y = self._classical_monocytes(x, y, y_lymph, y_gran)
-        window = self._window(x, y, (mu_x, mu_y, s_x, s_y), y_lymph, y_gran)
-        x_gran = self._reference_cd14(x, y, y_gran, mu_x - self.fallback_granulocyte_cd14_below)
-        return self._mixture_gate(x, y, (mu_x, mu_y, s_x, s_y), window, x_gran, y_gran)
+        lymphocytes = self._lymphocytes(x, y)
+        monocytes = self._classical_monocytes(x, y, lymphocytes)
+        granulocytes, share = self._granulocytes(x, y, monocytes)
+        window = self._window(monocytes, lymphocytes, granulocytes)
+        gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
+        from flowutils.gating import points_in_polygon
 
-    def _ssc_landmarks(self, y: np.ndarray) -> tuple[float, float]:
-        """SSC of the lymphocytes (lowest peak) and of the granulocytes (highest peak)."""
+        points = np.column_stack([x, y])
+        inside = points_in_polygon(np.asarray(gate.vertices, dtype=np.float64), points).astype(bool)
+        separation = self._check(x, y, inside, monocytes, lymphocytes, granulocytes is not None)
+        purity = float(np.mean(mix.posterior(points[inside], members))) if inside.any() else 0.0
+        data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
+                                      "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
+        return gate
+
+    def _lymphocytes(self, x: np.ndarray, y: np.ndarray) -> Core:
+        """CD14 centre and spread, SSC centre of the CD14-negative reference: the lowest SSC peak."""
         centres, dens = density(y, *np.percentile(y, [0.5, 99.5]))
         found = peaks(centres, dens, self.ssc_peak_height)
         if not found:
             raise GatingError("monocyte gate not found: no side-scatter populations")
-        y_lymph, y_gran = float(centres[found[0]]), float(centres[found[-1]])
-        if y_gran - y_lymph < self.min_ssc_separation:  # one SSC population only: place the band around it
-            y_gran = y_lymph + self.single_population_offset
-        return y_lymph, y_gran
+        y_lymph = float(centres[found[0]])
+        near = np.abs(y - y_lymph) < self.reference_window
+        if near.sum() < self.min_reference_events:
+            raise GatingError("monocyte gate not found: no lymphocytes to serve as the CD14-negative reference")
+        x_neg, s_neg = _robust(x[near])
+        return x_neg, y_lymph, max(s_neg, self.min_spread), 0.0
 
-    def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, y_lymph: float,
-                             y_gran: float) -> tuple[float, float, float, float]:
-        """Centre (x, y) and robust SDs of the CD14-brightest population of the SSC band."""
-        margin = self.band_margin * (y_gran - y_lymph)
-        band = (y > y_lymph + margin) & (y < y_gran - margin)
-        if band.sum() < self.min_band_events:
-            raise GatingError("monocyte gate not found: nothing between lymphocytes and granulocytes")
-        xb = x[band]
-        xc, xd = density(xb, *np.percentile(xb, [0.5, 99.9]), bins=128, smooth=3.0)
-        # the CD14-brightest population holding enough events: classical monocytes, even when
-        # immature granulocytes outnumber them at this side scatter
-        x_peaks = [i for i in peaks(xc, xd, self.cd14_peak_height)
-                   if np.sum(np.abs(xb - xc[i]) < self.cd14_window) >= self.min_cd14_peak_events]
-        if not x_peaks:
-            raise GatingError("monocyte gate not found: no CD14 population at monocyte side scatter")
-        core = band & (np.abs(x - float(xc[x_peaks[-1]])) < self.cd14_window)
+    def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, lymphocytes: Core) -> Core:
+        """Centre (x, y) and robust SDs of the CD14-brightest cluster clearly above the lymphocytes."""
+        from scipy.ndimage import gaussian_filter, maximum_filter
+
+        x_neg, _, s_neg, _ = lymphocytes
+        positive = x > x_neg + self.cd14_low_sds * s_neg
+        if positive.sum() < self.min_band_events:
+            raise GatingError("no CD14-bright population: monocyte gate not found")
+        xp, yp = x[positive], y[positive]
+        x_range = tuple(np.percentile(xp, [0.5, 99.9]))
+        y_range = tuple(np.percentile(y, [0.5, 99.9]))
+        counts, xe, ye = np.histogram2d(xp, yp, bins=self.peak_bins, range=(x_range, y_range))
+        smooth = gaussian_filter(counts, self.peak_smooth)
+        # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
+        reach = (max(1, int(self.cd14_window / (xe[1] - xe[0]))), max(1, int(self.ssc_window / (ye[1] - ye[0]))))
+        is_peak = (smooth == maximum_filter(smooth, size=(2 * reach[0] + 1, 2 * reach[1] + 1))) & (smooth > 0)
+        candidates = []
+        for i, j in zip(*np.nonzero(is_peak), strict=True):
+            cx, cy = (xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2
+            mass = int(np.sum((np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window)))
+            candidates.append((float(cx), float(cy), mass))
+        largest = max((m for _, _, m in candidates), default=0)
+        kept = [c for c in candidates if c[2] >= max(self.min_cd14_peak_events, self.cd14_peak_height * largest)]
+        if not kept:
+            raise GatingError("no CD14-bright population: monocyte gate not found")
+        cx, cy, _ = max(kept, key=lambda c: c[0])
+        core = positive & (np.abs(x - cx) < self.cd14_window) & (np.abs(y - cy) < self.ssc_window)
         if core.sum() < self.min_core_events:
-            raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
+            raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
         mu_x, mu_y = float(np.median(x[core])), float(np.median(y[core]))
         # spread from the CD14-bright side only: the dim side may hold far more immature
         # granulocytes or non-classical monocytes
@@ -245,71 +295,112 @@ class MonocyteGate:
         for _ in range(self.spread_iterations):
             bright = (x >= mu_x) & (x < mu_x + reach * s_x) & (np.abs(y - mu_y) < reach * s_y)
             if bright.sum() < self.min_bright_events:
-                raise GatingError("monocyte gate not found: the CD14-bright cluster is too small")
+                raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
             s_x = max(_MAD * float(np.median(x[bright] - mu_x)), self.min_spread)
             mu_y, s_y = _robust(y[bright])
             s_y = max(s_y, self.min_spread)
         return mu_x, mu_y, s_x, s_y
 
-    def _reference_cd14(self, x: np.ndarray, y: np.ndarray, y_level: float, fallback: float) -> float:
-        """Median CD14 of the events at SSC ``y_level`` (within ``reference_window``), or ``fallback``."""
-        near = np.abs(y - y_level) < self.reference_window
-        return float(np.median(x[near])) if near.sum() > self.min_reference_events else fallback
+    def _granulocytes(self, x: np.ndarray, y: np.ndarray, monocytes: Core
+                      ) -> tuple[tuple[float, float] | None, float]:
+        """(CD14, SSC) of the granulocytes' peak, or None when fewer than ``min_granulocyte_share``
+        of the events lie above the monocytes in SSC; and that share."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        above = (y > mu_y + self.ssc_top_sds * s_y) & (x < mu_x - 2 * s_x)
+        share = float(above.mean())
+        if share < self.min_granulocyte_share:
+            return None, share
+        ya = y[above]
+        centres, dens = density(ya, *np.percentile(ya, [0.5, 99.5]))
+        y_gran = float(centres[int(np.argmax(dens))])
+        near = np.abs(y - y_gran) < self.reference_window
+        x_gran = float(np.median(x[near])) if near.sum() > self.min_reference_events \
+            else mu_x - self.fallback_granulocyte_cd14_below
+        return (x_gran, y_gran), share
 
-    def _window(self, x: np.ndarray, y: np.ndarray, monocytes: tuple[float, float, float, float], y_lymph: float,
-                y_gran: float) -> tuple[float, float, float, float]:
+    def _window(self, monocytes: Core, lymphocytes: Core, granulocytes: tuple[float, float] | None
+                ) -> tuple[float, float, float, float]:
         """(CD14 floor, SSC floor, SSC ceiling of the gate, SSC ceiling of the mixture window)."""
         mu_x, mu_y, s_x, s_y = monocytes
-        lymph = np.abs(y - y_lymph) < self.reference_window  # the CD14-negative reference
-        if lymph.sum() > self.min_reference_events:
-            x_neg, s_neg = _robust(x[lymph])
-        else:
-            x_neg, s_neg = mu_x - self.fallback_cd14_below, self.initial_spread
-        x_lo = min(max(x_neg + self.cd14_low_sds * max(s_neg, self.min_spread), mu_x - self.max_cd14_below),
-                   mu_x - self.cd14_low_sds * s_x)
+        x_neg, y_lymph, s_neg, _ = lymphocytes
+        x_lo = min(max(x_neg + self.cd14_low_sds * s_neg, mu_x - self.max_cd14_below), mu_x - self.cd14_low_sds * s_x)
         y_lo = max(mu_y - self.ssc_low_sds * s_y, y_lymph + self.ssc_low_fraction * (mu_y - y_lymph))
         y_top = mu_y + self.ssc_top_sds * s_y
-        # the whole neutrophil cluster, not its lower half
-        y_hi = max(y_gran + self.granulocyte_margin, mu_y + self.granulocyte_sds * s_y)
+        y_hi = mu_y + self.granulocyte_sds * s_y
+        if granulocytes is not None:  # the whole neutrophil cluster, not its lower half
+            y_hi = max(granulocytes[1] + self.granulocyte_margin, y_hi)
         return x_lo, y_lo, y_top, y_hi
 
-    def _mixture_gate(self, x: np.ndarray, y: np.ndarray, monocytes: tuple[float, float, float, float],
-                      window: tuple[float, float, float, float], x_gran: float, y_gran: float) -> PolygonGate:
-        """Fit the mixture in the window; the polygon where granulocytes are unlikely enough."""
+    def _mixture_gate(self, x: np.ndarray, y: np.ndarray, monocytes: Core, window: tuple[float, float, float, float],
+                      granulocytes: tuple[float, float] | None) -> tuple[PolygonGate, Mixture, list[int]]:
+        """Fit the mixture in the window; the polygon where monocytes are likely enough; the
+        mixture and the indices of its monocyte components."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_lo, y_lo, y_top, y_hi = window
         x_hi = self.cd14_high
         inside = (x >= x_lo) & (y >= y_lo) & (y <= y_hi)
-        # classical and non-classical monocytes, immature granulocytes (CD14-dim, SSC between
-        # monocytes and neutrophils), neutrophils, eosinophils and granulocyte doublets
-        means = np.array([[mu_x, mu_y], [mu_x - self.nonclassical_shift, mu_y - s_y],
-                          [(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran],
-                          [x_gran, y_gran + self.eosinophil_offset]])
+        means = [[mu_x, mu_y], [mu_x - self.nonclassical_shift, mu_y - s_y]]
+        covs = [np.diag([s_x**2, s_y**2]), np.diag([self.nonclassical_sd**2, s_y**2])]
+        bounds = [[mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
+                  [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y]]
+        box = (x_lo, x_hi, y_lo, y_top)
+        if granulocytes is None:  # PBMC: monocytes against a uniform background
+            mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
+                             np.array(bounds))
+            return _region_polygon(self.dims, mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
+                                   strict=True), mix, [0, 1]
+        x_gran, y_gran = granulocytes
+        # immature granulocytes (CD14-dim, SSC between monocytes and neutrophils), neutrophils,
+        # eosinophils and granulocyte doublets
         g = self.granulocyte_sd
-        covs = np.array([np.diag([s_x**2, s_y**2]), np.diag([self.nonclassical_sd**2, s_y**2]),
-                         np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]),
-                         np.diag([g**2, (2 * s_y) ** 2])])
-        bounds = np.array([
-            [mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
-            [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y],
-            [x_lo, mu_x, mu_y + 2 * s_y, y_gran],
-            [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
-            [x_lo, x_hi, y_gran + 0.01, y_hi],
-        ])
-        mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), means, covs, bounds)
-        return _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, x_hi, y_lo, y_top),
-                               self.max_granulocyte_posterior, (mu_x, mu_y))
+        means += [[(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran], [x_gran, y_gran + self.eosinophil_offset]]
+        covs += [np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]), np.diag([g**2, (2 * s_y) ** 2])]
+        bounds += [[x_lo, mu_x, mu_y + 2 * s_y, y_gran], [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
+                   [x_lo, x_hi, y_gran + 0.01, y_hi]]
+        mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
+                         np.array(bounds))
+        return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,
+                               (mu_x, mu_y)), mix, [0, 1]
+
+    def _check(self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, monocytes: Core, lymphocytes: Core,
+               granulocytes: bool) -> float:
+        """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs)."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        x_neg, _, s_neg, _ = lymphocytes
+        n = int(inside.sum())
+        share = n / x.size
+        limit = self.max_share if granulocytes else self.max_share_pbmc
+        if not self.min_share <= share <= limit:
+            raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "
+                              f"(expected {100 * self.min_share:g}-{100 * limit:g} %)")
+        separation = (float(np.median(x[inside])) - x_neg) / s_neg
+        if separation < self.min_cd14_separation_sds:
+            raise GatingError(f"no CD14-bright population: monocyte gate not found (the gated cells' CD14 is only "
+                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', "
+                              f"{self.min_cd14_separation_sds:g} needed)")
+        band = np.abs(y - mu_y) < 2 * s_y
+        low, high = x_neg, mu_x + 3 * s_x
+        centres, dens = density(x[band], low, high, bins=128, smooth=2.0)
+        peak = float(dens[np.searchsorted(centres, mu_x) - 1:np.searchsorted(centres, mu_x) + 2].max())
+        between = (centres > x_neg + s_neg) & (centres < mu_x - s_x)
+        dip = float(dens[between].min()) if between.any() else 0.0
+        if dip > 0 and peak / dip < self.min_dip_ratio:
+            raise GatingError(f"monocyte gate not found: the CD14-bright events form a tail, not a cluster "
+                              f"(peak/valley {peak / dip:.2f}, {self.min_dip_ratio:g} needed)")
+        return separation
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "auto", "method": "monocytes", "dims": list(self.dims),
                 "max_granulocyte_posterior": self.max_granulocyte_posterior}
 
 
-def _region_polygon(dims: tuple[str, str], mix: Mixture, excluded: list[int], box: tuple[float, float, float, float],
-                    max_posterior: float, anchor: tuple[float, float], grid: int = 160) -> PolygonGate:
+def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box: tuple[float, float, float, float],
+                    max_posterior: float, anchor: tuple[float, float], grid: int = 160,
+                    strict: bool = False) -> PolygonGate:
     """The polygon around ``anchor`` enclosing the points of ``box`` (x_low, x_high, y_low,
-    y_high) whose posterior probability of belonging to the ``excluded`` components is at most
-    ``max_posterior``."""
+    y_high) whose posterior probability of belonging to the ``members`` components is at most
+    ``max_posterior``; with ``strict``, whose posterior of belonging to them is at least
+    1 - ``max_posterior`` (the background counts against the points)."""
     import contourpy
     from flowutils.gating import points_in_polygon
 
@@ -317,7 +408,11 @@ def _region_polygon(dims: tuple[str, str], mix: Mixture, excluded: list[int], bo
     gx = np.linspace(x_low, x_high, grid)
     gy = np.linspace(y_low, y_high, grid)
     xx, yy = np.meshgrid(gx, gy)
-    kept = 1.0 - mix.posterior(np.column_stack([xx.ravel(), yy.ravel()]), excluded).reshape(grid, grid)
+    grid_points = np.column_stack([xx.ravel(), yy.ravel()])
+    if strict:
+        kept = mix.posterior(grid_points, members).reshape(grid, grid)
+    else:
+        kept = 1.0 - mix.posterior(grid_points, members).reshape(grid, grid)
     kept = np.pad(kept, 1)  # zero outside the box: closed contours
     gx = np.concatenate([[x_low - 1e-9], gx, [x_high + 1e-9]])
     gy = np.concatenate([[y_low - 1e-9], gy, [y_high + 1e-9]])

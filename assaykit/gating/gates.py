@@ -31,6 +31,7 @@ class GateData(Protocol):
     n_events: int
     masks: Mapping[str, np.ndarray]
     missing: Mapping[str, str]  # optional markers the sample lacks -> why
+    findings: dict[str, Any]  # what automatic gates found while fitting, by gate method
 
     def scale(self, marker: str) -> np.ndarray: ...
 

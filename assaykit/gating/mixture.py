@@ -30,7 +30,8 @@ class Mixture:
         return _densities(points, self.means, self.covariances, self.weights)
 
     def posterior(self, points: np.ndarray, members: list[int]) -> np.ndarray:
-        """Probability that each point belongs to one of the components ``members``."""
+        """Probability that each point (n x 2) belongs to one of the components ``members``
+        (indices; the background is never a member)."""
         dens = self.component_densities(points)
         total = dens.sum(axis=1) + self.background_weight * self.background_density
         return dens[:, members].sum(axis=1) / np.maximum(total, 1e-300)
