@@ -353,8 +353,10 @@ class MonocyteGate:
         # immature granulocytes (CD14-dim, SSC between monocytes and neutrophils), neutrophils,
         # eosinophils and granulocyte doublets
         g = self.granulocyte_sd
-        means += [[(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran], [x_gran, y_gran + self.eosinophil_offset]]
-        covs += [np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]), np.diag([g**2, (2 * s_y) ** 2])]
+        means += [[(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran],
+                  [x_gran, y_gran + self.eosinophil_offset]]
+        covs += [np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]),
+                 np.diag([g**2, (2 * s_y) ** 2])]
         bounds += [[x_lo, mu_x, mu_y + 2 * s_y, y_gran], [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
                    [x_lo, x_hi, y_gran + 0.01, y_hi]]
         mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
