@@ -56,6 +56,15 @@ def _abort(error: AssayKitError) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _specimen(name: str) -> str | None:
+    from .gating.specimen import check_specimen
+
+    try:
+        return check_specimen(name, "--specimen")
+    except ValueError as exc:
+        raise AssayKitError(str(exc)) from None
+
+
 def _run(action: Callable[[], Any]) -> Any:
     try:
         return action()
@@ -71,6 +80,11 @@ StrategyOption = Annotated[Path | None, typer.Option(
                        "(`assaykit strategy list`); default: monocyte-hladr.")]
 BeadValuesOption = Annotated[str | None, typer.Option(
     "--bead-values", help="Per-peak values from the lot certificate, comma-separated (0 = blank peak).")]
+CompensationOption = Annotated[Path | None, typer.Option(
+    "--compensation", help="Spillover matrix instead of each file's own (for files whose matrix is empty, an identity "
+                           "matrix or not the lab's): a CSV (header: channel names) or a FlowJo workspace (.wsp).")]
+SpecimenOption = Annotated[str | None, typer.Option(
+    "--specimen", help="Declared specimen: whole_blood, pbmc or lyse_no_wash (flagged when the events disagree).")]
 BeadUnitOption = Annotated[str, typer.Option(
     "--bead-unit", help="Unit of --bead-values (PE molecules/bead gives AB/C; MEFL, MEPE ... for rainbow beads).")]
 
@@ -185,9 +199,8 @@ def convert(
 def gate(
     file: Annotated[Path, typer.Argument(help="FCS file of a stained blood tube.", show_default=False)],
     strategy: StrategyOption = None,
-    compensation: Annotated[Path | None, typer.Option(
-        help="Spillover matrix instead of the file's own: a CSV (header: channel names) or a FlowJo workspace "
-             "(.wsp).")] = None,
+    compensation: CompensationOption = None,
+    specimen: SpecimenOption = None,
     isotype: Annotated[Path | None, typer.Option(
         help="Isotype/FMO control FCS: % positive above its 99th percentile.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Positivity threshold (scale units) for % positive.")
@@ -207,12 +220,16 @@ def gate(
     Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
     --lot sample_fcs/beads_lot.yaml --plot A1.png
     """
+    from dataclasses import replace
+
     from .fcs import read_fcs
     from .fcs.compensation import read_compensation
     from .gating import apply_strategy, isotype_threshold, load_strategy, measure, qc_flags
 
     def work() -> tuple:
         chosen = load_strategy(strategy)
+        if specimen is not None:
+            chosen = replace(chosen, specimen=_run(lambda: _specimen(specimen)))
         spill = read_compensation(compensation, file.name) if compensation is not None else "file"
         result = apply_strategy(read_fcs(file), chosen, spill)
         cut = threshold
@@ -247,7 +264,10 @@ def gate(
 
         plot_gating(result, chosen, readout, plot, title=str(file.name))
     if as_json:
-        payload = {**result.to_dict(), "readout": readout.to_dict(), "qc_flags": flags}
+        from .gating.readout import tube_purity, tube_specimen
+
+        payload = {**result.to_dict(), "readout": readout.to_dict(), "qc_flags": flags,
+                   "specimen": tube_specimen(result, chosen), "purity": tube_purity(result)}
         if calibrated is not None:
             payload["calibrated"] = calibrated.to_dict()
         typer.echo(json.dumps(payload, indent=1))
@@ -360,6 +380,8 @@ def score(
     control: Annotated[str | None, typer.Option(help="Condition of the control [default: unstimulated].")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<run name>).")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: number of cores).")] = None,
+    compensation: CompensationOption = None,
+    specimen: SpecimenOption = None,
     no_report: Annotated[bool, typer.Option(
         "--no-report", help="Tables and figure data only; no HTML/PDF reports (`assaykit report` draws them later).")]
     = False,
@@ -378,7 +400,8 @@ def score(
     update, close = console_progress()
     overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
                  "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
-                 "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs}
+                 "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
+                 "compensation": compensation, "specimen": specimen}
     try:
         result = _run(lambda: score_run(run_dir, out=out, progress=update, **overrides))
         if not no_report:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import write_atomic
+from .gating.specimen import SPECIMENS
 
 CHANNELS = ("FSC-A", "FSC-H", "SSC-A", "PE-A", "PerCP-Cy5-5-A", "Time")
 MARKERS = ("", "", "", "HLA-DR PE", "CD14 PerCP-Cy5.5", "")
@@ -50,10 +51,9 @@ LABELS = {
     11: "saturated",  # a cell at the top of the FSC or SSC scale (clump, aggregate, misset voltage)
     12: "red_cell_ghost",  # lyse-no-wash: lysed red cells, small and dim
 }
-SPECIMENS = ("whole_blood", "pbmc", "lyse_no_wash")
-"""Specimens the simulator makes: lysed (and washed) whole blood, PBMC (Ficoll: no
-granulocytes, monocytes the highest-SSC population) and lyse-no-wash whole blood (red-cell
-ghosts and much more debris)."""
+# Specimens the simulator makes (gating.specimen.SPECIMENS): lysed (and washed) whole blood, PBMC
+# (Ficoll: no granulocytes, monocytes the highest-SSC population) and lyse-no-wash whole blood
+# (red-cell ghosts and much more debris).
 MONOCYTE_LABELS = (4, 5)
 
 # Published example values of one QuantiBRITE PE lot (PE molecules per bead; low, medium-low,

@@ -80,18 +80,20 @@ def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str],
     (``$PnS``, "" when absent).
 
     Order: a ``$PnS`` label spelling one of the marker's :attr:`Marker.names` (an area channel
-    wins among several); then a ``$PnN`` spelling one of them; then a ``$PnN`` equal to an alias
-    (case-insensitive, in the strategy's order). An alias whose channel is labelled with another
-    marker (one of ``others``, a built-in synonym or a CD number) is refused: GatingError
-    naming both. Raises GatingError when nothing matches."""
+    wins among several); then a ``$PnN`` spelling one of its synonyms; then a ``$PnN`` equal to its
+    name or an alias (case-insensitive, in the strategy's order). An alias whose channel is
+    labelled with another marker (one of ``others``, a built-in synonym or a CD number) is
+    refused: GatingError naming both. Raises GatingError when nothing matches."""
     names = marker.names
-    for texts in (labels, channels):
-        matched = [i for i, text in enumerate(texts) if text and _spells(text, names)]
+    # $PnN is searched for the synonyms only: a fluorochrome marker ('PE', for beads) must not
+    # match 'PE-Cy7-A' or 'PE-Tx-Red-YG-A'
+    for texts, spelled in ((labels, names), (channels, marker.names[1:])):
+        matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled)]
         if matched:
             areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
             return (areas or matched)[0]
     lowered = [c.strip().lower() for c in channels]
-    for alias in (a.lower() for a in marker.aliases):  # aliases in the strategy's order of preference
+    for alias in (a.lower() for a in (marker.name, *marker.aliases)):  # the strategy's order of preference
         if alias in lowered:
             index = lowered.index(alias)
             label = labels[index] if index < len(labels) else ""

@@ -246,14 +246,18 @@ class MonocyteGate:
         return gate
 
     def _lymphocytes(self, x: np.ndarray, y: np.ndarray) -> Core:
-        """CD14 centre and spread, SSC centre of the CD14-negative reference: the lowest SSC peak."""
+        """CD14 centre and spread, SSC centre of the CD14-negative reference: the lowest SSC peak
+        with ``min_reference_events`` events around it."""
         centres, dens = density(y, *np.percentile(y, [0.5, 99.5]))
         found = peaks(centres, dens, self.ssc_peak_height)
         if not found:
             raise GatingError("monocyte gate not found: no side-scatter populations")
-        y_lymph = float(centres[found[0]])
-        near = np.abs(y - y_lymph) < self.reference_window
-        if near.sum() < self.min_reference_events:
+        for i in found:  # the lowest peak holding enough events (a sparse tube has noise peaks)
+            y_lymph = float(centres[i])
+            near = np.abs(y - y_lymph) < self.reference_window
+            if near.sum() >= self.min_reference_events:
+                break
+        else:
             raise GatingError("monocyte gate not found: no lymphocytes to serve as the CD14-negative reference")
         x_neg, s_neg = _robust(x[near])
         return x_neg, y_lymph, max(s_neg, self.min_spread), 0.0

@@ -12,7 +12,9 @@ import numpy as np
 
 from ..errors import GatingError
 from .apply import GatingResult
-from .strategy import Strategy
+from .autogates import DebrisGate
+from .specimen import detect_specimen, specimen_flags
+from .strategy import ROOT, Strategy
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,12 @@ def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -
     elif n < qc.min_events_warning:
         flags.append(f"only {n} {readout.population} (fewer than {qc.min_events_warning} recommended)")
     flags += _doublet_flags(result, strategy)
+    specimen = tube_specimen(result, strategy)
+    flags += specimen_flags(specimen["detected"], specimen["declared"])
+    purity = tube_purity(result)
+    if purity is not None and 100.0 * purity < qc.min_purity_percent:
+        flags.append(f"estimated monocyte purity {100.0 * purity:.1f} % (below {qc.min_purity_percent:g} %): "
+                     "granulocytes or other cells share the gate")
     sample = result.frame.sample
     on_scatter = {c: k for c, k in result.at_top.items() if c != readout.channel and k}
     share = 100.0 * sum(on_scatter.values()) / sample.n_events if sample.n_events else 0.0
@@ -120,13 +128,37 @@ def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -
     return flags
 
 
+def tube_purity(result: GatingResult) -> float | None:
+    """The monocyte gate's estimated purity (0-1: the mixture's mean posterior of the monocyte
+    components over the gated events), None when no automatic monocyte gate was fitted."""
+    found = result.findings.get("monocytes")
+    return float(found["purity"]) if found else None
+
+
+def tube_specimen(result: GatingResult, strategy: Strategy) -> dict[str, str | None]:
+    """``{"detected": ..., "declared": ...}``: the specimen detected from the gated sample
+    ``result`` (:func:`~assaykit.gating.specimen.detect_specimen`; None without an automatic
+    monocyte gate) and the one ``strategy`` declares (None when it declares none)."""
+    found = result.findings.get("monocytes")
+    detected = None
+    if found:
+        debris = next((p for p in result.populations if isinstance(_declared_gate(strategy, p.name), DebrisGate)),
+                      None)
+        share = None if debris is None or debris.parent != ROOT else 1.0 - debris.percent_of_parent / 100.0
+        detected = detect_specimen(found["granulocyte_share"], share)
+    return {"detected": detected, "declared": strategy.specimen}
+
+
+def _declared_gate(strategy: Strategy, name: str) -> object:
+    return next(p.gate for p in strategy.populations if p.name == name)
+
+
 def _doublet_flags(result: GatingResult, strategy: Strategy) -> list[str]:
     singlets = strategy.singlets
     population = next((p for p in result.populations if p.name == singlets), None)
     if population is None:
         return []
-    declared = next(p.gate for p in strategy.populations if p.name == singlets)
-    dims = getattr(declared, "dims", ())
+    dims = getattr(_declared_gate(strategy, singlets), "dims", ())
     missing = [d for d in dims if d in result.frame.missing]
     if missing:
         return [f"doublets not excluded: this file records no {missing[0]} (pulse height), so the singlet gate "

@@ -12,6 +12,7 @@ from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS, SingletGate
 from .gates import GATE_TYPES, BooleanGate
+from .specimen import check_specimen
 from .transforms import Transform
 
 ROOT = "root"
@@ -42,6 +43,7 @@ class QCLimits:
     min_events_warning: int = 3000
     max_doublets_percent: float = 10.0
     max_saturated_percent: float = 1.0
+    min_purity_percent: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Strategy:
     sha256: str = ""  # of the strategy file's bytes
     roles: Mapping[str, str] = field(default_factory=dict)  # role (ROLES) -> population name
     optional: frozenset[str] = frozenset()  # markers a file may lack (their gates then step aside)
+    specimen: str | None = None  # declared specimen (gating.specimen.SPECIMENS), None: not declared
 
     @property
     def singlets(self) -> str | None:
@@ -162,12 +165,17 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
         if readout.statistic not in STATISTICS:
             raise GatingError(f"readout: statistic must be one of {', '.join(STATISTICS)}")
         qc = QCLimits(**{k: v for k, v in (doc.get("qc") or {}).items()})
+        try:
+            specimen = check_specimen(doc.get("specimen"), "specimen")
+        except ValueError as exc:
+            raise GatingError(str(exc)) from None
     except GatingError as exc:
         raise GatingError(exc.message, source or None) from None
     except TypeError as exc:
         raise GatingError(f"invalid strategy ({exc})", source or None) from None
     return Strategy(name=str(doc.get("name", "")), markers=markers, populations=tuple(ordered), readout=readout,
-                    qc=qc, source=source, transforms=transforms, roles=roles, optional=frozenset(optional))
+                    qc=qc, source=source, transforms=transforms, roles=roles, optional=frozenset(optional),
+                    specimen=specimen)
 
 
 def _roles(specs: list[Any], populations: list[Population]) -> dict[str, str]:

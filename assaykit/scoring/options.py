@@ -11,8 +11,8 @@ from typing import Any
 from ..errors import AssayKitError
 from .restoration import ResponderRule, Thresholds
 
-PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out")
-KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder")
+PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation")
+KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,16 @@ class RunOptions:
     jobs: int | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     responder: ResponderRule = field(default_factory=ResponderRule)
+    compensation: Path | None = None  # spillover CSV or FlowJo workspace, instead of each file's own
+    specimen: str | None = None  # declared specimen, over the strategy's (gating.specimen.SPECIMENS)
+
+    def __post_init__(self) -> None:
+        from ..gating.specimen import check_specimen
+
+        try:
+            object.__setattr__(self, "specimen", check_specimen(self.specimen, "specimen"))
+        except ValueError as exc:
+            raise AssayKitError(str(exc)) from None
 
 
 def _section(doc: dict, key: str, cls: type, where: Path) -> Any:
@@ -68,7 +78,7 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
         if not isinstance(raw, list) or not all(isinstance(v, int | float) for v in raw):
             raise AssayKitError("bead_values must be a list of numbers", path)
         values["bead_values"] = tuple(float(v) for v in raw)
-    for key in ("bead_unit", "control"):
+    for key in ("bead_unit", "control", "specimen"):
         if doc.get(key) is not None:
             values[key] = str(doc[key])
     if doc.get("jobs") is not None:

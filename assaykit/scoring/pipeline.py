@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,11 @@ class TubeResult:
     monocytes_pct: float | None = None  # of the readout population's parent
     hladr_mfi: float | None = None
     hladr_statistic: str = ""
+    compensation: str = ""  # the matrix applied ("none" when none)
+    specimen_detected: str | None = None
+    specimen_declared: str | None = None
+    purity: float | None = None  # the monocyte gate's estimated purity (0-1)
+    removed_at_top: int | None = None  # events at the top of scale (scatter or readout), removed before gating
     channel: str = ""
     voltage: str = ""
     qc_flags: tuple[str, ...] = ()
@@ -55,12 +60,14 @@ class TubeResult:
     figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (figure_data.py)
 
 
-def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeResult:
+def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None) -> TubeResult:
     """Read, gate and measure one blood tube (``path``) with ``strategy``; any AssayKitError
     becomes the result's error. With ``figure``, also the tube's figure data for the reports
-    (figure_data.py)."""
+    (figure_data.py). ``compensation``: a spillover CSV or FlowJo workspace applied instead of
+    the file's own matrix (None: the file's)."""
+    from ..fcs.compensation import read_compensation
     from ..gating import apply_strategy, measure, qc_flags
-    from ..gating.readout import readout_values
+    from ..gating.readout import readout_values, tube_purity, tube_specimen
     from .figure_data import tube_figure
 
     try:
@@ -68,7 +75,8 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeRes
     except AssayKitError as error:
         return TubeResult(path=path, error=error.message)
     try:
-        result = apply_strategy(sample, strategy, "file")
+        spillover = read_compensation(compensation, path.name) if compensation is not None else "file"
+        result = apply_strategy(sample, strategy, spillover)
         readout = measure(result, strategy)
         flags = tuple(qc_flags(result, strategy, readout))
     except AssayKitError as error:
@@ -77,20 +85,23 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True) -> TubeRes
     population = names[readout.population]
     parent = result.count(population.parent) if population.parent in names else sample.n_events
     values = readout_values(result, strategy)  # float64, as gate --isotype
+    specimen = tube_specimen(result, strategy)
     return TubeResult(
         path=path, sha256=sample.sha256, events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,
         monocytes=population.count, monocytes_pct=100.0 * population.count / parent if parent else None,
         hladr_mfi=readout.value, hladr_statistic=readout.statistic, channel=readout.channel,
+        compensation=result.compensation, specimen_detected=specimen["detected"],
+        specimen_declared=specimen["declared"], purity=tube_purity(result), removed_at_top=result.removed,
         voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=values,
         figure=tube_figure(result, values) if figure else None)
 
 
-def _measure_task(task: tuple[Path, Strategy, bool]) -> TubeResult:
+def _measure_task(task: tuple[Path, Strategy, bool, Path | None]) -> TubeResult:
     return measure_tube(*task)
 
 
-def _run_tubes(tasks: list[tuple[Path, Strategy, bool]], jobs: int,
+def _run_tubes(tasks: list[tuple[Path, Strategy, bool, Path | None]], jobs: int,
                progress: Callable[[TubeResult], None]) -> dict[Path, TubeResult]:
     from .._workers import map_in_workers
 
@@ -201,6 +212,8 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     options = resolve_options(folder, {**overrides, "out": Path(out) if out is not None else None})
     plate = read_plate_map(options.plate_map or folder / "plate_map.csv")
     strategy = load_strategy(options.strategy)
+    if options.specimen is not None:
+        strategy = replace(strategy, specimen=options.specimen)
     lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
     clinical = read_clinical(options.clinical) if options.clinical is not None else {}
     files = run_files(folder)
@@ -252,7 +265,8 @@ def measure_tubes(inputs: RunInputs, figure: bool = True,
         if progress is not None:
             progress(done[0], len(blood), outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
 
-    return _run_tubes([(a.path, inputs.strategy, figure) for a in blood], inputs.jobs, tick)
+    compensation = inputs.options.compensation
+    return _run_tubes([(a.path, inputs.strategy, figure, compensation) for a in blood], inputs.jobs, tick)
 
 
 class _PhaseTimer:
@@ -328,7 +342,9 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
                 "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
                 "acquisition_date": acquired.get(a.path, ""), "events": None, "singlets": None, "monocytes": None,
                 "monocytes_pct": None,
-                "hladr_mfi": None, "hladr_statistic": "", "hladr_abc": None, "hladr_pos_pct": None, "qc_flags": (),
+                "hladr_mfi": None, "hladr_statistic": "", "hladr_abc": None, "hladr_pos_pct": None,
+                "compensation": "", "specimen_declared": inputs.strategy.specimen or "", "specimen_detected": "",
+                "monocyte_purity_pct": None, "removed_at_top": None, "qc_flags": (),
                 "error": "",
                 **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
         if row.role == "beads":
@@ -352,8 +368,10 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
             pos = percent_above(o.values, cut) if cut is not None and o.values is not None else None
             base.update(sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
                         monocytes_pct=o.monocytes_pct, hladr_mfi=o.hladr_mfi, hladr_statistic=o.hladr_statistic,
-                        hladr_abc=abc,
-                        hladr_pos_pct=pos, qc_flags=tuple(flags), error=o.error)
+                        hladr_abc=abc, hladr_pos_pct=pos, compensation=o.compensation,
+                        specimen_detected=o.specimen_detected or "",
+                        monocyte_purity_pct=None if o.purity is None else round(100.0 * o.purity, 2),
+                        removed_at_top=o.removed_at_top, qc_flags=tuple(flags), error=o.error)
         rows.append(base)
     return rows
 

@@ -14,7 +14,8 @@ from .._files import write_atomic
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by",
                   "acquisition_date", "events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi",
-                  "hladr_statistic", "hladr_abc", "hladr_pos_pct", "qc_flags", "error"]
+                  "hladr_statistic", "hladr_abc", "hladr_pos_pct", "compensation", "specimen_declared",
+                  "specimen_detected", "monocyte_purity_pct", "removed_at_top", "qc_flags", "error"]
 CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "voltage", "slope", "intercept",
                        "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
                        "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]
@@ -112,7 +113,10 @@ def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, as
                 "path": lot.source, "sha256": lot.sha256, "example": lot.example},
         "clinical": {"path": str(clinical_path or ""), "sha256": _sha(clinical_path)},
         "options": {"control": options.control, "jobs": jobs, "statistic": strategy.readout.statistic,
-                    "bead_unit": options.bead_unit},
+                    "bead_unit": options.bead_unit, "specimen": strategy.specimen,
+                    "compensation": {"path": str(options.compensation), "sha256": _sha(options.compensation)}
+                    if options.compensation else None},
+        "specimens_detected": {s["file"]: s["specimen_detected"] for s in samples if s.get("specimen_detected")},
         "thresholds": options.thresholds.to_dict(),
         "responder_rule": options.responder.to_dict(),
         "calibration": calibration.to_dict() if calibration is not None else None,

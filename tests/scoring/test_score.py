@@ -272,13 +272,21 @@ def test_score_command_on_the_demo_run(project_root: Path, tmp_path: Path) -> No
 def test_tube_with_too_few_events_is_a_row(small_run: Path, tmp_path: Path) -> None:
     from assaykit.simulate import Scenario, simulate_blood, write_tube
 
+    # 3,000 events (~200 monocytes): measured, flagged unreliable; 150 events (~10 monocytes):
+    # no plausible monocyte population, refused with the reason; the plate goes on
+    small = simulate_blood(Scenario(n_events=3000), np.random.default_rng(2))
+    write_tube(small_run / "Specimen_001_A2_A02.fcs", small, "A2")
     tiny = simulate_blood(Scenario(n_events=150), np.random.default_rng(2))
-    write_tube(small_run / "Specimen_001_A2_A02.fcs", tiny, "A2")
+    write_tube(small_run / "Specimen_001_A3_A03.fcs", tiny, "A3")
     result = score_run(small_run, out=tmp_path / "o", jobs=2)
-    row = result.samples.set_index("file").loc["Specimen_001_A2_A02.fcs"]
+    rows = result.samples.set_index("file")
+    row = rows.loc["Specimen_001_A2_A02.fcs"]
     assert row["error"] == "" and "fewer than 500, the value is unreliable" in row["qc_flags"]
-    others = result.samples[(result.samples["role"] == "sample") & (result.samples["file"] != row.name)]
-    assert others["hladr_abc"].notna().all()
+    refused = rows.loc["Specimen_001_A3_A03.fcs"]
+    assert "monocyte gate not plausible" in refused["error"] and pd.isna(refused["hladr_abc"])
+    others = result.samples[(result.samples["role"] == "sample") & ~result.samples["file"].isin(
+        ["Specimen_001_A2_A02.fcs", "Specimen_001_A3_A03.fcs"])]
+    assert len(others) and others["hladr_abc"].notna().all()
 
 
 def test_progress_lines_when_not_a_terminal(small_run: Path, tmp_path: Path) -> None:
