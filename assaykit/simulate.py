@@ -457,6 +457,16 @@ def write_tube(path: str | os.PathLike[str], tube: Tube, well: str = "A1", instr
     return chosen.write(path, tube.events, instrument, _keywords(well, instrument, Path(path).name, chosen))
 
 
+def spillover_csv(style: InstrumentStyle | str, instrument: Instrument | None = None) -> bytes:
+    """The spillover matrix the ``style``'s detectors really see (``instrument``'s), as a
+    compensation CSV (header: the two fluorescence channel names; rows: dyes): what a lab keeps
+    when its files carry an identity ``$SPILLOVER``."""
+    chosen = STYLES[style] if isinstance(style, str) else style
+    matrix = (instrument or Instrument()).spillover()
+    rows = [f"{chosen.channels[3]},{chosen.channels[4]}"] + [",".join(f"{v:.6g}" for v in row) for row in matrix]
+    return ("\n".join(rows) + "\n").encode()
+
+
 def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
     """A bead-lot file (format: docs/bead-calibration.md) holding ``values`` (PE molecules per bead),
     the ``lot`` label and a ``note`` comment."""
@@ -528,11 +538,15 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
     write_atomic(out / "labels.json", (json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n").encode())
     write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED",
                                                    "Simulated lot: the values the simulator used.").encode())
+    compensation = ""
+    if STYLES[spec.style].identity_spillover:  # the files' $SPILLOVER is an identity: the lab's matrix beside them
+        write_atomic(out / "compensation.csv", spillover_csv(spec.style, instrument))
+        compensation = "compensation: compensation.csv\n"
     write_atomic(out / "run.yaml", (
         "# Options of `assaykit score` for this run (docs/scoring.md); paths relative to this folder.\n"
         "plate_map: plate_map.csv\n"
         "lot: beads_lot.yaml\n"
-        f"control: {spec.conditions[0]}\n").encode())
+        f"control: {spec.conditions[0]}\n{compensation}").encode())
     spec_dict = asdict(spec)
     write_atomic(out / "simulation.json", (json.dumps(spec_dict, indent=1, sort_keys=True) + "\n").encode())
     return out

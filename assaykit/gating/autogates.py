@@ -180,7 +180,7 @@ class MonocyteGate:
 
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
-    max_granulocyte_posterior: float = 0.35
+    max_granulocyte_posterior: float = 0.38
     min_events: int = 100
     ssc_peak_height: float = 0.1
     reference_window: float = 0.03
@@ -232,6 +232,7 @@ class MonocyteGate:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
         lymphocytes = self._lymphocytes(x, y)
         monocytes = self._classical_monocytes(x, y, lymphocytes)
+        self._separation(monocytes[0], lymphocytes, "the CD14-brightest cluster's")
         granulocytes, share = self._granulocytes(x, y, monocytes)
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
@@ -287,7 +288,10 @@ class MonocyteGate:
         kept = [c for c in candidates if c[2] >= max(self.min_cd14_peak_events, self.cd14_peak_height * largest)]
         if not kept:
             raise GatingError("no CD14-bright population: monocyte gate not found")
-        cx, cy, _ = max(kept, key=lambda c: c[0])
+        # the CD14-brightest clusters; of those within two core widths of the brightest, the
+        # largest (monocyte-granulocyte doublets are as bright as monocytes but far fewer)
+        brightest = max(c[0] for c in kept)
+        cx, cy, _ = max((c for c in kept if c[0] >= brightest - 2 * self.cd14_window), key=lambda c: c[2])
         core = positive & (np.abs(x - cx) < self.cd14_window) & (np.abs(y - cy) < self.ssc_window)
         if core.sum() < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
@@ -373,17 +377,14 @@ class MonocyteGate:
         """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs)."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, _, s_neg, _ = lymphocytes
-        n = int(inside.sum())
-        share = n / x.size
+        if not inside.any():
+            raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
+        separation = self._separation(float(np.median(x[inside])), lymphocytes, "the gated cells'")
+        share = float(inside.mean())
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
             raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "
                               f"(expected {100 * self.min_share:g}-{100 * limit:g} %)")
-        separation = (float(np.median(x[inside])) - x_neg) / s_neg
-        if separation < self.min_cd14_separation_sds:
-            raise GatingError(f"no CD14-bright population: monocyte gate not found (the gated cells' CD14 is only "
-                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', "
-                              f"{self.min_cd14_separation_sds:g} needed)")
         band = np.abs(y - mu_y) < 2 * s_y
         low, high = x_neg, mu_x + 3 * s_x
         centres, dens = density(x[band], low, high, bins=128, smooth=2.0)
@@ -393,6 +394,17 @@ class MonocyteGate:
         if dip > 0 and peak / dip < self.min_dip_ratio:
             raise GatingError(f"monocyte gate not found: the CD14-bright events form a tail, not a cluster "
                               f"(peak/valley {peak / dip:.2f}, {self.min_dip_ratio:g} needed)")
+        return separation
+
+    def _separation(self, cd14: float, lymphocytes: Core, what: str) -> float:
+        """How many lymphocyte SDs ``cd14`` (display units) lies above the lymphocytes' CD14;
+        GatingError naming ``what`` (a possessive) when fewer than ``min_cd14_separation_sds``."""
+        x_neg, _, s_neg, _ = lymphocytes
+        separation = (cd14 - x_neg) / s_neg
+        if separation < self.min_cd14_separation_sds:
+            raise GatingError(f"no CD14-bright population: monocyte gate not found ({what} CD14 is only "
+                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', "
+                              f"{self.min_cd14_separation_sds:g} needed)")
         return separation
 
     def to_dict(self) -> dict[str, Any]:

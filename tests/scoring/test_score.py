@@ -283,7 +283,7 @@ def test_tube_with_too_few_events_is_a_row(small_run: Path, tmp_path: Path) -> N
     row = rows.loc["Specimen_001_A2_A02.fcs"]
     assert row["error"] == "" and "fewer than 500, the value is unreliable" in row["qc_flags"]
     refused = rows.loc["Specimen_001_A3_A03.fcs"]
-    assert "monocyte gate not plausible" in refused["error"] and pd.isna(refused["hladr_abc"])
+    assert "no CD14-bright population" in refused["error"] and pd.isna(refused["hladr_abc"])
     others = result.samples[(result.samples["role"] == "sample") & ~result.samples["file"].isin(
         ["Specimen_001_A2_A02.fcs", "Specimen_001_A3_A03.fcs"])]
     assert len(others) and others["hladr_abc"].notna().all()
