@@ -549,12 +549,16 @@ def simulate(
         help="Range of each patient's monocytes, % of events, LOW,HIGH (drawn uniformly per patient).")] = "4,10",
     instrument: Annotated[str, typer.Option(
         help="Instrument style: canto (FCS 3.1 float, 0-262,144), navios (FCS 3.0 integer, 0-1,048,576, "
-             "FS INT/FL2 INT names) or calibur (FCS 2.0, 10-bit, log-amplified FL2-H/FL3-H).")] = "canto",
+             "FS INT/FL2 INT names), calibur (FCS 2.0, 10-bit, log-amplified FL2-H/FL3-H) or lsr (LSRII "
+             "DC/monocyte panel: MHCII on PerCP-Cy5.5, CD14 PE-Cy7, no FSC-H, identity $SPILLOVER, the lab's "
+             "matrix in compensation.csv).")] = "canto",
+    specimen: Annotated[str, typer.Option(
+        help="Specimen: whole_blood, pbmc (no granulocytes; use --monocytes 10,30) or lyse_no_wash.")] = "whole_blood",
 ) -> None:
     """Simulate a plate run with ground truth, as a FACSCanto II (default), Navios or FACSCalibur writes it.
 
-    Writes one FCS file per well (lysed whole blood stained for HLA-DR PE and CD14
-    PerCP-Cy5.5), a QuantiBRITE bead tube, plate_map.csv, truth.csv, per-event labels
+    Writes one FCS file per well (lysed whole blood by default, or --specimen, stained for HLA-DR
+    and CD14), a QuantiBRITE bead tube, plate_map.csv, truth.csv, per-event labels
     (*.labels.npy, legend in labels.json) and the bead lot file (beads_lot.yaml).
 
     Example: assaykit simulate sample_fcs --patients 4 --events 20000 --seed 1
@@ -574,8 +578,12 @@ def simulate(
         _abort(AssayKitError(f"--monocytes must be two percentages LOW,HIGH, not {monocytes!r}"))
     if not 0 < low <= high <= 30:
         _abort(AssayKitError(f"--monocytes must satisfy 0 < LOW <= HIGH <= 30 (% of events), not {monocytes!r}"))
+    from .gating.specimen import SPECIMENS
+
+    if specimen not in SPECIMENS:
+        _abort(AssayKitError(f"--specimen must be one of {', '.join(SPECIMENS)}, not {specimen!r}"))
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
-                                        style=instrument, monocyte_percent=(low, high)))
+                                        style=instrument, monocyte_percent=(low, high), specimen=specimen))
     typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
 
 

@@ -407,6 +407,7 @@ class RunSpec:
     instrument: Instrument = field(default_factory=Instrument)
     style: str = "canto"  # a name in STYLES
     monocyte_percent: tuple[float, float] = (4.0, 10.0)  # each patient's monocytes, % of events: uniform in this range
+    specimen: str = "whole_blood"  # a name in SPECIMENS (specimen_scenario)
 
 
 def _well(index: int) -> str:
@@ -510,7 +511,8 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
             index += 1
             name = _file_name(well)
             abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
-            scenario = Scenario(n_events=spec.events, monocyte_abc=abc, monocyte_fraction=monocyte_fraction)
+            scenario = specimen_scenario(spec.specimen, n_events=spec.events, monocyte_abc=abc,
+                                         monocyte_fraction=monocyte_fraction)
             tube = simulate_blood(scenario, rng, instrument)
             write_tube(out / name, tube, well, instrument, spec.style)
             write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(tube.labels))

@@ -192,3 +192,23 @@ def test_shipped_strategy_and_lots(project_root: Path, simulated_run: Path) -> N
     assert by_name.exit_code == 0 and by_name.output == by_path.output
     unknown = runner.invoke(app, ["gate", sample, "--strategy", "nonexistent"])
     assert unknown.exit_code == 2 and "strategy file not found (neither a file nor a shipped name" in unknown.output
+
+
+def test_gate_an_lsr_pbmc_tube_with_the_labs_matrix(tmp_path: Path) -> None:
+    runner = CliRunner()
+    made = runner.invoke(app, ["simulate", str(tmp_path / "lsr"), "--patients", "1", "--conditions", "unstimulated",
+                               "--instrument", "lsr", "--specimen", "pbmc", "--monocytes", "15,20", "--seed", "2"])
+    assert made.exit_code == 0, made.output
+    tube = tmp_path / "lsr" / "Specimen_001_A1_A01.fcs"
+    bare = json.loads(runner.invoke(app, ["gate", str(tube), "--json"]).stdout)
+    assert bare["compensation"] == "none" and any("identity matrix" in f for f in bare["qc_flags"])
+    matrix = str(tmp_path / "lsr" / "compensation.csv")
+    result = runner.invoke(app, ["gate", str(tube), "--json", "--compensation", matrix, "--specimen", "whole_blood"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["compensation"] == "compensation.csv (2 channels)"
+    assert payload["specimen"] == {"detected": "pbmc", "declared": "whole_blood"}
+    assert "specimen declared whole_blood but the events look like pbmc" in payload["qc_flags"]
+    assert 0.95 <= payload["purity"] <= 1.0 and payload["channels"]["HLA-DR"] == "PerCP-Cy5-5-A"
+    bad = runner.invoke(app, ["gate", str(tube), "--specimen", "serum"])
+    assert bad.exit_code == 2 and "unknown specimen 'serum'" in bad.output

@@ -416,3 +416,34 @@ def test_a_declared_role_wins_and_bad_roles_are_refused() -> None:
     doc["populations"][0]["role"] = "neutrophils"
     with pytest.raises(AssayKitError, match="unknown role 'neutrophils'"):
         parse_strategy(doc)
+
+
+def test_pbmc_run_on_an_lsr_with_the_labs_matrix(tmp_path: Path) -> None:
+    # an LSRII PBMC run as it comes: identity $SPILLOVER in every file, the lab's matrix in
+    # compensation.csv (run.yaml compensation:), the specimen declared in run.yaml
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = write_run(tmp_path / "lsr", RunSpec(patients=2, conditions=("unstimulated", "IFN-gamma"), events=30000,
+                                                 seed=4, style="lsr", specimen="pbmc", monocyte_percent=(10, 30)))
+    assert "compensation: compensation.csv" in (folder / "run.yaml").read_text()
+    with open(folder / "run.yaml", "a") as handle:
+        handle.write("specimen: pbmc\n")
+    result = score_run(folder, out=tmp_path / "o", jobs=1)
+    blood = result.samples[result.samples["role"] == "sample"].set_index("file")
+    with open(folder / "truth.csv", newline="") as handle:
+        truth = {r["file"]: r for r in csv.DictReader(handle)}
+    assert (blood["error"] == "").all()
+    assert (blood["compensation"] == "compensation.csv (2 channels)").all()
+    assert (blood["specimen_declared"] == "pbmc").all() and (blood["specimen_detected"] == "pbmc").all()
+    assert (blood["monocyte_purity_pct"] > 95).all() and (blood["removed_at_top"] >= 0).all()
+    for name, row in blood.iterrows():  # counts within 6 % of the true monocytes (doublets stay: no FSC-H)
+        t = truth[name]
+        assert abs(row["monocytes"] / float(t["true_monocytes"]) - 1) <= 0.06, name
+        # the HLA-DR MFI (PerCP-Cy5.5, compensated) within 3 % of the true monocytes' signal
+        true_mfi = 10 ** ((np.log10(float(t["true_abc"])) - float(t["calibration_intercept"]))
+                          / float(t["calibration_slope"]))
+        assert abs(row["hladr_mfi"] / true_mfi - 1) <= 0.03, (name, row["hladr_mfi"], true_mfi)
+        assert any("no FSC-H" in f for f in row["qc_flags"].split("; "))
+    manifest = result.manifest
+    assert manifest["options"]["specimen"] == "pbmc" and manifest["options"]["compensation"]["sha256"]
+    assert set(manifest["specimens_detected"].values()) == {"pbmc"}

@@ -1,0 +1,128 @@
+"""Panels as labs write them (issue 13): marker synonyms on $PnS/$PnN tokens, an alias refused
+when its channel is labelled with another marker, decimal-comma spillover matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assaykit import GatingError, read_fcs
+from assaykit.fcs.channels import Marker, find_channel
+from assaykit.fcs.reader import decimal_comma_values
+from assaykit.gating import apply_strategy, load_strategy
+from assaykit.simulate import CHANNELS, MARKERS, Instrument, Scenario, _keywords, simulate_blood, write_tube
+
+from ..fcs_builder import build_fcs
+
+HLADR = Marker("HLA-DR", ("PE-A",))
+CD14 = Marker("CD14", ("PerCP-Cy5-5-A", "PerCP-A"))
+
+
+@pytest.mark.parametrize("label", ["HLA-DR", "HLADR", "HLA DR", "hla_dr", "MHCII", "MHC-II", "MHC II",
+                                   "MHC class II", "HLA-DR PerCP-Cy5.5", "MHCII-PerCP"])
+def test_hladr_synonyms_in_labels(label: str) -> None:
+    channels = ["FSC-A", "PE-Cy7-A", "PerCP-Cy5-5-A", "PE-A"]
+    assert find_channel(HLADR, channels, ["", "CD14", label, "CD3"]) == 2
+
+
+@pytest.mark.parametrize("label,expected", [("CD14", 1), ("CD14 PE-Cy7", 1), ("CD14PE-Cy7", 1), ("cd14-pecy7", 1),
+                                            ("CD140", None), ("CD141", None)])
+def test_cd14_with_or_without_fluorochrome(label: str, expected: int | None) -> None:
+    channels, labels = ["FSC-A", "PE-Cy7-A", "FITC-A"], ["", label, ""]
+    if expected is None:
+        with pytest.raises(GatingError, match="marker 'CD14' not found"):
+            find_channel(Marker("CD14"), channels, labels)
+    else:
+        assert find_channel(Marker("CD14"), channels, labels) == expected
+
+
+def test_synonym_in_channel_name() -> None:
+    # no $PnS at all, the marker in $PnN
+    assert find_channel(HLADR, ["FSC-A", "MHCII-A", "PE-A"], ["", "", ""]) == 1
+    # a fluorochrome marker is not found inside another fluorochrome's channel name
+    with pytest.raises(GatingError):
+        find_channel(Marker("PE"), ["FSC-A", "PE-Cy7-A", "PE-Tx-Red-YG-A"], ["", "", ""])
+
+
+def test_label_wins_and_a_misleading_alias_is_refused() -> None:
+    channels = ["FSC-A", "PerCP-Cy5-5-A", "PE-Cy7-A"]
+    # the CD14 label wins over the alias PerCP-Cy5-5-A
+    assert find_channel(CD14, channels, ["", "MHCII", "CD14"], others=[HLADR]) == 2
+    # without a CD14 label, the alias PerCP-Cy5-5-A is labelled MHCII (HLA-DR): refused
+    with pytest.raises(GatingError, match=r"alias 'PerCP-Cy5-5-A' is labelled 'MHCII', which names HLA-DR"):
+        find_channel(CD14, channels, ["", "MHCII", ""], others=[HLADR])
+    with pytest.raises(GatingError, match="which names CD3"):
+        find_channel(CD14, channels, ["", "CD3 PerCP-Cy5.5", ""])
+    # a label naming no marker (a fluorochrome, the channel name) does not block the alias
+    assert find_channel(CD14, channels, ["", "PerCP-Cy5.5", ""]) == 1
+
+
+def test_default_strategy_on_an_mhcii_panel(tmp_path: Path) -> None:
+    tube = simulate_blood(Scenario(n_events=20000), np.random.default_rng(5))
+    sample = read_fcs(write_tube(tmp_path / "lsr.fcs", tube, style="lsr"))
+    assert sample.markers[sample.channels.index("PerCP-Cy5-5-A")] == "MHCII"
+    result = apply_strategy(sample, load_strategy())
+    assert result.channels["HLA-DR"] == "PerCP-Cy5-5-A" and result.channels["CD14"] == "PE-Cy7-A"
+
+
+@pytest.mark.parametrize("fields,n,expected", [
+    ("1,0,11,0,004,1", 2, [1.0, 0.11, 0.004, 1.0]),  # the flowCore #209 example
+    ("1,0,12,0,0,1", 2, [1.0, 0.12, 0.0, 1.0]),
+    ("1,0,5,-0,01,0,1,1,0,0,0,2,1", 3, [1.0, 0.5, -0.01, 0.1, 1.0, 0.0, 0.0, 0.2, 1.0]),
+    ("1,0,0,0,0,0,0,1", 2, None),  # 1 / 0,0 / 0,0 / 0,1 ... no diagonal of 1 at the end
+    ("1,0,1,1,0,1", 2, None),  # 1,0 | 1 | 1,0 | 1 and 1 | 0,1 | 1,0 | 1 ... two readings
+])
+def test_decimal_comma_values(fields: str, n: int, expected: list[float] | None) -> None:
+    assert decimal_comma_values(fields.split(","), n) == expected
+
+
+def test_decimal_comma_matrices_of_many_channels() -> None:
+    rng = np.random.default_rng(1)
+    for n in (4, 8, 12):
+        matrix = np.round(rng.uniform(0, 0.3, (n, n)), 4)
+        matrix[matrix < 0.05] = 0.0
+        np.fill_diagonal(matrix, 1.0)
+        text = ",".join(f"{v:g}".replace(".", ",") for v in matrix.ravel())
+        np.testing.assert_array_equal(decimal_comma_values(text.split(","), n), matrix.ravel())
+
+
+def _tube_with_spillover(tmp_path: Path, spillover: str) -> Path:
+    tube = simulate_blood(Scenario(n_events=20000), np.random.default_rng(6))
+    keywords = {**_keywords("A1", Instrument(), "t.fcs"), "$SPILLOVER": spillover}
+    from assaykit.fcs.writer import write_fcs
+
+    return write_fcs(tmp_path / "t.fcs", tube.events, CHANNELS, MARKERS, keywords)
+
+
+def test_decimal_comma_spillover_is_read_and_applied(tmp_path: Path) -> None:
+    # a FACSDiva workstation in a French locale: 0,12 and 0,004
+    path = _tube_with_spillover(tmp_path, "2,PE-A,PerCP-Cy5-5-A,1,0,12,0,004,1")
+    sample = read_fcs(path)
+    np.testing.assert_array_equal(sample.spillover.matrix, Instrument().spillover())
+    assert any("decimal commas" in note for note in sample.notes) and not sample.spillover_problem
+    result = apply_strategy(sample, load_strategy())
+    assert result.compensation == "$SPILLOVER (2 channels)"
+
+
+def test_unreadable_spillover_fails_the_tube(tmp_path: Path) -> None:
+    path = _tube_with_spillover(tmp_path, "2,PE-A,PerCP-Cy5-5-A,1,0,1,1,0,1")
+    sample = read_fcs(path)  # the file itself still reads (inspect shows why)
+    assert sample.spillover is None and "cannot be read" in sample.spillover_problem
+    with pytest.raises(GatingError, match=r"declares a spillover matrix that cannot be read.*--compensation"):
+        apply_strategy(sample, load_strategy())
+    # measured uncompensated only on request, and then flagged
+    from assaykit.gating.readout import measure, qc_flags
+
+    result = apply_strategy(sample, load_strategy(), None)
+    strategy = load_strategy()
+    assert any(f.startswith("uncompensated: the file declares") for f in qc_flags(result, strategy,
+                                                                                  measure(result, strategy)))
+
+
+def test_spillover_with_too_few_fields_is_unreadable(tmp_path: Path) -> None:
+    blob = build_fcs(np.zeros((3, 3), dtype=np.float32), names=["FSC-A", "PE-A", "PerCP-A"],
+                     extra=[("$SPILLOVER", "2,PE-A,PerCP-A,1,0")])
+    (tmp_path / "s.fcs").write_bytes(blob)
+    assert "holds 5 fields, 7 expected" in read_fcs(tmp_path / "s.fcs").spillover_problem
