@@ -60,7 +60,9 @@ def methods(run: RunData) -> dict[str, Any]:
         "lot": f"{lot.get('kit', '')} lot {lot.get('lot', '')}" + (" - EXAMPLE values, not a real lot"
                                                                    if lot.get("example") else ""),
         "fit": fit,
-        "statistic": f"{m.get('options', {}).get('statistic', 'median')} of HLA-DR (compensated) on gated monocytes",
+        "statistic": f"{m.get('options', {}).get('statistic', 'median')} of HLA-DR on gated monocytes; compensation: "
+                     + (", ".join(sorted({s["compensation"] for s in run.samples if s.get("compensation")})) or "-")
+                     + "; specimen declared: " + (m.get("options", {}).get("specimen") or "not declared"),
         "mfi_header": f"MFI ({m.get('options', {}).get('statistic', 'median').replace('_', ' ')})",
         "control": run.control,
         "thresholds": (f"immunoparalysis < {thresholds.get('immunoparalysis_abc', 0):,.0f} AB/C; immunosuppressed < "
@@ -98,7 +100,8 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
             "tubes": [{**s, "abc_text": fg.abc_text(s["hladr_abc"]), "mfi_text": _fmt(s["hladr_mfi"], 0),
                        "events_text": _fmt(s["events"], 0), "monocytes_text": _fmt(s["monocytes"], 0),
-                       "pct_text": _fmt(s["monocytes_pct"], 1, " %")} for s in members],
+                       "pct_text": _fmt(s["monocytes_pct"], 1, " %"),
+                       "purity_text": _fmt(s.get("monocyte_purity_pct"), 1, " %")} for s in members],
         })
     dates = sorted({s["acquisition_date"] for s in tubes if s.get("acquisition_date")})
     return {"patient": patient, "stem": names[patient], "timepoints": timepoints, "sections": sections,

@@ -13,6 +13,7 @@ from ..scoring import figure_data as data
 
 TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
 _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "hladr_pos_pct",
+            "monocyte_purity_pct", "removed_at_top",
             "slope", "intercept", "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
             "peak_residual_log10", "peak_events", "control_abc", "abc", "fold_change", "log2_fold_change",
             "delta_abc", "gap_closed", "ferritin_ng_ml", "best_fold_change", "n_pairs", "median_fold_change",

@@ -121,6 +121,10 @@ def test_patient_page_values_equal_the_tables(out_dir: Path, scored) -> None:
     for name in ("Gating: automatic", "monocyte-hladr", "fold change >= 1.5 and state improved", "5,000",
                  "15,000", "Acquired"):
         assert name in text, name
+    tubes = scored.samples[(scored.samples["patient"] == "P02") & (scored.samples["role"] == "sample")]
+    for _, tube in tubes.iterrows():  # estimated purity per tube, as in samples.csv
+        assert f"{tube['monocyte_purity_pct']:,.1f} %" in text
+    assert "Purity (est.)" in text and "compensation: $SPILLOVER (2 channels)" in text
 
 
 def test_figure_data_histograms_agree_with_the_measured_medians(out_dir: Path, scored) -> None:
