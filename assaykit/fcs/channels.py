@@ -59,7 +59,7 @@ class Marker:
         """Every name this marker is written as in a label: its name, its synonyms and the
         built-in ones (:data:`SYNONYMS`)."""
         builtin = next((v for k, v in SYNONYMS.items() if _key(k) == _key(self.name)), ())
-        return (self.name, *self.synonyms, *builtin)
+        return tuple(dict.fromkeys((self.name, *self.synonyms, *builtin)))
 
 
 def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker]) -> str | None:

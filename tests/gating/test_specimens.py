@@ -214,3 +214,25 @@ def test_unstained_cd14_is_refused(tmp_path: Path) -> None:
                           np.random.default_rng(9))
     with pytest.raises(GatingError, match="monocyte gate"):
         apply_strategy(read_fcs(write_tube(tmp_path / "unstained.fcs", tube)), load_strategy())
+
+
+def test_no_real_corpus_file_gets_a_monocyte_number(corpus: Path) -> None:
+    # none of the real instrument files in ../shared is a monocyte HLA-DR tube: the default
+    # strategy must refuse every one with a reason (a marker not found, an alias labelled with
+    # another marker such as data1.fcs's FL3-H 'CD3 PerCP', or no CD14-bright population), never
+    # produce a value from the wrong channel or the wrong cells
+    from assaykit.errors import AssayKitError
+
+    reasons = {}
+    for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in (".fcs", ".lmd")):
+        try:
+            sample = read_fcs(path)
+        except AssayKitError:
+            continue
+        with pytest.raises(GatingError) as refused:
+            apply_strategy(sample, load_strategy())
+        reasons[path.name] = refused.value.message
+    assert len(reasons) >= 30
+    assert "'FL3-H' is labelled 'CD3 PerCP', which names CD3" in reasons["data1.fcs"]
+    assert "which names CD3" in reasons["Miltenyi Biotec - MACSQuant Analyzer.fcs"]
+    assert "no CD14-bright population" in reasons["Accuri - C6.fcs"]
