@@ -236,3 +236,16 @@ def test_no_real_corpus_file_gets_a_monocyte_number(corpus: Path) -> None:
     assert "'FL3-H' is labelled 'CD3 PerCP', which names CD3" in reasons["data1.fcs"]
     assert "which names CD3" in reasons["Miltenyi Biotec - MACSQuant Analyzer.fcs"]
     assert "no CD14-bright population" in reasons["Accuri - C6.fcs"]
+
+
+def test_purity_below_the_limit_is_flagged(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    _, result = _gate(tmp_path, septic(monocyte_fraction=0.05), 11, "canto")
+    purity = tube_purity(result)
+    assert 0.9 < purity < 0.99
+    strict = replace(load_strategy(), qc=replace(load_strategy().qc, min_purity_percent=99.0))
+    flags = qc_flags(result, strict, measure(result, strict))
+    assert f"estimated monocyte purity {100 * purity:.1f} % (below 99 %): granulocytes or other cells share the gate" \
+        in flags
+    assert not any("purity" in f for f in qc_flags(result, load_strategy(), measure(result, load_strategy())))
