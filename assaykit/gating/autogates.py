@@ -247,8 +247,8 @@ class MonocyteGate:
         return gate
 
     def _lymphocytes(self, x: np.ndarray, y: np.ndarray) -> Core:
-        """CD14 centre and spread, SSC centre of the CD14-negative reference: the lowest SSC peak
-        with ``min_reference_events`` events around it."""
+        """The CD14-negative reference as a Core (CD14 centre, SSC centre, CD14 robust SD, 0: its
+        SSC spread is not used): the lowest SSC peak with ``min_reference_events`` events around it."""
         centres, dens = density(y, *np.percentile(y, [0.5, 99.5]))
         found = peaks(centres, dens, self.ssc_peak_height)
         if not found:

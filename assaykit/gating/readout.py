@@ -116,10 +116,10 @@ def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -
         flags.append(f"estimated monocyte purity {100.0 * purity:.1f} % (below {qc.min_purity_percent:g} %): "
                      "granulocytes or other cells share the gate")
     sample = result.frame.sample
-    on_scatter = {c: k for c, k in result.at_top.items() if c != readout.channel and k}
-    share = 100.0 * sum(on_scatter.values()) / sample.n_events if sample.n_events else 0.0
+    share = 100.0 * result.removed / sample.n_events if sample.n_events else 0.0
     if share > qc.max_saturated_percent:
-        flags.append(f"{share:.1f} % of events at the top of scale on {', '.join(on_scatter)}, removed before "
+        channels = ", ".join(c for c, k in result.at_top.items() if k)
+        flags.append(f"{share:.1f} % of events at the top of scale on {channels}, removed before "
                      f"gating (above {qc.max_saturated_percent:g} %)")
     lost = result.readout_removed
     if lost and 100.0 * lost / (n + lost) > qc.max_saturated_percent:
