@@ -1,17 +1,58 @@
 """One way to run tasks in worker processes: ``fork`` where the platform has it (workers inherit
-the parent's imports), ``spawn`` elsewhere; in this process when one worker is asked for."""
+the parent's imports), ``spawn`` elsewhere; in this process when one worker is asked for.
+
+Workers never outlive the process that started them, however it ends: they ignore Ctrl-C (the
+parent handles it and stops them), and each asks the kernel to kill it when its parent dies
+(Linux ``PR_SET_PDEATHSIG``), with a watchdog thread that exits when the parent is gone where
+that is not available (a SIGKILL of the parent leaves no orphan working on)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+_WATCH_SECONDS = 0.5
+
+
+def _orphan_guard(parent: int) -> None:
+    """In a worker: die with the parent ``parent`` (pid), ignore SIGINT."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the guard was set
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _start(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    _orphan_guard(parent)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
                    initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[Any]:
     """``function(task)`` for each task, results in task order, in ``jobs`` worker processes
     (each set up once with ``initializer(*initargs)``); in this process when ``jobs`` <= 1 or
-    there is at most one task."""
+    there is at most one task. If the caller stops early or is interrupted, the workers are
+    stopped before the exception goes on."""
     if jobs <= 1 or len(tasks) <= 1:
         if initializer is not None:
             initializer(*initargs)
@@ -21,7 +62,20 @@ def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
     from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=initializer, initargs=initargs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                               initializer=_start, initargs=(os.getpid(), initializer, initargs))
+    finished = False
+    try:
         results: Iterable[Any] = pool.map(function, tasks, chunksize=1)
         yield from results
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # interrupted or abandoned: stop the workers now, never leave them running
+            processes = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(timeout=5)

@@ -587,13 +587,52 @@ def simulate(
     typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
 
 
+EXIT_CODES = {0: "every file scored", 1: "some files failed; every output complete",
+              2: "usage or input error; nothing written", 3: "internal error; the traceback is logged",
+              130: "interrupted (Ctrl-C, SIGTERM)"}
+"""The exit codes of every command (docs/reliability.md)."""
+
+
+def _log_crash(error: BaseException) -> Path:
+    """Write ``error``'s traceback to a new file under the temporary folder; its path."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="assaykit-crash-", suffix=".log", delete=False,
+                                     encoding="utf-8") as handle:
+        handle.write(" ".join(sys.argv) + "\n")
+        handle.write("".join(traceback.format_exception(error)))
+    return Path(handle.name)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: runs the command and maps every ending to a documented exit
+    code (:data:`EXIT_CODES`); an unexpected exception is one line naming the logged traceback."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM ends like Ctrl-C
     try:
-        app()
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as error:
+        if type(error).__name__ == "Abort":  # Click's (vendored by Typer) Ctrl-C
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        if hasattr(error, "show") and isinstance(getattr(error, "exit_code", None), int):  # a usage error
+            error.show()
+            sys.exit(2)
+        if _state.get("debug"):
+            raise
+        log = _log_crash(error)
+        typer.echo(f"internal error ({type(error).__name__}): a bug in assaykit, not in your data; the traceback "
+                   f"is in {log}", err=True)
+        sys.exit(3)
+    code = code if isinstance(code, int) else 0
+    if code == 130:  # Typer turns a KeyboardInterrupt inside a command into exit 130
+        typer.echo("interrupted", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -212,3 +212,98 @@ def test_gate_an_lsr_pbmc_tube_with_the_labs_matrix(tmp_path: Path) -> None:
     assert 0.95 <= payload["purity"] <= 1.0 and payload["channels"]["HLA-DR"] == "PerCP-Cy5-5-A"
     bad = runner.invoke(app, ["gate", str(tube), "--specimen", "serum"])
     assert bad.exit_code == 2 and "unknown specimen 'serum'" in bad.output
+
+
+def test_exit_codes_crash_is_3_with_the_traceback_logged(simulated_run: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import assaykit.gating
+    from assaykit.cli import EXIT_CODES, main
+
+    assert set(EXIT_CODES) == {0, 1, 2, 3, 130}
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom inside")
+
+    monkeypatch.setattr(assaykit.gating, "apply_strategy", broken)
+    monkeypatch.setattr(sys, "argv", ["assaykit", "gate", str(simulated_run / "Specimen_001_A1_A01.fcs")])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("internal error (RuntimeError)")
+    log = Path(err[0].rsplit("traceback is in ", 1)[1])
+    assert "boom inside" in log.read_text() and "Traceback" in log.read_text()
+    log.unlink()
+    # usage errors are 2, a missing file is 2, success 0
+    for argv, code in ((["assaykit", "gate"], 2), (["assaykit", "nosuch"], 2),
+                       (["assaykit", "gate", "/nonexistent.fcs"], 2), (["assaykit", "--version"], 0)):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as ended:
+            main()
+        assert ended.value.code == code, argv
+
+
+def test_sigint_mid_score_exits_130_in_one_line(simulated_run: Path, tmp_path: Path) -> None:
+    import shutil
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(simulated_run, run)
+    proc = subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(run), "--out", str(tmp_path / "o"),
+                             "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run ended before the signal")
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_sigkill_of_score_leaves_no_worker_alive(simulated_run: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(simulated_run, run)
+    proc = subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(run), "--out", str(tmp_path / "o"),
+                             "--jobs", "2", "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.time() + 30
+    while not workers and time.time() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    if not workers:
+        proc.kill()
+        pytest.skip("the run ended before its workers could be seen")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [w for w in workers if _running(w)]
+    assert not alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
+    except OSError:
+        return False

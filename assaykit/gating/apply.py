@@ -88,7 +88,8 @@ class GatingResult:
     ``at_top`` counts, per checked channel (scatter and the readout), the events at its top of
     scale; ``removed`` the events taken out before gating for that (any checked channel);
     ``readout_removed`` those the readout population would have held but for a saturated
-    readout. ``flags``: what was found while gating (compensation), in plain words."""
+    readout; ``nonfinite`` the events with a NaN or infinite value in any channel, excluded before
+    gating. ``flags``: what was found while gating (compensation), in plain words."""
 
     populations: tuple[PopulationResult, ...]
     masks: Mapping[str, np.ndarray]
@@ -99,6 +100,7 @@ class GatingResult:
     at_top: Mapping[str, int] = field(default_factory=dict)
     removed: int = 0
     readout_removed: int = 0
+    nonfinite: int = 0
     flags: tuple[str, ...] = ()
     findings: Mapping[str, Any] = field(default_factory=dict)
 
@@ -110,7 +112,8 @@ class GatingResult:
                                  "percent_of_parent": p.percent_of_parent} for p in self.populations],
                 "channels": dict(self.channels), "compensation": self.compensation,
                 "at_top_of_scale": dict(self.at_top), "removed_at_top_of_scale": self.removed,
-                "readout_removed_at_top_of_scale": self.readout_removed, "findings": dict(self.findings)}
+                "readout_removed_at_top_of_scale": self.readout_removed, "nonfinite_events": self.nonfinite,
+                "findings": dict(self.findings)}
 
 
 def choose_spillover(sample: Sample, spillover: Spillover | str | None) -> tuple[Spillover | None, list[str]]:
@@ -145,7 +148,8 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     """Gate ``sample`` with ``strategy``: every population's mask, automatic gates fitted to it.
     ``spillover`` is "file" (the file's own matrix), None (no compensation) or a Spillover (the
     run's matrix); see :func:`choose_spillover`. Events at the top of scale on a scatter channel
-    or the readout channel are removed first (counted in the result)."""
+    or the readout channel, and events with a NaN or infinite value in any channel, are removed
+    first (counted in the result)."""
     frame = GatingFrame(sample, strategy, spillover)
     scatter = [i for i in frame.channels.values() if is_scatter(sample.channels[i])]
     readout = frame.channels[strategy.readout.marker]
@@ -154,6 +158,8 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     for column in scatter:
         on_scatter |= top.get(column, False)
     on_readout = top.get(readout, np.zeros(sample.n_events, dtype=bool))
+    nonfinite = ~np.isfinite(sample.events).all(axis=1) if sample.events.dtype.kind == "f" \
+        else np.zeros(sample.n_events, dtype=bool)
     removed = on_scatter | on_readout
     if sample.n_events and removed.mean() > 0.5:
         raise GatingError(f"{100 * removed.mean():.0f} % of events are at the top of scale on "
@@ -162,7 +168,7 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     gates: dict[str, Any] = {}
     results: list[PopulationResult] = []
     for population in strategy.populations:
-        parent = frame.masks[population.parent] if population.parent != ROOT else ~removed
+        parent = frame.masks[population.parent] if population.parent != ROOT else ~(removed | nonfinite)
         gate = population.gate
         if hasattr(gate, "fit"):
             try:
@@ -176,11 +182,13 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
         count = int(mask.sum())
         results.append(PopulationResult(population.name, population.parent, count,
                                         round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
-    readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout)[strategy.readout.population]
+    readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout & ~nonfinite)[
+        strategy.readout.population]
     channels = {m: sample.channels[i] for m, i in frame.channels.items()}
     return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame,
                         at_top={sample.channels[c]: int(m.sum()) for c, m in top.items()},
                         removed=int(removed.sum()), readout_removed=int(readout_removed.sum()),
+                        nonfinite=int(nonfinite.sum()),
                         flags=tuple(frame.flags), findings=dict(frame.findings))
 
 

@@ -102,6 +102,8 @@ def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -
     ``singlets`` population, whatever its name) or no pulse height to exclude them, events at the
     top of scale (scatter or readout; removed before gating). Limits are the strategy's ``qc``."""
     flags: list[str] = list(result.flags)
+    if result.nonfinite:
+        flags.append(f"{result.nonfinite} events with a missing or infinite value (NaN, inf) excluded before gating")
     qc = strategy.qc
     n = readout.n_events
     if n < qc.min_events_unreliable:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import AssayKitError
 from ..scoring import figure_data as data
+from ..scoring.tables import restore
 
 TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
 _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "hladr_pos_pct",
@@ -46,6 +47,7 @@ class RunData:
 
 
 def _value(column: str, text: str) -> Any:
+    text = restore(text)  # the tables neutralise formula-like text (scoring.tables.neutralise)
     if column in _NUMBERS:
         return float(text) if text != "" else None
     if column in _FLAGS:

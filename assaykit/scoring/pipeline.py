@@ -225,12 +225,24 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
         except AssayKitError as error:
             keywords[f] = {}
             unreadable[f] = error.message
+    out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
+    check_out_dir(folder, out_dir)
     return RunInputs(
         folder=folder, options=options, plate=plate, strategy=strategy, lot=lot, clinical=clinical,
         assignments=match_files(plate, files, keywords, options.control),
         acquired={f: acquisition_date(k) for f, k in keywords.items()}, unreadable=unreadable,
-        jobs=options.jobs or os.cpu_count() or 1,
-        out_dir=Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name)
+        jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir)
+
+
+def check_out_dir(run_dir: Path, out_dir: Path) -> None:
+    """Refuse (AssayKitError) an output folder ``out_dir`` that is, contains or lies inside the
+    run folder ``run_dir``: a run's inputs are never written, and its outputs are replaced as one
+    folder."""
+    run, out = run_dir.resolve(), out_dir.resolve()
+    if out == run or run in out.parents or out in run.parents:
+        where = "is" if out == run else "lies inside" if run in out.parents else "contains"
+        raise AssayKitError(f"the output folder {where} the run folder {run_dir}: outputs may never be written "
+                            "over a run's inputs; choose another --out", out_dir)
 
 
 @dataclass(frozen=True)

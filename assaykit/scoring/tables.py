@@ -70,9 +70,27 @@ def frames(samples: list[dict], calibration: Any, bead_error: str, restoration: 
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutralise(text: str) -> str:
+    """``text`` safe in a spreadsheet cell: a leading ``'`` before a text that begins with ``=``,
+    ``+``, ``-``, ``@``, tab or carriage return (a formula to LibreOffice and Excel), or with ``'``
+    itself (so that :func:`restore` is exact)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def restore(text: str) -> str:
+    """The text :func:`neutralise` was given."""
+    return text[1:] if text.startswith("'") else text
+
+
 def csv_bytes(frame: Any) -> bytes:
-    """CSV with 7 significant digits for floats, empty cells for missing values, '\\n' line ends."""
+    """CSV with 7 significant digits for floats, empty cells for missing values, '\\n' line ends;
+    text cells neutralised against formula injection (:func:`neutralise`), numbers untouched."""
     buffer = io.StringIO()
+    frame = frame.apply(lambda column: column.map(lambda v: neutralise(v) if isinstance(v, str) else v)
+                        if column.dtype == object else column)
     frame.to_csv(buffer, index=False, float_format="%.7g", lineterminator="\n")
     return buffer.getvalue().encode("utf-8")
 
