@@ -83,15 +83,132 @@ def shipped_bytes(name: str, folder: str = "") -> bytes | None:
     return _shipped_folder(folder).joinpath(f"{_stem(name)}.yaml").read_bytes()
 
 
+CONFIG_LIMIT = 1 << 20  # bytes: run.yaml, strategies, bead lots
+TABLE_LIMIT = 16 << 20  # bytes: plate maps, clinical tables
+
+
+def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int) -> bytes:
+    """The bytes of the input file ``path``, refused (``error`` naming the file) unless it is a
+    regular file (not a directory, FIFO or device) of at most ``limit`` bytes, checked before
+    reading; ``what`` names the file's kind in messages."""
+    import stat
+
+    file_path = Path(path)
+    try:
+        info = file_path.stat()
+    except FileNotFoundError:
+        raise error(f"{what} not found", file_path) from None
+    except OSError as exc:
+        raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{what} is a directory, not a file", file_path)
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{what} is not a regular file (a FIFO, socket or device)", file_path)
+    if info.st_size > limit:
+        raise error(f"{what} is {info.st_size:,} bytes, more than the {limit:,} allowed", file_path)
+    try:
+        with open(file_path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
+    if len(data) > limit:  # it grew while being read
+        raise error(f"{what} is more than the {limit:,} bytes allowed", file_path)
+    return data
+
+
+def quote(text: Any) -> str:
+    """``text`` as it may appear in an error message: its first line, at most 80 characters."""
+    line = str(text).splitlines()[0] if str(text) else ""
+    return repr(line[:80] + ("..." if len(line) > 80 or "\n" in str(text) else ""))
+
+
+def unknown_keys(unknown: list[str], allowed: Any) -> str:
+    """A message naming the first of the ``unknown`` keys (quoted, cut) and the ``allowed`` ones."""
+    more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+    return f"unknown key {quote(unknown[0])}{more} (allowed: {', '.join(sorted(allowed))})"
+
+
+def typed(value: Any, kind: str, key: str, source: Any, error: type[AssayKitError]) -> Any:
+    """``value`` of configuration ``key`` checked to be of ``kind`` ("float": a finite number,
+    "int": an integer, "bool": a YAML boolean, "str": text); ``error`` naming ``source``, the key
+    and what was expected otherwise. Integers given for a float come back as floats."""
+    import math
+
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        expected = "true or false (a YAML boolean, unquoted)"
+    elif kind in ("float", "int"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value) if kind == "float" else value
+        if kind == "float" and isinstance(value, float) and math.isfinite(value):
+            return value
+        expected = "a finite number" if kind == "float" else "an integer"
+    else:
+        if isinstance(value, str):
+            return value
+        expected = "text"
+    raise error(f"{key}: expected {expected}, got {quote(value)}", source)
+
+
+def build(cls: Any, values: Any, source: Any, error: type[AssayKitError], section: str) -> Any:
+    """The frozen dataclass ``cls`` from the mapping ``values`` of configuration ``section``:
+    unknown keys refused, each field typed (:func:`typed`, from its annotation), then ``cls``'s
+    own checks; every problem raises ``error`` naming ``source`` and the key."""
+    from dataclasses import fields
+
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise error(f"{section}: expected a mapping of keys, got {quote(values)}", source)
+    kinds = {f.name: str(f.type).split(" ")[0] for f in fields(cls)}
+    unknown = sorted(str(k) for k in values if k not in kinds)
+    if unknown:
+        raise error(f"{section}: {unknown_keys(unknown, kinds)}", source)
+    checked = {k: typed(v, kinds[k], f"{section}.{k}" if section else k, source, error) for k, v in values.items()}
+    try:
+        return cls(**checked)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{section}: {exc}", source) from None
+
+
+class _AnchorError(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+def _loader() -> Any:
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """YAML without anchors or aliases (no billion laughs), with 15e3 read as a number."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _AnchorError(event.start_mark.line + 1)
+            return super().compose_node(parent, index)
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                 list("-+0123456789"))
+    return Loader
+
+
 def parse_yaml(data: bytes, source: str | os.PathLike[str], error: type[AssayKitError], what: str) -> Any:
-    """``data`` parsed as YAML; a decoding or syntax problem raises ``error`` naming ``source``
-    and the line. ``what`` names the file's kind in the message ("bead lot file")."""
+    """``data`` parsed as YAML; a decoding or syntax problem, an anchor or an alias raises
+    ``error`` naming ``source`` and the line. ``what`` names the file's kind ("bead lot file")."""
     import yaml
 
     try:
-        return yaml.safe_load(data.decode("utf-8"))
+        return yaml.load(data.decode("utf-8"), Loader=_loader())
     except UnicodeDecodeError:
         raise error(f"not a valid YAML {what}: not UTF-8 text", source) from None
+    except _AnchorError as refused:
+        raise error(f"YAML anchors and aliases (& and *) are not allowed in a {what} (line {refused.line})",
+                    source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -109,13 +226,8 @@ def read_config(name_or_path: str | os.PathLike[str], *, folder: str, error: typ
         if data is not None:
             source = f"shipped:{folder + '/' if folder else ''}{_stem(path.name)}.yaml"
             return ConfigFile(parse_yaml(data, source, error, what), source, hashlib.sha256(data).hexdigest())
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         shipped = ", ".join(shipped_names(folder))
-        raise error(f"{what} not found (neither a file nor a shipped name: {shipped})", path) from None
-    except IsADirectoryError:
-        raise error(f"{what} is a directory, not a file", path) from None
-    except OSError as exc:
-        raise error(f"cannot read the {what} ({exc.strerror})", path) from None
+        raise error(f"{what} not found (neither a file nor a shipped name: {shipped})", path)
+    data = read_input(path, error, what, CONFIG_LIMIT)
     return ConfigFile(parse_yaml(data, path, error, what), str(path), hashlib.sha256(data).hexdigest())

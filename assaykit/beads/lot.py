@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import quote, unknown_keys
 from ..errors import CalibrationError
 
 DEFAULT_ALIASES = ("PE-A", "PE-H", "FL2-A", "FL2-H", "FL2 INT", "FL2", "PE")
@@ -57,7 +58,7 @@ class BeadLot:
 
 def _number(value: Any, where: str, path: Path | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CalibrationError(f"{where} must be a finite number, got {value!r}", path)
+        raise CalibrationError(f"{where} must be a finite number, got {quote(value)}", path)
     return float(value)
 
 
@@ -65,18 +66,18 @@ def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
     """A :class:`BeadLot` from a parsed YAML document; every problem is a CalibrationError."""
     if not isinstance(doc, dict):
         raise CalibrationError("a bead lot file must be a mapping (kit, lot, unit, values ...)", path)
-    unknown = sorted(set(doc) - _KEYS)
+    unknown = sorted(str(k) for k in set(doc) - _KEYS)
     if unknown:
-        raise CalibrationError(f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_KEYS))})", path)
+        raise CalibrationError(unknown_keys(unknown, _KEYS), path)
     raw_values = doc.get("values")
     if not isinstance(raw_values, list) or not raw_values:
         raise CalibrationError("'values' must be a list of the per-peak values on the certificate", path)
     qc_doc = doc.get("qc") or {}
     if not isinstance(qc_doc, dict):
         raise CalibrationError("'qc' must be a mapping", path)
-    unknown_qc = sorted(set(qc_doc) - {"min_r_squared", "slope_range", "min_peaks"})
+    unknown_qc = sorted(str(k) for k in set(qc_doc) - {"min_r_squared", "slope_range", "min_peaks"})
     if unknown_qc:
-        raise CalibrationError(f"unknown qc key(s) {', '.join(unknown_qc)}", path)
+        raise CalibrationError("qc: " + unknown_keys(unknown_qc, {"min_r_squared", "slope_range", "min_peaks"}), path)
     slope_range = qc_doc.get("slope_range", [0.8, 1.2])
     if not isinstance(slope_range, list) or len(slope_range) != 2:
         raise CalibrationError("qc.slope_range must be [low, high]", path)

@@ -25,6 +25,7 @@ from ..errors import FCSFormatError
 from .data import Layout, decode, layout_from_keywords
 from .text import HEADER_SIZE, Header, TextError, parse_header, parse_text
 
+MAX_DATA_BYTES = 1 << 30  # 1 GiB of DATA per dataset: larger files are refused before any allocation
 UNREADABLE_SPILLOVER = "the file declares a spillover matrix that cannot be read"
 SPILLOVER_KEYWORDS = ("$SPILLOVER", "SPILL", "$SPILL", "SPILLOVER")
 _NON_FLUORESCENCE = ("FSC", "SSC", "FS ", "SS ", "TIME", "EVENT", "WIDTH", "FS_", "SS_")
@@ -399,6 +400,9 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
                          f"read {n_events} events")
         elif declared - n_bytes == -1:
             notes.append("DATA end offset is one byte short (common off-by-one)")
+    if n_bytes > MAX_DATA_BYTES:
+        raise TextError(f"DATA is {n_bytes:,} bytes, more than the {MAX_DATA_BYTES:,} a tube may hold "
+                        "(10 million events x 25 channels); refused before reading")
     # One copy, straight from the file into a numpy-owned buffer (numpy allocates large buffers
     # with huge pages: several times fewer page faults than a bytes object).
     buffer = np.empty(n_bytes, dtype=np.uint8)

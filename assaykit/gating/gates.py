@@ -100,7 +100,11 @@ class FixedGate:
 class IntervalGate:
     """``low <= x <= high`` on one marker; either bound may be open (a threshold)."""
 
+    # every gate class: ``kind`` (its type in a strategy), ``keys`` (its other keys there, besides
+    # type and dims: anything else is refused), ``n_dims``
+
     kind: ClassVar[str] = "interval"
+    keys: ClassVar[tuple[str, ...]] = ("low", "high")
     n_dims: ClassVar[int] = 1
     dims: tuple[str]
     low: float | None = None
@@ -127,6 +131,7 @@ class RectangleGate:
     """``low <= (x, y) <= high`` (display coordinates); a bound may be None (open)."""
 
     kind: ClassVar[str] = "rectangle"
+    keys: ClassVar[tuple[str, ...]] = ("low", "high")
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     low: tuple[float | None, float | None]
@@ -159,6 +164,7 @@ class PolygonGate:
     """Points inside the polygon ``vertices`` (display coordinates)."""
 
     kind: ClassVar[str] = "polygon"
+    keys: ClassVar[tuple[str, ...]] = ("vertices",)
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     vertices: tuple[tuple[float, float], ...]
@@ -191,6 +197,7 @@ class EllipseGate:
     """Points whose Mahalanobis distance to ``center`` under ``covariance`` is at most ``distance``."""
 
     kind: ClassVar[str] = "ellipse"
+    keys: ClassVar[tuple[str, ...]] = ("center", "covariance", "distance")
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     center: tuple[float, float]
@@ -229,6 +236,7 @@ class QuadrantGate:
     """One quadrant of a split at (x, y): ``quadrant`` is '++', '+-', '-+' or '--' (x sign first)."""
 
     kind: ClassVar[str] = "quadrant"
+    keys: ClassVar[tuple[str, ...]] = ("split", "quadrant")
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     split: tuple[float, float]
@@ -263,6 +271,7 @@ class RatioGate:
     """``low <= y / x <= high`` in scale values (singlets: FSC-H over FSC-A)."""
 
     kind: ClassVar[str] = "ratio"
+    keys: ClassVar[tuple[str, ...]] = ("low", "high")
     n_dims: ClassVar[int] = 2
     dims: tuple[str, str]
     low: float
@@ -296,6 +305,7 @@ class BooleanGate:
     """``and`` / ``or`` of populations, or ``not`` of one."""
 
     kind: ClassVar[str] = "boolean"
+    keys: ClassVar[tuple[str, ...]] = ("op", "populations")
     op: str
     populations: tuple[str, ...]
     dims: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .._files import build
 from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS, SingletGate
@@ -82,11 +83,33 @@ def _transform(spec: Any, where: str) -> Transform:
         raise GatingError(f"{where}: bad transform ({exc})") from None
 
 
+def _known_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    from .._files import unknown_keys
+
+    unknown = sorted(str(k) for k in spec if k not in allowed)
+    if unknown:
+        raise GatingError(f"{where}: {unknown_keys(unknown, allowed)}")
+
+
+def _auto_gate(method: Any, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> Any:
+    """An automatic gate of class ``method`` with the typed options of ``spec``."""
+    from dataclasses import fields
+
+    from .._files import typed
+
+    kinds = {f.name: str(f.type) for f in fields(method) if f.name != "dims"}
+    _known_keys(spec, {"auto", "dims", *kinds}, where)
+    options = {k: typed(v, kinds[k], f"{where}: {k}", None, GatingError) for k, v in spec.items()
+               if k not in ("auto", "dims")}
+    return method(dims, **options)
+
+
 def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Transform], where: str) -> Any:
     if not isinstance(spec, dict):
         raise GatingError(f"{where}: gate must be a mapping")
     kind = spec.get("auto") or spec.get("type")
     if kind == "boolean" or "op" in spec:
+        _known_keys(spec, {"type", *BooleanGate.keys}, where)
         return BooleanGate(str(spec.get("op")), tuple(spec.get("populations") or ()))
     dims = tuple(spec.get("dims") or ())
     for d in dims:
@@ -98,11 +121,11 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
                 raise GatingError(f"{where}: unknown automatic gate {kind!r} (one of {', '.join(AUTO_METHODS)})")
             if len(dims) != AUTO_METHODS[kind].n_dims:
                 raise GatingError(f"{where}: automatic gate {kind!r} needs {AUTO_METHODS[kind].n_dims} dims")
-            options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
-            return AUTO_METHODS[kind](dims, **options)
+            return _auto_gate(AUTO_METHODS[kind], dims, spec, where)
         if kind not in GATE_TYPES:
             raise GatingError(f"{where}: unknown gate type {kind!r} (one of {', '.join(GATE_TYPES)}, boolean)")
         gate_type = GATE_TYPES[kind]
+        _known_keys(spec, {"type", "dims", *gate_type.keys}, where)
         if len(dims) != gate_type.n_dims:
             raise GatingError(f"{where}: a {kind} gate needs {gate_type.n_dims} dim(s)")
         fixed = gate_type.from_spec(dims, spec, where)
@@ -164,7 +187,7 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
             raise GatingError(f"readout: unknown marker {readout.marker!r}")
         if readout.statistic not in STATISTICS:
             raise GatingError(f"readout: statistic must be one of {', '.join(STATISTICS)}")
-        qc = QCLimits(**{k: v for k, v in (doc.get("qc") or {}).items()})
+        qc = build(QCLimits, doc.get("qc"), None, GatingError, "qc")
         try:
             specimen = check_specimen(doc.get("specimen"), "specimen")
         except ValueError as exc:

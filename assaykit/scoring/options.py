@@ -4,7 +4,7 @@ Paths in it are relative to the run folder; options on the command line win over
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ from ..errors import AssayKitError
 from .restoration import ResponderRule, Thresholds
 
 PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation")
-KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen")
+KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
+        "plate_map_sheet")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RunOptions:
     responder: ResponderRule = field(default_factory=ResponderRule)
     compensation: Path | None = None  # spillover CSV or FlowJo workspace, instead of each file's own
     specimen: str | None = None  # declared specimen, over the strategy's (gating.specimen.SPECIMENS)
+    plate_map_sheet: str | None = None  # the XLSX plate map's sheet (default: the first with the columns)
 
     def __post_init__(self) -> None:
         from ..gating.specimen import check_specimen
@@ -42,51 +44,41 @@ class RunOptions:
             raise AssayKitError(str(exc)) from None
 
 
-def _section(doc: dict, key: str, cls: type, where: Path) -> Any:
-    value = doc.get(key) or {}
-    if not isinstance(value, dict):
-        raise AssayKitError(f"'{key}' must be a mapping", where)
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise AssayKitError(f"unknown {key} key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(names))})", where)
-    try:
-        return cls(**value)
-    except (TypeError, ValueError) as exc:
-        raise AssayKitError(f"{key}: {exc}", where) from None
-
-
 def load_run_yaml(run_dir: Path) -> dict[str, Any]:
-    """The options in ``run_dir/run.yaml`` as RunOptions field values ({} when there is none)."""
-    from .._files import parse_yaml
+    """The options in ``run_dir/run.yaml`` as RunOptions field values ({} when there is none).
+    Every key is typed and checked (docs/scoring.md); problems raise AssayKitError naming the
+    file and the key."""
+    from .._files import CONFIG_LIMIT, build, parse_yaml, quote, read_input, typed, unknown_keys
 
     path = run_dir / "run.yaml"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
-    doc = parse_yaml(path.read_bytes(), path, AssayKitError, "run file") or {}
+    doc = parse_yaml(read_input(path, AssayKitError, "run file", CONFIG_LIMIT), path, AssayKitError, "run file")
+    doc = {} if doc is None else doc
     if not isinstance(doc, dict):
-        raise AssayKitError("run.yaml must be a mapping of options", path)
-    unknown = sorted(set(doc) - set(KEYS))
+        raise AssayKitError(f"run.yaml must be a mapping of options, got {quote(doc)}", path)
+    unknown = sorted(str(k) for k in doc if k not in KEYS)
     if unknown:
-        raise AssayKitError(f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(KEYS)})", path)
+        raise AssayKitError(unknown_keys(unknown, KEYS), path)
     values: dict[str, Any] = {}
     for key in PATH_KEYS:
-        if doc.get(key):
-            values[key] = run_dir / str(doc[key])
+        if doc.get(key) is not None:
+            values[key] = run_dir / typed(doc[key], "str", key, path, AssayKitError)
     if doc.get("bead_values") is not None:
         raw = doc["bead_values"]
-        if not isinstance(raw, list) or not all(isinstance(v, int | float) for v in raw):
-            raise AssayKitError("bead_values must be a list of numbers", path)
-        values["bead_values"] = tuple(float(v) for v in raw)
-    for key in ("bead_unit", "control", "specimen"):
+        if not isinstance(raw, list) or not raw:
+            raise AssayKitError(f"bead_values: expected a list of numbers, got {quote(raw)}", path)
+        values["bead_values"] = tuple(typed(v, "float", "bead_values", path, AssayKitError) for v in raw)
+    for key in ("bead_unit", "control", "specimen", "plate_map_sheet"):
         if doc.get(key) is not None:
-            values[key] = str(doc[key])
+            values[key] = typed(doc[key], "str", key, path, AssayKitError)
     if doc.get("jobs") is not None:
-        if not isinstance(doc["jobs"], int) or doc["jobs"] < 1:
-            raise AssayKitError("jobs must be a positive integer", path)
-        values["jobs"] = doc["jobs"]
+        jobs = typed(doc["jobs"], "int", "jobs", path, AssayKitError)
+        if jobs < 1:
+            raise AssayKitError("jobs: expected a positive integer", path)
+        values["jobs"] = jobs
     if "thresholds" in doc:
-        values["thresholds"] = _section(doc, "thresholds", Thresholds, path)
+        values["thresholds"] = build(Thresholds, doc["thresholds"], path, AssayKitError, "thresholds")
     if "responder" in doc:
-        values["responder"] = _section(doc, "responder", ResponderRule, path)
+        values["responder"] = build(ResponderRule, doc["responder"], path, AssayKitError, "responder")
     return values

@@ -8,6 +8,7 @@ once; a failing file becomes a row with its error) -> tables, written atomically
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -135,12 +136,18 @@ def run_files(run_dir: Path) -> list[Path]:
 def read_clinical(path: Path) -> dict[tuple[str, str], float]:
     """Ferritin per (patient, timepoint) from a CSV with ``patient``, optional ``timepoint``,
     ``ferritin_ng_ml`` (timepoint "" applies to every time point of the patient)."""
+    import io
+
     import pandas as pd
 
+    from .._files import TABLE_LIMIT, quote, read_input
+    from .platemap import decode_table
+
+    text, _ = decode_table(read_input(path, AssayKitError, "clinical file", TABLE_LIMIT))
+    if not text.strip():
+        raise AssayKitError("the clinical file is empty", path)
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise AssayKitError("clinical file not found", path) from None
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as exc:
         raise AssayKitError(f"cannot read the clinical CSV ({type(exc).__name__})", path) from None
     table.columns = [str(c).strip().lower() for c in table.columns]
@@ -153,7 +160,10 @@ def read_clinical(path: Path) -> dict[tuple[str, str], float]:
         try:
             value = float(record["ferritin_ng_ml"])
         except ValueError:
-            problems.append(f"row {i + 2}: ferritin_ng_ml {record['ferritin_ng_ml']!r} is not a number")
+            value = float("nan")
+        if not (math.isfinite(value) and value >= 0):
+            problems.append(f"row {i + 2}: ferritin_ng_ml {quote(record['ferritin_ng_ml'])} is not a finite number "
+                            "of at least 0")
             continue
         out[(record["patient"].strip(), record.get("timepoint", "").strip())] = value
     if problems:
@@ -210,7 +220,7 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     if not folder.is_dir():
         raise AssayKitError("run folder not found", folder)
     options = resolve_options(folder, {**overrides, "out": Path(out) if out is not None else None})
-    plate = read_plate_map(options.plate_map or folder / "plate_map.csv")
+    plate = read_plate_map(options.plate_map or folder / "plate_map.csv", options.plate_map_sheet)
     strategy = load_strategy(options.strategy)
     if options.specimen is not None:
         strategy = replace(strategy, specimen=options.specimen)

@@ -65,32 +65,71 @@ class PlateMap:
     rows: tuple[PlateRow, ...]
     extra_columns: tuple[str, ...]
     sha256: str
+    read_as: str = ""  # the encoding (CSV/TSV) or sheet (XLSX) the table was read with
 
 
-def _read_table(path: Path) -> Any:
+def decode_table(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of a CSV/TSV table's bytes as Excel and LibreOffice write them: UTF-8 with
+    or without BOM, UTF-16 with BOM, else Windows cp1252 (a legacy Excel export)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _header_fits(columns: Any) -> bool:
+    lowered = {str(c).strip().lower() for c in columns}
+    return all(c in lowered for c in REQUIRED) and bool({"well", "file"} & lowered)
+
+
+def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str]:
+    """The plate map's cells as text and what was read ("utf-8", "cp1252", "sheet 'Plate'" ...)."""
+    import io
+
     import pandas as pd
 
+    from .._files import TABLE_LIMIT, quote, read_input
+
+    data = read_input(path, PlateMapError, "plate map", TABLE_LIMIT)
     suffix = path.suffix.lower()
+    excel = suffix in (".xlsx", ".xlsm", ".xls")
+    if not data.strip():
+        raise PlateMapError("the plate map is empty", path)
     try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
-            return pd.read_excel(path, dtype=str, keep_default_na=False)
+        if excel:
+            book = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, keep_default_na=False)
+            if sheet is not None:
+                if sheet not in book:
+                    raise PlateMapError(f"no sheet {quote(sheet)} (sheets: {', '.join(map(str, book))})", path)
+                return book[sheet], f"sheet {sheet!r}"
+            name = next((n for n, t in book.items() if _header_fits(t.columns)), next(iter(book)))
+            return book[name], f"sheet {str(name)!r}"
+        text, encoding = decode_table(data)
+        if not text.strip():
+            raise PlateMapError("the plate map is empty", path)
         sep = "\t" if suffix in (".tsv", ".tab") else None
-        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, engine="python",
-                           encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PlateMapError("plate map not found", path) from None
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, engine="python"), encoding
+    except PlateMapError:
+        raise
     except Exception as exc:  # pandas raises many types for unreadable tables
-        raise PlateMapError(f"cannot read the plate map as {'XLSX' if suffix.startswith('.xls') else 'CSV/TSV'} "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path) from None
+        raise PlateMapError(f"cannot read the plate map as {'XLSX' if excel else 'CSV/TSV'} "
+                            f"({type(exc).__name__}: {quote(exc)})", path) from None
 
 
-def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
-    """Read and check the plate map at ``path`` (CSV, TSV or XLSX); every problem in one
-    PlateMapError."""
+def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> PlateMap:
+    """Read and check the plate map at ``path`` (CSV/TSV in UTF-8, UTF-16 with BOM or cp1252,
+    or XLSX: the ``sheet`` named, else the first sheet with the required columns); every problem
+    in one PlateMapError."""
     import hashlib
 
+    from .._files import quote
+
     file_path = Path(path)
-    table = _read_table(file_path)
+    table, read_as = _read_table(file_path, sheet)
     columns = [str(c).strip() for c in table.columns]
     lowered = [c.lower() for c in columns]
     problems = []
@@ -98,7 +137,7 @@ def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
     if "well" not in lowered and "file" not in lowered:
         missing.insert(0, "well or file")
     if missing:
-        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {', '.join(columns) or 'none'})",
+        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {quote(', '.join(columns)) or 'none'})",
                             file_path)
     table.columns = lowered
     known = {"well", "file", *REQUIRED}
@@ -116,7 +155,7 @@ def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
         if raw_well:
             well = normalise_well(raw_well) or ""
             if not well:
-                problems.append(f"row {number}: {raw_well!r} is not a well ID (A1-P24)")
+                problems.append(f"row {number}: {quote(raw_well)} is not a well ID (A1-P24)")
             elif well in seen_wells:
                 problems.append(f"row {number}: duplicate well {well} (also row {seen_wells[well]})")
             else:
@@ -129,7 +168,7 @@ def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
             seen_files[raw_file] = number
         role = values.get("role", "").lower()
         if role not in ROLES:
-            problems.append(f"row {number}: unknown role {values.get('role', '')!r} (one of {', '.join(ROLES)})")
+            problems.append(f"row {number}: unknown role {quote(values.get('role', ''))} (one of {', '.join(ROLES)})")
         if role in ("sample", "isotype") and not values.get("patient"):
             problems.append(f"row {number}: a {role} needs a patient")
         if role == "sample" and not values.get("condition"):
@@ -141,7 +180,8 @@ def read_plate_map(path: str | os.PathLike[str]) -> PlateMap:
         problems.append("no rows")
     if problems:
         raise PlateMapError("; ".join(problems), file_path)
-    return PlateMap(file_path, tuple(rows), extra_columns, hashlib.sha256(file_path.read_bytes()).hexdigest())
+    return PlateMap(file_path, tuple(rows), extra_columns, hashlib.sha256(file_path.read_bytes()).hexdigest(),
+                    read_as)
 
 
 @dataclass(frozen=True)
@@ -177,7 +217,7 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
     by_well: dict[str, list[tuple[Path, str]]] = {}
     unplaced: dict[Path, str] = {}
     by_name = {f.name: f for f in files}
-    named = {r.file for r in plate.rows if r.file}
+    named = {Path(r.file).name for r in plate.rows if r.file}
     for f in files:
         if f.name in named:
             continue
@@ -187,15 +227,22 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
         else:
             by_well.setdefault(well, []).append((f, how))
     assignments: list[Assignment] = []
-    used: set[Path] = set()
+    used: dict[Path, int] = {}  # file -> the row it was given to
+
+    def assign(row: PlateRow, target: Path, how: str) -> None:
+        if target in used:  # one tube scored twice (e.g. as control and drug) would be a silent wrong result
+            problems.append(f"rows {used[target]} and {row.row} both resolve to the file {target.name}")
+            return
+        assignments.append(Assignment(row, target, how))
+        used[target] = row.row
+
     for row in plate.rows:
         if row.file:
             target = by_name.get(Path(row.file).name)
             if target is None:
                 problems.append(f"row {row.row}: file {row.file} not found in the run folder")
                 continue
-            assignments.append(Assignment(row, target, "file column"))
-            used.add(target)
+            assign(row, target, "file column")
             continue
         candidates = by_well.get(row.well, [])
         if not candidates:
@@ -204,8 +251,7 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
             names = ", ".join(f"{p.name} ({how})" for p, how in candidates)
             problems.append(f"row {row.row}: well {row.well} matches several files: {names}")
         else:
-            assignments.append(Assignment(row, candidates[0][0], candidates[0][1]))
-            used.add(candidates[0][0])
+            assign(row, candidates[0][0], candidates[0][1])
     well_of = {p: w for w, ps in by_well.items() for p, _ in ps}
     shared = {p for ps in by_well.values() if len(ps) > 1 for p, _ in ps}
     rowed = {r.well for r in plate.rows if r.well}

@@ -125,7 +125,7 @@ def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, as
         "inputs": [{"file": a.path.name, "sha256": next((s["sha256"] for s in samples if s["file"] == a.path.name), ""),
                     "well": a.row.well, "row": a.row.row, "role": a.row.role, "matched_by": a.matched_by}
                    for a in assignments],
-        "plate_map": {"path": str(plate.path), "sha256": plate.sha256},
+        "plate_map": {"path": str(plate.path), "sha256": plate.sha256, "read_as": plate.read_as},
         "strategy": {"name": strategy.name, "path": strategy.source, "sha256": strategy.sha256},
         "lot": {"kit": lot.kit, "lot": lot.lot, "unit": lot.unit, "values": list(lot.values),
                 "path": lot.source, "sha256": lot.sha256, "example": lot.example},
