@@ -111,3 +111,136 @@ def test_default_output_of_a_run_under_reports_is_refused(simulated_run: Path, t
     monkeypatch.chdir(tmp_path)
     with pytest.raises(AssayKitError, match="the output folder is the run folder"):
         score_run(Path("reports") / "run", jobs=1)
+
+
+def _run_with(simulated_run: Path, tmp_path: Path, run_yaml: str = "") -> Path:
+    run = tmp_path / "run"
+    if not run.exists():
+        shutil.copytree(simulated_run, run)
+    if run_yaml:
+        (run / "run.yaml").write_text("plate_map: plate_map.csv\nlot: beads_lot.yaml\n" + run_yaml)
+    return run
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("responder: {min_fold_change: \"1.5\"}\n", "responder.min_fold_change: expected a finite number, got '1.5'"),
+    ("responder: {require_state_improvement: \"false\"}\n", "require_state_improvement: expected true or false"),
+    ("thresholds: {normal_abc: .inf}\n", "thresholds.normal_abc: expected a finite number"),
+    ("jobs: true\n", "jobs: expected an integer"),
+    ("thresholds: {normal_abcc: 1}\n", "thresholds: unknown key 'normal_abcc'"),
+    ("control: &a [1, 2]\nspecimen: *a\n", "YAML anchors and aliases"),
+    ("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b]\n",
+     "YAML anchors and aliases"),
+])
+def test_run_yaml_is_typed(simulated_run: Path, tmp_path: Path, extra: str, message: str) -> None:
+    from assaykit.errors import AssayKitError
+
+    run = _run_with(simulated_run, tmp_path, extra)
+    with pytest.raises(AssayKitError) as refused:
+        score_run(run, out=tmp_path / "out", jobs=1)
+    assert message in str(refused.value) and len(str(refused.value)) < 400
+    assert not (tmp_path / "out").exists()
+
+
+def test_numbers_in_exponent_form_are_numbers(simulated_run: Path, tmp_path: Path) -> None:
+    run = _run_with(simulated_run, tmp_path, "thresholds: {normal_abc: 15e3}\n")
+    result = score_run(run, out=tmp_path / "out", jobs=1, write=False)
+    assert result.manifest["thresholds"]["normal_abc"] == 15000.0
+
+
+def test_file_contents_never_leak(simulated_run: Path, tmp_path: Path) -> None:
+    from assaykit.errors import AssayKitError
+
+    secret = tmp_path / "shadow"
+    secret.write_text("".join(f"user{i}:$6$secret-hash-{i}:19000:0:99999:7:::\n" for i in range(20)))
+    run = _run_with(simulated_run, tmp_path, f"clinical: {secret}\n")
+    for key in ("lot", "strategy", "plate_map", "clinical"):
+        (run / "run.yaml").write_text(f"{key}: {secret}\n" + ("lot: beads_lot.yaml\n" if key != "lot" else ""))
+        with pytest.raises(AssayKitError) as refused:
+            score_run(run, out=tmp_path / "out", jobs=1)
+        text = str(refused.value)
+        assert sum(f"secret-hash-{i}" in text for i in range(20)) <= 1, (key, text)
+        assert "secret-hash-1" not in text and "secret-hash-2" not in text, (key, text)
+
+
+def test_special_and_huge_files_are_refused_before_reading(simulated_run: Path, tmp_path: Path) -> None:
+    import os
+
+    from assaykit.errors import AssayKitError
+
+    run = _run_with(simulated_run, tmp_path)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as handle:
+        handle.truncate(17 << 20)  # sparse: refused on its size, never read
+    for line, message in ((f"plate_map: {fifo}\n", "not a regular file"),
+                          ("lot: /dev/zero\n", "not a regular file"),
+                          (f"plate_map: {big}\n", "more than the 16,777,216 allowed"),
+                          (f"strategy: {tmp_path}\n", "is a directory")):
+        (run / "run.yaml").write_text("lot: beads_lot.yaml\n" + line if "lot:" not in line else line)
+        with pytest.raises(AssayKitError, match=message):
+            score_run(run, out=tmp_path / "out", jobs=1)
+
+
+def test_unknown_gate_keys_are_refused() -> None:
+    from assaykit.errors import GatingError
+    from assaykit.gating import parse_strategy
+
+    doc = {"markers": {"FSC-A": {}}, "readout": {"population": "cells", "marker": "FSC-A"},
+           "populations": [{"name": "cells", "gate": {"type": "interval", "dims": ["FSC-A"], "low": 1000,
+                                                      "hihg": 5000}}]}
+    with pytest.raises(GatingError, match="unknown key 'hihg'"):
+        parse_strategy(doc)
+    doc["populations"][0]["gate"] = {"auto": "debris", "dims": ["FSC-A"], "cell_span": "wide"}
+    with pytest.raises(GatingError, match="cell_span: expected a finite number"):
+        parse_strategy(doc)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "cp1252"])
+def test_plate_maps_from_excel_on_windows(simulated_run: Path, tmp_path: Path, encoding: str) -> None:
+    run = _run_with(simulated_run, tmp_path)
+    text = (run / "plate_map.csv").read_text(encoding="utf-8").replace("IFN-gamma", "IFN-\u00e9")
+    (run / "plate_map.csv").write_bytes(text.encode(encoding))
+    result = score_run(run, out=tmp_path / "out", jobs=1, write=False)
+    assert "IFN-\u00e9" in set(result.samples["condition"])
+    assert result.manifest["plate_map"]["read_as"] == encoding
+
+
+def test_empty_plate_map_and_xlsx_sheets(simulated_run: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from assaykit.errors import AssayKitError
+
+    run = _run_with(simulated_run, tmp_path)
+    table = pd.read_csv(run / "plate_map.csv", dtype=str, keep_default_na=False)
+    (run / "plate_map.csv").write_bytes(b"")
+    with pytest.raises(AssayKitError, match="the plate map is empty"):
+        score_run(run, out=tmp_path / "out", jobs=1)
+    with pd.ExcelWriter(run / "plate.xlsx") as writer:
+        pd.DataFrame({"notes": ["run of 22 Nov", "operator: M."]}).to_excel(writer, sheet_name="Notes", index=False)
+        table.to_excel(writer, sheet_name="Plate", index=False)
+    (run / "plate_map.csv").unlink()
+    (run / "run.yaml").write_text("plate_map: plate.xlsx\nlot: beads_lot.yaml\n")
+    result = score_run(run, out=tmp_path / "out", jobs=1, write=False)
+    assert result.manifest["plate_map"]["read_as"] == "sheet 'Plate'"
+    (run / "run.yaml").write_text("plate_map: plate.xlsx\nlot: beads_lot.yaml\nplate_map_sheet: Notes\n")
+    with pytest.raises(AssayKitError, match="missing column"):
+        score_run(run, out=tmp_path / "out", jobs=1)
+
+
+def test_two_rows_naming_one_file_are_refused(simulated_run: Path, tmp_path: Path) -> None:
+    from assaykit.errors import AssayKitError
+
+    run = _run_with(simulated_run, tmp_path)
+    with open(run / "plate_map.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    control = next(r for r in rows if r["condition"] == "unstimulated")
+    drug = next(r for r in rows if r["patient"] == control["patient"] and r["condition"] == "IFN-gamma")
+    drug["file"] = "subfolder/" + control["file"]
+    with open(run / "plate_map.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(AssayKitError, match=f"both resolve to the file {control['file']}"):
+        score_run(run, out=tmp_path / "out", jobs=1)
