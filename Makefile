@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/assaykit score sample_fcs --out reports/sample_fcs
 	$(BIN)/assaykit calibrate sample_fcs/Specimen_001_H12_H12.fcs --lot sample_fcs/beads_lot.yaml \
-		--plot reports/sample_fcs/figures/beads.png > /dev/null
-	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot reports/sample_fcs/figures/A1-gating.png > /dev/null
+		--plot reports/sample_fcs-figures/beads.png > /dev/null
+	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot reports/sample_fcs-figures/A1-gating.png > /dev/null
 	@echo "reports: reports/sample_fcs/index.html (run summary), reports/sample_fcs/patients/*.html and *.pdf"
 	@echo "tables: reports/sample_fcs/ (samples, calibration, restoration, patients, cohort, manifest)"
-	@echo "figures: reports/sample_fcs/figures/beads.png, reports/sample_fcs/figures/A1-gating.png"
+	@echo "figures: reports/sample_fcs-figures/beads.png, reports/sample_fcs-figures/A1-gating.png"
 
 test: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks

@@ -402,12 +402,14 @@ def score(
                  "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
                  "compensation": compensation, "specimen": specimen}
-    try:
-        result = _run(lambda: score_run(run_dir, out=out, progress=update, **overrides))
-        if not no_report:
-            from .report import build_reports
+    from .report import render_reports
 
-            _run(lambda: build_reports(result.out_dir, jobs=result.manifest["options"]["jobs"], progress=update))
+    def pages(stage: Path) -> None:
+        render_reports(stage, stage, jobs=jobs, progress=update)
+
+    try:
+        result = _run(lambda: score_run(run_dir, out=out, progress=update, pages=None if no_report else pages,
+                                        **overrides))
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
@@ -441,6 +443,31 @@ def report(
     finally:
         close()
     typer.echo(f"wrote {len(written)} files: {out_dir}/index.html and {out_dir}/patients/")
+
+
+@app.command()
+def verify(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score` or `report`.",
+                                            show_default=False)],
+) -> None:
+    """Check an output folder against its manifest: every file listed, unchanged, nothing else.
+
+    Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
+    not an output folder.
+
+    Example: assaykit verify reports/sample_fcs
+    """
+    from .scoring.tables import read_manifest, verify_outputs
+
+    if not out_dir.is_dir():
+        _abort(AssayKitError("output folder not found", out_dir))
+    problems = _run(lambda: verify_outputs(out_dir))
+    run_id = _run(lambda: read_manifest(out_dir)).get("run_id", "")
+    for problem in problems:
+        typer.echo(f"{out_dir}: {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{out_dir}: whole (run {run_id})")
 
 
 def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:

@@ -1,5 +1,5 @@
 """Per-patient restoration reports and the run summary, from a scored run's tables."""
 
-from .build import build_reports
+from .build import build_reports, render_reports
 
-__all__ = ["build_reports"]
+__all__ = ["build_reports", "render_reports"]

@@ -20,8 +20,9 @@ import numpy as np
 
 from .._files import write_atomic
 from .._workers import map_in_workers
+from ..scoring.figure_data import FILE_NAME as FIGURE_DATA
 from . import figures as fg
-from .load import RunData, load_run
+from .load import TABLES, RunData, load_run
 from .names import page_names
 
 A4_IN = (8.27, 11.69)
@@ -300,21 +301,40 @@ def _task(name: str | None) -> dict[str, bytes]:
 
 def build_reports(out_dir: str | os.PathLike[str], jobs: int | None = None,
                   progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
-    """Render ``index.html`` and ``patients/<patient>.html|.pdf`` into ``out_dir`` from its tables
-    (figures drawn in ``jobs`` worker processes; ``progress(done, total, name)`` after each
-    patient); returns the files written."""
-    run = load_run(out_dir)
+    """Render ``index.html`` and ``patients/<patient>.html|.pdf`` of the scored run in ``out_dir``
+    from its tables (figures drawn in ``jobs`` worker processes; ``progress(done, total, name)``
+    after each page); the folder is replaced as one unit (its data files, the new pages and a new
+    manifest). Returns the files written."""
+    from .._files import output_unit
+
+    folder = Path(out_dir)
+    with output_unit(folder) as stage:
+        return [folder / p.relative_to(stage) for p in render_reports(folder, stage, jobs, progress)]
+
+
+def render_reports(folder: Path, stage: Path, jobs: int | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
+    """Render the pages of the scored run in ``folder`` into ``stage`` (the same folder, or a
+    staging folder that receives the run's data files too) and seal ``stage``'s manifest;
+    ``jobs`` and ``progress`` as for :func:`build_reports`. Returns the pages written."""
+    from ..scoring.tables import seal
+
+    run = load_run(folder)
     patients = sorted({s["patient"] for s in run.samples if s["role"] in ("sample", "isotype")})
     names = page_names(patients)
     tasks: list[str | None] = [None, *patients]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    if stage != folder:
+        for name in [f"{t}.csv" for t in TABLES] + [FIGURE_DATA]:  # the run's data, never its old pages
+            source = folder / name
+            if source.is_file() and not source.is_symlink():
+                write_atomic(stage / name, source.read_bytes())
     written: list[Path] = []
-
     for name, files in zip(tasks, map_in_workers(_task, tasks, jobs, _init, (run, names)), strict=True):
-        for relative, content in files.items():  # written here, in the main process, each atomically
-            path = run.out_dir / relative
-            write_atomic(path, content)
-            written.append(path)
+        for relative, content in files.items():  # written here, in the main process
+            write_atomic(stage / relative, content)
+            written.append(stage / relative)
         if progress is not None:
             progress(len(written), 2 * len(patients) + 1, "index" if name is None else name)
+    seal(stage, run.manifest)
     return written

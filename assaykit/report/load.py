@@ -3,14 +3,14 @@ manifest and the figure data. Text stays text (a patient called "NA" is not a mi
 
 from __future__ import annotations
 
-import json
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
 from ..scoring import figure_data as data
-from ..scoring.tables import restore
+from ..scoring.tables import read_manifest, restore
 
 TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
 _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "hladr_pos_pct",
@@ -74,12 +74,17 @@ def load_run(out_dir: str | Path) -> RunData:
     folder = Path(out_dir)
     if not folder.is_dir():
         raise AssayKitError("output folder not found", folder)
+    manifest = read_manifest(folder)
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    for name in TABLES:  # tables written by another run, or edited since, are refused
+        entry, path = listed.get(f"{name}.csv"), folder / f"{name}.csv"
+        if entry is not None and path.is_file() and not path.is_symlink() \
+                and hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            raise AssayKitError("this table is not the one the manifest lists (another run's, or edited); "
+                                "score the run again", path)
     tables = {name: read_table(folder / f"{name}.csv") for name in TABLES}
-    path = folder / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AssayKitError("manifest not found: is this the output folder of `assaykit score`?", path) from None
-    except (OSError, ValueError) as exc:
-        raise AssayKitError(f"cannot read the manifest ({type(exc).__name__})", path) from None
-    return RunData(folder, manifest=manifest, figures=data.read(folder), **tables)
+    figures = data.read(folder)
+    if not figures.get("missing") and figures.get("run_id", "") != manifest.get("run_id", ""):
+        raise AssayKitError("the figure data come from another run than the tables (run_id differs); "
+                            "score the run again", folder / data.FILE_NAME)
+    return RunData(folder, manifest=manifest, figures=figures, **tables)

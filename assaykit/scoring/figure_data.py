@@ -50,8 +50,10 @@ def bead_figure(run: Any) -> dict[str, Any]:
             "n_singlets": run.calibration.n_singlets, "n_events": run.calibration.n_events}
 
 
-def write(out_dir: Path, tubes: dict[str, dict[str, Any]], beads: dict[str, Any] | None) -> None:
-    doc = {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": tubes, "beads": beads}
+def write(out_dir: Path, tubes: dict[str, dict[str, Any]], beads: dict[str, Any] | None, run_id: str = "") -> None:
+    """Write the figure data of a run (``run_id``: the manifest's) into ``out_dir``."""
+    doc = {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": tubes, "beads": beads,
+           "run_id": run_id}
     write_atomic(out_dir / FILE_NAME, (json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n").encode())
 
 

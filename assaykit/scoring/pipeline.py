@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -306,7 +307,8 @@ class _PhaseTimer:
 
 
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
-              progress: Callable[[int, int, str], None] | None = None, **overrides: Any) -> ScoreResult:
+              progress: Callable[[int, int, str], None] | None = None,
+              pages: Callable[[Path], Any] | None = None, **overrides: Any) -> ScoreResult:
     """Score a run folder.
 
     ``run_dir`` is the folder of FCS files, plate map and optional run.yaml. ``overrides`` are
@@ -315,7 +317,10 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     ``reports/<run name>``) unless ``write`` is False; the HTML/PDF pages are drawn from them by
     :func:`assaykit.report.build_reports` (``assaykit score`` does both). ``progress(done,
     total, name)`` is called after every tube. Raises AssayKitError for usage errors (plate
-    map, lot, strategy); a file that fails is a row."""
+    map, lot, strategy); a file that fails is a row. The output folder is replaced as one unit
+    (tables, figure data, manifest); ``pages(staging_folder)``, when given, draws more files into
+    it before it is swapped in (the score command's reports:
+    :func:`assaykit.report.render_reports`)."""
     from . import tables
 
     timer = _PhaseTimer()
@@ -336,10 +341,18 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
                                clinical_path=options.clinical)
     timer.mark("tables")
     manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
+    manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
     if write:
-        tables.write(inputs.out_dir, frames, manifest)
-        figure_data.write(inputs.out_dir, {p.name: o.figure for p, o in sorted(outcomes.items())
-                                           if o.figure is not None}, beads.figure)
+        from .._files import output_unit
+
+        with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
+            tables.write(stage, frames)
+            figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
+                                      if o.figure is not None}, beads.figure, manifest["run_id"])
+            manifest = tables.seal(stage, manifest)
+            if pages is not None:  # drawn into the same unit: tables and pages appear together
+                pages(stage)
+                manifest = tables.read_manifest(stage)
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
                        sum(1 for s in samples if s["error"]))

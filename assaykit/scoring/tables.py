@@ -144,8 +144,56 @@ def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, as
     }
 
 
-def write(out_dir: Path, tables: dict[str, Any], manifest_doc: dict[str, Any]) -> None:
-    """Write every table and the manifest into ``out_dir`` (each file atomically)."""
+def write(out_dir: Path, tables: dict[str, Any]) -> None:
+    """Write every table into ``out_dir`` (each file atomically)."""
     for name, frame in tables.items():
         write_atomic(out_dir / f"{name}.csv", csv_bytes(frame))
-    write_atomic(out_dir / "manifest.json", (json.dumps(manifest_doc, indent=1, default=str) + "\n").encode())
+
+
+MANIFEST = "manifest.json"
+
+
+def seal(folder: Path, manifest_doc: dict[str, Any]) -> dict[str, Any]:
+    """Write ``manifest_doc`` into ``folder`` as manifest.json, with ``files``: every other file
+    of the folder, its size and sha256 (written last: the folder's contents are final); the
+    manifest written."""
+    from .._files import file_listing
+
+    doc = {k: v for k, v in manifest_doc.items() if k != "files"}
+    doc["files"] = {k: v for k, v in file_listing(folder).items() if k != MANIFEST}
+    write_atomic(folder / MANIFEST, (json.dumps(doc, indent=1, default=str) + "\n").encode())
+    return doc
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of an output folder; AssayKitError when it is missing or unreadable."""
+    from ..errors import AssayKitError
+
+    path = folder / MANIFEST
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AssayKitError("manifest not found: is this the output folder of `assaykit score`?", path) from None
+    except (OSError, ValueError) as exc:
+        raise AssayKitError(f"cannot read the manifest ({type(exc).__name__})", path) from None
+    if not isinstance(doc, dict):
+        raise AssayKitError("the manifest is not a JSON object", path)
+    return doc
+
+
+def verify_outputs(folder: Path) -> list[str]:
+    """What is wrong with the output ``folder`` against its manifest's file list (empty: whole):
+    a listed file missing, changed (size or sha256) or a file the manifest does not list."""
+    from .._files import file_listing
+
+    listed = read_manifest(folder).get("files")
+    if not isinstance(listed, dict):
+        return ["the manifest lists no files (written before assaykit recorded them)"]
+    present = {k: v for k, v in file_listing(folder).items() if k != MANIFEST}
+    problems = [f"{name}: missing" for name in sorted(set(listed) - set(present))]
+    problems += [f"{name}: not listed in the manifest" for name in sorted(set(present) - set(listed))]
+    problems += [f"{name}: changed since it was written" for name in sorted(set(listed) & set(present))
+                 if present[name] != listed[name]]
+    if any(p.is_symlink() for p in folder.rglob("*")):
+        problems.append("the folder holds a symlink")
+    return problems

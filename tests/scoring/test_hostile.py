@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +246,117 @@ def test_two_rows_naming_one_file_are_refused(simulated_run: Path, tmp_path: Pat
         writer.writerows(rows)
     with pytest.raises(AssayKitError, match=f"both resolve to the file {control['file']}"):
         score_run(run, out=tmp_path / "out", jobs=1)
+
+
+# --- a run's outputs are one unit -------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "assaykit.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_outputs_are_one_verified_unit(simulated_run: Path, tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "out"
+    first = _cli("score", str(simulated_run), "--out", str(out), "--jobs", "1")
+    assert first.returncode == 0, first.stderr
+    assert _cli("verify", str(out)).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = set(manifest["files"])
+    assert listed == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert {"samples.csv", "figure_data.json", "index.html"} <= listed
+    assert json.loads((out / "figure_data.json").read_text())["run_id"] == manifest["run_id"]
+    # a tampered table: verify says so (exit 1) and report refuses it (exit 2) without writing
+    samples = out / "samples.csv"
+    samples.write_text(samples.read_text().replace("unstimulated", "unstimulatedX", 1))
+    check = _cli("verify", str(out))
+    assert check.returncode == 1 and "samples.csv: changed since it was written" in check.stdout
+    refused = _cli("report", str(out))
+    assert refused.returncode == 2 and "not the one the manifest lists" in refused.stderr
+    # figure data of another run beside these tables: refused
+    second = tmp_path / "second"
+    assert _cli("score", str(simulated_run), "--out", str(second), "--jobs", "1", "--no-report").returncode == 0
+    shutil.copy(second / "figure_data.json", out / "figure_data.json")
+    samples.write_bytes((second / "samples.csv").read_bytes())  # same tables, another run_id
+    refused = _cli("report", str(out))
+    assert refused.returncode == 2 and "run_id differs" in refused.stderr, refused.stderr
+
+
+def test_a_failed_write_leaves_the_previous_folder(simulated_run: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from assaykit.errors import AssayKitError
+    from assaykit.scoring import tables
+
+    out = tmp_path / "out"
+    score_run(simulated_run, out=out, jobs=1)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tables, "seal", full_disk)
+    with pytest.raises(AssayKitError, match=r"\(No space left on device\); the previous folder is unchanged"):
+        score_run(simulated_run, out=out, jobs=1)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.glob(".out.staging-*"))
+
+
+def test_a_second_writer_is_refused(simulated_run: Path, tmp_path: Path) -> None:
+    from assaykit._files import output_unit
+    from assaykit.errors import AssayKitError
+
+    out = tmp_path / "out"
+    with output_unit(out) as stage:
+        (stage / "x").write_text("x")
+        with pytest.raises(AssayKitError, match="another assaykit is writing this output folder"):
+            score_run(simulated_run, out=out, jobs=1)
+        second = _cli("score", str(simulated_run), "--out", str(out), "--jobs", "1")
+        assert second.returncode == 2 and "another assaykit is writing" in second.stderr
+    assert (out / "x").read_text() == "x"
+
+
+def test_concurrent_scores_never_mix(simulated_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(simulated_run), "--out", str(out),
+                               "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) in ([0, 0], [0, 2]), results
+    assert _cli("verify", str(out)).returncode == 0
+
+
+def test_kill_midway_leaves_the_previous_folder_and_the_next_run_cleans_up(simulated_run: Path,
+                                                                         tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    assert _cli("score", str(simulated_run), "--out", str(out), "--jobs", "1").returncode == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(simulated_run), "--out", str(out),
+                             "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".out.staging-*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert _cli("score", str(simulated_run), "--out", str(out), "--jobs", "1", "--no-report").returncode == 0
+    assert not list(tmp_path.glob(".out.staging-*"))
+    assert _cli("verify", str(out)).returncode == 0
+
+
+def test_report_never_follows_a_symlink_out(simulated_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _cli("score", str(simulated_run), "--out", str(out), "--jobs", "1").returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(out / "patients")
+    (out / "patients").symlink_to(elsewhere, target_is_directory=True)
+    result = _cli("report", str(out))
+    assert result.returncode == 0, result.stderr
+    assert list(elsewhere.iterdir()) == [] and not (out / "patients").is_symlink()
+    assert _cli("verify", str(out)).returncode == 0
