@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._files import build
+from .._files import build, quote
 from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS, SingletGate
@@ -83,6 +83,15 @@ def _transform(spec: Any, where: str) -> Transform:
         raise GatingError(f"{where}: bad transform ({exc})") from None
 
 
+def _shape(value: Any, kind: type, where: str, expected: str) -> Any:
+    """``value`` (None: an empty ``kind``) when it is a ``kind``; GatingError naming ``where``."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise GatingError(f"{where}: expected {expected}, got {quote(value)}")
+    return value
+
+
 def _known_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
     from .._files import unknown_keys
 
@@ -148,8 +157,10 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
         markers: dict[str, Marker] = {}
         transforms: dict[str, Transform] = {}
         optional: set[str] = set()
-        for name, spec in (doc.get("markers") or {}).items():
-            spec = spec or {}
+        marker_specs = _shape(doc.get("markers"), dict, "markers", "a mapping of marker names")
+        _shape(doc.get("populations"), list, "populations", "a list of populations")
+        for name, spec in marker_specs.items():
+            spec = _shape(spec, dict, f"marker {name}", "a mapping (aliases, transform, ...)")
             if spec.get("optional"):
                 optional.add(str(name))
             markers[str(name)] = Marker(name=str(name), aliases=tuple(str(a) for a in spec.get("aliases") or ()),
@@ -194,8 +205,8 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
             raise GatingError(str(exc)) from None
     except GatingError as exc:
         raise GatingError(exc.message, source or None) from None
-    except TypeError as exc:
-        raise GatingError(f"invalid strategy ({exc})", source or None) from None
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:  # a section of the wrong shape
+        raise GatingError(f"invalid strategy ({type(exc).__name__}: {quote(exc)})", source or None) from None
     return Strategy(name=str(doc.get("name", "")), markers=markers, populations=tuple(ordered), readout=readout,
                     qc=qc, source=source, transforms=transforms, roles=roles, optional=frozenset(optional),
                     specimen=specimen)
