@@ -390,8 +390,10 @@ def score(
 
     Options not given are read from RUN_DIR/run.yaml when it exists. Writes samples.csv,
     calibration.csv, restoration.csv, patients.csv, cohort.csv, manifest.json, figure_data.json and,
-    unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf. Exit code 0
-    when every file scored, 1 when some failed (their rows say why), 2 for usage errors.
+    unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at once
+    (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some failed
+    (their rows say why), 2 for usage or input errors (nothing written), 3 for an internal error,
+    130 when interrupted.
 
     Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2
     """
