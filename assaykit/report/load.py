@@ -76,11 +76,11 @@ def load_run(out_dir: str | Path) -> RunData:
         raise AssayKitError("output folder not found", folder)
     manifest = read_manifest(folder)
     listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    for name in TABLES:  # tables written by another run, or edited since, are refused
-        entry, path = listed.get(f"{name}.csv"), folder / f"{name}.csv"
+    for file_name in [f"{t}.csv" for t in TABLES] + [data.FILE_NAME]:  # another run's, or edited: refused
+        entry, path = listed.get(file_name), folder / file_name
         if entry is not None and path.is_file() and not path.is_symlink() \
                 and hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
-            raise AssayKitError("this table is not the one the manifest lists (another run's, or edited); "
+            raise AssayKitError("this file is not the one the manifest lists (another run's, or edited); "
                                 "score the run again", path)
     tables = {name: read_table(folder / f"{name}.csv") for name in TABLES}
     figures = data.read(folder)

@@ -280,6 +280,13 @@ def test_outputs_are_one_verified_unit(simulated_run: Path, tmp_path: Path) -> N
     shutil.copy(second / "figure_data.json", out / "figure_data.json")
     samples.write_bytes((second / "samples.csv").read_bytes())  # same tables, another run_id
     refused = _cli("report", str(out))
+    assert refused.returncode == 2 and "figure_data.json: this file is not the one the manifest lists" \
+        in refused.stderr, refused.stderr
+    # and with a manifest that lists no files (an older run), the run_id still tells them apart
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["files"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    refused = _cli("report", str(out))
     assert refused.returncode == 2 and "run_id differs" in refused.stderr, refused.stderr
 
 
