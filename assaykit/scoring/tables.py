@@ -89,8 +89,11 @@ def csv_bytes(frame: Any) -> bytes:
     """CSV with 7 significant digits for floats, empty cells for missing values, '\\n' line ends;
     text cells neutralised against formula injection (:func:`neutralise`), numbers untouched."""
     buffer = io.StringIO()
-    frame = frame.apply(lambda column: column.map(lambda v: neutralise(v) if isinstance(v, str) else v)
-                        if column.dtype == object else column)
+    import pandas as pd
+
+    # text columns are object dtype in pandas 2 and "str" in pandas 3: test the values, not the dtype
+    frame = frame.apply(lambda column: column if pd.api.types.is_numeric_dtype(column)
+                        else column.map(lambda v: neutralise(v) if isinstance(v, str) else v))
     frame.to_csv(buffer, index=False, float_format="%.7g", lineterminator="\n")
     return buffer.getvalue().encode("utf-8")
 
