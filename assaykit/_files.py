@@ -151,23 +151,26 @@ def typed(value: Any, kind: str, key: str, source: Any, error: type[AssayKitErro
     raise error(f"{key}: expected {expected}, got {quote(value)}", source)
 
 
-def build(cls: Any, values: Any, source: Any, error: type[AssayKitError], section: str) -> Any:
+def build(cls: Any, values: Any, source: Any, error: type[AssayKitError], section: str,
+          fixed: dict[str, Any] | None = None) -> Any:
     """The frozen dataclass ``cls`` from the mapping ``values`` of configuration ``section``:
     unknown keys refused, each field typed (:func:`typed`, from its annotation), then ``cls``'s
-    own checks; every problem raises ``error`` naming ``source`` and the key."""
+    own checks; every problem raises ``error`` naming ``source`` and the key. ``fixed``: fields
+    given by the caller, not read from ``values`` (an automatic gate's dims)."""
     from dataclasses import fields
 
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise error(f"{section}: expected a mapping of keys, got {quote(values)}", source)
-    kinds = {f.name: str(f.type).split(" ")[0] for f in fields(cls)}
+    fixed = fixed or {}
+    kinds = {f.name: str(f.type).split(" ")[0] for f in fields(cls) if f.name not in fixed}
     unknown = sorted(str(k) for k in values if k not in kinds)
     if unknown:
         raise error(f"{section}: {unknown_keys(unknown, kinds)}", source)
     checked = {k: typed(v, kinds[k], f"{section}.{k}" if section else k, source, error) for k, v in values.items()}
     try:
-        return cls(**checked)
+        return cls(**fixed, **checked)
     except (TypeError, ValueError) as exc:
         raise error(f"{section}: {exc}", source) from None
 

@@ -4,9 +4,11 @@ an identity matrix, or not the one the lab settled on)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,10 +78,27 @@ _NS = {"transforms": "http://www.isac-net.org/std/Gating-ML/v2.0/transformations
 
 def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """The ``transforms:spilloverMatrix`` of a FlowJo 10 workspace (rows: ``transforms:spillover``
-    per dye, columns: ``transforms:coefficient`` per detector)."""
+    per dye, columns: ``transforms:coefficient`` per detector) for the sample ``fcs_name``."""
+    info = path.stat()
+    tagged = _workspace_matrices(str(path), info.st_mtime_ns, info.st_size)
+    mine = [m for name, m in tagged if fcs_name and name == fcs_name]
+    distinct = {(m.tobytes(), names) for _, (m, names) in tagged}
+    if mine:
+        return mine[0]
+    if len(distinct) == 1:
+        return tagged[0][1]
+    raise GatingError(f"the workspace holds {len(distinct)} different compensation matrices and none for "
+                      f"{fcs_name or 'this file'}", path)
+
+
+@functools.lru_cache(maxsize=4)
+def _workspace_matrices(name: str, mtime_ns: int, size: int) -> tuple[tuple[str, Any], ...]:
+    """Every (file name, matrix) of the workspace at ``name``, parsed once per version of the
+    file (``mtime_ns``, ``size``) in a process: a run reads it for every tube."""
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
+    path = Path(name)
     try:
         root = ElementTree.parse(path).getroot()
     except (ElementTree.ParseError, DefusedXmlException) as exc:
@@ -92,14 +111,7 @@ def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str,
             tagged.append((uri.replace("\\", "/").rsplit("/", 1)[-1], _matrix_of(node, path)))
     if not tagged:
         raise GatingError("the workspace holds no compensation matrix (transforms:spilloverMatrix)", path)
-    mine = [m for name, m in tagged if fcs_name and name == fcs_name]
-    distinct = {(m.tobytes(), names) for _, (m, names) in tagged}
-    if mine:
-        return mine[0]
-    if len(distinct) == 1:
-        return tagged[0][1]
-    raise GatingError(f"the workspace holds {len(distinct)} different compensation matrices and none for "
-                      f"{fcs_name or 'this file'}", path)
+    return tuple(tagged)
 
 
 def _matrix_of(node: object, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -116,4 +128,5 @@ def _matrix_of(node: object, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     except (KeyError, TypeError, ValueError):
         raise GatingError("a workspace compensation matrix names an unknown parameter or a non-number",
                           path) from None
+    matrix.setflags(write=False)  # shared by every tube of the run (cached)
     return matrix, names

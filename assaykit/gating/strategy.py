@@ -102,15 +102,8 @@ def _known_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _auto_gate(method: Any, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> Any:
     """An automatic gate of class ``method`` with the typed options of ``spec``."""
-    from dataclasses import fields
-
-    from .._files import typed
-
-    kinds = {f.name: str(f.type) for f in fields(method) if f.name != "dims"}
-    _known_keys(spec, {"auto", "dims", *kinds}, where)
-    options = {k: typed(v, kinds[k], f"{where}: {k}", None, GatingError) for k, v in spec.items()
-               if k not in ("auto", "dims")}
-    return method(dims, **options)
+    options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
+    return build(method, options, None, GatingError, where, fixed={"dims": dims})
 
 
 def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Transform], where: str) -> Any:
