@@ -23,6 +23,7 @@ def _orphan_guard(parent: int) -> None:
     import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the CLI's handler
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -75,7 +76,7 @@ def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
         else:  # interrupted or abandoned: stop the workers now, never leave them running
             processes = list(getattr(pool, "_processes", {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
+            for process in processes:  # SIGKILL: a worker holds nothing to clean up, prints nothing
+                process.kill()
             for process in processes:
                 process.join(timeout=5)

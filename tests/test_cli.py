@@ -243,22 +243,52 @@ def test_exit_codes_crash_is_3_with_the_traceback_logged(simulated_run: Path, mo
         assert ended.value.code == code, argv
 
 
-def test_sigint_mid_score_exits_130_in_one_line(simulated_run: Path, tmp_path: Path) -> None:
+def _score_with_workers(run: Path, out: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A ``score`` subprocess (its own process group) once its workers are running."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(run), "--out", str(out),
+                             "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    workers: list[int] = []
+    deadline = time.time() + 30
+    while len(workers) < 2 and time.time() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    return proc, workers
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("how", ["sigint-main", "sigint-group", "sigterm-main"])
+def test_interrupted_score_exits_130_in_one_line(simulated_run: Path, tmp_path: Path, how: str) -> None:
+    """Ctrl-C in a terminal signals the whole process group; ``kill`` signals the main process:
+    either way one line, exit 130, no traceback from any worker, no worker left."""
+    import os
     import shutil
     import signal
     import time
 
     run = tmp_path / "run"
     shutil.copytree(simulated_run, run)
-    proc = subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(run), "--out", str(tmp_path / "o"),
-                             "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
-    proc.send_signal(signal.SIGINT)
+    proc, workers = _score_with_workers(run, tmp_path / "o")
+    if not workers:
+        proc.kill()
+        pytest.skip("the run ended before its workers could be seen")
+    signum = signal.SIGTERM if how.startswith("sigterm") else signal.SIGINT
+    if how.endswith("group"):
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
         pytest.skip("the run ended before the signal")
     assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted", err
+    deadline = time.time() + 10
+    while any(_running(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(w) for w in workers)
+    assert not (tmp_path / "o").exists()  # nothing half-written where the outputs go
 
 
 def _children(pid: int) -> list[int]:
