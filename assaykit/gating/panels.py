@@ -53,13 +53,45 @@ class Panel:
                 "y_ticks": [[round(v, 6), s] for v, s in self.y_ticks]}
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> Panel:
-        return cls(doc["population"], doc["parent"], int(doc["count"]), float(doc["percent_of_parent"]),
-                   doc["x_label"], doc["y_label"], np.asarray(doc["x_edges"], dtype=np.float64),
-                   np.asarray(doc["y_edges"], dtype=np.float64), np.asarray(doc["counts"], dtype=np.int64),
-                   tuple(np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in doc["outlines"]),
-                   tuple(float(b) for b in doc["bounds"]), tuple((float(v), s) for v, s in doc["x_ticks"]),
-                   tuple((float(v), s) for v, s in doc["y_ticks"]))
+    def from_dict(cls, doc: Any, where: str = "panel") -> Panel:
+        """The panel ``to_dict`` wrote; :class:`assaykit._schema.InvalidError` naming ``where`` and the
+        key when ``doc`` does not have that shape (an edited or damaged figure-data file)."""
+        from .. import _schema as schema
+
+        doc = schema.mapping(doc, where)
+
+        def get(key: str) -> Any:
+            return schema.field(doc, key, where)
+
+        x_edges = schema.array(get("x_edges"), f"{where}.x_edges", (None,))
+        y_edges = schema.array(get("y_edges"), f"{where}.y_edges", (None,))
+        bins = (x_edges.size - 1,) if y_edges.size == 0 else (x_edges.size - 1, y_edges.size - 1)
+        if x_edges.size < 2 or (np.diff(x_edges) <= 0).any() or (np.diff(y_edges) <= 0).any():
+            raise schema.InvalidError(f"{where}: bin edges must be increasing, at least two on x")
+        return cls(population=schema.text(get("population"), f"{where}.population"),
+                   parent=schema.text(get("parent"), f"{where}.parent"),
+                   count=int(schema.number(get("count"), f"{where}.count", 0, schema.MAX_COUNT, integer=True)),
+                   percent_of_parent=schema.number(get("percent_of_parent"), f"{where}.percent_of_parent", 0, 100),
+                   x_label=schema.text(get("x_label"), f"{where}.x_label"),
+                   y_label=schema.text(get("y_label"), f"{where}.y_label"), x_edges=x_edges, y_edges=y_edges,
+                   counts=schema.array(get("counts"), f"{where}.counts", bins, 0, schema.MAX_COUNT,
+                                       integer=True).astype(np.int64),
+                   outlines=tuple(schema.array(o, f"{where}.outlines[{i}]", (None, 2))
+                                  for i, o in enumerate(schema.items(get("outlines"), f"{where}.outlines"))),
+                   bounds=tuple(schema.array(get("bounds"), f"{where}.bounds", (None,)).tolist()),
+                   x_ticks=_ticks(get("x_ticks"), f"{where}.x_ticks"),
+                   y_ticks=_ticks(get("y_ticks"), f"{where}.y_ticks"))
+
+
+def _ticks(value: Any, where: str) -> tuple[tuple[float, str], ...]:
+    from .. import _schema as schema
+
+    ticks = []
+    for i, tick in enumerate(schema.items(value, where)):
+        if not isinstance(tick, list) or len(tick) != 2:
+            raise schema.InvalidError(f"{where}[{i}]: expected [value, label]")
+        ticks.append((schema.number(tick[0], f"{where}[{i}]"), schema.text(tick[1], f"{where}[{i}]")))
+    return tuple(ticks)
 
 
 def _round(values: np.ndarray) -> list:

@@ -8,17 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._schema import InvalidError
 from ..errors import AssayKitError
 from ..scoring import figure_data as data
-from ..scoring.tables import read_manifest, restore
+from ..scoring.tables import COLUMNS, MANIFEST, read_manifest, restore
 
-TABLES = ("samples", "calibration", "restoration", "patients", "cohort")
+TABLES = tuple(COLUMNS)
 _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "hladr_pos_pct",
             "monocyte_purity_pct", "removed_at_top",
             "slope", "intercept", "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
             "peak_residual_log10", "peak_events", "control_abc", "abc", "fold_change", "log2_fold_change",
             "delta_abc", "gap_closed", "ferritin_ng_ml", "best_fold_change", "n_pairs", "median_fold_change",
             "ci_low", "ci_high", "ci_coverage", "wilcoxon_p", "holm_p"}
+_MAX_NUMBER = 1e15
+"""Every number of the tables is finite and below this (counts, MFI, AB/C, p-values, ...)."""
 _FLAGS = {"qc_flags"}
 _BOOLEANS = {"responder", "peak_used"}
 
@@ -49,7 +52,15 @@ class RunData:
 def _value(column: str, text: str) -> Any:
     text = restore(text)  # the tables neutralise formula-like text (scoring.tables.neutralise)
     if column in _NUMBERS:
-        return float(text) if text != "" else None
+        if text == "":
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not abs(value) <= _MAX_NUMBER:
+            raise ValueError(f"column {column}: {text[:20]!r} is not a number assaykit writes")
+        return value
     if column in _FLAGS:
         return tuple(f for f in text.split("; ") if f)
     if column in _BOOLEANS:
@@ -57,16 +68,65 @@ def _value(column: str, text: str) -> Any:
     return text
 
 
+def _row(row: dict[Any, Any], line: int) -> dict[str, Any]:
+    if None in row or None in row.values():
+        raise ValueError(f"line {line} has {'more' if None in row else 'fewer'} cells than the header")
+    try:
+        return {k: _value(k, v) for k, v in row.items()}
+    except ValueError as exc:
+        raise ValueError(f"line {line}, {exc}") from None
+
+
 def read_table(path: Path) -> list[dict[str, Any]]:
     import csv
 
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            return [{k: _value(k, v) for k, v in row.items()} for row in csv.DictReader(handle)]
+            reader = csv.DictReader(handle)
+            missing = [c for c in COLUMNS.get(path.stem, ()) if c not in (reader.fieldnames or ())]
+            if missing:
+                raise AssayKitError(f"column {missing[0]} missing: not a table `assaykit score` wrote", path)
+            rows = [_row(row, reader.line_num) for row in reader]
+        return rows
     except FileNotFoundError:
         raise AssayKitError("table not found: is this the output folder of `assaykit score`?", path) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AssayKitError(f"cannot read the table ({type(exc).__name__}: {exc})", path) from None
+        raise AssayKitError(f"cannot read the table ({exc})", path) from None
+
+
+_TEXTS = {"run_dir": (), "ended": (), "run_id": (), "software": ("assaykit",), "strategy": ("name", "sha256"),
+          "lot": ("kit", "lot"), "options": ("control", "statistic"), "responder_rule": ("rule",)}
+"""What the report shows from the manifest: text at the top level or in a section."""
+
+
+def check_manifest(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``doc`` (the manifest at ``path``) with every value the report shows of the shape it
+    expects: text where text is shown, the thresholds and responder rule valid as ``score``
+    checks them in run.yaml. AssayKitError naming the first value that is not so."""
+    from .. import _schema as schema
+    from .._files import build
+    from ..scoring.restoration import ResponderRule, Thresholds
+
+    checked = dict(doc)
+    try:
+        for key, inner in _TEXTS.items():
+            if not inner:
+                checked[key] = schema.text(doc.get(key, ""), key)
+                continue
+            checked[key] = section = dict(schema.mapping(doc.get(key, {}), key))
+            for name in inner:
+                schema.text(section.get(name, ""), f"{key}.{name}")
+        if checked["options"].get("specimen") is not None:
+            schema.text(checked["options"]["specimen"], "options.specimen")
+        if not isinstance(checked["lot"].get("example", False), bool):
+            raise InvalidError("lot.example: expected true or false")
+        thresholds = schema.mapping(doc.get("thresholds"), "thresholds")
+    except InvalidError as exc:
+        raise AssayKitError(f"damaged manifest ({exc}); score the run again", path) from None
+    checked["thresholds"] = build(Thresholds, thresholds, path, AssayKitError, "thresholds").to_dict()
+    rule = {k: v for k, v in checked["responder_rule"].items() if k != "rule"}
+    checked["responder_rule"] = build(ResponderRule, rule, path, AssayKitError, "responder_rule").to_dict()
+    return checked
 
 
 def load_run(out_dir: str | Path) -> RunData:
@@ -74,7 +134,7 @@ def load_run(out_dir: str | Path) -> RunData:
     folder = Path(out_dir)
     if not folder.is_dir():
         raise AssayKitError("output folder not found", folder)
-    manifest = read_manifest(folder)
+    manifest = check_manifest(read_manifest(folder), folder / MANIFEST)
     listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     for file_name in [f"{t}.csv" for t in TABLES] + [data.FILE_NAME]:  # another run's, or edited: refused
         entry, path = listed.get(file_name), folder / file_name

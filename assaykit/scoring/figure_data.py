@@ -64,10 +64,65 @@ def read(out_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": {}, "beads": None,
                 "missing": True}
+    from .._schema import InvalidError
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise AssayKitError(f"cannot read the figure data ({type(exc).__name__})", path) from None
-    if doc.get("version") != VERSION:
-        raise AssayKitError(f"figure data version {doc.get('version')!r} is not {VERSION}: score the run again", path)
+    if isinstance(doc, dict) and doc.get("version") != VERSION:
+        raise AssayKitError(f"figure data version {doc.get('version')!r:.20} is not {VERSION}: score the run again",
+                            path)
+    try:
+        return check(doc)
+    except InvalidError as exc:
+        raise AssayKitError(f"damaged figure data ({exc}); score the run again", path) from None
+
+
+def check(doc: Any) -> dict[str, Any]:
+    """``doc`` when it has the shape :func:`write` gives (every number finite, every array its
+    length): what the report draws from it needs no further check. Raises
+    :class:`assaykit._schema.InvalidError` naming the first value that is not so."""
+    from .. import _schema as schema
+    from ..gating.panels import Panel
+
+    doc = schema.mapping(doc, "document")
+    edges = schema.array(schema.field(doc, "hladr_log10_edges", "document"), "hladr_log10_edges", (None,))
+    if edges.shape != HLADR_LOG10_EDGES.shape or not np.array_equal(edges, HLADR_LOG10_EDGES):
+        raise schema.InvalidError("hladr_log10_edges: not the grid assaykit writes")
+    schema.text(schema.field(doc, "run_id", "document"), "run_id")
+    for name, tube in schema.mapping(schema.field(doc, "tubes", "document"), "tubes").items():
+        where = f"tubes[{name[:40]!r}]"
+        tube = schema.mapping(tube, where)
+        for i, panel in enumerate(schema.items(schema.field(tube, "panels", where), f"{where}.panels")):
+            Panel.from_dict(panel, f"{where}.panels[{i}]")
+        _check_histogram(schema.field(tube, "hladr", where), f"{where}.hladr")
+    if schema.field(doc, "beads", "document") is not None:
+        _check_beads(doc["beads"])
     return doc
+
+
+def _check_histogram(hist: Any, where: str) -> None:
+    from .. import _schema as schema
+
+    hist = schema.mapping(hist, where)
+    counts = schema.array(schema.field(hist, "counts", where), f"{where}.counts", (HLADR_LOG10_EDGES.size - 1,),
+                          0, schema.MAX_COUNT, integer=True)
+    parts = [schema.number(schema.field(hist, k, where), f"{where}.{k}", 0, schema.MAX_COUNT, integer=True)
+             for k in ("below", "above", "n")]
+    if counts.sum() + parts[0] + parts[1] != parts[2]:
+        raise schema.InvalidError(f"{where}: counts, below and above do not add up to n")
+
+
+def _check_beads(beads: Any) -> None:
+    from .. import _schema as schema
+
+    beads = schema.mapping(beads, "beads")
+    schema.text(schema.field(beads, "channel", "beads"), "beads.channel")
+    schema.number(schema.field(beads, "c", "beads"), "beads.c", 1e-6, 1e9)
+    u = schema.array(schema.field(beads, "u", "beads"), "beads.u", (None,))
+    schema.array(schema.field(beads, "density", "beads"), "beads.density", u.shape, 0)
+    if u.size < 2 or (np.diff(u) <= 0).any():
+        raise schema.InvalidError("beads.u: expected an increasing grid of at least two points")
+    singlets = schema.number(schema.field(beads, "n_singlets", "beads"), "beads.n_singlets", 0, schema.MAX_COUNT, True)
+    schema.number(schema.field(beads, "n_events", "beads"), "beads.n_events", singlets, schema.MAX_COUNT, True)

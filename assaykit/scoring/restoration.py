@@ -7,6 +7,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+MAX_ABC = 1e7
+"""No threshold lies above 10 million antibodies per cell (monocytes bind tens of thousands)."""
+MAX_FERRITIN_NG_ML = 1e6
+"""No ferritin cut-off lies above 1,000,000 ng/mL (the highest ever measured are near 100,000)."""
 STATES = ("immunoparalysis", "immunosuppressed", "intermediate", "normal")  # worst first
 
 
@@ -20,8 +24,11 @@ class Thresholds:
     ferritin_ng_ml: float = 4420.0  # > hyper-inflammation (MALS)
 
     def __post_init__(self) -> None:
-        if not 0 < self.immunoparalysis_abc <= self.immunosuppressed_abc <= self.normal_abc:
-            raise ValueError("thresholds must satisfy 0 < immunoparalysis <= immunosuppressed <= normal")
+        if not 0 < self.immunoparalysis_abc <= self.immunosuppressed_abc <= self.normal_abc <= MAX_ABC:
+            raise ValueError("thresholds must satisfy 0 < immunoparalysis <= immunosuppressed <= normal"
+                             f" <= {MAX_ABC:g}")
+        if not 0 < self.ferritin_ng_ml <= MAX_FERRITIN_NG_ML:
+            raise ValueError(f"ferritin_ng_ml must be in (0, {MAX_FERRITIN_NG_ML:g}]")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

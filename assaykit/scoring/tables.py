@@ -27,6 +27,10 @@ PATIENT_COLUMNS = ["patient", "timepoint", "control_abc", "state", "ferritin_ng_
 COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
                   "holm_p"]
 
+COLUMNS = {"samples": SAMPLE_COLUMNS, "calibration": CALIBRATION_COLUMNS, "restoration": RESTORATION_COLUMNS,
+           "patients": PATIENT_COLUMNS, "cohort": COHORT_COLUMNS}
+"""The columns every table has (a plate map's extra columns follow in samples.csv)."""
+
 
 def _cell(value: Any) -> Any:
     if isinstance(value, tuple | list):
