@@ -195,6 +195,58 @@ def convert(
 # --- gate --------------------------------------------------------------------------------------
 
 
+def _is_gatingml(path: Path) -> bool:
+    """True when ``path`` is an XML file whose first element is a GatingML 2.0 root."""
+    if path.suffix.lower() != ".xml" or not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    return b"Gating-ML" in head and b"Gating-ML/v2.0" in head
+
+
+def _write_membership(path: Path, masks: dict[str, Any]) -> None:
+    """A CSV of ``masks``: a header of population names (spreadsheet-safe), one 0/1 row per event."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from ._files import atomic_output
+    from .scoring.tables import neutralise
+
+    names = list(masks)
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([neutralise(n) for n in names])
+    table = np.column_stack([masks[n] for n in names]).astype(np.int8)
+    with atomic_output(path) as handle:
+        handle.write(header.getvalue().encode("utf-8"))
+        np.savetxt(handle, table, fmt="%d", delimiter=",")
+
+
+def _gate_gatingml(file: Path, document_path: Path, membership: Path | None, as_json: bool) -> None:
+    """``assaykit gate FILE --strategy DOC.xml``: every gate of a GatingML 2.0 document on FILE."""
+    from .fcs import read_fcs
+    from .interop import evaluate, read_gatingml
+
+    document = _run(lambda: read_gatingml(document_path))
+    sample = _run(lambda: read_fcs(file))
+    masks = _run(lambda: evaluate(document, sample))
+    if membership is not None:
+        _write_membership(membership, masks)
+    counts = {ident: int(mask.sum()) for ident, mask in masks.items()}
+    if as_json:
+        gates = [{"id": ident, "type": document.gates[ident].kind, "parent": document.gates[ident].parent,
+                  "count": counts[ident]} for ident in masks]
+        typer.echo(json.dumps({"file": str(file), "events": sample.n_events, "strategy": str(document_path),
+                               "gates": gates}, indent=1))
+        return
+    typer.echo(f"{file}  (GatingML: {document_path.name}, {sample.n_events:,} events)")
+    typer.echo(f"  {'gate':<24}{'type':<12}{'parent':<20}{'events':>10}")
+    for ident, count in counts.items():
+        gate = document.gates[ident]
+        typer.echo(f"  {ident[:23]:<24}{gate.kind:<12}{(gate.parent or '-')[:19]:<20}{count:>10,}")
+
+
 @app.command()
 def gate(
     file: Annotated[Path, typer.Argument(help="FCS file of a stained blood tube.", show_default=False)],
@@ -217,8 +269,14 @@ def gate(
 ) -> None:
     """Gate the monocytes of one tube automatically and report the HLA-DR readout (in AB/C with --beads).
 
+    With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
+    its own compensation and transforms; --membership writes one 0/1 column per gate, named by
+    its gating:id (docs/interop.md).
+
     Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
     --lot sample_fcs/beads_lot.yaml --plot A1.png
+
+    Example: assaykit gate data1.fcs --strategy gates.xml --membership members.csv
     """
     from dataclasses import replace
 
@@ -247,18 +305,20 @@ def gate(
             raise AssayKitError("--lot/--bead-values need --beads BEADS.fcs (the bead tube to calibrate)")
         return chosen, result, readout, qc_flags(result, chosen, readout), calibrated
 
+    if strategy is not None and _run(lambda: _is_gatingml(strategy)):
+        extra = [n for n, v in (("--compensation", compensation), ("--specimen", specimen), ("--isotype", isotype),
+                                ("--threshold", threshold), ("--plot", plot), ("--beads", beads), ("--lot", lot),
+                                ("--bead-values", bead_values)) if v is not None]
+        if extra:
+            _abort(AssayKitError(f"{', '.join(extra)}: not with a GatingML document (its gates carry their own "
+                                 "compensation and transforms, and it has no readout)", strategy))
+        _gate_gatingml(file, strategy, membership, as_json)
+        return
     chosen, result, readout, flags, calibrated = _run(work)
     if calibrated is not None:
         flags = [*flags, *calibrated.qc_flags]
     if membership is not None:
-        import numpy as np
-
-        from ._files import atomic_output
-
-        names = [p.name for p in result.populations]
-        table = np.column_stack([result.masks[n] for n in names]).astype(np.int8)
-        with atomic_output(membership) as handle:
-            np.savetxt(handle, table, fmt="%d", delimiter=",", header=",".join(names), comments="")
+        _write_membership(membership, {p.name: result.masks[p.name] for p in result.populations})
     if plot is not None:
         from .gating.plot import plot_gating
 
