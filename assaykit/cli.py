@@ -195,13 +195,16 @@ def convert(
 # --- gate --------------------------------------------------------------------------------------
 
 
-def _is_gatingml(path: Path) -> bool:
-    """True when ``path`` is an XML file whose first element is a GatingML 2.0 root."""
-    if path.suffix.lower() != ".xml" or not path.is_file():
-        return False
+def _interop_kind(path: Path) -> str | None:
+    """"gatingml" for a GatingML 2.0 document, "workspace" for a FlowJo workspace (.wsp, or XML
+    whose root is <Workspace>), None for anything else (a strategy YAML or name)."""
+    if path.suffix.lower() not in (".xml", ".wsp") or not path.is_file():
+        return None
     with path.open("rb") as handle:
         head = handle.read(4096)
-    return b"Gating-ML" in head and b"Gating-ML/v2.0" in head
+    if b"<Workspace" in head or path.suffix.lower() == ".wsp":
+        return "workspace"
+    return "gatingml" if b"Gating-ML" in head else None
 
 
 def _write_membership(path: Path, masks: dict[str, Any]) -> None:
@@ -223,12 +226,19 @@ def _write_membership(path: Path, masks: dict[str, Any]) -> None:
         np.savetxt(handle, table, fmt="%d", delimiter=",")
 
 
-def _gate_gatingml(file: Path, document_path: Path, membership: Path | None, as_json: bool) -> None:
-    """``assaykit gate FILE --strategy DOC.xml``: every gate of a GatingML 2.0 document on FILE."""
+def _gate_document(file: Path, document_path: Path, kind: str, sample_name: str | None, membership: Path | None,
+                   as_json: bool) -> None:
+    """``assaykit gate FILE --strategy DOC``: every gate of a GatingML 2.0 document or of a FlowJo
+    workspace's sample (FlowJo's own counts beside assaykit's) on FILE."""
     from .fcs import read_fcs
-    from .interop import evaluate, read_gatingml
+    from .interop import evaluate, read_gatingml, read_workspace
 
-    document = _run(lambda: read_gatingml(document_path))
+    flowjo: dict[str, int | None] = {}
+    if kind == "workspace":
+        chosen = _run(lambda: read_workspace(document_path).sample_for(file.name, sample_name))
+        document, flowjo, label = chosen.document, dict(chosen.counts), f"FlowJo sample {chosen.name!r}"
+    else:
+        document, label = _run(lambda: read_gatingml(document_path)), "GatingML"
     sample = _run(lambda: read_fcs(file))
     masks = _run(lambda: evaluate(document, sample))
     if membership is not None:
@@ -236,15 +246,17 @@ def _gate_gatingml(file: Path, document_path: Path, membership: Path | None, as_
     counts = {ident: int(mask.sum()) for ident, mask in masks.items()}
     if as_json:
         gates = [{"id": ident, "type": document.gates[ident].kind, "parent": document.gates[ident].parent,
-                  "count": counts[ident]} for ident in masks]
+                  "count": counts[ident], **({"flowjo_count": flowjo.get(ident)} if kind == "workspace" else {})}
+                 for ident in masks]
         typer.echo(json.dumps({"file": str(file), "events": sample.n_events, "strategy": str(document_path),
-                               "gates": gates}, indent=1))
+                               "source": label, "gates": gates}, indent=1))
         return
-    typer.echo(f"{file}  (GatingML: {document_path.name}, {sample.n_events:,} events)")
-    typer.echo(f"  {'gate':<24}{'type':<12}{'parent':<20}{'events':>10}")
+    typer.echo(f"{file}  ({label}: {document_path.name}, {sample.n_events:,} events)")
+    typer.echo(f"  {'gate':<28}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}" if kind == "workspace" else ""))
     for ident, count in counts.items():
-        gate = document.gates[ident]
-        typer.echo(f"  {ident[:23]:<24}{gate.kind:<12}{(gate.parent or '-')[:19]:<20}{count:>10,}")
+        theirs = flowjo.get(ident)
+        extra = f"{'-' if theirs is None else f'{theirs:,}':>10}" if kind == "workspace" else ""
+        typer.echo(f"  {ident[:27]:<28}{document.gates[ident].kind:<12}{count:>10,}{extra}")
 
 
 @app.command()
@@ -261,6 +273,9 @@ def gate(
     membership: Annotated[Path | None, typer.Option(
         help="Write a CSV: one row per event (file order), one 0/1 column per population.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    sample: Annotated[str | None, typer.Option(
+        help="With a FlowJo workspace as --strategy: the workspace sample to apply (default: the one whose "
+             "name or data file is FILE's name).")] = None,
     beads: Annotated[Path | None, typer.Option(
         help="Bead tube FCS (with --lot or --bead-values): report the readout in AB/C.")] = None,
     lot: LotOption = None,
@@ -271,12 +286,15 @@ def gate(
 
     With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
     its own compensation and transforms; --membership writes one 0/1 column per gate, named by
-    its gating:id (docs/interop.md).
+    its gating:id (docs/interop.md). With --strategy WORKSPACE.wsp (FlowJo 10), the gates of the
+    workspace sample made on FILE (or --sample NAME), with FlowJo's own count beside each.
 
     Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
     --lot sample_fcs/beads_lot.yaml --plot A1.png
 
     Example: assaykit gate data1.fcs --strategy gates.xml --membership members.csv
+
+    Example: assaykit gate tube.fcs --strategy lab.wsp --json
     """
     from dataclasses import replace
 
@@ -305,14 +323,17 @@ def gate(
             raise AssayKitError("--lot/--bead-values need --beads BEADS.fcs (the bead tube to calibrate)")
         return chosen, result, readout, qc_flags(result, chosen, readout), calibrated
 
-    if strategy is not None and _run(lambda: _is_gatingml(strategy)):
+    interop = _run(lambda: _interop_kind(strategy)) if strategy is not None else None
+    if sample is not None and interop != "workspace":
+        _abort(AssayKitError("--sample names a sample of a FlowJo workspace given as --strategy"))
+    if interop is not None:
         extra = [n for n, v in (("--compensation", compensation), ("--specimen", specimen), ("--isotype", isotype),
                                 ("--threshold", threshold), ("--plot", plot), ("--beads", beads), ("--lot", lot),
                                 ("--bead-values", bead_values)) if v is not None]
         if extra:
-            _abort(AssayKitError(f"{', '.join(extra)}: not with a GatingML document (its gates carry their own "
-                                 "compensation and transforms, and it has no readout)", strategy))
-        _gate_gatingml(file, strategy, membership, as_json)
+            _abort(AssayKitError(f"{', '.join(extra)}: not with a GatingML document or FlowJo workspace (its gates "
+                                 "carry their own compensation and transforms, and it has no readout)", strategy))
+        _gate_document(file, strategy, interop, sample, membership, as_json)
         return
     chosen, result, readout, flags, calibrated = _run(work)
     if calibrated is not None:
