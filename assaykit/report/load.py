@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._schema import InvalidError
+from .._files import InvalidError
 from ..errors import AssayKitError
 from ..scoring import figure_data as data
 from ..scoring.tables import COLUMNS, MANIFEST, read_manifest, restore
@@ -103,7 +103,7 @@ def check_manifest(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     """``doc`` (the manifest at ``path``) with every value the report shows of the shape it
     expects: text where text is shown, the thresholds and responder rule valid as ``score``
     checks them in run.yaml. AssayKitError naming the first value that is not so."""
-    from .. import _schema as schema
+    from .. import _files as schema
     from .._files import build
     from ..scoring.restoration import ResponderRule, Thresholds
 

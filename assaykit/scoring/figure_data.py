@@ -64,7 +64,7 @@ def read(out_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": {}, "beads": None,
                 "missing": True}
-    from .._schema import InvalidError
+    from .._files import InvalidError
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -82,8 +82,8 @@ def read(out_dir: Path) -> dict[str, Any]:
 def check(doc: Any) -> dict[str, Any]:
     """``doc`` when it has the shape :func:`write` gives (every number finite, every array its
     length): what the report draws from it needs no further check. Raises
-    :class:`assaykit._schema.InvalidError` naming the first value that is not so."""
-    from .. import _schema as schema
+    :class:`assaykit._files.InvalidError` naming the first value that is not so."""
+    from .. import _files as schema
     from ..gating.panels import Panel
 
     doc = schema.mapping(doc, "document")
@@ -103,7 +103,7 @@ def check(doc: Any) -> dict[str, Any]:
 
 
 def _check_histogram(hist: Any, where: str) -> None:
-    from .. import _schema as schema
+    from .. import _files as schema
 
     hist = schema.mapping(hist, where)
     counts = schema.array(schema.field(hist, "counts", where), f"{where}.counts", (HLADR_LOG10_EDGES.size - 1,),
@@ -115,7 +115,7 @@ def _check_histogram(hist: Any, where: str) -> None:
 
 
 def _check_beads(beads: Any) -> None:
-    from .. import _schema as schema
+    from .. import _files as schema
 
     beads = schema.mapping(beads, "beads")
     schema.text(schema.field(beads, "channel", "beads"), "beads.channel")
