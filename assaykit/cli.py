@@ -273,6 +273,9 @@ def gate(
     membership: Annotated[Path | None, typer.Option(
         help="Write a CSV: one row per event (file order), one 0/1 column per population.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    gatingml: Annotated[Path | None, typer.Option(
+        "--gatingml", help="Write the gates fitted on FILE, with their transforms and compensation, as GatingML 2.0 "
+                           "(docs/interop.md).")] = None,
     sample: Annotated[str | None, typer.Option(
         help="With a FlowJo workspace as --strategy: the workspace sample to apply (default: the one whose "
              "name or data file is FILE's name).")] = None,
@@ -295,6 +298,8 @@ def gate(
     Example: assaykit gate data1.fcs --strategy gates.xml --membership members.csv
 
     Example: assaykit gate tube.fcs --strategy lab.wsp --json
+
+    Example: assaykit gate tube.fcs --gatingml tube-gates.xml   (open in FlowKit, CytoML, ...)
     """
     from dataclasses import replace
 
@@ -329,7 +334,7 @@ def gate(
     if interop is not None:
         extra = [n for n, v in (("--compensation", compensation), ("--specimen", specimen), ("--isotype", isotype),
                                 ("--threshold", threshold), ("--plot", plot), ("--beads", beads), ("--lot", lot),
-                                ("--bead-values", bead_values)) if v is not None]
+                                ("--bead-values", bead_values), ("--gatingml", gatingml)) if v is not None]
         if extra:
             _abort(AssayKitError(f"{', '.join(extra)}: not with a GatingML document or FlowJo workspace (its gates "
                                  "carry their own compensation and transforms, and it has no readout)", strategy))
@@ -340,6 +345,10 @@ def gate(
         flags = [*flags, *calibrated.qc_flags]
     if membership is not None:
         _write_membership(membership, {p.name: result.masks[p.name] for p in result.populations})
+    if gatingml is not None:
+        from .interop import write_gatingml
+
+        _run(lambda: write_gatingml(result, gatingml))
     if plot is not None:
         from .gating.plot import plot_gating
 

@@ -43,6 +43,7 @@ class GatingFrame:
         self._transforms: dict[str, Transform] = {}
         self._tops = sample.scale_tops()
         used, self.flags = choose_spillover(sample, spillover)
+        self.spillover: Spillover | None = used  # the matrix applied (None: none)
         self._compensated: dict[int, np.ndarray] = compensate(sample, used.matrix, used.channels) if used else {}
         self.compensation = f"{used.keyword} ({len(used.channels)} channels)" if used else "none"
 

@@ -1,8 +1,9 @@
-"""Gates where the lab already works: GatingML 2.0 documents and FlowJo 10 workspaces, read into
-one gate model and evaluated per event."""
+"""Gates where the lab already works: GatingML 2.0 documents and FlowJo 10 workspaces read into
+one gate model and evaluated per event, and assaykit's fitted gates written as GatingML."""
 
+from .export import gatingml_bytes, write_gatingml
 from .flowjo import Workspace, WorkspaceSample, read_workspace
 from .gatingml import Dimension, GatingDocument, GmlGate, GmlTransform, SpectrumMatrix, evaluate, read_gatingml
 
 __all__ = ["Dimension", "GatingDocument", "GmlGate", "GmlTransform", "SpectrumMatrix", "Workspace", "WorkspaceSample",
-           "evaluate", "read_gatingml", "read_workspace"]
+           "evaluate", "gatingml_bytes", "read_gatingml", "read_workspace", "write_gatingml"]

@@ -114,9 +114,10 @@ class _WorkspaceReader(_Reader):
         if a <= 0 or b <= 0:
             raise self.fail(element, "an ellipse with a zero axis")
         rotation = np.column_stack([major / (2 * a), np.array([-major[1], major[0]]) / (2 * a)])
-        inverse = rotation @ np.diag([1 / a**2, 1 / b**2]) @ rotation.T
+        covariance = rotation @ np.diag([a**2, b**2]) @ rotation.T  # distance 1 on the ellipse itself
         dims = [Dimension(d.channel, d.compensation, transform=axis.id) for d, axis in zip(dims, axes, strict=True)]
-        return GmlGate(ident, "ellipsoid", parent, tuple(dims), {"mean": centre, "inverse": inverse, "distance2": 1.0})
+        return GmlGate(ident, "ellipsoid", parent, tuple(dims), {"mean": centre, "covariance": covariance,
+                                                                "distance2": 1.0})
 
 
 def _axes(sample: Any, reader: _Reader) -> dict[str, GmlTransform]:

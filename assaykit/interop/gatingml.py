@@ -73,13 +73,12 @@ class GmlTransform:
                 return (x + p["A"]) / (p["T"] + p["A"])
             if self.kind == "flog":
                 return np.where(x > 0, np.log10(np.where(x > 0, x, 1.0) / p["T"]) / p["M"] + 1.0, np.nan)
-            if self.kind == "fasinh":
-                ln10 = math.log(10.0)
-                return (np.arcsinh(x * math.sinh(p["M"] * ln10) / p["T"]) + p["A"] * ln10) / ((p["M"] + p["A"]) * ln10)
-        from flowutils import transforms
+        from flowutils import transforms  # the functions assaykit's own gating transforms use
 
-        function = transforms.logicle if self.kind == "logicle" else transforms.hyperlog
         column = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, 1)
+        if self.kind == "fasinh":  # (asinh(x sinh(M ln10) / T) + A ln10) / ((M + A) ln10)
+            return transforms.asinh(column, [0], t=p["T"], m=p["M"], a=p["A"]).ravel()
+        function = transforms.logicle if self.kind == "logicle" else transforms.hyperlog
         return function(column, [0], t=p["T"], m=p["M"], w=p["W"], a=p["A"]).ravel()
 
     def ratio(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
@@ -236,6 +235,10 @@ class _Reader:
         ident, parent = element.get(_g("id")), element.get(_g("parent_id"))
         if not ident:
             raise self.fail(element, "gate without an id")
+        unknown = [a.rsplit("}", 1)[-1] for a in element.attrib if a.startswith(f"{{{GATING}}}")
+                   and a not in (_g("id"), _g("parent_id"), _g("name"), _g("distance"))]
+        if unknown:  # a misspelt parent reference must not silently make a top-level gate
+            raise self.fail(element, f"unknown attribute gating:{unknown[0]}")
         if kind == "RectangleGate":
             dims = [self.dimension(d) for d in element.findall(_g("dimension"))]
             bounds = [(self.number(d, _g("min"), False), self.number(d, _g("max"), False))
@@ -267,12 +270,13 @@ class _Reader:
         n = len(dims)
         if n < 2 or len(mean) != n or len(rows) != n or any(len(r) != n for r in rows) or distance is None:
             raise self.fail(element, f"an ellipsoid needs a mean, an {n}x{n} covariance matrix and a distanceSquare")
+        covariance = np.asarray(rows, dtype=np.float64)
         try:
-            inverse = np.linalg.inv(np.asarray(rows, dtype=np.float64))
+            np.linalg.inv(covariance)
         except np.linalg.LinAlgError:
             raise self.fail(element, "the covariance matrix cannot be inverted") from None
-        return GmlGate(ident, "ellipsoid", parent, tuple(dims),
-                       {"mean": np.asarray(mean), "inverse": inverse, "distance2": self.number(distance, _d("value"))})
+        return GmlGate(ident, "ellipsoid", parent, tuple(dims), {"mean": np.asarray(mean), "covariance": covariance,
+                                                                 "distance2": self.number(distance, _d("value"))})
 
     def quadrants(self, element: Any, parent: str | None) -> list[GmlGate]:
         dividers: dict[str, tuple[Dimension, np.ndarray]] = {}
@@ -539,9 +543,9 @@ def _membership(gate: GmlGate, values: _Values, members: Mapping[str, np.ndarray
         from flowutils.gating import points_in_polygon
 
         return finite & np.asarray(points_in_polygon(geometry["vertices"], points), dtype=bool)
-    centred = points - geometry["mean"]
-    distance2 = np.einsum("ij,jk,ik->i", centred, geometry["inverse"], centred)
-    return finite & (distance2 <= geometry["distance2"])
+    from .._geometry import mahalanobis2
+
+    return finite & (mahalanobis2(points, geometry["mean"], geometry["covariance"]) <= geometry["distance2"])
 
 
 def evaluate(document: GatingDocument, sample: Any) -> dict[str, np.ndarray]:
