@@ -43,7 +43,10 @@ def _orphan_guard(parent: int) -> None:
 
 
 def _start(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    import signal
+
     _orphan_guard(parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent while forking
     if initializer is not None:
         initializer(*initargs)
 
@@ -60,23 +63,51 @@ def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
         yield from map(function, tasks)
         return
     import multiprocessing
+    import signal
     from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
                                initializer=_start, initargs=(os.getpid(), initializer, initargs))
+    _ACTIVE.add(pool)
     finished = False
     try:
-        results: Iterable[Any] = pool.map(function, tasks, chunksize=1)
+        # workers are forked here: with Ctrl-C blocked, so that none is interrupted before it ignores it
+        blocked = hasattr(signal, "pthread_sigmask")
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            results: Iterable[Any] = pool.map(function, tasks, chunksize=1)
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         yield from results
         finished = True
     finally:
+        _ACTIVE.discard(pool)
         if finished:
             pool.shutdown(wait=True)
         else:  # interrupted or abandoned: stop the workers now, never leave them running
-            processes = list(getattr(pool, "_processes", {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:  # SIGKILL: a worker holds nothing to clean up, prints nothing
-                process.kill()
-            for process in processes:
-                process.join(timeout=5)
+            _stop(pool)
+
+
+_ACTIVE: set[Any] = set()
+"""The pools of map_in_workers calls under way in this process."""
+
+
+def _stop(pool: Any) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:  # SIGKILL: a worker holds nothing to clean up, prints nothing
+        process.kill()
+    for process in processes:
+        process.join(timeout=5)
+
+
+def stop_workers() -> None:
+    """Stop every worker of this process now (on Ctrl-C or SIGTERM, before exiting: an
+    interrupted map whose generator is still referenced would otherwise make the interpreter
+    wait at exit for its remaining tasks)."""
+    for pool in list(_ACTIVE):
+        _ACTIVE.discard(pool)
+        _stop(pool)

@@ -733,12 +733,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except Exception as error:
         if type(error).__name__ == "Abort":  # Click's (vendored by Typer) Ctrl-C
-            typer.echo("interrupted", err=True)
-            sys.exit(130)
+            _interrupted()
         if hasattr(error, "show") and isinstance(getattr(error, "exit_code", None), int):  # a usage error
             error.show()
             sys.exit(2)
@@ -750,8 +748,17 @@ def main() -> None:
         sys.exit(3)
     code = code if isinstance(code, int) else 0
     if code == 130:  # Typer turns a KeyboardInterrupt inside a command into exit 130
-        typer.echo("interrupted", err=True)
+        _interrupted()
     sys.exit(code)
+
+
+def _interrupted() -> NoReturn:
+    """Ctrl-C or SIGTERM: stop the workers, say so in one line, exit 130."""
+    from ._workers import stop_workers
+
+    stop_workers()
+    typer.echo("interrupted", err=True)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -291,6 +291,36 @@ def test_interrupted_score_exits_130_in_one_line(simulated_run: Path, tmp_path: 
     assert not (tmp_path / "o").exists()  # nothing half-written where the outputs go
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_ctrl_c_at_any_moment_ends_promptly(simulated_run: Path, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group) at staggered moments, tubes or report pages: each run
+    ends within 30 s (exit 130, or 0 when it had finished), no traceback. An interruption outside
+    the worker map once left the pool waiting at exit for its remaining tasks (a hang)."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(simulated_run, run)
+    for i, delay in enumerate((0.0, 0.4, 0.8, 1.2, 1.6, 2.0)):
+        proc, workers = _score_with_workers(run, tmp_path / f"o{i}")
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail(f"score did not end within 30 s of Ctrl-C at {delay} s")
+        assert proc.returncode in (0, 130) and "Traceback" not in err, (delay, err)
+        deadline = time.time() + 10
+        while any(_running(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(w) for w in workers)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
