@@ -753,12 +753,22 @@ def main() -> None:
 
 
 def _interrupted() -> NoReturn:
-    """Ctrl-C or SIGTERM: stop the workers, say so in one line, exit 130."""
+    """Ctrl-C or SIGTERM: stop the workers, say so in one line, exit 130 at once. The outputs
+    were already cleaned up as the interruption unwound (staging folder removed, lock released);
+    exiting without the interpreter's exit handlers avoids waiting on a worker pool's internal
+    threads, which can block forever once its workers are killed (seen as a hang after
+    "interrupted")."""
+    import contextlib
+    import os
+
     from ._workers import stop_workers
 
     stop_workers()
     typer.echo("interrupted", err=True)
-    sys.exit(130)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(130)
 
 
 if __name__ == "__main__":
