@@ -205,8 +205,7 @@ class _Writer:
         self.element(ratio, DATATYPE, "fcs-dimension", d_name=y_channel)
         self.element(ratio, DATATYPE, "fcs-dimension", d_name=x_channel)
         compensations = {self.compensation_of(x_channel), self.compensation_of(y_channel)}
-        reference = self.compensation if len(compensations) > 1 or compensations != {"uncompensated"} \
-            else "uncompensated"
+        reference = "uncompensated" if compensations == {"uncompensated"} else self.compensation
         gate_node = self.element(self.root, GATING, "RectangleGate", **attributes)
         dim = self.element(gate_node, GATING, "dimension", g_compensation_ref=reference, g_min=_num(gate.low),
                            g_max=_num(_up(gate.high)))
