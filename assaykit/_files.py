@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -400,3 +401,30 @@ def items(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidError(f"{where}: expected a list, found {type(value).__name__}")
     return value
+
+
+# --- file names from user text (patient pages, per-tube gate files) ------------------------------
+
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+MAX_STEM = 48
+
+
+def safe_stems(names: list[str], fallback: str) -> dict[str, str]:
+    """Name -> a file stem (no extension) safe on every file system, unique across ``names``
+    (case-insensitively), deterministic: letters, digits, ``-`` and ``_`` only (``fallback`` when
+    nothing is left), with a short hash of the full name whenever anything had to change or
+    would clash, or the stem is a Windows device name."""
+    stems: dict[str, str] = {}
+    used: set[str] = set()
+    for name in sorted(set(names)):
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")[:MAX_STEM] or fallback
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
+        if stem != name or stem.upper() in _WINDOWS_DEVICES or stem.lower() in used:
+            stem = f"{stem}-{digest[:8]}"
+        k = 8
+        while stem.lower() in used:  # a hash prefix clash: lengthen it
+            k += 4
+            stem = f"{stem.rsplit('-', 1)[0]}-{digest[:k]}"
+        used.add(stem.lower())
+        stems[name] = stem
+    return stems

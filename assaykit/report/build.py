@@ -20,9 +20,8 @@ import numpy as np
 
 from .._files import write_atomic
 from .._workers import map_in_workers
-from ..scoring.figure_data import FILE_NAME as FIGURE_DATA
 from . import figures as fg
-from .load import TABLES, RunData, load_run
+from .load import RunData, load_run
 from .names import page_names
 
 A4_IN = (8.27, 11.69)
@@ -325,10 +324,8 @@ def render_reports(folder: Path, stage: Path, jobs: int | None = None,
     tasks: list[str | None] = [None, *patients]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     if stage != folder:
-        for name in [f"{t}.csv" for t in TABLES] + [FIGURE_DATA]:  # the run's data, never its old pages
-            source = folder / name
-            if source.is_file() and not source.is_symlink():
-                write_atomic(stage / name, source.read_bytes())
+        for name, data in run.data_files.items():  # the run's data, never its old pages
+            write_atomic(stage / name, data)
     written: list[Path] = []
     for name, files in zip(tasks, map_in_workers(_task, tasks, jobs, _init, (run, names)), strict=True):
         for relative, content in files.items():  # written here, in the main process

@@ -4,7 +4,7 @@ manifest and the figure data. Text stays text (a patient called "NA" is not a mi
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class RunData:
     cohort: list[dict[str, Any]]
     manifest: dict[str, Any]
     figures: dict[str, Any]
+    data_files: dict[str, bytes] = field(default_factory=dict, repr=False)  # every file but the pages
 
     @property
     def run_name(self) -> str:
@@ -129,22 +130,38 @@ def check_manifest(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     return checked
 
 
+def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """The run's data files in ``folder`` (tables, figure data, gate files: every file the
+    manifest lists but the pages; the tables and figure data where it lists none) and their
+    contents, each checked against the manifest's sha256: a file edited or swapped since is
+    refused. A symlink is never followed; a missing file is left out (the readers say so)."""
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    names = [n for n in listed if n != "index.html" and not n.startswith("patients/")] if listed \
+        else [f"{t}.csv" for t in TABLES] + [data.FILE_NAME]
+    contents: dict[str, bytes] = {}
+    for name in names:
+        source = folder / name
+        if ".." in Path(name).parts or Path(name).is_absolute() or source.is_symlink() or not source.is_file():
+            continue
+        content = source.read_bytes()
+        entry = listed.get(name)
+        if isinstance(entry, dict) and hashlib.sha256(content).hexdigest() != entry.get("sha256"):
+            raise AssayKitError("this file is not the one the manifest lists (another run's, or edited); "
+                                "score the run again", source)
+        contents[name] = content
+    return contents
+
+
 def load_run(out_dir: str | Path) -> RunData:
     """The tables, manifest and figure data of a scored run's output folder."""
     folder = Path(out_dir)
     if not folder.is_dir():
         raise AssayKitError("output folder not found", folder)
     manifest = check_manifest(read_manifest(folder), folder / MANIFEST)
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    for file_name in [f"{t}.csv" for t in TABLES] + [data.FILE_NAME]:  # another run's, or edited: refused
-        entry, path = listed.get(file_name), folder / file_name
-        if entry is not None and path.is_file() and not path.is_symlink() \
-                and hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
-            raise AssayKitError("this file is not the one the manifest lists (another run's, or edited); "
-                                "score the run again", path)
+    files = data_files(folder, manifest)  # another run's, or edited: refused
     tables = {name: read_table(folder / f"{name}.csv") for name in TABLES}
     figures = data.read(folder)
     if not figures.get("missing") and figures.get("run_id", "") != manifest.get("run_id", ""):
         raise AssayKitError("the figure data come from another run than the tables (run_id differs); "
                             "score the run again", folder / data.FILE_NAME)
-    return RunData(folder, manifest=manifest, figures=figures, **tables)
+    return RunData(folder, manifest=manifest, figures=figures, data_files=files, **tables)

@@ -60,6 +60,7 @@ class TubeResult:
     error: str = ""
     values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
     figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (figure_data.py)
+    gatingml: bytes | None = field(default=None, repr=False)  # the fitted gates as GatingML 2.0 (gates/<tube>.xml)
 
 
 def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None) -> TubeResult:
@@ -88,6 +89,14 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     parent = result.count(population.parent) if population.parent in names else sample.n_events
     values = readout_values(result, strategy)  # float64, as gate --isotype
     specimen = tube_specimen(result, strategy)
+    gates = None
+    if figure:  # what is written goes with the figure data: only when the outputs are written
+        from ..interop import gatingml_bytes
+
+        try:
+            gates = gatingml_bytes(result)
+        except AssayKitError as error:
+            flags = (*flags, f"gates not written as GatingML: {error.message}")
     return TubeResult(
         path=path, sha256=sample.sha256, events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,
@@ -96,7 +105,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
         compensation=result.compensation, specimen_detected=specimen["detected"],
         specimen_declared=specimen["declared"], purity=tube_purity(result), removed_at_top=result.removed,
         voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=values,
-        figure=tube_figure(result, values) if figure else None)
+        figure=tube_figure(result, values) if figure else None, gatingml=gates)
 
 
 def _measure_task(task: tuple[Path, Strategy, bool, Path | None]) -> TubeResult:
@@ -349,6 +358,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
             tables.write(stage, frames)
             figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
                                       if o.figure is not None}, beads.figure, manifest["run_id"])
+            write_gates(stage, outcomes)
             manifest = tables.seal(stage, manifest)
             if pages is not None:  # drawn into the same unit: tables and pages appear together
                 pages(stage)
@@ -356,6 +366,27 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
                        sum(1 for s in samples if s["error"]))
+
+
+GATES_FOLDER = "gates"
+
+
+def gate_file_names(paths: list[Path]) -> dict[Path, str]:
+    """Each tube's gate file, ``gates/<tube>.xml``: the FCS file name without its extension,
+    made safe and unique (:func:`assaykit._files.safe_stems`)."""
+    from .._files import safe_stems
+
+    stems = safe_stems([p.stem for p in paths], "tube")
+    return {p: f"{GATES_FOLDER}/{stems[p.stem]}.xml" for p in paths}
+
+
+def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> None:
+    """Write every gated tube's fitted gates as GatingML into ``stage``/gates/."""
+    from .._files import write_atomic
+
+    written = {p: o for p, o in outcomes.items() if o.gatingml is not None}
+    for path, name in gate_file_names(sorted(written)).items():
+        write_atomic(stage / name, written[path].gatingml)
 
 
 def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[dict[str, Any]]:

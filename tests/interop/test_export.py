@@ -135,3 +135,32 @@ def test_flowkit_reads_the_export_identically(tmp_path: Path) -> None:
     for population in result.populations:
         theirs = np.asarray(results.get_gate_membership(population.name), dtype=bool)
         assert np.array_equal(theirs, result.masks[population.name]), population.name
+
+
+def test_score_writes_every_tubes_gates(simulated_run: Path, tmp_path: Path) -> None:
+    """gates/<tube>.xml for every gated tube, listed in the manifest; evaluated on its FCS file it
+    gives the counts of samples.csv; `assaykit report` keeps the files byte for byte."""
+    import csv
+    import json
+
+    from assaykit.report import build_reports
+    from assaykit.scoring import score_run
+    from assaykit.scoring.tables import verify_outputs
+
+    out = score_run(simulated_run, out=tmp_path / "out", jobs=1).out_dir
+    with (out / "samples.csv").open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["role"] != "beads"]
+    assert rows and all(not r["error"] for r in rows)
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    gates = sorted(p.name for p in (out / "gates").iterdir())
+    assert gates == sorted(f"{Path(r['file']).stem}.xml" for r in rows)
+    for row in rows:
+        name = f"gates/{Path(row['file']).stem}.xml"
+        assert name in listed
+        masks = evaluate(read_gatingml(out / name), read_fcs(simulated_run / row["file"]))
+        assert int(masks["monocytes"].sum()) == int(row["monocytes"])
+        assert int(masks["singlets"].sum()) == int(row["singlets"])
+    before = {name: (out / name).read_bytes() for name in listed if name.startswith("gates/")}
+    build_reports(out, jobs=1)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert verify_outputs(out) == []
