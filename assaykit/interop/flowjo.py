@@ -82,9 +82,11 @@ def _t(tag: str) -> str:
 class _WorkspaceReader(_Reader):
     """FlowJo's dialect: dimensions without compensation-ref, ellipses by foci and edges."""
 
-    def __init__(self, path: Path, prefix: str, matrix_id: str | None, axes: Mapping[str, GmlTransform]) -> None:
+    def __init__(self, path: Path, prefix: str, matrix_id: str | None,
+                 axes: tuple[Mapping[str, GmlTransform], Mapping[str, str]]) -> None:
         super().__init__(path)
-        self.prefix, self.matrix_id, self.axes = prefix, matrix_id, axes
+        self.prefix, self.matrix_id = prefix, matrix_id
+        self.axes, self.curved = axes  # evaluable display transforms; channels on other non-linear axes
 
     def dimension(self, element: Any) -> Dimension:
         children = [c for c in element if c.tag == _d("fcs-dimension")]
@@ -93,6 +95,25 @@ class _WorkspaceReader(_Reader):
         name = self.channel_name(children[0])
         compensated = self.matrix_id is not None and self.prefix and name.startswith(self.prefix)
         return Dimension(name, self.matrix_id if compensated else UNCOMPENSATED)
+
+    def gate(self, element: Any) -> list[GmlGate]:
+        """FlowJo draws a polygon's edges straight on the display axes: on a non-linear axis it is
+        evaluated there (vertices and events transformed alike)."""
+        gates = super().gate(element)
+        for i, gate in enumerate(gates):
+            if gate.kind != "polygon":
+                continue
+            dims, vertices = list(gate.dims), np.array(gate.geometry["vertices"], dtype=np.float64)
+            for j, dim in enumerate(dims):
+                if dim.channel in self.curved:
+                    raise self.fail(element, f"a polygon on {dim.channel!r}, a {self.curved[dim.channel]} axis "
+                                             "assaykit cannot evaluate yet")
+                axis = self.axes.get(dim.channel)
+                if axis is not None and axis.kind != "flin":  # linear axes: scale values are equivalent
+                    vertices[:, j] = axis.apply(vertices[:, j])
+                    dims[j] = Dimension(dim.channel, dim.compensation, transform=axis.id)
+            gates[i] = GmlGate(gate.id, gate.kind, gate.parent, tuple(dims), {"vertices": vertices})
+        return gates
 
     def ellipsoid(self, element: Any, ident: str, parent: str | None) -> GmlGate:
         dims = [self.dimension(d) for d in element.findall(_g("dimension"))]
@@ -120,10 +141,12 @@ class _WorkspaceReader(_Reader):
                                                                 "distance2": 1.0})
 
 
-def _axes(sample: Any, reader: _Reader) -> dict[str, GmlTransform]:
+def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[str, str]]:
     """Each channel's display transform (to FlowJo's bins, 0..length), where assaykit can evaluate
-    it: linear, asinh and logicle as GatingML transforms scaled by ``length``."""
+    it: linear, asinh and logicle as GatingML transforms scaled by ``length``; and the channels
+    on other, non-linear axes (biex, log), with the transform's name."""
     axes: dict[str, GmlTransform] = {}
+    curved: dict[str, str] = {}
     for node in sample.findall("Transformations/*"):
         kind = node.tag.rsplit("}", 1)[-1]
         parameter = node.find(_d("parameter"))
@@ -149,9 +172,10 @@ def _axes(sample: Any, reader: _Reader) -> dict[str, GmlTransform]:
             params = (("T", number("T")), ("W", number("W")), ("M", number("M")), ("A", number("A")))
             gml = "logicle"
         else:  # biex, log and anything else: not evaluated on display coordinates
+            curved[channel] = kind
             continue
         axes[channel] = _ScaledTransform(f"axis:{channel}", gml, params, (), length)
-    return axes
+    return axes, curved
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,42 @@ def test_unsupported_workspace_content_is_named(tmp_path: Path) -> None:
     with pytest.raises(GatingError, match="not a FlowJo workspace"):
         (tmp_path / "x.wsp").write_text("<Other/>")
         read_workspace(tmp_path / "x.wsp")
+
+
+def _on_axes(tmp_path: Path, transform: str) -> Path:
+    """The v2 polygon workspace with the sample's two axes replaced by ``transform`` (XML)."""
+    import re
+
+    text = (FLOWJO / "simple_line_example" / "simple_poly_and_rect_v2_poly50.wsp").read_text()
+    start = text.index("<SampleList>")
+    sample = re.sub(r"<transforms:linear [^>]*>(.*?)</transforms:linear>",
+                    lambda m: transform.format(inner=m.group(1)), text[start:], flags=re.S)
+    path = tmp_path / "axes.wsp"
+    path.write_text(text[:start] + sample)
+    return path
+
+
+def test_a_polygon_on_asinh_axes_is_straight_in_display_coordinates(tmp_path: Path) -> None:
+    """FlowJo draws polygon edges straight on the displayed (transformed) axes: the polygon is
+    evaluated there. Checked against the GatingML fasinh formula computed here."""
+    from flowutils.gating import points_in_polygon
+
+    path = _on_axes(tmp_path, '<transforms:fasinh transforms:length="256" transforms:maxRange="262144" '
+                              'transforms:T="262144" transforms:A="0" transforms:M="4" transforms:W="1">{inner}'
+                              '</transforms:fasinh>')
+    sample = next(iter(read_workspace(path).samples.values()))
+    fcs = read_fcs(FLOWJO / "simple_line_example" / sample.file_name)
+    inside = evaluate(sample.document, fcs)["poly1"]
+    raw = read_workspace(FLOWJO / "simple_line_example" / "simple_poly_and_rect_v2_poly50.wsp")
+    vertices = next(iter(raw.samples.values())).document.gates["poly1"].geometry["vertices"]
+
+    def asinh(x: np.ndarray) -> np.ndarray:
+        return 256 * np.arcsinh(x * np.sinh(4 * np.log(10)) / 262144) / (4 * np.log(10))
+
+    expected = np.asarray(points_in_polygon(asinh(vertices), asinh(fcs.events[:, :2])), dtype=bool)
+    assert np.array_equal(inside, expected)
+    biex = _on_axes(tmp_path, '<transforms:biex transforms:length="256" transforms:maxRange="262144" '
+                              'transforms:neg="0" transforms:width="-10" transforms:pos="4.4">{inner}'
+                              '</transforms:biex>')
+    with pytest.raises(GatingError, match="a polygon on 'channel_A', a biex axis"):
+        read_workspace(biex)
