@@ -79,3 +79,14 @@ def test_layout_one_subpackage_per_concern(project_root: Path) -> None:
     assert len(top) <= 8, top
     for package in PACKAGES[1:]:
         assert importlib.import_module(package).__all__, package
+
+
+def test_every_subpackage_is_in_the_wheel(project_root: Path) -> None:
+    """Each folder of assaykit/ that is a package is listed in pyproject.toml's packages (the wheel
+    holds only those: a missing one imports from the checkout and fails once installed)."""
+    import tomllib
+
+    listed = set(tomllib.loads((project_root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {f"assaykit.{p.parent.name}" for p in (project_root / "assaykit").glob("*/__init__.py")}
+    assert found <= listed, found - listed
+    assert {p for p in PACKAGES if p != "assaykit"} <= listed
