@@ -32,6 +32,7 @@ from .gatingml import (
     _g,
     _Reader,
     gate_order,
+    read_xml,
 )
 
 MAX_WORKSPACE_BYTES = 256 * 1024 * 1024
@@ -232,17 +233,8 @@ def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates:
 
 def read_workspace(path: str | Path) -> Workspace:
     """The FlowJo 10 workspace at ``path``: every sample with its gates and FlowJo's counts."""
-    from defusedxml import ElementTree
-    from defusedxml.common import DefusedXmlException
-
-    from .._files import read_input
-
     file_path = Path(path)
-    data = read_input(file_path, GatingError, "FlowJo workspace", MAX_WORKSPACE_BYTES)
-    try:
-        root = ElementTree.fromstring(data, forbid_dtd=True)
-    except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
-        raise GatingError(f"not a readable XML document ({str(exc)[:80]})", file_path) from None
+    root = read_xml(file_path, "FlowJo workspace", MAX_WORKSPACE_BYTES)
     if root.tag != "Workspace":
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
     samples: dict[str, WorkspaceSample] = {}

@@ -327,21 +327,27 @@ class _Reader:
 _SKIPPED = {_d("custom_info")}
 
 
-def read_gatingml(path: str | Path) -> GatingDocument:
-    """The GatingML 2.0 document at ``path``; GatingError naming the file and the element for
-    anything malformed or unsupported."""
+def read_xml(path: Path, what: str, limit: int) -> Any:
+    """The root element of the XML file at ``path`` (a ``what``, at most ``limit`` bytes, a
+    regular file), parsed without a DTD, entity expansion or network access; GatingError naming
+    the file otherwise."""
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
     from .._files import read_input
 
-    file_path = Path(path)
-    data = read_input(file_path, GatingError, "GatingML document", MAX_DOCUMENT_BYTES)
+    data = read_input(path, GatingError, what, limit)
     try:
-        root = ElementTree.fromstring(data, forbid_dtd=True)
+        return ElementTree.fromstring(data, forbid_dtd=True)
     except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
-        raise GatingError(f"not a readable XML document ({str(exc)[:80]})", file_path) from None
-    return parse_gatingml(root, file_path)
+        raise GatingError(f"not a readable XML document ({str(exc)[:80]})", path) from None
+
+
+def read_gatingml(path: str | Path) -> GatingDocument:
+    """The GatingML 2.0 document at ``path``; GatingError naming the file and the element for
+    anything malformed or unsupported."""
+    file_path = Path(path)
+    return parse_gatingml(read_xml(file_path, "GatingML document", MAX_DOCUMENT_BYTES), file_path)
 
 
 def _elements(parent: Any) -> list[Any]:
