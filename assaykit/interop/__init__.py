@@ -1,9 +1,12 @@
 """Gates where the lab already works: GatingML 2.0 documents and FlowJo 10 workspaces read into
-one gate model and evaluated per event, and assaykit's fitted gates written as GatingML."""
+one gate model and evaluated per event, and assaykit's fitted gates written as GatingML and as
+a FlowJo 10 workspace."""
 
 from .export import gatingml_bytes, write_gatingml
 from .flowjo import Workspace, WorkspaceSample, read_workspace
 from .gatingml import Dimension, GatingDocument, GmlGate, GmlTransform, SpectrumMatrix, evaluate, read_gatingml
+from .wsp_export import WorkspaceEntry, flowjo_sample_bytes, workspace_bytes
 
-__all__ = ["Dimension", "GatingDocument", "GmlGate", "GmlTransform", "SpectrumMatrix", "Workspace", "WorkspaceSample",
-           "evaluate", "gatingml_bytes", "read_gatingml", "read_workspace", "write_gatingml"]
+__all__ = ["Dimension", "GatingDocument", "GmlGate", "GmlTransform", "SpectrumMatrix", "Workspace", "WorkspaceEntry",
+           "WorkspaceSample", "evaluate", "flowjo_sample_bytes", "gatingml_bytes", "read_gatingml", "read_workspace",
+           "workspace_bytes", "write_gatingml"]

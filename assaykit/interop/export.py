@@ -249,14 +249,19 @@ def removed_limits(result: Any) -> dict[str, tuple[float | None, float | None]]:
     return limits
 
 
+def register_namespaces() -> None:
+    """Write GatingML's namespaces with their usual prefixes (gating, transforms, data-type)."""
+    ElementTree.register_namespace("gating", GATING)
+    ElementTree.register_namespace("transforms", TRANSFORMS)
+    ElementTree.register_namespace("data-type", DATATYPE)
+
+
 def gatingml_bytes(result: Any) -> bytes:
     """The GatingML 2.0 document of the gates in ``result`` (an
     :class:`assaykit.gating.GatingResult`): populations in strategy order, ids their names."""
     from ..gating.strategy import ROOT
 
-    ElementTree.register_namespace("gating", GATING)
-    ElementTree.register_namespace("transforms", TRANSFORMS)
-    ElementTree.register_namespace("data-type", DATATYPE)
+    register_namespaces()
     writer = _Writer(result)
     first = writer.events_gate()
     for population in result.populations:

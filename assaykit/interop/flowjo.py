@@ -12,6 +12,7 @@ attribute, kept beside the gates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,9 @@ class _WorkspaceReader(_Reader):
             raise self.fail(element, "a FlowJo ellipse needs two dimensions, two foci and four edge points")
         axes = []
         for dim in dims:
+            if dim.channel in self.axes and self.axes[dim.channel].kind == "flowjo-log":
+                raise self.fail(element, f"an ellipse on {dim.channel!r}, a log axis (FlowJo's ellipse coordinates "
+                                         "there are not verified); redraw it as a polygon")
             if dim.channel not in self.axes:
                 raise self.fail(element, f"an ellipse on {dim.channel!r}, an axis whose transform FlowJo did not "
                                          "record or assaykit cannot evaluate (biex); redraw it as a polygon")
@@ -144,8 +148,8 @@ class _WorkspaceReader(_Reader):
 
 def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[str, str]]:
     """Each channel's display transform (to FlowJo's bins, 0..length), where assaykit can evaluate
-    it: linear, asinh and logicle as GatingML transforms scaled by ``length``; and the channels
-    on other, non-linear axes (biex, log), with the transform's name."""
+    it: linear, asinh and logicle as GatingML transforms scaled by ``length``, FlowJo's log; and
+    the channels on other, non-linear axes (biex), with the transform's name."""
     axes: dict[str, GmlTransform] = {}
     curved: dict[str, str] = {}
     for node in sample.findall("Transformations/*"):
@@ -172,7 +176,13 @@ def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[s
         elif kind == "logicle":
             params = (("T", number("T")), ("W", number("W")), ("M", number("M")), ("A", number("A")))
             gml = "logicle"
-        else:  # biex, log and anything else: not evaluated on display coordinates
+        elif kind == "log":  # FlowJo's own: clamped at the offset, no bins (polygons only)
+            offset, decades = number("offset"), number("decades")
+            if offset <= 0 or decades <= 0:
+                raise reader.fail(node, "a log axis needs a positive offset and positive decades")
+            axes[channel] = _FlowJoLog(f"axis:{channel}", "flowjo-log", (("offset", offset), ("decades", decades)))
+            continue
+        else:  # biex and anything else: not evaluated on display coordinates
             curved[channel] = kind
             continue
         axes[channel] = _ScaledTransform(f"axis:{channel}", gml, params, (), length)
@@ -187,6 +197,16 @@ class _ScaledTransform(GmlTransform):
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         return GmlTransform.apply(self, x) * self.length
+
+
+@dataclass(frozen=True)
+class _FlowJoLog(GmlTransform):
+    """FlowJo's log axis: ``(log10(max(x, offset)) - log10(offset)) / decades``."""
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        p = self.p
+        offset = p["offset"]
+        return (np.log10(np.maximum(x, offset)) - math.log10(offset)) / p["decades"]
 
 
 def _matrix(sample: Any, path: Path) -> tuple[SpectrumMatrix | None, str]:

@@ -61,6 +61,7 @@ class TubeResult:
     values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
     figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (figure_data.py)
     gatingml: bytes | None = field(default=None, repr=False)  # the fitted gates as GatingML 2.0 (gates/<tube>.xml)
+    flowjo: bytes | None = field(default=None, repr=False)  # the tube's <Sample> of run.wsp (FlowJo 10)
 
 
 def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None) -> TubeResult:
@@ -89,14 +90,18 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     parent = result.count(population.parent) if population.parent in names else sample.n_events
     values = readout_values(result, strategy)  # float64, as gate --isotype
     specimen = tube_specimen(result, strategy)
-    gates = None
+    gates = flowjo = None
     if figure:  # what is written goes with the figure data: only when the outputs are written
-        from ..interop import gatingml_bytes
+        from ..interop import flowjo_sample_bytes, gatingml_bytes
 
         try:
             gates = gatingml_bytes(result)
         except AssayKitError as error:
             flags = (*flags, f"gates not written as GatingML: {error.message}")
+        try:
+            flowjo = flowjo_sample_bytes(result)
+        except AssayKitError as error:
+            flags = (*flags, f"not in the FlowJo workspace: {error.message}")
     return TubeResult(
         path=path, sha256=sample.sha256, events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,
@@ -105,7 +110,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
         compensation=result.compensation, specimen_detected=specimen["detected"],
         specimen_declared=specimen["declared"], purity=tube_purity(result), removed_at_top=result.removed,
         voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=values,
-        figure=tube_figure(result, values) if figure else None, gatingml=gates)
+        figure=tube_figure(result, values) if figure else None, gatingml=gates, flowjo=flowjo)
 
 
 def _measure_task(task: tuple[Path, Strategy, bool, Path | None]) -> TubeResult:
@@ -380,13 +385,24 @@ def gate_file_names(paths: list[Path]) -> dict[Path, str]:
     return {p: f"{GATES_FOLDER}/{stems[p.stem]}.xml" for p in paths}
 
 
+WORKSPACE = "run.wsp"
+
+
 def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> None:
-    """Write every gated tube's fitted gates as GatingML into ``stage``/gates/."""
+    """Write every gated tube's fitted gates as GatingML into ``stage``/gates/, and all of them
+    as one FlowJo 10 workspace, ``stage``/run.wsp, referencing each tube's FCS file (its absolute
+    ``file:`` URI), in file-name order."""
     from .._files import write_atomic
+    from ..interop import WorkspaceEntry, workspace_bytes
 
     written = {p: o for p, o in outcomes.items() if o.gatingml is not None}
     for path, name in gate_file_names(sorted(written)).items():
         write_atomic(stage / name, written[path].gatingml)
+    entries = [WorkspaceEntry(uri=path.resolve().as_uri(), name=path.name, sample=outcome.flowjo)
+               for path, outcome in sorted(outcomes.items(), key=lambda item: item[0].name)
+               if outcome.flowjo is not None]
+    if entries:
+        write_atomic(stage / WORKSPACE, workspace_bytes(entries))
 
 
 def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[dict[str, Any]]:
