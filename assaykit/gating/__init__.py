@@ -7,7 +7,7 @@ from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, Quadrant
 from .panels import Panel, gating_panels
 from .plot import draw_panel, plot_gating
 from .readout import ReadoutResult, isotype_threshold, measure, qc_flags, statistics
-from .strategy import Population, QCLimits, Readout, Strategy, load_strategy, parse_strategy
+from .strategy import Population, QCLimits, Readout, Strategy, load_strategy, parse_gate, parse_strategy, replace_gate
 from .transforms import Transform
 
 __all__ = [
@@ -38,8 +38,10 @@ __all__ = [
     "isotype_threshold",
     "load_strategy",
     "measure",
+    "parse_gate",
     "parse_strategy",
     "plot_gating",
     "qc_flags",
+    "replace_gate",
     "statistics",
 ]

@@ -249,6 +249,27 @@ def _order(populations: list[Population]) -> list[Population]:
     return done
 
 
+def parse_gate(spec: Any, strategy: Strategy, where: str) -> Any:
+    """A gate written as in a strategy file (``spec``: a mapping with ``type`` or ``auto``, ``dims``
+    naming ``strategy``'s markers, coordinates in scale values); GatingError naming ``where``."""
+    gate = _gate(spec, strategy.markers, strategy.transforms, where)
+    if isinstance(gate, BooleanGate):
+        raise GatingError(f"{where}: a boolean gate cannot replace a population's gate")
+    return gate
+
+
+def replace_gate(strategy: Strategy, population: str, gate: Any, parent: str | None = None) -> Strategy:
+    """``strategy`` with ``population``'s gate replaced by ``gate`` (and its parent by ``parent``
+    when given: :data:`ROOT` for a gate that holds its own ancestry); GatingError for an unknown
+    population."""
+    if population not in {p.name for p in strategy.populations}:
+        raise GatingError(f"no population {population!r} in the strategy "
+                          f"(populations: {', '.join(p.name for p in strategy.populations)})")
+    populations = tuple(Population(p.name, p.parent if parent is None else parent, gate) if p.name == population
+                        else p for p in strategy.populations)
+    return replace(strategy, populations=populations)
+
+
 DEFAULT_STRATEGY = "monocyte-hladr"  # a shipped strategy (the repository's gating/ folder)
 
 

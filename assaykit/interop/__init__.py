@@ -3,10 +3,10 @@ one gate model and evaluated per event, and assaykit's fitted gates written as G
 a FlowJo 10 workspace."""
 
 from .export import gatingml_bytes, write_gatingml
-from .flowjo import Workspace, WorkspaceSample, read_workspace
+from .flowjo import Workspace, WorkspaceGate, WorkspaceSample, read_workspace
 from .gatingml import Dimension, GatingDocument, GmlGate, GmlTransform, SpectrumMatrix, evaluate, read_gatingml
 from .wsp_export import WorkspaceEntry, flowjo_sample_bytes, workspace_bytes
 
 __all__ = ["Dimension", "GatingDocument", "GmlGate", "GmlTransform", "SpectrumMatrix", "Workspace", "WorkspaceEntry",
-           "WorkspaceSample", "evaluate", "flowjo_sample_bytes", "gatingml_bytes", "read_gatingml", "read_workspace",
-           "workspace_bytes", "write_gatingml"]
+           "WorkspaceGate", "WorkspaceSample", "evaluate", "flowjo_sample_bytes", "gatingml_bytes", "read_gatingml",
+           "read_workspace", "workspace_bytes", "write_gatingml"]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from .gatingml import (
     SpectrumMatrix,
     _g,
     _Reader,
+    evaluate,
     gate_order,
     read_xml,
 )
@@ -42,14 +44,60 @@ MAX_WORKSPACE_BYTES = 256 * 1024 * 1024
 @dataclass(frozen=True)
 class WorkspaceSample:
     """One sample of a workspace: its name, the FCS file name it was made on, its gates as a
-    document (ids: population paths) and FlowJo's counts (population path -> events; None where
-    FlowJo stored none)."""
+    document (ids: population paths), FlowJo's counts (population path -> events; None where
+    FlowJo stored none) and the sample's own XML (``<Sample>``, as the workspace holds it)."""
 
     name: str
     file_name: str
     document: GatingDocument
     counts: Mapping[str, int | None]
     total: int | None
+    xml: bytes = field(default=b"", repr=False)
+
+    def population(self, name: str) -> str:
+        """The population path named ``name``: a path (``Cells/Singlets/Monocytes``) or, when
+        unique, its last part (``Monocytes``, case-insensitive). GatingError naming the choices."""
+        if name in self.document.gates:
+            return name
+        found = [p for p in self.document.gates if p.rsplit("/", 1)[-1].casefold() == name.casefold()]
+        if len(found) != 1:
+            raise GatingError(f"{'no' if not found else 'more than one'} population {name!r} in workspace sample "
+                              f"{self.name!r} (populations: {', '.join(self.document.gates) or 'none'})",
+                              self.document.path)
+        return found[0]
+
+
+@dataclass(frozen=True)
+class WorkspaceGate:
+    """A population of a lab's workspace standing in for one of the strategy's gates (a gate set
+    by hand, issue 15): it holds the events the workspace's gates put in ``population`` (their
+    own compensation and ancestry). ``dims``: the markers it is drawn on (the replaced gate's);
+    ``source``: where it comes from, for the tables; ``sample_xml``: the workspace sample, which
+    run.wsp shows as the gate used."""
+
+    kind: ClassVar[str] = "workspace"
+    dims: tuple[str, ...]
+    document: GatingDocument = field(repr=False)
+    population: str
+    source: str
+    sample_xml: bytes = field(default=b"", repr=False)
+
+    def apply(self, data: Any) -> np.ndarray:
+        return evaluate(self.document, data.sample)[self.population]
+
+    def outlines(self, data: Any, parent: np.ndarray, x_range: Any, y_range: Any) -> tuple[np.ndarray, ...]:
+        """The convex hull of the gated events on the drawn axes (the workspace's own geometry
+        may be on other axes and transforms)."""
+        from .._geometry import hull_outline
+
+        if len(self.dims) != 2:
+            return ()
+        held = self.apply(data) & parent
+        outline = hull_outline(np.column_stack([data.display(d)[held] for d in self.dims]))
+        return () if outline is None else (outline,)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "dims": list(self.dims), "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -253,6 +301,9 @@ def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates:
 
 def read_workspace(path: str | Path) -> Workspace:
     """The FlowJo 10 workspace at ``path``: every sample with its gates and FlowJo's counts."""
+    from .export import register_namespaces
+
+    register_namespaces()
     file_path = Path(path)
     root = read_xml(file_path, "FlowJo workspace", MAX_WORKSPACE_BYTES)
     if root.tag != "Workspace":
@@ -278,7 +329,8 @@ def read_workspace(path: str | Path) -> Workspace:
                                   matrices={matrix.id: matrix} if matrix else {}, gates=gates)
         total = int(node.get("count", "-1"))
         samples[name] = WorkspaceSample(name=name, file_name=uri.replace("\\", "/").rsplit("/", 1)[-1],
-                                        document=document, counts=counts, total=total if total >= 0 else None)
+                                        document=document, counts=counts, total=total if total >= 0 else None,
+                                        xml=ElementTree.tostring(sample, encoding="utf-8"))
     if not samples:
         raise GatingError("the workspace holds no sample", file_path)
     return Workspace(path=file_path, samples=samples)

@@ -294,8 +294,13 @@ class _SampleWriter:
 def flowjo_sample_bytes(result: Any) -> bytes:
     """The FlowJo ``<Sample>`` element of the gates in ``result`` (an
     :class:`assaykit.gating.GatingResult`), without its ``DataSet`` (added by
-    :func:`workspace_bytes`). GatingError when a gate cannot be shown in FlowJo as fitted."""
+    :func:`workspace_bytes`). GatingError when a gate cannot be shown in FlowJo as fitted. When a
+    population's gate was set by hand from a lab's workspace, that workspace's sample (the gates
+    the tube was measured with)."""
     register_namespaces()
+    for gate in result.gates.values():
+        if getattr(gate, "kind", "") == "workspace":  # a gate set by hand from a lab's workspace: its sample
+            return gate.sample_xml
     return ElementTree.tostring(_SampleWriter(result).write(), encoding="utf-8")
 
 

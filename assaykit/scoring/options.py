@@ -13,7 +13,7 @@ from .restoration import ResponderRule, Thresholds
 
 PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation")
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
-        "plate_map_sheet")
+        "plate_map_sheet", "gate_overrides")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class RunOptions:
     compensation: Path | None = None  # spillover CSV or FlowJo workspace, instead of each file's own
     specimen: str | None = None  # declared specimen, over the strategy's (gating.specimen.SPECIMENS)
     plate_map_sheet: str | None = None  # the XLSX plate map's sheet (default: the first with the columns)
+    gate_overrides: tuple[Any, ...] = ()  # gates set by hand (overrides.GateOverride), run.yaml only
 
     def __post_init__(self) -> None:
         from ..gating.specimen import check_specimen
@@ -81,4 +82,8 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
         values["thresholds"] = build(Thresholds, doc["thresholds"], path, AssayKitError, "thresholds")
     if "responder" in doc:
         values["responder"] = build(ResponderRule, doc["responder"], path, AssayKitError, "responder")
+    if doc.get("gate_overrides") is not None:
+        from .overrides import parse_overrides
+
+        values["gate_overrides"] = parse_overrides(doc["gate_overrides"], run_dir, path)
     return values

@@ -225,6 +225,7 @@ class RunInputs:
     unreadable: dict[Path, str]
     jobs: int
     out_dir: Path
+    overrides: dict[Path, Any] = field(default_factory=dict)  # tube -> overrides.TubeOverride (gate set by hand)
 
 
 def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
@@ -252,11 +253,16 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
             unreadable[f] = error.message
     out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
     check_out_dir(folder, out_dir)
+    assignments = match_files(plate, files, keywords, options.control)
+    overrides = {}
+    if options.gate_overrides:
+        from .overrides import resolve_overrides
+
+        overrides = resolve_overrides(options.gate_overrides, assignments, strategy, folder / "run.yaml")
     return RunInputs(
         folder=folder, options=options, plate=plate, strategy=strategy, lot=lot, clinical=clinical,
-        assignments=match_files(plate, files, keywords, options.control),
-        acquired={f: acquisition_date(k) for f, k in keywords.items()}, unreadable=unreadable,
-        jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir)
+        assignments=assignments, acquired={f: acquisition_date(k) for f, k in keywords.items()},
+        unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=overrides)
 
 
 def check_out_dir(run_dir: Path, out_dir: Path) -> None:
@@ -303,7 +309,11 @@ def measure_tubes(inputs: RunInputs, figure: bool = True,
             progress(done[0], len(blood), outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
 
     compensation = inputs.options.compensation
-    return _run_tubes([(a.path, inputs.strategy, figure, compensation) for a in blood], inputs.jobs, tick)
+
+    def strategy(path: Path) -> Strategy:  # a gate set by hand: the tube's own strategy
+        return inputs.overrides[path].strategy if path in inputs.overrides else inputs.strategy
+
+    return _run_tubes([(a.path, strategy(a.path), figure, compensation) for a in blood], inputs.jobs, tick)
 
 
 class _PhaseTimer:
@@ -353,6 +363,8 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options, inputs.assignments,
                                beads.calibration, samples, timer.started, time.time(), inputs.jobs,
                                clinical_path=options.clinical)
+    manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
+                                  for a in inputs.assignments if a.path in inputs.overrides]
     timer.mark("tables")
     manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
     manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
@@ -439,6 +451,8 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
         else:
             o = outcomes[a.path]
             flags = list(o.qc_flags)
+            if a.path in inputs.overrides:
+                flags.insert(0, inputs.overrides[a.path].flag())
             abc = None
             if not o.error:
                 if calibration is None:

@@ -81,7 +81,7 @@ def test_a_boolean_gate_is_refused_by_name(tmp_path: Path) -> None:
     sample, spill = _tube(tmp_path / "run", "canto")
     (tmp_path / "s.yaml").write_text(EVERY_GATE)
     result = apply_strategy(sample, load_strategy(tmp_path / "s.yaml"), spill)
-    with pytest.raises(GatingError, match="run.wsp: a boolean gate is not written to a FlowJo workspace"):
+    with pytest.raises(GatingError, match=r"run\.wsp: a boolean gate is not written to a FlowJo workspace"):
         flowjo_sample_bytes(result)
 
 

@@ -1,0 +1,155 @@
+"""Gates set by hand (run.yaml ``gate_overrides:``, docs/scoring.md): a tube's automatic gate
+replaced by a gate written as in a strategy file, or by a population of the lab's FlowJo
+workspace, each with the reason. Read and checked before any tube is measured; each override
+becomes the tube's own strategy, so the worker gates it as any other tube.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AssayKitError
+
+KEYS = ("reason", "population", "gate", "workspace", "workspace_population", "sample")
+MAX_REASON = 500  # characters
+
+
+@dataclass(frozen=True)
+class GateOverride:
+    """One entry of ``gate_overrides:``. ``tube``: a well (``B3``) or an FCS file name;
+    ``reason``: why (shown on the row and the report); ``population``: the strategy population
+    whose gate is replaced (None: the readout population); then either ``gate`` (a mapping as in a
+    strategy file, coordinates in scale values) or ``workspace`` (a FlowJo 10 workspace) with
+    ``workspace_population`` (a population path or a unique name) and optionally ``sample``
+    (the workspace sample; default: the one made on the tube's file)."""
+
+    tube: str
+    reason: str
+    population: str | None = None
+    gate: Mapping[str, Any] | None = None
+    workspace: Path | None = None
+    workspace_population: str | None = None
+    sample: str | None = None
+
+
+@dataclass(frozen=True)
+class TubeOverride:
+    """An override matched to its tube: the tube's strategy, and what the manifest records."""
+
+    strategy: Any
+    reason: str
+    source: str
+    sha256: str
+    population: str
+
+    def flag(self) -> str:
+        return f"gate set by hand: {self.reason}"
+
+    def to_dict(self, file: str, well: str) -> dict[str, str]:
+        return {"file": file, "well": well, "population": self.population, "reason": self.reason,
+                "source": self.source, "sha256": self.sha256}
+
+
+def parse_overrides(doc: Any, run_dir: Path, path: Path) -> tuple[GateOverride, ...]:
+    """The ``gate_overrides:`` mapping of run.yaml (``path``; paths relative to ``run_dir``)."""
+    from .._files import quote, typed, unknown_keys
+
+    if not isinstance(doc, dict):
+        raise AssayKitError(f"gate_overrides: expected a mapping of wells or file names, got {quote(doc)}", path)
+    out = []
+    for tube, spec in doc.items():
+        where = f"gate_overrides: {str(tube)!r}"
+        if not isinstance(spec, dict):
+            raise AssayKitError(f"{where}: expected a mapping with reason and gate or workspace", path)
+        unknown = sorted(str(k) for k in spec if k not in KEYS)
+        if unknown:
+            raise AssayKitError(f"{where}: {unknown_keys(unknown, KEYS)}", path)
+        values = {k: typed(spec[k], "str", f"{where}: {k}", path, AssayKitError)
+                  for k in ("reason", "population", "workspace", "workspace_population", "sample")
+                  if spec.get(k) is not None}
+        reason = " ".join(values.get("reason", "").split())
+        if not reason or len(reason) > MAX_REASON:
+            raise AssayKitError(f"{where}: a reason is required (1 to {MAX_REASON} characters)", path)
+        if ("gate" in spec) == ("workspace" in values):
+            raise AssayKitError(f"{where}: give either gate (a gate as in a strategy) or workspace (a FlowJo "
+                                "workspace), not both or neither", path)
+        if "gate" in spec and not isinstance(spec["gate"], dict):
+            raise AssayKitError(f"{where}: gate must be a mapping (type, dims, coordinates)", path)
+        if "workspace" in values and "workspace_population" not in values:
+            raise AssayKitError(f"{where}: workspace_population is required with workspace", path)
+        if "workspace" not in values and ("workspace_population" in values or "sample" in values):
+            raise AssayKitError(f"{where}: workspace_population and sample go with workspace", path)
+        out.append(GateOverride(tube=str(tube), reason=reason, population=values.get("population"),
+                                gate=spec.get("gate"),
+                                workspace=run_dir / values["workspace"] if "workspace" in values else None,
+                                workspace_population=values.get("workspace_population"), sample=values.get("sample")))
+    return tuple(out)
+
+
+def _matches(key: str, assignment: Any) -> bool:
+    from .platemap import normalise_well
+
+    well = normalise_well(key)
+    if well is not None and assignment.row.well and well == assignment.row.well:
+        return True
+    return key == assignment.path.name or key.casefold() == assignment.path.name.casefold()
+
+
+def resolve_overrides(overrides: tuple[GateOverride, ...], assignments: list[Any], strategy: Any,
+                      source: Path) -> dict[Path, TubeOverride]:
+    """Each override matched to its blood tube with the tube's strategy built; AssayKitError
+    (naming ``source``, the run.yaml) for a key matching no tube or a bead or blank well, an
+    unknown population, a gate that does not parse, or a workspace, sample or population not
+    found."""
+    from ..errors import GatingError
+
+    out: dict[Path, TubeOverride] = {}
+    workspaces: dict[Path, Any] = {}
+    for override in overrides:
+        where = f"gate_overrides: {override.tube!r}"
+        found = [a for a in assignments if _matches(override.tube, a)]
+        if not found:
+            raise AssayKitError(f"{where}: no tube of the run is that well or file", source)
+        tubes = [a for a in found if a.row.role in ("sample", "isotype")]
+        if len(tubes) != len(found):
+            raise AssayKitError(f"{where}: names a {found[0].row.role} tube; only blood tubes are gated", source)
+        population = override.population or strategy.readout.population
+        try:
+            for assignment in tubes:
+                if assignment.path in out:
+                    raise AssayKitError(f"{where}: {assignment.path.name} has two gate overrides", source)
+                out[assignment.path] = _tube_override(override, population, assignment.path, strategy, workspaces)
+        except GatingError as error:
+            raise AssayKitError(f"{where}: {error.message}", error.path or source) from None
+    return out
+
+
+def _tube_override(override: GateOverride, population: str, fcs: Path, strategy: Any,
+                   workspaces: dict[Path, Any]) -> TubeOverride:
+    from ..gating import parse_gate, replace_gate
+    from ..gating.strategy import ROOT
+    from ..interop import WorkspaceGate, read_workspace
+
+    replaced = next((p.gate for p in strategy.populations if p.name == population), None)
+    dims = tuple(getattr(replaced, "dims", ()) or ())
+    if override.gate is not None:
+        gate = parse_gate(dict(override.gate), strategy, f"population {population!r}")
+        text = json.dumps(override.gate, sort_keys=True, separators=(",", ":"), default=str)
+        return TubeOverride(strategy=replace_gate(strategy, population, gate), reason=override.reason,
+                            source="run.yaml gate", sha256=hashlib.sha256(text.encode()).hexdigest(),
+                            population=population)
+    path = override.workspace
+    if path not in workspaces:
+        workspaces[path] = read_workspace(path)
+    sample = workspaces[path].sample_for(fcs.name, override.sample)
+    chosen = sample.population(override.workspace_population)
+    gate = WorkspaceGate(dims=dims, document=sample.document, population=chosen,
+                         source=f"{path.name}: {sample.name}: {chosen}", sample_xml=sample.xml)
+    return TubeOverride(strategy=replace_gate(strategy, population, gate, parent=ROOT), reason=override.reason,
+                        source=f"workspace {path.name}, sample {sample.name!r}, population {chosen!r}",
+                        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), population=population)
