@@ -2,6 +2,7 @@
 restoration per drug against the patient's own control, ImmunoSep classes, cohort statistics,
 the output tables and the figure data the reports are drawn from."""
 
+from .agreement import Agreement, bland_altman, compare_run, passing_bablok
 from .cohort import DrugStatistics, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .pipeline import ScoreResult, TubeResult, measure_tube, score_run
@@ -10,8 +11,8 @@ from .quantify import Calibrated, calibrate_readout, calibrated_value
 from .restoration import ResponderRule, Restoration, Thresholds, immunosep_class, restoration, state
 
 __all__ = [
-    "Assignment", "Calibrated", "DrugStatistics", "PlateMap", "PlateRow", "ResponderRule", "Restoration",
-    "RunOptions", "ScoreResult", "Thresholds", "TubeResult", "calibrate_readout", "calibrated_value",
-    "drug_statistics", "immunosep_class", "load_run_yaml", "match_files", "measure_tube", "read_plate_map",
-    "restoration", "score_run", "state",
+    "Agreement", "Assignment", "Calibrated", "DrugStatistics", "PlateMap", "PlateRow", "ResponderRule",
+    "Restoration", "RunOptions", "ScoreResult", "Thresholds", "TubeResult", "bland_altman", "calibrate_readout",
+    "calibrated_value", "compare_run", "drug_statistics", "immunosep_class", "load_run_yaml", "match_files",
+    "measure_tube", "passing_bablok", "read_plate_map", "restoration", "score_run", "state",
 ]

@@ -95,9 +95,12 @@ def test_a_yaml_gate_replaces_the_monocyte_gate(run: Path, tmp_path: Path) -> No
     assert "gate set by hand: granulocytes inside the automatic gate" in page
 
 
-def _lab_workspace(path: Path, fcs: str, low: tuple[float, float], high: tuple[float, float]) -> None:
-    """A lab's FlowJo workspace: on FSC-A x SSC-A (uncompensated scale values) a rectangle,
-    'Monocytes' inside a 'Cells' gate."""
+Box = tuple[tuple[float, float], tuple[float, float]]
+
+
+def lab_workspace(path: Path, boxes: dict[str, Box]) -> None:
+    """A lab's FlowJo workspace: per FCS file a sample whose 'Monocytes' is a rectangle on FSC-A x
+    SSC-A (uncompensated scale values, ``(low, high)``) inside a 'Cells' gate."""
     def rect(name: str, lo: tuple[float, float], hi: tuple[float, float], inner: str = "") -> str:
         bounds = zip(("FSC-A", "SSC-A"), lo, hi, strict=True)
         dims = "".join(f'<gating:dimension gating:min="{a!r}" gating:max="{b!r}"><data-type:fcs-dimension '
@@ -106,25 +109,33 @@ def _lab_workspace(path: Path, fcs: str, low: tuple[float, float], high: tuple[f
                 f'gating:id="{name}">{dims}</gating:RectangleGate></Gate>'
                 f'{f"<Subpopulations>{inner}</Subpopulations>" if inner else ""}</Population>')
 
+    samples = "".join(f"""<Sample><DataSet uri="file:/C:/lab/{fcs}" sampleID="{i}"/><Keywords/>
+<SampleNode name="{fcs}" count="-1" sampleID="{i}"><Subpopulations>
+{rect("Cells", (1.0, 1.0), (250000.0, 250000.0), rect("Monocytes", low, high))}
+</Subpopulations></SampleNode></Sample>""" for i, (fcs, (low, high)) in enumerate(boxes.items(), start=1))
     path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
 <Workspace version="20.0" xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
  xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"
  xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations">
-<SampleList><Sample><DataSet uri="file:/C:/lab/{fcs}" sampleID="1"/><Keywords/>
-<SampleNode name="{fcs}" count="-1" sampleID="1"><Subpopulations>
-{rect("Cells", (1.0, 1.0), (250000.0, 250000.0), rect("Monocytes", low, high))}
-</Subpopulations></SampleNode></Sample></SampleList></Workspace>
+<SampleList>{samples}</SampleList></Workspace>
 """)
+
+
+def monocyte_box(path: Path) -> Box:
+    """FSC-A and SSC-A bounds (5th-95th percentiles) around the automatic monocytes of a tube."""
+    sample = read_fcs(path)
+    held = apply_strategy(sample, load_strategy(None)).masks["monocytes"]
+    fsc, ssc = sample.events[:, sample.channels.index("FSC-A")], sample.events[:, sample.channels.index("SSC-A")]
+    return ((float(np.percentile(fsc[held], 5)), float(np.percentile(ssc[held], 5))),
+            (float(np.percentile(fsc[held], 95)), float(np.percentile(ssc[held], 95))))
 
 
 def test_a_workspace_population_replaces_the_monocyte_gate(run: Path, tmp_path: Path) -> None:
     sample = read_fcs(run / FILE)
     fsc, ssc = sample.events[:, sample.channels.index("FSC-A")], sample.events[:, sample.channels.index("SSC-A")]
     result = apply_strategy(sample, load_strategy(None))
-    held = result.masks["monocytes"]
-    low = (float(np.percentile(fsc[held], 5)), float(np.percentile(ssc[held], 5)))
-    high = (float(np.percentile(fsc[held], 95)), float(np.percentile(ssc[held], 95)))
-    _lab_workspace(run / "lab.wsp", FILE, low, high)
+    low, high = monocyte_box(run / FILE)
+    lab_workspace(run / "lab.wsp", {FILE: (low, high)})
     _add(run, f"""gate_overrides:
   {FILE}:
     reason: checked by hand (JD)
@@ -179,7 +190,7 @@ def test_bad_overrides_are_refused_before_measuring(run: Path, tmp_path: Path, t
 
 
 def test_a_workspace_population_not_found_is_named(run: Path, tmp_path: Path) -> None:
-    _lab_workspace(run / "lab.wsp", FILE, (1.0, 1.0), (2.0, 2.0))
+    lab_workspace(run / "lab.wsp", {FILE: ((1.0, 1.0), (2.0, 2.0))})
     _add(run, "gate_overrides:\n  A2: {reason: x, workspace: lab.wsp, workspace_population: Blasts}\n")
     with pytest.raises(AssayKitError, match="no population 'Blasts' in workspace sample"):
         score_run(run, out=tmp_path / "out", jobs=1)

@@ -1,0 +1,301 @@
+"""Agreement of assaykit's gates with a lab's manual gating (``assaykit compare``, docs/validation.md):
+per tube the F1 of the two gates, both counts, both HLA-DR statistics and AB/C; over the run a
+Bland-Altman analysis and a Passing-Bablok regression of AB/C (CLSI EP09 practice).
+
+Both gates are measured on the same values: the readout channel with the compensation the run
+used, the strategy's statistic, the run's bead calibration. A difference is then due to the
+gates alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AssayKitError
+
+COLUMNS = ["file", "well", "patient", "timepoint", "condition", "workspace_sample", "population", "f1",
+           "events_in_both", "assaykit_count", "manual_count", "assaykit_hladr", "manual_hladr", "assaykit_abc",
+           "manual_abc", "abc_difference_pct", "note"]
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+def f1_score(ours: np.ndarray, theirs: np.ndarray) -> float | None:
+    """F1 (Dice) of two event masks: 2 |A and B| / (|A| + |B|); None when both are empty."""
+    total = int(ours.sum()) + int(theirs.sum())
+    return 2.0 * int((ours & theirs).sum()) / total if total else None
+
+
+@dataclass(frozen=True)
+class BlandAltman:
+    """Differences ``y - x`` (units of the values): mean (``bias``), sample SD and the 95 % limits
+    of agreement ``bias +- 1.96 SD``; the same in % of the pair's mean (``*_pct``)."""
+
+    n: int
+    bias: float
+    sd: float
+    lower: float
+    upper: float
+    bias_pct: float
+    lower_pct: float
+    upper_pct: float
+
+
+def bland_altman(x: np.ndarray, y: np.ndarray) -> BlandAltman:
+    """Bland-Altman of paired measurements ``x`` (reference: manual) and ``y`` (assaykit), same
+    units; at least two pairs (ValueError otherwise)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.size < 2:
+        raise ValueError("Bland-Altman needs at least two pairs")
+    d, pct = y - x, 100.0 * (y - x) / ((x + y) / 2.0)
+    out = []
+    for values in (d, pct):
+        bias, sd = float(values.mean()), float(values.std(ddof=1))
+        out += [bias, sd, bias - 1.96 * sd, bias + 1.96 * sd]
+    return BlandAltman(n=int(x.size), bias=out[0], sd=out[1], lower=out[2], upper=out[3], bias_pct=out[4],
+                       lower_pct=out[6], upper_pct=out[7])
+
+
+@dataclass(frozen=True)
+class PassingBablok:
+    """``y = intercept + slope x`` by Passing and Bablok (1983), with (1 - alpha) confidence
+    intervals; ``slope_ci`` containing 1 and ``intercept_ci`` containing 0 means no proportional
+    or constant difference."""
+
+    n: int
+    slope: float
+    intercept: float
+    slope_ci: tuple[float, float]
+    intercept_ci: tuple[float, float]
+
+
+def passing_bablok(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> PassingBablok:
+    """Passing-Bablok regression of ``y`` on ``x`` (same units). Slopes of every pair (pairs
+    with equal x and y skipped, equal x only as +-inf), slopes of exactly -1 dropped; the slope is
+    their median shifted by K (the number below -1); its CI from the rank ``C = z sqrt(n (n-1)
+    (2n+5) / 18)``; the intercept is the median of ``y - slope x``, its CI from the slope's.
+    ``alpha``: 1 - the confidence level (0.05: 95 % intervals). At least three pairs (ValueError
+    otherwise)."""
+    from scipy.stats import norm
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = x.size
+    if n < 3:
+        raise ValueError("Passing-Bablok needs at least three pairs")
+    i, j = np.triu_indices(n, k=1)
+    dx, dy = x[j] - x[i], y[j] - y[i]
+    keep = ~((dx == 0) & (dy == 0))
+    dx, dy = dx[keep], dy[keep]
+    with np.errstate(divide="ignore"):
+        slopes = np.where(dx != 0, dy / np.where(dx != 0, dx, 1.0), np.copysign(np.inf, dy))
+    slopes = np.sort(slopes[slopes != -1.0])
+    count, shift = slopes.size, int(np.sum(slopes < -1.0))
+    if count == 0:
+        raise ValueError("Passing-Bablok needs pairs that differ")
+
+    def ranked(k: int) -> float:  # the k-th (1-based) slope after the shift, clipped to the range
+        return float(slopes[min(max(k + shift, 1), count) - 1])
+
+    slope = ranked((count + 1) // 2) if count % 2 else 0.5 * (ranked(count // 2) + ranked(count // 2 + 1))
+    c = norm.ppf(1.0 - alpha / 2.0) * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    m1 = round((count - c) / 2.0)
+    m2 = count - m1 + 1
+    slope_ci = (ranked(m1), ranked(m2))
+    intercept = float(np.median(y - slope * x))
+    intercept_ci = (float(np.median(y - slope_ci[1] * x)), float(np.median(y - slope_ci[0] * x)))
+    return PassingBablok(n=int(n), slope=slope, intercept=intercept, slope_ci=slope_ci, intercept_ci=intercept_ci)
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TubeAgreement:
+    """One tube: the table row, and for the figures the two gates' events on the readout gate's
+    display axes (``display``: x, y of every event; masks ``ours``, ``theirs``)."""
+
+    row: dict[str, Any]
+    axes: tuple[str, str] | None = None
+    display: np.ndarray | None = field(default=None, repr=False)
+    ours: np.ndarray | None = field(default=None, repr=False)
+    theirs: np.ndarray | None = field(default=None, repr=False)
+    outline: tuple[np.ndarray, ...] = field(default=(), repr=False)  # assaykit's gate (figure data)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """``assaykit compare`` of a scored run with a workspace."""
+
+    out_dir: Path
+    workspace: Path
+    population: str
+    unit: str
+    tubes: tuple[TubeAgreement, ...]
+    bland_altman: BlandAltman | None
+    passing_bablok: PassingBablok | None
+    notes: tuple[str, ...]
+
+    def frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([t.row for t in self.tubes], columns=COLUMNS)
+
+
+def _calibration(manifest: dict[str, Any]) -> Any:
+    from ..beads import Calibration
+
+    doc = manifest.get("calibration")
+    if not isinstance(doc, dict):
+        return None
+    return Calibration(slope=float(doc["slope"]), intercept=float(doc["intercept"]),
+                       r_squared=float(doc["r_squared"]), unit=str(doc["unit"]), channel=str(doc["channel"]),
+                       peaks=(), missing_values=(), qc_flags=())
+
+
+def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "Monocytes",
+                run_dir: str | Path | None = None, strategy: str | Path | None = None) -> Agreement:
+    """Compare the scored run in ``out_dir`` (an ``assaykit score`` output folder, checked whole)
+    with the lab's FlowJo ``workspace``: each gated tube's readout population against the
+    workspace population ``population`` (a path or a unique name) of the sample made on the same
+    file. ``run_dir``: where the FCS files are (default: the run folder the manifest records);
+    ``strategy``: the strategy file (default: the manifest's; its sha256 must match). A tube the
+    workspace lacks becomes a row with a note. AssayKitError for an unusable folder or workspace."""
+    from ..gating import load_strategy
+    from ..interop import read_workspace
+    from .tables import read_manifest, verify_outputs
+
+    folder = Path(out_dir)
+    problems = verify_outputs(folder)
+    if problems:
+        raise AssayKitError(f"the output folder is not as scored: {problems[0]}", folder)
+    manifest = read_manifest(folder)
+    runs = Path(run_dir) if run_dir is not None else Path(str(manifest.get("run_dir", "")))
+    recorded = manifest.get("strategy") or {}
+    recorded_path = str(recorded.get("path") or "").removeprefix("shipped:") or None  # a shipped name, or a file
+    chosen = load_strategy(strategy if strategy is not None else recorded_path)
+    if strategy is None and recorded.get("sha256") and chosen.sha256 != recorded.get("sha256"):
+        raise AssayKitError(f"the strategy {recorded.get('path')} changed since the run was scored; name the one "
+                            "used with --strategy", folder)
+    lab = read_workspace(workspace)
+    calibration = _calibration(manifest)
+    compensation = ((manifest.get("options") or {}).get("compensation") or {}).get("path")
+    from .figure_data import read as read_figures
+
+    outlines = _outlines(read_figures(folder), chosen.readout.population)
+    tubes = tuple(_tube(row, folder, runs, chosen, lab, population, calibration, compensation, outlines)
+                  for row in _blood_rows(folder))
+    x = np.array([t.row["manual_abc"] for t in tubes if _paired(t)], dtype=np.float64)
+    y = np.array([t.row["assaykit_abc"] for t in tubes if _paired(t)], dtype=np.float64)
+    notes = []
+    if calibration is None:
+        notes.append("the run has no bead calibration: AB/C not compared")
+    ba = bland_altman(x, y) if x.size >= 2 else None
+    pb = passing_bablok(x, y) if x.size >= 3 else None
+    if x.size < 3:
+        notes.append(f"{x.size} tube(s) with AB/C by both gates: too few for Passing-Bablok (3) "
+                     + ("" if x.size >= 2 else "or Bland-Altman (2)"))
+    unit = calibration.cell_unit if calibration is not None else "AB/C"
+    return Agreement(out_dir=folder, workspace=Path(workspace), population=population, unit=unit, tubes=tubes,
+                     bland_altman=ba, passing_bablok=pb, notes=tuple(notes))
+
+
+def _outlines(figures: dict[str, Any], population: str) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per tube file, the outlines of assaykit's ``population`` gate in its figure data."""
+    out = {}
+    for name, tube in (figures.get("tubes") or {}).items():
+        for panel in tube.get("panels", []):
+            if panel.get("population") == population:
+                out[name] = tuple(np.asarray(o, dtype=np.float64) for o in panel.get("outlines", []))
+    return out
+
+
+def _paired(tube: TubeAgreement) -> bool:
+    values = (tube.row["manual_abc"], tube.row["assaykit_abc"])
+    return all(v is not None and math.isfinite(v) and v > 0 for v in values)
+
+
+def _blood_rows(folder: Path) -> list[dict[str, str]]:
+    import csv
+
+    with (folder / "samples.csv").open(newline="", encoding="utf-8") as handle:
+        return [r for r in csv.DictReader(handle) if r.get("role") in ("sample", "isotype")]
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _tube(row: dict[str, str], folder: Path, runs: Path, strategy: Any, lab: Any, population: str,
+          calibration: Any, compensation: str | None, outlines: dict[str, tuple[np.ndarray, ...]]) -> TubeAgreement:
+    from ..errors import GatingError
+
+    out: dict[str, Any] = {k: None for k in COLUMNS}
+    out.update({k: row.get(k, "") for k in ("file", "well", "patient", "timepoint", "condition")})
+    out.update(population="", workspace_sample="", note="", assaykit_count=_number(row.get("monocytes", "")),
+               assaykit_hladr=_number(row.get("hladr_mfi", "")), assaykit_abc=_number(row.get("hladr_abc", "")))
+    if row.get("error"):
+        out["note"] = f"not gated by assaykit: {row['error']}"
+        return TubeAgreement(out)
+    try:
+        sample = lab.sample_for(row["file"])
+        out["workspace_sample"] = sample.name
+        path = sample.population(population)
+        out["population"] = path
+    except GatingError as error:
+        out["note"] = error.message
+        return TubeAgreement(out)
+    try:
+        tube = _measure(out, row, folder, runs, strategy, sample, path, calibration, compensation)
+        return TubeAgreement(tube.row, tube.axes, tube.display, tube.ours, tube.theirs, outlines.get(row["file"], ()))
+    except AssayKitError as error:
+        out["note"] = error.message
+        return TubeAgreement(out)
+
+
+def _measure(out: dict[str, Any], row: dict[str, str], folder: Path, runs: Path, strategy: Any, sample: Any,
+             path: str, calibration: Any, compensation: str | None) -> TubeAgreement:
+    from ..fcs import read_compensation, read_fcs
+    from ..gating import GatingFrame, statistics
+    from ..interop import evaluate, read_gatingml
+    from .pipeline import gate_file_names
+
+    fcs = runs / row["file"]
+    gates = folder / gate_file_names([fcs])[fcs]
+    if not gates.exists():
+        out["note"] = "no assaykit gate file for this tube (a gate set by hand from a workspace, or not exportable)"
+        return TubeAgreement(out)
+    data = read_fcs(fcs)
+    if row.get("sha256") and data.sha256 != row["sha256"]:
+        raise AssayKitError("the FCS file changed since the run was scored (sha256 differs)", fcs)
+    readout = strategy.readout
+    ours = evaluate(read_gatingml(gates), data)[readout.population]
+    theirs = evaluate(sample.document, data)[path]
+    spill = read_compensation(Path(compensation), fcs.name) if compensation else "file"
+    frame = GatingFrame(data, strategy, spill)
+    values = frame.scale(readout.marker)
+    manual = statistics(values[theirs])[readout.statistic]
+    out.update(f1=f1_score(ours, theirs), events_in_both=int((ours & theirs).sum()), assaykit_count=int(ours.sum()),
+               manual_count=int(theirs.sum()), assaykit_hladr=statistics(values[ours])[readout.statistic],
+               manual_hladr=manual)
+    if calibration is not None and manual is not None and manual > 0:
+        out["manual_abc"] = float(calibration.convert(manual))
+        if out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
+            out["assaykit_abc"] = float(calibration.convert(out["assaykit_hladr"]))
+    if out["manual_abc"] and out["assaykit_abc"]:
+        out["abc_difference_pct"] = 100.0 * (out["assaykit_abc"] - out["manual_abc"]) / out["manual_abc"]
+    gate = next(p.gate for p in strategy.populations if p.name == readout.population)
+    dims = tuple(getattr(gate, "dims", ()) or ())
+    if len(dims) != 2:
+        return TubeAgreement(out)
+    display = np.column_stack([frame.display(d) for d in dims])
+    return TubeAgreement(out, axes=(dims[0], dims[1]), display=display, ours=ours, theirs=theirs)

@@ -1,0 +1,167 @@
+"""Agreement with manual gating (issue 15, point 4): the statistics against hand computations and
+an independent textbook implementation, and `assaykit compare` on a scored run against a lab
+workspace whose gates are counted independently."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from assaykit import read_fcs
+from assaykit.cli import app
+from assaykit.gating import apply_strategy, load_strategy
+from assaykit.scoring import score_run
+from assaykit.scoring.agreement import bland_altman, compare_run, f1_score, passing_bablok
+from assaykit.scoring.tables import verify_outputs
+from tests.scoring.test_overrides import lab_workspace, monocyte_box
+
+# --- statistics --------------------------------------------------------------------------------------
+
+
+def test_bland_altman_by_hand() -> None:
+    x, y = np.array([100.0, 200.0, 300.0, 400.0]), np.array([110.0, 190.0, 330.0, 410.0])
+    ba = bland_altman(x, y)
+    d = [10.0, -10.0, 30.0, 10.0]  # mean 10, sample SD sqrt(800 / 3)
+    sd = math.sqrt(sum((v - 10.0) ** 2 for v in d) / 3)
+    assert ba.bias == pytest.approx(10.0, rel=1e-15) and ba.sd == pytest.approx(sd, rel=1e-15)
+    assert (ba.lower, ba.upper) == pytest.approx((10.0 - 1.96 * sd, 10.0 + 1.96 * sd), rel=1e-15)
+    pct = [100 * v / m for v, m in zip(d, [105.0, 195.0, 315.0, 405.0], strict=True)]
+    assert ba.bias_pct == pytest.approx(sum(pct) / 4, rel=1e-14)
+
+
+def _textbook_passing_bablok(x: list[float], y: list[float]) -> tuple[float, float, float, float]:
+    """Passing & Bablok (1983) written out with loops: slope, intercept, slope CI."""
+    from statistics import NormalDist, median
+
+    slopes = []
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = x[j] - x[i], y[j] - y[i]
+            if dx == 0 and dy == 0:
+                continue
+            s = dy / dx if dx != 0 else math.copysign(math.inf, dy)
+            if s != -1:
+                slopes.append(s)
+    slopes.sort()
+    n_s, k = len(slopes), sum(1 for s in slopes if s < -1)
+    middle = [(n_s + 1) // 2] if n_s % 2 else [n_s // 2, n_s // 2 + 1]  # 1-based ranks, shifted by k
+    b = sum(slopes[r + k - 1] for r in middle) / len(middle)
+    n = len(x)
+    c = NormalDist().inv_cdf(0.975) * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
+    m1 = round((n_s - c) / 2)
+    m2 = n_s - m1 + 1
+    return b, median(yi - b * xi for xi, yi in zip(x, y, strict=True)), slopes[m1 + k - 1], slopes[m2 + k - 1]
+
+
+def test_passing_bablok_against_the_textbook_loops() -> None:
+    rng = np.random.default_rng(7)
+    for n in (5, 12, 31):
+        x = rng.uniform(500, 20000, n)
+        y = 1.08 * x + 150 + rng.normal(0, 400, n)
+        pb = passing_bablok(x, y)
+        slope, intercept, low, high = _textbook_passing_bablok(list(x), list(y))
+        assert pb.slope == slope and pb.intercept == intercept and pb.slope_ci == (low, high)
+
+
+def test_passing_bablok_finds_a_line_and_is_symmetric() -> None:
+    x = np.array([1000.0, 2500.0, 4000.0, 7000.0, 12000.0, 20000.0])
+    exact = passing_bablok(x, 1.25 * x - 300.0)
+    assert exact.slope == pytest.approx(1.25, rel=1e-12) and exact.intercept == pytest.approx(-300.0, rel=1e-9)
+    assert exact.slope_ci == pytest.approx((1.25, 1.25), rel=1e-12)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(1000, 30000, 40)
+    y = 0.95 * x + rng.normal(0, 800, 40)
+    forward, backward = passing_bablok(x, y), passing_bablok(y, x)
+    assert forward.slope * backward.slope == pytest.approx(1.0, abs=0.02)  # y on x and x on y agree
+    assert forward.slope_ci[0] <= 0.95 <= forward.slope_ci[1]
+
+
+def test_f1() -> None:
+    a = np.array([1, 1, 1, 0, 0], dtype=bool)
+    b = np.array([0, 1, 1, 1, 0], dtype=bool)
+    assert f1_score(a, b) == pytest.approx(2 * 2 / 6) and f1_score(a & False, b & False) is None
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory, simulated_run: Path) -> tuple[Path, Path]:
+    """The simulated run (copied) and its scored output folder."""
+    run = Path(shutil.copytree(simulated_run, tmp_path_factory.mktemp("cmp") / "run"))
+    return run, score_run(run, out=run.parent / "out", jobs=1).out_dir
+
+
+def _rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as handle:
+        return {r["file"]: r for r in csv.DictReader(handle)}
+
+
+def test_its_own_workspace_agrees_perfectly(scored: tuple[Path, Path]) -> None:
+    _, out = scored
+    agreement = compare_run(out, out / "run.wsp", population="monocytes")
+    assert len(agreement.tubes) == 4
+    for tube in agreement.tubes:
+        assert tube.row["f1"] == 1.0 and tube.row["abc_difference_pct"] == 0.0
+    assert agreement.bland_altman.bias == 0.0 and agreement.passing_bablok.slope == 1.0
+
+
+def test_compare_with_a_lab_workspace(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """The lab gated three of the four tubes with a box on FSC-A x SSC-A: each row's counts, F1,
+    median and AB/C equal an independent computation; the fourth tube is a row with a note; the
+    scored folder is unchanged."""
+    import json
+
+    run, out = scored
+    samples = _rows(out / "samples.csv")
+    files = sorted(f for f, r in samples.items() if r["role"] == "sample")
+    boxes = {f: monocyte_box(run / f) for f in files[:3]}
+    lab_workspace(tmp_path / "lab.wsp", boxes)
+    result = CliRunner().invoke(app, ["compare", str(out), "--workspace", str(tmp_path / "lab.wsp"),
+                                      "--out", str(tmp_path / "agreement")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("compared 3 of 4 tubes; AB/C bias ")
+    rows = _rows(tmp_path / "agreement" / "agreement.csv")
+    calibration = json.loads((out / "manifest.json").read_text())["calibration"]
+    for name, ((x0, y0), (x1, y1)) in boxes.items():
+        sample = read_fcs(run / name)
+        fsc, ssc = (sample.events[:, sample.channels.index(c)] for c in ("FSC-A", "SSC-A"))
+        manual = (fsc >= x0) & (fsc < x1) & (ssc >= y0) & (ssc < y1) & (fsc >= 1) & (ssc >= 1)
+        gated = apply_strategy(sample, load_strategy(None))
+        ours = gated.masks["monocytes"]
+        hladr = gated.frame.scale("HLA-DR")
+        row = rows[name]
+        assert int(row["manual_count"]) == int(manual.sum()) and int(row["assaykit_count"]) == int(ours.sum())
+        assert int(row["assaykit_count"]) == int(samples[name]["monocytes"])
+        assert float(row["f1"]) == pytest.approx(2 * (ours & manual).sum() / (ours.sum() + manual.sum()), rel=1e-6)
+        median = float(np.median(hladr[manual]))
+        assert float(row["manual_hladr"]) == pytest.approx(median, rel=1e-6)
+        abc = 10 ** (calibration["slope"] * math.log10(median) + calibration["intercept"])
+        assert float(row["manual_abc"]) == pytest.approx(abc, rel=1e-6)
+        assert float(row["assaykit_abc"]) == pytest.approx(float(samples[name]["hladr_abc"]), rel=1e-6)
+        ours_abc = 10 ** (calibration["slope"] * math.log10(float(np.median(hladr[ours]))) + calibration["intercept"])
+        assert float(row["abc_difference_pct"]) == pytest.approx(100 * (ours_abc - abc) / abc, rel=1e-6, abs=1e-9)
+    missing = rows[files[3]]
+    assert missing["f1"] == "" and "workspace sample matches" in missing["note"]
+    html = (tmp_path / "agreement" / "agreement.html").read_text()
+    assert "Bland-Altman (n = 3)" in html and "Passing-Bablok (n = 3)" in html
+    assert html.count('src="data:image/png;base64,') == 2 + 3  # two plots, three thumbnails
+    assert verify_outputs(out) == []
+
+
+def test_bad_input_is_one_line(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    _, out = scored
+    result = CliRunner().invoke(app, ["compare", str(out), "--workspace", str(tmp_path / "none.wsp")])
+    assert result.exit_code == 2 and "none.wsp: FlowJo workspace not found" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    copy = Path(shutil.copytree(out, tmp_path / "copy"))
+    (copy / "samples.csv").write_text((copy / "samples.csv").read_text().replace("P01", "P09"))
+    result = CliRunner().invoke(app, ["compare", str(copy), "--workspace", str(out / "run.wsp")])
+    assert result.exit_code == 2 and "not as scored: samples.csv: changed" in result.output
+    assert not (tmp_path / "copy-agreement").exists()
