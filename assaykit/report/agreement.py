@@ -31,16 +31,22 @@ def _pairs(agreement: Any) -> tuple[np.ndarray, np.ndarray]:
             np.array([r["assaykit_abc"] for r in rows], dtype=np.float64))
 
 
-def bland_altman_figure(agreement: Any) -> str | None:
-    """Differences (assaykit - manual) against the pair's mean, with bias and 95 % limits."""
+def _scatter(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    """A figure with the points (``x``, ``y``) drawn."""
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.scatter(x, y, s=14, color="#1f77b4")
+    return fig, ax
+
+
+def bland_altman_figure(agreement: Any) -> str | None:
+    """Differences (assaykit - manual) against the pair's mean, with bias and 95 % limits."""
     ba = agreement.bland_altman
     if ba is None:
         return None
     x, y = _pairs(agreement)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.scatter((x + y) / 2, y - x, s=14, color="#1f77b4")
+    fig, ax = _scatter((x + y) / 2, y - x)
     for value, style in ((ba.bias, "-"), (ba.lower, "--"), (ba.upper, "--")):
         ax.axhline(value, color="#444", linestyle=style, linewidth=1)
     ax.set_xlabel(f"mean of both ({agreement.unit})")
@@ -51,14 +57,11 @@ def bland_altman_figure(agreement: Any) -> str | None:
 
 def passing_bablok_figure(agreement: Any) -> str | None:
     """assaykit against manual AB/C with the identity and the Passing-Bablok line."""
-    import matplotlib.pyplot as plt
-
     pb = agreement.passing_bablok
     if pb is None:
         return None
     x, y = _pairs(agreement)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.scatter(x, y, s=14, color="#1f77b4")
+    fig, ax = _scatter(x, y)
     line = np.array([0.0, max(x.max(), y.max()) * 1.05])
     ax.plot(line, line, color="#999", linestyle=":", linewidth=1, label="identity")
     ax.plot(line, pb.intercept + pb.slope * line, color="#d62728", linewidth=1.2, label="Passing-Bablok")

@@ -255,15 +255,15 @@ def _tube(row: dict[str, str], folder: Path, runs: Path, strategy: Any, lab: Any
         out["note"] = error.message
         return TubeAgreement(out)
     try:
-        tube = _measure(out, row, folder, runs, strategy, sample, path, calibration, compensation)
-        return TubeAgreement(tube.row, tube.axes, tube.display, tube.ours, tube.theirs, outlines.get(row["file"], ()))
+        return _measure(out, row, folder, runs, strategy, sample, path, calibration, compensation,
+                        outlines.get(row["file"], ()))
     except AssayKitError as error:
         out["note"] = error.message
         return TubeAgreement(out)
 
 
 def _measure(out: dict[str, Any], row: dict[str, str], folder: Path, runs: Path, strategy: Any, sample: Any,
-             path: str, calibration: Any, compensation: str | None) -> TubeAgreement:
+             path: str, calibration: Any, compensation: str | None, outline: tuple[np.ndarray, ...]) -> TubeAgreement:
     from ..fcs import read_compensation, read_fcs
     from ..gating import GatingFrame, statistics
     from ..interop import evaluate, read_gatingml
@@ -298,4 +298,4 @@ def _measure(out: dict[str, Any], row: dict[str, str], folder: Path, runs: Path,
     if len(dims) != 2:
         return TubeAgreement(out)
     display = np.column_stack([frame.display(d) for d in dims])
-    return TubeAgreement(out, axes=(dims[0], dims[1]), display=display, ours=ours, theirs=theirs)
+    return TubeAgreement(out, axes=(dims[0], dims[1]), display=display, ours=ours, theirs=theirs, outline=outline)
