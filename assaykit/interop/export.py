@@ -36,6 +36,25 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+_SPACES = {"g_": GATING, "t_": TRANSFORMS, "d_": DATATYPE}
+
+
+def element(parent: Any, tag: str, **attributes: str) -> Any:
+    """A child ``tag`` of ``parent``. Attribute keys starting ``g_``, ``t_``, ``d_`` are in the
+    gating, transforms and data-type namespaces, their other underscores written as hyphens
+    (``g_compensation_ref``: ``gating:compensation-ref``) except GatingML's own ``parent_id`` and
+    ``divider_ref``; other keys are plain attributes."""
+    node = ElementTree.SubElement(parent, tag)
+    for key, value in attributes.items():
+        space = _SPACES.get(key[:2])
+        if space is None:
+            node.set(key, value)
+            continue
+        name = key[2:] if key[2:] in ("parent_id", "divider_ref") else key[2:].replace("_", "-")
+        node.set(f"{{{space}}}{name}", value)
+    return node
+
+
 class _Writer:
     def __init__(self, result: Any) -> None:
         self.result = result
@@ -54,12 +73,7 @@ class _Writer:
             self._matrix(spill)
 
     def element(self, parent: Any, namespace: str, tag: str, **attributes: str) -> Any:
-        node = ElementTree.SubElement(parent, f"{{{namespace}}}{tag}")
-        for key, value in attributes.items():
-            ns = GATING if key.startswith("g_") else TRANSFORMS if key.startswith("t_") else DATATYPE
-            name = key[2:] if key[2:] in ("parent_id", "divider_ref") else key[2:].replace("_", "-")
-            node.set(f"{{{ns}}}{name}", value)
-        return node
+        return element(parent, f"{{{namespace}}}{tag}", **attributes)
 
     def _matrix(self, spill: Any) -> None:
         node = self.element(self.root, TRANSFORMS, "spectrumMatrix", t_id=_MATRIX_ID)

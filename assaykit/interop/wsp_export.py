@@ -27,7 +27,8 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..errors import GatingError
-from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _up, register_namespaces, removed_limits
+from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _num, _up, register_namespaces, removed_limits
+from .export import element as _element
 from .gatingml import DATATYPE, GATING, TRANSFORMS
 
 LENGTH = 256.0  # FlowJo's display bins per axis
@@ -35,19 +36,10 @@ _PREFIX = "Comp-"
 _MATRIX_ID = "assaykit-compensation"
 
 
-def _num(value: float) -> str:
-    return repr(float(value))
-
-
-def _element(parent: Any, tag: str, **attributes: str) -> Any:
-    """A child element; attribute keys ``g_``/``t_``/``d_`` are in the gating, transforms and
-    data-type namespaces."""
-    spaces = {"g_": GATING, "t_": TRANSFORMS, "d_": DATATYPE}
-    node = ElementTree.SubElement(parent, tag)
-    for key, value in attributes.items():
-        space = spaces.get(key[:2])
-        node.set(f"{{{space}}}{key[2:].replace('_', '-')}" if space else key, value)
-    return node
+def _dimension(gate: Any, channel: str, **bounds: str) -> None:
+    """A gate dimension on ``channel`` (FlowJo's name), with its ``g_min``/``g_max`` if given."""
+    node = _element(gate, f"{{{GATING}}}dimension", **bounds)
+    _element(node, f"{{{DATATYPE}}}fcs-dimension", d_name=channel)
 
 
 def _bound(scale: np.ndarray, display: np.ndarray, bound: float, upper: bool, nominal: float) -> float:
@@ -116,14 +108,12 @@ class _SampleWriter:
                 attributes["g_min"] = _num(low)
             if high is not None:
                 attributes["g_max"] = _num(high)
-            dim = _element(node, f"{{{GATING}}}dimension", **attributes)
-            _element(dim, f"{{{DATATYPE}}}fcs-dimension", d_name=name)
+            _dimension(node, name, **attributes)
 
     def polygon(self, holder: Any, names: Sequence[str], vertices: np.ndarray) -> None:
         node = _gate_element(holder, "PolygonGate")
         for name in names:
-            dim = _element(node, f"{{{GATING}}}dimension")
-            _element(dim, f"{{{DATATYPE}}}fcs-dimension", d_name=name)
+            _dimension(node, name)
         for vertex in vertices:
             point = _element(node, f"{{{GATING}}}vertex")
             for value in vertex:
@@ -179,8 +169,7 @@ class _SampleWriter:
         focus = math.sqrt(max(major**2 - minor**2, 0.0)) * u
         node = _gate_element(holder, "EllipsoidGate")
         for name in names:
-            dim = _element(node, f"{{{GATING}}}dimension")
-            _element(dim, f"{{{DATATYPE}}}fcs-dimension", d_name=name)
+            _dimension(node, name)
         edges = (centre + major * u, centre - major * u, centre + minor * v, centre - minor * v)
         for group, points in (("foci", (centre + focus, centre - focus)), ("edge", edges)):
             holder_node = _element(node, f"{{{GATING}}}{group}")
