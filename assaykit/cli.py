@@ -232,6 +232,7 @@ def _gate_document(file: Path, document_path: Path, kind: str, sample_name: str 
     workspace's sample (FlowJo's own counts beside assaykit's) on FILE."""
     from .fcs import read_fcs
     from .interop import evaluate, read_gatingml, read_workspace
+    from .interop.flowjo import edge_events
 
     flowjo: dict[str, int | None] = {}
     if kind == "workspace":
@@ -244,19 +245,26 @@ def _gate_document(file: Path, document_path: Path, kind: str, sample_name: str 
     if membership is not None:
         _write_membership(membership, masks)
     counts = {ident: int(mask.sum()) for ident, mask in masks.items()}
+    edges = _run(lambda: edge_events(document, sample)) if kind == "workspace" else {}
     if as_json:
         gates = [{"id": ident, "type": document.gates[ident].kind, "parent": document.gates[ident].parent,
-                  "count": counts[ident], **({"flowjo_count": flowjo.get(ident)} if kind == "workspace" else {})}
+                  "count": counts[ident], **({"flowjo_count": flowjo.get(ident)} if kind == "workspace" else {}),
+                  **({"edge_events": edges[ident]} if ident in edges else {})}
                  for ident in masks]
         typer.echo(json.dumps({"file": str(file), "events": sample.n_events, "strategy": str(document_path),
                                "source": label, "gates": gates}, indent=1))
         return
     typer.echo(f"{file}  ({label}: {document_path.name}, {sample.n_events:,} events)")
-    typer.echo(f"  {'gate':<28}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}" if kind == "workspace" else ""))
+    typer.echo(f"  {'gate':<28}{'type':<12}{'events':>10}"
+               + (f"{'FlowJo':>10}{'on edge':>10}" if kind == "workspace" else ""))
     for ident, count in counts.items():
         theirs = flowjo.get(ident)
-        extra = f"{'-' if theirs is None else f'{theirs:,}':>10}" if kind == "workspace" else ""
+        extra = (f"{'-' if theirs is None else f'{theirs:,}':>10}{edges.get(ident, ''):>10}"
+                 if kind == "workspace" else "")
         typer.echo(f"  {ident[:27]:<28}{document.gates[ident].kind:<12}{count:>10,}{extra}")
+    if edges:
+        typer.echo("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
+                   "may differ (docs/interop.md)")
 
 
 @app.command()

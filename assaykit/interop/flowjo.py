@@ -230,7 +230,12 @@ def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[s
                 raise reader.fail(node, "a log axis needs a positive offset and positive decades")
             axes[channel] = _FlowJoLog(f"axis:{channel}", "flowjo-log", (("offset", offset), ("decades", decades)))
             continue
-        else:  # biex and anything else: not evaluated on display coordinates
+        elif kind == "biex":  # FlowJo's own biexponential: a 4,096-channel table, display = channel / 4,096
+            table = biex_table(pos=number("pos", 4.418539922), neg=number("neg", 0.0),
+                               width=number("width", -10.0), top=number("maxRange", 262144.0))
+            axes[channel] = _FlowJoBiex(f"axis:{channel}", "flowjo-biex", (), (), length, table)
+            continue
+        else:  # anything else: not evaluated on display coordinates
             curved[channel] = kind
             continue
         axes[channel] = _ScaledTransform(f"axis:{channel}", gml, params, (), length)
@@ -257,6 +262,80 @@ class _FlowJoLog(GmlTransform):
         return (np.log10(np.maximum(x, offset)) - math.log10(offset)) / p["decades"]
 
 
+@dataclass(frozen=True, eq=False)
+class _FlowJoBiex(_ScaledTransform):
+    """FlowJo's biex axis: scale values -> channels by the table (linear between its points,
+    clamped at both ends as FlowJo's display is), times ``length / channels``."""
+
+    table: np.ndarray = field(default_factory=lambda: np.zeros(2))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        channels = len(self.table) - 1
+        return np.interp(x, self.table, np.arange(channels + 1.0)) * (self.length / channels)
+
+
+BIEX_CHANNELS = 4096
+
+
+def biex_table(*, pos: float, neg: float, width: float, top: float, channels: int = BIEX_CHANNELS) -> np.ndarray:
+    """FlowJo's biexponential ("biex") transform as FlowJo tabulates it: the scale value at each
+    of ``channels`` + 1 display channels (channel 0 at the bottom of the axis, ``channels`` at the
+    top).
+
+    The axis is ``top * exp(-P) * (exp(c P / n) - s exp(-c N / n) - offset)`` above the zero
+    channel and its mirror image below it (n = channels + 1), with ``P`` the positive range in
+    natural-log units, ``N`` the negative range solving ``2 ln(N / P) + w (P + N) = 0`` (the
+    hyperlog/logicle width relation), ``s`` placing the zero channel and ``offset`` making the
+    zero channel exactly 0. Checked against FlowJo's own table in
+    ``../shared/interop/flowjo/flowjo_xforms`` (tests/interop/test_flowjo.py).
+
+    Parameters
+    ----------
+    pos : float
+        Positive decades of the axis (FlowJo's ``pos``, e.g. 4.42 for a 262,144 top).
+    neg : float
+        Extra negative decades (FlowJo's ``neg``, 0 or more).
+    width : float
+        FlowJo's width basis (negative, e.g. -10; its log10 magnitude is the linear region's
+        width in decades).
+    top : float
+        The top of scale, in scale values (FlowJo's ``maxRange``).
+    channels : int
+        Number of display channels the table resolves (FlowJo: 4,096).
+    """
+    if not (pos > 0 and width < 0 and top > 0 and channels >= 2 and math.isfinite(neg)):
+        raise ValueError("biex needs pos > 0, width < 0, top > 0")
+    linear = math.log10(-width)
+    decades, extra = pos - linear / 2, max(neg, 0.0) + linear / 2
+    zero = min(int(extra * channels / (extra + decades)), channels // 2)
+    if zero > 0:
+        decades = extra * channels / zero
+    w = linear / (2 * decades)
+    positive = math.log(10) * decades
+    negative = positive if w == 0 else _biex_negative_range(positive, w)
+    n = channels + 1
+    c = np.arange(n, dtype=np.float64)
+    shift = math.exp((positive + negative) * (w + extra / decades))
+    values = np.exp(c * positive / n) - shift * np.exp(-c * negative / n)
+    values = top * math.exp(-positive) * (values - values[zero])
+    below = np.arange(zero)
+    values[below] = -values[2 * zero - below]
+    return values
+
+
+def _biex_negative_range(positive: float, w: float) -> float:
+    """The root N in (0, P] of ``2 ln(N / P) + w (P + N) = 0`` (w > 0)."""
+    from scipy.optimize import brentq
+
+    def f(d: float) -> float:
+        return 2 * math.log(d / positive) + w * (positive + d)
+
+    low = positive * 1e-12
+    while f(low) > 0:
+        low *= 1e-6
+    return float(brentq(f, low, positive, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+
+
 def _matrix(sample: Any, path: Path) -> tuple[SpectrumMatrix | None, str]:
     from ..fcs.compensation import _matrix_of
 
@@ -271,36 +350,149 @@ def _matrix(sample: Any, path: Path) -> tuple[SpectrumMatrix | None, str]:
     return SpectrumMatrix(ident, tuple(prefix + n for n in names), tuple(names), matrix), prefix
 
 
+_BOOLEAN_NODES = {"OrNode": "or", "AndNode": "and", "NotNode": "not"}
+
+
 def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates: dict[str, GmlGate],
                  counts: dict[str, int | None]) -> None:
     for population in node.findall("Subpopulations/*"):
         kind = population.tag
-        if kind != "Population":
-            raise reader.fail(population, f"unsupported FlowJo node {kind!r} (boolean and derived nodes are not "
-                                          "read yet)")
+        if kind != "Population" and kind not in _BOOLEAN_NODES:
+            raise reader.fail(population, f"unsupported FlowJo node {kind!r} (derived parameters and other "
+                                          "nodes are not read)")
         name = population.get("name", "")
         path = f"{parent}/{name}" if parent else name
-        gate_node = population.find("Gate")
-        elements = [c for c in gate_node] if gate_node is not None else []
-        if len(elements) != 1:
-            raise reader.fail(population, f"population {path!r} has no gate assaykit can read")
-        element = elements[0]
-        found = reader.gate(element)
-        if len(found) != 1:
-            raise reader.fail(element, f"population {path!r}: one gate expected")
-        gate = found[0]
-        if element.get("eventsInside", "1") == "0":
-            raise reader.fail(element, f"population {path!r}: an 'outside' gate (eventsInside=0) is not read yet")
         if path in gates:
             raise reader.fail(population, f"two populations at {path!r}")
-        gates[path] = GmlGate(path, gate.kind, parent, gate.dims, gate.geometry)
+        if kind in _BOOLEAN_NODES:
+            gates[path] = _boolean(population, path, parent, reader)
+        else:
+            gates[path] = _population_gate(population, path, parent, reader)
         count = int(population.get("count", "-1"))
         counts[path] = count if count >= 0 else None
         _populations(population, path, reader, gates, counts)
 
 
+def _population_gate(population: Any, path: str, parent: str | None, reader: _WorkspaceReader) -> GmlGate:
+    gate_node = population.find("Gate")
+    elements = [c for c in gate_node] if gate_node is not None else []
+    if len(elements) != 1:
+        raise reader.fail(population, f"population {path!r} has no gate assaykit can read")
+    element = elements[0]
+    found = reader.gate(element)
+    if len(found) != 1:
+        raise reader.fail(element, f"population {path!r}: one gate expected")
+    gate = found[0]
+    inside = element.get("eventsInside", "1").strip()
+    if inside not in ("0", "1"):
+        raise reader.fail(element, f"population {path!r}: eventsInside={inside!r} (0 or 1 expected)")
+    geometry = dict(gate.geometry, outside=True) if inside == "0" else gate.geometry
+    return GmlGate(path, gate.kind, parent, gate.dims, geometry)
+
+
+def _boolean(node: Any, path: str, parent: str | None, reader: _WorkspaceReader) -> GmlGate:
+    """A FlowJo boolean node: the or/and/not of the populations its Dependents name (paths from
+    the sample, or names beside the node), within the node's parent population."""
+    operator = _BOOLEAN_NODES[node.tag]
+    terms = []
+    for dependent in node.findall("Dependents/Dependent"):
+        name = (dependent.get("name") or "").strip().strip("/")
+        if not name:
+            raise reader.fail(dependent, f"boolean population {path!r}: a Dependent without a name")
+        terms.append((name, False))
+    if (operator == "not" and len(terms) != 1) or (operator != "not" and len(terms) < 2):
+        raise reader.fail(node, f"boolean population {path!r}: '{operator}' needs "
+                                f"{'one population' if operator == 'not' else 'two or more populations'}")
+    return GmlGate(path, "boolean", parent, (), {"operator": operator, "terms": tuple(terms)})
+
+
+def _resolve_dependents(gates: dict[str, GmlGate], reader: _WorkspaceReader, element: Any) -> None:
+    """Dependents named relative to the boolean node's parent become full population paths."""
+    for path, gate in list(gates.items()):
+        if gate.kind != "boolean":
+            continue
+        terms = []
+        for name, complement in gate.geometry["terms"]:
+            beside = f"{gate.parent}/{name}" if gate.parent else name
+            found = name if name in gates else beside if beside in gates else None
+            if found is None or found == path:
+                raise reader.fail(element, f"boolean population {path!r} depends on {name!r}, which is not a "
+                                           "population of this sample")
+            terms.append((found, complement))
+        gates[path] = GmlGate(path, "boolean", gate.parent, (), dict(gate.geometry, terms=tuple(terms)))
+
+
+def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
+    """For each polygon and ellipse of a workspace ``document``: how many of its parent's events
+    lie within one display bin of its boundary (the square of one bin centred on the event holds
+    points on both sides). FlowJo evaluates these gates on binned display coordinates, so its
+    count can differ from assaykit's exact one by at most this many events (docs/interop.md).
+
+    Parameters
+    ----------
+    document : GatingDocument
+        A sample's gates as :func:`read_workspace` read them.
+    sample : Sample
+        The FCS file the gates are evaluated on.
+    """
+    from flowutils.gating import points_in_polygon
+
+    from .._geometry import mahalanobis2
+    from .gatingml import _Values
+
+    values, members = _Values(sample, document), evaluate(document, sample)
+    found: dict[str, int] = {}
+    for ident, gate in document.gates.items():
+        if gate.kind not in ("polygon", "ellipsoid") or len(gate.dims) != 2:
+            continue
+        axes = [document.transforms.get(f"axis:{d.channel}") for d in gate.dims]
+        if any(a is None for a in axes):
+            continue
+        display = np.column_stack([values.dimension(d) if d.transform else axis.apply(values.dimension(d))
+                                   for d, axis in zip(gate.dims, axes, strict=True)])
+        parent = members[gate.parent] if gate.parent else np.ones(len(display), dtype=bool)
+        display = display[parent & np.all(np.isfinite(display), axis=1)]
+        if gate.kind == "polygon":
+            vertices = np.array(gate.geometry["vertices"], dtype=np.float64)
+            for j, (dim, axis) in enumerate(zip(gate.dims, axes, strict=True)):
+                if not dim.transform:
+                    vertices[:, j] = axis.apply(vertices[:, j])
+
+            def inside(points: np.ndarray, _v: np.ndarray = vertices) -> np.ndarray:
+                return np.asarray(points_in_polygon(_v, points), dtype=bool)
+        else:
+            geometry = gate.geometry
+
+            def inside(points: np.ndarray, _g: Mapping[str, Any] = geometry) -> np.ndarray:
+                return mahalanobis2(points, _g["mean"], _g["covariance"]) <= _g["distance2"]
+        corners = [inside(display + np.array([dx, dy])) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]
+        found[ident] = int(np.sum(np.any(corners, axis=0) & ~np.all(corners, axis=0)))
+    return found
+
+
+def _check_version(root: Any, path: Path) -> None:
+    """FlowJo 10 (version 20.0) and FlowJo 9's XML workspaces of version 2.0 and later store their
+    gates as GatingML elements, read here; earlier versions (FlowJo 9 for Mac 1.x: ``<Polygon>``
+    gates of their own) are refused by version."""
+    version = root.get("version", "").strip()
+    try:
+        number = float(version)
+    except ValueError:
+        raise GatingError(f"FlowJo workspace without a readable version ({version!r})", path) from None
+    if number < 2.0:
+        raise GatingError(f"FlowJo workspace version {version}: gates in FlowJo's pre-GatingML format are not "
+                          "read; open it in FlowJo 10 and save it as .wsp", path)
+
+
 def read_workspace(path: str | Path) -> Workspace:
-    """The FlowJo 10 workspace at ``path``: every sample with its gates and FlowJo's counts."""
+    """The FlowJo workspace at ``path`` (FlowJo 10 ``.wsp``, or a FlowJo 9 ``.xml`` of version 2.0
+    or later): every sample with its gates and FlowJo's counts.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workspace file (XML, at most 256 MiB; parsed without entities or network access).
+    """
     from .export import register_namespaces
 
     register_namespaces()
@@ -308,6 +500,7 @@ def read_workspace(path: str | Path) -> Workspace:
     root = read_xml(file_path, "FlowJo workspace", MAX_WORKSPACE_BYTES)
     if root.tag != "Workspace":
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
+    _check_version(root, file_path)
     samples: dict[str, WorkspaceSample] = {}
     for sample in root.findall("SampleList/Sample"):
         node = sample.find("SampleNode")
@@ -319,6 +512,7 @@ def read_workspace(path: str | Path) -> Workspace:
         gates: dict[str, GmlGate] = {}
         counts: dict[str, int | None] = {}
         _populations(node, None, reader, gates, counts)
+        _resolve_dependents(gates, reader, node)
         if len(gate_order(gates)) != len(gates):
             raise GatingError("workspace populations refer to each other in a cycle", file_path)
         dataset = sample.find("DataSet")

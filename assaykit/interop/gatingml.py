@@ -534,6 +534,12 @@ def _membership(gate: GmlGate, values: _Values, members: Mapping[str, np.ndarray
         return out
     columns = [values.dimension(d) for d in gate.dims]
     finite = np.all(np.isfinite(np.column_stack(columns)), axis=1)
+    inside = _inside(gate, columns, finite)
+    return finite & ~inside if geometry.get("outside") else inside  # FlowJo's eventsInside=0
+
+
+def _inside(gate: GmlGate, columns: list[np.ndarray], finite: np.ndarray) -> np.ndarray:
+    geometry = gate.geometry
     if gate.kind == "rectangle":
         mask = finite.copy()
         for column, (low, high) in zip(columns, geometry["bounds"], strict=True):

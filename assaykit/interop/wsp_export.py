@@ -12,8 +12,9 @@ values, inclusive; FlowJo's are scale values, the upper one exclusive) is placed
 tube's own events, so FlowJo holds the events assaykit held; the events assaykit removed before
 gating are left out by a first population, ``assaykit-events``. The singlets' ratio gate (FSC-H
 over FSC-A within bounds) is a wedge polygon from the origin on the two linear axes. A gate
-FlowJo cannot show as fitted (a boolean gate; a polygon or ellipse on a channel whose axis
-another gate needs otherwise) is refused, and the tube is left out of the workspace with a flag.
+FlowJo cannot show as fitted (a polygon or ellipse on a channel whose axis another gate
+needs otherwise) is refused, and the tube is left out of the workspace with a flag.
+Boolean gates are FlowJo Or/And/Not nodes naming their populations by path.
 """
 
 from __future__ import annotations
@@ -205,6 +206,20 @@ class _SampleWriter:
         self.ids += 1
         return node, _element(node, "Gate", g_id=f"ID{self.ids}")
 
+    def boolean(self, parent: Any, population: Any, gate: Any, paths: dict[str, str]) -> Any:
+        """FlowJo's Or/And/Not node: its dependents by path from the sample, evaluated within the
+        node's parent (assaykit's boolean gates are too)."""
+        subpopulations = parent.find("Subpopulations")
+        if subpopulations is None:
+            subpopulations = ElementTree.SubElement(parent, "Subpopulations")
+        kind = {"or": "OrNode", "and": "AndNode", "not": "NotNode"}[gate.op]
+        node = _element(subpopulations, kind, name=population.name, owningGroup="", expanded="1",
+                        count=str(population.count))
+        dependents = _element(node, "Dependents")
+        for name in gate.populations:
+            _element(dependents, "Dependent", name=paths[name])
+        return node
+
     def graph(self, node: Any, names: tuple[str, ...]) -> None:
         graph = ElementTree.Element("Graph", type="Pseudocolor" if len(names) > 1 else "Histogram")
         for axis, name in zip(("x", "y"), names, strict=False):
@@ -226,9 +241,16 @@ class _SampleWriter:
             self.rectangle(gate, names, [lo for lo, _ in limits.values()], [hi for _, hi in limits.values()])
             self.graph(node, tuple(names[:2]))
             nodes[ROOT] = node
+        paths = {ROOT: EVENTS_GATE if limits else ""}
         for population in result.populations:
-            node, gate = self.population(nodes[population.parent], population.name, population.count)
-            self.graph(node, self.gate(gate, result.gates[population.name]))
+            parent_path = paths[population.parent]
+            paths[population.name] = f"{parent_path}/{population.name}" if parent_path else population.name
+            gate = result.gates[population.name]
+            if gate.kind == "boolean":
+                nodes[population.name] = self.boolean(nodes[population.parent], population, gate, paths)
+                continue
+            node, holder = self.population(nodes[population.parent], population.name, population.count)
+            self.graph(node, self.gate(holder, gate))
             nodes[population.name] = node
         self.transformations()
         return self.root

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from assaykit import read_fcs
-from assaykit.errors import GatingError
 from assaykit.gating import apply_strategy, load_strategy
 from assaykit.interop import WorkspaceEntry, evaluate, flowjo_sample_bytes, read_workspace, workspace_bytes
 from tests.interop.test_export import EVERY_GATE, _tube
@@ -77,12 +76,24 @@ def test_removed_events_are_left_out_first(tmp_path: Path) -> None:
     _assert_same(result, masks, found)
 
 
-def test_a_boolean_gate_is_refused_by_name(tmp_path: Path) -> None:
+def test_boolean_gates_are_written_as_flowjo_nodes(tmp_path: Path) -> None:
+    """An or of two populations and a not of it become FlowJo Or/Not nodes naming their
+    populations by path: read back, identical membership and counts (with removed events too)."""
+    from dataclasses import replace
+
     sample, spill = _tube(tmp_path / "run", "canto")
+    events = np.array(sample.events)
+    events[::89, 2] = np.nan
+    sample = replace(sample, events=events)
     (tmp_path / "s.yaml").write_text(EVERY_GATE)
     result = apply_strategy(sample, load_strategy(tmp_path / "s.yaml"), spill)
-    with pytest.raises(GatingError, match=r"run\.wsp: a boolean gate is not written to a FlowJo workspace"):
-        flowjo_sample_bytes(result)
+    assert result.nonfinite > 0
+    masks, found = _read_back(sample, result, tmp_path)
+    _assert_same(result, masks, found)
+    kinds = {key.rsplit("/", 1)[-1]: gate.kind for key, gate in found.document.gates.items()}
+    assert kinds["either"] == kinds["neither"] == "boolean"
+    assert 0 < result.masks["either"].sum() < result.masks["singlets"].sum()
+    assert np.array_equal(masks["neither"], result.masks["singlets"] & ~result.masks["either"])
 
 
 def test_flowkit_reads_run_wsp_identically(tmp_path: Path) -> None:
