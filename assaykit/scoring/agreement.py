@@ -187,9 +187,10 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     compensation = ((manifest.get("options") or {}).get("compensation") or {}).get("path")
     from .figure_data import read as read_figures
 
-    outlines = _outlines(read_figures(folder), chosen.readout.population)
-    tubes = tuple(_tube(row, folder, runs, chosen, lab, population, calibration, compensation, outlines)
-                  for row in _blood_rows(folder))
+    scored = _Scored(folder=folder, runs=runs, strategy=chosen, calibration=calibration, compensation=compensation,
+                     outlines=_outlines(read_figures(folder), chosen.readout.population),
+                     gate_files=manifest.get("gate_files"))
+    tubes = tuple(_tube(row, scored, lab, population) for row in _blood_rows(folder))
     x = np.array([t.row["manual_abc"] for t in tubes if _paired(t)], dtype=np.float64)
     y = np.array([t.row["assaykit_abc"] for t in tubes if _paired(t)], dtype=np.float64)
     notes = []
@@ -235,8 +236,21 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _tube(row: dict[str, str], folder: Path, runs: Path, strategy: Any, lab: Any, population: str,
-          calibration: Any, compensation: str | None, outlines: dict[str, tuple[np.ndarray, ...]]) -> TubeAgreement:
+@dataclass(frozen=True)
+class _Scored:
+    """What compare needs of the scored run: its folders, strategy, calibration, compensation,
+    each tube's outline and gate file (manifest ``gate_files``; None for a run scored before it)."""
+
+    folder: Path
+    runs: Path
+    strategy: Any
+    calibration: Any
+    compensation: str | None
+    outlines: dict[str, tuple[np.ndarray, ...]]
+    gate_files: dict[str, str] | None
+
+
+def _tube(row: dict[str, str], scored: _Scored, lab: Any, population: str) -> TubeAgreement:
     from ..errors import GatingError
 
     out: dict[str, Any] = {k: None for k in COLUMNS}
@@ -255,23 +269,24 @@ def _tube(row: dict[str, str], folder: Path, runs: Path, strategy: Any, lab: Any
         out["note"] = error.message
         return TubeAgreement(out)
     try:
-        return _measure(out, row, folder, runs, strategy, sample, path, calibration, compensation,
-                        outlines.get(row["file"], ()))
+        return _measure(out, row, scored, sample, path)
     except AssayKitError as error:
         out["note"] = error.message
         return TubeAgreement(out)
 
 
-def _measure(out: dict[str, Any], row: dict[str, str], folder: Path, runs: Path, strategy: Any, sample: Any,
-             path: str, calibration: Any, compensation: str | None, outline: tuple[np.ndarray, ...]) -> TubeAgreement:
+def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: Any, path: str) -> TubeAgreement:
     from ..fcs import read_compensation, read_fcs
     from ..gating import GatingFrame, statistics
     from ..interop import evaluate, read_gatingml
     from .pipeline import gate_file_names
 
-    fcs = runs / row["file"]
-    gates = folder / gate_file_names([fcs])[fcs]
-    if not gates.exists():
+    strategy, calibration, compensation = scored.strategy, scored.calibration, scored.compensation
+    fcs = scored.runs / row["file"]
+    recorded = (scored.gate_files.get(row["file"]) if scored.gate_files is not None
+                else gate_file_names([fcs])[fcs])  # a run scored before the manifest recorded them
+    gates = scored.folder / recorded if recorded else None
+    if gates is None or not gates.is_file():
         out["note"] = "no assaykit gate file for this tube (a gate set by hand from a workspace, or not exportable)"
         return TubeAgreement(out)
     data = read_fcs(fcs)
@@ -298,4 +313,5 @@ def _measure(out: dict[str, Any], row: dict[str, str], folder: Path, runs: Path,
     if len(dims) != 2:
         return TubeAgreement(out)
     display = np.column_stack([frame.display(d) for d in dims])
-    return TubeAgreement(out, axes=(dims[0], dims[1]), display=display, ours=ours, theirs=theirs, outline=outline)
+    return TubeAgreement(out, axes=(dims[0], dims[1]), display=display, ours=ours, theirs=theirs,
+                         outline=scored.outlines.get(row["file"], ()))

@@ -375,7 +375,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
             tables.write(stage, frames)
             figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
                                       if o.figure is not None}, beads.figure, manifest["run_id"])
-            write_gates(stage, outcomes)
+            manifest["gate_files"] = write_gates(stage, outcomes)
             manifest = tables.seal(stage, manifest)
             if pages is not None:  # drawn into the same unit: tables and pages appear together
                 pages(stage)
@@ -400,21 +400,24 @@ def gate_file_names(paths: list[Path]) -> dict[Path, str]:
 WORKSPACE = "run.wsp"
 
 
-def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> None:
+def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> dict[str, str]:
     """Write every gated tube's fitted gates as GatingML into ``stage``/gates/, and all of them
     as one FlowJo 10 workspace, ``stage``/run.wsp, referencing each tube's FCS file (its absolute
-    ``file:`` URI), in file-name order."""
+    ``file:`` URI), in file-name order. Returns FCS file name -> its gate file (relative to
+    ``stage``), which the manifest records (``gate_files``) for ``compare``."""
     from .._files import write_atomic
     from ..interop import WorkspaceEntry, workspace_bytes
 
     written = {p: o for p, o in outcomes.items() if o.gatingml is not None}
-    for path, name in gate_file_names(sorted(written)).items():
+    names = gate_file_names(sorted(written))
+    for path, name in names.items():
         write_atomic(stage / name, written[path].gatingml)
     entries = [WorkspaceEntry(uri=path.resolve().as_uri(), name=path.name, sample=outcome.flowjo)
                for path, outcome in sorted(outcomes.items(), key=lambda item: item[0].name)
                if outcome.flowjo is not None]
     if entries:
         write_atomic(stage / WORKSPACE, workspace_bytes(entries))
+    return {path.name: name for path, name in sorted(names.items())}
 
 
 def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[dict[str, Any]]:

@@ -104,7 +104,17 @@ def _rows(path: Path) -> dict[str, dict[str, str]]:
 
 
 def test_its_own_workspace_agrees_perfectly(scored: tuple[Path, Path]) -> None:
+    """Compare finds each tube's gate file by the manifest's record (``gate_files``), which names
+    every gated tube's own file."""
+    import json
+
+    from assaykit.interop import read_gatingml
+
     _, out = scored
+    recorded = json.loads((out / "manifest.json").read_text())["gate_files"]
+    samples = _rows(out / "samples.csv")
+    assert set(recorded) == {f for f, r in samples.items() if not r["error"] and r["role"] != "beads"}
+    assert all((out / name).is_file() and read_gatingml(out / name).gates for name in recorded.values())
     agreement = compare_run(out, out / "run.wsp", population="monocytes")
     assert len(agreement.tubes) == 4
     for tube in agreement.tubes:
