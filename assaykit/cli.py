@@ -285,8 +285,8 @@ def gate(
         "--gatingml", help="Write the gates fitted on FILE, with their transforms and compensation, as GatingML 2.0 "
                            "(docs/interop.md).")] = None,
     sample: Annotated[str | None, typer.Option(
-        help="With a FlowJo workspace as --strategy: the workspace sample to apply (default: the one whose "
-             "name or data file is FILE's name).")] = None,
+        help="With a FlowJo workspace as --strategy: the workspace sample to apply, or a group (its gates as a "
+             "template; default: the sample whose name or data file is FILE's name).")] = None,
     beads: Annotated[Path | None, typer.Option(
         help="Bead tube FCS (with --lot or --bead-values): report the readout in AB/C.")] = None,
     lot: LotOption = None,

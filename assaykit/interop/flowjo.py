@@ -106,14 +106,23 @@ class Workspace:
 
     path: Path
     samples: Mapping[str, WorkspaceSample]
+    groups: Mapping[str, WorkspaceSample | GatingError] = field(default_factory=dict)
 
     def sample_for(self, file_name: str, name: str | None = None) -> WorkspaceSample:
-        """The sample named ``name``, else the one whose name or data file is ``file_name``."""
+        """The sample named ``name`` (else the group of that name, as a template: its gates with
+        its first member sample's compensation and axes, no FlowJo counts), else the sample whose
+        name or data file is ``file_name``."""
         if name is not None:
-            if name not in self.samples:
-                raise GatingError(f"no sample {name!r} in the workspace (samples: {', '.join(self.samples)})",
+            if name in self.samples:
+                return self.samples[name]
+            group = self.groups.get(name)
+            if isinstance(group, GatingError):
+                raise group
+            if group is None:
+                raise GatingError(f"no sample {name!r} in the workspace (samples: {', '.join(self.samples)}"
+                                  + (f"; groups with gates: {', '.join(self.groups)}" if self.groups else "") + ")",
                                   self.path)
-            return self.samples[name]
+            return group
         found = [s for s in self.samples.values() if file_name in (s.name, s.file_name)]
         if len(found) != 1:
             raise GatingError(f"{'no' if not found else 'more than one'} workspace sample matches {file_name!r}; "
@@ -133,10 +142,11 @@ class _WorkspaceReader(_Reader):
     """FlowJo's dialect: dimensions without compensation-ref, ellipses by foci and edges."""
 
     def __init__(self, path: Path, prefix: str, matrix_id: str | None,
-                 axes: tuple[Mapping[str, GmlTransform], Mapping[str, str]]) -> None:
+                 axes: tuple[Mapping[str, GmlTransform], Mapping[str, str]], axes_known: bool = True) -> None:
         super().__init__(path)
         self.prefix, self.matrix_id = prefix, matrix_id
         self.axes, self.curved = axes  # evaluable display transforms; channels on other non-linear axes
+        self.axes_known = axes_known  # False: a group template without member samples
 
     def dimension(self, element: Any) -> Dimension:
         children = [c for c in element if c.tag == _d("fcs-dimension")]
@@ -153,6 +163,9 @@ class _WorkspaceReader(_Reader):
         for i, gate in enumerate(gates):
             if gate.kind != "polygon":
                 continue
+            if not self.axes_known:
+                raise self.fail(element, "a polygon in a group without member samples: its display axes are unknown "
+                                         "(choose a sample of the group)")
             dims, vertices = list(gate.dims), np.array(gate.geometry["vertices"], dtype=np.float64)
             for j, dim in enumerate(dims):
                 if dim.channel in self.curved:
@@ -178,6 +191,9 @@ class _WorkspaceReader(_Reader):
             if dim.channel in self.axes and self.axes[dim.channel].kind == "flowjo-log":
                 raise self.fail(element, f"an ellipse on {dim.channel!r}, a log axis (FlowJo's ellipse coordinates "
                                          "there are not verified); redraw it as a polygon")
+            if not self.axes_known:
+                raise self.fail(element, "an ellipse in a group without member samples: its display axes are "
+                                         "unknown (choose a sample of the group)")
             if dim.channel not in self.axes:
                 raise self.fail(element, f"an ellipse on {dim.channel!r}, an axis whose transform FlowJo did not "
                                          "record or assaykit cannot evaluate (biex); redraw it as a polygon")
@@ -379,6 +395,8 @@ def _population_gate(population: Any, path: str, parent: str | None, reader: _Wo
     if len(elements) != 1:
         raise reader.fail(population, f"population {path!r} has no gate assaykit can read")
     element = elements[0]
+    if not element.get(_g("id")):  # a group's template gate: its id is on <Gate> (the path identifies it anyway)
+        element.set(_g("id"), gate_node.get(_g("id")) or path)
     found = reader.gate(element)
     if len(found) != 1:
         raise reader.fail(element, f"population {path!r}: one gate expected")
@@ -502,29 +520,59 @@ def read_workspace(path: str | Path) -> Workspace:
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
     _check_version(root, file_path)
     samples: dict[str, WorkspaceSample] = {}
+    by_id: dict[str, Any] = {}
     for sample in root.findall("SampleList/Sample"):
         node = sample.find("SampleNode")
         if node is None:
             continue
-        matrix, prefix = _matrix(sample, file_path)
-        base = _Reader(file_path)
-        reader = _WorkspaceReader(file_path, prefix, matrix.id if matrix else None, _axes(sample, base))
-        gates: dict[str, GmlGate] = {}
-        counts: dict[str, int | None] = {}
-        _populations(node, None, reader, gates, counts)
-        _resolve_dependents(gates, reader, node)
-        if len(gate_order(gates)) != len(gates):
-            raise GatingError("workspace populations refer to each other in a cycle", file_path)
+        document, counts = _document(node, sample, file_path)
         dataset = sample.find("DataSet")
         uri = dataset.get("uri", "") if dataset is not None else ""
         name = node.get("name", "")
-        transforms = {t.id: t for t in reader.axes.values()}
-        document = GatingDocument(path=file_path, transforms=transforms,
-                                  matrices={matrix.id: matrix} if matrix else {}, gates=gates)
+        ident = (dataset.get("sampleID") if dataset is not None else None) or node.get("sampleID")
+        if ident:
+            by_id.setdefault(ident, sample)
         total = int(node.get("count", "-1"))
         samples[name] = WorkspaceSample(name=name, file_name=uri.replace("\\", "/").rsplit("/", 1)[-1],
                                         document=document, counts=counts, total=total if total >= 0 else None,
                                         xml=ElementTree.tostring(sample, encoding="utf-8"))
     if not samples:
         raise GatingError("the workspace holds no sample", file_path)
-    return Workspace(path=file_path, samples=samples)
+    return Workspace(path=file_path, samples=samples, groups=_groups(root, by_id, file_path))
+
+
+def _document(node: Any, sample: Any | None, path: Path) -> tuple[GatingDocument, dict[str, int | None]]:
+    """The gates under ``node`` (a SampleNode or GroupNode) with the compensation and display
+    axes of ``sample`` (None: a group without member samples, whose axes are unknown)."""
+    matrix, prefix = _matrix(sample, path) if sample is not None else (None, "Comp-")
+    axes = _axes(sample, _Reader(path)) if sample is not None else ({}, {})
+    reader = _WorkspaceReader(path, prefix, matrix.id if matrix else None, axes, axes_known=sample is not None)
+    gates: dict[str, GmlGate] = {}
+    counts: dict[str, int | None] = {}
+    _populations(node, None, reader, gates, counts)
+    _resolve_dependents(gates, reader, node)
+    if len(gate_order(gates)) != len(gates):
+        raise GatingError("workspace populations refer to each other in a cycle", path)
+    transforms = {t.id: t for t in reader.axes.values()}
+    return GatingDocument(path=path, transforms=transforms, matrices={matrix.id: matrix} if matrix else {},
+                          gates=gates), counts
+
+
+def _groups(root: Any, by_id: Mapping[str, Any], path: Path) -> dict[str, WorkspaceSample | GatingError]:
+    """Each group holding gates, as a template: its gates with the compensation and axes of its
+    first member sample; a group that cannot be read keeps its error until it is chosen."""
+    groups: dict[str, WorkspaceSample | GatingError] = {}
+    for node in root.findall("Groups/GroupNode"):
+        if node.find("Subpopulations") is None:
+            continue
+        name = node.get("name", "")
+        refs = [r.get("sampleID") for r in node.findall("Group/SampleRefs/SampleRef")]
+        member = next((by_id[r] for r in refs if r in by_id), None)
+        try:
+            document, counts = _document(node, member, path)
+        except GatingError as error:
+            groups[name] = error
+            continue
+        groups[name] = WorkspaceSample(name=name, file_name="", document=document,
+                                       counts=dict.fromkeys(counts), total=None)
+    return groups

@@ -276,3 +276,46 @@ def test_the_polygon_and_ellipse_tolerance_is_measured() -> None:
     result = CliRunner().invoke(app, ["gate", str(line / "data_set_simple_line_100.fcs"), "--strategy",
                                       str(line / "single_ellipse_51_events.wsp"), "--json"])
     assert json.loads(result.output)["gates"][0]["edge_events"] == 2
+
+
+def test_a_group_template_applies_to_any_file(tmp_path: Path) -> None:
+    """``--sample GROUP``: the group's gates (FlowJo's template for its samples, which a sample
+    may have adjusted since), with the compensation and axes of its first member sample. Checked
+    against the template's bounds read from the XML text here."""
+    import re
+
+    diamond = FLOWJO / "simple_diamond_example" / "test_data_diamond_asinh_rect.wsp"
+    workspace = read_workspace(diamond)
+    template = workspace.sample_for("any.fcs", "All Samples")
+    member = next(iter(workspace.samples.values()))
+    fcs = read_fcs(diamond.parent / member.file_name)
+    ours = evaluate(template.document, fcs)["upper_right"]
+    text = diamond.read_text()
+    group = text[text.index("<Groups>"):text.index("</Groups>")]
+    (a0, a1), (b0, b1) = [(float(lo), float(hi)) for lo, hi in
+                          re.findall(r'gating:min="([^"]+)"\s+gating:max="([^"]+)"', group)]
+    a, b = fcs.events[:, 0], fcs.events[:, 1]
+    assert np.array_equal(ours, (a >= a0) & (a < a1) & (b >= b0) & (b < b1))
+    assert int(ours.sum()) != member.counts["upper_right"] and template.counts == {"upper_right": None}
+    line = FLOWJO / "simple_line_example" / "simple_poly_and_rect_v2_poly50.wsp"
+    result = CliRunner().invoke(app, ["gate", str(line.parent / "data_set_simple_line_100.fcs"), "--strategy",
+                                      str(line), "--sample", "my_group", "--json"])
+    assert result.exit_code == 0, result.output
+    text = line.read_text()
+    groups = text.index("<Groups>")
+    polygon = text[groups:text.index("</gating:PolygonGate>", groups)]
+    vertices = np.array(re.findall(r'data-type:value="([^"]+)"', polygon), dtype=float).reshape(-1, 2)
+    events = read_fcs(line.parent / "data_set_simple_line_100.fcs").events[:, :2]
+    from flowutils.gating import points_in_polygon
+
+    expected = int(np.sum(points_in_polygon(vertices, events)))  # linear axes: scale values as drawn
+    assert len(vertices) >= 3 and {g["id"]: g["count"] for g in json.loads(result.output)["gates"]} == \
+        {"poly1": expected, "rect1": 0}
+    orphan = tmp_path / "orphan.wsp"  # the group's sample references removed: its display axes are unknown
+    orphan.write_text(text[:groups] + text[groups:].replace('<SampleRef sampleID="1" />', ""))
+    with pytest.raises(GatingError, match="a polygon in a group without member samples"):
+        read_workspace(orphan).sample_for("x.fcs", "my_group")
+    assert read_workspace(orphan).sample_for("data_set_simple_line_100.fcs").counts["poly1"] == 0  # samples unaffected
+    missing = CliRunner().invoke(app, ["gate", str(line.parent / "data_set_simple_line_100.fcs"), "--strategy",
+                                       str(line), "--sample", "nope"])
+    assert missing.exit_code == 2 and "groups with gates: my_group" in missing.output
