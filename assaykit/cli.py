@@ -85,6 +85,9 @@ CompensationOption = Annotated[Path | None, typer.Option(
                            "matrix or not the lab's): a CSV (header: channel names) or a FlowJo workspace (.wsp).")]
 SpecimenOption = Annotated[str | None, typer.Option(
     "--specimen", help="Declared specimen: whole_blood, pbmc or lyse_no_wash (flagged when the events disagree).")]
+LedgerOption = Annotated[str | None, typer.Option(
+    "--ledger", help="The results ledger: a SQLite file, or postgresql://user@host/db (docs/ledger.md); default: "
+                     "$ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the reports.", show_default=False)]
 BeadUnitOption = Annotated[str, typer.Option(
     "--bead-unit", help="Unit of --bead-values (PE molecules/bead gives AB/C; MEFL, MEPE ... for rainbow beads).")]
 
@@ -483,6 +486,8 @@ def score(
     no_report: Annotated[bool, typer.Option(
         "--no-report", help="Tables and figure data only; no HTML/PDF reports (`assaykit report` draws them later).")]
     = False,
+    ledger: LedgerOption = None,
+    no_ledger: Annotated[bool, typer.Option("--no-ledger", help="Do not consult or record in any ledger.")] = False,
 ) -> None:
     """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
 
@@ -490,8 +495,12 @@ def score(
     calibration.csv, restoration.csv, patients.csv, cohort.csv, manifest.json, figure_data.json and,
     unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at once
     (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some failed
-    (their rows say why), 2 for usage or input errors (nothing written), 3 for an internal error,
-    130 when interrupted.
+    (their rows say why), the run is rejected by QC over time, or the ledger could not be read or
+    written (the outputs are written all the same), 2 for usage or input errors (nothing written),
+    3 for an internal error, 130 when interrupted.
+
+    The run is recorded in the ledger (docs/ledger.md): --ledger FILE or URL, else run.yaml
+    ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.
 
     Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2
     """
@@ -501,7 +510,7 @@ def score(
     overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
                  "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
-                 "compensation": compensation, "specimen": specimen}
+                 "compensation": compensation, "specimen": specimen, "ledger": "none" if no_ledger else ledger}
     from .report import render_reports
 
     def pages(stage: Path) -> None:
@@ -509,7 +518,7 @@ def score(
 
     try:
         result = _run(lambda: score_run(run_dir, out=out, progress=update, pages=None if no_report else pages,
-                                        **overrides))
+                                        use_default_ledger=True, **overrides))
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
@@ -519,7 +528,25 @@ def score(
         typer.echo(f"  failed: {row['file']}: {row['error']}")
     if not no_report:
         typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
+    _say_ledger(result)
     raise typer.Exit(result.exit_code)
+
+
+def _say_ledger(result: Any) -> None:
+    """score's lines about QC over time and the ledger."""
+    where = result.manifest.get("ledger", {}).get("location", "")
+    if result.qc_status in ("rejected", "warning"):
+        typer.echo(f"QC: {result.qc_status}, {result.qc_reason}" + (" (the run is held: every page says so)"
+                                                                    if result.qc_status == "rejected" else ""))
+    elif result.qc_status != "not evaluated":
+        typer.echo(f"QC over time: {result.qc_status}" + (f" ({result.qc_reason})" if result.qc_reason else ""))
+    if result.ledger_error:
+        typer.echo(f"ledger: {result.ledger_error}", err=True)
+    elif result.recorded is not None:
+        typer.echo(f"ledger: recorded in {where}" + (" (replacing this run's earlier recording)"
+                                                     if result.recorded.replaced else ""))
+        for file, run in sorted(result.recorded.elsewhere.items()):
+            typer.echo(f"  {file}: also recorded under run {run!r}")
 
 
 @app.command()
@@ -700,6 +727,150 @@ def lots(
         values = ", ".join(f"{v:g}" for v in lot.values)
         typer.echo(f"{lot_name:<40}{lot.kit} lot {lot.lot} ({lot.unit}): {values}"
                    + ("  [example values]" if lot.example else ""))
+
+
+# --- the ledger --------------------------------------------------------------------------------
+
+ledger_app = typer.Typer(help="The results ledger across runs: runs, a patient over time, assay QC over time, export.",
+                         no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(ledger_app, name="ledger")
+
+
+def _open_ledger(target: str | None) -> Any:
+    """The ledger a ledger command reads: --ledger, else $ASSAYKIT_LEDGER, else
+    reports/assaykit-ledger.sqlite (score's default for reports/<run>); a missing file is an error,
+    never an empty ledger."""
+    import os
+
+    from .ledger import DEFAULT_NAME, ENVIRONMENT, open_ledger
+
+    chosen = target or os.environ.get(ENVIRONMENT) or str(Path("reports") / DEFAULT_NAME)
+    if "://" not in chosen and not Path(chosen).expanduser().is_file():
+        _abort(AssayKitError("no ledger here: score a run first, or name one with --ledger", chosen))
+    return _run(lambda: open_ledger(chosen))
+
+
+def _print_json(doc: Any) -> None:
+    typer.echo(json.dumps(doc, indent=1, default=str))
+
+
+@ledger_app.command("runs")
+def ledger_runs(
+    ledger: LedgerOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """List the runs the ledger holds, oldest first: name, date, instrument, bead lot, tubes, QC status.
+
+    Example: assaykit ledger runs --ledger reports/assaykit-ledger.sqlite
+    """
+    with _open_ledger(ledger) as opened:
+        runs = _run(opened.runs)
+    if as_json:
+        _print_json(runs)
+        return
+    typer.echo(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}  QC")
+    for r in runs:
+        instrument = f"{r['instrument']} {r['instrument_serial']}".strip()
+        typer.echo(f"{r['run_name'][:27]:<28}{r['acquired_on'][:10]:<12}{instrument[:23]:<24}{r['lot'][:15]:<16}"
+                   f"{r['n_tubes']:>6}{r['n_failed']:>7}  {r['qc_status']}"
+                   + (f" ({r['qc_reason']})" if r["qc_status"] in ("rejected", "warning") else ""))
+
+
+@ledger_app.command("patient")
+def ledger_patient(
+    patient: Annotated[str, typer.Argument(help="The patient id, as in the plate maps.", show_default=False)],
+    ledger: LedgerOption = None,
+    control: Annotated[str, typer.Option(help="Condition of the unstimulated control.")] = "unstimulated",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Every measure of one patient across runs: unstimulated AB/C per day, each drug's restoration,
+    ImmunoSep class, and the trajectory findings (slope per day, low at days 5-7, trajectory class).
+
+    Example: assaykit ledger patient P01 --json
+    """
+    from .ledger.trajectory import patient_trajectory, timeline
+
+    with _open_ledger(ledger) as opened:
+        found = _run(lambda: opened.patient_rows([patient]))
+    rows = timeline(found["patients"], found["restoration"], control)
+    if not rows:
+        _abort(AssayKitError(f"no patient {patient!r} in the ledger"))
+    course = patient_trajectory(rows, control)
+    if as_json:
+        _print_json({"patient": patient, "control": control, "measures": rows,
+                     "trajectory": {"slope_per_day": course.slope_per_day, "trajectory": course.trajectory,
+                                    "reason": course.reason, "low_late": [list(p) for p in course.low_late],
+                                    "findings": course.findings()}})
+        return
+    typer.echo(f"patient {patient}")
+    typer.echo(f"  {'day':>6}  {'time point':<12}{'condition':<16}{'AB/C':>10}{'fold':>8}  {'ImmunoSep':<18}run")
+    for r in rows:
+        day = "" if r["day"] is None else f"{r['day']:g}"
+        abc = "" if r["abc"] is None else f"{r['abc']:,.0f}"
+        fold = "" if r["fold_change"] is None else f"{r['fold_change']:.2f}"
+        typer.echo(f"  {day:>6}  {r['timepoint'][:11]:<12}{r['condition'][:15]:<16}{abc:>10}{fold:>8}  "
+                   f"{r['immunosep_class'][:17]:<18}{r['run']}" + ("  [QC rejected]" if r["qc_status"] == "rejected"
+                                                                 else ""))
+    for finding in course.findings():
+        typer.echo(f"  {finding}")
+
+
+@ledger_app.command("qc")
+def ledger_qc(
+    ledger: LedgerOption = None,
+    instrument: Annotated[str | None, typer.Option(help="Only this instrument ($CYT, or '$CYT $CYTNUM').")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write qc.html (Levey-Jennings charts) and qc.csv here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Assay QC over time: per instrument, bead lot and series (bead slope, intercept, r2, each peak's
+    MFI, control blood AB/C), every run's value, z-score and the Westgard rules it broke.
+
+    Example: assaykit ledger qc --instrument "FACSCanto II" --out reports/qc
+    """
+    from .report.ledger_qc import qc_series, write_qc_page
+
+    with _open_ledger(ledger) as opened:
+        points = _run(lambda: opened.qc_points(instrument))
+    series = qc_series(points)
+    if as_json:
+        _print_json(series)
+    else:
+        for one in series:
+            last = one["points"][-1]
+            typer.echo(f"{one['instrument']} | lot {one['lot']} | {one['series']}: {len(one['points'])} runs, "
+                       f"last {last['value']:.4g} ({last['status']}"
+                       + (f", {last['rules']}" if last["rules"] else "") + ")")
+        if not series:
+            typer.echo("no QC series in the ledger" + (f" for {instrument}" if instrument else ""))
+    if out is not None:
+        _run(lambda: write_qc_page(out, series))
+        if not as_json:
+            typer.echo(f"wrote {out}/qc.html and {out}/qc.csv")
+
+
+@ledger_app.command("export")
+def ledger_export(
+    out: Annotated[Path, typer.Option(help="Folder to write one CSV per table into (replaced as one unit).")],
+    ledger: LedgerOption = None,
+) -> None:
+    """Export every table of the ledger as CSV, one file per table (runs, tubes, bead_peaks,
+    restoration, patients, qc_checks).
+
+    Example: assaykit ledger export --out ledger-export
+    """
+    from ._files import output_unit, write_atomic
+
+    with _open_ledger(ledger) as opened:
+        tables = _run(opened.export)
+    import hashlib
+
+    with output_unit(out) as stage:
+        for name, content in tables.items():
+            write_atomic(stage / f"{name}.csv", content)
+        listing = {f"{n}.csv": {"sha256": hashlib.sha256(c).hexdigest()} for n, c in tables.items()}
+        write_atomic(stage / "manifest.json", (json.dumps({"kind": "assaykit ledger export", "ledger": opened.shown,
+                                                           "files": listing}, indent=1) + "\n").encode())
+    typer.echo(f"wrote {len(tables)} tables to {out}/")
 
 
 # --- simulate ----------------------------------------------------------------------------------

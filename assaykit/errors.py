@@ -37,3 +37,8 @@ class GatingError(AssayKitError):
 
 class CalibrationError(AssayKitError):
     """Bead calibration failed (too few peaks, unusable lot file ...)."""
+
+
+class LedgerError(AssayKitError):
+    """The results ledger cannot be opened, read or written (foreign, corrupt or locked file, a
+    server that cannot be reached, a newer schema)."""

@@ -16,7 +16,7 @@ from assaykit.beads import load_lot
 from assaykit.errors import AssayKitError
 from assaykit.gating import load_strategy
 from assaykit.scoring import load_run_yaml, read_plate_map
-from assaykit.scoring.pipeline import read_clinical
+from assaykit.scoring.clinical import read_clinical
 
 KEYS = ["plate_map", "lot", "strategy", "clinical", "control", "jobs", "thresholds", "responder", "bead_values",
         "specimen", "normal_abc", "min_fold_change", "require_state_improvement", "markers", "populations",

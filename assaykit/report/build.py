@@ -20,6 +20,7 @@ import numpy as np
 
 from .._files import write_atomic
 from .._workers import map_in_workers
+from ..errors import AssayKitError
 from . import figures as fg
 from .load import RunData, load_run
 from .names import page_names
@@ -105,7 +106,29 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
         })
     dates = sorted({s["acquisition_date"] for s in tubes if s.get("acquisition_date")})
     return {"patient": patient, "stem": names[patient], "timepoints": timepoints, "sections": sections,
-            "acquired": ", ".join(dates) or "not recorded", "failed": all(s["error"] for s in tubes) if tubes else True}
+            "acquired": ", ".join(dates) or "not recorded", "failed": all(s["error"] for s in tubes) if tubes else True,
+            "trajectory": trajectory_context(run, patient)}
+
+
+def trajectory_context(run: RunData, patient: str) -> dict[str, Any] | None:
+    """The patient's course over days (trajectories.csv: this run and the ledger's earlier runs),
+    when it holds more than one day: the figure data and the findings; else None."""
+    from .._files import build
+    from ..ledger import TrajectoryRule
+    from ..ledger.trajectory import patient_trajectory
+
+    rows = [r for r in run.trajectories if r["patient"] == patient]
+    series = fg.trajectory_data(rows, run.control)
+    days = {d for points in series.values() for d, _ in points}
+    if len(days) < 2:
+        return None
+    doc = run.manifest.get("trajectory_rule")
+    rule = build(TrajectoryRule, {k: v for k, v in doc.items() if k != "source"}, run.out_dir, AssayKitError,
+                 "trajectory_rule") if isinstance(doc, dict) else TrajectoryRule()
+    course = patient_trajectory(rows, run.control, rule)
+    runs = sorted({r["run"] for r in rows if r["run"]})
+    return {"series": series, "findings": course.findings(), "runs": runs,
+            "source": doc.get("source", "") if isinstance(doc, dict) else ""}
 
 
 def _tube_figures(run: RunData, tubes: list[dict[str, Any]]) -> tuple[list[dict], list[tuple[str, list]]]:
@@ -156,9 +179,13 @@ def _environment() -> Any:
 
 def _common(run: RunData) -> dict[str, Any]:
     m = run.manifest
+    qc = run.qc_over_time
+    status, reason = str(qc.get("status", "")), str(qc.get("reason", ""))
     return {"run": run.run_name, "software": m.get("software", {}).get("assaykit", ""), "methods": methods(run),
             "scored": m.get("ended", ""), "state_colours": fg.STATE_COLOURS,
-            "figure_data_missing": bool(run.figures.get("missing"))}
+            "figure_data_missing": bool(run.figures.get("missing")),
+            "qc_banner": f"QC: {status}, {reason}" if status in ("rejected", "warning") else "",
+            "qc_rejected": status == "rejected"}
 
 
 def render_patient(run: RunData, patient: str, names: dict[str, str]) -> dict[str, bytes]:
@@ -167,6 +194,11 @@ def render_patient(run: RunData, patient: str, names: dict[str, str]) -> dict[st
     colours = fg.condition_colours(_conditions(run), run.control)
     with fg.style():
         drawn = [_draw_section(run, s, colours) for s in context["sections"]]
+        course = context["trajectory"]
+        if course is not None:
+            thresholds = run.manifest.get("thresholds", {})
+            course["draw"] = lambda ax: fg.draw_trajectory(ax, course["series"], colours, run.control, thresholds)
+            course["png"] = _png(course["draw"], (6.8, 3.0))
         for section, d in zip(context["sections"], drawn, strict=True):
             section["restoration_png"] = _png(d["restoration"], (6.8, 3.2))
             section["histogram_png"] = _png(d["histograms"], (6.8, 3.0))
@@ -245,7 +277,7 @@ def patient_pdf(run: RunData, context: dict[str, Any], drawn: list[dict[str, Any
                 (f"HLA-DR restoration report - patient {context['patient']}", 14),
                 (f"time point {section['timepoint']}  |  run {common['run']}  |  acquired {context['acquired']}  |  "
                  f"assaykit {common['software']}", 8),
-                ("", 6),
+                (common["qc_banner"], 9) if common["qc_banner"] else ("", 6),
                 (f"Unstimulated monocyte HLA-DR: {section['control_abc']} AB/C - state: {state.get('state') or '-'}",
                  11),
                 (f"ImmunoSep class: {state.get('immunosep_class') or 'not classified'}"
@@ -278,6 +310,15 @@ def patient_pdf(run: RunData, context: dict[str, Any], drawn: list[dict[str, Any
                               (f"Beads: {m['lot']}; {m['fit']}.", 7), (f"States: {m['thresholds']}.", 7),
                               (f"Responder: {m['responder']} against the {m['control']} control; {m['gap']}.", 7)],
                         top=0.13, width=130)
+            pdf.savefig(fig)
+        course = context["trajectory"]
+        if course is not None:
+            fig = fg.new_figure(*A4_IN, layout=None)
+            _text_block(fig, [(f"Patient {context['patient']} over time (runs: {', '.join(course['runs'])})", 12),
+                              (common["qc_banner"], 9) if common["qc_banner"] else ("", 6)], top=0.965)
+            course["draw"](fig.add_axes((0.12, 0.55, 0.7, 0.35)))
+            _text_block(fig, [("Findings", 9), *[(f, 8) for f in course["findings"]], ("", 6),
+                              (course["source"], 6)], top=0.48, width=130)
             pdf.savefig(fig)
     return buffer.getvalue()
 

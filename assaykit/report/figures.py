@@ -352,3 +352,34 @@ def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[s
     axes[0].set_ylim(*_abc_limits(values, thresholds))
     _abc_axis(axes[0].yaxis)
     axes[0].set_ylabel("monocyte HLA-DR (AB/C, log scale)")
+
+
+def trajectory_data(rows: list[dict[str, Any]], control: str) -> dict[str, list[tuple[float, float]]]:
+    """Per condition, the (day, AB/C) points of one patient's trajectories rows (runs rejected by
+    QC left out), the control first; the figure data of :func:`draw_trajectory`."""
+    out: dict[str, list[tuple[float, float]]] = {control: []}
+    for r in rows:
+        day, abc = r.get("day"), r.get("abc")
+        if r.get("qc_status") == "rejected" or day is None or abc is None or not (abc > 0 and math.isfinite(day)):
+            continue
+        out.setdefault(r["condition"], []).append((float(day), float(abc)))
+    return {c: sorted(points) for c, points in out.items() if points}
+
+
+def draw_trajectory(ax: Any, series: dict[str, list[tuple[float, float]]], colours: dict[str, str], control: str,
+                    thresholds: dict[str, float]) -> None:
+    """AB/C against day since admission (log axis): the unstimulated control as a thick line, each
+    drug beside it, the 5,000 / 8,000 / 15,000 state thresholds as dotted lines."""
+    ax.set_yscale("log")
+    values = [v for points in series.values() for _, v in points]
+    for condition, points in series.items():
+        days, abc = zip(*points, strict=True)
+        main = condition == control
+        ax.plot(days, abc, marker="o", markersize=5 if main else 3.5, linewidth=2.2 if main else 1.0,
+                color=colours.get(condition, "#444444"), label=condition, zorder=3 if main else 2)
+    _threshold_lines(ax, thresholds)
+    ax.set_ylim(*_abc_limits(values, thresholds))
+    _abc_axis(ax.yaxis)
+    ax.set_xlabel("day since admission")
+    ax.set_ylabel("monocyte HLA-DR (AB/C)")
+    ax.legend(fontsize=6, loc="upper left", frameon=False)

@@ -14,12 +14,15 @@ from ..scoring import figure_data as data
 from ..scoring.tables import COLUMNS, MANIFEST, read_manifest, restore
 
 TABLES = tuple(COLUMNS)
+OPTIONAL = ("trajectories", "qc")
+"""Tables a run scored before the ledger existed does not have."""
 _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "hladr_pos_pct",
             "monocyte_purity_pct", "removed_at_top",
             "slope", "intercept", "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
             "peak_residual_log10", "peak_events", "control_abc", "abc", "fold_change", "log2_fold_change",
             "delta_abc", "gap_closed", "ferritin_ng_ml", "best_fold_change", "n_pairs", "median_fold_change",
-            "ci_low", "ci_high", "ci_coverage", "wilcoxon_p", "holm_p"}
+            "ci_low", "ci_high", "ci_coverage", "wilcoxon_p", "holm_p", "day", "draw_to_stain_h", "value", "target",
+            "sd", "z"}
 _MAX_NUMBER = 1e15
 """Every number of the tables is finite and below this (counts, MFI, AB/C, p-values, ...)."""
 _FLAGS = {"qc_flags"}
@@ -40,6 +43,14 @@ class RunData:
     manifest: dict[str, Any]
     figures: dict[str, Any]
     data_files: dict[str, bytes] = field(default_factory=dict, repr=False)  # every file but the pages
+    trajectories: list[dict[str, Any]] = field(default_factory=list)  # the patients' measures across runs
+    qc: list[dict[str, Any]] = field(default_factory=list)  # QC over time: each series' check
+
+    @property
+    def qc_over_time(self) -> dict[str, Any]:
+        """The run's QC over time (status, reason) as the manifest records it."""
+        found = self.manifest.get("qc_over_time")
+        return found if isinstance(found, dict) else {}
 
     @property
     def run_name(self) -> str:
@@ -159,7 +170,8 @@ def load_run(out_dir: str | Path) -> RunData:
         raise AssayKitError("output folder not found", folder)
     manifest = check_manifest(read_manifest(folder), folder / MANIFEST)
     files = data_files(folder, manifest)  # another run's, or edited: refused
-    tables = {name: read_table(folder / f"{name}.csv") for name in TABLES}
+    tables = {name: read_table(folder / f"{name}.csv") for name in TABLES
+              if name not in OPTIONAL or (folder / f"{name}.csv").is_file()}
     figures = data.read(folder)
     if not figures.get("missing") and figures.get("run_id", "") != manifest.get("run_id", ""):
         raise AssayKitError("the figure data come from another run than the tables (run_id differs); "

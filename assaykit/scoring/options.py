@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
+from ..ledger import TrajectoryRule
 from .restoration import ResponderRule, Thresholds
 
-PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation")
+PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation", "qc_targets")
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
-        "plate_map_sheet", "gate_overrides")
+        "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory")
+DEFAULT_PREANALYTIC_LIMIT_H = 4.0  # Döcke 2005: stained within 4 h of the draw (ImmunoSep: 6 h)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,11 @@ class RunOptions:
     specimen: str | None = None  # declared specimen, over the strategy's (gating.specimen.SPECIMENS)
     plate_map_sheet: str | None = None  # the XLSX plate map's sheet (default: the first with the columns)
     gate_overrides: tuple[Any, ...] = ()  # gates set by hand (overrides.GateOverride), run.yaml only
+    ledger: str | None = None  # a ledger file or URL ("none": do not record); default beside the reports
+    qc_targets: Path | None = None  # YAML of established QC targets and SDs (docs/ledger.md)
+    qc_baseline_runs: int = 10  # runs that establish a QC series' target and SD when none is given
+    preanalytic_limit_h: float = DEFAULT_PREANALYTIC_LIMIT_H  # draw to staining, hours
+    trajectory: TrajectoryRule = field(default_factory=TrajectoryRule)
 
     def __post_init__(self) -> None:
         from ..gating.specimen import check_specimen
@@ -43,6 +50,10 @@ class RunOptions:
             object.__setattr__(self, "specimen", check_specimen(self.specimen, "specimen"))
         except ValueError as exc:
             raise AssayKitError(str(exc)) from None
+        if self.qc_baseline_runs < 2:
+            raise AssayKitError("qc_baseline_runs: at least 2 runs establish a QC target and SD")
+        if not 0 < self.preanalytic_limit_h <= 24 * 30:
+            raise AssayKitError("preanalytic_limit_h: expected hours between 0 and 720")
 
 
 def load_run_yaml(run_dir: Path) -> dict[str, Any]:
@@ -82,6 +93,16 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
         values["thresholds"] = build(Thresholds, doc["thresholds"], path, AssayKitError, "thresholds")
     if "responder" in doc:
         values["responder"] = build(ResponderRule, doc["responder"], path, AssayKitError, "responder")
+    if doc.get("ledger") is not None:
+        target = typed(doc["ledger"], "str", "ledger", path, AssayKitError).strip()
+        values["ledger"] = target if "://" in target or target.lower() == "none" else str(run_dir / target)
+    if doc.get("qc_baseline_runs") is not None:
+        values["qc_baseline_runs"] = typed(doc["qc_baseline_runs"], "int", "qc_baseline_runs", path, AssayKitError)
+    if doc.get("preanalytic_limit_h") is not None:
+        values["preanalytic_limit_h"] = typed(doc["preanalytic_limit_h"], "float", "preanalytic_limit_h", path,
+                                              AssayKitError)
+    if "trajectory" in doc:
+        values["trajectory"] = build(TrajectoryRule, doc["trajectory"], path, AssayKitError, "trajectory")
     if doc.get("gate_overrides") is not None:
         from .overrides import parse_overrides
 

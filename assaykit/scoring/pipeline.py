@@ -8,7 +8,6 @@ once; a failing file becomes a row with its error) -> tables, written atomically
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import uuid
@@ -25,6 +24,7 @@ from ..fcs import read_fcs, read_fcs_text
 from ..fcs.text import acquisition_date
 from ..gating import Strategy, load_strategy
 from . import figure_data
+from .clinical import Clinical, read_clinical_table
 from .cohort import drug_pairs, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .platemap import Assignment, match_files, read_plate_map
@@ -148,44 +148,6 @@ def run_files(run_dir: Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
-def read_clinical(path: Path) -> dict[tuple[str, str], float]:
-    """Ferritin per (patient, timepoint) from a CSV with ``patient``, optional ``timepoint``,
-    ``ferritin_ng_ml`` (timepoint "" applies to every time point of the patient)."""
-    import io
-
-    import pandas as pd
-
-    from .._files import TABLE_LIMIT, quote, read_input
-    from .platemap import decode_table
-
-    text, _ = decode_table(read_input(path, AssayKitError, "clinical file", TABLE_LIMIT))
-    if not text.strip():
-        raise AssayKitError("the clinical file is empty", path)
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise AssayKitError(f"cannot read the clinical CSV ({type(exc).__name__})", path) from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in ("patient", "ferritin_ng_ml") if c not in table.columns]
-    if missing:
-        raise AssayKitError(f"missing column(s) {', '.join(missing)}", path)
-    out: dict[tuple[str, str], float] = {}
-    problems = []
-    for i, record in enumerate(table.to_dict("records")):
-        try:
-            value = float(record["ferritin_ng_ml"])
-        except ValueError:
-            value = float("nan")
-        if not (math.isfinite(value) and value >= 0):
-            problems.append(f"row {i + 2}: ferritin_ng_ml {quote(record['ferritin_ng_ml'])} is not a finite number "
-                            "of at least 0")
-            continue
-        out[(record["patient"].strip(), record.get("timepoint", "").strip())] = value
-    if problems:
-        raise AssayKitError("; ".join(problems), path)
-    return out
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -201,10 +163,14 @@ class ScoreResult:
     manifest: dict[str, Any]
     out_dir: Path | None
     n_failed: int
+    ledger_error: str = ""  # why the ledger could not be read or written ("" when it was, or none is used)
+    qc_status: str = "not evaluated"  # QC over time: in control, warning, rejected, establishing, not evaluated
+    qc_reason: str = ""
+    recorded: Any = None  # ledger.Recorded, when the run was recorded
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.n_failed else 0
+        return 1 if self.n_failed or self.ledger_error or self.qc_status == "rejected" else 0
 
 
 @dataclass(frozen=True)
@@ -219,13 +185,15 @@ class RunInputs:
     plate: Any
     strategy: Strategy
     lot: Any
-    clinical: dict[tuple[str, str], float]
+    clinical: Clinical
     assignments: list[Assignment]
     acquired: dict[Path, str]
     unreadable: dict[Path, str]
     jobs: int
     out_dir: Path
     overrides: dict[Path, Any] = field(default_factory=dict)  # tube -> overrides.TubeOverride (gate set by hand)
+    instruments: dict[Path, tuple[str, str]] = field(default_factory=dict)  # file -> ($CYT, $CYTNUM)
+    qc_targets: tuple[dict[str, Any], ...] = ()  # established QC targets (history.read_targets)
 
 
 def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
@@ -241,7 +209,12 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     if options.specimen is not None:
         strategy = replace(strategy, specimen=options.specimen)
     lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
-    clinical = read_clinical(options.clinical) if options.clinical is not None else {}
+    clinical = read_clinical_table(options.clinical) if options.clinical is not None else Clinical()
+    targets: tuple[dict[str, Any], ...] = ()
+    if options.qc_targets is not None:
+        from .history import read_targets
+
+        targets = tuple(read_targets(options.qc_targets))
     files = run_files(folder)
     keywords: dict[Path, Any] = {}
     unreadable: dict[Path, str] = {}
@@ -262,7 +235,10 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     return RunInputs(
         folder=folder, options=options, plate=plate, strategy=strategy, lot=lot, clinical=clinical,
         assignments=assignments, acquired={f: acquisition_date(k) for f, k in keywords.items()},
-        unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=overrides)
+        unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=overrides,
+        instruments={f: (str(k.get("$CYT", "")).strip(), str(k.get("$CYTNUM", "")).strip())
+                     for f, k in keywords.items()},
+        qc_targets=targets)
 
 
 def check_out_dir(run_dir: Path, out_dir: Path) -> None:
@@ -300,7 +276,7 @@ def measure_tubes(inputs: RunInputs, figure: bool = True,
     """Every blood tube (samples and isotype controls) gated and measured in ``inputs.jobs``
     worker processes; ``figure``: keep each tube's figure data; ``progress(done, total, name)``
     after each tube."""
-    blood = [a for a in inputs.assignments if a.row.role in ("sample", "isotype")]
+    blood = [a for a in inputs.assignments if a.row.role in ("sample", "isotype", "control")]
     done = [0]
 
     def tick(outcome: TubeResult) -> None:
@@ -332,7 +308,8 @@ class _PhaseTimer:
 
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
               progress: Callable[[int, int, str], None] | None = None,
-              pages: Callable[[Path], Any] | None = None, **overrides: Any) -> ScoreResult:
+              pages: Callable[[Path], Any] | None = None, use_default_ledger: bool = False,
+              **overrides: Any) -> ScoreResult:
     """Score a run folder.
 
     ``run_dir`` is the folder of FCS files, plate map and optional run.yaml. ``overrides`` are
@@ -344,8 +321,14 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     map, lot, strategy); a file that fails is a row. The output folder is replaced as one unit
     (tables, figure data, manifest); ``pages(staging_folder)``, when given, draws more files into
     it before it is swapped in (the score command's reports:
-    :func:`assaykit.report.render_reports`)."""
-    from . import tables
+    :func:`assaykit.report.render_reports`).
+
+    The ledger (docs/ledger.md): the ``ledger`` option (a file or URL; run.yaml ``ledger:``)
+    records the written run; with ``use_default_ledger`` (the CLI), ``ASSAYKIT_LEDGER`` or
+    ``assaykit-ledger.sqlite`` beside the output folder when none is named. Its QC history judges
+    the run (Westgard), its earlier time points of the run's patients go into trajectories.csv. A
+    ledger that fails is ``ledger_error`` (exit code 1); the run's outputs are written all the same."""
+    from . import history, tables
 
     timer = _PhaseTimer()
     inputs = load_inputs(run_dir, out, **overrides)
@@ -354,35 +337,78 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     timer.mark("calibration")
     outcomes = measure_tubes(inputs, figure=write, progress=progress)  # figure data only to write
     timer.mark("tubes")
-    samples = _sample_rows(inputs, outcomes, beads)
     options = inputs.options
-    restoration_rows, patient_rows = pair_with_controls(samples, options.control, options.thresholds,
-                                                        options.responder, inputs.clinical)
-    frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
-                           drug_statistics(drug_pairs(restoration_rows)))
-    manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options, inputs.assignments,
-                               beads.calibration, samples, timer.started, time.time(), inputs.jobs,
-                               clinical_path=options.clinical)
-    manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
-                                  for a in inputs.assignments if a.path in inputs.overrides]
-    timer.mark("tables")
-    manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
-    manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
-    if write:
-        from .._files import output_unit
+    samples = history.with_days(_sample_rows(inputs, outcomes, beads), inputs.clinical, options.preanalytic_limit_h)
+    plan = history.before_writing(
+        target=history.ledger_target(options.ledger, inputs.out_dir, use_default_ledger) if write else None,
+        folder=inputs.folder, samples=samples, calibration=beads.calibration, lot=inputs.lot,
+        targets=inputs.qc_targets, baseline_runs=options.qc_baseline_runs, scored_at=_utc(timer.started),
+        software=tables.version())
+    try:
+        timer.mark("ledger")
+        samples = history.elsewhere_flags(samples, plan.view)
+        restoration_rows, patient_rows = _days(*pair_with_controls(samples, options.control, options.thresholds,
+                                                                    options.responder, inputs.clinical.ferritin),
+                                               samples)
+        flag = history.qc_flag(plan.status, plan.reason)
+        samples, restoration_rows, patient_rows = (history.flag_rows(rows, flag) for rows in
+                                                   (samples, restoration_rows, patient_rows))
+        run = {"run_name": plan.run["run_name"], "acquired_on": plan.run["acquired_on"], "qc_status": plan.status}
+        frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
+                               drug_statistics(drug_pairs(restoration_rows)),
+                               history.trajectory_rows(patient_rows, restoration_rows, plan.view, run, options.control),
+                               [history.check_row(c) for c in plan.checks])
+        manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options,
+                                   inputs.assignments, beads.calibration, samples, timer.started, time.time(),
+                                   inputs.jobs, clinical_path=options.clinical)
+        manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
+                                      for a in inputs.assignments if a.path in inputs.overrides]
+        manifest["ledger"] = {"location": plan.view.target, "error": plan.view.error}
+        manifest["trajectory_rule"] = options.trajectory.to_dict()
+        manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
+        manifest["qc_over_time"] = {"status": plan.status, "reason": plan.reason,
+                                    "baseline_runs": options.qc_baseline_runs,
+                                    "targets": str(options.qc_targets or ""), "instrument": plan.run["instrument"],
+                                    "instrument_serial": plan.run["instrument_serial"]}
+        timer.mark("tables")
+        manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
+        manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
+        if write:
+            from .._files import output_unit
 
-        with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
-            tables.write(stage, frames)
-            figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
-                                      if o.figure is not None}, beads.figure, manifest["run_id"])
-            manifest["gate_files"] = write_gates(stage, outcomes)
-            manifest = tables.seal(stage, manifest)
-            if pages is not None:  # drawn into the same unit: tables and pages appear together
-                pages(stage)
-                manifest = tables.read_manifest(stage)
+            with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
+                tables.write(stage, frames)
+                figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
+                                          if o.figure is not None}, beads.figure, manifest["run_id"])
+                manifest["gate_files"] = write_gates(stage, outcomes)
+                manifest = tables.seal(stage, manifest)
+                if pages is not None:  # drawn into the same unit: tables and pages appear together
+                    pages(stage)
+                    manifest = tables.read_manifest(stage)
+        recorded, ledger_error = history.record_run(
+            plan, samples=samples, calibration=beads.calibration, restoration=restoration_rows, patients=patient_rows,
+            run_uid=manifest["run_id"], rows_of={a.path.name: a.row.row for a in inputs.assignments})
+    finally:
+        plan.close()
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
-                       sum(1 for s in samples if s["error"]))
+                       sum(1 for s in samples if s["error"]), ledger_error=ledger_error, qc_status=plan.status,
+                       qc_reason=plan.reason, recorded=recorded)
+
+
+def _utc(seconds: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+
+
+def _days(restoration: list[dict[str, Any]], patients: list[dict[str, Any]],
+          samples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The restoration and patient rows with the day of their patient's time point (its control
+    tube's)."""
+    days = {(s["patient"], s["timepoint"]): s["day"] for s in samples if s["role"] == "sample"}
+    return ([{**r, "day": days.get((r["patient"], r["timepoint"]))} for r in restoration],
+            [{**r, "day": days.get((r["patient"], r["timepoint"]))} for r in patients])
 
 
 GATES_FOLDER = "gates"
@@ -434,10 +460,11 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
             cuts[(a.row.patient, a.row.timepoint)] = cut
     rows = []
     for a in assignments:
-        row = a.row
+        row, instruments = a.row, inputs.instruments.get(a.path, ("", ""))
         base = {"file": a.path.name, "sha256": "", "well": row.well, "patient": row.patient,
                 "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
-                "acquisition_date": acquired.get(a.path, ""), "events": None, "singlets": None, "monocytes": None,
+                "acquisition_date": acquired.get(a.path, ""), "instrument": instruments[0],
+                "instrument_serial": instruments[1], "events": None, "singlets": None, "monocytes": None,
                 "monocytes_pct": None,
                 "hladr_mfi": None, "hladr_statistic": "", "hladr_abc": None, "hladr_pos_pct": None,
                 "compensation": "", "specimen_declared": inputs.strategy.specimen or "", "specimen_detected": "",

@@ -18,7 +18,9 @@ from typing import Any
 
 from ..errors import PlateMapError
 
-ROLES = ("sample", "beads", "isotype", "blank")
+ROLES = ("sample", "beads", "isotype", "blank", "control")
+"""``control``: a stabilised control blood (its ``patient`` cell names the control material), gated and
+measured like a sample, tracked over runs for assay QC (docs/ledger.md), never paired with drugs."""
 REQUIRED = ("patient", "timepoint", "condition", "role")
 _WELL = re.compile(r"^([A-Pa-p])0*([1-9]|1[0-9]|2[0-4])$")
 # a well ID as a token of a file name: a 96-well row letter A-H and a column 1-12 (zero-padded or

@@ -11,24 +11,29 @@ from pathlib import Path
 from typing import Any
 
 from .._files import write_atomic
+from ..ledger.trajectory import TIMELINE_COLUMNS
 
-SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "condition", "role", "matched_by",
-                  "acquisition_date", "events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi",
-                  "hladr_statistic", "hladr_abc", "hladr_pos_pct", "compensation", "specimen_declared",
-                  "specimen_detected", "monocyte_purity_pct", "removed_at_top", "qc_flags", "error"]
+SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
+                  "acquisition_date", "instrument", "instrument_serial", "events", "singlets", "monocytes",
+                  "monocytes_pct", "hladr_mfi", "hladr_statistic", "hladr_abc", "hladr_pos_pct", "compensation",
+                  "specimen_declared", "specimen_detected", "monocyte_purity_pct", "removed_at_top", "drawn_at",
+                  "stained_at", "draw_to_stain_h", "qc_flags", "error"]
 CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "voltage", "slope", "intercept",
                        "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
                        "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]
-RESTORATION_COLUMNS = ["patient", "timepoint", "condition", "control_abc", "abc", "fold_change", "log2_fold_change",
-                       "delta_abc", "gap_closed", "state_control", "state_drug", "responder", "immunosep_class",
-                       "control_file", "file", "qc_flags"]
-PATIENT_COLUMNS = ["patient", "timepoint", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
+RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc", "abc", "fold_change",
+                       "log2_fold_change", "delta_abc", "gap_closed", "state_control", "state_drug", "responder",
+                       "immunosep_class", "control_file", "file", "qc_flags"]
+PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
                    "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags"]
 COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
                   "holm_p"]
+TRAJECTORY_COLUMNS = TIMELINE_COLUMNS
+QC_COLUMNS = ["series", "value", "target", "sd", "z", "rules", "status", "limits_source"]
 
 COLUMNS = {"samples": SAMPLE_COLUMNS, "calibration": CALIBRATION_COLUMNS, "restoration": RESTORATION_COLUMNS,
-           "patients": PATIENT_COLUMNS, "cohort": COHORT_COLUMNS}
+           "patients": PATIENT_COLUMNS, "cohort": COHORT_COLUMNS, "trajectories": TRAJECTORY_COLUMNS,
+           "qc": QC_COLUMNS}
 """The columns every table has (a plate map's extra columns follow in samples.csv)."""
 
 
@@ -47,7 +52,7 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
 
 
 def frames(samples: list[dict], calibration: Any, bead_error: str, restoration: list[dict], patients: list[dict],
-           cohort: list[Any]) -> dict[str, Any]:
+           cohort: list[Any], trajectories: list[dict] | None = None, qc: list[dict] | None = None) -> dict[str, Any]:
     from dataclasses import asdict
 
     bead_file = next((s["file"] for s in samples if s["role"] == "beads"), "")
@@ -71,6 +76,8 @@ def frames(samples: list[dict], calibration: Any, bead_error: str, restoration: 
         "restoration": _frame(restoration, RESTORATION_COLUMNS),
         "patients": _frame(patients, PATIENT_COLUMNS),
         "cohort": _frame([asdict(c) for c in cohort], COHORT_COLUMNS),
+        "trajectories": _frame(trajectories or [], TRAJECTORY_COLUMNS),
+        "qc": _frame(qc or [], QC_COLUMNS),
     }
 
 
@@ -104,6 +111,17 @@ def csv_bytes(frame: Any) -> bytes:
 
 def _sha(path: Path | None) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else ""
+
+
+def version() -> str:
+    """assaykit's installed version ("" when not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("assaykit")
+    except PackageNotFoundError:
+        return ""
 
 
 def _versions() -> dict[str, str]:

@@ -1,0 +1,16 @@
+"""The results ledger across runs: each scored run's tubes, calibration, restoration and patients
+in one database (SQLite by default, PostgreSQL by URL), with versioned schema migrations; patient
+trajectories over days; assay QC over time (Levey-Jennings, Westgard).
+
+Depends on nothing of scoring: scoring builds a :class:`RunRecord` and records it.
+"""
+
+from .days import day_of_label, hours_between, parse_timestamp
+from .store import DEFAULT_NAME, ENVIRONMENT, Ledger, Recorded, RunRecord, default_ledger, ledger_url, open_ledger
+from .trajectory import Trajectory, TrajectoryRule, trajectory
+from .westgard import ControlLimits, SeriesCheck, baseline_limits, broken_rules, check_series, run_verdict
+
+__all__ = ["DEFAULT_NAME", "ENVIRONMENT", "ControlLimits", "Ledger", "Recorded", "RunRecord", "SeriesCheck",
+           "Trajectory", "TrajectoryRule", "baseline_limits", "broken_rules", "check_series", "day_of_label",
+           "default_ledger", "hours_between", "ledger_url", "open_ledger", "parse_timestamp", "run_verdict",
+           "trajectory"]

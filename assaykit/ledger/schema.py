@@ -1,0 +1,125 @@
+"""The ledger's tables (SQLAlchemy Core), as the newest migration leaves them.
+
+The migrations in ``migrations/versions`` are the schema's history; a test checks that applying
+them all gives exactly these tables. Every child row names its run (``run_id``); re-scoring a run
+deletes its rows and writes them again in one transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_key", String(1024), nullable=False, unique=True),  # the run folder, resolved
+    Column("run_name", String(255), nullable=False),
+    Column("run_uid", String(64), nullable=False),  # the manifest's run_id of the scoring recorded
+    Column("scored_at", String(32), nullable=False),  # ISO 8601, UTC
+    Column("software", String(64), nullable=False),
+    Column("instrument", String(255), nullable=False),  # $CYT of the bead tube (else the tubes')
+    Column("instrument_serial", String(255), nullable=False),  # $CYTNUM
+    Column("acquired_on", String(32), nullable=False),
+    Column("kit", String(255), nullable=False),
+    Column("lot", String(255), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("bead_slope", Float),
+    Column("bead_intercept", Float),
+    Column("bead_r2", Float),
+    Column("n_tubes", Integer, nullable=False),
+    Column("n_failed", Integer, nullable=False),
+    Column("qc_status", String(32), nullable=False, server_default="not evaluated"),
+    Column("qc_reason", Text, nullable=False, server_default=""),
+)
+
+tubes = Table(
+    "tubes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("file", String(1024), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("well", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("patient", String(255), nullable=False),
+    Column("timepoint", String(255), nullable=False),
+    Column("day", Float),
+    Column("condition", String(255), nullable=False),
+    Column("instrument", String(255), nullable=False),
+    Column("instrument_serial", String(255), nullable=False),
+    Column("acquired_at", String(32), nullable=False),
+    Column("monocytes", Integer),
+    Column("hladr_mfi", Float),
+    Column("hladr_abc", Float),
+    Column("qc_flags", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("drawn_at", String(32), nullable=False, server_default=""),
+    Column("stained_at", String(32), nullable=False, server_default=""),
+    Column("draw_to_stain_h", Float),
+    Index("ix_tubes_run", "run_id"),
+    Index("ix_tubes_sha256", "sha256"),
+    Index("ix_tubes_patient", "patient"),
+)
+
+bead_peaks = Table(
+    "bead_peaks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("peak", Integer, nullable=False),
+    Column("mfi", Float),
+    Column("value", Float),
+    Column("used", Integer, nullable=False),
+    Index("ix_bead_peaks_run", "run_id"),
+)
+
+restoration = Table(
+    "restoration", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("patient", String(255), nullable=False),
+    Column("timepoint", String(255), nullable=False),
+    Column("day", Float),
+    Column("condition", String(255), nullable=False),
+    Column("control_abc", Float),
+    Column("abc", Float),
+    Column("fold_change", Float),
+    Column("delta_abc", Float),
+    Column("state_drug", String(64), nullable=False),
+    Column("responder", String(16), nullable=False),
+    Index("ix_restoration_run", "run_id"),
+    Index("ix_restoration_patient", "patient"),
+)
+
+patients = Table(
+    "patients", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("patient", String(255), nullable=False),
+    Column("timepoint", String(255), nullable=False),
+    Column("day", Float),
+    Column("control_abc", Float),
+    Column("state", String(64), nullable=False),
+    Column("ferritin_ng_ml", Float),
+    Column("immunosep_class", String(64), nullable=False),
+    Index("ix_patients_run", "run_id"),
+    Index("ix_patients_patient", "patient"),
+)
+
+qc_checks = Table(
+    "qc_checks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("series", String(255), nullable=False),
+    Column("value", Float),
+    Column("target", Float),
+    Column("sd", Float),
+    Column("z", Float),
+    Column("rules", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("limits_source", String(255), nullable=False),
+    Index("ix_qc_checks_run", "run_id"),
+)
+
+TABLES = (runs, tubes, bead_peaks, restoration, patients, qc_checks)
+"""Every table, parents first (the order rows are exported and deleted in reverse)."""

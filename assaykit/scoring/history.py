@@ -1,0 +1,526 @@
+"""What the ledger adds to a scored run (docs/ledger.md): each tube's day and draw-to-staining
+delay, assay QC over time (this run's bead calibration and control blood judged by Westgard
+rules against the instrument's and lot's earlier runs), the patients' earlier time points, and
+the record written once the run's outputs are in place.
+
+Scoring never depends on the ledger being reachable: a ledger that cannot be opened, read or
+written is reported (``ledger_error``), the run's tables are written all the same."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AssayKitError
+from ..ledger import (
+    ENVIRONMENT,
+    ControlLimits,
+    Ledger,
+    RunRecord,
+    SeriesCheck,
+    check_series,
+    day_of_label,
+    default_ledger,
+    hours_between,
+    open_ledger,
+    run_verdict,
+)
+from ..ledger.trajectory import timeline
+
+BLOOD_ROLES = ("sample", "isotype", "control")
+BEAD_SERIES = (("bead slope", "slope"), ("bead intercept", "intercept"), ("bead r2", "r_squared"))
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """What the ledger holds for a run about to be written: ``target`` (where, shown without a
+    password; "" with no ledger), ``error`` (why it could not be read), files recorded under
+    other runs (sha256 -> run name), each QC series' accepted history, the run's patients'
+    rows from other runs."""
+
+    target: str = ""
+    error: str = ""
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
+    qc_history: Mapping[str, list[float]] = field(default_factory=dict)
+    patient_rows: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str | None:
+    """The ledger a run records into: the option (``--ledger`` over run.yaml ``ledger:``), else
+    ``ASSAYKIT_LEDGER``, else (``use_default``) ``assaykit-ledger.sqlite`` beside the output
+    folder (whose folder is created); None for none (``none`` turns it off).
+
+    Parameters
+    ----------
+    option : str or None
+        ``--ledger`` / run.yaml ``ledger:``.
+    out_dir : Path
+        The run's output folder.
+    use_default : bool
+        Fall back to the environment and the default location (the CLI does; the library does not).
+    """
+    for value in (option, os.environ.get(ENVIRONMENT) if use_default else None):
+        if value is not None and value.strip():
+            return None if value.strip().lower() == "none" else value.strip()
+    if not use_default:
+        return None
+    path = default_ledger(out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the reports folder, which the run's outputs need anyway
+    return str(path)
+
+
+def tube_days(rows: Sequence[dict[str, Any]], clinical: Any, limit_h: float) -> dict[str, dict[str, Any]]:
+    """Per blood tube (by file name): its ``day`` (from ``drawn_at`` - ``admitted_at`` in the
+    clinical CSV, else its time-point label; None when neither reads as a day), its
+    ``draw_to_stain_h`` and the pre-analytical QC flags (staining more than ``limit_h`` hours
+    after the draw, or before it).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The samples table's rows.
+    clinical : Clinical or None
+        The clinical CSV's values.
+    limit_h : float
+        The longest accepted delay from draw to staining (hours).
+    """
+    out = {}
+    for row in rows:
+        if row["role"] not in BLOOD_ROLES:
+            continue
+        patient, timepoint = row["patient"], row["timepoint"]
+        drawn = clinical.time(patient, timepoint, "drawn_at") if clinical is not None else None
+        stained = clinical.time(patient, timepoint, "stained_at") if clinical is not None else None
+        admitted = clinical.time(patient, timepoint, "admitted_at") if clinical is not None else None
+        since = hours_between(admitted, drawn)
+        day = since / 24.0 if since is not None else day_of_label(timepoint)
+        delay = hours_between(drawn, stained)
+        flags = []
+        if delay is not None and delay > limit_h:
+            flags.append(f"pre-analytics: stained {delay:.1f} h after the draw (limit {limit_h:g} h)")
+        elif delay is not None and delay < 0:
+            flags.append(f"pre-analytics: stained_at is {-delay:.1f} h before drawn_at; check the clinical CSV")
+        out[row["file"]] = {"day": None if day is None else round(day, 4),
+                            "draw_to_stain_h": None if delay is None else round(delay, 3),
+                            "drawn_at": drawn.isoformat(sep=" ") if drawn else "",
+                            "stained_at": stained.isoformat(sep=" ") if stained else "", "flags": flags}
+    return out
+
+
+def run_instrument(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """The run's instrument (``$CYT``, ``$CYTNUM``): the bead tube's, else the tubes' most common.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The samples table's rows (``instrument``, ``instrument_serial``).
+    """
+    beads = [(r["instrument"], r["instrument_serial"]) for r in rows if r["role"] == "beads" and r["instrument"]]
+    if beads:
+        return beads[0]
+    found = Counter((r["instrument"], r["instrument_serial"]) for r in rows if r.get("instrument"))
+    return found.most_common(1)[0][0] if found else ("", "")
+
+
+def qc_values(calibration: Any, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """This run's value of every QC series: the bead calibration's slope, intercept and r2, the
+    MFI of each peak (named by its lot value), and each control blood sample's AB/C (series named
+    by its plate-map ``patient``, the control material).
+
+    Parameters
+    ----------
+    calibration : Calibration or None
+        The run's bead calibration.
+    rows : sequence of dict
+        The samples table's rows.
+    """
+    values: dict[str, float] = {}
+    if calibration is not None:
+        for series, attribute in BEAD_SERIES:
+            values[series] = float(getattr(calibration, attribute))
+        for peak in calibration.peaks:  # named by the lot's value: a peak not detected shifts no other
+            if peak.value is not None:
+                values[f"MFI of the {peak.value:g} peak"] = float(peak.mfi)
+    for row in rows:
+        if row["role"] == "control":
+            name = row["patient"] or "control"
+            values[f"control AB/C ({name})"] = float(row["hladr_abc"]) if row["hladr_abc"] is not None else math.nan
+    return values
+
+
+def read_targets(path: Path) -> list[dict[str, Any]]:
+    """Established QC targets (docs/ledger.md): a YAML list of ``{series, target, sd}`` entries,
+    each optionally limited to an ``instrument``, ``serial``, ``kit`` or ``lot``.
+
+    Parameters
+    ----------
+    path : Path
+        The YAML file.
+    """
+    from .._files import CONFIG_LIMIT, parse_yaml, quote, read_input, typed
+
+    doc = parse_yaml(read_input(path, AssayKitError, "QC targets file", CONFIG_LIMIT), path, AssayKitError,
+                     "QC targets file")
+    if not isinstance(doc, list):
+        raise AssayKitError(f"expected a list of {{series, target, sd}} entries, got {quote(doc)}", path)
+    entries = []
+    for i, entry in enumerate(doc, start=1):
+        if not isinstance(entry, dict) or not {"series", "target", "sd"} <= set(entry):
+            raise AssayKitError(f"entry {i}: expected series, target and sd", path)
+        unknown = set(entry) - {"series", "target", "sd", "instrument", "serial", "kit", "lot"}
+        if unknown:
+            raise AssayKitError(f"entry {i}: unknown key(s) {', '.join(sorted(map(str, unknown)))}", path)
+        sd = typed(entry["sd"], "float", f"entry {i}: sd", path, AssayKitError)
+        if not sd > 0:
+            raise AssayKitError(f"entry {i}: sd must be above 0", path)
+        entries.append({**{k: typed(entry[k], "str", f"entry {i}: {k}", path, AssayKitError)
+                           for k in ("series", "instrument", "serial", "kit", "lot") if k in entry},
+                        "target": typed(entry["target"], "float", f"entry {i}: target", path, AssayKitError),
+                        "sd": sd})
+    return entries
+
+
+def _limits(entries: Sequence[dict[str, Any]], series: str, where: Mapping[str, str]) -> ControlLimits | None:
+    """The most specific entry for ``series`` matching the run's instrument, serial, kit and lot."""
+    matching = [e for e in entries if e["series"] == series and all(e.get(k) in (None, where[k]) for k in where)]
+    if not matching:
+        return None
+    best = max(matching, key=lambda e: sum(k in e for k in where))
+    return ControlLimits(target=best["target"], sd=best["sd"], source="established targets")
+
+
+def judge(values: Mapping[str, float], history: Mapping[str, list[float]], targets: Sequence[dict[str, Any]],
+          where: Mapping[str, str], baseline_runs: int) -> tuple[list[SeriesCheck], str, str]:
+    """Every series of this run judged by the Westgard rules: (checks, run status, reason).
+
+    Parameters
+    ----------
+    values : mapping
+        This run's value per series (:func:`qc_values`).
+    history : mapping
+        Each series' accepted earlier values, oldest first (the ledger's).
+    targets : sequence of dict
+        Established targets (:func:`read_targets`); a series without one is judged against its
+        first ``baseline_runs`` accepted runs.
+    where : mapping
+        The run's ``instrument``, ``serial``, ``kit`` and ``lot``.
+    baseline_runs : int
+        Runs that establish a series' target and SD.
+    """
+    checks = [check_series(series, history.get(series, []), value, _limits(targets, series, where), baseline_runs)
+              for series, value in values.items()]
+    status, reason = run_verdict(checks)
+    return checks, status, reason
+
+
+def qc_flag(status: str, reason: str) -> str:
+    """The flag every row and page of a run carries for its QC over time ("" when in control).
+
+    Parameters
+    ----------
+    status : str
+        The run's QC status.
+    reason : str
+        The rules broken.
+    """
+    return f"QC: {status}, {reason}" if status in ("rejected", "warning") else ""
+
+
+def consult(ledger: Ledger, run_key: str, hashes: Sequence[str], where: Mapping[str, str],
+            patients: Sequence[str]) -> LedgerView:
+    """Read what the ledger holds for the run about to be written.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        The open ledger.
+    run_key : str
+        The run (its resolved folder), left out of every history.
+    hashes : sequence of str
+        The run's files' sha256.
+    where : mapping
+        The run's ``instrument``, ``serial``, ``kit`` and ``lot``.
+    patients : sequence of str
+        The run's patients.
+    """
+    return LedgerView(target=ledger.shown, elsewhere=ledger.files_elsewhere(run_key, hashes),
+                      qc_history=ledger.qc_history(run_key, where["instrument"], where["serial"], where["kit"],
+                                                   where["lot"]),
+                      patient_rows=ledger.patient_rows(patients, run_key))
+
+
+def trajectory_rows(patients: Sequence[dict[str, Any]], restoration: Sequence[dict[str, Any]],
+                    view: LedgerView, run: Mapping[str, str], control: str) -> list[dict[str, Any]]:
+    """trajectories.csv: the run's own patients and restoration rows and the same patients'
+    rows from other runs in the ledger, one row per time point and condition.
+
+    Parameters
+    ----------
+    patients, restoration : sequence of dict
+        This run's tables' rows (with ``day``).
+    view : LedgerView
+        The ledger's rows of the same patients.
+    run : mapping
+        This run's ``run_name``, ``acquired_on`` and ``qc_status``.
+    control : str
+        The unstimulated condition's name.
+    """
+    here = [{**r, **run} for r in patients]
+    drugs = [{**r, **run} for r in restoration]
+    return timeline([*view.patient_rows.get("patients", []), *here],
+                    [*view.patient_rows.get("restoration", []), *drugs], control)
+
+
+def build_record(*, run: Mapping[str, Any], samples: Sequence[dict[str, Any]], calibration: Any,
+                 restoration: Sequence[dict[str, Any]], patients: Sequence[dict[str, Any]],
+                 checks: Sequence[SeriesCheck]) -> RunRecord:
+    """The ledger's record of a scored run.
+
+    Parameters
+    ----------
+    run : mapping
+        The runs row (:mod:`assaykit.ledger.schema` columns).
+    samples, restoration, patients : sequence of dict
+        The run's tables' rows (samples with ``day``, ``instrument`` and the pre-analytics).
+    calibration : Calibration or None
+        The bead calibration.
+    checks : sequence of SeriesCheck
+        The QC series checks.
+    """
+    tubes = [{"file": s["file"], "sha256": s["sha256"] or "", "well": s["well"], "role": s["role"],
+              "patient": s["patient"], "timepoint": s["timepoint"], "day": s.get("day"), "condition": s["condition"],
+              "instrument": s.get("instrument", ""), "instrument_serial": s.get("instrument_serial", ""),
+              "acquired_at": s["acquisition_date"], "monocytes": s["monocytes"], "hladr_mfi": s["hladr_mfi"],
+              "hladr_abc": s["hladr_abc"], "qc_flags": "; ".join(s["qc_flags"]), "error": s["error"] or "",
+              "drawn_at": s.get("drawn_at", ""), "stained_at": s.get("stained_at", ""),
+              "draw_to_stain_h": s.get("draw_to_stain_h")} for s in samples]
+    peaks = []
+    if calibration is not None:
+        peaks = [{"peak": i, "mfi": peak.mfi, "value": peak.value, "used": int(peak.used)}
+                 for i, peak in enumerate(calibration.peaks, start=1)]
+    return RunRecord(
+        run=run, tubes=tubes, bead_peaks=peaks,
+        restoration=[{"patient": r["patient"], "timepoint": r["timepoint"], "day": r.get("day"),
+                      "condition": r["condition"], "control_abc": r["control_abc"], "abc": r["abc"],
+                      "fold_change": r["fold_change"], "delta_abc": r["delta_abc"], "state_drug": r["state_drug"] or "",
+                      "responder": "" if r["responder"] is None else str(r["responder"])} for r in restoration],
+        patients=[{"patient": p["patient"], "timepoint": p["timepoint"], "day": p.get("day"),
+                   "control_abc": p["control_abc"], "state": p["state"] or "", "ferritin_ng_ml": p["ferritin_ng_ml"],
+                   "immunosep_class": p["immunosep_class"] or ""} for p in patients],
+        qc_checks=[check_row(c) for c in checks])
+
+
+def check_row(check: SeriesCheck) -> dict[str, Any]:
+    """A QC check as a row (qc.csv, the ledger's ``qc_checks``).
+
+    Parameters
+    ----------
+    check : SeriesCheck
+        One series' check.
+    """
+    limits = check.limits
+    return {"series": check.series, "value": check.value, "target": limits.target if limits else None,
+            "sd": limits.sd if limits else None, "z": check.z, "rules": " ".join(check.rules),
+            "status": check.status, "limits_source": limits.source if limits else ""}
+
+
+def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, str]:
+    """The ledger at ``target`` opened, or None and why not (one line).
+
+    Parameters
+    ----------
+    target : str
+        A file path or URL.
+    timeout_s : float
+        Seconds to wait for a lock or a server.
+    """
+    try:
+        return open_ledger(target, timeout_s=timeout_s), ""
+    except AssayKitError as error:
+        return None, str(error)
+
+
+
+
+@dataclass(frozen=True)
+class LedgerPass:
+    """The ledger's part in one run, between consulting it and recording the run: the open
+    ledger (None without one, or when it failed), what it held, the QC checks and verdict, and
+    the runs row to record."""
+
+    ledger: Ledger | None
+    view: LedgerView
+    checks: tuple[SeriesCheck, ...]
+    status: str
+    reason: str
+    run: Mapping[str, Any]
+
+    def close(self) -> None:
+        """Release the ledger's connections."""
+        if self.ledger is not None:
+            self.ledger.close()
+
+
+def with_days(samples: Sequence[dict[str, Any]], clinical: Any, limit_h: float) -> list[dict[str, Any]]:
+    """The samples rows with each blood tube's ``day``, ``draw_to_stain_h``, ``drawn_at`` and
+    ``stained_at`` and its pre-analytical flags (:func:`tube_days`).
+
+    Parameters
+    ----------
+    samples : sequence of dict
+        The samples table's rows.
+    clinical : Clinical
+        The clinical CSV's values.
+    limit_h : float
+        The longest accepted delay from draw to staining (hours).
+    """
+    days = tube_days(samples, clinical, limit_h)
+    out = []
+    for row in samples:
+        extra = days.get(row["file"]) if row["role"] in BLOOD_ROLES else None
+        if extra is None:
+            out.append({**row, "day": None, "draw_to_stain_h": None, "drawn_at": "", "stained_at": ""})
+            continue
+        out.append({**row, **{k: v for k, v in extra.items() if k != "flags"},
+                    "qc_flags": (*row["qc_flags"], *extra["flags"])})
+    return out
+
+
+def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[str, Any]], calibration: Any,
+                   lot: Any, targets: Sequence[dict[str, Any]], baseline_runs: int, scored_at: str,
+                   software: str, timeout_s: float = 60.0) -> LedgerPass:
+    """Open the ledger (when ``target`` names one), read what it holds for this run, and judge the
+    run's QC series. A ledger that fails leaves ``view.error`` set and the run judged on the
+    established ``targets`` alone.
+
+    Parameters
+    ----------
+    target : str or None
+        The ledger (:func:`ledger_target`).
+    folder : Path
+        The run folder (its resolved path is the run's key).
+    samples : sequence of dict
+        The samples rows (with instruments).
+    calibration : Calibration or None
+        The bead calibration.
+    lot : BeadLot
+        The bead lot.
+    targets : sequence of dict
+        Established QC targets.
+    baseline_runs : int
+        Runs that establish a series' target and SD.
+    scored_at : str
+        When the run was scored (ISO 8601, UTC).
+    software : str
+        assaykit's version.
+    timeout_s : float
+        Seconds to wait for a ledger lock or server.
+    """
+    instrument, serial = run_instrument(samples)
+    where = {"instrument": instrument, "serial": serial, "kit": lot.kit or "", "lot": lot.lot or ""}
+    dates = sorted(r["acquisition_date"] for r in samples if r["acquisition_date"])
+    run = {"run_key": str(folder.resolve()), "run_name": folder.resolve().name, "scored_at": scored_at,
+           "software": software, "instrument": instrument, "instrument_serial": serial,
+           "acquired_on": dates[0] if dates else "", "kit": where["kit"], "lot": where["lot"],
+           "unit": calibration.cell_unit if calibration is not None else "",
+           "bead_slope": calibration.slope if calibration is not None else None,
+           "bead_intercept": calibration.intercept if calibration is not None else None,
+           "bead_r2": calibration.r_squared if calibration is not None else None}
+    ledger, error = open_quietly(target, timeout_s) if target else (None, "")
+    view = LedgerView(target=target or "", error=error)
+    if ledger is not None:
+        try:
+            patients = sorted({r["patient"] for r in samples if r["role"] == "sample" and r["patient"]})
+            view = consult(ledger, run["run_key"], [r["sha256"] for r in samples if r["sha256"]], where, patients)
+        except AssayKitError as failure:
+            view = LedgerView(target=ledger.shown, error=str(failure))
+            ledger.close()
+            ledger = None
+    values = qc_values(calibration, samples)
+    if ledger is None and not targets:
+        return LedgerPass(ledger=None, view=view, checks=(), status="not evaluated",
+                          reason="no ledger" if not view.error else "the ledger could not be read", run=run)
+    checks, status, reason = judge(values, view.qc_history, targets, where, baseline_runs)
+    return LedgerPass(ledger=ledger, view=view, checks=tuple(checks), status=status, reason=reason, run=run)
+
+
+def flag_rows(rows: Sequence[dict[str, Any]], flag: str) -> list[dict[str, Any]]:
+    """``rows`` with ``flag`` appended to each row's ``qc_flags`` ("": unchanged).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Table rows.
+    flag : str
+        The flag.
+    """
+    return [dict(r) for r in rows] if not flag else [{**r, "qc_flags": (*r["qc_flags"], flag)} for r in rows]
+
+
+def elsewhere_flags(samples: Sequence[dict[str, Any]], view: LedgerView) -> list[dict[str, Any]]:
+    """The samples rows, those whose file the ledger holds under another run flagged.
+
+    Parameters
+    ----------
+    samples : sequence of dict
+        The samples rows.
+    view : LedgerView
+        What the ledger holds.
+    """
+    return [{**r, "qc_flags": (*r["qc_flags"], f"this file is already in the ledger under run "
+                                               f"{view.elsewhere[r['sha256']]!r}")}
+            if r["sha256"] and r["sha256"] in view.elsewhere else dict(r) for r in samples]
+
+
+def unreadable_days(samples: Sequence[dict[str, Any]], rows_of: Mapping[str, int]) -> list[str]:
+    """Blood tubes whose non-empty time point reads as no day (and no clinical times give one).
+
+    Parameters
+    ----------
+    samples : sequence of dict
+        The samples rows (with ``day``).
+    rows_of : mapping
+        File name -> its plate-map row number.
+    """
+    return [f"plate map row {rows_of.get(r['file'], '?')}: time point {r['timepoint']!r} cannot be read as a day "
+            "(D1, day 3, J7, H48; or drawn_at and admitted_at in the clinical CSV)"
+            for r in samples if r["role"] in BLOOD_ROLES and r["timepoint"].strip() and r.get("day") is None]
+
+
+def record_run(plan: LedgerPass, *, samples: Sequence[dict[str, Any]], calibration: Any,
+               restoration: Sequence[dict[str, Any]], patients: Sequence[dict[str, Any]], run_uid: str,
+               rows_of: Mapping[str, int]) -> tuple[Any, str]:
+    """Record the run in the ledger (one transaction): (Recorded or None, why not).
+
+    Parameters
+    ----------
+    plan : LedgerPass
+        The ledger and the run's QC verdict.
+    samples, restoration, patients : sequence of dict
+        The run's tables' rows.
+    calibration : Calibration or None
+        The bead calibration.
+    run_uid : str
+        The manifest's run_id.
+    rows_of : mapping
+        File name -> plate-map row (for errors).
+    """
+    if plan.ledger is None:
+        return None, plan.view.error
+    bad = unreadable_days(samples, rows_of)
+    if bad:
+        return None, f"{plan.ledger.shown}: not recorded: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
+                                                                           else "")
+    run = {**plan.run, "run_uid": run_uid, "n_tubes": len(samples),
+           "n_failed": sum(1 for s in samples if s["error"]), "qc_status": plan.status, "qc_reason": plan.reason}
+    record = build_record(run=run, samples=samples, calibration=calibration, restoration=restoration,
+                          patients=patients, checks=plan.checks)
+    try:
+        return plan.ledger.record(record), ""
+    except AssayKitError as error:
+        return None, str(error)
