@@ -119,8 +119,9 @@ def _engine(url: str, timeout_s: float) -> Any:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock first: no upgrade deadlock
+        def _begin(connection: Any) -> None:  # a writer takes the write lock first: no upgrade deadlock
+            write = connection.get_execution_options().get("assaykit_write")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
         return engine
     try:
         import psycopg  # noqa: F401
@@ -172,10 +173,12 @@ class Ledger:
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
-            with self.engine.begin() as connection:
-                if self.engine.dialect.name == "postgresql":
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-                yield connection
+            with self.engine.connect() as connection:
+                connection.execution_options(assaykit_write=True)
+                with connection.begin():
+                    if self.engine.dialect.name == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+                    yield connection
         except SQLAlchemyError as error:
             raise _problem(error, self.url, self.timeout_s) from None
 

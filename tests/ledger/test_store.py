@@ -1,0 +1,172 @@
+"""The ledger database on SQLite and on a real PostgreSQL server: schema by migration equal to the
+declared tables, re-scoring replaces, files recorded elsewhere named, a migration from the first
+schema keeps its rows, concurrent writers from separate processes all land with the integrity
+check clean, and foreign, corrupt, locked or unreachable ledgers are one-line errors."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from assaykit.errors import LedgerError
+from assaykit.ledger import ledger_url, open_ledger
+from tests.ledger.conftest import record
+
+
+def test_the_migrations_build_the_declared_schema(ledger_target: str) -> None:
+    """Alembic's autogenerate comparison of the migrated database with assaykit.ledger.schema
+    finds no difference (a migration forgotten for a schema change fails here)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from assaykit.ledger.schema import metadata
+
+    with open_ledger(ledger_target) as ledger, ledger.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        assert ledger.revision() == "0002"
+
+
+def test_record_replace_and_files_elsewhere(ledger_target: str) -> None:
+    with open_ledger(ledger_target) as ledger:
+        first = ledger.record(record("/runs/a", tubes=3))
+        assert not first.replaced and first.elsewhere == {}
+        again = ledger.record(record("/runs/a", tubes=2, abc=5000.0))
+        assert again.replaced
+        runs = ledger.runs()
+        assert [r["run_key"] for r in runs] == ["/runs/a"] and runs[0]["n_tubes"] == 2
+        tables = {name: content.decode().splitlines() for name, content in ledger.export().items()}
+        assert len(tables["tubes"]) == 1 + 2 and len(tables["restoration"]) == 1 + 1
+        assert len(tables["patients"]) == 1 + 1 and len(tables["qc_checks"]) == 1 + 1
+        moved = ledger.record(record("/elsewhere/a", tubes=2, sha_prefix="/runs/a"))  # the same files, moved
+        assert moved.elsewhere == {"t0.fcs": "a", "t1.fcs": "a"}
+        assert ledger.files_elsewhere("/elsewhere/a", ["/runs/a-0", "nope"]) == {"/runs/a-0": "a"}
+        assert ledger.integrity() == []
+
+
+def test_patient_rows_and_qc_history(ledger_target: str) -> None:
+    with open_ledger(ledger_target) as ledger:
+        for i, (day, slope, status) in enumerate([(1, 1.00, "in control"), (3, 1.01, "rejected"),
+                                                  (5, 0.99, "in control")]):
+            ledger.record(record(f"/runs/r{i}", day=day, abc=1000.0 * (i + 2), slope=slope, status=status,
+                                 acquired_on=f"2026-01-0{i + 1}"))
+        rows = ledger.patient_rows(["P01"], run_key="/runs/r2")
+        assert [r["day"] for r in rows["patients"]] == [1.0, 3.0]
+        assert [r["control_abc"] for r in rows["patients"]] == [2000.0, 3000.0]
+        assert {r["run_name"] for r in rows["restoration"]} == {"r0", "r1"}
+        history = ledger.qc_history("/runs/new", "Canto", "V1", "QB", "L1")
+        assert history == {"bead slope": [1.00, 0.99]}  # the rejected run left out
+        assert ledger.qc_history("/runs/new", "Canto", "V2", "QB", "L1") == {}
+        points = ledger.qc_points("Canto V1")
+        assert [p["run_name"] for p in points] == ["r0", "r1", "r2"] and ledger.qc_points("Navios") == []
+
+
+def test_a_migration_from_the_first_schema_keeps_its_rows(ledger_target: str) -> None:
+    """A ledger created by revision 0001 (the first release) with a run in it is upgraded in
+    place when opened: the run stays, the new columns take their defaults."""
+    from sqlalchemy import text
+
+    ledger = open_ledger(ledger_target, migrate=False)
+    try:
+        assert ledger.migrate("0001") == "0001" and ledger.revision() == "0001"
+        with ledger.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO runs (run_key, run_name, run_uid, scored_at, software, instrument, instrument_serial, "
+                "acquired_on, kit, lot, unit, bead_slope, n_tubes, n_failed) VALUES ('/old', 'old', 'u', '2025', "
+                "'0.0.9', 'Canto', 'V1', '2025-06-01', 'QB', 'L1', 'AB/C', 1.01, 1, 0)"))
+            run_id = connection.execute(text("SELECT id FROM runs")).scalar()
+            connection.execute(text(
+                "INSERT INTO tubes (run_id, file, sha256, well, role, patient, timepoint, day, condition, instrument, "
+                "instrument_serial, acquired_at, hladr_abc, qc_flags, error) VALUES "
+                f"({run_id}, 'a.fcs', 'abc', 'A1', 'sample', 'P01', 'D1', 1, 'unstimulated', 'Canto', 'V1', "
+                "'2025-06-01', 4321, '', '')"))
+    finally:
+        ledger.close()
+    with open_ledger(ledger_target) as upgraded:
+        assert upgraded.revision() == "0002"
+        runs = upgraded.runs()
+        assert len(runs) == 1 and runs[0]["qc_status"] == "not evaluated" and runs[0]["qc_reason"] == ""
+        tubes = upgraded.export()["tubes"].decode().splitlines()
+        assert len(tubes) == 2 and ",4321.0," in tubes[1]
+        upgraded.record(record("/new"))
+        assert len(upgraded.runs()) == 2 and upgraded.integrity() == []
+
+
+def _write_runs(target: str, worker: int, n: int) -> None:
+    with open_ledger(target) as ledger:
+        for i in range(n):
+            ledger.record(record(f"/runs/w{worker}-{i}", tubes=4))
+
+
+def test_concurrent_writers_all_land(ledger_target: str) -> None:
+    """Three processes opening a new ledger at once (each migrating it) and recording 15 runs each:
+    45 runs, 180 tubes, no duplicate, the integrity check clean."""
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_runs, args=(ledger_target, w, 15)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    with open_ledger(ledger_target) as ledger:
+        runs = ledger.runs()
+        assert len(runs) == 45 and len({r["run_key"] for r in runs}) == 45
+        assert len(ledger.export()["tubes"].decode().splitlines()) == 1 + 180
+        assert ledger.integrity() == []
+
+
+def test_bad_ledgers_are_one_line(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"this is not a database at all\n" * 10)
+    with pytest.raises(LedgerError, match="not a SQLite database"):
+        open_ledger(corrupt)
+    assert corrupt.read_bytes().startswith(b"this is not")  # never modified
+    damaged = tmp_path / "damaged.sqlite"
+    open_ledger(damaged).close()
+    content = bytearray(damaged.read_bytes())
+    content[100:4096] = b"\xff" * (4096 - 100)
+    damaged.write_bytes(bytes(content))
+    with pytest.raises(LedgerError, match="corrupt or not a database|malformed") as caught:
+        open_ledger(damaged)
+    assert "\n" not in str(caught.value)
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE patients_of_another_app (id INTEGER)")
+    with pytest.raises(LedgerError, match="a foreign database .*patients_of_another_app.*not an assaykit ledger"):
+        open_ledger(foreign)
+    newer = tmp_path / "newer.sqlite"
+    open_ledger(newer).close()
+    with sqlite3.connect(newer) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(LedgerError, match="ledger schema '0099' is newer than this assaykit"):
+        open_ledger(newer)
+    with pytest.raises(LedgerError, match="the ledger is a folder"):
+        ledger_url(tmp_path)
+    with pytest.raises(LedgerError, match="the ledger's folder does not exist"):
+        ledger_url(tmp_path / "nowhere" / "l.sqlite")
+    with pytest.raises(LedgerError, match="unsupported ledger URL scheme 'mysql'"):
+        ledger_url("mysql://x@y/z")
+
+
+def test_a_locked_ledger_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "locked.sqlite"
+    open_ledger(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LedgerError, match=r"the ledger is locked by another process \(waited 0.3 s\)"):
+            with open_ledger(path, timeout_s=0.3, migrate=False) as ledger:
+                ledger.record(record("/runs/x"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_an_unreachable_server_is_one_line() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(LedgerError, match=r"cannot use the ledger server") as caught:
+        open_ledger("postgresql://someone:secret@127.0.0.1:1/nothing", timeout_s=2)
+    assert "secret" not in str(caught.value) and "\n" not in str(caught.value)

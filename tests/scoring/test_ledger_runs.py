@@ -1,0 +1,189 @@
+"""The ledger in `assaykit score` (issue 16): a run recorded once however often it is scored,
+identical tables on a rerun, QC over time that holds a run (Westgard 2-2s across two runs), a
+patient's days across runs on the page and in `ledger patient`, pre-analytical delays, control
+blood, and a ledger that fails without costing the run its outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from assaykit.cli import app
+from assaykit.ledger import open_ledger
+
+
+@pytest.fixture(autouse=True)
+def _no_ledger_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ASSAYKIT_LEDGER", raising=False)
+
+
+def _copy(simulated_run: Path, where: Path, timepoint: str | None = None, extra_yaml: str = "") -> Path:
+    run = Path(shutil.copytree(simulated_run, where))
+    if timepoint is not None:
+        plate = run / "plate_map.csv"
+        plate.write_text(plate.read_text().replace(",D3,", f",{timepoint},"))
+    if extra_yaml:
+        with (run / "run.yaml").open("a") as handle:
+            handle.write("\n" + extra_yaml)
+    return run
+
+
+def _score(run: Path, out: Path, *options: str) -> object:
+    return CliRunner().invoke(app, ["score", str(run), "--out", str(out), "--jobs", "1", "--no-report", *options])
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_run_is_recorded_once_and_a_rerun_is_identical(simulated_run: Path, tmp_path: Path) -> None:
+    run = _copy(simulated_run, tmp_path / "run")
+    first = _score(run, tmp_path / "out" / "run")
+    assert first.exit_code == 0, first.output
+    ledger_file = tmp_path / "out" / "assaykit-ledger.sqlite"  # the default: beside the run's reports
+    assert f"ledger: recorded in {ledger_file}" in first.output
+    tables = {n: (tmp_path / "out" / "run" / n).read_bytes() for n in ("samples.csv", "trajectories.csv", "qc.csv")}
+    again = _score(run, tmp_path / "out" / "run")
+    assert again.exit_code == 0 and "(replacing this run's earlier recording)" in again.output
+    assert {n: (tmp_path / "out" / "run" / n).read_bytes() for n in tables} == tables
+    samples = _rows(tmp_path / "out" / "run" / "samples.csv")
+    with open_ledger(ledger_file) as ledger:
+        runs = ledger.runs()
+        exported = ledger.export()
+    assert len(runs) == 1 and runs[0]["run_name"] == "run" and runs[0]["n_tubes"] == len(samples)
+    tubes = list(csv.DictReader(exported["tubes"].decode().splitlines()))
+    assert sorted(t["sha256"] for t in tubes) == sorted(s["sha256"] for s in samples)
+    by_file = {s["file"]: s for s in samples}
+    for t in tubes:
+        if t["hladr_abc"]:
+            assert float(t["hladr_abc"]) == pytest.approx(float(by_file[t["file"]]["hladr_abc"]), rel=1e-6)
+    assert runs[0]["bead_slope"] == pytest.approx(float(_rows(tmp_path / "out" / "run" / "calibration.csv")[0]["slope"]),
+                                                  rel=1e-6)
+    unrecorded = _score(run, tmp_path / "quiet" / "run", "--no-ledger")
+    assert unrecorded.exit_code == 0 and "ledger:" not in unrecorded.output
+    assert not (tmp_path / "quiet" / "assaykit-ledger.sqlite").exists()
+
+
+def test_qc_over_time_holds_a_run(simulated_run: Path, tmp_path: Path) -> None:
+    """Established targets put this lot's bead slope 2.5 SD above the run's: the first run is a
+    1-2s warning; the same tube scored again as the next run breaks 2-2s and is rejected: the
+    rows, the manifest, every page and the ledger say so, and score exits 1."""
+    probe = _score(_copy(simulated_run, tmp_path / "probe"), tmp_path / "probe-out", "--no-ledger")
+    assert probe.exit_code == 0
+    slope = float(_rows(tmp_path / "probe-out" / "calibration.csv")[0]["slope"])
+    sd = 0.01
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(f"- {{series: bead slope, target: {slope + 2.5 * sd!r}, sd: {sd}}}\n")
+    ledger = tmp_path / "lab.sqlite"
+    first = _copy(simulated_run, tmp_path / "monday", extra_yaml=f"qc_targets: {targets}\n")
+    result = _score(first, tmp_path / "out" / "monday", "--ledger", str(ledger))
+    assert result.exit_code == 0 and "QC: warning, rule 1-2s on bead slope" in result.output
+    second = _copy(simulated_run, tmp_path / "tuesday", extra_yaml=f"qc_targets: {targets}\n")
+    out = tmp_path / "out" / "tuesday"
+    result = CliRunner().invoke(app, ["score", str(second), "--out", str(out), "--jobs", "1", "--ledger", str(ledger)])
+    assert result.exit_code == 1, result.output
+    assert "QC: rejected, rule 2-2s on bead slope (the run is held: every page says so)" in result.output
+    flag = "QC: rejected, rule 2-2s on bead slope"
+    assert all(flag in row["qc_flags"] for row in _rows(out / "samples.csv"))
+    assert all(flag in row["qc_flags"] for row in _rows(out / "restoration.csv"))
+    assert all("already in the ledger under run 'monday'" in row["qc_flags"] for row in _rows(out / "samples.csv"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["qc_over_time"]["status"] == "rejected"
+    pages = [out / "index.html", *sorted((out / "patients").glob("*.html"))]
+    assert len(pages) == 3 and all(flag in p.read_text() for p in pages)
+    qc = {r["series"]: r for r in _rows(out / "qc.csv")}
+    assert qc["bead slope"]["rules"] == "2-2s 1-2s" and float(qc["bead slope"]["z"]) == pytest.approx(-2.5, abs=1e-4)
+    runs = CliRunner().invoke(app, ["ledger", "runs", "--ledger", str(ledger), "--json"])
+    assert [(r["run_name"], r["qc_status"]) for r in json.loads(runs.output)] == [("monday", "warning"),
+                                                                                ("tuesday", "rejected")]
+    page = CliRunner().invoke(app, ["ledger", "qc", "--ledger", str(ledger), "--out", str(tmp_path / "qc"), "--json"])
+    assert page.exit_code == 0, page.output
+    series = {s["series"]: s for s in json.loads(page.output)}
+    assert [p["status"] for p in series["bead slope"]["points"]] == ["warning", "rejected"]
+    assert (tmp_path / "qc" / "qc.html").read_text().count("data:image/png;base64,") == len(series)
+
+
+def test_a_patient_over_days(simulated_run: Path, tmp_path: Path) -> None:
+    """Three runs of the same patients at D1, D4 and day 6 (the same simulated tubes: the days
+    differ): each run's trajectories.csv holds the earlier ones; `ledger patient` and the page
+    give the same values as the runs' own tables; the slope is numpy's least squares."""
+    ledger = tmp_path / "lab.sqlite"
+    outs = []
+    for name, label in (("d1", "D1"), ("d4", "D4"), ("d6", "day 6")):
+        run = _copy(simulated_run, tmp_path / name, timepoint=label)
+        outs.append(tmp_path / "out" / name)
+        result = CliRunner().invoke(app, ["score", str(run), "--out", str(outs[-1]), "--jobs", "1", "--ledger",
+                                          str(ledger)])
+        assert result.exit_code == 0, result.output
+    control = {Path(o).name: {r["patient"]: float(r["control_abc"]) for r in _rows(o / "patients.csv")} for o in outs}
+    course = [r for r in _rows(outs[-1] / "trajectories.csv") if r["patient"] == "P01"
+              and r["condition"] == "unstimulated"]
+    assert [(float(r["day"]), r["run"]) for r in course] == [(1.0, "d1"), (4.0, "d4"), (6.0, "d6")]
+    assert [float(r["abc"]) for r in course] == pytest.approx([control[r["run"]]["P01"] for r in course], rel=1e-6)
+    patient = CliRunner().invoke(app, ["ledger", "patient", "P01", "--ledger", str(ledger), "--json"])
+    doc = json.loads(patient.output)
+    measured = [(m["day"], m["abc"]) for m in doc["measures"] if m["condition"] == "unstimulated"]
+    assert [d for d, _ in measured] == [1.0, 4.0, 6.0]
+    days, abc = np.array([d for d, _ in measured]), np.array([a for _, a in measured])
+    assert doc["trajectory"]["slope_per_day"] == pytest.approx(np.polyfit(days, abc, 1)[0], rel=1e-9)
+    drugs = [m for m in doc["measures"] if m["condition"] == "IFN-gamma"]
+    assert len(drugs) == 3 and all(m["fold_change"] > 0 for m in drugs)
+    result = CliRunner().invoke(app, ["report", str(outs[-1])])
+    assert result.exit_code == 0, result.output
+    page = (outs[-1] / "patients" / "P01.html").read_text()
+    assert "Over time" in page and "d1, d4, d6" in page and "slope " in page
+    missing = CliRunner().invoke(app, ["ledger", "patient", "P99", "--ledger", str(ledger)])
+    assert missing.exit_code == 2 and "no patient 'P99' in the ledger" in missing.output
+
+
+def test_pre_analytics_days_and_control_blood(simulated_run: Path, tmp_path: Path) -> None:
+    run = _copy(simulated_run, tmp_path / "run")
+    plate = run / "plate_map.csv"
+    text = plate.read_text().replace("A3,Specimen_001_A3_A03.fcs,P02,D3,unstimulated,sample",
+                                     "A3,Specimen_001_A3_A03.fcs,CTRL-A,,,control")
+    plate.write_text(text.replace("A4,Specimen_001_A4_A04.fcs,P02,D3,IFN-gamma,sample",
+                                  "A4,Specimen_001_A4_A04.fcs,CTRL-B,,,control"))
+    (run / "clinical.csv").write_text("patient,timepoint,admitted_at,drawn_at,stained_at\n"
+                                      "P01,,2026-11-17 06:00,,\n"
+                                      "P01,D3,,2026-11-20 18:00,2026-11-20 23:30\n")
+    result = _score(run, tmp_path / "out", "--clinical", str(run / "clinical.csv"))
+    assert result.exit_code == 0, result.output
+    rows = {r["file"]: r for r in _rows(tmp_path / "out" / "samples.csv")}
+    p01 = rows["Specimen_001_A1_A01.fcs"]
+    assert float(p01["day"]) == pytest.approx(3.5) and float(p01["draw_to_stain_h"]) == pytest.approx(5.5)
+    assert "pre-analytics: stained 5.5 h after the draw (limit 4 h)" in p01["qc_flags"]
+    assert rows["Specimen_001_A3_A03.fcs"]["role"] == "control" and rows["Specimen_001_A3_A03.fcs"]["hladr_abc"]
+    qc = {r["series"]: r for r in _rows(tmp_path / "out" / "qc.csv")}
+    assert float(qc["control AB/C (CTRL-A)"]["value"]) == pytest.approx(float(rows["Specimen_001_A3_A03.fcs"]
+                                                                              ["hladr_abc"]), rel=1e-6)
+    assert {r["patient"] for r in _rows(tmp_path / "out" / "patients.csv")} == {"P01"}
+
+
+def test_a_failing_ledger_costs_the_run_nothing(simulated_run: Path, tmp_path: Path) -> None:
+    run = _copy(simulated_run, tmp_path / "run")
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a database\n" * 100)
+    result = _score(run, tmp_path / "out", "--ledger", str(corrupt))
+    assert result.exit_code == 1
+    assert "ledger: " in result.output and "not a SQLite database" in result.output
+    assert (tmp_path / "out" / "samples.csv").is_file() and corrupt.read_bytes() == b"not a database\n" * 100
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["ledger"]["error"]
+    plate = run / "plate_map.csv"
+    plate.write_text(plate.read_text().replace(",D3,", ",baseline,"))
+    result = _score(run, tmp_path / "out2", "--ledger", str(tmp_path / "good.sqlite"))
+    assert result.exit_code == 1 and (tmp_path / "out2" / "samples.csv").is_file()
+    assert "not recorded: plate map row 2: time point 'baseline' cannot be read as a day" in result.output
+    with open_ledger(tmp_path / "good.sqlite") as ledger:
+        assert ledger.runs() == []
+    pytest.importorskip("psycopg")
+    result = _score(_copy(simulated_run, tmp_path / "run3"), tmp_path / "out3", "--ledger",
+                    "postgresql://lab:secret@127.0.0.1:1/ledger")
+    assert result.exit_code == 1 and "cannot use the ledger server" in result.output and "secret" not in result.output
+    assert (tmp_path / "out3" / "samples.csv").is_file()
