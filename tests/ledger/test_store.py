@@ -129,13 +129,13 @@ def test_bad_ledgers_are_one_line(tmp_path: Path) -> None:
     content = bytearray(damaged.read_bytes())
     content[100:4096] = b"\xff" * (4096 - 100)
     damaged.write_bytes(bytes(content))
-    with pytest.raises(LedgerError, match="corrupt or not a database|malformed") as caught:
+    with pytest.raises(LedgerError, match=r"corrupt or not a database|malformed") as caught:
         open_ledger(damaged)
     assert "\n" not in str(caught.value)
     foreign = tmp_path / "foreign.sqlite"
     with sqlite3.connect(foreign) as connection:
         connection.execute("CREATE TABLE patients_of_another_app (id INTEGER)")
-    with pytest.raises(LedgerError, match="a foreign database .*patients_of_another_app.*not an assaykit ledger"):
+    with pytest.raises(LedgerError, match=r"a foreign database .*patients_of_another_app.*not an assaykit ledger"):
         open_ledger(foreign)
     newer = tmp_path / "newer.sqlite"
     open_ledger(newer).close()
@@ -157,9 +157,9 @@ def test_a_locked_ledger_is_named(tmp_path: Path) -> None:
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(LedgerError, match=r"the ledger is locked by another process \(waited 0.3 s\)"):
-            with open_ledger(path, timeout_s=0.3, migrate=False) as ledger:
-                ledger.record(record("/runs/x"))
+        with (pytest.raises(LedgerError, match=r"the ledger is locked by another process \(waited 0.3 s\)"),
+              open_ledger(path, timeout_s=0.3, migrate=False) as ledger):
+            ledger.record(record("/runs/x"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -64,8 +64,8 @@ def test_a_run_is_recorded_once_and_a_rerun_is_identical(simulated_run: Path, tm
     for t in tubes:
         if t["hladr_abc"]:
             assert float(t["hladr_abc"]) == pytest.approx(float(by_file[t["file"]]["hladr_abc"]), rel=1e-6)
-    assert runs[0]["bead_slope"] == pytest.approx(float(_rows(tmp_path / "out" / "run" / "calibration.csv")[0]["slope"]),
-                                                  rel=1e-6)
+    slope = float(_rows(tmp_path / "out" / "run" / "calibration.csv")[0]["slope"])
+    assert runs[0]["bead_slope"] == pytest.approx(slope, rel=1e-6)
     unrecorded = _score(run, tmp_path / "quiet" / "run", "--no-ledger")
     assert unrecorded.exit_code == 0 and "ledger:" not in unrecorded.output
     assert not (tmp_path / "quiet" / "assaykit-ledger.sqlite").exists()
