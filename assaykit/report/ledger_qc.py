@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from .agreement import _png
-
 STATUS_COLOURS = {"rejected": "#d62728", "warning": "#ff7f0e", "in control": "#1f77b4", "establishing": "#999999"}
 POINT_COLUMNS = ["instrument", "lot", "series", "run", "acquired_on", "value", "target", "sd", "z", "rules", "status"]
 
@@ -45,22 +43,32 @@ def qc_series(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def levey_jennings(series: dict[str, Any]) -> str:
     """One series' Levey-Jennings chart (base64 PNG): values by run, target and +-1/2/3 SD lines,
-    each point coloured by its verdict, rules written beside the points that broke one.
+    each point coloured by its verdict, the rules written beside the rejected points. Drawn on a
+    bare Agg figure with fixed axes (no layout pass: a page holds many charts).
 
     Parameters
     ----------
     series : dict
         One entry of :func:`qc_series`.
     """
-    import matplotlib.pyplot as plt
+    import base64
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     rows = series["points"]
     x = np.arange(len(rows))
     y = np.array([np.nan if r["value"] is None else r["value"] for r in rows], dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(8, 2.6))
+    fig = Figure(figsize=(8, 2.4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.08, 0.16, 0.9, 0.72))
     ax.plot(x, y, color="#bbbbbb", linewidth=0.8, zorder=1)
-    colours = [STATUS_COLOURS.get(r["status"], "#1f77b4") for r in rows]
-    ax.scatter(x, y, c=colours, s=12 if len(rows) < 200 else 5, zorder=2)
+    size = 3.5 if len(rows) < 200 else 2
+    for status, colour in STATUS_COLOURS.items():
+        chosen = [i for i, r in enumerate(rows) if r["status"] == status]
+        if chosen:
+            ax.plot(x[chosen], y[chosen], linestyle="none", marker="o", markersize=size, color=colour, zorder=2)
     target, sd = series["target"], series["sd"]
     if target is not None and sd:
         for k, style in ((0, "-"), (1, ":"), (2, "--"), (3, "-.")):
@@ -73,25 +81,32 @@ def levey_jennings(series: dict[str, Any]) -> str:
         if r["rules"] and r["status"] == "rejected" and len(rows) <= 200:
             ax.annotate(r["rules"].replace(" 1-2s", ""), (i, y[i]), fontsize=5, color="#d62728",
                         xytext=(2, 4), textcoords="offset points")
-    ticks = x[:: max(1, len(rows) // 12)]
-    ax.set_xticks(ticks, [rows[i]["acquired_on"][:10] or rows[i]["run"][:10] for i in ticks], fontsize=6,
-                  rotation=30)
+    ticks = x[:: max(1, len(rows) // 10)]
+    ax.set_xticks(ticks, [rows[i]["acquired_on"][:10] or rows[i]["run"][:10] for i in ticks], fontsize=6)
     ax.set_title(f"{series['series']} - {series['instrument']} - {series['lot']}", fontsize=8)
-    return _png(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72, metadata={"Software": None})
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def qc_html(series: list[dict[str, Any]]) -> bytes:
-    """The QC page (one self-contained HTML file).
+def qc_html(series: list[dict[str, Any]], jobs: int | None = None) -> bytes:
+    """The QC page (one self-contained HTML file), its charts drawn in ``jobs`` worker processes.
 
     Parameters
     ----------
     series : list of dict
         :func:`qc_series`'s groups.
+    jobs : int or None
+        Worker processes for the charts (default: the number of cores).
     """
+    import os
+
+    from .._workers import map_in_workers
     from .build import _environment
 
     template = _environment().get_template("ledger_qc.html.j2")
-    charts = [{**s, "chart": levey_jennings(s), "last": s["points"][-1]} for s in series]
+    drawn = map_in_workers(levey_jennings, series, jobs or os.cpu_count() or 1)
+    charts = [{**s, "chart": chart, "last": s["points"][-1]} for s, chart in zip(series, drawn, strict=True)]
     return template.render(series=charts).encode("utf-8")
 
 
@@ -112,7 +127,7 @@ def qc_csv(series: list[dict[str, Any]]) -> bytes:
     return csv_bytes(pd.DataFrame(rows, columns=POINT_COLUMNS))
 
 
-def write_qc_page(out: str | Path, series: list[dict[str, Any]]) -> Path:
+def write_qc_page(out: str | Path, series: list[dict[str, Any]], jobs: int | None = None) -> Path:
     """Write qc.html, qc.csv and a manifest into the folder ``out``, replaced as one unit.
 
     Parameters
@@ -121,10 +136,12 @@ def write_qc_page(out: str | Path, series: list[dict[str, Any]]) -> Path:
         The folder.
     series : list of dict
         :func:`qc_series`'s groups.
+    jobs : int or None
+        Worker processes for the charts (default: the number of cores).
     """
     from .._files import output_unit, write_atomic
 
-    files = {"qc.html": qc_html(series), "qc.csv": qc_csv(series)}
+    files = {"qc.html": qc_html(series, jobs), "qc.csv": qc_csv(series)}
     with output_unit(Path(out)) as stage:
         for name, content in files.items():
             write_atomic(stage / name, content)
