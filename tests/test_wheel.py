@@ -3,6 +3,7 @@ environment outside it, and run from an empty folder with the shipped strategy a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def test_installed_commands_work_from_an_empty_folder(installed: tuple[Path, dic
                   work, env)
     assert "scored 5 of 5 files" in scored.stdout
     assert (work / "out" / "index.html").is_file() and (work / "out" / "samples.csv").is_file()
+    assert f"ledger: recorded in {work.resolve() / 'assaykit-ledger.sqlite'}" in scored.stdout  # the migrations ship
+    runs = _run([assaykit, "ledger", "runs", "--ledger", "assaykit-ledger.sqlite", "--json"], work, env)
+    assert [r["run_name"] for r in json.loads(runs.stdout)] == ["run"]
     gated = _run([assaykit, "gate", "run/Specimen_001_A1_A01.fcs", "--beads", "run/Specimen_001_H12_H12.fcs",
                   "--lot", "quantibrite-pe-example"], work, env)
     assert "AB/C" in gated.stdout

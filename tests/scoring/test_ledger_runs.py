@@ -187,3 +187,31 @@ def test_a_failing_ledger_costs_the_run_nothing(simulated_run: Path, tmp_path: P
                     "postgresql://lab:secret@127.0.0.1:1/ledger")
     assert result.exit_code == 1 and "cannot use the ledger server" in result.output and "secret" not in result.output
     assert (tmp_path / "out3" / "samples.csv").is_file()
+
+
+def test_where_the_ledger_is(simulated_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """run.yaml ``ledger:`` (relative to the run folder) over ASSAYKIT_LEDGER over the default; the
+    library records only when asked; `ledger export` writes every table as one folder."""
+    from assaykit.scoring import score_run
+
+    monkeypatch.setenv("ASSAYKIT_LEDGER", str(tmp_path / "env.sqlite"))
+    run = _copy(simulated_run, tmp_path / "run")
+    assert score_run(run, out=tmp_path / "lib", jobs=1).recorded is None  # the library: only when asked
+    assert not (tmp_path / "env.sqlite").exists()
+    assert _score(run, tmp_path / "cli").exit_code == 0 and (tmp_path / "env.sqlite").is_file()
+    yaml_run = _copy(simulated_run, tmp_path / "yaml-run", extra_yaml="ledger: ../from-yaml.sqlite\n")
+    result = _score(yaml_run, tmp_path / "cli2")
+    assert result.exit_code == 0 and f"recorded in {tmp_path / 'from-yaml.sqlite'}" in result.output
+    exported = CliRunner().invoke(app, ["ledger", "export", "--ledger", str(tmp_path / "env.sqlite"), "--out",
+                                        str(tmp_path / "export")])
+    assert exported.exit_code == 0, exported.output
+    names = sorted(p.name for p in (tmp_path / "export").iterdir())
+    assert names == ["bead_peaks.csv", "manifest.json", "patients.csv", "qc_checks.csv", "restoration.csv",
+                     "runs.csv", "tubes.csv"]
+    tubes = _rows(tmp_path / "export" / "tubes.csv")
+    assert sorted(t["file"] for t in tubes) == sorted(r["file"] for r in _rows(tmp_path / "cli" / "samples.csv"))
+    again = CliRunner().invoke(app, ["ledger", "export", "--ledger", str(tmp_path / "env.sqlite"), "--out",
+                                     str(tmp_path / "export")])
+    assert again.exit_code == 0  # replaced as one unit
+    missing = CliRunner().invoke(app, ["ledger", "runs", "--ledger", str(tmp_path / "none.sqlite")])
+    assert missing.exit_code == 2 and "no ledger here" in missing.output
