@@ -428,3 +428,18 @@ def safe_stems(names: list[str], fallback: str) -> dict[str, str]:
         used.add(stem.lower())
         stems[name] = stem
     return stems
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutralise(text: str) -> str:
+    """``text`` safe in a spreadsheet cell: a leading ``'`` before a text that begins with ``=``,
+    ``+``, ``-``, ``@``, tab or carriage return (a formula to LibreOffice and Excel), or with ``'``
+    itself (so that :func:`restore` is exact)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def restore(text: str) -> str:
+    """The text :func:`neutralise` was given."""
+    return text[1:] if text.startswith("'") else text

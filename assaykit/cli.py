@@ -217,8 +217,7 @@ def _write_membership(path: Path, masks: dict[str, Any]) -> None:
 
     import numpy as np
 
-    from ._files import atomic_output
-    from .scoring.tables import neutralise
+    from ._files import atomic_output, neutralise
 
     names = list(masks)
     header = io.StringIO()

@@ -420,18 +420,12 @@ def _day_key(day: Any) -> float:
 
 
 def _cell(value: Any) -> str:
+    """A CSV cell: numbers as Python writes them, text neutralised against formulas."""
+    from .._files import neutralise
+
     if value is None:
         return ""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _numeric(text) else text
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return neutralise(value) if isinstance(value, str) else str(value)
 
 
 def _clean(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._files import InvalidError
+from .._files import InvalidError, restore
 from ..errors import AssayKitError
 from ..scoring import figure_data as data
-from ..scoring.tables import COLUMNS, MANIFEST, read_manifest, restore
+from ..scoring.tables import COLUMNS, MANIFEST, read_manifest
 
 TABLES = tuple(COLUMNS)
 OPTIONAL = ("trajectories", "qc")
@@ -62,7 +62,7 @@ class RunData:
 
 
 def _value(column: str, text: str) -> Any:
-    text = restore(text)  # the tables neutralise formula-like text (scoring.tables.neutralise)
+    text = restore(text)  # the tables neutralise formula-like text (_files.neutralise)
     if column in _NUMBERS:
         if text == "":
             return None

@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from .._files import write_atomic
+from .._files import neutralise, write_atomic
 from ..ledger.trajectory import TIMELINE_COLUMNS
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
@@ -79,21 +79,6 @@ def frames(samples: list[dict], calibration: Any, bead_error: str, restoration: 
         "trajectories": _frame(trajectories or [], TRAJECTORY_COLUMNS),
         "qc": _frame(qc or [], QC_COLUMNS),
     }
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def neutralise(text: str) -> str:
-    """``text`` safe in a spreadsheet cell: a leading ``'`` before a text that begins with ``=``,
-    ``+``, ``-``, ``@``, tab or carriage return (a formula to LibreOffice and Excel), or with ``'``
-    itself (so that :func:`restore` is exact)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def restore(text: str) -> str:
-    """The text :func:`neutralise` was given."""
-    return text[1:] if text.startswith("'") else text
 
 
 def csv_bytes(frame: Any) -> bytes:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assaykit._files import neutralise, restore
 from assaykit.scoring import score_run
-from assaykit.scoring.tables import neutralise, restore
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1+1", "@SUM(A1)", "\tx", "\rx", "'=x", "plain", "", "1.5",

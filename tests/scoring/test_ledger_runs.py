@@ -215,3 +215,24 @@ def test_where_the_ledger_is(simulated_run: Path, tmp_path: Path, monkeypatch: p
     assert again.exit_code == 0  # replaced as one unit
     missing = CliRunner().invoke(app, ["ledger", "runs", "--ledger", str(tmp_path / "none.sqlite")])
     assert missing.exit_code == 2 and "no ledger here" in missing.output
+
+
+def test_two_score_processes_share_one_ledger(simulated_run: Path, tmp_path: Path) -> None:
+    """Two `assaykit score` processes started together on one SQLite ledger: both runs land, each
+    once, and the database's integrity check is clean."""
+    import os
+    import subprocess
+    import sys
+
+    ledger = tmp_path / "shared.sqlite"
+    runs = [_copy(simulated_run, tmp_path / name) for name in ("left", "right")]
+    env = {k: v for k, v in os.environ.items() if k != "ASSAYKIT_LEDGER"}
+    command = [sys.executable, "-c", "from assaykit.cli import main; main()", "score"]
+    processes = [subprocess.Popen([*command, str(run), "--out", str(tmp_path / "out" / run.name), "--jobs", "1",
+                                   "--no-report", "--ledger", str(ledger)], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for run in runs]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    with open_ledger(ledger) as opened:
+        assert sorted(r["run_name"] for r in opened.runs()) == ["left", "right"]
+        assert opened.integrity() == []
