@@ -8,6 +8,7 @@ that is not available (a SIGKILL of the parent leaves no orphan working on)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -111,3 +112,26 @@ def stop_workers() -> None:
     for pool in list(_ACTIVE):
         _ACTIVE.discard(pool)
         _stop(pool)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back during the block and delivered when it ends, at a safe point.
+
+    Python swallows a KeyboardInterrupt raised inside a garbage-collection callback (it prints
+    "Exception ignored" and goes on): a database library's connection objects die in such
+    callbacks, so an interruption landing there would be lost. The block collects its garbage
+    before the signals are let through. In the main thread only (elsewhere, a plain block)."""
+    import gc
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+        gc.collect()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._workers import interrupts_held
 from ..errors import AssayKitError
 from ..ledger import (
     ENVIRONMENT,
@@ -349,21 +350,18 @@ def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, s
 
 @dataclass(frozen=True)
 class LedgerPass:
-    """The ledger's part in one run, between consulting it and recording the run: the open
-    ledger (None without one, or when it failed), what it held, the QC checks and verdict, and
-    the runs row to record."""
+    """The ledger's part in one run, between consulting it and recording the run: the ledger to
+    record into (None without one, or when it could not be read), what it held, the QC checks
+    and verdict, and the runs row to record. The ledger is open only while it is read or
+    written, never while pages are drawn in forked workers."""
 
-    ledger: Ledger | None
+    target: str | None
     view: LedgerView
     checks: tuple[SeriesCheck, ...]
     status: str
     reason: str
     run: Mapping[str, Any]
-
-    def close(self) -> None:
-        """Release the ledger's connections."""
-        if self.ledger is not None:
-            self.ledger.close()
+    timeout_s: float = 60.0
 
 
 def with_days(samples: Sequence[dict[str, Any]], clinical: Any, limit_h: float) -> list[dict[str, Any]]:
@@ -431,22 +429,29 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[s
            "bead_slope": calibration.slope if calibration is not None else None,
            "bead_intercept": calibration.intercept if calibration is not None else None,
            "bead_r2": calibration.r_squared if calibration is not None else None}
-    ledger, error = open_quietly(target, timeout_s) if target else (None, "")
-    view = LedgerView(target=target or "", error=error)
-    if ledger is not None:
-        try:
-            patients = sorted({r["patient"] for r in samples if r["role"] == "sample" and r["patient"]})
-            view = consult(ledger, run["run_key"], [r["sha256"] for r in samples if r["sha256"]], where, patients)
-        except AssayKitError as failure:
-            view = LedgerView(target=ledger.shown, error=str(failure))
-            ledger.close()
-            ledger = None
+    view = LedgerView(target=target or "")
+    if target:
+        with interrupts_held():
+            ledger, error = open_quietly(target, timeout_s)
+            view = LedgerView(target=ledger.shown if ledger else target, error=error)
+            if ledger is not None:
+                try:
+                    patients = sorted({r["patient"] for r in samples if r["role"] == "sample" and r["patient"]})
+                    view = consult(ledger, run["run_key"], [r["sha256"] for r in samples if r["sha256"]], where,
+                                   patients)
+                except AssayKitError as failure:
+                    view = LedgerView(target=ledger.shown, error=str(failure))
+                finally:
+                    ledger.close()
+    usable = target if target and not view.error else None
     values = qc_values(calibration, samples)
-    if ledger is None and not targets:
-        return LedgerPass(ledger=None, view=view, checks=(), status="not evaluated",
-                          reason="no ledger" if not view.error else "the ledger could not be read", run=run)
+    if usable is None and not targets:
+        return LedgerPass(target=None, view=view, checks=(), status="not evaluated",
+                          reason="no ledger" if not view.error else "the ledger could not be read", run=run,
+                          timeout_s=timeout_s)
     checks, status, reason = judge(values, view.qc_history, targets, where, baseline_runs)
-    return LedgerPass(ledger=ledger, view=view, checks=tuple(checks), status=status, reason=reason, run=run)
+    return LedgerPass(target=usable, view=view, checks=tuple(checks), status=status, reason=reason, run=run,
+                      timeout_s=timeout_s)
 
 
 def flag_rows(rows: Sequence[dict[str, Any]], flag: str) -> list[dict[str, Any]]:
@@ -510,17 +515,23 @@ def record_run(plan: LedgerPass, *, samples: Sequence[dict[str, Any]], calibrati
     rows_of : mapping
         File name -> plate-map row (for errors).
     """
-    if plan.ledger is None:
+    if plan.target is None:
         return None, plan.view.error
     bad = unreadable_days(samples, rows_of)
     if bad:
-        return None, f"{plan.ledger.shown}: not recorded: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
-                                                                           else "")
+        return None, f"{plan.view.target}: not recorded: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
+                                                                          else "")
     run = {**plan.run, "run_uid": run_uid, "n_tubes": len(samples),
            "n_failed": sum(1 for s in samples if s["error"]), "qc_status": plan.status, "qc_reason": plan.reason}
     record = build_record(run=run, samples=samples, calibration=calibration, restoration=restoration,
                           patients=patients, checks=plan.checks)
-    try:
-        return plan.ledger.record(record), ""
-    except AssayKitError as error:
-        return None, str(error)
+    with interrupts_held():
+        ledger, error = open_quietly(plan.target, plan.timeout_s)
+        if ledger is None:
+            return None, error
+        try:
+            return ledger.record(record), ""
+        except AssayKitError as failure:
+            return None, str(failure)
+        finally:
+            ledger.close()

@@ -344,52 +344,49 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
         folder=inputs.folder, samples=samples, calibration=beads.calibration, lot=inputs.lot,
         targets=inputs.qc_targets, baseline_runs=options.qc_baseline_runs, scored_at=_utc(timer.started),
         software=tables.version())
-    try:
-        timer.mark("ledger")
-        samples = history.elsewhere_flags(samples, plan.view)
-        restoration_rows, patient_rows = _days(*pair_with_controls(samples, options.control, options.thresholds,
-                                                                    options.responder, inputs.clinical.ferritin),
-                                               samples)
-        flag = history.qc_flag(plan.status, plan.reason)
-        samples, restoration_rows, patient_rows = (history.flag_rows(rows, flag) for rows in
-                                                   (samples, restoration_rows, patient_rows))
-        run = {"run_name": plan.run["run_name"], "acquired_on": plan.run["acquired_on"], "qc_status": plan.status}
-        frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
-                               drug_statistics(drug_pairs(restoration_rows)),
-                               history.trajectory_rows(patient_rows, restoration_rows, plan.view, run, options.control),
-                               [history.check_row(c) for c in plan.checks])
-        manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options,
-                                   inputs.assignments, beads.calibration, samples, timer.started, time.time(),
-                                   inputs.jobs, clinical_path=options.clinical)
-        manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
-                                      for a in inputs.assignments if a.path in inputs.overrides]
-        manifest["ledger"] = {"location": plan.view.target, "error": plan.view.error}
-        manifest["trajectory_rule"] = options.trajectory.to_dict()
-        manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
-        manifest["qc_over_time"] = {"status": plan.status, "reason": plan.reason,
-                                    "baseline_runs": options.qc_baseline_runs,
-                                    "targets": str(options.qc_targets or ""), "instrument": plan.run["instrument"],
-                                    "instrument_serial": plan.run["instrument_serial"]}
-        timer.mark("tables")
-        manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
-        manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
-        if write:
-            from .._files import output_unit
+    timer.mark("ledger")
+    samples = history.elsewhere_flags(samples, plan.view)
+    restoration_rows, patient_rows = _days(*pair_with_controls(samples, options.control, options.thresholds,
+                                                                options.responder, inputs.clinical.ferritin),
+                                           samples)
+    flag = history.qc_flag(plan.status, plan.reason)
+    samples, restoration_rows, patient_rows = (history.flag_rows(rows, flag) for rows in
+                                               (samples, restoration_rows, patient_rows))
+    run = {"run_name": plan.run["run_name"], "acquired_on": plan.run["acquired_on"], "qc_status": plan.status}
+    frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
+                           drug_statistics(drug_pairs(restoration_rows)),
+                           history.trajectory_rows(patient_rows, restoration_rows, plan.view, run, options.control),
+                           [history.check_row(c) for c in plan.checks])
+    manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options,
+                               inputs.assignments, beads.calibration, samples, timer.started, time.time(),
+                               inputs.jobs, clinical_path=options.clinical)
+    manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
+                                  for a in inputs.assignments if a.path in inputs.overrides]
+    manifest["ledger"] = {"location": plan.view.target, "error": plan.view.error}
+    manifest["trajectory_rule"] = options.trajectory.to_dict()
+    manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
+    manifest["qc_over_time"] = {"status": plan.status, "reason": plan.reason,
+                                "baseline_runs": options.qc_baseline_runs,
+                                "targets": str(options.qc_targets or ""), "instrument": plan.run["instrument"],
+                                "instrument_serial": plan.run["instrument_serial"]}
+    timer.mark("tables")
+    manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
+    manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
+    if write:
+        from .._files import output_unit
 
-            with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
-                tables.write(stage, frames)
-                figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
-                                          if o.figure is not None}, beads.figure, manifest["run_id"])
-                manifest["gate_files"] = write_gates(stage, outcomes)
-                manifest = tables.seal(stage, manifest)
-                if pages is not None:  # drawn into the same unit: tables and pages appear together
-                    pages(stage)
-                    manifest = tables.read_manifest(stage)
-        recorded, ledger_error = history.record_run(
-            plan, samples=samples, calibration=beads.calibration, restoration=restoration_rows, patients=patient_rows,
-            run_uid=manifest["run_id"], rows_of={a.path.name: a.row.row for a in inputs.assignments})
-    finally:
-        plan.close()
+        with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
+            tables.write(stage, frames)
+            figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
+                                      if o.figure is not None}, beads.figure, manifest["run_id"])
+            manifest["gate_files"] = write_gates(stage, outcomes)
+            manifest = tables.seal(stage, manifest)
+            if pages is not None:  # drawn into the same unit: tables and pages appear together
+                pages(stage)
+                manifest = tables.read_manifest(stage)
+    recorded, ledger_error = history.record_run(
+        plan, samples=samples, calibration=beads.calibration, restoration=restoration_rows, patients=patient_rows,
+        run_uid=manifest["run_id"], rows_of={a.path.name: a.row.row for a in inputs.assignments})
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
                        sum(1 for s in samples if s["error"]), ledger_error=ledger_error, qc_status=plan.status,
