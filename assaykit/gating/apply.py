@@ -159,8 +159,7 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     for column in scatter:
         on_scatter |= top.get(column, False)
     on_readout = top.get(readout, np.zeros(sample.n_events, dtype=bool))
-    nonfinite = ~np.isfinite(sample.events).all(axis=1) if sample.events.dtype.kind == "f" \
-        else np.zeros(sample.n_events, dtype=bool)
+    nonfinite = _nonfinite(sample.events)
     removed = on_scatter | on_readout
     if sample.n_events and removed.mean() > 0.5:
         raise GatingError(f"{100 * removed.mean():.0f} % of events are at the top of scale on "
@@ -191,6 +190,17 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
                         removed=int(removed.sum()), readout_removed=int(readout_removed.sum()),
                         nonfinite=int(nonfinite.sum()),
                         flags=tuple(frame.flags), findings=dict(frame.findings))
+
+
+def _nonfinite(events: np.ndarray) -> np.ndarray:
+    """Events with a NaN or infinite value in any channel: the rows whose sum (float64) is not
+    finite, each checked value by value (a sum of huge finite values may overflow)."""
+    out = np.zeros(len(events), dtype=bool)
+    if events.dtype.kind != "f":
+        return out
+    suspect = np.flatnonzero(~np.isfinite(events.sum(axis=1, dtype=np.float64)))
+    out[suspect] = ~np.isfinite(events[suspect]).all(axis=1)
+    return out
 
 
 def _members(strategy: Strategy, gates: Mapping[str, Any], frame: GatingFrame, root: np.ndarray

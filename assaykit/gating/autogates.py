@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
-from .mixture import Mixture, fit_binned
+from .mixture import Mixture, fit_binned, histogram2d
 
 _MAD = 1.4826
 
@@ -274,7 +274,7 @@ class MonocyteGate:
         xp, yp = x[positive], y[positive]
         x_range = tuple(np.percentile(xp, [0.5, 99.9]))
         y_range = tuple(np.percentile(y, [0.5, 99.9]))
-        counts, xe, ye = np.histogram2d(xp, yp, bins=self.peak_bins, range=(x_range, y_range))
+        counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts, self.peak_smooth)
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
         reach = (max(1, int(self.cd14_window / (xe[1] - xe[0]))), max(1, int(self.ssc_window / (ye[1] - ye[0]))))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..fcs.channels import is_scatter
 from .apply import GatingResult
+from .mixture import histogram2d
 from .strategy import ROOT
 from .transforms import Transform
 
@@ -115,25 +116,17 @@ def axis_ticks(transform: Transform) -> tuple[tuple[float, str], ...]:
     return tuple(zip(transform.forward(scale_ticks).tolist(), labels, strict=True))
 
 
+RANGE_EVENTS = 20_000  # the display range is read off at most this many events (evenly spaced)
+
+
 def _range(values: np.ndarray) -> tuple[float, float]:
-    """Display range: 0..1 (the instrument's range) widened to the 0.1-99.9 % of the events."""
+    """Display range: 0..1 (the instrument's range) widened to the 0.1-99.9 % of the events
+    (of an evenly spaced subsample of at most :data:`RANGE_EVENTS`)."""
     if values.size == 0:
         return 0.0, 1.0
-    low, high = np.percentile(values, [0.1, 99.9])
+    step = -(-values.size // RANGE_EVENTS)
+    low, high = np.percentile(values[::step], [0.1, 99.9])
     return min(0.0, float(low)), max(1.0, float(high))
-
-
-def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, float],
-                y_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``numpy.histogram2d`` for uniform bins over closed ranges (same counts; a bin index by
-    arithmetic instead of a search, about 4x faster on 100,000 events)."""
-    x_edges = np.linspace(*x_range, bins + 1)
-    y_edges = np.linspace(*y_range, bins + 1)
-    inside = (x >= x_range[0]) & (x <= x_range[1]) & (y >= y_range[0]) & (y <= y_range[1])
-    ix = np.minimum(((x[inside] - x_range[0]) * (bins / (x_range[1] - x_range[0]))).astype(np.int64), bins - 1)
-    iy = np.minimum(((y[inside] - y_range[0]) * (bins / (y_range[1] - y_range[0]))).astype(np.int64), bins - 1)
-    counts = np.bincount(ix * bins + iy, minlength=bins * bins).reshape(bins, bins)
-    return counts, x_edges, y_edges
 
 
 def axis_label(result: GatingResult, marker: str) -> str:
