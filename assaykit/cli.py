@@ -468,7 +468,9 @@ def _finite(value: float) -> float | None:
 
 @app.command()
 def score(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder: FCS files + plate map.", show_default=False)],
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run folder(s): FCS files + plate map; several, or a folder of runs, score a study.",
+        show_default=False, metavar="RUN_DIR...")],
     plate_map: Annotated[Path | None, typer.Option(
         help="Plate map CSV/TSV/XLSX (default: RUN_DIR/plate_map.csv).")] = None,
     strategy: StrategyOption = None,
@@ -487,6 +489,11 @@ def score(
     = False,
     ledger: LedgerOption = None,
     no_ledger: Annotated[bool, typer.Option("--no-ledger", help="Do not consult or record in any ledger.")] = False,
+    executor: Annotated[str, typer.Option(
+        help="Where tubes are measured: local (worker processes) or dask (a cluster, with --scheduler; "
+             "the dask extra).")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with --executor dask).")] = None,
 ) -> None:
     """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
 
@@ -501,23 +508,47 @@ def score(
     The run is recorded in the ledger (docs/ledger.md): --ledger FILE or URL, else run.yaml
     ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.
 
-    Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2
+    A study (several RUN_DIRs, or a folder of runs): every tube of every run measured by one pool
+    of workers (or a Dask cluster), each run written to OUT/<run name> (default OUT: reports) as
+    soon as its tubes are measured, its pages drawn at the end, and OUT/study.csv summarising the
+    runs; a run that cannot be read is a row with its error, the others are scored (docs/scoring.md).
+
+    Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2;  assaykit score runs/ --out reports
     """
     from .scoring import score_run
+    from .scoring.executors import make_executor
+    from .scoring.study import is_run, score_study
 
     update, close = console_progress()
     overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
                  "bead_values": None if bead_values is None else _run(lambda: _values(bead_values)),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
                  "compensation": compensation, "specimen": specimen, "ledger": "none" if no_ledger else ledger}
-    from .report import render_reports
+    runner = _run(lambda: make_executor(executor, jobs if executor == "local" else None, scheduler))
+    if len(run_dirs) > 1 or not is_run(run_dirs[0]):
+
+        def reports(folder: Path) -> None:
+            from .report import build_reports
+
+            build_reports(folder, jobs=jobs)
+
+        try:
+            study = _run(lambda: score_study(run_dirs, out=out, executor=runner, progress=update,
+                                             reports=None if no_report else reports, use_default_ledger=True,
+                                             **overrides))
+        finally:
+            close()
+        _say_study(study)
+        raise typer.Exit(study.exit_code)
 
     def pages(stage: Path) -> None:
+        from .report import render_reports
+
         render_reports(stage, stage, jobs=jobs, progress=update)
 
     try:
-        result = _run(lambda: score_run(run_dir, out=out, progress=update, pages=None if no_report else pages,
-                                        use_default_ledger=True, **overrides))
+        result = _run(lambda: score_run(run_dirs[0], out=out, progress=update, pages=None if no_report else pages,
+                                        use_default_ledger=True, executor=runner, **overrides))
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
@@ -529,6 +560,21 @@ def score(
         typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
     _say_ledger(result)
     raise typer.Exit(result.exit_code)
+
+
+def _say_study(study: Any) -> None:
+    """score's lines about a study: one per run, then where the summary is."""
+    for row in study.rows:
+        if row["error"]:
+            typer.echo(f"  {row['run']}: {row['error']}")
+            continue
+        extra = [f"{row['failed']} failed" if row["failed"] else "",
+                 f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
+                 row["ledger"] if row["ledger"].startswith("error") else ""]
+        typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
+                   + "".join(f"; {e}" for e in extra if e))
+    scored = sum(1 for r in study.rows if not r["error"])
+    typer.echo(f"scored {scored} of {len(study.rows)} runs; summary in {study.out_dir}/study.csv")
 
 
 def _say_ledger(result: Any) -> None:

@@ -5,10 +5,25 @@ trajectories over days; assay QC over time (Levey-Jennings, Westgard).
 Depends on nothing of scoring: scoring builds a :class:`RunRecord` and records it.
 """
 
+from typing import Any
+
 from .days import day_of_label, hours_between, parse_timestamp
-from .store import DEFAULT_NAME, ENVIRONMENT, Ledger, Recorded, RunRecord, default_ledger, ledger_url, open_ledger
 from .trajectory import Trajectory, TrajectoryRule, trajectory
 from .westgard import ControlLimits, SeriesCheck, baseline_limits, broken_rules, check_series, run_verdict
+
+DEFAULT_NAME = "assaykit-ledger.sqlite"
+ENVIRONMENT = "ASSAYKIT_LEDGER"
+_STORE = ("Ledger", "Recorded", "RunRecord", "default_ledger", "ledger_url", "open_ledger")
+
+
+def __getattr__(name: str) -> Any:
+    """The database part (SQLAlchemy, Alembic) is imported on first use: scoring a run without a
+    ledger, and `assaykit --help`, never load it."""
+    if name in _STORE:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["DEFAULT_NAME", "ENVIRONMENT", "ControlLimits", "Ledger", "Recorded", "RunRecord", "SeriesCheck",
            "Trajectory", "TrajectoryRule", "baseline_limits", "broken_rules", "check_series", "day_of_label",

@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerError
-from . import schema
+from . import DEFAULT_NAME, schema
 
-DEFAULT_NAME = "assaykit-ledger.sqlite"
-ENVIRONMENT = "ASSAYKIT_LEDGER"
 HEAD = "0002"
 _LOCK_KEY = 0x61737361796B  # "assayk": the advisory lock every PostgreSQL writer takes
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -21,14 +21,10 @@ from ..errors import AssayKitError
 from ..ledger import (
     ENVIRONMENT,
     ControlLimits,
-    Ledger,
-    RunRecord,
     SeriesCheck,
     check_series,
     day_of_label,
-    default_ledger,
     hours_between,
-    open_ledger,
     run_verdict,
 )
 from ..ledger.trajectory import timeline
@@ -70,6 +66,8 @@ def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str |
             return None if value.strip().lower() == "none" else value.strip()
     if not use_default:
         return None
+    from ..ledger import default_ledger
+
     path = default_ledger(out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)  # the reports folder, which the run's outputs need anyway
     return str(path)
@@ -232,7 +230,7 @@ def qc_flag(status: str, reason: str) -> str:
     return f"QC: {status}, {reason}" if status in ("rejected", "warning") else ""
 
 
-def consult(ledger: Ledger, run_key: str, hashes: Sequence[str], where: Mapping[str, str],
+def consult(ledger: Any, run_key: str, hashes: Sequence[str], where: Mapping[str, str],
             patients: Sequence[str]) -> LedgerView:
     """Read what the ledger holds for the run about to be written.
 
@@ -279,7 +277,7 @@ def trajectory_rows(patients: Sequence[dict[str, Any]], restoration: Sequence[di
 
 def build_record(*, run: Mapping[str, Any], samples: Sequence[dict[str, Any]], calibration: Any,
                  restoration: Sequence[dict[str, Any]], patients: Sequence[dict[str, Any]],
-                 checks: Sequence[SeriesCheck]) -> RunRecord:
+                 checks: Sequence[SeriesCheck]) -> Any:
     """The ledger's record of a scored run.
 
     Parameters
@@ -304,6 +302,8 @@ def build_record(*, run: Mapping[str, Any], samples: Sequence[dict[str, Any]], c
     if calibration is not None:
         peaks = [{"peak": i, "mfi": peak.mfi, "value": peak.value, "used": int(peak.used)}
                  for i, peak in enumerate(calibration.peaks, start=1)]
+    from ..ledger import RunRecord
+
     return RunRecord(
         run=run, tubes=tubes, bead_peaks=peaks,
         restoration=[{"patient": r["patient"], "timepoint": r["timepoint"], "day": r.get("day"),
@@ -330,7 +330,7 @@ def check_row(check: SeriesCheck) -> dict[str, Any]:
             "status": check.status, "limits_source": limits.source if limits else ""}
 
 
-def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, str]:
+def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Any, str]:
     """The ledger at ``target`` opened, or None and why not (one line).
 
     Parameters
@@ -341,6 +341,8 @@ def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, s
         Seconds to wait for a lock or a server.
     """
     try:
+        from ..ledger import open_ledger
+
         return open_ledger(target, timeout_s=timeout_s), ""
     except AssayKitError as error:
         return None, str(error)

@@ -113,19 +113,19 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
         figure=tube_figure(result, values) if figure else None, gatingml=gates, flowjo=flowjo)
 
 
-def _measure_task(task: tuple[Path, Strategy, bool, Path | None]) -> TubeResult:
+TubeTask = tuple[Path, Strategy, bool, "Path | None"]
+"""What measures one tube: its file, the strategy, keep figure data, the run's compensation file."""
+
+
+def measure_task(task: TubeTask) -> TubeResult:
+    """:func:`measure_tube` of one task (what an executor sends to a worker: paths, no arrays).
+
+    Parameters
+    ----------
+    task : tuple
+        (file path, strategy, keep figure data, compensation file or None).
+    """
     return measure_tube(*task)
-
-
-def _run_tubes(tasks: list[tuple[Path, Strategy, bool, Path | None]], jobs: int,
-               progress: Callable[[TubeResult], None]) -> dict[Path, TubeResult]:
-    from .._workers import map_in_workers
-
-    results: dict[Path, TubeResult] = {}
-    for outcome in map_in_workers(_measure_task, tasks, jobs):
-        results[outcome.path] = outcome
-        progress(outcome)
-    return results
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -271,25 +271,37 @@ def calibrate_run(inputs: RunInputs) -> BeadOutcome:
     return BeadOutcome(calibration=bead_run.calibration, figure=figure_data.bead_figure(bead_run))
 
 
-def measure_tubes(inputs: RunInputs, figure: bool = True,
-                  progress: Callable[[int, int, str], None] | None = None) -> dict[Path, TubeResult]:
-    """Every blood tube (samples and isotype controls) gated and measured in ``inputs.jobs``
-    worker processes; ``figure``: keep each tube's figure data; ``progress(done, total, name)``
-    after each tube."""
-    blood = [a for a in inputs.assignments if a.row.role in ("sample", "isotype", "control")]
-    done = [0]
+BLOOD_ROLES = ("sample", "isotype", "control")
 
-    def tick(outcome: TubeResult) -> None:
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], len(blood), outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
 
+def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:
+    """The run's blood tubes (samples, isotype and control bloods) as measuring tasks: each its
+    file path, strategy (a tube's own when its gate is set by hand), whether to keep figure data,
+    and the run's compensation file."""
     compensation = inputs.options.compensation
 
-    def strategy(path: Path) -> Strategy:  # a gate set by hand: the tube's own strategy
+    def strategy(path: Path) -> Strategy:
         return inputs.overrides[path].strategy if path in inputs.overrides else inputs.strategy
 
-    return _run_tubes([(a.path, strategy(a.path), figure, compensation) for a in blood], inputs.jobs, tick)
+    return [(a.path, strategy(a.path), figure, compensation) for a in inputs.assignments
+            if a.row.role in BLOOD_ROLES]
+
+
+def measure_tubes(inputs: RunInputs, figure: bool = True, progress: Callable[[int, int, str], None] | None = None,
+                  executor: Any = None) -> dict[Path, TubeResult]:
+    """Every blood tube gated and measured by ``executor`` (default: ``inputs.jobs`` local
+    worker processes); ``figure``: keep each tube's figure data; ``progress(done, total, name)``
+    after each tube."""
+    from .executors import LocalExecutor
+
+    tasks = tube_tasks(inputs, figure)
+    runner = executor if executor is not None else LocalExecutor(inputs.jobs)
+    results: dict[Path, TubeResult] = {}
+    for outcome in runner.map(tasks):
+        results[outcome.path] = outcome
+        if progress is not None:
+            progress(len(results), len(tasks), outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
+    return results
 
 
 class _PhaseTimer:
@@ -309,7 +321,7 @@ class _PhaseTimer:
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
               progress: Callable[[int, int, str], None] | None = None,
               pages: Callable[[Path], Any] | None = None, use_default_ledger: bool = False,
-              **overrides: Any) -> ScoreResult:
+              executor: Any = None, **overrides: Any) -> ScoreResult:
     """Score a run folder.
 
     ``run_dir`` is the folder of FCS files, plate map and optional run.yaml. ``overrides`` are
@@ -327,16 +339,25 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     records the written run; with ``use_default_ledger`` (the CLI), ``ASSAYKIT_LEDGER`` or
     ``assaykit-ledger.sqlite`` beside the output folder when none is named. Its QC history judges
     the run (Westgard), its earlier time points of the run's patients go into trajectories.csv. A
-    ledger that fails is ``ledger_error`` (exit code 1); the run's outputs are written all the same."""
-    from . import history, tables
-
+    ledger that fails is ``ledger_error`` (exit code 1); the run's outputs are written all the same.
+    ``executor``: where the tubes are measured (:mod:`.executors`; default: local worker processes)."""
     timer = _PhaseTimer()
     inputs = load_inputs(run_dir, out, **overrides)
     timer.mark("setup")
     beads = calibrate_run(inputs)
     timer.mark("calibration")
-    outcomes = measure_tubes(inputs, figure=write, progress=progress)  # figure data only to write
+    outcomes = measure_tubes(inputs, figure=write, progress=progress, executor=executor)  # figure data to write
     timer.mark("tubes")
+    return finish_run(inputs, beads, outcomes, timer, write=write, pages=pages, use_default_ledger=use_default_ledger)
+
+
+def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeResult], timer: _PhaseTimer, *,
+               write: bool = True, pages: Callable[[Path], Any] | None = None,
+               use_default_ledger: bool = False) -> ScoreResult:
+    """What follows the tubes of a run (:func:`score_run`): rows, restoration, the ledger, the
+    tables and figure data written as one unit (with ``pages``), the run recorded."""
+    from . import history, tables
+
     options = inputs.options
     samples = history.with_days(_sample_rows(inputs, outcomes, beads), inputs.clinical, options.preanalytic_limit_h)
     plan = history.before_writing(
