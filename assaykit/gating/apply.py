@@ -30,6 +30,7 @@ class GatingFrame:
         self.channels: dict[str, int] = {}
         self.missing: dict[str, str] = {}  # optional markers this file lacks -> why
         self.findings: dict[str, Any] = {}  # what automatic gates found while fitting
+        self.cache: dict[str, Any] = {}  # what readers of the result compute once (interop.export)
         for name, marker in strategy.markers.items():
             try:
                 self.channels[name] = find_channel(marker, sample.channels, sample.markers,

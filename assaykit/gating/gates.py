@@ -180,10 +180,18 @@ class PolygonGate:
         return FixedGate(dims, lambda to_display: cls(dims, tuple(_point(to_display, v) for v in vertices)))
 
     def apply(self, data: GateData) -> np.ndarray:
+        """Inside the polygon (FlowUtils' test), asked only of the points within its bounding box."""
         from flowutils.gating import points_in_polygon
 
-        points = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])])
-        return np.asarray(points_in_polygon(np.asarray(self.vertices, dtype=np.float64), points), dtype=bool)
+        vertices = np.asarray(self.vertices, dtype=np.float64)
+        x, y = data.display(self.dims[0]), data.display(self.dims[1])
+        (x_low, y_low), (x_high, y_high) = vertices.min(axis=0), vertices.max(axis=0)
+        candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
+        inside = np.zeros(len(x), dtype=bool)
+        if candidates.size:
+            points = np.column_stack([x[candidates], y[candidates]])
+            inside[candidates] = np.asarray(points_in_polygon(vertices, points), dtype=bool)
+        return inside
 
     def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
         return (np.asarray((*self.vertices, self.vertices[0]), dtype=np.float64),)

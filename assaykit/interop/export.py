@@ -237,17 +237,24 @@ def removed_limits(result: Any) -> dict[str, tuple[float | None, float | None]]:
     before gating: at the top of scale (below the lowest value stored at ``$PnR`` - 1) on the
     scatter and readout channels, and not finite on any channel. GatingError when a limit cannot
     separate them (a scale that is not increasing in the stored value)."""
+    frame = result.frame
+    if "removed_limits" not in frame.cache:  # both exports of a tube ask: computed once
+        frame.cache["removed_limits"] = _removed_limits(frame)
+    return dict(frame.cache["removed_limits"])
+
+
+def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
     from ..fcs.channels import is_scatter
     from ..gating.apply import at_top_of_scale
 
-    frame = result.frame
     sample = frame.sample
     events = sample.events
     columns = [i for i in frame.channels.values() if is_scatter(sample.channels[i])]
     columns.append(frame.channels[frame.strategy.readout.marker])
     limits: dict[str, tuple[float | None, float | None]] = {}
     if events.dtype.kind == "f":
-        for column in np.flatnonzero(~np.isfinite(events).all(axis=0)):
+        suspect = np.flatnonzero(~np.isfinite(events.sum(axis=0, dtype=np.float64)))
+        for column in suspect[~np.isfinite(events[:, suspect]).all(axis=0)]:
             limits[sample.channels[column]] = (-_LARGEST, _LARGEST)
     for column, top in at_top_of_scale(sample, columns).items():
         if not top.any():
