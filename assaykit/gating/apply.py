@@ -199,7 +199,8 @@ def _nonfinite(events: np.ndarray) -> np.ndarray:
     out = np.zeros(len(events), dtype=bool)
     if events.dtype.kind != "f":
         return out
-    suspect = np.flatnonzero(~np.isfinite(events.sum(axis=1, dtype=np.float64)))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is re-checked below
+        suspect = np.flatnonzero(~np.isfinite(events.sum(axis=1, dtype=np.float64)))
     out[suspect] = ~np.isfinite(events[suspect]).all(axis=1)
     return out
 

@@ -275,7 +275,7 @@ class MonocyteGate:
         x_range = tuple(np.percentile(xp, [0.5, 99.9]))
         y_range = tuple(np.percentile(y, [0.5, 99.9]))
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
-        smooth = gaussian_filter(counts, self.peak_smooth)
+        smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
         reach = (max(1, int(self.cd14_window / (xe[1] - xe[0]))), max(1, int(self.ssc_window / (ye[1] - ye[0]))))
         is_peak = (smooth == maximum_filter(smooth, size=(2 * reach[0] + 1, 2 * reach[1] + 1))) & (smooth > 0)

@@ -253,7 +253,8 @@ def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
     columns.append(frame.channels[frame.strategy.readout.marker])
     limits: dict[str, tuple[float | None, float | None]] = {}
     if events.dtype.kind == "f":
-        suspect = np.flatnonzero(~np.isfinite(events.sum(axis=0, dtype=np.float64)))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is re-checked below
+            suspect = np.flatnonzero(~np.isfinite(events.sum(axis=0, dtype=np.float64)))
         for column in suspect[~np.isfinite(events[:, suspect]).all(axis=0)]:
             limits[sample.channels[column]] = (-_LARGEST, _LARGEST)
     for column, top in at_top_of_scale(sample, columns).items():
