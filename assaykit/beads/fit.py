@@ -26,6 +26,10 @@ from ..errors import CalibrationError
 from .lot import BeadLot
 from .peaks import Peak, cv_percent
 
+MAX_SLOPE, MAX_INTERCEPT = 10.0, 50.0
+"""The widest calibration assaykit accepts (a real one has a log-log slope near 1 and an intercept
+near 0-1): beyond them an MFI's AB/C overflows. A fit outside is a CalibrationError."""
+
 
 @dataclass(frozen=True)
 class PeakFit:
@@ -179,6 +183,10 @@ def calibrate_peaks(peaks: Sequence[Peak], lot: BeadLot, channel: str, path: str
     if r2 < lot.qc.min_r_squared:
         flags.append(f"r^2 {r2:.4f} below {lot.qc.min_r_squared:g}")
     low, high = lot.qc.slope_range
+    if not (0 < slope <= MAX_SLOPE and abs(intercept) <= MAX_INTERCEPT):
+        raise CalibrationError(f"the bead fit gives slope {slope:.4g}, intercept {intercept:.4g}: not a calibration "
+                               f"(slope in (0, {MAX_SLOPE:g}], |intercept| <= {MAX_INTERCEPT:g}); check the lot's "
+                               "values and the bead channel")
     if not low <= slope <= high:
         flags.append(f"slope {slope:.3f} outside {low:g}-{high:g}")
     flags.extend(_ambiguity(peaks, values, used, assigned, r2, low, high))

@@ -163,6 +163,19 @@ def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
     return contents
 
 
+def _check_calibration(rows: list[dict[str, Any]], path: Path) -> None:
+    """A calibration the scorer could not have written (beads.fit.MAX_SLOPE, MAX_INTERCEPT) is refused."""
+    from ..beads.fit import MAX_INTERCEPT, MAX_SLOPE
+
+    for row in rows:
+        slope, intercept = row.get("slope"), row.get("intercept")
+        if (slope is not None and not 0 < slope <= MAX_SLOPE) or \
+                (intercept is not None and not abs(intercept) <= MAX_INTERCEPT):
+            raise AssayKitError(f"slope {slope!r} / intercept {intercept!r} is not a bead calibration assaykit "
+                                f"writes (slope in (0, {MAX_SLOPE:g}], |intercept| <= {MAX_INTERCEPT:g}); "
+                                "score the run again", path)
+
+
 def load_run(out_dir: str | Path) -> RunData:
     """The tables, manifest and figure data of a scored run's output folder."""
     folder = Path(out_dir)
@@ -172,6 +185,7 @@ def load_run(out_dir: str | Path) -> RunData:
     files = data_files(folder, manifest)  # another run's, or edited: refused
     tables = {name: read_table(folder / f"{name}.csv") for name in TABLES
               if name not in OPTIONAL or (folder / f"{name}.csv").is_file()}
+    _check_calibration(tables["calibration"], folder / "calibration.csv")
     figures = data.read(folder)
     if not figures.get("missing") and figures.get("run_id", "") != manifest.get("run_id", ""):
         raise AssayKitError("the figure data come from another run than the tables (run_id differs); "

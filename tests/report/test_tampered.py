@@ -178,3 +178,16 @@ def test_whatever_passes_the_checks_is_drawn(scored: Path, tmp_path_factory: pyt
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     if done.returncode == 2:
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(("column", "value"), [("slope", "1e+15"), ("slope", "-1.0"), ("intercept", "900.0")])
+def test_an_impossible_calibration_is_refused(scored: Path, tmp_path: Path, column: str, value: str) -> None:
+    """A slope or intercept the scorer never writes (an AB/C would overflow): one line, exit 2
+    (hypothesis found slope 1e15 crashing the histogram figure)."""
+    import subprocess
+
+    folder = _tampered(scored, tmp_path, _edit_table("calibration", column, value))
+    done = subprocess.run([sys.executable, "-m", "assaykit.cli", "report", str(folder), "--jobs", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "is not a bead calibration assaykit writes" in done.stderr + done.stdout
+    assert (done.stderr + done.stdout).strip().count("\n") == 0
