@@ -32,7 +32,21 @@ class LocalExecutor:
         from .._workers import map_in_workers
         from .pipeline import measure_task
 
+        if self.jobs > 1 and len(tasks) > 1:
+            preload()  # imported once here, before the workers fork: shared by them, not copied per worker
         yield from map_in_workers(measure_task, list(tasks), self.jobs)
+
+
+def preload() -> None:
+    """Import what measuring a tube needs beyond scoring itself (SciPy's image filters, the
+    contour generator, FlowUtils, the gate exports)."""
+    import contourpy  # noqa: F401
+    import flowutils.gating
+    import flowutils.transforms  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+
+    from ..interop import export, wsp_export  # noqa: F401
+    from . import figure_data  # noqa: F401
 
 
 @dataclass(frozen=True)
