@@ -517,7 +517,7 @@ def score(
     """
     from .scoring import score_run
     from .scoring.executors import make_executor
-    from .scoring.study import is_run, score_study
+    from .scoring.study import is_study, score_study
 
     update, close = console_progress()
     overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
@@ -525,7 +525,7 @@ def score(
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
                  "compensation": compensation, "specimen": specimen, "ledger": "none" if no_ledger else ledger}
     runner = _run(lambda: make_executor(executor, jobs if executor == "local" else None, scheduler))
-    if len(run_dirs) > 1 or not is_run(run_dirs[0]):
+    if is_study(run_dirs):
 
         def reports(folder: Path) -> None:
             from .report import build_reports

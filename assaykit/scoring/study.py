@@ -28,6 +28,21 @@ def is_run(folder: Path) -> bool:
     return folder.is_dir() and ((folder / "plate_map.csv").is_file() or (folder / "run.yaml").is_file())
 
 
+def is_study(paths: Sequence[Path]) -> bool:
+    """Whether ``paths`` name a study: several folders, or one folder that is not a run but holds
+    runs (one run folder, whatever its plate map is called, is scored alone).
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        What the command line names.
+    """
+    if len(paths) != 1:
+        return True
+    folder = paths[0]
+    return not is_run(folder) and folder.is_dir() and any(is_run(p) for p in folder.iterdir())
+
+
 def study_runs(paths: Sequence[Path]) -> list[Path]:
     """The runs named by ``paths``: each a run folder, or a folder of run folders (its
     sub-folders that are runs, by name). AssayKitError for a path that is neither.

@@ -57,7 +57,16 @@ def test_a_study_scores_every_run_in_one_pool(runs: Path, tmp_path: Path) -> Non
     with pytest.raises(Exception, match="named twice in the study"):
         study_runs([runs / "plate-a", runs / "plate-a"])
     nothing = CliRunner().invoke(app, ["score", str(runs / "notes"), "--out", str(tmp_path / "x")])
-    assert nothing.exit_code == 2 and "neither a run" in nothing.output
+    assert nothing.exit_code == 2 and "plate map" in nothing.output  # one folder, no runs in it: a run
+    both = CliRunner().invoke(app, ["score", str(runs / "plate-a"), str(runs / "notes"), "--out", str(tmp_path / "y")])
+    assert both.exit_code == 2 and "neither a run" in both.output
+    xlsx = Path(shutil.copytree(runs / "plate-a", tmp_path / "xlsx-run"))
+    (xlsx / "plate_map.csv").rename(xlsx / "map.csv")
+    (xlsx / "run.yaml").unlink()  # a run folder known only by --plate-map: still one run
+    alone = CliRunner().invoke(app, ["score", str(xlsx), "--plate-map", str(xlsx / "map.csv"), "--lot",
+                                     str(runs / "plate-a" / "beads_lot.yaml"), "--out", str(tmp_path / "z"),
+                                     "--no-report", "--no-ledger"])
+    assert alone.exit_code == 0 and "scored 5 of 5 files" in alone.output, alone.output
 
 
 def test_the_dask_executor_gives_identical_tables(runs: Path, tmp_path: Path) -> None:
