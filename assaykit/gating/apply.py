@@ -160,7 +160,7 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     for column in scatter:
         on_scatter |= top.get(column, False)
     on_readout = top.get(readout, np.zeros(sample.n_events, dtype=bool))
-    nonfinite = _nonfinite(sample.events)
+    nonfinite_events = nonfinite(sample.events)
     removed = on_scatter | on_readout
     if sample.n_events and removed.mean() > 0.5:
         raise GatingError(f"{100 * removed.mean():.0f} % of events are at the top of scale on "
@@ -169,7 +169,7 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     gates: dict[str, Any] = {}
     results: list[PopulationResult] = []
     for population in strategy.populations:
-        parent = frame.masks[population.parent] if population.parent != ROOT else ~(removed | nonfinite)
+        parent = frame.masks[population.parent] if population.parent != ROOT else ~(removed | nonfinite_events)
         gate = population.gate
         if hasattr(gate, "fit"):
             try:
@@ -183,25 +183,35 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
         count = int(mask.sum())
         results.append(PopulationResult(population.name, population.parent, count,
                                         round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
-    readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout & ~nonfinite)[
+    readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout & ~nonfinite_events)[
         strategy.readout.population]
     channels = {m: sample.channels[i] for m, i in frame.channels.items()}
     return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame,
                         at_top={sample.channels[c]: int(m.sum()) for c, m in top.items()},
                         removed=int(removed.sum()), readout_removed=int(readout_removed.sum()),
-                        nonfinite=int(nonfinite.sum()),
+                        nonfinite=int(nonfinite_events.sum()),
                         flags=tuple(frame.flags), findings=dict(frame.findings))
 
 
-def _nonfinite(events: np.ndarray) -> np.ndarray:
-    """Events with a NaN or infinite value in any channel: the rows whose sum (float64) is not
-    finite, each checked value by value (a sum of huge finite values may overflow)."""
-    out = np.zeros(len(events), dtype=bool)
+def nonfinite(events: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Which events (``axis`` 1: rows) or channels (``axis`` 0: columns) hold a NaN or infinite
+    value: those whose float64 sum is not finite, each then checked value by value (a sum of huge
+    finite values may overflow). Integer data hold none.
+
+    Parameters
+    ----------
+    events : ndarray
+        Events x channels.
+    axis : int
+        1 for one flag per event, 0 for one per channel.
+    """
+    out = np.zeros(events.shape[1 - axis], dtype=bool)
     if events.dtype.kind != "f":
         return out
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is re-checked below
-        suspect = np.flatnonzero(~np.isfinite(events.sum(axis=1, dtype=np.float64)))
-    out[suspect] = ~np.isfinite(events[suspect]).all(axis=1)
+        suspect = np.flatnonzero(~np.isfinite(events.sum(axis=axis, dtype=np.float64)))
+    chosen = events[suspect] if axis == 1 else events[:, suspect]
+    out[suspect] = ~np.isfinite(chosen).all(axis=axis)
     return out
 
 

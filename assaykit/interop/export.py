@@ -245,18 +245,15 @@ def removed_limits(result: Any) -> dict[str, tuple[float | None, float | None]]:
 
 def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
     from ..fcs.channels import is_scatter
-    from ..gating.apply import at_top_of_scale
+    from ..gating.apply import at_top_of_scale, nonfinite
 
     sample = frame.sample
     events = sample.events
     columns = [i for i in frame.channels.values() if is_scatter(sample.channels[i])]
     columns.append(frame.channels[frame.strategy.readout.marker])
     limits: dict[str, tuple[float | None, float | None]] = {}
-    if events.dtype.kind == "f":
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is re-checked below
-            suspect = np.flatnonzero(~np.isfinite(events.sum(axis=0, dtype=np.float64)))
-        for column in suspect[~np.isfinite(events[:, suspect]).all(axis=0)]:
-            limits[sample.channels[column]] = (-_LARGEST, _LARGEST)
+    for column in np.flatnonzero(nonfinite(events, axis=0)):
+        limits[sample.channels[column]] = (-_LARGEST, _LARGEST)
     for column, top in at_top_of_scale(sample, columns).items():
         if not top.any():
             continue

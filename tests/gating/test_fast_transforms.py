@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flowutils import transforms
 
-from assaykit.gating.apply import _nonfinite
+from assaykit.gating.apply import nonfinite
 from assaykit.gating.mixture import histogram2d
 from assaykit.gating.transforms import Transform
 
@@ -35,5 +35,7 @@ def test_histogram_and_nonfinite_match_numpy() -> None:
     events = rng.normal(0, 1, (5000, 6)).astype(np.float32)
     events[[3, 10, 99], [0, 5, 2]] = [np.nan, np.inf, -np.inf]
     huge = np.full((3, 6), 1.7e308)  # finite values whose sum overflows
-    assert np.array_equal(_nonfinite(events), ~np.isfinite(events).all(axis=1))
-    assert not _nonfinite(huge).any() and not _nonfinite(np.ones((4, 2), dtype=np.int32)).any()
+    assert np.array_equal(nonfinite(events), ~np.isfinite(events).all(axis=1))
+    assert np.array_equal(nonfinite(events, axis=0), ~np.isfinite(events).all(axis=0))
+    assert not nonfinite(huge).any() and not nonfinite(huge, axis=0).any()
+    assert not nonfinite(np.ones((4, 2), dtype=np.int32)).any()
