@@ -28,8 +28,8 @@ from ..ledger import (
     run_verdict,
 )
 from ..ledger.trajectory import timeline
+from .platemap import BLOOD_ROLES
 
-BLOOD_ROLES = ("sample", "isotype", "control")
 BEAD_SERIES = (("bead slope", "slope"), ("bead intercept", "intercept"), ("bead r2", "r_squared"))
 
 

@@ -107,6 +107,7 @@ def resolve_overrides(overrides: tuple[GateOverride, ...], assignments: list[Any
     unknown population, a gate that does not parse, or a workspace, sample or population not
     found."""
     from ..errors import GatingError
+    from .platemap import BLOOD_ROLES
 
     out: dict[Path, TubeOverride] = {}
     workspaces: dict[Path, Any] = {}
@@ -115,7 +116,7 @@ def resolve_overrides(overrides: tuple[GateOverride, ...], assignments: list[Any
         found = [a for a in assignments if _matches(override.tube, a)]
         if not found:
             raise AssayKitError(f"{where}: no tube of the run is that well or file", source)
-        tubes = [a for a in found if a.row.role in ("sample", "isotype", "control")]
+        tubes = [a for a in found if a.row.role in BLOOD_ROLES]
         if len(tubes) != len(found):
             raise AssayKitError(f"{where}: names a {found[0].row.role} tube; only blood tubes are gated", source)
         population = override.population or strategy.readout.population

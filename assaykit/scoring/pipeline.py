@@ -27,7 +27,7 @@ from . import figure_data
 from .clinical import Clinical, read_clinical_table
 from .cohort import drug_pairs, drug_statistics
 from .options import RunOptions, load_run_yaml
-from .platemap import Assignment, match_files, read_plate_map
+from .platemap import BLOOD_ROLES, Assignment, match_files, read_plate_map
 from .restoration import pair_with_controls
 from .tables import SAMPLE_COLUMNS
 
@@ -269,9 +269,6 @@ def calibrate_run(inputs: RunInputs) -> BeadOutcome:
     except AssayKitError as error:
         return BeadOutcome(calibration=None, error=error.message)
     return BeadOutcome(calibration=bead_run.calibration, figure=figure_data.bead_figure(bead_run))
-
-
-BLOOD_ROLES = ("sample", "isotype", "control")
 
 
 def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:

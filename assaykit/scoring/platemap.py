@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import PlateMapError
 
 ROLES = ("sample", "beads", "isotype", "blank", "control")
+BLOOD_ROLES = ("sample", "isotype", "control")  # the tubes that are gated and measured
 """``control``: a stabilised control blood (its ``patient`` cell names the control material), gated and
 measured like a sample, tracked over runs for assay QC (docs/ledger.md), never paired with drugs."""
 REQUIRED = ("patient", "timepoint", "condition", "role")
