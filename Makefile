@@ -18,7 +18,8 @@ demo: $(STAMP)
 		--plot reports/sample_fcs-figures/beads.png > /dev/null
 	$(BIN)/assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --plot reports/sample_fcs-figures/A1-gating.png > /dev/null
 	@echo "reports: reports/sample_fcs/index.html (run summary), reports/sample_fcs/patients/*.html and *.pdf"
-	@echo "tables: reports/sample_fcs/ (samples, calibration, restoration, patients, cohort, manifest)"
+	@echo "tables: reports/sample_fcs/ (samples, calibration, restoration, patients, cohort, trajectories, qc, manifest)"
+	@echo "ledger: reports/assaykit-ledger.sqlite (assaykit ledger runs --ledger reports/assaykit-ledger.sqlite)"
 	@echo "figures: reports/sample_fcs-figures/beads.png, reports/sample_fcs-figures/A1-gating.png"
 
 test: $(STAMP)
