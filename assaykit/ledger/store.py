@@ -207,10 +207,15 @@ class Ledger:
         from alembic.script import ScriptDirectory
         from sqlalchemy import inspect
 
+        target = HEAD if revision == "head" else revision
+        if revision == "head":
+            with self._read() as connection:  # the usual case, a ledger already at the newest schema: no lock
+                if MigrationContext.configure(connection).get_current_revision() == HEAD:
+                    return HEAD
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         known = {s.revision for s in ScriptDirectory.from_config(config).walk_revisions()}
-        with self._write() as connection:
+        with self._write() as connection:  # checked again under the lock: another process may have migrated
             tables = set(inspect(connection).get_table_names())
             current = MigrationContext.configure(connection).get_current_revision()
             if current is None and tables - {"alembic_version"}:
@@ -219,7 +224,6 @@ class Ledger:
             if current is not None and current not in known:
                 raise LedgerError(f"{self.shown}: ledger schema {current!r} is newer than this assaykit knows "
                                   f"(newest {HEAD}) or not an assaykit ledger; upgrade assaykit")
-            target = HEAD if revision == "head" else revision
             if current != target:
                 config.attributes["connection"] = connection
                 command.upgrade(config, target)
