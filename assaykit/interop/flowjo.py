@@ -7,7 +7,10 @@ and polygon coordinates are scale values; ellipses are stored by foci and edge p
 coordinates (the axis transform over ``length`` bins, 256 by default), so an ellipse is evaluated
 on the transformed axes. Quadrants are written as four rectangles. A population's name path
 (``Lymphocytes/Singlets``) is its id. FlowJo's own result for every population is its ``count``
-attribute, kept beside the gates.
+attribute, kept beside the gates. Axes: linear, log, asinh, logicle and FlowJo's biex (its own
+table). Boolean nodes (Or/And/Not) combine populations within their parent; gates drawn
+"outside" hold the parent's events not inside. A group's gates are a template (``--sample GROUP``).
+FlowJo 9 XML workspaces of version 2.0 and later read alike.
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ class _WorkspaceReader(_Reader):
                                          "unknown (choose a sample of the group)")
             if dim.channel not in self.axes:
                 raise self.fail(element, f"an ellipse on {dim.channel!r}, an axis whose transform FlowJo did not "
-                                         "record or assaykit cannot evaluate (biex); redraw it as a polygon")
+                                         "record or assaykit cannot evaluate; redraw it as a polygon")
             axes.append(self.axes[dim.channel])
         edge_points, centre = np.asarray(edge), np.mean(np.asarray(foci), axis=0)
         major, minor = edge_points[0] - edge_points[1], edge_points[2] - edge_points[3]
@@ -212,8 +215,8 @@ class _WorkspaceReader(_Reader):
 
 def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[str, str]]:
     """Each channel's display transform (to FlowJo's bins, 0..length), where assaykit can evaluate
-    it: linear, asinh and logicle as GatingML transforms scaled by ``length``, FlowJo's log; and
-    the channels on other, non-linear axes (biex), with the transform's name."""
+    it: linear, asinh and logicle as GatingML transforms scaled by ``length``, FlowJo's log and
+    FlowJo's biex (its table); and the channels on other axes, with the transform's name."""
     axes: dict[str, GmlTransform] = {}
     curved: dict[str, str] = {}
     for node in sample.findall("Transformations/*"):
