@@ -6,6 +6,7 @@ FlowJo result (count -1, or the placeholder 0 of a workspace FlowKit wrote)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -190,47 +191,46 @@ def _on_axes(tmp_path: Path, transform: str) -> Path:
     return path
 
 
-def test_a_polygon_on_asinh_axes_is_straight_in_display_coordinates(tmp_path: Path) -> None:
-    """FlowJo draws polygon edges straight on the displayed (transformed) axes: the polygon is
-    evaluated there. Checked against the GatingML fasinh formula computed here."""
+def _polygon_on_axes(tmp_path: Path, transform: str, display: Callable[[np.ndarray], np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """poly1 of the v2 workspace on axes ``transform`` (XML): the events assaykit puts inside,
+    and those inside the vertices and events placed on the axis by ``display`` (computed here)."""
     from flowutils.gating import points_in_polygon
 
-    path = _on_axes(tmp_path, '<transforms:fasinh transforms:length="256" transforms:maxRange="262144" '
-                              'transforms:T="262144" transforms:A="0" transforms:M="4" transforms:W="1">{inner}'
-                              '</transforms:fasinh>')
-    sample = next(iter(read_workspace(path).samples.values()))
+    sample = next(iter(read_workspace(_on_axes(tmp_path, transform)).samples.values()))
     fcs = read_fcs(FLOWJO / "simple_line_example" / sample.file_name)
     inside = evaluate(sample.document, fcs)["poly1"]
     raw = read_workspace(FLOWJO / "simple_line_example" / "simple_poly_and_rect_v2_poly50.wsp")
     vertices = next(iter(raw.samples.values())).document.gates["poly1"].geometry["vertices"]
+    expected = np.asarray(points_in_polygon(display(vertices), display(fcs.events[:, :2])), dtype=bool)
+    return inside, expected
 
+
+def test_a_polygon_on_asinh_axes_is_straight_in_display_coordinates(tmp_path: Path) -> None:
+    """FlowJo draws polygon edges straight on the displayed (transformed) axes: the polygon is
+    evaluated there. Checked against the GatingML fasinh formula computed here."""
     def asinh(x: np.ndarray) -> np.ndarray:
         return 256 * np.arcsinh(x * np.sinh(4 * np.log(10)) / 262144) / (4 * np.log(10))
 
-    expected = np.asarray(points_in_polygon(asinh(vertices), asinh(fcs.events[:, :2])), dtype=bool)
+    inside, expected = _polygon_on_axes(
+        tmp_path, '<transforms:fasinh transforms:length="256" transforms:maxRange="262144" transforms:T="262144" '
+                  'transforms:A="0" transforms:M="4" transforms:W="1">{inner}</transforms:fasinh>', asinh)
     assert np.array_equal(inside, expected)
 
 
 def test_a_polygon_on_biex_axes_is_straight_in_display_coordinates(tmp_path: Path) -> None:
     """The polygon on FlowJo biex axes (the parameters of FlowJo's shared table) holds exactly
     the events inside it when events and vertices are placed by FlowJo's own table."""
-    from flowutils.gating import points_in_polygon
-
     params, flowjo = _flowjo_biex_csv()
-    path = _on_axes(tmp_path, f'<transforms:biex transforms:length="256" transforms:maxRange="{params["r"]}" '
-                              f'transforms:neg="{params["n"]}" transforms:width="{params["w"]}" '
-                              f'transforms:pos="{params["m"]}">{{inner}}</transforms:biex>')
-    sample = next(iter(read_workspace(path).samples.values()))
-    fcs = read_fcs(FLOWJO / "simple_line_example" / sample.file_name)
-    inside = evaluate(sample.document, fcs)["poly1"]
-    raw = read_workspace(FLOWJO / "simple_line_example" / "simple_poly_and_rect_v2_poly50.wsp")
-    vertices = next(iter(raw.samples.values())).document.gates["poly1"].geometry["vertices"]
 
     def channel(x: np.ndarray) -> np.ndarray:
         return np.interp(x, flowjo[:, 1], flowjo[:, 0])
 
-    expected = np.asarray(points_in_polygon(channel(vertices), channel(fcs.events[:, :2])), dtype=bool)
-    assert np.array_equal(inside, expected) and 0 < inside.sum() < fcs.n_events
+    inside, expected = _polygon_on_axes(
+        tmp_path, f'<transforms:biex transforms:length="256" transforms:maxRange="{params["r"]}" '
+                  f'transforms:neg="{params["n"]}" transforms:width="{params["w"]}" '
+                  f'transforms:pos="{params["m"]}">{{inner}}</transforms:biex>', channel)
+    assert np.array_equal(inside, expected) and 0 < inside.sum() < len(inside)
 
 
 def test_flowjo_9_xml_workspaces(tmp_path: Path) -> None:
