@@ -201,7 +201,7 @@ def test_monocyte_gate_accuracy_grid(tmp_path: Path) -> None:
 def test_monocyte_gate_with_immature_granulocytes(tmp_path: Path) -> None:
     for seed, scenario in enumerate(CONFOUNDED, start=100):
         f1, error, b_cells = _gate_scenario(tmp_path, scenario, seed)
-        assert f1 >= 0.93, (scenario, f1)
+        assert f1 >= 0.95, (scenario, f1)  # issue 13: F1 >= 0.95 in every scenario (lowest 0.956)
         assert abs(error) <= 0.02, (scenario, error)
         assert b_cells == 0, (scenario, b_cells)
 
