@@ -107,7 +107,7 @@ class GatingResult:
     findings: Mapping[str, Any] = field(default_factory=dict)
 
     def count(self, name: str) -> int:
-        return int(self.masks[name].sum())
+        return int(np.count_nonzero(self.masks[name]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"populations": [{"name": p.name, "parent": p.parent, "count": p.count,
@@ -179,24 +179,25 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
         mask = gate.apply(frame) & parent
         frame.masks[population.name] = mask
         gates[population.name] = gate
-        n_parent = int(parent.sum())
-        count = int(mask.sum())
+        n_parent = int(np.count_nonzero(parent))
+        count = int(np.count_nonzero(mask))
         results.append(PopulationResult(population.name, population.parent, count,
                                         round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
     readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout & ~nonfinite_events)[
         strategy.readout.population]
     channels = {m: sample.channels[i] for m, i in frame.channels.items()}
     return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame,
-                        at_top={sample.channels[c]: int(m.sum()) for c, m in top.items()},
-                        removed=int(removed.sum()), readout_removed=int(readout_removed.sum()),
-                        nonfinite=int(nonfinite_events.sum()),
+                        at_top={sample.channels[c]: int(np.count_nonzero(m)) for c, m in top.items()},
+                        removed=int(np.count_nonzero(removed)), readout_removed=int(np.count_nonzero(readout_removed)),
+                        nonfinite=int(np.count_nonzero(nonfinite_events)),
                         flags=tuple(frame.flags), findings=dict(frame.findings))
 
 
 def nonfinite(events: np.ndarray, axis: int = 1) -> np.ndarray:
     """Which events (``axis`` 1: rows) or channels (``axis`` 0: columns) hold a NaN or infinite
-    value: those whose float64 sum is not finite, each then checked value by value (a sum of huge
-    finite values may overflow). Integer data hold none.
+    value: those whose sum (a matrix product with ones, in the data's own precision) is not
+    finite, each then checked value by value (a sum of huge finite values may overflow). Integer
+    data hold none.
 
     Parameters
     ----------
@@ -209,7 +210,9 @@ def nonfinite(events: np.ndarray, axis: int = 1) -> np.ndarray:
     if events.dtype.kind != "f":
         return out
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is re-checked below
-        suspect = np.flatnonzero(~np.isfinite(events.sum(axis=axis, dtype=np.float64)))
+        sums = events @ np.ones(events.shape[1], events.dtype) if axis == 1 \
+            else np.ones(events.shape[0], events.dtype) @ events
+        suspect = np.flatnonzero(~np.isfinite(sums))
     chosen = events[suspect] if axis == 1 else events[:, suspect]
     out[suspect] = ~np.isfinite(chosen).all(axis=axis)
     return out

@@ -103,8 +103,8 @@ class SingletGate:
         if np.array_equal(area, height):  # one channel for both (a FACSCalibur has no pulse area)
             return RatioGate(self.dims, low=1.0, high=1.0)
         ok = (area > 0) & (height > 0)
-        if ok.sum() < 50:
-            raise GatingError(f"too few events ({int(ok.sum())}) to find singlets on {'/'.join(self.dims)}")
+        if np.count_nonzero(ok) < 50:
+            raise GatingError(f"too few events ({np.count_nonzero(ok)}) to find singlets on {'/'.join(self.dims)}")
         log_ratio = np.log10(height[ok] / area[ok])
         center, spread = _robust(log_ratio)
         spread = max(spread, 0.005)
@@ -230,8 +230,9 @@ class MonocyteGate:
         y = data.display(self.dims[1])[parent]
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
-        lymphocytes = self._lymphocytes(x, y)
-        monocytes = self._classical_monocytes(x, y, lymphocytes)
+        y_low, y_lymph_top, y_top = np.percentile(y, [0.5, 99.5, 99.9])  # one selection for both steps
+        lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
+        monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
         self._separation(monocytes[0], lymphocytes, "the CD14-brightest cluster's")
         granulocytes, share = self._granulocytes(x, y, monocytes)
         window = self._window(monocytes, lymphocytes, granulocytes)
@@ -246,34 +247,36 @@ class MonocyteGate:
                                       "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
         return gate
 
-    def _lymphocytes(self, x: np.ndarray, y: np.ndarray) -> Core:
+    def _lymphocytes(self, x: np.ndarray, y: np.ndarray, y_range: tuple[float, float]) -> Core:
         """The CD14-negative reference as a Core (CD14 centre, SSC centre, CD14 robust SD, 0: its
-        SSC spread is not used): the lowest SSC peak with ``min_reference_events`` events around it."""
-        centres, dens = density(y, *np.percentile(y, [0.5, 99.5]))
+        SSC spread is not used): the lowest SSC peak with ``min_reference_events`` events around
+        it, on the SSC density over ``y_range`` (the 0.5th and 99.5th percentiles)."""
+        centres, dens = density(y, *y_range)
         found = peaks(centres, dens, self.ssc_peak_height)
         if not found:
             raise GatingError("monocyte gate not found: no side-scatter populations")
         for i in found:  # the lowest peak holding enough events (a sparse tube has noise peaks)
             y_lymph = float(centres[i])
             near = np.abs(y - y_lymph) < self.reference_window
-            if near.sum() >= self.min_reference_events:
+            if np.count_nonzero(near) >= self.min_reference_events:
                 break
         else:
             raise GatingError("monocyte gate not found: no lymphocytes to serve as the CD14-negative reference")
         x_neg, s_neg = _robust(x[near])
         return x_neg, y_lymph, max(s_neg, self.min_spread), 0.0
 
-    def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, lymphocytes: Core) -> Core:
-        """Centre (x, y) and robust SDs of the CD14-brightest cluster clearly above the lymphocytes."""
+    def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, lymphocytes: Core,
+                             y_range: tuple[float, float]) -> Core:
+        """Centre (x, y) and robust SDs of the CD14-brightest cluster clearly above the
+        lymphocytes, searched over SSC ``y_range`` (the 0.5th and 99.9th percentiles)."""
         from scipy.ndimage import gaussian_filter, maximum_filter
 
         x_neg, _, s_neg, _ = lymphocytes
         positive = x > x_neg + self.cd14_low_sds * s_neg
-        if positive.sum() < self.min_band_events:
+        if np.count_nonzero(positive) < self.min_band_events:
             raise GatingError("no CD14-bright population: monocyte gate not found")
         xp, yp = x[positive], y[positive]
         x_range = tuple(np.percentile(xp, [0.5, 99.9]))
-        y_range = tuple(np.percentile(y, [0.5, 99.9]))
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
@@ -282,7 +285,7 @@ class MonocyteGate:
         candidates = []
         for i, j in zip(*np.nonzero(is_peak), strict=True):
             cx, cy = (xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2
-            mass = int(np.sum((np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window)))
+            mass = np.count_nonzero((np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window))
             candidates.append((float(cx), float(cy), mass))
         largest = max((m for _, _, m in candidates), default=0)
         kept = [c for c in candidates if c[2] >= max(self.min_cd14_peak_events, self.cd14_peak_height * largest)]
@@ -293,7 +296,7 @@ class MonocyteGate:
         brightest = max(c[0] for c in kept)
         cx, cy, _ = max((c for c in kept if c[0] >= brightest - 2 * self.cd14_window), key=lambda c: c[2])
         core = positive & (np.abs(x - cx) < self.cd14_window) & (np.abs(y - cy) < self.ssc_window)
-        if core.sum() < self.min_core_events:
+        if np.count_nonzero(core) < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
         mu_x, mu_y = float(np.median(x[core])), float(np.median(y[core]))
         # spread from the CD14-bright side only: the dim side may hold far more immature
@@ -302,7 +305,7 @@ class MonocyteGate:
         reach = self.spread_window_sds
         for _ in range(self.spread_iterations):
             bright = (x >= mu_x) & (x < mu_x + reach * s_x) & (np.abs(y - mu_y) < reach * s_y)
-            if bright.sum() < self.min_bright_events:
+            if np.count_nonzero(bright) < self.min_bright_events:
                 raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
             s_x = max(_MAD * float(np.median(x[bright] - mu_x)), self.min_spread)
             mu_y, s_y = _robust(y[bright])
@@ -315,14 +318,14 @@ class MonocyteGate:
         of the events lie above the monocytes in SSC; and that share."""
         mu_x, mu_y, s_x, s_y = monocytes
         above = (y > mu_y + self.ssc_top_sds * s_y) & (x < mu_x - 2 * s_x)
-        share = float(above.mean())
+        share = np.count_nonzero(above) / above.size
         if share < self.min_granulocyte_share:
             return None, share
         ya = y[above]
         centres, dens = density(ya, *np.percentile(ya, [0.5, 99.5]))
         y_gran = float(centres[int(np.argmax(dens))])
         near = np.abs(y - y_gran) < self.reference_window
-        x_gran = float(np.median(x[near])) if near.sum() > self.min_reference_events \
+        x_gran = float(np.median(x[near])) if np.count_nonzero(near) > self.min_reference_events \
             else mu_x - self.fallback_granulocyte_cd14_below
         return (x_gran, y_gran), share
 
@@ -380,7 +383,7 @@ class MonocyteGate:
         if not inside.any():
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
         separation = self._separation(float(np.median(x[inside])), lymphocytes, "the gated cells'")
-        share = float(inside.mean())
+        share = np.count_nonzero(inside) / inside.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
             raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "

@@ -27,7 +27,8 @@ class Mixture:
 
     def component_densities(self, points: np.ndarray) -> np.ndarray:
         """Weighted densities (n x k) of each Gaussian at ``points`` (n x 2)."""
-        return _densities(points, self.means, self.covariances, self.weights)
+        features = _quadratic_features(points[:, 0], points[:, 1])
+        return np.exp(features @ _log_density_coefficients(self.means, self.covariances, self.weights))
 
     def posterior(self, points: np.ndarray, members: list[int]) -> np.ndarray:
         """Probability that each point (n x 2) belongs to one of the components ``members``
@@ -35,21 +36,6 @@ class Mixture:
         dens = self.component_densities(points)
         total = dens.sum(axis=1) + self.background_weight * self.background_density
         return dens[:, members].sum(axis=1) / np.maximum(total, 1e-300)
-
-
-def _densities(points: np.ndarray, means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    dx = points[:, 0, None] - means[None, :, 0]
-    dy = points[:, 1, None] - means[None, :, 1]
-    return _deviation_densities(dx, dy, covs, weights)
-
-
-def _deviation_densities(dx: np.ndarray, dy: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted Gaussian densities (n x k) from the deviations ``dx``, ``dy`` (n x k) of the
-    points from each component's mean."""
-    det = covs[:, 0, 0] * covs[:, 1, 1] - covs[:, 0, 1] ** 2
-    half_xx, half_yy, xy = -0.5 * covs[:, 1, 1] / det, -0.5 * covs[:, 0, 0] / det, covs[:, 0, 1] / det
-    exponent = (half_xx * dx + xy * dy) * dx + half_yy * dy * dy
-    return np.exp(exponent) * (weights / (2 * np.pi * np.sqrt(det)))
 
 
 def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, float],
@@ -65,6 +51,22 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
     return counts, x_edges, y_edges
 
 
+def _quadratic_features(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Columns 1, x, y, x^2, xy, y^2 of the points (n x 6): a Gaussian's log density is linear
+    in them, and their responsibility-weighted sums are a component's moments."""
+    return np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
+
+
+def _log_density_coefficients(means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Coefficients (6 x k) such that features @ coefficients is the log of each weighted
+    Gaussian density (the exponent expanded around the origin)."""
+    det = covs[:, 0, 0] * covs[:, 1, 1] - covs[:, 0, 1] ** 2
+    a, c, b = -0.5 * covs[:, 1, 1] / det, -0.5 * covs[:, 0, 0] / det, covs[:, 0, 1] / det
+    mx, my = means[:, 0], means[:, 1]
+    constant = a * mx * mx + b * mx * my + c * my * my + np.log(weights / (2 * np.pi * np.sqrt(det)))
+    return np.stack([constant, -2 * a * mx - b * my, -b * mx - 2 * c * my, a, b, c])
+
+
 def fit_binned(
     x: np.ndarray, y: np.ndarray, window: tuple[float, float, float, float],
     means: np.ndarray, covariances: np.ndarray, bounds: np.ndarray | None = None,
@@ -75,12 +77,16 @@ def fit_binned(
     mean log-likelihood per event gains less than ``tolerance``.
 
     ``bounds`` (k x 4: x_low, x_high, y_low, y_high per component) keep each mean inside a box
-    after every step, so that each component stays on the population it was started on."""
+    after every step, so that each component stays on the population it was started on.
+
+    Each step is two matrix products over the occupied bins: log densities from the bins'
+    quadratic features, and the components' moments from the responsibilities (the same EM as
+    deviations from each mean would give, to rounding)."""
     x_low, x_high, y_low, y_high = window
     counts, x_edges, y_edges = histogram2d(x, y, bins, (x_low, x_high), (y_low, y_high))
     ix, iy = np.nonzero(counts)
-    w = counts[ix, iy]
-    points = np.column_stack([(x_edges[ix] + x_edges[ix + 1]) / 2, (y_edges[iy] + y_edges[iy + 1]) / 2])
+    w = counts[ix, iy].astype(np.float64)
+    features = _quadratic_features((x_edges[ix] + x_edges[ix + 1]) / 2, (y_edges[iy] + y_edges[iy + 1]) / 2)
     area = (x_high - x_low) * (y_high - y_low)
     k = len(means)
     mu = np.array(means, dtype=np.float64)
@@ -89,26 +95,24 @@ def fit_binned(
     bg_weight, bg_density = background, 1.0 / area
     total = w.sum()
     previous = -np.inf
-    px, py = points[:, 0, None], points[:, 1, None]
-    dx, dy = px - mu[None, :, 0], py - mu[None, :, 1]  # n x k deviations, reused by the next step's densities
     for _ in range(iterations):
-        dens = _deviation_densities(dx, dy, cov, weights)
-        norm = dens.sum(axis=1) + bg_weight * bg_density
-        log_likelihood = float(w @ np.log(np.maximum(norm, 1e-300))) / total
+        dens = np.exp(features @ _log_density_coefficients(mu, cov, weights))
+        norm = np.maximum(dens.sum(axis=1) + bg_weight * bg_density, 1e-300)
+        log_likelihood = float(w @ np.log(norm)) / total
         if log_likelihood - previous < tolerance:
             break
         previous = log_likelihood
-        scale = w / np.maximum(norm, 1e-300)
-        resp = dens * scale[:, None]
-        n_k = np.maximum(resp.sum(axis=0), 1e-12)
+        scale = w / norm
+        moments = dens.T @ (features * scale[:, None])  # k x 6: sums of 1, x, y, x^2, xy, y^2
+        n_k = np.maximum(moments[:, 0], 1e-12)
         weights = n_k / total
         bg_weight = float(bg_weight * bg_density * scale.sum() / total)
-        mu = (resp.T @ points) / n_k[:, None]
+        mu = moments[:, 1:3] / n_k[:, None]
         if bounds is not None:
             mu = np.clip(mu, bounds[:, [0, 2]], bounds[:, [1, 3]])
-        dx, dy = px - mu[None, :, 0], py - mu[None, :, 1]
-        rx, ry = resp * dx, resp * dy
-        cov[:, 0, 0] = np.maximum((rx * dx).sum(axis=0) / n_k, _VAR_FLOOR)
-        cov[:, 1, 1] = np.maximum((ry * dy).sum(axis=0) / n_k, _VAR_FLOOR)
-        cov[:, 0, 1] = cov[:, 1, 0] = (rx * dy).sum(axis=0) / n_k
+        ex, ey = moments[:, 1] / n_k, moments[:, 2] / n_k
+        mx, my = mu[:, 0], mu[:, 1]
+        cov[:, 0, 0] = np.maximum(moments[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)
+        cov[:, 1, 1] = np.maximum(moments[:, 5] / n_k - 2 * my * ey + my * my, _VAR_FLOOR)
+        cov[:, 0, 1] = cov[:, 1, 0] = moments[:, 4] / n_k - mx * ey - my * ex + mx * my
     return Mixture(mu.copy(), cov.copy(), weights.copy(), bg_weight, bg_density)

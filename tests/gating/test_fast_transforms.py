@@ -35,6 +35,8 @@ def test_histogram_and_nonfinite_match_numpy() -> None:
     events = rng.normal(0, 1, (5000, 6)).astype(np.float32)
     events[[3, 10, 99], [0, 5, 2]] = [np.nan, np.inf, -np.inf]
     huge = np.full((3, 6), 1.7e308)  # finite values whose sum overflows
+    huge32 = np.full((3, 6), 3e38, dtype=np.float32)  # the same in single precision (summed as stored)
+    assert not nonfinite(huge32).any() and not nonfinite(huge32, axis=0).any()
     assert np.array_equal(nonfinite(events), ~np.isfinite(events).all(axis=1))
     assert np.array_equal(nonfinite(events, axis=0), ~np.isfinite(events).all(axis=0))
     assert not nonfinite(huge).any() and not nonfinite(huge, axis=0).any()

@@ -1,11 +1,20 @@
-"""The binned EM mixture fit and the polygon simplification against known truth."""
+"""The binned EM mixture fit and the polygon simplification against known truth; the EM computed
+from quadratic features (two matrix products per step) against the EM written out from each
+component's deviations, and the mixture's densities against scipy's."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from assaykit import read_fcs
+from assaykit.gating import apply_strategy, autogates, load_strategy
 from assaykit.gating.autogates import simplify
-from assaykit.gating.mixture import fit_binned
+from assaykit.gating.mixture import fit_binned, histogram2d
+from assaykit.simulate import Scenario, simulate_blood, specimen_scenario, write_tube
 
 
 def test_binned_em_recovers_two_gaussians() -> None:
@@ -40,3 +49,71 @@ def test_simplify_keeps_corners_drops_collinear_points() -> None:
                              np.column_stack([edge[::-1], np.ones(50)])[1:]])
     kept = simplify(square, 1e-6)
     np.testing.assert_array_equal(kept, [[0, 0], [1, 0], [1, 1], [0, 1]])
+
+
+def reference_em(x, y, window, means, covs, bounds, bins=64, iterations=50, background=0.02, tolerance=1e-4):
+    """The EM step by step from deviations (mean, then covariance about the new mean)."""
+    x_low, x_high, y_low, y_high = window
+    counts, xe, ye = histogram2d(x, y, bins, (x_low, x_high), (y_low, y_high))
+    ix, iy = np.nonzero(counts)
+    w = counts[ix, iy].astype(float)
+    px, py = (xe[ix] + xe[ix + 1]) / 2, (ye[iy] + ye[iy + 1]) / 2
+    k = len(means)
+    mu, cov = np.array(means, float), np.array(covs, float)
+    weights, bg, bg_density = np.full(k, (1 - background) / k), background, 1 / ((x_high - x_low) * (y_high - y_low))
+    previous = -np.inf
+    for _ in range(iterations):
+        dens = np.empty((len(w), k))
+        for j in range(k):
+            inv = np.linalg.inv(cov[j])
+            d = np.column_stack([px - mu[j, 0], py - mu[j, 1]])
+            quad = np.einsum("ni,ij,nj->n", d, inv, d)
+            dens[:, j] = weights[j] * np.exp(-0.5 * quad) / (2 * np.pi * np.sqrt(np.linalg.det(cov[j])))
+        norm = dens.sum(axis=1) + bg * bg_density
+        ll = float(np.sum(w * np.log(norm))) / w.sum()
+        if ll - previous < tolerance:
+            break
+        previous = ll
+        resp = dens * (w / norm)[:, None]
+        n_k = resp.sum(axis=0)
+        weights = n_k / w.sum()
+        bg = bg * bg_density * float(np.sum(w / norm)) / w.sum()
+        for j in range(k):
+            mu[j] = [np.sum(resp[:, j] * px) / n_k[j], np.sum(resp[:, j] * py) / n_k[j]]
+            if bounds is not None:
+                mu[j] = np.clip(mu[j], bounds[j, [0, 2]], bounds[j, [1, 3]])
+            dx, dy = px - mu[j, 0], py - mu[j, 1]
+            cov[j] = [[max(np.sum(resp[:, j] * dx * dx) / n_k[j], 1e-6), np.sum(resp[:, j] * dx * dy) / n_k[j]],
+                      [np.sum(resp[:, j] * dx * dy) / n_k[j], max(np.sum(resp[:, j] * dy * dy) / n_k[j], 1e-6)]]
+    return mu, cov, weights, bg
+
+
+@pytest.mark.parametrize("scenario", [Scenario(n_events=60000, monocyte_fraction=0.05),
+                                      specimen_scenario("pbmc", n_events=60000, monocyte_fraction=0.2)],
+                         ids=["whole-blood", "pbmc"])
+def test_feature_em_equals_the_em_from_deviations(tmp_path: Path, scenario: Scenario,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return fit_binned(*args, **kwargs)
+
+    monkeypatch.setattr(autogates, "fit_binned", recording)
+    path = write_tube(tmp_path / "t.fcs", simulate_blood(scenario, np.random.default_rng(8)))
+    apply_strategy(read_fcs(path), load_strategy())
+    (x, y, window, means, covs, bounds), = calls
+    assert len(means) == (5 if scenario.specimen == "whole_blood" else 2)
+    fitted = fit_binned(x, y, window, means, covs, bounds)
+    mu, cov, weights, bg = reference_em(x, y, window, means, covs, bounds)
+    np.testing.assert_allclose(fitted.means, mu, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fitted.covariances, cov, rtol=1e-7, atol=1e-13)
+    np.testing.assert_allclose(fitted.weights, weights, rtol=1e-8, atol=1e-13)
+    assert fitted.background_weight == pytest.approx(bg, rel=1e-8, abs=1e-13)
+    # the densities and posteriors the gate is drawn from are scipy's
+    points = np.column_stack([x[:2000], y[:2000]])
+    expected = np.column_stack([w * multivariate_normal(m, c).pdf(points)
+                                for m, c, w in zip(fitted.means, fitted.covariances, fitted.weights, strict=True)])
+    np.testing.assert_allclose(fitted.component_densities(points), expected, rtol=1e-9, atol=1e-300)
+    total = expected.sum(axis=1) + fitted.background_weight * fitted.background_density
+    np.testing.assert_allclose(fitted.posterior(points, [0, 1]), expected[:, :2].sum(axis=1) / total, rtol=1e-9)
