@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import GatingError
-from .gates import GateData, IntervalGate, PolygonGate, RatioGate
+from .gates import GateData, IntervalGate, PolygonGate, RatioGate, in_polygon
 from .mixture import Mixture, fit_binned, histogram2d
 
 _MAD = 1.4826
@@ -237,12 +237,10 @@ class MonocyteGate:
         granulocytes, share = self._granulocytes(x, y, monocytes)
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
-        from flowutils.gating import points_in_polygon
-
-        points = np.column_stack([x, y])
-        inside = points_in_polygon(np.asarray(gate.vertices, dtype=np.float64), points).astype(bool)
+        inside = in_polygon(gate.vertices, x, y)
         separation = self._check(x, y, inside, monocytes, lymphocytes, granulocytes is not None)
-        purity = float(np.mean(mix.posterior(points[inside], members))) if inside.any() else 0.0
+        purity = float(np.mean(mix.posterior(np.column_stack([x[inside], y[inside]]), members))) \
+            if inside.any() else 0.0
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
                                       "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
         return gate
@@ -349,14 +347,13 @@ class MonocyteGate:
         mu_x, mu_y, s_x, s_y = monocytes
         x_lo, y_lo, y_top, y_hi = window
         x_hi = self.cd14_high
-        inside = (x >= x_lo) & (y >= y_lo) & (y <= y_hi)
         means = [[mu_x, mu_y], [mu_x - self.nonclassical_shift, mu_y - s_y]]
         covs = [np.diag([s_x**2, s_y**2]), np.diag([self.nonclassical_sd**2, s_y**2])]
         bounds = [[mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
                   [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y]]
         box = (x_lo, x_hi, y_lo, y_top)
         if granulocytes is None:  # PBMC: monocytes against a uniform background
-            mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
+            mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                              np.array(bounds))
             return _region_polygon(self.dims, mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
                                    strict=True), mix, [0, 1]
@@ -370,7 +367,7 @@ class MonocyteGate:
                  np.diag([g**2, (2 * s_y) ** 2])]
         bounds += [[x_lo, mu_x, mu_y + 2 * s_y, y_gran], [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
                    [x_lo, x_hi, y_gran + 0.01, y_hi]]
-        mix = fit_binned(x[inside], y[inside], (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
+        mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                          np.array(bounds))
         return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,
                                (mu_x, mu_y)), mix, [0, 1]

@@ -9,7 +9,7 @@ gating figure draws). :data:`GATE_TYPES` maps the names to the classes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -159,6 +159,30 @@ class RectangleGate:
         return {"type": self.kind, "dims": list(self.dims), "low": list(self.low), "high": list(self.high)}
 
 
+DRAWING_EVENTS = 20_000  # a drawing's ranges are read off at most this many events
+
+
+def thinned(values: np.ndarray, at_most: int = DRAWING_EVENTS) -> np.ndarray:
+    """Every k-th of ``values``, at most ``at_most`` of them (evenly spaced, deterministic): what
+    a drawing's axis ranges and outlines are read from (drawings only, never a gate or a result)."""
+    return values[::-(-values.size // at_most)] if values.size > at_most else values
+
+
+def in_polygon(vertices: Sequence[tuple[float, float]], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which points (``x``, ``y``: display coordinates) lie inside the polygon ``vertices``
+    (FlowUtils' test), asked only of the points within its bounding box."""
+    from flowutils.gating import points_in_polygon
+
+    corners = np.asarray(vertices, dtype=np.float64)
+    (x_low, y_low), (x_high, y_high) = corners.min(axis=0), corners.max(axis=0)
+    candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
+    inside = np.zeros(len(x), dtype=bool)
+    if candidates.size:
+        points = np.column_stack([x[candidates], y[candidates]])
+        inside[candidates] = np.asarray(points_in_polygon(corners, points), dtype=bool)
+    return inside
+
+
 @dataclass(frozen=True)
 class PolygonGate:
     """Points inside the polygon ``vertices`` (display coordinates)."""
@@ -180,18 +204,8 @@ class PolygonGate:
         return FixedGate(dims, lambda to_display: cls(dims, tuple(_point(to_display, v) for v in vertices)))
 
     def apply(self, data: GateData) -> np.ndarray:
-        """Inside the polygon (FlowUtils' test), asked only of the points within its bounding box."""
-        from flowutils.gating import points_in_polygon
-
-        vertices = np.asarray(self.vertices, dtype=np.float64)
-        x, y = data.display(self.dims[0]), data.display(self.dims[1])
-        (x_low, y_low), (x_high, y_high) = vertices.min(axis=0), vertices.max(axis=0)
-        candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
-        inside = np.zeros(len(x), dtype=bool)
-        if candidates.size:
-            points = np.column_stack([x[candidates], y[candidates]])
-            inside[candidates] = np.asarray(points_in_polygon(vertices, points), dtype=bool)
-        return inside
+        """Inside the polygon (:func:`in_polygon`)."""
+        return in_polygon(self.vertices, data.display(self.dims[0]), data.display(self.dims[1]))
 
     def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
         return (np.asarray((*self.vertices, self.vertices[0]), dtype=np.float64),)
@@ -298,8 +312,9 @@ class RatioGate:
         return (ratio >= self.low) & (ratio <= self.high)
 
     def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
-        """The two bounding lines, drawn over the parent's scale range on x."""
-        top = float(np.percentile(data.scale(self.dims[0])[parent], 99.9)) if parent.any() else 1.0
+        """The two bounding lines, drawn over the parent's scale range on x (up to its 99.9th
+        percentile, read off :func:`thinned` events)."""
+        top = float(np.percentile(thinned(data.scale(self.dims[0])[parent]), 99.9)) if parent.any() else 1.0
         xs = np.linspace(0, max(top, 1e-9), 50)
         x_form, y_form = data.transform(self.dims[0]), data.transform(self.dims[1])
         return tuple(np.column_stack([x_form.forward(xs), y_form.forward(xs * r)]) for r in (self.low, self.high))

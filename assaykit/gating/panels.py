@@ -15,6 +15,7 @@ import numpy as np
 
 from ..fcs.channels import is_scatter
 from .apply import GatingResult
+from .gates import thinned
 from .mixture import histogram2d
 from .strategy import ROOT
 from .transforms import Transform
@@ -116,16 +117,12 @@ def axis_ticks(transform: Transform) -> tuple[tuple[float, str], ...]:
     return tuple(zip(transform.forward(scale_ticks).tolist(), labels, strict=True))
 
 
-RANGE_EVENTS = 20_000  # the display range is read off at most this many events (evenly spaced)
-
-
 def _range(values: np.ndarray) -> tuple[float, float]:
     """Display range: 0..1 (the instrument's range) widened to the 0.1-99.9 % of the events
-    (of an evenly spaced subsample of at most :data:`RANGE_EVENTS`)."""
+    (of the :func:`~assaykit.gating.gates.thinned` events)."""
     if values.size == 0:
         return 0.0, 1.0
-    step = -(-values.size // RANGE_EVENTS)
-    low, high = np.percentile(values[::step], [0.1, 99.9])
+    low, high = np.percentile(thinned(values), [0.1, 99.9])
     return min(0.0, float(low)), max(1.0, float(high))
 
 

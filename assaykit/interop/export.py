@@ -39,6 +39,14 @@ def _num(value: float) -> str:
 _SPACES = {"g_": GATING, "t_": TRANSFORMS, "d_": DATATYPE}
 
 
+def xml_bytes(root: Any, declaration: bool = False) -> bytes:
+    """``root`` serialised as UTF-8, with an XML declaration when ``declaration``: the bytes
+    ``ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)`` gives, made
+    as text and encoded once (encoding as it writes costs most of the time on small documents)."""
+    head = "<?xml version='1.0' encoding='utf-8'?>\n" if declaration else ""
+    return (head + ElementTree.tostring(root, encoding="unicode")).encode("utf-8")
+
+
 def element(parent: Any, tag: str, **attributes: str) -> Any:
     """A child ``tag`` of ``parent``. Attribute keys starting ``g_``, ``t_``, ``d_`` are in the
     gating, transforms and data-type namespaces, their other underscores written as hyphens
@@ -254,13 +262,15 @@ def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
     limits: dict[str, tuple[float | None, float | None]] = {}
     for column in np.flatnonzero(nonfinite(events, axis=0)):
         limits[sample.channels[column]] = (-_LARGEST, _LARGEST)
-    for column, top in at_top_of_scale(sample, columns).items():
-        if not top.any():
+    tops = frame.cache.get("at_top") or at_top_of_scale(sample, columns)  # apply_strategy keeps its masks
+    for column in dict.fromkeys(columns):
+        top = tops.get(column)
+        if top is None or not top.any():
             continue
-        values = events[:, column].astype(np.float64)
-        high = float(np.min(values[top]))
-        kept = values[~top & np.isfinite(values)]
-        if kept.size and kept.max() >= high:
+        values = events[:, column]
+        high = float(np.min(values, where=top, initial=np.inf))
+        kept = ~top & np.isfinite(values)
+        if kept.any() and float(np.max(values, where=kept, initial=-np.inf)) >= high:
             raise GatingError(f"events at the top of scale on {sample.channels[column]} cannot be told apart by "
                               "value: the gates cannot be written exactly as GatingML", sample.path)
         low = limits.get(sample.channels[column], (None, None))[0]
@@ -287,7 +297,7 @@ def gatingml_bytes(result: Any) -> bytes:
         parent = first if population.parent == ROOT else population.parent
         writer.gate(population.name, parent, result.gates[population.name])
     ElementTree.indent(writer.root)
-    return ElementTree.tostring(writer.root, encoding="utf-8", xml_declaration=True) + b"\n"
+    return xml_bytes(writer.root, declaration=True) + b"\n"
 
 
 def write_gatingml(result: Any, path: str | Path) -> Path:

@@ -28,7 +28,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..errors import GatingError
-from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _num, _up, register_namespaces, removed_limits
+from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _num, _up, register_namespaces, removed_limits, xml_bytes
 from .export import element as _element
 from .gatingml import DATATYPE, GATING, TRANSFORMS
 
@@ -312,7 +312,7 @@ def flowjo_sample_bytes(result: Any) -> bytes:
     for gate in result.gates.values():
         if getattr(gate, "kind", "") == "workspace":  # a gate set by hand from a lab's workspace: its sample
             return gate.sample_xml
-    return ElementTree.tostring(_SampleWriter(result).write(), encoding="utf-8")
+    return xml_bytes(_SampleWriter(result).write())
 
 
 @dataclass(frozen=True)
@@ -350,4 +350,4 @@ def workspace_bytes(entries: Sequence[WorkspaceEntry]) -> bytes:
         node.set("sampleID", str(number))
         samples.append(sample)
     ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    return xml_bytes(root, declaration=True) + b"\n"

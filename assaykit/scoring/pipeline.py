@@ -125,6 +125,9 @@ def measure_task(task: TubeTask) -> TubeResult:
     task : tuple
         (file path, strategy, keep figure data, compensation file or None).
     """
+    from .._workers import keep_freed_memory
+
+    keep_freed_memory()  # a process measuring many tubes reuses their memory
     return measure_tube(*task)
 
 

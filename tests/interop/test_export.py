@@ -164,3 +164,18 @@ def test_score_writes_every_tubes_gates(simulated_run: Path, tmp_path: Path) -> 
     build_reports(out, jobs=1)
     assert {name: (out / name).read_bytes() for name in before} == before
     assert verify_outputs(out) == []
+
+
+def test_xml_bytes_are_elementtrees_bytes() -> None:
+    from xml.etree import ElementTree
+
+    from assaykit.interop.export import GATING, element, register_namespaces, xml_bytes
+
+    register_namespaces()
+    root = ElementTree.Element(f"{{{GATING}}}Gating-ML")
+    gate = element(root, f"{{{GATING}}}PolygonGate", g_id="Monocytes µ & <ü> \"q\" 'a'")
+    element(gate, "plain", name="é\tb\nc", other="x")
+    gate.text, gate.tail = "text & < > ü 𝔘", "tail"
+    for declaration in (False, True):
+        assert xml_bytes(root, declaration) == ElementTree.tostring(root, encoding="utf-8",
+                                                                   xml_declaration=declaration)
