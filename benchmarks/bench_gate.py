@@ -21,18 +21,18 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def per_tube(path: Path, strategy: object, repeats: int = 15) -> dict[str, object]:
-    """The median of ``measure_tube`` with figure data (what a worker of `score` does per tube),
-    and the median of each of its stages."""
+    """The median of ``measure_task`` with figure data (what a worker of `score` does per tube,
+    allocator set as in a worker), and the median of each of its stages."""
     from assaykit.gating.readout import readout_values
     from assaykit.interop import flowjo_sample_bytes, gatingml_bytes
-    from assaykit.scoring import measure_tube
+    from assaykit.scoring.pipeline import measure_task
     from assaykit.scoring.figure_data import tube_figure
 
-    measure_tube(path, strategy, True)
+    measure_task((path, strategy, True, None))
     whole = []
     for _ in range(repeats):
         start = time.perf_counter()
-        measure_tube(path, strategy, True)
+        measure_task((path, strategy, True, None))
         whole.append(time.perf_counter() - start)
     stages: dict[str, list[float]] = {}
 

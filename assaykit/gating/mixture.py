@@ -27,15 +27,19 @@ class Mixture:
 
     def component_densities(self, points: np.ndarray) -> np.ndarray:
         """Weighted densities (n x k) of each Gaussian at ``points`` (n x 2)."""
-        features = _quadratic_features(points[:, 0], points[:, 1])
-        return np.exp(features @ _log_density_coefficients(self.means, self.covariances, self.weights))
+        return self._densities(points).T
 
     def posterior(self, points: np.ndarray, members: list[int]) -> np.ndarray:
         """Probability that each point (n x 2) belongs to one of the components ``members``
         (indices; the background is never a member)."""
-        dens = self.component_densities(points)
-        total = dens.sum(axis=1) + self.background_weight * self.background_density
-        return dens[:, members].sum(axis=1) / np.maximum(total, 1e-300)
+        dens = self._densities(points)
+        total = dens.sum(axis=0) + self.background_weight * self.background_density
+        return dens[members].sum(axis=0) / np.maximum(total, 1e-300)
+
+    def _densities(self, points: np.ndarray) -> np.ndarray:
+        """Weighted densities, one row per component (k x n)."""
+        features = _quadratic_features(points[:, 0], points[:, 1])
+        return np.exp(_log_density_coefficients(self.means, self.covariances, self.weights) @ features)
 
 
 def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, float],
@@ -52,19 +56,19 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
 
 
 def _quadratic_features(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Columns 1, x, y, x^2, xy, y^2 of the points (n x 6): a Gaussian's log density is linear
-    in them, and their responsibility-weighted sums are a component's moments."""
-    return np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
+    """Rows 1, x, y, x^2, xy, y^2 of the points (6 x n): a Gaussian's log density is linear in
+    them, and their responsibility-weighted sums are a component's moments."""
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y])
 
 
 def _log_density_coefficients(means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Coefficients (6 x k) such that features @ coefficients is the log of each weighted
+    """Coefficients (k x 6) such that coefficients @ features is the log of each weighted
     Gaussian density (the exponent expanded around the origin)."""
     det = covs[:, 0, 0] * covs[:, 1, 1] - covs[:, 0, 1] ** 2
     a, c, b = -0.5 * covs[:, 1, 1] / det, -0.5 * covs[:, 0, 0] / det, covs[:, 0, 1] / det
     mx, my = means[:, 0], means[:, 1]
     constant = a * mx * mx + b * mx * my + c * my * my + np.log(weights / (2 * np.pi * np.sqrt(det)))
-    return np.stack([constant, -2 * a * mx - b * my, -b * mx - 2 * c * my, a, b, c])
+    return np.column_stack([constant, -2 * a * mx - b * my, -b * mx - 2 * c * my, a, b, c])
 
 
 def fit_binned(
@@ -95,21 +99,23 @@ def fit_binned(
     bg_weight, bg_density = background, 1.0 / area
     total = w.sum()
     previous = -np.inf
+    if bounds is not None:
+        low, high = bounds[:, [0, 2]], bounds[:, [1, 3]]
     for _ in range(iterations):
-        dens = np.exp(features @ _log_density_coefficients(mu, cov, weights))
-        norm = np.maximum(dens.sum(axis=1) + bg_weight * bg_density, 1e-300)
+        dens = np.exp(_log_density_coefficients(mu, cov, weights) @ features)  # k x bins
+        norm = np.maximum(dens.sum(axis=0) + bg_weight * bg_density, 1e-300)
         log_likelihood = float(w @ np.log(norm)) / total
         if log_likelihood - previous < tolerance:
             break
         previous = log_likelihood
         scale = w / norm
-        moments = dens.T @ (features * scale[:, None])  # k x 6: sums of 1, x, y, x^2, xy, y^2
+        moments = dens @ (features * scale).T  # k x 6: sums of 1, x, y, x^2, xy, y^2
         n_k = np.maximum(moments[:, 0], 1e-12)
         weights = n_k / total
         bg_weight = float(bg_weight * bg_density * scale.sum() / total)
         mu = moments[:, 1:3] / n_k[:, None]
         if bounds is not None:
-            mu = np.clip(mu, bounds[:, [0, 2]], bounds[:, [1, 3]])
+            mu = np.minimum(np.maximum(mu, low), high)
         ex, ey = moments[:, 1] / n_k, moments[:, 2] / n_k
         mx, my = mu[:, 0], mu[:, 1]
         cov[:, 0, 0] = np.maximum(moments[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)
