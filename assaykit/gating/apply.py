@@ -156,12 +156,13 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
     scatter = [i for i in frame.channels.values() if is_scatter(sample.channels[i])]
     readout = frame.channels[strategy.readout.marker]
     top = at_top_of_scale(sample, [*scatter, readout])
-    frame.cache["at_top"] = top  # the exports' removed-event limits read the same masks
+    frame.cache["at_top"] = top  # the exports' removed-event limits read the same masks ...
     on_scatter = np.zeros(sample.n_events, dtype=bool)
     for column in scatter:
         on_scatter |= top.get(column, False)
     on_readout = top.get(readout, np.zeros(sample.n_events, dtype=bool))
     nonfinite_events = nonfinite(sample.events)
+    frame.cache["nonfinite"] = nonfinite_events  # and the non-finite events (exports)
     removed = on_scatter | on_readout
     if sample.n_events and removed.mean() > 0.5:
         raise GatingError(f"{100 * removed.mean():.0f} % of events are at the top of scale on "

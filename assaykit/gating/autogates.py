@@ -105,7 +105,7 @@ class SingletGate:
         ok = (area > 0) & (height > 0)
         if np.count_nonzero(ok) < 50:
             raise GatingError(f"too few events ({np.count_nonzero(ok)}) to find singlets on {'/'.join(self.dims)}")
-        log_ratio = np.log10(height[ok] / area[ok])
+        log_ratio = np.log10(height / area if np.count_nonzero(ok) == ok.size else height[ok] / area[ok])
         center, spread = _robust(log_ratio)
         spread = max(spread, 0.005)
         return RatioGate(self.dims, low=float(10 ** (center - self.width * spread)),

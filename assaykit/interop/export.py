@@ -260,7 +260,9 @@ def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
     columns = [i for i in frame.channels.values() if is_scatter(sample.channels[i])]
     columns.append(frame.channels[frame.strategy.readout.marker])
     limits: dict[str, tuple[float | None, float | None]] = {}
-    for column in np.flatnonzero(nonfinite(events, axis=0)):
+    rows = frame.cache.get("nonfinite")  # apply_strategy's per-event mask: look only at those rows
+    flagged = nonfinite(events, axis=0) if rows is None else ~np.isfinite(events[rows]).all(axis=0)
+    for column in np.flatnonzero(flagged):
         limits[sample.channels[column]] = (-_LARGEST, _LARGEST)
     tops = frame.cache.get("at_top") or at_top_of_scale(sample, columns)  # apply_strategy keeps its masks
     for column in dict.fromkeys(columns):
