@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate, in_polygon
-from .mixture import Mixture, fit_binned, histogram2d
+from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 
 _MAD = 1.4826
 
@@ -28,7 +28,7 @@ def _robust(values: np.ndarray) -> tuple[float, float]:
 def density(values: np.ndarray, low: float, high: float, bins: int = 256, smooth: float = 2.0
             ) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres and a Gaussian-smoothed histogram (``smooth`` in bins)."""
-    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    counts, edges = histogram1d(values, bins, (low, high))
     radius = int(4 * smooth)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smooth) ** 2)
     smoothed = np.convolve(counts, kernel / kernel.sum(), mode="same")

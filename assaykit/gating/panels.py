@@ -16,7 +16,7 @@ import numpy as np
 from ..fcs.channels import is_scatter
 from .apply import GatingResult
 from .gates import thinned
-from .mixture import histogram2d
+from .mixture import histogram1d, histogram2d
 from .strategy import ROOT
 from .transforms import Transform
 
@@ -150,7 +150,7 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
         labels = [axis_label(result, d) for d in dims]
         if len(dims) == 1:
             x = frame.display(dims[0])[parent]
-            counts, edges = np.histogram(x, bins=bins, range=_range(x))
+            counts, edges = histogram1d(x, bins, _range(x))
             bounds = tuple(float(b) for b in (gate.low, gate.high) if b is not None)
             panels.append(Panel(**common, x_label=labels[0], y_label="events", x_edges=edges,
                                 y_edges=np.zeros(0), counts=counts, bounds=bounds,

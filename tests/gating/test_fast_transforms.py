@@ -9,7 +9,7 @@ import pytest
 from flowutils import transforms
 
 from assaykit.gating.apply import nonfinite
-from assaykit.gating.mixture import histogram2d
+from assaykit.gating.mixture import histogram1d, histogram2d
 from assaykit.gating.transforms import Transform
 
 
@@ -32,6 +32,10 @@ def test_histogram_and_nonfinite_match_numpy() -> None:
     x[:10] = [0.0, 1.0, 0.25, 0.5, -0.1, 1.1, 0.999999999, 0.5, np.nextafter(1.0, 2.0), 0.125]
     ours = histogram2d(x, y, 64, (0.0, 1.0), (0.0, 1.0))[0]
     assert np.array_equal(ours, np.histogram2d(x, y, bins=64, range=((0.0, 1.0), (0.0, 1.0)))[0])
+    for bins, value_range in [(64, (0.0, 1.0)), (256, (-0.2, 1.3)), (7, (0.1, 0.9))]:
+        counts, edges = histogram1d(x, bins, value_range)
+        expected, expected_edges = np.histogram(x, bins=bins, range=value_range)
+        assert np.array_equal(counts, expected) and np.array_equal(edges, expected_edges)
     events = rng.normal(0, 1, (5000, 6)).astype(np.float32)
     events[[3, 10, 99], [0, 5, 2]] = [np.nan, np.inf, -np.inf]
     huge = np.full((3, 6), 1.7e308)  # finite values whose sum overflows
