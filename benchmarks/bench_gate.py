@@ -25,8 +25,8 @@ def per_tube(path: Path, strategy: object, repeats: int = 15) -> dict[str, objec
     allocator set as in a worker), and the median of each of its stages."""
     from assaykit.gating.readout import readout_values
     from assaykit.interop import flowjo_sample_bytes, gatingml_bytes
-    from assaykit.scoring.pipeline import measure_task
     from assaykit.scoring.figure_data import tube_figure
+    from assaykit.scoring.pipeline import measure_task
 
     measure_task((path, strategy, True, None))
     whole = []
