@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import AssayKitError, CalibrationError
 from ..fcs import Sample, read_fcs
-from ..fcs.channels import Marker, find_channel
+from ..fcs.channels import Marker, find_fluorochrome_channel
 from ..fcs.compensation import compensate
 from .fit import Calibration, calibrate_peaks
 from .lot import BeadLot
@@ -38,7 +38,8 @@ class BeadRun:
 
 def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> int:
     """Column index of the bead channel in ``sample``: ``channel`` (a ``$PnN`` name) when given,
-    else ``lot``'s marker by ``$PnS`` label or one of its channel aliases."""
+    else ``lot``'s fluorochrome by one of its channel aliases or its ``$PnS`` label
+    (:func:`~assaykit.fcs.channels.find_fluorochrome_channel`)."""
     if channel is not None:
         lowered = [c.strip().lower() for c in sample.channels]
         if channel.strip().lower() not in lowered:
@@ -46,7 +47,7 @@ def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> in
                                    sample.path)
         return lowered.index(channel.strip().lower())
     try:
-        return find_channel(Marker(lot.marker, lot.channel_aliases), sample.channels, sample.markers)
+        return find_fluorochrome_channel(Marker(lot.marker, lot.channel_aliases), sample.channels, sample.markers)
     except AssayKitError as error:
         raise CalibrationError(f"bead channel not found: {error.message}; name it with --channel",
                                sample.path) from None

@@ -20,6 +20,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 """Names labs write for a marker, besides its own (by the marker's name); compared as tokens."""
 
+SHARED_CHANNEL_NAMES: tuple[str, ...] = ("lineage", "Lin", "dump", "viability", "fixable viability", "Live/Dead",
+                                         "Vivid", "Zombie", "7-AAD", "DAPI", "FVS")
+"""Words that mark a channel as shared by several stains (a lineage or dump cocktail, a viability
+dye): a channel whose label holds one of them and a marker cannot measure that marker alone."""
+
 _TOKENS = re.compile(r"[a-z]+|[0-9]+")
 _CD_NUMBER = re.compile(r"cd[0-9]+[a-z]?")
 
@@ -33,6 +38,19 @@ def _spells(label: str, names: Sequence[str]) -> bool:
     tokens = _TOKENS.findall(label.lower())
     wanted = {_key(n) for n in names if _key(n)}
     return any("".join(tokens[i:j]) in wanted for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
+
+
+_TANDEM_PARTNERS = frozenset({"cy", "tx", "texas", "dazzle", "cf", "vio", "efluor", "alexa", "fire", "spark"})
+"""Tokens that make a fluorochrome the donor of a tandem dye (PE-Cy7, PE-Texas Red, PE-Dazzle 594,
+PE-CF594, PE-Vio770, PE-eFluor 610, PE-Alexa Fluor 610, PE-Fire 640): another fluorochrome."""
+
+
+def _spells_fluorochrome(label: str, name: str) -> bool:
+    """True when consecutive tokens of ``label`` spell the fluorochrome ``name`` and are not the
+    first half of a tandem dye (``PE`` in ``HLA-DR PE`` but not in ``CD14 PE-Cy7``)."""
+    tokens = _TOKENS.findall(label.lower())
+    return any("".join(tokens[i:j]) == _key(name) and (j == len(tokens) or tokens[j] not in _TANDEM_PARTNERS)
+               for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
 
 
 _SCATTER = ("FSC", "SSC", "FS ", "SS ", "FS-", "SS-", "FS_", "SS_")
@@ -71,7 +89,29 @@ def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker]) ->
     tokens = _TOKENS.findall(label.lower())
     cd_numbers = ["".join(tokens[i:i + 2]) for i in range(len(tokens) - 1) if tokens[i] == "cd"]
     found = [t for t in cd_numbers if _CD_NUMBER.fullmatch(t) and t != _key(marker.name)]
-    return found[0].upper() if found else None
+    if found:
+        return found[0].upper()
+    return next((name for name in SHARED_CHANNEL_NAMES if _spells(label, [name])), None)
+
+
+def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], labels: Sequence[str]) -> int:
+    """Index of a fluorochrome's channel (a bead lot's ``PE``, ``FITC`` ...) among ``channels``
+    (``$PnN``) with their ``labels`` (``$PnS``): a ``$PnN`` equal to its name or an alias, in
+    order, whatever the label says (a bead tube acquired with the blood panel's labels has
+    ``HLA-DR`` on ``PE-A``); else a label naming the fluorochrome but not as the donor of a
+    tandem dye (``HLA-DR PE``, not ``CD14 PE-Cy7``). GatingError when neither is found."""
+    lowered = [c.strip().lower() for c in channels]
+    for alias in (a.strip().lower() for a in (fluorochrome.name, *fluorochrome.aliases)):
+        if alias in lowered:
+            return lowered.index(alias)
+    matched = [i for i, label in enumerate(labels) if label and _spells_fluorochrome(label, fluorochrome.name)]
+    if matched:
+        areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
+        return (areas or matched)[0]
+    raise GatingError(
+        f"{fluorochrome.name} channel not found: no channel is named "
+        f"{' / '.join(repr(n) for n in [fluorochrome.name, *fluorochrome.aliases])} and no $PnS label names "
+        f"{fluorochrome.name} (channels: {', '.join(channels)})")
 
 
 def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str],
@@ -81,17 +121,27 @@ def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str],
 
     Order: a ``$PnS`` label spelling one of the marker's :attr:`Marker.names` (an area channel
     wins among several); then a ``$PnN`` spelling one of its synonyms; then a ``$PnN`` equal to its
-    name or an alias (case-insensitive, in the strategy's order). An alias whose channel is
-    labelled with another marker (one of ``others``, a built-in synonym or a CD number) is
-    refused: GatingError naming both. Raises GatingError when nothing matches."""
+    name or an alias (case-insensitive, in the strategy's order). A label or name that also names
+    another marker (one of ``others``, a built-in synonym, a CD number) or a shared stain (a
+    lineage cocktail, a viability dye: :data:`SHARED_CHANNEL_NAMES`) is passed over: such a
+    channel cannot measure the marker alone, and when it is the only one naming the marker,
+    GatingError says so. An alias whose channel is labelled with another marker is refused:
+    GatingError naming both. Raises GatingError when nothing matches."""
     names = marker.names
     # $PnN is searched for the synonyms only: a fluorochrome marker ('PE', for beads) must not
     # match 'PE-Cy7-A' or 'PE-Tx-Red-YG-A'
     for texts, spelled in ((labels, names), (channels, marker.names[1:])):
         matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled)]
+        shared = {i: _names_other_marker(texts[i], marker, others) for i in matched}
+        alone = [i for i in matched if shared[i] is None]
+        if alone:
+            areas = [i for i in alone if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
+            return (areas or alone)[0]
         if matched:
-            areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
-            return (areas or matched)[0]
+            first = matched[0]
+            raise GatingError(
+                f"marker {marker.name!r}: the only channel naming it, {channels[first]!r} ({texts[first]!r}), also "
+                f"holds {shared[first]}: a channel shared with other stains cannot measure {marker.name} alone")
     lowered = [c.strip().lower() for c in channels]
     for alias in (a.lower() for a in (marker.name, *marker.aliases)):  # the strategy's order of preference
         if alias in lowered:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assaykit import read_fcs
 from assaykit.beads import (
     calibrate_file,
     calibrate_peaks,
@@ -18,7 +19,8 @@ from assaykit.beads import (
     make_lot,
 )
 from assaykit.beads.peaks import Peak, peak_median
-from assaykit.errors import CalibrationError
+from assaykit.errors import CalibrationError, GatingError
+from assaykit.fcs import Marker, find_fluorochrome_channel
 from assaykit.simulate import QUANTIBRITE_EXAMPLE_LOT, STYLES, Instrument, simulate_beads, write_tube
 
 RAINBOW_MEFL_AJ01 = (0, 792, 2079, 6588, 16471, 47497, 137049, 271647)
@@ -325,3 +327,35 @@ def test_prominent_maxima_equal_scipy_find_peaks() -> None:
         for fraction in (0.0001, 0.05, 0.2):
             level = fraction * y.max()
             assert np.array_equal(prominent_maxima(y, level), scipy_peaks(y, prominence=level)[0])
+
+
+@pytest.mark.parametrize("labels", [("HLA-DR", "CD14"), ("HLA-DR PE", "CD14 PerCP-Cy5.5"), ("MHCII", "Lin")])
+def test_bead_tube_with_the_blood_panels_labels(tmp_path: Path, labels: tuple[str, str]) -> None:
+    # FACSDiva applies an experiment's labels to every tube, the bead tube too: the PE channel
+    # (found by its $PnN alias) is the bead channel whatever antibody its label names
+    from ..fcs_builder import build_fcs
+
+    source = read_fcs(_bead_file(tmp_path, QUANTIBRITE_EXAMPLE_LOT, Instrument(), "canto"))
+    markers = [{"PE-A": labels[0], "PerCP-Cy5-5-A": labels[1]}.get(c, "") for c in source.channels]
+    relabelled = tmp_path / "relabelled.fcs"
+    relabelled.write_bytes(build_fcs(source.raw, names=source.channels, markers=markers,
+                                     ranges=[f"{r:g}" for r in source.channel_ranges()]))
+    lot = make_lot(QUANTIBRITE_EXAMPLE_LOT)
+    assert read_fcs(relabelled).markers[source.channels.index("PE-A")] == labels[0]
+    expected = calibrate_file(relabelled, lot, "PE-A").calibration  # the channel named by hand
+    found = calibrate_file(relabelled, lot).calibration
+    assert (found.slope, found.intercept) == (expected.slope, expected.intercept)
+    assert abs(found.slope - 1) < 0.05  # the PE response, not another channel's
+
+
+def test_fluorochrome_label_is_not_a_tandem_dye() -> None:
+    pe = Marker("PE", ("PE-A", "FL2-H"))
+    # no alias present (a spectral or renamed detector): the label naming PE alone wins
+    channels = ["FSC-A", "YG780-A", "YG586-A"]
+    assert find_fluorochrome_channel(pe, channels, ["", "CD14 PE-Cy7", "HLA-DR PE"]) == 2
+    for tandem in ("CD14 PE-Cy7", "PE-Texas Red", "PE-Dazzle 594", "PE-CF594", "PE/Cy5.5", "PE-Vio770",
+                   "PE-eFluor 610", "PE-Alexa Fluor 610", "PE-Fire 640"):
+        with pytest.raises(GatingError, match="PE channel not found"):
+            find_fluorochrome_channel(pe, channels[:2], ["", tandem])
+    # an alias wins over labels
+    assert find_fluorochrome_channel(pe, ["FSC-A", "PE-Cy7-A", "PE-A"], ["", "PE", "HLA-DR"]) == 2

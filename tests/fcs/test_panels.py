@@ -59,6 +59,27 @@ def test_label_wins_and_a_misleading_alias_is_refused() -> None:
     assert find_channel(CD14, channels, ["", "PerCP-Cy5.5", ""]) == 1
 
 
+def test_a_lineage_or_viability_channel_naming_cd14_is_passed_over() -> None:
+    # a DC panel: the lineage cocktail (FITC, first in BD's order) names CD14 among others
+    channels = ["FSC-A", "FITC-A", "PE-A", "PerCP-Cy5-5-A", "PE-Cy7-A"]
+    labels = ["", "Lin (CD3/CD14/CD16/CD19/CD20/CD56)", "CD11c", "MHCII", "CD14"]
+    assert find_channel(CD14, channels, labels, others=[HLADR]) == 4
+    assert find_channel(HLADR, channels, labels, others=[CD14]) == 3
+    # the cocktail is the only channel naming CD14: refused, naming what else it holds
+    with pytest.raises(GatingError, match=r"'FITC-A' \('Lin \(CD3/CD14.*also holds CD3: a channel shared"):
+        find_channel(CD14, channels[:4], labels[:4], others=[HLADR])
+    # a viability dye sharing CD14's channel (as in the FlowKit corpus file 100715.fcs)
+    for label in ("VIVID / CD14", "CD14 + Live/Dead", "Zombie Aqua CD14", "lineage CD14", "CD14 dump"):
+        with pytest.raises(GatingError, match="a channel shared with other stains cannot measure CD14 alone"):
+            find_channel(Marker("CD14"), ["FSC-A", "V450-A"], ["", label])
+    # a clone name or a fluorochrome is no other stain
+    for label in ("CD14 (M5E2)", "CD14 MphiP9 PE-Cy7", "anti-CD14 BV421"):
+        assert find_channel(Marker("CD14"), ["FSC-A", "V450-A"], ["", label]) == 1
+    # an alias labelled with a lineage cocktail is refused like one labelled with another marker
+    with pytest.raises(GatingError, match="which names lineage"):
+        find_channel(CD14, ["FSC-A", "PerCP-Cy5-5-A"], ["", "Lineage"])
+
+
 def test_default_strategy_on_an_mhcii_panel(tmp_path: Path) -> None:
     tube = simulate_blood(Scenario(n_events=20000), np.random.default_rng(5))
     sample = read_fcs(write_tube(tmp_path / "lsr.fcs", tube, style="lsr"))

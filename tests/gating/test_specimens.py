@@ -236,6 +236,8 @@ def test_no_real_corpus_file_gets_a_monocyte_number(corpus: Path) -> None:
     assert "'FL3-H' is labelled 'CD3 PerCP', which names CD3" in reasons["data1.fcs"]
     assert "which names CD3" in reasons["Miltenyi Biotec - MACSQuant Analyzer.fcs"]
     assert "no CD14-bright population" in reasons["Accuri - C6.fcs"]
+    # a T-cell panel whose dump channel holds the viability dye and CD14 together
+    assert "'V450-A' ('VIVID / CD14'), also holds Vivid: a channel shared with other stains" in reasons["100715.fcs"]
 
 
 def test_purity_below_the_limit_is_flagged(tmp_path: Path) -> None:
