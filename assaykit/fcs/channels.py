@@ -16,7 +16,7 @@ from ..errors import GatingError
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "HLA-DR": ("HLA-DR", "MHCII", "MHC class II", "MHC-II"),
-    "CD14": ("CD14",),
+    "CD14": ("CD14", "Anti-Monocyte"),  # BD QuantiBRITE's reagent: Anti-HLA-DR PE / Anti-Monocyte (CD14) PerCP-Cy5.5
 }
 """Names labs write for a marker, besides its own (by the marker's name); compared as tokens."""
 

@@ -28,6 +28,7 @@ def test_hladr_synonyms_in_labels(label: str) -> None:
 
 
 @pytest.mark.parametrize("label,expected", [("CD14", 1), ("CD14 PE-Cy7", 1), ("CD14PE-Cy7", 1), ("cd14-pecy7", 1),
+                                            ("Anti-Monocyte PerCP-Cy5.5", 1), ("anti monocyte", 1),
                                             ("CD140", None), ("CD141", None)])
 def test_cd14_with_or_without_fluorochrome(label: str, expected: int | None) -> None:
     channels, labels = ["FSC-A", "PE-Cy7-A", "FITC-A"], ["", label, ""]
