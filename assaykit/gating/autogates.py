@@ -15,13 +15,14 @@ import numpy as np
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate, in_polygon
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
+from .quantiles import median, percentiles
 
 _MAD = 1.4826
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:
-    center = float(np.median(values))
-    spread = float(_MAD * np.median(np.abs(values - center)))
+    center = median(values)
+    spread = _MAD * median(np.abs(values - center))
     return center, spread
 
 
@@ -61,7 +62,7 @@ class DebrisGate:
         if scale.size < 50:
             raise GatingError(f"too few events ({scale.size}) to find debris on {self.dims[0]}")
         x = np.log10(np.maximum(scale, 1.0))
-        low, high = np.percentile(x, [0.5, 99.9])
+        low, high = percentiles(x, [0.5, 99.9])
         centres, dens = density(x, low, high, smooth=3.0)
         found = peaks(centres, dens, 0.05)
         transform = data.transform(self.dims[0])
@@ -230,7 +231,7 @@ class MonocyteGate:
         y = data.display(self.dims[1])[parent]
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
-        y_low, y_lymph_top, y_top = np.percentile(y, [0.5, 99.5, 99.9])  # one selection for both steps
+        y_low, y_lymph_top, y_top = percentiles(y, [0.5, 99.5, 99.9])  # one selection for both steps
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
         self._separation(monocytes[0], lymphocytes, "the CD14-brightest cluster's")
@@ -274,7 +275,7 @@ class MonocyteGate:
         if np.count_nonzero(positive) < self.min_band_events:
             raise GatingError("no CD14-bright population: monocyte gate not found")
         xp, yp = x[positive], y[positive]
-        x_range = tuple(np.percentile(xp, [0.5, 99.9]))
+        x_range = percentiles(xp, [0.5, 99.9])
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
@@ -296,7 +297,7 @@ class MonocyteGate:
         core = positive & (np.abs(x - cx) < self.cd14_window) & (np.abs(y - cy) < self.ssc_window)
         if np.count_nonzero(core) < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-        mu_x, mu_y = float(np.median(x[core])), float(np.median(y[core]))
+        mu_x, mu_y = median(x[core]), median(y[core])
         # spread from the CD14-bright side only: the dim side may hold far more immature
         # granulocytes or non-classical monocytes
         s_x = s_y = self.initial_spread
@@ -305,7 +306,7 @@ class MonocyteGate:
             bright = (x >= mu_x) & (x < mu_x + reach * s_x) & (np.abs(y - mu_y) < reach * s_y)
             if np.count_nonzero(bright) < self.min_bright_events:
                 raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-            s_x = max(_MAD * float(np.median(x[bright] - mu_x)), self.min_spread)
+            s_x = max(_MAD * median(x[bright] - mu_x), self.min_spread)
             mu_y, s_y = _robust(y[bright])
             s_y = max(s_y, self.min_spread)
         return mu_x, mu_y, s_x, s_y
@@ -320,10 +321,10 @@ class MonocyteGate:
         if share < self.min_granulocyte_share:
             return None, share
         ya = y[above]
-        centres, dens = density(ya, *np.percentile(ya, [0.5, 99.5]))
+        centres, dens = density(ya, *percentiles(ya, [0.5, 99.5]))
         y_gran = float(centres[int(np.argmax(dens))])
         near = np.abs(y - y_gran) < self.reference_window
-        x_gran = float(np.median(x[near])) if np.count_nonzero(near) > self.min_reference_events \
+        x_gran = median(x[near]) if np.count_nonzero(near) > self.min_reference_events \
             else mu_x - self.fallback_granulocyte_cd14_below
         return (x_gran, y_gran), share
 
@@ -379,7 +380,7 @@ class MonocyteGate:
         x_neg, _, s_neg, _ = lymphocytes
         if not inside.any():
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
-        separation = self._separation(float(np.median(x[inside])), lymphocytes, "the gated cells'")
+        separation = self._separation(median(x[inside]), lymphocytes, "the gated cells'")
         share = np.count_nonzero(inside) / inside.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
