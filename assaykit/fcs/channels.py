@@ -8,6 +8,7 @@ punctuation ignored), and a marker name matches where consecutive tokens spell i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,6 +117,27 @@ def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], lab
 
 def find_channel(marker: Marker, channels: Sequence[str], labels: Sequence[str],
                  others: Sequence[Marker] = ()) -> int:
+    """Index of ``marker``'s channel among ``channels`` (``$PnN``) with their ``labels``
+    (``$PnS``, "" when absent); see :func:`_find_channel` (answers kept per panel: the tubes of
+    a run share one).
+
+    Parameters
+    ----------
+    marker : Marker
+        The marker to find.
+    channels : sequence of str
+        The file's ``$PnN`` names.
+    labels : sequence of str
+        The file's ``$PnS`` labels, "" where absent.
+    others : sequence of Marker
+        The strategy's other markers (a label naming one of them is not this marker's).
+    """
+    return _find_channel(marker, tuple(channels), tuple(labels), tuple(others))
+
+
+@functools.lru_cache(maxsize=256)
+def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, ...],
+                  others: tuple[Marker, ...]) -> int:
     """Index of ``marker``'s channel among ``channels`` (``$PnN``) with their ``labels``
     (``$PnS``, "" when absent).
 

@@ -185,8 +185,9 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
         count = int(np.count_nonzero(mask))
         results.append(PopulationResult(population.name, population.parent, count,
                                         round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
-    readout_removed = _members(strategy, gates, frame, ~on_scatter & on_readout & ~nonfinite_events)[
-        strategy.readout.population]
+    readout_only = ~on_scatter & on_readout & ~nonfinite_events  # saturated on the readout alone
+    readout_removed = _members(strategy, gates, frame, readout_only)[strategy.readout.population] \
+        if readout_only.any() else readout_only
     channels = {m: sample.channels[i] for m, i in frame.channels.items()}
     return GatingResult(tuple(results), dict(frame.masks), gates, channels, frame.compensation, frame,
                         at_top={sample.channels[c]: int(np.count_nonzero(m)) for c, m in top.items()},

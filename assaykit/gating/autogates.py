@@ -294,20 +294,22 @@ class MonocyteGate:
         # largest (monocyte-granulocyte doublets are as bright as monocytes but far fewer)
         brightest = max(c[0] for c in kept)
         cx, cy, _ = max((c for c in kept if c[0] >= brightest - 2 * self.cd14_window), key=lambda c: c[2])
-        core = positive & (np.abs(x - cx) < self.cd14_window) & (np.abs(y - cy) < self.ssc_window)
+        # the core and the bright side lie among the CD14-positive events (xp, yp): every event
+        # at or above the core's median CD14 is one
+        core = (np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window)
         if np.count_nonzero(core) < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-        mu_x, mu_y = median(x[core]), median(y[core])
+        mu_x, mu_y = median(xp[core]), median(yp[core])
         # spread from the CD14-bright side only: the dim side may hold far more immature
         # granulocytes or non-classical monocytes
         s_x = s_y = self.initial_spread
         reach = self.spread_window_sds
         for _ in range(self.spread_iterations):
-            bright = (x >= mu_x) & (x < mu_x + reach * s_x) & (np.abs(y - mu_y) < reach * s_y)
+            bright = (xp >= mu_x) & (xp < mu_x + reach * s_x) & (np.abs(yp - mu_y) < reach * s_y)
             if np.count_nonzero(bright) < self.min_bright_events:
                 raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-            s_x = max(_MAD * median(x[bright] - mu_x), self.min_spread)
-            mu_y, s_y = _robust(y[bright])
+            s_x = max(_MAD * median(xp[bright] - mu_x), self.min_spread)
+            mu_y, s_y = _robust(yp[bright])
             s_y = max(s_y, self.min_spread)
         return mu_x, mu_y, s_x, s_y
 
