@@ -7,6 +7,7 @@ binned window absorbs what no Gaussian describes (doublets, debris, stray events
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,11 +78,21 @@ def _quadratic_features(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _log_density_coefficients(means: np.ndarray, covs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Coefficients (k x 6) such that coefficients @ features is the log of each weighted
     Gaussian density (the exponent expanded around the origin)."""
-    det = covs[:, 0, 0] * covs[:, 1, 1] - covs[:, 0, 1] ** 2
-    a, c, b = -0.5 * covs[:, 1, 1] / det, -0.5 * covs[:, 0, 0] / det, covs[:, 0, 1] / det
-    mx, my = means[:, 0], means[:, 1]
-    constant = a * mx * mx + b * mx * my + c * my * my + np.log(weights / (2 * np.pi * np.sqrt(det)))
-    return np.column_stack([constant, -2 * a * mx - b * my, -b * mx - 2 * c * my, a, b, c])
+    return _coefficients(means.tolist(), [(c[0][0], c[0][1], c[1][1]) for c in covs.tolist()], weights.tolist())
+
+
+def _coefficients(means: list[list[float]], covs: list[tuple[float, float, float]], weights: list[float]
+                  ) -> np.ndarray:
+    """:func:`_log_density_coefficients` from plain numbers: means [x, y], covariances (xx, xy,
+    yy) and weights per component (a handful of components: Python arithmetic, one numpy log)."""
+    dets = [c00 * c11 - c01 * c01 for c00, c01, c11 in covs]
+    logs = np.log(np.array([w / (2 * np.pi * math.sqrt(d)) for w, d in zip(weights, dets, strict=True)])).tolist()
+    rows = []
+    for (mx, my), (c00, c01, c11), det, log in zip(means, covs, dets, logs, strict=True):
+        a, c, b = -0.5 * c11 / det, -0.5 * c00 / det, c01 / det
+        constant = a * mx * mx + b * mx * my + c * my * my + log
+        rows.append((constant, -2 * a * mx - b * my, -b * mx - 2 * c * my, a, b, c))
+    return np.array(rows)
 
 
 def fit_binned(
@@ -106,32 +117,34 @@ def fit_binned(
     features = _quadratic_features((x_edges[ix] + x_edges[ix + 1]) / 2, (y_edges[iy] + y_edges[iy + 1]) / 2)
     area = (x_high - x_low) * (y_high - y_low)
     k = len(means)
-    mu = np.array(means, dtype=np.float64)
-    cov = np.array(covariances, dtype=np.float64)
-    weights = np.full(k, (1 - background) / k)
+    # the components' parameters are a handful of numbers: kept as Python floats between steps
+    mu = np.asarray(means, dtype=np.float64).tolist()
+    cov = [(c[0][0], c[0][1], c[1][1]) for c in np.asarray(covariances, dtype=np.float64).tolist()]
+    weights = [(1 - background) / k] * k
     bg_weight, bg_density = background, 1.0 / area
-    total = w.sum()
+    total = float(w.sum())
     previous = -np.inf
-    if bounds is not None:
-        low, high = bounds[:, [0, 2]], bounds[:, [1, 3]]
+    box = bounds.tolist() if bounds is not None else None
     for _ in range(iterations):
-        dens = np.exp(_log_density_coefficients(mu, cov, weights) @ features)  # k x bins
+        dens = np.exp(_coefficients(mu, cov, weights) @ features)  # k x bins
         norm = np.maximum(dens.sum(axis=0) + bg_weight * bg_density, 1e-300)
         log_likelihood = float(w @ np.log(norm)) / total
         if log_likelihood - previous < tolerance:
             break
         previous = log_likelihood
         scale = w / norm
-        moments = dens @ (features * scale).T  # k x 6: sums of 1, x, y, x^2, xy, y^2
-        n_k = np.maximum(moments[:, 0], 1e-12)
-        weights = n_k / total
+        moments = (dens @ (features * scale).T).tolist()  # k x 6: sums of 1, x, y, x^2, xy, y^2
         bg_weight = float(bg_weight * bg_density * scale.sum() / total)
-        mu = moments[:, 1:3] / n_k[:, None]
-        if bounds is not None:
-            mu = np.minimum(np.maximum(mu, low), high)
-        ex, ey = moments[:, 1] / n_k, moments[:, 2] / n_k
-        mx, my = mu[:, 0], mu[:, 1]
-        cov[:, 0, 0] = np.maximum(moments[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)
-        cov[:, 1, 1] = np.maximum(moments[:, 5] / n_k - 2 * my * ey + my * my, _VAR_FLOOR)
-        cov[:, 0, 1] = cov[:, 1, 0] = moments[:, 4] / n_k - mx * ey - my * ex + mx * my
-    return Mixture(mu.copy(), cov.copy(), weights.copy(), bg_weight, bg_density)
+        mu, cov, weights = [], [], []
+        for j, (m0, m1, m2, m3, m4, m5) in enumerate(moments):
+            n_k = max(m0, 1e-12)
+            weights.append(n_k / total)
+            ex, ey = m1 / n_k, m2 / n_k
+            mx, my = ex, ey
+            if box is not None:
+                mx, my = min(max(mx, box[j][0]), box[j][1]), min(max(my, box[j][2]), box[j][3])
+            mu.append([mx, my])
+            cov.append((max(m3 / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR), m4 / n_k - mx * ey - my * ex + mx * my,
+                        max(m5 / n_k - 2 * my * ey + my * my, _VAR_FLOOR)))
+    covariances_out = np.array([[[c00, c01], [c01, c11]] for c00, c01, c11 in cov])
+    return Mixture(np.array(mu), covariances_out, np.array(weights), bg_weight, bg_density)
