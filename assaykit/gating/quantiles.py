@@ -68,14 +68,20 @@ def percentiles(values: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
 
 def _order_statistics(values: np.ndarray, ranks: Sequence[int] | np.ndarray) -> np.ndarray | None:
     """The values at 0-based ``ranks`` of sorted ``values``, in the order of ``ranks``; None when
-    the values hold NaN or infinity or their span overflows (numpy's own functions then)."""
+    the values hold NaN or infinity or their span overflows or is subnormal (numpy's own
+    functions then)."""
     ranks = np.asarray(ranks, dtype=np.intp)
     low, high = float(values.min()), float(values.max())
     if not np.isfinite(high - low):  # NaN, infinite values or an overflowing span
         return None
     if low == high:
         return np.full(ranks.size, low, dtype=values.dtype)
-    bucket = ((values - low) * (_BUCKETS / (high - low))).astype(np.intp)
+    per_unit = _BUCKETS / (high - low)
+    if not np.isfinite(per_unit):  # a span of a few subnormal numbers
+        return None
+    offsets = np.subtract(values, low, dtype=np.float64)  # in double precision whatever the input
+    offsets *= per_unit
+    bucket = offsets.astype(np.intp)
     np.minimum(bucket, _BUCKETS - 1, out=bucket)
     counts = np.bincount(bucket, minlength=_BUCKETS)
     ends = np.cumsum(counts)  # values in this bucket and every lower one

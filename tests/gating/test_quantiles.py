@@ -32,7 +32,7 @@ def test_equal_to_numpy(n: int) -> None:
         np.testing.assert_array_equal(values, before)  # the input is not touched
 
 
-def test_nan_and_huge_spans_go_to_numpy() -> None:
+def test_nan_huge_and_subnormal_spans_go_to_numpy() -> None:
     rng = np.random.default_rng(1)
     values = rng.normal(0, 1, 50_000)
     values[[5, 77]] = np.nan
@@ -40,9 +40,15 @@ def test_nan_and_huge_spans_go_to_numpy() -> None:
     huge = np.concatenate([rng.normal(0, 1, 30_000), [-1.7e308, 1.7e308]])  # max - min overflows
     assert percentiles(huge, [0.5, 50, 99.5]) == tuple(float(v) for v in np.percentile(huge, [0.5, 50, 99.5]))
     assert median(huge) == float(np.median(huge))
+    tiny32 = np.resize(np.array([0.0, 1e-44, 3e-40], dtype=np.float32), 30_001)  # single precision too
+    assert percentiles(tiny32, [0, 40, 100]) == tuple(float(v) for v in np.percentile(tiny32, [0, 40, 100]))
+    assert median(tiny32) == float(np.median(tiny32))
+    tiny = np.resize([0.0, 5e-324, 1e-320], 30_001)  # a subnormal span (found by hypothesis)
+    assert percentiles(tiny, [0, 40, 100]) == tuple(float(v) for v in np.percentile(tiny, [0, 40, 100]))
+    assert median(tiny) == float(np.median(tiny))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=40),
        st.integers(20_001, 40_000), st.lists(st.floats(0, 100), min_size=1, max_size=5))
 def test_equal_to_numpy_on_drawn_values(pool: list[float], n: int, q: list[float]) -> None:

@@ -146,6 +146,12 @@ def test_lsr_file_as_it_comes_flags_what_it_lacks(tmp_path: Path) -> None:
     assert axis_label(compensated, "HLA-DR").endswith(", compensated")
     np.testing.assert_allclose(read_compensation(csv_path).matrix, Instrument().spillover())
     assert not any("identity" in f for f in qc_flags(compensated, strategy, measure(compensated, strategy)))
+    assert not any("uncompensated" in f for f in qc_flags(compensated, strategy, measure(compensated, strategy)))
+    # a matrix that leaves a marker's channel out: that marker is measured as acquired, and said so
+    partial = apply_strategy(sample, strategy, Spillover(np.array([[1.0]]), ("PerCP-Cy5-5-A",), "lab.csv"))
+    assert axis_label(partial, "CD14").endswith(", uncompensated")
+    assert "uncompensated: CD14 (PE-Cy7-A) not in the spillover matrix applied (lab.csv: PerCP-Cy5-5-A)" \
+        in qc_flags(partial, strategy, measure(partial, strategy))
 
 
 def _workspace(path: Path, fcs_name: str, names: tuple[str, ...], matrix: np.ndarray) -> Path:
