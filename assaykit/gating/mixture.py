@@ -45,8 +45,10 @@ class Mixture:
 
 def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, float],
                 y_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``numpy.histogram2d`` for uniform bins over closed ranges (same counts; a bin index by
-    arithmetic instead of a search, about 4x faster on 100,000 events)."""
+    """``numpy.histogram2d`` for uniform bins over closed ranges: a bin index by arithmetic
+    instead of a search, about 4x faster on 100,000 events. The same counts, except that a value
+    within rounding of an inner bin edge may fall on the other side of it (numpy corrects its
+    arithmetic against the edges it lists; tested equal on random values and on dyadic edges)."""
     inside = (x >= x_range[0]) & (x <= x_range[1]) & (y >= y_range[0]) & (y <= y_range[1])
     ix, x_edges = _bin_index(x[inside], bins, x_range)
     iy, y_edges = _bin_index(y[inside], bins, y_range)
@@ -56,7 +58,8 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
 
 def histogram1d(x: np.ndarray, bins: int, x_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """``numpy.histogram`` for uniform bins over a closed range, by the same bin index as
-    :func:`histogram2d` (about 3x faster on 100,000 events)."""
+    :func:`histogram2d` (about 3x faster on 100,000 events; the same counts, with the same
+    caveat at the edges)."""
     index, edges = _bin_index(x[(x >= x_range[0]) & (x <= x_range[1])], bins, x_range)
     return np.bincount(index, minlength=bins), edges
 
