@@ -989,11 +989,22 @@ def _log_crash(error: BaseException) -> Path:
     return Path(handle.name)
 
 
+def _without_arrow() -> None:
+    """Keep pyarrow out of the command's process: pandas 3 imports it whenever it is installed
+    (about 40 MB and 0.1 s, shared with every worker) though assaykit reads and writes CSV only.
+    ``ASSAYKIT_PYARROW=1`` lets pandas load it (docs/benchmarks.md)."""
+    import os
+
+    if os.environ.get("ASSAYKIT_PYARROW") != "1" and "pyarrow" not in sys.modules:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+
+
 def main() -> None:
     """Console-script entry point: runs the command and maps every ending to a documented exit
     code (:data:`EXIT_CODES`); an unexpected exception is one line naming the logged traceback."""
     import signal
 
+    _without_arrow()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM ends like Ctrl-C
     try:
         code = app(standalone_mode=False)

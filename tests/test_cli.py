@@ -367,3 +367,22 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
     except OSError:
         return False
+
+
+@pytest.mark.parametrize(("allow", "expected"), [(None, "None"), ("1", "not blocked")])
+def test_the_command_keeps_pyarrow_out(simulated_run: Path, tmp_path: Path, allow: str | None, expected: str) -> None:
+    # pandas imports pyarrow whenever it is installed (40 MB): the command's process blocks it,
+    # ASSAYKIT_PYARROW=1 lets it load; the tables are the same either way (CSV)
+    import os
+
+    code = ("import sys, atexit; atexit.register(lambda: print('pyarrow:', 'None' if 'pyarrow' in sys.modules and "
+            "sys.modules['pyarrow'] is None else 'not blocked')); from assaykit.cli import main; "
+            f"sys.argv = ['assaykit', 'score', {str(simulated_run)!r}, '--out', {str(tmp_path / 'o')!r}, "
+            "'--no-report', '--no-ledger', '--jobs', '1']; main()")
+    env = {k: v for k, v in os.environ.items() if k not in ("ASSAYKIT_PYARROW", "ASSAYKIT_LEDGER")}
+    if allow:
+        env["ASSAYKIT_PYARROW"] = allow
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"pyarrow: {expected}" in done.stdout
+    assert (tmp_path / "o" / "samples.csv").is_file()

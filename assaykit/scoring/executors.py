@@ -4,12 +4,14 @@
 
 On Dask a worker that dies while measuring a tube has the tube retried once on another worker;
 a tube that fails again becomes a row with its error, and every other tube is still measured.
-Every worker reads the FCS files by their paths: the cluster shares the run's file system."""
+Every worker reads the FCS files by their absolute paths (a run named by a relative path is
+resolved here first): the cluster shares the run's file system."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
@@ -70,11 +72,14 @@ class DaskExecutor:
         from .pipeline import TubeResult, measure_task
 
         client, own = self._client()
+        # workers read the files by path, from their own working folder: absolute paths travel
+        sent = [(Path(path).resolve(), strategy, figure, None if comp is None else Path(comp).resolve())
+                for path, strategy, figure, comp in tasks]
         try:
-            futures = client.map(measure_task, list(tasks), retries=self.retries, pure=False)
+            futures = client.map(measure_task, sent, retries=self.retries, pure=False)
             for task, future in zip(tasks, futures, strict=True):
                 try:
-                    yield future.result()
+                    yield replace(future.result(), path=task[0])  # named as the run names it
                 except Exception as error:  # the worker died (twice) or the task could not run there
                     yield TubeResult(path=task[0], error=f"not measured on the Dask cluster "
                                                          f"({type(error).__name__}: {str(error)[:200]})")

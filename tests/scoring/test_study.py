@@ -69,7 +69,7 @@ def test_a_study_scores_every_run_in_one_pool(runs: Path, tmp_path: Path) -> Non
     assert alone.exit_code == 0 and "scored 5 of 5 files" in alone.output, alone.output
 
 
-def test_the_dask_executor_gives_identical_tables(runs: Path, tmp_path: Path) -> None:
+def test_the_dask_executor_gives_identical_tables(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     from assaykit.scoring.executors import DaskExecutor
 
@@ -77,7 +77,9 @@ def test_the_dask_executor_gives_identical_tables(runs: Path, tmp_path: Path) ->
             as cluster, distributed.Client(cluster) as client:
         study = score_study([runs / "plate-a", runs / "plate-b"], out=tmp_path / "dask",
                             executor=DaskExecutor(client=client))
-        cli = CliRunner().invoke(app, ["score", str(runs / "plate-a"), "--out", str(tmp_path / "cli"), "--no-report",
+        # the run named relative to a folder the workers are not in: absolute paths travel
+        monkeypatch.chdir(runs)
+        cli = CliRunner().invoke(app, ["score", "plate-a", "--out", str(tmp_path / "cli"), "--no-report",
                                        "--no-ledger", "--executor", "dask", "--scheduler", cluster.scheduler_address])
     assert study.exit_code == 0 and cli.exit_code == 0, cli.output
     local = score_run(runs / "plate-a", out=tmp_path / "local", jobs=2)
