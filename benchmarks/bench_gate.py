@@ -25,7 +25,7 @@ def per_tube(path: Path, strategy: object, repeats: int = 15) -> dict[str, objec
     allocator set as in a worker), and the median of each of its stages."""
     from assaykit.gating.readout import readout_values
     from assaykit.interop import flowjo_sample_bytes, gatingml_bytes
-    from assaykit.scoring.figure_data import tube_figure
+    from assaykit.scoring.figure_data import tube_figure_json
     from assaykit.scoring.pipeline import measure_task
 
     measure_task((path, strategy, True, None))
@@ -47,7 +47,7 @@ def per_tube(path: Path, strategy: object, repeats: int = 15) -> dict[str, objec
         result = timed("gates", lambda s=sample: apply_strategy(s, strategy))
         timed("readout", lambda r=result: measure(r, strategy))
         values = readout_values(result, strategy)
-        timed("figure data", lambda r=result, v=values: tube_figure(r, v))
+        timed("figure data", lambda r=result, v=values: tube_figure_json(r, v))
         timed("gate exports", lambda r=result: (gatingml_bytes(r), flowjo_sample_bytes(r)))
     return {"tube_median_s": float(np.median(whole)),
             "stages_ms": {k: float(np.median(v)) for k, v in stages.items()}}

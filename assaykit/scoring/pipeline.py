@@ -59,7 +59,7 @@ class TubeResult:
     qc_flags: tuple[str, ...] = ()
     error: str = ""
     values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
-    figure: dict[str, Any] | None = field(default=None, repr=False)  # gating panels + histogram (figure_data.py)
+    figure: str | None = field(default=None, repr=False)  # gating panels + histogram, as JSON text (figure_data.py)
     gatingml: bytes | None = field(default=None, repr=False)  # the fitted gates as GatingML 2.0 (gates/<tube>.xml)
     flowjo: bytes | None = field(default=None, repr=False)  # the tube's <Sample> of run.wsp (FlowJo 10)
 
@@ -72,7 +72,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     from ..fcs.compensation import read_compensation
     from ..gating import apply_strategy, measure, qc_flags
     from ..gating.readout import readout_values, tube_purity, tube_specimen
-    from .figure_data import tube_figure
+    from .figure_data import tube_figure_json
 
     try:
         sample = read_fcs(path)
@@ -110,7 +110,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
         compensation=result.compensation, specimen_detected=specimen["detected"],
         specimen_declared=specimen["declared"], purity=tube_purity(result), removed_at_top=result.removed,
         voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=values,
-        figure=tube_figure(result, values) if figure else None, gatingml=gates, flowjo=flowjo)
+        figure=tube_figure_json(result, values) if figure else None, gatingml=gates, flowjo=flowjo)
 
 
 TubeTask = tuple[Path, Strategy, bool, "Path | None"]

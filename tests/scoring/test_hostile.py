@@ -367,3 +367,22 @@ def test_report_never_follows_a_symlink_out(simulated_run: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert list(elsewhere.iterdir()) == [] and not (out / "patients").is_symlink()
     assert _cli("verify", str(out)).returncode == 0
+
+
+def test_figure_data_spliced_from_tube_texts_is_the_whole_documents_json(tmp_path: Path) -> None:
+    # workers return each tube's figure data as JSON text; the file is those texts spliced into
+    # the document: the same bytes json.dumps gives for the whole document, whatever the names
+    import json
+
+    from assaykit.scoring import figure_data
+
+    tubes = {'A1 "quoted".fcs': {"panels": [{"counts": [1, 2], "x": 0.5}], "hladr": {"n": 3}},
+             "é\u2028\\back.fcs": {"hladr": {"counts": [0], "n": 0}, "panels": []}, "=cmd|' /C calc'!A0.fcs": {}}
+    beads = {"c": 1.5, "u": [0.1, 0.2], "channel": "PE-A"}
+    for chosen in (tubes, {}):
+        figure_data.write(tmp_path, {k: figure_data._dumps(v) for k, v in chosen.items()}, beads, "run-1")
+        expected = {"version": figure_data.VERSION, "hladr_log10_edges": figure_data.HLADR_LOG10_EDGES.tolist(),
+                    "tubes": chosen, "beads": beads, "run_id": "run-1"}
+        written = (tmp_path / figure_data.FILE_NAME).read_text()
+        assert written == json.dumps(expected, separators=(",", ":"), sort_keys=True) + "\n"
+        assert json.loads(written)["tubes"] == chosen
