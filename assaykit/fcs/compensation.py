@@ -30,7 +30,7 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
     except np.linalg.LinAlgError:
         raise error("the spillover matrix cannot be inverted", sample.path) from None
     compensated = sample.events[:, columns].astype(np.float64) @ inverse
-    return {c: compensated[:, i] for i, c in enumerate(columns)}
+    return {c: np.ascontiguousarray(compensated[:, i]) for i, c in enumerate(columns)}  # a column each, contiguous
 
 
 def is_identity(spillover: Spillover) -> bool:
