@@ -34,24 +34,25 @@ def _key(name: str) -> str:
     return "".join(_TOKENS.findall(name.lower()))
 
 
-def _spells(label: str, names: Sequence[str]) -> bool:
-    """True when consecutive tokens of ``label`` spell one of ``names`` (token comparison)."""
+def _spells(label: str, names: Sequence[str], not_before: frozenset[str] = frozenset()) -> bool:
+    """True when consecutive tokens of ``label`` spell one of ``names`` (token comparison) and
+    the token after them, if any, is not one of ``not_before``."""
     tokens = _TOKENS.findall(label.lower())
     wanted = {_key(n) for n in names if _key(n)}
-    return any("".join(tokens[i:j]) in wanted for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
+    return any("".join(tokens[i:j]) in wanted and (j == len(tokens) or tokens[j] not in not_before)
+               for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
+
+
+def _area_first(matched: list[int], channels: Sequence[str]) -> int:
+    """Of the channel indices ``matched``, the first area channel (``-A``, `` INT``, ``-AREA``),
+    else the first."""
+    areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
+    return (areas or matched)[0]
 
 
 _TANDEM_PARTNERS = frozenset({"cy", "tx", "texas", "dazzle", "cf", "vio", "efluor", "alexa", "fire", "spark"})
 """Tokens that make a fluorochrome the donor of a tandem dye (PE-Cy7, PE-Texas Red, PE-Dazzle 594,
 PE-CF594, PE-Vio770, PE-eFluor 610, PE-Alexa Fluor 610, PE-Fire 640): another fluorochrome."""
-
-
-def _spells_fluorochrome(label: str, name: str) -> bool:
-    """True when consecutive tokens of ``label`` spell the fluorochrome ``name`` and are not the
-    first half of a tandem dye (``PE`` in ``HLA-DR PE`` but not in ``CD14 PE-Cy7``)."""
-    tokens = _TOKENS.findall(label.lower())
-    return any("".join(tokens[i:j]) == _key(name) and (j == len(tokens) or tokens[j] not in _TANDEM_PARTNERS)
-               for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
 
 
 _SCATTER = ("FSC", "SSC", "FS ", "SS ", "FS-", "SS-", "FS_", "SS_")
@@ -105,10 +106,10 @@ def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], lab
     for alias in (a.strip().lower() for a in (fluorochrome.name, *fluorochrome.aliases)):
         if alias in lowered:
             return lowered.index(alias)
-    matched = [i for i, label in enumerate(labels) if label and _spells_fluorochrome(label, fluorochrome.name)]
+    matched = [i for i, label in enumerate(labels)
+               if label and _spells(label, [fluorochrome.name], not_before=_TANDEM_PARTNERS)]
     if matched:
-        areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
-        return (areas or matched)[0]
+        return _area_first(matched, channels)
     raise GatingError(
         f"{fluorochrome.name} channel not found: no channel is named "
         f"{' / '.join(repr(n) for n in [fluorochrome.name, *fluorochrome.aliases])} and no $PnS label names "
@@ -157,8 +158,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
         shared = {i: _names_other_marker(texts[i], marker, others) for i in matched}
         alone = [i for i in matched if shared[i] is None]
         if alone:
-            areas = [i for i in alone if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
-            return (areas or alone)[0]
+            return _area_first(alone, channels)
         if matched:
             first = matched[0]
             raise GatingError(
