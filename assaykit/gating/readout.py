@@ -64,11 +64,12 @@ def readout_values(result: GatingResult, strategy: Strategy) -> np.ndarray:
     return result.frame.scale(readout.marker)[result.masks[readout.population]]
 
 
-def measure(result: GatingResult, strategy: Strategy, threshold: float | None = None) -> ReadoutResult:
+def measure(result: GatingResult, strategy: Strategy, threshold: float | None = None,
+            values: np.ndarray | None = None) -> ReadoutResult:
     """``strategy``'s readout on the gated sample ``result``; ``threshold`` (scale units) gives %
-    positive."""
+    positive; ``values``: the :func:`readout_values` of ``result`` when the caller has them."""
     readout = strategy.readout
-    values = readout_values(result, strategy)
+    values = readout_values(result, strategy) if values is None else values
     stats = statistics(values, threshold)
     return ReadoutResult(readout.population, readout.marker, result.channels[readout.marker], readout.statistic,
                          int(values.size), threshold=threshold, **stats)

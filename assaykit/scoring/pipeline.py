@@ -81,14 +81,14 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     try:
         spillover = read_compensation(compensation, path.name) if compensation is not None else "file"
         result = apply_strategy(sample, strategy, spillover)
-        readout = measure(result, strategy)
+        values = readout_values(result, strategy)  # float64, as gate --isotype
+        readout = measure(result, strategy, values=values)
         flags = tuple(qc_flags(result, strategy, readout))
     except AssayKitError as error:
         return TubeResult(path=path, sha256=sample.sha256, events=sample.n_events, error=error.message)
     names = {p.name: p for p in result.populations}
     population = names[readout.population]
     parent = result.count(population.parent) if population.parent in names else sample.n_events
-    values = readout_values(result, strategy)  # float64, as gate --isotype
     specimen = tube_specimen(result, strategy)
     gates = flowjo = None
     if figure:  # what is written goes with the figure data: only when the outputs are written
