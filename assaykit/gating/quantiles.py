@@ -46,12 +46,12 @@ def percentiles(values: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
     """
     n = values.size
     virtual = (n - 1) * np.true_divide(np.asarray(q, dtype=np.float64), 100)
-    previous = np.floor(virtual)
-    following = previous + 1
+    floor = np.floor(virtual)
+    gamma = virtual - floor
+    previous, following = floor.copy(), floor + 1
     above, below = virtual >= n - 1, virtual < 0
     previous[above], following[above] = n - 1, n - 1
     previous[below], following[below] = 0, 0
-    gamma = virtual - np.floor(virtual)
     previous, following = previous.astype(np.intp), following.astype(np.intp)
     ranks = np.unique(np.concatenate([previous, following]))
     found = _order_statistics(values, ranks) if n > _SMALL else None
