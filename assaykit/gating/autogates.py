@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate, in_polygon
+from .kernels import count_in_box, select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 from .quantiles import median, percentiles
 
@@ -58,7 +59,7 @@ class DebrisGate:
     cell_span: float = 0.45
 
     def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate:
-        scale = data.scale(self.dims[0])[parent]
+        scale = select(data.scale(self.dims[0]), parent)
         if scale.size < 50:
             raise GatingError(f"too few events ({scale.size}) to find debris on {self.dims[0]}")
         x = np.log10(np.maximum(scale, 1.0))
@@ -99,8 +100,8 @@ class SingletGate:
         records no pulse height (the strategy's height marker is optional and absent)."""
         if self.dims[1] in data.missing:
             return IntervalGate((self.dims[0],))
-        area = data.scale(self.dims[0])[parent]
-        height = data.scale(self.dims[1])[parent]
+        area = select(data.scale(self.dims[0]), parent)
+        height = select(data.scale(self.dims[1]), parent)
         if np.array_equal(area, height):  # one channel for both (a FACSCalibur has no pulse area)
             return RatioGate(self.dims, low=1.0, high=1.0)
         ok = (area > 0) & (height > 0)
@@ -227,8 +228,8 @@ class MonocyteGate:
         posterior of the monocyte components over the gated events, 0-1) and
         ``cd14_separation_sds``. Raises GatingError, naming what is missing, when no plausible
         monocyte population is found."""
-        x = data.display(self.dims[0])[parent]
-        y = data.display(self.dims[1])[parent]
+        x = select(data.display(self.dims[0]), parent)
+        y = select(data.display(self.dims[1]), parent)
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
         y_low, y_lymph_top, y_top = percentiles(y, [0.5, 99.5, 99.9])  # one selection for both steps
@@ -240,7 +241,7 @@ class MonocyteGate:
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         inside = in_polygon(gate.vertices, x, y)
         separation = self._check(x, y, inside, monocytes, lymphocytes, granulocytes is not None)
-        purity = float(np.mean(mix.posterior(np.column_stack([x[inside], y[inside]]), members))) \
+        purity = float(np.mean(mix.posterior(np.column_stack([select(x, inside), select(y, inside)]), members))) \
             if inside.any() else 0.0
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
                                       "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
@@ -261,7 +262,7 @@ class MonocyteGate:
                 break
         else:
             raise GatingError("monocyte gate not found: no lymphocytes to serve as the CD14-negative reference")
-        x_neg, s_neg = _robust(x[near])
+        x_neg, s_neg = _robust(select(x, near))
         return x_neg, y_lymph, max(s_neg, self.min_spread), 0.0
 
     def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, lymphocytes: Core,
@@ -274,7 +275,7 @@ class MonocyteGate:
         positive = x > x_neg + self.cd14_low_sds * s_neg
         if np.count_nonzero(positive) < self.min_band_events:
             raise GatingError("no CD14-bright population: monocyte gate not found")
-        xp, yp = x[positive], y[positive]
+        xp, yp = select(x, positive), select(y, positive)
         x_range = percentiles(xp, [0.5, 99.9])
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
@@ -284,7 +285,7 @@ class MonocyteGate:
         candidates = []
         for i, j in zip(*np.nonzero(is_peak), strict=True):
             cx, cy = (xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2
-            mass = np.count_nonzero((np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window))
+            mass = count_in_box(xp, yp, cx, self.cd14_window, cy, self.ssc_window)
             candidates.append((float(cx), float(cy), mass))
         largest = max((m for _, _, m in candidates), default=0)
         kept = [c for c in candidates if c[2] >= max(self.min_cd14_peak_events, self.cd14_peak_height * largest)]
@@ -299,7 +300,7 @@ class MonocyteGate:
         core = (np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window)
         if np.count_nonzero(core) < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-        mu_x, mu_y = median(xp[core]), median(yp[core])
+        mu_x, mu_y = median(select(xp, core)), median(select(yp, core))
         # spread from the CD14-bright side only: the dim side may hold far more immature
         # granulocytes or non-classical monocytes
         s_x = s_y = self.initial_spread
@@ -308,8 +309,8 @@ class MonocyteGate:
             bright = (xp >= mu_x) & (xp < mu_x + reach * s_x) & (np.abs(yp - mu_y) < reach * s_y)
             if np.count_nonzero(bright) < self.min_bright_events:
                 raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-            s_x = max(_MAD * median(xp[bright] - mu_x), self.min_spread)
-            mu_y, s_y = _robust(yp[bright])
+            s_x = max(_MAD * median(select(xp, bright) - mu_x), self.min_spread)
+            mu_y, s_y = _robust(select(yp, bright))
             s_y = max(s_y, self.min_spread)
         return mu_x, mu_y, s_x, s_y
 
@@ -322,11 +323,11 @@ class MonocyteGate:
         share = np.count_nonzero(above) / above.size
         if share < self.min_granulocyte_share:
             return None, share
-        ya = y[above]
+        ya = select(y, above)
         centres, dens = density(ya, *percentiles(ya, [0.5, 99.5]))
         y_gran = float(centres[int(np.argmax(dens))])
         near = np.abs(y - y_gran) < self.reference_window
-        x_gran = median(x[near]) if np.count_nonzero(near) > self.min_reference_events \
+        x_gran = median(select(x, near)) if np.count_nonzero(near) > self.min_reference_events \
             else mu_x - self.fallback_granulocyte_cd14_below
         return (x_gran, y_gran), share
 
@@ -382,7 +383,7 @@ class MonocyteGate:
         x_neg, _, s_neg, _ = lymphocytes
         if not inside.any():
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
-        separation = self._separation(median(x[inside]), lymphocytes, "the gated cells'")
+        separation = self._separation(median(select(x, inside)), lymphocytes, "the gated cells'")
         share = np.count_nonzero(inside) / inside.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
@@ -390,7 +391,7 @@ class MonocyteGate:
                               f"(expected {100 * self.min_share:g}-{100 * limit:g} %)")
         band = np.abs(y - mu_y) < 2 * s_y
         low, high = x_neg, mu_x + 3 * s_x
-        centres, dens = density(x[band], low, high, bins=128, smooth=2.0)
+        centres, dens = density(select(x, band), low, high, bins=128, smooth=2.0)
         peak = float(dens[np.searchsorted(centres, mu_x) - 1:np.searchsorted(centres, mu_x) + 2].max())
         between = (centres > x_neg + s_neg) & (centres < mu_x - s_x)
         dip = float(dens[between].min()) if between.any() else 0.0

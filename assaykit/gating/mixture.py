@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels import bin_counts_1d, bin_counts_2d
+
 _VAR_FLOOR = 1e-6  # display units squared: no component collapses onto a single bin
 
 
@@ -46,30 +48,18 @@ class Mixture:
 def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, float],
                 y_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``numpy.histogram2d`` for uniform bins over closed ranges: a bin index by arithmetic
-    instead of a search, about 4x faster on 100,000 events. The same counts, except that a value
-    within rounding of an inner bin edge may fall on the other side of it (numpy corrects its
-    arithmetic against the edges it lists; tested equal on random values and on dyadic edges)."""
-    inside = (x >= x_range[0]) & (x <= x_range[1]) & (y >= y_range[0]) & (y <= y_range[1])
-    ix, x_edges = _bin_index(x[inside], bins, x_range)
-    iy, y_edges = _bin_index(y[inside], bins, y_range)
-    counts = np.bincount(ix * bins + iy, minlength=bins * bins).reshape(bins, bins)
-    return counts, x_edges, y_edges
+    instead of a search, in one pass (``kernels.bin_counts_2d``), several times faster on 100,000
+    events. The same counts, except that a value within rounding of an inner bin edge may fall on
+    the other side of it (numpy corrects its arithmetic against the edges it lists; tested equal
+    on random values and on dyadic edges)."""
+    counts = bin_counts_2d(x, y, bins, x_range, y_range)
+    return counts, np.linspace(*x_range, bins + 1), np.linspace(*y_range, bins + 1)
 
 
 def histogram1d(x: np.ndarray, bins: int, x_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """``numpy.histogram`` for uniform bins over a closed range, by the same bin index as
-    :func:`histogram2d` (about 3x faster on 100,000 events; the same counts, with the same
-    caveat at the edges)."""
-    index, edges = _bin_index(x[(x >= x_range[0]) & (x <= x_range[1])], bins, x_range)
-    return np.bincount(index, minlength=bins), edges
-
-
-def _bin_index(values: np.ndarray, bins: int, value_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Bin of each value (all within the closed ``value_range``; the top edge in the last bin)
-    and the bin edges."""
-    low, high = value_range
-    index = np.minimum(((values - low) * (bins / (high - low))).astype(np.int64), bins - 1)
-    return index, np.linspace(low, high, bins + 1)
+    :func:`histogram2d` (the same counts, with the same caveat at the edges)."""
+    return bin_counts_1d(x, bins, x_range), np.linspace(*x_range, bins + 1)
 
 
 def _quadratic_features(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@ monotonic in the value, so every value of a lower bucket is at most every value 
 and only the bucket holding each wanted rank is partitioned. The order statistics are therefore
 the ones numpy finds, and the interpolation between them is numpy's own formula (the ``linear``
 method, Hyndman and Fan's 7th); tests compare the results bit for bit. Used by the automatic
-gates, whose statistics run over every event of a tube; arrays of up to 20,000 values, and any
-array holding NaN or spanning more than the float range, go to numpy directly.
+gates, whose statistics run over every event of a tube. The selection is compiled
+(``kernels.order_statistics``); without the compiled module, arrays of up to 20,000 values go to
+numpy directly. Any array holding NaN or spanning more than the float range goes to numpy.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_BUCKETS = 4096
-_SMALL = 20_000  # at or below this many values numpy's partition is as fast
+from .kernels import compiled, order_statistics
+
+# at or below this many values numpy's partition is as fast as the bucket selection in numpy
+# (the compiled one is faster at any size)
+_SMALL = 0 if compiled() else 20_000
 
 
 def median(values: np.ndarray) -> float:
@@ -67,28 +71,7 @@ def percentiles(values: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
 
 
 def _order_statistics(values: np.ndarray, ranks: Sequence[int] | np.ndarray) -> np.ndarray | None:
-    """The values at 0-based ``ranks`` of sorted ``values``, in the order of ``ranks``; None when
-    the values hold NaN or infinity or their span overflows or is subnormal (numpy's own
-    functions then)."""
-    ranks = np.asarray(ranks, dtype=np.intp)
-    low, high = float(values.min()), float(values.max())
-    if not np.isfinite(high - low):  # NaN, infinite values or an overflowing span
-        return None
-    if low == high:
-        return np.full(ranks.size, low, dtype=values.dtype)
-    per_unit = _BUCKETS / (high - low)
-    if not np.isfinite(per_unit):  # a span of a few subnormal numbers
-        return None
-    offsets = np.subtract(values, low, dtype=np.float64)  # in double precision whatever the input
-    offsets *= per_unit
-    bucket = offsets.astype(np.intp)
-    np.minimum(bucket, _BUCKETS - 1, out=bucket)
-    counts = np.bincount(bucket, minlength=_BUCKETS)
-    ends = np.cumsum(counts)  # values in this bucket and every lower one
-    holding = np.searchsorted(ends, ranks, side="right")
-    out = np.empty(ranks.size, dtype=values.dtype)
-    for b in np.unique(holding).tolist():
-        members = values[bucket == b]
-        local = ranks[holding == b] - (ends[b] - counts[b])
-        out[holding == b] = np.partition(members, local)[local]
-    return out
+    """The values at 0-based ``ranks`` (ascending, distinct) of sorted ``values``, in the order of
+    ``ranks``; None when the values hold NaN or infinity or their span overflows or is subnormal
+    (numpy's own functions then)."""
+    return order_statistics(values, np.asarray(ranks, dtype=np.int64))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .kernels import table_interpolate
+
 KINDS = ("linear", "log", "logicle", "asinh")
 NOMINAL_TOP = 262144.0  # a FACSCanto II's top of scale: ``t`` of a transform not yet resolved
 
@@ -87,14 +89,9 @@ class _LogicleTable:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         u = np.arcsinh(x * (1.0 / self.scale))
-        position = (u - self.u0) * (1.0 / self.step)
-        last = len(self.values) - 2
-        inside = (position >= 0) & (position <= last + 1)
-        index = np.clip(position, 0, last).astype(np.int64)
-        fraction = position - index
-        out = self.values[index] + fraction * (self.values[index + 1] - self.values[index])
-        if not inside.all():
-            out[~inside] = _flowutils_logicle(x[~inside], self.t, self.m, self.w, self.a)
+        out, outside = table_interpolate(u, self.values, self.u0, 1.0 / self.step)
+        if outside.any():
+            out[outside] = _flowutils_logicle(x[outside], self.t, self.m, self.w, self.a)
         return out
 
 

@@ -1,0 +1,513 @@
+/* assaykit.gating._kernels: the passes over a tube's events that numpy makes in several steps, each
+ * made here in one. Every function gives exactly what its numpy equivalent in assaykit/gating/kernels.py
+ * gives (the same IEEE double arithmetic in the same order; tests compare them bit for bit), so
+ * that a build without this module computes the same numbers, only slower.
+ *
+ * Arrays arrive through the buffer protocol (C-contiguous numpy arrays; no numpy headers are
+ * needed to build): float64 values, int64 counts and ranks, bool masks. Outputs are arrays the
+ * caller allocated. Compiled without floating-point contraction (no fused multiply-add), so that
+ * each product and sum is rounded as numpy rounds it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* one argument as a contiguous buffer of ``itemsize``-byte items of kind 'f' (float64),
+ * 'i' (int64) or 'b' (bool / uint8) */
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, const char *name)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
+    }
+    const char *format = view->format ? view->format : "B";
+    if (*format == '<' || *format == '=' || *format == '@') {
+        format++;
+    }
+    int ok;
+    switch (kind) {
+    case 'f':
+        ok = view->itemsize == 8 && *format == 'd';
+        break;
+    case 'i':
+        ok = view->itemsize == 8 && (*format == 'q' || *format == 'l');
+        break;
+    default:
+        ok = view->itemsize == 1 && (*format == '?' || *format == 'B' || *format == 'b');
+    }
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous %s array", name,
+                     kind == 'f' ? "float64" : (kind == 'i' ? "int64" : "bool"));
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* the bin of a value already known to lie in [low, high]: numpy's
+ * minimum(((value - low) * scale).astype(int64), bins - 1) */
+static inline int64_t bin_of(double value, double low, double scale, int64_t bins)
+{
+    double position = (value - low) * scale;
+    if (position >= (double)(bins - 1)) {
+        return bins - 1;
+    }
+    return position > 0 ? (int64_t)position : 0;
+}
+
+static PyObject *histogram2d(PyObject *self, PyObject *args)
+{
+    PyObject *xo, *yo, *outo;
+    double xlo, xhi, xscale, ylo, yhi, yscale;
+    Py_ssize_t bins;
+    if (!PyArg_ParseTuple(args, "OOOddddddn", &xo, &yo, &outo, &xlo, &xhi, &xscale, &ylo, &yhi, &yscale, &bins)) {
+        return NULL;
+    }
+    Py_buffer xv, yv, ov;
+    if (get_buffer(xo, &xv, 0, 'f', "x") < 0) {
+        return NULL;
+    }
+    if (get_buffer(yo, &yv, 0, 'f', "y") < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (get_buffer(outo, &ov, 1, 'i', "counts") < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        return NULL;
+    }
+    Py_ssize_t n = xv.len / 8;
+    if (yv.len / 8 != n || ov.len / 8 != bins * bins || bins < 1) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        PyBuffer_Release(&ov);
+        PyErr_SetString(PyExc_ValueError, "histogram2d: x and y differ in length or counts is not bins x bins");
+        return NULL;
+    }
+    const double *x = xv.buf, *y = yv.buf;
+    int64_t *counts = ov.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double a = x[i], b = y[i];
+        if (a >= xlo && a <= xhi && b >= ylo && b <= yhi) {
+            counts[bin_of(a, xlo, xscale, bins) * bins + bin_of(b, ylo, yscale, bins)]++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&yv);
+    PyBuffer_Release(&ov);
+    Py_RETURN_NONE;
+}
+
+static PyObject *histogram1d(PyObject *self, PyObject *args)
+{
+    PyObject *xo, *outo;
+    double lo, hi, scale;
+    Py_ssize_t bins;
+    if (!PyArg_ParseTuple(args, "OOdddn", &xo, &outo, &lo, &hi, &scale, &bins)) {
+        return NULL;
+    }
+    Py_buffer xv, ov;
+    if (get_buffer(xo, &xv, 0, 'f', "x") < 0) {
+        return NULL;
+    }
+    if (get_buffer(outo, &ov, 1, 'i', "counts") < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (ov.len / 8 != bins || bins < 1) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&ov);
+        PyErr_SetString(PyExc_ValueError, "histogram1d: counts is not of length bins");
+        return NULL;
+    }
+    Py_ssize_t n = xv.len / 8;
+    const double *x = xv.buf;
+    int64_t *counts = ov.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double a = x[i];
+        if (a >= lo && a <= hi) {
+            counts[bin_of(a, lo, scale, bins)]++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&ov);
+    Py_RETURN_NONE;
+}
+
+/* values[mask] into out (at least as long as the count of true); returns that count. Without a
+ * branch per value: the write always happens, the position moves only for selected values. */
+static PyObject *compress(PyObject *self, PyObject *args)
+{
+    PyObject *vo, *mo, *outo;
+    if (!PyArg_ParseTuple(args, "OOO", &vo, &mo, &outo)) {
+        return NULL;
+    }
+    Py_buffer vv, mv, ov;
+    if (get_buffer(vo, &vv, 0, 'f', "values") < 0) {
+        return NULL;
+    }
+    if (get_buffer(mo, &mv, 0, 'b', "mask") < 0) {
+        PyBuffer_Release(&vv);
+        return NULL;
+    }
+    if (get_buffer(outo, &ov, 1, 'f', "out") < 0) {
+        PyBuffer_Release(&vv);
+        PyBuffer_Release(&mv);
+        return NULL;
+    }
+    Py_ssize_t n = vv.len / 8, capacity = ov.len / 8, j = 0;
+    if (mv.len != n) {
+        PyBuffer_Release(&vv);
+        PyBuffer_Release(&mv);
+        PyBuffer_Release(&ov);
+        PyErr_SetString(PyExc_ValueError, "compress: values and mask differ in length");
+        return NULL;
+    }
+    const double *v = vv.buf;
+    const uint8_t *m = mv.buf;
+    double *out = ov.buf;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t i = 0;
+    if (capacity > 0) {
+        /* branch-free while a spare slot remains for the unconditional write */
+        for (; i < n && j < capacity - 1; i++) {
+            out[j] = v[i];
+            j += m[i] != 0;
+        }
+    }
+    for (; i < n; i++) {
+        if (m[i]) {
+            if (j < capacity) {
+                out[j] = v[i];
+            }
+            j++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vv);
+    PyBuffer_Release(&mv);
+    PyBuffer_Release(&ov);
+    if (j > capacity) {
+        PyErr_SetString(PyExc_ValueError, "compress: out is shorter than the selected values");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(j);
+}
+
+/* how many i have |x[i] - cx| < wx and |y[i] - cy| < wy */
+static PyObject *count_in_box(PyObject *self, PyObject *args)
+{
+    PyObject *xo, *yo;
+    double cx, wx, cy, wy;
+    if (!PyArg_ParseTuple(args, "OOdddd", &xo, &yo, &cx, &wx, &cy, &wy)) {
+        return NULL;
+    }
+    Py_buffer xv, yv;
+    if (get_buffer(xo, &xv, 0, 'f', "x") < 0) {
+        return NULL;
+    }
+    if (get_buffer(yo, &yv, 0, 'f', "y") < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    Py_ssize_t n = xv.len / 8, count = 0;
+    if (yv.len / 8 != n) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        PyErr_SetString(PyExc_ValueError, "count_in_box: x and y differ in length");
+        return NULL;
+    }
+    const double *x = xv.buf, *y = yv.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        count += (fabs(x[i] - cx) < wx) & (fabs(y[i] - cy) < wy);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&yv);
+    return PyLong_FromSsize_t(count);
+}
+
+/* --- order statistics ------------------------------------------------------------------------ */
+
+static inline void swap(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* put the k-th smallest of v[0..n) at v[k], smaller-or-equal ones before it, greater-or-equal
+ * after (values are finite). Quickselect with a median-of-three pivot and a three-way partition
+ * (ties cost nothing); sorting takes over when the ranges stop shrinking (introselect). */
+static void select_kth(double *v, Py_ssize_t n, Py_ssize_t k)
+{
+    Py_ssize_t low = 0, high = n; /* k lies in [low, high) */
+    int budget = 64;
+    while (high - low > 16) {
+        if (--budget == 0) {
+            qsort(v + low, (size_t)(high - low), sizeof(double), compare_doubles);
+            return;
+        }
+        Py_ssize_t mid = low + (high - low) / 2;
+        double a = v[low], b = v[mid], c = v[high - 1];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        /* v[low..lt) < pivot, v[lt..i) == pivot, v[gt..high) > pivot */
+        Py_ssize_t lt = low, i = low, gt = high;
+        while (i < gt) {
+            if (v[i] < pivot) {
+                swap(&v[lt++], &v[i++]);
+            } else if (v[i] > pivot) {
+                swap(&v[i], &v[--gt]);
+            } else {
+                i++;
+            }
+        }
+        if (k < lt) {
+            high = lt;
+        } else if (k >= gt) {
+            low = gt;
+        } else {
+            return;
+        }
+    }
+    for (Py_ssize_t i = low + 1; i < high; i++) { /* insertion sort of the small rest */
+        double t = v[i];
+        Py_ssize_t j = i;
+        while (j > low && v[j - 1] > t) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = t;
+    }
+}
+
+#define BUCKETS 4096
+
+/* out[r] = the ranks[r]-th smallest value (0-based; ranks ascending, each < n). Returns 0, or 1
+ * when a value is not finite or the span of the values is not (the caller then asks numpy).
+ * The values are counted into BUCKETS buckets between their minimum and maximum (a bucket index
+ * monotonic in the value), and only the buckets holding a wanted rank are gathered and
+ * selected. */
+static int order_statistics_of(const double *v, Py_ssize_t n, const int64_t *ranks, Py_ssize_t n_ranks,
+                               double *out)
+{
+    double low = v[0], high = v[0];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        low = v[i] < low ? v[i] : low;
+        high = v[i] > high ? v[i] : high;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* min/max pass over NaN silently: look for it */
+        if (v[i] != v[i]) {
+            return 1;
+        }
+    }
+    if (!isfinite(high - low)) {
+        return 1;
+    }
+    if (low == high) {
+        for (Py_ssize_t r = 0; r < n_ranks; r++) {
+            out[r] = low;
+        }
+        return 0;
+    }
+    double per_unit = BUCKETS / (high - low);
+    if (!isfinite(per_unit)) {
+        return 1;
+    }
+    uint16_t *bucket = malloc((size_t)n * sizeof(uint16_t));
+    Py_ssize_t *ends = calloc(BUCKETS, sizeof(Py_ssize_t));
+    if (bucket == NULL || ends == NULL) {
+        free(bucket);
+        free(ends);
+        return 2;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t b = (int64_t)((v[i] - low) * per_unit);
+        b = b < BUCKETS - 1 ? b : BUCKETS - 1;
+        bucket[i] = (uint16_t)b;
+        ends[b]++;
+    }
+    for (int b = 1; b < BUCKETS; b++) {
+        ends[b] += ends[b - 1]; /* values in bucket b and below */
+    }
+    double *members = NULL;
+    Py_ssize_t r = 0;
+    int status = 0;
+    while (r < n_ranks) {
+        int b = 0;
+        while (ends[b] <= ranks[r]) {
+            b++;
+        }
+        Py_ssize_t start = b ? ends[b - 1] : 0, size = ends[b] - start, m = 0;
+        /* one slot more than the members: the gathering writes every value, keeping the members */
+        double *grown = realloc(members, (size_t)(size + 1) * sizeof(double));
+        if (grown == NULL) {
+            status = 2;
+            break;
+        }
+        members = grown;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            members[m] = v[i];
+            m += bucket[i] == b;
+        }
+        Py_ssize_t floor_rank = 0; /* the ranks of this bucket, ascending: select on what is left */
+        for (; r < n_ranks && ranks[r] < ends[b]; r++) {
+            Py_ssize_t local = ranks[r] - start;
+            select_kth(members + floor_rank, size - floor_rank, local - floor_rank);
+            out[r] = members[local];
+            floor_rank = local;
+        }
+    }
+    free(members);
+    free(bucket);
+    free(ends);
+    return status;
+}
+
+static PyObject *order_statistics(PyObject *self, PyObject *args)
+{
+    PyObject *vo, *ro, *outo;
+    if (!PyArg_ParseTuple(args, "OOO", &vo, &ro, &outo)) {
+        return NULL;
+    }
+    Py_buffer vv, rv, ov;
+    if (get_buffer(vo, &vv, 0, 'f', "values") < 0) {
+        return NULL;
+    }
+    if (get_buffer(ro, &rv, 0, 'i', "ranks") < 0) {
+        PyBuffer_Release(&vv);
+        return NULL;
+    }
+    if (get_buffer(outo, &ov, 1, 'f', "out") < 0) {
+        PyBuffer_Release(&vv);
+        PyBuffer_Release(&rv);
+        return NULL;
+    }
+    Py_ssize_t n = vv.len / 8, n_ranks = rv.len / 8;
+    const int64_t *ranks = rv.buf;
+    int valid = ov.len / 8 == n_ranks && n > 0;
+    for (Py_ssize_t r = 0; valid && r < n_ranks; r++) {
+        valid = ranks[r] >= 0 && ranks[r] < n && (r == 0 || ranks[r] > ranks[r - 1]);
+    }
+    if (!valid) {
+        PyBuffer_Release(&vv);
+        PyBuffer_Release(&rv);
+        PyBuffer_Release(&ov);
+        PyErr_SetString(PyExc_ValueError, "order_statistics: ranks must ascend within the values; out as long");
+        return NULL;
+    }
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = order_statistics_of(vv.buf, n, ranks, n_ranks, ov.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vv);
+    PyBuffer_Release(&rv);
+    PyBuffer_Release(&ov);
+    if (status == 2) {
+        return PyErr_NoMemory();
+    }
+    return PyBool_FromLong(status == 0);
+}
+
+/* --- the logicle table ------------------------------------------------------------------------- */
+
+/* out[i] = the table interpolated at u[i] (u evenly spaced from u0, 1 / step = per_step), as
+ * numpy's: position = (u - u0) * per_step; index = clip(position, 0, last) as int64;
+ * fraction = position - index; out = table[index] + fraction * (table[index + 1] - table[index]).
+ * outside[i] is set where position is not within [0, last + 1] (NaN included); returns how many. */
+static PyObject *table_interpolate(PyObject *self, PyObject *args)
+{
+    PyObject *uo, *to, *outo, *xo;
+    double u0, per_step;
+    if (!PyArg_ParseTuple(args, "OOddOO", &uo, &to, &u0, &per_step, &outo, &xo)) {
+        return NULL;
+    }
+    Py_buffer uv, tv, ov, xv;
+    if (get_buffer(uo, &uv, 0, 'f', "u") < 0) {
+        return NULL;
+    }
+    if (get_buffer(to, &tv, 0, 'f', "table") < 0) {
+        PyBuffer_Release(&uv);
+        return NULL;
+    }
+    if (get_buffer(outo, &ov, 1, 'f', "out") < 0) {
+        PyBuffer_Release(&uv);
+        PyBuffer_Release(&tv);
+        return NULL;
+    }
+    if (get_buffer(xo, &xv, 1, 'b', "outside") < 0) {
+        PyBuffer_Release(&uv);
+        PyBuffer_Release(&tv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    Py_ssize_t n = uv.len / 8, points = tv.len / 8, missed = 0;
+    if (ov.len / 8 != n || xv.len != n || points < 2) {
+        PyBuffer_Release(&uv);
+        PyBuffer_Release(&tv);
+        PyBuffer_Release(&ov);
+        PyBuffer_Release(&xv);
+        PyErr_SetString(PyExc_ValueError, "table_interpolate: out and outside must match u; the table needs 2 points");
+        return NULL;
+    }
+    const double *u = uv.buf, *table = tv.buf;
+    double *out = ov.buf;
+    uint8_t *outside = xv.buf;
+    const double last = (double)(points - 2);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double position = (u[i] - u0) * per_step;
+        int in = position >= 0 && position <= last + 1;
+        double clipped = position < 0 ? 0 : (position > last ? last : position);
+        int64_t index = clipped == clipped ? (int64_t)clipped : 0;
+        double fraction = position - (double)index;
+        out[i] = table[index] + fraction * (table[index + 1] - table[index]);
+        outside[i] = !in;
+        missed += !in;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&uv);
+    PyBuffer_Release(&tv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&xv);
+    return PyLong_FromSsize_t(missed);
+}
+
+static PyMethodDef methods[] = {
+    {"histogram2d", histogram2d, METH_VARARGS,
+     "histogram2d(x, y, counts, x_low, x_high, x_scale, y_low, y_high, y_scale, bins): add each (x, y) "
+     "within the closed ranges to counts (int64, bins * bins)"},
+    {"histogram1d", histogram1d, METH_VARARGS,
+     "histogram1d(x, counts, low, high, scale, bins): add each x within [low, high] to counts (int64, bins)"},
+    {"compress", compress, METH_VARARGS, "compress(values, mask, out) -> n: values[mask] into out[:n]"},
+    {"count_in_box", count_in_box, METH_VARARGS,
+     "count_in_box(x, y, cx, wx, cy, wy) -> events with |x - cx| < wx and |y - cy| < wy"},
+    {"order_statistics", order_statistics, METH_VARARGS,
+     "order_statistics(values, ranks, out) -> bool: the values at ascending 0-based ranks; False when a "
+     "value or the span is not finite (out not set)"},
+    {"table_interpolate", table_interpolate, METH_VARARGS,
+     "table_interpolate(u, table, u0, per_step, out, outside) -> n outside the table"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "assaykit's compiled passes over events",
+                                    -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}
