@@ -37,6 +37,9 @@ def test_wheel_ships_the_strategies_and_lots(installed: tuple[Path, dict[str, st
     bin_dir, env = installed
     where = _run([str(bin_dir / "python"), "-c", "import assaykit; print(assaykit.__file__)"], tmp_path, env)
     assert str(bin_dir.parent) in where.stdout and str(project_root) not in where.stdout
+    kernels = _run([str(bin_dir / "python"), "-c", "from assaykit.gating import kernels; print(kernels.compiled())"],
+                   tmp_path, env)
+    assert kernels.stdout.strip() == "True"  # the wheel carries the compiled kernels
     shown = _run([str(bin_dir / "assaykit"), "strategy", "show"], tmp_path, env)
     assert shown.stdout == (project_root / "gating" / "monocyte-hladr.yaml").read_text()
     listed = _run([str(bin_dir / "assaykit"), "lots"], tmp_path, env).stdout

@@ -1,0 +1,174 @@
+"""The compiled kernels (assaykit/gating/_kernels.c) and their numpy equivalents give the same
+numbers bit for bit: each kernel on random values, values on bin edges and at the table's ends,
+NaN and infinities, and drawn arrays; then a whole tube gated both ways."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assaykit import read_fcs
+from assaykit.gating import apply_strategy, kernels, load_strategy, quantiles
+from assaykit.gating.transforms import Transform
+from assaykit.simulate import simulate_blood, specimen_scenario, write_tube
+
+
+@pytest.fixture
+def numpy_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package as it runs when the extension is not built."""
+    monkeypatch.setattr(kernels, "_kernels", None)
+    monkeypatch.setattr(quantiles, "_SMALL", 20_000)
+
+
+def both(function: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+    """(compiled result, numpy result) of one kernel call."""
+    compiled = function(*args)
+    module, kernels._kernels = kernels._kernels, None
+    try:
+        return compiled, function(*args)
+    finally:
+        kernels._kernels = module
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_the_extension_is_built() -> None:
+    """`make` builds it: a checkout measured without it would be measured slower than it runs."""
+    assert kernels.compiled()
+
+
+def _values(rng: np.random.Generator, n: int) -> np.ndarray:
+    values = rng.uniform(-0.2, 1.2, n)
+    values[: n // 10] = np.round(values[: n // 10] * 64) / 64  # on the edges of 64 bins over 0..1
+    values[rng.integers(0, n, 5)] = [np.nan, np.inf, -np.inf, 0.0, 1.0]
+    return values
+
+
+@pytest.mark.parametrize("bins", [1, 7, 64, 200])
+def test_bin_counts_equal(bins: int) -> None:
+    rng = np.random.default_rng(bins)
+    x, y = _values(rng, 50_000), _values(rng, 50_000)
+    for x_range, y_range in [((0.0, 1.0), (0.0, 1.0)), ((0.1, 0.9), (-0.05, 1.1)), ((0.3, 0.3000001), (0.0, 1.0))]:
+        assert same_bits(*both(kernels.bin_counts_2d, x, y, bins, x_range, y_range))
+        assert same_bits(*both(kernels.bin_counts_1d, x, bins, x_range))
+    counts = kernels.bin_counts_2d(x, y, bins, (0.0, 1.0), (0.0, 1.0))
+    inside = (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
+    assert counts.sum() == np.count_nonzero(inside)  # NaN and infinities outside
+
+
+def test_bin_counts_agree_with_numpy_histograms() -> None:
+    """Against numpy.histogram2d itself, on values away from the inner edges (where numpy corrects
+    its arithmetic against its listed edges)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0, 1, 30_000), rng.uniform(0, 1, 30_000)
+    expected, _, _ = np.histogram2d(x, y, bins=50, range=[[0, 1], [0, 1]])
+    np.testing.assert_array_equal(kernels.bin_counts_2d(x, y, 50, (0.0, 1.0), (0.0, 1.0)), expected)
+    np.testing.assert_array_equal(kernels.bin_counts_1d(x, 50, (0.0, 1.0)), np.histogram(x, 50, (0, 1))[0])
+
+
+@pytest.mark.parametrize("share", [0.0, 0.001, 0.5, 0.93, 1.0])
+def test_select_equal(share: float) -> None:
+    rng = np.random.default_rng(int(share * 1000))
+    values = _values(rng, 10_001)
+    mask = rng.random(values.size) < share
+    compiled, plain = both(kernels.select, values, mask)
+    assert same_bits(compiled, plain) and same_bits(compiled, values[mask])
+    strided = np.column_stack([values, values])[:, 0]  # not contiguous: numpy's path
+    assert same_bits(kernels.select(strided, mask), values[mask])
+    assert same_bits(kernels.select(values.astype(np.float32), mask), values.astype(np.float32)[mask])
+
+
+def test_count_in_box_equal() -> None:
+    rng = np.random.default_rng(5)
+    x, y = _values(rng, 20_000), _values(rng, 20_000)
+    for box in [(0.5, 0.04, 0.5, 0.05), (0.25, 1 / 64, 0.5, 0.5), (0.0, 0.0, 0.0, 1.0)]:
+        compiled, plain = both(kernels.count_in_box, x, y, *box)
+        assert compiled == plain
+
+
+def _quantile_arrays(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    return [rng.normal(0, 1, n), rng.lognormal(0, 3, n), np.round(rng.normal(0, 1, n), 2),
+            np.concatenate([rng.normal(0, 1e-9, n // 2), rng.normal(1e6, 1, n - n // 2)]),
+            rng.integers(0, 5, n).astype(np.float64), rng.uniform(-1, 1, n).astype(np.float32),
+            np.concatenate([np.zeros(max(n - 3, 0)), [1.0, 2.0, -1.0]]), np.full(n, 2.5)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 1000, 20_001, 100_000])
+def test_order_statistics_equal(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for values in _quantile_arrays(rng, n):
+        before = values.copy()
+        ranks = np.unique(np.concatenate([[0, n - 1, n // 2], rng.integers(0, n, 6)]))
+        compiled, plain = both(kernels.order_statistics, values, ranks)
+        # the same values (a tie of -0.0 and 0.0 may resolve either way, in numpy too)
+        assert compiled.dtype == plain.dtype == values.dtype
+        np.testing.assert_array_equal(compiled, plain)
+        np.testing.assert_array_equal(compiled, np.sort(values)[ranks])
+        np.testing.assert_array_equal(values, before)
+
+
+def test_order_statistics_refuse_what_numpy_must_do() -> None:
+    values = np.array([0.0, np.nan, 2.0] * 10)
+    assert kernels.order_statistics(values, np.array([3])) is None
+    assert kernels.order_statistics(np.array([-1.7e308, 1.7e308, 0.0]), np.array([1])) is None
+    assert kernels.order_statistics(np.resize([0.0, 5e-324, 1e-320], 31), np.array([0, 30])) is None
+    with pytest.raises(ValueError, match="ranks"):
+        kernels.order_statistics(np.arange(5.0), np.array([3, 1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=40), st.integers(1, 30_000),
+       st.lists(st.floats(0, 100), min_size=1, max_size=5))
+def test_quantiles_equal_to_numpy_at_any_size(pool: list[float], n: int, q: list[float]) -> None:
+    values = np.resize(np.asarray(pool), n)  # few distinct values: long runs of ties
+    assert quantiles.percentiles(values, q) == tuple(float(v) for v in np.percentile(values, q))
+    assert quantiles.median(values) == float(np.median(values))
+
+
+def test_table_interpolation_equal() -> None:
+    rng = np.random.default_rng(9)
+    table = np.cumsum(rng.uniform(0, 1, 1000))
+    u = np.concatenate([rng.uniform(-1, 1001, 20_000), [0.0, 998.0, 999.0, -1e-300, 999.0000001, np.nan, np.inf]])
+    (out_c, outside_c), (out_n, outside_n) = both(kernels.table_interpolate, u, table, 0.0, 1.0)
+    assert same_bits(outside_c, outside_n)
+    assert same_bits(out_c[~outside_c], out_n[~outside_n])
+    # 999 is the last point (inside); below 0 or above it, NaN and infinity outside
+    assert outside_c[-7:].tolist() == [False, False, False, True, True, True, True]
+
+
+def test_logicle_equal_to_flowutils_both_ways() -> None:
+    from flowutils import transforms
+
+    values = np.concatenate([np.geomspace(1, 262144, 5000), -np.geomspace(1, 5000, 100), [0.0, 1e7, -1e7]])
+    logicle = Transform("logicle", t=262144.0, m=4.5, w=0.5)
+    expected = transforms.logicle(values.reshape(-1, 1), [0], t=262144.0, m=4.5, w=0.5, a=0.0).ravel()
+    compiled, plain = both(logicle.forward, values)
+    assert same_bits(compiled, plain)
+    np.testing.assert_allclose(compiled, expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("specimen", ["whole_blood", "pbmc"])
+def test_a_tube_gates_the_same_without_the_extension(numpy_only: None, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path, specimen: str) -> None:
+    """Every membership, finding and vertex of a tube, compiled and not."""
+    path = tmp_path / "tube.fcs"
+    write_tube(path, simulate_blood(specimen_scenario(specimen, n_events=60_000), np.random.default_rng(4)))
+    sample = read_fcs(path)
+    strategy = load_strategy()
+    plain = apply_strategy(sample, strategy)
+    monkeypatch.undo()
+    assert kernels.compiled()
+    compiled = apply_strategy(sample, strategy)
+    assert compiled.findings == plain.findings
+    assert compiled.gates["monocytes"].vertices == plain.gates["monocytes"].vertices
+    for name, mask in plain.masks.items():
+        assert same_bits(compiled.masks[name], mask), name
