@@ -297,25 +297,28 @@ static void select_kth(double *v, Py_ssize_t n, Py_ssize_t k)
 
 #define BUCKETS 4096
 
-/* out[r] = the ranks[r]-th smallest value (0-based; ranks ascending, each < n). Returns 0, or 1
- * when a value is not finite or the span of the values is not (the caller then asks numpy).
- * The values are counted into BUCKETS buckets between their minimum and maximum (a bucket index
- * monotonic in the value), and only the buckets holding a wanted rank are gathered and
- * selected. */
+static inline int bucket_of(double value, double low, double per_unit)
+{
+    int64_t b = (int64_t)((value - low) * per_unit);
+    return b < BUCKETS - 1 ? (int)b : BUCKETS - 1;
+}
+
+/* out[r] = the ranks[r]-th smallest value (0-based; ranks ascending, each < n). Returns 0; 1 when
+ * a value is not finite or the span of the values is not (the caller then asks numpy); 2 when
+ * memory ran out. The values are counted into BUCKETS buckets between their minimum and maximum
+ * (a bucket index monotonic in the value); the members of the buckets holding a wanted rank are
+ * gathered in one more pass, and selected within their bucket. */
 static int order_statistics_of(const double *v, Py_ssize_t n, const int64_t *ranks, Py_ssize_t n_ranks,
                                double *out)
 {
     double low = v[0], high = v[0];
-    for (Py_ssize_t i = 1; i < n; i++) {
+    int finite = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
         low = v[i] < low ? v[i] : low;
         high = v[i] > high ? v[i] : high;
+        finite &= v[i] == v[i]; /* NaN passes the comparisons above silently */
     }
-    for (Py_ssize_t i = 0; i < n; i++) { /* min/max pass over NaN silently: look for it */
-        if (v[i] != v[i]) {
-            return 1;
-        }
-    }
-    if (!isfinite(high - low)) {
+    if (!finite || !isfinite(high - low)) {
         return 1;
     }
     if (low == high) {
@@ -328,54 +331,63 @@ static int order_statistics_of(const double *v, Py_ssize_t n, const int64_t *ran
     if (!isfinite(per_unit)) {
         return 1;
     }
-    uint16_t *bucket = malloc((size_t)n * sizeof(uint16_t));
     Py_ssize_t *ends = calloc(BUCKETS, sizeof(Py_ssize_t));
-    if (bucket == NULL || ends == NULL) {
-        free(bucket);
-        free(ends);
+    int *slot = malloc(BUCKETS * sizeof(int));   /* a wanted bucket's place among the wanted, or -1 */
+    int *wanted = malloc((size_t)n_ranks * sizeof(int));
+    Py_ssize_t *fill = malloc((size_t)n_ranks * sizeof(Py_ssize_t));
+    if (ends == NULL || slot == NULL || wanted == NULL || fill == NULL) {
+        free(ends), free(slot), free(wanted), free(fill);
         return 2;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t b = (int64_t)((v[i] - low) * per_unit);
-        b = b < BUCKETS - 1 ? b : BUCKETS - 1;
-        bucket[i] = (uint16_t)b;
-        ends[b]++;
+        ends[bucket_of(v[i], low, per_unit)]++;
     }
     for (int b = 1; b < BUCKETS; b++) {
         ends[b] += ends[b - 1]; /* values in bucket b and below */
     }
-    double *members = NULL;
-    Py_ssize_t r = 0;
-    int status = 0;
-    while (r < n_ranks) {
-        int b = 0;
+    for (int b = 0; b < BUCKETS; b++) {
+        slot[b] = -1;
+    }
+    int n_wanted = 0, b = 0;
+    Py_ssize_t size = 0;
+    for (Py_ssize_t r = 0; r < n_ranks; r++) { /* ranks ascend: so do their buckets */
         while (ends[b] <= ranks[r]) {
             b++;
         }
-        Py_ssize_t start = b ? ends[b - 1] : 0, size = ends[b] - start, m = 0;
-        /* one slot more than the members: the gathering writes every value, keeping the members */
-        double *grown = realloc(members, (size_t)(size + 1) * sizeof(double));
-        if (grown == NULL) {
-            status = 2;
-            break;
-        }
-        members = grown;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            members[m] = v[i];
-            m += bucket[i] == b;
-        }
-        Py_ssize_t floor_rank = 0; /* the ranks of this bucket, ascending: select on what is left */
-        for (; r < n_ranks && ranks[r] < ends[b]; r++) {
-            Py_ssize_t local = ranks[r] - start;
-            select_kth(members + floor_rank, size - floor_rank, local - floor_rank);
-            out[r] = members[local];
-            floor_rank = local;
+        if (slot[b] < 0) {
+            Py_ssize_t start = b ? ends[b - 1] : 0;
+            slot[b] = n_wanted;
+            wanted[n_wanted] = b;
+            fill[n_wanted++] = size; /* where this bucket's members go */
+            size += ends[b] - start;
         }
     }
-    free(members);
-    free(bucket);
-    free(ends);
-    return status;
+    double *members = malloc((size_t)(size > 0 ? size : 1) * sizeof(double));
+    if (members == NULL) {
+        free(ends), free(slot), free(wanted), free(fill);
+        return 2;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int s = slot[bucket_of(v[i], low, per_unit)];
+        if (s >= 0) {
+            members[fill[s]++] = v[i];
+        }
+    }
+    Py_ssize_t r = 0, offset = 0;
+    for (int w = 0; w < n_wanted; w++) {
+        int bw = wanted[w];
+        Py_ssize_t start = bw ? ends[bw - 1] : 0, count = ends[bw] - start, floor_rank = 0;
+        double *bucket = members + offset;
+        for (; r < n_ranks && ranks[r] < ends[bw]; r++) { /* this bucket's ranks: select on what is left */
+            Py_ssize_t local = ranks[r] - start;
+            select_kth(bucket + floor_rank, count - floor_rank, local - floor_rank);
+            out[r] = bucket[local];
+            floor_rank = local;
+        }
+        offset += count;
+    }
+    free(members), free(ends), free(slot), free(wanted), free(fill);
+    return 0;
 }
 
 static PyObject *order_statistics(PyObject *self, PyObject *args)
@@ -504,8 +516,13 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "assaykit's compiled passes over events",
-                                    -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_kernels",
+    .m_doc = "assaykit's compiled passes over events",
+    .m_size = -1,
+    .m_methods = methods,
+};
 
 PyMODINIT_FUNC PyInit__kernels(void)
 {

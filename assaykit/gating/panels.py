@@ -16,7 +16,9 @@ import numpy as np
 from ..fcs.channels import is_scatter
 from .apply import GatingResult
 from .gates import thinned
+from .kernels import select
 from .mixture import histogram1d, histogram2d
+from .quantiles import percentiles
 from .strategy import ROOT
 from .transforms import Transform
 
@@ -122,7 +124,7 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     (of the :func:`~assaykit.gating.gates.thinned` events)."""
     if values.size == 0:
         return 0.0, 1.0
-    low, high = np.percentile(thinned(values), [0.1, 99.9])
+    low, high = percentiles(thinned(values), [0.1, 99.9])
     return min(0.0, float(low)), max(1.0, float(high))
 
 
@@ -149,14 +151,14 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
                   "percent_of_parent": population.percent_of_parent}
         labels = [axis_label(result, d) for d in dims]
         if len(dims) == 1:
-            x = frame.display(dims[0])[parent]
+            x = select(frame.display(dims[0]), parent)
             counts, edges = histogram1d(x, bins, _range(x))
             bounds = tuple(float(b) for b in (gate.low, gate.high) if b is not None)
             panels.append(Panel(**common, x_label=labels[0], y_label="events", x_edges=edges,
                                 y_edges=np.zeros(0), counts=counts, bounds=bounds,
                                 x_ticks=axis_ticks(frame.transform(dims[0]))))
         elif len(dims) == 2:
-            x, y = frame.display(dims[0])[parent], frame.display(dims[1])[parent]
+            x, y = select(frame.display(dims[0]), parent), select(frame.display(dims[1]), parent)
             x_range, y_range = ((0.0, 1.0), (0.0, 1.0)) if gate.kind == "ratio" else (_range(x), _range(y))
             counts, xe, ye = histogram2d(x, y, bins, x_range, y_range)
             panels.append(Panel(**common, x_label=labels[0], y_label=labels[1], x_edges=xe, y_edges=ye,
