@@ -13,6 +13,7 @@ numpy directly. Any array holding NaN or spanning more than the float range goes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,7 +36,11 @@ def median(values: np.ndarray) -> float:
     n = values.size
     middle = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
     found = _order_statistics(values, middle) if n > _SMALL else None
-    return float(np.median(values)) if found is None else float(np.mean(found))
+    if found is None:
+        return float(np.median(values))
+    if values.dtype != np.float64:  # numpy's mean in the values' own precision
+        return float(np.mean(found))
+    return float(found[0]) if n % 2 else (float(found[0]) + float(found[1])) / 2  # np.mean's sum, then / 2
 
 
 def percentiles(values: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
@@ -49,25 +54,32 @@ def percentiles(values: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
         Percentiles, 0-100.
     """
     n = values.size
-    virtual = (n - 1) * np.true_divide(np.asarray(q, dtype=np.float64), 100)
-    floor = np.floor(virtual)
-    gamma = virtual - floor
-    previous, following = floor.copy(), floor + 1
-    above, below = virtual >= n - 1, virtual < 0
-    previous[above], following[above] = n - 1, n - 1
-    previous[below], following[below] = 0, 0
-    previous, following = previous.astype(np.intp), following.astype(np.intp)
-    ranks = np.unique(np.concatenate([previous, following]))
+    # numpy's virtual index (n - 1) * q / 100, its floor and the fraction above it; the two ranks
+    # around it, both the end one beyond either end (numbers as numpy's float64 gives them)
+    virtual = [(n - 1) * (float(p) / 100) for p in q]
+    gamma = [v - math.floor(v) for v in virtual]
+    previous = [n - 1 if v >= n - 1 else 0 if v < 0 else math.floor(v) for v in virtual]
+    following = [n - 1 if v >= n - 1 else 0 if v < 0 else math.floor(v) + 1 for v in virtual]
+    ranks = sorted({*previous, *following})
     found = _order_statistics(values, ranks) if n > _SMALL else None
     if found is None:
         return tuple(float(v) for v in np.percentile(values, q))
-    value_at = dict(zip(ranks.tolist(), found.tolist(), strict=True))
-    a = np.array([value_at[i] for i in previous.tolist()], dtype=values.dtype)
-    b = np.array([value_at[i] for i in following.tolist()], dtype=values.dtype)
+    value_at = dict(zip(ranks, found.tolist(), strict=True))
+    if values.dtype != np.float64:  # numpy's interpolation with the values in their own precision
+        a = np.array([value_at[i] for i in previous], dtype=values.dtype)
+        b = np.array([value_at[i] for i in following], dtype=values.dtype)
+        g = np.array(gamma)
+        diff = b - a
+        result = a + diff * g
+        np.subtract(b, diff * (1 - g), out=result, where=g >= 0.5)
+        return tuple(float(v) for v in result)
+    return tuple(_lerp(value_at[i], value_at[j], g) for i, j, g in zip(previous, following, gamma, strict=True))
+
+
+def _lerp(a: float, b: float, gamma: float) -> float:
+    """numpy's linear interpolation: from below when ``gamma`` < 0.5, from above otherwise."""
     diff = b - a
-    result = a + diff * gamma
-    np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5)
-    return tuple(float(v) for v in result)
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
 def _order_statistics(values: np.ndarray, ranks: Sequence[int] | np.ndarray) -> np.ndarray | None:
