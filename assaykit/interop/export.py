@@ -41,10 +41,65 @@ _SPACES = {"g_": GATING, "t_": TRANSFORMS, "d_": DATATYPE}
 
 def xml_bytes(root: Any, declaration: bool = False) -> bytes:
     """``root`` serialised as UTF-8, with an XML declaration when ``declaration``: the bytes
-    ``ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)`` gives, made
-    as text and encoded once (encoding as it writes costs most of the time on small documents)."""
+    ``ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)`` gives (tested
+    byte for byte), written by :func:`_xml_text` and encoded once: ElementTree's serialiser, in
+    Python, was a tenth of a tube's time."""
     head = "<?xml version='1.0' encoding='utf-8'?>\n" if declaration else ""
-    return (head + ElementTree.tostring(root, encoding="unicode")).encode("utf-8")
+    return (head + _xml_text(root)).encode("utf-8")
+
+
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;",
+                                    "\n": "&#10;", "\t": "&#09;"})
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def _xml_text(root: Any) -> str:
+    """ElementTree's ``tostring(root, encoding="unicode")`` for a tree of plain elements (tags and
+    attribute names plain or ``{uri}name``, values and texts strings): each namespace declared on
+    the root, sorted by prefix, with its registered prefix (else ``ns0``, ``ns1``... in order of
+    first use; ``xml`` never declared); attributes in insertion order; empty elements as ``<tag />``."""
+    names: dict[str, str] = {}
+    spaces: dict[str, str] = {}
+    registered = ElementTree._namespace_map  # what register_namespace wrote
+
+    def qualified(key: str) -> str:
+        if key not in names:
+            if key[:1] == "{":
+                uri, local = key[1:].split("}", 1)
+                if uri not in spaces:
+                    spaces[uri] = registered.get(uri) or f"ns{len(spaces)}"
+                names[key] = f"{spaces[uri]}:{local}"
+            else:
+                names[key] = key
+        return names[key]
+
+    for node in root.iter():
+        qualified(node.tag)
+        for key in node.attrib:
+            qualified(key)
+    parts: list[str] = []
+    declared = "".join(f' xmlns:{prefix}="{uri.translate(_ATTRIBUTE_ESCAPES)}"'
+                       for uri, prefix in sorted(spaces.items(), key=lambda item: item[1]) if prefix != "xml")
+
+    def write(node: Any, declarations: str) -> None:
+        tag = names[node.tag]
+        parts.append("<" + tag + declarations)
+        for key, value in node.items():
+            parts.append(f' {names[key]}="{value.translate(_ATTRIBUTE_ESCAPES)}"')
+        if node.text or len(node):
+            parts.append(">")
+            if node.text:
+                parts.append(node.text.translate(_TEXT_ESCAPES))
+            for child in node:
+                write(child, "")
+            parts.append("</" + tag + ">")
+        else:
+            parts.append(" />")
+        if node.tail:
+            parts.append(node.tail.translate(_TEXT_ESCAPES))
+
+    write(root, declared)
+    return "".join(parts)
 
 
 def element(parent: Any, tag: str, **attributes: str) -> Any:

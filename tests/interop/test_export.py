@@ -179,3 +179,33 @@ def test_xml_bytes_are_elementtrees_bytes() -> None:
     for declaration in (False, True):
         assert xml_bytes(root, declaration) == ElementTree.tostring(root, encoding="utf-8",
                                                                    xml_declaration=declaration)
+
+
+def test_xml_serialiser_writes_elementtrees_bytes(tmp_path: Path) -> None:
+    """export.xml_bytes against ElementTree.tostring: namespaced and plain tags and attributes,
+    registered and unregistered namespaces, escapes in attributes and texts, tails, empty
+    elements, and the two exports of real gated tubes."""
+    from xml.etree import ElementTree
+
+    from assaykit.interop import flowjo_sample_bytes
+    from assaykit.interop.export import GATING, element, register_namespaces, xml_bytes
+
+    register_namespaces()
+    root = ElementTree.Element(f"{{{GATING}}}Gating-ML", {"version": "2.0"})
+    child = element(root, f"{{{GATING}}}RectangleGate", g_id='a "b" <c> & d', g_parent_id="x\ty\nz\r")
+    child.text = "text & <more> \"quoted\" 'single'"
+    child.tail = "\n  tail > "
+    ElementTree.SubElement(child, "{urn:example:unregistered}Thing", {"{urn:example:other}k": "v"})
+    ElementTree.SubElement(root, "plain", {"é": "ü ✓"}).text = ""
+    ElementTree.SubElement(root, "{http://www.w3.org/XML/1998/namespace}lang")
+    ElementTree.indent(root)
+    for declaration in (False, True):
+        assert xml_bytes(root, declaration) == ElementTree.tostring(root, encoding="utf-8",
+                                                                    xml_declaration=declaration)
+    for style, specimen in (("canto", "whole_blood"), ("calibur", "pbmc")):
+        sample, spill = _tube(tmp_path / style, style, specimen)
+        result = apply_strategy(sample, load_strategy(), spill)
+        for document in (gatingml_bytes(result), flowjo_sample_bytes(result)):
+            parsed = ElementTree.fromstring(document)
+            ElementTree.indent(parsed)
+            assert xml_bytes(parsed) == ElementTree.tostring(parsed, encoding="utf-8")
