@@ -15,36 +15,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* one argument as a contiguous buffer of ``itemsize``-byte items of kind 'f' (float64),
- * 'i' (int64) or 'b' (bool / uint8) */
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, const char *name)
+/* one argument as a contiguous buffer of kind 'f' (float64), 'i' (int64) or 'b' (bool / uint8);
+ * an upper-case kind asks for a writable one */
+static int get_buffer(PyObject *obj, Py_buffer *view, char kind)
 {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+    int writable = kind >= 'A' && kind <= 'Z';
+    char base = writable ? (char)(kind - 'A' + 'a') : kind;
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) {
         return -1;
     }
     const char *format = view->format ? view->format : "B";
     if (*format == '<' || *format == '=' || *format == '@') {
         format++;
     }
-    int ok;
-    switch (kind) {
-    case 'f':
-        ok = view->itemsize == 8 && *format == 'd';
-        break;
-    case 'i':
-        ok = view->itemsize == 8 && (*format == 'q' || *format == 'l');
-        break;
-    default:
-        ok = view->itemsize == 1 && (*format == '?' || *format == 'B' || *format == 'b');
-    }
+    int ok = base == 'f'   ? view->itemsize == 8 && *format == 'd'
+             : base == 'i' ? view->itemsize == 8 && (*format == 'q' || *format == 'l')
+                           : view->itemsize == 1 && (*format == '?' || *format == 'B' || *format == 'b');
     if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous %s array", name,
-                     kind == 'f' ? "float64" : (kind == 'i' ? "int64" : "bool"));
+        PyErr_Format(PyExc_TypeError, "expected a contiguous %s array",
+                     base == 'f' ? "float64" : (base == 'i' ? "int64" : "bool"));
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
+}
+
+static void release(Py_buffer *views, int count)
+{
+    for (int i = 0; i < count; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+}
+
+/* every argument as a buffer of its kind (``kinds``, one letter each as get_buffer's); on a
+ * failure none is held */
+static int get_buffers(PyObject **objects, Py_buffer *views, const char *kinds)
+{
+    for (int i = 0; kinds[i]; i++) {
+        if (get_buffer(objects[i], &views[i], kinds[i]) < 0) {
+            release(views, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* release the buffers and raise ValueError(message) */
+static PyObject *refuse(Py_buffer *views, int count, const char *message)
+{
+    release(views, count);
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
 }
 
 /* the bin of a value already known to lie in [low, high]: numpy's
@@ -60,35 +81,21 @@ static inline int64_t bin_of(double value, double low, double scale, int64_t bin
 
 static PyObject *histogram2d(PyObject *self, PyObject *args)
 {
-    PyObject *xo, *yo, *outo;
+    PyObject *objects[3];
+    Py_buffer views[3];
     double xlo, xhi, xscale, ylo, yhi, yscale;
     Py_ssize_t bins;
-    if (!PyArg_ParseTuple(args, "OOOddddddn", &xo, &yo, &outo, &xlo, &xhi, &xscale, &ylo, &yhi, &yscale, &bins)) {
+    if (!PyArg_ParseTuple(args, "OOOddddddn", &objects[0], &objects[1], &objects[2], &xlo, &xhi, &xscale, &ylo, &yhi,
+                          &yscale, &bins) ||
+        get_buffers(objects, views, "ffI") < 0) {
         return NULL;
     }
-    Py_buffer xv, yv, ov;
-    if (get_buffer(xo, &xv, 0, 'f', "x") < 0) {
-        return NULL;
+    Py_ssize_t n = views[0].len / 8;
+    if (views[1].len / 8 != n || views[2].len / 8 != bins * bins || bins < 1) {
+        return refuse(views, 3, "histogram2d: x and y differ in length or counts is not bins x bins");
     }
-    if (get_buffer(yo, &yv, 0, 'f', "y") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (get_buffer(outo, &ov, 1, 'i', "counts") < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&yv);
-        return NULL;
-    }
-    Py_ssize_t n = xv.len / 8;
-    if (yv.len / 8 != n || ov.len / 8 != bins * bins || bins < 1) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&yv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "histogram2d: x and y differ in length or counts is not bins x bins");
-        return NULL;
-    }
-    const double *x = xv.buf, *y = yv.buf;
-    int64_t *counts = ov.buf;
+    const double *x = views[0].buf, *y = views[1].buf;
+    int64_t *counts = views[2].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         double a = x[i], b = y[i];
@@ -97,37 +104,26 @@ static PyObject *histogram2d(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&yv);
-    PyBuffer_Release(&ov);
+    release(views, 3);
     Py_RETURN_NONE;
 }
 
 static PyObject *histogram1d(PyObject *self, PyObject *args)
 {
-    PyObject *xo, *outo;
+    PyObject *objects[2];
+    Py_buffer views[2];
     double lo, hi, scale;
     Py_ssize_t bins;
-    if (!PyArg_ParseTuple(args, "OOdddn", &xo, &outo, &lo, &hi, &scale, &bins)) {
+    if (!PyArg_ParseTuple(args, "OOdddn", &objects[0], &objects[1], &lo, &hi, &scale, &bins) ||
+        get_buffers(objects, views, "fI") < 0) {
         return NULL;
     }
-    Py_buffer xv, ov;
-    if (get_buffer(xo, &xv, 0, 'f', "x") < 0) {
-        return NULL;
+    if (views[1].len / 8 != bins || bins < 1) {
+        return refuse(views, 2, "histogram1d: counts is not of length bins");
     }
-    if (get_buffer(outo, &ov, 1, 'i', "counts") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (ov.len / 8 != bins || bins < 1) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "histogram1d: counts is not of length bins");
-        return NULL;
-    }
-    Py_ssize_t n = xv.len / 8;
-    const double *x = xv.buf;
-    int64_t *counts = ov.buf;
+    Py_ssize_t n = views[0].len / 8;
+    const double *x = views[0].buf;
+    int64_t *counts = views[1].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         double a = x[i];
@@ -136,8 +132,7 @@ static PyObject *histogram1d(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&ov);
+    release(views, 2);
     Py_RETURN_NONE;
 }
 
@@ -145,34 +140,19 @@ static PyObject *histogram1d(PyObject *self, PyObject *args)
  * branch per value: the write always happens, the position moves only for selected values. */
 static PyObject *compress(PyObject *self, PyObject *args)
 {
-    PyObject *vo, *mo, *outo;
-    if (!PyArg_ParseTuple(args, "OOO", &vo, &mo, &outo)) {
+    PyObject *objects[3];
+    Py_buffer views[3];
+    if (!PyArg_ParseTuple(args, "OOO", &objects[0], &objects[1], &objects[2]) ||
+        get_buffers(objects, views, "fbF") < 0) {
         return NULL;
     }
-    Py_buffer vv, mv, ov;
-    if (get_buffer(vo, &vv, 0, 'f', "values") < 0) {
-        return NULL;
+    Py_ssize_t n = views[0].len / 8, capacity = views[2].len / 8, j = 0;
+    if (views[1].len != n) {
+        return refuse(views, 3, "compress: values and mask differ in length");
     }
-    if (get_buffer(mo, &mv, 0, 'b', "mask") < 0) {
-        PyBuffer_Release(&vv);
-        return NULL;
-    }
-    if (get_buffer(outo, &ov, 1, 'f', "out") < 0) {
-        PyBuffer_Release(&vv);
-        PyBuffer_Release(&mv);
-        return NULL;
-    }
-    Py_ssize_t n = vv.len / 8, capacity = ov.len / 8, j = 0;
-    if (mv.len != n) {
-        PyBuffer_Release(&vv);
-        PyBuffer_Release(&mv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "compress: values and mask differ in length");
-        return NULL;
-    }
-    const double *v = vv.buf;
-    const uint8_t *m = mv.buf;
-    double *out = ov.buf;
+    const double *v = views[0].buf;
+    const uint8_t *m = views[1].buf;
+    double *out = views[2].buf;
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t i = 0;
     if (capacity > 0) {
@@ -191,47 +171,34 @@ static PyObject *compress(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&vv);
-    PyBuffer_Release(&mv);
-    PyBuffer_Release(&ov);
     if (j > capacity) {
-        PyErr_SetString(PyExc_ValueError, "compress: out is shorter than the selected values");
-        return NULL;
+        return refuse(views, 3, "compress: out is shorter than the selected values");
     }
+    release(views, 3);
     return PyLong_FromSsize_t(j);
 }
 
 /* how many i have |x[i] - cx| < wx and |y[i] - cy| < wy */
 static PyObject *count_in_box(PyObject *self, PyObject *args)
 {
-    PyObject *xo, *yo;
+    PyObject *objects[2];
+    Py_buffer views[2];
     double cx, wx, cy, wy;
-    if (!PyArg_ParseTuple(args, "OOdddd", &xo, &yo, &cx, &wx, &cy, &wy)) {
+    if (!PyArg_ParseTuple(args, "OOdddd", &objects[0], &objects[1], &cx, &wx, &cy, &wy) ||
+        get_buffers(objects, views, "ff") < 0) {
         return NULL;
     }
-    Py_buffer xv, yv;
-    if (get_buffer(xo, &xv, 0, 'f', "x") < 0) {
-        return NULL;
+    Py_ssize_t n = views[0].len / 8, count = 0;
+    if (views[1].len / 8 != n) {
+        return refuse(views, 2, "count_in_box: x and y differ in length");
     }
-    if (get_buffer(yo, &yv, 0, 'f', "y") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    Py_ssize_t n = xv.len / 8, count = 0;
-    if (yv.len / 8 != n) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&yv);
-        PyErr_SetString(PyExc_ValueError, "count_in_box: x and y differ in length");
-        return NULL;
-    }
-    const double *x = xv.buf, *y = yv.buf;
+    const double *x = views[0].buf, *y = views[1].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         count += (fabs(x[i] - cx) < wx) & (fabs(y[i] - cy) < wy);
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&yv);
+    release(views, 2);
     return PyLong_FromSsize_t(count);
 }
 
@@ -392,43 +359,26 @@ static int order_statistics_of(const double *v, Py_ssize_t n, const int64_t *ran
 
 static PyObject *order_statistics(PyObject *self, PyObject *args)
 {
-    PyObject *vo, *ro, *outo;
-    if (!PyArg_ParseTuple(args, "OOO", &vo, &ro, &outo)) {
+    PyObject *objects[3];
+    Py_buffer views[3];
+    if (!PyArg_ParseTuple(args, "OOO", &objects[0], &objects[1], &objects[2]) ||
+        get_buffers(objects, views, "fiF") < 0) {
         return NULL;
     }
-    Py_buffer vv, rv, ov;
-    if (get_buffer(vo, &vv, 0, 'f', "values") < 0) {
-        return NULL;
-    }
-    if (get_buffer(ro, &rv, 0, 'i', "ranks") < 0) {
-        PyBuffer_Release(&vv);
-        return NULL;
-    }
-    if (get_buffer(outo, &ov, 1, 'f', "out") < 0) {
-        PyBuffer_Release(&vv);
-        PyBuffer_Release(&rv);
-        return NULL;
-    }
-    Py_ssize_t n = vv.len / 8, n_ranks = rv.len / 8;
-    const int64_t *ranks = rv.buf;
-    int valid = ov.len / 8 == n_ranks && n > 0;
+    Py_ssize_t n = views[0].len / 8, n_ranks = views[1].len / 8;
+    const int64_t *ranks = views[1].buf;
+    int valid = views[2].len / 8 == n_ranks && n > 0;
     for (Py_ssize_t r = 0; valid && r < n_ranks; r++) {
         valid = ranks[r] >= 0 && ranks[r] < n && (r == 0 || ranks[r] > ranks[r - 1]);
     }
     if (!valid) {
-        PyBuffer_Release(&vv);
-        PyBuffer_Release(&rv);
-        PyBuffer_Release(&ov);
-        PyErr_SetString(PyExc_ValueError, "order_statistics: ranks must ascend within the values; out as long");
-        return NULL;
+        return refuse(views, 3, "order_statistics: ranks must ascend within the values; out as long");
     }
     int status;
     Py_BEGIN_ALLOW_THREADS
-    status = order_statistics_of(vv.buf, n, ranks, n_ranks, ov.buf);
+    status = order_statistics_of(views[0].buf, n, ranks, n_ranks, views[2].buf);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&vv);
-    PyBuffer_Release(&rv);
-    PyBuffer_Release(&ov);
+    release(views, 3);
     if (status == 2) {
         return PyErr_NoMemory();
     }
@@ -443,42 +393,20 @@ static PyObject *order_statistics(PyObject *self, PyObject *args)
  * outside[i] is set where position is not within [0, last + 1] (NaN included); returns how many. */
 static PyObject *table_interpolate(PyObject *self, PyObject *args)
 {
-    PyObject *uo, *to, *outo, *xo;
+    PyObject *objects[4];
+    Py_buffer views[4];
     double u0, per_step;
-    if (!PyArg_ParseTuple(args, "OOddOO", &uo, &to, &u0, &per_step, &outo, &xo)) {
+    if (!PyArg_ParseTuple(args, "OOddOO", &objects[0], &objects[1], &u0, &per_step, &objects[2], &objects[3]) ||
+        get_buffers(objects, views, "ffFB") < 0) {
         return NULL;
     }
-    Py_buffer uv, tv, ov, xv;
-    if (get_buffer(uo, &uv, 0, 'f', "u") < 0) {
-        return NULL;
+    Py_ssize_t n = views[0].len / 8, points = views[1].len / 8, missed = 0;
+    if (views[2].len / 8 != n || views[3].len != n || points < 2) {
+        return refuse(views, 4, "table_interpolate: out and outside must match u; the table needs 2 points");
     }
-    if (get_buffer(to, &tv, 0, 'f', "table") < 0) {
-        PyBuffer_Release(&uv);
-        return NULL;
-    }
-    if (get_buffer(outo, &ov, 1, 'f', "out") < 0) {
-        PyBuffer_Release(&uv);
-        PyBuffer_Release(&tv);
-        return NULL;
-    }
-    if (get_buffer(xo, &xv, 1, 'b', "outside") < 0) {
-        PyBuffer_Release(&uv);
-        PyBuffer_Release(&tv);
-        PyBuffer_Release(&ov);
-        return NULL;
-    }
-    Py_ssize_t n = uv.len / 8, points = tv.len / 8, missed = 0;
-    if (ov.len / 8 != n || xv.len != n || points < 2) {
-        PyBuffer_Release(&uv);
-        PyBuffer_Release(&tv);
-        PyBuffer_Release(&ov);
-        PyBuffer_Release(&xv);
-        PyErr_SetString(PyExc_ValueError, "table_interpolate: out and outside must match u; the table needs 2 points");
-        return NULL;
-    }
-    const double *u = uv.buf, *table = tv.buf;
-    double *out = ov.buf;
-    uint8_t *outside = xv.buf;
+    const double *u = views[0].buf, *table = views[1].buf;
+    double *out = views[2].buf;
+    uint8_t *outside = views[3].buf;
     const double last = (double)(points - 2);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -492,10 +420,7 @@ static PyObject *table_interpolate(PyObject *self, PyObject *args)
         missed += !in;
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&uv);
-    PyBuffer_Release(&tv);
-    PyBuffer_Release(&ov);
-    PyBuffer_Release(&xv);
+    release(views, 4);
     return PyLong_FromSsize_t(missed);
 }
 

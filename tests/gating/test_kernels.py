@@ -172,3 +172,23 @@ def test_a_tube_gates_the_same_without_the_extension(numpy_only: None, monkeypat
     assert compiled.gates["monocytes"].vertices == plain.gates["monocytes"].vertices
     for name, mask in plain.masks.items():
         assert same_bits(compiled.masks[name], mask), name
+
+
+def test_the_compiled_module_refuses_wrong_arrays() -> None:
+    """A wrong dtype, mismatched lengths, a short or read-only output: an error, never a write
+    out of bounds."""
+    from assaykit.gating import _kernels
+
+    with pytest.raises(TypeError, match="float64"):
+        _kernels.count_in_box(np.zeros(3, np.float32), np.zeros(3), 0.0, 1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="differ in length"):
+        _kernels.count_in_box(np.zeros(3), np.zeros(4), 0.0, 1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="shorter"):
+        _kernels.compress(np.arange(4.0), np.ones(4, dtype=bool), np.empty(2))
+    with pytest.raises(ValueError, match="bins x bins"):
+        _kernels.histogram2d(np.zeros(3), np.zeros(3), np.zeros(15, np.int64), 0.0, 1.0, 4.0, 0.0, 1.0, 4.0, 4)
+    frozen = np.zeros(4, np.int64)
+    frozen.setflags(write=False)
+    with pytest.raises((ValueError, BufferError)):
+        _kernels.histogram1d(np.zeros(3), frozen, 0.0, 1.0, 4.0, 4)
+    assert frozen.sum() == 0
