@@ -7,6 +7,8 @@ C-contiguous float64 arrays; anything else takes numpy's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 try:
@@ -115,7 +117,7 @@ def _bin_index(values: np.ndarray, bins: int, value_range: tuple[float, float]) 
     return np.minimum(((values - value_range[0]) * _scale(bins, value_range)).astype(np.int64), bins - 1)
 
 
-def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray | None:
+def order_statistics(values: np.ndarray, ranks: Sequence[int] | np.ndarray) -> np.ndarray | None:
     """The values at 0-based ``ranks`` (ascending, distinct) of the sorted ``values``; None when
     a value is NaN or infinite or their span overflows or is subnormal.
 
@@ -123,7 +125,7 @@ def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray | None
     ----------
     values : ndarray
         1-D float values (any units); not modified.
-    ranks : ndarray of int
+    ranks : sequence or ndarray of int
         Ascending distinct ranks, each below ``values.size``.
     """
     ranks = np.asarray(ranks, dtype=np.int64)

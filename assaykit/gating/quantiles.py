@@ -35,7 +35,7 @@ def median(values: np.ndarray) -> float:
     """
     n = values.size
     middle = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
-    found = _order_statistics(values, middle) if n > _SMALL else None
+    found = order_statistics(values, middle) if n > _SMALL else None
     if found is None:
         return float(np.median(values))
     if values.dtype != np.float64:  # numpy's mean in the values' own precision
@@ -61,7 +61,7 @@ def percentiles(values: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
     previous = [n - 1 if v >= n - 1 else 0 if v < 0 else math.floor(v) for v in virtual]
     following = [n - 1 if v >= n - 1 else 0 if v < 0 else math.floor(v) + 1 for v in virtual]
     ranks = sorted({*previous, *following})
-    found = _order_statistics(values, ranks) if n > _SMALL else None
+    found = order_statistics(values, ranks) if n > _SMALL else None
     if found is None:
         return tuple(float(v) for v in np.percentile(values, q))
     value_at = dict(zip(ranks, found.tolist(), strict=True))
@@ -80,10 +80,3 @@ def _lerp(a: float, b: float, gamma: float) -> float:
     """numpy's linear interpolation: from below when ``gamma`` < 0.5, from above otherwise."""
     diff = b - a
     return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
-
-
-def _order_statistics(values: np.ndarray, ranks: Sequence[int] | np.ndarray) -> np.ndarray | None:
-    """The values at 0-based ``ranks`` (ascending, distinct) of sorted ``values``, in the order of
-    ``ranks``; None when the values hold NaN or infinity or their span overflows or is subnormal
-    (numpy's own functions then)."""
-    return order_statistics(values, np.asarray(ranks, dtype=np.int64))
