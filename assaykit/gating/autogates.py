@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate, in_polygon
-from .kernels import count_in_box, select
+from .kernels import count_in_box, in_box, select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 from .quantiles import median, percentiles
 
@@ -297,7 +297,7 @@ class MonocyteGate:
         cx, cy, _ = max((c for c in kept if c[0] >= brightest - 2 * self.cd14_window), key=lambda c: c[2])
         # the core and the bright side lie among the CD14-positive events (xp, yp): every event
         # at or above the core's median CD14 is one
-        core = (np.abs(xp - cx) < self.cd14_window) & (np.abs(yp - cy) < self.ssc_window)
+        core = in_box(xp, yp, cx, self.cd14_window, cy, self.ssc_window)
         if np.count_nonzero(core) < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
         mu_x, mu_y = median(select(xp, core)), median(select(yp, core))

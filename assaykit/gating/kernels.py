@@ -58,7 +58,22 @@ def count_in_box(x: np.ndarray, y: np.ndarray, cx: float, wx: float, cy: float, 
     """
     if _fast(x, y):
         return int(_kernels.count_in_box(x, y, float(cx), float(wx), float(cy), float(wy)))
-    return int(np.count_nonzero((np.abs(x - cx) < wx) & (np.abs(y - cy) < wy)))
+    return int(np.count_nonzero(in_box(x, y, cx, wx, cy, wy)))
+
+
+def in_box(x: np.ndarray, y: np.ndarray, cx: float, wx: float, cy: float, wy: float) -> np.ndarray:
+    """Which events have ``|x - cx| < wx`` and ``|y - cy| < wy`` (the box of :func:`count_in_box`).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        The events' coordinates (display units), equal lengths.
+    cx, cy : float
+        The box's centre.
+    wx, wy : float
+        Its half-widths (open bounds).
+    """
+    return (np.abs(x - cx) < wx) & (np.abs(y - cy) < wy)
 
 
 def _scale(bins: int, value_range: tuple[float, float]) -> float:
