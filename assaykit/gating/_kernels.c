@@ -231,28 +231,40 @@ static PyObject *compress(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(j);
 }
 
-/* how many i have |x[i] - cx| < wx and |y[i] - cy| < wy */
-static PyObject *count_in_box(PyObject *self, PyObject *args)
+/* counts[k] = how many i have |x[i] - cx[k]| < wx and |y[i] - cy[k]| < wy, for every box k in one
+ * pass over blocks of events (each block counted for every box while it is in the cache) */
+static PyObject *count_in_boxes(PyObject *self, PyObject *args)
 {
-    PyObject *objects[2];
-    Py_buffer views[2];
-    double cx, wx, cy, wy;
-    if (!PyArg_ParseTuple(args, "OOdddd", &objects[0], &objects[1], &cx, &wx, &cy, &wy) ||
-        get_buffers(objects, views, "ff") < 0) {
+    PyObject *objects[5];
+    Py_buffer views[5];
+    double wx, wy;
+    if (!PyArg_ParseTuple(args, "OOOOddO", &objects[0], &objects[1], &objects[2], &objects[3], &wx, &wy,
+                          &objects[4]) ||
+        get_buffers(objects, views, "ffffI") < 0) {
         return NULL;
     }
-    Py_ssize_t n = views[0].len / 8, count = 0;
-    if (views[1].len / 8 != n) {
-        return refuse(views, 2, "count_in_box: x and y differ in length");
+    Py_ssize_t n = views[0].len / 8, boxes = views[2].len / 8;
+    if (views[1].len / 8 != n || views[3].len / 8 != boxes || views[4].len / 8 != boxes) {
+        return refuse(views, 5, "count_in_boxes: x and y differ in length, or the centres and counts do");
     }
-    const double *x = views[0].buf, *y = views[1].buf;
+    const double *x = views[0].buf, *y = views[1].buf, *cx = views[2].buf, *cy = views[3].buf;
+    int64_t *counts = views[4].buf;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        count += (fabs(x[i] - cx) < wx) & (fabs(y[i] - cy) < wy);
+    for (Py_ssize_t start = 0; start < n; start += BLOCK) {
+        Py_ssize_t size = n - start < BLOCK ? n - start : BLOCK;
+        const double *xs = x + start, *ys = y + start;
+        for (Py_ssize_t k = 0; k < boxes; k++) {
+            const double bx = cx[k], by = cy[k];
+            int64_t count = 0;
+            for (Py_ssize_t i = 0; i < size; i++) {
+                count += (fabs(xs[i] - bx) < wx) & (fabs(ys[i] - by) < wy);
+            }
+            counts[k] += count;
+        }
     }
     Py_END_ALLOW_THREADS
-    release(views, 2);
-    return PyLong_FromSsize_t(count);
+    release(views, 5);
+    Py_RETURN_NONE;
 }
 
 /* --- order statistics ------------------------------------------------------------------------ */
@@ -515,8 +527,9 @@ static PyMethodDef methods[] = {
     {"histogram1d", histogram1d, METH_VARARGS,
      "histogram1d(x, counts, low, high, scale, bins): add each x within [low, high] to counts (int64, bins)"},
     {"compress", compress, METH_VARARGS, "compress(values, mask, out) -> n: values[mask] into out[:n]"},
-    {"count_in_box", count_in_box, METH_VARARGS,
-     "count_in_box(x, y, cx, wx, cy, wy) -> events with |x - cx| < wx and |y - cy| < wy"},
+    {"count_in_boxes", count_in_boxes, METH_VARARGS,
+     "count_in_boxes(x, y, cx, cy, wx, wy, counts): add to counts[k] the events with |x - cx[k]| < wx and "
+     "|y - cy[k]| < wy"},
     {"order_statistics", order_statistics, METH_VARARGS,
      "order_statistics(values, ranks, out) -> bool: the values at ascending 0-based ranks; False when a "
      "value or the span is not finite (out not set)"},

@@ -14,6 +14,7 @@ from ..errors import GatingError
 from ..fcs import Sample, Spillover
 from ..fcs.channels import find_channel, is_scatter
 from ..fcs.compensation import compensate, is_identity
+from .gates import Gate
 from .strategy import ROOT, Strategy
 from .transforms import Transform
 
@@ -42,6 +43,7 @@ class GatingFrame:
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}
+        self._inside: dict[Any, np.ndarray] = {}
         self._tops = sample.scale_tops()
         used, self.flags = choose_spillover(sample, spillover)
         if used is not None:  # a fluorescence marker the matrix leaves out is measured as acquired: said
@@ -78,6 +80,17 @@ class GatingFrame:
         if marker not in self._display:
             self._display[marker] = self.transform(marker).forward(self.scale(marker))
         return self._display[marker]
+
+    def inside(self, gate: Gate) -> np.ndarray:
+        """Which events ``gate`` holds (``gate.apply(self)``), computed once per gate: a fitted
+        gate's fit measures its events and :func:`apply_strategy` keeps them (do not modify)."""
+        try:
+            return self._inside[gate]
+        except KeyError:
+            mask = self._inside[gate] = gate.apply(self)
+            return mask
+        except TypeError:  # a gate holding unhashable values
+            return gate.apply(self)
 
 
 @dataclass(frozen=True)
@@ -184,7 +197,7 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
                 gate = gate.fit(frame, parent)
             except GatingError as exc:
                 raise GatingError(f"population {population.name!r}: {exc.message}", sample.path) from None
-        mask = gate.apply(frame) & parent
+        mask = frame.inside(gate) & parent
         frame.masks[population.name] = mask
         gates[population.name] = gate
         n_parent = int(np.count_nonzero(parent))

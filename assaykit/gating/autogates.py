@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import GatingError
-from .gates import GateData, IntervalGate, PolygonGate, RatioGate, in_polygon
-from .kernels import count_in_box, in_box, select
+from .gates import GateData, IntervalGate, PolygonGate, RatioGate
+from .kernels import count_in_boxes, in_box, select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 from .quantiles import median, percentiles
 
@@ -239,10 +239,10 @@ class MonocyteGate:
         granulocytes, share = self._granulocytes(x, y, monocytes)
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
-        inside = in_polygon(gate.vertices, x, y)
-        separation = self._check(x, y, inside, monocytes, lymphocytes, granulocytes is not None)
-        purity = float(np.mean(mix.posterior(np.column_stack([select(x, inside), select(y, inside)]), members))) \
-            if inside.any() else 0.0
+        gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
+        gated_x, gated_y = select(data.display(self.dims[0]), gated), select(data.display(self.dims[1]), gated)
+        separation = self._check(x, y, gated_x, monocytes, lymphocytes, granulocytes is not None)
+        purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
                                       "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
         return gate
@@ -282,11 +282,10 @@ class MonocyteGate:
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
         reach = (max(1, int(self.cd14_window / (xe[1] - xe[0]))), max(1, int(self.ssc_window / (ye[1] - ye[0]))))
         is_peak = (smooth == maximum_filter(smooth, size=(2 * reach[0] + 1, 2 * reach[1] + 1))) & (smooth > 0)
-        candidates = []
-        for i, j in zip(*np.nonzero(is_peak), strict=True):
-            cx, cy = (xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2
-            mass = count_in_box(xp, yp, cx, self.cd14_window, cy, self.ssc_window)
-            candidates.append((float(cx), float(cy), mass))
+        i, j = np.nonzero(is_peak)
+        centres_x, centres_y = (xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2
+        masses = count_in_boxes(xp, yp, centres_x, self.cd14_window, centres_y, self.ssc_window)
+        candidates = list(zip(centres_x.tolist(), centres_y.tolist(), masses.tolist(), strict=True))
         largest = max((m for _, _, m in candidates), default=0)
         kept = [c for c in candidates if c[2] >= max(self.min_cd14_peak_events, self.cd14_peak_height * largest)]
         if not kept:
@@ -376,15 +375,16 @@ class MonocyteGate:
         return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,
                                (mu_x, mu_y)), mix, [0, 1]
 
-    def _check(self, x: np.ndarray, y: np.ndarray, inside: np.ndarray, monocytes: Core, lymphocytes: Core,
+    def _check(self, x: np.ndarray, y: np.ndarray, gated_x: np.ndarray, monocytes: Core, lymphocytes: Core,
                granulocytes: bool) -> float:
-        """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs)."""
+        """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs).
+        ``x``, ``y``: the parent's events; ``gated_x``: the CD14 of those the gate holds."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, _, s_neg, _ = lymphocytes
-        if not inside.any():
+        if not gated_x.size:
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
-        separation = self._separation(median(select(x, inside)), lymphocytes, "the gated cells'")
-        share = np.count_nonzero(inside) / inside.size
+        separation = self._separation(median(gated_x), lymphocytes, "the gated cells'")
+        share = gated_x.size / x.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
             raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "

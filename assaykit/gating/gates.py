@@ -41,6 +41,10 @@ class GateData(Protocol):
 
     def transform(self, marker: str) -> Transform: ...
 
+    def inside(self, gate: Gate) -> np.ndarray:
+        """``gate.apply(self)``, computed once per gate (a fit and its application ask alike)."""
+        ...
+
 
 class Gate(Protocol):
     dims: tuple[str, ...]

@@ -44,25 +44,38 @@ def select(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def count_in_box(x: np.ndarray, y: np.ndarray, cx: float, wx: float, cy: float, wy: float) -> int:
-    """How many events have ``|x - cx| < wx`` and ``|y - cy| < wy``.
+def count_in_boxes(x: np.ndarray, y: np.ndarray, cx: np.ndarray, wx: float, cy: np.ndarray, wy: float
+                   ) -> np.ndarray:
+    """How many events each box holds: ``|x - cx[k]| < wx`` and ``|y - cy[k]| < wy``, for every box
+    k in one pass over the events.
 
     Parameters
     ----------
     x, y : ndarray
         The events' coordinates (display units), equal lengths.
-    cx, cy : float
-        The box's centre.
+    cx, cy : ndarray
+        The boxes' centres (one per box).
     wx, wy : float
-        Its half-widths (open bounds).
+        Their half-widths (open bounds).
+
+    Returns
+    -------
+    ndarray
+        int64 counts, one per box.
     """
-    if _fast(x, y):
-        return int(_kernels.count_in_box(x, y, float(cx), float(wx), float(cy), float(wy)))
-    return int(np.count_nonzero(in_box(x, y, cx, wx, cy, wy)))
+    cx, cy = np.asarray(cx, dtype=np.float64), np.asarray(cy, dtype=np.float64)
+    counts = np.zeros(cx.size, dtype=np.int64)
+    if _fast(x, y) and cx.size == cy.size:
+        _kernels.count_in_boxes(x, y, np.ascontiguousarray(cx), np.ascontiguousarray(cy), float(wx), float(wy),
+                                counts)
+        return counts
+    for k, (bx, by) in enumerate(zip(cx.tolist(), cy.tolist(), strict=True)):
+        counts[k] = np.count_nonzero(in_box(x, y, bx, wx, by, wy))
+    return counts
 
 
 def in_box(x: np.ndarray, y: np.ndarray, cx: float, wx: float, cy: float, wy: float) -> np.ndarray:
-    """Which events have ``|x - cx| < wx`` and ``|y - cy| < wy`` (the box of :func:`count_in_box`).
+    """Which events have ``|x - cx| < wx`` and ``|y - cy| < wy`` (a box of :func:`count_in_boxes`).
 
     Parameters
     ----------

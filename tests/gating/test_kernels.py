@@ -87,12 +87,17 @@ def test_select_equal(share: float) -> None:
     assert same_bits(kernels.select(values.astype(np.float32), mask), values.astype(np.float32)[mask])
 
 
-def test_count_in_box_equal() -> None:
+def test_count_in_boxes_equal() -> None:
     rng = np.random.default_rng(5)
     x, y = _values(rng, 20_000), _values(rng, 20_000)
-    for box in [(0.5, 0.04, 0.5, 0.05), (0.25, 1 / 64, 0.5, 0.5), (0.0, 0.0, 0.0, 1.0)]:
-        compiled, plain = both(kernels.count_in_box, x, y, *box)
-        assert compiled == plain
+    boxes = [(0.5, 0.04, 0.5, 0.05), (0.25, 1 / 64, 0.5, 0.5), (0.0, 0.0, 0.0, 1.0), (0.3, 0.04, 0.9, 0.05)]
+    for wx, wy in [(0.04, 0.05), (1 / 64, 0.5), (0.0, 1.0)]:
+        cx, cy = np.array([b[0] for b in boxes]), np.array([b[2] for b in boxes])
+        compiled, plain = both(kernels.count_in_boxes, x, y, cx, wx, cy, wy)
+        assert same_bits(compiled, plain)
+        expected = [np.count_nonzero((np.abs(x - a) < wx) & (np.abs(y - b) < wy)) for a, b in zip(cx, cy, strict=True)]
+        assert compiled.tolist() == expected
+    assert kernels.count_in_boxes(x, y, np.zeros(0), 0.1, np.zeros(0), 0.1).size == 0
 
 
 def _quantile_arrays(rng: np.random.Generator, n: int) -> list[np.ndarray]:
@@ -180,9 +185,10 @@ def test_the_compiled_module_refuses_wrong_arrays() -> None:
     from assaykit.gating import _kernels
 
     with pytest.raises(TypeError, match="float64"):
-        _kernels.count_in_box(np.zeros(3, np.float32), np.zeros(3), 0.0, 1.0, 0.0, 1.0)
+        _kernels.count_in_boxes(np.zeros(3, np.float32), np.zeros(3), np.zeros(1), np.zeros(1), 1.0, 1.0,
+                                np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="differ in length"):
-        _kernels.count_in_box(np.zeros(3), np.zeros(4), 0.0, 1.0, 0.0, 1.0)
+        _kernels.count_in_boxes(np.zeros(3), np.zeros(4), np.zeros(1), np.zeros(1), 1.0, 1.0, np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="shorter"):
         _kernels.compress(np.arange(4.0), np.ones(4, dtype=bool), np.empty(2))
     with pytest.raises(ValueError, match="bins x bins"):
