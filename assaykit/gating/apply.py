@@ -15,6 +15,7 @@ from ..fcs import Sample, Spillover
 from ..fcs.channels import find_channel, is_scatter
 from ..fcs.compensation import compensate, is_identity
 from .gates import Gate
+from .kernels import select
 from .strategy import ROOT, Strategy
 from .transforms import Transform
 
@@ -44,6 +45,7 @@ class GatingFrame:
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}
         self._inside: dict[Any, np.ndarray] = {}
+        self._selected: dict[tuple[str, bool, int], tuple[np.ndarray, np.ndarray]] = {}
         self._tops = sample.scale_tops()
         used, self.flags = choose_spillover(sample, spillover)
         if used is not None:  # a fluorescence marker the matrix leaves out is measured as acquired: said
@@ -80,6 +82,19 @@ class GatingFrame:
         if marker not in self._display:
             self._display[marker] = self.transform(marker).forward(self.scale(marker))
         return self._display[marker]
+
+    def selected(self, marker: str, mask: np.ndarray, display: bool = True) -> np.ndarray:
+        """``marker``'s display coordinates (``display``) or scale values of the events in
+        ``mask``, kept for that mask array: a fit and the figure drawn from it read the same
+        events, selected once (read-only)."""
+        key = (marker, display, id(mask))
+        kept = self._selected.get(key)
+        if kept is not None and kept[0] is mask:
+            return kept[1]
+        values = select(self.display(marker) if display else self.scale(marker), mask)
+        values.flags.writeable = False
+        self._selected[key] = (mask, values)
+        return values
 
     def inside(self, gate: Gate) -> np.ndarray:
         """Which events ``gate`` holds (``gate.apply(self)``), computed once per gate: a fitted

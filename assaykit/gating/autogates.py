@@ -100,7 +100,7 @@ class SingletGate:
         records no pulse height (the strategy's height marker is optional and absent)."""
         if self.dims[1] in data.missing:
             return IntervalGate((self.dims[0],))
-        area = select(data.scale(self.dims[0]), parent)
+        area = data.selected(self.dims[0], parent, display=False)  # the figure's outline reads it too
         height = select(data.scale(self.dims[1]), parent)
         if np.array_equal(area, height):  # one channel for both (a FACSCalibur has no pulse area)
             return RatioGate(self.dims, low=1.0, high=1.0)
@@ -228,8 +228,7 @@ class MonocyteGate:
         posterior of the monocyte components over the gated events, 0-1) and
         ``cd14_separation_sds``. Raises GatingError, naming what is missing, when no plausible
         monocyte population is found."""
-        x = select(data.display(self.dims[0]), parent)
-        y = select(data.display(self.dims[1]), parent)
+        x, y = data.selected(self.dims[0], parent), data.selected(self.dims[1], parent)  # the figure's too
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
         y_low, y_lymph_top, y_top = percentiles(y, [0.5, 99.5, 99.9])  # one selection for both steps

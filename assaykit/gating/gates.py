@@ -17,7 +17,6 @@ import numpy as np
 
 from .._geometry import ellipse_outline, mahalanobis2
 from ..errors import GatingError
-from .kernels import select
 from .quantiles import percentiles
 from .transforms import Transform
 
@@ -43,6 +42,11 @@ class GateData(Protocol):
 
     def inside(self, gate: Gate) -> np.ndarray:
         """``gate.apply(self)``, computed once per gate (a fit and its application ask alike)."""
+        ...
+
+    def selected(self, marker: str, mask: np.ndarray, display: bool = True) -> np.ndarray:
+        """The marker's display coordinates (or scale values) of the events in ``mask``, selected
+        once per mask (read-only)."""
         ...
 
 
@@ -320,7 +324,8 @@ class RatioGate:
     def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
         """The two bounding lines, drawn over the parent's scale range on x (up to its 99.9th
         percentile, read off :func:`thinned` events)."""
-        top = percentiles(thinned(select(data.scale(self.dims[0]), parent)), [99.9])[0] if parent.any() else 1.0
+        top = percentiles(thinned(data.selected(self.dims[0], parent, display=False)), [99.9])[0] \
+            if parent.any() else 1.0
         xs = np.linspace(0, max(top, 1e-9), 50)
         x_form, y_form = data.transform(self.dims[0]), data.transform(self.dims[1])
         return tuple(np.column_stack([x_form.forward(xs), y_form.forward(xs * r)]) for r in (self.low, self.high))

@@ -151,14 +151,14 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
                   "percent_of_parent": population.percent_of_parent}
         labels = [axis_label(result, d) for d in dims]
         if len(dims) == 1:
-            x = select(frame.display(dims[0]), parent)
+            x = frame.display(dims[0]) if parent is root else select(frame.display(dims[0]), parent)
             counts, edges = histogram1d(x, bins, _range(x))
             bounds = tuple(float(b) for b in (gate.low, gate.high) if b is not None)
             panels.append(Panel(**common, x_label=labels[0], y_label="events", x_edges=edges,
                                 y_edges=np.zeros(0), counts=counts, bounds=bounds,
                                 x_ticks=axis_ticks(frame.transform(dims[0]))))
         elif len(dims) == 2:
-            x, y = select(frame.display(dims[0]), parent), select(frame.display(dims[1]), parent)
+            x, y = frame.selected(dims[0], parent), frame.selected(dims[1], parent)  # a fit's, if it read them
             x_range, y_range = ((0.0, 1.0), (0.0, 1.0)) if gate.kind == "ratio" else (_range(x), _range(y))
             counts, xe, ye = histogram2d(x, y, bins, x_range, y_range)
             panels.append(Panel(**common, x_label=labels[0], y_label=labels[1], x_edges=xe, y_edges=ye,
