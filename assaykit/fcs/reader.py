@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO
@@ -53,7 +52,9 @@ class Sample:
     (FCS 2.0 log decoding from ``$PnE`` and gain ``$PnG`` applied on linear integer channels),
     the same array as ``raw`` when neither applies. Both are read-only. ``channels`` are the
     ``$PnN`` names, ``markers`` the ``$PnS`` labels ('' when absent), ``keywords`` the TEXT with
-    upper-case keys. ``notes`` lists what was irregular in the file and how it was read.
+    upper-case keys. ``sha256`` is the SHA-256 (hex) of the whole file as read: its DATA from the
+    very bytes the events were decoded from. ``notes`` lists what was irregular in the file and
+    how it was read.
     """
 
     path: Path
@@ -66,6 +67,7 @@ class Sample:
     spillover: Spillover | None
     dataset: int
     n_datasets: int
+    sha256: str
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -81,15 +83,6 @@ class Sample:
     @property
     def n_channels(self) -> int:
         return int(self.raw.shape[1])
-
-    @cached_property
-    def sha256(self) -> str:
-        """SHA-256 of the whole file (hex), computed on first use."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
 
     def channel_ranges(self) -> tuple[float, ...]:
         """``$PnR`` per channel (0.0 where absent or unreadable)."""
@@ -410,6 +403,7 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
     got = handle.readinto(memoryview(buffer))
     if got < n_bytes:
         raise TextError(f"DATA ends early: read {got} of {n_bytes} bytes")
+    sha256 = _file_digest(handle, size, start, buffer)  # DATA hashed from the bytes decoded below
     raw = decode(buffer, layout, n_events)
     raw.setflags(write=False)
     events, scale_notes = _scale(raw, ds.keywords, layout)
@@ -428,8 +422,30 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
         spillover=spillover,
         dataset=index,
         n_datasets=len(datasets),
+        sha256=sha256,
         notes=tuple(notes + scale_notes + spill_notes),
     )
+
+
+def _file_digest(handle: BinaryIO, size: int, start: int, data: np.ndarray) -> str:
+    """SHA-256 (hex) of the whole file of ``size`` bytes whose bytes from ``start`` are ``data``
+    (just read): only what lies before and after them is read again."""
+    digest = hashlib.sha256()
+    _digest_range(handle, 0, start, digest)
+    digest.update(memoryview(data))
+    _digest_range(handle, start + data.size, size, digest)
+    return digest.hexdigest()
+
+
+def _digest_range(handle: BinaryIO, low: int, high: int, digest: Any) -> None:
+    """Add the file's bytes [low, high) to ``digest``."""
+    handle.seek(low)
+    while low < high:
+        chunk = handle.read(min(high - low, 1 << 20))
+        if not chunk:
+            raise TextError("the file shrank while it was read")
+        digest.update(chunk)
+        low += len(chunk)
 
 
 # --- scale values ------------------------------------------------------------------------------

@@ -57,6 +57,19 @@ def test_every_corpus_file_reads(corpus: Path) -> None:
         assert np.isfinite(sample.events).all(), path
 
 
+def test_the_digest_is_the_whole_files(corpus: Path) -> None:
+    """The SHA-256 taken while reading (DATA from the bytes decoded, the rest read again) is the
+    whole file's, whichever dataset is read (the LMD files' first one lies before the second)."""
+    import hashlib
+
+    for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in (".fcs", ".lmd")):
+        expected = hashlib.sha256(path.read_bytes()).hexdigest()
+        sample = read_fcs(path)
+        assert sample.sha256 == expected, path
+        if sample.n_datasets > 1:
+            assert read_fcs(path, dataset=0).sha256 == expected, path
+
+
 def test_accuri_text_offsets_point_into_text_so_header_wins(corpus: Path) -> None:
     # $BEGINDATA = 2526 lies inside TEXT (58-2959): impossible. The HEADER's 2960 holds
     # $TOT x 56 bytes exactly; fcsparser reads the same, FlowIO (lenient) reads TEXT bytes as data.

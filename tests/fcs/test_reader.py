@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +217,7 @@ def test_flowio_written_file_round_trips(tmp_path: Path) -> None:
     assert sample.spillover is not None
     np.testing.assert_array_equal(sample.spillover.matrix, [[1, 0.1], [0.2, 1]])
     assert sample.spillover.channels == ("FSC-A", "PE-A")
-    assert len(sample.sha256) == 64
+    assert sample.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert not sample.raw.flags.writeable
 
 
@@ -239,3 +240,14 @@ def test_malformed_spillover_is_ignored_with_a_note(tmp_path: Path) -> None:
     blob = build_fcs(FLOATS, extra=[("$SPILLOVER", "3,A,B,1,0")])
     sample = read_fcs(_write(tmp_path, blob))
     assert sample.spillover is None and any("$SPILLOVER holds" in note for note in sample.notes)
+
+
+def test_the_digest_covers_what_lies_around_data(tmp_path: Path) -> None:
+    """SHA-256 of the whole file: bytes after DATA (an ANALYSIS segment, padding) included, and
+    for an empty acquisition (no DATA read) the file alone."""
+    padded = _write(tmp_path, build_fcs(FLOATS) + b"ANALYSIS" * 100, "padded.fcs")
+    assert read_fcs(padded).sha256 == hashlib.sha256(padded.read_bytes()).hexdigest()
+    empty = _write(tmp_path, build_fcs(FLOATS[:0]), "empty.fcs")
+    sample = read_fcs(empty)
+    assert sample.n_events == 0
+    assert sample.sha256 == hashlib.sha256(empty.read_bytes()).hexdigest()
