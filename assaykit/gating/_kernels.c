@@ -520,6 +520,185 @@ static PyObject *table_interpolate(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(missed);
 }
 
+/* --- the binned EM of mixture.fit_binned ------------------------------------------------------ */
+
+#define PARAMS 6 /* per component: mean x, mean y, covariance xx, xy, yy, weight; or six coefficients */
+#define VAR_FLOOR 1e-6
+#define PI 3.141592653589793 /* numpy.pi */
+
+/* function(*arguments, out=out) (out NULL: no out), the result as a new reference */
+static PyObject *call_numpy(PyObject *function, PyObject *first, PyObject *second, PyObject *out)
+{
+    PyObject *positional = second ? PyTuple_Pack(2, first, second) : PyTuple_Pack(1, first);
+    PyObject *keywords = out ? Py_BuildValue("{s:O}", "out", out) : NULL;
+    PyObject *result = positional && (keywords || !out) ? PyObject_Call(function, positional, keywords) : NULL;
+    Py_XDECREF(positional);
+    Py_XDECREF(keywords);
+    return result;
+}
+
+/* the same, for its side effect on out: 0, or -1 with the exception set */
+static int call_into(PyObject *function, PyObject *first, PyObject *second, PyObject *out)
+{
+    PyObject *result = call_numpy(function, first, second, out);
+    Py_XDECREF(result);
+    return result ? 0 : -1;
+}
+
+/* a numpy scalar (or any number) as a double: 0, or -1 with the exception set */
+static int as_double(PyObject *number, double *value)
+{
+    if (number == NULL) {
+        return -1;
+    }
+    *value = PyFloat_AsDouble(number);
+    Py_DECREF(number);
+    return *value == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Python's max(a, b) and min(a, b) of two floats (the first unless the second is strictly beyond) */
+static inline double py_max(double a, double b)
+{
+    return b > a ? b : a;
+}
+
+static inline double py_min(double a, double b)
+{
+    return b < a ? b : a;
+}
+
+enum { FEATURES, COUNTS, PARAMETERS, BOX, STATE, COEF, LOGS, DENS, NORM, LOGNORM, SCALED, MOMENTS, ARRAYS };
+
+/* em_fit(features, w, params, box, state, coef, logs, dens, norm, lognorm, scaled, moments, scaled_t,
+ *        matmul, exp, log, iterations, tolerance) -> steps
+ * The EM loop of mixture.fit_binned (its numpy loop: _em_steps) over n occupied bins and k
+ * components, the same numbers bit for bit: numpy does what numpy did there (matrix products,
+ * exp, log, the dot product and the pairwise sum, called from here), this code the arithmetic
+ * Python did on floats and numpy's element-wise steps, in their order.
+ * features: 6 x n (1, x, y, x^2, xy, y^2 of each bin's centre); w: n bin counts; params: k x 6,
+ * updated in place; box: k x 4 bounds of the means (x low, x high, y low, y high), or empty; state:
+ * [background weight (updated), background density, total count]. Scratch arrays: coef k x 6,
+ * logs k, dens k x n, norm, lognorm and scaled (features x w / norm) n, 6 x n, moments k x 6;
+ * scaled_t: scaled.T. matmul, exp, log: numpy's. */
+static PyObject *em_fit(PyObject *self, PyObject *args)
+{
+    PyObject *objects[ARRAYS], *scaled_t, *matmul, *exp_function, *log_function;
+    Py_buffer views[ARRAYS];
+    Py_ssize_t iterations;
+    double tolerance;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOnd", &objects[0], &objects[1], &objects[2], &objects[3],
+                          &objects[4], &objects[5], &objects[6], &objects[7], &objects[8], &objects[9], &objects[10],
+                          &objects[11], &scaled_t, &matmul, &exp_function, &log_function, &iterations, &tolerance) ||
+        get_buffers(objects, views, "ffFfFFFFFFFF") < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = views[COUNTS].len / 8, k = views[PARAMETERS].len / 8 / PARAMS;
+    int bounded = views[BOX].len > 0;
+    if (views[FEATURES].len / 8 != PARAMS * n || views[PARAMETERS].len / 8 != PARAMS * k || k < 1 ||
+        (bounded && views[BOX].len / 8 != 4 * k) || views[STATE].len / 8 != 3 || views[COEF].len / 8 != PARAMS * k ||
+        views[LOGS].len / 8 != k || views[DENS].len / 8 != k * n || views[NORM].len / 8 != n ||
+        views[LOGNORM].len / 8 != n || views[SCALED].len / 8 != PARAMS * n || views[MOMENTS].len / 8 != PARAMS * k) {
+        return refuse(views, ARRAYS, "em_fit: an array of the wrong size");
+    }
+    const double *features = views[FEATURES].buf, *w = views[COUNTS].buf, *box = views[BOX].buf;
+    double *params = views[PARAMETERS].buf, *state = views[STATE].buf, *coef = views[COEF].buf;
+    double *logs = views[LOGS].buf, *dens = views[DENS].buf, *norm = views[NORM].buf, *scaled = views[SCALED].buf;
+    const double *moments = views[MOMENTS].buf;
+    double bg_weight = state[0], bg_density = state[1], total = state[2], previous = -INFINITY;
+    Py_ssize_t step = 0;
+    int failed = 0;
+    for (; step < iterations && !failed; step++) {
+        /* mixture._coefficients: log(w / (2 pi sqrt(det))) by numpy, the rest as Python's floats */
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const double *q = params + j * PARAMS;
+            double det = q[2] * q[4] - q[3] * q[3];
+            if (!(det > 0)) {
+                release(views, ARRAYS);
+                PyErr_SetString(PyExc_ArithmeticError, "a component's covariance is not positive definite");
+                return NULL;
+            }
+            logs[j] = q[5] / (2 * PI * sqrt(det));
+        }
+        if (call_into(log_function, objects[LOGS], NULL, objects[LOGS]) < 0) {
+            failed = 1;
+            break;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const double *q = params + j * PARAMS;
+            double mx = q[0], my = q[1], c00 = q[2], c01 = q[3], c11 = q[4];
+            double det = c00 * c11 - c01 * c01;
+            double a = -0.5 * c11 / det, c = -0.5 * c00 / det, b = c01 / det;
+            double *row = coef + j * PARAMS;
+            row[0] = a * mx * mx + b * mx * my + c * my * my + logs[j];
+            row[1] = -2 * a * mx - b * my;
+            row[2] = -b * mx - 2 * c * my;
+            row[3] = a, row[4] = b, row[5] = c;
+        }
+        /* dens = exp(coef @ features); norm = maximum(dens.sum(axis=0) + bg, 1e-300) */
+        if (call_into(matmul, objects[COEF], objects[FEATURES], objects[DENS]) < 0 ||
+            call_into(exp_function, objects[DENS], NULL, objects[DENS]) < 0) {
+            failed = 1;
+            break;
+        }
+        const double background = bg_weight * bg_density;
+        for (Py_ssize_t b = 0; b < n; b++) {
+            double sum = dens[b];
+            for (Py_ssize_t j = 1; j < k; j++) {
+                sum += dens[j * n + b];
+            }
+            sum += background;
+            norm[b] = sum >= 1e-300 || sum != sum ? sum : 1e-300; /* numpy.maximum keeps NaN */
+        }
+        /* mean log-likelihood: w @ log(norm) / total */
+        double log_likelihood;
+        if (call_into(log_function, objects[NORM], NULL, objects[LOGNORM]) < 0 ||
+            as_double(PyNumber_MatrixMultiply(objects[COUNTS], objects[LOGNORM]), &log_likelihood) < 0) {
+            failed = 1;
+            break;
+        }
+        log_likelihood /= total;
+        if (log_likelihood - previous < tolerance) {
+            break;
+        }
+        previous = log_likelihood;
+        /* scale = w / norm (kept in lognorm); moments = dens @ (features * scale).T */
+        double *scale = views[LOGNORM].buf, scale_sum;
+        for (Py_ssize_t b = 0; b < n; b++) {
+            scale[b] = w[b] / norm[b];
+        }
+        for (Py_ssize_t f = 0; f < PARAMS; f++) {
+            for (Py_ssize_t b = 0; b < n; b++) {
+                scaled[f * n + b] = features[f * n + b] * scale[b];
+            }
+        }
+        if (call_into(matmul, objects[DENS], scaled_t, objects[MOMENTS]) < 0 ||
+            as_double(PyObject_CallMethod(objects[LOGNORM], "sum", NULL), &scale_sum) < 0) {
+            failed = 1;
+            break;
+        }
+        bg_weight = bg_weight * bg_density * scale_sum / total;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const double *m = moments + j * PARAMS;
+            double *q = params + j * PARAMS;
+            double n_k = py_max(m[0], 1e-12);
+            double ex = m[1] / n_k, ey = m[2] / n_k, mx = ex, my = ey;
+            if (bounded) {
+                const double *bx = box + j * 4;
+                mx = py_min(py_max(mx, bx[0]), bx[1]);
+                my = py_min(py_max(my, bx[2]), bx[3]);
+            }
+            q[0] = mx, q[1] = my;
+            q[2] = py_max(m[3] / n_k - 2 * mx * ex + mx * mx, VAR_FLOOR);
+            q[3] = m[4] / n_k - mx * ey - my * ex + mx * my;
+            q[4] = py_max(m[5] / n_k - 2 * my * ey + my * my, VAR_FLOOR);
+            q[5] = n_k / total;
+        }
+    }
+    state[0] = bg_weight;
+    release(views, ARRAYS);
+    return failed ? NULL : PyLong_FromSsize_t(step);
+}
+
 static PyMethodDef methods[] = {
     {"histogram2d", histogram2d, METH_VARARGS,
      "histogram2d(x, y, counts, x_low, x_high, x_scale, y_low, y_high, y_scale, bins): add each (x, y) "
@@ -535,6 +714,10 @@ static PyMethodDef methods[] = {
      "value or the span is not finite (out not set)"},
     {"table_interpolate", table_interpolate, METH_VARARGS,
      "table_interpolate(u, table, u0, per_step, out, outside) -> n outside the table"},
+    {"em_fit", em_fit, METH_VARARGS,
+     "em_fit(features, w, params, box, state, coef, logs, dens, norm, lognorm, scaled, moments, scaled_t, matmul, "
+     "exp, log, iterations, tolerance) -> steps: the binned EM of mixture.fit_binned, parameters and background "
+     "weight updated in place"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import GatingError
+
 try:
     from . import _kernels
 except ImportError:  # a source tree whose extension was not built: numpy's path, slower
@@ -193,6 +195,54 @@ def _bucket_order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarra
         local = ranks[holding == b] - (ends[b] - counts[b])
         out[holding == b] = np.partition(members, local)[local]
     return out
+
+
+def em_fit(features: np.ndarray, counts: np.ndarray, params: np.ndarray, box: np.ndarray | None,
+           background: tuple[float, float], iterations: int, tolerance: float) -> tuple[np.ndarray, float] | None:
+    """The EM loop of :func:`~assaykit.gating.mixture.fit_binned`, compiled; None when the
+    extension is not built (the caller then runs that loop in numpy, ``mixture._em_steps``).
+    The same numbers bit for bit: numpy still does what it did there (matrix products, exp, log,
+    the dot product and the pairwise sum, called from the loop), the C code the arithmetic that
+    Python did on floats and numpy's element-wise steps, in their order.
+
+    Parameters
+    ----------
+    features : ndarray
+        6 x n: 1, x, y, x^2, xy, y^2 of each occupied bin's centre (display units).
+    counts : ndarray
+        The n bins' event counts (float64).
+    params : ndarray
+        k x 6 starting parameters per component: mean x, mean y, covariance xx, xy, yy (display
+        units), weight (fraction).
+    box : ndarray or None
+        k x 4 bounds of each mean (x low, x high, y low, y high), or None.
+    background : tuple of float
+        The uniform background's starting weight (fraction) and density (1 / window area).
+    iterations : int
+        At most this many steps.
+    tolerance : float
+        Stop when the mean log-likelihood per event gains less.
+
+    Returns
+    -------
+    tuple or None
+        The fitted parameters (k x 6) and background weight.
+    """
+    if _kernels is None:
+        return None
+    k, n = len(params), features.shape[1]
+    fitted = np.array(params, dtype=np.float64, order="C")
+    bounds = np.zeros(0) if box is None else np.ascontiguousarray(box, dtype=np.float64)
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    state = np.array([background[0], background[1], float(counts.sum())])
+    scaled = np.empty((6, n))
+    try:
+        _kernels.em_fit(np.ascontiguousarray(features, dtype=np.float64), counts, fitted, bounds, state,
+                        np.empty((k, 6)), np.empty(k), np.empty((k, n)), np.empty(n), np.empty(n), scaled,
+                        np.empty((k, 6)), scaled.T, np.matmul, np.exp, np.log, int(iterations), float(tolerance))
+    except ArithmeticError as error:
+        raise GatingError(f"mixture fit failed: {error}") from None
+    return fitted, float(state[0])
 
 
 def table_interpolate(u: np.ndarray, table: np.ndarray, u0: float, per_step: float

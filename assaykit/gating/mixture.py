@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import bin_counts_1d, bin_counts_2d
+from ..errors import GatingError
+from .kernels import bin_counts_1d, bin_counts_2d, em_fit
 
 _VAR_FLOOR = 1e-6  # display units squared: no component collapses onto a single bin
 
@@ -79,6 +80,8 @@ def _coefficients(means: list[list[float]], covs: list[tuple[float, float, float
     """:func:`_log_density_coefficients` from plain numbers: means [x, y], covariances (xx, xy,
     yy) and weights per component (a handful of components: Python arithmetic, one numpy log)."""
     dets = [c00 * c11 - c01 * c01 for c00, c01, c11 in covs]
+    if not all(d > 0 for d in dets):
+        raise GatingError("mixture fit failed: a component's covariance is not positive definite")
     logs = np.log(np.array([w / (2 * np.pi * math.sqrt(d)) for w, d in zip(weights, dets, strict=True)])).tolist()
     rows = []
     for (mx, my), (c00, c01, c11), det, log in zip(means, covs, dets, logs, strict=True):
@@ -110,11 +113,29 @@ def fit_binned(
     features = _quadratic_features((x_edges[ix] + x_edges[ix + 1]) / 2, (y_edges[iy] + y_edges[iy + 1]) / 2)
     area = (x_high - x_low) * (y_high - y_low)
     k = len(means)
+    if not w.size:
+        raise GatingError("no events in the mixture's window")
+    covs = np.asarray(covariances, dtype=np.float64)
+    params = np.column_stack([np.asarray(means, dtype=np.float64), covs[:, 0, 0], covs[:, 0, 1], covs[:, 1, 1],
+                              np.full(k, (1 - background) / k)])
+    fitted = em_fit(features, w, params, bounds, (background, 1.0 / area), iterations, tolerance)
+    if fitted is None:  # the extension is not built
+        fitted = _em_steps(features, w, params, bounds, (background, 1.0 / area), iterations, tolerance)
+    params, bg_weight = fitted
+    covariances_out = np.stack([np.column_stack([params[:, 2], params[:, 3]]),
+                                np.column_stack([params[:, 3], params[:, 4]])], axis=1)
+    return Mixture(params[:, :2].copy(), covariances_out, params[:, 5].copy(), bg_weight, 1.0 / area)
+
+
+def _em_steps(features: np.ndarray, w: np.ndarray, params: np.ndarray, bounds: np.ndarray | None,
+              background: tuple[float, float], iterations: int, tolerance: float) -> tuple[np.ndarray, float]:
+    """The EM loop of :func:`fit_binned` in numpy (:func:`kernels.em_fit`'s parameters and
+    result): each step two matrix products over the occupied bins."""
     # the components' parameters are a handful of numbers: kept as Python floats between steps
-    mu = np.asarray(means, dtype=np.float64).tolist()
-    cov = [(c[0][0], c[0][1], c[1][1]) for c in np.asarray(covariances, dtype=np.float64).tolist()]
-    weights = [(1 - background) / k] * k
-    bg_weight, bg_density = background, 1.0 / area
+    mu = [[p[0], p[1]] for p in params.tolist()]
+    cov = [(p[2], p[3], p[4]) for p in params.tolist()]
+    weights = [p[5] for p in params.tolist()]
+    bg_weight, bg_density = background
     total = float(w.sum())
     previous = -np.inf
     box = bounds.tolist() if bounds is not None else None
@@ -139,5 +160,5 @@ def fit_binned(
             mu.append([mx, my])
             cov.append((max(m3 / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR), m4 / n_k - mx * ey - my * ex + mx * my,
                         max(m5 / n_k - 2 * my * ey + my * my, _VAR_FLOOR)))
-    covariances_out = np.array([[[c00, c01], [c01, c11]] for c00, c01, c11 in cov])
-    return Mixture(np.array(mu), covariances_out, np.array(weights), bg_weight, bg_density)
+    fitted = np.array([[m[0], m[1], c[0], c[1], c[2], wt] for m, c, wt in zip(mu, cov, weights, strict=True)])
+    return fitted, bg_weight

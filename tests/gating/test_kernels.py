@@ -161,6 +161,58 @@ def test_logicle_equal_to_flowutils_both_ways() -> None:
     np.testing.assert_allclose(compiled, expected, rtol=0, atol=1e-9)
 
 
+def _mixture_events(rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Events of k Gaussian clusters over a uniform background (display units); starting means
+    and covariances a little off the clusters'."""
+    centres = rng.uniform(0.3, 0.7, (k, 2))
+    sizes = rng.integers(500, 20_000, k)
+    points = [rng.normal(c, rng.uniform(0.01, 0.06, 2), (n, 2)) for c, n in zip(centres, sizes, strict=True)]
+    points.append(rng.uniform(0.0, 1.0, (2_000, 2)))
+    x, y = np.concatenate(points).T
+    means = centres + rng.normal(0, 0.02, (k, 2))
+    covariances = np.array([np.diag(rng.uniform(0.01, 0.05, 2) ** 2) for _ in range(k)])
+    return np.ascontiguousarray(x), np.ascontiguousarray(y), means, covariances
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("bounded", [False, True])
+def test_em_fit_equal(k: int, bounded: bool) -> None:
+    """The compiled EM loop against mixture's numpy loop: every parameter bit for bit, whether
+    it converges early or runs all its steps, with and without bounds on the means."""
+    from assaykit.gating import mixture
+
+    rng = np.random.default_rng(10 * k + bounded)
+    x, y, means, covariances = _mixture_events(rng, k)
+    bounds = np.column_stack([means[:, 0] - 0.01, means[:, 0] + 0.01, means[:, 1] - 0.01, means[:, 1] + 0.01]) \
+        if bounded else None
+    for iterations, tolerance in [(50, 1e-4), (7, 0.0), (200, 1e-9)]:
+        compiled, plain = both(mixture.fit_binned, x, y, (0.1, 0.9, 0.05, 0.95), means, covariances, bounds,
+                               64, iterations, 0.02, tolerance)
+        for field in ("means", "covariances", "weights"):
+            assert same_bits(getattr(compiled, field), getattr(plain, field)), field
+        assert compiled.background_weight == plain.background_weight
+
+
+def test_em_fit_refuses_a_degenerate_start_either_way() -> None:
+    """A covariance that is not positive definite: a GatingError, compiled or not (not a
+    ValueError from a square root)."""
+    from assaykit.errors import GatingError
+    from assaykit.gating import mixture
+
+    x, y, means, _ = _mixture_events(np.random.default_rng(1), 2)
+    singular = np.array([[[1e-4, 2e-4], [2e-4, 1e-4]]] * 2)
+    with pytest.raises(GatingError, match="not positive definite"):
+        mixture.fit_binned(x, y, (0.0, 1.0, 0.0, 1.0), means, singular)
+    module, kernels._kernels = kernels._kernels, None
+    try:
+        with pytest.raises(GatingError, match="not positive definite"):
+            mixture.fit_binned(x, y, (0.0, 1.0, 0.0, 1.0), means, singular)
+    finally:
+        kernels._kernels = module
+    with pytest.raises(GatingError, match="no events"):
+        mixture.fit_binned(x, y, (2.0, 3.0, 2.0, 3.0), means, singular)
+
+
 @pytest.mark.parametrize("specimen", ["whole_blood", "pbmc"])
 def test_a_tube_gates_the_same_without_the_extension(numpy_only: None, monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path, specimen: str) -> None:
@@ -189,6 +241,8 @@ def test_the_compiled_module_refuses_wrong_arrays() -> None:
                                 np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="differ in length"):
         _kernels.count_in_boxes(np.zeros(3), np.zeros(4), np.zeros(1), np.zeros(1), 1.0, 1.0, np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="wrong size"):
+        _kernels.em_fit(*[np.zeros(6)] * 12, np.zeros((6, 1)).T, np.matmul, np.exp, np.log, 5, 1e-4)
     with pytest.raises(ValueError, match="shorter"):
         _kernels.compress(np.arange(4.0), np.ones(4, dtype=bool), np.empty(2))
     with pytest.raises(ValueError, match="bins x bins"):
