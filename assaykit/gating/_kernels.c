@@ -520,6 +520,68 @@ static PyObject *table_interpolate(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(missed);
 }
 
+/* --- polylines -------------------------------------------------------------------------------- */
+
+/* simplify(x, y, tolerance, keep): Ramer-Douglas-Peucker on the open polyline (x, y), marking in
+ * keep (bool, zeroed by the caller) the vertices kept; as kernels.simplify's numpy loop: a vertex's
+ * distance to the chord |cx * iy - cy * ix| / hypot(cx, cy) (its distance to the first point when
+ * the chord has no length), the first farthest split off while farther than tolerance (NaN never). */
+static PyObject *simplify(PyObject *self, PyObject *args)
+{
+    PyObject *objects[3];
+    Py_buffer views[3];
+    double tolerance;
+    if (!PyArg_ParseTuple(args, "OOdO", &objects[0], &objects[1], &tolerance, &objects[2]) ||
+        get_buffers(objects, views, "ffB") < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = views[0].len / 8;
+    if (views[1].len / 8 != n || views[2].len != n) {
+        return refuse(views, 3, "simplify: x, y and keep differ in length");
+    }
+    const double *x = views[0].buf, *y = views[1].buf;
+    uint8_t *keep = views[2].buf;
+    if (n == 0) {
+        release(views, 3);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t *stack = malloc((size_t)(2 * n + 2) * sizeof(Py_ssize_t)), top = 0;
+    if (stack == NULL) {
+        release(views, 3);
+        return PyErr_NoMemory();
+    }
+    keep[0] = keep[n - 1] = 1;
+    stack[top++] = 0, stack[top++] = n - 1;
+    while (top > 0) {
+        Py_ssize_t last = stack[--top], first = stack[--top];
+        if (last - first < 2) {
+            continue;
+        }
+        double cx = x[last] - x[first], cy = y[last] - y[first], length = hypot(cx, cy);
+        Py_ssize_t worst = -1;
+        double farthest = 0;
+        for (Py_ssize_t i = first + 1; i < last; i++) {
+            double ix = x[i] - x[first], iy = y[i] - y[first];
+            double distance = length > 0 ? fabs(cx * iy - cy * ix) / length : hypot(ix, iy);
+            if (distance != distance) { /* numpy's argmax stops at the first NaN, never farther */
+                worst = -1;
+                break;
+            }
+            if (worst < 0 || distance > farthest) {
+                worst = i, farthest = distance;
+            }
+        }
+        if (worst >= 0 && farthest > tolerance) {
+            keep[worst] = 1;
+            stack[top++] = first, stack[top++] = worst;
+            stack[top++] = worst, stack[top++] = last;
+        }
+    }
+    free(stack);
+    release(views, 3);
+    Py_RETURN_NONE;
+}
+
 /* --- the binned EM of mixture.fit_binned ------------------------------------------------------ */
 
 #define PARAMS 6 /* per component: mean x, mean y, covariance xx, xy, yy, weight; or six coefficients */
@@ -714,6 +776,8 @@ static PyMethodDef methods[] = {
      "value or the span is not finite (out not set)"},
     {"table_interpolate", table_interpolate, METH_VARARGS,
      "table_interpolate(u, table, u0, per_step, out, outside) -> n outside the table"},
+    {"simplify", simplify, METH_VARARGS,
+     "simplify(x, y, tolerance, keep): mark in keep the vertices Ramer-Douglas-Peucker keeps of the polyline"},
     {"em_fit", em_fit, METH_VARARGS,
      "em_fit(features, w, params, box, state, coef, logs, dens, norm, lognorm, scaled, moments, scaled_t, matmul, "
      "exp, log, iterations, tolerance) -> steps: the binned EM of mixture.fit_binned, parameters and background "

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
-from .kernels import count_in_boxes, in_box, select
+from .kernels import count_in_boxes, in_box, select, simplify
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 from .quantiles import median, percentiles
 
@@ -442,31 +442,6 @@ def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box
         if len(line) >= 4 and points_in_polygon(np.asarray(line, dtype=np.float64), np.array([anchor]))[0]:
             return PolygonGate(dims, tuple((float(a), float(b)) for a, b in simplify(line[:-1], 5e-4)))
     raise GatingError("monocyte gate not found: granulocytes dominate the monocytes' place")
-
-
-def simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
-    """Ramer-Douglas-Peucker: drop the vertices of an open polyline that lie within
-    ``tolerance`` of the simplified line (here: display units)."""
-    keep = np.zeros(len(points), dtype=bool)
-    keep[[0, -1]] = True
-    stack = [(0, len(points) - 1)]
-    while stack:
-        first, last = stack.pop()
-        if last - first < 2:
-            continue
-        chord = points[last] - points[first]
-        inner = points[first + 1:last] - points[first]
-        length = float(np.hypot(*chord))
-        if length > 0:
-            dist = np.abs(chord[0] * inner[:, 1] - chord[1] * inner[:, 0]) / length
-        else:
-            dist = np.hypot(inner[:, 0], inner[:, 1])
-        worst = int(np.argmax(dist))
-        if dist[worst] > tolerance:
-            split = first + 1 + worst
-            keep[split] = True
-            stack += [(first, split), (split, last)]
-    return points[keep]
 
 
 AUTO_METHODS = {"debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate}

@@ -197,6 +197,44 @@ def _bucket_order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarra
     return out
 
 
+def simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Ramer-Douglas-Peucker: drop the vertices of an open polyline that lie within ``tolerance``
+    of the simplified line.
+
+    Parameters
+    ----------
+    points : ndarray
+        n x 2 vertices (display units).
+    tolerance : float
+        The largest distance a dropped vertex may lie from the line kept (display units).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    keep = np.zeros(len(points), dtype=bool)
+    if _kernels is not None:
+        _kernels.simplify(np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]), float(tolerance),
+                          keep)
+        return points[keep]
+    keep[[0, -1]] = True
+    stack = [(0, len(points) - 1)]
+    while stack:
+        first, last = stack.pop()
+        if last - first < 2:
+            continue
+        chord = points[last] - points[first]
+        inner = points[first + 1:last] - points[first]
+        length = float(np.hypot(*chord))
+        if length > 0:
+            dist = np.abs(chord[0] * inner[:, 1] - chord[1] * inner[:, 0]) / length
+        else:
+            dist = np.hypot(inner[:, 0], inner[:, 1])
+        worst = int(np.argmax(dist))
+        if dist[worst] > tolerance:
+            split = first + 1 + worst
+            keep[split] = True
+            stack += [(first, split), (split, last)]
+    return points[keep]
+
+
 def em_fit(features: np.ndarray, counts: np.ndarray, params: np.ndarray, box: np.ndarray | None,
            background: tuple[float, float], iterations: int, tolerance: float) -> tuple[np.ndarray, float] | None:
     """The EM loop of :func:`~assaykit.gating.mixture.fit_binned`, compiled; None when the

@@ -47,8 +47,13 @@ class Transform:
         x = np.atleast_1d(np.asarray(values, dtype=np.float64))
         if self.kind == "linear":
             return x / self.top
-        if self.kind == "log":
-            return np.log10(np.maximum(x, self.top * 10 ** -self.m) / self.top) / self.m + 1.0
+        if self.kind == "log":  # log10(max(x, floor) / top) / m + 1, each step in place (no new arrays)
+            out = np.maximum(x, self.top * 10 ** -self.m)
+            out /= self.top
+            np.log10(out, out=out)
+            out /= self.m
+            out += 1.0
+            return out
         from flowutils import transforms
 
         column = x.reshape(-1, 1)

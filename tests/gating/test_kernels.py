@@ -161,6 +161,24 @@ def test_logicle_equal_to_flowutils_both_ways() -> None:
     np.testing.assert_allclose(compiled, expected, rtol=0, atol=1e-9)
 
 
+def test_simplify_equal() -> None:
+    """Ramer-Douglas-Peucker compiled and in numpy: the same vertices on random walks, a closed
+    ring (its chord of no length), collinear and repeated points, and a NaN vertex."""
+    rng = np.random.default_rng(8)
+    walk = np.cumsum(rng.normal(0, 0.01, (400, 2)), axis=0)
+    angle = np.linspace(0, 2 * np.pi, 300)
+    ring = np.column_stack([np.cos(angle), np.sin(angle)]) * 0.1
+    line = np.column_stack([np.linspace(0, 1, 50), np.linspace(0, 1, 50)])
+    repeated = np.repeat(walk[:20], 3, axis=0)
+    broken = walk.copy()
+    broken[200] = np.nan
+    for points in (walk, ring, line, repeated, broken, walk[:1], walk[:2]):
+        for tolerance in (0.0, 5e-4, 0.02):
+            compiled, plain = both(kernels.simplify, points, tolerance)
+            assert same_bits(compiled, plain)
+    assert len(kernels.simplify(line, 1e-9)) == 2
+
+
 def _mixture_events(rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Events of k Gaussian clusters over a uniform background (display units); starting means
     and covariances a little off the clusters'."""
@@ -241,6 +259,8 @@ def test_the_compiled_module_refuses_wrong_arrays() -> None:
                                 np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="differ in length"):
         _kernels.count_in_boxes(np.zeros(3), np.zeros(4), np.zeros(1), np.zeros(1), 1.0, 1.0, np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="differ in length"):
+        _kernels.simplify(np.zeros(3), np.zeros(3), 0.1, np.zeros(2, dtype=bool))
     with pytest.raises(ValueError, match="wrong size"):
         _kernels.em_fit(*[np.zeros(6)] * 12, np.zeros((6, 1)).T, np.matmul, np.exp, np.log, 5, 1e-4)
     with pytest.raises(ValueError, match="shorter"):
