@@ -520,6 +520,75 @@ static PyObject *table_interpolate(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(missed);
 }
 
+/* --- text ------------------------------------------------------------------------------------ */
+
+/* the decimal digits of value at out (no terminator); returns how many characters */
+static Py_ssize_t put_integer(int64_t value, char *out)
+{
+    char digits[24];
+    int count = 0;
+    uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do {
+        digits[count++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    Py_ssize_t length = 0;
+    if (value < 0) {
+        out[length++] = '-';
+    }
+    while (count) {
+        out[length++] = digits[--count];
+    }
+    return length;
+}
+
+/* json_integers(values, rows) -> str: int64 values as compact JSON, a list of rows lists when
+ * rows > 0 (values: rows x columns), else one list: json.dumps(values.tolist(), separators=(",", ":")) */
+static PyObject *json_integers(PyObject *self, PyObject *args)
+{
+    PyObject *object;
+    Py_buffer view;
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "On", &object, &rows) || get_buffer(object, &view, 'i') < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = view.len / 8;
+    if (rows < 0 || (rows > 0 && n % rows)) {
+        return refuse(&view, 1, "json_integers: values do not split into that many rows");
+    }
+    Py_ssize_t columns = rows > 0 ? n / rows : n, lists = rows > 0 ? rows : 1;
+    char *text = malloc((size_t)(n * 21 + lists * 3 + 3));
+    if (text == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    const int64_t *values = view.buf;
+    Py_ssize_t length = 0;
+    if (rows > 0) {
+        text[length++] = '[';
+    }
+    for (Py_ssize_t r = 0; r < lists; r++) {
+        if (r) {
+            text[length++] = ',';
+        }
+        text[length++] = '[';
+        for (Py_ssize_t c = 0; c < columns; c++) {
+            if (c) {
+                text[length++] = ',';
+            }
+            length += put_integer(values[r * columns + c], text + length);
+        }
+        text[length++] = ']';
+    }
+    if (rows > 0) {
+        text[length++] = ']';
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = PyUnicode_DecodeASCII(text, length, NULL);
+    free(text);
+    return result;
+}
+
 /* --- polylines -------------------------------------------------------------------------------- */
 
 /* simplify(x, y, tolerance, keep): Ramer-Douglas-Peucker on the open polyline (x, y), marking in
@@ -776,6 +845,8 @@ static PyMethodDef methods[] = {
      "value or the span is not finite (out not set)"},
     {"table_interpolate", table_interpolate, METH_VARARGS,
      "table_interpolate(u, table, u0, per_step, out, outside) -> n outside the table"},
+    {"json_integers", json_integers, METH_VARARGS,
+     "json_integers(values, rows) -> str: int64 values as compact JSON (rows lists of lists when rows > 0)"},
     {"simplify", simplify, METH_VARARGS,
      "simplify(x, y, tolerance, keep): mark in keep the vertices Ramer-Douglas-Peucker keeps of the polyline"},
     {"em_fit", em_fit, METH_VARARGS,

@@ -7,6 +7,7 @@ C-contiguous float64 arrays; anything else takes numpy's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -195,6 +196,24 @@ def _bucket_order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarra
         local = ranks[holding == b] - (ends[b] - counts[b])
         out[holding == b] = np.partition(members, local)[local]
     return out
+
+
+def json_integers(values: np.ndarray) -> str:
+    """A 1-D or 2-D integer array as compact JSON text, as
+    ``json.dumps(values.tolist(), separators=(",", ":"))`` writes it.
+
+    Parameters
+    ----------
+    values : ndarray
+        Integers (counts), 1-D or 2-D.
+    """
+    values = np.asarray(values)
+    if _kernels is not None and values.ndim in (1, 2) and values.dtype.kind in "iu" and values.size \
+            and (values.dtype.kind == "i" or values.max() <= np.iinfo(np.int64).max):
+        rows = values.shape[0] if values.ndim == 2 else 0
+        if values.ndim == 1 or values.shape[1]:
+            return str(_kernels.json_integers(np.ascontiguousarray(values, dtype=np.int64), rows))
+    return json.dumps(values.tolist(), separators=(",", ":"))
 
 
 def simplify(points: np.ndarray, tolerance: float) -> np.ndarray:

@@ -27,26 +27,46 @@ HLADR_LOG10_EDGES = np.round(np.arange(0.0, 6.5 + 1e-9, 0.025), 3)
 def hladr_histogram(values: np.ndarray) -> dict[str, Any]:
     """Counts of monocyte HLA-DR (scale values, MFI units) per log10 bin; events at or below
     MFI 1 (or above the grid) are counted apart, so every event is accounted for."""
+    counts, below, above = _hladr_counts(values)
+    return {"counts": counts.tolist(), "below": below, "above": above, "n": int(np.asarray(values).size)}
+
+
+def _hladr_counts(values: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(counts per bin of HLADR_LOG10_EDGES, events at or below MFI 1, events above the grid):
+    ``numpy.histogram`` with these edges (each bin [low, high), the last [low, high]), by one
+    search per value instead of a sort."""
     values = np.asarray(values, dtype=np.float64)
     positive = values[values > 1.0]
-    counts, _ = np.histogram(np.log10(positive), bins=HLADR_LOG10_EDGES)
-    return {"counts": counts.tolist(), "below": int(values.size - positive.size),
-            "above": int(positive.size - counts.sum()), "n": int(values.size)}
-
-
-def tube_figure(result: Any, values: np.ndarray) -> dict[str, Any]:
-    """The figure data of one gated tube: gating panels and the readout histogram."""
-    from ..gating.panels import gating_panels
-
-    return {"panels": [p.to_dict() for p in gating_panels(result, bins=THUMBNAIL_BINS)],
-            "hladr": hladr_histogram(values)}
+    logs = np.log10(positive)
+    bins = len(HLADR_LOG10_EDGES) - 1
+    index = np.searchsorted(HLADR_LOG10_EDGES, logs, side="right") - 1
+    index[logs == HLADR_LOG10_EDGES[-1]] = bins - 1  # the top edge closes the last bin
+    counts = np.bincount(index[(index >= 0) & (index < bins)], minlength=bins)
+    return counts, int(values.size - positive.size), int(positive.size - counts.sum())
 
 
 def tube_figure_json(result: Any, values: np.ndarray) -> str:
-    """:func:`tube_figure` as the compact JSON text :func:`write` puts in the file: what a worker
-    returns (some 20 kB; the same numbers as Python lists take ten times that, for every tube of
-    a plate until it is written)."""
-    return _dumps(tube_figure(result, values))
+    """The figure data of one gated tube (its gating panels and the readout histogram) as the
+    compact JSON text :func:`write` puts in the file: what a worker returns (some 20 kB; the same
+    numbers as Python lists take ten times that, for every tube of a plate until it is written).
+    The text is ``json.dumps(figure, separators=(",", ":"), sort_keys=True)`` of the figure's
+    dict, its integer counts written by ``kernels.json_integers``."""
+    from ..gating.kernels import json_integers
+    from ..gating.panels import gating_panels
+
+    panels = []
+    for panel in gating_panels(result, bins=THUMBNAIL_BINS):
+        doc = {key: _dumps(value) for key, value in panel.to_dict(counts=False).items()}
+        panels.append(_object({**doc, "counts": json_integers(panel.counts)}))
+    counts, below, above = _hladr_counts(values)
+    hladr = _object({"counts": json_integers(counts), "below": str(below), "above": str(above),
+                     "n": str(int(np.asarray(values).size))})
+    return _object({"hladr": hladr, "panels": "[" + ",".join(panels) + "]"})
+
+
+def _object(members: dict[str, str]) -> str:
+    """A JSON object from its members' JSON texts, keys sorted (as :func:`_dumps` writes one)."""
+    return "{" + ",".join(f"{_dumps(key)}:{members[key]}" for key in sorted(members)) + "}"
 
 
 def _dumps(value: Any) -> str:

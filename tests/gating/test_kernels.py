@@ -161,6 +161,21 @@ def test_logicle_equal_to_flowutils_both_ways() -> None:
     np.testing.assert_allclose(compiled, expected, rtol=0, atol=1e-9)
 
 
+def test_json_integers_equal_to_json() -> None:
+    """Counts as JSON text: what json.dumps writes, for 1-D and 2-D, the int64 extremes, empty
+    and unsigned arrays, compiled and not."""
+    import json
+
+    rng = np.random.default_rng(9)
+    arrays = [rng.integers(-(2**62), 2**62, (64, 64)), rng.integers(0, 1000, 4096),
+              np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, -1, 10]), np.zeros((3, 0), np.int64),
+              np.zeros(0, np.int64), rng.integers(0, 60_000, (5, 7)).astype(np.uint16),
+              np.array([2**64 - 1], dtype=np.uint64)]
+    for values in arrays:
+        compiled, plain = both(kernels.json_integers, values)
+        assert compiled == plain == json.dumps(values.tolist(), separators=(",", ":"))
+
+
 def test_simplify_equal() -> None:
     """Ramer-Douglas-Peucker compiled and in numpy: the same vertices on random walks, a closed
     ring (its chord of no length), collinear and repeated points, and a NaN vertex."""
@@ -259,6 +274,8 @@ def test_the_compiled_module_refuses_wrong_arrays() -> None:
                                 np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="differ in length"):
         _kernels.count_in_boxes(np.zeros(3), np.zeros(4), np.zeros(1), np.zeros(1), 1.0, 1.0, np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="rows"):
+        _kernels.json_integers(np.zeros(5, np.int64), 2)
     with pytest.raises(ValueError, match="differ in length"):
         _kernels.simplify(np.zeros(3), np.zeros(3), 0.1, np.zeros(2, dtype=bool))
     with pytest.raises(ValueError, match="wrong size"):

@@ -303,6 +303,20 @@ def test_hladr_histogram_counts_every_event() -> None:
     assert hist["counts"][int(np.searchsorted(HLADR_LOG10_EDGES, 1.0, side="right")) - 1] == 2
 
 
+def test_hladr_histogram_counts_as_numpy_histogram() -> None:
+    """Counted by a search per value: numpy.histogram's counts with the same edges, values on
+    every edge (the top one closes the last bin), beyond the grid, NaN and infinities included."""
+    rng = np.random.default_rng(2)
+    on_edges = 10.0 ** HLADR_LOG10_EDGES
+    values = np.concatenate([10 ** rng.uniform(-1, 7, 20_000), on_edges, np.nextafter(on_edges, 0),
+                             [np.nan, np.inf, -np.inf, 10**6.5, 1.0, 0.0]])
+    hist = hladr_histogram(values)
+    positive = values[values > 1.0]
+    expected, _ = np.histogram(np.log10(positive), bins=HLADR_LOG10_EDGES)
+    assert hist["counts"] == expected.tolist()
+    assert hist["below"] + hist["above"] + sum(hist["counts"]) == hist["n"] == values.size
+
+
 def test_panel_round_trip() -> None:
     panel = Panel("monocytes", "singlets", 10, 5.0, "CD14 (PerCP)", "SSC-A (SSC-A)", np.linspace(0, 1, 5),
                   np.linspace(0, 1, 4), np.arange(12).reshape(4, 3), (np.array([[0, 0], [1, 1.5]]),), (),
