@@ -50,7 +50,8 @@ class Sample:
 
     ``raw`` holds the values as stored (integers masked by ``$PnR``); ``events`` the scale values
     (FCS 2.0 log decoding from ``$PnE`` and gain ``$PnG`` applied on linear integer channels),
-    the same array as ``raw`` when neither applies. Both are read-only. ``channels`` are the
+    the same array as ``raw`` when neither applies. Both are read-only and column-major (each
+    channel's values contiguous: ``events[:, j]`` is a contiguous view). ``channels`` are the
     ``$PnN`` names, ``markers`` the ``$PnS`` labels ('' when absent), ``keywords`` the TEXT with
     upper-case keys. ``sha256`` is the SHA-256 (hex) of the whole file as read: its DATA from the
     very bytes the events were decoded from. ``notes`` lists what was irregular in the file and
@@ -404,7 +405,9 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
     if got < n_bytes:
         raise TextError(f"DATA ends early: read {got} of {n_bytes} bytes")
     sha256 = _file_digest(handle, size, start, buffer)  # DATA hashed from the bytes decoded below
-    raw = decode(buffer, layout, n_events)
+    # column-major (each channel's values contiguous): a tube is read channel by channel (top of
+    # scale, compensation, transforms), and a strided column costs as much as the whole array
+    raw = np.asfortranarray(decode(buffer, layout, n_events))
     raw.setflags(write=False)
     events, scale_notes = _scale(raw, ds.keywords, layout)
     events.setflags(write=False)
