@@ -267,6 +267,58 @@ static PyObject *count_in_boxes(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* extremes(values, mask, out): out = [min, max over the finite values where mask, min, max over
+ * the finite values where not, how many of each] (+inf/-inf when none). Of equal values (+0 and
+ * -0) either may be reported. */
+static PyObject *extremes(PyObject *self, PyObject *args)
+{
+    PyObject *objects[3];
+    Py_buffer views[3];
+    if (!PyArg_ParseTuple(args, "OOO", &objects[0], &objects[1], &objects[2]) ||
+        get_buffers(objects, views, "fbF") < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = views[0].len / 8;
+    if (views[1].len != n || views[2].len / 8 != 6) {
+        return refuse(views, 3, "extremes: values and mask differ in length, or out is not 6 long");
+    }
+    const double *v = views[0].buf;
+    const uint8_t *m = views[1].buf;
+    /* two interleaved sets of running extremes, kept in registers (no comparison waits for the
+     * previous one); a value that is not finite or on the other side stands in as +-inf */
+    double result[6];
+    Py_BEGIN_ALLOW_THREADS
+    double in_low0 = INFINITY, in_low1 = INFINITY, in_high0 = -INFINITY, in_high1 = -INFINITY;
+    double out_low0 = INFINITY, out_low1 = INFINITY, out_high0 = -INFINITY, out_high1 = -INFINITY;
+    Py_ssize_t held = 0, left = 0, i = 0;
+#define EXTREMES_STEP(x, flag, in_low, in_high, out_low, out_high)                                              \
+    do {                                                                                                      \
+        int finite = (x) - (x) == 0, in = finite & ((flag) != 0), out = finite & ((flag) == 0);                \
+        double a = in ? (x) : INFINITY, b = in ? (x) : -INFINITY;                                             \
+        double c = out ? (x) : INFINITY, d = out ? (x) : -INFINITY;                                           \
+        in_low = a < in_low ? a : in_low, in_high = b > in_high ? b : in_high;                                \
+        out_low = c < out_low ? c : out_low, out_high = d > out_high ? d : out_high;                          \
+        held += in, left += out;                                                                              \
+    } while (0)
+    for (; i + 2 <= n; i += 2) {
+        double x0 = v[i], x1 = v[i + 1];
+        EXTREMES_STEP(x0, m[i], in_low0, in_high0, out_low0, out_high0);
+        EXTREMES_STEP(x1, m[i + 1], in_low1, in_high1, out_low1, out_high1);
+    }
+    for (; i < n; i++) {
+        double x = v[i];
+        EXTREMES_STEP(x, m[i], in_low0, in_high0, out_low0, out_high0);
+    }
+#undef EXTREMES_STEP
+    result[0] = in_low1 < in_low0 ? in_low1 : in_low0, result[1] = in_high1 > in_high0 ? in_high1 : in_high0;
+    result[2] = out_low1 < out_low0 ? out_low1 : out_low0, result[3] = out_high1 > out_high0 ? out_high1 : out_high0;
+    result[4] = (double)held, result[5] = (double)left;
+    Py_END_ALLOW_THREADS
+    memcpy(views[2].buf, result, sizeof(result));
+    release(views, 3);
+    Py_RETURN_NONE;
+}
+
 /* --- order statistics ------------------------------------------------------------------------ */
 
 static inline void swap(double *a, double *b)
@@ -840,6 +892,8 @@ static PyMethodDef methods[] = {
     {"count_in_boxes", count_in_boxes, METH_VARARGS,
      "count_in_boxes(x, y, cx, cy, wx, wy, counts): add to counts[k] the events with |x - cx[k]| < wx and "
      "|y - cy[k]| < wy"},
+    {"extremes", extremes, METH_VARARGS,
+     "extremes(values, mask, out): out = [min, max of the finite values where mask, min, max where not, their counts]"},
     {"order_statistics", order_statistics, METH_VARARGS,
      "order_statistics(values, ranks, out) -> bool: the values at ascending 0-based ranks; False when a "
      "value or the span is not finite (out not set)"},

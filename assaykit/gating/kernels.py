@@ -47,6 +47,27 @@ def select(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def extremes(values: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, float, int, int]:
+    """The smallest and largest finite values where ``mask`` holds and where it does not, and how
+    many finite values each side has (+inf and -inf for a side without any), in one pass.
+
+    Parameters
+    ----------
+    values : ndarray
+        1-D values (any units).
+    mask : ndarray of bool
+        As long as ``values``.
+    """
+    if _fast(values) and mask.dtype == np.bool_ and mask.flags.c_contiguous and mask.shape == values.shape:
+        out = np.empty(6)
+        _kernels.extremes(values, mask, out)
+        return float(out[0]), float(out[1]), float(out[2]), float(out[3]), int(out[4]), int(out[5])
+    finite = np.isfinite(values)
+    held, left = values[mask & finite], values[~mask & finite]
+    return (float(held.min(initial=np.inf)), float(held.max(initial=-np.inf)), float(left.min(initial=np.inf)),
+            float(left.max(initial=-np.inf)), int(held.size), int(left.size))
+
+
 def count_in_boxes(x: np.ndarray, y: np.ndarray, cx: np.ndarray, wx: float, cy: np.ndarray, wy: float
                    ) -> np.ndarray:
     """How many events each box holds: ``|x - cx[k]| < wx`` and ``|y - cy[k]| < wy``, for every box

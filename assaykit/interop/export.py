@@ -309,6 +309,7 @@ def removed_limits(result: Any) -> dict[str, tuple[float | None, float | None]]:
 def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
     from ..fcs.channels import is_scatter
     from ..gating.apply import at_top_of_scale, nonfinite
+    from ..gating.kernels import extremes
 
     sample = frame.sample
     events = sample.events
@@ -324,10 +325,9 @@ def _removed_limits(frame: Any) -> dict[str, tuple[float | None, float | None]]:
         top = tops.get(column)
         if top is None or not top.any():
             continue
-        values = events[:, column]
-        high = float(np.min(values, where=top, initial=np.inf))
-        kept = ~top & np.isfinite(values)
-        if kept.any() and float(np.max(values, where=kept, initial=-np.inf)) >= high:
+        # the least value at the top (none there is NaN: the stored values are), the greatest kept
+        high, _, _, kept_high, _, kept = extremes(np.ascontiguousarray(events[:, column], dtype=np.float64), top)
+        if kept and kept_high >= high:
             raise GatingError(f"events at the top of scale on {sample.channels[column]} cannot be told apart by "
                               "value: the gates cannot be written exactly as GatingML", sample.path)
         low = limits.get(sample.channels[column], (None, None))[0]

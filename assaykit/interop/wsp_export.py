@@ -28,6 +28,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..errors import GatingError
+from ..gating.kernels import extremes
 from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _num, _up, register_namespaces, removed_limits, xml_bytes
 from .export import element as _element
 from .gatingml import DATATYPE, GATING, TRANSFORMS
@@ -48,12 +49,12 @@ def _bound(scale: np.ndarray, display: np.ndarray, bound: float, upper: bool, no
     lower bound the least included value, for an upper bound the next float above the greatest
     included one, ``nominal`` (the bound's inverse transform) whenever it already splits them."""
     inside = display <= bound if upper else display >= bound
-    held, left = scale[inside & np.isfinite(scale)], scale[~inside & np.isfinite(scale)]
+    held_low, held_high, left_low, left_high, held, left = extremes(scale, inside)
     if upper:
-        ok = (not held.size or nominal > held.max()) and (not left.size or nominal <= left.min())
-        return nominal if ok else (_up(float(held.max())) if held.size else nominal)
-    ok = (not held.size or nominal <= held.min()) and (not left.size or nominal > left.max())
-    return nominal if ok else (float(held.min()) if held.size else nominal)
+        ok = (not held or nominal > held_high) and (not left or nominal <= left_low)
+        return nominal if ok else (_up(held_high) if held else nominal)
+    ok = (not held or nominal <= held_low) and (not left or nominal > left_high)
+    return nominal if ok else (held_low if held else nominal)
 
 
 def _gate_element(holder: Any, kind: str) -> Any:
@@ -191,8 +192,11 @@ class _SampleWriter:
             self.rectangle(holder, names[:1], [_SMALLEST_POSITIVE if held else 0.0], [None if held else 0.0])
             return tuple(names[:1])
         x_scale, y_scale = self.frame.scale(gate.dims[0]), self.frame.scale(gate.dims[1])
-        finite = np.isfinite(x_scale) & np.isfinite(y_scale)
-        far = 4.0 * max(float(np.abs(x_scale[finite]).max(initial=1.0)), self.frame.transform(gate.dims[0]).top)
+        with np.errstate(invalid="ignore", over="ignore"):  # finite sums: every value is finite
+            every = bool(np.isfinite(x_scale.sum() + y_scale.sum()))
+        largest = np.abs(x_scale).max(initial=1.0) if every \
+            else np.abs(x_scale[np.isfinite(x_scale) & np.isfinite(y_scale)]).max(initial=1.0)
+        far = 4.0 * max(float(largest), self.frame.transform(gate.dims[0]).top)
         self.polygon(holder, names, np.array([[0.0, 0.0], [far, gate.low * far], [far, _up(gate.high) * far]]))
         return tuple(names)
 

@@ -87,6 +87,19 @@ def test_select_equal(share: float) -> None:
     assert same_bits(kernels.select(values.astype(np.float32), mask), values.astype(np.float32)[mask])
 
 
+def test_extremes_equal() -> None:
+    """Each side's smallest and largest finite value and their counts, compiled and not: NaN and
+    infinities skipped, a side without values +inf/-inf, odd lengths."""
+    rng = np.random.default_rng(6)
+    values = _values(rng, 30_001)
+    for mask in (rng.random(values.size) < 0.9, np.zeros(values.size, bool), np.ones(values.size, bool)):
+        compiled, plain = both(kernels.extremes, values, mask)
+        assert compiled == plain
+        finite = np.isfinite(values)
+        assert compiled[4] == np.count_nonzero(mask & finite) and compiled[5] == np.count_nonzero(~mask & finite)
+    assert both(kernels.extremes, np.zeros(0), np.zeros(0, bool))[0] == (np.inf, -np.inf, np.inf, -np.inf, 0, 0)
+
+
 def test_count_in_boxes_equal() -> None:
     rng = np.random.default_rng(5)
     x, y = _values(rng, 20_000), _values(rng, 20_000)
@@ -274,6 +287,8 @@ def test_the_compiled_module_refuses_wrong_arrays() -> None:
                                 np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="differ in length"):
         _kernels.count_in_boxes(np.zeros(3), np.zeros(4), np.zeros(1), np.zeros(1), 1.0, 1.0, np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="6 long"):
+        _kernels.extremes(np.zeros(3), np.zeros(3, bool), np.zeros(5))
     with pytest.raises(ValueError, match="rows"):
         _kernels.json_integers(np.zeros(5, np.int64), 2)
     with pytest.raises(ValueError, match="differ in length"):
