@@ -67,6 +67,8 @@ def _tokens_escaped(body: bytes, delim: bytes) -> list[bytes]:
 
     A run of k delimiters holds k // 2 literal delimiters, followed by a separator when k is odd.
     """
+    if delim * 2 not in body:  # no escaped delimiter (most files): every delimiter separates
+        return _tokens_plain(body, delim)
     tokens: list[bytes] = []
     current = bytearray()
     pos = 0

@@ -69,8 +69,9 @@ def _object(members: dict[str, str]) -> str:
     return "{" + ",".join(f"{_dumps(key)}:{members[key]}" for key in sorted(members)) + "}"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+"""``json.dumps(value, separators=(",", ":"), sort_keys=True)``, by one encoder made once (json.dumps
+makes one per call)."""
 
 
 def bead_figure(run: Any) -> dict[str, Any]:

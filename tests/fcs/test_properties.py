@@ -91,3 +91,27 @@ def test_byte_flips_raise_only_fcs_format_error(case: tuple[bytes, np.ndarray], 
         damaged[position] = data.draw(st.integers(0, 255))
     with contextlib.suppress(FCSFormatError):
         _read(bytes(damaged))
+
+
+@given(st.lists(st.sampled_from([b"/", b"a", b"B", b"$", b" ", b"//", b"///"]), max_size=40))
+def test_tokens_split_as_the_escaping_rule_says(parts: list[bytes]) -> None:
+    """TEXT tokens, whether the body holds escaped delimiters (the run-by-run reading) or not (a
+    plain split): a run of k delimiters is k // 2 literal ones, then a separator when k is odd."""
+    import re
+
+    from assaykit.fcs.text import _tokens_escaped
+
+    body = b"".join(parts)
+    expected: list[bytes] = []
+    current = b""
+    position = 0
+    for run in re.finditer(rb"/+", body):
+        current += body[position:run.start()] + b"/" * ((run.end() - run.start()) // 2)
+        if (run.end() - run.start()) % 2:
+            expected.append(current)
+            current = b""
+        position = run.end()
+    current += body[position:]
+    if current:
+        expected.append(current)
+    assert _tokens_escaped(body, b"/") == expected
