@@ -29,8 +29,9 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
         inverse = np.linalg.inv(matrix)
     except np.linalg.LinAlgError:
         raise error("the spillover matrix cannot be inverted", sample.path) from None
-    compensated = sample.events[:, columns].astype(np.float64) @ inverse
-    return {c: np.ascontiguousarray(compensated[:, i]) for i, c in enumerate(columns)}  # a column each, contiguous
+    # (events x inverse) transposed: one row per channel, each channel's values contiguous
+    compensated = inverse.T @ sample.events[:, columns].astype(np.float64).T
+    return {c: compensated[i] for i, c in enumerate(columns)}
 
 
 def is_identity(spillover: Spillover) -> bool:
