@@ -453,8 +453,23 @@ static int order_statistics_of(const double *v, Py_ssize_t n, const int64_t *ran
     for (Py_ssize_t i = 0; i < n; i++) {
         bucket[i] = bucket_of(v[i], low, per_unit);
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        ends[bucket[i]]++;
+    if (n < ((Py_ssize_t)1 << 31)) { /* two interleaved tallies: a run of one bucket is not one chain */
+        uint32_t tally[2 * BUCKETS] = {0};
+        Py_ssize_t i = 0;
+        for (; i + 2 <= n; i += 2) {
+            tally[bucket[i]]++;
+            tally[BUCKETS + bucket[i + 1]]++;
+        }
+        if (i < n) {
+            tally[bucket[i]]++;
+        }
+        for (int b = 0; b < BUCKETS; b++) {
+            ends[b] = (Py_ssize_t)tally[b] + tally[BUCKETS + b];
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ends[bucket[i]]++;
+        }
     }
     for (int b = 1; b < BUCKETS; b++) {
         ends[b] += ends[b - 1]; /* values in bucket b and below */
@@ -476,15 +491,24 @@ static int order_statistics_of(const double *v, Py_ssize_t n, const int64_t *ran
             size += ends[b] - start;
         }
     }
-    double *members = malloc((size_t)(size > 0 ? size : 1) * sizeof(double));
+    double *members = malloc((size_t)(size + 1) * sizeof(double)); /* + 1: the unconditional write's spare */
     if (members == NULL) {
         free(ends), free(slot), free(wanted), free(fill), free(bucket);
         return 2;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int s = slot[bucket[i]];
-        if (s >= 0) {
-            members[fill[s]++] = v[i];
+    if (n_wanted == 1) { /* one bucket (a median): gathered without a branch */
+        const uint16_t only = (uint16_t)wanted[0];
+        Py_ssize_t k = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            members[k] = v[i];
+            k += bucket[i] == only;
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int s = slot[bucket[i]];
+            if (s >= 0) {
+                members[fill[s]++] = v[i];
+            }
         }
     }
     free(bucket);
