@@ -31,7 +31,8 @@ def _fast(*arrays: np.ndarray) -> bool:
 
 def select(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``values[mask]`` of a 1-D array (numpy's boolean selection mispredicts a branch per value
-    when about half are kept; the compiled copy has no branch).
+    when about half are kept; the compiled copy has no branch). When the mask keeps every value,
+    ``values`` itself (no copy): read the result, do not modify it.
 
     Parameters
     ----------
@@ -40,9 +41,12 @@ def select(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mask : ndarray of bool
         Which to keep, as long as ``values``.
     """
+    kept = np.count_nonzero(mask)
+    if mask.shape == values.shape and values.ndim == 1 and kept == values.size:
+        return values
     if not (_fast(values) and mask.dtype == np.bool_ and mask.flags.c_contiguous and mask.shape == values.shape):
         return values[mask]
-    out = np.empty(np.count_nonzero(mask), dtype=np.float64)
+    out = np.empty(kept, dtype=np.float64)
     _kernels.compress(values, mask, out)
     return out
 
