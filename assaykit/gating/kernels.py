@@ -42,7 +42,7 @@ def select(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         Which to keep, as long as ``values``.
     """
     kept = np.count_nonzero(mask)
-    if mask.shape == values.shape and values.ndim == 1 and kept == values.size:
+    if mask.dtype == np.bool_ and mask.shape == values.shape and values.ndim == 1 and kept == values.size:
         return values
     if not (_fast(values) and mask.dtype == np.bool_ and mask.flags.c_contiguous and mask.shape == values.shape):
         return values[mask]
