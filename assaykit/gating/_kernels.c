@@ -1,7 +1,9 @@
 /* assaykit.gating._kernels: the passes over a tube's events that numpy makes in several steps, each
- * made here in one. Every function gives exactly what its numpy equivalent in assaykit/gating/kernels.py
- * gives (the same IEEE double arithmetic in the same order; tests compare them bit for bit), so
- * that a build without this module computes the same numbers, only slower.
+ * made here in one; and the binned EM's loop of assaykit/gating/mixture.py. Every function gives
+ * exactly what its numpy equivalent in assaykit/gating/kernels.py gives (em_fit: mixture._em_steps)
+ * (the same IEEE double arithmetic in the same order, numpy's own functions called where that loop
+ * calls them; tests compare them bit for bit), so that a build without this module computes the
+ * same numbers, only slower.
  *
  * Arrays arrive through the buffer protocol (C-contiguous numpy arrays; no numpy headers are
  * needed to build): float64 values, int64 counts and ranks, bool masks. Outputs are arrays the
