@@ -62,6 +62,21 @@ static int get_buffers(PyObject **objects, Py_buffer *views, const char *kinds)
     return 0;
 }
 
+/* a call's arguments, all arrays, as buffers of the kinds named (get_buffers): -1 with the error set
+ * when there are not that many or one is of the wrong kind */
+static int array_arguments(PyObject *args, const char *kinds, PyObject **objects, Py_buffer *views)
+{
+    Py_ssize_t count = (Py_ssize_t)strlen(kinds);
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != count) {
+        PyErr_Format(PyExc_TypeError, "expected %zd arrays", count);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        objects[i] = PyTuple_GET_ITEM(args, i);
+    }
+    return get_buffers(objects, views, kinds);
+}
+
 /* release the buffers and raise ValueError(message) */
 static PyObject *refuse(Py_buffer *views, int count, const char *message)
 {
@@ -197,8 +212,7 @@ static PyObject *compress(PyObject *self, PyObject *args)
 {
     PyObject *objects[3];
     Py_buffer views[3];
-    if (!PyArg_ParseTuple(args, "OOO", &objects[0], &objects[1], &objects[2]) ||
-        get_buffers(objects, views, "fbF") < 0) {
+    if (array_arguments(args, "fbF", objects, views) < 0) {
         return NULL;
     }
     Py_ssize_t n = views[0].len / 8, capacity = views[2].len / 8, j = 0;
@@ -276,8 +290,7 @@ static PyObject *extremes(PyObject *self, PyObject *args)
 {
     PyObject *objects[3];
     Py_buffer views[3];
-    if (!PyArg_ParseTuple(args, "OOO", &objects[0], &objects[1], &objects[2]) ||
-        get_buffers(objects, views, "fbF") < 0) {
+    if (array_arguments(args, "fbF", objects, views) < 0) {
         return NULL;
     }
     Py_ssize_t n = views[0].len / 8;
@@ -535,8 +548,7 @@ static PyObject *order_statistics(PyObject *self, PyObject *args)
 {
     PyObject *objects[3];
     Py_buffer views[3];
-    if (!PyArg_ParseTuple(args, "OOO", &objects[0], &objects[1], &objects[2]) ||
-        get_buffers(objects, views, "fiF") < 0) {
+    if (array_arguments(args, "fiF", objects, views) < 0) {
         return NULL;
     }
     Py_ssize_t n = views[0].len / 8, n_ranks = views[1].len / 8;

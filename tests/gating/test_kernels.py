@@ -287,6 +287,8 @@ def test_the_compiled_module_refuses_wrong_arrays() -> None:
                                 np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="differ in length"):
         _kernels.count_in_boxes(np.zeros(3), np.zeros(4), np.zeros(1), np.zeros(1), 1.0, 1.0, np.zeros(1, np.int64))
+    with pytest.raises(TypeError, match="expected 3 arrays"):
+        _kernels.compress(np.zeros(3), np.zeros(3, bool))
     with pytest.raises(ValueError, match="6 long"):
         _kernels.extremes(np.zeros(3), np.zeros(3, bool), np.zeros(5))
     with pytest.raises(ValueError, match="rows"):
