@@ -254,22 +254,23 @@ def _score_with_workers(run: Path, out: Path) -> tuple[subprocess.Popen, list[in
     deadline = time.time() + 30
     while len(workers) < 2 and time.time() < deadline and proc.poll() is None:
         workers = _children(proc.pid)
-        time.sleep(0.05)
+        time.sleep(0.01)
     return proc, workers
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 @pytest.mark.parametrize("how", ["sigint-main", "sigint-group", "sigterm-main"])
-def test_interrupted_score_exits_130_in_one_line(simulated_run: Path, tmp_path: Path, how: str) -> None:
+def test_interrupted_score_exits_130_in_one_line(run_8x4: Path, tmp_path: Path, how: str) -> None:
     """Ctrl-C in a terminal signals the whole process group; ``kill`` signals the main process:
-    either way one line, exit 130, no traceback from any worker, no worker left."""
+    either way one line, exit 130, no traceback from any worker, no worker left. (32 tubes: a
+    4-tube run measures its tubes in a few tens of milliseconds, too fast to be caught.)"""
     import os
     import shutil
     import signal
     import time
 
     run = tmp_path / "run"
-    shutil.copytree(simulated_run, run)
+    shutil.copytree(run_8x4, run)
     proc, workers = _score_with_workers(run, tmp_path / "o")
     if not workers:
         proc.kill()
@@ -334,21 +335,23 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-def test_sigkill_of_score_leaves_no_worker_alive(simulated_run: Path, tmp_path: Path) -> None:
+def test_sigkill_of_score_leaves_no_worker_alive(run_8x4: Path, tmp_path: Path) -> None:
+    """SIGKILL of score (no handler runs): its workers see their parent gone and end. 32 tubes,
+    so that the workers live long enough to be seen."""
     import os
     import shutil
     import signal
     import time
 
     run = tmp_path / "run"
-    shutil.copytree(simulated_run, run)
+    shutil.copytree(run_8x4, run)
     proc = subprocess.Popen([sys.executable, "-m", "assaykit.cli", "score", str(run), "--out", str(tmp_path / "o"),
                              "--jobs", "2", "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     deadline = time.time() + 30
     while not workers and time.time() < deadline and proc.poll() is None:
         workers = _children(proc.pid)
-        time.sleep(0.05)
+        time.sleep(0.01)
     if not workers:
         proc.kill()
         pytest.skip("the run ended before its workers could be seen")
