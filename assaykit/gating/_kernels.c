@@ -162,6 +162,19 @@ static int count_events(const double *x, const double *y, Py_ssize_t n, const do
     return 0;
 }
 
+/* a histogram call's work: x (views[0]) and y (views[1], or NULL for one dimension) counted into
+ * the last of the views without the GIL, the views released; None, or MemoryError */
+static PyObject *counted(Py_buffer *views, int count, const double *y, const double *lo, const double *hi,
+                         const double *scale, Py_ssize_t bins)
+{
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = count_events(views[0].buf, y, views[0].len / 8, lo, hi, scale, bins, views[count - 1].buf);
+    Py_END_ALLOW_THREADS
+    release(views, count);
+    return status < 0 ? PyErr_NoMemory() : (Py_INCREF(Py_None), Py_None);
+}
+
 static PyObject *histogram2d(PyObject *self, PyObject *args)
 {
     PyObject *objects[3];
@@ -177,12 +190,7 @@ static PyObject *histogram2d(PyObject *self, PyObject *args)
     if (views[1].len / 8 != n || bins < 1 || bins > 46340 || views[2].len / 8 != bins * bins) {
         return refuse(views, 3, "histogram2d: x and y differ in length or counts is not bins x bins");
     }
-    int status;
-    Py_BEGIN_ALLOW_THREADS
-    status = count_events(views[0].buf, views[1].buf, n, lo, hi, scale, bins, views[2].buf);
-    Py_END_ALLOW_THREADS
-    release(views, 3);
-    return status < 0 ? PyErr_NoMemory() : (Py_INCREF(Py_None), Py_None);
+    return counted(views, 3, views[1].buf, lo, hi, scale, bins);
 }
 
 static PyObject *histogram1d(PyObject *self, PyObject *args)
@@ -198,12 +206,7 @@ static PyObject *histogram1d(PyObject *self, PyObject *args)
     if (views[1].len / 8 != bins || bins < 1 || bins > INT32_MAX - SPARE) {
         return refuse(views, 2, "histogram1d: counts is not of length bins");
     }
-    int status;
-    Py_BEGIN_ALLOW_THREADS
-    status = count_events(views[0].buf, NULL, views[0].len / 8, &lo, &hi, &scale, bins, views[1].buf);
-    Py_END_ALLOW_THREADS
-    release(views, 2);
-    return status < 0 ? PyErr_NoMemory() : (Py_INCREF(Py_None), Py_None);
+    return counted(views, 2, NULL, &lo, &hi, &scale, bins);
 }
 
 /* values[mask] into out (at least as long as the count of true); returns that count. Without a
