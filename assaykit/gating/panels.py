@@ -8,6 +8,7 @@ can be re-drawn without the FCS files.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +107,10 @@ def _round(values: np.ndarray) -> list:
     return np.round(np.asarray(values, dtype=np.float64), 6).tolist()
 
 
+@functools.lru_cache(maxsize=64)
 def axis_ticks(transform: Transform) -> tuple[tuple[float, str], ...]:
-    """Ticks in scale values at display positions: round steps on a linear axis, decades otherwise."""
+    """Ticks in scale values at display positions: round steps on a linear axis, decades otherwise
+    (made once per transform: the tubes of a run share them)."""
     top = transform.top
     if transform.kind == "linear":
         step = 10 ** np.floor(np.log10(top / 5))
