@@ -88,9 +88,8 @@ def write(out_dir: Path, tubes: dict[str, str], beads: dict[str, Any] | None, ru
     ``json.dumps(document, separators=(",", ":"), sort_keys=True)`` gives for the whole document."""
     doc = {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": None, "beads": beads,
            "run_id": run_id}
-    tubes_text = "{" + ",".join(f"{_dumps(name)}:{text}" for name, text in sorted(tubes.items())) + "}"
-    members = [f"{_dumps(key)}:{tubes_text if key == 'tubes' else _dumps(doc[key])}" for key in sorted(doc)]
-    write_atomic(out_dir / FILE_NAME, ("{" + ",".join(members) + "}\n").encode())
+    members = {key: _object(tubes) if key == "tubes" else _dumps(value) for key, value in doc.items()}
+    write_atomic(out_dir / FILE_NAME, (_object(members) + "\n").encode())
 
 
 def read(out_dir: Path) -> dict[str, Any]:
