@@ -5,6 +5,13 @@ as the gate is drawn; strategy files give it in scale values. Everything one gat
 lives in its class: ``kind`` (its name in strategy files and ``to_dict``), ``from_spec`` (its
 strategy-file fields, parsed once and placed per file), ``apply`` and ``outlines`` (what a
 gating figure draws). :data:`GATE_TYPES` maps the names to the classes.
+
+The same classes hold the gates read from GatingML documents and FlowJo workspaces
+(:mod:`assaykit.interop`): there a gate's ``dims`` name a document's dimensions (a channel under
+a compensation and a transform), and :class:`BoxGate` (a rectangle in any number of dimensions),
+:class:`EllipsoidGate` (GatingML's ellipsoid, any number of dimensions, ``distanceSquare``) and
+:class:`OutsideGate` (FlowJo's ``eventsInside="0"``) serve them. An event whose display
+coordinate is NaN is in no geometric gate (every comparison with NaN is false).
 """
 
 from __future__ import annotations
@@ -286,9 +293,10 @@ class QuadrantGate:
         return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, split), quadrant))
 
     def apply(self, data: GateData) -> np.ndarray:
-        x = data.display(self.dims[0]) >= self.split[0]
-        y = data.display(self.dims[1]) >= self.split[1]
-        return (x if self.quadrant[0] == "+" else ~x) & (y if self.quadrant[1] == "+" else ~y)
+        x, y = data.display(self.dims[0]), data.display(self.dims[1])
+        on_x = x >= self.split[0] if self.quadrant[0] == "+" else x < self.split[0]
+        on_y = y >= self.split[1] if self.quadrant[1] == "+" else y < self.split[1]
+        return on_x & on_y
 
     def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
         x, y = self.split
@@ -336,13 +344,15 @@ class RatioGate:
 
 @dataclass(frozen=True)
 class BooleanGate:
-    """``and`` / ``or`` of populations, or ``not`` of one."""
+    """``and`` / ``or`` of populations, or ``not`` of one. ``complement``: per population, whether
+    its complement is taken instead (GatingML's ``use-as-complement``; empty: none is)."""
 
     kind: ClassVar[str] = "boolean"
     keys: ClassVar[tuple[str, ...]] = ("op", "populations")
     op: str
     populations: tuple[str, ...]
     dims: tuple[str, ...] = ()
+    complement: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         if self.op not in ("and", "or", "not"):
@@ -351,9 +361,13 @@ class BooleanGate:
             raise GatingError("a 'not' gate takes exactly one population")
         if not self.populations:
             raise GatingError("a boolean gate needs populations")
+        if self.complement and len(self.complement) != len(self.populations):
+            raise GatingError("a boolean gate's complement flags must match its populations one for one")
 
     def apply(self, data: GateData) -> np.ndarray:
         masks = [data.masks[p] for p in self.populations]
+        if any(self.complement):
+            masks = [~m if c else m for m, c in zip(masks, self.complement, strict=True)]
         if self.op == "not":
             return ~masks[0]
         out = masks[0].copy()
@@ -365,7 +379,100 @@ class BooleanGate:
         return ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "op": self.op, "populations": list(self.populations)}
+        out: dict[str, Any] = {"type": self.kind, "op": self.op, "populations": list(self.populations)}
+        if any(self.complement):
+            out["complement"] = list(self.complement)
+        return out
+
+
+@dataclass(frozen=True)
+class BoxGate:
+    """``low <= x <= high`` on every one of any number of dims (display coordinates; a bound may
+    be None, open): a GatingML rectangle or quadrant beyond two dimensions."""
+
+    kind: ClassVar[str] = "box"
+    dims: tuple[str, ...]
+    low: tuple[float | None, ...]
+    high: tuple[float | None, ...]
+
+    def __post_init__(self) -> None:
+        if not self.dims or len(self.low) != len(self.dims) or len(self.high) != len(self.dims):
+            raise GatingError("a box needs a low and a high bound (or None) per dim")
+
+    def apply(self, data: GateData) -> np.ndarray:
+        mask = np.ones(data.n_events, dtype=bool)
+        for dim, low, high in zip(self.dims, self.low, self.high, strict=True):
+            mask &= _bounds(data.display(dim), low, high)
+        return mask
+
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        return ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "dims": list(self.dims), "low": list(self.low), "high": list(self.high)}
+
+
+@dataclass(frozen=True)
+class EllipsoidGate:
+    """Points whose squared Mahalanobis distance to ``mean`` under ``covariance`` is at most
+    ``distance_square``, in any number of dims (GatingML's EllipsoidGate, as the standard states it)."""
+
+    kind: ClassVar[str] = "ellipsoid"
+    dims: tuple[str, ...]
+    mean: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    distance_square: float
+
+    def __post_init__(self) -> None:
+        cov = np.asarray(self.covariance, dtype=np.float64)
+        n = len(self.dims)
+        if n < 2 or len(self.mean) != n or cov.shape != (n, n):
+            raise GatingError("an ellipsoid needs a mean and an n x n covariance (n >= 2 dims)")
+        try:
+            np.linalg.inv(cov)
+        except np.linalg.LinAlgError:
+            raise GatingError("the covariance matrix cannot be inverted") from None
+
+    def apply(self, data: GateData) -> np.ndarray:
+        points = np.column_stack([data.display(d) for d in self.dims])
+        finite = np.all(np.isfinite(points), axis=1)
+        points = np.where(finite[:, None], points, 0.0)
+        return finite & (mahalanobis2(points, self.mean, self.covariance) <= self.distance_square)
+
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        if len(self.dims) != 2:
+            return ()
+        return (ellipse_outline(self.mean, self.covariance, float(np.sqrt(self.distance_square))),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "dims": list(self.dims), "mean": list(self.mean),
+                "covariance": [list(r) for r in self.covariance], "distance_square": self.distance_square}
+
+
+@dataclass(frozen=True)
+class OutsideGate:
+    """The events not inside ``gate`` whose display coordinates are finite on its dims (FlowJo's
+    gate drawn with ``eventsInside="0"``)."""
+
+    kind: ClassVar[str] = "outside"
+    gate: Any
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The inner gate's dims."""
+        return tuple(self.gate.dims)
+
+    def apply(self, data: GateData) -> np.ndarray:
+        finite = np.ones(data.n_events, dtype=bool)
+        for dim in self.dims:
+            finite &= np.isfinite(data.display(dim))
+        return finite & ~self.gate.apply(data)
+
+    def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
+        return tuple(self.gate.outlines(data, parent, x_range, y_range))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "gate": self.gate.to_dict()}
 
 
 #: The fixed gate types of strategy files, by ``type:`` name.

@@ -4,9 +4,11 @@ Applying a strategy to a sample is :mod:`.apply`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from .._files import build, quote
 from ..errors import GatingError
@@ -26,9 +28,18 @@ STATISTICS = ("median", "geometric_mean")
 
 @dataclass(frozen=True)
 class Population:
+    """A named population: the events of ``parent`` (a population's name, or :data:`ROOT`) that
+    ``gate`` holds. One tree of these serves strategy files, GatingML documents and FlowJo
+    workspaces (:mod:`assaykit.interop`)."""
+
     name: str
     parent: str
     gate: Any  # a gate (apply) or an automatic gate (fit)
+
+    @property
+    def kind(self) -> str:
+        """The type of its gate (``auto`` for an automatic gate)."""
+        return str(getattr(self.gate, "kind", "auto"))
 
 
 @dataclass(frozen=True)
@@ -247,6 +258,37 @@ def _order(populations: list[Population]) -> list[Population]:
     for p in populations:
         visit(p, [])
     return done
+
+
+def order_populations(populations: Sequence[Population]) -> tuple[Population, ...]:
+    """``populations`` with every parent, and every population a boolean gate combines, before
+    the populations that need it (their given order kept where it already is so); GatingError
+    for a cycle. Every name referred to must be among them."""
+    return tuple(_order(list(populations)))
+
+
+def population_masks(populations: Sequence[Population], data: Any, root: np.ndarray) -> dict[str, np.ndarray]:
+    """Each population's mask on ``data`` (a :class:`~.gates.GateData`; its ``masks`` filled in
+    as they are found): the events of its parent's mask (``root`` for a population of
+    :data:`ROOT`) that its gate holds, an automatic gate fitted to them first. The one path by
+    which a tree of gates is applied, whatever it was read from.
+
+    Parameters
+    ----------
+    populations : sequence of Population
+        Parents (and populations a boolean gate combines) first: :func:`order_populations`.
+    data : GateData
+        The sample as the gates see it (display coordinates per dim).
+    root : ndarray of bool
+        The events a top-level population may hold.
+    """
+    for population in populations:
+        parent = data.masks[population.parent] if population.parent != ROOT else root
+        gate = population.gate
+        if hasattr(gate, "fit"):
+            gate = gate.fit(data, parent)
+        data.masks[population.name] = data.inside(gate) & parent
+    return {p.name: data.masks[p.name] for p in populations}
 
 
 def parse_gate(spec: Any, strategy: Strategy, where: str) -> Any:

@@ -1,5 +1,6 @@
 """FlowJo 10 workspaces (``.wsp``): each sample's populations, gates, compensation and axis
-transforms, read into the same gate model as GatingML (:mod:`.gatingml`) and evaluated per event.
+transforms, read into assaykit's gates (:mod:`assaykit.gating.gates`, a population tree as
+GatingML's, :mod:`.gatingml`) and evaluated per event.
 
 FlowJo writes its gates as GatingML elements without compensation references: a dimension
 named with the sample's compensation prefix (``Comp-FL1-A``) is the compensated channel. Rectangle
@@ -7,17 +8,18 @@ and polygon coordinates are scale values; ellipses are stored by foci and edge p
 coordinates (the axis transform over ``length`` bins, 256 by default), so an ellipse is evaluated
 on the transformed axes. Quadrants are written as four rectangles. A population's name path
 (``Lymphocytes/Singlets``) is its id. FlowJo's own result for every population is its ``count``
-attribute, kept beside the gates. Axes: linear, log, asinh, logicle and FlowJo's biex (its own
-table). Boolean nodes (Or/And/Not) combine populations within their parent; gates drawn
-"outside" hold the parent's events not inside. A group's gates are a template (``--sample GROUP``).
-FlowJo 9 XML workspaces of version 2.0 and later read alike.
+attribute, kept beside the gates. Axes (dimension transforms, not gates): linear, log, asinh,
+logicle and FlowJo's biex (its own table). Boolean nodes (Or/And/Not) are ``BooleanGate``s
+combining populations within their parent; a gate drawn "outside" is an ``OutsideGate``. A
+group's gates are a template (``--sample GROUP``). FlowJo 9 XML workspaces of version 2.0 and
+later read alike.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree import ElementTree
@@ -25,19 +27,21 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..errors import GatingError
+from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
+from ..gating.strategy import ROOT, Population
 from .gatingml import (
     DATATYPE,
     TRANSFORMS,
     UNCOMPENSATED,
     Dimension,
+    DocumentFrame,
     GatingDocument,
-    GmlGate,
     GmlTransform,
     SpectrumMatrix,
     _g,
     _Reader,
+    check_references,
     evaluate,
-    gate_order,
     read_xml,
 )
 
@@ -159,29 +163,32 @@ class _WorkspaceReader(_Reader):
         compensated = self.matrix_id is not None and self.prefix and name.startswith(self.prefix)
         return Dimension(name, self.matrix_id if compensated else UNCOMPENSATED)
 
-    def gate(self, element: Any) -> list[GmlGate]:
+    def gate(self, element: Any) -> list[Population]:
         """FlowJo draws a polygon's edges straight on the display axes: on a non-linear axis it is
         evaluated there (vertices and events transformed alike)."""
-        gates = super().gate(element)
-        for i, gate in enumerate(gates):
-            if gate.kind != "polygon":
+        found = super().gate(element)
+        for i, population in enumerate(found):
+            gate = population.gate
+            if not isinstance(gate, PolygonGate):
                 continue
             if not self.axes_known:
                 raise self.fail(element, "a polygon in a group without member samples: its display axes are unknown "
                                          "(choose a sample of the group)")
-            dims, vertices = list(gate.dims), np.array(gate.geometry["vertices"], dtype=np.float64)
-            for j, dim in enumerate(dims):
+            dims, vertices = list(gate.dims), np.array(gate.vertices, dtype=np.float64)
+            for j, key in enumerate(dims):
+                dim = self.dimensions[key]
                 if dim.channel in self.curved:
                     raise self.fail(element, f"a polygon on {dim.channel!r}, a {self.curved[dim.channel]} axis "
                                              "assaykit cannot evaluate yet")
                 axis = self.axes.get(dim.channel)
                 if axis is not None and axis.kind != "flin":  # linear axes: scale values are equivalent
                     vertices[:, j] = axis.apply(vertices[:, j])
-                    dims[j] = Dimension(dim.channel, dim.compensation, transform=axis.id)
-            gates[i] = GmlGate(gate.id, gate.kind, gate.parent, tuple(dims), {"vertices": vertices})
-        return gates
+                    dims[j] = self.key(Dimension(dim.channel, dim.compensation, transform=axis.id))
+            found[i] = replace(population, gate=PolygonGate((dims[0], dims[1]),
+                                                            tuple((float(x), float(y)) for x, y in vertices)))
+        return found
 
-    def ellipsoid(self, element: Any, ident: str, parent: str | None) -> GmlGate:
+    def ellipsoid(self, element: Any) -> Any:
         dims = [self.dimension(d) for d in element.findall(_g("dimension"))]
         edge = [[self.number(c, _d("value")) for c in v.findall(_g("coordinate"))]
                 for v in element.findall(f"{_g('edge')}/{_g('vertex')}")]
@@ -208,9 +215,10 @@ class _WorkspaceReader(_Reader):
             raise self.fail(element, "an ellipse with a zero axis")
         rotation = np.column_stack([major / (2 * a), np.array([-major[1], major[0]]) / (2 * a)])
         covariance = rotation @ np.diag([a**2, b**2]) @ rotation.T  # distance 1 on the ellipse itself
-        dims = [Dimension(d.channel, d.compensation, transform=axis.id) for d, axis in zip(dims, axes, strict=True)]
-        return GmlGate(ident, "ellipsoid", parent, tuple(dims), {"mean": centre, "covariance": covariance,
-                                                                "distance2": 1.0})
+        keys = [self.key(Dimension(d.channel, d.compensation, transform=axis.id))
+                for d, axis in zip(dims, axes, strict=True)]
+        return EllipseGate((keys[0], keys[1]), (float(centre[0]), float(centre[1])),
+                           tuple((float(r[0]), float(r[1])) for r in covariance), 1.0)
 
 
 def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[str, str]]:
@@ -372,7 +380,7 @@ def _matrix(sample: Any, path: Path) -> tuple[SpectrumMatrix | None, str]:
 _BOOLEAN_NODES = {"OrNode": "or", "AndNode": "and", "NotNode": "not"}
 
 
-def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates: dict[str, GmlGate],
+def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates: dict[str, Population],
                  counts: dict[str, int | None]) -> None:
     for population in node.findall("Subpopulations/*"):
         kind = population.tag
@@ -381,18 +389,19 @@ def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates:
                                           "nodes are not read)")
         name = population.get("name", "")
         path = f"{parent}/{name}" if parent else name
-        if path in gates:
-            raise reader.fail(population, f"two populations at {path!r}")
+        if path in gates or path == ROOT:
+            raise reader.fail(population, f"two populations at {path!r}" if path in gates else
+                              f"a population named {ROOT!r} (a name assaykit reserves)")
         if kind in _BOOLEAN_NODES:
-            gates[path] = _boolean(population, path, parent, reader)
+            gates[path] = Population(path, parent or ROOT, _boolean(population, path, reader))
         else:
-            gates[path] = _population_gate(population, path, parent, reader)
+            gates[path] = Population(path, parent or ROOT, _population_gate(population, path, reader))
         count = int(population.get("count", "-1"))
         counts[path] = count if count >= 0 else None
         _populations(population, path, reader, gates, counts)
 
 
-def _population_gate(population: Any, path: str, parent: str | None, reader: _WorkspaceReader) -> GmlGate:
+def _population_gate(population: Any, path: str, reader: _WorkspaceReader) -> Any:
     gate_node = population.find("Gate")
     elements = [c for c in gate_node] if gate_node is not None else []
     if len(elements) != 1:
@@ -403,15 +412,13 @@ def _population_gate(population: Any, path: str, parent: str | None, reader: _Wo
     found = reader.gate(element)
     if len(found) != 1:
         raise reader.fail(element, f"population {path!r}: one gate expected")
-    gate = found[0]
     inside = element.get("eventsInside", "1").strip()
     if inside not in ("0", "1"):
         raise reader.fail(element, f"population {path!r}: eventsInside={inside!r} (0 or 1 expected)")
-    geometry = dict(gate.geometry, outside=True) if inside == "0" else gate.geometry
-    return GmlGate(path, gate.kind, parent, gate.dims, geometry)
+    return OutsideGate(found[0].gate) if inside == "0" else found[0].gate
 
 
-def _boolean(node: Any, path: str, parent: str | None, reader: _WorkspaceReader) -> GmlGate:
+def _boolean(node: Any, path: str, reader: _WorkspaceReader) -> BooleanGate:
     """A FlowJo boolean node: the or/and/not of the populations its Dependents name (paths from
     the sample, or names beside the node), within the node's parent population."""
     operator = _BOOLEAN_NODES[node.tag]
@@ -420,34 +427,36 @@ def _boolean(node: Any, path: str, parent: str | None, reader: _WorkspaceReader)
         name = (dependent.get("name") or "").strip().strip("/")
         if not name:
             raise reader.fail(dependent, f"boolean population {path!r}: a Dependent without a name")
-        terms.append((name, False))
+        terms.append(name)
     if (operator == "not" and len(terms) != 1) or (operator != "not" and len(terms) < 2):
         raise reader.fail(node, f"boolean population {path!r}: '{operator}' needs "
                                 f"{'one population' if operator == 'not' else 'two or more populations'}")
-    return GmlGate(path, "boolean", parent, (), {"operator": operator, "terms": tuple(terms)})
+    return BooleanGate(operator, tuple(terms))
 
 
-def _resolve_dependents(gates: dict[str, GmlGate], reader: _WorkspaceReader, element: Any) -> None:
+def _resolve_dependents(gates: dict[str, Population], reader: _WorkspaceReader, element: Any) -> None:
     """Dependents named relative to the boolean node's parent become full population paths."""
-    for path, gate in list(gates.items()):
-        if gate.kind != "boolean":
+    for path, population in list(gates.items()):
+        gate = population.gate
+        if not isinstance(gate, BooleanGate):
             continue
         terms = []
-        for name, complement in gate.geometry["terms"]:
-            beside = f"{gate.parent}/{name}" if gate.parent else name
+        for name in gate.populations:
+            beside = f"{population.parent}/{name}" if population.parent != ROOT else name
             found = name if name in gates else beside if beside in gates else None
             if found is None or found == path:
                 raise reader.fail(element, f"boolean population {path!r} depends on {name!r}, which is not a "
                                            "population of this sample")
-            terms.append((found, complement))
-        gates[path] = GmlGate(path, "boolean", gate.parent, (), dict(gate.geometry, terms=tuple(terms)))
+            terms.append(found)
+        gates[path] = replace(population, gate=replace(gate, populations=tuple(terms)))
 
 
 def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
-    """For each polygon and ellipse of a workspace ``document``: how many of its parent's events
-    lie within one display bin of its boundary (the square of one bin centred on the event holds
-    points on both sides). FlowJo evaluates these gates on binned display coordinates, so its
-    count can differ from assaykit's exact one by at most this many events (docs/interop.md).
+    """For each polygon and ellipse of a workspace ``document`` (drawn inside or outside): how
+    many of its parent's events lie within one display bin of its boundary (the square of one bin
+    centred on the event holds points on both sides). FlowJo evaluates these gates on binned
+    display coordinates, so its count can differ from assaykit's exact one by at most this many
+    events (docs/interop.md).
 
     Parameters
     ----------
@@ -459,35 +468,35 @@ def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
     from flowutils.gating import points_in_polygon
 
     from .._geometry import mahalanobis2
-    from .gatingml import _Values
 
-    values, members = _Values(sample, document), evaluate(document, sample)
+    frame = DocumentFrame(sample, document)
+    members = evaluate(document, sample)
     found: dict[str, int] = {}
-    for ident, gate in document.gates.items():
-        if gate.kind not in ("polygon", "ellipsoid") or len(gate.dims) != 2:
+    for population in document.populations:
+        gate = population.gate.gate if isinstance(population.gate, OutsideGate) else population.gate
+        if not isinstance(gate, PolygonGate | EllipseGate):
             continue
-        axes = [document.transforms.get(f"axis:{d.channel}") for d in gate.dims]
+        dims = [document.dimensions[key] for key in gate.dims]
+        axes = [document.transforms.get(f"axis:{d.channel}") for d in dims]
         if any(a is None for a in axes):
             continue
-        display = np.column_stack([values.dimension(d) if d.transform else axis.apply(values.dimension(d))
-                                   for d, axis in zip(gate.dims, axes, strict=True)])
-        parent = members[gate.parent] if gate.parent else np.ones(len(display), dtype=bool)
+        display = np.column_stack([frame.display(key) if d.transform else axis.apply(frame.display(key))
+                                   for key, d, axis in zip(gate.dims, dims, axes, strict=True)])
+        parent = members[population.parent] if population.parent != ROOT else np.ones(len(display), dtype=bool)
         display = display[parent & np.all(np.isfinite(display), axis=1)]
-        if gate.kind == "polygon":
-            vertices = np.array(gate.geometry["vertices"], dtype=np.float64)
-            for j, (dim, axis) in enumerate(zip(gate.dims, axes, strict=True)):
+        if isinstance(gate, PolygonGate):
+            vertices = np.array(gate.vertices, dtype=np.float64)
+            for j, (dim, axis) in enumerate(zip(dims, axes, strict=True)):
                 if not dim.transform:
                     vertices[:, j] = axis.apply(vertices[:, j])
 
             def inside(points: np.ndarray, _v: np.ndarray = vertices) -> np.ndarray:
                 return np.asarray(points_in_polygon(_v, points), dtype=bool)
         else:
-            geometry = gate.geometry
-
-            def inside(points: np.ndarray, _g: Mapping[str, Any] = geometry) -> np.ndarray:
-                return mahalanobis2(points, _g["mean"], _g["covariance"]) <= _g["distance2"]
+            def inside(points: np.ndarray, _e: EllipseGate = gate) -> np.ndarray:
+                return mahalanobis2(points, _e.center, _e.covariance) <= _e.distance**2
         corners = [inside(display + np.array([dx, dy])) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]
-        found[ident] = int(np.sum(np.any(corners, axis=0) & ~np.all(corners, axis=0)))
+        found[population.name] = int(np.sum(np.any(corners, axis=0) & ~np.all(corners, axis=0)))
     return found
 
 
@@ -550,15 +559,15 @@ def _document(node: Any, sample: Any | None, path: Path) -> tuple[GatingDocument
     matrix, prefix = _matrix(sample, path) if sample is not None else (None, "Comp-")
     axes = _axes(sample, _Reader(path)) if sample is not None else ({}, {})
     reader = _WorkspaceReader(path, prefix, matrix.id if matrix else None, axes, axes_known=sample is not None)
-    gates: dict[str, GmlGate] = {}
+    gates: dict[str, Population] = {}
     counts: dict[str, int | None] = {}
     _populations(node, None, reader, gates, counts)
     _resolve_dependents(gates, reader, node)
-    if len(gate_order(gates)) != len(gates):
-        raise GatingError("workspace populations refer to each other in a cycle", path)
     transforms = {t.id: t for t in reader.axes.values()}
-    return GatingDocument(path=path, transforms=transforms, matrices={matrix.id: matrix} if matrix else {},
-                          gates=gates), counts
+    document = GatingDocument(path=path, transforms=transforms, matrices={matrix.id: matrix} if matrix else {},
+                              dimensions=reader.dimensions, populations=tuple(gates.values()))
+    check_references(document, "FlowJo workspace", "population")
+    return document, counts
 
 
 def _groups(root: Any, by_id: Mapping[str, Any], path: Path) -> dict[str, WorkspaceSample | GatingError]:

@@ -3,11 +3,20 @@
 Every gate type of the standard (rectangle and range, polygon, ellipsoid, quadrant, boolean
 and/or/not, parents), its transforms (flin, flog, fasinh, logicle, hyperlog, fratio) and its
 compensation references (``FCS``: the file's ``$SPILLOVER``; the id of a ``spectrumMatrix`` in the
-document; ``uncompensated``). Each gate dimension carries its own compensation and transform, so
-a GatingML document is evaluated here, dimension by dimension, rather than squeezed into a
-strategy's one-transform-per-marker model.
+document; ``uncompensated``).
 
-Boundaries follow the standard: a range holds ``min <= x < max``; a quadrant divider value
+The gates are assaykit's own (:mod:`assaykit.gating.gates`) in a tree of
+:class:`~assaykit.gating.strategy.Population`, applied by the path strategy files take
+(:func:`~assaykit.gating.strategy.population_masks`). Each gate dimension carries its own
+compensation and transform, so a gate's ``dims`` name the document's dimensions
+(:attr:`GatingDocument.dimensions`: a channel or ratio under a compensation and a transform), and
+:class:`DocumentFrame` computes each one's values once per sample. A range of one dimension is an
+``IntervalGate``, of two a ``RectangleGate``, of more a ``BoxGate``; a quadrant the range its
+position names; a polygon a ``PolygonGate``; an ellipsoid an ``EllipsoidGate``; a boolean gate a
+``BooleanGate``.
+
+Boundaries follow the standard: a range holds ``min <= x < max`` (read as ``x <= m``, ``m`` the
+float just below ``max``: the same events, in assaykit's inclusive bounds); a quadrant divider value
 belongs to the interval above it; a polygon holds the points inside by the even-odd rule; an
 ellipsoid holds ``(x - mean)' C^-1 (x - mean) <= distanceSquare``. A value a transform cannot map
 (the log of a negative number, a ratio over zero) is in no gate.
@@ -19,7 +28,7 @@ is an error naming the file, the element and what is unsupported: never a skippe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import GatingError
+from ..gating.gates import BooleanGate, BoxGate, EllipsoidGate, IntervalGate, PolygonGate, RectangleGate
+from ..gating.strategy import ROOT, Population, order_populations, population_masks
 
 GATING = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
 TRANSFORMS = "http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
@@ -122,29 +133,32 @@ class Dimension:
     def label(self) -> str:
         return self.channel if self.channel is not None else f"ratio:{self.ratio}"
 
-
-@dataclass(frozen=True)
-class GmlGate:
-    """A gate of the document: ``kind`` one of rectangle, polygon, ellipsoid, quadrant (one
-    quadrant of a quadrant gate), boolean; ``dims`` its dimensions; ``geometry`` what the kind
-    needs (bounds, vertices, mean and inverse covariance, divider positions, boolean terms)."""
-
-    id: str
-    kind: str
-    parent: str | None
-    dims: tuple[Dimension, ...]
-    geometry: Mapping[str, Any] = field(default_factory=dict)
+    @property
+    def key(self) -> str:
+        """Its name in a gate's ``dims``: the channel (or ``ratio:ID``), then the compensation and
+        transform when there are any (``FL2-H [compensation FCS, transform Logicle_10000]``)."""
+        extra = ([f"compensation {self.compensation}"] if self.compensation != UNCOMPENSATED else []) + \
+            ([f"transform {self.transform}"] if self.transform else [])
+        return f"{self.label} [{', '.join(extra)}]" if extra else self.label
 
 
 @dataclass(frozen=True)
 class GatingDocument:
-    """A GatingML 2.0 document: its transforms, compensation matrices and gates (in document
-    order, quadrants as gates of their own)."""
+    """A GatingML 2.0 document: its transforms, compensation matrices, the dimensions its gates
+    are drawn on (by the name the gates' ``dims`` use) and its populations (in document order,
+    each Quadrant a population of its own; ids are the names, a gate without a parent has
+    :data:`~assaykit.gating.strategy.ROOT` as parent)."""
 
     path: Path
     transforms: Mapping[str, GmlTransform]
     matrices: Mapping[str, SpectrumMatrix]
-    gates: Mapping[str, GmlGate]
+    dimensions: Mapping[str, Dimension]
+    populations: tuple[Population, ...]
+
+    @property
+    def gates(self) -> dict[str, Population]:
+        """The populations by id (document order)."""
+        return {p.name: p for p in self.populations}
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -155,6 +169,7 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.dimensions: dict[str, Dimension] = {}
 
     def fail(self, element: Any, problem: str) -> GatingError:
         name = element.tag.rsplit("}", 1)[-1] if element is not None else "document"
@@ -230,39 +245,50 @@ class _Reader:
             return Dimension(None, compensation, element.get(_g("transformation-ref")), ratio)
         return Dimension(self.channel_name(child), compensation, element.get(_g("transformation-ref")))
 
-    def gate(self, element: Any) -> list[GmlGate]:
+    def key(self, dim: Dimension) -> str:
+        """``dim``'s name in a gate's ``dims``, recorded in :attr:`dimensions`."""
+        self.dimensions.setdefault(dim.key, dim)
+        return dim.key
+
+    def keys(self, element: Any, tag: str = "dimension") -> tuple[str, ...]:
+        return tuple(self.key(self.dimension(d)) for d in element.findall(_g(tag)))
+
+    def gate(self, element: Any) -> list[Population]:
         kind = element.tag.rsplit("}", 1)[-1]
         ident, parent = element.get(_g("id")), element.get(_g("parent_id"))
         if not ident:
             raise self.fail(element, "gate without an id")
+        if ident == ROOT:
+            raise self.fail(element, f"the gate id {ROOT!r} is reserved by assaykit (the population above all gates)")
         unknown = [a.rsplit("}", 1)[-1] for a in element.attrib if a.startswith(f"{{{GATING}}}")
                    and a not in (_g("id"), _g("parent_id"), _g("name"), _g("distance"))]
         if unknown:  # a misspelt parent reference must not silently make a top-level gate
             raise self.fail(element, f"unknown attribute gating:{unknown[0]}")
+        parent = parent or ROOT
         if kind == "RectangleGate":
-            dims = [self.dimension(d) for d in element.findall(_g("dimension"))]
+            dims = self.keys(element)
             bounds = [(self.number(d, _g("min"), False), self.number(d, _g("max"), False))
                       for d in element.findall(_g("dimension"))]
             if not dims or any(lo is None and hi is None for lo, hi in bounds):
                 raise self.fail(element, "each dimension of a rectangle needs a min or a max")
-            return [GmlGate(ident, "rectangle", parent, tuple(dims), {"bounds": tuple(bounds)})]
+            return [Population(ident, parent, box(dims, [lo for lo, _ in bounds], [hi for _, hi in bounds]))]
         if kind == "PolygonGate":
-            dims = [self.dimension(d) for d in element.findall(_g("dimension"))]
+            dims = self.keys(element)
             vertices = [[self.number(c, _d("value")) for c in v.findall(_g("coordinate"))]
                         for v in element.findall(_g("vertex"))]
             if len(dims) != 2 or len(vertices) < 3 or any(len(v) != 2 for v in vertices):
                 raise self.fail(element, "a polygon needs two dimensions and at least three 2-D vertices")
-            return [GmlGate(ident, "polygon", parent, tuple(dims), {"vertices": np.asarray(vertices)})]
+            return [Population(ident, parent, PolygonGate(dims, tuple((x, y) for x, y in vertices)))]
         if kind == "EllipsoidGate":
-            return [self.ellipsoid(element, ident, parent)]
+            return [Population(ident, parent, self.ellipsoid(element))]
         if kind == "QuadrantGate":
             return self.quadrants(element, parent)
         if kind == "BooleanGate":
-            return [self.boolean(element, ident, parent)]
+            return [Population(ident, parent, self.boolean(element))]
         raise self.fail(element, f"unsupported gate type {kind!r}")
 
-    def ellipsoid(self, element: Any, ident: str, parent: str | None) -> GmlGate:
-        dims = [self.dimension(d) for d in element.findall(_g("dimension"))]
+    def ellipsoid(self, element: Any) -> Any:
+        dims = self.keys(element)
         mean = [self.number(c, _d("value")) for c in element.findall(f"{_g('mean')}/{_g('coordinate')}")]
         rows = [[self.number(e, _d("value")) for e in r.findall(_g("entry"))]
                 for r in element.findall(f"{_g('covarianceMatrix')}/{_g('row')}")]
@@ -270,16 +296,15 @@ class _Reader:
         n = len(dims)
         if n < 2 or len(mean) != n or len(rows) != n or any(len(r) != n for r in rows) or distance is None:
             raise self.fail(element, f"an ellipsoid needs a mean, an {n}x{n} covariance matrix and a distanceSquare")
-        covariance = np.asarray(rows, dtype=np.float64)
         try:
-            np.linalg.inv(covariance)
-        except np.linalg.LinAlgError:
-            raise self.fail(element, "the covariance matrix cannot be inverted") from None
-        return GmlGate(ident, "ellipsoid", parent, tuple(dims), {"mean": np.asarray(mean), "covariance": covariance,
-                                                                 "distance2": self.number(distance, _d("value"))})
+            return EllipsoidGate(dims, tuple(mean), tuple(tuple(r) for r in rows), self.number(distance, _d("value")))
+        except GatingError as exc:
+            raise self.fail(element, exc.message) from None
 
-    def quadrants(self, element: Any, parent: str | None) -> list[GmlGate]:
-        dividers: dict[str, tuple[Dimension, np.ndarray]] = {}
+    def quadrants(self, element: Any, parent: str) -> list[Population]:
+        """Each Quadrant: the range its positions name on the dividers they use (a divider's
+        value belongs to the interval above it)."""
+        dividers: dict[str, tuple[str, np.ndarray]] = {}
         for divider in element.findall(_g("divider")):
             values = []
             for v in divider.findall(_g("value")):
@@ -289,39 +314,54 @@ class _Reader:
                     raise self.fail(divider, f"divider value {(v.text or '')[:30]!r} is not a number") from None
             if not values or not all(map(math.isfinite, values)):
                 raise self.fail(divider, "a divider needs finite values")
-            dividers[divider.get(_g("id"), "")] = (self.dimension(divider), np.sort(np.asarray(values)))
-        names = list(dividers)
-        gates = []
+            dividers[divider.get(_g("id"), "")] = (self.key(self.dimension(divider)), np.sort(np.asarray(values)))
+        found = []
         for quadrant in element.findall(_g("Quadrant")):
             ident = quadrant.get(_g("id"))
-            positions = {}
+            intervals = {}
             for position in quadrant.findall(_g("position")):
                 ref = position.get(_g("divider_ref"))
                 if ref not in dividers:
                     raise self.fail(position, f"divider_ref {ref!r} names no divider of the gate")
                 location = self.number(position, _g("location"))
-                positions[ref] = int(np.searchsorted(dividers[ref][1], location, side="right"))
-            if not ident or not positions:
+                intervals[ref] = int(np.searchsorted(dividers[ref][1], location, side="right"))
+            if not ident or not intervals:
                 raise self.fail(quadrant, "a quadrant needs an id and positions")
-            used = [n for n in names if n in positions]
-            gates.append(GmlGate(ident, "quadrant", parent, tuple(dividers[n][0] for n in used),
-                                 {"values": tuple(dividers[n][1] for n in used),
-                                  "intervals": tuple(positions[n] for n in used)}))
-        if not gates:
+            used = [n for n in dividers if n in intervals]
+            cuts = [dividers[n][1] for n in used]
+            lows = [float(c[k - 1]) if k > 0 else None for c, k in zip(cuts, (intervals[n] for n in used), strict=True)]
+            highs = [float(c[k]) if k < len(c) else None for c, k in zip(cuts, (intervals[n] for n in used),
+                                                                          strict=True)]
+            found.append(Population(ident, parent, box(tuple(dividers[n][0] for n in used), lows, highs)))
+        if not found:
             raise self.fail(element, "a quadrant gate needs at least one Quadrant")
-        return gates
+        return found
 
-    def boolean(self, element: Any, ident: str, parent: str | None) -> GmlGate:
+    def boolean(self, element: Any) -> BooleanGate:
         operators = [c for c in element if c.tag in (_g("and"), _g("or"), _g("not"))]
         if len(operators) != 1:
             raise self.fail(element, "a boolean gate needs exactly one of and, or, not")
         operator = operators[0]
-        terms = tuple((r.get(_g("ref")), r.get(_g("use-as-complement"), "false").strip().lower() == "true")
-                      for r in operator.findall(_g("gateReference")))
+        terms = [(r.get(_g("ref")), r.get(_g("use-as-complement"), "false").strip().lower() == "true")
+                 for r in operator.findall(_g("gateReference"))]
         op = operator.tag.rsplit("}", 1)[-1]
         if any(not ref for ref, _ in terms) or (op == "not" and len(terms) != 1) or (op != "not" and len(terms) < 2):
             raise self.fail(operator, f"'{op}' needs {'one' if op == 'not' else 'two or more'} gate references")
-        return GmlGate(ident, "boolean", parent, (), {"operator": op, "terms": terms})
+        complement = tuple(c for _, c in terms)
+        return BooleanGate(op, tuple(str(r) for r, _ in terms), complement=complement if any(complement) else ())
+
+
+def box(dims: tuple[str, ...], lows: Sequence[float | None], highs: Sequence[float | None]) -> Any:
+    """The gate of GatingML's range ``low <= x < high`` on each of ``dims`` (None: open): an
+    IntervalGate (one dim), a RectangleGate (two) or a BoxGate, whose inclusive upper bound is the
+    float just below ``high`` (for floats, ``x < high`` exactly when ``x <= below(high)``)."""
+    below = [None if h is None else float(np.nextafter(h, -math.inf)) for h in highs]
+    low = tuple(None if v is None else float(v) for v in lows)
+    if len(dims) == 1:
+        return IntervalGate((dims[0],), low[0], below[0])
+    if len(dims) == 2:
+        return RectangleGate((dims[0], dims[1]), (low[0], low[1]), (below[0], below[1]))
+    return BoxGate(tuple(dims), low, tuple(below))
 
 
 _SKIPPED = {_d("custom_info")}
@@ -371,7 +411,7 @@ def parse_gatingml(root: Any, path: Path) -> GatingDocument:
         raise reader.fail(root, "not a GatingML 2.0 document (root is not gating:Gating-ML in the 2.0 namespace)")
     transforms: dict[str, GmlTransform] = {}
     matrices: dict[str, SpectrumMatrix] = {}
-    gates: dict[str, GmlGate] = {}
+    populations: dict[str, Population] = {}
     for element in _elements(root):
         if element.tag == _t("transformation"):
             transform = reader.transform(element)
@@ -380,62 +420,48 @@ def parse_gatingml(root: Any, path: Path) -> GatingDocument:
             matrix = reader.matrix(element)
             matrices[matrix.id] = matrix
         elif element.tag.startswith(f"{{{GATING}}}"):
-            for gate in reader.gate(element):
-                if gate.id in gates:
-                    raise reader.fail(element, f"gate id {gate.id!r} used twice")
-                gates[gate.id] = gate
+            for population in reader.gate(element):
+                if population.name in populations:
+                    raise reader.fail(element, f"gate id {population.name!r} used twice")
+                populations[population.name] = population
         else:
             raise reader.fail(element, "unsupported element")
-    _check_references(reader, transforms, matrices, gates)
-    return GatingDocument(path=path, transforms=transforms, matrices=matrices, gates=gates)
+    document = GatingDocument(path=path, transforms=transforms, matrices=matrices, dimensions=reader.dimensions,
+                              populations=tuple(populations.values()))
+    check_references(document, "GatingML", "gate")
+    return document
 
 
-def _check_references(reader: _Reader, transforms: Mapping[str, GmlTransform],
-                      matrices: Mapping[str, SpectrumMatrix], gates: Mapping[str, GmlGate]) -> None:
-    for gate in gates.values():
-        where = f"gate {gate.id!r}"
-        for dim in gate.dims:
+def check_references(document: GatingDocument, what: str, noun: str) -> None:
+    """GatingError naming ``document``'s file for a dimension whose compensation or transform the
+    document does not hold, a population whose parent or combined population it does not hold,
+    or populations that refer to each other in a cycle (``what``, ``noun``: how the messages
+    name the document and a population)."""
+    transforms, matrices, path = document.transforms, document.matrices, document.path
+    names = {p.name for p in document.populations}
+    for population in document.populations:
+        where = f"{what} {noun} {population.name!r}"
+        for key in population.gate.dims:
+            dim = document.dimensions[key]
             if dim.compensation not in (FCS, UNCOMPENSATED) and dim.compensation not in matrices:
-                raise GatingError(f"GatingML {where}: compensation-ref {dim.compensation!r} names no spectrumMatrix "
-                                  "of the document", reader.path)
+                raise GatingError(f"{where}: compensation-ref {dim.compensation!r} names no spectrumMatrix "
+                                  "of the document", path)
             for ref in (dim.transform, dim.ratio):
                 if ref is not None and ref not in transforms:
-                    raise GatingError(f"GatingML {where}: transformation-ref {ref!r} names no transformation",
-                                      reader.path)
+                    raise GatingError(f"{where}: transformation-ref {ref!r} names no transformation", path)
             if dim.ratio is not None and transforms[dim.ratio].kind != "fratio":
-                raise GatingError(f"GatingML {where}: new-dimension {dim.ratio!r} is not an fratio", reader.path)
+                raise GatingError(f"{where}: new-dimension {dim.ratio!r} is not an fratio", path)
             if dim.transform is not None and transforms[dim.transform].kind == "fratio":
-                raise GatingError(f"GatingML {where}: an fratio is a new-dimension, not a dimension's transform",
-                                  reader.path)
-        refs = [gate.parent] if gate.parent else []
-        refs += [ref for ref, _ in gate.geometry.get("terms", ())]
+                raise GatingError(f"{where}: an fratio is a new-dimension, not a dimension's transform", path)
+        refs = [population.parent] if population.parent != ROOT else []
+        refs += list(getattr(population.gate, "populations", ()))
         for ref in refs:
-            if ref not in gates:
-                raise GatingError(f"GatingML {where}: refers to gate {ref!r}, which the document does not hold",
-                                  reader.path)
-    order = gate_order(gates)
-    if len(order) != len(gates):
-        raise GatingError("GatingML: gates refer to each other in a cycle", reader.path)
-
-
-def gate_order(gates: Mapping[str, GmlGate]) -> list[str]:
-    """Gate ids so that every gate comes after its parent and the gates it combines (a cycle
-    leaves its gates out)."""
-    order: list[str] = []
-    placed: set[str] = set()
-    pending = list(gates)
-    while pending:
-        ready = [g for g in pending if all(r in placed for r in _needs(gates[g]))]
-        if not ready:
-            break
-        order += ready
-        placed.update(ready)
-        pending = [g for g in pending if g not in placed]
-    return order
-
-
-def _needs(gate: GmlGate) -> list[str]:
-    return ([gate.parent] if gate.parent else []) + [ref for ref, _ in gate.geometry.get("terms", ())]
+            if ref not in names:
+                raise GatingError(f"{where}: refers to {noun} {ref!r}, which the document does not hold", path)
+    try:
+        order_populations(document.populations)
+    except GatingError as exc:
+        raise GatingError(f"{what}: {noun}s refer to each other in a cycle ({exc.message})", path) from None
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -507,69 +533,53 @@ class _Values:
                 values = self.channel(dim.channel, dim.compensation)
             if dim.transform is not None:
                 values = transforms[dim.transform].apply(values)
+            if not np.isfinite(values).all():  # a value a transform cannot map, or not finite: in no gate
+                values = np.where(np.isfinite(values), values, np.nan)
             self.cache[key] = values
         return self.cache[key]
 
 
-def _in_range(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    mask = np.isfinite(values)
-    if low is not None:
-        mask &= values >= low
-    if high is not None:
-        mask &= values < high
-    return mask
+class DocumentFrame:
+    """A sample seen through a document's dimensions (the :class:`~assaykit.gating.gates.GateData`
+    its gates are applied to): each dimension's compensated, transformed values, computed once
+    (NaN where the transform cannot map a value, or the value is not finite), and the population
+    masks found so far."""
 
+    def __init__(self, sample: Any, document: GatingDocument) -> None:
+        self.sample, self.document = sample, document
+        self.n_events = sample.n_events
+        self.masks: dict[str, np.ndarray] = {}
+        self.missing: dict[str, str] = {}
+        self.findings: dict[str, Any] = {}
+        self.values = _Values(sample, document)
 
-def _membership(gate: GmlGate, values: _Values, members: Mapping[str, np.ndarray]) -> np.ndarray:
-    geometry = gate.geometry
-    if gate.kind == "boolean":
-        masks = [~members[ref] if complement else members[ref] for ref, complement in geometry["terms"]]
-        if geometry["operator"] == "not":
-            return ~masks[0]
-        combine: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.logical_and if geometry["operator"] == "and" \
-            else np.logical_or
-        out = masks[0]
-        for mask in masks[1:]:
-            out = combine(out, mask)
-        return out
-    columns = [values.dimension(d) for d in gate.dims]
-    finite = np.all(np.isfinite(np.column_stack(columns)), axis=1)
-    inside = _inside(gate, columns, finite)
-    return finite & ~inside if geometry.get("outside") else inside  # FlowJo's eventsInside=0
+    def display(self, marker: str) -> np.ndarray:
+        """The values of the dimension named ``marker`` (a key of ``document.dimensions``)."""
+        return self.values.dimension(self.document.dimensions[marker])
 
+    def scale(self, marker: str) -> np.ndarray:
+        """The dimension's values before its transform (compensated; a ratio's ratio)."""
+        dim = self.document.dimensions[marker]
+        return self.values.dimension(Dimension(dim.channel, dim.compensation, None, dim.ratio))
 
-def _inside(gate: GmlGate, columns: list[np.ndarray], finite: np.ndarray) -> np.ndarray:
-    geometry = gate.geometry
-    if gate.kind == "rectangle":
-        mask = finite.copy()
-        for column, (low, high) in zip(columns, geometry["bounds"], strict=True):
-            mask &= _in_range(column, low, high)
-        return mask
-    if gate.kind == "quadrant":
-        mask = finite.copy()
-        for column, cuts, interval in zip(columns, geometry["values"], geometry["intervals"], strict=True):
-            mask &= np.searchsorted(cuts, column, side="right") == interval
-        return mask
-    points = np.column_stack([np.where(finite, c, 0.0) for c in columns])
-    if gate.kind == "polygon":
-        from flowutils.gating import points_in_polygon
+    def transform(self, marker: str) -> Any:
+        raise GatingError(f"{marker!r} is a dimension of a document: it carries the document's own transform, "
+                          "not an assaykit one", self.document.path)
 
-        return finite & np.asarray(points_in_polygon(geometry["vertices"], points), dtype=bool)
-    from .._geometry import mahalanobis2
+    def inside(self, gate: Any) -> np.ndarray:
+        """``gate.apply(self)``."""
+        return gate.apply(self)
 
-    return finite & (mahalanobis2(points, geometry["mean"], geometry["covariance"]) <= geometry["distance2"])
+    def selected(self, marker: str, mask: np.ndarray, display: bool = True) -> np.ndarray:
+        """The values (``display``) or untransformed values of the events in ``mask``."""
+        return (self.display(marker) if display else self.scale(marker))[mask]
 
 
 def evaluate(document: GatingDocument, sample: Any) -> dict[str, np.ndarray]:
     """Membership (a boolean per event) of every gate of ``document`` on ``sample`` (an
     :class:`assaykit.fcs.Sample`), by gate id in document order; a gate with a parent holds only
-    its parent's events."""
-    values = _Values(sample, document)
-    members: dict[str, np.ndarray] = {}
-    for ident in gate_order(document.gates):
-        gate = document.gates[ident]
-        mask = _membership(gate, values, members)
-        if gate.parent:
-            mask = mask & members[gate.parent]
-        members[ident] = mask
-    return {ident: members[ident] for ident in document.gates}
+    its parent's events. Applied as a strategy's populations are
+    (:func:`~assaykit.gating.strategy.population_masks`)."""
+    frame = DocumentFrame(sample, document)
+    population_masks(order_populations(document.populations), frame, np.ones(sample.n_events, dtype=bool))
+    return {p.name: frame.masks[p.name] for p in document.populations}

@@ -50,7 +50,7 @@ def test_polygon_against_an_independent_computation() -> None:
     sample = next(iter(read_workspace(path).samples.values()))
     fcs = read_fcs(path.parent / sample.file_name)
     inside = evaluate(sample.document, fcs)["poly1"]
-    vertices = sample.document.gates["poly1"].geometry["vertices"]
+    vertices = np.asarray(sample.document.gates["poly1"].gate.vertices)
     (x0, y0), (x1, y1) = vertices[1], vertices[2]  # the top edge
     x, y = fcs.events[:, 0], fcs.events[:, 1]
     crossing = x0 + (y[0] - y0) * (x1 - x0) / (y1 - y0)
@@ -201,7 +201,7 @@ def _polygon_on_axes(tmp_path: Path, transform: str, display: Callable[[np.ndarr
     fcs = read_fcs(FLOWJO / "simple_line_example" / sample.file_name)
     inside = evaluate(sample.document, fcs)["poly1"]
     raw = read_workspace(FLOWJO / "simple_line_example" / "simple_poly_and_rect_v2_poly50.wsp")
-    vertices = next(iter(raw.samples.values())).document.gates["poly1"].geometry["vertices"]
+    vertices = np.asarray(next(iter(raw.samples.values())).document.gates["poly1"].gate.vertices)
     expected = np.asarray(points_in_polygon(display(vertices), display(fcs.events[:, :2])), dtype=bool)
     return inside, expected
 
