@@ -20,6 +20,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..errors import GatingError
+from ..gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
 from .gatingml import DATATYPE, GATING, TRANSFORMS
 
 EVENTS_GATE = "assaykit-events"
@@ -40,66 +41,10 @@ _SPACES = {"g_": GATING, "t_": TRANSFORMS, "d_": DATATYPE}
 
 
 def xml_bytes(root: Any, declaration: bool = False) -> bytes:
-    """``root`` serialised as UTF-8, with an XML declaration when ``declaration``: the bytes
-    ``ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)`` gives (tested
-    byte for byte), written by :func:`_xml_text` and encoded once: ElementTree's serialiser, in
-    Python, was a tenth of a tube's time."""
-    head = "<?xml version='1.0' encoding='utf-8'?>\n" if declaration else ""
-    return (head + _xml_text(root)).encode("utf-8")
-
-
-_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;",
-                                    "\n": "&#10;", "\t": "&#09;"})
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
-
-def _xml_text(root: Any) -> str:
-    """ElementTree's ``tostring(root, encoding="unicode")`` for a tree of plain elements (tags and
-    attribute names plain or ``{uri}name``, values and texts strings): each namespace declared on
-    the root, sorted by prefix, with its registered prefix (else ``ns0``, ``ns1``... in order of
-    first use; ``xml`` never declared); attributes in insertion order; empty elements as ``<tag />``."""
-    names: dict[str, str] = {}
-    spaces: dict[str, str] = {}
-    registered = ElementTree._namespace_map  # what register_namespace wrote
-
-    def qualified(key: str) -> str:
-        if key not in names:
-            if key[:1] == "{":
-                uri, local = key[1:].split("}", 1)
-                if uri not in spaces:
-                    spaces[uri] = registered.get(uri) or f"ns{len(spaces)}"
-                names[key] = f"{spaces[uri]}:{local}"
-            else:
-                names[key] = key
-        return names[key]
-
-    for node in root.iter():
-        qualified(node.tag)
-        for key in node.attrib:
-            qualified(key)
-    parts: list[str] = []
-    declared = "".join(f' xmlns:{prefix}="{uri.translate(_ATTRIBUTE_ESCAPES)}"'
-                       for uri, prefix in sorted(spaces.items(), key=lambda item: item[1]) if prefix != "xml")
-
-    def write(node: Any, declarations: str) -> None:
-        tag = names[node.tag]
-        parts.append("<" + tag + declarations)
-        for key, value in node.items():
-            parts.append(f' {names[key]}="{value.translate(_ATTRIBUTE_ESCAPES)}"')
-        if node.text or len(node):
-            parts.append(">")
-            if node.text:
-                parts.append(node.text.translate(_TEXT_ESCAPES))
-            for child in node:
-                write(child, "")
-            parts.append("</" + tag + ">")
-        else:
-            parts.append(" />")
-        if node.tail:
-            parts.append(node.tail.translate(_TEXT_ESCAPES))
-
-    write(root, declared)
-    return "".join(parts)
+    """``root`` serialised by ElementTree as UTF-8 (GatingML's namespaces with their usual
+    prefixes), with an XML declaration when ``declaration``."""
+    register_namespaces()
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)
 
 
 def element(parent: Any, tag: str, **attributes: str) -> Any:
@@ -204,47 +149,51 @@ class _Writer:
         return EVENTS_GATE
 
     def gate(self, name: str, parent: str | None, gate: Any) -> None:
+        """Write ``gate`` (a :mod:`assaykit.gating.gates` object) as the GatingML gate ``name``."""
         attributes = {"g_id": name, **({"g_parent_id": parent} if parent else {})}
-        kind = gate.kind
-        if kind == "interval":
-            node = self.element(self.root, GATING, "RectangleGate", **attributes)
-            self._check_log(gate.dims[0], gate.low)
-            low = -_LARGEST if gate.low is None and gate.high is None else gate.low  # every (finite) event
-            self.dimension(node, gate.dims[0], low, gate.high)
-        elif kind == "rectangle":
-            node = self.element(self.root, GATING, "RectangleGate", **attributes)
-            for i, marker in enumerate(gate.dims):
-                self._check_log(marker, gate.low[i])
-                self.dimension(node, marker, gate.low[i], gate.high[i])
-        elif kind == "polygon":
-            node = self.element(self.root, GATING, "PolygonGate", **attributes)
-            for i, marker in enumerate(gate.dims):
-                self._check_log(marker, min(v[i] for v in gate.vertices))
-                self.dimension(node, marker)
-            for vertex in gate.vertices:
-                holder = self.element(node, GATING, "vertex")
-                for value in vertex:
-                    self.element(holder, GATING, "coordinate", d_value=_num(value))
-        elif kind == "ellipse":
-            self._ellipse(attributes, gate)
-        elif kind == "quadrant":
-            self._quadrant(attributes, gate)
-        elif kind == "ratio":
-            self._ratio(attributes, gate)
-        elif kind == "boolean":
-            node = self.element(self.root, GATING, "BooleanGate", **attributes)
-            operator = self.element(node, GATING, gate.op)
-            for population in gate.populations:
-                self.element(operator, GATING, "gateReference", g_ref=population)
-        else:
+        write = {IntervalGate: self._interval, RectangleGate: self._rectangle, PolygonGate: self._polygon,
+                 EllipseGate: self._ellipse, QuadrantGate: self._quadrant, RatioGate: self._ratio,
+                 BooleanGate: self._boolean}.get(type(gate))
+        if write is None:
+            kind = getattr(gate, "kind", type(gate).__name__)
             raise GatingError(f"population {name!r}: a {kind} gate cannot be written as GatingML", self.sample.path)
+        write(attributes, gate)
+
+    def _interval(self, attributes: dict[str, str], gate: IntervalGate) -> None:
+        node = self.element(self.root, GATING, "RectangleGate", **attributes)
+        self._check_log(gate.dims[0], gate.low)
+        low = -_LARGEST if gate.low is None and gate.high is None else gate.low  # every (finite) event
+        self.dimension(node, gate.dims[0], low, gate.high)
+
+    def _rectangle(self, attributes: dict[str, str], gate: RectangleGate) -> None:
+        node = self.element(self.root, GATING, "RectangleGate", **attributes)
+        for i, marker in enumerate(gate.dims):
+            self._check_log(marker, gate.low[i])
+            self.dimension(node, marker, gate.low[i], gate.high[i])
+
+    def _polygon(self, attributes: dict[str, str], gate: PolygonGate) -> None:
+        node = self.element(self.root, GATING, "PolygonGate", **attributes)
+        for i, marker in enumerate(gate.dims):
+            self._check_log(marker, min(v[i] for v in gate.vertices))
+            self.dimension(node, marker)
+        for vertex in gate.vertices:
+            holder = self.element(node, GATING, "vertex")
+            for value in vertex:
+                self.element(holder, GATING, "coordinate", d_value=_num(value))
+
+    def _boolean(self, attributes: dict[str, str], gate: BooleanGate) -> None:
+        node = self.element(self.root, GATING, "BooleanGate", **attributes)
+        operator = self.element(node, GATING, gate.op)
+        for i, population in enumerate(gate.populations):
+            complement = {"g_use_as_complement": "true"} if gate.complement and gate.complement[i] else {}
+            self.element(operator, GATING, "gateReference", g_ref=population, **complement)
 
     def _check_log(self, marker: str, low: float | None) -> None:
         if self.frame.transform(marker).kind == "log" and (low is None or low <= 0):
             raise GatingError(f"a gate reaching the floor of the log axis of {marker} cannot be written exactly "
                               "in GatingML (assaykit clamps below the floor)", self.sample.path)
 
-    def _ellipse(self, attributes: dict[str, str], gate: Any) -> None:
+    def _ellipse(self, attributes: dict[str, str], gate: EllipseGate) -> None:
         node = self.element(self.root, GATING, "EllipsoidGate", **attributes)
         for i, marker in enumerate(gate.dims):  # the ellipse's lowest point on each axis
             self._check_log(marker, gate.center[i] - gate.distance * math.sqrt(gate.covariance[i][i]))
@@ -259,7 +208,7 @@ class _Writer:
                 self.element(holder, GATING, "entry", d_value=_num(value))
         self.element(node, GATING, "distanceSquare", d_value=_num(gate.distance**2))
 
-    def _quadrant(self, attributes: dict[str, str], gate: Any) -> None:
+    def _quadrant(self, attributes: dict[str, str], gate: QuadrantGate) -> None:
         node = self.element(self.root, GATING, "QuadrantGate", g_id=f"{attributes['g_id']}-split",
                             **({"g_parent_id": attributes["g_parent_id"]} if "g_parent_id" in attributes else {}))
         for i, marker in enumerate(gate.dims):
@@ -273,7 +222,7 @@ class _Writer:
             location = gate.split[i] if sign == "+" else float(np.nextafter(gate.split[i], -math.inf))
             self.element(quadrant, GATING, "position", g_divider_ref=f"d{i}", g_location=_num(location))
 
-    def _ratio(self, attributes: dict[str, str], gate: Any) -> None:
+    def _ratio(self, attributes: dict[str, str], gate: RatioGate) -> None:
         """y / x within [low, high] where x > 0 (scale values): an fratio dimension and x itself."""
         x_channel, y_channel = self.channel(gate.dims[0]), self.channel(gate.dims[1])
         ident = f"assaykit-ratio-{attributes['g_id']}"
@@ -347,7 +296,6 @@ def gatingml_bytes(result: Any) -> bytes:
     :class:`assaykit.gating.GatingResult`): populations in strategy order, ids their names."""
     from ..gating.strategy import ROOT
 
-    register_namespaces()
     writer = _Writer(result)
     first = writer.events_gate()
     for population in result.populations:

@@ -28,9 +28,11 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..errors import GatingError
+from ..gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
 from ..gating.kernels import extremes
-from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _num, _up, register_namespaces, removed_limits, xml_bytes
+from .export import _LARGEST, _SMALLEST_POSITIVE, EVENTS_GATE, _num, _up, removed_limits, xml_bytes
 from .export import element as _element
+from .flowjo import WorkspaceGate
 from .gatingml import DATATYPE, GATING, TRANSFORMS
 
 LENGTH = 256.0  # FlowJo's display bins per axis
@@ -122,43 +124,48 @@ class _SampleWriter:
                 _element(point, f"{{{GATING}}}coordinate", d_value=_num(value))
 
     def gate(self, holder: Any, gate: Any) -> tuple[str, ...]:
-        """Write ``gate`` into ``holder`` (a ``<Gate>``); the channels it is drawn on."""
-        kind, dims = gate.kind, gate.dims
-        if kind == "interval":
-            name = self.axis(dims[0])
-            if gate.low is None and gate.high is None:  # every (finite) event
-                self.rectangle(holder, [name], [-_LARGEST], [None])
-            else:
-                self.rectangle(holder, [name], *zip(self.bounds(dims[0], gate.low, gate.high), strict=True))
-            return (name,)
-        if kind in ("rectangle", "quadrant"):
-            names = [self.axis(d) for d in dims]
-            if kind == "quadrant":  # '+': at or above the split; '-': below it
-                lows = [s if q == "+" else None for s, q in zip(gate.split, gate.quadrant, strict=True)]
-                highs = [None if q == "+" else float(np.nextafter(s, -math.inf))
-                         for s, q in zip(gate.split, gate.quadrant, strict=True)]
-            else:
-                lows, highs = list(gate.low), list(gate.high)
-            pairs = [self.bounds(d, lo, hi) for d, lo, hi in zip(dims, lows, highs, strict=True)]
-            self.rectangle(holder, names, [p[0] for p in pairs], [p[1] for p in pairs])
-            return tuple(names)
-        if kind == "polygon":
-            names = [self.axis(d) for d in dims]
-            vertices = np.array(gate.vertices, dtype=np.float64)
-            for j, marker in enumerate(dims):
-                form = self.frame.transform(marker)
-                if form.kind == "log" and vertices[:, j].min() < 0:
-                    raise self.fail(f"a polygon below the floor of the log axis of {marker} (FlowJo clamps there)")
-                vertices[:, j] = form.inverse(vertices[:, j])
-            self.polygon(holder, names, vertices)
-            return tuple(names)
-        if kind == "ellipse":
-            return self.ellipse(holder, gate)
-        if kind == "ratio":
-            return self.ratio(holder, gate)
-        raise self.fail(f"a {kind} gate is not written to a FlowJo workspace")
+        """Write ``gate`` (a :mod:`assaykit.gating.gates` object) into ``holder`` (a ``<Gate>``);
+        the channels it is drawn on."""
+        write = {IntervalGate: self.interval, RectangleGate: self.box, QuadrantGate: self.box,
+                 PolygonGate: self.polygon_gate, EllipseGate: self.ellipse, RatioGate: self.ratio}.get(type(gate))
+        if write is None:
+            raise self.fail(f"a {getattr(gate, 'kind', type(gate).__name__)} gate is not written to a FlowJo workspace")
+        return write(holder, gate)
 
-    def ellipse(self, holder: Any, gate: Any) -> tuple[str, ...]:
+    def interval(self, holder: Any, gate: IntervalGate) -> tuple[str, ...]:
+        name = self.axis(gate.dims[0])
+        if gate.low is None and gate.high is None:  # every (finite) event
+            self.rectangle(holder, [name], [-_LARGEST], [None])
+        else:
+            self.rectangle(holder, [name], *zip(self.bounds(gate.dims[0], gate.low, gate.high), strict=True))
+        return (name,)
+
+    def box(self, holder: Any, gate: RectangleGate | QuadrantGate) -> tuple[str, ...]:
+        """A rectangle, or a quadrant as the rectangle it is ('+': at or above the split; '-': below it)."""
+        dims = gate.dims
+        names = [self.axis(d) for d in dims]
+        if isinstance(gate, QuadrantGate):
+            lows = [s if q == "+" else None for s, q in zip(gate.split, gate.quadrant, strict=True)]
+            highs = [None if q == "+" else float(np.nextafter(s, -math.inf))
+                     for s, q in zip(gate.split, gate.quadrant, strict=True)]
+        else:
+            lows, highs = list(gate.low), list(gate.high)
+        pairs = [self.bounds(d, lo, hi) for d, lo, hi in zip(dims, lows, highs, strict=True)]
+        self.rectangle(holder, names, [p[0] for p in pairs], [p[1] for p in pairs])
+        return tuple(names)
+
+    def polygon_gate(self, holder: Any, gate: PolygonGate) -> tuple[str, ...]:
+        names = [self.axis(d) for d in gate.dims]
+        vertices = np.array(gate.vertices, dtype=np.float64)
+        for j, marker in enumerate(gate.dims):
+            form = self.frame.transform(marker)
+            if form.kind == "log" and vertices[:, j].min() < 0:
+                raise self.fail(f"a polygon below the floor of the log axis of {marker} (FlowJo clamps there)")
+            vertices[:, j] = form.inverse(vertices[:, j])
+        self.polygon(holder, names, vertices)
+        return tuple(names)
+
+    def ellipse(self, holder: Any, gate: EllipseGate) -> tuple[str, ...]:
         """Foci and edge points in display bins (the major axis's ends, then the minor's)."""
         names = [self.axis(d) for d in gate.dims]
         for marker in gate.dims:
@@ -181,7 +188,7 @@ class _SampleWriter:
                     _element(vertex, f"{{{GATING}}}coordinate", d_value=_num(value))
         return tuple(names)
 
-    def ratio(self, holder: Any, gate: Any) -> tuple[str, ...]:
+    def ratio(self, holder: Any, gate: RatioGate) -> tuple[str, ...]:
         """``low <= y / x <= high`` with x > 0: a wedge from the origin on linear axes."""
         for marker in gate.dims:
             if self.frame.transform(marker).kind != "linear":
@@ -210,9 +217,11 @@ class _SampleWriter:
         self.ids += 1
         return node, _element(node, "Gate", g_id=f"ID{self.ids}")
 
-    def boolean(self, parent: Any, population: Any, gate: Any, paths: dict[str, str]) -> Any:
+    def boolean(self, parent: Any, population: Any, gate: BooleanGate, paths: dict[str, str]) -> Any:
         """FlowJo's Or/And/Not node: its dependents by path from the sample, evaluated within the
         node's parent (assaykit's boolean gates are too)."""
+        if any(gate.complement):
+            raise self.fail(f"boolean population {population.name!r} takes a complement, which a FlowJo node cannot")
         subpopulations = parent.find("Subpopulations")
         if subpopulations is None:
             subpopulations = ElementTree.SubElement(parent, "Subpopulations")
@@ -250,7 +259,7 @@ class _SampleWriter:
             parent_path = paths[population.parent]
             paths[population.name] = f"{parent_path}/{population.name}" if parent_path else population.name
             gate = result.gates[population.name]
-            if gate.kind == "boolean":
+            if isinstance(gate, BooleanGate):
                 nodes[population.name] = self.boolean(nodes[population.parent], population, gate, paths)
                 continue
             node, holder = self.population(nodes[population.parent], population.name, population.count)
@@ -312,9 +321,8 @@ def flowjo_sample_bytes(result: Any) -> bytes:
     :func:`workspace_bytes`). GatingError when a gate cannot be shown in FlowJo as fitted. When a
     population's gate was set by hand from a lab's workspace, that workspace's sample (the gates
     the tube was measured with)."""
-    register_namespaces()
     for gate in result.gates.values():
-        if getattr(gate, "kind", "") == "workspace":  # a gate set by hand from a lab's workspace: its sample
+        if isinstance(gate, WorkspaceGate):  # a gate set by hand from a lab's workspace: its sample
             return gate.sample_xml
     return xml_bytes(_SampleWriter(result).write())
 
@@ -334,7 +342,6 @@ def workspace_bytes(entries: Sequence[WorkspaceEntry]) -> bytes:
     group "All Samples"."""
     from defusedxml import ElementTree as SafeTree
 
-    register_namespaces()
     root = ElementTree.Element("Workspace", version="20.0", flowJoVersion="10.8.1", producer="assaykit")
     groups = _element(ElementTree.SubElement(root, "Groups"), "GroupNode", name="All Samples",
                       owningGroup="All Samples", count="-1")
