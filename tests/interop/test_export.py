@@ -166,46 +166,56 @@ def test_score_writes_every_tubes_gates(simulated_run: Path, tmp_path: Path) -> 
     assert verify_outputs(out) == []
 
 
-def test_xml_bytes_are_elementtrees_bytes() -> None:
-    from xml.etree import ElementTree
+def test_export_read_back_gives_the_same_gates(tmp_path: Path) -> None:
+    """The GatingML export of every gate type, read back, is the same gates (gating.gates objects)
+    on the channels and transforms the fit used: the same bounds (an upper bound written as the
+    float above it reads back as the bound itself), vertices, ellipse and boolean terms; a
+    quadrant reads back as the rectangle it is, an ellipse as the ellipsoid it is, the singlets'
+    ratio as a range on an fratio dimension beside FSC-A > 0."""
+    from assaykit.gating import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate
+    from assaykit.gating.gates import EllipsoidGate, RectangleGate
+    from assaykit.interop.export import EVENTS_GATE
 
-    from assaykit.interop.export import GATING, element, register_namespaces, xml_bytes
-
-    register_namespaces()
-    root = ElementTree.Element(f"{{{GATING}}}Gating-ML")
-    gate = element(root, f"{{{GATING}}}PolygonGate", g_id="Monocytes µ & <ü> \"q\" 'a'")
-    element(gate, "plain", name="é\tb\nc", other="x")
-    gate.text, gate.tail = "text & < > ü 𝔘", "tail"
-    for declaration in (False, True):
-        assert xml_bytes(root, declaration) == ElementTree.tostring(root, encoding="utf-8",
-                                                                   xml_declaration=declaration)
-
-
-def test_xml_serialiser_writes_elementtrees_bytes(tmp_path: Path) -> None:
-    """export.xml_bytes against ElementTree.tostring: namespaced and plain tags and attributes,
-    registered and unregistered namespaces, escapes in attributes and texts, tails, empty
-    elements, and the two exports of real gated tubes."""
-    from xml.etree import ElementTree
-
-    from assaykit.interop import flowjo_sample_bytes
-    from assaykit.interop.export import GATING, element, register_namespaces, xml_bytes
-
-    register_namespaces()
-    root = ElementTree.Element(f"{{{GATING}}}Gating-ML", {"version": "2.0"})
-    child = element(root, f"{{{GATING}}}RectangleGate", g_id='a "b" <c> & d', g_parent_id="x\ty\nz\r")
-    child.text = "text & <more> \"quoted\" 'single'"
-    child.tail = "\n  tail > "
-    ElementTree.SubElement(child, "{urn:example:unregistered}Thing", {"{urn:example:other}k": "v"})
-    ElementTree.SubElement(root, "plain", {"é": "ü ✓"}).text = ""
-    ElementTree.SubElement(root, "{http://www.w3.org/XML/1998/namespace}lang")
-    ElementTree.indent(root)
-    for declaration in (False, True):
-        assert xml_bytes(root, declaration) == ElementTree.tostring(root, encoding="utf-8",
-                                                                    xml_declaration=declaration)
-    for style, specimen in (("canto", "whole_blood"), ("calibur", "pbmc")):
-        sample, spill = _tube(tmp_path / style, style, specimen)
-        result = apply_strategy(sample, load_strategy(), spill)
-        for document in (gatingml_bytes(result), flowjo_sample_bytes(result)):
-            parsed = ElementTree.fromstring(document)
-            ElementTree.indent(parsed)
-            assert xml_bytes(parsed) == ElementTree.tostring(parsed, encoding="utf-8")
+    sample, spill = _tube(tmp_path / "run", "canto")
+    path = tmp_path / "every.yaml"
+    path.write_text(EVERY_GATE)
+    strategy = load_strategy(path)
+    result = apply_strategy(sample, strategy, spill)
+    document_path = tmp_path / "gates.xml"
+    document_path.write_bytes(gatingml_bytes(result))
+    document = read_gatingml(document_path)
+    read = document.gates
+    assert set(read) == {p.name for p in result.populations} | ({EVENTS_GATE} if result.removed else set())
+    checked = set()
+    for population in result.populations:
+        ours, theirs = result.gates[population.name], read[population.name].gate
+        checked.add(type(ours).__name__)
+        assert read[population.name].parent == (population.parent if population.parent != "root" else
+                                                (EVENTS_GATE if result.removed else "root"))
+        dims = [document.dimensions[key] for key in theirs.dims]
+        if isinstance(ours, RatioGate):
+            ratio = document.transforms[dims[0].ratio]
+            assert ratio.kind == "fratio" and ratio.channels == (result.channels[ours.dims[1]],
+                                                                  result.channels[ours.dims[0]])
+            assert isinstance(theirs, RectangleGate) and dims[1].channel == result.channels[ours.dims[0]]
+            assert theirs.low == (ours.low, 5e-324) and theirs.high == (ours.high, None)
+            continue
+        if isinstance(ours, BooleanGate):
+            assert theirs == ours
+            continue
+        assert [d.channel for d in dims] == [result.channels[m] for m in ours.dims]
+        assert [document.transforms[d.transform].kind for d in dims] == \
+            [{"linear": "flin", "log": "flog", "asinh": "fasinh", "logicle": "logicle"}[strategy.transforms[m].kind]
+             for m in ours.dims]
+        if isinstance(ours, IntervalGate | RectangleGate | PolygonGate):
+            assert type(theirs) is type(ours) and {**theirs.to_dict(), "dims": None} == {**ours.to_dict(), "dims": None}
+        elif isinstance(ours, EllipseGate):
+            assert isinstance(theirs, EllipsoidGate) and theirs.mean == ours.center
+            assert theirs.covariance == ours.covariance and theirs.distance_square == ours.distance**2
+        else:
+            assert isinstance(ours, QuadrantGate) and isinstance(theirs, RectangleGate)
+            assert theirs.low == tuple(s if q == "+" else None for s, q in zip(ours.split, ours.quadrant, strict=True))
+            assert theirs.high == tuple(None if q == "+" else float(np.nextafter(s, -np.inf))
+                                        for s, q in zip(ours.split, ours.quadrant, strict=True))
+    assert checked == {"IntervalGate", "RatioGate", "RectangleGate", "EllipseGate", "QuadrantGate", "PolygonGate",
+                       "BooleanGate"}

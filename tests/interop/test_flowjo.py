@@ -319,3 +319,30 @@ def test_a_group_template_applies_to_any_file(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["gate", str(line.parent / "data_set_simple_line_100.fcs"), "--strategy",
                                        str(line), "--sample", "nope"])
     assert missing.exit_code == 2 and "groups with gates: my_group" in missing.output
+
+
+def test_a_workspace_gate_and_the_same_strategy_gate_agree(tmp_path: Path) -> None:
+    """One gate model: the shared ellipse (FlowJo's count 51 of 100 events) is read as an
+    EllipseGate on FlowJo's display bins (linear axes, 256 bins over 0..262,144); the same ellipse
+    in a strategy file, on markers whose linear transform maps 1,024 to one bin, applied by
+    apply_strategy, holds FlowJo's 51 events, the same ones."""
+    from assaykit.gating import EllipseGate, apply_strategy, load_strategy
+
+    path = FLOWJO / "simple_line_example" / "single_ellipse_51_events.wsp"
+    sample = next(iter(read_workspace(path).samples.values()))
+    fcs = read_fcs(path.parent / sample.file_name)
+    read = sample.document.gates["ellipse1"].gate
+    assert isinstance(read, EllipseGate) and read.distance == 1.0
+    assert [sample.document.dimensions[k].channel for k in read.dims] == ["channel_A", "channel_B"]
+    (tmp_path / "s.yaml").write_text(
+        "name: ellipse\nmarkers:\n"
+        "  A: {aliases: [channel_A], transform: {kind: linear, t: 1024}}\n"
+        "  B: {aliases: [channel_B], transform: {kind: linear, t: 1024}}\n"
+        "populations:\n  - {name: ellipse1, gate: {type: ellipse, dims: [A, B], "
+        f"center: {[c * 1024 for c in read.center]}, covariance: {[list(r) for r in read.covariance]}, "
+        "distance: 1}}\n"
+        "readout: {population: ellipse1, marker: B}\n")
+    result = apply_strategy(fcs, load_strategy(tmp_path / "s.yaml"), None)
+    assert result.removed == 0 and result.count("ellipse1") == sample.counts["ellipse1"] == 51
+    assert np.array_equal(result.masks["ellipse1"], evaluate(sample.document, fcs)["ellipse1"])
+    assert result.gates["ellipse1"].center == read.center and result.gates["ellipse1"].covariance == read.covariance

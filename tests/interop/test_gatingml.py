@@ -141,3 +141,63 @@ def test_a_channel_the_file_lacks_is_named(data1, tmp_path: Path) -> None:
                     '</gating:RectangleGate></gating:Gating-ML>')
     with pytest.raises(GatingError, match=r"names channel .PE-A., which data1\.fcs does not have"):
         evaluate(read_gatingml(path), data1)
+
+
+def _below(value: float) -> float:
+    return float(np.nextafter(value, -np.inf))
+
+
+EQUIVALENT = f"""
+name: compliance-equivalent
+markers:  # linear with t = 1: display coordinates are the scale values, as in the GatingML documents
+  SSC: {{aliases: [SSC-H], transform: {{kind: linear, t: 1}}}}
+  FL1: {{aliases: [FL1-H], transform: {{kind: linear, t: 1}}}}
+  FL2: {{aliases: [FL2-H], transform: {{kind: linear, t: 1}}}}
+  FL3: {{aliases: [FL3-H], transform: {{kind: linear, t: 1}}}}
+  FL4: {{aliases: [FL4-H], transform: {{kind: linear, t: 1}}}}
+populations:
+  - {{name: Rectangle1, gate: {{type: rectangle, dims: [SSC, FL1], low: [20, 70],
+      high: [{_below(80.0)!r}, {_below(200.0)!r}]}}}}
+  - {{name: Polygon1, gate: {{type: polygon, dims: [FL2, FL3], vertices: [[5, 5], [500, 5], [500, 500]]}}}}
+  - {{name: Ellipse1, gate: {{type: ellipse, dims: [FL3, FL4], center: [12.99701, 16.22941],
+      covariance: [[62.5, 37.5], [37.5, 62.5]], distance: 1}}}}
+  - {{name: FL2P-FL4P, gate: {{type: quadrant, dims: [FL2, FL4], split: [12.14748, 14.22417], quadrant: "++"}}}}
+  - {{name: FL2N-FL4N, gate: {{type: quadrant, dims: [FL2, FL4], split: [12.14748, 14.22417], quadrant: "--"}}}}
+  - {{name: either, gate: {{op: or, populations: [Rectangle1, Polygon1]}}}}
+readout: {{population: Rectangle1, marker: FL1}}
+"""
+
+
+def test_gatingml_gates_and_the_same_strategy_gates_agree(data1, tmp_path: Path) -> None:
+    """One gate model: the compliance suite's rectangle, polygon, ellipse and quadrants, written as
+    a strategy file (the same numbers; GatingML's exclusive upper bound as the float below it)
+    and applied by apply_strategy to data1.fcs, hold the truth files' events; the gates read from
+    the documents are the strategy's gates (same class and geometry). apply_strategy first removes
+    the 23 events at the top of scale on SSC-H: they are left out of the comparison. The file's
+    stain labels ($PnS: 'CD8 B PE' and 'CD8 APC' on two channels) are set aside so that the
+    strategy names the channels as the documents do."""
+    from dataclasses import replace
+
+    from assaykit.gating import apply_strategy, load_strategy
+
+    path = tmp_path / "equivalent.yaml"
+    path.write_text(EQUIVALENT)
+    result = apply_strategy(replace(data1, markers=("",) * len(data1.channels)), load_strategy(path))
+    column = data1.channels.index("SSC-H")
+    kept = data1.raw[:, column] < data1.channel_ranges()[column] - 1
+    assert result.removed == int((~kept).sum()) == 23
+    truths = {name: _truth(name) for name in ("Rectangle1", "Polygon1", "Ellipse1", "FL2P-FL4P", "FL2N-FL4N")}
+    truths["either"] = truths["Rectangle1"] | truths["Polygon1"]
+    for name, truth in truths.items():
+        assert 0 < truth.sum() < data1.n_events, name
+        assert np.array_equal(result.masks[name], truth & kept), name
+    documents = {"Rectangle1": "gml_rect1_gate.xml", "Polygon1": "gml_poly1_gate.xml",
+                 "Ellipse1": "gml_ellipse1_gate.xml", "FL2P-FL4P": "gml_quadrant1_gate.xml",
+                 "FL2N-FL4N": "gml_quadrant1_gate.xml"}
+    for name, document in documents.items():
+        read = read_gatingml(SUITE / "gml" / document)
+        theirs, ours = read.gates[name].gate, result.gates[name]
+        assert np.array_equal(evaluate(read, data1)[name] & kept, result.masks[name]), name
+        if name in ("Rectangle1", "Polygon1"):
+            assert type(theirs) is type(ours) and {**theirs.to_dict(), "dims": None} == {**ours.to_dict(), "dims": None}
+            assert [read.dimensions[k].channel for k in theirs.dims] == [result.channels[m] for m in ours.dims]

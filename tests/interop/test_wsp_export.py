@@ -59,6 +59,10 @@ def test_every_flowjo_gate_type_round_trips(tmp_path: Path) -> None:
     assert {p.name for p in result.populations} == {"cells", "singlets", "box", "blob", "upper", "poly"}
     assert all(0 < p.count < sample.n_events for p in result.populations)
     _assert_same(result, masks, found)
+    read = {key.rsplit("/", 1)[-1]: type(p.gate).__name__ for key, p in found.document.gates.items()
+            if key != "assaykit-events"}
+    assert read == {"cells": "IntervalGate", "singlets": "PolygonGate", "box": "RectangleGate", "blob": "EllipseGate",
+                    "upper": "RectangleGate", "poly": "PolygonGate"}  # the wedge; FlowJo's quadrant: a rectangle
 
 
 def test_removed_events_are_left_out_first(tmp_path: Path) -> None:
