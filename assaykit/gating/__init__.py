@@ -3,21 +3,46 @@ application to a sample, the readout statistics and QC, and gating figures as da
 
 from .apply import GatingFrame, GatingResult, PopulationResult, apply_strategy, choose_spillover
 from .autogates import DebrisGate, MonocyteGate, SingletGate
-from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
+from .gates import (
+    BooleanGate,
+    BoxGate,
+    EllipseGate,
+    EllipsoidGate,
+    IntervalGate,
+    OutsideGate,
+    PolygonGate,
+    QuadrantGate,
+    RatioGate,
+    RectangleGate,
+)
 from .panels import Panel, gating_panels
 from .plot import draw_panel, plot_gating
 from .readout import ReadoutResult, isotype_threshold, measure, qc_flags, statistics
-from .strategy import Population, QCLimits, Readout, Strategy, load_strategy, parse_gate, parse_strategy, replace_gate
+from .strategy import (
+    Population,
+    QCLimits,
+    Readout,
+    Strategy,
+    load_strategy,
+    order_populations,
+    parse_gate,
+    parse_strategy,
+    population_masks,
+    replace_gate,
+)
 from .transforms import Transform
 
 __all__ = [
     "BooleanGate",
+    "BoxGate",
     "DebrisGate",
     "EllipseGate",
+    "EllipsoidGate",
     "GatingFrame",
     "GatingResult",
     "IntervalGate",
     "MonocyteGate",
+    "OutsideGate",
     "Panel",
     "PolygonGate",
     "Population",
@@ -38,9 +63,11 @@ __all__ = [
     "isotype_threshold",
     "load_strategy",
     "measure",
+    "order_populations",
     "parse_gate",
     "parse_strategy",
     "plot_gating",
+    "population_masks",
     "qc_flags",
     "replace_gate",
     "statistics",
