@@ -16,7 +16,7 @@ from ..fcs.channels import find_channel, is_scatter
 from ..fcs.compensation import compensate, is_identity
 from .gates import Gate
 from .kernels import select
-from .strategy import ROOT, Strategy
+from .strategy import ROOT, Strategy, population_masks
 from .transforms import Transform
 
 
@@ -206,19 +206,13 @@ def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | st
                           "the channel range ($PnR) does not fit the data or the tube is saturated", sample.path)
     gates: dict[str, Any] = {}
     results: list[PopulationResult] = []
+    root = ~(removed | nonfinite_events)
+    population_masks(strategy.populations, frame, root, fitted=gates, path=sample.path)
     for population in strategy.populations:
-        parent = frame.masks[population.parent] if population.parent != ROOT else ~(removed | nonfinite_events)
-        gate = population.gate
-        if hasattr(gate, "fit"):
-            try:
-                gate = gate.fit(frame, parent)
-            except GatingError as exc:
-                raise GatingError(f"population {population.name!r}: {exc.message}", sample.path) from None
-        mask = frame.inside(gate) & parent
-        frame.masks[population.name] = mask
-        gates[population.name] = gate
+        gate = gates[population.name]
+        parent = frame.masks[population.parent] if population.parent != ROOT else root
         n_parent = int(np.count_nonzero(parent))
-        count = int(np.count_nonzero(mask))
+        count = int(np.count_nonzero(frame.masks[population.name]))
         results.append(PopulationResult(population.name, population.parent, count,
                                         round(100.0 * count / n_parent, 4) if n_parent else 0.0, gate.to_dict()))
     readout_only = ~on_scatter & on_readout & ~nonfinite_events  # saturated on the readout alone

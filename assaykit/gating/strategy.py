@@ -267,11 +267,14 @@ def order_populations(populations: Sequence[Population]) -> tuple[Population, ..
     return tuple(_order(list(populations)))
 
 
-def population_masks(populations: Sequence[Population], data: Any, root: np.ndarray) -> dict[str, np.ndarray]:
+def population_masks(populations: Sequence[Population], data: Any, root: np.ndarray,
+                     fitted: dict[str, Any] | None = None, path: Any = None) -> dict[str, np.ndarray]:
     """Each population's mask on ``data`` (a :class:`~.gates.GateData`; its ``masks`` filled in
     as they are found): the events of its parent's mask (``root`` for a population of
     :data:`ROOT`) that its gate holds, an automatic gate fitted to them first. The one path by
-    which a tree of gates is applied, whatever it was read from.
+    which a tree of gates is applied, whatever it was read from (a strategy file,
+    :func:`~.apply.apply_strategy`; a GatingML document or a FlowJo workspace,
+    :func:`assaykit.interop.evaluate`).
 
     Parameters
     ----------
@@ -281,13 +284,22 @@ def population_masks(populations: Sequence[Population], data: Any, root: np.ndar
         The sample as the gates see it (display coordinates per dim).
     root : ndarray of bool
         The events a top-level population may hold.
+    fitted : dict, optional
+        Filled with each population's gate as applied (an automatic gate's fit).
+    path : Path, optional
+        The file named in a GatingError from fitting an automatic gate.
     """
     for population in populations:
         parent = data.masks[population.parent] if population.parent != ROOT else root
         gate = population.gate
         if hasattr(gate, "fit"):
-            gate = gate.fit(data, parent)
+            try:
+                gate = gate.fit(data, parent)
+            except GatingError as exc:
+                raise GatingError(f"population {population.name!r}: {exc.message}", path) from None
         data.masks[population.name] = data.inside(gate) & parent
+        if fitted is not None:
+            fitted[population.name] = gate
     return {p.name: data.masks[p.name] for p in populations}
 
 
