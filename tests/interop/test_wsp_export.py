@@ -145,3 +145,26 @@ def test_score_writes_run_wsp(simulated_run: Path, tmp_path: Path) -> None:
         assert by_name["singlets"] == int(row["singlets"])
     again = score_run(simulated_run, out=tmp_path / "again", jobs=1).out_dir
     assert (again / "run.wsp").read_bytes() == (out / "run.wsp").read_bytes()
+
+
+def test_a_boolean_complement_is_written_to_gatingml_and_refused_for_flowjo(tmp_path: Path) -> None:
+    """A BooleanGate taking a complement (GatingML's use-as-complement; no strategy file writes one,
+    a program may): the GatingML export reads back as the same gate holding the same events,
+    ``box and not upper``; FlowJo's nodes have no complement, so run.wsp refuses it by name."""
+    from assaykit.errors import GatingError
+    from assaykit.gating import BooleanGate, replace_gate
+    from assaykit.interop import gatingml_bytes, read_gatingml
+
+    sample, spill = _tube(tmp_path / "run", "canto")
+    (tmp_path / "s.yaml").write_text(EVERY_GATE)
+    gate = BooleanGate("and", ("box", "upper"), complement=(False, True))
+    strategy = replace_gate(load_strategy(tmp_path / "s.yaml"), "either", gate)
+    result = apply_strategy(sample, strategy, spill)
+    expected = result.masks["box"] & ~result.masks["upper"] & result.masks["singlets"]
+    assert np.array_equal(result.masks["either"], expected) and 0 < expected.sum() < result.masks["box"].sum()
+    (tmp_path / "gates.xml").write_bytes(gatingml_bytes(result))
+    document = read_gatingml(tmp_path / "gates.xml")
+    assert document.gates["either"].gate == gate
+    assert np.array_equal(evaluate(document, sample)["either"], expected)
+    with pytest.raises(GatingError, match="boolean population 'either' takes a complement"):
+        flowjo_sample_bytes(result)
