@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from ..errors import AssayKitError
@@ -49,13 +48,6 @@ def run_task(task: Task[Any]) -> Any:
         The task to run.
     """
     return task.run()
-
-
-class ExecutorKind(StrEnum):
-    """Where ``--executor`` measures the tubes: ``local`` worker processes or a ``dask`` cluster."""
-
-    local = "local"
-    dask = "dask"
 
 
 @dataclass(frozen=True)
@@ -141,13 +133,12 @@ class DaskExecutor:
             raise AssayKitError(f"cannot reach the Dask scheduler at {self.scheduler} ({error})") from None
 
 
-def make_executor(kind: ExecutorKind | str, jobs: int | None,
-                  scheduler: str | None) -> LocalExecutor | DaskExecutor | None:
+def make_executor(kind: str, jobs: int | None, scheduler: str | None) -> LocalExecutor | DaskExecutor | None:
     """The executor ``--executor`` names: ``local`` (None: each run's own ``jobs``) or ``dask``.
 
     Parameters
     ----------
-    kind : ExecutorKind or str
+    kind : str
         ``local`` or ``dask``.
     jobs : int or None
         Local worker processes (None: the run's setting).
