@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,7 +27,7 @@ class _Commands(TyperGroup):
     """The command group: an AssayKitError raised by any command (or sub-command) is its one
     line on stderr and exit code 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except AssayKitError as error:
