@@ -441,7 +441,8 @@ def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simul
         docs[name] = json.loads(done.stdout)
     gml = runner.invoke(app, ["gate", str(GATINGML.parent.parent.parent / "fcs-corpus" / "flowkit" / "data1.fcs"),
                               "--strategy", str(GATINGML / "gml_rect1_gate.xml"), "--json"])
-    documents = [*docs.values()] + ([json.loads(gml.stdout)] if gml.exit_code == 0 else [])
+    assert gml.exit_code == 0, gml.output
+    documents = [*docs.values(), json.loads(gml.stdout)]
     for doc in [ours, *documents]:
         assert {"file", "events", "strategy", "source", "populations"} <= set(doc), doc.keys()
         assert "gates" not in doc
@@ -460,8 +461,8 @@ def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simul
         assert {p["name"]: p["flowjo_count"] for p in doc["populations"]} == truth, name
         assert all(p["count"] == p["flowjo_count"] for p in doc["populations"]), name  # rectangles: exact
         assert all(p["parent"] == "root" for p in doc["populations"]) and doc["source"].startswith("FlowJo sample")
-    if gml.exit_code == 0:
-        assert "flowjo_count" not in json.loads(gml.stdout)["populations"][0]
+    rect = json.loads(gml.stdout)["populations"]
+    assert [(p["name"], p["type"]) for p in rect] == [("Rectangle1", "rectangle")] and "flowjo_count" not in rect[0]
 
 
 def test_gate_and_score_measure_a_tube_with_the_same_function(simulated_run: Path) -> None:
