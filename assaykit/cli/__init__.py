@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import AssayKitError
 from . import calibrate, compare, convert, docs, gate, inspect, ledger, lots, report, score, simulate, strategy, verify
+from ._common import report as report_error
 from ._common import state
 
 
@@ -31,9 +32,7 @@ class _Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except AssayKitError as error:
-            if state["debug"]:
-                raise
-            typer.echo(f"error: {error}", err=True)
+            report_error(error)  # --debug: raised again, with its traceback
             raise typer.Exit(2) from None
 
 
