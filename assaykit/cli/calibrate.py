@@ -26,8 +26,8 @@ def _print_calibration(cal: Any) -> None:
         typer.echo(f"  QC: {flag}")
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _finite(value: Any) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def calibrate(

@@ -139,7 +139,7 @@ def gate(
     kind = interop_kind(strategy) if strategy is not None else None
     if sample is not None and kind != "workspace":
         raise AssayKitError("--sample names a sample of a FlowJo workspace given as --strategy")
-    if kind is not None:
+    if strategy is not None and kind is not None:
         extra = [n for n, v in (("--compensation", compensation), ("--specimen", specimen), ("--isotype", isotype),
                                 ("--threshold", threshold), ("--plot", plot), ("--beads", beads), ("--lot", lot),
                                 ("--bead-values", bead_values), ("--gatingml", gatingml)) if v is not None]

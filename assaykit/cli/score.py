@@ -76,7 +76,7 @@ def score(
     from ..scoring.executors import make_executor
     from ..scoring.study import is_study, score_study
 
-    overrides = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
+    overrides: dict[str, Any] = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
                  "bead_values": None if bead_values is None else parse_values(bead_values),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
                  "compensation": compensation, "specimen": None if specimen is None else specimen.value,
