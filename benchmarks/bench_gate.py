@@ -27,13 +27,14 @@ def per_tube(path: Path, strategy: object, repeats: int = 31) -> dict[str, objec
     from assaykit.gating.readout import readout_values
     from assaykit.interop import flowjo_sample_bytes, gatingml_bytes
     from assaykit.scoring.figure_data import tube_figure_json
-    from assaykit.scoring.pipeline import measure_task
+    from assaykit.scoring.tube import TubeTask, measure_task
 
-    measure_task((path, strategy, True, None))
+    task = TubeTask(path=path, strategy=strategy, figure=True, compensation=None)
+    measure_task(task)
     whole = []
     for _ in range(repeats):
         start = time.perf_counter()
-        measure_task((path, strategy, True, None))
+        measure_task(task)
         whole.append(time.perf_counter() - start)
     stages: dict[str, list[float]] = {}
 

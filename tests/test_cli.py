@@ -111,12 +111,14 @@ def _truth(run: Path) -> dict[str, dict[str, str]]:
 
 def test_calibrate_json_and_convert(simulated_run: Path, tmp_path: Path) -> None:
     beads = simulated_run / "Specimen_001_H12_H12.fcs"
+    lot = simulated_run / "beads_lot.yaml"
     png = tmp_path / "cal.png"
-    result = runner.invoke(app, ["calibrate", str(beads), "--lot", str(simulated_run / "beads_lot.yaml"), "--json",
-                                 "--convert", "1000,0", "--plot", str(png)])
+    result = runner.invoke(app, ["calibrate", str(beads), "--lot", str(lot), "--json", "--convert", "1000,0",
+                                 "--plot", str(png)])
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
-    assert set(payload) >= {"slope", "intercept", "r_squared", "unit", "channel", "peaks", "qc_flags"}
+    both = json.loads(result.stdout)
+    assert set(both) == {"calibration", "converted"}
+    payload = both["calibration"]
     truth = _truth(simulated_run)["Specimen_001_H12_H12.fcs"]
     assert payload["slope"] == pytest.approx(float(truth["calibration_slope"]), abs=0.01)
     assert payload["channel"] == "PE-A" and payload["unit"] == "PE molecules/bead"
@@ -124,12 +126,28 @@ def test_calibrate_json_and_convert(simulated_run: Path, tmp_path: Path) -> None
     assert all(p["used"] and p["reason"] == "" for p in payload["peaks"])
     for peak in payload["peaks"]:  # fitted value = 10^(slope x log10(MFI) + intercept), near the lot value
         fitted = 10 ** (payload["slope"] * np.log10(peak["mfi"]) + payload["intercept"])
-        assert peak["fitted_value"] == pytest.approx(fitted) and fitted == pytest.approx(peak["value"], rel=0.01)
+        assert fitted == pytest.approx(peak["value"], rel=0.01)
         assert peak["residual_log10"] == pytest.approx(np.log10(peak["value"] / fitted))
     expected = 10 ** (payload["slope"] * 3 + payload["intercept"])
-    assert payload["converted"][0]["value"] == pytest.approx(expected)
-    assert payload["converted"][1]["value"] is None
+    assert both["converted"][0] == {"mfi": 1000.0, "value": pytest.approx(expected)}
+    assert both["converted"][1] == {"mfi": 0.0, "value": None}
     assert png.stat().st_size > 10000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_calibrate_json_is_the_calibrations_to_dict(simulated_run: Path) -> None:
+    """One shape per object: ``calibrate --json`` prints exactly ``Calibration.to_dict()`` of the
+    library's own calibration of the same tube (and --convert wraps it, unchanged)."""
+    from assaykit.beads import calibrate_file, load_lot
+
+    beads = simulated_run / "Specimen_001_H12_H12.fcs"
+    lot = simulated_run / "beads_lot.yaml"
+    result = runner.invoke(app, ["calibrate", str(beads), "--lot", str(lot), "--json"])
+    assert result.exit_code == 0, result.output
+    expected = calibrate_file(beads, load_lot(lot)).calibration.to_dict()
+    assert json.loads(result.stdout) == json.loads(json.dumps(expected))
+    assert set(json.loads(result.stdout)) == set(expected) and "file_sha256" in expected
+    wrapped = runner.invoke(app, ["calibrate", str(beads), "--lot", str(lot), "--json", "--convert", "500"])
+    assert json.loads(wrapped.stdout)["calibration"] == json.loads(result.stdout)
 
 
 def test_calibrate_text_with_bead_values(simulated_run: Path) -> None:
@@ -210,8 +228,8 @@ def test_gate_an_lsr_pbmc_tube_with_the_labs_matrix(tmp_path: Path) -> None:
     assert payload["specimen"] == {"detected": "pbmc", "declared": "whole_blood"}
     assert "specimen declared whole_blood but the events look like pbmc" in payload["qc_flags"]
     assert 0.95 <= payload["purity"] <= 1.0 and payload["channels"]["HLA-DR"] == "PerCP-Cy5-5-A"
-    bad = runner.invoke(app, ["gate", str(tube), "--specimen", "serum"])
-    assert bad.exit_code == 2 and "unknown specimen 'serum'" in bad.output
+    bad = runner.invoke(app, ["gate", str(tube), "--specimen", "serum"])  # a choice: Click names the valid ones
+    assert bad.exit_code == 2 and "'serum' is not one of 'whole_blood', 'pbmc', 'lyse_no_wash'" in bad.output
 
 
 def test_exit_codes_crash_is_3_with_the_traceback_logged(simulated_run: Path, monkeypatch: pytest.MonkeyPatch,
@@ -389,3 +407,152 @@ def test_the_command_keeps_pyarrow_out(simulated_run: Path, tmp_path: Path, allo
     assert done.returncode == 0, done.stderr
     assert f"pyarrow: {expected}" in done.stdout
     assert (tmp_path / "o" / "samples.csv").is_file()
+
+
+# --- one shape per object: gate --json from a strategy, a GatingML document and a workspace ------------
+
+FLOWJO = Path(__file__).resolve().parent.parent.parent / "shared" / "interop" / "flowjo"
+GATINGML = FLOWJO.parent / "gatingml-2.0-compliance" / "gml"
+POPULATION_KEYS = {"name", "parent", "count", "percent_of_parent"}
+
+
+def _flowjo_counts(workspace: Path) -> dict[str, int]:
+    """FlowJo's own count of every population of a workspace's sample, read from the XML text
+    (``<Population name="..." ... count="N">``): the truth, independent of assaykit's reader."""
+    import re
+
+    text = workspace.read_text()
+    sample = text[text.index("<SampleNode"):]
+    return {name: int(count) for name, count in
+            re.findall(r'<Population name="([^"]+)"[^>]*?count="(-?\d+)"', sample)}
+
+
+def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simulated_run: Path) -> None:
+    if not FLOWJO.is_dir():
+        pytest.skip(f"the shared FlowJo workspaces are not at {FLOWJO}")
+    tube = simulated_run / "Specimen_001_A1_A01.fcs"
+    ours = json.loads(runner.invoke(app, ["gate", str(tube), "--json"]).stdout)
+    diamond = FLOWJO / "simple_diamond_example"
+    docs = {}
+    for name in ("simple_diamond_example_quad_gate.wsp", "test_data_diamond_asinh_rect.wsp"):
+        done = runner.invoke(app, ["gate", str(diamond / "test_data_diamond_01.fcs"), "--strategy", str(diamond / name),
+                                   "--json"])
+        assert done.exit_code == 0, done.output
+        docs[name] = json.loads(done.stdout)
+    gml = runner.invoke(app, ["gate", str(GATINGML.parent.parent.parent / "fcs-corpus" / "flowkit" / "data1.fcs"),
+                              "--strategy", str(GATINGML / "gml_rect1_gate.xml"), "--json"])
+    assert gml.exit_code == 0, gml.output
+    documents = [*docs.values(), json.loads(gml.stdout)]
+    for doc in [ours, *documents]:
+        assert {"file", "events", "strategy", "source", "populations"} <= set(doc), doc.keys()
+        assert "gates" not in doc
+        names = {p["name"] for p in doc["populations"]}
+        for population in doc["populations"]:
+            assert set(population) >= POPULATION_KEYS and population["parent"] in names | {"root"}
+    for doc in documents:  # the gates' parents hold every event of the file (a strategy's: once saturated ones go)
+        for population in doc["populations"]:
+            parent = next((p["count"] for p in doc["populations"] if p["name"] == population["parent"]),
+                          doc["events"])
+            assert population["percent_of_parent"] == pytest.approx(100.0 * population["count"] / parent)
+    assert ours["source"] == "assaykit strategy" and "flowjo_count" not in ours["populations"][0]
+    assert [p["name"] for p in ours["populations"]][:1] and ours["events"] == 30000
+    for name, doc in docs.items():  # FlowJo's own count beside ours, read independently from the XML
+        truth = _flowjo_counts(diamond / name)
+        assert {p["name"]: p["flowjo_count"] for p in doc["populations"]} == truth, name
+        assert all(p["count"] == p["flowjo_count"] for p in doc["populations"]), name  # rectangles: exact
+        assert all(p["parent"] == "root" for p in doc["populations"]) and doc["source"].startswith("FlowJo sample")
+    rect = json.loads(gml.stdout)["populations"]
+    assert [(p["name"], p["type"]) for p in rect] == [("Rectangle1", "rectangle")] and "flowjo_count" not in rect[0]
+
+
+def test_gate_and_score_measure_a_tube_with_the_same_function(simulated_run: Path) -> None:
+    """``gate`` and a ``score`` worker read, gate and measure through scoring.tube.gate_tube: the
+    same counts and statistic; and the readout is near the simulator's truth."""
+    from assaykit.gating import load_strategy
+    from assaykit.scoring import measure_tube
+
+    tube = simulated_run / "Specimen_001_A1_A01.fcs"
+    shown = json.loads(runner.invoke(app, ["gate", str(tube), "--json"]).stdout)
+    row = measure_tube(tube, load_strategy(), figure=False)
+    readout = shown["readout"]
+    counts = {p["name"]: p["count"] for p in shown["populations"]}
+    assert readout["median"] == row.hladr_mfi and counts[readout["population"]] == row.monocytes
+    assert shown["qc_flags"] == list(row.qc_flags) and shown["purity"] == row.purity
+    truth = _truth(simulated_run)[tube.name]
+    assert row.monocytes == pytest.approx(int(truth["true_monocytes"]), rel=0.05)
+
+
+# --- the documentation ships with the package ---------------------------------------------------
+
+
+KNOWN_HEADINGS = {"plate-map": "# Plate maps", "scoring": "# Scoring a run",
+                  "gating-strategy": "# Gating strategy files", "bead-calibration": "# Bead calibration",
+                  "validation": "# Validation of the automatic monocyte gate",
+                  "reliability": "# Reliability", "ledger": "# The results ledger", "interop": "# Gates where the lab"}
+
+
+def _pages(project_root: Path) -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted((project_root / "docs").glob("*.md"))}
+
+
+def test_every_docs_page_resolves_through_importlib_resources(project_root: Path) -> None:
+    """The pages are read as package data (what an installed wheel holds), never from the checkout."""
+    from importlib.resources import files
+
+    pages = _pages(project_root)
+    shipped = {p.name[:-3] for p in files("assaykit._docs").iterdir() if p.name.endswith(".md")}
+    assert shipped == set(pages) and set(KNOWN_HEADINGS) <= shipped
+    for topic, text in pages.items():
+        assert files("assaykit._docs").joinpath(f"{topic}.md").read_text(encoding="utf-8") == text, topic
+
+
+def test_docs_command_lists_and_prints_every_topic(project_root: Path) -> None:
+    pages = _pages(project_root)
+    listed = runner.invoke(app, ["docs"])
+    assert listed.exit_code == 0
+    assert [line.split()[0] for line in listed.stdout.splitlines()[:len(pages)]] == sorted(pages)
+    for topic, text in pages.items():
+        shown = runner.invoke(app, ["docs", topic])
+        assert shown.exit_code == 0 and shown.stdout == text, topic
+        heading = KNOWN_HEADINGS.get(topic, "# ")
+        assert shown.stdout.splitlines()[0].startswith(heading), topic
+    for alias, topic in (("run.yaml", "scoring"), ("strategy", "gating-strategy"), ("bead-lot", "bead-calibration"),
+                         ("Plate-Map", "plate-map")):
+        assert runner.invoke(app, ["docs", alias]).stdout == pages[topic], alias
+    unknown = runner.invoke(app, ["docs", "nope"])
+    assert unknown.exit_code == 2
+    line = unknown.stderr.strip()
+    assert "\n" not in line and "no documentation topic 'nope'" in line and all(t in line for t in pages)
+
+
+def _helps(command: object, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """Every --help text of the command line, by command path."""
+    found = {path: runner.invoke(app, [*path, "--help"]).stdout}
+    for name, sub in getattr(command, "commands", {}).items():
+        found.update(_helps(sub, (*path, name)))
+    return found
+
+
+def test_every_help_names_a_docs_topic_not_a_file(project_root: Path) -> None:
+    import re
+
+    import typer
+
+    from assaykit.cli.docs import ALIASES
+
+    helps = _helps(typer.main.get_command(app))
+    assert len(helps) >= 19  # the top level, 13 commands and groups, 6 sub-commands
+    pages = set(_pages(project_root))
+    named = set()
+    for path, text in helps.items():
+        flat = re.sub(r"-\s+", "-", " ".join(text.split()))  # Click wraps lines after a hyphen
+        assert "docs/" not in flat and ".md" not in flat, (path, flat)
+        for topic in re.findall(r"assaykit docs ([a-z.-]+[a-z])", flat):
+            assert topic in pages or ALIASES.get(topic) in pages, (path, topic)
+            named.add(ALIASES.get(topic, topic))
+    assert {"gating-strategy", "bead-calibration", "ledger", "interop", "scoring", "validation"} <= named
+
+
+def test_python_m_runs_the_package(simulated_run: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "assaykit.cli", "docs", "plate-map"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("# Plate maps")

@@ -8,11 +8,10 @@ Depends on nothing of scoring: scoring builds a :class:`RunRecord` and records i
 from typing import Any
 
 from .days import day_of_label, hours_between, parse_timestamp
+from .names import DEFAULT_NAME, ENVIRONMENT
 from .trajectory import Trajectory, TrajectoryRule, trajectory
 from .westgard import ControlLimits, SeriesCheck, baseline_limits, broken_rules, check_series, run_verdict
 
-DEFAULT_NAME = "assaykit-ledger.sqlite"
-ENVIRONMENT = "ASSAYKIT_LEDGER"
 _STORE = ("Ledger", "Recorded", "RunRecord", "default_ledger", "ledger_url", "open_ledger")
 
 

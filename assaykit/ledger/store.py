@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerError
-from . import DEFAULT_NAME, schema
+from . import schema
+from .names import DEFAULT_NAME
 
 HEAD = "0002"
 _LOCK_KEY = 0x61737361796B  # "assayk": the advisory lock every PostgreSQL writer takes

@@ -1,6 +1,8 @@
 """Where the tubes are measured: local worker processes (the default) or a Dask cluster
 (``--executor dask --scheduler ADDRESS``; the ``dask`` extra). An executor maps measuring tasks
-(file paths and the strategy: no event arrays travel) to TubeResults, in task order.
+(file paths and the strategy: no event arrays travel) to their results, in task order. It knows
+a task only through the :class:`Task` protocol (:class:`assaykit.scoring.tube.TubeTask` is one):
+nothing here imports what measures a tube, nor the run that calls the executor.
 
 On Dask a worker that dies while measuring a tube has the tube retried once on another worker;
 a tube that fails again becomes a row with its error, and every other tube is still measured.
@@ -10,11 +12,42 @@ resolved here first): the cluster shares the run's file system."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from ..errors import AssayKitError
+
+R = TypeVar("R", covariant=True)
+
+
+class Task(Protocol[R]):
+    """What an executor measures: a picklable task that a worker runs (``run``), that can be
+    made ``portable`` for a worker in another working folder (absolute paths; its result named as
+    the original task names it), and that gives the result standing for it when it could not be
+    run at all (``failed``)."""
+
+    def run(self) -> R:
+        """Measure, in the worker's process; the result."""
+        ...
+
+    def portable(self) -> Task[R]:
+        """The same task with absolute paths, its result named as this task's."""
+        ...
+
+    def failed(self, reason: str) -> R:
+        """The result of a task that could not be run (``reason``: why)."""
+        ...
+
+
+def run_task(task: Task[Any]) -> Any:
+    """Run one task (what every worker process calls).
+
+    Parameters
+    ----------
+    task : Task
+        The task to run.
+    """
+    return task.run()
 
 
 @dataclass(frozen=True)
@@ -23,20 +56,19 @@ class LocalExecutor:
 
     jobs: int = 1
 
-    def map(self, tasks: Sequence[Any]) -> Iterator[Any]:
-        """Each task's TubeResult, in task order.
+    def map(self, tasks: Sequence[Task[Any]]) -> Iterator[Any]:
+        """Each task's result, in task order.
 
         Parameters
         ----------
-        tasks : sequence
-            :data:`assaykit.scoring.pipeline.TubeTask` tuples.
+        tasks : sequence of Task
+            The tasks (:class:`assaykit.scoring.tube.TubeTask`).
         """
         from .._workers import map_in_workers
-        from .pipeline import measure_task
 
         if self.jobs > 1 and len(tasks) > 1:
             preload()  # imported once here, before the workers fork: shared by them, not copied per worker
-        yield from map_in_workers(measure_task, list(tasks), self.jobs)
+        yield from map_in_workers(run_task, list(tasks), self.jobs)
 
 
 def preload() -> None:
@@ -60,29 +92,26 @@ class DaskExecutor:
     client: Any = None
     retries: int = 1
 
-    def map(self, tasks: Sequence[Any]) -> Iterator[Any]:
-        """Each task's TubeResult, in task order; a tube whose worker died twice is a result
-        with that error.
+    def map(self, tasks: Sequence[Task[Any]]) -> Iterator[Any]:
+        """Each task's result, in task order; a task whose worker died twice is its ``failed``
+        result.
 
         Parameters
         ----------
-        tasks : sequence
-            :data:`assaykit.scoring.pipeline.TubeTask` tuples.
+        tasks : sequence of Task
+            The tasks (:class:`assaykit.scoring.tube.TubeTask`).
         """
-        from .pipeline import TubeResult, measure_task
-
         client, own = self._client()
         # workers read the files by path, from their own working folder: absolute paths travel
-        sent = [(Path(path).resolve(), strategy, figure, None if comp is None else Path(comp).resolve())
-                for path, strategy, figure, comp in tasks]
+        sent = [task.portable() for task in tasks]
         try:
-            futures = client.map(measure_task, sent, retries=self.retries, pure=False)
+            futures = client.map(run_task, sent, retries=self.retries, pure=False)
             for task, future in zip(tasks, futures, strict=True):
                 try:
-                    yield replace(future.result(), path=task[0])  # named as the run names it
+                    yield future.result()
                 except Exception as error:  # the worker died (twice) or the task could not run there
-                    yield TubeResult(path=task[0], error=f"not measured on the Dask cluster "
-                                                         f"({type(error).__name__}: {str(error)[:200]})")
+                    yield task.failed(f"not measured on the Dask cluster ({type(error).__name__}: "
+                                      f"{str(error)[:200]})")
                 finally:
                     future.release()
         finally:

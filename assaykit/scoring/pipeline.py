@@ -2,8 +2,9 @@
 and cohort statistics (docs/scoring.md).
 
 Flow: plate map + TEXT keywords -> matched design (every problem at once) -> bead tube
-calibrated -> blood tubes read, gated and measured in worker processes (each file's data read
-once; a failing file becomes a row with its error) -> tables, written atomically.
+calibrated -> blood tubes read, gated and measured in worker processes (:mod:`.tube`, sent
+through :mod:`.executors`; each file's data read once; a failing file becomes a row with its
+error) -> tables, written atomically.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..beads import Calibration, calibrate_file, lot_from_options
 from ..errors import AssayKitError
-from ..fcs import read_fcs, read_fcs_text
+from ..fcs import read_fcs_text
 from ..fcs.text import acquisition_date
 from ..gating import Strategy, load_strategy
 from . import figure_data
@@ -30,105 +29,9 @@ from .options import RunOptions, load_run_yaml
 from .platemap import BLOOD_ROLES, Assignment, match_files, read_plate_map
 from .restoration import pair_with_controls
 from .tables import SAMPLE_COLUMNS
+from .tube import TubeResult, TubeTask
 
 FCS_SUFFIXES = (".fcs", ".lmd")
-
-
-@dataclass(frozen=True)
-class TubeResult:
-    """What a worker returns for one blood tube (sample or isotype control). Counts are events;
-    ``monocytes_pct`` is the readout population's share of its parent (%); ``hladr_mfi`` is the
-    strategy's statistic (``hladr_statistic``: median or geometric_mean) of the readout marker
-    on the readout population, in compensated scale units (MFI)."""
-
-    path: Path
-    sha256: str = ""
-    events: int | None = None
-    singlets: int | None = None  # the strategy's singlets population (None when it has none)
-    monocytes: int | None = None  # the readout population
-    monocytes_pct: float | None = None  # of the readout population's parent
-    hladr_mfi: float | None = None
-    hladr_statistic: str = ""
-    compensation: str = ""  # the matrix applied ("none" when none)
-    specimen_detected: str | None = None
-    specimen_declared: str | None = None
-    purity: float | None = None  # the monocyte gate's estimated purity (0-1)
-    removed_at_top: int | None = None  # events at the top of scale (scatter or readout), removed before gating
-    channel: str = ""
-    voltage: str = ""
-    qc_flags: tuple[str, ...] = ()
-    error: str = ""
-    values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
-    figure: str | None = field(default=None, repr=False)  # gating panels + histogram, as JSON text (figure_data.py)
-    gatingml: bytes | None = field(default=None, repr=False)  # the fitted gates as GatingML 2.0 (gates/<tube>.xml)
-    flowjo: bytes | None = field(default=None, repr=False)  # the tube's <Sample> of run.wsp (FlowJo 10)
-
-
-def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None) -> TubeResult:
-    """Read, gate and measure one blood tube (``path``) with ``strategy``; any AssayKitError
-    becomes the result's error. With ``figure``, also the tube's figure data for the reports
-    (figure_data.py). ``compensation``: a spillover CSV or FlowJo workspace applied instead of
-    the file's own matrix (None: the file's)."""
-    from ..fcs.compensation import read_compensation
-    from ..gating import apply_strategy, measure, qc_flags
-    from ..gating.readout import readout_values, tube_purity, tube_specimen
-    from .figure_data import tube_figure_json
-
-    try:
-        sample = read_fcs(path)
-    except AssayKitError as error:
-        return TubeResult(path=path, error=error.message)
-    try:
-        spillover = read_compensation(compensation, path.name) if compensation is not None else "file"
-        result = apply_strategy(sample, strategy, spillover)
-        values = readout_values(result, strategy)  # float64, as gate --isotype
-        readout = measure(result, strategy, values=values)
-        flags = tuple(qc_flags(result, strategy, readout))
-    except AssayKitError as error:
-        return TubeResult(path=path, sha256=sample.sha256, events=sample.n_events, error=error.message)
-    names = {p.name: p for p in result.populations}
-    population = names[readout.population]
-    parent = result.count(population.parent) if population.parent in names else sample.n_events
-    specimen = tube_specimen(result, strategy)
-    gates = flowjo = None
-    if figure:  # what is written goes with the figure data: only when the outputs are written
-        from ..interop import flowjo_sample_bytes, gatingml_bytes
-
-        try:
-            gates = gatingml_bytes(result)
-        except AssayKitError as error:
-            flags = (*flags, f"gates not written as GatingML: {error.message}")
-        try:
-            flowjo = flowjo_sample_bytes(result)
-        except AssayKitError as error:
-            flags = (*flags, f"not in the FlowJo workspace: {error.message}")
-    return TubeResult(
-        path=path, sha256=sample.sha256, events=sample.n_events,
-        singlets=names[strategy.singlets].count if strategy.singlets else None,
-        monocytes=population.count, monocytes_pct=100.0 * population.count / parent if parent else None,
-        hladr_mfi=readout.value, hladr_statistic=readout.statistic, channel=readout.channel,
-        compensation=result.compensation, specimen_detected=specimen["detected"],
-        specimen_declared=specimen["declared"], purity=tube_purity(result), removed_at_top=result.removed,
-        voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=values,
-        figure=tube_figure_json(result, values) if figure else None, gatingml=gates, flowjo=flowjo)
-
-
-TubeTask = tuple[Path, Strategy, bool, "Path | None"]
-"""What measures one tube: its file, the strategy, keep figure data, the run's compensation file."""
-
-
-def measure_task(task: TubeTask) -> TubeResult:
-    """:func:`measure_tube` of one task (what an executor sends to a worker: paths, no arrays).
-
-    Parameters
-    ----------
-    task : tuple
-        (file path, strategy, keep figure data, compensation file or None).
-    """
-    from .._workers import keep_freed_memory
-
-    keep_freed_memory()  # a process measuring many tubes reuses their memory
-    return measure_tube(*task)
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -283,8 +186,8 @@ def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:
     def strategy(path: Path) -> Strategy:
         return inputs.overrides[path].strategy if path in inputs.overrides else inputs.strategy
 
-    return [(a.path, strategy(a.path), figure, compensation) for a in inputs.assignments
-            if a.row.role in BLOOD_ROLES]
+    return [TubeTask(path=a.path, strategy=strategy(a.path), figure=figure, compensation=compensation)
+            for a in inputs.assignments if a.row.role in BLOOD_ROLES]
 
 
 def measure_tubes(inputs: RunInputs, figure: bool = True, progress: Callable[[int, int, str], None] | None = None,
@@ -304,8 +207,9 @@ def measure_tubes(inputs: RunInputs, figure: bool = True, progress: Callable[[in
     return results
 
 
-class _PhaseTimer:
-    """Seconds spent in each phase of a run, for the manifest."""
+class PhaseTimer:
+    """Seconds spent in each phase of a run, for the manifest (``timings_s``): started when
+    made; :meth:`mark` ends a phase."""
 
     def __init__(self) -> None:
         self.started = time.time()
@@ -313,6 +217,7 @@ class _PhaseTimer:
         self.seconds: dict[str, float] = {}
 
     def mark(self, phase: str) -> None:
+        """End the phase named ``phase``: the seconds since the previous mark (or the start)."""
         now = time.time()
         self.seconds[phase] = now - self._last
         self._last = now
@@ -341,7 +246,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     the run (Westgard), its earlier time points of the run's patients go into trajectories.csv. A
     ledger that fails is ``ledger_error`` (exit code 1); the run's outputs are written all the same.
     ``executor``: where the tubes are measured (:mod:`.executors`; default: local worker processes)."""
-    timer = _PhaseTimer()
+    timer = PhaseTimer()
     inputs = load_inputs(run_dir, out, **overrides)
     timer.mark("setup")
     beads = calibrate_run(inputs)
@@ -351,7 +256,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     return finish_run(inputs, beads, outcomes, timer, write=write, pages=pages, use_default_ledger=use_default_ledger)
 
 
-def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeResult], timer: _PhaseTimer, *,
+def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeResult], timer: PhaseTimer, *,
                write: bool = True, pages: Callable[[Path], Any] | None = None,
                use_default_ledger: bool = False) -> ScoreResult:
     """What follows the tubes of a run (:func:`score_run`): rows, restoration, the ledger, the

@@ -130,7 +130,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     """
     from .._files import safe_stems, write_atomic
     from .executors import LocalExecutor
-    from .pipeline import _PhaseTimer, calibrate_run, finish_run, load_inputs, tube_tasks
+    from .pipeline import PhaseTimer, calibrate_run, finish_run, load_inputs, tube_tasks
 
     folders = study_runs([Path(p) for p in run_dirs])
     root = Path(out) if out is not None else Path("reports")
@@ -138,7 +138,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     names = _unique([stems[f.resolve().name] for f in folders])
     runs = [_Run(folder=f, name=n) for f, n in zip(folders, names, strict=True)]
     for run in runs:
-        run.timer = _PhaseTimer()
+        run.timer = PhaseTimer()
         try:
             run.inputs = load_inputs(run.folder, root / run.name, **overrides)
         except AssayKitError as error:

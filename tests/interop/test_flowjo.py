@@ -64,7 +64,7 @@ def test_gate_command_with_a_workspace(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["gate", str(folder / "test_data_diamond_01.fcs"), "--strategy",
                                       str(folder / "simple_diamond_example_quad_gate.wsp"), "--json"])
     assert result.exit_code == 0, result.output
-    gates = json.loads(result.output)["gates"]
+    gates = json.loads(result.output)["populations"]
     assert len(gates) == 4 and all(g["count"] == g["flowjo_count"] for g in gates)
     missing = CliRunner().invoke(app, ["gate", str(folder / "test_data_diamond_01.fcs"), "--strategy",
                                        str(folder / "simple_diamond_example_quad_gate.wsp"), "--sample", "nope"])
@@ -246,7 +246,7 @@ def test_flowjo_9_xml_workspaces(tmp_path: Path) -> None:
         assert counts == sample.counts and counts[Q1] == 49671
         result = CliRunner().invoke(app, ["gate", str(QUADRANTS.parent / sample.file_name), "--strategy", str(path),
                                           "--json"])
-        assert result.exit_code == 0 and len(json.loads(result.output)["gates"]) == 4
+        assert result.exit_code == 0 and len(json.loads(result.output)["populations"]) == 4
     old = tmp_path / "flowjo9-mac.xml"
     old.write_text(text.replace('version="20.0"', 'version="1.61"', 1))
     with pytest.raises(GatingError, match=r"FlowJo workspace version 1\.61: gates in FlowJo's pre-GatingML format"):
@@ -275,7 +275,7 @@ def test_the_polygon_and_ellipse_tolerance_is_measured() -> None:
     line = FLOWJO / "simple_line_example"
     result = CliRunner().invoke(app, ["gate", str(line / "data_set_simple_line_100.fcs"), "--strategy",
                                       str(line / "single_ellipse_51_events.wsp"), "--json"])
-    assert json.loads(result.output)["gates"][0]["edge_events"] == 2
+    assert json.loads(result.output)["populations"][0]["edge_events"] == 2
 
 
 def test_a_group_template_applies_to_any_file(tmp_path: Path) -> None:
@@ -309,7 +309,7 @@ def test_a_group_template_applies_to_any_file(tmp_path: Path) -> None:
     from flowutils.gating import points_in_polygon
 
     expected = int(np.sum(points_in_polygon(vertices, events)))  # linear axes: scale values as drawn
-    assert len(vertices) >= 3 and {g["id"]: g["count"] for g in json.loads(result.output)["gates"]} == \
+    assert len(vertices) >= 3 and {g["name"]: g["count"] for g in json.loads(result.output)["populations"]} == \
         {"poly1": expected, "rect1": 0}
     orphan = tmp_path / "orphan.wsp"  # the group's sample references removed: its display axes are unknown
     orphan.write_text(text[:groups] + text[groups:].replace('<SampleRef sampleID="1" />', ""))

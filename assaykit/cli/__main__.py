@@ -1,0 +1,5 @@
+"""``python -m assaykit.cli``: the ``assaykit`` command."""
+
+from . import main
+
+main()

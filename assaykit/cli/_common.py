@@ -1,0 +1,108 @@
+"""What the commands share: the options several take, the choices as enums, JSON output, the
+progress display and the ``--debug`` switch. Imports nothing of the command line itself."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import AssayKitError
+
+state: dict[str, bool] = {"debug": False}
+"""``--debug``: set by the top-level callback for the command being run."""
+
+
+def report(error: AssayKitError) -> None:
+    """Print ``error`` as the one line ``error: FILE: problem`` on stderr (``--debug``: raise it)."""
+    if state["debug"]:
+        raise error
+    typer.echo(f"error: {error}", err=True)
+
+
+def print_json(doc: Any) -> None:
+    """Print ``doc`` (an object's ``to_dict()``) as indented JSON on stdout."""
+    typer.echo(json.dumps(doc, indent=1, default=str))
+
+
+class Specimen(StrEnum):
+    """A declared specimen (:data:`assaykit.gating.specimen.SPECIMENS`)."""
+
+    whole_blood = "whole_blood"
+    pbmc = "pbmc"
+    lyse_no_wash = "lyse_no_wash"
+
+
+class ExecutorKind(StrEnum):
+    """Where ``score --executor`` measures the tubes (:func:`assaykit.scoring.executors.make_executor`)."""
+
+    local = "local"
+    dask = "dask"
+
+
+class Instrument(StrEnum):
+    """The instrument styles ``simulate --instrument`` writes (:data:`assaykit.simulate.STYLES`)."""
+
+    canto = "canto"
+    navios = "navios"
+    calibur = "calibur"
+    lsr = "lsr"
+
+
+LotOption = Annotated[Path | None, typer.Option(
+    "--lot", help="Bead lot YAML (`assaykit docs bead-calibration`), or the name of a shipped lot such as "
+                  "quantibrite-pe-example (`assaykit lots` lists them).")]
+StrategyOption = Annotated[Path | None, typer.Option(
+    "--strategy", help="Gating strategy YAML (`assaykit docs gating-strategy`), or the name of a shipped strategy "
+                       "(`assaykit strategy list`); default: monocyte-hladr.")]
+BeadValuesOption = Annotated[str | None, typer.Option(
+    "--bead-values", help="Per-peak values from the lot certificate, comma-separated (0 = blank peak).")]
+CompensationOption = Annotated[Path | None, typer.Option(
+    "--compensation", help="Spillover matrix instead of each file's own (for files whose matrix is empty, an identity "
+                           "matrix or not the lab's): a CSV (header: channel names) or a FlowJo workspace (.wsp).")]
+SpecimenOption = Annotated[Specimen | None, typer.Option(
+    "--specimen", case_sensitive=False, help="Declared specimen (flagged when the events disagree).")]
+LedgerOption = Annotated[str | None, typer.Option(
+    "--ledger", help="The results ledger: a SQLite file, or postgresql://user@host/db (`assaykit docs ledger`); "
+                     "default: $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the reports.", show_default=False)]
+BeadUnitOption = Annotated[str, typer.Option(
+    "--bead-unit", help="Unit of --bead-values (PE molecules/bead gives AB/C; MEFL, MEPE ... for rainbow beads).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+JobsOption = Annotated[int | None, typer.Option(min=1, help="Worker processes (default: number of cores).")]
+
+
+def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("{task.description}"), transient=True)
+        bar.start()
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        return update, bar.stop
+
+    def log(done: int, total: int, name: str) -> None:
+        print(f"[{done}/{total}] {name}", file=sys.stderr, flush=True)
+
+    return log, lambda: None
+
+
+def shipped_text(name: str, folder: str, what: str) -> str:
+    """The text of the shipped file ``name`` in ``folder`` ("" strategies, "beads" lots);
+    AssayKitError listing the shipped names when there is none (``what``: for the message)."""
+    from .._files import shipped_bytes, shipped_names
+
+    data = shipped_bytes(name, folder)
+    if data is None:
+        raise AssayKitError(f"no shipped {what} named {name!r} (shipped: {', '.join(shipped_names(folder))})")
+    return data.decode("utf-8")

@@ -1,0 +1,50 @@
+"""``assaykit compare``: assaykit's gates against a lab's manual gating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import AssayKitError
+
+
+def compare(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score`.", show_default=False)],
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="The lab's FlowJo 10 workspace (.wsp) "
+                                            "gated by hand on the same FCS files.", show_default=False)],
+    population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
+                                                 "population: a path (Cells/Singlets/Monocytes) or a unique name "
+                                                 "(case-insensitive).")] = "Monocytes",
+    run_dir: Annotated[Path | None, typer.Option("--run", help="Where the run's FCS files are (default: the run "
+                                                 "folder the manifest records).", show_default=False)] = None,
+    strategy: Annotated[Path | None, typer.Option(help="The strategy the run was scored with (default: the "
+                                                  "manifest's; its sha256 must match).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for agreement.csv and agreement.html (default: "
+                                             "OUT_DIR-agreement beside OUT_DIR).", show_default=False)] = None,
+) -> None:
+    """Agreement of assaykit's gates with a lab's manual gating (CLSI EP09 practice; `assaykit docs validation`).
+
+    Matches the run's tubes to the workspace's samples (by file name) and writes agreement.csv
+    (per tube: F1 of the two gates, both counts, both HLA-DR statistics, both AB/C, difference %)
+    and agreement.html (Bland-Altman bias and 95 % limits of agreement, Passing-Bablok regression
+    with 95 % confidence intervals, thumbnails with both gates' outlines). The scored folder is
+    not changed. A tube the workspace lacks is a row with a note.
+
+    Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
+    """
+    from ..report.agreement import write_agreement
+    from ..scoring.agreement import compare_run
+
+    if not out_dir.is_dir():
+        raise AssayKitError("output folder not found", out_dir)
+    target = out if out is not None else out_dir.parent / f"{out_dir.name}-agreement"
+    agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
+    write_agreement(agreement, target)
+    compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
+    line = f"compared {compared} of {len(agreement.tubes)} tubes"
+    if agreement.bland_altman is not None:
+        ba = agreement.bland_altman
+        line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"
+    typer.echo(f"{line}: {target}/agreement.csv, {target}/agreement.html")

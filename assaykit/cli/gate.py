@@ -1,0 +1,190 @@
+"""``assaykit gate``: one tube gated, by an assaykit strategy (:func:`assaykit.scoring.gate_tube`,
+the function ``score`` measures every tube with) or by a lab's GatingML document or FlowJo
+workspace (:func:`assaykit.scoring.gate_document`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import AssayKitError
+from ._common import (
+    BeadUnitOption,
+    BeadValuesOption,
+    CompensationOption,
+    JsonOption,
+    LotOption,
+    SpecimenOption,
+    StrategyOption,
+    print_json,
+)
+
+
+def interop_kind(path: Path) -> str | None:
+    """"gatingml" for a GatingML 2.0 document, "workspace" for a FlowJo workspace (.wsp, or XML
+    whose root is <Workspace>), None for anything else (a strategy YAML or name)."""
+    if path.suffix.lower() not in (".xml", ".wsp") or not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if b"<Workspace" in head or path.suffix.lower() == ".wsp":
+        return "workspace"
+    return "gatingml" if b"Gating-ML" in head else None
+
+
+def _write_membership(path: Path, masks: dict[str, Any]) -> None:
+    """A CSV of ``masks``: a header of population names (spreadsheet-safe), one 0/1 row per event."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from .._files import atomic_output, neutralise
+
+    names = list(masks)
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([neutralise(n) for n in names])
+    table = np.column_stack([masks[n] for n in names]).astype(np.int8)
+    with atomic_output(path) as handle:
+        handle.write(header.getvalue().encode("utf-8"))
+        np.savetxt(handle, table, fmt="%d", delimiter=",")
+
+
+def _say_document(tube: Any) -> None:
+    """The text table of a tube gated by a lab's document."""
+    workspace = tube.flowjo is not None
+    typer.echo(f"{tube.path}  ({tube.source}: {tube.document_path.name}, {tube.sample.n_events:,} events)")
+    typer.echo(f"  {'gate':<28}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace else ""))
+    for ident, count in tube.counts.items():
+        extra = ""
+        if workspace:
+            theirs = tube.flowjo.get(ident)
+            extra = f"{'-' if theirs is None else f'{theirs:,}':>10}{tube.edges.get(ident, ''):>10}"
+        typer.echo(f"  {ident[:27]:<28}{tube.kind(ident):<12}{count:>10,}{extra}")
+    if tube.edges:
+        typer.echo("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
+                   "may differ (assaykit docs interop)")
+
+
+def _say_tube(tube: Any, beads: Path | None) -> None:
+    """The text report of a tube gated by an assaykit strategy."""
+    result, readout, calibrated = tube.result, tube.readout, tube.calibrated
+    typer.echo(f"{tube.path}  (strategy: {tube.strategy.name}, compensation: {result.compensation})")
+    typer.echo(f"  {'population':<16}{'parent':<14}{'events':>10}{'% of parent':>13}")
+    for p in result.populations:
+        typer.echo(f"  {p.name:<16}{p.parent:<14}{p.count:>10,}{p.percent_of_parent:>12.2f}%")
+
+    def value(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.1f}"
+
+    typer.echo(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
+               f"geometric mean {value(readout.geometric_mean)}, robust CV {value(readout.robust_cv)} %"
+               + (f", positive {value(readout.percent_positive)} %" if readout.percent_positive is not None else ""))
+    if calibrated is not None:
+        shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
+        typer.echo(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
+    for flag in tube.qc_flags:
+        typer.echo(f"  QC: {flag}")
+
+
+def gate(
+    file: Annotated[Path, typer.Argument(help="FCS file of a stained blood tube.", show_default=False)],
+    strategy: StrategyOption = None,
+    compensation: CompensationOption = None,
+    specimen: SpecimenOption = None,
+    isotype: Annotated[Path | None, typer.Option(
+        help="Isotype/FMO control FCS: % positive above its 99th percentile.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Positivity threshold (scale units) for % positive.")
+                         ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of every gate and the readout histogram.")] = None,
+    membership: Annotated[Path | None, typer.Option(
+        help="Write a CSV: one row per event (file order), one 0/1 column per population.")] = None,
+    as_json: JsonOption = False,
+    gatingml: Annotated[Path | None, typer.Option(
+        "--gatingml", help="Write the gates fitted on FILE, with their transforms and compensation, as GatingML 2.0 "
+                           "(`assaykit docs interop`).")] = None,
+    sample: Annotated[str | None, typer.Option(
+        help="With a FlowJo workspace as --strategy: the workspace sample to apply, or a group (its gates as a "
+             "template; default: the sample whose name or data file is FILE's name).")] = None,
+    beads: Annotated[Path | None, typer.Option(
+        help="Bead tube FCS (with --lot or --bead-values): report the readout in AB/C.")] = None,
+    lot: LotOption = None,
+    bead_values: BeadValuesOption = None,
+    bead_unit: BeadUnitOption = "PE molecules/bead",
+) -> None:
+    """Gate the monocytes of one tube automatically and report the HLA-DR readout (in AB/C with --beads).
+
+    The tube is measured exactly as `assaykit score` measures each tube of a run. --json prints
+    the file, its populations (name, parent, count, % of parent), the readout and QC flags.
+
+    With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
+    its own compensation and transforms; --membership writes one 0/1 column per gate, named by
+    its gating:id (`assaykit docs interop`). With --strategy WORKSPACE.wsp (FlowJo 10), the gates
+    of the workspace sample made on FILE (or --sample NAME), with FlowJo's own count beside each
+    (flowjo_count in --json, whose populations have the same shape as a strategy's).
+
+    Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
+    --lot sample_fcs/beads_lot.yaml --plot A1.png
+
+    Example: assaykit gate data1.fcs --strategy gates.xml --membership members.csv
+
+    Example: assaykit gate tube.fcs --strategy lab.wsp --json
+
+    Example: assaykit gate tube.fcs --gatingml tube-gates.xml   (open in FlowKit, CytoML, ...)
+    """
+    from ..scoring.tube import gate_document, gate_tube
+
+    kind = interop_kind(strategy) if strategy is not None else None
+    if sample is not None and kind != "workspace":
+        raise AssayKitError("--sample names a sample of a FlowJo workspace given as --strategy")
+    if strategy is not None and kind is not None:
+        extra = [n for n, v in (("--compensation", compensation), ("--specimen", specimen), ("--isotype", isotype),
+                                ("--threshold", threshold), ("--plot", plot), ("--beads", beads), ("--lot", lot),
+                                ("--bead-values", bead_values), ("--gatingml", gatingml)) if v is not None]
+        if extra:
+            raise AssayKitError(f"{', '.join(extra)}: not with a GatingML document or FlowJo workspace (its gates "
+                                "carry their own compensation and transforms, and it has no readout)", strategy)
+        document = gate_document(file, strategy, kind, sample)
+        if membership is not None:
+            _write_membership(membership, dict(document.masks))
+        if as_json:
+            print_json(document.to_dict())
+        else:
+            _say_document(document)
+        return
+    if beads is None and (lot is not None or bead_values is not None):
+        raise AssayKitError("--lot/--bead-values need --beads BEADS.fcs (the bead tube to calibrate)")
+    chosen, bead_lot = _inputs(strategy, specimen, beads, lot, bead_values, bead_unit)
+    tube = gate_tube(file, chosen, compensation=compensation, threshold=threshold, isotype=isotype, beads=beads,
+                     lot=bead_lot)
+    result = tube.result
+    if membership is not None:
+        _write_membership(membership, {p.name: result.masks[p.name] for p in result.populations})
+    if gatingml is not None:
+        from ..interop import write_gatingml
+
+        write_gatingml(result, gatingml)
+    if plot is not None:
+        from ..gating.plot import plot_gating
+
+        plot_gating(result, tube.strategy, tube.readout, plot, title=str(file.name))
+    if as_json:
+        print_json(tube.to_dict())
+    else:
+        _say_tube(tube, beads)
+
+
+def _inputs(strategy: Path | None, specimen: Any, beads: Path | None, lot: Path | None, bead_values: str | None,
+            bead_unit: str) -> tuple[Any, Any]:
+    """The options read: the strategy (with the declared specimen) and the bead lot (None without beads)."""
+    from dataclasses import replace
+
+    from ..beads import lot_from_options
+    from ..gating import load_strategy
+
+    chosen = load_strategy(strategy)
+    if specimen is not None:
+        chosen = replace(chosen, specimen=specimen.value)
+    return chosen, lot_from_options(lot, bead_values, bead_unit) if beads is not None else None

@@ -1,0 +1,147 @@
+"""``assaykit ledger runs|patient|qc|export``: the results ledger across runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import AssayKitError
+from ._common import JsonOption, LedgerOption, print_json
+
+app = typer.Typer(help="The results ledger across runs: runs, a patient over time, assay QC over time, export "
+                       "(`assaykit docs ledger`).", no_args_is_help=True, rich_markup_mode=None)
+
+
+def open_ledger_option(target: str | None) -> Any:
+    """The ledger a ledger command reads: --ledger, else $ASSAYKIT_LEDGER, else
+    reports/assaykit-ledger.sqlite (score's default for reports/<run>); a missing file is an error,
+    never an empty ledger."""
+    from ..ledger import DEFAULT_NAME, ENVIRONMENT, open_ledger
+
+    chosen = target or os.environ.get(ENVIRONMENT) or str(Path("reports") / DEFAULT_NAME)
+    if "://" not in chosen and not Path(chosen).expanduser().is_file():
+        raise AssayKitError("no ledger here: score a run first, or name one with --ledger", chosen)
+    return open_ledger(chosen)
+
+
+@app.command("runs")
+def ledger_runs(
+    ledger: LedgerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the runs the ledger holds, oldest first: name, date, instrument, bead lot, tubes, QC status.
+
+    Example: assaykit ledger runs --ledger reports/assaykit-ledger.sqlite
+    """
+    with open_ledger_option(ledger) as opened:
+        runs = opened.runs()
+    if as_json:
+        print_json(runs)
+        return
+    typer.echo(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}  QC")
+    for r in runs:
+        instrument = f"{r['instrument']} {r['instrument_serial']}".strip()
+        typer.echo(f"{r['run_name'][:27]:<28}{r['acquired_on'][:10]:<12}{instrument[:23]:<24}{r['lot'][:15]:<16}"
+                   f"{r['n_tubes']:>6}{r['n_failed']:>7}  {r['qc_status']}"
+                   + (f" ({r['qc_reason']})" if r["qc_status"] in ("rejected", "warning") else ""))
+
+
+@app.command("patient")
+def ledger_patient(
+    patient: Annotated[str, typer.Argument(help="The patient id, as in the plate maps.", show_default=False)],
+    ledger: LedgerOption = None,
+    control: Annotated[str, typer.Option(help="Condition of the unstimulated control.")] = "unstimulated",
+    as_json: JsonOption = False,
+) -> None:
+    """Every measure of one patient across runs: unstimulated AB/C per day, each drug's restoration,
+    ImmunoSep class, and the trajectory findings (slope per day, low at days 5-7, trajectory class).
+
+    Example: assaykit ledger patient P01 --json
+    """
+    from ..ledger.trajectory import patient_trajectory, timeline
+
+    with open_ledger_option(ledger) as opened:
+        found = opened.patient_rows([patient])
+    rows = timeline(found["patients"], found["restoration"], control)
+    if not rows:
+        raise AssayKitError(f"no patient {patient!r} in the ledger")
+    course = patient_trajectory(rows, control)
+    if as_json:
+        print_json({"patient": patient, "control": control, "measures": rows,
+                     "trajectory": {"slope_per_day": course.slope_per_day, "trajectory": course.trajectory,
+                                    "reason": course.reason, "low_late": [list(p) for p in course.low_late],
+                                    "findings": course.findings()}})
+        return
+    typer.echo(f"patient {patient}")
+    typer.echo(f"  {'day':>6}  {'time point':<12}{'condition':<16}{'AB/C':>10}{'fold':>8}  {'ImmunoSep':<18}run")
+    for r in rows:
+        day = "" if r["day"] is None else f"{r['day']:g}"
+        abc = "" if r["abc"] is None else f"{r['abc']:,.0f}"
+        fold = "" if r["fold_change"] is None else f"{r['fold_change']:.2f}"
+        typer.echo(f"  {day:>6}  {r['timepoint'][:11]:<12}{r['condition'][:15]:<16}{abc:>10}{fold:>8}  "
+                   f"{r['immunosep_class'][:17]:<18}{r['run']}" + ("  [QC rejected]" if r["qc_status"] == "rejected"
+                                                                 else ""))
+    for finding in course.findings():
+        typer.echo(f"  {finding}")
+
+
+@app.command("qc")
+def ledger_qc(
+    ledger: LedgerOption = None,
+    instrument: Annotated[str | None, typer.Option(help="Only this instrument ($CYT, or '$CYT $CYTNUM').")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write qc.html (Levey-Jennings charts) and qc.csv here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Assay QC over time: per instrument, bead lot and series (bead slope, intercept, r2, each peak's
+    MFI, control blood AB/C), every run's value, z-score and the Westgard rules it broke.
+
+    Example: assaykit ledger qc --instrument "FACSCanto II" --out reports/qc
+    """
+    from ..report.ledger_qc import qc_series, write_qc_page
+
+    with open_ledger_option(ledger) as opened:
+        points = opened.qc_points(instrument)
+    series = qc_series(points)
+    if as_json:
+        print_json(series)
+    else:
+        for one in series:
+            last = one["points"][-1]
+            typer.echo(f"{one['instrument']} | lot {one['lot']} | {one['series']}: {len(one['points'])} runs, "
+                       f"last {last['value']:.4g} ({last['status']}"
+                       + (f", {last['rules']}" if last["rules"] else "") + ")")
+        if not series:
+            typer.echo("no QC series in the ledger" + (f" for {instrument}" if instrument else ""))
+    if out is not None:
+        write_qc_page(out, series)
+        if not as_json:
+            typer.echo(f"wrote {out}/qc.html and {out}/qc.csv")
+
+
+@app.command("export")
+def ledger_export(
+    out: Annotated[Path, typer.Option(help="Folder to write one CSV per table into (replaced as one unit).")],
+    ledger: LedgerOption = None,
+) -> None:
+    """Export every table of the ledger as CSV, one file per table (runs, tubes, bead_peaks,
+    restoration, patients, qc_checks).
+
+    Example: assaykit ledger export --out ledger-export
+    """
+    from .._files import output_unit, write_atomic
+
+    with open_ledger_option(ledger) as opened:
+        tables = opened.export()
+    import hashlib
+
+    with output_unit(out) as stage:
+        for name, content in tables.items():
+            write_atomic(stage / f"{name}.csv", content)
+        listing = {f"{n}.csv": {"sha256": hashlib.sha256(c).hexdigest()} for n, c in tables.items()}
+        write_atomic(stage / "manifest.json", (json.dumps({"kind": "assaykit ledger export", "ledger": opened.shown,
+                                                           "files": listing}, indent=1) + "\n").encode())
+    typer.echo(f"wrote {len(tables)} tables to {out}/")

@@ -1,0 +1,151 @@
+"""``assaykit score``: a plate run, or a study of several (:func:`assaykit.scoring.score_run`,
+:func:`assaykit.scoring.study.score_study`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import (
+    BeadValuesOption,
+    CompensationOption,
+    ExecutorKind,
+    JobsOption,
+    LedgerOption,
+    LotOption,
+    SpecimenOption,
+    StrategyOption,
+    console_progress,
+)
+
+
+def score(
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run folder(s): FCS files + plate map; several, or a folder of runs, score a study.",
+        show_default=False, metavar="RUN_DIR...")],
+    plate_map: Annotated[Path | None, typer.Option(
+        help="Plate map CSV/TSV/XLSX (default: RUN_DIR/plate_map.csv; `assaykit docs plate-map`).")] = None,
+    strategy: StrategyOption = None,
+    lot: LotOption = None,
+    bead_values: BeadValuesOption = None,
+    bead_unit: Annotated[str | None, typer.Option("--bead-unit", help="Unit of --bead-values.")] = None,
+    clinical: Annotated[Path | None, typer.Option(
+        help="Clinical CSV: patient, optional timepoint, ferritin_ng_ml (ImmunoSep classes).")] = None,
+    control: Annotated[str | None, typer.Option(help="Condition of the control [default: unstimulated].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<run name>).")] = None,
+    jobs: JobsOption = None,
+    compensation: CompensationOption = None,
+    specimen: SpecimenOption = None,
+    no_report: Annotated[bool, typer.Option(
+        "--no-report", help="Tables and figure data only; no HTML/PDF reports (`assaykit report` draws them later).")]
+    = False,
+    ledger: LedgerOption = None,
+    no_ledger: Annotated[bool, typer.Option("--no-ledger", help="Do not consult or record in any ledger.")] = False,
+    executor: Annotated[ExecutorKind, typer.Option(
+        help="Where tubes are measured: local (worker processes) or dask (a cluster, with --scheduler; "
+             "the dask extra).")] = ExecutorKind.local,
+    scheduler: Annotated[str | None, typer.Option(
+        help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with --executor dask).")] = None,
+) -> None:
+    """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
+
+    Options not given are read from RUN_DIR/run.yaml when it exists (`assaykit docs scoring`).
+    Writes samples.csv, calibration.csv, restoration.csv, patients.csv, cohort.csv,
+    manifest.json, figure_data.json and, unless --no-report, index.html (run summary) and
+    patients/<patient>.html + .pdf, all at once (the folder is replaced as one unit). Exit code 0
+    when every file scored, 1 when some failed (their rows say why), the run is rejected by QC
+    over time, or the ledger could not be read or written (the outputs are written all the
+    same), 2 for usage or input errors (nothing written), 3 for an internal error, 130 when
+    interrupted (`assaykit docs reliability`).
+
+    The run is recorded in the ledger (`assaykit docs ledger`): --ledger FILE or URL, else
+    run.yaml ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.
+
+    A study (several RUN_DIRs, or a folder of runs): every tube of every run measured by one pool
+    of workers (or a Dask cluster), each run written to OUT/<run name> (default OUT: reports) as
+    soon as its tubes are measured, its pages drawn at the end, and OUT/study.csv summarising the
+    runs; a run that cannot be read is a row with its error, the others are scored (`assaykit
+    docs scoring`, "Studies").
+
+    Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2;  assaykit score runs/ --out reports
+    """
+    from ..beads import parse_values
+    from ..scoring import score_run
+    from ..scoring.executors import make_executor
+    from ..scoring.study import is_study, score_study
+
+    overrides: dict[str, Any] = {"plate_map": plate_map, "strategy": strategy, "lot": lot,
+                 "bead_values": None if bead_values is None else parse_values(bead_values),
+                 "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
+                 "compensation": compensation, "specimen": None if specimen is None else specimen.value,
+                 "ledger": "none" if no_ledger else ledger}
+    runner = make_executor(executor.value, jobs if executor == ExecutorKind.local else None, scheduler)
+    update, close = console_progress()
+    if is_study(run_dirs):
+
+        def reports(folder: Path) -> None:
+            from ..report import build_reports
+
+            build_reports(folder, jobs=jobs)
+
+        try:
+            study = score_study(run_dirs, out=out, executor=runner, progress=update,
+                                reports=None if no_report else reports, use_default_ledger=True, **overrides)
+        finally:
+            close()
+        _say_study(study)
+        raise typer.Exit(study.exit_code)
+
+    def pages(stage: Path) -> None:
+        from ..report import render_reports
+
+        render_reports(stage, stage, jobs=jobs, progress=update)
+
+    try:
+        result = score_run(run_dirs[0], out=out, progress=update, pages=None if no_report else pages,
+                           use_default_ledger=True, executor=runner, **overrides)
+    finally:
+        close()
+    failed = result.samples[result.samples["error"].fillna("") != ""]
+    typer.echo(f"scored {len(result.samples) - len(failed)} of {len(result.samples)} files; "
+               f"results in {result.out_dir}/")
+    for _, row in failed.iterrows():
+        typer.echo(f"  failed: {row['file']}: {row['error']}")
+    if not no_report:
+        typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
+    _say_ledger(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _say_study(study: Any) -> None:
+    """score's lines about a study: one per run, then where the summary is."""
+    for row in study.rows:
+        if row["error"]:
+            typer.echo(f"  {row['run']}: {row['error']}")
+            continue
+        extra = [f"{row['failed']} failed" if row["failed"] else "",
+                 f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
+                 row["ledger"] if row["ledger"].startswith("error") else ""]
+        typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
+                   + "".join(f"; {e}" for e in extra if e))
+    scored = sum(1 for r in study.rows if not r["error"])
+    typer.echo(f"scored {scored} of {len(study.rows)} runs; summary in {study.out_dir}/study.csv")
+
+
+def _say_ledger(result: Any) -> None:
+    """score's lines about QC over time and the ledger."""
+    where = result.manifest.get("ledger", {}).get("location", "")
+    if result.qc_status in ("rejected", "warning"):
+        typer.echo(f"QC: {result.qc_status}, {result.qc_reason}" + (" (the run is held: every page says so)"
+                                                                    if result.qc_status == "rejected" else ""))
+    elif result.qc_status != "not evaluated":
+        typer.echo(f"QC over time: {result.qc_status}" + (f" ({result.qc_reason})" if result.qc_reason else ""))
+    if result.ledger_error:
+        typer.echo(f"ledger: {result.ledger_error}", err=True)
+    elif result.recorded is not None:
+        typer.echo(f"ledger: recorded in {where}" + (" (replacing this run's earlier recording)"
+                                                     if result.recorded.replaced else ""))
+        for file, run in sorted(result.recorded.elsewhere.items()):
+            typer.echo(f"  {file}: also recorded under run {run!r}")

@@ -1,0 +1,34 @@
+"""``assaykit verify``: an output folder checked against its manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import AssayKitError
+
+
+def verify(
+    out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score` or `report`.",
+                                            show_default=False)],
+) -> None:
+    """Check an output folder against its manifest: every file listed, unchanged, nothing else.
+
+    Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
+    not an output folder (`assaykit docs reliability`).
+
+    Example: assaykit verify reports/sample_fcs
+    """
+    from ..scoring.tables import read_manifest, verify_outputs
+
+    if not out_dir.is_dir():
+        raise AssayKitError("output folder not found", out_dir)
+    problems = verify_outputs(out_dir)
+    run_id = read_manifest(out_dir).get("run_id", "")
+    for problem in problems:
+        typer.echo(f"{out_dir}: {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{out_dir}: whole (run {run_id})")

@@ -1,0 +1,351 @@
+"""One tube, one module: how a blood tube is read, gated and measured.
+
+:func:`gate_tube` is the one composition of a tube's measurement (compensation, the strategy's
+gates, the readout values, the readout, its QC flags; optionally an isotype control's threshold
+and the bead calibration): ``assaykit gate`` calls it for one file, and a ``score`` worker calls
+it through :func:`measure_tube`, which turns every AssayKitError into the tube's row
+(:class:`TubeResult`) instead of stopping the run. :class:`TubeTask` is what an executor sends a
+worker (paths and the strategy, no event arrays; :mod:`.executors` sees it only through its
+``Task`` protocol). :func:`gate_document` gates a tube with a lab's GatingML document or FlowJo
+workspace instead of an assaykit strategy (``assaykit gate --strategy DOC``).
+
+Nothing here imports the run (:mod:`.pipeline`) or the executors: they import this.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..beads import BeadLot
+from ..errors import AssayKitError
+from ..fcs import Sample, read_fcs
+from ..gating import GatingResult, ReadoutResult, Strategy
+from .quantify import Calibrated
+
+
+@dataclass(frozen=True)
+class GatedTube:
+    """A tube gated and measured by :func:`gate_tube`: the file (``path``), its events
+    (``sample``), the ``strategy``, the gated sample (``result``), the readout marker's
+    compensated scale values on the readout population (``values``), the ``readout``, the QC
+    flags (gating, readout and, with beads, the calibration's), and the readout in the bead
+    lot's unit (``calibrated``, None without beads)."""
+
+    path: Path
+    sample: Sample = field(repr=False)
+    strategy: Strategy = field(repr=False)
+    result: GatingResult = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    readout: ReadoutResult
+    qc_flags: tuple[str, ...] = ()
+    calibrated: Calibrated | None = None
+
+    @property
+    def specimen(self) -> dict[str, str | None]:
+        """``{"detected": ..., "declared": ...}`` (:func:`assaykit.gating.readout.tube_specimen`)."""
+        from ..gating.readout import tube_specimen
+
+        return tube_specimen(self.result, self.strategy)
+
+    @property
+    def purity(self) -> float | None:
+        """The monocyte gate's estimated purity (0-1), None without an automatic monocyte gate."""
+        from ..gating.readout import tube_purity
+
+        return tube_purity(self.result)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``assaykit gate --json`` prints: the file, its events, the strategy, every
+        population (name, parent, count, % of parent) and what gating found, the readout, QC
+        flags, specimen, purity and, with beads, the calibrated readout."""
+        doc = {"file": str(self.path), "events": self.sample.n_events, "strategy": self.strategy.name,
+               "source": "assaykit strategy", **self.result.to_dict(), "readout": self.readout.to_dict(),
+               "qc_flags": list(self.qc_flags), "specimen": self.specimen, "purity": self.purity}
+        if self.calibrated is not None:
+            doc["calibrated"] = self.calibrated.to_dict()
+        return doc
+
+
+def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
+              compensation: str | os.PathLike[str] | None = None, threshold: float | None = None,
+              isotype: str | os.PathLike[str] | None = None, beads: str | os.PathLike[str] | None = None,
+              lot: BeadLot | None = None) -> GatedTube:
+    """Gate and measure one tube; raises AssayKitError for anything wrong with the inputs.
+
+    Parameters
+    ----------
+    source : path or Sample
+        The tube's FCS file, or its events already read.
+    strategy : Strategy
+        The gating strategy (its readout, QC limits and declared specimen).
+    compensation : path or None
+        A spillover CSV or FlowJo workspace applied instead of the file's own matrix (None: the
+        file's own).
+    threshold : float or None
+        Positivity threshold (scale units) for % positive.
+    isotype : path or None
+        An isotype/FMO control tube, gated the same way: its 99th percentile is the threshold
+        (replacing ``threshold``).
+    beads : path or None
+        A bead tube: the readout is also given in ``lot``'s unit (AB/C for QuantiBRITE PE).
+    lot : BeadLot or None
+        The lot of ``beads`` (given with ``beads`` only).
+    """
+    from ..fcs.compensation import read_compensation
+    from ..gating import apply_strategy, isotype_threshold, measure, qc_flags
+    from ..gating.readout import readout_values
+
+    if (beads is None) != (lot is None):
+        raise AssayKitError("a bead tube and its lot go together (--beads with --lot or --bead-values)")
+    sample = source if isinstance(source, Sample) else read_fcs(source)
+    path = Path(sample.path)
+    spillover = read_compensation(compensation, path.name) if compensation is not None else "file"
+    result = apply_strategy(sample, strategy, spillover)
+    if isotype is not None:
+        threshold = isotype_threshold(apply_strategy(read_fcs(isotype), strategy, spillover), strategy)
+    values = readout_values(result, strategy)  # float64; the readout and % positive read the same values
+    readout = measure(result, strategy, threshold, values=values)
+    flags = tuple(qc_flags(result, strategy, readout))
+    calibrated = None
+    if beads is not None and lot is not None:
+        from ..beads import calibrate_file
+        from .quantify import calibrate_readout
+
+        calibrated = calibrate_readout(readout, calibrate_file(beads, lot).calibration, sample)
+        flags = (*flags, *calibrated.qc_flags)
+    return GatedTube(path=path, sample=sample, strategy=strategy, result=result, values=values, readout=readout,
+                     qc_flags=flags, calibrated=calibrated)
+
+
+@dataclass(frozen=True)
+class TubeResult:
+    """What a worker returns for one blood tube (sample or isotype control). Counts are events;
+    ``monocytes_pct`` is the readout population's share of its parent (%); ``hladr_mfi`` is the
+    strategy's statistic (``hladr_statistic``: median or geometric_mean) of the readout marker
+    on the readout population, in compensated scale units (MFI)."""
+
+    path: Path
+    sha256: str = ""
+    events: int | None = None
+    singlets: int | None = None  # the strategy's singlets population (None when it has none)
+    monocytes: int | None = None  # the readout population
+    monocytes_pct: float | None = None  # of the readout population's parent
+    hladr_mfi: float | None = None
+    hladr_statistic: str = ""
+    compensation: str = ""  # the matrix applied ("none" when none)
+    specimen_detected: str | None = None
+    specimen_declared: str | None = None
+    purity: float | None = None  # the monocyte gate's estimated purity (0-1)
+    removed_at_top: int | None = None  # events at the top of scale (scatter or readout), removed before gating
+    channel: str = ""
+    voltage: str = ""
+    qc_flags: tuple[str, ...] = ()
+    error: str = ""
+    values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
+    figure: str | None = field(default=None, repr=False)  # gating panels + histogram, as JSON text (figure_data.py)
+    gatingml: bytes | None = field(default=None, repr=False)  # the fitted gates as GatingML 2.0 (gates/<tube>.xml)
+    flowjo: bytes | None = field(default=None, repr=False)  # the tube's <Sample> of run.wsp (FlowJo 10)
+
+
+def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None) -> TubeResult:
+    """Read, gate and measure one blood tube (:func:`gate_tube`); any AssayKitError becomes the
+    result's error (with the file's SHA-256 and events when it could be read).
+
+    Parameters
+    ----------
+    path : Path
+        The tube's FCS file.
+    strategy : Strategy
+        The gating strategy.
+    figure : bool
+        Also the tube's figure data for the reports (figure_data.py) and its gates as GatingML
+        and as a FlowJo workspace sample (what is written goes with the figure data).
+    compensation : Path or None
+        A spillover CSV or FlowJo workspace applied instead of the file's own matrix (None: the
+        file's own).
+    """
+    try:
+        sample = read_fcs(path)
+    except AssayKitError as error:
+        return TubeResult(path=path, error=error.message)
+    try:
+        tube = gate_tube(sample, strategy, compensation=compensation)
+    except AssayKitError as error:
+        return TubeResult(path=path, sha256=sample.sha256, events=sample.n_events, error=error.message)
+    return _tube_result(path, tube, figure)
+
+
+def _tube_result(path: Path, tube: GatedTube, figure: bool) -> TubeResult:
+    """The row of a measured tube (with its figure data and gate exports when ``figure``)."""
+    from .figure_data import tube_figure_json
+
+    sample, result, strategy, readout, flags = tube.sample, tube.result, tube.strategy, tube.readout, tube.qc_flags
+    names = {p.name: p for p in result.populations}
+    population = names[readout.population]
+    parent = result.count(population.parent) if population.parent in names else sample.n_events
+    specimen = tube.specimen
+    gates = flowjo = None
+    if figure:  # what is written goes with the figure data: only when the outputs are written
+        from ..interop import flowjo_sample_bytes, gatingml_bytes
+
+        try:
+            gates = gatingml_bytes(result)
+        except AssayKitError as error:
+            flags = (*flags, f"gates not written as GatingML: {error.message}")
+        try:
+            flowjo = flowjo_sample_bytes(result)
+        except AssayKitError as error:
+            flags = (*flags, f"not in the FlowJo workspace: {error.message}")
+    return TubeResult(
+        path=path, sha256=sample.sha256, events=sample.n_events,
+        singlets=names[strategy.singlets].count if strategy.singlets else None,
+        monocytes=population.count, monocytes_pct=100.0 * population.count / parent if parent else None,
+        hladr_mfi=readout.value, hladr_statistic=readout.statistic, channel=readout.channel,
+        compensation=result.compensation, specimen_detected=specimen["detected"],
+        specimen_declared=specimen["declared"], purity=tube.purity, removed_at_top=result.removed,
+        voltage=sample.voltage(result.frame.channels[readout.marker]), qc_flags=flags, values=tube.values,
+        figure=tube_figure_json(result, tube.values) if figure else None, gatingml=gates, flowjo=flowjo)
+
+
+@dataclass(frozen=True)
+class TubeTask:
+    """What measures one tube, as an executor sends it to a worker (paths, no arrays): the
+    tube's file (``path``), the ``strategy``, whether to keep the ``figure`` data, the run's
+    ``compensation`` file (None: each file's own matrix) and, for a task sent to another
+    machine, the path the run names the tube by (``shown``: its result carries that one)."""
+
+    path: Path
+    strategy: Strategy = field(repr=False)
+    figure: bool = True
+    compensation: Path | None = None
+    shown: Path | None = None
+
+    def run(self) -> TubeResult:
+        """The tube measured (:func:`measure_task`)."""
+        return measure_task(self)
+
+    def portable(self) -> TubeTask:
+        """This task for a worker that may run in another working folder (a cluster sharing the
+        run's file system): its paths absolute, its result named as this task names the tube."""
+        return replace(self, path=Path(self.path).resolve(), shown=self.shown or self.path,
+                       compensation=None if self.compensation is None else Path(self.compensation).resolve())
+
+    def failed(self, reason: str) -> TubeResult:
+        """The tube's row when it could not be measured at all (``reason``: why)."""
+        return TubeResult(path=self.shown or self.path, error=reason)
+
+
+def measure_task(task: TubeTask) -> TubeResult:
+    """:func:`measure_tube` of one task, in the worker process that runs it.
+
+    Parameters
+    ----------
+    task : TubeTask
+        The tube's file, strategy, figure flag and compensation file.
+    """
+    from .._workers import keep_freed_memory
+
+    keep_freed_memory()  # a process measuring many tubes reuses their memory
+    outcome = measure_tube(task.path, task.strategy, task.figure, task.compensation)
+    return outcome if task.shown is None else replace(outcome, path=task.shown)
+
+
+# --- a lab's own gates --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentTube:
+    """A tube gated by every gate of a lab's GatingML 2.0 document or FlowJo workspace sample
+    (:func:`gate_document`): the file (``path``) and its events (``sample``), the document and
+    where it came from (``document_path``; ``source``: "GatingML" or "FlowJo sample 'NAME'"),
+    each gate's membership (``masks``, by gate id in document order), FlowJo's own counts
+    (``flowjo``; None for a GatingML document) and, for a workspace's polygons and ellipses, the
+    events within one display bin of their edge (``edges``)."""
+
+    path: Path
+    sample: Sample = field(repr=False)
+    document: Any = field(repr=False)
+    document_path: Path
+    source: str
+    masks: Mapping[str, np.ndarray] = field(repr=False)
+    flowjo: Mapping[str, int | None] | None = None
+    edges: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Events in each gate, by gate id."""
+        return {ident: int(np.count_nonzero(mask)) for ident, mask in self.masks.items()}
+
+    def parent(self, ident: str) -> str:
+        """The parent gate id of gate ``ident`` ("root": all events)."""
+        from ..gating.strategy import ROOT
+
+        return self.document.gates[ident].parent or ROOT
+
+    def kind(self, ident: str) -> str:
+        """The type of gate ``ident`` (rectangle, polygon, ellipsoid, quadrant, boolean ...)."""
+        return str(self.document.gates[ident].kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``assaykit gate --strategy DOC --json`` prints: the same shape as
+        :meth:`GatedTube.to_dict` for the file and its populations (name, parent, count, % of
+        parent), each with its gate type and, from a workspace, FlowJo's count
+        (``flowjo_count``) and the events on a polygon's or ellipse's edge (``edge_events``)."""
+        counts = self.counts
+        populations = []
+        for ident, count in counts.items():
+            parent = self.parent(ident)
+            of = counts.get(parent, self.sample.n_events)
+            entry: dict[str, Any] = {"name": ident, "parent": parent, "count": count,
+                                     "percent_of_parent": 100.0 * count / of if of else 0.0, "type": self.kind(ident)}
+            if self.flowjo is not None:
+                entry["flowjo_count"] = self.flowjo.get(ident)
+            if ident in self.edges:
+                entry["edge_events"] = self.edges[ident]
+            populations.append(entry)
+        return {"file": str(self.path), "events": self.sample.n_events, "strategy": str(self.document_path),
+                "source": self.source, "populations": populations}
+
+
+def gate_document(path: str | os.PathLike[str], document: str | os.PathLike[str], kind: str,
+                  sample_name: str | None = None) -> DocumentTube:
+    """Every gate of a lab's document on one tube, with the document's own compensation and
+    transforms; raises AssayKitError for anything wrong with the inputs.
+
+    Parameters
+    ----------
+    path : path
+        The tube's FCS file.
+    document : path
+        A GatingML 2.0 document or a FlowJo 10 workspace.
+    kind : str
+        ``gatingml`` or ``workspace``.
+    sample_name : str or None
+        With a workspace: the sample (or group, as a template) to apply; None: the sample whose
+        name or data file is the tube's file name.
+    """
+    from ..interop import evaluate, read_gatingml, read_workspace
+    from ..interop.flowjo import edge_events
+
+    tube, where = Path(path), Path(document)
+    flowjo: Mapping[str, int | None] | None = None
+    if kind == "workspace":
+        chosen = read_workspace(where).sample_for(tube.name, sample_name)
+        gates, flowjo, source = chosen.document, dict(chosen.counts), f"FlowJo sample {chosen.name!r}"
+    elif kind == "gatingml":
+        if sample_name is not None:
+            raise AssayKitError("--sample names a sample of a FlowJo workspace given as --strategy")
+        gates, source = read_gatingml(where), "GatingML"
+    else:
+        raise AssayKitError(f"not a GatingML document or FlowJo workspace ({kind!r})", where)
+    sample = read_fcs(tube)
+    masks = evaluate(gates, sample)
+    edges = edge_events(gates, sample) if kind == "workspace" else {}
+    return DocumentTube(path=tube, sample=sample, document=gates, document_path=where, source=source, masks=masks,
+                        flowjo=flowjo, edges=edges)
