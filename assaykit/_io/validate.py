@@ -188,7 +188,7 @@ def array(value: Any, where: str, shape: tuple[int | None, ...], low: float = -m
         raise invalid(where, "expected numbers in a regular array") from None
     if values.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, values.shape, strict=True)):
         wanted = " x ".join("N" if n is None else str(n) for n in shape)
-        raise invalid(where, f"expected an array of shape {wanted}, found {' x '.join(map(str, values.shape))}")
+        raise invalid(where, f"expected an array of shape {wanted}, got {' x '.join(map(str, values.shape))}")
     if values.size and (not np.isfinite(values).all() or values.min() < low or values.max() > high
                         or (integer and not (values == np.round(values)).all())):
         kind = "whole numbers" if integer else "finite numbers"

@@ -16,6 +16,7 @@ PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation", 
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
         "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory")
 DEFAULT_PREANALYTIC_LIMIT_H = 4.0  # Döcke 2005: stained within 4 h of the draw (ImmunoSep: 6 h)
+MAX_PREANALYTIC_LIMIT_H = 24 * 30  # hours: a limit of a month is surely a typo
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class RunOptions:
             raise AssayKitError(str(exc)) from None
         if self.qc_baseline_runs < 2:
             raise AssayKitError("qc_baseline_runs: at least 2 runs establish a QC target and SD")
-        if not 0 < self.preanalytic_limit_h <= 24 * 30:
+        if not 0 < self.preanalytic_limit_h <= MAX_PREANALYTIC_LIMIT_H:
             raise AssayKitError("preanalytic_limit_h: expected hours between 0 and 720")
 
 
@@ -62,6 +63,7 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
     file and the key."""
     from .._io.config import read_yaml
     from .._io.validate import build, checking, integer, invalid, items, known, mapping, number, shown, text
+    from ..gating.specimen import check_specimen
 
     path = run_dir / "run.yaml"
     if not path.exists() and not path.is_symlink():
@@ -92,10 +94,18 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
         if "ledger" in given:
             target = text(given["ledger"], "ledger").strip()
             values["ledger"] = target if "://" in target or target.lower() == "none" else str(run_dir / target)
-        if "qc_baseline_runs" in given:
-            values["qc_baseline_runs"] = integer(given["qc_baseline_runs"], "qc_baseline_runs")
+        if "qc_baseline_runs" in given:  # RunOptions checks the same ranges, for options not from a file
+            values["qc_baseline_runs"] = integer(given["qc_baseline_runs"], "qc_baseline_runs", low=2)
         if "preanalytic_limit_h" in given:
-            values["preanalytic_limit_h"] = number(given["preanalytic_limit_h"], "preanalytic_limit_h")
+            hours = number(given["preanalytic_limit_h"], "preanalytic_limit_h", 0, MAX_PREANALYTIC_LIMIT_H)
+            if hours == 0:
+                raise invalid("preanalytic_limit_h", "expected hours above 0, got 0")
+            values["preanalytic_limit_h"] = hours
+        if "specimen" in values:
+            try:
+                check_specimen(values["specimen"], "specimen")
+            except ValueError as exc:
+                raise invalid("", str(exc)) from None
     if "gate_overrides" in given:
         from .overrides import parse_overrides
 
