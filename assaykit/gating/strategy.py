@@ -168,7 +168,7 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
                         raise GatingError(f"population {p.name!r}: boolean gate names unknown population {other!r}")
         ordered = _order(populations)
         roles = _roles(doc.get("populations") or [], populations)
-        readout_doc = doc.get("readout") or {}
+        readout_doc = mapping(doc.get("readout"), "readout", optional=True)
         readout = Readout(str(readout_doc.get("population", ordered[-1].name)),
                           str(readout_doc.get("marker", "")), str(readout_doc.get("statistic", "median")))
         if readout.population not in names:

@@ -196,6 +196,8 @@ READERS = [
     (_lot, "values: [1, 2, 3]\nchannel_aliases: PE-A\n", "channel_aliases: expected a list, got 'PE-A'"),
     (_strategy, "qc: {min_events_warning: many}\n", "qc.min_events_warning: expected an integer, got 'many'"),
     (_strategy, "qc: {max_doublets: 5}\n", "qc: unknown key 'max_doublets' (allowed: max_doublets_percent"),
+    (_strategy, "readout: [HLA-DR]\n", "readout: expected a mapping, got a list"),
+    (_strategy, "populations: {monocytes: 1}\n", "populations: expected a list, got a mapping"),
     (_targets, "- {series: s, target: 1, sd: 0}\n", "entry 1: sd: expected a number above 0, got 0"),
     (_targets, "- {series: s, target: 1, sd: 1, colour: red}\n", "entry 1: unknown key 'colour'"),
     (_targets, "- {series: s, sd: 1}\n", "entry 1: expected series, target and sd"),
