@@ -50,7 +50,7 @@ def _loader() -> Any:
     return Loader
 
 
-def parse_yaml(data: bytes, source: str | os.PathLike[str], error: type[AssayKitError], what: str) -> Any:
+def parse_yaml(data: bytes, source: str | Path, error: type[AssayKitError], what: str) -> Any:
     """``data`` parsed as YAML; a decoding or syntax problem, an anchor or an alias raises
     ``error`` naming ``source`` and the line. ``what`` names the file's kind ("bead lot file")."""
     import yaml
@@ -71,7 +71,7 @@ def parse_yaml(data: bytes, source: str | os.PathLike[str], error: type[AssayKit
 def read_yaml(path: str | os.PathLike[str], error: type[AssayKitError], what: str) -> Any:
     """The YAML document in the file ``path`` (read within :data:`.read.CONFIG_LIMIT`); problems
     raise ``error`` naming the file; ``what`` names the file's kind ("run file")."""
-    return parse_yaml(read_input(path, error, what, CONFIG_LIMIT), path, error, what)
+    return parse_yaml(read_input(path, error, what, CONFIG_LIMIT), Path(path), error, what)
 
 
 def read_config(name_or_path: str | os.PathLike[str], *, folder: str, error: type[AssayKitError],

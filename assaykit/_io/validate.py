@@ -30,7 +30,7 @@ The failure kinds, one wording each:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -196,7 +196,7 @@ def array(value: Any, where: str, shape: tuple[int | None, ...], low: float = -m
     return values
 
 
-_BY_ANNOTATION = {"float": number, "int": integer, "bool": boolean, "str": text}
+_BY_ANNOTATION: dict[str, Callable[[Any, str], Any]] = {"float": number, "int": integer, "bool": boolean, "str": text}
 """The check of a dataclass field by its annotation's first word (``float | None`` -> float)."""
 
 
