@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_output
+from ._io.atomic import atomic_output
 
 
 def draw_density(ax: Any, counts: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import write_atomic
+from ._io.atomic import write_atomic
 from .gating.specimen import SPECIMENS
 
 CHANNELS = ("FSC-A", "FSC-H", "SSC-A", "PE-A", "PerCP-Cy5-5-A", "Time")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._files import quote, unknown_keys
+from .._io.validate import checking, integer, invalid, items, known, mapping, number
 from ..errors import CalibrationError
 
 DEFAULT_ALIASES = ("PE-A", "PE-H", "FL2-A", "FL2-H", "FL2 INT", "FL2", "PE")
@@ -56,43 +56,33 @@ class BeadLot:
         return asdict(self)
 
 
-def _number(value: Any, where: str, path: Path | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CalibrationError(f"{where} must be a finite number, got {quote(value)}", path)
-    return float(value)
+QC_KEYS = ("min_r_squared", "slope_range", "min_peaks")
 
 
 def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
-    """A :class:`BeadLot` from a parsed YAML document; every problem is a CalibrationError."""
+    """A :class:`BeadLot` from a parsed YAML document ``doc`` (the file at ``path``, whose bytes
+    have ``sha256``); every problem is a CalibrationError naming the file and the key."""
     if not isinstance(doc, dict):
         raise CalibrationError("a bead lot file must be a mapping (kit, lot, unit, values ...)", path)
-    unknown = sorted(str(k) for k in set(doc) - _KEYS)
-    if unknown:
-        raise CalibrationError(unknown_keys(unknown, _KEYS), path)
-    raw_values = doc.get("values")
-    if not isinstance(raw_values, list) or not raw_values:
-        raise CalibrationError("'values' must be a list of the per-peak values on the certificate", path)
-    qc_doc = doc.get("qc") or {}
-    if not isinstance(qc_doc, dict):
-        raise CalibrationError("'qc' must be a mapping", path)
-    unknown_qc = sorted(str(k) for k in set(qc_doc) - {"min_r_squared", "slope_range", "min_peaks"})
-    if unknown_qc:
-        raise CalibrationError("qc: " + unknown_keys(unknown_qc, {"min_r_squared", "slope_range", "min_peaks"}), path)
-    slope_range = qc_doc.get("slope_range", [0.8, 1.2])
-    if not isinstance(slope_range, list) or len(slope_range) != 2:
-        raise CalibrationError("qc.slope_range must be [low, high]", path)
-    min_peaks = qc_doc.get("min_peaks", 3)
-    if isinstance(min_peaks, bool) or not isinstance(min_peaks, int) or min_peaks < 2:
-        raise CalibrationError("qc.min_peaks must be an integer of at least 2", path)
-    qc = BeadQC(_number(qc_doc.get("min_r_squared", 0.99), "qc.min_r_squared", path),
-                (_number(slope_range[0], "qc.slope_range", path), _number(slope_range[1], "qc.slope_range", path)),
-                min_peaks)
-    aliases = doc.get("channel_aliases", list(DEFAULT_ALIASES))
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise CalibrationError("'channel_aliases' must be a list of channel names", path)
+    with checking(CalibrationError, path):
+        known(doc, _KEYS, "")
+        raw_values = doc.get("values")
+        if not isinstance(raw_values, list) or not raw_values:
+            raise invalid("values", "expected a list of the per-peak values on the certificate")
+        values = [number(v, f"values[{i}]") for i, v in enumerate(raw_values)]
+        qc_doc = known(mapping(doc.get("qc"), "qc", optional=True), QC_KEYS, "qc")
+        slope_range = items(qc_doc.get("slope_range", [0.8, 1.2]), "qc.slope_range")
+        if len(slope_range) != 2:
+            raise invalid("qc.slope_range", f"expected [low, high], got {len(slope_range)} values")
+        qc = BeadQC(min_r_squared=number(qc_doc.get("min_r_squared", 0.99), "qc.min_r_squared"),
+                    slope_range=(number(slope_range[0], "qc.slope_range[0]"),
+                                 number(slope_range[1], "qc.slope_range[1]")),
+                    min_peaks=integer(qc_doc.get("min_peaks", 3), "qc.min_peaks", low=2))
+        aliases = items(doc.get("channel_aliases", list(DEFAULT_ALIASES)), "channel_aliases")
+        if not all(isinstance(a, str) for a in aliases):
+            raise invalid("channel_aliases", "expected a list of channel names (text)")
     return make_lot(
-        [_number(v, f"values[{i}]", path) for i, v in enumerate(raw_values)],
-        kit=str(doc.get("kit", "")), lot=str(doc.get("lot", "")), unit=str(doc.get("unit", "")),
+        values, kit=str(doc.get("kit", "")), lot=str(doc.get("lot", "")), unit=str(doc.get("unit", "")),
         marker=str(doc.get("marker", "PE")), channel_aliases=tuple(aliases), qc=qc,
         example=bool(doc.get("example", False)), source=str(path or ""), sha256=sha256, path=path)
 
@@ -123,7 +113,7 @@ def make_lot(values: Sequence[float], *, kit: str = "", lot: str = "", unit: str
 def load_lot(path: str | os.PathLike[str]) -> BeadLot:
     """Read a lot file: ``path`` is a YAML file or the name of a shipped lot
     (``quantibrite-pe-example``; ``assaykit lots`` lists them)."""
-    from .._files import read_config
+    from .._io.config import read_config
 
     config = read_config(path, folder="beads", error=CalibrationError, what="bead lot file")
     return parse_lot(config.doc, Path(config.source), config.sha256)

@@ -100,7 +100,7 @@ def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], No
 def shipped_text(name: str, folder: str, what: str) -> str:
     """The text of the shipped file ``name`` in ``folder`` ("" strategies, "beads" lots);
     AssayKitError listing the shipped names when there is none (``what``: for the message)."""
-    from .._files import shipped_bytes, shipped_names
+    from .._io.shipped import shipped_bytes, shipped_names
 
     data = shipped_bytes(name, folder)
     if data is None:

@@ -32,7 +32,7 @@ def convert(
     """
     import numpy as np
 
-    from .._files import atomic_output
+    from .._io.atomic import atomic_output
     from ..fcs import read_fcs
 
     suffix = out.suffix.lower()

@@ -41,7 +41,8 @@ def _write_membership(path: Path, masks: dict[str, Any]) -> None:
 
     import numpy as np
 
-    from .._files import atomic_output, neutralise
+    from .._io.atomic import atomic_output
+    from .._io.names import neutralise
 
     names = list(masks)
     header = io.StringIO()

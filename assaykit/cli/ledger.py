@@ -132,7 +132,7 @@ def ledger_export(
 
     Example: assaykit ledger export --out ledger-export
     """
-    from .._files import output_unit, write_atomic
+    from .._io.atomic import output_unit, write_atomic
 
     with open_ledger_option(ledger) as opened:
         tables = opened.export()

@@ -23,7 +23,7 @@ def lots(
     if name is not None:
         typer.echo(shipped_text(name, "beads", "bead lot"), nl=False)
         return
-    from .._files import shipped_names
+    from .._io.shipped import shipped_names
     from ..beads import load_lot
 
     for lot_name in shipped_names("beads"):

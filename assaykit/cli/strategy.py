@@ -18,7 +18,7 @@ def strategy_list() -> None:
 
     Example: assaykit strategy list
     """
-    from .._files import shipped_names
+    from .._io.shipped import shipped_names
     from ..gating import load_strategy
 
     for name in shipped_names():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_output
+from .._io.atomic import atomic_output
 
 
 def write_fcs(

@@ -63,9 +63,9 @@ class Panel:
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "panel") -> Panel:
-        """The panel ``to_dict`` wrote; :class:`assaykit._files.InvalidError` naming ``where`` and the
+        """The panel ``to_dict`` wrote; :class:`assaykit._io.validate.InvalidError` naming ``where`` and the
         key when ``doc`` does not have that shape (an edited or damaged figure-data file)."""
-        from .. import _files as schema
+        from .._io import validate as schema
 
         doc = schema.mapping(doc, where)
 
@@ -93,7 +93,7 @@ class Panel:
 
 
 def _ticks(value: Any, where: str) -> tuple[tuple[float, str], ...]:
-    from .. import _files as schema
+    from .._io import validate as schema
 
     ticks = []
     for i, tick in enumerate(schema.items(value, where)):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import build, quote
+from .._io.validate import InvalidError, build, items, known, mapping, quote
 from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS, SingletGate
@@ -94,41 +94,24 @@ def _transform(spec: Any, where: str) -> Transform:
         raise GatingError(f"{where}: bad transform ({exc})") from None
 
 
-def _shape(value: Any, kind: type, where: str, expected: str) -> Any:
-    """``value`` (None: an empty ``kind``) when it is a ``kind``; GatingError naming ``where``."""
-    if value is None:
-        return kind()
-    if not isinstance(value, kind):
-        raise GatingError(f"{where}: expected {expected}, got {quote(value)}")
-    return value
-
-
-def _known_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    from .._files import unknown_keys
-
-    unknown = sorted(str(k) for k in spec if k not in allowed)
-    if unknown:
-        raise GatingError(f"{where}: {unknown_keys(unknown, allowed)}")
-
-
 def _auto_gate(method: Any, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> Any:
     """An automatic gate of class ``method`` with the typed options of ``spec``."""
     options = {k: v for k, v in spec.items() if k not in ("auto", "dims")}
-    return build(method, options, None, GatingError, where, fixed={"dims": dims})
+    return build(method, options, where, fixed={"dims": dims})
 
 
 def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Transform], where: str) -> Any:
     if not isinstance(spec, dict):
         raise GatingError(f"{where}: gate must be a mapping")
     kind = spec.get("auto") or spec.get("type")
-    if kind == "boolean" or "op" in spec:
-        _known_keys(spec, {"type", *BooleanGate.keys}, where)
-        return BooleanGate(str(spec.get("op")), tuple(spec.get("populations") or ()))
-    dims = tuple(spec.get("dims") or ())
-    for d in dims:
-        if d not in markers:
-            raise GatingError(f"{where}: unknown marker {d!r} (declare it under markers)")
     try:
+        if kind == "boolean" or "op" in spec:
+            known(spec, {"type", *BooleanGate.keys}, where)
+            return BooleanGate(str(spec.get("op")), tuple(spec.get("populations") or ()))
+        dims = tuple(spec.get("dims") or ())
+        for d in dims:
+            if d not in markers:
+                raise GatingError(f"{where}: unknown marker {d!r} (declare it under markers)")
         if "auto" in spec:
             if kind not in AUTO_METHODS:
                 raise GatingError(f"{where}: unknown automatic gate {kind!r} (one of {', '.join(AUTO_METHODS)})")
@@ -138,7 +121,7 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         if kind not in GATE_TYPES:
             raise GatingError(f"{where}: unknown gate type {kind!r} (one of {', '.join(GATE_TYPES)}, boolean)")
         gate_type = GATE_TYPES[kind]
-        _known_keys(spec, {"type", "dims", *gate_type.keys}, where)
+        known(spec, {"type", "dims", *gate_type.keys}, where)
         if len(dims) != gate_type.n_dims:
             raise GatingError(f"{where}: a {kind} gate needs {gate_type.n_dims} dim(s)")
         fixed = gate_type.from_spec(dims, spec, where)
@@ -148,6 +131,8 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         if str(exc).startswith(where):
             raise
         raise GatingError(f"{where}: {exc}") from None
+    except InvalidError as exc:  # known keys and typed options: the text names where already
+        raise GatingError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise GatingError(f"{where}: bad gate geometry ({exc})") from None
 
@@ -161,10 +146,11 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
         markers: dict[str, Marker] = {}
         transforms: dict[str, Transform] = {}
         optional: set[str] = set()
-        marker_specs = _shape(doc.get("markers"), dict, "markers", "a mapping of marker names")
-        _shape(doc.get("populations"), list, "populations", "a list of populations")
+        marker_specs = mapping(doc.get("markers"), "markers", optional=True)
+        if doc.get("populations") is not None:
+            items(doc["populations"], "populations")
         for name, spec in marker_specs.items():
-            spec = _shape(spec, dict, f"marker {name}", "a mapping (aliases, transform, ...)")
+            spec = mapping(spec, f"marker {name}", optional=True)
             if spec.get("optional"):
                 optional.add(str(name))
             markers[str(name)] = Marker(name=str(name), aliases=tuple(str(a) for a in spec.get("aliases") or ()),
@@ -193,7 +179,7 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
                         raise GatingError(f"population {p.name!r}: boolean gate names unknown population {other!r}")
         ordered = _order(populations)
         roles = _roles(doc.get("populations") or [], populations)
-        readout_doc = doc.get("readout") or {}
+        readout_doc = mapping(doc.get("readout"), "readout", optional=True)
         readout = Readout(str(readout_doc.get("population", ordered[-1].name)),
                           str(readout_doc.get("marker", "")), str(readout_doc.get("statistic", "median")))
         if readout.population not in names:
@@ -202,13 +188,15 @@ def parse_strategy(doc: Any, source: str = "") -> Strategy:
             raise GatingError(f"readout: unknown marker {readout.marker!r}")
         if readout.statistic not in STATISTICS:
             raise GatingError(f"readout: statistic must be one of {', '.join(STATISTICS)}")
-        qc = build(QCLimits, doc.get("qc"), None, GatingError, "qc")
+        qc = build(QCLimits, doc.get("qc"), "qc")
         try:
             specimen = check_specimen(doc.get("specimen"), "specimen")
         except ValueError as exc:
             raise GatingError(str(exc)) from None
     except GatingError as exc:
         raise GatingError(exc.message, source or None) from None
+    except InvalidError as exc:
+        raise GatingError(str(exc), source or None) from None
     except (TypeError, AttributeError, KeyError, ValueError) as exc:  # a section of the wrong shape
         raise GatingError(f"invalid strategy ({type(exc).__name__}: {quote(exc)})", source or None) from None
     return Strategy(name=str(doc.get("name", "")), markers=markers, populations=tuple(ordered), readout=readout,
@@ -330,7 +318,7 @@ DEFAULT_STRATEGY = "monocyte-hladr"  # a shipped strategy (the repository's gati
 def load_strategy(path: str | os.PathLike[str] | None = None) -> Strategy:
     """Load a strategy: ``path`` is a YAML file or the name of a shipped strategy (``assaykit
     strategy show`` lists them); None loads the default, ``monocyte-hladr``."""
-    from .._files import read_config
+    from .._io.config import read_config
 
     config = read_config(DEFAULT_STRATEGY if path is None else path, folder="", error=GatingError,
                          what="strategy file")

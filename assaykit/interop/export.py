@@ -307,6 +307,6 @@ def gatingml_bytes(result: Any) -> bytes:
 
 def write_gatingml(result: Any, path: str | Path) -> Path:
     """Write :func:`gatingml_bytes` of ``result`` to ``path`` (atomically); the path written."""
-    from .._files import write_atomic
+    from .._io.atomic import write_atomic
 
     return write_atomic(Path(path), gatingml_bytes(result))

@@ -374,7 +374,7 @@ def read_xml(path: Path, what: str, limit: int) -> Any:
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
-    from .._files import read_input
+    from .._io.read import read_input
 
     data = read_input(path, GatingError, what, limit)
     try:

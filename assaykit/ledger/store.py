@@ -424,7 +424,7 @@ def _day_key(day: Any) -> float:
 
 def _cell(value: Any) -> str:
     """A CSV cell: numbers as Python writes them, text neutralised against formulas."""
-    from .._files import neutralise
+    from .._io.names import neutralise
 
     if value is None:
         return ""

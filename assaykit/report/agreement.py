@@ -115,7 +115,7 @@ def agreement_html(agreement: Any) -> bytes:
 
 def write_agreement(agreement: Any, out: str | Path) -> Path:
     """Write agreement.csv and agreement.html into the folder ``out``, replaced as one unit."""
-    from .._files import output_unit, write_atomic
+    from .._io.atomic import output_unit, write_atomic
     from ..scoring.tables import csv_bytes
 
     with output_unit(Path(out)) as stage:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_atomic
+from .._io.atomic import write_atomic
 from .._workers import map_in_workers
 from ..errors import AssayKitError
 from . import figures as fg
@@ -113,7 +113,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
 def trajectory_context(run: RunData, patient: str) -> dict[str, Any] | None:
     """The patient's course over days (trajectories.csv: this run and the ledger's earlier runs),
     when it holds more than one day: the figure data and the findings; else None."""
-    from .._files import build
+    from .._io.validate import build, checking
     from ..ledger import TrajectoryRule
     from ..ledger.trajectory import patient_trajectory
 
@@ -123,8 +123,9 @@ def trajectory_context(run: RunData, patient: str) -> dict[str, Any] | None:
     if len(days) < 2:
         return None
     doc = run.manifest.get("trajectory_rule")
-    rule = build(TrajectoryRule, {k: v for k, v in doc.items() if k != "source"}, run.out_dir, AssayKitError,
-                 "trajectory_rule") if isinstance(doc, dict) else TrajectoryRule()
+    with checking(AssayKitError, run.out_dir):
+        rule = build(TrajectoryRule, {k: v for k, v in doc.items() if k != "source"},
+                     "trajectory_rule") if isinstance(doc, dict) else TrajectoryRule()
     course = patient_trajectory(rows, run.control, rule)
     runs = sorted({r["run"] for r in rows if r["run"]})
     return {"series": series, "findings": course.findings(), "runs": runs,
@@ -345,7 +346,7 @@ def build_reports(out_dir: str | os.PathLike[str], jobs: int | None = None,
     from its tables (figures drawn in ``jobs`` worker processes; ``progress(done, total, name)``
     after each page); the folder is replaced as one unit (its data files, the new pages and a new
     manifest). Returns the files written."""
-    from .._files import output_unit
+    from .._io.atomic import output_unit
 
     folder = Path(out_dir)
     with output_unit(folder) as stage:

@@ -139,7 +139,7 @@ def write_qc_page(out: str | Path, series: list[dict[str, Any]], jobs: int | Non
     jobs : int or None
         Worker processes for the charts (default: the number of cores).
     """
-    from .._files import output_unit, write_atomic
+    from .._io.atomic import output_unit, write_atomic
 
     files = {"qc.html": qc_html(series, jobs), "qc.csv": qc_csv(series)}
     with output_unit(Path(out)) as stage:

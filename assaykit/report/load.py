@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._files import InvalidError, restore
+from .._io.names import restore
 from ..errors import AssayKitError
 from ..scoring import figure_data as data
 from ..scoring.tables import COLUMNS, MANIFEST, read_manifest
@@ -62,7 +62,7 @@ class RunData:
 
 
 def _value(column: str, text: str) -> Any:
-    text = restore(text)  # the tables neutralise formula-like text (_files.neutralise)
+    text = restore(text)  # the tables neutralise formula-like text (_io.names.neutralise)
     if column in _NUMBERS:
         if text == "":
             return None
@@ -115,29 +115,25 @@ def check_manifest(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     """``doc`` (the manifest at ``path``) with every value the report shows of the shape it
     expects: text where text is shown, the thresholds and responder rule valid as ``score``
     checks them in run.yaml. AssayKitError naming the first value that is not so."""
-    from .. import _files as schema
-    from .._files import build
+    from .._io.validate import boolean, build, checking, mapping, text
     from ..scoring.restoration import ResponderRule, Thresholds
 
     checked = dict(doc)
-    try:
+    with checking(AssayKitError, path, "damaged manifest ({}); score the run again"):
         for key, inner in _TEXTS.items():
             if not inner:
-                checked[key] = schema.text(doc.get(key, ""), key)
+                checked[key] = text(doc.get(key, ""), key)
                 continue
-            checked[key] = section = dict(schema.mapping(doc.get(key, {}), key))
+            checked[key] = section = dict(mapping(doc.get(key, {}), key))
             for name in inner:
-                schema.text(section.get(name, ""), f"{key}.{name}")
+                text(section.get(name, ""), f"{key}.{name}")
         if checked["options"].get("specimen") is not None:
-            schema.text(checked["options"]["specimen"], "options.specimen")
-        if not isinstance(checked["lot"].get("example", False), bool):
-            raise InvalidError("lot.example: expected true or false")
-        thresholds = schema.mapping(doc.get("thresholds"), "thresholds")
-    except InvalidError as exc:
-        raise AssayKitError(f"damaged manifest ({exc}); score the run again", path) from None
-    checked["thresholds"] = build(Thresholds, thresholds, path, AssayKitError, "thresholds").to_dict()
-    rule = {k: v for k, v in checked["responder_rule"].items() if k != "rule"}
-    checked["responder_rule"] = build(ResponderRule, rule, path, AssayKitError, "responder_rule").to_dict()
+            text(checked["options"]["specimen"], "options.specimen")
+        boolean(checked["lot"].get("example", False), "lot.example")
+        checked["thresholds"] = build(Thresholds, mapping(doc.get("thresholds"), "thresholds"),
+                                      "thresholds").to_dict()
+        rule = {k: v for k, v in checked["responder_rule"].items() if k != "rule"}
+        checked["responder_rule"] = build(ResponderRule, rule, "responder_rule").to_dict()
     return checked
 
 

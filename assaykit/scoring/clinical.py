@@ -41,7 +41,8 @@ def read_clinical_table(path: Path) -> Clinical:
 
     import pandas as pd
 
-    from .._files import TABLE_LIMIT, quote, read_input
+    from .._io.read import TABLE_LIMIT, read_input
+    from .._io.validate import quote
     from .platemap import decode_table
 
     text, _ = decode_table(read_input(path, AssayKitError, "clinical file", TABLE_LIMIT))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_atomic
+from .._io.atomic import write_atomic
 from ..errors import AssayKitError
 
 FILE_NAME = "figure_data.json"
@@ -99,7 +99,7 @@ def read(out_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": {}, "beads": None,
                 "missing": True}
-    from .._files import InvalidError
+    from .._io.validate import InvalidError
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -117,8 +117,8 @@ def read(out_dir: Path) -> dict[str, Any]:
 def check(doc: Any) -> dict[str, Any]:
     """``doc`` when it has the shape :func:`write` gives (every number finite, every array its
     length): what the report draws from it needs no further check. Raises
-    :class:`assaykit._files.InvalidError` naming the first value that is not so."""
-    from .. import _files as schema
+    :class:`assaykit._io.validate.InvalidError` naming the first value that is not so."""
+    from .._io import validate as schema
     from ..gating.panels import Panel
 
     doc = schema.mapping(doc, "document")
@@ -138,7 +138,7 @@ def check(doc: Any) -> dict[str, Any]:
 
 
 def _check_histogram(hist: Any, where: str) -> None:
-    from .. import _files as schema
+    from .._io import validate as schema
 
     hist = schema.mapping(hist, where)
     counts = schema.array(schema.field(hist, "counts", where), f"{where}.counts", (HLADR_LOG10_EDGES.size - 1,),
@@ -150,7 +150,7 @@ def _check_histogram(hist: Any, where: str) -> None:
 
 
 def _check_beads(beads: Any) -> None:
-    from .. import _files as schema
+    from .._io import validate as schema
 
     beads = schema.mapping(beads, "beads")
     schema.text(schema.field(beads, "channel", "beads"), "beads.channel")

@@ -161,27 +161,33 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
     path : Path
         The YAML file.
     """
-    from .._files import CONFIG_LIMIT, parse_yaml, quote, read_input, typed
+    from .._io.config import read_yaml
+    from .._io.validate import checking, invalid, known, number, shown, text
 
-    doc = parse_yaml(read_input(path, AssayKitError, "QC targets file", CONFIG_LIMIT), path, AssayKitError,
-                     "QC targets file")
-    if not isinstance(doc, list):
-        raise AssayKitError(f"expected a list of {{series, target, sd}} entries, got {quote(doc)}", path)
+    doc = read_yaml(path, AssayKitError, "QC targets file")
     entries = []
-    for i, entry in enumerate(doc, start=1):
-        if not isinstance(entry, dict) or not {"series", "target", "sd"} <= set(entry):
-            raise AssayKitError(f"entry {i}: expected series, target and sd", path)
-        unknown = set(entry) - {"series", "target", "sd", "instrument", "serial", "kit", "lot"}
-        if unknown:
-            raise AssayKitError(f"entry {i}: unknown key(s) {', '.join(sorted(map(str, unknown)))}", path)
-        sd = typed(entry["sd"], "float", f"entry {i}: sd", path, AssayKitError)
-        if not sd > 0:
-            raise AssayKitError(f"entry {i}: sd must be above 0", path)
-        entries.append({**{k: typed(entry[k], "str", f"entry {i}: {k}", path, AssayKitError)
-                           for k in ("series", "instrument", "serial", "kit", "lot") if k in entry},
-                        "target": typed(entry["target"], "float", f"entry {i}: target", path, AssayKitError),
-                        "sd": sd})
+    with checking(AssayKitError, path):
+        if not isinstance(doc, list):
+            raise invalid("", f"expected a list of {{series, target, sd}} entries, got {shown(doc)}")
+        for i, entry in enumerate(doc, start=1):
+            where = f"entry {i}"
+            if not isinstance(entry, dict) or not {"series", "target", "sd"} <= set(entry):
+                raise invalid(where, "expected series, target and sd")
+            known(entry, ("series", "target", "sd", "instrument", "serial", "kit", "lot"), where)
+            entries.append({**{k: text(entry[k], f"{where}: {k}")
+                               for k in ("series", "instrument", "serial", "kit", "lot") if k in entry},
+                            "target": number(entry["target"], f"{where}: target"),
+                            "sd": _sd(entry["sd"], f"{where}: sd")})
     return entries
+
+
+def _sd(value: Any, where: str) -> float:
+    from .._io.validate import invalid, number, shown
+
+    sd = number(value, where)
+    if not sd > 0:
+        raise invalid(where, f"expected a number above 0, got {shown(value)}")
+    return sd
 
 
 def _limits(entries: Sequence[dict[str, Any]], series: str, where: Mapping[str, str]) -> ControlLimits | None:

@@ -16,6 +16,7 @@ PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation", 
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
         "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory")
 DEFAULT_PREANALYTIC_LIMIT_H = 4.0  # Döcke 2005: stained within 4 h of the draw (ImmunoSep: 6 h)
+MAX_PREANALYTIC_LIMIT_H = 24 * 30  # hours: a limit of a month is surely a typo
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class RunOptions:
             raise AssayKitError(str(exc)) from None
         if self.qc_baseline_runs < 2:
             raise AssayKitError("qc_baseline_runs: at least 2 runs establish a QC target and SD")
-        if not 0 < self.preanalytic_limit_h <= 24 * 30:
+        if not 0 < self.preanalytic_limit_h <= MAX_PREANALYTIC_LIMIT_H:
             raise AssayKitError("preanalytic_limit_h: expected hours between 0 and 720")
 
 
@@ -60,51 +61,53 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
     """The options in ``run_dir/run.yaml`` as RunOptions field values ({} when there is none).
     Every key is typed and checked (docs/scoring.md); problems raise AssayKitError naming the
     file and the key."""
-    from .._files import CONFIG_LIMIT, build, parse_yaml, quote, read_input, typed, unknown_keys
+    from .._io.config import read_yaml
+    from .._io.validate import build, checking, integer, invalid, items, known, mapping, number, shown, text
+    from ..gating.specimen import check_specimen
 
     path = run_dir / "run.yaml"
     if not path.exists() and not path.is_symlink():
         return {}
-    doc = parse_yaml(read_input(path, AssayKitError, "run file", CONFIG_LIMIT), path, AssayKitError, "run file")
-    doc = {} if doc is None else doc
-    if not isinstance(doc, dict):
-        raise AssayKitError(f"run.yaml must be a mapping of options, got {quote(doc)}", path)
-    unknown = sorted(str(k) for k in doc if k not in KEYS)
-    if unknown:
-        raise AssayKitError(unknown_keys(unknown, KEYS), path)
+    doc = read_yaml(path, AssayKitError, "run file")
     values: dict[str, Any] = {}
-    for key in PATH_KEYS:
-        if doc.get(key) is not None:
-            values[key] = run_dir / typed(doc[key], "str", key, path, AssayKitError)
-    if doc.get("bead_values") is not None:
-        raw = doc["bead_values"]
-        if not isinstance(raw, list) or not raw:
-            raise AssayKitError(f"bead_values: expected a list of numbers, got {quote(raw)}", path)
-        values["bead_values"] = tuple(typed(v, "float", "bead_values", path, AssayKitError) for v in raw)
-    for key in ("bead_unit", "control", "specimen", "plate_map_sheet"):
-        if doc.get(key) is not None:
-            values[key] = typed(doc[key], "str", key, path, AssayKitError)
-    if doc.get("jobs") is not None:
-        jobs = typed(doc["jobs"], "int", "jobs", path, AssayKitError)
-        if jobs < 1:
-            raise AssayKitError("jobs: expected a positive integer", path)
-        values["jobs"] = jobs
-    if "thresholds" in doc:
-        values["thresholds"] = build(Thresholds, doc["thresholds"], path, AssayKitError, "thresholds")
-    if "responder" in doc:
-        values["responder"] = build(ResponderRule, doc["responder"], path, AssayKitError, "responder")
-    if doc.get("ledger") is not None:
-        target = typed(doc["ledger"], "str", "ledger", path, AssayKitError).strip()
-        values["ledger"] = target if "://" in target or target.lower() == "none" else str(run_dir / target)
-    if doc.get("qc_baseline_runs") is not None:
-        values["qc_baseline_runs"] = typed(doc["qc_baseline_runs"], "int", "qc_baseline_runs", path, AssayKitError)
-    if doc.get("preanalytic_limit_h") is not None:
-        values["preanalytic_limit_h"] = typed(doc["preanalytic_limit_h"], "float", "preanalytic_limit_h", path,
-                                              AssayKitError)
-    if "trajectory" in doc:
-        values["trajectory"] = build(TrajectoryRule, doc["trajectory"], path, AssayKitError, "trajectory")
-    if doc.get("gate_overrides") is not None:
+    with checking(AssayKitError, path):
+        if doc is not None and not isinstance(doc, dict):
+            raise invalid("", f"run.yaml must be a mapping of options, got {shown(doc)}")
+        doc = known(mapping(doc, "", optional=True), KEYS, "")
+        given = {k: v for k, v in doc.items() if v is not None}
+        for key in PATH_KEYS:
+            if key in given:
+                values[key] = run_dir / text(given[key], key)
+        if "bead_values" in given:
+            raw = items(given["bead_values"], "bead_values")
+            if not raw:
+                raise invalid("bead_values", "expected a list of numbers, got an empty list")
+            values["bead_values"] = tuple(number(v, f"bead_values[{i}]") for i, v in enumerate(raw))
+        for key in ("bead_unit", "control", "specimen", "plate_map_sheet"):
+            if key in given:
+                values[key] = text(given[key], key)
+        if "jobs" in given:
+            values["jobs"] = integer(given["jobs"], "jobs", low=1)
+        for key, rule in (("thresholds", Thresholds), ("responder", ResponderRule), ("trajectory", TrajectoryRule)):
+            if key in doc:
+                values[key] = build(rule, doc[key], key)
+        if "ledger" in given:
+            target = text(given["ledger"], "ledger").strip()
+            values["ledger"] = target if "://" in target or target.lower() == "none" else str(run_dir / target)
+        if "qc_baseline_runs" in given:  # RunOptions checks the same ranges, for options not from a file
+            values["qc_baseline_runs"] = integer(given["qc_baseline_runs"], "qc_baseline_runs", low=2)
+        if "preanalytic_limit_h" in given:
+            hours = number(given["preanalytic_limit_h"], "preanalytic_limit_h", 0, MAX_PREANALYTIC_LIMIT_H)
+            if hours == 0:
+                raise invalid("preanalytic_limit_h", "expected hours above 0, got 0")
+            values["preanalytic_limit_h"] = hours
+        if "specimen" in values:
+            try:
+                check_specimen(values["specimen"], "specimen")
+            except ValueError as exc:
+                raise invalid("", str(exc)) from None
+    if "gate_overrides" in given:
         from .overrides import parse_overrides
 
-        values["gate_overrides"] = parse_overrides(doc["gate_overrides"], run_dir, path)
+        values["gate_overrides"] = parse_overrides(given["gate_overrides"], run_dir, path)
     return values

@@ -57,37 +57,35 @@ class TubeOverride:
 
 def parse_overrides(doc: Any, run_dir: Path, path: Path) -> tuple[GateOverride, ...]:
     """The ``gate_overrides:`` mapping of run.yaml (``path``; paths relative to ``run_dir``)."""
-    from .._files import quote, typed, unknown_keys
+    from .._io.validate import checking, invalid, known, mapping, text
 
-    if not isinstance(doc, dict):
-        raise AssayKitError(f"gate_overrides: expected a mapping of wells or file names, got {quote(doc)}", path)
     out = []
-    for tube, spec in doc.items():
-        where = f"gate_overrides: {str(tube)!r}"
-        if not isinstance(spec, dict):
-            raise AssayKitError(f"{where}: expected a mapping with reason and gate or workspace", path)
-        unknown = sorted(str(k) for k in spec if k not in KEYS)
-        if unknown:
-            raise AssayKitError(f"{where}: {unknown_keys(unknown, KEYS)}", path)
-        values = {k: typed(spec[k], "str", f"{where}: {k}", path, AssayKitError)
-                  for k in ("reason", "population", "workspace", "workspace_population", "sample")
-                  if spec.get(k) is not None}
-        reason = " ".join(values.get("reason", "").split())
-        if not reason or len(reason) > MAX_REASON:
-            raise AssayKitError(f"{where}: a reason is required (1 to {MAX_REASON} characters)", path)
-        if ("gate" in spec) == ("workspace" in values):
-            raise AssayKitError(f"{where}: give either gate (a gate as in a strategy) or workspace (a FlowJo "
-                                "workspace), not both or neither", path)
-        if "gate" in spec and not isinstance(spec["gate"], dict):
-            raise AssayKitError(f"{where}: gate must be a mapping (type, dims, coordinates)", path)
-        if "workspace" in values and "workspace_population" not in values:
-            raise AssayKitError(f"{where}: workspace_population is required with workspace", path)
-        if "workspace" not in values and ("workspace_population" in values or "sample" in values):
-            raise AssayKitError(f"{where}: workspace_population and sample go with workspace", path)
-        out.append(GateOverride(tube=str(tube), reason=reason, population=values.get("population"),
-                                gate=spec.get("gate"),
-                                workspace=run_dir / values["workspace"] if "workspace" in values else None,
-                                workspace_population=values.get("workspace_population"), sample=values.get("sample")))
+    with checking(AssayKitError, path):
+        for tube, spec in mapping(doc, "gate_overrides").items():
+            where = f"gate_overrides: {str(tube)!r}"
+            if not isinstance(spec, dict):
+                raise invalid(where, "expected a mapping with reason and gate or workspace")
+            known(spec, KEYS, where)
+            values = {k: text(spec[k], f"{where}: {k}")
+                      for k in ("reason", "population", "workspace", "workspace_population", "sample")
+                      if spec.get(k) is not None}
+            reason = " ".join(values.get("reason", "").split())
+            if not reason or len(reason) > MAX_REASON:
+                raise invalid(where, f"a reason is required (1 to {MAX_REASON} characters)")
+            if ("gate" in spec) == ("workspace" in values):
+                raise invalid(where, "give either gate (a gate as in a strategy) or workspace (a FlowJo workspace), "
+                                     "not both or neither")
+            if "gate" in spec and not isinstance(spec["gate"], dict):
+                raise invalid(where, "gate must be a mapping (type, dims, coordinates)")
+            if "workspace" in values and "workspace_population" not in values:
+                raise invalid(where, "workspace_population is required with workspace")
+            if "workspace" not in values and ("workspace_population" in values or "sample" in values):
+                raise invalid(where, "workspace_population and sample go with workspace")
+            out.append(GateOverride(tube=str(tube), reason=reason, population=values.get("population"),
+                                    gate=spec.get("gate"),
+                                    workspace=run_dir / values["workspace"] if "workspace" in values else None,
+                                    workspace_population=values.get("workspace_population"),
+                                    sample=values.get("sample")))
     return tuple(out)
 
 

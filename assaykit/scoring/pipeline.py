@@ -299,7 +299,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
     manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
     if write:
-        from .._files import output_unit
+        from .._io.atomic import output_unit
 
         with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
             tables.write(stage, frames)
@@ -339,8 +339,8 @@ GATES_FOLDER = "gates"
 
 def gate_file_names(paths: list[Path]) -> dict[Path, str]:
     """Each tube's gate file, ``gates/<tube>.xml``: the FCS file name without its extension,
-    made safe and unique (:func:`assaykit._files.safe_stems`)."""
-    from .._files import safe_stems
+    made safe and unique (:func:`assaykit._io.names.safe_stems`)."""
+    from .._io.names import safe_stems
 
     stems = safe_stems([p.stem for p in paths], "tube")
     return {p: f"{GATES_FOLDER}/{stems[p.stem]}.xml" for p in paths}
@@ -354,7 +354,7 @@ def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> dict[str, str]
     as one FlowJo 10 workspace, ``stage``/run.wsp, referencing each tube's FCS file (its absolute
     ``file:`` URI), in file-name order. Returns FCS file name -> its gate file (relative to
     ``stage``), which the manifest records (``gate_files``) for ``compare``."""
-    from .._files import write_atomic
+    from .._io.atomic import write_atomic
     from ..interop import WorkspaceEntry, workspace_bytes
 
     written = {p: o for p, o in outcomes.items() if o.gatingml is not None}

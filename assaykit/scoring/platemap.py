@@ -95,7 +95,8 @@ def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str]:
 
     import pandas as pd
 
-    from .._files import TABLE_LIMIT, quote, read_input
+    from .._io.read import TABLE_LIMIT, read_input
+    from .._io.validate import quote
 
     data = read_input(path, PlateMapError, "plate map", TABLE_LIMIT)
     suffix = path.suffix.lower()
@@ -129,7 +130,7 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     in one PlateMapError."""
     import hashlib
 
-    from .._files import quote
+    from .._io.validate import quote
 
     file_path = Path(path)
     table, read_as = _read_table(file_path, sheet)

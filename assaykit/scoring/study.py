@@ -128,7 +128,8 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     **overrides
         RunOptions fields over each run's run.yaml (as :func:`.pipeline.score_run`).
     """
-    from .._files import safe_stems, write_atomic
+    from .._io.atomic import write_atomic
+    from .._io.names import safe_stems
     from .executors import LocalExecutor
     from .pipeline import PhaseTimer, calibrate_run, finish_run, load_inputs, tube_tasks
 

@@ -10,7 +10,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from .._files import neutralise, write_atomic
+from .._io.atomic import write_atomic
+from .._io.names import neutralise
 from ..ledger.trajectory import TIMELINE_COLUMNS
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
@@ -167,7 +168,7 @@ def seal(folder: Path, manifest_doc: dict[str, Any]) -> dict[str, Any]:
     """Write ``manifest_doc`` into ``folder`` as manifest.json, with ``files``: every other file
     of the folder, its size and sha256 (written last: the folder's contents are final); the
     manifest written."""
-    from .._files import file_listing
+    from .._io.atomic import file_listing
 
     doc = {k: v for k, v in manifest_doc.items() if k != "files"}
     doc["files"] = {k: v for k, v in file_listing(folder).items() if k != MANIFEST}
@@ -194,7 +195,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def verify_outputs(folder: Path) -> list[str]:
     """What is wrong with the output ``folder`` against its manifest's file list (empty: whole):
     a listed file missing, changed (size or sha256) or a file the manifest does not list."""
-    from .._files import file_listing
+    from .._io.atomic import file_listing
 
     listed = read_manifest(folder).get("files")
     if not isinstance(listed, dict):

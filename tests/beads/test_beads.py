@@ -285,10 +285,12 @@ def test_simulator_lot_file_loads(simulated_run: Path) -> None:
     ("values: [474, 5359]", "at least 3 non-blank"),
     ("values: [474, 474, 5359, 23843]", "distinct"),
     ("values: [-1, 474, 5359, 23843]", ">= 0"),
-    ("values: [a, 2, 3]", r"values\[0\] must be a finite number"),
-    ("kit: x", "'values' must be a list"),
+    ("values: [a, 2, 3]", r"values\[0\]: expected a finite number, got 'a'"),
+    ("kit: x", "values: expected a list"),
     ("values: [1, 2, 3]\ncolour: red", "unknown key"),
-    ("values: [1, 2, 3]\nqc: {min_peaks: 1}", "min_peaks"),
+    ("values: [1, 2, 3]\nqc: {min_peaks: 1}", "qc.min_peaks: expected an integer of at least 2, got 1"),
+    ("values: [1, 2, 3]\nqc: {slope_range: [1]}", r"qc.slope_range: expected \[low, high\]"),
+    ("values: [1, 2, 3]\nqc: {colour: red}", r"qc: unknown key 'colour' \(allowed: min_peaks, min_r_squared"),
     ("values: [1, 2, 3\n", "not a valid YAML"),
     ("- 1\n- 2", "must be a mapping"),
 ])
@@ -297,7 +299,7 @@ def test_bad_lot_files(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(CalibrationError, match=message) as error:
         load_lot(path)
-    assert str(path) in str(error.value)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_lot_options() -> None:

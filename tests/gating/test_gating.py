@@ -370,7 +370,7 @@ def test_each_gate_type_is_one_class(simulated_run: Path) -> None:
         "ratio": {"dims": ["FSC-A", "FSC-H"], "low": 0.7, "high": 1.0},
     }
     assert set(specs) == set(GATE_TYPES)
-    from assaykit._files import read_config
+    from assaykit._io.config import read_config
 
     doc = read_config("monocyte-hladr", folder="", error=GatingError, what="strategy file").doc
     doc["populations"] = [{"name": kind, "parent": "root", "gate": {"type": kind, **spec}}
@@ -392,7 +392,7 @@ def test_monocyte_gate_parameters_are_named_fields(simulated_run: Path) -> None:
     """Every number of the monocyte fit is a documented field, settable from a strategy."""
     import dataclasses
 
-    from assaykit._files import read_config
+    from assaykit._io.config import read_config
     from assaykit.gating import MonocyteGate
 
     fields = [f.name for f in dataclasses.fields(MonocyteGate) if f.name != "dims"]

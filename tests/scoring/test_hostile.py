@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assaykit._files import neutralise, restore
+from assaykit._io.names import neutralise, restore
 from assaykit.scoring import score_run
 
 
@@ -312,7 +312,7 @@ def test_a_failed_write_leaves_the_previous_folder(simulated_run: Path, tmp_path
 
 
 def test_a_second_writer_is_refused(simulated_run: Path, tmp_path: Path) -> None:
-    from assaykit._files import output_unit
+    from assaykit._io.atomic import output_unit
     from assaykit.errors import AssayKitError
 
     out = tmp_path / "out"
