@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from .._geometry import ellipse_outline, mahalanobis2
+from .._io.validate import invalid, shown
 from ..errors import GatingError
 from .quantiles import percentiles
 from .transforms import Transform
@@ -66,10 +67,10 @@ class Gate(Protocol):
 
 
 def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tuple:
-    """``value`` as a tuple of ``count`` floats (None kept where ``allow_none``); else a
-    GatingError naming ``where``."""
+    """``value`` as a tuple of ``count`` floats (None kept where ``allow_none``); else an
+    InvalidError naming ``where``."""
     if not isinstance(value, list | tuple) or len(value) != count:
-        raise GatingError(f"{where}: expected a list of {count} numbers, got {value!r}")
+        raise invalid(where, f"expected a list of {count} numbers, got {shown(value)}")
     out = []
     for v in value:
         if v is None and allow_none:
@@ -78,7 +79,7 @@ def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tup
         try:
             out.append(float(v))
         except (TypeError, ValueError):
-            raise GatingError(f"{where}: {v!r} is not a number") from None
+            raise invalid(where, f"{shown(v)} is not a number") from None
     return tuple(out)
 
 
@@ -254,7 +255,7 @@ class EllipseGate:
         centre = numbers(spec.get("center"), 2, where)
         cov = tuple(numbers(r, 2, where) for r in spec.get("covariance") or [])
         if len(cov) != 2:
-            raise GatingError(f"{where}: covariance must be 2x2")
+            raise invalid(where, "covariance must be 2x2")
         distance = float(spec.get("distance", 1.0))
         return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, centre), cov, distance))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io.validate import InvalidError, build, items, known, mapping, quote
+from .._io.validate import InvalidError, build, invalid, items, known, mapping, quote
 from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS, SingletGate
@@ -111,28 +111,26 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         dims = tuple(spec.get("dims") or ())
         for d in dims:
             if d not in markers:
-                raise GatingError(f"{where}: unknown marker {d!r} (declare it under markers)")
+                raise invalid(where, f"unknown marker {d!r} (declare it under markers)")
         if "auto" in spec:
             if kind not in AUTO_METHODS:
-                raise GatingError(f"{where}: unknown automatic gate {kind!r} (one of {', '.join(AUTO_METHODS)})")
+                raise invalid(where, f"unknown automatic gate {kind!r} (one of {', '.join(AUTO_METHODS)})")
             if len(dims) != AUTO_METHODS[kind].n_dims:
-                raise GatingError(f"{where}: automatic gate {kind!r} needs {AUTO_METHODS[kind].n_dims} dims")
+                raise invalid(where, f"automatic gate {kind!r} needs {AUTO_METHODS[kind].n_dims} dims")
             return _auto_gate(AUTO_METHODS[kind], dims, spec, where)
         if kind not in GATE_TYPES:
-            raise GatingError(f"{where}: unknown gate type {kind!r} (one of {', '.join(GATE_TYPES)}, boolean)")
+            raise invalid(where, f"unknown gate type {kind!r} (one of {', '.join(GATE_TYPES)}, boolean)")
         gate_type = GATE_TYPES[kind]
         known(spec, {"type", "dims", *gate_type.keys}, where)
         if len(dims) != gate_type.n_dims:
-            raise GatingError(f"{where}: a {kind} gate needs {gate_type.n_dims} dim(s)")
+            raise invalid(where, f"a {kind} gate needs {gate_type.n_dims} dim(s)")
         fixed = gate_type.from_spec(dims, spec, where)
         fixed.build([transforms[d] for d in dims])  # geometry checked now, placed per file
         return fixed
-    except GatingError as exc:
-        if str(exc).startswith(where):
-            raise
-        raise GatingError(f"{where}: {exc}") from None
-    except InvalidError as exc:  # known keys and typed options: the text names where already
+    except InvalidError as exc:  # this function's checks, known keys and typed options: the text names where
         raise GatingError(str(exc)) from None
+    except GatingError as exc:  # a gate's own consistency check (its constructor): where is added here
+        raise GatingError(f"{where}: {exc.message}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise GatingError(f"{where}: bad gate geometry ({exc})") from None
 
