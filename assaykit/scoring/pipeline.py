@@ -22,6 +22,7 @@ from ..beads import Calibration, calibrate_file, lot_from_options
 from ..errors import AssayKitError
 from ..fcs import read_fcs, read_fcs_text
 from ..fcs.text import acquisition_date
+from ..findings import Finding, FindingCode, finding
 from ..gating import Strategy, load_strategy
 from . import figure_data
 from .clinical import Clinical, read_clinical_table
@@ -29,6 +30,7 @@ from .cohort import drug_pairs, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .platemap import BLOOD_ROLES, Assignment, match_files, read_plate_map
 from .restoration import pair_with_controls
+from .rows import PatientRow, RestorationRow, SampleRow
 from .tables import SAMPLE_COLUMNS
 
 FCS_SUFFIXES = (".fcs", ".lmd")
@@ -56,7 +58,7 @@ class TubeResult:
     removed_at_top: int | None = None  # events at the top of scale (scatter or readout), removed before gating
     channel: str = ""
     voltage: str = ""
-    qc_flags: tuple[str, ...] = ()
+    qc_flags: tuple[Finding, ...] = ()
     error: str = ""
     values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
     figure: str | None = field(default=None, repr=False)  # gating panels + histogram, as JSON text (figure_data.py)
@@ -70,8 +72,8 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     (figure_data.py). ``compensation``: a spillover CSV or FlowJo workspace applied instead of
     the file's own matrix (None: the file's)."""
     from ..fcs.compensation import read_compensation
-    from ..gating import apply_strategy, measure, qc_flags
-    from ..gating.readout import readout_values, tube_purity, tube_specimen
+    from ..gating import apply_strategy, measure
+    from ..gating.readout import qc_findings, readout_values, tube_purity, tube_specimen
     from .figure_data import tube_figure_json
 
     try:
@@ -83,7 +85,7 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
         result = apply_strategy(sample, strategy, spillover)
         values = readout_values(result, strategy)  # float64, as gate --isotype
         readout = measure(result, strategy, values=values)
-        flags = tuple(qc_flags(result, strategy, readout))
+        flags = tuple(qc_findings(result, strategy, readout))
     except AssayKitError as error:
         return TubeResult(path=path, sha256=sample.sha256, events=sample.n_events, error=error.message)
     names = {p.name: p for p in result.populations}
@@ -97,11 +99,11 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
         try:
             gates = gatingml_bytes(result)
         except AssayKitError as error:
-            flags = (*flags, f"gates not written as GatingML: {error.message}")
+            flags = (*flags, finding(FindingCode.GATES_NOT_EXPORTED, f"gates not written as GatingML: {error.message}"))
         try:
             flowjo = flowjo_sample_bytes(result)
         except AssayKitError as error:
-            flags = (*flags, f"not in the FlowJo workspace: {error.message}")
+            flags = (*flags, finding(FindingCode.NOT_IN_WORKSPACE, f"not in the FlowJo workspace: {error.message}"))
     return TubeResult(
         path=path, sha256=sample.sha256, events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,
@@ -410,7 +412,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
         run_uid=manifest["run_id"], rows_of={a.path.name: a.row.row for a in inputs.assignments})
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
-                       sum(1 for s in samples if s["error"]), ledger_error=ledger_error, qc_status=plan.status,
+                       sum(1 for s in samples if s.error), ledger_error=ledger_error, qc_status=plan.status,
                        qc_reason=plan.reason, recorded=recorded)
 
 
@@ -420,13 +422,13 @@ def _utc(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
-def _days(restoration: list[dict[str, Any]], patients: list[dict[str, Any]],
-          samples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _days(restoration: list[RestorationRow], patients: list[PatientRow],
+          samples: list[SampleRow]) -> tuple[list[RestorationRow], list[PatientRow]]:
     """The restoration and patient rows with the day of their patient's time point (its control
     tube's)."""
-    days = {(s["patient"], s["timepoint"]): s["day"] for s in samples if s["role"] == "sample"}
-    return ([{**r, "day": days.get((r["patient"], r["timepoint"]))} for r in restoration],
-            [{**r, "day": days.get((r["patient"], r["timepoint"]))} for r in patients])
+    days = {(s.patient, s.timepoint): s.day for s in samples if s.role == "sample"}
+    return ([replace(r, day=days.get((r.patient, r.timepoint))) for r in restoration],
+            [replace(r, day=days.get((r.patient, r.timepoint))) for r in patients])
 
 
 GATES_FOLDER = "gates"
@@ -464,8 +466,8 @@ def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> dict[str, str]
     return {path.name: name for path, name in sorted(names.items())}
 
 
-def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[dict[str, Any]]:
-    """One row per plate-map row: the tube's counts, MFI, AB/C, % positive, QC flags or error."""
+def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[SampleRow]:
+    """One row per plate-map row: the tube's counts, MFI, AB/C, % positive, QC findings or error."""
     from ..gating.readout import isotype_cut, percent_above
     from .quantify import calibrated_value
 
@@ -479,43 +481,39 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
     rows = []
     for a in assignments:
         row, instruments = a.row, inputs.instruments.get(a.path, ("", ""))
-        base = {"file": a.path.name, "sha256": "", "well": row.well, "patient": row.patient,
-                "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
-                "acquisition_date": acquired.get(a.path, ""), "instrument": instruments[0],
-                "instrument_serial": instruments[1], "events": None, "singlets": None, "monocytes": None,
-                "monocytes_pct": None,
-                "hladr_mfi": None, "hladr_statistic": "", "hladr_abc": None, "hladr_pos_pct": None,
-                "compensation": "", "specimen_declared": inputs.strategy.specimen or "", "specimen_detected": "",
-                "monocyte_purity_pct": None, "removed_at_top": None, "qc_flags": (),
-                "error": "",
-                **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
+        base = SampleRow(
+            file=a.path.name, well=row.well, patient=row.patient, timepoint=row.timepoint, condition=row.condition,
+            role=row.role, matched_by=a.matched_by, acquisition_date=acquired.get(a.path, ""),
+            instrument=instruments[0], instrument_serial=instruments[1],
+            specimen_declared=inputs.strategy.specimen or "",
+            extra={f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()})
         if row.role == "beads":
             if calibration is not None:
-                base.update(sha256=calibration.file_sha256, events=calibration.n_events,
-                            qc_flags=calibration.qc_flags)
-            base["error"] = beads.error
+                base = replace(base, sha256=calibration.file_sha256, events=calibration.n_events,
+                               qc_flags=calibration.findings)
+            base = replace(base, error=beads.error)
         elif row.role == "blank":
-            base["error"] = inputs.unreadable.get(a.path, "")
+            base = replace(base, error=inputs.unreadable.get(a.path, ""))
         else:
             o = outcomes[a.path]
             flags = list(o.qc_flags)
             if a.path in inputs.overrides:
-                flags.insert(0, inputs.overrides[a.path].flag())
+                flags.insert(0, inputs.overrides[a.path].finding())
             abc = None
             if not o.error:
                 if calibration is None:
-                    flags.append("no AB/C: the bead tube could not be calibrated")
+                    flags.append(finding(FindingCode.NO_CALIBRATION, "no AB/C: the bead tube could not be calibrated"))
                 else:
                     abc, extra = calibrated_value(o.hladr_mfi, calibration, o.channel, o.voltage)
                     flags.extend(extra)
             cut = cuts.get((row.patient, row.timepoint))
             pos = percent_above(o.values, cut) if cut is not None and o.values is not None else None
-            base.update(sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
-                        monocytes_pct=o.monocytes_pct, hladr_mfi=o.hladr_mfi, hladr_statistic=o.hladr_statistic,
-                        hladr_abc=abc, hladr_pos_pct=pos, compensation=o.compensation,
-                        specimen_detected=o.specimen_detected or "",
-                        monocyte_purity_pct=None if o.purity is None else round(100.0 * o.purity, 2),
-                        removed_at_top=o.removed_at_top, qc_flags=tuple(flags), error=o.error)
+            base = replace(base, sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
+                           monocytes_pct=o.monocytes_pct, hladr_mfi=o.hladr_mfi, hladr_statistic=o.hladr_statistic,
+                           hladr_abc=abc, hladr_pos_pct=pos, compensation=o.compensation,
+                           specimen_detected=o.specimen_detected or "",
+                           monocyte_purity_pct=None if o.purity is None else round(100.0 * o.purity, 2),
+                           removed_at_top=o.removed_at_top, qc_flags=tuple(flags), error=o.error)
         rows.append(base)
     return rows
 
