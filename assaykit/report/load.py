@@ -10,6 +10,7 @@ from typing import Any
 
 from .._files import InvalidError, restore
 from ..errors import AssayKitError
+from ..findings import parse_findings
 from ..scoring import figure_data as data
 from ..scoring.tables import COLUMNS, MANIFEST, read_manifest
 
@@ -31,8 +32,9 @@ _BOOLEANS = {"responder", "peak_used"}
 
 @dataclass(frozen=True)
 class RunData:
-    """A scored run: one list of row dicts per table (numbers as float or None, flags as tuples,
-    booleans as bool or None), the manifest and the figure data."""
+    """A scored run: one list of row dicts per table (numbers as float or None, ``qc_flags`` as
+    tuples of :class:`~assaykit.findings.Finding`, booleans as bool or None), the manifest and
+    the figure data."""
 
     out_dir: Path
     samples: list[dict[str, Any]]
@@ -74,7 +76,7 @@ def _value(column: str, text: str) -> Any:
             raise ValueError(f"column {column}: {text[:20]!r} is not a number assaykit writes")
         return value
     if column in _FLAGS:
-        return tuple(f for f in text.split("; ") if f)
+        return parse_findings(text)
     if column in _BOOLEANS:
         return {"True": True, "False": False}.get(text)
     return text
