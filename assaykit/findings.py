@@ -174,7 +174,10 @@ def findings_cell(findings: Iterable[Finding]) -> str:
     return "; ".join(f.cell() for f in findings)
 
 
-_CELL_START = re.compile(r"; (?=\[[a-z0-9_]+\] )")
+_CODES = "|".join(code.value for code in FindingCode)
+_CELL_START = re.compile(rf"; (?=\[(?:{_CODES})\] )")
+"""Where the next finding of a cell starts: ``; [code] `` with a known code (a message may hold
+``; `` and brackets of its own)."""
 _ONE = re.compile(r"\[([a-z0-9_]+)\] (.*)", re.DOTALL)
 
 

@@ -6,7 +6,7 @@ from .autogates import DebrisGate, MonocyteGate, SingletGate
 from .gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
 from .panels import Panel, gating_panels
 from .plot import draw_panel, plot_gating
-from .readout import ReadoutResult, isotype_threshold, measure, qc_flags, statistics
+from .readout import ReadoutResult, isotype_threshold, measure, qc_findings, qc_flags, statistics
 from .strategy import Population, QCLimits, Readout, Strategy, load_strategy, parse_gate, parse_strategy, replace_gate
 from .transforms import Transform
 
@@ -41,6 +41,7 @@ __all__ = [
     "parse_gate",
     "parse_strategy",
     "plot_gating",
+    "qc_findings",
     "qc_flags",
     "replace_gate",
     "statistics",
