@@ -236,7 +236,7 @@ def _ambiguity(peaks: Sequence[Peak], values: Sequence[float], used: list[bool],
     bright-end assignment is not evidently right (a peak may be missing at the top)."""
     idx = [i for i, u in enumerate(used) if u]
     mfi = np.array([peaks[i].mfi for i in idx])
-    positions = [values.index(assigned[i]) for i in idx]  # type: ignore[arg-type]
+    positions = [values.index(value) for i in idx if (value := assigned[i]) is not None]  # used: all assigned
     for shift in (-1, 1):
         shifted = [p + shift for p in positions]
         if min(shifted) < 0 or max(shifted) >= len(values) or values[shifted[0]] <= 0:

@@ -175,9 +175,9 @@ def _declared_gate(strategy: Strategy, name: str) -> object:
 def _doublet_findings(result: GatingResult, strategy: Strategy) -> list[Finding]:
     singlets = strategy.singlets
     population = next((p for p in result.populations if p.name == singlets), None)
-    if population is None:
+    if singlets is None or population is None:
         return []
-    dims = getattr(_declared_gate(strategy, singlets), "dims", ())
+    dims: tuple[str, ...] = tuple(getattr(_declared_gate(strategy, singlets), "dims", ()))
     missing = [d for d in dims if d in result.frame.missing]
     if missing:
         return [finding(FindingCode.DOUBLETS_NOT_EXCLUDED, f"doublets not excluded: this file records no "

@@ -148,7 +148,8 @@ def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
     manifest lists but the pages; the tables and figure data where it lists none) and their
     contents, each checked against the manifest's sha256: a file edited or swapped since is
     refused. A symlink is never followed; a missing file is left out (the readers say so)."""
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    found = manifest.get("files")
+    listed: dict[str, Any] = found if isinstance(found, dict) else {}
     names = [n for n in listed if n != "index.html" and not n.startswith("patients/")] if listed \
         else [f"{t}.csv" for t in TABLES] + [data.FILE_NAME]
     contents: dict[str, bytes] = {}

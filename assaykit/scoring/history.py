@@ -440,7 +440,7 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
     instrument, serial = run_instrument(samples)
     where = {"instrument": instrument, "serial": serial, "kit": lot.kit or "", "lot": lot.lot or ""}
     dates = sorted(r.acquisition_date for r in samples if r.acquisition_date)
-    run = {"run_key": str(folder.resolve()), "run_name": folder.resolve().name, "scored_at": scored_at,
+    run: dict[str, Any] = {"run_key": str(folder.resolve()), "run_name": folder.resolve().name, "scored_at": scored_at,
            "software": software, "instrument": instrument, "instrument_serial": serial,
            "acquired_on": dates[0] if dates else "", "kit": where["kit"], "lot": where["lot"],
            "unit": calibration.cell_unit if calibration is not None else "",
@@ -482,7 +482,13 @@ def flag_rows(rows: Sequence[Row], flag: Finding | None) -> list[Row]:
     flag : Finding or None
         The finding.
     """
-    return list(rows) if flag is None else [replace(r, qc_flags=(*r.qc_flags, flag)) for r in rows]
+    if flag is None:
+        return list(rows)
+    return [_with_finding(row, flag) for row in rows]
+
+
+def _with_finding(row: Row, found: Finding) -> Row:
+    return replace(row, qc_flags=(*row.qc_flags, found))
 
 
 def elsewhere_flags(samples: Sequence[SampleRow], view: LedgerView) -> list[SampleRow]:

@@ -147,6 +147,7 @@ def _tube_override(override: GateOverride, population: str, fcs: Path, strategy:
                             source="run.yaml gate", sha256=hashlib.sha256(text.encode()).hexdigest(),
                             population=population)
     path = override.workspace
+    assert path is not None  # parse_overrides gives each override a gate or a workspace
     if path not in workspaces:
         workspaces[path] = read_workspace(path)
     sample = workspaces[path].sample_for(fcs.name, override.sample)

@@ -373,8 +373,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                                                                 options.responder, inputs.clinical.ferritin),
                                            samples)
     flag = history.qc_flag(plan.status, plan.reason)
-    samples, restoration_rows, patient_rows = (history.flag_rows(rows, flag) for rows in
-                                               (samples, restoration_rows, patient_rows))
+    samples = history.flag_rows(samples, flag)
+    restoration_rows = history.flag_rows(restoration_rows, flag)
+    patient_rows = history.flag_rows(patient_rows, flag)
     run = {"run_name": plan.run["run_name"], "acquired_on": plan.run["acquired_on"], "qc_status": plan.status}
     frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
                            drug_statistics(drug_pairs(restoration_rows)),
