@@ -50,3 +50,13 @@ def test_worst_severity_and_display() -> None:
     assert worst([]) is None and worst([info]) == "info" and worst([info, error]) == "error"
     assert str(error) == "r^2 0.9811 below 0.99"  # pages and the console show the message
     assert error.to_dict() == {"code": "low_r_squared", "severity": "error", "message": "r^2 0.9811 below 0.99"}
+
+
+def test_the_documented_codes_are_the_codes(project_root) -> None:
+    """docs/scoring.md lists every code under its severity, and nothing else."""
+    import re
+
+    doc = (project_root / "docs" / "scoring.md").read_text()
+    for severity in ("error", "warning", "info"):
+        line = next(line for line in doc.splitlines() if line.startswith(f"| {severity} |"))
+        assert set(re.findall(r"`([a-z_]+)`", line)) == {c.value for c, s in SEVERITY.items() if s == severity}
