@@ -29,6 +29,7 @@ from ..ledger import (
     run_verdict,
 )
 from ..ledger.trajectory import timeline
+from ..ledger.westgard import RunStatus
 from .platemap import BLOOD_ROLES
 from .rows import PatientRow, RestorationRow, SampleRow
 
@@ -205,7 +206,7 @@ def _limits(entries: Sequence[dict[str, Any]], series: str, where: Mapping[str, 
 
 
 def judge(values: Mapping[str, float], history: Mapping[str, list[float]], targets: Sequence[dict[str, Any]],
-          where: Mapping[str, str], baseline_runs: int) -> tuple[list[SeriesCheck], str, str]:
+          where: Mapping[str, str], baseline_runs: int) -> tuple[list[SeriesCheck], RunStatus, str]:
     """Every series of this run judged by the Westgard rules: (checks, run status, reason).
 
     Parameters
@@ -228,7 +229,7 @@ def judge(values: Mapping[str, float], history: Mapping[str, list[float]], targe
     return checks, status, reason
 
 
-def qc_flag(status: str, reason: str) -> Finding | None:
+def qc_flag(status: RunStatus, reason: str) -> Finding | None:
     """The finding every row and page of a run carries for its QC over time (None when in control).
 
     Parameters
@@ -375,7 +376,7 @@ class LedgerPass:
     target: str | None
     view: LedgerView
     checks: tuple[SeriesCheck, ...]
-    status: str
+    status: RunStatus
     reason: str
     run: Mapping[str, Any]
     timeout_s: float = 60.0
