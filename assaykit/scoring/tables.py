@@ -16,7 +16,11 @@ from ..ledger.trajectory import TIMELINE_COLUMNS
 from .rows import CalibrationRow, PatientRow, RestorationRow, SampleRow
 
 if TYPE_CHECKING:
-    from ..beads import Calibration
+    from ..beads import BeadLot, Calibration
+    from ..gating import Strategy
+    from .cohort import DrugStatistics
+    from .options import RunOptions
+    from .platemap import Assignment, PlateMap
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
                   "acquisition_date", "instrument", "instrument_serial", "events", "singlets", "monocytes",
@@ -85,7 +89,7 @@ def calibration_rows(calibration: Calibration | None, bead_file: str, bead_error
 
 
 def frames(samples: Sequence[SampleRow], calibration: Calibration | None, bead_error: str,
-           restoration: Sequence[RestorationRow], patients: Sequence[PatientRow], cohort: Sequence[Any],
+           restoration: Sequence[RestorationRow], patients: Sequence[PatientRow], cohort: Sequence[DrugStatistics],
            trajectories: Sequence[dict[str, Any]] | None = None,
            qc: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The run's tables as DataFrames (columns in :data:`COLUMNS`, a plate map's own columns
@@ -160,7 +164,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, assignments: Sequence[Any],
+def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, options: RunOptions,
+             assignments: Sequence[Assignment],
              calibration: Calibration | None, samples: Sequence[SampleRow], started: float, ended: float, jobs: int,
              clinical_path: Path | None = None) -> dict[str, Any]:
     import datetime as dt
