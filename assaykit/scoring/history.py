@@ -83,7 +83,20 @@ def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str |
     return str(path)
 
 
-def tube_days(rows: Sequence[SampleRow], clinical: Clinical | None, limit_h: float) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class TubeDays:
+    """A blood tube's time: ``day`` (days since admission, None when unknown), ``draw_to_stain_h``
+    (hours), ``drawn_at`` and ``stained_at`` (ISO text, "" when not given) and the pre-analytical
+    findings."""
+
+    day: float | None
+    draw_to_stain_h: float | None
+    drawn_at: str
+    stained_at: str
+    findings: tuple[Finding, ...]
+
+
+def tube_days(rows: Sequence[SampleRow], clinical: Clinical | None, limit_h: float) -> dict[str, TubeDays]:
     """Per blood tube (by file name): its ``day`` (from ``drawn_at`` - ``admitted_at`` in the
     clinical CSV, else its time-point label; None when neither reads as a day), its
     ``draw_to_stain_h`` and the pre-analytical QC findings (``findings``: staining more than
@@ -116,10 +129,10 @@ def tube_days(rows: Sequence[SampleRow], clinical: Clinical | None, limit_h: flo
         elif delay is not None and delay < 0:
             found.append(finding(FindingCode.STAINED_BEFORE_DRAW, f"pre-analytics: stained_at is {-delay:.1f} h "
                                                                   "before drawn_at; check the clinical CSV"))
-        out[row.file] = {"day": None if day is None else round(day, 4),
-                         "draw_to_stain_h": None if delay is None else round(delay, 3),
-                         "drawn_at": drawn.isoformat(sep=" ") if drawn else "",
-                         "stained_at": stained.isoformat(sep=" ") if stained else "", "findings": found}
+        out[row.file] = TubeDays(day=None if day is None else round(day, 4),
+                                 draw_to_stain_h=None if delay is None else round(delay, 3),
+                                 drawn_at=drawn.isoformat(sep=" ") if drawn else "",
+                                 stained_at=stained.isoformat(sep=" ") if stained else "", findings=tuple(found))
     return out
 
 
@@ -402,9 +415,8 @@ def with_days(samples: Sequence[SampleRow], clinical: Clinical | None, limit_h: 
         if extra is None:
             out.append(replace(row, day=None, draw_to_stain_h=None, drawn_at="", stained_at=""))
             continue
-        out.append(replace(row, day=extra["day"], draw_to_stain_h=extra["draw_to_stain_h"],
-                           drawn_at=extra["drawn_at"], stained_at=extra["stained_at"],
-                           qc_flags=(*row.qc_flags, *extra["findings"])))
+        out.append(replace(row, day=extra.day, draw_to_stain_h=extra.draw_to_stain_h, drawn_at=extra.drawn_at,
+                           stained_at=extra.stained_at, qc_flags=(*row.qc_flags, *extra.findings)))
     return out
 
 
