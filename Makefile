@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint typecheck clean
 
 $(STAMP): pyproject.toml setup.py assaykit/gating/_kernels.c  # the extension is rebuilt when its source changes
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks
+
+typecheck: $(STAMP)  # joins `make test` once the whole package is clean
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

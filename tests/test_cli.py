@@ -219,14 +219,15 @@ def test_gate_an_lsr_pbmc_tube_with_the_labs_matrix(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     tube = tmp_path / "lsr" / "Specimen_001_A1_A01.fcs"
     bare = json.loads(runner.invoke(app, ["gate", str(tube), "--json"]).stdout)
-    assert bare["compensation"] == "none" and any("identity matrix" in f for f in bare["qc_flags"])
+    assert bare["compensation"] == "none" and any("identity matrix" in f["message"] for f in bare["findings"])
     matrix = str(tmp_path / "lsr" / "compensation.csv")
     result = runner.invoke(app, ["gate", str(tube), "--json", "--compensation", matrix, "--specimen", "whole_blood"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["compensation"] == "compensation.csv (2 channels)"
     assert payload["specimen"] == {"detected": "pbmc", "declared": "whole_blood"}
-    assert "specimen declared whole_blood but the events look like pbmc" in payload["qc_flags"]
+    assert {"code": "specimen_mismatch", "severity": "warning",
+            "message": "specimen declared whole_blood but the events look like pbmc"} in payload["findings"]
     assert 0.95 <= payload["purity"] <= 1.0 and payload["channels"]["HLA-DR"] == "PerCP-Cy5-5-A"
     bad = runner.invoke(app, ["gate", str(tube), "--specimen", "serum"])  # a choice: Click names the valid ones
     assert bad.exit_code == 2 and "'serum' is not one of 'whole_blood', 'pbmc', 'lyse_no_wash'" in bad.output
@@ -477,7 +478,7 @@ def test_gate_and_score_measure_a_tube_with_the_same_function(simulated_run: Pat
     readout = shown["readout"]
     counts = {p["name"]: p["count"] for p in shown["populations"]}
     assert readout["median"] == row.hladr_mfi and counts[readout["population"]] == row.monocytes
-    assert shown["qc_flags"] == list(row.qc_flags) and shown["purity"] == row.purity
+    assert shown["findings"] == [f.to_dict() for f in row.qc_flags] and shown["purity"] == row.purity
     truth = _truth(simulated_run)[tube.name]
     assert row.monocytes == pytest.approx(int(truth["true_monocytes"]), rel=0.05)
 

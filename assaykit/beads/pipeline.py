@@ -12,6 +12,7 @@ from ..errors import AssayKitError, CalibrationError
 from ..fcs import Sample, read_fcs
 from ..fcs.channels import Marker, find_fluorochrome_channel
 from ..fcs.compensation import compensate
+from ..findings import Finding, FindingCode, finding
 from .fit import Calibration, calibrate_peaks
 from .lot import BeadLot
 from .peaks import MAX_SPREAD, PeakSearch, cv_percent, find_peaks
@@ -99,12 +100,14 @@ def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -
         search.peaks, lot, name, sample.path, hint, file=str(sample.path), file_sha256=sample.sha256,
         n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=sample.voltage(column))
     if scatter is None or gate is None:
-        calibration = _with_flag(calibration, "no FSC/SSC singlet-bead gate (no scatter channels): all events used")
+        calibration = _with_finding(calibration, finding(FindingCode.NO_SINGLET_GATE, "no FSC/SSC singlet-bead gate "
+                                                                                      "(no scatter channels): all "
+                                                                                      "events used"))
     return BeadRun(sample, name, column, scatter, gate, singlets, values, search, calibration)
 
 
-def _with_flag(calibration: Calibration, flag: str) -> Calibration:
-    return replace(calibration, qc_flags=(*calibration.qc_flags, flag))
+def _with_finding(calibration: Calibration, found: Finding) -> Calibration:
+    return replace(calibration, findings=(*calibration.findings, found))
 
 
 def calibrate_file(path: str | os.PathLike[str], lot: BeadLot, channel: str | None = None) -> BeadRun:

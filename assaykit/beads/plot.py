@@ -81,7 +81,7 @@ def plot_calibration(run: BeadRun, out: str | os.PathLike[str], title: str = "")
     ax_res.axhline(0, color="crimson", lw=1)
     for group, marker, colour in ((used, "o", "tab:blue"), (other, "x", "0.5")):
         with_res = [p for p in group if p.residual is not None]
-        ax_res.semilogx([p.mfi for p in with_res], [100 * (10**p.residual - 1) for p in with_res], marker,
+        ax_res.semilogx([p.mfi for p in with_res], [100 * (10 ** (p.residual or 0.0) - 1) for p in with_res], marker,
                         color=colour)
     ax_res.set_xlabel(f"MFI ({cal.channel})")
     ax_res.set_ylabel("residual %")

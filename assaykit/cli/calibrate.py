@@ -22,7 +22,7 @@ def _print_calibration(cal: Any) -> None:
         typer.echo(f"  {p.mfi:>12,.1f}{value:>14}{residual:>10}{p.robust_cv_percent:>8.1f}{p.n_events:>9,}  {used}")
     typer.echo(f"  log10({cal.unit or 'value'}) = {cal.slope:.4f} x log10(MFI) + {cal.intercept:.4f}   "
                f"r^2 = {cal.r_squared:.5f}   ({cal.n_used} peaks)")
-    for flag in cal.qc_flags:
+    for flag in cal.findings:
         typer.echo(f"  QC: {flag}")
 
 

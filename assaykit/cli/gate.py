@@ -86,7 +86,7 @@ def _say_tube(tube: Any, beads: Path | None) -> None:
     if calibrated is not None:
         shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
         typer.echo(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
-    for flag in tube.qc_flags:
+    for flag in tube.findings:
         typer.echo(f"  QC: {flag}")
 
 

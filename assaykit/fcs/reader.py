@@ -70,16 +70,11 @@ class Sample:
     n_datasets: int
     sha256: str
     notes: tuple[str, ...] = field(default=())
+    spillover_problem: str = ""  # why the declared spillover matrix could not be read ("" when read or none)
 
     @property
     def n_events(self) -> int:
         return int(self.raw.shape[0])
-
-    @property
-    def spillover_problem(self) -> str:
-        """Why the spillover matrix this file declares could not be read ("" when it has none or
-        it was read): such a tube must not be measured as if uncompensated."""
-        return next((note for note in self.notes if note.startswith(UNREADABLE_SPILLOVER)), "")
 
     @property
     def n_channels(self) -> int:
@@ -427,6 +422,8 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
         n_datasets=len(datasets),
         sha256=sha256,
         notes=tuple(notes + scale_notes + spill_notes),
+        # parse_spillover gives no matrix and a note only when a declared matrix cannot be read
+        spillover_problem=spill_notes[0] if spillover is None and spill_notes else "",
     )
 
 
@@ -547,7 +544,8 @@ def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
     A matrix written with decimal commas (a workstation in a French or German locale:
     ``2,PE-A,PerCP-A,1,0,11,0,004,1``) is read when exactly one matrix with a diagonal of 1 (and
     spillovers between -1 and 1) fits the fields (:func:`decimal_comma_values`). A keyword that is
-    present but cannot be read gives None and a note starting with :data:`UNREADABLE_SPILLOVER`."""
+    present but cannot be read gives None and one note starting with :data:`UNREADABLE_SPILLOVER`
+    (the only case of None with a note: :attr:`Sample.spillover_problem`)."""
     for key in SPILLOVER_KEYWORDS:
         value = keywords.get(key, "").strip()
         if not value:

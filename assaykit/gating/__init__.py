@@ -17,7 +17,7 @@ from .gates import (
 )
 from .panels import Panel, gating_panels
 from .plot import draw_panel, plot_gating
-from .readout import ReadoutResult, isotype_threshold, measure, qc_flags, statistics
+from .readout import ReadoutResult, isotype_threshold, measure, qc_findings, qc_flags, statistics
 from .strategy import (
     Population,
     QCLimits,
@@ -68,6 +68,7 @@ __all__ = [
     "parse_strategy",
     "plot_gating",
     "population_masks",
+    "qc_findings",
     "qc_flags",
     "replace_gate",
     "statistics",

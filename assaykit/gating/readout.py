@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GatingError
+from ..findings import Finding, FindingCode, finding
 from . import quantiles
 from .apply import GatingResult
 from .autogates import DebrisGate
@@ -98,38 +99,52 @@ def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: flo
     return cut
 
 
-def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[str]:
-    """QC findings in plain words (empty when all is well) of a gated sample ``result`` and its
-    ``readout``: what gating found (compensation), too few events, doublets (on the strategy's
-    ``singlets`` population, whatever its name) or no pulse height to exclude them, events at the
-    top of scale (scatter or readout; removed before gating). Limits are the strategy's ``qc``."""
-    flags: list[str] = list(result.flags)
+def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[Finding]:
+    """QC findings (empty when all is well) of a gated sample ``result`` and its ``readout``:
+    what gating found (compensation), too few events, doublets (on the strategy's ``singlets``
+    population, whatever its name) or no pulse height to exclude them, the specimen, the monocyte
+    gate's purity, events at the top of scale (scatter or readout; removed before gating).
+    Limits are the strategy's ``qc``."""
+    found = [finding(FindingCode.COMPENSATION, text) for text in result.flags]
     if result.nonfinite:
-        flags.append(f"{result.nonfinite} events with a missing or infinite value (NaN, inf) excluded before gating")
+        found.append(finding(FindingCode.NONFINITE_EVENTS, f"{result.nonfinite} events with a missing or infinite "
+                                                           "value (NaN, inf) excluded before gating"))
     qc = strategy.qc
     n = readout.n_events
     if n < qc.min_events_unreliable:
-        flags.append(f"only {n} {readout.population}: fewer than {qc.min_events_unreliable}, the value is unreliable")
+        found.append(finding(FindingCode.TOO_FEW_EVENTS, f"only {n} {readout.population}: fewer than "
+                                                         f"{qc.min_events_unreliable}, the value is unreliable"))
     elif n < qc.min_events_warning:
-        flags.append(f"only {n} {readout.population} (fewer than {qc.min_events_warning} recommended)")
-    flags += _doublet_flags(result, strategy)
+        found.append(finding(FindingCode.FEW_EVENTS, f"only {n} {readout.population} (fewer than "
+                                                     f"{qc.min_events_warning} recommended)"))
+    found += _doublet_findings(result, strategy)
     specimen = tube_specimen(result, strategy)
-    flags += specimen_flags(specimen["detected"], specimen["declared"])
+    found += [finding(FindingCode.SPECIMEN_MISMATCH, text)
+              for text in specimen_flags(specimen["detected"], specimen["declared"])]
     purity = tube_purity(result)
     if purity is not None and 100.0 * purity < qc.min_purity_percent:
-        flags.append(f"estimated monocyte purity {100.0 * purity:.1f} % (below {qc.min_purity_percent:g} %): "
-                     "granulocytes or other cells share the gate")
+        found.append(finding(FindingCode.LOW_PURITY, f"estimated monocyte purity {100.0 * purity:.1f} % (below "
+                                                     f"{qc.min_purity_percent:g} %): granulocytes or other cells "
+                                                     "share the gate"))
     sample = result.frame.sample
     share = 100.0 * result.removed / sample.n_events if sample.n_events else 0.0
     if share > qc.max_saturated_percent:
         channels = ", ".join(c for c, k in result.at_top.items() if k)
-        flags.append(f"{share:.1f} % of events at the top of scale on {channels}, removed before "
-                     f"gating (above {qc.max_saturated_percent:g} %)")
+        found.append(finding(FindingCode.SATURATED_EVENTS, f"{share:.1f} % of events at the top of scale on "
+                                                           f"{channels}, removed before gating (above "
+                                                           f"{qc.max_saturated_percent:g} %)"))
     lost = result.readout_removed
     if lost and 100.0 * lost / (n + lost) > qc.max_saturated_percent:
-        flags.append(f"{readout.channel} saturated: {100.0 * lost / (n + lost):.1f} % of {readout.population} "
-                     "at the channel maximum (removed; the statistic is biased low)")
-    return flags
+        found.append(finding(FindingCode.READOUT_SATURATED,
+                             f"{readout.channel} saturated: {100.0 * lost / (n + lost):.1f} % of "
+                             f"{readout.population} at the channel maximum (removed; the statistic is biased low)"))
+    return found
+
+
+def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[str]:
+    """The messages of :func:`qc_findings` of ``result``, ``strategy`` and ``readout`` (for
+    display only: code decides on the findings' codes)."""
+    return [f.message for f in qc_findings(result, strategy, readout)]
 
 
 def tube_purity(result: GatingResult) -> float | None:
@@ -157,20 +172,23 @@ def _declared_gate(strategy: Strategy, name: str) -> object:
     return next(p.gate for p in strategy.populations if p.name == name)
 
 
-def _doublet_flags(result: GatingResult, strategy: Strategy) -> list[str]:
+def _doublet_findings(result: GatingResult, strategy: Strategy) -> list[Finding]:
     singlets = strategy.singlets
     population = next((p for p in result.populations if p.name == singlets), None)
-    if population is None:
+    if singlets is None or population is None:
         return []
-    dims = getattr(_declared_gate(strategy, singlets), "dims", ())
+    dims: tuple[str, ...] = tuple(getattr(_declared_gate(strategy, singlets), "dims", ()))
     missing = [d for d in dims if d in result.frame.missing]
     if missing:
-        return [f"doublets not excluded: this file records no {missing[0]} (pulse height), so the singlet gate "
-                "was skipped"]
+        return [finding(FindingCode.DOUBLETS_NOT_EXCLUDED, f"doublets not excluded: this file records no "
+                                                           f"{missing[0]} (pulse height), so the singlet gate was "
+                                                           "skipped")]
     if len(dims) == 2 and result.channels[dims[0]] == result.channels[dims[1]]:
-        return [f"doublets not excluded: {dims[0]} and {dims[1]} are the same channel "
-                f"({result.channels[dims[0]]}) in this file (no pulse area recorded)"]
+        return [finding(FindingCode.DOUBLETS_NOT_EXCLUDED, f"doublets not excluded: {dims[0]} and {dims[1]} are the "
+                                                           f"same channel ({result.channels[dims[0]]}) in this file "
+                                                           "(no pulse area recorded)")]
     doublets = 100.0 - population.percent_of_parent
     if doublets > strategy.qc.max_doublets_percent:
-        return [f"doublets are {doublets:.1f} % of {population.parent} (above {strategy.qc.max_doublets_percent:g} %)"]
+        return [finding(FindingCode.HIGH_DOUBLETS, f"doublets are {doublets:.1f} % of {population.parent} (above "
+                                                   f"{strategy.qc.max_doublets_percent:g} %)")]
     return []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -38,6 +39,12 @@ class ControlLimits:
     source: str
 
 
+SeriesStatus = Literal["in control", "warning", "rejected", "establishing", "not measured"]
+"""One QC series' verdict at one run."""
+RunStatus = Literal["in control", "warning", "rejected", "establishing", "not evaluated"]
+"""A run's QC-over-time verdict (:func:`run_verdict`; ``not evaluated`` without a ledger or targets)."""
+
+
 @dataclass(frozen=True)
 class SeriesCheck:
     """One series at one run: its value, limits, z-score, the rules broken and the verdict
@@ -49,7 +56,7 @@ class SeriesCheck:
     limits: ControlLimits | None
     z: float | None
     rules: tuple[str, ...]
-    status: str
+    status: SeriesStatus
 
     @property
     def rejected(self) -> bool:
@@ -131,12 +138,12 @@ def check_series(series: str, history: Sequence[float], value: float, limits: Co
             return SeriesCheck(series=series, value=value, limits=limits, z=None, rules=(), status="establishing")
     z = [(v - limits.target) / limits.sd for v in [*history, value] if math.isfinite(v)]
     rules = broken_rules(z)
-    status = ("rejected" if any(r in REJECTION_RULES for r in rules)
-              else "warning" if WARNING_RULE in rules else "in control")
+    status: SeriesStatus = ("rejected" if any(r in REJECTION_RULES for r in rules)
+                            else "warning" if WARNING_RULE in rules else "in control")
     return SeriesCheck(series=series, value=value, limits=limits, z=z[-1], rules=rules, status=status)
 
 
-def run_verdict(checks: Sequence[SeriesCheck]) -> tuple[str, str]:
+def run_verdict(checks: Sequence[SeriesCheck]) -> tuple[RunStatus, str]:
     """The run's QC status (``rejected``, ``warning``, ``in control``, ``establishing``, or ``not
     evaluated`` with no series) and the reason, e.g. ``rule 2-2s on bead slope``.
 
@@ -145,7 +152,7 @@ def run_verdict(checks: Sequence[SeriesCheck]) -> tuple[str, str]:
     checks : sequence of SeriesCheck
         Every series of the run.
     """
-    def reason(status: str, rules: Sequence[str]) -> str:
+    def reason(status: SeriesStatus, rules: Sequence[str]) -> str:
         return "; ".join(f"rule {r} on {c.series}" for c in checks if c.status == status
                          for r in c.rules if r in rules)
 

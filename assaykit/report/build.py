@@ -161,8 +161,8 @@ def _draw_section(run: RunData, section: dict[str, Any], colours: dict[str, str]
     }
 
 
-def _png(draw: Callable[[Any], None], size: tuple[float, float], axes: bool = True, layout: str | None = "constrained"
-         ) -> str:
+def _png(draw: Callable[[Any], None], size: tuple[float, float], axes: bool = True,
+         layout: fg.Layout = "constrained") -> str:
     fig = fg.new_figure(*size, layout=layout)
     draw(fig.subplots() if axes else fig)
     return fg.png_uri(fig)
@@ -369,11 +369,11 @@ def render_reports(folder: Path, stage: Path, jobs: int | None = None,
         for name, data in run.data_files.items():  # the run's data, never its old pages
             write_atomic(stage / name, data)
     written: list[Path] = []
-    for name, files in zip(tasks, map_in_workers(_task, tasks, jobs, _init, (run, names)), strict=True):
+    for patient, files in zip(tasks, map_in_workers(_task, tasks, jobs, _init, (run, names)), strict=True):
         for relative, content in files.items():  # written here, in the main process
             write_atomic(stage / relative, content)
             written.append(stage / relative)
         if progress is not None:
-            progress(len(written), 2 * len(patients) + 1, "index" if name is None else name)
+            progress(len(written), 2 * len(patients) + 1, "index" if patient is None else patient)
     seal(stage, run.manifest)
     return written

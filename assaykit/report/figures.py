@@ -13,15 +13,16 @@ import io
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 CONTROL_COLOUR = "#555555"
 STATE_COLOURS = {"immunoparalysis": "#c0392b", "immunosuppressed": "#e67e22", "intermediate": "#d4ac0d",
                  "normal": "#27ae60"}
-RC = {"text.parse_math": False, "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7,
-      "ytick.labelsize": 7, "legend.fontsize": 7, "svg.hashsalt": "assaykit", "pdf.compression": 6}
+RC: dict[Any, Any] = {"text.parse_math": False, "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8,
+                      "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7, "svg.hashsalt": "assaykit",
+                      "pdf.compression": 6}
 
 
 @contextmanager
@@ -42,7 +43,11 @@ def condition_colours(conditions: Sequence[str], control: str) -> dict[str, str]
     return {control: CONTROL_COLOUR, **{d: palette[i % len(palette)] for i, d in enumerate(drugs)}}
 
 
-def new_figure(width_in: float, height_in: float, layout: str | None = "constrained") -> Any:
+Layout = Literal["constrained", "compressed", "tight"] | None
+"""A figure's layout engine (matplotlib's names; None: none)."""
+
+
+def new_figure(width_in: float, height_in: float, layout: Layout = "constrained") -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width_in, height_in), layout=layout)

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._io.names import restore
 from ..errors import AssayKitError
+from ..findings import parse_findings
 from ..scoring import figure_data as data
 from ..scoring.tables import COLUMNS, MANIFEST, read_manifest
 
@@ -31,8 +32,9 @@ _BOOLEANS = {"responder", "peak_used"}
 
 @dataclass(frozen=True)
 class RunData:
-    """A scored run: one list of row dicts per table (numbers as float or None, flags as tuples,
-    booleans as bool or None), the manifest and the figure data."""
+    """A scored run: one list of row dicts per table (numbers as float or None, ``qc_flags`` as
+    tuples of :class:`~assaykit.findings.Finding`, booleans as bool or None), the manifest and
+    the figure data."""
 
     out_dir: Path
     samples: list[dict[str, Any]]
@@ -74,7 +76,7 @@ def _value(column: str, text: str) -> Any:
             raise ValueError(f"column {column}: {text[:20]!r} is not a number assaykit writes")
         return value
     if column in _FLAGS:
-        return tuple(f for f in text.split("; ") if f)
+        return parse_findings(text)
     if column in _BOOLEANS:
         return {"True": True, "False": False}.get(text)
     return text
@@ -142,7 +144,8 @@ def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
     manifest lists but the pages; the tables and figure data where it lists none) and their
     contents, each checked against the manifest's sha256: a file edited or swapped since is
     refused. A symlink is never followed; a missing file is left out (the readers say so)."""
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    found = manifest.get("files")
+    listed: dict[str, Any] = found if isinstance(found, dict) else {}
     names = [n for n in listed if n != "index.html" and not n.startswith("patients/")] if listed \
         else [f"{t}.csv" for t in TABLES] + [data.FILE_NAME]
     contents: dict[str, bytes] = {}

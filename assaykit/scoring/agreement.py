@@ -155,7 +155,7 @@ def _calibration(manifest: dict[str, Any]) -> Any:
         return None
     return Calibration(slope=float(doc["slope"]), intercept=float(doc["intercept"]),
                        r_squared=float(doc["r_squared"]), unit=str(doc["unit"]), channel=str(doc["channel"]),
-                       peaks=(), missing_values=(), qc_flags=())
+                       peaks=(), missing_values=(), findings=())
 
 
 def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "Monocytes",

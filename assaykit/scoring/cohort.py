@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
+
+from .rows import RestorationRow
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,10 @@ def drug_statistics(pairs: dict[str, list[tuple[float, float]]]) -> list[DrugSta
     return [replace(r, holm_p=a) for r, a in zip(rows, adjusted, strict=True)]
 
 
-def drug_pairs(restoration_rows: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
-    """(control AB/C, drug AB/C) per drug condition, from restoration rows where both exist."""
+def drug_pairs(restoration_rows: Sequence[RestorationRow]) -> dict[str, list[tuple[float, float]]]:
+    """(control AB/C, drug AB/C) per drug condition, from ``restoration_rows`` where both exist."""
     pairs: dict[str, list[tuple[float, float]]] = {}
     for r in restoration_rows:
-        if r["control_abc"] is not None and r["abc"] is not None:
-            pairs.setdefault(r["condition"], []).append((r["control_abc"], r["abc"]))
+        if r.control_abc is not None and r.abc is not None:
+            pairs.setdefault(r.condition, []).append((r.control_abc, r.abc))
     return pairs

@@ -12,12 +12,13 @@ import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._workers import interrupts_held
 from ..errors import AssayKitError
+from ..findings import Finding, FindingCode, finding, findings_cell
 from ..ledger import (
     ENVIRONMENT,
     ControlLimits,
@@ -28,7 +29,16 @@ from ..ledger import (
     run_verdict,
 )
 from ..ledger.trajectory import timeline
+from ..ledger.westgard import RunStatus
 from .platemap import BLOOD_ROLES
+from .rows import PatientRow, RestorationRow, SampleRow
+
+if TYPE_CHECKING:
+    from ..beads import BeadLot, Calibration
+    from ..ledger import Ledger, Recorded, RunRecord
+    from .clinical import Clinical
+
+Row = TypeVar("Row", SampleRow, RestorationRow, PatientRow)
 
 BEAD_SERIES = (("bead slope", "slope"), ("bead intercept", "intercept"), ("bead r2", "r_squared"))
 
@@ -73,15 +83,28 @@ def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str |
     return str(path)
 
 
-def tube_days(rows: Sequence[dict[str, Any]], clinical: Any, limit_h: float) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class TubeDays:
+    """A blood tube's time: ``day`` (days since admission, None when unknown), ``draw_to_stain_h``
+    (hours), ``drawn_at`` and ``stained_at`` (ISO text, "" when not given) and the pre-analytical
+    findings."""
+
+    day: float | None
+    draw_to_stain_h: float | None
+    drawn_at: str
+    stained_at: str
+    findings: tuple[Finding, ...]
+
+
+def tube_days(rows: Sequence[SampleRow], clinical: Clinical | None, limit_h: float) -> dict[str, TubeDays]:
     """Per blood tube (by file name): its ``day`` (from ``drawn_at`` - ``admitted_at`` in the
     clinical CSV, else its time-point label; None when neither reads as a day), its
-    ``draw_to_stain_h`` and the pre-analytical QC flags (staining more than ``limit_h`` hours
-    after the draw, or before it).
+    ``draw_to_stain_h`` and the pre-analytical QC findings (``findings``: staining more than
+    ``limit_h`` hours after the draw, or before it).
 
     Parameters
     ----------
-    rows : sequence of dict
+    rows : sequence of SampleRow
         The samples table's rows.
     clinical : Clinical or None
         The clinical CSV's values.
@@ -90,43 +113,45 @@ def tube_days(rows: Sequence[dict[str, Any]], clinical: Any, limit_h: float) -> 
     """
     out = {}
     for row in rows:
-        if row["role"] not in BLOOD_ROLES:
+        if row.role not in BLOOD_ROLES:
             continue
-        patient, timepoint = row["patient"], row["timepoint"]
+        patient, timepoint = row.patient, row.timepoint
         drawn = clinical.time(patient, timepoint, "drawn_at") if clinical is not None else None
         stained = clinical.time(patient, timepoint, "stained_at") if clinical is not None else None
         admitted = clinical.time(patient, timepoint, "admitted_at") if clinical is not None else None
         since = hours_between(admitted, drawn)
         day = since / 24.0 if since is not None else day_of_label(timepoint)
         delay = hours_between(drawn, stained)
-        flags = []
+        found = []
         if delay is not None and delay > limit_h:
-            flags.append(f"pre-analytics: stained {delay:.1f} h after the draw (limit {limit_h:g} h)")
+            found.append(finding(FindingCode.LATE_STAINING,
+                                 f"pre-analytics: stained {delay:.1f} h after the draw (limit {limit_h:g} h)"))
         elif delay is not None and delay < 0:
-            flags.append(f"pre-analytics: stained_at is {-delay:.1f} h before drawn_at; check the clinical CSV")
-        out[row["file"]] = {"day": None if day is None else round(day, 4),
-                            "draw_to_stain_h": None if delay is None else round(delay, 3),
-                            "drawn_at": drawn.isoformat(sep=" ") if drawn else "",
-                            "stained_at": stained.isoformat(sep=" ") if stained else "", "flags": flags}
+            found.append(finding(FindingCode.STAINED_BEFORE_DRAW, f"pre-analytics: stained_at is {-delay:.1f} h "
+                                                                  "before drawn_at; check the clinical CSV"))
+        out[row.file] = TubeDays(day=None if day is None else round(day, 4),
+                                 draw_to_stain_h=None if delay is None else round(delay, 3),
+                                 drawn_at=drawn.isoformat(sep=" ") if drawn else "",
+                                 stained_at=stained.isoformat(sep=" ") if stained else "", findings=tuple(found))
     return out
 
 
-def run_instrument(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+def run_instrument(rows: Sequence[SampleRow]) -> tuple[str, str]:
     """The run's instrument (``$CYT``, ``$CYTNUM``): the bead tube's, else the tubes' most common.
 
     Parameters
     ----------
-    rows : sequence of dict
+    rows : sequence of SampleRow
         The samples table's rows (``instrument``, ``instrument_serial``).
     """
-    beads = [(r["instrument"], r["instrument_serial"]) for r in rows if r["role"] == "beads" and r["instrument"]]
+    beads = [(r.instrument, r.instrument_serial) for r in rows if r.role == "beads" and r.instrument]
     if beads:
         return beads[0]
-    found = Counter((r["instrument"], r["instrument_serial"]) for r in rows if r.get("instrument"))
+    found = Counter((r.instrument, r.instrument_serial) for r in rows if r.instrument)
     return found.most_common(1)[0][0] if found else ("", "")
 
 
-def qc_values(calibration: Any, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dict[str, float]:
     """This run's value of every QC series: the bead calibration's slope, intercept and r2, the
     MFI of each peak (named by its lot value), and each control blood sample's AB/C (series named
     by its plate-map ``patient``, the control material).
@@ -135,7 +160,7 @@ def qc_values(calibration: Any, rows: Sequence[dict[str, Any]]) -> dict[str, flo
     ----------
     calibration : Calibration or None
         The run's bead calibration.
-    rows : sequence of dict
+    rows : sequence of SampleRow
         The samples table's rows.
     """
     values: dict[str, float] = {}
@@ -146,9 +171,9 @@ def qc_values(calibration: Any, rows: Sequence[dict[str, Any]]) -> dict[str, flo
             if peak.value is not None:
                 values[f"MFI of the {peak.value:g} peak"] = float(peak.mfi)
     for row in rows:
-        if row["role"] == "control":
-            name = row["patient"] or "control"
-            values[f"control AB/C ({name})"] = float(row["hladr_abc"]) if row["hladr_abc"] is not None else math.nan
+        if row.role == "control":
+            name = row.patient or "control"
+            values[f"control AB/C ({name})"] = float(row.hladr_abc) if row.hladr_abc is not None else math.nan
     return values
 
 
@@ -200,7 +225,7 @@ def _limits(entries: Sequence[dict[str, Any]], series: str, where: Mapping[str, 
 
 
 def judge(values: Mapping[str, float], history: Mapping[str, list[float]], targets: Sequence[dict[str, Any]],
-          where: Mapping[str, str], baseline_runs: int) -> tuple[list[SeriesCheck], str, str]:
+          where: Mapping[str, str], baseline_runs: int) -> tuple[list[SeriesCheck], RunStatus, str]:
     """Every series of this run judged by the Westgard rules: (checks, run status, reason).
 
     Parameters
@@ -223,8 +248,8 @@ def judge(values: Mapping[str, float], history: Mapping[str, list[float]], targe
     return checks, status, reason
 
 
-def qc_flag(status: str, reason: str) -> str:
-    """The flag every row and page of a run carries for its QC over time ("" when in control).
+def qc_flag(status: RunStatus, reason: str) -> Finding | None:
+    """The finding every row and page of a run carries for its QC over time (None when in control).
 
     Parameters
     ----------
@@ -233,10 +258,14 @@ def qc_flag(status: str, reason: str) -> str:
     reason : str
         The rules broken.
     """
-    return f"QC: {status}, {reason}" if status in ("rejected", "warning") else ""
+    if status == "rejected":
+        return finding(FindingCode.QC_REJECTED, f"QC: {status}, {reason}")
+    if status == "warning":
+        return finding(FindingCode.QC_WARNING, f"QC: {status}, {reason}")
+    return None
 
 
-def consult(ledger: Any, run_key: str, hashes: Sequence[str], where: Mapping[str, str],
+def consult(ledger: Ledger, run_key: str, hashes: Sequence[str], where: Mapping[str, str],
             patients: Sequence[str]) -> LedgerView:
     """Read what the ledger holds for the run about to be written.
 
@@ -259,14 +288,14 @@ def consult(ledger: Any, run_key: str, hashes: Sequence[str], where: Mapping[str
                       patient_rows=ledger.patient_rows(patients, run_key))
 
 
-def trajectory_rows(patients: Sequence[dict[str, Any]], restoration: Sequence[dict[str, Any]],
+def trajectory_rows(patients: Sequence[PatientRow], restoration: Sequence[RestorationRow],
                     view: LedgerView, run: Mapping[str, str], control: str) -> list[dict[str, Any]]:
     """trajectories.csv: the run's own patients and restoration rows and the same patients'
     rows from other runs in the ledger, one row per time point and condition.
 
     Parameters
     ----------
-    patients, restoration : sequence of dict
+    patients, restoration : sequence of PatientRow, RestorationRow
         This run's tables' rows (with ``day``).
     view : LedgerView
         The ledger's rows of the same patients.
@@ -275,35 +304,35 @@ def trajectory_rows(patients: Sequence[dict[str, Any]], restoration: Sequence[di
     control : str
         The unstimulated condition's name.
     """
-    here = [{**r, **run} for r in patients]
-    drugs = [{**r, **run} for r in restoration]
+    here = [{**r.to_dict(), **run} for r in patients]
+    drugs = [{**r.to_dict(), **run} for r in restoration]
     return timeline([*view.patient_rows.get("patients", []), *here],
                     [*view.patient_rows.get("restoration", []), *drugs], control)
 
 
-def build_record(*, run: Mapping[str, Any], samples: Sequence[dict[str, Any]], calibration: Any,
-                 restoration: Sequence[dict[str, Any]], patients: Sequence[dict[str, Any]],
-                 checks: Sequence[SeriesCheck]) -> Any:
+def build_record(*, run: Mapping[str, Any], samples: Sequence[SampleRow], calibration: Calibration | None,
+                 restoration: Sequence[RestorationRow], patients: Sequence[PatientRow],
+                 checks: Sequence[SeriesCheck]) -> RunRecord:
     """The ledger's record of a scored run.
 
     Parameters
     ----------
     run : mapping
         The runs row (:mod:`assaykit.ledger.schema` columns).
-    samples, restoration, patients : sequence of dict
+    samples, restoration, patients : sequence of SampleRow, RestorationRow, PatientRow
         The run's tables' rows (samples with ``day``, ``instrument`` and the pre-analytics).
     calibration : Calibration or None
         The bead calibration.
     checks : sequence of SeriesCheck
         The QC series checks.
     """
-    tubes = [{"file": s["file"], "sha256": s["sha256"] or "", "well": s["well"], "role": s["role"],
-              "patient": s["patient"], "timepoint": s["timepoint"], "day": s.get("day"), "condition": s["condition"],
-              "instrument": s.get("instrument", ""), "instrument_serial": s.get("instrument_serial", ""),
-              "acquired_at": s["acquisition_date"], "monocytes": s["monocytes"], "hladr_mfi": s["hladr_mfi"],
-              "hladr_abc": s["hladr_abc"], "qc_flags": "; ".join(s["qc_flags"]), "error": s["error"] or "",
-              "drawn_at": s.get("drawn_at", ""), "stained_at": s.get("stained_at", ""),
-              "draw_to_stain_h": s.get("draw_to_stain_h")} for s in samples]
+    tubes = [{"file": s.file, "sha256": s.sha256 or "", "well": s.well, "role": s.role,
+              "patient": s.patient, "timepoint": s.timepoint, "day": s.day, "condition": s.condition,
+              "instrument": s.instrument, "instrument_serial": s.instrument_serial,
+              "acquired_at": s.acquisition_date, "monocytes": s.monocytes, "hladr_mfi": s.hladr_mfi,
+              "hladr_abc": s.hladr_abc, "qc_flags": findings_cell(s.qc_flags), "error": s.error or "",
+              "drawn_at": s.drawn_at, "stained_at": s.stained_at,
+              "draw_to_stain_h": s.draw_to_stain_h} for s in samples]
     peaks = []
     if calibration is not None:
         peaks = [{"peak": i, "mfi": peak.mfi, "value": peak.value, "used": int(peak.used)}
@@ -312,13 +341,13 @@ def build_record(*, run: Mapping[str, Any], samples: Sequence[dict[str, Any]], c
 
     return RunRecord(
         run=run, tubes=tubes, bead_peaks=peaks,
-        restoration=[{"patient": r["patient"], "timepoint": r["timepoint"], "day": r.get("day"),
-                      "condition": r["condition"], "control_abc": r["control_abc"], "abc": r["abc"],
-                      "fold_change": r["fold_change"], "delta_abc": r["delta_abc"], "state_drug": r["state_drug"] or "",
-                      "responder": "" if r["responder"] is None else str(r["responder"])} for r in restoration],
-        patients=[{"patient": p["patient"], "timepoint": p["timepoint"], "day": p.get("day"),
-                   "control_abc": p["control_abc"], "state": p["state"] or "", "ferritin_ng_ml": p["ferritin_ng_ml"],
-                   "immunosep_class": p["immunosep_class"] or ""} for p in patients],
+        restoration=[{"patient": r.patient, "timepoint": r.timepoint, "day": r.day,
+                      "condition": r.condition, "control_abc": r.control_abc, "abc": r.abc,
+                      "fold_change": r.fold_change, "delta_abc": r.delta_abc, "state_drug": r.state_drug or "",
+                      "responder": "" if r.responder is None else str(r.responder)} for r in restoration],
+        patients=[{"patient": p.patient, "timepoint": p.timepoint, "day": p.day,
+                   "control_abc": p.control_abc, "state": p.state or "", "ferritin_ng_ml": p.ferritin_ng_ml,
+                   "immunosep_class": p.immunosep_class or ""} for p in patients],
         qc_checks=[check_row(c) for c in checks])
 
 
@@ -336,7 +365,7 @@ def check_row(check: SeriesCheck) -> dict[str, Any]:
             "status": check.status, "limits_source": limits.source if limits else ""}
 
 
-def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Any, str]:
+def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, str]:
     """The ledger at ``target`` opened, or None and why not (one line).
 
     Parameters
@@ -366,19 +395,19 @@ class LedgerPass:
     target: str | None
     view: LedgerView
     checks: tuple[SeriesCheck, ...]
-    status: str
+    status: RunStatus
     reason: str
     run: Mapping[str, Any]
     timeout_s: float = 60.0
 
 
-def with_days(samples: Sequence[dict[str, Any]], clinical: Any, limit_h: float) -> list[dict[str, Any]]:
+def with_days(samples: Sequence[SampleRow], clinical: Clinical | None, limit_h: float) -> list[SampleRow]:
     """The samples rows with each blood tube's ``day``, ``draw_to_stain_h``, ``drawn_at`` and
-    ``stained_at`` and its pre-analytical flags (:func:`tube_days`).
+    ``stained_at`` and its pre-analytical findings (:func:`tube_days`).
 
     Parameters
     ----------
-    samples : sequence of dict
+    samples : sequence of SampleRow
         The samples table's rows.
     clinical : Clinical
         The clinical CSV's values.
@@ -388,18 +417,18 @@ def with_days(samples: Sequence[dict[str, Any]], clinical: Any, limit_h: float) 
     days = tube_days(samples, clinical, limit_h)
     out = []
     for row in samples:
-        extra = days.get(row["file"]) if row["role"] in BLOOD_ROLES else None
+        extra = days.get(row.file) if row.role in BLOOD_ROLES else None
         if extra is None:
-            out.append({**row, "day": None, "draw_to_stain_h": None, "drawn_at": "", "stained_at": ""})
+            out.append(replace(row, day=None, draw_to_stain_h=None, drawn_at="", stained_at=""))
             continue
-        out.append({**row, **{k: v for k, v in extra.items() if k != "flags"},
-                    "qc_flags": (*row["qc_flags"], *extra["flags"])})
+        out.append(replace(row, day=extra.day, draw_to_stain_h=extra.draw_to_stain_h, drawn_at=extra.drawn_at,
+                           stained_at=extra.stained_at, qc_flags=(*row.qc_flags, *extra.findings)))
     return out
 
 
-def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[str, Any]], calibration: Any,
-                   lot: Any, targets: Sequence[dict[str, Any]], baseline_runs: int, scored_at: str,
-                   software: str, timeout_s: float = 60.0) -> LedgerPass:
+def before_writing(*, target: str | None, folder: Path, samples: Sequence[SampleRow],
+                   calibration: Calibration | None, lot: BeadLot, targets: Sequence[dict[str, Any]],
+                   baseline_runs: int, scored_at: str, software: str, timeout_s: float = 60.0) -> LedgerPass:
     """Open the ledger (when ``target`` names one), read what it holds for this run, and judge the
     run's QC series. A ledger that fails leaves ``view.error`` set and the run judged on the
     established ``targets`` alone.
@@ -410,7 +439,7 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[s
         The ledger (:func:`ledger_target`).
     folder : Path
         The run folder (its resolved path is the run's key).
-    samples : sequence of dict
+    samples : sequence of SampleRow
         The samples rows (with instruments).
     calibration : Calibration or None
         The bead calibration.
@@ -429,8 +458,8 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[s
     """
     instrument, serial = run_instrument(samples)
     where = {"instrument": instrument, "serial": serial, "kit": lot.kit or "", "lot": lot.lot or ""}
-    dates = sorted(r["acquisition_date"] for r in samples if r["acquisition_date"])
-    run = {"run_key": str(folder.resolve()), "run_name": folder.resolve().name, "scored_at": scored_at,
+    dates = sorted(r.acquisition_date for r in samples if r.acquisition_date)
+    run: dict[str, Any] = {"run_key": str(folder.resolve()), "run_name": folder.resolve().name, "scored_at": scored_at,
            "software": software, "instrument": instrument, "instrument_serial": serial,
            "acquired_on": dates[0] if dates else "", "kit": where["kit"], "lot": where["lot"],
            "unit": calibration.cell_unit if calibration is not None else "",
@@ -444,8 +473,8 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[s
             view = LedgerView(target=ledger.shown if ledger else target, error=error)
             if ledger is not None:
                 try:
-                    patients = sorted({r["patient"] for r in samples if r["role"] == "sample" and r["patient"]})
-                    view = consult(ledger, run["run_key"], [r["sha256"] for r in samples if r["sha256"]], where,
+                    patients = sorted({r.patient for r in samples if r.role == "sample" and r.patient})
+                    view = consult(ledger, run["run_key"], [r.sha256 for r in samples if r.sha256], where,
                                    patients)
                 except AssayKitError as failure:
                     view = LedgerView(target=ledger.shown, error=str(failure))
@@ -462,59 +491,66 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[dict[s
                       timeout_s=timeout_s)
 
 
-def flag_rows(rows: Sequence[dict[str, Any]], flag: str) -> list[dict[str, Any]]:
-    """``rows`` with ``flag`` appended to each row's ``qc_flags`` ("": unchanged).
+def flag_rows(rows: Sequence[Row], flag: Finding | None) -> list[Row]:
+    """``rows`` with ``flag`` appended to each row's ``qc_flags`` (None: unchanged).
 
     Parameters
     ----------
-    rows : sequence of dict
+    rows : sequence of SampleRow, RestorationRow or PatientRow
         Table rows.
-    flag : str
-        The flag.
+    flag : Finding or None
+        The finding.
     """
-    return [dict(r) for r in rows] if not flag else [{**r, "qc_flags": (*r["qc_flags"], flag)} for r in rows]
+    if flag is None:
+        return list(rows)
+    return [_with_finding(row, flag) for row in rows]
 
 
-def elsewhere_flags(samples: Sequence[dict[str, Any]], view: LedgerView) -> list[dict[str, Any]]:
+def _with_finding(row: Row, found: Finding) -> Row:
+    return replace(row, qc_flags=(*row.qc_flags, found))
+
+
+def elsewhere_flags(samples: Sequence[SampleRow], view: LedgerView) -> list[SampleRow]:
     """The samples rows, those whose file the ledger holds under another run flagged.
 
     Parameters
     ----------
-    samples : sequence of dict
+    samples : sequence of SampleRow
         The samples rows.
     view : LedgerView
         What the ledger holds.
     """
-    return [{**r, "qc_flags": (*r["qc_flags"], f"this file is already in the ledger under run "
-                                               f"{view.elsewhere[r['sha256']]!r}")}
-            if r["sha256"] and r["sha256"] in view.elsewhere else dict(r) for r in samples]
+    return [replace(r, qc_flags=(*r.qc_flags, finding(FindingCode.ALREADY_IN_LEDGER,
+                                                      "this file is already in the ledger under run "
+                                                      f"{view.elsewhere[r.sha256]!r}")))
+            if r.sha256 and r.sha256 in view.elsewhere else r for r in samples]
 
 
-def unreadable_days(samples: Sequence[dict[str, Any]], rows_of: Mapping[str, int]) -> list[str]:
+def unreadable_days(samples: Sequence[SampleRow], rows_of: Mapping[str, int]) -> list[str]:
     """Blood tubes whose non-empty time point reads as no day (and no clinical times give one).
 
     Parameters
     ----------
-    samples : sequence of dict
+    samples : sequence of SampleRow
         The samples rows (with ``day``).
     rows_of : mapping
         File name -> its plate-map row number.
     """
-    return [f"plate map row {rows_of.get(r['file'], '?')}: time point {r['timepoint']!r} cannot be read as a day "
+    return [f"plate map row {rows_of.get(r.file, '?')}: time point {r.timepoint!r} cannot be read as a day "
             "(D1, day 3, J7, H48; or drawn_at and admitted_at in the clinical CSV)"
-            for r in samples if r["role"] in BLOOD_ROLES and r["timepoint"].strip() and r.get("day") is None]
+            for r in samples if r.role in BLOOD_ROLES and r.timepoint.strip() and r.day is None]
 
 
-def record_run(plan: LedgerPass, *, samples: Sequence[dict[str, Any]], calibration: Any,
-               restoration: Sequence[dict[str, Any]], patients: Sequence[dict[str, Any]], run_uid: str,
-               rows_of: Mapping[str, int]) -> tuple[Any, str]:
+def record_run(plan: LedgerPass, *, samples: Sequence[SampleRow], calibration: Calibration | None,
+               restoration: Sequence[RestorationRow], patients: Sequence[PatientRow], run_uid: str,
+               rows_of: Mapping[str, int]) -> tuple[Recorded | None, str]:
     """Record the run in the ledger (one transaction): (Recorded or None, why not).
 
     Parameters
     ----------
     plan : LedgerPass
         The ledger and the run's QC verdict.
-    samples, restoration, patients : sequence of dict
+    samples, restoration, patients : sequence of SampleRow, RestorationRow, PatientRow
         The run's tables' rows.
     calibration : Calibration or None
         The bead calibration.
@@ -530,7 +566,7 @@ def record_run(plan: LedgerPass, *, samples: Sequence[dict[str, Any]], calibrati
         return None, f"{plan.view.target}: not recorded: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
                                                                           else "")
     run = {**plan.run, "run_uid": run_uid, "n_tubes": len(samples),
-           "n_failed": sum(1 for s in samples if s["error"]), "qc_status": plan.status, "qc_reason": plan.reason}
+           "n_failed": sum(1 for s in samples if s.error), "qc_status": plan.status, "qc_reason": plan.reason}
     record = build_record(run=run, samples=samples, calibration=calibration, restoration=restoration,
                           patients=patients, checks=plan.checks)
     with interrupts_held():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
+from ..findings import Finding, FindingCode, finding
 
 KEYS = ("reason", "population", "gate", "workspace", "workspace_population", "sample")
 MAX_REASON = 500  # characters
@@ -47,8 +48,9 @@ class TubeOverride:
     sha256: str
     population: str
 
-    def flag(self) -> str:
-        return f"gate set by hand: {self.reason}"
+    def finding(self) -> Finding:
+        """The finding every row of the tube carries: its gate was set by hand, and why."""
+        return finding(FindingCode.GATE_SET_BY_HAND, f"gate set by hand: {self.reason}")
 
     def to_dict(self, file: str, well: str) -> dict[str, str]:
         return {"file": file, "well": well, "population": self.population, "reason": self.reason,
@@ -143,6 +145,7 @@ def _tube_override(override: GateOverride, population: str, fcs: Path, strategy:
                             source="run.yaml gate", sha256=hashlib.sha256(text.encode()).hexdigest(),
                             population=population)
     path = override.workspace
+    assert path is not None  # parse_overrides gives each override a gate or a workspace
     if path not in workspaces:
         workspaces[path] = read_workspace(path)
     sample = workspaces[path].sample_for(fcs.name, override.sample)

@@ -21,6 +21,7 @@ from ..beads import Calibration, calibrate_file, lot_from_options
 from ..errors import AssayKitError
 from ..fcs import read_fcs_text
 from ..fcs.text import acquisition_date
+from ..findings import FindingCode, finding
 from ..gating import Strategy, load_strategy
 from . import figure_data
 from .clinical import Clinical, read_clinical_table
@@ -28,6 +29,7 @@ from .cohort import drug_pairs, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .platemap import BLOOD_ROLES, Assignment, match_files, read_plate_map
 from .restoration import pair_with_controls
+from .rows import PatientRow, RestorationRow, SampleRow
 from .tables import SAMPLE_COLUMNS
 from .tube import TubeResult, TubeTask
 
@@ -276,8 +278,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                                                                 options.responder, inputs.clinical.ferritin),
                                            samples)
     flag = history.qc_flag(plan.status, plan.reason)
-    samples, restoration_rows, patient_rows = (history.flag_rows(rows, flag) for rows in
-                                               (samples, restoration_rows, patient_rows))
+    samples = history.flag_rows(samples, flag)
+    restoration_rows = history.flag_rows(restoration_rows, flag)
+    patient_rows = history.flag_rows(patient_rows, flag)
     run = {"run_name": plan.run["run_name"], "acquired_on": plan.run["acquired_on"], "qc_status": plan.status}
     frames = tables.frames(samples, beads.calibration, beads.error, restoration_rows, patient_rows,
                            drug_statistics(drug_pairs(restoration_rows)),
@@ -315,7 +318,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
         run_uid=manifest["run_id"], rows_of={a.path.name: a.row.row for a in inputs.assignments})
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
-                       sum(1 for s in samples if s["error"]), ledger_error=ledger_error, qc_status=plan.status,
+                       sum(1 for s in samples if s.error), ledger_error=ledger_error, qc_status=plan.status,
                        qc_reason=plan.reason, recorded=recorded)
 
 
@@ -325,13 +328,13 @@ def _utc(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
-def _days(restoration: list[dict[str, Any]], patients: list[dict[str, Any]],
-          samples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _days(restoration: list[RestorationRow], patients: list[PatientRow],
+          samples: list[SampleRow]) -> tuple[list[RestorationRow], list[PatientRow]]:
     """The restoration and patient rows with the day of their patient's time point (its control
     tube's)."""
-    days = {(s["patient"], s["timepoint"]): s["day"] for s in samples if s["role"] == "sample"}
-    return ([{**r, "day": days.get((r["patient"], r["timepoint"]))} for r in restoration],
-            [{**r, "day": days.get((r["patient"], r["timepoint"]))} for r in patients])
+    days = {(s.patient, s.timepoint): s.day for s in samples if s.role == "sample"}
+    return ([replace(r, day=days.get((r.patient, r.timepoint))) for r in restoration],
+            [replace(r, day=days.get((r.patient, r.timepoint))) for r in patients])
 
 
 GATES_FOLDER = "gates"
@@ -369,8 +372,8 @@ def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> dict[str, str]
     return {path.name: name for path, name in sorted(names.items())}
 
 
-def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[dict[str, Any]]:
-    """One row per plate-map row: the tube's counts, MFI, AB/C, % positive, QC flags or error."""
+def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: BeadOutcome) -> list[SampleRow]:
+    """One row per plate-map row: the tube's counts, MFI, AB/C, % positive, QC findings or error."""
     from ..gating.readout import isotype_cut, percent_above
     from .quantify import calibrated_value
 
@@ -384,43 +387,39 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
     rows = []
     for a in assignments:
         row, instruments = a.row, inputs.instruments.get(a.path, ("", ""))
-        base = {"file": a.path.name, "sha256": "", "well": row.well, "patient": row.patient,
-                "timepoint": row.timepoint, "condition": row.condition, "role": row.role, "matched_by": a.matched_by,
-                "acquisition_date": acquired.get(a.path, ""), "instrument": instruments[0],
-                "instrument_serial": instruments[1], "events": None, "singlets": None, "monocytes": None,
-                "monocytes_pct": None,
-                "hladr_mfi": None, "hladr_statistic": "", "hladr_abc": None, "hladr_pos_pct": None,
-                "compensation": "", "specimen_declared": inputs.strategy.specimen or "", "specimen_detected": "",
-                "monocyte_purity_pct": None, "removed_at_top": None, "qc_flags": (),
-                "error": "",
-                **{f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()}}
+        base = SampleRow(
+            file=a.path.name, well=row.well, patient=row.patient, timepoint=row.timepoint, condition=row.condition,
+            role=row.role, matched_by=a.matched_by, acquisition_date=acquired.get(a.path, ""),
+            instrument=instruments[0], instrument_serial=instruments[1],
+            specimen_declared=inputs.strategy.specimen or "",
+            extra={f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()})
         if row.role == "beads":
             if calibration is not None:
-                base.update(sha256=calibration.file_sha256, events=calibration.n_events,
-                            qc_flags=calibration.qc_flags)
-            base["error"] = beads.error
+                base = replace(base, sha256=calibration.file_sha256, events=calibration.n_events,
+                               qc_flags=calibration.findings)
+            base = replace(base, error=beads.error)
         elif row.role == "blank":
-            base["error"] = inputs.unreadable.get(a.path, "")
+            base = replace(base, error=inputs.unreadable.get(a.path, ""))
         else:
             o = outcomes[a.path]
             flags = list(o.qc_flags)
             if a.path in inputs.overrides:
-                flags.insert(0, inputs.overrides[a.path].flag())
+                flags.insert(0, inputs.overrides[a.path].finding())
             abc = None
             if not o.error:
                 if calibration is None:
-                    flags.append("no AB/C: the bead tube could not be calibrated")
+                    flags.append(finding(FindingCode.NO_CALIBRATION, "no AB/C: the bead tube could not be calibrated"))
                 else:
                     abc, extra = calibrated_value(o.hladr_mfi, calibration, o.channel, o.voltage)
                     flags.extend(extra)
             cut = cuts.get((row.patient, row.timepoint))
             pos = percent_above(o.values, cut) if cut is not None and o.values is not None else None
-            base.update(sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
-                        monocytes_pct=o.monocytes_pct, hladr_mfi=o.hladr_mfi, hladr_statistic=o.hladr_statistic,
-                        hladr_abc=abc, hladr_pos_pct=pos, compensation=o.compensation,
-                        specimen_detected=o.specimen_detected or "",
-                        monocyte_purity_pct=None if o.purity is None else round(100.0 * o.purity, 2),
-                        removed_at_top=o.removed_at_top, qc_flags=tuple(flags), error=o.error)
+            base = replace(base, sha256=o.sha256, events=o.events, singlets=o.singlets, monocytes=o.monocytes,
+                           monocytes_pct=o.monocytes_pct, hladr_mfi=o.hladr_mfi, hladr_statistic=o.hladr_statistic,
+                           hladr_abc=abc, hladr_pos_pct=pos, compensation=o.compensation,
+                           specimen_detected=o.specimen_detected or "",
+                           monocyte_purity_pct=None if o.purity is None else round(100.0 * o.purity, 2),
+                           removed_at_top=o.removed_at_top, qc_flags=tuple(flags), error=o.error)
         rows.append(base)
     return rows
 

@@ -4,14 +4,18 @@ over AB/C values, every threshold configurable and recorded with the results."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from ..findings import FindingCode, finding
+from .rows import ImmunoSepClass, PatientRow, RestorationRow, SampleRow, State
 
 MAX_ABC = 1e7
 """No threshold lies above 10 million antibodies per cell (monocytes bind tens of thousands)."""
 MAX_FERRITIN_NG_ML = 1e6
 """No ferritin cut-off lies above 1,000,000 ng/mL (the highest ever measured are near 100,000)."""
-STATES = ("immunoparalysis", "immunosuppressed", "intermediate", "normal")  # worst first
+STATES: tuple[State, ...] = ("immunoparalysis", "immunosuppressed", "intermediate", "normal")  # worst first
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class ResponderRule:
         return {**asdict(self), "rule": self.describe()}
 
 
-def state(abc: float | None, thresholds: Thresholds) -> str:
+def state(abc: float | None, thresholds: Thresholds) -> State:
     """The state of ``abc`` (AB/C) under ``thresholds``; "" when there is no value."""
     if abc is None or not math.isfinite(abc):
         return ""
@@ -73,8 +77,8 @@ class Restoration:
     log2_fold_change: float
     delta_abc: float
     gap_closed: float | None  # delta / (normal - control) when the control is below normal
-    state_control: str
-    state_drug: str
+    state_control: State
+    state_drug: State
     responder: bool
 
 
@@ -91,7 +95,7 @@ def restoration(control_abc: float, abc: float, thresholds: Thresholds, rule: Re
 
 
 def immunosep_class(ferritin_ng_ml: float | None, control_abc: float | None,
-                    thresholds: Thresholds) -> tuple[str, str]:
+                    thresholds: Thresholds) -> tuple[ImmunoSepClass, str]:
     """ImmunoSep class of ``ferritin_ng_ml`` (ng/mL) and ``control_abc`` (the unstimulated AB/C)
     under ``thresholds``, and the rule that gave it: ``hyperinflammation`` when ferritin > 4,420
     ng/mL (whatever the HLA-DR), ``immunoparalysis`` when ferritin <= 4,420 and the unstimulated
@@ -108,52 +112,53 @@ def immunosep_class(ferritin_ng_ml: float | None, control_abc: float | None,
     return "intermediate", f"ferritin {ferritin_ng_ml:g} <= {f:g} ng/mL and AB/C {control_abc:,.0f} >= {a:,.0f}"
 
 
-def pair_with_controls(samples: list[dict[str, Any]], control: str, thresholds: Thresholds, rule: ResponderRule,
-                       clinical: dict[tuple[str, str], float]) -> tuple[list[dict], list[dict]]:
+def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: Thresholds, rule: ResponderRule,
+                       clinical: Mapping[tuple[str, str], float]) -> tuple[list[RestorationRow], list[PatientRow]]:
     """Each drug tube compared with its patient's own control (``control`` condition) at the
     same time point: (restoration rows, one patient row per patient and time point).
     ``samples`` are the samples table's rows (AB/C in ``hladr_abc``); ``clinical`` holds
     ferritin (ng/mL) per (patient, time point), "" for every time point; thresholds in AB/C."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str], list[SampleRow]] = {}
     for s in samples:
-        if s["role"] == "sample":
-            groups.setdefault((s["patient"], s["timepoint"]), []).append(s)
-    rows, patients = [], []
+        if s.role == "sample":
+            groups.setdefault((s.patient, s.timepoint), []).append(s)
+    rows: list[RestorationRow] = []
+    patients: list[PatientRow] = []
     for (patient, timepoint), members in groups.items():
-        ctrl = next(s for s in members if s["condition"] == control)
-        control_abc = ctrl["hladr_abc"]
+        ctrl = next(s for s in members if s.condition == control)
+        control_abc = ctrl.hladr_abc
         ferritin = clinical.get((patient, timepoint), clinical.get((patient, "")))
         klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
         drug_rows = []
         for s in members:
             if s is ctrl:
                 continue
-            flags = []
-            if ctrl["error"] or control_abc is None:
-                flags.append(f"control {ctrl['file']} has no AB/C" + (f" ({ctrl['error']})" if ctrl["error"] else ""))
-            if s["error"] or s["hladr_abc"] is None:
-                flags.append(f"{s['file']} has no AB/C" + (f" ({s['error']})" if s["error"] else ""))
-            flags += [f"control: {f}" for f in ctrl["qc_flags"]] + [f"drug: {f}" for f in s["qc_flags"]]
-            row = {"patient": patient, "timepoint": timepoint, "condition": s["condition"],
-                   "control_file": ctrl["file"], "file": s["file"], "control_abc": control_abc, "abc": s["hladr_abc"],
-                   "fold_change": None, "log2_fold_change": None, "delta_abc": None, "gap_closed": None,
-                   "state_control": state(control_abc, thresholds), "state_drug": state(s["hladr_abc"], thresholds),
-                   "responder": None, "immunosep_class": klass, "qc_flags": tuple(flags)}
-            if control_abc and s["hladr_abc"] and control_abc > 0 and s["hladr_abc"] > 0:
-                r = restoration(control_abc, s["hladr_abc"], thresholds, rule)
-                row.update(fold_change=r.fold_change, log2_fold_change=r.log2_fold_change, delta_abc=r.delta_abc,
-                           gap_closed=r.gap_closed, responder=r.responder)
-            drug_rows.append(row)
+            found = []
+            if ctrl.error or control_abc is None:
+                found.append(finding(FindingCode.CONTROL_NO_VALUE, f"control {ctrl.file} has no AB/C"
+                                     + (f" ({ctrl.error})" if ctrl.error else "")))
+            if s.error or s.hladr_abc is None:
+                found.append(finding(FindingCode.DRUG_NO_VALUE,
+                                     f"{s.file} has no AB/C" + (f" ({s.error})" if s.error else "")))
+            found += [f.about("control") for f in ctrl.qc_flags] + [f.about("drug") for f in s.qc_flags]
+            measures: dict[str, Any] = {}
+            if control_abc and s.hladr_abc and control_abc > 0 and s.hladr_abc > 0:
+                r = restoration(control_abc, s.hladr_abc, thresholds, rule)
+                measures = {"fold_change": r.fold_change, "log2_fold_change": r.log2_fold_change,
+                            "delta_abc": r.delta_abc, "gap_closed": r.gap_closed, "responder": r.responder}
+            drug_rows.append(RestorationRow(
+                patient=patient, timepoint=timepoint, condition=s.condition, control_file=ctrl.file, file=s.file,
+                control_abc=control_abc, abc=s.hladr_abc, state_control=state(control_abc, thresholds),
+                state_drug=state(s.hladr_abc, thresholds), immunosep_class=klass, qc_flags=tuple(found),
+                **measures))
         rows.extend(drug_rows)
-        scored = [r for r in drug_rows if r["fold_change"] is not None]
-        best = max(scored, key=lambda r: r["fold_change"]) if scored else None
-        patients.append({
-            "patient": patient, "timepoint": timepoint, "control_abc": control_abc,
-            "state": state(control_abc, thresholds), "ferritin_ng_ml": ferritin, "immunosep_class": klass,
-            "immunosep_rule": why,
-            "responders": ";".join(r["condition"] for r in drug_rows if r["responder"]),
-            "best_condition": best["condition"] if best else "",
-            "best_fold_change": best["fold_change"] if best else None,
-            "qc_flags": tuple(f"{ctrl['file']}: {f}" for f in (*ctrl["qc_flags"], ctrl["error"]) if f),
-        })
+        scored = [r for r in drug_rows if r.fold_change is not None]
+        best = max(scored, key=lambda r: r.fold_change or 0.0) if scored else None
+        failed = (finding(FindingCode.TUBE_FAILED, ctrl.error),) if ctrl.error else ()
+        patients.append(PatientRow(
+            patient=patient, timepoint=timepoint, control_abc=control_abc, state=state(control_abc, thresholds),
+            ferritin_ng_ml=ferritin, immunosep_class=klass, immunosep_rule=why,
+            responders=";".join(r.condition for r in drug_rows if r.responder),
+            best_condition=best.condition if best else "", best_fold_change=best.fold_change if best else None,
+            qc_flags=tuple(f.about(ctrl.file) for f in (*ctrl.qc_flags, *failed))))
     return rows, patients

@@ -7,12 +7,21 @@ import hashlib
 import io
 import json
 import platform
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
 from .._io.names import neutralise
 from ..ledger.trajectory import TIMELINE_COLUMNS
+from .rows import CalibrationRow, PatientRow, RestorationRow, SampleRow
+
+if TYPE_CHECKING:
+    from ..beads import BeadLot, Calibration
+    from ..gating import Strategy
+    from .cohort import DrugStatistics
+    from .options import RunOptions
+    from .platemap import Assignment, PlateMap
 
 SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
                   "acquisition_date", "instrument", "instrument_serial", "events", "singlets", "monocytes",
@@ -44,7 +53,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
+def _frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> Any:
     import pandas as pd
 
     extra = [k for r in rows for k in r if k not in columns]
@@ -52,30 +61,63 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
     return pd.DataFrame([{k: _cell(r.get(k)) for k in ordered} for r in rows], columns=ordered)
 
 
-def frames(samples: list[dict], calibration: Any, bead_error: str, restoration: list[dict], patients: list[dict],
-           cohort: list[Any], trajectories: list[dict] | None = None, qc: list[dict] | None = None) -> dict[str, Any]:
+def calibration_rows(calibration: Calibration | None, bead_file: str, bead_error: str) -> list[CalibrationRow]:
+    """calibration.csv's rows: one per detected peak of ``calibration`` (the bead tube
+    ``bead_file``'s), or one row with ``bead_error`` when there is no calibration.
+
+    Parameters
+    ----------
+    calibration : Calibration or None
+        The run's bead calibration.
+    bead_file : str
+        The bead tube's file name.
+    bead_error : str
+        Why the bead tube could not be calibrated.
+    """
+    if calibration is None:
+        return [CalibrationRow(file=bead_file, error=bead_error)]
+    rows = []
+    for i, p in enumerate(calibration.peaks, start=1):
+        fitted = calibration.convert(p.mfi) if p.mfi > 0 else None
+        rows.append(CalibrationRow(
+            file=bead_file, sha256=calibration.file_sha256, kit=calibration.kit, lot=calibration.lot,
+            unit=calibration.unit, channel=calibration.channel, voltage=calibration.voltage, slope=calibration.slope,
+            intercept=calibration.intercept, r_squared=calibration.r_squared, n_peaks_used=calibration.n_used,
+            peak=i, peak_mfi=p.mfi, peak_value=p.value, peak_fitted_value=None if fitted is None else float(fitted),
+            peak_used=p.used, peak_reason=p.reason, peak_residual_log10=p.residual, peak_events=p.n_events,
+            qc_flags=calibration.findings, error=""))
+    return rows
+
+
+def frames(samples: Sequence[SampleRow], calibration: Calibration | None, bead_error: str,
+           restoration: Sequence[RestorationRow], patients: Sequence[PatientRow], cohort: Sequence[DrugStatistics],
+           trajectories: Sequence[dict[str, Any]] | None = None,
+           qc: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The run's tables as DataFrames (columns in :data:`COLUMNS`, a plate map's own columns
+    after samples.csv's).
+
+    Parameters
+    ----------
+    samples, restoration, patients : sequence of rows
+        The typed rows (:mod:`.rows`).
+    calibration : Calibration or None
+        The bead calibration; ``bead_error`` why there is none.
+    bead_error : str
+        Why the bead tube could not be calibrated.
+    cohort : sequence of DrugStatistics
+        Per drug statistics.
+    trajectories, qc : sequence of dict
+        The ledger's rows (trajectories.csv, qc.csv).
+    """
     from dataclasses import asdict
 
-    bead_file = next((s["file"] for s in samples if s["role"] == "beads"), "")
-    cal_rows = []
-    if calibration is not None:
-        common = {"file": bead_file, "sha256": calibration.file_sha256, "kit": calibration.kit, "lot": calibration.lot,
-                  "unit": calibration.unit, "channel": calibration.channel, "voltage": calibration.voltage,
-                  "slope": calibration.slope, "intercept": calibration.intercept,
-                  "r_squared": calibration.r_squared, "n_peaks_used": calibration.n_used,
-                  "qc_flags": calibration.qc_flags, "error": ""}
-        for i, p in enumerate(calibration.peaks, start=1):
-            fitted = calibration.convert(p.mfi) if p.mfi > 0 else None
-            cal_rows.append({**common, "peak": i, "peak_mfi": p.mfi, "peak_value": p.value,
-                             "peak_fitted_value": fitted, "peak_used": p.used, "peak_reason": p.reason,
-                             "peak_residual_log10": p.residual, "peak_events": p.n_events})
-    else:
-        cal_rows.append({"file": bead_file, "error": bead_error})
+    bead_file = next((s.file for s in samples if s.role == "beads"), "")
     return {
-        "samples": _frame(samples, SAMPLE_COLUMNS),
-        "calibration": _frame(cal_rows, CALIBRATION_COLUMNS),
-        "restoration": _frame(restoration, RESTORATION_COLUMNS),
-        "patients": _frame(patients, PATIENT_COLUMNS),
+        "samples": _frame([r.to_dict() for r in samples], SAMPLE_COLUMNS),
+        "calibration": _frame([r.to_dict() for r in calibration_rows(calibration, bead_file, bead_error)],
+                              CALIBRATION_COLUMNS),
+        "restoration": _frame([r.to_dict() for r in restoration], RESTORATION_COLUMNS),
+        "patients": _frame([r.to_dict() for r in patients], PATIENT_COLUMNS),
         "cohort": _frame([asdict(c) for c in cohort], COHORT_COLUMNS),
         "trajectories": _frame(trajectories or [], TRAJECTORY_COLUMNS),
         "qc": _frame(qc or [], QC_COLUMNS),
@@ -123,17 +165,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, assignments: list[Any],
-             calibration: Any, samples: list[dict], started: float, ended: float, jobs: int,
+def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, options: RunOptions,
+             assignments: Sequence[Assignment],
+             calibration: Calibration | None, samples: Sequence[SampleRow], started: float, ended: float, jobs: int,
              clinical_path: Path | None = None) -> dict[str, Any]:
     import datetime as dt
 
-    warnings = sorted({f"{s['file']}: {f}" for s in samples for f in s["qc_flags"]}
-                      | {f"{s['file']}: {s['error']}" for s in samples if s["error"]})
+    warnings = sorted({f"{s.file}: {f.message}" for s in samples for f in s.qc_flags}
+                      | {f"{s.file}: {s.error}" for s in samples if s.error})
     return {
         "software": _versions(),
         "run_dir": str(folder),
-        "inputs": [{"file": a.path.name, "sha256": next((s["sha256"] for s in samples if s["file"] == a.path.name), ""),
+        "inputs": [{"file": a.path.name, "sha256": next((s.sha256 for s in samples if s.file == a.path.name), ""),
                     "well": a.row.well, "row": a.row.row, "role": a.row.role, "matched_by": a.matched_by}
                    for a in assignments],
         "plate_map": {"path": str(plate.path), "sha256": plate.sha256, "read_as": plate.read_as},
@@ -145,7 +188,7 @@ def manifest(folder: Path, plate: Any, strategy: Any, lot: Any, options: Any, as
                     "bead_unit": options.bead_unit, "specimen": strategy.specimen,
                     "compensation": {"path": str(options.compensation), "sha256": _sha(options.compensation)}
                     if options.compensation else None},
-        "specimens_detected": {s["file"]: s["specimen_detected"] for s in samples if s.get("specimen_detected")},
+        "specimens_detected": {s.file: s.specimen_detected for s in samples if s.specimen_detected},
         "thresholds": options.thresholds.to_dict(),
         "responder_rule": options.responder.to_dict(),
         "calibration": calibration.to_dict() if calibration is not None else None,

@@ -25,6 +25,7 @@ import numpy as np
 from ..beads import BeadLot
 from ..errors import AssayKitError
 from ..fcs import Sample, read_fcs
+from ..findings import Finding, FindingCode, finding
 from ..gating import GatingResult, ReadoutResult, Strategy
 from .quantify import Calibrated
 
@@ -34,7 +35,7 @@ class GatedTube:
     """A tube gated and measured by :func:`gate_tube`: the file (``path``), its events
     (``sample``), the ``strategy``, the gated sample (``result``), the readout marker's
     compensated scale values on the readout population (``values``), the ``readout``, the QC
-    flags (gating, readout and, with beads, the calibration's), and the readout in the bead
+    findings (gating, readout and, with beads, the calibration's), and the readout in the bead
     lot's unit (``calibrated``, None without beads)."""
 
     path: Path
@@ -43,7 +44,7 @@ class GatedTube:
     result: GatingResult = field(repr=False)
     values: np.ndarray = field(repr=False)
     readout: ReadoutResult
-    qc_flags: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
     calibrated: Calibrated | None = None
 
     @property
@@ -63,10 +64,10 @@ class GatedTube:
     def to_dict(self) -> dict[str, Any]:
         """What ``assaykit gate --json`` prints: the file, its events, the strategy, every
         population (name, parent, count, % of parent) and what gating found, the readout, QC
-        flags, specimen, purity and, with beads, the calibrated readout."""
+        findings, specimen, purity and, with beads, the calibrated readout."""
         doc = {"file": str(self.path), "events": self.sample.n_events, "strategy": self.strategy.name,
                "source": "assaykit strategy", **self.result.to_dict(), "readout": self.readout.to_dict(),
-               "qc_flags": list(self.qc_flags), "specimen": self.specimen, "purity": self.purity}
+               "findings": [f.to_dict() for f in self.findings], "specimen": self.specimen, "purity": self.purity}
         if self.calibrated is not None:
             doc["calibrated"] = self.calibrated.to_dict()
         return doc
@@ -98,7 +99,7 @@ def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
         The lot of ``beads`` (given with ``beads`` only).
     """
     from ..fcs.compensation import read_compensation
-    from ..gating import apply_strategy, isotype_threshold, measure, qc_flags
+    from ..gating import apply_strategy, isotype_threshold, measure, qc_findings
     from ..gating.readout import readout_values
 
     if (beads is None) != (lot is None):
@@ -111,16 +112,16 @@ def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
         threshold = isotype_threshold(apply_strategy(read_fcs(isotype), strategy, spillover), strategy)
     values = readout_values(result, strategy)  # float64; the readout and % positive read the same values
     readout = measure(result, strategy, threshold, values=values)
-    flags = tuple(qc_flags(result, strategy, readout))
+    flags = tuple(qc_findings(result, strategy, readout))
     calibrated = None
     if beads is not None and lot is not None:
         from ..beads import calibrate_file
         from .quantify import calibrate_readout
 
         calibrated = calibrate_readout(readout, calibrate_file(beads, lot).calibration, sample)
-        flags = (*flags, *calibrated.qc_flags)
+        flags = (*flags, *calibrated.findings)
     return GatedTube(path=path, sample=sample, strategy=strategy, result=result, values=values, readout=readout,
-                     qc_flags=flags, calibrated=calibrated)
+                     findings=flags, calibrated=calibrated)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class TubeResult:
     removed_at_top: int | None = None  # events at the top of scale (scatter or readout), removed before gating
     channel: str = ""
     voltage: str = ""
-    qc_flags: tuple[str, ...] = ()
+    qc_flags: tuple[Finding, ...] = ()
     error: str = ""
     values: np.ndarray | None = field(default=None, repr=False)  # readout values, for % positive
     figure: str | None = field(default=None, repr=False)  # gating panels + histogram, as JSON text (figure_data.py)
@@ -185,7 +186,7 @@ def _tube_result(path: Path, tube: GatedTube, figure: bool) -> TubeResult:
     """The row of a measured tube (with its figure data and gate exports when ``figure``)."""
     from .figure_data import tube_figure_json
 
-    sample, result, strategy, readout, flags = tube.sample, tube.result, tube.strategy, tube.readout, tube.qc_flags
+    sample, result, strategy, readout, flags = tube.sample, tube.result, tube.strategy, tube.readout, tube.findings
     names = {p.name: p for p in result.populations}
     population = names[readout.population]
     parent = result.count(population.parent) if population.parent in names else sample.n_events
@@ -197,11 +198,11 @@ def _tube_result(path: Path, tube: GatedTube, figure: bool) -> TubeResult:
         try:
             gates = gatingml_bytes(result)
         except AssayKitError as error:
-            flags = (*flags, f"gates not written as GatingML: {error.message}")
+            flags = (*flags, finding(FindingCode.GATES_NOT_EXPORTED, f"gates not written as GatingML: {error.message}"))
         try:
             flowjo = flowjo_sample_bytes(result)
         except AssayKitError as error:
-            flags = (*flags, f"not in the FlowJo workspace: {error.message}")
+            flags = (*flags, finding(FindingCode.NOT_IN_WORKSPACE, f"not in the FlowJo workspace: {error.message}"))
     return TubeResult(
         path=path, sha256=sample.sha256, events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,

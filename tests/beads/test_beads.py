@@ -21,6 +21,7 @@ from assaykit.beads import (
 from assaykit.beads.peaks import Peak, peak_median
 from assaykit.errors import CalibrationError, GatingError
 from assaykit.fcs import Marker, find_fluorochrome_channel
+from assaykit.findings import FindingCode
 from assaykit.simulate import QUANTIBRITE_EXAMPLE_LOT, STYLES, Instrument, simulate_beads, write_tube
 
 RAINBOW_MEFL_AJ01 = (0, 792, 2079, 6588, 16471, 47497, 137049, 271647)
@@ -52,11 +53,12 @@ def _worst_error_percent(calibration, instrument: Instrument, style: str) -> flo
 # --- accuracy against the simulator's truth ------------------------------------------------------
 
 SCENARIOS = {
-    # name: (values, instrument, detector, expected used peaks, the one expected flag: any of these fragments)
+    # name: (values, instrument, detector, expected used peaks, the one expected finding: any of these codes)
     "quantibrite": (QUANTIBRITE_EXAMPLE_LOT, Instrument(), "PE", 4, None),
     "quantibrite+blank": ((0, *QUANTIBRITE_EXAMPLE_LOT), Instrument(), "PE", 4, None),
-    "saturated top": (QUANTIBRITE_EXAMPLE_LOT, Instrument(intercept=-0.75), "PE", 3, ("saturated",)),
-    "dim peak lost": (QUANTIBRITE_EXAMPLE_LOT, Instrument(intercept=1.3), "PE", 3, ("not found", "bottom of scale")),
+    "saturated top": (QUANTIBRITE_EXAMPLE_LOT, Instrument(intercept=-0.75), "PE", 3, ("saturated_peak_dropped",)),
+    "dim peak lost": (QUANTIBRITE_EXAMPLE_LOT, Instrument(intercept=1.3), "PE", 3,
+                      ("dim_peaks_not_found", "peaks_below_scale_dropped")),
     "slope 0.9": (QUANTIBRITE_EXAMPLE_LOT, Instrument(slope=0.9, intercept=0.6), "PE", 4, None),
     "rainbow PE": (RAINBOW_MEFL_AJ01, Instrument(), "PE", 7, None),
     "rainbow PerCP": (RAINBOW_MEFL_AJ01, Instrument(), "PerCP", 7, None),
@@ -74,9 +76,10 @@ def test_simulated_beads_recover_true_response(tmp_path: Path, style: str, scena
     assert cal.n_used == n_used
     assert cal.r_squared >= 0.999
     if flag:
-        assert len(cal.qc_flags) == 1 and any(f in cal.qc_flags[0] for f in flag), cal.qc_flags
+        assert len(cal.findings) == 1 and cal.findings[0].code in flag, cal.findings
+        assert cal.findings[0].severity == "info"  # the fit stands
     else:
-        assert cal.qc_flags == ()
+        assert cal.findings == ()
     assert 0.85 * 10000 < cal.n_singlets < 0.93 * 10000  # 91 % of the events are single beads
 
 
@@ -95,7 +98,9 @@ def test_dim_peak_lost_is_reported(tmp_path: Path) -> None:
     cal = calibrate_file(path, make_lot(QUANTIBRITE_EXAMPLE_LOT)).calibration
     assert cal.missing_values == (474.0,)
     assert [p.value for p in cal.peaks] == [5359.0, 23843.0, 62336.0]
-    assert any("not found: values 474" in f for f in cal.qc_flags)
+    found = {f.code: f for f in cal.findings}
+    assert found[FindingCode.DIM_PEAKS_NOT_FOUND].message == "dim peak(s) not found: values 474"
+    assert [p.status for p in cal.peaks] == ["used", "used", "used"]
 
 
 def test_bottom_of_scale_pile_is_not_a_bead_peak(tmp_path: Path) -> None:
@@ -103,7 +108,7 @@ def test_bottom_of_scale_pile_is_not_a_bead_peak(tmp_path: Path) -> None:
     path = _bead_file(tmp_path, QUANTIBRITE_EXAMPLE_LOT, Instrument(intercept=1.3), "calibur")
     cal = calibrate_file(path, make_lot(QUANTIBRITE_EXAMPLE_LOT), "FL2-H").calibration
     dropped = [p for p in cal.peaks if not p.used]
-    assert len(dropped) == 1 and dropped[0].reason.startswith("off scale")
+    assert len(dropped) == 1 and dropped[0].status == "below_scale"
     assert dropped[0].mfi == pytest.approx(1.0, rel=0.01)
 
 
@@ -111,14 +116,14 @@ def test_blank_peak_is_found_and_not_fitted(tmp_path: Path) -> None:
     values = (0, *QUANTIBRITE_EXAMPLE_LOT)
     cal = calibrate_file(_bead_file(tmp_path, values, Instrument(), "canto"), make_lot(values)).calibration
     assert [p.value for p in cal.peaks] == [0.0, *QUANTIBRITE_EXAMPLE_LOT]
-    assert cal.peaks[0].reason == "blank" and not cal.peaks[0].used
+    assert cal.peaks[0].status == cal.peaks[0].reason == "blank" and not cal.peaks[0].used
 
 
 def test_saturated_peak_dropped_with_warning(tmp_path: Path) -> None:
     path = _bead_file(tmp_path, QUANTIBRITE_EXAMPLE_LOT, Instrument(intercept=-0.75), "navios")
     cal = calibrate_file(path, make_lot(QUANTIBRITE_EXAMPLE_LOT)).calibration
     top = cal.peaks[-1]
-    assert top.value == 62336.0 and not top.used and top.reason.startswith("saturated")
+    assert top.value == 62336.0 and not top.used and top.status == "saturated"
 
 
 # --- refusals -----------------------------------------------------------------------------------
@@ -163,12 +168,12 @@ def test_flowcal_two_gains_give_one_calibration(corpus: Path) -> None:
     a = calibrate_file(corpus / "flowcal/beads/beads_AJ01_a.fcs", lot, "FL1").calibration
     b = calibrate_file(corpus / "flowcal/beads/beads_AJ01_b.fcs", lot, "FL1").calibration
     assert [p.value for p in a.peaks][-6:] == [p.value for p in b.peaks][-6:]
-    assert a.peaks[-1].reason.startswith("saturated") and b.peaks[-1].used  # a's top bead is off its scale
+    assert a.peaks[-1].status == "saturated" and b.peaks[-1].used  # a's top bead is off its scale
 
 
 def test_flowcal_saturated_brightest_peak(corpus: Path) -> None:
     cal = calibrate_file(corpus / "flowcal/beads/beads_AK02.fcs", make_lot(RAINBOW_MEFL_AK02), "FL1").calibration
-    assert cal.peaks[-1].value == 291042 and cal.peaks[-1].reason.startswith("saturated")
+    assert cal.peaks[-1].value == 291042 and cal.peaks[-1].status == "saturated"
     assert cal.missing_values == (0.0, 771.0, 2106.0)
 
 
@@ -217,14 +222,14 @@ def test_assignment_from_the_bright_end_and_dim_end_pruning() -> None:
     assert [p.value for p in cal.peaks] == [100, 1000, 10000, 100000]
     peaks = [_peak(90), _peak(100), _peak(1000), _peak(10000)]
     cal = calibrate_peaks(peaks, lot, "PE-A")
-    assert not cal.peaks[0].used and cal.peaks[0].reason.startswith("dim end")
+    assert not cal.peaks[0].used and cal.peaks[0].status == "dim_end"
     assert cal.slope == pytest.approx(1.0) and cal.intercept == pytest.approx(1.0)
 
 
 def test_more_peaks_than_values_leaves_the_dimmest_unassigned() -> None:
     lot = make_lot([1000, 10000, 100000])
     cal = calibrate_peaks([_peak(5), _peak(100), _peak(1000), _peak(10000)], lot, "PE-A")
-    assert cal.peaks[0].value is None and cal.peaks[0].reason.startswith("unassigned")
+    assert cal.peaks[0].value is None and cal.peaks[0].status == "unassigned"
     assert cal.n_used == 3
 
 
@@ -232,7 +237,9 @@ def test_ambiguous_assignment_is_flagged() -> None:
     # evenly spaced values: shifted by one the peaks fit just as well
     lot = make_lot([10, 100, 1000, 10000, 100000])
     cal = calibrate_peaks([_peak(100), _peak(1000), _peak(10000)], lot, "PE-A")
-    assert any("ambiguous" in f for f in cal.qc_flags)
+    # the two dimmest values have no peak (10, 100 of the lot); the three found fit as well shifted
+    assert [f.code for f in cal.findings] == [FindingCode.DIM_PEAKS_NOT_FOUND, FindingCode.AMBIGUOUS_ASSIGNMENT]
+    assert cal.findings[-1].severity == "warning"
 
 
 def test_convert_matches_formula_and_refuses_non_positive() -> None:
@@ -273,7 +280,8 @@ def test_example_lot_loads_and_is_marked(project_root: Path) -> None:
 def test_example_lot_is_flagged_in_the_calibration(simulated_run: Path) -> None:
     lot = load_lot("quantibrite-pe-example")
     cal = calibrate_file(simulated_run / "Specimen_001_H12_H12.fcs", lot).calibration
-    assert any("example lot" in f for f in cal.qc_flags)
+    assert FindingCode.EXAMPLE_LOT in {f.code for f in cal.findings}
+    assert "example lot values, not a certificate: use your own lot's file" in cal.qc_flags  # the message shown
 
 
 def test_simulator_lot_file_loads(simulated_run: Path) -> None:

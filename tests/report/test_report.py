@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from assaykit.cli import app
 from assaykit.fcs.text import acquisition_date
+from assaykit.findings import FindingCode, finding, parse_findings, worst
 from assaykit.gating.panels import Panel
 from assaykit.report import build_reports
 from assaykit.report.load import load_run
@@ -350,6 +351,20 @@ def test_reports_of_a_run_whose_bead_tube_failed(simulated_run: Path, tmp_path: 
     _assert_self_contained(page)
     text = " ".join(_parse(page).text)
     assert "no AB/C: the bead tube could not be calibrated" in text and f"no calibration: {error}" in text
+    # the findings read back from the tables are the ones scored: codes, severities and messages
+    data = load_run(tmp_path / "out")
+    blood = [r for r in data.samples if r["role"] in ("sample", "isotype", "control")]
+    assert blood and all(r["qc_flags"][-1] == finding(FindingCode.NO_CALIBRATION,
+                                                       "no AB/C: the bead tube could not be calibrated")
+                         for r in blood)
+    assert [parse_findings(c) for c in result.samples["qc_flags"].fillna("")] == [r["qc_flags"] for r in data.samples]
+    drug = data.restoration[0]["qc_flags"]
+    assert {FindingCode.CONTROL_NO_VALUE, FindingCode.DRUG_NO_VALUE, FindingCode.NO_CALIBRATION} <= {
+        f.code for f in drug}
+    assert [f.message for f in drug if f.code == FindingCode.NO_CALIBRATION] == [
+        "control: no AB/C: the bead tube could not be calibrated",
+        "drug: no AB/C: the bead tube could not be calibrated"]
+    assert worst(drug) == "error"
 
 
 def test_histogram2d_equals_numpy() -> None:

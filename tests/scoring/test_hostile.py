@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from assaykit._io.names import neutralise, restore
+from assaykit.findings import FindingCode, finding, parse_findings
 from assaykit.scoring import score_run
 
 
@@ -85,7 +86,8 @@ def test_nan_and_infinite_events_are_excluded_and_counted(simulated_run: Path, t
     result = score_run(run, out=tmp_path / "out", jobs=1)
     row = result.samples.set_index("file").loc["Specimen_001_A1_A01.fcs"]
     assert row["error"] == "" and row["hladr_abc"] > 0
-    assert "3 events with a missing or infinite value (NaN, inf) excluded before gating" in row["qc_flags"]
+    assert finding(FindingCode.NONFINITE_EVENTS, "3 events with a missing or infinite value (NaN, inf) excluded "
+                   "before gating") in parse_findings(row["qc_flags"])
 
 
 @pytest.mark.parametrize("out", [".", "reports", ".."])

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assaykit.cli import app
+from assaykit.findings import FindingCode, finding, parse_findings
 from assaykit.ledger import open_ledger
 
 
@@ -91,9 +92,12 @@ def test_qc_over_time_holds_a_run(simulated_run: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "QC: rejected, rule 2-2s on bead slope (the run is held: every page says so)" in result.output
     flag = "QC: rejected, rule 2-2s on bead slope"
-    assert all(flag in row["qc_flags"] for row in _rows(out / "samples.csv"))
-    assert all(flag in row["qc_flags"] for row in _rows(out / "restoration.csv"))
-    assert all("already in the ledger under run 'monday'" in row["qc_flags"] for row in _rows(out / "samples.csv"))
+    rejected = finding(FindingCode.QC_REJECTED, flag)
+    assert rejected.severity == "error"
+    assert all(rejected in parse_findings(row["qc_flags"]) for row in _rows(out / "samples.csv"))
+    assert all(rejected in parse_findings(row["qc_flags"]) for row in _rows(out / "restoration.csv"))
+    again = finding(FindingCode.ALREADY_IN_LEDGER, "this file is already in the ledger under run 'monday'")
+    assert all(again in parse_findings(row["qc_flags"]) for row in _rows(out / "samples.csv"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["qc_over_time"]["status"] == "rejected"
     pages = [out / "index.html", *sorted((out / "patients").glob("*.html"))]
@@ -158,7 +162,8 @@ def test_pre_analytics_days_and_control_blood(simulated_run: Path, tmp_path: Pat
     rows = {r["file"]: r for r in _rows(tmp_path / "out" / "samples.csv")}
     p01 = rows["Specimen_001_A1_A01.fcs"]
     assert float(p01["day"]) == pytest.approx(3.5) and float(p01["draw_to_stain_h"]) == pytest.approx(5.5)
-    assert "pre-analytics: stained 5.5 h after the draw (limit 4 h)" in p01["qc_flags"]
+    assert finding(FindingCode.LATE_STAINING, "pre-analytics: stained 5.5 h after the draw (limit 4 h)") \
+        in parse_findings(p01["qc_flags"])
     assert rows["Specimen_001_A3_A03.fcs"]["role"] == "control" and rows["Specimen_001_A3_A03.fcs"]["hladr_abc"]
     qc = {r["series"]: r for r in _rows(tmp_path / "out" / "qc.csv")}
     assert float(qc["control AB/C (CTRL-A)"]["value"]) == pytest.approx(float(rows["Specimen_001_A3_A03.fcs"]

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from assaykit import read_fcs
 from assaykit.cli import app
 from assaykit.errors import AssayKitError
+from assaykit.findings import FindingCode, finding, parse_findings
 from assaykit.gating import apply_strategy, load_strategy
 from assaykit.interop import evaluate, read_workspace
 from assaykit.scoring import score_run
@@ -70,7 +71,8 @@ def test_a_yaml_gate_replaces_the_monocyte_gate(run: Path, tmp_path: Path) -> No
     assert int(row["monocytes"]) == int(inside.sum()) != int(before[FILE]["monocytes"])
     assert float(row["hladr_mfi"]) == pytest.approx(float(np.median(result.frame.scale("HLA-DR")[inside])),
                                                     abs=5e-4)  # tables: 3 decimals
-    assert row["qc_flags"].startswith("gate set by hand: granulocytes inside the automatic gate")
+    assert parse_findings(row["qc_flags"])[0] == finding(FindingCode.GATE_SET_BY_HAND,
+                                                          "gate set by hand: granulocytes inside the automatic gate")
     for name, other in rows.items():  # every other tube as without the override
         if name != FILE:
             assert {k: v for k, v in other.items()} == before[name], name
@@ -87,7 +89,8 @@ def test_a_yaml_gate_replaces_the_monocyte_gate(run: Path, tmp_path: Path) -> No
     # the restoration row of the drug carries the flag; the patient page says so
     with (out / "restoration.csv").open(newline="") as handle:
         drug = next(r for r in csv.DictReader(handle) if r["file"] == FILE)
-    assert "drug: gate set by hand: granulocytes inside the automatic gate" in drug["qc_flags"]
+    assert finding(FindingCode.GATE_SET_BY_HAND, "drug: gate set by hand: granulocytes inside the automatic gate") \
+        in parse_findings(drug["qc_flags"])
     from assaykit.report import build_reports
 
     build_reports(out, jobs=1)
@@ -149,8 +152,9 @@ def test_a_workspace_population_replaces_the_monocyte_gate(run: Path, tmp_path: 
     assert int(row["monocytes"]) == int(inside.sum()) > 0
     assert float(row["hladr_mfi"]) == pytest.approx(float(np.median(result.frame.scale("HLA-DR")[inside])),
                                                     abs=5e-4)
-    assert row["qc_flags"].startswith("gate set by hand: checked by hand (JD)")
-    assert "not written as GatingML" in row["qc_flags"]  # a workspace's gates are shown in run.wsp
+    found = parse_findings(row["qc_flags"])
+    assert found[0] == finding(FindingCode.GATE_SET_BY_HAND, "gate set by hand: checked by hand (JD)")
+    assert FindingCode.GATES_NOT_EXPORTED in {f.code for f in found}  # a workspace's gates are shown in run.wsp
     manifest = json.loads((out / "manifest.json").read_text())
     source = f"workspace lab.wsp, sample {FILE!r}, population 'Cells/Monocytes'"
     assert manifest["gate_overrides"][0]["source"] == source

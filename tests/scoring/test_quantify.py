@@ -10,8 +10,9 @@ import pytest
 
 from assaykit import read_fcs
 from assaykit.beads import calibrate_file, load_lot
+from assaykit.findings import FindingCode
 from assaykit.gating import apply_strategy, load_strategy, measure
-from assaykit.scoring.quantify import calibrate_readout, pairing_flags, sample_voltage
+from assaykit.scoring.quantify import calibrate_readout, pairing_findings, sample_voltage
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +31,20 @@ def test_abc_matches_truth_for_every_sample(simulated_run: Path, calibration) ->
         result = calibrate_readout(readout, calibration, sample)
         assert result.unit == "AB/C"
         assert result.value == pytest.approx(float(row["true_abc"]), rel=0.03), row["file"]
-        assert result.qc_flags == ()
+        assert result.findings == ()
 
 
-def test_pairing_flags_channel_and_voltage(simulated_run: Path, calibration) -> None:
+def test_pairing_findings_channel_and_voltage(simulated_run: Path, calibration) -> None:
     sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
-    assert pairing_flags(calibration, "PE-A", sample_voltage(sample, "PE-A")) == []
-    assert "beads were read in PE-A" in pairing_flags(calibration, "FL2-H")[0]
+    assert pairing_findings(calibration, "PE-A", sample_voltage(sample, "PE-A")) == []
+    (channel,) = pairing_findings(calibration, "FL2-H")
+    assert (channel.code, channel.severity) == (FindingCode.BEAD_CHANNEL_MISMATCH, "error")
+    assert channel.message == "beads were read in PE-A, the sample's readout in FL2-H"
     keywords = {**sample.keywords, "$P4V": "520"}
     voltage = sample_voltage(replace(sample, keywords=keywords), "PE-A")
-    assert pairing_flags(replace(calibration, voltage="480"), "PE-A", voltage) == [
-        "PE-A voltage 520 differs from the bead tube's 480"]
+    (found,) = pairing_findings(replace(calibration, voltage="480"), "PE-A", voltage)
+    assert found.code == FindingCode.VOLTAGE_MISMATCH
+    assert found.message == "PE-A voltage 520 differs from the bead tube's 480"
 
 
 def test_extrapolation_and_non_positive_mfi(simulated_run: Path, calibration) -> None:
@@ -48,6 +52,8 @@ def test_extrapolation_and_non_positive_mfi(simulated_run: Path, calibration) ->
     sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
     readout = measure(apply_strategy(sample, strategy), strategy)
     low = calibrate_readout(replace(readout, median=50.0), calibration, sample)
-    assert low.value == pytest.approx(calibration.convert(50.0)) and "extrapolated" in low.qc_flags[0]
+    assert low.value == pytest.approx(calibration.convert(50.0))
+    assert [f.code for f in low.findings] == [FindingCode.EXTRAPOLATED_LOW]
+    assert low.qc_flags[0].startswith("MFI 50 below the dimmest bead used")  # the message shown
     none = calibrate_readout(replace(readout, median=-2.0), calibration, sample)
-    assert none.value is None and "not positive" in none.qc_flags[0]
+    assert none.value is None and [f.code for f in none.findings] == [FindingCode.MFI_NOT_POSITIVE]

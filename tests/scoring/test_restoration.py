@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from assaykit.scoring.restoration import ResponderRule, Thresholds, immunosep_class, restoration, state
+from assaykit.findings import FindingCode, finding
+from assaykit.scoring.restoration import (
+    ResponderRule,
+    Thresholds,
+    immunosep_class,
+    pair_with_controls,
+    restoration,
+    state,
+)
+from assaykit.scoring.rows import SampleRow
+from assaykit.scoring.tables import PATIENT_COLUMNS
 
 T = Thresholds()
 
@@ -46,3 +56,33 @@ def test_restoration_measures() -> None:
 def test_immunosep(ferritin, abc, expected) -> None:
     klass, rule = immunosep_class(ferritin, abc, T)
     assert klass == expected and rule
+
+
+def _tube(file: str, condition: str, abc: float | None, *found, error: str = "") -> SampleRow:
+    return SampleRow(file=file, well="", patient="P01", timepoint="D1", condition=condition, role="sample",
+                     matched_by="file name", hladr_abc=abc, qc_flags=tuple(found), error=error)
+
+
+def test_typed_rows_pair_each_drug_with_its_control() -> None:
+    few = finding(FindingCode.FEW_EVENTS, "only 400 monocytes (fewer than 500 recommended)")
+    samples = [_tube("c.fcs", "unstimulated", 4000.0, few), _tube("g.fcs", "IFN-gamma", 8000.0),
+               _tube("x.fcs", "GM-CSF", None, error="no CD14-bright population")]
+    rows, patients = pair_with_controls(samples, "unstimulated", T, ResponderRule(), {("P01", ""): 3000.0})
+    gamma, lost = rows
+    # by hand: 8000 / 4000 = 2 >= 1.5 and the state improves (immunoparalysis -> intermediate)
+    assert (gamma.fold_change, gamma.log2_fold_change, gamma.delta_abc) == (2.0, 1.0, 4000.0)
+    assert gamma.gap_closed == pytest.approx(4000.0 / 11000.0)
+    assert (gamma.state_control, gamma.state_drug, gamma.responder) == ("immunoparalysis", "intermediate", True)
+    assert gamma.qc_flags == (few.about("control"),) and gamma.qc_flags[0].message.startswith("control: only 400")
+    assert lost.fold_change is None and lost.responder is None
+    assert [f.code for f in lost.qc_flags] == [FindingCode.DRUG_NO_VALUE, FindingCode.FEW_EVENTS]
+    assert lost.qc_flags[0].message == "x.fcs has no AB/C (no CD14-bright population)"
+    (patient,) = patients
+    # ferritin 3,000 <= 4,420 ng/mL and the control's AB/C 4,000 < 5,000: immunoparalysis
+    assert (patient.state, patient.immunosep_class, patient.responders) == ("immunoparalysis", "immunoparalysis",
+                                                                            "IFN-gamma")
+    assert (patient.best_condition, patient.best_fold_change) == ("IFN-gamma", 2.0)
+    assert patient.qc_flags == (few.about("c.fcs"),)
+    # the table row: the columns in order, the findings as one readable cell
+    assert gamma.to_dict()["qc_flags"] == "[few_events] control: only 400 monocytes (fewer than 500 recommended)"
+    assert list(patient.to_dict()) == PATIENT_COLUMNS

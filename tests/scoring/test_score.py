@@ -16,6 +16,7 @@ import assaykit
 from assaykit import read_fcs
 from assaykit.cli import app
 from assaykit.errors import AssayKitError, PlateMapError
+from assaykit.findings import FindingCode, finding, parse_findings
 from assaykit.scoring import score_run
 from assaykit.scoring.restoration import Thresholds, state
 
@@ -151,7 +152,7 @@ def test_a_broken_file_is_a_row_and_exit_1(small_run: Path, tmp_path: Path) -> N
     assert (others["error"] == "").all() and (others["hladr_abc"] != "").all()
     restoration = pd.read_csv(tmp_path / "out" / "restoration.csv", keep_default_na=False)
     lost = restoration[restoration["file"] == broken.name].iloc[0]
-    assert lost["fold_change"] == "" and "has no AB/C" in lost["qc_flags"]
+    assert lost["fold_change"] == "" and FindingCode.DRUG_NO_VALUE in {f.code for f in parse_findings(lost["qc_flags"])}
     assert "failed: Specimen_001_A2_A02.fcs" in result.stdout
 
 
@@ -281,7 +282,8 @@ def test_tube_with_too_few_events_is_a_row(small_run: Path, tmp_path: Path) -> N
     result = score_run(small_run, out=tmp_path / "o", jobs=2)
     rows = result.samples.set_index("file")
     row = rows.loc["Specimen_001_A2_A02.fcs"]
-    assert row["error"] == "" and "fewer than 500, the value is unreliable" in row["qc_flags"]
+    assert row["error"] == "" and FindingCode.TOO_FEW_EVENTS in {f.code for f in parse_findings(row["qc_flags"])}
+    assert "fewer than 500, the value is unreliable" in row["qc_flags"]  # the message, beside its code
     refused = rows.loc["Specimen_001_A3_A03.fcs"]
     assert "no CD14-bright population" in refused["error"] and pd.isna(refused["hladr_abc"])
     others = result.samples[(result.samples["role"] == "sample") & ~result.samples["file"].isin(
@@ -333,8 +335,10 @@ def test_voltage_differing_from_the_bead_tube_is_flagged(small_run: Path, tmp_pa
         keywords = {k: v for k, v in sample.keywords.items() if k in ("$SPILLOVER", "WELL ID", "$CYT")}
         write_fcs(small_run / name, sample.events, sample.channels, sample.markers, {**keywords, "$P4V": voltage})
     samples = score_run(small_run, out=tmp_path / "o", jobs=1).samples.set_index("file")
-    assert "PE-A voltage 520 differs from the bead tube's 480" in samples.loc["Specimen_001_A1_A01.fcs", "qc_flags"]
-    assert "voltage" not in samples.loc["Specimen_001_A2_A02.fcs", "qc_flags"]
+    assert finding(FindingCode.VOLTAGE_MISMATCH, "PE-A voltage 520 differs from the bead tube's 480") \
+        in parse_findings(samples.loc["Specimen_001_A1_A01.fcs", "qc_flags"])
+    assert FindingCode.VOLTAGE_MISMATCH not in {f.code for f in parse_findings(samples.loc["Specimen_001_A2_A02.fcs",
+                                                                                           "qc_flags"])}
 
 
 # --- one rule in one place --------------------------------------------------------------------------
@@ -394,7 +398,8 @@ def test_roles_and_statistic_come_from_the_strategy(tmp_path: Path) -> None:
     tube = measure_tube(path, strategy, figure=False)
     gated = apply_strategy(read_fcs(path), strategy)
     assert tube.singlets == gated.count("Single cells") and tube.monocytes == gated.count("CD14+ mono")
-    assert any(f.startswith("doublets are") and "of Leukocytes" in f for f in tube.qc_flags), tube.qc_flags
+    assert any(f.code == FindingCode.HIGH_DOUBLETS and "of Leukocytes" in f.message for f in tube.qc_flags), \
+        tube.qc_flags
     values = gated.frame.scale("HLA-DR")[gated.masks["CD14+ mono"]]
     geometric = float(np.exp(np.mean(np.log(values[values > 0]))))
     assert tube.hladr_statistic == "geometric_mean"
@@ -443,7 +448,8 @@ def test_pbmc_run_on_an_lsr_with_the_labs_matrix(tmp_path: Path) -> None:
         true_mfi = 10 ** ((np.log10(float(t["true_abc"])) - float(t["calibration_intercept"]))
                           / float(t["calibration_slope"]))
         assert abs(row["hladr_mfi"] / true_mfi - 1) <= 0.03, (name, row["hladr_mfi"], true_mfi)
-        assert any("no FSC-H" in f for f in row["qc_flags"].split("; "))
+        assert any(f.code == FindingCode.DOUBLETS_NOT_EXCLUDED and "no FSC-H" in f.message
+                   for f in parse_findings(row["qc_flags"]))
     manifest = result.manifest
     assert manifest["options"]["specimen"] == "pbmc" and manifest["options"]["compensation"]["sha256"]
     assert set(manifest["specimens_detected"].values()) == {"pbmc"}

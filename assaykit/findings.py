@@ -1,0 +1,223 @@
+"""QC findings as data: a stable code, a severity and a sentence for people.
+
+Every QC finding assaykit makes (of a tube's gating, a bead calibration, pairing a tube with
+its calibration, pre-analytics, restoration, QC over time) is a :class:`Finding`. Code decides
+on ``code`` (and the ``severity`` the code carries); ``message`` is only shown. Tables write a
+row's findings as one readable cell, ``[code] message; [code] message``, which
+:func:`parse_findings` reads back.
+
+This module sits at the bottom of the package (beside ``errors``): gating and beads produce
+findings, scoring and report consume them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any, Literal
+
+Severity = Literal["info", "warning", "error"]
+"""``info``: recorded, the value stands; ``warning``: the value stands, with the finding shown
+beside it; ``error``: the value is not to be reported as it is."""
+
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
+
+
+class FindingCode(StrEnum):
+    """The stable code of every QC finding (the values are written in tables and the ledger:
+    never renamed, only added)."""
+
+    # a tube's gating and readout (gating.readout)
+    COMPENSATION = "compensation"
+    NONFINITE_EVENTS = "nonfinite_events"
+    TOO_FEW_EVENTS = "too_few_events"
+    FEW_EVENTS = "few_events"
+    DOUBLETS_NOT_EXCLUDED = "doublets_not_excluded"
+    HIGH_DOUBLETS = "high_doublets"
+    SPECIMEN_MISMATCH = "specimen_mismatch"
+    LOW_PURITY = "low_purity"
+    SATURATED_EVENTS = "saturated_events"
+    READOUT_SATURATED = "readout_saturated"
+    # the tube's outputs and overrides (scoring)
+    GATES_NOT_EXPORTED = "gates_not_exported"
+    NOT_IN_WORKSPACE = "not_in_workspace"
+    GATE_SET_BY_HAND = "gate_set_by_hand"
+    # a tube with its calibration (scoring.quantify)
+    NO_CALIBRATION = "no_calibration"
+    BEAD_CHANNEL_MISMATCH = "bead_channel_mismatch"
+    VOLTAGE_MISMATCH = "voltage_mismatch"
+    MFI_NOT_POSITIVE = "mfi_not_positive"
+    EXTRAPOLATED_LOW = "extrapolated_low"
+    EXTRAPOLATED_HIGH = "extrapolated_high"
+    # a bead calibration (beads.fit, beads.pipeline)
+    EXAMPLE_LOT = "example_lot"
+    SATURATED_PEAK_DROPPED = "saturated_peak_dropped"
+    PEAKS_BELOW_SCALE_DROPPED = "peaks_below_scale_dropped"
+    DIM_PEAKS_NOT_FOUND = "dim_peaks_not_found"
+    DIM_PEAKS_LEFT_OUT = "dim_peaks_left_out"
+    LOW_R_SQUARED = "low_r_squared"
+    SLOPE_OUT_OF_RANGE = "slope_out_of_range"
+    AMBIGUOUS_ASSIGNMENT = "ambiguous_assignment"
+    NO_SINGLET_GATE = "no_singlet_gate"
+    # pre-analytics, the ledger, QC over time (scoring.history)
+    LATE_STAINING = "late_staining"
+    STAINED_BEFORE_DRAW = "stained_before_draw"
+    ALREADY_IN_LEDGER = "already_in_ledger"
+    QC_WARNING = "qc_warning"
+    QC_REJECTED = "qc_rejected"
+    # restoration and patient rows (scoring.restoration)
+    CONTROL_NO_VALUE = "control_no_value"
+    DRUG_NO_VALUE = "drug_no_value"
+    TUBE_FAILED = "tube_failed"
+    # read back from a table written before findings had codes
+    UNCODED = "uncoded"
+
+
+SEVERITY: dict[FindingCode, Severity] = {
+    FindingCode.COMPENSATION: "warning",
+    FindingCode.NONFINITE_EVENTS: "info",
+    FindingCode.TOO_FEW_EVENTS: "error",
+    FindingCode.FEW_EVENTS: "warning",
+    FindingCode.DOUBLETS_NOT_EXCLUDED: "warning",
+    FindingCode.HIGH_DOUBLETS: "warning",
+    FindingCode.SPECIMEN_MISMATCH: "warning",
+    FindingCode.LOW_PURITY: "warning",
+    FindingCode.SATURATED_EVENTS: "warning",
+    FindingCode.READOUT_SATURATED: "warning",
+    FindingCode.GATES_NOT_EXPORTED: "info",
+    FindingCode.NOT_IN_WORKSPACE: "info",
+    FindingCode.GATE_SET_BY_HAND: "info",
+    FindingCode.NO_CALIBRATION: "error",
+    FindingCode.BEAD_CHANNEL_MISMATCH: "error",
+    FindingCode.VOLTAGE_MISMATCH: "error",
+    FindingCode.MFI_NOT_POSITIVE: "error",
+    FindingCode.EXTRAPOLATED_LOW: "warning",
+    FindingCode.EXTRAPOLATED_HIGH: "warning",
+    FindingCode.EXAMPLE_LOT: "warning",
+    FindingCode.SATURATED_PEAK_DROPPED: "info",
+    FindingCode.PEAKS_BELOW_SCALE_DROPPED: "info",
+    FindingCode.DIM_PEAKS_NOT_FOUND: "info",
+    FindingCode.DIM_PEAKS_LEFT_OUT: "info",
+    FindingCode.LOW_R_SQUARED: "error",
+    FindingCode.SLOPE_OUT_OF_RANGE: "error",
+    FindingCode.AMBIGUOUS_ASSIGNMENT: "warning",
+    FindingCode.NO_SINGLET_GATE: "info",
+    FindingCode.LATE_STAINING: "warning",
+    FindingCode.STAINED_BEFORE_DRAW: "warning",
+    FindingCode.ALREADY_IN_LEDGER: "warning",
+    FindingCode.QC_WARNING: "warning",
+    FindingCode.QC_REJECTED: "error",
+    FindingCode.CONTROL_NO_VALUE: "error",
+    FindingCode.DRUG_NO_VALUE: "error",
+    FindingCode.TUBE_FAILED: "error",
+    FindingCode.UNCODED: "warning",
+}
+"""Each code's severity: one code, one severity, so a verdict read back from a table's codes
+is the one decided when the run was scored."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One QC finding: its stable ``code``, its ``severity`` (the code's, :data:`SEVERITY`) and
+    ``message``, a sentence for people that no code reads. ``str()`` is the message."""
+
+    code: FindingCode
+    severity: Severity
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def about(self, subject: str) -> Finding:
+        """The same finding said of ``subject`` (the message prefixed ``subject: ``; the code
+        and severity kept).
+
+        Parameters
+        ----------
+        subject : str
+            What the finding is about, e.g. ``control`` or a file name.
+        """
+        return replace(self, message=f"{subject}: {self.message}")
+
+    def cell(self) -> str:
+        """The finding as written in a table cell: ``[code] message``."""
+        return f"[{self.code.value}] {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"code", "severity", "message"}`` (JSON)."""
+        return {"code": self.code.value, "severity": self.severity, "message": self.message}
+
+
+def finding(code: FindingCode, message: str) -> Finding:
+    """A :class:`Finding` of ``code`` with the code's severity.
+
+    Parameters
+    ----------
+    code : FindingCode
+        The finding's code.
+    message : str
+        The sentence shown to people.
+    """
+    return Finding(code=code, severity=SEVERITY[code], message=message)
+
+
+def findings_cell(findings: Iterable[Finding]) -> str:
+    """``findings`` as one table cell: each :meth:`Finding.cell`, joined by ``"; "``.
+
+    Parameters
+    ----------
+    findings : iterable of Finding
+        A row's findings, in order.
+    """
+    return "; ".join(f.cell() for f in findings)
+
+
+_CODES = "|".join(code.value for code in FindingCode)
+_CELL_START = re.compile(rf"; (?=\[(?:{_CODES})\] )")
+"""Where the next finding of a cell starts: ``; [code] `` with a known code (a message may hold
+``; `` and brackets of its own)."""
+_ONE = re.compile(r"\[([a-z0-9_]+)\] (.*)", re.DOTALL)
+
+
+def parse_findings(text: str) -> tuple[Finding, ...]:
+    """The findings of a table cell written by :func:`findings_cell`. Text without a code (a
+    table written before findings had codes) reads as ``uncoded`` findings, one per ``"; "``
+    part; an unknown code is a ValueError.
+
+    Parameters
+    ----------
+    text : str
+        The cell.
+    """
+    if not text:
+        return ()
+    if _ONE.match(text) is None:
+        return tuple(finding(FindingCode.UNCODED, part) for part in text.split("; ") if part)
+    found = []
+    for part in _CELL_START.split(text):
+        match = _ONE.fullmatch(part)
+        if match is None:
+            raise ValueError(f"{part[:40]!r} is not a finding assaykit writes ([code] message)")
+        try:
+            code = FindingCode(match.group(1))
+        except ValueError:
+            raise ValueError(f"unknown finding code {match.group(1)!r}") from None
+        found.append(finding(code, match.group(2)))
+    return tuple(found)
+
+
+def worst(findings: Iterable[Finding]) -> Severity | None:
+    """The highest severity among ``findings`` (None when there are none).
+
+    Parameters
+    ----------
+    findings : iterable of Finding
+        Findings of one value.
+    """
+    levels = [SEVERITIES.index(f.severity) for f in findings]
+    return SEVERITIES[max(levels)] if levels else None
+
+
+__all__ = ["SEVERITY", "Finding", "FindingCode", "Severity", "finding", "findings_cell", "parse_findings", "worst"]
