@@ -15,7 +15,6 @@ from ..fcs import Sample, Spillover
 from ..fcs.channels import find_channel, is_scatter
 from ..fcs.compensation import compensate, is_identity
 from .gates import Gate
-from .kernels import select
 from .strategy import ROOT, Strategy
 from .transforms import Transform
 
@@ -91,10 +90,8 @@ class GatingFrame:
         kept = self._selected.get(key)
         if kept is not None and kept[0] is mask:
             return kept[1]
-        source = self.display(marker) if display else self.scale(marker)
-        values = select(source, mask)
-        if values is not source:  # every event kept: the marker's own array, left as it is
-            values.flags.writeable = False
+        values = (self.display(marker) if display else self.scale(marker))[mask]
+        values.flags.writeable = False
         self._selected[key] = (mask, values)
         return values
 
