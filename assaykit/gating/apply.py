@@ -15,6 +15,7 @@ from ..fcs import Sample, Spillover
 from ..fcs.channels import find_channel, is_scatter
 from ..fcs.compensation import compensate, is_identity
 from .gates import Gate
+from .kernels import select
 from .strategy import ROOT, Strategy
 from .transforms import Transform
 
@@ -90,7 +91,7 @@ class GatingFrame:
         kept = self._selected.get(key)
         if kept is not None and kept[0] is mask:
             return kept[1]
-        values = (self.display(marker) if display else self.scale(marker))[mask]
+        values = select(self.display(marker) if display else self.scale(marker), mask)
         values.flags.writeable = False
         self._selected[key] = (mask, values)
         return values

@@ -14,15 +14,18 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
+from .kernels import select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 
 _MAD = 1.4826
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:
-    """Median and MAD-based robust SD of ``values``."""
-    center = float(np.median(values))
-    spread = _MAD * float(np.median(np.abs(values - center)))
+    """Median and MAD-based robust SD of ``values`` (a selection of the caller's, reordered here:
+    each median partitions it in place instead of a copy)."""
+    center = float(np.median(values, overwrite_input=True))
+    deviations = np.abs(values - center)
+    spread = _MAD * float(np.median(deviations, overwrite_input=True))
     return center, spread
 
 
@@ -97,7 +100,7 @@ class DebrisGate:
     cell_span: float = 0.45
 
     def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate:
-        scale = data.scale(self.dims[0])[parent]
+        scale = select(data.scale(self.dims[0]), parent)
         if scale.size < 50:
             raise GatingError(f"too few events ({scale.size}) to find debris on {self.dims[0]}")
         x = np.log10(np.maximum(scale, 1.0))
@@ -139,7 +142,7 @@ class SingletGate:
         if self.dims[1] in data.missing:
             return IntervalGate((self.dims[0],))
         area = data.selected(self.dims[0], parent, display=False)  # the figure's outline reads it too
-        height = data.scale(self.dims[1])[parent]
+        height = select(data.scale(self.dims[1]), parent)
         if np.array_equal(area, height):  # one channel for both (a FACSCalibur has no pulse area)
             return RatioGate(self.dims, low=1.0, high=1.0)
         ok = (area > 0) & (height > 0)
@@ -277,7 +280,7 @@ class MonocyteGate:
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
-        gated_x, gated_y = data.display(self.dims[0])[gated], data.display(self.dims[1])[gated]
+        gated_x, gated_y = select(data.display(self.dims[0]), gated), select(data.display(self.dims[1]), gated)
         separation = self._check(x, y, gated_x, monocytes, lymphocytes, granulocytes is not None)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
@@ -312,7 +315,7 @@ class MonocyteGate:
         positive = x > x_neg + self.cd14_low_sds * s_neg
         if np.count_nonzero(positive) < self.min_band_events:
             raise GatingError("no CD14-bright population: monocyte gate not found")
-        xp, yp = x[positive], y[positive]
+        xp, yp = select(x, positive), select(y, positive)
         x_range = tuple(np.percentile(xp, [0.5, 99.9]).tolist())
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
@@ -360,7 +363,7 @@ class MonocyteGate:
         share = np.count_nonzero(above) / above.size
         if share < self.min_granulocyte_share:
             return None, share
-        ya = y[above]
+        ya = select(y, above)
         centres, dens = density(ya, *np.percentile(ya, [0.5, 99.5]).tolist())
         y_gran = float(centres[int(np.argmax(dens))])
         near = np.abs(y - y_gran) < self.reference_window
@@ -429,7 +432,7 @@ class MonocyteGate:
                               f"(expected {100 * self.min_share:g}-{100 * limit:g} %)")
         band = np.abs(y - mu_y) < 2 * s_y
         low, high = x_neg, mu_x + 3 * s_x
-        centres, dens = density(x[band], low, high, bins=128, smooth=2.0)
+        centres, dens = density(select(x, band), low, high, bins=128, smooth=2.0)
         peak = float(dens[np.searchsorted(centres, mu_x) - 1:np.searchsorted(centres, mu_x) + 2].max())
         between = (centres > x_neg + s_neg) & (centres < mu_x - s_x)
         dip = float(dens[between].min()) if between.any() else 0.0

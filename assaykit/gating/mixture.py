@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GatingError
+from .kernels import select
 
 _VAR_FLOOR = 1e-6  # display units squared: no component collapses onto a single bin
 
@@ -64,7 +65,7 @@ def histogram2d(x: np.ndarray, y: np.ndarray, bins: int, x_range: tuple[float, f
         (low, high) of each axis, both bounds included.
     """
     inside = (x >= x_range[0]) & (x <= x_range[1]) & (y >= y_range[0]) & (y <= y_range[1])
-    index = _bin_index(x[inside], bins, x_range) * bins + _bin_index(y[inside], bins, y_range)
+    index = _bin_index(select(x, inside), bins, x_range) * bins + _bin_index(select(y, inside), bins, y_range)
     counts = np.bincount(index, minlength=bins * bins).reshape(bins, bins)
     return counts, np.linspace(*x_range, bins + 1), np.linspace(*y_range, bins + 1)
 
@@ -83,14 +84,17 @@ def histogram1d(x: np.ndarray, bins: int, x_range: tuple[float, float]) -> tuple
     x_range : tuple of float
         (low, high), both included.
     """
-    inside = x[(x >= x_range[0]) & (x <= x_range[1])]
+    inside = select(x, (x >= x_range[0]) & (x <= x_range[1]))
     return np.bincount(_bin_index(inside, bins, x_range), minlength=bins), np.linspace(*x_range, bins + 1)
 
 
 def _bin_index(values: np.ndarray, bins: int, value_range: tuple[float, float]) -> np.ndarray:
     """Bin of each value (all within the closed ``value_range``; the top edge in the last bin)."""
     low, high = value_range
-    return np.minimum(((values - low) * (bins / (high - low))).astype(np.int64), bins - 1)
+    scaled = values - low
+    scaled *= bins / (high - low)
+    index = scaled.astype(np.int64)
+    return np.minimum(index, bins - 1, out=index)
 
 
 def _quadratic_features(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -110,8 +114,12 @@ def _log_density_coefficients(means: np.ndarray, covs: np.ndarray, weights: np.n
         raise GatingError("mixture fit failed: a component's covariance is not positive definite")
     log = np.log(weights / (2 * np.pi * np.sqrt(det)))
     a, c, b = -0.5 * c11 / det, -0.5 * c00 / det, c01 / det
-    constant = a * mx * mx + b * mx * my + c * my * my + log
-    return np.column_stack([constant, -2 * a * mx - b * my, -b * mx - 2 * c * my, a, b, c])
+    coefficients = np.empty((len(weights), 6))
+    coefficients[:, 0] = a * mx * mx + b * mx * my + c * my * my + log
+    coefficients[:, 1] = -2 * a * mx - b * my
+    coefficients[:, 2] = -b * mx - 2 * c * my
+    coefficients[:, 3], coefficients[:, 4], coefficients[:, 5] = a, b, c
+    return coefficients
 
 
 def fit_binned(
@@ -159,8 +167,8 @@ def fit_binned(
         expected = m[:, 1:3] / n_k[:, None]  # the moments' means
         mu = expected if low is None else np.minimum(np.maximum(expected, low), high)
         (mx, my), (ex, ey) = mu.T, expected.T
-        cxx = np.maximum(m[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)  # about the (bounded) mean
-        cxy = m[:, 4] / n_k - mx * ey - my * ex + mx * my
-        cyy = np.maximum(m[:, 5] / n_k - 2 * my * ey + my * my, _VAR_FLOOR)
-        cov = np.stack([np.column_stack([cxx, cxy]), np.column_stack([cxy, cyy])], axis=1)
+        cov = np.empty((k, 2, 2))  # about the (bounded) mean
+        cov[:, 0, 0] = np.maximum(m[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)
+        cov[:, 0, 1] = cov[:, 1, 0] = m[:, 4] / n_k - mx * ey - my * ex + mx * my
+        cov[:, 1, 1] = np.maximum(m[:, 5] / n_k - 2 * my * ey + my * my, _VAR_FLOOR)
     return Mixture(mu, cov, weights, bg_weight, density)

@@ -17,6 +17,7 @@ import numpy as np
 from ..fcs.channels import is_scatter
 from .apply import GatingResult
 from .gates import thinned
+from .kernels import select
 from .mixture import histogram1d, histogram2d
 from .strategy import ROOT
 from .transforms import Transform
@@ -153,7 +154,7 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
                   "percent_of_parent": population.percent_of_parent}
         labels = [axis_label(result, d) for d in dims]
         if len(dims) == 1:
-            x = frame.display(dims[0]) if parent is root else frame.display(dims[0])[parent]
+            x = frame.display(dims[0]) if parent is root else select(frame.display(dims[0]), parent)
             counts, edges = histogram1d(x, bins, _range(x))
             bounds = tuple(float(b) for b in (gate.low, gate.high) if b is not None)
             panels.append(Panel(**common, x_label=labels[0], y_label="events", x_edges=edges,
