@@ -316,7 +316,8 @@ class MonocyteGate:
         if np.count_nonzero(positive) < self.min_band_events:
             raise GatingError("no CD14-bright population: monocyte gate not found")
         xp, yp = select(x, positive), select(y, positive)
-        x_range = tuple(np.percentile(xp, [0.5, 99.9]).tolist())
+        x_low, x_high = np.percentile(xp, [0.5, 99.9]).tolist()
+        x_range = (x_low, x_high)
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
