@@ -20,6 +20,13 @@ from assaykit.simulate import Scenario, simulate_blood, write_tube
 OUT = Path(__file__).resolve().parent / "out"
 
 
+def _read_hashed(path: Path) -> object:
+    """The sample and its SHA-256 (which `score` asks for; a Sample computes it on first access)."""
+    sample = read_fcs(path)
+    assert len(sample.sha256) == 64
+    return sample
+
+
 def per_tube(path: Path, strategy: object, repeats: int = 31) -> dict[str, object]:
     """The median of ``measure_task`` with figure data (what a worker of `score` does per tube,
     allocator set as in a worker) over ``repeats`` runs, its 10th and 90th percentiles (the
@@ -45,7 +52,7 @@ def per_tube(path: Path, strategy: object, repeats: int = 31) -> dict[str, objec
         return out
 
     for _ in range(repeats):
-        sample = timed("read", lambda: read_fcs(path))
+        sample = timed("read", lambda: _read_hashed(path))
         result = timed("gates", lambda s=sample: apply_strategy(s, strategy))
         timed("readout", lambda r=result: measure(r, strategy))
         values = readout_values(result, strategy)
@@ -75,8 +82,8 @@ def main() -> None:
     tube_ms = figures["tube_median_s"] * 1000
     print(f"a whole tube as `score` measures it (read incl. SHA-256, gates, readout, figure data, gate exports): "
           f"median {tube_ms:.1f} ms of {figures['tube_runs']} runs (10th-90th percentile "
-          f"{figures['tube_p10_s'] * 1000:.1f}-{figures['tube_p90_s'] * 1000:.1f} ms); issue 17's limit 20 ms: "
-          f"{'met' if tube_ms <= 20 else 'NOT met'}; stages: "
+          f"{figures['tube_p10_s'] * 1000:.1f}-{figures['tube_p90_s'] * 1000:.1f} ms); issue 26's limit 35 ms: "
+          f"{'met' if tube_ms <= 35 else 'NOT met'}; stages: "
           + ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items()))
     try:
         from flowkit_gate import time_flowkit

@@ -1,7 +1,9 @@
 """The peer for bench_score.py: FlowKit 1.3 in one process applying two fixed gates (singlets on
 FSC-A x FSC-H, monocytes on compensated logicle CD14 x log SSC) to every file of a plate and
 pulling the monocytes' PE median. The gates come from GATES_JSON (written by bench_score.py from
-assaykit's fit on the first tube); timing is the process's wall time, import included.
+assaykit's fit on the first tube), with the first file's spillover matrix, which every file of the
+simulated plate declares alike (the file's spillover applied, as a lab's fixed template does);
+timing is the process's wall time, import included.
 
     .venv/bin/python benchmarks/flowkit_score.py GATES_JSON FILE...
 """

@@ -175,8 +175,8 @@ def _native(array: np.ndarray) -> np.ndarray:
 def decode(buffer: memoryview | bytes, layout: Layout, n_events: int) -> np.ndarray:
     """Decode ``n_events`` events from ``buffer`` (which may hold more) into an array.
 
-    Integers come back as unsigned integers masked by ``$PnR``; floats as float32/float64;
-    ASCII as float64. The result never shares memory with a writable buffer of the caller.
+    Integers come back as unsigned integers masked by ``$PnR``; floats as float32/float64 (a
+    view of ``buffer`` when stored in this machine's byte order: no copy); ASCII as float64.
     """
     p = layout.n_parameters
     endian = ">" if layout.big_endian else "<"

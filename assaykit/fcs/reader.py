@@ -7,6 +7,7 @@ Every problem with the file surfaces as :class:`~assaykit.errors.FCSFormatError`
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import os
@@ -50,12 +51,11 @@ class Sample:
 
     ``raw`` holds the values as stored (integers masked by ``$PnR``); ``events`` the scale values
     (FCS 2.0 log decoding from ``$PnE`` and gain ``$PnG`` applied on linear integer channels),
-    the same array as ``raw`` when neither applies. Both are read-only and column-major (each
-    channel's values contiguous: ``events[:, j]`` is a contiguous view). ``channels`` are the
-    ``$PnN`` names, ``markers`` the ``$PnS`` labels ('' when absent), ``keywords`` the TEXT with
-    upper-case keys. ``sha256`` is the SHA-256 (hex) of the whole file as read: its DATA from the
-    very bytes the events were decoded from. ``notes`` lists what was irregular in the file and
-    how it was read.
+    the same array as ``raw`` when neither applies. Both are read-only and row-major, as the
+    file stores them (float data native to this machine are the very bytes read, not copied).
+    ``channels`` are the ``$PnN`` names, ``markers`` the ``$PnS`` labels ('' when absent),
+    ``keywords`` the TEXT with upper-case keys. ``notes`` lists what was irregular in the file
+    and how it was read. :attr:`sha256` is computed when first asked for, from the bytes read.
     """
 
     path: Path
@@ -68,9 +68,19 @@ class Sample:
     spillover: Spillover | None
     dataset: int
     n_datasets: int
-    sha256: str
     notes: tuple[str, ...] = field(default=())
     spillover_problem: str = ""  # why the declared spillover matrix could not be read ("" when read or none)
+    # the file as read: the bytes before DATA, DATA (the very bytes decoded), the bytes after it
+    file_bytes: tuple[bytes, np.ndarray, bytes] = field(default=(b"", np.zeros(0, np.uint8), b""), repr=False)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The SHA-256 (hex) of the whole file as read (its DATA from the very bytes the events
+        were decoded from), computed on first access and kept: reading alone does not pay for it."""
+        digest = hashlib.sha256()
+        for part in self.file_bytes:
+            digest.update(memoryview(part))
+        return digest.hexdigest()
 
     @property
     def n_events(self) -> int:
@@ -399,10 +409,8 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
     got = handle.readinto(memoryview(buffer))
     if got < n_bytes:
         raise TextError(f"DATA ends early: read {got} of {n_bytes} bytes")
-    sha256 = _file_digest(handle, size, start, buffer)  # DATA hashed from the bytes decoded below
-    # column-major (each channel's values contiguous): a tube is read channel by channel (top of
-    # scale, compensation, transforms), and a strided column costs as much as the whole array
-    raw = np.asfortranarray(decode(buffer, layout, n_events))
+    around = _read_around(handle, size, start, n_bytes)  # for the SHA-256, taken when asked for
+    raw = decode(buffer, layout, n_events)  # row-major, as stored: native floats are the buffer itself
     raw.setflags(write=False)
     events, scale_notes = _scale(raw, ds.keywords, layout)
     events.setflags(write=False)
@@ -420,32 +428,21 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
         spillover=spillover,
         dataset=index,
         n_datasets=len(datasets),
-        sha256=sha256,
         notes=tuple(notes + scale_notes + spill_notes),
         # parse_spillover gives no matrix and a note only when a declared matrix cannot be read
         spillover_problem=spill_notes[0] if spillover is None and spill_notes else "",
+        file_bytes=(around[0], buffer, around[1]),
     )
 
 
-def _file_digest(handle: BinaryIO, size: int, start: int, data: np.ndarray) -> str:
-    """SHA-256 (hex) of the whole file of ``size`` bytes whose bytes from ``start`` are ``data``
-    (just read): only what lies before and after them is read again."""
-    digest = hashlib.sha256()
-    _digest_range(handle, 0, start, digest)
-    digest.update(memoryview(data))
-    _digest_range(handle, start + data.size, size, digest)
-    return digest.hexdigest()
-
-
-def _digest_range(handle: BinaryIO, low: int, high: int, digest: Any) -> None:
-    """Add the file's bytes [low, high) to ``digest``."""
-    handle.seek(low)
-    while low < high:
-        chunk = handle.read(min(high - low, 1 << 20))
-        if not chunk:
-            raise TextError("the file shrank while it was read")
-        digest.update(chunk)
-        low += len(chunk)
+def _read_around(handle: BinaryIO, size: int, start: int, n_bytes: int) -> tuple[bytes, bytes]:
+    """The file's bytes before ``start`` and after the ``n_bytes`` read from there (the whole
+    file being ``size`` bytes): with DATA, what its SHA-256 is taken over."""
+    before = _read_at(handle, 0, start)
+    after = _read_at(handle, start + n_bytes, max(size - start - n_bytes, 0))
+    if len(before) != start or len(after) != max(size - start - n_bytes, 0):
+        raise TextError("the file shrank while it was read")
+    return before, after
 
 
 # --- scale values ------------------------------------------------------------------------------

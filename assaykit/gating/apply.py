@@ -91,10 +91,8 @@ class GatingFrame:
         kept = self._selected.get(key)
         if kept is not None and kept[0] is mask:
             return kept[1]
-        source = self.display(marker) if display else self.scale(marker)
-        values = select(source, mask)
-        if values is not source:  # every event kept: the marker's own array, left as it is
-            values.flags.writeable = False
+        values = select(self.display(marker) if display else self.scale(marker), mask)
+        values.flags.writeable = False
         self._selected[key] = (mask, values)
         return values
 

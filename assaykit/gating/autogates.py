@@ -14,17 +14,58 @@ import numpy as np
 
 from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
-from .kernels import count_in_boxes, in_box, select, simplify
+from .kernels import select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
-from .quantiles import median, percentiles
 
 _MAD = 1.4826
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:
-    center = median(values)
-    spread = _MAD * median(np.abs(values - center))
+    """Median and MAD-based robust SD of ``values`` (a selection of the caller's, reordered here:
+    each median partitions it in place instead of a copy)."""
+    center = float(np.median(values, overwrite_input=True))
+    deviations = np.abs(values - center)
+    spread = _MAD * float(np.median(deviations, overwrite_input=True))
     return center, spread
+
+
+def _in_box(x: np.ndarray, y: np.ndarray, cx: float, wx: float, cy: float, wy: float) -> np.ndarray:
+    """Which events have ``|x - cx| < wx`` and ``|y - cy| < wy`` (display units)."""
+    return (np.abs(x - cx) < wx) & (np.abs(y - cy) < wy)
+
+
+def simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Ramer-Douglas-Peucker: drop the vertices of an open polyline that lie within ``tolerance``
+    of the simplified line.
+
+    Parameters
+    ----------
+    points : ndarray
+        n x 2 vertices (display units).
+    tolerance : float
+        The largest distance a dropped vertex may lie from the line kept (display units).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    keep = np.zeros(len(points), dtype=bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(points) - 1)]
+    while stack:
+        first, last = stack.pop()
+        if last - first < 2:
+            continue
+        chord = points[last] - points[first]
+        inner = points[first + 1:last] - points[first]
+        length = float(np.hypot(*chord))
+        if length > 0:
+            dist = np.abs(chord[0] * inner[:, 1] - chord[1] * inner[:, 0]) / length
+        else:
+            dist = np.hypot(inner[:, 0], inner[:, 1])
+        worst = int(np.argmax(dist))
+        if dist[worst] > tolerance:
+            split = first + 1 + worst
+            keep[split] = True
+            stack += [(first, split), (split, last)]
+    return points[keep]
 
 
 def density(values: np.ndarray, low: float, high: float, bins: int = 256, smooth: float = 2.0
@@ -63,7 +104,7 @@ class DebrisGate:
         if scale.size < 50:
             raise GatingError(f"too few events ({scale.size}) to find debris on {self.dims[0]}")
         x = np.log10(np.maximum(scale, 1.0))
-        low, high = percentiles(x, [0.5, 99.9])
+        low, high = np.percentile(x, [0.5, 99.9]).tolist()
         centres, dens = density(x, low, high, smooth=3.0)
         found = peaks(centres, dens, 0.05)
         transform = data.transform(self.dims[0])
@@ -231,7 +272,7 @@ class MonocyteGate:
         x, y = data.selected(self.dims[0], parent), data.selected(self.dims[1], parent)  # the figure's too
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
-        y_low, y_lymph_top, y_top = percentiles(y, [0.5, 99.5, 99.9])  # one selection for both steps
+        y_low, y_lymph_top, y_top = np.percentile(y, [0.5, 99.5, 99.9]).tolist()  # one selection for both steps
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
         self._separation(monocytes[0], lymphocytes, "the CD14-brightest cluster's")
@@ -261,7 +302,7 @@ class MonocyteGate:
                 break
         else:
             raise GatingError("monocyte gate not found: no lymphocytes to serve as the CD14-negative reference")
-        x_neg, s_neg = _robust(select(x, near))
+        x_neg, s_neg = _robust(x[near])
         return x_neg, y_lymph, max(s_neg, self.min_spread), 0.0
 
     def _classical_monocytes(self, x: np.ndarray, y: np.ndarray, lymphocytes: Core,
@@ -275,7 +316,8 @@ class MonocyteGate:
         if np.count_nonzero(positive) < self.min_band_events:
             raise GatingError("no CD14-bright population: monocyte gate not found")
         xp, yp = select(x, positive), select(y, positive)
-        x_range = percentiles(xp, [0.5, 99.9])
+        x_low, x_high = np.percentile(xp, [0.5, 99.9]).tolist()
+        x_range = (x_low, x_high)
         counts, xe, ye = histogram2d(xp, yp, self.peak_bins, x_range, y_range)
         smooth = gaussian_filter(counts.astype(np.float64), self.peak_smooth)  # float: not smoothed into integers
         # a peak is the highest point within a core's half-widths: ripples on a cluster's flank are not
@@ -283,7 +325,8 @@ class MonocyteGate:
         is_peak = (smooth == maximum_filter(smooth, size=(2 * reach[0] + 1, 2 * reach[1] + 1))) & (smooth > 0)
         i, j = np.nonzero(is_peak)
         centres_x, centres_y = (xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2
-        masses = count_in_boxes(xp, yp, centres_x, self.cd14_window, centres_y, self.ssc_window)
+        masses = np.array([np.count_nonzero(_in_box(xp, yp, bx, self.cd14_window, by, self.ssc_window))
+                           for bx, by in zip(centres_x.tolist(), centres_y.tolist(), strict=True)], dtype=np.int64)
         candidates = list(zip(centres_x.tolist(), centres_y.tolist(), masses.tolist(), strict=True))
         largest = max((m for _, _, m in candidates), default=0)
         kept = [c for c in candidates if c[2] >= max(self.min_cd14_peak_events, self.cd14_peak_height * largest)]
@@ -295,10 +338,10 @@ class MonocyteGate:
         cx, cy, _ = max((c for c in kept if c[0] >= brightest - 2 * self.cd14_window), key=lambda c: c[2])
         # the core and the bright side lie among the CD14-positive events (xp, yp): every event
         # at or above the core's median CD14 is one
-        core = in_box(xp, yp, cx, self.cd14_window, cy, self.ssc_window)
+        core = _in_box(xp, yp, cx, self.cd14_window, cy, self.ssc_window)
         if np.count_nonzero(core) < self.min_core_events:
             raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-        mu_x, mu_y = median(select(xp, core)), median(select(yp, core))
+        mu_x, mu_y = float(np.median(xp[core])), float(np.median(yp[core]))
         # spread from the CD14-bright side only: the dim side may hold far more immature
         # granulocytes or non-classical monocytes
         s_x = s_y = self.initial_spread
@@ -307,8 +350,8 @@ class MonocyteGate:
             bright = (xp >= mu_x) & (xp < mu_x + reach * s_x) & (np.abs(yp - mu_y) < reach * s_y)
             if np.count_nonzero(bright) < self.min_bright_events:
                 raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
-            s_x = max(_MAD * median(select(xp, bright) - mu_x), self.min_spread)
-            mu_y, s_y = _robust(select(yp, bright))
+            s_x = max(_MAD * float(np.median(xp[bright] - mu_x)), self.min_spread)
+            mu_y, s_y = _robust(yp[bright])
             s_y = max(s_y, self.min_spread)
         return mu_x, mu_y, s_x, s_y
 
@@ -322,10 +365,10 @@ class MonocyteGate:
         if share < self.min_granulocyte_share:
             return None, share
         ya = select(y, above)
-        centres, dens = density(ya, *percentiles(ya, [0.5, 99.5]))
+        centres, dens = density(ya, *np.percentile(ya, [0.5, 99.5]).tolist())
         y_gran = float(centres[int(np.argmax(dens))])
         near = np.abs(y - y_gran) < self.reference_window
-        x_gran = median(select(x, near)) if np.count_nonzero(near) > self.min_reference_events \
+        x_gran = float(np.median(x[near])) if np.count_nonzero(near) > self.min_reference_events \
             else mu_x - self.fallback_granulocyte_cd14_below
         return (x_gran, y_gran), share
 
@@ -382,7 +425,7 @@ class MonocyteGate:
         x_neg, _, s_neg, _ = lymphocytes
         if not gated_x.size:
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
-        separation = self._separation(median(gated_x), lymphocytes, "the gated cells'")
+        separation = self._separation(float(np.median(gated_x)), lymphocytes, "the gated cells'")
         share = gated_x.size / x.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:

@@ -25,7 +25,6 @@ import numpy as np
 from .._geometry import ellipse_outline, mahalanobis2
 from .._io.validate import invalid, shown
 from ..errors import GatingError
-from .quantiles import percentiles
 from .transforms import Transform
 
 Range = tuple[float, float]
@@ -333,7 +332,7 @@ class RatioGate:
     def outlines(self, data: GateData, parent: np.ndarray, x_range: Range, y_range: Range) -> tuple[np.ndarray, ...]:
         """The two bounding lines, drawn over the parent's scale range on x (up to its 99.9th
         percentile, read off :func:`thinned` events)."""
-        top = percentiles(thinned(data.selected(self.dims[0], parent, display=False)), [99.9])[0] \
+        top = float(np.percentile(thinned(data.selected(self.dims[0], parent, display=False)), 99.9)) \
             if parent.any() else 1.0
         xs = np.linspace(0, max(top, 1e-9), 50)
         x_form, y_form = data.transform(self.dims[0]), data.transform(self.dims[1])

@@ -19,7 +19,6 @@ from .apply import GatingResult
 from .gates import thinned
 from .kernels import select
 from .mixture import histogram1d, histogram2d
-from .quantiles import percentiles
 from .strategy import ROOT
 from .transforms import Transform
 
@@ -48,18 +47,15 @@ class Panel:
     def title(self) -> str:
         return f"{self.population}: {self.count:,} ({self.percent_of_parent:.1f} % of {self.parent})"
 
-    def to_dict(self, counts: bool = True) -> dict[str, Any]:
-        """The panel as JSON-ready values (what :meth:`from_dict` reads); without ``counts``, all
-        but the counts (for a writer that encodes them itself)."""
-        doc = {"population": self.population, "parent": self.parent, "count": self.count,
-               "percent_of_parent": round(self.percent_of_parent, 4), "x_label": self.x_label,
-               "y_label": self.y_label, "x_edges": _round(self.x_edges), "y_edges": _round(self.y_edges),
-               "outlines": [_round(o) for o in self.outlines], "bounds": [round(float(b), 6) for b in self.bounds],
-               "x_ticks": [[round(v, 6), s] for v, s in self.x_ticks],
-               "y_ticks": [[round(v, 6), s] for v, s in self.y_ticks]}
-        if counts:
-            doc["counts"] = self.counts.astype(np.int64).tolist()
-        return doc
+    def to_dict(self) -> dict[str, Any]:
+        """The panel as JSON-ready values (what :meth:`from_dict` reads)."""
+        return {"population": self.population, "parent": self.parent, "count": self.count,
+                "percent_of_parent": round(self.percent_of_parent, 4), "x_label": self.x_label,
+                "y_label": self.y_label, "x_edges": _round(self.x_edges), "y_edges": _round(self.y_edges),
+                "outlines": [_round(o) for o in self.outlines], "bounds": [round(float(b), 6) for b in self.bounds],
+                "x_ticks": [[round(v, 6), s] for v, s in self.x_ticks],
+                "y_ticks": [[round(v, 6), s] for v, s in self.y_ticks],
+                "counts": self.counts.astype(np.int64).tolist()}
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "panel") -> Panel:
@@ -131,7 +127,7 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     (of the :func:`~assaykit.gating.gates.thinned` events)."""
     if values.size == 0:
         return 0.0, 1.0
-    low, high = percentiles(thinned(values), [0.1, 99.9])
+    low, high = np.percentile(thinned(values), [0.1, 99.9]).tolist()
     return min(0.0, float(low)), max(1.0, float(high))
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from ..errors import GatingError
 from ..findings import Finding, FindingCode, finding
-from . import quantiles
 from .apply import GatingResult
 from .autogates import DebrisGate
 from .specimen import detect_specimen, specimen_flags
@@ -45,10 +44,10 @@ def statistics(values: np.ndarray, threshold: float | None = None) -> dict[str, 
     """Median, geometric mean (of the positive values), robust CV (%) and % above ``threshold``."""
     if values.size == 0:
         return {"median": None, "geometric_mean": None, "robust_cv": None, "percent_positive": None}
-    median = quantiles.median(values)
+    median = float(np.median(values))
     positive = values[values > 0]
     geometric = float(np.exp(np.mean(np.log(positive)))) if positive.size else None
-    low, high = quantiles.percentiles(values, [15.865, 84.135])
+    low, high = np.percentile(values, [15.865, 84.135]).tolist()
     rcv = float(100.0 * (high - low) / (2.0 * median)) if median > 0 else None
     pos = percent_above(values, threshold) if threshold is not None else None
     return {"median": median, "geometric_mean": geometric, "robust_cv": rcv, "percent_positive": pos}

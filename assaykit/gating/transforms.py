@@ -9,8 +9,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .kernels import table_interpolate
-
 KINDS = ("linear", "log", "logicle", "asinh")
 NOMINAL_TOP = 262144.0  # a FACSCanto II's top of scale: ``t`` of a transform not yet resolved
 
@@ -93,8 +91,18 @@ class _LogicleTable:
     values: np.ndarray
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        u = np.arcsinh(x * (1.0 / self.scale))
-        out, outside = table_interpolate(u, self.values, self.u0, 1.0 / self.step)
+        position = np.arcsinh(x * (1.0 / self.scale))  # in table steps from the first point, in place:
+        position -= self.u0
+        position *= 1.0 / self.step
+        last = len(self.values) - 2  # the last interval's first point
+        outside = ~((position >= 0) & (position <= last + 1))  # NaN included
+        index = np.clip(position, 0, last)
+        index[outside] = 0  # NaN too: computed by FlowUtils below
+        index = index.astype(np.int64)
+        low, out = self.values[index], self.values[index + 1]
+        out -= low  # low + (position - index) x (high - low)
+        out *= position - index
+        out += low
         if outside.any():
             out[outside] = _flowutils_logicle(x[outside], self.t, self.m, self.w, self.a)
         return out

@@ -251,3 +251,16 @@ def test_the_digest_covers_what_lies_around_data(tmp_path: Path) -> None:
     sample = read_fcs(empty)
     assert sample.n_events == 0
     assert sample.sha256 == hashlib.sha256(empty.read_bytes()).hexdigest()
+
+
+def test_the_digest_is_taken_when_asked_for_from_the_bytes_read(tmp_path: Path) -> None:
+    """Reading does not hash the file; the first ``sha256`` does, once, over the bytes that were
+    read (a file rewritten afterwards does not change it); native float DATA is not copied."""
+    path = write_fcs(tmp_path / "w.fcs", FLOATS, ["FSC-A", "PE-A", "Time"])
+    original = path.read_bytes()
+    sample = read_fcs(path)
+    assert "sha256" not in vars(sample)  # not computed by reading
+    assert np.shares_memory(sample.raw, sample.file_bytes[1])  # the DATA read is the events: no copy
+    path.write_bytes(original[:-8] + b"CHANGED!")
+    assert sample.sha256 == hashlib.sha256(original).hexdigest() != hashlib.sha256(path.read_bytes()).hexdigest()
+    assert vars(sample)["sha256"] is sample.sha256  # kept after the first access
