@@ -16,6 +16,7 @@ from typing import Any
 
 _WATCH_SECONDS = 0.5
 _ALLOCATOR_TUNED = False
+_BLAS_LIMIT: Any = None  # the worker's threadpool limit, held for its life
 
 
 def keep_freed_memory() -> None:
@@ -65,10 +66,23 @@ def _orphan_guard(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def one_blas_thread() -> None:
+    """Limit this process's BLAS (OpenBLAS, MKL ...) and OpenMP pools to one thread
+    (threadpoolctl): the run's parallelism is one worker process per core, and BLAS threads of
+    their own in each worker oversubscribe the cores (a plate 0.72-0.77x FlowKit's time instead of
+    0.41-0.60x, docs/benchmarks.md). Kept for the life of the worker."""
+    global _BLAS_LIMIT
+    if _BLAS_LIMIT is None:
+        from threadpoolctl import threadpool_limits
+
+        _BLAS_LIMIT = threadpool_limits(limits=1)
+
+
 def _start(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
     import signal
 
     _orphan_guard(parent)
+    one_blas_thread()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent while forking
     if initializer is not None:
         initializer(*initargs)
