@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -41,7 +42,7 @@ fit-reference: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check assaykit tests benchmarks
 
-typecheck: $(STAMP)  # joins `make test` once the whole package is clean
+typecheck: $(STAMP)  # also run by `make test`, after ruff and before pytest
 	$(BIN)/mypy
 
 clean:

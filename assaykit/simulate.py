@@ -150,7 +150,7 @@ class InstrumentStyle:
         """Write Canto-unit ``events`` as this instrument would."""
         from .fcs.writer import write_fcs, write_fcs_integer
 
-        channels = [self.channels[i] for i in self.columns]
+        channels = [name for name in self.channels if name is not None]  # the columns' names
         markers = [self.markers[i] for i in self.columns]
         values = self.to_channels(events, instrument)
         if not self.integer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,7 @@ def _native(array: np.ndarray) -> np.ndarray:
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
-def decode(buffer: memoryview | bytes, layout: Layout, n_events: int) -> np.ndarray:
+def decode(buffer: memoryview | bytes | np.ndarray, layout: Layout, n_events: int) -> np.ndarray:
     """Decode ``n_events`` events from ``buffer`` (which may hold more) into an array.
 
     Integers come back as unsigned integers masked by ``$PnR``; floats as float32/float64 (a
@@ -198,11 +199,11 @@ def decode(buffer: memoryview | bytes, layout: Layout, n_events: int) -> np.ndar
     return raw
 
 
-def _decode_mixed_int(buffer: memoryview | bytes, layout: Layout, n_events: int) -> np.ndarray:
+def _decode_mixed_int(buffer: memoryview | bytes | np.ndarray, layout: Layout, n_events: int) -> np.ndarray:
     """Integers of unequal or odd (24, 40, 48, 56-bit) widths, assembled byte by byte."""
     row = layout.row_bytes or 0
     octets = np.frombuffer(buffer, dtype=np.uint8, count=n_events * row).reshape(n_events, row)
-    out_dtype = np.uint32 if max(layout.widths) <= 32 else np.uint64
+    out_dtype: type[np.unsignedinteger[Any]] = np.uint32 if max(layout.widths) <= 32 else np.uint64
     out = np.zeros((n_events, layout.n_parameters), dtype=out_dtype)
     column = 0
     for j, width in enumerate(layout.widths):
@@ -218,7 +219,7 @@ def _decode_mixed_int(buffer: memoryview | bytes, layout: Layout, n_events: int)
 _ASCII_SPLIT = re.compile(rb"[\s,]+")
 
 
-def _decode_ascii(buffer: memoryview | bytes, layout: Layout, n_events: int) -> np.ndarray:
+def _decode_ascii(buffer: memoryview | bytes | np.ndarray, layout: Layout, n_events: int) -> np.ndarray:
     p = layout.n_parameters
     data = bytes(buffer)
     try:

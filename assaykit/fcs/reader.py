@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import math
 import os
 import re
@@ -78,8 +79,9 @@ class Sample:
         """The SHA-256 (hex) of the whole file as read (its DATA from the very bytes the events
         were decoded from), computed on first access and kept: reading alone does not pay for it."""
         digest = hashlib.sha256()
-        for part in self.file_bytes:
-            digest.update(memoryview(part))
+        before, data, after = self.file_bytes
+        for part in (before, data.data, after):
+            digest.update(part)
         return digest.hexdigest()
 
     @property
@@ -363,7 +365,7 @@ def _locate_data(ds: _Dataset, size: int, layout: Layout) -> tuple[int, int, lis
     return ds.base + start, stop - start + 1, notes
 
 
-def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Dataset],
+def _read_dataset(handle: io.BufferedReader, size: int, path: Path, datasets: list[_Dataset],
                   index: int) -> Sample:
     ds = datasets[index]
     layout, layout_notes = layout_from_keywords(ds.keywords)
@@ -406,7 +408,7 @@ def _read_dataset(handle: BinaryIO, size: int, path: Path, datasets: list[_Datas
     # with huge pages: several times fewer page faults than a bytes object).
     buffer = np.empty(n_bytes, dtype=np.uint8)
     handle.seek(start)
-    got = handle.readinto(memoryview(buffer))
+    got = handle.readinto(buffer.data)
     if got < n_bytes:
         raise TextError(f"DATA ends early: read {got} of {n_bytes} bytes")
     around = _read_around(handle, size, start, n_bytes)  # for the SHA-256, taken when asked for
@@ -513,7 +515,7 @@ def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tupl
             operations.append((j, "gain", gain, 0.0))
     if not operations and raw.dtype.kind == "f":
         return raw, notes
-    dtype = np.float32 if raw.dtype == np.float32 else np.float64
+    dtype: type[np.floating[Any]] = np.float32 if raw.dtype == np.float32 else np.float64
     events = raw.astype(dtype)
     for j, kind, a, b in operations:  # overflow of 10^x for absurd $PnE gives inf, as the file says
         column = events[:, j]
@@ -556,6 +558,7 @@ def parse_spillover(keywords: Mapping[str, str], channels: tuple[str, ...]
             return None, [f"{UNREADABLE_SPILLOVER}: {key} holds {len(parts)} fields, "
                           f"{1 + n + n * n} expected for n={n}"]
         notes = []
+        values: list[float] | None
         if len(parts) == 1 + n + n * n:
             try:
                 values = [float(v) for v in parts[1 + n:]]

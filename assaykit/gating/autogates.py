@@ -345,9 +345,9 @@ class MonocyteGate:
         # spread from the CD14-bright side only: the dim side may hold far more immature
         # granulocytes or non-classical monocytes
         s_x = s_y = self.initial_spread
-        reach = self.spread_window_sds
+        sds = self.spread_window_sds
         for _ in range(self.spread_iterations):
-            bright = (xp >= mu_x) & (xp < mu_x + reach * s_x) & (np.abs(yp - mu_y) < reach * s_y)
+            bright = (xp >= mu_x) & (xp < mu_x + sds * s_x) & (np.abs(yp - mu_y) < sds * s_y)
             if np.count_nonzero(bright) < self.min_bright_events:
                 raise GatingError("no CD14-bright population: the CD14-bright cluster is too small")
             s_x = max(_MAD * float(np.median(xp[bright] - mu_x)), self.min_spread)
@@ -481,10 +481,12 @@ def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box
     gx = np.concatenate([[x_low - 1e-9], gx, [x_high + 1e-9]])
     gy = np.concatenate([[y_low - 1e-9], gy, [y_high + 1e-9]])
     lines = contourpy.contour_generator(gx, gy, kept).lines(1.0 - max_posterior)
+    assert isinstance(lines, list)  # the serial algorithm's default LineType.Separate: one array per line
     for line in sorted(lines, key=len, reverse=True):
         if len(line) >= 4 and points_in_polygon(np.asarray(line, dtype=np.float64), np.array([anchor]))[0]:
             return PolygonGate(dims, tuple((float(a), float(b)) for a, b in simplify(line[:-1], 5e-4)))
     raise GatingError("monocyte gate not found: granulocytes dominate the monocytes' place")
 
 
-AUTO_METHODS = {"debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate}
+AUTO_METHODS: dict[str, type[DebrisGate | SingletGate | MonocyteGate]] = {
+    "debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate}

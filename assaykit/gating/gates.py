@@ -37,8 +37,15 @@ class GateData(Protocol):
     transform, and the masks found so far."""
 
     n_events: int
-    masks: Mapping[str, np.ndarray]
-    missing: Mapping[str, str]  # optional markers the sample lacks -> why
+
+    @property
+    def masks(self) -> Mapping[str, np.ndarray]: ...
+
+    @property
+    def missing(self) -> Mapping[str, str]:
+        """The optional markers the sample lacks -> why."""
+        ...
+
     findings: dict[str, Any]  # what automatic gates found while fitting, by gate method
 
     def scale(self, marker: str) -> np.ndarray: ...
@@ -58,7 +65,8 @@ class GateData(Protocol):
 
 
 class Gate(Protocol):
-    dims: tuple[str, ...]
+    @property
+    def dims(self) -> tuple[str, ...]: ...
 
     def apply(self, data: GateData) -> np.ndarray: ...
 
@@ -70,7 +78,7 @@ def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tup
     InvalidError naming ``where``."""
     if not isinstance(value, list | tuple) or len(value) != count:
         raise invalid(where, f"expected a list of {count} numbers, got {shown(value)}")
-    out = []
+    out: list[float | None] = []
     for v in value:
         if v is None and allow_none:
             out.append(None)
@@ -84,6 +92,18 @@ def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tup
 
 def _point(to_display: ToDisplay, values: tuple) -> tuple:
     return tuple(to_display(v, i) for i, v in enumerate(values))
+
+
+def _one(dims: tuple[str, ...]) -> tuple[str]:
+    """``dims`` of a one-marker gate type (the strategy checked their number against ``n_dims``)."""
+    assert len(dims) == 1, dims
+    return dims
+
+
+def _two(dims: tuple[str, ...]) -> tuple[str, str]:
+    """``dims`` of a two-marker gate type (the strategy checked their number against ``n_dims``)."""
+    assert len(dims) == 2, dims
+    return dims
 
 
 def _bounds(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
@@ -131,7 +151,8 @@ class IntervalGate:
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low``, ``high`` (scale values; either may be omitted)."""
         low, high = numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
-        return FixedGate(dims, lambda to_display: cls(dims, to_display(low, 0), to_display(high, 0)))
+        one = _one(dims)
+        return FixedGate(one, lambda to_display: cls(one, to_display(low, 0), to_display(high, 0)))
 
     def apply(self, data: GateData) -> np.ndarray:
         return _bounds(data.display(self.dims[0]), self.low, self.high)
@@ -159,7 +180,8 @@ class RectangleGate:
         """``low: [x, y]``, ``high: [x, y]`` (scale values; a bound may be null)."""
         low = numbers(spec.get("low"), 2, where, allow_none=True)
         high = numbers(spec.get("high"), 2, where, allow_none=True)
-        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, low), _point(to_display, high)))
+        two = _two(dims)
+        return FixedGate(two, lambda to_display: cls(two, _point(to_display, low), _point(to_display, high)))
 
     def apply(self, data: GateData) -> np.ndarray:
         return (_bounds(data.display(self.dims[0]), self.low[0], self.high[0])
@@ -218,7 +240,8 @@ class PolygonGate:
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``vertices: [[x, y], ...]`` (scale values, at least 3)."""
         vertices = [numbers(v, 2, where) for v in spec.get("vertices") or []]
-        return FixedGate(dims, lambda to_display: cls(dims, tuple(_point(to_display, v) for v in vertices)))
+        two = _two(dims)
+        return FixedGate(two, lambda to_display: cls(two, tuple(_point(to_display, v) for v in vertices)))
 
     def apply(self, data: GateData) -> np.ndarray:
         """Inside the polygon (:func:`in_polygon`)."""
@@ -256,7 +279,8 @@ class EllipseGate:
         if len(cov) != 2:
             raise invalid(where, "covariance must be 2x2")
         distance = float(spec.get("distance", 1.0))
-        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, centre), cov, distance))
+        two = _two(dims)
+        return FixedGate(two, lambda to_display: cls(two, _point(to_display, centre), cov, distance))
 
     def apply(self, data: GateData) -> np.ndarray:
         points = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])])
@@ -290,7 +314,8 @@ class QuadrantGate:
         """``split: [x, y]`` (scale values), ``quadrant``."""
         split = numbers(spec.get("split"), 2, where)
         quadrant = str(spec.get("quadrant"))
-        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, split), quadrant))
+        two = _two(dims)
+        return FixedGate(two, lambda to_display: cls(two, _point(to_display, split), quadrant))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.display(self.dims[0]), data.display(self.dims[1])
@@ -321,7 +346,8 @@ class RatioGate:
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low``, ``high``: the ratio's bounds (scale values on both axes: nothing to place)."""
         low, high = numbers([spec.get("low"), spec.get("high")], 2, where)
-        return FixedGate(dims, lambda to_display: cls(dims, low, high))
+        two = _two(dims)
+        return FixedGate(two, lambda to_display: cls(two, low, high))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.scale(self.dims[0]), data.scale(self.dims[1])

@@ -165,7 +165,7 @@ def fit_binned(
         n_k = np.maximum(m[:, 0], 1e-12)
         weights = n_k / total
         expected = m[:, 1:3] / n_k[:, None]  # the moments' means
-        mu = expected if low is None else np.minimum(np.maximum(expected, low), high)
+        mu = expected if low is None or high is None else np.minimum(np.maximum(expected, low), high)
         (mx, my), (ex, ey) = mu.T, expected.T
         cov = np.empty((k, 2, 2))  # about the (bounded) mean
         cov[:, 0, 0] = np.maximum(m[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)

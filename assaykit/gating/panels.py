@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -21,6 +21,15 @@ from .kernels import select
 from .mixture import histogram1d, histogram2d
 from .strategy import ROOT
 from .transforms import Transform
+
+
+class _PanelHead(TypedDict):
+    """The fields every panel of a gating result shares (its population's)."""
+
+    population: str
+    parent: str
+    count: int
+    percent_of_parent: float
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,8 @@ def gating_panels(result: GatingResult, bins: int = 200) -> list[Panel]:
         gate = result.gates[population.name]
         parent = result.masks.get(population.parent, root) if population.parent != ROOT else root
         dims = list(getattr(gate, "dims", ()) or ())
-        common = {"population": population.name, "parent": population.parent, "count": population.count,
-                  "percent_of_parent": population.percent_of_parent}
+        common: _PanelHead = {"population": population.name, "parent": population.parent,
+                              "count": population.count, "percent_of_parent": population.percent_of_parent}
         labels = [axis_label(result, d) for d in dims]
         if len(dims) == 1:
             x = frame.display(dims[0]) if parent is root else select(frame.display(dims[0]), parent)

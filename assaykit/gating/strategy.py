@@ -89,7 +89,8 @@ def _transform(spec: Any, where: str) -> Transform:
     if not isinstance(spec, dict):
         raise GatingError(f"{where}: transform must be a name or a mapping")
     try:
-        return Transform(**{k: (float(v) if k != "kind" else v) for k, v in spec.items()})
+        options: dict[str, Any] = {k: (float(v) if k != "kind" else v) for k, v in spec.items()}  # from YAML
+        return Transform(**options)
     except (TypeError, ValueError) as exc:
         raise GatingError(f"{where}: bad transform ({exc})") from None
 

@@ -13,6 +13,7 @@ refused rather than approximated.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -151,9 +152,11 @@ class _Writer:
     def gate(self, name: str, parent: str | None, gate: Any) -> None:
         """Write ``gate`` (a :mod:`assaykit.gating.gates` object) as the GatingML gate ``name``."""
         attributes = {"g_id": name, **({"g_parent_id": parent} if parent else {})}
-        write = {IntervalGate: self._interval, RectangleGate: self._rectangle, PolygonGate: self._polygon,
-                 EllipseGate: self._ellipse, QuadrantGate: self._quadrant, RatioGate: self._ratio,
-                 BooleanGate: self._boolean}.get(type(gate))
+        writers: dict[type, Callable[[dict[str, str], Any], None]] = {
+            IntervalGate: self._interval, RectangleGate: self._rectangle, PolygonGate: self._polygon,
+            EllipseGate: self._ellipse, QuadrantGate: self._quadrant, RatioGate: self._ratio,
+            BooleanGate: self._boolean}
+        write = writers.get(type(gate))
         if write is None:
             kind = getattr(gate, "kind", type(gate).__name__)
             raise GatingError(f"population {name!r}: a {kind} gate cannot be written as GatingML", self.sample.path)

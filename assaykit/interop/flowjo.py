@@ -18,7 +18,7 @@ later read alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -161,7 +161,7 @@ class _WorkspaceReader(_Reader):
             raise self.fail(element, "expected one fcs-dimension")
         name = self.channel_name(children[0])
         compensated = self.matrix_id is not None and self.prefix and name.startswith(self.prefix)
-        return Dimension(name, self.matrix_id if compensated else UNCOMPENSATED)
+        return Dimension(name, self.matrix_id if compensated and self.matrix_id is not None else UNCOMPENSATED)
 
     def gate(self, element: Any) -> list[Population]:
         """FlowJo draws a polygon's edges straight on the display axes: on a non-linear axis it is
@@ -177,6 +177,7 @@ class _WorkspaceReader(_Reader):
             dims, vertices = list(gate.dims), np.array(gate.vertices, dtype=np.float64)
             for j, key in enumerate(dims):
                 dim = self.dimensions[key]
+                assert dim.channel is not None  # a FlowJo dimension is a channel (dimension())
                 if dim.channel in self.curved:
                     raise self.fail(element, f"a polygon on {dim.channel!r}, a {self.curved[dim.channel]} axis "
                                              "assaykit cannot evaluate yet")
@@ -198,6 +199,7 @@ class _WorkspaceReader(_Reader):
             raise self.fail(element, "a FlowJo ellipse needs two dimensions, two foci and four edge points")
         axes = []
         for dim in dims:
+            assert dim.channel is not None  # a FlowJo dimension is a channel (dimension())
             if dim.channel in self.axes and self.axes[dim.channel].kind == "flowjo-log":
                 raise self.fail(element, f"an ellipse on {dim.channel!r}, a log axis (FlowJo's ellipse coordinates "
                                          "there are not verified); redraw it as a polygon")
@@ -218,7 +220,8 @@ class _WorkspaceReader(_Reader):
         keys = [self.key(Dimension(d.channel, d.compensation, transform=axis.id))
                 for d, axis in zip(dims, axes, strict=True)]
         return EllipseGate((keys[0], keys[1]), (float(centre[0]), float(centre[1])),
-                           tuple((float(r[0]), float(r[1])) for r in covariance), 1.0)
+                           ((float(covariance[0, 0]), float(covariance[0, 1])),
+                            (float(covariance[1, 0]), float(covariance[1, 1]))), 1.0)
 
 
 def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[str, str]]:
@@ -243,7 +246,7 @@ def _axes(sample: Any, reader: _Reader) -> tuple[dict[str, GmlTransform], dict[s
         length = number("length", 256.0)
         if kind == "linear":
             low, high = number("minRange", 0.0), number("maxRange")
-            params = (("T", high), ("A", -low))
+            params: tuple[tuple[str, float], ...] = (("T", high), ("A", -low))
             gml = "flin"
         elif kind == "fasinh":
             params = (("T", number("T")), ("M", number("M")), ("A", number("A")))
@@ -477,8 +480,8 @@ def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
         if not isinstance(gate, PolygonGate | EllipseGate):
             continue
         dims = [document.dimensions[key] for key in gate.dims]
-        axes = [document.transforms.get(f"axis:{d.channel}") for d in dims]
-        if any(a is None for a in axes):
+        axes = [a for d in dims if (a := document.transforms.get(f"axis:{d.channel}")) is not None]
+        if len(axes) != len(dims):
             continue
         display = np.column_stack([frame.display(key) if d.transform else axis.apply(frame.display(key))
                                    for key, d, axis in zip(gate.dims, dims, axes, strict=True)])
@@ -489,6 +492,8 @@ def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
             for j, (dim, axis) in enumerate(zip(dims, axes, strict=True)):
                 if not dim.transform:
                     vertices[:, j] = axis.apply(vertices[:, j])
+
+            inside: Callable[[np.ndarray], np.ndarray]
 
             def inside(points: np.ndarray, _v: np.ndarray = vertices) -> np.ndarray:
                 return np.asarray(points_in_polygon(_v, points), dtype=bool)

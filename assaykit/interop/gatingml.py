@@ -31,7 +31,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -175,6 +175,12 @@ class _Reader:
         name = element.tag.rsplit("}", 1)[-1] if element is not None else "document"
         ident = element.get(_g("id")) or element.get(_t("id")) if element is not None else None
         return GatingError(f"GatingML <{name}{' ' + ident if ident else ''}>: {problem}", self.path)
+
+    @overload
+    def number(self, element: Any, attribute: str, required: Literal[True] = True) -> float: ...
+
+    @overload
+    def number(self, element: Any, attribute: str, required: bool) -> float | None: ...
 
     def number(self, element: Any, attribute: str, required: bool = True) -> float | None:
         text = element.get(attribute)
@@ -530,6 +536,7 @@ class _Values:
                 ratio = transforms[dim.ratio]
                 values = ratio.ratio(*(self.channel(c, dim.compensation) for c in ratio.channels))
             else:
+                assert dim.channel is not None  # a dimension is a channel or a ratio
                 values = self.channel(dim.channel, dim.compensation)
             if dim.transform is not None:
                 values = transforms[dim.transform].apply(values)

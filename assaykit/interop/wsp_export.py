@@ -20,7 +20,7 @@ Boolean gates are FlowJo Or/And/Not nodes naming their populations by path.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
@@ -126,8 +126,10 @@ class _SampleWriter:
     def gate(self, holder: Any, gate: Any) -> tuple[str, ...]:
         """Write ``gate`` (a :mod:`assaykit.gating.gates` object) into ``holder`` (a ``<Gate>``);
         the channels it is drawn on."""
-        write = {IntervalGate: self.interval, RectangleGate: self.box, QuadrantGate: self.box,
-                 PolygonGate: self.polygon_gate, EllipseGate: self.ellipse, RatioGate: self.ratio}.get(type(gate))
+        writers: dict[type, Callable[[Any, Any], tuple[str, ...]]] = {
+            IntervalGate: self.interval, RectangleGate: self.box, QuadrantGate: self.box,
+            PolygonGate: self.polygon_gate, EllipseGate: self.ellipse, RatioGate: self.ratio}
+        write = writers.get(type(gate))
         if write is None:
             raise self.fail(f"a {getattr(gate, 'kind', type(gate).__name__)} gate is not written to a FlowJo workspace")
         return write(holder, gate)
@@ -311,7 +313,7 @@ class _SampleWriter:
                 node = _element(holder, f"{{{TRANSFORMS}}}logicle", t_length=_num(LENGTH), t_T=_num(form.top),
                                 t_W=_num(form.w), t_M=_num(form.m), t_A=_num(form.a))
             _element(node, f"{{{DATATYPE}}}parameter", d_name=name)
-        index = list(self.root).index(self.root.find("Keywords"))
+        index = [child.tag for child in self.root].index("Keywords")
         self.root.insert(index, holder)
 
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..beads import Calibration, calibrate_file, lot_from_options
 from ..errors import AssayKitError
@@ -32,6 +32,9 @@ from .restoration import pair_with_controls
 from .rows import PatientRow, RestorationRow, SampleRow
 from .tables import SAMPLE_COLUMNS
 from .tube import TubeResult, TubeTask
+
+if TYPE_CHECKING:
+    from .overrides import TubeOverride
 
 FCS_SUFFIXES = (".fcs", ".lmd")
 
@@ -99,7 +102,7 @@ class RunInputs:
     unreadable: dict[Path, str]
     jobs: int
     out_dir: Path
-    overrides: dict[Path, Any] = field(default_factory=dict)  # tube -> overrides.TubeOverride (gate set by hand)
+    overrides: dict[Path, TubeOverride] = field(default_factory=dict)  # tube -> its gate set by hand
     instruments: dict[Path, tuple[str, str]] = field(default_factory=dict)  # file -> ($CYT, $CYTNUM)
     qc_targets: tuple[dict[str, Any], ...] = ()  # established QC targets (history.read_targets)
 
@@ -135,15 +138,15 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
     check_out_dir(folder, out_dir)
     assignments = match_files(plate, files, keywords, options.control)
-    overrides = {}
+    gate_overrides: dict[Path, TubeOverride] = {}
     if options.gate_overrides:
         from .overrides import resolve_overrides
 
-        overrides = resolve_overrides(options.gate_overrides, assignments, strategy, folder / "run.yaml")
+        gate_overrides = resolve_overrides(options.gate_overrides, assignments, strategy, folder / "run.yaml")
     return RunInputs(
         folder=folder, options=options, plate=plate, strategy=strategy, lot=lot, clinical=clinical,
         assignments=assignments, acquired={f: acquisition_date(k) for f, k in keywords.items()},
-        unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=overrides,
+        unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=gate_overrides,
         instruments={f: (str(k.get("$CYT", "")).strip(), str(k.get("$CYTNUM", "")).strip())
                      for f, k in keywords.items()},
         qc_targets=targets)
@@ -360,10 +363,10 @@ def write_gates(stage: Path, outcomes: dict[Path, TubeResult]) -> dict[str, str]
     from .._io.atomic import write_atomic
     from ..interop import WorkspaceEntry, workspace_bytes
 
-    written = {p: o for p, o in outcomes.items() if o.gatingml is not None}
+    written = {p: o.gatingml for p, o in outcomes.items() if o.gatingml is not None}
     names = gate_file_names(sorted(written))
     for path, name in names.items():
-        write_atomic(stage / name, written[path].gatingml)
+        write_atomic(stage / name, written[path])
     entries = [WorkspaceEntry(uri=path.resolve().as_uri(), name=path.name, sample=outcome.flowjo)
                for path, outcome in sorted(outcomes.items(), key=lambda item: item[0].name)
                if outcome.flowjo is not None]

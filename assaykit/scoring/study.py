@@ -159,6 +159,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
         run.timer.mark("tubes")
         result = finish_run(run.inputs, run.beads, run.outcomes, run.timer, use_default_ledger=use_default_ledger)
         run.outcomes = {}  # measured and written: memory stays flat in the number of runs
+        assert result.out_dir is not None  # finish_run writes (write=True): the run's folder
         run.row, run.out_dir = _row(run, result=result), result.out_dir
         written.append(result.out_dir)
 
@@ -177,6 +178,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
         position += 1
     if reports is not None:
         for run in queue:
+            assert run.out_dir is not None  # every queued run is finished above
             try:
                 reports(run.out_dir)
             except AssayKitError as error:
@@ -198,8 +200,8 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _row(run: _Run, result: Any = None, error: str = "") -> dict[str, Any]:
-    row = {"run": run.name, "run_dir": str(run.folder), "out_dir": "", "files": None, "failed": None,
-           "patients": None, "qc_status": "", "ledger": "", "error": error}
+    row: dict[str, Any] = {"run": run.name, "run_dir": str(run.folder), "out_dir": "", "files": None,
+                           "failed": None, "patients": None, "qc_status": "", "ledger": "", "error": error}
     if result is not None:
         samples = result.samples
         row.update(out_dir=str(result.out_dir), files=len(samples), failed=result.n_failed,
