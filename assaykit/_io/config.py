@@ -65,7 +65,8 @@ def parse_yaml(data: bytes, source: str | Path, error: type[AssayKitError], what
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise error(f"not a valid YAML {what}{line}", source) from None
+        problem = " ".join(str(getattr(exc, "problem", None) or "").split())  # YAML's reason, one line
+        raise error(f"not a valid YAML {what}{line}{': ' + problem if problem else ''}", source) from None
 
 
 def read_yaml(path: str | os.PathLike[str], error: type[AssayKitError], what: str) -> Any:

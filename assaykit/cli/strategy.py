@@ -22,7 +22,7 @@ def strategy_list() -> None:
     from ..gating import load_strategy
 
     for name in shipped_names():
-        typer.echo(f"{name:<24}{load_strategy(name).name}")
+        typer.echo(f"{name:<24}{load_strategy(name).title}".rstrip())
 
 
 @app.command("show")

@@ -16,6 +16,7 @@ coordinate is NaN is in no geometric gate (every comparison with NaN is false).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -74,8 +75,8 @@ class Gate(Protocol):
 
 
 def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tuple:
-    """``value`` as a tuple of ``count`` floats (None kept where ``allow_none``); else an
-    InvalidError naming ``where``."""
+    """``value`` as a tuple of ``count`` floats (None kept where ``allow_none``; a number written
+    as text is refused); else an InvalidError naming ``where``."""
     if not isinstance(value, list | tuple) or len(value) != count:
         raise invalid(where, f"expected a list of {count} numbers, got {shown(value)}")
     out: list[float | None] = []
@@ -83,11 +84,21 @@ def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tup
         if v is None and allow_none:
             out.append(None)
             continue
-        try:
-            out.append(float(v))
-        except (TypeError, ValueError):
-            raise invalid(where, f"{shown(v)} is not a number") from None
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise invalid(where, f"{shown(v)} is not a number")
+        out.append(float(v))
     return tuple(out)
+
+
+def _key(where: str, key: str) -> str:
+    """The place of a gate's ``key`` (``population 'a': low``)."""
+    return f"{where}: {key}"
+
+
+def _ordered(low: Any, high: Any, where: str) -> None:
+    """Refuse bounds the wrong way round (a gate that holds nothing)."""
+    if low is not None and high is not None and low > high:
+        raise invalid(where, f"low ({low:g}) is above high ({high:g})")
 
 
 def _point(to_display: ToDisplay, values: tuple) -> tuple:
@@ -150,7 +161,9 @@ class IntervalGate:
     @classmethod
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low``, ``high`` (scale values; either may be omitted)."""
-        low, high = numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
+        (low,) = numbers([spec.get("low")], 1, _key(where, "low"), allow_none=True)
+        (high,) = numbers([spec.get("high")], 1, _key(where, "high"), allow_none=True)
+        _ordered(low, high, where)
         one = _one(dims)
         return FixedGate(one, lambda to_display: cls(one, to_display(low, 0), to_display(high, 0)))
 
@@ -178,8 +191,10 @@ class RectangleGate:
     @classmethod
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low: [x, y]``, ``high: [x, y]`` (scale values; a bound may be null)."""
-        low = numbers(spec.get("low"), 2, where, allow_none=True)
-        high = numbers(spec.get("high"), 2, where, allow_none=True)
+        low = numbers(spec.get("low"), 2, _key(where, "low"), allow_none=True)
+        high = numbers(spec.get("high"), 2, _key(where, "high"), allow_none=True)
+        for axis in (0, 1):
+            _ordered(low[axis], high[axis], where)
         two = _two(dims)
         return FixedGate(two, lambda to_display: cls(two, _point(to_display, low), _point(to_display, high)))
 
@@ -239,7 +254,7 @@ class PolygonGate:
     @classmethod
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``vertices: [[x, y], ...]`` (scale values, at least 3)."""
-        vertices = [numbers(v, 2, where) for v in spec.get("vertices") or []]
+        vertices = [numbers(v, 2, _key(where, f"vertices[{i}]")) for i, v in enumerate(spec.get("vertices") or [])]
         two = _two(dims)
         return FixedGate(two, lambda to_display: cls(two, tuple(_point(to_display, v) for v in vertices)))
 
@@ -274,11 +289,12 @@ class EllipseGate:
     @classmethod
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``center: [x, y]`` (scale values), ``covariance`` (2x2, display units), ``distance``."""
-        centre = numbers(spec.get("center"), 2, where)
-        cov = tuple(numbers(r, 2, where) for r in spec.get("covariance") or [])
-        if len(cov) != 2:
-            raise invalid(where, "covariance must be 2x2")
-        distance = float(spec.get("distance", 1.0))
+        centre = numbers(spec.get("center"), 2, _key(where, "center"))
+        rows = spec.get("covariance")
+        if not isinstance(rows, list) or len(rows) != 2:
+            raise invalid(_key(where, "covariance"), f"expected 2 rows of 2 numbers, got {shown(rows)}")
+        cov = (numbers(rows[0], 2, _key(where, "covariance")), numbers(rows[1], 2, _key(where, "covariance")))
+        (distance,) = numbers([spec.get("distance", 1.0)], 1, _key(where, "distance"))
         two = _two(dims)
         return FixedGate(two, lambda to_display: cls(two, _point(to_display, centre), cov, distance))
 
@@ -312,8 +328,10 @@ class QuadrantGate:
     @classmethod
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``split: [x, y]`` (scale values), ``quadrant``."""
-        split = numbers(spec.get("split"), 2, where)
-        quadrant = str(spec.get("quadrant"))
+        split = numbers(spec.get("split"), 2, _key(where, "split"))
+        quadrant = spec.get("quadrant")
+        if not isinstance(quadrant, str):
+            raise invalid(_key(where, "quadrant"), f"expected ++, +-, -+ or -- (quoted), got {shown(quadrant)}")
         two = _two(dims)
         return FixedGate(two, lambda to_display: cls(two, _point(to_display, split), quadrant))
 
@@ -345,7 +363,9 @@ class RatioGate:
     @classmethod
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low``, ``high``: the ratio's bounds (scale values on both axes: nothing to place)."""
-        low, high = numbers([spec.get("low"), spec.get("high")], 2, where)
+        (low,) = numbers([spec.get("low")], 1, _key(where, "low"))
+        (high,) = numbers([spec.get("high")], 1, _key(where, "high"))
+        _ordered(low, high, where)
         two = _two(dims)
         return FixedGate(two, lambda to_display: cls(two, low, high))
 

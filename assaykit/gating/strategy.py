@@ -4,19 +4,20 @@ Applying a strategy to a sample is :mod:`.apply`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .._io.validate import InvalidError, build, invalid, items, known, mapping, quote
+from .._io.validate import InvalidError, boolean, build, checking, invalid, items, known, mapping, shown, text
+from .._io.validate import field as required
 from ..errors import GatingError
 from ..fcs.channels import Marker
 from .autogates import AUTO_METHODS, SingletGate
 from .gates import GATE_TYPES, BooleanGate
 from .specimen import check_specimen
-from .transforms import Transform
+from .transforms import KINDS, Transform
 
 ROOT = "root"
 #: What a population is for the pipeline, whatever the strategy calls it: ``singlets`` (the
@@ -71,6 +72,13 @@ class Strategy:
     roles: Mapping[str, str] = field(default_factory=dict)  # role (ROLES) -> population name
     optional: frozenset[str] = frozenset()  # markers a file may lack (their gates then step aside)
     specimen: str | None = None  # declared specimen (gating.specimen.SPECIMENS), None: not declared
+    title: str = ""  # one line saying what it is for (``assaykit strategy list``)
+
+    def identity(self) -> dict[str, str]:
+        """What names this strategy in a result (``gate --json``, the manifest): its ``name``,
+        where it was read from (``path``: a file's path, or ``shipped:<name>``) and the sha256 of
+        the file's bytes; a lab's edited copy of a shipped strategy differs in both."""
+        return {"name": self.name, "path": self.source, "sha256": self.sha256}
 
     @property
     def singlets(self) -> str | None:
@@ -80,19 +88,30 @@ class Strategy:
 
 # --- loading -----------------------------------------------------------------------------------
 
+#: The keys each mapping of a strategy file may hold (anything else is refused: most often a typo,
+#: which would otherwise change the results silently). A gate's keys are its class's (``keys``).
+STRATEGY_KEYS = ("name", "title", "markers", "populations", "readout", "qc", "specimen")
+MARKER_KEYS = ("aliases", "synonyms", "optional", "transform")
+POPULATION_KEYS = ("name", "parent", "gate", "role")
+READOUT_KEYS = ("population", "marker", "statistic")
+
 
 def _transform(spec: Any, where: str) -> Transform:
+    """A marker's ``transform:``: a kind's name, or a mapping of ``kind`` and its numbers."""
     if spec is None:
         return Transform()
     if isinstance(spec, str):
         spec = {"kind": spec}
     if not isinstance(spec, dict):
-        raise GatingError(f"{where}: transform must be a name or a mapping")
-    try:
-        options: dict[str, Any] = {k: (float(v) if k != "kind" else v) for k, v in spec.items()}  # from YAML
-        return Transform(**options)
-    except (TypeError, ValueError) as exc:
-        raise GatingError(f"{where}: bad transform ({exc})") from None
+        raise invalid(where, f"expected a transform name ({', '.join(KINDS)}) or a mapping, got {shown(spec)}")
+    return build(Transform, spec, where)  # unknown keys, a kind's name as text, each parameter a number
+
+
+def _texts(value: Any, where: str) -> tuple[str, ...]:
+    """A list of names (null: none)."""
+    if value is None:
+        return ()
+    return tuple(text(v, f"{where}[{i}]") for i, v in enumerate(items(value, where)))
 
 
 def _auto_gate(method: Any, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> Any:
@@ -103,13 +122,21 @@ def _auto_gate(method: Any, dims: tuple[str, ...], spec: Mapping[str, Any], wher
 
 def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Transform], where: str) -> Any:
     if not isinstance(spec, dict):
-        raise GatingError(f"{where}: gate must be a mapping")
-    kind = spec.get("auto") or spec.get("type")
+        raise GatingError(f"{where}: gate: expected a mapping, got {shown(spec)}")
     try:
-        if kind == "boolean" or "op" in spec:
+        if "auto" in spec:
+            kind = text(spec["auto"], f"{where}: auto")
+        elif "type" in spec:
+            kind = text(spec["type"], f"{where}: type")
+        elif "op" in spec:
+            kind = "boolean"
+        else:
+            raise invalid(where, "a gate needs type (a drawn gate) or auto (an automatic gate)")
+        if kind == "boolean":
             known(spec, {"type", *BooleanGate.keys}, where)
-            return BooleanGate(str(spec.get("op")), tuple(spec.get("populations") or ()))
-        dims = tuple(spec.get("dims") or ())
+            return BooleanGate(text(spec.get("op"), f"{where}: op"),
+                               _texts(spec.get("populations"), f"{where}: populations"))
+        dims = _texts(spec.get("dims"), f"{where}: dims")
         for d in dims:
             if d not in markers:
                 raise invalid(where, f"unknown marker {d!r} (declare it under markers)")
@@ -136,85 +163,103 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         raise GatingError(f"{where}: bad gate geometry ({exc})") from None
 
 
+def _markers(doc: Any) -> tuple[dict[str, Marker], dict[str, Transform], set[str]]:
+    """``markers:``: each marker's names in files, its transform, and the optional ones."""
+    markers: dict[str, Marker] = {}
+    transforms: dict[str, Transform] = {}
+    optional: set[str] = set()
+    for name, spec in mapping(doc, "markers", optional=True).items():
+        where = f"markers.{name}"
+        spec = mapping(spec, where, optional=True)
+        known(spec, MARKER_KEYS, where)
+        if boolean(spec.get("optional", False), f"{where}.optional"):
+            optional.add(str(name))
+        markers[str(name)] = Marker(name=str(name), aliases=_texts(spec.get("aliases"), f"{where}.aliases"),
+                                    synonyms=_texts(spec.get("synonyms"), f"{where}.synonyms"))
+        transforms[str(name)] = _transform(spec.get("transform"), f"{where}.transform")
+    return markers, transforms, optional
+
+
+def _readout(doc: Any, names: Collection[str], markers: Collection[str], last: str) -> Readout:
+    """``readout:`` (its population defaults to ``last``, the last population gated)."""
+    if doc is None:
+        raise invalid("readout", "missing (the population and marker measured, e.g. "
+                                 "{population: monocytes, marker: HLA-DR})")
+    doc = mapping(doc, "readout")
+    known(doc, READOUT_KEYS, "readout")
+    population = text(doc.get("population", last), "readout.population")
+    marker = text(required(doc, "marker", "readout"), "readout.marker")
+    statistic = text(doc.get("statistic", "median"), "readout.statistic")
+    if population not in names:
+        raise invalid("readout", f"unknown population {population!r}")
+    if marker not in markers:
+        raise invalid("readout", f"unknown marker {marker!r}")
+    if statistic not in STATISTICS:
+        raise invalid("readout.statistic", f"expected one of {', '.join(STATISTICS)}, got {shown(statistic)}")
+    return Readout(population, marker, statistic)
+
+
 def parse_strategy(doc: Any, source: str = "") -> Strategy:
     """Build and validate a strategy from its parsed YAML document ``doc``; ``source`` (a path or
-    ``shipped:<name>``) names it in errors and the manifest."""
-    if not isinstance(doc, dict):
-        raise GatingError("a strategy file must be a YAML mapping", source or None)
+    ``shipped:<name>``) names it in errors and the manifest. Every mapping's keys are checked
+    (an unknown key is refused) and every value's type: a problem is one line, ``FILE: WHERE: PROBLEM``."""
     try:
-        markers: dict[str, Marker] = {}
-        transforms: dict[str, Transform] = {}
-        optional: set[str] = set()
-        marker_specs = mapping(doc.get("markers"), "markers", optional=True)
-        if doc.get("populations") is not None:
-            items(doc["populations"], "populations")
-        for name, spec in marker_specs.items():
-            spec = mapping(spec, f"marker {name}", optional=True)
-            if spec.get("optional"):
-                optional.add(str(name))
-            markers[str(name)] = Marker(name=str(name), aliases=tuple(str(a) for a in spec.get("aliases") or ()),
-                                        synonyms=tuple(str(a) for a in spec.get("synonyms") or ()))
-            transforms[str(name)] = _transform(spec.get("transform"), f"marker {name}")
-        populations: list[Population] = []
-        names: set[str] = set()
-        for i, spec in enumerate(doc.get("populations") or []):
-            if not isinstance(spec, dict) or "name" not in spec:
-                raise GatingError(f"population #{i + 1}: needs a name")
-            name = str(spec["name"])
-            where = f"population {name!r}"
-            if name in names or name == ROOT:
-                raise GatingError(f"{where}: the name is used twice")
-            names.add(name)
-            gate = _gate(spec.get("gate"), markers, transforms, where)
-            populations.append(Population(name, str(spec.get("parent", ROOT)), gate))
-        if not populations:
-            raise GatingError("the strategy has no populations")
-        for p in populations:
-            if p.parent != ROOT and p.parent not in names:
-                raise GatingError(f"population {p.name!r}: unknown parent {p.parent!r}")
-            if isinstance(p.gate, BooleanGate):
-                for other in p.gate.populations:
-                    if other not in names:
-                        raise GatingError(f"population {p.name!r}: boolean gate names unknown population {other!r}")
-        ordered = _order(populations)
-        roles = _roles(doc.get("populations") or [], populations)
-        readout_doc = mapping(doc.get("readout"), "readout", optional=True)
-        readout = Readout(str(readout_doc.get("population", ordered[-1].name)),
-                          str(readout_doc.get("marker", "")), str(readout_doc.get("statistic", "median")))
-        if readout.population not in names:
-            raise GatingError(f"readout: unknown population {readout.population!r}")
-        if readout.marker not in markers:
-            raise GatingError(f"readout: unknown marker {readout.marker!r}")
-        if readout.statistic not in STATISTICS:
-            raise GatingError(f"readout: statistic must be one of {', '.join(STATISTICS)}")
-        qc = build(QCLimits, doc.get("qc"), "qc")
-        try:
-            specimen = check_specimen(doc.get("specimen"), "specimen")
-        except ValueError as exc:
-            raise GatingError(str(exc)) from None
+        with checking(GatingError, source or None):
+            doc = mapping(doc, "")
+            known(doc, STRATEGY_KEYS, "")
+            name = text(doc.get("name", ""), "name")
+            title = text(doc.get("title", ""), "title")
+            markers, transforms, optional = _markers(doc.get("markers"))
+            specs = items(doc.get("populations") or [], "populations")
+            populations: list[Population] = []
+            names: set[str] = set()
+            roles: dict[str, str] = {}
+            for i, spec in enumerate(specs):
+                spec = mapping(spec, f"populations[{i}]")
+                known(spec, POPULATION_KEYS, f"populations[{i}]")
+                pop = text(required(spec, "name", f"populations[{i}]"), f"populations[{i}].name")
+                where = f"population {pop!r}"
+                if pop == ROOT:
+                    raise invalid(where, f"the name {ROOT!r} is reserved (the parent of the top-level populations)")
+                if pop in names:
+                    raise invalid(where, "the name is used twice")
+                names.add(pop)
+                parent = text(spec.get("parent", ROOT), f"{where}: parent")
+                gate = _gate(required(spec, "gate", where), markers, transforms, where)
+                populations.append(Population(pop, parent, gate))
+                if spec.get("role") is not None:
+                    role = text(spec["role"], f"{where}: role")
+                    if role not in ROLES:
+                        raise invalid(where, f"unknown role {role!r} (one of {', '.join(ROLES)})")
+                    if role in roles:
+                        raise invalid(f"role {role!r}", f"given to two populations: {roles[role]!r} and {pop!r}")
+                    roles[role] = pop
+            if not populations:
+                raise invalid("populations", "the strategy has no populations")
+            for p in populations:
+                if p.parent != ROOT and p.parent not in names:
+                    raise invalid(f"population {p.name!r}", f"unknown parent {p.parent!r}")
+                if isinstance(p.gate, BooleanGate):
+                    for other in p.gate.populations:
+                        if other not in names:
+                            raise invalid(f"population {p.name!r}", f"boolean gate names unknown population {other!r}")
+            ordered = _order(populations)
+            readout = _readout(doc.get("readout"), names, markers, ordered[-1].name)
+            qc = build(QCLimits, doc.get("qc"), "qc")
+            try:
+                specimen = check_specimen(doc.get("specimen"), "specimen")
+            except ValueError as exc:
+                raise InvalidError(str(exc)) from None
     except GatingError as exc:
         raise GatingError(exc.message, source or None) from None
-    except InvalidError as exc:
-        raise GatingError(str(exc), source or None) from None
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:  # a section of the wrong shape
-        raise GatingError(f"invalid strategy ({type(exc).__name__}: {quote(exc)})", source or None) from None
-    return Strategy(name=str(doc.get("name", "")), markers=markers, populations=tuple(ordered), readout=readout,
-                    qc=qc, source=source, transforms=transforms, roles=roles, optional=frozenset(optional),
-                    specimen=specimen)
+    return Strategy(name=name, markers=markers, populations=tuple(ordered), readout=readout,
+                    qc=qc, source=source, transforms=transforms, roles=_roles(roles, populations),
+                    optional=frozenset(optional), specimen=specimen, title=title)
 
 
-def _roles(specs: list[Any], populations: list[Population]) -> dict[str, str]:
+def _roles(declared: dict[str, str], populations: list[Population]) -> dict[str, str]:
     """Role -> population: declared with ``role:``, else inferred from the automatic gates."""
-    roles: dict[str, str] = {}
-    for spec in specs:
-        role = spec.get("role") if isinstance(spec, dict) else None
-        if role is None:
-            continue
-        if role not in ROLES:
-            raise GatingError(f"population {spec['name']!r}: unknown role {role!r} (one of {', '.join(ROLES)})")
-        if role in roles:
-            raise GatingError(f"role {role!r} is given to two populations: {roles[role]!r} and {spec['name']!r}")
-        roles[role] = str(spec["name"])
+    roles = dict(declared)
     if "singlets" not in roles:
         found = [p.name for p in populations if isinstance(p.gate, SingletGate)]
         if len(found) == 1:
@@ -319,6 +364,28 @@ def load_strategy(path: str | os.PathLike[str] | None = None) -> Strategy:
     strategy show`` lists them); None loads the default, ``monocyte-hladr``."""
     from .._io.config import read_config
 
+    if path is not None:
+        _refuse_xml(path)
     config = read_config(DEFAULT_STRATEGY if path is None else path, folder="", error=GatingError,
                          what="strategy file")
     return replace(parse_strategy(config.doc, config.source), sha256=config.sha256)
+
+
+def _refuse_xml(path: str | os.PathLike[str]) -> None:
+    """A GatingError for an XML file given as a strategy file (it would read as a YAML string):
+    what it is, and which command takes it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return  # not a file here (a shipped name), or unreadable: read_config says which
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return
+    if b"<Workspace" in head:
+        what = "a FlowJo workspace, which only `assaykit gate --strategy` applies"
+    elif b"Gating-ML" in head:
+        what = "a GatingML 2.0 document, which only `assaykit gate --strategy` applies"
+    else:
+        what = "an XML file, but neither a GatingML 2.0 document nor a FlowJo workspace"
+    raise GatingError(f"{what}; a strategy file is YAML (`assaykit docs gating-strategy`)",
+                      os.fspath(path))

@@ -180,7 +180,7 @@ def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, op
                     "well": a.row.well, "row": a.row.row, "role": a.row.role, "matched_by": a.matched_by}
                    for a in assignments],
         "plate_map": {"path": str(plate.path), "sha256": plate.sha256, "read_as": plate.read_as},
-        "strategy": {"name": strategy.name, "path": strategy.source, "sha256": strategy.sha256},
+        "strategy": strategy.identity(),
         "lot": {"kit": lot.kit, "lot": lot.lot, "unit": lot.unit, "values": list(lot.values),
                 "path": lot.source, "sha256": lot.sha256, "example": lot.example},
         "clinical": {"path": str(clinical_path or ""), "sha256": _sha(clinical_path)},

@@ -65,7 +65,7 @@ class GatedTube:
         """What ``assaykit gate --json`` prints: the file, its events, the strategy, every
         population (name, parent, count, % of parent) and what gating found, the readout, QC
         findings, specimen, purity and, with beads, the calibrated readout."""
-        doc = {"file": str(self.path), "events": self.sample.n_events, "strategy": self.strategy.name,
+        doc = {"file": str(self.path), "events": self.sample.n_events, "strategy": self.strategy.identity(),
                "source": "assaykit strategy", **self.result.to_dict(), "readout": self.readout.to_dict(),
                "findings": [f.to_dict() for f in self.findings], "specimen": self.specimen, "purity": self.purity}
         if self.calibrated is not None:

@@ -75,7 +75,7 @@ def test_read_config_by_shipped_name_or_path(project_root: Path, tmp_path: Path,
 
 @pytest.mark.parametrize(("data", "message"), [
     (b"a: &x 1\nb: *x\n", "YAML anchors and aliases (& and *) are not allowed in a run file (line 1)"),
-    (b"a: 1\nb: [1, 2\n", "not a valid YAML run file at line 3"),
+    (b"a: 1\nb: [1, 2\n", "not a valid YAML run file at line 3: expected ',' or ']', but got '<stream end>'"),
     (b"a: \xff\n", "not a valid YAML run file: not UTF-8 text"),
 ])
 def test_parse_yaml_refuses_in_one_line(data: bytes, message: str) -> None:

@@ -116,7 +116,7 @@ BASE = {
      "population 'a': a polygon needs at least 3 vertices"),
     ({"populations": [{"name": "a", "gate": {"type": "rectangle", "dims": ["FSC-A", "CD14"], "low": [1, "x"],
                                              "high": [2, 3]}}]},
-     "population 'a': 'x' is not a number"),
+     "population 'a': low: 'x' is not a number"),
     ({"populations": [{"name": "a", "gate": {"auto": "magic", "dims": ["FSC-A"]}}]}, "unknown automatic gate"),
     ({"readout": {"population": "cells", "marker": "HLA-DR"}}, "readout: unknown marker"),
 ])
