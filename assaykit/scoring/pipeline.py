@@ -42,6 +42,19 @@ FCS_SUFFIXES = (".fcs", ".lmd")
 def resolve_options(run_dir: Path, overrides: dict[str, Any]) -> RunOptions:
     """run.yaml values, then non-None ``overrides`` (the command line) on top."""
     values = load_run_yaml(run_dir)
+    if overrides.get("lot") is not None and overrides.get("bead_values") is not None:
+        raise AssayKitError("give the bead lot as either --lot FILE or --bead-values V1,V2,..., not both")
+    if overrides.get("lot") is None and overrides.get("bead_values") is None:  # the lot is run.yaml's
+        if "lot" in values and "bead_values" in values:
+            raise AssayKitError("both lot: and bead_values: given; keep one (or give --lot or --bead-values)",
+                                run_dir / "run.yaml")
+        if "lot" not in values and "bead_values" not in values:
+            if (run_dir / "run.yaml").exists():
+                raise AssayKitError("no bead lot: neither lot: FILE nor bead_values: [V1, V2, ...] here, nor --lot "
+                                    "or --bead-values on the command line (`assaykit docs scoring`)",
+                                    run_dir / "run.yaml")
+            raise AssayKitError("no bead lot: give --lot FILE or --bead-values V1,V2,..., or lot: / bead_values: in "
+                                "the folder's run.yaml (`assaykit docs scoring`)", run_dir)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "lot" in overrides and overrides["lot"] is not None:
         values.pop("bead_values", None)
