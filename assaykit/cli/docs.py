@@ -35,7 +35,7 @@ def page(topic: str) -> str:
     from importlib.resources import files
 
     known = topics()
-    name = topic.strip().lower()
+    name = "-".join(topic.strip().lower().replace("_", " ").split())  # "Plate map", plate_map: plate-map
     name = ALIASES.get(name, name[:-3] if name.endswith(".md") else name)
     if name not in known:
         raise AssayKitError(f"no documentation topic {topic!r} (topics: {', '.join(known)})")
@@ -46,9 +46,13 @@ def docs(
     topic: Annotated[str | None, typer.Argument(help="The page to print (none: list the topics).",
                                                 show_default=False)] = None,
 ) -> None:
-    """Print a documentation page (plate map, run.yaml, strategy, bead lot, validation ...), or list them.
+    """Print a documentation page, or list them (title and other names of each).
 
     The pages ship with assaykit: every --help that points at documentation names a topic here.
+    Topics: architecture, bead-calibration, benchmarks, fcs-reader, gating-strategy, interop,
+    ledger, plate-map, reliability, reports, scoring, simulator, validation (case, spaces and
+    underscores do not matter: "plate map" and plate_map are plate-map; also: strategy, run.yaml,
+    lot, beads, fcs).
 
     Example: assaykit docs;  assaykit docs plate-map;  assaykit docs run.yaml | less
     """
