@@ -126,8 +126,8 @@ def gate(
     of the workspace sample made on FILE (or --sample NAME), with FlowJo's own count beside each
     (flowjo_count in --json, whose populations have the same shape as a strategy's).
 
-    Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
-    --lot sample_fcs/beads_lot.yaml --plot A1.png
+    Example: assaykit gate demo/Specimen_001_A1_A01.fcs --beads demo/Specimen_001_H12_H12.fcs
+    --lot demo/beads_lot.yaml --plot A1.png   (demo: a run written by `assaykit simulate demo`)
 
     Example: assaykit gate data1.fcs --strategy gates.xml --membership members.csv
 
