@@ -55,11 +55,11 @@ def score(
     Writes samples.csv, calibration.csv, restoration.csv, patients.csv, cohort.csv,
     trajectories.csv, qc.csv, manifest.json, figure_data.json, gates/<tube>.xml (each tube's
     fitted gates, GatingML 2.0), run.wsp (a FlowJo 10 workspace; `assaykit docs interop`) and,
-    unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at once (the folder is replaced as one unit). Exit code 0
-    when every file scored, 1 when some failed (their rows say why), the run is rejected by QC
-    over time, or the ledger could not be read or written (the outputs are written all the
-    same), 2 for usage or input errors (nothing written), 3 for an internal error, 130 when
-    interrupted (`assaykit docs reliability`).
+    unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at
+    once (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some
+    failed (their rows say why), the run is rejected by QC over time, or the ledger could not be
+    read or written (the outputs are written all the same), 2 for usage or input errors (nothing
+    written), 3 for an internal error, 130 when interrupted (`assaykit docs reliability`).
 
     The run is recorded in the ledger (`assaykit docs ledger`): --ledger FILE or URL, else
     run.yaml ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.
