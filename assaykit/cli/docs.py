@@ -14,6 +14,9 @@ DOCS_PACKAGE = "assaykit._docs"
 ALIASES = {"strategy": "gating-strategy", "run.yaml": "scoring", "run-yaml": "scoring", "lot": "bead-calibration",
            "bead-lot": "bead-calibration", "beads": "bead-calibration", "fcs": "fcs-reader"}
 """Other names a topic is known by (what a user may type first)."""
+REPOSITORY = "https://github.com/assaykit/assaykit"
+REPOSITORY_PATHS = ("tests/", "benchmarks/", "sample_fcs", "../shared/", "assaykit/")
+"""Where a page cites the source repository (its tests, benchmarks, demo run, shared data, code)."""
 
 
 def topics() -> dict[str, str]:
@@ -57,7 +60,11 @@ def docs(
     Example: assaykit docs;  assaykit docs plate-map;  assaykit docs run.yaml | less
     """
     if topic is not None:
-        typer.echo(page(topic), nl=False)
+        text = page(topic)
+        typer.echo(text, nl=False)
+        if any(where in text for where in REPOSITORY_PATHS):
+            typer.echo(f"\n(Paths starting {', '.join(REPOSITORY_PATHS)} name files of the source repository, "
+                       f"{REPOSITORY}, not of the installed package.)")
         return
     by_page: dict[str, list[str]] = {}
     for alias, name in ALIASES.items():
