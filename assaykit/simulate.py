@@ -469,7 +469,7 @@ def spillover_csv(style: InstrumentStyle | str, instrument: Instrument | None = 
 
 
 def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
-    """A bead-lot file (format: docs/bead-calibration.md) holding ``values`` (PE molecules per bead),
+    """A bead-lot file (format: `assaykit docs bead-calibration`) holding ``values`` (PE molecules per bead),
     the ``lot`` label and a ``note`` comment."""
     listed = ", ".join(f"{v:g}" for v in values)
     return (
@@ -545,7 +545,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
         write_atomic(out / "compensation.csv", spillover_csv(spec.style, instrument))
         compensation = "compensation: compensation.csv\n"
     write_atomic(out / "run.yaml", (
-        "# Options of `assaykit score` for this run (docs/scoring.md); paths relative to this folder.\n"
+        "# Options of `assaykit score` for this run (`assaykit docs scoring`); paths relative to this folder.\n"
         "plate_map: plate_map.csv\n"
         "lot: beads_lot.yaml\n"
         f"control: {spec.conditions[0]}\n{compensation}").encode())

@@ -417,7 +417,6 @@ def test_the_command_keeps_pyarrow_out(simulated_run: Path, tmp_path: Path, allo
 
 FLOWJO = Path(__file__).resolve().parent.parent.parent / "shared" / "interop" / "flowjo"
 GATINGML = FLOWJO.parent / "gatingml-2.0-compliance" / "gml"
-POPULATION_KEYS = {"name", "parent", "count", "percent_of_parent"}
 
 
 def _flowjo_counts(workspace: Path) -> dict[str, int]:
@@ -431,7 +430,13 @@ def _flowjo_counts(workspace: Path) -> dict[str, int]:
             re.findall(r'<Population name="([^"]+)"[^>]*?count="(-?\d+)"', sample)}
 
 
-def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simulated_run: Path) -> None:
+def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simulated_run: Path,
+                                                                             tmp_path: Path) -> None:
+    """The same top-level keys and population keys from a strategy YAML, a GatingML document
+    (the compliance suite, its truth files) and FlowJo workspaces (FlowJo's stored counts, and a
+    scored run's nested run.wsp): names unique and readable, parents among the names."""
+    from assaykit.scoring.tube import POPULATION_KEYS, TUBE_KEYS
+
     if not FLOWJO.is_dir():
         pytest.skip(f"the shared FlowJo workspaces are not at {FLOWJO}")
     tube = simulated_run / "Specimen_001_A1_A01.fcs"
@@ -443,30 +448,80 @@ def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simul
                                    "--json"])
         assert done.exit_code == 0, done.output
         docs[name] = json.loads(done.stdout)
-    gml = runner.invoke(app, ["gate", str(GATINGML.parent.parent.parent / "fcs-corpus" / "flowkit" / "data1.fcs"),
-                              "--strategy", str(GATINGML / "gml_rect1_gate.xml"), "--json"])
+    data1 = FLOWJO.parent.parent / "fcs-corpus" / "flowkit" / "data1.fcs"
+    gml = runner.invoke(app, ["gate", str(data1), "--strategy", str(GATINGML / "gml_parent_rect1_rect_par1_gate.xml"),
+                              "--json"])
     assert gml.exit_code == 0, gml.output
-    documents = [*docs.values(), json.loads(gml.stdout)]
+    nested = runner.invoke(app, ["score", str(simulated_run), "--out", str(tmp_path / "out"), "--no-report",
+                                 "--no-ledger", "--jobs", "1"])
+    assert nested.exit_code == 0, nested.output
+    run_wsp = json.loads(runner.invoke(app, ["gate", str(tube), "--strategy", str(tmp_path / "out" / "run.wsp"),
+                                             "--json"]).stdout)
+    gating_ml = json.loads(gml.stdout)
+    documents = [*docs.values(), gating_ml, run_wsp]
     for doc in [ours, *documents]:
-        assert {"file", "events", "strategy", "source", "populations"} <= set(doc), doc.keys()
-        assert "gates" not in doc
-        names = {p["name"] for p in doc["populations"]}
+        assert tuple(doc) == TUBE_KEYS, doc.keys()
+        names = [p["name"] for p in doc["populations"]]
+        assert len(set(names)) == len(names)
         for population in doc["populations"]:
-            assert set(population) >= POPULATION_KEYS and population["parent"] in names | {"root"}
-    for doc in documents:  # the gates' parents hold every event of the file (a strategy's: once saturated ones go)
-        for population in doc["populations"]:
+            assert tuple(population) == POPULATION_KEYS
+            assert population["parent"] in set(names) | {"root"}
+            assert population["path"].split("/")[-1] == population["name"] or population["path"] == population["name"]
             parent = next((p["count"] for p in doc["populations"] if p["name"] == population["parent"]),
                           doc["events"])
-            assert population["percent_of_parent"] == pytest.approx(100.0 * population["count"] / parent)
-    assert ours["source"] == "assaykit strategy" and "flowjo_count" not in ours["populations"][0]
-    assert [p["name"] for p in ours["populations"]][:1] and ours["events"] == 30000
+            if doc is not ours:  # a strategy's top population: of the events left once saturated ones go
+                assert population["percent_of_parent"] == round(100.0 * population["count"] / parent, 4)
+    assert ours["source"] == "assaykit strategy" and ours["events"] == 30000
+    assert [(p["name"], p["path"], p["parent"], p["type"], p["auto"], p["flowjo_count"]) for p in ours["populations"]] \
+        == [("cells", "cells", "root", "interval", "debris", None), ("singlets", "cells/singlets", "cells", "ratio",
+            "singlets", None), ("monocytes", "cells/singlets/monocytes", "singlets", "polygon", "monocytes", None)]
+    assert ours["readout"]["population"] == "monocytes" and ours["calibrated"] is None
     for name, doc in docs.items():  # FlowJo's own count beside ours, read independently from the XML
         truth = _flowjo_counts(diamond / name)
         assert {p["name"]: p["flowjo_count"] for p in doc["populations"]} == truth, name
         assert all(p["count"] == p["flowjo_count"] for p in doc["populations"]), name  # rectangles: exact
         assert all(p["parent"] == "root" for p in doc["populations"]) and doc["source"].startswith("FlowJo sample")
-    rect = json.loads(gml.stdout)["populations"]
-    assert [(p["name"], p["type"]) for p in rect] == [("Rectangle1", "rectangle")] and "flowjo_count" not in rect[0]
+        assert doc["readout"] is None and doc["findings"] is None and doc["at_top_of_scale"] is None
+    truth_dir = GATINGML.parent / "truth"  # the compliance suite's membership, one 0/1 line per event
+    expected = {gate: sum(int(v) for v in (truth_dir / f"Results_{gate}.txt").read_text().split())
+                for gate in ("ScalePar1",)}
+    shown = {p["name"]: p for p in gating_ml["populations"]}
+    assert [(p["name"], p["parent"], p["type"], p["path"]) for p in gating_ml["populations"]] == \
+        [("ScaleRect1", "root", "rectangle", "ScaleRect1"), ("ScalePar1", "ScaleRect1", "interval",
+                                                              "ScaleRect1/ScalePar1")]
+    assert shown["ScalePar1"]["count"] == expected["ScalePar1"] and shown["ScalePar1"]["flowjo_count"] is None
+    counts = {p["name"]: p["count"] for p in ours["populations"]}  # the scored run's workspace: nested, own names
+    assert [(p["name"], p["parent"], p["path"]) for p in run_wsp["populations"]][-1] == \
+        ("monocytes", "singlets", "assaykit-events/cells/singlets/monocytes")
+    assert all(p["count"] == p["flowjo_count"] == counts.get(p["name"], p["count"]) for p in run_wsp["populations"])
+
+
+def test_gate_text_never_cuts_a_workspace_population_name(tmp_path: Path) -> None:
+    """Long FlowJo names (the quadrants' 27+ characters) are shown whole, so no two rows look alike;
+    two populations of one name are told apart by their paths (JSON, text and --membership)."""
+    if not FLOWJO.is_dir():
+        pytest.skip(f"the shared FlowJo workspaces are not at {FLOWJO}")
+    diamond = FLOWJO / "simple_diamond_example"
+    text = runner.invoke(app, ["gate", str(diamond / "test_data_diamond_01.fcs"), "--strategy",
+                               str(diamond / "simple_diamond_example_quad_gate.wsp")]).stdout
+    for quadrant in ("Q1: channel_A- , channel_B+", "Q2: channel_A+ , channel_B+", "Q3: channel_A+ , channel_B-",
+                     "Q4: channel_A- , channel_B-"):
+        assert f"  {quadrant}  " in text, text
+    source = (diamond / "simple_diamond_example_quad_gate.wsp").read_text()  # Q2 again, inside Q1: one name twice
+    start = source.index('<Population name="Q2: channel_A+ , channel_B+"')
+    q2 = source[start:source.index("</Population>", start) + len("</Population>")]
+    q1_end = source.index("</Population>", source.index('<Population name="Q1: channel_A- , channel_B+"'))
+    twice = tmp_path / "twice.wsp"
+    twice.write_text(source[:q1_end] + "<Subpopulations>" + q2 + "</Subpopulations>" + source[q1_end:])
+    done = runner.invoke(app, ["gate", str(diamond / "test_data_diamond_01.fcs"), "--strategy", str(twice), "--json",
+                               "--membership", str(tmp_path / "m.csv")])
+    assert done.exit_code == 0, done.output
+    names = [p["name"] for p in json.loads(done.stdout)["populations"]]
+    assert len(set(names)) == len(names) == 5
+    assert "Q1: channel_A- , channel_B+/Q2: channel_A+ , channel_B+" in names
+    assert "Q2: channel_A+ , channel_B+" in names  # the top-level one: its path is its name
+    header = (tmp_path / "m.csv").read_text().splitlines()[0]
+    assert header.count("Q2: channel_A+ , channel_B+") == 2
 
 
 def test_gate_and_score_measure_a_tube_with_the_same_function(simulated_run: Path) -> None:
@@ -517,12 +572,17 @@ def test_docs_command_lists_and_prints_every_topic(project_root: Path) -> None:
     assert [line.split()[0] for line in listed.stdout.splitlines()[:len(pages)]] == sorted(pages)
     for topic, text in pages.items():
         shown = runner.invoke(app, ["docs", topic])
-        assert shown.exit_code == 0 and shown.stdout == text, topic
+        assert shown.exit_code == 0 and shown.stdout.startswith(text), topic
+        rest = shown.stdout[len(text):]  # citations of the source repository's files are said to be
+        assert rest == "" or ("https://github.com/assaykit/assaykit" in rest and "tests/" in rest), topic
         heading = KNOWN_HEADINGS.get(topic, "# ")
         assert shown.stdout.splitlines()[0].startswith(heading), topic
     for alias, topic in (("run.yaml", "scoring"), ("strategy", "gating-strategy"), ("bead-lot", "bead-calibration"),
-                         ("Plate-Map", "plate-map")):
-        assert runner.invoke(app, ["docs", alias]).stdout == pages[topic], alias
+                         ("Plate-Map", "plate-map"), ("plate map", "plate-map"), ("plate_map", "plate-map"),
+                         ("Gating Strategy", "gating-strategy"), ("bead_calibration", "bead-calibration")):
+        assert runner.invoke(app, ["docs", alias]).stdout.startswith(pages[topic]), alias
+    helped = " ".join(runner.invoke(app, ["docs", "--help"]).stdout.split())
+    assert all(topic in helped for topic in pages), helped  # the exact names, in --help
     unknown = runner.invoke(app, ["docs", "nope"])
     assert unknown.exit_code == 2
     line = unknown.stderr.strip()
@@ -555,6 +615,82 @@ def test_every_help_names_a_docs_topic_not_a_file(project_root: Path) -> None:
             assert topic in pages or ALIASES.get(topic) in pages, (path, topic)
             named.add(ALIASES.get(topic, topic))
     assert {"gating-strategy", "bead-calibration", "ledger", "interop", "scoring", "validation"} <= named
+
+
+def test_every_cross_reference_a_wheel_reader_can_follow(tmp_path: Path) -> None:
+    """In what the wheel ships (the pages, the strategy and lot YAML, every --help, the run.yaml
+    `simulate` writes) a page is named as a topic of `assaykit docs` (a Markdown link only to a
+    page beside it, as in the repository's docs/), never as a path of the source tree."""
+    import re
+    from importlib.resources import files
+
+    import typer
+
+    from assaykit.cli.docs import page, topics
+
+    known = topics()
+    texts = {f"page {t}": runner.invoke(app, ["docs", t]).stdout for t in known}  # as printed
+    defaults = files("assaykit._defaults")
+    for entry in [*defaults.iterdir(), *defaults.joinpath("beads").iterdir()]:
+        if entry.name.endswith(".yaml"):
+            texts[f"yaml {entry.name}"] = entry.read_text(encoding="utf-8")
+    for path, text in _helps(typer.main.get_command(app)).items():
+        texts[f"help {' '.join(path)}"] = re.sub(r"-\s+", "-", " ".join(text.split()))
+    assert runner.invoke(app, ["simulate", str(tmp_path / "run"), "--patients", "1", "--events", "2000"]).exit_code == 0
+    texts["simulated run.yaml"] = (tmp_path / "run" / "run.yaml").read_text()
+    assert len(texts) > len(known) + 20
+    followed = set()
+    for where, text in texts.items():
+        for reference in re.findall(r"[\w./-]*\.md\b", text):
+            assert "/" not in reference and reference[:-3] in known, (where, reference)
+            assert where.startswith("page ") and f"]({reference})" in text, (where, reference)  # a link beside it
+        for topic in re.findall(r"assaykit docs ((?:[\w.-]+[\w]))", text):
+            page(topic)  # an AssayKitError for a topic that is not shipped
+            followed.add(topic)
+        assert "gating/beads/" not in text or "repository" in text, where
+        assert "../gating/" not in text, where
+        assert "sample_fcs" not in text or "repository" in text, where  # the wheel has no demo run
+    assert {"gating-strategy", "bead-calibration", "scoring", "plate-map", "validation", "ledger"} <= followed
+
+
+def test_usage_messages_name_what_was_given(simulated_run: Path, tmp_path: Path) -> None:
+    """A bad choice without pydantic's prefix; --convert named as --convert; the bead lot's
+    either/or from run.yaml names its keys and the file, from the command line its flags."""
+    import shutil
+
+    bad = runner.invoke(app, ["simulate", str(tmp_path / "x"), "--instrument", "facs"])
+    assert bad.exit_code == 2 and "Value error" not in bad.output
+    assert "Invalid value for '--instrument': 'facs' is not one of 'canto'" in " ".join(bad.output.split())
+    convert = runner.invoke(app, ["calibrate", str(simulated_run / "Specimen_001_H12_H12.fcs"), "--lot",
+                                  str(simulated_run / "beads_lot.yaml"), "--convert", "1500,abc"])
+    assert convert.exit_code == 2 and "--convert must be numbers" in convert.stderr, convert.output
+    run = tmp_path / "run"
+    shutil.copytree(simulated_run, run)
+    for yaml, says in (("lot: beads_lot.yaml\nbead_values: [1, 2, 3, 4]\n", "both lot: and bead_values: given"),
+                       ("control: unstimulated\n", "neither lot: FILE nor bead_values:")):
+        (run / "run.yaml").write_text("plate_map: plate_map.csv\n" + yaml)
+        done = runner.invoke(app, ["score", str(run), "--out", str(tmp_path / "o"), "--no-ledger", "--no-report"])
+        assert done.exit_code == 2 and says in done.stderr and "run.yaml" in done.stderr, done.output
+    both = runner.invoke(app, ["score", str(run), "--out", str(tmp_path / "o"), "--no-ledger", "--no-report",
+                               "--lot", str(run / "beads_lot.yaml"), "--bead-values", "1,2,3,4"])
+    assert both.exit_code == 2 and "either --lot FILE or --bead-values" in both.stderr, both.output
+    (run / "run.yaml").unlink()
+    none = runner.invoke(app, ["score", str(run), "--out", str(tmp_path / "o"), "--no-ledger", "--no-report"])
+    assert none.exit_code == 2 and "no bead lot: give --lot FILE or --bead-values" in none.stderr, none.output
+
+
+def test_help_lists_every_output_and_what_a_document_refuses() -> None:
+    def flat(*command: str) -> str:
+        return " ".join(runner.invoke(app, [*command, "--help"]).stdout.split())
+
+    score = flat("score")
+    assert all(name in score for name in ("samples.csv", "qc.csv", "trajectories.csv", "gates/<tube>.xml", "run.wsp",
+                                          "manifest.json", "figure_data.json"))
+    simulate = flat("simulate")
+    assert all(name in simulate for name in ("run.yaml", "simulation.json", "compensation.csv", "truth.csv"))
+    gate = flat("gate")
+    assert all(option in gate for option in ("--plot, --beads", "--isotype", "--compensation", "refused",
+                                             "flowjo_count", "percent_of_parent"))
 
 
 def test_python_m_runs_the_package(simulated_run: Path) -> None:

@@ -119,12 +119,13 @@ def load_lot(path: str | os.PathLike[str]) -> BeadLot:
     return parse_lot(config.doc, Path(config.source), config.sha256)
 
 
-def parse_values(text: str) -> tuple[float, ...]:
-    """Values from ``text`` such as ``"474,5359,23843,62336"`` (``--bead-values``)."""
+def parse_values(text: str, option: str = "--bead-values") -> tuple[float, ...]:
+    """Values from ``text`` such as ``"474,5359,23843,62336"`` (``option``, named in the error:
+    ``--bead-values``, ``--convert``)."""
     try:
         return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
-        raise CalibrationError(f"--bead-values must be numbers separated by commas, got {text!r}") from None
+        raise CalibrationError(f"{option} must be numbers separated by commas, got {text!r}") from None
 
 
 def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None,

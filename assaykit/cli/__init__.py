@@ -34,6 +34,9 @@ class _Commands(TyperGroup):
         except AssayKitError as error:
             report_error(error)  # --debug: raised again, with its traceback
             raise typer.Exit(2) from None
+        except typer.BadParameter as error:  # a choice Typer checks through pydantic: no "Value error, " prefix
+            error.message = error.message.removeprefix("Value error, ")
+            raise
 
 
 app = typer.Typer(

@@ -49,12 +49,13 @@ def calibrate(
     the tube cannot be calibrated (fewer than 3 usable peaks), with the reason. --json prints the
     calibration as the library gives it (Calibration.to_dict(); `assaykit docs bead-calibration`).
 
-    Example: assaykit calibrate sample_fcs/Specimen_001_H12_H12.fcs --lot sample_fcs/beads_lot.yaml --convert 1500,4200
+    Example: assaykit calibrate demo/Specimen_001_H12_H12.fcs --lot demo/beads_lot.yaml --convert 1500,4200
+    (demo: a run written by `assaykit simulate demo`)
     """
     from ..beads import calibrate_file, lot_from_options, parse_values
 
     chosen = lot_from_options(lot, bead_values, bead_unit)
-    mfis = parse_values(convert) if convert is not None else ()
+    mfis = parse_values(convert, "--convert") if convert is not None else ()
     run = calibrate_file(beads, chosen, channel)
     cal = run.calibration
     if plot is not None:

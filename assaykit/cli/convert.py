@@ -28,7 +28,7 @@ def convert(
 ) -> None:
     """Write the events of an FCS file to CSV or NumPy (scale values unless --raw).
 
-    Example: assaykit convert sample_fcs/Specimen_001_A1_A01.fcs A1.csv
+    Example: assaykit convert demo/Specimen_001_A1_A01.fcs A1.csv   (demo: a run written by `assaykit simulate demo`)
     """
     import numpy as np
 

@@ -14,6 +14,9 @@ DOCS_PACKAGE = "assaykit._docs"
 ALIASES = {"strategy": "gating-strategy", "run.yaml": "scoring", "run-yaml": "scoring", "lot": "bead-calibration",
            "bead-lot": "bead-calibration", "beads": "bead-calibration", "fcs": "fcs-reader"}
 """Other names a topic is known by (what a user may type first)."""
+REPOSITORY = "https://github.com/assaykit/assaykit"
+REPOSITORY_PATHS = ("tests/", "benchmarks/", "sample_fcs", "../shared/", "assaykit/")
+"""Where a page cites the source repository (its tests, benchmarks, demo run, shared data, code)."""
 
 
 def topics() -> dict[str, str]:
@@ -35,7 +38,7 @@ def page(topic: str) -> str:
     from importlib.resources import files
 
     known = topics()
-    name = topic.strip().lower()
+    name = "-".join(topic.strip().lower().replace("_", " ").split())  # "Plate map", plate_map: plate-map
     name = ALIASES.get(name, name[:-3] if name.endswith(".md") else name)
     if name not in known:
         raise AssayKitError(f"no documentation topic {topic!r} (topics: {', '.join(known)})")
@@ -46,14 +49,22 @@ def docs(
     topic: Annotated[str | None, typer.Argument(help="The page to print (none: list the topics).",
                                                 show_default=False)] = None,
 ) -> None:
-    """Print a documentation page (plate map, run.yaml, strategy, bead lot, validation ...), or list them.
+    """Print a documentation page, or list them (title and other names of each).
 
     The pages ship with assaykit: every --help that points at documentation names a topic here.
+    Topics: architecture, bead-calibration, benchmarks, fcs-reader, gating-strategy, interop,
+    ledger, plate-map, reliability, reports, scoring, simulator, validation (case, spaces and
+    underscores do not matter: "plate map" and plate_map are plate-map; also: strategy, run.yaml,
+    lot, beads, fcs).
 
     Example: assaykit docs;  assaykit docs plate-map;  assaykit docs run.yaml | less
     """
     if topic is not None:
-        typer.echo(page(topic), nl=False)
+        text = page(topic)
+        typer.echo(text, nl=False)
+        if any(where in text for where in REPOSITORY_PATHS):
+            typer.echo(f"\n(Paths starting {', '.join(REPOSITORY_PATHS)} name files of the source repository, "
+                       f"{REPOSITORY}, not of the installed package.)")
         return
     by_page: dict[str, list[str]] = {}
     for alias, name in ALIASES.items():

@@ -54,16 +54,19 @@ def _write_membership(path: Path, masks: dict[str, Any]) -> None:
 
 
 def _say_document(tube: Any) -> None:
-    """The text table of a tube gated by a lab's document."""
+    """The text table of a tube gated by a lab's document (names never cut: the column fits them)."""
     workspace = tube.flowjo is not None
+    names = tube.names
+    width = max((len(n) for n in names.values()), default=4) + 2
     typer.echo(f"{tube.path}  ({tube.source}: {tube.document_path.name}, {tube.sample.n_events:,} events)")
-    typer.echo(f"  {'gate':<28}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace else ""))
+    typer.echo(f"  {'gate':<{width}}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace
+                                                                   else ""))
     for ident, count in tube.counts.items():
         extra = ""
         if workspace:
             theirs = tube.flowjo.get(ident)
             extra = f"{'-' if theirs is None else f'{theirs:,}':>10}{tube.edges.get(ident, ''):>10}"
-        typer.echo(f"  {ident[:27]:<28}{tube.kind(ident):<12}{count:>10,}{extra}")
+        typer.echo(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>10,}{extra}")
     if tube.edges:
         typer.echo("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
                    "may differ (assaykit docs interop)")
@@ -117,17 +120,27 @@ def gate(
 ) -> None:
     """Gate the monocytes of one tube automatically and report the HLA-DR readout (in AB/C with --beads).
 
-    The tube is measured exactly as `assaykit score` measures each tube of a run. --json prints
-    the file, its populations (name, parent, count, % of parent), the readout and QC flags.
+    The tube is measured exactly as `assaykit score` measures each tube of a run.
+
+    --json has one shape for every --strategy (`assaykit docs gating-strategy`, "gate --json"):
+    file, events, strategy, source, populations, channels, compensation, at_top_of_scale,
+    removed_at_top_of_scale, readout_removed_at_top_of_scale, nonfinite_events, readout,
+    findings, specimen, purity, calibrated (null where the source has none: a document has no
+    readout, QC or calibration). Each population: name (unique), path (names from the top, /),
+    parent (a name, or root), type (the gate's kind), auto (an automatic gate's method, else
+    null), count, percent_of_parent (4 decimals), flowjo_count and edge_events (null unless from
+    a FlowJo workspace). --membership columns are the populations' names.
 
     With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
-    its own compensation and transforms; --membership writes one 0/1 column per gate, named by
-    its gating:id (`assaykit docs interop`). With --strategy WORKSPACE.wsp (FlowJo 10), the gates
-    of the workspace sample made on FILE (or --sample NAME), with FlowJo's own count beside each
-    (flowjo_count in --json, whose populations have the same shape as a strategy's).
+    its own compensation and transforms, named by its gating:id (`assaykit docs interop`). With
+    --strategy WORKSPACE.wsp (FlowJo 10), the gates of the workspace sample made on FILE (or
+    --sample NAME), each named by its own name (its path where two share it), FlowJo's own count
+    beside each. With a .xml or .wsp, --compensation, --specimen, --isotype, --threshold, --plot,
+    --beads, --lot, --bead-values and --gatingml are refused (its gates carry their own
+    compensation and transforms; it names no readout).
 
-    Example: assaykit gate sample_fcs/Specimen_001_A1_A01.fcs --beads sample_fcs/Specimen_001_H12_H12.fcs
-    --lot sample_fcs/beads_lot.yaml --plot A1.png
+    Example: assaykit gate demo/Specimen_001_A1_A01.fcs --beads demo/Specimen_001_H12_H12.fcs
+    --lot demo/beads_lot.yaml --plot A1.png   (demo: a run written by `assaykit simulate demo`)
 
     Example: assaykit gate data1.fcs --strategy gates.xml --membership members.csv
 
@@ -149,7 +162,7 @@ def gate(
                                 "carry their own compensation and transforms, and it has no readout)", strategy)
         document = gate_document(file, strategy, kind, sample)
         if membership is not None:
-            _write_membership(membership, dict(document.masks))
+            _write_membership(membership, {document.names[i]: m for i, m in document.masks.items()})
         if as_json:
             print_json(document.to_dict())
         else:

@@ -42,7 +42,7 @@ def inspect(
 
     A file that cannot be read is one error line; the others are still described (exit 2).
 
-    Example: assaykit inspect sample_fcs/*.fcs --json
+    Example: assaykit inspect demo/*.fcs --json   (demo: a run written by `assaykit simulate demo`)
     """
     from ..fcs import read_fcs
 

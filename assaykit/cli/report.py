@@ -20,7 +20,7 @@ def report(
     samples.csv, calibration.csv, restoration.csv, patients.csv, cohort.csv, manifest.json and
     figure_data.json (`assaykit docs reports`).
 
-    Example: assaykit report reports/sample_fcs --jobs 2
+    Example: assaykit report reports/demo --jobs 2   (written by `assaykit score demo --no-report`)
     """
     from ..report import build_reports
 

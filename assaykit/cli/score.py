@@ -53,12 +53,13 @@ def score(
 
     Options not given are read from RUN_DIR/run.yaml when it exists (`assaykit docs scoring`).
     Writes samples.csv, calibration.csv, restoration.csv, patients.csv, cohort.csv,
-    manifest.json, figure_data.json and, unless --no-report, index.html (run summary) and
-    patients/<patient>.html + .pdf, all at once (the folder is replaced as one unit). Exit code 0
-    when every file scored, 1 when some failed (their rows say why), the run is rejected by QC
-    over time, or the ledger could not be read or written (the outputs are written all the
-    same), 2 for usage or input errors (nothing written), 3 for an internal error, 130 when
-    interrupted (`assaykit docs reliability`).
+    trajectories.csv, qc.csv, manifest.json, figure_data.json, gates/<tube>.xml (each tube's
+    fitted gates, GatingML 2.0), run.wsp (a FlowJo 10 workspace; `assaykit docs interop`) and,
+    unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at
+    once (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some
+    failed (their rows say why), the run is rejected by QC over time, or the ledger could not be
+    read or written (the outputs are written all the same), 2 for usage or input errors (nothing
+    written), 3 for an internal error, 130 when interrupted (`assaykit docs reliability`).
 
     The run is recorded in the ledger (`assaykit docs ledger`): --ledger FILE or URL, else
     run.yaml ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.
@@ -69,7 +70,8 @@ def score(
     runs; a run that cannot be read is a row with its error, the others are scored (`assaykit
     docs scoring`, "Studies").
 
-    Example: assaykit score sample_fcs --out reports/sample_fcs --jobs 2;  assaykit score runs/ --out reports
+    Example: assaykit score demo --out reports/demo --jobs 2;  assaykit score runs/ --out reports
+    (demo: a run written by `assaykit simulate demo`, with its run.yaml)
     """
     from ..beads import parse_values
     from ..scoring import score_run

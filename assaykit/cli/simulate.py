@@ -34,10 +34,12 @@ def simulate(
 
     Writes one FCS file per well (lysed whole blood by default, or --specimen, stained for HLA-DR
     and CD14), a QuantiBRITE bead tube, plate_map.csv, truth.csv, per-event labels
-    (*.labels.npy, legend in labels.json) and the bead lot file (beads_lot.yaml); the model is
-    in `assaykit docs simulator`.
+    (*.labels.npy, legend in labels.json), the bead lot file (beads_lot.yaml), run.yaml (the
+    options `assaykit score` reads), simulation.json (the options simulated) and, for --instrument
+    lsr, compensation.csv (the lab's matrix); the model is in `assaykit docs simulator`.
 
-    Example: assaykit simulate sample_fcs --patients 4 --events 20000 --seed 1
+    Example: assaykit simulate demo --patients 4 --events 20000 --seed 1
+    (the source repository's sample_fcs/ demo run is one, its command in its README)
     """
     from ..simulate import RunSpec, write_run
 

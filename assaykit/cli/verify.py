@@ -19,7 +19,7 @@ def verify(
     Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
     not an output folder (`assaykit docs reliability`).
 
-    Example: assaykit verify reports/sample_fcs
+    Example: assaykit verify reports/demo   (written by `assaykit score demo`)
     """
     from ..scoring.tables import read_manifest, verify_outputs
 

@@ -53,6 +53,22 @@ def resolve_options(run_dir: Path, overrides: dict[str, Any]) -> RunOptions:
     return RunOptions(**values)
 
 
+def _check_lot_source(run_dir: Path, options: RunOptions, overrides: dict[str, Any]) -> None:
+    """The bead lot given exactly once, else an AssayKitError naming where it was given: the
+    command line's --lot/--bead-values, or run.yaml's lot:/bead_values: (naming the file)."""
+    if overrides.get("lot") is not None and overrides.get("bead_values") is not None:
+        raise AssayKitError("give the bead lot as either --lot FILE or --bead-values V1,V2,..., not both")
+    yaml = run_dir / "run.yaml"
+    if options.lot is not None and options.bead_values is not None:  # both from run.yaml (an option replaces it)
+        raise AssayKitError("both lot: and bead_values: given; keep one (or give --lot or --bead-values)", yaml)
+    if options.lot is None and options.bead_values is None:
+        if yaml.exists():
+            raise AssayKitError("no bead lot: neither lot: FILE nor bead_values: [V1, V2, ...] here, nor --lot or "
+                                "--bead-values on the command line (`assaykit docs scoring`)", yaml)
+        raise AssayKitError("no bead lot: give --lot FILE or --bead-values V1,V2,..., or lot: / bead_values: in the "
+                            "folder's run.yaml (`assaykit docs scoring`)", run_dir)
+
+
 def run_files(run_dir: Path) -> list[Path]:
     """The FCS files of a run folder (top level, sorted by name)."""
     return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES
@@ -119,6 +135,7 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     strategy = load_strategy(options.strategy)
     if options.specimen is not None:
         strategy = replace(strategy, specimen=options.specimen)
+    _check_lot_source(folder, options, overrides)
     lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
     clinical = read_clinical_table(options.clinical) if options.clinical is not None else Clinical()
     targets: tuple[dict[str, Any], ...] = ()

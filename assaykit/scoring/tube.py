@@ -62,15 +62,63 @@ class GatedTube:
         return tube_purity(self.result)
 
     def to_dict(self) -> dict[str, Any]:
-        """What ``assaykit gate --json`` prints: the file, its events, the strategy, every
-        population (name, parent, count, % of parent) and what gating found, the readout, QC
-        findings, specimen, purity and, with beads, the calibrated readout."""
+        """What ``assaykit gate --json`` prints, in the one shape of :data:`TUBE_KEYS` (shared with
+        :meth:`DocumentTube.to_dict`): the file, its events, the strategy, every population
+        (:data:`POPULATION_KEYS`; ``type`` the fitted gate's kind, ``auto`` the automatic gate's
+        method), the channels, compensation and events removed before gating, the readout, QC
+        findings, specimen, purity and the calibrated readout (None without beads)."""
+        from ..gating.strategy import ROOT
+
+        gated = self.result.to_dict()
+        parents = {p.name: p.parent for p in self.result.populations}
+        methods = {p.name: p.gate.to_dict().get("method") if p.kind == "auto" else None
+                   for p in self.strategy.populations}
+        populations = [population_dict(p.name, _path(p.name, parents, ROOT), p.parent, str(p.gate.get("type")),
+                                       methods.get(p.name), p.count, p.percent_of_parent)
+                       for p in self.result.populations]
         doc = {"file": str(self.path), "events": self.sample.n_events, "strategy": self.strategy.identity(),
-               "source": "assaykit strategy", **self.result.to_dict(), "readout": self.readout.to_dict(),
-               "findings": [f.to_dict() for f in self.findings], "specimen": self.specimen, "purity": self.purity}
-        if self.calibrated is not None:
-            doc["calibrated"] = self.calibrated.to_dict()
+               "source": "assaykit strategy", "populations": populations, "channels": gated["channels"],
+               "compensation": gated["compensation"], "at_top_of_scale": gated["at_top_of_scale"],
+               "removed_at_top_of_scale": gated["removed_at_top_of_scale"],
+               "readout_removed_at_top_of_scale": gated["readout_removed_at_top_of_scale"],
+               "nonfinite_events": gated["nonfinite_events"], "readout": self.readout.to_dict(),
+               "findings": [f.to_dict() for f in self.findings], "specimen": self.specimen, "purity": self.purity,
+               "calibrated": None if self.calibrated is None else self.calibrated.to_dict()}
+        assert tuple(doc) == TUBE_KEYS
         return doc
+
+
+TUBE_KEYS = ("file", "events", "strategy", "source", "populations", "channels", "compensation", "at_top_of_scale",
+             "removed_at_top_of_scale", "readout_removed_at_top_of_scale", "nonfinite_events", "readout", "findings",
+             "specimen", "purity", "calibrated")
+"""The keys of ``assaykit gate --json`` for every source (a strategy, a GatingML document, a
+FlowJo workspace); None where a source has none (a document: no readout, QC or calibration)."""
+
+POPULATION_KEYS = ("name", "path", "parent", "type", "auto", "count", "percent_of_parent", "flowjo_count",
+                   "edge_events")
+"""The keys of every population of ``assaykit gate --json`` (:func:`population_dict`)."""
+
+
+def population_dict(name: str, path: str, parent: str, kind: str, auto: str | None, count: int,
+                    percent_of_parent: float, flowjo_count: int | None = None,
+                    edge_events: int | None = None) -> dict[str, Any]:
+    """One population of ``assaykit gate --json`` (:data:`POPULATION_KEYS`): its ``name``
+    (unique in the tube), ``path`` (names from the top, ``/``-separated), ``parent`` (a name, or
+    ``root``), gate ``type`` (the gate class's kind), ``auto`` (the automatic gate's method, None
+    for a drawn gate), ``count``, ``percent_of_parent`` (4 decimals), FlowJo's stored count (None
+    unless from a FlowJo workspace) and the events on a polygon's or ellipse's edge (None unless
+    a workspace's polygon or ellipse)."""
+    return {"name": name, "path": path, "parent": parent, "type": kind, "auto": auto, "count": count,
+            "percent_of_parent": round(percent_of_parent, 4), "flowjo_count": flowjo_count,
+            "edge_events": edge_events}
+
+
+def _path(name: str, parents: Mapping[str, str], root: str) -> str:
+    """``name``'s path from the top population (``a/b/name``), following ``parents``."""
+    chain = [name]
+    while parents.get(chain[-1], root) != root and len(chain) <= len(parents):
+        chain.append(parents[chain[-1]])
+    return "/".join(reversed(chain))
 
 
 def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
@@ -277,6 +325,7 @@ class DocumentTube:
     masks: Mapping[str, np.ndarray] = field(repr=False)
     flowjo: Mapping[str, int | None] | None = None
     edges: Mapping[str, int] = field(default_factory=dict)
+    document_sha256: str = ""  # of the document's bytes, as Strategy.identity() gives a strategy's
 
     @property
     def counts(self) -> dict[str, int]:
@@ -293,25 +342,64 @@ class DocumentTube:
         """The type of gate ``ident`` (rectangle, polygon, ellipsoid, quadrant, boolean ...)."""
         return str(self.document.gates[ident].kind)
 
+    @property
+    def names(self) -> dict[str, str]:
+        """Each gate's name as shown (``gate --json`` ``name``, the text table, --membership), by
+        gate id: a GatingML gate's id; a FlowJo population's own name, or its whole path where
+        two populations of the sample share that name (the id of a workspace population is its
+        path)."""
+        from collections import Counter
+
+        from ..gating.strategy import ROOT
+
+        if self.flowjo is None:
+            return {ident: ident for ident in self.masks}
+        own = {}
+        for ident in self.masks:
+            parent = self.parent(ident)
+            own[ident] = ident[len(parent) + 1:] if parent != ROOT and ident.startswith(parent + "/") else ident
+        shared = Counter(own.values())
+        return {ident: name if shared[name] == 1 else ident for ident, name in own.items()}
+
+    def paths(self) -> dict[str, str]:
+        """Each gate's path from the top (``a/b/c``), by gate id: a workspace population's id,
+        a GatingML gate's chain of ids."""
+        from ..gating.strategy import ROOT
+
+        if self.flowjo is not None:
+            return {ident: ident for ident in self.masks}
+        parents = {ident: self.parent(ident) for ident in self.masks}
+        return {ident: _path(ident, parents, ROOT) for ident in self.masks}
+
     def to_dict(self) -> dict[str, Any]:
-        """What ``assaykit gate --strategy DOC --json`` prints: the same shape as
-        :meth:`GatedTube.to_dict` for the file and its populations (name, parent, count, % of
-        parent), each with its gate type and, from a workspace, FlowJo's count
-        (``flowjo_count``) and the events on a polygon's or ellipse's edge (``edge_events``)."""
-        counts = self.counts
+        """What ``assaykit gate --strategy DOC --json`` prints: the shape of
+        :meth:`GatedTube.to_dict` (:data:`TUBE_KEYS`, :data:`POPULATION_KEYS`), every gate a
+        population with FlowJo's count (``flowjo_count``) and the events on a polygon's or
+        ellipse's edge (``edge_events``) from a workspace; ``channels``: each gate dimension's
+        channel; ``compensation``: the compensations the dimensions name; None for what a
+        document has not (events removed before gating, readout, QC, specimen, calibration)."""
+        from ..gating.strategy import ROOT
+
+        counts, names, paths = self.counts, self.names, self.paths()
         populations = []
         for ident, count in counts.items():
             parent = self.parent(ident)
             of = counts.get(parent, self.sample.n_events)
-            entry: dict[str, Any] = {"name": ident, "parent": parent, "count": count,
-                                     "percent_of_parent": 100.0 * count / of if of else 0.0, "type": self.kind(ident)}
-            if self.flowjo is not None:
-                entry["flowjo_count"] = self.flowjo.get(ident)
-            if ident in self.edges:
-                entry["edge_events"] = self.edges[ident]
-            populations.append(entry)
-        return {"file": str(self.path), "events": self.sample.n_events, "strategy": str(self.document_path),
-                "source": self.source, "populations": populations}
+            populations.append(population_dict(
+                names[ident], paths[ident], names.get(parent, ROOT), self.kind(ident), None, count,
+                100.0 * count / of if of else 0.0, None if self.flowjo is None else self.flowjo.get(ident),
+                self.edges.get(ident)))
+        dimensions = getattr(self.document, "dimensions", {})
+        compensation = sorted({str(d.compensation) for d in dimensions.values()})
+        identity = {"name": self.document_path.stem, "path": str(self.document_path), "sha256": self.document_sha256}
+        doc = {"file": str(self.path), "events": self.sample.n_events, "strategy": identity,
+               "source": self.source, "populations": populations,
+               "channels": {key: d.label for key, d in dimensions.items()},
+               "compensation": ", ".join(compensation) if compensation else None, "at_top_of_scale": None,
+               "removed_at_top_of_scale": None, "readout_removed_at_top_of_scale": None, "nonfinite_events": None,
+               "readout": None, "findings": None, "specimen": None, "purity": None, "calibrated": None}
+        assert tuple(doc) == TUBE_KEYS
+        return doc
 
 
 def gate_document(path: str | os.PathLike[str], document: str | os.PathLike[str], kind: str,
@@ -332,7 +420,8 @@ def gate_document(path: str | os.PathLike[str], document: str | os.PathLike[str]
         name or data file is the tube's file name.
     """
     from ..interop import evaluate, read_gatingml, read_workspace
-    from ..interop.flowjo import edge_events
+    from ..interop.flowjo import MAX_WORKSPACE_BYTES, edge_events
+    from ..interop.gatingml import MAX_DOCUMENT_BYTES
 
     tube, where = Path(path), Path(document)
     flowjo: Mapping[str, int | None] | None = None
@@ -348,5 +437,15 @@ def gate_document(path: str | os.PathLike[str], document: str | os.PathLike[str]
     sample = read_fcs(tube)
     masks = evaluate(gates, sample)
     edges = edge_events(gates, sample) if kind == "workspace" else {}
+    digest = _file_sha256(where, MAX_WORKSPACE_BYTES if kind == "workspace" else MAX_DOCUMENT_BYTES)
     return DocumentTube(path=tube, sample=sample, document=gates, document_path=where, source=source, masks=masks,
-                        flowjo=flowjo, edges=edges)
+                        flowjo=flowjo, edges=edges, document_sha256=digest)
+
+
+def _file_sha256(path: Path, limit: int) -> str:
+    """The SHA-256 of the file at ``path`` (a regular file of at most ``limit`` bytes, as its reader took it)."""
+    import hashlib
+
+    from .._io.read import read_input
+
+    return hashlib.sha256(read_input(path, AssayKitError, "document", limit)).hexdigest()
