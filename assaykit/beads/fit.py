@@ -27,6 +27,7 @@ from ..findings import Finding, FindingCode, finding
 from .lot import BeadLot
 from .peaks import Peak, cv_percent
 
+
 class PeaksNotResolvedError(CalibrationError):
     """Too few bead peaks resolved to fit a calibration (its ``code``: the finding a run's
     calibration verdict names)."""

@@ -114,9 +114,10 @@ def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -
         calibration = calibrate_peaks(
             search.peaks, lot, name, sample.path, hint, file=str(sample.path), file_sha256=sample.sha256,
             n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=sample.voltage(column))
-    except PeaksNotResolvedError as error:
+    except PeaksNotResolvedError:
         if cells:
-            raise NotBeadsError(f"not a bead tube: {cells} ({error.message})", sample.path) from None
+            raise NotBeadsError(f"not a bead tube: {cells}; {len(search.peaks)} bead peak(s) resolved",
+                                sample.path) from None
         raise
     if cells:
         calibration = _with_finding(calibration, finding(FindingCode.CELLS_NOT_BEADS, f"not a bead tube: {cells}"))

@@ -83,6 +83,9 @@ def _say_tube(tube: Any, beads: Path | None) -> None:
     typer.echo(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
                f"geometric mean {value(readout.geometric_mean)}, robust CV {value(readout.robust_cv)} %"
                + (f", positive {value(readout.percent_positive)} %" if readout.percent_positive is not None else ""))
+    verdict = tube.calibration_verdict
+    if verdict is not None and verdict.status != "reportable":
+        typer.echo(f"  {verdict.describe()}")
     if calibrated is not None:
         shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
         typer.echo(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
@@ -118,7 +121,8 @@ def gate(
     """Gate the monocytes of one tube automatically and report the HLA-DR readout (in AB/C with --beads).
 
     The tube is measured exactly as `assaykit score` measures each tube of a run. --json prints
-    the file, its populations (name, parent, count, % of parent), the readout and QC flags.
+    the file, its populations (name, parent, count, % of parent), the readout and QC flags. With
+    --beads, a withheld calibration prints its verdict and reasons, gives no AB/C and exits 1.
 
     With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
     its own compensation and transforms; --membership writes one 0/1 column per gate, named by
@@ -175,6 +179,8 @@ def gate(
         print_json(tube.to_dict())
     else:
         _say_tube(tube, beads)
+    if tube.calibration_verdict is not None and not tube.calibration_verdict.usable:
+        raise typer.Exit(1)  # the calibration is withheld: no AB/C (docs/scoring.md, "Verdicts")
 
 
 def _inputs(strategy: Path | None, specimen: Any, beads: Path | None, lot: Path | None, bead_values: str | None,

@@ -142,7 +142,13 @@ def _say_verdicts(result: Any) -> None:
     if len(withheld) <= 12:
         for _, row in withheld.iterrows():
             typer.echo(f"  withheld: {row['file']} ({row['patient']} {row['condition']}): {row['verdict_reasons']}")
+    elif len(withheld):
+        typer.echo(f"  withheld: {len(withheld)} tubes (samples.csv: verdict, verdict_reasons)")
     incomplete = result.patients[result.patients["completeness"] == "incomplete"]
+    if len(incomplete) > 12 or (calibration is not None and calibration.status == "withheld"):
+        if len(incomplete):
+            typer.echo(f"  incomplete: {len(incomplete)} patient time points (patients.csv: completeness, missing)")
+        return
     for _, row in incomplete.iterrows():
         typer.echo(f"  incomplete: {row['patient']} {row['timepoint']}: {row['missing']}")
 

@@ -34,9 +34,9 @@ from .rows import PatientRow, RestorationRow, SampleRow
 
 if TYPE_CHECKING:
     from ..beads import BeadLot, Calibration
-    from .verdicts import CalibrationVerdict
     from ..ledger import Ledger, Recorded, RunRecord
     from .clinical import Clinical
+    from .verdicts import CalibrationVerdict
 
 Row = TypeVar("Row", SampleRow, RestorationRow, PatientRow)
 

@@ -120,8 +120,8 @@ def _value_verdict(row: SampleRow, missing: FindingCode) -> tuple[TubeStatus, tu
     has no value to report (``missing`` names it when nothing else does)."""
     from .verdicts import tube_status
 
-    if row.verdict in ("reportable", "reportable_with_warnings", "withheld"):
-        status, codes = row.verdict, row.verdict_reasons  # type: ignore[assignment]
+    if row.verdict == "reportable" or row.verdict == "reportable_with_warnings" or row.verdict == "withheld":
+        status, codes = row.verdict, row.verdict_reasons
     else:
         status, codes = tube_status(row.qc_flags, failed=bool(row.error))
     if status != "withheld" and row.hladr_abc is None:

@@ -14,7 +14,8 @@ from typing import Any
 from ..errors import AssayKitError
 
 SUMMARY = "study.csv"
-SUMMARY_COLUMNS = ["run", "run_dir", "out_dir", "files", "failed", "withheld", "patients", "qc_status", "ledger", "error"]
+SUMMARY_COLUMNS = ["run", "run_dir", "out_dir", "files", "failed", "withheld", "patients", "qc_status", "ledger",
+                   "error"]
 
 
 def is_run(folder: Path) -> bool:
@@ -201,7 +202,8 @@ def _unique(names: list[str]) -> list[str]:
 
 def _row(run: _Run, result: Any = None, error: str = "") -> dict[str, Any]:
     row: dict[str, Any] = {"run": run.name, "run_dir": str(run.folder), "out_dir": "", "files": None,
-                           "failed": None, "withheld": None, "patients": None, "qc_status": "", "ledger": "", "error": error}
+                           "failed": None, "withheld": None, "patients": None, "qc_status": "", "ledger": "",
+                           "error": error}
     if result is not None:
         samples = result.samples
         row.update(out_dir=str(result.out_dir), files=len(samples), failed=result.n_failed,

@@ -28,6 +28,7 @@ from ..fcs import Sample, read_fcs
 from ..findings import Finding, FindingCode, finding
 from ..gating import GatingResult, ReadoutResult, Strategy
 from .quantify import Calibrated
+from .verdicts import CalibrationVerdict
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class GatedTube:
     readout: ReadoutResult
     findings: tuple[Finding, ...] = ()
     calibrated: Calibrated | None = None
+    calibration_verdict: CalibrationVerdict | None = None  # with beads: the calibration's verdict
 
     @property
     def specimen(self) -> dict[str, str | None]:
@@ -70,6 +72,8 @@ class GatedTube:
                "findings": [f.to_dict() for f in self.findings], "specimen": self.specimen, "purity": self.purity}
         if self.calibrated is not None:
             doc["calibrated"] = self.calibrated.to_dict()
+        if self.calibration_verdict is not None:
+            doc["calibration_verdict"] = self.calibration_verdict.to_dict()
         return doc
 
 
@@ -113,15 +117,21 @@ def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
     values = readout_values(result, strategy)  # float64; the readout and % positive read the same values
     readout = measure(result, strategy, threshold, values=values)
     flags = tuple(qc_findings(result, strategy, readout))
-    calibrated = None
+    calibrated = verdict = None
     if beads is not None and lot is not None:
         from ..beads import calibrate_file
         from .quantify import calibrate_readout
+        from .verdicts import calibration_flag, judge_calibration, with_verdict_findings
 
-        calibrated = calibrate_readout(readout, calibrate_file(beads, lot).calibration, sample)
+        calibration = with_verdict_findings(calibrate_file(beads, lot).calibration, lot)
+        verdict = judge_calibration(calibration, lot)
+        calibrated = calibrate_readout(readout, calibration, sample)
+        withheld = calibration_flag(verdict)
+        if withheld is not None:  # a withheld calibration gives no value
+            calibrated = replace(calibrated, value=None, findings=(*calibrated.findings, withheld))
         flags = (*flags, *calibrated.findings)
     return GatedTube(path=path, sample=sample, strategy=strategy, result=result, values=values, readout=readout,
-                     findings=flags, calibrated=calibrated)
+                     findings=flags, calibrated=calibrated, calibration_verdict=verdict)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class CalibrationVerdict:
     status: CalibrationStatus
     findings: tuple[Finding, ...] = ()
     released_reason: str = ""
+    fitted: bool = True  # False: no calibration at all (the tubes' ``no_calibration`` finding says so)
 
     @property
     def usable(self) -> bool:
@@ -120,7 +121,7 @@ def judge_calibration(calibration: Calibration | None, lot: BeadLot, *, error: s
     if calibration is None:
         code = error_code or FindingCode.NO_CALIBRATION
         return CalibrationVerdict("withheld", (finding(code, error or "the bead tube could not be calibrated"),
-                                               *extra))
+                                               *extra), fitted=False)
     found = list(dict.fromkeys(f for f in (*calibration.findings, *calibration_findings(calibration, lot), *extra)
                                if f.severity == "error"))
     if not found:
@@ -203,7 +204,7 @@ def calibration_flag(verdict: CalibrationVerdict) -> Finding | None:
         return finding(FindingCode.CALIBRATION_RELEASED,
                        f"AB/C through a calibration withheld ({codes}) and released by a person: "
                        f"{verdict.released_reason}")
-    if verdict.status == "withheld" and FindingCode.NO_CALIBRATION not in verdict.codes:
+    if verdict.status == "withheld" and verdict.fitted:
         return finding(FindingCode.CALIBRATION_WITHHELD, f"no AB/C: the bead calibration is withheld ({codes})")
     return None
 
@@ -272,7 +273,7 @@ def combine(*verdicts: tuple[TubeStatus, tuple[FindingCode, ...]]) -> tuple[Tube
         The parts' verdicts.
     """
     order: tuple[TubeStatus, ...] = ("reportable", "reportable_with_warnings", "withheld")
-    status = max((v[0] for v in verdicts), key=order.index, default="reportable")
+    status: TubeStatus = max((v[0] for v in verdicts), key=order.index, default="reportable")
     codes = [c for s, cs in verdicts if s == status for c in cs]
     return status, tuple(dict.fromkeys(codes))
 
@@ -321,5 +322,5 @@ def codes_cell(codes: Iterable[FindingCode]) -> str:
 
 
 __all__ = ["CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts", "TubeStatus", "VerdictStatus",
-           "calibration_findings", "calibration_flag", "codes_cell", "combine", "duplicate_findings", "judge_calibration",
-           "judge_tubes", "mark_rows", "run_verdicts", "tube_status", "with_verdict_findings"]
+           "calibration_findings", "calibration_flag", "codes_cell", "combine", "duplicate_findings",
+           "judge_calibration", "judge_tubes", "mark_rows", "run_verdicts", "tube_status", "with_verdict_findings"]
