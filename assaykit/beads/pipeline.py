@@ -116,8 +116,8 @@ def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -
             n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=sample.voltage(column))
     except PeaksNotResolvedError:
         if cells:
-            raise NotBeadsError(f"not a bead tube: {cells}; {len(search.peaks)} bead peak(s) resolved",
-                                sample.path) from None
+            raise NotBeadsError(f"not a bead tube: {cells}; {len(search.peaks)} bead peak(s) resolved, a calibration "
+                                f"needs at least {lot.qc.min_peaks}", sample.path) from None
         raise
     if cells:
         calibration = _with_finding(calibration, finding(FindingCode.CELLS_NOT_BEADS, f"not a bead tube: {cells}"))
