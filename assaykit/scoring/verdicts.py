@@ -237,7 +237,8 @@ def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
                 run_findings: Iterable[Finding] = ()) -> list[SampleRow]:
     """The samples rows with their verdicts: each blood tube's from its findings, its error and
     ``run_findings`` (the run's QC over time); a withheld tube loses its AB/C and % positive
-    (its MFI stays). The bead tube's verdict is the calibration's; a blank has none.
+    (its MFI stays), and so do the % positive of a time point whose isotype tube is withheld.
+    The bead tube's verdict is the calibration's; a blank has none.
 
     Parameters
     ----------
@@ -260,7 +261,10 @@ def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
             out.append(replace(row, verdict=status, verdict_reasons=codes))
         else:
             out.append(replace(row, verdict="", verdict_reasons=()))
-    return out
+    # % positive is read against the time point's isotype tube: none when that tube is withheld
+    no_cut = {(r.patient, r.timepoint) for r in out if r.role == "isotype" and r.verdict == WITHHELD}
+    return [replace(r, hladr_pos_pct=None) if (r.patient, r.timepoint) in no_cut and r.role in BLOOD_ROLES else r
+            for r in out]
 
 
 def combine(*verdicts: tuple[TubeStatus, tuple[FindingCode, ...]]) -> tuple[TubeStatus, tuple[FindingCode, ...]]:

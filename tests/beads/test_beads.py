@@ -139,7 +139,9 @@ def test_blood_sample_is_refused(simulated_run: Path) -> None:
         calibrate_file(simulated_run / "Specimen_001_A1_A01.fcs", make_lot(QUANTIBRITE_EXAMPLE_LOT))
     assert isinstance(error.value, CalibrationError) and error.value.code == FindingCode.CELLS_NOT_BEADS
     message = str(error.value)
-    assert "Specimen_001_A1_A01.fcs: not a bead tube: the scatter cluster has CVs of 14 % (FSC) and 20 % (SSC)" in message
+    assert ("Specimen_001_A1_A01.fcs: not a bead tube: the scatter cluster has CVs of 14 % (FSC) and 20 % (SSC)"
+            in message)
+    assert "0 bead peak(s) resolved, a calibration needs at least 3" in message
     assert "events in broad populations (cells) against 0 in bead peaks" in message
     assert "\n" not in message
 
@@ -305,7 +307,8 @@ def test_simulator_lot_file_loads(simulated_run: Path) -> None:
     ("values: [1, 2, 3]\ncolour: red", "unknown key"),
     ("values: [1, 2, 3]\nqc: {min_peaks: 1}", "qc.min_peaks: expected an integer of at least 2, got 1"),
     ("values: [1, 2, 3]\nqc: {slope_range: [1]}", r"qc.slope_range: expected \[low, high\]"),
-    ("values: [1, 2, 3]\nqc: {colour: red}", r"qc: unknown key 'colour' \(allowed: max_residual_log10, min_peaks, min_r_squared"),
+    ("values: [1, 2, 3]\nqc: {colour: red}",
+     r"qc: unknown key 'colour' \(allowed: max_residual_log10, min_peaks, min_r_squared"),
     ("values: [1, 2, 3\n", "not a valid YAML"),
     ("- 1\n- 2", "must be a mapping"),
 ])

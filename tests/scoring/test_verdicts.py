@@ -393,6 +393,11 @@ def test_tube_rules() -> None:
     again = judge_tubes([_row("A1.fcs")], CalibrationVerdict("reportable"), [rejected])
     assert (again[0].verdict, again[0].verdict_reasons, again[0].hladr_abc) == ("withheld",
                                                                                 (FindingCode.QC_REJECTED,), None)
+    # % positive is read against the isotype tube: none when it is withheld
+    isotype = judge_tubes([_row("A1.fcs"), _row("A4.fcs", "", too_few, role="isotype", condition="isotype")],
+                          CalibrationVerdict("reportable"))
+    assert [(r.verdict, r.hladr_abc, r.hladr_pos_pct) for r in isotype] == [("reportable", 5000.0, None),
+                                                                             ("withheld", None, None)]
     summary = run_verdicts(judged)
     assert summary.to_dict() == {"values": 3, "reportable": 0, "withheld": 3,
                                  "reasons": {"duplicate_content": 2, "too_few_events": 1}}
