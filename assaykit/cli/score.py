@@ -92,6 +92,11 @@ def score(
     runner = make_executor(executor.value, jobs if executor == ExecutorKind.local else None, scheduler)
     update, close = console_progress()
     if is_study(run_dirs):
+        if accept_calibration is not None:
+            from ..errors import AssayKitError
+
+            raise AssayKitError("--accept-calibration releases one run's calibration: with several runs, write "
+                                "accept_calibration: REASON in the run.yaml of the run a person checked")
 
         def reports(folder: Path) -> None:
             from ..report import build_reports

@@ -285,6 +285,10 @@ def test_accept_calibration_releases_and_records(run: Path, tmp_path: Path) -> N
     (folder / "run.yaml").write_text((folder / "run.yaml").read_text().replace("lot: beads_lot.yaml\n", ""))
     code, output = _score(folder, tmp_path / "yaml", "--no-ledger")
     assert code == 0 and _manifest(tmp_path / "yaml")["calibration_verdict"]["released_reason"] == reason
+    # a study: one reason never releases several runs' calibrations
+    result = CliRunner().invoke(app, ["score", str(run), str(folder), "--out", str(tmp_path / "study"),
+                                      "--accept-calibration", reason])
+    assert result.exit_code == 2 and "run.yaml of the run a person checked" in result.output
     # an empty reason releases nothing
     code, output = _score(run, tmp_path / "empty", "--no-ledger", "--bead-values", TYPO, "--accept-calibration", " ")
     assert code == 2 and "accept_calibration" in output
