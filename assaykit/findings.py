@@ -61,6 +61,14 @@ class FindingCode(StrEnum):
     SLOPE_OUT_OF_RANGE = "slope_out_of_range"
     AMBIGUOUS_ASSIGNMENT = "ambiguous_assignment"
     NO_SINGLET_GATE = "no_singlet_gate"
+    CELLS_NOT_BEADS = "cells_not_beads"
+    # a calibration's and a tube's verdict (scoring.verdicts)
+    RESIDUAL_TOO_HIGH = "residual_too_high"
+    PEAK_COUNT_MISMATCH = "peak_count_mismatch"
+    PEAKS_NOT_RESOLVED = "peaks_not_resolved"
+    CALIBRATION_WITHHELD = "calibration_withheld"
+    CALIBRATION_RELEASED = "calibration_released"
+    DUPLICATE_CONTENT = "duplicate_content"
     # pre-analytics, the ledger, QC over time (scoring.history)
     LATE_STAINING = "late_staining"
     STAINED_BEFORE_DRAW = "stained_before_draw"
@@ -104,6 +112,13 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.SLOPE_OUT_OF_RANGE: "error",
     FindingCode.AMBIGUOUS_ASSIGNMENT: "warning",
     FindingCode.NO_SINGLET_GATE: "info",
+    FindingCode.CELLS_NOT_BEADS: "error",
+    FindingCode.RESIDUAL_TOO_HIGH: "error",
+    FindingCode.PEAK_COUNT_MISMATCH: "error",
+    FindingCode.PEAKS_NOT_RESOLVED: "error",
+    FindingCode.CALIBRATION_WITHHELD: "error",
+    FindingCode.CALIBRATION_RELEASED: "warning",
+    FindingCode.DUPLICATE_CONTENT: "error",
     FindingCode.LATE_STAINING: "warning",
     FindingCode.STAINED_BEFORE_DRAW: "warning",
     FindingCode.ALREADY_IN_LEDGER: "warning",

@@ -136,7 +136,8 @@ def test_calibrate_json_and_convert(simulated_run: Path, tmp_path: Path) -> None
 
 def test_calibrate_json_is_the_calibrations_to_dict(simulated_run: Path) -> None:
     """One shape per object: ``calibrate --json`` prints exactly ``Calibration.to_dict()`` of the
-    library's own calibration of the same tube (and --convert wraps it, unchanged)."""
+    library's own calibration of the same tube with its ``verdict`` (and --convert wraps it,
+    unchanged)."""
     from assaykit.beads import calibrate_file, load_lot
 
     beads = simulated_run / "Specimen_001_H12_H12.fcs"
@@ -144,6 +145,7 @@ def test_calibrate_json_is_the_calibrations_to_dict(simulated_run: Path) -> None
     result = runner.invoke(app, ["calibrate", str(beads), "--lot", str(lot), "--json"])
     assert result.exit_code == 0, result.output
     expected = calibrate_file(beads, load_lot(lot)).calibration.to_dict()
+    expected["verdict"] = {"status": "reportable", "findings": [], "released_reason": ""}
     assert json.loads(result.stdout) == json.loads(json.dumps(expected))
     assert set(json.loads(result.stdout)) == set(expected) and "file_sha256" in expected
     wrapped = runner.invoke(app, ["calibrate", str(beads), "--lot", str(lot), "--json", "--convert", "500"])

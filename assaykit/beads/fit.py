@@ -27,6 +27,14 @@ from ..findings import Finding, FindingCode, finding
 from .lot import BeadLot
 from .peaks import Peak, cv_percent
 
+
+class PeaksNotResolvedError(CalibrationError):
+    """Too few bead peaks resolved to fit a calibration (its ``code``: the finding a run's
+    calibration verdict names)."""
+
+    code = FindingCode.PEAKS_NOT_RESOLVED
+
+
 MAX_SLOPE, MAX_INTERCEPT = 10.0, 50.0
 """The widest calibration assaykit accepts (a real one has a log-log slope near 1 and an intercept
 near 0-1): beyond them an MFI's AB/C overflows. A fit outside is a CalibrationError."""
@@ -169,7 +177,7 @@ def calibrate_peaks(peaks: Sequence[Peak], lot: BeadLot, channel: str, path: str
     n_usable = sum(used)
     if n_usable < lot.qc.min_peaks:
         looks = "" if len(peaks) >= lot.qc.min_peaks else " (is this a bead tube, and is the channel right?)"
-        raise CalibrationError(
+        raise PeaksNotResolvedError(
             f"found {len(peaks)} bead peak(s) in {channel} (MFI {_describe(peaks)}), {n_usable} usable with the "
             f"lot's values; a calibration needs at least {lot.qc.min_peaks}{looks}{hint}", path)
 

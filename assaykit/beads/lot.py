@@ -8,7 +8,7 @@ A lot file is YAML, edited by lab staff::
     marker: PE
     channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT]
     values: [474, 5359, 23843, 62336]
-    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3}
+    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3, max_residual_log10: 0.1}
 """
 
 from __future__ import annotations
@@ -29,12 +29,15 @@ _KEYS = {"kit", "lot", "unit", "marker", "channel_aliases", "values", "qc", "exa
 
 @dataclass(frozen=True)
 class BeadQC:
-    """Acceptance limits of a calibration: warnings below ``min_r_squared`` or outside
-    ``slope_range``; fewer than ``min_peaks`` usable peaks is an error."""
+    """Acceptance limits of a calibration: below ``min_r_squared``, outside ``slope_range`` or a
+    used peak more than ``max_residual_log10`` decades off the line (0.1: 26 %), the
+    calibration is withheld (scoring.verdicts); fewer than ``min_peaks`` usable peaks is an
+    error."""
 
     min_r_squared: float = 0.99
     slope_range: tuple[float, float] = (0.8, 1.2)
     min_peaks: int = 3
+    max_residual_log10: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class BeadLot:
         return asdict(self)
 
 
-QC_KEYS = ("min_r_squared", "slope_range", "min_peaks")
+QC_KEYS = ("min_r_squared", "slope_range", "min_peaks", "max_residual_log10")
 
 
 def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
@@ -77,7 +80,9 @@ def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
         qc = BeadQC(min_r_squared=number(qc_doc.get("min_r_squared", 0.99), "qc.min_r_squared"),
                     slope_range=(number(slope_range[0], "qc.slope_range[0]"),
                                  number(slope_range[1], "qc.slope_range[1]")),
-                    min_peaks=integer(qc_doc.get("min_peaks", 3), "qc.min_peaks", low=2))
+                    min_peaks=integer(qc_doc.get("min_peaks", 3), "qc.min_peaks", low=2),
+                    max_residual_log10=number(qc_doc.get("max_residual_log10", 0.1), "qc.max_residual_log10",
+                                              0, 10))
         aliases = items(doc.get("channel_aliases", list(DEFAULT_ALIASES)), "channel_aliases")
         if not all(isinstance(a, str) for a in aliases):
             raise invalid("channel_aliases", "expected a list of channel names (text)")

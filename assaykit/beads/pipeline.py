@@ -13,10 +13,23 @@ from ..fcs import Sample, read_fcs
 from ..fcs.channels import Marker, find_fluorochrome_channel
 from ..fcs.compensation import compensate
 from ..findings import Finding, FindingCode, finding
-from .fit import Calibration, calibrate_peaks
+from .fit import Calibration, PeaksNotResolvedError, calibrate_peaks
 from .lot import BeadLot
 from .peaks import MAX_SPREAD, PeakSearch, cv_percent, find_peaks
 from .scatter import BeadSingletGate, fit_singlet_gate
+
+MAX_BEAD_SCATTER_CV = 12.0
+"""% : the singlet cluster's FSC or SSC coefficient of variation above which a tube's scatter is
+that of cells, not beads (beads of one size: 4-8 % on every file tested; lysed blood's densest
+cluster: 14-21 %)."""
+
+
+class NotBeadsError(CalibrationError):
+    """The bead tube's scatter and fluorescence are those of cells, not beads (its ``code``: the
+    finding a run's calibration verdict names)."""
+
+    code = FindingCode.CELLS_NOT_BEADS
+
 
 FSC_NAMES = ("FSC-A", "FSC", "FS INT", "FS", "FSC-H", "FS PEAK", "FSC-HLIN", "FS LIN")
 SSC_NAMES = ("SSC-A", "SSC", "SS INT", "SS", "SSC-H", "SS PEAK", "SSC-HLIN", "SS LIN", "SIDE SCATTER")
@@ -96,14 +109,41 @@ def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -
     broad = [p for p in search.rejected if p.spread > MAX_SPREAD]
     hint = (f"; {len(broad)} broad population(s) with a robust CV above {cv_percent(MAX_SPREAD):.0f} % were not taken "
             "for bead peaks: cells rather than beads?") if broad else ""
-    calibration = calibrate_peaks(
-        search.peaks, lot, name, sample.path, hint, file=str(sample.path), file_sha256=sample.sha256,
-        n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=sample.voltage(column))
+    cells = cells_evidence(gate, search)
+    try:
+        calibration = calibrate_peaks(
+            search.peaks, lot, name, sample.path, hint, file=str(sample.path), file_sha256=sample.sha256,
+            n_singlets=int(singlets.sum()), n_events=sample.n_events, voltage=sample.voltage(column))
+    except PeaksNotResolvedError:
+        if cells:
+            raise NotBeadsError(f"not a bead tube: {cells}; {len(search.peaks)} bead peak(s) resolved, a calibration "
+                                f"needs at least {lot.qc.min_peaks}", sample.path) from None
+        raise
+    if cells:
+        calibration = _with_finding(calibration, finding(FindingCode.CELLS_NOT_BEADS, f"not a bead tube: {cells}"))
     if scatter is None or gate is None:
         calibration = _with_finding(calibration, finding(FindingCode.NO_SINGLET_GATE, "no FSC/SSC singlet-bead gate "
                                                                                       "(no scatter channels): all "
                                                                                       "events used"))
     return BeadRun(sample, name, column, scatter, gate, singlets, values, search, calibration)
+
+
+def cells_evidence(gate: BeadSingletGate | None, search: PeakSearch) -> str:
+    """Why a bead tube's events look like cells rather than beads ("" when they look like
+    beads): the singlet cluster's scatter CV above :data:`MAX_BEAD_SCATTER_CV` (beads of one size
+    form a tight cluster), or more events in broad populations (robust CV above 23 %) than in
+    bead peaks."""
+    reasons = []
+    if gate is not None:
+        fsc_cv, ssc_cv = gate.cv_percent
+        if max(fsc_cv, ssc_cv) > MAX_BEAD_SCATTER_CV:
+            reasons.append(f"the scatter cluster has CVs of {fsc_cv:.0f} % (FSC) and {ssc_cv:.0f} % (SSC), beads of "
+                           f"one size at most {MAX_BEAD_SCATTER_CV:g} %")
+    broad = sum(p.n_events for p in search.rejected if p.spread > MAX_SPREAD)
+    narrow = sum(p.n_events for p in search.peaks)
+    if broad > narrow:
+        reasons.append(f"{broad:,} events in broad populations (cells) against {narrow:,} in bead peaks")
+    return "; ".join(reasons)
 
 
 def _with_finding(calibration: Calibration, found: Finding) -> Calibration:

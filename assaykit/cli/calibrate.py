@@ -30,6 +30,13 @@ def _finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _say_verdict(verdict: Any) -> None:
+    """The calibration's verdict (scoring.verdicts) and, withheld or released, why."""
+    typer.echo(f"  verdict: {verdict.status}")
+    for f in verdict.findings:
+        typer.echo(f"    [{f.code.value}] {f.message}")
+
+
 def calibrate(
     beads: Annotated[Path, typer.Argument(help="FCS file of the bead tube.", show_default=False)],
     lot: LotOption = None,
@@ -45,28 +52,38 @@ def calibrate(
 ) -> None:
     """Calibrate a bead tube: find the bead peaks, fit log10(value) = slope x log10(MFI) + intercept.
 
-    Works for QuantiBRITE PE (AB/C) and rainbow beads (MEF) in any channel. Exit code 2 when
-    the tube cannot be calibrated (fewer than 3 usable peaks), with the reason. --json prints the
-    calibration as the library gives it (Calibration.to_dict(); `assaykit docs bead-calibration`).
+    Works for QuantiBRITE PE (AB/C) and rainbow beads (MEF) in any channel. Prints the
+    calibration's verdict (reportable or withheld, with the reasons: `assaykit docs scoring`); a
+    withheld calibration converts no MFI and exits 1. Exit code 2 when the tube cannot be
+    calibrated (fewer than 3 usable peaks, or a tube of cells), with the reason. --json prints the
+    calibration as the library gives it (Calibration.to_dict(); `assaykit docs bead-calibration`)
+    with its "verdict" ({"status", "findings", "released_reason"}).
 
     Example: assaykit calibrate demo/Specimen_001_H12_H12.fcs --lot demo/beads_lot.yaml --convert 1500,4200
     (demo: a run written by `assaykit simulate demo`)
     """
     from ..beads import calibrate_file, lot_from_options, parse_values
+    from ..scoring.verdicts import judge_calibration, with_verdict_findings
 
     chosen = lot_from_options(lot, bead_values, bead_unit)
     mfis = parse_values(convert, "--convert") if convert is not None else ()
     run = calibrate_file(beads, chosen, channel)
-    cal = run.calibration
+    cal = with_verdict_findings(run.calibration, chosen)
+    verdict = judge_calibration(cal, chosen)
     if plot is not None:
         from ..beads.plot import plot_calibration
 
         plot_calibration(run, plot, title=str(beads.name))
-    converted = [{"mfi": m, "value": _finite(cal.convert(m))} for m in mfis]
+    converted = [{"mfi": m, "value": _finite(cal.convert(m)) if verdict.usable else None} for m in mfis]
+    doc = {**cal.to_dict(), "verdict": verdict.to_dict()}
     if as_json:
-        print_json({"calibration": cal.to_dict(), "converted": converted} if mfis else cal.to_dict())
-        return
-    _print_calibration(cal)
-    for item in converted:
-        value = "-" if item["value"] is None else f"{item['value']:,.1f}"
-        typer.echo(f"  MFI {item['mfi']:,.1f} -> {value} {cal.unit}")
+        print_json({"calibration": doc, "converted": converted} if mfis else doc)
+    else:
+        _print_calibration(cal)
+        _say_verdict(verdict)
+        for item in converted:
+            value = "-" if item["value"] is None else f"{item['value']:,.1f}"
+            typer.echo(f"  MFI {item['mfi']:,.1f} -> {value} {cal.unit}"
+                       + ("" if verdict.usable else " (calibration withheld: no value)"))
+    if not verdict.usable:
+        raise typer.Exit(1)

@@ -86,6 +86,9 @@ def _say_tube(tube: Any, beads: Path | None) -> None:
     typer.echo(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
                f"geometric mean {value(readout.geometric_mean)}, robust CV {value(readout.robust_cv)} %"
                + (f", positive {value(readout.percent_positive)} %" if readout.percent_positive is not None else ""))
+    verdict = tube.calibration_verdict
+    if verdict is not None and verdict.status != "reportable":
+        typer.echo(f"  {verdict.describe()}")
     if calibrated is not None:
         shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
         typer.echo(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
@@ -125,11 +128,12 @@ def gate(
     --json has one shape for every --strategy (`assaykit docs gating-strategy`, "gate --json"):
     file, events, strategy, source, populations, channels, compensation, at_top_of_scale,
     removed_at_top_of_scale, readout_removed_at_top_of_scale, nonfinite_events, readout,
-    findings, specimen, purity, calibrated (null where the source has none: a document has no
-    readout, QC or calibration). Each population: name (unique), path (names from the top, /),
+    findings, specimen, purity, calibrated, calibration_verdict (null where the source has none: a
+    document has no readout, QC or calibration). Each population: name (unique), path (names from the top, /),
     parent (a name, or root), type (the gate's kind), auto (an automatic gate's method, else
     null), count, percent_of_parent (4 decimals), flowjo_count and edge_events (null unless from
     a FlowJo workspace). --membership columns are the populations' names.
+    With --beads, a withheld calibration prints its verdict and reasons, gives no AB/C and exits 1.
 
     With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
     its own compensation and transforms, named by its gating:id (`assaykit docs interop`). With
@@ -188,6 +192,8 @@ def gate(
         print_json(tube.to_dict())
     else:
         _say_tube(tube, beads)
+    if tube.calibration_verdict is not None and not tube.calibration_verdict.usable:
+        raise typer.Exit(1)  # the calibration is withheld: no AB/C (docs/scoring.md, "Verdicts")
 
 
 def _inputs(strategy: Path | None, specimen: Any, beads: Path | None, lot: Path | None, bead_values: str | None,

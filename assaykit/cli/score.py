@@ -48,6 +48,10 @@ def score(
              "the dask extra).")] = ExecutorKind.local,
     scheduler: Annotated[str | None, typer.Option(
         help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with --executor dask).")] = None,
+    accept_calibration: Annotated[str | None, typer.Option(
+        "--accept-calibration", metavar="REASON",
+        help="Release a withheld bead calibration, with who and why (recorded in the manifest, the ledger and "
+             "every page; run.yaml accept_calibration:).")] = None,
 ) -> None:
     """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
 
@@ -57,9 +61,13 @@ def score(
     fitted gates, GatingML 2.0), run.wsp (a FlowJo 10 workspace; `assaykit docs interop`) and,
     unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at
     once (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some
-    failed (their rows say why), the run is rejected by QC over time, or the ledger could not be
-    read or written (the outputs are written all the same), 2 for usage or input errors (nothing
+    failed (their rows say why), the run is rejected by QC over time, the ledger could not be
+    read or written (the outputs are written all the same), or any value is withheld (its
+    verdict: no AB/C; the console, tables and pages say why), 2 for usage or input errors (nothing
     written), 3 for an internal error, 130 when interrupted (`assaykit docs reliability`).
+
+    A calibration withheld by the rules (slope, r^2, residual, values against peaks, not beads)
+    gives no AB/C; --accept-calibration REASON releases it, recorded everywhere.
 
     The run is recorded in the ledger (`assaykit docs ledger`): --ledger FILE or URL, else
     run.yaml ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.
@@ -82,10 +90,15 @@ def score(
                  "bead_values": None if bead_values is None else parse_values(bead_values),
                  "bead_unit": bead_unit, "clinical": clinical, "control": control, "jobs": jobs,
                  "compensation": compensation, "specimen": None if specimen is None else specimen.value,
-                 "ledger": "none" if no_ledger else ledger}
+                 "ledger": "none" if no_ledger else ledger, "accept_calibration": accept_calibration}
     runner = make_executor(executor.value, jobs if executor == ExecutorKind.local else None, scheduler)
     update, close = console_progress()
     if is_study(run_dirs):
+        if accept_calibration is not None:
+            from ..errors import AssayKitError
+
+            raise AssayKitError("--accept-calibration releases one run's calibration: with several runs, write "
+                                "accept_calibration: REASON in the run.yaml of the run a person checked")
 
         def reports(folder: Path) -> None:
             from ..report import build_reports
@@ -115,10 +128,36 @@ def score(
                f"results in {result.out_dir}/")
     for _, row in failed.iterrows():
         typer.echo(f"  failed: {row['file']}: {row['error']}")
+    _say_verdicts(result)
     if not no_report:
         typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
     _say_ledger(result)
     raise typer.Exit(result.exit_code)
+
+
+def _say_verdicts(result: Any) -> None:
+    """score's lines about the verdicts: the calibration's when not reportable, "N of M values
+    reportable; K withheld: reasons", and each withheld value (decided by scoring.verdicts)."""
+    calibration = result.calibration_verdict
+    if calibration is not None and calibration.status != "reportable":
+        typer.echo(calibration.describe())
+    if result.verdicts is None:
+        return
+    typer.echo(result.verdicts.line())
+    samples = result.samples
+    withheld = samples[samples["verdict"] == "withheld"]
+    if len(withheld) <= 12:
+        for _, row in withheld.iterrows():
+            typer.echo(f"  withheld: {row['file']} ({row['patient']} {row['condition']}): {row['verdict_reasons']}")
+    elif len(withheld):
+        typer.echo(f"  withheld: {len(withheld)} tubes (samples.csv: verdict, verdict_reasons)")
+    incomplete = result.patients[result.patients["completeness"] == "incomplete"]
+    if len(incomplete) > 12 or (calibration is not None and calibration.status == "withheld"):
+        if len(incomplete):
+            typer.echo(f"  incomplete: {len(incomplete)} patient time points (patients.csv: completeness, missing)")
+        return
+    for _, row in incomplete.iterrows():
+        typer.echo(f"  incomplete: {row['patient']} {row['timepoint']}: {row['missing']}")
 
 
 def _say_study(study: Any) -> None:
@@ -128,6 +167,7 @@ def _say_study(study: Any) -> None:
             typer.echo(f"  {row['run']}: {row['error']}")
             continue
         extra = [f"{row['failed']} failed" if row["failed"] else "",
+                 f"{row['withheld']} withheld" if row["withheld"] else "",
                  f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
                  row["ledger"] if row["ledger"].startswith("error") else ""]
         typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"

@@ -32,6 +32,8 @@ runs = Table(
     Column("n_failed", Integer, nullable=False),
     Column("qc_status", String(32), nullable=False, server_default="not evaluated"),
     Column("qc_reason", Text, nullable=False, server_default=""),
+    Column("calibration_status", String(32), nullable=False, server_default=""),  # reportable, withheld, released
+    Column("calibration_released", Text, nullable=False, server_default=""),  # a person's reason (released)
 )
 
 tubes = Table(
@@ -57,6 +59,7 @@ tubes = Table(
     Column("drawn_at", String(32), nullable=False, server_default=""),
     Column("stained_at", String(32), nullable=False, server_default=""),
     Column("draw_to_stain_h", Float),
+    Column("verdict", String(32), nullable=False, server_default=""),  # withheld: no AB/C recorded
     Index("ix_tubes_run", "run_id"),
     Index("ix_tubes_sha256", "sha256"),
     Index("ix_tubes_patient", "patient"),

@@ -22,7 +22,7 @@ from ..errors import LedgerError
 from . import schema
 from .names import DEFAULT_NAME
 
-HEAD = "0002"
+HEAD = "0003"
 _LOCK_KEY = 0x61737361796B  # "assayk": the advisory lock every PostgreSQL writer takes
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 

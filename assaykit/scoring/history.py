@@ -8,7 +8,6 @@ written is reported (``ledger_error``), the run's tables are written all the sam
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from ..beads import BeadLot, Calibration
     from ..ledger import Ledger, Recorded, RunRecord
     from .clinical import Clinical
+    from .verdicts import CalibrationVerdict
 
 Row = TypeVar("Row", SampleRow, RestorationRow, PatientRow)
 
@@ -154,7 +154,7 @@ def run_instrument(rows: Sequence[SampleRow]) -> tuple[str, str]:
 def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dict[str, float]:
     """This run's value of every QC series: the bead calibration's slope, intercept and r2, the
     MFI of each peak (named by its lot value), and each control blood sample's AB/C (series named
-    by its plate-map ``patient``, the control material).
+    by its plate-map ``patient``, the control material) when it has one (reportable values only).
 
     Parameters
     ----------
@@ -171,9 +171,9 @@ def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dic
             if peak.value is not None:
                 values[f"MFI of the {peak.value:g} peak"] = float(peak.mfi)
     for row in rows:
-        if row.role == "control":
+        if row.role == "control" and row.hladr_abc is not None:  # a withheld or failed control has none
             name = row.patient or "control"
-            values[f"control AB/C ({name})"] = float(row.hladr_abc) if row.hladr_abc is not None else math.nan
+            values[f"control AB/C ({name})"] = float(row.hladr_abc)
     return values
 
 
@@ -332,7 +332,7 @@ def build_record(*, run: Mapping[str, Any], samples: Sequence[SampleRow], calibr
               "acquired_at": s.acquisition_date, "monocytes": s.monocytes, "hladr_mfi": s.hladr_mfi,
               "hladr_abc": s.hladr_abc, "qc_flags": findings_cell(s.qc_flags), "error": s.error or "",
               "drawn_at": s.drawn_at, "stained_at": s.stained_at,
-              "draw_to_stain_h": s.draw_to_stain_h} for s in samples]
+              "draw_to_stain_h": s.draw_to_stain_h, "verdict": s.verdict} for s in samples]
     peaks = []
     if calibration is not None:
         peaks = [{"peak": i, "mfi": peak.mfi, "value": peak.value, "used": int(peak.used)}
@@ -428,7 +428,9 @@ def with_days(samples: Sequence[SampleRow], clinical: Clinical | None, limit_h: 
 
 def before_writing(*, target: str | None, folder: Path, samples: Sequence[SampleRow],
                    calibration: Calibration | None, lot: BeadLot, targets: Sequence[dict[str, Any]],
-                   baseline_runs: int, scored_at: str, software: str, timeout_s: float = 60.0) -> LedgerPass:
+                   baseline_runs: int, scored_at: str, software: str, timeout_s: float = 60.0,
+                   calibration_reportable: bool = True, calibration_verdict: CalibrationVerdict | None = None
+                   ) -> LedgerPass:
     """Open the ledger (when ``target`` names one), read what it holds for this run, and judge the
     run's QC series. A ledger that fails leaves ``view.error`` set and the run judged on the
     established ``targets`` alone.
@@ -455,6 +457,12 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
         assaykit's version.
     timeout_s : float
         Seconds to wait for a ledger lock or server.
+    calibration_reportable : bool
+        The calibration's verdict is ``reportable``: only then do its slope, intercept, r2 and
+        peaks enter QC over time (reportable values only; a withheld control AB/C is None and
+        left out too).
+    calibration_verdict : CalibrationVerdict or None
+        The calibration's verdict, recorded with the run (status and a person's release reason).
     """
     instrument, serial = run_instrument(samples)
     where = {"instrument": instrument, "serial": serial, "kit": lot.kit or "", "lot": lot.lot or ""}
@@ -465,7 +473,9 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
            "unit": calibration.cell_unit if calibration is not None else "",
            "bead_slope": calibration.slope if calibration is not None else None,
            "bead_intercept": calibration.intercept if calibration is not None else None,
-           "bead_r2": calibration.r_squared if calibration is not None else None}
+           "bead_r2": calibration.r_squared if calibration is not None else None,
+           "calibration_status": calibration_verdict.status if calibration_verdict is not None else "",
+           "calibration_released": calibration_verdict.released_reason if calibration_verdict is not None else ""}
     view = LedgerView(target=target or "")
     if target:
         with interrupts_held():
@@ -481,7 +491,7 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
                 finally:
                     ledger.close()
     usable = target if target and not view.error else None
-    values = qc_values(calibration, samples)
+    values = qc_values(calibration if calibration_reportable else None, samples)
     if usable is None and not targets:
         return LedgerPass(target=None, view=view, checks=(), status="not evaluated",
                           reason="no ledger" if not view.error else "the ledger could not be read", run=run,

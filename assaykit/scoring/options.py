@@ -14,7 +14,8 @@ from .restoration import ResponderRule, Thresholds
 
 PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation", "qc_targets")
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
-        "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory")
+        "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory",
+        "accept_calibration")
 DEFAULT_PREANALYTIC_LIMIT_H = 4.0  # Döcke 2005: stained within 4 h of the draw (ImmunoSep: 6 h)
 MAX_PREANALYTIC_LIMIT_H = 24 * 30  # hours: a limit of a month is surely a typo
 
@@ -43,6 +44,7 @@ class RunOptions:
     qc_baseline_runs: int = 10  # runs that establish a QC series' target and SD when none is given
     preanalytic_limit_h: float = DEFAULT_PREANALYTIC_LIMIT_H  # draw to staining, hours
     trajectory: TrajectoryRule = field(default_factory=TrajectoryRule)
+    accept_calibration: str | None = None  # a person's reason to release a withheld calibration
 
     def __post_init__(self) -> None:
         from ..gating.specimen import check_specimen
@@ -53,6 +55,9 @@ class RunOptions:
             raise AssayKitError(str(exc)) from None
         if self.qc_baseline_runs < 2:
             raise AssayKitError("qc_baseline_runs: at least 2 runs establish a QC target and SD")
+        if self.accept_calibration is not None and not 1 <= len(self.accept_calibration.strip()) <= 500:
+            raise AssayKitError("accept_calibration: a reason of 1 to 500 characters (who released the "
+                                "calibration, and why)")
         if not 0 < self.preanalytic_limit_h <= MAX_PREANALYTIC_LIMIT_H:
             raise AssayKitError("preanalytic_limit_h: expected hours between 0 and 720")
 
@@ -83,7 +88,7 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
             if not raw:
                 raise invalid("bead_values", "expected a list of numbers, got an empty list")
             values["bead_values"] = tuple(number(v, f"bead_values[{i}]") for i, v in enumerate(raw))
-        for key in ("bead_unit", "control", "specimen", "plate_map_sheet"):
+        for key in ("bead_unit", "control", "specimen", "plate_map_sheet", "accept_calibration"):
             if key in given:
                 values[key] = text(given[key], key)
         if "jobs" in given:

@@ -32,6 +32,7 @@ from .restoration import pair_with_controls
 from .rows import PatientRow, RestorationRow, SampleRow
 from .tables import SAMPLE_COLUMNS
 from .tube import TubeResult, TubeTask
+from .verdicts import CalibrationVerdict, RunVerdicts
 
 if TYPE_CHECKING:
     from .overrides import TubeOverride
@@ -94,10 +95,21 @@ class ScoreResult:
     qc_status: str = "not evaluated"  # QC over time: in control, warning, rejected, establishing, not evaluated
     qc_reason: str = ""
     recorded: Any = None  # ledger.Recorded, when the run was recorded
+    verdicts: RunVerdicts | None = None  # the run's values by verdict (scoring.verdicts)
+    calibration_verdict: CalibrationVerdict | None = None
+
+    @property
+    def n_withheld(self) -> int:
+        """Values withheld (blood tubes), and the calibration when it is withheld."""
+        withheld = self.verdicts.withheld if self.verdicts is not None else 0
+        calibration = self.calibration_verdict is not None and self.calibration_verdict.status == "withheld"
+        return withheld + int(calibration)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.n_failed or self.ledger_error or self.qc_status == "rejected" else 0
+        """0 when every value is reportable; 1 when a file failed, a value or the calibration is
+        withheld, QC over time rejects the run or the ledger failed."""
+        return 1 if (self.n_failed or self.n_withheld or self.ledger_error or self.qc_status == "rejected") else 0
 
 
 @dataclass(frozen=True)
@@ -187,16 +199,21 @@ class BeadOutcome:
     calibration: Calibration | None
     error: str = ""
     figure: dict[str, Any] | None = None
+    code: FindingCode | None = None  # why it failed, as a finding code (peaks_not_resolved, cells_not_beads ...)
 
 
 def calibrate_run(inputs: RunInputs) -> BeadOutcome:
-    """Calibrate the run's bead tube with its lot; a failure is the outcome's error."""
+    """Calibrate the run's bead tube with its lot (its findings with the verdict's own checks,
+    :func:`.verdicts.with_verdict_findings`); a failure is the outcome's error and code."""
+    from .verdicts import with_verdict_findings
+
     beads = [a for a in inputs.assignments if a.row.role == "beads"]
     try:
         bead_run = calibrate_file(beads[0].path, inputs.lot)
     except AssayKitError as error:
-        return BeadOutcome(calibration=None, error=error.message)
-    return BeadOutcome(calibration=bead_run.calibration, figure=figure_data.bead_figure(bead_run))
+        return BeadOutcome(calibration=None, error=error.message, code=getattr(error, "code", None))
+    return BeadOutcome(calibration=with_verdict_findings(bead_run.calibration, inputs.lot),
+                       figure=figure_data.bead_figure(bead_run))
 
 
 def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:
@@ -283,21 +300,32 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                use_default_ledger: bool = False) -> ScoreResult:
     """What follows the tubes of a run (:func:`score_run`): rows, restoration, the ledger, the
     tables and figure data written as one unit (with ``pages``), the run recorded."""
-    from . import history, tables
+    from . import history, tables, verdicts
 
     options = inputs.options
-    samples = history.with_days(_sample_rows(inputs, outcomes, beads), inputs.clinical, options.preanalytic_limit_h)
+    samples = _sample_rows(inputs, outcomes, beads)
+    duplicates = verdicts.duplicate_findings(samples)
+    bead_file = next((s.file for s in samples if s.role == "beads"), "")
+    calibration_verdict = verdicts.judge_calibration(
+        beads.calibration, inputs.lot, error=beads.error, error_code=beads.code,
+        extra=[duplicates[bead_file]] if bead_file in duplicates else [], accepted=options.accept_calibration)
+    samples = verdicts.mark_rows(samples, duplicates, calibration_verdict)
+    samples = history.with_days(samples, inputs.clinical, options.preanalytic_limit_h)
+    samples = verdicts.judge_tubes(samples, calibration_verdict)  # QC over time sees reportable values only
     plan = history.before_writing(
         target=history.ledger_target(options.ledger, inputs.out_dir, use_default_ledger) if write else None,
         folder=inputs.folder, samples=samples, calibration=beads.calibration, lot=inputs.lot,
         targets=inputs.qc_targets, baseline_runs=options.qc_baseline_runs, scored_at=_utc(timer.started),
-        software=tables.version())
+        software=tables.version(), calibration_reportable=calibration_verdict.status == "reportable",
+        calibration_verdict=calibration_verdict)
     timer.mark("ledger")
     samples = history.elsewhere_flags(samples, plan.view)
+    flag = history.qc_flag(plan.status, plan.reason)
+    samples = verdicts.judge_tubes(samples, calibration_verdict, [flag] if flag is not None else [])
+    run_verdicts = verdicts.run_verdicts(samples)
     restoration_rows, patient_rows = _days(*pair_with_controls(samples, options.control, options.thresholds,
                                                                 options.responder, inputs.clinical.ferritin),
                                            samples)
-    flag = history.qc_flag(plan.status, plan.reason)
     samples = history.flag_rows(samples, flag)
     restoration_rows = history.flag_rows(restoration_rows, flag)
     patient_rows = history.flag_rows(patient_rows, flag)
@@ -311,6 +339,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                                inputs.jobs, clinical_path=options.clinical)
     manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
                                   for a in inputs.assignments if a.path in inputs.overrides]
+    manifest["verdicts"] = run_verdicts.to_dict()
+    manifest["calibration_verdict"] = calibration_verdict.to_dict()
+    manifest["options"]["accept_calibration"] = options.accept_calibration or ""
     manifest["ledger"] = {"location": plan.view.target, "error": plan.view.error}
     manifest["trajectory_rule"] = options.trajectory.to_dict()
     manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
@@ -339,7 +370,8 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     return ScoreResult(frames["samples"], frames["calibration"], frames["restoration"], frames["patients"],
                        frames["cohort"], manifest, inputs.out_dir if write else None,
                        sum(1 for s in samples if s.error), ledger_error=ledger_error, qc_status=plan.status,
-                       qc_reason=plan.reason, recorded=recorded)
+                       qc_reason=plan.reason, recorded=recorded, verdicts=run_verdicts,
+                       calibration_verdict=calibration_verdict)
 
 
 def _utc(seconds: float) -> str:

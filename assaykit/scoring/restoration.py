@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import FindingCode, finding
 from .rows import ImmunoSepClass, PatientRow, RestorationRow, SampleRow, State
+
+if TYPE_CHECKING:
+    from .verdicts import TubeStatus
 
 MAX_ABC = 1e7
 """No threshold lies above 10 million antibodies per cell (monocytes bind tens of thousands)."""
@@ -112,12 +115,32 @@ def immunosep_class(ferritin_ng_ml: float | None, control_abc: float | None,
     return "intermediate", f"ferritin {ferritin_ng_ml:g} <= {f:g} ng/mL and AB/C {control_abc:,.0f} >= {a:,.0f}"
 
 
+def _value_verdict(row: SampleRow, missing: FindingCode) -> tuple[TubeStatus, tuple[FindingCode, ...]]:
+    """A tube's verdict as judged (scoring.verdicts), else from its findings; a tube without AB/C
+    has no value to report (``missing`` names it when nothing else does)."""
+    from .verdicts import tube_status
+
+    if row.verdict == "reportable" or row.verdict == "reportable_with_warnings" or row.verdict == "withheld":
+        status, codes = row.verdict, row.verdict_reasons
+    else:
+        status, codes = tube_status(row.qc_flags, failed=bool(row.error))
+    if status != "withheld" and row.hladr_abc is None:
+        return "withheld", (missing,)
+    return status, codes
+
+
 def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: Thresholds, rule: ResponderRule,
                        clinical: Mapping[tuple[str, str], float]) -> tuple[list[RestorationRow], list[PatientRow]]:
     """Each drug tube compared with its patient's own control (``control`` condition) at the
     same time point: (restoration rows, one patient row per patient and time point).
-    ``samples`` are the samples table's rows (AB/C in ``hladr_abc``); ``clinical`` holds
-    ferritin (ng/mL) per (patient, time point), "" for every time point; thresholds in AB/C."""
+    ``samples`` are the samples table's rows (AB/C in ``hladr_abc``, their verdicts judged by
+    :func:`assaykit.scoring.verdicts.judge_tubes`); ``clinical`` holds ferritin (ng/mL) per
+    (patient, time point), "" for every time point; thresholds in AB/C. A comparison takes the
+    worse verdict of its two tubes: withheld, it has no fold change and no responder call. A
+    patient's responders and best drug are taken over the drugs measured (reportable
+    comparisons) only; each condition without a value is named with its reasons (``missing``)."""
+    from .verdicts import codes_cell, combine
+
     groups: dict[tuple[str, str], list[SampleRow]] = {}
     for s in samples:
         if s.role == "sample":
@@ -127,8 +150,12 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
     for (patient, timepoint), members in groups.items():
         ctrl = next(s for s in members if s.condition == control)
         control_abc = ctrl.hladr_abc
+        control_verdict = _value_verdict(ctrl, FindingCode.CONTROL_NO_VALUE)
         ferritin = clinical.get((patient, timepoint), clinical.get((patient, "")))
         klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
+        missing: list[tuple[str, tuple[FindingCode, ...]]] = []
+        if control_verdict[0] == "withheld":
+            missing.append((ctrl.condition, control_verdict[1]))
         drug_rows = []
         for s in members:
             if s is ctrl:
@@ -141,8 +168,15 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
                 found.append(finding(FindingCode.DRUG_NO_VALUE,
                                      f"{s.file} has no AB/C" + (f" ({s.error})" if s.error else "")))
             found += [f.about("control") for f in ctrl.qc_flags] + [f.about("drug") for f in s.qc_flags]
+            drug_verdict = _value_verdict(s, FindingCode.DRUG_NO_VALUE)
+            status, codes = combine(control_verdict, drug_verdict)
+            if drug_verdict[0] == "withheld":
+                missing.append((s.condition, drug_verdict[1]))
+            elif control_verdict[0] == "withheld":
+                missing.append((s.condition, (FindingCode.CONTROL_NO_VALUE,)))
             measures: dict[str, Any] = {}
-            if control_abc and s.hladr_abc and control_abc > 0 and s.hladr_abc > 0:
+            if (status != "withheld" and control_abc and s.hladr_abc and control_abc > 0
+                    and s.hladr_abc > 0):
                 r = restoration(control_abc, s.hladr_abc, thresholds, rule)
                 measures = {"fold_change": r.fold_change, "log2_fold_change": r.log2_fold_change,
                             "delta_abc": r.delta_abc, "gap_closed": r.gap_closed, "responder": r.responder}
@@ -150,15 +184,18 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
                 patient=patient, timepoint=timepoint, condition=s.condition, control_file=ctrl.file, file=s.file,
                 control_abc=control_abc, abc=s.hladr_abc, state_control=state(control_abc, thresholds),
                 state_drug=state(s.hladr_abc, thresholds), immunosep_class=klass, qc_flags=tuple(found),
-                **measures))
+                verdict=status, verdict_reasons=codes, **measures))
         rows.extend(drug_rows)
-        scored = [r for r in drug_rows if r.fold_change is not None]
-        best = max(scored, key=lambda r: r.fold_change or 0.0) if scored else None
-        failed = (finding(FindingCode.TUBE_FAILED, ctrl.error),) if ctrl.error else ()
+        measured = [r for r in drug_rows if r.fold_change is not None and r.verdict != "withheld"]
+        best = max(measured, key=lambda r: r.fold_change or 0.0) if measured else None
+        tube_findings = [f.about(t.file) for t in members
+                         for f in (*t.qc_flags, *((finding(FindingCode.TUBE_FAILED, t.error),) if t.error else ()))]
         patients.append(PatientRow(
             patient=patient, timepoint=timepoint, control_abc=control_abc, state=state(control_abc, thresholds),
             ferritin_ng_ml=ferritin, immunosep_class=klass, immunosep_rule=why,
-            responders=";".join(r.condition for r in drug_rows if r.responder),
+            responders=";".join(r.condition for r in measured if r.responder),
             best_condition=best.condition if best else "", best_fold_change=best.fold_change if best else None,
-            qc_flags=tuple(f.about(ctrl.file) for f in (*ctrl.qc_flags, *failed))))
+            qc_flags=tuple(tube_findings), completeness="incomplete" if missing else "complete",
+            missing="; ".join(f"{condition}: {codes_cell(codes).replace('; ', ', ')}"
+                              for condition, codes in missing)))
     return rows, patients

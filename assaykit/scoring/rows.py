@@ -9,12 +9,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from ..findings import Finding, findings_cell
+from ..findings import Finding, FindingCode, findings_cell
 
 State = Literal["immunoparalysis", "immunosuppressed", "intermediate", "normal", ""]
 """A monocyte HLA-DR state; "" when there is no AB/C."""
 ImmunoSepClass = Literal["hyperinflammation", "immunoparalysis", "intermediate", ""]
 """An ImmunoSep class; "" when an input is missing or no clinical file was given."""
+VerdictStatus = Literal["reportable", "reportable_with_warnings", "withheld", "released", ""]
+"""A row's verdict (scoring.verdicts): a value's status; the bead tube's is its calibration's
+(``reportable``, ``withheld``, ``released``); "" where there is no value (a blank)."""
+Completeness = Literal["complete", "incomplete"]
+"""A patient time point: every condition has a value, or not (scoring.verdicts)."""
 
 
 def _table_row(row: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -23,7 +28,11 @@ def _table_row(row: Any, extra: Mapping[str, Any] | None = None) -> dict[str, An
         if f.name == "extra":
             continue
         value = getattr(row, f.name)
-        out[f.name] = findings_cell(value) if f.name == "qc_flags" else value
+        if f.name == "qc_flags":
+            value = findings_cell(value)
+        elif f.name == "verdict_reasons":
+            value = "; ".join(code.value for code in value)
+        out[f.name] = value
     return {**out, **(extra or {})}
 
 
@@ -33,6 +42,7 @@ class SampleRow:
     counts in events, ``hladr_mfi`` in compensated scale units, ``hladr_abc`` in the
     calibration's cell unit, percentages in %, ``day`` in days, ``draw_to_stain_h`` in hours,
     ``qc_flags`` the tube's findings, ``error`` why it was not measured ("" when it was),
+    ``verdict`` and ``verdict_reasons`` (scoring.verdicts: withheld, no ``hladr_abc``),
     ``extra`` the plate map's own columns."""
 
     file: str
@@ -65,6 +75,8 @@ class SampleRow:
     draw_to_stain_h: float | None = None
     qc_flags: tuple[Finding, ...] = ()
     error: str = ""
+    verdict: VerdictStatus = ""
+    verdict_reasons: tuple[FindingCode, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +121,8 @@ class CalibrationRow:
 class RestorationRow:
     """One drug tube against its patient's unstimulated control at one time point
     (restoration.csv): AB/C values, fold change, states, the responder call (None when not
-    scored), and the findings of both tubes."""
+    scored), the findings of both tubes, and the comparison's verdict (the worse of the two
+    tubes': withheld, no fold change, state or responder call)."""
 
     patient: str
     timepoint: str
@@ -128,6 +141,8 @@ class RestorationRow:
     control_file: str
     file: str
     qc_flags: tuple[Finding, ...] = ()
+    verdict: VerdictStatus = ""
+    verdict_reasons: tuple[FindingCode, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The restoration.csv row."""
@@ -138,7 +153,8 @@ class RestorationRow:
 class PatientRow:
     """One patient at one time point (patients.csv): the unstimulated AB/C and its state,
     ferritin (ng/mL) and the ImmunoSep class with its rule, the responding drugs (``;``-joined),
-    the best drug and its fold change, the control tube's findings."""
+    the best measured drug and its fold change, every tube's findings, and whether every
+    condition has a value (``completeness``; ``missing``: ``condition: code, code; ...``)."""
 
     patient: str
     timepoint: str
@@ -152,6 +168,8 @@ class PatientRow:
     best_condition: str
     best_fold_change: float | None
     qc_flags: tuple[Finding, ...] = ()
+    completeness: Completeness = "complete"
+    missing: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The patients.csv row."""

@@ -14,7 +14,8 @@ from typing import Any
 from ..errors import AssayKitError
 
 SUMMARY = "study.csv"
-SUMMARY_COLUMNS = ["run", "run_dir", "out_dir", "files", "failed", "patients", "qc_status", "ledger", "error"]
+SUMMARY_COLUMNS = ["run", "run_dir", "out_dir", "files", "failed", "withheld", "patients", "qc_status", "ledger",
+                   "error"]
 
 
 def is_run(folder: Path) -> bool:
@@ -83,9 +84,9 @@ class StudyResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every run scored cleanly; 1 otherwise (a run's error, failed files, QC
-        rejection or a ledger failure)."""
-        return 0 if all(not r["error"] and not r["failed"] and r["qc_status"] != "rejected"
+        """0 when every run scored cleanly; 1 otherwise (a run's error, failed files, withheld
+        values, QC rejection or a ledger failure)."""
+        return 0 if all(not r["error"] and not r["failed"] and not r["withheld"] and r["qc_status"] != "rejected"
                         and not r["ledger"].startswith("error") for r in self.rows) else 1
 
 
@@ -201,10 +202,12 @@ def _unique(names: list[str]) -> list[str]:
 
 def _row(run: _Run, result: Any = None, error: str = "") -> dict[str, Any]:
     row: dict[str, Any] = {"run": run.name, "run_dir": str(run.folder), "out_dir": "", "files": None,
-                           "failed": None, "patients": None, "qc_status": "", "ledger": "", "error": error}
+                           "failed": None, "withheld": None, "patients": None, "qc_status": "", "ledger": "",
+                           "error": error}
     if result is not None:
         samples = result.samples
         row.update(out_dir=str(result.out_dir), files=len(samples), failed=result.n_failed,
+                   withheld=result.n_withheld,
                    patients=int(samples[samples["role"] == "sample"]["patient"].nunique()),
                    qc_status=result.qc_status,
                    ledger=(f"error: {result.ledger_error}" if result.ledger_error else

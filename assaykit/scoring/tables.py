@@ -27,15 +27,16 @@ SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "cond
                   "acquisition_date", "instrument", "instrument_serial", "events", "singlets", "monocytes",
                   "monocytes_pct", "hladr_mfi", "hladr_statistic", "hladr_abc", "hladr_pos_pct", "compensation",
                   "specimen_declared", "specimen_detected", "monocyte_purity_pct", "removed_at_top", "drawn_at",
-                  "stained_at", "draw_to_stain_h", "qc_flags", "error"]
+                  "stained_at", "draw_to_stain_h", "qc_flags", "error", "verdict", "verdict_reasons"]
 CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "voltage", "slope", "intercept",
                        "r_squared", "n_peaks_used", "peak", "peak_mfi", "peak_value", "peak_fitted_value",
                        "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]
 RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc", "abc", "fold_change",
                        "log2_fold_change", "delta_abc", "gap_closed", "state_control", "state_drug", "responder",
-                       "immunosep_class", "control_file", "file", "qc_flags"]
+                       "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons"]
 PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
-                   "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags"]
+                   "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags", "completeness",
+                   "missing"]
 COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
                   "holm_p"]
 TRAJECTORY_COLUMNS = TIMELINE_COLUMNS

@@ -28,6 +28,7 @@ from ..fcs import Sample, read_fcs
 from ..findings import Finding, FindingCode, finding
 from ..gating import GatingResult, ReadoutResult, Strategy
 from .quantify import Calibrated
+from .verdicts import CalibrationVerdict
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class GatedTube:
     readout: ReadoutResult
     findings: tuple[Finding, ...] = ()
     calibrated: Calibrated | None = None
+    calibration_verdict: CalibrationVerdict | None = None  # with beads: the calibration's verdict
 
     @property
     def specimen(self) -> dict[str, str | None]:
@@ -66,7 +68,7 @@ class GatedTube:
         :meth:`DocumentTube.to_dict`): the file, its events, the strategy, every population
         (:data:`POPULATION_KEYS`; ``type`` the fitted gate's kind, ``auto`` the automatic gate's
         method), the channels, compensation and events removed before gating, the readout, QC
-        findings, specimen, purity and the calibrated readout (None without beads)."""
+        findings, specimen, purity the calibrated readout and the calibration's verdict (None without beads)."""
         from ..gating.strategy import ROOT
 
         gated = self.result.to_dict()
@@ -83,14 +85,15 @@ class GatedTube:
                "readout_removed_at_top_of_scale": gated["readout_removed_at_top_of_scale"],
                "nonfinite_events": gated["nonfinite_events"], "readout": self.readout.to_dict(),
                "findings": [f.to_dict() for f in self.findings], "specimen": self.specimen, "purity": self.purity,
-               "calibrated": None if self.calibrated is None else self.calibrated.to_dict()}
+               "calibrated": None if self.calibrated is None else self.calibrated.to_dict(),
+               "calibration_verdict": None if self.calibration_verdict is None else self.calibration_verdict.to_dict()}
         assert tuple(doc) == TUBE_KEYS
         return doc
 
 
 TUBE_KEYS = ("file", "events", "strategy", "source", "populations", "channels", "compensation", "at_top_of_scale",
              "removed_at_top_of_scale", "readout_removed_at_top_of_scale", "nonfinite_events", "readout", "findings",
-             "specimen", "purity", "calibrated")
+             "specimen", "purity", "calibrated", "calibration_verdict")
 """The keys of ``assaykit gate --json`` for every source (a strategy, a GatingML document, a
 FlowJo workspace); None where a source has none (a document: no readout, QC or calibration)."""
 
@@ -161,15 +164,21 @@ def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
     values = readout_values(result, strategy)  # float64; the readout and % positive read the same values
     readout = measure(result, strategy, threshold, values=values)
     flags = tuple(qc_findings(result, strategy, readout))
-    calibrated = None
+    calibrated = verdict = None
     if beads is not None and lot is not None:
         from ..beads import calibrate_file
         from .quantify import calibrate_readout
+        from .verdicts import calibration_flag, judge_calibration, with_verdict_findings
 
-        calibrated = calibrate_readout(readout, calibrate_file(beads, lot).calibration, sample)
+        calibration = with_verdict_findings(calibrate_file(beads, lot).calibration, lot)
+        verdict = judge_calibration(calibration, lot)
+        calibrated = calibrate_readout(readout, calibration, sample)
+        withheld = calibration_flag(verdict)
+        if withheld is not None:  # a withheld calibration gives no value
+            calibrated = replace(calibrated, value=None, findings=(*calibrated.findings, withheld))
         flags = (*flags, *calibrated.findings)
     return GatedTube(path=path, sample=sample, strategy=strategy, result=result, values=values, readout=readout,
-                     findings=flags, calibrated=calibrated)
+                     findings=flags, calibrated=calibrated, calibration_verdict=verdict)
 
 
 @dataclass(frozen=True)
@@ -397,7 +406,8 @@ class DocumentTube:
                "channels": {key: d.label for key, d in dimensions.items()},
                "compensation": ", ".join(compensation) if compensation else None, "at_top_of_scale": None,
                "removed_at_top_of_scale": None, "readout_removed_at_top_of_scale": None, "nonfinite_events": None,
-               "readout": None, "findings": None, "specimen": None, "purity": None, "calibrated": None}
+               "readout": None, "findings": None, "specimen": None, "purity": None, "calibrated": None,
+               "calibration_verdict": None}
         assert tuple(doc) == TUBE_KEYS
         return doc
 

@@ -130,10 +130,19 @@ def test_saturated_peak_dropped_with_warning(tmp_path: Path) -> None:
 
 
 def test_blood_sample_is_refused(simulated_run: Path) -> None:
-    with pytest.raises(CalibrationError) as error:
+    """A blood tube as the bead tube: its scatter cluster (CV 14-20 %, beads 4-8 %) and broad
+    PE populations are those of cells; refused as not beads, with the evidence and its code."""
+    from assaykit.beads.pipeline import NotBeadsError
+    from assaykit.findings import FindingCode
+
+    with pytest.raises(NotBeadsError) as error:
         calibrate_file(simulated_run / "Specimen_001_A1_A01.fcs", make_lot(QUANTIBRITE_EXAMPLE_LOT))
+    assert isinstance(error.value, CalibrationError) and error.value.code == FindingCode.CELLS_NOT_BEADS
     message = str(error.value)
-    assert "Specimen_001_A1_A01.fcs" in message and "at least 3" in message and "cells rather than beads" in message
+    assert ("Specimen_001_A1_A01.fcs: not a bead tube: the scatter cluster has CVs of 14 % (FSC) and 20 % (SSC)"
+            in message)
+    assert "0 bead peak(s) resolved, a calibration needs at least 3" in message
+    assert "events in broad populations (cells) against 0 in bead peaks" in message
     assert "\n" not in message
 
 
@@ -298,7 +307,8 @@ def test_simulator_lot_file_loads(simulated_run: Path) -> None:
     ("values: [1, 2, 3]\ncolour: red", "unknown key"),
     ("values: [1, 2, 3]\nqc: {min_peaks: 1}", "qc.min_peaks: expected an integer of at least 2, got 1"),
     ("values: [1, 2, 3]\nqc: {slope_range: [1]}", r"qc.slope_range: expected \[low, high\]"),
-    ("values: [1, 2, 3]\nqc: {colour: red}", r"qc: unknown key 'colour' \(allowed: min_peaks, min_r_squared"),
+    ("values: [1, 2, 3]\nqc: {colour: red}",
+     r"qc: unknown key 'colour' \(allowed: max_residual_log10, min_peaks, min_r_squared"),
     ("values: [1, 2, 3\n", "not a valid YAML"),
     ("- 1\n- 2", "must be a mapping"),
 ])

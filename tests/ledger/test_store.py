@@ -27,7 +27,7 @@ def test_the_migrations_build_the_declared_schema(ledger_target: str) -> None:
     with open_ledger(ledger_target) as ledger, ledger.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
-        assert ledger.revision() == "0002"
+        assert ledger.revision() == "0003"
 
 
 def test_record_replace_and_files_elsewhere(ledger_target: str) -> None:
@@ -86,7 +86,7 @@ def test_a_migration_from_the_first_schema_keeps_its_rows(ledger_target: str) ->
     finally:
         ledger.close()
     with open_ledger(ledger_target) as upgraded:
-        assert upgraded.revision() == "0002"
+        assert upgraded.revision() == "0003"
         runs = upgraded.runs()
         assert len(runs) == 1 and runs[0]["qc_status"] == "not evaluated" and runs[0]["qc_reason"] == ""
         tubes = upgraded.export()["tubes"].decode().splitlines()

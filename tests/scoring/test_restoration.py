@@ -82,7 +82,12 @@ def test_typed_rows_pair_each_drug_with_its_control() -> None:
     assert (patient.state, patient.immunosep_class, patient.responders) == ("immunoparalysis", "immunoparalysis",
                                                                             "IFN-gamma")
     assert (patient.best_condition, patient.best_fold_change) == ("IFN-gamma", 2.0)
-    assert patient.qc_flags == (few.about("c.fcs"),)
+    # every tube's findings, not the control's only; the drug without a value named with its reason
+    assert patient.qc_flags == (few.about("c.fcs"), finding(FindingCode.TUBE_FAILED, "no CD14-bright population")
+                                .about("x.fcs"))
+    assert (patient.completeness, patient.missing) == ("incomplete", "GM-CSF: tube_failed")
+    assert (gamma.verdict, gamma.verdict_reasons) == ("reportable_with_warnings", (FindingCode.FEW_EVENTS,))
+    assert (lost.verdict, lost.verdict_reasons) == ("withheld", (FindingCode.TUBE_FAILED,))
     # the table row: the columns in order, the findings as one readable cell
     assert gamma.to_dict()["qc_flags"] == "[few_events] control: only 400 monocytes (fewer than 500 recommended)"
     assert list(patient.to_dict()) == PATIENT_COLUMNS

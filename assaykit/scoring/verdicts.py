@@ -1,0 +1,330 @@
+"""Every number carries a verdict: the one rule set that decides whether a run's calibration, a
+tube's value, a drug's comparison and a patient's time point are reported (docs/scoring.md,
+"Verdicts"). Decided here, from coded findings; tables, ledger, console and pages only render it.
+
+- A **calibration** is ``reportable`` or ``withheld``: withheld when it has an error finding
+  (slope outside the lot's range, r^2 below its limit, a used peak's residual above its limit,
+  as many lot values as peaks resolved not given, peaks not resolved, a tube of cells rather than
+  beads, a bead file identical to another tube's, no calibration at all). A person may release
+  a withheld calibration with a reason (``--accept-calibration``): it is then ``released``, its
+  values reported with the finding ``calibration_released``.
+- A **tube** (one value) is ``reportable``, ``reportable_with_warnings`` (a warning finding) or
+  ``withheld`` (an error finding or no value: no gate, an implausible gate, an unreadable file,
+  its calibration withheld, a file identical to another tube's, QC over time rejected ...).
+  Withheld: no AB/C and no % positive; the MFI and the reasons stay.
+- A drug's **comparison** with its control takes the worse of the two tubes' verdicts.
+- A patient **time point** is ``complete`` when its control and every drug have a value, else
+  ``incomplete``, naming each condition without a value and why.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..findings import Finding, FindingCode, finding, worst
+from .platemap import BLOOD_ROLES
+from .rows import Completeness, SampleRow, VerdictStatus
+
+if TYPE_CHECKING:
+    from ..beads import BeadLot, Calibration
+
+CalibrationStatus = Literal["reportable", "withheld", "released"]
+"""A calibration's verdict: ``released``: withheld by the rules, released by a person (with a reason)."""
+TubeStatus = Literal["reportable", "reportable_with_warnings", "withheld"]
+"""A value's verdict (a tube's AB/C, a drug's comparison with its control)."""
+
+WITHHELD: TubeStatus = "withheld"
+
+
+@dataclass(frozen=True)
+class CalibrationVerdict:
+    """A run's calibration verdict: ``status``, the error ``findings`` that withhold it (kept
+    when released) and, when a person released it, ``released_reason``."""
+
+    status: CalibrationStatus
+    findings: tuple[Finding, ...] = ()
+    released_reason: str = ""
+    fitted: bool = True  # False: no calibration at all (the tubes' ``no_calibration`` finding says so)
+
+    @property
+    def usable(self) -> bool:
+        """Values may be converted with it (reportable, or released by a person)."""
+        return self.status != "withheld"
+
+    @property
+    def codes(self) -> tuple[FindingCode, ...]:
+        """The codes of the findings that withhold it, in order, once each."""
+        return tuple(dict.fromkeys(f.code for f in self.findings))
+
+    def describe(self) -> str:
+        """One line for people: the status and, withheld or released, why."""
+        if self.status == "reportable":
+            return "calibration reportable"
+        why = "; ".join(f"[{f.code.value}] {f.message}" for f in self.findings)
+        if self.status == "released":
+            return f"calibration released by a person: {self.released_reason} (withheld for: {why})"
+        return f"calibration withheld: {why}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"status", "findings": [{"code", "severity", "message"}], "released_reason"}`` (the
+        manifest's ``calibration_verdict``)."""
+        return {"status": self.status, "findings": [f.to_dict() for f in self.findings],
+                "released_reason": self.released_reason}
+
+
+def calibration_findings(calibration: Calibration, lot: BeadLot) -> list[Finding]:
+    """The verdict's own checks of a fitted calibration against its ``lot``: a used peak's
+    residual above ``lot.qc.max_residual_log10``; as many lot values as peaks resolved not
+    given (a typo'd, missing or extra value, or a peak lost, shifts the assignment)."""
+    found = []
+    limit = lot.qc.max_residual_log10
+    off = [p for p in calibration.peaks if p.used and p.residual is not None and abs(p.residual) > limit]
+    if off:
+        worst_peak = max(off, key=lambda p: abs(p.residual or 0.0))
+        found.append(finding(FindingCode.RESIDUAL_TOO_HIGH,
+                             f"{len(off)} bead peak(s) off the line by more than {limit:g} decade: the peak at MFI "
+                             f"{worst_peak.mfi:,.0f} by {worst_peak.residual:+.3f} (value {worst_peak.value:g})"))
+    n_values = sum(1 for p in calibration.peaks if p.value is not None) + len(calibration.missing_values)
+    if n_values != len(calibration.peaks):
+        found.append(finding(FindingCode.PEAK_COUNT_MISMATCH,
+                             f"{n_values} lot values for {len(calibration.peaks)} bead peaks resolved: a value "
+                             "typo'd, missing or extra, or a peak lost, shifts every assignment; check the values "
+                             "against the certificate"))
+    return found
+
+
+def judge_calibration(calibration: Calibration | None, lot: BeadLot, *, error: str = "",
+                      error_code: FindingCode | None = None, extra: Iterable[Finding] = (),
+                      accepted: str | None = None) -> CalibrationVerdict:
+    """The verdict of a run's bead calibration.
+
+    Parameters
+    ----------
+    calibration : Calibration or None
+        The fitted calibration (None when the bead tube could not be calibrated).
+    lot : BeadLot
+        Its lot (the residual limit, the values).
+    error : str
+        Why there is no calibration.
+    error_code : FindingCode or None
+        The code of that failure (``peaks_not_resolved``, ``cells_not_beads``; default
+        ``no_calibration``).
+    extra : iterable of Finding
+        Findings about the bead tube from elsewhere (a file identical to another tube's).
+    accepted : str or None
+        A person's reason to release a withheld calibration (``--accept-calibration``); a
+        calibration that does not exist cannot be released.
+    """
+    if calibration is None:
+        code = error_code or FindingCode.NO_CALIBRATION
+        return CalibrationVerdict("withheld", (finding(code, error or "the bead tube could not be calibrated"),
+                                               *extra), fitted=False)
+    found = list(dict.fromkeys(f for f in (*calibration.findings, *calibration_findings(calibration, lot), *extra)
+                               if f.severity == "error"))
+    if not found:
+        return CalibrationVerdict("reportable")
+    reason = (accepted or "").strip()
+    if reason:
+        return CalibrationVerdict("released", tuple(found), reason)
+    return CalibrationVerdict("withheld", tuple(found))
+
+
+def with_verdict_findings(calibration: Calibration, lot: BeadLot) -> Calibration:
+    """``calibration`` with :func:`calibration_findings` added to its findings (what
+    ``calibrate`` and ``gate --beads`` show, and calibration.csv's ``qc_flags``)."""
+    extra = [f for f in calibration_findings(calibration, lot) if f not in calibration.findings]
+    return replace(calibration, findings=(*calibration.findings, *extra)) if extra else calibration
+
+
+def tube_status(findings: Iterable[Finding], failed: bool = False) -> tuple[TubeStatus, tuple[FindingCode, ...]]:
+    """A value's status from its findings, and the codes that decide it: ``withheld`` with the
+    error codes when it ``failed`` (no value) or has an error finding; else
+    ``reportable_with_warnings`` with the warning codes; else ``reportable``.
+
+    Parameters
+    ----------
+    findings : iterable of Finding
+        The value's findings.
+    failed : bool
+        The tube gave no value (its error; ``tube_failed`` is named when no error finding says why).
+    """
+    found = list(findings)
+    level = worst(found)
+    if failed or level == "error":
+        codes = [f.code for f in found if f.severity == "error"]
+        if failed and FindingCode.TUBE_FAILED not in codes:
+            codes.insert(0, FindingCode.TUBE_FAILED)
+        return "withheld", tuple(dict.fromkeys(codes))
+    if level == "warning":
+        return "reportable_with_warnings", tuple(dict.fromkeys(f.code for f in found if f.severity == "warning"))
+    return "reportable", ()
+
+
+def duplicate_findings(rows: Sequence[SampleRow]) -> dict[str, Finding]:
+    """File name -> a ``duplicate_content`` finding, for every tube of the run whose content
+    (SHA-256) is another tube's: both are withheld from any comparison (a file saved over
+    another).
+
+    Parameters
+    ----------
+    rows : sequence of SampleRow
+        The samples rows (with ``sha256``).
+    """
+    by_hash: dict[str, list[SampleRow]] = {}
+    for row in rows:
+        if row.sha256:
+            by_hash.setdefault(row.sha256, []).append(row)
+    out = {}
+    for sha, group in by_hash.items():
+        if len(group) < 2:
+            continue
+        for row in group:
+            others = ", ".join(f"{o.file} (well {o.well})" for o in group if o is not row)
+            out[row.file] = finding(FindingCode.DUPLICATE_CONTENT,
+                                    f"identical content (SHA-256 {sha[:12]}...) to {others}: one file was saved "
+                                    "over another; withheld from every comparison")
+    return out
+
+
+def calibration_flag(verdict: CalibrationVerdict) -> Finding | None:
+    """The finding every blood tube carries for its calibration's verdict: ``calibration_withheld``
+    (no AB/C) or ``calibration_released`` (AB/C through a calibration a person released); None when
+    it is reportable, or when there is no calibration (the tubes' ``no_calibration`` says so).
+
+    Parameters
+    ----------
+    verdict : CalibrationVerdict
+        The run's calibration verdict.
+    """
+    codes = ", ".join(code.value for code in verdict.codes)
+    if verdict.status == "released":
+        return finding(FindingCode.CALIBRATION_RELEASED,
+                       f"AB/C through a calibration withheld ({codes}) and released by a person: "
+                       f"{verdict.released_reason}")
+    if verdict.status == "withheld" and verdict.fitted:
+        return finding(FindingCode.CALIBRATION_WITHHELD, f"no AB/C: the bead calibration is withheld ({codes})")
+    return None
+
+
+def mark_rows(rows: Sequence[SampleRow], duplicates: Mapping[str, Finding],
+              calibration: CalibrationVerdict) -> list[SampleRow]:
+    """The samples rows with the findings the verdicts add: a tube identical to another
+    (``duplicates``, :func:`duplicate_findings`) and each blood tube's :func:`calibration_flag`.
+
+    Parameters
+    ----------
+    rows : sequence of SampleRow
+        The samples rows.
+    duplicates : mapping
+        File name -> its ``duplicate_content`` finding.
+    calibration : CalibrationVerdict
+        The run's calibration verdict.
+    """
+    flag = calibration_flag(calibration)
+    out = []
+    for row in rows:
+        extra = [duplicates[row.file]] if row.file in duplicates else []
+        if row.role in BLOOD_ROLES and flag is not None and not row.error:
+            extra.append(flag)
+        out.append(replace(row, qc_flags=(*row.qc_flags, *extra)) if extra else row)
+    return out
+
+
+def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
+                run_findings: Iterable[Finding] = ()) -> list[SampleRow]:
+    """The samples rows with their verdicts: each blood tube's from its findings, its error and
+    ``run_findings`` (the run's QC over time); a withheld tube loses its AB/C and % positive
+    (its MFI stays), and so do the % positive of a time point whose isotype tube is withheld.
+    The bead tube's verdict is the calibration's; a blank has none.
+
+    Parameters
+    ----------
+    rows : sequence of SampleRow
+        The samples rows (their findings include the calibration's and duplicates').
+    calibration : CalibrationVerdict
+        The run's calibration verdict.
+    run_findings : iterable of Finding
+        Findings of the whole run that every value shares.
+    """
+    shared = [f for f in run_findings if f is not None]
+    out = []
+    for row in rows:
+        if row.role == "beads":
+            out.append(replace(row, verdict=calibration.status, verdict_reasons=calibration.codes))
+        elif row.role in BLOOD_ROLES:
+            status, codes = tube_status((*row.qc_flags, *shared), failed=bool(row.error))
+            if status == WITHHELD:
+                row = replace(row, hladr_abc=None, hladr_pos_pct=None)
+            out.append(replace(row, verdict=status, verdict_reasons=codes))
+        else:
+            out.append(replace(row, verdict="", verdict_reasons=()))
+    # % positive is read against the time point's isotype tube: none when that tube is withheld
+    no_cut = {(r.patient, r.timepoint) for r in out if r.role == "isotype" and r.verdict == WITHHELD}
+    return [replace(r, hladr_pos_pct=None) if (r.patient, r.timepoint) in no_cut and r.role in BLOOD_ROLES else r
+            for r in out]
+
+
+def combine(*verdicts: tuple[TubeStatus, tuple[FindingCode, ...]]) -> tuple[TubeStatus, tuple[FindingCode, ...]]:
+    """The verdict of a value made of others (a drug's comparison with its control): the worst
+    status, and the codes of those with that status.
+
+    Parameters
+    ----------
+    verdicts : (status, codes) pairs
+        The parts' verdicts.
+    """
+    order: tuple[TubeStatus, ...] = ("reportable", "reportable_with_warnings", "withheld")
+    status: TubeStatus = max((v[0] for v in verdicts), key=order.index, default="reportable")
+    codes = [c for s, cs in verdicts if s == status for c in cs]
+    return status, tuple(dict.fromkeys(codes))
+
+
+@dataclass(frozen=True)
+class RunVerdicts:
+    """The count of a run's values (blood tubes) by verdict, and the codes that withheld them
+    (manifest ``verdicts``; the console line)."""
+
+    values: int
+    reportable: int
+    withheld: int
+    reasons: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"values": M, "reportable": N, "withheld": K, "reasons": {code: count}}``."""
+        return {"values": self.values, "reportable": self.reportable, "withheld": self.withheld,
+                "reasons": dict(self.reasons)}
+
+    def line(self) -> str:
+        """``N of M values reportable; K withheld: code (n), ...``."""
+        text = f"{self.reportable} of {self.values} values reportable; {self.withheld} withheld"
+        if self.reasons:
+            text += ": " + ", ".join(f"{code} ({n})" for code, n in self.reasons.items())
+        return text
+
+
+def run_verdicts(rows: Sequence[SampleRow]) -> RunVerdicts:
+    """The run's :class:`RunVerdicts` from its judged samples rows (blood tubes only).
+
+    Parameters
+    ----------
+    rows : sequence of SampleRow
+        The samples rows after :func:`judge_tubes`.
+    """
+    blood = [r for r in rows if r.role in BLOOD_ROLES]
+    withheld = [r for r in blood if r.verdict == WITHHELD]
+    reasons = Counter(code.value for r in withheld for code in r.verdict_reasons)
+    return RunVerdicts(values=len(blood), reportable=len(blood) - len(withheld), withheld=len(withheld),
+                       reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))))
+
+
+def codes_cell(codes: Iterable[FindingCode]) -> str:
+    """Codes as one table cell (``verdict_reasons``): ``code; code``."""
+    return "; ".join(code.value for code in codes)
+
+
+__all__ = ["CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts", "TubeStatus", "VerdictStatus",
+           "calibration_findings", "calibration_flag", "codes_cell", "combine", "duplicate_findings",
+           "judge_calibration", "judge_tubes", "mark_rows", "run_verdicts", "tube_status", "with_verdict_findings"]
