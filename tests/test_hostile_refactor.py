@@ -379,3 +379,34 @@ def test_a_reading_ledger_command_never_writes_into_an_empty_file(tmp_path: Path
     result = _cli("ledger", *[c.replace("{tmp}", str(tmp_path)) for c in command], "--ledger", str(mine))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no ledger here" in result.stderr
     assert mine.read_bytes() == b""
+
+
+# --- numbers beyond a float: integers of hundreds or thousands of digits ----------------------------------
+
+LONG_NUMBERS = {"400 digits": "1" + "0" * 400, "5000 digits": "1" + "0" * 5000, "negative 400": "-1" + "0" * 400}
+
+
+@pytest.mark.parametrize("number", LONG_NUMBERS.values(), ids=LONG_NUMBERS)
+@pytest.mark.parametrize("template", ["thresholds: {{normal_abc: {}}}\n", "preanalytic_limit_h: {}\n",
+                                      "bead_values: [{}, 2, 3]\n"])
+def test_a_number_beyond_every_float_is_refused_in_one_line(tmp_path: Path, template: str,
+                                                            number: str) -> None:
+    from assaykit.scoring.options import load_run_yaml
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.yaml").write_text(template.format(number))
+    with pytest.raises(AssayKitError) as raised:
+        load_run_yaml(run)
+    assert raised.value.path == run / "run.yaml" and "\n" not in str(raised.value) and len(str(raised.value)) < 400
+
+
+@pytest.mark.parametrize("number", [10**400, -(10**400)])
+def test_the_validator_says_a_huge_integer_is_not_a_finite_number(number: int) -> None:
+    from assaykit._io.validate import InvalidError, array
+    from assaykit._io.validate import number as finite
+
+    with pytest.raises(InvalidError, match="finite number"):
+        finite(number, "x")
+    with pytest.raises(InvalidError):
+        array([number, 1.0], "x", (None,))

@@ -67,6 +67,12 @@ def _loader() -> Any:
             finally:
                 self.depth -= 1
 
+        def construct_yaml_int(self, node: Any) -> Any:
+            try:
+                return super().construct_yaml_int(node)
+            except ValueError:  # more digits than Python converts (4300)
+                raise _RefusedError("a number with too many digits", node.start_mark.line + 1) from None
+
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: set[Any] = set()
             for key_node, _ in node.value:
@@ -80,6 +86,7 @@ def _loader() -> Any:
                     raise _RefusedError(f"the key {str(key)[:80]!r} is given twice", key_node.start_mark.line + 1)
             return super().construct_mapping(node, deep=deep)
 
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
                                  list("-+0123456789"))
     return Loader
