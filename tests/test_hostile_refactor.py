@@ -410,3 +410,28 @@ def test_the_validator_says_a_huge_integer_is_not_a_finite_number(number: int) -
         finite(number, "x")
     with pytest.raises(InvalidError):
         array([number, 1.0], "x", (None,))
+
+
+# --- a crash with a file name that is not UTF-8: still one line and exit 3 --------------------------------
+
+
+@pytest.mark.parametrize("name", ["out\udcff", "\udcff\x01.fcs", "caf\udce9"])
+def test_a_crash_with_a_non_utf8_argument_is_still_one_line(simulated_run: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                            name: str) -> None:
+    import assaykit.gating
+    from assaykit.cli import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom near {name}")
+
+    monkeypatch.setattr(assaykit.gating, "apply_strategy", broken)
+    monkeypatch.setattr(sys, "argv", ["assaykit", "gate", str(sorted(simulated_run.glob("*.fcs"))[0]),
+                                      "--gatingml", str(tmp_path / name)])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 3 and len(err) == 1 and err[0].startswith("internal error (RuntimeError)"), err
+    log = Path(err[0].rsplit("traceback is in ", 1)[1])
+    assert "boom near" in log.read_text()
+    log.unlink()
