@@ -435,3 +435,55 @@ def test_a_crash_with_a_non_utf8_argument_is_still_one_line(simulated_run: Path,
     log = Path(err[0].rsplit("traceback is in ", 1)[1])
     assert "boom near" in log.read_text()
     log.unlink()
+
+
+# --- fixed gates (a strategy's, a gate override's) go to worker processes ------------------------------------
+
+FIXED_SPECS = {"interval": (("CD14",), {"low": 100.0, "high": None}),
+               "rectangle": (("CD14", "SSC-A"), {"low": [100, 1000], "high": [5000, None]}),
+               "polygon": (("CD14", "SSC-A"), {"vertices": [[100, 1000], [5000, 1000], [5000, 9e4]]}),
+               "ellipse": (("CD14", "SSC-A"), {"center": [1000, 5000], "covariance": [[4e4, 0], [0, 4e6]]}),
+               "quadrant": (("CD14", "SSC-A"), {"split": [1000, 5000], "quadrant": "++"})}
+
+
+@pytest.mark.parametrize("kind", FIXED_SPECS)
+def test_every_fixed_gate_pickles_to_a_worker_and_places_the_same(kind: str) -> None:
+    import pickle
+
+    from assaykit.gating.gates import GATE_TYPES
+
+    dims, spec = FIXED_SPECS[kind]
+    cls = GATE_TYPES[kind]
+    try:
+        fixed = cls.from_spec(dims, {**spec, **({"distance": 4.0} if kind == "ellipse" else {})}, kind)
+    except GatingError:
+        fixed = cls.from_spec(dims, spec, kind)
+    again = pickle.loads(pickle.dumps(fixed))
+
+    def to_display(value: float | None, i: int) -> float | None:
+        return None if value is None else value / 10.0
+
+    assert again.place(to_display) == fixed.place(to_display)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 10**400, True, "100", [1]], ids=repr)
+def test_a_drawn_gates_coordinates_are_checked_by_the_one_validator(bad: object) -> None:
+    from assaykit.gating.gates import numbers
+
+    with pytest.raises(GatingError) as raised:
+        numbers([1.0, bad], 2, "gate_overrides: 'A1'")
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 200
+
+
+def test_a_drawn_gate_override_scores_with_worker_processes(simulated_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(simulated_run, run)
+    (run / "run.yaml").unlink(missing_ok=True)
+    (run / "run.yaml").write_text(
+        "lot: beads_lot.yaml\ngate_overrides: {A1: {reason: drawn by hand, gate: {type: polygon, dims: [CD14, SSC-A],"
+        " vertices: [[100, 1000], [5000, 1000], [5000, 100000], [100, 100000]]}}}\n")
+    result = _cli("score", str(run), "--out", str(tmp_path / "out"), "--jobs", "2", "--no-report", "--no-ledger")
+    assert result.returncode == 0, result.stderr
+    assert "internal error" not in result.stderr

@@ -106,7 +106,11 @@ def _workspace_matrices(name: str, mtime_ns: int, size: int) -> tuple[tuple[str,
     from ..interop.gatingml import read_xml
 
     path = Path(name)
-    root = read_xml(path, "FlowJo workspace", MAX_WORKSPACE_BYTES)  # bounded; problems name the file
+    try:
+        root = read_xml(path, "FlowJo workspace", MAX_WORKSPACE_BYTES)  # bounded; problems name the file
+    except GatingError as exc:
+        raise GatingError(exc.message.replace("not a readable XML document", "not a readable FlowJo workspace"),
+                          path) from None
     tagged: list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]] = []
     for sample in root.iter("Sample"):
         dataset = sample.find("DataSet")

@@ -68,17 +68,26 @@ class Gate(Protocol):
 def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tuple:
     """``value`` as a tuple of ``count`` floats (None kept where ``allow_none``); else a
     GatingError naming ``where``."""
+    import math
+
+    from .._io.validate import shown
+
     if not isinstance(value, list | tuple) or len(value) != count:
-        raise GatingError(f"{where}: expected a list of {count} numbers, got {value!r}")
+        raise GatingError(f"{where}: expected a list of {count} numbers, got {shown(value)}")
     out = []
     for v in value:
         if v is None and allow_none:
             out.append(None)
             continue
+        if isinstance(v, bool) or not isinstance(v, int | float):  # text (a quoted number too), true/false
+            raise GatingError(f"{where}: {shown(v)} is not a number")
         try:
-            out.append(float(v))
-        except (TypeError, ValueError):
-            raise GatingError(f"{where}: {v!r} is not a number") from None
+            finite = math.isfinite(v)
+        except OverflowError:  # an integer of 400 digits
+            finite = False
+        if not finite:
+            raise GatingError(f"{where}: {shown(v)} is not a finite number")
+        out.append(float(v))
     return tuple(out)
 
 
@@ -93,6 +102,24 @@ def _bounds(values: np.ndarray, low: float | None, high: float | None) -> np.nda
     if high is not None:
         mask &= values <= high
     return mask
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """How a fixed gate is placed on a file: ``cls(dims, *args)``, each argument as ``how`` says
+    ("value": a scale value through ``to_display``; "point": a point through :func:`_point`;
+    "points": a sequence of points; "as is"). An object, not a closure, so that a fixed gate
+    (a strategy's, a gate override's) pickles to the worker processes."""
+
+    cls: Any
+    dims: tuple[str, ...]
+    args: tuple[Any, ...]
+    how: tuple[str, ...]
+
+    def __call__(self, to_display: ToDisplay) -> Any:
+        placed = {"value": lambda a: to_display(a, 0), "point": lambda a: _point(to_display, a),
+                  "points": lambda a: tuple(_point(to_display, v) for v in a), "as is": lambda a: a}
+        return self.cls(self.dims, *(placed[how](arg) for arg, how in zip(self.args, self.how, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -131,7 +158,7 @@ class IntervalGate:
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low``, ``high`` (scale values; either may be omitted)."""
         low, high = numbers([spec.get("low"), spec.get("high")], 2, where, allow_none=True)
-        return FixedGate(dims, lambda to_display: cls(dims, to_display(low, 0), to_display(high, 0)))
+        return FixedGate(dims, _Placement(cls, dims, (low, high), ("value", "value")))
 
     def apply(self, data: GateData) -> np.ndarray:
         return _bounds(data.display(self.dims[0]), self.low, self.high)
@@ -159,7 +186,7 @@ class RectangleGate:
         """``low: [x, y]``, ``high: [x, y]`` (scale values; a bound may be null)."""
         low = numbers(spec.get("low"), 2, where, allow_none=True)
         high = numbers(spec.get("high"), 2, where, allow_none=True)
-        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, low), _point(to_display, high)))
+        return FixedGate(dims, _Placement(cls, dims, (low, high), ("point", "point")))
 
     def apply(self, data: GateData) -> np.ndarray:
         return (_bounds(data.display(self.dims[0]), self.low[0], self.high[0])
@@ -218,7 +245,7 @@ class PolygonGate:
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``vertices: [[x, y], ...]`` (scale values, at least 3)."""
         vertices = [numbers(v, 2, where) for v in spec.get("vertices") or []]
-        return FixedGate(dims, lambda to_display: cls(dims, tuple(_point(to_display, v) for v in vertices)))
+        return FixedGate(dims, _Placement(cls, dims, (tuple(vertices),), ("points",)))
 
     def apply(self, data: GateData) -> np.ndarray:
         """Inside the polygon (:func:`in_polygon`)."""
@@ -256,7 +283,7 @@ class EllipseGate:
         if len(cov) != 2:
             raise GatingError(f"{where}: covariance must be 2x2")
         distance = float(spec.get("distance", 1.0))
-        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, centre), cov, distance))
+        return FixedGate(dims, _Placement(cls, dims, (centre, cov, distance), ("point", "as is", "as is")))
 
     def apply(self, data: GateData) -> np.ndarray:
         points = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])])
@@ -290,7 +317,7 @@ class QuadrantGate:
         """``split: [x, y]`` (scale values), ``quadrant``."""
         split = numbers(spec.get("split"), 2, where)
         quadrant = str(spec.get("quadrant"))
-        return FixedGate(dims, lambda to_display: cls(dims, _point(to_display, split), quadrant))
+        return FixedGate(dims, _Placement(cls, dims, (split, quadrant), ("point", "as is")))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.display(self.dims[0]), data.display(self.dims[1])
@@ -321,7 +348,7 @@ class RatioGate:
     def from_spec(cls, dims: tuple[str, ...], spec: Mapping[str, Any], where: str) -> FixedGate:
         """``low``, ``high``: the ratio's bounds (scale values on both axes: nothing to place)."""
         low, high = numbers([spec.get("low"), spec.get("high")], 2, where)
-        return FixedGate(dims, lambda to_display: cls(dims, low, high))
+        return FixedGate(dims, _Placement(cls, dims, (low, high), ("as is", "as is")))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.scale(self.dims[0]), data.scale(self.dims[1])
