@@ -487,3 +487,11 @@ def test_a_drawn_gate_override_scores_with_worker_processes(simulated_run: Path,
     result = _cli("score", str(run), "--out", str(tmp_path / "out"), "--jobs", "2", "--no-report", "--no-ledger")
     assert result.returncode == 0, result.stderr
     assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), [("<<: {jobs: 1}\n", {"jobs": 1}),
+                                                ("a: {<<: {b: 1}, c: 2}\n", {"a": {"b": 1, "c": 2}})])
+def test_an_inline_merge_key_is_not_taken_for_a_key_given_twice(tmp_path: Path, text: str, expected: dict) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert read_yaml(path, AssayKitError, "run file") == expected

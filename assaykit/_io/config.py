@@ -76,6 +76,8 @@ def _loader() -> Any:
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: set[Any] = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges; the base class flattens it
+                    continue
                 key = self.construct_object(key_node, deep=True)
                 try:
                     twice = key in seen
