@@ -93,7 +93,9 @@ def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
     """``function(task)`` for each task, results in task order, in ``jobs`` worker processes
     (each set up once with ``initializer(*initargs)``); in this process when ``jobs`` <= 1 or
     there is at most one task. If the caller stops early or is interrupted, the workers are
-    stopped before the exception goes on."""
+    stopped before the exception goes on. Never more workers than tasks (``jobs`` may be any
+    number a user typed: 10**20 is not a pool size)."""
+    jobs = min(jobs, len(tasks))
     if jobs <= 1 or len(tasks) <= 1:
         if initializer is not None:
             initializer(*initargs)

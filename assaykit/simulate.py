@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io.atomic import write_atomic
+from .errors import AssayKitError
 from .gating.specimen import SPECIMENS
 
 CHANNELS = ("FSC-A", "FSC-H", "SSC-A", "PE-A", "PerCP-Cy5-5-A", "Time")
@@ -495,7 +496,10 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
         raise ValueError(f"unknown instrument style {spec.style!r} (one of {', '.join(STYLES)})")
     out = Path(out_dir)
     slope, intercept = STYLES[spec.style].calibration(spec.instrument)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in its place, a parent that cannot be made (/proc)
+        raise AssayKitError(f"cannot make the run folder ({exc.strerror or exc})", out) from None
     rng = np.random.default_rng(spec.seed)
     instrument = spec.instrument
     plate_rows: list[dict] = []

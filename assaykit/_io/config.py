@@ -33,18 +33,62 @@ class _AnchorError(Exception):
         self.line = line
 
 
+class _RefusedError(Exception):
+    """A document refused for its shape: ``problem`` at ``line``."""
+
+    def __init__(self, problem: str, line: int):
+        super().__init__(problem, line)
+        self.problem, self.line = problem, line
+
+
+MAX_DEPTH = 64
+"""Nesting of lists and mappings a configuration may have (the deepest shipped file has 6): a
+deeper document is refused rather than parsed recursively to the interpreter's limit."""
+
+
 def _loader() -> Any:
     import yaml
 
     class Loader(yaml.SafeLoader):
-        """YAML without anchors or aliases (no billion laughs), with 15e3 read as a number."""
+        """YAML without anchors or aliases (no billion laughs), nested at most MAX_DEPTH deep,
+        without a key given twice in one mapping, with 15e3 read as a number."""
+
+        depth = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise _AnchorError(event.start_mark.line + 1)
-            return super().compose_node(parent, index)
+            if self.depth >= MAX_DEPTH:
+                raise _RefusedError(f"nested more than {MAX_DEPTH} deep", event.start_mark.line + 1)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
+        def construct_yaml_int(self, node: Any) -> Any:
+            try:
+                return super().construct_yaml_int(node)
+            except ValueError:  # more digits than Python converts (4300)
+                raise _RefusedError("a number with too many digits", node.start_mark.line + 1) from None
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges; the base class flattens it
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    twice = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class says so
+                    break
+                if twice:
+                    raise _RefusedError(f"the key {str(key)[:80]!r} is given twice", key_node.start_mark.line + 1)
+            return super().construct_mapping(node, deep=deep)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
                                  list("-+0123456789"))
     return Loader
@@ -62,6 +106,8 @@ def parse_yaml(data: bytes, source: str | Path, error: type[AssayKitError], what
     except _AnchorError as refused:
         raise error(f"YAML anchors and aliases (& and *) are not allowed in a {what} (line {refused.line})",
                     source) from None
+    except _RefusedError as refused:
+        raise error(f"not a valid YAML {what}: {refused.problem} (line {refused.line})", source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""

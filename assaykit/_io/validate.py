@@ -76,6 +76,8 @@ def shown(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 10**40:
+        return f"an integer of {len(str(abs(value))) if abs(value) < 10**4000 else 'over 4000'} digits"
     if isinstance(value, int | float):
         return f"{value!r:.40}"
     if isinstance(value, Mapping):
@@ -157,12 +159,20 @@ def boolean(value: Any, where: str) -> bool:
 def number(value: Any, where: str, low: float = -math.inf, high: float = math.inf, integer: bool = False) -> float:
     """``value`` as a float when it is a finite number in [``low``, ``high``]; with ``integer``,
     a whole number (``3`` or ``3.0``: JSON written by another tool may have either)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise invalid(where, f"expected a finite number, got {shown(value)}")
     if not low <= value <= high or (integer and value != int(value)):
         kind = "a whole number" if integer else "a number"
         raise invalid(where, f"expected {kind}{_bounds(low, high)}, got {shown(value)}")
     return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    """``value`` is finite as a float (an integer of 400 digits is beyond every float: not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def integer(value: Any, where: str, low: float = -math.inf, high: float = math.inf) -> int:
@@ -184,7 +194,7 @@ def array(value: Any, where: str, shape: tuple[int | None, ...], low: float = -m
     items(value, where)
     try:
         values = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid(where, "expected numbers in a regular array") from None
     if values.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, values.shape, strict=True)):
         wanted = " x ".join("N" if n is None else str(n) for n in shape)

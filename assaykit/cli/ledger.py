@@ -18,12 +18,14 @@ app = typer.Typer(help="The results ledger across runs: runs, a patient over tim
 
 def open_ledger_option(target: str | None) -> Any:
     """The ledger a ledger command reads: --ledger, else $ASSAYKIT_LEDGER, else
-    reports/assaykit-ledger.sqlite (score's default for reports/<run>); a missing file is an error,
-    never an empty ledger."""
+    reports/assaykit-ledger.sqlite (score's default for reports/<run>); a missing or empty file is
+    an error, never an empty ledger (opening it would write a schema into a file that reading
+    commands must leave as it is)."""
     from ..ledger import DEFAULT_NAME, ENVIRONMENT, open_ledger
 
     chosen = target or os.environ.get(ENVIRONMENT) or str(Path("reports") / DEFAULT_NAME)
-    if "://" not in chosen and not Path(chosen).expanduser().is_file():
+    path = Path(chosen).expanduser()
+    if "://" not in chosen and (not path.is_file() or path.stat().st_size == 0):
         raise AssayKitError("no ledger here: score a run first, or name one with --ledger", chosen)
     return open_ledger(chosen)
 

@@ -16,8 +16,8 @@ def simulate(
     patients: Annotated[int, typer.Option(min=1, max=23, help="Number of patients.")] = 4,
     conditions: Annotated[str, typer.Option(help="Comma-separated; the first is the control.")] = (
         "unstimulated,IFN-gamma,GM-CSF,IL-7"),
-    events: Annotated[int, typer.Option(min=1000, help="Events per blood tube.")] = 20000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 1,
+    events: Annotated[int, typer.Option(min=1000, max=10_000_000, help="Events per blood tube.")] = 20000,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same seed gives identical files.")] = 1,
     monocytes: Annotated[str, typer.Option(
         help="Range of each patient's monocytes, % of events, LOW,HIGH (drawn uniformly per patient).")] = "4,10",
     instrument: Annotated[Instrument, typer.Option(

@@ -44,13 +44,13 @@ def read_compensation(path: str | os.PathLike[str], fcs_name: str = "") -> Spill
     matrix of the sample named ``fcs_name`` when the workspace holds several different ones) or
     a CSV (a header of channel names, then one row per dye, fractions, the diagonal 1).
     Its ``keyword`` names the file it came from."""
+    from .._io.read import TABLE_LIMIT, read_input
+
     file_path = Path(path)
-    if not file_path.is_file():
-        raise GatingError("compensation file not found", file_path)
     if file_path.suffix.lower() in (".wsp", ".xml"):
         matrix, names = _workspace_matrix(file_path, fcs_name)
     else:
-        matrix, names = _csv_matrix(file_path)
+        matrix, names = _csv_matrix(file_path, read_input(file_path, GatingError, "compensation file", TABLE_LIMIT))
     if matrix.shape != (len(names), len(names)):
         raise GatingError(f"compensation matrix is {matrix.shape}, expected {len(names)}x{len(names)}", file_path)
     if not np.allclose(np.diag(matrix), 1.0):
@@ -59,12 +59,12 @@ def read_compensation(path: str | os.PathLike[str], fcs_name: str = "") -> Spill
     return Spillover(matrix, names, file_path.name)
 
 
-def _csv_matrix(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+def _csv_matrix(path: Path, data: bytes) -> tuple[np.ndarray, tuple[str, ...]]:
     import csv
+    import io
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [r for r in csv.reader(handle) if r]
+        rows = [r for r in csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")) if r]
         names = tuple(n.strip() for n in rows[0] if n.strip())
         matrix = np.array([[float(v) for v in r[-len(names):]] for r in rows[1:]], dtype=np.float64)
     except (ValueError, IndexError, UnicodeDecodeError):
@@ -80,7 +80,13 @@ _NS = {"transforms": "http://www.isac-net.org/std/Gating-ML/v2.0/transformations
 def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """The ``transforms:spilloverMatrix`` of a FlowJo 10 workspace (rows: ``transforms:spillover``
     per dye, columns: ``transforms:coefficient`` per detector) for the sample ``fcs_name``."""
-    info = path.stat()
+    try:
+        info = path.stat()
+    except OSError:  # missing or unreadable: the bounded read says which, naming the file
+        from .._io.read import read_input
+
+        read_input(path, GatingError, "compensation file", 0)
+        raise
     tagged = _workspace_matrices(str(path), info.st_mtime_ns, info.st_size)
     mine = [m for name, m in tagged if fcs_name and name == fcs_name]
     distinct = {(m.tobytes(), names) for _, (m, names) in tagged}
@@ -96,14 +102,15 @@ def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str,
 def _workspace_matrices(name: str, mtime_ns: int, size: int) -> tuple[tuple[str, Any], ...]:
     """Every (file name, matrix) of the workspace at ``name``, parsed once per version of the
     file (``mtime_ns``, ``size``) in a process: a run reads it for every tube."""
-    from defusedxml import ElementTree
-    from defusedxml.common import DefusedXmlException
+    from ..interop.flowjo import MAX_WORKSPACE_BYTES
+    from ..interop.gatingml import read_xml
 
     path = Path(name)
     try:
-        root = ElementTree.parse(path).getroot()
-    except (ElementTree.ParseError, DefusedXmlException) as exc:
-        raise GatingError(f"not a readable FlowJo workspace ({type(exc).__name__})", path) from None
+        root = read_xml(path, "FlowJo workspace", MAX_WORKSPACE_BYTES)  # bounded; problems name the file
+    except GatingError as exc:
+        raise GatingError(exc.message.replace("not a readable XML document", "not a readable FlowJo workspace"),
+                          path) from None
     tagged: list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]] = []
     for sample in root.iter("Sample"):
         dataset = sample.find("DataSet")

@@ -84,8 +84,14 @@ def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tup
         if v is None and allow_none:
             out.append(None)
             continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, int | float):  # text (a quoted number too), true/false
             raise invalid(where, f"{shown(v)} is not a number")
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an integer of 400 digits
+            finite = False
+        if not finite:
+            raise invalid(where, f"{shown(v)} is not a finite number")
         out.append(float(v))
     return tuple(out)
 
@@ -127,6 +133,24 @@ def _bounds(values: np.ndarray, low: float | None, high: float | None) -> np.nda
 
 
 @dataclass(frozen=True)
+class _Placement:
+    """How a fixed gate is placed on a file: ``cls(dims, *args)``, each argument as ``how`` says
+    ("value": a scale value through ``to_display``; "point": a point through :func:`_point`;
+    "points": a sequence of points; "as is"). An object, not a closure, so that a fixed gate
+    (a strategy's, a gate override's) pickles to the worker processes."""
+
+    cls: Any
+    dims: tuple[str, ...]
+    args: tuple[Any, ...]
+    how: tuple[str, ...]
+
+    def __call__(self, to_display: ToDisplay) -> Any:
+        placed = {"value": lambda a: to_display(a, 0), "point": lambda a: _point(to_display, a),
+                  "points": lambda a: tuple(_point(to_display, v) for v in a), "as is": lambda a: a}
+        return self.cls(self.dims, *(placed[how](arg) for arg, how in zip(self.args, self.how, strict=True)))
+
+
+@dataclass(frozen=True)
 class FixedGate:
     """A gate written in scale values in a strategy file. Display coordinates depend on the
     file's channel ranges (transforms with ``t`` left to the channel), so the concrete gate is
@@ -165,7 +189,7 @@ class IntervalGate:
         (high,) = numbers([spec.get("high")], 1, _key(where, "high"), allow_none=True)
         _ordered(low, high, where)
         one = _one(dims)
-        return FixedGate(one, lambda to_display: cls(one, to_display(low, 0), to_display(high, 0)))
+        return FixedGate(one, _Placement(cls, one, (low, high), ("value", "value")))
 
     def apply(self, data: GateData) -> np.ndarray:
         return _bounds(data.display(self.dims[0]), self.low, self.high)
@@ -196,7 +220,7 @@ class RectangleGate:
         for axis in (0, 1):
             _ordered(low[axis], high[axis], where)
         two = _two(dims)
-        return FixedGate(two, lambda to_display: cls(two, _point(to_display, low), _point(to_display, high)))
+        return FixedGate(two, _Placement(cls, two, (low, high), ("point", "point")))
 
     def apply(self, data: GateData) -> np.ndarray:
         return (_bounds(data.display(self.dims[0]), self.low[0], self.high[0])
@@ -256,7 +280,7 @@ class PolygonGate:
         """``vertices: [[x, y], ...]`` (scale values, at least 3)."""
         vertices = [numbers(v, 2, _key(where, f"vertices[{i}]")) for i, v in enumerate(spec.get("vertices") or [])]
         two = _two(dims)
-        return FixedGate(two, lambda to_display: cls(two, tuple(_point(to_display, v) for v in vertices)))
+        return FixedGate(two, _Placement(cls, two, (tuple(vertices),), ("points",)))
 
     def apply(self, data: GateData) -> np.ndarray:
         """Inside the polygon (:func:`in_polygon`)."""
@@ -296,7 +320,7 @@ class EllipseGate:
         cov = (numbers(rows[0], 2, _key(where, "covariance")), numbers(rows[1], 2, _key(where, "covariance")))
         (distance,) = numbers([spec.get("distance", 1.0)], 1, _key(where, "distance"))
         two = _two(dims)
-        return FixedGate(two, lambda to_display: cls(two, _point(to_display, centre), cov, distance))
+        return FixedGate(two, _Placement(cls, two, (centre, cov, distance), ("point", "as is", "as is")))
 
     def apply(self, data: GateData) -> np.ndarray:
         points = np.column_stack([data.display(self.dims[0]), data.display(self.dims[1])])
@@ -333,7 +357,7 @@ class QuadrantGate:
         if not isinstance(quadrant, str):
             raise invalid(_key(where, "quadrant"), f"expected ++, +-, -+ or -- (quoted), got {shown(quadrant)}")
         two = _two(dims)
-        return FixedGate(two, lambda to_display: cls(two, _point(to_display, split), quadrant))
+        return FixedGate(two, _Placement(cls, two, (split, quadrant), ("point", "as is")))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.display(self.dims[0]), data.display(self.dims[1])
@@ -367,7 +391,7 @@ class RatioGate:
         (high,) = numbers([spec.get("high")], 1, _key(where, "high"))
         _ordered(low, high, where)
         two = _two(dims)
-        return FixedGate(two, lambda to_display: cls(two, low, high))
+        return FixedGate(two, _Placement(cls, two, (low, high), ("as is", "as is")))
 
     def apply(self, data: GateData) -> np.ndarray:
         x, y = data.scale(self.dims[0]), data.scale(self.dims[1])

@@ -13,6 +13,7 @@ refused rather than approximated.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,22 @@ def _num(value: float) -> str:
 _SPACES = {"g_": GATING, "t_": TRANSFORMS, "d_": DATATYPE}
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""A character XML 1.0 cannot carry, not even as a character reference (control characters, a
+lone surrogate): ElementTree writes it as is, and every reader (ours too) refuses the document."""
+
+
 def xml_bytes(root: Any, declaration: bool = False) -> bytes:
     """``root`` serialised by ElementTree as UTF-8 (GatingML's namespaces with their usual
-    prefixes), with an XML declaration when ``declaration``."""
+    prefixes), with an XML declaration when ``declaration``. GatingError when a text or an
+    attribute (a channel's $PnN, a population's name) holds a character XML cannot carry: the
+    document would be unreadable, by FlowJo and by assaykit itself."""
+    for node in root.iter():
+        for value in (node.text, node.tail, *node.attrib.keys(), *node.attrib.values()):
+            bad = _NOT_XML.search(value) if value else None
+            if bad is not None:
+                raise GatingError(f"cannot write {value[:80]!r} in XML: it holds the character "
+                                  f"U+{ord(bad.group()):04X}, which XML cannot carry (rename the channel)")
     register_namespaces()
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)
 
@@ -312,4 +326,8 @@ def write_gatingml(result: Any, path: str | Path) -> Path:
     """Write :func:`gatingml_bytes` of ``result`` to ``path`` (atomically); the path written."""
     from .._io.atomic import write_atomic
 
-    return write_atomic(Path(path), gatingml_bytes(result))
+    try:
+        data = gatingml_bytes(result)
+    except GatingError as error:  # named by the FCS file whose channel or gate cannot be written
+        raise GatingError(error.message, error.path or getattr(result.frame.sample, "path", None) or path) from None
+    return write_atomic(Path(path), data)

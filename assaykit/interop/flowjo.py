@@ -46,6 +46,9 @@ from .gatingml import (
 )
 
 MAX_WORKSPACE_BYTES = 256 * 1024 * 1024
+MAX_NESTING = 256
+"""Populations nested deeper than this are refused (FlowJo's own trees are a few levels deep): a
+deeper one would exhaust the interpreter's recursion, and its paths grow with the square of it."""
 
 
 @dataclass(frozen=True)
@@ -384,8 +387,10 @@ _BOOLEAN_NODES = {"OrNode": "or", "AndNode": "and", "NotNode": "not"}
 
 
 def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates: dict[str, Population],
-                 counts: dict[str, int | None]) -> None:
+                 counts: dict[str, int | None], depth: int = 0) -> None:
     for population in node.findall("Subpopulations/*"):
+        if depth >= MAX_NESTING:
+            raise reader.fail(population, f"populations nested more than {MAX_NESTING} deep")
         kind = population.tag
         if kind != "Population" and kind not in _BOOLEAN_NODES:
             raise reader.fail(population, f"unsupported FlowJo node {kind!r} (derived parameters and other "
@@ -399,9 +404,12 @@ def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates:
             gates[path] = Population(path, parent or ROOT, _boolean(population, path, reader))
         else:
             gates[path] = Population(path, parent or ROOT, _population_gate(population, path, reader))
-        count = int(population.get("count", "-1"))
+        try:
+            count = int(population.get("count", "-1"))
+        except ValueError:
+            raise reader.fail(population, f"count={population.get('count')[:40]!r} is not a whole number") from None
         counts[path] = count if count >= 0 else None
-        _populations(population, path, reader, gates, counts)
+        _populations(population, path, reader, gates, counts, depth + 1)
 
 
 def _population_gate(population: Any, path: str, reader: _WorkspaceReader) -> Any:

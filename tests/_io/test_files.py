@@ -135,7 +135,7 @@ def test_atomic_output_keeps_the_old_file_on_error(tmp_path: Path) -> None:
 def test_output_unit_replaces_an_output_folder_whole(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with output_unit(out) as stage:
-        (stage / "manifest.json").write_text("{}")
+        (stage / "manifest.json").write_text('{"files": {"a.csv": {}}}')  # a folder of listed files is replaced
         (stage / "a.csv").write_text("first")
     with pytest.raises(RuntimeError), output_unit(out) as stage:
         (stage / "manifest.json").write_text("{}")

@@ -148,10 +148,13 @@ def _lot(tmp_path: Path, text: str) -> Path:
 
 
 def _strategy(tmp_path: Path, text: str) -> Path:
+    import yaml
+
     from assaykit.gating import load_strategy
 
-    shipped = (Path(__file__).parents[2] / "gating" / "monocyte-hladr.yaml").read_text()
-    (tmp_path / "s.yaml").write_text(shipped + text)
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "gating" / "monocyte-hladr.yaml").read_text())
+    # the key replaced, not given a second time (a key given twice is refused as such)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**shipped, **yaml.safe_load(text)}, sort_keys=False))
     load_strategy(tmp_path / "s.yaml")
     return tmp_path / "s.yaml"
 
