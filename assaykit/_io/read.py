@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from ..errors import AssayKitError
 
 CONFIG_LIMIT = 1 << 20  # bytes: run.yaml, strategies, bead lots, QC targets
 TABLE_LIMIT = 16 << 20  # bytes: plate maps, clinical tables
+WORKSPACE_LIMIT = 256 << 20  # bytes: a FlowJo workspace (its compensation matrices or its gates)
 
 
 def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int) -> bytes:
@@ -38,3 +40,18 @@ def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: s
     if len(data) > limit:  # it grew while being read
         raise error(f"{what} is more than the {limit:,} bytes allowed", file_path)
     return data
+
+
+def read_xml(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int,
+             shown: str = "XML document") -> Any:
+    """The root element of the XML file ``path`` (a ``what``, read by :func:`read_input` within
+    ``limit`` bytes), parsed without a DTD, entity expansion or network access; ``error`` naming
+    the file otherwise, its message "not a readable ``shown`` (the parser's reason)"."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    data = read_input(path, error, what, limit)
+    try:
+        return ElementTree.fromstring(data, forbid_dtd=True)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
+        raise error(f"not a readable {shown} ({str(exc)[:80]})", Path(path)) from None

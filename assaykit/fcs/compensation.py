@@ -102,15 +102,10 @@ def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str,
 def _workspace_matrices(name: str, mtime_ns: int, size: int) -> tuple[tuple[str, Any], ...]:
     """Every (file name, matrix) of the workspace at ``name``, parsed once per version of the
     file (``mtime_ns``, ``size``) in a process: a run reads it for every tube."""
-    from ..interop.flowjo import MAX_WORKSPACE_BYTES
-    from ..interop.gatingml import read_xml
+    from .._io.read import WORKSPACE_LIMIT, read_xml
 
     path = Path(name)
-    try:
-        root = read_xml(path, "FlowJo workspace", MAX_WORKSPACE_BYTES)  # bounded; problems name the file
-    except GatingError as exc:
-        raise GatingError(exc.message.replace("not a readable XML document", "not a readable FlowJo workspace"),
-                          path) from None
+    root = read_xml(path, GatingError, "FlowJo workspace", WORKSPACE_LIMIT, shown="FlowJo workspace")  # bounded
     tagged: list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]] = []
     for sample in root.iter("Sample"):
         dataset = sample.find("DataSet")

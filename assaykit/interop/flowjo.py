@@ -26,6 +26,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from .._io.read import WORKSPACE_LIMIT
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
 from ..gating.strategy import ROOT, Population
@@ -45,7 +46,7 @@ from .gatingml import (
     read_xml,
 )
 
-MAX_WORKSPACE_BYTES = 256 * 1024 * 1024
+MAX_WORKSPACE_BYTES = WORKSPACE_LIMIT
 MAX_NESTING = 256
 """Populations nested deeper than this are refused (FlowJo's own trees are a few levels deep): a
 deeper one would exhaust the interpreter's recursion, and its paths grow with the square of it."""

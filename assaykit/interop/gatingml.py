@@ -376,17 +376,10 @@ _SKIPPED = {_d("custom_info")}
 def read_xml(path: Path, what: str, limit: int) -> Any:
     """The root element of the XML file at ``path`` (a ``what``, at most ``limit`` bytes, a
     regular file), parsed without a DTD, entity expansion or network access; GatingError naming
-    the file otherwise."""
-    from defusedxml import ElementTree
-    from defusedxml.common import DefusedXmlException
+    the file otherwise (:func:`assaykit._io.read.read_xml`)."""
+    from .._io.read import read_xml as read_bounded_xml
 
-    from .._io.read import read_input
-
-    data = read_input(path, GatingError, what, limit)
-    try:
-        return ElementTree.fromstring(data, forbid_dtd=True)
-    except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
-        raise GatingError(f"not a readable XML document ({str(exc)[:80]})", path) from None
+    return read_bounded_xml(path, GatingError, what, limit)
 
 
 def read_gatingml(path: str | Path) -> GatingDocument:
