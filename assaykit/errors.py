@@ -35,6 +35,10 @@ class GatingError(AssayKitError):
     """A gating strategy is invalid, or a gate could not be found in a sample."""
 
 
+class ChannelNotFoundError(GatingError):
+    """A strategy's marker has no channel in the file (an optional marker may be absent)."""
+
+
 class CalibrationError(AssayKitError):
     """Bead calibration failed (too few peaks, unusable lot file ...)."""
 

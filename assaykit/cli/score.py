@@ -169,7 +169,7 @@ def _say_study(study: Any) -> None:
         extra = [f"{row['failed']} failed" if row["failed"] else "",
                  f"{row['withheld']} withheld" if row["withheld"] else "",
                  f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
-                 row["ledger"] if row["ledger"].startswith("error") else ""]
+                 f"ledger error: {row['ledger_error']}" if row["ledger_error"] else ""]
         typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
                    + "".join(f"; {e}" for e in extra if e))
     scored = sum(1 for r in study.rows if not r["error"])

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import GatingError
+from ..errors import ChannelNotFoundError, GatingError
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "HLA-DR": ("HLA-DR", "MHCII", "MHC class II", "MHC-II"),
@@ -175,7 +175,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
                     f"marker {marker.name!r}: its alias {channels[index]!r} is labelled {label!r}, which names "
                     f"{other}; label the {marker.name} channel or map it by name in the strategy")
             return index
-    raise GatingError(
+    raise ChannelNotFoundError(
         f"marker {marker.name!r} not found: no $PnS label names it ({' / '.join(names)}) and no channel is named "
         f"{' / '.join(repr(n) for n in [marker.name, *marker.aliases])} "
         f"(channels: {', '.join(channels)})")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GatingError
+from ..errors import ChannelNotFoundError, GatingError
 from ..fcs import Sample, Spillover
 from ..fcs.channels import find_channel, is_scatter
 from ..fcs.compensation import compensate, is_identity
@@ -37,10 +37,12 @@ class GatingFrame:
             try:
                 self.channels[name] = find_channel(marker, sample.channels, sample.markers,
                                                    others=list(strategy.markers.values()))
-            except GatingError as exc:
-                if name not in strategy.optional or "not found" not in exc.message:
+            except ChannelNotFoundError as exc:  # an optional marker may be absent from the file
+                if name not in strategy.optional:
                     raise GatingError(exc.message, sample.path) from None
                 self.missing[name] = exc.message
+            except GatingError as exc:
+                raise GatingError(exc.message, sample.path) from None
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}

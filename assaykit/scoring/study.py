@@ -87,7 +87,7 @@ class StudyResult:
         """0 when every run scored cleanly; 1 otherwise (a run's error, failed files, withheld
         values, QC rejection or a ledger failure)."""
         return 0 if all(not r["error"] and not r["failed"] and not r["withheld"] and r["qc_status"] != "rejected"
-                        and not r["ledger"].startswith("error") for r in self.rows) else 1
+                        and not r["ledger_error"] for r in self.rows) else 1
 
 
 @dataclass
@@ -203,13 +203,13 @@ def _unique(names: list[str]) -> list[str]:
 def _row(run: _Run, result: Any = None, error: str = "") -> dict[str, Any]:
     row: dict[str, Any] = {"run": run.name, "run_dir": str(run.folder), "out_dir": "", "files": None,
                            "failed": None, "withheld": None, "patients": None, "qc_status": "", "ledger": "",
-                           "error": error}
+                           "ledger_error": "", "error": error}
     if result is not None:
         samples = result.samples
         row.update(out_dir=str(result.out_dir), files=len(samples), failed=result.n_failed,
                    withheld=result.n_withheld,
                    patients=int(samples[samples["role"] == "sample"]["patient"].nunique()),
-                   qc_status=result.qc_status,
+                   qc_status=result.qc_status, ledger_error=result.ledger_error or "",
                    ledger=(f"error: {result.ledger_error}" if result.ledger_error else
                            "recorded" if result.recorded is not None else "not used"))
     return row
