@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -34,30 +35,75 @@ def style() -> Iterator[None]:
         yield
 
 
+PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#ece133", "#56b4e9")
+"""seaborn's "colorblind" palette without its grey (kept here: importing seaborn cost each report
+worker about a second, docs/benchmarks.md)."""
+DPI = 110
+"""Resolution of every report figure: the PNG of the HTML page and the image of the PDF page."""
+PNG_LEVEL = 3
+"""zlib level of the PNGs (6, the default, took twice the time for files about 5 % smaller)."""
+
+
 def condition_colours(conditions: Sequence[str], control: str) -> dict[str, str]:
     """The control in grey, each drug (sorted by name) a colour of seaborn's colour-blind palette."""
-    import seaborn as sns
-
-    palette = [c for i, c in enumerate(sns.color_palette("colorblind", 10).as_hex()) if i != 7]  # 7 is grey
     drugs = sorted({c for c in conditions if c != control})
-    return {control: CONTROL_COLOUR, **{d: palette[i % len(palette)] for i, d in enumerate(drugs)}}
+    return {control: CONTROL_COLOUR, **{d: PALETTE[i % len(PALETTE)] for i, d in enumerate(drugs)}}
 
 
 Layout = Literal["constrained", "compressed", "tight"] | None
 """A figure's layout engine (matplotlib's names; None: none)."""
 
 
-def new_figure(width_in: float, height_in: float, layout: Layout = "constrained") -> Any:
+@dataclass(frozen=True)
+class Raster:
+    """A figure drawn once: its PNG (the HTML page's image) and its pixels (the PDF page's
+    image), at ``dpi``; ``breaks`` are the pixel rows where the PDF may cut it across pages."""
+
+    png: bytes
+    pixels: np.ndarray = field(repr=False)  # rows x columns x 3, uint8
+    dpi: float = DPI
+    breaks: tuple[int, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """The PNG as an embeddable ``data:image/png;base64,...`` URI."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    @property
+    def size_in(self) -> tuple[float, float]:
+        """(width, height) in inches."""
+        return self.pixels.shape[1] / self.dpi, self.pixels.shape[0] / self.dpi
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """RGB pixels as PNG bytes (no metadata: the same pixels give the same bytes)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", compress_level=PNG_LEVEL)
+    return buffer.getvalue()
+
+
+def render(draw: Callable[[Any], Sequence[int] | None], width_in: float, height_in: float,
+           layout: Layout = None, dpi: float = DPI) -> Raster:
+    """Draw a figure of ``width_in`` x ``height_in`` inches with ``draw(figure)`` (which may return
+    the pixel rows where it can be cut) and rasterise it once (Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width_in, height_in), layout=layout)
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi, layout=layout)
+    canvas = FigureCanvasAgg(fig)
+    breaks = draw(fig)
+    canvas.draw()
+    pixels = np.array(np.asarray(canvas.buffer_rgba())[..., :3])  # the face is opaque white
+    return Raster(encode_png(pixels), pixels, dpi, tuple(breaks or ()))
 
 
-def png_uri(fig: Any, dpi: int = 110) -> str:
-    """The figure as an embeddable ``data:image/png;base64,...`` URI."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def axes_in(fig: Any, left: float, bottom: float, right: float, top: float) -> Any:
+    """Axes with margins in inches (left, bottom, right, top) on ``fig``: a fixed layout, no
+    layout engine (constrained layout cost 150 ms a figure)."""
+    width, height = fig.get_size_inches()
+    return fig.add_axes((left / width, bottom / height, 1 - (left + right) / width, 1 - (bottom + top) / height))
 
 
 def abc_text(value: float | None) -> str:
@@ -65,25 +111,25 @@ def abc_text(value: float | None) -> str:
 
 
 def _abc_axis(axis: Any) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     low, high = sorted(axis.get_view_interval())
     wide = low > 0 and high / low > 2000
     axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
+    axis.set_minor_locator(NullLocator())  # minor ticks cost a third of a figure's drawing
 
 
 def _threshold_lines(ax: Any, thresholds: dict[str, float], vertical: bool = False, labels: bool = True) -> None:
     lines = ((thresholds["immunoparalysis_abc"], STATE_COLOURS["immunoparalysis"], "immunoparalysis below"),
              (thresholds["immunosuppressed_abc"], STATE_COLOURS["immunosuppressed"], "immunosuppressed below"),
              (thresholds["normal_abc"], STATE_COLOURS["normal"], "normal from"))
+    draw = ax.vlines if vertical else ax.hlines
+    draw([v for v, _, _ in lines], 0, 1, colors=[c for _, c, _ in lines], lw=0.8, ls=":", zorder=0,
+         transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform())
     for value, colour, words in lines:
-        if vertical:
-            ax.axvline(value, color=colour, lw=0.8, ls=":", zorder=0)
-        else:
-            ax.axhline(value, color=colour, lw=0.8, ls=":", zorder=0)
-            if labels:
+        if not vertical and labels:
                 ax.text(1.0, value, f" {words} {value:,.0f}", transform=ax.get_yaxis_transform(), color=colour,
                         fontsize=6, va="center", ha="left", clip_on=False)
 
@@ -115,7 +161,8 @@ def draw_restoration(ax: Any, rows: list[dict[str, Any]], colours: dict[str, str
             ax.annotate(words + (" responder" if r["responder"] else ""), (i + 0.2, d), textcoords="offset points",
                         xytext=(0, 7), ha="center", fontsize=7, color=colour)
         if d is None:
-            ax.text(i + 0.2, thresholds["immunosuppressed_abc"], "no AB/C", ha="center", fontsize=7, color="crimson")
+            words = "withheld" if r.get("verdict") == "withheld" else "no AB/C"
+            ax.text(i + 0.2, thresholds["immunosuppressed_abc"], words, ha="center", fontsize=7, color="crimson")
     _threshold_lines(ax, thresholds)
     ax.set_ylim(*_abc_limits(values, thresholds))
     _abc_axis(ax.yaxis)
@@ -143,25 +190,38 @@ def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarra
                     thresholds: dict[str, float]) -> None:
     """Monocyte HLA-DR of each tube of one patient and time point, overlaid (area 1 per tube),
     with each tube's median as a dashed line."""
+    from matplotlib.lines import Line2D
+
     ax.set_xscale("log")
     curves = []
+    medians: list[tuple[float, str]] = []
+    top = 0.0
     for tube in tubes:
         if tube.get("hist") is None:
             continue
         colour = colours.get(tube["condition"], "k")
         x, y = hladr_curve(tube["hist"], edges_log10, calibration)
-        ax.stairs(y, x, color=colour, lw=1.4, label=f"{tube['condition']} (n = {tube['hist']['n']:,})")
+        withheld = " withheld" if tube.get("withheld") else ""
+        # a step line added as an artist: ax.stairs re-computed the data limits through the log
+        # transform at every call, and the limits are set below anyway
+        ax.add_artist(Line2D(np.repeat(x, 2)[1:-1], np.repeat(y, 2), color=colour, lw=1.4,
+                             label=f"{tube['condition']} (n = {tube['hist']['n']:,}){withheld}"))
+        top = max(top, float(y.max()) if y.size else 0.0)
         median = tube["abc"] if calibration is not None else tube["mfi"]
-        if median is not None:
-            ax.axvline(median, color=colour, lw=0.9, ls="--")
+        if median is not None and not withheld:
+            medians.append((median, colour))
         curves.append((x, np.asarray(tube["hist"]["counts"])))
+    if medians:
+        ax.vlines([m for m, _ in medians], 0, 1, colors=[c for _, c in medians], lw=0.9, ls="--",
+                  transform=ax.get_xaxis_transform())
+    ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
     if calibration is not None:
         _threshold_lines(ax, thresholds, vertical=True, labels=False)
         ax.set_xlabel("HLA-DR (AB/C, log scale); dotted: 5,000 / 8,000 / 15,000; dashed: medians")
     else:
         ax.set_xlabel("HLA-DR (MFI, log scale): no bead calibration, no AB/C")
     if curves:
-        ax.legend(loc="upper left", frameon=False)
+        ax.legend(handles=[a for a in ax.artists if isinstance(a, Line2D)], loc="upper left", frameon=False)
         ax.set_xlim(*_histogram_limits(curves))
     else:
         ax.text(0.5, 0.5, "no histogram: no tube of this patient was gated", ha="center", va="center",
@@ -185,28 +245,105 @@ def _histogram_limits(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[floa
     return max(min(lows) / 2, 1.0), max(highs) * 2
 
 
-def draw_gating(fig: Any, tubes: list[tuple[str, list[Any]]],
-                rect: tuple[float, float, float, float] = (0.07, 0.02, 0.99, 0.96)) -> None:
-    """Gating thumbnails in ``rect`` (left, bottom, right, top of ``fig``): one row per tube
-    (label, panels), one column per gate. Laid out by hand (no layout engine: many small axes)."""
-    from ..gating.plot import draw_panel
+GATING_CELL_IN = (1.4, 1.25)
+"""Each gating thumbnail's cell (width, height) in inches."""
+_ROW_LABEL_IN, _HEADING_IN = 0.3, 0.32
 
+
+def gating_size(tubes: Sequence[tuple[str, Sequence[Any]]]) -> tuple[float, float]:
+    """(width, height) in inches of :func:`draw_gating`'s figure for ``tubes``."""
     columns = max([len(p) for _, p in tubes] + [1])
-    left, bottom, right, top = rect
-    grid = fig.add_gridspec(max(len(tubes), 1), columns, left=left, bottom=bottom, right=right, top=top,
-                            wspace=0.25, hspace=0.45)
+    return _ROW_LABEL_IN + columns * GATING_CELL_IN[0], _HEADING_IN + max(len(tubes), 1) * GATING_CELL_IN[1]
+
+
+def draw_gating(fig: Any, tubes: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    """Gating thumbnails on a figure of :func:`gating_size`: one row per tube (label, panels), one
+    column per gate (headed by the gate's axes), each gate on its parent's density with the gate
+    in crimson. One axes in inches holds every thumbnail (an image each, the gates as line
+    collections clipped to their cell): a grid of axes cost ten times as much to draw. Returns the
+    pixel rows between the tubes' rows (where a PDF page may cut the figure)."""
+    width, height = fig.get_size_inches()
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)  # inches from the top left corner
+    cell_w, cell_h = GATING_CELL_IN
+    first: dict[int, Any] = {}
+    for _, panels in tubes:
+        for j, panel in enumerate(panels):
+            first.setdefault(j, panel)
+    for j, panel in sorted(first.items()):
+        ax.text(_ROW_LABEL_IN + (j + 0.5) * cell_w, _HEADING_IN - 0.04, _axes_words(panel), ha="center",
+                va="bottom", fontsize=6, color="0.25")
+    frames: list[np.ndarray] = []
+    breaks = [0]
     for i, (label, panels) in enumerate(tubes):
-        for j in range(columns):
-            ax = fig.add_subplot(grid[i, j])
-            if j < len(panels):
-                draw_panel(ax, panels[j], thumbnail=True)
-            else:
-                ax.set_axis_off()
-            if j == 0:
-                if panels:
-                    ax.set_ylabel(f"{label}\n{ax.get_ylabel()}", fontsize=6)
-                else:
-                    ax.text(0, 0.5, f"{label}: not gated", fontsize=7, color="crimson", transform=ax.transAxes)
+        top = _HEADING_IN + i * cell_h
+        breaks.append(round(top * fig.dpi))
+        if not panels:
+            ax.text(_ROW_LABEL_IN + 0.05, top + cell_h / 2, f"{label}: not gated", fontsize=7, color="crimson",
+                    va="center")
+            continue
+        ax.text(_ROW_LABEL_IN - 0.06, top + cell_h / 2, label, rotation=90, ha="right", va="center", fontsize=6)
+        for j, panel in enumerate(panels):
+            box = (_ROW_LABEL_IN + j * cell_w + 0.05, top + 0.17, _ROW_LABEL_IN + (j + 1) * cell_w - 0.05,
+                   top + cell_h - 0.06)
+            words = f"{panel.population} {panel.percent_of_parent:.1f} %"
+            if _axes_words(panel) != _axes_words(first[j]):
+                words += f" ({_axes_words(panel)})"
+            ax.text((box[0] + box[2]) / 2, box[1] - 0.03, words, ha="center", va="bottom", fontsize=6)
+            _thumbnail(ax, panel, box)
+            left, upper, right, lower = box
+            frames.append(np.array([[left, upper], [right, upper], [right, lower], [left, lower], [left, upper]]))
+    if frames:
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection(frames, colors="0.55", linewidths=0.6))
+    breaks[1:] = breaks[2:] + [round(height * fig.dpi)]
+    return breaks
+
+
+def _axes_words(panel: Any) -> str:
+    x, y = panel.x_label.split(" (")[0], panel.y_label.split(" (")[0]
+    return x if panel.counts.ndim == 1 else f"{x} vs {y}"
+
+
+def _thumbnail(ax: Any, panel: Any, box: tuple[float, float, float, float]) -> None:
+    """One gate on its parent, drawn into ``box`` (left, top, right, bottom in the axes' inches)."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Polygon
+    from matplotlib.transforms import Bbox, TransformedBbox
+
+    left, top, right, bottom = box
+    x0, x1 = float(panel.x_edges[0]), float(panel.x_edges[-1])
+
+    def sx(x: Any) -> Any:
+        return left + (np.asarray(x, dtype=np.float64) - x0) / (x1 - x0) * (right - left)
+
+    lines: list[np.ndarray] = []
+    counts = np.asarray(panel.counts)
+    if counts.ndim == 1:
+        peak = counts.max() if counts.size and counts.max() > 0 else 1
+        heights = bottom - counts / peak * (bottom - top) * 0.95
+        edges = sx(panel.x_edges)
+        xs = np.repeat(edges, 2)[1:-1]
+        ys = np.repeat(heights, 2)
+        ax.add_artist(Polygon(np.column_stack([np.r_[xs[0], xs, xs[-1]], np.r_[bottom, ys, bottom]]), closed=True,
+                             facecolor="0.4", edgecolor="none"))
+        lines += [np.array([[sx(b), top], [sx(b), bottom]]) for b in panel.bounds]
+    else:
+        y0, y1 = float(panel.y_edges[0]), float(panel.y_edges[-1])
+        if counts.any():
+            ax.imshow(np.ma.masked_equal(counts.T, 0), origin="lower", extent=(left, right, bottom, top),
+                      aspect="auto", norm=LogNorm(), cmap="viridis", interpolation="nearest")
+        for outline in panel.outlines:
+            ys = bottom - (outline[:, 1] - y0) / (y1 - y0) * (bottom - top)
+            lines.append(np.column_stack([sx(outline[:, 0]), ys]))
+    if lines:
+        gates = LineCollection(lines, colors="crimson", linewidths=1.0)
+        gates.set_clip_box(TransformedBbox(Bbox([[left, top], [right, bottom]]), ax.transData))
+        ax.add_collection(gates)
 
 
 # --- run summary --------------------------------------------------------------------------------------
@@ -255,7 +392,8 @@ def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
         elif s["role"] in ("beads", "blank", "isotype"):
             words = s["role"]
         else:
-            words = f"{s['hladr_abc'] / 1000:.1f}k" if s["hladr_abc"] is not None else "no AB/C"
+            words = f"{s['hladr_abc'] / 1000:.1f}k" if s["hladr_abc"] is not None else \
+                "withheld" if s.get("verdict") == "withheld" else "no AB/C"
         light = np.isfinite(grid[r, c]) and norm(grid[r, c]) < 0.55
         ax.text(c + 0.5, r + 0.38, words, ha="center", va="center", fontsize=5.5,
                 color="white" if light else "black")
@@ -340,7 +478,7 @@ def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[s
         ax.set_yscale("log")
         colour = colours.get(drug, "k")
         for r in restoration:
-            if r["condition"] != drug or r["control_abc"] is None or r["abc"] is None:
+            if r["condition"] != drug or r["control_abc"] is None or r["abc"] is None or r.get("verdict") == "withheld":
                 continue
             ax.plot([0, 1], [r["control_abc"], r["abc"]], "-o", color=colour if r["responder"] else "0.6",
                     ms=3.5, lw=1, alpha=0.9)
