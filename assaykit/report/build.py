@@ -463,9 +463,8 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
                    f"{state.get('state') or 'no value'}", 10, bold=True, after=2)
     pages.text(f"ImmunoSep class: {state.get('immunosep_class') or 'not classified'} "
                f"({state.get('immunosep_rule') or 'no ferritin given'}); ferritin: {section['ferritin']}", 8)
-    for flag in state.get("qc_flags") or ():
-        pages.text(f"- {flag}", 7.5, colour="#b03a2e", after=1, indent=6)
-    pages.space(4)
+    pages.items([str(flag) for flag in state.get("qc_flags") or ()], 7.5, colour="#b03a2e")
+    pages.space(1)
     pages.text("Restoration per drug", 10, bold=True)
     if section["rows"]:
         pages.table(["drug", "control AB/C", "drug AB/C", "fold change", "delta AB/C", "gap closed", "state reached",
@@ -479,8 +478,7 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
         notes += [f"{r['condition']}: {f}" for r in section["rows"] for f in r["qc_flags"]]
         if notes:
             pages.text("QC of the rows", 8, bold=True, after=1)
-            for note in dict.fromkeys(notes):
-                pages.text(f"- {note}", 7, colour="#b03a2e", after=1, indent=6)
+            pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
         pages.space(3)
         pages.figure(figures["restoration"])
     else:
@@ -499,9 +497,8 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
              if t["verdict_text"] and t.get("verdict") != "reportable"]
     notes += [f"{t['condition']} ({t['well']}): failed: {t['error']}" for t in section["tubes"] if t["error"]]
     notes += [f"{t['condition']} ({t['well']}): {f}" for t in section["tubes"] for f in t["qc_flags"]]
-    for note in dict.fromkeys(notes):
-        pages.text(f"- {note}", 7, colour="#b03a2e", after=1, indent=6)
-    pages.space(4)
+    pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
+    pages.space(1)
     pages.text("Gating: automatic gates (crimson) on each tube, one row per tube, in gating order.", 7.5,
                colour="#5d6d7e", after=2)
     pages.figure(figures["gating"])
@@ -511,28 +508,27 @@ def patient_pdf(run: RunData, context: dict[str, Any]) -> bytes:
     """The patient's page on A4, flowing: the top (verdicts, banners), the course over time, then
     per time point the state, the restoration table and figure, the histograms, the tubes table
     and the gating thumbnails; the methods and the research-use line end it."""
-    from .pdf import Pages
+    from .pdf import Pages, core_fonts_suffice
 
     common = _common(run)
-    pages = Pages(f"HLA-DR restoration: patient {context['patient']}", f"assaykit {common['software']}")
+    pages = Pages(f"HLA-DR restoration: patient {context['patient']}", f"assaykit {common['software']}",
+                  core_fonts=core_fonts_suffice(context, common))
     _pdf_top(pages, context, common)
     course = context["trajectory"]
     if course is not None:
         pages.text(f"Over time (runs: {', '.join(course['runs'])})", 12, bold=True)
         pages.figure(course["figure"])
-        for finding in course["findings"]:
-            pages.text(f"- {finding}", 7.5, after=1, indent=6)
+        pages.items(course["findings"], 7.5)
         pages.text(course["source"], 6.5, colour="#5d6d7e")
     for section in context["sections"]:
         _pdf_section(pages, section, common)
     m = common["methods"]
     pages.need(90)
     pages.text("Methods", 10, bold=True, after=2)
-    for line in (f"Gating: automatic, strategy {m['strategy']}; readout: {m['statistic']}.",
+    pages.items([f"Gating: automatic, strategy {m['strategy']}; readout: {m['statistic']}.",
                  f"Bead calibration: {m['lot']}; {m['fit']}.", f"States and classes: {m['thresholds']}.",
                  f"Responder: {m['responder']}, each drug against the patient's {m['control']} control at the same "
-                 f"time point; {m['gap']}.", f"{m['software']}. {RESEARCH_USE}"):
-        pages.text(f"- {line}", 7, colour="#34495e", after=1.5, indent=6)
+                 f"time point; {m['gap']}.", f"{m['software']}. {RESEARCH_USE}"], colour="#34495e")
     return pages.pdf()
 
 

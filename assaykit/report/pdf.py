@@ -8,7 +8,8 @@ holds), the figures as the very pixels of the HTML page's PNGs: nothing is drawn
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, Literal
 
@@ -77,9 +78,10 @@ def wrap(text: str, width: float, size: float, bold: bool = False) -> list[str]:
 class Pages:
     """A4 pages filled from the top; :meth:`pdf` closes them and returns the document."""
 
-    def __init__(self, title: str, creator: str) -> None:
+    def __init__(self, title: str, creator: str, core_fonts: bool = False) -> None:
         from matplotlib.backends.backend_pdf import PdfPages
 
+        self._core_fonts = core_fonts
         self._buffer = io.BytesIO()
         self._pdf = PdfPages(self._buffer, metadata={"CreationDate": None, "Creator": creator, "Title": title})
         self._fig: Any = None
@@ -90,7 +92,8 @@ class Pages:
         from matplotlib.figure import Figure
 
         if self._fig is not None:
-            self._pdf.savefig(self._fig)
+            with self._fonts():
+                self._pdf.savefig(self._fig)
         self._fig = Figure(figsize=(A4_PT[0] / 72, A4_PT[1] / 72), dpi=72)
         self.y = MARGIN_PT
 
@@ -132,6 +135,25 @@ class Pages:
             self._box(MARGIN_PT, self.y, WIDTH_PT, height, *box)
         self._put(MARGIN_PT + indent + pad, self.y + pad, "\n".join(lines), size, bold, colour)
         self.y += height + after
+
+    def items(self, lines: Sequence[str], size: float = 7, colour: str = "black", after: float = 3,
+              indent: float = 6) -> None:
+        """A list, one item a line (wrapped, hanging), drawn as one text per page."""
+        wrapped: list[str] = []
+        for line in lines:
+            parts = wrap(f"- {line}", WIDTH_PT - indent, size)
+            wrapped += [parts[0], *[f"   {p}" for p in parts[1:]]]
+        while wrapped:
+            fit = max(1, min(len(wrapped), int(self.room / (LINE_SPACING * size))))
+            if fit < min(len(wrapped), 3) and self.y > MARGIN_PT + 0.5:
+                self._new_page()
+                continue
+            self._put(MARGIN_PT + indent, self.y, "\n".join(wrapped[:fit]), size, colour=colour)
+            self.y += text_height(fit, size)
+            wrapped = wrapped[fit:]
+            if wrapped:
+                self._new_page()
+        self.y += after
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[Align], size: float = 7,
               colours: Sequence[str] | None = None, after: float = 6) -> None:
@@ -231,11 +253,48 @@ class Pages:
         self._fig.add_artist(_Picture(pixels, x, A4_PT[1] - self.y - height, width, height))
         self.y += height
 
+    @contextmanager
+    def _fonts(self) -> Iterator[None]:
+        """The PDF's fonts: the standard Helvetica (nothing to embed, a third of the time) when
+        every text of the document is in its Windows-1252 encoding, else DejaVu Sans embedded."""
+        import logging
+
+        import matplotlib
+
+        quiet = logging.getLogger("matplotlib.font_manager")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # "Failed to find font weight normal for Helvetica"
+        try:
+            with matplotlib.rc_context({"pdf.use14corefonts": self._core_fonts}):
+                yield
+        finally:
+            quiet.setLevel(level)
+
     def pdf(self) -> bytes:
         """Close the document; its bytes."""
-        self._pdf.savefig(self._fig)
-        self._pdf.close()
+        with self._fonts():
+            self._pdf.savefig(self._fig)
+            self._pdf.close()
         return self._buffer.getvalue()
+
+
+def core_fonts_suffice(*values: Any) -> bool:
+    """Whether every text in ``values`` (nested dicts, lists, tuples; other objects by ``str``)
+    can be written in Windows-1252, the standard PDF fonts' encoding."""
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif value is not None and not isinstance(value, int | float | Raster):
+            try:
+                str(value).encode("cp1252")
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _picture_class() -> type:
