@@ -197,6 +197,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
     """Everything a patient page shows, as plain values (strings formatted for reading)."""
     tubes = [s for s in run.samples if s["patient"] == patient and s["role"] in ("sample", "isotype")]
     mfi = {s["file"]: s["hladr_mfi"] for s in tubes}
+    held_files = {s["file"] for s in tubes if withheld(s)}
     timepoints = list(dict.fromkeys(s["timepoint"] for s in tubes))
     sections = []
     for tp in timepoints:
@@ -219,7 +220,9 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
             else "",
             "ferritin": _fmt(state["ferritin_ng_ml"], 0, " ng/mL") if state and state["ferritin_ng_ml"] is not None
             else "not given",
-            "rows": [{**r, "control_abc_text": fg.abc_text(r["control_abc"]),
+            "rows": [{**r, "control_abc": None if r.get("control_file") in held_files else r["control_abc"],
+                      "control_abc_text": "withheld" if r.get("control_file") in held_files
+                      else fg.abc_text(r["control_abc"]),
                       "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r) else fg.abc_text(r["abc"]),
                       "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
                       "gap_text": _gap(r["gap_closed"]), "withheld_text": reasons(r) if withheld(r) else "",
@@ -465,7 +468,7 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
                f"({state.get('immunosep_rule') or 'no ferritin given'}); ferritin: {section['ferritin']}", 8)
     pages.items([str(flag) for flag in state.get("qc_flags") or ()], 7.5, colour="#b03a2e")
     pages.space(1)
-    pages.text("Restoration per drug", 10, bold=True)
+    pages.text("Restoration per drug", 10, bold=True, keep=50)
     if section["rows"]:
         pages.table(["drug", "control AB/C", "drug AB/C", "fold change", "delta AB/C", "gap closed", "state reached",
                      "responder"],
@@ -477,14 +480,14 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
         notes = [f"{r['condition']}: withheld: {r['withheld_text']}" for r in section["rows"] if r["withheld_text"]]
         notes += [f"{r['condition']}: {f}" for r in section["rows"] for f in r["qc_flags"]]
         if notes:
-            pages.text("QC of the rows", 8, bold=True, after=1)
+            pages.text("QC of the rows", 8, bold=True, after=1, keep=20)
             pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
         pages.space(3)
         pages.figure(figures["restoration"])
     else:
         pages.text("No drug tube for this time point.", 8)
     pages.figure(figures["histograms"])
-    pages.text("Tubes", 10, bold=True)
+    pages.text("Tubes", 10, bold=True, keep=50)
     mfi = common["methods"]["mfi_header"]
     pages.table(["well", "file", "condition", "events", "monocytes", "% of parent", "purity (est.)", mfi, "AB/C",
                  "verdict"],
@@ -500,7 +503,7 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
     pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
     pages.space(1)
     pages.text("Gating: automatic gates (crimson) on each tube, one row per tube, in gating order.", 7.5,
-               colour="#5d6d7e", after=2)
+               colour="#5d6d7e", after=2, keep=80)
     pages.figure(figures["gating"])
 
 
@@ -516,15 +519,14 @@ def patient_pdf(run: RunData, context: dict[str, Any]) -> bytes:
     _pdf_top(pages, context, common)
     course = context["trajectory"]
     if course is not None:
-        pages.text(f"Over time (runs: {', '.join(course['runs'])})", 12, bold=True)
+        pages.text(f"Over time (runs: {', '.join(course['runs'])})", 12, bold=True, keep=120)
         pages.figure(course["figure"])
         pages.items(course["findings"], 7.5)
         pages.text(course["source"], 6.5, colour="#5d6d7e")
     for section in context["sections"]:
         _pdf_section(pages, section, common)
     m = common["methods"]
-    pages.need(90)
-    pages.text("Methods", 10, bold=True, after=2)
+    pages.text("Methods", 10, bold=True, after=2, keep=70)
     pages.items([f"Gating: automatic, strategy {m['strategy']}; readout: {m['statistic']}.",
                  f"Bead calibration: {m['lot']}; {m['fit']}.", f"States and classes: {m['thresholds']}.",
                  f"Responder: {m['responder']}, each drug against the patient's {m['control']} control at the same "

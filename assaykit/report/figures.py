@@ -193,7 +193,7 @@ def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarra
     from matplotlib.lines import Line2D
 
     ax.set_xscale("log")
-    curves = []
+    curves, lines = [], []
     medians: list[tuple[float, str]] = []
     top = 0.0
     for tube in tubes:
@@ -204,8 +204,8 @@ def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarra
         withheld = " withheld" if tube.get("withheld") else ""
         # a step line added as an artist: ax.stairs re-computed the data limits through the log
         # transform at every call, and the limits are set below anyway
-        ax.add_artist(Line2D(np.repeat(x, 2)[1:-1], np.repeat(y, 2), color=colour, lw=1.4,
-                             label=f"{tube['condition']} (n = {tube['hist']['n']:,}){withheld}"))
+        lines.append(ax.add_artist(Line2D(np.repeat(x, 2)[1:-1], np.repeat(y, 2), color=colour, lw=1.4,
+                                          label=f"{tube['condition']} (n = {tube['hist']['n']:,}){withheld}")))
         top = max(top, float(y.max()) if y.size else 0.0)
         median = tube["abc"] if calibration is not None else tube["mfi"]
         if median is not None and not withheld:
@@ -221,7 +221,7 @@ def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarra
     else:
         ax.set_xlabel("HLA-DR (MFI, log scale): no bead calibration, no AB/C")
     if curves:
-        ax.legend(handles=[a for a in ax.artists if isinstance(a, Line2D)], loc="upper left", frameon=False)
+        ax.legend(handles=lines, loc="upper left", frameon=False)
         ax.set_xlim(*_histogram_limits(curves))
     else:
         ax.text(0.5, 0.5, "no histogram: no tube of this patient was gated", ha="center", va="center",

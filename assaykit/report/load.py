@@ -32,7 +32,7 @@ _BOOLEANS = {"responder", "peak_used"}
 VERDICTS = ("reportable", "reportable_with_warnings", "withheld")
 """A value's verdict in samples.csv and restoration.csv (``""``: a table scored before verdicts)."""
 _CHOICES = {"verdict": ("", *VERDICTS), "completeness": ("", "complete", "incomplete")}
-WITHHELD = ("hladr_abc", "hladr_pos_pct", "abc", "control_abc", "fold_change", "log2_fold_change", "delta_abc",
+WITHHELD = ("hladr_abc", "hladr_pos_pct", "abc", "fold_change", "log2_fold_change", "delta_abc",
             "gap_closed", "state", "state_control", "state_drug", "responder", "immunosep_class", "immunosep_rule",
             "best_condition", "best_fold_change")
 """What a withheld row never shows, whatever its table holds (its MFI and reasons stay)."""

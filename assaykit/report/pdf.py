@@ -123,14 +123,15 @@ class Pages:
                                        edgecolor=edge, linewidth=0.8, zorder=-1))
 
     def text(self, text: str, size: float = 8, bold: bool = False, colour: str = "black", after: float = 3,
-             box: tuple[str, str] | None = None, indent: float = 0) -> None:
-        """A paragraph, wrapped to the page; ``box`` (fill, edge colours) draws a banner around it."""
+             box: tuple[str, str] | None = None, indent: float = 0, keep: float = 0) -> None:
+        """A paragraph, wrapped to the page; ``box`` (fill, edge colours) draws a banner around it;
+        ``keep``: points of what follows that must fit under it (a heading's table or figure)."""
         if not text:
             return
         pad = 4.0 if box else 0.0
         lines = wrap(text, WIDTH_PT - indent - 2 * pad, size, bold)
         height = text_height(len(lines), size, bold) + 2 * pad
-        self.need(height)
+        self.need(height + keep)
         if box:
             self._box(MARGIN_PT, self.y, WIDTH_PT, height, *box)
         self._put(MARGIN_PT + indent + pad, self.y + pad, "\n".join(lines), size, bold, colour)
