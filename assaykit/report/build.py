@@ -307,7 +307,7 @@ def _section_figures(run: RunData, section: dict[str, Any], colours: dict[str, s
 
     return {"restoration": fg.render(restoration, *RESTORATION_IN),
             "histograms": fg.render(curves, *HISTOGRAMS_IN),
-            "gating": fg.render(lambda fig: fg.draw_gating(fig, gating), *fg.gating_size(gating))}
+            "gating": fg.gating_raster(gating)}
 
 
 # --- rendering --------------------------------------------------------------------------------------
