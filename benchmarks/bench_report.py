@@ -22,7 +22,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench_score import OUT, PLATE, make_plate
 
@@ -58,30 +60,31 @@ def pages_cost(out: Path) -> dict[str, float]:
     names = page_names(patients)
     build.render_patient(run, patients[0], names)  # fonts, templates, caches
     spent: dict[str, list[float]] = {"figures": [], "png": [], "pdf": [], "page": []}
-    for patient in patients:
-        marks = {"render": 0.0, "encode_png": 0.0, "patient_pdf": 0.0}
-        originals = {"render": fg.render, "encode_png": fg.encode_png, "patient_pdf": build.patient_pdf}
+    originals = {"render": fg.render, "encode_png": fg.encode_png, "patient_pdf": build.patient_pdf}
+    marks = dict.fromkeys(originals, 0.0)
 
-        def timed(name: str):  # noqa: ANN202
-            def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-                start = time.perf_counter()
-                try:
-                    return originals[name](*args, **kwargs)
-                finally:
-                    marks[name] += time.perf_counter() - start
-            return call
+    def timed(name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                marks[name] += time.perf_counter() - start
+        return call
 
-        fg.render, fg.encode_png, build.patient_pdf = timed("render"), timed("encode_png"), timed("patient_pdf")
-        try:
+    fg.render, fg.encode_png, build.patient_pdf = timed("render"), timed("encode_png"), timed("patient_pdf")
+    try:
+        for patient in patients:
+            marks.update(dict.fromkeys(originals, 0.0))
             start = time.perf_counter()
             build.render_patient(run, patient, names)
             spent["page"].append(time.perf_counter() - start)
-        finally:
-            fg.render, fg.encode_png, build.patient_pdf = (originals["render"], originals["encode_png"],
-                                                           originals["patient_pdf"])
-        spent["figures"].append(marks["render"] - marks["encode_png"])
-        spent["png"].append(marks["encode_png"])
-        spent["pdf"].append(marks["patient_pdf"])
+            spent["figures"].append(marks["render"] - marks["encode_png"])
+            spent["png"].append(marks["encode_png"])
+            spent["pdf"].append(marks["patient_pdf"])
+    finally:
+        fg.render, fg.encode_png, build.patient_pdf = (originals["render"], originals["encode_png"],
+                                                       originals["patient_pdf"])
     start = time.perf_counter()
     build.render_index(run, names)
     index = time.perf_counter() - start

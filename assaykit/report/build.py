@@ -223,7 +223,8 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
             "rows": [{**r, "control_abc": None if r.get("control_file") in held_files else r["control_abc"],
                       "control_abc_text": "withheld" if r.get("control_file") in held_files
                       else fg.abc_text(r["control_abc"]),
-                      "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r) else fg.abc_text(r["abc"]),
+                      "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r)
+                      else fg.abc_text(r["abc"]),
                       "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
                       "gap_text": _gap(r["gap_closed"]), "withheld_text": reasons(r) if withheld(r) else "",
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
@@ -546,8 +547,10 @@ _NAMES: dict[str, str] = {}
 def _prepare() -> None:
     """Import the drawing and PDF backends, load the fonts and compile the templates in this
     process, before the workers fork: each inherits them instead of paying for them."""
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.backends.backend_pdf  # noqa: F401
+    import importlib
+
+    for module in ("matplotlib.backends.backend_agg", "matplotlib.backends.backend_pdf", "PIL.ImageDraw"):
+        importlib.import_module(module)
 
     from .pdf import text_height
 

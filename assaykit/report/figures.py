@@ -111,7 +111,7 @@ def _canvas_class() -> Any:
     if _CANVAS is None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 
-        class Canvas(FigureCanvasAgg):  # type: ignore[misc]
+        class Canvas(FigureCanvasAgg):
             def get_renderer(self) -> Any:
                 w, h = self.get_width_height(physical=True)
                 key = (w, h, self.figure.dpi)
@@ -387,7 +387,7 @@ def _tile(panel: Any, width: int, height: int, line: int) -> Any:
             draw.line([(float(sx(bound)), 0), (float(sx(bound)), height)], fill=crimson, width=line)
         return tile
     grid = counts.T[::-1]  # rows from the top (highest y) down
-    rgb = np.full(grid.shape + (3,), 255, dtype=np.uint8)
+    rgb = np.full((*grid.shape, 3), 255, dtype=np.uint8)
     filled = grid > 0
     if filled.any():  # LogNorm from the least to the most filled bin, as imshow's
         logs = np.log(grid[filled].astype(np.float64))

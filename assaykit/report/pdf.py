@@ -101,7 +101,7 @@ def _standard_fonts_once() -> None:
         return fontdict_object
 
     write_afm_font._assaykit = True  # type: ignore[attr-defined]
-    backend_pdf.PdfFile._write_afm_font = write_afm_font
+    backend_pdf.PdfFile._write_afm_font = write_afm_font  # type: ignore[method-assign]
 
 
 class Pages:
@@ -257,7 +257,7 @@ class Pages:
         """A report figure at its own size (narrowed to the page), as the PNG's pixels; cut at
         ``raster.breaks`` across pages, or drawn smaller (down to :data:`MIN_SHRINK`) to fill the
         rest of a page."""
-        w_in, h_in = raster.size_in
+        w_in = raster.size_in[0]
         scale = min(1.0, (width or WIDTH_PT) / (w_in * 72))
         cuts = list(raster.breaks) or [0, raster.pixels.shape[0]]
         start = 0

@@ -194,5 +194,5 @@ def test_a_damaged_verdict_is_refused(tables: Path, tmp_path: Path) -> None:
 
     folder = with_verdicts(tables, tmp_path / "bad", samples={}, restoration={}, missing={},
                            calibration={"status": "approved", "findings": [], "released_reason": None})
-    with pytest.raises(AssayKitError, match="calibration_verdict.status"):
+    with pytest.raises(AssayKitError, match=r"calibration_verdict\.status"):
         build_reports(folder, jobs=1)
