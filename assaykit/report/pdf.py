@@ -41,8 +41,11 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     for char in text:
         width = widths.get(char)
         if width is None:
-            font.set_size(size, 72)
-            width = widths[char] = font.load_char(ord(char)).linearHoriAdvance / 65536
+            if font.get_char_index(ord(char)) == 0:  # not in the font: drawn as a box, at most an em
+                width = widths[char] = float(size)
+            else:
+                font.set_size(size, 72)
+                width = widths[char] = font.load_char(ord(char)).linearHoriAdvance / 65536
         total += width
     return total * 1.02  # kerning and hinting slack
 

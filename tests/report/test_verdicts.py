@@ -196,3 +196,22 @@ def test_a_damaged_verdict_is_refused(tables: Path, tmp_path: Path) -> None:
                            calibration={"status": "approved", "findings": [], "released_reason": None})
     with pytest.raises(AssayKitError, match=r"calibration_verdict\.status"):
         build_reports(folder, jobs=1)
+
+
+@pytest.mark.skipif(PDFTOTEXT is None, reason="no pdftotext on this machine (Debian package `poppler-utils`)")
+def test_a_pdf_keeps_every_character_of_a_patient_id(tables: Path, tmp_path: Path) -> None:
+    """Beyond Windows-1252 (the standard PDF fonts' encoding) the PDF embeds DejaVu Sans."""
+    folder = tmp_path / "unicode"
+    shutil.copytree(tables, folder)
+    for name in ("samples", "restoration", "patients"):
+        frame = _read(folder, name)
+        frame.loc[frame["patient"] == "P01", "patient"] = "P\u03b3-01 \u60a3\u8005"
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    seal(folder, json.loads((folder / MANIFEST).read_text()))
+    build_reports(folder, jobs=1)
+    pdf = next(p for p in (folder / "patients").glob("*.pdf") if not p.name.startswith("P02"))
+    text = subprocess.run([PDFTOTEXT, str(pdf), "-"], check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "P\u03b3-01" in text
+    ascii_only = subprocess.run([PDFTOTEXT, str(folder / "patients" / "P02.pdf"), "-"], check=True,
+                                capture_output=True, text=True, timeout=60).stdout
+    assert "Research use; not a diagnostic device." in ascii_only
