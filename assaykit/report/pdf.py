@@ -107,6 +107,51 @@ def _standard_fonts_once() -> None:
     backend_pdf.PdfFile._write_afm_font = write_afm_font  # type: ignore[method-assign]
 
 
+_KNOWN_PNG: dict[bytes, bytes] = {}
+"""The PNG data (IDAT) of the figures a document places whole, by a digest of their pixels."""
+
+
+def _digest(pixels: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(pixels, digest_size=16).digest()
+
+
+def _idat(png: bytes) -> bytes:
+    """The compressed image data of a PNG (its IDAT chunks, joined)."""
+    import struct
+
+    out, at = [], 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        if kind == b"IDAT":
+            out.append(png[at + 8:at + 8 + length])
+        at += 12 + length
+    return b"".join(out)
+
+
+def _known_images_once() -> None:
+    """matplotlib's PDF backend encodes each image it embeds as a PNG again (zlib level 6, a
+    quarter of a patient's PDF time). A figure placed whole already has its PNG (the HTML
+    page's): its data is used as it is (the same pixels, PNG predictors as the PDF expects);
+    anything else goes the usual way."""
+    from matplotlib.backends import backend_pdf
+
+    original = backend_pdf.PdfFile._writePng
+    if getattr(original, "_assaykit", False):
+        return
+
+    def write_png(self: Any, img: Any) -> Any:
+        if img.mode == "RGB" and _KNOWN_PNG:
+            found = _KNOWN_PNG.get(_digest(img.tobytes()))
+            if found is not None:
+                return found, 8, None
+        return original(self, img)
+
+    write_png._assaykit = True  # type: ignore[attr-defined]
+    backend_pdf.PdfFile._writePng = write_png  # type: ignore[method-assign]
+
+
 class Pages:
     """A4 pages filled from the top; :meth:`pdf` closes them and returns the document."""
 
@@ -116,6 +161,7 @@ class Pages:
         self._core_fonts = core_fonts
         if core_fonts:
             _standard_fonts_once()
+        _known_images_once()
         self._buffer = io.BytesIO()
         self._pdf = PdfPages(self._buffer, metadata={"CreationDate": None, "Creator": creator, "Title": title})
         self._fig: Any = None
@@ -279,7 +325,10 @@ class Pages:
                     continue
                 else:
                     shrink = self.room / height  # taller than a page: fit it
-            self._image(raster.pixels[cuts[start]:cuts[end]], w_in * 72 * scale * shrink, height * shrink)
+            strip = raster.pixels[cuts[start]:cuts[end]]
+            if start == 0 and end == len(cuts) - 1 and raster.pixels.flags.c_contiguous:
+                _KNOWN_PNG[_digest(raster.pixels.tobytes())] = _idat(raster.png)
+            self._image(strip, w_in * 72 * scale * shrink, height * shrink)
             start = end
         self.y += after
 
@@ -307,9 +356,12 @@ class Pages:
 
     def pdf(self) -> bytes:
         """Close the document; its bytes."""
-        with self._fonts():
-            self._pdf.savefig(self._fig)
-            self._pdf.close()
+        try:
+            with self._fonts():
+                self._pdf.savefig(self._fig)
+                self._pdf.close()
+        finally:
+            _KNOWN_PNG.clear()
         return self._buffer.getvalue()
 
 
