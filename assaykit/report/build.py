@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._io.atomic import write_atomic
-from .._workers import map_in_workers
+from .._workers import interrupts_held, map_in_workers
 from ..errors import AssayKitError
 from . import figures as fg
 from .load import RunData, load_run
@@ -404,7 +404,7 @@ def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
     thresholds = run.manifest.get("thresholds", {})
     blood = [s for s in run.samples if s["role"] in ("sample", "isotype")]
     with fg.style():
-        plate = fg.render(lambda f: fg.draw_plate(f, run.samples), 8.0, 5.2, layout="constrained").uri
+        plate = fg.render(lambda f: fg.draw_plate(f, run.samples), 8.0, 5.2).uri
         beads = fg.render(lambda f: fg.draw_beads(f, [c for c in run.calibration if c.get("peak") is not None],
                                                   run.figures.get("beads")), 9.0, 3.4, layout="constrained").uri \
             if _calibration(run, withheld_too=True) is not None else None
@@ -594,7 +594,8 @@ def render_reports(folder: Path, stage: Path, jobs: int | None = None,
     names = page_names(patients)
     tasks: list[str | None] = [None, *patients]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-    _prepare()
+    with interrupts_held():  # the imports collect garbage (the ledger's): no Ctrl-C lost in its callbacks
+        _prepare()
     if stage != folder:
         for name, data in run.data_files.items():  # the run's data, never its old pages
             write_atomic(stage / name, data)

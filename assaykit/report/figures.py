@@ -426,7 +426,7 @@ def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
     big = any(p is not None and (p[0] >= 8 or p[1] >= 12) for p in positions.values())
     n_rows, n_cols = (16, 24) if big else (8, 12)
     grid = np.full((n_rows, n_cols), np.nan)
-    ax = fig.subplots()
+    ax = axes_in(fig, 0.35, 0.3, 1.35, 0.35)  # fixed margins: constrained layout cost a third of the figure
     for s in samples:
         pos = positions[s["well"]]
         if pos is None:
@@ -464,7 +464,8 @@ def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
     ax.set_ylim(n_rows, 0)
     ax.set_aspect("equal")
     ax.tick_params(length=0)
-    bar = fig.colorbar(mesh, ax=ax, shrink=0.8)
+    width = fig.get_size_inches()[0]
+    bar = fig.colorbar(mesh, cax=fig.add_axes(((width - 1.05) / width, 0.15, 0.12 / width, 0.7)))
     bar.set_label("monocyte HLA-DR (AB/C)")
     _abc_axis(bar.ax.yaxis)
     ax.set_title("AB/C per well (red cross: the file failed; see the QC table)")
