@@ -264,7 +264,8 @@ def _pdf_text(pdf: Path) -> str:
             content = zlib.decompress(stream)
         except zlib.error:
             continue
-        texts += [t.decode("cp1252") for t in re.findall(rb"\((.*?)\) Tj", content, re.DOTALL)]
+        texts += [re.sub(rb"\\(.)", rb"\1", t).decode("cp1252")
+                  for t in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", content, re.DOTALL)]
     return " ".join(" ".join(texts).split())
 
 
