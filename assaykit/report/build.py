@@ -4,8 +4,10 @@ from a scored run's tables and figure data alone (docs/reports.md).
 Pages are self-contained: CSS inline, figures embedded as PNG data URIs, no network resource;
 A4 print rules. Every text from a plate map, clinical file or FCS keyword is escaped by Jinja2's
 autoescape; page file names come from :mod:`.names`. Patients are rendered in worker processes
-(each draws its own figures); the files are written atomically by the main process, and a
-rerun on the same tables gives the same bytes.
+(each figure drawn once: its PNG in the HTML page, its pixels on the PDF's flowing A4 pages,
+:mod:`.pdf`); the files are written atomically by the main process, and a rerun on the same
+tables gives the same bytes. Every page starts with the run's verdicts (issue 27): a withheld
+value shows its MFI and its reason, never an AB/C, fold change, state, responder or class.
 """
 
 from __future__ import annotations
