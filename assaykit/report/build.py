@@ -4,14 +4,15 @@ from a scored run's tables and figure data alone (docs/reports.md).
 Pages are self-contained: CSS inline, figures embedded as PNG data URIs, no network resource;
 A4 print rules. Every text from a plate map, clinical file or FCS keyword is escaped by Jinja2's
 autoescape; page file names come from :mod:`.names`. Patients are rendered in worker processes
-(each draws its own figures); the files are written atomically by the main process, and a
-rerun on the same tables gives the same bytes.
+(each figure drawn once: its PNG in the HTML page, its pixels on the PDF's flowing A4 pages,
+:mod:`.pdf`); the files are written atomically by the main process, and a rerun on the same
+tables gives the same bytes. Every page starts with the run's verdicts (issue 27): a withheld
+value shows its MFI and its reason, never an AB/C, fold change, state, responder or class.
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,11 @@ from typing import Any
 import numpy as np
 
 from .._io.atomic import write_atomic
-from .._workers import map_in_workers
+from .._workers import interrupts_held, map_in_workers
 from ..errors import AssayKitError
 from . import figures as fg
 from .load import RunData, load_run
 from .names import page_names
-
-A4_IN = (8.27, 11.69)
-
 
 # --- what the pages show ----------------------------------------------------------------------------
 
@@ -35,7 +33,12 @@ def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return "-" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
-def _calibration(run: RunData) -> dict[str, float] | None:
+def _calibration(run: RunData, withheld_too: bool = False) -> dict[str, float] | None:
+    """The run's calibration line; None without one, or when its verdict withholds it (unless
+    ``withheld_too``: the bead figure still shows what was fitted)."""
+    verdict = run.calibration_verdict
+    if not withheld_too and verdict is not None and verdict.get("status") == "withheld":
+        return None
     first = run.calibration[0] if run.calibration else None
     if first is None or first.get("error") or first.get("slope") is None:
         return None
@@ -56,6 +59,11 @@ def methods(run: RunData) -> dict[str, Any]:
            f"(r\u00b2 {first['r_squared']:.4f}, "
            f"{first['n_peaks_used']:.0f} peaks, {first['channel']})") if first.get("slope") is not None \
         else f"no calibration: {first.get('error', 'bead tube missing')}"
+    verdict = run.calibration_verdict or {}
+    if verdict.get("status") == "withheld":
+        fit += " - WITHHELD: no AB/C reported"
+    elif verdict.get("status") == "released":
+        fit += f" - released by a person: {verdict.get('released_reason') or 'no reason recorded'}"
     return {
         "strategy": f"{m.get('strategy', {}).get('name', '')} (sha256 {m.get('strategy', {}).get('sha256', '')[:12]})",
         "lot": f"{lot.get('kit', '')} lot {lot.get('lot', '')}" + (" - EXAMPLE values, not a real lot"
@@ -73,14 +81,125 @@ def methods(run: RunData) -> dict[str, Any]:
                        "hyper-inflammation, else AB/C < "
                        f"{thresholds.get('immunoparalysis_abc', 0):,.0f} is immunoparalysis"),
         "responder": m.get("responder_rule", {}).get("rule", ""),
-        "gap": "gap closed = (drug - control) / (normal threshold - control), for a control below normal",
+        "gap": "gap closed = (drug - control) / (normal threshold - control), for a control below normal; above "
+               "100 %: the drug brought the patient above the normal threshold",
         "software": f"assaykit {m.get('software', {}).get('assaykit', '')}",
     }
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+
+_VERDICT_WORDS = {"reportable": "reportable", "reportable_with_warnings": "reportable, with warnings",
+                  "withheld": "withheld"}
+NO_VERDICTS = ("No verdicts recorded: this output folder was scored before assaykit gave each value a verdict "
+               "(score the run again); read every value with its QC flags.")
+
+
+def withheld(row: dict[str, Any]) -> bool:
+    return row.get("verdict") == "withheld"
+
+
+def reasons(row: dict[str, Any]) -> str:
+    """Why a row is withheld (or reportable with warnings): the messages of its findings whose
+    codes are its verdict's reasons (the bare code where the row holds no such finding), and its
+    file's error."""
+    codes = list(row.get("verdict_reasons") or ())
+    flags = row.get("qc_flags") or ()
+    said = [f.message for f in flags if f.code in codes]
+    said += [c for c in codes if not any(f.code == c for f in flags)]
+    if row.get("error"):
+        said.append(f"failed: {row['error']}")
+    return "; ".join(dict.fromkeys(said))
+
+
+def _count_line(total: int, reportable: int, held: int, reasons_count: dict[str, int], noun: str) -> str:
+    line = f"{reportable} of {total} {noun} reportable; {held} withheld"
+    if reasons_count:
+        line += ": " + ", ".join(f"{code} ({n})" for code, n in sorted(reasons_count.items(),
+                                                                      key=lambda item: (-item[1], item[0])))
+    return line
+
+
+def verdict_summary(run: RunData) -> dict[str, Any]:
+    """The top of every page: "N of M values reportable; K withheld: reasons" (the manifest's
+    counts), and the bead calibration's banner when it is withheld or was released by a person."""
+    counts = run.verdicts
+    calibration = run.calibration_verdict
+    out: dict[str, Any] = {"recorded": counts is not None, "line": NO_VERDICTS, "banner": "", "banner_kind": "",
+                           "calibration_withheld": False}
+    if counts is not None:
+        out["line"] = _count_line(int(counts.get("values", 0)), int(counts.get("reportable", 0)),
+                                  int(counts.get("withheld", 0)), dict(counts.get("reasons") or {}), "values")
+    if calibration is not None:
+        findings = "; ".join(f"[{f.get('code', '')}] {f.get('message', '')}" for f in calibration.get("findings", []))
+        status = calibration.get("status")
+        if status == "withheld":
+            out.update(banner_kind="withheld", calibration_withheld=True,
+                       banner="Bead calibration WITHHELD" + (f": {findings}" if findings else "") +
+                              ". No AB/C, fold change, state, responder or ImmunoSep class is reported from this "
+                              "run; the MFI of each tube is shown.")
+        elif status == "released":
+            reason = calibration.get("released_reason") or "no reason recorded"
+            out.update(banner_kind="released",
+                       banner=f"Bead calibration RELEASED by a person despite its findings: \u201c{reason}\u201d. "
+                              + (f"Findings: {findings}. " if findings else "")
+                              + "Its AB/C values are reported on that person's responsibility.")
+    return out
+
+
+def _patient_verdict(tubes: list[dict[str, Any]]) -> str:
+    """This patient's tubes by verdict, when the tables record verdicts."""
+    judged = [t for t in tubes if t.get("verdict")]
+    if not judged:
+        return ""
+    held = [t for t in judged if withheld(t)]
+    count: dict[str, int] = {}
+    for t in held:
+        for code in t.get("verdict_reasons") or ("unstated",):
+            count[code] = count.get(code, 0) + 1
+    return "This patient: " + _count_line(len(judged), len(judged) - len(held), len(held), count, "tubes")
+
+
+def _missing(text: str) -> dict[str, str]:
+    """patients.csv's ``missing`` ("condition: reason; ...") as condition -> reason."""
+    out: dict[str, str] = {}
+    for part in (text or "").split("; "):
+        if part.strip():
+            condition, _, reason = part.partition(": ")
+            out[condition.strip()] = reason.strip()
+    return out
+
+
+def drug_summary(rows: list[dict[str, Any]], state: dict[str, Any] | None) -> dict[str, Any]:
+    """Responders and the highest fold change over the measured drugs only; each drug without a
+    measured fold change named with its reason."""
+    measured = [r for r in rows if not withheld(r) and r.get("fold_change") is not None]
+    unmeasured = {r["condition"]: (reasons(r) if withheld(r) else
+                                   "; ".join(f.message for f in r["qc_flags"] if f.severity == "error")
+                                   or "no fold change") for r in rows if r not in measured}
+    if state:
+        unmeasured.update(_missing(state.get("missing", "")))
+    measured_names = {r["condition"] for r in measured}
+    unmeasured = {c: why for c, why in unmeasured.items() if c not in measured_names}
+    best = max(measured, key=lambda r: r["fold_change"], default=None)
+    return {"measured": [r["condition"] for r in measured],
+            "responders": [r["condition"] for r in measured if r.get("responder")],
+            "highest": f"{best['condition']} ({best['fold_change']:.2f})" if best else "-",
+            "unmeasured": unmeasured,
+            "unmeasured_text": "; ".join(f"{c}: {why}" for c, why in unmeasured.items())}
+
+
+def _gap(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:,.0f} %" + (" (above normal)" if value > 1 else "")
 
 
 def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[str, Any]:
     """Everything a patient page shows, as plain values (strings formatted for reading)."""
     tubes = [s for s in run.samples if s["patient"] == patient and s["role"] in ("sample", "isotype")]
+    mfi = {s["file"]: s["hladr_mfi"] for s in tubes}
+    held_files = {s["file"] for s in tubes if withheld(s)}
     timepoints = list(dict.fromkeys(s["timepoint"] for s in tubes))
     sections = []
     for tp in timepoints:
@@ -89,25 +208,47 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
         order = {c: i for i, c in enumerate([run.control, *[r["condition"] for r in rows]])}
         members = sorted((s for s in tubes if s["timepoint"] == tp),
                          key=lambda s: (s["role"] != "sample", order.get(s["condition"], len(order)), s["file"]))
+        control = next((s for s in members if s["role"] == "sample" and s["condition"] == run.control), None)
+        control_held = control is not None and withheld(control)
+        if control_held and state is not None:  # never a state or class over a withheld control
+            state = {**state, **{k: None for k in ("control_abc", "state", "immunosep_class", "immunosep_rule")}}
         sections.append({
             "timepoint": tp,
             "state": state,
             "control_abc": fg.abc_text(state["control_abc"]) if state else "-",
+            "control_withheld": reasons(control) if control_held and control is not None else "",
+            "control_mfi": _fmt(control["hladr_mfi"], 0) if control is not None else "-",
+            "incomplete": (state.get("missing") or "incomplete") if state and state.get("completeness") == "incomplete"
+            else "",
             "ferritin": _fmt(state["ferritin_ng_ml"], 0, " ng/mL") if state and state["ferritin_ng_ml"] is not None
             else "not given",
-            "rows": [{**r, "control_abc_text": fg.abc_text(r["control_abc"]), "abc_text": fg.abc_text(r["abc"]),
+            "rows": [{**r, "control_abc": None if r.get("control_file") in held_files else r["control_abc"],
+                      "control_abc_text": "withheld" if r.get("control_file") in held_files
+                      else fg.abc_text(r["control_abc"]),
+                      "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r)
+                      else fg.abc_text(r["abc"]),
                       "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
-                      "gap_text": _fmt(None if r["gap_closed"] is None else 100 * r["gap_closed"], 0, " %"),
+                      "gap_text": _gap(r["gap_closed"]), "withheld_text": reasons(r) if withheld(r) else "",
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
-            "tubes": [{**s, "abc_text": fg.abc_text(s["hladr_abc"]), "mfi_text": _fmt(s["hladr_mfi"], 0),
+            "tubes": [{**s, "abc_text": "withheld" if withheld(s) else fg.abc_text(s["hladr_abc"]),
+                       "mfi_text": _fmt(s["hladr_mfi"], 0), "verdict_text": _tube_verdict(s),
                        "events_text": _fmt(s["events"], 0), "monocytes_text": _fmt(s["monocytes"], 0),
                        "pct_text": _fmt(s["monocytes_pct"], 1, " %"),
                        "purity_text": _fmt(s.get("monocyte_purity_pct"), 1, " %")} for s in members],
+            "drugs": drug_summary(rows, state),
         })
     dates = sorted({s["acquisition_date"] for s in tubes if s.get("acquisition_date")})
     return {"patient": patient, "stem": names[patient], "timepoints": timepoints, "sections": sections,
             "acquired": ", ".join(dates) or "not recorded", "failed": all(s["error"] for s in tubes) if tubes else True,
-            "trajectory": trajectory_context(run, patient)}
+            "verdict": _patient_verdict(tubes), "trajectory": trajectory_context(run, patient)}
+
+
+def _tube_verdict(row: dict[str, Any]) -> str:
+    verdict = row.get("verdict") or ""
+    if not verdict:
+        return ""
+    why = reasons(row) if verdict != "reportable" else ""
+    return _VERDICT_WORDS.get(verdict, verdict) + (f": {why}" if why else "")
 
 
 def trajectory_context(run: RunData, patient: str) -> dict[str, Any] | None:
@@ -141,41 +282,55 @@ def _tube_figures(run: RunData, tubes: list[dict[str, Any]]) -> tuple[list[dict]
         label = f"{s['condition']} ({s['well']})"
         if s["role"] == "sample":
             histograms.append({"condition": s["condition"], "hist": doc["hladr"] if doc else None,
-                               "abc": s["hladr_abc"], "mfi": s["hladr_mfi"]})
+                               "abc": s["hladr_abc"], "mfi": s["hladr_mfi"], "withheld": withheld(s)})
         gating.append((label, [Panel.from_dict(p) for p in doc["panels"]] if doc else []))
     return histograms, gating
 
 
-def _draw_section(run: RunData, section: dict[str, Any], colours: dict[str, str]) -> dict[str, Any]:
-    """The three figures of one patient time point, drawn onto callables (for PNG and PDF)."""
+RESTORATION_IN = (6.8, 3.0)
+HISTOGRAMS_IN = (6.8, 2.8)
+TRAJECTORY_IN = (6.8, 2.8)
+
+
+def _section_figures(run: RunData, section: dict[str, Any], colours: dict[str, str]) -> dict[str, fg.Raster]:
+    """The three figures of one patient time point, each drawn once (PNG for the HTML page, the
+    same pixels on the PDF page), on fixed margins."""
     thresholds = run.manifest.get("thresholds", {})
     edges = np.asarray(run.figures["hladr_log10_edges"])
     histograms, gating = _tube_figures(run, section["tubes"])
     calibration = _calibration(run)
-    return {
-        "restoration": lambda ax: fg.draw_restoration(ax, section["rows"], colours, run.control, thresholds),
-        "histograms": lambda ax: fg.draw_histograms(ax, histograms, edges, calibration, colours, thresholds),
-        "gating": lambda fig, rect=(0.07, 0.02, 0.99, 0.96): fg.draw_gating(fig, gating, rect),
-        "n_tubes": len(gating),
-        "n_panels": max([len(p) for _, p in gating] + [1]),
-    }
 
+    def restoration(fig: Any) -> None:
+        fg.draw_restoration(fg.axes_in(fig, 0.75, 0.35, 1.45, 0.3), section["rows"], colours, run.control,
+                            thresholds)
 
-def _png(draw: Callable[[Any], None], size: tuple[float, float], axes: bool = True,
-         layout: fg.Layout = "constrained") -> str:
-    fig = fg.new_figure(*size, layout=layout)
-    draw(fig.subplots() if axes else fig)
-    return fg.png_uri(fig)
+    def curves(fig: Any) -> None:
+        fg.draw_histograms(fg.axes_in(fig, 0.75, 0.45, 0.2, 0.3), histograms, edges, calibration, colours,
+                           thresholds)
+
+    return {"restoration": fg.render(restoration, *RESTORATION_IN),
+            "histograms": fg.render(curves, *HISTOGRAMS_IN),
+            "gating": fg.gating_raster(gating)}
 
 
 # --- rendering --------------------------------------------------------------------------------------
 
 
-def _environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+_ENVIRONMENT: Any = None
 
-    return Environment(loader=PackageLoader("assaykit.report", "templates"), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+def _environment() -> Any:
+    """The templates, compiled once per process (before the workers fork, :func:`render_reports`)."""
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        from jinja2 import Environment, PackageLoader, StrictUndefined
+
+        _ENVIRONMENT = Environment(loader=PackageLoader("assaykit.report", "templates"), autoescape=True,
+                                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                   keep_trailing_newline=True)
+        for name in ("patient.html.j2", "index.html.j2"):
+            _ENVIRONMENT.get_template(name)
+    return _ENVIRONMENT
 
 
 def _common(run: RunData) -> dict[str, Any]:
@@ -186,7 +341,15 @@ def _common(run: RunData) -> dict[str, Any]:
             "scored": m.get("ended", ""), "state_colours": fg.STATE_COLOURS,
             "figure_data_missing": bool(run.figures.get("missing")),
             "qc_banner": f"QC: {status}, {reason}" if status in ("rejected", "warning") else "",
-            "qc_rejected": status == "rejected"}
+            "qc_rejected": status == "rejected", "verdicts": verdict_summary(run),
+            "gap_note": gap_note(run)}
+
+
+def gap_note(run: RunData) -> str:
+    normal = run.manifest.get("thresholds", {}).get("normal_abc", 15000)
+    return (f"Gap closed: (drug - control) / ({normal:,.0f} - control), the share of the distance from the "
+            f"patient's control to the normal limit ({normal:,.0f} AB/C) that the drug closed; above 100 % the "
+            f"drug brought the patient above the normal limit. Not computed when the control is already normal.")
 
 
 def render_patient(run: RunData, patient: str, names: dict[str, str]) -> dict[str, bytes]:
@@ -194,21 +357,47 @@ def render_patient(run: RunData, patient: str, names: dict[str, str]) -> dict[st
     context = patient_context(run, patient, names)
     colours = fg.condition_colours(_conditions(run), run.control)
     with fg.style():
-        drawn = [_draw_section(run, s, colours) for s in context["sections"]]
         course = context["trajectory"]
         if course is not None:
             thresholds = run.manifest.get("thresholds", {})
-            course["draw"] = lambda ax: fg.draw_trajectory(ax, course["series"], colours, run.control, thresholds)
-            course["png"] = _png(course["draw"], (6.8, 3.0))
-        for section, d in zip(context["sections"], drawn, strict=True):
-            section["restoration_png"] = _png(d["restoration"], (6.8, 3.2))
-            section["histogram_png"] = _png(d["histograms"], (6.8, 3.0))
-            section["gating_png"] = _png(d["gating"], (1.4 * d["n_panels"] + 0.5, 1.3 * d["n_tubes"] + 0.2), False,
-                                         layout=None)
-        pdf = patient_pdf(run, context, drawn)
+            course["figure"] = fg.render(lambda fig: fg.draw_trajectory(fg.axes_in(fig, 0.75, 0.45, 1.45, 0.15),
+                                                                        course["series"], colours, run.control,
+                                                                        thresholds), *TRAJECTORY_IN)
+            course["png"] = course["figure"].uri
+        for section in context["sections"]:
+            section["figures"] = drawn = _section_figures(run, section, colours)
+            section["restoration_png"] = drawn["restoration"].uri
+            section["histogram_png"] = drawn["histograms"].uri
+            section["gating_png"] = drawn["gating"].uri
+        pdf = patient_pdf(run, context)
     html = _environment().get_template("patient.html.j2").render(p=context, **_common(run))
     stem = names[patient]
     return {f"patients/{stem}.html": html.encode("utf-8"), f"patients/{stem}.pdf": pdf}
+
+
+def index_patients(run: RunData, names: dict[str, str]) -> list[dict[str, Any]]:
+    """The run summary's patient rows: responders and the highest fold change over measured drugs
+    only, every drug without a value named with its reason."""
+    blood = [s for s in run.samples if s["role"] in ("sample", "isotype")]
+    patients = []
+    for patient in sorted({s["patient"] for s in blood}):
+        rows = [p for p in run.patients if p["patient"] == patient]
+        for p in rows:
+            control = next((s for s in blood if s["patient"] == patient and s["timepoint"] == p["timepoint"]
+                            and s["role"] == "sample" and s["condition"] == run.control), None)
+            held = control is not None and withheld(control)
+            drugs = drug_summary([r for r in run.restoration if r["patient"] == patient
+                                  and r["timepoint"] == p["timepoint"]], p)
+            patients.append({**p, "stem": names[patient], "drugs": drugs,
+                             "control_abc_text": (f"withheld (MFI {_fmt(control['hladr_mfi'], 0)})"
+                                                  if held and control is not None else fg.abc_text(p["control_abc"])),
+                             "state": None if held else p["state"],
+                             "immunosep_class": None if held else p["immunosep_class"]})
+        if not rows:
+            patients.append({"patient": patient, "stem": names[patient], "timepoint": "", "state": "",
+                             "control_abc_text": "-", "immunosep_class": "", "completeness": "", "missing": "",
+                             "drugs": drug_summary([], None), "qc_flags": ()})
+    return patients
 
 
 def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
@@ -217,27 +406,18 @@ def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
     thresholds = run.manifest.get("thresholds", {})
     blood = [s for s in run.samples if s["role"] in ("sample", "isotype")]
     with fg.style():
-        plate = _png(lambda f: fg.draw_plate(f, run.samples), (8.0, 5.2), False)
-        beads = _png(lambda f: fg.draw_beads(f, [c for c in run.calibration if c.get("peak") is not None],
-                                             run.figures.get("beads")), (9.0, 3.4), False) \
-            if _calibration(run) is not None else None
-        cohort = _png(lambda f: fg.draw_cohort(f, run.restoration, run.cohort, colours, run.control, thresholds),
-                      (max(3.2 * len(run.cohort), 4.0), 3.8), False)
-    patients = []
-    for patient in sorted({s["patient"] for s in blood}):
-        rows = [p for p in run.patients if p["patient"] == patient]
-        for p in rows:
-            patients.append({**p, "stem": names[patient], "control_abc_text": fg.abc_text(p["control_abc"]),
-                             "best_text": _fmt(p["best_fold_change"])})
-        if not rows:
-            patients.append({"patient": patient, "stem": names[patient], "timepoint": "", "state": "",
-                             "control_abc_text": "-", "immunosep_class": "", "responders": "", "best_condition": "",
-                             "best_text": "-", "qc_flags": ()})
+        plate = fg.render(lambda f: fg.draw_plate(f, run.samples), 8.0, 5.2).uri
+        beads = fg.render(lambda f: fg.draw_beads(f, [c for c in run.calibration if c.get("peak") is not None],
+                                                  run.figures.get("beads")), 9.0, 3.4, layout="constrained").uri \
+            if _calibration(run, withheld_too=True) is not None else None
+        cohort = fg.render(lambda f: fg.draw_cohort(f, run.restoration, run.cohort, colours, run.control, thresholds),
+                           max(3.2 * len(run.cohort), 4.0), 3.8, layout="constrained").uri
     calibration = run.calibration[0] if run.calibration else {}
     context = {
-        **_common(run), "patients": patients, "plate_png": plate, "beads_png": beads, "cohort_png": cohort,
-        "calibration": calibration, "peaks": [c for c in run.calibration if c.get("peak") is not None],
-        "cohort": run.cohort, "samples": run.samples,
+        **_common(run), "patients": index_patients(run, names), "plate_png": plate, "beads_png": beads,
+        "cohort_png": cohort, "calibration": calibration,
+        "peaks": [c for c in run.calibration if c.get("peak") is not None],
+        "cohort": run.cohort, "samples": [{**s, "verdict_text": _tube_verdict(s)} for s in run.samples],
         "failed": [s for s in run.samples if s["error"]],
         "n_files": len(run.samples), "n_patients": len({s["patient"] for s in blood}),
         "bead_flags": calibration.get("qc_flags", ()),
@@ -248,86 +428,137 @@ def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
 
 # --- the PDF -------------------------------------------------------------------------------------------
 
-
-def _text_block(fig: Any, lines: list[tuple[str, float]], top: float = 0.98, width: int = 118) -> float:
-    """Lines of (text, font size) from the top of a (sub)figure; returns where they ended."""
-    y = top
-    height_pt = fig.bbox.height / fig.dpi * 72
-    for text, size in lines:
-        wrapped = textwrap.fill(text, width=int(width * 8 / size)) if text else ""
-        fig.text(0.02, y, wrapped, fontsize=size, va="top", ha="left")
-        y -= (wrapped.count("\n") + 1) * size * 1.45 / height_pt
-    return y
+_RED, _AMBER = ("#fdecea", "#b03a2e"), ("#fef9e7", "#d4ac0d")
 
 
-def patient_pdf(run: RunData, context: dict[str, Any], drawn: list[dict[str, Any]]) -> bytes:
-    """A4 pages per time point: header, state, restoration table, figure and QC flags; then
-    histograms and gating thumbnails; the methods footnote ends the last page."""
-    import io
+def _pdf_top(pages: Any, context: dict[str, Any], common: dict[str, Any]) -> None:
+    """What the top of the HTML page says: title, run, verdicts, banners."""
+    v = common["verdicts"]
+    pages.text(f"HLA-DR restoration report - patient {context['patient']}", 14, bold=True, after=2)
+    pages.text(f"time points {', '.join(context['timepoints'])}  |  run {common['run']}  |  acquired "
+               f"{context['acquired']}  |  scored {common['scored']} with assaykit {common['software']}", 7.5,
+               colour="#5d6d7e", after=5)
+    pages.text(v["line"], 8.5, bold=v["recorded"], box=_AMBER if not v["recorded"] else None)
+    if v["banner"]:
+        pages.text(v["banner"], 8.5, bold=True, box=_RED if v["banner_kind"] == "withheld" else _AMBER)
+    if common["qc_banner"]:
+        pages.text(common["qc_banner"] + (": this run is held; its values are not to be reported until the QC "
+                                          "failure is resolved." if common["qc_rejected"] else ""), 8.5, box=_RED)
+    if context["verdict"]:
+        pages.text(context["verdict"], 8)
+    if context["failed"]:
+        pages.text("Every file of this patient failed: no value could be measured. The reasons are listed below.",
+                   8.5, bold=True, box=_RED)
+    if common["figure_data_missing"]:
+        pages.text("figure_data.json is missing from the output folder: histograms and gating thumbnails cannot be "
+                   "drawn (score the run again to keep them).", 8, box=_AMBER)
 
-    from matplotlib.backends.backend_pdf import PdfPages
+
+def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) -> None:
+    state = section["state"] or {}
+    figures = section["figures"]
+    pages.need(120)
+    pages.text(f"Time point {section['timepoint']}", 12, bold=True, after=3)
+    if section["incomplete"]:
+        pages.text(f"Incomplete: {section['incomplete']}", 8.5, bold=True, box=_AMBER)
+    if section["control_withheld"]:
+        pages.text(f"Unstimulated monocyte HLA-DR: WITHHELD (MFI {section['control_mfi']}): "
+                   f"{section['control_withheld']}", 10, bold=True, colour="#b03a2e", after=2)
+    else:
+        pages.text(f"Unstimulated monocyte HLA-DR: {section['control_abc']} AB/C - state: "
+                   f"{state.get('state') or 'no value'}", 10, bold=True, after=2)
+    pages.text(f"ImmunoSep class: {state.get('immunosep_class') or 'not classified'} "
+               f"({state.get('immunosep_rule') or 'no ferritin given'}); ferritin: {section['ferritin']}", 8)
+    pages.items([str(flag) for flag in state.get("qc_flags") or ()], 7.5, colour="#b03a2e")
+    pages.space(1)
+    pages.text("Restoration per drug", 10, bold=True, keep=50)
+    if section["rows"]:
+        pages.table(["drug", "control AB/C", "drug AB/C", "fold change", "delta AB/C", "gap closed", "state reached",
+                     "responder"],
+                    [[r["condition"], r["control_abc_text"], r["abc_text"], r["fold_text"], r["delta_text"],
+                      r["gap_text"], r["state_drug"] or "-", r["responder_text"]] for r in section["rows"]],
+                    ["left", "right", "right", "right", "right", "right", "left", "left"],
+                    colours=["#b03a2e" if withheld(r) else "black" for r in section["rows"]], after=2)
+        pages.text(common["gap_note"], 6.5, colour="#5d6d7e")
+        notes = [f"{r['condition']}: withheld: {r['withheld_text']}" for r in section["rows"] if r["withheld_text"]]
+        notes += [f"{r['condition']}: {f}" for r in section["rows"] for f in r["qc_flags"]]
+        if notes:
+            pages.text("QC of the rows", 8, bold=True, after=1, keep=20)
+            pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
+        pages.space(3)
+        pages.figure(figures["restoration"])
+    else:
+        pages.text("No drug tube for this time point.", 8)
+    pages.figure(figures["histograms"])
+    pages.text("Tubes", 10, bold=True, keep=50)
+    mfi = common["methods"]["mfi_header"]
+    pages.table(["well", "file", "condition", "events", "monocytes", "% of parent", "purity (est.)", mfi, "AB/C",
+                 "verdict"],
+                [[t["well"], t["file"], t["condition"] + ("" if t["role"] == "sample" else f" ({t['role']})"),
+                  t["events_text"], t["monocytes_text"], t["pct_text"], t["purity_text"], t["mfi_text"],
+                  t["abc_text"], (t.get("verdict") or "-").replace("_", " ")] for t in section["tubes"]],
+                ["left", "left", "left", "right", "right", "right", "right", "right", "right", "left"],
+                colours=["#b03a2e" if withheld(t) or t["error"] else "black" for t in section["tubes"]], after=2)
+    notes = [f"{t['condition']} ({t['well']}): {t['verdict_text']}" for t in section["tubes"]
+             if t["verdict_text"] and t.get("verdict") != "reportable"]
+    notes += [f"{t['condition']} ({t['well']}): failed: {t['error']}" for t in section["tubes"] if t["error"]]
+    notes += [f"{t['condition']} ({t['well']}): {f}" for t in section["tubes"] for f in t["qc_flags"]]
+    pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
+    pages.space(1)
+    pages.text("Gating: automatic gates (crimson) on each tube, one row per tube, in gating order.", 7.5,
+               colour="#5d6d7e", after=2, keep=80)
+    pages.figure(figures["gating"])
+
+
+def patient_pdf(run: RunData, context: dict[str, Any]) -> bytes:
+    """The patient's page on A4, flowing: the top (verdicts, banners), the course over time, then
+    per time point the state, the restoration table and figure, the histograms, the tubes table
+    and the gating thumbnails; the methods and the research-use line end it."""
+    from .pdf import Pages, core_fonts_suffice
 
     common = _common(run)
-    buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"CreationDate": None, "Creator": f"assaykit {common['software']}",
-                                    "Title": f"HLA-DR restoration: patient {context['patient']}"}) as pdf:
-        for section, d in zip(context["sections"], drawn, strict=True):
-            fig = fg.new_figure(*A4_IN, layout=None)
-            state = section["state"] or {}
-            _text_block(fig, [
-                (f"HLA-DR restoration report - patient {context['patient']}", 14),
-                (f"time point {section['timepoint']}  |  run {common['run']}  |  acquired {context['acquired']}  |  "
-                 f"assaykit {common['software']}", 8),
-                (common["qc_banner"], 9) if common["qc_banner"] else ("", 6),
-                (f"Unstimulated monocyte HLA-DR: {section['control_abc']} AB/C - state: {state.get('state') or '-'}",
-                 11),
-                (f"ImmunoSep class: {state.get('immunosep_class') or 'not classified'}"
-                 f" ({state.get('immunosep_rule') or 'no ferritin given'}); ferritin {section['ferritin']}", 9),
-            ], top=0.965)
-            ax = fig.add_axes((0.05, 0.66, 0.9, 0.16))
-            ax.set_axis_off()
-            header = ["drug", "control AB/C", "drug AB/C", "fold change", "delta AB/C", "gap closed", "state reached",
-                      "responder"]
-            cells = [[r["condition"], r["control_abc_text"], r["abc_text"], r["fold_text"], r["delta_text"],
-                      r["gap_text"], r["state_drug"] or "-", r["responder_text"]] for r in section["rows"]]
-            if cells:
-                t = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center")
-                t.auto_set_font_size(False)
-                t.set_fontsize(7.5)
-                t.auto_set_column_width(list(range(len(header))))
-                t.scale(1, 1.25)
-            else:
-                ax.text(0.5, 0.8, "no drug tube for this time point", ha="center")
-            d["restoration"](fig.add_axes((0.12, 0.33, 0.66, 0.29)))
-            notes = [(f"{r['condition']}: {f}", 7) for r in section["rows"] for f in r["qc_flags"]]
-            notes += [(f"{t['condition']} ({t['file']}): {t['error']}", 7) for t in section["tubes"] if t["error"]]
-            _text_block(fig, [("QC flags", 9), *(notes or [("none", 7)])], top=0.27, width=130)
-            pdf.savefig(fig)
-            fig = fg.new_figure(*A4_IN, layout=None)
-            d["histograms"](fig.add_axes((0.1, 0.72, 0.86, 0.24)))
-            d["gating"](fig, (0.1, 0.17, 0.96, 0.66))
-            m = common["methods"]
-            _text_block(fig, [("Methods", 9), (f"Gating strategy: {m['strategy']}; readout: {m['statistic']}.", 7),
-                              (f"Beads: {m['lot']}; {m['fit']}.", 7), (f"States: {m['thresholds']}.", 7),
-                              (f"Responder: {m['responder']} against the {m['control']} control; {m['gap']}.", 7)],
-                        top=0.13, width=130)
-            pdf.savefig(fig)
-        course = context["trajectory"]
-        if course is not None:
-            fig = fg.new_figure(*A4_IN, layout=None)
-            _text_block(fig, [(f"Patient {context['patient']} over time (runs: {', '.join(course['runs'])})", 12),
-                              (common["qc_banner"], 9) if common["qc_banner"] else ("", 6)], top=0.965)
-            course["draw"](fig.add_axes((0.12, 0.55, 0.7, 0.35)))
-            _text_block(fig, [("Findings", 9), *[(f, 8) for f in course["findings"]], ("", 6),
-                              (course["source"], 6)], top=0.48, width=130)
-            pdf.savefig(fig)
-    return buffer.getvalue()
+    pages = Pages(f"HLA-DR restoration: patient {context['patient']}", f"assaykit {common['software']}",
+                  core_fonts=core_fonts_suffice(context, common))
+    _pdf_top(pages, context, common)
+    course = context["trajectory"]
+    if course is not None:
+        pages.text(f"Over time (runs: {', '.join(course['runs'])})", 12, bold=True, keep=120)
+        pages.figure(course["figure"])
+        pages.items(course["findings"], 7.5)
+        pages.text(course["source"], 6.5, colour="#5d6d7e")
+    for section in context["sections"]:
+        _pdf_section(pages, section, common)
+    m = common["methods"]
+    pages.text("Methods", 10, bold=True, after=2, keep=70)
+    pages.items([f"Gating: automatic, strategy {m['strategy']}; readout: {m['statistic']}.",
+                 f"Bead calibration: {m['lot']}; {m['fit']}.", f"States and classes: {m['thresholds']}.",
+                 f"Responder: {m['responder']}, each drug against the patient's {m['control']} control at the same "
+                 f"time point; {m['gap']}.", f"{m['software']}. {RESEARCH_USE}"], colour="#34495e")
+    return pages.pdf()
+
+
+RESEARCH_USE = "Research use; not a diagnostic device."
 
 
 # --- the whole run ------------------------------------------------------------------------------------
 
 _RUN: RunData | None = None
 _NAMES: dict[str, str] = {}
+
+
+def _prepare() -> None:
+    """Import the drawing and PDF backends, load the fonts and compile the templates in this
+    process, before the workers fork: each inherits them instead of paying for them."""
+    import importlib
+
+    for module in ("matplotlib.backends.backend_agg", "matplotlib.backends.backend_pdf", "PIL.ImageDraw"):
+        importlib.import_module(module)
+
+    from .pdf import text_height
+
+    _environment()
+    with fg.style():
+        text_height(1, 8)
 
 
 def _init(run: RunData, names: dict[str, str]) -> None:
@@ -365,6 +596,8 @@ def render_reports(folder: Path, stage: Path, jobs: int | None = None,
     names = page_names(patients)
     tasks: list[str | None] = [None, *patients]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    with interrupts_held():  # the imports collect garbage (the ledger's): no Ctrl-C lost in its callbacks
+        _prepare()
     if stage != folder:
         for name, data in run.data_files.items():  # the run's data, never its old pages
             write_atomic(stage / name, data)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -34,30 +36,101 @@ def style() -> Iterator[None]:
         yield
 
 
+PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#ece133", "#56b4e9")
+"""seaborn's "colorblind" palette without its grey (kept here: importing seaborn cost each report
+worker about a second, docs/benchmarks.md)."""
+DPI = 110
+"""Resolution of every report figure: the PNG of the HTML page and the image of the PDF page."""
+PNG_LEVEL = 3
+"""zlib level of the PNGs (6, the default, took twice the time for files about 5 % smaller)."""
+
+
 def condition_colours(conditions: Sequence[str], control: str) -> dict[str, str]:
     """The control in grey, each drug (sorted by name) a colour of seaborn's colour-blind palette."""
-    import seaborn as sns
-
-    palette = [c for i, c in enumerate(sns.color_palette("colorblind", 10).as_hex()) if i != 7]  # 7 is grey
     drugs = sorted({c for c in conditions if c != control})
-    return {control: CONTROL_COLOUR, **{d: palette[i % len(palette)] for i, d in enumerate(drugs)}}
+    return {control: CONTROL_COLOUR, **{d: PALETTE[i % len(PALETTE)] for i, d in enumerate(drugs)}}
 
 
 Layout = Literal["constrained", "compressed", "tight"] | None
 """A figure's layout engine (matplotlib's names; None: none)."""
 
 
-def new_figure(width_in: float, height_in: float, layout: Layout = "constrained") -> Any:
+@dataclass(frozen=True)
+class Raster:
+    """A figure drawn once: its PNG (the HTML page's image) and its pixels (the PDF page's
+    image), at ``dpi``; ``breaks`` are the pixel rows where the PDF may cut it across pages."""
+
+    png: bytes
+    pixels: np.ndarray = field(repr=False)  # rows x columns x 3, uint8
+    dpi: float = DPI
+    breaks: tuple[int, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """The PNG as an embeddable ``data:image/png;base64,...`` URI."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    @property
+    def size_in(self) -> tuple[float, float]:
+        """(width, height) in inches."""
+        return self.pixels.shape[1] / self.dpi, self.pixels.shape[0] / self.dpi
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """RGB pixels as PNG bytes (no metadata: the same pixels give the same bytes)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", compress_level=PNG_LEVEL)
+    return buffer.getvalue()
+
+
+def render(draw: Callable[[Any], Sequence[int] | None], width_in: float, height_in: float,
+           layout: Layout = None, dpi: float = DPI) -> Raster:
+    """Draw a figure of ``width_in`` x ``height_in`` inches with ``draw(figure)`` (which may return
+    the pixel rows where it can be cut) and rasterise it once (Agg)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width_in, height_in), layout=layout)
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi, layout=layout)
+    canvas = _canvas_class()(fig)
+    breaks = draw(fig)
+    canvas.draw()
+    pixels = np.array(np.asarray(canvas.buffer_rgba())[..., :3])  # the face is opaque white
+    return Raster(encode_png(pixels), pixels, dpi, tuple(breaks or ()))
 
 
-def png_uri(fig: Any, dpi: int = 110) -> str:
-    """The figure as an embeddable ``data:image/png;base64,...`` URI."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+_RENDERERS: dict[tuple[int, int, float], Any] = {}
+_CANVAS: Any = None
+
+
+def _canvas_class() -> Any:
+    """An Agg canvas that shares one renderer per figure size within the process: matplotlib
+    caches text measurements per renderer, so the tick labels, titles and axis labels every
+    patient's figures repeat are measured once per worker instead of once per figure."""
+    global _CANVAS
+    if _CANVAS is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+
+        class Canvas(FigureCanvasAgg):
+            def get_renderer(self) -> Any:
+                w, h = self.get_width_height(physical=True)
+                key = (w, h, self.figure.dpi)
+                if key not in _RENDERERS:
+                    if len(_RENDERERS) > 16:
+                        _RENDERERS.clear()
+                    _RENDERERS[key] = RendererAgg(w, h, self.figure.dpi)
+                self.renderer = _RENDERERS[key]
+                return self.renderer
+
+        _CANVAS = Canvas
+    return _CANVAS
+
+
+def axes_in(fig: Any, left: float, bottom: float, right: float, top: float) -> Any:
+    """Axes with margins in inches (left, bottom, right, top) on ``fig``: a fixed layout, no
+    layout engine (constrained layout cost 150 ms a figure)."""
+    width, height = fig.get_size_inches()
+    return fig.add_axes((left / width, bottom / height, 1 - (left + right) / width, 1 - (bottom + top) / height))
 
 
 def abc_text(value: float | None) -> str:
@@ -65,25 +138,25 @@ def abc_text(value: float | None) -> str:
 
 
 def _abc_axis(axis: Any) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     low, high = sorted(axis.get_view_interval())
     wide = low > 0 and high / low > 2000
     axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
+    axis.set_minor_locator(NullLocator())  # minor ticks cost a third of a figure's drawing
 
 
 def _threshold_lines(ax: Any, thresholds: dict[str, float], vertical: bool = False, labels: bool = True) -> None:
     lines = ((thresholds["immunoparalysis_abc"], STATE_COLOURS["immunoparalysis"], "immunoparalysis below"),
              (thresholds["immunosuppressed_abc"], STATE_COLOURS["immunosuppressed"], "immunosuppressed below"),
              (thresholds["normal_abc"], STATE_COLOURS["normal"], "normal from"))
+    draw = ax.vlines if vertical else ax.hlines
+    draw([v for v, _, _ in lines], 0, 1, colors=[c for _, c, _ in lines], lw=0.8, ls=":", zorder=0,
+         transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform())
     for value, colour, words in lines:
-        if vertical:
-            ax.axvline(value, color=colour, lw=0.8, ls=":", zorder=0)
-        else:
-            ax.axhline(value, color=colour, lw=0.8, ls=":", zorder=0)
-            if labels:
+        if not vertical and labels:
                 ax.text(1.0, value, f" {words} {value:,.0f}", transform=ax.get_yaxis_transform(), color=colour,
                         fontsize=6, va="center", ha="left", clip_on=False)
 
@@ -115,7 +188,8 @@ def draw_restoration(ax: Any, rows: list[dict[str, Any]], colours: dict[str, str
             ax.annotate(words + (" responder" if r["responder"] else ""), (i + 0.2, d), textcoords="offset points",
                         xytext=(0, 7), ha="center", fontsize=7, color=colour)
         if d is None:
-            ax.text(i + 0.2, thresholds["immunosuppressed_abc"], "no AB/C", ha="center", fontsize=7, color="crimson")
+            words = "withheld" if r.get("verdict") == "withheld" else "no AB/C"
+            ax.text(i + 0.2, thresholds["immunosuppressed_abc"], words, ha="center", fontsize=7, color="crimson")
     _threshold_lines(ax, thresholds)
     ax.set_ylim(*_abc_limits(values, thresholds))
     _abc_axis(ax.yaxis)
@@ -143,25 +217,38 @@ def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarra
                     thresholds: dict[str, float]) -> None:
     """Monocyte HLA-DR of each tube of one patient and time point, overlaid (area 1 per tube),
     with each tube's median as a dashed line."""
+    from matplotlib.lines import Line2D
+
     ax.set_xscale("log")
-    curves = []
+    curves, lines = [], []
+    medians: list[tuple[float, str]] = []
+    top = 0.0
     for tube in tubes:
         if tube.get("hist") is None:
             continue
         colour = colours.get(tube["condition"], "k")
         x, y = hladr_curve(tube["hist"], edges_log10, calibration)
-        ax.stairs(y, x, color=colour, lw=1.4, label=f"{tube['condition']} (n = {tube['hist']['n']:,})")
+        withheld = " withheld" if tube.get("withheld") else ""
+        # a step line added as an artist: ax.stairs re-computed the data limits through the log
+        # transform at every call, and the limits are set below anyway
+        lines.append(ax.add_artist(Line2D(np.repeat(x, 2)[1:-1], np.repeat(y, 2), color=colour, lw=1.4,
+                                          label=f"{tube['condition']} (n = {tube['hist']['n']:,}){withheld}")))
+        top = max(top, float(y.max()) if y.size else 0.0)
         median = tube["abc"] if calibration is not None else tube["mfi"]
-        if median is not None:
-            ax.axvline(median, color=colour, lw=0.9, ls="--")
+        if median is not None and not withheld:
+            medians.append((median, colour))
         curves.append((x, np.asarray(tube["hist"]["counts"])))
+    if medians:
+        ax.vlines([m for m, _ in medians], 0, 1, colors=[c for _, c in medians], lw=0.9, ls="--",
+                  transform=ax.get_xaxis_transform())
+    ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
     if calibration is not None:
         _threshold_lines(ax, thresholds, vertical=True, labels=False)
         ax.set_xlabel("HLA-DR (AB/C, log scale); dotted: 5,000 / 8,000 / 15,000; dashed: medians")
     else:
         ax.set_xlabel("HLA-DR (MFI, log scale): no bead calibration, no AB/C")
     if curves:
-        ax.legend(loc="upper left", frameon=False)
+        ax.legend(handles=lines, loc="upper left", frameon=False)
         ax.set_xlim(*_histogram_limits(curves))
     else:
         ax.text(0.5, 0.5, "no histogram: no tube of this patient was gated", ha="center", va="center",
@@ -185,28 +272,137 @@ def _histogram_limits(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[floa
     return max(min(lows) / 2, 1.0), max(highs) * 2
 
 
-def draw_gating(fig: Any, tubes: list[tuple[str, list[Any]]],
-                rect: tuple[float, float, float, float] = (0.07, 0.02, 0.99, 0.96)) -> None:
-    """Gating thumbnails in ``rect`` (left, bottom, right, top of ``fig``): one row per tube
-    (label, panels), one column per gate. Laid out by hand (no layout engine: many small axes)."""
-    from ..gating.plot import draw_panel
+GATING_CELL_IN = (1.4, 1.25)
+"""Each gating thumbnail's cell (width, height) in inches."""
+_ROW_LABEL_IN, _HEADING_IN = 0.3, 0.32
 
+
+def gating_size(tubes: Sequence[tuple[str, Sequence[Any]]]) -> tuple[float, float]:
+    """(width, height) in inches of :func:`gating_raster`'s picture of ``tubes``."""
     columns = max([len(p) for _, p in tubes] + [1])
-    left, bottom, right, top = rect
-    grid = fig.add_gridspec(max(len(tubes), 1), columns, left=left, bottom=bottom, right=right, top=top,
-                            wspace=0.25, hspace=0.45)
+    return _ROW_LABEL_IN + columns * GATING_CELL_IN[0], _HEADING_IN + max(len(tubes), 1) * GATING_CELL_IN[1]
+
+
+def gating_raster(tubes: Sequence[tuple[str, Sequence[Any]]], dpi: float = DPI) -> Raster:
+    """Gating thumbnails, one row per tube (label, panels), one column per gate (headed by the
+    gate's axes): each gate on its parent's density (viridis, log scale, empty bins white), the
+    gate in crimson. Drawn straight into pixels (numpy for the densities, Pillow for lines and
+    text, at twice the resolution and then reduced, so lines and letters are smooth): through
+    matplotlib the same grid cost five times as much. Its breaks are the rows between tubes."""
+    from PIL import Image, ImageDraw
+
+    scale = 2
+    px = dpi * scale  # pixels per inch while drawing
+    width_in, height_in = gating_size(tubes)
+    size = (round(width_in * dpi) * scale, round(height_in * dpi) * scale)
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = _pil_font(round(6 / 72 * px))
+    cell_w, cell_h = GATING_CELL_IN
+    first: dict[int, Any] = {}
+    for _, panels in tubes:
+        for j, panel in enumerate(panels):
+            first.setdefault(j, panel)
+    for j, panel in sorted(first.items()):
+        draw.text((px * (_ROW_LABEL_IN + (j + 0.5) * cell_w), px * (_HEADING_IN - 0.04)), _axes_words(panel),
+                  fill=(64, 64, 64), font=font, anchor="md")
+    breaks = [0]
     for i, (label, panels) in enumerate(tubes):
-        for j in range(columns):
-            ax = fig.add_subplot(grid[i, j])
-            if j < len(panels):
-                draw_panel(ax, panels[j], thumbnail=True)
-            else:
-                ax.set_axis_off()
-            if j == 0:
-                if panels:
-                    ax.set_ylabel(f"{label}\n{ax.get_ylabel()}", fontsize=6)
-                else:
-                    ax.text(0, 0.5, f"{label}: not gated", fontsize=7, color="crimson", transform=ax.transAxes)
+        top = _HEADING_IN + i * cell_h
+        if i:
+            breaks.append(round(top * dpi))
+        if not panels:
+            draw.text((px * (_ROW_LABEL_IN + 0.05), px * (top + cell_h / 2)), f"{label}: not gated",
+                      fill=(220, 20, 60), font=_pil_font(round(7 / 72 * px)), anchor="lm")
+            continue
+        _vertical_text(image, label, font, px * (_ROW_LABEL_IN - 0.06), px * (top + cell_h / 2))
+        for j, panel in enumerate(panels):
+            left, upper = px * (_ROW_LABEL_IN + j * cell_w + 0.05), px * (top + 0.17)
+            right, lower = px * (_ROW_LABEL_IN + (j + 1) * cell_w - 0.05), px * (top + cell_h - 0.06)
+            words = f"{panel.population} {panel.percent_of_parent:.1f} %"
+            if _axes_words(panel) != _axes_words(first[j]):
+                words += f" ({_axes_words(panel)})"
+            draw.text(((left + right) / 2, upper - 0.03 * px), words, fill="black", font=font, anchor="md")
+            box = (round(left), round(upper), round(right), round(lower))
+            image.paste(_tile(panel, box[2] - box[0], box[3] - box[1], max(1, round(px / 72))), box[:2])
+            draw.rectangle(box, outline=(140, 140, 140), width=max(1, round(0.6 / 72 * px)))
+    breaks.append(round(height_in * dpi))
+    pixels = np.asarray(image.reduce(scale))
+    return Raster(encode_png(pixels), pixels, dpi, tuple(breaks))
+
+
+def _axes_words(panel: Any) -> str:
+    x, y = panel.x_label.split(" (")[0], panel.y_label.split(" (")[0]
+    return x if np.asarray(panel.counts).ndim == 1 else f"{x} vs {y}"
+
+
+@cache
+def _pil_font(pixels: int) -> Any:
+    from matplotlib.font_manager import FontProperties, findfont
+    from PIL import ImageFont
+
+    return ImageFont.truetype(findfont(FontProperties()), pixels)
+
+
+@cache
+def _viridis() -> np.ndarray:
+    import matplotlib
+
+    return np.round(matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).astype(np.uint8)
+
+
+def _vertical_text(image: Any, text: str, font: Any, right: float, middle: float) -> None:
+    """``text`` turned a quarter (reading upwards), its right edge at ``right``, centred on ``middle``."""
+    from PIL import Image, ImageDraw
+
+    left, top, end, bottom = font.getbbox(text)
+    strip = Image.new("L", (max(1, end - left + 2), max(1, bottom - top + 2)), 0)
+    ImageDraw.Draw(strip).text((1 - left, 1 - top), text, fill=255, font=font)
+    turned = strip.rotate(90, expand=True)
+    image.paste((0, 0, 0), (round(right - turned.width), round(middle - turned.height / 2)), turned)
+
+
+def _tile(panel: Any, width: int, height: int, line: int) -> Any:
+    """One gate on its parent as a ``width`` x ``height`` picture (scale values mapped to its
+    pixels; lines outside it are cut off)."""
+    from PIL import Image, ImageDraw
+
+    counts = np.asarray(panel.counts)
+    x0, x1 = float(panel.x_edges[0]), float(panel.x_edges[-1])
+
+    def sx(x: Any) -> Any:
+        return (np.asarray(x, dtype=np.float64) - x0) / (x1 - x0) * width
+
+    crimson = (220, 20, 60)
+    if counts.ndim == 1:
+        tile = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(tile)
+        peak = counts.max() if counts.size and counts.max() > 0 else 1
+        edges = sx(panel.x_edges)
+        for k, value in enumerate(counts):
+            if value > 0:
+                draw.rectangle((edges[k], height - value / peak * height * 0.95, edges[k + 1], height),
+                               fill=(102, 102, 102))
+        for bound in panel.bounds:
+            draw.line([(float(sx(bound)), 0), (float(sx(bound)), height)], fill=crimson, width=line)
+        return tile
+    grid = counts.T[::-1]  # rows from the top (highest y) down
+    rgb = np.full((*grid.shape, 3), 255, dtype=np.uint8)
+    filled = grid > 0
+    if filled.any():  # LogNorm from the least to the most filled bin, as imshow's
+        logs = np.log(grid[filled].astype(np.float64))
+        low, high = logs.min(), logs.max()
+        level = (logs - low) / (high - low) if high > low else np.zeros_like(logs)
+        rgb[filled] = _viridis()[np.clip((level * 256).astype(np.int64), 0, 255)]
+    tile = Image.fromarray(rgb, "RGB").resize((width, height), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(tile)
+    y0, y1 = float(panel.y_edges[0]), float(panel.y_edges[-1])
+    for outline in panel.outlines:
+        xs = sx(outline[:, 0])
+        ys = (1 - (outline[:, 1] - y0) / (y1 - y0)) * height
+        draw.line([(float(x), float(y)) for x, y in zip(xs, ys, strict=True)], fill=crimson, width=line,
+                  joint="curve")
+    return tile
 
 
 # --- run summary --------------------------------------------------------------------------------------
@@ -230,7 +426,7 @@ def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
     big = any(p is not None and (p[0] >= 8 or p[1] >= 12) for p in positions.values())
     n_rows, n_cols = (16, 24) if big else (8, 12)
     grid = np.full((n_rows, n_cols), np.nan)
-    ax = fig.subplots()
+    ax = axes_in(fig, 0.35, 0.3, 1.35, 0.35)  # fixed margins: constrained layout cost a third of the figure
     for s in samples:
         pos = positions[s["well"]]
         if pos is None:
@@ -255,7 +451,8 @@ def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
         elif s["role"] in ("beads", "blank", "isotype"):
             words = s["role"]
         else:
-            words = f"{s['hladr_abc'] / 1000:.1f}k" if s["hladr_abc"] is not None else "no AB/C"
+            words = f"{s['hladr_abc'] / 1000:.1f}k" if s["hladr_abc"] is not None else \
+                "withheld" if s.get("verdict") == "withheld" else "no AB/C"
         light = np.isfinite(grid[r, c]) and norm(grid[r, c]) < 0.55
         ax.text(c + 0.5, r + 0.38, words, ha="center", va="center", fontsize=5.5,
                 color="white" if light else "black")
@@ -267,7 +464,8 @@ def draw_plate(fig: Any, samples: list[dict[str, Any]]) -> None:
     ax.set_ylim(n_rows, 0)
     ax.set_aspect("equal")
     ax.tick_params(length=0)
-    bar = fig.colorbar(mesh, ax=ax, shrink=0.8)
+    width = fig.get_size_inches()[0]
+    bar = fig.colorbar(mesh, cax=fig.add_axes(((width - 1.05) / width, 0.15, 0.12 / width, 0.7)))
     bar.set_label("monocyte HLA-DR (AB/C)")
     _abc_axis(bar.ax.yaxis)
     ax.set_title("AB/C per well (red cross: the file failed; see the QC table)")
@@ -340,7 +538,7 @@ def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[s
         ax.set_yscale("log")
         colour = colours.get(drug, "k")
         for r in restoration:
-            if r["condition"] != drug or r["control_abc"] is None or r["abc"] is None:
+            if r["condition"] != drug or r["control_abc"] is None or r["abc"] is None or r.get("verdict") == "withheld":
                 continue
             ax.plot([0, 1], [r["control_abc"], r["abc"]], "-o", color=colour if r["responder"] else "0.6",
                     ms=3.5, lw=1, alpha=0.9)

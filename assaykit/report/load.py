@@ -4,6 +4,7 @@ manifest and the figure data. Text stays text (a patient called "NA" is not a mi
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,30 @@ _MAX_NUMBER = 1e15
 """Every number of the tables is finite and below this (counts, MFI, AB/C, p-values, ...)."""
 _FLAGS = {"qc_flags"}
 _BOOLEANS = {"responder", "peak_used"}
+VERDICTS = ("reportable", "reportable_with_warnings", "withheld")
+"""A value's verdict in samples.csv and restoration.csv (``""``: a table scored before verdicts)."""
+_CHOICES = {"verdict": ("", *VERDICTS), "completeness": ("", "complete", "incomplete")}
+WITHHELD = ("hladr_abc", "hladr_pos_pct", "abc", "fold_change", "log2_fold_change", "delta_abc",
+            "gap_closed", "state", "state_control", "state_drug", "responder", "immunosep_class", "immunosep_rule",
+            "best_condition", "best_fold_change")
+"""What a withheld row never shows, whatever its table holds (its MFI and reasons stay)."""
+CALIBRATION_STATUSES = ("reportable", "withheld", "released")
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
+_CODE_IN_CELL = re.compile(r"(?:^|; )\[([a-z0-9_]{1,64})\] ")
+
+
+def parse_reasons(text: str) -> tuple[str, ...]:
+    """The finding codes of a ``verdict_reasons`` cell: ``code; code`` (or findings written as
+    ``[code] message; ...``). A code assaykit does not know yet is kept (a newer scorer's)."""
+    if not text:
+        return ()
+    if text.startswith("["):
+        return tuple(dict.fromkeys(_CODE_IN_CELL.findall(text)))
+    codes = [part.strip() for part in re.split(r"[;,]", text) if part.strip()]
+    for code in codes:
+        if not _CODE.fullmatch(code):
+            raise ValueError(f"{code[:20]!r} is not a finding code")
+    return tuple(dict.fromkeys(codes))
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,20 @@ class RunData:
         return found if isinstance(found, dict) else {}
 
     @property
+    def verdicts(self) -> dict[str, Any] | None:
+        """The run's count of values by verdict (``values``, ``reportable``, ``withheld``,
+        ``reasons``: code -> count), or None for a run scored before verdicts."""
+        found = self.manifest.get("verdicts")
+        return found if isinstance(found, dict) else None
+
+    @property
+    def calibration_verdict(self) -> dict[str, Any] | None:
+        """The bead calibration's verdict (``status``, ``findings``, ``released_reason``), or None
+        for a run scored before verdicts."""
+        found = self.manifest.get("calibration_verdict")
+        return found if isinstance(found, dict) else None
+
+    @property
     def run_name(self) -> str:
         return Path(str(self.manifest.get("run_dir", ""))).name or self.out_dir.name
 
@@ -79,16 +118,27 @@ def _value(column: str, text: str) -> Any:
         return parse_findings(text)
     if column in _BOOLEANS:
         return {"True": True, "False": False}.get(text)
+    if column == "verdict_reasons":
+        return parse_reasons(text)
+    if column in _CHOICES and text not in _CHOICES[column]:
+        raise ValueError(f"column {column}: {text[:20]!r} is not one of {', '.join(_CHOICES[column][1:])}")
     return text
+
+
+VERDICT_COLUMNS = frozenset({"verdict", "verdict_reasons", "completeness", "missing"})
+"""Columns a folder scored before verdicts (issue 27) lacks: its pages say "No verdicts recorded"."""
 
 
 def _row(row: dict[Any, Any], line: int) -> dict[str, Any]:
     if None in row or None in row.values():
         raise ValueError(f"line {line} has {'more' if None in row else 'fewer'} cells than the header")
     try:
-        return {k: _value(k, v) for k, v in row.items()}
+        values = {k: _value(k, v) for k, v in row.items()}
     except ValueError as exc:
         raise ValueError(f"line {line}, {exc}") from None
+    if values.get("verdict") == "withheld":  # never shown, even were a table to hold them
+        values.update({k: None for k in WITHHELD if k in values})
+    return values
 
 
 def read_table(path: Path) -> list[dict[str, Any]]:
@@ -97,7 +147,8 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS.get(path.stem, ()) if c not in (reader.fieldnames or ())]
+            missing = [c for c in COLUMNS.get(path.stem, ())
+                       if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS]
             if missing:
                 raise AssayKitError(f"column {missing[0]} missing: not a table `assaykit score` wrote", path)
             rows = [_row(row, reader.line_num) for row in reader]
@@ -136,7 +187,38 @@ def check_manifest(doc: dict[str, Any], path: Path) -> dict[str, Any]:
                                       "thresholds").to_dict()
         rule = {k: v for k, v in checked["responder_rule"].items() if k != "rule"}
         checked["responder_rule"] = build(ResponderRule, rule, "responder_rule").to_dict()
+        if doc.get("verdicts") is not None:
+            _check_verdicts(doc["verdicts"])
+        if doc.get("calibration_verdict") is not None:
+            _check_calibration_verdict(doc["calibration_verdict"])
     return checked
+
+
+def _check_verdicts(doc: Any) -> None:
+    from .._io.validate import integer, invalid, mapping
+
+    verdicts = mapping(doc, "verdicts")
+    counts = {key: integer(verdicts.get(key), f"verdicts.{key}", 0) for key in ("values", "reportable", "withheld")}
+    if counts["reportable"] + counts["withheld"] > counts["values"]:
+        raise invalid("verdicts", "more values reportable and withheld than values")
+    for code, count in mapping(verdicts.get("reasons", {}), "verdicts.reasons").items():
+        if not _CODE.fullmatch(code):
+            raise invalid("verdicts.reasons", f"{code[:20]!r} is not a finding code")
+        integer(count, f"verdicts.reasons.{code}", 0)
+
+
+def _check_calibration_verdict(doc: Any) -> None:
+    from .._io.validate import invalid, items, mapping, text
+
+    verdict = mapping(doc, "calibration_verdict")
+    if verdict.get("status") not in CALIBRATION_STATUSES:
+        raise invalid("calibration_verdict.status", f"expected one of {', '.join(CALIBRATION_STATUSES)}")
+    for i, item in enumerate(items(verdict.get("findings", []), "calibration_verdict.findings")):
+        for key in ("code", "severity", "message"):
+            text(mapping(item, f"calibration_verdict.findings[{i}]").get(key, ""),
+                 f"calibration_verdict.findings[{i}].{key}")
+    if verdict.get("released_reason") is not None:
+        text(verdict["released_reason"], "calibration_verdict.released_reason")
 
 
 def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:

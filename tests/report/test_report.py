@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -220,9 +221,71 @@ def test_pdf_renders(out_dir: Path, tmp_path: Path) -> None:
                             check=True, capture_output=True, timeout=120)
     assert result.returncode == 0
     pages = sorted(tmp_path.glob("p-*.png"))
-    assert len(pages) == 2  # one time point: state + restoration, then histograms + gating + methods
+    assert 1 <= len(pages) <= 3  # one time point, flowing
     for page in pages:
         assert _non_blank(page.read_bytes()) > 0.02, page.name
+
+
+def _blank_below(png: bytes) -> float:
+    """Share of the page's height below its last drawn row."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    drawn = np.flatnonzero((image < 200).any(axis=1))
+    return 1.0 if drawn.size == 0 else 1 - (drawn[-1] + 1) / image.shape[0]
+
+
+@pytest.mark.skipif(PDFTOPPM is None, reason="no pdftoppm on this machine (Debian package `poppler-utils`; .ci/run "
+                                             "installs it)")
+def test_no_pdf_page_but_the_last_is_two_fifths_blank(out_dir: Path, tmp_path: Path) -> None:
+    for pdf in sorted((out_dir / "patients").glob("*.pdf")):
+        prefix = tmp_path / pdf.stem
+        subprocess.run([PDFTOPPM, "-png", "-r", "30", str(pdf), str(prefix)], check=True, capture_output=True,
+                       timeout=120)
+        pages = sorted(tmp_path.glob(f"{pdf.stem}-*.png"))
+        assert pages, pdf.name
+        for page in pages[:-1]:
+            assert _blank_below(page.read_bytes()) < 0.4, (pdf.name, page.name)
+
+
+def _pdf_text(pdf: Path) -> str:
+    """The PDF's text: pdftotext where installed, else the strings of its text objects (the
+    standard fonts write them as they are)."""
+    import re
+    import zlib
+
+    tool = shutil.which("pdftotext")
+    if tool:
+        out = subprocess.run([tool, "-layout", str(pdf), "-"], check=True, capture_output=True, text=True, timeout=60)
+        return " ".join(out.stdout.split())
+    data = pdf.read_bytes()
+    texts = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
+        try:
+            content = zlib.decompress(stream)
+        except zlib.error:
+            continue
+        texts += [re.sub(rb"\\(.)", rb"\1", t).decode("cp1252")
+                  for t in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", content, re.DOTALL)]
+    return " ".join(" ".join(texts).split())
+
+
+def test_the_pdf_carries_the_tubes_table_methods_and_research_use_line(out_dir: Path, scored) -> None:
+    text = _pdf_text(out_dir / "patients" / "P02.pdf")
+    tubes = scored.samples[scored.samples["patient"] == "P02"]
+    assert len(tubes) >= 4
+    for _, tube in tubes.iterrows():  # each tube's row: well, file, condition, events, MFI, AB/C
+        row = (f"{tube['well']} {tube['file']} {tube['condition']} {tube['events']:,.0f} {tube['monocytes']:,.0f} "
+               f"{tube['monocytes_pct']:,.1f} % {tube['monocyte_purity_pct']:,.1f} % {tube['hladr_mfi']:,.0f} "
+               f"{tube['hladr_abc']:,.0f}")
+        assert row in text, row
+    for words in ("Research use; not a diagnostic device.", "Methods", "Gating: automatic, strategy",
+                  "values reportable", "above 100 % the drug brought the patient above the normal limit",
+                  "Restoration per drug", "Tubes"):
+        assert words in text, words
+    verdicts = json.loads((out_dir / "manifest.json").read_text())["verdicts"]  # the demo run: all reportable
+    assert verdicts["withheld"] == 0 and f"{verdicts['reportable']} of {verdicts['values']} values reportable" in text
+    assert "No verdicts recorded" not in text
 
 
 # --- hostile IDs and a patient whose files all failed ------------------------------------------------
