@@ -318,6 +318,22 @@ def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
             for r in out]
 
 
+def enters_qc_over_time(row: SampleRow) -> bool:
+    """Whether a blood tube's AB/C enters QC over time (the ledger's Westgard series, and so every
+    later run's history): only a value judged reportable (with or without warnings) whose AB/C
+    came through a calibration the rules found reportable -- not one a person released
+    (``calibration_released``): the rules withheld that calibration, as they keep its bead series
+    out.
+
+    Parameters
+    ----------
+    row : SampleRow
+        A samples row after :func:`judge_tubes`.
+    """
+    return (row.hladr_abc is not None and row.verdict in ("reportable", "reportable_with_warnings")
+            and all(f.code != FindingCode.CALIBRATION_RELEASED for f in row.qc_flags))
+
+
 def combine(*verdicts: tuple[TubeStatus, tuple[FindingCode, ...]]) -> tuple[TubeStatus, tuple[FindingCode, ...]]:
     """The verdict of a value made of others (a drug's comparison with its control): the worst
     status, and the codes of those with that status.
@@ -378,5 +394,5 @@ def codes_cell(codes: Iterable[FindingCode]) -> str:
 
 __all__ = ["CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts", "TubeStatus", "VerdictStatus",
            "calibration_findings", "calibration_flag", "codes_cell", "combine", "content_digest", "duplicate_findings",
-           "judge_calibration", "judge_tubes", "mark_rows", "release_reason_problem", "run_verdicts", "tube_status",
-           "with_verdict_findings"]
+           "enters_qc_over_time", "judge_calibration", "judge_tubes", "mark_rows", "release_reason_problem",
+           "run_verdicts", "tube_status", "with_verdict_findings"]

@@ -161,3 +161,34 @@ def test_a_plain_reason_still_releases(run: Path, tmp_path: Path) -> None:
     assert manifest["calibration_verdict"]["status"] == "released", output
     assert manifest["calibration_verdict"]["released_reason"] == reason
     assert release_reason_problem(reason) == ""
+
+
+# --- the ledger: QC over time takes values through a calibration the rules found reportable -------
+
+@pytest.mark.parametrize(("values", "release", "in_history"), [
+    (None, None, True),  # the lot's own values: reportable, the control blood's AB/C is a QC value
+    (TYPO, None, False),  # withheld: no AB/C
+    (TYPO, "JD: certificate re-read", False),  # released by a person: reported, but no QC value
+    ("4740,53590,238430,623360", "JD: values checked", True),  # x10 unit mix-up: reportable (reported below)
+])
+def test_qc_over_time_takes_no_control_value_through_a_released_calibration(
+        run: Path, tmp_path: Path, values: str | None, release: str | None, in_history: bool) -> None:
+    import sqlite3
+
+    folder = _copy(run, tmp_path / "run")
+    plate = folder / "plate_map.csv"
+    control = _file(folder, "A4").name
+    plate.write_text(plate.read_text().replace(f"A4,{control},P01,D3,IL-7,sample", f"A4,{control},CTRL-A,,,control"))
+    ledger = tmp_path / "ledger.sqlite"
+    extra = [*(["--bead-values", values] if values else []), *(["--accept-calibration", release] if release else [])]
+    result = CliRunner().invoke(app, ["score", str(folder), "--out", str(tmp_path / "out"), "--jobs", "2",
+                                      "--no-report", "--ledger", str(ledger), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    samples = {r["file"]: r for r in _rows(tmp_path / "out" / "samples.csv")}
+    withheld = values == TYPO and release is None
+    assert (samples[control]["hladr_abc"] == "") == withheld
+    qc = {r["series"] for r in _rows(tmp_path / "out" / "qc.csv")}
+    with sqlite3.connect(ledger) as db:
+        recorded = {s for (s,) in db.execute("SELECT series FROM qc_checks")}
+    assert ("control AB/C (CTRL-A)" in qc) == in_history
+    assert ("control AB/C (CTRL-A)" in recorded) == in_history
