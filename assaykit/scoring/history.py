@@ -154,7 +154,8 @@ def run_instrument(rows: Sequence[SampleRow]) -> tuple[str, str]:
 def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dict[str, float]:
     """This run's value of every QC series: the bead calibration's slope, intercept and r2, the
     MFI of each peak (named by its lot value), and each control blood sample's AB/C (series named
-    by its plate-map ``patient``, the control material) when it has one (reportable values only).
+    by its plate-map ``patient``, the control material) when it has one (reportable values only:
+    :func:`.verdicts.enters_qc_over_time`, not through a released calibration).
 
     Parameters
     ----------
@@ -170,8 +171,10 @@ def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dic
         for peak in calibration.peaks:  # named by the lot's value: a peak not detected shifts no other
             if peak.value is not None:
                 values[f"MFI of the {peak.value:g} peak"] = float(peak.mfi)
+    from .verdicts import enters_qc_over_time
+
     for row in rows:
-        if row.role == "control" and row.hladr_abc is not None:  # a withheld or failed control has none
+        if row.role == "control" and row.hladr_abc is not None and enters_qc_over_time(row):
             name = row.patient or "control"
             values[f"control AB/C ({name})"] = float(row.hladr_abc)
     return values

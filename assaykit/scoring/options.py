@@ -55,9 +55,12 @@ class RunOptions:
             raise AssayKitError(str(exc)) from None
         if self.qc_baseline_runs < 2:
             raise AssayKitError("qc_baseline_runs: at least 2 runs establish a QC target and SD")
-        if self.accept_calibration is not None and not 1 <= len(self.accept_calibration.strip()) <= 500:
-            raise AssayKitError("accept_calibration: a reason of 1 to 500 characters (who released the "
-                                "calibration, and why)")
+        if self.accept_calibration is not None:
+            from .verdicts import release_reason_problem
+
+            problem = release_reason_problem(self.accept_calibration)
+            if problem:
+                raise AssayKitError(f"accept_calibration: {problem}")
         if not 0 < self.preanalytic_limit_h <= MAX_PREANALYTIC_LIMIT_H:
             raise AssayKitError("preanalytic_limit_h: expected hours between 0 and 720")
 

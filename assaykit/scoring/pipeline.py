@@ -200,12 +200,13 @@ class BeadOutcome:
     error: str = ""
     figure: dict[str, Any] | None = None
     code: FindingCode | None = None  # why it failed, as a finding code (peaks_not_resolved, cells_not_beads ...)
+    data_sha256: str = ""  # of the bead file's DATA segment (verdicts.content_digest), when it was read
 
 
 def calibrate_run(inputs: RunInputs) -> BeadOutcome:
     """Calibrate the run's bead tube with its lot (its findings with the verdict's own checks,
     :func:`.verdicts.with_verdict_findings`); a failure is the outcome's error and code."""
-    from .verdicts import with_verdict_findings
+    from .verdicts import content_digest, with_verdict_findings
 
     beads = [a for a in inputs.assignments if a.row.role == "beads"]
     try:
@@ -213,7 +214,7 @@ def calibrate_run(inputs: RunInputs) -> BeadOutcome:
     except AssayKitError as error:
         return BeadOutcome(calibration=None, error=error.message, code=getattr(error, "code", None))
     return BeadOutcome(calibration=with_verdict_findings(bead_run.calibration, inputs.lot),
-                       figure=figure_data.bead_figure(bead_run))
+                       figure=figure_data.bead_figure(bead_run), data_sha256=content_digest(bead_run.sample))
 
 
 def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:
@@ -304,8 +305,11 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
 
     options = inputs.options
     samples = _sample_rows(inputs, outcomes, beads)
-    duplicates = verdicts.duplicate_findings(samples)
     bead_file = next((s.file for s in samples if s.role == "beads"), "")
+    contents = {p.name: o.data_sha256 for p, o in outcomes.items() if o.data_sha256}
+    if bead_file and beads.data_sha256:
+        contents[bead_file] = beads.data_sha256
+    duplicates = verdicts.duplicate_findings(samples, contents)
     calibration_verdict = verdicts.judge_calibration(
         beads.calibration, inputs.lot, error=beads.error, error_code=beads.code,
         extra=[duplicates[bead_file]] if bead_file in duplicates else [], accepted=options.accept_calibration)

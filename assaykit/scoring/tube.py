@@ -28,7 +28,7 @@ from ..fcs import Sample, read_fcs
 from ..findings import Finding, FindingCode, finding
 from ..gating import GatingResult, ReadoutResult, Strategy
 from .quantify import Calibrated
-from .verdicts import CalibrationVerdict
+from .verdicts import CalibrationVerdict, content_digest
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,7 @@ class TubeResult:
 
     path: Path
     sha256: str = ""
+    data_sha256: str = ""  # of the DATA segment alone (verdicts.content_digest): a copy under another TEXT
     events: int | None = None
     singlets: int | None = None  # the strategy's singlets population (None when it has none)
     monocytes: int | None = None  # the readout population
@@ -235,7 +236,8 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     try:
         tube = gate_tube(sample, strategy, compensation=compensation)
     except AssayKitError as error:
-        return TubeResult(path=path, sha256=sample.sha256, events=sample.n_events, error=error.message)
+        return TubeResult(path=path, sha256=sample.sha256, data_sha256=content_digest(sample), events=sample.n_events,
+                          error=error.message)
     return _tube_result(path, tube, figure)
 
 
@@ -261,7 +263,7 @@ def _tube_result(path: Path, tube: GatedTube, figure: bool) -> TubeResult:
         except AssayKitError as error:
             flags = (*flags, finding(FindingCode.NOT_IN_WORKSPACE, f"not in the FlowJo workspace: {error.message}"))
     return TubeResult(
-        path=path, sha256=sample.sha256, events=sample.n_events,
+        path=path, sha256=sample.sha256, data_sha256=content_digest(sample), events=sample.n_events,
         singlets=names[strategy.singlets].count if strategy.singlets else None,
         monocytes=population.count, monocytes_pct=100.0 * population.count / parent if parent else None,
         hladr_mfi=readout.value, hladr_statistic=readout.statistic, channel=readout.channel,

@@ -96,6 +96,36 @@ def calibration_findings(calibration: Calibration, lot: BeadLot) -> list[Finding
     return found
 
 
+MAX_RELEASE_REASON = 500
+"""Characters of a person's reason to release a withheld calibration (after trimming)."""
+
+
+def release_reason_problem(reason: str) -> str:
+    """Why ``reason`` cannot release a withheld calibration ("" when it can): a reason is 1 to
+    :data:`MAX_RELEASE_REASON` characters of visible text, with at least one letter or digit and
+    no control, format or line-separator character (a NUL, a zero-width space or a terminal
+    escape would release it invisibly; a line break forges console and table lines).
+
+    Parameters
+    ----------
+    reason : str
+        The reason as given (``--accept-calibration`` or run.yaml ``accept_calibration:``).
+    """
+    import unicodedata
+
+    text = reason.strip()
+    if not 1 <= len(text) <= MAX_RELEASE_REASON:
+        return f"a reason of 1 to {MAX_RELEASE_REASON} characters (who released the calibration, and why)"
+    hidden = sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c)[0] == "C"
+                     or unicodedata.category(c) in ("Zl", "Zp")})
+    if hidden:
+        return (f"the reason holds invisible or control characters ({', '.join(hidden[:5])}): write who released "
+                "the calibration, and why, in plain text on one line")
+    if not any(c.isalnum() for c in text):
+        return "the reason must say who released the calibration, and why, in words"
+    return ""
+
+
 def judge_calibration(calibration: Calibration | None, lot: BeadLot, *, error: str = "",
                       error_code: FindingCode | None = None, extra: Iterable[Finding] = (),
                       accepted: str | None = None) -> CalibrationVerdict:
@@ -127,7 +157,7 @@ def judge_calibration(calibration: Calibration | None, lot: BeadLot, *, error: s
     if not found:
         return CalibrationVerdict("reportable")
     reason = (accepted or "").strip()
-    if reason:
+    if reason and not release_reason_problem(reason):
         return CalibrationVerdict("released", tuple(found), reason)
     return CalibrationVerdict("withheld", tuple(found))
 
@@ -163,29 +193,50 @@ def tube_status(findings: Iterable[Finding], failed: bool = False) -> tuple[Tube
     return "reportable", ()
 
 
-def duplicate_findings(rows: Sequence[SampleRow]) -> dict[str, Finding]:
-    """File name -> a ``duplicate_content`` finding, for every tube of the run whose content
-    (SHA-256) is another tube's: both are withheld from any comparison (a file saved over
-    another).
+def content_digest(sample: Any) -> str:
+    """The SHA-256 (hex) of a read FCS file's DATA segment alone (the very bytes its events were
+    decoded from): what "identical content" means for :func:`duplicate_findings`. A file saved
+    over another, or exported twice, differs in its TEXT ($FIL, dates, names) but not in its
+    events; "" when ``sample`` holds no DATA bytes."""
+    import hashlib
+
+    data = sample.file_bytes[1]
+    return hashlib.sha256(data.data).hexdigest() if data.size else ""
+
+
+def duplicate_findings(rows: Sequence[SampleRow], contents: Mapping[str, str] | None = None) -> dict[str, Finding]:
+    """File name -> a ``duplicate_content`` finding, for every tube of the run whose content is
+    another tube's: the same file (SHA-256) or the same events under another TEXT (``contents``,
+    :func:`content_digest`): both are withheld from any comparison (a file saved over another).
 
     Parameters
     ----------
     rows : sequence of SampleRow
         The samples rows (with ``sha256``).
+    contents : mapping or None
+        File name -> the digest of its DATA segment (:func:`content_digest`), where read.
     """
-    by_hash: dict[str, list[SampleRow]] = {}
+    contents = contents or {}
+    groups: dict[str, list[SampleRow]] = {}
     for row in rows:
-        if row.sha256:
-            by_hash.setdefault(row.sha256, []).append(row)
+        for key in (f"file:{row.sha256}" if row.sha256 else "", f"data:{contents.get(row.file, '')}"):
+            if key and not key.endswith(":"):
+                groups.setdefault(key, []).append(row)
     out = {}
-    for sha, group in by_hash.items():
-        if len(group) < 2:
+    for key, group in groups.items():
+        members = list({id(r): r for r in group}.values())
+        if len(members) < 2:
             continue
-        for row in group:
-            others = ", ".join(f"{o.file} (well {o.well})" for o in group if o is not row)
+        kind, digest = key.split(":", 1)
+        what = (f"identical content (SHA-256 {digest[:12]}...)" if kind == "file"
+                else f"identical events (DATA SHA-256 {digest[:12]}...) under another TEXT")
+        for row in members:
+            if row.file in out:
+                continue
+            others = ", ".join(f"{o.file} (well {o.well})" for o in members if o is not row)
             out[row.file] = finding(FindingCode.DUPLICATE_CONTENT,
-                                    f"identical content (SHA-256 {sha[:12]}...) to {others}: one file was saved "
-                                    "over another; withheld from every comparison")
+                                    f"{what} to {others}: one file was saved over another; withheld from every "
+                                    "comparison")
     return out
 
 
@@ -267,6 +318,22 @@ def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
             for r in out]
 
 
+def enters_qc_over_time(row: SampleRow) -> bool:
+    """Whether a blood tube's AB/C enters QC over time (the ledger's Westgard series, and so every
+    later run's history): only a value judged reportable (with or without warnings) whose AB/C
+    came through a calibration the rules found reportable -- not one a person released
+    (``calibration_released``): the rules withheld that calibration, as they keep its bead series
+    out.
+
+    Parameters
+    ----------
+    row : SampleRow
+        A samples row after :func:`judge_tubes`.
+    """
+    return (row.hladr_abc is not None and row.verdict in ("reportable", "reportable_with_warnings")
+            and all(f.code != FindingCode.CALIBRATION_RELEASED for f in row.qc_flags))
+
+
 def combine(*verdicts: tuple[TubeStatus, tuple[FindingCode, ...]]) -> tuple[TubeStatus, tuple[FindingCode, ...]]:
     """The verdict of a value made of others (a drug's comparison with its control): the worst
     status, and the codes of those with that status.
@@ -326,5 +393,6 @@ def codes_cell(codes: Iterable[FindingCode]) -> str:
 
 
 __all__ = ["CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts", "TubeStatus", "VerdictStatus",
-           "calibration_findings", "calibration_flag", "codes_cell", "combine", "duplicate_findings",
-           "judge_calibration", "judge_tubes", "mark_rows", "run_verdicts", "tube_status", "with_verdict_findings"]
+           "calibration_findings", "calibration_flag", "codes_cell", "combine", "content_digest", "duplicate_findings",
+           "enters_qc_over_time", "judge_calibration", "judge_tubes", "mark_rows", "release_reason_problem",
+           "run_verdicts", "tube_status", "with_verdict_findings"]
