@@ -208,5 +208,10 @@ def _say_ledger(result: Any) -> None:
     elif result.recorded is not None:
         typer.echo(f"ledger: recorded in {where}" + (" (replacing this run's earlier recording)"
                                                      if result.recorded.replaced else ""))
-        for file, run in sorted(result.recorded.elsewhere.items()):
+        elsewhere = sorted(result.recorded.elsewhere.items())
+        if len(elsewhere) > 12:
+            runs = sorted({run for _, run in elsewhere})
+            typer.echo(f"  {len(elsewhere)} files are recorded under run{'s' if len(runs) > 1 else ''} "
+                       f"{', '.join(repr(r) for r in runs)} too (reused_file: withheld here)")
+        for file, run in elsewhere if len(elsewhere) <= 12 else ():
             typer.echo(f"  {file}: the same file is recorded under run {run!r} (reused_file: withheld here)")

@@ -365,7 +365,8 @@ class Ledger:
         from sqlalchemy import func, select
 
         tubes = schema.tubes
-        withheld = (select(tubes.c.run_id, func.count().label("n_withheld")).where(tubes.c.verdict == "withheld", tubes.c.role != "beads")
+        withheld = (select(tubes.c.run_id, func.count().label("n_withheld"))
+                    .where(tubes.c.verdict == "withheld", tubes.c.role != "beads")
                     .group_by(tubes.c.run_id).subquery())
         with self._read() as connection:
             query = (select(schema.runs, func.coalesce(withheld.c.n_withheld, 0).label("n_withheld"))
