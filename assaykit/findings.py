@@ -72,7 +72,8 @@ class FindingCode(StrEnum):
     # pre-analytics, the ledger, QC over time (scoring.history)
     LATE_STAINING = "late_staining"
     STAINED_BEFORE_DRAW = "stained_before_draw"
-    ALREADY_IN_LEDGER = "already_in_ledger"
+    ALREADY_IN_LEDGER = "already_in_ledger"  # read back from older tables; a re-used file is now reused_file
+    REUSED_FILE = "reused_file"
     QC_WARNING = "qc_warning"
     QC_REJECTED = "qc_rejected"
     # restoration and patient rows (scoring.restoration)
@@ -122,6 +123,7 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.LATE_STAINING: "warning",
     FindingCode.STAINED_BEFORE_DRAW: "warning",
     FindingCode.ALREADY_IN_LEDGER: "warning",
+    FindingCode.REUSED_FILE: "error",
     FindingCode.QC_WARNING: "warning",
     FindingCode.QC_REJECTED: "error",
     FindingCode.CONTROL_NO_VALUE: "error",
@@ -131,6 +133,71 @@ SEVERITY: dict[FindingCode, Severity] = {
 }
 """Each code's severity: one code, one severity, so a verdict read back from a table's codes
 is the one decided when the run was scored."""
+
+
+PHRASE: dict[FindingCode, str] = {
+    FindingCode.COMPENSATION: "compensation not applied as expected",
+    FindingCode.NONFINITE_EVENTS: "events with non-finite values dropped",
+    FindingCode.TOO_FEW_EVENTS: "too few events to gate",
+    FindingCode.FEW_EVENTS: "few events",
+    FindingCode.DOUBLETS_NOT_EXCLUDED: "doublets not excluded",
+    FindingCode.HIGH_DOUBLETS: "many doublets",
+    FindingCode.SPECIMEN_MISMATCH: "specimen not as declared",
+    FindingCode.LOW_PURITY: "low monocyte purity",
+    FindingCode.SATURATED_EVENTS: "saturated events",
+    FindingCode.READOUT_SATURATED: "HLA-DR readout saturated",
+    FindingCode.GATES_NOT_EXPORTED: "gates not exported",
+    FindingCode.NOT_IN_WORKSPACE: "not in the workspace",
+    FindingCode.GATE_SET_BY_HAND: "gate set by hand",
+    FindingCode.NO_CALIBRATION: "no bead calibration",
+    FindingCode.BEAD_CHANNEL_MISMATCH: "bead tube read on another channel",
+    FindingCode.VOLTAGE_MISMATCH: "detector voltage differs from the bead tube's",
+    FindingCode.MFI_NOT_POSITIVE: "HLA-DR MFI not positive",
+    FindingCode.EXTRAPOLATED_LOW: "below the lowest bead peak",
+    FindingCode.EXTRAPOLATED_HIGH: "above the highest bead peak",
+    FindingCode.EXAMPLE_LOT: "example bead lot values",
+    FindingCode.SATURATED_PEAK_DROPPED: "saturated bead peak dropped",
+    FindingCode.PEAKS_BELOW_SCALE_DROPPED: "bead peaks below scale dropped",
+    FindingCode.DIM_PEAKS_NOT_FOUND: "dim bead peaks not found",
+    FindingCode.DIM_PEAKS_LEFT_OUT: "dim bead peaks left out",
+    FindingCode.LOW_R_SQUARED: "bead fit r2 below its limit",
+    FindingCode.SLOPE_OUT_OF_RANGE: "bead slope outside the lot's range",
+    FindingCode.AMBIGUOUS_ASSIGNMENT: "bead peaks ambiguously assigned",
+    FindingCode.NO_SINGLET_GATE: "no singlet gate",
+    FindingCode.CELLS_NOT_BEADS: "the bead tube holds cells, not beads",
+    FindingCode.RESIDUAL_TOO_HIGH: "a bead peak off the fit",
+    FindingCode.PEAK_COUNT_MISMATCH: "bead values not the peaks resolved",
+    FindingCode.PEAKS_NOT_RESOLVED: "bead peaks not resolved",
+    FindingCode.CALIBRATION_WITHHELD: "bead calibration withheld",
+    FindingCode.CALIBRATION_RELEASED: "calibration released by a person",
+    FindingCode.DUPLICATE_CONTENT: "same file as another tube of the run",
+    FindingCode.LATE_STAINING: "stained late after the draw",
+    FindingCode.STAINED_BEFORE_DRAW: "stained before the draw",
+    FindingCode.ALREADY_IN_LEDGER: "file already in the ledger",
+    FindingCode.REUSED_FILE: "same file as a tube of an earlier run",
+    FindingCode.QC_WARNING: "QC over time: warning",
+    FindingCode.QC_REJECTED: "QC over time: run rejected",
+    FindingCode.CONTROL_NO_VALUE: "control without a value",
+    FindingCode.DRUG_NO_VALUE: "drug tube without a value",
+    FindingCode.TUBE_FAILED: "tube failed",
+    FindingCode.UNCODED: "finding without a code",
+}
+"""A short phrase for each code (the console says ``code (phrase)``): one mapping, beside the codes."""
+
+
+def described(code: FindingCode | str) -> str:
+    """``code (phrase)`` for people; an unknown code as it is.
+
+    Parameters
+    ----------
+    code : FindingCode or str
+        A finding code (or its value).
+    """
+    try:
+        known = FindingCode(code)
+    except ValueError:
+        return str(code)
+    return f"{known.value} ({PHRASE[known]})"
 
 
 @dataclass(frozen=True)
@@ -235,4 +302,5 @@ def worst(findings: Iterable[Finding]) -> Severity | None:
     return SEVERITIES[max(levels)] if levels else None
 
 
-__all__ = ["SEVERITY", "Finding", "FindingCode", "Severity", "finding", "findings_cell", "parse_findings", "worst"]
+__all__ = ["PHRASE", "SEVERITY", "Finding", "FindingCode", "Severity", "described", "finding", "findings_cell",
+           "parse_findings", "worst"]

@@ -60,3 +60,14 @@ def test_the_documented_codes_are_the_codes(project_root) -> None:
     for severity in ("error", "warning", "info"):
         line = next(line for line in doc.splitlines() if line.startswith(f"| {severity} |"))
         assert set(re.findall(r"`([a-z_]+)`", line)) == {c.value for c, s in SEVERITY.items() if s == severity}
+
+
+def test_every_code_has_a_phrase() -> None:
+    """One mapping from code to a short human phrase, for the console (``code (phrase)``)."""
+    from assaykit.findings import PHRASE, described
+
+    assert set(PHRASE) == set(FindingCode) and all(PHRASE.values())
+    assert described("reused_file") == "reused_file (same file as a tube of an earlier run)"
+    assert described(FindingCode.SLOPE_OUT_OF_RANGE) == "slope_out_of_range (bead slope outside the lot's range)"
+    assert described("not_a_code") == "not_a_code"
+    assert SEVERITY[FindingCode.REUSED_FILE] == "error"

@@ -88,7 +88,7 @@ def test_installed_commands_work_from_an_empty_folder(installed: tuple[Path, dic
           "--events", "20000", "--seed", "3"], work, env)
     scored = _run([assaykit, "score", "run", "--lot", "quantibrite-pe-example", "--jobs", "1", "--out", "out"],
                   work, env)
-    assert "scored 5 of 5 files" in scored.stdout
+    assert "measured 5 of 5 files" in scored.stdout
     assert (work / "out" / "index.html").is_file() and (work / "out" / "samples.csv").is_file()
     assert f"ledger: recorded in {work.resolve() / 'assaykit-ledger.sqlite'}" in scored.stdout  # the migrations ship
     runs = _run([assaykit, "ledger", "runs", "--ledger", "assaykit-ledger.sqlite", "--json"], work, env)

@@ -35,7 +35,8 @@ def ledger_runs(
     ledger: LedgerOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the runs the ledger holds, oldest first: name, date, instrument, bead lot, tubes, QC status.
+    """List the runs the ledger holds, oldest first: name, date, instrument, bead lot, tubes, failed
+    and withheld tubes, the calibration's verdict (reportable, withheld, released: reason), QC status.
 
     Example: assaykit ledger runs --ledger reports/assaykit-ledger.sqlite
     """
@@ -44,12 +45,16 @@ def ledger_runs(
     if as_json:
         print_json(runs)
         return
-    typer.echo(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}  QC")
+    typer.echo(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}{'withheld':>9}"
+               f"  {'calibration':<13}QC")
     for r in runs:
         instrument = f"{r['instrument']} {r['instrument_serial']}".strip()
         typer.echo(f"{r['run_name'][:27]:<28}{r['acquired_on'][:10]:<12}{instrument[:23]:<24}{r['lot'][:15]:<16}"
-                   f"{r['n_tubes']:>6}{r['n_failed']:>7}  {r['qc_status']}"
+                   f"{r['n_tubes']:>6}{r['n_failed']:>7}{r['n_withheld']:>9}  "
+                   f"{(r['calibration_status'] or 'not recorded'):<13}{r['qc_status']}"
                    + (f" ({r['qc_reason']})" if r["qc_status"] in ("rejected", "warning") else ""))
+        if r["calibration_status"] == "released":
+            typer.echo(f"  {'':<26}calibration released: {r['calibration_released']}")
 
 
 @app.command("patient")
@@ -68,15 +73,17 @@ def ledger_patient(
 
     with open_ledger_option(ledger) as opened:
         found = opened.patient_rows([patient])
+        tubes = opened.patient_tubes(patient)
     rows = timeline(found["patients"], found["restoration"], control)
     if not rows:
         raise AssayKitError(f"no patient {patient!r} in the ledger")
     course = patient_trajectory(rows, control)
+    rows = [{**r, **_marks(r, tubes, control)} for r in rows]
     if as_json:
         print_json({"patient": patient, "control": control, "measures": rows,
                      "trajectory": {"slope_per_day": course.slope_per_day, "trajectory": course.trajectory,
                                     "reason": course.reason, "low_late": [list(p) for p in course.low_late],
-                                    "findings": course.findings()}})
+                                    "withheld_days": list(course.withheld_days), "findings": course.findings()}})
         return
     typer.echo(f"patient {patient}")
     typer.echo(f"  {'day':>6}  {'time point':<12}{'condition':<16}{'AB/C':>10}{'fold':>8}  {'ImmunoSep':<18}run")
@@ -84,11 +91,49 @@ def ledger_patient(
         day = "" if r["day"] is None else f"{r['day']:g}"
         abc = "" if r["abc"] is None else f"{r['abc']:,.0f}"
         fold = "" if r["fold_change"] is None else f"{r['fold_change']:.2f}"
+        note = [f"withheld ({', '.join(r['withheld_codes']) or 'no value'})" if r["verdict"] == "withheld" else "",
+                f"released: {r['released']}" if r["released"] else "",
+                "QC rejected" if r["qc_status"] == "rejected" else ""]
         typer.echo(f"  {day:>6}  {r['timepoint'][:11]:<12}{r['condition'][:15]:<16}{abc:>10}{fold:>8}  "
-                   f"{r['immunosep_class'][:17]:<18}{r['run']}" + ("  [QC rejected]" if r["qc_status"] == "rejected"
-                                                                 else ""))
+                   f"{r['immunosep_class'][:17]:<18}{r['run']}" + "".join(f"  [{n}]" for n in note if n))
     for finding in course.findings():
         typer.echo(f"  {finding}")
+
+
+def _marks(row: dict[str, Any], tubes: list[dict[str, Any]], control: str) -> dict[str, Any]:
+    """A measure's verdict in ``ledger patient``: ``verdict`` (``withheld`` when its value is
+    withheld: its own tube's, or for a drug its control's), ``withheld_codes`` (the error codes of
+    the tubes that withheld it, read from their findings; a drug's control's prefixed
+    ``control:``) and ``released`` (the release reason of a calibration a person released)."""
+    from ..findings import parse_findings
+
+    def tube(condition: str) -> dict[str, Any] | None:
+        return next((t for t in tubes if t["run_name"] == row["run"] and t["timepoint"] == row["timepoint"]
+                     and t["condition"] == condition), None)
+
+    def codes(found: dict[str, Any] | None, prefix: str = "") -> list[str]:
+        if found is None:
+            return [f"{prefix}no tube"]
+        try:
+            errors = [f.code.value for f in parse_findings(found["qc_flags"]) if f.severity == "error"]
+        except ValueError:
+            errors = []
+        if found["error"] and "tube_failed" not in errors:
+            errors.insert(0, "tube_failed")
+        return [prefix + c for c in dict.fromkeys(errors)]
+
+    own = tube(row["condition"])
+    base = tube(control) if row["condition"] != control else None
+    withheld: list[str] = []
+    if own is None:
+        withheld = ["no tube"] if row["abc"] is None else []
+    elif own["verdict"] == "withheld" or (row["abc"] is None and own["verdict"]):
+        withheld = codes(own)
+    elif base is not None and base["verdict"] == "withheld" and row["fold_change"] is None:
+        withheld = codes(base, "control: ")
+    verdict = "withheld" if withheld else (own["verdict"] if own is not None else "")
+    released = own["calibration_released"] if own is not None and own["calibration_status"] == "released" else ""
+    return {"verdict": verdict, "withheld_codes": withheld, "released": released}
 
 
 @app.command("qc")

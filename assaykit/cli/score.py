@@ -124,7 +124,7 @@ def score(
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
-    typer.echo(f"scored {len(result.samples) - len(failed)} of {len(result.samples)} files; "
+    typer.echo(f"measured {len(result.samples) - len(failed)} of {len(result.samples)} files; "
                f"results in {result.out_dir}/")
     for _, row in failed.iterrows():
         typer.echo(f"  failed: {row['file']}: {row['error']}")
@@ -136,21 +136,32 @@ def score(
 
 
 def _say_verdicts(result: Any) -> None:
-    """score's lines about the verdicts: the calibration's when not reportable, "N of M values
-    reportable; K withheld: reasons", and each withheld value (decided by scoring.verdicts)."""
+    """score's lines about the verdicts (decided by scoring.verdicts): the calibration's when not
+    reportable, "N of M values reportable; K withheld: reasons" (M: the blood tubes) with each
+    code's phrase, the bead tube's verdict on its own line (it is no value of the M), and each
+    withheld value."""
+    from ..findings import described
+
     calibration = result.calibration_verdict
     if calibration is not None and calibration.status != "reportable":
         typer.echo(calibration.describe())
     if result.verdicts is None:
         return
     typer.echo(result.verdicts.line())
+    for code, count in result.verdicts.reasons.items():
+        typer.echo(f"  {described(code)}: {count} value{'' if count == 1 else 's'}")
     samples = result.samples
-    withheld = samples[samples["verdict"] == "withheld"]
+    for _, row in samples[(samples["role"] == "beads") & (samples["verdict"] != "reportable")].iterrows():
+        typer.echo(f"  bead tube {row['file']}: calibration {row['verdict']}"
+                   + (f": {_codes(row['verdict_reasons'])}" if _codes(row["verdict_reasons"]) else ""))
+    withheld = samples[(samples["verdict"] == "withheld") & (samples["role"] != "beads")]
     if len(withheld) <= 12:
         for _, row in withheld.iterrows():
-            typer.echo(f"  withheld: {row['file']} ({row['patient']} {row['condition']}): {row['verdict_reasons']}")
-    elif len(withheld):
-        typer.echo(f"  withheld: {len(withheld)} tubes (samples.csv: verdict, verdict_reasons)")
+            what = " ".join(str(row[c]) for c in ("patient", "timepoint", "condition") if str(row[c] or "").strip())
+            typer.echo(f"  withheld: {row['file']}" + (f" ({what})" if what else "")
+                       + f": {_codes(row['verdict_reasons'])}")
+    else:
+        typer.echo(f"  withheld: {len(withheld)} blood tubes (samples.csv: verdict, verdict_reasons)")
     incomplete = result.patients[result.patients["completeness"] == "incomplete"]
     if len(incomplete) > 12 or (calibration is not None and calibration.status == "withheld"):
         if len(incomplete):
@@ -158,6 +169,14 @@ def _say_verdicts(result: Any) -> None:
         return
     for _, row in incomplete.iterrows():
         typer.echo(f"  incomplete: {row['patient']} {row['timepoint']}: {row['missing']}")
+
+
+def _codes(cell: Any) -> str:
+    """A ``verdict_reasons`` cell (``code; code``) as ``code (phrase), code (phrase)``."""
+    from ..findings import described
+
+    text = "" if cell is None or cell != cell else str(cell)  # NaN: an empty cell
+    return ", ".join(described(code.strip()) for code in text.split(";") if code.strip())
 
 
 def _say_study(study: Any) -> None:
@@ -182,12 +201,17 @@ def _say_ledger(result: Any) -> None:
     if result.qc_status in ("rejected", "warning"):
         typer.echo(f"QC: {result.qc_status}, {result.qc_reason}" + (" (the run is held: every page says so)"
                                                                     if result.qc_status == "rejected" else ""))
-    elif result.qc_status != "not evaluated":
+    elif result.qc_status != "not evaluated" or "not in QC over time" in result.qc_reason:
         typer.echo(f"QC over time: {result.qc_status}" + (f" ({result.qc_reason})" if result.qc_reason else ""))
     if result.ledger_error:
         typer.echo(f"ledger: {result.ledger_error}", err=True)
     elif result.recorded is not None:
         typer.echo(f"ledger: recorded in {where}" + (" (replacing this run's earlier recording)"
                                                      if result.recorded.replaced else ""))
-        for file, run in sorted(result.recorded.elsewhere.items()):
-            typer.echo(f"  {file}: also recorded under run {run!r}")
+        elsewhere = sorted(result.recorded.elsewhere.items())
+        if len(elsewhere) > 12:
+            runs = sorted({run for _, run in elsewhere})
+            typer.echo(f"  {len(elsewhere)} files are recorded under run{'s' if len(runs) > 1 else ''} "
+                       f"{', '.join(repr(r) for r in runs)} too (reused_file: withheld here)")
+        for file, run in elsewhere if len(elsewhere) <= 12 else ():
+            typer.echo(f"  {file}: the same file is recorded under run {run!r} (reused_file: withheld here)")

@@ -301,7 +301,9 @@ class Ledger:
 
     def qc_history(self, run_key: str, instrument: str, serial: str, kit: str, lot: str) -> dict[str, list[float]]:
         """Each QC series' values in the accepted (not rejected) runs of one instrument and bead
-        lot other than ``run_key``, oldest first (acquisition date, then scoring time).
+        lot other than ``run_key``, oldest first (acquisition date, then scoring time); runs whose
+        calibration was not reportable (withheld, or released by a person) are left out: the
+        series and the targets built from them rest on reportable calibrations only.
 
         Parameters
         ----------
@@ -318,7 +320,8 @@ class Ledger:
         query = (select(checks.c.series, checks.c.value)
                  .join(runs, runs.c.id == checks.c.run_id)
                  .where(runs.c.instrument == instrument, runs.c.instrument_serial == serial, runs.c.kit == kit,
-                        runs.c.lot == lot, runs.c.qc_status != "rejected", runs.c.run_key != run_key)
+                        runs.c.lot == lot, runs.c.qc_status != "rejected", runs.c.run_key != run_key,
+                        runs.c.calibration_status.in_(("reportable", "")))  # "": recorded before verdicts
                  .order_by(runs.c.acquired_on, runs.c.scored_at, runs.c.id, checks.c.id))
         out: dict[str, list[float]] = {}
         with self._read() as connection:
@@ -356,11 +359,39 @@ class Ledger:
         return out
 
     def runs(self) -> list[dict[str, Any]]:
-        """Every recorded run, oldest first."""
+        """Every recorded run, oldest first, with ``n_withheld``: its blood tubes (values) whose
+        verdict is withheld, as ``score`` counts them (the bead tube's verdict is the run's
+        ``calibration_status``)."""
+        from sqlalchemy import func, select
+
+        tubes = schema.tubes
+        withheld = (select(tubes.c.run_id, func.count().label("n_withheld"))
+                    .where(tubes.c.verdict == "withheld", tubes.c.role != "beads")
+                    .group_by(tubes.c.run_id).subquery())
+        with self._read() as connection:
+            query = (select(schema.runs, func.coalesce(withheld.c.n_withheld, 0).label("n_withheld"))
+                     .outerjoin(withheld, withheld.c.run_id == schema.runs.c.id)
+                     .order_by(schema.runs.c.acquired_on, schema.runs.c.scored_at, schema.runs.c.id))
+            return [dict(r._mapping) for r in connection.execute(query)]
+
+    def patient_tubes(self, patient: str) -> list[dict[str, Any]]:
+        """One patient's tubes across runs (time point, condition, verdict, findings) with each
+        run's name and its calibration's status and release reason: what a withheld or released
+        value in ``ledger patient`` is marked with.
+
+        Parameters
+        ----------
+        patient : str
+            The patient id.
+        """
         from sqlalchemy import select
 
+        tubes, runs = schema.tubes, schema.runs
+        query = (select(tubes.c.file, tubes.c.timepoint, tubes.c.condition, tubes.c.verdict, tubes.c.qc_flags,
+                        tubes.c.error, runs.c.run_name, runs.c.calibration_status, runs.c.calibration_released)
+                 .join(runs, runs.c.id == tubes.c.run_id).where(tubes.c.patient == patient)
+                 .order_by(runs.c.id, tubes.c.id))
         with self._read() as connection:
-            query = select(schema.runs).order_by(schema.runs.c.acquired_on, schema.runs.c.scored_at, schema.runs.c.id)
             return [dict(r._mapping) for r in connection.execute(query)]
 
     def qc_points(self, instrument: str | None = None) -> list[dict[str, Any]]:

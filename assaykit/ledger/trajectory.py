@@ -62,6 +62,8 @@ class Trajectory:
     low_limit: float
     trajectory: str
     reason: str
+    withheld_days: tuple[float, ...] = ()
+    low_window_withheld: tuple[float, ...] = ()
 
     def findings(self, unit: str = "AB/C") -> list[str]:
         """The findings as sentences for a page."""
@@ -69,14 +71,33 @@ class Trajectory:
         if self.slope_per_day is not None:
             out.append(f"slope {self.slope_per_day:+,.0f} {unit} per day over days {self.days[0]:g}-{self.days[-1]:g}")
         out.extend(f"below {self.low_limit:,.0f} {unit} at day {day:g} ({value:,.0f})" for day, value in self.low_late)
-        if self.trajectory:
+        if self.low_window_withheld:
+            out.append(f"{_days_text(self.low_window_withheld)} withheld: not judged against {self.low_limit:,.0f} "
+                       f"{unit}")
+        if self.trajectory == NOT_CLASSIFIABLE:
+            out.append(f"trajectory: {NOT_CLASSIFIABLE}: {self.reason}")
+        elif self.trajectory:
             out.append(f"trajectory: {self.trajectory} ({self.reason})")
         return out
 
 
-def trajectory(days: Sequence[float], abc: Sequence[float], rule: TrajectoryRule | None = None) -> Trajectory:
+NOT_CLASSIFIABLE = "not classifiable"
+"""The trajectory class when a day the rule needs is withheld or missing."""
+
+
+def _days_text(days: Sequence[float]) -> str:
+    return ("day " if len(days) == 1 else "days ") + ", ".join(f"{d:g}" for d in days)
+
+
+def trajectory(days: Sequence[float], abc: Sequence[float], rule: TrajectoryRule | None = None,
+               withheld: Sequence[float] = ()) -> Trajectory:
     """Findings on one patient's unstimulated AB/C (``abc``) at ``days`` (one value per day: the
-    caller averages repeats).
+    caller averages repeats); ``withheld``: days measured without a reportable value.
+
+    The class is never decided over a day it needs: a withheld day before the first value (the
+    baseline) or after the last (the latest), or a withheld or missing day between the first and
+    ``early_by_day`` when no early rise is seen, gives ``not classifiable`` with the day named.
+    Withheld days in the days 5-7 window are named (``low_window_withheld``), not judged.
 
     Parameters
     ----------
@@ -86,31 +107,52 @@ def trajectory(days: Sequence[float], abc: Sequence[float], rule: TrajectoryRule
         The unstimulated monocyte HLA-DR at each day (AB/C, or the run's bead unit).
     rule : TrajectoryRule or None
         The classification rule (default: :class:`TrajectoryRule`).
+    withheld : sequence of float
+        Days with a measure whose value is withheld (or failed); a day that also has a value
+        is not withheld.
     """
     rule = rule or TrajectoryRule()
     pairs = sorted((float(d), float(a)) for d, a in zip(days, abc, strict=True)
                    if math.isfinite(d) and math.isfinite(a) and a > 0)
     d = tuple(p[0] for p in pairs)
     a = tuple(p[1] for p in pairs)
+    gone = tuple(sorted({float(w) for w in withheld if math.isfinite(w)} - set(d)))
     low = tuple((x, y) for x, y in pairs if rule.low_from_day <= x <= rule.low_to_day and y < rule.low_abc)
+    window = tuple(w for w in gone if rule.low_from_day <= w <= rule.low_to_day)
+
+    def made(slope: float | None, kind: str, why: str) -> Trajectory:
+        return Trajectory(days=d, abc=a, slope_per_day=slope, low_late=low, low_limit=rule.low_abc, trajectory=kind,
+                          reason=why, withheld_days=gone, low_window_withheld=window)
+
     if len(set(d)) < 2:
-        return Trajectory(days=d, abc=a, slope_per_day=None, low_late=low, low_limit=rule.low_abc, trajectory="",
-                          reason="one time point")
+        return made(None, "", "one time point" + (f" ({_days_text(gone)} withheld)" if gone else ""))
     slope = float(np.polyfit(np.asarray(d), np.asarray(a), 1)[0])
     first, latest = a[0], a[-1]
     early = [(x, y) for x, y in pairs[1:] if x <= rule.early_by_day and y >= first * rule.rise]
-    if latest <= first * rule.fall:
+    before = [w for w in gone if w < d[0]]
+    after = [w for w in gone if w > d[-1]]
+    needed = [w for w in gone if d[0] < w <= rule.early_by_day]
+    if before:
+        kind, why = NOT_CLASSIFIABLE, f"{_days_text(before)} withheld (the first day; day {d[0]:g} is no baseline)"
+    elif after:
+        kind, why = NOT_CLASSIFIABLE, f"{_days_text(after)} withheld (the latest day)"
+    elif latest <= first * rule.fall:
         kind = "decliner"
         why = f"day {d[-1]:g} at {latest / first:.0%} of day {d[0]:g} (<= {rule.fall:.0%})"
     elif early:
         kind = "early improver"
         why = f"day {early[0][0]:g} at {early[0][1] / first:.0%} of day {d[0]:g} (>= {rule.rise:.0%} by day " \
               f"{rule.early_by_day:g})"
+    elif needed:
+        kind, why = NOT_CLASSIFIABLE, f"{_days_text(needed)} withheld (needed for an improvement by day " \
+                                      f"{rule.early_by_day:g})"
+    elif not any(d[0] < x <= rule.early_by_day for x in d):
+        kind = NOT_CLASSIFIABLE
+        why = f"no value after day {d[0]:g} up to day {rule.early_by_day:g} (needed for an improvement by then)"
     else:
         kind = "delayed/non-improver"
         why = f"not >= {rule.rise:.0%} of day {d[0]:g} by day {rule.early_by_day:g}, not a decline"
-    return Trajectory(days=d, abc=a, slope_per_day=slope, low_late=low, low_limit=rule.low_abc, trajectory=kind,
-                      reason=why)
+    return made(slope, kind, why)
 
 
 TIMELINE_COLUMNS = ["patient", "day", "timepoint", "condition", "abc", "fold_change", "immunosep_class", "run",
@@ -154,7 +196,8 @@ def timeline(patients: Sequence[dict], restoration: Sequence[dict], control: str
 
 def patient_trajectory(rows: Sequence[dict], control: str, rule: TrajectoryRule | None = None) -> Trajectory:
     """The trajectory of one patient's unstimulated AB/C in :func:`timeline` rows: runs rejected by
-    QC left out, repeats on one day averaged.
+    QC left out, repeats on one day averaged; a day whose unstimulated rows have no reportable
+    value (withheld, failed, or a run rejected by QC) is a withheld day (:func:`trajectory`).
 
     Parameters
     ----------
@@ -166,10 +209,14 @@ def patient_trajectory(rows: Sequence[dict], control: str, rule: TrajectoryRule 
         The classification rule.
     """
     by_day: dict[float, list[float]] = {}
+    withheld: set[float] = set()
     for row in rows:
         day, abc = row.get("day"), row.get("abc")
-        if (row["condition"] == control and row.get("qc_status") != "rejected" and day is not None and abc is not None
-                and math.isfinite(day) and math.isfinite(abc) and abc > 0):
+        if row["condition"] != control or day is None or not math.isfinite(day):
+            continue
+        if row.get("qc_status") != "rejected" and abc is not None and math.isfinite(abc) and abc > 0:
             by_day.setdefault(float(day), []).append(float(abc))
+        else:
+            withheld.add(float(day))
     days = sorted(by_day)
-    return trajectory(days, [float(np.mean(by_day[d])) for d in days], rule)
+    return trajectory(days, [float(np.mean(by_day[d])) for d in days], rule, sorted(withheld))

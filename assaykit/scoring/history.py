@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -151,11 +151,17 @@ def run_instrument(rows: Sequence[SampleRow]) -> tuple[str, str]:
     return found.most_common(1)[0][0] if found else ("", "")
 
 
-def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dict[str, float]:
+def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow], *, calibration_reportable: bool = True,
+              reused: Collection[str] = ()) -> dict[str, float]:
     """This run's value of every QC series: the bead calibration's slope, intercept and r2, the
     MFI of each peak (named by its lot value), and each control blood sample's AB/C (series named
     by its plate-map ``patient``, the control material) when it has one (reportable values only:
     :func:`.verdicts.enters_qc_over_time`, not through a released calibration).
+
+    A calibration that is not ``reportable`` (withheld, or released by a person) gives no series:
+    neither its own nor the control blood's AB/C read through it. A file whose content
+    (``sha256``) is in ``reused`` (already in the ledger under another run) is no new measure: a
+    re-used bead tube gives no bead series, a re-used control tube no control series.
 
     Parameters
     ----------
@@ -163,8 +169,16 @@ def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dic
         The run's bead calibration.
     rows : sequence of SampleRow
         The samples table's rows.
+    calibration_reportable : bool
+        The calibration's verdict is ``reportable``.
+    reused : collection of str
+        The sha256 of files the ledger holds under another run.
     """
     values: dict[str, float] = {}
+    if not calibration_reportable:
+        return values
+    if any(r.role == "beads" and r.sha256 and r.sha256 in reused for r in rows):
+        calibration = None
     if calibration is not None:
         for series, attribute in BEAD_SERIES:
             values[series] = float(getattr(calibration, attribute))
@@ -174,6 +188,8 @@ def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow]) -> dic
     from .verdicts import enters_qc_over_time
 
     for row in rows:
+        if row.sha256 and row.sha256 in reused:
+            continue
         if row.role == "control" and row.hladr_abc is not None and enters_qc_over_time(row):
             name = row.patient or "control"
             values[f"control AB/C ({name})"] = float(row.hladr_abc)
@@ -494,14 +510,46 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
                 finally:
                     ledger.close()
     usable = target if target and not view.error else None
-    values = qc_values(calibration if calibration_reportable else None, samples)
+    values = qc_values(calibration, samples, calibration_reportable=calibration_reportable,
+                       reused=set(view.elsewhere))
     if usable is None and not targets:
         return LedgerPass(target=None, view=view, checks=(), status="not evaluated",
                           reason="no ledger" if not view.error else "the ledger could not be read", run=run,
                           timeout_s=timeout_s)
     checks, status, reason = judge(values, view.qc_history, targets, where, baseline_runs)
+    left_out = qc_left_out(samples, calibration_verdict, calibration_reportable, set(view.elsewhere))
+    if left_out and not checks:
+        reason = left_out
+    elif left_out:
+        reason = f"{reason}; {left_out}" if reason else left_out
     return LedgerPass(target=usable, view=view, checks=tuple(checks), status=status, reason=reason, run=run,
                       timeout_s=timeout_s)
+
+
+def qc_left_out(samples: Sequence[SampleRow], verdict: CalibrationVerdict | None, calibration_reportable: bool,
+                reused: Collection[str]) -> str:
+    """Why some of this run's values are not in QC over time ("" when none are left out): a
+    calibration withheld or released (its series and the control blood's), re-used files.
+
+    Parameters
+    ----------
+    samples : sequence of SampleRow
+        The samples rows.
+    verdict : CalibrationVerdict or None
+        The calibration's verdict.
+    calibration_reportable : bool
+        The calibration's verdict is ``reportable``.
+    reused : collection of str
+        The sha256 of files the ledger holds under another run.
+    """
+    parts = []
+    if not calibration_reportable:
+        status = verdict.status if verdict is not None else "withheld"
+        parts.append(f"calibration {status}: not in QC over time (bead and control series left out)")
+    again = [r.file for r in samples if r.role in ("beads", "control") and r.sha256 and r.sha256 in reused]
+    if again:
+        parts.append("re-used files not in QC over time: " + ", ".join(again))
+    return "; ".join(parts)
 
 
 def flag_rows(rows: Sequence[Row], flag: Finding | None) -> list[Row]:
@@ -524,7 +572,8 @@ def _with_finding(row: Row, found: Finding) -> Row:
 
 
 def elsewhere_flags(samples: Sequence[SampleRow], view: LedgerView) -> list[SampleRow]:
-    """The samples rows, those whose file the ledger holds under another run flagged.
+    """The samples rows, those whose file the ledger holds under another run flagged
+    ``reused_file`` (:func:`reused_finding`: an error, so the tube's verdict is withheld).
 
     Parameters
     ----------
@@ -533,10 +582,23 @@ def elsewhere_flags(samples: Sequence[SampleRow], view: LedgerView) -> list[Samp
     view : LedgerView
         What the ledger holds.
     """
-    return [replace(r, qc_flags=(*r.qc_flags, finding(FindingCode.ALREADY_IN_LEDGER,
-                                                      "this file is already in the ledger under run "
-                                                      f"{view.elsewhere[r.sha256]!r}")))
+    return [replace(r, qc_flags=(*r.qc_flags, reused_finding(view.elsewhere[r.sha256])))
             if r.sha256 and r.sha256 in view.elsewhere else r for r in samples]
+
+
+def reused_finding(run_name: str) -> Finding:
+    """The ``reused_file`` finding (an error: the value is withheld) of a tube whose content the
+    ledger already holds under the earlier run ``run_name``: the same file measured again is not
+    a new day, so it enters no trajectory and no QC series.
+
+    Parameters
+    ----------
+    run_name : str
+        The earlier run's name.
+    """
+    return finding(FindingCode.REUSED_FILE, f"the same file (SHA-256) is already in the ledger under run "
+                                            f"{run_name!r}: withheld, not a new measure (not in trajectories "
+                                            "nor QC over time)")
 
 
 def unreadable_days(samples: Sequence[SampleRow], rows_of: Mapping[str, int]) -> list[str]:

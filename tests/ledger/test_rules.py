@@ -128,3 +128,49 @@ def test_trajectory_rule_is_configurable() -> None:
     assert course.trajectory == "early improver" and course.low_late == ((8.0, 4800.0),)
     with pytest.raises(ValueError, match="rise > 1"):
         TrajectoryRule(rise=0.9)
+
+
+@pytest.mark.parametrize(("days", "abc", "withheld", "kind", "reason"), [
+    # day 3 withheld, day 7 no rise: whether day 3 rose is unknown
+    ([1, 7], [4000.0, 4400.0], [3], "not classifiable", "day 3 withheld (needed for an improvement by day 4)"),
+    # the latest day withheld: no decline can be ruled out
+    ([1, 3], [4000.0, 5200.0], [6], "not classifiable", "day 6 withheld (the latest day)"),
+    # the first day withheld: day 3 is no baseline
+    ([3, 6], [4000.0, 3000.0], [1], "not classifiable", "day 1 withheld (the first day; day 3 is no baseline)"),
+    # nothing withheld, but no value between the first day and day 4
+    ([1, 7], [4000.0, 4400.0], [], "not classifiable",
+     "no value after day 1 up to day 4 (needed for an improvement by then)"),
+    # a withheld day in the middle does not hide an observed early rise, nor a decline latest vs first
+    ([1, 2, 7], [4000.0, 5000.0, 4800.0], [4], "early improver",
+     "day 2 at 125% of day 1 (>= 125% by day 4)"),
+    ([1, 3, 7], [4000.0, 4100.0, 3000.0], [5], "decliner", "day 7 at 75% of day 1 (<= 80%)"),
+    # a day with a value is not withheld (a repeat withheld, another reportable)
+    ([1, 3, 5], [4000.0, 4400.0, 4300.0], [3], "delayed/non-improver",
+     "not >= 125% of day 1 by day 4, not a decline"),
+])
+def test_no_class_over_a_withheld_day(days: list[int], abc: list[float], withheld: list[int], kind: str,
+                                      reason: str) -> None:
+    course = trajectory(days, abc, withheld=withheld)
+    assert (course.trajectory, course.reason) == (kind, reason)
+    if kind == "not classifiable":
+        assert f"trajectory: not classifiable: {reason}" in course.findings()
+
+
+def test_withheld_days_in_the_late_window_are_named() -> None:
+    course = trajectory([1, 3, 5, 7], [3000.0, 4000.0, 9000.0, 9500.0], withheld=[6])
+    assert course.withheld_days == (6.0,) and course.low_window_withheld == (6.0,) and course.low_late == ()
+    assert "day 6 withheld: not judged against 8,000 AB/C" in course.findings()
+    assert course.trajectory == "early improver"
+
+
+def test_patient_trajectory_reads_withheld_and_rejected_days() -> None:
+    from assaykit.ledger.trajectory import patient_trajectory
+
+    def row(day: float, abc: float | None, status: str = "in control", condition: str = "unstimulated") -> dict:
+        return {"condition": condition, "day": day, "abc": abc, "qc_status": status}
+
+    rows = [row(1, 4000.0), row(3, None), row(3, 9000.0, condition="IFN-gamma"), row(6, 3000.0, "rejected"),
+            row(5, 4200.0)]
+    course = patient_trajectory(rows, "unstimulated")
+    assert course.days == (1.0, 5.0) and course.withheld_days == (3.0, 6.0)
+    assert (course.trajectory, course.reason) == ("not classifiable", "day 6 withheld (the latest day)")

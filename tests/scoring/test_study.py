@@ -66,7 +66,7 @@ def test_a_study_scores_every_run_in_one_pool(runs: Path, tmp_path: Path) -> Non
     alone = CliRunner().invoke(app, ["score", str(xlsx), "--plate-map", str(xlsx / "map.csv"), "--lot",
                                      str(runs / "plate-a" / "beads_lot.yaml"), "--out", str(tmp_path / "z"),
                                      "--no-report", "--no-ledger"])
-    assert alone.exit_code == 0 and "scored 5 of 5 files" in alone.output, alone.output
+    assert alone.exit_code == 0 and "measured 5 of 5 files" in alone.output, alone.output
 
 
 def test_the_dask_executor_gives_identical_tables(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
