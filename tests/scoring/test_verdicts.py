@@ -584,3 +584,25 @@ def test_a_withheld_control_withholds_each_comparison_cleanly() -> None:
                                                {("P01", ""): 6000.0})
     assert restoration[0].immunosep_class == patients[0].immunosep_class == "hyperinflammation"
     assert restoration[0].fold_change == 3.0
+
+
+def test_a_blood_tube_with_peaks_released_stays_withheld(run: Path, tmp_path: Path) -> None:
+    """A lyse-no-wash blood tube in the bead well gives three 'peaks' (slope 1.45, r^2 0.85):
+    cells_not_beads and peak_count_mismatch. Released by a person it used to give AB/C through
+    it (exit 0); now the release is refused, no AB/C anywhere, exit 1."""
+    other = tmp_path / "other"
+    assert CliRunner().invoke(app, ["simulate", str(other), "--patients", "2", "--specimen",
+                                    "lyse_no_wash"]).exit_code == 0
+    folder = _copy(run, tmp_path / "run")
+    shutil.copy(other / "Specimen_001_A5_A05.fcs", folder / "Specimen_001_H12_H12.fcs")
+    out = tmp_path / "out"
+    code, output = _score(folder, out, "--no-ledger", "--accept-calibration", "JD: it is fine")
+    assert code == 1 and "0 of 16 values reportable; 16 withheld: calibration_withheld (16)" in output
+    verdict = _manifest(out)["calibration_verdict"]
+    codes = [f["code"] for f in verdict["findings"]]
+    assert "cells_not_beads" in codes and "peak_count_mismatch" in codes
+    assert verdict["status"] == "withheld" and verdict["released_reason"] == ""
+    assert verdict["release_note"].startswith("release refused: cells_not_beads, peak_count_mismatch mean the "
+                                              "peaks' assignment itself is wrong")
+    assert "instead, cells_not_beads: give the run's bead tube" in output
+    _nothing_reported(out)
