@@ -8,7 +8,7 @@ A lot file is YAML, edited by lab staff::
     marker: PE
     channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT]
     values: [474, 5359, 23843, 62336]
-    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3, max_residual_log10: 0.1}
+    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3, max_residual_log10: 0.04}
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def quantibrite_problem(values: Sequence[float]) -> str:
 @dataclass(frozen=True)
 class BeadQC:
     """Acceptance limits of a calibration: below ``min_r_squared``, outside ``slope_range`` or a
-    used peak more than ``max_residual_log10`` decades off the line (0.1: 26 %), the
-    calibration is withheld (scoring.verdicts); fewer than ``min_peaks`` usable peaks is an
-    error."""
+    used peak more than ``max_residual_log10`` decades off the line (0.1: 26 %; a QuantiBRITE
+    lot's default is :data:`QUANTIBRITE_MAX_RESIDUAL_LOG10`), the calibration is withheld
+    (scoring.verdicts); fewer than ``min_peaks`` usable peaks is an error."""
 
     min_r_squared: float = 0.99
     slope_range: tuple[float, float] = (0.8, 1.2)
