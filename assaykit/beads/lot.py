@@ -8,7 +8,7 @@ A lot file is YAML, edited by lab staff::
     marker: PE
     channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT]
     values: [474, 5359, 23843, 62336]
-    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3, max_residual_log10: 0.1}
+    qc: {min_r_squared: 0.99, slope_range: [0.8, 1.2], min_peaks: 3, max_residual_log10: 0.04}
 """
 
 from __future__ import annotations
@@ -25,14 +25,60 @@ from ..errors import CalibrationError
 
 DEFAULT_ALIASES = ("PE-A", "PE-H", "FL2-A", "FL2-H", "FL2 INT", "FL2", "PE")
 _KEYS = {"kit", "lot", "unit", "marker", "channel_aliases", "values", "qc", "example", "note"}
+COMMAND_LINE_KIT = "bead values given on the command line"
+
+QUANTIBRITE_MAX_RESIDUAL_LOG10 = 0.04
+"""Decades: a QuantiBRITE PE lot's default ``qc.max_residual_log10`` (a peak 9.6 % off the line
+withholds the calibration). On 1,004 good simulated four-peak tubes (FACSCanto, Navios,
+FACSCalibur; 25 seeds; slopes 0.9-1.1, the dim bead at 70-400 MFI, bead CV 8-12 %) the largest
+residual was 0.0038 decade with 10,000 events and 0.0295 with 3,000; the typos ``744`` for 474
+and ``32843`` for 23843 lie at 0.060-0.070 and >= 0.088 on 95 % and all of 411 such tubes
+(docs/bead-calibration.md, "QuantiBRITE residual limit")."""
+
+QUANTIBRITE_RANGES: tuple[tuple[float, float], ...] = ((200.0, 1800.0), (1800.0, 25000.0), (8000.0, 100000.0),
+                                                       (25000.0, 220000.0))
+"""PE molecules per bead a QuantiBRITE PE certificate can plausibly give its low, medium-low,
+medium-high and high bead (published lots: 474/5,359/23,843/62,336 and 638/6,930/31,008/67,601),
+each bound at least 2.5x from those values. The low and high ranges are each narrower than 10x,
+so no lot within them stays within them multiplied or divided by 10 (a unit mix-up: values in
+thousands, or a digit added to each)."""
+
+
+def is_quantibrite(kit: str) -> bool:
+    """Whether a lot's ``kit`` names BD QuantiBRITE PE beads (four PE beads, no blank)."""
+    return "quantibrite" in kit.replace(" ", "").replace("-", "").lower()
+
+
+def is_pe_molecules(unit: str) -> bool:
+    """Whether ``unit`` is PE molecules (per bead): the QuantiBRITE unit, which makes a cell's value AB/C."""
+    return unit.strip().lower().startswith("pe molecules")
+
+
+def quantibrite_problem(values: Sequence[float]) -> str:
+    """Why ``values`` cannot be a QuantiBRITE PE certificate ("" when they can): not four bead
+    values (a blank 0 aside), or a value outside its bead's :data:`QUANTIBRITE_RANGES` (every
+    value x10 or x1000, or in thousands, keeps the slope and r^2 and moves every AB/C by that
+    factor)."""
+    positive = sorted(v for v in values if v > 0)
+    if len(positive) != len(QUANTIBRITE_RANGES):
+        return (f"QuantiBRITE PE certifies {len(QUANTIBRITE_RANGES)} beads (low, medium-low, medium-high, high); "
+                f"got {len(positive)} values ({', '.join(f'{v:g}' for v in positive)})")
+    names = ("low", "medium-low", "medium-high", "high")
+    off = [f"{name} {v:g} (expected {low:,.0f}-{high:,.0f})"
+           for name, v, (low, high) in zip(names, positive, QUANTIBRITE_RANGES, strict=True) if not low <= v <= high]
+    if off:
+        return ("QuantiBRITE PE values outside the range of any certificate, in PE molecules per bead: "
+                + "; ".join(off) + ": a unit mix-up (every value x10, x1000 or in thousands) or a typo; "
+                "enter the four values exactly as printed on the lot's certificate")
+    return ""
 
 
 @dataclass(frozen=True)
 class BeadQC:
     """Acceptance limits of a calibration: below ``min_r_squared``, outside ``slope_range`` or a
-    used peak more than ``max_residual_log10`` decades off the line (0.1: 26 %), the
-    calibration is withheld (scoring.verdicts); fewer than ``min_peaks`` usable peaks is an
-    error."""
+    used peak more than ``max_residual_log10`` decades off the line (0.1: 26 %; a QuantiBRITE
+    lot's default is :data:`QUANTIBRITE_MAX_RESIDUAL_LOG10`), the calibration is withheld
+    (scoring.verdicts); fewer than ``min_peaks`` usable peaks is an error."""
 
     min_r_squared: float = 0.99
     slope_range: tuple[float, float] = (0.8, 1.2)
@@ -55,6 +101,15 @@ class BeadLot:
     source: str = ""  # the file it came from ("" for values given on the command line)
     sha256: str = ""  # of the file's bytes
 
+    @property
+    def quantibrite(self) -> bool:
+        """A QuantiBRITE PE lot: its kit says so, or four values in PE molecules given on the
+        command line (``--bead-values``, run.yaml ``bead_values:``). Its values were checked
+        against :data:`QUANTIBRITE_RANGES`; a peak the dim-end rule left out is judged against
+        the residual limit too (scoring.verdicts)."""
+        return is_quantibrite(self.kit) or (self.kit == COMMAND_LINE_KIT and is_pe_molecules(self.unit)
+                                            and sum(1 for v in self.values if v > 0) == len(QUANTIBRITE_RANGES))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -74,6 +129,7 @@ def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
             raise invalid("values", "expected a list of the per-peak values on the certificate")
         values = [number(v, f"values[{i}]") for i, v in enumerate(raw_values)]
         qc_doc = known(mapping(doc.get("qc"), "qc", optional=True), QC_KEYS, "qc")
+        default_residual = QUANTIBRITE_MAX_RESIDUAL_LOG10 if is_quantibrite(str(doc.get("kit", ""))) else 0.1
         slope_range = items(qc_doc.get("slope_range", [0.8, 1.2]), "qc.slope_range")
         if len(slope_range) != 2:
             raise invalid("qc.slope_range", f"expected [low, high], got {len(slope_range)} values")
@@ -81,8 +137,8 @@ def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
                     slope_range=(number(slope_range[0], "qc.slope_range[0]"),
                                  number(slope_range[1], "qc.slope_range[1]")),
                     min_peaks=integer(qc_doc.get("min_peaks", 3), "qc.min_peaks", low=2),
-                    max_residual_log10=number(qc_doc.get("max_residual_log10", 0.1), "qc.max_residual_log10",
-                                              0, 10))
+                    max_residual_log10=number(qc_doc.get("max_residual_log10", default_residual),
+                                              "qc.max_residual_log10", 0, 10))
         aliases = items(doc.get("channel_aliases", list(DEFAULT_ALIASES)), "channel_aliases")
         if not all(isinstance(a, str) for a in aliases):
             raise invalid("channel_aliases", "expected a list of channel names (text)")
@@ -112,6 +168,10 @@ def make_lot(values: Sequence[float], *, kit: str = "", lot: str = "", unit: str
     low, high = qc.slope_range
     if not low < high:
         raise CalibrationError("qc.slope_range must be [low, high] with low < high", path)
+    if is_quantibrite(kit):
+        problem = quantibrite_problem(ordered)
+        if problem:
+            raise CalibrationError(f"values: {problem}", path)
     return BeadLot(kit, lot, unit, tuple(ordered), marker, tuple(channel_aliases), qc, example, source, sha256)
 
 
@@ -134,12 +194,22 @@ def parse_values(text: str, option: str = "--bead-values") -> tuple[float, ...]:
 
 
 def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None,
-                     unit: str = "PE molecules/bead") -> BeadLot:
+                     unit: str = "PE molecules/bead", option: str = "--bead-values",
+                     where: Path | None = None) -> BeadLot:
     """The lot at ``path`` (a file or a shipped name, ``--lot``) or given as ``values``
-    (``--bead-values V1,V2,...``, per bead in ``unit``): exactly one of the two."""
+    (``--bead-values V1,V2,...``, per bead in ``unit``): exactly one of the two. Four values in
+    PE molecules are QuantiBRITE PE: each must lie in its bead's :data:`QUANTIBRITE_RANGES`
+    (else a CalibrationError naming ``option`` and the file ``where`` they were given in) and
+    the residual limit is :data:`QUANTIBRITE_MAX_RESIDUAL_LOG10`."""
     if (path is None) == (values is None):
         raise CalibrationError("give the bead lot as either --lot FILE or --bead-values V1,V2,... (one of them)")
     if path is not None:
         return load_lot(path)
     numbers = parse_values(values) if isinstance(values, str) else tuple(float(v) for v in values or ())
-    return make_lot(numbers, kit="bead values given on the command line", unit=unit)
+    qc = None
+    if is_pe_molecules(unit) and sum(1 for v in numbers if v > 0) == len(QUANTIBRITE_RANGES):
+        problem = quantibrite_problem(numbers)  # four values in PE molecules: QuantiBRITE PE
+        if problem:
+            raise CalibrationError(f"{option}: {problem}", where)
+        qc = BeadQC(max_residual_log10=QUANTIBRITE_MAX_RESIDUAL_LOG10)
+    return make_lot(numbers, kit=COMMAND_LINE_KIT, unit=unit, qc=qc)

@@ -50,8 +50,9 @@ def score(
         help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with --executor dask).")] = None,
     accept_calibration: Annotated[str | None, typer.Option(
         "--accept-calibration", metavar="REASON",
-        help="Release a withheld bead calibration, with who and why (recorded in the manifest, the ledger and "
-             "every page; run.yaml accept_calibration:).")] = None,
+        help="Release a bead calibration withheld for its slope, r^2 or a residual, with who and why (recorded in "
+             "the manifest, the ledger and every page; run.yaml accept_calibration:). Not beads, a duplicate file, "
+             "peaks not resolved or values not matching the peaks are never released.")] = None,
 ) -> None:
     """Score a plate run: gate every tube, AB/C through the bead tube, restoration per drug and patient.
 
@@ -67,7 +68,8 @@ def score(
     written), 3 for an internal error, 130 when interrupted (`assaykit docs reliability`).
 
     A calibration withheld by the rules (slope, r^2, residual, values against peaks, not beads)
-    gives no AB/C; --accept-calibration REASON releases it, recorded everywhere.
+    gives no AB/C; --accept-calibration REASON releases one withheld for its slope, r^2 or a
+    residual only, recorded everywhere (the others need the bead tube or the lot's values fixed).
 
     The run is recorded in the ledger (`assaykit docs ledger`): --ledger FILE or URL, else
     run.yaml ledger:, else $ASSAYKIT_LEDGER, else assaykit-ledger.sqlite beside the output folder.

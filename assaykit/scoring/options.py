@@ -94,6 +94,15 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
         for key in ("bead_unit", "control", "specimen", "plate_map_sheet", "accept_calibration"):
             if key in given:
                 values[key] = text(given[key], key)
+        if "accept_calibration" in doc:  # a release is checked here, so that its error names this file
+            from .verdicts import release_reason_problem
+
+            if doc["accept_calibration"] is None:
+                raise invalid("accept_calibration", "empty: write who released the calibration, and why (or remove "
+                                                    "the key: nothing is released without a reason)")
+            problem = release_reason_problem(values["accept_calibration"])
+            if problem:
+                raise invalid("accept_calibration", problem)
         if "jobs" in given:
             values["jobs"] = integer(given["jobs"], "jobs", low=1)
         for key, rule in (("thresholds", Thresholds), ("responder", ResponderRule), ("trajectory", TrajectoryRule)):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..beads import Calibration, calibrate_file, lot_from_options
+from ..beads import Calibration, calibrate_sample, lot_from_options
 from ..errors import AssayKitError
 from ..fcs import read_fcs_text
 from ..fcs.text import acquisition_date
@@ -148,7 +148,9 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     if options.specimen is not None:
         strategy = replace(strategy, specimen=options.specimen)
     _check_lot_source(folder, options, overrides)
-    lot = lot_from_options(options.lot, options.bead_values, options.bead_unit)
+    from_file = overrides.get("bead_values") is None and options.bead_values is not None
+    lot = lot_from_options(options.lot, options.bead_values, options.bead_unit,
+                           "bead_values" if from_file else "--bead-values", folder / "run.yaml" if from_file else None)
     clinical = read_clinical_table(options.clinical) if options.clinical is not None else Clinical()
     targets: tuple[dict[str, Any], ...] = ()
     if options.qc_targets is not None:
@@ -201,20 +203,30 @@ class BeadOutcome:
     figure: dict[str, Any] | None = None
     code: FindingCode | None = None  # why it failed, as a finding code (peaks_not_resolved, cells_not_beads ...)
     data_sha256: str = ""  # of the bead file's DATA segment (verdicts.content_digest), when it was read
+    file_sha256: str = ""  # of the bead file, when it was read (calibrated or not)
 
 
 def calibrate_run(inputs: RunInputs) -> BeadOutcome:
     """Calibrate the run's bead tube with its lot (its findings with the verdict's own checks,
-    :func:`.verdicts.with_verdict_findings`); a failure is the outcome's error and code."""
+    :func:`.verdicts.with_verdict_findings`); a failure is the outcome's error and code. The
+    file's SHA-256 and DATA digest are kept whenever it could be read, calibrated or not: a
+    blood tube copied over the bead tube is a duplicate of that blood tube."""
+    from ..fcs import read_fcs
     from .verdicts import content_digest, with_verdict_findings
 
     beads = [a for a in inputs.assignments if a.row.role == "beads"]
     try:
-        bead_run = calibrate_file(beads[0].path, inputs.lot)
+        sample = read_fcs(beads[0].path)
     except AssayKitError as error:
         return BeadOutcome(calibration=None, error=error.message, code=getattr(error, "code", None))
+    data_sha256, file_sha256 = content_digest(sample), sample.sha256
+    try:
+        bead_run = calibrate_sample(sample, inputs.lot)
+    except AssayKitError as error:
+        return BeadOutcome(calibration=None, error=error.message, code=getattr(error, "code", None),
+                           data_sha256=data_sha256, file_sha256=file_sha256)
     return BeadOutcome(calibration=with_verdict_findings(bead_run.calibration, inputs.lot),
-                       figure=figure_data.bead_figure(bead_run), data_sha256=content_digest(bead_run.sample))
+                       figure=figure_data.bead_figure(bead_run), data_sha256=data_sha256, file_sha256=file_sha256)
 
 
 def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:
@@ -453,7 +465,7 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
             if calibration is not None:
                 base = replace(base, sha256=calibration.file_sha256, events=calibration.n_events,
                                qc_flags=calibration.findings)
-            base = replace(base, error=beads.error)
+            base = replace(base, sha256=base.sha256 or beads.file_sha256, error=beads.error)
         elif row.role == "blank":
             base = replace(base, error=inputs.unreadable.get(a.path, ""))
         else:

@@ -135,8 +135,14 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
     same time point: (restoration rows, one patient row per patient and time point).
     ``samples`` are the samples table's rows (AB/C in ``hladr_abc``, their verdicts judged by
     :func:`assaykit.scoring.verdicts.judge_tubes`); ``clinical`` holds ferritin (ng/mL) per
-    (patient, time point), "" for every time point; thresholds in AB/C. A comparison takes the
-    worse verdict of its two tubes: withheld, it has no fold change and no responder call. A
+    (patient, time point), "" for every time point; thresholds in AB/C.
+
+    A comparison is withheld when either tube is: it then has no fold change, delta, gap
+    closed, responder call or ImmunoSep class. Its reasons are the drug tube's own codes when
+    the drug is withheld, and ``control_no_value`` (its finding naming the control's file and
+    codes) when the control is; the drug's own AB/C and state stay only when the drug tube is
+    reportable (a valid value on its own). A patient time point whose control is withheld has
+    no AB/C, state or ImmunoSep class (``immunosep_rule`` says why; ferritin stays). A
     patient's responders and best drug are taken over the drugs measured (reportable
     comparisons) only; each condition without a value is named with its reasons (``missing``)."""
     from .verdicts import codes_cell, combine
@@ -149,42 +155,51 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
     patients: list[PatientRow] = []
     for (patient, timepoint), members in groups.items():
         ctrl = next(s for s in members if s.condition == control)
-        control_abc = ctrl.hladr_abc
         control_verdict = _value_verdict(ctrl, FindingCode.CONTROL_NO_VALUE)
+        control_withheld = control_verdict[0] == "withheld"
+        control_abc = None if control_withheld else ctrl.hladr_abc
         ferritin = clinical.get((patient, timepoint), clinical.get((patient, "")))
         klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
+        if clinical and control_withheld:
+            klass, why = "", (f"no class: the unstimulated control {ctrl.file} is withheld "
+                              f"({codes_cell(control_verdict[1]).replace('; ', ', ')})")
+        control_gone = finding(FindingCode.CONTROL_NO_VALUE,
+                               f"control {ctrl.file} has no reportable value "
+                               f"({codes_cell(control_verdict[1]).replace('; ', ', ')}"
+                               + (f": {ctrl.error}" if ctrl.error else "") + "): the comparison is withheld")
         missing: list[tuple[str, tuple[FindingCode, ...]]] = []
-        if control_verdict[0] == "withheld":
+        if control_withheld:
             missing.append((ctrl.condition, control_verdict[1]))
         drug_rows = []
         for s in members:
             if s is ctrl:
                 continue
-            found = []
-            if ctrl.error or control_abc is None:
-                found.append(finding(FindingCode.CONTROL_NO_VALUE, f"control {ctrl.file} has no AB/C"
-                                     + (f" ({ctrl.error})" if ctrl.error else "")))
-            if s.error or s.hladr_abc is None:
+            drug_verdict = _value_verdict(s, FindingCode.DRUG_NO_VALUE)
+            drug_withheld = drug_verdict[0] == "withheld"
+            abc = None if drug_withheld else s.hladr_abc
+            found = [control_gone] if control_withheld else []
+            if drug_withheld:
                 found.append(finding(FindingCode.DRUG_NO_VALUE,
                                      f"{s.file} has no AB/C" + (f" ({s.error})" if s.error else "")))
             found += [f.about("control") for f in ctrl.qc_flags] + [f.about("drug") for f in s.qc_flags]
-            drug_verdict = _value_verdict(s, FindingCode.DRUG_NO_VALUE)
-            status, codes = combine(control_verdict, drug_verdict)
-            if drug_verdict[0] == "withheld":
-                missing.append((s.condition, drug_verdict[1]))
-            elif control_verdict[0] == "withheld":
-                missing.append((s.condition, (FindingCode.CONTROL_NO_VALUE,)))
+            if drug_withheld or control_withheld:
+                codes = (*(drug_verdict[1] if drug_withheld else ()),
+                         *((FindingCode.CONTROL_NO_VALUE,) if control_withheld else ()))
+                status: TubeStatus = "withheld"
+                reasons: tuple[FindingCode, ...] = tuple(dict.fromkeys(codes))
+                missing.append((s.condition, drug_verdict[1] if drug_withheld else (FindingCode.CONTROL_NO_VALUE,)))
+            else:
+                status, reasons = combine(control_verdict, drug_verdict)
             measures: dict[str, Any] = {}
-            if (status != "withheld" and control_abc and s.hladr_abc and control_abc > 0
-                    and s.hladr_abc > 0):
-                r = restoration(control_abc, s.hladr_abc, thresholds, rule)
+            if status != "withheld" and control_abc and abc and control_abc > 0 and abc > 0:
+                r = restoration(control_abc, abc, thresholds, rule)
                 measures = {"fold_change": r.fold_change, "log2_fold_change": r.log2_fold_change,
                             "delta_abc": r.delta_abc, "gap_closed": r.gap_closed, "responder": r.responder}
             drug_rows.append(RestorationRow(
                 patient=patient, timepoint=timepoint, condition=s.condition, control_file=ctrl.file, file=s.file,
-                control_abc=control_abc, abc=s.hladr_abc, state_control=state(control_abc, thresholds),
-                state_drug=state(s.hladr_abc, thresholds), immunosep_class=klass, qc_flags=tuple(found),
-                verdict=status, verdict_reasons=codes, **measures))
+                control_abc=control_abc, abc=abc, state_control=state(control_abc, thresholds),
+                state_drug=state(abc, thresholds), immunosep_class="" if status == "withheld" else klass,
+                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons, **measures))
         rows.extend(drug_rows)
         measured = [r for r in drug_rows if r.fold_change is not None and r.verdict != "withheld"]
         best = max(measured, key=lambda r: r.fold_change or 0.0) if measured else None

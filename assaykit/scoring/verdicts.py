@@ -6,8 +6,11 @@ tube's value, a drug's comparison and a patient's time point are reported (docs/
   (slope outside the lot's range, r^2 below its limit, a used peak's residual above its limit,
   as many lot values as peaks resolved not given, peaks not resolved, a tube of cells rather than
   beads, a bead file identical to another tube's, no calibration at all). A person may release
-  a withheld calibration with a reason (``--accept-calibration``): it is then ``released``, its
-  values reported with the finding ``calibration_released``.
+  a calibration withheld for its quality alone (:data:`RELEASABLE`: slope, r^2, residual) with
+  a reason (``--accept-calibration``): it is then ``released``, its values reported with the
+  finding ``calibration_released``. A structural finding (:data:`STRUCTURAL`: not beads, a
+  duplicate file, peaks not resolved, values not matching the peaks) means the assignment
+  itself is wrong: no person can vouch for it, and a release is refused, saying what to fix.
 - A **tube** (one value) is ``reportable``, ``reportable_with_warnings`` (a warning finding) or
   ``withheld`` (an error finding or no value: no gate, an implausible gate, an unreadable file,
   its calibration withheld, a file identical to another tube's, QC over time rejected ...).
@@ -39,15 +42,57 @@ TubeStatus = Literal["reportable", "reportable_with_warnings", "withheld"]
 WITHHELD: TubeStatus = "withheld"
 
 
+RELEASABLE: frozenset[FindingCode] = frozenset({
+    FindingCode.SLOPE_OUT_OF_RANGE, FindingCode.LOW_R_SQUARED, FindingCode.RESIDUAL_TOO_HIGH})
+"""The findings a person may release a withheld calibration for (``--accept-calibration``): its
+quality alone -- the line is the beads' line, judged too steep, too loose or too far off one
+peak. Every other finding withholds it for good (:data:`STRUCTURAL`, ``no_calibration``)."""
+
+STRUCTURAL: Mapping[FindingCode, str] = {
+    FindingCode.CELLS_NOT_BEADS: "give the run's bead tube (this file holds cells)",
+    FindingCode.DUPLICATE_CONTENT: "give the bead tube's own file (this one is a copy of another tube's)",
+    FindingCode.PEAKS_NOT_RESOLVED: "re-acquire the bead tube so that its peaks resolve",
+    FindingCode.PEAK_COUNT_MISMATCH: ("enter the lot's values exactly as on its certificate (one per bead peak), or "
+                                      "re-acquire the bead tube if a peak was lost"),
+}
+"""Findings that mean the peaks' assignment itself is wrong (not the tube's beads, not its own
+file, too few peaks, values shifted against the peaks): not releasable, each with what to fix
+instead."""
+
+
+def _fixes(codes: Iterable[FindingCode]) -> str:
+    return "; ".join(f"{code.value}: {STRUCTURAL.get(code, 'fix the bead tube or the lot file')}" for code in codes)
+
+
+def release_refusal(codes: Iterable[FindingCode]) -> str:
+    """Why a person cannot release a calibration withheld for ``codes`` ("" when every code is
+    :data:`RELEASABLE`): the codes that are not, and what to fix instead.
+
+    Parameters
+    ----------
+    codes : iterable of FindingCode
+        The codes that withhold the calibration.
+    """
+    blocking = [code for code in dict.fromkeys(codes) if code not in RELEASABLE]
+    if not blocking:
+        return ""
+    return (f"release refused: {', '.join(code.value for code in blocking)} "
+            f"{'means' if len(blocking) == 1 else 'mean'} the peaks' assignment itself is wrong, which no person "
+            f"can vouch for; instead, {_fixes(blocking)} (only {', '.join(sorted(c.value for c in RELEASABLE))} "
+            "may be released)")
+
+
 @dataclass(frozen=True)
 class CalibrationVerdict:
     """A run's calibration verdict: ``status``, the error ``findings`` that withhold it (kept
-    when released) and, when a person released it, ``released_reason``."""
+    when released), when a person released it ``released_reason``, and ``release_note``: why a
+    release that was given released nothing (refused, nothing withheld, no calibration)."""
 
     status: CalibrationStatus
     findings: tuple[Finding, ...] = ()
     released_reason: str = ""
     fitted: bool = True  # False: no calibration at all (the tubes' ``no_calibration`` finding says so)
+    release_note: str = ""
 
     @property
     def usable(self) -> bool:
@@ -60,33 +105,43 @@ class CalibrationVerdict:
         return tuple(dict.fromkeys(f.code for f in self.findings))
 
     def describe(self) -> str:
-        """One line for people: the status and, withheld or released, why."""
+        """One line for people: the status and, withheld or released, why; and why a release
+        given released nothing."""
+        note = f"; {self.release_note}" if self.release_note else ""
         if self.status == "reportable":
-            return "calibration reportable"
+            return "calibration reportable" + note
         why = "; ".join(f"[{f.code.value}] {f.message}" for f in self.findings)
         if self.status == "released":
             return f"calibration released by a person: {self.released_reason} (withheld for: {why})"
-        return f"calibration withheld: {why}"
+        return f"calibration withheld: {why}{note}"
 
     def to_dict(self) -> dict[str, Any]:
         """``{"status", "findings": [{"code", "severity", "message"}], "released_reason"}`` (the
-        manifest's ``calibration_verdict``)."""
-        return {"status": self.status, "findings": [f.to_dict() for f in self.findings],
-                "released_reason": self.released_reason}
+        manifest's ``calibration_verdict``), with ``"release_note"`` when a release was given
+        that released nothing."""
+        out = {"status": self.status, "findings": [f.to_dict() for f in self.findings],
+               "released_reason": self.released_reason}
+        return {**out, "release_note": self.release_note} if self.release_note else out
 
 
 def calibration_findings(calibration: Calibration, lot: BeadLot) -> list[Finding]:
     """The verdict's own checks of a fitted calibration against its ``lot``: a used peak's
-    residual above ``lot.qc.max_residual_log10``; as many lot values as peaks resolved not
-    given (a typo'd, missing or extra value, or a peak lost, shifts the assignment)."""
+    residual above ``lot.qc.max_residual_log10`` (for a QuantiBRITE lot also a peak the dim-end
+    rule left out: four PE beads on one line, none left out on good tubes, and a typo'd value
+    hides there); as many lot values as peaks resolved not given (a typo'd, missing or extra
+    value, or a peak lost, shifts the assignment)."""
     found = []
     limit = lot.qc.max_residual_log10
-    off = [p for p in calibration.peaks if p.used and p.residual is not None and abs(p.residual) > limit]
+    # QuantiBRITE's four PE beads lie on one line: a peak the dim-end rule left out is judged too
+    off = [p for p in calibration.peaks if (p.used or (lot.quantibrite and p.status == "dim_end"))
+           and p.residual is not None and abs(p.residual) > limit]
     if off:
         worst_peak = max(off, key=lambda p: abs(p.residual or 0.0))
+        left_out = " (left out of the fit by the dim-end rule)" if worst_peak.status == "dim_end" else ""
         found.append(finding(FindingCode.RESIDUAL_TOO_HIGH,
                              f"{len(off)} bead peak(s) off the line by more than {limit:g} decade: the peak at MFI "
-                             f"{worst_peak.mfi:,.0f} by {worst_peak.residual:+.3f} (value {worst_peak.value:g})"))
+                             f"{worst_peak.mfi:,.0f} by {worst_peak.residual:+.3f} (value {worst_peak.value:g})"
+                             f"{left_out}; check the values against the certificate"))
     n_values = sum(1 for p in calibration.peaks if p.value is not None) + len(calibration.missing_values)
     if n_values != len(calibration.peaks):
         found.append(finding(FindingCode.PEAK_COUNT_MISMATCH,
@@ -145,20 +200,29 @@ def judge_calibration(calibration: Calibration | None, lot: BeadLot, *, error: s
     extra : iterable of Finding
         Findings about the bead tube from elsewhere (a file identical to another tube's).
     accepted : str or None
-        A person's reason to release a withheld calibration (``--accept-calibration``); a
-        calibration that does not exist cannot be released.
+        A person's reason to release a withheld calibration (``--accept-calibration``). It
+        releases one withheld for :data:`RELEASABLE` findings only; for any other finding, a
+        calibration that does not exist or one that is reportable, it releases nothing and
+        ``release_note`` says why.
     """
+    reason = (accepted or "").strip()
     if calibration is None:
         code = error_code or FindingCode.NO_CALIBRATION
-        return CalibrationVerdict("withheld", (finding(code, error or "the bead tube could not be calibrated"),
-                                               *extra), fitted=False)
+        failed = (finding(code, error or "the bead tube could not be calibrated"), *extra)
+        note = (f"release refused: no calibration was fitted, so there is nothing to release; instead, "
+                f"{_fixes(dict.fromkeys(f.code for f in failed))}") if reason else ""
+        return CalibrationVerdict("withheld", failed, fitted=False, release_note=note)
     found = list(dict.fromkeys(f for f in (*calibration.findings, *calibration_findings(calibration, lot), *extra)
                                if f.severity == "error"))
     if not found:
-        return CalibrationVerdict("reportable")
-    reason = (accepted or "").strip()
+        note = ("release not needed: the calibration is reportable, nothing is withheld; the reason given "
+                "(--accept-calibration / accept_calibration:) released nothing") if reason else ""
+        return CalibrationVerdict("reportable", release_note=note)
     if reason and not release_reason_problem(reason):
-        return CalibrationVerdict("released", tuple(found), reason)
+        refusal = release_refusal(f.code for f in found)
+        if not refusal:
+            return CalibrationVerdict("released", tuple(found), reason)
+        return CalibrationVerdict("withheld", tuple(found), release_note=refusal)
     return CalibrationVerdict("withheld", tuple(found))
 
 
@@ -392,7 +456,8 @@ def codes_cell(codes: Iterable[FindingCode]) -> str:
     return "; ".join(code.value for code in codes)
 
 
-__all__ = ["CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts", "TubeStatus", "VerdictStatus",
-           "calibration_findings", "calibration_flag", "codes_cell", "combine", "content_digest", "duplicate_findings",
-           "enters_qc_over_time", "judge_calibration", "judge_tubes", "mark_rows", "release_reason_problem",
-           "run_verdicts", "tube_status", "with_verdict_findings"]
+__all__ = ["RELEASABLE", "STRUCTURAL", "CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts",
+           "TubeStatus", "VerdictStatus", "calibration_findings", "calibration_flag", "codes_cell", "combine",
+           "content_digest", "duplicate_findings", "enters_qc_over_time", "judge_calibration", "judge_tubes",
+           "mark_rows", "release_reason_problem", "release_refusal", "run_verdicts", "tube_status",
+           "with_verdict_findings"]

@@ -379,3 +379,67 @@ def test_fluorochrome_label_is_not_a_tandem_dye() -> None:
             find_fluorochrome_channel(pe, channels[:2], ["", tandem])
     # an alias wins over labels
     assert find_fluorochrome_channel(pe, ["FSC-A", "PE-Cy7-A", "PE-A"], ["", "PE", "HLA-DR"]) == 2
+
+
+# --- QuantiBRITE: plausible values and a residual limit measured on good tubes -------------------------
+
+
+def test_quantibrite_values_must_be_plausible(tmp_path: Path) -> None:
+    """A QuantiBRITE lot (its kit, or four values in PE molecules on the command line) gives four
+    values within each bead's range; x10, x1000 and thousands are refused (a lot file error)."""
+    from assaykit.beads.lot import QUANTIBRITE_MAX_RESIDUAL_LOG10, QUANTIBRITE_RANGES, quantibrite_problem
+
+    assert QUANTIBRITE_RANGES == ((200, 1800), (1800, 25000), (8000, 100000), (25000, 220000))
+    for lot in (QUANTIBRITE_EXAMPLE_LOT, (638, 6930, 31008, 67601)):  # two published certificates
+        assert quantibrite_problem(lot) == ""
+        for factor in (10, 1000, 0.1, 0.001):  # no lot within the ranges stays within them x10 or /10
+            assert quantibrite_problem([v * factor for v in lot]).startswith("QuantiBRITE PE values outside")
+    assert quantibrite_problem((474, 5359, 23843)).startswith("QuantiBRITE PE certifies 4 beads")
+    assert quantibrite_problem((474, 53590, 23843, 62336)) == ""  # a typo within range: the fit judges it
+    given = lot_from_options(None, "474,5359,23843,62336")
+    assert given.quantibrite and given.qc.max_residual_log10 == QUANTIBRITE_MAX_RESIDUAL_LOG10 == 0.04
+    assert lot_from_options(None, "474,5359,23843").qc.max_residual_log10 == 0.1  # not four: not QuantiBRITE
+    mefl = lot_from_options(None, "792,2079,6588,16471", unit="MEFL")  # four rainbow values: not QuantiBRITE
+    assert not mefl.quantibrite and mefl.qc.max_residual_log10 == 0.1
+    with pytest.raises(CalibrationError, match=r"--bead-values: QuantiBRITE PE values outside the range of any "
+                                               r"certificate, in PE molecules per bead: low 4740 \(expected "
+                                               r"200-1,800\); medium-low 53590"):
+        lot_from_options(None, "4740,53590,238430,623360")
+    path = tmp_path / "lot.yaml"
+    path.write_text("kit: BD QuantiBRITE PE\nunit: PE molecules/bead\nvalues: [0.474, 5.359, 23.843, 62.336]\n")
+    with pytest.raises(CalibrationError, match="values: QuantiBRITE PE values outside") as error:
+        load_lot(path)
+    assert str(path) in str(error.value)
+    path.write_text("kit: BD QuantiBRITE PE\nunit: PE molecules/bead\nvalues: [474, 5359, 23843]\n")
+    with pytest.raises(CalibrationError, match="QuantiBRITE PE certifies 4 beads"):
+        load_lot(path)
+    # the default residual limit of a QuantiBRITE lot file; the file may set its own
+    path.write_text("kit: BD QuantiBRITE PE\nunit: PE molecules/bead\nvalues: [474, 5359, 23843, 62336]\n")
+    assert load_lot(path).qc.max_residual_log10 == 0.04 and load_lot(path).quantibrite
+    path.write_text("kit: BD QuantiBRITE PE\nvalues: [474, 5359, 23843, 62336]\nqc: {max_residual_log10: 0.06}\n")
+    assert load_lot(path).qc.max_residual_log10 == 0.06
+    shipped = load_lot("quantibrite-pe-example")
+    assert shipped.qc.max_residual_log10 == 0.04 and shipped.quantibrite
+    assert load_lot("spherotech-rcp-30-5a-mepe-example").qc.max_residual_log10 == 0.1
+
+
+@pytest.mark.parametrize("style", sorted(CHANNEL))
+@pytest.mark.parametrize(("instrument", "n_events"), [
+    (Instrument(), 10000), (Instrument(slope=0.9, intercept=0.6), 10000), (Instrument(cv=0.12), 3000),
+    (Instrument(intercept=0.8), 3000),  # the dim bead at ~70 MFI, near the electronic noise
+])
+def test_good_quantibrite_tubes_fit_within_the_residual_limit(tmp_path: Path, style: str, instrument: Instrument,
+                                                              n_events: int) -> None:
+    """The evidence behind QuantiBRITE's 0.04 decade (docs/bead-calibration.md): good tubes stay
+    well inside it, and the typo 744 for 474 lies above it on the same tube."""
+    from assaykit.scoring.verdicts import judge_calibration, with_verdict_findings
+
+    lot = load_lot("quantibrite-pe-example")
+    path = _bead_file(tmp_path, QUANTIBRITE_EXAMPLE_LOT, instrument, style, seed=11, n_events=n_events)
+    cal = with_verdict_findings(calibrate_file(path, lot, CHANNEL[style]["PE"]).calibration, lot)
+    assert cal.n_used == 4
+    assert max(abs(p.residual or 0.0) for p in cal.peaks if p.used) < 0.03
+    assert judge_calibration(cal, lot).status == "reportable"
+    typo = lot_from_options(None, "744,5359,23843,62336")
+    cal = with_verdict_findings(calibrate_file(path, typo, CHANNEL[style]["PE"]).calibration, typo)
+    assert judge_calibration(cal, typo).codes == (FindingCode.RESIDUAL_TOO_HIGH,)

@@ -169,7 +169,6 @@ def test_a_plain_reason_still_releases(run: Path, tmp_path: Path) -> None:
     (None, None, True),  # the lot's own values: reportable, the control blood's AB/C is a QC value
     (TYPO, None, False),  # withheld: no AB/C
     (TYPO, "JD: certificate re-read", False),  # released by a person: reported, but no QC value
-    ("4740,53590,238430,623360", "JD: values checked", True),  # x10 unit mix-up: reportable (reported below)
 ])
 def test_qc_over_time_takes_no_control_value_through_a_released_calibration(
         run: Path, tmp_path: Path, values: str | None, release: str | None, in_history: bool) -> None:

@@ -126,7 +126,7 @@ def test_bead_value_typo_withholds_the_calibration(run: Path, clean: Path, tmp_p
                                     "reasons": {"calibration_withheld": 16}}
     verdict = manifest["calibration_verdict"]
     assert verdict["status"] == "withheld" and verdict["released_reason"] == ""
-    assert [f["code"] for f in verdict["findings"]] == ["low_r_squared", "slope_out_of_range"]
+    assert [f["code"] for f in verdict["findings"]] == ["low_r_squared", "slope_out_of_range", "residual_too_high"]
     _nothing_reported(out)
     clean_mfi = {r["file"]: r["hladr_mfi"] for r in _rows(clean / "samples.csv")}
     samples = _rows(out / "samples.csv")
@@ -134,7 +134,7 @@ def test_bead_value_typo_withholds_the_calibration(run: Path, clean: Path, tmp_p
     assert [r["verdict"] for r in samples if r["role"] == "beads"] == ["withheld"]
     first = parse_findings(samples[0]["qc_flags"])
     assert finding(FindingCode.CALIBRATION_WITHHELD, "no AB/C: the bead calibration is withheld (low_r_squared, "
-                                                     "slope_out_of_range)") in first
+                                                     "slope_out_of_range, residual_too_high)") in first
     assert all(r["missing"].startswith("unstimulated: calibration_withheld; IFN-gamma: calibration_withheld")
                for r in _rows(out / "patients.csv"))
     with sqlite3.connect(ledger) as db:
@@ -269,7 +269,7 @@ def test_accept_calibration_releases_and_records(run: Path, tmp_path: Path) -> N
     manifest = _manifest(out)
     verdict = manifest["calibration_verdict"]
     assert verdict["status"] == "released" and verdict["released_reason"] == reason
-    assert [f["code"] for f in verdict["findings"]] == ["low_r_squared", "slope_out_of_range"]
+    assert [f["code"] for f in verdict["findings"]] == ["low_r_squared", "slope_out_of_range", "residual_too_high"]
     assert manifest["options"]["accept_calibration"] == reason
     blood = [r for r in _rows(out / "samples.csv") if r["role"] in BLOOD]
     assert all(r["hladr_abc"] != "" and "calibration_released" in r["verdict_reasons"] for r in blood)
@@ -406,3 +406,203 @@ def test_tube_rules() -> None:
     assert summary.to_dict() == {"values": 3, "reportable": 0, "withheld": 3,
                                  "reasons": {"duplicate_content": 2, "too_few_events": 1}}
     assert summary.line() == "0 of 3 values reportable; 3 withheld: duplicate_content (2), too_few_events (1)"
+
+
+# --- review of issue 27: what a release may unlock, typos the residual catches, withheld comparisons --------
+
+
+def test_a_release_never_unlocks_a_structural_finding() -> None:
+    """cells_not_beads, duplicate_content, peaks_not_resolved and peak_count_mismatch mean the
+    assignment itself is wrong: a release is refused, naming the codes and what to fix; quality
+    findings (slope, r^2, residual) stay releasable; a release with nothing to release says so."""
+    from assaykit.scoring.verdicts import RELEASABLE, STRUCTURAL, release_refusal
+
+    assert set(RELEASABLE) == {FindingCode.SLOPE_OUT_OF_RANGE, FindingCode.LOW_R_SQUARED,
+                               FindingCode.RESIDUAL_TOO_HIGH}
+    assert set(STRUCTURAL) == {FindingCode.CELLS_NOT_BEADS, FindingCode.DUPLICATE_CONTENT,
+                               FindingCode.PEAKS_NOT_RESOLVED, FindingCode.PEAK_COUNT_MISMATCH}
+    lot = make_lot([474, 5359, 23843, 62336])
+    peaks = [(200, 474, True, 0.0), (2000, 5359, True, 0.0), (9000, 23843, True, 0.0), (23000, 62336, True, 0.0)]
+    # a blood tube as the bead tube: slope 4.4 and cells, released -> still withheld
+    blood = _calibration(peaks, findings=(finding(FindingCode.SLOPE_OUT_OF_RANGE, "slope 4.400 outside 0.8-1.2"),
+                                          finding(FindingCode.CELLS_NOT_BEADS, "not a bead tube")))
+    verdict = judge_calibration(blood, lot, accepted="JD: it is fine")
+    assert (verdict.status, verdict.usable, verdict.released_reason) == ("withheld", False, "")
+    assert verdict.release_note.startswith("release refused: cells_not_beads means the peaks' assignment itself is "
+                                           "wrong, which no person can vouch for; instead, cells_not_beads: give the "
+                                           "run's bead tube")
+    assert "release refused: cells_not_beads" in verdict.describe()
+    assert verdict.to_dict()["release_note"] == verdict.release_note
+    # three values for a four-peak lot
+    three = _calibration([(20, None, False, None), *peaks[1:]])
+    verdict = judge_calibration(three, make_lot([5359, 23843, 62336]), accepted="JD: it is fine")
+    assert verdict.status == "withheld" and verdict.codes == (FindingCode.PEAK_COUNT_MISMATCH,)
+    assert "peak_count_mismatch: enter the lot's values exactly as on its certificate" in verdict.release_note
+    # a duplicate bead file
+    copy = finding(FindingCode.DUPLICATE_CONTENT, "identical content to A5.fcs")
+    good = _calibration(peaks)
+    assert judge_calibration(good, lot, extra=[copy], accepted="JD").status == "withheld"
+    assert release_refusal([FindingCode.LOW_R_SQUARED, FindingCode.DUPLICATE_CONTENT]).startswith(
+        "release refused: duplicate_content means")
+    assert release_refusal(RELEASABLE) == ""
+    # quality alone: released
+    steep = _calibration(peaks, findings=(finding(FindingCode.SLOPE_OUT_OF_RANGE, "slope 1.3"),))
+    assert judge_calibration(steep, lot, accepted="JD: checked").status == "released"
+    # no calibration at all: the release is refused, saying why
+    none = judge_calibration(None, lot, error="found 1 bead peak", error_code=FindingCode.PEAKS_NOT_RESOLVED,
+                             accepted="JD")
+    assert none.status == "withheld" and none.release_note.startswith(
+        "release refused: no calibration was fitted, so there is nothing to release; instead, peaks_not_resolved: "
+        "re-acquire the bead tube")
+    # nothing withheld: said, not ignored
+    fine = judge_calibration(good, lot, accepted="JD")
+    assert fine.status == "reportable" and fine.release_note.startswith("release not needed: the calibration is "
+                                                                        "reportable")
+    assert judge_calibration(good, lot).release_note == "" and "release_note" not in judge_calibration(good,
+                                                                                                        lot).to_dict()
+
+
+def test_three_values_released_stay_withheld(run: Path, tmp_path: Path) -> None:
+    """Three values for a four-peak lot, released by a person: AB/C 74 before; now refused, exit 1."""
+    out = tmp_path / "out"
+    code, output = _score(run, out, "--bead-values", "474,5359,23843", "--no-ledger", "--accept-calibration",
+                          "JD: it is fine")
+    assert code == 1 and "0 of 16 values reportable; 16 withheld: calibration_withheld (16)" in output
+    assert "release refused: peak_count_mismatch means the peaks' assignment itself is wrong" in output
+    verdict = _manifest(out)["calibration_verdict"]
+    assert verdict["status"] == "withheld" and verdict["released_reason"] == ""
+    assert verdict["release_note"].startswith("release refused: peak_count_mismatch")
+    _nothing_reported(out)
+
+
+def test_an_empty_release_in_run_yaml_names_the_file(run: Path, tmp_path: Path) -> None:
+    for written in ("accept_calibration:\n", "accept_calibration: '   '\n"):
+        folder = _copy(run, tmp_path / f"run{len(written)}")
+        with open(folder / "run.yaml", "a") as handle:
+            handle.write(written)
+        code, output = _score(folder, tmp_path / "out", "--no-ledger")
+        assert code == 2 and "run.yaml" in output and "accept_calibration:" in output, output
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("values", "residual", "worst"), [
+    ("744,5359,23843,62336", "-0.063 (value 5359)", "MFI 2,053"),  # 474 typed 744: slope 0.926, r^2 0.997
+    ("474,5359,32843,62336", "+0.093 (value 32843)", "MFI 8,865"),  # 23843 typed 32843: r^2 0.995
+    ("474,8359,23843,62336", "-0.379 (value 474) (left out of the fit by the dim-end rule)", "MFI 192"),
+])
+def test_one_digit_typos_are_withheld_by_the_residual(run: Path, tmp_path: Path, values: str, residual: str,
+                                                      worst: str) -> None:
+    """QuantiBRITE's four peaks fit within 0.004 decade on this tube: a typo'd value is off the
+    line by 0.06-0.4 decade, above the QuantiBRITE limit of 0.04 (these passed at 0.1)."""
+    out = tmp_path / "out"
+    code, output = _score(run, out, "--bead-values", values, "--no-ledger")
+    assert code == 1 and "0 of 16 values reportable; 16 withheld: calibration_withheld (16)" in output
+    verdict = _manifest(out)["calibration_verdict"]
+    off = next(f for f in verdict["findings"] if f["code"] == "residual_too_high")
+    assert f"off the line by more than 0.04 decade: the peak at {worst} by {residual}" in off["message"]
+    assert verdict["status"] == "withheld"
+    _nothing_reported(out)
+    # a quality finding: a person may release it
+    code, output = _score(run, tmp_path / "released", "--bead-values", values, "--no-ledger",
+                          "--accept-calibration", "JD: certificate re-read")
+    assert code == 0 and _manifest(tmp_path / "released")["calibration_verdict"]["status"] == "released"
+
+
+@pytest.mark.parametrize("values", ["4740,53590,238430,623360", "474000,5359000,23843000,62336000",
+                                    "0.474,5.359,23.843,62.336"])
+def test_quantibrite_values_off_by_a_unit_are_refused(run: Path, tmp_path: Path, values: str) -> None:
+    """Every value x10, x1000 or in thousands keeps slope and r^2: refused before any tube is
+    measured (exit 2), on the command line, in run.yaml and in a QuantiBRITE lot file."""
+    code, output = _score(run, tmp_path / "out", "--bead-values", values, "--no-ledger")
+    assert code == 2 and "--bead-values: QuantiBRITE PE values outside the range of any certificate" in output
+    assert "low " in output and "(expected 200-1,800)" in output and not (tmp_path / "out").exists()
+    folder = _copy(run, tmp_path / "run")
+    (folder / "run.yaml").write_text((folder / "run.yaml").read_text().replace("lot: beads_lot.yaml\n", "")
+                                     + f"bead_values: [{values}]\n")
+    code, output = _score(folder, tmp_path / "out", "--no-ledger")
+    assert code == 2 and "run.yaml" in output and "bead_values: QuantiBRITE PE values outside" in output
+    lot = folder / "beads_lot.yaml"
+    lot.write_text(lot.read_text().replace("values: [474, 5359, 23843, 62336]", f"values: [{values}]"))
+    code, output = _score(folder, tmp_path / "out", "--no-ledger", "--lot", str(lot))
+    assert code == 2 and "beads_lot.yaml" in output and "values: QuantiBRITE PE values outside" in output
+
+
+def test_a_bead_tube_copied_from_a_blood_tube_is_a_duplicate(run: Path, tmp_path: Path) -> None:
+    """`cp Specimen_001_A5_A05.fcs Specimen_001_H12_H12.fcs`: the calibration fails (cells), and
+    both tubes carry duplicate_content naming each other."""
+    folder = _copy(run, tmp_path / "run")
+    shutil.copy(folder / "Specimen_001_A5_A05.fcs", folder / "Specimen_001_H12_H12.fcs")
+    out = tmp_path / "out"
+    code, output = _score(folder, out, "--no-ledger")
+    assert code == 1 and "duplicate_content" in output
+    samples = {r["file"]: r for r in _rows(out / "samples.csv")}
+    bead, blood = samples["Specimen_001_H12_H12.fcs"], samples["Specimen_001_A5_A05.fcs"]
+    assert bead["sha256"] == blood["sha256"] != ""
+    assert "Specimen_001_A5_A05.fcs (well A5)" in next(f.message for f in parse_findings(bead["qc_flags"])
+                                                       if f.code == FindingCode.DUPLICATE_CONTENT)
+    assert "Specimen_001_H12_H12.fcs (well H12)" in next(f.message for f in parse_findings(blood["qc_flags"])
+                                                         if f.code == FindingCode.DUPLICATE_CONTENT)
+    assert bead["verdict_reasons"] == "cells_not_beads; duplicate_content"
+    assert blood["verdict"] == "withheld" and "duplicate_content" in blood["verdict_reasons"]
+    codes = [f["code"] for f in _manifest(out)["calibration_verdict"]["findings"]]
+    assert codes == ["cells_not_beads", "duplicate_content"]
+
+
+def test_a_withheld_control_withholds_each_comparison_cleanly() -> None:
+    """The control withheld, the drug reportable: no fold change, delta, gap, responder or class;
+    the drug's own AB/C and state stay; the reason is control_no_value, naming the control's file.
+    The patient: no AB/C, state or ImmunoSep class (ferritin 6,000 alone would say
+    hyperinflammation)."""
+    from assaykit.scoring.restoration import ResponderRule, Thresholds, pair_with_controls
+
+    rows = [_row("A1.fcs", error="truncated file", abc=None), _row("A2.fcs", condition="IFN-gamma", abc=19694.56),
+            _row("A3.fcs", condition="GM-CSF", abc=None, error="no gate")]
+    judged = judge_tubes(rows, CalibrationVerdict("reportable"))
+    restoration, patients = pair_with_controls(judged, "unstimulated", Thresholds(), ResponderRule(),
+                                               {("P01", ""): 6000.0})
+    gamma, gm = restoration
+    assert (gamma.control_abc, gamma.abc, gamma.state_control, gamma.state_drug) == (None, 19694.56, "", "normal")
+    assert (gamma.fold_change, gamma.log2_fold_change, gamma.delta_abc, gamma.gap_closed, gamma.responder) == (
+        None, None, None, None, None)
+    assert (gamma.immunosep_class, gamma.verdict, gamma.verdict_reasons) == ("", "withheld",
+                                                                             (FindingCode.CONTROL_NO_VALUE,))
+    assert gamma.qc_flags[0].code == FindingCode.CONTROL_NO_VALUE
+    assert gamma.qc_flags[0].message == ("control A1.fcs has no reportable value (tube_failed: truncated file): the "
+                                         "comparison is withheld")
+    # the drug itself withheld: no AB/C, no state; its own codes, then the control's
+    assert (gm.abc, gm.state_drug, gm.immunosep_class) == (None, "", "")
+    assert gm.verdict_reasons == (FindingCode.TUBE_FAILED, FindingCode.CONTROL_NO_VALUE)
+    patient = patients[0]
+    assert (patient.control_abc, patient.state, patient.immunosep_class, patient.ferritin_ng_ml) == (None, "", "",
+                                                                                                      6000.0)
+    assert patient.immunosep_rule == "no class: the unstimulated control A1.fcs is withheld (tube_failed)"
+    assert patient.missing == "unstimulated: tube_failed; IFN-gamma: control_no_value; GM-CSF: tube_failed"
+    # with a reportable control, ferritin 6,000 is hyperinflammation on every row
+    fine = judge_tubes([_row("A1.fcs", abc=3000.0), _row("A2.fcs", condition="IFN-gamma", abc=9000.0)],
+                       CalibrationVerdict("reportable"))
+    restoration, patients = pair_with_controls(fine, "unstimulated", Thresholds(), ResponderRule(),
+                                               {("P01", ""): 6000.0})
+    assert restoration[0].immunosep_class == patients[0].immunosep_class == "hyperinflammation"
+    assert restoration[0].fold_change == 3.0
+
+
+def test_a_blood_tube_with_peaks_released_stays_withheld(run: Path, tmp_path: Path) -> None:
+    """A lyse-no-wash blood tube in the bead well gives three 'peaks' (slope 1.45, r^2 0.85):
+    cells_not_beads and peak_count_mismatch. Released by a person it used to give AB/C through
+    it (exit 0); now the release is refused, no AB/C anywhere, exit 1."""
+    other = tmp_path / "other"
+    assert CliRunner().invoke(app, ["simulate", str(other), "--patients", "2", "--specimen",
+                                    "lyse_no_wash"]).exit_code == 0
+    folder = _copy(run, tmp_path / "run")
+    shutil.copy(other / "Specimen_001_A5_A05.fcs", folder / "Specimen_001_H12_H12.fcs")
+    out = tmp_path / "out"
+    code, output = _score(folder, out, "--no-ledger", "--accept-calibration", "JD: it is fine")
+    assert code == 1 and "0 of 16 values reportable; 16 withheld: calibration_withheld (16)" in output
+    verdict = _manifest(out)["calibration_verdict"]
+    codes = [f["code"] for f in verdict["findings"]]
+    assert "cells_not_beads" in codes and "peak_count_mismatch" in codes
+    assert verdict["status"] == "withheld" and verdict["released_reason"] == ""
+    assert verdict["release_note"].startswith("release refused: cells_not_beads, peak_count_mismatch mean the "
+                                              "peaks' assignment itself is wrong")
+    assert "instead, cells_not_beads: give the run's bead tube" in output
+    _nothing_reported(out)
