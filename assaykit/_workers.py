@@ -78,6 +78,23 @@ def one_blas_thread() -> None:
         _BLAS_LIMIT = threadpool_limits(limits=1)
 
 
+def warm_in_background(work: Callable[[], None]) -> Any:
+    """Run ``work`` (the imports a later step needs) in a daemon thread of this process while its
+    workers are busy, so that they do not run alone after them (SciPy's statistics and the pages'
+    drawing backends: about 1.3 s of a plate's 6.6 s, docs/benchmarks.md). Returns the thread: join
+    it before forking workers again. An exception in ``work`` is dropped: the later step imports
+    for itself and meets it there."""
+    import threading
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            work()
+
+    thread = threading.Thread(target=run, name="assaykit-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def _start(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
     import signal
 

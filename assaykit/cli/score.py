@@ -121,8 +121,10 @@ def score(
         render_reports(stage, stage, jobs=jobs, progress=update)
 
     try:
+        from ..report import prepare_reports
+
         result = score_run(run_dirs[0], out=out, progress=update, pages=None if no_report else pages,
-                           use_default_ledger=True, executor=runner, **overrides)
+                           use_default_ledger=True, executor=runner, prepare_pages=prepare_reports, **overrides)
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]

@@ -546,9 +546,10 @@ _RUN: RunData | None = None
 _NAMES: dict[str, str] = {}
 
 
-def _prepare() -> None:
+def prepare_reports() -> None:
     """Import the drawing and PDF backends, load the fonts and compile the templates in this
-    process, before the workers fork: each inherits them instead of paying for them."""
+    process, before the page workers fork: each inherits them instead of paying for them (once a
+    process; ``assaykit score`` has it done while its tube workers run)."""
     import importlib
 
     for module in ("matplotlib.backends.backend_agg", "matplotlib.backends.backend_pdf", "PIL.ImageDraw"):
@@ -597,7 +598,7 @@ def render_reports(folder: Path, stage: Path, jobs: int | None = None,
     tasks: list[str | None] = [None, *patients]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     with interrupts_held():  # the imports collect garbage (the ledger's): no Ctrl-C lost in its callbacks
-        _prepare()
+        prepare_reports()
     if stage != folder:
         for name, data in run.data_files.items():  # the run's data, never its old pages
             write_atomic(stage / name, data)

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,19 +244,26 @@ def tube_tasks(inputs: RunInputs, figure: bool = True) -> list[TubeTask]:
 
 
 def measure_tubes(inputs: RunInputs, figure: bool = True, progress: Callable[[int, int, str], None] | None = None,
-                  executor: Any = None) -> dict[Path, TubeResult]:
+                  executor: Any = None, after_tubes: Callable[[], Any] | None = None) -> dict[Path, TubeResult]:
     """Every blood tube gated and measured by ``executor`` (default: ``inputs.jobs`` local
     worker processes); ``figure``: keep each tube's figure data; ``progress(done, total, name)``
-    after each tube."""
+    after each tube; ``after_tubes()``: imports what follows the tubes, run in a background
+    thread of this process while local workers measure (:func:`assaykit._workers.warm_in_background`)."""
+    from .._workers import warm_in_background
     from .executors import LocalExecutor
 
     tasks = tube_tasks(inputs, figure)
     runner = executor if executor is not None else LocalExecutor(inputs.jobs)
     results: dict[Path, TubeResult] = {}
+    warming = None
     for outcome in runner.map(tasks):
         results[outcome.path] = outcome
+        if warming is None and after_tubes is not None and isinstance(runner, LocalExecutor) and runner.jobs > 1:
+            warming = warm_in_background(after_tubes)  # the workers are forked by now: nothing forks meanwhile
         if progress is not None:
             progress(len(results), len(tasks), outcome.path.name + (f": {outcome.error}" if outcome.error else ""))
+    if warming is not None:
+        warming.join()  # before anything forks again (the pages' workers)
     return results
 
 
@@ -278,7 +286,7 @@ class PhaseTimer:
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
               progress: Callable[[int, int, str], None] | None = None,
               pages: Callable[[Path], Any] | None = None, use_default_ledger: bool = False,
-              executor: Any = None, **overrides: Any) -> ScoreResult:
+              executor: Any = None, prepare_pages: Callable[[], Any] | None = None, **overrides: Any) -> ScoreResult:
     """Score a run folder.
 
     ``run_dir`` is the folder of FCS files, plate map and optional run.yaml. ``overrides`` are
@@ -297,15 +305,26 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     ``assaykit-ledger.sqlite`` beside the output folder when none is named. Its QC history judges
     the run (Westgard), its earlier time points of the run's patients go into trajectories.csv. A
     ledger that fails is ``ledger_error`` (exit code 1); the run's outputs are written all the same.
-    ``executor``: where the tubes are measured (:mod:`.executors`; default: local worker processes)."""
+    ``executor``: where the tubes are measured (:mod:`.executors`; default: local worker processes);
+    ``prepare_pages()``: what ``pages`` imports first, done (with the cohort statistics' SciPy) while
+    local workers measure the tubes."""
     timer = PhaseTimer()
     inputs = load_inputs(run_dir, out, **overrides)
     timer.mark("setup")
     beads = calibrate_run(inputs)
     timer.mark("calibration")
-    outcomes = measure_tubes(inputs, figure=write, progress=progress, executor=executor)  # figure data to write
+    after = partial(_prepare_rest, prepare_pages) if pages is not None and prepare_pages is not None else None
+    outcomes = measure_tubes(inputs, figure=write, progress=progress, executor=executor,  # figure data to write
+                             after_tubes=after)
     timer.mark("tubes")
     return finish_run(inputs, beads, outcomes, timer, write=write, pages=pages, use_default_ledger=use_default_ledger)
+
+
+def _prepare_rest(prepare_pages: Callable[[], Any]) -> None:
+    """The imports of what follows the tubes: the cohort statistics (SciPy) and the pages'."""
+    import scipy.stats  # noqa: F401
+
+    prepare_pages()
 
 
 def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeResult], timer: PhaseTimer, *,
