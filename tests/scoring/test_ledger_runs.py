@@ -377,7 +377,8 @@ def test_the_console_counts_values_and_names_the_bead_tube(simulated_run: Path, 
     assert "  calibration_withheld (bead calibration withheld): 4 values" in lines
     bead = [x for x in lines if x.startswith("  bead tube ")]
     assert bead == ["  bead tube Specimen_001_H12_H12.fcs: calibration withheld: low_r_squared (bead fit r2 below its "
-                    "limit), slope_out_of_range (bead slope outside the lot's range)"]
+                    "limit), slope_out_of_range (bead slope outside the lot's range), "
+                    "residual_too_high (a bead peak off the fit)"]
     tubes = [x for x in lines if x.startswith("  withheld: ")]
     assert len(tubes) == 4 and "( )" not in result.output and "()" not in result.output
     assert tubes[0] == ("  withheld: Specimen_001_A1_A01.fcs (P01 D3 unstimulated): calibration_withheld (bead "
