@@ -141,14 +141,14 @@ def score(
 
 def _say_verdicts(result: Any) -> None:
     """score's lines about the verdicts (decided by scoring.verdicts): the calibration's when not
-    reportable, "N of M values reportable; K withheld: reasons" (M: the blood tubes) with each
-    code's phrase, the bead tube's verdict on its own line (it is no value of the M), and each
-    withheld value."""
+    reportable or when a release was given that released nothing, "N of M values reportable; K
+    withheld: reasons" (M: the blood tubes) with each code's phrase, the bead tube's verdict on its
+    own line (it is no value of the M), and each withheld value."""
     from ..findings import described
 
     calibration = result.calibration_verdict
-    if calibration is not None and calibration.status != "reportable":
-        typer.echo(calibration.describe())
+    if calibration is not None and (calibration.status != "reportable" or calibration.release_note):
+        typer.echo(calibration.describe())  # a reportable one only to say that a release given released nothing
     if result.verdicts is None:
         return
     typer.echo(result.verdicts.line())

@@ -606,3 +606,13 @@ def test_a_blood_tube_with_peaks_released_stays_withheld(run: Path, tmp_path: Pa
                                               "peaks' assignment itself is wrong")
     assert "instead, cells_not_beads: give the run's bead tube" in output
     _nothing_reported(out)
+
+
+def test_a_release_of_a_reportable_calibration_says_it_released_nothing(run: Path, tmp_path: Path) -> None:
+    """--accept-calibration on a run whose calibration is reportable is not silently ignored: the
+    console and the manifest say the release was not needed; the values are the clean run's."""
+    code, output = _score(_copy(run, tmp_path / "run"), tmp_path / "out", "--accept-calibration", "JD checked")
+    assert code == 0, output
+    assert "calibration reportable; release not needed" in output
+    verdict = _manifest(tmp_path / "out")["calibration_verdict"]
+    assert verdict["status"] == "reportable" and verdict["release_note"].startswith("release not needed")
