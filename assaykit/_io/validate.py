@@ -159,7 +159,7 @@ def boolean(value: Any, where: str) -> bool:
 def number(value: Any, where: str, low: float = -math.inf, high: float = math.inf, integer: bool = False) -> float:
     """``value`` as a float when it is a finite number in [``low``, ``high``]; with ``integer``,
     a whole number (``3`` or ``3.0``: JSON written by another tool may have either)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not finite(value):
         raise invalid(where, f"expected a finite number, got {shown(value)}")
     if not low <= value <= high or (integer and value != int(value)):
         kind = "a whole number" if integer else "a number"
@@ -167,7 +167,7 @@ def number(value: Any, where: str, low: float = -math.inf, high: float = math.in
     return float(value)
 
 
-def _finite(value: int | float) -> bool:
+def finite(value: int | float) -> bool:
     """``value`` is finite as a float (an integer of 400 digits is beyond every float: not)."""
     try:
         return math.isfinite(value)

@@ -16,7 +16,6 @@ coordinate is NaN is in no geometric gate (every comparison with NaN is false).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -24,7 +23,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from .._geometry import ellipse_outline, mahalanobis2
-from .._io.validate import invalid, shown
+from .._io.validate import finite, invalid, shown
 from ..errors import GatingError
 from .transforms import Transform
 
@@ -86,11 +85,7 @@ def numbers(value: Any, count: int, where: str, allow_none: bool = False) -> tup
             continue
         if isinstance(v, bool) or not isinstance(v, int | float):  # text (a quoted number too), true/false
             raise invalid(where, f"{shown(v)} is not a number")
-        try:
-            finite = math.isfinite(v)
-        except OverflowError:  # an integer of 400 digits
-            finite = False
-        if not finite:
+        if not finite(v):  # inf, nan, an integer of 400 digits
             raise invalid(where, f"{shown(v)} is not a finite number")
         out.append(float(v))
     return tuple(out)

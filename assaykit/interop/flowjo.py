@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from .._io.read import WORKSPACE_LIMIT
+from .._io.read import WORKSPACE_LIMIT, read_xml
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
 from ..gating.strategy import ROOT, Population
@@ -43,7 +43,6 @@ from .gatingml import (
     _Reader,
     check_references,
     evaluate,
-    read_xml,
 )
 
 MAX_WORKSPACE_BYTES = WORKSPACE_LIMIT
@@ -541,7 +540,7 @@ def read_workspace(path: str | Path) -> Workspace:
 
     register_namespaces()
     file_path = Path(path)
-    root = read_xml(file_path, "FlowJo workspace", MAX_WORKSPACE_BYTES)
+    root = read_xml(file_path, GatingError, "FlowJo workspace", MAX_WORKSPACE_BYTES)
     if root.tag != "Workspace":
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
     _check_version(root, file_path)

@@ -373,20 +373,13 @@ def box(dims: tuple[str, ...], lows: Sequence[float | None], highs: Sequence[flo
 _SKIPPED = {_d("custom_info")}
 
 
-def read_xml(path: Path, what: str, limit: int) -> Any:
-    """The root element of the XML file at ``path`` (a ``what``, at most ``limit`` bytes, a
-    regular file), parsed without a DTD, entity expansion or network access; GatingError naming
-    the file otherwise (:func:`assaykit._io.read.read_xml`)."""
-    from .._io.read import read_xml as read_bounded_xml
-
-    return read_bounded_xml(path, GatingError, what, limit)
-
-
 def read_gatingml(path: str | Path) -> GatingDocument:
     """The GatingML 2.0 document at ``path``; GatingError naming the file and the element for
     anything malformed or unsupported."""
     file_path = Path(path)
-    return parse_gatingml(read_xml(file_path, "GatingML document", MAX_DOCUMENT_BYTES), file_path)
+    from .._io.read import read_xml
+
+    return parse_gatingml(read_xml(file_path, GatingError, "GatingML document", MAX_DOCUMENT_BYTES), file_path)
 
 
 def _elements(parent: Any) -> list[Any]:
