@@ -35,7 +35,6 @@ from .gatingml import (
     TRANSFORMS,
     UNCOMPENSATED,
     Dimension,
-    DocumentFrame,
     GatingDocument,
     GmlTransform,
     SpectrumMatrix,
@@ -43,6 +42,7 @@ from .gatingml import (
     _Reader,
     check_references,
     evaluate,
+    evaluated_frame,
 )
 
 MAX_WORKSPACE_BYTES = WORKSPACE_LIMIT
@@ -480,8 +480,8 @@ def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
 
     from .._geometry import mahalanobis2
 
-    frame = DocumentFrame(sample, document)
-    members = evaluate(document, sample)
+    frame = evaluated_frame(document, sample)  # one frame: the display values and the memberships
+    members = frame.masks
     found: dict[str, int] = {}
     for population in document.populations:
         gate = population.gate.gate if isinstance(population.gate, OutsideGate) else population.gate

@@ -573,6 +573,13 @@ def evaluate(document: GatingDocument, sample: Any) -> dict[str, np.ndarray]:
     :class:`assaykit.fcs.Sample`), by gate id in document order; a gate with a parent holds only
     its parent's events. Applied as a strategy's populations are
     (:func:`~assaykit.gating.strategy.population_masks`)."""
+    frame = evaluated_frame(document, sample)
+    return {p.name: frame.masks[p.name] for p in document.populations}
+
+
+def evaluated_frame(document: GatingDocument, sample: Any) -> DocumentFrame:
+    """The :class:`DocumentFrame` of ``document`` on ``sample`` with every gate applied (its
+    ``masks``): what :func:`evaluate` reads, for a reader that also needs the display values."""
     frame = DocumentFrame(sample, document)
     population_masks(order_populations(document.populations), frame, np.ones(sample.n_events, dtype=bool))
-    return {p.name: frame.masks[p.name] for p in document.populations}
+    return frame
