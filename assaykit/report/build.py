@@ -369,8 +369,9 @@ def render_patient(run: RunData, patient: str, names: dict[str, str]) -> dict[st
             section["restoration_png"] = drawn["restoration"].uri
             section["histogram_png"] = drawn["histograms"].uri
             section["gating_png"] = drawn["gating"].uri
-        pdf = patient_pdf(run, context)
-    html = _environment().get_template("patient.html.j2").render(p=context, **_common(run))
+        common = _common(run)
+        pdf = patient_pdf(context, common)
+    html = _environment().get_template("patient.html.j2").render(p=context, **common)
     stem = names[patient]
     return {f"patients/{stem}.html": html.encode("utf-8"), f"patients/{stem}.pdf": pdf}
 
@@ -510,13 +511,13 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
     pages.figure(figures["gating"])
 
 
-def patient_pdf(run: RunData, context: dict[str, Any]) -> bytes:
+def patient_pdf(context: dict[str, Any], common: dict[str, Any]) -> bytes:
     """The patient's page on A4, flowing: the top (verdicts, banners), the course over time, then
     per time point the state, the restoration table and figure, the histograms, the tubes table
-    and the gating thumbnails; the methods and the research-use line end it."""
+    and the gating thumbnails; the methods and the research-use line end it. ``context``: the
+    patient's page context; ``common``: what every page shows (:func:`_common`)."""
     from .pdf import Pages, core_fonts_suffice
 
-    common = _common(run)
     pages = Pages(f"HLA-DR restoration: patient {context['patient']}", f"assaykit {common['software']}",
                   core_fonts=core_fonts_suffice(context, common))
     _pdf_top(pages, context, common)
@@ -555,11 +556,11 @@ def prepare_reports() -> None:
     for module in ("matplotlib.backends.backend_agg", "matplotlib.backends.backend_pdf", "PIL.ImageDraw"):
         importlib.import_module(module)
 
-    from .pdf import text_height
+    from .pdf import text_width
 
     _environment()
     with fg.style():
-        text_height(1, 8)
+        text_width("0", 8)  # the PDF's font found and its advances read once, before the workers fork
 
 
 def _init(run: RunData, names: dict[str, str]) -> None:
