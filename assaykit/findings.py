@@ -245,6 +245,20 @@ def finding(code: FindingCode, message: str) -> Finding:
     return Finding(code=code, severity=SEVERITY[code], message=message)
 
 
+def codes_cell(codes: Iterable[FindingCode], separator: str = "; ") -> str:
+    """Finding codes as one cell (``verdict_reasons``: ``code; code``), or joined by ``separator``
+    inside a message (``", "``).
+
+    Parameters
+    ----------
+    codes : iterable of FindingCode
+        The codes, in order.
+    separator : str
+        What stands between two codes.
+    """
+    return separator.join(code.value for code in codes)
+
+
 def findings_cell(findings: Iterable[Finding]) -> str:
     """``findings`` as one table cell: each :meth:`Finding.cell`, joined by ``"; "``.
 
@@ -302,5 +316,6 @@ def worst(findings: Iterable[Finding]) -> Severity | None:
     return SEVERITIES[max(levels)] if levels else None
 
 
-__all__ = ["PHRASE", "SEVERITY", "Finding", "FindingCode", "Severity", "described", "finding", "findings_cell",
+__all__ = ["PHRASE", "SEVERITY", "Finding", "FindingCode", "Severity", "codes_cell", "described", "finding",
+           "findings_cell",
            "parse_findings", "worst"]

@@ -448,8 +448,7 @@ def with_days(samples: Sequence[SampleRow], clinical: Clinical | None, limit_h: 
 def before_writing(*, target: str | None, folder: Path, samples: Sequence[SampleRow],
                    calibration: Calibration | None, lot: BeadLot, targets: Sequence[dict[str, Any]],
                    baseline_runs: int, scored_at: str, software: str, timeout_s: float = 60.0,
-                   calibration_reportable: bool = True, calibration_verdict: CalibrationVerdict | None = None
-                   ) -> LedgerPass:
+                   calibration_verdict: CalibrationVerdict | None = None) -> LedgerPass:
     """Open the ledger (when ``target`` names one), read what it holds for this run, and judge the
     run's QC series. A ledger that fails leaves ``view.error`` set and the run judged on the
     established ``targets`` alone.
@@ -476,12 +475,10 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
         assaykit's version.
     timeout_s : float
         Seconds to wait for a ledger lock or server.
-    calibration_reportable : bool
-        The calibration's verdict is ``reportable``: only then do its slope, intercept, r2 and
-        peaks enter QC over time (reportable values only; a withheld control AB/C is None and
-        left out too).
     calibration_verdict : CalibrationVerdict or None
-        The calibration's verdict, recorded with the run (status and a person's release reason).
+        The calibration's verdict, recorded with the run (status and a person's release reason);
+        only a ``reportable`` one (or none given) lets its slope, intercept, r2 and peaks enter QC
+        over time (reportable values only; a withheld control AB/C is None and left out too).
     """
     instrument, serial = run_instrument(samples)
     where = {"instrument": instrument, "serial": serial, "kit": lot.kit or "", "lot": lot.lot or ""}
@@ -510,14 +507,15 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
                 finally:
                     ledger.close()
     usable = target if target and not view.error else None
-    values = qc_values(calibration, samples, calibration_reportable=calibration_reportable,
-                       reused=set(view.elsewhere))
+    reportable = calibration_verdict is None or calibration_verdict.status == "reportable"
+    reused = set(view.elsewhere)
+    values = qc_values(calibration, samples, calibration_reportable=reportable, reused=reused)
     if usable is None and not targets:
         return LedgerPass(target=None, view=view, checks=(), status="not evaluated",
                           reason="no ledger" if not view.error else "the ledger could not be read", run=run,
                           timeout_s=timeout_s)
     checks, status, reason = judge(values, view.qc_history, targets, where, baseline_runs)
-    left_out = qc_left_out(samples, calibration_verdict, calibration_reportable, set(view.elsewhere))
+    left_out = qc_left_out(samples, calibration_verdict, reused)
     if left_out and not checks:
         reason = left_out
     elif left_out:
@@ -526,8 +524,7 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
                       timeout_s=timeout_s)
 
 
-def qc_left_out(samples: Sequence[SampleRow], verdict: CalibrationVerdict | None, calibration_reportable: bool,
-                reused: Collection[str]) -> str:
+def qc_left_out(samples: Sequence[SampleRow], verdict: CalibrationVerdict | None, reused: Collection[str]) -> str:
     """Why some of this run's values are not in QC over time ("" when none are left out): a
     calibration withheld or released (its series and the control blood's), re-used files.
 
@@ -536,16 +533,13 @@ def qc_left_out(samples: Sequence[SampleRow], verdict: CalibrationVerdict | None
     samples : sequence of SampleRow
         The samples rows.
     verdict : CalibrationVerdict or None
-        The calibration's verdict.
-    calibration_reportable : bool
-        The calibration's verdict is ``reportable``.
+        The calibration's verdict (None: none given, taken as reportable).
     reused : collection of str
         The sha256 of files the ledger holds under another run.
     """
     parts = []
-    if not calibration_reportable:
-        status = verdict.status if verdict is not None else "withheld"
-        parts.append(f"calibration {status}: not in QC over time (bead and control series left out)")
+    if verdict is not None and verdict.status != "reportable":
+        parts.append(f"calibration {verdict.status}: not in QC over time (bead and control series left out)")
     again = [r.file for r in samples if r.role in ("beads", "control") and r.sha256 and r.sha256 in reused]
     if again:
         parts.append("re-used files not in QC over time: " + ", ".join(again))

@@ -351,8 +351,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
         target=history.ledger_target(options.ledger, inputs.out_dir, use_default_ledger) if write else None,
         folder=inputs.folder, samples=samples, calibration=beads.calibration, lot=inputs.lot,
         targets=inputs.qc_targets, baseline_runs=options.qc_baseline_runs, scored_at=_utc(timer.started),
-        software=tables.version(), calibration_reportable=calibration_verdict.status == "reportable",
-        calibration_verdict=calibration_verdict)
+        software=tables.version(), calibration_verdict=calibration_verdict)
     timer.mark("ledger")
     samples = history.elsewhere_flags(samples, plan.view)
     flag = history.qc_flag(plan.status, plan.reason)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..findings import FindingCode, finding
+from ..findings import FindingCode, codes_cell, finding
 from .rows import ImmunoSepClass, PatientRow, RestorationRow, SampleRow, State
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
     no AB/C, state or ImmunoSep class (``immunosep_rule`` says why; ferritin stays). A
     patient's responders and best drug are taken over the drugs measured (reportable
     comparisons) only; each condition without a value is named with its reasons (``missing``)."""
-    from .verdicts import codes_cell, combine
+    from .verdicts import combine
 
     groups: dict[tuple[str, str], list[SampleRow]] = {}
     for s in samples:
@@ -162,10 +162,10 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
         klass, why = immunosep_class(ferritin, control_abc, thresholds) if clinical else ("", "")
         if clinical and control_withheld:
             klass, why = "", (f"no class: the unstimulated control {ctrl.file} is withheld "
-                              f"({codes_cell(control_verdict[1]).replace('; ', ', ')})")
+                              f"({codes_cell(control_verdict[1], ', ')})")
         control_gone = finding(FindingCode.CONTROL_NO_VALUE,
                                f"control {ctrl.file} has no reportable value "
-                               f"({codes_cell(control_verdict[1]).replace('; ', ', ')}"
+                               f"({codes_cell(control_verdict[1], ', ')}"
                                + (f": {ctrl.error}" if ctrl.error else "") + "): the comparison is withheld")
         missing: list[tuple[str, tuple[FindingCode, ...]]] = []
         if control_withheld:
@@ -211,6 +211,6 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
             responders=";".join(r.condition for r in measured if r.responder),
             best_condition=best.condition if best else "", best_fold_change=best.fold_change if best else None,
             qc_flags=tuple(tube_findings), completeness="incomplete" if missing else "complete",
-            missing="; ".join(f"{condition}: {codes_cell(codes).replace('; ', ', ')}"
+            missing="; ".join(f"{condition}: {codes_cell(codes, ', ')}"
                               for condition, codes in missing)))
     return rows, patients

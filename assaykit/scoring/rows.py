@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from ..findings import Finding, FindingCode, findings_cell
+from ..findings import Finding, FindingCode, codes_cell, findings_cell
 
 State = Literal["immunoparalysis", "immunosuppressed", "intermediate", "normal", ""]
 """A monocyte HLA-DR state; "" when there is no AB/C."""
@@ -31,7 +31,7 @@ def _table_row(row: Any, extra: Mapping[str, Any] | None = None) -> dict[str, An
         if f.name == "qc_flags":
             value = findings_cell(value)
         elif f.name == "verdict_reasons":
-            value = "; ".join(code.value for code in value)
+            value = codes_cell(value)
         out[f.name] = value
     return {**out, **(extra or {})}
 

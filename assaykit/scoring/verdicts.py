@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..findings import Finding, FindingCode, finding, worst
+from ..findings import Finding, FindingCode, codes_cell, finding, worst
 from .platemap import BLOOD_ROLES
 from .rows import Completeness, SampleRow, VerdictStatus
 
@@ -282,13 +282,12 @@ def duplicate_findings(rows: Sequence[SampleRow], contents: Mapping[str, str] | 
     """
     contents = contents or {}
     groups: dict[str, list[SampleRow]] = {}
-    for row in rows:
-        for key in (f"file:{row.sha256}" if row.sha256 else "", f"data:{contents.get(row.file, '')}"):
-            if key and not key.endswith(":"):
-                groups.setdefault(key, []).append(row)
+    for row in rows:  # a row stands once in each of its groups: its file's and its DATA's
+        data = contents.get(row.file, "")
+        for key in ([f"file:{row.sha256}"] if row.sha256 else []) + ([f"data:{data}"] if data else []):
+            groups.setdefault(key, []).append(row)
     out = {}
-    for key, group in groups.items():
-        members = list({id(r): r for r in group}.values())
+    for key, members in groups.items():
         if len(members) < 2:
             continue
         kind, digest = key.split(":", 1)
@@ -314,7 +313,7 @@ def calibration_flag(verdict: CalibrationVerdict) -> Finding | None:
     verdict : CalibrationVerdict
         The run's calibration verdict.
     """
-    codes = ", ".join(code.value for code in verdict.codes)
+    codes = codes_cell(verdict.codes, ", ")
     if verdict.status == "released":
         return finding(FindingCode.CALIBRATION_RELEASED,
                        f"AB/C through a calibration withheld ({codes}) and released by a person: "
@@ -449,11 +448,6 @@ def run_verdicts(rows: Sequence[SampleRow]) -> RunVerdicts:
     reasons = Counter(code.value for r in withheld for code in r.verdict_reasons)
     return RunVerdicts(values=len(blood), reportable=len(blood) - len(withheld), withheld=len(withheld),
                        reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))))
-
-
-def codes_cell(codes: Iterable[FindingCode]) -> str:
-    """Codes as one table cell (``verdict_reasons``): ``code; code``."""
-    return "; ".join(code.value for code in codes)
 
 
 __all__ = ["RELEASABLE", "STRUCTURAL", "CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts",
