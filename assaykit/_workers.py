@@ -113,7 +113,7 @@ def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
     stopped before the exception goes on. Never more workers than tasks (``jobs`` may be any
     number a user typed: 10**20 is not a pool size)."""
     jobs = min(jobs, len(tasks))
-    if jobs <= 1 or len(tasks) <= 1:
+    if jobs <= 1:  # one worker asked for, or at most one task
         if initializer is not None:
             initializer(*initargs)
         yield from map(function, tasks)

@@ -107,8 +107,7 @@ class BeadLot:
         command line (``--bead-values``, run.yaml ``bead_values:``). Its values were checked
         against :data:`QUANTIBRITE_RANGES`; a peak the dim-end rule left out is judged against
         the residual limit too (scoring.verdicts)."""
-        return is_quantibrite(self.kit) or (self.kit == COMMAND_LINE_KIT and is_pe_molecules(self.unit)
-                                            and sum(1 for v in self.values if v > 0) == len(QUANTIBRITE_RANGES))
+        return is_quantibrite(self.kit) or (self.kit == COMMAND_LINE_KIT and _four_pe_values(self.unit, self.values))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +128,8 @@ def parse_lot(doc: Any, path: Path | None = None, sha256: str = "") -> BeadLot:
             raise invalid("values", "expected a list of the per-peak values on the certificate")
         values = [number(v, f"values[{i}]") for i, v in enumerate(raw_values)]
         qc_doc = known(mapping(doc.get("qc"), "qc", optional=True), QC_KEYS, "qc")
-        default_residual = QUANTIBRITE_MAX_RESIDUAL_LOG10 if is_quantibrite(str(doc.get("kit", ""))) else 0.1
+        default_residual = (QUANTIBRITE_MAX_RESIDUAL_LOG10 if is_quantibrite(str(doc.get("kit", "")))
+                            else BeadQC().max_residual_log10)
         slope_range = items(qc_doc.get("slope_range", [0.8, 1.2]), "qc.slope_range")
         if len(slope_range) != 2:
             raise invalid("qc.slope_range", f"expected [low, high], got {len(slope_range)} values")
@@ -193,6 +193,11 @@ def parse_values(text: str, option: str = "--bead-values") -> tuple[float, ...]:
         raise CalibrationError(f"{option} must be numbers separated by commas, got {text!r}") from None
 
 
+def _four_pe_values(unit: str, values: Sequence[float]) -> bool:
+    """Values given without a lot file that are QuantiBRITE PE's: four positive values in PE molecules."""
+    return is_pe_molecules(unit) and sum(1 for v in values if v > 0) == len(QUANTIBRITE_RANGES)
+
+
 def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence[float] | None,
                      unit: str = "PE molecules/bead", option: str = "--bead-values",
                      where: Path | None = None) -> BeadLot:
@@ -207,7 +212,7 @@ def lot_from_options(path: str | os.PathLike[str] | None, values: str | Sequence
         return load_lot(path)
     numbers = parse_values(values) if isinstance(values, str) else tuple(float(v) for v in values or ())
     qc = None
-    if is_pe_molecules(unit) and sum(1 for v in numbers if v > 0) == len(QUANTIBRITE_RANGES):
+    if _four_pe_values(unit, numbers):
         problem = quantibrite_problem(numbers)  # four values in PE molecules: QuantiBRITE PE
         if problem:
             raise CalibrationError(f"{option}: {problem}", where)

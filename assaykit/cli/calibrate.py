@@ -34,7 +34,7 @@ def _say_verdict(verdict: Any) -> None:
     """The calibration's verdict (scoring.verdicts) and, withheld or released, why."""
     typer.echo(f"  verdict: {verdict.status}")
     for f in verdict.findings:
-        typer.echo(f"    [{f.code.value}] {f.message}")
+        typer.echo(f"    {f.cell()}")
 
 
 def calibrate(

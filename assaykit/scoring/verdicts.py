@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..findings import Finding, FindingCode, codes_cell, finding, worst
+from ..findings import Finding, FindingCode, codes_cell, finding, findings_cell, worst
 from .platemap import BLOOD_ROLES
 from .rows import Completeness, SampleRow, VerdictStatus
 
@@ -110,7 +110,7 @@ class CalibrationVerdict:
         note = f"; {self.release_note}" if self.release_note else ""
         if self.status == "reportable":
             return "calibration reportable" + note
-        why = "; ".join(f"[{f.code.value}] {f.message}" for f in self.findings)
+        why = findings_cell(self.findings)
         if self.status == "released":
             return f"calibration released by a person: {self.released_reason} (withheld for: {why})"
         return f"calibration withheld: {why}{note}"
