@@ -136,6 +136,12 @@ def main() -> None:
     code = code if isinstance(code, int) else 0
     if code == 130:  # Typer turns a KeyboardInterrupt inside a command into exit 130
         _interrupted()
+    try:  # the command is done: a Ctrl-C or SIGTERM now changes nothing, and once the interpreter
+        # has begun to exit (its handlers reset) it would kill the process by the signal instead
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        _interrupted()
     sys.exit(code)
 
 
