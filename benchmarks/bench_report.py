@@ -4,8 +4,8 @@ bead tube).
 1. End to end: `assaykit score PLATE --jobs 2 --no-ledger` with the reports (limit 6 s on 2
    cores, issue 27) and with `--no-report` (the reports' share is the difference).
 2. `assaykit report OUT_DIR --jobs N` (the pages re-drawn from the tables), 2 and 1 workers.
-3. Each page's cost, in this process (median over the patients): the figures (drawn and
-   rasterised once, PNG encoding apart), the PDF, the HTML; and the run summary.
+3. Each page's cost, in this process (median over the patients): each of the three figures
+   (drawn, rasterised and PNG-encoded once), the PDF, the HTML; and the run summary.
 
 Wall time from process start (imports included), best of 3, beside the CPU time of the process
 and its workers and the load average (the machine is shared: say so when reporting).
@@ -59,8 +59,10 @@ def pages_cost(out: Path) -> dict[str, float]:
     patients = sorted({s["patient"] for s in run.samples if s["role"] in ("sample", "isotype")})
     names = page_names(patients)
     build.render_patient(run, patients[0], names)  # fonts, templates, caches
-    spent: dict[str, list[float]] = {"figures": [], "png": [], "pdf": [], "page": []}
-    originals = {"render": fg.render, "encode_png": fg.encode_png, "patient_pdf": build.patient_pdf}
+    parts = {"restoration": (fg, "restoration_raster"), "histograms": (fg, "histograms_raster"),
+             "gating": (fg, "gating_raster"), "pdf": (build, "patient_pdf")}
+    spent: dict[str, list[float]] = {name: [] for name in [*parts, "page"]}
+    originals = {name: getattr(module, attribute) for name, (module, attribute) in parts.items()}
     marks = dict.fromkeys(originals, 0.0)
 
     def timed(name: str) -> Callable[..., Any]:
@@ -72,25 +74,25 @@ def pages_cost(out: Path) -> dict[str, float]:
                 marks[name] += time.perf_counter() - start
         return call
 
-    fg.render, fg.encode_png, build.patient_pdf = timed("render"), timed("encode_png"), timed("patient_pdf")
+    for name, (module, attribute) in parts.items():
+        setattr(module, attribute, timed(name))
     try:
         for patient in patients:
             marks.update(dict.fromkeys(originals, 0.0))
             start = time.perf_counter()
             build.render_patient(run, patient, names)
             spent["page"].append(time.perf_counter() - start)
-            spent["figures"].append(marks["render"] - marks["encode_png"])
-            spent["png"].append(marks["encode_png"])
-            spent["pdf"].append(marks["patient_pdf"])
+            for name in parts:
+                spent[name].append(marks[name])
     finally:
-        fg.render, fg.encode_png, build.patient_pdf = (originals["render"], originals["encode_png"],
-                                                       originals["patient_pdf"])
+        for name, (module, attribute) in parts.items():
+            setattr(module, attribute, originals[name])
     start = time.perf_counter()
     build.render_index(run, names)
     index = time.perf_counter() - start
     out_costs = {f"patient {k}": statistics.median(v) for k, v in spent.items()}
-    out_costs["patient html (the rest)"] = out_costs["patient page"] - out_costs["patient figures"] - \
-        out_costs["patient png"] - out_costs["patient pdf"]
+    drawn = sum(out_costs[f"patient {name}"] for name in parts)
+    out_costs["patient html (the rest)"] = out_costs["patient page"] - drawn
     out_costs["index page"] = index
     return out_costs
 

@@ -287,29 +287,17 @@ def _tube_figures(run: RunData, tubes: list[dict[str, Any]]) -> tuple[list[dict]
     return histograms, gating
 
 
-RESTORATION_IN = (6.8, 3.0)
-HISTOGRAMS_IN = (6.8, 2.8)
 TRAJECTORY_IN = (6.8, 2.8)
 
 
 def _section_figures(run: RunData, section: dict[str, Any], colours: dict[str, str]) -> dict[str, fg.Raster]:
     """The three figures of one patient time point, each drawn once (PNG for the HTML page, the
-    same pixels on the PDF page), on fixed margins."""
+    same pixels on the PDF page), straight into pixels (:mod:`.chart`)."""
     thresholds = run.manifest.get("thresholds", {})
     edges = np.asarray(run.figures["hladr_log10_edges"])
     histograms, gating = _tube_figures(run, section["tubes"])
-    calibration = _calibration(run)
-
-    def restoration(fig: Any) -> None:
-        fg.draw_restoration(fg.axes_in(fig, 0.75, 0.35, 1.45, 0.3), section["rows"], colours, run.control,
-                            thresholds)
-
-    def curves(fig: Any) -> None:
-        fg.draw_histograms(fg.axes_in(fig, 0.75, 0.45, 0.2, 0.3), histograms, edges, calibration, colours,
-                           thresholds)
-
-    return {"restoration": fg.render(restoration, *RESTORATION_IN),
-            "histograms": fg.render(curves, *HISTOGRAMS_IN),
+    return {"restoration": fg.restoration_raster(section["rows"], colours, run.control, thresholds),
+            "histograms": fg.histograms_raster(histograms, edges, _calibration(run), colours, thresholds),
             "gating": fg.gating_raster(gating)}
 
 
@@ -409,10 +397,10 @@ def render_index(run: RunData, names: dict[str, str]) -> dict[str, bytes]:
     with fg.style():
         plate = fg.render(lambda f: fg.draw_plate(f, run.samples), 8.0, 5.2).uri
         beads = fg.render(lambda f: fg.draw_beads(f, [c for c in run.calibration if c.get("peak") is not None],
-                                                  run.figures.get("beads")), 9.0, 3.4, layout="constrained").uri \
+                                                  run.figures.get("beads")), 9.0, 3.4).uri \
             if _calibration(run, withheld_too=True) is not None else None
         cohort = fg.render(lambda f: fg.draw_cohort(f, run.restoration, run.cohort, colours, run.control, thresholds),
-                           max(3.2 * len(run.cohort), 4.0), 3.8, layout="constrained").uri
+                           max(3.2 * len(run.cohort), 4.0), 3.8).uri
     calibration = run.calibration[0] if run.calibration else {}
     context = {
         **_common(run), "patients": index_patients(run, names), "plate_png": plate, "beads_png": beads,

@@ -8,16 +8,15 @@ from plate maps is drawn with mathtext off, so a ``$`` in a patient ID is just a
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+
+from .chart import DPI, Raster, encode_png, pil_font, vertical_text
 
 CONTROL_COLOUR = "#555555"
 STATE_COLOURS = {"immunoparalysis": "#c0392b", "immunosuppressed": "#e67e22", "intermediate": "#d4ac0d",
@@ -39,59 +38,19 @@ def style() -> Iterator[None]:
 PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#ece133", "#56b4e9")
 """seaborn's "colorblind" palette without its grey (kept here: importing seaborn cost each report
 worker about a second, docs/benchmarks.md)."""
-DPI = 110
-"""Resolution of every report figure: the PNG of the HTML page and the image of the PDF page."""
-PNG_LEVEL = 3
-"""zlib level of the PNGs (6, the default, took twice the time for files about 5 % smaller)."""
-
-
 def condition_colours(conditions: Sequence[str], control: str) -> dict[str, str]:
     """The control in grey, each drug (sorted by name) a colour of seaborn's colour-blind palette."""
     drugs = sorted({c for c in conditions if c != control})
     return {control: CONTROL_COLOUR, **{d: PALETTE[i % len(PALETTE)] for i, d in enumerate(drugs)}}
 
 
-Layout = Literal["constrained", "compressed", "tight"] | None
-"""A figure's layout engine (matplotlib's names; None: none)."""
-
-
-@dataclass(frozen=True)
-class Raster:
-    """A figure drawn once: its PNG (the HTML page's image) and its pixels (the PDF page's
-    image), at ``dpi``; ``breaks`` are the pixel rows where the PDF may cut it across pages."""
-
-    png: bytes
-    pixels: np.ndarray = field(repr=False)  # rows x columns x 3, uint8
-    dpi: float = DPI
-    breaks: tuple[int, ...] = ()
-
-    @property
-    def uri(self) -> str:
-        """The PNG as an embeddable ``data:image/png;base64,...`` URI."""
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-    @property
-    def size_in(self) -> tuple[float, float]:
-        """(width, height) in inches."""
-        return self.pixels.shape[1] / self.dpi, self.pixels.shape[0] / self.dpi
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    """RGB pixels as PNG bytes (no metadata: the same pixels give the same bytes)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", compress_level=PNG_LEVEL)
-    return buffer.getvalue()
-
-
 def render(draw: Callable[[Any], Sequence[int] | None], width_in: float, height_in: float,
-           layout: Layout = None, dpi: float = DPI) -> Raster:
+           dpi: float = DPI) -> Raster:
     """Draw a figure of ``width_in`` x ``height_in`` inches with ``draw(figure)`` (which may return
     the pixel rows where it can be cut) and rasterise it once (Agg)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width_in, height_in), dpi=dpi, layout=layout)
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     canvas = _canvas_class()(fig)
     breaks = draw(fig)
     canvas.draw()
@@ -133,6 +92,14 @@ def axes_in(fig: Any, left: float, bottom: float, right: float, top: float) -> A
     return fig.add_axes((left / width, bottom / height, 1 - (left + right) / width, 1 - (bottom + top) / height))
 
 
+def margins_in(fig: Any, left: float, bottom: float, right: float, top: float, between: float = 0.0) -> None:
+    """Fixed subplot margins in inches (``between``: the space between columns), instead of a
+    layout engine (constrained layout cost a third of the run summary's drawing)."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=between / max((width - left - right) / max(len(fig.axes), 1) - between, 0.1))
+
+
 def abc_text(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:,.0f}"
 
@@ -149,16 +116,14 @@ def _abc_axis(axis: Any) -> None:
 
 
 def _threshold_lines(ax: Any, thresholds: dict[str, float], vertical: bool = False, labels: bool = True) -> None:
-    lines = ((thresholds["immunoparalysis_abc"], STATE_COLOURS["immunoparalysis"], "immunoparalysis below"),
-             (thresholds["immunosuppressed_abc"], STATE_COLOURS["immunosuppressed"], "immunosuppressed below"),
-             (thresholds["normal_abc"], STATE_COLOURS["normal"], "normal from"))
+    lines = _thresholds(thresholds)
     draw = ax.vlines if vertical else ax.hlines
     draw([v for v, _, _ in lines], 0, 1, colors=[c for _, c, _ in lines], lw=0.8, ls=":", zorder=0,
          transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform())
     for value, colour, words in lines:
         if not vertical and labels:
-                ax.text(1.0, value, f" {words} {value:,.0f}", transform=ax.get_yaxis_transform(), color=colour,
-                        fontsize=6, va="center", ha="left", clip_on=False)
+            ax.text(1.0, value, f" {words} {value:,.0f}", transform=ax.get_yaxis_transform(), color=colour,
+                    fontsize=6, va="center", ha="left", clip_on=False)
 
 
 def _abc_limits(values: list[float], thresholds: dict[str, float]) -> tuple[float, float]:
@@ -168,36 +133,58 @@ def _abc_limits(values: list[float], thresholds: dict[str, float]) -> tuple[floa
     return low, high
 
 
-def draw_restoration(ax: Any, rows: list[dict[str, Any]], colours: dict[str, str], control: str,
-                     thresholds: dict[str, float]) -> None:
-    """Per drug: the patient's control AB/C joined to the drug AB/C (log axis), fold change
-    written above; filled drug markers for responders; state thresholds as dotted lines."""
-    ax.set_yscale("log")
+RESTORATION_IN = (6.8, 3.0)
+"""The restoration plot's (width, height) in inches."""
+HISTOGRAMS_IN = (6.8, 2.8)
+"""The HLA-DR histograms' (width, height) in inches."""
+_DOTTED, _DASHED = (0.8, 1.3), (3.3, 1.45)  # matplotlib's ":" at 0.8 pt and "--" at 0.9 pt, in points
+
+
+def _threshold_rules(chart: Any, thresholds: dict[str, float], vertical: bool, labels: bool) -> None:
+    for value, colour, words in _thresholds(thresholds):
+        chart.rule(value, vertical, colour, 0.8, _DOTTED)
+        if labels and not vertical:
+            chart.text((chart.x.high, value), f" {words} {value:,.0f}", 6, colour, anchor="lm")
+
+
+def _thresholds(thresholds: dict[str, float]) -> tuple[tuple[float, str, str], ...]:
+    return ((thresholds["immunoparalysis_abc"], STATE_COLOURS["immunoparalysis"], "immunoparalysis below"),
+            (thresholds["immunosuppressed_abc"], STATE_COLOURS["immunosuppressed"], "immunosuppressed below"),
+            (thresholds["normal_abc"], STATE_COLOURS["normal"], "normal from"))
+
+
+def restoration_raster(rows: list[dict[str, Any]], colours: dict[str, str], control: str,
+                       thresholds: dict[str, float], dpi: float = DPI) -> Raster:
+    """Per drug: the patient's control AB/C (grey) joined to the drug AB/C (log axis), the fold
+    change written above; filled drug markers for responders; state thresholds as dotted lines,
+    labelled on the right; a drug without a value says "withheld" or "no AB/C"."""
+    from .chart import Axis, Chart, log_ticks
+
     values = [r["control_abc"] for r in rows] + [r["abc"] for r in rows]
+    y = Axis(*_abc_limits(values, thresholds), scale="log")
+    chart = Chart(*RESTORATION_IN, (0.75, 0.35, 1.45, 0.3), Axis(-0.7, max(len(rows), 1) - 0.3), y, dpi)
+    y_ticks = log_ticks(y)
+    chart.grid([v for v, _ in y_ticks], "#ebebeb")
+    _threshold_rules(chart, thresholds, vertical=False, labels=True)
     for i, r in enumerate(rows):
-        colour = colours.get(r["condition"], "k")
+        colour = colours.get(r["condition"], "#000000")
         c, d = r["control_abc"], r["abc"]
-        if c is not None:
-            ax.plot([i - 0.2], [c], "o", color=CONTROL_COLOUR, ms=6, zorder=3)
-        if d is not None:
-            ax.plot([i + 0.2], [d], "o", ms=7, zorder=3, color=colour,
-                    markerfacecolor=colour if r["responder"] else "white", markeredgewidth=1.5)
         if c is not None and d is not None:
-            ax.plot([i - 0.2, i + 0.2], [c, d], color=colour, lw=1.5, zorder=2)
+            chart.line([i - 0.2, i + 0.2], [c, d], colour, 1.5)
+        if c is not None:
+            chart.marker(i - 0.2, c, CONTROL_COLOUR, 6)
+        if d is not None:
+            chart.marker(i + 0.2, d, colour, 7, face=colour if r["responder"] else "#ffffff", edge_pt=1.5)
+        if c is not None and d is not None:
             words = f"\u00d7{r['fold_change']:.2f}" if r["fold_change"] is not None else ""
-            ax.annotate(words + (" responder" if r["responder"] else ""), (i + 0.2, d), textcoords="offset points",
-                        xytext=(0, 7), ha="center", fontsize=7, color=colour)
+            chart.text((i + 0.2, d), words + (" responder" if r["responder"] else ""), 7, colour, offset_pt=(0, 7))
         if d is None:
             words = "withheld" if r.get("verdict") == "withheld" else "no AB/C"
-            ax.text(i + 0.2, thresholds["immunosuppressed_abc"], words, ha="center", fontsize=7, color="crimson")
-    _threshold_lines(ax, thresholds)
-    ax.set_ylim(*_abc_limits(values, thresholds))
-    _abc_axis(ax.yaxis)
-    ax.set_xticks(range(len(rows)), [r["condition"] for r in rows])
-    ax.set_xlim(-0.7, max(len(rows), 1) - 0.3)
-    ax.set_ylabel("monocyte HLA-DR (AB/C, log scale)")
-    ax.set_title(f"{control} (grey) against each drug; filled = responder")
-    ax.grid(axis="y", which="major", color="0.92", lw=0.6)
+            chart.text((i + 0.2, thresholds["immunosuppressed_abc"]), words, 7, "crimson")
+    chart.frame([(float(i), r["condition"]) for i, r in enumerate(rows)], y_ticks)
+    chart.labels(f"{control} (grey) against each drug; filled = responder", "",
+                 "monocyte HLA-DR (AB/C, log scale)")
+    return chart.raster()
 
 
 def hladr_curve(hist: dict[str, Any], edges_log10: np.ndarray, calibration: dict[str, float] | None
@@ -212,50 +199,45 @@ def hladr_curve(hist: dict[str, Any], edges_log10: np.ndarray, calibration: dict
     return 10.0**log_edges, counts / n / np.diff(log_edges)
 
 
-def draw_histograms(ax: Any, tubes: list[dict[str, Any]], edges_log10: np.ndarray,
-                    calibration: dict[str, float] | None, colours: dict[str, str],
-                    thresholds: dict[str, float]) -> None:
-    """Monocyte HLA-DR of each tube of one patient and time point, overlaid (area 1 per tube),
-    with each tube's median as a dashed line."""
-    from matplotlib.lines import Line2D
+def histograms_raster(tubes: list[dict[str, Any]], edges_log10: np.ndarray, calibration: dict[str, float] | None,
+                      colours: dict[str, str], thresholds: dict[str, float], dpi: float = DPI) -> Raster:
+    """Monocyte HLA-DR of each tube of one patient and time point, overlaid (area 1 per tube,
+    a step line each), with each reportable tube's median as a dashed line and the state
+    thresholds dotted (with a calibration); a legend names each tube and its monocytes."""
+    from .chart import Axis, Chart, linear_ticks, log_ticks
 
-    ax.set_xscale("log")
-    curves, lines = [], []
-    medians: list[tuple[float, str]] = []
-    top = 0.0
+    shown = []
     for tube in tubes:
         if tube.get("hist") is None:
             continue
-        colour = colours.get(tube["condition"], "k")
         x, y = hladr_curve(tube["hist"], edges_log10, calibration)
+        shown.append((tube, x, y))
+    top = max([float(y.max()) for _, _, y in shown if y.size] + [0.0])
+    curves = [(x, np.asarray(t["hist"]["counts"])) for t, x, _ in shown]
+    x_axis = Axis(*(_histogram_limits(curves) if curves else (10.0, 1e6)), scale="log")
+    y_axis = Axis(0.0, top * 1.05 if top > 0 else 1.0)
+    chart = Chart(*HISTOGRAMS_IN, (0.75, 0.45, 0.2, 0.3), x_axis, y_axis, dpi)
+    if calibration is not None:
+        _threshold_rules(chart, thresholds, vertical=True, labels=False)
+    legend = []
+    for tube, x, y in shown:
+        colour = colours.get(tube["condition"], "#000000")
+        chart.line(np.repeat(x, 2)[1:-1], np.repeat(y, 2), colour, 1.4)
         withheld = " withheld" if tube.get("withheld") else ""
-        # a step line added as an artist: ax.stairs re-computed the data limits through the log
-        # transform at every call, and the limits are set below anyway
-        lines.append(ax.add_artist(Line2D(np.repeat(x, 2)[1:-1], np.repeat(y, 2), color=colour, lw=1.4,
-                                          label=f"{tube['condition']} (n = {tube['hist']['n']:,}){withheld}")))
-        top = max(top, float(y.max()) if y.size else 0.0)
+        legend.append((colour, f"{tube['condition']} (n = {tube['hist']['n']:,}){withheld}"))
         median = tube["abc"] if calibration is not None else tube["mfi"]
         if median is not None and not withheld:
-            medians.append((median, colour))
-        curves.append((x, np.asarray(tube["hist"]["counts"])))
-    if medians:
-        ax.vlines([m for m, _ in medians], 0, 1, colors=[c for _, c in medians], lw=0.9, ls="--",
-                  transform=ax.get_xaxis_transform())
-    ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
-    if calibration is not None:
-        _threshold_lines(ax, thresholds, vertical=True, labels=False)
-        ax.set_xlabel("HLA-DR (AB/C, log scale); dotted: 5,000 / 8,000 / 15,000; dashed: medians")
+            chart.rule(median, True, colour, 0.9, _DASHED)
+    if shown:
+        chart.legend(legend)
     else:
-        ax.set_xlabel("HLA-DR (MFI, log scale): no bead calibration, no AB/C")
-    if curves:
-        ax.legend(handles=lines, loc="upper left", frameon=False)
-        ax.set_xlim(*_histogram_limits(curves))
-    else:
-        ax.text(0.5, 0.5, "no histogram: no tube of this patient was gated", ha="center", va="center",
-                transform=ax.transAxes)
-    _abc_axis(ax.xaxis)
-    ax.set_ylabel("monocytes (fraction per decade)")
-    ax.set_title("HLA-DR on monocytes, each condition")
+        chart.text((0.5, 0.5), "no histogram: no tube of this patient was gated", 8, anchor="mm", data=False)
+    chart.frame(log_ticks(x_axis), linear_ticks(y_axis))
+    chart.labels("HLA-DR on monocytes, each condition",
+                 "HLA-DR (AB/C, log scale); dotted: " + " / ".join(f"{v:,.0f}" for v, _, _ in _thresholds(thresholds))
+                 + "; dashed: medians" if calibration is not None
+                 else "HLA-DR (MFI, log scale): no bead calibration, no AB/C", "monocytes (fraction per decade)")
+    return chart.raster()
 
 
 def _histogram_limits(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
@@ -297,7 +279,7 @@ def gating_raster(tubes: Sequence[tuple[str, Sequence[Any]]], dpi: float = DPI) 
     size = (round(width_in * dpi) * scale, round(height_in * dpi) * scale)
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
-    font = _pil_font(round(6 / 72 * px))
+    font = pil_font(round(6 / 72 * px))
     cell_w, cell_h = GATING_CELL_IN
     first: dict[int, Any] = {}
     for _, panels in tubes:
@@ -313,9 +295,9 @@ def gating_raster(tubes: Sequence[tuple[str, Sequence[Any]]], dpi: float = DPI) 
             breaks.append(round(top * dpi))
         if not panels:
             draw.text((px * (_ROW_LABEL_IN + 0.05), px * (top + cell_h / 2)), f"{label}: not gated",
-                      fill=(220, 20, 60), font=_pil_font(round(7 / 72 * px)), anchor="lm")
+                      fill=(220, 20, 60), font=pil_font(round(7 / 72 * px)), anchor="lm")
             continue
-        _vertical_text(image, label, font, px * (_ROW_LABEL_IN - 0.06), px * (top + cell_h / 2))
+        vertical_text(image, label, font, px * (_ROW_LABEL_IN - 0.06), px * (top + cell_h / 2))
         for j, panel in enumerate(panels):
             left, upper = px * (_ROW_LABEL_IN + j * cell_w + 0.05), px * (top + 0.17)
             right, lower = px * (_ROW_LABEL_IN + (j + 1) * cell_w - 0.05), px * (top + cell_h - 0.06)
@@ -337,29 +319,10 @@ def _axes_words(panel: Any) -> str:
 
 
 @cache
-def _pil_font(pixels: int) -> Any:
-    from matplotlib.font_manager import FontProperties, findfont
-    from PIL import ImageFont
-
-    return ImageFont.truetype(findfont(FontProperties()), pixels)
-
-
-@cache
 def _viridis() -> np.ndarray:
     import matplotlib
 
     return np.round(matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).astype(np.uint8)
-
-
-def _vertical_text(image: Any, text: str, font: Any, right: float, middle: float) -> None:
-    """``text`` turned a quarter (reading upwards), its right edge at ``right``, centred on ``middle``."""
-    from PIL import Image, ImageDraw
-
-    left, top, end, bottom = font.getbbox(text)
-    strip = Image.new("L", (max(1, end - left + 2), max(1, bottom - top + 2)), 0)
-    ImageDraw.Draw(strip).text((1 - left, 1 - top), text, fill=255, font=font)
-    turned = strip.rotate(90, expand=True)
-    image.paste((0, 0, 0), (round(right - turned.width), round(middle - turned.height / 2)), turned)
 
 
 def _tile(panel: Any, width: int, height: int, line: int) -> Any:
@@ -477,6 +440,7 @@ def draw_beads(fig: Any, peaks: list[dict[str, Any]], beads: dict[str, Any] | No
     from ..beads.peaks import to_u
 
     ax_hist, ax_fit = fig.subplots(1, 2, width_ratios=(1.3, 1))
+    margins_in(fig, 0.6, 0.45, 0.1, 0.3, between=0.75)
     first = peaks[0] if peaks else {}
     if beads is not None:
         u, density = np.asarray(beads["u"]), np.asarray(beads["density"])
@@ -533,6 +497,7 @@ def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[s
         return
     stats = {c["condition"]: c for c in cohort}
     axes = fig.subplots(1, len(drugs), sharey=True, squeeze=False)[0]
+    margins_in(fig, 0.75, 0.3, 0.1, 0.6, between=0.25)
     values = [v for r in restoration for v in (r["control_abc"], r["abc"])]
     for ax, drug in zip(axes, drugs, strict=True):
         ax.set_yscale("log")
