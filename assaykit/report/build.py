@@ -287,9 +287,6 @@ def _tube_figures(run: RunData, tubes: list[dict[str, Any]]) -> tuple[list[dict]
     return histograms, gating
 
 
-TRAJECTORY_IN = (6.8, 2.8)
-
-
 def _section_figures(run: RunData, section: dict[str, Any], colours: dict[str, str]) -> dict[str, fg.Raster]:
     """The three figures of one patient time point, each drawn once (PNG for the HTML page, the
     same pixels on the PDF page), straight into pixels (:mod:`.chart`)."""
@@ -348,9 +345,7 @@ def render_patient(run: RunData, patient: str, names: dict[str, str]) -> dict[st
         course = context["trajectory"]
         if course is not None:
             thresholds = run.manifest.get("thresholds", {})
-            course["figure"] = fg.render(lambda fig: fg.draw_trajectory(fg.axes_in(fig, 0.75, 0.45, 1.45, 0.15),
-                                                                        course["series"], colours, run.control,
-                                                                        thresholds), *TRAJECTORY_IN)
+            course["figure"] = fg.trajectory_raster(course["series"], colours, run.control, thresholds)
             course["png"] = course["figure"].uri
         for section in context["sections"]:
             section["figures"] = drawn = _section_figures(run, section, colours)

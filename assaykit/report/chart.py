@@ -289,8 +289,9 @@ class Chart:
         quarter left of them."""
         x0, y0, x1, y1 = self.box
         black = (0, 0, 0)
-        self.draw.text(((x0 + x1) / 2, y0 - self.points(4)), title, fill=black,
-                       font=_font(round(self.points(title_pt))), anchor="md")
+        if title:
+            self.draw.text(((x0 + x1) / 2, y0 - self.points(4)), title, fill=black,
+                           font=_font(round(self.points(title_pt))), anchor="md")
         if x_label:
             self.draw.text(((x0 + x1) / 2, self.size[1] - self.points(2)), x_label, fill=black,
                            font=_font(round(self.points(label_pt))), anchor="md")

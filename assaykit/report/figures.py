@@ -524,7 +524,7 @@ def draw_cohort(fig: Any, restoration: list[dict[str, Any]], cohort: list[dict[s
 
 def trajectory_data(rows: list[dict[str, Any]], control: str) -> dict[str, list[tuple[float, float]]]:
     """Per condition, the (day, AB/C) points of one patient's trajectories rows (runs rejected by
-    QC left out), the control first; the figure data of :func:`draw_trajectory`."""
+    QC left out), the control first; the figure data of :func:`trajectory_raster`."""
     out: dict[str, list[tuple[float, float]]] = {control: []}
     for r in rows:
         day, abc = r.get("day"), r.get("abc")
@@ -534,20 +534,31 @@ def trajectory_data(rows: list[dict[str, Any]], control: str) -> dict[str, list[
     return {c: sorted(points) for c, points in out.items() if points}
 
 
-def draw_trajectory(ax: Any, series: dict[str, list[tuple[float, float]]], colours: dict[str, str], control: str,
-                    thresholds: dict[str, float]) -> None:
+TRAJECTORY_IN = (6.8, 2.8)
+"""The trajectory plot's (width, height) in inches."""
+
+
+def trajectory_raster(series: dict[str, list[tuple[float, float]]], colours: dict[str, str], control: str,
+                      thresholds: dict[str, float], dpi: float = DPI) -> Raster:
     """AB/C against day since admission (log axis): the unstimulated control as a thick line, each
-    drug beside it, the 5,000 / 8,000 / 15,000 state thresholds as dotted lines."""
-    ax.set_yscale("log")
+    drug beside it, the state thresholds as dotted lines labelled on the right; a legend."""
+    from .chart import Axis, Chart, linear_ticks, log_ticks
+
     values = [v for points in series.values() for _, v in points]
-    for condition, points in series.items():
-        days, abc = zip(*points, strict=True)
-        main = condition == control
-        ax.plot(days, abc, marker="o", markersize=5 if main else 3.5, linewidth=2.2 if main else 1.0,
-                color=colours.get(condition, "#444444"), label=condition, zorder=3 if main else 2)
-    _threshold_lines(ax, thresholds)
-    ax.set_ylim(*_abc_limits(values, thresholds))
-    _abc_axis(ax.yaxis)
-    ax.set_xlabel("day since admission")
-    ax.set_ylabel("monocyte HLA-DR (AB/C)")
-    ax.legend(fontsize=6, loc="upper left", frameon=False)
+    days = [d for points in series.values() for d, _ in points]
+    first, last = (min(days), max(days)) if days else (0.0, 1.0)
+    pad = max((last - first) * 0.05, 0.5)
+    y = Axis(*_abc_limits(values, thresholds), scale="log")
+    x = Axis(first - pad, last + pad)
+    chart = Chart(*TRAJECTORY_IN, (0.75, 0.45, 1.45, 0.15), x, y, dpi)
+    _threshold_rules(chart, thresholds, vertical=False, labels=True)
+    for condition in sorted(series, key=lambda c: c == control):  # the control drawn last, on top
+        colour, main = colours.get(condition, "#444444"), condition == control
+        points = series[condition]
+        chart.line([d for d, _ in points], [v for _, v in points], colour, 2.2 if main else 1.0)
+        for day, abc in points:
+            chart.marker(day, abc, colour, 5 if main else 3.5)
+    chart.legend([(colours.get(c, "#444444"), c) for c in series], size_pt=6)
+    chart.frame(linear_ticks(x), log_ticks(y))
+    chart.labels("", "day since admission", "monocyte HLA-DR (AB/C)")
+    return chart.raster()

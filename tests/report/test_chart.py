@@ -115,3 +115,23 @@ def test_histograms_without_calibration_show_no_abc() -> None:
     share = inside.mean(axis=0)
     assert share[median - 1:median + 2].max() > 0.5
     assert share[median - 12:median - 3].max() < 0.2 and share[median + 4:median + 13].max() < 0.2
+
+
+def test_trajectory_points_at_their_days_and_rejected_runs_left_out() -> None:
+    """trajectory_data drops a run rejected by QC; each remaining point is a marker at (day, AB/C)."""
+    rows = [{"condition": "unstimulated", "day": 1.0, "abc": 3000.0, "qc_status": "accepted"},
+            {"condition": "unstimulated", "day": 5.0, "abc": 9000.0, "qc_status": "accepted"},
+            {"condition": "IFN-gamma", "day": 3.0, "abc": 12000.0, "qc_status": "rejected"}]
+    series = fg.trajectory_data(rows, "unstimulated")
+    assert series == {"unstimulated": [(1.0, 3000.0), (5.0, 9000.0)]}
+    colours = fg.condition_colours(["unstimulated", "IFN-gamma"], "unstimulated")
+    raster = fg.trajectory_raster(series, colours, "unstimulated", THRESHOLDS)
+    assert not _colour_pixels(raster.pixels, colours["IFN-gamma"]).any()
+    dpi = raster.dpi
+    left, right, top, bottom = 0.75 * dpi, (6.8 - 1.45) * dpi, 0.15 * dpi, (2.8 - 0.45) * dpi
+    low, high = fg._abc_limits([3000.0, 9000.0], THRESHOLDS)
+    grey = _colour_pixels(raster.pixels, fg.CONTROL_COLOUR)
+    for day, abc in series["unstimulated"]:  # x from 0.5 to 5.5 (padded by half a day)
+        x = left + (day - 0.5) / 5.0 * (right - left)
+        y = bottom - (math.log10(abc) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (bottom - top)
+        assert grey[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2].all()
