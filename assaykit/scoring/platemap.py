@@ -476,7 +476,9 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
         controls = [r for r in rows if r.condition == control]
         where = f"patient {patient}" + (f" at {timepoint}" if timepoint else "")
         if not controls:
-            problems.append(f"rows {', '.join(str(r.row) for r in rows)}: {where} has no {control!r} control")
+            near = sorted({r.condition for r in rows if column_key(r.condition) == column_key(control)})
+            hint = f" ({', '.join(map(repr, near))} differs in case: condition names are exact)" if near else ""
+            problems.append(f"rows {', '.join(str(r.row) for r in rows)}: {where} has no {control!r} control{hint}")
         elif len(controls) > 1:
             problems.append(f"rows {', '.join(str(r.row) for r in controls)}: {where} has several {control!r} controls")
         conditions = [r.condition for r in rows]
