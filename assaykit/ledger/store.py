@@ -97,6 +97,9 @@ def _check_sqlite_file(url: str) -> None:
     if not database or database == ":memory:":
         return
     path = Path(database)
+    if path.exists() and not path.is_file():  # a FIFO, device or socket: SQLite would fail on it, or wait
+        raise LedgerFaultError("not a regular file; a ledger is a SQLite file or a PostgreSQL URL", path,
+                               fault=LedgerFault.NOT_A_DATABASE)
     if path.is_file() and path.stat().st_size > 0:
         with path.open("rb") as handle:
             if handle.read(16) != _SQLITE_MAGIC:
@@ -191,7 +194,8 @@ class Ledger:
 
     def __init__(self, url: str, engine: Any, timeout_s: float) -> None:
         self.url, self.engine, self.timeout_s = url, engine, timeout_s
-        self.left_out: list[str] = []  # rows read with values assaykit does not write, left out (one line each)
+        self.left_out: list[str] = []  # rows read with values assaykit does not write: the first 100, one line each
+        self.n_left_out = 0  # all of them
 
     def __enter__(self) -> Ledger:
         return self
@@ -239,7 +243,9 @@ class Ledger:
         for row in connection.execute(query):
             problem = next((p for c, v in zip(columns, row, strict=True) if (p := _unsound(c, v))), "")
             if problem:
-                self.left_out.append(problem)
+                self.n_left_out += 1
+                if len(self.left_out) < 100:
+                    self.left_out.append(problem)
                 continue
             yield row
 

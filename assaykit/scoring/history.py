@@ -315,7 +315,7 @@ def consult(ledger: Ledger, run_key: str, hashes: Sequence[str], where: Mapping[
     if left_out:
         from ..ledger import LedgerFault
 
-        error = (f"{ledger.shown}: {len(left_out)} row(s) of earlier runs hold values assaykit does not write and "
+        error = (f"{ledger.shown}: {ledger.n_left_out} row(s) of earlier runs hold values assaykit does not write and "
                  f"were left out of the history (first: {left_out[0]}); check the ledger (assaykit ledger export)")
     return LedgerView(target=ledger.shown, error=error, fault=LedgerFault.BAD_VALUES if left_out else "",
                       left_out=left_out, elsewhere=elsewhere, qc_history=history, patient_rows=rows)

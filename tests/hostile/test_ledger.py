@@ -213,6 +213,17 @@ def test_a_locked_ledger_is_a_typed_fault(tmp_path: Path) -> None:
     assert raised.value.fault == LedgerFault.LOCKED and "locked by another process" in str(raised.value)
 
 
+def test_a_special_file_is_not_a_ledger(tmp_path: Path) -> None:
+    import os
+
+    from assaykit.scoring.history import open_quietly
+
+    os.mkfifo(tmp_path / "fifo")
+    for target in (tmp_path / "fifo", Path("/dev/null")):
+        ledger, error, fault = open_quietly(str(target), timeout_s=1)
+        assert ledger is None and fault == LedgerFault.NOT_A_DATABASE and "not a regular file" in error
+
+
 def test_an_unreachable_server_is_a_typed_fault(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     from assaykit.scoring.history import open_quietly
