@@ -254,3 +254,29 @@ def test_both_backends_accept_exactly_the_same_ids(backend: str, tmp_path: Path,
                 assert len(opened.patient_tubes(patient)) == len(tubes), name  # read back by its ID
         kept = {r["run_key"] for r in opened.runs()}
     assert kept == {f"/r/{backend}-{i}" for i, (_, (_, refused)) in enumerate(cases.items()) if refused is None}
+
+
+def test_postgresql_nan_and_infinities_are_left_out(postgres_url: str) -> None:  # noqa: F811 (fixture)
+    """PostgreSQL stores NaN and infinities in float columns (SQLite turns NaN into NULL): an
+    earlier run's such values are left out of what a run reads, named, never used."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with open_ledger(postgres_url) as opened:
+        opened.record(record("/r/earlier", patient="P01"))
+    url = make_url(postgres_url)
+    for value, column in (("NaN", "qc_checks.value"), ("Infinity", "patients.day"), ("-Infinity", "restoration.abc"),
+                          ("1e308", "patients.control_abc")):
+        table, name = column.split(".")
+        with psycopg.connect(host=url.query["host"], port=int(url.query["port"]), user="postgres",
+                             dbname=url.database, autocommit=True) as connection:
+            connection.execute(f"UPDATE {table} SET {name} = %s::float8", (value,))
+        with open_ledger(postgres_url) as opened:
+            history = opened.qc_history("/r/now", "Canto", "V1", "QB", "L1")
+            rows = opened.patient_rows(["P01"], "/r/now")
+            assert any(line.startswith(f"{column}:") for line in opened.left_out), (value, opened.left_out)
+        assert all(math.isfinite(v) for vs in history.values() for v in vs)
+        assert all(r[name] is None or math.isfinite(r[name]) for rs in rows.values() for r in rs if name in r)
+        with psycopg.connect(host=url.query["host"], port=int(url.query["port"]), user="postgres",
+                             dbname=url.database, autocommit=True) as connection:
+            connection.execute(f"UPDATE {table} SET {name} = 1.0")  # sound again: the next value alone
