@@ -8,6 +8,7 @@ Depends on nothing of scoring: scoring builds a :class:`RunRecord` and records i
 from typing import Any
 
 from .days import day_of_label, hours_between, parse_timestamp
+from .faults import ID_LENGTH, NUMBER_LIMIT, LedgerFault, LedgerFaultError, fault_of
 from .names import DEFAULT_NAME, ENVIRONMENT
 from .trajectory import Trajectory, TrajectoryRule, trajectory
 from .westgard import ControlLimits, SeriesCheck, baseline_limits, broken_rules, check_series, run_verdict
@@ -24,7 +25,7 @@ def __getattr__(name: str) -> Any:
         return getattr(store, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["DEFAULT_NAME", "ENVIRONMENT", "ControlLimits", "Ledger", "Recorded", "RunRecord", "SeriesCheck",
-           "Trajectory", "TrajectoryRule", "baseline_limits", "broken_rules", "check_series", "day_of_label",
-           "default_ledger", "hours_between", "ledger_url", "open_ledger", "parse_timestamp", "run_verdict",
-           "trajectory"]
+__all__ = ["DEFAULT_NAME", "ENVIRONMENT", "ID_LENGTH", "NUMBER_LIMIT", "ControlLimits", "Ledger", "LedgerFault",
+           "LedgerFaultError", "Recorded", "RunRecord", "SeriesCheck", "Trajectory", "TrajectoryRule",
+           "baseline_limits", "broken_rules", "check_series", "day_of_label", "default_ledger", "fault_of",
+           "hours_between", "ledger_url", "open_ledger", "parse_timestamp", "run_verdict", "trajectory"]

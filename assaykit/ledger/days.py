@@ -61,7 +61,10 @@ def parse_timestamp(text: str, what: str, where: str) -> dt.datetime | None:
         stamp = dt.datetime.fromisoformat(value)
     except ValueError:
         raise AssayKitError(f"{where}: {what} {value!r} is not an ISO date-time (2026-11-23 08:30)") from None
-    return stamp.replace(tzinfo=None) if stamp.tzinfo is None else stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        return stamp.replace(tzinfo=None) if stamp.tzinfo is None else stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is after the last time Python holds
+        raise AssayKitError(f"{where}: {what} {value[:40]!r} is not a plausible date-time") from None
 
 
 def hours_between(start: dt.datetime | None, end: dt.datetime | None) -> float | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import LedgerError
 from . import schema
+from .faults import NUMBER_LIMIT, LedgerFault, LedgerFaultError
 from .names import DEFAULT_NAME
 
 HEAD = "0003"
@@ -96,10 +97,14 @@ def _check_sqlite_file(url: str) -> None:
     if not database or database == ":memory:":
         return
     path = Path(database)
+    if path.exists() and not path.is_file():  # a FIFO, device or socket: SQLite would fail on it, or wait
+        raise LedgerFaultError("not a regular file; a ledger is a SQLite file or a PostgreSQL URL", path,
+                               fault=LedgerFault.NOT_A_DATABASE)
     if path.is_file() and path.stat().st_size > 0:
         with path.open("rb") as handle:
             if handle.read(16) != _SQLITE_MAGIC:
-                raise LedgerError("not a SQLite database (a foreign or corrupt file); name another ledger", path)
+                raise LedgerFaultError("not a SQLite database (a foreign or corrupt file); name another ledger", path,
+                                    fault=LedgerFault.NOT_A_DATABASE)
 
 
 def _engine(url: str, timeout_s: float) -> Any:
@@ -129,19 +134,59 @@ def _engine(url: str, timeout_s: float) -> Any:
     return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": max(1, int(timeout_s))})
 
 
+_SQLITE_FAULTS = {5: LedgerFault.LOCKED, 6: LedgerFault.LOCKED, 11: LedgerFault.NOT_A_DATABASE,
+                  26: LedgerFault.NOT_A_DATABASE}  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    """What the database layers raise for a database they cannot use (translated by :func:`_problem`;
+    anything else is a bug and is not caught)."""
+    import sqlite3
+
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    errors: tuple[type[BaseException], ...] = (SQLAlchemyError, sqlite3.Error, CommandError, OSError)
+    try:
+        import psycopg
+    except ImportError:
+        return errors
+    return (*errors, psycopg.Error)
+
+
+def _fault(error: BaseException, url: str) -> LedgerFault:
+    """The fault of a database error, from the driver's error code (SQLite result code,
+    PostgreSQL SQLSTATE), never from its message."""
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _SQLITE_FAULTS.get(code & 0xFF, LedgerFault.FAILED)
+    state = str(getattr(orig, "sqlstate", "") or "")
+    if state.startswith("08") or state in ("28000", "28P01", "3D000", "57P03"):
+        return LedgerFault.UNREACHABLE  # connection, authentication, no such database, server starting
+    if state in ("55P03", "40P01"):
+        return LedgerFault.LOCKED
+    if state == "42P01":
+        return LedgerFault.MISSING_TABLE
+    if url.startswith("postgresql") and not state and type(orig).__name__ == "OperationalError":
+        return LedgerFault.UNREACHABLE  # no answer at all (no SQLSTATE): the server cannot be reached
+    return LedgerFault.FAILED
+
+
 def _problem(error: BaseException, url: str, timeout_s: float) -> LedgerError:
-    """One line for a database error."""
+    """One line for a database error, with its :class:`LedgerFault`."""
     lines = str(getattr(error, "orig", None) or error).strip().splitlines()
-    text = lines[0] if lines else type(error).__name__
+    text = (lines[0] if lines else type(error).__name__)[:200]
     where = _shown(url)
-    low = text.lower()
-    if "locked" in low or "busy" in low:
-        return LedgerError(f"{where}: the ledger is locked by another process (waited {timeout_s:g} s)")
-    if "not a database" in low or "malformed" in low or "corrupt" in low:
-        return LedgerError(f"{where}: the ledger file is corrupt or not a database ({text})")
-    if url.startswith("postgresql"):
-        return LedgerError(f"{where}: cannot use the ledger server ({text})")
-    return LedgerError(f"{where}: {text}")
+    fault = _fault(error, url)
+    if fault is LedgerFault.LOCKED:
+        return LedgerFaultError(f"{where}: the ledger is locked by another process (waited {timeout_s:g} s)",
+                                fault=fault)
+    if fault is LedgerFault.NOT_A_DATABASE:
+        return LedgerFaultError(f"{where}: the ledger file is corrupt or not a database ({text})", fault=fault)
+    if fault is LedgerFault.UNREACHABLE:
+        return LedgerFaultError(f"{where}: cannot use the ledger server ({text})", fault=fault)
+    return LedgerFaultError(f"{where}: {text}", fault=fault)
 
 
 class Ledger:
@@ -149,6 +194,8 @@ class Ledger:
 
     def __init__(self, url: str, engine: Any, timeout_s: float) -> None:
         self.url, self.engine, self.timeout_s = url, engine, timeout_s
+        self.left_out: list[str] = []  # rows read with values assaykit does not write: the first 100, one line each
+        self.n_left_out = 0  # all of them
 
     def __enter__(self) -> Ledger:
         return self
@@ -169,7 +216,6 @@ class Ledger:
     def _write(self) -> Iterator[Any]:
         """A transaction holding the ledger's write lock."""
         from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
 
         try:
             with self.engine.connect() as connection:
@@ -178,18 +224,30 @@ class Ledger:
                     if self.engine.dialect.name == "postgresql":
                         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
                     yield connection
-        except SQLAlchemyError as error:
+        except _db_errors() as error:
             raise _problem(error, self.url, self.timeout_s) from None
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             with self.engine.connect() as connection:
                 yield connection
-        except SQLAlchemyError as error:
+        except _db_errors() as error:
             raise _problem(error, self.url, self.timeout_s) from None
+
+    def _sound(self, connection: Any, query: Any) -> Iterator[Any]:
+        """The rows of ``query`` whose every value is one assaykit writes in its column (the
+        column's type; numbers finite and below :data:`.faults.NUMBER_LIMIT`; text without NUL);
+        each other row is left out and named in :attr:`left_out`."""
+        columns = list(query.selected_columns)
+        for row in connection.execute(query):
+            problem = next((p for c, v in zip(columns, row, strict=True) if (p := _unsound(c, v))), "")
+            if problem:
+                self.n_left_out += 1
+                if len(self.left_out) < 100:
+                    self.left_out.append(problem)
+                continue
+            yield row
 
     # --- schema ----------------------------------------------------------------------------------
 
@@ -212,6 +270,7 @@ class Ledger:
         if revision == "head":
             with self._read() as connection:  # the usual case, a ledger already at the newest schema: no lock
                 if MigrationContext.configure(connection).get_current_revision() == HEAD:
+                    self._check_tables(connection)
                     return HEAD
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
@@ -220,15 +279,37 @@ class Ledger:
             tables = set(inspect(connection).get_table_names())
             current = MigrationContext.configure(connection).get_current_revision()
             if current is None and tables - {"alembic_version"}:
-                raise LedgerError(f"{self.shown}: a foreign database (tables {', '.join(sorted(tables)[:5])}), not an "
-                                  "assaykit ledger")
+                names = ", ".join(sorted(tables)[:5])
+                raise LedgerFaultError(f"{self.shown}: a foreign database (tables {names}), not an assaykit ledger",
+                                       fault=LedgerFault.FOREIGN_DATABASE)
             if current is not None and current not in known:
-                raise LedgerError(f"{self.shown}: ledger schema {current!r} is newer than this assaykit knows "
-                                  f"(newest {HEAD}) or not an assaykit ledger; upgrade assaykit")
+                raise LedgerFaultError(f"{self.shown}: ledger schema {str(current)[:40]!r} is newer than this assaykit "
+                                    f"knows (newest {HEAD}) or not an assaykit ledger; upgrade assaykit",
+                                    fault=LedgerFault.NEWER_SCHEMA)
             if current != target:
                 config.attributes["connection"] = connection
                 command.upgrade(config, target)
+            if target == HEAD:
+                self._check_tables(connection)
             return target
+
+    def _check_tables(self, connection: Any) -> None:
+        """Every table and column of the newest schema is there (a table dropped by hand is a
+        :data:`LedgerFault.MISSING_TABLE`, named)."""
+        from sqlalchemy import inspect
+
+        inspector = inspect(connection)
+        present = set(inspector.get_table_names())
+        for table in schema.TABLES:
+            if table.name not in present:
+                raise LedgerFaultError(f"{self.shown}: the ledger has no table {table.name!r} (removed by hand?); "
+                                    "restore it from a backup or name another ledger", fault=LedgerFault.MISSING_TABLE)
+            columns = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in columns]
+            if missing:
+                raise LedgerFaultError(f"{self.shown}: the ledger's table {table.name!r} has no column "
+                                    f"{', '.join(missing)}; restore it from a backup or name another ledger",
+                                    fault=LedgerFault.MISSING_TABLE)
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None: empty)."""
@@ -251,6 +332,7 @@ class Ledger:
         """
         from sqlalchemy import delete, insert, select
 
+        _storable(record, self.shown)
         key = record.run["run_key"]
         hashes = sorted({t["sha256"] for t in record.tubes if t.get("sha256")})
         with self._write() as connection:
@@ -292,10 +374,10 @@ class Ledger:
         out: dict[str, str] = {}
         with self._read() as connection:
             for chunk in _chunks(sorted(set(hashes)), 500):
-                rows = connection.execute(
-                    select(schema.tubes.c.sha256, schema.runs.c.run_name)
-                    .join(schema.runs, schema.runs.c.id == schema.tubes.c.run_id)
-                    .where(schema.tubes.c.sha256.in_(chunk), schema.runs.c.run_key != run_key))
+                rows = self._sound(connection,
+                                   select(schema.tubes.c.sha256, schema.runs.c.run_name)
+                                   .join(schema.runs, schema.runs.c.id == schema.tubes.c.run_id)
+                                   .where(schema.tubes.c.sha256.in_(chunk), schema.runs.c.run_key != run_key))
                 out.update({sha: name for sha, name in rows})
         return out
 
@@ -325,8 +407,8 @@ class Ledger:
                  .order_by(runs.c.acquired_on, runs.c.scored_at, runs.c.id, checks.c.id))
         out: dict[str, list[float]] = {}
         with self._read() as connection:
-            for series, value in connection.execute(query):
-                if value is not None and math.isfinite(value):
+            for series, value in self._sound(connection, query):
+                if value is not None:
                     out.setdefault(series, []).append(float(value))
         return out
 
@@ -353,7 +435,7 @@ class Ledger:
                              .join(runs, runs.c.id == table.c.run_id).where(table.c.patient.in_(chunk)))
                     if run_key is not None:
                         query = query.where(runs.c.run_key != run_key)
-                    out[name].extend(dict(r._mapping) for r in connection.execute(query))
+                    out[name].extend(dict(r._mapping) for r in self._sound(connection, query))
         for rows in out.values():
             rows.sort(key=lambda r: (r["patient"], _day_key(r["day"]), r["acquired_on"], r["run_name"]))
         return out
@@ -372,7 +454,7 @@ class Ledger:
             query = (select(schema.runs, func.coalesce(withheld.c.n_withheld, 0).label("n_withheld"))
                      .outerjoin(withheld, withheld.c.run_id == schema.runs.c.id)
                      .order_by(schema.runs.c.acquired_on, schema.runs.c.scored_at, schema.runs.c.id))
-            return [dict(r._mapping) for r in connection.execute(query)]
+            return [dict(r._mapping) for r in self._sound(connection, query)]
 
     def patient_tubes(self, patient: str) -> list[dict[str, Any]]:
         """One patient's tubes across runs (time point, condition, verdict, findings) with each
@@ -392,7 +474,7 @@ class Ledger:
                  .join(runs, runs.c.id == tubes.c.run_id).where(tubes.c.patient == patient)
                  .order_by(runs.c.id, tubes.c.id))
         with self._read() as connection:
-            return [dict(r._mapping) for r in connection.execute(query)]
+            return [dict(r._mapping) for r in self._sound(connection, query)]
 
     def qc_points(self, instrument: str | None = None) -> list[dict[str, Any]]:
         """Every QC check with its run (name, instrument, lot, date, status), oldest first;
@@ -414,7 +496,7 @@ class Ledger:
             query = query.where(or_(runs.c.instrument == instrument,
                                     (runs.c.instrument + " " + runs.c.instrument_serial) == instrument))
         with self._read() as connection:
-            return [dict(r._mapping) for r in connection.execute(query)]
+            return [dict(r._mapping) for r in self._sound(connection, query)]
 
     def export(self) -> dict[str, bytes]:
         """Every table as CSV bytes (UTF-8, a header row, rows in id order), by table name."""
@@ -447,6 +529,72 @@ class Ledger:
                 orphans = connection.execute(select(table.c.id).where(table.c.run_id.not_in(ids))).all()
                 problems += [f"{table.name}: {len(orphans)} rows without their run"] if orphans else []
         return problems
+
+
+def _unsound(column: Any, value: Any) -> str:
+    """Why ``value``, read from ``column``, is not a value assaykit writes there ("" when it is)."""
+    from sqlalchemy import Float, Integer, String
+
+    from .._io.validate import quote
+
+    table = getattr(getattr(column, "table", None), "name", "")
+    where = f"{table}.{column.name}" if table else str(column.name)
+    kind = getattr(column, "type", None)
+    if value is None:
+        return "" if getattr(column, "nullable", True) else f"{where}: empty"
+    if isinstance(kind, Float | Integer):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{where}: {quote(value)} is not a number"
+        if not math.isfinite(value) or abs(value) >= NUMBER_LIMIT:
+            return f"{where}: {value!r} is not a number assaykit writes (finite, below {NUMBER_LIMIT:g})"
+        if isinstance(kind, Integer) and value != int(value):
+            return f"{where}: {value!r} is not a whole number"
+    elif isinstance(kind, String):
+        if not isinstance(value, str):
+            return f"{where}: {quote(value)} is not text"
+        if "\x00" in value:
+            return f"{where}: {quote(value)} holds a NUL character"
+    return ""
+
+
+def _storable(record: RunRecord, shown: str) -> None:
+    """Refuse, in one line, a row the ledger's schema cannot store on every backend alike: a
+    number that is not finite-or-empty, text longer than its column or holding a NUL (SQLite would
+    take them, PostgreSQL not: a ledger behaves the same on both)."""
+    from sqlalchemy import Float, Integer, String
+
+    parts = ((schema.runs, [record.run]), (schema.tubes, record.tubes), (schema.bead_peaks, record.bead_peaks),
+             (schema.restoration, record.restoration), (schema.patients, record.patients),
+             (schema.qc_checks, record.qc_checks))
+    for table, rows in parts:
+        for row in rows:
+            for name, value in _clean(row).items():
+                column = table.c[name]
+                kind = column.type
+                problem = ""
+                if value is None:
+                    problem = "" if column.nullable else "is empty"
+                elif isinstance(kind, String):
+                    if not isinstance(value, str):
+                        problem = "is not text"
+                    elif "\x00" in value:
+                        problem = "holds a NUL character"
+                    elif kind.length is not None and len(value) > kind.length:
+                        problem = f"is longer than {kind.length} characters"
+                    else:
+                        try:
+                            value.encode("utf-8")
+                        except UnicodeEncodeError:
+                            problem = "is not valid Unicode text"
+                elif isinstance(kind, Float | Integer) and (isinstance(value, bool) or not isinstance(
+                        value, int | float) or abs(value) >= NUMBER_LIMIT):
+                    problem = f"is not a number below {NUMBER_LIMIT:g}"
+                if problem:
+                    from .._io.validate import quote
+
+                    what = next((f" ({k} {quote(row[k])})" for k in ("file", "patient", "series") if row.get(k)), "")
+                    raise LedgerFaultError(f"{shown}: not recorded: {table.name}.{name}{what} {problem}",
+                                        fault=LedgerFault.REFUSED_VALUE)
 
 
 def _day_key(day: Any) -> float:

@@ -3,8 +3,10 @@ delay, assay QC over time (this run's bead calibration and control blood judged 
 rules against the instrument's and lot's earlier runs), the patients' earlier time points, and
 the record written once the run's outputs are in place.
 
-Scoring never depends on the ledger being reachable: a ledger that cannot be opened, read or
-written is reported (``ledger_error``), the run's tables are written all the same."""
+Scoring never depends on the ledger being reachable or sound: a ledger that cannot be opened, read
+or written, or that holds values assaykit does not write, is reported (``ledger_error``, and the
+manifest's ``ledger.fault``: a :class:`~assaykit.ledger.LedgerFault`), the run's tables are
+written all the same and the command exits 1."""
 
 from __future__ import annotations
 
@@ -48,10 +50,14 @@ class LedgerView:
     """What the ledger holds for a run about to be written: ``target`` (where, shown without a
     password; "" with no ledger), ``error`` (why it could not be read), files recorded under
     other runs (sha256 -> run name), each QC series' accepted history, the run's patients'
-    rows from other runs."""
+    rows from other runs; ``fault`` (a :class:`~assaykit.ledger.LedgerFault` value, "" when
+    none) and ``left_out`` (rows of earlier runs with values assaykit does not write, one line
+    each: not used, the run recorded all the same)."""
 
     target: str = ""
     error: str = ""
+    fault: str = ""
+    left_out: tuple[str, ...] = ()
     elsewhere: Mapping[str, str] = field(default_factory=dict)
     qc_history: Mapping[str, list[float]] = field(default_factory=dict)
     patient_rows: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -301,10 +307,18 @@ def consult(ledger: Ledger, run_key: str, hashes: Sequence[str], where: Mapping[
     patients : sequence of str
         The run's patients.
     """
-    return LedgerView(target=ledger.shown, elsewhere=ledger.files_elsewhere(run_key, hashes),
-                      qc_history=ledger.qc_history(run_key, where["instrument"], where["serial"], where["kit"],
-                                                   where["lot"]),
-                      patient_rows=ledger.patient_rows(patients, run_key))
+    elsewhere = ledger.files_elsewhere(run_key, hashes)
+    history = ledger.qc_history(run_key, where["instrument"], where["serial"], where["kit"], where["lot"])
+    rows = ledger.patient_rows(patients, run_key)
+    left_out = tuple(ledger.left_out)
+    error = ""
+    if left_out:
+        from ..ledger import LedgerFault
+
+        error = (f"{ledger.shown}: {ledger.n_left_out} row(s) of earlier runs hold values assaykit does not write and "
+                 f"were left out of the history (first: {left_out[0]}); check the ledger (assaykit ledger export)")
+    return LedgerView(target=ledger.shown, error=error, fault=LedgerFault.BAD_VALUES if left_out else "",
+                      left_out=left_out, elsewhere=elsewhere, qc_history=history, patient_rows=rows)
 
 
 def trajectory_rows(patients: Sequence[PatientRow], restoration: Sequence[RestorationRow],
@@ -384,8 +398,9 @@ def check_row(check: SeriesCheck) -> dict[str, Any]:
             "status": check.status, "limits_source": limits.source if limits else ""}
 
 
-def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, str]:
-    """The ledger at ``target`` opened, or None and why not (one line).
+def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, str, str]:
+    """The ledger at ``target`` opened, or None, why not (one line) and the fault
+    (a :class:`~assaykit.ledger.LedgerFault` value).
 
     Parameters
     ----------
@@ -394,12 +409,12 @@ def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, s
     timeout_s : float
         Seconds to wait for a lock or a server.
     """
-    try:
-        from ..ledger import open_ledger
+    from ..ledger import fault_of, open_ledger
 
-        return open_ledger(target, timeout_s=timeout_s), ""
+    try:
+        return open_ledger(target, timeout_s=timeout_s), "", ""
     except AssayKitError as error:
-        return None, str(error)
+        return None, str(error), str(fault_of(error))
 
 
 
@@ -494,19 +509,22 @@ def before_writing(*, target: str | None, folder: Path, samples: Sequence[Sample
            "calibration_released": calibration_verdict.released_reason if calibration_verdict is not None else ""}
     view = LedgerView(target=target or "")
     if target:
+        from ..ledger import LedgerFault, fault_of
+
         with interrupts_held():
-            ledger, error = open_quietly(target, timeout_s)
-            view = LedgerView(target=ledger.shown if ledger else target, error=error)
+            ledger, error, fault = open_quietly(target, timeout_s)
+            view = LedgerView(target=ledger.shown if ledger else target, error=error, fault=fault)
             if ledger is not None:
                 try:
                     patients = sorted({r.patient for r in samples if r.role == "sample" and r.patient})
                     view = consult(ledger, run["run_key"], [r.sha256 for r in samples if r.sha256], where,
                                    patients)
                 except AssayKitError as failure:
-                    view = LedgerView(target=ledger.shown, error=str(failure))
+                    view = LedgerView(target=ledger.shown, error=str(failure), fault=str(fault_of(failure)))
                 finally:
                     ledger.close()
-    usable = target if target and not view.error else None
+    # rows left out of the history do not stop the run being recorded (its own rows are sound)
+    usable = target if target and (not view.error or view.fault == LedgerFault.BAD_VALUES) else None
     reportable = calibration_verdict is None or calibration_verdict.status == "reportable"
     reused = set(view.elsewhere)
     values = qc_values(calibration, samples, calibration_reportable=reportable, reused=reused)
@@ -634,12 +652,36 @@ def record_run(plan: LedgerPass, *, samples: Sequence[SampleRow], calibration: C
     if bad:
         return None, f"{plan.view.target}: not recorded: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
                                                                           else "")
+    recorded, error = _record(plan, samples=samples, calibration=calibration, restoration=restoration,
+                              patients=patients, run_uid=run_uid)
+    if recorded is not None and plan.view.error:  # recorded, but earlier rows were left out of the history
+        return recorded, f"{plan.view.error}; this run was recorded"
+    return recorded, error
+
+
+def ledger_entry(view: LedgerView) -> dict[str, Any]:
+    """The manifest's ``ledger`` section: ``location``, ``error`` (one line, "" when none),
+    ``fault`` (a :class:`~assaykit.ledger.LedgerFault` value, "" when none) and ``left_out``
+    (the rows of earlier runs left out of the history, at most 20 lines).
+
+    Parameters
+    ----------
+    view : LedgerView
+        What the ledger held (:func:`before_writing`).
+    """
+    return {"location": view.target, "error": view.error, "fault": view.fault, "left_out": list(view.left_out[:20])}
+
+
+def _record(plan: LedgerPass, *, samples: Sequence[SampleRow], calibration: Calibration | None,
+            restoration: Sequence[RestorationRow], patients: Sequence[PatientRow],
+            run_uid: str) -> tuple[Recorded | None, str]:
+    assert plan.target is not None
     run = {**plan.run, "run_uid": run_uid, "n_tubes": len(samples),
            "n_failed": sum(1 for s in samples if s.error), "qc_status": plan.status, "qc_reason": plan.reason}
     record = build_record(run=run, samples=samples, calibration=calibration, restoration=restoration,
                           patients=patients, checks=plan.checks)
     with interrupts_held():
-        ledger, error = open_quietly(plan.target, plan.timeout_s)
+        ledger, error, _ = open_quietly(plan.target, plan.timeout_s)
         if ledger is None:
             return None, error
         try:

@@ -376,7 +376,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest["verdicts"] = run_verdicts.to_dict()
     manifest["calibration_verdict"] = calibration_verdict.to_dict()
     manifest["options"]["accept_calibration"] = options.accept_calibration or ""
-    manifest["ledger"] = {"location": plan.view.target, "error": plan.view.error}
+    manifest["ledger"] = history.ledger_entry(plan.view)
     manifest["trajectory_rule"] = options.trajectory.to_dict()
     manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
     manifest["qc_over_time"] = {"status": plan.status, "reason": plan.reason,

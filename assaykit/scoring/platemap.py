@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._io.validate import quote
 from ..errors import PlateMapError
 
 ROLES = ("sample", "beads", "isotype", "blank", "control")
@@ -50,7 +51,8 @@ def wells_in_name(name: str) -> list[str]:
 
 @dataclass(frozen=True)
 class PlateRow:
-    """One row of the plate map (``row``: its line number in the file, header = 1)."""
+    """One row of the plate map (``row``: its line number in the file, header = 1); ``extra``: the
+    map's own columns by the name samples.csv gives them (:func:`extra_names`)."""
 
     row: int
     well: str  # normalised, "" when the map names files instead
@@ -71,17 +73,64 @@ class PlateMap:
     read_as: str = ""  # the encoding (CSV/TSV) or sheet (XLSX) the table was read with
 
 
+class TableDecodeError(ValueError):
+    """A table's bytes that are no text assaykit reads (``str()``: the problem, naming the lines)."""
+
+
+_LINE = re.compile(rb"\r\n|\r|\n")
+
+
 def decode_table(data: bytes) -> tuple[str, str]:
-    """(text, encoding) of a CSV/TSV table's bytes as Excel and LibreOffice write them: UTF-8 with
-    or without BOM, UTF-16 with BOM, else Windows cp1252 (a legacy Excel export)."""
+    """(text, encoding) of a CSV/TSV table's bytes as Excel and LibreOffice write them, with every
+    line ending (CR LF, LF, or Excel for Mac's lone CR) made LF: UTF-16 with BOM; else each line
+    on its own, UTF-8 (a BOM at the start skipped) when it is valid UTF-8, else Windows cp1252 (a
+    legacy Excel export, or a line pasted from one into a UTF-8 file). The encoding is ``utf-8``,
+    ``utf-8-sig``, ``utf-16``, ``cp1252`` (every non-ASCII line), or ``utf-8 (cp1252 on lines
+    3, 7)`` for a mix. TableDecodeError naming the lines for bytes neither encoding defines, and
+    for NUL characters (UTF-16 without its BOM).
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise TableDecodeError("not valid UTF-16 text (it starts with a UTF-16 byte-order mark)") from None
+        encoding = "utf-16"
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    else:
+        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+        raw = _LINE.split(data[3:] if encoding == "utf-8-sig" else data)
+        lines, legacy, utf8, broken = [], [], 0, []
+        for number, line in enumerate(raw, start=1):
+            try:
+                lines.append(line.decode("utf-8"))
+                utf8 += not line.isascii()
+            except UnicodeDecodeError:
+                try:
+                    lines.append(line.decode("cp1252"))
+                    legacy.append(number)
+                except UnicodeDecodeError:
+                    broken.append(number)
+        if broken:
+            raise TableDecodeError(f"line{'s' if len(broken) > 1 else ''} {_numbers(broken)}: bytes that are neither "
+                                   "UTF-8 nor Windows cp1252 text; save the table as UTF-8")
+        if legacy:
+            mixed = f"{encoding} (cp1252 on lines {_numbers(legacy)})"
+            encoding = "cp1252" if not utf8 and encoding == "utf-8" else mixed
+    nul = [n for n, line in enumerate(lines, start=1) if "\x00" in line]
+    if nul:
+        raise TableDecodeError(f"line{'s' if len(nul) > 1 else ''} {_numbers(nul)}: NUL characters (UTF-16 without its "
+                               "byte-order mark?); save the table as UTF-8")
+    return "\n".join(lines), encoding
+
+
+def _numbers(numbers: Sequence[int], most: int = 8) -> str:
+    shown = ", ".join(map(str, numbers[:most]))
+    return shown + (f" (and {len(numbers) - most} more)" if len(numbers) > most else "")
 
 
 def _header_fits(columns: Any) -> bool:
@@ -112,16 +161,131 @@ def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str]:
                 return book[sheet], f"sheet {sheet!r}"
             name = next((n for n, t in book.items() if _header_fits(t.columns)), next(iter(book)))
             return book[name], f"sheet {str(name)!r}"
-        text, encoding = decode_table(data)
+        try:
+            text, encoding = decode_table(data)
+        except TableDecodeError as error:
+            raise PlateMapError(str(error), path) from None
         if not text.strip():
             raise PlateMapError("the plate map is empty", path)
         sep = "\t" if suffix in (".tsv", ".tab") else None
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, engine="python"), encoding
+        return csv_table(text, sep), encoding
     except PlateMapError:
         raise
     except Exception as exc:  # pandas raises many types for unreadable tables
         raise PlateMapError(f"cannot read the plate map as {'XLSX' if excel else 'CSV/TSV'} "
                             f"({type(exc).__name__}: {quote(exc)})", path) from None
+
+
+def csv_table(text: str, sep: str | None) -> Any:
+    """A CSV/TSV text as a table whose columns are its first line's cells exactly as written
+    (duplicates kept, never renamed ``patient.1``) and whose blank lines are kept as empty rows
+    (row numbers count them, as a spreadsheet does)."""
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep, engine="python", header=None,
+                        skip_blank_lines=False).fillna("")
+    header = [str(c) for c in table.iloc[0]] if len(table) else []
+    body = table.iloc[1:].reset_index(drop=True)
+    body.columns = header
+    return body
+
+
+def column_key(name: str) -> str:
+    """The identity of a column name or an ID: Unicode NFKC, spaces at the ends dropped, runs of
+    white space as one space, case folded (``Patient``, ``PATIENT`` and `` patient `` are one).
+
+    Parameters
+    ----------
+    name : str
+        A column name, patient, time point or condition.
+    """
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
+_MANGLED = re.compile(r"^(.*)\.([1-9][0-9]*)$")
+
+
+def column_problems(columns: Sequence[str], excel: bool) -> list[str]:
+    """Two columns whose names are one (:func:`column_key`), named with their positions; in an
+    XLSX sheet, also a ``name.1`` beside ``name`` (pandas' renaming of a repeated header)."""
+    problems = []
+    first: dict[str, int] = {}
+    for index, name in enumerate(columns, start=1):
+        key = column_key(name)
+        if not key:
+            continue
+        if key in first:
+            problems.append(f"columns {first[key]} {quote(columns[first[key] - 1])} and {index} {quote(name)} are one "
+                            "column (names are read without case and spacing); rename one")
+        else:
+            first[key] = index
+    if excel:
+        for index, name in enumerate(columns, start=1):
+            match = _MANGLED.match(name)
+            if match and column_key(match.group(1)) in first and first[column_key(match.group(1))] != index:
+                problems.append(f"column {index} {quote(match.group(1))} appears twice in the sheet; rename one")
+    return problems
+
+
+def extra_names(extra_columns: Sequence[str], written: Sequence[str], path: Path) -> dict[str, str]:
+    """The name each of a plate map's own columns has in samples.csv: its own, or ``plate_`` and
+    its own when it is (without case and spacing) a column assaykit writes (``error`` ->
+    ``plate_error``). PlateMapError naming both columns when two would be written under one name.
+
+    Parameters
+    ----------
+    extra_columns : sequence of str
+        The plate map's own columns (:attr:`PlateMap.extra_columns`).
+    written : sequence of str
+        The columns assaykit writes in the same table.
+    path : Path
+        The plate map (for the error).
+    """
+    reserved = {column_key(c): c for c in written}
+    names: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    problems = []
+    for column in extra_columns:
+        name = f"plate_{column}" if column_key(column) in reserved else column
+        key = column_key(name)
+        if key in reserved:
+            problems.append(f"column {quote(column)} would be written as {quote(name)}, a column assaykit writes; "
+                            "rename it")
+        elif key in taken:
+            problems.append(f"columns {quote(taken[key])} and {quote(column)} would both be written as {quote(name)} "
+                            f"in samples.csv; rename one")
+        taken.setdefault(key, column)
+        names[column] = name
+    if problems:
+        raise PlateMapError("; ".join(problems), path)
+    return names
+
+
+def id_problem(value: str, what: str) -> str:
+    """Why ``value`` cannot be a patient, time point or condition ("" when it can): the one rule
+    of both ledger back-ends (SQLite and PostgreSQL store the same IDs): at most
+    :data:`~assaykit.ledger.ID_LENGTH` characters, no NUL (PostgreSQL stores no NUL in text).
+
+    Parameters
+    ----------
+    value : str
+        The cell.
+    what : str
+        Its column, for the message.
+    """
+    from ..ledger import ID_LENGTH
+
+    if len(value) > ID_LENGTH:
+        return f"{what} is {len(value)} characters long (at most {ID_LENGTH})"
+    if "\x00" in value:
+        return f"{what} {quote(value)} holds a NUL character"
+    if any(0xD800 <= ord(c) < 0xE000 for c in value):
+        return f"{what} {quote(value)} holds an unpaired surrogate (not Unicode text)"
+    return ""
 
 
 def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> PlateMap:
@@ -135,23 +299,35 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     file_path = Path(path)
     table, read_as = _read_table(file_path, sheet)
     columns = [str(c).strip() for c in table.columns]
-    lowered = [c.lower() for c in columns]
-    problems = []
-    missing = [c for c in REQUIRED if c not in lowered]
-    if "well" not in lowered and "file" not in lowered:
+    keys = [column_key(c) for c in columns]
+    problems = column_problems(columns, file_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"))
+    if problems:
+        raise PlateMapError("; ".join(problems), file_path)
+    missing = [c for c in REQUIRED if c not in keys]
+    if "well" not in keys and "file" not in keys:
         missing.insert(0, "well or file")
     if missing:
         raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {quote(', '.join(columns)) or 'none'})",
                             file_path)
-    table.columns = lowered
     known = {"well", "file", *REQUIRED}
-    extra_columns = tuple(c for c, low in zip(columns, lowered, strict=True) if low not in known)
+    cells = table.astype(str).to_numpy().tolist() if len(table) else []
+    unnamed = [i + 1 for i, key in enumerate(keys) if not key and any(str(r[i]).strip() for r in cells)]
+    if unnamed:
+        raise PlateMapError(f"column{'s' if len(unnamed) > 1 else ''} {_numbers(unnamed)} hold values but no name "
+                            "in the header row; name them", file_path)
+    extra_columns = tuple(c for c, key in zip(columns, keys, strict=True) if key and key not in known)
+    from .tables import SAMPLE_COLUMNS
+
+    written_as = extra_names(extra_columns, SAMPLE_COLUMNS, file_path)
     rows = []
     seen_wells: dict[str, int] = {}
     seen_files: dict[str, int] = {}
-    for index, record in enumerate(table.to_dict("records")):
+    spellings: dict[tuple[str, str], tuple[str, int]] = {}  # (column, identity) -> first spelling and its row
+    for index, record in enumerate(cells):
         number = index + 2
-        values = {k: str(v).strip() for k, v in record.items()}
+        values = {key: cell_text(v) for key, v in zip(keys, record, strict=True) if key}
+        extra = {written_as[c]: cell_text(v) for c, key, v in zip(columns, keys, record, strict=True)
+                 if key and key not in known}
         if not any(values.values()):
             continue  # blank line
         raw_well, raw_file = values.get("well", ""), values.get("file", "")
@@ -177,15 +353,33 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
             problems.append(f"row {number}: a {role} needs a patient")
         if role == "sample" and not values.get("condition"):
             problems.append(f"row {number}: a sample needs a condition")
-        extra = {c: values.get(c.lower(), "") for c in extra_columns}
+        for column in ("patient", "timepoint", "condition"):
+            value = values.get(column, "")
+            problem = id_problem(value, column)
+            if problem:
+                problems.append(f"row {number}: {problem}")
+                continue
+            first, where = spellings.setdefault((column, column_key(value)), (value, number))
+            if first != value:
+                problems.append(f"rows {where} and {number}: {column} {quote(first)} and {quote(value)} differ only "
+                                "in case or spacing; write one spelling")
         rows.append(PlateRow(number, well, raw_file, values.get("patient", ""), values.get("timepoint", ""),
                              values.get("condition", ""), role, extra))
     if not rows:
         problems.append("no rows")
     if problems:
-        raise PlateMapError("; ".join(problems), file_path)
+        raise PlateMapError("; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20
+                                                         else ""), file_path)
     return PlateMap(file_path, tuple(rows), extra_columns, hashlib.sha256(file_path.read_bytes()).hexdigest(),
                     read_as)
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text: spaces at the ends dropped, Unicode NFC (``é`` typed as e and a combining
+    accent is the ``é`` another file holds)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", str(value).strip())
 
 
 @dataclass(frozen=True)
@@ -282,7 +476,9 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
         controls = [r for r in rows if r.condition == control]
         where = f"patient {patient}" + (f" at {timepoint}" if timepoint else "")
         if not controls:
-            problems.append(f"rows {', '.join(str(r.row) for r in rows)}: {where} has no {control!r} control")
+            near = sorted({r.condition for r in rows if column_key(r.condition) == column_key(control)})
+            hint = f" ({', '.join(map(repr, near))} differs in case: condition names are exact)" if near else ""
+            problems.append(f"rows {', '.join(str(r.row) for r in rows)}: {where} has no {control!r} control{hint}")
         elif len(controls) > 1:
             problems.append(f"rows {', '.join(str(r.row) for r in controls)}: {where} has several {control!r} controls")
         conditions = [r.condition for r in rows]
