@@ -31,7 +31,6 @@ from .options import RunOptions, load_run_yaml
 from .platemap import BLOOD_ROLES, Assignment, match_files, read_plate_map
 from .restoration import pair_with_controls
 from .rows import PatientRow, RestorationRow, SampleRow
-from .tables import SAMPLE_COLUMNS
 from .tube import TubeResult, TubeTask
 from .verdicts import CalibrationVerdict, RunVerdicts
 
@@ -478,7 +477,7 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
             role=row.role, matched_by=a.matched_by, acquisition_date=acquired.get(a.path, ""),
             instrument=instruments[0], instrument_serial=instruments[1],
             specimen_declared=inputs.strategy.specimen or "",
-            extra={f"plate_{k}" if k in _RESERVED else k: v for k, v in row.extra.items()})
+            extra=dict(row.extra))  # named as samples.csv writes them (platemap: plate_<name> for ours)
         if row.role == "beads":
             if calibration is not None:
                 base = replace(base, sha256=calibration.file_sha256, events=calibration.n_events,
@@ -509,5 +508,3 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
         rows.append(base)
     return rows
 
-
-_RESERVED = set(SAMPLE_COLUMNS)
