@@ -27,6 +27,8 @@ from .data import Layout, decode, layout_from_keywords
 from .text import HEADER_SIZE, Header, TextError, parse_header, parse_text
 
 MAX_DATA_BYTES = 1 << 30  # 1 GiB of DATA per dataset: larger files are refused before any allocation
+MAX_DATASETS = 1000  # datasets one $NEXTDATA chain may hold (instruments write 1 or 2)
+MAX_TEXT_BYTES = 16 << 20  # TEXT (primary and supplemental) of all the file's datasets together, read at most
 UNREADABLE_SPILLOVER = "the file declares a spillover matrix that cannot be read"
 SPILLOVER_KEYWORDS = ("$SPILLOVER", "SPILL", "$SPILL", "SPILLOVER")
 _NON_FLUORESCENCE = ("FSC", "SSC", "FS ", "SS ", "TIME", "EVENT", "WIDTH", "FS_", "SS_")
@@ -204,33 +206,59 @@ def _read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
     return handle.read(length)
 
 
+class _OverBudgetError(TextError):
+    """More TEXT than :data:`MAX_TEXT_BYTES`: refused, never read as "the end of the chain"."""
+
+
+@dataclass
+class _TextBudget:
+    """The TEXT bytes a file's datasets may still have read (:data:`MAX_TEXT_BYTES` in all)."""
+
+    left: int = MAX_TEXT_BYTES
+
+    def take(self, length: int) -> None:
+        if length > self.left:
+            raise _OverBudgetError(f"more than {MAX_TEXT_BYTES:,} bytes of TEXT in the file's datasets "
+                                   "(TEXT segments overlapping or running to the end of the file?)")
+        self.left -= length
+
+
 def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
+    """Every dataset of the file's ``$NEXTDATA`` chain, in order. The chain runs forward only: a
+    ``$NEXTDATA`` pointing back into its own dataset (before its TEXT ends: overlapping or
+    looping datasets) is refused, as are more than :data:`MAX_DATASETS` datasets and more than
+    :data:`MAX_TEXT_BYTES` of TEXT in all, so that reading the chain costs at most about the
+    file's size; one pointing past the end, or at nothing readable, ends the chain."""
     if size == 0:
         raise TextError("the file is empty")
-    datasets: list[_Dataset] = []
-    base = 0
-    seen: set[int] = set()
+    budget = _TextBudget()
+    datasets = [_read_text(handle, size, 0, first=True, budget=budget)]
     while True:
-        seen.add(base)
-        datasets.append(_read_text(handle, size, base, first=not datasets))
-        nextdata = datasets[-1].keywords.get("$NEXTDATA", "0").strip() or "0"
+        current = datasets[-1]
+        nextdata = current.keywords.get("$NEXTDATA", "0").strip() or "0"
         try:
             offset = int(float(nextdata))
-        except ValueError:
+        except (ValueError, OverflowError):
             break
-        following = base + offset
-        if offset <= 0 or following in seen or following + HEADER_SIZE > size:
+        following = current.base + offset
+        if offset <= 0 or following + HEADER_SIZE > size:
             break
+        text_end = current.base + (current.header.text_end or 0)
+        if following <= text_end:
+            raise TextError(f"$NEXTDATA of dataset {len(datasets) - 1} points at byte {following}, inside that "
+                            f"dataset (its TEXT ends at byte {text_end}): overlapping datasets are refused")
+        if len(datasets) >= MAX_DATASETS:
+            raise TextError(f"more than {MAX_DATASETS} datasets chained by $NEXTDATA")
         try:
-            _read_text(handle, size, following, first=False)
-        except TextError:
-            # A $NEXTDATA pointing at nothing readable: keep what we have.
+            datasets.append(_read_text(handle, size, following, first=False, budget=budget))
+        except _OverBudgetError:
+            raise
+        except TextError:  # a $NEXTDATA pointing at nothing readable: keep what we have
             break
-        base = following
     return datasets
 
 
-def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool) -> _Dataset:
+def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool, budget: _TextBudget) -> _Dataset:
     header = parse_header(_read_at(handle, base, HEADER_SIZE))
     start, end = header.text_start, header.text_end
     if start is None or end is None:
@@ -243,16 +271,18 @@ def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool) -> _Datas
         raise TextError(
             f"HEADER puts TEXT at byte {base + start} but the file has only {size} bytes "
             "(truncated or header-only file)")
-    segment = _read_at(handle, base + start, min(end, size - 1 - base) - start + 1)
+    length = min(end, size - 1 - base) - start + 1
+    budget.take(length)
+    segment = _read_at(handle, base + start, length)
     keywords, notes = parse_text(segment)
     if base + end >= size:
         notes.append("TEXT runs past the end of the file (truncated file?)")
-    keywords, more = _merge_supplemental_text(handle, size, base, keywords, segment[:1])
+    keywords, more = _merge_supplemental_text(handle, size, base, keywords, segment[:1], budget)
     return _Dataset(base, header, keywords, tuple(notes + more))
 
 
 def _merge_supplemental_text(
-    handle: BinaryIO, size: int, base: int, keywords: dict[str, str], delim: bytes
+    handle: BinaryIO, size: int, base: int, keywords: dict[str, str], delim: bytes, budget: _TextBudget
 ) -> tuple[dict[str, str], list[str]]:
     try:
         start = int(keywords.get("$BEGINSTEXT", "0").strip() or 0)
@@ -263,6 +293,7 @@ def _merge_supplemental_text(
         return keywords, []
     if base + end >= size:
         return keywords, ["supplemental TEXT lies past the end of the file; ignored"]
+    budget.take(end - start + 1)
     segment = _read_at(handle, base + start, end - start + 1)
     if segment[:1] != delim:
         segment = delim + segment
