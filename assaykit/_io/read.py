@@ -13,6 +13,10 @@ from ..errors import AssayKitError
 CONFIG_LIMIT = 1 << 20  # bytes: run.yaml, strategies, bead lots, QC targets
 TABLE_LIMIT = 16 << 20  # bytes: plate maps, clinical tables
 WORKSPACE_LIMIT = 256 << 20  # bytes: a FlowJo workspace (its compensation matrices or its gates)
+XML_DEPTH = 1024  # elements nested in any XML document read (a FlowJo workspace 256 populations deep: ~520)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_XML_STARTS = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))  # '<?' in UTF-16 without a BOM
 
 
 def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int) -> bytes:
@@ -52,6 +56,53 @@ def read_xml(path: str | os.PathLike[str], error: type[AssayKitError], what: str
 
     data = read_input(path, error, what, limit)
     try:
-        return ElementTree.fromstring(data, forbid_dtd=True)
+        root = ElementTree.fromstring(data, forbid_dtd=True)
     except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
-        raise error(f"not a readable {shown} ({str(exc)[:80]})", Path(path)) from None
+        raise error(f"not a readable {shown} ({' '.join(str(exc).split())[:80]})", Path(path)) from None
+    if not _within_depth(root, XML_DEPTH):
+        raise error(f"not a readable {shown} (elements nested more than {XML_DEPTH} deep)", Path(path))
+    return root
+
+
+def _within_depth(root: Any, limit: int) -> bool:
+    """Whether no element of the tree under ``root`` lies more than ``limit`` levels deep (walked
+    without recursion: the readers after it may recurse)."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in element)
+    return True
+
+
+def text_encoding(head: bytes) -> str:
+    """The encoding of text beginning with the bytes ``head``: by its byte-order mark (UTF-8,
+    UTF-16 or UTF-32), or UTF-16 for XML that begins ``<?`` in UTF-16 without one; else UTF-8.
+    The one place a document's encoding is sniffed."""
+    for mark, encoding in _BOMS + _XML_STARTS:
+        if head.startswith(mark):
+            return encoding
+    return "utf-8"
+
+
+def document_kind(path: str | os.PathLike[str]) -> str | None:
+    """What the file ``path`` holds, from its first 4 KiB decoded as :func:`text_encoding` says:
+    "workspace" (XML with a FlowJo ``<Workspace>``), "gatingml" (XML naming ``Gating-ML``),
+    "xml" (other XML) or None (not XML, e.g. YAML, or not a regular file: its reader says why).
+    A FIFO or device is never opened."""
+    file_path = Path(path)
+    try:
+        if not stat.S_ISREG(file_path.stat().st_mode):
+            return None
+        with open(file_path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    encoding = text_encoding(head)
+    text = head.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
+    if not text.startswith("<"):
+        return None
+    if "<Workspace" in text:
+        return "workspace"
+    return "gatingml" if "Gating-ML" in text else "xml"

@@ -388,11 +388,13 @@ def _elements(parent: Any) -> list[Any]:
     """The document's top-level GatingML elements; the contents of an element outside the
     GatingML namespaces (a tool's own wrapper) are read as if at the top."""
     found = []
-    for element in parent:
+    stack = list(reversed(parent))  # walked without recursion, in document order
+    while stack:
+        element = stack.pop()
         if not isinstance(element.tag, str) or element.tag in _SKIPPED:
             continue
         if not element.tag.startswith("{"):
-            found += _elements(element)
+            stack.extend(reversed(element))
         else:
             found.append(element)
     return found
