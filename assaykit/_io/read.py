@@ -19,25 +19,67 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00
 _XML_STARTS = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))  # '<?' in UTF-16 without a BOM
 
 
-def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int) -> bytes:
-    """The bytes of the input file ``path``, refused (``error`` naming the file) unless it is a
-    regular file (not a directory, FIFO or device) of at most ``limit`` bytes, checked before
-    reading; ``what`` names the file's kind in messages."""
+OUTPUT_LIMIT = 1 << 30  # bytes: a file assaykit wrote and reads back (a manifest, a table, the figure data)
+
+_KINDS = ((stat.S_ISDIR, "a directory, not a file"), (stat.S_ISFIFO, "a FIFO (named pipe), not a regular file"),
+          (stat.S_ISCHR, "a character device, not a regular file"),
+          (stat.S_ISBLK, "a block device, not a regular file"), (stat.S_ISSOCK, "a socket, not a regular file"))
+
+
+def not_regular(path: str | os.PathLike[str], what: str, links: bool = True) -> str | None:
+    """Why the file ``path`` (a ``what``) cannot be read as one, in words (``"run file not found"``,
+    ``"run file is a FIFO (named pipe), not a regular file"``, ``"... is a broken symbolic link
+    (to '...')"``), or None for a regular file; ``links``: a symbolic link to a regular file is
+    read through (False: refused, for the files assaykit wrote itself, which hold none). Named
+    what it is, never opened: a FIFO or a device would block or never end."""
     file_path = Path(path)
+    try:
+        own = file_path.lstat()
+    except FileNotFoundError:
+        return f"{what} not found"
+    except OSError as exc:
+        return f"cannot read the {what} ({exc.strerror})"
+    linked = stat.S_ISLNK(own.st_mode)
+    if linked and not links:
+        return f"{what} is a symbolic link (to {_target(file_path)}), which assaykit never writes"
     try:
         info = file_path.stat()
     except FileNotFoundError:
-        raise error(f"{what} not found", file_path) from None
+        return f"{what} is a broken symbolic link (to {_target(file_path)}), not a file"
     except OSError as exc:
-        raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise error(f"{what} is a directory, not a file", file_path)
-    if not stat.S_ISREG(info.st_mode):
-        raise error(f"{what} is not a regular file (a FIFO, socket or device)", file_path)
-    if info.st_size > limit:
-        raise error(f"{what} is {info.st_size:,} bytes, more than the {limit:,} allowed", file_path)
+        return f"cannot read the {what} ({exc.strerror})"
+    for test, words in _KINDS:
+        if test(info.st_mode):
+            return f"{what} is {words}" + (" (through a symbolic link)" if linked else "")
+    return None
+
+
+def _target(path: Path) -> str:
     try:
-        with open(file_path, "rb") as handle:
+        return repr(os.readlink(path)[:80])
+    except OSError:
+        return "nothing"
+
+
+def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int,
+               links: bool = True) -> bytes:
+    """The bytes of the input file ``path``, refused (``error`` naming the file and what it is,
+    :func:`not_regular`) unless it is a regular file of at most ``limit`` bytes, checked before
+    reading; ``what`` names the file's kind in messages; ``links``: as for :func:`not_regular`.
+    Every input assaykit reads, and every output it reads back, is read here."""
+    file_path = Path(path)
+    problem = not_regular(file_path, what, links)
+    if problem is not None:
+        raise error(problem, file_path)
+    size = file_path.stat().st_size
+    if size > limit:
+        raise error(f"{what} is {size:,} bytes, more than the {limit:,} allowed", file_path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | \
+        (0 if links else getattr(os, "O_NOFOLLOW", 0))  # a FIFO swapped in meanwhile: not waited on
+    try:
+        with os.fdopen(os.open(file_path, flags), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since it was looked at
+                raise error(f"{what} is not a regular file", file_path)
             data = handle.read(limit + 1)
     except OSError as exc:
         raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
