@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import AssayKitError
 
@@ -21,9 +21,9 @@ _XML_STARTS = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))  # '<
 
 OUTPUT_LIMIT = 1 << 30  # bytes: a file assaykit wrote and reads back (a manifest, a table, the figure data)
 
-_KINDS = ((stat.S_ISDIR, "a directory, not a file"), (stat.S_ISFIFO, "a FIFO (named pipe), not a regular file"),
-          (stat.S_ISCHR, "a character device, not a regular file"),
-          (stat.S_ISBLK, "a block device, not a regular file"), (stat.S_ISSOCK, "a socket, not a regular file"))
+_KINDS = ((stat.S_ISDIR, "a directory", "a file"), (stat.S_ISFIFO, "a FIFO (named pipe)", "a regular file"),
+          (stat.S_ISCHR, "a character device", "a regular file"), (stat.S_ISBLK, "a block device", "a regular file"),
+          (stat.S_ISSOCK, "a socket", "a regular file"))
 
 
 def not_regular(path: str | os.PathLike[str], what: str, links: bool = True) -> str | None:
@@ -48,9 +48,9 @@ def not_regular(path: str | os.PathLike[str], what: str, links: bool = True) -> 
         return f"{what} is a broken symbolic link (to {_target(file_path)}), not a file"
     except OSError as exc:
         return f"cannot read the {what} ({exc.strerror})"
-    for test, words in _KINDS:
+    for test, kind, expected in _KINDS:
         if test(info.st_mode):
-            return f"{what} is {words}" + (" (through a symbolic link)" if linked else "")
+            return f"{what} is {kind}{' (through a symbolic link)' if linked else ''}, not {expected}"
     return None
 
 
@@ -61,28 +61,42 @@ def _target(path: Path) -> str:
         return "nothing"
 
 
+def open_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, links: bool = True) -> BinaryIO:
+    """The regular file ``path`` opened for reading (binary), refused (``error`` naming the file
+    and what it is, :func:`not_regular`) when it is anything else: checked before it is opened,
+    opened without blocking (a FIFO swapped in meanwhile is not waited on) and checked again on
+    the open file. For inputs read in parts (an FCS file); :func:`read_input` reads whole ones."""
+    file_path = Path(path)
+    problem = not_regular(file_path, what, links)
+    if problem is not None:
+        raise error(problem, file_path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | \
+        (0 if links else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        handle = os.fdopen(os.open(file_path, flags), "rb")
+    except OSError as exc:
+        raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since it was looked at
+        handle.close()
+        raise error(f"{what} is not a regular file", file_path)
+    return handle
+
+
 def read_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, limit: int,
                links: bool = True) -> bytes:
     """The bytes of the input file ``path``, refused (``error`` naming the file and what it is,
     :func:`not_regular`) unless it is a regular file of at most ``limit`` bytes, checked before
     reading; ``what`` names the file's kind in messages; ``links``: as for :func:`not_regular`.
-    Every input assaykit reads, and every output it reads back, is read here."""
+    Every input assaykit reads whole, and every output it reads back, is read here."""
     file_path = Path(path)
-    problem = not_regular(file_path, what, links)
-    if problem is not None:
-        raise error(problem, file_path)
-    size = file_path.stat().st_size
-    if size > limit:
-        raise error(f"{what} is {size:,} bytes, more than the {limit:,} allowed", file_path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | \
-        (0 if links else getattr(os, "O_NOFOLLOW", 0))  # a FIFO swapped in meanwhile: not waited on
-    try:
-        with os.fdopen(os.open(file_path, flags), "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since it was looked at
-                raise error(f"{what} is not a regular file", file_path)
+    with open_input(file_path, error, what, links) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise error(f"{what} is {size:,} bytes, more than the {limit:,} allowed", file_path)
+        try:
             data = handle.read(limit + 1)
-    except OSError as exc:
-        raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
+        except OSError as exc:
+            raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
     if len(data) > limit:  # it grew while being read
         raise error(f"{what} is more than the {limit:,} bytes allowed", file_path)
     return data

@@ -182,7 +182,7 @@ def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sam
     Raises :class:`FCSFormatError` naming the file for anything unreadable.
     """
     file_path = Path(path)
-    with _as_format_errors(file_path), open(file_path, "rb") as handle:
+    with _as_format_errors(file_path), _open(file_path) as handle:
         size = os.fstat(handle.fileno()).st_size
         datasets = _scan_datasets(handle, size)
         index = _choose_dataset(datasets, dataset)
@@ -193,9 +193,19 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
     """The TEXT keywords of one dataset (``dataset``, as for :func:`read_fcs`) of the FCS file
     at ``path``, without reading DATA."""
     file_path = Path(path)
-    with _as_format_errors(file_path), open(file_path, "rb") as handle:
+    with _as_format_errors(file_path), _open(file_path) as handle:
         datasets = _scan_datasets(handle, os.fstat(handle.fileno()).st_size)
         return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
+
+
+def _open(path: Path) -> BinaryIO:
+    """The FCS file opened, when it is a regular file; FCSFormatError saying what it is otherwise
+    (a FIFO, device, directory, broken link: never opened, never "no such file")."""
+    from .._io.read import open_input
+
+    if not os.path.lexists(path):
+        raise FCSFormatError("no such file", path)
+    return open_input(path, FCSFormatError, "FCS file")
 
 
 # --- dataset discovery -------------------------------------------------------------------------
