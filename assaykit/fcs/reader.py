@@ -338,14 +338,27 @@ def _choose_dataset(datasets: list[_Dataset], requested: int | None) -> int:
 
 
 def _keyword_offset(keywords: Mapping[str, str], key: str) -> int | None:
+    """The whole number ``keywords[key]`` (an offset or a count; ``12``, ``0012``, ``1.2E3``), or
+    None when it is absent, blank or not a whole finite number (:func:`_keyword_problem` says which)."""
     value = keywords.get(key, "").strip()
     if not value:
         return None
     try:
-        number = int(float(value))
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
     except ValueError:
         return None
-    return number
+    return int(number) if math.isfinite(number) and number.is_integer() else None
+
+
+def _keyword_problem(keywords: Mapping[str, str], key: str) -> str:
+    """Why :func:`_keyword_offset` gives None for ``key``: ``"missing"`` (absent or blank) or
+    ``"is not a whole number ('abc')"`` (the value quoted, cut)."""
+    value = keywords.get(key, "").strip()
+    return f"is not a whole number ({value[:20]!r})" if value else "missing"
 
 
 def _locate_data(ds: _Dataset, size: int, layout: Layout) -> tuple[int, int, list[str]]:
@@ -422,13 +435,13 @@ def _read_dataset(handle: io.BufferedReader, size: int, path: Path, datasets: li
         raise TextError(f"$TOT is negative ({total})")
     if row is None:  # delimited ASCII
         if total is None:
-            raise TextError("delimited ASCII data needs $TOT")
+            raise TextError(f"delimited ASCII data needs $TOT ({_keyword_problem(ds.keywords, '$TOT')})")
         n_bytes = min(max(declared, 0), available)
         n_events = total
     else:
         if total is None:
             total = max(declared, 0) // row
-            notes.append(f"$TOT missing; {total} events inferred from the DATA length")
+            notes.append(f"$TOT {_keyword_problem(ds.keywords, '$TOT')}; {total} events inferred from the DATA length")
         n_events = total
         n_bytes = n_events * row
         if layout.padded and declared != n_bytes and abs(declared - n_events * sum(layout.value_bits) / 8) <= 1:
