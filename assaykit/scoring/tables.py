@@ -223,9 +223,8 @@ def seal(folder: Path, manifest_doc: dict[str, Any]) -> dict[str, Any]:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of an output folder; AssayKitError when it is missing or unreadable."""
-    from ..errors import AssayKitError
-
     from .._io.read import OUTPUT_LIMIT, read_input
+    from ..errors import AssayKitError
 
     path = folder / MANIFEST
     if not os.path.lexists(path):
