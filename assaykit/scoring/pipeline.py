@@ -159,6 +159,12 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
         from .history import read_targets
 
         targets = tuple(read_targets(options.qc_targets))
+    if options.compensation is not None:  # read by each tube's worker: a FIFO or device refused here, once
+        from .._io.read import not_regular
+
+        problem = not_regular(options.compensation, "compensation file")
+        if problem is not None:
+            raise AssayKitError(problem, options.compensation)
     files = run_files(folder)
     keywords: dict[Path, Any] = {}
     unreadable: dict[Path, str] = {}

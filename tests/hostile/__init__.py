@@ -1,0 +1,1 @@
+"""Hostile-input tests (issue 28): each family generated, not listed."""
