@@ -3,10 +3,11 @@ before a byte is read (never a FIFO, a device or a directory)."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import AssayKitError
 
@@ -61,7 +62,8 @@ def _target(path: Path) -> str:
         return "nothing"
 
 
-def open_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str, links: bool = True) -> BinaryIO:
+def open_input(path: str | os.PathLike[str], error: type[AssayKitError], what: str,
+               links: bool = True) -> io.BufferedReader:
     """The regular file ``path`` opened for reading (binary), refused (``error`` naming the file
     and what it is, :func:`not_regular`) when it is anything else: checked before it is opened,
     opened without blocking (a FIFO swapped in meanwhile is not waited on) and checked again on
@@ -73,7 +75,7 @@ def open_input(path: str | os.PathLike[str], error: type[AssayKitError], what: s
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | \
         (0 if links else getattr(os, "O_NOFOLLOW", 0))
     try:
-        handle = os.fdopen(os.open(file_path, flags), "rb")
+        handle: io.BufferedReader = io.BufferedReader(io.FileIO(os.open(file_path, flags), "rb"))
     except OSError as exc:
         raise error(f"cannot read the {what} ({exc.strerror})", file_path) from None
     if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since it was looked at

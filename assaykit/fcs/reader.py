@@ -198,7 +198,7 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
         return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> io.BufferedReader:
     """The FCS file opened, when it is a regular file; FCSFormatError saying what it is otherwise
     (a FIFO, device, directory, broken link: never opened, never "no such file")."""
     from .._io.read import open_input

@@ -382,8 +382,8 @@ def _nextdata_chain(n: int, block: int = 256) -> bytes:
 
 @pytest.mark.parametrize("n", [10, 2000, 8000])
 def test_chained_datasets_overlapping_to_the_end_cost_bounded_time_and_memory(tmp_path: Path, n: int) -> None:
-    from assaykit.fcs import read_fcs_text
     from assaykit.errors import FCSFormatError
+    from assaykit.fcs import read_fcs_text
 
     path = tmp_path / "chain.fcs"
     path.write_bytes(_nextdata_chain(n))
@@ -401,8 +401,8 @@ def test_chained_datasets_overlapping_to_the_end_cost_bounded_time_and_memory(tm
 
 
 def test_a_forward_chain_with_text_to_the_end_is_bounded_too(tmp_path: Path) -> None:
-    from assaykit.fcs import read_fcs_text
     from assaykit.errors import FCSFormatError
+    from assaykit.fcs import read_fcs_text
     from assaykit.fcs.reader import MAX_TEXT_BYTES
 
     block, n = 256, 4000  # supplemental TEXT of each dataset: the whole rest of the file
@@ -507,7 +507,8 @@ def test_a_tot_that_is_not_a_whole_number_is_said_so(run: Path, tmp_path: Path, 
 @pytest.mark.parametrize("content", ["ole2", "csv"])
 def test_an_xls_plate_map_says_to_save_it_as_xlsx_or_csv(run: Path, tmp_path: Path, content: str) -> None:
     copy = _copy(run, tmp_path)
-    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) if content == "ole2" else (copy / "plate_map.csv").read_bytes()
+    ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    data = ole2 if content == "ole2" else (copy / "plate_map.csv").read_bytes()
     (copy / "plate_map.xls").write_bytes(data)
     (copy / "run.yaml").write_text("plate_map: plate_map.xls\nlot: beads_lot.yaml\n")
     code, err, _ = cli("score", str(copy), "--out", str(tmp_path / "out"), "--no-ledger")
@@ -555,3 +556,24 @@ def test_a_huge_xlsx_plate_map_is_refused_before_parsing_in_one_short_line(run: 
         tracemalloc.stop()
     assert code == 2 and expected in err and len(err) < 2000, err[:300]
     assert seconds < SECONDS and peak < 400 << 20
+
+
+OVERRIDE_GATES = {
+    "polygon": "{type: polygon, dims: [CD14, SSC-A], vertices: [[900, 20000], [60000, 20000], [60000, 120000], "
+               "[900, 120000]]}",
+    "rectangle": "{type: rectangle, dims: [CD14, SSC-A], low: [900, 20000], high: [60000, 120000]}",
+}
+
+
+@pytest.mark.parametrize("kind", OVERRIDE_GATES)
+def test_a_gate_override_travels_to_every_worker(run: Path, tmp_path: Path, kind: str) -> None:
+    import json
+
+    copy = _copy(run, tmp_path)  # the documented example, with more than one worker: "can't pickle" once
+    overrides = "".join(f"  {well}:\n    reason: checked by hand\n    gate: {OVERRIDE_GATES[kind]}\n"
+                        for well in ("A1", "A2"))
+    (copy / "run.yaml").write_text("lot: beads_lot.yaml\njobs: 2\ngate_overrides:\n" + overrides)
+    code, err, _ = cli("score", str(copy), "--out", str(tmp_path / "out"), "--no-ledger", "--no-report")
+    assert code in (0, 1) and "Traceback" not in err and "internal error" not in err, err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["gate_overrides"]) == 2
