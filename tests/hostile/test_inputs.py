@@ -434,15 +434,25 @@ def test_a_gatingml_chain_of_parent_gates_is_linear(run: Path, tmp_path: Path, n
     assert seconds < 0.5 + n * 2e-4  # 20,000 gates: about 1.5 s here (quadratic: 34 s)
 
 
-def test_jobs_beyond_the_cores_start_no_more_workers_than_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("jobs", "tasks", "cores", "expected"), [
+    (100_000, 6, 2, 2), (10**20, 6, 3, 3), (100_000, 2, 8, 2), (4, 6, 8, 4)])
+def test_jobs_beyond_the_cores_start_no_more_workers_than_cores_or_tasks(
+        monkeypatch: pytest.MonkeyPatch, jobs: int, tasks: int, cores: int, expected: int) -> None:
+    import concurrent.futures
+
     from assaykit import _workers
 
-    started: list[int] = []
-    real = _workers._start
+    sizes: list[int] = []
+    real = concurrent.futures.ProcessPoolExecutor
 
-    monkeypatch.setattr(_workers, "usable_cores", lambda: 2)
-    monkeypatch.setattr(_workers, "_start", lambda *a: (started.append(os.getpid()), real(*a)))
-    assert list(_workers.map_in_workers(abs, list(range(-6, 0)), 100_000)) == [6, 5, 4, 3, 2, 1]
+    def pool(*args: object, max_workers: int, **kwargs: object) -> object:
+        sizes.append(max_workers)
+        return real(*args, max_workers=max_workers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_workers, "usable_cores", lambda: cores)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", pool)
+    assert list(_workers.map_in_workers(abs, list(range(-tasks, 0)), jobs)) == list(range(tasks, 0, -1))
+    assert sizes == [expected]
 
 
 def _faulty(task: int) -> int:
@@ -454,9 +464,11 @@ def _faulty(task: int) -> int:
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_a_worker_fault_is_a_row_and_the_pool_still_ends(jobs: int) -> None:
+def test_a_worker_fault_is_a_row_and_the_pool_still_ends(jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assaykit import _workers
     from assaykit._workers import map_in_workers
 
+    monkeypatch.setattr(_workers, "usable_cores", lambda: 2)  # two workers even on a one-core machine
     tasks = [0, 1, 2, 3] + ([] if jobs == 1 else [4, 5, 6])
     with deadline(30):
         results = list(map_in_workers(_faulty, tasks, jobs, failed=lambda t, e: f"failed {t}: {type(e).__name__}"))
