@@ -553,7 +553,7 @@ def _workbook(path: Path, rows: int, width: int) -> None:
 @pytest.mark.parametrize(("rows", "width", "expected"), [
     (200_000, 50, "bytes once uncompressed"),  # 1.2 MB of workbook, 34 MB of XML
     (150_000, 1, "cells"),
-    (6_000, 50, " more"),  # within the bounds: read, its thousands of problems listed five at a time
+    (6_000, 50, " more"),  # within the bounds: read, its thousands of problems listed twelve at a time
 ])
 def test_a_huge_xlsx_plate_map_is_refused_before_parsing_in_one_short_line(run: Path, tmp_path: Path, rows: int,
                                                                           width: int, expected: str) -> None:
