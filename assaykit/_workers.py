@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _WATCH_SECONDS = 0.5
@@ -105,18 +105,55 @@ def _start(parent: int, initializer: Callable[..., None] | None, initargs: tuple
         initializer(*initargs)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it, else the
+    machine's count; at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def crash_log(error: BaseException) -> str:
+    """Write ``error``'s traceback (with a worker's own, which travels as its cause) to a new file
+    under the temporary folder; its path ("" when it could not be written)."""
+    import tempfile
+    import traceback
+
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="assaykit-crash-", suffix=".log", delete=False,
+                                         encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write("".join(traceback.format_exception(error)))
+        return handle.name
+    except OSError:
+        return ""
+
+
 def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
-                   initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[Any]:
+                   initializer: Callable[..., None] | None = None, initargs: tuple = (),
+                   failed: Callable[[Any, Exception], Any] | None = None) -> Iterator[Any]:
     """``function(task)`` for each task, results in task order, in ``jobs`` worker processes
     (each set up once with ``initializer(*initargs)``); in this process when ``jobs`` <= 1 or
-    there is at most one task. If the caller stops early or is interrupted, the workers are
-    stopped before the exception goes on. Never more workers than tasks (``jobs`` may be any
-    number a user typed: 10**20 is not a pool size)."""
-    jobs = min(jobs, len(tasks))
+    there is at most one task. Never more workers than tasks or than the cores this process may
+    use (``jobs`` may be any number a user typed: 100000 or 10**20 is not a pool size).
+
+    With ``failed``, a task whose call raised (or whose worker process died) gives
+    ``failed(task, error)`` as its result and the others go on; without it the error is raised.
+    Either way the pool is shut down before the error or the last result leaves: every worker
+    stopped, none waited for at the interpreter's exit. If the caller stops early or is
+    interrupted, the workers are stopped (killed) before the exception goes on."""
+    jobs = min(jobs, len(tasks), usable_cores())
     if jobs <= 1:  # one worker asked for, or at most one task
         if initializer is not None:
             initializer(*initargs)
-        yield from map(function, tasks)
+        for task in tasks:
+            try:
+                result = function(task)
+            except Exception as error:
+                if failed is None:
+                    raise
+                result = failed(task, error)
+            yield result
         return
     import multiprocessing
     import signal
@@ -133,17 +170,24 @@ def map_in_workers(function: Callable[[Any], Any], tasks: list[Any], jobs: int,
         if blocked:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            results: Iterable[Any] = pool.map(function, tasks, chunksize=1)
+            futures = [pool.submit(function, task) for task in tasks]
         finally:
             if blocked:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        yield from results
+        for task, future in zip(tasks, futures, strict=True):
+            try:
+                result = future.result()
+            except Exception as error:  # raised in the worker (its traceback is the cause), or the worker died
+                if failed is None:
+                    raise
+                result = failed(task, error)
+            yield result
         finished = True
     finally:
         _ACTIVE.discard(pool)
         if finished:
             pool.shutdown(wait=True)
-        else:  # interrupted or abandoned: stop the workers now, never leave them running
+        else:  # an error, interrupted or abandoned: stop the workers now, never leave them running
             _stop(pool)
 
 
@@ -158,6 +202,9 @@ def _stop(pool: Any) -> None:
         process.kill()
     for process in processes:
         process.join(timeout=5)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:  # the pool's own thread sees its workers gone and ends: wait for it
+        manager.join(timeout=5)  # here, bounded, rather than unbounded at the interpreter's exit
 
 
 def stop_workers() -> None:

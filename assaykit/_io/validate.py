@@ -87,6 +87,27 @@ def shown(value: Any) -> str:
     return quote(value)
 
 
+MAX_LISTED = 12
+"""Problems one error message lists before it says how many more there are."""
+
+
+def listed(problems: list[str], limit: int = MAX_LISTED) -> str:
+    """``problems`` joined by ``; `` into one message of bounded length: the first ``limit``,
+    each cut at 160 characters, then ``and N more`` (a table of 200,000 bad rows is one line of
+    at most about 2,000 characters, not 40 MB).
+
+    Parameters
+    ----------
+    problems : list of str
+        What is wrong, one item each.
+    limit : int
+        How many are listed.
+    """
+    shown_ = [p if len(p) <= 160 else p[:160] + "..." for p in problems[:limit]]
+    more = len(problems) - len(shown_)
+    return "; ".join(shown_) + (f"; and {more:,} more" if more > 0 else "")
+
+
 def unknown_keys(unknown: list[str], allowed: Collection[Any]) -> str:
     """A message naming the first of the ``unknown`` keys (quoted, cut) and the ``allowed`` ones."""
     more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""

@@ -25,13 +25,12 @@ from ._common import (
 def interop_kind(path: Path) -> str | None:
     """"gatingml" for a GatingML 2.0 document, "workspace" for a FlowJo workspace (.wsp, or XML
     whose root is <Workspace>), None for anything else (a strategy YAML or name)."""
-    if path.suffix.lower() not in (".xml", ".wsp") or not path.is_file():
-        return None
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    if b"<Workspace" in head or path.suffix.lower() == ".wsp":
+    from .._io.read import document_kind
+
+    kind = document_kind(path)  # by content, in any encoding (a UTF-16 document is XML, never YAML)
+    if kind == "xml" and path.suffix.lower() == ".wsp":
         return "workspace"
-    return "gatingml" if b"Gating-ML" in head else None
+    return kind if kind in ("gatingml", "workspace") else None
 
 
 def _write_membership(path: Path, masks: dict[str, Any]) -> None:

@@ -27,6 +27,8 @@ from .data import Layout, decode, layout_from_keywords
 from .text import HEADER_SIZE, Header, TextError, parse_header, parse_text
 
 MAX_DATA_BYTES = 1 << 30  # 1 GiB of DATA per dataset: larger files are refused before any allocation
+MAX_DATASETS = 1000  # datasets one $NEXTDATA chain may hold (instruments write 1 or 2)
+MAX_TEXT_BYTES = 16 << 20  # TEXT (primary and supplemental) of all the file's datasets together, read at most
 UNREADABLE_SPILLOVER = "the file declares a spillover matrix that cannot be read"
 SPILLOVER_KEYWORDS = ("$SPILLOVER", "SPILL", "$SPILL", "SPILLOVER")
 _NON_FLUORESCENCE = ("FSC", "SSC", "FS ", "SS ", "TIME", "EVENT", "WIDTH", "FS_", "SS_")
@@ -180,7 +182,7 @@ def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sam
     Raises :class:`FCSFormatError` naming the file for anything unreadable.
     """
     file_path = Path(path)
-    with _as_format_errors(file_path), open(file_path, "rb") as handle:
+    with _as_format_errors(file_path), _open(file_path) as handle:
         size = os.fstat(handle.fileno()).st_size
         datasets = _scan_datasets(handle, size)
         index = _choose_dataset(datasets, dataset)
@@ -191,9 +193,19 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
     """The TEXT keywords of one dataset (``dataset``, as for :func:`read_fcs`) of the FCS file
     at ``path``, without reading DATA."""
     file_path = Path(path)
-    with _as_format_errors(file_path), open(file_path, "rb") as handle:
+    with _as_format_errors(file_path), _open(file_path) as handle:
         datasets = _scan_datasets(handle, os.fstat(handle.fileno()).st_size)
         return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
+
+
+def _open(path: Path) -> io.BufferedReader:
+    """The FCS file opened, when it is a regular file; FCSFormatError saying what it is otherwise
+    (a FIFO, device, directory, broken link: never opened, never "no such file")."""
+    from .._io.read import open_input
+
+    if not os.path.lexists(path):
+        raise FCSFormatError("no such file", path)
+    return open_input(path, FCSFormatError, "FCS file")
 
 
 # --- dataset discovery -------------------------------------------------------------------------
@@ -204,33 +216,59 @@ def _read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
     return handle.read(length)
 
 
+class _OverBudgetError(TextError):
+    """More TEXT than :data:`MAX_TEXT_BYTES`: refused, never read as "the end of the chain"."""
+
+
+@dataclass
+class _TextBudget:
+    """The TEXT bytes a file's datasets may still have read (:data:`MAX_TEXT_BYTES` in all)."""
+
+    left: int = MAX_TEXT_BYTES
+
+    def take(self, length: int) -> None:
+        if length > self.left:
+            raise _OverBudgetError(f"more than {MAX_TEXT_BYTES:,} bytes of TEXT in the file's datasets "
+                                   "(TEXT segments overlapping or running to the end of the file?)")
+        self.left -= length
+
+
 def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
+    """Every dataset of the file's ``$NEXTDATA`` chain, in order. The chain runs forward only: a
+    ``$NEXTDATA`` pointing back into its own dataset (before its TEXT ends: overlapping or
+    looping datasets) is refused, as are more than :data:`MAX_DATASETS` datasets and more than
+    :data:`MAX_TEXT_BYTES` of TEXT in all, so that reading the chain costs at most about the
+    file's size; one pointing past the end, or at nothing readable, ends the chain."""
     if size == 0:
         raise TextError("the file is empty")
-    datasets: list[_Dataset] = []
-    base = 0
-    seen: set[int] = set()
+    budget = _TextBudget()
+    datasets = [_read_text(handle, size, 0, first=True, budget=budget)]
     while True:
-        seen.add(base)
-        datasets.append(_read_text(handle, size, base, first=not datasets))
-        nextdata = datasets[-1].keywords.get("$NEXTDATA", "0").strip() or "0"
+        current = datasets[-1]
+        nextdata = current.keywords.get("$NEXTDATA", "0").strip() or "0"
         try:
             offset = int(float(nextdata))
-        except ValueError:
+        except (ValueError, OverflowError):
             break
-        following = base + offset
-        if offset <= 0 or following in seen or following + HEADER_SIZE > size:
+        following = current.base + offset
+        if offset <= 0 or following + HEADER_SIZE > size:
             break
+        text_end = current.base + (current.header.text_end or 0)
+        if following <= text_end:
+            raise TextError(f"$NEXTDATA of dataset {len(datasets) - 1} points at byte {following}, inside that "
+                            f"dataset (its TEXT ends at byte {text_end}): overlapping datasets are refused")
+        if len(datasets) >= MAX_DATASETS:
+            raise TextError(f"more than {MAX_DATASETS} datasets chained by $NEXTDATA")
         try:
-            _read_text(handle, size, following, first=False)
-        except TextError:
-            # A $NEXTDATA pointing at nothing readable: keep what we have.
+            datasets.append(_read_text(handle, size, following, first=False, budget=budget))
+        except _OverBudgetError:
+            raise
+        except TextError:  # a $NEXTDATA pointing at nothing readable: keep what we have
             break
-        base = following
     return datasets
 
 
-def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool) -> _Dataset:
+def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool, budget: _TextBudget) -> _Dataset:
     header = parse_header(_read_at(handle, base, HEADER_SIZE))
     start, end = header.text_start, header.text_end
     if start is None or end is None:
@@ -243,16 +281,18 @@ def _read_text(handle: BinaryIO, size: int, base: int, *, first: bool) -> _Datas
         raise TextError(
             f"HEADER puts TEXT at byte {base + start} but the file has only {size} bytes "
             "(truncated or header-only file)")
-    segment = _read_at(handle, base + start, min(end, size - 1 - base) - start + 1)
+    length = min(end, size - 1 - base) - start + 1
+    budget.take(length)
+    segment = _read_at(handle, base + start, length)
     keywords, notes = parse_text(segment)
     if base + end >= size:
         notes.append("TEXT runs past the end of the file (truncated file?)")
-    keywords, more = _merge_supplemental_text(handle, size, base, keywords, segment[:1])
+    keywords, more = _merge_supplemental_text(handle, size, base, keywords, segment[:1], budget)
     return _Dataset(base, header, keywords, tuple(notes + more))
 
 
 def _merge_supplemental_text(
-    handle: BinaryIO, size: int, base: int, keywords: dict[str, str], delim: bytes
+    handle: BinaryIO, size: int, base: int, keywords: dict[str, str], delim: bytes, budget: _TextBudget
 ) -> tuple[dict[str, str], list[str]]:
     try:
         start = int(keywords.get("$BEGINSTEXT", "0").strip() or 0)
@@ -263,6 +303,7 @@ def _merge_supplemental_text(
         return keywords, []
     if base + end >= size:
         return keywords, ["supplemental TEXT lies past the end of the file; ignored"]
+    budget.take(end - start + 1)
     segment = _read_at(handle, base + start, end - start + 1)
     if segment[:1] != delim:
         segment = delim + segment
@@ -297,14 +338,27 @@ def _choose_dataset(datasets: list[_Dataset], requested: int | None) -> int:
 
 
 def _keyword_offset(keywords: Mapping[str, str], key: str) -> int | None:
+    """The whole number ``keywords[key]`` (an offset or a count; ``12``, ``0012``, ``1.2E3``), or
+    None when it is absent, blank or not a whole finite number (:func:`_keyword_problem` says which)."""
     value = keywords.get(key, "").strip()
     if not value:
         return None
     try:
-        number = int(float(value))
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
     except ValueError:
         return None
-    return number
+    return int(number) if math.isfinite(number) and number.is_integer() else None
+
+
+def _keyword_problem(keywords: Mapping[str, str], key: str) -> str:
+    """Why :func:`_keyword_offset` gives None for ``key``: ``"missing"`` (absent or blank) or
+    ``"is not a whole number ('abc')"`` (the value quoted, cut)."""
+    value = keywords.get(key, "").strip()
+    return f"is not a whole number ({value[:20]!r})" if value else "missing"
 
 
 def _locate_data(ds: _Dataset, size: int, layout: Layout) -> tuple[int, int, list[str]]:
@@ -381,13 +435,13 @@ def _read_dataset(handle: io.BufferedReader, size: int, path: Path, datasets: li
         raise TextError(f"$TOT is negative ({total})")
     if row is None:  # delimited ASCII
         if total is None:
-            raise TextError("delimited ASCII data needs $TOT")
+            raise TextError(f"delimited ASCII data needs $TOT ({_keyword_problem(ds.keywords, '$TOT')})")
         n_bytes = min(max(declared, 0), available)
         n_events = total
     else:
         if total is None:
             total = max(declared, 0) // row
-            notes.append(f"$TOT missing; {total} events inferred from the DATA length")
+            notes.append(f"$TOT {_keyword_problem(ds.keywords, '$TOT')}; {total} events inferred from the DATA length")
         n_events = total
         n_bytes = n_events * row
         if layout.padded and declared != n_bytes and abs(declared - n_events * sum(layout.value_bits) / 8) <= 1:

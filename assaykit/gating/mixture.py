@@ -89,8 +89,11 @@ def histogram1d(x: np.ndarray, bins: int, x_range: tuple[float, float]) -> tuple
 
 
 def _bin_index(values: np.ndarray, bins: int, value_range: tuple[float, float]) -> np.ndarray:
-    """Bin of each value (all within the closed ``value_range``; the top edge in the last bin)."""
+    """Bin of each value (all within the closed ``value_range``; the top edge in the last bin; a
+    range of one value, ``low == high``, puts every value in the first bin)."""
     low, high = value_range
+    if not high > low:  # a range of one value (every event alike): the values all lie on it, in the first bin
+        return np.zeros(len(values), dtype=np.int64)
     scaled = values - low
     scaled *= bins / (high - low)
     index = scaled.astype(np.int64)

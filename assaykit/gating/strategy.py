@@ -382,20 +382,16 @@ def load_strategy(path: str | os.PathLike[str] | None = None) -> Strategy:
 
 
 def _refuse_xml(path: str | os.PathLike[str]) -> None:
-    """A GatingError for an XML file given as a strategy file (it would read as a YAML string):
-    what it is, and which command takes it."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return  # not a file here (a shipped name), or unreadable: read_config says which
-    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        return
-    if b"<Workspace" in head:
-        what = "a FlowJo workspace, which only `assaykit gate --strategy` applies"
-    elif b"Gating-ML" in head:
-        what = "a GatingML 2.0 document, which only `assaykit gate --strategy` applies"
-    else:
-        what = "an XML file, but neither a GatingML 2.0 document nor a FlowJo workspace"
+    """A GatingError for an XML file given as a strategy file (it would read as a YAML string),
+    in any encoding (:func:`assaykit._io.read.document_kind`): what it is, and which command
+    takes it."""
+    from .._io.read import document_kind
+
+    kind = document_kind(path)
+    if kind is None:
+        return  # not XML, not a regular file here, or a shipped name: read_config says which
+    what = {"workspace": "a FlowJo workspace, which only `assaykit gate --strategy` applies",
+            "gatingml": "a GatingML 2.0 document, which only `assaykit gate --strategy` applies"}.get(
+        kind, "an XML file, but neither a GatingML 2.0 document nor a FlowJo workspace")
     raise GatingError(f"{what}; a strategy file is YAML (`assaykit docs gating-strategy`)",
                       os.fspath(path))

@@ -4,12 +4,14 @@ manifest and the figure data. Text stays text (a patient called "NA" is not a mi
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._io.names import restore
+from .._io.read import OUTPUT_LIMIT, read_input
 from ..errors import AssayKitError
 from ..findings import parse_findings
 from ..scoring import figure_data as data
@@ -143,20 +145,20 @@ def _row(row: dict[Any, Any], line: int) -> dict[str, Any]:
 
 def read_table(path: Path) -> list[dict[str, Any]]:
     import csv
+    import io
 
+    if not os.path.lexists(path):
+        raise AssayKitError("table not found: is this the output folder of `assaykit score`?", path)
+    data = read_input(path, AssayKitError, "table", OUTPUT_LIMIT, links=False)  # never a FIFO or /dev/zero
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS.get(path.stem, ())
-                       if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS]
-            if missing:
-                raise AssayKitError(f"column {missing[0]} missing: not a table `assaykit score` wrote", path)
-            rows = [_row(row, reader.line_num) for row in reader]
-        return rows
-    except FileNotFoundError:
-        raise AssayKitError("table not found: is this the output folder of `assaykit score`?", path) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AssayKitError(f"cannot read the table ({exc})", path) from None
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+        missing = [c for c in COLUMNS.get(path.stem, ())
+                   if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS]
+        if missing:
+            raise AssayKitError(f"column {missing[0]} missing: not a table `assaykit score` wrote", path)
+        return [_row(row, reader.line_num) for row in reader]
+    except (csv.Error, UnicodeDecodeError, ValueError) as exc:
+        raise AssayKitError(f"cannot read the table ({' '.join(str(exc).split())[:200]})", path) from None
 
 
 _TEXTS = {"run_dir": (), "ended": (), "run_id": (), "software": ("assaykit",), "strategy": ("name", "sha256"),
@@ -225,7 +227,8 @@ def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
     """The run's data files in ``folder`` (tables, figure data, gate files: every file the
     manifest lists but the pages; the tables and figure data where it lists none) and their
     contents, each checked against the manifest's sha256: a file edited or swapped since is
-    refused. A symlink is never followed; a missing file is left out (the readers say so)."""
+    refused. A symlink, FIFO, device or directory in its place is refused by what it is (never
+    followed, never read); a missing file is left out (the readers say so)."""
     found = manifest.get("files")
     listed: dict[str, Any] = found if isinstance(found, dict) else {}
     names = [n for n in listed if n != "index.html" and not n.startswith("patients/")] if listed \
@@ -233,9 +236,9 @@ def data_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
     contents: dict[str, bytes] = {}
     for name in names:
         source = folder / name
-        if ".." in Path(name).parts or Path(name).is_absolute() or source.is_symlink() or not source.is_file():
+        if ".." in Path(name).parts or Path(name).is_absolute() or not os.path.lexists(source):
             continue
-        content = source.read_bytes()
+        content = read_input(source, AssayKitError, "output file", OUTPUT_LIMIT, links=False)
         entry = listed.get(name)
         if isinstance(entry, dict) and hashlib.sha256(content).hexdigest() != entry.get("sha256"):
             raise AssayKitError("this file is not the one the manifest lists (another run's, or edited); "

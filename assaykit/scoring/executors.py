@@ -6,6 +6,8 @@ nothing here imports what measures a tube, nor the run that calls the executor.
 
 On Dask a worker that dies while measuring a tube has the tube retried once on another worker;
 a tube that fails again becomes a row with its error, and every other tube is still measured.
+Locally, a tube whose measuring raised an unexpected exception (a bug) or whose worker died is a
+row saying so (:func:`not_measured`), and the pool still ends: no worker's fault ends the run.
 Every worker reads the FCS files by their absolute paths (a run named by a relative path is
 resolved here first): the cluster shares the run's file system."""
 
@@ -68,7 +70,31 @@ class LocalExecutor:
 
         if self.jobs > 1 and len(tasks) > 1:
             preload()  # imported once here, before the workers fork: shared by them, not copied per worker
-        yield from map_in_workers(run_task, list(tasks), self.jobs)
+        yield from map_in_workers(run_task, list(tasks), self.jobs, failed=not_measured)
+
+
+def not_measured(task: Task[Any], error: Exception) -> Any:
+    """The result standing for ``task`` when measuring it raised ``error`` (a fault of assaykit's,
+    not of the inputs, which measuring turns into the tube's row itself) or its worker process
+    died: the tube's row says so and where the traceback was logged, and the other tubes go on.
+
+    Parameters
+    ----------
+    task : Task
+        The task that was not measured.
+    error : Exception
+        What ended it (in the worker: its traceback travels as the cause).
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .._workers import crash_log
+
+    log = crash_log(error)
+    where = f"; the traceback is in {log}" if log else ""
+    if isinstance(error, BrokenProcessPool):
+        return task.failed(f"not measured: a worker process ended abruptly (killed, or out of memory){where}")
+    return task.failed(f"not measured: internal error ({type(error).__name__}), a bug in assaykit, "
+                       f"not in this file{where}")
 
 
 def preload() -> None:

@@ -94,15 +94,20 @@ def write(out_dir: Path, tubes: dict[str, str], beads: dict[str, Any] | None, ru
 def read(out_dir: Path) -> dict[str, Any]:
     """The figure data of a scored run; an empty one (figures drawn from the tables only) when
     the file is missing, with a note the report shows."""
+    import os
+
+    from .._io.read import OUTPUT_LIMIT, read_input
+
     path = out_dir / FILE_NAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {"version": VERSION, "hladr_log10_edges": HLADR_LOG10_EDGES.tolist(), "tubes": {}, "beads": None,
                 "missing": True}
     from .._io.validate import InvalidError
 
+    data = read_input(path, AssayKitError, "figure data", OUTPUT_LIMIT, links=False)  # never a FIFO or /dev/zero
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = json.loads(data.decode("utf-8"))
+    except (RecursionError, ValueError) as exc:
         raise AssayKitError(f"cannot read the figure data ({type(exc).__name__})", path) from None
     if isinstance(doc, dict) and doc.get("version") != VERSION:
         raise AssayKitError(f"figure data version {doc.get('version')!r:.20} is not {VERSION}: score the run again",

@@ -71,9 +71,10 @@ def _check_lot_source(run_dir: Path, options: RunOptions, overrides: dict[str, A
 
 
 def run_files(run_dir: Path) -> list[Path]:
-    """The FCS files of a run folder (top level, sorted by name)."""
-    return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES
-                  and not p.name.startswith("."))
+    """The FCS files of a run folder (top level, sorted by name): every entry named so but a
+    hidden one, whatever it is (a FIFO, device, folder or broken link named ``*.fcs`` is a tube
+    whose row says what it is, not a file "not found")."""
+    return sorted(p for p in run_dir.iterdir() if p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -157,6 +158,12 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
         from .history import read_targets
 
         targets = tuple(read_targets(options.qc_targets))
+    if options.compensation is not None:  # read by each tube's worker: a FIFO or device refused here, once
+        from .._io.read import not_regular
+
+        problem = not_regular(options.compensation, "compensation file")
+        if problem is not None:
+            raise AssayKitError(problem, options.compensation)
     files = run_files(folder)
     keywords: dict[Path, Any] = {}
     unreadable: dict[Path, str] = {}

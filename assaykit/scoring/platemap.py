@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io.validate import quote
+from .._io.validate import listed, quote
 from ..errors import PlateMapError
 
 ROLES = ("sample", "beads", "isotype", "blank", "control")
@@ -138,8 +138,67 @@ def _header_fits(columns: Any) -> bool:
     return all(c in lowered for c in REQUIRED) and bool({"well", "file"} & lowered)
 
 
-def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str]:
-    """The plate map's cells as text and what was read ("utf-8", "cp1252", "sheet 'Plate'" ...)."""
+XLSX_BYTES = 16 << 20
+"""Bytes a plate map workbook (.xlsx) may hold once uncompressed, checked before it is parsed."""
+XLSX_CELLS = 100_000
+"""Cells a plate map workbook may hold (a 384-well plate of 20 columns has 7,680)."""
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 workbook (.xls)
+
+
+def check_workbook(data: bytes, path: Path) -> None:
+    """PlateMapError naming ``path`` unless the bytes ``data`` are an XLSX workbook (a ZIP archive)
+    of at most :data:`XLSX_BYTES` uncompressed and :data:`XLSX_CELLS` cells, counted while
+    decompressing in chunks (the sizes an archive declares are not trusted) and before any
+    spreadsheet parser sees it: a 7.5 MB workbook once took 63 s and 1.5 GB to parse. An Excel
+    97-2003 workbook (.xls) is refused with what to do instead.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes.
+    path : Path
+        The file, for messages.
+    """
+    import io
+    import zipfile
+    import zlib
+
+    if data.startswith(_OLE2) or path.suffix.lower() == ".xls":
+        raise PlateMapError("an Excel 97-2003 workbook (.xls), which assaykit does not read: save it as .xlsx "
+                            "(Excel Workbook) or CSV", path)
+    total = cells = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > 1000:
+                raise PlateMapError(f"the workbook holds {len(members):,} parts, more than a plate map's", path)
+            for info in members:
+                sheet = info.filename.startswith("xl/worksheets/")
+                tail = b""
+                with archive.open(info) as member:
+                    while chunk := member.read(1 << 20):
+                        total += len(chunk)
+                        if total > XLSX_BYTES:
+                            raise PlateMapError(f"the workbook holds more than {XLSX_BYTES:,} bytes once "
+                                                "uncompressed, more than a plate map's (save the plate map alone "
+                                                "as .xlsx or CSV)", path)
+                        if sheet:
+                            window = tail + chunk
+                            cells += window.count(b"<c ") + window.count(b"<c>") - \
+                                tail.count(b"<c ") - tail.count(b"<c>")
+                            tail = chunk[-2:]
+                if cells > XLSX_CELLS:
+                    raise PlateMapError(f"the workbook holds more than {XLSX_CELLS:,} cells, more than a plate "
+                                        "map's (save the plate map alone as .xlsx or CSV)", path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        raise PlateMapError(f"not a readable XLSX workbook ({type(exc).__name__}); save it as .xlsx or CSV",
+                            path) from None
+
+
+def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str, str]:
+    """The plate map's cells as text, what was read ("utf-8", "cp1252", "sheet 'Plate'" ...) and
+    the sha256 of the bytes read (once: the file is never read a second time)."""
+    import hashlib
     import io
 
     import pandas as pd
@@ -148,19 +207,23 @@ def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str]:
     from .._io.validate import quote
 
     data = read_input(path, PlateMapError, "plate map", TABLE_LIMIT)
+    digest = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()
-    excel = suffix in (".xlsx", ".xlsm", ".xls")
+    excel = suffix in (".xlsx", ".xlsm", ".xls") or data.startswith((b"PK\x03\x04", _OLE2))
     if not data.strip():
         raise PlateMapError("the plate map is empty", path)
+    if excel:
+        check_workbook(data, path)
     try:
         if excel:
-            book = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, keep_default_na=False)
+            book = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, keep_default_na=False,
+                                 engine="openpyxl")
             if sheet is not None:
                 if sheet not in book:
                     raise PlateMapError(f"no sheet {quote(sheet)} (sheets: {', '.join(map(str, book))})", path)
-                return book[sheet], f"sheet {sheet!r}"
+                return book[sheet], f"sheet {sheet!r}", digest
             name = next((n for n, t in book.items() if _header_fits(t.columns)), next(iter(book)))
-            return book[name], f"sheet {str(name)!r}"
+            return book[name], f"sheet {str(name)!r}", digest
         try:
             text, encoding = decode_table(data)
         except TableDecodeError as error:
@@ -168,7 +231,7 @@ def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str]:
         if not text.strip():
             raise PlateMapError("the plate map is empty", path)
         sep = "\t" if suffix in (".tsv", ".tab") else None
-        return csv_table(text, sep), encoding
+        return csv_table(text, sep), encoding, digest
     except PlateMapError:
         raise
     except Exception as exc:  # pandas raises many types for unreadable tables
@@ -261,7 +324,7 @@ def extra_names(extra_columns: Sequence[str], written: Sequence[str], path: Path
         taken.setdefault(key, column)
         names[column] = name
     if problems:
-        raise PlateMapError("; ".join(problems), path)
+        raise PlateMapError(listed(problems), path)
     return names
 
 
@@ -292,17 +355,15 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     """Read and check the plate map at ``path`` (CSV/TSV in UTF-8, UTF-16 with BOM or cp1252,
     or XLSX: the ``sheet`` named, else the first sheet with the required columns); every problem
     in one PlateMapError."""
-    import hashlib
-
     from .._io.validate import quote
 
     file_path = Path(path)
-    table, read_as = _read_table(file_path, sheet)
+    table, read_as, digest = _read_table(file_path, sheet)
     columns = [str(c).strip() for c in table.columns]
     keys = [column_key(c) for c in columns]
     problems = column_problems(columns, file_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"))
     if problems:
-        raise PlateMapError("; ".join(problems), file_path)
+        raise PlateMapError(listed(problems), file_path)
     missing = [c for c in REQUIRED if c not in keys]
     if "well" not in keys and "file" not in keys:
         missing.insert(0, "well or file")
@@ -368,10 +429,8 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     if not rows:
         problems.append("no rows")
     if problems:
-        raise PlateMapError("; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20
-                                                         else ""), file_path)
-    return PlateMap(file_path, tuple(rows), extra_columns, hashlib.sha256(file_path.read_bytes()).hexdigest(),
-                    read_as)
+        raise PlateMapError(listed(problems), file_path)
+    return PlateMap(file_path, tuple(rows), extra_columns, digest, read_as)
 
 
 def cell_text(value: Any) -> str:
@@ -486,5 +545,5 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
             duplicates = ", ".join(str(r.row) for r in rows if r.condition == condition)
             problems.append(f"rows {duplicates}: {where} has {condition!r} more than once")
     if problems:
-        raise PlateMapError("; ".join(problems), plate.path)
+        raise PlateMapError(listed(problems), plate.path)
     return assignments

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -222,14 +223,16 @@ def seal(folder: Path, manifest_doc: dict[str, Any]) -> dict[str, Any]:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of an output folder; AssayKitError when it is missing or unreadable."""
+    from .._io.read import OUTPUT_LIMIT, read_input
     from ..errors import AssayKitError
 
     path = folder / MANIFEST
+    if not os.path.lexists(path):
+        raise AssayKitError("manifest not found: is this the output folder of `assaykit score`?", path)
+    data = read_input(path, AssayKitError, "manifest", OUTPUT_LIMIT, links=False)  # never a FIFO or /dev/zero
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AssayKitError("manifest not found: is this the output folder of `assaykit score`?", path) from None
-    except (OSError, ValueError) as exc:
+        doc = json.loads(data.decode("utf-8"))
+    except (RecursionError, ValueError) as exc:
         raise AssayKitError(f"cannot read the manifest ({type(exc).__name__})", path) from None
     if not isinstance(doc, dict):
         raise AssayKitError("the manifest is not a JSON object", path)
@@ -245,7 +248,11 @@ def verify_outputs(folder: Path) -> list[str]:
     if not isinstance(listed, dict):
         return ["the manifest lists no files (written before assaykit recorded them)"]
     present = {k: v for k, v in file_listing(folder).items() if k != MANIFEST}
-    problems = [f"{name}: missing" for name in sorted(set(listed) - set(present))]
+    from .._io.read import not_regular
+
+    absent = sorted(set(listed) - set(present))  # or something else in its place: a FIFO, a device, a link
+    problems = [f"{name}: {not_regular(folder / name, 'it', links=False)}" if os.path.lexists(folder / name)
+                else f"{name}: missing" for name in absent]
     problems += [f"{name}: not listed in the manifest" for name in sorted(set(present) - set(listed))]
     problems += [f"{name}: changed since it was written" for name in sorted(set(listed) & set(present))
                  if present[name] != listed[name]]

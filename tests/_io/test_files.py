@@ -33,7 +33,7 @@ def test_read_input_takes_a_regular_file_up_to_the_limit(tmp_path: Path) -> None
 def test_read_input_refuses_what_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "x"
     expected = {"missing": "plate map not found", "directory": "plate map is a directory, not a file",
-                "fifo": "plate map is not a regular file (a FIFO, socket or device)"}[kind]
+                "fifo": "plate map is a FIFO (named pipe), not a regular file"}[kind]
     if kind == "directory":
         path.mkdir()
     elif kind == "fifo":
