@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._io.validate import listed
 from ..errors import AssayKitError
 from ..ledger import parse_timestamp
 
@@ -131,8 +132,7 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
     if not problems:
         problems = _implausible_spans(clinical, given)
     if problems:
-        raise AssayKitError("; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
-                            path)
+        raise AssayKitError(listed(problems), path)
     return clinical
 
 
