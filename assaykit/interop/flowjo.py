@@ -22,10 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 import numpy as np
 
+from .._io.names import unescape_tree
 from .._io.read import WORKSPACE_LIMIT, read_xml
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
@@ -546,6 +548,9 @@ def read_workspace(path: str | Path) -> Workspace:
     _check_version(root, file_path)
     samples: dict[str, WorkspaceSample] = {}
     by_id: dict[str, Any] = {}
+    as_written = {id(sample): ElementTree.tostring(sample, encoding="utf-8")  # before names are read back
+                  for sample in root.findall("SampleList/Sample")}
+    unescape_tree(root)  # names as written (assaykit's run.wsp: _io.names.escape)
     for sample in root.findall("SampleList/Sample"):
         node = sample.find("SampleNode")
         if node is None:
@@ -558,9 +563,10 @@ def read_workspace(path: str | Path) -> Workspace:
         if ident:
             by_id.setdefault(ident, sample)
         total = int(node.get("count", "-1"))
-        samples[name] = WorkspaceSample(name=name, file_name=uri.replace("\\", "/").rsplit("/", 1)[-1],
+        file_name = unquote(uri.replace("\\", "/").rsplit("/", 1)[-1], errors="surrogateescape")  # os.fsdecode's
+        samples[name] = WorkspaceSample(name=name, file_name=file_name,
                                         document=document, counts=counts, total=total if total >= 0 else None,
-                                        xml=ElementTree.tostring(sample, encoding="utf-8"))
+                                        xml=as_written[id(sample)])
     if not samples:
         raise GatingError("the workspace holds no sample", file_path)
     return Workspace(path=file_path, samples=samples, groups=_groups(root, by_id, file_path))

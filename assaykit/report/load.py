@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io.names import restore
+from .._io.names import read_cell
 from ..errors import AssayKitError
 from ..findings import parse_findings
 from ..scoring import figure_data as data
@@ -103,7 +103,7 @@ class RunData:
 
 
 def _value(column: str, text: str) -> Any:
-    text = restore(text)  # the tables neutralise formula-like text (_io.names.neutralise)
+    text = read_cell(text)  # the tables escape names and neutralise formula-like text (_io.names.cell)
     if column in _NUMBERS:
         if text == "":
             return None
@@ -147,6 +147,8 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
+            if reader.fieldnames is not None:
+                reader.fieldnames = [read_cell(name) for name in reader.fieldnames]
             missing = [c for c in COLUMNS.get(path.stem, ())
                        if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS]
             if missing:
