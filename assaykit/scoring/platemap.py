@@ -141,8 +141,10 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     if "well" not in lowered and "file" not in lowered:
         missing.insert(0, "well or file")
     if missing:
-        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {quote(', '.join(columns)) or 'none'})",
-                            file_path)
+        ours = any(c in lowered for c in ("well", "file", *REQUIRED))  # else perhaps not a plate map at all
+        found = (", ".join(quote(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "")) if ours \
+            else f"{len(columns)}, none a plate map has"  # a foreign file's first line is not quoted
+        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {found or 'none'})", file_path)
     table.columns = lowered
     known = {"well", "file", *REQUIRED}
     extra_columns = tuple(c for c, low in zip(columns, lowered, strict=True) if low not in known)
