@@ -20,8 +20,8 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import AssayKitError
 from . import calibrate, compare, convert, docs, gate, inspect, ledger, lots, report, score, simulate, strategy, verify
-from ._common import report as report_error
 from ._common import printable_console, state
+from ._common import report as report_error
 
 
 class _Commands(TyperGroup):

@@ -136,9 +136,8 @@ JobsOption = Annotated[int | None, typer.Option(min=1, help="Worker processes (d
 def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
     """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
     if sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        TextColumn("{task.description}"), transient=True,

@@ -15,7 +15,7 @@ from sqlalchemy.types import TypeDecorator
 from .._io.names import escape, unescape
 
 
-class Name(TypeDecorator):  # type: ignore[type-arg]
+class Name(TypeDecorator):
     """A text column (VARCHAR) holding names as assaykit writes them everywhere
     (:func:`assaykit._io.names.escape`: a byte that is not UTF-8 in a file name, a control
     character or NUL, which neither SQLite's driver nor PostgreSQL stores, as a backslash escape),
