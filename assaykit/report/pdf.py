@@ -50,40 +50,26 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     return total * 1.02  # kerning and hinting slack
 
 
-@cache
-def _has_glyph(char: str) -> bool:
-    font, _ = _advances(8.0, False)
-    return bool(font.get_char_index(ord(char)))
-
-
-def _no_glyph(char: str) -> str:
-    return f"[U+{ord(char):04X}]"
-
-
 def shown(text: str) -> str:
-    """``text`` as the PDF draws it: names escaped as everywhere (:func:`assaykit._io.names.escape`:
-    a byte that is not UTF-8, a control character, a bidirectional override as a backslash escape),
-    then each character the PDF's font (DejaVu Sans, which matplotlib ships: Latin, Greek,
-    Cyrillic, Hebrew, Arabic, many symbols; no CJK, no emoji) has no glyph for written as its code
-    point, ``[U+4E2D]``, never a box or nothing (the page says so: :func:`missing_glyphs`)."""
-    from .._io.names import escape
+    """``text`` as the PDF draws it (:func:`assaykit._mpl.drawn_text`): names escaped, each
+    character the PDF's font (DejaVu Sans) has no glyph for as its code point, ``[U+4E2D]``,
+    never a box or nothing (the page says so: :func:`missing_glyphs`, :func:`glyph_note`)."""
+    from .._mpl import drawn_text
 
-    text = escape(text)
-    if text.isascii():
-        return text
-    return "".join(c if c.isascii() or _has_glyph(c) else _no_glyph(c) for c in text)
+    return drawn_text(text)
 
 
 def missing_glyphs(*values: Any) -> list[str]:
     """The characters of the texts in ``values`` (nested as for :func:`core_fonts_suffice`) that
     the PDF's font has no glyph for (drawn as their code points by :func:`shown`), in order."""
     from .._io.names import escape
+    from .._mpl import has_glyph
 
     found: dict[str, None] = {}
     for value in _texts(values):
         text = escape(value)
         if not text.isascii():
-            found.update(dict.fromkeys(c for c in text if not c.isascii() and not _has_glyph(c)))
+            found.update(dict.fromkeys(c for c in text if not c.isascii() and not has_glyph(c)))
     return list(found)
 
 
@@ -91,7 +77,9 @@ def glyph_note(missing: Sequence[str]) -> str:
     """The line a PDF shows when some of its characters are drawn as code points."""
     if not missing:
         return ""
-    listed = ", ".join(_no_glyph(c) for c in missing[:12]) + (", ..." if len(missing) > 12 else "")
+    from .._mpl import no_glyph
+
+    listed = ", ".join(no_glyph(c) for c in missing[:12]) + (", ..." if len(missing) > 12 else "")
     return (f"Characters drawn as their code points ({listed}): the PDF's font (DejaVu Sans) has no glyph for "
             "them; the HTML page shows them as written.")
 
