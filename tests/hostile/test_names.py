@@ -151,6 +151,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, d
         overrides["$P5S"] = b"CD14 PerCP-Cy5.5"
         overrides["$P1S"], overrides["$P2S"], overrides["$P3S"] = b"FSC-A", b"FSC-H", b"SSC-A"
         overrides["$SPILLOVER"] = b"2," + CHANNELS["$P4N"] + b"," + CHANNELS["$P5N"] + b",1,0.12,0.004,1"
+        overrides["$P6S"] = b"Time \x1b]0;title\x07\xe9\\x41\xe2\x80\xae"  # OSC, Latin-1, backslash, RLO
         overrides["$FIL"] = raw
         overrides["$SMNO"] = b"S\x1b\xe9<&>"
         target = os.path.join(os.fsencode(run), raw)
@@ -288,6 +289,22 @@ def test_pdfs_hold_each_patient_as_shown(hostile_run: tuple[Path, Path, dict[str
     assert "[U+60A3]" in found[cjk] and missing_glyphs(cjk) and " ".join(glyph_note(missing_glyphs(cjk)).split())[:60] \
         in found[cjk]
     assert "\u00e9" in found[cjk]  # a glyph the font has is drawn as itself
+
+
+def test_inspect_json_carries_every_keyword(hostile_run: tuple[Path, Path, dict[str, str]]) -> None:
+    from assaykit.fcs.reader import read_fcs
+
+    run, _out, files = hostile_run
+    tube = run / files["A3"]
+    code, said = _cli(["inspect", str(tube), "--json"])
+    assert code == 0, said
+    doc = json.loads(said)
+    fcs = read_fcs(tube)
+    assert doc["path"] == str(tube)
+    assert [c["name"] for c in doc["channels"]] == list(fcs.channels)
+    assert [c["marker"] for c in doc["channels"]] == list(fcs.markers) and "\x1b" in fcs.markers[5]
+    code, said = _cli(["inspect", str(tube)])
+    assert code == 0 and "\x1b" not in said and "\u202e" not in said and printable(fcs.markers[5]) in said
 
 
 def test_gate_gatingml_and_json_read_back(hostile_run: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
