@@ -131,6 +131,23 @@ def unescape_tree(root: Any) -> Any:
     return root
 
 
+def escape_tree(root: Any) -> Any:
+    """``root`` with every attribute value and text written by :func:`escape`, in place: the
+    inverse of :func:`unescape_tree` (an element read back, to be serialised again). Returns ``root``.
+
+    Parameters
+    ----------
+    root : xml.etree.ElementTree.Element
+        The document (or one element of it) whose names were read back.
+    """
+    for node in root.iter():
+        for key, value in node.attrib.items():
+            node.set(key, escape(value))
+        if node.text:
+            node.text = escape(node.text)
+    return root
+
+
 def printable(text: str) -> str:
     """``text`` for the console or a one-line message: the characters :func:`escape` replaces
     replaced the same way, backslashes left as they are (a message is read by a person, never

@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from .._io.names import unescape_tree
+from .._io.names import escape_tree, unescape_tree
 from .._io.read import WORKSPACE_LIMIT, read_xml
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
@@ -546,10 +546,8 @@ def read_workspace(path: str | Path) -> Workspace:
     if root.tag != "Workspace":
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
     _check_version(root, file_path)
-    samples: dict[str, WorkspaceSample] = {}
+    read: dict[str, tuple[Any, dict[str, Any]]] = {}  # sample name -> its element, what it holds
     by_id: dict[str, Any] = {}
-    as_written = {id(sample): ElementTree.tostring(sample, encoding="utf-8")  # before names are read back
-                  for sample in root.findall("SampleList/Sample")}
     unescape_tree(root)  # names as written (assaykit's run.wsp: _io.names.escape)
     for sample in root.findall("SampleList/Sample"):
         node = sample.find("SampleNode")
@@ -564,12 +562,15 @@ def read_workspace(path: str | Path) -> Workspace:
             by_id.setdefault(ident, sample)
         total = int(node.get("count", "-1"))
         file_name = unquote(uri.replace("\\", "/").rsplit("/", 1)[-1], errors="surrogateescape")  # os.fsdecode's
-        samples[name] = WorkspaceSample(name=name, file_name=file_name,
-                                        document=document, counts=counts, total=total if total >= 0 else None,
-                                        xml=as_written[id(sample)])
-    if not samples:
+        read[name] = (sample, {"name": name, "file_name": file_name, "document": document, "counts": counts,
+                               "total": total if total >= 0 else None})
+    if not read:
         raise GatingError("the workspace holds no sample", file_path)
-    return Workspace(path=file_path, samples=samples, groups=_groups(root, by_id, file_path))
+    groups = _groups(root, by_id, file_path)
+    escape_tree(root)  # each sample's XML as a workspace holds it (names escaped), to be written again
+    samples = {name: WorkspaceSample(**fields, xml=ElementTree.tostring(sample, encoding="utf-8"))
+               for name, (sample, fields) in read.items()}
+    return Workspace(path=file_path, samples=samples, groups=groups)
 
 
 def _document(node: Any, sample: Any | None, path: Path) -> tuple[GatingDocument, dict[str, int | None]]:
