@@ -343,8 +343,8 @@ HOSTILE_PNN = {"xml specials": "PE<&>\"'A", "cdata end": "PE]]>A", "unicode": "P
 
 
 @pytest.mark.parametrize("name", HOSTILE_PNN.values(), ids=HOSTILE_PNN)
-def test_gates_exported_for_hostile_pnn_names_read_back_or_refuse_in_one_line(simulated_run: Path, tmp_path: Path,
-                                                                              name: str) -> None:
+def test_gates_exported_for_hostile_pnn_names_read_back(simulated_run: Path, tmp_path: Path,
+                                                          name: str) -> None:
     import numpy as np
 
     from assaykit import read_fcs
@@ -359,10 +359,7 @@ def test_gates_exported_for_hostile_pnn_names_read_back_or_refuse_in_one_line(si
                               ranges=[str(r) for r in sample.channel_ranges()]))
     gates = tmp_path / "gates.xml"
     exported = _cli("gate", str(fcs), "--gatingml", str(gates))
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in name):
-        assert exported.returncode == 2 and exported.stderr.count("\n") == 1, exported.stderr
-        assert str(fcs) in exported.stderr and not gates.exists()
-        return
+    # a control character too is carried, escaped (issue 28: names are data; _io.names.escape)
     assert exported.returncode == 0, exported.stderr
     again = _cli("gate", str(fcs), "--strategy", str(gates))
     assert again.returncode == 0, again.stderr

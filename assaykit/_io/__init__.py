@@ -6,7 +6,8 @@
 - :mod:`.shipped`  the strategies and bead lots assaykit ships (``assaykit._defaults``)
 - :mod:`.config`   configuration files (YAML) parsed safely, read by path or by shipped name
 - :mod:`.validate` the one validator: typed checks of parsed YAML and of JSON read back
-- :mod:`.names`    file stems from user text; spreadsheet-safe cells (neutralise / restore)
+- :mod:`.names`    names as data: one reversible escape (escape / unescape), table cells (cell / read_cell),
+                   file stems from user text (safe_stems)
 
 These modules import nothing of assaykit but :mod:`assaykit.errors`.
 """

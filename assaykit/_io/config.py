@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import AssayKitError
 from .read import CONFIG_LIMIT, read_input
 from .shipped import shipped_bytes, shipped_names, stem
+from .validate import quote
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _loader() -> Any:
                 except TypeError:  # an unhashable key: the base class says so
                     break
                 if twice:
-                    raise _RefusedError(f"the key {str(key)[:80]!r} is given twice", key_node.start_mark.line + 1)
+                    raise _RefusedError(f"the key {quote(key)} is given twice", key_node.start_mark.line + 1)
             return super().construct_mapping(node, deep=deep)
 
     Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)

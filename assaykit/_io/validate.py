@@ -30,6 +30,7 @@ The failure kinds, one wording each:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -63,15 +64,31 @@ def checking(error: type[AssayKitError], source: Any, frame: str = "{}") -> Iter
 # --- how values appear in messages -----------------------------------------------------------------
 
 
+QUOTED = re.compile(r"[^\W_]([\w .,+/%()\[\]#-]{0,38}[\w.%)\]#])?")
+"""What an error message quotes of a file: a value or a key as a person types one in a
+configuration (a typo, a word, a number, a path), at most 40 letters, digits, spaces and
+``_ . , + / % ( ) [ ] # -``. Anything else -- a line of some other file (``root:x:0:0:...``, a
+password hash), markup, control characters, a long text -- is described by its length only
+(docs/reliability.md, "Errors quote only our own inputs")."""
+
+
 def quote(text: Any) -> str:
-    """``text`` as it may appear in an error message: its first line, at most 80 characters, quoted."""
-    line = str(text).splitlines()[0] if str(text) else ""
-    return repr(line[:80] + ("..." if len(line) > 80 or "\n" in str(text) else ""))
+    """``text`` as it may appear in an error message: quoted when it is a short value a person
+    types (:data:`QUOTED`), else ``a text of N characters``: a message never prints a line of a
+    file that is not an assaykit file (``lot: /etc/shadow``)."""
+    value = str(text)
+    if QUOTED.fullmatch(value):
+        return repr(value)
+    return f"a text of {len(value)} character{'' if len(value) == 1 else 's'}" if value else "''"
 
 
-def shown(value: Any) -> str:
-    """``value`` as a message shows what it got: text quoted and cut (:func:`quote`), a number
-    or boolean as written, ``null``, or a container by its kind (``a mapping``, ``a list``)."""
+def shown(value: Any, whole: bool = False) -> str:
+    """``value`` as a message shows what it got: text quoted (:func:`quote`), a number or
+    boolean as written, ``null``, or a container by its kind (``a mapping``, ``a list``). With
+    ``whole`` (the value is a whole document: nothing says it is an assaykit file), text is never
+    quoted, only its length."""
+    if isinstance(value, str) and whole:
+        return f"a text of {len(value)} character{'' if len(value) == 1 else 's'}"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -108,10 +125,16 @@ def listed(problems: list[str], limit: int = MAX_LISTED) -> str:
     return "; ".join(shown_) + (f"; and {more:,} more" if more > 0 else "")
 
 
-def unknown_keys(unknown: list[str], allowed: Collection[Any]) -> str:
-    """A message naming the first of the ``unknown`` keys (quoted, cut) and the ``allowed`` ones."""
+def unknown_keys(unknown: list[str], allowed: Collection[Any], foreign: bool = False) -> str:
+    """A message naming the first of the ``unknown`` keys (:func:`quote`) and the ``allowed``
+    ones; with ``foreign`` (no key of the mapping is an allowed one: perhaps not an assaykit
+    file at all) naming none of them."""
+    allowed_text = ", ".join(sorted(map(str, allowed)))
+    if foreign:
+        return (f"none of its {len(unknown)} key{'' if len(unknown) == 1 else 's'} is one it may have "
+                f"(allowed: {allowed_text})")
     more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
-    return f"unknown key {quote(unknown[0])}{more} (allowed: {', '.join(sorted(map(str, allowed)))})"
+    return f"unknown key {quote(unknown[0])}{more} (allowed: {allowed_text})"
 
 
 def at(where: str, key: Any) -> str:
@@ -137,15 +160,16 @@ def mapping(value: Any, where: str, optional: bool = False) -> dict[str, Any]:
     if value is None and optional:
         return {}
     if not isinstance(value, dict):
-        raise invalid(where, f"expected a mapping, got {shown(value)}")
+        raise invalid(where, f"expected a mapping, got {shown(value, whole=not where)}")
     return value
 
 
 def known(doc: Mapping[Any, Any], allowed: Collection[Any], where: str) -> Mapping[Any, Any]:
-    """``doc`` when every key of it is one of ``allowed`` (an unknown key is most often a typo)."""
+    """``doc`` when every key of it is one of ``allowed`` (an unknown key is most often a typo;
+    when none is allowed, the keys are not quoted: :func:`unknown_keys`)."""
     unknown = sorted(str(k) for k in doc if k not in allowed)
     if unknown:
-        raise invalid(where, unknown_keys(unknown, allowed))
+        raise invalid(where, unknown_keys(unknown, allowed, foreign=len(unknown) == len(doc) and len(doc) > 1))
     return doc
 
 

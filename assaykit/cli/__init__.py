@@ -20,8 +20,8 @@ from typer.core import TyperGroup
 from .. import __version__
 from ..errors import AssayKitError
 from . import calibrate, compare, convert, docs, gate, inspect, ledger, lots, report, score, simulate, strategy, verify
+from ._common import printable_console, state
 from ._common import report as report_error
-from ._common import state
 
 
 class _Commands(TyperGroup):
@@ -68,6 +68,7 @@ def _main(
     Every page of the documentation ships with assaykit: `assaykit docs` lists them.
     """
     state["debug"] = debug
+    printable_console()  # names on the console escaped (a file name holding ESC cannot drive the terminal)
 
 
 for command in (inspect.inspect, convert.convert, gate.gate, calibrate.calibrate, score.score, report.report,

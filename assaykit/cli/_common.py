@@ -3,7 +3,9 @@ progress display and the ``--debug`` switch. Imports nothing of the command line
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -12,17 +14,72 @@ from typing import Annotated, Any
 
 import typer
 
+from .._io.names import printable
 from ..errors import AssayKitError
+
+_CONSOLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""What :class:`_Printable` escapes: :func:`assaykit._io.names.printable`'s characters but line breaks and tabs."""
 
 state: dict[str, bool] = {"debug": False}
 """``--debug``: set by the top-level callback for the command being run."""
 
 
 def report(error: AssayKitError) -> None:
-    """Print ``error`` as the one line ``error: FILE: problem`` on stderr (``--debug``: raise it)."""
+    """Print ``error`` as the one line ``error: FILE: problem`` on stderr (``--debug``: raise it),
+    names in it as assaykit shows them (:func:`assaykit._io.names.printable`: a line break, a
+    control character or a byte that is not UTF-8 in a file name as a backslash escape)."""
     if state["debug"]:
         raise error
-    typer.echo(f"error: {error}", err=True)
+    typer.echo(f"error: {printable(str(error))}", err=True)
+
+
+class _Printable(io.TextIOBase):
+    """A text stream that writes what it is given with every character
+    :func:`assaykit._io.names.printable` escapes escaped, line breaks and tabs kept: no name on
+    the console (a file name, a ``$PnN``, a patient) can move the cursor, clear the screen or
+    change the terminal's title, nor fail to encode (a byte that was not UTF-8)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.raw_stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("a text stream")  # Click tells binary from text streams so
+        self.raw_stream.write(_CONSOLE.sub(lambda found: printable(found.group()), text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw_stream.flush()
+
+    @property
+    def encoding(self) -> Any:  # type: ignore[override]
+        return self.raw_stream.encoding
+
+    @property
+    def errors(self) -> Any:  # type: ignore[override]
+        return self.raw_stream.errors
+
+    def isatty(self) -> bool:
+        return bool(self.raw_stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self.raw_stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:  # encoding, errors, buffer: the stream's own
+        return getattr(self.raw_stream, name)
+
+
+def printable_console() -> None:
+    """Have ``sys.stdout`` and ``sys.stderr`` write names escaped (:class:`_Printable`), once."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _Printable):
+            setattr(sys, name, _Printable(stream))
+
+
+def _raw(stream: Any) -> Any:
+    return stream.raw_stream if isinstance(stream, _Printable) else stream
 
 
 def print_json(doc: Any) -> None:
@@ -79,15 +136,17 @@ JobsOption = Annotated[int | None, typer.Option(min=1, help="Worker processes (d
 def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
     """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TextColumn("{task.description}"), transient=True)
+                       TextColumn("{task.description}"), transient=True,
+                       console=Console(file=_raw(sys.stdout)))  # its own escape codes reach the terminal
         bar.start()
         task = bar.add_task("", total=None)
 
         def update(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=name)
+            bar.update(task, completed=done, total=total, description=printable(name))
 
         return update, bar.stop
 

@@ -30,9 +30,13 @@ def convert(
 
     Example: assaykit convert demo/Specimen_001_A1_A01.fcs A1.csv   (demo: a run written by `assaykit simulate demo`)
     """
+    import csv
+    import io
+
     import numpy as np
 
     from .._io.atomic import atomic_output
+    from .._io.names import cell
     from ..fcs import read_fcs
 
     suffix = out.suffix.lower()
@@ -44,7 +48,9 @@ def convert(
         if suffix == ".npy":
             np.save(handle, np.ascontiguousarray(values), allow_pickle=False)
         else:
-            header = ",".join(f'"{n}"' if "," in n else n for n in _unique(sample.channels))
+            header = io.StringIO()  # channel names as every table writes names (_io.names.cell), in UTF-8
+            csv.writer(header, lineterminator="\n").writerow([cell(n) for n in _unique(sample.channels)])
+            handle.write(header.getvalue().encode("utf-8"))
             fmt = "%d" if values.dtype.kind in "ui" else "%.9g"
-            np.savetxt(handle, values, delimiter=",", fmt=fmt, header=header, comments="")
+            np.savetxt(handle, values, delimiter=",", fmt=fmt)
     typer.echo(f"wrote {out} ({sample.n_events} events x {sample.n_channels} channels)")

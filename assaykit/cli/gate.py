@@ -34,18 +34,19 @@ def interop_kind(path: Path) -> str | None:
 
 
 def _write_membership(path: Path, masks: dict[str, Any]) -> None:
-    """A CSV of ``masks``: a header of population names (spreadsheet-safe), one 0/1 row per event."""
+    """A CSV of ``masks``: a header of population names (as tables write names: ``_io.names.cell``), one 0/1
+    row per event."""
     import csv
     import io
 
     import numpy as np
 
     from .._io.atomic import atomic_output
-    from .._io.names import neutralise
+    from .._io.names import cell
 
     names = list(masks)
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow([neutralise(n) for n in names])
+    csv.writer(header, lineterminator="\n").writerow([cell(n) for n in names])
     table = np.column_stack([masks[n] for n in names]).astype(np.int8)
     with atomic_output(path) as handle:
         handle.write(header.getvalue().encode("utf-8"))

@@ -21,6 +21,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from .._io.names import escape
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
 from .gatingml import DATATYPE, GATING, TRANSFORMS
@@ -50,14 +51,14 @@ lone surrogate): ElementTree writes it as is, and every reader (ours too) refuse
 def xml_bytes(root: Any, declaration: bool = False) -> bytes:
     """``root`` serialised by ElementTree as UTF-8 (GatingML's namespaces with their usual
     prefixes), with an XML declaration when ``declaration``. GatingError when a text or an
-    attribute (a channel's $PnN, a population's name) holds a character XML cannot carry: the
-    document would be unreadable, by FlowJo and by assaykit itself."""
+    attribute holds a character XML cannot carry (never for a value :func:`element` set: it
+    escapes names): the document would be unreadable, by FlowJo and by assaykit itself."""
     for node in root.iter():
         for value in (node.text, node.tail, *node.attrib.keys(), *node.attrib.values()):
             bad = _NOT_XML.search(value) if value else None
-            if bad is not None:
-                raise GatingError(f"cannot write {value[:80]!r} in XML: it holds the character "
-                                  f"U+{ord(bad.group()):04X}, which XML cannot carry (rename the channel)")
+            if bad is not None:  # a value set without element(), which escapes names: a bug
+                raise GatingError(f"cannot write {escape(value[:80])!r} in XML: it holds the character "
+                                  f"U+{ord(bad.group()):04X}, which XML cannot carry")
     register_namespaces()
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=declaration)
 
@@ -66,15 +67,17 @@ def element(parent: Any, tag: str, **attributes: str) -> Any:
     """A child ``tag`` of ``parent``. Attribute keys starting ``g_``, ``t_``, ``d_`` are in the
     gating, transforms and data-type namespaces, their other underscores written as hyphens
     (``g_compensation_ref``: ``gating:compensation-ref``) except GatingML's own ``parent_id`` and
-    ``divider_ref``; other keys are plain attributes."""
+    ``divider_ref``; other keys are plain attributes. Every value is written as names are
+    (:func:`assaykit._io.names.escape`: a channel's ``$PnN``, a file or population name may hold
+    any character; assaykit's readers read it back with :func:`assaykit._io.names.unescape`)."""
     node = ElementTree.SubElement(parent, tag)
     for key, value in attributes.items():
         space = _SPACES.get(key[:2])
         if space is None:
-            node.set(key, value)
+            node.set(key, escape(value))
             continue
         name = key[2:] if key[2:] in ("parent_id", "divider_ref") else key[2:].replace("_", "-")
-        node.set(f"{{{space}}}{name}", value)
+        node.set(f"{{{space}}}{name}", escape(value))
     return node
 
 

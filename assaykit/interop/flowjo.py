@@ -22,10 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 import numpy as np
 
+from .._io.names import escape_tree, unescape_tree
 from .._io.read import WORKSPACE_LIMIT, read_xml
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
@@ -544,8 +546,9 @@ def read_workspace(path: str | Path) -> Workspace:
     if root.tag != "Workspace":
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
     _check_version(root, file_path)
-    samples: dict[str, WorkspaceSample] = {}
+    read: dict[str, tuple[Any, dict[str, Any]]] = {}  # sample name -> its element, what it holds
     by_id: dict[str, Any] = {}
+    unescape_tree(root)  # names as written (assaykit's run.wsp: _io.names.escape)
     for sample in root.findall("SampleList/Sample"):
         node = sample.find("SampleNode")
         if node is None:
@@ -558,12 +561,16 @@ def read_workspace(path: str | Path) -> Workspace:
         if ident:
             by_id.setdefault(ident, sample)
         total = int(node.get("count", "-1"))
-        samples[name] = WorkspaceSample(name=name, file_name=uri.replace("\\", "/").rsplit("/", 1)[-1],
-                                        document=document, counts=counts, total=total if total >= 0 else None,
-                                        xml=ElementTree.tostring(sample, encoding="utf-8"))
-    if not samples:
+        file_name = unquote(uri.replace("\\", "/").rsplit("/", 1)[-1], errors="surrogateescape")  # os.fsdecode's
+        read[name] = (sample, {"name": name, "file_name": file_name, "document": document, "counts": counts,
+                               "total": total if total >= 0 else None})
+    if not read:
         raise GatingError("the workspace holds no sample", file_path)
-    return Workspace(path=file_path, samples=samples, groups=_groups(root, by_id, file_path))
+    groups = _groups(root, by_id, file_path)
+    escape_tree(root)  # each sample's XML as a workspace holds it (names escaped), to be written again
+    samples = {name: WorkspaceSample(**fields, xml=ElementTree.tostring(sample, encoding="utf-8"))
+               for name, (sample, fields) in read.items()}
+    return Workspace(path=file_path, samples=samples, groups=groups)
 
 
 def _document(node: Any, sample: Any | None, path: Path) -> tuple[GatingDocument, dict[str, int | None]]:

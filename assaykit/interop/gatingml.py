@@ -379,9 +379,11 @@ def read_gatingml(path: str | Path) -> GatingDocument:
     """The GatingML 2.0 document at ``path``; GatingError naming the file and the element for
     anything malformed or unsupported."""
     file_path = Path(path)
+    from .._io.names import unescape_tree
     from .._io.read import read_xml
 
-    return parse_gatingml(read_xml(file_path, GatingError, "GatingML document", MAX_DOCUMENT_BYTES), file_path)
+    root = read_xml(file_path, GatingError, "GatingML document", MAX_DOCUMENT_BYTES)
+    return parse_gatingml(unescape_tree(root), file_path)  # names as written (export: _io.names.escape)
 
 
 def _elements(parent: Any) -> list[Any]:

@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from .._io.names import escape
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RatioGate, RectangleGate
 from ..gating.kernels import extremes
@@ -359,7 +360,7 @@ def workspace_bytes(entries: Sequence[WorkspaceEntry]) -> bytes:
         node = sample.find("SampleNode")
         if node is None:
             raise GatingError(f"run.wsp: the sample of {entry.name} has no SampleNode")
-        node.set("name", entry.name)
+        node.set("name", escape(entry.name))  # as element() writes names
         node.set("sampleID", str(number))
         samples.append(sample)
     ElementTree.indent(root)

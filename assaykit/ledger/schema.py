@@ -7,59 +7,89 @@ deletes its rows and writes them again in one transaction.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.types import TypeDecorator
+
+from .._io.names import escape, unescape
+
+
+class Name(TypeDecorator):
+    """A text column (VARCHAR) holding names as assaykit writes them everywhere
+    (:func:`assaykit._io.names.escape`: a byte that is not UTF-8 in a file name, a control
+    character or NUL, which neither SQLite's driver nor PostgreSQL stores, as a backslash escape),
+    read back as they were (:func:`assaykit._io.names.unescape`); values compared in a query are
+    escaped the same way, so a patient is found by the ID it was recorded with."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return escape(value) if isinstance(value, str) else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return unescape(value) if isinstance(value, str) else value
+
+
+class NameText(Name):
+    """:class:`Name` as a TEXT column."""
+
+    impl = Text
+    cache_ok = True
+
 
 metadata = MetaData()
 
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_key", String(1024), nullable=False, unique=True),  # the run folder, resolved
-    Column("run_name", String(255), nullable=False),
-    Column("run_uid", String(64), nullable=False),  # the manifest's run_id of the scoring recorded
-    Column("scored_at", String(32), nullable=False),  # ISO 8601, UTC
-    Column("software", String(64), nullable=False),
-    Column("instrument", String(255), nullable=False),  # $CYT of the bead tube (else the tubes')
-    Column("instrument_serial", String(255), nullable=False),  # $CYTNUM
-    Column("acquired_on", String(32), nullable=False),
-    Column("kit", String(255), nullable=False),
-    Column("lot", String(255), nullable=False),
-    Column("unit", String(64), nullable=False),
+    Column("run_key", Name(1024), nullable=False, unique=True),  # the run folder, resolved
+    Column("run_name", Name(255), nullable=False),
+    Column("run_uid", Name(64), nullable=False),  # the manifest's run_id of the scoring recorded
+    Column("scored_at", Name(32), nullable=False),  # ISO 8601, UTC
+    Column("software", Name(64), nullable=False),
+    Column("instrument", Name(255), nullable=False),  # $CYT of the bead tube (else the tubes')
+    Column("instrument_serial", Name(255), nullable=False),  # $CYTNUM
+    Column("acquired_on", Name(32), nullable=False),
+    Column("kit", Name(255), nullable=False),
+    Column("lot", Name(255), nullable=False),
+    Column("unit", Name(64), nullable=False),
     Column("bead_slope", Float),
     Column("bead_intercept", Float),
     Column("bead_r2", Float),
     Column("n_tubes", Integer, nullable=False),
     Column("n_failed", Integer, nullable=False),
-    Column("qc_status", String(32), nullable=False, server_default="not evaluated"),
-    Column("qc_reason", Text, nullable=False, server_default=""),
-    Column("calibration_status", String(32), nullable=False, server_default=""),  # reportable, withheld, released
-    Column("calibration_released", Text, nullable=False, server_default=""),  # a person's reason (released)
+    Column("qc_status", Name(32), nullable=False, server_default="not evaluated"),
+    Column("qc_reason", NameText, nullable=False, server_default=""),
+    Column("calibration_status", Name(32), nullable=False, server_default=""),  # reportable, withheld, released
+    Column("calibration_released", NameText, nullable=False, server_default=""),  # a person's reason (released)
 )
 
 tubes = Table(
     "tubes", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("file", String(1024), nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("well", String(16), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("patient", String(255), nullable=False),
-    Column("timepoint", String(255), nullable=False),
+    Column("file", Name(1024), nullable=False),
+    Column("sha256", Name(64), nullable=False),
+    Column("well", Name(16), nullable=False),
+    Column("role", Name(16), nullable=False),
+    Column("patient", Name(255), nullable=False),
+    Column("timepoint", Name(255), nullable=False),
     Column("day", Float),
-    Column("condition", String(255), nullable=False),
-    Column("instrument", String(255), nullable=False),
-    Column("instrument_serial", String(255), nullable=False),
-    Column("acquired_at", String(32), nullable=False),
+    Column("condition", Name(255), nullable=False),
+    Column("instrument", Name(255), nullable=False),
+    Column("instrument_serial", Name(255), nullable=False),
+    Column("acquired_at", Name(32), nullable=False),
     Column("monocytes", Integer),
     Column("hladr_mfi", Float),
     Column("hladr_abc", Float),
-    Column("qc_flags", Text, nullable=False),
-    Column("error", Text, nullable=False),
-    Column("drawn_at", String(32), nullable=False, server_default=""),
-    Column("stained_at", String(32), nullable=False, server_default=""),
+    Column("qc_flags", NameText, nullable=False),
+    Column("error", NameText, nullable=False),
+    Column("drawn_at", Name(32), nullable=False, server_default=""),
+    Column("stained_at", Name(32), nullable=False, server_default=""),
     Column("draw_to_stain_h", Float),
-    Column("verdict", String(32), nullable=False, server_default=""),  # withheld: no AB/C recorded
+    Column("verdict", Name(32), nullable=False, server_default=""),  # withheld: no AB/C recorded
     Index("ix_tubes_run", "run_id"),
     Index("ix_tubes_sha256", "sha256"),
     Index("ix_tubes_patient", "patient"),
@@ -80,16 +110,16 @@ restoration = Table(
     "restoration", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("patient", String(255), nullable=False),
-    Column("timepoint", String(255), nullable=False),
+    Column("patient", Name(255), nullable=False),
+    Column("timepoint", Name(255), nullable=False),
     Column("day", Float),
-    Column("condition", String(255), nullable=False),
+    Column("condition", Name(255), nullable=False),
     Column("control_abc", Float),
     Column("abc", Float),
     Column("fold_change", Float),
     Column("delta_abc", Float),
-    Column("state_drug", String(64), nullable=False),
-    Column("responder", String(16), nullable=False),
+    Column("state_drug", Name(64), nullable=False),
+    Column("responder", Name(16), nullable=False),
     Index("ix_restoration_run", "run_id"),
     Index("ix_restoration_patient", "patient"),
 )
@@ -98,13 +128,13 @@ patients = Table(
     "patients", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("patient", String(255), nullable=False),
-    Column("timepoint", String(255), nullable=False),
+    Column("patient", Name(255), nullable=False),
+    Column("timepoint", Name(255), nullable=False),
     Column("day", Float),
     Column("control_abc", Float),
-    Column("state", String(64), nullable=False),
+    Column("state", Name(64), nullable=False),
     Column("ferritin_ng_ml", Float),
-    Column("immunosep_class", String(64), nullable=False),
+    Column("immunosep_class", Name(64), nullable=False),
     Index("ix_patients_run", "run_id"),
     Index("ix_patients_patient", "patient"),
 )
@@ -113,14 +143,14 @@ qc_checks = Table(
     "qc_checks", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("series", String(255), nullable=False),
+    Column("series", Name(255), nullable=False),
     Column("value", Float),
     Column("target", Float),
     Column("sd", Float),
     Column("z", Float),
-    Column("rules", String(255), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("limits_source", String(255), nullable=False),
+    Column("rules", Name(255), nullable=False),
+    Column("status", Name(32), nullable=False),
+    Column("limits_source", Name(255), nullable=False),
     Index("ix_qc_checks_run", "run_id"),
 )
 

@@ -602,12 +602,13 @@ def _day_key(day: Any) -> float:
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell: numbers as Python writes them, text neutralised against formulas."""
-    from .._io.names import neutralise
+    """A CSV cell: numbers as Python writes them, text as every table writes it (names escaped,
+    neutralised against formulas: :func:`assaykit._io.names.cell`)."""
+    from .._io.names import cell
 
     if value is None:
         return ""
-    return neutralise(value) if isinstance(value, str) else str(value)
+    return cell(value) if isinstance(value, str) else str(value)
 
 
 def _clean(row: Mapping[str, Any]) -> dict[str, Any]:

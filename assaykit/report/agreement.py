@@ -18,6 +18,9 @@ def _png(fig: Any) -> str:
     """``fig`` as a base64 PNG (embedded: the page is one file), closed."""
     import matplotlib.pyplot as plt
 
+    from .._mpl import draw_names_shown
+
+    draw_names_shown(fig)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})

@@ -304,6 +304,19 @@ def _section_figures(run: RunData, section: dict[str, Any], colours: dict[str, s
 _ENVIRONMENT: Any = None
 
 
+def _shown(value: Any) -> Any:
+    """Every text a template prints, as a name is shown (:func:`assaykit._io.names.escape`: a
+    byte that is not UTF-8, a control character or a bidirectional override as a backslash
+    escape) before Jinja2's autoescape; markup the templates made themselves is left as it is."""
+    from markupsafe import Markup
+
+    from .._io.names import escape
+
+    if isinstance(value, Markup) or hasattr(value, "__html__") or value is None or isinstance(value, int | float):
+        return value
+    return escape(value if isinstance(value, str) else str(value))  # a finding, a path: its text
+
+
 def _environment() -> Any:
     """The templates, compiled once per process (before the workers fork, :func:`render_reports`)."""
     global _ENVIRONMENT
@@ -312,7 +325,7 @@ def _environment() -> Any:
 
         _ENVIRONMENT = Environment(loader=PackageLoader("assaykit.report", "templates"), autoescape=True,
                                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                   keep_trailing_newline=True)
+                                   keep_trailing_newline=True, finalize=_shown)
         for name in ("patient.html.j2", "index.html.j2"):
             _ENVIRONMENT.get_template(name)
     return _ENVIRONMENT
@@ -499,11 +512,12 @@ def patient_pdf(context: dict[str, Any], common: dict[str, Any]) -> bytes:
     per time point the state, the restoration table and figure, the histograms, the tubes table
     and the gating thumbnails; the methods and the research-use line end it. ``context``: the
     patient's page context; ``common``: what every page shows (:func:`_common`)."""
-    from .pdf import Pages, core_fonts_suffice
+    from .pdf import Pages, core_fonts_suffice, glyph_note, missing_glyphs
 
     pages = Pages(f"HLA-DR restoration: patient {context['patient']}", f"assaykit {common['software']}",
                   core_fonts=core_fonts_suffice(context, common))
     _pdf_top(pages, context, common)
+    pages.text(glyph_note(missing_glyphs(context, common)), 7.5, box=_AMBER)
     course = context["trajectory"]
     if course is not None:
         pages.text(f"Over time (runs: {', '.join(course['runs'])})", 12, bold=True, keep=120)

@@ -53,6 +53,9 @@ def render(draw: Callable[[Any], Sequence[int] | None], width_in: float, height_
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     canvas = _canvas_class()(fig)
     breaks = draw(fig)
+    from .._mpl import draw_names_shown
+
+    draw_names_shown(fig)  # names as every output shows them (escaped; a glyph the font lacks as its code point)
     canvas.draw()
     pixels = np.array(np.asarray(canvas.buffer_rgba())[..., :3])  # the face is opaque white
     return Raster(encode_png(pixels), pixels, dpi, tuple(breaks or ()))

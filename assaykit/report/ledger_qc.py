@@ -84,6 +84,9 @@ def levey_jennings(series: dict[str, Any]) -> str:
     ticks = x[:: max(1, len(rows) // 10)]
     ax.set_xticks(ticks, [rows[i]["acquired_on"][:10] or rows[i]["run"][:10] for i in ticks], fontsize=6)
     ax.set_title(f"{series['series']} - {series['instrument']} - {series['lot']}", fontsize=8)
+    from .._mpl import draw_names_shown
+
+    draw_names_shown(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=72, metadata={"Software": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io.names import restore
+from .._io.names import read_cell
 from .._io.read import OUTPUT_LIMIT, read_input
 from ..errors import AssayKitError
 from ..findings import parse_findings
@@ -105,7 +105,7 @@ class RunData:
 
 
 def _value(column: str, text: str) -> Any:
-    text = restore(text)  # the tables neutralise formula-like text (_io.names.neutralise)
+    text = read_cell(text)  # the tables escape names and neutralise formula-like text (_io.names.cell)
     if column in _NUMBERS:
         if text == "":
             return None
@@ -152,6 +152,8 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     data = read_input(path, AssayKitError, "table", OUTPUT_LIMIT, links=False)  # never a FIFO or /dev/zero
     try:
         reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+        if reader.fieldnames is not None:
+            reader.fieldnames = [read_cell(name) for name in reader.fieldnames]
         missing = [c for c in COLUMNS.get(path.stem, ())
                    if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS]
         if missing:

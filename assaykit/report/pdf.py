@@ -50,6 +50,40 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     return total * 1.02  # kerning and hinting slack
 
 
+def shown(text: str) -> str:
+    """``text`` as the PDF draws it (:func:`assaykit._mpl.drawn_text`): names escaped, each
+    character the PDF's font (DejaVu Sans) has no glyph for as its code point, ``[U+4E2D]``,
+    never a box or nothing (the page says so: :func:`missing_glyphs`, :func:`glyph_note`)."""
+    from .._mpl import drawn_text
+
+    return drawn_text(text)
+
+
+def missing_glyphs(*values: Any) -> list[str]:
+    """The characters of the texts in ``values`` (nested as for :func:`core_fonts_suffice`) that
+    the PDF's font has no glyph for (drawn as their code points by :func:`shown`), in order."""
+    from .._io.names import escape
+    from .._mpl import has_glyph
+
+    found: dict[str, None] = {}
+    for value in _texts(values):
+        text = escape(value)
+        if not text.isascii():
+            found.update(dict.fromkeys(c for c in text if not c.isascii() and not has_glyph(c)))
+    return list(found)
+
+
+def glyph_note(missing: Sequence[str]) -> str:
+    """The line a PDF shows when some of its characters are drawn as code points."""
+    if not missing:
+        return ""
+    from .._mpl import no_glyph
+
+    listed = ", ".join(no_glyph(c) for c in missing[:12]) + (", ..." if len(missing) > 12 else "")
+    return (f"Characters drawn as their code points ({listed}): the PDF's font (DejaVu Sans) has no glyph for "
+            "them; the HTML page shows them as written.")
+
+
 def text_height(lines: int, size: float, bold: bool = False) -> float:
     """Height in points of ``lines`` lines of text as matplotlib lays them out with a fixed line
     spacing: each line ``LINE_SPACING`` x the font's ascent + descent (DejaVu: 1 em)."""
@@ -158,12 +192,15 @@ class Pages:
     def __init__(self, title: str, creator: str, core_fonts: bool = False) -> None:
         from matplotlib.backends.backend_pdf import PdfPages
 
+        from .._io.names import escape
+
         self._core_fonts = core_fonts
         if core_fonts:
             _standard_fonts_once()
         _known_images_once()
         self._buffer = io.BytesIO()
-        self._pdf = PdfPages(self._buffer, metadata={"CreationDate": None, "Creator": creator, "Title": title})
+        self._pdf = PdfPages(self._buffer, metadata={"CreationDate": None, "Creator": creator,
+                                                     "Title": escape(title)})
         self._fig: Any = None
         self.y = 0.0
         self._new_page()
@@ -193,6 +230,7 @@ class Pages:
     def _put(self, x: float, y: float, text: str, size: float, bold: bool = False, colour: str = "black",
              align: Align = "left") -> None:
         self._fig.text(x / A4_PT[0], 1 - y / A4_PT[1], text, fontsize=size, va="top", ha=align, color=colour,
+                       parse_math=False,
                        fontweight="bold" if bold else "normal", linespacing=LINE_SPACING)
 
     def _box(self, x: float, y: float, width: float, height: float, colour: str, edge: str = "none") -> None:
@@ -208,6 +246,7 @@ class Pages:
         ``keep``: points of what follows that must fit under it (a heading's table or figure)."""
         if not text:
             return
+        text = shown(text)
         pad = 4.0 if box else 0.0
         lines = wrap(text, WIDTH_PT - indent - 2 * pad, size, bold)
         height = text_height(len(lines), size, bold) + 2 * pad
@@ -222,7 +261,7 @@ class Pages:
         """A list, one item a line (wrapped, hanging), drawn as one text per page."""
         wrapped: list[str] = []
         for line in lines:
-            parts = wrap(f"- {line}", WIDTH_PT - indent, size)
+            parts = wrap(f"- {shown(line)}", WIDTH_PT - indent, size)
             wrapped += [parts[0], *[f"   {p}" for p in parts[1:]]]
         while wrapped:
             fit = max(1, min(len(wrapped), int(self.room / (LINE_SPACING * size))))
@@ -245,7 +284,7 @@ class Pages:
 
         pad = 3.0
         columns = len(header)
-        cells = [list(header), *[list(r) for r in rows]]
+        cells = [[shown(c) for c in header], *[[shown(c) for c in r] for r in rows]]
 
         def widths(at: float) -> list[float]:
             return [max(text_width(line, at, i == 0) for i, row in enumerate(cells) for line in row[j].split("\n"))
@@ -365,9 +404,8 @@ class Pages:
         return self._buffer.getvalue()
 
 
-def core_fonts_suffice(*values: Any) -> bool:
-    """Whether every text in ``values`` (nested dicts, lists, tuples; other objects by ``str``)
-    can be written in Windows-1252, the standard PDF fonts' encoding."""
+def _texts(values: Sequence[Any]) -> Iterator[str]:
+    """Every text in ``values`` (nested dicts, lists, tuples; other objects by ``str``)."""
     stack = list(values)
     while stack:
         value = stack.pop()
@@ -377,10 +415,20 @@ def core_fonts_suffice(*values: Any) -> bool:
         elif isinstance(value, list | tuple):
             stack.extend(value)
         elif value is not None and not isinstance(value, int | float | Raster):
-            try:
-                str(value).encode("cp1252")
-            except UnicodeEncodeError:
-                return False
+            yield str(value)
+
+
+def core_fonts_suffice(*values: Any) -> bool:
+    """Whether every text in ``values`` (nested dicts, lists, tuples; other objects by ``str``),
+    as the PDF draws it (:func:`shown`), can be written in Windows-1252, the standard PDF fonts'
+    encoding."""
+    from .._io.names import escape
+
+    for value in _texts(values):
+        try:
+            escape(value).encode("cp1252")
+        except UnicodeEncodeError:
+            return False
     return True
 
 

@@ -224,8 +224,12 @@ def _paired(tube: TubeAgreement) -> bool:
 def _blood_rows(folder: Path) -> list[dict[str, str]]:
     import csv
 
+    from .._io.names import read_cell
+
     with (folder / "samples.csv").open(newline="", encoding="utf-8") as handle:
-        return [r for r in csv.DictReader(handle) if r.get("role") in ("sample", "isotype")]
+        rows = [{read_cell(k): read_cell(v) for k, v in r.items() if isinstance(k, str) and isinstance(v, str)}
+                for r in csv.DictReader(handle)]  # the cells as written (_io.names.cell): names as read
+    return [r for r in rows if r.get("role") in ("sample", "isotype")]
 
 
 def _number(text: str) -> float | None:

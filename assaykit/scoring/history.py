@@ -218,7 +218,7 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
     entries = []
     with checking(AssayKitError, path):
         if not isinstance(doc, list):
-            raise invalid("", f"expected a list of {{series, target, sd}} entries, got {shown(doc)}")
+            raise invalid("", f"expected a list of {{series, target, sd}} entries, got {shown(doc, whole=True)}")
         for i, entry in enumerate(doc, start=1):
             where = f"entry {i}"
             if not isinstance(entry, dict) or not {"series", "target", "sd"} <= set(entry):

@@ -80,7 +80,7 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     with checking(AssayKitError, path):
         if doc is not None and not isinstance(doc, dict):
-            raise invalid("", f"run.yaml must be a mapping of options, got {shown(doc)}")
+            raise invalid("", f"run.yaml must be a mapping of options, got {shown(doc, whole=True)}")
         doc = known(mapping(doc, "", optional=True), KEYS, "")
         given = {k: v for k, v in doc.items() if v is not None}
         for key in PATH_KEYS:

@@ -368,8 +368,10 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     if "well" not in keys and "file" not in keys:
         missing.insert(0, "well or file")
     if missing:
-        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {quote(', '.join(columns)) or 'none'})",
-                            file_path)
+        ours = any(k in keys for k in ("well", "file", *REQUIRED))  # else perhaps not a plate map at all
+        found = (", ".join(quote(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "")) if ours \
+            else f"{len(columns)}, none a plate map has"  # a foreign file's first line is not quoted
+        raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {found or 'none'})", file_path)
     known = {"well", "file", *REQUIRED}
     cells = table.astype(str).to_numpy().tolist() if len(table) else []
     unnamed = [i + 1 for i, key in enumerate(keys) if not key and any(str(r[i]).strip() for r in cells)]

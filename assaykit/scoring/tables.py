@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
-from .._io.names import neutralise
+from .._io.names import cell
 from ..ledger.trajectory import TIMELINE_COLUMNS
 from .rows import CalibrationRow, PatientRow, RestorationRow, SampleRow
 
@@ -128,13 +128,16 @@ def frames(samples: Sequence[SampleRow], calibration: Calibration | None, bead_e
 
 def csv_bytes(frame: Any) -> bytes:
     """CSV with 7 significant digits for floats, empty cells for missing values, '\\n' line ends;
-    text cells neutralised against formula injection (:func:`neutralise`), numbers untouched."""
+    text cells and column names written by :func:`assaykit._io.names.cell` (names escaped, then
+    neutralised against formula injection; read back by :func:`assaykit._io.names.read_cell`),
+    numbers untouched."""
     buffer = io.StringIO()
     import pandas as pd
 
     # text columns are object dtype in pandas 2 and "str" in pandas 3: test the values, not the dtype
     frame = frame.apply(lambda column: column if pd.api.types.is_numeric_dtype(column)
-                        else column.map(lambda v: neutralise(v) if isinstance(v, str) else v))
+                        else column.map(lambda v: cell(v) if isinstance(v, str) else v))
+    frame.columns = [cell(str(c)) for c in frame.columns]
     frame.to_csv(buffer, index=False, float_format="%.7g", lineterminator="\n")
     return buffer.getvalue().encode("utf-8")
 

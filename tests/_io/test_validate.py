@@ -71,8 +71,11 @@ def test_checks_return_the_value_typed() -> None:
 
 def test_what_a_message_shows_of_a_value_is_one_short_line() -> None:
     long = "a" * 100 + "\nsecret"
-    assert v.shown(long) == repr("a" * 80 + "...")
-    assert v.shown("x\nsecret") == "'x...'"
+    assert v.shown(long) == "a text of 107 characters"  # never a line of the file (issue 28: /etc/shadow)
+    assert v.shown("x\nsecret") == "a text of 8 characters"
+    assert v.shown("root:x:0:0:root:/root:/bin/bash") == "a text of 31 characters"
+    assert v.shown("four") == "'four'" and v.shown("run 1/plate map.csv") == "'run 1/plate map.csv'"
+    assert v.shown("four", whole=True) == "a text of 4 characters"
     assert [v.shown(x) for x in (None, True, 2, 1e308, {}, [], (1,), "t")] == \
         ["null", "true", "2", "1e+308", "a mapping", "a list", "a list", "'t'"]
     with pytest.raises(v.InvalidError) as refused:

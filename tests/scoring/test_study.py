@@ -51,7 +51,8 @@ def test_a_study_scores_every_run_in_one_pool(runs: Path, tmp_path: Path) -> Non
         assert _tables(tmp_path / "study" / name) == _tables(tmp_path / "alone"), name
     with (tmp_path / "study" / "study.csv").open(newline="") as handle:
         rows = {r["run"]: r for r in csv.DictReader(handle)}
-    assert rows["broken"]["error"].endswith("missing column(s): timepoint, condition, role (columns: 'well, patient')")
+    assert rows["broken"]["error"].endswith(
+        "missing column(s): timepoint, condition, role (columns: 'well', 'patient')")
     assert rows["plate-a"]["files"] == "5" and rows["plate-a"]["failed"] == "0" and rows["plate-a"]["patients"] == "2"
     assert rows["plate-b"]["out_dir"] == str(tmp_path / "study" / "plate-b")
     with pytest.raises(Exception, match="named twice in the study"):
