@@ -70,6 +70,9 @@ configuration (a typo, a word, a number, a path), at most 40 letters, digits, sp
 ``_ . , + / % ( ) [ ] # -``. Anything else -- a line of some other file (``root:x:0:0:...``, a
 password hash), markup, control characters, a long text -- is described by its length only
 (docs/reliability.md, "Errors quote only our own inputs")."""
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?")
+"""A date or time as a clinical table holds one (ISO 8601: ``2026-11-17 06:00``, ``...T06:00:00+01:00``),
+also quoted: its colons are a time's, not a foreign file's fields."""
 
 
 def quote(text: Any) -> str:
@@ -77,7 +80,7 @@ def quote(text: Any) -> str:
     types (:data:`QUOTED`), else ``a text of N characters``: a message never prints a line of a
     file that is not an assaykit file (``lot: /etc/shadow``)."""
     value = str(text)
-    if QUOTED.fullmatch(value):
+    if QUOTED.fullmatch(value) or TIMESTAMP.fullmatch(value):
         return repr(value)
     return f"a text of {len(value)} character{'' if len(value) == 1 else 's'}" if value else "''"
 
