@@ -148,8 +148,11 @@ def ledger_qc(
 
     Example: assaykit ledger qc --instrument "FACSCanto II" --out reports/qc
     """
+    from .._io.atomic import check_output_folder
     from ..report.ledger_qc import qc_series, write_qc_page
 
+    if out is not None:
+        check_output_folder(out)
     with open_ledger_option(ledger) as opened:
         points = opened.qc_points(instrument)
     series = qc_series(points)
@@ -179,8 +182,9 @@ def ledger_export(
 
     Example: assaykit ledger export --out ledger-export
     """
-    from .._io.atomic import output_unit, write_atomic
+    from .._io.atomic import check_output_folder, output_unit, write_atomic
 
+    check_output_folder(out)
     with open_ledger_option(ledger) as opened:
         tables = opened.export()
     import hashlib

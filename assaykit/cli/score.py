@@ -129,7 +129,7 @@ def score(
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
     typer.echo(f"measured {len(result.samples) - len(failed)} of {len(result.samples)} files; "
-               f"results in {result.out_dir}/")
+               f"results in {result.out_dir}/" + (" (replacing the earlier outputs there)" if result.replaced else ""))
     for _, row in failed.iterrows():
         typer.echo(f"  failed: {row['file']}: {row['error']}")
     _say_verdicts(result)
@@ -194,6 +194,7 @@ def _say_study(study: Any) -> None:
                  f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
                  f"ledger error: {row['ledger_error']}" if row["ledger_error"] else ""]
         typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
+                   + (" (replacing the earlier outputs there)" if row.get("replaced") else "")
                    + "".join(f"; {e}" for e in extra if e))
     scored = sum(1 for r in study.rows if not r["error"])
     typer.echo(f"scored {scored} of {len(study.rows)} runs; summary in {study.out_dir}/study.csv")
