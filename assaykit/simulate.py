@@ -491,7 +491,7 @@ def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
 def _check_run_folder(out: Path, force: bool) -> None:
     """AssayKitError, before anything is simulated, when ``out`` is a file or symlink, or (not
     ``force``) a folder holding anything, or a place where no file can be made."""
-    from ._io.atomic import check_output_file
+    from ._io.atomic import check_output_file, check_output_folder
 
     if out.is_symlink() or (os.path.lexists(out) and not out.is_dir()):
         raise AssayKitError("the run folder is a file or a symlink; name a new folder", out)
@@ -499,13 +499,13 @@ def _check_run_folder(out: Path, force: bool) -> None:
         busy = out.is_dir() and any(out.iterdir())
     except OSError as exc:
         raise AssayKitError(f"cannot read the folder ({exc.strerror or exc})", out) from None
-    if busy and not force:
+    if not busy:
+        check_output_folder(out)  # a new or empty folder: it can be made and written (not read-only, /proc ...)
+    elif not force:
         raise AssayKitError("the folder is not empty (its files could be overwritten): name a new or empty folder, "
                             "or give --force to write the simulated files over any of the same names", out)
-    if out.is_dir():
-        check_output_file(out / "plate_map.csv")  # the folder accepts files (not read-only, /proc ...)
-        if (out / "plate_map.csv").exists() and not (out / "plate_map.csv").is_file():
-            raise AssayKitError("plate_map.csv here is not a file", out)
+    else:
+        check_output_file(out / "plate_map.csv")  # the folder takes files
 
 
 def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = False) -> Path:

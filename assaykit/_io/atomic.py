@@ -86,19 +86,20 @@ def _check_parent(target: Path, error: type[AssayKitError], create: bool) -> Non
     can be made: its nearest existing ancestor is a writable folder) and accepts a new file (a
     probe file made and removed at once: the only test that /proc, a read-only mount or a full
     quota answers truly)."""
+    what = "cannot write the outputs" if create else "cannot write the output"
     parent = target.absolute().parent
     if not os.path.lexists(parent):
         if not create:
-            raise error("the output's folder does not exist; make it first or name another", target)
+            raise error(f"{what}: its folder does not exist; make it first or name another", target)
         parent = _existing_ancestor(target)
     if not parent.is_dir():
-        raise error(f"{parent} is not a folder; the output cannot be made under it", target)
+        raise error(f"{what}: {parent} is not a folder", target)
     if _read_only(parent):
-        raise error(f"the folder {parent} is read-only; nothing can be written there", target)
+        raise error(f"{what}: the folder {parent} is read-only", target)
     try:
         handle, probe = tempfile.mkstemp(dir=parent, prefix=".assaykit-probe-")
     except OSError as exc:
-        raise error(f"cannot write in the folder {parent} ({exc.strerror or exc})", target) from None
+        raise error(f"{what}: the folder {parent} takes no new file ({exc.strerror or exc})", target) from None
     os.close(handle)
     os.unlink(probe)
 
@@ -118,11 +119,11 @@ def check_output_file(path: str | os.PathLike[str], inputs: Iterable[str | os.Pa
             raise error("cannot write the output: it is a special file (a device, FIFO or socket); name a file",
                         target)
         if _read_only(target):
-            raise error("the output file is read-only; make it writable or name another", target)
+            raise error("cannot write the output: the file is read-only; make it writable or name another", target)
     for source in inputs:
         if _same_file(target, Path(source)):
-            raise error(f"the output is the input {source}: inputs are never written over; name another file",
-                        target)
+            raise error(f"cannot write the output: it is the input {source}, and inputs are never written over; "
+                        "name another file", target)
     _check_parent(target, error, create=False)
     return target
 
@@ -150,8 +151,8 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
             frozen = next((p for p in [target, *target.rglob("*")] if not p.is_symlink() and _read_only(p)), None)
             if frozen is not None:
                 what = "output folder" if frozen == target else f"output folder's {frozen.relative_to(target)}"
-                raise error(f"the {what} is read-only (replacing the folder would change it); make it writable "
-                            "or name another folder", target)
+                raise error(f"cannot write the outputs: the {what} is read-only (replacing the folder would change "
+                            "it); make it writable or name another folder", target)
     except OSError as exc:
         raise error(f"cannot read the output folder ({exc.strerror or exc})", target) from None
     _check_parent(target, error, create=True)
@@ -303,9 +304,9 @@ def _not_ours(folder: Path) -> str:
         return (f"the output folder holds {foreign[0][:80]!r}{more}, not listed in its manifest.json (not written "
                 "by assaykit): move it away or name another folder")
     if changed:
-        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-        return (f"the output folder's {changed[0][:80]!r}{more} changed since assaykit wrote it (its size or sha256 "
-                "is not the one its manifest.json lists): move it away or name another folder")
+        more = f", as are {len(changed) - 1} more" if len(changed) > 1 else ""
+        return (f"{changed[0][:80]}: this file is not the one the manifest lists (changed since assaykit wrote it"
+                f"{more}): move it away or name another folder")
     return ""
 
 
