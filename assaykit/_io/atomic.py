@@ -135,7 +135,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError) -> bool:
+def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError,
+                        earlier: tuple[str, ...] = ()) -> bool:
     """Decide, before any work, whether the output folder ``out_dir`` may be (re)placed by
     :func:`output_unit` (which decides again, by this same rule, under its lock): it is not a
     symlink or a file; an existing one is empty or an assaykit output folder holding only the
@@ -143,9 +144,11 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     neither it nor any folder or file in it is read-only; its parent accepts files (or can be
     made: missing folders are made only when the outputs are written); no other assaykit is
     writing it. ``error`` (one line naming the folder and the problem) when it may not. True when
-    an existing output folder will be replaced. Nothing is made or left behind."""
+    an existing output folder will be replaced. Nothing is made or left behind. ``earlier``: the
+    files an older assaykit wrote into such a folder without a manifest (a folder holding those
+    alone is its own)."""
     target = Path(out_dir)
-    replaces = _check_contents(target, error)
+    replaces = _check_contents(target, error, earlier)
     try:
         if target.is_dir():
             frozen = next((p for p in [target, *target.rglob("*")] if not p.is_symlink() and _read_only(p)), None)
@@ -330,7 +333,8 @@ def _differs(path: Path, entry: Any) -> bool:
 
 
 @contextmanager
-def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError) -> Iterator[Path]:
+def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError,
+                earlier: tuple[str, ...] = ()) -> Iterator[Path]:
     """Build a folder of outputs as one unit: yields an empty staging folder beside ``out_dir``
     (under an exclusive lock on ``out_dir``; stale staging folders of earlier, killed runs are
     removed first) and, when the block ends without error, puts it in ``out_dir``'s place in one
@@ -338,17 +342,17 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
     or kill, ``out_dir`` is left as it was, and the lock file, the staging folder and any parent
     folder made for it are removed. Whether ``out_dir`` may be replaced is decided by
     :func:`check_output_folder` (a caller checks first, before its work; this checks again under
-    the lock)."""
+    the lock; ``earlier`` as there)."""
     import glob
     import shutil
 
     target = Path(out_dir)
-    check_output_folder(target, error)
+    check_output_folder(target, error, earlier)
     made = _make_parents(target, error)
     lock = None
     try:
         lock = _lock(target, error)
-        _check_contents(target, error)  # again under the lock: another process may have written since
+        _check_contents(target, error, earlier)  # again under the lock: another process may have written since
         for stale in target.parent.glob(f".{glob.escape(target.name)}.staging-*"):
             shutil.rmtree(stale, ignore_errors=True)
         try:
@@ -377,7 +381,7 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         _unlock(target, lock)
 
 
-def _check_contents(target: Path, error: type[AssayKitError]) -> bool:
+def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str, ...] = ()) -> bool:
     """The rule on what an output folder may hold to be replaced (``error`` when it may not;
     True when it exists and is not empty): not a symlink or a file; empty, or an assaykit output
     folder (a manifest.json) holding nothing its manifest does not vouch for (:func:`_not_ours`)."""
@@ -388,6 +392,9 @@ def _check_contents(target: Path, error: type[AssayKitError]) -> bool:
     try:
         if not (target.is_dir() and any(target.iterdir())):
             return False
+        if earlier and not (target / "manifest.json").exists() \
+                and all(p.name in earlier and p.is_file() and not p.is_symlink() for p in target.iterdir()):
+            return True  # an older assaykit's folder of this kind: its files alone
         if not (target / "manifest.json").is_file():
             raise error("the output folder exists and is not an assaykit output folder (no manifest.json); "
                         "name a new or empty folder", target)

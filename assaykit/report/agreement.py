@@ -113,6 +113,10 @@ def agreement_html(agreement: Any) -> bytes:
     return text.encode("utf-8")
 
 
+EARLIER = ("agreement.csv", "agreement.html")
+"""What an agreement folder held before it had a manifest (a later compare replaces it)."""
+
+
 def write_agreement(agreement: Any, out: str | Path) -> Path:
     """Write agreement.csv, agreement.html and manifest.json (what the folder holds: a later
     compare may replace it) into the folder ``out``, replaced as one unit."""
@@ -121,7 +125,7 @@ def write_agreement(agreement: Any, out: str | Path) -> Path:
     from .._io.atomic import file_listing, output_unit, write_atomic
     from ..scoring.tables import csv_bytes
 
-    with output_unit(Path(out)) as stage:
+    with output_unit(Path(out), earlier=EARLIER) as stage:
         write_atomic(stage / "agreement.csv", csv_bytes(agreement.frame()))
         write_atomic(stage / "agreement.html", agreement_html(agreement))
         manifest = {"kind": "assaykit compare", "scored": str(agreement.out_dir), "files": file_listing(stage)}
