@@ -81,12 +81,20 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(path.absolute().anchor)
 
 
+NAME_MAX = 255
+"""The longest file name (bytes) the common file systems take; an output's temporary names
+(``.<name>.staging-XXXXXXXX``, ``.<name>.XXXXXXXX.tmp``) must fit it too."""
+
+
 def _check_parent(target: Path, error: type[AssayKitError], create: bool) -> None:
     """``error`` unless files can be made beside ``target``: its folder exists (or, ``create``,
     can be made: its nearest existing ancestor is a writable folder) and accepts a new file (a
     probe file made and removed at once: the only test that /proc, a read-only mount or a full
     quota answers truly)."""
     what = "cannot write the outputs" if create else "cannot write the output"
+    room = NAME_MAX - (len(".") + len(".staging-old-") + 8 if create else len("..") + 8 + len(".tmp"))
+    if len(os.fsencode(target.name)) > room:
+        raise error(f"{what}: its name is too long ({len(os.fsencode(target.name))} bytes; at most {room})", target)
     parent = target.absolute().parent
     if not os.path.lexists(parent):
         if not create:
@@ -151,7 +159,8 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     replaces = _check_contents(target, error, earlier)
     try:
         if target.is_dir():
-            frozen = next((p for p in [target, *target.rglob("*")] if not p.is_symlink() and _read_only(p)), None)
+            frozen = next((p for p in [target, *_entries(target, error)] if not p.is_symlink() and _read_only(p)),
+                          None)
             if frozen is not None:
                 what = "output folder" if frozen == target else f"output folder's {frozen.relative_to(target)}"
                 raise error(f"cannot write the outputs: the {what} is read-only (replacing the folder would change "
@@ -269,7 +278,7 @@ KNOWN_OUTPUTS = ("*.csv", "manifest.json", "figure_data.json", "run.wsp", "index
 lists no ``files``) vouches for."""
 
 
-def _not_ours(folder: Path) -> str:
+def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError) -> str:
     """Why the existing output folder ``folder`` cannot be replaced ("" when it can): a file its
     manifest.json does not list (a user's own, which replacing the folder would delete), a listed
     file whose size or sha256 is not the one listed (changed since assaykit wrote it), or a
@@ -291,7 +300,7 @@ def _not_ours(folder: Path) -> str:
         and "assaykit" in doc["software"]
     listed = doc["files"] if isinstance(doc.get("files"), dict) else {}
     foreign, changed = [], []
-    for p in sorted(folder.rglob("*")):
+    for p in sorted(_entries(folder, error)):
         if p.is_symlink() or p.is_dir():
             continue
         rel = p.relative_to(folder).as_posix()
@@ -304,13 +313,42 @@ def _not_ours(folder: Path) -> str:
             changed.append(rel)
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        return (f"the output folder holds {foreign[0][:80]!r}{more}, not listed in its manifest.json (not written "
+        return (f"the output folder holds {_shown(foreign[0])!r}{more}, not listed in its manifest.json (not written "
                 "by assaykit): move it away or name another folder")
     if changed:
         more = f", as are {len(changed) - 1} more" if len(changed) > 1 else ""
-        return (f"{changed[0][:80]}: this file is not the one the manifest lists (changed since assaykit wrote it"
+        return (f"{_shown(changed[0])}: this file is not the one the manifest lists (changed since assaykit wrote it"
                 f"{more}): move it away or name another folder")
     return ""
+
+
+def _shown(name: str) -> str:
+    """A file name in a message: at most 80 characters, anything unprintable escaped."""
+    return name[:80] if name[:80].isprintable() else ascii(name[:80])[1:-1]
+
+
+MAX_DEPTH = 16
+"""Folders nested deeper than this in an output folder are not assaykit's (its own go 2 deep)."""
+
+
+def _entries(folder: Path, error: type[AssayKitError]) -> list[Path]:
+    """Every entry under ``folder`` (files, folders, links; links never followed), walked
+    without recursion; ``error`` for a folder nested deeper than :data:`MAX_DEPTH`, which no
+    assaykit output holds (and which a recursive removal could not remove)."""
+    found: list[Path] = []
+    stack = [(folder, 0)]
+    while stack:
+        current, depth = stack.pop()
+        with os.scandir(current) as listing:
+            for entry in listing:
+                path = Path(entry.path)
+                found.append(path)
+                if entry.is_dir(follow_symlinks=False):
+                    if depth + 1 > MAX_DEPTH:
+                        raise error(f"the output folder holds folders nested more than {MAX_DEPTH} deep (not "
+                                    "written by assaykit): move them away or name another folder", folder)
+                    stack.append((path, depth + 1))
+    return found
 
 
 def _differs(path: Path, entry: Any) -> bool:
@@ -398,7 +436,7 @@ def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str
         if not (target / "manifest.json").is_file():
             raise error("the output folder exists and is not an assaykit output folder (no manifest.json); "
                         "name a new or empty folder", target)
-        problem = _not_ours(target)
+        problem = _not_ours(target, error)
     except OSError as exc:
         raise error(f"cannot read the output folder ({exc.strerror or exc})", target) from None
     if problem:

@@ -424,3 +424,56 @@ def test_compare_replaces_its_own_earlier_folder(scored: tuple[Path, Path], tmp_
         before = _tree(out)
         _refused(_cli(*argv[:-1], inside), inside)
         assert _tree(out) == before
+
+
+# --- neighbours: names too long for the temporary names, nesting no output has, a planted lock ------------
+
+
+@pytest.mark.parametrize("length", [200, 233, 234, 255])
+def test_output_names_too_long_for_their_temporary_names_are_refused_before_work(simulated_run: Path,
+                                                                                  scored: tuple[Path, Path],
+                                                                                  tmp_path: Path,
+                                                                                  length: int) -> None:
+    fcs = sorted(simulated_run.glob("*A01.fcs"))[0]
+    folder, file = tmp_path / ("o" * length), tmp_path / ("f" * (length - 4) + ".csv")
+    result = _cli("ledger", "export", "--ledger", scored[1], "--out", folder)
+    converted = _cli("convert", fcs, file)
+    if length <= 233:
+        assert result.exit_code == 0 and (folder / "manifest.json").is_file(), result.output
+    else:
+        _refused(result, folder)
+        assert "too long" in result.output and not folder.exists()
+    if length <= 241:
+        assert converted.exit_code == 0, converted.output
+    else:
+        _refused(converted, file)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("depth", [3, 16, 17, 400])
+def test_an_output_folder_nested_deeper_than_assaykit_writes_is_refused(scored: tuple[Path, Path], tmp_path: Path,
+                                                                        depth: int) -> None:
+    out = _ours(tmp_path / "out")
+    deep = out.joinpath(*["d"] * depth)
+    deep.mkdir(parents=True)
+    before = _tree(tmp_path)
+    result = _cli("ledger", "export", "--ledger", scored[1], "--out", out)
+    if depth <= 16:  # empty folders hold nothing of a user's: replaced
+        assert result.exit_code == 0 and not (out / "d").exists(), result.output
+    else:
+        _refused(result, out)
+        assert "nested" in result.output and _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("planted", ["a folder", "a FIFO", "a link to a file", "a dangling link"])
+def test_a_planted_lock_is_never_followed_or_opened_as_a_file(scored: tuple[Path, Path], tmp_path: Path,
+                                                              planted: str) -> None:
+    lock, victim = tmp_path / ".out.lock", tmp_path / "victim.txt"
+    victim.write_bytes(USER_BYTES)
+    {"a folder": lambda: lock.mkdir(), "a FIFO": lambda: os.mkfifo(lock),
+     "a link to a file": lambda: lock.symlink_to(victim),
+     "a dangling link": lambda: lock.symlink_to(tmp_path / "made")}[planted]()
+    before = _tree(tmp_path)
+    result = _cli("ledger", "export", "--ledger", scored[1], "--out", tmp_path / "out")
+    _refused(result, tmp_path / "out")
+    assert _tree(tmp_path) == before and not (tmp_path / "made").exists()
