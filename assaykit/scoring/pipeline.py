@@ -139,11 +139,12 @@ class RunInputs:
 
 
 def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-                use_default_ledger: bool = False, **overrides: Any) -> RunInputs:
+                use_default_ledger: bool = False, write: bool = True, **overrides: Any) -> RunInputs:
     """Read a run folder's inputs (see :class:`RunInputs`); ``overrides`` as for :func:`score_run`.
     Raises AssayKitError for usage errors (plate map, lot, strategy, clinical file) and for an
-    output folder or ledger that may not be written (:func:`check_outputs`): all before any tube
-    is measured."""
+    output folder or ledger that may not be written (:func:`check_outputs`; ``write`` False: the
+    run's outputs will not be written, and only :func:`check_out_dir` applies): all before any
+    tube is measured."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise AssayKitError("run folder not found", folder)
@@ -172,7 +173,9 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
             keywords[f] = {}
             unreadable[f] = error.message
     out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
-    replaces = check_outputs(folder, out_dir, options.ledger, use_default_ledger)
+    replaces = check_outputs(folder, out_dir, options.ledger, use_default_ledger) if write else False
+    if not write:
+        check_out_dir(folder, out_dir)
     assignments = match_files(plate, files, keywords, options.control)
     gate_overrides: dict[Path, TubeOverride] = {}
     if options.gate_overrides:
@@ -349,7 +352,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     ``prepare_pages()``: what ``pages`` imports first, done (with the cohort statistics' SciPy) while
     local workers measure the tubes."""
     timer = PhaseTimer()
-    inputs = load_inputs(run_dir, out, use_default_ledger=use_default_ledger and write, **overrides)
+    inputs = load_inputs(run_dir, out, use_default_ledger=use_default_ledger, write=write, **overrides)
     timer.mark("setup")
     beads = calibrate_run(inputs)
     timer.mark("calibration")
@@ -374,6 +377,10 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     tables and figure data written as one unit (with ``pages``), the run recorded."""
     from . import history, tables, verdicts
 
+    if write:  # decided again (the folder may have changed while the tubes were measured), before the ledger
+        from .._io.atomic import check_output_folder
+
+        check_output_folder(inputs.out_dir)
     options = inputs.options
     samples = _sample_rows(inputs, outcomes, beads)
     bead_file = next((s.file for s in samples if s.role == "beads"), "")

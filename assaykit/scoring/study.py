@@ -132,7 +132,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     from .._io.atomic import write_atomic
     from .._io.names import safe_stems
     from .executors import LocalExecutor
-    from .pipeline import PhaseTimer, calibrate_run, finish_run, load_inputs, tube_tasks
+    from .pipeline import PhaseTimer, calibrate_run, check_out_dir, finish_run, load_inputs, tube_tasks
 
     folders = study_runs([Path(p) for p in run_dirs])
     root = Path(out) if out is not None else Path("reports")
@@ -143,6 +143,8 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     for run in runs:
         run.timer = PhaseTimer()
         try:
+            for other in folders:  # no run's outputs in or over any run's inputs
+                check_out_dir(other, root / run.name)
             run.inputs = load_inputs(run.folder, root / run.name, use_default_ledger=use_default_ledger, **overrides)
         except AssayKitError as error:
             run.row = _row(run, error=str(error))
@@ -151,7 +153,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
         run.tasks = tube_tasks(run.inputs)
         run.timer.mark("setup")
     if all(run.row for run in runs):
-        raise AssayKitError(f"no run of the study could be read: {runs[0].row['error']}")
+        raise AssayKitError(f"no run of the study can be scored: {runs[0].row['error']}")
     runner = executor if executor is not None else LocalExecutor(overrides.get("jobs") or os.cpu_count() or 1)
     queue = [r for r in runs if not r.row]
     every = [(i, task) for i, run in enumerate(queue) for task in run.tasks]
