@@ -155,7 +155,7 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     an existing output folder will be replaced. Nothing is made or left behind. ``earlier``: the
     files an older assaykit wrote into such a folder without a manifest (a folder holding those
     alone is its own)."""
-    target = Path(out_dir)
+    target = _folder(out_dir, error)
     replaces = _check_contents(target, error, earlier)
     try:
         if target.is_dir():
@@ -170,6 +170,18 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     _check_parent(target, error, create=True)
     _check_not_locked(target, error)
     return replaces
+
+
+def _folder(out_dir: str | os.PathLike[str], error: type[AssayKitError]) -> Path:
+    """The output folder ``out_dir`` as a path with a name of its own (``.``, ``..`` or ``a/..``
+    made absolute: the lock and staging folder go beside it, never inside); ``error`` for the
+    root of the file system, which has nothing beside it."""
+    target = Path(out_dir)
+    if target.name in ("", ".", ".."):
+        target = Path(os.path.abspath(target))
+    if not target.name:
+        raise error("the root of the file system cannot be an output folder; name a folder", Path(out_dir))
+    return target
 
 
 def _lock_path(out_dir: Path) -> Path:
@@ -384,7 +396,7 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
     import glob
     import shutil
 
-    target = Path(out_dir)
+    target = _folder(out_dir, error)
     check_output_folder(target, error, earlier)
     made = _make_parents(target, error)
     lock = None

@@ -477,3 +477,20 @@ def test_a_planted_lock_is_never_followed_or_opened_as_a_file(scored: tuple[Path
     result = _cli("ledger", "export", "--ledger", scored[1], "--out", tmp_path / "out")
     _refused(result, tmp_path / "out")
     assert _tree(tmp_path) == before and not (tmp_path / "made").exists()
+
+
+def test_an_output_folder_named_by_dot_or_dotdot_is_replaced_beside_never_inside(scored: tuple[Path, Path],
+                                                                                  tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    out = shutil.copytree(scored[0], tmp_path / "out")
+    (out / "sub").mkdir()  # an empty folder: holds nothing of a user's
+    for name, cwd in ((".", out), ("..", out / "sub")):
+        monkeypatch.chdir(cwd)
+        result = _cli("report", name, "--jobs", "1")
+        assert result.exit_code == 0, result.output
+        monkeypatch.chdir(tmp_path)
+        assert (out / "index.html").is_file() and not [p for p in out.rglob(".*")]
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+        (out / "sub").mkdir(exist_ok=True)
+    _refused(_cli("ledger", "export", "--ledger", scored[1], "--out", "/"), Path("/"))
