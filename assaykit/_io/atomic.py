@@ -144,7 +144,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError,
-                        earlier: tuple[str, ...] = ()) -> bool:
+                        earlier: tuple[str, ...] = (), kind: str = "") -> bool:
     """Decide, before any work, whether the output folder ``out_dir`` may be (re)placed by
     :func:`output_unit` (which decides again, by this same rule, under its lock): it is not a
     symlink or a file; an existing one is empty or an assaykit output folder holding only the
@@ -154,9 +154,10 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     writing it. ``error`` (one line naming the folder and the problem) when it may not. True when
     an existing output folder will be replaced. Nothing is made or left behind. ``earlier``: the
     files an older assaykit wrote into such a folder without a manifest (a folder holding those
-    alone is its own)."""
+    alone is its own); ``kind``: the kind of output folder (:data:`RUN_KIND` ...) it must be when
+    it exists ("": any), so that one command's outputs never replace another's."""
     target = _folder(out_dir, error)
-    replaces = _check_contents(target, error, earlier)
+    replaces = _check_contents(target, error, earlier, kind)
     try:
         if target.is_dir():
             frozen = next((p for p in [target, *_entries(target, error)] if not p.is_symlink() and _read_only(p)),
@@ -284,13 +285,18 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
 
 
+RUN_KIND = "assaykit run"
+"""The ``kind`` of a scored run's folder (its manifest names none); the other folders' manifests
+name theirs (``assaykit compare``, ``assaykit ledger qc``, ``assaykit ledger export``), and an
+output replaces only a folder of its own kind."""
+
 KNOWN_OUTPUTS = ("*.csv", "manifest.json", "figure_data.json", "run.wsp", "index.html", "gates/*.xml",
                  "patients/*.html", "patients/*.pdf", "figures/*")
 """The files an assaykit output folder holds: what a manifest of an older assaykit (one that
 lists no ``files``) vouches for."""
 
 
-def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError) -> str:
+def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: str = "") -> str:
     """Why the existing output folder ``folder`` cannot be replaced ("" when it can): a file its
     manifest.json does not list (a user's own, which replacing the folder would delete), a listed
     file whose size or sha256 is not the one listed (changed since assaykit wrote it), or a
@@ -308,6 +314,9 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError) -> str:
     if not isinstance(doc, dict):
         return ("its manifest.json is not a JSON object, so nothing in it is known to be assaykit's; "
                 "move the folder away or name another")
+    theirs = doc["kind"] if isinstance(doc.get("kind"), str) else RUN_KIND
+    if kind and theirs != kind:
+        return f"the folder holds another kind of assaykit output ({_shown(theirs)}, not {kind}): name another folder"
     legacy = "files" not in doc and isinstance(doc.get("run_id"), str) and isinstance(doc.get("software"), dict) \
         and "assaykit" in doc["software"]
     listed = doc["files"] if isinstance(doc.get("files"), dict) else {}
@@ -384,7 +393,7 @@ def _differs(path: Path, entry: Any) -> bool:
 
 @contextmanager
 def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError,
-                earlier: tuple[str, ...] = ()) -> Iterator[Path]:
+                earlier: tuple[str, ...] = (), kind: str = "") -> Iterator[Path]:
     """Build a folder of outputs as one unit: yields an empty staging folder beside ``out_dir``
     (under an exclusive lock on ``out_dir``; stale staging folders of earlier, killed runs are
     removed first) and, when the block ends without error, puts it in ``out_dir``'s place in one
@@ -392,17 +401,17 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
     or kill, ``out_dir`` is left as it was, and the lock file, the staging folder and any parent
     folder made for it are removed. Whether ``out_dir`` may be replaced is decided by
     :func:`check_output_folder` (a caller checks first, before its work; this checks again under
-    the lock; ``earlier`` as there)."""
+    the lock; ``earlier`` and ``kind`` as there)."""
     import glob
     import shutil
 
     target = _folder(out_dir, error)
-    check_output_folder(target, error, earlier)
+    check_output_folder(target, error, earlier, kind)
     made = _make_parents(target, error)
     lock = None
     try:
         lock = _lock(target, error)
-        _check_contents(target, error, earlier)  # again under the lock: another process may have written since
+        _check_contents(target, error, earlier, kind)  # again under the lock: another process may have written since
         for stale in target.parent.glob(f".{glob.escape(target.name)}.staging-*"):
             shutil.rmtree(stale, ignore_errors=True)
         try:
@@ -431,7 +440,7 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         _unlock(target, lock)
 
 
-def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str, ...] = ()) -> bool:
+def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str, ...] = (), kind: str = "") -> bool:
     """The rule on what an output folder may hold to be replaced (``error`` when it may not;
     True when it exists and is not empty): not a symlink or a file; empty, or an assaykit output
     folder (a manifest.json) holding nothing its manifest does not vouch for (:func:`_not_ours`)."""
@@ -448,7 +457,7 @@ def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str
         if not (target / "manifest.json").is_file():
             raise error("the output folder exists and is not an assaykit output folder (no manifest.json); "
                         "name a new or empty folder", target)
-        problem = _not_ours(target, error)
+        problem = _not_ours(target, error, kind)
     except OSError as exc:
         raise error(f"cannot read the output folder ({exc.strerror or exc})", target) from None
     if problem:

@@ -36,7 +36,7 @@ def compare(
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
     """
     from .._io.atomic import check_output_folder
-    from ..report.agreement import EARLIER, write_agreement
+    from ..report.agreement import EARLIER, KIND, write_agreement
     from ..scoring.agreement import compare_run
 
     if not out_dir.is_dir():
@@ -46,7 +46,7 @@ def compare(
     if written == scored or scored in written.parents or written in scored.parents:
         raise AssayKitError(f"the agreement folder would replace the scored folder {out_dir} (or a part of it), which "
                             "compare never changes: name another --out", target)
-    replaces = check_output_folder(target, earlier=EARLIER)
+    replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
     write_agreement(agreement, target)
     compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)

@@ -198,10 +198,10 @@ def check_outputs(run_dir: Path, out_dir: Path, ledger: str | None, use_default_
     nothing read-only, its parent writable, no other writer), and the ledger file does not lie
     inside it (the folder is replaced whole by every run). True when an earlier output folder
     will be replaced."""
-    from .._io.atomic import check_output_folder
+    from .._io.atomic import RUN_KIND, check_output_folder
 
     check_out_dir(run_dir, out_dir)
-    replaces = check_output_folder(out_dir)
+    replaces = check_output_folder(out_dir, kind=RUN_KIND)
     check_ledger_outside(out_dir, ledger, use_default_ledger)
     return replaces
 
@@ -378,9 +378,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     from . import history, tables, verdicts
 
     if write:  # decided again (the folder may have changed while the tubes were measured), before the ledger
-        from .._io.atomic import check_output_folder
+        from .._io.atomic import RUN_KIND, check_output_folder
 
-        check_output_folder(inputs.out_dir)
+        check_output_folder(inputs.out_dir, kind=RUN_KIND)
     options = inputs.options
     samples = _sample_rows(inputs, outcomes, beads)
     bead_file = next((s.file for s in samples if s.role == "beads"), "")
@@ -434,9 +434,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
     manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
     if write:
-        from .._io.atomic import output_unit
+        from .._io.atomic import RUN_KIND, output_unit
 
-        with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
+        with output_unit(inputs.out_dir, kind=RUN_KIND) as stage:  # the whole folder appears at once, or not at all
             tables.write(stage, frames)
             figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
                                       if o.figure is not None}, beads.figure, manifest["run_id"])

@@ -47,15 +47,18 @@ def _tree(root: Path) -> dict[str, object]:
     return found
 
 
-def _ours(folder: Path) -> Path:
-    """An assaykit output folder: a manifest listing its one table (size and sha256)."""
+def _ours(folder: Path, kind: str | None = None) -> Path:
+    """An assaykit output folder (of ``kind``; None: a scored run's, whose manifest names none):
+    a manifest listing its one table (size and sha256)."""
     import hashlib
 
     folder.mkdir(parents=True)
     data = b"a,b\n1,2\n"
     (folder / "a.csv").write_bytes(data)
-    (folder / "manifest.json").write_text(json.dumps(
-        {"files": {"a.csv": {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}}}))
+    doc: dict[str, object] = {"files": {"a.csv": {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}}}
+    if kind is not None:
+        doc["kind"] = kind
+    (folder / "manifest.json").write_text(json.dumps(doc))
     return folder
 
 
@@ -72,6 +75,8 @@ def scored(simulated_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     return base / "out", ledger
 
 
+KINDS = {"score --out": None, "report OUT_DIR": None, "compare --out": "assaykit compare",
+         "ledger qc --out": "assaykit ledger qc", "ledger export --out": "assaykit ledger export"}
 FOLDER_COMMANDS = ["score --out", "report OUT_DIR", "compare --out", "ledger qc --out", "ledger export --out",
                    "simulate OUT_DIR"]
 FILE_COMMANDS = ["gate --plot", "gate --membership", "gate --gatingml", "calibrate --plot", "convert OUT"]
@@ -196,7 +201,7 @@ def test_every_folder_output_in_every_hostile_place(simulated_run: Path, scored:
         if command == "simulate OUT_DIR":
             target.mkdir()
             return target
-        return _ours(target)
+        return _ours(target, KINDS[command])
 
     if case == "missing parent" and command != "report OUT_DIR":  # made, and written
         target = FOLDER_PLACES[case](place, "out", existing)
@@ -453,7 +458,7 @@ def test_output_names_too_long_for_their_temporary_names_are_refused_before_work
 @pytest.mark.parametrize("depth", [3, 16, 17, 400])
 def test_an_output_folder_nested_deeper_than_assaykit_writes_is_refused(scored: tuple[Path, Path], tmp_path: Path,
                                                                         depth: int) -> None:
-    out = _ours(tmp_path / "out")
+    out = _ours(tmp_path / "out", "assaykit ledger export")
     deep = out.joinpath(*["d"] * depth)
     deep.mkdir(parents=True)
     before = _tree(tmp_path)
@@ -494,3 +499,14 @@ def test_an_output_folder_named_by_dot_or_dotdot_is_replaced_beside_never_inside
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
         (out / "sub").mkdir(exist_ok=True)
     _refused(_cli("ledger", "export", "--ledger", scored[1], "--out", "/"), Path("/"))
+
+
+@pytest.mark.parametrize("command", ["score --out", "compare --out", "ledger qc --out", "ledger export --out"])
+def test_one_commands_outputs_never_replace_another_kind_of_output(simulated_run: Path, scored: tuple[Path, Path],
+                                                                  tmp_path: Path, command: str) -> None:
+    for other in {k for c, k in KINDS.items() if c != command and k != KINDS[command]}:
+        target = _ours(tmp_path / "place" / str(other).replace(" ", "-"), other)
+        before = _tree(tmp_path / "place")
+        result = _cli(*_argv(command, target, simulated_run, scored))
+        _refused(result, target)
+        assert "another kind of assaykit output" in result.output and _tree(tmp_path / "place") == before
