@@ -61,7 +61,10 @@ def score(
     trajectories.csv, qc.csv, manifest.json, figure_data.json, gates/<tube>.xml (each tube's
     fitted gates, GatingML 2.0), run.wsp (a FlowJo 10 workspace; `assaykit docs interop`) and,
     unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at
-    once (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some
+    once (the folder is replaced as one unit). An existing output folder is replaced only when it
+    holds nothing but the files its manifest lists, unchanged; anything else (a file of yours, a
+    read-only folder, a ledger inside it) is refused before any tube is measured, nothing touched.
+    Exit code 0 when every file scored, 1 when some
     failed (their rows say why), the run is rejected by QC over time, the ledger could not be
     read or written (the outputs are written all the same), or any value is withheld (its
     verdict: no AB/C; the console, tables and pages say why), 2 for usage or input errors (nothing
