@@ -488,13 +488,37 @@ def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
     )
 
 
-def write_run(out_dir: str | os.PathLike[str], spec: RunSpec) -> Path:
+def _check_run_folder(out: Path, force: bool) -> None:
+    """AssayKitError, before anything is simulated, when ``out`` is a file or symlink, or (not
+    ``force``) a folder holding anything, or a place where no file can be made."""
+    from ._io.atomic import check_output_file, check_output_folder
+
+    if out.is_symlink() or (os.path.lexists(out) and not out.is_dir()):
+        raise AssayKitError("the run folder is a file or a symlink; name a new folder", out)
+    try:
+        busy = out.is_dir() and any(out.iterdir())
+    except OSError as exc:
+        raise AssayKitError(f"cannot read the folder ({exc.strerror or exc})", out) from None
+    if not busy:
+        check_output_folder(out)  # a new or empty folder: it can be made and written (not read-only, /proc ...)
+    elif not force:
+        raise AssayKitError("the folder is not empty (its files could be overwritten): name a new or empty folder, "
+                            "or give --force to write the simulated files over any of the same names", out)
+    else:
+        check_output_file(out / "plate_map.csv")  # the folder takes files
+
+
+def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = False) -> Path:
     """Simulate a whole plate run into ``out_dir``: FCS files, plate_map.csv, truth.csv,
     per-event labels (``<file>.labels.npy``), labels.json and the bead lot file.
-    The same spec (seed included) gives byte-identical files."""
+    The same spec (seed included) gives byte-identical files. A folder that exists and is not
+    empty is refused (AssayKitError, nothing written: its files may be a user's) unless
+    ``force``, which writes the simulated files over any of the same names and leaves the
+    folder's other files as they are."""
     if spec.style not in STYLES:
         raise ValueError(f"unknown instrument style {spec.style!r} (one of {', '.join(STYLES)})")
     out = Path(out_dir)
+    _check_run_folder(out, force)
     slope, intercept = STYLES[spec.style].calibration(spec.instrument)
     try:
         out.mkdir(parents=True, exist_ok=True)

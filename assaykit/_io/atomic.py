@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -59,24 +60,212 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, error: type[AssayKit
     return Path(path)
 
 
-# --- a folder of outputs, replaced as one unit --------------------------------------------------------
+# --- where outputs may go: decided once, before any work ---------------------------------------------
 
 
-def _lock(out_dir: Path, error: type[AssayKitError]) -> Any:
-    """An exclusive lock on ``out_dir`` (a file beside it), or ``error`` when another process
-    holds it. None where the platform has no ``fcntl`` (the lock is then not taken)."""
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` (a folder or file) may not be written: no write bit in its mode (a user's
+    ``chmod a-w``, honoured even for root, who the kernel would let write) or no write access."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    return not mode & 0o222 or not os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest of ``path``'s ancestors that exists (as anything: a folder, a file, a link)."""
+    for parent in path.absolute().parents:
+        if os.path.lexists(parent):
+            return parent
+    return Path(path.absolute().anchor)
+
+
+NAME_MAX = 255
+"""The longest file name (bytes) the common file systems take; an output's temporary names
+(``.<name>.staging-XXXXXXXX``, ``.<name>.XXXXXXXX.tmp``) must fit it too."""
+
+
+def _check_parent(target: Path, error: type[AssayKitError], create: bool) -> None:
+    """``error`` unless files can be made beside ``target``: its folder exists (or, ``create``,
+    can be made: its nearest existing ancestor is a writable folder) and accepts a new file (a
+    probe file made and removed at once: the only test that /proc, a read-only mount or a full
+    quota answers truly)."""
+    what = "cannot write the outputs" if create else "cannot write the output"
+    room = NAME_MAX - (len(".") + len(".staging-old-") + 8 if create else len("..") + 8 + len(".tmp"))
+    if len(os.fsencode(target.name)) > room:
+        raise error(f"{what}: its name is too long ({len(os.fsencode(target.name))} bytes; at most {room})", target)
+    parent = target.absolute().parent
+    if not os.path.lexists(parent):
+        if not create:
+            raise error(f"{what}: its folder does not exist; make it first or name another", target)
+        parent = _existing_ancestor(target)
+    if not parent.is_dir():
+        raise error(f"{what}: {parent} is not a folder", target)
+    if _read_only(parent):
+        raise error(f"{what}: the folder {parent} is read-only", target)
+    try:
+        handle, probe = tempfile.mkstemp(dir=parent, prefix=".assaykit-probe-")
+    except OSError as exc:
+        raise error(f"{what}: the folder {parent} takes no new file ({exc.strerror or exc})", target) from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_output_file(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (),
+                      error: type[AssayKitError] = AssayKitError) -> Path:
+    """Decide, before any work, whether the file ``path`` a user named as an output may be
+    written: its folder exists and accepts files, it is not a folder, not read-only and not one
+    of the command's ``inputs`` (never written over). ``error`` (one line naming ``path``) when it
+    may not; the path otherwise. Nothing is left behind either way. An existing file is replaced
+    (the user named it); a symlink is replaced by the file, its target untouched."""
+    target = Path(path)
+    if target.is_dir():
+        raise error("cannot write the output: it is a folder; name a file", target)
+    if os.path.lexists(target) and not target.is_symlink():
+        if not target.is_file():
+            raise error("cannot write the output: it is a special file (a device, FIFO or socket); name a file",
+                        target)
+        if _read_only(target):
+            raise error("cannot write the output: the file is read-only; make it writable or name another", target)
+    for source in inputs:
+        if _same_file(target, Path(source)):
+            raise error(f"cannot write the output: it is the input {source}, and inputs are never written over; "
+                        "name another file", target)
+    _check_parent(target, error, create=False)
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError,
+                        earlier: tuple[str, ...] = (), kind: str = "") -> bool:
+    """Decide, before any work, whether the output folder ``out_dir`` may be (re)placed by
+    :func:`output_unit` (which decides again, by this same rule, under its lock): it is not a
+    symlink or a file; an existing one is empty or an assaykit output folder holding only the
+    files its manifest lists with the bytes it lists (nothing of a user's would be deleted);
+    neither it nor any folder or file in it is read-only; its parent accepts files (or can be
+    made: missing folders are made only when the outputs are written); no other assaykit is
+    writing it. ``error`` (one line naming the folder and the problem) when it may not. True when
+    an existing output folder will be replaced. Nothing is made or left behind. ``earlier``: the
+    files an older assaykit wrote into such a folder without a manifest (a folder holding those
+    alone is its own); ``kind``: the kind of output folder (:data:`RUN_KIND` ...) it must be when
+    it exists ("": any), so that one command's outputs never replace another's."""
+    target = _folder(out_dir, error)
+    replaces = _check_contents(target, error, earlier, kind)
+    try:
+        if target.is_dir():
+            frozen = next((p for p in [target, *_entries(target, error)] if not p.is_symlink() and _read_only(p)),
+                          None)
+            if frozen is not None:
+                what = "output folder" if frozen == target else f"output folder's {frozen.relative_to(target)}"
+                raise error(f"cannot write the outputs: the {what} is read-only (replacing the folder would change "
+                            "it); make it writable or name another folder", target)
+    except OSError as exc:
+        raise error(f"cannot read the output folder ({exc.strerror or exc})", target) from None
+    _check_parent(target, error, create=True)
+    _check_not_locked(target, error)
+    return replaces
+
+
+def _folder(out_dir: str | os.PathLike[str], error: type[AssayKitError]) -> Path:
+    """The output folder ``out_dir`` as a path with a name of its own (``.``, ``..`` or ``a/..``
+    made absolute: the lock and staging folder go beside it, never inside); ``error`` for the
+    root of the file system, which has nothing beside it."""
+    target = Path(out_dir)
+    if target.name in ("", ".", ".."):
+        target = Path(os.path.abspath(target))
+    if not target.name:
+        raise error("the root of the file system cannot be an output folder; name a folder", Path(out_dir))
+    return target
+
+
+def _lock_path(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.lock"
+
+
+def _check_not_locked(out_dir: Path, error: type[AssayKitError]) -> None:
+    """``error`` when another process holds ``out_dir``'s lock (probed without creating it)."""
+    path = _lock_path(out_dir)
+    if not os.path.lexists(path):
+        return
+    handle = _open_lock(path, error, create=False)
+    if handle is not None:
+        os.close(handle)  # released at once: this was only a probe
+
+
+def _open_lock(path: Path, error: type[AssayKitError], create: bool) -> int | None:
+    """A descriptor of the lock file ``path`` locked exclusively (never through a symlink, and
+    only a regular file), or ``error`` when another process holds it; None where the platform
+    has no ``fcntl`` or (``create`` False) the file is gone."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         return None
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(out_dir.parent / f".{out_dir.name}.lock", "a+b")  # noqa: SIM115 - held until the unit ends
+    flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT if create else 0)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+    except OSError as exc:
+        raise error(f"cannot use the lock file {path.name} beside the output folder ({exc.strerror or exc}); "
+                    "remove it if no assaykit is running", path.parent / path.name[1:-5]) from None
+    import stat
+
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise error(f"the lock file {path.name} beside the output folder is not a regular file; remove it",
+                    path.parent / path.name[1:-5])
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        handle.close()
-        raise error("another assaykit is writing this output folder; wait for it to end", out_dir) from None
+        os.close(handle)
+        raise error("another assaykit is writing this output folder; wait for it to end",
+                    path.parent / path.name[1:-5]) from None
     return handle
+
+
+# --- a folder of outputs, replaced as one unit --------------------------------------------------------
+
+
+def _lock(out_dir: Path, error: type[AssayKitError]) -> int | None:
+    """An exclusive lock on ``out_dir``: the file ``.<name>.lock`` beside it, made and locked (or
+    ``error`` when another process holds it), released by :func:`_unlock`, which removes it. A
+    lock file removed by its holder between our open and our lock is not the lock any more: then
+    taken again on the new file."""
+    path = _lock_path(out_dir)
+    for _ in range(8):
+        handle = _open_lock(path, error, create=True)
+        if handle is None:  # pragma: no cover - Windows
+            return None
+        try:
+            same = os.path.samestat(os.fstat(handle), os.lstat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        os.close(handle)
+    raise error("another assaykit is writing this output folder; wait for it to end", out_dir)
+
+
+def _unlock(out_dir: Path, handle: int | None) -> None:
+    """Release the lock :func:`_lock` took, its file removed (while still held: no one else can
+    hold a file that is being removed)."""
+    if handle is None:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(handle), os.lstat(_lock_path(out_dir))):
+                os.unlink(_lock_path(out_dir))
+    finally:
+        os.close(handle)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -96,13 +285,26 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
 
 
-def _not_ours(folder: Path) -> str:
+RUN_KIND = "assaykit run"
+"""The ``kind`` of a scored run's folder (its manifest names none); the other folders' manifests
+name theirs (``assaykit compare``, ``assaykit ledger qc``, ``assaykit ledger export``), and an
+output replaces only a folder of its own kind."""
+
+KNOWN_OUTPUTS = ("*.csv", "manifest.json", "figure_data.json", "run.wsp", "index.html", "gates/*.xml",
+                 "patients/*.html", "patients/*.pdf", "figures/*")
+"""The files an assaykit output folder holds: what a manifest of an older assaykit (one that
+lists no ``files``) vouches for."""
+
+
+def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: str = "") -> str:
     """Why the existing output folder ``folder`` cannot be replaced ("" when it can): a file its
-    manifest.json does not list (a user's own, which replacing the folder would delete), or a
+    manifest.json does not list (a user's own, which replacing the folder would delete), a listed
+    file whose size or sha256 is not the one listed (changed since assaykit wrote it), or a
     manifest.json that is not a JSON object (it then vouches for nothing). An older assaykit's
     manifest (a ``run_id`` and the ``software`` versions with assaykit's, no ``files`` listing
-    yet) vouches for the whole folder as before. Symlinks and empty folders hold no data of their
-    own and are not counted."""
+    yet) vouches for the files assaykit writes (:data:`KNOWN_OUTPUTS`) only. Symlinks (their
+    targets are never touched) and folders hold no data of their own and are not counted."""
+    import fnmatch
     import json
 
     try:
@@ -112,47 +314,104 @@ def _not_ours(folder: Path) -> str:
     if not isinstance(doc, dict):
         return ("its manifest.json is not a JSON object, so nothing in it is known to be assaykit's; "
                 "move the folder away or name another")
-    if "files" not in doc and isinstance(doc.get("run_id"), str) and isinstance(doc.get("software"), dict) \
-            and "assaykit" in doc["software"]:
-        return ""
-    listed = set(doc["files"]) if isinstance(doc.get("files"), dict) else set()
-    foreign = sorted(rel for p in folder.rglob("*")
-                     if not p.is_symlink() and not p.is_dir()
-                     and (rel := p.relative_to(folder).as_posix()) != "manifest.json" and rel not in listed)
-    if not foreign:
-        return ""
-    more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-    return (f"the output folder holds {foreign[0][:80]!r}{more}, not listed in its manifest.json (not written "
-            "by assaykit): move it away or name another folder")
+    theirs = doc["kind"] if isinstance(doc.get("kind"), str) else RUN_KIND
+    if kind and theirs != kind:
+        return f"the folder holds another kind of assaykit output ({_shown(theirs)}, not {kind}): name another folder"
+    legacy = "files" not in doc and isinstance(doc.get("run_id"), str) and isinstance(doc.get("software"), dict) \
+        and "assaykit" in doc["software"]
+    listed = doc["files"] if isinstance(doc.get("files"), dict) else {}
+    foreign, changed = [], []
+    for p in sorted(_entries(folder, error)):
+        if p.is_symlink() or p.is_dir():
+            continue
+        rel = p.relative_to(folder).as_posix()
+        if rel == "manifest.json" or (legacy and any(fnmatch.fnmatchcase(rel, k) and k.count("/") == rel.count("/")
+                                                     for k in KNOWN_OUTPUTS)):
+            continue
+        if rel not in listed:
+            foreign.append(rel)
+        elif _differs(p, listed[rel]):
+            changed.append(rel)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        return (f"the output folder holds {_shown(foreign[0])!r}{more}, not listed in its manifest.json (not written "
+                "by assaykit): move it away or name another folder")
+    if changed:
+        more = f", as are {len(changed) - 1} more" if len(changed) > 1 else ""
+        return (f"{_shown(changed[0])}: this file is not the one the manifest lists (changed since assaykit wrote it"
+                f"{more}): move it away or name another folder")
+    return ""
+
+
+def _shown(name: str) -> str:
+    """A file name in a message: at most 80 characters, anything unprintable escaped."""
+    return name[:80] if name[:80].isprintable() else ascii(name[:80])[1:-1]
+
+
+MAX_DEPTH = 16
+"""Folders nested deeper than this in an output folder are not assaykit's (its own go 2 deep)."""
+
+
+def _entries(folder: Path, error: type[AssayKitError]) -> list[Path]:
+    """Every entry under ``folder`` (files, folders, links; links never followed), walked
+    without recursion; ``error`` for a folder nested deeper than :data:`MAX_DEPTH`, which no
+    assaykit output holds (and which a recursive removal could not remove)."""
+    found: list[Path] = []
+    stack = [(folder, 0)]
+    while stack:
+        current, depth = stack.pop()
+        with os.scandir(current) as listing:
+            for entry in listing:
+                path = Path(entry.path)
+                found.append(path)
+                if entry.is_dir(follow_symlinks=False):
+                    if depth + 1 > MAX_DEPTH:
+                        raise error(f"the output folder holds folders nested more than {MAX_DEPTH} deep (not "
+                                    "written by assaykit): move them away or name another folder", folder)
+                    stack.append((path, depth + 1))
+    return found
+
+
+def _differs(path: Path, entry: Any) -> bool:
+    """Whether the file ``path`` is not the one a manifest's ``entry`` lists (its size and
+    sha256, where the entry records them)."""
+    if not isinstance(entry, dict):
+        return False
+    try:
+        if isinstance(entry.get("size"), int) and path.stat().st_size != entry["size"]:
+            return True
+        if isinstance(entry.get("sha256"), str):
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest() != entry["sha256"]
+    except OSError:
+        return True
+    return False
 
 
 @contextmanager
-def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError) -> Iterator[Path]:
+def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError,
+                earlier: tuple[str, ...] = (), kind: str = "") -> Iterator[Path]:
     """Build a folder of outputs as one unit: yields an empty staging folder beside ``out_dir``
     (under an exclusive lock on ``out_dir``; stale staging folders of earlier, killed runs are
     removed first) and, when the block ends without error, puts it in ``out_dir``'s place in one
     rename (an atomic exchange on Linux), the previous folder removed. On any error, interruption
-    or kill, ``out_dir`` is left as it was. An existing ``out_dir`` that is not an assaykit output
-    folder (no manifest.json) and not empty, or that holds a file its manifest does not list (a
-    user's own file, which replacing the folder would delete), is refused rather than replaced."""
+    or kill, ``out_dir`` is left as it was, and the lock file, the staging folder and any parent
+    folder made for it are removed. Whether ``out_dir`` may be replaced is decided by
+    :func:`check_output_folder` (a caller checks first, before its work; this checks again under
+    the lock; ``earlier`` and ``kind`` as there)."""
     import glob
     import shutil
 
-    target = Path(out_dir)
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise error("the output folder is a symlink or a file; name a folder", target)
+    target = _folder(out_dir, error)
+    check_output_folder(target, error, earlier, kind)
+    made = _make_parents(target, error)
+    lock = None
     try:
-        if target.is_dir() and any(target.iterdir()):
-            if not (target / "manifest.json").is_file():
-                raise error("the output folder exists and is not an assaykit output folder (no manifest.json); "
-                            "name a new or empty folder", target)
-            problem = _not_ours(target)
-            if problem:
-                raise error(problem, target)
         lock = _lock(target, error)
-    except OSError as exc:
-        raise error(f"cannot write the outputs ({exc.strerror or exc})", target) from None
-    try:
+        _check_contents(target, error, earlier, kind)  # again under the lock: another process may have written since
         for stale in target.parent.glob(f".{glob.escape(target.name)}.staging-*"):
             shutil.rmtree(stale, ignore_errors=True)
         try:
@@ -162,15 +421,7 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         try:
             yield stage
             os.chmod(stage, 0o777 & ~_umask())
-            if not target.exists():
-                os.rename(stage, target)
-            elif _exchange(stage, target):
-                shutil.rmtree(stage)  # now the previous folder
-            else:
-                old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-old-"))
-                os.rename(target, old / "previous")
-                os.rename(stage, target)
-                shutil.rmtree(old)
+            _swap(stage, target)
         except OSError as exc:
             shutil.rmtree(stage, ignore_errors=True)
             raise error(f"cannot write the outputs ({exc.strerror or exc}); the previous folder is unchanged",
@@ -178,9 +429,71 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+    except BaseException:
+        _unlock(target, lock)
+        lock = None
+        for folder in made:  # the parents made for outputs that never came
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
-        if lock is not None:
-            lock.close()
+        _unlock(target, lock)
+
+
+def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str, ...] = (), kind: str = "") -> bool:
+    """The rule on what an output folder may hold to be replaced (``error`` when it may not;
+    True when it exists and is not empty): not a symlink or a file; empty, or an assaykit output
+    folder (a manifest.json) holding nothing its manifest does not vouch for (:func:`_not_ours`)."""
+    if target.is_symlink():
+        raise error("the output folder is a symlink; name the folder itself", target)
+    if os.path.lexists(target) and not target.is_dir():
+        raise error("the output folder is a file; name a folder", target)
+    try:
+        if not (target.is_dir() and any(target.iterdir())):
+            return False
+        if earlier and not (target / "manifest.json").exists() \
+                and all(p.name in earlier and p.is_file() and not p.is_symlink() for p in target.iterdir()):
+            return True  # an older assaykit's folder of this kind: its files alone
+        if not (target / "manifest.json").is_file():
+            raise error("the output folder exists and is not an assaykit output folder (no manifest.json); "
+                        "name a new or empty folder", target)
+        problem = _not_ours(target, error, kind)
+    except OSError as exc:
+        raise error(f"cannot read the output folder ({exc.strerror or exc})", target) from None
+    if problem:
+        raise error(problem, target)
+    return True
+
+
+def _make_parents(target: Path, error: type[AssayKitError]) -> list[Path]:
+    """Make ``target``'s missing parent folders; those made, deepest first."""
+    missing = [p for p in target.absolute().parents if not os.path.lexists(p)]
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"cannot make the output folder's parent ({exc.strerror or exc})", target) from None
+    return missing
+
+
+def _swap(stage: Path, target: Path) -> None:
+    """Put ``stage`` in ``target``'s place in one rename; the previous folder removed after (a
+    removal that fails leaves it hidden beside, never the new outputs in doubt)."""
+    import shutil
+
+    if not os.path.lexists(target):
+        os.rename(stage, target)
+    elif _exchange(stage, target):
+        shutil.rmtree(stage, ignore_errors=True)  # now the previous folder
+    else:
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-old-"))
+        os.rename(target, old / "previous")
+        try:
+            os.rename(stage, target)
+        except OSError:
+            os.rename(old / "previous", target)
+            old.rmdir()
+            raise
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def file_listing(folder: Path) -> dict[str, dict[str, Any]]:

@@ -133,6 +133,21 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 JobsOption = Annotated[int | None, typer.Option(min=1, help="Worker processes (default: number of cores).")]
 
 
+def output_files(outputs: dict[str, Path | None], inputs: list[Path | None]) -> None:
+    """Decide, before any work, that every output file a command was given (option name -> path,
+    None when not given) may be written (:func:`assaykit._io.atomic.check_output_file`: its
+    folder exists and accepts files, it is no folder and none of the command's ``inputs``) and
+    that no two outputs are one file; AssayKitError (one line naming the file) otherwise."""
+    from .._io.atomic import check_output_file
+
+    given = [(name, path) for name, path in outputs.items() if path is not None]
+    for name, path in given:
+        check_output_file(path, [p for p in inputs if p is not None])
+        twin = next((other for other, p in given if other != name and p.absolute() == path.absolute()), None)
+        if twin is not None:
+            raise AssayKitError(f"{name} and {twin} name the same file; give each its own", path)
+
+
 def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
     """A rich progress bar on a terminal, plain log lines otherwise: (update, close)."""
     if sys.stderr.isatty():

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import BeadUnitOption, BeadValuesOption, JsonOption, LotOption, print_json
+from ._common import BeadUnitOption, BeadValuesOption, JsonOption, LotOption, output_files, print_json
 
 
 def _print_calibration(cal: Any) -> None:
@@ -65,6 +65,7 @@ def calibrate(
     from ..beads import calibrate_file, lot_from_options, parse_values
     from ..scoring.verdicts import judge_calibration, with_verdict_findings
 
+    output_files({"--plot": plot}, [beads, lot])
     chosen = lot_from_options(lot, bead_values, bead_unit)
     mfis = parse_values(convert, "--convert") if convert is not None else ()
     run = calibrate_file(beads, chosen, channel)

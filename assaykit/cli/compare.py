@@ -29,17 +29,24 @@ def compare(
     Matches the run's tubes to the workspace's samples (by file name) and writes agreement.csv
     (per tube: F1 of the two gates, both counts, both HLA-DR statistics, both AB/C, difference %)
     and agreement.html (Bland-Altman bias and 95 % limits of agreement, Passing-Bablok regression
-    with 95 % confidence intervals, thumbnails with both gates' outlines). The scored folder is
-    not changed. A tube the workspace lacks is a row with a note.
+    with 95 % confidence intervals, thumbnails with both gates' outlines) and a manifest.json. The
+    scored folder is not changed. A tube the workspace lacks is a row with a note. An earlier
+    comparison's folder given as --out is replaced as one unit (as score replaces its own).
 
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
     """
-    from ..report.agreement import write_agreement
+    from .._io.atomic import check_output_folder
+    from ..report.agreement import EARLIER, KIND, write_agreement
     from ..scoring.agreement import compare_run
 
     if not out_dir.is_dir():
         raise AssayKitError("output folder not found", out_dir)
     target = out if out is not None else out_dir.parent / f"{out_dir.name}-agreement"
+    scored, written = out_dir.resolve(), target.resolve()
+    if written == scored or scored in written.parents or written in scored.parents:
+        raise AssayKitError(f"the agreement folder would replace the scored folder {out_dir} (or a part of it), which "
+                            "compare never changes: name another --out", target)
+    replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
     write_agreement(agreement, target)
     compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
@@ -47,4 +54,5 @@ def compare(
     if agreement.bland_altman is not None:
         ba = agreement.bland_altman
         line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"
-    typer.echo(f"{line}: {target}/agreement.csv, {target}/agreement.html")
+    typer.echo(f"{line}: {target}/agreement.csv, {target}/agreement.html"
+               + (" (replacing the earlier comparison there)" if replaces else ""))

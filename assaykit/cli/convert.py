@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import AssayKitError
+from ._common import output_files
 
 
 def _unique(names: tuple[str, ...]) -> list[str]:
@@ -42,6 +43,7 @@ def convert(
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".npy"):
         raise AssayKitError("output must end in .csv or .npy", out)
+    output_files({"OUT": out}, [file])
     sample = read_fcs(file, dataset=dataset)
     values = sample.raw if raw else sample.events
     with atomic_output(out) as handle:  # written straight to the file: no second copy in memory

@@ -18,6 +18,7 @@ from ._common import (
     LotOption,
     SpecimenOption,
     StrategyOption,
+    output_files,
     print_json,
 )
 
@@ -154,6 +155,8 @@ def gate(
     """
     from ..scoring.tube import gate_document, gate_tube
 
+    output_files({"--plot": plot, "--membership": membership, "--gatingml": gatingml},
+                 [file, strategy, compensation, isotype, beads, lot])
     kind = interop_kind(strategy) if strategy is not None else None
     if sample is not None and kind != "workspace":
         raise AssayKitError("--sample names a sample of a FlowJo workspace given as --strategy")

@@ -148,8 +148,11 @@ def ledger_qc(
 
     Example: assaykit ledger qc --instrument "FACSCanto II" --out reports/qc
     """
-    from ..report.ledger_qc import qc_series, write_qc_page
+    from .._io.atomic import check_output_folder
+    from ..report.ledger_qc import QC_KIND, qc_series, write_qc_page
 
+    if out is not None:
+        check_output_folder(out, kind=QC_KIND)
     with open_ledger_option(ledger) as opened:
         points = opened.qc_points(instrument)
     series = qc_series(points)
@@ -169,6 +172,10 @@ def ledger_qc(
             typer.echo(f"wrote {out}/qc.html and {out}/qc.csv")
 
 
+EXPORT_KIND = "assaykit ledger export"
+"""The kind a ledger export folder's manifest names (an export replaces only an export)."""
+
+
 @app.command("export")
 def ledger_export(
     out: Annotated[Path, typer.Option(help="Folder to write one CSV per table into (replaced as one unit).")],
@@ -179,16 +186,17 @@ def ledger_export(
 
     Example: assaykit ledger export --out ledger-export
     """
-    from .._io.atomic import output_unit, write_atomic
+    from .._io.atomic import check_output_folder, output_unit, write_atomic
 
+    check_output_folder(out, kind=EXPORT_KIND)
     with open_ledger_option(ledger) as opened:
         tables = opened.export()
     import hashlib
 
-    with output_unit(out) as stage:
+    with output_unit(out, kind=EXPORT_KIND) as stage:
         for name, content in tables.items():
             write_atomic(stage / f"{name}.csv", content)
         listing = {f"{n}.csv": {"sha256": hashlib.sha256(c).hexdigest()} for n, c in tables.items()}
-        write_atomic(stage / "manifest.json", (json.dumps({"kind": "assaykit ledger export", "ledger": opened.shown,
+        write_atomic(stage / "manifest.json", (json.dumps({"kind": EXPORT_KIND, "ledger": opened.shown,
                                                            "files": listing}, indent=1) + "\n").encode())
     typer.echo(f"wrote {len(tables)} tables to {out}/")

@@ -18,7 +18,8 @@ def report(
 
     Writes OUT_DIR/index.html (run summary) and OUT_DIR/patients/<patient>.html and .pdf from
     samples.csv, calibration.csv, restoration.csv, patients.csv, cohort.csv, manifest.json and
-    figure_data.json (`assaykit docs reports`).
+    figure_data.json (`assaykit docs reports`), the folder replaced as one unit. A folder holding
+    a file its manifest does not list (a file of yours) or a changed one is refused, untouched.
 
     Example: assaykit report reports/demo --jobs 2   (written by `assaykit score demo --no-report`)
     """

@@ -61,7 +61,10 @@ def score(
     trajectories.csv, qc.csv, manifest.json, figure_data.json, gates/<tube>.xml (each tube's
     fitted gates, GatingML 2.0), run.wsp (a FlowJo 10 workspace; `assaykit docs interop`) and,
     unless --no-report, index.html (run summary) and patients/<patient>.html + .pdf, all at
-    once (the folder is replaced as one unit). Exit code 0 when every file scored, 1 when some
+    once (the folder is replaced as one unit). An existing output folder is replaced only when it
+    holds nothing but the files its manifest lists, unchanged; anything else (a file of yours, a
+    read-only folder, a ledger inside it) is refused before any tube is measured, nothing touched.
+    Exit code 0 when every file scored, 1 when some
     failed (their rows say why), the run is rejected by QC over time, the ledger could not be
     read or written (the outputs are written all the same), or any value is withheld (its
     verdict: no AB/C; the console, tables and pages say why), 2 for usage or input errors (nothing
@@ -129,7 +132,7 @@ def score(
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
     typer.echo(f"measured {len(result.samples) - len(failed)} of {len(result.samples)} files; "
-               f"results in {result.out_dir}/")
+               f"results in {result.out_dir}/" + (" (replacing the earlier outputs there)" if result.replaced else ""))
     for _, row in failed.iterrows():
         typer.echo(f"  failed: {row['file']}: {row['error']}")
     _say_verdicts(result)
@@ -194,6 +197,7 @@ def _say_study(study: Any) -> None:
                  f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
                  f"ledger error: {row['ledger_error']}" if row["ledger_error"] else ""]
         typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
+                   + (" (replacing the earlier outputs there)" if row.get("replaced") else "")
                    + "".join(f"; {e}" for e in extra if e))
     scored = sum(1 for r in study.rows if not r["error"])
     typer.echo(f"scored {scored} of {len(study.rows)} runs; summary in {study.out_dir}/study.csv")

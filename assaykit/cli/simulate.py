@@ -29,6 +29,9 @@ def simulate(
     specimen: Annotated[Specimen, typer.Option(
         case_sensitive=False, help="Specimen: whole_blood, pbmc (no granulocytes; use --monocytes 10,30) or "
                                    "lyse_no_wash.")] = Specimen.whole_blood,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Write into a folder that is not empty: the simulated files replace any of the same names "
+                        "(plate_map.csv, run.yaml, the FCS files ...); other files are left as they are.")] = False,
 ) -> None:
     """Simulate a plate run with ground truth, as a FACSCanto II (default), Navios or FACSCalibur writes it.
 
@@ -37,9 +40,10 @@ def simulate(
     (*.labels.npy, legend in labels.json), the bead lot file (beads_lot.yaml), run.yaml (the
     options `assaykit score` reads), simulation.json (the options simulated) and, for --instrument
     lsr, compensation.csv (the lab's matrix); the model is in `assaykit docs simulator`.
+    OUT_DIR must be new or empty (a folder holding files is refused: they could be a user's),
+    unless --force.
 
-    Example: assaykit simulate demo --patients 4 --events 20000 --seed 1
-    (the source repository's sample_fcs/ demo run is one, its command in its README)
+    Example: assaykit simulate demo --patients 4 --events 20000 --seed 1   (demo: a new folder)
     """
     from ..simulate import RunSpec, write_run
 
@@ -56,5 +60,5 @@ def simulate(
         raise AssayKitError(f"--monocytes must satisfy 0 < LOW <= HIGH <= 30 (% of events), not {monocytes!r}")
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
                                         style=instrument.value, monocyte_percent=(low, high),
-                                        specimen=specimen.value))
+                                        specimen=specimen.value), force=force)
     typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")

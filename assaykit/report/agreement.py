@@ -116,12 +116,23 @@ def agreement_html(agreement: Any) -> bytes:
     return text.encode("utf-8")
 
 
+KIND = "assaykit compare"
+"""The kind its manifest names: a compare replaces only an agreement folder."""
+EARLIER = ("agreement.csv", "agreement.html")
+"""What an agreement folder held before it had a manifest (a later compare replaces it)."""
+
+
 def write_agreement(agreement: Any, out: str | Path) -> Path:
-    """Write agreement.csv and agreement.html into the folder ``out``, replaced as one unit."""
-    from .._io.atomic import output_unit, write_atomic
+    """Write agreement.csv, agreement.html and manifest.json (what the folder holds: a later
+    compare may replace it) into the folder ``out``, replaced as one unit."""
+    import json
+
+    from .._io.atomic import file_listing, output_unit, write_atomic
     from ..scoring.tables import csv_bytes
 
-    with output_unit(Path(out)) as stage:
+    with output_unit(Path(out), earlier=EARLIER, kind=KIND) as stage:
         write_atomic(stage / "agreement.csv", csv_bytes(agreement.frame()))
         write_atomic(stage / "agreement.html", agreement_html(agreement))
+        manifest = {"kind": KIND, "scored": str(agreement.out_dir), "files": file_listing(stage)}
+        write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return Path(out)

@@ -576,10 +576,10 @@ def build_reports(out_dir: str | os.PathLike[str], jobs: int | None = None,
     from its tables (figures drawn in ``jobs`` worker processes; ``progress(done, total, name)``
     after each page); the folder is replaced as one unit (its data files, the new pages and a new
     manifest). Returns the files written."""
-    from .._io.atomic import output_unit
+    from .._io.atomic import RUN_KIND, output_unit
 
     folder = Path(out_dir)
-    with output_unit(folder) as stage:
+    with output_unit(folder, kind=RUN_KIND) as stage:
         return [folder / p.relative_to(stage) for p in render_reports(folder, stage, jobs, progress)]
 
 

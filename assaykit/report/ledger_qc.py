@@ -130,6 +130,10 @@ def qc_csv(series: list[dict[str, Any]]) -> bytes:
     return csv_bytes(pd.DataFrame(rows, columns=POINT_COLUMNS))
 
 
+QC_KIND = "assaykit ledger qc"
+"""The kind a QC page folder's manifest names (it replaces only its own kind)."""
+
+
 def write_qc_page(out: str | Path, series: list[dict[str, Any]], jobs: int | None = None) -> Path:
     """Write qc.html, qc.csv and a manifest into the folder ``out``, replaced as one unit.
 
@@ -145,10 +149,10 @@ def write_qc_page(out: str | Path, series: list[dict[str, Any]], jobs: int | Non
     from .._io.atomic import output_unit, write_atomic
 
     files = {"qc.html": qc_html(series, jobs), "qc.csv": qc_csv(series)}
-    with output_unit(Path(out)) as stage:
+    with output_unit(Path(out), kind=QC_KIND) as stage:
         for name, content in files.items():
             write_atomic(stage / name, content)
-        manifest = {"kind": "assaykit ledger qc",
+        manifest = {"kind": QC_KIND,
                     "files": {n: {"sha256": hashlib.sha256(c).hexdigest()} for n, c in files.items()}}
         write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return Path(out)

@@ -98,6 +98,7 @@ class ScoreResult:
     recorded: Any = None  # ledger.Recorded, when the run was recorded
     verdicts: RunVerdicts | None = None  # the run's values by verdict (scoring.verdicts)
     calibration_verdict: CalibrationVerdict | None = None
+    replaced: bool = False  # the outputs replaced an earlier output folder at out_dir
 
     @property
     def n_withheld(self) -> int:
@@ -134,12 +135,16 @@ class RunInputs:
     overrides: dict[Path, TubeOverride] = field(default_factory=dict)  # tube -> its gate set by hand
     instruments: dict[Path, tuple[str, str]] = field(default_factory=dict)  # file -> ($CYT, $CYTNUM)
     qc_targets: tuple[dict[str, Any], ...] = ()  # established QC targets (history.read_targets)
+    replaces: bool = False  # out_dir holds an earlier output folder, which the run's outputs replace
 
 
 def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-                **overrides: Any) -> RunInputs:
+                use_default_ledger: bool = False, write: bool = True, **overrides: Any) -> RunInputs:
     """Read a run folder's inputs (see :class:`RunInputs`); ``overrides`` as for :func:`score_run`.
-    Raises AssayKitError for usage errors (plate map, lot, strategy, clinical file)."""
+    Raises AssayKitError for usage errors (plate map, lot, strategy, clinical file) and for an
+    output folder or ledger that may not be written (:func:`check_outputs`; ``write`` False: the
+    run's outputs will not be written, and only :func:`check_out_dir` applies): all before any
+    tube is measured."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise AssayKitError("run folder not found", folder)
@@ -174,7 +179,9 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
             keywords[f] = {}
             unreadable[f] = error.message
     out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
-    check_out_dir(folder, out_dir)
+    replaces = check_outputs(folder, out_dir, options.ledger, use_default_ledger) if write else False
+    if not write:
+        check_out_dir(folder, out_dir)
     assignments = match_files(plate, files, keywords, options.control)
     gate_overrides: dict[Path, TubeOverride] = {}
     if options.gate_overrides:
@@ -187,7 +194,43 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
         unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=gate_overrides,
         instruments={f: (str(k.get("$CYT", "")).strip(), str(k.get("$CYTNUM", "")).strip())
                      for f, k in keywords.items()},
-        qc_targets=targets)
+        qc_targets=targets, replaces=replaces)
+
+
+def check_outputs(run_dir: Path, out_dir: Path, ledger: str | None, use_default_ledger: bool) -> bool:
+    """Decide, before any tube is measured, where a run writes (AssayKitError, nothing made,
+    when it may not): the output folder is not the run folder's (:func:`check_out_dir`) and may
+    be replaced (:func:`assaykit._io.atomic.check_output_folder`: nothing of a user's in it,
+    nothing read-only, its parent writable, no other writer), and the ledger file does not lie
+    inside it (the folder is replaced whole by every run). True when an earlier output folder
+    will be replaced."""
+    from .._io.atomic import RUN_KIND, check_output_folder
+
+    check_out_dir(run_dir, out_dir)
+    replaces = check_output_folder(out_dir, kind=RUN_KIND)
+    check_ledger_outside(out_dir, ledger, use_default_ledger)
+    return replaces
+
+
+def check_ledger_outside(out_dir: Path, ledger: str | None, use_default_ledger: bool) -> None:
+    """AssayKitError when the ledger a run records into (``ledger``: the option or run.yaml's;
+    with ``use_default_ledger``, ``ASSAYKIT_LEDGER`` too) is a file at or inside the output
+    folder ``out_dir``, which every run replaces whole (the default ledger lies beside it)."""
+    from ..ledger.names import ENVIRONMENT
+
+    named = ledger if ledger is not None and ledger.strip() else (
+        os.environ.get(ENVIRONMENT) if use_default_ledger else None)
+    text = (named or "").strip()
+    if not text or text.lower() == "none" or ("://" in text and not text.lower().startswith("sqlite://")):
+        return
+    path = Path(text.split("://", 1)[1].removeprefix("/") if "://" in text else text).expanduser()
+    try:
+        place, out = path.resolve(), out_dir.resolve()
+    except (OSError, RuntimeError):
+        return
+    if place == out or out in place.parents:
+        raise AssayKitError(f"the ledger {path} lies inside the output folder, which every run replaces whole: "
+                            "keep the ledger outside it (default: beside it)", out_dir)
 
 
 def check_out_dir(run_dir: Path, out_dir: Path) -> None:
@@ -315,7 +358,7 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     ``prepare_pages()``: what ``pages`` imports first, done (with the cohort statistics' SciPy) while
     local workers measure the tubes."""
     timer = PhaseTimer()
-    inputs = load_inputs(run_dir, out, **overrides)
+    inputs = load_inputs(run_dir, out, use_default_ledger=use_default_ledger, write=write, **overrides)
     timer.mark("setup")
     beads = calibrate_run(inputs)
     timer.mark("calibration")
@@ -340,6 +383,10 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     tables and figure data written as one unit (with ``pages``), the run recorded."""
     from . import history, tables, verdicts
 
+    if write:  # decided again (the folder may have changed while the tubes were measured), before the ledger
+        from .._io.atomic import RUN_KIND, check_output_folder
+
+        check_output_folder(inputs.out_dir, kind=RUN_KIND)
     options = inputs.options
     samples = _sample_rows(inputs, outcomes, beads)
     bead_file = next((s.file for s in samples if s.role == "beads"), "")
@@ -393,9 +440,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
     manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
     if write:
-        from .._io.atomic import output_unit
+        from .._io.atomic import RUN_KIND, output_unit
 
-        with output_unit(inputs.out_dir) as stage:  # the whole folder appears at once, or not at all
+        with output_unit(inputs.out_dir, kind=RUN_KIND) as stage:  # the whole folder appears at once, or not at all
             tables.write(stage, frames)
             figure_data.write(stage, {p.name: o.figure for p, o in sorted(outcomes.items())
                                       if o.figure is not None}, beads.figure, manifest["run_id"])
@@ -411,7 +458,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                        frames["cohort"], manifest, inputs.out_dir if write else None,
                        sum(1 for s in samples if s.error), ledger_error=ledger_error, qc_status=plan.status,
                        qc_reason=plan.reason, recorded=recorded, verdicts=run_verdicts,
-                       calibration_verdict=calibration_verdict)
+                       calibration_verdict=calibration_verdict, replaced=write and inputs.replaces)
 
 
 def _utc(seconds: float) -> str:

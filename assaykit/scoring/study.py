@@ -132,17 +132,20 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     from .._io.atomic import write_atomic
     from .._io.names import safe_stems
     from .executors import LocalExecutor
-    from .pipeline import PhaseTimer, calibrate_run, finish_run, load_inputs, tube_tasks
+    from .pipeline import PhaseTimer, calibrate_run, check_out_dir, finish_run, load_inputs, tube_tasks
 
     folders = study_runs([Path(p) for p in run_dirs])
     root = Path(out) if out is not None else Path("reports")
+    check_summary(root)
     stems = safe_stems([f.resolve().name for f in folders], "run")
     names = _unique([stems[f.resolve().name] for f in folders])
     runs = [_Run(folder=f, name=n) for f, n in zip(folders, names, strict=True)]
     for run in runs:
         run.timer = PhaseTimer()
         try:
-            run.inputs = load_inputs(run.folder, root / run.name, **overrides)
+            for other in folders:  # no run's outputs in or over any run's inputs
+                check_out_dir(other, root / run.name)
+            run.inputs = load_inputs(run.folder, root / run.name, use_default_ledger=use_default_ledger, **overrides)
         except AssayKitError as error:
             run.row = _row(run, error=str(error))
             continue
@@ -150,7 +153,7 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
         run.tasks = tube_tasks(run.inputs)
         run.timer.mark("setup")
     if all(run.row for run in runs):
-        raise AssayKitError(f"no run of the study could be read: {runs[0].row['error']}")
+        raise AssayKitError(f"no run of the study can be scored: {runs[0].row['error']}")
     runner = executor if executor is not None else LocalExecutor(overrides.get("jobs") or os.cpu_count() or 1)
     queue = [r for r in runs if not r.row]
     every = [(i, task) for i, run in enumerate(queue) for task in run.tasks]
@@ -191,13 +194,48 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
 
 
 def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
+    """``names`` made unique (case-insensitively) by construction: the first of each name keeps
+    it, a later one gets ``-2``, ``-3`` ... the first suffix that is no other name of the list
+    and none given before (runs ``a/run``, ``b/run`` and ``c/run-2`` become run, run-3, run-2)."""
+    taken = {name.lower() for name in names}
+    given: set[str] = set()
     out = []
     for name in names:
-        count = seen.get(name.lower(), 0)
-        seen[name.lower()] = count + 1
-        out.append(name if count == 0 else f"{name}-{count + 1}")
+        chosen, k = name, 1
+        while chosen.lower() in given or (k > 1 and chosen.lower() in taken):
+            k += 1
+            chosen = f"{name}-{k}"
+        given.add(chosen.lower())
+        out.append(chosen)
     return out
+
+
+def check_summary(root: Path) -> None:
+    """AssayKitError, before any work, when the study folder ``root`` cannot take the summary:
+    it is a file, or its ``study.csv`` is not one assaykit wrote (a user's file of that name:
+    never written over; assaykit's begins with its header).
+
+    Parameters
+    ----------
+    root : Path
+        The study folder.
+    """
+    summary = root / SUMMARY
+    if os.path.lexists(root) and not root.is_dir():
+        raise AssayKitError("the study's output folder is a file; name a folder", root)
+    if not os.path.lexists(summary):
+        return
+    header = ",".join(SUMMARY_COLUMNS).encode()
+    try:
+        if summary.is_symlink() or not summary.is_file():
+            raise AssayKitError("not a regular file: the study summary cannot be written here", summary)
+        with summary.open("rb") as handle:
+            ours = handle.read(len(header) + 2).rstrip(b"\r\n") == header
+    except OSError as exc:
+        raise AssayKitError(f"cannot read the study summary ({exc.strerror or exc})", summary) from None
+    if not ours:
+        raise AssayKitError("not a study summary assaykit wrote (a file of yours?): move it away or name another "
+                            "--out", summary)
 
 
 def _row(run: _Run, result: Any = None, error: str = "") -> dict[str, Any]:
@@ -206,7 +244,7 @@ def _row(run: _Run, result: Any = None, error: str = "") -> dict[str, Any]:
                            "ledger_error": "", "error": error}
     if result is not None:
         samples = result.samples
-        row.update(out_dir=str(result.out_dir), files=len(samples), failed=result.n_failed,
+        row.update(out_dir=str(result.out_dir), files=len(samples), failed=result.n_failed, replaced=result.replaced,
                    withheld=result.n_withheld,
                    patients=int(samples[samples["role"] == "sample"]["patient"].nunique()),
                    qc_status=result.qc_status, ledger_error=result.ledger_error or "",
