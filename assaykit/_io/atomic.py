@@ -307,9 +307,14 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     import fnmatch
     import json
 
+    from .read import OUTPUT_LIMIT, not_regular, read_input
+
+    odd = not_regular(folder / "manifest.json", "its manifest.json", links=False)
+    if odd is not None:  # a FIFO or a link to /dev/zero is never read
+        return f"{odd}: move the folder away or name another"
     try:
-        doc = json.loads((folder / "manifest.json").read_bytes())
-    except (OSError, ValueError, RecursionError):
+        doc = json.loads(read_input(folder / "manifest.json", error, "manifest.json", OUTPUT_LIMIT, links=False))
+    except (AssayKitError, ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         return ("its manifest.json is not a JSON object, so nothing in it is known to be assaykit's; "
@@ -330,16 +335,19 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
             continue
         if rel not in listed:
             foreign.append(rel)
+        elif (odd := not_regular(p, "it", links=False)) is not None:  # a FIFO or device: never opened
+            changed.append((rel, odd))
         elif _differs(p, listed[rel]):
-            changed.append(rel)
+            changed.append((rel, "this file is not the one the manifest lists (changed since assaykit wrote it"))
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         return (f"the output folder holds {_shown(foreign[0])!r}{more}, not listed in its manifest.json (not written "
                 "by assaykit): move it away or name another folder")
     if changed:
         more = f", as are {len(changed) - 1} more" if len(changed) > 1 else ""
-        return (f"{_shown(changed[0])}: this file is not the one the manifest lists (changed since assaykit wrote it"
-                f"{more}): move it away or name another folder")
+        name, why = changed[0]
+        return (f"{_shown(name)}: {why}{more}" + (")" if why.endswith("wrote it") else "")
+                + ": move it away or name another folder")
     return ""
 
 

@@ -539,7 +539,7 @@ def _unsound(column: Any, value: Any) -> str:
 
     table = getattr(getattr(column, "table", None), "name", "")
     where = f"{table}.{column.name}" if table else str(column.name)
-    kind = getattr(column, "type", None)
+    kind = stored_type(getattr(column, "type", None))
     if value is None:
         return "" if getattr(column, "nullable", True) else f"{where}: empty"
     if isinstance(kind, Float | Integer):
@@ -557,6 +557,14 @@ def _unsound(column: Any, value: Any) -> str:
     return ""
 
 
+def stored_type(kind: Any) -> Any:
+    """The SQL type a column stores (a :class:`.schema.Name` column's String or Text): the
+    checks of values read and written go by it."""
+    from sqlalchemy.types import TypeDecorator
+
+    return kind.impl if isinstance(kind, TypeDecorator) else kind
+
+
 def _storable(record: RunRecord, shown: str) -> None:
     """Refuse, in one line, a row the ledger's schema cannot store on every backend alike: a
     number that is not finite-or-empty, text longer than its column or holding a NUL (SQLite would
@@ -570,7 +578,9 @@ def _storable(record: RunRecord, shown: str) -> None:
         for row in rows:
             for name, value in _clean(row).items():
                 column = table.c[name]
-                kind = column.type
+                kind = stored_type(column.type)
+                if isinstance(value, str) and isinstance(column.type, schema.Name):
+                    value = column.type.process_bind_param(value, None)  # a name is stored escaped
                 problem = ""
                 if value is None:
                     problem = "" if column.nullable else "is empty"

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from assaykit.cli import app
 from assaykit.ledger import ID_LENGTH, NUMBER_LIMIT, LedgerFault, LedgerFaultError, open_ledger, schema
+from assaykit.ledger.store import stored_type
 from tests.ledger.conftest import postgres_server, postgres_url, record  # noqa: F401 (fixtures)
 
 VALUES = {"text": "abc", "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "1e308": 1e308, "negative": -5,
@@ -29,7 +30,7 @@ def _unwritten(value: object, column: object) -> bool:
     """Whether assaykit would never write ``value`` into ``column`` (the rows to leave out)."""
     from sqlalchemy import Float, Integer, String
 
-    kind = column.type  # type: ignore[attr-defined]
+    kind = stored_type(column.type)  # type: ignore[attr-defined]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False  # SQLite stores NaN as NULL: an empty value, which every read column allows
     if isinstance(kind, Float | Integer):
@@ -237,10 +238,11 @@ def test_an_unreachable_server_is_a_typed_fault(tmp_path: Path) -> None:
 def test_both_backends_accept_exactly_the_same_ids(backend: str, tmp_path: Path,
                                                    request: pytest.FixtureRequest) -> None:
     """A patient, time point or condition at the schema's length is stored by both back-ends; one
-    character more, or a NUL, is refused by both, naming the column, before anything is written."""
+    character more is refused by both, naming the column, before anything is written. A NUL (which
+    the plate map refuses in an ID) is stored escaped by both (_io.names) and read back as given."""
     target = str(tmp_path / "l.sqlite") if backend == "sqlite" else request.getfixturevalue("postgres_url")
     cases = {"longest": ("P" * ID_LENGTH, None), "one more": ("P" * (ID_LENGTH + 1), "tubes.patient"),
-             "NUL": ("P\x0001", "tubes.patient"), "accents and tabs": ("Pé\t01 ☃", None)}
+             "NUL": ("P\x0001", None), "accents and tabs": ("Pé\t01 ☃", None)}
     with open_ledger(target) as opened:
         for i, (name, (patient, refused)) in enumerate(cases.items()):
             base = record(f"/r/{backend}-{i}", patient="P01")
