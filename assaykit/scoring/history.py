@@ -63,10 +63,10 @@ class LedgerView:
     patient_rows: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str | None:
+def ledger_target(option: str | None, out_dir: Path, use_default: bool, create: bool = True) -> str | None:
     """The ledger a run records into: the option (``--ledger`` over run.yaml ``ledger:``), else
     ``ASSAYKIT_LEDGER``, else (``use_default``) ``assaykit-ledger.sqlite`` beside the output
-    folder (whose folder is created); None for none (``none`` turns it off).
+    folder (whose folder is created, with ``create``); None for none (``none`` turns it off).
 
     Parameters
     ----------
@@ -76,6 +76,9 @@ def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str |
         The run's output folder.
     use_default : bool
         Fall back to the environment and the default location (the CLI does; the library does not).
+    create : bool
+        Create the default ledger's folder (False: only say where the ledger would be, as the
+        checks made before any work do).
     """
     for value in (option, os.environ.get(ENVIRONMENT) if use_default else None):
         if value is not None and value.strip():
@@ -85,7 +88,8 @@ def ledger_target(option: str | None, out_dir: Path, use_default: bool) -> str |
     from ..ledger import default_ledger
 
     path = default_ledger(out_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)  # the reports folder, which the run's outputs need anyway
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the reports folder, which the run's outputs need anyway
     return str(path)
 
 

@@ -216,12 +216,10 @@ def check_ledger_outside(out_dir: Path, ledger: str | None, use_default_ledger: 
     """AssayKitError when the ledger a run records into (``ledger``: the option or run.yaml's;
     with ``use_default_ledger``, ``ASSAYKIT_LEDGER`` too) is a file at or inside the output
     folder ``out_dir``, which every run replaces whole (the default ledger lies beside it)."""
-    from ..ledger.names import ENVIRONMENT
+    from .history import ledger_target
 
-    named = ledger if ledger is not None and ledger.strip() else (
-        os.environ.get(ENVIRONMENT) if use_default_ledger else None)
-    text = (named or "").strip()
-    if not text or text.lower() == "none" or ("://" in text and not text.lower().startswith("sqlite://")):
+    text = ledger_target(ledger, out_dir, use_default_ledger, create=False) or ""
+    if not text or ("://" in text and not text.lower().startswith("sqlite://")):
         return
     path = Path(text.split("://", 1)[1].removeprefix("/") if "://" in text else text).expanduser()
     try:
