@@ -86,19 +86,18 @@ NAME_MAX = 255
 (``.<name>.staging-XXXXXXXX``, ``.<name>.XXXXXXXX.tmp``) must fit it too."""
 
 
-def _check_parent(target: Path, error: type[AssayKitError], create: bool) -> None:
-    """``error`` unless files can be made beside ``target``: its folder exists (or, ``create``,
-    can be made: its nearest existing ancestor is a writable folder) and accepts a new file (a
-    probe file made and removed at once: the only test that /proc, a read-only mount or a full
-    quota answers truly)."""
-    what = "cannot write the outputs" if create else "cannot write the output"
-    room = NAME_MAX - (len(".") + len(".staging-old-") + 8 if create else len("..") + 8 + len(".tmp"))
+def _check_parent(target: Path, error: type[AssayKitError], folder: bool) -> None:
+    """``error`` unless files can be made beside ``target`` (an output ``folder``, or a file):
+    its folder exists or can be made (its nearest existing ancestor is a writable folder: the
+    missing folders are made when the output is written, as ``score --out`` does) and accepts a
+    new file (a probe file made and removed at once: the only test that /proc, a read-only mount
+    or a full quota answers truly)."""
+    what = "cannot write the outputs" if folder else "cannot write the output"
+    room = NAME_MAX - (len(".") + len(".staging-old-") + 8 if folder else len("..") + 8 + len(".tmp"))
     if len(os.fsencode(target.name)) > room:
         raise error(f"{what}: its name is too long ({len(os.fsencode(target.name))} bytes; at most {room})", target)
     parent = target.absolute().parent
     if not os.path.lexists(parent):
-        if not create:
-            raise error(f"{what}: its folder does not exist; make it first or name another", target)
         parent = _existing_ancestor(target)
     if not parent.is_dir():
         raise error(f"{what}: {parent} is not a folder", target)
@@ -115,7 +114,8 @@ def _check_parent(target: Path, error: type[AssayKitError], create: bool) -> Non
 def check_output_file(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (),
                       error: type[AssayKitError] = AssayKitError) -> Path:
     """Decide, before any work, whether the file ``path`` a user named as an output may be
-    written: its folder exists and accepts files, it is not a folder, not read-only and not one
+    written: its folder accepts files (missing folders are made when it is written), it is not a
+    folder, not read-only and not one
     of the command's ``inputs`` (never written over). ``error`` (one line naming ``path``) when it
     may not; the path otherwise. Nothing is left behind either way. An existing file is replaced
     (the user named it); a symlink is replaced by the file, its target untouched."""
@@ -132,7 +132,7 @@ def check_output_file(path: str | os.PathLike[str], inputs: Iterable[str | os.Pa
         if _same_file(target, Path(source)):
             raise error(f"cannot write the output: it is the input {source}, and inputs are never written over; "
                         "name another file", target)
-    _check_parent(target, error, create=False)
+    _check_parent(target, error, folder=False)
     return target
 
 
@@ -168,7 +168,7 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
                             "it); make it writable or name another folder", target)
     except OSError as exc:
         raise error(f"cannot read the output folder ({exc.strerror or exc})", target) from None
-    _check_parent(target, error, create=True)
+    _check_parent(target, error, folder=True)
     _check_not_locked(target, error)
     return replaces
 

@@ -249,6 +249,12 @@ def test_every_file_output_in_every_hostile_place(simulated_run: Path, scored: t
         assert _tree(place) == before
         return
     target = FILE_PLACES[case](place, name, existing)
+    if case == "missing parent":  # made, and written, as score --out makes its folder
+        result = _cli(*_argv(command, target, simulated_run, scored))
+        assert result.exit_code == 0, result.output
+        assert target.is_file() and target.stat().st_size > 0
+        assert not [p for p in place.rglob(".*")], "a temporary file or probe was left"
+        return
     before = _tree(place)
     try:
         _refused(_cli(*_argv(command, target, simulated_run, scored)), target)
