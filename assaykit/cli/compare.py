@@ -32,6 +32,7 @@ def compare(
     with 95 % confidence intervals, thumbnails with both gates' outlines) and a manifest.json. The
     scored folder is not changed. A tube the workspace lacks is a row with a note. An earlier
     comparison's folder given as --out is replaced as one unit (as score replaces its own).
+    Exit 1 when no tube could be compared (the rows' notes say why).
 
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
     """
@@ -56,3 +57,6 @@ def compare(
         line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"
     typer.echo(f"{line}: {target}/agreement.csv, {target}/agreement.html"
                + (" (replacing the earlier comparison there)" if replaces else ""))
+    if compared == 0:  # nothing validated: the rows say why (no matching sample, no population ...)
+        typer.echo("no tube was compared: see the notes in agreement.csv", err=True)
+        raise typer.Exit(1)

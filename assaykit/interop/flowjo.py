@@ -137,8 +137,10 @@ class Workspace:
             return group
         found = [s for s in self.samples.values() if file_name in (s.name, s.file_name)]
         if len(found) != 1:
-            raise GatingError(f"{'no' if not found else 'more than one'} workspace sample matches {file_name!r}; "
-                              f"name one with --sample (samples: {', '.join(self.samples)})", self.path)
+            names = list(self.samples)
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            raise GatingError(f"{'no' if not found else 'more than one'} workspace sample matches {file_name!r} "
+                              f"by its name or data file (samples: {shown or 'none'})", self.path)
         return found[0]
 
 

@@ -175,3 +175,21 @@ def test_bad_input_is_one_line(scored: tuple[Path, Path], tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["compare", str(copy), "--workspace", str(out / "run.wsp")])
     assert result.exit_code == 2 and "not as scored: samples.csv: changed" in result.output
     assert not (tmp_path / "copy-agreement").exists()
+
+
+def test_compare_with_no_tube_compared_exits_1(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """A workspace of none of the run's files: the folder is written (each row says why) and the
+    command exits 1, not 0: nothing was validated."""
+    run, out = scored
+    samples = _rows(out / "samples.csv")
+    name = sorted(f for f, r in samples.items() if r["role"] == "sample")[0]
+    renamed = tmp_path / "other" / "not-this-run.fcs"
+    renamed.parent.mkdir()
+    shutil.copy(run / name, renamed)
+    lab_workspace(tmp_path / "lab.wsp", {"not-this-run.fcs": monocyte_box(renamed)})
+    result = CliRunner().invoke(app, ["compare", str(out), "--workspace", str(tmp_path / "lab.wsp"),
+                                      "--out", str(tmp_path / "agreement")])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith(f"compared 0 of {sum(r['role'] == 'sample' for r in samples.values())} tubes")
+    rows = _rows(tmp_path / "agreement" / "agreement.csv")
+    assert all(r["f1"] == "" and "by its name or data file" in r["note"] for r in rows.values())
