@@ -63,6 +63,19 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, error: type[AssayKit
 # --- where outputs may go: decided once, before any work ---------------------------------------------
 
 
+OS_LITTER = frozenset({".DS_Store", "Thumbs.db", "ehthumbs.db", "desktop.ini", ".directory"})
+"""Files a desktop's file browser leaves in any folder it shows (macOS Finder, Windows Explorer,
+KDE's Dolphin), and macOS's ``._*`` companions: :func:`os_litter`."""
+
+
+def os_litter(name: str) -> bool:
+    """Whether the file named ``name`` is one a file browser made by showing its folder
+    (:data:`OS_LITTER`, ``._*``): neither the user's data nor assaykit's. An output folder that
+    holds one is still replaced (the file carried into the new folder as it was), and no manifest
+    lists or misses it (browsing the reports on a Mac share made every re-score refused)."""
+    return name in OS_LITTER or name.startswith("._")
+
+
 def _read_only(path: Path) -> bool:
     """Whether ``path`` (a folder or file) may not be written: no write bit in its mode (a user's
     ``chmod a-w``, honoured even for root, who the kernel would let write) or no write access."""
@@ -327,7 +340,7 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     listed = doc["files"] if isinstance(doc.get("files"), dict) else {}
     foreign, changed = [], []
     for p in sorted(_entries(folder, error)):
-        if p.is_symlink() or p.is_dir():
+        if p.is_symlink() or p.is_dir() or os_litter(p.name):
             continue
         rel = p.relative_to(folder).as_posix()
         if rel == "manifest.json" or (legacy and any(fnmatch.fnmatchcase(rel, k) and k.count("/") == rel.count("/")
@@ -340,9 +353,11 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
         elif _differs(p, listed[rel]):
             changed.append((rel, "this file is not the one the manifest lists (changed since assaykit wrote it"))
     if foreign:
-        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        return (f"the output folder holds {_shown(foreign[0])!r}{more}, not listed in its manifest.json (not written "
-                "by assaykit): move it away or name another folder")
+        names = ", ".join(repr(_shown(f)) for f in foreign[:5]) + (f" and {len(foreign) - 5} more"
+                                                                  if len(foreign) > 5 else "")
+        them = "them" if len(foreign) > 1 else "it"
+        return (f"the output folder holds {names}, not listed in its manifest.json (not written by assaykit, so "
+                f"never deleted): move {them} out of the folder first, or write the outputs to another folder")
     if changed:
         more = f", as are {len(changed) - 1} more" if len(changed) > 1 else ""
         name, why = changed[0]
@@ -429,6 +444,7 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         try:
             yield stage
             os.chmod(stage, 0o777 & ~_umask())
+            _carry_litter(target, stage)
             _swap(stage, target)
         except OSError as exc:
             shutil.rmtree(stage, ignore_errors=True)
@@ -504,10 +520,24 @@ def _swap(stage: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _carry_litter(old: Path, new: Path) -> None:
+    """Move the file browser's files (:func:`os_litter`) of the folder being replaced into the
+    same places in its replacement, where those folders exist: they are not assaykit's to delete."""
+    if not old.is_dir():
+        return
+    for path in _entries(old, AssayKitError):
+        if os_litter(path.name) and path.is_file() and not path.is_symlink():
+            place = new / path.relative_to(old)
+            if place.parent.is_dir() and not os.path.lexists(place):
+                with contextlib.suppress(OSError):
+                    os.replace(path, place)
+
+
 def file_listing(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every regular file under ``folder`` (relative path with '/') with its size and sha256."""
+    """Every regular file under ``folder`` (relative path with '/') with its size and sha256,
+    a file browser's own files (:func:`os_litter`) left out."""
     listing = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and not os_litter(p.name)):
         data = path.read_bytes()
         listing[path.relative_to(folder).as_posix()] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     return listing

@@ -297,6 +297,26 @@ def test_a_rescore_replaces_its_own_folder_says_so_and_never_a_users_file(simula
         (out / user_file).unlink()
 
 
+def test_a_file_browsers_own_files_never_block_a_rescore_and_are_kept(scored: tuple[Path, Path],
+                                                                       tmp_path: Path) -> None:
+    """Each file a desktop's file browser leaves (Finder, Explorer, Dolphin, macOS's ._ files), in
+    the folder and in its patients/: `report` replaces the folder all the same, the file carried
+    over with its bytes, verify whole (no manifest lists or misses it)."""
+    from assaykit._io.atomic import OS_LITTER
+
+    out = Path(shutil.copytree(scored[0], tmp_path / "out"))
+    placed = [*(out / name for name in sorted(OS_LITTER)), out / "._index.html", out / "patients" / ".DS_Store"]
+    (out / "patients").mkdir(exist_ok=True)  # as a first `report` leaves it
+    for path in placed:
+        path.write_bytes(USER_BYTES)
+    result = _cli("report", out)
+    assert result.exit_code == 0 and (out / "index.html").is_file(), result.output
+    for path in placed:
+        assert path.read_bytes() == USER_BYTES, path
+    verified = _cli("verify", out)
+    assert verified.exit_code == 0, verified.output
+
+
 def test_a_changed_table_is_not_replaced(scored: tuple[Path, Path], tmp_path: Path) -> None:
     out = shutil.copytree(scored[0], tmp_path / "out")
     (out / "samples.csv").write_bytes((out / "samples.csv").read_bytes() + b"my own row\n")
