@@ -173,23 +173,38 @@ def utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _stem_char(char: str) -> str:
+    """``char`` kept in a file stem (a letter or digit of any script, ``-``, ``_``, ``.``, a
+    space), else ``-``."""
+    return char if char.isalnum() or char in "-_. " else "-"
+
+
 def safe_stems(names: list[str], fallback: str) -> dict[str, str]:
     """Name -> a file stem (no extension) safe on every file system, unique across ``names``
-    (case-insensitively), deterministic: letters, digits, ``-`` and ``_`` only (``fallback`` when
-    nothing is left), with a short hash of the full name whenever anything had to change or
-    would clash, or the stem is a Windows device name."""
+    (case-insensitively), deterministic: the name itself (Unicode NFC) when it holds only letters
+    and digits of any script, ``-``, ``_``, ``.`` and spaces, does not begin with ``.``, ``-`` or
+    a space nor end with ``.`` or a space, and is not a Windows device name (``Pé01``, ``run 17
+    nov`` stay as they are); otherwise every other character (spaces too) made ``-``, cut at
+    :data:`MAX_STEM` characters (``fallback`` when nothing is left), with a short hash of the
+    full name (as also when two names would clash)."""
+    import unicodedata
+
     stems: dict[str, str] = {}
     used: set[str] = set()
     for name in sorted(set(names)):
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")[:MAX_STEM] or fallback
+        text = unicodedata.normalize("NFC", name)
+        kept = "".join(map(_stem_char, text))
+        if kept != text or kept != kept.strip("-_. ") or kept.endswith(".") or len(kept) > MAX_STEM:
+            kept = re.sub(r"[-\s]+", "-", kept.replace(" ", "-")).strip("-_.")[:MAX_STEM].rstrip(".-")
+        stem = kept or fallback
         digest = hashlib.sha256(utf8(name)).hexdigest()
-        if stem != name or stem.upper() in _WINDOWS_DEVICES or stem.lower() in used:
+        if stem != name or stem.split(".")[0].strip().upper() in _WINDOWS_DEVICES or stem.casefold() in used:
             stem = f"{stem}-{digest[:8]}"
         k = 8
-        while stem.lower() in used:  # a hash prefix clash: lengthen it
+        while stem.casefold() in used:  # a hash prefix clash: lengthen it
             k += 4
             stem = f"{stem.rsplit('-', 1)[0]}-{digest[:k]}"
-        used.add(stem.lower())
+        used.add(stem.casefold())
         stems[name] = stem
     return stems
 

@@ -97,11 +97,15 @@ def test_safe_stems_are_unique_safe_and_stable() -> None:
     def digest(name: str) -> str:
         return hashlib.sha256(name.encode()).hexdigest()[:8]
 
-    names = ["P01", "p01", "a/b", "CON", "", "x" * 60, "ok_name-2"]
+    names = ["P01", "p01", "a/b", "CON", "", "x" * 60, "ok_name-2", "Pé01", "患者 01", "run 17 nov", ".hidden",
+             "end.", "con.txt", "a\x1bb"]
     stems = safe_stems(names, "patient")
     assert stems == {"P01": "P01", "p01": f"p01-{digest('p01')}", "a/b": f"a-b-{digest('a/b')}",
                      "CON": f"CON-{digest('CON')}", "": f"patient-{digest('')}",
-                     "x" * 60: f"{'x' * MAX_STEM}-{digest('x' * 60)}", "ok_name-2": "ok_name-2"}
+                     "x" * 60: f"{'x' * MAX_STEM}-{digest('x' * 60)}", "ok_name-2": "ok_name-2",
+                     "Pé01": "Pé01", "患者 01": "患者 01", "run 17 nov": "run 17 nov",  # any script, spaces: kept
+                     ".hidden": f"hidden-{digest('.hidden')}", "end.": f"end-{digest('end.')}",
+                     "con.txt": f"con.txt-{digest('con.txt')}", "a\x1bb": f"a-b-{digest(chr(97) + chr(27) + 'b')}"}
     assert len({s.lower() for s in stems.values()}) == len(names)
     assert safe_stems(list(reversed(names)), "patient") == stems
 
