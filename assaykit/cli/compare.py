@@ -23,6 +23,9 @@ def compare(
                                                       "hladr_mfi=\"PE-A Median\" (file may join columns: "
                                                       "file=\"{Specimen Name}_{Tube Name}.fcs\").",
                                                       show_default=False)] = None,
+    mfi_scale: Annotated[float, typer.Option("--mfi-scale", help="With --manual: the factor that brings the lab's "
+                                             "MFI to the FCS file's scale values (Kaluza's 0-1,024 scale: the "
+                                             "channel's $PnR / 1024, e.g. 1024 for a 20-bit Navios channel).")] = 1.0,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
                                                  "(case-insensitive).")] = "Monocytes",
@@ -76,7 +79,7 @@ def compare(
                             "compare never changes: name another --out", target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     if manual is not None:
-        agreement = compare_manual(out_dir, manual, names)
+        agreement = compare_manual(out_dir, manual, names, mfi_scale)
     else:
         assert workspace is not None
         agreement = compare_run(out_dir, workspace, population, run_dir, strategy)

@@ -10,7 +10,7 @@ gates alone.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +223,14 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     return _summarise(folder, Path(workspace), population, calibration, tubes, [], "workspace")
 
 
-def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, str] | None = None) -> Agreement:
+SCALE_LIMIT = 4.0
+"""The median ratio of the lab's MFI to assaykit's beyond which (or below its inverse) the two
+are refused as different scales (Kaluza's 0-1,024 display scale, a mean for a median column):
+no disagreement of gates moves the run's median tube that far."""
+
+
+def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, str] | None = None,
+                   mfi_scale: float = 1.0) -> Agreement:
     """Compare the scored run in ``out_dir`` (checked whole) with the lab's own per-tube results
     in the file ``manual`` (:func:`assaykit.scoring.manual.read_manual`: ``file``,
     ``monocytes``, ``hladr_mfi`` or ``hladr_abc``, or the lab's names for them in ``columns``),
@@ -240,6 +247,10 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         The lab's results file (CSV or TSV).
     columns : dict or None
         The lab's column name per key (``{"monocytes": "Monocytes Count"}``).
+    mfi_scale : float
+        The factor that brings the lab's MFI to the FCS file's scale values (Kaluza: the
+        channel's ``$PnR`` / 1,024); the MFI are shown so multiplied. The median ratio of the
+        lab's MFI to assaykit's over the tubes must lie within :data:`SCALE_LIMIT` (else refused).
     """
     from .._io.validate import quote
     from .manual import match_rows, read_manual
@@ -250,7 +261,12 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     every = _sample_rows(folder)
     matched, unknown = match_rows(table, [r["file"] for r in every])
     blood = [r for r in every if r.get("role") in BLOOD]
-    tubes = [_manual_tube(row, matched.get(row["file"]), calibration) for row in blood]
+    if not (math.isfinite(mfi_scale) and mfi_scale > 0):
+        raise AssayKitError(f"the MFI scale {mfi_scale!r} is not a number above 0", table.path)
+    scaled = {f: replace(r, hladr_mfi=r.hladr_mfi * mfi_scale if r.hladr_mfi is not None else None)
+              for f, r in matched.items()}
+    _check_scale(blood, scaled, table.path, mfi_scale)
+    tubes = [_manual_tube(row, scaled.get(row["file"]), calibration) for row in blood]
     notes = []
     others = sorted(f"{quote(r['file'])} ({r.get('role', '')})" for r in every
                     if r.get("role") not in BLOOD and r["file"] in matched)
@@ -268,6 +284,26 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}")
     described = ", ".join(f"{k}={quote(v)}" for k, v in table.columns.items() if v)
     return _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual")
+
+
+def _check_scale(blood: list[dict[str, str]], matched: dict[str, Any], path: Path, mfi_scale: float) -> None:
+    """Refuse the lab's MFI when, converted to AB/C (no ``hladr_abc``), they are not on the
+    file's scale: median ratio to assaykit's beyond :data:`SCALE_LIMIT`."""
+    ratios = []
+    for row in blood:
+        manual, ours = matched.get(row["file"]), _number(row.get("hladr_mfi", ""))
+        if manual is not None and manual.hladr_abc is None and manual.hladr_mfi and manual.hladr_mfi > 0 \
+                and ours and ours > 0:
+            ratios.append(manual.hladr_mfi / ours)
+    if not ratios:
+        return
+    ratio = float(np.median(ratios))
+    if 1.0 / SCALE_LIMIT <= ratio <= SCALE_LIMIT:
+        return
+    raise AssayKitError(f"the manual MFI{' (times ' + format(mfi_scale, 'g') + ')' if mfi_scale != 1 else ''} are "
+                        f"{ratio:.4g} times assaykit's (median of {len(ratios)} tubes): not the FCS file's scale. "
+                        "Kaluza reports on its 0-1,024 scale (give --mfi-scale with the channel's $PnR / 1024); "
+                        "else check that the column is the HLA-DR median", path)
 
 
 def _base_row(row: dict[str, str]) -> dict[str, Any]:

@@ -131,20 +131,24 @@ def _reading(text: str, decimal: str, whole: bool) -> float | None:
     return value
 
 
-def read_numbers(cells: Sequence[tuple[str, str, bool]]) -> tuple[list[float | None], str]:
+def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] = ()) -> tuple[list[float | None], str]:
     """The numbers of ``cells`` (text, where for messages, whether a count) and the decimal mark
     they were read with, by one rule for the whole file: each cell is read with ``.`` and with
     ``,`` as the decimal mark (the other mark, a space or an apostrophe separating thousands in
     groups of three); a cell only one reading fits tells the file's mark (``1.234,5``, ``12,5``,
     ``2234.41``; a count ``1,846`` cannot be 1.846 monocytes). Cells both fit alike (``1846``)
     need none; a cell both fit differently (``1,234`` MFI) is read with the file's mark, and
-    refused when no cell tells it. A file whose cells tell both marks, and a cell that no reading
-    fits, are refused: ValueError naming the cells. A :data:`MISSING` cell is None.
+    refused when no cell tells it. When none of ``cells`` tells the mark, the file's other cells
+    (``others``, the columns not read) tell it if all that tell one tell the same. A file whose
+    cells tell both marks, and a cell that no reading fits, are refused: ValueError naming the
+    cells. A :data:`MISSING` cell is None.
 
     Parameters
     ----------
     cells : sequence of (str, str, bool)
         Each cell's text, its place (``row 3 monocytes``) and whether it is a count.
+    others : sequence of str
+        The file's other cells (dates, names, other statistics), for the decimal mark only.
     """
     from .._io.validate import listed, quote
 
@@ -166,6 +170,16 @@ def read_numbers(cells: Sequence[tuple[str, str, bool]]) -> tuple[list[float | N
     if len(told) == 2:
         problems.append(f"the numbers are written with both decimal marks ({told['.']} has a decimal point, "
                         f"{told[',']} a decimal comma); write them one way")
+    if not told:
+        hinted = set()
+        for text in others:
+            text = text.strip()
+            if text and text.casefold() not in MISSING:
+                dot, comma = _reading(text, ".", False), _reading(text, ",", False)
+                if (dot is None) != (comma is None):
+                    hinted.add("." if comma is None else ",")
+        if len(hinted) == 1:
+            told[hinted.pop()] = "another column"
     decimal = next(iter(told), ".")
     values: list[float | None] = []
     for (text, where, _), reading in zip(cells, readings, strict=True):
@@ -174,8 +188,8 @@ def read_numbers(cells: Sequence[tuple[str, str, bool]]) -> tuple[list[float | N
             continue
         dot, comma = reading
         if dot is not None and comma is not None and dot != comma and not told:
-            problems.append(f"{where} {quote(text.strip())} could be {dot:g} or {comma:g} and no other cell tells "
-                            "the decimal mark; write it without a thousands separator")
+            problems.append(f"{where} {quote(text.strip())} could be {dot:g} or {comma:g}: no cell of the file tells "
+                            "the decimal mark (as 12.5, 1,234.5 or 12,5 would)")
         values.append(dot if decimal == "." else comma)
     if problems:
         raise ValueError(listed(problems))
@@ -256,7 +270,9 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         kept.append((number, name, [cell(found[k]) if k in found else "" for k in KEYS[1:]]))
     cells = [(v, f"row {n} {k}", k == "monocytes") for n, _, vs in kept for k, v in zip(KEYS[1:], vs, strict=True)]
     try:
-        numbers, decimal = read_numbers(cells)
+        used = {index[column_key(n)] for k, spec in found.items()
+                for n in (_TEMPLATE.findall(spec) if k == "file" and _TEMPLATE.search(spec) else [spec])}
+        numbers, decimal = read_numbers(cells, [v for values in records for i, v in enumerate(values) if i not in used])
     except ValueError as error:
         problems.append(str(error))
         numbers, decimal = [None] * len(cells), "."
