@@ -257,16 +257,16 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
 
     folder, manifest = _scored_folder(out_dir)
     table = read_manual(manual, columns)
+    if not (math.isfinite(mfi_scale) and mfi_scale > 0):
+        raise AssayKitError(f"the MFI scale {mfi_scale!r} is not a number above 0", table.path)
+    table = replace(table, rows=tuple(replace(r, hladr_mfi=r.hladr_mfi * mfi_scale if r.hladr_mfi is not None
+                                              else None) for r in table.rows))
     calibration = _calibration(manifest)
     every = _sample_rows(folder)
     matched, unknown = match_rows(table, [r["file"] for r in every])
     blood = [r for r in every if r.get("role") in BLOOD]
-    if not (math.isfinite(mfi_scale) and mfi_scale > 0):
-        raise AssayKitError(f"the MFI scale {mfi_scale!r} is not a number above 0", table.path)
-    scaled = {f: replace(r, hladr_mfi=r.hladr_mfi * mfi_scale if r.hladr_mfi is not None else None)
-              for f, r in matched.items()}
-    _check_scale(blood, scaled, table.path, mfi_scale)
-    tubes = [_manual_tube(row, scaled.get(row["file"]), calibration) for row in blood]
+    _check_scale(blood, matched, table.path, mfi_scale)
+    tubes = [_manual_tube(row, matched.get(row["file"]), calibration) for row in blood]
     notes = []
     others = sorted(f"{quote(r['file'])} ({r.get('role', '')})" for r in every
                     if r.get("role") not in BLOOD and r["file"] in matched)
@@ -276,7 +276,8 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         out: dict[str, Any] = {k: None for k in COLUMNS}
         out.update({k: "" for k in ("well", "patient", "timepoint", "condition", "workspace_sample", "population")},
                    file=extra.file, manual_count=extra.monocytes, manual_hladr=extra.hladr_mfi,
-                   manual_abc=extra.hladr_abc if extra.hladr_abc is not None else _converted(extra.hladr_mfi, calibration),
+                   manual_abc=(extra.hladr_abc if extra.hladr_abc is not None
+                               else _converted(extra.hladr_mfi, calibration)),
                    note=f"row {extra.row} of the manual file: not a tube of the scored run")
         tubes.append(TubeAgreement(out))
     if unknown:
@@ -320,7 +321,7 @@ def _manual_tube(row: dict[str, str], manual: Any, calibration: Any) -> TubeAgre
     out = _base_row(row)
     notes = [f"not gated by assaykit: {row['error']}"] if row.get("error") else []
     if manual is None:
-        out["note"] = "; ".join(notes + ["no row in the manual file"])
+        out["note"] = "; ".join([*notes, "no row in the manual file"])
         return TubeAgreement(out)
     out.update(manual_count=manual.monocytes, manual_hladr=manual.hladr_mfi)
     if manual.hladr_abc is not None:
