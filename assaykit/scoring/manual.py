@@ -119,7 +119,7 @@ def _reading(text: str, decimal: str, whole: bool) -> float | None:
         return None
     separators = ("," if decimal == "." else ".") + _GROUPING
     if any(c in separators for c in integer):
-        grouped = re.fullmatch(r"\d{1,3}([" + re.escape(separators) + r"])\d{3}(?:\1\d{3})*", integer)
+        grouped = re.fullmatch(r"[1-9]\d{0,2}([" + re.escape(separators) + r"])\d{3}(?:\1\d{3})*", integer)
         if grouped is None:
             return None
         integer = integer.replace(grouped.group(1), "")
