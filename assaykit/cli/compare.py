@@ -21,11 +21,13 @@ def compare(
     columns: Annotated[list[str] | None, typer.Option("--columns", help="With --manual: the lab's names for the "
                                                       "columns, e.g. file=Sample,monocytes=\"Monocytes Count\","
                                                       "hladr_mfi=\"PE-A Median\" (file may join columns: "
-                                                      "file=\"{Specimen Name}_{Tube Name}.fcs\").",
-                                                      show_default=False)] = None,
+                                                      "file=\"{Specimen Name}_{Tube Name}.fcs\"; may be given "
+                                                      "more than once).", show_default=False,
+                                                      metavar="KEY=COLUMN,...")] = None,
     mfi_scale: Annotated[float, typer.Option("--mfi-scale", help="With --manual: the factor that brings the lab's "
                                              "MFI to the FCS file's scale values (Kaluza's 0-1,024 scale: the "
-                                             "channel's $PnR / 1024, e.g. 1024 for a 20-bit Navios channel).")] = 1.0,
+                                             "channel's $PnR / 1024, e.g. 1024 for a 20-bit Navios channel).",
+                                             metavar="FACTOR")] = 1.0,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
                                                  "(case-insensitive).")] = "Monocytes",

@@ -220,8 +220,11 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
     from .platemap import TableDecodeError, cell_text, column_key, column_problems, csv_table, decode_table
 
     file_path = Path(path)
+    data = read_input(file_path, AssayKitError, "manual results file", TABLE_LIMIT)
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise AssayKitError("an Excel workbook, which --manual does not read: save the sheet as CSV", file_path)
     try:
-        text, encoding = decode_table(read_input(file_path, AssayKitError, "manual results file", TABLE_LIMIT))
+        text, encoding = decode_table(data)
     except TableDecodeError as error:
         raise AssayKitError(str(error), file_path) from None
     if not text.strip():

@@ -271,12 +271,15 @@ def test_duplicates_missing_and_unknown_files(scored: tuple[Path, Path], tmp_pat
 def test_cli_usage_errors(scored: tuple[Path, Path], tmp_path: Path) -> None:
     _, out = scored
     lab = _write(tmp_path / "lab.csv", "file,monocytes,hladr_abc\nSpecimen_001_A1_A01.fcs,10,5000\n")
+    book = tmp_path / "lab.xlsx"
+    book.write_bytes(b"PK\x03\x04" + bytes(60))
     for args, text in ((["--manual", str(lab), "--workspace", str(out / "run.wsp")], "one of them"),
                        ([], "one of them"),
                        (["--manual", str(lab), "--columns", "count=Number"], "KEY one of file, monocytes"),
                        (["--manual", str(lab), "--columns", "file=A,file=B"], "names file twice"),
                        (["--workspace", str(out / "run.wsp"), "--columns", "file=A"], "--columns names the columns"),
                        (["--manual", str(tmp_path / "none.csv")], "manual results file not found"),
+                       (["--manual", str(book)], "an Excel workbook, which --manual does not read"),
                        (["--manual", str(lab), "--mfi-scale", "0"], "is not a number above 0")):
         result = CliRunner().invoke(app, ["compare", str(out), *args, "--out", str(tmp_path / "agreement")])
         assert result.exit_code == 2 and text in result.output, (args, result.output)
