@@ -26,7 +26,7 @@ def compare(
                                                       metavar="KEY=COLUMN,...")] = None,
     mfi_scale: Annotated[float, typer.Option("--mfi-scale", help="With --manual: the factor that brings the lab's "
                                              "MFI to the FCS file's scale values (Kaluza's 0-1,024 scale: the "
-                                             "channel's $PnR / 1024, e.g. 1024 for a 20-bit Navios channel).",
+                                             "channel's $PnR / 1024: 1024 for a Gallios' 20-bit channels).",
                                              metavar="FACTOR")] = 1.0,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
