@@ -291,3 +291,30 @@ def test_parse_columns() -> None:
         "file": "Sample", "monocytes": "Monocytes, Count", "hladr_mfi": "PE-A Median"}
     assert parse_columns(["file={Specimen Name}_{Tube Name}.fcs", "hladr_abc='HLA-DR AB/C'"]) == {
         "file": "{Specimen Name}_{Tube Name}.fcs", "hladr_abc": "HLA-DR AB/C"}
+
+
+def test_bounded_read_encodings_and_escaped_names(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """A FIFO is refused before it is opened; a line pasted in cp1252 into a UTF-8 file is read by
+    the plate map's per-line rule; a file name with a control character is written escaped in
+    agreement.csv and read back as it was."""
+    import os
+
+    from assaykit._io.names import read_cell
+
+    _, out = scored
+    fifo = tmp_path / "lab.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(AssayKitError, match="manual results file is a FIFO"):
+        compare_manual(out, fifo)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes("file,monocytes,hladr_abc,opérateur\nSpecimen_001_A1_A01.fcs,10,5000,Hélène\n".encode()
+                      + "Specimen_001_A2_A02.fcs,11,6000,Hélène\n".encode("cp1252")
+                      + b"Specimen\x1b_A9.fcs,12,7000,x\n")
+    table = read_manual(mixed)
+    assert table.encoding == "utf-8 (cp1252 on lines 3)" and [r.hladr_abc for r in table.rows] == [5000, 6000, 7000]
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(mixed), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "a" / "agreement.csv").read_text()
+    assert "Specimen\\x1b_A9.fcs" in text and "\x1b" not in text
+    assert "Specimen\x1b_A9.fcs" in {read_cell(r) for r in _rows(tmp_path / "a" / "agreement.csv")}
+    assert "\x1b" not in (tmp_path / "a" / "agreement.html").read_text()
