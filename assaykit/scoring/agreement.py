@@ -4,7 +4,9 @@ Bland-Altman analysis and a Passing-Bablok regression of AB/C (CLSI EP09 practic
 
 Both gates are measured on the same values: the readout channel with the compensation the run
 used, the strategy's statistic, the run's bead calibration. A difference is then due to the
-gates alone.
+gates alone. Without a workspace, the lab's own per-tube numbers from any software
+(:func:`compare_manual`, :mod:`assaykit.scoring.manual`) go through the same rows, statistics
+and outputs, without F1.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import AssayKitError
+
+Source = Literal["workspace", "manual"]
+"""What the lab's side of a comparison is: a FlowJo workspace (its gates evaluated on the events)
+or a manual results file (the lab's own numbers)."""
 
 COLUMNS = ["file", "well", "patient", "timepoint", "condition", "workspace_sample", "population", "f1",
            "events_in_both", "assaykit_count", "manual_count", "assaykit_hladr", "manual_hladr", "assaykit_abc",
@@ -162,7 +168,7 @@ class Agreement:
     bland_altman: BlandAltman | None
     passing_bablok: PassingBablok | None
     notes: tuple[str, ...]
-    source: str = "workspace"
+    source: Source = "workspace"
 
     def frame(self) -> Any:
         import pandas as pd
@@ -354,15 +360,13 @@ def _difference(out: dict[str, Any]) -> None:
 
 
 def _summarise(folder: Path, lab: Path, population: str, calibration: Any, tubes: tuple[TubeAgreement, ...],
-               notes: list[str], source: str) -> Agreement:
+               notes: list[str], source: Source) -> Agreement:
     """The run's agreement: Bland-Altman and Passing-Bablok of the tubes with both AB/C, and the notes."""
     x = np.array([t.row["manual_abc"] for t in tubes if _paired(t)], dtype=np.float64)
     y = np.array([t.row["assaykit_abc"] for t in tubes if _paired(t)], dtype=np.float64)
     notes = list(notes)
     if calibration is None:
-        notes.append("the run has no bead calibration: AB/C not compared" if source == "workspace" else
-                     "the run has no bead calibration: AB/C compared only where the manual file gives hladr_abc "
-                     "and the run an AB/C")
+        notes.append("the run has no bead calibration: AB/C not compared")
     ba = bland_altman(x, y) if x.size >= 2 else None
     pb = passing_bablok(x, y) if x.size >= 3 else None
     if x.size < 3:

@@ -241,14 +241,15 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
     wanted = {key: (columns or {}).get(key, key) for key in KEYS}
     found: dict[str, str] = {}
     missing = []
+    mapped = set(columns or {})
     for key, name in wanted.items():
         needed = _TEMPLATE.findall(name) if key == "file" and _TEMPLATE.search(name) else [name]
         absent = [n for n in needed if column_key(n) not in index]
         if not absent:
             found[key] = name
-        elif key in (columns or {}) or key in ("file", "monocytes"):
+        elif key in mapped or key in ("file", "monocytes"):
             missing.append(" and ".join(quote(n) for n in absent) + (f" (for {key})" if name != key else ""))
-    if "hladr_mfi" not in found and "hladr_abc" not in found and not any("hladr" in m for m in missing):
+    if not {"hladr_mfi", "hladr_abc"} & (set(found) | mapped):
         missing.append("hladr_mfi or hladr_abc")
     if missing:
         raise AssayKitError(f"missing column(s) {', '.join(missing)} (columns: {', '.join(map(quote, header))}; "
