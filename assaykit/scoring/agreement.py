@@ -258,6 +258,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         channel's ``$PnR`` / 1,024); the MFI are shown so multiplied. The median ratio of the
         lab's MFI to assaykit's over the tubes must lie within :data:`SCALE_LIMIT` (else refused).
     """
+    from .._io.names import escape
     from .._io.validate import quote
     from .manual import match_rows, read_manual
 
@@ -281,7 +282,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     for extra in unknown:
         out: dict[str, Any] = {k: None for k in COLUMNS}
         out.update({k: "" for k in ("well", "patient", "timepoint", "condition", "workspace_sample", "population")},
-                   file=extra.file, manual_count=extra.monocytes, manual_hladr=extra.hladr_mfi,
+                   file=extra.file, manual_count=_count(extra.monocytes), manual_hladr=extra.hladr_mfi,
                    manual_abc=(extra.hladr_abc if extra.hladr_abc is not None
                                else _converted(extra.hladr_mfi, calibration)),
                    note=f"row {extra.row} of the manual file: not a tube of the scored run")
@@ -289,7 +290,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     if unknown:
         shown = ", ".join(quote(r.file) for r in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}")
-    described = ", ".join(f"{k}={quote(v)}" for k, v in table.columns.items() if v)
+    described = ", ".join(f"{k}={escape(v)}" for k, v in table.columns.items() if v)
     return _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual")
 
 
@@ -317,7 +318,7 @@ def _base_row(row: dict[str, str]) -> dict[str, Any]:
     """An agreement row with the scored tube's own values (samples.csv)."""
     out: dict[str, Any] = {k: None for k in COLUMNS}
     out.update({k: row.get(k, "") for k in ("file", "well", "patient", "timepoint", "condition")})
-    out.update(population="", workspace_sample="", note="", assaykit_count=_number(row.get("monocytes", "")),
+    out.update(population="", workspace_sample="", note="", assaykit_count=_count(_number(row.get("monocytes", ""))),
                assaykit_hladr=_number(row.get("hladr_mfi", "")), assaykit_abc=_number(row.get("hladr_abc", "")))
     return out
 
@@ -329,7 +330,7 @@ def _manual_tube(row: dict[str, str], manual: Any, calibration: Any) -> TubeAgre
     if manual is None:
         out["note"] = "; ".join([*notes, "no row in the manual file"])
         return TubeAgreement(out)
-    out.update(manual_count=manual.monocytes, manual_hladr=manual.hladr_mfi)
+    out.update(manual_count=_count(manual.monocytes), manual_hladr=manual.hladr_mfi)
     if manual.hladr_abc is not None:
         if manual.hladr_abc > 0:
             out["manual_abc"] = manual.hladr_abc
@@ -344,6 +345,11 @@ def _manual_tube(row: dict[str, str], manual: Any, calibration: Any) -> TubeAgre
     _difference(out)
     out["note"] = "; ".join(notes)
     return TubeAgreement(out)
+
+
+def _count(value: float | None) -> int | None:
+    """A count read as a number (samples.csv, the manual file) as the whole number it is."""
+    return int(value) if value is not None and value.is_integer() else None
 
 
 def _converted(value: float | None, calibration: Any) -> float | None:

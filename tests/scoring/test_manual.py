@@ -82,6 +82,7 @@ def test_manual_abc_agreement_against_numpy(scored: tuple[Path, Path], tmp_path:
         assert row["manual_count"] == count and row["manual_abc"] == pytest.approx(round(abc, 2), abs=1e-9)
         assert row["assaykit_abc"] == float(samples[name]["hladr_abc"])
         assert row["assaykit_count"] == int(samples[name]["monocytes"])
+        assert type(row["assaykit_count"]) is int and type(row["manual_count"]) is int  # shown as counts
         expected = 100 * (row["assaykit_abc"] - row["manual_abc"]) / row["manual_abc"]
         assert row["abc_difference_pct"] == pytest.approx(expected, rel=1e-12)
         x.append(row["manual_abc"])
@@ -135,6 +136,8 @@ def test_manual_mfi_in_a_french_export_through_the_cli(scored: tuple[Path, Path]
         assert row["f1"] == "" and row["note"] == ""
     html = (tmp_path / "agreement" / "agreement.html").read_text()
     assert "Manual results" in html and "Bland-Altman (n = 4)" in html and "Passing-Bablok (n = 4)" in html
+    assert "monocytes=Monocytes (nombre), hladr_mfi=Médiane HLA-DR PE-A" in html
+    assert f"<td>{truth[0]['true_monocytes']}</td>" in html  # a count, not 2135.0
     assert html.count('src="data:image/png;base64,') == 2  # the two plots; no gate thumbnails without events
     manifest = json.loads((tmp_path / "agreement" / "manifest.json").read_text())
     assert manifest["source"] == "manual" and sorted(manifest["files"]) == ["agreement.csv", "agreement.html"]
