@@ -693,6 +693,10 @@ def test_help_lists_every_output_and_what_a_document_refuses() -> None:
     gate = flat("gate")
     assert all(option in gate for option in ("--plot, --beads", "--isotype", "--compensation", "refused",
                                              "flowjo_count", "percent_of_parent"))
+    compare = flat("compare")
+    assert all(text in compare for text in ("--workspace", "--manual", "--columns", "--mfi-scale", "hladr_mfi or "
+                                            "hladr_abc", "F1 left empty", "decimal comma", "Example: assaykit "
+                                            "compare reports/run-2026-11-22 --manual"))
 
 
 def test_python_m_runs_the_package(simulated_run: Path) -> None:

@@ -12,8 +12,22 @@ from ..errors import AssayKitError
 
 def compare(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score`.", show_default=False)],
-    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="The lab's FlowJo 10 workspace (.wsp) "
-                                            "gated by hand on the same FCS files.", show_default=False)],
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="The lab's FlowJo 10 workspace (.wsp) "
+                                                   "gated by hand on the same FCS files.", show_default=False)] = None,
+    manual: Annotated[Path | None, typer.Option("--manual", help="The lab's own per-tube results from any software "
+                                                "(FACSDiva, Kaluza, FCS Express, a spreadsheet): a CSV with columns "
+                                                "file, monocytes, and hladr_mfi or hladr_abc.",
+                                                show_default=False)] = None,
+    columns: Annotated[list[str] | None, typer.Option("--columns", help="With --manual: the lab's names for the "
+                                                      "columns, e.g. file=Sample,monocytes=\"Monocytes Count\","
+                                                      "hladr_mfi=\"PE-A Median\" (file may join columns: "
+                                                      "file=\"{Specimen Name}_{Tube Name}.fcs\"; may be given "
+                                                      "more than once).", show_default=False,
+                                                      metavar="KEY=COLUMN,...")] = None,
+    mfi_scale: Annotated[float, typer.Option("--mfi-scale", help="With --manual: the factor that brings the lab's "
+                                             "MFI to the FCS file's scale values (Kaluza's 0-1,024 scale: the "
+                                             "channel's $PnR / 1024: 1024 for a Gallios' 20-bit channels).",
+                                             metavar="FACTOR")] = 1.0,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
                                                  "(case-insensitive).")] = "Monocytes",
@@ -34,12 +48,31 @@ def compare(
     comparison's folder given as --out is replaced as one unit (as score replaces its own).
     Exit 1 when no tube could be compared (the rows' notes say why).
 
+    Without FlowJo, --manual takes the lab's own results per FCS file (columns file,
+    monocytes, and hladr_mfi or hladr_abc; other names with --columns) and writes the same
+    agreement.csv and agreement.html, F1 left empty (it needs the lab's events). Numbers with a
+    decimal comma or thousands separators are read by one rule for the whole file, or refused
+    (`assaykit docs validation`). A row naming no tube of the run is a row with a note.
+
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
+
+    Example: assaykit compare reports/run-2026-11-22 --manual diva.csv --columns "file={Specimen Name}_{Tube
+    Name}.fcs,monocytes=Monocytes #Events,hladr_mfi=Monocytes PE-A Median"
     """
     from .._io.atomic import check_output_folder
     from ..report.agreement import EARLIER, KIND, write_agreement
-    from ..scoring.agreement import compare_run
+    from ..scoring.agreement import compare_manual, compare_run
+    from ..scoring.manual import parse_columns
 
+    if (workspace is None) == (manual is None):
+        raise typer.BadParameter("give the lab's gating as --workspace FILE.wsp or its results as --manual FILE.csv "
+                                 "(one of them)")
+    if columns and manual is None:
+        raise typer.BadParameter("--columns names the columns of a --manual file")
+    try:
+        names = parse_columns(columns or [])
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
     if not out_dir.is_dir():
         raise AssayKitError("output folder not found", out_dir)
     target = out if out is not None else out_dir.parent / f"{out_dir.name}-agreement"
@@ -48,10 +81,18 @@ def compare(
         raise AssayKitError(f"the agreement folder would replace the scored folder {out_dir} (or a part of it), which "
                             "compare never changes: name another --out", target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
-    agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
+    if manual is not None:
+        agreement = compare_manual(out_dir, manual, names, mfi_scale)
+    else:
+        assert workspace is not None
+        agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
     write_agreement(agreement, target)
-    compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
-    line = f"compared {compared} of {len(agreement.tubes)} tubes"
+    if agreement.source == "manual":
+        compared = sum(1 for t in agreement.tubes if t.row["manual_abc"] is not None and t.row["assaykit_abc"])
+        line = f"compared {compared} of {len(agreement.tubes)} tubes (AB/C from both; no F1 without events)"
+    else:
+        compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
+        line = f"compared {compared} of {len(agreement.tubes)} tubes"
     if agreement.bland_altman is not None:
         ba = agreement.bland_altman
         line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"

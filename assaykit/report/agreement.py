@@ -109,7 +109,7 @@ def agreement_html(agreement: Any) -> bytes:
 
     template = _environment().get_template("agreement.html.j2")
     rows = [{**t.row, "thumbnail": thumbnail(t)} for t in agreement.tubes]
-    text = template.render(out_dir=agreement.out_dir.name, workspace=agreement.workspace.name,
+    text = template.render(out_dir=agreement.out_dir.name, lab=agreement.lab.name, source=agreement.source,
                            population=agreement.population, unit=agreement.unit, rows=rows,
                            ba=agreement.bland_altman, pb=agreement.passing_bablok, notes=agreement.notes,
                            ba_figure=bland_altman_figure(agreement), pb_figure=passing_bablok_figure(agreement))
@@ -133,6 +133,7 @@ def write_agreement(agreement: Any, out: str | Path) -> Path:
     with output_unit(Path(out), earlier=EARLIER, kind=KIND) as stage:
         write_atomic(stage / "agreement.csv", csv_bytes(agreement.frame()))
         write_atomic(stage / "agreement.html", agreement_html(agreement))
-        manifest = {"kind": KIND, "scored": str(agreement.out_dir), "files": file_listing(stage)}
+        manifest = {"kind": KIND, "scored": str(agreement.out_dir), "source": agreement.source,
+                    "files": file_listing(stage)}
         write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return Path(out)

@@ -2,7 +2,7 @@
 restoration per drug against the patient's own control, ImmunoSep classes, cohort statistics,
 the output tables and the figure data the reports are drawn from."""
 
-from .agreement import Agreement, bland_altman, compare_run, passing_bablok
+from .agreement import Agreement, bland_altman, compare_manual, compare_run, passing_bablok
 from .cohort import DrugStatistics, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .pipeline import ScoreResult, score_run
@@ -14,7 +14,8 @@ from .tube import DocumentTube, GatedTube, TubeResult, TubeTask, gate_document, 
 __all__ = [
     "Agreement", "Assignment", "Calibrated", "DocumentTube", "DrugStatistics", "GatedTube", "PlateMap", "PlateRow",
     "ResponderRule", "Restoration", "RunOptions", "ScoreResult", "Thresholds", "TubeResult", "TubeTask",
-    "bland_altman", "calibrate_readout", "calibrated_value", "compare_run", "drug_statistics", "gate_document",
+    "bland_altman", "calibrate_readout", "calibrated_value", "compare_manual", "compare_run", "drug_statistics",
+    "gate_document",
     "gate_tube", "immunosep_class", "load_run_yaml", "match_files", "measure_tube", "passing_bablok",
     "read_plate_map", "restoration", "score_run", "state",
 ]

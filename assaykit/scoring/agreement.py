@@ -4,19 +4,25 @@ Bland-Altman analysis and a Passing-Bablok regression of AB/C (CLSI EP09 practic
 
 Both gates are measured on the same values: the readout channel with the compensation the run
 used, the strategy's statistic, the run's bead calibration. A difference is then due to the
-gates alone.
+gates alone. Without a workspace, the lab's own per-tube numbers from any software
+(:func:`compare_manual`, :mod:`assaykit.scoring.manual`) go through the same rows, statistics
+and outputs, without F1.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import AssayKitError
+
+Source = Literal["workspace", "manual"]
+"""What the lab's side of a comparison is: a FlowJo workspace (its gates evaluated on the events)
+or a manual results file (the lab's own numbers)."""
 
 COLUMNS = ["file", "well", "patient", "timepoint", "condition", "workspace_sample", "population", "f1",
            "events_in_both", "assaykit_count", "manual_count", "assaykit_hladr", "manual_hladr", "assaykit_abc",
@@ -130,16 +136,39 @@ class TubeAgreement:
 
 @dataclass(frozen=True)
 class Agreement:
-    """``assaykit compare`` of a scored run with a workspace."""
+    """``assaykit compare`` of a scored run with a lab's manual gating.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The scored output folder.
+    lab : Path
+        The lab's FlowJo workspace or manual results file.
+    population : str
+        The workspace population compared, or the manual file's columns (``source`` "manual").
+    unit : str
+        The AB/C unit of the run's calibration.
+    tubes : tuple of TubeAgreement
+        One per tube (and per manual row naming no tube of the run).
+    bland_altman : BlandAltman or None
+        Of AB/C over the tubes with both values (None under two).
+    passing_bablok : PassingBablok or None
+        Of AB/C over the tubes with both values (None under three).
+    notes : tuple of str
+        What the reader must know (no calibration, too few pairs, rows naming no tube).
+    source : str
+        ``workspace`` (events compared: F1) or ``manual`` (the lab's values: no F1).
+    """
 
     out_dir: Path
-    workspace: Path
+    lab: Path
     population: str
     unit: str
     tubes: tuple[TubeAgreement, ...]
     bland_altman: BlandAltman | None
     passing_bablok: PassingBablok | None
     notes: tuple[str, ...]
+    source: Source = "workspace"
 
     def frame(self) -> Any:
         import pandas as pd
@@ -158,6 +187,17 @@ def _calibration(manifest: dict[str, Any]) -> Any:
                        peaks=(), missing_values=(), findings=())
 
 
+def _scored_folder(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The scored folder ``out_dir``, checked whole, and its manifest."""
+    from .tables import read_manifest, verify_outputs
+
+    folder = Path(out_dir)
+    problems = verify_outputs(folder)
+    if problems:
+        raise AssayKitError(f"the output folder is not as scored: {problems[0]}", folder)
+    return folder, read_manifest(folder)
+
+
 def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "Monocytes",
                 run_dir: str | Path | None = None, strategy: str | Path | None = None) -> Agreement:
     """Compare the scored run in ``out_dir`` (an ``assaykit score`` output folder, checked whole)
@@ -168,13 +208,8 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     workspace lacks becomes a row with a note. AssayKitError for an unusable folder or workspace."""
     from ..gating import load_strategy
     from ..interop import read_workspace
-    from .tables import read_manifest, verify_outputs
 
-    folder = Path(out_dir)
-    problems = verify_outputs(folder)
-    if problems:
-        raise AssayKitError(f"the output folder is not as scored: {problems[0]}", folder)
-    manifest = read_manifest(folder)
+    folder, manifest = _scored_folder(out_dir)
     runs = Path(run_dir) if run_dir is not None else Path(str(manifest.get("run_dir", "")))
     recorded = manifest.get("strategy") or {}
     recorded_path = str(recorded.get("path") or "").removeprefix("shipped:") or None  # a shipped name, or a file
@@ -191,9 +226,151 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
                      outlines=_outlines(read_figures(folder), chosen.readout.population),
                      gate_files=manifest.get("gate_files"))
     tubes = tuple(_tube(row, scored, lab, population) for row in _blood_rows(folder))
+    return _summarise(folder, Path(workspace), population, calibration, tubes, [], "workspace")
+
+
+SCALE_LIMIT = 4.0
+"""The median ratio of the lab's MFI to assaykit's beyond which (or below its inverse) the two
+are refused as different scales (Kaluza's 0-1,024 display scale, a mean for a median column):
+no disagreement of gates moves the run's median tube that far."""
+
+
+def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, str] | None = None,
+                   mfi_scale: float = 1.0) -> Agreement:
+    """Compare the scored run in ``out_dir`` (checked whole) with the lab's own per-tube results
+    in the file ``manual`` (:func:`assaykit.scoring.manual.read_manual`: ``file``,
+    ``monocytes``, ``hladr_mfi`` or ``hladr_abc``, or the lab's names for them in ``columns``),
+    from any software: the same table and statistics as a workspace gives, without F1 (it
+    needs events). The lab's AB/C is its own when given, else its MFI through the run's bead
+    calibration. A tube the file lacks, and a row naming no tube of the run, are rows with a
+    note. No FCS file is read. AssayKitError for an unusable folder or file.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The ``assaykit score`` output folder.
+    manual : str or Path
+        The lab's results file (CSV or TSV).
+    columns : dict or None
+        The lab's column name per key (``{"monocytes": "Monocytes Count"}``).
+    mfi_scale : float
+        The factor that brings the lab's MFI to the FCS file's scale values (Kaluza: the
+        channel's ``$PnR`` / 1,024); the MFI are shown so multiplied. The median ratio of the
+        lab's MFI to assaykit's over the tubes must lie within :data:`SCALE_LIMIT` (else refused).
+    """
+    from .._io.names import escape
+    from .._io.validate import quote
+    from .manual import match_rows, read_manual
+
+    folder, manifest = _scored_folder(out_dir)
+    table = read_manual(manual, columns)
+    if not (math.isfinite(mfi_scale) and mfi_scale > 0):
+        raise AssayKitError(f"the MFI scale {mfi_scale!r} is not a number above 0", table.path)
+    table = replace(table, rows=tuple(replace(r, hladr_mfi=r.hladr_mfi * mfi_scale if r.hladr_mfi is not None
+                                              else None) for r in table.rows))
+    calibration = _calibration(manifest)
+    every = _sample_rows(folder)
+    matched, unknown = match_rows(table, [r["file"] for r in every])
+    blood = [r for r in every if r.get("role") in BLOOD]
+    _check_scale(blood, matched, table.path, mfi_scale)
+    tubes = [_manual_tube(row, matched.get(row["file"]), calibration) for row in blood]
+    notes = []
+    others = sorted(f"{quote(r['file'])} ({r.get('role', '')})" for r in every
+                    if r.get("role") not in BLOOD and r["file"] in matched)
+    if others:
+        notes.append(f"not compared, not blood tubes: {', '.join(others)}")
+    for extra in unknown:
+        out: dict[str, Any] = {k: None for k in COLUMNS}
+        out.update({k: "" for k in ("well", "patient", "timepoint", "condition", "workspace_sample", "population")},
+                   file=extra.file, manual_count=_count(extra.monocytes), manual_hladr=extra.hladr_mfi,
+                   manual_abc=(extra.hladr_abc if extra.hladr_abc is not None
+                               else _converted(extra.hladr_mfi, calibration)),
+                   note=f"row {extra.row} of the manual file: not a tube of the scored run")
+        tubes.append(TubeAgreement(out))
+    if unknown:
+        shown = ", ".join(quote(r.file) for r in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}")
+    described = ", ".join(f"{k}={escape(v)}" for k, v in table.columns.items() if v)
+    return _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual")
+
+
+def _check_scale(blood: list[dict[str, str]], matched: dict[str, Any], path: Path, mfi_scale: float) -> None:
+    """Refuse the lab's MFI when, converted to AB/C (no ``hladr_abc``), they are not on the
+    file's scale: median ratio to assaykit's beyond :data:`SCALE_LIMIT`."""
+    ratios = []
+    for row in blood:
+        manual, ours = matched.get(row["file"]), _number(row.get("hladr_mfi", ""))
+        if manual is not None and manual.hladr_abc is None and manual.hladr_mfi and manual.hladr_mfi > 0 \
+                and ours and ours > 0:
+            ratios.append(manual.hladr_mfi / ours)
+    if not ratios:
+        return
+    ratio = float(np.median(ratios))
+    if 1.0 / SCALE_LIMIT <= ratio <= SCALE_LIMIT:
+        return
+    raise AssayKitError(f"the manual MFI{' (times ' + format(mfi_scale, 'g') + ')' if mfi_scale != 1 else ''} are "
+                        f"{ratio:.4g} times assaykit's (median of {len(ratios)} tubes): not the FCS file's scale. "
+                        "Kaluza reports on its 0-1,024 scale (give --mfi-scale with the channel's $PnR / 1024); "
+                        "else check that the column is the HLA-DR median", path)
+
+
+def _base_row(row: dict[str, str]) -> dict[str, Any]:
+    """An agreement row with the scored tube's own values (samples.csv)."""
+    out: dict[str, Any] = {k: None for k in COLUMNS}
+    out.update({k: row.get(k, "") for k in ("file", "well", "patient", "timepoint", "condition")})
+    out.update(population="", workspace_sample="", note="", assaykit_count=_count(_number(row.get("monocytes", ""))),
+               assaykit_hladr=_number(row.get("hladr_mfi", "")), assaykit_abc=_number(row.get("hladr_abc", "")))
+    return out
+
+
+def _manual_tube(row: dict[str, str], manual: Any, calibration: Any) -> TubeAgreement:
+    """A scored tube against the lab's row ``manual`` (None: the file has none)."""
+    out = _base_row(row)
+    notes = [f"not gated by assaykit: {row['error']}"] if row.get("error") else []
+    if manual is None:
+        out["note"] = "; ".join([*notes, "no row in the manual file"])
+        return TubeAgreement(out)
+    out.update(manual_count=_count(manual.monocytes), manual_hladr=manual.hladr_mfi)
+    if manual.hladr_abc is not None:
+        if manual.hladr_abc > 0:
+            out["manual_abc"] = manual.hladr_abc
+        else:
+            notes.append("the manual AB/C is not above 0")
+    elif manual.hladr_mfi is not None:
+        out["manual_abc"] = _converted(manual.hladr_mfi, calibration)
+        if out["manual_abc"] is None and calibration is not None:
+            notes.append("the manual MFI is not above 0: no AB/C")
+    else:
+        notes.append("no manual HLA-DR value")
+    _difference(out)
+    out["note"] = "; ".join(notes)
+    return TubeAgreement(out)
+
+
+def _count(value: float | None) -> int | None:
+    """A count read as a number (samples.csv, the manual file) as the whole number it is."""
+    return int(value) if value is not None and value.is_integer() else None
+
+
+def _converted(value: float | None, calibration: Any) -> float | None:
+    """``value`` (MFI) in AB/C through the run's bead calibration; None without one or at 0 or below."""
+    if calibration is None or value is None or not value > 0:
+        return None
+    return float(calibration.convert(value))
+
+
+def _difference(out: dict[str, Any]) -> None:
+    """The row's AB/C difference, ``100 (assaykit - manual) / manual`` %, when both are known."""
+    if out["manual_abc"] and out["assaykit_abc"]:
+        out["abc_difference_pct"] = 100.0 * (out["assaykit_abc"] - out["manual_abc"]) / out["manual_abc"]
+
+
+def _summarise(folder: Path, lab: Path, population: str, calibration: Any, tubes: tuple[TubeAgreement, ...],
+               notes: list[str], source: Source) -> Agreement:
+    """The run's agreement: Bland-Altman and Passing-Bablok of the tubes with both AB/C, and the notes."""
     x = np.array([t.row["manual_abc"] for t in tubes if _paired(t)], dtype=np.float64)
     y = np.array([t.row["assaykit_abc"] for t in tubes if _paired(t)], dtype=np.float64)
-    notes = []
+    notes = list(notes)
     if calibration is None:
         notes.append("the run has no bead calibration: AB/C not compared")
     ba = bland_altman(x, y) if x.size >= 2 else None
@@ -202,8 +379,8 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
         notes.append(f"{x.size} tube(s) with AB/C by both gates: too few for Passing-Bablok (3) "
                      + ("" if x.size >= 2 else "or Bland-Altman (2)"))
     unit = calibration.cell_unit if calibration is not None else "AB/C"
-    return Agreement(out_dir=folder, workspace=Path(workspace), population=population, unit=unit, tubes=tubes,
-                     bland_altman=ba, passing_bablok=pb, notes=tuple(notes))
+    return Agreement(out_dir=folder, lab=lab, population=population, unit=unit, tubes=tubes, bland_altman=ba,
+                     passing_bablok=pb, notes=tuple(notes), source=source)
 
 
 def _outlines(figures: dict[str, Any], population: str) -> dict[str, tuple[np.ndarray, ...]]:
@@ -221,15 +398,23 @@ def _paired(tube: TubeAgreement) -> bool:
     return all(v is not None and math.isfinite(v) and v > 0 for v in values)
 
 
-def _blood_rows(folder: Path) -> list[dict[str, str]]:
+def _sample_rows(folder: Path) -> list[dict[str, str]]:
+    """Every row of the scored folder's samples.csv, names as read."""
     import csv
 
     from .._io.names import read_cell
 
     with (folder / "samples.csv").open(newline="", encoding="utf-8") as handle:
-        rows = [{read_cell(k): read_cell(v) for k, v in r.items() if isinstance(k, str) and isinstance(v, str)}
+        return [{read_cell(k): read_cell(v) for k, v in r.items() if isinstance(k, str) and isinstance(v, str)}
                 for r in csv.DictReader(handle)]  # the cells as written (_io.names.cell): names as read
-    return [r for r in rows if r.get("role") in ("sample", "isotype")]
+
+
+def _blood_rows(folder: Path) -> list[dict[str, str]]:
+    return [r for r in _sample_rows(folder) if r.get("role") in BLOOD]
+
+
+BLOOD = ("sample", "isotype")
+"""The roles of the tubes compared (a bead or blank tube has no monocytes)."""
 
 
 def _number(text: str) -> float | None:
@@ -257,10 +442,7 @@ class _Scored:
 def _tube(row: dict[str, str], scored: _Scored, lab: Any, population: str) -> TubeAgreement:
     from ..errors import GatingError
 
-    out: dict[str, Any] = {k: None for k in COLUMNS}
-    out.update({k: row.get(k, "") for k in ("file", "well", "patient", "timepoint", "condition")})
-    out.update(population="", workspace_sample="", note="", assaykit_count=_number(row.get("monocytes", "")),
-               assaykit_hladr=_number(row.get("hladr_mfi", "")), assaykit_abc=_number(row.get("hladr_abc", "")))
+    out = _base_row(row)
     if row.get("error"):
         out["note"] = f"not gated by assaykit: {row['error']}"
         return TubeAgreement(out)
@@ -306,12 +488,10 @@ def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: 
     out.update(f1=f1_score(ours, theirs), events_in_both=int((ours & theirs).sum()), assaykit_count=int(ours.sum()),
                manual_count=int(theirs.sum()), assaykit_hladr=statistics(values[ours])[readout.statistic],
                manual_hladr=manual)
-    if calibration is not None and manual is not None and manual > 0:
-        out["manual_abc"] = float(calibration.convert(manual))
-        if out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
-            out["assaykit_abc"] = float(calibration.convert(out["assaykit_hladr"]))
-    if out["manual_abc"] and out["assaykit_abc"]:
-        out["abc_difference_pct"] = 100.0 * (out["assaykit_abc"] - out["manual_abc"]) / out["manual_abc"]
+    out["manual_abc"] = _converted(manual, calibration)
+    if out["manual_abc"] is not None and out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
+        out["assaykit_abc"] = _converted(out["assaykit_hladr"], calibration)
+    _difference(out)
     gate = next(p.gate for p in strategy.populations if p.name == readout.population)
     dims = tuple(getattr(gate, "dims", ()) or ())
     if len(dims) != 2:
