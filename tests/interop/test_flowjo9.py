@@ -288,3 +288,20 @@ def test_an_ellipse_whose_vertices_are_no_axes_is_refused(tmp_path: Path) -> Non
     path.write_text(workspace_xml(LSR, "", population_xml("E", 1, gate_xml("Ellipse", ("FSC-A", "SSC-A"), bent))))
     with pytest.raises(GatingError, match=r"FlowJo 9 <Ellipse>: population 'E': the 4 vertices are not the ends"):
         read_workspace(path)
+
+
+def test_a_flowjo9_population_as_an_override_is_not_shown_in_run_wsp(tmp_path: Path) -> None:
+    """A FlowJo 9 sample has no FlowJo 10 <Sample> to copy into run.wsp: the tube is left out of
+    it with the reason (scoring flags NOT_IN_WORKSPACE), never written as FlowJo 9 XML."""
+    from types import SimpleNamespace
+
+    from assaykit.interop import WorkspaceGate, flowjo_sample_bytes
+
+    path, _ = lsr_workspace(tmp_path)
+    sample = read_workspace(path).sample_for("100715.fcs")
+    assert sample.xml == b""
+    gate = WorkspaceGate(dims=("FSC-A", "SSC-A"), document=sample.document, population="Cells",
+                         source=f"{path.name}: {sample.name}: Cells", sample_xml=sample.xml)
+    assert int(gate.apply(SimpleNamespace(sample=read_fcs(LSR))).sum()) == sample.counts["Cells"]
+    with pytest.raises(GatingError, match=r"comes from a FlowJo 9 workspace, whose sample FlowJo 10 cannot read"):
+        flowjo_sample_bytes(SimpleNamespace(gates={"Monocytes": gate}))
