@@ -11,7 +11,7 @@ What a FlowJo 9 workspace holds, and how it is read:
   ``<PolyRect>``, ``<Ellipse>`` (four vertices, the ends of its two axes) or ``<Range>`` (a
   histogram gate, two vertices); the vertices ``<Vertex x y/>`` (in the shape, or in a
   ``<Polygon>`` inside it) are scale values; a shape ``negated`` holds the events outside it;
-* the sample's ``compensationID`` picks its matrix: ``n`` > 0 the n-th
+* the sample's ``compensationID`` (on ``<Sample>``, else on its ``<SampleNode>``) picks its matrix: ``n`` > 0 the n-th
   ``<CompensationMatrices><CompensationMatrix name prefix suffix>`` (rows
   ``<Channel name>`` of ``<ChannelValue name value/>``: the spillover of that channel into
   each detector), ``-1`` the FCS file's own ``$SPILLOVER`` ("Acquisition-defined"), ``-2`` or
@@ -35,6 +35,7 @@ FlowJo 8 and earlier, version 3.0 of FlowJo 9.7.2 and later) is refused by name.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,7 @@ class _Sample9:
 
     def _calibration(self, table: Any, ident: str) -> CalibrationAxis:
         try:
-            numbers = np.array([float(t) for t in (table.text or "").replace("\n", ",").split(",") if t.strip()])
+            numbers = np.array([float(t) for t in re.split(r"[,\s]+", table.text or "") if t])
         except ValueError:
             raise self.reader.fail(table, "a calibration table of numbers 'channel,value,...' expected") from None
         pairs = numbers[: len(numbers) // 2 * 2].reshape(-1, 2)
@@ -299,7 +300,8 @@ def ellipse_from_axes(points: np.ndarray, tolerance: float = ELLIPSE_TOLERANCE) 
 def _matrix(reader: _Reader9, sample: Any, channels: tuple[str, ...],
             canon: Any) -> tuple[str, str, str, SpectrumMatrix | None, str]:
     """The sample's compensation: (id, prefix, suffix, matrix, name)."""
-    ident = (sample.get("compensationID") or "").strip()
+    node = sample.find("SampleNode")
+    ident = (sample.get("compensationID") or (node.get("compensationID") if node is not None else "") or "").strip()
     if ident in ("", "-2", "0"):
         return UNCOMPENSATED, "<", ">", None, "none"
     if ident == "-1":

@@ -305,3 +305,18 @@ def test_a_flowjo9_population_as_an_override_is_not_shown_in_run_wsp(tmp_path: P
     assert int(gate.apply(SimpleNamespace(sample=read_fcs(LSR))).sum()) == sample.counts["Cells"]
     with pytest.raises(GatingError, match=r"comes from a FlowJo 9 workspace, whose sample FlowJo 10 cannot read"):
         flowjo_sample_bytes(SimpleNamespace(gates={"Monocytes": gate}))
+
+
+def test_compensation_on_the_sample_node_and_tables_split_by_lines(tmp_path: Path) -> None:
+    """compensationID read from <SampleNode> when <Sample> has none; a calibration table whose
+    pairs are separated by newlines and spaces reads the same."""
+    path, expected = lsr_workspace(tmp_path)
+    text = path.read_text().replace(' compensationID="2"', "", 1)
+    text = text.replace('count="65016" sampleID="1">', 'count="65016" sampleID="1" compensationID="2">', 1)
+    start = text.index('<Table name="Lab matrix &lt;G780-A&gt;"')
+    end = text.index("</Table>", start)
+    head, pairs = text[start:end].split(">", 1)
+    text = text[:start] + head + ">\n" + pairs.replace(",", ", ").replace(", ", ",\n", 7) + text[end:]
+    path.write_text(text)
+    sample = read_workspace(path).sample_for("100715.fcs")
+    assert {k: int(v.sum()) for k, v in evaluate(sample.document, read_fcs(LSR)).items()} == expected
