@@ -320,3 +320,45 @@ def test_compensation_on_the_sample_node_and_tables_split_by_lines(tmp_path: Pat
     path.write_text(text)
     sample = read_workspace(path).sample_for("100715.fcs")
     assert {k: int(v.sum()) for k, v in evaluate(sample.document, read_fcs(LSR)).items()} == expected
+
+
+def test_compare_takes_a_flowjo9_workspace(simulated_run: Path, tmp_path: Path) -> None:
+    """`assaykit compare OUT --workspace LAB.xml` with a FlowJo 9 workspace: per tube a polygon
+    'Monocytes' inside a 'Cells' rectangle; each row's manual count and F1 equal an independent
+    computation (the ray test above)."""
+    import csv
+    import shutil
+
+    from assaykit.gating import apply_strategy, load_strategy
+    from assaykit.scoring import score_run
+    from tests.scoring.test_overrides import monocyte_box
+
+    run = Path(shutil.copytree(simulated_run, tmp_path / "run"))
+    out = score_run(run, out=tmp_path / "out", jobs=1).out_dir
+    with (out / "samples.csv").open(newline="") as handle:
+        files = sorted(r["file"] for r in csv.DictReader(handle) if r["role"] == "sample")[:2]
+    samples, expected = "", {}
+    for i, name in enumerate(files, start=1):
+        (x0, y0), (x1, y1) = monocyte_box(run / name)
+        hexagon = np.array([[x0, (y0 + y1) / 2], [(2 * x0 + x1) / 3, y0], [(x0 + 2 * x1) / 3, y0],
+                            [x1, (y0 + y1) / 2], [(x0 + 2 * x1) / 3, y1], [(2 * x0 + x1) / 3, y1]])
+        cells_rect = np.array([[1.0, 1.0], [250000, 1.0], [250000, 250000], [1.0, 250000]])
+        monocytes = population_xml("Monocytes", -1, gate_xml("Polygon", ("FSC-A", "SSC-A"), hexagon))
+        populations = population_xml("Cells", -1, gate_xml("PolyRect", ("FSC-A", "SSC-A"), cells_rect), monocytes)
+        samples += (f'<Sample name="{name}" sampleID="{i}"><Keywords><Keyword name="$FIL" value="{name}"/></Keywords>'
+                    f'<SampleNode name="{name}" count="-1" sampleID="{i}">{populations}</SampleNode></Sample>')
+        sample = read_fcs(run / name)
+        fsc, ssc = (sample.events[:, sample.channels.index(c)].astype(np.float64) for c in ("FSC-A", "SSC-A"))
+        manual = inside_polygon(hexagon, fsc, ssc) & (fsc >= 1) & (fsc < 250000) & (ssc >= 1) & (ssc < 250000)
+        ours = apply_strategy(sample, load_strategy(None)).masks["monocytes"]
+        expected[name] = (int(manual.sum()), 2 * (ours & manual).sum() / (ours.sum() + manual.sum()))
+    lab = tmp_path / "lab.xml"
+    lab.write_text('<?xml version="1.0"?>\n<!DOCTYPE Workspace>\n<Workspace version="2.0" flowJoVersion="9.2">'
+                   f"<SampleList>{samples}</SampleList></Workspace>")
+    result = CliRunner().invoke(app, ["compare", str(out), "--workspace", str(lab), "--out", str(tmp_path / "agr")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "agr" / "agreement.csv").open(newline="") as handle:
+        rows = {r["file"]: r for r in csv.DictReader(handle)}
+    for name, (count, f1) in expected.items():
+        assert int(rows[name]["manual_count"]) == count > 0
+        assert float(rows[name]["f1"]) == pytest.approx(f1, rel=1e-6) and 0.5 < f1 < 1
