@@ -6,8 +6,9 @@ What a FlowJo 9 workspace holds, and how it is read:
 
 * populations nest as ``<Population name count>`` directly under ``<SampleNode name count>``
   (and under each other), each with one ``<PolygonGate>``;
-* a ``<PolygonGate>`` names its parameters in ``<ParameterNames><StringArray><String>`` (and
-  on its shape, ``xAxisName``/``yAxisName``) and holds one shape: ``<Polygon>``,
+* a ``<PolygonGate>`` names its parameters on its shape (``xAxisName``/``yAxisName``, which
+  place the vertices' x and y) and in ``<ParameterNames><StringArray><String>`` (read when the
+  shape names none) and holds one shape: ``<Polygon>``,
   ``<PolyRect>``, ``<Ellipse>`` (four vertices, the ends of its two axes) or ``<Range>`` (a
   histogram gate, two vertices); the vertices ``<Vertex x y/>`` (in the shape, or in a
   ``<Polygon>`` inside it) are scale values; a shape ``negated`` holds the events outside it;
@@ -208,9 +209,7 @@ class _Sample9:
         listed = [(s.text or "").strip() for s in holder.findall("ParameterNames/StringArray/String")]
         named = [n for n in (shape.get("xAxisName"), shape.get("yAxisName")) if n]
         needed = 1 if shape.tag == "Range" else 2
-        if listed and named and listed[:len(named)] != named:
-            raise self.reader.fail(shape, f"population {path!r}: axes {named} differ from <ParameterNames> {listed}")
-        written = named or listed
+        written = named if len(named) >= needed else listed  # the shape's own axes first, as CytoML reads them
         if len(written) < needed or not all(written[:needed]):
             raise self.reader.fail(holder, f"population {path!r}: <{shape.tag}> needs {needed} parameter "
                                            f"name{'s' if needed > 1 else ''}, found {written}")

@@ -309,9 +309,14 @@ def test_a_flowjo9_population_as_an_override_is_not_shown_in_run_wsp(tmp_path: P
 
 def test_compensation_on_the_sample_node_and_tables_split_by_lines(tmp_path: Path) -> None:
     """compensationID read from <SampleNode> when <Sample> has none; a calibration table whose
-    pairs are separated by newlines and spaces reads the same."""
+    pairs are separated by newlines and spaces, and shapes without xAxisName/yAxisName (their
+    parameters from <ParameterNames>), read the same."""
+    import re
+
     path, expected = lsr_workspace(tmp_path)
     text = path.read_text().replace(' compensationID="2"', "", 1)
+    text, dropped = re.subn(r' [xy]AxisName="[^"]*"', "", text)
+    assert dropped == 13
     text = text.replace('count="65016" sampleID="1">', 'count="65016" sampleID="1" compensationID="2">', 1)
     start = text.index('<Table name="Lab matrix &lt;G780-A&gt;"')
     end = text.index("</Table>", start)
