@@ -79,7 +79,9 @@ _NS = {"transforms": "http://www.isac-net.org/std/Gating-ML/v2.0/transformations
 
 def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """The ``transforms:spilloverMatrix`` of a FlowJo 10 workspace (rows: ``transforms:spillover``
-    per dye, columns: ``transforms:coefficient`` per detector) for the sample ``fcs_name``."""
+    per dye, columns: ``transforms:coefficient`` per detector), or the ``<CompensationMatrix>`` of
+    a FlowJo 9 one (:func:`assaykit.interop.flowjo9.spillover_matrices`), for the sample
+    ``fcs_name``."""
     try:
         info = path.stat()
     except OSError:  # missing or unreadable: the bounded read says which, naming the file
@@ -107,6 +109,14 @@ def _workspace_matrices(name: str, mtime_ns: int, size: int) -> tuple[tuple[str,
     path = Path(name)
     root = read_xml(path, GatingError, "FlowJo workspace", WORKSPACE_LIMIT, shown="FlowJo workspace")  # bounded
     tagged: list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]] = []
+    from ..interop.flowjo9 import is_flowjo9, spillover_matrices
+
+    if root.tag == "Workspace" and is_flowjo9(root):  # FlowJo 9: <CompensationMatrices>, by compensationID
+        tagged = spillover_matrices(root, path)
+        if not tagged:
+            raise GatingError("the FlowJo 9 workspace gives no sample a compensation matrix of its own "
+                              "(<CompensationMatrix> by compensationID)", path)
+        return tuple(tagged)
     for sample in root.iter("Sample"):
         dataset = sample.find("DataSet")
         uri = dataset.get("uri", "") if dataset is not None else ""

@@ -342,6 +342,45 @@ def check_version(root: Any, path: Path) -> None:
                           "only FlowJo 9's are read; open it in FlowJo 10 and save it as .wsp", path)
 
 
+def _channels_of(sample: Any) -> tuple[tuple[str, ...], Any]:
+    """The sample's channels (its ``$PnN`` keywords) and the function naming a channel as the
+    FCS file does (the one channel equal ignoring case, else as written)."""
+    keywords = _keywords(sample)
+    channels = tuple(v for k, v in sorted(keywords.items(), key=lambda kv: kv[0])
+                     if k.startswith("$P") and k.endswith("N") and k[2:-1].isdigit())
+
+    def canon(name: str) -> str:
+        found = [c for c in channels if c.casefold() == name.casefold()]
+        return name if name in channels or len(found) != 1 else found[0]
+
+    return channels, canon
+
+
+def spillover_matrices(root: Any, path: Path) -> list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]]:
+    """Each sample's compensation matrix in the FlowJo 9 workspace ``root``, as (its FCS file
+    name, (spillover matrix, channels as the file names them)); samples without one (none, or
+    the file's own "Acquisition-defined") are left out.
+
+    Parameters
+    ----------
+    root : Element
+        The workspace's ``<Workspace version="2.0">`` element.
+    path : Path
+        The workspace file, named in errors.
+    """
+    check_version(root, path)
+    reader = _Reader9(path, root)
+    found = []
+    for sample in root.findall("SampleList/Sample"):
+        channels, canon = _channels_of(sample)
+        _, _, _, matrix, _ = _matrix(reader, sample, channels, canon)
+        if matrix is not None:
+            node = sample.find("SampleNode")
+            name = _keywords(sample).get("$FIL") or (node.get("name", "") if node is not None else "")
+            found.append((name, (matrix.matrix, matrix.detectors)))
+    return found
+
+
 def read_flowjo9(root: Any, path: Path) -> dict[str, dict[str, Any]]:
     """The samples of the FlowJo 9 workspace ``root`` (read from ``path``), each as the fields of
     a :class:`~.flowjo.WorkspaceSample` (name, file_name, document, counts, total).
@@ -361,13 +400,7 @@ def read_flowjo9(root: Any, path: Path) -> dict[str, dict[str, Any]]:
         if node is None:
             continue
         keywords = _keywords(sample)
-        channels = tuple(v for k, v in sorted(keywords.items()) if k.startswith("$P") and k.endswith("N")
-                         and k[2:-1].isdigit())
-
-        def canon(name: str, _channels: tuple[str, ...] = channels) -> str:
-            found = [c for c in _channels if c.casefold() == name.casefold()]
-            return name if name in _channels or len(found) != 1 else found[0]
-
+        channels, canon = _channels_of(sample)
         compensation, prefix, suffix, matrix, matrix_name = _matrix(reader, sample, channels, canon)
         logs = {canon(p.get("name", "")): p for p in [*sample.findall("Parameter"), *node.findall("Parameter")]
                 if p.get("log", "0").strip() == "1"}

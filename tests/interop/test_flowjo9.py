@@ -367,3 +367,21 @@ def test_compare_takes_a_flowjo9_workspace(simulated_run: Path, tmp_path: Path) 
     for name, (count, f1) in expected.items():
         assert int(rows[name]["manual_count"]) == count > 0
         assert float(rows[name]["f1"]) == pytest.approx(f1, rel=1e-6) and 0.5 < f1 < 1
+
+
+def test_the_lab_matrix_of_a_flowjo9_workspace_as_compensation(tmp_path: Path) -> None:
+    """`--compensation LAB.xml` (and run.yaml `compensation:`) reads the FlowJo 9 sample's
+    <CompensationMatrix> (by compensationID), channels named as the FCS file names them."""
+    from assaykit.fcs.compensation import read_compensation
+
+    path, _ = lsr_workspace(tmp_path)
+    sample = read_fcs(LSR)
+    lab = sample.spillover.matrix.copy()
+    detectors = sample.spillover.channels
+    lab[detectors.index("B515-A"), detectors.index("G560-A")] = 0.25
+    spill = read_compensation(path, "100715.fcs")
+    assert spill.channels == detectors and spill.keyword == path.name
+    np.testing.assert_array_equal(spill.matrix, lab)
+    path.write_text(path.read_text().replace('compensationID="2"', 'compensationID="-1"'))
+    with pytest.raises(GatingError, match="gives no sample a compensation matrix of its own"):
+        read_compensation(path, "100715.fcs")
