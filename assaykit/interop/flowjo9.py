@@ -97,7 +97,7 @@ class _Sample9:
     """One sample's context: its channels, compensation (matrix id, prefix, suffix) and axes."""
 
     reader: _Reader9
-    channels: tuple[str, ...]
+    canon: Any  # a name as the FCS file writes it (_channels_of)
     compensation: str
     prefix: str
     suffix: str
@@ -108,11 +108,8 @@ class _Sample9:
     transforms: dict[str, GmlTransform] = field(default_factory=dict)
 
     def channel(self, name: str) -> str:
-        """``name`` as the FCS file writes it: the one channel equal ignoring case, else as is."""
-        if name in self.channels or not self.channels:
-            return name
-        found = [c for c in self.channels if c.casefold() == name.casefold()]
-        return found[0] if len(found) == 1 else name
+        """``name`` as the FCS file writes it (:func:`_channels_of`)."""
+        return str(self.canon(name))
 
     def dimension(self, written: str) -> tuple[Dimension, str]:
         """The dimension a gate parameter ``written`` names (compensated when it carries the
@@ -404,7 +401,7 @@ def read_flowjo9(root: Any, path: Path) -> dict[str, dict[str, Any]]:
         compensation, prefix, suffix, matrix, matrix_name = _matrix(reader, sample, channels, canon)
         logs = {canon(p.get("name", "")): p for p in [*sample.findall("Parameter"), *node.findall("Parameter")]
                 if p.get("log", "0").strip() == "1"}
-        context = _Sample9(reader, channels, compensation, prefix, suffix, matrix, logs, matrix_name)
+        context = _Sample9(reader, canon, compensation, prefix, suffix, matrix, logs, matrix_name)
         gates: dict[str, Population] = {}
         counts: dict[str, int | None] = {}
         _populations(node, None, context, gates, counts, 0)
