@@ -30,9 +30,10 @@ import numpy as np
 from .._io.names import escape_tree, unescape_tree
 from .._io.read import WORKSPACE_LIMIT, read_xml
 from ..errors import GatingError
+from ..fcs.compensation import is_flowjo9
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
 from ..gating.strategy import ROOT, Population
-from .flowjo9 import is_flowjo9, read_flowjo9
+from .flowjo9 import read_flowjo9
 from .gatingml import (
     DATATYPE,
     TRANSFORMS,

@@ -45,12 +45,17 @@ from urllib.parse import unquote
 import numpy as np
 
 from ..errors import GatingError
+from ..fcs.compensation import (
+    check_flowjo9,
+    flowjo9_channels,
+    flowjo9_compensation,
+    flowjo9_keywords,
+)
 from ..gating.gates import EllipseGate, OutsideGate, PolygonGate
 from ..gating.strategy import ROOT, Population
 from .gatingml import FCS, UNCOMPENSATED, Dimension, GatingDocument, GmlTransform, SpectrumMatrix, box, check_references
 
 SHAPES = ("Polygon", "PolyRect", "Ellipse", "Range")
-ACQUISITION = "Acquisition-defined"
 ELLIPSE_TOLERANCE = 0.01
 """The two axes of a FlowJo 9 ellipse must share their midpoint within this fraction of the
 longer axis (on the display axes), or the four vertices are not an ellipse's axis ends."""
@@ -97,7 +102,7 @@ class _Sample9:
     """One sample's context: its channels, compensation (matrix id, prefix, suffix) and axes."""
 
     reader: _Reader9
-    canon: Any  # a name as the FCS file writes it (_channels_of)
+    canon: Any  # a name as the FCS file writes it (flowjo9_channels)
     compensation: str
     prefix: str
     suffix: str
@@ -108,7 +113,7 @@ class _Sample9:
     transforms: dict[str, GmlTransform] = field(default_factory=dict)
 
     def channel(self, name: str) -> str:
-        """``name`` as the FCS file writes it (:func:`_channels_of`)."""
+        """``name`` as the FCS file writes it (:func:`~assaykit.fcs.compensation.flowjo9_channels`)."""
         return str(self.canon(name))
 
     def dimension(self, written: str) -> tuple[Dimension, str]:
@@ -293,89 +298,15 @@ def ellipse_from_axes(points: np.ndarray, tolerance: float = ELLIPSE_TOLERANCE) 
     return points.mean(axis=0), covariance
 
 
-def _matrix(reader: _Reader9, sample: Any, channels: tuple[str, ...],
-            canon: Any) -> tuple[str, str, str, SpectrumMatrix | None, str]:
-    """The sample's compensation: (id, prefix, suffix, matrix, name)."""
-    node = sample.find("SampleNode")
-    ident = (sample.get("compensationID") or (node.get("compensationID") if node is not None else "") or "").strip()
-    if ident in ("", "-2", "0"):
-        return UNCOMPENSATED, "<", ">", None, "none"
-    if ident == "-1":
-        return FCS, "<", ">", None, ACQUISITION
-    if not ident.isdigit() or int(ident) > len(reader.matrices):
-        raise reader.fail(sample, f"compensationID={ident[:20]!r} names no <CompensationMatrix> of the workspace "
-                                  f"({len(reader.matrices)} there)")
-    node = reader.matrices[int(ident) - 1]
-    prefix, suffix = node.get("prefix", ""), node.get("suffix", "")
-    rows = node.findall("Channel")
-    names = tuple(canon(r.get("name", "")) for r in rows)
-    values = []
-    for row in rows:
-        cells = {canon(c.get("name", "")): reader.number(c, "value") for c in row.findall("ChannelValue")}
-        if set(cells) != set(names) or not all(names):
-            raise reader.fail(node, "each <Channel> needs a <ChannelValue> for every channel of the matrix")
-        values.append([cells[n] for n in names])
-    if not names or len(set(names)) != len(names) or not (prefix or suffix):
-        raise reader.fail(node, "a compensation matrix needs named channels, each once, and a prefix or suffix")
-    matrix = SpectrumMatrix(f"flowjo9:{ident}", tuple(prefix + n + suffix for n in names), names,
-                            np.asarray(values, dtype=np.float64))
-    return matrix.id, prefix, suffix, matrix, node.get("name", "")
-
-
-def _keywords(sample: Any) -> dict[str, str]:
-    return {k.get("name", "").strip().upper(): k.get("value", "") for k in sample.iter("Keyword")}
-
-
-def check_version(root: Any, path: Path) -> None:
-    """A FlowJo 9 workspace of version 2.0 written by FlowJo 9 (``flowJoVersion``): FlowJo 8
-    and earlier (gate coordinates of another scale) and unknown writers are refused."""
-    written = (root.get("flowJoVersion") or "").strip()
-    try:
-        major = int(written.split(".")[0])
-    except ValueError:
-        major = -1
-    if major != 9:
-        raise GatingError(f"FlowJo workspace version 2.0 written by FlowJo {written or '(version not stated)'}: "
-                          "only FlowJo 9's are read; open it in FlowJo 10 and save it as .wsp", path)
-
-
-def _channels_of(sample: Any) -> tuple[tuple[str, ...], Any]:
-    """The sample's channels (its ``$PnN`` keywords) and the function naming a channel as the
-    FCS file does (the one channel equal ignoring case, else as written)."""
-    keywords = _keywords(sample)
-    channels = tuple(v for k, v in sorted(keywords.items(), key=lambda kv: kv[0])
-                     if k.startswith("$P") and k.endswith("N") and k[2:-1].isdigit())
-
-    def canon(name: str) -> str:
-        found = [c for c in channels if c.casefold() == name.casefold()]
-        return name if name in channels or len(found) != 1 else found[0]
-
-    return channels, canon
-
-
-def spillover_matrices(root: Any, path: Path) -> list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]]:
-    """Each sample's compensation matrix in the FlowJo 9 workspace ``root``, as (its FCS file
-    name, (spillover matrix, channels as the file names them)); samples without one (none, or
-    the file's own "Acquisition-defined") are left out.
-
-    Parameters
-    ----------
-    root : Element
-        The workspace's ``<Workspace version="2.0">`` element.
-    path : Path
-        The workspace file, named in errors.
-    """
-    check_version(root, path)
-    reader = _Reader9(path, root)
-    found = []
-    for sample in root.findall("SampleList/Sample"):
-        channels, canon = _channels_of(sample)
-        _, _, _, matrix, _ = _matrix(reader, sample, channels, canon)
-        if matrix is not None:
-            node = sample.find("SampleNode")
-            name = _keywords(sample).get("$FIL") or (node.get("name", "") if node is not None else "")
-            found.append((name, (matrix.matrix, matrix.detectors)))
-    return found
+def _matrix(path: Path, root: Any, sample: Any, canon: Any) -> tuple[str, str, str, SpectrumMatrix | None, str]:
+    """The sample's compensation (:func:`~assaykit.fcs.compensation.flowjo9_compensation`): (id,
+    prefix, suffix, matrix, name); id ``FCS`` for the file's own, ``uncompensated`` for none."""
+    kind, prefix, suffix, spill, names, name = flowjo9_compensation(root, sample, path, canon)
+    if kind in (FCS, UNCOMPENSATED):
+        return kind, prefix, suffix, None, name
+    assert spill is not None  # a matrix of the workspace
+    matrix = SpectrumMatrix(f"flowjo9:{kind}", tuple(prefix + n + suffix for n in names), names, spill)
+    return matrix.id, prefix, suffix, matrix, name
 
 
 def read_flowjo9(root: Any, path: Path) -> dict[str, dict[str, Any]]:
@@ -389,16 +320,16 @@ def read_flowjo9(root: Any, path: Path) -> dict[str, dict[str, Any]]:
     path : Path
         The workspace file, named in errors.
     """
-    check_version(root, path)
+    check_flowjo9(root, path)
     reader = _Reader9(path, root)
     samples: dict[str, dict[str, Any]] = {}
     for sample in root.findall("SampleList/Sample"):
         node = sample.find("SampleNode")
         if node is None:
             continue
-        keywords = _keywords(sample)
-        channels, canon = _channels_of(sample)
-        compensation, prefix, suffix, matrix, matrix_name = _matrix(reader, sample, channels, canon)
+        keywords = flowjo9_keywords(sample)
+        canon = flowjo9_channels(sample)
+        compensation, prefix, suffix, matrix, matrix_name = _matrix(path, root, sample, canon)
         logs = {canon(p.get("name", "")): p for p in [*sample.findall("Parameter"), *node.findall("Parameter")]
                 if p.get("log", "0").strip() == "1"}
         context = _Sample9(reader, canon, compensation, prefix, suffix, matrix, logs, matrix_name)
@@ -454,15 +385,3 @@ def _populations(node: Any, parent: str | None, context: _Sample9, gates: dict[s
         gates[path] = Population(path, parent or ROOT, context.gate(child, path))
         counts[path] = _count(reader, child)
         _populations(child, path, context, gates, counts, depth + 1)
-
-
-def is_flowjo9(root: Any) -> bool:
-    """Whether the ``<Workspace>`` ``root`` is FlowJo 9's version 2.0 XML.
-
-    Parameters
-    ----------
-    root : Element
-        A workspace's root element.
-    """
-    return root.get("version", "").strip() in ("2.0", "2")
-
