@@ -108,18 +108,43 @@ def read_xml(path: str | os.PathLike[str], error: type[AssayKitError], what: str
              shown: str = "XML document") -> Any:
     """The root element of the XML file ``path`` (a ``what``, read by :func:`read_input` within
     ``limit`` bytes), parsed without a DTD, entity expansion or network access; ``error`` naming
-    the file otherwise, its message "not a readable ``shown`` (the parser's reason)"."""
+    the file otherwise, its message "not a readable ``shown`` (the parser's reason)". A bare
+    document type declaration (``<!DOCTYPE Workspace>``, as FlowJo 9 writes) is read: it declares
+    nothing. One with an internal subset (``[...]``: entities, element declarations) or an
+    external identifier (``SYSTEM``/``PUBLIC``: a DTD elsewhere) is refused, as every entity
+    declaration and external reference is."""
     from defusedxml import ElementTree
-    from defusedxml.common import DefusedXmlException
+    from defusedxml.common import DefusedXmlException, DTDForbidden
 
     data = read_input(path, error, what, limit)
     try:
-        root = ElementTree.fromstring(data, forbid_dtd=True)
+        root = _parse_xml(data)
+    except DTDForbidden as exc:
+        raise error(f"not a readable {shown} (<!DOCTYPE {exc.name[:40]}> with an internal subset or an external "
+                    "DTD: declarations and entities are not read)", Path(path)) from None
     except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
         raise error(f"not a readable {shown} ({' '.join(str(exc).split())[:80]})", Path(path)) from None
     if not _within_depth(root, XML_DEPTH):
         raise error(f"not a readable {shown} (elements nested more than {XML_DEPTH} deep)", Path(path))
     return root
+
+
+def _parse_xml(data: bytes) -> Any:
+    """``data`` parsed by defusedxml (entities and external references refused), a document type
+    declaration accepted only bare: no internal subset, no external identifier."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DTDForbidden
+
+    parser = ElementTree.DefusedXMLParser(target=ElementTree._TreeBuilder(), forbid_dtd=False,
+                                          forbid_entities=True, forbid_external=True)
+
+    def doctype(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
+        if sysid or pubid or has_internal_subset:
+            raise DTDForbidden(name, sysid, pubid)
+
+    parser.parser.StartDoctypeDeclHandler = doctype
+    parser.feed(data)
+    return parser.close()
 
 
 def _within_depth(root: Any, limit: int) -> bool:

@@ -136,13 +136,13 @@ def gate(
     a FlowJo workspace). --membership columns are the populations' names.
     With --beads, a withheld calibration prints its verdict and reasons, gives no AB/C and exits 1.
 
-    With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with
-    its own compensation and transforms, named by its gating:id (`assaykit docs interop`). With
-    --strategy WORKSPACE.wsp (FlowJo 10), the gates of the workspace sample made on FILE (or
-    --sample NAME), each named by its own name (its path where two share it), FlowJo's own count
-    beside each. With a .xml or .wsp, --compensation, --specimen, --isotype, --threshold, --plot,
-    --beads, --lot, --bead-values and --gatingml are refused (its gates carry their own
-    compensation and transforms; it names no readout).
+    With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with its
+    own compensation and transforms, named by its gating:id (`assaykit docs interop`). With
+    --strategy WORKSPACE.wsp (FlowJo 10, or FlowJo 9's WORKSPACE.xml), the gates of the workspace
+    sample made on FILE (or --sample NAME), each named by its own name (its path where two share
+    it), FlowJo's own count beside each. With a .xml or .wsp, --compensation, --specimen, --isotype,
+    --threshold, --plot, --beads, --lot, --bead-values and --gatingml are refused (its gates carry
+    their own compensation and transforms; it names no readout).
 
     Example: assaykit gate demo/Specimen_001_A1_A01.fcs --beads demo/Specimen_001_H12_H12.fcs
     --lot demo/beads_lot.yaml --plot A1.png   (demo: a run written by `assaykit simulate demo`)

@@ -79,7 +79,9 @@ _NS = {"transforms": "http://www.isac-net.org/std/Gating-ML/v2.0/transformations
 
 def _workspace_matrix(path: Path, fcs_name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """The ``transforms:spilloverMatrix`` of a FlowJo 10 workspace (rows: ``transforms:spillover``
-    per dye, columns: ``transforms:coefficient`` per detector) for the sample ``fcs_name``."""
+    per dye, columns: ``transforms:coefficient`` per detector), or the ``<CompensationMatrix>`` of
+    a FlowJo 9 one (:func:`spillover_matrices`), for the sample
+    ``fcs_name``."""
     try:
         info = path.stat()
     except OSError:  # missing or unreadable: the bounded read says which, naming the file
@@ -107,6 +109,12 @@ def _workspace_matrices(name: str, mtime_ns: int, size: int) -> tuple[tuple[str,
     path = Path(name)
     root = read_xml(path, GatingError, "FlowJo workspace", WORKSPACE_LIMIT, shown="FlowJo workspace")  # bounded
     tagged: list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]] = []
+    if root.tag == "Workspace" and is_flowjo9(root):  # FlowJo 9: <CompensationMatrices>, by compensationID
+        tagged = spillover_matrices(root, path)
+        if not tagged:
+            raise GatingError("the FlowJo 9 workspace gives no sample a compensation matrix of its own "
+                              "(<CompensationMatrix> by compensationID)", path)
+        return tuple(tagged)
     for sample in root.iter("Sample"):
         dataset = sample.find("DataSet")
         uri = dataset.get("uri", "") if dataset is not None else ""
@@ -133,3 +141,157 @@ def _matrix_of(node: object, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
                           path) from None
     matrix.setflags(write=False)  # shared by every tube of the run (cached)
     return matrix, names
+
+
+# --- FlowJo 9 workspaces (version 2.0): the compensation rules, shared with assaykit.interop.flowjo9 --------
+
+
+ACQUISITION = "Acquisition-defined"
+
+
+def is_flowjo9(root: Any) -> bool:
+    """Whether the ``<Workspace>`` ``root`` is FlowJo 9's version 2.0 XML (FlowJo's own elements).
+
+    Parameters
+    ----------
+    root : Element
+        A workspace's root element.
+    """
+    return root.get("version", "").strip() in ("2.0", "2")
+
+
+def check_flowjo9(root: Any, path: Path) -> None:
+    """GatingError unless the version 2.0 workspace ``root`` was written by FlowJo 9
+    (``flowJoVersion``): FlowJo 8 and earlier (gate coordinates of another scale) and unknown
+    writers are refused.
+
+    Parameters
+    ----------
+    root : Element
+        The workspace's root element.
+    path : Path
+        The workspace file, named in the error.
+    """
+    written = (root.get("flowJoVersion") or "").strip()
+    try:
+        major = int(written.split(".")[0])
+    except ValueError:
+        major = -1
+    if major != 9:
+        raise GatingError(f"FlowJo workspace version 2.0 written by FlowJo {written or '(version not stated)'}: "
+                          "only FlowJo 9's are read; open it in FlowJo 10 and save it as .wsp", path)
+
+
+def flowjo9_keywords(sample: Any) -> dict[str, str]:
+    """A FlowJo 9 ``<Sample>``'s keywords (names upper-cased: ``$FIL``, ``$P1N`` ...).
+
+    Parameters
+    ----------
+    sample : Element
+        The ``<Sample>`` element.
+    """
+    return {k.get("name", "").strip().upper(): k.get("value", "") for k in sample.iter("Keyword")}
+
+
+def flowjo9_channels(sample: Any) -> Any:
+    """The function naming a channel as the sample's FCS file does (its ``$PnN`` keywords): the
+    name itself when the file has it, else the one channel equal to it ignoring case (FlowJo 9
+    may write ``PE-CY7-A`` for ``PE-Cy7-A``), else the name as written.
+
+    Parameters
+    ----------
+    sample : Element
+        The FlowJo 9 ``<Sample>`` element.
+    """
+    channels = tuple(v for k, v in flowjo9_keywords(sample).items()
+                     if k.startswith("$P") and k.endswith("N") and k[2:-1].isdigit())
+
+    def canon(name: str) -> str:
+        found = [c for c in channels if c.casefold() == name.casefold()]
+        return name if name in channels or len(found) != 1 else found[0]
+
+    return canon
+
+
+def _fail9(element: Any, problem: str, path: Path) -> GatingError:
+    name = element.get("name")
+    return GatingError(f"FlowJo 9 <{element.tag}{' ' + repr(name) if name else ''}>: {problem}", path)
+
+
+def flowjo9_compensation(root: Any, sample: Any, path: Path, canon: Any) -> tuple[str, str, str, Any, tuple[str, ...],
+                                                                                  str]:
+    """A FlowJo 9 sample's compensation, by its ``compensationID`` (on ``<Sample>``, else on its
+    ``<SampleNode>``): ``(kind, prefix, suffix, spillover, channels, name)``. ``kind`` is
+    ``"uncompensated"`` (``-2``, ``0`` or none; names written ``<X>``), ``"FCS"`` (``-1``,
+    "Acquisition-defined": the file's own ``$SPILLOVER``; names written ``<X>``) or the matrix's
+    number ``n``: the n-th ``<CompensationMatrix name prefix suffix>``, rows ``<Channel name>`` of
+    ``<ChannelValue name value/>`` (row: the channel spilling; column: the detector), its
+    channels named by ``canon``.
+
+    Parameters
+    ----------
+    root : Element
+        The workspace's root element.
+    sample : Element
+        The ``<Sample>`` element.
+    path : Path
+        The workspace file, named in errors.
+    canon : callable
+        Names a channel as the FCS file does (:func:`flowjo9_channels`).
+    """
+    matrices = root.findall("CompensationMatrices/CompensationMatrix")
+    node = sample.find("SampleNode")
+    ident = (sample.get("compensationID") or (node.get("compensationID") if node is not None else "") or "").strip()
+    if ident in ("", "-2", "0"):
+        return "uncompensated", "<", ">", None, (), "none"
+    if ident == "-1":
+        return "FCS", "<", ">", None, (), ACQUISITION
+    if not ident.isdigit() or int(ident) > len(matrices):
+        raise _fail9(sample, f"compensationID={ident[:20]!r} names no <CompensationMatrix> of the workspace "
+                             f"({len(matrices)} there)", path)
+    node = matrices[int(ident) - 1]
+    prefix, suffix = node.get("prefix", ""), node.get("suffix", "")
+    rows = node.findall("Channel")
+    names = tuple(canon(r.get("name", "")) for r in rows)
+    values = []
+    for row in rows:
+        cells: dict[str, float] = {}
+        for cell in row.findall("ChannelValue"):
+            text = cell.get("value", "")
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not np.isfinite(value):
+                raise _fail9(cell, f"value={text[:30]!r} is not a finite number", path)
+            cells[canon(cell.get("name", ""))] = value
+        if set(cells) != set(names) or not all(names):
+            raise _fail9(node, "each <Channel> needs a <ChannelValue> for every channel of the matrix", path)
+        values.append([cells[n] for n in names])
+    if not names or len(set(names)) != len(names) or not (prefix or suffix):
+        raise _fail9(node, "a compensation matrix needs named channels, each once, and a prefix or suffix", path)
+    return ident, prefix, suffix, np.asarray(values, dtype=np.float64), names, node.get("name", "")
+
+
+def spillover_matrices(root: Any, path: Path) -> list[tuple[str, tuple[np.ndarray, tuple[str, ...]]]]:
+    """Each sample's compensation matrix in the FlowJo 9 workspace ``root``, as (its FCS file
+    name, (spillover matrix, channels as the file names them)); samples without a matrix of
+    the workspace (none, or the file's own "Acquisition-defined") are left out.
+
+    Parameters
+    ----------
+    root : Element
+        The workspace's ``<Workspace version="2.0">`` element.
+    path : Path
+        The workspace file, named in errors.
+    """
+    check_flowjo9(root, path)
+    found = []
+    for sample in root.findall("SampleList/Sample"):
+        _, _, _, spill, names, _ = flowjo9_compensation(root, sample, path, flowjo9_channels(sample))
+        if spill is not None:
+            node = sample.find("SampleNode")
+            name = flowjo9_keywords(sample).get("$FIL") or (node.get("name", "") if node is not None else "")
+            spill.setflags(write=False)  # shared by every tube of the run (cached)
+            found.append((name, (spill, names)))
+    return found

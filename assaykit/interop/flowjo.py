@@ -11,8 +11,8 @@ on the transformed axes. Quadrants are written as four rectangles. A population'
 attribute, kept beside the gates. Axes (dimension transforms, not gates): linear, log, asinh,
 logicle and FlowJo's biex (its own table). Boolean nodes (Or/And/Not) are ``BooleanGate``s
 combining populations within their parent; a gate drawn "outside" is an ``OutsideGate``. A
-group's gates are a template (``--sample GROUP``). FlowJo 9 XML workspaces of version 2.0 and
-later read alike.
+group's gates are a template (``--sample GROUP``). FlowJo 9's XML workspaces (version 2.0) have
+elements of their own: :mod:`.flowjo9`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import numpy as np
 from .._io.names import escape_tree, unescape_tree
 from .._io.read import WORKSPACE_LIMIT, read_xml
 from ..errors import GatingError
+from ..fcs.compensation import is_flowjo9
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
 from ..gating.strategy import ROOT, Population
+from .flowjo9 import read_flowjo9
 from .gatingml import (
     DATATYPE,
     TRANSFORMS,
@@ -518,22 +520,24 @@ def edge_events(document: GatingDocument, sample: Any) -> dict[str, int]:
 
 
 def _check_version(root: Any, path: Path) -> None:
-    """FlowJo 10 (version 20.0) and FlowJo 9's XML workspaces of version 2.0 and later store their
-    gates as GatingML elements, read here; earlier versions (FlowJo 9 for Mac 1.x: ``<Polygon>``
-    gates of their own) are refused by version."""
+    """FlowJo 10 (version 20.0) stores its gates as GatingML elements, read here; FlowJo 9's
+    version 2.0 has its own elements (:mod:`.flowjo9`). Refused by version: FlowJo 9.7.2 and
+    later for Mac (3.0, renamed attributes: not read yet) and FlowJo 7 for Windows and earlier
+    (below 2.0)."""
     version = root.get("version", "").strip()
     try:
         number = float(version)
     except ValueError:
         raise GatingError(f"FlowJo workspace without a readable version ({version!r})", path) from None
-    if number < 2.0:
-        raise GatingError(f"FlowJo workspace version {version}: gates in FlowJo's pre-GatingML format are not "
-                          "read; open it in FlowJo 10 and save it as .wsp", path)
+    if number < 2.0 or 3.0 <= number < 4.0:
+        writer = "FlowJo 9.7.2 or later for Mac" if number >= 3.0 else "FlowJo 7 or earlier"
+        raise GatingError(f"FlowJo workspace version {version} ({writer}) is not read (FlowJo 9's version 2.0 "
+                          "and FlowJo 10's .wsp are); open it in FlowJo 10 and save it as .wsp", path)
 
 
 def read_workspace(path: str | Path) -> Workspace:
-    """The FlowJo workspace at ``path`` (FlowJo 10 ``.wsp``, or a FlowJo 9 ``.xml`` of version 2.0
-    or later): every sample with its gates and FlowJo's counts.
+    """The FlowJo workspace at ``path`` (FlowJo 10 ``.wsp``, or FlowJo 9's ``.xml`` of version 2.0,
+    :mod:`.flowjo9`): every sample with its gates and FlowJo's counts.
 
     Parameters
     ----------
@@ -548,6 +552,11 @@ def read_workspace(path: str | Path) -> Workspace:
     if root.tag != "Workspace":
         raise GatingError("not a FlowJo workspace (its root is not <Workspace>)", file_path)
     _check_version(root, file_path)
+    if is_flowjo9(root):
+        found = read_flowjo9(root, file_path)
+        if not found:
+            raise GatingError("the workspace holds no sample", file_path)
+        return Workspace(path=file_path, samples={name: WorkspaceSample(**fields) for name, fields in found.items()})
     read: dict[str, tuple[Any, dict[str, Any]]] = {}  # sample name -> its element, what it holds
     by_id: dict[str, Any] = {}
     unescape_tree(root)  # names as written (assaykit's run.wsp: _io.names.escape)

@@ -326,6 +326,9 @@ def flowjo_sample_bytes(result: Any) -> bytes:
     the tube was measured with)."""
     for gate in result.gates.values():
         if isinstance(gate, WorkspaceGate):  # a gate set by hand from a lab's workspace: its sample
+            if not gate.sample_xml:  # a FlowJo 9 workspace's sample: not a FlowJo 10 <Sample>
+                raise GatingError(f"the gate set from {gate.source} comes from a FlowJo 9 workspace, whose sample "
+                                  "FlowJo 10 cannot read")
             return gate.sample_xml
     return xml_bytes(_SampleWriter(result).write())
 
