@@ -12,7 +12,8 @@ from ..errors import AssayKitError
 
 def compare(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score`.", show_default=False)],
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="The lab's FlowJo workspace (FlowJo 10 .wsp, FlowJo 9 .xml) "
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="The lab's FlowJo workspace "
+                                                   "(FlowJo 10 .wsp, FlowJo 9 .xml) "
                                                    "gated by hand on the same FCS files.", show_default=False)] = None,
     manual: Annotated[Path | None, typer.Option("--manual", help="The lab's own per-tube results from any software "
                                                 "(FACSDiva, Kaluza, FCS Express, a spreadsheet): a CSV with columns "
