@@ -479,7 +479,7 @@ def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
         f"lot: \"{lot}\"\n"
         "unit: PE molecules/bead\n"
         "marker: PE\n"
-        "channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT, PE]\n"
+        "channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT, FL2 Log, PE]\n"
         f"values: [{listed}]\n"
         "qc:\n"
         "  min_r_squared: 0.99\n"
