@@ -193,11 +193,24 @@ def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker], ch
     return next((name for name in SHARED_CHANNEL_NAMES if _spells(words, [name])), None)
 
 
-def _index_named(name: str, channels: Sequence[str]) -> int | None:
-    """Index of the first channel whose ``$PnN`` is ``name`` compared as tokens (``PE-A``,
-    ``pe-a``, R's ``PE.A``; ``FS INT`` and ``FS-INT``), or None."""
-    wanted = _key(name)
-    return next((i for i, channel in enumerate(channels) if wanted and _key(channel) == wanted), None)
+def channel_index(name: str, channels: Sequence[str]) -> int | None:
+    """Index of the channel called ``name`` among ``channels`` (``$PnN``): the one spelled
+    exactly, else the first cut into the same tokens (``PE-A``, ``pe-a``, R's ``PE.A``; ``FS INT``
+    and ``FS-INT``; ``PerCP-Cy5.5-A`` and ``PerCP-Cy5-5-A``; not ``FSCA``, a name of its own);
+    None when none is.
+
+    Parameters
+    ----------
+    name : str
+        A channel name as a strategy, a spillover matrix or a compensation file writes it.
+    channels : sequence of str
+        The file's ``$PnN`` names.
+    """
+    if name in channels:
+        return list(channels).index(name)
+    wanted = _TOKENS.findall(name.lower())  # the same tokens in the same runs: FSCA is not FSC-A
+    return next((i for i, channel in enumerate(channels) if wanted and _TOKENS.findall(channel.lower()) == wanted),
+                None)
 
 
 def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], labels: Sequence[str]) -> int:
@@ -209,7 +222,7 @@ def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], lab
     (``HLA-DR PE``, not ``CD14 PE-Cy7``) nor as the start of a longer name (``PE-Cy5`` is not
     ``PE-Cy5.5``, ``PC5`` not ``PC5.5``). GatingError when neither is found."""
     for alias in (fluorochrome.name, *fluorochrome.aliases):
-        index = _index_named(alias, channels)
+        index = channel_index(alias, channels)
         if index is not None:
             return index
     names = fluorochrome_names(fluorochrome.name)
@@ -278,7 +291,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
                 f"marker {marker.name!r}: the only channel naming it, {channels[first]!r} ({texts[first]!r}), also "
                 f"holds {shared[first]}: a channel shared with other stains cannot measure {marker.name} alone")
     for alias in (marker.name, *marker.aliases):  # the strategy's order of preference
-        index = _index_named(alias, channels)
+        index = channel_index(alias, channels)
         if index is not None:
             label = labels[index] if index < len(labels) else ""
             other = _names_other_marker(label, marker, others, channels[index]) if label else None
