@@ -4,6 +4,7 @@ Beckman's names of PE tandems; checked on the real files of ../shared/fcs-corpus
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,8 @@ def resolve(channels: list[str], labels: list[str] | None = None) -> dict[str, s
     labels = labels if labels is not None else [""] * len(channels)
     found = {}
     for name, marker in STRATEGY.markers.items():
-        try:
+        with contextlib.suppress(ChannelNotFoundError):
             found[name] = channels[find_channel(marker, channels, labels, MARKERS)]
-        except ChannelNotFoundError:
-            pass
     return found
 
 
