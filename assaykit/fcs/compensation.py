@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AssayKitError, GatingError
+from .channels import channel_index
 from .reader import Sample, Spillover
 
 
@@ -23,8 +24,6 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
     of ``names``; a name is found as :func:`~assaykit.fcs.channels.channel_index` finds it, so a
     matrix naming ``PE-A`` applies to R's ``PE.A``). Problems raise ``error`` naming the sample's
     file."""
-    from .channels import channel_index
-
     found = [channel_index(n, sample.channels) for n in names]
     missing = [n for n, i in zip(names, found, strict=True) if i is None]
     if missing:
