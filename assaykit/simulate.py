@@ -487,17 +487,21 @@ def spillover_csv(style: InstrumentStyle | str, instrument: Instrument | None = 
     return ("\n".join(rows) + "\n").encode()
 
 
-def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
+def lot_yaml(values: Sequence[float], lot: str, note: str, pe_channel: str = "PE-A") -> str:
     """A bead-lot file (format: `assaykit docs bead-calibration`) holding ``values`` (PE molecules per bead),
-    the ``lot`` label and a ``note`` comment."""
+    the ``lot`` label and a ``note`` comment; ``pe_channel``, the run's PE channel, joins the
+    channel aliases when they lack it (an FC500's ``FL2 Log``)."""
     listed = ", ".join(f"{v:g}" for v in values)
+    aliases = ["PE-A", "FL2-H", "FL2-A", "FL2 INT", "PE"]
+    if pe_channel not in aliases:
+        aliases.insert(-1, pe_channel)
     return (
         f"# {note}\n"
         "kit: BD QuantiBRITE PE\n"
         f"lot: \"{lot}\"\n"
         "unit: PE molecules/bead\n"
         "marker: PE\n"
-        "channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT, FL2 Log, PE]\n"
+        f"channel_aliases: [{', '.join(aliases)}]\n"
         f"values: [{listed}]\n"
         "qc:\n"
         "  min_r_squared: 0.99\n"
@@ -584,8 +588,11 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
                   _csv_bytes(plate_rows, ["well", "file", "patient", "timepoint", "condition", "role"]))
     write_atomic(out / "truth.csv", _csv_bytes(truth_rows, list(truth_rows[0])))
     write_atomic(out / "labels.json", (json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n").encode())
-    write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED",
-                                                   "Simulated lot: the values the simulator used.").encode())
+    # the lot names the run's PE channel (FL2 on BD and Beckman Coulter; an lsr run's HLA-DR is PerCP: not PE)
+    readout = STYLES[spec.style].channels[3] or ""
+    pe_channel = readout if readout.upper().startswith("FL2") else "PE-A"
+    note = "Simulated lot: the values the simulator used."
+    write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED", note, pe_channel).encode())
     compensation = ""
     if STYLES[spec.style].identity_spillover:  # the files' $SPILLOVER is an identity: the lab's matrix beside them
         write_atomic(out / "compensation.csv", spillover_csv(spec.style, instrument))

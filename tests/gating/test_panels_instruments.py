@@ -127,3 +127,22 @@ def test_no_cd14_bright_cells_is_refused_on_beckman_styles(tmp_path: Path, scena
     tube = _tube(scenario, 23)
     with pytest.raises(GatingError, match="monocyte"):
         _gate(write_tube(tmp_path / "none.fcs", tube, style=style))
+
+
+def test_fc500_run_in_ab_c_through_its_own_bead_tube(tmp_path: Path) -> None:
+    # a whole FC500 run as simulate writes it: the QuantiBRITE tube read in FL2 Log (the lot file
+    # names it), the monocytes' median FL2 Log turned into AB/C within 3 % of the simulated truth
+    import csv
+
+    from assaykit.beads import calibrate_file, load_lot
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = write_run(tmp_path / "fc500", RunSpec(patients=1, conditions=("unstimulated",), events=40000, seed=4,
+                                                    style="fc500", monocyte_percent=(8.0, 10.0)))
+    rows = {row["role"]: row for row in csv.DictReader((folder / "truth.csv").open())}
+    calibration = calibrate_file(folder / rows["beads"]["file"], load_lot(folder / "beads_lot.yaml")).calibration
+    assert calibration.channel == "FL2 Log" and calibration.r_squared >= 0.99
+    result = _gate(folder / rows["sample"]["file"])
+    median = float(np.median(result.frame.scale("HLA-DR")[result.masks["monocytes"]]))
+    abc = 10 ** (calibration.slope * np.log10(median) + calibration.intercept)
+    assert abc == pytest.approx(float(rows["sample"]["true_abc"]), rel=0.03)
