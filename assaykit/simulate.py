@@ -102,7 +102,9 @@ class InstrumentStyle:
     channel name is ``None`` (FACSCalibur records no pulse area), and hardware compensation
     (``$SPILLOVER`` not written, the data already compensated) when ``hardware_compensation``.
     With ``identity_spillover`` the file's ``$SPILLOVER`` is an identity matrix although the
-    signals spill (the lab's matrix lives in its FlowJo workspace).
+    signals spill (the lab's matrix lives in its FlowJo workspace). ``log_columns`` are the
+    columns log-amplified (``$PnE = log_decades,log_low``: value = log_low x 10^(decades x
+    channel / range)); ``keywords`` are the instrument's own TEXT keywords.
     """
 
     name: str
@@ -119,6 +121,9 @@ class InstrumentStyle:
     hardware_compensation: bool = False
     time_gain: float = 1.0  # time units per Canto time unit (10 ms)
     identity_spillover: bool = False  # $SPILLOVER written as an identity matrix (the real one lives elsewhere)
+    log_columns: tuple[int, ...] = (3, 4)  # columns of CHANNELS log-amplified when log_decades (2: SSC too)
+    log_low: float = 1.0  # $PnE f2: the value of channel 0 (Beckman Coulter: 0.1024, top of scale 1024)
+    keywords: tuple[tuple[str, str], ...] = ()  # instrument keywords written into TEXT
 
     @property
     def columns(self) -> list[int]:
@@ -139,8 +144,9 @@ class InstrumentStyle:
         values[:, 3:5] *= self.fluorescence_gain
         values[:, 5] *= self.time_gain
         if self.log_decades:
-            fluorescence = np.log10(np.maximum(values[:, 3:5], 1.0)) / self.log_decades * self.channel_range
-            values[:, 3:5] = fluorescence
+            logged = list(self.log_columns)
+            values[:, logged] = (np.log10(np.maximum(values[:, logged], self.log_low) / self.log_low)
+                                 / self.log_decades * self.channel_range)
         values = np.clip(values, 0.0, top)
         if self.integer:
             values = np.rint(values)
@@ -157,8 +163,8 @@ class InstrumentStyle:
         if not self.integer:
             ranges = {f"$P{n}R": str(self.channel_range) for n in range(1, len(channels) + 1)}
             return write_fcs(path, values, channels, markers, {**keywords, **ranges})
-        log = f"{self.log_decades:g},1"
-        amplification = [log if self.log_decades and i in (3, 4) else "0,0" for i in self.columns]
+        log = f"{self.log_decades:g},1" if self.log_low == 1 else f"{self.log_decades:.1f},{self.log_low:g}"
+        amplification = [log if self.log_decades and i in self.log_columns else "0,0" for i in self.columns]
         return write_fcs_integer(path, values.astype(np.int64), channels, markers, keywords, version=self.version,
                                  bits=self.bits, ranges=[self.channel_range] * len(channels),
                                  amplification=amplification)
@@ -179,12 +185,22 @@ STYLES = {
         "lsr", "LSRII (simulated)", ("FSC-A", None, "SSC-A", "PerCP-Cy5-5-A", "PE-Cy7-A", "Time"),
         ("", "", "", "MHCII", "CD14", ""), version="3.0", fluorescence_gain=1.5,
         identity_spillover=True),
+    "fc500": InstrumentStyle(
+        "fc500", "Cytomics FC 500", ("FS Lin", None, "SS Log", "FL2 Log", "FL4 Log", None),
+        ("FS Lin", "", "SS Log", "FL2 Log", "FL4 Log", ""), version="2.0", bits=16, channel_range=1024,
+        integer=True, scatter_gain=1024 / 262144, fluorescence_gain=1024 / 262144, log_decades=4.0,
+        log_columns=(2, 3, 4), log_low=0.1024, hardware_compensation=True,
+        keywords=(("$SYS", "CXP"), ("@COMPENSATIONMODE", "Advanced"), ("$DFC2TO4", "12.00"), ("$DFC4TO2", "0.40"))),
 }
 """Instrument styles of the simulator: FACSCanto II (float, 0-262,144), Navios (integer,
 0-1,048,576, FS INT/FL2 INT names, FCS 3.0) and FACSCalibur (FCS 2.0, 10-bit, log-amplified
 fluorescence, pulse heights only, compensation in hardware) and an LSRII with a DC/monocyte
 panel (FCS 3.0 float: HLA-DR on PerCP-Cy5.5 labelled ``MHCII``, CD14 on PE-Cy7, no FSC-H, an
-identity ``$SPILLOVER`` although the signals spill)."""
+identity ``$SPILLOVER`` although the signals spill), and a Beckman Coulter Cytomics FC500 as CXP
+writes its FCS 2.0 dataset (the corpus's coulter.lmd): 10-bit integers, ``FS Lin`` linear,
+``SS Log`` and ``FL2 Log``/``FL4 Log`` (PE, PerCP-Cy5.5) log-amplified over 4 decades with
+``$PnE = 4.0,0.1024`` (values 0.1024-1,024), every ``$PnS`` restating its channel, compensated at
+acquisition (``$DFCnTOm`` in percent, no ``$SPILLOVER``), no pulse height and no time channel."""
 
 
 @dataclass(frozen=True)
@@ -440,10 +456,12 @@ def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentSty
         "$CYT": style.cytometer,
         "$DATE": "22-NOV-2026",
         "$FIL": name,
-        "$TIMESTEP": f"{TIMESTEP / style.time_gain:g}",
         "WELL ID": well,
         "CREATOR": "assaykit simulate",
+        **dict(style.keywords),
     }
+    if style.channels[5] is not None:  # a time channel: its unit
+        keywords["$TIMESTEP"] = f"{TIMESTEP / style.time_gain:g}"
     if not style.hardware_compensation:
         matrix = np.eye(2) if style.identity_spillover else instrument.spillover()
         values = ",".join(f"{v:.6g}" for v in matrix.ravel())
@@ -469,17 +487,21 @@ def spillover_csv(style: InstrumentStyle | str, instrument: Instrument | None = 
     return ("\n".join(rows) + "\n").encode()
 
 
-def lot_yaml(values: Sequence[float], lot: str, note: str) -> str:
+def lot_yaml(values: Sequence[float], lot: str, note: str, pe_channel: str = "PE-A") -> str:
     """A bead-lot file (format: `assaykit docs bead-calibration`) holding ``values`` (PE molecules per bead),
-    the ``lot`` label and a ``note`` comment."""
+    the ``lot`` label and a ``note`` comment; ``pe_channel``, the run's PE channel, joins the
+    channel aliases when they lack it (an FC500's ``FL2 Log``)."""
     listed = ", ".join(f"{v:g}" for v in values)
+    aliases = ["PE-A", "FL2-H", "FL2-A", "FL2 INT", "PE"]
+    if pe_channel not in aliases:
+        aliases.insert(-1, pe_channel)
     return (
         f"# {note}\n"
         "kit: BD QuantiBRITE PE\n"
         f"lot: \"{lot}\"\n"
         "unit: PE molecules/bead\n"
         "marker: PE\n"
-        "channel_aliases: [PE-A, FL2-H, FL2-A, FL2 INT, PE]\n"
+        f"channel_aliases: [{', '.join(aliases)}]\n"
         f"values: [{listed}]\n"
         "qc:\n"
         "  min_r_squared: 0.99\n"
@@ -566,8 +588,11 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
                   _csv_bytes(plate_rows, ["well", "file", "patient", "timepoint", "condition", "role"]))
     write_atomic(out / "truth.csv", _csv_bytes(truth_rows, list(truth_rows[0])))
     write_atomic(out / "labels.json", (json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n").encode())
-    write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED",
-                                                   "Simulated lot: the values the simulator used.").encode())
+    # the lot names the run's PE channel (FL2 on BD and Beckman Coulter; an lsr run's HLA-DR is PerCP: not PE)
+    readout = STYLES[spec.style].channels[3] or ""
+    pe_channel = readout if readout.upper().startswith("FL2") else "PE-A"
+    note = "Simulated lot: the values the simulator used."
+    write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED", note, pe_channel).encode())
     compensation = ""
     if STYLES[spec.style].identity_spillover:  # the files' $SPILLOVER is an identity: the lab's matrix beside them
         write_atomic(out / "compensation.csv", spillover_csv(spec.style, instrument))

@@ -156,7 +156,30 @@ def test_calibur_style_log_amplified_heights(tmp_path: Path) -> None:
     np.testing.assert_allclose(sample.events[bright, 2], pe[bright], rtol=0.0046)
 
 
-@pytest.mark.parametrize("style", ["canto", "navios", "calibur"])
+def test_fc500_style_as_cxp_writes_it(tmp_path: Path) -> None:
+    # the FCS 2.0 dataset of the corpus's coulter.lmd: 10-bit words, $PnS = $PnN, log channels
+    # $PnE = 4.0,0.1024 (values 0.1024-1,024), compensation applied at acquisition ($DFCnTOm, %)
+    instrument = Instrument()
+    tube = simulate_blood(Scenario(n_events=5000), np.random.default_rng(10))
+    sample = read_fcs(write_tube(tmp_path / "f.fcs", tube, instrument=instrument, style="fc500"))
+    assert sample.version == "2.0" and sample.keywords["$CYT"] == "Cytomics FC 500"
+    assert sample.channels == ("FS Lin", "SS Log", "FL2 Log", "FL4 Log") and sample.markers == sample.channels
+    assert [sample.keywords[f"$P{n}E"] for n in range(1, 5)] == ["0,0", "4.0,0.1024", "4.0,0.1024", "4.0,0.1024"]
+    assert sample.raw.max() <= 1023 and sample.keywords["$P1B"] == "16"
+    assert "$SPILLOVER" not in sample.keywords and sample.keywords["$DFC2TO4"] == "12.00"
+    assert sample.scale_tops()[1:] == pytest.approx((1024.0,) * 3)
+    np.testing.assert_allclose(sample.events[:, 1], 0.1024 * 10 ** (4 * sample.raw[:, 1].astype(np.float64) / 1024),
+                               rtol=1e-6)
+    # FL2 Log: the compensated PE signal / 256, within half a channel (0.45 %) above the first decade
+    compensated = tube.events[:, 3:5].astype(np.float64) @ np.linalg.inv(instrument.spillover())
+    pe = compensated[:, 0] / 256
+    bright = pe > 1.024
+    np.testing.assert_allclose(sample.events[bright, 2], pe[bright], rtol=0.0046)
+    # FS Lin: linear, the Canto FSC-A / 256
+    np.testing.assert_array_equal(sample.raw[:, 0], np.clip(np.rint(tube.events[:, 0] / 256.0), 0, 1023))
+
+
+@pytest.mark.parametrize("style", ["canto", "navios", "calibur", "fc500"])
 def test_truth_calibration_in_each_style(tmp_path: Path, style: str) -> None:
     # truth.csv's slope and intercept turn the style's own PE values into AB/C
     folder = write_run(tmp_path / style, RunSpec(patients=1, conditions=("unstimulated",), events=20000, seed=3,
@@ -165,7 +188,7 @@ def test_truth_calibration_in_each_style(tmp_path: Path, style: str) -> None:
     sample = read_fcs(folder / row["file"])
     labels = np.load(folder / (Path(row["file"]).stem + ".labels.npy"))
     pe = sample.events[np.isin(labels, MONOCYTE_LABELS), sample.channels.index(STYLES[style].channels[3])]
-    if style != "calibur":  # compensate PE for the PerCP-Cy5.5 spillover as the file says
+    if style not in ("calibur", "fc500"):  # compensate PE for the PerCP-Cy5.5 spillover as the file says
         percp = sample.events[np.isin(labels, MONOCYTE_LABELS), sample.channels.index(STYLES[style].channels[4])]
         spill = Instrument().spillover()
         pe = np.linalg.solve(spill.T, np.vstack([pe, percp]))[0]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import AssayKitError, CalibrationError
 from ..fcs import Sample, read_fcs
-from ..fcs.channels import Marker, find_fluorochrome_channel
+from ..fcs.channels import Marker, channel_index, find_fluorochrome_channel
 from ..fcs.compensation import compensate
 from ..findings import Finding, FindingCode, finding
 from .fit import Calibration, PeaksNotResolvedError, calibrate_peaks
@@ -31,8 +31,8 @@ class NotBeadsError(CalibrationError):
     code = FindingCode.CELLS_NOT_BEADS
 
 
-FSC_NAMES = ("FSC-A", "FSC", "FS INT", "FS", "FSC-H", "FS PEAK", "FSC-HLIN", "FS LIN")
-SSC_NAMES = ("SSC-A", "SSC", "SS INT", "SS", "SSC-H", "SS PEAK", "SSC-HLIN", "SS LIN", "SIDE SCATTER")
+FSC_NAMES = ("FSC-A", "FSC", "FS INT", "FS", "FSC-H", "FS PEAK", "FSC-HLIN", "FS LIN", "FS LOG")
+SSC_NAMES = ("SSC-A", "SSC", "SS INT", "SS", "SSC-H", "SS PEAK", "SSC-HLIN", "SS LIN", "SS LOG", "SIDE SCATTER")
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,9 @@ def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> in
 
 def scatter_channels(sample: Sample) -> tuple[int, int] | None:
     """FSC and SSC columns (area preferred), or None when the file has no scatter."""
-    lowered = [c.strip().upper() for c in sample.channels]
     found = []
-    for names in (FSC_NAMES, SSC_NAMES):
-        index = next((lowered.index(n) for n in names if n in lowered), None)
+    for names in (FSC_NAMES, SSC_NAMES):  # names compared as tokens: R's FSC.A is FSC-A
+        index = next((i for i in (channel_index(n, sample.channels) for n in names) if i is not None), None)
         if index is None:
             return None
         found.append(index)

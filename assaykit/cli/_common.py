@@ -109,6 +109,7 @@ class Instrument(StrEnum):
     navios = "navios"
     calibur = "calibur"
     lsr = "lsr"
+    fc500 = "fc500"
 
 
 LotOption = Annotated[Path | None, typer.Option(

@@ -25,7 +25,9 @@ def simulate(
         help="Instrument style: canto (FCS 3.1 float, 0-262,144), navios (FCS 3.0 integer, 0-1,048,576, "
              "FS INT/FL2 INT names), calibur (FCS 2.0, 10-bit, log-amplified FL2-H/FL3-H) or lsr (LSRII "
              "DC/monocyte panel: MHCII on PerCP-Cy5.5, CD14 PE-Cy7, no FSC-H, identity $SPILLOVER, the lab's "
-             "matrix in compensation.csv).")] = Instrument.canto,
+             "matrix in compensation.csv) or fc500 (Beckman Coulter FC500: FCS 2.0, 10-bit, FS Lin, SS Log and "
+             "FL2 Log/FL4 Log log-amplified, labels restating the channels, compensated at acquisition).")] = (
+        Instrument.canto),
     specimen: Annotated[Specimen, typer.Option(
         case_sensitive=False, help="Specimen: whole_blood, pbmc (no granulocytes; use --monocytes 10,30) or "
                                    "lyse_no_wash.")] = Specimen.whole_blood,
@@ -33,7 +35,7 @@ def simulate(
         "--force", help="Write into a folder that is not empty: the simulated files replace any of the same names "
                         "(plate_map.csv, run.yaml, the FCS files ...); other files are left as they are.")] = False,
 ) -> None:
-    """Simulate a plate run with ground truth, as a FACSCanto II (default), Navios or FACSCalibur writes it.
+    """Simulate a plate run with ground truth, as a FACSCanto II (default), Navios, FC500 or FACSCalibur writes it.
 
     Writes one FCS file per well (lysed whole blood by default, or --specimen, stained for HLA-DR
     and CD14), a QuantiBRITE bead tube, plate_map.csv, truth.csv, per-event labels

@@ -43,23 +43,118 @@ def _spells(label: str, names: Sequence[str], not_before: frozenset[str] = froze
                for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
 
 
+def _is_area(channel: str) -> bool:
+    """True for a pulse-area channel name: ``-A``, ``-Area``, Beckman's ``INT`` (``FL4 INT``,
+    ``FL4 INT LOG``), Stratedigm's ``LinA``/``LogA``."""
+    tokens = _TOKENS.findall(channel.lower())
+    return bool(tokens) and (tokens[-1] in ("a", "area", "lina", "loga") or "int" in tokens[1:])
+
+
 def _area_first(matched: list[int], channels: Sequence[str]) -> int:
-    """Of the channel indices ``matched``, the first area channel (``-A``, `` INT``, ``-AREA``),
-    else the first."""
-    areas = [i for i in matched if channels[i].upper().endswith(("-A", " INT", "-AREA"))]
+    """Of the channel indices ``matched``, the first area channel (:func:`_is_area`), else the
+    first."""
+    areas = [i for i in matched if _is_area(channels[i])]
     return (areas or matched)[0]
 
 
-_TANDEM_PARTNERS = frozenset({"cy", "tx", "texas", "dazzle", "cf", "vio", "efluor", "alexa", "fire", "spark"})
-"""Tokens that make a fluorochrome the donor of a tandem dye (PE-Cy7, PE-Texas Red, PE-Dazzle 594,
-PE-CF594, PE-Vio770, PE-eFluor 610, PE-Alexa Fluor 610, PE-Fire 640): another fluorochrome."""
+_TANDEM_PARTNERS = frozenset({"cy", "cyanine", "tx", "tr", "texas", "dazzle", "cf", "vio", "efluor", "alexa", "fire",
+                              "spark", "atto"})
+"""Tokens that make a fluorochrome the donor of a tandem dye (PE-Cy7, PE-Cyanine7, PE-Texas Red,
+PE-TR, PE-Dazzle 594, PE-CF594, PE-Vio770, PE-eFluor 610, PE-Alexa Fluor 610, PE-Fire 640,
+PE-Atto 594): another fluorochrome."""
+
+FLUOROCHROME_NAMES: dict[str, tuple[str, ...]] = {
+    "PE": ("PE", "RD1"),
+    "PE-Cy5": ("PE-Cy5", "PC5", "Cy-Chrome"),
+    "PE-Cy5.5": ("PE-Cy5.5", "PC5.5"),
+    "PE-Cy7": ("PE-Cy7", "PC7", "PE-Cyanine7"),
+    "PE-Texas Red": ("PE-Texas Red", "ECD", "PE-TR", "PE-Tx-Red"),
+}
+"""Names of one fluorochrome (compared as tokens): Beckman Coulter writes its PE tandems PC5
+(PE-Cy5), PC5.5 (PE-Cy5.5), PC7 (PE-Cy7) and ECD (PE-Texas Red), and PE as RD1 on older
+instruments; Cy-Chrome is BD's old PE-Cy5."""
+
+def fluorochrome_names(name: str) -> tuple[str, ...]:
+    """Every name of the fluorochrome ``name`` (:data:`FLUOROCHROME_NAMES`, ``name`` first);
+    ``(name,)`` for a fluorochrome with no other name.
+
+    Parameters
+    ----------
+    name : str
+        A fluorochrome as a bead lot or a strategy writes it (``PE``, ``PC7``, ``PE-Cy7`` ...).
+    """
+    for names in FLUOROCHROME_NAMES.values():
+        if _key(name) in {_key(n) for n in names}:
+            return tuple(dict.fromkeys((name, *names)))
+    return (name,)
 
 
-_SCATTER = ("FSC", "SSC", "FS ", "SS ", "FS-", "SS-", "FS_", "SS_")
+_DETECTORS = frozenset({"fs", "fsc", "ss", "ssc", "fl"})
+"""Tokens that name a detector in a channel name: forward and side scatter, FL1 ... FL10."""
+
+_AMPLIFIER_WORDS = frozenset({"lin", "log", "int", "peak", "tof", "area", "height", "width", "a", "h", "w",
+                              "linh", "lina", "logh", "loga", "integral"})
+"""Tokens that name a channel's amplifier (``Lin``, ``Log``) or pulse measure (``INT``, ``PEAK``,
+``TOF``, ``-A``/``-H``/``-W``, ``Height`` ...; Stratedigm's ``LinH``, ``LogA``)."""
+
+
+def _detector(tokens: Sequence[str]) -> tuple[str, ...]:
+    """The detector a channel name's tokens start with (``fs``/``ss`` for every scatter
+    spelling, ``fl`` with its number), or () when it names none."""
+    if not tokens or tokens[0] not in _DETECTORS:
+        return ()
+    head = {"fsc": "fs", "ssc": "ss"}.get(tokens[0], tokens[0])
+    if head == "fl" and len(tokens) > 1 and tokens[1].isdigit():
+        return head, tokens[1]
+    return (head,)
+
+
+def _without_channel(label: str, channel: str) -> list[str]:
+    """The tokens of ``label`` once every restatement of its ``channel`` is taken out: the whole
+    channel name, or the channel's detector followed by amplifier or pulse words (``FS Lin``,
+    ``FL4 INT LOG``, ``FSC-Height``); what is left is what the label says beyond its channel."""
+    tokens = _TOKENS.findall(label.lower())
+    if not label or _key(label) == _key(channel):
+        return []
+    own = _detector(_TOKENS.findall(channel.lower()))
+    kept: list[str] = []
+    i = 0
+    while i < len(tokens):
+        detector = _detector(tokens[i:])
+        if own and detector == own:
+            j, spelled = i + len(detector), set(tokens[i:i + len(detector)])
+            # then amplifier and pulse words, or the detector again (MoFlo: 'FL1-Log_Height FL-Log_Height')
+            while j < len(tokens) and (tokens[j] in _AMPLIFIER_WORDS or tokens[j] in spelled):
+                j += 1
+            i = j
+            continue
+        kept.append(tokens[i])
+        i += 1
+    return kept
+
+
+def restates_channel(label: str, channel: str) -> bool:
+    """True when the ``$PnS`` ``label`` only restates its ``channel`` (``$PnN``) or the channel's
+    amplifier: the same name (``FSC-H`` on ``FSC-H``, ``FSC.H`` on ``FSC-H``), or the channel's
+    detector followed by amplifier or pulse words only (``FSC-Height`` on ``FSC-H``, ``FS Lin`` on
+    ``FS``, ``SS Log``, ``FL3 INT LOG``, ``FL1-Lin`` on ``FL1``). Such a label names no marker, so it
+    never blocks an alias; a bare ``Lin`` (no detector) is a lineage cocktail, not an amplifier.
+
+    Parameters
+    ----------
+    label : str
+        The channel's ``$PnS`` label.
+    channel : str
+        The channel's ``$PnN`` name.
+    """
+    return bool(label) and not _without_channel(label, channel)
+
+
+_SCATTER = ("FSC", "SSC", "FS ", "SS ", "FS-", "SS-", "FS_", "SS_", "FS.", "SS.")
 
 
 def is_scatter(channel: str) -> bool:
-    """True for a scatter channel name (``$PnN``): FSC-A, SSC-H, FS INT, SS PEAK, ..."""
+    """True for a scatter channel name (``$PnN``): FSC-A, SSC-H, FS INT, SS PEAK, FS Lin, R's FSC.H ..."""
     name = channel.strip().upper()
     return name in ("FS", "SS") or name.startswith(_SCATTER)
 
@@ -82,32 +177,60 @@ class Marker:
         return tuple(dict.fromkeys((self.name, *self.synonyms, *builtin)))
 
 
-def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker]) -> str | None:
+def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker], channel: str = "") -> str | None:
     """The marker ``label`` names when it is not ``marker``: one of ``others``, a built-in
-    synonym or a CD number; None when it names none (empty, a fluorochrome, a channel name)."""
+    synonym or a CD number; None when it names none (empty, a fluorochrome, a label that only
+    restates its ``channel`` or the channel's amplifier: :func:`restates_channel`)."""
+    words = " ".join(_without_channel(label, channel))
     for other in [*others, *(Marker(k) for k in SYNONYMS)]:
-        if _key(other.name) != _key(marker.name) and _spells(label, other.names):
+        if _key(other.name) != _key(marker.name) and _spells(words, other.names):
             return other.name
-    tokens = _TOKENS.findall(label.lower())
+    tokens = words.split()
     cd_numbers = ["".join(tokens[i:i + 2]) for i in range(len(tokens) - 1) if tokens[i] == "cd"]
     found = [t for t in cd_numbers if _CD_NUMBER.fullmatch(t) and t != _key(marker.name)]
     if found:
         return found[0].upper()
-    return next((name for name in SHARED_CHANNEL_NAMES if _spells(label, [name])), None)
+    return next((name for name in SHARED_CHANNEL_NAMES if _spells(words, [name])), None)
+
+
+def channel_index(name: str, channels: Sequence[str]) -> int | None:
+    """Index of the channel called ``name`` among ``channels`` (``$PnN``): the one spelled
+    exactly, else the first cut into the same tokens (``PE-A``, ``pe-a``, R's ``PE.A``; ``FS INT``
+    and ``FS-INT``; ``PerCP-Cy5.5-A`` and ``PerCP-Cy5-5-A``; not ``FSCA``, a name of its own);
+    None when none is.
+
+    Parameters
+    ----------
+    name : str
+        A channel name as a strategy, a spillover matrix or a compensation file writes it.
+    channels : sequence of str
+        The file's ``$PnN`` names.
+    """
+    if name in channels:
+        return list(channels).index(name)
+    wanted = _TOKENS.findall(name.lower())  # the same tokens in the same runs: FSCA is not FSC-A
+    return next((i for i, channel in enumerate(channels) if wanted and _TOKENS.findall(channel.lower()) == wanted),
+                None)
 
 
 def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], labels: Sequence[str]) -> int:
     """Index of a fluorochrome's channel (a bead lot's ``PE``, ``FITC`` ...) among ``channels``
     (``$PnN``) with their ``labels`` (``$PnS``): a ``$PnN`` equal to its name or an alias, in
     order, whatever the label says (a bead tube acquired with the blood panel's labels has
-    ``HLA-DR`` on ``PE-A``); else a label naming the fluorochrome but not as the donor of a
-    tandem dye (``HLA-DR PE``, not ``CD14 PE-Cy7``). GatingError when neither is found."""
-    lowered = [c.strip().lower() for c in channels]
-    for alias in (a.strip().lower() for a in (fluorochrome.name, *fluorochrome.aliases)):
-        if alias in lowered:
-            return lowered.index(alias)
+    ``HLA-DR`` on ``PE-A``); else a label naming the fluorochrome by any of its names
+    (:func:`fluorochrome_names`: ``PC7`` is PE-Cy7) but not as the donor of a tandem dye
+    (``HLA-DR PE``, not ``CD14 PE-Cy7``) nor as the start of a longer name (``PE-Cy5`` is not
+    ``PE-Cy5.5``, ``PC5`` not ``PC5.5``). GatingError when neither is found."""
+    for alias in (fluorochrome.name, *fluorochrome.aliases):
+        index = channel_index(alias, channels)
+        if index is not None:
+            return index
+    names = fluorochrome_names(fluorochrome.name)
+    digits = frozenset(str(d) for d in range(10))
     matched = [i for i, label in enumerate(labels)
-               if label and _spells(label, [fluorochrome.name], not_before=_TANDEM_PARTNERS)]
+               if label and any(_spells(label, [name], not_before=_TANDEM_PARTNERS | (digits if name[-1:].isdigit()
+                                                                                         else frozenset()))
+                                for name in names)]
     if matched:
         return _area_first(matched, channels)
     raise GatingError(
@@ -144,7 +267,9 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
 
     Order: a ``$PnS`` label spelling one of the marker's :attr:`Marker.names` (an area channel
     wins among several); then a ``$PnN`` spelling one of its synonyms; then a ``$PnN`` equal to its
-    name or an alias (case-insensitive, in the strategy's order). A label or name that also names
+    name or an alias (compared as tokens, so ``FSC.H`` is ``FSC-H``; in the strategy's order). A
+    label that only restates its channel or amplifier names no marker (:func:`restates_channel`).
+    A label or name that also names
     another marker (one of ``others``, a built-in synonym, a CD number) or a shared stain (a
     lineage cocktail, a viability dye: :data:`SHARED_CHANNEL_NAMES`) is passed over: such a
     channel cannot measure the marker alone, and when it is the only one naming the marker,
@@ -155,7 +280,8 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
     # match 'PE-Cy7-A' or 'PE-Tx-Red-YG-A'
     for texts, spelled in ((labels, names), (channels, marker.names[1:])):
         matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled)]
-        shared = {i: _names_other_marker(texts[i], marker, others) for i in matched}
+        shared = {i: _names_other_marker(texts[i], marker, others, channels[i] if texts is labels else "")
+                  for i in matched}
         alone = [i for i in matched if shared[i] is None]
         if alone:
             return _area_first(alone, channels)
@@ -164,12 +290,11 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
             raise GatingError(
                 f"marker {marker.name!r}: the only channel naming it, {channels[first]!r} ({texts[first]!r}), also "
                 f"holds {shared[first]}: a channel shared with other stains cannot measure {marker.name} alone")
-    lowered = [c.strip().lower() for c in channels]
-    for alias in (a.lower() for a in (marker.name, *marker.aliases)):  # the strategy's order of preference
-        if alias in lowered:
-            index = lowered.index(alias)
+    for alias in (marker.name, *marker.aliases):  # the strategy's order of preference
+        index = channel_index(alias, channels)
+        if index is not None:
             label = labels[index] if index < len(labels) else ""
-            other = _names_other_marker(label, marker, others) if label else None
+            other = _names_other_marker(label, marker, others, channels[index]) if label else None
             if other is not None:
                 raise GatingError(
                     f"marker {marker.name!r}: its alias {channels[index]!r} is labelled {label!r}, which names "

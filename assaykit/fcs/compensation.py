@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AssayKitError, GatingError
+from .channels import channel_index
 from .reader import Sample, Spillover
 
 
@@ -20,11 +21,14 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
                error: type[AssayKitError] = GatingError) -> dict[int, np.ndarray]:
     """Compensated values (float64) of the channels ``names``, by column index: the events of
     those channels times the inverse of ``matrix`` (rows: dyes, columns: detectors, in the order
-    of ``names``). Problems raise ``error`` naming the sample's file."""
-    missing = [n for n in names if n not in sample.channels]
+    of ``names``; a name is found as :func:`~assaykit.fcs.channels.channel_index` finds it, so a
+    matrix naming ``PE-A`` applies to R's ``PE.A``). Problems raise ``error`` naming the sample's
+    file."""
+    found = [channel_index(n, sample.channels) for n in names]
+    missing = [n for n, i in zip(names, found, strict=True) if i is None]
     if missing:
         raise error(f"compensation names channels not in the file: {', '.join(missing)}", sample.path)
-    columns = [sample.channels.index(n) for n in names]
+    columns = [i for i in found if i is not None]
     try:
         inverse = np.linalg.inv(matrix)
     except np.linalg.LinAlgError:

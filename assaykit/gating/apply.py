@@ -50,14 +50,14 @@ class GatingFrame:
         self._selected: dict[tuple[str, bool, int], tuple[np.ndarray, np.ndarray]] = {}
         self._tops = sample.scale_tops()
         used, self.flags = choose_spillover(sample, spillover)
+        self.spillover: Spillover | None = used  # the matrix applied (None: none)
+        self._compensated: dict[int, np.ndarray] = compensate(sample, used.matrix, used.channels) if used else {}
         if used is not None:  # a fluorescence marker the matrix leaves out is measured as acquired: said
             left = [f"{name} ({sample.channels[c]})" for name, c in self.channels.items()
-                    if not is_scatter(sample.channels[c]) and sample.channels[c] not in used.channels]
+                    if not is_scatter(sample.channels[c]) and c not in self._compensated]
             if left:
                 self.flags.append(f"uncompensated: {', '.join(left)} not in the spillover matrix applied "
                                   f"({used.keyword}: {', '.join(used.channels)})")
-        self.spillover: Spillover | None = used  # the matrix applied (None: none)
-        self._compensated: dict[int, np.ndarray] = compensate(sample, used.matrix, used.channels) if used else {}
         self.compensation = f"{used.keyword} ({len(used.channels)} channels)" if used else "none"
 
     def compensated(self, marker: str) -> bool:

@@ -240,7 +240,16 @@ def test_no_real_corpus_file_gets_a_monocyte_number(corpus: Path) -> None:
         reasons[path.name] = refused.value.message
     assert len(reasons) >= 30
     assert "'FL3-H' is labelled 'CD3 PerCP', which names CD3" in reasons["data1.fcs"]
-    assert "which names CD3" in reasons["Miltenyi Biotec - MACSQuant Analyzer.fcs"]
+    # the MACSQuant's FL3-A holds PE ('cd3 PE-A'): FL3-A and FL4-A are no CD14 aliases (PerCP and APC on an
+    # Accuri, ECD and PC5.5 on a Beckman), so CD14 is not found there
+    assert "marker 'CD14' not found" in reasons["Miltenyi Biotec - MACSQuant Analyzer.fcs"]
+    # Beckman Coulter: FL4 is PC5 (a Coulter XL's 'CD33 PC5'); an FC500's 'FS Lin' is forward scatter, and
+    # 'Lin' there is the amplifier: its CD14 is not found (FL1-FL3 only), not refused as a lineage channel
+    assert "'FL4 LOG' is labelled 'CD33 PC5', which names CD33" in reasons[
+        "System II listmode with extra info in bits D10-D15.LMD"]
+    fc500 = read_fcs(corpus / "flowkit/coulter.lmd", dataset=0)
+    with pytest.raises(GatingError, match=r"marker 'CD14' not found.*\(channels: FS Lin, SS Lin"):
+        apply_strategy(fc500, load_strategy())
     assert "no CD14-bright population" in reasons["Accuri - C6.fcs"]
     # a T-cell panel whose dump channel holds the viability dye and CD14 together
     assert "'V450-A' ('VIVID / CD14'), also holds Vivid: a channel shared with other stains" in reasons["100715.fcs"]
