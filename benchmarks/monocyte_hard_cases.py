@@ -52,6 +52,12 @@ class Case:
     expect_gate: bool = True
 
 
+def _doublets(style: str) -> float:
+    """Doublets as a share of events: 1 % on the LSRII, which records no FSC-H to exclude them
+    (as in tests/gating/test_specimens.py), else the simulator's 3 %."""
+    return 0.01 if style == "lsr" else 0.03
+
+
 def cases(quick: bool = False) -> list[Case]:
     """The hard tubes (``quick``: one seed each)."""
     seeds = (0,) if quick else (0, 1, 2)
@@ -59,10 +65,11 @@ def cases(quick: bool = False) -> list[Case]:
     for shift in (1.3, 1.5, 1.7):
         for style in ("canto", "lsr"):
             for seed in seeds:
-                out.append(Case(f"stimulated-pbmc shift {shift}", stimulated_pbmc_scenario(cd14_shift_decades=shift),
-                                style, 10 + seed))
+                out.append(Case(f"stimulated-pbmc shift {shift}", stimulated_pbmc_scenario(
+                    cd14_shift_decades=shift, doublet_fraction=_doublets(style)), style, 10 + seed))
     for f in (0.02, 0.05, 0.2):
-        out.append(Case(f"stimulated-pbmc monocytes {f}", stimulated_pbmc_scenario(monocyte_fraction=f), "lsr", 20))
+        out.append(Case(f"stimulated-pbmc monocytes {f}", stimulated_pbmc_scenario(
+            monocyte_fraction=f, doublet_fraction=0.01), "lsr", 20))
     out.append(Case("pbmc no monocytes", specimen_scenario("pbmc", n_events=60000, monocyte_fraction=0.0), seed=30,
                     expect_gate=False))
     out.append(Case("pbmc CD14 unstained", stimulated_pbmc_scenario(cd14_shift_decades=2.6), seed=31,
@@ -72,7 +79,9 @@ def cases(quick: bool = False) -> list[Case]:
     for f in (0.02, 0.05, 0.07, 0.1, 0.15):
         for style in ("canto", "navios", "lsr"):
             for seed in seeds:
-                out.append(Case(f"septic monocytes {f}", septic_scenario(monocyte_fraction=f), style, 40 + seed))
+                out.append(Case(f"septic monocytes {f}", septic_scenario(monocyte_fraction=f,
+                                                                         doublet_fraction=_doublets(style)),
+                                style, 40 + seed))
     return out
 
 

@@ -257,6 +257,12 @@ class MonocyteGate:
     granulocyte_sd: float = 0.06
     eosinophil_offset: float = 0.04
     min_cd14_separation_sds: float = 8.0
+    min_dim_cd14_separation_sds: float = 2.5
+    dim_ssc_sds: float = 4.0
+    min_dim_purity: float = 0.9
+    overlap_purity: float = 0.95
+    overlap_strictest: float = 0.1
+    overlap_steps: int = 3
     min_dip_ratio: float = 1.5
     min_share: float = 0.001
     max_share: float = 0.4
@@ -275,17 +281,89 @@ class MonocyteGate:
         y_low, y_lymph_top, y_top = np.percentile(y, [0.5, 99.5, 99.9]).tolist()  # one selection for both steps
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
-        self._separation(monocytes[0], lymphocytes, "the CD14-brightest cluster's")
         granulocytes, share = self._granulocytes(x, y, monocytes)
+        dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes)
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
         gated_x, gated_y = select(data.display(self.dims[0]), gated), select(data.display(self.dims[1]), gated)
-        separation = self._check(x, y, gated_x, monocytes, lymphocytes, granulocytes is not None)
+        separation = self._check(x, y, gated_x, monocytes, lymphocytes, granulocytes is not None, dim)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
+        overlap = None
+        if granulocytes is not None and purity < self.overlap_purity:
+            gate, gated, gated_x, purity, overlap = self._pure_gate(data, parent, mix, monocytes, window, gated)
+        if dim is not None and purity < self.min_dim_purity:
+            raise GatingError(f"no CD14-bright population: monocyte gate not found (the CD14-dim cluster's "
+                              f"estimated purity is {100 * purity:.1f} %, {100 * self.min_dim_purity:g} % needed "
+                              "when CD14 is under 8 lymphocyte SDs)")
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
-                                      "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
+                                      "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3),
+                                      "cd14_dim": dim is not None, "overlap": overlap}
         return gate
+
+    def _pure_gate(self, data: GateData, parent: np.ndarray, mix: Mixture, monocytes: Core,
+                   window: tuple[float, float, float, float], gated: np.ndarray
+                   ) -> tuple[PolygonGate, np.ndarray, np.ndarray, float, dict[str, Any]]:
+        """Where granulocytic cells overlap the monocytes (the gate's estimated purity under
+        ``overlap_purity``), the readout needs purity more than recall: the gate is redrawn where
+        the granulocytic posterior is at most each of ``overlap_steps`` cuts evenly spaced from
+        ``max_granulocyte_posterior`` down to ``overlap_strictest`` in turn, until its estimated
+        purity reaches ``overlap_purity`` or the strictest is used.
+        Returns that gate, its mask and CD14, its purity, and what it left out of the first gate
+        (events; of them the monocytes and immature granulocytes the mixture expects; the cut).
+        """
+        mu_x, mu_y, _, _ = monocytes
+        x_lo, y_lo, y_top, _ = window
+        display_x, display_y = data.display(self.dims[0]), data.display(self.dims[1])
+        cuts = np.linspace(self.max_granulocyte_posterior, self.overlap_strictest, self.overlap_steps + 1)[1:]
+        for cut in cuts.tolist():
+            strict = _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut,
+                                     (mu_x, mu_y))
+            kept = data.inside(strict) & parent
+            kept_x = select(display_x, kept)
+            kept_points = np.column_stack([kept_x, select(display_y, kept)])
+            purity = float(np.mean(mix.posterior(kept_points, [0, 1]))) if kept_x.size else 0.0
+            if purity >= self.overlap_purity:
+                break
+        left = gated & ~kept
+        left_points = np.column_stack([select(display_x, left), select(display_y, left)])
+        excluded = {"events": int(np.count_nonzero(left)),
+                    "monocytes": round(float(mix.posterior(left_points, [0, 1]).sum()), 1),
+                    "immature_granulocytes": round(float(mix.posterior(left_points, [2]).sum()), 1),
+                    "max_granulocyte_posterior": cut}
+        return strict, kept, kept_x, purity, excluded
+
+    def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
+                      granulocytes: tuple[float, float] | None) -> float | None:
+        """None when the CD14-brightest cluster's CD14 lies at least ``min_cd14_separation_sds``
+        lymphocyte SDs above the lymphocytes'. Under that, the other evidence that it is a monocyte
+        cluster, or GatingError naming what is missing: side scatter at least ``dim_ssc_sds`` of
+        its SSC SDs above the lymphocytes' (and, with granulocytes, below theirs and CD14-brighter
+        than them); and the CD14 of every event at its side scatter (not only of those above the
+        CD14-positive cut, whose median cannot lie under it) at least ``min_dim_cd14_separation_sds``
+        lymphocyte SDs above the lymphocytes'. Returns that whole-band separation (SDs)."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        x_neg, y_lymph, s_neg, _ = lymphocytes
+        separation = (mu_x - x_neg) / s_neg
+        if separation >= self.min_cd14_separation_sds:
+            return None
+        refused = (f"no CD14-bright population: monocyte gate not found (the CD14-brightest cluster's CD14 is only "
+                   f"{separation:.1f} lymphocyte SDs above the lymphocytes', {self.min_cd14_separation_sds:g} "
+                   "needed unless ")
+        ssc_sds = (mu_y - y_lymph) / s_y
+        if ssc_sds < self.dim_ssc_sds:
+            raise GatingError(refused + f"its side scatter sets it apart: {ssc_sds:.1f} of its SDs above the "
+                                        f"lymphocytes', {self.dim_ssc_sds:g} needed)")
+        if granulocytes is not None and not (mu_y < granulocytes[1] and mu_x - self.dim_ssc_sds * s_x > granulocytes[0]):
+            raise GatingError(refused + "it lies between lymphocytes and granulocytes in side scatter, "
+                                        "CD14-brighter than the granulocytes)")
+        band = select(x, np.abs(y - mu_y) < s_y)
+        whole = (_robust(band)[0] - x_neg) / s_neg if band.size >= self.min_band_events else 0.0
+        if whole < self.min_dim_cd14_separation_sds:
+            raise GatingError(refused + f"all the events at its side scatter are CD14-positive: their median "
+                                        f"CD14 is {whole:.1f} lymphocyte SDs above, "
+                                        f"{self.min_dim_cd14_separation_sds:g} needed)")
+        return whole
 
     def _lymphocytes(self, x: np.ndarray, y: np.ndarray, y_range: tuple[float, float]) -> Core:
         """The CD14-negative reference as a Core (CD14 centre, SSC centre, CD14 robust SD, 0: its
@@ -418,14 +496,16 @@ class MonocyteGate:
                                (mu_x, mu_y)), mix, [0, 1]
 
     def _check(self, x: np.ndarray, y: np.ndarray, gated_x: np.ndarray, monocytes: Core, lymphocytes: Core,
-               granulocytes: bool) -> float:
+               granulocytes: bool, dim: float | None) -> float:
         """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs).
-        ``x``, ``y``: the parent's events; ``gated_x``: the CD14 of those the gate holds."""
+        ``x``, ``y``: the parent's events; ``gated_x``: the CD14 of those the gate holds; ``dim``:
+        the CD14-dim evidence (:meth:`_dim_evidence`), None for a CD14-bright cluster."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, _, s_neg, _ = lymphocytes
         if not gated_x.size:
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
-        separation = self._separation(float(np.median(gated_x)), lymphocytes, "the gated cells'")
+        needed = self.min_cd14_separation_sds if dim is None else self.min_dim_cd14_separation_sds
+        separation = self._separation(float(np.median(gated_x)), lymphocytes, "the gated cells'", needed)
         share = gated_x.size / x.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
@@ -434,7 +514,9 @@ class MonocyteGate:
         band = np.abs(y - mu_y) < 2 * s_y
         low, high = x_neg, mu_x + 3 * s_x
         centres, dens = density(select(x, band), low, high, bins=128, smooth=2.0)
-        peak = float(dens[np.searchsorted(centres, mu_x) - 1:np.searchsorted(centres, mu_x) + 2].max())
+        # the cluster's peak within one of its SDs of its centre (a CD14-dim cluster's centre, found
+        # among the events above the CD14-positive cut, lies above its peak)
+        peak = float(dens[max(np.searchsorted(centres, mu_x - s_x) - 1, 0):np.searchsorted(centres, mu_x + s_x) + 2].max())
         between = (centres > x_neg + s_neg) & (centres < mu_x - s_x)
         dip = float(dens[between].min()) if between.any() else 0.0
         if dip > 0 and peak / dip < self.min_dip_ratio:
@@ -442,15 +524,14 @@ class MonocyteGate:
                               f"(peak/valley {peak / dip:.2f}, {self.min_dip_ratio:g} needed)")
         return separation
 
-    def _separation(self, cd14: float, lymphocytes: Core, what: str) -> float:
+    def _separation(self, cd14: float, lymphocytes: Core, what: str, needed: float) -> float:
         """How many lymphocyte SDs ``cd14`` (display units) lies above the lymphocytes' CD14;
-        GatingError naming ``what`` (a possessive) when fewer than ``min_cd14_separation_sds``."""
+        GatingError naming ``what`` (a possessive) when fewer than ``needed``."""
         x_neg, _, s_neg, _ = lymphocytes
         separation = (cd14 - x_neg) / s_neg
-        if separation < self.min_cd14_separation_sds:
+        if separation < needed:
             raise GatingError(f"no CD14-bright population: monocyte gate not found ({what} CD14 is only "
-                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', "
-                              f"{self.min_cd14_separation_sds:g} needed)")
+                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', {needed:g} needed)")
         return separation
 
     def to_dict(self) -> dict[str, Any]:
