@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.gating.oracle
+
 from assaykit import GatingError, read_fcs
 from assaykit.fcs import Spillover
 from assaykit.gating import apply_strategy, load_strategy
@@ -36,6 +38,7 @@ from assaykit.simulate import (
     stimulated_pbmc_scenario,
     write_tube,
 )
+from tests.gating.oracle import classify, f1_error
 
 CODES = {name: code for code, name in LABELS.items()}
 LSR_MATRIX = Spillover(Instrument().spillover(), ("PerCP-Cy5-5-A", "PE-Cy7-A"), "compensation.csv")
@@ -85,34 +88,6 @@ def cases(quick: bool = False) -> list[Case]:
     return out
 
 
-def oracle(points: np.ndarray, labels: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The Gaussian classifier from the true labels (one Gaussian per population on ``points``,
-    fitted on the events of ``keep``): each event to its most probable class, and the events whose
-    monocyte posterior exceeds 0.9 (both masks within ``keep``)."""
-    classes = [c for c in np.unique(labels[keep]) if np.count_nonzero(keep & (labels == c)) > 10]
-    logs = []
-    for c in classes:
-        sample = points[keep & (labels == c)]
-        mean, cov = sample.mean(axis=0), np.cov(sample.T)
-        d = points - mean
-        logs.append(-0.5 * np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) - 0.5 * np.log(np.linalg.det(cov))
-                    + np.log(np.mean(labels[keep] == c)))
-    scores = np.column_stack(logs)
-    scores -= scores.max(axis=1, keepdims=True)
-    prob = np.exp(scores)
-    prob /= prob.sum(axis=1, keepdims=True)
-    mono = prob[:, np.isin(classes, MONOCYTE_LABELS)].sum(axis=1)
-    best = np.isin(np.asarray(classes)[scores.argmax(axis=1)], MONOCYTE_LABELS) & keep
-    return best, (mono > 0.9) & keep
-
-
-def f1_error(gated: np.ndarray, truth: np.ndarray, pe: np.ndarray) -> tuple[float, float]:
-    """F1 of ``gated`` against ``truth`` and its HLA-DR median's relative error."""
-    f1 = 2 * np.count_nonzero(gated & truth) / (np.count_nonzero(gated) + np.count_nonzero(truth))
-    error = float(np.median(pe[gated]) / np.median(pe[truth]) - 1) if gated.any() else float("nan")
-    return float(f1), error
-
-
 def run(case: Case, folder: Path) -> dict[str, object]:
     """Gate one case; its figures."""
     tube = simulate_blood(case.scenario, np.random.default_rng(case.seed))
@@ -129,10 +104,12 @@ def run(case: Case, folder: Path) -> dict[str, object]:
     found = result.findings.get("monocytes", {})
     row["separation"] = found.get("cd14_separation_sds")
     row["purity"] = found.get("purity")
+    single = result.masks["monocytes"] & (tube.labels != CODES["doublet"])
+    row["true_purity"] = float(truth[single].mean()) if single.any() else float("nan")
     if truth.any():
         points = np.column_stack([result.frame.display("CD14"), result.frame.display("SSC-A")])
         keep = result.masks["singlets"] & ~np.isin(tube.labels, (CODES["doublet"], CODES["saturated"]))
-        best, pure = oracle(points, tube.labels, keep)
+        best, pure = classify(points, tube.labels, keep)
         row["oracle_f1"], row["oracle_error"] = f1_error(best, truth, pe)
         row["pure_f1"], row["pure_error"] = f1_error(pure, truth, pe)
     return row
@@ -146,7 +123,7 @@ def show(row: dict[str, object]) -> str:
         return f"{head}  refused ({verdict}): {row['refused']}"
     verdict = "" if row["expect"] else "  WRONG: gated"
     text = f"{head}  F1 {row['f1']:.3f} median {100 * row['error']:+5.1f} %  sep {row['separation']}" \
-           f"  purity {row['purity']}"
+           f"  purity {row['purity']:.3f} (true {row['true_purity']:.3f})"
     if "oracle_f1" in row:
         text += (f" | oracle F1 {row['oracle_f1']:.3f} {100 * row['oracle_error']:+5.1f} %"
                  f", p>0.9 F1 {row['pure_f1']:.3f} {100 * row['pure_error']:+5.1f} %")

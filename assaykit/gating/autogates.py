@@ -214,11 +214,23 @@ class MonocyteGate:
       ``eosinophil_offset``: starting geometry of the non-classical, immature-granulocyte,
       neutrophil and eosinophil components (units); each component's mean is kept in a box of
       a few monocyte SDs around where it started
-    - plausibility: ``min_cd14_separation_sds``: the gated cells' median CD14 at least this many
-      lymphocyte SDs above the lymphocytes'; ``min_dip_ratio``: along CD14 at the monocytes'
-      SSC, the monocyte peak at least this many times the lowest density between them and the
-      lymphocytes (a cluster, not a tail); ``min_share``, ``max_share``: the gated share of the
-      parent (fractions; ``max_share`` without granulocytes is ``max_share_pbmc``)
+    - plausibility: ``min_cd14_separation_sds``: the CD14-brightest cluster's and the gated
+      cells' median CD14 at least this many lymphocyte SDs above the lymphocytes', unless the
+      other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
+      SSC at least ``dim_ssc_sds`` of its SSC SDs above the lymphocytes' (with granulocytes:
+      below theirs, and its CD14 that many of its SDs above theirs), the median CD14 of every
+      event at its SSC and of the gated cells at least ``min_dim_cd14_separation_sds``
+      lymphocyte SDs above the lymphocytes', and an estimated purity of at least
+      ``min_dim_purity``; ``min_dip_ratio``: along CD14 at the monocytes' SSC, the monocyte
+      peak (within one of its SDs of its centre) at least this many times the lowest density
+      between them and the lymphocytes (a cluster, not a tail); ``min_share``, ``max_share``:
+      the gated share of the parent (fractions; ``max_share`` without granulocytes is
+      ``max_share_pbmc``)
+    - overlap (with granulocytes): when the gate's estimated purity is under
+      ``overlap_purity``, the readout needs purity more than recall: the gate is redrawn at
+      ``overlap_steps`` stricter cuts, evenly from ``max_granulocyte_posterior`` down to
+      ``overlap_strictest``, until its purity reaches ``overlap_purity``; what it left out is
+      reported (``data.findings["monocytes"]["overlap"]``)
     """
 
     n_dims: ClassVar[int] = 2
@@ -260,9 +272,9 @@ class MonocyteGate:
     min_dim_cd14_separation_sds: float = 2.5
     dim_ssc_sds: float = 4.0
     min_dim_purity: float = 0.9
-    overlap_purity: float = 0.95
+    overlap_purity: float = 0.945
     overlap_strictest: float = 0.1
-    overlap_steps: int = 3
+    overlap_steps: int = 5
     min_dip_ratio: float = 1.5
     min_share: float = 0.001
     max_share: float = 0.4
@@ -273,8 +285,11 @@ class MonocyteGate:
         fit found is stored as ``data.findings["monocytes"]``: ``granulocyte_share`` (fraction of
         the parent), ``granulocytes`` (modelled or not), ``purity`` (the mixture's mean
         posterior of the monocyte components over the gated events, 0-1) and
-        ``cd14_separation_sds``. Raises GatingError, naming what is missing, when no plausible
-        monocyte population is found."""
+        ``cd14_separation_sds``, ``cd14_dim`` (the cluster was accepted on the CD14-dim
+        evidence) and ``overlap`` (None, or what the purity-first gate left out of the first one:
+        ``events``, the ``monocytes`` and ``immature_granulocytes`` the mixture expects among
+        them, and the ``max_granulocyte_posterior`` cut used). Raises GatingError, naming what is
+        missing, when no plausible monocyte population is found."""
         x, y = data.selected(self.dims[0], parent), data.selected(self.dims[1], parent)  # the figure's too
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
@@ -341,7 +356,9 @@ class MonocyteGate:
         its SSC SDs above the lymphocytes' (and, with granulocytes, below theirs and CD14-brighter
         than them); and the CD14 of every event at its side scatter (not only of those above the
         CD14-positive cut, whose median cannot lie under it) at least ``min_dim_cd14_separation_sds``
-        lymphocyte SDs above the lymphocytes'. Returns that whole-band separation (SDs)."""
+        lymphocyte SDs above the lymphocytes'; and at most ``max_share_pbmc`` of the events
+        within two of its SSC SDs (more are granulocytes). Returns that whole-band separation
+        (SDs)."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, y_lymph, s_neg, _ = lymphocytes
         separation = (mu_x - x_neg) / s_neg
@@ -357,6 +374,11 @@ class MonocyteGate:
         if granulocytes is not None and not (mu_y < granulocytes[1] and mu_x - self.dim_ssc_sds * s_x > granulocytes[0]):
             raise GatingError(refused + "it lies between lymphocytes and granulocytes in side scatter, "
                                         "CD14-brighter than the granulocytes)")
+        in_band = np.abs(y - mu_y) < 2 * s_y
+        crowd = np.count_nonzero(in_band) / in_band.size
+        if crowd > self.max_share_pbmc:  # the majority at that scatter: granulocytes, never monocytes
+            raise GatingError(refused + f"it is a minority: {100 * crowd:.0f} % of the cells lie at its side scatter, "
+                                        f"at most {100 * self.max_share_pbmc:g} % can be monocytes)")
         band = select(x, np.abs(y - mu_y) < s_y)
         whole = (_robust(band)[0] - x_neg) / s_neg if band.size >= self.min_band_events else 0.0
         if whole < self.min_dim_cd14_separation_sds:
