@@ -223,7 +223,8 @@ class MonocyteGate:
       lymphocyte SDs above the lymphocytes', and an estimated purity of at least
       ``min_dim_purity``; ``min_dip_ratio``: along CD14 at the monocytes' SSC, the monocyte
       peak (within one of its SDs of its centre) at least this many times the lowest density
-      between them and the lymphocytes (a cluster, not a tail); ``min_share``, ``max_share``:
+      between them and the lymphocytes (a cluster, not a tail; ``min_dim_dip_ratio`` for a
+      CD14-dim cluster, whose CD14-dimmer non-classical monocytes fill the valley); ``min_share``, ``max_share``:
       the gated share of the parent (fractions; ``max_share`` without granulocytes is
       ``max_share_pbmc``)
     - overlap (with granulocytes): when the gate's estimated purity is under
@@ -276,6 +277,7 @@ class MonocyteGate:
     overlap_strictest: float = 0.1
     overlap_steps: int = 5
     min_dip_ratio: float = 1.5
+    min_dim_dip_ratio: float = 1.2
     min_share: float = 0.001
     max_share: float = 0.4
     max_share_pbmc: float = 0.5
@@ -297,12 +299,19 @@ class MonocyteGate:
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
         granulocytes, share = self._granulocytes(x, y, monocytes)
-        dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes)
+        dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, monocytes[0],
+                                 "the CD14-brightest cluster's")
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
         gated_x, gated_y = select(data.display(self.dims[0]), gated), select(data.display(self.dims[1]), gated)
-        separation = self._check(x, y, gated_x, monocytes, lymphocytes, granulocytes is not None, dim)
+        if not gated_x.size:
+            raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
+        gated_cd14 = float(np.median(gated_x))
+        if dim is None:  # a bright cluster whose gate reaches down to dimmer cells: judged as dim
+            dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'")
+        separation = self._check(x, y, gated_x.size, gated_cd14, monocytes, lymphocytes, granulocytes is not None,
+                                 dim)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
         overlap = None
         if granulocytes is not None and purity < self.overlap_purity:
@@ -349,9 +358,10 @@ class MonocyteGate:
         return strict, kept, kept_x, purity, excluded
 
     def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
-                      granulocytes: tuple[float, float] | None) -> float | None:
-        """None when the CD14-brightest cluster's CD14 lies at least ``min_cd14_separation_sds``
-        lymphocyte SDs above the lymphocytes'. Under that, the other evidence that it is a monocyte
+                      granulocytes: tuple[float, float] | None, cd14: float, what: str) -> float | None:
+        """None when ``cd14`` (the median CD14 of the cluster or of the gated cells, ``what``: a
+        possessive naming them) lies at least ``min_cd14_separation_sds`` lymphocyte SDs above
+        the lymphocytes'. Under that, the other evidence that the cluster is a monocyte
         cluster, or GatingError naming what is missing: side scatter at least ``dim_ssc_sds`` of
         its SSC SDs above the lymphocytes' (and, with granulocytes, below theirs and CD14-brighter
         than them); and the CD14 of every event at its side scatter (not only of those above the
@@ -361,17 +371,18 @@ class MonocyteGate:
         (SDs)."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, y_lymph, s_neg, _ = lymphocytes
-        separation = (mu_x - x_neg) / s_neg
+        separation = (cd14 - x_neg) / s_neg
         if separation >= self.min_cd14_separation_sds:
             return None
-        refused = (f"no CD14-bright population: monocyte gate not found (the CD14-brightest cluster's CD14 is only "
+        refused = (f"no CD14-bright population: monocyte gate not found ({what} CD14 is only "
                    f"{separation:.1f} lymphocyte SDs above the lymphocytes', {self.min_cd14_separation_sds:g} "
                    "needed unless ")
         ssc_sds = (mu_y - y_lymph) / s_y
         if ssc_sds < self.dim_ssc_sds:
             raise GatingError(refused + f"its side scatter sets it apart: {ssc_sds:.1f} of its SDs above the "
                                         f"lymphocytes', {self.dim_ssc_sds:g} needed)")
-        if granulocytes is not None and not (mu_y < granulocytes[1] and mu_x - self.dim_ssc_sds * s_x > granulocytes[0]):
+        if granulocytes is not None and not (mu_y < granulocytes[1]
+                                             and mu_x - self.dim_ssc_sds * s_x > granulocytes[0]):
             raise GatingError(refused + "it lies between lymphocytes and granulocytes in side scatter, "
                                         "CD14-brighter than the granulocytes)")
         in_band = np.abs(y - mu_y) < 2 * s_y
@@ -517,18 +528,17 @@ class MonocyteGate:
         return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,
                                (mu_x, mu_y)), mix, [0, 1]
 
-    def _check(self, x: np.ndarray, y: np.ndarray, gated_x: np.ndarray, monocytes: Core, lymphocytes: Core,
-               granulocytes: bool, dim: float | None) -> float:
+    def _check(self, x: np.ndarray, y: np.ndarray, n_gated: int, gated_cd14: float, monocytes: Core,
+               lymphocytes: Core, granulocytes: bool, dim: float | None) -> float:
         """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs).
-        ``x``, ``y``: the parent's events; ``gated_x``: the CD14 of those the gate holds; ``dim``:
-        the CD14-dim evidence (:meth:`_dim_evidence`), None for a CD14-bright cluster."""
+        ``x``, ``y``: the parent's events; ``n_gated``, ``gated_cd14``: how many the gate holds
+        and their median CD14; ``dim``: the CD14-dim evidence (:meth:`_dim_evidence`), None for a
+        CD14-bright cluster (which then needs ``min_dip_ratio``, a dim one ``min_dim_dip_ratio``)."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, _, s_neg, _ = lymphocytes
-        if not gated_x.size:
-            raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
         needed = self.min_cd14_separation_sds if dim is None else self.min_dim_cd14_separation_sds
-        separation = self._separation(float(np.median(gated_x)), lymphocytes, "the gated cells'", needed)
-        share = gated_x.size / x.size
+        separation = self._separation(gated_cd14, lymphocytes, "the gated cells'", needed)
+        share = n_gated / x.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
             raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "
@@ -538,12 +548,14 @@ class MonocyteGate:
         centres, dens = density(select(x, band), low, high, bins=128, smooth=2.0)
         # the cluster's peak within one of its SDs of its centre (a CD14-dim cluster's centre, found
         # among the events above the CD14-positive cut, lies above its peak)
-        peak = float(dens[max(np.searchsorted(centres, mu_x - s_x) - 1, 0):np.searchsorted(centres, mu_x + s_x) + 2].max())
+        first, last = np.searchsorted(centres, [mu_x - s_x, mu_x + s_x]).tolist()
+        peak = float(dens[max(first - 1, 0):last + 2].max())
         between = (centres > x_neg + s_neg) & (centres < mu_x - s_x)
         dip = float(dens[between].min()) if between.any() else 0.0
-        if dip > 0 and peak / dip < self.min_dip_ratio:
+        dip_ratio = self.min_dip_ratio if dim is None else self.min_dim_dip_ratio
+        if dip > 0 and peak / dip < dip_ratio:
             raise GatingError(f"monocyte gate not found: the CD14-bright events form a tail, not a cluster "
-                              f"(peak/valley {peak / dip:.2f}, {self.min_dip_ratio:g} needed)")
+                              f"(peak/valley {peak / dip:.2f}, {dip_ratio:g} needed)")
         return separation
 
     def _separation(self, cd14: float, lymphocytes: Core, what: str, needed: float) -> float:
