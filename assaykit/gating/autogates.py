@@ -228,10 +228,10 @@ class MonocyteGate:
       the gated share of the parent (fractions; ``max_share`` without granulocytes is
       ``max_share_pbmc``)
     - overlap (with granulocytes): when the gate's estimated purity is under
-      ``overlap_purity``, the readout needs purity more than recall: the gate is redrawn at
-      ``overlap_steps`` stricter cuts, evenly from ``max_granulocyte_posterior`` down to
-      ``overlap_strictest``, until its purity reaches ``overlap_purity``; what it left out is
-      reported (``data.findings["monocytes"]["overlap"]``)
+      ``overlap_purity``, the readout needs purity more than recall: the gate is redrawn at the
+      least strict of ``overlap_steps`` cuts, evenly from ``max_granulocyte_posterior`` down to
+      ``overlap_strictest``, where its events' estimated purity reaches ``overlap_purity``;
+      what it left out is reported (``data.findings["monocytes"]["overlap"]``)
     """
 
     n_dims: ClassVar[int] = 2
@@ -275,7 +275,7 @@ class MonocyteGate:
     min_dim_purity: float = 0.9
     overlap_purity: float = 0.945
     overlap_strictest: float = 0.1
-    overlap_steps: int = 5
+    overlap_steps: int = 10
     min_dip_ratio: float = 1.5
     min_dim_dip_ratio: float = 1.2
     min_share: float = 0.001
@@ -329,32 +329,37 @@ class MonocyteGate:
                    window: tuple[float, float, float, float], gated: np.ndarray
                    ) -> tuple[PolygonGate, np.ndarray, np.ndarray, float, dict[str, Any]]:
         """Where granulocytic cells overlap the monocytes (the gate's estimated purity under
-        ``overlap_purity``), the readout needs purity more than recall: the gate is redrawn where
-        the granulocytic posterior is at most each of ``overlap_steps`` cuts evenly spaced from
-        ``max_granulocyte_posterior`` down to ``overlap_strictest`` in turn, until its estimated
-        purity reaches ``overlap_purity`` or the strictest is used.
-        Returns that gate, its mask and CD14, its purity, and what it left out of the first gate
-        (events; of them the monocytes and immature granulocytes the mixture expects; the cut).
-        """
+        ``overlap_purity``), the readout needs purity more than recall: the least strict of
+        ``overlap_steps`` cuts of the granulocytic posterior, evenly from
+        ``max_granulocyte_posterior`` down to ``overlap_strictest``, under which the gated events'
+        mean monocyte posterior reaches ``overlap_purity`` (the strictest when none does), and the
+        gate redrawn there. Returns that gate, its mask and CD14, its purity, and what it left out
+        of the first gate (events; of them the monocytes and immature granulocytes the mixture
+        expects; the cut)."""
         mu_x, mu_y, _, _ = monocytes
         x_lo, y_lo, y_top, _ = window
         display_x, display_y = data.display(self.dims[0]), data.display(self.dims[1])
-        cuts = np.linspace(self.max_granulocyte_posterior, self.overlap_strictest, self.overlap_steps + 1)[1:]
-        for cut in cuts.tolist():
-            strict = _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut,
-                                     (mu_x, mu_y))
-            kept = data.inside(strict) & parent
-            kept_x = select(display_x, kept)
-            kept_points = np.column_stack([kept_x, select(display_y, kept)])
-            purity = float(np.mean(mix.posterior(kept_points, [0, 1]))) if kept_x.size else 0.0
-            if purity >= self.overlap_purity:
+        points = np.column_stack([select(display_x, gated), select(display_y, gated)])
+        weighted = mix.component_densities(points)  # n x k
+        total = np.maximum(weighted.sum(axis=1) + mix.background_weight * mix.background_density, 1e-300)
+        monocyte, granulocytic = weighted[:, :2].sum(axis=1) / total, weighted[:, 2:5].sum(axis=1) / total
+        cuts = np.linspace(self.max_granulocyte_posterior, self.overlap_strictest, self.overlap_steps + 1)[1:].tolist()
+        cut = cuts[-1]
+        for cut in cuts:  # the events' own posteriors choose the cut: one polygon is drawn
+            below = granulocytic <= cut
+            if below.any() and float(np.mean(monocyte[below])) >= self.overlap_purity:
                 break
+        strict = _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut, (mu_x, mu_y))
+        kept = data.inside(strict) & parent
+        kept_x = select(display_x, kept)
+        kept_points = np.column_stack([kept_x, select(display_y, kept)])
+        purity = float(np.mean(mix.posterior(kept_points, [0, 1]))) if kept_x.size else 0.0
         left = gated & ~kept
         left_points = np.column_stack([select(display_x, left), select(display_y, left)])
         excluded = {"events": int(np.count_nonzero(left)),
                     "monocytes": round(float(mix.posterior(left_points, [0, 1]).sum()), 1),
                     "immature_granulocytes": round(float(mix.posterior(left_points, [2]).sum()), 1),
-                    "max_granulocyte_posterior": cut}
+                    "max_granulocyte_posterior": round(cut, 4)}
         return strict, kept, kept_x, purity, excluded
 
     def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
