@@ -308,7 +308,10 @@ class MonocyteGate:
         if not gated_x.size:
             raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
         gated_cd14 = float(np.median(gated_x))
-        if dim is None:  # a bright cluster whose gate reaches down to dimmer cells: judged as dim
+        if dim is None and granulocytes is None and gated_cd14 >= monocytes[0] - monocytes[2]:
+            # PBMC: a bright cluster whose gate reaches dimmer cells is judged as a dim one; a gate
+            # more than one cluster SD dimmer than its cluster (or with granulocytes) holds other
+            # cells and is refused below
             dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'")
         separation = self._check(x, y, gated_x.size, gated_cd14, monocytes, lymphocytes, granulocytes is not None,
                                  dim)

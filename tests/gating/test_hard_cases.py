@@ -74,21 +74,22 @@ def test_cd14_bright_monocytes_are_not_taken_as_dim(tmp_path: Path) -> None:
     assert result.findings["monocytes"]["cd14_separation_sds"] >= 8
 
 
-@pytest.mark.parametrize("scenario,reason", [
+@pytest.mark.parametrize("scenario,seed,reason", [
     # no monocytes: the CD14-brightest cluster is a lymphocyte tail at the lymphocytes' scatter
-    (specimen_scenario("pbmc", n_events=60000, monocyte_fraction=0.0),
+    (specimen_scenario("pbmc", n_events=60000, monocyte_fraction=0.0), 30,
      r"8 needed unless its side scatter sets it apart: -?\d+\.\d of its SDs above the lymphocytes', 4 needed"),
     # monocytes there but CD14 left out of the stain (or nearly): the brightest cluster found at
     # their scatter is the bright tail of CD14-negative cells, not a population
-    (stimulated_pbmc_scenario(cd14_shift_decades=2.6), "no CD14-bright population"),
-    (stimulated_pbmc_scenario(cd14_shift_decades=2.2, monocyte_fraction=0.2),
+    (stimulated_pbmc_scenario(cd14_shift_decades=2.6), 30, "no CD14-bright population"),
+    (stimulated_pbmc_scenario(cd14_shift_decades=2.2, monocyte_fraction=0.2), 31,
      r"unless all the events at its side scatter are CD14-positive: their median CD14 is \d\.\d lymphocyte SDs"),
+    (stimulated_pbmc_scenario(cd14_shift_decades=2.2, monocyte_fraction=0.2), 30, "no CD14-bright population"),
     # whole blood without monocytes: the neutrophils (CD14-dim) are the majority at their scatter
-    (Scenario(n_events=50000, monocyte_fraction=0.0, b_cell_fraction=0.05), "unless it is a minority"),
+    (Scenario(n_events=50000, monocyte_fraction=0.0, b_cell_fraction=0.05), 30, "unless it is a minority"),
 ])
-def test_no_cd14_bright_cells_still_refused(tmp_path: Path, scenario: Scenario, reason: str) -> None:
+def test_no_cd14_bright_cells_still_refused(tmp_path: Path, scenario: Scenario, seed: int, reason: str) -> None:
     with pytest.raises(GatingError, match=reason):
-        _gate(tmp_path, scenario, 30, "canto")
+        _gate(tmp_path, scenario, seed, "canto")
 
 
 @pytest.mark.parametrize("style", ["canto", "navios", "lsr"])
@@ -119,3 +120,11 @@ def test_septic_scenario_is_as_hard_as_the_independent_simulators(tmp_path: Path
     (_, best_error), (_, pure_error) = _oracle(tube, result)
     assert -0.06 <= best_error <= -0.035, best_error
     assert -0.03 <= pure_error < 0, pure_error
+
+
+def test_a_gate_dimmer_than_its_cluster_is_refused(tmp_path: Path) -> None:
+    # septic blood with monocytes at 2 % among immature granulocytes that share their scatter: on
+    # this tube the gate lands on the immature granulocytes (its median CD14 5.8 lymphocyte SDs up,
+    # its cluster's 11.6): refused, never read as a CD14-dim monocyte gate (it would be 98.6 % low)
+    with pytest.raises(GatingError, match=r"the gated cells' CD14 is only 5\.8 lymphocyte SDs above the lymphocytes'"):
+        _gate(tmp_path, septic_scenario(monocyte_fraction=0.02), 41, "canto")
