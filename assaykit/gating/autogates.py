@@ -221,7 +221,9 @@ class MonocyteGate:
       below theirs, and its CD14 that many of its SDs above theirs), the median CD14 of every
       event at its SSC and of the gated cells at least ``min_dim_cd14_separation_sds``
       lymphocyte SDs above the lymphocytes', and an estimated purity of at least
-      ``min_dim_purity``; ``min_dip_ratio``: along CD14 at the monocytes' SSC, the monocyte
+      ``min_dim_purity`` (in PBMC a CD14-bright cluster whose gated cells' median falls under
+      ``min_cd14_separation_sds`` is judged so too, if that median lies within one cluster SD
+      of the cluster's); ``min_dip_ratio``: along CD14 at the monocytes' SSC, the monocyte
       peak (within one of its SDs of its centre) at least this many times the lowest density
       between them and the lymphocytes (a cluster, not a tail; ``min_dim_dip_ratio`` for a
       CD14-dim cluster, whose CD14-dimmer non-classical monocytes fill the valley); ``min_share``, ``max_share``:

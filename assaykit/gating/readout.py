@@ -169,13 +169,19 @@ def tube_specimen(result: GatingResult, strategy: Strategy) -> dict[str, str | N
 
 
 def _overlap_findings(result: GatingResult) -> list[Finding]:
-    """What the monocyte gate left out where granulocytes overlap the monocytes (the
-    ``overlap`` the automatic gate found; none otherwise)."""
+    """What the automatic monocyte gate found beyond the usual (none for a manual gate): a
+    CD14-dim cluster gated on the other evidence (``cd14_dim``), and what it left out where
+    granulocytes overlap the monocytes (``overlap``)."""
     found = result.findings.get("monocytes") or {}
+    out = []
+    if found.get("cd14_dim"):
+        out.append(finding(FindingCode.MONOCYTES_CD14_DIM,
+                           f"CD14-dim monocytes: their CD14 only {found['cd14_separation_sds']:.1f} lymphocyte SDs "
+                           "above the lymphocytes' (8 usual), gated on their side scatter, cluster shape and purity"))
     overlap = found.get("overlap")
     if not overlap:
-        return []
-    return [finding(FindingCode.MONOCYTES_OVERLAP,
+        return out
+    return [*out, finding(FindingCode.MONOCYTES_OVERLAP,
                     f"granulocytes overlap the monocytes: the gate kept only events at most "
                     f"{100 * overlap['max_granulocyte_posterior']:.0f} % likely granulocytic (purity before recall), "
                     f"leaving out {overlap['events']} events (by the mixture about {overlap['monocytes']:.0f} "
