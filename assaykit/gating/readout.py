@@ -175,7 +175,7 @@ def _overlap_findings(result: GatingResult) -> list[Finding]:
     found = result.findings.get("monocytes") or {}
     out = []
     if found.get("cd14_dim"):
-        out.append(finding(FindingCode.MONOCYTES_CD14_DIM,
+        out.append(finding(FindingCode.MONOCYTES_DIM,
                            f"CD14-dim monocytes: their CD14 only {found['cd14_separation_sds']:.1f} lymphocyte SDs "
                            "above the lymphocytes' (8 usual), gated on their side scatter, cluster shape and purity"))
     overlap = found.get("overlap")

@@ -64,7 +64,7 @@ def test_cd14_dim_stimulated_pbmc_is_gated(tmp_path: Path, shift: float, style: 
     assert found["cd14_dim"] and 2.5 <= found["cd14_separation_sds"] < 8, found
     assert tube_purity(result) >= 0.9
     strategy = load_strategy()
-    dim = [f for f in qc_findings(result, strategy, measure(result, strategy)) if f.code == "monocytes_cd14_dim"]
+    dim = [f for f in qc_findings(result, strategy, measure(result, strategy)) if f.code == "monocytes_dim"]
     assert len(dim) == 1 and dim[0].severity == "info"
     assert f"only {found['cd14_separation_sds']:.1f} lymphocyte SDs" in dim[0].message
     # B cells (HLA-DR bright) only as far-tail strays: at most 1 in 1,000 gated events
