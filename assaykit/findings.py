@@ -38,6 +38,8 @@ class FindingCode(StrEnum):
     HIGH_DOUBLETS = "high_doublets"
     SPECIMEN_MISMATCH = "specimen_mismatch"
     LOW_PURITY = "low_purity"
+    MONOCYTES_OVERLAP = "monocytes_overlap"
+    MONOCYTES_DIM = "monocytes_dim"
     SATURATED_EVENTS = "saturated_events"
     READOUT_SATURATED = "readout_saturated"
     # the tube's outputs and overrides (scoring)
@@ -93,6 +95,8 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.HIGH_DOUBLETS: "warning",
     FindingCode.SPECIMEN_MISMATCH: "warning",
     FindingCode.LOW_PURITY: "warning",
+    FindingCode.MONOCYTES_OVERLAP: "info",
+    FindingCode.MONOCYTES_DIM: "info",
     FindingCode.SATURATED_EVENTS: "warning",
     FindingCode.READOUT_SATURATED: "warning",
     FindingCode.GATES_NOT_EXPORTED: "info",
@@ -144,6 +148,8 @@ PHRASE: dict[FindingCode, str] = {
     FindingCode.HIGH_DOUBLETS: "many doublets",
     FindingCode.SPECIMEN_MISMATCH: "specimen not as declared",
     FindingCode.LOW_PURITY: "low monocyte purity",
+    FindingCode.MONOCYTES_OVERLAP: "gate tightened where granulocytes overlap the monocytes",
+    FindingCode.MONOCYTES_DIM: "CD14-dim monocytes gated on scatter and shape",
     FindingCode.SATURATED_EVENTS: "saturated events",
     FindingCode.READOUT_SATURATED: "HLA-DR readout saturated",
     FindingCode.GATES_NOT_EXPORTED: "gates not exported",

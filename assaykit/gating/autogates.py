@@ -214,11 +214,26 @@ class MonocyteGate:
       ``eosinophil_offset``: starting geometry of the non-classical, immature-granulocyte,
       neutrophil and eosinophil components (units); each component's mean is kept in a box of
       a few monocyte SDs around where it started
-    - plausibility: ``min_cd14_separation_sds``: the gated cells' median CD14 at least this many
-      lymphocyte SDs above the lymphocytes'; ``min_dip_ratio``: along CD14 at the monocytes'
-      SSC, the monocyte peak at least this many times the lowest density between them and the
-      lymphocytes (a cluster, not a tail); ``min_share``, ``max_share``: the gated share of the
-      parent (fractions; ``max_share`` without granulocytes is ``max_share_pbmc``)
+    - plausibility: ``min_cd14_separation_sds``: the CD14-brightest cluster's and the gated
+      cells' median CD14 at least this many lymphocyte SDs above the lymphocytes', unless the
+      other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
+      SSC at least ``dim_ssc_sds`` of its SSC SDs above the lymphocytes' (with granulocytes:
+      below theirs, and its CD14 that many of its SDs above theirs), the median CD14 of every
+      event at its SSC and of the gated cells at least ``min_dim_cd14_separation_sds``
+      lymphocyte SDs above the lymphocytes', and an estimated purity of at least
+      ``min_dim_purity`` (in PBMC a CD14-bright cluster whose gated cells' median falls under
+      ``min_cd14_separation_sds`` is judged so too, if that median lies within one cluster SD
+      of the cluster's); ``min_dip_ratio``: along CD14 at the monocytes' SSC, the monocyte
+      peak (within one of its SDs of its centre) at least this many times the lowest density
+      between them and the lymphocytes (a cluster, not a tail; ``min_dim_dip_ratio`` for a
+      CD14-dim cluster, whose CD14-dimmer non-classical monocytes fill the valley); ``min_share``, ``max_share``:
+      the gated share of the parent (fractions; ``max_share`` without granulocytes is
+      ``max_share_pbmc``)
+    - overlap (with granulocytes): when the gate's estimated purity is under
+      ``overlap_purity``, the readout needs purity more than recall: the gate is redrawn at the
+      least strict of ``overlap_steps`` cuts, evenly from ``max_granulocyte_posterior`` down to
+      ``overlap_strictest``, where its events' estimated purity reaches ``overlap_purity``;
+      what it left out is reported (``data.findings["monocytes"]["overlap"]``)
     """
 
     n_dims: ClassVar[int] = 2
@@ -257,7 +272,14 @@ class MonocyteGate:
     granulocyte_sd: float = 0.06
     eosinophil_offset: float = 0.04
     min_cd14_separation_sds: float = 8.0
+    min_dim_cd14_separation_sds: float = 2.5
+    dim_ssc_sds: float = 4.0
+    min_dim_purity: float = 0.9
+    overlap_purity: float = 0.945
+    overlap_strictest: float = 0.1
+    overlap_steps: int = 10
     min_dip_ratio: float = 1.5
+    min_dim_dip_ratio: float = 1.2
     min_share: float = 0.001
     max_share: float = 0.4
     max_share_pbmc: float = 0.5
@@ -267,25 +289,124 @@ class MonocyteGate:
         fit found is stored as ``data.findings["monocytes"]``: ``granulocyte_share`` (fraction of
         the parent), ``granulocytes`` (modelled or not), ``purity`` (the mixture's mean
         posterior of the monocyte components over the gated events, 0-1) and
-        ``cd14_separation_sds``. Raises GatingError, naming what is missing, when no plausible
-        monocyte population is found."""
+        ``cd14_separation_sds``, ``cd14_dim`` (the cluster was accepted on the CD14-dim
+        evidence) and ``overlap`` (None, or what the purity-first gate left out of the first one:
+        ``events``, the ``monocytes`` and ``immature_granulocytes`` the mixture expects among
+        them, and the ``max_granulocyte_posterior`` cut used). Raises GatingError, naming what is
+        missing, when no plausible monocyte population is found."""
         x, y = data.selected(self.dims[0], parent), data.selected(self.dims[1], parent)  # the figure's too
         if x.size < self.min_events:
             raise GatingError(f"too few events ({x.size}) to find monocytes")
         y_low, y_lymph_top, y_top = np.percentile(y, [0.5, 99.5, 99.9]).tolist()  # one selection for both steps
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
-        self._separation(monocytes[0], lymphocytes, "the CD14-brightest cluster's")
         granulocytes, share = self._granulocytes(x, y, monocytes)
+        dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, monocytes[0],
+                                 "the CD14-brightest cluster's")
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
         gated_x, gated_y = select(data.display(self.dims[0]), gated), select(data.display(self.dims[1]), gated)
-        separation = self._check(x, y, gated_x, monocytes, lymphocytes, granulocytes is not None)
+        if not gated_x.size:
+            raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
+        gated_cd14 = float(np.median(gated_x))
+        if dim is None and granulocytes is None and gated_cd14 >= monocytes[0] - monocytes[2]:
+            # PBMC: a bright cluster whose gate reaches dimmer cells is judged as a dim one; a gate
+            # more than one cluster SD dimmer than its cluster (or with granulocytes) holds other
+            # cells and is refused below
+            dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'")
+        separation = self._check(x, y, gated_x.size, gated_cd14, monocytes, lymphocytes, granulocytes is not None,
+                                 dim)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
+        overlap = None
+        if granulocytes is not None and purity < self.overlap_purity:
+            gate, gated, gated_x, purity, overlap = self._pure_gate(data, parent, mix, monocytes, window, gated)
+        if dim is not None and purity < self.min_dim_purity:
+            raise GatingError(f"no CD14-bright population: monocyte gate not found (the CD14-dim cluster's "
+                              f"estimated purity is {100 * purity:.1f} %, {100 * self.min_dim_purity:g} % needed "
+                              "when CD14 is under 8 lymphocyte SDs)")
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
-                                      "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3)}
+                                      "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3),
+                                      "cd14_dim": dim is not None, "overlap": overlap}
         return gate
+
+    def _pure_gate(self, data: GateData, parent: np.ndarray, mix: Mixture, monocytes: Core,
+                   window: tuple[float, float, float, float], gated: np.ndarray
+                   ) -> tuple[PolygonGate, np.ndarray, np.ndarray, float, dict[str, Any]]:
+        """Where granulocytic cells overlap the monocytes (the gate's estimated purity under
+        ``overlap_purity``), the readout needs purity more than recall: the least strict of
+        ``overlap_steps`` cuts of the granulocytic posterior, evenly from
+        ``max_granulocyte_posterior`` down to ``overlap_strictest``, under which the gated events'
+        mean monocyte posterior reaches ``overlap_purity`` (the strictest when none does), and the
+        gate redrawn there. Returns that gate, its mask and CD14, its purity, and what it left out
+        of the first gate (events; of them the monocytes and immature granulocytes the mixture
+        expects; the cut)."""
+        mu_x, mu_y, _, _ = monocytes
+        x_lo, y_lo, y_top, _ = window
+        display_x, display_y = data.display(self.dims[0]), data.display(self.dims[1])
+        points = np.column_stack([select(display_x, gated), select(display_y, gated)])
+        weighted = mix.component_densities(points)  # n x k
+        total = np.maximum(weighted.sum(axis=1) + mix.background_weight * mix.background_density, 1e-300)
+        monocyte, granulocytic = weighted[:, :2].sum(axis=1) / total, weighted[:, 2:5].sum(axis=1) / total
+        cuts = np.linspace(self.max_granulocyte_posterior, self.overlap_strictest, self.overlap_steps + 1)[1:].tolist()
+        cut = cuts[-1]
+        for cut in cuts:  # the events' own posteriors choose the cut: one polygon is drawn
+            below = granulocytic <= cut
+            if below.any() and float(np.mean(monocyte[below])) >= self.overlap_purity:
+                break
+        strict = _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut, (mu_x, mu_y))
+        kept = data.inside(strict) & parent
+        kept_x = select(display_x, kept)
+        kept_points = np.column_stack([kept_x, select(display_y, kept)])
+        purity = float(np.mean(mix.posterior(kept_points, [0, 1]))) if kept_x.size else 0.0
+        left = gated & ~kept
+        left_points = np.column_stack([select(display_x, left), select(display_y, left)])
+        excluded = {"events": int(np.count_nonzero(left)),
+                    "monocytes": round(float(mix.posterior(left_points, [0, 1]).sum()), 1),
+                    "immature_granulocytes": round(float(mix.posterior(left_points, [2]).sum()), 1),
+                    "max_granulocyte_posterior": round(cut, 4)}
+        return strict, kept, kept_x, purity, excluded
+
+    def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
+                      granulocytes: tuple[float, float] | None, cd14: float, what: str) -> float | None:
+        """None when ``cd14`` (the median CD14 of the cluster or of the gated cells, ``what``: a
+        possessive naming them) lies at least ``min_cd14_separation_sds`` lymphocyte SDs above
+        the lymphocytes'. Under that, the other evidence that the cluster is a monocyte
+        cluster, or GatingError naming what is missing: side scatter at least ``dim_ssc_sds`` of
+        its SSC SDs above the lymphocytes' (and, with granulocytes, below theirs and CD14-brighter
+        than them); and the CD14 of every event at its side scatter (not only of those above the
+        CD14-positive cut, whose median cannot lie under it) at least ``min_dim_cd14_separation_sds``
+        lymphocyte SDs above the lymphocytes'; and at most ``max_share_pbmc`` of the events
+        within two of its SSC SDs (more are granulocytes). Returns that whole-band separation
+        (SDs)."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        x_neg, y_lymph, s_neg, _ = lymphocytes
+        separation = (cd14 - x_neg) / s_neg
+        if separation >= self.min_cd14_separation_sds:
+            return None
+        refused = (f"no CD14-bright population: monocyte gate not found ({what} CD14 is only "
+                   f"{separation:.1f} lymphocyte SDs above the lymphocytes', {self.min_cd14_separation_sds:g} "
+                   "needed unless ")
+        ssc_sds = (mu_y - y_lymph) / s_y
+        if ssc_sds < self.dim_ssc_sds:
+            raise GatingError(refused + f"its side scatter sets it apart: {ssc_sds:.1f} of its SDs above the "
+                                        f"lymphocytes', {self.dim_ssc_sds:g} needed)")
+        if granulocytes is not None and not (mu_y < granulocytes[1]
+                                             and mu_x - self.dim_ssc_sds * s_x > granulocytes[0]):
+            raise GatingError(refused + "it lies between lymphocytes and granulocytes in side scatter, "
+                                        "CD14-brighter than the granulocytes)")
+        in_band = np.abs(y - mu_y) < 2 * s_y
+        crowd = np.count_nonzero(in_band) / in_band.size
+        if crowd > self.max_share_pbmc:  # the majority at that scatter: granulocytes, never monocytes
+            raise GatingError(refused + f"it is a minority: {100 * crowd:.0f} % of the cells lie at its side scatter, "
+                                        f"at most {100 * self.max_share_pbmc:g} % can be monocytes)")
+        band = select(x, np.abs(y - mu_y) < s_y)
+        whole = (_robust(band)[0] - x_neg) / s_neg if band.size >= self.min_band_events else 0.0
+        if whole < self.min_dim_cd14_separation_sds:
+            raise GatingError(refused + f"all the events at its side scatter are CD14-positive: their median "
+                                        f"CD14 is {whole:.1f} lymphocyte SDs above, "
+                                        f"{self.min_dim_cd14_separation_sds:g} needed)")
+        return whole
 
     def _lymphocytes(self, x: np.ndarray, y: np.ndarray, y_range: tuple[float, float]) -> Core:
         """The CD14-negative reference as a Core (CD14 centre, SSC centre, CD14 robust SD, 0: its
@@ -417,16 +538,17 @@ class MonocyteGate:
         return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,
                                (mu_x, mu_y)), mix, [0, 1]
 
-    def _check(self, x: np.ndarray, y: np.ndarray, gated_x: np.ndarray, monocytes: Core, lymphocytes: Core,
-               granulocytes: bool) -> float:
+    def _check(self, x: np.ndarray, y: np.ndarray, n_gated: int, gated_cd14: float, monocytes: Core,
+               lymphocytes: Core, granulocytes: bool, dim: float | None) -> float:
         """Refuse an implausible gate (GatingError with the reason); the CD14 separation (SDs).
-        ``x``, ``y``: the parent's events; ``gated_x``: the CD14 of those the gate holds."""
+        ``x``, ``y``: the parent's events; ``n_gated``, ``gated_cd14``: how many the gate holds
+        and their median CD14; ``dim``: the CD14-dim evidence (:meth:`_dim_evidence`), None for a
+        CD14-bright cluster (which then needs ``min_dip_ratio``, a dim one ``min_dim_dip_ratio``)."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_neg, _, s_neg, _ = lymphocytes
-        if not gated_x.size:
-            raise GatingError("no CD14-bright population: monocyte gate not found (the gate holds no events)")
-        separation = self._separation(float(np.median(gated_x)), lymphocytes, "the gated cells'")
-        share = gated_x.size / x.size
+        needed = self.min_cd14_separation_sds if dim is None else self.min_dim_cd14_separation_sds
+        separation = self._separation(gated_cd14, lymphocytes, "the gated cells'", needed)
+        share = n_gated / x.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
         if not self.min_share <= share <= limit:
             raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "
@@ -434,23 +556,26 @@ class MonocyteGate:
         band = np.abs(y - mu_y) < 2 * s_y
         low, high = x_neg, mu_x + 3 * s_x
         centres, dens = density(select(x, band), low, high, bins=128, smooth=2.0)
-        peak = float(dens[np.searchsorted(centres, mu_x) - 1:np.searchsorted(centres, mu_x) + 2].max())
+        # the cluster's peak within one of its SDs of its centre (a CD14-dim cluster's centre, found
+        # among the events above the CD14-positive cut, lies above its peak)
+        first, last = np.searchsorted(centres, [mu_x - s_x, mu_x + s_x]).tolist()
+        peak = float(dens[max(first - 1, 0):last + 2].max())
         between = (centres > x_neg + s_neg) & (centres < mu_x - s_x)
         dip = float(dens[between].min()) if between.any() else 0.0
-        if dip > 0 and peak / dip < self.min_dip_ratio:
+        dip_ratio = self.min_dip_ratio if dim is None else self.min_dim_dip_ratio
+        if dip > 0 and peak / dip < dip_ratio:
             raise GatingError(f"monocyte gate not found: the CD14-bright events form a tail, not a cluster "
-                              f"(peak/valley {peak / dip:.2f}, {self.min_dip_ratio:g} needed)")
+                              f"(peak/valley {peak / dip:.2f}, {dip_ratio:g} needed)")
         return separation
 
-    def _separation(self, cd14: float, lymphocytes: Core, what: str) -> float:
+    def _separation(self, cd14: float, lymphocytes: Core, what: str, needed: float) -> float:
         """How many lymphocyte SDs ``cd14`` (display units) lies above the lymphocytes' CD14;
-        GatingError naming ``what`` (a possessive) when fewer than ``min_cd14_separation_sds``."""
+        GatingError naming ``what`` (a possessive) when fewer than ``needed``."""
         x_neg, _, s_neg, _ = lymphocytes
         separation = (cd14 - x_neg) / s_neg
-        if separation < self.min_cd14_separation_sds:
+        if separation < needed:
             raise GatingError(f"no CD14-bright population: monocyte gate not found ({what} CD14 is only "
-                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', "
-                              f"{self.min_cd14_separation_sds:g} needed)")
+                              f"{separation:.1f} lymphocyte SDs above the lymphocytes', {needed:g} needed)")
         return separation
 
     def to_dict(self) -> dict[str, Any]:

@@ -125,6 +125,7 @@ def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult
         found.append(finding(FindingCode.LOW_PURITY, f"estimated monocyte purity {100.0 * purity:.1f} % (below "
                                                      f"{qc.min_purity_percent:g} %): granulocytes or other cells "
                                                      "share the gate"))
+    found += _overlap_findings(result)
     sample = result.frame.sample
     share = 100.0 * result.removed / sample.n_events if sample.n_events else 0.0
     if share > qc.max_saturated_percent:
@@ -165,6 +166,26 @@ def tube_specimen(result: GatingResult, strategy: Strategy) -> dict[str, str | N
         share = None if debris is None or debris.parent != ROOT else 1.0 - debris.percent_of_parent / 100.0
         detected = detect_specimen(found["granulocyte_share"], share)
     return {"detected": detected, "declared": strategy.specimen}
+
+
+def _overlap_findings(result: GatingResult) -> list[Finding]:
+    """What the automatic monocyte gate found beyond the usual (none for a manual gate): a
+    CD14-dim cluster gated on the other evidence (``cd14_dim``), and what it left out where
+    granulocytes overlap the monocytes (``overlap``)."""
+    found = result.findings.get("monocytes") or {}
+    out = []
+    if found.get("cd14_dim"):
+        out.append(finding(FindingCode.MONOCYTES_DIM,
+                           f"CD14-dim monocytes: their CD14 only {found['cd14_separation_sds']:.1f} lymphocyte SDs "
+                           "above the lymphocytes' (8 usual), gated on their side scatter, cluster shape and purity"))
+    overlap = found.get("overlap")
+    if not overlap:
+        return out
+    return [*out, finding(FindingCode.MONOCYTES_OVERLAP,
+                    f"granulocytes overlap the monocytes: the gate kept only events at most "
+                    f"{100 * overlap['max_granulocyte_posterior']:.0f} % likely granulocytic (purity before recall), "
+                    f"leaving out {overlap['events']} events (by the mixture about {overlap['monocytes']:.0f} "
+                    f"monocytes and {overlap['immature_granulocytes']:.0f} immature granulocytes)")]
 
 
 def _declared_gate(strategy: Strategy, name: str) -> object:
