@@ -130,7 +130,7 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
             if math.isfinite(value) and value >= 0:
                 _give(given, problems, key, "ferritin_ng_ml", value, number, cell)
             else:
-                problems.append(f"row {number}: ferritin_ng_ml {quote(cell)} is not a number of at least 0 (ng/mL); "
+                problems.append(f"row {number}: ferritin_ng_ml {quote(cell)} is not a finite number of at least 0; "
                                 "leave the cell empty when there is no value")
         for column in TIME_COLUMNS:
             text = record.get(column, "")
