@@ -137,9 +137,9 @@ def score(
         typer.echo(f"  failed: {row['file']}: {row['error']}")
     from ..scoring.clinical import unmatched_line
 
-    clinical = result.manifest.get("clinical", {})
-    if unmatched_line(clinical.get("unmatched", {}), clinical.get("path", "")):
-        typer.echo(unmatched_line(clinical["unmatched"], clinical["path"]))
+    joined = result.manifest.get("clinical", {})
+    if unmatched_line(joined.get("unmatched", {}), joined.get("path", "")):
+        typer.echo(unmatched_line(joined["unmatched"], joined["path"]))
     _say_verdicts(result)
     if not no_report:
         typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
