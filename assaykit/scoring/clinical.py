@@ -72,11 +72,11 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
     cell is no value; anything else unreadable is an AssayKitError naming the rows, and so is an
     ambiguity: two rows for one patient and time point that give one column different values
     (equal values are one value), two spellings of one patient or time point differing only in
-    case or spacing, a column twice, a time before 1900 or after ``now`` (default: the clock) by
-    more than a day, times with a UTC offset beside times without one (a local time would be
-    taken for UTC), a date without a time of day in ``drawn_at`` or ``stained_at`` (the delay
-    between them would read 0 h), and admission, draw and staining times too far apart to be one
-    stay (:data:`ADMISSION_BEFORE_DRAW`, :data:`STAIN_AFTER_DRAW`).
+    case or spacing, a column twice, a row with values but no patient, a time before 1900 or
+    after ``now`` (default: the clock) by more than a day, times with a UTC offset beside times
+    without one (a local time would be taken for UTC), a date without a time of day in
+    ``drawn_at`` or ``stained_at`` (the delay between them would read 0 h), and admission, draw
+    and staining times too far apart to be one stay (:data:`ADMISSION_BEFORE_DRAW`, :data:`STAIN_AFTER_DRAW`).
 
     Parameters
     ----------
@@ -115,6 +115,9 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
         if not any(record.values()):
             continue
         key = (record.get("patient", ""), record.get("timepoint", ""))
+        if not key[0]:
+            problems.append(f"row {number}: values but no patient; fill in the patient or delete the row")
+            continue
         clinical.rows[key] = (*clinical.rows.get(key, ()), number)
         for column, spelled in zip(("patient", "timepoint"), key, strict=True):
             first, where = spellings.setdefault((column, column_key(spelled)), (spelled, number))

@@ -109,6 +109,16 @@ def test_rows_matching_no_plate_row_are_counted_and_named_not_refused(tmp_path: 
                           .manifest_entry(), "clinical.csv") == ""
 
 
+@pytest.mark.parametrize("cells", [",D3,900", ",,900", " ,D3,", ",D1,100"])
+def test_a_row_with_values_but_no_patient_is_refused_naming_it(tmp_path: Path, cells: str) -> None:
+    """A row whose patient cell is empty (or blank) but which holds a time point or a value is
+    joined to nothing: refused naming the row, never dropped."""
+    path = tmp_path / "clinical.csv"
+    path.write_text(f"patient,timepoint,ferritin_ng_ml\nP01,D3,100\n{cells}\n,,\n")
+    with pytest.raises(AssayKitError, match=r"clinical.csv: row 3: values but no patient"):
+        read_clinical_table(path, now=NOW)
+
+
 def test_the_join_as_a_user_would(simulated_run: Path, tmp_path: Path) -> None:
     """The review's example through ``assaykit score``: ``p01`` for the plate's ``P01`` is refused
     with exit 2 before any output exists; a study row ``P2`` is named on the console and in the
