@@ -64,10 +64,11 @@ def checking(error: type[AssayKitError], source: Any, frame: str = "{}") -> Iter
 # --- how values appear in messages -----------------------------------------------------------------
 
 
-QUOTED = re.compile(r"[^\W_]([\w .,+/%()\[\]#-]{0,38}[\w.%)\]#])?")
+QUOTED = re.compile(r"[-+<>~]?[^\W_]([\w .,+/%()\[\]#-]{0,38}[\w.%)\]#])?|[-+<>~]")
 """What an error message quotes of a file: a value or a key as a person types one in a
-configuration (a typo, a word, a number, a path), at most 40 letters, digits, spaces and
-``_ . , + / % ( ) [ ] # -``. Anything else -- a line of some other file (``root:x:0:0:...``, a
+configuration (a typo, a word, a number, a path, ``<10``, ``-5``, ``~3``), at most 40 letters,
+digits, spaces and ``_ . , + / % ( ) [ ] # -`` after one optional sign of ``- + < > ~``, or such
+a sign alone (``-``). Anything else -- a line of some other file (``root:x:0:0:...``, a
 password hash), markup, control characters, a long text -- is described by its length only
 (docs/reliability.md, "Errors quote only our own inputs")."""
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?")

@@ -135,6 +135,11 @@ def score(
                f"results in {result.out_dir}/" + (" (replacing the earlier outputs there)" if result.replaced else ""))
     for _, row in failed.iterrows():
         typer.echo(f"  failed: {row['file']}: {row['error']}")
+    from ..scoring.clinical import unmatched_line
+
+    joined = result.manifest.get("clinical", {})
+    if unmatched_line(joined.get("unmatched", {}), joined.get("path", "")):
+        typer.echo(unmatched_line(joined["unmatched"], joined["path"]))
     _say_verdicts(result)
     if not no_report:
         typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")

@@ -7,23 +7,37 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._io.validate import listed
 from ..errors import AssayKitError
 from ..ledger import parse_timestamp
 
+if TYPE_CHECKING:
+    from .platemap import PlateMap
+
 TIME_COLUMNS = ("drawn_at", "stained_at", "admitted_at")
+TIMES_OF_DAY = ("drawn_at", "stained_at")
+"""The times a delay is measured between: a date alone is refused in them (``admitted_at`` may be a
+date: days since admission need dates only)."""
+UNMATCHED_LISTED = 5
+"""Rows matching no plate-map row that the manifest and the console name (all are counted)."""
 VALUE_COLUMNS = ("ferritin_ng_ml", *TIME_COLUMNS)
 
 
 @dataclass(frozen=True)
 class Clinical:
-    """Ferritin (ng/mL) and times per (patient, time point); ("P01", "") for every time point."""
+    """Ferritin (ng/mL) and times per (patient, time point); ("P01", "") for every time point.
+    ``rows``: the table's row numbers (header = 1) of each (patient, time point); ``unmatched``:
+    (row, patient, time point) of each row no plate-map row matches (:func:`join_plate`)."""
 
     ferritin: dict[tuple[str, str], float] = field(default_factory=dict)
     times: dict[tuple[str, str], dict[str, dt.datetime]] = field(default_factory=dict)
+    rows: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
+    unmatched: tuple[tuple[int, str, str], ...] = ()
 
     def time(self, patient: str, timepoint: str, what: str) -> dt.datetime | None:
         """``what`` (a :data:`TIME_COLUMNS` name) of a patient's time point, else of the patient."""
@@ -32,6 +46,13 @@ class Clinical:
             if found is not None:
                 return found
         return None
+
+    def manifest_entry(self, most: int = UNMATCHED_LISTED) -> dict[str, object]:
+        """The manifest's ``clinical.unmatched``: how many rows no plate-map row matches and the
+        first ``most`` of them (row, patient, time point)."""
+        return {"rows": len(self.unmatched),
+                "first": [{"row": row, "patient": patient, "timepoint": timepoint}
+                          for row, patient, timepoint in self.unmatched[:most]]}
 
 
 EARLIEST = dt.datetime(1900, 1, 1)
@@ -45,38 +66,35 @@ docs/ledger.md); outside, the row is refused."""
 
 
 def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
-    """The clinical CSV at ``path``: ``patient``, optional ``timepoint``, and any of
+    """The clinical table at ``path`` (CSV/TSV or XLSX, read as a plate map is:
+    :func:`~assaykit.scoring.platemap.read_table`): ``patient``, optional ``timepoint``, and any of
     ``ferritin_ng_ml``, ``drawn_at``, ``stained_at``, ``admitted_at`` (ISO dates-times). An empty
     cell is no value; anything else unreadable is an AssayKitError naming the rows, and so is an
     ambiguity: two rows for one patient and time point that give one column different values
     (equal values are one value), two spellings of one patient or time point differing only in
-    case or spacing, a column twice, a time before 1900 or after ``now`` (default: the clock) by
-    more than a day, and admission, draw and staining times too far apart to be one stay
-    (:data:`ADMISSION_BEFORE_DRAW`, :data:`STAIN_AFTER_DRAW`).
+    case or spacing, a column twice, a row with values but no patient, a time before 1900 or
+    after ``now`` (default: the clock) by more than a day, times with a UTC offset beside times
+    without one (a local time would be taken for UTC), a date without a time of day in
+    ``drawn_at`` or ``stained_at`` (the delay between them would read 0 h), and admission, draw
+    and staining times too far apart to be one stay (:data:`ADMISSION_BEFORE_DRAW`, :data:`STAIN_AFTER_DRAW`).
 
     Parameters
     ----------
     path : Path
-        The clinical CSV.
+        The clinical table.
     now : datetime or None
         The latest plausible time (local, naive), for tests; default the clock's.
     """
-    from .._io.read import TABLE_LIMIT, read_input
     from .._io.validate import quote
-    from .platemap import TableDecodeError, cell_text, column_key, column_problems, csv_table, decode_table
+    from .platemap import cell_text, column_key, column_problems, read_table
 
-    try:
-        text, _ = decode_table(read_input(path, AssayKitError, "clinical file", TABLE_LIMIT))
-    except TableDecodeError as error:
-        raise AssayKitError(str(error), path) from None
-    if not text.strip():
-        raise AssayKitError("the clinical file is empty", path)
-    try:
-        table = csv_table(text, None)
-    except Exception as exc:
-        raise AssayKitError(f"cannot read the clinical CSV ({type(exc).__name__})", path) from None
+    def fits(columns: Any) -> bool:
+        keys = {column_key(str(c)) for c in columns}
+        return "patient" in keys and bool(keys & set(VALUE_COLUMNS))
+
+    table, _, _ = read_table(Path(path), None, AssayKitError, "clinical table", fits)
     names = [str(c).strip() for c in table.columns]
-    duplicated = column_problems(names, excel=False)
+    duplicated = column_problems(names, excel=Path(path).suffix.lower() in (".xlsx", ".xlsm"))
     if duplicated:
         raise AssayKitError("; ".join(duplicated), path)
     columns = [column_key(c) for c in names]
@@ -90,12 +108,17 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
     problems: list[str] = []
     given: dict[tuple[tuple[str, str], str], tuple[object, int, str]] = {}  # (key, column) -> value, row, cell
     spellings: dict[tuple[str, str], tuple[str, int]] = {}
+    zoned: dict[bool, tuple[int, str, str]] = {}  # with a UTC offset or not -> the first such time
     for i, values in enumerate(table.astype(str).to_numpy().tolist()):
         number = i + 2
         record = {c: cell_text(v) for c, v in zip(columns, values, strict=True) if c}
         if not any(record.values()):
             continue
         key = (record.get("patient", ""), record.get("timepoint", ""))
+        if not key[0]:
+            problems.append(f"row {number}: values but no patient; fill in the patient or delete the row")
+            continue
+        clinical.rows[key] = (*clinical.rows.get(key, ()), number)
         for column, spelled in zip(("patient", "timepoint"), key, strict=True):
             first, where = spellings.setdefault((column, column_key(spelled)), (spelled, number))
             if first != spelled:
@@ -110,20 +133,33 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
             if math.isfinite(value) and value >= 0:
                 _give(given, problems, key, "ferritin_ng_ml", value, number, cell)
             else:
-                problems.append(f"row {number}: ferritin_ng_ml {quote(cell)} is not a finite number of at least 0")
+                problems.append(f"row {number}: ferritin_ng_ml {quote(cell)} is not a finite number of at least 0; "
+                                "leave the cell empty when there is no value")
         for column in TIME_COLUMNS:
+            text = record.get(column, "")
             try:
-                stamp = parse_timestamp(record.get(column, ""), column, f"row {number}")
+                stamp = parse_timestamp(text, column, f"row {number}")
             except AssayKitError as error:
                 problems.append(error.message)
                 continue
             if stamp is None:
                 continue
             if not EARLIEST <= stamp <= latest:
-                problems.append(f"row {number}: {column} {quote(record[column])} is not a plausible time (from "
+                problems.append(f"row {number}: {column} {quote(text)} is not a plausible time (from "
                                 f"{EARLIEST:%Y-%m-%d} to today)")
                 continue
-            _give(given, problems, key, column, stamp, number, record[column])
+            if _date_only(text):
+                if column in TIMES_OF_DAY:
+                    problems.append(f"row {number}: {column} {quote(text)} is a date without a time of day; the "
+                                    "delay from draw to staining needs both times (2026-11-17 06:30)")
+                    continue
+            else:
+                zoned.setdefault(dt.datetime.fromisoformat(text).tzinfo is not None, (number, column, text))
+            _give(given, problems, key, column, stamp, number, text)
+    if len(zoned) == 2:
+        (with_row, with_column, with_text), (local_row, local_column, local_text) = zoned[True], zoned[False]
+        problems.append(f"row {with_row}: {with_column} {quote(with_text)} has a UTC offset and row {local_row}: "
+                        f"{local_column} {quote(local_text)} has none; give every time an offset or none")
     for (key, column), (kept, _, _) in given.items():
         if isinstance(kept, dt.datetime):
             clinical.times.setdefault(key, {})[column] = kept
@@ -134,6 +170,85 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
     if problems:
         raise AssayKitError(listed(problems), path)
     return clinical
+
+
+def _date_only(text: str) -> bool:
+    """Whether ``text`` is an ISO date without a time of day (``2026-11-17``)."""
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def join_plate(clinical: Clinical, plate: PlateMap, path: Path) -> Clinical:
+    """``clinical`` (read from ``path``) joined to the run's plate map: AssayKitError naming both
+    files' rows when a clinical patient, or a time point of a patient on the plate, differs from
+    the plate map's only in case, spacing or character width (:func:`~assaykit.scoring.platemap.column_key`:
+    the rule within one file); else ``clinical`` with :attr:`Clinical.unmatched`: the rows that
+    match no plate-map patient and time point (a table kept for a whole study holds other
+    patients: counted and named, not an error). A row without a time point matches every time
+    point of its patient. IDs are otherwise compared exactly, as the ledger keys them.
+
+    Parameters
+    ----------
+    clinical : Clinical
+        The clinical table's values (:func:`read_clinical_table`).
+    plate : PlateMap
+        The run's plate map.
+    path : Path
+        The clinical table, for the error.
+    """
+    from .._io.validate import quote
+    from .platemap import column_key
+
+    keys: set[tuple[str, str]] = set()
+    spelled: dict[tuple[str, str], tuple[str, int]] = {}  # (column, identity) -> the plate map's spelling, row
+    for r in plate.rows:
+        if r.patient:
+            keys.add((r.patient, r.timepoint))
+            spelled.setdefault(("patient", column_key(r.patient)), (r.patient, r.row))
+            spelled.setdefault(("timepoint", column_key(r.timepoint)), (r.timepoint, r.row))
+    patients = {p for p, _ in keys}
+    problems: list[str] = []
+    unmatched: list[tuple[int, str, str]] = []
+    for (patient, timepoint), rows in sorted(clinical.rows.items(), key=lambda item: item[1]):
+        checked = [("patient", patient)] + ([("timepoint", timepoint)] if timepoint and patient in patients else [])
+        refused = False
+        for column, value in checked:
+            theirs, row = spelled.get((column, column_key(value)), (value, 0))
+            if theirs != value:
+                refused = True
+                problems.append(f"row {rows[0]}: {column} {quote(value)} and {plate.path.name} row {row}: "
+                                f"{quote(theirs)} differ only in case or spacing; write one spelling")
+        if not refused and not (patient in patients if not timepoint else (patient, timepoint) in keys):
+            unmatched.extend((row, patient, timepoint) for row in rows)
+    if problems:
+        raise AssayKitError(listed(problems), path)
+    return replace(clinical, unmatched=tuple(sorted(unmatched)))
+
+
+def unmatched_line(entry: Mapping[str, Any], path: str) -> str:
+    """The console line about a manifest's ``clinical.unmatched`` ``entry`` ("" when every row of
+    the clinical table at ``path`` matched).
+
+    Parameters
+    ----------
+    entry : mapping
+        The manifest's ``clinical.unmatched``.
+    path : str
+        The clinical table, as the manifest names it.
+    """
+    from .._io.validate import quote
+
+    count = int(entry.get("rows", 0))
+    if not count:
+        return ""
+    first = "; ".join(f"row {r['row']}: {quote(r['patient'])}" + (f" at {quote(r['timepoint'])}" if r["timepoint"]
+                                                                  else "") for r in entry.get("first", []))
+    more = f" and {count - len(entry.get('first', []))} more" if count > len(entry.get("first", [])) else ""
+    return (f"clinical: {count} row{'s' if count > 1 else ''} of {path} match{'' if count > 1 else 'es'} no patient "
+            f"and time point of the plate map, not used ({first}{more}); manifest.json: clinical.unmatched")
 
 
 def _give(given: dict[tuple[tuple[str, str], str], tuple[object, int, str]], problems: list[str],
@@ -176,6 +291,20 @@ def _implausible_spans(clinical: Clinical, given: dict[tuple[tuple[str, str], st
                                 f"{span.total_seconds() / 86400:.1f} days (accepted {low.days} to {high.days}); "
                                 "check the dates")
     return problems
+
+
+def load_clinical(path: Path | None, plate: PlateMap) -> Clinical:
+    """The run's clinical table at ``path`` (none: no values) read (:func:`read_clinical_table`)
+    and joined to its plate map (:func:`join_plate`), before any tube is measured.
+
+    Parameters
+    ----------
+    path : Path or None
+        The clinical table (run.yaml ``clinical:`` or ``--clinical``).
+    plate : PlateMap
+        The run's plate map.
+    """
+    return join_plate(read_clinical_table(path), plate, path) if path is not None else Clinical()
 
 
 def read_clinical(path: Path) -> dict[tuple[str, str], float]:

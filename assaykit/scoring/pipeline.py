@@ -25,7 +25,7 @@ from ..fcs.text import acquisition_date
 from ..findings import FindingCode, finding
 from ..gating import Strategy, load_strategy
 from . import figure_data
-from .clinical import Clinical, read_clinical_table
+from .clinical import Clinical, load_clinical
 from .cohort import drug_pairs, drug_statistics
 from .options import RunOptions, load_run_yaml
 from .platemap import BLOOD_ROLES, Assignment, match_files, read_plate_map
@@ -157,7 +157,7 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
     from_file = overrides.get("bead_values") is None and options.bead_values is not None
     lot = lot_from_options(options.lot, options.bead_values, options.bead_unit,
                            "bead_values" if from_file else "--bead-values", folder / "run.yaml" if from_file else None)
-    clinical = read_clinical_table(options.clinical) if options.clinical is not None else Clinical()
+    clinical = load_clinical(options.clinical, plate)
     targets: tuple[dict[str, Any], ...] = ()
     if options.qc_targets is not None:
         from .history import read_targets
@@ -422,6 +422,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest = tables.manifest(inputs.folder, inputs.plate, inputs.strategy, inputs.lot, options,
                                inputs.assignments, beads.calibration, samples, timer.started, time.time(),
                                inputs.jobs, clinical_path=options.clinical)
+    manifest["clinical"]["unmatched"] = inputs.clinical.manifest_entry()
     manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
                                   for a in inputs.assignments if a.path in inputs.overrides]
     manifest["verdicts"] = run_verdicts.to_dict()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._io.validate import listed, quote
-from ..errors import PlateMapError
+from ..errors import AssayKitError, PlateMapError
 
 ROLES = ("sample", "beads", "isotype", "blank", "control")
 BLOOD_ROLES = ("sample", "isotype", "control")  # the tubes that are gated and measured
@@ -86,8 +86,10 @@ def decode_table(data: bytes) -> tuple[str, str]:
     on its own, UTF-8 (a BOM at the start skipped) when it is valid UTF-8, else Windows cp1252 (a
     legacy Excel export, or a line pasted from one into a UTF-8 file). The encoding is ``utf-8``,
     ``utf-8-sig``, ``utf-16``, ``cp1252`` (every non-ASCII line), or ``utf-8 (cp1252 on lines
-    3, 7)`` for a mix. TableDecodeError naming the lines for bytes neither encoding defines, and
-    for NUL characters (UTF-16 without its BOM).
+    3, 7)`` for a mix. TableDecodeError naming the lines for bytes neither encoding defines, for
+    NUL characters (UTF-16 without its BOM), and for lines that are not UTF-8 in a file whose
+    lines end in CR alone: old Excel for Mac wrote those in Mac Roman, whose bytes are also
+    cp1252 text (``Pé01`` would read ``PŽ01``), so which one was meant cannot be known.
 
     Parameters
     ----------
@@ -104,6 +106,12 @@ def decode_table(data: bytes) -> tuple[str, str]:
     else:
         encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
         raw = _LINE.split(data[3:] if encoding == "utf-8-sig" else data)
+        if b"\r" in data and b"\n" not in data:  # old Excel for Mac: Mac Roman, or cp1252? Not to be guessed
+            foreign = [number for number, line in enumerate(raw, start=1) if not _is_utf8(line)]
+            if foreign:
+                raise TableDecodeError(f"line{'s' if len(foreign) > 1 else ''} {_numbers(foreign)}: bytes that are "
+                                       "not UTF-8 in a file whose lines end in CR alone (old Excel for Mac: Mac "
+                                       "Roman or Windows cp1252 cannot be told apart); save it as CSV UTF-8")
         lines, legacy, utf8, broken = [], [], 0, []
         for number, line in enumerate(raw, start=1):
             try:
@@ -128,6 +136,14 @@ def decode_table(data: bytes) -> tuple[str, str]:
     return "\n".join(lines), encoding
 
 
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _numbers(numbers: Sequence[int], most: int = 8) -> str:
     shown = ", ".join(map(str, numbers[:most]))
     return shown + (f" (and {len(numbers) - most} more)" if len(numbers) > most else "")
@@ -145,8 +161,9 @@ XLSX_CELLS = 100_000
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 workbook (.xls)
 
 
-def check_workbook(data: bytes, path: Path) -> None:
-    """PlateMapError naming ``path`` unless the bytes ``data`` are an XLSX workbook (a ZIP archive)
+def check_workbook(data: bytes, path: Path, error: type[AssayKitError] = PlateMapError,
+                   what: str = "plate map") -> None:
+    """``error`` naming ``path`` unless the bytes ``data`` are an XLSX workbook (a ZIP archive)
     of at most :data:`XLSX_BYTES` uncompressed and :data:`XLSX_CELLS` cells, counted while
     decompressing in chunks (the sizes an archive declares are not trusted) and before any
     spreadsheet parser sees it: a 7.5 MB workbook once took 63 s and 1.5 GB to parse. An Excel
@@ -158,20 +175,25 @@ def check_workbook(data: bytes, path: Path) -> None:
         The file's bytes.
     path : Path
         The file, for messages.
+    error : type of AssayKitError
+        The error raised (PlateMapError for a plate map).
+    what : str
+        What the file is, for messages (``plate map``, ``clinical table``).
     """
     import io
     import zipfile
     import zlib
 
     if data.startswith(_OLE2) or path.suffix.lower() == ".xls":
-        raise PlateMapError("an Excel 97-2003 workbook (.xls), which assaykit does not read: save it as .xlsx "
-                            "(Excel Workbook) or CSV", path)
+        raise error("an Excel 97-2003 workbook (.xls), which assaykit does not read: save it as .xlsx "
+                    "(Excel Workbook) or CSV", path)
     total = cells = 0
+    alone = f"save the {what} alone as .xlsx or CSV"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
             if len(members) > 1000:
-                raise PlateMapError(f"the workbook holds {len(members):,} parts, more than a plate map's", path)
+                raise error(f"the workbook holds {len(members):,} parts, more than a {what}'s", path)
             for info in members:
                 sheet = info.filename.startswith("xl/worksheets/")
                 tail = b""
@@ -179,25 +201,41 @@ def check_workbook(data: bytes, path: Path) -> None:
                     while chunk := member.read(1 << 20):
                         total += len(chunk)
                         if total > XLSX_BYTES:
-                            raise PlateMapError(f"the workbook holds more than {XLSX_BYTES:,} bytes once "
-                                                "uncompressed, more than a plate map's (save the plate map alone "
-                                                "as .xlsx or CSV)", path)
+                            raise error(f"the workbook holds more than {XLSX_BYTES:,} bytes once uncompressed, more "
+                                        f"than a {what}'s ({alone})", path)
                         if sheet:
                             window = tail + chunk
                             cells += window.count(b"<c ") + window.count(b"<c>") - \
                                 tail.count(b"<c ") - tail.count(b"<c>")
                             tail = chunk[-2:]
                 if cells > XLSX_CELLS:
-                    raise PlateMapError(f"the workbook holds more than {XLSX_CELLS:,} cells, more than a plate "
-                                        "map's (save the plate map alone as .xlsx or CSV)", path)
+                    raise error(f"the workbook holds more than {XLSX_CELLS:,} cells, more than a {what}'s ({alone})",
+                                path)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        raise PlateMapError(f"not a readable XLSX workbook ({type(exc).__name__}); save it as .xlsx or CSV",
-                            path) from None
+        raise error(f"not a readable XLSX workbook ({type(exc).__name__}); save it as .xlsx or CSV", path) from None
 
 
-def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str, str]:
-    """The plate map's cells as text, what was read ("utf-8", "cp1252", "sheet 'Plate'" ...) and
-    the sha256 of the bytes read (once: the file is never read a second time)."""
+def read_table(path: Path, sheet: str | None = None, error: type[AssayKitError] = PlateMapError,
+               what: str = "plate map", fits: Callable[[Any], bool] | None = None) -> tuple[Any, str, str]:
+    """The one reader of the tables lab staff write (the plate map, the clinical table): the
+    cells of the CSV/TSV (:func:`decode_table`, :func:`csv_table`) or XLSX workbook (bounded by
+    :func:`check_workbook`; .xls refused) at ``path`` as text, what was read (``utf-8``,
+    ``cp1252``, ``sheet 'Plate'`` ...) and the sha256 of the bytes read (once: the file is never
+    read a second time); ``error`` naming the file when it cannot be read.
+
+    Parameters
+    ----------
+    path : Path
+        The table (``.tsv``/``.tab``: tab-separated; ``.xlsx``/``.xlsm`` or a ZIP: a workbook).
+    sheet : str or None
+        The workbook's sheet to read; None: the first whose header ``fits``, else the first.
+    error : type of AssayKitError
+        The error raised (PlateMapError for a plate map).
+    what : str
+        What the file is, for messages (``plate map``, ``clinical table``).
+    fits : callable or None
+        Whether a sheet's columns are the table's (default: a plate map's).
+    """
     import hashlib
     import io
 
@@ -206,37 +244,38 @@ def _read_table(path: Path, sheet: str | None = None) -> tuple[Any, str, str]:
     from .._io.read import TABLE_LIMIT, read_input
     from .._io.validate import quote
 
-    data = read_input(path, PlateMapError, "plate map", TABLE_LIMIT)
+    data = read_input(path, error, what, TABLE_LIMIT)
     digest = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()
     excel = suffix in (".xlsx", ".xlsm", ".xls") or data.startswith((b"PK\x03\x04", _OLE2))
     if not data.strip():
-        raise PlateMapError("the plate map is empty", path)
+        raise error(f"the {what} is empty", path)
     if excel:
-        check_workbook(data, path)
+        check_workbook(data, path, error, what)
     try:
         if excel:
             book = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, keep_default_na=False,
                                  engine="openpyxl")
             if sheet is not None:
                 if sheet not in book:
-                    raise PlateMapError(f"no sheet {quote(sheet)} (sheets: {', '.join(map(str, book))})", path)
+                    raise error(f"no sheet {quote(sheet)} (sheets: {', '.join(map(str, book))})", path)
                 return book[sheet], f"sheet {sheet!r}", digest
-            name = next((n for n, t in book.items() if _header_fits(t.columns)), next(iter(book)))
+            fitting = fits or _header_fits
+            name = next((n for n, t in book.items() if fitting(t.columns)), next(iter(book)))
             return book[name], f"sheet {str(name)!r}", digest
         try:
             text, encoding = decode_table(data)
-        except TableDecodeError as error:
-            raise PlateMapError(str(error), path) from None
+        except TableDecodeError as problem:
+            raise error(str(problem), path) from None
         if not text.strip():
-            raise PlateMapError("the plate map is empty", path)
+            raise error(f"the {what} is empty", path)
         sep = "\t" if suffix in (".tsv", ".tab") else None
         return csv_table(text, sep), encoding, digest
-    except PlateMapError:
+    except AssayKitError:
         raise
     except Exception as exc:  # pandas raises many types for unreadable tables
-        raise PlateMapError(f"cannot read the plate map as {'XLSX' if excel else 'CSV/TSV'} "
-                            f"({type(exc).__name__}: {quote(exc)})", path) from None
+        raise error(f"cannot read the {what} as {'XLSX' if excel else 'CSV/TSV'} "
+                    f"({type(exc).__name__}: {quote(exc)})", path) from None
 
 
 def csv_table(text: str, sep: str | None) -> Any:
@@ -358,7 +397,7 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
     from .._io.validate import quote
 
     file_path = Path(path)
-    table, read_as, digest = _read_table(file_path, sheet)
+    table, read_as, digest = read_table(file_path, sheet)
     columns = [str(c).strip() for c in table.columns]
     keys = [column_key(c) for c in columns]
     problems = column_problems(columns, file_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"))

@@ -42,14 +42,21 @@ def _ids(plate) -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("bom", [False, True])
 def test_each_line_is_decoded_on_its_own(tmp_path: Path, ending: str, bom: bool) -> None:
     """Every pattern of UTF-8 and cp1252 lines, with every line ending: the IDs read are the IDs
-    written (never ``PÃ©01``), and the manifest's ``read_as`` names the cp1252 lines."""
+    written (never ``PÃ©01``), and the manifest's ``read_as`` names the cp1252 lines; with CR
+    line ends alone (old Excel for Mac, whose Mac Roman bytes are cp1252 text too) a line that is
+    not UTF-8 is refused, naming the lines."""
     expected = [tuple(r.split(",")[1:4]) for r in ROWS_CP1252]
     for pattern in itertools.product(("utf-8", "cp1252"), repeat=len(ROWS_CP1252)):
         lines = [HEADER.encode()] + [r.encode(e) for r, e in zip(ROWS_CP1252, pattern, strict=True)]
-        plate = read_plate_map(_write(tmp_path / "plate_map.csv", lines, ENDINGS[ending], bom))
-        assert _ids(plate) == expected, pattern
         legacy = [str(i + 2) for i, (row, e) in enumerate(zip(ROWS_CP1252, pattern, strict=True))
                   if e == "cp1252" and not row.isascii()]
+        if ending == "CR" and legacy:
+            lines_named = f"line{'s' if len(legacy) > 1 else ''} {', '.join(legacy)}: bytes that are not UTF-8"
+            with pytest.raises(PlateMapError, match=rf"{lines_named} .*save it as CSV UTF-8"):
+                read_plate_map(_write(tmp_path / "plate_map.csv", lines, ENDINGS[ending], bom))
+            continue
+        plate = read_plate_map(_write(tmp_path / "plate_map.csv", lines, ENDINGS[ending], bom))
+        assert _ids(plate) == expected, pattern
         utf8 = any(e == "utf-8" and not r.isascii() for r, e in zip(ROWS_CP1252, pattern, strict=True))
         base = "utf-8-sig" if bom else "utf-8"
         if not legacy:
@@ -221,6 +228,7 @@ def test_implausible_dates_are_refused_naming_the_row(tmp_path: Path, stamp: str
     ("", "2016-11-20", "2026-11-20", "row 3: stained_at - drawn_at")])  # stained ten years later
 def test_times_too_far_apart_to_be_one_stay_are_refused(tmp_path: Path, admitted: str, drawn: str, stained: str,
                                                          rows: str) -> None:
+    drawn, stained = (f"{d} 08:00" if d else "" for d in (drawn, stained))  # a delay needs times of day
     text = f"patient,timepoint,admitted_at,drawn_at,stained_at\nP01,,{admitted},,\nP01,D3,,{drawn},{stained}\n"
     with pytest.raises(AssayKitError, match=rf"{rows} is -?\d+\.\d days \(accepted"):
         read_clinical_table(_clinical(tmp_path, text), now=NOW)
@@ -230,25 +238,35 @@ def test_times_too_far_apart_to_be_one_stay_are_refused(tmp_path: Path, admitted
 
 
 def test_as_a_user_would(simulated_run: Path, tmp_path: Path) -> None:
-    """The issue's examples through ``assaykit score``: a CR-only plate map with a cp1252 line and
-    an ``error`` column is scored with its IDs and column kept; contradicting ferritin values
-    and a case pair are refused with exit 2 and nothing written."""
+    """The issue's examples through ``assaykit score``: a CR-only plate map in UTF-8 with an
+    ``error`` column, and an LF one with a cp1252 line, are scored with their IDs and column kept
+    (a CR-only one with a cp1252 line -- Mac Roman or cp1252? -- is refused naming the line);
+    contradicting ferritin values and a case pair are refused with exit 2 and nothing written."""
     run = Path(shutil.copytree(simulated_run, tmp_path / "run"))
     lines = (run / "plate_map.csv").read_text().splitlines()
     lines = [lines[0] + ",error"] + [line.replace("P01", "Pé01") + ",e" for line in lines[1:]]
+    runner = CliRunner()
+    (run / "clinical.csv").write_text("patient,ferritin_ng_ml\nPé01,100\nP02,300\n")
     data = b"\r".join(line.encode("cp1252" if i == 2 else "utf-8") for i, line in enumerate(lines)) + b"\r"
     (run / "plate_map.csv").write_bytes(data)
-    (run / "clinical.csv").write_text("patient,ferritin_ng_ml\nPé01,100\nP02,300\n")
-    runner = CliRunner()
-    out = tmp_path / "out"
+    refused = runner.invoke(app, ["score", str(run), "--out", str(tmp_path / "out0"), "--jobs", "1", "--no-report",
+                                  "--ledger", "none", "--clinical", str(run / "clinical.csv")])
+    assert refused.exit_code == 2 and "line 3: bytes that are not UTF-8" in refused.output, refused.output
+    assert "save it as CSV UTF-8" in refused.output and not (tmp_path / "out0").exists()
+    for ending, encodings in ((b"\r", ("utf-8",)), (b"\n", ("utf-8", "cp1252"))):
+        data = ending.join(line.encode(encodings[-1] if i == 2 else "utf-8") for i, line in enumerate(lines)) + ending
+        (run / "plate_map.csv").write_bytes(data)
+        out = tmp_path / f"out-{len(encodings)}-encodings"
+        result = runner.invoke(app, ["score", str(run), "--out", str(out), "--jobs", "1", "--no-report",
+                                     "--ledger", "none", "--clinical", str(run / "clinical.csv")])
+        assert result.exit_code == 0, result.output
+        import csv
+
+        with (out / "samples.csv").open(newline="", encoding="utf-8") as handle:
+            samples = list(csv.DictReader(handle))
+        assert {r["patient"] for r in samples if r["role"] == "sample"} == {"Pé01", "P02"}
     result = runner.invoke(app, ["score", str(run), "--out", str(out), "--jobs", "1", "--no-report", "--ledger", "none",
                                  "--clinical", str(run / "clinical.csv")])
-    assert result.exit_code == 0, result.output
-    import csv
-
-    with (out / "samples.csv").open(newline="", encoding="utf-8") as handle:
-        samples = list(csv.DictReader(handle))
-    assert {r["patient"] for r in samples if r["role"] == "sample"} == {"Pé01", "P02"}
     assert {r["plate_error"] for r in samples} == {"e"} and {r["error"] for r in samples} == {""}
     (run / "clinical.csv").write_text("patient,ferritin_ng_ml\nPé01,100\nP02,300\nPé01,9000\n")
     refused = runner.invoke(app, ["score", str(run), "--out", str(tmp_path / "out2"), "--jobs", "1", "--ledger",
