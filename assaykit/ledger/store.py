@@ -87,7 +87,7 @@ def _shown(url: str) -> str:
 
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001  # a URL SQLAlchemy cannot parse is shown masked as it was given
+    except Exception:  # a URL SQLAlchemy cannot parse is shown masked as it was given
         return masked(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"
@@ -263,7 +263,7 @@ class Ledger:
                     if self.engine.dialect.name == "postgresql":
                         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
                     yield connection
-        except Exception as error:  # noqa: BLE001  # every failure of the ledger is a typed fault
+        except Exception as error:  # every failure of the ledger is a typed fault
             raise _translated(error, self.url, self.timeout_s) from None
 
     @contextmanager
@@ -271,7 +271,7 @@ class Ledger:
         try:
             with self.engine.connect() as connection:
                 yield connection
-        except Exception as error:  # noqa: BLE001  # every failure of the ledger is a typed fault
+        except Exception as error:  # every failure of the ledger is a typed fault
             raise _translated(error, self.url, self.timeout_s) from None
 
     def _sound(self, connection: Any, query: Any) -> Iterator[Any]:
@@ -696,7 +696,7 @@ def open_ledger(target: str | Path, timeout_s: float = 60.0, migrate: bool = Tru
         if url.startswith("sqlite"):
             _check_sqlite_file(url)
         engine = _engine(url, timeout_s)
-    except Exception as error:  # noqa: BLE001  # every failure of the ledger is a typed fault
+    except Exception as error:  # every failure of the ledger is a typed fault
         raise _translated(error, url, timeout_s) from None
     ledger = Ledger(url, engine, timeout_s)
     if migrate:
