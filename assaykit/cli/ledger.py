@@ -109,9 +109,10 @@ def ledger_patient(
         found = opened.patient_rows([patient])
         tubes = opened.patient_tubes(patient)
     rows = timeline(found["patients"], found["restoration"], control)
-    if not rows:
-        say_left_out(opened)
-        raise AssayKitError(f"no patient {patient!r} in the ledger")
+    if not rows:  # one line, naming the rows left out when there were any
+        raise AssayKitError(f"no patient {patient!r} in the ledger" + (
+            f" ({opened.n_left_out} row(s) holding values assaykit does not write were left out, first: "
+            f"{opened.left_out[0]})" if opened.n_left_out else ""))
     course = patient_trajectory(rows, control)
     rows = [{**r, **_marks(r, tubes, control)} for r in rows]
     if as_json:

@@ -36,8 +36,8 @@ def masked(text: str | Path) -> str:
     text : str or Path
         A ledger location, or any text that may hold one.
     """
-    out = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", str(text))
-    return _PASSWORD_PARAM.sub(lambda m: f"{m['head']}{MASK}", out)
+    out = _PASSWORD_PARAM.sub(lambda m: f"{m['head']}{MASK}", str(text))
+    return _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", out)
 
 
 class LedgerFault(StrEnum):
