@@ -34,7 +34,7 @@ def open_ledger_option(target: str | None) -> Any:
         if problem is not None:
             raise AssayKitError(f"{problem}; a ledger is a SQLite file or a PostgreSQL URL", path)
         if path.stat().st_size == 0:
-            raise AssayKitError("an empty file, not a ledger: score a run first, or name one with --ledger", path)
+            raise AssayKitError("an empty file: no ledger here: score a run first, or name one with --ledger", path)
     return open_ledger(chosen)
 
 
