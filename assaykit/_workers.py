@@ -120,10 +120,12 @@ def crash_log(error: BaseException) -> str:
     import tempfile
     import traceback
 
+    from .ledger.faults import masked  # a ledger URL's password never reaches a log
+
     try:
         with tempfile.NamedTemporaryFile("w", prefix="assaykit-crash-", suffix=".log", delete=False,
                                          encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write("".join(traceback.format_exception(error)))
+            handle.write(masked("".join(traceback.format_exception(error))))
         return handle.name
     except OSError:
         return ""

@@ -92,12 +92,13 @@ def _log_crash(error: BaseException) -> Path:
     import tempfile
     import traceback
 
+    from ..ledger.faults import masked  # a ledger URL's password never reaches a log
+
     # errors=: a file name that is not UTF-8 (an argument, a path in the message) is logged escaped,
     # never a second crash while logging the first
     with tempfile.NamedTemporaryFile("w", prefix="assaykit-crash-", suffix=".log", delete=False,
                                      encoding="utf-8", errors="backslashreplace") as handle:
-        handle.write(" ".join(sys.argv) + "\n")
-        handle.write("".join(traceback.format_exception(error)))
+        handle.write(masked(" ".join(sys.argv) + "\n" + "".join(traceback.format_exception(error))))
     return Path(handle.name)
 
 

@@ -30,7 +30,9 @@ def report(error: AssayKitError) -> None:
     control character or a byte that is not UTF-8 in a file name as a backslash escape)."""
     if state["debug"]:
         raise error
-    typer.echo(f"error: {printable(str(error))}", err=True)
+    from ..ledger.faults import masked  # a ledger URL's password is never printed
+
+    typer.echo(f"error: {printable(masked(str(error)))}", err=True)
 
 
 class _Printable(io.TextIOBase):

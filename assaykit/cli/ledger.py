@@ -20,14 +20,39 @@ def open_ledger_option(target: str | None) -> Any:
     """The ledger a ledger command reads: --ledger, else $ASSAYKIT_LEDGER, else
     reports/assaykit-ledger.sqlite (score's default for reports/<run>); a missing or empty file is
     an error, never an empty ledger (opening it would write a schema into a file that reading
-    commands must leave as it is)."""
+    commands must leave as it is); a FIFO, device, folder or broken link is named as what it is
+    (:func:`assaykit._io.read.not_regular`), never opened."""
+    from .._io.read import not_regular
     from ..ledger import DEFAULT_NAME, ENVIRONMENT, open_ledger
 
     chosen = target or os.environ.get(ENVIRONMENT) or str(Path("reports") / DEFAULT_NAME)
-    path = Path(chosen).expanduser()
-    if "://" not in chosen and (not path.is_file() or path.stat().st_size == 0):
-        raise AssayKitError("no ledger here: score a run first, or name one with --ledger", chosen)
+    if "://" not in chosen:
+        path = Path(chosen).expanduser()
+        problem = not_regular(path, "ledger")
+        if problem == "ledger not found":
+            raise AssayKitError("no ledger here: score a run first, or name one with --ledger", path)
+        if problem is not None:
+            raise AssayKitError(f"{problem}; a ledger is a SQLite file or a PostgreSQL URL", path)
+        if path.stat().st_size == 0:
+            raise AssayKitError("an empty file: no ledger here: score a run first, or name one with --ledger", path)
     return open_ledger(chosen)
+
+
+def say_left_out(opened: Any) -> int:
+    """After a ledger command: the rows it left out because they hold values assaykit does not
+    write (the same rule as ``score``'s ``ledger.left_out``), one line on stderr; the exit code
+    (1 when rows were left out, else 0).
+
+    Parameters
+    ----------
+    opened : Ledger
+        The ledger the command read.
+    """
+    if not opened.n_left_out:
+        return 0
+    typer.echo(f"ledger: {opened.shown}: {opened.n_left_out} row(s) hold values assaykit does not write and were "
+               f"left out (first: {opened.left_out[0]})", err=True)
+    return 1
 
 
 @app.command("runs")
@@ -44,6 +69,7 @@ def ledger_runs(
         runs = opened.runs()
     if as_json:
         print_json(runs)
+        _end(opened)
         return
     typer.echo(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}{'withheld':>9}"
                f"  {'calibration':<13}QC")
@@ -55,6 +81,14 @@ def ledger_runs(
                    + (f" ({r['qc_reason']})" if r["qc_status"] in ("rejected", "warning") else ""))
         if r["calibration_status"] == "released":
             typer.echo(f"  {'':<26}calibration released: {r['calibration_released']}")
+    _end(opened)
+
+
+def _end(opened: Any) -> None:
+    """End a ledger command: rows left out named, exit 1 when there were any."""
+    code = say_left_out(opened)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("patient")
@@ -75,8 +109,10 @@ def ledger_patient(
         found = opened.patient_rows([patient])
         tubes = opened.patient_tubes(patient)
     rows = timeline(found["patients"], found["restoration"], control)
-    if not rows:
-        raise AssayKitError(f"no patient {patient!r} in the ledger")
+    if not rows:  # one line, naming the rows left out when there were any
+        raise AssayKitError(f"no patient {patient!r} in the ledger" + (
+            f" ({opened.n_left_out} row(s) holding values assaykit does not write were left out, first: "
+            f"{opened.left_out[0]})" if opened.n_left_out else ""))
     course = patient_trajectory(rows, control)
     rows = [{**r, **_marks(r, tubes, control)} for r in rows]
     if as_json:
@@ -84,6 +120,7 @@ def ledger_patient(
                      "trajectory": {"slope_per_day": course.slope_per_day, "trajectory": course.trajectory,
                                     "reason": course.reason, "low_late": [list(p) for p in course.low_late],
                                     "withheld_days": list(course.withheld_days), "findings": course.findings()}})
+        _end(opened)
         return
     typer.echo(f"patient {patient}")
     typer.echo(f"  {'day':>6}  {'time point':<12}{'condition':<16}{'AB/C':>10}{'fold':>8}  {'ImmunoSep':<18}run")
@@ -98,6 +135,7 @@ def ledger_patient(
                    f"{r['immunosep_class'][:17]:<18}{r['run']}" + "".join(f"  [{n}]" for n in note if n))
     for finding in course.findings():
         typer.echo(f"  {finding}")
+    _end(opened)
 
 
 def _marks(row: dict[str, Any], tubes: list[dict[str, Any]], control: str) -> dict[str, Any]:
@@ -170,6 +208,7 @@ def ledger_qc(
         write_qc_page(out, series)
         if not as_json:
             typer.echo(f"wrote {out}/qc.html and {out}/qc.csv")
+    _end(opened)
 
 
 EXPORT_KIND = "assaykit ledger export"
@@ -196,7 +235,10 @@ def ledger_export(
     with output_unit(out, kind=EXPORT_KIND) as stage:
         for name, content in tables.items():
             write_atomic(stage / f"{name}.csv", content)
-        listing = {f"{n}.csv": {"sha256": hashlib.sha256(c).hexdigest()} for n, c in tables.items()}
+        listing = {f"{n}.csv": {"size": len(c), "sha256": hashlib.sha256(c).hexdigest()}  # as verify checks
+                   for n, c in tables.items()}
         write_atomic(stage / "manifest.json", (json.dumps({"kind": EXPORT_KIND, "ledger": opened.shown,
-                                                           "files": listing}, indent=1) + "\n").encode())
+                                                           "files": listing, "left_out": opened.left_out[:20]},
+                                                          indent=1) + "\n").encode())
     typer.echo(f"wrote {len(tables)} tables to {out}/")
+    _end(opened)

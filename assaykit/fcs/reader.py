@@ -516,20 +516,43 @@ def _pair(value: str) -> tuple[float, float] | None:
 
 def _log_amplification(keywords: Mapping[str, str], n: int) -> tuple[float, float] | None:
     """(decades f1, f2) of channel ``n`` when ``$PnE`` says log amplification, else None;
-    f2 = 0 is read as 1, as the FCS 3.1 specification advises."""
-    pair = _pair(keywords.get(f"$P{n}E", "0,0"))
-    if pair is None or pair[0] <= 0:
+    f2 = 0 is read as 1, as the FCS 3.1 specification advises. A ``$PnE`` that is not two finite
+    numbers at or above 0 is refused (TextError naming it): the channel's scale is unknown, never
+    guessed linear."""
+    key = f"$P{n}E"
+    value = keywords.get(key, "").strip()
+    if not value:
+        return None
+    pair = _pair(value)
+    if pair is None or not all(math.isfinite(p) and p >= 0 for p in pair):
+        raise TextError(f"{key} = {_excerpt(value)} is not two numbers at or above 0 (decades, offset): the "
+                        f"scale of parameter {n} is unknown")
+    if pair[0] == 0:
         return None
     return pair[0], (pair[1] if pair[1] > 0 else 1.0)
 
 
 def _gain(keywords: Mapping[str, str], n: int) -> float:
-    """``$PnG`` of channel ``n``; 1.0 where absent, unreadable, not positive or not finite."""
-    try:
-        gain = float(keywords.get(f"$P{n}G", "").strip() or 1.0)
-    except ValueError:
+    """``$PnG`` of channel ``n``; 1.0 where absent. A gain that is not a finite number above 0
+    (``0``, ``-1``, ``nan``, ``inf``, text) is refused (TextError naming it): the values cannot be
+    put on their scale, and ignoring it would read the channel as if unamplified."""
+    key = f"$P{n}G"
+    value = keywords.get(key, "").strip()
+    if not value:
         return 1.0
-    return gain if math.isfinite(gain) and gain > 0 else 1.0
+    try:
+        gain = float(value)
+    except ValueError:
+        gain = math.nan
+    if not (math.isfinite(gain) and gain > 0):
+        raise TextError(f"{key} = {_excerpt(value)} is not a gain (a finite number above 0): the scale of "
+                        f"parameter {n} is unknown")
+    return gain
+
+
+def _excerpt(value: str) -> str:
+    """A keyword's value as an error quotes it: at most 40 characters."""
+    return repr(value[:40]) + ("..." if len(value) > 40 else "")
 
 
 def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tuple[np.ndarray, list[str]]:
@@ -555,9 +578,9 @@ def _scale(raw: np.ndarray, keywords: Mapping[str, str], layout: Layout) -> tupl
             if layout.datatype in ("F", "D"):
                 notes.append(f"$P{n}E = {keywords[f'$P{n}E']} ignored: floating point data is linear")
                 continue
-            if layout.ranges[j] <= 0:
-                notes.append(f"$P{n}E is logarithmic but $P{n}R is missing; left undecoded")
-                continue
+            if layout.ranges[j] <= 0:  # a log channel cannot be decoded without its range
+                raise TextError(f"$P{n}E is logarithmic but $P{n}R is missing or not a number above 0 "
+                                f"({_excerpt(keywords.get(f'$P{n}R', ''))}): the scale of parameter {n} is unknown")
             operations.append((j, "log", *log))
             continue
         if name.startswith("TIME"):

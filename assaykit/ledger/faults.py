@@ -5,6 +5,7 @@ and the CLI name faults without importing it."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 
@@ -16,6 +17,27 @@ PostgreSQL alike; the plate map refuses longer ones."""
 NUMBER_LIMIT = 1e15
 """Numbers read back from the ledger at or above this magnitude are not values assaykit writes
 (the bound of the report's read-back checks): left out of the history."""
+
+
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@(?:[^@\s/]*@)*")
+_PASSWORD_PARAM = re.compile(r"(?P<head>[?&;\s](?:password|passwd|pwd)=)[^&\s]*", re.IGNORECASE)
+MASK = "***"
+"""What a password in a ledger URL is shown as."""
+
+
+def masked(text: str | Path) -> str:
+    """``text`` with the password of every URL in it masked (``scheme://user:***@host``, and a
+    ``password=`` parameter): the one rule by which a ledger location (``--ledger``, run.yaml
+    ``ledger:``, ``ASSAYKIT_LEDGER``) or a message or command line holding one is written or printed
+    (manifests, console, tables, pages, errors, crash logs). A file path comes back unchanged.
+
+    Parameters
+    ----------
+    text : str or Path
+        A ledger location, or any text that may hold one.
+    """
+    out = _PASSWORD_PARAM.sub(lambda m: f"{m['head']}{MASK}", str(text))
+    return _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", out)
 
 
 class LedgerFault(StrEnum):

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import LedgerError
 from . import schema
-from .faults import NUMBER_LIMIT, LedgerFault, LedgerFaultError
+from .faults import NUMBER_LIMIT, LedgerFault, LedgerFaultError, masked
 from .names import DEFAULT_NAME
 
 HEAD = "0003"
@@ -81,13 +81,17 @@ def ledger_url(target: str | Path) -> str:
 
 
 def _shown(url: str) -> str:
-    """The ledger's location for people: a SQLite file's path, a server URL without its password."""
+    """The ledger's location for people: a SQLite file's path, a server URL without its password
+    (:func:`.faults.masked`, the one rule)."""
     from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:  # a URL SQLAlchemy cannot parse is shown masked as it was given
+        return masked(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"
-    return parsed.render_as_string(hide_password=True)
+    return masked(parsed.render_as_string(hide_password=False))
 
 
 def _check_sqlite_file(url: str) -> None:
@@ -117,6 +121,7 @@ def _engine(url: str, timeout_s: float) -> Any:
         @event.listens_for(engine, "connect")
         def _connect(dbapi: Any, _record: Any) -> None:
             dbapi.isolation_level = None  # assaykit issues BEGIN itself (below)
+            dbapi.text_factory = _text  # a text value that is not UTF-8 is read as NotUtf8, its row left out
             cursor = dbapi.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -173,10 +178,44 @@ def _fault(error: BaseException, url: str) -> LedgerFault:
     return LedgerFault.FAILED
 
 
+class NotUtf8(bytes):
+    """A text value read from a SQLite ledger whose bytes are not UTF-8 (assaykit writes only
+    UTF-8): kept as its bytes so the row holding it is left out and named, never a failure of the
+    whole read (:meth:`Ledger._sound`)."""
+
+
+def _text(raw: bytes) -> str | NotUtf8:
+    """SQLite's TEXT value as Python text, or :class:`NotUtf8` when its bytes are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NotUtf8(raw)
+
+
+def _translated(error: BaseException, url: str, timeout_s: float) -> LedgerError:
+    """Any exception raised while a ledger is opened or read, as a typed ledger fault (one line):
+    a database error by its driver's code (:func:`_problem`); bytes that are not UTF-8 where SQLite
+    keeps its schema as :data:`LedgerFault.NOT_A_DATABASE`; anything else as
+    :data:`LedgerFault.FAILED`, the error's kind named."""
+    if isinstance(error, LedgerError):
+        return error
+    if isinstance(error, _db_errors()):
+        return _problem(error, url, timeout_s)
+    where = _shown(url)
+    if isinstance(error, UnicodeError):
+        return LedgerFaultError(f"{where}: the ledger file is corrupt (its schema holds bytes that are not UTF-8 "
+                                "text); name another ledger or restore it from a backup",
+                                fault=LedgerFault.NOT_A_DATABASE)
+    lines = str(error).strip().splitlines()
+    text = masked((lines[0] if lines else "")[:200])
+    return LedgerFaultError(f"{where}: the ledger could not be read ({type(error).__name__}"
+                            + (f": {text})" if text else ")"), fault=LedgerFault.FAILED)
+
+
 def _problem(error: BaseException, url: str, timeout_s: float) -> LedgerError:
     """One line for a database error, with its :class:`LedgerFault`."""
     lines = str(getattr(error, "orig", None) or error).strip().splitlines()
-    text = (lines[0] if lines else type(error).__name__)[:200]
+    text = masked((lines[0] if lines else type(error).__name__)[:200])
     where = _shown(url)
     fault = _fault(error, url)
     if fault is LedgerFault.LOCKED:
@@ -224,21 +263,22 @@ class Ledger:
                     if self.engine.dialect.name == "postgresql":
                         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
                     yield connection
-        except _db_errors() as error:
-            raise _problem(error, self.url, self.timeout_s) from None
+        except Exception as error:  # every failure of the ledger is a typed fault
+            raise _translated(error, self.url, self.timeout_s) from None
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
         try:
             with self.engine.connect() as connection:
                 yield connection
-        except _db_errors() as error:
-            raise _problem(error, self.url, self.timeout_s) from None
+        except Exception as error:  # every failure of the ledger is a typed fault
+            raise _translated(error, self.url, self.timeout_s) from None
 
     def _sound(self, connection: Any, query: Any) -> Iterator[Any]:
         """The rows of ``query`` whose every value is one assaykit writes in its column (the
-        column's type; numbers finite and below :data:`.faults.NUMBER_LIMIT`; text without NUL);
-        each other row is left out and named in :attr:`left_out`."""
+        column's type; numbers finite and below :data:`.faults.NUMBER_LIMIT`; text UTF-8, without
+        NUL); each other row is left out and named in :attr:`left_out`. The one rule for
+        everything read back, in ``score`` and every ``ledger`` command alike."""
         columns = list(query.selected_columns)
         for row in connection.execute(query):
             problem = next((p for c, v in zip(columns, row, strict=True) if (p := _unsound(c, v))), "")
@@ -499,7 +539,9 @@ class Ledger:
             return [dict(r._mapping) for r in self._sound(connection, query)]
 
     def export(self) -> dict[str, bytes]:
-        """Every table as CSV bytes (UTF-8, a header row, rows in id order), by table name."""
+        """Every table as CSV bytes (UTF-8, a header row, rows in id order), by table name; rows
+        with values assaykit does not write are left out and named in :attr:`left_out`, as
+        every read does."""
         from sqlalchemy import select
 
         out = {}
@@ -508,7 +550,7 @@ class Ledger:
                 buffer = io.StringIO()
                 writer = csv.writer(buffer, lineterminator="\n")
                 writer.writerow(table.c.keys())
-                for row in connection.execute(select(table).order_by(table.c.id)):
+                for row in self._sound(connection, select(table).order_by(table.c.id)):
                     writer.writerow(_cell(v) for v in row)
                 out[table.name] = buffer.getvalue().encode("utf-8")
         return out
@@ -540,6 +582,8 @@ def _unsound(column: Any, value: Any) -> str:
     table = getattr(getattr(column, "table", None), "name", "")
     where = f"{table}.{column.name}" if table else str(column.name)
     kind = stored_type(getattr(column, "type", None))
+    if isinstance(value, NotUtf8):
+        return f"{where}: a text of {len(value)} bytes that are not UTF-8"
     if value is None:
         return "" if getattr(column, "nullable", True) else f"{where}: empty"
     if isinstance(kind, Float | Integer):
@@ -646,10 +690,15 @@ def open_ledger(target: str | Path, timeout_s: float = 60.0, migrate: bool = Tru
     migrate : bool
         Bring the schema to the newest revision (False: open as it is, for tests and tools).
     """
-    url = ledger_url(target)
-    if url.startswith("sqlite"):
-        _check_sqlite_file(url)
-    ledger = Ledger(url, _engine(url, timeout_s), timeout_s)
+    url = str(target)
+    try:
+        url = ledger_url(target)
+        if url.startswith("sqlite"):
+            _check_sqlite_file(url)
+        engine = _engine(url, timeout_s)
+    except Exception as error:  # every failure of the ledger is a typed fault
+        raise _translated(error, url, timeout_s) from None
+    ledger = Ledger(url, engine, timeout_s)
     if migrate:
         try:
             ledger.migrate()

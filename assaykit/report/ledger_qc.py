@@ -153,6 +153,6 @@ def write_qc_page(out: str | Path, series: list[dict[str, Any]], jobs: int | Non
         for name, content in files.items():
             write_atomic(stage / name, content)
         manifest = {"kind": QC_KIND,
-                    "files": {n: {"sha256": hashlib.sha256(c).hexdigest()} for n, c in files.items()}}
+                    "files": {n: {"size": len(c), "sha256": hashlib.sha256(c).hexdigest()} for n, c in files.items()}}
         write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return Path(out)

@@ -62,6 +62,15 @@ class LedgerView:
     qc_history: Mapping[str, list[float]] = field(default_factory=dict)
     patient_rows: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # the location and every message are shown without a password, whoever built the view
+        # (manifest, console, study table: :func:`assaykit.ledger.faults.masked`)
+        from ..ledger.faults import masked
+
+        object.__setattr__(self, "target", masked(self.target))
+        object.__setattr__(self, "error", masked(self.error))
+        object.__setattr__(self, "left_out", tuple(masked(line) for line in self.left_out))
+
 
 def ledger_target(option: str | None, out_dir: Path, use_default: bool, create: bool = True) -> str | None:
     """The ledger a run records into: the option (``--ledger`` over run.yaml ``ledger:``), else
@@ -414,11 +423,12 @@ def open_quietly(target: str, timeout_s: float = 60.0) -> tuple[Ledger | None, s
         Seconds to wait for a lock or a server.
     """
     from ..ledger import fault_of, open_ledger
+    from ..ledger.faults import masked
 
     try:
         return open_ledger(target, timeout_s=timeout_s), "", ""
     except AssayKitError as error:
-        return None, str(error), str(fault_of(error))
+        return None, masked(str(error)), str(fault_of(error))
 
 
 
@@ -656,11 +666,13 @@ def record_run(plan: LedgerPass, *, samples: Sequence[SampleRow], calibration: C
     if bad:
         return None, f"{plan.view.target}: not recorded: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
                                                                           else "")
+    from ..ledger.faults import masked
+
     recorded, error = _record(plan, samples=samples, calibration=calibration, restoration=restoration,
                               patients=patients, run_uid=run_uid)
     if recorded is not None and plan.view.error:  # recorded, but earlier rows were left out of the history
         return recorded, f"{plan.view.error}; this run was recorded"
-    return recorded, error
+    return recorded, masked(error)
 
 
 def ledger_entry(view: LedgerView) -> dict[str, Any]:
