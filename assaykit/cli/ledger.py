@@ -28,13 +28,14 @@ def open_ledger_option(target: str | None) -> Any:
     chosen = target or os.environ.get(ENVIRONMENT) or str(Path("reports") / DEFAULT_NAME)
     if "://" not in chosen:
         path = Path(chosen).expanduser()
+        if not os.path.lexists(path):
+            raise AssayKitError("no ledger here: score records into assaykit-ledger.sqlite beside its output folder "
+                                "(reports/ by default); name that file with --ledger", path)
         problem = not_regular(path, "ledger")
-        if problem == "ledger not found":
-            raise AssayKitError("no ledger here: score a run first, or name one with --ledger", path)
         if problem is not None:
             raise AssayKitError(f"{problem}; a ledger is a SQLite file or a PostgreSQL URL", path)
         if path.stat().st_size == 0:
-            raise AssayKitError("an empty file: no ledger here: score a run first, or name one with --ledger", path)
+            raise AssayKitError("an empty file, no ledger here: name the ledger score wrote with --ledger", path)
     return open_ledger(chosen)
 
 
