@@ -489,11 +489,9 @@ def test_an_output_folder_nested_deeper_than_assaykit_writes_is_refused(scored: 
     deep.mkdir(parents=True)
     before = _tree(tmp_path)
     result = _cli("ledger", "export", "--ledger", scored[1], "--out", out)
-    if depth <= 16:  # empty folders hold nothing of a user's: replaced
-        assert result.exit_code == 0 and not (out / "d").exists(), result.output
-    else:
-        _refused(result, out)
-        assert "nested" in result.output and _tree(tmp_path) == before
+    _refused(result, out)  # a user's folders, empty or not, are never removed: refused, named, kept
+    assert _tree(tmp_path) == before
+    assert ("nested" if depth > 16 else "'d/'") in result.output
 
 
 @pytest.mark.parametrize("planted", ["a folder", "a FIFO", "a link to a file", "a dangling link"])
