@@ -170,6 +170,7 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     alone is its own); ``kind``: the kind of output folder (:data:`RUN_KIND` ...) it must be when
     it exists ("": any), so that one command's outputs never replace another's."""
     target = _folder(out_dir, error)
+    _check_not_in_run(target, error)
     replaces = _check_contents(target, error, earlier, kind)
     try:
         if target.is_dir():
@@ -184,6 +185,27 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     _check_parent(target, error, folder=True)
     _check_not_locked(target, error)
     return replaces
+
+
+RUN_FILES = ("plate_map.csv", "run.yaml")
+"""The files that make a folder a run folder (its plate map or its run.yaml): a run's inputs,
+where no output folder of any command is ever made or replaced."""
+
+
+def _check_not_in_run(target: Path, error: type[AssayKitError]) -> None:
+    """``error`` when the output folder ``target`` is, or lies inside, a run folder (one holding
+    :data:`RUN_FILES`; its real location, symlinks resolved): outputs are never written among a
+    run's inputs, whichever command writes them (score, compare, ledger export, ledger qc)."""
+    try:
+        place = target.absolute().resolve()
+    except (OSError, RuntimeError):
+        return
+    for folder in [place, *place.parents]:
+        found = next((name for name in RUN_FILES if (folder / name).is_file()), None)
+        if found is not None:
+            where = "is" if folder == place else "lies inside"
+            raise error(f"the output folder {where} the run folder {folder} (it holds {found}): outputs are never "
+                        "written among a run's inputs; name a folder outside it", target)
 
 
 def _folder(out_dir: str | os.PathLike[str], error: type[AssayKitError]) -> Path:

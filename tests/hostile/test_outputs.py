@@ -513,15 +513,15 @@ def test_an_output_folder_named_by_dot_or_dotdot_is_replaced_beside_never_inside
                                                                                   monkeypatch: pytest.MonkeyPatch
                                                                                   ) -> None:
     out = shutil.copytree(scored[0], tmp_path / "out")
-    (out / "sub").mkdir()  # an empty folder: holds nothing of a user's
-    for name, cwd in ((".", out), ("..", out / "sub")):
+    (out / "figures").mkdir(exist_ok=True)  # a folder assaykit makes (a user's own would refuse the run: kept)
+    for name, cwd in ((".", out), ("..", out / "figures")):
         monkeypatch.chdir(cwd)
         result = _cli("report", name, "--jobs", "1")
         assert result.exit_code == 0, result.output
         monkeypatch.chdir(tmp_path)
         assert (out / "index.html").is_file() and not [p for p in out.rglob(".*")]
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-        (out / "sub").mkdir(exist_ok=True)
+        (out / "figures").mkdir(exist_ok=True)
     _refused(_cli("ledger", "export", "--ledger", scored[1], "--out", "/"), Path("/"))
 
 
