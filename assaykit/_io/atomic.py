@@ -388,8 +388,12 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     foreign, changed, folders = [], [], []
     for p in entries:
         rel = p.relative_to(folder).as_posix()
-        if p.is_symlink():
+        if p.is_symlink() and rel in listed:  # a link in place of a file assaykit wrote: changed, named so
+            changed.append((rel, not_regular(p, "it", links=False) or "it is a symbolic link"))
+        elif p.is_symlink():
             foreign.append(rel)  # a user's link: assaykit writes none (removing it would lose it)
+        elif p.is_dir() and rel in listed:
+            changed.append((rel, "it is a directory, not the file the manifest lists"))
         elif p.is_dir():
             folders.append(rel)
         elif os_litter(p.name) or rel in listed:
