@@ -120,10 +120,14 @@ def test_a_planted_manifest_does_not_license_deleting_a_folder(tmp_path: Path, m
 
 def test_a_folder_holding_only_listed_files_is_replaced(tmp_path: Path) -> None:
     out = _output_folder(tmp_path)
-    (out / "patients").symlink_to(tmp_path, target_is_directory=True)  # a link holds no data of its own
+    (out / "patients").mkdir()  # a folder assaykit makes, empty
     with output_unit(out) as stage:
         (stage / "manifest.json").write_text('{"files": {}}')
     assert [p.name for p in out.iterdir()] == ["manifest.json"]
+    (out / "patients").symlink_to(tmp_path, target_is_directory=True)  # a user's link: refused, kept (issue 28)
+    with pytest.raises(AssayKitError, match="'patients'"), output_unit(out):
+        pass
+    assert (out / "patients").is_symlink()
 
 
 @pytest.mark.parametrize("name", ["*", "o?t", "[o]ut", "out*"])

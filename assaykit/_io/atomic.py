@@ -170,6 +170,7 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     alone is its own); ``kind``: the kind of output folder (:data:`RUN_KIND` ...) it must be when
     it exists ("": any), so that one command's outputs never replace another's."""
     target = _folder(out_dir, error)
+    _check_not_in_run(target, error)
     replaces = _check_contents(target, error, earlier, kind)
     try:
         if target.is_dir():
@@ -184,6 +185,27 @@ def check_output_folder(out_dir: str | os.PathLike[str], error: type[AssayKitErr
     _check_parent(target, error, folder=True)
     _check_not_locked(target, error)
     return replaces
+
+
+RUN_FILES = ("plate_map.csv", "run.yaml")
+"""The files that make a folder a run folder (its plate map or its run.yaml): a run's inputs,
+where no output folder of any command is ever made or replaced."""
+
+
+def _check_not_in_run(target: Path, error: type[AssayKitError]) -> None:
+    """``error`` when the output folder ``target`` is, or lies inside, a run folder (one holding
+    :data:`RUN_FILES`; its real location, symlinks resolved): outputs are never written among a
+    run's inputs, whichever command writes them (score, compare, ledger export, ledger qc)."""
+    try:
+        place = target.absolute().resolve()
+    except (OSError, RuntimeError):
+        return
+    for folder in [place, *place.parents]:
+        found = next((name for name in RUN_FILES if (folder / name).is_file()), None)
+        if found is not None:
+            where = "is" if folder == place else "lies inside"
+            raise error(f"the output folder {where} the run folder {folder} (it holds {found}): outputs are never "
+                        "written among a run's inputs; name a folder outside it", target)
 
 
 def _folder(out_dir: str | os.PathLike[str], error: type[AssayKitError]) -> Path:
@@ -220,9 +242,14 @@ def _open_lock(path: Path, error: type[AssayKitError], create: bool) -> int | No
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         return None
-    flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT if create else 0)
+    flags = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    made = False
     try:
-        handle = os.open(path, flags, 0o666)
+        try:
+            handle = os.open(path, flags | (os.O_CREAT | os.O_EXCL if create else 0), 0o666)
+            made = create
+        except FileExistsError:
+            handle = os.open(path, flags)
     except FileNotFoundError:
         if create:
             raise
@@ -236,13 +263,34 @@ def _open_lock(path: Path, error: type[AssayKitError], create: bool) -> int | No
         os.close(handle)
         raise error(f"the lock file {path.name} beside the output folder is not a regular file; remove it",
                     path.parent / path.name[1:-5])
+    if not made and not _lock_is_ours(handle):
+        os.close(handle)
+        raise error(f"the file {path.name} beside the output folder is not an assaykit lock (it holds data of its "
+                    "own, never deleted): move it away or name another folder", path.parent / path.name[1:-5])
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(handle)
         raise error("another assaykit is writing this output folder; wait for it to end",
                     path.parent / path.name[1:-5]) from None
+    if made:
+        with contextlib.suppress(OSError):
+            os.write(handle, LOCK_MARK)
     return handle
+
+
+LOCK_MARK = b"assaykit lock\n"
+"""What an assaykit lock file holds (written once it is locked): a file named like a lock that
+holds anything else is a user's, never used as a lock nor removed."""
+
+
+def _lock_is_ours(handle: int) -> bool:
+    """Whether the open file ``handle`` is an assaykit lock: empty (one being made this moment,
+    or left by a killed assaykit) or holding :data:`LOCK_MARK` alone."""
+    if os.fstat(handle).st_size > len(LOCK_MARK):
+        return False
+    data = os.pread(handle, len(LOCK_MARK) + 1, 0)
+    return data in (b"", LOCK_MARK)
 
 
 # --- a folder of outputs, replaced as one unit --------------------------------------------------------
@@ -315,9 +363,9 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     file whose size or sha256 is not the one listed (changed since assaykit wrote it), or a
     manifest.json that is not a JSON object (it then vouches for nothing). An older assaykit's
     manifest (a ``run_id`` and the ``software`` versions with assaykit's, no ``files`` listing
-    yet) vouches for the files assaykit writes (:data:`KNOWN_OUTPUTS`) only. Symlinks (their
-    targets are never touched) and folders hold no data of their own and are not counted."""
-    import fnmatch
+    yet) vouches for the files assaykit writes (:data:`KNOWN_OUTPUTS`) only. A symlink (assaykit
+    writes none) and a folder that is neither assaykit's (:data:`OUTPUT_FOLDERS`) nor holds a file
+    it wrote are a user's, as a user's file is: replacing the folder would lose them."""
     import json
 
     from .read import OUTPUT_LIMIT, not_regular, read_input
@@ -335,23 +383,33 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     theirs = doc["kind"] if isinstance(doc.get("kind"), str) else RUN_KIND
     if kind and theirs != kind:
         return f"the folder holds another kind of assaykit output ({_shown(theirs)}, not {kind}): name another folder"
-    legacy = "files" not in doc and isinstance(doc.get("run_id"), str) and isinstance(doc.get("software"), dict) \
-        and "assaykit" in doc["software"]
-    listed = doc["files"] if isinstance(doc.get("files"), dict) else {}
-    foreign, changed = [], []
-    for p in sorted(_entries(folder, error)):
-        if p.is_symlink() or p.is_dir() or os_litter(p.name):
-            continue
+    entries = sorted(_entries(folder, error))
+    listed = _listed(doc, [p.relative_to(folder).as_posix() for p in entries if p.is_file() and not p.is_symlink()])
+    foreign, changed, folders = [], [], []
+    for p in entries:
         rel = p.relative_to(folder).as_posix()
-        if rel == "manifest.json" or (legacy and any(fnmatch.fnmatchcase(rel, k) and k.count("/") == rel.count("/")
-                                                     for k in KNOWN_OUTPUTS)):
-            continue
-        if rel not in listed:
+        if p.is_symlink() and rel in listed:  # a link in place of a file assaykit wrote: changed, named so
+            changed.append((rel, not_regular(p, "it", links=False) or "it is a symbolic link"))
+        elif p.is_symlink():
+            foreign.append(rel)  # a user's link: assaykit writes none (removing it would lose it)
+        elif p.is_dir() and rel in listed:
+            changed.append((rel, "it is a directory, not the file the manifest lists"))
+        elif p.is_dir():
+            folders.append(rel)
+        elif os_litter(p.name) or rel in listed:
+            if rel in listed and rel != "manifest.json" and isinstance(doc.get("files"), dict):
+                if (odd := not_regular(p, "it", links=False)) is not None:  # a FIFO or device: never opened
+                    changed.append((rel, odd))
+                elif _differs(p, doc["files"][rel]):
+                    changed.append((rel, "this file is not the one the manifest lists (changed since assaykit "
+                                         "wrote it"))
+        else:
             foreign.append(rel)
-        elif (odd := not_regular(p, "it", links=False)) is not None:  # a FIFO or device: never opened
-            changed.append((rel, odd))
-        elif _differs(p, listed[rel]):
-            changed.append((rel, "this file is not the one the manifest lists (changed since assaykit wrote it"))
+    for rel in folders:  # a folder assaykit makes, or one holding its files; any other is a user's (named once)
+        if rel not in OUTPUT_FOLDERS and not any(f.startswith(rel + "/") for f in listed) \
+                and not any(rel.startswith(f) for f in foreign if f.endswith("/")):
+            foreign.append(rel + "/")
+    foreign.sort()
     if foreign:
         names = ", ".join(repr(_shown(f)) for f in foreign[:5]) + (f" and {len(foreign) - 5} more"
                                                                   if len(foreign) > 5 else "")
@@ -364,6 +422,51 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
         return (f"{_shown(name)}: {why}{more}" + (")" if why.endswith("wrote it") else "")
                 + ": move it away or name another folder")
     return ""
+
+
+OUTPUT_FOLDERS = frozenset({"gates", "patients", "figures"})
+"""The folders an assaykit output folder may hold empty; any other folder in one (empty or
+holding no file assaykit wrote) is a user's and refuses a replacement, as a user's file does."""
+
+
+def _listed(doc: dict[str, Any], present: Iterable[str] | None = None) -> set[str]:
+    """The relative paths the manifest ``doc`` vouches for: manifest.json and the files it lists;
+    an older assaykit's manifest (a ``run_id`` and the ``software`` versions with assaykit's, no
+    ``files`` listing yet) vouches for the files assaykit writes (:data:`KNOWN_OUTPUTS`) among
+    ``present`` (default: those the caller walks, checked there)."""
+    import fnmatch
+
+    listed = set(doc["files"]) if isinstance(doc.get("files"), dict) else set()
+    listed.add("manifest.json")
+    legacy = "files" not in doc and isinstance(doc.get("run_id"), str) and isinstance(doc.get("software"), dict) \
+        and "assaykit" in doc["software"]
+    if legacy and present is not None:
+        listed.update(rel for rel in present if any(fnmatch.fnmatchcase(rel, k) and k.count("/") == rel.count("/")
+                                                    for k in KNOWN_OUTPUTS))
+    return listed
+
+
+def _vouched(folder: Path, earlier: tuple[str, ...] = ()) -> set[str]:
+    """The files (relative paths) of the existing output ``folder`` that assaykit wrote, and so
+    may remove when it replaces the folder: those its manifest vouches for (:func:`_listed`), or,
+    in an older assaykit's folder without a manifest, its ``earlier`` files. Empty when the folder
+    is missing or its manifest unreadable (then nothing is removed)."""
+    import json
+
+    from .read import OUTPUT_LIMIT, read_input
+
+    if not folder.is_dir():
+        return set()
+    present = [p.relative_to(folder).as_posix() for p in _entries(folder, AssayKitError)
+               if p.is_file() and not p.is_symlink()]
+    if not (folder / "manifest.json").exists():
+        return {rel for rel in present if rel in earlier}
+    try:
+        doc = json.loads(read_input(folder / "manifest.json", AssayKitError, "manifest.json", OUTPUT_LIMIT,
+                                    links=False))
+    except (AssayKitError, ValueError, RecursionError):
+        return set()
+    return _listed(doc, present) if isinstance(doc, dict) else set()
 
 
 def _shown(name: str) -> str:
@@ -436,22 +539,26 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         lock = _lock(target, error)
         _check_contents(target, error, earlier, kind)  # again under the lock: another process may have written since
         for stale in target.parent.glob(f".{glob.escape(target.name)}.staging-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if _marked(stale):  # an earlier, killed assaykit's: never a folder of the user's named alike
+                shutil.rmtree(stale, ignore_errors=True)
         try:
-            stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+            stage = _staging(target)
         except OSError as exc:
             raise error(f"cannot write the outputs ({exc.strerror or exc})", target) from None
         try:
             yield stage
             os.chmod(stage, 0o777 & ~_umask())
+            _check_contents(target, error, earlier, kind)  # nothing of a user's came in while the outputs were made
+            ours = _vouched(target, earlier)
             _carry_litter(target, stage)
-            _swap(stage, target)
+            (stage / STAGING_MARK).unlink()
+            _swap(stage, target, ours)
         except OSError as exc:
-            shutil.rmtree(stage, ignore_errors=True)
+            _remove_stage(stage)
             raise error(f"cannot write the outputs ({exc.strerror or exc}); the previous folder is unchanged",
                         target) from None
         except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
+            _remove_stage(stage)
             raise
     except BaseException:
         _unlock(target, lock)
@@ -499,25 +606,88 @@ def _make_parents(target: Path, error: type[AssayKitError]) -> list[Path]:
     return missing
 
 
-def _swap(stage: Path, target: Path) -> None:
-    """Put ``stage`` in ``target``'s place in one rename; the previous folder removed after (a
-    removal that fails leaves it hidden beside, never the new outputs in doubt)."""
-    import shutil
-
+def _swap(stage: Path, target: Path, ours: set[str]) -> None:
+    """Put ``stage`` in ``target``'s place in one rename; of the previous folder, only the files
+    assaykit wrote (``ours``: :func:`_vouched`) are removed after, and its folders once empty (a
+    file that is not assaykit's stays, in the previous folder left hidden beside, never deleted)."""
     if not os.path.lexists(target):
         os.rename(stage, target)
     elif _exchange(stage, target):
-        shutil.rmtree(stage, ignore_errors=True)  # now the previous folder
+        _remove_ours(stage, ours)  # now the previous folder
     else:
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-old-"))
+        old = _staging(target, "staging-old-")
         os.rename(target, old / "previous")
         try:
             os.rename(stage, target)
         except OSError:
             os.rename(old / "previous", target)
-            old.rmdir()
+            _remove_stage(old)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_ours(old / "previous", ours)
+        with contextlib.suppress(OSError):
+            (old / STAGING_MARK).unlink()
+            old.rmdir()
+
+
+STAGING_MARK = ".assaykit-staging"
+"""The file assaykit makes first in each staging folder it makes (beside an output folder,
+``.<name>.staging-XXXXXXXX``), holding :data:`STAGING_TEXT`: only a folder holding it is
+assaykit's to remove (a user's folder named alike is never touched); removed before the folder
+becomes the output."""
+STAGING_TEXT = b"assaykit staging folder: removed by the next run if this one was killed\n"
+
+
+def _staging(target: Path, kind: str = "staging-") -> Path:
+    """A new, empty staging folder beside ``target`` with assaykit's mark (:data:`STAGING_MARK`)."""
+    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.{kind}"))
+    try:
+        with open(stage / STAGING_MARK, "xb") as out:
+            out.write(STAGING_TEXT)
+    except OSError:
+        stage.rmdir()
+        raise
+    return stage
+
+
+def _marked(folder: Path) -> bool:
+    """Whether ``folder`` (never a symlink) is a staging folder assaykit made (:func:`_staging`)."""
+    from .read import not_regular
+
+    mark = folder / STAGING_MARK
+    try:
+        if folder.is_symlink() or not folder.is_dir() or not_regular(mark, "mark", links=False) is not None:
+            return False
+        if mark.lstat().st_size != len(STAGING_TEXT):
+            return False
+        return mark.read_bytes() == STAGING_TEXT
+    except OSError:
+        return False
+
+
+def _remove_stage(stage: Path) -> None:
+    """Remove the staging folder this process made (its own, by construction: it was made empty
+    by :func:`_staging` and only assaykit wrote into it)."""
+    import shutil
+
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_ours(folder: Path, ours: set[str]) -> None:
+    """Remove from the replaced output ``folder`` the files assaykit wrote (``ours``, relative
+    paths) and a file browser's litter, then its folders once empty, deepest first; anything else
+    (which :func:`_check_contents` refused, or that came after) stays where it is."""
+    entries = _entries(folder, AssayKitError)
+    for path in entries:
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_symlink() and path.is_file() and (rel in ours or os_litter(path.name)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    for path in sorted((p for p in entries if p.is_dir() and not p.is_symlink()),
+                       key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            path.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _carry_litter(old: Path, new: Path) -> None:
@@ -535,9 +705,11 @@ def _carry_litter(old: Path, new: Path) -> None:
 
 def file_listing(folder: Path) -> dict[str, dict[str, Any]]:
     """Every regular file under ``folder`` (relative path with '/') with its size and sha256,
-    a file browser's own files (:func:`os_litter`) left out."""
+    a file browser's own files (:func:`os_litter`) and a staging folder's mark (:data:`STAGING_MARK`,
+    removed before the folder becomes the output) left out."""
     listing = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and not os_litter(p.name)):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and not os_litter(p.name)
+                       and p != folder / STAGING_MARK):
         data = path.read_bytes()
         listing[path.relative_to(folder).as_posix()] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     return listing

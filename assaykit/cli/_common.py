@@ -35,6 +35,14 @@ def report(error: AssayKitError) -> None:
     typer.echo(f"error: {printable(masked(str(error)))}", err=True)
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print ``text`` as one line (on stderr when ``err``): every name in it (a path, a run, a
+    file, a patient) shown by the one escaping rule, :func:`assaykit._io.names.printable`, so a
+    line break or any control character in a name is a backslash escape, never a line of its own
+    (the console filter, :class:`_Printable`, keeps the line breaks and tabs of multi-line text)."""
+    typer.echo(printable(text), err=err)
+
+
 class _Printable(io.TextIOBase):
     """A text stream that writes what it is given with every character
     :func:`assaykit._io.names.printable` escapes escaped, line breaks and tabs kept: no name on
@@ -146,9 +154,17 @@ def output_files(outputs: dict[str, Path | None], inputs: list[Path | None]) -> 
     given = [(name, path) for name, path in outputs.items() if path is not None]
     for name, path in given:
         check_output_file(path, [p for p in inputs if p is not None])
-        twin = next((other for other, p in given if other != name and p.absolute() == path.absolute()), None)
+        twin = next((other for other, p in given if other != name and _place(p) == _place(path)), None)
         if twin is not None:
             raise AssayKitError(f"{name} and {twin} name the same file; give each its own", path)
+
+
+def _place(path: Path) -> tuple[Path, str]:
+    """Where the output file ``path`` will be: its folder's real location (``..`` and symlinked
+    folders resolved, as the file system will) and its name (a symlink named is replaced by the
+    file, never followed): two options naming one file by different paths are told by this, not
+    by the paths' text."""
+    return (path.absolute().parent.resolve(), path.name)
 
 
 def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
@@ -169,7 +185,7 @@ def console_progress() -> tuple[Callable[[int, int, str], None], Callable[[], No
         return update, bar.stop
 
     def log(done: int, total: int, name: str) -> None:
-        print(f"[{done}/{total}] {name}", file=sys.stderr, flush=True)
+        print(printable(f"[{done}/{total}] {name}"), file=sys.stderr, flush=True)
 
     return log, lambda: None
 

@@ -8,22 +8,22 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import BeadUnitOption, BeadValuesOption, JsonOption, LotOption, output_files, print_json
+from ._common import BeadUnitOption, BeadValuesOption, JsonOption, LotOption, output_files, print_json, say
 
 
 def _print_calibration(cal: Any) -> None:
-    typer.echo(f"{cal.file}  ({cal.lot_label}; channel {cal.channel}; "
+    say(f"{cal.file}  ({cal.lot_label}; channel {cal.channel}; "
                f"{cal.n_singlets:,} singlet beads of {cal.n_events:,} events)")
-    typer.echo(f"  {'MFI':>12}{'value':>14}{'residual':>10}{'CV %':>8}{'events':>9}  used")
+    say(f"  {'MFI':>12}{'value':>14}{'residual':>10}{'CV %':>8}{'events':>9}  used")
     for p in cal.peaks:
         value = "-" if p.value is None else f"{p.value:,.0f}"
         residual = "-" if p.residual is None else f"{100 * (10 ** p.residual - 1):+.1f}%"
         used = "yes" if p.used else f"no: {p.reason}"
-        typer.echo(f"  {p.mfi:>12,.1f}{value:>14}{residual:>10}{p.robust_cv_percent:>8.1f}{p.n_events:>9,}  {used}")
-    typer.echo(f"  log10({cal.unit or 'value'}) = {cal.slope:.4f} x log10(MFI) + {cal.intercept:.4f}   "
+        say(f"  {p.mfi:>12,.1f}{value:>14}{residual:>10}{p.robust_cv_percent:>8.1f}{p.n_events:>9,}  {used}")
+    say(f"  log10({cal.unit or 'value'}) = {cal.slope:.4f} x log10(MFI) + {cal.intercept:.4f}   "
                f"r^2 = {cal.r_squared:.5f}   ({cal.n_used} peaks)")
     for flag in cal.findings:
-        typer.echo(f"  QC: {flag}")
+        say(f"  QC: {flag}")
 
 
 def _finite(value: Any) -> float | None:
@@ -32,9 +32,9 @@ def _finite(value: Any) -> float | None:
 
 def _say_verdict(verdict: Any) -> None:
     """The calibration's verdict (scoring.verdicts) and, withheld or released, why."""
-    typer.echo(f"  verdict: {verdict.status}")
+    say(f"  verdict: {verdict.status}")
     for f in verdict.findings:
-        typer.echo(f"    {f.cell()}")
+        say(f"    {f.cell()}")
 
 
 def calibrate(
@@ -84,7 +84,7 @@ def calibrate(
         _say_verdict(verdict)
         for item in converted:
             value = "-" if item["value"] is None else f"{item['value']:,.1f}"
-            typer.echo(f"  MFI {item['mfi']:,.1f} -> {value} {cal.unit}"
+            say(f"  MFI {item['mfi']:,.1f} -> {value} {cal.unit}"
                        + ("" if verdict.usable else " (calibration withheld: no value)"))
     if not verdict.usable:
         raise typer.Exit(1)

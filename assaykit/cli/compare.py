@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import AssayKitError
+from ._common import say
 
 
 def compare(
@@ -64,6 +65,8 @@ def compare(
     from ..report.agreement import EARLIER, KIND, write_agreement
     from ..scoring.agreement import compare_manual, compare_run
     from ..scoring.manual import parse_columns
+    from ..scoring.pipeline import check_out_dir
+    from ..scoring.tables import read_manifest
 
     if (workspace is None) == (manual is None):
         raise typer.BadParameter("give the lab's gating as --workspace FILE.wsp or its results as --manual FILE.csv "
@@ -81,6 +84,10 @@ def compare(
     if written == scored or scored in written.parents or written in scored.parents:
         raise AssayKitError(f"the agreement folder would replace the scored folder {out_dir} (or a part of it), which "
                             "compare never changes: name another --out", target)
+    recorded = read_manifest(out_dir).get("run_dir")
+    run = run_dir if run_dir is not None else Path(recorded) if isinstance(recorded, str) and recorded else None
+    if run is not None and run.is_dir():  # the FCS files compared: never an output among them
+        check_out_dir(run, target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     if manual is not None:
         agreement = compare_manual(out_dir, manual, names, mfi_scale)
@@ -97,8 +104,8 @@ def compare(
     if agreement.bland_altman is not None:
         ba = agreement.bland_altman
         line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"
-    typer.echo(f"{line}: {target}/agreement.csv, {target}/agreement.html"
+    say(f"{line}: {target}/agreement.csv, {target}/agreement.html"
                + (" (replacing the earlier comparison there)" if replaces else ""))
     if compared == 0:  # nothing validated: the rows say why (no matching sample, no population ...)
-        typer.echo("no tube was compared: see the notes in agreement.csv", err=True)
+        say("no tube was compared: see the notes in agreement.csv", err=True)
         raise typer.Exit(1)

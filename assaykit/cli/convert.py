@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import AssayKitError
-from ._common import output_files
+from ._common import output_files, say
 
 
 def _unique(names: tuple[str, ...]) -> list[str]:
@@ -55,4 +55,4 @@ def convert(
             handle.write(header.getvalue().encode("utf-8"))
             fmt = "%d" if values.dtype.kind in "ui" else "%.9g"
             np.savetxt(handle, values, delimiter=",", fmt=fmt)
-    typer.echo(f"wrote {out} ({sample.n_events} events x {sample.n_channels} channels)")
+    say(f"wrote {out} ({sample.n_events} events x {sample.n_channels} channels)")

@@ -20,6 +20,7 @@ from ._common import (
     StrategyOption,
     output_files,
     print_json,
+    say,
 )
 
 
@@ -59,42 +60,42 @@ def _say_document(tube: Any) -> None:
     workspace = tube.flowjo is not None
     names = tube.names
     width = max((len(n) for n in names.values()), default=4) + 2
-    typer.echo(f"{tube.path}  ({tube.source}: {tube.document_path.name}, {tube.sample.n_events:,} events)")
-    typer.echo(f"  {'gate':<{width}}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace
+    say(f"{tube.path}  ({tube.source}: {tube.document_path.name}, {tube.sample.n_events:,} events)")
+    say(f"  {'gate':<{width}}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace
                                                                    else ""))
     for ident, count in tube.counts.items():
         extra = ""
         if workspace:
             theirs = tube.flowjo.get(ident)
             extra = f"{'-' if theirs is None else f'{theirs:,}':>10}{tube.edges.get(ident, ''):>10}"
-        typer.echo(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>10,}{extra}")
+        say(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>10,}{extra}")
     if tube.edges:
-        typer.echo("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
+        say("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
                    "may differ (assaykit docs interop)")
 
 
 def _say_tube(tube: Any, beads: Path | None) -> None:
     """The text report of a tube gated by an assaykit strategy."""
     result, readout, calibrated = tube.result, tube.readout, tube.calibrated
-    typer.echo(f"{tube.path}  (strategy: {tube.strategy.name}, compensation: {result.compensation})")
-    typer.echo(f"  {'population':<16}{'parent':<14}{'events':>10}{'% of parent':>13}")
+    say(f"{tube.path}  (strategy: {tube.strategy.name}, compensation: {result.compensation})")
+    say(f"  {'population':<16}{'parent':<14}{'events':>10}{'% of parent':>13}")
     for p in result.populations:
-        typer.echo(f"  {p.name:<16}{p.parent:<14}{p.count:>10,}{p.percent_of_parent:>12.2f}%")
+        say(f"  {p.name:<16}{p.parent:<14}{p.count:>10,}{p.percent_of_parent:>12.2f}%")
 
     def value(v: float | None) -> str:
         return "-" if v is None else f"{v:,.1f}"
 
-    typer.echo(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
+    say(f"  {readout.marker} ({readout.channel}) on {readout.population}: median {value(readout.median)}, "
                f"geometric mean {value(readout.geometric_mean)}, robust CV {value(readout.robust_cv)} %"
                + (f", positive {value(readout.percent_positive)} %" if readout.percent_positive is not None else ""))
     verdict = tube.calibration_verdict
     if verdict is not None and verdict.status != "reportable":
-        typer.echo(f"  {verdict.describe()}")
+        say(f"  {verdict.describe()}")
     if calibrated is not None:
         shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
-        typer.echo(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
+        say(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
     for flag in tube.findings:
-        typer.echo(f"  QC: {flag}")
+        say(f"  QC: {flag}")
 
 
 def gate(

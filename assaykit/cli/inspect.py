@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._io.names import printable
 from ..errors import AssayKitError
 from ._common import JsonOption, print_json, report
 
@@ -28,7 +29,7 @@ def _describe(sample: Any, keywords: bool) -> str:
     if keywords:
         lines.append("  TEXT keywords:")
         lines.extend(f"    {key} = {value}" for key, value in sample.keywords.items())
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a name's own line break escaped, never a line
 
 
 def inspect(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import AssayKitError
-from ._common import JsonOption, LedgerOption, print_json
+from ._common import JsonOption, LedgerOption, print_json, say
 
 app = typer.Typer(help="The results ledger across runs: runs, a patient over time, assay QC over time, export "
                        "(`assaykit docs ledger`).", no_args_is_help=True, rich_markup_mode=None)
@@ -51,8 +51,8 @@ def say_left_out(opened: Any) -> int:
     """
     if not opened.n_left_out:
         return 0
-    typer.echo(f"ledger: {opened.shown}: {opened.n_left_out} row(s) hold values assaykit does not write and were "
-               f"left out (first: {opened.left_out[0]})", err=True)
+    say(f"ledger: {opened.shown}: {opened.n_left_out} row(s) hold values assaykit does not write and were "
+        f"left out (first: {opened.left_out[0]})", err=True)
     return 1
 
 
@@ -72,16 +72,16 @@ def ledger_runs(
         print_json(runs)
         _end(opened)
         return
-    typer.echo(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}{'withheld':>9}"
+    say(f"{'run':<28}{'acquired':<12}{'instrument':<24}{'lot':<16}{'tubes':>6}{'failed':>7}{'withheld':>9}"
                f"  {'calibration':<13}QC")
     for r in runs:
         instrument = f"{r['instrument']} {r['instrument_serial']}".strip()
-        typer.echo(f"{r['run_name'][:27]:<28}{r['acquired_on'][:10]:<12}{instrument[:23]:<24}{r['lot'][:15]:<16}"
+        say(f"{r['run_name'][:27]:<28}{r['acquired_on'][:10]:<12}{instrument[:23]:<24}{r['lot'][:15]:<16}"
                    f"{r['n_tubes']:>6}{r['n_failed']:>7}{r['n_withheld']:>9}  "
                    f"{(r['calibration_status'] or 'not recorded'):<13}{r['qc_status']}"
                    + (f" ({r['qc_reason']})" if r["qc_status"] in ("rejected", "warning") else ""))
         if r["calibration_status"] == "released":
-            typer.echo(f"  {'':<26}calibration released: {r['calibration_released']}")
+            say(f"  {'':<26}calibration released: {r['calibration_released']}")
     _end(opened)
 
 
@@ -123,8 +123,8 @@ def ledger_patient(
                                     "withheld_days": list(course.withheld_days), "findings": course.findings()}})
         _end(opened)
         return
-    typer.echo(f"patient {patient}")
-    typer.echo(f"  {'day':>6}  {'time point':<12}{'condition':<16}{'AB/C':>10}{'fold':>8}  {'ImmunoSep':<18}run")
+    say(f"patient {patient}")
+    say(f"  {'day':>6}  {'time point':<12}{'condition':<16}{'AB/C':>10}{'fold':>8}  {'ImmunoSep':<18}run")
     for r in rows:
         day = "" if r["day"] is None else f"{r['day']:g}"
         abc = "" if r["abc"] is None else f"{r['abc']:,.0f}"
@@ -132,10 +132,10 @@ def ledger_patient(
         note = [f"withheld ({', '.join(r['withheld_codes']) or 'no value'})" if r["verdict"] == "withheld" else "",
                 f"released: {r['released']}" if r["released"] else "",
                 "QC rejected" if r["qc_status"] == "rejected" else ""]
-        typer.echo(f"  {day:>6}  {r['timepoint'][:11]:<12}{r['condition'][:15]:<16}{abc:>10}{fold:>8}  "
+        say(f"  {day:>6}  {r['timepoint'][:11]:<12}{r['condition'][:15]:<16}{abc:>10}{fold:>8}  "
                    f"{r['immunosep_class'][:17]:<18}{r['run']}" + "".join(f"  [{n}]" for n in note if n))
     for finding in course.findings():
-        typer.echo(f"  {finding}")
+        say(f"  {finding}")
     _end(opened)
 
 
@@ -200,15 +200,15 @@ def ledger_qc(
     else:
         for one in series:
             last = one["points"][-1]
-            typer.echo(f"{one['instrument']} | lot {one['lot']} | {one['series']}: {len(one['points'])} runs, "
+            say(f"{one['instrument']} | lot {one['lot']} | {one['series']}: {len(one['points'])} runs, "
                        f"last {last['value']:.4g} ({last['status']}"
                        + (f", {last['rules']}" if last["rules"] else "") + ")")
         if not series:
-            typer.echo("no QC series in the ledger" + (f" for {instrument}" if instrument else ""))
+            say("no QC series in the ledger" + (f" for {instrument}" if instrument else ""))
     if out is not None:
         write_qc_page(out, series)
         if not as_json:
-            typer.echo(f"wrote {out}/qc.html and {out}/qc.csv")
+            say(f"wrote {out}/qc.html and {out}/qc.csv")
     _end(opened)
 
 
@@ -241,5 +241,5 @@ def ledger_export(
         write_atomic(stage / "manifest.json", (json.dumps({"kind": EXPORT_KIND, "ledger": opened.shown,
                                                            "files": listing, "left_out": opened.left_out[:20]},
                                                           indent=1) + "\n").encode())
-    typer.echo(f"wrote {len(tables)} tables to {out}/")
+    say(f"wrote {len(tables)} tables to {out}/")
     _end(opened)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JobsOption, console_progress
+from ._common import JobsOption, console_progress, say
 
 
 def report(
@@ -30,4 +30,4 @@ def report(
         written = build_reports(out_dir, jobs=jobs, progress=update)
     finally:
         close()
-    typer.echo(f"wrote {len(written)} files: {out_dir}/index.html and {out_dir}/patients/")
+    say(f"wrote {len(written)} files: {out_dir}/index.html and {out_dir}/patients/")

@@ -18,6 +18,7 @@ from ._common import (
     SpecimenOption,
     StrategyOption,
     console_progress,
+    say,
 )
 
 
@@ -131,18 +132,19 @@ def score(
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]
-    typer.echo(f"measured {len(result.samples) - len(failed)} of {len(result.samples)} files; "
+    say(f"measured {len(result.samples) - len(failed)} of {len(result.samples)} files; "
                f"results in {result.out_dir}/" + (" (replacing the earlier outputs there)" if result.replaced else ""))
     for _, row in failed.iterrows():
-        typer.echo(f"  failed: {row['file']}: {row['error']}")
+        say(f"  failed: {row['file']}: {row['error']}")
     from ..scoring.clinical import unmatched_line
 
     joined = result.manifest.get("clinical", {})
-    if unmatched_line(joined.get("unmatched", {}), joined.get("path", "")):
-        typer.echo(unmatched_line(joined["unmatched"], joined["path"]))
+    line = unmatched_line(joined.get("unmatched", {}), joined.get("path", ""))
+    if line:
+        say(line)
     _say_verdicts(result)
     if not no_report:
-        typer.echo(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
+        say(f"reports: {result.out_dir}/index.html and {result.out_dir}/patients/")
     _say_ledger(result)
     raise typer.Exit(result.exit_code)
 
@@ -156,31 +158,31 @@ def _say_verdicts(result: Any) -> None:
 
     calibration = result.calibration_verdict
     if calibration is not None and (calibration.status != "reportable" or calibration.release_note):
-        typer.echo(calibration.describe())  # a reportable one only to say that a release given released nothing
+        say(calibration.describe())  # a reportable one only to say that a release given released nothing
     if result.verdicts is None:
         return
-    typer.echo(result.verdicts.line())
+    say(result.verdicts.line())
     for code, count in result.verdicts.reasons.items():
-        typer.echo(f"  {described(code)}: {count} value{'' if count == 1 else 's'}")
+        say(f"  {described(code)}: {count} value{'' if count == 1 else 's'}")
     samples = result.samples
     for _, row in samples[(samples["role"] == "beads") & (samples["verdict"] != "reportable")].iterrows():
-        typer.echo(f"  bead tube {row['file']}: calibration {row['verdict']}"
+        say(f"  bead tube {row['file']}: calibration {row['verdict']}"
                    + (f": {_codes(row['verdict_reasons'])}" if _codes(row["verdict_reasons"]) else ""))
     withheld = samples[(samples["verdict"] == "withheld") & (samples["role"] != "beads")]
     if len(withheld) <= 12:
         for _, row in withheld.iterrows():
             what = " ".join(str(row[c]) for c in ("patient", "timepoint", "condition") if str(row[c] or "").strip())
-            typer.echo(f"  withheld: {row['file']}" + (f" ({what})" if what else "")
+            say(f"  withheld: {row['file']}" + (f" ({what})" if what else "")
                        + f": {_codes(row['verdict_reasons'])}")
     else:
-        typer.echo(f"  withheld: {len(withheld)} blood tubes (samples.csv: verdict, verdict_reasons)")
+        say(f"  withheld: {len(withheld)} blood tubes (samples.csv: verdict, verdict_reasons)")
     incomplete = result.patients[result.patients["completeness"] == "incomplete"]
     if len(incomplete) > 12 or (calibration is not None and calibration.status == "withheld"):
         if len(incomplete):
-            typer.echo(f"  incomplete: {len(incomplete)} patient time points (patients.csv: completeness, missing)")
+            say(f"  incomplete: {len(incomplete)} patient time points (patients.csv: completeness, missing)")
         return
     for _, row in incomplete.iterrows():
-        typer.echo(f"  incomplete: {row['patient']} {row['timepoint']}: {row['missing']}")
+        say(f"  incomplete: {row['patient']} {row['timepoint']}: {row['missing']}")
 
 
 def _codes(cell: Any) -> str:
@@ -195,36 +197,36 @@ def _say_study(study: Any) -> None:
     """score's lines about a study: one per run, then where the summary is."""
     for row in study.rows:
         if row["error"]:
-            typer.echo(f"  {row['run']}: {row['error']}")
+            say(f"  {row['run']}: {row['error']}")
             continue
         extra = [f"{row['failed']} failed" if row["failed"] else "",
                  f"{row['withheld']} withheld" if row["withheld"] else "",
                  f"QC {row['qc_status']}" if row["qc_status"] in ("rejected", "warning") else "",
                  f"ledger error: {row['ledger_error']}" if row["ledger_error"] else ""]
-        typer.echo(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
+        say(f"  {row['run']}: {row['files']} files, {row['patients']} patients -> {row['out_dir']}/"
                    + (" (replacing the earlier outputs there)" if row.get("replaced") else "")
                    + "".join(f"; {e}" for e in extra if e))
     scored = sum(1 for r in study.rows if not r["error"])
-    typer.echo(f"scored {scored} of {len(study.rows)} runs; summary in {study.out_dir}/study.csv")
+    say(f"scored {scored} of {len(study.rows)} runs; summary in {study.out_dir}/study.csv")
 
 
 def _say_ledger(result: Any) -> None:
     """score's lines about QC over time and the ledger."""
     where = result.manifest.get("ledger", {}).get("location", "")
     if result.qc_status in ("rejected", "warning"):
-        typer.echo(f"QC: {result.qc_status}, {result.qc_reason}" + (" (the run is held: every page says so)"
+        say(f"QC: {result.qc_status}, {result.qc_reason}" + (" (the run is held: every page says so)"
                                                                     if result.qc_status == "rejected" else ""))
     elif result.qc_status != "not evaluated" or "not in QC over time" in result.qc_reason:
-        typer.echo(f"QC over time: {result.qc_status}" + (f" ({result.qc_reason})" if result.qc_reason else ""))
+        say(f"QC over time: {result.qc_status}" + (f" ({result.qc_reason})" if result.qc_reason else ""))
     if result.ledger_error:
-        typer.echo(f"ledger: {result.ledger_error}", err=True)
+        say(f"ledger: {result.ledger_error}", err=True)
     elif result.recorded is not None:
-        typer.echo(f"ledger: recorded in {where}" + (" (replacing this run's earlier recording)"
+        say(f"ledger: recorded in {where}" + (" (replacing this run's earlier recording)"
                                                      if result.recorded.replaced else ""))
         elsewhere = sorted(result.recorded.elsewhere.items())
         if len(elsewhere) > 12:
             runs = sorted({run for _, run in elsewhere})
-            typer.echo(f"  {len(elsewhere)} files are recorded under run{'s' if len(runs) > 1 else ''} "
+            say(f"  {len(elsewhere)} files are recorded under run{'s' if len(runs) > 1 else ''} "
                        f"{', '.join(repr(r) for r in runs)} too (reused_file: withheld here)")
         for file, run in elsewhere if len(elsewhere) <= 12 else ():
-            typer.echo(f"  {file}: the same file is recorded under run {run!r} (reused_file: withheld here)")
+            say(f"  {file}: the same file is recorded under run {run!r} (reused_file: withheld here)")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import AssayKitError
-from ._common import Instrument, Specimen
+from ._common import Instrument, Specimen, say
 
 
 def simulate(
@@ -63,4 +63,4 @@ def simulate(
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
                                         style=instrument.value, monocyte_percent=(low, high),
                                         specimen=specimen.value), force=force)
-    typer.echo(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
+    say(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import AssayKitError
+from ._common import say
 
 
 def verify(
@@ -28,7 +29,7 @@ def verify(
     problems = verify_outputs(out_dir)
     run_id = read_manifest(out_dir).get("run_id", "")
     for problem in problems:
-        typer.echo(f"{out_dir}: {problem}")
+        say(f"{out_dir}: {problem}")
     if problems:
         raise typer.Exit(1)
-    typer.echo(f"{out_dir}: whole (run {run_id})")
+    say(f"{out_dir}: whole (run {run_id})")

@@ -208,8 +208,57 @@ def check_outputs(run_dir: Path, out_dir: Path, ledger: str | None, use_default_
 
     check_out_dir(run_dir, out_dir)
     replaces = check_output_folder(out_dir, kind=RUN_KIND)
+    other = other_run(out_dir, run_dir) if replaces else None
+    if other is not None:
+        raise AssayKitError(f"the output folder holds the outputs of another run ({other}), not of "
+                            f"{run_dir}: a run never replaces another's outputs; name another --out, "
+                            "or move that folder away", out_dir)
     check_ledger_outside(out_dir, ledger, use_default_ledger)
     return replaces
+
+
+LEDGER_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+"""The names of a SQLite ledger file: an existing empty file named otherwise is a user's (a
+ledger option that names a notes file by mistake), never made into a database."""
+
+
+def check_ledger_file(path: Path) -> None:
+    """AssayKitError, before any work, when the SQLite ledger ``path`` is an existing empty file
+    not named like a ledger (:data:`LEDGER_SUFFIXES`): SQLite would make a database of it, and it
+    is a user's file (a new file, or an existing ledger, is used)."""
+    try:
+        empty = path.is_file() and path.stat().st_size == 0
+        names = {path.suffix.lower(), path.resolve().suffix.lower()}  # a link's name and its file's
+    except (OSError, ValueError, RuntimeError):
+        return
+    if empty and not names <= set(LEDGER_SUFFIXES):
+        raise AssayKitError(f"the ledger is an empty file not named like a ledger ({', '.join(LEDGER_SUFFIXES)}): "
+                            "it is never made into a database; name a ledger file, or remove this one", path)
+
+
+def other_run(out_dir: Path, run_dir: Path) -> str | None:
+    """The run folder (as its manifest records it) whose outputs the existing output folder
+    ``out_dir`` holds, when that is provably another folder than ``run_dir`` (it exists and is
+    not the same folder); None otherwise (no such folder, no manifest, or the run moved away,
+    which cannot be told from a new one)."""
+    import json
+
+    from .._io.read import OUTPUT_LIMIT, read_input
+
+    try:
+        doc = json.loads(read_input(out_dir / "manifest.json", AssayKitError, "manifest.json", OUTPUT_LIMIT,
+                                    links=False))
+    except (AssayKitError, ValueError, RecursionError, OSError):
+        return None
+    recorded = doc.get("run_dir") if isinstance(doc, dict) and "kind" not in doc else None
+    if not isinstance(recorded, str) or not recorded or "\0" in recorded:
+        return None
+    try:
+        if not Path(recorded).is_dir() or os.path.samefile(recorded, run_dir):
+            return None
+    except (OSError, ValueError):
+        return None
+    return recorded
 
 
 def check_ledger_outside(out_dir: Path, ledger: str | None, use_default_ledger: bool) -> None:
@@ -222,6 +271,7 @@ def check_ledger_outside(out_dir: Path, ledger: str | None, use_default_ledger: 
     if not text or ("://" in text and not text.lower().startswith("sqlite://")):
         return
     path = Path(text.split("://", 1)[1].removeprefix("/") if "://" in text else text).expanduser()
+    check_ledger_file(path)
     try:
         place, out = path.resolve(), out_dir.resolve()
     except (OSError, RuntimeError):

@@ -26,7 +26,9 @@ def is_run(folder: Path) -> bool:
     folder : Path
         A folder.
     """
-    return folder.is_dir() and ((folder / "plate_map.csv").is_file() or (folder / "run.yaml").is_file())
+    from .._io.atomic import RUN_FILES
+
+    return folder.is_dir() and any((folder / name).is_file() for name in RUN_FILES)
 
 
 def is_study(paths: Sequence[Path]) -> bool:
@@ -132,13 +134,14 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     from .._io.atomic import write_atomic
     from .._io.names import safe_stems
     from .executors import LocalExecutor
-    from .pipeline import PhaseTimer, calibrate_run, check_out_dir, finish_run, load_inputs, tube_tasks
+    from .pipeline import PhaseTimer, calibrate_run, check_out_dir, finish_run, load_inputs, other_run, tube_tasks
 
     folders = study_runs([Path(p) for p in run_dirs])
     root = Path(out) if out is not None else Path("reports")
     check_summary(root)
     stems = safe_stems([f.resolve().name for f in folders], "run")
-    names = _unique([stems[f.resolve().name] for f in folders])
+    names = _unique([stems[f.resolve().name] for f in folders], folders,
+                    lambda name, folder: other_run(root / name, folder) is None)
     runs = [_Run(folder=f, name=n) for f, n in zip(folders, names, strict=True)]
     for run in runs:
         run.timer = PhaseTimer()
@@ -193,16 +196,20 @@ def score_study(run_dirs: Sequence[str | os.PathLike[str]], *, out: str | os.Pat
     return StudyResult(out_dir=root, rows=rows, written=tuple(written))
 
 
-def _unique(names: list[str]) -> list[str]:
+def _unique(names: list[str], folders: Sequence[Path] = (),
+            free: Callable[[str, Path], bool] = lambda name, folder: True) -> list[str]:
     """``names`` made unique (case-insensitively) by construction: the first of each name keeps
     it, a later one gets ``-2``, ``-3`` ... the first suffix that is no other name of the list
-    and none given before (runs ``a/run``, ``b/run`` and ``c/run-2`` become run, run-3, run-2)."""
+    and none given before (runs ``a/run``, ``b/run`` and ``c/run-2`` become run, run-3, run-2);
+    and a name whose existing folder holds another run's outputs (``free(name, folder)`` False
+    for the run ``folder``: an earlier study's) is never given to this one: the next suffix is."""
     taken = {name.lower() for name in names}
     given: set[str] = set()
     out = []
-    for name in names:
+    for i, name in enumerate(names):
+        folder = folders[i] if i < len(folders) else Path()
         chosen, k = name, 1
-        while chosen.lower() in given or (k > 1 and chosen.lower() in taken):
+        while chosen.lower() in given or (k > 1 and chosen.lower() in taken) or not free(chosen, folder):
             k += 1
             chosen = f"{name}-{k}"
         given.add(chosen.lower())
@@ -230,7 +237,8 @@ def check_summary(root: Path) -> None:
         if summary.is_symlink() or not summary.is_file():
             raise AssayKitError("not a regular file: the study summary cannot be written here", summary)
         with summary.open("rb") as handle:
-            ours = handle.read(len(header) + 2).rstrip(b"\r\n") == header
+            first = handle.read(len(header) + 1)
+        ours = first[:len(header)] == header and first[len(header):] in (b"", b"\n", b"\r")  # the header line whole
     except OSError as exc:
         raise AssayKitError(f"cannot read the study summary ({exc.strerror or exc})", summary) from None
     if not ours:

@@ -489,11 +489,9 @@ def test_an_output_folder_nested_deeper_than_assaykit_writes_is_refused(scored: 
     deep.mkdir(parents=True)
     before = _tree(tmp_path)
     result = _cli("ledger", "export", "--ledger", scored[1], "--out", out)
-    if depth <= 16:  # empty folders hold nothing of a user's: replaced
-        assert result.exit_code == 0 and not (out / "d").exists(), result.output
-    else:
-        _refused(result, out)
-        assert "nested" in result.output and _tree(tmp_path) == before
+    _refused(result, out)  # a user's folders, empty or not, are never removed: refused, named, kept
+    assert _tree(tmp_path) == before
+    assert ("nested" if depth > 16 else "'d/'") in result.output
 
 
 @pytest.mark.parametrize("planted", ["a folder", "a FIFO", "a link to a file", "a dangling link"])
@@ -515,15 +513,15 @@ def test_an_output_folder_named_by_dot_or_dotdot_is_replaced_beside_never_inside
                                                                                   monkeypatch: pytest.MonkeyPatch
                                                                                   ) -> None:
     out = shutil.copytree(scored[0], tmp_path / "out")
-    (out / "sub").mkdir()  # an empty folder: holds nothing of a user's
-    for name, cwd in ((".", out), ("..", out / "sub")):
+    (out / "figures").mkdir(exist_ok=True)  # a folder assaykit makes (a user's own would refuse the run: kept)
+    for name, cwd in ((".", out), ("..", out / "figures")):
         monkeypatch.chdir(cwd)
         result = _cli("report", name, "--jobs", "1")
         assert result.exit_code == 0, result.output
         monkeypatch.chdir(tmp_path)
         assert (out / "index.html").is_file() and not [p for p in out.rglob(".*")]
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-        (out / "sub").mkdir(exist_ok=True)
+        (out / "figures").mkdir(exist_ok=True)
     _refused(_cli("ledger", "export", "--ledger", scored[1], "--out", "/"), Path("/"))
 
 
@@ -536,3 +534,255 @@ def test_one_commands_outputs_never_replace_another_kind_of_output(simulated_run
         result = _cli(*_argv(command, target, simulated_run, scored))
         _refused(result, target)
         assert "another kind of assaykit output" in result.output and _tree(tmp_path / "place") == before
+
+
+# --- issue 28, the hostile review: only what proves assaykit's own is ever removed -----------------------
+
+REPLACING = ["score --out", "report OUT_DIR", "compare --out", "ledger qc --out", "ledger export --out"]
+
+
+def _existing(command: str, target: Path, scored: tuple[Path, Path]) -> Path:
+    """The command's own earlier output at ``target`` (report: a scored folder)."""
+    if command == "report OUT_DIR":
+        return Path(shutil.copytree(scored[0], target))
+    return _ours(target, KINDS[command])
+
+
+def _plant_lookalikes(place: Path) -> dict[str, object]:
+    """Beside the output folder ``place/out``: every kind of thing named like assaykit's staging
+    folders that is NOT assaykit's (a user's folder, a read-only one, one holding a file named
+    like the mark with other bytes, a file), and one that is (the mark, as assaykit writes it)."""
+    from assaykit._io.atomic import STAGING_MARK, STAGING_TEXT
+
+    (place / ".out.staging-mine").mkdir()
+    (place / ".out.staging-mine" / "thesis.txt").write_bytes(USER_BYTES)
+    (place / ".out.staging-x").mkdir()
+    (place / ".out.staging-x").chmod(0o555)
+    (place / ".out.staging-old-y" / "previous").mkdir(parents=True)
+    (place / ".out.staging-old-y" / "previous" / "NOTES.txt").write_bytes(USER_BYTES)
+    (place / ".out.staging-fake").mkdir()
+    (place / ".out.staging-fake" / STAGING_MARK).write_bytes(STAGING_TEXT + USER_BYTES)
+    (place / ".out.staging-file").write_bytes(USER_BYTES)
+    (place / ".out.staging-link").symlink_to(place / ".out.staging-mine")
+    stale = place / ".out.staging-killed"  # an earlier, killed assaykit's: removed
+    stale.mkdir()
+    (stale / STAGING_MARK).write_bytes(STAGING_TEXT)
+    (stale / "samples.csv").write_bytes(b"half,written\n")
+    return {k: v for k, v in _tree(place).items() if k.startswith(".out.") and "killed" not in k}
+
+
+@pytest.mark.parametrize("command", REPLACING)
+def test_folders_named_like_assaykits_staging_are_removed_only_with_its_mark(simulated_run: Path,
+                                                                            scored: tuple[Path, Path],
+                                                                            tmp_path: Path, command: str) -> None:
+    place = tmp_path / "place"
+    place.mkdir()
+    target = _existing(command, place / "out", scored)
+    planted = _plant_lookalikes(place)
+    try:
+        result = _cli(*_argv(command, target, simulated_run, scored))
+        assert result.exit_code in ((0, 1) if command in ("score --out", "compare --out") else (0,)), result.output
+        assert {k: v for k, v in _tree(place).items() if k.startswith(".out.")} == planted  # every byte kept
+        assert not (place / ".out.staging-killed").exists() and not (place / ".out.lock").exists()
+        assert (target / "manifest.json").is_file()
+    finally:
+        _restore_modes(place)
+
+
+@pytest.mark.parametrize("data", [USER_BYTES, b"x", b"assaykit lock\nmore", b"\n"])
+@pytest.mark.parametrize("command", REPLACING)
+def test_a_file_of_data_named_like_the_lock_refuses_the_run_and_is_kept(simulated_run: Path,
+                                                                       scored: tuple[Path, Path], tmp_path: Path,
+                                                                       command: str, data: bytes) -> None:
+    place = tmp_path / "place"
+    place.mkdir()
+    target = _existing(command, place / "out", scored)
+    (place / ".out.lock").write_bytes(data)
+    before = _tree(place)
+    result = _cli(*_argv(command, target, simulated_run, scored))
+    _refused(result, target)
+    assert ".out.lock" in result.output and "not an assaykit lock" in result.output
+    assert _tree(place) == before
+
+
+@pytest.mark.parametrize("data", [b"", b"assaykit lock\n"])
+def test_a_stale_assaykit_lock_is_taken_and_removed(scored: tuple[Path, Path], tmp_path: Path, data: bytes) -> None:
+    (tmp_path / ".out.lock").write_bytes(data)  # left by a killed assaykit (empty: killed while making it)
+    result = _cli("ledger", "export", "--ledger", scored[1], "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / ".out.lock").exists() and (tmp_path / "out" / "manifest.json").is_file()
+
+
+def _link_outside(out: Path) -> str:
+    (out.parent / "userdir").mkdir(exist_ok=True)
+    (out / "linkdir").symlink_to(out.parent / "userdir")
+    return "linkdir"
+
+
+def _dangling_link(out: Path) -> str:
+    (out / "dangling").symlink_to(out.parent / "nowhere")
+    return "dangling"
+
+
+def _link_to_a_listed_name(out: Path) -> str:
+    (out / "b.csv").symlink_to(out / "a.csv" if (out / "a.csv").exists() else out / "manifest.json")
+    return "b.csv"
+
+
+def _empty_folder(out: Path) -> str:
+    (out / "emptydir").mkdir()
+    return "emptydir/"
+
+
+def _folder_in_an_assaykit_folder(out: Path) -> str:
+    (out / "gates" / "sub").mkdir(parents=True, exist_ok=True)
+    return "gates/sub/"
+
+
+def _folder_of_litter(out: Path) -> str:
+    (out / "mine").mkdir()
+    (out / "mine" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    return "mine/"
+
+
+USER_THINGS = {"a link to a folder outside": _link_outside, "a dangling link": _dangling_link,
+               "a link beside a listed file": _link_to_a_listed_name, "an empty folder": _empty_folder,
+               "a folder inside gates/": _folder_in_an_assaykit_folder, "a folder of litter": _folder_of_litter}
+
+
+@pytest.mark.parametrize("thing", USER_THINGS)
+@pytest.mark.parametrize("command", REPLACING)
+def test_a_users_link_or_folder_in_an_output_folder_refuses_the_replacement(simulated_run: Path,
+                                                                           scored: tuple[Path, Path],
+                                                                           tmp_path: Path, command: str,
+                                                                           thing: str) -> None:
+    place = tmp_path / "place"
+    place.mkdir()
+    target = _existing(command, place / "out", scored)
+    named = USER_THINGS[thing](target)
+    before = _tree(place)
+    result = _cli(*_argv(command, target, simulated_run, scored))
+    _refused(result, target)
+    assert repr(named) in result.output and _tree(place) == before  # named, kept: links, folders, bytes
+
+
+def test_replacing_removes_only_the_files_the_manifest_vouches_for(scored: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    from assaykit._io.atomic import _remove_ours
+
+    old = tmp_path / "previous"
+    (old / "gates").mkdir(parents=True)
+    for rel in ("a.csv", "gates/t.xml", "manifest.json", "late.txt", "gates/late.xml", ".DS_Store"):
+        (old / rel).write_bytes(USER_BYTES)
+    _remove_ours(old, {"a.csv", "gates/t.xml", "manifest.json"})  # late.*: came after the check
+    assert sorted(p.relative_to(old).as_posix() for p in old.rglob("*")) == ["gates", "gates/late.xml", "late.txt"]
+    assert (old / "late.txt").read_bytes() == USER_BYTES
+
+
+# --- studies: the automatic names never take another run's outputs; a study re-scores into its folder ----
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from assaykit.simulate import RunSpec, write_run
+
+    return write_run(tmp_path_factory.mktemp("small"), RunSpec(patients=1, conditions=("unstimulated",),
+                                                                events=3000, seed=5))
+
+
+def _run_of(out: Path) -> str:
+    return str(json.loads((out / "manifest.json").read_text())["run_dir"])
+
+
+def test_a_study_never_replaces_another_runs_outputs(small_run: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a/run", "b/run", "c/run-2", "d/other"):
+        shutil.copytree(small_run, tmp_path / folder)
+    base = ["--out", "R", "--no-report", "--no-ledger", "--jobs", "1"]
+    for _ in range(2):  # a study re-scored into its own folder (study.csv is assaykit's own)
+        result = _cli("score", "a/run", "b/run", "c/run-2", *base)
+        assert result.exit_code in (0, 1), result.output
+        assert {_run_of(tmp_path / "R" / n) for n in ("run", "run-2", "run-3")} == {"a/run", "b/run", "c/run-2"}
+        assert _run_of(tmp_path / "R" / "run-2") == "c/run-2"  # a run's own name is never given to another
+    earlier = {n: _tree(tmp_path / "R" / n) for n in ("run", "run-2")}
+    result = _cli("score", "b/run", "d/other", *base)  # b/run was run-3: its folder again, never run's
+    assert result.exit_code in (0, 1), result.output
+    assert {n: _tree(tmp_path / "R" / n) for n in ("run", "run-2")} == earlier
+    assert _run_of(tmp_path / "R" / "run-3") == "b/run" and _run_of(tmp_path / "R" / "other") == "d/other"
+    before = _tree(tmp_path / "R")
+    refused = _cli("score", "b/run", "--out", "R/run", "--no-report", "--no-ledger", "--jobs", "1")
+    _refused(refused, Path("R/run"))  # one run into another run's folder: refused, both named
+    assert "a/run" in refused.output and "b/run" in refused.output and _tree(tmp_path / "R") == before
+
+
+@pytest.mark.parametrize("first", [b"", b"\n", b"\r\n", b"\r", b"\nrun,x\n", b"x", b",error"])
+def test_study_summary_is_told_by_its_whole_header_line(tmp_path: Path, first: bytes) -> None:
+    from assaykit.errors import AssayKitError
+    from assaykit.scoring.study import SUMMARY_COLUMNS, check_summary
+
+    (tmp_path / "study.csv").write_bytes(",".join(SUMMARY_COLUMNS).encode() + first)
+    if first[:1] in (b"", b"\n", b"\r"):
+        check_summary(tmp_path)  # assaykit's own, whatever follows its header line
+    else:
+        with pytest.raises(AssayKitError, match="not a study summary"):
+            check_summary(tmp_path)
+
+
+# --- one file named twice; outputs among a run's inputs; a user's file as the ledger; names on the console -
+
+
+@pytest.mark.parametrize("spelling", ["d/../{}", "self/{}", "./{}", "self/d/../{}"])
+@pytest.mark.parametrize("pair", [("--membership", "--gatingml"), ("--membership", "--plot"), ("--plot", "--gatingml")])
+def test_two_gate_outputs_naming_one_file_are_refused(simulated_run: Path, tmp_path: Path, monkeypatch:
+                                                      pytest.MonkeyPatch, pair: tuple[str, str],
+                                                      spelling: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "self").symlink_to(".")
+    fcs = sorted(simulated_run.glob("*A01.fcs"))[0]
+    before = _tree(tmp_path)
+    result = _cli("gate", fcs, pair[0], "m.out", pair[1], spelling.format("m.out"))
+    assert result.exit_code == 2 and "name the same file" in result.output, result.output
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("depth", ["", "sub", "sub/deeper"])
+@pytest.mark.parametrize("command", REPLACING)
+def test_no_folder_output_is_made_among_a_runs_inputs(simulated_run: Path, scored: tuple[Path, Path],
+                                                      tmp_path: Path, command: str, depth: str) -> None:
+    run = Path(shutil.copytree(simulated_run, tmp_path / "run"))
+    target = run / depth / "out" if depth else run / "out"
+    if command == "report OUT_DIR":
+        shutil.copytree(scored[0], target)
+    before = _tree(tmp_path)
+    result = _cli(*_argv(command, target, run, scored))
+    _refused(result, target)
+    assert "run folder" in result.output and _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "notes", "ledger.sqlite.txt", "NOTES.TXT", "link.sqlite"])
+def test_an_empty_file_not_named_like_a_ledger_is_never_made_a_database(simulated_run: Path, tmp_path: Path,
+                                                                        name: str) -> None:
+    user = tmp_path / "notes.txt"
+    user.write_bytes(b"")
+    ledger = tmp_path / name
+    if name == "link.sqlite":
+        ledger.symlink_to(user)  # named like a ledger, but the file is the user's notes
+    elif ledger != user:
+        ledger.write_bytes(b"")
+    before = _tree(tmp_path)
+    result = _cli("score", simulated_run, "--out", tmp_path / "out", "--ledger", ledger, "--jobs", "1")
+    _refused(result, ledger)
+    assert "empty file" in result.output and _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("code", [c for c in range(1, 32) if c != 0x2F] + [0x7F])
+def test_a_control_character_in_an_output_name_never_reaches_the_console_raw(scored: tuple[Path, Path],
+                                                                             tmp_path: Path, code: int) -> None:
+    out = tmp_path / f"o{chr(code)}ut"
+    result = _cli("ledger", "export", "--ledger", scored[1], "--out", out)
+    assert result.exit_code == 0, result.output
+    printed = result.output.rstrip("\n")
+    assert "\n" not in printed and chr(code) not in printed and f"\\x{code:02x}" in printed, printed
+    assert (out / "manifest.json").is_file()
