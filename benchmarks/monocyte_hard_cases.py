@@ -25,12 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.gating.oracle
 
 from assaykit import GatingError, read_fcs
-from assaykit.fcs import Spillover
 from assaykit.gating import apply_strategy, load_strategy
 from assaykit.simulate import (
-    LABELS,
     MONOCYTE_LABELS,
-    Instrument,
     Scenario,
     septic_scenario,
     simulate_blood,
@@ -38,10 +35,7 @@ from assaykit.simulate import (
     stimulated_pbmc_scenario,
     write_tube,
 )
-from tests.gating.oracle import classify, f1_error
-
-CODES = {name: code for code, name in LABELS.items()}
-LSR_MATRIX = Spillover(Instrument().spillover(), ("PerCP-Cy5-5-A", "PE-Cy7-A"), "compensation.csv")
+from tests.gating.oracle import CODES, LSR_MATRIX, classify, f1_error
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from assaykit.simulate import MONOCYTE_LABELS
+from assaykit.fcs import Spillover
+from assaykit.simulate import LABELS, MONOCYTE_LABELS, Instrument
+
+CODES = {name: code for code, name in LABELS.items()}
+"""The simulator's population name -> its label code."""
+LSR_MATRIX = Spillover(Instrument().spillover(), ("PerCP-Cy5-5-A", "PE-Cy7-A"), "compensation.csv")
+"""The simulated LSR's spillover (its tubes carry none): what the hard cases are compensated with."""
 
 
 def classify(points: np.ndarray, labels: np.ndarray, keep: np.ndarray, posterior: float = 0.9

@@ -11,13 +11,10 @@ import numpy as np
 import pytest
 
 from assaykit import GatingError, read_fcs
-from assaykit.fcs import Spillover
 from assaykit.gating import MonocyteGate, apply_strategy, load_strategy
 from assaykit.gating.readout import measure, qc_findings, tube_purity
 from assaykit.simulate import (
-    LABELS,
     MONOCYTE_LABELS,
-    Instrument,
     Scenario,
     septic_scenario,
     simulate_blood,
@@ -25,10 +22,7 @@ from assaykit.simulate import (
     stimulated_pbmc_scenario,
     write_tube,
 )
-from tests.gating.oracle import classify, f1_error
-
-CODES = {name: code for code, name in LABELS.items()}
-LSR_MATRIX = Spillover(Instrument().spillover(), ("PerCP-Cy5-5-A", "PE-Cy7-A"), "compensation.csv")
+from tests.gating.oracle import CODES, LSR_MATRIX, classify, f1_error
 
 
 def _gate(tmp_path: Path, scenario: Scenario, seed: int, style: str):
