@@ -27,9 +27,11 @@ def verify(
     if not out_dir.is_dir():
         raise AssayKitError("output folder not found", out_dir)
     problems = verify_outputs(out_dir)
-    run_id = read_manifest(out_dir).get("run_id", "")
+    manifest = read_manifest(out_dir)
     for problem in problems:
         say(f"{out_dir}: {problem}")
     if problems:
         raise typer.Exit(1)
-    say(f"{out_dir}: whole (run {run_id})")
+    run_id, kind = manifest.get("run_id"), manifest.get("kind")
+    say(f"{out_dir}: whole" + (f" (run {run_id})" if isinstance(run_id, str) and run_id
+                               else f" ({kind})" if isinstance(kind, str) and kind else ""))
