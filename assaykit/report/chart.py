@@ -1,9 +1,9 @@
 """A plot drawn straight into pixels: one pair of axes (linear or log), lines, markers, text.
 
-The patient page's two plots (restoration and the HLA-DR histograms) are drawn here rather than
+The patient page's plots (restoration, the HLA-DR histograms, the trajectory) are drawn here rather than
 through matplotlib: a matplotlib figure of one axes cost 60-70 ms to build and rasterise (most of
 it fixed: the figure, the axes, their ticks and their text), this about a tenth of that, and 23
-patients pay it twice each (docs/benchmarks.md, issue 27). The page's gating thumbnails are drawn
+patients pay it two or three times each (docs/benchmarks.md, issue 27). The page's gating thumbnails are drawn
 the same way (:func:`.figures.gating_raster`); the run summary's figures stay matplotlib (drawn
 once a run).
 
@@ -67,10 +67,23 @@ def pil_font(pixels: int) -> Any:
     return ImageFont.truetype(findfont(FontProperties()), pixels)
 
 
+def draw_text(draw: Any, xy: tuple[float, float], text: str, fill: Any, font: Any, anchor: str = "la") -> None:
+    """``text`` drawn with Pillow's ``draw`` as every figure shows names
+    (:func:`assaykit._mpl.drawn_text`: escaped, a glyph the font lacks as its code point, never a
+    box): every text of the pixel-drawn figures goes through here or :func:`vertical_text`."""
+    from .._mpl import drawn_text
+
+    draw.text(xy, drawn_text(text), fill=fill, font=font, anchor=anchor)
+
+
 def vertical_text(image: Any, text: str, font: Any, right: float, middle: float) -> None:
-    """``text`` turned a quarter (reading upwards), its right edge at ``right``, centred on ``middle``."""
+    """``text`` turned a quarter (reading upwards), its right edge at ``right``, centred on
+    ``middle`` (shown as :func:`draw_text` shows it)."""
     from PIL import Image, ImageDraw
 
+    from .._mpl import drawn_text
+
+    text = drawn_text(text)
     left, top, end, bottom = font.getbbox(text)
     strip = Image.new("L", (max(1, end - left + 2), max(1, bottom - top + 2)), 0)
     ImageDraw.Draw(strip).text((1 - left, 1 - top), text, fill=255, font=font)
@@ -278,11 +291,11 @@ class Chart:
         for value, label in x_ticks:
             x = float(self.at([value], [self.y.low])[0][0])
             self.draw.line([(x, y1), (x, y1 + length)], fill=dark, width=width)
-            self.draw.text((x, y1 + length + self.points(2)), label, fill=dark, font=font, anchor="ma")
+            draw_text(self.draw, (x, y1 + length + self.points(2)), label, dark, font, "ma")
         for value, label in y_ticks:
             y = float(self.at([self.x.low], [value])[1][0])
             self.draw.line([(x0 - length, y), (x0, y)], fill=dark, width=width)
-            self.draw.text((x0 - length - self.points(2), y), label, fill=dark, font=font, anchor="rm")
+            draw_text(self.draw, (x0 - length - self.points(2), y), label, dark, font, "rm")
 
     def labels(self, title: str, x_label: str, y_label: str, title_pt: float = 9, label_pt: float = 8) -> None:
         """The title above the axes, the x label below the tick labels, the y label turned a
@@ -290,11 +303,11 @@ class Chart:
         x0, y0, x1, y1 = self.box
         black = (0, 0, 0)
         if title:
-            self.draw.text(((x0 + x1) / 2, y0 - self.points(4)), title, fill=black,
-                           font=_font(round(self.points(title_pt))), anchor="md")
+            draw_text(self.draw, ((x0 + x1) / 2, y0 - self.points(4)), title, black,
+                      _font(round(self.points(title_pt))), "md")
         if x_label:
-            self.draw.text(((x0 + x1) / 2, self.size[1] - self.points(2)), x_label, fill=black,
-                           font=_font(round(self.points(label_pt))), anchor="md")
+            draw_text(self.draw, ((x0 + x1) / 2, self.size[1] - self.points(2)), x_label, black,
+                      _font(round(self.points(label_pt))), "md")
         if y_label:
             vertical_text(self.image, y_label, _font(round(self.points(label_pt))), self.points(14),
                            (y0 + y1) / 2)
@@ -306,7 +319,7 @@ class Chart:
         self.image.paste(self.plot, (x0, y0))
         self.draw.rectangle((x0, y0, x1, y1), outline=(0, 0, 0), width=max(1, round(self.points(0.8))))
         for xy, words, fill, font, anchor in self._texts:  # over the data, as matplotlib's texts
-            self.draw.text(xy, words, fill=fill, font=font, anchor=anchor)
+            draw_text(self.draw, xy, words, fill, font, anchor)
         pixels = np.asarray(self.image.reduce(SCALE))
         return Raster(encode_png(pixels), pixels, self.dpi, tuple(breaks))
 

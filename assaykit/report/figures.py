@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .chart import DPI, Raster, encode_png, pil_font, vertical_text
+from .chart import DPI, Raster, draw_text, encode_png, pil_font, vertical_text
 
 CONTROL_COLOUR = "#555555"
 STATE_COLOURS = {"immunoparalysis": "#c0392b", "immunosuppressed": "#e67e22", "intermediate": "#d4ac0d",
@@ -289,16 +289,16 @@ def gating_raster(tubes: Sequence[tuple[str, Sequence[Any]]], dpi: float = DPI) 
         for j, panel in enumerate(panels):
             first.setdefault(j, panel)
     for j, panel in sorted(first.items()):
-        draw.text((px * (_ROW_LABEL_IN + (j + 0.5) * cell_w), px * (_HEADING_IN - 0.04)), _axes_words(panel),
-                  fill=(64, 64, 64), font=font, anchor="md")
+        draw_text(draw, (px * (_ROW_LABEL_IN + (j + 0.5) * cell_w), px * (_HEADING_IN - 0.04)), _axes_words(panel),
+                  (64, 64, 64), font, "md")
     breaks = [0]
     for i, (label, panels) in enumerate(tubes):
         top = _HEADING_IN + i * cell_h
         if i:
             breaks.append(round(top * dpi))
         if not panels:
-            draw.text((px * (_ROW_LABEL_IN + 0.05), px * (top + cell_h / 2)), f"{label}: not gated",
-                      fill=(220, 20, 60), font=pil_font(round(7 / 72 * px)), anchor="lm")
+            draw_text(draw, (px * (_ROW_LABEL_IN + 0.05), px * (top + cell_h / 2)), f"{label}: not gated",
+                      (220, 20, 60), pil_font(round(7 / 72 * px)), "lm")
             continue
         vertical_text(image, label, font, px * (_ROW_LABEL_IN - 0.06), px * (top + cell_h / 2))
         for j, panel in enumerate(panels):
@@ -307,7 +307,7 @@ def gating_raster(tubes: Sequence[tuple[str, Sequence[Any]]], dpi: float = DPI) 
             words = f"{panel.population} {panel.percent_of_parent:.1f} %"
             if _axes_words(panel) != _axes_words(first[j]):
                 words += f" ({_axes_words(panel)})"
-            draw.text(((left + right) / 2, upper - 0.03 * px), words, fill="black", font=font, anchor="md")
+            draw_text(draw, ((left + right) / 2, upper - 0.03 * px), words, "black", font, "md")
             box = (round(left), round(upper), round(right), round(lower))
             image.paste(_tile(panel, box[2] - box[0], box[3] - box[1], max(1, round(px / 72))), box[:2])
             draw.rectangle(box, outline=(140, 140, 140), width=max(1, round(0.6 / 72 * px)))

@@ -135,3 +135,23 @@ def test_trajectory_points_at_their_days_and_rejected_runs_left_out() -> None:
         x = left + (day - 0.5) / 5.0 * (right - left)
         y = bottom - (math.log10(abc) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (bottom - top)
         assert grey[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2].all()
+
+
+def test_names_in_pixel_figures_are_drawn_as_every_output_shows_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A condition with an escape character and a CJK letter (DejaVu has no glyph for it): every text
+    Pillow draws in the restoration plot and the gating thumbnails is escaped and shows the letter
+    as its code point, never the raw characters (a box, or a terminal escape in a PNG's text)."""
+    from PIL import ImageDraw
+
+    drawn: list[str] = []
+    original = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: (
+        drawn.append(text), original(self, xy, text, *a, **k))[1])
+    name = "IFN\x1b患"
+    colours = fg.condition_colours(["unstimulated", name], "unstimulated")
+    rows = [{"condition": name, "control_abc": 4000.0, "abc": 9000.0, "fold_change": 2.25, "responder": True}]
+    fg.restoration_raster(rows, colours, "unstimulated", THRESHOLDS)
+    fg.gating_raster([(f"{name} (A2)", [])])
+    shown = [t for t in drawn if "IFN" in t]
+    assert len(shown) >= 2 and all("IFN\\x1b[U+60A3]" in t for t in shown), shown
+    assert not any("\x1b" in t or "患" in t for t in drawn)
