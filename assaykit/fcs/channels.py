@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import ChannelNotFoundError, GatingError
@@ -151,6 +151,43 @@ def restates_channel(label: str, channel: str) -> bool:
 
 
 _SCATTER = ("FSC", "SSC", "FS ", "SS ", "FS-", "SS-", "FS_", "SS_", "FS.", "SS.")
+
+
+def companion_labels(first: Mapping[str, str], copy: Mapping[str, str]) -> dict[int, str]:
+    """Labels for the channels of ``copy`` (TEXT keywords of an FCS 3.x dataset) taken from
+    ``first`` (those of the FCS 2.0 dataset of the same events, as a Beckman Coulter LMD file
+    holds them): the 2.0 dataset labels its channels (``$P3S = CD3-FITC`` on ``FL1 Log``), the
+    3.x copy names detectors only (``FL1``, no ``$PnS``). A channel of ``copy`` without a label of
+    its own takes the one label the channels of its detector carry in ``first`` beyond restating
+    themselves (:func:`restates_channel`; ``FL1 Log`` labelled ``CD3-FITC``, ``FL1 Lin`` not
+    labelled: ``CD3-FITC``); none when they carry two. Returns ``{n: label}`` for the ``$PnS``
+    keywords to set.
+
+    Parameters
+    ----------
+    first : mapping
+        The FCS 2.0 dataset's keywords.
+    copy : mapping
+        The FCS 3.x copy's keywords.
+    """
+    def channels(keywords: Mapping[str, str]) -> list[tuple[int, str, str]]:
+        try:
+            count = min(int(keywords.get("$PAR", "0").strip() or 0), 10_000)
+        except ValueError:
+            return []
+        return [(i, keywords.get(f"$P{i}N", ""), keywords.get(f"$P{i}S", "").strip()) for i in range(1, count + 1)]
+
+    labels: dict[tuple[str, ...], set[str]] = {}
+    for _, name, label in channels(first):
+        detector = _detector(_TOKENS.findall(name.lower()))
+        if detector and label and not restates_channel(label, name):
+            labels.setdefault(detector, set()).add(label)
+    carried = {}
+    for i, name, label in channels(copy):
+        found = labels.get(_detector(_TOKENS.findall(name.lower())), set())
+        if not label and len(found) == 1:  # two different labels on one detector: none is carried
+            carried[i] = next(iter(found))
+    return carried
 
 
 def is_scatter(channel: str) -> bool:

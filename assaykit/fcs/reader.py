@@ -186,6 +186,7 @@ def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sam
         size = os.fstat(handle.fileno()).st_size
         datasets = _scan_datasets(handle, size)
         index = _choose_dataset(datasets, dataset)
+        datasets[index] = _with_companion_labels(datasets, index, dataset)
         return _read_dataset(handle, size, file_path, datasets, index)
 
 
@@ -195,7 +196,8 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
     file_path = Path(path)
     with _as_format_errors(file_path), _open(file_path) as handle:
         datasets = _scan_datasets(handle, os.fstat(handle.fileno()).st_size)
-        return dict(datasets[_choose_dataset(datasets, dataset)].keywords)
+        index = _choose_dataset(datasets, dataset)
+        return dict(_with_companion_labels(datasets, index, dataset).keywords)
 
 
 def _open(path: Path) -> io.BufferedReader:
@@ -316,6 +318,26 @@ def _merge_supplemental_text(
 
 def _version(dataset: _Dataset) -> str:
     return dataset.header.version[3:]
+
+
+def _with_companion_labels(datasets: list[_Dataset], index: int, requested: int | None) -> _Dataset:
+    """The dataset read by default from a Beckman Coulter LMD file (its FCS 3.x copy, chosen by
+    :func:`_choose_dataset`) with the channel labels of its FCS 2.0 dataset where it has none
+    (:func:`.channels.companion_labels`), said in a note; any other dataset as it is."""
+    from dataclasses import replace
+
+    from .channels import companion_labels
+
+    chosen = datasets[index]
+    if requested is not None or index == 0:
+        return chosen
+    carried = companion_labels(datasets[0].keywords, chosen.keywords)
+    if not carried:
+        return chosen
+    note = ("channel labels carried from the file's FCS 2.0 dataset of the same events: "
+            + ", ".join(f"{chosen.keywords.get(f'$P{i}N', i)} = {label}" for i, label in sorted(carried.items())))
+    return replace(chosen, keywords={**chosen.keywords, **{f"$P{i}S": label for i, label in carried.items()}},
+                   notes=(*chosen.notes, note))
 
 
 def _choose_dataset(datasets: list[_Dataset], requested: int | None) -> int:

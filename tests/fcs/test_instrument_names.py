@@ -202,3 +202,31 @@ def test_real_flowcore_file(corpus: Path) -> None:
     assert {k: dotted.index(c) for k, c in resolve(dotted).items()} == {
         k: sample.channels.index(c) for k, c in _resolve_file(sample).items()}
     assert np.isfinite(sample.events).all()
+
+
+def test_a_beckman_lmd_read_by_default_keeps_its_fcs2_labels(corpus: Path) -> None:
+    """A Beckman Coulter LMD file holds its events twice: an FCS 2.0 dataset whose channels are
+    labelled (FC500: 'FL1 Log' = CD3-FITC, 'FL2 Log' = CD4-PE) and the FCS 3.0 copy read by
+    default (full resolution), which names detectors only. The copy's channels take the 2.0
+    labels by detector, said in a note; a dataset asked for by number is read as it is; labels
+    that only restate their channel (coulter.lmd, Gallios) carry nothing."""
+    fc500 = corpus / "cytoflow" / "instruments" / "Beckman Coulter - Cytomics FC500.LMD"
+    sample = read_fcs(fc500)
+    assert sample.channels[:4] == ("FS", "SS", "FL1", "FL2")
+    assert sample.markers[:4] == ("", "", "CD3-FITC", "CD4-PE") and set(sample.markers[4:]) == {""}
+    assert any("FL1 = CD3-FITC, FL2 = CD4-PE" in note for note in sample.notes)
+    assert set(read_fcs(fc500, dataset=1).markers) == {""}
+    gallios = corpus / "cytoflow" / "instruments" / "Beckman Coulter - Gallios.LMD"
+    for other in (corpus / "flowkit" / "coulter.lmd", gallios):
+        assert set(read_fcs(other).markers) == {""}, other
+
+
+def test_companion_labels_carry_one_agreed_label_per_detector() -> None:
+    from assaykit.fcs.channels import companion_labels
+
+    first = {"$PAR": "4", "$P1N": "FL1 Log", "$P1S": "CD14 PC5", "$P2N": "FL1 Lin", "$P2S": "FL1 Lin",
+             "$P3N": "FL2 Log", "$P3S": "HLA-DR PE", "$P4N": "FL2 Lin", "$P4S": "CD3 PE"}
+    copy = {"$PAR": "3", "$P1N": "FL1", "$P2N": "FL2", "$P3N": "FL3"}
+    assert companion_labels(first, copy) == {1: "CD14 PC5"}  # FL2: two labels disagree; FL3: none
+    assert companion_labels(first, {**copy, "$P1S": "mine"}) == {}  # a label of its own is kept
+    assert companion_labels({"$PAR": "x"}, copy) == {} and companion_labels(first, {"$PAR": "-3"}) == {}
