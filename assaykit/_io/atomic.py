@@ -580,8 +580,8 @@ def _check_contents(target: Path, error: type[AssayKitError], earlier: tuple[str
     if os.path.lexists(target) and not target.is_dir():
         raise error("the output folder is a file; name a folder", target)
     try:
-        if not (target.is_dir() and any(target.iterdir())):
-            return False
+        if not (target.is_dir() and any(not os_litter(p.name) for p in target.iterdir())):
+            return False  # empty, or holding only a file browser's files (carried into the new folder)
         if earlier and not (target / "manifest.json").exists() \
                 and all(p.name in earlier and p.is_file() and not p.is_symlink() for p in target.iterdir()):
             return True  # an older assaykit's folder of this kind: its files alone
