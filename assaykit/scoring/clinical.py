@@ -94,9 +94,11 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
 
     table, _, _ = read_table(Path(path), None, AssayKitError, "clinical table", fits)
     names = [str(c).strip() for c in table.columns]
-    duplicated = column_problems(names, excel=Path(path).suffix.lower() in (".xlsx", ".xlsm"))
+    workbook = Path(path).suffix.lower() in (".xlsx", ".xlsm")
+    duplicated = column_problems(names, excel=workbook)
     if duplicated:
-        raise AssayKitError("; ".join(duplicated), path)
+        raise AssayKitError(listed(duplicated), path)
+    dated = False
     columns = [column_key(c) for c in names]
     if "patient" not in columns or not any(c in columns for c in VALUE_COLUMNS):
         missing = ["patient"] if "patient" not in columns else []
@@ -148,14 +150,17 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
                 problems.append(f"row {number}: {column} {quote(text)} is not a plausible time (from "
                                 f"{EARLIEST:%Y-%m-%d} to today)")
                 continue
-            if _date_only(text):
-                if column in TIMES_OF_DAY:
-                    problems.append(f"row {number}: {column} {quote(text)} is a date without a time of day; the "
-                                    "delay from draw to staining needs both times (2026-11-17 06:30)")
+            if _date_only(text) or (workbook and column in TIMES_OF_DAY and text.endswith(" 00:00:00")):
+                if column in TIMES_OF_DAY:  # a workbook's date cell reads as midnight: told apart from none
+                    problems.append(f"row {number}: {column} {quote(text)} has no time of day")
+                    dated = True
                     continue
             else:
                 zoned.setdefault(dt.datetime.fromisoformat(text).tzinfo is not None, (number, column, text))
             _give(given, problems, key, column, stamp, number, text)
+    if dated:
+        problems.append("the delay from draw to staining needs the time of day of both (2026-11-17 06:30; a "
+                        "workbook's 00:00 reads as a date alone: type 00:01)")
     if len(zoned) == 2:
         (with_row, with_column, with_text), (local_row, local_column, local_text) = zoned[True], zoned[False]
         problems.append(f"row {with_row}: {with_column} {quote(with_text)} has a UTC offset and row {local_row}: "

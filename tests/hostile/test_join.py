@@ -230,7 +230,8 @@ def test_a_date_without_a_time_of_day_is_refused_where_a_delay_is_measured(tmp_p
         assert clinical.time("P02", "D3", "stained_at") - clinical.time("P02", "D3", "drawn_at") == \
             dt.timedelta(hours=2)
         return
-    with pytest.raises(AssayKitError, match=rf"row 3: {column} '{date}' is a date without a time of day"):
+    with pytest.raises(AssayKitError, match=rf"row 3: {column} '{date}' has no time of day; the delay from draw "
+                                            r"to staining needs the time of day of both"):
         read_clinical_table(path, now=NOW)
 
 
@@ -313,3 +314,19 @@ def test_lines_of_foreign_files_are_still_described_by_length() -> None:
     for line in lines:
         assert quote(line) == f"a text of {len(line)} characters", line
 
+
+
+def test_a_workbook_date_cell_without_a_time_is_refused_where_a_delay_is_measured(tmp_path: Path) -> None:
+    """An Excel date cell (no time part) reads as midnight, which cannot be told from a date
+    alone: in drawn_at or stained_at it is refused naming the row, not read as a 0 h delay."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(("patient", "timepoint", "drawn_at", "stained_at"))
+    sheet.append(("P01", "D3", dt.datetime(2026, 11, 17), dt.datetime(2026, 11, 17)))
+    sheet.append(("P02", "D3", dt.datetime(2026, 11, 17, 6, 30), dt.datetime(2026, 11, 17, 8, 0)))
+    book.save(tmp_path / "clinical.xlsx")
+    with pytest.raises(AssayKitError, match=r"row 2: drawn_at '2026-11-17 00:00:00' has no time of day; row 2: "
+                                            r"stained_at .* type 00:01"):
+        read_clinical_table(tmp_path / "clinical.xlsx", now=NOW)
