@@ -194,3 +194,24 @@ def test_truth_calibration_in_each_style(tmp_path: Path, style: str) -> None:
         pe = np.linalg.solve(spill.T, np.vstack([pe, percp]))[0]
     abc = 10 ** (float(row["calibration_slope"]) * np.log10(np.median(pe)) + float(row["calibration_intercept"]))
     assert abc == pytest.approx(float(row["true_abc"]), rel=0.03)
+
+
+def test_simulate_force_names_the_fcs_files_it_left_from_before(tmp_path: Path) -> None:
+    """--force rewrites its own files and keeps the others; FCS files of an earlier, larger
+    simulation are named (score reads every *.fcs of the folder), and none is changed."""
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+
+    folder = tmp_path / "run"
+    first = CliRunner().invoke(app, ["simulate", str(folder), "--patients", "2", "--events", "2000"])
+    assert first.exit_code == 0, first.output
+    before = {p.name: p.read_bytes() for p in folder.glob("*.fcs")}
+    second = CliRunner().invoke(app, ["simulate", str(folder), "--patients", "1", "--events", "2000", "--force"])
+    assert second.exit_code == 0, second.output
+    with open(folder / "plate_map.csv", newline="") as handle:
+        written = {row["file"] for row in csv.DictReader(handle)}  # the tubes of the new run
+    left = sorted(set(before) - written)
+    assert len(left) == 4 and f"left {len(left)} FCS file(s) from before" in second.output
+    assert all(name in second.output for name in left)
+    assert all((folder / name).read_bytes() == before[name] for name in left)

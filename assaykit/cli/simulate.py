@@ -63,7 +63,14 @@ def simulate(
         raise AssayKitError(f"--monocytes must be two percentages LOW,HIGH, not {monocytes!r}") from None
     if not 0 < low <= high <= 30:
         raise AssayKitError(f"--monocytes must satisfy 0 < LOW <= HIGH <= 30 (% of events), not {monocytes!r}")
+    import time
+
+    started = time.time_ns()
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
                                         style=instrument.value, monocyte_percent=(low, high),
                                         specimen=specimen.value), force=force)
     say(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
+    left = sorted(p.name for p in folder.glob("*.fcs") if p.is_file() and p.stat().st_mtime_ns < started)
+    if left:  # --force keeps what it did not write now; score reads every *.fcs of the folder
+        say(f"left {len(left)} FCS file(s) from before as they were (score reads every *.fcs here: move them "
+            f"away): {', '.join(left[:5])}" + (f" and {len(left) - 5} more" if len(left) > 5 else ""))
