@@ -105,6 +105,12 @@ class InstrumentStyle:
     signals spill (the lab's matrix lives in its FlowJo workspace). ``log_columns`` are the
     columns log-amplified (``$PnE = log_decades,log_low``: value = log_low x 10^(decades x
     channel / range)); ``keywords`` are the instrument's own TEXT keywords.
+
+    With ``lmd_channels`` the file is a Beckman Coulter list-mode (LMD) file of two datasets
+    chained by ``$NEXTDATA`` (:meth:`write_lmd`): an FCS 2.0 dataset of 10-bit values named
+    ``lmd_channels`` and labelled ``markers`` (scatter linear, fluorescence log-amplified over 4
+    decades, ``$PnE = 4.0,0.1024``), then the FCS 3.0 copy at full resolution named ``channels``
+    with no ``$PnS`` and the spillover matrix by parameter number.
     """
 
     name: str
@@ -124,6 +130,8 @@ class InstrumentStyle:
     log_columns: tuple[int, ...] = (3, 4)  # columns of CHANNELS log-amplified when log_decades (2: SSC too)
     log_low: float = 1.0  # $PnE f2: the value of channel 0 (Beckman Coulter: 0.1024, top of scale 1024)
     keywords: tuple[tuple[str, str], ...] = ()  # instrument keywords written into TEXT
+    lmd_channels: tuple[str | None, ...] = ()  # Beckman list mode: the FCS 2.0 dataset's $PnN, per column
+    extension: str = ".fcs"  # the files' extension in a run folder (a Navios writes .LMD)
 
     @property
     def columns(self) -> list[int]:
@@ -160,6 +168,8 @@ class InstrumentStyle:
         channels = [name for name in self.channels if name is not None]  # the columns' names
         markers = [self.markers[i] for i in self.columns]
         values = self.to_channels(events, instrument)
+        if self.lmd_channels:
+            return self.write_lmd(path, values, instrument, keywords)
         if not self.integer:
             ranges = {f"$P{n}R": str(self.channel_range) for n in range(1, len(channels) + 1)}
             return write_fcs(path, values, channels, markers, {**keywords, **ranges})
@@ -168,6 +178,59 @@ class InstrumentStyle:
         return write_fcs_integer(path, values.astype(np.int64), channels, markers, keywords, version=self.version,
                                  bits=self.bits, ranges=[self.channel_range] * len(channels),
                                  amplification=amplification)
+
+    def write_lmd(self, path: str | os.PathLike[str], values: np.ndarray, instrument: Instrument,
+                  keywords: dict[str, str]) -> Path:
+        """Write this style's channel ``values`` (:meth:`to_channels`: the full-resolution FCS 3.0
+        copy, 0 .. ``channel_range`` - 1) as a Beckman Coulter LMD file laid out as the corpus's
+        Gallios and FC500 files are: first an FCS 2.0 dataset (``$BYTEORD 1,2``, 16-bit words
+        holding 10-bit values, ``$PnR 1024``), named ``lmd_channels`` and labelled ``markers``:
+        scatter and time linear (copy // 1024, ``$PnE 0,0``), fluorescence log-amplified
+        (``$PnE = " 4.0,0.1024"``, channel = 256 x log10(copy / 104.8576)), with the run's
+        descriptive keywords (``$CYT``, ``$DATE``, ``$FIL`` ...) and the spillover in percent
+        (``$DFCnTOm``); then, at its ``$NEXTDATA``, the FCS 3.0 copy (``$BYTEORD 1,2,3,4``, 32-bit,
+        ``$PnR`` ``channel_range``, ``$PnE 0,0``, DATA before TEXT) named ``channels``, with no
+        ``$PnS``, no ``$CYT``/``$DATE``/``$FIL``, and ``$SPILLOVER`` naming the detectors by
+        parameter number. The data are not compensated (both datasets spill)."""
+        from .fcs.writer import integer_dataset, write_fcs_datasets
+
+        columns = self.columns
+        first_names = [self.lmd_channels[i] or "" for i in columns]
+        copy_names = [self.channels[i] or "" for i in columns]
+        labels = [self.markers[i] for i in columns]
+        copy = np.rint(values).astype(np.int64)
+        fluorescence = [k for k, i in enumerate(columns) if i in (3, 4)]
+        first = copy // 1024
+        logged = np.floor(256.0 * np.log10(np.maximum(copy[:, fluorescence], 1) / 104.8576))
+        first[:, fluorescence] = np.clip(logged, 0, 1023)
+        first = np.clip(first, 0, 1023)
+        amplification = [" 4.0,0.1024" if k in fluorescence else "0,0" for k in range(len(columns))]
+        # the spillover: percent per detector pair in the 2.0 dataset, by parameter number in the copy
+        detectors = [int("".join(c for c in (self.lmd_channels[i] or "").split()[0] if c.isdigit()) or 0)
+                     for i in (3, 4)]
+        matrix = np.eye(2) if self.hardware_compensation else instrument.spillover()
+        dfc = {f"$DFC{a}TO{b}": "0.0" for b in range(1, 11) for a in range(1, 11)}
+        for r, source in enumerate(detectors):
+            for c, target in enumerate(detectors):
+                if source != target:
+                    dfc[f"$DFC{source}TO{target}"] = f"{100 * matrix[r, c]:.2f}"
+        numbers = [str(columns.index(i) + 1) for i in (3, 4)]
+        spillover = f"2,{','.join(numbers)},{','.join(f'{v:.3f}' for v in matrix.ravel())}"
+        descriptive = {k: v for k, v in keywords.items() if k not in ("$SPILLOVER", "$TIMESTEP")}
+        shared = {k: v for k, v in keywords.items() if k in ("WELL ID", "CREATOR")}
+
+        def first_dataset(nextdata: int) -> bytes:
+            return integer_dataset(first, first_names, labels, {**descriptive, **dfc}, version="2.0", bits=16,
+                                   ranges=[1024] * len(columns), amplification=amplification, nextdata=nextdata,
+                                   delimiter="\\")
+
+        def copy_dataset(nextdata: int) -> bytes:
+            return integer_dataset(copy, copy_names, None, {**shared, "@CRS20BITFORMAT": "TRUE",
+                                                            "$SPILLOVER": spillover},
+                                   version="3.0", bits=32, ranges=[self.channel_range] * len(columns),
+                                   nextdata=nextdata, data_first=True, delimiter="\\")
+
+        return write_fcs_datasets(path, [first_dataset, copy_dataset])
 
 
 STYLES = {
@@ -191,6 +254,12 @@ STYLES = {
         integer=True, scatter_gain=1024 / 262144, fluorescence_gain=1024 / 262144, log_decades=4.0,
         log_columns=(2, 3, 4), log_low=0.1024, hardware_compensation=True,
         keywords=(("$SYS", "CXP"), ("@COMPENSATIONMODE", "Advanced"), ("$DFC2TO4", "12.00"), ("$DFC4TO2", "0.40"))),
+    "navios-lmd": InstrumentStyle(
+        "navios-lmd", "Navios", ("FS-A", "FS-H", "SS-A", "FL2-A", "FL4-A", "TIME"),
+        ("FS INT LIN", "FS PEAK LIN", "SS INT LIN", "HLA-DR PE", "CD14 PC5.5", "TIME"), version="3.0", bits=32,
+        channel_range=1048576, integer=True, scatter_gain=4.0, fluorescence_gain=4.0,
+        lmd_channels=("FS INT LIN", "FS PEAK LIN", "SS INT LIN", "FL2 INT LOG", "FL4 INT LOG", "TIME"),
+        extension=".LMD", keywords=(("$SYS", "BCI"),)),
 }
 """Instrument styles of the simulator: FACSCanto II (float, 0-262,144), Navios (integer,
 0-1,048,576, FS INT/FL2 INT names, FCS 3.0) and FACSCalibur (FCS 2.0, 10-bit, log-amplified
@@ -462,9 +531,9 @@ def _well(index: int) -> str:
     return f"{'ABCDEFGH'[index // 12]}{index % 12 + 1}"
 
 
-def _file_name(well: str) -> str:
-    # BD FACSDiva style: Specimen_001_A1_A01.fcs
-    return f"Specimen_001_{well}_{well[0]}{int(well[1:]):02d}.fcs"
+def _file_name(well: str, extension: str = ".fcs") -> str:
+    # BD FACSDiva style: Specimen_001_A1_A01.fcs (a Navios list-mode file: .LMD)
+    return f"Specimen_001_{well}_{well[0]}{int(well[1:]):02d}{extension}"
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -590,7 +659,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
         for condition in spec.conditions:
             well = _well(index)
             index += 1
-            name = _file_name(well)
+            name = _file_name(well, STYLES[spec.style].extension)
             abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
             scenario = specimen_scenario(spec.specimen, n_events=spec.events, monocyte_abc=abc,
                                          monocyte_fraction=monocyte_fraction)
@@ -605,7 +674,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
                                "true_monocytes": tube.n_monocytes, "events": spec.events,
                                "calibration_slope": slope, "calibration_intercept": f"{intercept:.6g}"})
     well = "H12"
-    name = _file_name(well)
+    name = _file_name(well, STYLES[spec.style].extension)
     beads = simulate_beads(spec.bead_values, rng, n_events=10000, instrument=instrument)
     write_tube(out / name, beads, well, instrument, spec.style)
     write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(beads.labels))
