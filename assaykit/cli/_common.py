@@ -120,6 +120,7 @@ class Instrument(StrEnum):
     calibur = "calibur"
     lsr = "lsr"
     fc500 = "fc500"
+    navios_lmd = "navios-lmd"
 
 
 LotOption = Annotated[Path | None, typer.Option(

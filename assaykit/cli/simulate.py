@@ -29,7 +29,9 @@ def simulate(
              "FS INT/FL2 INT names), calibur (FCS 2.0, 10-bit, log-amplified FL2-H/FL3-H) or lsr (LSRII "
              "DC/monocyte panel: MHCII on PerCP-Cy5.5, CD14 PE-Cy7, no FSC-H, identity $SPILLOVER, the lab's "
              "matrix in compensation.csv) or fc500 (Beckman Coulter FC500: FCS 2.0, 10-bit, FS Lin, SS Log and "
-             "FL2 Log/FL4 Log log-amplified, labels restating the channels, compensated at acquisition).")] = (
+             "FL2 Log/FL4 Log log-amplified, labels restating the channels, compensated at acquisition) or navios-lmd "
+             "(a Navios list-mode .LMD file: an FCS 2.0 dataset labelled HLA-DR PE / CD14 PC5.5, then the FCS 3.0 "
+             "full-resolution copy FS-A ... FL4-A that assaykit reads, its labels carried from the 2.0 dataset).")] = (
         Instrument.canto),
     specimen: Annotated[Specimen, typer.Option(
         case_sensitive=False, help="Specimen: whole_blood, pbmc (no granulocytes; use --monocytes 10,30) or "
@@ -50,6 +52,7 @@ def simulate(
 
     Example: assaykit simulate demo --patients 4 --events 20000 --seed 1   (demo: a new folder)
     """
+    from ..scoring.pipeline import FCS_SUFFIXES
     from ..simulate import RunSpec, write_run
 
     names = tuple(c.strip() for c in conditions.split(",") if c.strip())
@@ -70,7 +73,8 @@ def simulate(
                                         style=instrument.value, monocyte_percent=(low, high),
                                         specimen=specimen.value), force=force)
     say(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
-    left = sorted(p.name for p in folder.glob("*.fcs") if p.is_file() and p.stat().st_mtime_ns < started)
-    if left:  # --force keeps what it did not write now; score reads every *.fcs of the folder
-        say(f"left {len(left)} FCS file(s) from before as they were (score reads every *.fcs here: move them "
+    left = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in FCS_SUFFIXES and p.is_file()
+                  and p.stat().st_mtime_ns < started)
+    if left:  # --force keeps what it did not write now; score reads every *.fcs and *.lmd of the folder
+        say(f"left {len(left)} FCS file(s) from before as they were (score reads every *.fcs and *.lmd here: move them "
             f"away): {', '.join(left[:5])}" + (f" and {len(left) - 5} more" if len(left) > 5 else ""))

@@ -31,6 +31,11 @@ MAX_DATASETS = 1000  # datasets one $NEXTDATA chain may hold (instruments write 
 MAX_TEXT_BYTES = 16 << 20  # TEXT (primary and supplemental) of all the file's datasets together, read at most
 UNREADABLE_SPILLOVER = "the file declares a spillover matrix that cannot be read"
 SPILLOVER_KEYWORDS = ("$SPILLOVER", "SPILL", "$SPILL", "SPILLOVER")
+ACQUISITION_KEYWORDS = ("$CYT", "$CYTNUM", "$DATE", "$BTIM", "$ETIM", "$FIL", "$SMNO", "$SRC", "$OP", "$INST",
+                        "$SYS", "$CELLS", "$EXP", "$PROJ", "$COM")
+"""Keywords that describe the acquisition, not the data's layout. A Beckman Coulter LMD file writes
+them in its FCS 2.0 dataset only (the corpus's FC500, Gallios and coulter.lmd copies have no
+``$CYT``, ``$DATE`` or ``$FIL``); its FCS 3.x copy, read by default, takes them from there."""
 _NON_FLUORESCENCE = ("FSC", "SSC", "FS ", "SS ", "TIME", "EVENT", "WIDTH", "FS_", "SS_")
 
 
@@ -323,7 +328,8 @@ def _version(dataset: _Dataset) -> str:
 def _with_companion_labels(datasets: list[_Dataset], index: int, requested: int | None) -> _Dataset:
     """The dataset read by default from a Beckman Coulter LMD file (its FCS 3.x copy, chosen by
     :func:`_choose_dataset`) with the channel labels of its FCS 2.0 dataset where it has none
-    (:func:`.channels.companion_labels`), said in a note; any other dataset as it is."""
+    (:func:`.channels.companion_labels`) and the 2.0 dataset's :data:`ACQUISITION_KEYWORDS` it
+    lacks (instrument, date, file name), each said in a note; any other dataset as it is."""
     from dataclasses import replace
 
     from .channels import companion_labels
@@ -331,13 +337,21 @@ def _with_companion_labels(datasets: list[_Dataset], index: int, requested: int 
     chosen = datasets[index]
     if requested is not None or index == 0:
         return chosen
-    carried = companion_labels(datasets[0].keywords, chosen.keywords)
-    if not carried:
+    first = datasets[0].keywords
+    carried = companion_labels(first, chosen.keywords)
+    described = {k: first[k] for k in ACQUISITION_KEYWORDS
+                 if first.get(k, "").strip() and not chosen.keywords.get(k, "").strip()}
+    notes = list(chosen.notes)
+    if carried:
+        notes.append("channel labels carried from the file's FCS 2.0 dataset of the same events: "
+                     + ", ".join(f"{chosen.keywords.get(f'$P{i}N', i)} = {label}"
+                                 for i, label in sorted(carried.items())))
+    if described:
+        notes.append(f"acquisition keywords carried from the file's FCS 2.0 dataset: {', '.join(described)}")
+    if not carried and not described:
         return chosen
-    note = ("channel labels carried from the file's FCS 2.0 dataset of the same events: "
-            + ", ".join(f"{chosen.keywords.get(f'$P{i}N', i)} = {label}" for i, label in sorted(carried.items())))
-    return replace(chosen, keywords={**chosen.keywords, **{f"$P{i}S": label for i, label in carried.items()}},
-                   notes=(*chosen.notes, note))
+    return replace(chosen, keywords={**chosen.keywords, **described,
+                                     **{f"$P{i}S": label for i, label in carried.items()}}, notes=tuple(notes))
 
 
 def _choose_dataset(datasets: list[_Dataset], requested: int | None) -> int:

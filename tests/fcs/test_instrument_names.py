@@ -221,6 +221,26 @@ def test_a_beckman_lmd_read_by_default_keeps_its_fcs2_labels(corpus: Path) -> No
         assert set(read_fcs(other).markers) == {""}, other
 
 
+def test_a_beckman_lmd_read_by_default_keeps_its_instrument_and_date(corpus: Path) -> None:
+    """The FCS 3.0 copy of a Beckman Coulter LMD file has no $CYT, $DATE or $FIL (its FCS 2.0
+    dataset has them): read by default, it takes them from the 2.0 dataset, said in a note, so a
+    run's samples.csv and ledger name the instrument and the acquisition date; a dataset asked
+    for by number is read as it is."""
+    from assaykit.fcs import read_fcs_text
+    from assaykit.fcs.text import acquisition_date
+
+    cyt = corpus / "cytoflow" / "instruments"
+    for path, instrument, date in ((cyt / "Beckman Coulter - Cytomics FC500.LMD", "Cytomics FC 500", "2003-06-24"),
+                                   (cyt / "Beckman Coulter - Gallios.LMD", "Gallios", "2010-12-28"),
+                                   (corpus / "flowkit" / "coulter.lmd", "Cytomics FC 500", "2009-11-11")):
+        assert "$CYT" not in read_fcs_text(path, dataset=1), path  # the copy as written
+        keywords = read_fcs_text(path)
+        assert keywords["$CYT"] == instrument and acquisition_date(keywords).startswith(date), path
+        assert keywords["$FIL"] == read_fcs_text(path, dataset=0)["$FIL"]
+        assert any(n.startswith("acquisition keywords carried") and "$CYT, $DATE" in n
+                   for n in read_fcs(path).notes), path
+
+
 def test_companion_labels_carry_one_agreed_label_per_detector() -> None:
     from assaykit.fcs.channels import companion_labels
 
