@@ -179,7 +179,66 @@ def test_fc500_style_as_cxp_writes_it(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sample.raw[:, 0], np.clip(np.rint(tube.events[:, 0] / 256.0), 0, 1023))
 
 
-@pytest.mark.parametrize("style", ["canto", "navios", "calibur", "fc500"])
+def _datasets(path: Path) -> list[tuple[str, dict[str, str], int]]:
+    """(version, TEXT keywords, first byte) of each dataset of a file, parsed here byte by byte
+    (not by assaykit's reader): HEADER offsets, the TEXT's own delimiter, $NEXTDATA."""
+    data = path.read_bytes()
+    found, start = [], 0
+    while True:
+        header = data[start:start + 58].decode("ascii")
+        text_start, text_end = int(header[10:18]), int(header[18:26])
+        text = data[start + text_start:start + text_end + 1].decode("latin-1")
+        delimiter = text[0]
+        fields = text[1:-1].replace(delimiter * 2, "\0").split(delimiter)
+        keywords = {k.replace("\0", delimiter): v.replace("\0", delimiter) for k, v in zip(fields[::2], fields[1::2])}
+        found.append((header[3:6], keywords, start))
+        if int(keywords["$NEXTDATA"]) == 0:
+            return found
+        start += int(keywords["$NEXTDATA"])
+
+
+def test_navios_lmd_style_as_the_corpus_lmd_files_are_laid_out(tmp_path: Path) -> None:
+    # the Gallios/FC500 LMD layout (corpus): an FCS 2.0 dataset (backslash-delimited TEXT, 16-bit words of
+    # 10-bit values, $PnR 1024, log channels $PnE ' 4.0,0.1024', the protocol's labels, $CYT/$DATE/$FIL,
+    # $DFCnTOm), then at $NEXTDATA the FCS 3.0 copy (32-bit, $PnR 1048576, $PnE 0,0, DATA before TEXT,
+    # FS-A ... names without $PnS, $SPILLOVER by parameter number)
+    instrument = Instrument()
+    tube = simulate_blood(Scenario(n_events=5000), np.random.default_rng(11))
+    path = write_tube(tmp_path / "n.LMD", tube, instrument=instrument, style="navios-lmd")
+    (v0, first, _), (v1, copy, offset) = _datasets(path)
+    assert (v0, v1) == ("2.0", "3.0") and first["$TOT"] == copy["$TOT"] == "5000"
+    assert [first[f"$P{n}N"] for n in range(1, 7)] == ["FS INT LIN", "FS PEAK LIN", "SS INT LIN", "FL2 INT LOG",
+                                                       "FL4 INT LOG", "TIME"]
+    assert [first.get(f"$P{n}S") for n in (4, 5)] == ["HLA-DR PE", "CD14 PC5.5"]
+    assert [first[f"$P{n}E"] for n in range(1, 7)] == ["0,0"] * 3 + [" 4.0,0.1024"] * 2 + ["0,0"]
+    assert {first[f"$P{n}R"] for n in range(1, 7)} == {"1024"} and first["$BYTEORD"] == "1,2"
+    assert first["$CYT"] == "Navios" and first["$DFC2TO4"] == "12.00" and first["$DFC4TO2"] == "0.40"
+    assert [copy[f"$P{n}N"] for n in range(1, 7)] == ["FS-A", "FS-H", "SS-A", "FL2-A", "FL4-A", "TIME"]
+    assert not any(k.startswith("$P") and k.endswith("S") for k in copy) and "$CYT" not in copy
+    assert {copy[f"$P{n}R"] for n in range(1, 7)} == {"1048576"} and copy["$BYTEORD"] == "1,2,3,4"
+    assert copy["$SPILLOVER"] == "2,4,5,1.000,0.120,0.004,1.000"
+    assert int(copy["$BEGINDATA"]) == 58 and int(path.read_bytes()[offset + 10:offset + 18]) > int(copy["$ENDDATA"])
+    # assaykit reads the copy by default, labelled from the 2.0 dataset, with its instrument and date
+    sample = read_fcs(path)
+    assert sample.dataset == 1 and sample.markers[3:5] == ("HLA-DR PE", "CD14 PC5.5")
+    assert sample.keywords["$CYT"] == "Navios" and sample.spillover.channels == ("FL2-A", "FL4-A")
+    np.testing.assert_array_equal(sample.raw[:, :5], np.clip(np.rint(4.0 * tube.events[:, :5].astype(float)), 0,
+                                                             1048575))
+    # the 2.0 dataset: scatter = copy // 1024; fluorescence within one channel (0.9 %) of the copy / 1024
+    low = read_fcs(path, dataset=0)
+    np.testing.assert_array_equal(low.raw[:, 0], sample.raw[:, 0] // 1024)
+    bright = sample.raw[:, 3] > 2000
+    np.testing.assert_allclose(low.events[bright, 3], sample.raw[bright, 3] / 1024, rtol=0.0091)
+    # FlowIO (an independent reader) reads both datasets, value for value
+    import flowio
+
+    first_io, copy_io = flowio.read_multiple_data_sets(str(path))
+    np.testing.assert_array_equal(copy_io.as_array(preprocess=False), sample.raw)
+    np.testing.assert_array_equal(first_io.as_array(preprocess=False), low.raw)
+    assert [c["pne"] for c in first_io.channels.values()] == [(0.0, 0.0)] * 3 + [(4.0, 0.1024)] * 2 + [(0.0, 0.0)]
+
+
+@pytest.mark.parametrize("style", ["canto", "navios", "calibur", "fc500", "navios-lmd"])
 def test_truth_calibration_in_each_style(tmp_path: Path, style: str) -> None:
     # truth.csv's slope and intercept turn the style's own PE values into AB/C
     folder = write_run(tmp_path / style, RunSpec(patients=1, conditions=("unstimulated",), events=20000, seed=3,
@@ -215,3 +274,21 @@ def test_simulate_force_names_the_fcs_files_it_left_from_before(tmp_path: Path) 
     assert len(left) == 4 and f"left {len(left)} FCS file(s) from before" in second.output
     assert all(name in second.output for name in left)
     assert all((folder / name).read_bytes() == before[name] for name in left)
+
+
+def test_simulate_force_names_the_lmd_files_it_left_from_before(tmp_path: Path) -> None:
+    """A Navios run's .LMD files (score reads them) left by a later run over them are named too."""
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+
+    folder = tmp_path / "run"
+    first = CliRunner().invoke(app, ["simulate", str(folder), "--patients", "1", "--conditions", "a,b",
+                                     "--events", "2000", "--instrument", "navios-lmd"])
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in folder.glob("*.LMD")) == ["Specimen_001_A1_A01.LMD", "Specimen_001_A2_A02.LMD",
+                                                             "Specimen_001_H12_H12.LMD"]
+    second = CliRunner().invoke(app, ["simulate", str(folder), "--patients", "1", "--conditions", "a",
+                                      "--events", "2000", "--force"])
+    assert second.exit_code == 0, second.output
+    assert "left 3 FCS file(s) from before" in second.output and "Specimen_001_A2_A02.LMD" in second.output

@@ -32,6 +32,8 @@ CODES = {name: code for code, name in LABELS.items()}
 # a Navios whose protocol names no markers: every $PnS restates its channel
 NAVIOS_PLAIN = replace(STYLES["navios"], name="navios-plain", markers=("FS INT", "FS PEAK", "SS INT", "FL2 INT",
                                                                         "FL4 INT", "TIME"))
+# a Navios list-mode file whose protocol names no markers: its FCS 2.0 dataset's labels restate the channels
+NAVIOS_LMD_PLAIN = replace(STYLES["navios-lmd"], name="navios-lmd-plain", markers=STYLES["navios-lmd"].lmd_channels)
 # a FACSCalibur file as CellQuest labels it: FSC-H 'FSC-H', SSC-H 'SSC-H'
 CELLQUEST = replace(STYLES["calibur"], name="cellquest", markers=("", "FSC-H", "SSC-H", "FL2-H", "FL3-H", "Time"))
 
@@ -47,6 +49,16 @@ GRID = [
     (specimen_scenario("pbmc", n_events=60000, monocyte_fraction=0.2, monocyte_abc=3000), "fc500", 0.95),
     (Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=3000), NAVIOS_PLAIN, 0.97),
     (Scenario(n_events=100000, monocyte_fraction=0.02, monocyte_abc=20000, doublet_fraction=0.08), NAVIOS_PLAIN, 0.97),
+    # a Navios LMD file read by default: its FCS 3.0 copy (FS-A ... FL4-A), CD14 found only through the label
+    # 'CD14 PC5.5' carried from the FCS 2.0 dataset, compensated by the copy's $SPILLOVER (by parameter number)
+    (Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=500), "navios-lmd", 0.97),
+    (Scenario(n_events=100000, monocyte_fraction=0.07, monocyte_abc=60000), "navios-lmd", 0.97),
+    (Scenario(n_events=100000, monocyte_fraction=0.02, monocyte_abc=20000, doublet_fraction=0.08), "navios-lmd", 0.97),
+    (Scenario(n_events=100000, monocyte_fraction=0.15, monocyte_abc=5000, nonclassical_fraction=0.15,
+              cd14_shift_decades=0.3), "navios-lmd", 0.97),
+    (Scenario(n_events=100000, monocyte_fraction=0.005, monocyte_abc=2000, nonclassical_fraction=0.0), "navios-lmd",
+     0.95),
+    (specimen_scenario("pbmc", n_events=60000, monocyte_fraction=0.2, monocyte_abc=3000), "navios-lmd", 0.95),
 ]
 
 
@@ -65,9 +77,13 @@ def test_accuracy_on_beckman_styles(tmp_path: Path, seed: int) -> None:
     tube = _tube(scenario, 700 + seed)
     result = _gate(write_tube(tmp_path / "t.fcs", tube, style=style))
     name = style if isinstance(style, str) else style.name
-    expected = ({"FSC-A": "FS Lin", "SSC-A": "SS Log", "CD14": "FL4 Log", "HLA-DR": "FL2 Log"} if name == "fc500"
-                else {"FSC-A": "FS INT", "FSC-H": "FS PEAK", "SSC-A": "SS INT", "CD14": "FL4 INT", "HLA-DR": "FL2 INT"})
+    expected = {"fc500": {"FSC-A": "FS Lin", "SSC-A": "SS Log", "CD14": "FL4 Log", "HLA-DR": "FL2 Log"},
+                "navios-lmd": {"FSC-A": "FS-A", "FSC-H": "FS-H", "SSC-A": "SS-A", "CD14": "FL4-A", "HLA-DR": "FL2-A"},
+                }.get(name, {"FSC-A": "FS INT", "FSC-H": "FS PEAK", "SSC-A": "SS INT", "CD14": "FL4 INT",
+                             "HLA-DR": "FL2 INT"})
     assert result.channels == expected
+    if name == "navios-lmd":
+        assert result.compensation == "$SPILLOVER (2 channels)" and result.frame.compensated("HLA-DR")
     gated, truth = result.masks["monocytes"], np.isin(tube.labels, MONOCYTE_LABELS)
     f1 = 2 * (gated & truth).sum() / (gated.sum() + truth.sum())
     pe = result.frame.scale("HLA-DR")
@@ -121,7 +137,7 @@ def test_fc500_alias_labelled_with_another_stain_is_refused(tmp_path: Path, labe
     Scenario(n_events=50000, monocyte_fraction=0.0, b_cell_fraction=0.05),  # no monocytes
     Scenario(n_events=50000, monocyte_fraction=0.07, cd14_shift_decades=2.4),  # CD14 not stained
 ])
-@pytest.mark.parametrize("style", ["fc500", NAVIOS_PLAIN])
+@pytest.mark.parametrize("style", ["fc500", NAVIOS_PLAIN, "navios-lmd"])
 def test_no_cd14_bright_cells_is_refused_on_beckman_styles(tmp_path: Path, scenario: Scenario,
                                                            style: str | InstrumentStyle) -> None:
     tube = _tube(scenario, 23)
@@ -129,19 +145,35 @@ def test_no_cd14_bright_cells_is_refused_on_beckman_styles(tmp_path: Path, scena
         _gate(write_tube(tmp_path / "none.fcs", tube, style=style))
 
 
-def test_fc500_run_in_ab_c_through_its_own_bead_tube(tmp_path: Path) -> None:
-    # a whole FC500 run as simulate writes it: the QuantiBRITE tube read in FL2 Log (the lot file
-    # names it), the monocytes' median FL2 Log turned into AB/C within 3 % of the simulated truth
+def test_navios_lmd_whose_fcs2_labels_restate_the_channels_is_refused_naming_cd14(tmp_path: Path) -> None:
+    # the copy names detectors only (FL4-A is not a CD14 alias: ECD and PC5.5 sit on FL3/FL4 of a Navios, APC on
+    # an Accuri's FL4): with no marker label to carry, CD14 cannot be found, and the one line says so
+    tube = _tube(Scenario(n_events=20000), 24)
+    path = write_tube(tmp_path / "plain.LMD", tube, style=NAVIOS_LMD_PLAIN)
+    with pytest.raises(GatingError) as caught:
+        _gate(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    assert "marker 'CD14' not found: no $PnS label names it" in message
+    assert "(channels: FS-A, FS-H, SS-A, FL2-A, FL4-A, TIME)" in message
+    # the same events with the protocol's labels are gated (the grid above)
+    assert _gate(write_tube(tmp_path / "labelled.LMD", tube, style="navios-lmd")).masks["monocytes"].any()
+
+
+@pytest.mark.parametrize("style", ["fc500", "navios-lmd"])
+def test_beckman_run_in_ab_c_through_its_own_bead_tube(tmp_path: Path, style: str) -> None:
+    # a whole FC500 or Navios LMD run as simulate writes it: the QuantiBRITE tube read in FL2 Log or FL2-A (the
+    # lot file names both), the monocytes' median turned into AB/C within 3 % of the simulated truth
     import csv
 
     from assaykit.beads import calibrate_file, load_lot
     from assaykit.simulate import RunSpec, write_run
 
-    folder = write_run(tmp_path / "fc500", RunSpec(patients=1, conditions=("unstimulated",), events=40000, seed=4,
-                                                    style="fc500", monocyte_percent=(8.0, 10.0)))
+    folder = write_run(tmp_path / style, RunSpec(patients=1, conditions=("unstimulated",), events=40000, seed=4,
+                                                  style=style, monocyte_percent=(8.0, 10.0)))
     rows = {row["role"]: row for row in csv.DictReader((folder / "truth.csv").open())}
     calibration = calibrate_file(folder / rows["beads"]["file"], load_lot(folder / "beads_lot.yaml")).calibration
-    assert calibration.channel == "FL2 Log" and calibration.r_squared >= 0.99
+    assert calibration.channel == STYLES[style].channels[3] and calibration.r_squared >= 0.99
     result = _gate(folder / rows["sample"]["file"])
     median = float(np.median(result.frame.scale("HLA-DR")[result.masks["monocytes"]]))
     abc = 10 ** (calibration.slope * np.log10(median) + calibration.intercept)
