@@ -190,7 +190,8 @@ def _datasets(path: Path) -> list[tuple[str, dict[str, str], int]]:
         text = data[start + text_start:start + text_end + 1].decode("latin-1")
         delimiter = text[0]
         fields = text[1:-1].replace(delimiter * 2, "\0").split(delimiter)
-        keywords = {k.replace("\0", delimiter): v.replace("\0", delimiter) for k, v in zip(fields[::2], fields[1::2])}
+        pairs = zip(fields[::2], fields[1::2], strict=True)
+        keywords = {k.replace("\0", delimiter): v.replace("\0", delimiter) for k, v in pairs}
         found.append((header[3:6], keywords, start))
         if int(keywords["$NEXTDATA"]) == 0:
             return found
