@@ -269,7 +269,10 @@ identity ``$SPILLOVER`` although the signals spill), and a Beckman Coulter Cytom
 writes its FCS 2.0 dataset (the corpus's coulter.lmd): 10-bit integers, ``FS Lin`` linear,
 ``SS Log`` and ``FL2 Log``/``FL4 Log`` (PE, PerCP-Cy5.5) log-amplified over 4 decades with
 ``$PnE = 4.0,0.1024`` (values 0.1024-1,024), every ``$PnS`` restating its channel, compensated at
-acquisition (``$DFCnTOm`` in percent, no ``$SPILLOVER``), no pulse height and no time channel."""
+acquisition (``$DFCnTOm`` in percent, no ``$SPILLOVER``), no pulse height and no time channel; and a
+Navios list-mode file (``navios-lmd``, ``.LMD``): an FCS 2.0 dataset labelled ``HLA-DR PE`` /
+``CD14 PC5.5``, then the FCS 3.0 full-resolution copy ``FS-A`` ... ``FL4-A`` with no labels
+(:meth:`InstrumentStyle.write_lmd`)."""
 
 
 @dataclass(frozen=True)
