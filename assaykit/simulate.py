@@ -613,6 +613,20 @@ def lot_yaml(values: Sequence[float], lot: str, note: str, pe_channel: str = "PE
     )
 
 
+def _check_fcs2_size(style: InstrumentStyle, events: int) -> None:
+    """AssayKitError, before anything is written, when ``events`` of the ``style`` would not fit
+    an FCS 2.0 dataset (its own, or an LMD file's first): 2-byte values, at most
+    :data:`~assaykit.fcs.writer.FCS2_MAX_DATA_BYTES` of DATA."""
+    from .fcs.writer import FCS2_MAX_DATA_BYTES
+
+    if not (style.integer and (style.version == "2.0" or style.lmd_channels)):
+        return
+    most = FCS2_MAX_DATA_BYTES // (2 * len(style.columns))
+    if events > most:
+        raise AssayKitError(f"--instrument {style.name} writes an FCS 2.0 dataset, which holds at most {most:,} "
+                            f"events of {len(style.columns)} channels; give --events {most:,} or fewer")
+
+
 def _check_run_folder(out: Path, force: bool) -> None:
     """AssayKitError, before anything is simulated, when ``out`` is a file or symlink, or (not
     ``force``) a folder holding anything, or a place where no file can be made."""
@@ -643,6 +657,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
     if spec.style not in STYLES:
         raise ValueError(f"unknown instrument style {spec.style!r} (one of {', '.join(STYLES)})")
     out = Path(out_dir)
+    _check_fcs2_size(STYLES[spec.style], max(spec.events, 10000))
     _check_run_folder(out, force)
     slope, intercept = STYLES[spec.style].calibration(spec.instrument)
     try:

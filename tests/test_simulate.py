@@ -293,3 +293,20 @@ def test_simulate_force_names_the_lmd_files_it_left_from_before(tmp_path: Path) 
                                       "--events", "2000", "--force"])
     assert second.exit_code == 0, second.output
     assert "left 3 FCS file(s) from before" in second.output and "Specimen_001_A2_A02.LMD" in second.output
+
+
+def test_fcs2_styles_refuse_more_events_than_an_fcs2_dataset_holds(tmp_path: Path) -> None:
+    """FCS 2.0 gives DATA's offsets in the HEADER's 8-digit fields only: a dataset past byte
+    99,999,999 could not be found by any reader. The styles writing one (on its own, or first in
+    an LMD file) refuse such a run before anything is written; the writer refuses such a dataset."""
+    from assaykit.errors import AssayKitError
+    from assaykit.fcs.writer import FCS2_MAX_DATA_BYTES, integer_dataset
+
+    for style, most in (("navios-lmd", 8_250_000), ("calibur", 9_900_000), ("fc500", 12_375_000)):
+        with pytest.raises(AssayKitError, match=f"holds at most {most:,} events"):
+            write_run(tmp_path / style, RunSpec(events=most + 1, style=style))
+        assert not (tmp_path / style).exists()
+    huge = np.broadcast_to(np.zeros(1, dtype=np.uint16), (FCS2_MAX_DATA_BYTES // 2 + 1, 1))  # no memory
+    with pytest.raises(ValueError, match=r"an FCS 2\.0 dataset holds at most 99,000,000 bytes"):
+        integer_dataset(huge, ["FL1"], version="2.0")
+    assert integer_dataset(huge[:10], ["FL1"], version="2.0").startswith(b"FCS2.0")

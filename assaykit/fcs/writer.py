@@ -42,6 +42,11 @@ def write_fcs(
     return target
 
 
+FCS2_MAX_DATA_BYTES = 99_000_000
+"""DATA an FCS 2.0 dataset may hold: FCS 2.0 gives the DATA offsets in the HEADER's 8-digit fields
+only (no ``$BEGINDATA``), so DATA must end before byte 99,999,999 (with room for TEXT)."""
+
+
 def write_fcs_integer(
     path: str | os.PathLike[str],
     raw: np.ndarray,
@@ -96,6 +101,9 @@ def integer_dataset(
     top = (1 << bits) - 1
     if data.size and (data.min() < 0 or data.max() > top):
         raise ValueError(f"raw values must lie in 0..{top}")
+    if version == "2.0" and data.size * (bits // 8) > FCS2_MAX_DATA_BYTES:
+        raise ValueError(f"an FCS 2.0 dataset holds at most {FCS2_MAX_DATA_BYTES:,} bytes of DATA (its offsets "
+                         f"are in the 8-digit HEADER only), not {data.size * (bits // 8):,}")
     payload = np.ascontiguousarray(data, dtype=f"<u{bits // 8}").tobytes()
     n_channels = len(channels)
     text: dict[str, str] = {
