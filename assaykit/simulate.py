@@ -615,13 +615,14 @@ def lot_yaml(values: Sequence[float], lot: str, note: str, pe_channel: str = "PE
 
 def _check_fcs2_size(style: InstrumentStyle, events: int) -> None:
     """AssayKitError, before anything is written, when ``events`` of the ``style`` would not fit
-    an FCS 2.0 dataset (its own, or an LMD file's first): 2-byte values, at most
+    an FCS 2.0 dataset (its own, ``bits`` per value, or an LMD file's first, 16), at most
     :data:`~assaykit.fcs.writer.FCS2_MAX_DATA_BYTES` of DATA."""
     from .fcs.writer import FCS2_MAX_DATA_BYTES
 
     if not (style.integer and (style.version == "2.0" or style.lmd_channels)):
         return
-    most = FCS2_MAX_DATA_BYTES // (2 * len(style.columns))
+    width = 2 if style.lmd_channels else style.bits // 8
+    most = FCS2_MAX_DATA_BYTES // (width * len(style.columns))
     if events > most:
         raise AssayKitError(f"--instrument {style.name} writes an FCS 2.0 dataset, which holds at most {most:,} "
                             f"events of {len(style.columns)} channels; give --events {most:,} or fewer")
