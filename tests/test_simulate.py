@@ -310,3 +310,22 @@ def test_fcs2_styles_refuse_more_events_than_an_fcs2_dataset_holds(tmp_path: Pat
     with pytest.raises(ValueError, match=r"an FCS 2\.0 dataset holds at most 99,000,000 bytes"):
         integer_dataset(huge, ["FL1"], version="2.0")
     assert integer_dataset(huge[:10], ["FL1"], version="2.0").startswith(b"FCS2.0")
+
+
+def test_flowkit_reads_the_navios_lmd_as_it_reads_the_real_gallios_file(tmp_path: Path, corpus: Path) -> None:
+    """FlowKit (another independent reader) refuses a two-dataset file as a Sample of its own, the
+    simulated LMD as the corpus's real Gallios file, and reads each dataset FlowIO splits off: the
+    2.0 dataset's names and labels, the copy's values as assaykit reads them."""
+    flowkit = pytest.importorskip("flowkit", reason="FlowKit is in the bench extra, not a runtime dependency")
+    import flowio
+
+    tube = simulate_blood(Scenario(n_events=3000), np.random.default_rng(12))
+    path = write_tube(tmp_path / "n.LMD", tube, style="navios-lmd")
+    for lmd in (path, corpus / "cytoflow" / "instruments" / "Beckman Coulter - Gallios.LMD"):
+        with pytest.raises(flowio.exceptions.MultipleDataSetsError):
+            flowkit.Sample(str(lmd))
+    first, copy = (flowkit.Sample(data) for data in flowio.read_multiple_data_sets(str(path)))
+    assert first.pnn_labels == ["FS INT LIN", "FS PEAK LIN", "SS INT LIN", "FL2 INT LOG", "FL4 INT LOG", "TIME"]
+    assert first.pns_labels[3:5] == ["HLA-DR PE", "CD14 PC5.5"]
+    assert copy.version == "3.0" and copy.pnn_labels == ["FS-A", "FS-H", "SS-A", "FL2-A", "FL4-A", "TIME"]
+    np.testing.assert_array_equal(copy.get_events(source="raw"), read_fcs(path).raw)
