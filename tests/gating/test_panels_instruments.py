@@ -178,3 +178,25 @@ def test_beckman_run_in_ab_c_through_its_own_bead_tube(tmp_path: Path, style: st
     median = float(np.median(result.frame.scale("HLA-DR")[result.masks["monocytes"]]))
     abc = 10 ** (calibration.slope * np.log10(median) + calibration.intercept)
     assert abc == pytest.approx(float(rows["sample"]["true_abc"]), rel=0.03)
+
+
+def test_navios_lmd_run_scored_names_its_instrument_and_date(tmp_path: Path) -> None:
+    # a whole Navios list-mode run scored as a lab would: every .LMD tube read through its FCS 3.0 copy,
+    # CD14 found through the carried label, $CYT and $DATE (in the FCS 2.0 dataset only) in samples.csv,
+    # AB/C within 3 % of the truth through the run's own bead tube
+    import csv
+
+    from assaykit.scoring import score_run
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = write_run(tmp_path / "navios", RunSpec(patients=1, conditions=("unstimulated", "IFN-gamma"), events=40000,
+                                                     seed=5, style="navios-lmd", monocyte_percent=(8.0, 10.0)))
+    result = score_run(folder, out=tmp_path / "o", jobs=1)
+    samples = result.samples.set_index("file")
+    assert sorted(samples.index) == ["Specimen_001_A1_A01.LMD", "Specimen_001_A2_A02.LMD", "Specimen_001_H12_H12.LMD"]
+    assert set(samples["instrument"]) == {"Navios"} and set(samples["acquisition_date"]) == {"2026-11-22"}
+    with open(folder / "truth.csv", newline="") as handle:
+        truth = {row["file"]: row for row in csv.DictReader(handle) if row["role"] == "sample"}
+    for name, row in truth.items():
+        assert samples.loc[name, "error"] == "" and samples.loc[name, "compensation"] == "$SPILLOVER (2 channels)"
+        assert samples.loc[name, "hladr_abc"] == pytest.approx(float(row["true_abc"]), rel=0.03), name
