@@ -625,10 +625,13 @@ class GranulocyteGate:
     min_spread: float = 0.01
     cd14_low_sds: float = 4.0
     cd14_bright_sds: float = 8.0
-    provisional_sds: float = 3.0
+    lymphocyte_sds: float = 3.0
+    provisional_sds: float = 2.0
     min_separation_sds: float = 1.5
     ssc_limited: str = "CD16"  # markers (comma-separated) excluded only above the monocytes' side scatter
     monocyte_sds: float = 2.0
+    max_crowd: float = 0.4
+    uncrowded_sds: float = 3.0
     neutrophil_sds: float = 2.0
     ssc_top_sds: float = 3.0
 
@@ -670,10 +673,10 @@ class GranulocyteGate:
         level_g, sd_g = _robust(select(m, near))
         sd_g = max(sd_g, self.min_spread)
         side = 1.0 if level_l > level_g else -1.0  # where the non-granulocytic cells lie on the marker
-        if side * (level_l - level_g) < self.provisional_sds * sd_g:
+        if side * (level_l - level_g) < self.lymphocyte_sds * sd_g:
             raise GatingError(refused + f"it does not set them apart from the lymphocytes (the neutrophils' {marker} "
                                         f"lies {abs(level_l - level_g) / sd_g:.1f} of their SDs from the lymphocytes', "
-                                        f"{self.provisional_sds:g} needed): is the channel stained and labelled right?")
+                                        f"{self.lymphocyte_sds:g} needed): is the channel stained and labelled right?")
         # (3) the CD14-bright monocytes: the CD14-brighter half of the CD14-positive events away from
         # the neutrophils' level (immature granulocytes, at or beyond it, left out)
         away = (m - level_g) * side > self.provisional_sds * sd_g
@@ -691,9 +694,19 @@ class GranulocyteGate:
                                         f"lies {separation:.1f} SDs from the CD14-bright monocytes' at the cut, "
                                         f"{self.min_separation_sds:g} needed)")
         # the cut: where an event is as many monocyte SDs from their level as neutrophil SDs from
-        # theirs, but no more than monocyte_sds of their SDs from them (purity before recall: a
-        # granulocyte let in lowers the readout, a monocyte left out does not move it)
-        cut = level_m - side * min(abs(level_g - level_m) * sd_m / (sd_m + sd_g), self.monocyte_sds * sd_m)
+        # theirs; where granulocytic events crowd the monocytes' place (CD14-positive, at their side
+        # scatter, past that cut: more than max_crowd x the core's events, as immature granulocytes
+        # in septic blood), no more than monocyte_sds of their SDs from them (purity before recall:
+        # a granulocyte let in lowers the readout, a monocyte left out does not move it)
+        balanced = level_m + (level_g - level_m) * sd_m / (sd_m + sd_g)
+        band = (x > x_neg + self.cd14_low_sds * s_neg) & (np.abs(y - mu_y) < self.ssc_top_sds * s_y)
+        crowd = np.count_nonzero(band & ((m - balanced) * side < 0)) / max(np.count_nonzero(core), 1)
+        crowded = crowd > self.max_crowd
+        if crowded:
+            reach = min(abs(balanced - level_m), self.monocyte_sds * sd_m)
+        else:  # recall first: at least uncrowded_sds monocyte SDs, short of one neutrophil SD from theirs
+            reach = max(abs(balanced - level_m), min(self.uncrowded_sds * sd_m, abs(level_g - level_m) - sd_g))
+        cut = level_m - side * reach
         bright = level_g > level_m
         found["granulocyte_share"] = round(float(np.count_nonzero((m - cut) * side < 0)) / m.size, 6)
         gate: IntervalGate | PolygonGate
@@ -705,10 +718,17 @@ class GranulocyteGate:
             far, kept = (x_hi, x_lo) if bright else (x_lo, x_hi)
             gate = PolygonGate((marker, ssc), ((kept, y_lo), (cut, y_lo), (cut, ceiling), (far, ceiling), (far, y_hi),
                                                (kept, y_hi)))
-        else:
-            gate = IntervalGate((marker,), high=cut) if bright else IntervalGate((marker,), low=cut)
+        else:  # above the monocytes' side scatter no monocyte lies: there the stricter cut, every neutrophil out
+            ceiling = mu_y + self.ssc_top_sds * s_y
+            strict = level_m - side * min(reach, self.monocyte_sds * sd_m)
+            x_lo, x_hi = float(np.min(m)) - 0.1, float(np.max(m)) + 0.1
+            y_lo, y_hi = float(np.min(y)) - 0.1, float(np.max(y)) + 0.1
+            kept = x_lo if bright else x_hi
+            gate = PolygonGate((marker, ssc), ((kept, y_lo), (cut, y_lo), (cut, ceiling), (strict, ceiling),
+                                               (strict, y_hi), (kept, y_hi)))
         excluded = int(np.count_nonzero(parent & ~data.inside(gate)))
         found.update({"granulocytes": True, "excluded": excluded, "separation_sds": round(separation, 3),
+                      "crowd": round(float(crowd), 4), "purity_first": bool(crowded and not limited),
                       "granulocytic": "bright" if bright else "dim"})
         return gate
 
