@@ -640,7 +640,7 @@ class GranulocyteGate:
         markers or the tube no granulocytes); what was found goes to ``data.findings["granulocytes"]``."""
         ssc, cd14, *candidates = self.dims
         present = [m for m in candidates if m not in data.missing]
-        keep_all = IntervalGate((ssc,))
+        keep_all = IntervalGate((cd14,))  # every event (open on CD14: an open interval on a log axis is not exportable)
         if not present:
             data.findings["granulocytes"] = {"marker": None, "granulocytes": None, "excluded": 0}
             return keep_all
@@ -714,7 +714,7 @@ class GranulocyteGate:
             cut = level_g - side * self.neutrophil_sds * sd_g
             ceiling = mu_y + self.ssc_top_sds * s_y
             x_lo, x_hi = float(np.min(m)) - 0.1, float(np.max(m)) + 0.1
-            y_lo, y_hi = float(np.min(y)) - 0.1, float(np.max(y)) + 0.1
+            y_lo, y_hi = self._ssc_range(data, y)
             far, kept = (x_hi, x_lo) if bright else (x_lo, x_hi)
             gate = PolygonGate((marker, ssc), ((kept, y_lo), (cut, y_lo), (cut, ceiling), (far, ceiling), (far, y_hi),
                                                (kept, y_hi)))
@@ -722,7 +722,7 @@ class GranulocyteGate:
             ceiling = mu_y + self.ssc_top_sds * s_y
             strict = level_m - side * min(reach, self.monocyte_sds * sd_m)
             x_lo, x_hi = float(np.min(m)) - 0.1, float(np.max(m)) + 0.1
-            y_lo, y_hi = float(np.min(y)) - 0.1, float(np.max(y)) + 0.1
+            y_lo, y_hi = self._ssc_range(data, y)
             kept = x_lo if bright else x_hi
             gate = PolygonGate((marker, ssc), ((kept, y_lo), (cut, y_lo), (cut, ceiling), (strict, ceiling),
                                                (strict, y_hi), (kept, y_hi)))
@@ -731,6 +731,14 @@ class GranulocyteGate:
                       "crowd": round(float(crowd), 4), "purity_first": bool(crowded and not limited),
                       "granulocytic": "bright" if bright else "dim"})
         return gate
+
+    def _ssc_range(self, data: GateData, y: np.ndarray) -> tuple[float, float]:
+        """The polygons' side-scatter reach (display units): beyond the events', above a log axis's
+        floor (display 0: GatingML cannot say 'down to the floor'; the events there are never monocytes)."""
+        low = float(np.min(y)) - 0.1
+        if data.transform(self.dims[0]).kind == "log":
+            low = max(low, 1e-6)
+        return low, float(np.max(y)) + 0.1
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "auto", "method": "non_granulocytes", "dims": list(self.dims)}
