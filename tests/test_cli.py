@@ -496,7 +496,7 @@ def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simul
     assert shown["ScalePar1"]["count"] == expected["ScalePar1"] and shown["ScalePar1"]["flowjo_count"] is None
     counts = {p["name"]: p["count"] for p in ours["populations"]}  # the scored run's workspace: nested, own names
     assert [(p["name"], p["parent"], p["path"]) for p in run_wsp["populations"]][-1] == \
-        ("monocytes", "singlets", "assaykit-events/cells/singlets/monocytes")
+        ("monocytes", "not_granulocytes", "assaykit-events/cells/singlets/not_granulocytes/monocytes")
     assert all(p["count"] == p["flowjo_count"] == counts.get(p["name"], p["count"]) for p in run_wsp["populations"])
 
 
