@@ -700,7 +700,7 @@ class GranulocyteGate:
         # a granulocyte let in lowers the readout, a monocyte left out does not move it)
         balanced = level_m + (level_g - level_m) * sd_m / (sd_m + sd_g)
         band = (x > x_neg + self.cd14_low_sds * s_neg) & (np.abs(y - mu_y) < self.ssc_top_sds * s_y)
-        crowd = np.count_nonzero(band & ((m - balanced) * side < 0)) / max(np.count_nonzero(core), 1)
+        crowd = np.count_nonzero(band & ((m - balanced) * side < 0)) / max(int(np.count_nonzero(core)), 1)
         crowded = crowd > self.max_crowd
         if crowded:
             reach = min(abs(balanced - level_m), self.monocyte_sds * sd_m)
