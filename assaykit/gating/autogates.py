@@ -594,25 +594,38 @@ class GranulocyteGate:
     markers optional in the strategy) keeps every event, as the singlet gate does without a pulse
     height, and ``data.findings["granulocytes"]`` says so (``marker`` None).
 
-    The marker's two levels come from the sample, never from fixed channel values (display
-    units): the non-granulocytic one from the CD14-bright monocytes' core (the bright half of the
-    cluster :class:`MonocyteGate` finds), the granulocytic one from the neutrophils (the densest
-    side scatter among the events more than ``ssc_top_sds`` monocyte SDs above the monocytes;
-    fewer than ``min_granulocyte_share`` of the events there: no granulocytes, as in PBMC, and every
-    event is kept). The cut lies where an event is as many of the monocytes' robust SDs from
-    their level as of the neutrophils' from theirs; the granulocytic side is the neutrophils'
-    (above the cut for CD15 and CD16, under it for CD45: decided by the data). Refused (GatingError
-    naming the marker) when the two levels lie fewer than ``min_separation_sds`` SDs from the cut
-    (the marker does not set granulocytes apart: unstained, mislabelled) or when the lymphocytes'
-    level lies on the granulocytic side. For a marker named in ``ssc_limited`` (CD16: non-classical
-    monocytes are CD16-positive) only the events also above ``ssc_floor_sds`` monocyte SDs over
-    the monocytes' side scatter are excluded: it removes neutrophils, not the CD16-dim immature
-    granulocytes, and keeps the non-classical monocytes.
+    The marker's levels come from the sample, never from fixed channel values (display units;
+    docs/gating-strategy.md, "The third marker"):
+
+    1. lymphocytes: the lowest side-scatter peak (``ssc_peak_height``; ``reference_window`` wide,
+       at least ``min_reference_events``): the CD14-negative reference and the non-granulocytic
+       side of the marker;
+    2. neutrophils: the densest side scatter, unless that is the lymphocytes' or CD14-bright
+       (``cd14_bright_sds`` lymphocyte SDs up): then no granulocytes (PBMC) and every event is
+       kept. Their level must lie ``lymphocyte_sds`` of their SDs from the lymphocytes';
+    3. monocytes: the CD14-brighter half of the CD14-positive events (``cd14_low_sds`` lymphocyte
+       SDs up) lying more than ``provisional_sds`` neutrophil SDs from the neutrophils' level;
+       the two levels at least ``min_separation_sds`` SDs from the cut;
+    4. the cut: as many monocyte SDs from the monocytes' level as neutrophil SDs from the
+       neutrophils' (at least ``uncrowded_sds`` monocyte SDs out, short of one neutrophil SD from
+       them); where CD14-positive events at the monocytes' side scatter (``ssc_top_sds``) crowd
+       past it (more than ``max_crowd`` x the monocytes' core: immature granulocytes), at most
+       ``monocyte_sds`` monocyte SDs out (purity before recall); above the monocytes' side
+       scatter the stricter of the two. The granulocytic side is the neutrophils' (above the cut
+       for CD15 and CD16, under it for CD45: decided by the data);
+    5. a marker named in ``ssc_limited`` (CD16: non-classical monocytes are CD16-positive,
+       immature granulocytes CD16-dim) excludes only events within ``neutrophil_sds`` of the
+       neutrophils' level, at the monocytes' side scatter or lower: neutrophils, nothing else.
+
+    Refused (GatingError naming the marker) when the neutrophils' level is not set apart from the
+    lymphocytes' or the monocytes' (unstained, mislabelled), or either reference has too few
+    events. ``min_events``: fewer parent events refuse the gate; ``min_spread``: the smallest
+    robust SD (units).
 
     ``data.findings["granulocytes"]``: ``marker`` (None when stepped aside), ``granulocytes``
-    (found or not), ``granulocyte_share`` (fraction of the parent above the monocytes in side
-    scatter), ``excluded`` (events), ``separation_sds``, ``granulocytic`` (``bright`` or ``dim``)
-    and ``ssc_limited``.
+    (found or not), ``excluded`` (events), ``ssc_limited``, and when found
+    ``granulocyte_share`` (fraction of the parent on the granulocytic side of the cut),
+    ``separation_sds``, ``crowd``, ``purity_first`` and ``granulocytic`` (``bright``/``dim``).
     """
 
     n_dims: ClassVar[int] = 3  # at least: side scatter, CD14 and one third marker
