@@ -27,6 +27,9 @@ SHARED_CHANNEL_NAMES: tuple[str, ...] = ("lineage", "Lin", "dump", "viability", 
 dye): a channel whose label holds one of them and a marker cannot measure that marker alone."""
 
 _TOKENS = re.compile(r"[a-z]+|[0-9]+")
+_ISOFORMS = frozenset({"r", "ra", "rb", "rc", "ro", "rabc"})
+"""Tokens that, right after a marker's name, make it another marker: CD45RA, CD45RO (isoforms
+of CD45 on T-cell subsets, CD45R0 as often typed, CD45R: not the pan-leukocyte CD45)."""
 _CD_NUMBER = re.compile(r"cd[0-9]+[a-z]?")
 
 
@@ -316,7 +319,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
     # $PnN is searched for the synonyms only: a fluorochrome marker ('PE', for beads) must not
     # match 'PE-Cy7-A' or 'PE-Tx-Red-YG-A'
     for texts, spelled in ((labels, names), (channels, marker.names[1:])):
-        matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled)]
+        matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled, not_before=_ISOFORMS)]
         shared = {i: _names_other_marker(texts[i], marker, others, channels[i] if texts is labels else "")
                   for i in matched}
         alone = [i for i in matched if shared[i] is None]
