@@ -3,7 +3,8 @@
 Names are compared as tokens: a label is cut into runs of letters and runs of digits (case and
 punctuation ignored), and a marker name matches where consecutive tokens spell it. So ``HLA-DR``,
 ``HLA DR``, ``HLADR`` and ``hla_dr`` are one name, ``CD14`` is found in ``CD14-PC5.5`` and
-``CD14PerCP`` but not in ``CD140``, and ``MHC class II`` spells ``MHCclassII``.
+``CD14PerCP`` but not in ``CD140`` (nor ``CD45`` in its isoforms ``CD45RA``, ``CD45RO``), and
+``MHC class II`` spells ``MHCclassII``.
 """
 
 from __future__ import annotations
