@@ -241,3 +241,17 @@ def test_a_third_marker_that_sets_nothing_apart_is_refused_by_name(tmp_path: Pat
     with pytest.raises(GatingError, match=r"population 'not_granulocytes': granulocytes not excluded on CD15: "
                                           r"it does not set them apart from the lymphocytes"):
         apply_strategy(sample, load_strategy())
+
+
+def test_a_third_marker_in_a_lineage_cocktail_is_not_used(tmp_path: Path) -> None:
+    # DC/monocyte panels put CD16 in a lineage channel ('CD3 CD16 CD19 CD56'): that channel cannot
+    # measure CD16 alone, so the optional marker counts as absent (the tube was gated before the
+    # third marker existed and still is), never a failed tube
+    tube = simulate_blood(_with_third(specimen_scenario("pbmc", n_events=20000), "CD16"), np.random.default_rng(5))
+    style = dataclasses.replace(STYLES["canto"], third=(("CD16", "APC-H7-A", "Lin CD3 CD16 CD19 CD56"),))
+    result = apply_strategy(read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style)), load_strategy())
+    assert result.findings["granulocytes"]["marker"] is None
+    assert "CD16" in result.frame.missing and "cannot measure CD16 alone" in result.frame.missing["CD16"]
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    f1, _ = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+    assert f1 >= 0.97
