@@ -40,6 +40,8 @@ class FindingCode(StrEnum):
     LOW_PURITY = "low_purity"
     MONOCYTES_OVERLAP = "monocytes_overlap"
     MONOCYTES_DIM = "monocytes_dim"
+    GRANULOCYTES_EXCLUDED = "granulocytes_excluded"
+    GRANULOCYTES_NOT_EXCLUDED = "granulocytes_not_excluded"
     SATURATED_EVENTS = "saturated_events"
     READOUT_SATURATED = "readout_saturated"
     # the tube's outputs and overrides (scoring)
@@ -97,6 +99,8 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.LOW_PURITY: "warning",
     FindingCode.MONOCYTES_OVERLAP: "info",
     FindingCode.MONOCYTES_DIM: "info",
+    FindingCode.GRANULOCYTES_EXCLUDED: "info",
+    FindingCode.GRANULOCYTES_NOT_EXCLUDED: "info",
     FindingCode.SATURATED_EVENTS: "warning",
     FindingCode.READOUT_SATURATED: "warning",
     FindingCode.GATES_NOT_EXPORTED: "info",
@@ -150,6 +154,8 @@ PHRASE: dict[FindingCode, str] = {
     FindingCode.LOW_PURITY: "low monocyte purity",
     FindingCode.MONOCYTES_OVERLAP: "gate tightened where granulocytes overlap the monocytes",
     FindingCode.MONOCYTES_DIM: "CD14-dim monocytes gated on scatter and shape",
+    FindingCode.GRANULOCYTES_EXCLUDED: "granulocytes excluded on a third marker",
+    FindingCode.GRANULOCYTES_NOT_EXCLUDED: "no third marker to exclude overlapping granulocytes",
     FindingCode.SATURATED_EVENTS: "saturated events",
     FindingCode.READOUT_SATURATED: "HLA-DR readout saturated",
     FindingCode.GATES_NOT_EXPORTED: "gates not exported",

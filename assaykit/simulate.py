@@ -66,6 +66,32 @@ QUANTIBRITE_EXAMPLE_LOT = (474.0, 5359.0, 23843.0, 62336.0)
 DRUG_MAX_FOLD = {"unstimulated": 1.0, "IFN-gamma": 3.5, "GM-CSF": 2.5, "IL-7": 1.2, "anti-PD-1": 1.3}
 ABC_CEILING = 60000.0
 
+THIRD_MARKERS = ("CD15", "CD16", "CD45")
+"""The third markers a tube may carry (``Scenario.third_marker``, ``simulate --third-marker``)."""
+
+# Per third marker, per label: (median molecules, log10 SD, share of the cells positive, their
+# median): the second mode is the NK cells among the T/NK lymphocytes (CD16). Sources in
+# docs/simulator.md: CD15 bright on neutrophils, eosinophils and immature granulocytes, dim on
+# monocytes, negative on lymphocytes; CD45 brightest on lymphocytes, bright on monocytes
+# (non-classical brighter), dimmer on neutrophils, dimmer still on immature granulocytes; CD16
+# bright on neutrophils and NK cells, positive on non-classical monocytes, dim on classical
+# monocytes and on immature granulocytes (myelocytes, metamyelocytes), negative on eosinophils.
+THIRD_MARKER_LEVELS: dict[str, dict[int, tuple[float, float, float, float]]] = {
+    "CD15": {0: (80, 0.5, 0, 0), 2: (150, 0.25, 0, 0), 3: (150, 0.25, 0, 0), 4: (2500, 0.25, 0, 0),
+             5: (1500, 0.25, 0, 0), 6: (40000, 0.2, 0, 0), 7: (30000, 0.2, 0, 0), 8: (35000, 0.25, 0, 0),
+             12: (40, 0.4, 0, 0)},
+    "CD45": {0: (150, 0.5, 0, 0), 2: (60000, 0.12, 0, 0), 3: (50000, 0.12, 0, 0), 4: (35000, 0.12, 0, 0),
+             5: (45000, 0.12, 0, 0), 6: (10000, 0.12, 0, 0), 7: (16000, 0.12, 0, 0), 8: (5000, 0.15, 0, 0),
+             12: (60, 0.4, 0, 0)},
+    "CD16": {0: (80, 0.5, 0, 0), 2: (150, 0.25, 0.12, 20000), 3: (150, 0.25, 0, 0), 4: (700, 0.3, 0, 0),
+             5: (15000, 0.2, 0, 0), 6: (80000, 0.15, 0, 0), 7: (200, 0.25, 0, 0), 8: (1500, 0.3, 0, 0),
+             12: (40, 0.4, 0, 0)},
+}
+# Spillover of the third dye where a style writes a matrix (canto, navios): (into PE, into
+# PerCP-Cy5.5, PE into it, PerCP-Cy5.5 into it): FITC into PE, APC-H7 (Navios PC7) into
+# PerCP-Cy5.5 and back, V500 (Navios Krome Orange) barely.
+THIRD_SPILLOVER = {"CD15": (0.2, 0.03, 0.01, 0.0), "CD16": (0.0, 0.02, 0.0, 0.03), "CD45": (0.005, 0.0, 0.0, 0.0)}
+
 
 @dataclass(frozen=True)
 class Instrument:
@@ -132,49 +158,82 @@ class InstrumentStyle:
     keywords: tuple[tuple[str, str], ...] = ()  # instrument keywords written into TEXT
     lmd_channels: tuple[str | None, ...] = ()  # Beckman list mode: the FCS 2.0 dataset's $PnN, per column
     extension: str = ".fcs"  # the files' extension in a run folder (a Navios writes .LMD)
+    third: tuple[tuple[str, str, str], ...] = ()  # (third marker, channel, $PnS label) this style writes it as
 
     @property
     def columns(self) -> list[int]:
         """Indices into CHANNELS of the columns this style records."""
         return [i for i, name in enumerate(self.channels) if name is not None]
 
+    def third_channel(self, marker: str) -> tuple[str, str]:
+        """(channel name, ``$PnS`` label) of the third ``marker`` (:data:`THIRD_MARKERS`) here."""
+        found = next(((c, label) for m, c, label in self.third if m == marker), None)
+        if found is None:
+            raise ValueError(f"the {self.name} style writes no {marker!r} (third markers: "
+                             f"{', '.join(m for m, _, _ in self.third)})")
+        return found
+
+    def _recorded(self, n_columns: int) -> list[int]:
+        """The columns written, in file order: a third marker (column 6) before the time channel."""
+        if n_columns <= len(CHANNELS):
+            return self.columns
+        columns = [*(i for i in self.columns if i != 5), 6]
+        return [*columns, 5] if 5 in self.columns else columns
+
     def calibration(self, instrument: Instrument) -> tuple[float, float]:
         """(slope, intercept) of log10(molecules) against log10(this style's fluorescence)."""
         return instrument.slope, instrument.intercept - instrument.slope * float(np.log10(self.fluorescence_gain))
 
-    def to_channels(self, events: np.ndarray, instrument: Instrument) -> np.ndarray:
-        """Canto-unit events (n x 6) to this style's channel values (n x recorded columns)."""
+    def to_channels(self, events: np.ndarray, instrument: Instrument, third_marker: str = "") -> np.ndarray:
+        """Canto-unit events (n x 6; n x 7 with the ``third_marker``'s column) to this style's
+        channel values (n x recorded columns)."""
         values = events.astype(np.float64)
-        if self.hardware_compensation:
+        if self.hardware_compensation and values.shape[1] > len(CHANNELS):
+            fluorescence = [3, 4, 6]
+            values[:, fluorescence] = values[:, fluorescence] @ np.linalg.inv(third_spillover(third_marker, instrument))
+        elif self.hardware_compensation:
             values[:, 3:5] = values[:, 3:5] @ np.linalg.inv(instrument.spillover())
         top = self.channel_range - 1
         values[:, :3] *= self.scatter_gain
         values[:, 3:5] *= self.fluorescence_gain
         values[:, 5] *= self.time_gain
+        third = values.shape[1] > len(CHANNELS)  # a third marker's column (6): fluorescence
+        if third:
+            values[:, 6] *= self.fluorescence_gain
         if self.log_decades:
-            logged = list(self.log_columns)
+            logged = list(self.log_columns) + ([6] if third else [])
             values[:, logged] = (np.log10(np.maximum(values[:, logged], self.log_low) / self.log_low)
                                  / self.log_decades * self.channel_range)
         values = np.clip(values, 0.0, top)
         if self.integer:
             values = np.rint(values)
-        return values[:, self.columns]
+        return values[:, self._recorded(values.shape[1])]
 
     def write(self, path: str | os.PathLike[str], events: np.ndarray, instrument: Instrument,
-              keywords: dict[str, str]) -> Path:
-        """Write Canto-unit ``events`` as this instrument would."""
+              keywords: dict[str, str], third_marker: str = "") -> Path:
+        """Write Canto-unit ``events`` as this instrument would (with ``third_marker``, events
+        carry its column last: written as :meth:`third_channel` names it)."""
         from .fcs.writer import write_fcs, write_fcs_integer
 
-        channels = [name for name in self.channels if name is not None]  # the columns' names
-        markers = [self.markers[i] for i in self.columns]
-        values = self.to_channels(events, instrument)
-        if self.lmd_channels:
-            return self.write_lmd(path, values, instrument, keywords)
+        if self.lmd_channels:  # a list-mode file: two colours only (no third marker: third_channel refuses one)
+            if third_marker:
+                self.third_channel(third_marker)
+            return self.write_lmd(path, self.to_channels(events, instrument), instrument, keywords)
+        names, labels = list(self.channels), list(self.markers)
+        if third_marker:
+            channel, label = self.third_channel(third_marker)
+            names.append(channel)
+            labels.append(label)
+        order = self._recorded(len(names))
+        channels = [str(names[i]) for i in order]  # the columns' names
+        markers = [labels[i] for i in order]
+        values = self.to_channels(events, instrument, third_marker)
         if not self.integer:
             ranges = {f"$P{n}R": str(self.channel_range) for n in range(1, len(channels) + 1)}
             return write_fcs(path, values, channels, markers, {**keywords, **ranges})
         log = f"{self.log_decades:g},1" if self.log_low == 1 else f"{self.log_decades:.1f},{self.log_low:g}"
-        amplification = [log if self.log_decades and i in self.log_columns else "0,0" for i in self.columns]
+        logged = (*self.log_columns, 6)  # a third marker (6) is fluorescence: log-amplified with the others
+        amplification = [log if self.log_decades and i in logged else "0,0" for i in order]
         return write_fcs_integer(path, values.astype(np.int64), channels, markers, keywords, version=self.version,
                                  bits=self.bits, ranges=[self.channel_range] * len(channels),
                                  amplification=amplification)
@@ -234,26 +293,32 @@ class InstrumentStyle:
 
 
 STYLES = {
-    "canto": InstrumentStyle("canto", "FACSCanto II (simulated)", CHANNELS, MARKERS),
+    "canto": InstrumentStyle("canto", "FACSCanto II (simulated)", CHANNELS, MARKERS,
+                             third=(("CD15", "FITC-A", "CD15 FITC"), ("CD16", "APC-H7-A", "CD16 APC-H7"),
+                                    ("CD45", "V500-A", "CD45 V500"))),
     "navios": InstrumentStyle(
         "navios", "Navios (simulated)", ("FS INT", "FS PEAK", "SS INT", "FL2 INT", "FL4 INT", "TIME"),
         ("", "", "", "HLA-DR-PE", "CD14-PC5.5", ""), version="3.0", bits=32, channel_range=1048576, integer=True,
-        scatter_gain=4.0, fluorescence_gain=4.0),
+        scatter_gain=4.0, fluorescence_gain=4.0,
+        third=(("CD15", "FL1 INT", "CD15-FITC"), ("CD16", "FL5 INT", "CD16-PC7"), ("CD45", "FL10 INT", "CD45-KrO"))),
     "calibur": InstrumentStyle(
         "calibur", "FACSCalibur (simulated)", (None, "FSC-H", "SSC-H", "FL2-H", "FL3-H", "Time"),
         ("", "", "", "", "", ""), version="2.0", bits=16, channel_range=1024, integer=True,
         scatter_gain=1024 / 262144 * 1.3, fluorescence_gain=1 / 30, log_decades=4.0, hardware_compensation=True,
-        time_gain=1 / 6),
+        time_gain=1 / 6,
+        third=(("CD15", "FL1-H", "CD15 FITC"), ("CD16", "FL1-H", "CD16 FITC"), ("CD45", "FL4-H", "CD45 APC"))),
     "lsr": InstrumentStyle(
         "lsr", "LSRII (simulated)", ("FSC-A", None, "SSC-A", "PerCP-Cy5-5-A", "PE-Cy7-A", "Time"),
         ("", "", "", "MHCII", "CD14", ""), version="3.0", fluorescence_gain=1.5,
-        identity_spillover=True),
+        identity_spillover=True,
+        third=(("CD15", "FITC-A", "CD15"), ("CD16", "APC-Cy7-A", "CD16"), ("CD45", "BV510-A", "CD45"))),
     "fc500": InstrumentStyle(
         "fc500", "Cytomics FC 500", ("FS Lin", None, "SS Log", "FL2 Log", "FL4 Log", None),
         ("FS Lin", "", "SS Log", "FL2 Log", "FL4 Log", ""), version="2.0", bits=16, channel_range=1024,
         integer=True, scatter_gain=1024 / 262144, fluorescence_gain=1024 / 262144, log_decades=4.0,
         log_columns=(2, 3, 4), log_low=0.1024, hardware_compensation=True,
-        keywords=(("$SYS", "CXP"), ("@COMPENSATIONMODE", "Advanced"), ("$DFC2TO4", "12.00"), ("$DFC4TO2", "0.40"))),
+        keywords=(("$SYS", "CXP"), ("@COMPENSATIONMODE", "Advanced"), ("$DFC2TO4", "12.00"), ("$DFC4TO2", "0.40")),
+        third=(("CD15", "FL1 Log", "CD15-FITC"), ("CD16", "FL1 Log", "CD16-FITC"), ("CD45", "FL3 Log", "CD45-ECD"))),
     "navios-lmd": InstrumentStyle(
         "navios-lmd", "Navios", ("FS-A", "FS-H", "SS-A", "FL2-A", "FL4-A", "TIME"),
         ("FS INT LIN", "FS PEAK LIN", "SS INT LIN", "HLA-DR PE", "CD14 PC5.5", "TIME"), version="3.0", bits=32,
@@ -313,10 +378,13 @@ class Scenario:
     immature_ssc: float = 70000.0  # immature granulocytes' median SSC (septic: down into the monocytes')
     immature_ssc_sd: float = 0.08
     immature_cd14: float = 2500.0  # immature granulocytes' median CD14 molecules
+    third_marker: str = ""  # "" (none) or one of THIRD_MARKERS, drawn after every other value
 
     def __post_init__(self) -> None:
         if self.specimen not in SPECIMENS:
             raise ValueError(f"unknown specimen {self.specimen!r} (one of {', '.join(SPECIMENS)})")
+        if self.third_marker and self.third_marker not in THIRD_MARKERS:
+            raise ValueError(f"unknown third marker {self.third_marker!r} (one of {', '.join(THIRD_MARKERS)})")
 
 
 def specimen_scenario(specimen: str, **values: float | int | str) -> Scenario:
@@ -402,15 +470,19 @@ class Tube:
     labels: np.ndarray
     true_abc_median: float  # median AB/C of the simulated monocytes (singlets, both subsets)
     n_monocytes: int
+    third_marker: str = ""  # the marker of events' seventh column, if any (THIRD_MARKERS)
 
 
 def _acquire(
     fsc: np.ndarray, ssc: np.ndarray, pe_molecules: np.ndarray, percp_molecules: np.ndarray,
     fsc_height_ratio: np.ndarray, instrument: Instrument, rng: np.random.Generator,
+    signals_out: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     n = fsc.size
     signals = np.stack([instrument.signal(pe_molecules), instrument.signal(percp_molecules)], axis=1)
     signals *= 10.0 ** rng.normal(0.0, instrument.cv / np.log(10), size=signals.shape)
+    if signals_out is not None:  # the emitted PE and PerCP-Cy5.5 signals (a third dye's detector sees their spill)
+        signals_out.append(signals.copy())
     detected = signals @ instrument.spillover()
     detected += rng.normal(0.0, instrument.electronic_sd, size=detected.shape)
     events = np.empty((n, len(CHANNELS)), dtype=np.float64)
@@ -457,11 +529,52 @@ def simulate_blood(scenario: Scenario, rng: np.random.Generator, instrument: Ins
         all_cells[hit & ~on_ssc, 1] = 1e7
         all_cells[hit & on_ssc, 2] = 1e7
         labels[hit] = 11
+    emitted: list[np.ndarray] = []
     events = _acquire(all_cells[:, 1], all_cells[:, 2], all_cells[:, 3], all_cells[:, 4],
-                      height_ratio, instrument, rng)
+                      height_ratio, instrument, rng, emitted)
+    if scenario.third_marker:  # drawn after everything else: the other channels' draws are unchanged
+        molecules = _third_molecules(scenario.third_marker, cells[:, 0].astype(np.int64), rng)
+        molecules = np.concatenate([molecules[:n_cells], molecules[n_cells:].reshape(n_doublets, 2).sum(axis=1)])
+        events = _acquire_third(events, molecules[order], emitted[0], scenario.third_marker, instrument, rng)
     monocytes = np.isin(labels, MONOCYTE_LABELS)
     true_median = float(np.median(all_cells[monocytes, 3])) if monocytes.any() else float("nan")
-    return Tube(events, labels, true_median, int(monocytes.sum()))
+    return Tube(events, labels, true_median, int(monocytes.sum()), scenario.third_marker)
+
+
+def _third_molecules(marker: str, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Molecules of the third ``marker`` per cell of ``labels`` (:data:`THIRD_MARKER_LEVELS`)."""
+    table = THIRD_MARKER_LEVELS[marker]
+    median, sd, share, positive = (np.array([table.get(int(k), (100, 0.3, 0, 0))[i] for k in range(16)])[labels]
+                                   for i in range(4))
+    level = np.where(rng.random(labels.size) < share, positive, median)
+    return level * 10.0 ** (rng.normal(0.0, 1.0, labels.size) * sd)
+
+
+def third_spillover(marker: str, instrument: Instrument | None = None) -> np.ndarray:
+    """The 3 x 3 spillover matrix of PE, PerCP-Cy5.5 and the third ``marker``'s dye (rows: dyes;
+    columns: their detectors, in that order): ``instrument``'s two-colour matrix and
+    :data:`THIRD_SPILLOVER`."""
+    into_pe, into_percp, pe_into, percp_into = THIRD_SPILLOVER[marker]
+    matrix = np.eye(3)
+    matrix[:2, :2] = (instrument or Instrument()).spillover()
+    matrix[0, 2], matrix[1, 2], matrix[2, 0], matrix[2, 1] = pe_into, percp_into, into_pe, into_percp
+    return matrix
+
+
+def _acquire_third(events: np.ndarray, molecules: np.ndarray, emitted: np.ndarray, marker: str,
+                   instrument: Instrument, rng: np.random.Generator) -> np.ndarray:
+    """``events`` with a seventh column, the third ``marker``'s detector: its dye's signal (the
+    same response and noise as the others), the PE and PerCP-Cy5.5 spill into it, and its spill
+    added to the PE and PerCP-Cy5.5 detectors (:func:`third_spillover`)."""
+    signal = instrument.signal(molecules) * 10.0 ** rng.normal(0.0, instrument.cv / np.log(10), size=molecules.size)
+    matrix = third_spillover(marker, instrument)
+    detected = signal + emitted @ matrix[:2, 2] + rng.normal(0.0, instrument.electronic_sd, size=molecules.size)
+    out = np.empty((events.shape[0], len(CHANNELS) + 1), dtype=np.float64)
+    out[:, :len(CHANNELS)] = events
+    out[:, 3:5] += signal[:, None] * matrix[2, :2]
+    out[:, 6] = detected
+    out[:, [3, 4, 6]] = np.minimum(out[:, [3, 4, 6]], CHANNEL_MAX)
+    return out.astype(np.float32)
 
 
 def simulate_beads(
@@ -528,6 +641,7 @@ class RunSpec:
     style: str = "canto"  # a name in STYLES
     monocyte_percent: tuple[float, float] = (4.0, 10.0)  # each patient's monocytes, % of events: uniform in this range
     specimen: str = "whole_blood"  # a name in SPECIMENS (specimen_scenario)
+    third_marker: str = ""  # "" (none) or one of THIRD_MARKERS: every blood tube carries it
 
 
 def _well(index: int) -> str:
@@ -553,7 +667,8 @@ def _csv_bytes(rows: list[dict], columns: Sequence[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentStyle | None = None) -> dict[str, str]:
+def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentStyle | None = None,
+              third_marker: str = "") -> dict[str, str]:
     style = style or STYLES["canto"]
     keywords = {
         "$CYT": style.cytometer,
@@ -565,7 +680,12 @@ def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentSty
     }
     if style.channels[5] is not None:  # a time channel: its unit
         keywords["$TIMESTEP"] = f"{TIMESTEP / style.time_gain:g}"
-    if not style.hardware_compensation:
+    if not style.hardware_compensation and third_marker:
+        matrix = np.eye(3) if style.identity_spillover else third_spillover(third_marker, instrument)
+        values = ",".join(f"{v:.6g}" for v in matrix.ravel())
+        third = style.third_channel(third_marker)[0]
+        keywords["$SPILLOVER"] = f"3,{style.channels[3]},{style.channels[4]},{third},{values}"
+    elif not style.hardware_compensation:
         matrix = np.eye(2) if style.identity_spillover else instrument.spillover()
         values = ",".join(f"{v:.6g}" for v in matrix.ravel())
         keywords["$SPILLOVER"] = f"2,{style.channels[3]},{style.channels[4]},{values}"
@@ -574,19 +694,26 @@ def _keywords(well: str, instrument: Instrument, name: str, style: InstrumentSty
 
 def write_tube(path: str | os.PathLike[str], tube: Tube, well: str = "A1", instrument: Instrument | None = None,
                style: InstrumentStyle | str = "canto") -> Path:
-    """Write a simulated tube as an FCS file in an instrument ``style`` (a name in STYLES)."""
+    """Write a simulated tube as an FCS file in an instrument ``style`` (a name in STYLES); a
+    tube with a third marker gets its channel as the style names it (``InstrumentStyle.third``)."""
     instrument = instrument or Instrument()
     chosen = STYLES[style] if isinstance(style, str) else style
-    return chosen.write(path, tube.events, instrument, _keywords(well, instrument, Path(path).name, chosen))
+    keywords = _keywords(well, instrument, Path(path).name, chosen, tube.third_marker)
+    return chosen.write(path, tube.events, instrument, keywords, tube.third_marker)
 
 
-def spillover_csv(style: InstrumentStyle | str, instrument: Instrument | None = None) -> bytes:
+def spillover_csv(style: InstrumentStyle | str, instrument: Instrument | None = None, third_marker: str = "") -> bytes:
     """The spillover matrix the ``style``'s detectors really see (``instrument``'s), as a
-    compensation CSV (header: the two fluorescence channel names; rows: dyes): what a lab keeps
-    when its files carry an identity ``$SPILLOVER``."""
+    compensation CSV (header: the fluorescence channel names; rows: dyes): what a lab keeps
+    when its files carry an identity ``$SPILLOVER``; with a ``third_marker``, its dye's too."""
     chosen = STYLES[style] if isinstance(style, str) else style
-    matrix = (instrument or Instrument()).spillover()
-    rows = [f"{chosen.channels[3]},{chosen.channels[4]}"] + [",".join(f"{v:.6g}" for v in row) for row in matrix]
+    names = [str(chosen.channels[3]), str(chosen.channels[4])]
+    if third_marker:
+        names.append(chosen.third_channel(third_marker)[0])
+        matrix = third_spillover(third_marker, instrument)
+    else:
+        matrix = (instrument or Instrument()).spillover()
+    rows = [",".join(names)] + [",".join(f"{v:.6g}" for v in row) for row in matrix]
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -657,6 +784,8 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
     folder's other files as they are."""
     if spec.style not in STYLES:
         raise ValueError(f"unknown instrument style {spec.style!r} (one of {', '.join(STYLES)})")
+    if spec.third_marker:
+        STYLES[spec.style].third_channel(spec.third_marker)  # ValueError for a marker unknown here
     out = Path(out_dir)
     _check_fcs2_size(STYLES[spec.style], max(spec.events, 10000))
     _check_run_folder(out, force)
@@ -681,7 +810,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
             name = _file_name(well, STYLES[spec.style].extension)
             abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
             scenario = specimen_scenario(spec.specimen, n_events=spec.events, monocyte_abc=abc,
-                                         monocyte_fraction=monocyte_fraction)
+                                         monocyte_fraction=monocyte_fraction, third_marker=spec.third_marker)
             tube = simulate_blood(scenario, rng, instrument)
             write_tube(out / name, tube, well, instrument, spec.style)
             write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(tube.labels))
@@ -714,7 +843,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
     write_atomic(out / "beads_lot.yaml", lot_yaml(spec.bead_values, "SIMULATED", note, pe_channel).encode())
     compensation = ""
     if STYLES[spec.style].identity_spillover:  # the files' $SPILLOVER is an identity: the lab's matrix beside them
-        write_atomic(out / "compensation.csv", spillover_csv(spec.style, instrument))
+        write_atomic(out / "compensation.csv", spillover_csv(spec.style, instrument, spec.third_marker))
         compensation = "compensation: compensation.csv\n"
     write_atomic(out / "run.yaml", (
         "# Options of `assaykit score` for this run (`assaykit docs scoring`); paths relative to this folder.\n"
@@ -722,5 +851,7 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
         "lot: beads_lot.yaml\n"
         f"control: {spec.conditions[0]}\n{compensation}").encode())
     spec_dict = asdict(spec)
+    if not spec.third_marker:  # a run without one writes the simulation.json it always did
+        del spec_dict["third_marker"]
     write_atomic(out / "simulation.json", (json.dumps(spec_dict, indent=1, sort_keys=True) + "\n").encode())
     return out

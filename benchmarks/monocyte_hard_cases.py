@@ -4,9 +4,14 @@ data allow (a Gaussian classifier built from the true labels):
 - stimulated PBMC whose monocytes lost CD14 (4-6 lymphocyte SDs above the lymphocytes): gated,
   F1 >= 0.85 and the median within 5 % wherever that classifier reaches F1 >= 0.9;
 - PBMC with no CD14-bright cells (no monocytes, or CD14 unstained): refused;
-- septic whole blood (simulate.septic_scenario): the median within 3 % of the truth.
+- septic whole blood (simulate.septic_scenario): the median within 3 % of the truth;
+- with a third marker (issue 29 point 4; the default strategy's non_granulocytes step): septic
+  blood at 2, 5 and 10 % monocytes with CD15, CD45 or CD16, and ordinary whole blood, PBMC and
+  lyse-no-wash tubes with each beside the same tube without one.
 
-    .venv/bin/python benchmarks/monocyte_hard_cases.py [--quick]
+    .venv/bin/python benchmarks/monocyte_hard_cases.py [--quick] [--third]
+
+``--third``: the third-marker tubes only.
 
 Prints one line per tube: the gate's F1 and median error (or its refusal), the CD14 separation in
 lymphocyte SDs, and the classifier's F1 and median error at its most accurate (each event to its
@@ -15,6 +20,7 @@ most probable class) and when it keeps only events of monocyte posterior > 0.9.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -35,7 +41,7 @@ from assaykit.simulate import (
     stimulated_pbmc_scenario,
     write_tube,
 )
-from tests.gating.oracle import CODES, LSR_MATRIX, classify, f1_error
+from tests.gating.oracle import CODES, classify, f1_error, lsr_matrix
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,29 @@ def cases(quick: bool = False) -> list[Case]:
     return out
 
 
+def third_cases(quick: bool = False) -> list[Case]:
+    """Tubes with a third marker, each beside the same tube without one."""
+    seeds = (0,) if quick else (0, 1, 2)
+    out = []
+    for f in (0.02, 0.05, 0.1):
+        for style in ("canto", "navios", "lsr"):
+            for seed in seeds:
+                for third in ("", "CD15", "CD45", "CD16"):
+                    out.append(Case(f"septic {f} {third or 'none'}", septic_scenario(
+                        monocyte_fraction=f, doublet_fraction=_doublets(style), third_marker=third), style, 40 + seed))
+    ordinary = {"whole blood": Scenario(n_events=50000), "whole blood 3 %": Scenario(n_events=50000,
+                                                                                     monocyte_fraction=0.03),
+                "pbmc": specimen_scenario("pbmc", n_events=50000),
+                "lyse-no-wash": specimen_scenario("lyse_no_wash", n_events=50000)}
+    for name, scenario in ordinary.items():
+        for style in ("canto", "fc500"):
+            for seed in seeds:
+                for third in ("", "CD15", "CD45", "CD16"):
+                    out.append(Case(f"{name} {third or 'none'}", dataclasses.replace(scenario, third_marker=third),
+                                    style, 2 + seed))
+    return out
+
+
 def run(case: Case, folder: Path) -> dict[str, object]:
     """Gate one case; its figures."""
     tube = simulate_blood(case.scenario, np.random.default_rng(case.seed))
@@ -89,7 +118,8 @@ def run(case: Case, folder: Path) -> dict[str, object]:
     truth = np.isin(tube.labels, MONOCYTE_LABELS)
     row: dict[str, object] = {"case": case.name, "style": case.style, "seed": case.seed, "expect": case.expect_gate}
     try:
-        result = apply_strategy(sample, load_strategy(), LSR_MATRIX if case.style == "lsr" else "file")
+        spillover = lsr_matrix(case.scenario.third_marker) if case.style == "lsr" else "file"
+        result = apply_strategy(sample, load_strategy(), spillover)
     except GatingError as exc:
         row["refused"] = exc.message
         return row
@@ -126,8 +156,9 @@ def show(row: dict[str, object]) -> str:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    chosen = third_cases(quick) if "--third" in sys.argv else cases(quick) + third_cases(quick)
     with tempfile.TemporaryDirectory() as folder:
-        for case in cases(quick):
+        for case in chosen:
             print(show(run(case, Path(folder))), flush=True)
 
 

@@ -476,7 +476,9 @@ def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simul
     assert ours["source"] == "assaykit strategy" and ours["events"] == 30000
     assert [(p["name"], p["path"], p["parent"], p["type"], p["auto"], p["flowjo_count"]) for p in ours["populations"]] \
         == [("cells", "cells", "root", "interval", "debris", None), ("singlets", "cells/singlets", "cells", "ratio",
-            "singlets", None), ("monocytes", "cells/singlets/monocytes", "singlets", "polygon", "monocytes", None)]
+            "singlets", None), ("not_granulocytes", "cells/singlets/not_granulocytes", "singlets", "interval",
+                                "non_granulocytes", None),  # no third marker: every event, an open interval
+           ("monocytes", "cells/singlets/not_granulocytes/monocytes", "not_granulocytes", "polygon", "monocytes", None)]
     assert ours["readout"]["population"] == "monocytes" and ours["calibrated"] is None
     for name, doc in docs.items():  # FlowJo's own count beside ours, read independently from the XML
         truth = _flowjo_counts(diamond / name)
@@ -494,7 +496,7 @@ def test_gate_json_has_one_shape_for_a_strategy_a_document_and_a_workspace(simul
     assert shown["ScalePar1"]["count"] == expected["ScalePar1"] and shown["ScalePar1"]["flowjo_count"] is None
     counts = {p["name"]: p["count"] for p in ours["populations"]}  # the scored run's workspace: nested, own names
     assert [(p["name"], p["parent"], p["path"]) for p in run_wsp["populations"]][-1] == \
-        ("monocytes", "singlets", "assaykit-events/cells/singlets/monocytes")
+        ("monocytes", "not_granulocytes", "assaykit-events/cells/singlets/not_granulocytes/monocytes")
     assert all(p["count"] == p["flowjo_count"] == counts.get(p["name"], p["count"]) for p in run_wsp["populations"])
 
 

@@ -277,6 +277,87 @@ def test_simulate_force_names_the_fcs_files_it_left_from_before(tmp_path: Path) 
     assert all((folder / name).read_bytes() == before[name] for name in left)
 
 
+# --- the third marker (issue 29) -----------------------------------------------------------------
+
+
+def test_no_third_marker_draws_what_it_always_drew() -> None:
+    # pinned before the third marker existed (sha256 of the events and labels of one tube): a tube
+    # without one, and so every earlier simulated run, is byte-identical
+    tube = simulate_blood(Scenario(n_events=3000), np.random.default_rng(7))
+    assert hashlib.sha256(tube.events.tobytes()).hexdigest()[:16] == "17ee58e93852e4bb"
+    assert hashlib.sha256(tube.labels.tobytes()).hexdigest()[:16] == "1105bd92b5d61f11"
+    assert tube.events.shape[1] == len(CHANNELS) and tube.third_marker == ""
+
+
+def test_run_without_third_marker_writes_the_simulation_json_it_always_did(tmp_path: Path) -> None:
+    folder = write_run(tmp_path / "run", RunSpec(patients=1, conditions=("unstimulated",), events=2000))
+    assert "third_marker" not in json.loads((folder / "simulation.json").read_text())
+    marked = write_run(tmp_path / "cd15", RunSpec(patients=1, conditions=("unstimulated",), events=2000,
+                                                  third_marker="CD15"))
+    assert json.loads((marked / "simulation.json").read_text())["third_marker"] == "CD15"
+    sample = read_fcs(marked / "Specimen_001_A1_A01.fcs")
+    assert sample.channels[5] == "FITC-A" and sample.markers[5] == "CD15 FITC" and sample.channels[-1] == "Time"
+    assert sample.spillover.channels == ("PE-A", "PerCP-Cy5-5-A", "FITC-A")
+
+
+def test_third_marker_changes_only_its_column_and_the_spill() -> None:
+    plain = simulate_blood(Scenario(n_events=20000), np.random.default_rng(3))
+    marked = simulate_blood(Scenario(n_events=20000, third_marker="CD15"), np.random.default_rng(3))
+    assert np.array_equal(plain.labels, marked.labels) and plain.true_abc_median == marked.true_abc_median
+    assert np.array_equal(plain.events[:, [0, 1, 2, 5]], marked.events[:, [0, 1, 2, 5]])
+    # FITC spills 20 % into PE: compensating the three dyes gives back the two-colour PE (electronic noise aside)
+    from assaykit.simulate import third_spillover
+
+    compensated = marked.events[:, [3, 4, 6]].astype(np.float64) @ np.linalg.inv(third_spillover("CD15"))
+    two = plain.events[:, 3:5].astype(np.float64) @ np.linalg.inv(Instrument().spillover())
+    cells = np.isin(plain.labels, (2, 4, 6))
+    assert np.median(np.abs(compensated[cells, 0] - two[cells, 0])) < 25  # electronic noise SD 15
+
+
+@pytest.mark.parametrize("marker,order", [
+    # CD15: neutrophils, eosinophils and immature granulocytes bright, monocytes dim, lymphocytes negative
+    ("CD15", [(6, 4, 10), (8, 4, 10), (7, 4, 8), (4, 2, 8)]),
+    # CD45: lymphocytes brightest, then monocytes, neutrophils, immature granulocytes
+    ("CD45", [(2, 4, 1.3), (4, 6, 2.5), (6, 8, 1.6)]),
+    # CD16: neutrophils bright, non-classical monocytes positive, classical monocytes and immature granulocytes dim
+    ("CD16", [(6, 5, 3), (5, 4, 5), (5, 8, 5), (6, 7, 100)]),  # uncompensated: CD14 PerCP-Cy5.5 spills in
+])
+def test_third_marker_levels_follow_the_literature(marker: str, order: list[tuple[int, int, float]]) -> None:
+    tube = simulate_blood(Scenario(n_events=60000, immature_granulocyte_fraction=0.05, third_marker=marker),
+                          np.random.default_rng(4))
+    signal = tube.events[:, 6]
+    for brighter, dimmer, fold in order:
+        ratio = np.median(signal[tube.labels == brighter]) / np.median(signal[tube.labels == dimmer])
+        assert ratio >= fold, (marker, brighter, dimmer, ratio)
+
+
+@pytest.mark.parametrize("style", ["navios", "calibur", "lsr", "fc500"])
+def test_third_marker_in_each_style(tmp_path: Path, style: str) -> None:
+    tube = simulate_blood(Scenario(n_events=5000, third_marker="CD45"), np.random.default_rng(2))
+    sample = read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style))
+    channel, label = STYLES[style].third_channel("CD45")
+    index = sample.channels.index(channel)
+    assert sample.markers[index] == label and "CD45" in label
+    values = sample.events[:, index]
+    # lymphocytes brighter than neutrophils in every style (log-amplified or not, compensated in hardware or not)
+    assert np.median(values[tube.labels == 2]) > np.median(values[tube.labels == 6])
+
+
+def test_unknown_third_marker_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown third marker 'CD19'"):
+        Scenario(third_marker="CD19")
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", str(tmp_path / "x"), "--third-marker", "CD19"])
+    assert result.exit_code == 2 and "--third-marker must be one of CD15, CD16, CD45" in result.output
+    assert not (tmp_path / "x").exists()
+    lmd = CliRunner().invoke(app, ["simulate", str(tmp_path / "y"), "--third-marker", "CD15",
+                                   "--instrument", "navios-lmd"])
+    assert lmd.exit_code == 2 and "writes two colours only" in lmd.output and not (tmp_path / "y").exists()
+
+
 def test_simulate_force_names_the_lmd_files_it_left_from_before(tmp_path: Path) -> None:
     """A Navios run's .LMD files (score reads them) left by a later run over them are named too."""
     from typer.testing import CliRunner

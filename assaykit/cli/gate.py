@@ -78,9 +78,11 @@ def _say_tube(tube: Any, beads: Path | None) -> None:
     """The text report of a tube gated by an assaykit strategy."""
     result, readout, calibrated = tube.result, tube.readout, tube.calibrated
     say(f"{tube.path}  (strategy: {tube.strategy.name}, compensation: {result.compensation})")
-    say(f"  {'population':<16}{'parent':<14}{'events':>10}{'% of parent':>13}")
+    name_width = max([15, *(len(p.name) for p in result.populations)]) + 1  # a name never runs into its parent
+    parent_width = max([13, *(len(p.parent) for p in result.populations)]) + 1
+    say(f"  {'population':<{name_width}}{'parent':<{parent_width}}{'events':>10}{'% of parent':>13}")
     for p in result.populations:
-        say(f"  {p.name:<16}{p.parent:<14}{p.count:>10,}{p.percent_of_parent:>12.2f}%")
+        say(f"  {p.name:<{name_width}}{p.parent:<{parent_width}}{p.count:>10,}{p.percent_of_parent:>12.2f}%")
 
     def value(v: float | None) -> str:
         return "-" if v is None else f"{v:,.1f}"

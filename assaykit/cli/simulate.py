@@ -36,6 +36,10 @@ def simulate(
     specimen: Annotated[Specimen, typer.Option(
         case_sensitive=False, help="Specimen: whole_blood, pbmc (no granulocytes; use --monocytes 10,30) or "
                                    "lyse_no_wash.")] = Specimen.whole_blood,
+    third_marker: Annotated[str, typer.Option(
+        "--third-marker", help="A third marker in every blood tube: CD15, CD16 or CD45 (on FITC-A, APC-H7-A or V500-A "
+                               "on a Canto, labelled e.g. 'CD15 FITC'; `assaykit docs simulator`); none by default.",
+        show_default=False)] = "",
     force: Annotated[bool, typer.Option(
         "--force", help="Write into a folder that is not empty: the simulated files replace any of the same names "
                         "(plate_map.csv, run.yaml, the FCS files ...); other files are left as they are.")] = False,
@@ -66,12 +70,20 @@ def simulate(
         raise AssayKitError(f"--monocytes must be two percentages LOW,HIGH, not {monocytes!r}") from None
     if not 0 < low <= high <= 30:
         raise AssayKitError(f"--monocytes must satisfy 0 < LOW <= HIGH <= 30 (% of events), not {monocytes!r}")
+    from ..simulate import STYLES, THIRD_MARKERS
+
+    chosen = next((m for m in THIRD_MARKERS if m.lower() == third_marker.strip().lower()), None)
+    if third_marker.strip() and chosen is None:
+        raise AssayKitError(f"--third-marker must be one of {', '.join(THIRD_MARKERS)}, not {third_marker!r}")
+    if chosen and not STYLES[instrument.value].third:
+        raise AssayKitError(f"--instrument {instrument.value} writes two colours only: --third-marker needs "
+                            "canto, navios, calibur, lsr or fc500")
     import time
 
     started = time.time_ns()
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
                                         style=instrument.value, monocyte_percent=(low, high),
-                                        specimen=specimen.value), force=force)
+                                        specimen=specimen.value, third_marker=chosen or ""), force=force)
     say(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
     left = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in FCS_SUFFIXES and p.is_file()
                   and p.stat().st_mtime_ns < started)

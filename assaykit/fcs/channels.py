@@ -3,7 +3,8 @@
 Names are compared as tokens: a label is cut into runs of letters and runs of digits (case and
 punctuation ignored), and a marker name matches where consecutive tokens spell it. So ``HLA-DR``,
 ``HLA DR``, ``HLADR`` and ``hla_dr`` are one name, ``CD14`` is found in ``CD14-PC5.5`` and
-``CD14PerCP`` but not in ``CD140``, and ``MHC class II`` spells ``MHCclassII``.
+``CD14PerCP`` but not in ``CD140`` (nor ``CD45`` in its isoforms ``CD45RA``, ``CD45RO``), and
+``MHC class II`` spells ``MHCclassII``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SHARED_CHANNEL_NAMES: tuple[str, ...] = ("lineage", "Lin", "dump", "viability", 
 dye): a channel whose label holds one of them and a marker cannot measure that marker alone."""
 
 _TOKENS = re.compile(r"[a-z]+|[0-9]+")
+_ISOFORMS = frozenset({"r", "ra", "rb", "rc", "ro", "rabc"})
+"""Tokens that, right after a marker's name, make it another marker: CD45RA, CD45RO (isoforms
+of CD45 on T-cell subsets, CD45R0 as often typed, CD45R: not the pan-leukocyte CD45)."""
 _CD_NUMBER = re.compile(r"cd[0-9]+[a-z]?")
 
 
@@ -316,7 +320,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
     # $PnN is searched for the synonyms only: a fluorochrome marker ('PE', for beads) must not
     # match 'PE-Cy7-A' or 'PE-Tx-Red-YG-A'
     for texts, spelled in ((labels, names), (channels, marker.names[1:])):
-        matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled)]
+        matched = [i for i, text in enumerate(texts) if text and _spells(text, spelled, not_before=_ISOFORMS)]
         shared = {i: _names_other_marker(texts[i], marker, others, channels[i] if texts is labels else "")
                   for i in matched}
         alone = [i for i in matched if shared[i] is None]

@@ -2,7 +2,7 @@
 application to a sample, the readout statistics and QC, and gating figures as data."""
 
 from .apply import GatingFrame, GatingResult, PopulationResult, apply_strategy, choose_spillover
-from .autogates import DebrisGate, MonocyteGate, SingletGate
+from .autogates import DebrisGate, GranulocyteGate, MonocyteGate, SingletGate
 from .gates import (
     BooleanGate,
     BoxGate,
@@ -40,6 +40,7 @@ __all__ = [
     "EllipsoidGate",
     "GatingFrame",
     "GatingResult",
+    "GranulocyteGate",
     "IntervalGate",
     "MonocyteGate",
     "OutsideGate",

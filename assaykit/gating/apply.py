@@ -41,8 +41,10 @@ class GatingFrame:
                 if name not in strategy.optional:
                     raise GatingError(exc.message, sample.path) from None
                 self.missing[name] = exc.message
-            except GatingError as exc:
-                raise GatingError(exc.message, sample.path) from None
+            except GatingError as exc:  # a channel naming it that cannot measure it alone (a lineage cocktail)
+                if name not in strategy.optional or strategy.markers[name].aliases:
+                    raise GatingError(exc.message, sample.path) from None
+                self.missing[name] = exc.message  # an optional marker found by label only: as if absent
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}

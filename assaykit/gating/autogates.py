@@ -583,6 +583,180 @@ class MonocyteGate:
                 "max_granulocyte_posterior": self.max_granulocyte_posterior}
 
 
+@dataclass(frozen=True)
+class GranulocyteGate:
+    """The non-granulocytic events, on a third marker (CD15, CD45 or CD16) when the panel has one:
+    granulocytes taken out before the monocyte gate, where side scatter and CD14 alone cannot set
+    immature granulocytes apart from monocytes (septic blood).
+
+    ``dims``: side scatter, CD14, then the third markers in order of preference (the default
+    strategy: CD15, CD45, CD16); the first the file has is used. A file with none of them (the
+    markers optional in the strategy) keeps every event, as the singlet gate does without a pulse
+    height, and ``data.findings["granulocytes"]`` says so (``marker`` None).
+
+    The marker's levels come from the sample, never from fixed channel values (display units;
+    docs/gating-strategy.md, "The third marker"):
+
+    1. lymphocytes: the lowest side-scatter peak (``ssc_peak_height``; ``reference_window`` wide,
+       at least ``min_reference_events``): the CD14-negative reference and the non-granulocytic
+       side of the marker;
+    2. neutrophils: the densest side scatter, unless that is the lymphocytes' or CD14-bright
+       (``cd14_bright_sds`` lymphocyte SDs up): then no granulocytes (PBMC) and every event is
+       kept. Their level must lie ``lymphocyte_sds`` of their SDs from the lymphocytes';
+    3. monocytes: the CD14-brighter half of the CD14-positive events (``cd14_low_sds`` lymphocyte
+       SDs up) lying more than ``provisional_sds`` neutrophil SDs from the neutrophils' level;
+       the two levels at least ``min_separation_sds`` SDs from the cut;
+    4. the cut: as many monocyte SDs from the monocytes' level as neutrophil SDs from the
+       neutrophils' (at least ``uncrowded_sds`` monocyte SDs out, short of one neutrophil SD from
+       them); where CD14-positive events at the monocytes' side scatter (``ssc_top_sds``) crowd
+       past it (more than ``max_crowd`` x the monocytes' core: immature granulocytes), at most
+       ``monocyte_sds`` monocyte SDs out (purity before recall); above the monocytes' side
+       scatter the stricter of the two. The granulocytic side is the neutrophils' (above the cut
+       for CD15 and CD16, under it for CD45: decided by the data);
+    5. a marker named in ``ssc_limited`` (CD16: non-classical monocytes are CD16-positive,
+       immature granulocytes CD16-dim) excludes only events within ``neutrophil_sds`` of the
+       neutrophils' level, at the monocytes' side scatter or lower: neutrophils, nothing else.
+
+    Refused (GatingError naming the marker) when the neutrophils' level is not set apart from the
+    lymphocytes' or the monocytes' (unstained, mislabelled), or either reference has too few
+    events. ``min_events``: fewer parent events refuse the gate; ``min_spread``: the smallest
+    robust SD (units).
+
+    ``data.findings["granulocytes"]``: ``marker`` (None when stepped aside), ``granulocytes``
+    (found or not), ``excluded`` (events), ``ssc_limited``, and when found
+    ``granulocyte_share`` (fraction of the parent on the granulocytic side of the cut),
+    ``separation_sds``, ``crowd``, ``purity_first`` and ``granulocytic`` (``bright``/``dim``).
+    """
+
+    n_dims: ClassVar[int] = 3  # at least: side scatter, CD14 and one third marker
+    variadic: ClassVar[bool] = True
+    dims: tuple[str, ...]
+    min_events: int = 100
+    ssc_peak_height: float = 0.1
+    reference_window: float = 0.03
+    min_reference_events: int = 20
+    min_spread: float = 0.01
+    cd14_low_sds: float = 4.0
+    cd14_bright_sds: float = 8.0
+    lymphocyte_sds: float = 3.0
+    provisional_sds: float = 2.0
+    min_separation_sds: float = 1.5
+    ssc_limited: str = "CD16"  # markers (comma-separated) excluded only above the monocytes' side scatter
+    monocyte_sds: float = 2.0
+    max_crowd: float = 0.4
+    uncrowded_sds: float = 3.0
+    neutrophil_sds: float = 2.0
+    ssc_top_sds: float = 3.0
+
+    def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate | PolygonGate:
+        """The events kept (an open interval on side scatter when the file has none of the third
+        markers or the tube no granulocytes); what was found goes to ``data.findings["granulocytes"]``."""
+        ssc, cd14, *candidates = self.dims
+        present = [m for m in candidates if m not in data.missing]
+        keep_all = IntervalGate((cd14,))  # every event (open on CD14: an open interval on a log axis is not exportable)
+        if not present:
+            data.findings["granulocytes"] = {"marker": None, "granulocytes": None, "excluded": 0}
+            return keep_all
+        marker = present[0]
+        limited = marker in [name.strip() for name in self.ssc_limited.split(",")]
+        y, x, m = data.selected(ssc, parent), data.selected(cd14, parent), data.selected(marker, parent)
+        if y.size < self.min_events:
+            raise GatingError(f"too few events ({y.size}) to find granulocytes on {marker}")
+        refused = f"granulocytes not excluded on {marker}: "
+        # (1) the lymphocytes, the lowest side-scatter peak: the CD14-negative reference and the
+        # marker's non-granulocytic side
+        centres, dens = density(y, *np.percentile(y, [0.5, 99.5]).tolist())
+        found_peaks = peaks(centres, dens, self.ssc_peak_height)
+        lymph = next((near for near in (np.abs(y - centres[i]) < self.reference_window for i in found_peaks)
+                      if np.count_nonzero(near) >= self.min_reference_events), None)
+        if lymph is None:
+            raise GatingError(refused + "no lymphocytes (a side-scatter peak) to serve as its reference")
+        x_neg, s_neg = _robust(select(x, lymph))
+        s_neg = max(s_neg, self.min_spread)
+        level_l = float(np.median(select(m, lymph)))
+        # (2) the granulocytes: the densest side scatter, when it is not the lymphocytes' nor CD14-bright
+        y_gran = float(centres[int(np.argmax(dens))])
+        near = np.abs(y - y_gran) < self.reference_window
+        gran_cd14 = float(np.median(select(x, near)))
+        found: dict[str, Any] = {"marker": marker, "granulocytes": False, "excluded": 0, "ssc_limited": limited}
+        data.findings["granulocytes"] = found
+        y_lymph = float(np.median(select(y, lymph)))
+        if y_gran - y_lymph < 2 * self.reference_window or gran_cd14 > x_neg + self.cd14_bright_sds * s_neg:
+            return keep_all  # PBMC: the densest cells are the lymphocytes or CD14-bright monocytes
+        level_g, sd_g = _robust(select(m, near))
+        sd_g = max(sd_g, self.min_spread)
+        side = 1.0 if level_l > level_g else -1.0  # where the non-granulocytic cells lie on the marker
+        if side * (level_l - level_g) < self.lymphocyte_sds * sd_g:
+            raise GatingError(refused + f"it does not set them apart from the lymphocytes (the neutrophils' {marker} "
+                                        f"lies {abs(level_l - level_g) / sd_g:.1f} of their SDs from the lymphocytes', "
+                                        f"{self.lymphocyte_sds:g} needed): is the channel stained and labelled right?")
+        # (3) the CD14-bright monocytes: the CD14-brighter half of the CD14-positive events away from
+        # the neutrophils' level (immature granulocytes, at or beyond it, left out)
+        away = (m - level_g) * side > self.provisional_sds * sd_g
+        positive = away & (x > x_neg + self.cd14_low_sds * s_neg)
+        if np.count_nonzero(positive) < 2 * self.min_reference_events:
+            raise GatingError(refused + f"too few CD14-positive events away from the neutrophils' {marker} "
+                                        f"({np.count_nonzero(positive)}) to serve as the monocytes' reference")
+        core = positive & (x >= float(np.median(select(x, positive))))
+        level_m, sd_m = _robust(select(m, core))
+        mu_y, s_y = _robust(select(y, core))
+        sd_m = max(sd_m, self.min_spread)
+        separation = abs(level_g - level_m) / (sd_m + sd_g)
+        if separation < self.min_separation_sds or (level_g - level_m) * side > 0:
+            raise GatingError(refused + f"it does not set them apart from the monocytes (the neutrophils' {marker} "
+                                        f"lies {separation:.1f} SDs from the CD14-bright monocytes' at the cut, "
+                                        f"{self.min_separation_sds:g} needed)")
+        # the cut: where an event is as many monocyte SDs from their level as neutrophil SDs from
+        # theirs; where granulocytic events crowd the monocytes' place (CD14-positive, at their side
+        # scatter, past that cut: more than max_crowd x the core's events, as immature granulocytes
+        # in septic blood), no more than monocyte_sds of their SDs from them (purity before recall:
+        # a granulocyte let in lowers the readout, a monocyte left out does not move it)
+        balanced = level_m + (level_g - level_m) * sd_m / (sd_m + sd_g)
+        band = (x > x_neg + self.cd14_low_sds * s_neg) & (np.abs(y - mu_y) < self.ssc_top_sds * s_y)
+        crowd = np.count_nonzero(band & ((m - balanced) * side < 0)) / max(int(np.count_nonzero(core)), 1)
+        crowded = crowd > self.max_crowd
+        if crowded:
+            reach = min(abs(balanced - level_m), self.monocyte_sds * sd_m)
+        else:  # recall first: at least uncrowded_sds monocyte SDs, short of one neutrophil SD from theirs
+            reach = max(abs(balanced - level_m), min(self.uncrowded_sds * sd_m, abs(level_g - level_m) - sd_g))
+        cut = level_m - side * reach
+        bright = level_g > level_m
+        found["granulocyte_share"] = round(float(np.count_nonzero((m - cut) * side < 0)) / m.size, 6)
+        gate: IntervalGate | PolygonGate
+        if limited:  # only the neutrophils' level, and only at the monocytes' side scatter
+            cut = level_g - side * self.neutrophil_sds * sd_g
+            ceiling = mu_y + self.ssc_top_sds * s_y
+            x_lo, x_hi = float(np.min(m)) - 0.1, float(np.max(m)) + 0.1
+            y_lo, y_hi = self._ssc_range(data, y)
+            far, kept = (x_hi, x_lo) if bright else (x_lo, x_hi)
+            gate = PolygonGate((marker, ssc), ((kept, y_lo), (cut, y_lo), (cut, ceiling), (far, ceiling), (far, y_hi),
+                                               (kept, y_hi)))
+        else:  # above the monocytes' side scatter no monocyte lies: there the stricter cut, every neutrophil out
+            ceiling = mu_y + self.ssc_top_sds * s_y
+            strict = level_m - side * min(reach, self.monocyte_sds * sd_m)
+            x_lo, x_hi = float(np.min(m)) - 0.1, float(np.max(m)) + 0.1
+            y_lo, y_hi = self._ssc_range(data, y)
+            kept = x_lo if bright else x_hi
+            gate = PolygonGate((marker, ssc), ((kept, y_lo), (cut, y_lo), (cut, ceiling), (strict, ceiling),
+                                               (strict, y_hi), (kept, y_hi)))
+        excluded = int(np.count_nonzero(parent & ~data.inside(gate)))
+        found.update({"granulocytes": True, "excluded": excluded, "separation_sds": round(separation, 3),
+                      "crowd": round(float(crowd), 4), "purity_first": bool(crowded and not limited),
+                      "granulocytic": "bright" if bright else "dim"})
+        return gate
+
+    def _ssc_range(self, data: GateData, y: np.ndarray) -> tuple[float, float]:
+        """The polygons' side-scatter reach (display units): beyond the events', above a log axis's
+        floor (display 0: GatingML cannot say 'down to the floor'; the events there are never monocytes)."""
+        low = float(np.min(y)) - 0.1
+        if data.transform(self.dims[0]).kind == "log":
+            low = max(low, 1e-6)
+        return low, float(np.max(y)) + 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "auto", "method": "non_granulocytes", "dims": list(self.dims)}
+
+
 def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box: tuple[float, float, float, float],
                     max_posterior: float, anchor: tuple[float, float], grid: int = 160,
                     strict: bool = False) -> PolygonGate:
@@ -613,5 +787,5 @@ def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box
     raise GatingError("monocyte gate not found: granulocytes dominate the monocytes' place")
 
 
-AUTO_METHODS: dict[str, type[DebrisGate | SingletGate | MonocyteGate]] = {
-    "debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate}
+AUTO_METHODS: dict[str, type[DebrisGate | SingletGate | MonocyteGate | GranulocyteGate]] = {
+    "debris": DebrisGate, "singlets": SingletGate, "monocytes": MonocyteGate, "non_granulocytes": GranulocyteGate}

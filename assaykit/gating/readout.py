@@ -164,7 +164,9 @@ def tube_specimen(result: GatingResult, strategy: Strategy) -> dict[str, str | N
         debris = next((p for p in result.populations if isinstance(_declared_gate(strategy, p.name), DebrisGate)),
                       None)
         share = None if debris is None or debris.parent != ROOT else 1.0 - debris.percent_of_parent / 100.0
-        detected = detect_specimen(found["granulocyte_share"], share)
+        third = result.findings.get("granulocytes") or {}
+        granulocytes = third["granulocyte_share"] if third.get("granulocytes") else found["granulocyte_share"]
+        detected = detect_specimen(granulocytes, share)  # granulocytes excluded before the monocyte gate: counted
     return {"detected": detected, "declared": strategy.specimen}
 
 
@@ -173,7 +175,7 @@ def _overlap_findings(result: GatingResult) -> list[Finding]:
     CD14-dim cluster gated on the other evidence (``cd14_dim``), and what it left out where
     granulocytes overlap the monocytes (``overlap``)."""
     found = result.findings.get("monocytes") or {}
-    out = []
+    out = _granulocyte_findings(result)
     if found.get("cd14_dim"):
         out.append(finding(FindingCode.MONOCYTES_DIM,
                            f"CD14-dim monocytes: their CD14 only {found['cd14_separation_sds']:.1f} lymphocyte SDs "
@@ -181,11 +183,31 @@ def _overlap_findings(result: GatingResult) -> list[Finding]:
     overlap = found.get("overlap")
     if not overlap:
         return out
+    third = result.findings.get("granulocytes")
+    if third is not None and third.get("marker") is None:  # the step stepped aside where it would have helped
+        out.append(finding(FindingCode.GRANULOCYTES_NOT_EXCLUDED,
+                           "granulocytes overlap the monocytes and the panel has no third marker to exclude them "
+                           "(CD15 or CD45 would; the gate put purity before recall instead)"))
     return [*out, finding(FindingCode.MONOCYTES_OVERLAP,
                     f"granulocytes overlap the monocytes: the gate kept only events at most "
                     f"{100 * overlap['max_granulocyte_posterior']:.0f} % likely granulocytic (purity before recall), "
                     f"leaving out {overlap['events']} events (by the mixture about {overlap['monocytes']:.0f} "
                     f"monocytes and {overlap['immature_granulocytes']:.0f} immature granulocytes)")]
+
+
+def _granulocyte_findings(result: GatingResult) -> list[Finding]:
+    """What the automatic non_granulocytes step did with a third marker (none when it stepped
+    aside or found no granulocytes)."""
+    third = result.findings.get("granulocytes") or {}
+    if not third.get("granulocytes"):
+        return []
+    where = " at the monocytes' side scatter only (neutrophils; CD16-dim immature granulocytes stay)" \
+        if third.get("ssc_limited") else ""
+    purity = "; purity before recall: granulocytic events crowd the monocytes' place" \
+        if third.get("purity_first") else ""
+    return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
+                    f"{third['excluded']} granulocytic events excluded on {third['marker']} "
+                    f"({third['granulocytic']} on granulocytes) before the monocyte gate{where}{purity}")]
 
 
 def _declared_gate(strategy: Strategy, name: str) -> object:

@@ -143,8 +143,12 @@ def _gate(spec: Any, markers: Mapping[str, Marker], transforms: Mapping[str, Tra
         if "auto" in spec:
             if kind not in AUTO_METHODS:
                 raise invalid(where, f"unknown automatic gate {kind!r} (one of {', '.join(AUTO_METHODS)})")
-            if len(dims) != AUTO_METHODS[kind].n_dims:
-                raise invalid(where, f"automatic gate {kind!r} needs {AUTO_METHODS[kind].n_dims} dims")
+            needed = AUTO_METHODS[kind].n_dims
+            if getattr(AUTO_METHODS[kind], "variadic", False):  # at least n_dims (non_granulocytes: its markers)
+                if len(dims) < needed:
+                    raise invalid(where, f"automatic gate {kind!r} needs at least {needed} dims")
+            elif len(dims) != needed:
+                raise invalid(where, f"automatic gate {kind!r} needs {needed} dims")
             return _auto_gate(AUTO_METHODS[kind], dims, spec, where)
         if kind not in GATE_TYPES:
             raise invalid(where, f"unknown gate type {kind!r} (one of {', '.join(GATE_TYPES)}, boolean)")

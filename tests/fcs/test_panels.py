@@ -39,6 +39,19 @@ def test_cd14_with_or_without_fluorochrome(label: str, expected: int | None) -> 
         assert find_channel(Marker("CD14"), channels, labels) == expected
 
 
+@pytest.mark.parametrize("label,expected", [("CD45 V500", 1), ("CD45-KrO", 1), ("cd45 VioBlue", 1), ("CD45RO", None),
+                                            ("CD45RA FITC", None), ("CD45R0", None), ("CD450", None)])
+def test_cd45_is_not_its_t_cell_isoforms(label: str, expected: int | None) -> None:
+    # the corpus's flowkit/100715.fcs labels R660-A 'CD45RO' (memory T cells): not the pan-leukocyte
+    # CD45 the third-marker step reads (its levels would be a T-cell subset's)
+    channels, labels = ["FSC-A", "V500-A", "FITC-A"], ["", label, ""]
+    if expected is None:
+        with pytest.raises(GatingError, match="marker 'CD45' not found"):
+            find_channel(Marker("CD45"), channels, labels)
+    else:
+        assert find_channel(Marker("CD45"), channels, labels) == expected
+
+
 def test_synonym_in_channel_name() -> None:
     # no $PnS at all, the marker in $PnN
     assert find_channel(HLADR, ["FSC-A", "MHCII-A", "PE-A"], ["", "", ""]) == 1

@@ -8,12 +8,21 @@ from __future__ import annotations
 import numpy as np
 
 from assaykit.fcs import Spillover
-from assaykit.simulate import LABELS, MONOCYTE_LABELS, Instrument
+from assaykit.simulate import LABELS, MONOCYTE_LABELS, STYLES, Instrument, third_spillover
 
 CODES = {name: code for code, name in LABELS.items()}
 """The simulator's population name -> its label code."""
 LSR_MATRIX = Spillover(Instrument().spillover(), ("PerCP-Cy5-5-A", "PE-Cy7-A"), "compensation.csv")
 """The simulated LSR's spillover (its tubes carry none): what the hard cases are compensated with."""
+
+
+def lsr_matrix(third_marker: str = "") -> Spillover:
+    """The simulated LSR's spillover with a ``third_marker``'s dye (:data:`LSR_MATRIX` without one):
+    the compensation.csv ``write_run`` writes for such a run."""
+    if not third_marker:
+        return LSR_MATRIX
+    channel = STYLES["lsr"].third_channel(third_marker)[0]
+    return Spillover(third_spillover(third_marker), ("PerCP-Cy5-5-A", "PE-Cy7-A", channel), "compensation.csv")
 
 
 def classify(points: np.ndarray, labels: np.ndarray, keep: np.ndarray, posterior: float = 0.9

@@ -130,7 +130,8 @@ def test_bad_strategies_refused_with_the_population_named(change: dict, message:
 
 def test_default_strategy_loads() -> None:
     strategy = load_strategy()
-    assert [p.name for p in strategy.populations] == ["cells", "singlets", "monocytes"]
+    assert [p.name for p in strategy.populations] == ["cells", "singlets", "not_granulocytes", "monocytes"]
+    assert strategy.optional == {"FSC-H", "CD15", "CD45", "CD16"}  # the third markers: found by label only
     assert strategy.readout.marker == "HLA-DR" and strategy.readout.statistic == "median"
 
 
@@ -320,13 +321,13 @@ def test_gate_command(simulated_run: Path, tmp_path: Path) -> None:
                                  "--plot", str(tmp_path / "g.png")])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert [p["name"] for p in payload["populations"]] == ["cells", "singlets", "monocytes"]
+    assert [p["name"] for p in payload["populations"]] == ["cells", "singlets", "not_granulocytes", "monocytes"]
     assert set(payload["readout"]) >= {"population", "marker", "channel", "median", "geometric_mean", "robust_cv",
                                        "percent_positive"}
     membership = np.loadtxt(tmp_path / "m.csv", delimiter=",", skiprows=1, dtype=np.int8)
     labels = np.load(simulated_run / "Specimen_001_A1_A01.labels.npy")
-    assert membership.shape == (labels.size, 3)
-    monocytes = membership[:, 2].astype(bool)
+    assert membership.shape == (labels.size, 4)  # cells, singlets, not_granulocytes, monocytes
+    monocytes = membership[:, 3].astype(bool)
     truth = np.isin(labels, MONOCYTE_LABELS)
     assert 2 * (monocytes & truth).sum() / (monocytes.sum() + truth.sum()) > 0.97
     assert (tmp_path / "g.png").stat().st_size > 10000
@@ -445,8 +446,8 @@ def test_monocyte_gate_parameters_are_named_fields(simulated_run: Path) -> None:
     doc = read_config("monocyte-hladr", folder="", error=GatingError, what="strategy file").doc
     sample = read_fcs(simulated_run / "Specimen_001_A1_A01.fcs")
     default = apply_strategy(sample, parse_strategy(doc)).count("monocytes")
-    doc["populations"][2]["gate"]["ssc_top_sds"] = 1.0
+    doc["populations"][-1]["gate"]["ssc_top_sds"] = 1.0
     assert apply_strategy(sample, parse_strategy(doc)).count("monocytes") < default
-    doc["populations"][2]["gate"]["no_such_number"] = 1.0
+    doc["populations"][-1]["gate"]["no_such_number"] = 1.0
     with pytest.raises(GatingError, match="population 'monocytes'"):
         parse_strategy(doc)

@@ -5,6 +5,7 @@ overlap the monocytes (the gate puts purity before recall and says what it left 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ import pytest
 
 from assaykit import GatingError, read_fcs
 from assaykit.gating import MonocyteGate, apply_strategy, load_strategy
-from assaykit.gating.readout import measure, qc_findings, tube_purity
+from assaykit.gating.readout import measure, qc_findings, tube_purity, tube_specimen
 from assaykit.simulate import (
     MONOCYTE_LABELS,
+    STYLES,
     Scenario,
     septic_scenario,
     simulate_blood,
@@ -22,7 +24,7 @@ from assaykit.simulate import (
     stimulated_pbmc_scenario,
     write_tube,
 )
-from tests.gating.oracle import CODES, LSR_MATRIX, classify, f1_error
+from tests.gating.oracle import CODES, LSR_MATRIX, classify, f1_error, lsr_matrix
 
 
 def _gate(tmp_path: Path, scenario: Scenario, seed: int, style: str):
@@ -126,3 +128,130 @@ def test_a_gate_dimmer_than_its_cluster_is_refused(tmp_path: Path) -> None:
     # its cluster's 11.6): refused, never read as a CD14-dim monocyte gate (it would be 98.6 % low)
     with pytest.raises(GatingError, match=r"the gated cells' CD14 is only 5\.8 lymphocyte SDs above the lymphocytes'"):
         _gate(tmp_path, septic_scenario(monocyte_fraction=0.02), 41, "canto")
+
+
+# --- a third marker (issue 29 point 4): granulocytes excluded before the monocyte gate ----------
+
+
+def _with_third(scenario: Scenario, marker: str) -> Scenario:
+    return dataclasses.replace(scenario, third_marker=marker)
+
+
+@pytest.mark.parametrize("marker", ["CD15", "CD45"])
+@pytest.mark.parametrize("fraction", [0.02, 0.05, 0.1])
+def test_septic_blood_with_cd15_or_cd45_median_within_3_percent(tmp_path: Path, fraction: float, marker: str) -> None:
+    # without it the two-colour gate is 1-17 % low or refuses at 2 % monocytes (hc-baseline); with it
+    # the immature granulocytes (CD15 bright, CD45 dimmer than neutrophils) leave before the monocyte gate
+    scenario = _with_third(septic_scenario(monocyte_fraction=fraction), marker)
+    tube, result = _gate(tmp_path, scenario, 40, "canto")
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    f1, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+    assert abs(error) <= 0.03 and f1 >= 0.95, (f1, error)
+    found = result.findings["granulocytes"]
+    assert found["marker"] == marker and found["granulocytes"] and found["purity_first"]
+    assert found["granulocytic"] == ("bright" if marker == "CD15" else "dim")
+    kept = result.masks["not_granulocytes"]
+    singlets = result.masks["singlets"]
+    immature = singlets & (tube.labels == CODES["immature_granulocyte"])
+    assert np.count_nonzero(immature & kept) <= 0.02 * np.count_nonzero(immature)  # at most 2 % let through
+    monocytes = singlets & truth
+    assert np.count_nonzero(monocytes & ~kept) <= 0.05 * np.count_nonzero(monocytes)
+    strategy = load_strategy()
+    codes = [f.code for f in qc_findings(result, strategy, measure(result, strategy))]
+    assert "granulocytes_excluded" in codes and "granulocytes_not_excluded" not in codes
+
+
+@pytest.mark.parametrize("style", ["navios", "lsr", "fc500"])
+def test_septic_blood_with_a_third_marker_on_other_instruments(tmp_path: Path, style: str) -> None:
+    scenario = _with_third(septic_scenario(monocyte_fraction=0.05, doublet_fraction=0.01 if style == "lsr" else 0.03),
+                           "CD15" if style != "navios" else "CD45")
+    tube = simulate_blood(scenario, np.random.default_rng(41))
+    sample = read_fcs(write_tube(tmp_path / f"{style}.fcs", tube, style=style))
+    spillover = lsr_matrix(scenario.third_marker) if style == "lsr" else "file"
+    result = apply_strategy(sample, load_strategy(), spillover)
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    f1, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+    assert abs(error) <= 0.03 and f1 >= 0.9, (style, f1, error)
+    assert result.findings["granulocytes"]["marker"] == scenario.third_marker
+
+
+def test_cd16_removes_neutrophils_not_immature_granulocytes(tmp_path: Path) -> None:
+    # CD16 is bright on neutrophils but dim on myelocytes/metamyelocytes and positive on
+    # non-classical monocytes: it takes out the neutrophils at the monocytes' side scatter only,
+    # keeps every immature granulocyte and non-classical monocyte, and the readout is that of the
+    # two-colour gate (it adds nothing against immature granulocytes)
+    scenario = septic_scenario(monocyte_fraction=0.05)
+    tube, result = _gate(tmp_path, _with_third(scenario, "CD16"), 40, "canto")
+    _, plain = _gate(tmp_path, scenario, 40, "canto")
+    out = result.masks["singlets"] & ~result.masks["not_granulocytes"]
+    assert np.count_nonzero(out & (tube.labels == CODES["neutrophil"])) > 0
+    for kept in ("immature_granulocyte", "monocyte_nonclassical", "monocyte", "eosinophil"):
+        assert np.count_nonzero(out & (tube.labels == CODES[kept])) == 0, kept
+    assert np.count_nonzero(out) == np.count_nonzero(out & (tube.labels == CODES["neutrophil"]))
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    _, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+    _, plain_error = f1_error(plain.masks["monocytes"], truth, plain.frame.scale("HLA-DR"))
+    assert abs(error - plain_error) <= 0.005, (error, plain_error)
+    assert result.findings["granulocytes"]["ssc_limited"] and not result.findings["granulocytes"]["purity_first"]
+
+
+@pytest.mark.parametrize("marker", ["CD15", "CD45", "CD16"])
+@pytest.mark.parametrize("scenario", [Scenario(n_events=50000), Scenario(n_events=50000, monocyte_fraction=0.03),
+                                      specimen_scenario("pbmc", n_events=50000),
+                                      specimen_scenario("lyse_no_wash", n_events=50000)],
+                         ids=["whole_blood", "whole_blood_3pc", "pbmc", "lyse_no_wash"])
+def test_ordinary_tubes_with_a_third_marker_no_worse(tmp_path: Path, scenario: Scenario, marker: str) -> None:
+    tube, result = _gate(tmp_path, _with_third(scenario, marker), 2, "canto")
+    _, plain = _gate(tmp_path, scenario, 2, "canto")
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    f1, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+    plain_f1, plain_error = f1_error(plain.masks["monocytes"], truth, plain.frame.scale("HLA-DR"))
+    assert f1 >= plain_f1 - 0.01 and abs(error) <= abs(plain_error) + 0.005, (f1, plain_f1, error, plain_error)
+    found = result.findings["granulocytes"]
+    assert found["marker"] == marker and found["granulocytes"] is (scenario.specimen != "pbmc")
+    strategy = load_strategy()
+    assert tube_specimen(result, strategy)["detected"] == tube_specimen(plain, strategy)["detected"]
+
+
+def test_a_third_marker_is_found_by_its_label_only(tmp_path: Path) -> None:
+    scenario = _with_third(septic_scenario(monocyte_fraction=0.05), "CD15")
+    tube = simulate_blood(scenario, np.random.default_rng(40))
+    for label, marker in (("", None), ("FITC", None), ("CD3 FITC", None), ("CD15-FITC", "CD15"), ("cd15", "CD15")):
+        style = dataclasses.replace(STYLES["canto"], third=(("CD15", "FITC-A", label),))
+        sample = read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style))
+        result = apply_strategy(sample, load_strategy())
+        assert result.findings["granulocytes"]["marker"] == marker, label
+    # an unlabelled FITC-A: the step steps aside, every event kept, and the overlap is flagged
+    style = dataclasses.replace(STYLES["canto"], third=(("CD15", "FITC-A", ""),))
+    result = apply_strategy(read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style)), load_strategy())
+    assert np.array_equal(result.masks["not_granulocytes"], result.masks["singlets"])
+    strategy = load_strategy()
+    codes = [f.code for f in qc_findings(result, strategy, measure(result, strategy))]
+    assert "granulocytes_not_excluded" in codes and "monocytes_overlap" in codes
+
+
+def test_a_third_marker_that_sets_nothing_apart_is_refused_by_name(tmp_path: Path) -> None:
+    # a CD15 channel that is not stained for CD15 (its values shuffled across the events: every
+    # population at one level): refused, naming the marker, never gated as if it were
+    tube = simulate_blood(_with_third(septic_scenario(monocyte_fraction=0.05), "CD15"), np.random.default_rng(40))
+    events = tube.events.copy()
+    events[:, 6] = np.random.default_rng(0).permutation(events[:, 6])
+    shuffled = dataclasses.replace(tube, events=events)
+    sample = read_fcs(write_tube(tmp_path / "t.fcs", shuffled))
+    with pytest.raises(GatingError, match=r"population 'not_granulocytes': granulocytes not excluded on CD15: "
+                                          r"it does not set them apart from the lymphocytes"):
+        apply_strategy(sample, load_strategy())
+
+
+def test_a_third_marker_in_a_lineage_cocktail_is_not_used(tmp_path: Path) -> None:
+    # DC/monocyte panels put CD16 in a lineage channel ('CD3 CD16 CD19 CD56'): that channel cannot
+    # measure CD16 alone, so the optional marker counts as absent (the tube was gated before the
+    # third marker existed and still is), never a failed tube
+    tube = simulate_blood(_with_third(specimen_scenario("pbmc", n_events=20000), "CD16"), np.random.default_rng(5))
+    style = dataclasses.replace(STYLES["canto"], third=(("CD16", "APC-H7-A", "Lin CD3 CD16 CD19 CD56"),))
+    result = apply_strategy(read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style)), load_strategy())
+    assert result.findings["granulocytes"]["marker"] is None
+    assert "CD16" in result.frame.missing and "cannot measure CD16 alone" in result.frame.missing["CD16"]
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    f1, _ = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+    assert f1 >= 0.97
