@@ -213,7 +213,9 @@ class MonocyteGate:
     - ``nonclassical_shift``, ``nonclassical_sd``, ``immature_sd``, ``granulocyte_sd``,
       ``eosinophil_offset``: starting geometry of the non-classical, immature-granulocyte,
       neutrophil and eosinophil components (units); each component's mean is kept in a box of
-      a few monocyte SDs around where it started
+      a few monocyte SDs around where it started; ``debris_below_sds``: in PBMC (no
+      granulocytes) a component for the doublets and debris under the monocytes, its mean kept
+      at least this many monocyte SSC SDs below theirs and CD14-dimmer
     - plausibility: ``min_cd14_separation_sds``: the CD14-brightest cluster's and the gated
       cells' median CD14 at least this many lymphocyte SDs above the lymphocytes', unless the
       other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
@@ -276,6 +278,7 @@ class MonocyteGate:
     dim_ssc_sds: float = 4.0
     min_dim_purity: float = 0.9
     overlap_purity: float = 0.945
+    debris_below_sds: float = 2.0
     overlap_strictest: float = 0.1
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
@@ -509,7 +512,11 @@ class MonocyteGate:
     def _mixture_gate(self, x: np.ndarray, y: np.ndarray, monocytes: Core, window: tuple[float, float, float, float],
                       granulocytes: tuple[float, float] | None) -> tuple[PolygonGate, Mixture, list[int]]:
         """Fit the mixture in the window; the polygon where monocytes are likely enough; the
-        mixture and the indices of its monocyte components."""
+        mixture and the indices of its monocyte components. In PBMC a third component takes the
+        doublets and debris under the monocytes in side scatter (``debris_below_sds`` of their
+        SDs or more below them, CD14-dimmer): against the uniform background alone the
+        non-classical component widened over them, the gate held them all and its purity
+        estimate, read from the same components, could not see them."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_lo, y_lo, y_top, y_hi = window
         x_hi = self.cd14_high
@@ -518,7 +525,10 @@ class MonocyteGate:
         bounds = [[mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
                   [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y]]
         box = (x_lo, x_hi, y_lo, y_top)
-        if granulocytes is None:  # PBMC: monocytes against a uniform background
+        if granulocytes is None:  # PBMC: monocytes, doublets and debris, against a uniform background
+            means += [[(x_lo + mu_x) / 2, mu_y - 3 * s_y]]
+            covs += [np.diag([(mu_x - x_lo) ** 2 / 4, (2 * s_y) ** 2])]
+            bounds += [[x_lo, mu_x, y_lo, mu_y - self.debris_below_sds * s_y]]
             mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                              np.array(bounds))
             return _region_polygon(self.dims, mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
