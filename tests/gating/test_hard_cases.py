@@ -126,3 +126,39 @@ def test_a_gate_dimmer_than_its_cluster_is_refused(tmp_path: Path) -> None:
     # its cluster's 11.6): refused, never read as a CD14-dim monocyte gate (it would be 98.6 % low)
     with pytest.raises(GatingError, match=r"the gated cells' CD14 is only 5\.8 lymphocyte SDs above the lymphocytes'"):
         _gate(tmp_path, septic_scenario(monocyte_fraction=0.02), 41, "canto")
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.03])
+def test_cd14_dim_pbmc_with_few_monocytes_on_an_lsr(tmp_path: Path, fraction: float) -> None:
+    # issue 29 point 3 with monocytes at 2-3 % on an LSRII (no FSC-H: doublets stay): the doublets
+    # and debris under the monocytes' side scatter, CD14-dimmer, have a mixture component of their
+    # own; before it the non-classical component widened over them and the gate held them all
+    # (2 %: F1 0.858, median 9.5 % low; 3 %: F1 0.896, 6.7 % low)
+    scenario = stimulated_pbmc_scenario(monocyte_fraction=fraction, doublet_fraction=0.01)
+    tube, result = _gate(tmp_path, scenario, 20, "lsr")
+    (oracle_f1, _), _ = _oracle(tube, result)
+    assert oracle_f1 >= 0.9
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    gated = result.masks["monocytes"]
+    f1, error = f1_error(gated, truth, result.frame.scale("HLA-DR"))
+    assert f1 >= 0.9 and abs(error) <= 0.04, (f1, error)  # measured F1 0.949/0.964, 2.2/2.6 % low
+    assert result.findings["monocytes"]["cd14_dim"]
+    others = np.isin(tube.labels, (CODES["doublet"], CODES["debris"]))
+    assert np.count_nonzero(gated & others) <= 0.1 * np.count_nonzero(gated)  # 25 % before
+
+
+@pytest.mark.xfail(strict=True, reason="issue 29 point 4 not met: septic blood with monocytes at 2 % among "
+                                       "immature granulocytes that share their scatter is gated 15-96 % low with an "
+                                       "estimated purity of 95 % (docs/validation.md, 'Where it stops working')")
+def test_septic_blood_with_2_percent_monocytes_is_right_or_refused(tmp_path: Path) -> None:
+    # what issue 29 asks: within 3 % of the truth, or refused -- never a wrong number given as right
+    for style in ("canto", "navios", "lsr"):
+        for seed in (40, 41, 42):
+            scenario = septic_scenario(monocyte_fraction=0.02, doublet_fraction=0.01 if style == "lsr" else 0.03)
+            try:
+                tube, result = _gate(tmp_path, scenario, seed, style)
+            except GatingError:
+                continue
+            truth = np.isin(tube.labels, MONOCYTE_LABELS)
+            _, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+            assert abs(error) <= 0.03, (style, seed, error)
