@@ -147,18 +147,29 @@ def test_cd14_dim_pbmc_with_few_monocytes_on_an_lsr(tmp_path: Path, fraction: fl
     assert np.count_nonzero(gated & others) <= 0.1 * np.count_nonzero(gated)  # 25 % before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 29 point 4 not met: septic blood with monocytes at 2 % among "
-                                       "immature granulocytes that share their scatter is gated 15-96 % low with an "
-                                       "estimated purity of 95 % (docs/validation.md, 'Where it stops working')")
-def test_septic_blood_with_2_percent_monocytes_is_right_or_refused(tmp_path: Path) -> None:
-    # what issue 29 asks: within 3 % of the truth, or refused -- never a wrong number given as right
+_NOT_YET = pytest.mark.xfail(strict=True, reason="issue 29 point 4 not met at 1 and 3 % monocytes: some tubes are "
+                                                   "gated 7-98 % low without a refusal (docs/validation.md, 'Where it "
+                                                   "stops working')")
+
+
+@pytest.mark.parametrize("fraction", [pytest.param(0.01, marks=_NOT_YET), 0.02, pytest.param(0.03, marks=_NOT_YET)])
+def test_septic_blood_with_few_monocytes_is_right_or_refused(tmp_path: Path, fraction: float) -> None:
+    # issue 29 point 4: within 3 % of the truth, or refused -- never a wrong number given as right.
+    # At 2 % the mixture's purity estimate read 95 % on gates 45-78 % pure (15-96 % low); the fit
+    # pinned to the monocytes' CD14-bright side reads 55-86 % there (93-98 % on the right gates at
+    # 5-15 %) and the tube is refused
+    refused = []
     for style in ("canto", "navios", "lsr"):
         for seed in (40, 41, 42):
-            scenario = septic_scenario(monocyte_fraction=0.02, doublet_fraction=0.01 if style == "lsr" else 0.03)
+            scenario = septic_scenario(monocyte_fraction=fraction, doublet_fraction=0.01 if style == "lsr" else 0.03)
             try:
                 tube, result = _gate(tmp_path, scenario, seed, style)
-            except GatingError:
+            except GatingError as exc:
+                refused.append(exc.message)
                 continue
             truth = np.isin(tube.labels, MONOCYTE_LABELS)
             _, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
             assert abs(error) <= 0.03, (style, seed, error)
+    if fraction == 0.02:  # six of the nine refused by the pinned fit, naming the third marker that would separate them
+        pinned = [m for m in refused if "as their CD14-bright side counts them" in m]
+        assert len(pinned) == 6 and all("CD16, CD45 or CD15" in m for m in pinned), refused
