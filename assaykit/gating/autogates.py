@@ -284,7 +284,7 @@ class MonocyteGate:
     min_dim_purity: float = 0.9
     overlap_purity: float = 0.945
     debris_below_sds: float = 2.0
-    min_pinned_purity: float = 0.9
+    min_pinned_purity: float = 0.87
     overlap_strictest: float = 0.1
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
