@@ -18,6 +18,7 @@ from .kernels import select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
 
 _MAD = 1.4826
+_WITHIN_2_SDS = 0.9545  # of a Gaussian's events, those within two SDs of its centre
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:
@@ -213,7 +214,9 @@ class MonocyteGate:
     - ``nonclassical_shift``, ``nonclassical_sd``, ``immature_sd``, ``granulocyte_sd``,
       ``eosinophil_offset``: starting geometry of the non-classical, immature-granulocyte,
       neutrophil and eosinophil components (units); each component's mean is kept in a box of
-      a few monocyte SDs around where it started
+      a few monocyte SDs around where it started; ``debris_below_sds``: in PBMC (no
+      granulocytes) a component for the doublets and debris under the monocytes, its mean kept
+      at least this many monocyte SSC SDs below theirs and CD14-dimmer
     - plausibility: ``min_cd14_separation_sds``: the CD14-brightest cluster's and the gated
       cells' median CD14 at least this many lymphocyte SDs above the lymphocytes', unless the
       other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
@@ -233,7 +236,11 @@ class MonocyteGate:
       ``overlap_purity``, the readout needs purity more than recall: the gate is redrawn at the
       least strict of ``overlap_steps`` cuts, evenly from ``max_granulocyte_posterior`` down to
       ``overlap_strictest``, where its events' estimated purity reaches ``overlap_purity``;
-      what it left out is reported (``data.findings["monocytes"]["overlap"]``)
+      what it left out is reported (``data.findings["monocytes"]["overlap"]``); a second fit
+      whose classical monocyte component is pinned to the monocytes' CD14-bright side (their
+      centre and SDs, twice the events at or above their centre) must find the gated events at
+      least ``min_pinned_purity`` monocytes, else the tube is refused: the mixture's own
+      purity reads components that may have widened over the cells they overlap
     """
 
     n_dims: ClassVar[int] = 2
@@ -276,6 +283,8 @@ class MonocyteGate:
     dim_ssc_sds: float = 4.0
     min_dim_purity: float = 0.9
     overlap_purity: float = 0.945
+    debris_below_sds: float = 2.0
+    min_pinned_purity: float = 0.87
     overlap_strictest: float = 0.1
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
@@ -292,7 +301,9 @@ class MonocyteGate:
         ``cd14_separation_sds``, ``cd14_dim`` (the cluster was accepted on the CD14-dim
         evidence) and ``overlap`` (None, or what the purity-first gate left out of the first one:
         ``events``, the ``monocytes`` and ``immature_granulocytes`` the mixture expects among
-        them, and the ``max_granulocyte_posterior`` cut used). Raises GatingError, naming what is
+        them, and the ``max_granulocyte_posterior`` cut used) and ``pinned_purity`` (with
+        granulocytes, the gated events' purity under the fit pinned to the monocytes' CD14-bright
+        side; else None). Raises GatingError, naming what is
         missing, when no plausible monocyte population is found."""
         x, y = data.selected(self.dims[0], parent), data.selected(self.dims[1], parent)  # the figure's too
         if x.size < self.min_events:
@@ -321,13 +332,29 @@ class MonocyteGate:
         overlap = None
         if granulocytes is not None and purity < self.overlap_purity:
             gate, gated, gated_x, purity, overlap = self._pure_gate(data, parent, mix, monocytes, window, gated)
+        checked = None
+        if granulocytes is not None:
+            # the mixture's purity reads its own components: where immature granulocytes outnumber
+            # the monocytes at their scatter, a monocyte component widened over them counts them as
+            # monocytes (2 % monocytes: 95 % estimated, 45-78 % true); a second fit whose classical
+            # component is pinned to the monocytes' CD14-bright side cannot
+            checked = self._pinned_purity(x, y, monocytes, window, granulocytes, gated_x,
+                                          select(data.display(self.dims[1]), gated))
+            if checked < self.min_pinned_purity:
+                raise GatingError(
+                    f"monocyte gate not found: CD14-dimmer cells share the monocytes' scatter beyond what CD14 and "
+                    f"side scatter separate (the gate is {100 * checked:.0f} % monocytes as their CD14-bright side "
+                    f"counts them, {100 * self.min_pinned_purity:g} % needed; the mixture alone says "
+                    f"{100 * purity:.0f} %): immature granulocytes? a third marker (CD15 or CD45; not CD16) "
+                    "separates them")
         if dim is not None and purity < self.min_dim_purity:
             raise GatingError(f"no CD14-bright population: monocyte gate not found (the CD14-dim cluster's "
                               f"estimated purity is {100 * purity:.1f} %, {100 * self.min_dim_purity:g} % needed "
                               "when CD14 is under 8 lymphocyte SDs)")
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
                                       "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3),
-                                      "cd14_dim": dim is not None, "overlap": overlap}
+                                      "cd14_dim": dim is not None, "overlap": overlap,
+                                      "pinned_purity": None if checked is None else round(checked, 6)}
         return gate
 
     def _pure_gate(self, data: GateData, parent: np.ndarray, mix: Mixture, monocytes: Core,
@@ -366,6 +393,56 @@ class MonocyteGate:
                     "immature_granulocytes": round(float(mix.posterior(left_points, [2]).sum()), 1),
                     "max_granulocyte_posterior": round(cut, 4)}
         return strict, kept, kept_x, purity, excluded
+
+    def _pinned_purity(self, x: np.ndarray, y: np.ndarray, monocytes: Core, window: tuple[float, float, float, float],
+                       granulocytes: tuple[float, float], gated_x: np.ndarray, gated_y: np.ndarray) -> float:
+        """The gated events' (``gated_x``, ``gated_y``) mean monocyte posterior under a second fit of
+        the mixture of :meth:`_mixture_gate` whose classical monocyte component is pinned: centre
+        and SDs those of the CD14-bright cluster (:meth:`_classical_monocytes`, from its bright
+        side), weight twice the events at or above its CD14 centre within two of its SSC SDs (its
+        bright half, where neither immature granulocytes nor non-classical monocytes lie) over the
+        window's events; the non-classical component's SDs capped at ``max(CD14 SD,
+        nonclassical_sd)`` x the monocytes' SSC SD and its correlation at 0.2 (it cannot widen
+        over the immature granulocytes either). 0 for no gated events."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        x_lo, y_lo, _, y_hi = window
+        inside = (x >= x_lo) & (x <= self.cd14_high) & (y >= y_lo) & (y <= y_hi)
+        bright = int(np.count_nonzero(inside & (x >= mu_x) & (np.abs(y - mu_y) < 2 * s_y)))
+        weight = min(2 * bright / _WITHIN_2_SDS / max(int(np.count_nonzero(inside)), 1), 0.9)
+        means, covs, bounds = self._blood_components(monocytes, window, granulocytes)
+        bounds[0] = [mu_x, mu_x, mu_y, mu_y]
+        inf = np.inf
+        rest = (1 - 0.02 - weight) / 4  # fit_binned's background starts at 0.02
+        mix = fit_binned(x, y, (x_lo, self.cd14_high, y_lo, y_hi), np.array(means), np.array(covs), np.array(bounds),
+                         fixed=np.array([True, False, False, False, False]),
+                         weights=np.array([weight, rest, rest, rest, rest]),
+                         max_sds=np.array([[inf, inf], [max(s_x, self.nonclassical_sd), s_y], [inf, inf], [inf, inf],
+                                           [inf, inf]]),
+                         max_correlation=np.array([1.0, 0.2, 1.0, 1.0, 1.0]))
+        return float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), [0, 1]))) if gated_x.size else 0.0
+
+    def _blood_components(self, monocytes: Core, window: tuple[float, float, float, float],
+                          granulocytes: tuple[float, float]) -> tuple[list[list[float]], list[np.ndarray],
+                                                                      list[list[float]]]:
+        """Starting means, covariances and mean bounds of the whole-blood mixture: classical and
+        non-classical monocytes, immature granulocytes (CD14-dim, SSC between monocytes and
+        neutrophils), neutrophils, eosinophils and granulocyte doublets."""
+        mu_x, mu_y, s_x, s_y = monocytes
+        x_lo, _, _, y_hi = window
+        x_hi = self.cd14_high
+        x_gran, y_gran = granulocytes
+        g = self.granulocyte_sd
+        means = [[mu_x, mu_y], [mu_x - self.nonclassical_shift, mu_y - s_y],
+                 [(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran],
+                 [x_gran, y_gran + self.eosinophil_offset]]
+        covs = [np.diag([s_x**2, s_y**2]), np.diag([self.nonclassical_sd**2, s_y**2]),
+                np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]),
+                np.diag([g**2, (2 * s_y) ** 2])]
+        bounds = [[mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
+                  [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y],
+                  [x_lo, mu_x, mu_y + 2 * s_y, y_gran], [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
+                  [x_lo, x_hi, y_gran + 0.01, y_hi]]
+        return means, covs, bounds
 
     def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
                       granulocytes: tuple[float, float] | None, cd14: float, what: str) -> float | None:
@@ -509,7 +586,11 @@ class MonocyteGate:
     def _mixture_gate(self, x: np.ndarray, y: np.ndarray, monocytes: Core, window: tuple[float, float, float, float],
                       granulocytes: tuple[float, float] | None) -> tuple[PolygonGate, Mixture, list[int]]:
         """Fit the mixture in the window; the polygon where monocytes are likely enough; the
-        mixture and the indices of its monocyte components."""
+        mixture and the indices of its monocyte components. In PBMC a third component takes the
+        doublets and debris under the monocytes in side scatter (``debris_below_sds`` of their
+        SDs or more below them, CD14-dimmer): against the uniform background alone the
+        non-classical component widened over them, the gate held them all and its purity
+        estimate, read from the same components, could not see them."""
         mu_x, mu_y, s_x, s_y = monocytes
         x_lo, y_lo, y_top, y_hi = window
         x_hi = self.cd14_high
@@ -518,21 +599,15 @@ class MonocyteGate:
         bounds = [[mu_x - 2 * s_x, mu_x + 2 * s_x, mu_y - 2 * s_y, mu_y + 2 * s_y],
                   [x_lo, mu_x - 2 * s_x, mu_y - 3 * s_y, mu_y + 0.5 * s_y]]
         box = (x_lo, x_hi, y_lo, y_top)
-        if granulocytes is None:  # PBMC: monocytes against a uniform background
+        if granulocytes is None:  # PBMC: monocytes, doublets and debris, against a uniform background
+            means += [[(x_lo + mu_x) / 2, mu_y - 3 * s_y]]
+            covs += [np.diag([(mu_x - x_lo) ** 2 / 4, (2 * s_y) ** 2])]
+            bounds += [[x_lo, mu_x, y_lo, mu_y - self.debris_below_sds * s_y]]
             mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                              np.array(bounds))
             return _region_polygon(self.dims, mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
                                    strict=True), mix, [0, 1]
-        x_gran, y_gran = granulocytes
-        # immature granulocytes (CD14-dim, SSC between monocytes and neutrophils), neutrophils,
-        # eosinophils and granulocyte doublets
-        g = self.granulocyte_sd
-        means += [[(mu_x + x_gran) / 2, (mu_y + y_gran) / 2], [x_gran, y_gran],
-                  [x_gran, y_gran + self.eosinophil_offset]]
-        covs += [np.diag([self.immature_sd**2, s_y**2]), np.diag([g**2, (2 * s_y) ** 2]),
-                 np.diag([g**2, (2 * s_y) ** 2])]
-        bounds += [[x_lo, mu_x, mu_y + 2 * s_y, y_gran], [x_lo, x_hi, mu_y + 3 * s_y, y_hi],
-                   [x_lo, x_hi, y_gran + 0.01, y_hi]]
+        means, covs, bounds = self._blood_components(monocytes, window, granulocytes)
         mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                          np.array(bounds))
         return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,

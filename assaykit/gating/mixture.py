@@ -129,6 +129,8 @@ def fit_binned(
     x: np.ndarray, y: np.ndarray, window: tuple[float, float, float, float],
     means: np.ndarray, covariances: np.ndarray, bounds: np.ndarray | None = None,
     bins: int = 64, iterations: int = 50, background: float = 0.02, tolerance: float = 1e-4,
+    fixed: np.ndarray | None = None, weights: np.ndarray | None = None, max_sds: np.ndarray | None = None,
+    max_correlation: np.ndarray | None = None,
 ) -> Mixture:
     """EM fit of Gaussians initialised at ``means``/``covariances`` to the events (x, y) inside
     ``window`` = (x_low, x_high, y_low, y_high), on a ``bins`` x ``bins`` histogram, until the
@@ -136,6 +138,10 @@ def fit_binned(
 
     ``bounds`` (k x 4: x_low, x_high, y_low, y_high per component) keep each mean inside a box
     after every step, so that each component stays on the population it was started on.
+    ``fixed`` (k booleans) keeps those components as started (``weights``: the starting weights,
+    k; equal shares of 1 - ``background`` by default); ``max_sds`` (k x 2, ``inf`` for none) and
+    ``max_correlation`` (k) cap each component's SDs and the size of its correlation after every
+    step (a capped SD keeps the correlation).
 
     Each step is two matrix products over the occupied bins: log densities from the bins'
     quadratic features, and the components' moments from the responsibilities (the same EM as
@@ -151,7 +157,10 @@ def fit_binned(
     k = len(means)
     mu = np.array(means, dtype=np.float64)
     cov = np.array(covariances, dtype=np.float64)
-    weights = np.full(k, (1 - background) / k)
+    start = np.full(k, (1 - background) / k) if weights is None else np.asarray(weights, dtype=np.float64)
+    pinned = np.zeros(k, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    weights = start.copy()
+    mu_start, cov_start = mu.copy(), cov.copy()
     low = None if bounds is None else np.asarray(bounds, dtype=np.float64)[:, [0, 2]]
     high = None if bounds is None else np.asarray(bounds, dtype=np.float64)[:, [1, 3]]
     bg_weight, total, previous = background, float(w.sum()), -np.inf
@@ -174,4 +183,12 @@ def fit_binned(
         cov[:, 0, 0] = np.maximum(m[:, 3] / n_k - 2 * mx * ex + mx * mx, _VAR_FLOOR)
         cov[:, 0, 1] = cov[:, 1, 0] = m[:, 4] / n_k - mx * ey - my * ex + mx * my
         cov[:, 1, 1] = np.maximum(m[:, 5] / n_k - 2 * my * ey + my * my, _VAR_FLOOR)
+        if max_sds is not None:
+            factor = np.minimum(1.0, np.asarray(max_sds, dtype=np.float64)
+                                / np.sqrt(np.stack([cov[:, 0, 0], cov[:, 1, 1]], axis=1)))
+            cov *= factor[:, :, None] * factor[:, None, :]
+        if max_correlation is not None:
+            limit = np.asarray(max_correlation, dtype=np.float64) * np.sqrt(cov[:, 0, 0] * cov[:, 1, 1])
+            cov[:, 0, 1] = cov[:, 1, 0] = np.clip(cov[:, 0, 1], -limit, limit)
+        mu[pinned], cov[pinned], weights[pinned] = mu_start[pinned], cov_start[pinned], start[pinned]
     return Mixture(mu, cov, weights, bg_weight, density)

@@ -206,7 +206,9 @@ def test_ordinary_tubes_with_a_third_marker_no_worse(tmp_path: Path, scenario: S
     truth = np.isin(tube.labels, MONOCYTE_LABELS)
     f1, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
     plain_f1, plain_error = f1_error(plain.masks["monocytes"], truth, plain.frame.scale("HLA-DR"))
-    assert f1 >= plain_f1 - 0.01 and abs(error) <= abs(plain_error) + 0.005, (f1, plain_f1, error, plain_error)
+    # the grid's own standard (F1 >= 0.97, median within 2 %) and near the two-colour gate: with the
+    # granulocytes out, the monocyte gate fits as in PBMC (stricter edge): F1 up to 0.017 lower (CD45, 3 %)
+    assert f1 >= max(0.97, plain_f1 - 0.02) and abs(error) <= abs(plain_error) + 0.005, (f1, plain_f1, error, plain_error)
     found = result.findings["granulocytes"]
     assert found["marker"] == marker and found["granulocytes"] is (scenario.specimen != "pbmc")
     strategy = load_strategy()
@@ -255,3 +257,50 @@ def test_a_third_marker_in_a_lineage_cocktail_is_not_used(tmp_path: Path) -> Non
     truth = np.isin(tube.labels, MONOCYTE_LABELS)
     f1, _ = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
     assert f1 >= 0.97
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.03])
+def test_cd14_dim_pbmc_with_few_monocytes_on_an_lsr(tmp_path: Path, fraction: float) -> None:
+    # issue 29 point 3 with monocytes at 2-3 % on an LSRII (no FSC-H: doublets stay): the doublets
+    # and debris under the monocytes' side scatter, CD14-dimmer, have a mixture component of their
+    # own; before it the non-classical component widened over them and the gate held them all
+    # (2 %: F1 0.858, median 9.5 % low; 3 %: F1 0.896, 6.7 % low)
+    scenario = stimulated_pbmc_scenario(monocyte_fraction=fraction, doublet_fraction=0.01)
+    tube, result = _gate(tmp_path, scenario, 20, "lsr")
+    (oracle_f1, _), _ = _oracle(tube, result)
+    assert oracle_f1 >= 0.9
+    truth = np.isin(tube.labels, MONOCYTE_LABELS)
+    gated = result.masks["monocytes"]
+    f1, error = f1_error(gated, truth, result.frame.scale("HLA-DR"))
+    assert f1 >= 0.9 and abs(error) <= 0.04, (f1, error)  # measured F1 0.949/0.964, 2.2/2.6 % low
+    assert result.findings["monocytes"]["cd14_dim"]
+    others = np.isin(tube.labels, (CODES["doublet"], CODES["debris"]))
+    assert np.count_nonzero(gated & others) <= 0.1 * np.count_nonzero(gated)  # 25 % before
+
+
+_NOT_YET = pytest.mark.xfail(strict=True, reason="issue 29 point 4 not met at 1 and 3 % monocytes: some tubes are "
+                                                   "gated 7-98 % low without a refusal (docs/validation.md, 'Where it "
+                                                   "stops working')")
+
+
+@pytest.mark.parametrize("fraction", [pytest.param(0.01, marks=_NOT_YET), 0.02, pytest.param(0.03, marks=_NOT_YET)])
+def test_septic_blood_with_few_monocytes_is_right_or_refused(tmp_path: Path, fraction: float) -> None:
+    # issue 29 point 4: within 3 % of the truth, or refused -- never a wrong number given as right.
+    # At 2 % the mixture's purity estimate read 95 % on gates 45-78 % pure (15-96 % low); the fit
+    # pinned to the monocytes' CD14-bright side reads 55-86 % there (93-98 % on the right gates at
+    # 5-15 %) and the tube is refused
+    refused = []
+    for style in ("canto", "navios", "lsr"):
+        for seed in (40, 41, 42):
+            scenario = septic_scenario(monocyte_fraction=fraction, doublet_fraction=0.01 if style == "lsr" else 0.03)
+            try:
+                tube, result = _gate(tmp_path, scenario, seed, style)
+            except GatingError as exc:
+                refused.append(exc.message)
+                continue
+            truth = np.isin(tube.labels, MONOCYTE_LABELS)
+            _, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+            assert abs(error) <= 0.03, (style, seed, error)
+    if fraction == 0.02:  # six of the nine refused by the pinned fit, naming the third marker that would separate them
+        pinned = [m for m in refused if "as their CD14-bright side counts them" in m]
+        assert len(pinned) == 6 and all("CD15 or CD45" in m for m in pinned), refused

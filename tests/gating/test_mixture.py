@@ -102,8 +102,10 @@ def test_feature_em_equals_the_em_from_deviations(tmp_path: Path, scenario: Scen
     monkeypatch.setattr(autogates, "fit_binned", recording)
     path = write_tube(tmp_path / "t.fcs", simulate_blood(scenario, np.random.default_rng(8)))
     apply_strategy(read_fcs(path), load_strategy())
-    (x, y, window, means, covs, bounds), = calls
-    assert len(means) == (5 if scenario.specimen == "whole_blood" else 2)
+    # whole blood: the gate's fit, then the purity check's (pinned: tested below); PBMC: the gate's
+    assert len(calls) == (2 if scenario.specimen == "whole_blood" else 1)
+    x, y, window, means, covs, bounds = calls[0]
+    assert len(means) == (5 if scenario.specimen == "whole_blood" else 3)
     fitted = fit_binned(x, y, window, means, covs, bounds)
     mu, cov, weights, bg = reference_em(x, y, window, means, covs, bounds)
     np.testing.assert_allclose(fitted.means, mu, rtol=0, atol=1e-10)
@@ -117,3 +119,22 @@ def test_feature_em_equals_the_em_from_deviations(tmp_path: Path, scenario: Scen
     np.testing.assert_allclose(fitted.component_densities(points), expected, rtol=1e-9, atol=1e-300)
     total = expected.sum(axis=1) + fitted.background_weight * fitted.background_density
     np.testing.assert_allclose(fitted.posterior(points, [0, 1]), expected[:, :2].sum(axis=1) / total, rtol=1e-9)
+
+
+def test_fixed_components_and_caps() -> None:
+    # a fixed component keeps its start (mean, covariance, weight); the others are capped in SD
+    # (correlation kept) and in correlation after every step
+    rng = np.random.default_rng(3)
+    a = rng.multivariate_normal([0.3, 0.5], [[0.004, 0.0], [0.0, 0.001]], 4000)
+    b = rng.multivariate_normal([0.6, 0.5], [[0.01, 0.008], [0.008, 0.01]], 8000)
+    x, y = np.concatenate([a[:, 0], b[:, 0]]), np.concatenate([a[:, 1], b[:, 1]])
+    means, covs = np.array([[0.3, 0.5], [0.6, 0.5]]), np.array([np.diag([0.004, 0.001]), np.diag([0.01, 0.01])])
+    fit = fit_binned(x, y, (-0.2, 1.1, 0.0, 1.0), means, covs, fixed=np.array([True, False]),
+                     weights=np.array([0.2, 0.78]), max_sds=np.array([[np.inf, np.inf], [0.05, np.inf]]),
+                     max_correlation=np.array([1.0, 0.3]))
+    np.testing.assert_array_equal(fit.means[0], means[0])
+    np.testing.assert_array_equal(fit.covariances[0], covs[0])
+    assert fit.weights[0] == 0.2
+    sd_x, sd_y = np.sqrt(np.diag(fit.covariances[1]))
+    assert sd_x == pytest.approx(0.05) and sd_y > 0.08  # free: about 0.1
+    assert fit.covariances[1][0, 1] / (sd_x * sd_y) == pytest.approx(0.3)  # 0.8 free
