@@ -241,10 +241,23 @@ class MonocyteGate:
       centre and SDs, twice the events at or above their centre) must find the gated events at
       least ``min_pinned_purity`` monocytes, else the tube is refused: the mixture's own
       purity reads components that may have widened over the cells they overlap
+    - the readout's bias (with a third dim, the readout marker, HLA-DR in the default strategy):
+      the cells that share the monocytes' CD14 and side scatter (granulocytes, immature
+      granulocytes, lymphocytes, debris) are HLA-DR-negative, so each one let in lies below the
+      monocytes and the gated median sits at the monocytes' (1 - 0.5/p) quantile (purity p). The
+      gated events' HLA-DR-brightest density peak (at least ``contamination_peak_height`` x the
+      highest) and the spread above it give the monocytes' level; the events more than
+      ``contamination_sds`` of their SDs under it are counted as contaminants (c, refined from the
+      monocytes' quantiles once c is known), and the monocytes' own median is the gated events'
+      (0.5 + c/2) quantile. When the gated median lies more than ``max_contamination_bias`` under
+      it (a fraction: two thirds of the assay's 3 % goal, the rest left for what the count cannot
+      see) the tube is refused. A tube whose HLA-DR is unstained (an isotype control) has one peak
+      and nothing under it: never refused this way
     """
 
-    n_dims: ClassVar[int] = 2
-    dims: tuple[str, str]
+    n_dims: ClassVar[int] = 2  # at least: CD14 and side scatter; a third, the readout marker, is checked
+    variadic: ClassVar[bool] = True
+    dims: tuple[str, ...]
     max_granulocyte_posterior: float = 0.38
     min_events: int = 100
     ssc_peak_height: float = 0.1
@@ -286,6 +299,9 @@ class MonocyteGate:
     debris_below_sds: float = 2.0
     min_pinned_purity: float = 0.87
     overlap_strictest: float = 0.1
+    contamination_sds: float = 3.0
+    contamination_peak_height: float = 0.2
+    max_contamination_bias: float = 0.025
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
     min_dim_dip_ratio: float = 1.2
@@ -329,7 +345,7 @@ class MonocyteGate:
         separation = self._check(x, y, gated_x.size, gated_cd14, monocytes, lymphocytes, granulocytes is not None,
                                  dim)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
-        overlap = None
+        overlap, first = None, gated
         if granulocytes is not None and purity < self.overlap_purity:
             gate, gated, gated_x, purity, overlap = self._pure_gate(data, parent, mix, monocytes, window, gated)
         checked = None
@@ -347,6 +363,13 @@ class MonocyteGate:
                     f"counts them, {100 * self.min_pinned_purity:g} % needed; the mixture alone says "
                     f"{100 * purity:.0f} %): immature granulocytes? a third marker (CD15 or CD45; not CD16) "
                     "separates them")
+        contamination = self._contamination(data, gated, first) if len(self.dims) > 2 else None
+        if contamination is not None and contamination["bias"] < -self.max_contamination_bias:
+            raise GatingError(
+                f"monocyte gate not found: {100 * contamination['fraction']:.0f} % of the gated events are "
+                f"{self.dims[2]}-negative cells under the monocytes' {self.dims[2]}, which pulls the median "
+                f"{100 * -contamination['bias']:.1f} % low ({100 * self.max_contamination_bias:g} % allowed): CD14 and "
+                "side scatter do not separate them (immature granulocytes? a third marker, CD15 or CD45, does)")
         if dim is not None and purity < self.min_dim_purity:
             raise GatingError(f"no CD14-bright population: monocyte gate not found (the CD14-dim cluster's "
                               f"estimated purity is {100 * purity:.1f} %, {100 * self.min_dim_purity:g} % needed "
@@ -354,8 +377,67 @@ class MonocyteGate:
         data.findings["monocytes"] = {"granulocyte_share": round(share, 6), "granulocytes": granulocytes is not None,
                                       "purity": round(purity, 6), "cd14_separation_sds": round(separation, 3),
                                       "cd14_dim": dim is not None, "overlap": overlap,
-                                      "pinned_purity": None if checked is None else round(checked, 6)}
+                                      "pinned_purity": None if checked is None else round(checked, 6),
+                                      "contamination": contamination}
         return gate
+
+    def _contamination(self, data: GateData, gated: np.ndarray, first: np.ndarray) -> dict[str, float] | None:
+        """The gated events' contamination by cells under the monocytes on the readout marker
+        (``dims[2]``) and the bias it puts on their median: ``fraction`` (c, 0-1), ``bias`` (the
+        gated median over the monocytes' own, minus 1) and ``level`` (the monocytes' median, scale
+        units); None when the file lacks the marker or the gate holds fewer than
+        ``min_core_events``. The monocytes' level is first the marker's brightest density peak
+        (at least ``contamination_peak_height`` x the highest), their SD the median distance of
+        the events above it / 0.6745; then, twice, from their quantiles given c: median the
+        (0.5 + c/2) quantile, SD from their upper quartile. c counts the events more than
+        ``contamination_sds`` SDs under the level (display units)."""
+        marker = self.dims[2]
+        if marker in data.missing:
+            return None
+        from scipy.special import ndtri
+
+        counted = self._monocyte_level(data, gated)
+        if counted is None:
+            return None
+        fraction, own, spread = counted
+        if fraction < 0.5:  # the gated median at the monocytes' (1 - 0.5/p) quantile, p = 1 - c
+            bias = 10 ** (spread * float(ndtri(1 - 0.5 / (1 - fraction)))) - 1
+        else:  # the median is a contaminant's
+            median = float(np.median(data.selected(marker, gated, display=False)))
+            bias = median / own - 1 if own > 0 else 0.0
+        reference = self._monocyte_level(data, first) if first is not gated else None
+        if reference is not None and reference[1] > 0 and own > 0:  # the monocytes the purity-first gate left out
+            bias = (1 + bias) * own / reference[1] - 1
+            own = reference[1]
+        return {"fraction": round(fraction, 6), "bias": round(bias, 6), "level": round(own, 3)}
+
+    def _monocyte_level(self, data: GateData, mask: np.ndarray) -> tuple[float, float, float] | None:
+        """(c, the monocytes' own median in scale units, their log10 SD from their upper quartile)
+        of the events in ``mask`` on the readout marker (see :meth:`_contamination`); None for
+        fewer than ``min_core_events``."""
+        marker = self.dims[2]
+        shown = data.selected(marker, mask)
+        if shown.size < self.min_core_events:
+            return None
+        values = np.sort(shown)
+        low, high = np.percentile(values, [0.5, 99.5]).tolist()
+        if high <= low:
+            return None
+        centres, dens = density(values, low, high, smooth=3.0)
+        found = peaks(centres, dens, self.contamination_peak_height)
+        level = float(centres[max(found)]) if found else float(np.median(values))
+        above = values[values > level]
+        spread = max(float(np.median(above - level)) / 0.6745 if above.size else 0.0, 1e-6)
+        fraction = float(np.searchsorted(values, level - self.contamination_sds * spread)) / values.size
+        for _ in range(2):
+            centre, upper = np.quantile(values, [0.5 + fraction / 2, 0.5 + fraction / 2 + 0.25 * (1 - fraction)])
+            spread = max(float(upper - centre) / 0.6745, 1e-6)
+            fraction = float(np.searchsorted(values, centre - self.contamination_sds * spread)) / values.size
+        fraction = min(fraction, 0.98)
+        scale = data.selected(marker, mask, display=False)
+        centre, upper = np.quantile(scale, [0.5 + fraction / 2, 0.5 + fraction / 2 + 0.25 * (1 - fraction)]).tolist()
+        spread = float(np.log10(upper / centre)) / 0.6745 if centre > 0 and upper > centre else 0.0
+        return fraction, centre, spread
 
     def _pure_gate(self, data: GateData, parent: np.ndarray, mix: Mixture, monocytes: Core,
                    window: tuple[float, float, float, float], gated: np.ndarray
@@ -381,7 +463,7 @@ class MonocyteGate:
             below = granulocytic <= cut
             if below.any() and float(np.mean(monocyte[below])) >= self.overlap_purity:
                 break
-        strict = _region_polygon(self.dims, mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut, (mu_x, mu_y))
+        strict = _region_polygon((self.dims[0], self.dims[1]), mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut, (mu_x, mu_y))
         kept = data.inside(strict) & parent
         kept_x = select(display_x, kept)
         kept_points = np.column_stack([kept_x, select(display_y, kept)])
@@ -605,12 +687,12 @@ class MonocyteGate:
             bounds += [[x_lo, mu_x, y_lo, mu_y - self.debris_below_sds * s_y]]
             mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                              np.array(bounds))
-            return _region_polygon(self.dims, mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
+            return _region_polygon((self.dims[0], self.dims[1]), mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
                                    strict=True), mix, [0, 1]
         means, covs, bounds = self._blood_components(monocytes, window, granulocytes)
         mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                          np.array(bounds))
-        return _region_polygon(self.dims, mix, [2, 3, 4], box, self.max_granulocyte_posterior,
+        return _region_polygon((self.dims[0], self.dims[1]), mix, [2, 3, 4], box, self.max_granulocyte_posterior,
                                (mu_x, mu_y)), mix, [0, 1]
 
     def _check(self, x: np.ndarray, y: np.ndarray, n_gated: int, gated_cd14: float, monocytes: Core,
