@@ -300,7 +300,9 @@ class MonocyteGate:
     min_pinned_purity: float = 0.87
     overlap_strictest: float = 0.1
     contamination_sds: float = 3.0
-    contamination_peak_height: float = 0.2
+    contamination_peak_height: float = 0.02
+    contamination_window: float = 0.02
+    contamination_valley: float = 0.5
     max_contamination_bias: float = 0.025
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
@@ -363,7 +365,15 @@ class MonocyteGate:
                     f"counts them, {100 * self.min_pinned_purity:g} % needed; the mixture alone says "
                     f"{100 * purity:.0f} %): immature granulocytes? a third marker (CD15 or CD45; not CD16) "
                     "separates them")
-        contamination = self._contamination(data, gated, first) if len(self.dims) > 2 else None
+        # the readout's bias from HLA-DR-negative cells, where granulocytes lie above the cluster in side
+        # scatter (whole blood; in PBMC doublets and debris have a component of their own, step 8)
+        above = np.count_nonzero(y > monocytes[1] + self.ssc_top_sds * monocytes[3]) / y.size
+        checked_blood = granulocytes is not None or above >= self.min_granulocyte_share
+        contamination = None
+        if len(self.dims) > 2 and checked_blood and self.dims[2] not in data.missing:
+            # the HLA-DR-negative reference: the lymphocytes (mostly T and NK cells)
+            negative = select(data.display(self.dims[2]), parent)[np.abs(y - lymphocytes[1]) < self.reference_window]
+            contamination = self._contamination(data, gated, first, negative)
         if contamination is not None and contamination["bias"] < -self.max_contamination_bias:
             raise GatingError(
                 f"monocyte gate not found: {100 * contamination['fraction']:.0f} % of the gated events are "
@@ -381,7 +391,8 @@ class MonocyteGate:
                                       "contamination": contamination}
         return gate
 
-    def _contamination(self, data: GateData, gated: np.ndarray, first: np.ndarray) -> dict[str, float] | None:
+    def _contamination(self, data: GateData, gated: np.ndarray, first: np.ndarray, negative: np.ndarray
+                       ) -> dict[str, float] | None:
         """The gated events' contamination by cells under the monocytes on the readout marker
         (``dims[2]``) and the bias it puts on their median: ``fraction`` (c, 0-1), ``bias`` (the
         gated median over the monocytes' own, minus 1) and ``level`` (the monocytes' median, scale
@@ -399,20 +410,26 @@ class MonocyteGate:
         counted = self._monocyte_level(data, gated)
         if counted is None:
             return None
-        fraction, own, spread = counted
+        fraction, own, spread, level = counted
+        if negative.size >= self.min_reference_events:
+            centre, sd = _robust(negative.copy())
+            if level <= centre + self.contamination_sds * sd:  # unstained (an isotype control): nothing under it
+                return None
         if fraction < 0.5:  # the gated median at the monocytes' (1 - 0.5/p) quantile, p = 1 - c
             bias = 10 ** (spread * float(ndtri(1 - 0.5 / (1 - fraction)))) - 1
         else:  # the median is a contaminant's
             median = float(np.median(data.selected(marker, gated, display=False)))
-            bias = median / own - 1 if own > 0 else 0.0
+            bias = median / own - 1 if own > 0 else -1.0
+            return {"fraction": round(fraction, 6), "bias": round(bias, 6), "level": round(own, 3)}
         reference = self._monocyte_level(data, first) if first is not gated else None
         if reference is not None and reference[1] > 0 and own > 0:  # the monocytes the purity-first gate left out
             bias = (1 + bias) * own / reference[1] - 1
             own = reference[1]
         return {"fraction": round(fraction, 6), "bias": round(bias, 6), "level": round(own, 3)}
 
-    def _monocyte_level(self, data: GateData, mask: np.ndarray) -> tuple[float, float, float] | None:
-        """(c, the monocytes' own median in scale units, their log10 SD from their upper quartile)
+    def _monocyte_level(self, data: GateData, mask: np.ndarray) -> tuple[float, float, float, float] | None:
+        """(c, the monocytes' own median in scale units, their log10 SD from their upper quartile,
+        their peak in display units)
         of the events in ``mask`` on the readout marker (see :meth:`_contamination`); None for
         fewer than ``min_core_events``."""
         marker = self.dims[2]
@@ -420,12 +437,22 @@ class MonocyteGate:
         if shown.size < self.min_core_events:
             return None
         values = np.sort(shown)
-        low, high = np.percentile(values, [0.5, 99.5]).tolist()
+        low, high = float(values[0]), float(values[-1])
         if high <= low:
             return None
-        centres, dens = density(values, low, high, smooth=3.0)
-        found = peaks(centres, dens, self.contamination_peak_height)
-        level = float(centres[max(found)]) if found else float(np.median(values))
+        margin = 4 * self.contamination_window  # the smoothing's edges outside the events: no edge peaks
+        centres, dens = density(values, low - margin, high + margin, smooth=3.0)
+        main = int(np.argmax(dens))
+        level = float(centres[main])
+        # a brighter peak is the monocytes' only when a valley sets it apart from the highest one
+        # (HLA-DR-negative cells the majority of the gate), never a ripple on the monocytes' flank
+        for i in sorted(peaks(centres, dens, self.contamination_peak_height), reverse=True):
+            if i <= main:
+                break
+            held = np.count_nonzero(np.abs(values - centres[i]) < self.contamination_window)
+            if held >= self.min_core_events and float(dens[main:i].min()) < self.contamination_valley * dens[i]:
+                level = float(centres[i])
+                break
         above = values[values > level]
         spread = max(float(np.median(above - level)) / 0.6745 if above.size else 0.0, 1e-6)
         fraction = float(np.searchsorted(values, level - self.contamination_sds * spread)) / values.size
@@ -437,7 +464,7 @@ class MonocyteGate:
         scale = data.selected(marker, mask, display=False)
         centre, upper = np.quantile(scale, [0.5 + fraction / 2, 0.5 + fraction / 2 + 0.25 * (1 - fraction)]).tolist()
         spread = float(np.log10(upper / centre)) / 0.6745 if centre > 0 and upper > centre else 0.0
-        return fraction, centre, spread
+        return fraction, centre, spread, level
 
     def _pure_gate(self, data: GateData, parent: np.ndarray, mix: Mixture, monocytes: Core,
                    window: tuple[float, float, float, float], gated: np.ndarray
