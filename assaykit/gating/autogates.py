@@ -490,7 +490,8 @@ class MonocyteGate:
             below = granulocytic <= cut
             if below.any() and float(np.mean(monocyte[below])) >= self.overlap_purity:
                 break
-        strict = _region_polygon((self.dims[0], self.dims[1]), mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut, (mu_x, mu_y))
+        strict = _region_polygon((self.dims[0], self.dims[1]), mix, [2, 3, 4], (x_lo, self.cd14_high, y_lo, y_top), cut,
+                                 (mu_x, mu_y))
         kept = data.inside(strict) & parent
         kept_x = select(display_x, kept)
         kept_points = np.column_stack([kept_x, select(display_y, kept)])
@@ -714,7 +715,8 @@ class MonocyteGate:
             bounds += [[x_lo, mu_x, y_lo, mu_y - self.debris_below_sds * s_y]]
             mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),
                              np.array(bounds))
-            return _region_polygon((self.dims[0], self.dims[1]), mix, [0, 1], box, self.max_granulocyte_posterior, (mu_x, mu_y),
+            return _region_polygon((self.dims[0], self.dims[1]), mix, [0, 1], box, self.max_granulocyte_posterior,
+                                   (mu_x, mu_y),
                                    strict=True), mix, [0, 1]
         means, covs, bounds = self._blood_components(monocytes, window, granulocytes)
         mix = fit_binned(x, y, (x_lo, x_hi, y_lo, y_hi), np.array(means), np.array(covs),

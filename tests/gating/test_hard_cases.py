@@ -208,7 +208,8 @@ def test_ordinary_tubes_with_a_third_marker_no_worse(tmp_path: Path, scenario: S
     plain_f1, plain_error = f1_error(plain.masks["monocytes"], truth, plain.frame.scale("HLA-DR"))
     # the grid's own standard (F1 >= 0.97, median within 2 %) and near the two-colour gate: with the
     # granulocytes out, the monocyte gate fits as in PBMC (stricter edge): F1 up to 0.017 lower (CD45, 3 %)
-    assert f1 >= max(0.97, plain_f1 - 0.02) and abs(error) <= abs(plain_error) + 0.005, (f1, plain_f1, error, plain_error)
+    assert f1 >= max(0.97, plain_f1 - 0.02) and abs(error) <= abs(plain_error) + 0.005, \
+        (f1, plain_f1, error, plain_error)
     found = result.findings["granulocytes"]
     assert found["marker"] == marker and found["granulocytes"] is (scenario.specimen != "pbmc")
     strategy = load_strategy()
@@ -305,8 +306,9 @@ def test_septic_refusals_name_the_hla_dr_negative_cells(tmp_path: Path) -> None:
     # 3 % monocytes, seed 40: the gate held 12 % HLA-DR-negative cells (true purity 88 %, the
     # mixture said 95 %, the pinned check 94 %) and read 9 % low; now refused by the readout's
     # own evidence, naming the share and the bias it puts on the median
-    with pytest.raises(GatingError, match=r"1[0-4] % of the gated events are HLA-DR-negative cells under the "
-                                          r"monocytes' HLA-DR, which pulls the median [5-9]\.\d % low \(2\.5 % allowed\)"):
+    pattern = (r"1[0-4] % of the gated events are HLA-DR-negative cells under the monocytes' HLA-DR, "
+               r"which pulls the median [5-9]\.\d % low \(2\.5 % allowed\)")
+    with pytest.raises(GatingError, match=pattern):
         _gate(tmp_path, septic_scenario(monocyte_fraction=0.03), 40, "canto")
 
 
@@ -328,7 +330,7 @@ def test_unstained_or_dim_hla_dr_is_not_taken_for_contamination(tmp_path: Path, 
     # an isotype control (monocytes at the negatives' level) and monocytes at 500 AB/C (within 3
     # lymphocyte SDs of them): not checked, nothing to tell contaminants from monocytes by; at
     # 2,000 AB/C checked: gated, never refused as contaminated
-    tube, result = _gate(tmp_path, Scenario(n_events=50000, monocyte_abc=abc), 3, "canto")
+    _, result = _gate(tmp_path, Scenario(n_events=50000, monocyte_abc=abc), 3, "canto")
     found = result.findings["monocytes"]["contamination"]
     if abc < 1000:
         assert found is None
