@@ -5,7 +5,8 @@ data allow (a Gaussian classifier built from the true labels):
   F1 >= 0.85 and the median within 5 % wherever that classifier reaches F1 >= 0.9;
 - PBMC with no CD14-bright cells (no monocytes, or CD14 unstained): refused;
 - septic whole blood (simulate.septic_scenario): the median within 3 % of the truth, or refused
-  (monocytes at 1-3 % of events: the neighbours of issue 29's 2 % tubes);
+  (monocytes at 1-4 % of events: the neighbours of issue 29's 2 % tubes; the readout's check,
+  docs/gating-strategy.md step 9, prints the HLA-DR-negative share and the bias it estimates);
 - with a third marker (issue 29 point 4; the default strategy's non_granulocytes step): septic
   blood at 2, 5 and 10 % monocytes with CD15, CD45 or CD16, and ordinary whole blood, PBMC and
   lyse-no-wash tubes with each beside the same tube without one.
@@ -47,13 +48,14 @@ from tests.gating.oracle import CODES, classify, f1_error, lsr_matrix
 
 @dataclass(frozen=True)
 class Case:
-    """One tube: its name, scenario, instrument style, seed and whether a gate is expected."""
+    """One tube: its name, scenario, instrument style, seed and whether a gate is expected (None:
+    a gate within 3 % of the truth or a refusal, as for septic tubes with few monocytes)."""
 
     name: str
     scenario: Scenario
     style: str = "canto"
     seed: int = 0
-    expect_gate: bool = True
+    expect_gate: bool | None = True
 
 
 def _doublets(style: str) -> float:
@@ -80,12 +82,12 @@ def cases(quick: bool = False) -> list[Case]:
                     expect_gate=False))
     out.append(Case("blood CD14 unstained", Scenario(n_events=50000, cd14_shift_decades=2.4), seed=9,
                     expect_gate=False))
-    for f in (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15):
+    for f in (0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15):
         for style in ("canto", "navios", "lsr"):
             for seed in seeds:
                 out.append(Case(f"septic monocytes {f}", septic_scenario(monocyte_fraction=f,
                                                                          doublet_fraction=_doublets(style)),
-                                style, 40 + seed))
+                                style, 40 + seed, None if f <= 0.05 else True))
     return out
 
 
@@ -130,6 +132,7 @@ def run(case: Case, folder: Path) -> dict[str, object]:
     row["separation"] = found.get("cd14_separation_sds")
     row["purity"] = found.get("purity")
     row["pinned"] = found.get("pinned_purity")  # whole blood: the purity check pinned to the bright side
+    row["contamination"] = found.get("contamination")  # whole blood: HLA-DR-negative cells under the monocytes
     single = result.masks["monocytes"] & (tube.labels != CODES["doublet"])
     row["true_purity"] = float(truth[single].mean()) if single.any() else float("nan")
     if truth.any():
@@ -145,13 +148,18 @@ def show(row: dict[str, object]) -> str:
     """One line of the table."""
     head = f"{row['case']:<30} {row['style']:<7} {row['seed']:>3}"
     if "refused" in row:
-        verdict = "ok" if not row["expect"] else "WRONG"
+        verdict = "ok" if row["expect"] is not True else "WRONG"
         return f"{head}  refused ({verdict}): {row['refused']}"
-    verdict = "" if row["expect"] else "  WRONG: gated"
+    verdict = "" if row["expect"] is not False else "  WRONG: gated"
+    if row["expect"] is None and abs(float(row["error"])) > 0.03:  # type: ignore[arg-type]
+        verdict = "  WRONG: more than 3 % off, not refused"
     text = f"{head}  F1 {row['f1']:.3f} median {100 * row['error']:+5.1f} %  sep {row['separation']}" \
            f"  purity {row['purity']:.3f} (true {row['true_purity']:.3f})"
     if row.get("pinned") is not None:
         text += f" pinned {row['pinned']:.3f}"
+    contamination = row.get("contamination")
+    if isinstance(contamination, dict):
+        text += f" HLA-DR-negative {100 * contamination['fraction']:.1f} % (bias {100 * contamination['bias']:+.1f} %)"
     if "oracle_f1" in row:
         text += (f" | oracle F1 {row['oracle_f1']:.3f} {100 * row['oracle_error']:+5.1f} %"
                  f", p>0.9 F1 {row['pure_f1']:.3f} {100 * row['pure_error']:+5.1f} %")
