@@ -241,18 +241,19 @@ class MonocyteGate:
       centre and SDs, twice the events at or above their centre) must find the gated events at
       least ``min_pinned_purity`` monocytes, else the tube is refused: the mixture's own
       purity reads components that may have widened over the cells they overlap
-    - the readout's bias (with a third dim, the readout marker, HLA-DR in the default strategy):
-      the cells that share the monocytes' CD14 and side scatter (granulocytes, immature
-      granulocytes, lymphocytes, debris) are HLA-DR-negative, so each one let in lies below the
-      monocytes and the gated median sits at the monocytes' (1 - 0.5/p) quantile (purity p). The
-      gated events' HLA-DR-brightest density peak (at least ``contamination_peak_height`` x the
-      highest) and the spread above it give the monocytes' level; the events more than
-      ``contamination_sds`` of their SDs under it are counted as contaminants (c, refined from the
-      monocytes' quantiles once c is known), and the monocytes' own median is the gated events'
-      (0.5 + c/2) quantile. When the gated median lies more than ``max_contamination_bias`` under
-      it (a fraction: two thirds of the assay's 3 % goal, the rest left for what the count cannot
-      see) the tube is refused. A tube whose HLA-DR is unstained (an isotype control) has one peak
-      and nothing under it: never refused this way
+    - the readout's bias (whole blood, with a third dim: the readout marker, HLA-DR in the default
+      strategy; docs/gating-strategy.md step 9): the cells that share the monocytes' CD14 and side
+      scatter are HLA-DR-negative, so each one let in lies under the monocytes and with purity p
+      the gated median sits at the monocytes' (1 - 0.5/p) quantile. The monocytes' HLA-DR level is
+      the highest peak of the gated events' HLA-DR density, or a brighter peak (at least
+      ``contamination_peak_height`` x the highest, holding ``min_core_events`` within
+      ``contamination_window`` units) set apart from it by a valley under ``contamination_valley``
+      x its height; the events more than ``contamination_sds`` of the monocytes' SDs under it are
+      the contaminants (c); the bias is ``10^(s z(1 - 0.5/(1 - c))) - 1`` (s the monocytes' log10
+      SD from their upper quartile), times the ratio of the monocytes' medians in the first and the
+      purity-first gate; over ``max_contamination_bias`` (a fraction) the tube is refused. Not
+      checked where the monocytes' level lies within ``contamination_sds`` lymphocyte SDs of the
+      lymphocytes' HLA-DR (an isotype control), nor without granulocytes above the cluster
     """
 
     n_dims: ClassVar[int] = 2  # at least: CD14 and side scatter; a third, the readout marker, is checked
@@ -310,6 +311,11 @@ class MonocyteGate:
     min_share: float = 0.001
     max_share: float = 0.4
     max_share_pbmc: float = 0.5
+
+    @property
+    def drawn_dims(self) -> tuple[str, str]:
+        """The plane the fitted polygon is drawn on (CD14, SSC): the third dim is only checked."""
+        return self.dims[0], self.dims[1]
 
     def fit(self, data: GateData, parent: np.ndarray) -> PolygonGate:
         """The monocyte polygon of this sample (``parent``: mask of the events to gate). What the

@@ -493,7 +493,7 @@ def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: 
         out["assaykit_abc"] = _converted(out["assaykit_hladr"], calibration)
     _difference(out)
     gate = next(p.gate for p in strategy.populations if p.name == readout.population)
-    dims = tuple(getattr(gate, "dims", ()) or ())
+    dims = tuple(getattr(gate, "drawn_dims", None) or getattr(gate, "dims", ()) or ())  # monocytes: CD14, SSC
     if len(dims) != 2:
         return TubeAgreement(out)
     display = np.column_stack([frame.display(d) for d in dims])

@@ -137,7 +137,7 @@ def _tube_override(override: GateOverride, population: str, fcs: Path, strategy:
     from ..interop import WorkspaceGate, read_workspace
 
     replaced = next((p.gate for p in strategy.populations if p.name == population), None)
-    dims = tuple(getattr(replaced, "dims", ()) or ())
+    dims = tuple(getattr(replaced, "drawn_dims", None) or getattr(replaced, "dims", ()) or ())  # monocytes: CD14, SSC
     if override.gate is not None:
         gate = parse_gate(dict(override.gate), strategy, f"population {population!r}")
         text = json.dumps(override.gate, sort_keys=True, separators=(",", ":"), default=str)
