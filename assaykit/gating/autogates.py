@@ -694,7 +694,8 @@ class GranulocyteGate:
 
     Refused (GatingError naming the marker and its channel) when the channel is out of use --
     more than ``max_at_top`` of the parent's events at its top of scale (saturated: a voltage too
-    high) or more than ``max_one_value`` at one value (constant: not acquired) -- never gated as if it measured the marker;
+    high) or more than ``max_one_value`` at one value (constant: not acquired) -- never gated as
+    if it measured the marker;
     when the neutrophils' level is not set apart from the lymphocytes' or the monocytes'
     (unstained, mislabelled); when the pattern is not the one its label names (``granulocytic``,
     ``marker:bright|dim`` comma-separated: CD15 and CD16 bright on neutrophils, CD45 dim; a marker
@@ -749,7 +750,7 @@ class GranulocyteGate:
         if y.size < self.min_events:
             raise GatingError(f"too few events ({y.size}) to find granulocytes on {marker}")
         refused = f"granulocytes not excluded on {marker}: "
-        fault = self._out_of_use(data.selected(marker, parent, display=False), data.transform(marker).top)
+        fault = self._out_of_use(_as_acquired(data, marker, parent), data.transform(marker).top)
         if fault:
             raise GatingError(refused + f"its channel{_channel_of(data, marker)} has {fault}")
         # (1) the lymphocytes, the lowest side-scatter peak: the CD14-negative reference and the
@@ -850,7 +851,7 @@ class GranulocyteGate:
     def _out_of_use(self, values: np.ndarray, top_of_scale: float) -> str | None:
         """Why the marker's channel (scale ``values`` of the parent's events; ``top_of_scale``, its
         transform's) measures nothing: more than ``max_at_top`` of them at its top of scale
-        (saturated: within 2 % of their maximum, compensation moving them a little) or more than
+        (saturated: within 2 % of their maximum) or more than
         ``max_one_value`` at one value (constant; an integer channel piles its negative events at
         0, so the bar is high), else None."""
         top = float(np.max(values))
@@ -884,6 +885,17 @@ def _channel_of(data: GateData, marker: str) -> str:
     if column is None or sample is None:
         return ""
     return f" {sample.channels[column]}"
+
+
+def _as_acquired(data: GateData, marker: str, mask: np.ndarray) -> np.ndarray:
+    """``marker``'s values as the file holds them (before compensation: a saturated or constant
+    channel is one value there) for the events in ``mask``, where ``data`` has the file; else its
+    scale values."""
+    column = getattr(data, "channels", {}).get(marker)
+    sample = getattr(data, "sample", None)
+    if column is None or sample is None:
+        return data.selected(marker, mask, display=False)
+    return np.asarray(select(sample.events[:, column], mask), dtype=np.float64)
 
 
 def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box: tuple[float, float, float, float],
