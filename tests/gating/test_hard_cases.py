@@ -399,3 +399,21 @@ def test_no_granulocytic_events_excluded_says_why(tmp_path: Path) -> None:
     found = {f.code: f.message for f in qc_findings(none_out, strategy, measure(none_out, strategy))}
     assert found["granulocytes_excluded"].startswith("no granulocytic events excluded on CD16 (bright on "
                                                      "granulocytes): none lay where it takes them out")
+
+
+def test_a_collapsed_mixture_names_the_axis_that_piles(tmp_path: Path) -> None:
+    # the saturated CD16 let through (max_at_top lifted): compensation subtracts the clipped channel
+    # from CD14 and the monocyte gate's mixture collapses; the message names CD14 and what to check
+    # (it said only "a component's covariance is not positive definite")
+    from assaykit.gating.strategy import replace_gate
+    tube = simulate_blood(_with_third(Scenario(n_events=50000), "CD16"), np.random.default_rng(41))
+    events = tube.events.copy()
+    events[:, 6] = np.where(events[:, 6] > np.median(events[:, 6]), 262143.0, events[:, 6])
+    sample = read_fcs(write_tube(tmp_path / "t.fcs", dataclasses.replace(tube, events=events)))
+    strategy = load_strategy()
+    step = next(p.gate for p in strategy.populations if p.name == "not_granulocytes")
+    lifted = replace_gate(strategy, "not_granulocytes", dataclasses.replace(step, max_at_top=1.0))
+    with pytest.raises(GatingError, match=r"population 'monocytes': mixture fit failed: a component collapsed onto a "
+                                          r"line \(\d+ % of the events fitted at one value of CD14: is its channel "
+                                          r"saturated or constant, or compensated from one that is\?\)"):
+        apply_strategy(sample, lifted)
