@@ -178,10 +178,12 @@ def fit_binned(
     low = None if bounds is None else np.asarray(bounds, dtype=np.float64)[:, [0, 2]]
     high = None if bounds is None else np.asarray(bounds, dtype=np.float64)[:, [1, 3]]
     bg_weight, total, previous = background, float(w.sum()), -np.inf
-    for _ in range(iterations):
+    for step in range(iterations):
         try:
             dens = np.exp(_log_density_coefficients(mu, cov, weights) @ features)  # k x bins
         except GatingError:
+            if not step:  # the start is the caller's: as given
+                raise
             raise GatingError(_collapsed(counts, names)) from None
         norm = np.maximum(dens.sum(axis=0) + bg_weight * density, 1e-300)
         log_likelihood = float(w @ np.log(norm)) / total
