@@ -692,16 +692,17 @@ class GranulocyteGate:
        immature granulocytes CD16-dim) excludes only events within ``neutrophil_sds`` of the
        neutrophils' level, at the monocytes' side scatter or lower: neutrophils, nothing else.
 
-    Refused (GatingError naming the marker and its channel) when the channel is out of use --
-    more than ``max_at_top`` of the parent's events at its top of scale (saturated: a voltage too
-    high) or more than ``max_one_value`` at one value (constant: not acquired) -- never gated as
-    if it measured the marker;
-    when the neutrophils' level is not set apart from the lymphocytes' or the monocytes'
-    (unstained, mislabelled); when the pattern is not the one its label names (``granulocytic``,
-    ``marker:bright|dim`` comma-separated: CD15 and CD16 bright on neutrophils, CD45 dim; a marker
-    in ``lymphocyte_negative`` (CD15) with more than ``max_positive_lymphocytes`` of the
-    lymphocytes on the neutrophils' side of the midpoint between their levels: CD16 data, whose
-    NK cells are bright, labelled CD15); or either reference has too few events. ``min_events``:
+    Refused (GatingError naming the marker and its channel) when the channel is out of use -- more
+    than ``max_at_top`` of the parent's events at its top of scale (saturated: a voltage too high)
+    or more than ``max_one_value`` at one value (constant: not acquired) -- never gated as if it
+    measured the marker; when the neutrophils' level is not set apart from the lymphocytes' or the
+    monocytes' (unstained, mislabelled); when the pattern is not the one its label names
+    (``granulocytic``, ``marker:bright|dim`` comma-separated: CD15 and CD16 bright on neutrophils,
+    CD45 dim; a marker in ``lymphocyte_negative`` (CD15) with more than
+    ``max_positive_lymphocytes`` of the lymphocytes on the neutrophils' side of the midpoint
+    between their levels: CD16 data, whose NK cells are bright, labelled CD15), a marker in
+    ``lymphocyte_positive`` (CD16) with fewer than ``min_positive_lymphocytes`` there (its NK cells
+    missing: CD15 data labelled CD16); or either reference has too few events. ``min_events``:
     fewer parent events refuse the gate; ``min_spread``: the smallest robust SD (units).
 
     ``data.findings["granulocytes"]``: ``marker`` (None when stepped aside), ``granulocytes``
@@ -734,6 +735,8 @@ class GranulocyteGate:
     granulocytic: str = "CD15:bright,CD16:bright,CD45:dim"
     lymphocyte_negative: str = "CD15"
     max_positive_lymphocytes: float = 0.05
+    lymphocyte_positive: str = "CD16"
+    min_positive_lymphocytes: float = 0.02
 
     def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate | PolygonGate:
         """The events kept (an open interval on side scatter when the file has none of the third
@@ -786,13 +789,19 @@ class GranulocyteGate:
             raise GatingError(refused + f"the neutrophils' {marker} lies {'under' if side > 0 else 'above'} the "
                                         f"lymphocytes' where {marker} is {expected[marker].strip()} on neutrophils: "
                                         f"is the channel labelled right?")
-        if marker in [name.strip() for name in self.lymphocyte_negative.split(",")]:
-            positive_l = float(np.mean((select(m, lymph) - (level_l + level_g) / 2) * side < 0))
-            if positive_l > self.max_positive_lymphocytes:
-                raise GatingError(refused + f"{100 * positive_l:.0f} % of the lymphocytes lie on the neutrophils' side "
-                                            f"of {marker} ({100 * self.max_positive_lymphocytes:g} % at most: "
-                                            f"{marker} is negative on lymphocytes; CD16, bright on NK cells?): is "
-                                            f"the channel labelled right?")
+        positive_l = float(np.mean((select(m, lymph) - (level_l + level_g) / 2) * side < 0))
+        if marker in [name.strip() for name in self.lymphocyte_negative.split(",")] \
+                and positive_l > self.max_positive_lymphocytes:
+            raise GatingError(refused + f"{100 * positive_l:.0f} % of the lymphocytes lie on the neutrophils' side "
+                                        f"of {marker} ({100 * self.max_positive_lymphocytes:g} % at most: "
+                                        f"{marker} is negative on lymphocytes; CD16, bright on NK cells?): is "
+                                        f"the channel labelled right?")
+        if marker in [name.strip() for name in self.lymphocyte_positive.split(",")] \
+                and positive_l < self.min_positive_lymphocytes:
+            raise GatingError(refused + f"only {100 * positive_l:.1f} % of the lymphocytes lie on the neutrophils' "
+                                        f"side of {marker} ({100 * self.min_positive_lymphocytes:g} % at least: NK "
+                                        f"cells are {marker}-bright; CD15, negative on every lymphocyte?): is the "
+                                        f"channel labelled right?")
         # (3) the CD14-bright monocytes: the CD14-brighter half of the CD14-positive events away from
         # the neutrophils' level (immature granulocytes, at or beyond it, left out)
         away = (m - level_g) * side > self.provisional_sds * sd_g

@@ -353,6 +353,17 @@ def test_cd16_data_labelled_cd15_or_cd45_is_refused(tmp_path: Path, fraction: fl
         apply_strategy(read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style)), load_strategy())
 
 
+@pytest.mark.parametrize(("fraction", "seed"), [(0.02, 40), (0.05, 41), (0.1, 42)])
+def test_cd15_data_labelled_cd16_is_refused(tmp_path: Path, fraction: float, seed: int) -> None:
+    # it read 10.8 % low at 2 % monocytes: CD16's NK cells (8-11 % of the lymphocytes on the
+    # neutrophils' side) missing, as on every CD15 tube (at most 0.02 %)
+    style = dataclasses.replace(STYLES["canto"], third=(("CD15", "FITC-A", "CD16 FITC"),))
+    tube = simulate_blood(_with_third(septic_scenario(monocyte_fraction=fraction), "CD15"), np.random.default_rng(seed))
+    with pytest.raises(GatingError, match=r"granulocytes not excluded on CD16: only 0\.0 % of the lymphocytes lie on "
+                                          r"the neutrophils' side of CD16 \(2 % at least: NK cells are CD16-bright"):
+        apply_strategy(read_fcs(write_tube(tmp_path / "t.fcs", tube, style=style)), load_strategy())
+
+
 @pytest.mark.parametrize("marker", ["CD15", "CD16", "CD45"])
 def test_an_unstained_third_marker_on_an_ordinary_tube_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   marker: str) -> None:
