@@ -42,6 +42,7 @@ class FindingCode(StrEnum):
     MONOCYTES_DIM = "monocytes_dim"
     GRANULOCYTES_EXCLUDED = "granulocytes_excluded"
     GRANULOCYTES_NOT_EXCLUDED = "granulocytes_not_excluded"
+    THIRD_MARKER_FOUND_NO_GRANULOCYTES = "third_marker_found_no_granulocytes"
     SATURATED_EVENTS = "saturated_events"
     READOUT_SATURATED = "readout_saturated"
     # the tube's outputs and overrides (scoring)
@@ -101,6 +102,7 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.MONOCYTES_DIM: "info",
     FindingCode.GRANULOCYTES_EXCLUDED: "info",
     FindingCode.GRANULOCYTES_NOT_EXCLUDED: "info",
+    FindingCode.THIRD_MARKER_FOUND_NO_GRANULOCYTES: "warning",
     FindingCode.SATURATED_EVENTS: "warning",
     FindingCode.READOUT_SATURATED: "warning",
     FindingCode.GATES_NOT_EXPORTED: "info",
@@ -156,6 +158,7 @@ PHRASE: dict[FindingCode, str] = {
     FindingCode.MONOCYTES_DIM: "CD14-dim monocytes gated on scatter and shape",
     FindingCode.GRANULOCYTES_EXCLUDED: "granulocytes excluded on a third marker",
     FindingCode.GRANULOCYTES_NOT_EXCLUDED: "no third marker to exclude overlapping granulocytes",
+    FindingCode.THIRD_MARKER_FOUND_NO_GRANULOCYTES: "third marker found no granulocytes where the monocyte gate did",
     FindingCode.SATURATED_EVENTS: "saturated events",
     FindingCode.READOUT_SATURATED: "HLA-DR readout saturated",
     FindingCode.GATES_NOT_EXPORTED: "gates not exported",

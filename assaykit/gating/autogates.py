@@ -809,10 +809,18 @@ class GranulocyteGate:
        immature granulocytes CD16-dim) excludes only events within ``neutrophil_sds`` of the
        neutrophils' level, at the monocytes' side scatter or lower: neutrophils, nothing else.
 
-    Refused (GatingError naming the marker) when the neutrophils' level is not set apart from the
-    lymphocytes' or the monocytes' (unstained, mislabelled), or either reference has too few
-    events. ``min_events``: fewer parent events refuse the gate; ``min_spread``: the smallest
-    robust SD (units).
+    Refused (GatingError naming the marker and its channel) when the channel is out of use -- more
+    than ``max_at_top`` of the parent's events at its top of scale (saturated: a voltage too high)
+    or more than ``max_one_value`` at one value (constant: not acquired) -- never gated as if it
+    measured the marker; when the neutrophils' level is not set apart from the lymphocytes' or the
+    monocytes' (unstained, mislabelled); when the pattern is not the one its label names
+    (``granulocytic``, ``marker:bright|dim`` comma-separated: CD15 and CD16 bright on neutrophils,
+    CD45 dim; a marker in ``lymphocyte_negative`` (CD15) with more than
+    ``max_positive_lymphocytes`` of the lymphocytes on the neutrophils' side of the midpoint
+    between their levels: CD16 data, whose NK cells are bright, labelled CD15), a marker in
+    ``lymphocyte_positive`` (CD16) with fewer than ``min_positive_lymphocytes`` there (its NK cells
+    missing: CD15 data labelled CD16); or either reference has too few events. ``min_events``:
+    fewer parent events refuse the gate; ``min_spread``: the smallest robust SD (units).
 
     ``data.findings["granulocytes"]``: ``marker`` (None when stepped aside), ``granulocytes``
     (found or not), ``excluded`` (events), ``ssc_limited``, and when found
@@ -839,6 +847,13 @@ class GranulocyteGate:
     uncrowded_sds: float = 3.0
     neutrophil_sds: float = 2.0
     ssc_top_sds: float = 3.0
+    max_at_top: float = 0.05
+    max_one_value: float = 0.5
+    granulocytic: str = "CD15:bright,CD16:bright,CD45:dim"
+    lymphocyte_negative: str = "CD15"
+    max_positive_lymphocytes: float = 0.05
+    lymphocyte_positive: str = "CD16"
+    min_positive_lymphocytes: float = 0.02
 
     def fit(self, data: GateData, parent: np.ndarray) -> IntervalGate | PolygonGate:
         """The events kept (an open interval on side scatter when the file has none of the third
@@ -855,6 +870,9 @@ class GranulocyteGate:
         if y.size < self.min_events:
             raise GatingError(f"too few events ({y.size}) to find granulocytes on {marker}")
         refused = f"granulocytes not excluded on {marker}: "
+        fault = self._out_of_use(_as_acquired(data, marker, parent), data.transform(marker).top)
+        if fault:
+            raise GatingError(refused + f"its channel{_channel_of(data, marker)} has {fault}")
         # (1) the lymphocytes, the lowest side-scatter peak: the CD14-negative reference and the
         # marker's non-granulocytic side
         centres, dens = density(y, *np.percentile(y, [0.5, 99.5]).tolist())
@@ -882,6 +900,25 @@ class GranulocyteGate:
             raise GatingError(refused + f"it does not set them apart from the lymphocytes (the neutrophils' {marker} "
                                         f"lies {abs(level_l - level_g) / sd_g:.1f} of their SDs from the lymphocytes', "
                                         f"{self.lymphocyte_sds:g} needed): is the channel stained and labelled right?")
+        expected = dict(item.split(":") for item in (part.strip() for part in self.granulocytic.split(",")) if item)
+        observed = "dim" if side > 0 else "bright"
+        if expected.get(marker, observed).strip() != observed:
+            raise GatingError(refused + f"the neutrophils' {marker} lies {'under' if side > 0 else 'above'} the "
+                                        f"lymphocytes' where {marker} is {expected[marker].strip()} on neutrophils: "
+                                        f"is the channel labelled right?")
+        positive_l = float(np.mean((select(m, lymph) - (level_l + level_g) / 2) * side < 0))
+        if marker in [name.strip() for name in self.lymphocyte_negative.split(",")] \
+                and positive_l > self.max_positive_lymphocytes:
+            raise GatingError(refused + f"{100 * positive_l:.0f} % of the lymphocytes lie on the neutrophils' side "
+                                        f"of {marker} ({100 * self.max_positive_lymphocytes:g} % at most: "
+                                        f"{marker} is negative on lymphocytes; CD16, bright on NK cells?): is "
+                                        f"the channel labelled right?")
+        if marker in [name.strip() for name in self.lymphocyte_positive.split(",")] \
+                and positive_l < self.min_positive_lymphocytes:
+            raise GatingError(refused + f"only {100 * positive_l:.1f} % of the lymphocytes lie on the neutrophils' "
+                                        f"side of {marker} ({100 * self.min_positive_lymphocytes:g} % at least: NK "
+                                        f"cells are {marker}-bright; CD15, negative on every lymphocyte?): is the "
+                                        f"channel labelled right?")
         # (3) the CD14-bright monocytes: the CD14-brighter half of the CD14-positive events away from
         # the neutrophils' level (immature granulocytes, at or beyond it, left out)
         away = (m - level_g) * side > self.provisional_sds * sd_g
@@ -937,6 +974,24 @@ class GranulocyteGate:
                       "granulocytic": "bright" if bright else "dim"})
         return gate
 
+    def _out_of_use(self, values: np.ndarray, top_of_scale: float) -> str | None:
+        """Why the marker's channel (scale ``values`` of the parent's events; ``top_of_scale``, its
+        transform's) measures nothing: more than ``max_at_top`` of them at its top of scale
+        (saturated: within 2 % of their maximum) or more than
+        ``max_one_value`` at one value (constant; an integer channel piles its negative events at
+        0, so the bar is high), else None."""
+        top = float(np.max(values))
+        at_top = float(np.mean(values >= top - 0.02 * abs(top))) if top > 0 else 0.0
+        if at_top > self.max_at_top:
+            return (f"{100 * at_top:.0f} % of the events at the top of scale ({top_of_scale:,.0f}; "
+                    f"{100 * self.max_at_top:g} % at most): saturated (the voltage too high?)")
+        levels, counts = np.unique(values, return_counts=True)
+        if counts.max() > self.max_one_value * values.size:
+            return (f"{100 * counts.max() / values.size:.0f} % of the events at one value "
+                    f"({float(levels[np.argmax(counts)]):,.6g}; {100 * self.max_one_value:g} % at most): constant "
+                    f"(not acquired?)")
+        return None
+
     def _ssc_range(self, data: GateData, y: np.ndarray) -> tuple[float, float]:
         """The polygons' side-scatter reach (display units): beyond the events', above a log axis's
         floor (display 0: GatingML cannot say 'down to the floor'; the events there are never monocytes)."""
@@ -947,6 +1002,26 @@ class GranulocyteGate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "auto", "method": "non_granulocytes", "dims": list(self.dims)}
+
+
+def _channel_of(data: GateData, marker: str) -> str:
+    """' CHANNEL': the file's channel measuring ``marker`` where ``data`` knows it, else ''."""
+    column = getattr(data, "channels", {}).get(marker)
+    sample = getattr(data, "sample", None)
+    if column is None or sample is None:
+        return ""
+    return f" {sample.channels[column]}"
+
+
+def _as_acquired(data: GateData, marker: str, mask: np.ndarray) -> np.ndarray:
+    """``marker``'s values as the file holds them (before compensation: a saturated or constant
+    channel is one value there) for the events in ``mask``, where ``data`` has the file; else its
+    scale values."""
+    column = getattr(data, "channels", {}).get(marker)
+    sample = getattr(data, "sample", None)
+    if column is None or sample is None:
+        return data.selected(marker, mask, display=False)
+    return np.asarray(select(sample.events[:, column], mask), dtype=np.float64)
 
 
 def _region_polygon(dims: tuple[str, str], mix: Mixture, members: list[int], box: tuple[float, float, float, float],

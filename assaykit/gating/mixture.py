@@ -125,12 +125,23 @@ def _log_density_coefficients(means: np.ndarray, covs: np.ndarray, weights: np.n
     return coefficients
 
 
+def _collapsed(counts: np.ndarray, names: tuple[str, str]) -> str:
+    """The message for a component collapsed onto a line, naming the axis of ``names`` whose
+    events (the 2-D histogram ``counts``) pile most in one bin."""
+    total = max(float(counts.sum()), 1.0)
+    piles = [float(counts.sum(axis=1).max()) / total, float(counts.sum(axis=0).max()) / total]
+    axis = int(np.argmax(piles))
+    return (f"mixture fit failed: a component collapsed onto a line ({100 * piles[axis]:.0f} % of the events "
+            f"fitted at one value of {names[axis]}: is its channel saturated or constant, or compensated from "
+            f"one that is?)")
+
+
 def fit_binned(
     x: np.ndarray, y: np.ndarray, window: tuple[float, float, float, float],
     means: np.ndarray, covariances: np.ndarray, bounds: np.ndarray | None = None,
     bins: int = 64, iterations: int = 50, background: float = 0.02, tolerance: float = 1e-4,
     fixed: np.ndarray | None = None, weights: np.ndarray | None = None, max_sds: np.ndarray | None = None,
-    max_correlation: np.ndarray | None = None,
+    max_correlation: np.ndarray | None = None, names: tuple[str, str] = ("CD14", "SSC-A"),
 ) -> Mixture:
     """EM fit of Gaussians initialised at ``means``/``covariances`` to the events (x, y) inside
     ``window`` = (x_low, x_high, y_low, y_high), on a ``bins`` x ``bins`` histogram, until the
@@ -141,7 +152,10 @@ def fit_binned(
     ``fixed`` (k booleans) keeps those components as started (``weights``: the starting weights,
     k; equal shares of 1 - ``background`` by default); ``max_sds`` (k x 2, ``inf`` for none) and
     ``max_correlation`` (k) cap each component's SDs and the size of its correlation after every
-    step (a capped SD keeps the correlation).
+    step (a capped SD keeps the correlation). ``names``: the two axes' markers (the monocyte
+    gate's, CD14 and SSC-A, by default), for the message when a component collapses onto a line
+    (GatingError naming the axis whose events pile at one value: a saturated or constant channel,
+    or one compensated from such a channel).
 
     Each step is two matrix products over the occupied bins: log densities from the bins'
     quadratic features, and the components' moments from the responsibilities (the same EM as
@@ -164,8 +178,13 @@ def fit_binned(
     low = None if bounds is None else np.asarray(bounds, dtype=np.float64)[:, [0, 2]]
     high = None if bounds is None else np.asarray(bounds, dtype=np.float64)[:, [1, 3]]
     bg_weight, total, previous = background, float(w.sum()), -np.inf
-    for _ in range(iterations):
-        dens = np.exp(_log_density_coefficients(mu, cov, weights) @ features)  # k x bins
+    for step in range(iterations):
+        try:
+            dens = np.exp(_log_density_coefficients(mu, cov, weights) @ features)  # k x bins
+        except GatingError:
+            if not step:  # the start is the caller's: as given
+                raise
+            raise GatingError(_collapsed(counts, names)) from None
         norm = np.maximum(dens.sum(axis=0) + bg_weight * density, 1e-300)
         log_likelihood = float(w @ np.log(norm)) / total
         if log_likelihood - previous < tolerance:

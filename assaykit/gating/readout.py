@@ -197,14 +197,30 @@ def _overlap_findings(result: GatingResult) -> list[Finding]:
 
 def _granulocyte_findings(result: GatingResult) -> list[Finding]:
     """What the automatic non_granulocytes step did with a third marker (none when it stepped
-    aside or found no granulocytes)."""
+    aside for want of one, or found no granulocytes where the monocyte gate found none either);
+    a warning when it found none where the monocyte gate found whole blood's (the step kept every
+    event: its marker, or CD14 at the densest side scatter, did not say granulocyte)."""
     third = result.findings.get("granulocytes") or {}
+    if third.get("marker") and third.get("granulocytes") is False:
+        monocytes = result.findings.get("monocytes") or {}
+        share = monocytes.get("granulocyte_share")
+        if share is not None and detect_specimen(share, None) != "pbmc":
+            return [finding(FindingCode.THIRD_MARKER_FOUND_NO_GRANULOCYTES,
+                            f"the {third['marker']} step found no granulocytes (it took the densest side scatter "
+                            f"for monocytes or lymphocytes and kept every event) where the monocyte gate found "
+                            f"{100 * share:.0f} % granulocytes: is the {third['marker']} channel stained and "
+                            f"compensated right?")]
     if not third.get("granulocytes"):
         return []
     where = " at the monocytes' side scatter only (neutrophils; CD16-dim immature granulocytes stay)" \
         if third.get("ssc_limited") else ""
     purity = "; purity before recall: granulocytic events crowd the monocytes' place" \
         if third.get("purity_first") else ""
+    if not third["excluded"]:  # found, and none where the gate takes them out
+        return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
+                        f"no granulocytic events excluded on {third['marker']} ({third['granulocytic']} on "
+                        f"granulocytes): none lay where it takes them out{where}; the monocyte gate saw every "
+                        f"event")]
     return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
                     f"{third['excluded']} granulocytic events excluded on {third['marker']} "
                     f"({third['granulocytic']} on granulocytes) before the monocyte gate{where}{purity}")]
