@@ -99,17 +99,23 @@ def compare(
         assert workspace is not None
         agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
     write_agreement(agreement, target)
+    what = "AB/C from both" if agreement.measure == "abc" else "HLA-DR MFI from both: the run has no bead calibration"
     if agreement.source == "manual":
-        compared = sum(1 for t in agreement.tubes if t.row["manual_abc"] is not None and t.row["assaykit_abc"])
-        line = f"compared {compared} of {len(agreement.tubes)} tubes (AB/C from both; no F1 without events)"
+        compared = len(agreement.pairs()[0])
+        line = f"compared {compared} of {len(agreement.tubes)} tubes ({what}; no F1 without events)"
     else:
         compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
-        line = f"compared {compared} of {len(agreement.tubes)} tubes"
+        line = f"compared {compared} of {len(agreement.tubes)} tubes" + ("" if agreement.measure == "abc" else
+                                                                           f" ({what})")
     if agreement.bland_altman is not None:
         ba = agreement.bland_altman
         line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"
     say(f"{line}: {target}/agreement.csv, {target}/agreement.html"
                + (" (replacing the earlier comparison there)" if replaces else ""))
+    for warning in agreement.warnings:
+        say(f"warning: {warning}", err=True)
     if compared == 0:  # nothing validated: the rows say why (no matching sample, no population ...)
-        say("no tube was compared: see the notes in agreement.csv", err=True)
+        reasons = sorted({t.row["note"] for t in agreement.tubes if t.row["note"]})
+        say("no tube was compared: " + ("; ".join(reasons[:3]) + (" ..." if len(reasons) > 3 else "")
+                                         if reasons else "see agreement.html") + " (agreement.csv's notes)", err=True)
         raise typer.Exit(1)

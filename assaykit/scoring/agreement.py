@@ -12,6 +12,7 @@ and outputs, without F1.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -20,13 +21,19 @@ import numpy as np
 
 from ..errors import AssayKitError
 
+Measure = Literal["abc", "mfi"]
+"""What a comparison's statistics are of: AB/C (the run has a bead calibration) or the HLA-DR
+MFI (it has none: many labs report MFI without QuantiBRITE)."""
+PAIRED = {"abc": ("manual_abc", "assaykit_abc"), "mfi": ("manual_hladr", "assaykit_hladr")}
+"""The agreement.csv columns (manual, assaykit) each :data:`Measure` pairs."""
+
 Source = Literal["workspace", "manual"]
 """What the lab's side of a comparison is: a FlowJo workspace (its gates evaluated on the events)
 or a manual results file (the lab's own numbers)."""
 
 COLUMNS = ["file", "well", "patient", "timepoint", "condition", "workspace_sample", "population", "f1",
            "events_in_both", "assaykit_count", "manual_count", "assaykit_hladr", "manual_hladr", "assaykit_abc",
-           "manual_abc", "abc_difference_pct", "note"]
+           "manual_abc", "abc_difference_pct", "hladr_difference_pct", "note"]
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -158,6 +165,11 @@ class Agreement:
         What the reader must know (no calibration, too few pairs, rows naming no tube).
     source : str
         ``workspace`` (events compared: F1) or ``manual`` (the lab's values: no F1).
+    measure : str
+        What the statistics are of (:data:`Measure`): ``abc``, or ``mfi`` for a run without a
+        bead calibration.
+    warnings : tuple of str
+        What the user must see on the command line too (a scale factor that looks wrong).
     """
 
     out_dir: Path
@@ -169,6 +181,12 @@ class Agreement:
     passing_bablok: PassingBablok | None
     notes: tuple[str, ...]
     source: Source = "workspace"
+    measure: Measure = "abc"
+    warnings: tuple[str, ...] = ()
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (manual, assaykit) values of :attr:`measure` of the tubes that have both (above 0)."""
+        return _pairs(self.tubes, self.measure)
 
     def frame(self) -> Any:
         import pandas as pd
@@ -379,27 +397,44 @@ def _converted(value: float | None, calibration: Any) -> float | None:
 
 
 def _difference(out: dict[str, Any]) -> None:
-    """The row's AB/C difference, ``100 (assaykit - manual) / manual`` %, when both are known."""
-    if out["manual_abc"] and out["assaykit_abc"]:
-        out["abc_difference_pct"] = 100.0 * (out["assaykit_abc"] - out["manual_abc"]) / out["manual_abc"]
+    """The row's AB/C and HLA-DR (MFI) differences, ``100 (assaykit - manual) / manual`` %, when
+    both are known."""
+    for column, (manual, ours) in (("abc_difference_pct", PAIRED["abc"]), ("hladr_difference_pct", PAIRED["mfi"])):
+        if out[manual] and out[ours] and out[manual] > 0 and out[ours] > 0:
+            out[column] = 100.0 * (out[ours] - out[manual]) / out[manual]
 
 
 def _summarise(folder: Path, lab: Path, population: str, calibration: Any, tubes: tuple[TubeAgreement, ...],
-               notes: list[str], source: Source) -> Agreement:
-    """The run's agreement: Bland-Altman and Passing-Bablok of the tubes with both AB/C, and the notes."""
-    x = np.array([t.row["manual_abc"] for t in tubes if _paired(t)], dtype=np.float64)
-    y = np.array([t.row["assaykit_abc"] for t in tubes if _paired(t)], dtype=np.float64)
+               notes: list[str], source: Source, warnings: Sequence[str] = ()) -> Agreement:
+    """The run's agreement: Bland-Altman and Passing-Bablok of the tubes with both AB/C (without a
+    bead calibration: both HLA-DR MFI, each tube's note saying so), and the notes."""
+    measure: Measure = "abc" if calibration is not None else "mfi"
     notes = list(notes)
     if calibration is None:
-        notes.append("the run has no bead calibration: AB/C not compared")
+        notes.append(f"{NO_CALIBRATION}: HLA-DR MFI compared instead (the same channel and statistic on both sides)")
+        tubes = tuple(_noted(t, NO_CALIBRATION + ": MFI compared") if _pairs([t], "mfi")[0].size else
+                      _noted(t, NO_CALIBRATION + " and the manual file gives AB/C, not MFI: nothing to compare")
+                      if t.row["manual_abc"] is not None and t.row["manual_hladr"] is None else t for t in tubes)
+    x, y = _pairs(tubes, measure)
     ba = bland_altman(x, y) if x.size >= 2 else None
     pb = passing_bablok(x, y) if x.size >= 3 else None
+    what = "AB/C" if measure == "abc" else "HLA-DR MFI"
     if x.size < 3:
-        notes.append(f"{x.size} tube(s) with AB/C by both gates: too few for Passing-Bablok (3) "
+        notes.append(f"{x.size} tube(s) with {what} by both gates: too few for Passing-Bablok (3) "
                      + ("" if x.size >= 2 else "or Bland-Altman (2)"))
-    unit = calibration.cell_unit if calibration is not None else "AB/C"
+    unit = calibration.cell_unit if calibration is not None else "MFI"
     return Agreement(out_dir=folder, lab=lab, population=population, unit=unit, tubes=tubes, bland_altman=ba,
-                     passing_bablok=pb, notes=tuple(notes), source=source)
+                     passing_bablok=pb, notes=tuple(notes), source=source, measure=measure, warnings=tuple(warnings))
+
+
+NO_CALIBRATION = "the run has no bead calibration"
+
+
+def _noted(tube: TubeAgreement, note: str) -> TubeAgreement:
+    """``tube`` with ``note`` added to its row's note."""
+    row = dict(tube.row)
+    row["note"] = "; ".join(n for n in (row["note"], note) if n)
+    return replace(tube, row=row)
 
 
 def _outlines(figures: dict[str, Any], population: str) -> dict[str, tuple[np.ndarray, ...]]:
@@ -412,9 +447,13 @@ def _outlines(figures: dict[str, Any], population: str) -> dict[str, tuple[np.nd
     return out
 
 
-def _paired(tube: TubeAgreement) -> bool:
-    values = (tube.row["manual_abc"], tube.row["assaykit_abc"])
-    return all(v is not None and math.isfinite(v) and v > 0 for v in values)
+def _pairs(tubes: tuple[TubeAgreement, ...] | list[TubeAgreement], measure: Measure) -> tuple[np.ndarray, np.ndarray]:
+    """The (manual, assaykit) values of ``measure`` of the ``tubes`` that have both, above 0."""
+    columns = PAIRED[measure]
+    both = [[t.row[c] for c in columns] for t in tubes
+            if all(t.row[c] is not None and math.isfinite(t.row[c]) and t.row[c] > 0 for c in columns)]
+    values = np.array(both, dtype=np.float64).reshape(-1, 2)
+    return values[:, 0], values[:, 1]
 
 
 def _sample_rows(folder: Path) -> list[dict[str, str]]:

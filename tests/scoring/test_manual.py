@@ -321,3 +321,52 @@ def test_bounded_read_encodings_and_escaped_names(scored: tuple[Path, Path], tmp
     assert "Specimen\\x1b_A9.fcs" in text and "\x1b" not in text
     assert "Specimen\x1b_A9.fcs" in {read_cell(r) for r in _rows(tmp_path / "a" / "agreement.csv")}
     assert "\x1b" not in (tmp_path / "a" / "agreement.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def uncalibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An LSRII-style run (HLA-DR on PerCP-Cy5.5: QuantiBRITE PE does not calibrate it), scored."""
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = tmp_path_factory.mktemp("lsr")
+    run = write_run(folder / "run", RunSpec(patients=2, conditions=("unstimulated", "IFN-gamma"), events=20000,
+                                            seed=5, style="lsr"))
+    return score_run(run, out=folder / "out", jobs=1).out_dir
+
+
+def test_a_run_without_calibration_compares_mfi(uncalibrated: Path, tmp_path: Path) -> None:
+    """Issue 29 review: without a bead calibration the lab's MFI are compared with assaykit's (many
+    labs report MFI without QuantiBRITE): Bland-Altman of MFI against numpy, each row's note and
+    the CLI line saying why; a manual file giving AB/C only is compared on nothing, the reason
+    in the CLI line and in every row's note."""
+    samples = [r for r in _rows(uncalibrated / "samples.csv").values() if r["role"] == "sample"]
+    assert all(r["hladr_mfi"] and not r["hladr_abc"] for r in samples)
+    factors = (1.02, 0.97, 1.05, 0.99)
+    lab = [float(r["hladr_mfi"]) * f for r, f in zip(samples, factors, strict=True)]
+    path = _write(tmp_path / "lab.csv", "file,monocytes,hladr_mfi\n" + "".join(
+        f"{r['file']},{r['monocytes']},{m:.3f}\n" for r, m in zip(samples, lab, strict=True)))
+    result = CliRunner().invoke(app, ["compare", str(uncalibrated), "--manual", str(path), "--out",
+                                      str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "compared 4 of 4 tubes (HLA-DR MFI from both: the run has no bead calibration" in result.output
+    rows = _rows(tmp_path / "a" / "agreement.csv")
+    ours = np.array([float(r["hladr_mfi"]) for r in samples])
+    theirs = np.array([round(m, 3) for m in lab])
+    d = ours - theirs
+    agreement = compare_manual(uncalibrated, path)
+    assert agreement.measure == "mfi" and agreement.unit == "MFI"
+    assert agreement.bland_altman.bias == pytest.approx(d.mean(), rel=1e-9)
+    assert agreement.bland_altman.sd == pytest.approx(d.std(ddof=1), rel=1e-9)
+    for r, f in zip(samples, factors, strict=True):
+        assert float(rows[r["file"]]["hladr_difference_pct"]) == pytest.approx(100 * (1 / f - 1), abs=1e-3)
+        assert rows[r["file"]]["note"] == "the run has no bead calibration: MFI compared"
+        assert rows[r["file"]]["abc_difference_pct"] == ""
+    path = _write(tmp_path / "abc.csv", "file,monocytes,hladr_abc\n" + "".join(
+        f"{r['file']},{r['monocytes']},12000\n" for r in samples))
+    result = CliRunner().invoke(app, ["compare", str(uncalibrated), "--manual", str(path), "--out",
+                                      str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "no tube was compared: the run has no bead calibration and the manual file gives AB/C, not MFI" \
+        in result.output
+    assert {r["note"] for r in _rows(tmp_path / "b" / "agreement.csv").values()} == {
+        "the run has no bead calibration and the manual file gives AB/C, not MFI: nothing to compare"}
