@@ -27,9 +27,13 @@ def compare(
                                                       "more than once).", show_default=False,
                                                       metavar="KEY=COLUMN,...")] = None,
     mfi_scale: Annotated[float, typer.Option("--mfi-scale", help="With --manual: the factor that brings the lab's "
-                                             "MFI to the FCS file's scale values (Kaluza's 0-1,024 scale: the "
-                                             "channel's $PnR / 1024: 1024 for a Gallios' 20-bit channels).",
+                                             "MFI to the FCS file's scale values (prefer --mfi-range; a factor "
+                                             "that disagrees with the tubes' ranges is refused).",
                                              metavar="FACTOR")] = 1.0,
+    mfi_range: Annotated[float | None, typer.Option("--mfi-range", help="With --manual: the top of the scale the "
+                                                    "lab's MFI are on (Kaluza: 1024); each tube's factor is its "
+                                                    "HLA-DR channel's $PnR divided by it, read from its FCS file.",
+                                                    metavar="TOP", show_default=False)] = None,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
                                                  "(case-insensitive).")] = "Monocytes",
@@ -54,7 +58,9 @@ def compare(
     monocytes, and hladr_mfi or hladr_abc; other names with --columns) and writes the same
     agreement.csv and agreement.html, F1 left empty (it needs the lab's events). Numbers with a
     decimal comma or thousands separators are read by one rule for the whole file, or refused
-    (`assaykit docs validation`). A row naming no tube of the run is a row with a note.
+    (`assaykit docs validation`). A row naming no tube of the run is a row with a note. Kaluza
+    reports MFI on its 0-1,024 scale: --mfi-range 1024 takes each tube's factor from its FCS
+    file's range. A run without bead calibration compares the HLA-DR MFI instead of AB/C.
 
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
 
@@ -71,8 +77,10 @@ def compare(
     if (workspace is None) == (manual is None):
         raise typer.BadParameter("give the lab's gating as --workspace FILE.wsp or its results as --manual FILE.csv "
                                  "(one of them)")
-    if columns and manual is None:
-        raise typer.BadParameter("--columns names the columns of a --manual file")
+    if manual is None and (columns or mfi_range is not None or mfi_scale != 1):
+        raise typer.BadParameter("--columns, --mfi-scale and --mfi-range describe a --manual file")
+    if mfi_range is not None and mfi_scale != 1:
+        raise typer.BadParameter("give --mfi-range (the scale's top: Kaluza 1024) or --mfi-scale (a factor), not both")
     try:
         names = parse_columns(columns or [])
     except ValueError as error:
@@ -94,7 +102,7 @@ def compare(
         check_out_dir(run, target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     if manual is not None:
-        agreement = compare_manual(out_dir, manual, names, mfi_scale)
+        agreement = compare_manual(out_dir, manual, names, mfi_scale, mfi_range, run)
     else:
         assert workspace is not None
         agreement = compare_run(out_dir, workspace, population, run_dir, strategy)

@@ -280,7 +280,7 @@ def test_cli_usage_errors(scored: tuple[Path, Path], tmp_path: Path) -> None:
                        ([], "one of them"),
                        (["--manual", str(lab), "--columns", "count=Number"], "KEY one of file, monocytes"),
                        (["--manual", str(lab), "--columns", "file=A,file=B"], "names file twice"),
-                       (["--workspace", str(out / "run.wsp"), "--columns", "file=A"], "--columns names the columns"),
+                       (["--workspace", str(out / "run.wsp"), "--columns", "file=A"], "describe a --manual file"),
                        (["--manual", str(tmp_path / "none.csv")], "manual results file not found"),
                        (["--manual", str(book)], "an Excel workbook, which --manual does not read"),
                        (["--manual", str(lab), "--mfi-scale", "0"], "is not a number above 0")):
@@ -370,3 +370,70 @@ def test_a_run_without_calibration_compares_mfi(uncalibrated: Path, tmp_path: Pa
         in result.output
     assert {r["note"] for r in _rows(tmp_path / "b" / "agreement.csv").values()} == {
         "the run has no bead calibration and the manual file gives AB/C, not MFI: nothing to compare"}
+
+
+def _kaluza(out: Path, path: Path, factor: float) -> Path:
+    """A Kaluza-like export: each tube's MFI times ``factor`` (X-Med on the 0-1,024 scale: 1024 / 262,144
+    for the Canto's 18-bit PE-A) and 0.97 (the lab's gate 3 % lower)."""
+    rows = [r for r in _rows(out / "samples.csv").values() if r["role"] == "sample"]
+    return _write(path, "File Name,Gate,Number,HLA-DR PE X-Med\n" + "".join(
+        f"{r['file']},Monocytes,{r['monocytes']},{float(r['hladr_mfi']) * 0.97 * factor:.2f}\n" for r in rows))
+
+
+def test_kaluza_factor_from_the_tubes_ranges(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 29 review: --mfi-range 1024 takes each tube's factor from its PE-A $PnR (262,144 / 1,024 = 256:
+    every tube -3 % as written); the Gallios factor 1024 on Canto tubes, once exit 0 with -75 % on every tube,
+    is refused naming 256; without the FCS files the constant ratio near 4 is a warning naming the factor."""
+    from assaykit.fcs import read_fcs_text
+
+    run, out = scored
+    spec = "file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+    ranges = set()
+    for fcs in run.glob("*_A*.fcs"):
+        text = read_fcs_text(fcs)
+        ranges |= {text[f"$P{n}R"] for n in range(1, int(text["$PAR"]) + 1) if text[f"$P{n}N"] == "PE-A"}
+    assert ranges == {"262144"}
+    path = _kaluza(out, tmp_path / "k.csv", 1024 / 262144)
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-range", "1024", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in _rows(tmp_path / "a" / "agreement.csv").values()]
+    assert len(rows) == 4
+    for r in rows:  # assaykit's MFI is the lab's / 0.97 (up to the 2 decimals written)
+        assert float(r["hladr_difference_pct"]) == pytest.approx(100 * (1 / 0.97 - 1), abs=0.5)
+        assert float(r["abc_difference_pct"]) == pytest.approx(100 * (1 / 0.97 - 1), abs=1.0)
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-scale", "1024", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "--mfi-scale 1024 disagrees with the tubes' HLA-DR channel: PE-A runs to 262,144, so a 0-1,024 " \
+           "export's factor is 256" in result.output and "--mfi-range 1024" in result.output
+    assert not (tmp_path / "b").exists()
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-scale", "256", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0 and "warning" not in result.output
+    # the FCS files elsewhere: the factor cannot be checked, the constant ratio (x 3.88) is named
+    agreement = compare_manual(out, path, parse_columns([spec]), mfi_scale=1024, run_dir=tmp_path / "nowhere")
+    assert len(agreement.warnings) == 1 and agreement.warnings[0] in agreement.notes
+    assert "are 3.88 times assaykit's on every tube (a constant +288 %): a scale off by a factor 4? " \
+           "--mfi-scale 256 would make them 0.97 times" in agreement.warnings[0]
+    with pytest.raises(AssayKitError, match="--mfi-range takes each tube's factor from its FCS file's range, which "
+                                            "is unknown for 4 tube"):
+        compare_manual(out, path, parse_columns([spec]), mfi_range=1024, run_dir=tmp_path / "nowhere")
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-scale", "256", "--mfi-range", "1024", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_a_factor_of_two_is_named(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """An ordinary export at half assaykit's MFI on every tube (a constant -50 %) is compared with a warning
+    on the command line naming --mfi-scale 2; a 10 % difference is not warned about."""
+    _, out = scored
+    spec = "file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(_kaluza(out, tmp_path / "h.csv", 0.5)),
+                                      "--columns", spec, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0
+    assert "warning: the manual MFI (--mfi-scale 1) are 0.485 times assaykit's on every tube (a constant -52 %): a " \
+           "scale off by a factor 2? --mfi-scale 2 would make them 0.97 times" in result.output
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(_kaluza(out, tmp_path / "n.csv", 0.9)),
+                                      "--columns", spec, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0 and "warning" not in result.output
