@@ -104,6 +104,22 @@ def parse_columns(specs: Sequence[str]) -> dict[str, str]:
     return names
 
 
+def loose_key(name: str) -> str:
+    """A column name as a key's own name is matched: :func:`~assaykit.scoring.platemap.column_key`
+    (case, Unicode form, spacing) without spaces, hyphens and underscores, so ``hladr_abc``,
+    ``HLADR ABC`` and ``Hladr-abc`` are one name. The lab's names given with ``--columns`` are
+    matched by ``column_key`` alone.
+
+    Parameters
+    ----------
+    name : str
+        A column name.
+    """
+    from .platemap import column_key
+
+    return re.sub(r"[\s_\-]+", "", column_key(name))
+
+
 def _reading(text: str, decimal: str, whole: bool) -> float | None:
     """``text`` as a number when ``decimal`` is the decimal mark (the other mark, a space or an
     apostrophe then separating groups of three digits), None when it is not one so written;
@@ -204,8 +220,8 @@ def _file_name(text: str) -> str:
 def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> ManualTable:
     """Read the manual results file at ``path`` (CSV or, named ``.tsv``/``.tab``, TSV; separators
     ``,``, ``;`` or tab found from the text): columns ``file``, ``monocytes`` and ``hladr_mfi``
-    or ``hladr_abc`` (names compared without case and spacing), or the lab's names for them in
-    ``columns``. A row without a file, a number no rule reads, two rows for one file (named
+    or ``hladr_abc`` (names compared by :func:`loose_key`: case, spaces, hyphens and
+    underscores aside), or the lab's names for them in ``columns``. A row without a file, a number no rule reads, two rows for one file (named
     with both rows) and a column twice are refused: AssayKitError naming the file and every problem.
 
     Parameters
@@ -239,6 +255,12 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         raise AssayKitError(listed(duplicated), file_path)
     index = {column_key(c): i for i, c in enumerate(header) if c}
     wanted = {key: (columns or {}).get(key, key) for key in KEYS}
+    for key in set(KEYS) - set(columns or {}):  # a key's own name, however spaced, hyphenated or cased
+        spelled = [c for c in header if c and loose_key(c) == loose_key(key)]
+        if len(spelled) > 1:
+            raise AssayKitError(f"columns {' and '.join(map(quote, spelled))} both name {key}: name the one to read "
+                                f"with --columns {key}=COLUMN", file_path)
+        wanted[key] = spelled[0] if spelled else key
     found: dict[str, str] = {}
     missing = []
     mapped = set(columns or {})

@@ -437,3 +437,17 @@ def test_a_factor_of_two_is_named(scored: tuple[Path, Path], tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(_kaluza(out, tmp_path / "n.csv", 0.9)),
                                       "--columns", spec, "--out", str(tmp_path / "b")])
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+@pytest.mark.parametrize("names", [("File", "Monocytes", "hladr abc"), ("FILE", "MONO-CYTES", "Hladr-abc"),
+                                   (" file ", "monocytes", "HLADR_ABC"), ("file", "monocytes", "hladrabc")])
+def test_own_column_names_whatever_their_spacing(names: tuple[str, str, str], tmp_path: Path) -> None:
+    """Issue 29 review: the keys' own names are read whatever their case, spaces, hyphens and
+    underscores (`hladr abc` and `Hladr-abc` were refused); two such spellings in one file are refused."""
+    path = _write(tmp_path / "lab.csv", ",".join(names) + "\nA1.fcs,1846,12000\n")
+    table = read_manual(path)
+    assert [(r.file, r.monocytes, r.hladr_abc) for r in table.rows] == [("A1.fcs", 1846.0, 12000.0)]
+    assert table.columns["hladr_abc"] == names[2].strip()
+    path = _write(tmp_path / "two.csv", "file,monocytes,hladr_abc,HLA-DR ABC\nA1.fcs,1846,12000,12\n")
+    with pytest.raises(AssayKitError, match="columns 'hladr_abc' and 'HLA-DR ABC' both name hladr_abc"):
+        read_manual(path)
