@@ -222,7 +222,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
     ``,``, ``;`` or tab found from the text): columns ``file``, ``monocytes`` and ``hladr_mfi``
     or ``hladr_abc`` (names compared by :func:`loose_key`: case, spaces, hyphens and
     underscores aside), or the lab's names for them in ``columns``. A row without a file, a
-    number no rule reads, two rows for one file (named with both rows) and a column twice are refused: AssayKitError naming the file and every problem.
+    number no rule reads, two rows for one file (named with both rows) and a column twice are
+    refused: AssayKitError naming the file and every problem.
 
     Parameters
     ----------
