@@ -34,6 +34,9 @@ def compare(
                                                     "lab's MFI are on (Kaluza: 1024); each tube's factor is its "
                                                     "HLA-DR channel's $PnR divided by it, read from its FCS file.",
                                                     metavar="TOP", show_default=False)] = None,
+    gate: Annotated[str | None, typer.Option("--gate", help="With --manual: read only the rows of this gate (the "
+                                             "file's gate column, or --columns gate=COLUMN): Kaluza lists every "
+                                             "gate's statistics.", show_default=False)] = None,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
                                                  "(case-insensitive).")] = "Monocytes",
@@ -64,6 +67,9 @@ def compare(
 
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
 
+    Example: assaykit compare reports/run-2026-11-22 --manual kaluza.csv --gate Monocytes --mfi-range 1024
+    --columns "file=File Name,gate=Gate,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+
     Example: assaykit compare reports/run-2026-11-22 --manual diva.csv --columns "file={Specimen Name}_{Tube
     Name}.fcs,monocytes=Monocytes #Events,hladr_mfi=Monocytes PE-A Median"
     """
@@ -77,8 +83,8 @@ def compare(
     if (workspace is None) == (manual is None):
         raise typer.BadParameter("give the lab's gating as --workspace FILE.wsp or its results as --manual FILE.csv "
                                  "(one of them)")
-    if manual is None and (columns or mfi_range is not None or mfi_scale != 1):
-        raise typer.BadParameter("--columns, --mfi-scale and --mfi-range describe a --manual file")
+    if manual is None and (columns or mfi_range is not None or mfi_scale != 1 or gate is not None):
+        raise typer.BadParameter("--columns, --gate, --mfi-scale and --mfi-range describe a --manual file")
     if mfi_range is not None and mfi_scale != 1:
         raise typer.BadParameter("give --mfi-range (the scale's top: Kaluza 1024) or --mfi-scale (a factor), not both")
     try:
@@ -102,7 +108,7 @@ def compare(
         check_out_dir(run, target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     if manual is not None:
-        agreement = compare_manual(out_dir, manual, names, mfi_scale, mfi_range, run)
+        agreement = compare_manual(out_dir, manual, names, mfi_scale, mfi_range, run, gate)
     else:
         assert workspace is not None
         agreement = compare_run(out_dir, workspace, population, run_dir, strategy)

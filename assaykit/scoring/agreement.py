@@ -290,7 +290,7 @@ KALUZA_RANGE = 1024.0
 
 def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, str] | None = None,
                    mfi_scale: float = 1.0, mfi_range: float | None = None,
-                   run_dir: str | Path | None = None) -> Agreement:
+                   run_dir: str | Path | None = None, gate: str | None = None) -> Agreement:
     """Compare the scored run in ``out_dir`` (checked whole) with the lab's own per-tube results
     in the file ``manual`` (:func:`assaykit.scoring.manual.read_manual`: ``file``,
     ``monocytes``, ``hladr_mfi`` or ``hladr_abc``, or the lab's names for them in ``columns``),
@@ -319,6 +319,9 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         file (found as for :func:`compare_run`); not with ``mfi_scale``.
     run_dir : str or Path or None
         Where the FCS files are (default: the run folder the manifest records).
+    gate : str or None
+        Read only the rows of this gate (the file's ``gate`` column, or the one ``columns``
+        maps): a Kaluza export lists every gate's statistics.
 
     The median ratio of the lab's MFI to assaykit's over the tubes must lie within
     :data:`SCALE_LIMIT` (else refused); a constant ratio near a power of two is a warning
@@ -329,7 +332,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     from .manual import match_rows, read_manual
 
     folder, manifest = _scored_folder(out_dir)
-    table = read_manual(manual, columns)
+    table = read_manual(manual, columns, gate)
     for option, value in (("MFI scale", mfi_scale), ("MFI range", mfi_range)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise AssayKitError(f"the {option} {value!r} is not a number above 0", table.path)
@@ -370,6 +373,8 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         shown = ", ".join(quote(r.file) for r in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}")
     described = ", ".join(f"{k}={escape(v)}" for k, v in table.columns.items() if v)
+    if gate is not None:
+        described += f"; gate {escape(gate)}"
     if mfi_range is not None:
         described += f"; MFI on a 0-{mfi_range:,g} scale"
     elif mfi_scale != 1:

@@ -20,7 +20,10 @@ KEYS = ("file", "monocytes", "hladr_mfi", "hladr_abc")
 MISSING = frozenset({"", "na", "n/a", "nan", "-", "--", "none", "null"})
 """Cells read as no value (case-insensitive): a tube the lab could not measure."""
 _GROUPING = " \u00a0\u202f\u2009'"  # thousands written as spaces (also non-breaking, thin) or apostrophes
-_SPLIT = re.compile(r",\s*(?=(?:" + "|".join(KEYS) + r")\s*=)")
+GATE = "gate"
+"""The key of the column naming each row's gate (Kaluza lists every gate's statistics), read
+only to keep one gate's rows (``--gate``)."""
+_SPLIT = re.compile(r",\s*(?=(?:" + "|".join((*KEYS, GATE)) + r")\s*=)")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 _EXPONENT = re.compile(r"[eE][+-]?\d+$")
 
@@ -94,8 +97,9 @@ def parse_columns(specs: Sequence[str]) -> dict[str, str]:
             key, value = key.strip(), value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
                 value = value[1:-1]
-            if not sep or key not in KEYS:
-                raise ValueError(f"--columns {item.strip()!r}: expected KEY=COLUMN with KEY one of {', '.join(KEYS)}")
+            if not sep or key not in (*KEYS, GATE):
+                raise ValueError(f"--columns {item.strip()!r}: expected KEY=COLUMN with KEY one of "
+                                 f"{', '.join((*KEYS, GATE))}")
             if key in names:
                 raise ValueError(f"--columns names {key} twice")
             if not value:
@@ -217,7 +221,7 @@ def _file_name(text: str) -> str:
     return re.split(r"[\\/]", text.strip())[-1].strip()
 
 
-def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> ManualTable:
+def read_manual(path: str | Path, columns: Mapping[str, str] | None = None, gate: str | None = None) -> ManualTable:
     """Read the manual results file at ``path`` (CSV or, named ``.tsv``/``.tab``, TSV; separators
     ``,``, ``;`` or tab found from the text): columns ``file``, ``monocytes`` and ``hladr_mfi``
     or ``hladr_abc`` (names compared by :func:`loose_key`: case, spaces, hyphens and
@@ -231,6 +235,9 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         The file.
     columns : mapping or None
         The lab's column name per key (:func:`parse_columns`); keys not given keep their own names.
+    gate : str or None
+        Keep only the rows whose :data:`GATE` column (``columns["gate"]``, else a column named
+        ``gate``) names this gate (compared as column names are); None: every row.
     """
     from .._io.read import TABLE_LIMIT, read_input
     from .._io.validate import listed, quote
@@ -256,7 +263,11 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         raise AssayKitError(listed(duplicated), file_path)
     index = {column_key(c): i for i, c in enumerate(header) if c}
     wanted = {key: (columns or {}).get(key, key) for key in KEYS}
-    for key in set(KEYS) - set(columns or {}):  # a key's own name, however spaced, hyphenated or cased
+    if gate is not None:
+        wanted[GATE] = (columns or {}).get(GATE, GATE)
+    elif GATE in (columns or {}):
+        raise AssayKitError("--columns names a gate column: give the gate whose rows to read with --gate", file_path)
+    for key in set(wanted) - set(columns or {}):  # a key's own name, however spaced, hyphenated or cased
         spelled = [c for c in header if c and loose_key(c) == loose_key(key)]
         if len(spelled) > 1:
             raise AssayKitError(f"columns {' and '.join(map(quote, spelled))} both name {key}: name the one to read "
@@ -272,6 +283,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
             found[key] = name
         elif key in mapped or key in ("file", "monocytes"):
             missing.append(" and ".join(quote(n) for n in absent) + (f" (for {key})" if name != key else ""))
+    if gate is not None and GATE not in found and GATE not in mapped:
+        missing.append(f"{quote(wanted[GATE])} (for --gate)")
     if not {"hladr_mfi", "hladr_abc"} & (set(found) | mapped):
         missing.append("hladr_mfi or hladr_abc")
     if missing:
@@ -282,7 +295,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
     kept: list[tuple[int, str, list[str]]] = []
     for i, values in enumerate(records):
         number = i + 2
-        if not any(values):
+        if not any(values) or (gate is not None and column_key(values[index[column_key(found[GATE])]])
+                                != column_key(gate)):
             continue
 
         def cell(name: str, values: list[str] = values) -> str:
@@ -313,8 +327,13 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         if key in seen:
             problems.append(f"rows {seen[key]} and {row.row} both give file {quote(row.file)}; keep one row")
         seen.setdefault(key, row.row)
+    gates = [c for c in header if c and loose_key(c) == GATE]
+    if len(seen) < len(rows) and gate is None and gates:
+        problems.append(f"the file has a {quote(gates[0])} column: read one gate's rows with --gate NAME")
     if not rows and not problems:
-        problems.append("no rows")
+        named = sorted({v[index[column_key(found[GATE])]] for v in records} - {""}) if gate is not None else []
+        problems.append("no rows" if gate is None else f"no row of the gate {quote(gate)} (gates: "
+                        f"{', '.join(map(quote, named[:8]))}{' ...' if len(named) > 8 else ''})")
     if problems:
         raise AssayKitError(listed(problems), file_path)
     return ManualTable(path=file_path, rows=tuple(rows), columns={k: found.get(k, "") for k in KEYS},

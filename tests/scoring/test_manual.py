@@ -451,3 +451,25 @@ def test_own_column_names_whatever_their_spacing(names: tuple[str, str, str], tm
     path = _write(tmp_path / "two.csv", "file,monocytes,hladr_abc,HLA-DR ABC\nA1.fcs,1846,12000,12\n")
     with pytest.raises(AssayKitError, match="columns 'hladr_abc' and 'HLA-DR ABC' both name hladr_abc"):
         read_manual(path)
+
+
+def test_gate_keeps_one_gates_rows(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 29 review: a Kaluza export lists every gate's rows; --gate Monocytes keeps the monocyte
+    gate's (compared as column names are: case aside), a gate with no row is refused naming the gates,
+    and the duplicate rows without --gate are refused pointing to --gate."""
+    _, out = scored
+    lines = _kaluza(out, tmp_path / "k.csv", 1024 / 262144).read_text().splitlines()
+    mixed = [lines[0]] + [x for line in lines[1:] for x in (line, line.split(",")[0] + ",Lymphocytes,15000,0.51")]
+    path = _write(tmp_path / "all.csv", "\n".join(mixed) + "\n")
+    spec = "file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+    table = read_manual(path, parse_columns([spec]), gate="monocytes")
+    assert [r.monocytes for r in table.rows] == [float(x.split(",")[2]) for x in lines[1:]]
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec, "--gate",
+                                      "MONOCYTES", "--mfi-range", "1024", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0 and "compared 4 of 4 tubes" in result.output, result.output
+    with pytest.raises(AssayKitError, match=r"no row of the gate 'Monos' \(gates: 'Lymphocytes', 'Monocytes'\)"):
+        read_manual(path, parse_columns([spec]), gate="Monos")
+    with pytest.raises(AssayKitError, match="the file has a 'Gate' column: read one gate's rows with --gate NAME"):
+        read_manual(path, parse_columns([spec]))
+    with pytest.raises(AssayKitError, match=r"missing column\(s\) 'Population' \(for gate\)"):
+        read_manual(path, parse_columns([spec + ",gate=Population"]), gate="Monocytes")
