@@ -201,6 +201,13 @@ def _granulocyte_findings(result: GatingResult) -> list[Finding]:
     third = result.findings.get("granulocytes") or {}
     if not third.get("granulocytes"):
         return []
+    if not third.get("excluded"):  # nothing excluded: said only where the reason is not plain (CD16's SSC limit)
+        if not third.get("ssc_limited"):
+            return []
+        return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
+                        f"no event excluded on {third['marker']}: it excludes only events at the neutrophils' level "
+                        f"at or below the monocytes' side scatter ({third['marker']} is also on non-classical "
+                        "monocytes), and none lay there")]
     where = " at the monocytes' side scatter only (neutrophils; CD16-dim immature granulocytes stay)" \
         if third.get("ssc_limited") else ""
     purity = "; purity before recall: granulocytic events crowd the monocytes' place" \
