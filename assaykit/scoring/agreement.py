@@ -332,7 +332,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     from .manual import match_rows, read_manual
 
     folder, manifest = _scored_folder(out_dir)
-    table = read_manual(manual, columns, gate)
+    table = read_manual(manual, columns, gate, mfi_range)
     for option, value in (("MFI scale", mfi_scale), ("MFI range", mfi_range)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise AssayKitError(f"the {option} {value!r} is not a number above 0", table.path)

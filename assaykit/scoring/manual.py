@@ -151,7 +151,8 @@ def _reading(text: str, decimal: str, whole: bool) -> float | None:
     return value
 
 
-def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] = ()) -> tuple[list[float | None], str]:
+def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] = (),
+                 limits: Sequence[float | None] = ()) -> tuple[list[float | None], str]:
     """The numbers of ``cells`` (text, where for messages, whether a count) and the decimal mark
     they were read with, by one rule for the whole file: each cell is read with ``.`` and with
     ``,`` as the decimal mark (the other mark, a space or an apostrophe separating thousands in
@@ -161,7 +162,8 @@ def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] =
     refused when no cell tells it. When none of ``cells`` tells the mark, the file's other cells
     (``others``, the columns not read) tell it if all that tell one tell the same. A file whose
     cells tell both marks, and a cell that no reading fits, are refused: ValueError naming the
-    cells. A :data:`MISSING` cell is None.
+    cells. A :data:`MISSING` cell is None. A reading above a cell's limit (``limits``: an MFI on
+    Kaluza's 0-1,024 scale cannot be 18,324) does not fit it: ``18.324`` then tells a point.
 
     Parameters
     ----------
@@ -169,18 +171,27 @@ def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] =
         Each cell's text, its place (``row 3 monocytes``) and whether it is a count.
     others : sequence of str
         The file's other cells (dates, names, other statistics), for the decimal mark only.
+    limits : sequence of float or None
+        Per cell (in order; missing or None: none), the largest value it may hold.
     """
     from .._io.validate import listed, quote
 
     readings: list[tuple[float | None, float | None] | None] = []
     told: dict[str, str] = {}
     problems: list[str] = []
-    for text, where, whole in cells:
+    for i, (text, where, whole) in enumerate(cells):
         text = text.strip()
         if text.casefold() in MISSING:
             readings.append(None)
             continue
         dot, comma = _reading(text, ".", whole), _reading(text, ",", whole)
+        limit = limits[i] if i < len(limits) else None
+        if limit is not None and (dot is not None or comma is not None):
+            dot, comma = (v if v is None or abs(v) <= limit else None for v in (dot, comma))
+            if dot is None and comma is None:
+                problems.append(f"{where} {quote(text)} is above {limit:,g}, the top of the MFI's scale")
+                readings.append(None)
+                continue
         if dot is None and comma is None:
             kind = "a whole number of at least 0" if whole else "a number"
             problems.append(f"{where} {quote(text)} is not {kind}")
@@ -221,7 +232,8 @@ def _file_name(text: str) -> str:
     return re.split(r"[\\/]", text.strip())[-1].strip()
 
 
-def read_manual(path: str | Path, columns: Mapping[str, str] | None = None, gate: str | None = None) -> ManualTable:
+def read_manual(path: str | Path, columns: Mapping[str, str] | None = None, gate: str | None = None,
+                mfi_top: float | None = None) -> ManualTable:
     """Read the manual results file at ``path`` (CSV or, named ``.tsv``/``.tab``, TSV; separators
     ``,``, ``;`` or tab found from the text): columns ``file``, ``monocytes`` and ``hladr_mfi``
     or ``hladr_abc`` (names compared by :func:`loose_key`: case, spaces, hyphens and
@@ -238,6 +250,9 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None, gate
     gate : str or None
         Keep only the rows whose :data:`GATE` column (``columns["gate"]``, else a column named
         ``gate``) names this gate (compared as column names are); None: every row.
+    mfi_top : float or None
+        The top of the scale the MFI are on (``--mfi-range``): a reading above it does not fit
+        (:func:`read_numbers`).
     """
     from .._io.read import TABLE_LIMIT, read_input
     from .._io.validate import listed, quote
@@ -313,7 +328,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None, gate
     try:
         used = {index[column_key(n)] for k, spec in found.items()
                 for n in (_TEMPLATE.findall(spec) if k == "file" and _TEMPLATE.search(spec) else [spec])}
-        numbers, decimal = read_numbers(cells, [v for values in records for i, v in enumerate(values) if i not in used])
+        numbers, decimal = read_numbers(cells, [v for values in records for i, v in enumerate(values) if i not in used],
+                                        [mfi_top if where.endswith("hladr_mfi") else None for _, where, _ in cells])
     except ValueError as error:
         problems.append(str(error))
         numbers, decimal = [None] * len(cells), "."

@@ -473,3 +473,26 @@ def test_gate_keeps_one_gates_rows(scored: tuple[Path, Path], tmp_path: Path) ->
         read_manual(path, parse_columns([spec]))
     with pytest.raises(AssayKitError, match=r"missing column\(s\) 'Population' \(for gate\)"):
         read_manual(path, parse_columns([spec + ",gate=Population"]), gate="Monocytes")
+
+
+def test_the_scale_top_tells_the_decimal_mark(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """Kaluza writes X-Med with three decimals: `18.324` could be 18,324 with a thousands point, unless
+    the scale's top is known (--mfi-range 1024: no MFI above 1,024), which then tells the point; a
+    value above the top is refused naming it."""
+    _, out = scored
+    rows = [r for r in _rows(out / "samples.csv").values() if r["role"] == "sample"]
+    mfi = [round(float(r["hladr_mfi"]) * 1024 / 262144, 3) for r in rows]
+    text = "File Name,Number,HLA-DR PE X-Med\n" + "".join(
+        f"{r['file']},{r['monocytes']},{m:.3f}\n" for r, m in zip(rows, mfi, strict=True))
+    path = _write(tmp_path / "k.csv", text)
+    spec = parse_columns(["file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"])
+    assert any(len(f"{m:.3f}".split(".")[0]) <= 3 for m in mfi)  # an ambiguous cell is there
+    with pytest.raises(AssayKitError, match="could be"):
+        read_manual(path, spec)
+    table = read_manual(path, spec, mfi_top=1024)
+    assert table.decimal == "." and [r.hladr_mfi for r in table.rows] == mfi
+    agreement = compare_manual(out, path, spec, mfi_range=1024)
+    assert all(abs(t.row["hladr_difference_pct"]) < 0.1 for t in agreement.tubes)
+    assert read_numbers([("2000", "row 2 hladr_mfi", False)], limits=[None])[0] == [2000.0]
+    with pytest.raises(ValueError, match="row 2 hladr_mfi '2000' is above 1,024, the top of the MFI's scale"):
+        read_numbers([("2000", "row 2 hladr_mfi", False)], limits=[1024.0])
