@@ -50,10 +50,12 @@ class BeadRun:
     calibration: Calibration
 
 
-def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> int:
+def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None, *, option: str = "") -> int:
     """Column index of the bead channel in ``sample``: ``channel`` (a ``$PnN`` name) when given,
     else ``lot``'s fluorochrome by one of its channel aliases or its ``$PnS`` label
-    (:func:`~assaykit.fcs.channels.find_fluorochrome_channel`)."""
+    (:func:`~assaykit.fcs.channels.find_fluorochrome_channel`). Not found: CalibrationError saying
+    what the user can do: add the channel to the lot file's ``channel_aliases`` (``score`` reads
+    no other), or name it with the command's ``option`` (``--channel`` of ``calibrate``) when given."""
     if channel is not None:
         lowered = [c.strip().lower() for c in sample.channels]
         if channel.strip().lower() not in lowered:
@@ -63,8 +65,10 @@ def bead_channel(sample: Sample, lot: BeadLot, channel: str | None = None) -> in
     try:
         return find_fluorochrome_channel(Marker(lot.marker, lot.channel_aliases), sample.channels, sample.markers)
     except AssayKitError as error:
-        raise CalibrationError(f"bead channel not found: {error.message}; name it with --channel",
-                               sample.path) from None
+        where = f"the lot file {lot.source}" if lot.source else "a lot file (--lot)"
+        raise CalibrationError(f"bead channel not found: {error.message}; if the bead tube has a {lot.marker} channel "
+                               f"under another name, add that name to channel_aliases in {where}"
+                               + (f", or name it with {option}" if option else ""), sample.path) from None
 
 
 def scatter_channels(sample: Sample) -> tuple[int, int] | None:
@@ -86,10 +90,11 @@ def _compensated(sample: Sample, column: int) -> np.ndarray:
     return compensate(sample, spill.matrix, spill.channels, CalibrationError)[column]
 
 
-def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None) -> BeadRun:
+def calibrate_sample(sample: Sample, lot: BeadLot, channel: str | None = None, *, option: str = "") -> BeadRun:
     """Calibrate ``lot`` against the bead tube ``sample`` in ``channel`` (a ``$PnN`` name; None:
-    the lot's marker or aliases); raises CalibrationError when it cannot."""
-    column = bead_channel(sample, lot, channel)
+    the lot's marker or aliases); raises CalibrationError when it cannot. ``option``: the
+    command's option naming the channel, offered when the channel is not found (:func:`bead_channel`)."""
+    column = bead_channel(sample, lot, channel, option=option)
     name = sample.channels[column]
     if sample.n_events == 0:
         raise CalibrationError("the bead tube holds no events", sample.path)
@@ -149,7 +154,9 @@ def _with_finding(calibration: Calibration, found: Finding) -> Calibration:
     return replace(calibration, findings=(*calibration.findings, found))
 
 
-def calibrate_file(path: str | os.PathLike[str], lot: BeadLot, channel: str | None = None) -> BeadRun:
+def calibrate_file(path: str | os.PathLike[str], lot: BeadLot, channel: str | None = None, *,
+                   option: str = "") -> BeadRun:
     """Read the bead tube at ``path`` and calibrate ``lot`` against it in ``channel`` (a ``$PnN``
-    name; None: found from the lot); see :func:`calibrate_sample`."""
-    return calibrate_sample(read_fcs(path), lot, channel)
+    name; None: found from the lot); see :func:`calibrate_sample` (``option``: the command's
+    option naming the channel)."""
+    return calibrate_sample(read_fcs(path), lot, channel, option=option)

@@ -68,7 +68,7 @@ def calibrate(
     output_files({"--plot": plot}, [beads, lot])
     chosen = lot_from_options(lot, bead_values, bead_unit)
     mfis = parse_values(convert, "--convert") if convert is not None else ()
-    run = calibrate_file(beads, chosen, channel)
+    run = calibrate_file(beads, chosen, channel, option="--channel")
     cal = with_verdict_findings(run.calibration, chosen)
     verdict = judge_calibration(cal, chosen)
     if plot is not None:

@@ -27,9 +27,16 @@ def compare(
                                                       "more than once).", show_default=False,
                                                       metavar="KEY=COLUMN,...")] = None,
     mfi_scale: Annotated[float, typer.Option("--mfi-scale", help="With --manual: the factor that brings the lab's "
-                                             "MFI to the FCS file's scale values (Kaluza's 0-1,024 scale: the "
-                                             "channel's $PnR / 1024: 1024 for a Gallios' 20-bit channels).",
+                                             "MFI to the FCS file's scale values (prefer --mfi-range; a factor "
+                                             "that disagrees with the tubes' ranges is refused).",
                                              metavar="FACTOR")] = 1.0,
+    mfi_range: Annotated[float | None, typer.Option("--mfi-range", help="With --manual: the top of the scale the "
+                                                    "lab's MFI are on (Kaluza: 1024); each tube's factor is its "
+                                                    "HLA-DR channel's $PnR divided by it, read from its FCS file.",
+                                                    metavar="TOP", show_default=False)] = None,
+    gate: Annotated[str | None, typer.Option("--gate", help="With --manual: read only the rows of this gate (the "
+                                             "file's gate column, or --columns gate=COLUMN): Kaluza lists every "
+                                             "gate's statistics.", show_default=False)] = None,
     population: Annotated[str, typer.Option(help="The workspace population to compare with assaykit's readout "
                                                  "population: a path (Cells/Singlets/Monocytes) or a unique name "
                                                  "(case-insensitive).")] = "Monocytes",
@@ -54,9 +61,14 @@ def compare(
     monocytes, and hladr_mfi or hladr_abc; other names with --columns) and writes the same
     agreement.csv and agreement.html, F1 left empty (it needs the lab's events). Numbers with a
     decimal comma or thousands separators are read by one rule for the whole file, or refused
-    (`assaykit docs validation`). A row naming no tube of the run is a row with a note.
+    (`assaykit docs validation`). A row naming no tube of the run is a row with a note. Kaluza
+    reports MFI on its 0-1,024 scale: --mfi-range 1024 takes each tube's factor from its FCS
+    file's range. A run without bead calibration compares the HLA-DR MFI instead of AB/C.
 
     Example: assaykit compare reports/run-2026-11-22 --workspace lab.wsp --population Monocytes
+
+    Example: assaykit compare reports/run-2026-11-22 --manual kaluza.csv --gate Monocytes --mfi-range 1024
+    --columns "file=File Name,gate=Gate,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
 
     Example: assaykit compare reports/run-2026-11-22 --manual diva.csv --columns "file={Specimen Name}_{Tube
     Name}.fcs,monocytes=Monocytes #Events,hladr_mfi=Monocytes PE-A Median"
@@ -66,13 +78,15 @@ def compare(
     from ..scoring.agreement import compare_manual, compare_run
     from ..scoring.manual import parse_columns
     from ..scoring.pipeline import check_out_dir
-    from ..scoring.tables import read_manifest
+    from ..scoring.tables import read_manifest, recorded_run_dir
 
     if (workspace is None) == (manual is None):
         raise typer.BadParameter("give the lab's gating as --workspace FILE.wsp or its results as --manual FILE.csv "
                                  "(one of them)")
-    if columns and manual is None:
-        raise typer.BadParameter("--columns names the columns of a --manual file")
+    if manual is None and (columns or mfi_range is not None or mfi_scale != 1 or gate is not None):
+        raise typer.BadParameter("--columns, --gate, --mfi-scale and --mfi-range describe a --manual file")
+    if mfi_range is not None and mfi_scale != 1:
+        raise typer.BadParameter("give --mfi-range (the scale's top: Kaluza 1024) or --mfi-scale (a factor), not both")
     try:
         names = parse_columns(columns or [])
     except ValueError as error:
@@ -84,28 +98,38 @@ def compare(
     if written == scored or scored in written.parents or written in scored.parents:
         raise AssayKitError(f"the agreement folder would replace the scored folder {out_dir} (or a part of it), which "
                             "compare never changes: name another --out", target)
-    recorded = read_manifest(out_dir).get("run_dir")
-    run = run_dir if run_dir is not None else Path(recorded) if isinstance(recorded, str) and recorded else None
+    try:
+        run: Path | None = recorded_run_dir(out_dir, read_manifest(out_dir), run_dir)
+    except AssayKitError:
+        if workspace is not None:  # the workspace's events are the run's FCS files
+            raise
+        run = None  # --manual reads no event: the FCS files may be elsewhere
     if run is not None and run.is_dir():  # the FCS files compared: never an output among them
         check_out_dir(run, target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)
     if manual is not None:
-        agreement = compare_manual(out_dir, manual, names, mfi_scale)
+        agreement = compare_manual(out_dir, manual, names, mfi_scale, mfi_range, run, gate)
     else:
         assert workspace is not None
         agreement = compare_run(out_dir, workspace, population, run_dir, strategy)
     write_agreement(agreement, target)
+    what = "AB/C from both" if agreement.measure == "abc" else "HLA-DR MFI from both: the run has no bead calibration"
     if agreement.source == "manual":
-        compared = sum(1 for t in agreement.tubes if t.row["manual_abc"] is not None and t.row["assaykit_abc"])
-        line = f"compared {compared} of {len(agreement.tubes)} tubes (AB/C from both; no F1 without events)"
+        compared = len(agreement.pairs()[0])
+        line = f"compared {compared} of {len(agreement.tubes)} tubes ({what}; no F1 without events)"
     else:
         compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
-        line = f"compared {compared} of {len(agreement.tubes)} tubes"
+        line = f"compared {compared} of {len(agreement.tubes)} tubes" + ("" if agreement.measure == "abc" else
+                                                                           f" ({what})")
     if agreement.bland_altman is not None:
         ba = agreement.bland_altman
         line += f"; {agreement.unit} bias {ba.bias:,.1f} (95 % limits {ba.lower:,.1f} to {ba.upper:,.1f})"
     say(f"{line}: {target}/agreement.csv, {target}/agreement.html"
                + (" (replacing the earlier comparison there)" if replaces else ""))
+    for warning in agreement.warnings:
+        say(f"warning: {warning}", err=True)
     if compared == 0:  # nothing validated: the rows say why (no matching sample, no population ...)
-        say("no tube was compared: see the notes in agreement.csv", err=True)
+        reasons = sorted({t.row["note"] for t in agreement.tubes if t.row["note"]})
+        say("no tube was compared: " + ("; ".join(reasons[:3]) + (" ..." if len(reasons) > 3 else "")
+                                         if reasons else "see agreement.html") + " (agreement.csv's notes)", err=True)
         raise typer.Exit(1)

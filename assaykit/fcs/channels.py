@@ -27,6 +27,18 @@ SHARED_CHANNEL_NAMES: tuple[str, ...] = ("lineage", "Lin", "dump", "viability", 
 """Words that mark a channel as shared by several stains (a lineage or dump cocktail, a viability
 dye): a channel whose label holds one of them and a marker cannot measure that marker alone."""
 
+_SHARED_KIND = {"lineage": "a lineage cocktail", "lin": "a lineage cocktail", "dump": "a dump channel"}
+"""What a shared-channel word names in a message (the others: a viability dye)."""
+
+
+def _named(other: str) -> str:
+    """``other`` (:func:`_names_other_marker`) as a message names it: a marker by its name, a
+    shared-channel word by what it marks (``Lin``: a lineage cocktail)."""
+    if other in SHARED_CHANNEL_NAMES:
+        return f"{_SHARED_KIND.get(other.casefold(), 'a viability dye')} ({other})"
+    return other
+
+
 _TOKENS = re.compile(r"[a-z]+|[0-9]+")
 _ISOFORMS = frozenset({"r", "ra", "rb", "rc", "ro", "rabc"})
 """Tokens that, right after a marker's name, make it another marker: CD45RA, CD45RO (isoforms
@@ -339,7 +351,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
             if other is not None:
                 raise GatingError(
                     f"marker {marker.name!r}: its alias {channels[index]!r} is labelled {label!r}, which names "
-                    f"{other}; label the {marker.name} channel or map it by name in the strategy")
+                    f"{_named(other)}; label the {marker.name} channel or map it by name in the strategy")
             return index
     raise ChannelNotFoundError(
         f"marker {marker.name!r} not found: no $PnS label names it ({' / '.join(names)}) and no channel is named "

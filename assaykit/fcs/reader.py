@@ -101,13 +101,7 @@ class Sample:
 
     def channel_ranges(self) -> tuple[float, ...]:
         """``$PnR`` per channel (0.0 where absent or unreadable)."""
-        out = []
-        for n in range(1, self.n_channels + 1):
-            try:
-                out.append(float(self.keywords.get(f"$P{n}R", "0").strip() or 0))
-            except ValueError:
-                out.append(0.0)
-        return tuple(out)
+        return _ranges(self.keywords, self.n_channels)
 
     def voltage(self, column: int) -> str:
         """A channel's detector voltage (``$PnV``), "" when the file does not record it."""
@@ -117,17 +111,7 @@ class Sample:
         """Top of scale per channel in scale values (0.0 where unknown), decoded as the events
         are: f2 x 10^f1 for an integer channel log-amplified by ``$PnE = f1,f2``, otherwise
         ``$PnR / $PnG`` (the time channel, scaled by ``$TIMESTEP`` instead, keeps ``$PnR``)."""
-        integer = self.keywords.get("$DATATYPE", "").strip().upper() == "I"
-        tops = []
-        for n, top in enumerate(self.channel_ranges(), start=1):
-            log = _log_amplification(self.keywords, n) if integer and top > 0 else None
-            if log is not None:
-                tops.append(float(log[1] * 10 ** min(log[0], 300.0)))
-            elif self.channels[n - 1].strip().upper().startswith("TIME"):
-                tops.append(top)
-            else:
-                tops.append(top / _gain(self.keywords, n))
-        return tuple(tops)
+        return text_scale_tops(self.keywords, self.channels)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (no event values)."""
@@ -538,6 +522,35 @@ def _read_around(handle: BinaryIO, size: int, start: int, n_bytes: int) -> tuple
 
 
 # --- scale values ------------------------------------------------------------------------------
+
+
+def _ranges(keywords: Mapping[str, str], n_channels: int) -> tuple[float, ...]:
+    """``$PnR`` per channel (0.0 where absent or unreadable)."""
+    out = []
+    for n in range(1, n_channels + 1):
+        try:
+            out.append(float(keywords.get(f"$P{n}R", "0").strip() or 0))
+        except ValueError:
+            out.append(0.0)
+    return tuple(out)
+
+
+def text_scale_tops(keywords: Mapping[str, str], channels: Sequence[str]) -> tuple[float, ...]:
+    """Top of scale per channel in scale values from a dataset's TEXT (``keywords``, upper-case
+    keys, as :func:`read_fcs_text` gives them; ``channels`` its ``$PnN``), as
+    :meth:`Sample.scale_tops` gives them without reading DATA: f2 x 10^f1 for an integer channel
+    log-amplified by ``$PnE = f1,f2``, otherwise ``$PnR / $PnG`` (a time channel keeps ``$PnR``)."""
+    integer = keywords.get("$DATATYPE", "").strip().upper() == "I"
+    tops = []
+    for n, top in enumerate(_ranges(keywords, len(channels)), start=1):
+        log = _log_amplification(keywords, n) if integer and top > 0 else None
+        if log is not None:
+            tops.append(float(log[1] * 10 ** min(log[0], 300.0)))
+        elif channels[n - 1].strip().upper().startswith("TIME"):
+            tops.append(top)
+        else:
+            tops.append(top / _gain(keywords, n))
+    return tuple(tops)
 
 
 def _pair(value: str) -> tuple[float, float] | None:

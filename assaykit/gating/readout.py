@@ -212,15 +212,17 @@ def _granulocyte_findings(result: GatingResult) -> list[Finding]:
                             f"compensated right?")]
     if not third.get("granulocytes"):
         return []
+    if not third.get("excluded"):  # nothing excluded: said only where the reason is not plain (CD16's SSC limit)
+        if not third.get("ssc_limited"):
+            return []
+        return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
+                        f"no event excluded on {third['marker']}: it excludes only events at the neutrophils' level "
+                        f"at or below the monocytes' side scatter ({third['marker']} is also on non-classical "
+                        "monocytes), and none lay there")]
     where = " at the monocytes' side scatter only (neutrophils; CD16-dim immature granulocytes stay)" \
         if third.get("ssc_limited") else ""
     purity = "; purity before recall: granulocytic events crowd the monocytes' place" \
         if third.get("purity_first") else ""
-    if not third["excluded"]:  # found, and none where the gate takes them out
-        return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
-                        f"no granulocytic events excluded on {third['marker']} ({third['granulocytic']} on "
-                        f"granulocytes): none lay where it takes them out{where}; the monocyte gate saw every "
-                        f"event")]
     return [finding(FindingCode.GRANULOCYTES_EXCLUDED,
                     f"{third['excluded']} granulocytic events excluded on {third['marker']} "
                     f"({third['granulocytic']} on granulocytes) before the monocyte gate{where}{purity}")]

@@ -29,9 +29,8 @@ def _png(fig: Any) -> str:
 
 
 def _pairs(agreement: Any) -> tuple[np.ndarray, np.ndarray]:
-    rows = [t.row for t in agreement.tubes if t.row["manual_abc"] and t.row["assaykit_abc"]]
-    return (np.array([r["manual_abc"] for r in rows], dtype=np.float64),
-            np.array([r["assaykit_abc"] for r in rows], dtype=np.float64))
+    x, y = agreement.pairs()
+    return x, y
 
 
 def _scatter(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
@@ -110,7 +109,7 @@ def agreement_html(agreement: Any) -> bytes:
     template = _environment().get_template("agreement.html.j2")
     rows = [{**t.row, "thumbnail": thumbnail(t)} for t in agreement.tubes]
     text = template.render(out_dir=agreement.out_dir.name, lab=agreement.lab.name, source=agreement.source,
-                           population=agreement.population, unit=agreement.unit, rows=rows,
+                           population=agreement.population, unit=agreement.unit, rows=rows, measure=agreement.measure,
                            ba=agreement.bland_altman, pb=agreement.passing_bablok, notes=agreement.notes,
                            ba_figure=bland_altman_figure(agreement), pb_figure=passing_bablok_figure(agreement))
     return text.encode("utf-8")

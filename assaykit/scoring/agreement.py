@@ -12,6 +12,7 @@ and outputs, without F1.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -20,13 +21,19 @@ import numpy as np
 
 from ..errors import AssayKitError
 
+Measure = Literal["abc", "mfi"]
+"""What a comparison's statistics are of: AB/C (the run has a bead calibration) or the HLA-DR
+MFI (it has none: many labs report MFI without QuantiBRITE)."""
+PAIRED = {"abc": ("manual_abc", "assaykit_abc"), "mfi": ("manual_hladr", "assaykit_hladr")}
+"""The agreement.csv columns (manual, assaykit) each :data:`Measure` pairs."""
+
 Source = Literal["workspace", "manual"]
 """What the lab's side of a comparison is: a FlowJo workspace (its gates evaluated on the events)
 or a manual results file (the lab's own numbers)."""
 
 COLUMNS = ["file", "well", "patient", "timepoint", "condition", "workspace_sample", "population", "f1",
            "events_in_both", "assaykit_count", "manual_count", "assaykit_hladr", "manual_hladr", "assaykit_abc",
-           "manual_abc", "abc_difference_pct", "note"]
+           "manual_abc", "abc_difference_pct", "hladr_difference_pct", "note"]
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -158,6 +165,11 @@ class Agreement:
         What the reader must know (no calibration, too few pairs, rows naming no tube).
     source : str
         ``workspace`` (events compared: F1) or ``manual`` (the lab's values: no F1).
+    measure : str
+        What the statistics are of (:data:`Measure`): ``abc``, or ``mfi`` for a run without a
+        bead calibration.
+    warnings : tuple of str
+        What the user must see on the command line too (a scale factor that looks wrong).
     """
 
     out_dir: Path
@@ -169,6 +181,12 @@ class Agreement:
     passing_bablok: PassingBablok | None
     notes: tuple[str, ...]
     source: Source = "workspace"
+    measure: Measure = "abc"
+    warnings: tuple[str, ...] = ()
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (manual, assaykit) values of :attr:`measure` of the tubes that have both (above 0)."""
+        return _pairs(self.tubes, self.measure)
 
     def frame(self) -> Any:
         import pandas as pd
@@ -206,20 +224,17 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     file. ``run_dir``: where the FCS files are (default: the run folder the manifest records);
     ``strategy``: the strategy file (default: the manifest's; its sha256 must match). A tube the
     workspace lacks becomes a row with a note. AssayKitError for an unusable folder or workspace."""
-    from ..gating import load_strategy
     from ..interop import read_workspace
+    from .tables import recorded_run_dir
 
     folder, manifest = _scored_folder(out_dir)
-    runs = Path(run_dir) if run_dir is not None else Path(str(manifest.get("run_dir", "")))
-    recorded = manifest.get("strategy") or {}
-    recorded_path = str(recorded.get("path") or "").removeprefix("shipped:") or None  # a shipped name, or a file
-    chosen = load_strategy(strategy if strategy is not None else recorded_path)
-    if strategy is None and recorded.get("sha256") and chosen.sha256 != recorded.get("sha256"):
-        raise AssayKitError(f"the strategy {recorded.get('path')} changed since the run was scored; name the one "
-                            "used with --strategy", folder)
+    runs = recorded_run_dir(folder, manifest, Path(run_dir) if run_dir is not None else None)
+    chosen = _recorded_strategy(folder, manifest, runs, strategy)
     lab = read_workspace(workspace)
     calibration = _calibration(manifest)
     compensation = ((manifest.get("options") or {}).get("compensation") or {}).get("path")
+    if compensation:
+        compensation = str(_from_where_scored(str(compensation), manifest, runs))
     from .figure_data import read as read_figures
 
     scored = _Scored(folder=folder, runs=runs, strategy=chosen, calibration=calibration, compensation=compensation,
@@ -229,21 +244,61 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     return _summarise(folder, Path(workspace), population, calibration, tubes, [], "workspace")
 
 
+def _recorded_strategy(folder: Path, manifest: dict[str, Any], runs: Path, strategy: str | Path | None = None) -> Any:
+    """The strategy ``strategy`` (a file) or else the one the manifest records, checked unchanged
+    (its sha256); AssayKitError when it changed."""
+    from ..gating import load_strategy
+
+    recorded = manifest.get("strategy") or {}
+    recorded_path = str(recorded.get("path") or "").removeprefix("shipped:") or None  # a shipped name, or a file
+    if recorded_path and not str(recorded.get("path")).startswith("shipped:"):
+        recorded_path = str(_from_where_scored(recorded_path, manifest, runs))
+    chosen = load_strategy(strategy if strategy is not None else recorded_path)
+    if strategy is None and recorded.get("sha256") and chosen.sha256 != recorded.get("sha256"):
+        raise AssayKitError(f"the strategy {recorded.get('path')} changed since the run was scored; name the one "
+                            "used with --strategy", folder)
+    return chosen
+
+
+def _from_where_scored(path: str, manifest: dict[str, Any], runs: Path) -> Path:
+    """A file path the manifest records: absolute since issue 29; an older relative one (relative
+    to the folder score ran in) is taken from that folder as the run folder's place tells it
+    (the manifest's relative ``run_dir`` below it), else as written."""
+    recorded, run = Path(path), Path(str(manifest.get("run_dir") or ""))
+    if recorded.is_absolute() or run.is_absolute() or not run.parts or ".." in run.parts:
+        return recorded
+    base = runs.absolute()
+    for _ in run.parts:
+        base = base.parent
+    return base / recorded if (base / recorded).exists() else recorded
+
+
 SCALE_LIMIT = 4.0
 """The median ratio of the lab's MFI to assaykit's beyond which (or below its inverse) the two
 are refused as different scales (Kaluza's 0-1,024 display scale, a mean for a median column):
 no disagreement of gates moves the run's median tube that far."""
+AGREEING = (0.8, 1.25)
+"""A median ratio of the lab's MFI to assaykit's within which the two are on one scale."""
+POWER_OF_TWO = 0.15
+"""How near (in log2) a constant ratio of the lab's MFI to assaykit's must lie to a power of two
+(1/4, 1/2, 2, 4 ...) to be named as a scale factor off by that much."""
+CONSTANT = 0.15
+"""The relative spread within which every tube's ratio counts as one constant ratio."""
+KALUZA_RANGE = 1024.0
+"""Kaluza's display scale (0-1,024) on which it reports statistics."""
 
 
 def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, str] | None = None,
-                   mfi_scale: float = 1.0) -> Agreement:
+                   mfi_scale: float = 1.0, mfi_range: float | None = None,
+                   run_dir: str | Path | None = None, gate: str | None = None) -> Agreement:
     """Compare the scored run in ``out_dir`` (checked whole) with the lab's own per-tube results
     in the file ``manual`` (:func:`assaykit.scoring.manual.read_manual`: ``file``,
     ``monocytes``, ``hladr_mfi`` or ``hladr_abc``, or the lab's names for them in ``columns``),
     from any software: the same table and statistics as a workspace gives, without F1 (it
     needs events). The lab's AB/C is its own when given, else its MFI through the run's bead
-    calibration. A tube the file lacks, and a row naming no tube of the run, are rows with a
-    note. No FCS file is read. AssayKitError for an unusable folder or file.
+    calibration; a run without one compares the MFI. A tube the file lacks, and a row naming no
+    tube of the run, are rows with a note. Only the FCS files' TEXT is read (each tube's readout
+    channel's range). AssayKitError for an unusable folder or file.
 
     Parameters
     ----------
@@ -254,27 +309,54 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     columns : dict or None
         The lab's column name per key (``{"monocytes": "Monocytes Count"}``).
     mfi_scale : float
-        The factor that brings the lab's MFI to the FCS file's scale values (Kaluza: the
-        channel's ``$PnR`` / 1,024); the MFI are shown so multiplied. The median ratio of the
-        lab's MFI to assaykit's over the tubes must lie within :data:`SCALE_LIMIT` (else refused).
+        The factor that brings the lab's MFI to the FCS file's scale values; the MFI are shown
+        so multiplied. When the tubes' FCS files are at hand, a factor other than 1 that
+        disagrees with their readout channel's range on Kaluza's 0-1,024 scale while the
+        range's factor fits the values is refused, naming the right one.
+    mfi_range : float or None
+        The top of the scale the lab's MFI are on (Kaluza: 1,024): each tube's factor is its
+        readout channel's top of scale (``$PnR``, over ``$PnG``) divided by it, read from its FCS
+        file (found as for :func:`compare_run`); not with ``mfi_scale``.
+    run_dir : str or Path or None
+        Where the FCS files are (default: the run folder the manifest records).
+    gate : str or None
+        Read only the rows of this gate (the file's ``gate`` column, or the one ``columns``
+        maps): a Kaluza export lists every gate's statistics.
+
+    The median ratio of the lab's MFI to assaykit's over the tubes must lie within
+    :data:`SCALE_LIMIT` (else refused); a constant ratio near a power of two is a warning
+    (:attr:`Agreement.warnings`) naming the likely factor.
     """
     from .._io.names import escape
     from .._io.validate import quote
     from .manual import match_rows, read_manual
 
     folder, manifest = _scored_folder(out_dir)
-    table = read_manual(manual, columns)
-    if not (math.isfinite(mfi_scale) and mfi_scale > 0):
-        raise AssayKitError(f"the MFI scale {mfi_scale!r} is not a number above 0", table.path)
-    table = replace(table, rows=tuple(replace(r, hladr_mfi=r.hladr_mfi * mfi_scale if r.hladr_mfi is not None
-                                              else None) for r in table.rows))
+    table = read_manual(manual, columns, gate, mfi_range)
+    for option, value in (("MFI scale", mfi_scale), ("MFI range", mfi_range)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise AssayKitError(f"the {option} {value!r} is not a number above 0", table.path)
+    if mfi_range is not None and mfi_scale != 1:
+        raise AssayKitError("give the MFI's scale as a range (--mfi-range) or a factor (--mfi-scale), not both",
+                            table.path)
     calibration = _calibration(manifest)
     every = _sample_rows(folder)
     matched, unknown = match_rows(table, [r["file"] for r in every])
     blood = [r for r in every if r.get("role") in BLOOD]
-    _check_scale(blood, matched, table.path, mfi_scale)
+    tops = _readout_tops(folder, manifest, Path(run_dir) if run_dir is not None else None,
+                         [r["file"] for r in blood if r["file"] in matched])
+    factors = _factors(tops, mfi_scale, mfi_range, table.path)
+    known = set(factors.values())
+    default = known.pop() if len(known) == 1 else mfi_scale if mfi_range is None else None
+
+    def scaled(row: Any, factor: float | None) -> Any:
+        return replace(row, hladr_mfi=row.hladr_mfi * factor if row.hladr_mfi is not None and factor else None)
+
+    matched = {f: scaled(r, factors.get(f, default)) for f, r in matched.items()}
+    unknown = [scaled(r, default) for r in unknown]
+    warnings = _check_scale(blood, matched, table.path, mfi_scale, mfi_range, tops)
     tubes = [_manual_tube(row, matched.get(row["file"]), calibration) for row in blood]
-    notes = []
+    notes = list(warnings)
     others = sorted(f"{quote(r['file'])} ({r.get('role', '')})" for r in every
                     if r.get("role") not in BLOOD and r["file"] in matched)
     if others:
@@ -291,12 +373,71 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         shown = ", ".join(quote(r.file) for r in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}")
     described = ", ".join(f"{k}={escape(v)}" for k, v in table.columns.items() if v)
-    return _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual")
+    if gate is not None:
+        described += f"; gate {escape(gate)}"
+    if mfi_range is not None:
+        described += f"; MFI on a 0-{mfi_range:,g} scale"
+    elif mfi_scale != 1:
+        described += f"; MFI times {mfi_scale:g}"
+    return _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual", warnings)
 
 
-def _check_scale(blood: list[dict[str, str]], matched: dict[str, Any], path: Path, mfi_scale: float) -> None:
-    """Refuse the lab's MFI when, converted to AB/C (no ``hladr_abc``), they are not on the
-    file's scale: median ratio to assaykit's beyond :data:`SCALE_LIMIT`."""
+Top = tuple[str, float] | str
+"""A tube's readout channel and its top of scale, or why they are unknown."""
+
+
+def _readout_tops(folder: Path, manifest: dict[str, Any], run_dir: Path | None, files: list[str]) -> dict[str, Top]:
+    """Per tube file, its readout marker's channel (the scored strategy's) and that channel's top
+    of scale from the file's TEXT (no DATA read), or why they are unknown (no run folder, no file)."""
+    from ..fcs import find_channel, read_fcs_text
+    from ..fcs.reader import text_scale_tops
+    from .tables import recorded_run_dir
+
+    if not files:
+        return {}
+    try:
+        runs = recorded_run_dir(folder, manifest, run_dir)
+        strategy = _recorded_strategy(folder, manifest, runs)
+    except AssayKitError as error:
+        return dict.fromkeys(files, error.message)
+    marker = strategy.markers[strategy.readout.marker]
+    others = list(strategy.markers.values())
+    out: dict[str, Top] = {}
+    for name in files:
+        try:
+            keywords = read_fcs_text(runs / name)
+            count = int(keywords.get("$PAR", "0").strip() or 0)
+            channels = [keywords.get(f"$P{n}N", f"P{n}").strip() for n in range(1, count + 1)]
+            labels = [keywords.get(f"$P{n}S", "").strip() for n in range(1, count + 1)]
+            index = find_channel(marker, channels, labels, others=others)
+            top = text_scale_tops(keywords, channels)[index]
+            out[name] = (channels[index], top) if top > 0 else f"{runs / name}: {channels[index]} has no $PnR"
+        except AssayKitError as error:
+            out[name] = str(error)
+        except ValueError as error:
+            out[name] = f"{runs / name}: {error}"
+    return out
+
+
+def _factors(tops: dict[str, Top], mfi_scale: float, mfi_range: float | None, path: Path) -> dict[str, float]:
+    """Each tube's factor to the FCS file's scale: from its channel's top with ``mfi_range``
+    (AssayKitError naming a tube whose top is unknown), else ``mfi_scale`` for every tube."""
+    if mfi_range is None:
+        return dict.fromkeys(tops, mfi_scale)
+    unknown = [why for why in tops.values() if isinstance(why, str)]
+    if unknown:
+        raise AssayKitError(f"--mfi-range takes each tube's factor from its FCS file's range, which is unknown for "
+                            f"{len(unknown)} tube(s): {unknown[0]}; name the run folder with --run, or give "
+                            "--mfi-scale", path)
+    return {f: top[1] / mfi_range for f, top in tops.items() if not isinstance(top, str)}
+
+
+def _check_scale(blood: list[dict[str, str]], matched: dict[str, Any], path: Path, mfi_scale: float,
+                 mfi_range: float | None, tops: dict[str, Top]) -> list[str]:
+    """Refuse the lab's MFI (scaled) when, converted to AB/C or compared (no ``hladr_abc``), they
+    are not on the file's scale: median ratio to assaykit's beyond :data:`SCALE_LIMIT`, or a
+    ``mfi_scale`` that disagrees with the tubes' ranges (Kaluza's 0-1,024 scale) while the
+    range's factor fits. The warnings: a constant ratio near a power of two, naming the factor."""
     ratios = []
     for row in blood:
         manual, ours = matched.get(row["file"]), _number(row.get("hladr_mfi", ""))
@@ -304,14 +445,38 @@ def _check_scale(blood: list[dict[str, str]], matched: dict[str, Any], path: Pat
                 and ours and ours > 0:
             ratios.append(manual.hladr_mfi / ours)
     if not ratios:
-        return
+        return []
     ratio = float(np.median(ratios))
-    if 1.0 / SCALE_LIMIT <= ratio <= SCALE_LIMIT:
-        return
-    raise AssayKitError(f"the manual MFI{' (times ' + format(mfi_scale, 'g') + ')' if mfi_scale != 1 else ''} are "
-                        f"{ratio:.4g} times assaykit's (median of {len(ratios)} tubes): not the FCS file's scale. "
-                        "Kaluza reports on its 0-1,024 scale (give --mfi-scale with the channel's $PnR / 1024); "
-                        "else check that the column is the HLA-DR median", path)
+    known = {t for t in tops.values() if not isinstance(t, str)}
+    given = f"--mfi-range {mfi_range:g}" if mfi_range is not None else f"--mfi-scale {mfi_scale:g}"
+    kaluza = ""
+    if len(known) == 1:
+        channel, top = known.pop()
+        right = top / KALUZA_RANGE
+        kaluza = (f"{channel}'s range {top:,.0f} on Kaluza's 0-1,024 scale: --mfi-range 1024, i.e. --mfi-scale "
+                  f"{right:g}")
+        fits = AGREEING[0] <= ratio * right / mfi_scale <= AGREEING[1]
+        if mfi_range is None and mfi_scale != 1 and abs(mfi_scale / right - 1) > 0.01 and fits:
+            raise AssayKitError(f"--mfi-scale {mfi_scale:g} disagrees with the tubes' HLA-DR channel: {channel} runs "
+                                f"to {top:,.0f}, so a 0-1,024 export's factor is {right:g}; the MFI so scaled are "
+                                f"{ratio:.3g} times assaykit's, with {right:g} {ratio * right / mfi_scale:.3g} times: "
+                                f"give --mfi-range 1024 (the factor from each tube's range)", path)
+    if not 1.0 / SCALE_LIMIT <= ratio <= SCALE_LIMIT:
+        raise AssayKitError(f"the manual MFI{'' if given == '--mfi-scale 1' else ' (' + given + ')'} are "
+                            f"{ratio:.4g} times assaykit's (median of {len(ratios)} tubes): not the FCS file's scale. "
+                            + (f"Kaluza reports on its 0-1,024 scale ({kaluza}); " if kaluza else
+                               "Kaluza reports on its 0-1,024 scale (give --mfi-range 1024, or --mfi-scale with the "
+                               "channel's $PnR / 1024); ")
+                            + "else check that the column is the HLA-DR median", path)
+    power = round(math.log2(ratio))
+    constant = all(abs(r / ratio - 1) <= CONSTANT for r in ratios)
+    if power == 0 or abs(math.log2(ratio) - power) > POWER_OF_TWO or not constant:
+        return []
+    better = (f"--mfi-range {mfi_range * 2 ** power:g}" if mfi_range is not None
+              else f"--mfi-scale {mfi_scale / 2 ** power:g}")
+    return [f"the manual MFI ({given}) are {ratio:.3g} times assaykit's on every tube (a constant "
+            f"{100 * (ratio - 1):+.0f} %): a scale off by a factor {2.0 ** abs(power):g}? {better} would make them "
+            f"{ratio / 2 ** power:.3g} times" + (f" ({kaluza})" if kaluza else "")]
 
 
 def _base_row(row: dict[str, str]) -> dict[str, Any]:
@@ -360,27 +525,44 @@ def _converted(value: float | None, calibration: Any) -> float | None:
 
 
 def _difference(out: dict[str, Any]) -> None:
-    """The row's AB/C difference, ``100 (assaykit - manual) / manual`` %, when both are known."""
-    if out["manual_abc"] and out["assaykit_abc"]:
-        out["abc_difference_pct"] = 100.0 * (out["assaykit_abc"] - out["manual_abc"]) / out["manual_abc"]
+    """The row's AB/C and HLA-DR (MFI) differences, ``100 (assaykit - manual) / manual`` %, when
+    both are known."""
+    for column, (manual, ours) in (("abc_difference_pct", PAIRED["abc"]), ("hladr_difference_pct", PAIRED["mfi"])):
+        if out[manual] and out[ours] and out[manual] > 0 and out[ours] > 0:
+            out[column] = 100.0 * (out[ours] - out[manual]) / out[manual]
 
 
 def _summarise(folder: Path, lab: Path, population: str, calibration: Any, tubes: tuple[TubeAgreement, ...],
-               notes: list[str], source: Source) -> Agreement:
-    """The run's agreement: Bland-Altman and Passing-Bablok of the tubes with both AB/C, and the notes."""
-    x = np.array([t.row["manual_abc"] for t in tubes if _paired(t)], dtype=np.float64)
-    y = np.array([t.row["assaykit_abc"] for t in tubes if _paired(t)], dtype=np.float64)
+               notes: list[str], source: Source, warnings: Sequence[str] = ()) -> Agreement:
+    """The run's agreement: Bland-Altman and Passing-Bablok of the tubes with both AB/C (without a
+    bead calibration: both HLA-DR MFI, each tube's note saying so), and the notes."""
+    measure: Measure = "abc" if calibration is not None else "mfi"
     notes = list(notes)
     if calibration is None:
-        notes.append("the run has no bead calibration: AB/C not compared")
+        notes.append(f"{NO_CALIBRATION}: HLA-DR MFI compared instead (the same channel and statistic on both sides)")
+        tubes = tuple(_noted(t, NO_CALIBRATION + ": MFI compared") if _pairs([t], "mfi")[0].size else
+                      _noted(t, NO_CALIBRATION + " and the manual file gives AB/C, not MFI: nothing to compare")
+                      if t.row["manual_abc"] is not None and t.row["manual_hladr"] is None else t for t in tubes)
+    x, y = _pairs(tubes, measure)
     ba = bland_altman(x, y) if x.size >= 2 else None
     pb = passing_bablok(x, y) if x.size >= 3 else None
+    what = "AB/C" if measure == "abc" else "HLA-DR MFI"
     if x.size < 3:
-        notes.append(f"{x.size} tube(s) with AB/C by both gates: too few for Passing-Bablok (3) "
+        notes.append(f"{x.size} tube(s) with {what} by both gates: too few for Passing-Bablok (3) "
                      + ("" if x.size >= 2 else "or Bland-Altman (2)"))
-    unit = calibration.cell_unit if calibration is not None else "AB/C"
+    unit = calibration.cell_unit if calibration is not None else "MFI"
     return Agreement(out_dir=folder, lab=lab, population=population, unit=unit, tubes=tubes, bland_altman=ba,
-                     passing_bablok=pb, notes=tuple(notes), source=source)
+                     passing_bablok=pb, notes=tuple(notes), source=source, measure=measure, warnings=tuple(warnings))
+
+
+NO_CALIBRATION = "the run has no bead calibration"
+
+
+def _noted(tube: TubeAgreement, note: str) -> TubeAgreement:
+    """``tube`` with ``note`` added to its row's note."""
+    row = dict(tube.row)
+    row["note"] = "; ".join(n for n in (row["note"], note) if n)
+    return replace(tube, row=row)
 
 
 def _outlines(figures: dict[str, Any], population: str) -> dict[str, tuple[np.ndarray, ...]]:
@@ -393,9 +575,13 @@ def _outlines(figures: dict[str, Any], population: str) -> dict[str, tuple[np.nd
     return out
 
 
-def _paired(tube: TubeAgreement) -> bool:
-    values = (tube.row["manual_abc"], tube.row["assaykit_abc"])
-    return all(v is not None and math.isfinite(v) and v > 0 for v in values)
+def _pairs(tubes: tuple[TubeAgreement, ...] | list[TubeAgreement], measure: Measure) -> tuple[np.ndarray, np.ndarray]:
+    """The (manual, assaykit) values of ``measure`` of the ``tubes`` that have both, above 0."""
+    columns = PAIRED[measure]
+    both = [[t.row[c] for c in columns] for t in tubes
+            if all(t.row[c] is not None and math.isfinite(t.row[c]) and t.row[c] > 0 for c in columns)]
+    values = np.array(both, dtype=np.float64).reshape(-1, 2)
+    return values[:, 0], values[:, 1]
 
 
 def _sample_rows(folder: Path) -> list[dict[str, str]]:

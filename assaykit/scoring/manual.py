@@ -20,7 +20,10 @@ KEYS = ("file", "monocytes", "hladr_mfi", "hladr_abc")
 MISSING = frozenset({"", "na", "n/a", "nan", "-", "--", "none", "null"})
 """Cells read as no value (case-insensitive): a tube the lab could not measure."""
 _GROUPING = " \u00a0\u202f\u2009'"  # thousands written as spaces (also non-breaking, thin) or apostrophes
-_SPLIT = re.compile(r",\s*(?=(?:" + "|".join(KEYS) + r")\s*=)")
+GATE = "gate"
+"""The key of the column naming each row's gate (Kaluza lists every gate's statistics), read
+only to keep one gate's rows (``--gate``)."""
+_SPLIT = re.compile(r",\s*(?=(?:" + "|".join((*KEYS, GATE)) + r")\s*=)")
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 _EXPONENT = re.compile(r"[eE][+-]?\d+$")
 
@@ -94,14 +97,31 @@ def parse_columns(specs: Sequence[str]) -> dict[str, str]:
             key, value = key.strip(), value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
                 value = value[1:-1]
-            if not sep or key not in KEYS:
-                raise ValueError(f"--columns {item.strip()!r}: expected KEY=COLUMN with KEY one of {', '.join(KEYS)}")
+            if not sep or key not in (*KEYS, GATE):
+                raise ValueError(f"--columns {item.strip()!r}: expected KEY=COLUMN with KEY one of "
+                                 f"{', '.join((*KEYS, GATE))}")
             if key in names:
                 raise ValueError(f"--columns names {key} twice")
             if not value:
                 raise ValueError(f"--columns {key}= names no column")
             names[key] = value
     return names
+
+
+def loose_key(name: str) -> str:
+    """A column name as a key's own name is matched: :func:`~assaykit.scoring.platemap.column_key`
+    (case, Unicode form, spacing) without spaces, hyphens and underscores, so ``hladr_abc``,
+    ``HLADR ABC`` and ``Hladr-abc`` are one name. The lab's names given with ``--columns`` are
+    matched by ``column_key`` alone.
+
+    Parameters
+    ----------
+    name : str
+        A column name.
+    """
+    from .platemap import column_key
+
+    return re.sub(r"[\s_\-]+", "", column_key(name))
 
 
 def _reading(text: str, decimal: str, whole: bool) -> float | None:
@@ -131,7 +151,8 @@ def _reading(text: str, decimal: str, whole: bool) -> float | None:
     return value
 
 
-def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] = ()) -> tuple[list[float | None], str]:
+def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] = (),
+                 limits: Sequence[float | None] = ()) -> tuple[list[float | None], str]:
     """The numbers of ``cells`` (text, where for messages, whether a count) and the decimal mark
     they were read with, by one rule for the whole file: each cell is read with ``.`` and with
     ``,`` as the decimal mark (the other mark, a space or an apostrophe separating thousands in
@@ -141,7 +162,8 @@ def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] =
     refused when no cell tells it. When none of ``cells`` tells the mark, the file's other cells
     (``others``, the columns not read) tell it if all that tell one tell the same. A file whose
     cells tell both marks, and a cell that no reading fits, are refused: ValueError naming the
-    cells. A :data:`MISSING` cell is None.
+    cells. A :data:`MISSING` cell is None. A reading above a cell's limit (``limits``: an MFI on
+    Kaluza's 0-1,024 scale cannot be 18,324) does not fit it: ``18.324`` then tells a point.
 
     Parameters
     ----------
@@ -149,18 +171,27 @@ def read_numbers(cells: Sequence[tuple[str, str, bool]], others: Sequence[str] =
         Each cell's text, its place (``row 3 monocytes``) and whether it is a count.
     others : sequence of str
         The file's other cells (dates, names, other statistics), for the decimal mark only.
+    limits : sequence of float or None
+        Per cell (in order; missing or None: none), the largest value it may hold.
     """
     from .._io.validate import listed, quote
 
     readings: list[tuple[float | None, float | None] | None] = []
     told: dict[str, str] = {}
     problems: list[str] = []
-    for text, where, whole in cells:
+    for i, (text, where, whole) in enumerate(cells):
         text = text.strip()
         if text.casefold() in MISSING:
             readings.append(None)
             continue
         dot, comma = _reading(text, ".", whole), _reading(text, ",", whole)
+        limit = limits[i] if i < len(limits) else None
+        if limit is not None and (dot is not None or comma is not None):
+            dot, comma = (v if v is None or abs(v) <= limit else None for v in (dot, comma))
+            if dot is None and comma is None:
+                problems.append(f"{where} {quote(text)} is above {limit:,g}, the top of the MFI's scale")
+                readings.append(None)
+                continue
         if dot is None and comma is None:
             kind = "a whole number of at least 0" if whole else "a number"
             problems.append(f"{where} {quote(text)} is not {kind}")
@@ -201,12 +232,14 @@ def _file_name(text: str) -> str:
     return re.split(r"[\\/]", text.strip())[-1].strip()
 
 
-def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> ManualTable:
+def read_manual(path: str | Path, columns: Mapping[str, str] | None = None, gate: str | None = None,
+                mfi_top: float | None = None) -> ManualTable:
     """Read the manual results file at ``path`` (CSV or, named ``.tsv``/``.tab``, TSV; separators
     ``,``, ``;`` or tab found from the text): columns ``file``, ``monocytes`` and ``hladr_mfi``
-    or ``hladr_abc`` (names compared without case and spacing), or the lab's names for them in
-    ``columns``. A row without a file, a number no rule reads, two rows for one file (named
-    with both rows) and a column twice are refused: AssayKitError naming the file and every problem.
+    or ``hladr_abc`` (names compared by :func:`loose_key`: case, spaces, hyphens and
+    underscores aside), or the lab's names for them in ``columns``. A row without a file, a
+    number no rule reads, two rows for one file (named with both rows) and a column twice are
+    refused: AssayKitError naming the file and every problem.
 
     Parameters
     ----------
@@ -214,6 +247,12 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         The file.
     columns : mapping or None
         The lab's column name per key (:func:`parse_columns`); keys not given keep their own names.
+    gate : str or None
+        Keep only the rows whose :data:`GATE` column (``columns["gate"]``, else a column named
+        ``gate``) names this gate (compared as column names are); None: every row.
+    mfi_top : float or None
+        The top of the scale the MFI are on (``--mfi-range``): a reading above it does not fit
+        (:func:`read_numbers`).
     """
     from .._io.read import TABLE_LIMIT, read_input
     from .._io.validate import listed, quote
@@ -239,6 +278,16 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         raise AssayKitError(listed(duplicated), file_path)
     index = {column_key(c): i for i, c in enumerate(header) if c}
     wanted = {key: (columns or {}).get(key, key) for key in KEYS}
+    if gate is not None:
+        wanted[GATE] = (columns or {}).get(GATE, GATE)
+    elif GATE in (columns or {}):
+        raise AssayKitError("--columns names a gate column: give the gate whose rows to read with --gate", file_path)
+    for key in set(wanted) - set(columns or {}):  # a key's own name, however spaced, hyphenated or cased
+        spelled = [c for c in header if c and loose_key(c) == loose_key(key)]
+        if len(spelled) > 1:
+            raise AssayKitError(f"columns {' and '.join(map(quote, spelled))} both name {key}: name the one to read "
+                                f"with --columns {key}=COLUMN", file_path)
+        wanted[key] = spelled[0] if spelled else key
     found: dict[str, str] = {}
     missing = []
     mapped = set(columns or {})
@@ -249,6 +298,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
             found[key] = name
         elif key in mapped or key in ("file", "monocytes"):
             missing.append(" and ".join(quote(n) for n in absent) + (f" (for {key})" if name != key else ""))
+    if gate is not None and GATE not in found and GATE not in mapped:
+        missing.append(f"{quote(wanted[GATE])} (for --gate)")
     if not {"hladr_mfi", "hladr_abc"} & (set(found) | mapped):
         missing.append("hladr_mfi or hladr_abc")
     if missing:
@@ -259,7 +310,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
     kept: list[tuple[int, str, list[str]]] = []
     for i, values in enumerate(records):
         number = i + 2
-        if not any(values):
+        if not any(values) or (gate is not None and column_key(values[index[column_key(found[GATE])]])
+                                != column_key(gate)):
             continue
 
         def cell(name: str, values: list[str] = values) -> str:
@@ -276,7 +328,8 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
     try:
         used = {index[column_key(n)] for k, spec in found.items()
                 for n in (_TEMPLATE.findall(spec) if k == "file" and _TEMPLATE.search(spec) else [spec])}
-        numbers, decimal = read_numbers(cells, [v for values in records for i, v in enumerate(values) if i not in used])
+        numbers, decimal = read_numbers(cells, [v for values in records for i, v in enumerate(values) if i not in used],
+                                        [mfi_top if where.endswith("hladr_mfi") else None for _, where, _ in cells])
     except ValueError as error:
         problems.append(str(error))
         numbers, decimal = [None] * len(cells), "."
@@ -290,8 +343,13 @@ def read_manual(path: str | Path, columns: Mapping[str, str] | None = None) -> M
         if key in seen:
             problems.append(f"rows {seen[key]} and {row.row} both give file {quote(row.file)}; keep one row")
         seen.setdefault(key, row.row)
+    gates = [c for c in header if c and loose_key(c) == GATE]
+    if len(seen) < len(rows) and gate is None and gates:
+        problems.append(f"the file has a {quote(gates[0])} column: read one gate's rows with --gate NAME")
     if not rows and not problems:
-        problems.append("no rows")
+        named = sorted({v[index[column_key(found[GATE])]] for v in records} - {""}) if gate is not None else []
+        problems.append("no rows" if gate is None else f"no row of the gate {quote(gate)} (gates: "
+                        f"{', '.join(map(quote, named[:8]))}{' ...' if len(named) > 8 else ''})")
     if problems:
         raise AssayKitError(listed(problems), file_path)
     return ManualTable(path=file_path, rows=tuple(rows), columns={k: found.get(k, "") for k in KEYS},

@@ -201,6 +201,9 @@ def test_cytoflow_rainbow_peaks(corpus: Path) -> None:
 def test_rcp_example_lot_needs_a_channel_on_this_file(corpus: Path) -> None:
     path = corpus / "cytoflow" / "beads" / "rcp-30-5a_beads.fcs"
     with pytest.raises(CalibrationError, match="name it with --channel"):
+        calibrate_file(path, load_lot("spherotech-rcp-30-5a-mepe-example"), option="--channel")
+    # score names the bead channel in the lot file only (it has no --channel): the message says so
+    with pytest.raises(CalibrationError, match=r"add that name to channel_aliases in the lot file \S+\.yaml$"):
         calibrate_file(path, load_lot("spherotech-rcp-30-5a-mepe-example"))
 
 

@@ -451,8 +451,8 @@ def test_no_granulocytic_events_excluded_says_why(tmp_path: Path) -> None:
     none_out = dataclasses.replace(result, findings={**result.findings, "granulocytes": third})
     strategy = load_strategy()
     found = {f.code: f.message for f in qc_findings(none_out, strategy, measure(none_out, strategy))}
-    assert found["granulocytes_excluded"].startswith("no granulocytic events excluded on CD16 (bright on "
-                                                     "granulocytes): none lay where it takes them out")
+    assert found["granulocytes_excluded"].startswith("no event excluded on CD16: it excludes only events at the "
+                                                     "neutrophils' level")
 
 
 def test_a_collapsed_mixture_names_the_axis_that_piles(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_r_dotted_names_gate_as_the_facsdiva_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("label", "reason"), [
-    ("Lin", "its alias 'FL4 Log' is labelled 'Lin', which names Lin"),  # a lineage cocktail, not the amplifier
+    ("Lin", "its alias 'FL4 Log' is labelled 'Lin', which names a lineage cocktail"),  # not the amplifier
     ("CD33 PC5", "its alias 'FL4 Log' is labelled 'CD33 PC5', which names CD33"),
 ])
 def test_fc500_alias_labelled_with_another_stain_is_refused(tmp_path: Path, label: str, reason: str) -> None:

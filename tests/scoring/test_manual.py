@@ -280,7 +280,7 @@ def test_cli_usage_errors(scored: tuple[Path, Path], tmp_path: Path) -> None:
                        ([], "one of them"),
                        (["--manual", str(lab), "--columns", "count=Number"], "KEY one of file, monocytes"),
                        (["--manual", str(lab), "--columns", "file=A,file=B"], "names file twice"),
-                       (["--workspace", str(out / "run.wsp"), "--columns", "file=A"], "--columns names the columns"),
+                       (["--workspace", str(out / "run.wsp"), "--columns", "file=A"], "describe a --manual file"),
                        (["--manual", str(tmp_path / "none.csv")], "manual results file not found"),
                        (["--manual", str(book)], "an Excel workbook, which --manual does not read"),
                        (["--manual", str(lab), "--mfi-scale", "0"], "is not a number above 0")):
@@ -321,3 +321,178 @@ def test_bounded_read_encodings_and_escaped_names(scored: tuple[Path, Path], tmp
     assert "Specimen\\x1b_A9.fcs" in text and "\x1b" not in text
     assert "Specimen\x1b_A9.fcs" in {read_cell(r) for r in _rows(tmp_path / "a" / "agreement.csv")}
     assert "\x1b" not in (tmp_path / "a" / "agreement.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def uncalibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An LSRII-style run (HLA-DR on PerCP-Cy5.5: QuantiBRITE PE does not calibrate it), scored."""
+    from assaykit.simulate import RunSpec, write_run
+
+    folder = tmp_path_factory.mktemp("lsr")
+    run = write_run(folder / "run", RunSpec(patients=2, conditions=("unstimulated", "IFN-gamma"), events=20000,
+                                            seed=5, style="lsr"))
+    return score_run(run, out=folder / "out", jobs=1).out_dir
+
+
+def test_a_run_without_calibration_compares_mfi(uncalibrated: Path, tmp_path: Path) -> None:
+    """Issue 29 review: without a bead calibration the lab's MFI are compared with assaykit's (many
+    labs report MFI without QuantiBRITE): Bland-Altman of MFI against numpy, each row's note and
+    the CLI line saying why; a manual file giving AB/C only is compared on nothing, the reason
+    in the CLI line and in every row's note."""
+    samples = [r for r in _rows(uncalibrated / "samples.csv").values() if r["role"] == "sample"]
+    assert all(r["hladr_mfi"] and not r["hladr_abc"] for r in samples)
+    factors = (1.02, 0.97, 1.05, 0.99)
+    lab = [float(r["hladr_mfi"]) * f for r, f in zip(samples, factors, strict=True)]
+    path = _write(tmp_path / "lab.csv", "file,monocytes,hladr_mfi\n" + "".join(
+        f"{r['file']},{r['monocytes']},{m:.3f}\n" for r, m in zip(samples, lab, strict=True)))
+    result = CliRunner().invoke(app, ["compare", str(uncalibrated), "--manual", str(path), "--out",
+                                      str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "compared 4 of 4 tubes (HLA-DR MFI from both: the run has no bead calibration" in result.output
+    rows = _rows(tmp_path / "a" / "agreement.csv")
+    ours = np.array([float(r["hladr_mfi"]) for r in samples])
+    theirs = np.array([round(m, 3) for m in lab])
+    d = ours - theirs
+    agreement = compare_manual(uncalibrated, path)
+    assert agreement.measure == "mfi" and agreement.unit == "MFI"
+    assert agreement.bland_altman.bias == pytest.approx(d.mean(), rel=1e-9)
+    assert agreement.bland_altman.sd == pytest.approx(d.std(ddof=1), rel=1e-9)
+    for r, f in zip(samples, factors, strict=True):
+        assert float(rows[r["file"]]["hladr_difference_pct"]) == pytest.approx(100 * (1 / f - 1), abs=1e-3)
+        assert rows[r["file"]]["note"] == "the run has no bead calibration: MFI compared"
+        assert rows[r["file"]]["abc_difference_pct"] == ""
+    path = _write(tmp_path / "abc.csv", "file,monocytes,hladr_abc\n" + "".join(
+        f"{r['file']},{r['monocytes']},12000\n" for r in samples))
+    result = CliRunner().invoke(app, ["compare", str(uncalibrated), "--manual", str(path), "--out",
+                                      str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "no tube was compared: the run has no bead calibration and the manual file gives AB/C, not MFI" \
+        in result.output
+    assert {r["note"] for r in _rows(tmp_path / "b" / "agreement.csv").values()} == {
+        "the run has no bead calibration and the manual file gives AB/C, not MFI: nothing to compare"}
+
+
+def _kaluza(out: Path, path: Path, factor: float) -> Path:
+    """A Kaluza-like export: each tube's MFI times ``factor`` (X-Med on the 0-1,024 scale: 1024 / 262,144
+    for the Canto's 18-bit PE-A) and 0.97 (the lab's gate 3 % lower)."""
+    rows = [r for r in _rows(out / "samples.csv").values() if r["role"] == "sample"]
+    return _write(path, "File Name,Gate,Number,HLA-DR PE X-Med\n" + "".join(
+        f"{r['file']},Monocytes,{r['monocytes']},{float(r['hladr_mfi']) * 0.97 * factor:.2f}\n" for r in rows))
+
+
+def test_kaluza_factor_from_the_tubes_ranges(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 29 review: --mfi-range 1024 takes each tube's factor from its PE-A $PnR (262,144 / 1,024 = 256:
+    every tube -3 % as written); the Gallios factor 1024 on Canto tubes, once exit 0 with -75 % on every tube,
+    is refused naming 256; without the FCS files the constant ratio near 4 is a warning naming the factor."""
+    from assaykit.fcs import read_fcs_text
+
+    run, out = scored
+    spec = "file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+    ranges = set()
+    for fcs in run.glob("*_A*.fcs"):
+        text = read_fcs_text(fcs)
+        ranges |= {text[f"$P{n}R"] for n in range(1, int(text["$PAR"]) + 1) if text[f"$P{n}N"] == "PE-A"}
+    assert ranges == {"262144"}
+    path = _kaluza(out, tmp_path / "k.csv", 1024 / 262144)
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-range", "1024", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in _rows(tmp_path / "a" / "agreement.csv").values()]
+    assert len(rows) == 4
+    for r in rows:  # assaykit's MFI is the lab's / 0.97 (up to the 2 decimals written)
+        assert float(r["hladr_difference_pct"]) == pytest.approx(100 * (1 / 0.97 - 1), abs=0.5)
+        assert float(r["abc_difference_pct"]) == pytest.approx(100 * (1 / 0.97 - 1), abs=1.0)
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-scale", "1024", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "--mfi-scale 1024 disagrees with the tubes' HLA-DR channel: PE-A runs to 262,144, so a 0-1,024 " \
+           "export's factor is 256" in result.output and "--mfi-range 1024" in result.output
+    assert not (tmp_path / "b").exists()
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-scale", "256", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0 and "warning" not in result.output
+    # the FCS files elsewhere: the factor cannot be checked, the constant ratio (x 3.88) is named
+    agreement = compare_manual(out, path, parse_columns([spec]), mfi_scale=1024, run_dir=tmp_path / "nowhere")
+    assert len(agreement.warnings) == 1 and agreement.warnings[0] in agreement.notes
+    assert "are 3.88 times assaykit's on every tube (a constant +288 %): a scale off by a factor 4? " \
+           "--mfi-scale 256 would make them 0.97 times" in agreement.warnings[0]
+    with pytest.raises(AssayKitError, match="--mfi-range takes each tube's factor from its FCS file's range, which "
+                                            "is unknown for 4 tube"):
+        compare_manual(out, path, parse_columns([spec]), mfi_range=1024, run_dir=tmp_path / "nowhere")
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec,
+                                      "--mfi-scale", "256", "--mfi-range", "1024", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_a_factor_of_two_is_named(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """An ordinary export at half assaykit's MFI on every tube (a constant -50 %) is compared with a warning
+    on the command line naming --mfi-scale 2; a 10 % difference is not warned about."""
+    _, out = scored
+    spec = "file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(_kaluza(out, tmp_path / "h.csv", 0.5)),
+                                      "--columns", spec, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0
+    assert "warning: the manual MFI (--mfi-scale 1) are 0.485 times assaykit's on every tube (a constant -52 %): a " \
+           "scale off by a factor 2? --mfi-scale 2 would make them 0.97 times" in result.output
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(_kaluza(out, tmp_path / "n.csv", 0.9)),
+                                      "--columns", spec, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0 and "warning" not in result.output
+
+
+@pytest.mark.parametrize("names", [("File", "Monocytes", "hladr abc"), ("FILE", "MONO-CYTES", "Hladr-abc"),
+                                   (" file ", "monocytes", "HLADR_ABC"), ("file", "monocytes", "hladrabc")])
+def test_own_column_names_whatever_their_spacing(names: tuple[str, str, str], tmp_path: Path) -> None:
+    """Issue 29 review: the keys' own names are read whatever their case, spaces, hyphens and
+    underscores (`hladr abc` and `Hladr-abc` were refused); two such spellings in one file are refused."""
+    path = _write(tmp_path / "lab.csv", ",".join(names) + "\nA1.fcs,1846,12000\n")
+    table = read_manual(path)
+    assert [(r.file, r.monocytes, r.hladr_abc) for r in table.rows] == [("A1.fcs", 1846.0, 12000.0)]
+    assert table.columns["hladr_abc"] == names[2].strip()
+    path = _write(tmp_path / "two.csv", "file,monocytes,hladr_abc,HLA-DR ABC\nA1.fcs,1846,12000,12\n")
+    with pytest.raises(AssayKitError, match="columns 'hladr_abc' and 'HLA-DR ABC' both name hladr_abc"):
+        read_manual(path)
+
+
+def test_gate_keeps_one_gates_rows(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 29 review: a Kaluza export lists every gate's rows; --gate Monocytes keeps the monocyte
+    gate's (compared as column names are: case aside), a gate with no row is refused naming the gates,
+    and the duplicate rows without --gate are refused pointing to --gate."""
+    _, out = scored
+    lines = _kaluza(out, tmp_path / "k.csv", 1024 / 262144).read_text().splitlines()
+    mixed = [lines[0]] + [x for line in lines[1:] for x in (line, line.split(",")[0] + ",Lymphocytes,15000,0.51")]
+    path = _write(tmp_path / "all.csv", "\n".join(mixed) + "\n")
+    spec = "file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"
+    table = read_manual(path, parse_columns([spec]), gate="monocytes")
+    assert [r.monocytes for r in table.rows] == [float(x.split(",")[2]) for x in lines[1:]]
+    result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec, "--gate",
+                                      "MONOCYTES", "--mfi-range", "1024", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0 and "compared 4 of 4 tubes" in result.output, result.output
+    with pytest.raises(AssayKitError, match=r"no row of the gate 'Monos' \(gates: 'Lymphocytes', 'Monocytes'\)"):
+        read_manual(path, parse_columns([spec]), gate="Monos")
+    with pytest.raises(AssayKitError, match="the file has a 'Gate' column: read one gate's rows with --gate NAME"):
+        read_manual(path, parse_columns([spec]))
+    with pytest.raises(AssayKitError, match=r"missing column\(s\) 'Population' \(for gate\)"):
+        read_manual(path, parse_columns([spec + ",gate=Population"]), gate="Monocytes")
+
+
+def test_the_scale_top_tells_the_decimal_mark(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """Kaluza writes X-Med with three decimals: `18.324` could be 18,324 with a thousands point, unless
+    the scale's top is known (--mfi-range 1024: no MFI above 1,024), which then tells the point; a
+    value above the top is refused naming it."""
+    _, out = scored
+    rows = [r for r in _rows(out / "samples.csv").values() if r["role"] == "sample"]
+    mfi = [round(float(r["hladr_mfi"]) * 1024 / 262144, 3) for r in rows]
+    text = "File Name,Number,HLA-DR PE X-Med\n" + "".join(
+        f"{r['file']},{r['monocytes']},{m:.3f}\n" for r, m in zip(rows, mfi, strict=True))
+    path = _write(tmp_path / "k.csv", text)
+    spec = parse_columns(["file=File Name,monocytes=Number,hladr_mfi=HLA-DR PE X-Med"])
+    assert any(len(f"{m:.3f}".split(".")[0]) <= 3 for m in mfi)  # an ambiguous cell is there
+    with pytest.raises(AssayKitError, match="could be"):
+        read_manual(path, spec)
+    table = read_manual(path, spec, mfi_top=1024)
+    assert table.decimal == "." and [r.hladr_mfi for r in table.rows] == mfi
+    agreement = compare_manual(out, path, spec, mfi_range=1024)
+    assert all(abs(t.row["hladr_difference_pct"]) < 0.1 for t in agreement.tubes)
+    assert read_numbers([("2000", "row 2 hladr_mfi", False)], limits=[None])[0] == [2000.0]
+    with pytest.raises(ValueError, match="row 2 hladr_mfi '2000' is above 1,024, the top of the MFI's scale"):
+        read_numbers([("2000", "row 2 hladr_mfi", False)], limits=[1024.0])
