@@ -221,7 +221,8 @@ class MonocyteGate:
       cells' median CD14 at least this many lymphocyte SDs above the lymphocytes', unless the
       other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
       SSC at least ``dim_ssc_sds`` of its SSC SDs above the lymphocytes' (with granulocytes:
-      below theirs, and its CD14 that many of its SDs above theirs), the median CD14 of every
+      below theirs, and its CD14 that many of its SDs above theirs) and at most
+      ``max_dim_ssc_ratio`` times theirs in scale values (a granulocyte's, not a monocyte's, beyond), the median CD14 of every
       event at its SSC and of the gated cells at least ``min_dim_cd14_separation_sds``
       lymphocyte SDs above the lymphocytes', and an estimated purity of at least
       ``min_dim_purity`` (in PBMC a CD14-bright cluster whose gated cells' median falls under
@@ -281,6 +282,7 @@ class MonocyteGate:
     min_cd14_separation_sds: float = 8.0
     min_dim_cd14_separation_sds: float = 2.5
     dim_ssc_sds: float = 4.0
+    max_dim_ssc_ratio: float = 6.0
     min_dim_purity: float = 0.9
     overlap_purity: float = 0.945
     debris_below_sds: float = 2.0
@@ -312,8 +314,9 @@ class MonocyteGate:
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
         granulocytes, share = self._granulocytes(x, y, monocytes)
+        ssc_ratio = self._ssc_ratio(data, monocytes, lymphocytes)
         dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, monocytes[0],
-                                 "the CD14-brightest cluster's")
+                                 "the CD14-brightest cluster's", ssc_ratio)
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
@@ -325,7 +328,8 @@ class MonocyteGate:
             # PBMC: a bright cluster whose gate reaches dimmer cells is judged as a dim one; a gate
             # more than one cluster SD dimmer than its cluster (or with granulocytes) holds other
             # cells and is refused below
-            dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'")
+            dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'",
+                                     ssc_ratio)
         separation = self._check(x, y, gated_x.size, gated_cd14, monocytes, lymphocytes, granulocytes is not None,
                                  dim)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
@@ -444,14 +448,25 @@ class MonocyteGate:
                   [x_lo, x_hi, y_gran + 0.01, y_hi]]
         return means, covs, bounds
 
+    def _ssc_ratio(self, data: GateData, monocytes: Core, lymphocytes: Core) -> float:
+        """The cluster's side scatter over the lymphocytes' in scale values (whatever the display
+        transform): monocytes lie 2-5 times the lymphocytes', neutrophils 6-15 times (inf when the
+        lymphocytes' scale value is not positive)."""
+        lymph, cluster = data.transform(self.dims[1]).inverse(np.array([lymphocytes[1], monocytes[1]])).tolist()
+        return cluster / lymph if lymph > 0 else float("inf")
+
     def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
-                      granulocytes: tuple[float, float] | None, cd14: float, what: str) -> float | None:
+                      granulocytes: tuple[float, float] | None, cd14: float, what: str,
+                      ssc_ratio: float) -> float | None:
         """None when ``cd14`` (the median CD14 of the cluster or of the gated cells, ``what``: a
         possessive naming them) lies at least ``min_cd14_separation_sds`` lymphocyte SDs above
         the lymphocytes'. Under that, the other evidence that the cluster is a monocyte
         cluster, or GatingError naming what is missing: side scatter at least ``dim_ssc_sds`` of
         its SSC SDs above the lymphocytes' (and, with granulocytes, below theirs and CD14-brighter
-        than them); and the CD14 of every event at its side scatter (not only of those above the
+        than them) and at most ``max_dim_ssc_ratio`` times theirs in scale values (``ssc_ratio``,
+        :meth:`_ssc_ratio`: monocytes 2-5 times, granulocytes more; a tube whose CD14 was not
+        stained has its brightest cluster where the background rises highest, with the
+        granulocytes, and may have no granulocytes above it to model); and the CD14 of every event at its side scatter (not only of those above the
         CD14-positive cut, whose median cannot lie under it) at least ``min_dim_cd14_separation_sds``
         lymphocyte SDs above the lymphocytes'; and at most ``max_share_pbmc`` of the events
         within two of its SSC SDs (more are granulocytes). Returns that whole-band separation
@@ -477,6 +492,10 @@ class MonocyteGate:
         if crowd > self.max_share_pbmc:  # the majority at that scatter: granulocytes, never monocytes
             raise GatingError(refused + f"it is a minority: {100 * crowd:.0f} % of the cells lie at its side scatter, "
                                         f"at most {100 * self.max_share_pbmc:g} % can be monocytes)")
+        if ssc_ratio > self.max_dim_ssc_ratio:
+            raise GatingError(refused + f"its side scatter is a monocyte's: it is {ssc_ratio:.1f} times the "
+                                        f"lymphocytes', at most {self.max_dim_ssc_ratio:g} for monocytes; more are "
+                                        "granulocytes: is CD14 stained?)")
         band = select(x, np.abs(y - mu_y) < s_y)
         whole = (_robust(band)[0] - x_neg) / s_neg if band.size >= self.min_band_events else 0.0
         if whole < self.min_dim_cd14_separation_sds:
