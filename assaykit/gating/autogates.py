@@ -222,7 +222,10 @@ class MonocyteGate:
       other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
       SSC at least ``dim_ssc_sds`` of its SSC SDs above the lymphocytes' (with granulocytes:
       below theirs, and its CD14 that many of its SDs above theirs) and at most
-      ``max_dim_ssc_ratio`` times theirs in scale values (a granulocyte's, not a monocyte's, beyond), the median CD14 of every
+      ``max_dim_ssc_ratio`` times theirs in scale values (a granulocyte's, not a monocyte's, beyond);
+      without granulocytes, a side-scatter population of its own (its SSC density at least
+      ``min_dim_ssc_dip_ratio`` times the lowest between it and the lymphocytes: not the top edge
+      of a CD14 background rising with side scatter), the median CD14 of every
       event at its SSC and of the gated cells at least ``min_dim_cd14_separation_sds``
       lymphocyte SDs above the lymphocytes', and an estimated purity of at least
       ``min_dim_purity`` (in PBMC a CD14-bright cluster whose gated cells' median falls under
@@ -291,6 +294,7 @@ class MonocyteGate:
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
     min_dim_dip_ratio: float = 1.2
+    min_dim_ssc_dip_ratio: float = 1.5
     min_share: float = 0.001
     max_share: float = 0.4
     max_share_pbmc: float = 0.5
@@ -466,7 +470,10 @@ class MonocyteGate:
         than them) and at most ``max_dim_ssc_ratio`` times theirs in scale values (``ssc_ratio``,
         :meth:`_ssc_ratio`: monocytes 2-5 times, granulocytes more; a tube whose CD14 was not
         stained has its brightest cluster where the background rises highest, with the
-        granulocytes, and may have no granulocytes above it to model); and the CD14 of every event at its side scatter (not only of those above the
+        granulocytes, and may have no granulocytes above it to model); without granulocytes, its
+        side-scatter density (within one of its SSC SDs) at least ``min_dim_ssc_dip_ratio`` times
+        the lowest between it and the lymphocytes (a population of its own, not the top edge of a
+        CD14 background rising with side scatter); and the CD14 of every event at its side scatter (not only of those above the
         CD14-positive cut, whose median cannot lie under it) at least ``min_dim_cd14_separation_sds``
         lymphocyte SDs above the lymphocytes'; and at most ``max_share_pbmc`` of the events
         within two of its SSC SDs (more are granulocytes). Returns that whole-band separation
@@ -496,6 +503,17 @@ class MonocyteGate:
             raise GatingError(refused + f"its side scatter is a monocyte's: it is {ssc_ratio:.1f} times the "
                                         f"lymphocytes', at most {self.max_dim_ssc_ratio:g} for monocytes; more are "
                                         "granulocytes: is CD14 stained?)")
+        if granulocytes is None:  # the highest-SSC cells: a side-scatter population, not an edge of the CD14 trend
+            centres, dens = density(y, y_lymph, mu_y + 3 * s_y, bins=128, smooth=2.0)
+            first, last = np.searchsorted(centres, [mu_y - s_y, mu_y + s_y]).tolist()
+            between = (centres > y_lymph) & (centres < mu_y - 2 * s_y)
+            valley = float(dens[between].min()) if between.any() else 0.0
+            ssc_dip = float(dens[first:last + 1].max()) / valley if valley > 0 else float("inf")
+            if ssc_dip < self.min_dim_ssc_dip_ratio:
+                raise GatingError(refused + f"it is a side-scatter population of its own: its side-scatter density "
+                                            f"is {ssc_dip:.2f} times the lowest between it and the lymphocytes', "
+                                            f"{self.min_dim_ssc_dip_ratio:g} needed; CD14 rising with side scatter "
+                                            "is background, not a stain)")
         band = select(x, np.abs(y - mu_y) < s_y)
         whole = (_robust(band)[0] - x_neg) / s_neg if band.size >= self.min_band_events else 0.0
         if whole < self.min_dim_cd14_separation_sds:

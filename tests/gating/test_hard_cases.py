@@ -302,9 +302,11 @@ def test_septic_blood_with_few_monocytes_is_right_or_refused(tmp_path: Path, fra
             truth = np.isin(tube.labels, MONOCYTE_LABELS)
             _, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
             assert abs(error) <= 0.03, (style, seed, error)
-    if fraction == 0.02:  # six of the nine refused by the pinned fit, naming the third marker that would separate them
+    if fraction == 0.02:  # all nine refused, five by the pinned fit, naming the third marker that would separate them
+        # (the Navios seed 40 as the Canto's since its saturated scatter events, written at the top of
+        # scale, are removed as the Canto's are: the granulocytes a majority at the cluster's scatter)
         pinned = [m for m in refused if "as their CD14-bright side counts them" in m]
-        assert len(pinned) == 6 and all("CD15 or CD45" in m for m in pinned), refused
+        assert len(refused) == 9 and len(pinned) == 5 and all("CD15 or CD45" in m for m in pinned), refused
 
 
 def _cd14_unstained(tmp_path: Path, lost: float) -> tuple[Path, np.ndarray]:
@@ -334,3 +336,19 @@ def test_whole_blood_without_cd14_stain_is_refused(tmp_path: Path, lost: float) 
     with pytest.raises(GatingError, match=r"unless (it is a minority|its side scatter is a monocyte's: it is 1\d\.\d "
                                           r"times the lymphocytes')"):
         apply_strategy(read_fcs(path), load_strategy(), "file")
+
+
+def test_a_cd14_that_rises_with_side_scatter_is_not_a_dim_cluster(tmp_path: Path, corpus: Path) -> None:
+    # the review of issue 29: the corpus's coulter.lmd (an FC500 tube, FL4 taken for CD14 and FL2 for
+    # HLA-DR) has one FL4 population whose level rises with side scatter and no CD14-bright cells; its
+    # "CD14-dim cluster" was the top edge of that trend (2,754 gated at 2.9 SDs; after the saturated
+    # SS band left, 4,020 at 4.8 SDs refused only on an 88.7 % purity, 90 % needed). A monocyte
+    # cluster without granulocytes is a side-scatter population of its own; that edge is not
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "gating" / "monocyte-hladr.yaml").read_text()
+    text = re.sub(r"aliases: \[PerCP-Cy5-5-A.*\]", "aliases: [FL4]", text)
+    text = re.sub(r"aliases: \[PE-A, FL2-H.*\]", "aliases: [FL2]", text)
+    (tmp_path / "fc.yaml").write_text(text)
+    with pytest.raises(GatingError, match=r"unless it is a side-scatter population of its own: its side-scatter "
+                                          r"density is 0\.\d+ times the lowest between it and the lymphocytes'"):
+        apply_strategy(read_fcs(corpus / "flowkit/coulter.lmd"), load_strategy(tmp_path / "fc.yaml"), "file")
