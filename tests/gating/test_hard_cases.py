@@ -209,7 +209,8 @@ def test_ordinary_tubes_with_a_third_marker_no_worse(tmp_path: Path, scenario: S
     plain_f1, plain_error = f1_error(plain.masks["monocytes"], truth, plain.frame.scale("HLA-DR"))
     # the grid's own standard (F1 >= 0.97, median within 2 %) and near the two-colour gate: with the
     # granulocytes out, the monocyte gate fits as in PBMC (stricter edge): F1 up to 0.017 lower (CD45, 3 %)
-    assert f1 >= max(0.97, plain_f1 - 0.02) and abs(error) <= abs(plain_error) + 0.005, (f1, plain_f1, error, plain_error)
+    assert f1 >= max(0.97, plain_f1 - 0.02) and abs(error) <= abs(plain_error) + 0.005, \
+        (f1, plain_f1, error, plain_error)
     found = result.findings["granulocytes"]
     assert found["marker"] == marker and found["granulocytes"] is (scenario.specimen != "pbmc")
     strategy = load_strategy()
@@ -352,3 +353,23 @@ def test_a_cd14_that_rises_with_side_scatter_is_not_a_dim_cluster(tmp_path: Path
     with pytest.raises(GatingError, match=r"unless it is a side-scatter population of its own: its side-scatter "
                                           r"density is 0\.\d+ times the lowest between it and the lymphocytes'"):
         apply_strategy(read_fcs(corpus / "flowkit/coulter.lmd"), load_strategy(tmp_path / "fc.yaml"), "file")
+
+
+def test_septic_blood_with_cd15_on_a_facscalibur_at_2_percent(tmp_path: Path) -> None:
+    # the review of issue 29: 5 of 8 such tubes read 3.5-6.1 % low at an estimated purity of 99 %+.
+    # A FACSCalibur records no pulse area: its pairs stay, and with the immature granulocytes that
+    # crowd the monocytes they widened the monocytes' CD15 reference (two-sided spread, median pulled
+    # toward the granulocytes), so the CD15 cut let the immature granulocytes' CD15-dimmer tail in
+    # (seed 1: 229 gated, HLA-DR negative); from the far side of the monocytes, at their own side
+    # scatter, 0-1.8 % low (each step of its 10-bit HLA-DR scale is 0.9 %)
+    errors = []
+    for seed in range(1, 9):
+        scenario = septic_scenario(third_marker="CD15", monocyte_fraction=0.02)
+        tube, result = _gate(tmp_path, scenario, seed, "calibur")
+        truth = np.isin(tube.labels, MONOCYTE_LABELS)
+        f1, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+        immature = np.count_nonzero(result.masks["monocytes"] & (tube.labels == CODES["immature_granulocyte"]))
+        assert f1 >= 0.95 and immature <= 0.05 * np.count_nonzero(truth), (seed, f1, immature)
+        assert result.findings["granulocytes"]["purity_first"]
+        errors.append(error)
+    assert max(abs(e) for e in errors) <= 0.02, errors
