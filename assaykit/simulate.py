@@ -188,6 +188,12 @@ class InstrumentStyle:
         """Canto-unit events (n x 6; n x 7 with the ``third_marker``'s column) to this style's
         channel values (n x recorded columns)."""
         values = events.astype(np.float64)
+        # a detector at the top of its range written at the top of a scale it fills (within its
+        # top channel of 1,024): a real Gallios/Navios copy stores 1,048,575 there, not 4 x 262,143;
+        # a scale it does not reach (a FACSCalibur's log fluorescence at 1/30) keeps the value
+        measured = [0, 1, 2, 3, 4] + ([6] if values.shape[1] > len(CHANNELS) else [])
+        saturated = np.zeros(values.shape, dtype=bool)
+        saturated[:, measured] = values[:, measured] >= CHANNEL_MAX
         if self.hardware_compensation and values.shape[1] > len(CHANNELS):
             fluorescence = [3, 4, 6]
             values[:, fluorescence] = values[:, fluorescence] @ np.linalg.inv(third_spillover(third_marker, instrument))
@@ -205,6 +211,7 @@ class InstrumentStyle:
             values[:, logged] = (np.log10(np.maximum(values[:, logged], self.log_low) / self.log_low)
                                  / self.log_decades * self.channel_range)
         values = np.clip(values, 0.0, top)
+        values[saturated & (values >= self.channel_range * (1 - 1 / 1024))] = top
         if self.integer:
             values = np.rint(values)
         return values[:, self._recorded(values.shape[1])]

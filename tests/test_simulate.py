@@ -136,8 +136,11 @@ def test_navios_style_integer_channels(tmp_path: Path) -> None:
     assert sample.channels == ("FS INT", "FS PEAK", "SS INT", "FL2 INT", "FL4 INT", "TIME")
     assert sample.markers[3:5] == ("HLA-DR-PE", "CD14-PC5.5")
     assert sample.channel_ranges() == (1048576.0,) * 6
-    # integers: 4 x the Canto values, rounded and kept within 0 .. 2^20 - 1
+    # integers: 4 x the Canto values, rounded and kept within 0 .. 2^20 - 1; a detector at the
+    # Canto's top (262,143) at the Navios's (2^20 - 1, as a real Gallios copy stores it)
     expected = np.clip(np.rint(4.0 * tube.events[:, :5].astype(np.float64)), 0, 1048575)
+    expected[tube.events[:, :5] >= 262143] = 1048575
+    assert (tube.events[:, :5] >= 262143).any()
     np.testing.assert_array_equal(sample.raw[:, :5], expected)
 
 
@@ -223,8 +226,9 @@ def test_navios_lmd_style_as_the_corpus_lmd_files_are_laid_out(tmp_path: Path) -
     sample = read_fcs(path)
     assert sample.dataset == 1 and sample.markers[3:5] == ("HLA-DR PE", "CD14 PC5.5")
     assert sample.keywords["$CYT"] == "Navios" and sample.spillover.channels == ("FL2-A", "FL4-A")
-    np.testing.assert_array_equal(sample.raw[:, :5], np.clip(np.rint(4.0 * tube.events[:, :5].astype(float)), 0,
-                                                             1048575))
+    expected = np.clip(np.rint(4.0 * tube.events[:, :5].astype(float)), 0, 1048575)
+    expected[tube.events[:, :5] >= 262143] = 1048575  # a saturated detector at the top, as the Gallios copy stores it
+    np.testing.assert_array_equal(sample.raw[:, :5], expected)
     # the 2.0 dataset: scatter = copy // 1024; fluorescence within one channel (0.9 %) of the copy / 1024
     low = read_fcs(path, dataset=0)
     np.testing.assert_array_equal(low.raw[:, 0], sample.raw[:, 0] // 1024)

@@ -177,11 +177,31 @@ def choose_spillover(sample: Sample, spillover: Spillover | str | None) -> tuple
     return declared, []
 
 
+TOP_CHANNEL = 1024
+"""A channel's top of scale is its range's top 1/TOP_CHANNEL (one channel of a 10-bit scale)."""
+
+
 def at_top_of_scale(sample: Sample, columns: list[int]) -> dict[int, np.ndarray]:
-    """Per column of ``sample``: mask of the events at its top of scale (stored value at least
-    ``$PnR`` - 1); columns without a ``$PnR`` are left out."""
+    """Per column of ``sample``: mask of the events at its top of scale, where events pile up at
+    the top of the range: stored value at least ``$PnR`` - 1, or equal to the column's largest
+    stored value when that lies within the range's top 1/:data:`TOP_CHANNEL` (a Beckman LMD's
+    FCS 3.0 copy stores 15-bit values x 32, its top 1,048,544 of 1,048,576; a file rescaled from
+    a smaller range tops out a few steps under its ``$PnR``). Columns without a ``$PnR`` are left
+    out."""
     ranges = sample.channel_ranges()
-    return {c: sample.raw[:, c] >= ranges[c] - 1 for c in dict.fromkeys(columns) if ranges[c] > 0}
+    tops: dict[int, np.ndarray] = {}
+    for c in dict.fromkeys(columns):
+        if ranges[c] <= 0:
+            continue
+        raw = sample.raw[:, c]
+        limit = ranges[c] - 1
+        finite = raw if raw.dtype.kind != "f" else raw[np.isfinite(raw)]
+        if finite.size:
+            largest = float(finite.max())
+            if ranges[c] * (1 - 1 / TOP_CHANNEL) <= largest < limit:
+                limit = largest
+        tops[c] = raw >= limit
+    return tops
 
 
 def apply_strategy(sample: Sample, strategy: Strategy, spillover: Spillover | str | None = "file") -> GatingResult:

@@ -221,7 +221,11 @@ class MonocyteGate:
       cells' median CD14 at least this many lymphocyte SDs above the lymphocytes', unless the
       other evidence sets a CD14-dim cluster apart (stimulated or cryopreserved monocytes): its
       SSC at least ``dim_ssc_sds`` of its SSC SDs above the lymphocytes' (with granulocytes:
-      below theirs, and its CD14 that many of its SDs above theirs), the median CD14 of every
+      below theirs, and its CD14 that many of its SDs above theirs) and at most
+      ``max_dim_ssc_ratio`` times theirs in scale values (a granulocyte's, not a monocyte's, beyond);
+      without granulocytes, a side-scatter population of its own (its SSC density at least
+      ``min_dim_ssc_dip_ratio`` times the lowest between it and the lymphocytes: not the top edge
+      of a CD14 background rising with side scatter), the median CD14 of every
       event at its SSC and of the gated cells at least ``min_dim_cd14_separation_sds``
       lymphocyte SDs above the lymphocytes', and an estimated purity of at least
       ``min_dim_purity`` (in PBMC a CD14-bright cluster whose gated cells' median falls under
@@ -295,6 +299,7 @@ class MonocyteGate:
     min_cd14_separation_sds: float = 8.0
     min_dim_cd14_separation_sds: float = 2.5
     dim_ssc_sds: float = 4.0
+    max_dim_ssc_ratio: float = 6.0
     min_dim_purity: float = 0.9
     overlap_purity: float = 0.945
     debris_below_sds: float = 2.0
@@ -308,6 +313,7 @@ class MonocyteGate:
     overlap_steps: int = 10
     min_dip_ratio: float = 1.5
     min_dim_dip_ratio: float = 1.2
+    min_dim_ssc_dip_ratio: float = 1.5
     min_share: float = 0.001
     max_share: float = 0.4
     max_share_pbmc: float = 0.5
@@ -336,8 +342,9 @@ class MonocyteGate:
         lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
         monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
         granulocytes, share = self._granulocytes(x, y, monocytes)
+        ssc_ratio = self._ssc_ratio(data, monocytes, lymphocytes)
         dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, monocytes[0],
-                                 "the CD14-brightest cluster's")
+                                 "the CD14-brightest cluster's", ssc_ratio)
         window = self._window(monocytes, lymphocytes, granulocytes)
         gate, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
         gated = data.inside(gate) & parent  # what apply_strategy keeps: the polygon tested once
@@ -349,7 +356,8 @@ class MonocyteGate:
             # PBMC: a bright cluster whose gate reaches dimmer cells is judged as a dim one; a gate
             # more than one cluster SD dimmer than its cluster (or with granulocytes) holds other
             # cells and is refused below
-            dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'")
+            dim = self._dim_evidence(x, y, monocytes, lymphocytes, granulocytes, gated_cd14, "the gated cells'",
+                                     ssc_ratio)
         separation = self._check(x, y, gated_x.size, gated_cd14, monocytes, lymphocytes, granulocytes is not None,
                                  dim)
         purity = float(np.mean(mix.posterior(np.column_stack([gated_x, gated_y]), members))) if gated_x.size else 0.0
@@ -560,15 +568,30 @@ class MonocyteGate:
                   [x_lo, x_hi, y_gran + 0.01, y_hi]]
         return means, covs, bounds
 
+    def _ssc_ratio(self, data: GateData, monocytes: Core, lymphocytes: Core) -> float:
+        """The cluster's side scatter over the lymphocytes' in scale values (whatever the display
+        transform): monocytes lie 2-5 times the lymphocytes', neutrophils 6-15 times (inf when the
+        lymphocytes' scale value is not positive)."""
+        lymph, cluster = data.transform(self.dims[1]).inverse(np.array([lymphocytes[1], monocytes[1]])).tolist()
+        return cluster / lymph if lymph > 0 else float("inf")
+
     def _dim_evidence(self, x: np.ndarray, y: np.ndarray, monocytes: Core, lymphocytes: Core,
-                      granulocytes: tuple[float, float] | None, cd14: float, what: str) -> float | None:
+                      granulocytes: tuple[float, float] | None, cd14: float, what: str,
+                      ssc_ratio: float) -> float | None:
         """None when ``cd14`` (the median CD14 of the cluster or of the gated cells, ``what``: a
         possessive naming them) lies at least ``min_cd14_separation_sds`` lymphocyte SDs above
         the lymphocytes'. Under that, the other evidence that the cluster is a monocyte
         cluster, or GatingError naming what is missing: side scatter at least ``dim_ssc_sds`` of
         its SSC SDs above the lymphocytes' (and, with granulocytes, below theirs and CD14-brighter
-        than them); and the CD14 of every event at its side scatter (not only of those above the
-        CD14-positive cut, whose median cannot lie under it) at least ``min_dim_cd14_separation_sds``
+        than them) and at most ``max_dim_ssc_ratio`` times theirs in scale values (``ssc_ratio``,
+        :meth:`_ssc_ratio`: monocytes 2-5 times, granulocytes more; a tube whose CD14 was not
+        stained has its brightest cluster where the background rises highest, with the
+        granulocytes, and may have no granulocytes above it to model); without granulocytes, its
+        side-scatter density (within one of its SSC SDs) at least ``min_dim_ssc_dip_ratio`` times
+        the lowest between it and the lymphocytes (a population of its own, not the top edge of a
+        CD14 background rising with side scatter); and the CD14 of every event at its side
+        scatter (not only of those above the CD14-positive cut, whose median cannot lie under it)
+        at least ``min_dim_cd14_separation_sds``
         lymphocyte SDs above the lymphocytes'; and at most ``max_share_pbmc`` of the events
         within two of its SSC SDs (more are granulocytes). Returns that whole-band separation
         (SDs)."""
@@ -593,6 +616,21 @@ class MonocyteGate:
         if crowd > self.max_share_pbmc:  # the majority at that scatter: granulocytes, never monocytes
             raise GatingError(refused + f"it is a minority: {100 * crowd:.0f} % of the cells lie at its side scatter, "
                                         f"at most {100 * self.max_share_pbmc:g} % can be monocytes)")
+        if ssc_ratio > self.max_dim_ssc_ratio:
+            raise GatingError(refused + f"its side scatter is a monocyte's: it is {ssc_ratio:.1f} times the "
+                                        f"lymphocytes', at most {self.max_dim_ssc_ratio:g} for monocytes; more are "
+                                        "granulocytes: is CD14 stained?)")
+        if granulocytes is None:  # the highest-SSC cells: a side-scatter population, not an edge of the CD14 trend
+            centres, dens = density(y, y_lymph, mu_y + 3 * s_y, bins=128, smooth=2.0)
+            first, last = np.searchsorted(centres, [mu_y - s_y, mu_y + s_y]).tolist()
+            between = (centres > y_lymph) & (centres < mu_y - 2 * s_y)
+            valley = float(dens[between].min()) if between.any() else 0.0
+            ssc_dip = float(dens[first:last + 1].max()) / valley if valley > 0 else float("inf")
+            if ssc_dip < self.min_dim_ssc_dip_ratio:
+                raise GatingError(refused + f"it is a side-scatter population of its own: its side-scatter density "
+                                            f"is {ssc_dip:.2f} times the lowest between it and the lymphocytes', "
+                                            f"{self.min_dim_ssc_dip_ratio:g} needed; CD14 rising with side scatter "
+                                            "is background, not a stain)")
         band = select(x, np.abs(y - mu_y) < s_y)
         whole = (_robust(band)[0] - x_neg) / s_neg if band.size >= self.min_band_events else 0.0
         if whole < self.min_dim_cd14_separation_sds:
@@ -927,6 +965,11 @@ class GranulocyteGate:
             raise GatingError(refused + f"too few CD14-positive events away from the neutrophils' {marker} "
                                         f"({np.count_nonzero(positive)}) to serve as the monocytes' reference")
         core = positive & (x >= float(np.median(select(x, positive))))
+        mu_y, s_y = _robust(select(y, core))
+        # at the monocytes' own side scatter: cell pairs (a FACSCalibur records no pulse area, so
+        # none are excluded) lie higher, with a granulocyte's marker, and widened the monocytes'
+        # spread and the cut with it (septic 2 % monocytes: immature granulocytes let in, 3.5-6 % low)
+        core &= np.abs(y - mu_y) < self.ssc_top_sds * max(s_y, self.min_spread)
         level_m, sd_m = _robust(select(m, core))
         mu_y, s_y = _robust(select(y, core))
         sd_m = max(sd_m, self.min_spread)
@@ -945,6 +988,13 @@ class GranulocyteGate:
         crowd = np.count_nonzero(band & ((m - balanced) * side < 0)) / max(int(np.count_nonzero(core)), 1)
         crowded = crowd > self.max_crowd
         if crowded:
+            # the crowding cells (immature granulocytes, pairs) in the core lie toward the
+            # granulocytes: they pull its median and widen its two-sided spread, and the cut with
+            # them (septic 2 % monocytes on a FACSCalibur: 3.5-6.1 % low). The monocytes' spread
+            # from their side away from the granulocytes, their level the median within two of
+            # those SDs (three refinements)
+            level_m, sd_m = self._far_side(select(m, core), level_m, sd_m, side)
+            balanced = level_m + (level_g - level_m) * sd_m / (sd_m + sd_g)
             reach = min(abs(balanced - level_m), self.monocyte_sds * sd_m)
         else:  # recall first: at least uncrowded_sds monocyte SDs, short of one neutrophil SD from theirs
             reach = max(abs(balanced - level_m), min(self.uncrowded_sds * sd_m, abs(level_g - level_m) - sd_g))
@@ -991,6 +1041,20 @@ class GranulocyteGate:
                     f"({float(levels[np.argmax(counts)]):,.6g}; {100 * self.max_one_value:g} % at most): constant "
                     f"(not acquired?)")
         return None
+
+    def _far_side(self, values: np.ndarray, level: float, spread: float, side: float) -> tuple[float, float]:
+        """The level and robust SD of the monocytes' marker ``values`` (their core), the SD from
+        the side away from the granulocytes (``side``: +1 when the non-granulocytic cells lie above
+        them) and the level the median within two of those SDs, refined three times from ``level``
+        and ``spread`` (returned unchanged when too few events lie on the far side)."""
+        for _ in range(3):
+            far = values[(values - level) * side > 0]
+            if far.size < self.min_reference_events:
+                break
+            spread = max(_MAD * float(np.median(np.abs(far - level))), self.min_spread)
+            near = values[np.abs(values - level) < 2 * spread]
+            level = float(np.median(near)) if near.size else level
+        return level, spread
 
     def _ssc_range(self, data: GateData, y: np.ndarray) -> tuple[float, float]:
         """The polygons' side-scatter reach (display units): beyond the events', above a log axis's

@@ -266,7 +266,8 @@ _LARGEST = float(np.finfo(np.float64).max)
 
 def removed_limits(result: Any) -> dict[str, tuple[float | None, float | None]]:
     """Per channel, the scale-value range ``[low, high)`` outside which ``result`` removed events
-    before gating: at the top of scale (below the lowest value stored at ``$PnR`` - 1) on the
+    before gating: at the top of scale (below the lowest value stored there:
+    :func:`~assaykit.gating.apply.at_top_of_scale`) on the
     scatter and readout channels, and not finite on any channel. GatingError when a limit cannot
     separate them (a scale that is not increasing in the stored value)."""
     frame = result.frame

@@ -22,12 +22,13 @@ from assaykit.fcs.channels import Marker, find_channel
 from assaykit.fcs.writer import write_fcs
 from assaykit.gating import apply_strategy, load_strategy, parse_strategy
 from assaykit.gating.gates import BooleanGate, EllipseGate, IntervalGate, PolygonGate, QuadrantGate, RectangleGate
-from assaykit.gating.readout import measure, qc_flags, statistics
+from assaykit.gating.readout import measure, qc_findings, qc_flags, statistics
 from assaykit.simulate import (
     CHANNELS,
     LABELS,
     MARKERS,
     MONOCYTE_LABELS,
+    STYLES,
     Instrument,
     Scenario,
     _keywords,
@@ -466,3 +467,56 @@ def test_monocyte_gate_parameters_are_named_fields(simulated_run: Path) -> None:
     doc["populations"][-1]["gate"]["no_such_number"] = 1.0
     with pytest.raises(GatingError, match="population 'monocytes'"):
         parse_strategy(doc)
+
+
+def test_top_of_scale_where_events_pile_up_under_the_range(corpus: Path) -> None:
+    # a Beckman LMD's FCS 3.0 copy stores 15-bit values x 32: its top is 1,048,544 of $PnR 1,048,576
+    # (the review of issue 29: at $PnR - 1 only, coulter.lmd's 10.4 % at the top of FS and 21.6 % of
+    # SS went unseen and its monocyte gate was the saturated SS band); the FCS 2.0 dataset of the
+    # same file stores the same events at 1,023 of 1,024
+    from assaykit.gating.apply import at_top_of_scale
+
+    for name, tops in [("flowkit/coulter.lmd", {"FS": 1881, "SS": 3918, "FL2": 0, "FL4": 0}),
+                       ("cytoflow/instruments/Beckman Coulter - Cytomics FC500.LMD", {"FS": 217, "SS": 5299}),
+                       ("cytoflow/instruments/Beckman Coulter - Gallios.LMD", {"FS-A": 1872, "SS-A": 8})]:
+        sample = read_fcs(corpus / name)
+        found = at_top_of_scale(sample, [sample.channels.index(c) for c in tops])
+        assert {sample.channels[c]: int(m.sum()) for c, m in found.items()} == tops, name
+        # the 10-bit dataset (forward scatter first in both) has them at its $PnR - 1, with at most one
+        # more: an unsaturated event in its top channel (coulter.lmd's at 1,048,384 in the copy)
+        ten_bit_top = read_fcs(corpus / name, dataset=0).raw[:, 0] >= 1023
+        assert not (found[0] & ~ten_bit_top).any() and np.count_nonzero(ten_bit_top & ~found[0]) <= 1
+
+
+def test_top_of_scale_of_a_rescaled_file(tmp_path: Path) -> None:
+    # 10-bit values x 1,024 in a 20-bit range: the top is 1,047,552, 1,024 under $PnR; a channel
+    # whose largest value lies lower (nothing piles up at the top) has no event at its top
+    from assaykit.fcs.writer import write_fcs_integer
+    from assaykit.gating.apply import at_top_of_scale
+
+    rng = np.random.default_rng(5)
+    tenbit = np.column_stack([rng.integers(100, 1024, 5000), rng.integers(100, 1000, 5000)])
+    tenbit[:300, 0] = 1023
+    path = write_fcs_integer(tmp_path / "rescaled.fcs", tenbit * 1024, ["FS", "SS"], bits=32,
+                             ranges=[1048576, 1048576])
+    found = at_top_of_scale(read_fcs(path), [0, 1])
+    assert int(found[0].sum()) == int((tenbit[:, 0] == 1023).sum()) >= 300
+    assert not found[1].any()
+
+
+@pytest.mark.parametrize("style", ["canto", "navios", "navios-lmd", "fc500", "calibur"])
+def test_saturated_events_are_written_and_found_at_the_top_in_every_style(tmp_path: Path, style: str) -> None:
+    # the simulator's Navios styles wrote a saturated detector as 4 x 262,143 = 1,048,572, under the
+    # top a real Gallios copy stores (1,048,575 = $PnR - 1): 0 removed, no flag, saturated events gated
+    tube = simulate_blood(Scenario(n_events=30000, saturated_fraction=0.06), np.random.default_rng(3))
+    sample = read_fcs(write_tube(tmp_path / f"sat{STYLES[style].extension}", tube, style=style))
+    strategy = load_strategy()
+    result = apply_strategy(sample, strategy)
+    saturated = tube.labels == LABEL_CODES["saturated"]
+    ssc = result.frame.channels["SSC-A"]
+    assert sample.raw[saturated, ssc].max() == sample.channel_ranges()[ssc] - 1
+    assert saturated.sum() > 0.05 * saturated.size
+    assert saturated.sum() <= result.removed <= 1.25 * saturated.sum()
+    assert not (result.masks["monocytes"] & saturated).any()
+    codes = [f.code for f in qc_findings(result, strategy, measure(result, strategy))]
+    assert "saturated_events" in codes

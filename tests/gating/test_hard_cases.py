@@ -6,6 +6,7 @@ overlap the monocytes (the gate puts purity before recall and says what it left 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -297,9 +298,11 @@ def test_septic_blood_with_few_monocytes_is_right_or_refused(tmp_path: Path, fra
             truth = np.isin(tube.labels, MONOCYTE_LABELS)
             _, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
             assert abs(error) <= 0.03, (style, seed, error)
-    if fraction == 0.02:  # six of the nine refused by the pinned fit, naming the third marker that would separate them
+    if fraction == 0.02:  # all nine refused, five by the pinned fit, naming the third marker that would separate them
+        # (the Navios seed 40 as the Canto's since its saturated scatter events, written at the top of
+        # scale, are removed as the Canto's are: the granulocytes a majority at the cluster's scatter)
         pinned = [m for m in refused if "as their CD14-bright side counts them" in m]
-        assert len(pinned) == 6 and all("CD15 or CD45" in m for m in pinned), refused
+        assert len(refused) == 9 and len(pinned) == 5 and all("CD15 or CD45" in m for m in pinned), refused
 
 
 def test_septic_refusals_name_the_hla_dr_negative_cells(tmp_path: Path) -> None:
@@ -471,3 +474,68 @@ def test_a_collapsed_mixture_names_the_axis_that_piles(tmp_path: Path) -> None:
                                           r"line \(\d+ % of the events fitted at one value of CD14: is its channel "
                                           r"saturated or constant, or compensated from one that is\?\)"):
         apply_strategy(sample, lifted)
+
+
+def _cd14_unstained(tmp_path: Path, lost: float) -> tuple[Path, np.ndarray]:
+    """A whole-blood tube (simulate --seed 7's first) whose CD14 was not stained: its CD14 the
+    lymphocytes' background rising with side scatter (x 1-6), ``lost`` of its granulocytes gone
+    (uneven lysis); the file and the event labels."""
+    from assaykit.fcs.writer import write_fcs
+
+    tube = simulate_blood(specimen_scenario("whole_blood"), np.random.default_rng(7))
+    sample = read_fcs(write_tube(tmp_path / "stained.fcs", tube))
+    rng = np.random.default_rng(1)
+    keep = ~(np.isin(tube.labels, (CODES["neutrophil"], CODES["eosinophil"])) & (rng.random(tube.labels.size) < lost))
+    events = sample.events[keep].copy()
+    cd14, ssc = sample.channels.index("PerCP-Cy5-5-A"), sample.channels.index("SSC-A")
+    background = sample.events[tube.labels == CODES["lymphocyte"], cd14]
+    events[:, cd14] = rng.choice(background, size=len(events)) * (1 + 5 * events[:, ssc] / events[:, ssc].max())
+    keywords = {k: v for k, v in sample.keywords.items() if k == "$SPILLOVER" or re.fullmatch(r"\$P\d+R", k)}
+    return write_fcs(tmp_path / "unstained.fcs", events, sample.channels, sample.markers, keywords), tube.labels[keep]
+
+
+@pytest.mark.parametrize("lost", [0.0, 0.3, 0.5, 0.7, 0.9])
+def test_whole_blood_without_cd14_stain_is_refused(tmp_path: Path, lost: float) -> None:
+    # the review of issue 29: with 30 % of the granulocytes lost the neutrophils (at 13 x the
+    # lymphocytes' side scatter, under half the cells) passed as CD14-dim PBMC monocytes: 5,777
+    # gated, 0 of 1,686 monocytes among them, reported with warnings only
+    path, _ = _cd14_unstained(tmp_path, lost)
+    with pytest.raises(GatingError, match=r"unless (it is a minority|its side scatter is a monocyte's: it is 1\d\.\d "
+                                          r"times the lymphocytes')"):
+        apply_strategy(read_fcs(path), load_strategy(), "file")
+
+
+def test_a_cd14_that_rises_with_side_scatter_is_not_a_dim_cluster(tmp_path: Path, corpus: Path) -> None:
+    # the review of issue 29: the corpus's coulter.lmd (an FC500 tube, FL4 taken for CD14 and FL2 for
+    # HLA-DR) has one FL4 population whose level rises with side scatter and no CD14-bright cells; its
+    # "CD14-dim cluster" was the top edge of that trend (2,754 gated at 2.9 SDs; after the saturated
+    # SS band left, 4,020 at 4.8 SDs refused only on an 88.7 % purity, 90 % needed). A monocyte
+    # cluster without granulocytes is a side-scatter population of its own; that edge is not
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "gating" / "monocyte-hladr.yaml").read_text()
+    text = re.sub(r"aliases: \[PerCP-Cy5-5-A.*\]", "aliases: [FL4]", text)
+    text = re.sub(r"aliases: \[PE-A, FL2-H.*\]", "aliases: [FL2]", text)
+    (tmp_path / "fc.yaml").write_text(text)
+    with pytest.raises(GatingError, match=r"unless it is a side-scatter population of its own: its side-scatter "
+                                          r"density is 0\.\d+ times the lowest between it and the lymphocytes'"):
+        apply_strategy(read_fcs(corpus / "flowkit/coulter.lmd"), load_strategy(tmp_path / "fc.yaml"), "file")
+
+
+def test_septic_blood_with_cd15_on_a_facscalibur_at_2_percent(tmp_path: Path) -> None:
+    # the review of issue 29: 5 of 8 such tubes read 3.5-6.1 % low at an estimated purity of 99 %+.
+    # A FACSCalibur records no pulse area: its pairs stay, and with the immature granulocytes that
+    # crowd the monocytes they widened the monocytes' CD15 reference (two-sided spread, median pulled
+    # toward the granulocytes), so the CD15 cut let the immature granulocytes' CD15-dimmer tail in
+    # (seed 1: 229 gated, HLA-DR negative); from the far side of the monocytes, at their own side
+    # scatter, 0-1.8 % low (each step of its 10-bit HLA-DR scale is 0.9 %)
+    errors = []
+    for seed in range(1, 9):
+        scenario = septic_scenario(third_marker="CD15", monocyte_fraction=0.02)
+        tube, result = _gate(tmp_path, scenario, seed, "calibur")
+        truth = np.isin(tube.labels, MONOCYTE_LABELS)
+        f1, error = f1_error(result.masks["monocytes"], truth, result.frame.scale("HLA-DR"))
+        immature = np.count_nonzero(result.masks["monocytes"] & (tube.labels == CODES["immature_granulocyte"]))
+        assert f1 >= 0.95 and immature <= 0.05 * np.count_nonzero(truth), (seed, f1, immature)
+        assert result.findings["granulocytes"]["purity_first"]
+        errors.append(error)
+    assert max(abs(e) for e in errors) <= 0.02, errors
