@@ -39,6 +39,9 @@ COLUMNS = ["file", "well", "patient", "timepoint", "condition", "workspace_sampl
 # --- statistics ------------------------------------------------------------------------------------
 
 
+MAX_UNKNOWN_ROWS = 50
+"""Rows of a manual file naming no tube of the run listed in agreement.csv/html (the rest counted in a note)."""
+
 def f1_score(ours: np.ndarray, theirs: np.ndarray) -> float | None:
     """F1 (Dice) of two event masks: 2 |A and B| / (|A| + |B|); None when both are empty."""
     total = int(ours.sum()) + int(theirs.sum())
@@ -361,7 +364,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
                     if r.get("role") not in BLOOD and r["file"] in matched)
     if others:
         notes.append(f"not compared, not blood tubes: {', '.join(others)}")
-    for extra in unknown:
+    for extra in unknown[:MAX_UNKNOWN_ROWS]:  # the rest counted in the note: a file naming no tube stays small
         out: dict[str, Any] = {k: None for k in COLUMNS}
         out.update({k: "" for k in ("well", "patient", "timepoint", "condition", "workspace_sample", "population")},
                    file=extra.file, manual_count=_count(extra.monocytes), manual_hladr=extra.hladr_mfi,
@@ -371,7 +374,8 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         tubes.append(TubeAgreement(out))
     if unknown:
         shown = ", ".join(quote(r.file) for r in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}")
+        notes.append(f"{len(unknown)} row(s) of the manual file name no tube of the scored run: {shown}"
+                     + (f" (the first {MAX_UNKNOWN_ROWS} listed as rows)" if len(unknown) > MAX_UNKNOWN_ROWS else ""))
     described = ", ".join(f"{k}={escape(v)}" for k, v in table.columns.items() if v)
     if gate is not None:
         described += f"; gate {escape(gate)}"

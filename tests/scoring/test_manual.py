@@ -271,6 +271,23 @@ def test_duplicates_missing_and_unknown_files(scored: tuple[Path, Path], tmp_pat
     assert agreement.bland_altman is not None and agreement.bland_altman.n == 2 and agreement.passing_bablok is None
 
 
+def test_rows_naming_no_tube_listed_up_to_a_bound(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    """A manual file of 20,000 rows naming no tube (an export of another study) gives the run's tubes
+    and 50 of those rows, the rest counted in the note: the review of issue 29 found 400,000 such rows
+    written into an 85 MB agreement.html."""
+    from assaykit.scoring.agreement import MAX_UNKNOWN_ROWS
+
+    _, out = scored
+    lines = ["file,monocytes,hladr_mfi"] + [f"Other_{i:05d}.fcs,10,100" for i in range(20000)]
+    agreement = compare_manual(out, _write(tmp_path / "other.csv", "\n".join(lines) + "\n"))
+    strangers = [t for t in agreement.tubes if t.row["note"].endswith("not a tube of the scored run")]
+    assert MAX_UNKNOWN_ROWS == 50 and len(strangers) == 50
+    assert strangers[0].row["file"] == "Other_00000.fcs" and strangers[-1].row["file"] == "Other_00049.fcs"
+    assert any(n.startswith("20000 row(s) of the manual file name no tube of the scored run: 'Other_00000.fcs'")
+               and n.endswith("(the first 50 listed as rows)") for n in agreement.notes)
+    assert len(agreement.tubes) == len(strangers) + len(_truth(scored[0]))
+
+
 def test_cli_usage_errors(scored: tuple[Path, Path], tmp_path: Path) -> None:
     _, out = scored
     lab = _write(tmp_path / "lab.csv", "file,monocytes,hladr_abc\nSpecimen_001_A1_A01.fcs,10,5000\n")
