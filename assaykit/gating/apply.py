@@ -33,18 +33,23 @@ class GatingFrame:
         self.missing: dict[str, str] = {}  # optional markers this file lacks -> why
         self.findings: dict[str, Any] = {}  # what automatic gates found while fitting
         self.cache: dict[str, Any] = {}  # what readers of the result compute once (interop.export)
+        lacking: list[tuple[str, str]] = []  # required markers not found: every one named in one line
         for name, marker in strategy.markers.items():
             try:
                 self.channels[name] = find_channel(marker, sample.channels, sample.markers,
                                                    others=list(strategy.markers.values()))
             except ChannelNotFoundError as exc:  # an optional marker may be absent from the file
                 if name not in strategy.optional:
-                    raise GatingError(exc.message, sample.path) from None
+                    lacking.append((name, exc.message))
+                    continue
                 self.missing[name] = exc.message
             except GatingError as exc:  # a channel naming it that cannot measure it alone (a lineage cocktail)
                 if name not in strategy.optional or strategy.markers[name].aliases:
                     raise GatingError(exc.message, sample.path) from None
                 self.missing[name] = exc.message  # an optional marker found by label only: as if absent
+        if lacking:
+            more = [repr(name) for name, _ in lacking[1:]]
+            raise GatingError(lacking[0][1] + (f"; not found either: {', '.join(more)}" if more else ""), sample.path)
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}

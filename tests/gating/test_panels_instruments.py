@@ -200,3 +200,14 @@ def test_navios_lmd_run_scored_names_its_instrument_and_date(tmp_path: Path) -> 
     for name, row in truth.items():
         assert samples.loc[name, "error"] == "" and samples.loc[name, "compensation"] == "$SPILLOVER (2 channels)"
         assert samples.loc[name, "hladr_abc"] == pytest.approx(float(row["true_abc"]), rel=0.03), name
+
+
+def test_every_missing_marker_named_in_one_line(corpus: Path) -> None:
+    """An FC500 list-mode file read by default (its FCS 3.0 copy: FS SS FL1 ... FL5, no labels)
+    lacks both CD14 and HLA-DR: the one line names CD14 with the names it looked for, then HLA-DR,
+    so the lab maps both at once (issue 29 review: one missing marker per run)."""
+    with pytest.raises(GatingError) as caught:
+        apply_strategy(read_fcs(corpus / "flowkit" / "coulter.lmd"), load_strategy())
+    message = caught.value.message
+    assert message.startswith("marker 'CD14' not found: no $PnS label names it")
+    assert message.endswith("; not found either: 'HLA-DR'") and message.count("not found") == 2
