@@ -22,13 +22,18 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
     """Compensated values (float64) of the channels ``names``, by column index: the events of
     those channels times the inverse of ``matrix`` (rows: dyes, columns: detectors, in the order
     of ``names``; a name is found as :func:`~assaykit.fcs.channels.channel_index` finds it, so a
-    matrix naming ``PE-A`` applies to R's ``PE.A``). Problems raise ``error`` naming the sample's
-    file."""
+    matrix naming ``PE-A`` applies to R's ``PE.A``; a matrix naming one channel twice is refused).
+    Problems raise ``error`` naming the sample's file."""
     found = [channel_index(n, sample.channels) for n in names]
     missing = [n for n, i in zip(names, found, strict=True) if i is None]
     if missing:
         raise error(f"compensation names channels not in the file: {', '.join(missing)}", sample.path)
     columns = [i for i in found if i is not None]
+    twice = [f"{names[a]!r} and {names[b]!r}" if names[a] != names[b] else repr(names[a])
+             for a in range(len(columns)) for b in range(a + 1, len(columns)) if columns[a] == columns[b]]
+    if twice:  # two rows of the matrix for one detector: which one compensates it is unknown
+        raise error(f"the compensation matrix names channel {twice[0]} twice: each detector must appear once",
+                    sample.path)
     try:
         inverse = np.linalg.inv(matrix)
     except np.linalg.LinAlgError:

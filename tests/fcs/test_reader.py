@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +118,27 @@ def test_latin1_and_utf8_values(tmp_path: Path) -> None:
     assert read_fcs(_write(tmp_path, latin, "l.fcs")).keywords["$OP"] == "Ménard µ  "
 
 
-def test_duplicate_channel_names(tmp_path: Path) -> None:
-    blob = build_fcs(FLOATS, names=["FL1", "FL1", "FL2"], markers=["CD14", "", "HLA-DR PE"])
-    sample = read_fcs(_write(tmp_path, blob))
-    assert sample.channels == ("FL1", "FL1", "FL2")
-    assert sample.markers == ("CD14", "", "HLA-DR PE")
+@pytest.mark.parametrize(("names", "message"), [
+    (["FL1", "FL1", "FL2"], "channels 1 and 2 are both named 'FL1'"),
+    (["PE-A", "FL2", "PE-A"], "channels 1 and 3 are both named 'PE-A'"),
+    (["PE-A", "FL2", "pe.a"], "channels 1 and 3 are both named 'PE-A' and 'pe.a' (one name)"),
+])
+def test_duplicate_channel_names_are_refused(tmp_path: Path, names: list[str], message: str) -> None:
+    # FCS requires unique $PnN: every lookup by name would take the first in file order (a
+    # relabelled tube read its AB/C 21 % off from the other PE-A, exit 0); refused wherever read
+    from assaykit.fcs import read_fcs_text
+
+    path = _write(tmp_path, build_fcs(FLOATS, names=names, markers=["CD14", "", "HLA-DR PE"]))
+    for read in (read_fcs, read_fcs_text):
+        with pytest.raises(FCSFormatError, match=re.escape(message)) as caught:
+            read(path)
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_names_alike_but_distinct_are_read(tmp_path: Path) -> None:
+    # FSCA is a name of its own (channel_index does not take it for FSC-A): both kept
+    sample = read_fcs(_write(tmp_path, build_fcs(FLOATS, names=["FSC-A", "FSCA", "FL2"])))
+    assert sample.channels == ("FSC-A", "FSCA", "FL2")
 
 
 def test_supplemental_text(tmp_path: Path) -> None:
