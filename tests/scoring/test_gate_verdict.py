@@ -82,7 +82,8 @@ def test_gate_keeps_a_sound_value(lmd_run: Path) -> None:
                                      str(lmd_run / "beads_lot.yaml"), "--json"])
     assert gated.exit_code == 0, gated.output
     doc = json.loads(gated.output)
-    truth = {r["file"]: r for r in csv.DictReader(open(lmd_run / "truth.csv", newline=""))}
+    with open(lmd_run / "truth.csv", newline="") as handle:
+        truth = {r["file"]: r for r in csv.DictReader(handle)}
     assert doc["calibrated"]["withheld"] == [] and doc["calibrated"]["value"] is not None
     assert doc["calibrated"]["value"] == pytest.approx(float(truth["Specimen_001_A1_A01.LMD"]["true_abc"]),
                                                        rel=0.1)
