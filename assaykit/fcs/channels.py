@@ -54,9 +54,35 @@ def _is_area(channel: str) -> bool:
     return bool(tokens) and (tokens[-1] in ("a", "area", "lina", "loga") or "int" in tokens[1:])
 
 
-def _area_first(matched: list[int], channels: Sequence[str]) -> int:
-    """Of the channel indices ``matched``, the first area channel (:func:`_is_area`), else the
-    first."""
+_PULSE_WORDS = frozenset({"a", "h", "w", "area", "height", "width", "int", "peak", "tof", "integral"})
+_AMPLIFIER_OF = {"lina": "lin", "linh": "lin", "loga": "log", "logh": "log"}
+
+
+def _signal(channel: str) -> tuple[str, ...]:
+    """What a channel name says it records, pulse measure aside: its tokens without the pulse
+    words (``PE-A`` and ``PE-H`` are one signal, ``FL4 INT LOG`` and ``FL4 PEAK LOG`` one), the
+    amplifier kept (``FL2 Lin`` and ``FL2 Log`` are two: the linear and the log copy of one
+    detector, on different scales)."""
+    tokens = [_AMPLIFIER_OF.get(t, t) for t in _TOKENS.findall(channel.lower())]
+    return tuple(t for t in tokens if t not in _PULSE_WORDS) or tuple(tokens)
+
+
+def _area_first(matched: list[int], channels: Sequence[str], what: str, labels: Sequence[str] = ()) -> int:
+    """Of the channel indices ``matched``, all recording one signal (:func:`_signal`: the area,
+    height and width of one detector), the first area channel (:func:`_is_area`), else the first.
+    Channels recording different signals -- two detectors labelled alike, or the Lin and Log
+    copies of one detector -- are refused (GatingError naming each with its label from ``labels``:
+    ``what`` says what they name); file order never decides."""
+    signals = {_signal(channels[i]) for i in matched}
+    if len(signals) > 1:
+        listed = ", ".join(repr(channels[i]) + (f" ({labels[i]!r})" if i < len(labels) and labels[i] else "")
+                           for i in matched)
+        lin_log = len({s[:-1] for s in signals if s and s[-1] in ("lin", "log")} | {
+            s for s in signals if not s or s[-1] not in ("lin", "log")}) == 1
+        kind = ("the linear and the log copies of one detector, on different scales" if lin_log
+                else "different detectors")
+        raise GatingError(f"{what}: {len(matched)} channels name it, {listed}: {kind}; which one measures it is "
+                          "never decided by file order: label it on one channel only")
     areas = [i for i in matched if _is_area(channels[i])]
     return (areas or matched)[0]
 
@@ -273,7 +299,7 @@ def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], lab
                                                                                          else frozenset()))
                                 for name in names)]
     if matched:
-        return _area_first(matched, channels)
+        return _area_first(matched, channels, f"bead fluorochrome {fluorochrome.name}", labels)
     raise GatingError(
         f"{fluorochrome.name} channel not found: no channel is named "
         f"{' / '.join(repr(n) for n in [fluorochrome.name, *fluorochrome.aliases])} and no $PnS label names "
@@ -325,7 +351,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
                   for i in matched}
         alone = [i for i in matched if shared[i] is None]
         if alone:
-            return _area_first(alone, channels)
+            return _area_first(alone, channels, f"marker {marker.name!r}", texts if texts is labels else ())
         if matched:
             first = matched[0]
             raise GatingError(
