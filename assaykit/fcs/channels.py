@@ -321,6 +321,11 @@ def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker], ch
             return other.name
     tokens = words.split()
     cd_numbers = ["".join(tokens[i:i + 2]) for i in range(len(tokens) - 1) if tokens[i] == "cd"]
+    for i in range(len(tokens) - 2):  # an isoform of a CD number (CD45RA, CD45RO, CD45RAFITC)
+        after = tokens[i + 2]
+        isoform = after if after in _ISOFORMS else next((g for g in _ISOFORM_GLUED if after.startswith(g)), "")
+        if tokens[i] == "cd" and tokens[i + 1].isdigit() and isoform:
+            return f"CD{tokens[i + 1]}{isoform.upper()} (an isoform, another marker)"
     found = [t for t in cd_numbers if _CD_NUMBER.fullmatch(t) and t != own]
     if found:
         return found[0].upper()
