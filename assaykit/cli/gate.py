@@ -61,14 +61,17 @@ def _say_document(tube: Any) -> None:
     names = tube.names
     width = max((len(n) for n in names.values()), default=4) + 2
     say(f"{tube.path}  ({tube.source}: {tube.document_path.name}, {tube.sample.n_events:,} events)")
-    say(f"  {'gate':<{width}}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace
-                                                                   else ""))
+    theirs_all = [v for v in (tube.flowjo or {}).values() if v is not None]
+    # each number column as wide as its widest value (a workspace's count is bounded, not a tube's size)
+    column = max([10, *(len(f"{v:,}") + 2 for v in [*tube.counts.values(), *theirs_all])])
+    say(f"  {'gate':<{width}}{'type':<12}{'events':>{column}}" + (f"{'FlowJo':>{column}}{'on edge':>10}"
+                                                                   if workspace else ""))
     for ident, count in tube.counts.items():
         extra = ""
         if workspace:
             theirs = tube.flowjo.get(ident)
-            extra = f"{'-' if theirs is None else f'{theirs:,}':>10}{tube.edges.get(ident, ''):>10}"
-        say(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>10,}{extra}")
+            extra = f"{'-' if theirs is None else f'{theirs:,}':>{column}}{tube.edges.get(ident, ''):>10}"
+        say(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>{column},}{extra}")
     if tube.edges:
         say("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
                    "may differ (assaykit docs interop)")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io.xmlnumbers import xml_double
 from ..errors import AssayKitError, GatingError
 from .channels import channel_index
 from .reader import Sample, Spillover
@@ -144,7 +145,10 @@ def _matrix_of(node: object, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     try:
         for row in node.iter(f"{{{_NS['transforms']}}}spillover"):  # type: ignore[attr-defined]
             for cell in row.iter(f"{{{_NS['transforms']}}}coefficient"):
-                matrix[index[row.get(param_key)], index[cell.get(param_key)]] = float(cell.get(value_key))
+                value = xml_double(cell.get(value_key))
+                if value is None:
+                    raise ValueError(cell.get(value_key))
+                matrix[index[row.get(param_key)], index[cell.get(param_key)]] = value
     except (KeyError, TypeError, ValueError):
         raise GatingError("a workspace compensation matrix names an unknown parameter or a non-number",
                           path) from None
@@ -267,11 +271,8 @@ def flowjo9_compensation(root: Any, sample: Any, path: Path, canon: Any) -> tupl
         cells: dict[str, float] = {}
         for cell in row.findall("ChannelValue"):
             text = cell.get("value", "")
-            try:
-                value = float(text)
-            except ValueError:
-                value = float("nan")
-            if not np.isfinite(value):
+            value = xml_double(text)
+            if value is None:
                 raise _fail9(cell, f"value={text[:30]!r} is not a finite number", path)
             cells[canon(cell.get("name", ""))] = value
         if set(cells) != set(names) or not all(names):
