@@ -271,9 +271,10 @@ FLUOROCHROME_WORDS: frozenset[str] = frozenset({
 """Letter tokens of fluorochrome names (``PE``, ``PerCP-Cy5.5``, ``APC-H7``, ``BV421``,
 ``Alexa Fluor 488``, Beckman's ``PC7``, ``ECD``, ``RD1``, ``Krome Orange`` ...)."""
 
-_DESCRIPTIVE_WORDS = frozenset({"nm", "lp", "bp", "sp", "laser", "filter", "anti", "human", "hu", "comp", "mab"})
+_DESCRIPTIVE_WORDS = frozenset({"nm", "lp", "bp", "sp", "laser", "filter", "anti", "human", "hu", "comp", "mab",
+                                "forward", "side", "scatter", "light"})
 """Letter tokens that describe a detector or a reagent without naming what it binds (``488nm``,
-``740LP``, ``Anti-``, ``Comp-``)."""
+``740LP``, ``Anti-``, ``Comp-``, ``Forward Scatter``)."""
 
 _FLUOROCHROME_KEYS = frozenset(
     [_key(n) for names in FLUOROCHROME_NAMES.values() for n in names]
