@@ -281,3 +281,17 @@ def test_the_digest_is_taken_when_asked_for_from_the_bytes_read(tmp_path: Path) 
     path.write_bytes(original[:-8] + b"CHANGED!")
     assert sample.sha256 == hashlib.sha256(original).hexdigest() != hashlib.sha256(path.read_bytes()).hexdigest()
     assert vars(sample)["sha256"] is sample.sha256  # kept after the first access
+
+
+def test_a_compensation_matrix_naming_one_channel_twice_is_refused(tmp_path: Path) -> None:
+    from assaykit import GatingError
+    from assaykit.fcs.compensation import compensate
+
+    sample = read_fcs(_write(tmp_path, build_fcs(FLOATS, names=["FL1", "FL2", "FL3"])))
+    matrix = np.array([[1.0, 0.1], [0.2, 1.0]])
+    with pytest.raises(GatingError, match=r"names channel 'FL2' and 'fl2' twice: each detector must appear once"):
+        compensate(sample, matrix, ["FL2", "fl2"])
+    compensated = compensate(sample, matrix, ["FL1", "FL2"])  # two detectors: compensated as the matrix says
+    expected = sample.events[:, :2].astype(np.float64) @ np.linalg.inv(matrix)
+    np.testing.assert_allclose(compensated[0], expected[:, 0])
+    np.testing.assert_allclose(compensated[1], expected[:, 1])
