@@ -209,28 +209,22 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
         return dict(keywords)
 
 
-_NAME_TOKENS = re.compile(r"[a-z]+|[0-9]+")
-
-
 def _check_unique_names(keywords: Mapping[str, str]) -> None:
-    """Refuse (TextError naming it) a dataset where two channels share a ``$PnN``: FCS requires
-    unique names, and every lookup by name would take the first in file order without a word. Names
-    are compared as :func:`.channels.channel_index` finds them (``PE-A``, ``pe-a`` and ``PE.A`` are
-    one name). An absent ``$PnN`` reads as ``Pn`` (unique)."""
+    """Refuse (TextError naming it) a dataset where two channels share a ``$PnN`` (blanks around it
+    aside): FCS requires unique names, and every lookup by name would take the first in file order
+    without a word. Names only alike (``PE-A`` and ``PE/A``) are distinct: a lookup spelling one
+    exactly finds it. An absent ``$PnN`` reads as ``Pn``."""
     try:
         count = int(keywords.get("$PAR", "0").strip() or 0)
     except ValueError:
         return  # the layout check refuses it with its own message
-    seen: dict[tuple[str, ...] | str, tuple[int, str]] = {}
+    seen: dict[str, int] = {}
     for n in range(1, min(count, 100_000) + 1):
         name = keywords.get(f"$P{n}N", f"P{n}").strip()
-        key: tuple[str, ...] | str = tuple(_NAME_TOKENS.findall(name.lower())) or name
-        if key in seen:
-            first, first_name = seen[key]
-            same = repr(name) if first_name == name else f"{first_name!r} and {name!r} (one name)"
-            raise TextError(f"channels {first} and {n} are both named {same} ($P{first}N, $P{n}N): FCS requires "
-                            "unique channel names, and which one a marker is read from would be a guess")
-        seen[key] = (n, name)
+        if name in seen:
+            raise TextError(f"channels {seen[name]} and {n} are both named {name!r} ($P{seen[name]}N, $P{n}N): FCS "
+                            "requires unique channel names, and which one a marker is read from would be a guess")
+        seen[name] = n
 
 
 def _open(path: Path) -> io.BufferedReader:
