@@ -69,20 +69,25 @@ def test_missing_file_exit_2(tmp_path: Path, name: str) -> None:
 
 def test_convert_csv_and_npy(tmp_path: Path) -> None:
     values = np.array([[1, 2, 3], [40, 50, 60]])
-    blob = build_fcs(values, datatype="I", widths=[16] * 3, names=["FSC-A", "FL1", "FL1"],
+    blob = build_fcs(values, datatype="I", widths=[16] * 3, names=["FSC-A", "FL1", "FL2"],
                      extra=[("$P2G", "2")])
     blob = blob.replace(b"$P2E/0,0/", b"$P2E/0,0/")
     path = tmp_path / "in.fcs"
     path.write_bytes(blob)
     assert runner.invoke(app, ["convert", str(path), str(tmp_path / "o.csv")]).exit_code == 0
     lines = (tmp_path / "o.csv").read_text().splitlines()
-    assert lines[0] == "FSC-A,FL1,FL1_2" and lines[1] == "1,1,3" and lines[2] == "40,25,60"
+    assert lines[0] == "FSC-A,FL1,FL2" and lines[1] == "1,1,3" and lines[2] == "40,25,60"
     assert runner.invoke(app, ["convert", str(path), str(tmp_path / "r.csv"), "--raw"]).exit_code == 0
     assert (tmp_path / "r.csv").read_text().splitlines()[2] == "40,50,60"
     assert runner.invoke(app, ["convert", str(path), str(tmp_path / "o.npy"), "--raw"]).exit_code == 0
     np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), values)
     bad = runner.invoke(app, ["convert", str(path), str(tmp_path / "o.txt")])
     assert bad.exit_code == 2 and "must end in .csv or .npy" in bad.stderr
+    twice = tmp_path / "twice.fcs"  # two channels of one $PnN: refused, as everywhere a file is read
+    twice.write_bytes(build_fcs(values, datatype="I", widths=[16] * 3, names=["FSC-A", "FL1", "FL1"]))
+    refused = runner.invoke(app, ["convert", str(twice), str(tmp_path / "t.csv")])
+    assert refused.exit_code == 2 and "channels 2 and 3 are both named 'FL1'" in refused.stderr
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_convert_dataset(corpus: Path, tmp_path: Path) -> None:

@@ -61,14 +61,17 @@ def _say_document(tube: Any) -> None:
     names = tube.names
     width = max((len(n) for n in names.values()), default=4) + 2
     say(f"{tube.path}  ({tube.source}: {tube.document_path.name}, {tube.sample.n_events:,} events)")
-    say(f"  {'gate':<{width}}{'type':<12}{'events':>10}" + (f"{'FlowJo':>10}{'on edge':>10}" if workspace
-                                                                   else ""))
+    theirs_all = [v for v in (tube.flowjo or {}).values() if v is not None]
+    # each number column as wide as its widest value (a workspace's count is bounded, not a tube's size)
+    column = max([10, *(len(f"{v:,}") + 2 for v in [*tube.counts.values(), *theirs_all])])
+    say(f"  {'gate':<{width}}{'type':<12}{'events':>{column}}" + (f"{'FlowJo':>{column}}{'on edge':>10}"
+                                                                   if workspace else ""))
     for ident, count in tube.counts.items():
         extra = ""
         if workspace:
             theirs = tube.flowjo.get(ident)
-            extra = f"{'-' if theirs is None else f'{theirs:,}':>10}{tube.edges.get(ident, ''):>10}"
-        say(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>10,}{extra}")
+            extra = f"{'-' if theirs is None else f'{theirs:,}':>{column}}{tube.edges.get(ident, ''):>10}"
+        say(f"  {names[ident]:<{width}}{tube.kind(ident):<12}{count:>{column},}{extra}")
     if tube.edges:
         say("  on edge: events within one display bin of a polygon/ellipse edge, where FlowJo's binned count "
                    "may differ (assaykit docs interop)")
@@ -95,7 +98,8 @@ def _say_tube(tube: Any, beads: Path | None) -> None:
         say(f"  {verdict.describe()}")
     if calibrated is not None:
         shown = "-" if calibrated.value is None else f"{calibrated.value:,.0f}"
-        say(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads})")
+        why = f"; withheld: {', '.join(c.value for c in calibrated.withheld)}" if calibrated.withheld else ""
+        say(f"  {readout.marker} {calibrated.statistic}: {shown} {calibrated.unit} (bead calibration {beads}{why})")
     for flag in tube.findings:
         say(f"  QC: {flag}")
 
@@ -137,7 +141,9 @@ def gate(
     parent (a name, or root), type (the gate's kind), auto (an automatic gate's method, else
     null), count, percent_of_parent (4 decimals), flowjo_count and edge_events (null unless from
     a FlowJo workspace). --membership columns are the populations' names.
-    With --beads, a withheld calibration prints its verdict and reasons, gives no AB/C and exits 1.
+    With --beads, the AB/C is judged as `score` judges each tube (`assaykit docs scoring`, "Verdicts"):
+    a withheld calibration, beads read on another channel or at another voltage, or any other error
+    finding withholds it -- no AB/C, the codes printed (calibrated.withheld in --json), exit 1.
 
     With --strategy DOC.xml, a GatingML 2.0 document: every gate of the document on FILE, with its
     own compensation and transforms, named by its gating:id (`assaykit docs interop`). With
@@ -198,8 +204,8 @@ def gate(
         print_json(tube.to_dict())
     else:
         _say_tube(tube, beads)
-    if tube.calibration_verdict is not None and not tube.calibration_verdict.usable:
-        raise typer.Exit(1)  # the calibration is withheld: no AB/C (docs/scoring.md, "Verdicts")
+    if tube.calibrated is not None and tube.calibrated.withheld:
+        raise typer.Exit(1)  # withheld by the rule score applies (docs/scoring.md, "Verdicts"): no AB/C
 
 
 def _inputs(strategy: Path | None, specimen: Any, beads: Path | None, lot: Path | None, bead_values: str | None,

@@ -50,12 +50,23 @@ def _key(name: str) -> str:
     return "".join(_TOKENS.findall(name.lower()))
 
 
+_ISOFORM_GLUED = ("ra", "rb", "rc", "ro")
+"""An isoform written without a separator before its fluorochrome (``CD45RAFITC``: the tokens
+``cd 45 rafitc``): a token starting with one of these, right after the name, is the isoform."""
+
+
 def _spells(label: str, names: Sequence[str], not_before: frozenset[str] = frozenset()) -> bool:
     """True when consecutive tokens of ``label`` spell one of ``names`` (token comparison) and
-    the token after them, if any, is not one of ``not_before``."""
+    the token after them, if any, is not one of ``not_before`` (with :data:`_ISOFORMS`: nor glued
+    to its fluorochrome, :data:`_ISOFORM_GLUED`)."""
     tokens = _TOKENS.findall(label.lower())
     wanted = {_key(n) for n in names if _key(n)}
-    return any("".join(tokens[i:j]) in wanted and (j == len(tokens) or tokens[j] not in not_before)
+    glued = _ISOFORM_GLUED if not_before is _ISOFORMS else ()
+
+    def free(j: int) -> bool:
+        return j == len(tokens) or not (tokens[j] in not_before or (glued and tokens[j].startswith(glued)))
+
+    return any("".join(tokens[i:j]) in wanted and free(j)
                for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1))
 
 
@@ -66,9 +77,35 @@ def _is_area(channel: str) -> bool:
     return bool(tokens) and (tokens[-1] in ("a", "area", "lina", "loga") or "int" in tokens[1:])
 
 
-def _area_first(matched: list[int], channels: Sequence[str]) -> int:
-    """Of the channel indices ``matched``, the first area channel (:func:`_is_area`), else the
-    first."""
+_PULSE_WORDS = frozenset({"a", "h", "w", "area", "height", "width", "int", "peak", "tof", "integral"})
+_AMPLIFIER_OF = {"lina": "lin", "linh": "lin", "loga": "log", "logh": "log"}
+
+
+def _signal(channel: str) -> tuple[str, ...]:
+    """What a channel name says it records, pulse measure aside: its tokens without the pulse
+    words (``PE-A`` and ``PE-H`` are one signal, ``FL4 INT LOG`` and ``FL4 PEAK LOG`` one), the
+    amplifier kept (``FL2 Lin`` and ``FL2 Log`` are two: the linear and the log copy of one
+    detector, on different scales)."""
+    tokens = [_AMPLIFIER_OF.get(t, t) for t in _TOKENS.findall(channel.lower())]
+    return tuple(t for t in tokens if t not in _PULSE_WORDS) or tuple(tokens)
+
+
+def _area_first(matched: list[int], channels: Sequence[str], what: str, labels: Sequence[str] = ()) -> int:
+    """Of the channel indices ``matched``, all recording one signal (:func:`_signal`: the area,
+    height and width of one detector), the first area channel (:func:`_is_area`), else the first.
+    Channels recording different signals -- two detectors labelled alike, or the Lin and Log
+    copies of one detector -- are refused (GatingError naming each with its label from ``labels``:
+    ``what`` says what they name); file order never decides."""
+    signals = {_signal(channels[i]) for i in matched}
+    if len(signals) > 1:
+        listed = ", ".join(repr(channels[i]) + (f" ({labels[i]!r})" if i < len(labels) and labels[i] else "")
+                           for i in matched)
+        lin_log = len({s[:-1] for s in signals if s and s[-1] in ("lin", "log")} | {
+            s for s in signals if not s or s[-1] not in ("lin", "log")}) == 1
+        kind = ("the linear and the log copies of one detector, on different scales" if lin_log
+                else "different detectors")
+        raise GatingError(f"{what}: {len(matched)} channels name it, {listed}: {kind}; which one measures it is "
+                          "never decided by file order: label it on one channel only")
     areas = [i for i in matched if _is_area(channels[i])]
     return (areas or matched)[0]
 
@@ -230,20 +267,102 @@ class Marker:
         return tuple(dict.fromkeys((self.name, *self.synonyms, *builtin)))
 
 
+CONTROL_NAMES: tuple[str, ...] = ("isotype", "iso", "IgG", "IgM", "IgA", "IgE", "FMO", "unstained", "control", "ctrl")
+"""Words that mark a channel's label as a control's (an isotype, a fluorescence-minus-one or an
+unstained tube): such a channel measures no marker, and a label naming one blocks every alias."""
+
+_COMBINED_CD = re.compile(r"(?<![a-z0-9])cd[\s_-]*\d+[a-z]?((?:\s*[+/&,]\s*(?:cd[\s_-]*)?\d+[a-z]?(?![a-z]))+)")
+_COMBINED_HLA = re.compile(r"hla[\s_-]*d[rqp]\s*[+/&,]\s*(?:hla[\s_-]*)?(d[rqp])(?![a-z])")
+
+FLUOROCHROME_WORDS: frozenset[str] = frozenset({
+    "pe", "rpe", "fitc", "apc", "percp", "cy", "cyanine", "pc", "ecd", "rd", "bv", "buv", "bb", "bup", "v", "af",
+    "alexa", "fluor", "efluor", "ef", "pacific", "blue", "orange", "green", "red", "violet", "krome", "ko", "kro",
+    "amcyan", "qdot", "nir", "sb", "super", "bright", "horizon", "brilliant", "vio", "vioblue", "viogreen",
+    "viobright", "dazzle", "spark", "fire", "atto", "cf", "texas", "tx", "tr", "h", "pb", "po", "dylight", "gfp",
+    "pacblue", "pecy", "apccy", "percpcy"})
+"""Letter tokens of fluorochrome names (``PE``, ``PerCP-Cy5.5``, ``APC-H7``, ``BV421``,
+``Alexa Fluor 488``, Beckman's ``PC7``, ``ECD``, ``RD1``, ``Krome Orange`` ...)."""
+
+_DESCRIPTIVE_WORDS = frozenset({"nm", "lp", "bp", "sp", "laser", "filter", "anti", "human", "hu", "comp", "mab",
+                                "forward", "side", "scatter", "light"})
+"""Letter tokens that describe a detector or a reagent without naming what it binds (``488nm``,
+``740LP``, ``Anti-``, ``Comp-``, ``Forward Scatter``)."""
+
+_FLUOROCHROME_KEYS = frozenset(
+    [_key(n) for names in FLUOROCHROME_NAMES.values() for n in names]
+    + [_key(n) for n in ("FITC", "APC", "PerCP", "PerCP-Cy5.5", "APC-Cy7", "APC-H7", "APC-Alexa Fluor 750",
+                         "APC-A750", "APC-A700", "Pacific Blue", "Pacific Orange", "Krome Orange", "AmCyan",
+                         "Alexa Fluor", "Cy5", "Cy5.5", "Cy7")])
+
+
+def _amplifier_after_fluorochrome(tokens: Sequence[str]) -> list[str]:
+    """``tokens`` without a ``Lin``/``Log`` that follows a fluorochrome's name (``CD14
+    PerCP-Cy5.5 Lin``, ``HLA-DR PE Log``): on a Beckman Coulter cytometer that word names the
+    amplifier the channel was recorded through, not a lineage cocktail (issue 29)."""
+    kept = []
+    for i, token in enumerate(tokens):
+        if token in ("lin", "log") and any("".join(tokens[k:i]) in _FLUOROCHROME_KEYS for k in range(i)):
+            continue
+        kept.append(token)
+    return kept
+
+
 def _names_other_marker(label: str, marker: Marker, others: Sequence[Marker], channel: str = "") -> str | None:
-    """The marker ``label`` names when it is not ``marker``: one of ``others``, a built-in
-    synonym or a CD number; None when it names none (empty, a fluorochrome, a label that only
-    restates its ``channel`` or the channel's amplifier: :func:`restates_channel`)."""
-    words = " ".join(_without_channel(label, channel))
+    """What ``label`` names besides ``marker``: one of ``others``, a built-in synonym or a CD
+    number (one written in a combination too: ``CD16+56``, ``CD14/16``, ``HLA-DR/DQ``), a shared
+    stain (:data:`SHARED_CHANNEL_NAMES`) or a control (:data:`CONTROL_NAMES`); None when it names
+    none (empty, a fluorochrome, a label that only restates its ``channel`` or the channel's
+    amplifier: :func:`restates_channel`; a ``Lin``/``Log`` after a fluorochrome is its amplifier)."""
+    words = " ".join(_amplifier_after_fluorochrome(_without_channel(label, channel)))
+    own = _key(marker.name)
+    lower = label.lower()
+
+    def quoted(match: re.Match[str]) -> str:
+        text = label[match.start():match.end()] if len(lower) == len(label) else match.group(0)
+        return repr(text.strip())
+
+    for combined in _COMBINED_CD.finditer(lower):
+        numbers = ["cd" + n for n in re.findall(r"\d+[a-z]?", combined.group(0))]
+        extra = [n.upper() for n in numbers if n != own]
+        if extra:
+            return f"{', '.join(extra)} (a combination: {quoted(combined)})"
+    combined_hla = _COMBINED_HLA.search(lower)
+    if combined_hla and own == _key("HLA-DR") and combined_hla.group(1) != "dr":
+        return f"HLA-{combined_hla.group(1).upper()} (a combination: {quoted(combined_hla)})"
     for other in [*others, *(Marker(k) for k in SYNONYMS)]:
-        if _key(other.name) != _key(marker.name) and _spells(words, other.names):
+        if _key(other.name) != own and _spells(words, other.names):
             return other.name
     tokens = words.split()
     cd_numbers = ["".join(tokens[i:i + 2]) for i in range(len(tokens) - 1) if tokens[i] == "cd"]
-    found = [t for t in cd_numbers if _CD_NUMBER.fullmatch(t) and t != _key(marker.name)]
+    for i in range(len(tokens) - 2):  # an isoform of a CD number (CD45RA, CD45RO, CD45RAFITC)
+        after = tokens[i + 2]
+        isoform = after if after in _ISOFORMS else next((g for g in _ISOFORM_GLUED if after.startswith(g)), "")
+        if tokens[i] == "cd" and tokens[i + 1].isdigit() and isoform:
+            return f"CD{tokens[i + 1]}{isoform.upper()} (an isoform, another marker)"
+    found = [t for t in cd_numbers if _CD_NUMBER.fullmatch(t) and t != own]
     if found:
         return found[0].upper()
+    control = next((name for name in CONTROL_NAMES if _spells(words, [name])), None)
+    if control is not None:
+        return f"a control ({control!r}: an isotype, FMO or unstained tube's label)"
     return next((name for name in SHARED_CHANNEL_NAMES if _spells(words, [name])), None)
+
+
+def _unknown_words(label: str, marker: Marker, channel: str) -> list[str]:
+    """The words of ``label`` that name nothing assaykit knows (not the ``channel``'s
+    restatement, a fluorochrome, ``marker``'s own names, a detector description): a clone
+    (``Leu-11``, ``L243``), another reagent, letters that only look like Latin ones (``СD16``
+    with a Cyrillic С). Such a label may name another marker: it blocks an alias."""
+    if any(ord(c) > 127 and c.isalpha() for c in label):
+        return [w for w in label.split() if any(ord(c) > 127 and c.isalpha() for c in w)][:1] or [label]
+    tokens = _amplifier_after_fluorochrome(_without_channel(label, channel))
+    mine = {_key(n) for n in marker.names}
+    for i in range(len(tokens)):  # the marker's own names taken out (HLA-DR on its PE-A alias)
+        for j in range(len(tokens), i, -1):
+            if "".join(tokens[i:j]) in mine:
+                tokens[i:j] = [""] * (j - i)
+    return [t for t in tokens if t and t.isalpha() and t not in FLUOROCHROME_WORDS and t not in _DESCRIPTIVE_WORDS
+            and t not in _AMPLIFIER_WORDS]
 
 
 def channel_index(name: str, channels: Sequence[str]) -> int | None:
@@ -285,7 +404,7 @@ def find_fluorochrome_channel(fluorochrome: Marker, channels: Sequence[str], lab
                                                                                          else frozenset()))
                                 for name in names)]
     if matched:
-        return _area_first(matched, channels)
+        return _area_first(matched, channels, f"bead fluorochrome {fluorochrome.name}", labels)
     raise GatingError(
         f"{fluorochrome.name} channel not found: no channel is named "
         f"{' / '.join(repr(n) for n in [fluorochrome.name, *fluorochrome.aliases])} and no $PnS label names "
@@ -337,7 +456,7 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
                   for i in matched}
         alone = [i for i in matched if shared[i] is None]
         if alone:
-            return _area_first(alone, channels)
+            return _area_first(alone, channels, f"marker {marker.name!r}", texts if texts is labels else ())
         if matched:
             first = matched[0]
             raise GatingError(
@@ -352,6 +471,12 @@ def _find_channel(marker: Marker, channels: tuple[str, ...], labels: tuple[str, 
                 raise GatingError(
                     f"marker {marker.name!r}: its alias {channels[index]!r} is labelled {label!r}, which names "
                     f"{_named(other)}; label the {marker.name} channel or map it by name in the strategy")
+            unknown = _unknown_words(label, marker, channels[index]) if label else []
+            if unknown:
+                raise GatingError(
+                    f"marker {marker.name!r}: its alias {channels[index]!r} is labelled {label!r}, whose "
+                    f"{unknown[0]!r} is neither {marker.name} nor a fluorochrome (a clone, another marker, a "
+                    f"look-alike letter?); label the {marker.name} channel or map it by name in the strategy")
             return index
     raise ChannelNotFoundError(
         f"marker {marker.name!r} not found: no $PnS label names it ({' / '.join(names)}) and no channel is named "

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io.xmlnumbers import xml_double
 from ..errors import AssayKitError, GatingError
 from .channels import channel_index
 from .reader import Sample, Spillover
@@ -22,13 +23,18 @@ def compensate(sample: Sample, matrix: np.ndarray, names: Sequence[str],
     """Compensated values (float64) of the channels ``names``, by column index: the events of
     those channels times the inverse of ``matrix`` (rows: dyes, columns: detectors, in the order
     of ``names``; a name is found as :func:`~assaykit.fcs.channels.channel_index` finds it, so a
-    matrix naming ``PE-A`` applies to R's ``PE.A``). Problems raise ``error`` naming the sample's
-    file."""
+    matrix naming ``PE-A`` applies to R's ``PE.A``; a matrix naming one channel twice is refused).
+    Problems raise ``error`` naming the sample's file."""
     found = [channel_index(n, sample.channels) for n in names]
     missing = [n for n, i in zip(names, found, strict=True) if i is None]
     if missing:
         raise error(f"compensation names channels not in the file: {', '.join(missing)}", sample.path)
     columns = [i for i in found if i is not None]
+    twice = [f"{names[a]!r} and {names[b]!r}" if names[a] != names[b] else repr(names[a])
+             for a in range(len(columns)) for b in range(a + 1, len(columns)) if columns[a] == columns[b]]
+    if twice:  # two rows of the matrix for one detector: which one compensates it is unknown
+        raise error(f"the compensation matrix names channel {twice[0]} twice: each detector must appear once",
+                    sample.path)
     try:
         inverse = np.linalg.inv(matrix)
     except np.linalg.LinAlgError:
@@ -139,7 +145,10 @@ def _matrix_of(node: object, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     try:
         for row in node.iter(f"{{{_NS['transforms']}}}spillover"):  # type: ignore[attr-defined]
             for cell in row.iter(f"{{{_NS['transforms']}}}coefficient"):
-                matrix[index[row.get(param_key)], index[cell.get(param_key)]] = float(cell.get(value_key))
+                value = xml_double(cell.get(value_key))
+                if value is None:
+                    raise ValueError(cell.get(value_key))
+                matrix[index[row.get(param_key)], index[cell.get(param_key)]] = value
     except (KeyError, TypeError, ValueError):
         raise GatingError("a workspace compensation matrix names an unknown parameter or a non-number",
                           path) from None
@@ -262,11 +271,8 @@ def flowjo9_compensation(root: Any, sample: Any, path: Path, canon: Any) -> tupl
         cells: dict[str, float] = {}
         for cell in row.findall("ChannelValue"):
             text = cell.get("value", "")
-            try:
-                value = float(text)
-            except ValueError:
-                value = float("nan")
-            if not np.isfinite(value):
+            value = xml_double(text)
+            if value is None:
                 raise _fail9(cell, f"value={text[:30]!r} is not a finite number", path)
             cells[canon(cell.get("name", ""))] = value
         if set(cells) != set(names) or not all(names):

@@ -176,6 +176,8 @@ def read_fcs(path: str | os.PathLike[str], *, dataset: int | None = None) -> Sam
         datasets = _scan_datasets(handle, size)
         index = _choose_dataset(datasets, dataset)
         datasets[index] = _with_companion_labels(datasets, index, dataset)
+        _check_unique_names(datasets[index].keywords)
+        datasets[index] = _with_choice_notes(datasets, index, dataset)
         return _read_dataset(handle, size, file_path, datasets, index)
 
 
@@ -186,7 +188,27 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
     with _as_format_errors(file_path), _open(file_path) as handle:
         datasets = _scan_datasets(handle, os.fstat(handle.fileno()).st_size)
         index = _choose_dataset(datasets, dataset)
-        return dict(_with_companion_labels(datasets, index, dataset).keywords)
+        keywords = _with_companion_labels(datasets, index, dataset).keywords
+        _check_unique_names(keywords)
+        return dict(keywords)
+
+
+def _check_unique_names(keywords: Mapping[str, str]) -> None:
+    """Refuse (TextError naming it) a dataset where two channels share a ``$PnN`` (blanks around it
+    aside): FCS requires unique names, and every lookup by name would take the first in file order
+    without a word. Names only alike (``PE-A`` and ``PE/A``) are distinct: a lookup spelling one
+    exactly finds it. An absent ``$PnN`` reads as ``Pn``."""
+    try:
+        count = int(keywords.get("$PAR", "0").strip() or 0)
+    except ValueError:
+        return  # the layout check refuses it with its own message
+    seen: dict[str, int] = {}
+    for n in range(1, min(count, 100_000) + 1):
+        name = keywords.get(f"$P{n}N", f"P{n}").strip()
+        if name in seen:
+            raise TextError(f"channels {seen[name]} and {n} are both named {name!r} ($P{seen[name]}N, $P{n}N): FCS "
+                            "requires unique channel names, and which one a marker is read from would be a guess")
+        seen[name] = n
 
 
 def _open(path: Path) -> io.BufferedReader:
@@ -232,17 +254,27 @@ def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
     file's size; one pointing past the end, or at nothing readable, ends the chain."""
     if size == 0:
         raise TextError("the file is empty")
+    from dataclasses import replace
+
     budget = _TextBudget()
     datasets = [_read_text(handle, size, 0, first=True, budget=budget)]
     while True:
         current = datasets[-1]
         nextdata = current.keywords.get("$NEXTDATA", "0").strip() or "0"
-        try:
-            offset = int(float(nextdata))
-        except (ValueError, OverflowError):
-            break
-        following = current.base + offset
-        if offset <= 0 or following + HEADER_SIZE > size:
+        offset = _keyword_offset({"$NEXTDATA": nextdata}, "$NEXTDATA")
+        following = current.base + (offset or 0)
+        ended = ""  # why a $NEXTDATA other than 0 ends the chain: said, never silent
+        if offset is None:
+            ended = f"is not a whole number ({_excerpt(nextdata)})"
+        elif offset < 0:
+            ended = f"is {offset}: it points backwards"
+        elif offset > 0 and following + HEADER_SIZE > size:
+            ended = f"points at byte {following:,}, past the end of the file ({size:,} bytes)"
+        if ended or offset == 0:
+            if ended:
+                datasets[-1] = replace(current, notes=(*current.notes, (
+                    f"$NEXTDATA of dataset {len(datasets)} {ended}; the chain ends there: any later dataset (a "
+                    "Beckman Coulter LMD file's full-resolution FCS 3.0 copy) is not read")))
             break
         text_end = current.base + (current.header.text_end or 0)
         if following <= text_end:
@@ -254,7 +286,10 @@ def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
             datasets.append(_read_text(handle, size, following, first=False, budget=budget))
         except _OverBudgetError:
             raise
-        except TextError:  # a $NEXTDATA pointing at nothing readable: keep what we have
+        except TextError as exc:  # a $NEXTDATA pointing at nothing readable: keep what we have, and say so
+            datasets[-1] = replace(current, notes=(*current.notes, (
+                f"$NEXTDATA of dataset {len(datasets)} points at byte {following:,}, where no dataset can be read "
+                f"({exc}); the chain ends there")))
             break
     return datasets
 
@@ -336,6 +371,31 @@ def _with_companion_labels(datasets: list[_Dataset], index: int, requested: int 
         return chosen
     return replace(chosen, keywords={**chosen.keywords, **described,
                                      **{f"$P{i}S": label for i, label in carried.items()}}, notes=tuple(notes))
+
+
+def _with_choice_notes(datasets: list[_Dataset], index: int, requested: int | None) -> _Dataset:
+    """The dataset read, with a note saying which one it is and why the others were not read,
+    when the file holds several (a dataset asked for by number: which one, of how many)."""
+    from dataclasses import replace
+
+    chosen = datasets[index]
+    if len(datasets) == 1:
+        return chosen
+    described = [f"dataset {i + 1} (FCS {_version(d)}, $TOT {d.keywords.get('$TOT', '?').strip()})"
+                 for i, d in enumerate(datasets)]
+    if requested is not None:
+        why = "as asked (--dataset)"
+    elif index > 0:
+        why = (f"the FCS {_version(chosen)} copy of dataset 1's events (the same $TOT), at full resolution; "
+               "dataset 1 (FCS 2.0) is its lower-resolution copy")
+    elif _version(datasets[0]) == "2.0" and any(_version(d) != "2.0" for d in datasets[1:]):
+        why = ("the first; no later FCS 3.x dataset has the FCS 2.0 dataset's $TOT, so none is a copy of its "
+               "events (--dataset reads another)")
+    else:
+        why = "the first (--dataset reads another)"
+    others = ", ".join(d for i, d in enumerate(described) if i != index)
+    note = f"read {described[index]} of {len(datasets)}: {why}; not read: {others}"
+    return replace(chosen, notes=(*chosen.notes, note))
 
 
 def _choose_dataset(datasets: list[_Dataset], requested: int | None) -> int:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._io.names import escape_tree, unescape_tree
 from .._io.read import WORKSPACE_LIMIT, read_xml
+from .._io.xmlnumbers import MAX_COUNT, xml_integer
 from ..errors import GatingError
 from ..fcs.compensation import is_flowjo9
 from ..gating.gates import BooleanGate, EllipseGate, OutsideGate, PolygonGate
@@ -410,10 +411,10 @@ def _populations(node: Any, parent: str | None, reader: _WorkspaceReader, gates:
             gates[path] = Population(path, parent or ROOT, _boolean(population, path, reader))
         else:
             gates[path] = Population(path, parent or ROOT, _population_gate(population, path, reader))
-        try:
-            count = int(population.get("count", "-1"))
-        except ValueError:
-            raise reader.fail(population, f"count={population.get('count')[:40]!r} is not a whole number") from None
+        count = xml_integer(population.get("count", "-1"), low=-1)
+        if count is None:
+            raise reader.fail(population, f"count={population.get('count', '')[:40]!r} is not a whole number of "
+                                          f"events from -1 (none stored) to {MAX_COUNT:,}")
         counts[path] = count if count >= 0 else None
         _populations(population, path, reader, gates, counts, depth + 1)
 
@@ -571,7 +572,10 @@ def read_workspace(path: str | Path) -> Workspace:
         ident = (dataset.get("sampleID") if dataset is not None else None) or node.get("sampleID")
         if ident:
             by_id.setdefault(ident, sample)
-        total = int(node.get("count", "-1"))
+        total = xml_integer(node.get("count", "-1"), low=-1)
+        if total is None:
+            raise GatingError(f"FlowJo sample {name!r}: count={node.get('count', '')[:40]!r} is not a whole number "
+                              f"of events from -1 (none stored) to {MAX_COUNT:,}", file_path)
         file_name = unquote(uri.replace("\\", "/").rsplit("/", 1)[-1], errors="surrogateescape")  # os.fsdecode's
         read[name] = (sample, {"name": name, "file_name": file_name, "document": document, "counts": counts,
                                "total": total if total >= 0 else None})

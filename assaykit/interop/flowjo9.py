@@ -35,7 +35,6 @@ FlowJo 8 and earlier, version 3.0 of FlowJo 9.7.2 and later) is refused by name.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from .._io.xmlnumbers import MAX_COUNT, xml_double, xml_integer
 from ..errors import GatingError
 from ..fcs.compensation import (
     check_flowjo9,
@@ -88,11 +88,8 @@ class _Reader9:
 
     def number(self, element: Any, attribute: str) -> float:
         text = element.get(attribute)
-        try:
-            value = float(text) if text is not None else math.nan
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
+        value = xml_double(text)  # the XML number rule: never Python's 1_000, Unicode digits or inf
+        if value is None:
             raise self.fail(element, f"{attribute}={(text or '')[:30]!r} is not a finite number")
         return value
 
@@ -172,10 +169,10 @@ class _Sample9:
         return None
 
     def _calibration(self, table: Any, ident: str) -> CalibrationAxis:
-        try:
-            numbers = np.array([float(t) for t in re.split(r"[,\s]+", table.text or "") if t])
-        except ValueError:
-            raise self.reader.fail(table, "a calibration table of numbers 'channel,value,...' expected") from None
+        parsed = [xml_double(t) for t in re.split(r"[,\s]+", table.text or "") if t]
+        if any(v is None for v in parsed):
+            raise self.reader.fail(table, "a calibration table of numbers 'channel,value,...' expected")
+        numbers = np.array(parsed, dtype=np.float64)
         pairs = numbers[: len(numbers) // 2 * 2].reshape(-1, 2)
         if len(numbers) % 2 or len(pairs) < 2 or not np.all(np.isfinite(pairs)) or \
                 np.any(np.diff(pairs[:, 0]) <= 0) or np.any(np.diff(pairs[:, 1]) < 0):
@@ -356,11 +353,11 @@ MAX_NESTING = 256
 
 
 def _count(reader: _Reader9, node: Any) -> int | None:
-    text = node.get("count", "-1").strip()
-    try:
-        count = int(text)
-    except ValueError:
-        raise reader.fail(node, f"count={text[:40]!r} is not a whole number") from None
+    text = node.get("count", "-1")
+    count = xml_integer(text, low=-1)
+    if count is None:
+        raise reader.fail(node, f"count={text[:40]!r} is not a whole number of events from -1 (none stored) to "
+                                f"{MAX_COUNT:,}")
     return count if count >= 0 else None
 
 

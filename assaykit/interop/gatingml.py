@@ -36,6 +36,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from .._io.xmlnumbers import xml_double
 from ..errors import GatingError
 from ..gating.gates import BooleanGate, BoxGate, EllipsoidGate, IntervalGate, PolygonGate, RectangleGate
 from ..gating.strategy import ROOT, Population, order_populations, population_masks
@@ -190,11 +191,8 @@ class _Reader:
             if required:
                 raise self.fail(element, f"attribute {attribute.rsplit('}', 1)[-1]} missing")
             return None
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
+        value = xml_double(text)  # the XML number rule: never Python's 1_000, Unicode digits or inf
+        if value is None:
             raise self.fail(element, f"{attribute.rsplit('}', 1)[-1]}={text[:30]!r} is not a finite number")
         return value
 
@@ -316,10 +314,10 @@ class _Reader:
         for divider in element.findall(_g("divider")):
             values = []
             for v in divider.findall(_g("value")):
-                try:
-                    values.append(float((v.text or "").strip()))
-                except ValueError:
-                    raise self.fail(divider, f"divider value {(v.text or '')[:30]!r} is not a number") from None
+                number = xml_double(v.text)
+                if number is None:
+                    raise self.fail(divider, f"divider value {(v.text or '')[:30]!r} is not a finite number")
+                values.append(number)
             if not values or not all(map(math.isfinite, values)):
                 raise self.fail(divider, "a divider needs finite values")
             dividers[divider.get(_g("id"), "")] = (self.key(self.dimension(divider)), np.sort(np.asarray(values)))

@@ -29,6 +29,8 @@ _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hl
             "sd", "z"}
 _MAX_NUMBER = 1e15
 """Every number of the tables is finite and below this (counts, MFI, AB/C, p-values, ...)."""
+_MAX_EXPONENT = {"peak_residual_log10": 300.0}
+"""Columns that are exponents (a page shows 10^x): bounded so that the power is a float."""
 _FLAGS = {"qc_flags"}
 _BOOLEANS = {"responder", "peak_used"}
 VERDICTS = ("reportable", "reportable_with_warnings", "withheld")
@@ -113,7 +115,7 @@ def _value(column: str, text: str) -> Any:
             value = float(text)
         except ValueError:
             value = None
-        if value is None or not abs(value) <= _MAX_NUMBER:
+        if value is None or not abs(value) <= _MAX_EXPONENT.get(column, _MAX_NUMBER):
             raise ValueError(f"column {column}: {text[:20]!r} is not a number assaykit writes")
         return value
     if column in _FLAGS:

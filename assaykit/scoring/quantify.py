@@ -14,13 +14,15 @@ from ..gating import ReadoutResult
 
 @dataclass(frozen=True)
 class Calibrated:
-    """A readout statistic (``statistic`` of ``mfi``) converted to ``unit``."""
+    """A readout statistic (``statistic`` of ``mfi``) converted to ``unit``; ``withheld``: the
+    error codes of the tube's findings that withhold the value (``value`` is then None)."""
 
     mfi: float | None
     value: float | None  # None when the MFI is missing or <= 0
     unit: str
     statistic: str
     findings: tuple[Finding, ...]
+    withheld: tuple[FindingCode, ...] = ()  # the error codes that withheld ``value`` (verdicts.tube_status)
 
     @property
     def qc_flags(self) -> tuple[str, ...]:
@@ -29,7 +31,8 @@ class Calibrated:
 
     def to_dict(self) -> dict[str, Any]:
         return {"mfi": self.mfi, "value": self.value, "unit": self.unit, "statistic": self.statistic,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings],
+                "withheld": [c.value for c in self.withheld]}
 
 
 def pairing_findings(calibration: Calibration, channel: str, voltage: str = "") -> list[Finding]:

@@ -50,6 +50,14 @@ class GatedTube:
     calibration_verdict: CalibrationVerdict | None = None  # with beads: the calibration's verdict
 
     @property
+    def verdict(self) -> tuple[str, tuple[FindingCode, ...]]:
+        """The tube's verdict as ``score`` decides it (:func:`.verdicts.tube_status` of its
+        findings): ``(status, codes)``, ``withheld`` with the error codes that withhold it."""
+        from .verdicts import tube_status
+
+        return tube_status(self.findings)
+
+    @property
     def specimen(self) -> dict[str, str | None]:
         """``{"detected": ..., "declared": ...}`` (:func:`assaykit.gating.readout.tube_specimen`)."""
         from ..gating.readout import tube_specimen
@@ -168,15 +176,21 @@ def gate_tube(source: str | os.PathLike[str] | Sample, strategy: Strategy, *,
     if beads is not None and lot is not None:
         from ..beads import calibrate_file
         from .quantify import calibrate_readout
-        from .verdicts import calibration_flag, judge_calibration, with_verdict_findings
+        from .verdicts import WITHHELD, calibration_flag, judge_calibration, tube_status, with_verdict_findings
 
         calibration = with_verdict_findings(calibrate_file(beads, lot).calibration, lot)
         verdict = judge_calibration(calibration, lot)
         calibrated = calibrate_readout(readout, calibration, sample)
         withheld = calibration_flag(verdict)
-        if withheld is not None:  # a withheld calibration gives no value
-            calibrated = replace(calibrated, value=None, findings=(*calibrated.findings, withheld))
+        if withheld is not None:
+            calibrated = replace(calibrated, findings=(*calibrated.findings, withheld))
         flags = (*flags, *calibrated.findings)
+        # the one verdict rule score applies to each tube (verdicts.tube_status): any error finding
+        # of the tube -- a withheld calibration, beads read on another channel or voltage, a
+        # readout that is no value -- withholds its calibrated value
+        status, codes = tube_status(flags)
+        if status == WITHHELD:
+            calibrated = replace(calibrated, value=None, withheld=codes)
     return GatedTube(path=path, sample=sample, strategy=strategy, result=result, values=values, readout=readout,
                      findings=flags, calibrated=calibrated, calibration_verdict=verdict)
 

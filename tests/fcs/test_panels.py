@@ -3,6 +3,7 @@ when its channel is labelled with another marker, decimal-comma spillover matric
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,8 @@ def test_a_lineage_or_viability_channel_naming_cd14_is_passed_over() -> None:
     assert find_channel(CD14, channels, labels, others=[HLADR]) == 4
     assert find_channel(HLADR, channels, labels, others=[CD14]) == 3
     # the cocktail is the only channel naming CD14: refused, naming what else it holds
-    with pytest.raises(GatingError, match=r"'FITC-A' \('Lin \(CD3/CD14.*also holds CD3: a channel shared"):
+    with pytest.raises(GatingError, match=r"'FITC-A' \('Lin \(CD3/CD14.*also holds CD3, CD16, CD19, CD20, "
+                                          r"CD56 \(a combination: 'CD3/CD14/CD16/CD19/CD20/CD56'\)"):
         find_channel(CD14, channels[:4], labels[:4], others=[HLADR])
     # a viability dye sharing CD14's channel (as in the FlowKit corpus file 100715.fcs)
     for label in ("VIVID / CD14", "CD14 + Live/Dead", "Zombie Aqua CD14", "lineage CD14", "CD14 dump"):
@@ -161,3 +163,73 @@ def test_spillover_with_too_few_fields_is_unreadable(tmp_path: Path) -> None:
                      extra=[("$SPILLOVER", "2,PE-A,PerCP-A,1,0")])
     (tmp_path / "s.fcs").write_bytes(blob)
     assert "holds 5 fields, 7 expected" in read_fcs(tmp_path / "s.fcs").spillover_problem
+
+
+# --- issue 29 hostile review: several channels naming one marker, combinations, controls -------------------
+
+CANTO = ["FSC-A", "FSC-H", "SSC-A", "PE-A", "PerCP-Cy5-5-A", "FITC-A", "Time"]
+
+
+@pytest.mark.parametrize(("channels", "labels", "kind"), [
+    (CANTO, ["", "", "", "HLA-DR FITC", "CD14 PerCP-Cy5.5", "HLA-DR PE", ""], "different detectors"),
+    (["FS Lin", "SS Log", "FL2 Lin", "FL2 Log", "FL4 Log"], ["", "", "HLA-DR PE", "HLA-DR PE", "CD14 PC5"],
+     "the linear and the log copies of one detector"),
+])
+def test_two_channels_naming_one_marker_are_refused_by_name(channels: list[str], labels: list[str],
+                                                            kind: str) -> None:
+    # the first in file order was read (FITC-A's HLA-DR, FL2 Lin): now each is named, and why
+    with pytest.raises(GatingError, match=r"marker 'HLA-DR': 2 channels name it, ") as caught:
+        find_channel(HLADR, channels, labels, others=[CD14])
+    message = str(caught.value)
+    assert kind in message and all(repr(c) in message for c, lab in zip(channels, labels, strict=True)
+                                   if "HLA-DR" in lab)
+
+
+def test_area_height_and_width_of_one_detector_read_the_area() -> None:
+    # FACSDiva labels a detector's -A, -H and -W alike; Navios' FL2 INT LOG / FL2 PEAK LOG likewise
+    assert find_channel(HLADR, ["FSC-A", "PE-H", "PE-A", "PE-W"], ["", "HLA-DR", "HLA-DR", "HLA-DR"]) == 2
+    assert find_channel(HLADR, ["FS INT LIN", "FL2 PEAK LOG", "FL2 INT LOG"], ["", "HLA-DR PE", "HLA-DR PE"]) == 2
+
+
+@pytest.mark.parametrize(("marker", "label", "names"), [
+    ("CD16", "CD16+56 FITC", "CD56 (a combination: 'CD16+56')"),
+    ("CD15", "CD15/16 FITC", "CD16 (a combination: 'CD15/16')"),
+    ("CD14", "CD14/16 PerCP-Cy5.5", "CD16 (a combination: 'CD14/16')"),
+    ("CD14", "CD14+64", "CD64 (a combination: 'CD14+64')"),
+    ("CD14", "CD14 + CD64 PerCP", "CD64 (a combination: 'CD14 + CD64')"),
+    ("HLA-DR", "HLA-DR/DQ", "HLA-DQ (a combination: 'HLA-DR/DQ')"),
+    ("HLA-DR", "HLA-DR isotype PE", "a control ('isotype'"),
+])
+def test_a_label_naming_a_combination_or_a_control_blocks_the_marker(marker: str, label: str, names: str) -> None:
+    with pytest.raises(GatingError, match=re.escape(f"({label!r}), also holds {names}")):
+        find_channel(Marker(marker, ("FITC-A",)), CANTO, ["", "", "", "", "", label, ""])
+
+
+@pytest.mark.parametrize(("marker", "channel", "label", "names"), [
+    ("CD45", "FITC-A", "CD45RAFITC", "which names CD45RA (an isoform, another marker)"),
+    ("HLA-DR", "PE-A", "Mouse IgG2a isotype PE", "which names a control ('isotype'"),
+    ("HLA-DR", "PE-A", "FMO PE", "which names a control ('FMO'"),
+    ("HLA-DR", "PE-A", "Unstained", "which names a control ('unstained'"),
+    ("CD14", "PerCP-Cy5-5-A", "Leu-11 PerCP", "whose 'leu' is neither CD14 nor a fluorochrome"),
+    ("CD14", "PerCP-Cy5-5-A", "\u0421D16 PerCP", "whose '\u0421D16' is neither CD14 nor a fluorochrome"),
+    ("CD14", "PerCP-Cy5-5-A", "CD45RO PerCP", "which names CD45RO (an isoform, another marker)"),
+])
+def test_a_label_naming_something_else_blocks_the_alias(marker: str, channel: str, label: str, names: str) -> None:
+    # these labels name no marker assaykit knows by name: they still used the alias
+    labels = [label if c == channel else "" for c in CANTO]
+    with pytest.raises(GatingError, match=re.escape(f"its alias {channel!r} is labelled {label!r}, {names}")):
+        find_channel(Marker(marker, (channel,)), CANTO, labels)
+
+
+@pytest.mark.parametrize("label", ["PerCP-Cy5.5", "PerCP", "CD14 PerCP-Cy5.5", "anti-CD14 PC5.5", "PC5.5 Log",
+                                   "488nm PerCP-Cy5.5 (695/40)", "CD14 PerCP-Cy5.5 Lin", "CD14 PC5.5 LOG"])
+def test_a_fluorochrome_or_amplifier_label_keeps_the_alias(label: str) -> None:
+    # a Lin/Log after a fluorochrome is the Beckman amplifier, not a lineage cocktail (issue 29 point 1)
+    labels = [label if c == "PerCP-Cy5-5-A" else "" for c in CANTO]
+    assert find_channel(CD14, CANTO, labels, others=[HLADR]) == 4
+
+
+def test_a_lineage_cocktail_still_blocks() -> None:
+    for label in ("Lin PerCP", "Lin CD3 CD16 CD19 CD56", "CD14 Lin"):
+        with pytest.raises(GatingError, match="Lin"):
+            find_channel(CD14, CANTO, [label if c == "PerCP-Cy5-5-A" else "" for c in CANTO])

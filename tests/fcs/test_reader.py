@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +118,28 @@ def test_latin1_and_utf8_values(tmp_path: Path) -> None:
     assert read_fcs(_write(tmp_path, latin, "l.fcs")).keywords["$OP"] == "Ménard µ  "
 
 
-def test_duplicate_channel_names(tmp_path: Path) -> None:
-    blob = build_fcs(FLOATS, names=["FL1", "FL1", "FL2"], markers=["CD14", "", "HLA-DR PE"])
-    sample = read_fcs(_write(tmp_path, blob))
-    assert sample.channels == ("FL1", "FL1", "FL2")
-    assert sample.markers == ("CD14", "", "HLA-DR PE")
+@pytest.mark.parametrize(("names", "message"), [
+    (["FL1", "FL1", "FL2"], "channels 1 and 2 are both named 'FL1'"),
+    (["PE-A", "FL2", "PE-A"], "channels 1 and 3 are both named 'PE-A'"),
+    (["PE-A", "FL2", " PE-A"], "channels 1 and 3 are both named 'PE-A'"),
+])
+def test_duplicate_channel_names_are_refused(tmp_path: Path, names: list[str], message: str) -> None:
+    # FCS requires unique $PnN: every lookup by name would take the first in file order (a
+    # relabelled tube read its AB/C 21 % off from the other PE-A, exit 0); refused wherever read
+    from assaykit.fcs import read_fcs_text
+
+    path = _write(tmp_path, build_fcs(FLOATS, names=names, markers=["CD14", "", "HLA-DR PE"]))
+    for read in (read_fcs, read_fcs_text):
+        with pytest.raises(FCSFormatError, match=re.escape(message)) as caught:
+            read(path)
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_names_alike_but_distinct_are_read(tmp_path: Path) -> None:
+    # names only alike are distinct: a lookup spelling one exactly finds it (GatingML exports of
+    # hostile names, tests/test_hostile_refactor.py)
+    for names in (["FSC-A", "FSCA", "FL2"], ["PE-A", "PE/A", "pe-a"]):
+        assert read_fcs(_write(tmp_path, build_fcs(FLOATS, names=names))).channels == tuple(names)
 
 
 def test_supplemental_text(tmp_path: Path) -> None:
@@ -264,3 +282,17 @@ def test_the_digest_is_taken_when_asked_for_from_the_bytes_read(tmp_path: Path) 
     path.write_bytes(original[:-8] + b"CHANGED!")
     assert sample.sha256 == hashlib.sha256(original).hexdigest() != hashlib.sha256(path.read_bytes()).hexdigest()
     assert vars(sample)["sha256"] is sample.sha256  # kept after the first access
+
+
+def test_a_compensation_matrix_naming_one_channel_twice_is_refused(tmp_path: Path) -> None:
+    from assaykit import GatingError
+    from assaykit.fcs.compensation import compensate
+
+    sample = read_fcs(_write(tmp_path, build_fcs(FLOATS, names=["FL1", "FL2", "FL3"])))
+    matrix = np.array([[1.0, 0.1], [0.2, 1.0]])
+    with pytest.raises(GatingError, match=r"names channel 'FL2' and 'fl2' twice: each detector must appear once"):
+        compensate(sample, matrix, ["FL2", "fl2"])
+    compensated = compensate(sample, matrix, ["FL1", "FL2"])  # two detectors: compensated as the matrix says
+    expected = sample.events[:, :2].astype(np.float64) @ np.linalg.inv(matrix)
+    np.testing.assert_allclose(compensated[0], expected[:, 0])
+    np.testing.assert_allclose(compensated[1], expected[:, 1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -385,3 +386,55 @@ def test_the_lab_matrix_of_a_flowjo9_workspace_as_compensation(tmp_path: Path) -
     path.write_text(path.read_text().replace('compensationID="2"', 'compensationID="-1"'))
     with pytest.raises(GatingError, match="gives no sample a compensation matrix of its own"):
         read_compensation(path, "100715.fcs")
+
+
+def _first_vertex_x(text: str, new: str) -> str:
+    found = re.search(r'<Vertex x="([^"]+)"', text)
+    assert found is not None
+    return text[:found.start(1)] + new + text[found.end(1):]
+
+
+@pytest.mark.parametrize("written", ["1_000", "\u0661\u0662", "infinity", "0x10", "1e999", " 1 000"])
+def test_a_vertex_not_written_as_an_xml_number_is_refused(tmp_path: Path, written: str) -> None:
+    # Python's float() read x="1_000" as 1000 and Arabic-Indic digits as 12: not XML numbers
+    path, _ = lsr_workspace(tmp_path)
+    path.write_text(_first_vertex_x(path.read_text(), written), encoding="utf-8")
+    with pytest.raises(GatingError, match=r"<Vertex>: x=.* is not a finite number") as refused:
+        read_workspace(path)
+    assert str(path) in str(refused.value)
+
+
+@pytest.mark.parametrize("written", ["\t1.5E2 ", "+150", "150.", ".15e3"])
+def test_xml_numbers_are_read(tmp_path: Path, written: str) -> None:
+    from assaykit._io.xmlnumbers import xml_double
+
+    assert xml_double(written) == 150.0
+
+
+@pytest.mark.parametrize("written", ["99999999999999999999999", "1_000", "1e3", "-2"])
+def test_a_count_beyond_any_tube_is_refused(tmp_path: Path, written: str) -> None:
+    # count="99999999999999999999999" overran the console table's events column
+    path, _ = lsr_workspace(tmp_path)
+    text = path.read_text()
+    found = re.search(r'<Population name="[^"]*" count="(\d+)"', text)
+    assert found is not None
+    path.write_text(text[:found.start(1)] + written + text[found.end(1):])
+    with pytest.raises(GatingError, match=r"count=.* is not a whole number of events from -1 \(none stored\) to "
+                                          r"1,000,000,000,000") as refused:
+        read_workspace(path)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_console_columns_fit_the_largest_count(tmp_path: Path) -> None:
+    path, _ = lsr_workspace(tmp_path)
+    text = path.read_text()
+    found = re.search(r'<Population name="[^"]*" count="(\d+)"', text)
+    assert found is not None
+    path.write_text(text[:found.start(1)] + "999999999999" + text[found.end(1):])
+    shown = CliRunner().invoke(app, ["gate", str(LSR), "--strategy", str(path)])
+    assert shown.exit_code == 0, shown.output
+    rows = [line for line in shown.output.splitlines() if "999,999,999,999" in line]
+    assert len(rows) == 1
+    header = next(line for line in shown.output.splitlines() if line.startswith("  gate "))
+    # the FlowJo column's right edge is the header's: the count does not push the row out of line
+    assert rows[0].index("999,999,999,999") + len("999,999,999,999") == header.index("FlowJo") + len("FlowJo")
