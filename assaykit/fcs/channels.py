@@ -272,7 +272,7 @@ CONTROL_NAMES: tuple[str, ...] = ("isotype", "iso", "IgG", "IgM", "IgA", "IgE", 
 unstained tube): such a channel measures no marker, and a label naming one blocks every alias."""
 
 _COMBINED_CD = re.compile(r"(?<![a-z0-9])cd[\s_-]*\d+[a-z]?((?:\s*[+/&,]\s*(?:cd[\s_-]*)?\d+[a-z]?(?![a-z]))+)")
-_COMBINED_HLA = re.compile(r"hla[\s_-]*d[rqp]\s*[+/&,]\s*(?:hla[\s_-]*)?(d[rqp])(?![a-z])")
+_COMBINED_HLA = re.compile(r"hla[\s_-]*d[rqp](?:\s*[+/&,]\s*|[\s_-]+)(?:hla[\s_-]*)?(d[rqp])(?![a-z])")
 
 FLUOROCHROME_WORDS: frozenset[str] = frozenset({
     "pe", "rpe", "fitc", "apc", "percp", "cy", "cyanine", "pc", "ecd", "rd", "bv", "buv", "bb", "bup", "v", "af",

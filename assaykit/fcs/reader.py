@@ -195,20 +195,25 @@ def read_fcs_text(path: str | os.PathLike[str], *, dataset: int | None = None) -
 
 def _check_unique_names(keywords: Mapping[str, str]) -> None:
     """Refuse (TextError naming it) a dataset where two channels share a ``$PnN`` (blanks around it
-    aside): FCS requires unique names, and every lookup by name would take the first in file order
-    without a word. Names only alike (``PE-A`` and ``PE/A``) are distinct: a lookup spelling one
-    exactly finds it. An absent ``$PnN`` reads as ``Pn``."""
+    and case aside: ``PE-A`` and ``pe-a``, which a marker lookup takes for one name): FCS requires
+    unique names, and every lookup by name would take the first in file order without a word. Names
+    only alike (``PE-A`` and ``PE/A``) are distinct: a lookup spelling one exactly finds it. An
+    absent ``$PnN`` reads as ``Pn``."""
     try:
         count = int(keywords.get("$PAR", "0").strip() or 0)
     except ValueError:
         return  # the layout check refuses it with its own message
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for n in range(1, min(count, 100_000) + 1):
         name = keywords.get(f"$P{n}N", f"P{n}").strip()
-        if name in seen:
-            raise TextError(f"channels {seen[name]} and {n} are both named {name!r} ($P{seen[name]}N, $P{n}N): FCS "
-                            "requires unique channel names, and which one a marker is read from would be a guess")
-        seen[name] = n
+        key = name.casefold()  # markers are looked up whatever the case: PE-A and pe-a are one name to them
+        if key in seen:
+            first, spelled = seen[key]
+            named = (f"both named {name!r}" if spelled == name
+                     else f"named {spelled!r} and {name!r}, one name but for case")
+            raise TextError(f"channels {first} and {n} are {named} ($P{first}N, $P{n}N): FCS requires unique channel "
+                            "names, and which one a marker is read from would be a guess")
+        seen[key] = (n, name)
 
 
 def _open(path: Path) -> io.BufferedReader:

@@ -34,6 +34,7 @@ class GatingFrame:
         self.findings: dict[str, Any] = {}  # what automatic gates found while fitting
         self.cache: dict[str, Any] = {}  # what readers of the result compute once (interop.export)
         lacking: list[tuple[str, str]] = []  # required markers not found: every one named in one line
+        refused: list[tuple[str, str]] = []  # required markers whose channel cannot measure them alone
         for name, marker in strategy.markers.items():
             try:
                 self.channels[name] = find_channel(marker, sample.channels, sample.markers,
@@ -45,11 +46,17 @@ class GatingFrame:
                 self.missing[name] = exc.message
             except GatingError as exc:  # a channel naming it that cannot measure it alone (a lineage cocktail)
                 if name not in strategy.optional or strategy.markers[name].aliases:
-                    raise GatingError(exc.message, sample.path) from None
+                    refused.append((name, exc.message))
+                    continue
                 self.missing[name] = exc.message  # an optional marker found by label only: as if absent
-        if lacking:
-            more = [repr(name) for name, _ in lacking[1:]]
-            raise GatingError(lacking[0][1] + (f"; not found either: {', '.join(more)}" if more else ""), sample.path)
+        problems = dict([*lacking, *refused])
+        if problems:  # the first in the strategy's order in full, then every other one by name
+            order = [name for name in strategy.markers if name in problems]
+            more = [repr(name) for name in order[1:] if name in dict(lacking)]
+            also = [repr(name) for name in order[1:] if name in dict(refused)]
+            raise GatingError(problems[order[0]] + (f"; not found either: {', '.join(more)}" if more else "")
+                              + (f"; refused too: {', '.join(also)} (an alias labelled otherwise)" if also else ""),
+                              sample.path)
         self._scale: dict[str, np.ndarray] = {}
         self._display: dict[str, np.ndarray] = {}
         self._transforms: dict[str, Transform] = {}

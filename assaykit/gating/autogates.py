@@ -382,7 +382,11 @@ class MonocyteGate:
         # the readout's bias from HLA-DR-negative cells, where granulocytes lie above the cluster in side
         # scatter (whole blood; in PBMC doublets and debris have a component of their own, step 8)
         above = np.count_nonzero(y > monocytes[1] + self.ssc_top_sds * monocytes[3]) / y.size
-        checked_blood = granulocytes is not None or above >= self.min_granulocyte_share
+        # whole blood also when a step before (the third marker's) took its granulocytes out: the
+        # immature granulocytes that step let through are what this check sees
+        upstream = data.findings.get("granulocytes") or {}
+        excluded_by = upstream.get("marker") if upstream.get("granulocytes") else None
+        checked_blood = granulocytes is not None or above >= self.min_granulocyte_share or excluded_by is not None
         contamination = None
         if len(self.dims) > 2 and checked_blood and self.dims[2] not in data.missing:
             # the HLA-DR-negative reference: the lymphocytes (mostly T and NK cells)
@@ -392,8 +396,11 @@ class MonocyteGate:
             raise GatingError(
                 f"monocyte gate not found: {100 * contamination['fraction']:.0f} % of the gated events are "
                 f"{self.dims[2]}-negative cells under the monocytes' {self.dims[2]}, which pulls the median "
-                f"{100 * -contamination['bias']:.1f} % low ({100 * self.max_contamination_bias:g} % allowed): CD14 and "
-                "side scatter do not separate them (immature granulocytes? a third marker, CD15 or CD45, does)")
+                f"{100 * -contamination['bias']:.1f} % low ({100 * self.max_contamination_bias:g} % allowed): "
+                + (f"CD14, side scatter and {excluded_by} do not separate them (immature granulocytes the "
+                   f"{excluded_by} step let through?)" if excluded_by else
+                   "CD14 and side scatter do not separate them (immature granulocytes? a third marker, CD15 or "
+                   "CD45, does)"))
         if dim is not None and purity < self.min_dim_purity:
             raise GatingError(f"no CD14-bright population: monocyte gate not found (the CD14-dim cluster's "
                               f"estimated purity is {100 * purity:.1f} %, {100 * self.min_dim_purity:g} % needed "

@@ -233,3 +233,10 @@ def test_a_lineage_cocktail_still_blocks() -> None:
     for label in ("Lin PerCP", "Lin CD3 CD16 CD19 CD56", "CD14 Lin"):
         with pytest.raises(GatingError, match="Lin"):
             find_channel(CD14, CANTO, [label if c == "PerCP-Cy5-5-A" else "" for c in CANTO])
+
+
+@pytest.mark.parametrize("label", ["HLA-DR DQ PE", "HLA-DR-DQ PE", "HLA-DR DP DQ PE", "HLA-DR-DP-DQ PE"])
+def test_pan_class_ii_labels_are_not_hla_dr(label: str) -> None:
+    # the re-check of issue 29: a space or a hyphen between the class II loci was read as HLA-DR alone
+    with pytest.raises(GatingError, match=r"HLA-D[QP] \(a combination"):
+        find_channel(Marker("HLA-DR", aliases=("PE-A",)), ["FSC-A", "PE-A"], ["", label])
