@@ -256,10 +256,11 @@ def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
     ``$NEXTDATA`` pointing back into its own dataset (before its TEXT ends: overlapping or
     looping datasets) is refused, as are more than :data:`MAX_DATASETS` datasets and more than
     :data:`MAX_TEXT_BYTES` of TEXT in all, so that reading the chain costs at most about the
-    file's size; one pointing past the end, or at nothing readable, ends the chain."""
+    file's size; one pointing past the end, backwards, or at nothing readable is a damaged file,
+    refused (reading the datasets before it would give another instrument resolution without a
+    word: an LMD file cut after its FCS 2.0 dataset read its AB/C 5.6 % high)."""
     if size == 0:
         raise TextError("the file is empty")
-    from dataclasses import replace
 
     budget = _TextBudget()
     datasets = [_read_text(handle, size, 0, first=True, budget=budget)]
@@ -275,11 +276,11 @@ def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
             ended = f"is {offset}: it points backwards"
         elif offset > 0 and following + HEADER_SIZE > size:
             ended = f"points at byte {following:,}, past the end of the file ({size:,} bytes)"
-        if ended or offset == 0:
-            if ended:
-                datasets[-1] = replace(current, notes=(*current.notes, (
-                    f"$NEXTDATA of dataset {len(datasets)} {ended}; the chain ends there: any later dataset (a "
-                    "Beckman Coulter LMD file's full-resolution FCS 3.0 copy) is not read")))
+        if ended:  # a damaged file (cut short, or its chain broken): the dataset read would be a guess
+            raise TextError(f"$NEXTDATA of dataset {len(datasets)} {ended}: the file is damaged (cut short by an "
+                            "interrupted copy?) and a later dataset (a Beckman Coulter LMD file's full-resolution "
+                            "FCS 3.0 copy) cannot be read; copy the file again from the instrument")
+        if offset == 0:
             break
         text_end = current.base + (current.header.text_end or 0)
         if following <= text_end:
@@ -291,11 +292,10 @@ def _scan_datasets(handle: BinaryIO, size: int) -> list[_Dataset]:
             datasets.append(_read_text(handle, size, following, first=False, budget=budget))
         except _OverBudgetError:
             raise
-        except TextError as exc:  # a $NEXTDATA pointing at nothing readable: keep what we have, and say so
-            datasets[-1] = replace(current, notes=(*current.notes, (
-                f"$NEXTDATA of dataset {len(datasets)} points at byte {following:,}, where no dataset can be read "
-                f"({exc}); the chain ends there")))
-            break
+        except TextError as exc:  # a $NEXTDATA pointing at nothing readable: a damaged file
+            raise TextError(f"$NEXTDATA of dataset {len(datasets)} points at byte {following:,}, where no dataset "
+                            f"can be read ({exc}): the file is damaged; copy the file again from the instrument"
+                            ) from None
     return datasets
 
 
