@@ -1,0 +1,1 @@
+"""Review, correct and sign a scored run (``assaykit review``)."""

@@ -1,0 +1,485 @@
+"""The review web app (``assaykit review``): a Starlette application over one open
+:class:`~assaykit.review.Review`. The app draws and forwards; the library gates, measures, writes
+run.yaml, the audit trail and the signatures (docs/review.md).
+
+Security (docs/review.md, "Security"), enforced for every request by :class:`_Guard` before any
+route runs:
+
+- the Host header must be the server's own (``127.0.0.1:PORT`` or ``localhost:PORT``): a page of
+  another site whose name was made to resolve to 127.0.0.1 (DNS rebinding) is refused;
+- the random token: in the URL of the first request (then moved to an HttpOnly, SameSite=Strict
+  cookie and dropped from the address by a redirect) or in that cookie; every request without it,
+  the stylesheet and scripts included, is 403;
+- only GET, HEAD and POST; a POST changes something only with the page's CSRF token in its
+  ``X-CSRF-Token`` header and an Origin that is the server's own, and a JSON body of at most 64 kB;
+- nothing is read from a path in a request: tubes are numbers into the plate, assets a fixed set
+  of names loaded from the package at start;
+- every name (FCS keyword, plate-map value, reason) reaches the page as JSON in a
+  ``<script type="application/json">`` block (Jinja's ``tojson``) or a POST's answer, and is put
+  on the page with ``textContent`` only; a strict Content-Security-Policy forbids inline scripts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, is_dataclass
+from http.cookies import SimpleCookie
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from .._io.names import printable
+from ..errors import AssayKitError
+
+MAX_BODY = 64 * 1024  # bytes of a POST's JSON
+MAX_REASON = 500  # characters, as run.yaml's gate_overrides (scoring/overrides.py)
+MAX_VERTICES = 200
+ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+               ".svg": "image/svg+xml", ".png": "image/png"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+           (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
+           (b"x-frame-options", b"DENY"), (b"cross-origin-resource-policy", b"same-origin")]
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def cookie_name(port: int) -> str:
+    """The token cookie's name: one per port, so two reviews on one machine never share one."""
+    return f"assaykit_review_{port}"
+
+
+def _assets() -> dict[str, tuple[bytes, str]]:
+    """Every file of ``static/`` (shipped in the wheel) by name: bytes and content type."""
+    out = {}
+    for item in resources.files("assaykit.review").joinpath("static").iterdir():
+        suffix = "." + item.name.rsplit(".", 1)[-1]
+        if item.is_file() and suffix in ASSET_TYPES:
+            out[item.name] = (item.read_bytes(), ASSET_TYPES[suffix])
+    return out
+
+
+class _Guard:
+    """The ASGI middleware that enforces the security rules of the module docstring."""
+
+    def __init__(self, app: Any, *, token: str, csrf: str, port: int, hosts: tuple[str, ...]) -> None:
+        self.app, self.token, self.csrf, self.port = app, token, csrf, port
+        self.hosts = hosts
+        self.origins = tuple(f"http://{host}" for host in hosts)
+        self.cookie = cookie_name(port)
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websockets
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refused = self._refused(scope, headers)
+        if refused is not None:
+            await _plain_response(send, refused[0], refused[1])
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "token" in query:  # the token's first use: into the cookie, out of the address bar
+            rest = {k: v for k, v in query.items() if k != "token"}
+            location = scope["path"] + ("?" + urlencode(rest, doseq=True) if rest else "")
+            await send({"type": "http.response.start", "status": 303, "headers": [
+                (b"location", location.encode("latin-1")),
+                (b"set-cookie", f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()),
+                (b"content-length", b"0"), *HEADERS]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *(h for h in HEADERS if h[0] not in names)]}
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+    def _refused(self, scope: dict[str, Any], headers: dict[str, str]) -> tuple[int, str] | None:
+        """(status, why) when the request breaks a rule; None when it may go on."""
+        if headers.get("host", "") not in self.hosts:
+            return 403, "unknown host: open the address assaykit review printed"
+        method = scope["method"]
+        if method not in ("GET", "HEAD", "POST"):
+            return 405, "method not allowed"
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = query.get("token", [None])[-1]
+        if given is None:
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(headers.get("cookie", ""))
+            except Exception:  # a malformed cookie header is no token
+                jar = SimpleCookie()
+            given = jar[self.cookie].value if self.cookie in jar else None
+        if given is None or not hmac.compare_digest(given.encode("latin-1", "replace"), self.token.encode()):
+            return 403, "no valid token: open the address assaykit review printed"
+        if method == "POST":
+            if "token" in query:
+                return 403, "a change is never made from an address"
+            if headers.get("origin") not in self.origins:
+                return 403, "cross-origin request refused"
+            if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+                return 403, "cross-site request refused"
+            if not hmac.compare_digest(headers.get("x-csrf-token", "").encode("latin-1", "replace"),
+                                       self.csrf.encode()):
+                return 403, "missing or wrong CSRF token: reload the page"
+            if not headers.get("content-type", "").startswith("application/json"):
+                return 415, "a change is sent as JSON"
+        return None
+
+
+async def _plain_response(send: Send, status: int, text: str) -> None:
+    body = (text + "\n").encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), *HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class WebError(Exception):
+    """A request the app refuses with ``status`` and a one-line ``message`` the page shows."""
+
+    def __init__(self, status: int, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready data: ``to_dict()`` where it has one, a dataclass's fields, numpy
+    arrays and numbers as lists and floats, non-finite numbers as None, every string as
+    :func:`assaykit._io.names.printable` shows it (a control character or a byte that was not UTF-8
+    as a backslash escape)."""
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return plain(value.to_dict())
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    if isinstance(value, Mapping):
+        return {printable(str(k)): plain(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if hasattr(value, "tolist"):
+        return plain(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return printable(str(value))
+
+
+def _reason(body: Mapping[str, Any]) -> str:
+    """The reason of a POST, as typed (the library checks that it says why: one rule, one place)."""
+    reason = body.get("reason")
+    if not isinstance(reason, str) or len(reason) > 4 * MAX_REASON:
+        raise WebError(400, "a reason is required")
+    return reason
+
+
+def _polygon(body: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """The polygon of a POST (display coordinates, as drawn): 3 to MAX_VERTICES finite points."""
+    points = body.get("polygon")
+    if not isinstance(points, list) or not 3 <= len(points) <= MAX_VERTICES:
+        raise WebError(400, f"a polygon of 3 to {MAX_VERTICES} vertices is required")
+    out = []
+    for point in points:
+        if (not isinstance(point, list) or len(point) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           and -10 <= v <= 10 for v in point)):
+            raise WebError(400, "each vertex is [x, y], two finite numbers")
+        out.append((float(point[0]), float(point[1])))
+    return out
+
+
+ROW_FIELDS = ("events", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "qc_flags", "verdict",
+              "verdict_reasons", "error")
+"""What the page shows of a tube's samples.csv row."""
+
+
+def tube_status(tube: Mapping[str, Any], accepted: bool = False) -> str:
+    """How the tube is gated now, as the page names it: ``excluded``, ``changed`` (a gate the
+    review wrote), ``hand_written`` (a run.yaml entry written by hand), ``accepted`` (its gate
+    accepted in this review) or ``automatic``."""
+    entry = tube.get("entry") or {}
+    if entry.get("exclude") is True:
+        return "excluded"
+    if tube.get("hand_written"):
+        return "hand_written"
+    if entry:
+        return "changed"
+    return "accepted" if accepted else "automatic"
+
+
+class ReviewWeb:
+    """What the routes share: the open review, the templates, the assets, the figure data of the
+    scored run (the plate's thumbnails) and one lock around every call into the review (the
+    library is called from one request at a time)."""
+
+    def __init__(self, review: Any, *, csrf: str) -> None:
+        from jinja2 import Environment, PackageLoader, select_autoescape
+
+        self.review = review
+        self.csrf = csrf
+        self.lock = threading.Lock()
+        self.assets = _assets()
+        self.accepted: set[str] = set()
+        self.env = Environment(loader=PackageLoader("assaykit.review", "templates"),
+                               autoescape=select_autoescape(default=True, default_for_string=True))
+        self._thumbnails: dict[str, Any] | None = None
+
+    # --- the library, one call at a time --------------------------------------------------------------
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            try:
+                return getattr(self.review, method)(*args, **kwargs)
+            except AssayKitError as error:
+                from . import HandWritten
+
+                raise WebError(409, printable(str(error)),
+                               "hand_written" if isinstance(error, HandWritten) else "refused") from None
+
+    def thumbnails(self) -> dict[str, Any]:
+        """The gate panel of each tube as ``score`` drew it (figure_data.json), by file name."""
+        if self._thumbnails is None:
+            from ..scoring import figure_data
+
+            try:
+                doc = figure_data.read(self.review.out_dir)
+            except AssayKitError:
+                doc = {"tubes": {}}
+            self._thumbnails = {name: tube.get("panels", []) for name, tube in (doc.get("tubes") or {}).items()}
+        return self._thumbnails
+
+    def plate(self) -> list[dict[str, Any]]:
+        """Every blood tube of the plate as the page shows it (``id``: its place on the plate)."""
+        thumbnails = self.thumbnails()
+        out = []
+        for number, item in enumerate(self.call("plate")):
+            doc = plain(item)
+            tube = doc.get("tube") or {}
+            row = doc.get("row") or {}
+            panels = thumbnails.get(tube.get("file", ""), [])
+            gate = doc.get("gate_population")
+            panel = next((p for p in panels if p.get("population") == gate), None)
+            out.append({**self.shown(tube, row), "id": number, "panel": panel,
+                        "gate_display": doc.get("gate_display")})
+        return out
+
+    def shown(self, tube: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+        """A tube and its samples.csv row as the page shows them."""
+        fields = {k: row.get(k) for k in ROW_FIELDS}
+        reasons = fields.get("verdict_reasons")
+        if isinstance(reasons, str):
+            fields["verdict_reasons"] = [r for r in reasons.split(";") if r]
+        return {**{k: tube.get(k) for k in ("key", "file", "well", "patient", "timepoint", "condition", "role",
+                                            "hand_written")},
+                **fields, "status": tube_status(tube, str(tube.get("key")) in self.accepted)}
+
+    def key(self, tube_id: int) -> str:
+        """The library's name of tube number ``tube_id`` of the plate (404 when there is none)."""
+        tubes = self.call("tubes")
+        if not 0 <= tube_id < len(tubes):
+            raise WebError(404, "no such tube")
+        return str(plain(tubes[tube_id])["key"])
+
+    def answer(self, key: str, result: Any) -> dict[str, Any]:
+        """A re-measured tube (the library's answer) as the page shows it: the tube, its patient's
+        restoration rows and patient row."""
+        doc = plain(result)
+        tube = plain(self.call("tube", key))
+        return {"tube": self.shown(tube, doc.get("row") or {}), "restoration": doc.get("restoration") or [],
+                "patient": doc.get("patient"), "seconds": doc.get("seconds")}
+
+    def to_scale(self, key: str, polygon: list[tuple[float, float]]) -> list[list[float]]:
+        """``polygon`` (display coordinates of the gate's panel, as drawn) in scale values, through
+        the transforms of the gate's two markers for this tube, which the library gives."""
+        tx, ty = self.call("transforms", key)
+        xs = tx.inverse([p[0] for p in polygon]).tolist()
+        ys = ty.inverse([p[1] for p in polygon]).tolist()
+        return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+
+    def page(self, template: str, **context: Any) -> str:
+        context.setdefault("data", {"csrf": self.csrf})
+        return self.env.get_template(template).render(**context)
+
+
+def create_app(review: Any, *, token: str, csrf: str, port: int,
+               hosts: tuple[str, ...] | None = None) -> Any:
+    """The review app over ``review`` (an open :class:`~assaykit.review.Review`).
+
+    Parameters
+    ----------
+    review : Review
+        The open review (:func:`assaykit.review.open_review`).
+    token : str
+        The secret every request must carry (``secrets.token_urlsafe(32)``).
+    csrf : str
+        The secret every POST must carry in its ``X-CSRF-Token`` header (put in each page).
+    port : int
+        The TCP port the server listens on (its Host and Origin are checked against it).
+    hosts : tuple of str, optional
+        The Host headers accepted; default ``127.0.0.1:PORT`` and ``localhost:PORT``.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    web = ReviewWeb(review, csrf=csrf)
+
+    def _error(error: WebError, html: bool) -> Response:
+        if html:
+            return HTMLResponse(web.page("error.html", message=str(error), status=error.status),
+                                status_code=error.status)
+        return JSONResponse({"error": str(error), "code": error.code}, status_code=error.status)
+
+    Handler = Callable[[Request], Awaitable[Response]]
+
+    def endpoint(html: bool) -> Callable[[Handler], Handler]:
+        def wrap(handler: Handler) -> Handler:
+            async def run(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except WebError as error:
+                    return _error(error, html)
+            return run
+        return wrap
+
+    async def threaded(fn: Callable[..., Any], *args: Any) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(fn, *args)
+
+    async def body(request: Request) -> dict[str, Any]:
+        data = b""
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_BODY:
+                raise WebError(413, "request too large")
+        try:
+            doc = json.loads(data or b"{}")
+        except ValueError:
+            raise WebError(400, "the request is not JSON") from None
+        if not isinstance(doc, dict):
+            raise WebError(400, "the request is not a JSON object")
+        return doc
+
+    def tube_id(request: Request) -> int:
+        text = request.path_params["tube"]
+        if not text.isdigit() or len(text) > 6:
+            raise WebError(404, "no such tube")
+        return int(text)
+
+    def state() -> dict[str, Any]:
+        """What every page starts from: the plate, the reviewer, the signatures."""
+        return {"tubes": web.plate(), "reviewer": plain(review.reviewer or None),
+                "signatures": plain(web.call("signatures")), "run": plain(review.out_dir.name), "csrf": csrf}
+
+    @endpoint(html=True)
+    async def plate_page(request: Request) -> Response:
+        doc = await threaded(state)
+        return HTMLResponse(web.page("plate.html", data=doc))
+
+    @endpoint(html=True)
+    async def tube_page(request: Request) -> Response:
+        number = tube_id(request)
+
+        def build() -> dict[str, Any]:
+            doc = state()
+            key = web.key(number)
+            figure = plain(web.call("figure", key))
+            now = web.answer(key, web.call("measure", key))
+            return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
+                                    "patient": now["patient"], "panels": figure["panels"],
+                                    "gate_population": figure["gate_population"]}}
+
+        doc = await threaded(build)
+        return HTMLResponse(web.page("tube.html", data=doc))
+
+    @endpoint(html=False)
+    async def plate_json(request: Request) -> Response:
+        return JSONResponse(await threaded(state))
+
+    def change(action: str) -> Callable[[Request], Awaitable[Response]]:
+        @endpoint(html=False)
+        async def handler(request: Request) -> Response:
+            doc = await body(request)
+            number = tube_id(request)
+            confirm = {"replace_hand_written": True} if doc.get("confirm") is True else {}
+
+            def run() -> dict[str, Any]:
+                key = web.key(number)
+                if action == "preview":
+                    result = web.call("preview", key, web.to_scale(key, _polygon(doc)))
+                elif action == "change":
+                    polygon, reason = _polygon(doc), _reason(doc)
+                    result = web.call("change_gate", key, web.to_scale(key, polygon), reason, **confirm)
+                elif action == "exclude":
+                    result = web.call("exclude", key, _reason(doc), **confirm)
+                else:
+                    result = web.call("accept", key)
+                    web.accepted.add(key)
+                return web.answer(key, result)
+
+            return JSONResponse({"result": await threaded(run), "id": number})
+        return handler
+
+    @endpoint(html=False)
+    async def sign(request: Request) -> Response:
+        doc = await body(request)
+        meaning, name = doc.get("meaning"), doc.get("name")
+        if meaning not in ("reviewed", "approved"):
+            raise WebError(400, "meaning is reviewed or approved")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise WebError(400, "a signer's name is required")
+        answer = await threaded(web.call, "sign", meaning, " ".join(name.split()))
+        web._thumbnails = None  # signing re-scores the run: its figure data is new
+        return JSONResponse({"result": plain(answer), "signatures": plain(await threaded(web.call, "signatures"))})
+
+    @endpoint(html=False)
+    async def set_reviewer(request: Request) -> Response:
+        doc = await body(request)
+        name = doc.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise WebError(400, "a reviewer's name is required")
+        name = " ".join(name.split())
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+            raise WebError(400, "a name is plain text")
+        with web.lock:
+            if review.reviewer:
+                raise WebError(409, "the reviewer's name is already set")
+            review.reviewer = name
+        return JSONResponse({"reviewer": plain(review.reviewer)})
+
+    async def asset(request: Request) -> Response:
+        found = web.assets.get(request.path_params["name"])
+        if found is None:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        return Response(found[0], media_type=found[1])
+
+    routes = [Route("/", plate_page, methods=["GET"]),
+              Route("/tube/{tube}", tube_page, methods=["GET"]),
+              Route("/api/plate", plate_json, methods=["GET"]),
+              *(Route(f"/api/tube/{{tube}}/{action}", change(action), methods=["POST"])
+                for action in ("preview", "change", "exclude", "accept")),
+              Route("/api/sign", sign, methods=["POST"]),
+              Route("/api/reviewer", set_reviewer, methods=["POST"]),
+              Route("/static/{name}", asset, methods=["GET"])]
+    inner = Starlette(routes=routes)
+    allowed = hosts if hosts is not None else (f"127.0.0.1:{port}", f"localhost:{port}")
+    return _Guard(inner, token=token, csrf=csrf, port=port, hosts=allowed)
