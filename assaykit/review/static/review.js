@@ -1,6 +1,6 @@
 // assaykit review: the plate and tube views. Vanilla JS, no framework, no network resource but this
 // server. Every name from the run (file, well, patient, condition, reason) goes on the page through
-// textContent, never innerHTML. The data comes from the <script type="application/json"> block the
+// textContent, never as markup. The data comes from the <script type="application/json"> block the
 // server writes (Jinja's tojson) and from the JSON answers of its POSTs.
 "use strict";
 

@@ -1,0 +1,270 @@
+"""The review app's routes and security rules (Starlette's TestClient), over a stand-in review
+object with hostile names: the app's own behaviour (token, cookie, Host, Origin, CSRF, POST only,
+no path from a request reaching the file system, names escaped, display -> scale conversion),
+independent of the library behind it (tests/review/test_review_web.py drives the real one)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from assaykit.errors import AssayKitError
+from assaykit.gating.transforms import Transform
+from assaykit.review.app import CSP, cookie_name, create_app
+
+PORT = 8765
+ORIGIN = f"http://127.0.0.1:{PORT}"
+TOKEN = "t" * 43
+CSRF = "c" * 43
+HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def _panel(population: str, parent: str) -> dict[str, Any]:
+    return {"population": population, "parent": parent, "count": 10, "percent_of_parent": 50.0,
+            "x_label": f"{HOSTILE} (FL3)", "y_label": "SSC-A", "x_edges": [0.0, 0.5, 1.0],
+            "y_edges": [0.0, 0.5, 1.0], "counts": [[1, 2], [3, 4]],
+            "outlines": [[[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]]], "bounds": [],
+            "x_ticks": [[0.0, "0"], [0.5, "$10^{2}$"]], "y_ticks": [[0.0, "0"]]}
+
+
+class StandIn:
+    """The review's methods the app calls, recording each change."""
+
+    def __init__(self, out_dir: Path, reviewer: str = "A") -> None:
+        self.out_dir = out_dir
+        self.reviewer = reviewer
+        self.calls: list[tuple[Any, ...]] = []
+        self.entries: dict[str, Any] = {}
+        self._tubes = [{"key": "A1", "file": f"{HOSTILE}.fcs", "well": "A1", "patient": HOSTILE, "timepoint": "D1",
+                        "condition": "unstimulated", "role": "sample"},
+                       {"key": "A2", "file": "b.fcs", "well": "A2", "patient": "P2", "timepoint": "D1",
+                        "condition": "IFN-gamma", "role": "sample"}]
+
+    def tubes(self) -> list[dict[str, Any]]:
+        return [{**t, "entry": self.entries.get(t["key"]), "hand_written": False} for t in self._tubes]
+
+    def tube(self, key: str) -> dict[str, Any]:
+        return next(t for t in self.tubes() if t["key"] == key)
+
+    def _row(self, key: str) -> dict[str, Any]:
+        excluded = (self.entries.get(key) or {}).get("exclude")
+        return {"hladr_abc": None if excluded else 1234.5, "verdict": "withheld" if excluded else "reportable",
+                "verdict_reasons": f"{HOSTILE};other"}
+
+    def plate(self) -> list[dict[str, Any]]:
+        return [{"tube": t, "row": self._row(t["key"]), "gate_population": "monocytes", "gate_display": None}
+                for t in self.tubes()]
+
+    def figure(self, key: str) -> dict[str, Any]:
+        return {"gate_population": "monocytes", "panels": [_panel("cells", "root"), _panel("monocytes", "cells")]}
+
+    def transforms(self, key: str) -> tuple[Transform, Transform]:
+        return Transform("linear", t=1000.0), Transform("log", t=100000.0, m=5.0)
+
+    def _measured(self, key: str, gate: Any = None) -> dict[str, Any]:
+        return {"tube": key, "row": self._row(key), "patient": {"patient": HOSTILE, "state": "immunoparalysis"},
+                "restoration": [{"condition": HOSTILE, "abc": 1.0, "verdict": "reportable"}], "gate": gate}
+
+    def measure(self, key: str) -> dict[str, Any]:
+        return self._measured(key)
+
+    def preview(self, key: str, polygon: list[list[float]]) -> dict[str, Any]:
+        self.calls.append(("preview", key, polygon))
+        return self._measured(key, polygon)
+
+    def change_gate(self, key: str, polygon: list[list[float]], reason: str, **kw: Any) -> dict[str, Any]:
+        if not reason.strip():
+            raise AssayKitError("a reason is required (1 to 500 characters)")
+        self.calls.append(("change", key, polygon, reason, kw))
+        self.entries[key] = {"reason": reason, "gate": {"vertices": polygon}, "reviewed": {"by": self.reviewer}}
+        return self._measured(key, polygon)
+
+    def exclude(self, key: str, reason: str, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("exclude", key, reason))
+        self.entries[key] = {"reason": reason, "exclude": True}
+        return self._measured(key)
+
+    def accept(self, key: str) -> dict[str, Any]:
+        self.calls.append(("accept", key))
+        return self._measured(key)
+
+    def sign(self, meaning: str, name: str) -> dict[str, Any]:
+        self.calls.append(("sign", meaning, name))
+        return {"meaning": meaning, "name": name}
+
+    def signatures(self) -> list[dict[str, Any]]:
+        return [{"meaning": c[1], "name": c[2], "at": "2026-12-06T00:00:00Z", "outputs_sha256": "0" * 64,
+                 "superseded": False} for c in self.calls if c[0] == "sign"]
+
+
+@pytest.fixture
+def review(tmp_path: Path) -> StandIn:
+    return StandIn(tmp_path)
+
+
+def _client(review: Any, login: bool = True, **kw: Any) -> TestClient:
+    client = TestClient(create_app(review, token=TOKEN, csrf=CSRF, port=PORT), base_url=ORIGIN, **kw)
+    if login:
+        first = client.get(f"/?token={TOKEN}", follow_redirects=False)
+        assert first.status_code == 303
+    return client
+
+
+def _post(client: TestClient, url: str, body: Any, **headers: str) -> Any:
+    sent = {"origin": ORIGIN, "x-csrf-token": CSRF, "content-type": "application/json", **headers}
+    return client.post(url, content=json.dumps(body), headers={k: v for k, v in sent.items() if v})
+
+
+def test_the_token_is_needed_on_every_request_assets_included(review: StandIn) -> None:
+    client = _client(review, login=False)
+    for url in ("/", "/tube/0", "/api/plate", "/static/review.js", "/static/review.css", "/static/nothing"):
+        answer = client.get(url)
+        assert answer.status_code == 403, url
+        assert answer.headers["content-security-policy"] == CSP
+        assert "<" not in answer.text
+    assert client.get("/?token=" + "x" * 43).status_code == 403
+    for name, value in ((cookie_name(PORT), "x" * 43), (cookie_name(PORT + 1), TOKEN)):  # another review's cookie
+        client.cookies.clear()
+        client.cookies.set(name, value)
+        assert client.get("/").status_code == 403
+
+
+def test_the_token_moves_from_the_address_to_a_strict_httponly_cookie(review: StandIn) -> None:
+    client = _client(review, login=False)
+    first = client.get(f"/tube/1?token={TOKEN}", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/tube/1"  # out of the address bar
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith(f"{cookie_name(PORT)}={TOKEN};")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    for url in ("/", "/tube/1", "/api/plate", "/static/review.js"):
+        assert client.get(url).status_code == 200, url
+    assert client.get("/static/review.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_a_foreign_host_header_is_refused_even_with_the_token(review: StandIn) -> None:
+    client = _client(review)
+    for host in ("evil.example", f"evil.example:{PORT}", f"127.0.0.1:{PORT + 1}", "127.0.0.1", ""):
+        assert client.get("/", headers={"host": host}).status_code == 403, host
+    assert client.get("/", headers={"host": f"localhost:{PORT}"}).status_code == 200
+
+
+def test_changes_only_by_post_with_csrf_and_own_origin(review: StandIn) -> None:
+    client = _client(review)
+    body = {"polygon": [[0.1, 0.5], [0.5, 0.5], [0.5, 0.9]], "reason": "debris in the gate"}
+    url = "/api/tube/0/change"
+    assert client.get(url).status_code == 405
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+        assert client.request(method, url).status_code == 405, method
+    refused = [_post(client, url, body, **{"x-csrf-token": ""}),
+               _post(client, url, body, **{"x-csrf-token": "c" * 42 + "d"}),
+               _post(client, url, body, origin=""),
+               _post(client, url, body, origin="http://evil.example"),
+               _post(client, url, body, origin=f"http://127.0.0.1:{PORT + 1}"),
+               _post(client, url, body, **{"sec-fetch-site": "cross-site"}),
+               _post(client, url, body, **{"content-type": "text/plain"}),
+               _post(client, f"{url}?token={TOKEN}", body)]
+    assert [r.status_code for r in refused] == [403, 403, 403, 403, 403, 403, 415, 403]
+    assert review.calls == [] and review.entries == {}  # nothing reached the review
+    done = _post(client, url, body)
+    assert done.status_code == 200, done.text
+    assert [c[0] for c in review.calls] == ["change"]
+
+
+def test_a_drawn_polygon_reaches_the_library_in_scale_values(review: StandIn) -> None:
+    client = _client(review)
+    polygon = [[0.1, 0.6], [0.5, 0.6], [0.5, 1.0]]
+    answer = _post(client, "/api/tube/1/change", {"polygon": polygon, "reason": " debris  in the gate "})
+    assert answer.status_code == 200, answer.text
+    _, key, scale, reason, _ = review.calls[-1]
+    assert key == "A2" and reason == " debris  in the gate "
+    # x linear over 0..1000; y log, 5 decades below 100,000: 10^(5 * (y - 1)) * 100,000
+    expected = [[100.0, 100000 * 10 ** -2.0], [500.0, 100000 * 10 ** -2.0], [500.0, 100000.0]]
+    assert [v for p in scale for v in p] == pytest.approx([v for p in expected for v in p], rel=1e-12)
+    doc = answer.json()["result"]
+    assert doc["tube"]["status"] == "changed" and doc["tube"]["hladr_abc"] == 1234.5
+    assert doc["tube"]["verdict_reasons"] == [HOSTILE, "other"]
+    assert doc["restoration"][0]["condition"] == HOSTILE and doc["patient"]["state"] == "immunoparalysis"
+
+
+def test_bad_changes_are_refused_with_one_line(review: StandIn) -> None:
+    client = _client(review)
+    url = "/api/tube/0/change"
+    cases = [({"polygon": [[0, 0], [1, 1]], "reason": "r"}, 400),
+             ({"polygon": [[0, 0], [1, 1], ["x", 1]], "reason": "r"}, 400),
+             ({"polygon": [[0, 0], [1, 1], [1e308 * 10, 1]], "reason": "r"}, 400),
+             ({"polygon": [[0, 0]] * 201, "reason": "r"}, 400),
+             ({"polygon": [[0, 0], [1, 0], [1, 1]]}, 400),
+             ({"polygon": [[0, 0], [1, 0], [1, 1]], "reason": "   "}, 409)]  # the library's rule
+    for body, status in cases:
+        answer = _post(client, url, body)
+        assert answer.status_code == status, (body, answer.text)
+        assert "\n" not in answer.json()["error"]
+    assert _post(client, url, [1, 2]).status_code == 400
+    assert client.post(url, content=b"{not json", headers={"origin": ORIGIN, "x-csrf-token": CSRF,
+                                                            "content-type": "application/json"}).status_code == 400
+    huge = {"polygon": [[0, 0], [1, 0], [1, 1]], "reason": "x" * 70000}
+    assert _post(client, url, huge).status_code == 413
+    assert review.calls == []
+
+
+def test_no_path_from_a_request_reaches_the_file_system(review: StandIn) -> None:
+    client = _client(review)
+    for url in ("/static/../app.py", "/static/..%2fapp.py", "/static/%2e%2e%2f%2e%2e%2fpyproject.toml",
+                "/static/app.py", "/static/__init__.py", "/static/", "/static/review.js%00.css",
+                "/static//etc/passwd", "/tube/-1", "/tube/2", "/tube/0x1", "/tube/..%2f..%2fetc%2fpasswd",
+                "/tube/%2e%2e", "/tube/9999999", "/etc/passwd", "/audit.jsonl", "/run.yaml"):
+        answer = client.get(url)
+        assert answer.status_code == 404, url
+        assert "root:" not in answer.text and "def " not in answer.text and "[build-system]" not in answer.text
+
+
+def test_hostile_names_are_never_markup(review: StandIn) -> None:
+    client = _client(review)
+    for url in ("/", "/tube/0"):
+        page = client.get(url).text
+        assert "<script>alert" not in page and "<img" not in page
+        assert page.count("</script>") == 2  # the data block's and review.js's: no name closes a script
+        data = re.search(r'<script type="application/json" id="review-data">(.*?)</script>', page, re.S)
+        assert data is not None
+        doc = json.loads(data.group(1))  # the names arrive whole, as data
+        assert doc["tubes"][0]["patient"] == HOSTILE and doc["tubes"][0]["file"] == f"{HOSTILE}.fcs"
+        assert len(re.findall("<script", page)) == 2  # the data block and review.js, nothing else
+    script = client.get("/static/review.js").text  # names go on the page as textContent, never as markup
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(", script)
+
+
+def test_a_page_asks_for_the_name_when_none_was_given(review: StandIn) -> None:
+    review.reviewer = ""
+    client = _client(review)
+    data = json.loads(re.search(r'id="review-data">(.*?)</script>', client.get("/").text, re.S).group(1))
+    assert data["reviewer"] is None
+    assert _post(client, "/api/reviewer", {"name": "  B.  Lab "}).json() == {"reviewer": "B. Lab"}
+    assert review.reviewer == "B. Lab"
+    assert _post(client, "/api/reviewer", {"name": "C"}).status_code == 409  # set once
+    assert review.reviewer == "B. Lab"
+
+
+def test_accept_exclude_and_sign(review: StandIn) -> None:
+    client = _client(review)
+    assert _post(client, "/api/tube/1/accept", {}).json()["result"]["tube"]["status"] == "accepted"
+    excluded = _post(client, "/api/tube/0/exclude", {"reason": "clotted sample"}).json()["result"]["tube"]
+    assert excluded["status"] == "excluded" and excluded["verdict"] == "withheld" and excluded["hladr_abc"] is None
+    assert _post(client, "/api/sign", {"meaning": "approved", "name": "B"}).json()["signatures"][0]["name"] == "B"
+    assert _post(client, "/api/sign", {"meaning": "owner", "name": "B"}).status_code == 400
+    assert [c[0] for c in review.calls] == ["accept", "exclude", "sign"]
+    plate = client.get("/api/plate").json()
+    assert [t["status"] for t in plate["tubes"]] == ["excluded", "accepted"]
+    assert "csrf" in plate and plate["signatures"][0]["meaning"] == "approved"
+
+
+def test_websockets_are_refused(review: StandIn) -> None:
+    client = _client(review)
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws") as socket:
+        socket.receive_text()
