@@ -405,7 +405,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
             figure = plain(web.call("figure", key))
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
-                                    "patient": now["patient"], "panels": figure["panels"],
+                                    "patient_row": now["patient"], "panels": figure["panels"],
                                     "gate_population": figure["gate_population"]}}
 
         doc = await threaded(build)

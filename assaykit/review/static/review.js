@@ -365,7 +365,7 @@
     let gateCanvas = null, gatePanelData = null;
     for (const panel of tube.panels || []) {
       const figure = el("figure", {class: "panel"});
-      const canvas = el("canvas", {width: "380", height: "340"});
+      const canvas = el("canvas", {width: "340", height: "310"});
       figure.appendChild(canvas);
       figure.appendChild(el("figcaption", {}, panel.population + ": " + fmt(panel.count) + " (" +
         fmt(panel.percent_of_parent, 1) + " % of " + panel.parent + ")"));
@@ -387,8 +387,8 @@
       document.getElementById("reasons").textContent = Array.isArray(reasons) ? reasons.join("; ") : (reasons || "");
       document.getElementById("gate-status").textContent = statusText(t) || "automatic";
     }
-    function showPatient(doc) {
-      const rows = (doc && doc.restoration) || [];
+    function showPatient(rows, p) {
+      rows = rows || [];
       const body = document.querySelector("#patient-table tbody");
       body.textContent = "";
       for (const r of rows) {
@@ -399,7 +399,7 @@
          verdictText(r.verdict)].forEach((v) => tr.appendChild(el("td", {}, v)));
         body.appendChild(tr);
       }
-      const p = (doc && doc.patient) || {};
+      p = p || {};
       const parts = [];
       if (p.state) parts.push("state: " + p.state);
       if (p.immunosep_class) parts.push("ImmunoSep class: " + p.immunosep_class);
@@ -407,7 +407,7 @@
       document.getElementById("patient-state").textContent = parts.join(" \u00b7 ");
     }
     showTube(tube);
-    showPatient(tube);
+    showPatient(tube.restoration, tube.patient_row);
 
     // The editable gate: the polygon in display coordinates of its panel.
     const original = gatePanelData && gatePanelData.outlines && gatePanelData.outlines.length
@@ -512,7 +512,7 @@
         const doc = await post("/api/tube/" + tube.id + "/" + action, body);
         Object.assign(tube, doc.result.tube);
         showTube(tube);
-        showPatient(doc.result);
+        showPatient(doc.result.restoration, doc.result.patient);
         if (action === "change") { original.length = 0; polygon.forEach((p) => original.push(p.slice())); edited = false; redraw(); }
         say(done);
       } catch (error) {
