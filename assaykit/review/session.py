@@ -1,0 +1,553 @@
+"""A review of a scored run (:func:`open_review`): the run read once, each tube re-measured by
+the functions ``score`` uses, changes written as run.yaml ``gate_overrides:`` entries and every
+action appended to the audit trail."""
+
+from __future__ import annotations
+
+import os
+import time
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AssayKitError
+from . import audit as audit_log
+from .lock import ReviewLock, acquire
+from .runyaml import KEY, RunYamlError, sha256
+
+if TYPE_CHECKING:
+    from ..fcs import Sample
+    from ..scoring.overrides import TubeOverride
+    from ..scoring.pipeline import BeadOutcome, RunInputs
+    from ..scoring.tube import TubeResult
+
+
+class ReviewError(AssayKitError):
+    """A review action refused (the message says why; nothing was written)."""
+
+
+class HandWrittenError(ReviewError):
+    """The tube's run.yaml entry was written by hand: replacing it needs the reviewer's
+    confirmation (``replace_hand_written=True``; the audit records the entry replaced)."""
+
+
+MAX_REASON = 500
+
+
+def reason_problem(reason: str) -> str:
+    """Why ``reason`` cannot justify a change ("" when it can): 1 to 500 characters of visible
+    text (after trimming) with a letter or digit, no control or line-separator character.
+
+    Parameters
+    ----------
+    reason : str
+        The reason as given.
+    """
+    text = " ".join(reason.split())
+    if not 1 <= len(text) <= MAX_REASON:
+        return f"a reason is required (1 to {MAX_REASON} characters)"
+    if any(unicodedata.category(c)[0] == "C" for c in text):
+        return "the reason holds invisible or control characters; write it in plain text"
+    if not any(c.isalnum() for c in text):
+        return "the reason must say why, in words"
+    return ""
+
+
+@dataclass(frozen=True)
+class Tube:
+    """One blood tube of the run as the review shows it: its ``key`` (the well, or the file name
+    when the plate map gives no well: the run.yaml key and the id the app uses), ``file``,
+    ``well``, ``patient``, ``timepoint``, ``condition``, ``role`` and its run.yaml entry
+    (``entry``, None when none; ``hand_written``: an entry not written by a review)."""
+
+    key: str
+    file: str
+    well: str
+    patient: str
+    timepoint: str
+    condition: str
+    role: str
+    entry: Mapping[str, Any] | None = None
+    hand_written: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tube as JSON-ready values."""
+        return {"key": self.key, "file": self.file, "well": self.well, "patient": self.patient,
+                "timepoint": self.timepoint, "condition": self.condition, "role": self.role,
+                "entry": None if self.entry is None else dict(self.entry), "hand_written": self.hand_written}
+
+
+@dataclass(frozen=True)
+class Remeasured:
+    """A tube re-measured with a gate (or excluded), and what follows for its patient: the tube's
+    ``row`` (its samples.csv row: events, monocytes, MFI, AB/C in molecules per cell, verdict
+    and reasons), the ``restoration`` rows (fold changes, states, responders) and the ``patient``
+    row (state, ImmunoSep class) of its patient's time point, the ``gate`` used (type, dims,
+    vertices in scale values; None for the automatic gate), and ``seconds`` taken."""
+
+    tube: str
+    row: Mapping[str, Any]
+    restoration: tuple[Mapping[str, Any], ...]
+    patient: Mapping[str, Any] | None
+    gate: Mapping[str, Any] | None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (NaN as None)."""
+        return _plain({"tube": self.tube, "row": dict(self.row), "restoration": [dict(r) for r in self.restoration],
+                       "patient": None if self.patient is None else dict(self.patient),
+                       "gate": None if self.gate is None else dict(self.gate), "seconds": round(self.seconds, 4)})
+
+
+def _plain(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return _plain(value.item())
+    return value
+
+
+@dataclass
+class _State:
+    """What a review holds between actions (mutable, private)."""
+
+    inputs: RunInputs
+    beads: BeadOutcome
+    outcomes: dict[Path, TubeResult]
+    yaml_sha256: str
+    entries: dict[str, Any]
+    samples: dict[Path, Sample] = field(default_factory=dict)
+
+
+class Review:
+    """An open review of a scored run (made by :func:`open_review`; :meth:`close` ends it). The
+    run folder's review lock is held until then. ``reviewer``: who acts (may be set later, before
+    the first change; every action needs a name)."""
+
+    def __init__(self, out_dir: Path, run_dir: Path, reviewer: str, lock: ReviewLock, state: _State) -> None:
+        self.out_dir = out_dir
+        self.run_dir = run_dir
+        self.reviewer = reviewer
+        self._lock: ReviewLock | None = lock
+        self._state = state
+        self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def run_yaml(self) -> Path:
+        """The run folder's run.yaml (written only as ``gate_overrides:`` entries)."""
+        return self.run_dir / "run.yaml"
+
+    @property
+    def audit_path(self) -> Path:
+        """The output folder's audit.jsonl."""
+        return self.out_dir / audit_log.AUDIT
+
+    def tubes(self) -> list[Tube]:
+        """The run's blood tubes (samples, isotype and control bloods), in plate-map order."""
+        from ..scoring.platemap import BLOOD_ROLES
+
+        out = []
+        for a in self._state.inputs.assignments:
+            if a.row.role not in BLOOD_ROLES:
+                continue
+            key = a.row.well or a.path.name
+            entry = self._entry(key, a.path.name)
+            out.append(Tube(key=key, file=a.path.name, well=a.row.well, patient=a.row.patient,
+                            timepoint=a.row.timepoint, condition=a.row.condition, role=a.row.role,
+                            entry=entry, hand_written=entry is not None and "reviewed" not in entry))
+        return out
+
+    def tube(self, key: str) -> Tube:
+        """The blood tube ``key`` (a well or FCS file name, as :meth:`tubes` gives it); ReviewError
+        when the run has none."""
+        for t in self.tubes():
+            if key in (t.key, t.file) or key.casefold() in (t.key.casefold(), t.file.casefold()):
+                return t
+        raise ReviewError(f"no blood tube {key[:80]!r} in this run", self.out_dir)
+
+    def _entry(self, key: str, file: str) -> dict[str, Any] | None:
+        for k, v in self._state.entries.items():
+            if str(k).casefold() in (key.casefold(), file.casefold()):
+                return dict(v) if isinstance(v, dict) else None
+        return None
+
+    def _entry_key(self, tube: Tube) -> str:
+        for k in self._state.entries:
+            if str(k).casefold() in (tube.key.casefold(), tube.file.casefold()):
+                return str(k)
+        return tube.key
+
+    def _path(self, tube: Tube) -> Path:
+        return next(a.path for a in self._state.inputs.assignments if a.path.name == tube.file)
+
+    def _sample(self, path: Path) -> Sample:
+        from ..fcs import read_fcs
+
+        if path not in self._state.samples:
+            self._state.samples[path] = read_fcs(path)
+        return self._state.samples[path]
+
+    @property
+    def monocyte_dims(self) -> tuple[str, str]:
+        """The markers of the readout (monocyte) population's gate: a polygon's two dims."""
+        strategy = self._state.inputs.strategy
+        population = next(p for p in strategy.populations if p.name == strategy.readout.population)
+        dims = tuple(getattr(population.gate, "dims", ()) or ())
+        if len(dims) != 2:
+            raise ReviewError(f"the readout population {population.name!r} is not gated on two markers; "
+                              "its gate cannot be drawn as a polygon", self.out_dir)
+        return dims[0], dims[1]
+
+    def gate(self, key: str) -> dict[str, Any]:
+        """The monocyte gate the tube ``key`` is measured with now, as a polygon in scale values
+        (``{"type": "polygon", "dims": [x, y], "vertices": [[x, y], ...]}``; ``source``: "auto",
+        "run.yaml" or "excluded"); the automatic gate's polygon is converted from the display axes
+        by the markers' transforms (an ellipse or other shape: its outline)."""
+        import numpy as np
+
+        from ..gating import apply_strategy
+
+        tube = self.tube(key)
+        path = self._path(tube)
+        state = self._state
+        override = state.inputs.overrides.get(path)
+        entry = tube.entry or {}
+        if override is not None and not override.excluded and isinstance(entry.get("gate"), dict):
+            return {**_plain(dict(entry["gate"])), "source": "run.yaml"}
+        strategy = state.inputs.strategy
+        result = apply_strategy(self._sample(path), strategy, _spillover(state.inputs, path.name))
+        population = strategy.readout.population
+        fitted = result.gates[population]
+        doc = fitted.to_dict()
+        dims = tuple(doc.get("dims") or self.monocyte_dims)
+        if doc.get("type") == "polygon":
+            display = np.asarray(doc["vertices"], dtype=float)
+        else:  # an ellipse or another shape: its outline, as the gating figure draws it
+            from ..gating import gating_panels
+
+            panel = next(p for p in gating_panels(result) if p.population == population)
+            display = np.asarray(panel.outlines[0], dtype=float)
+        vertices = np.column_stack([result.frame.transform(d).inverse(display[:, i]) for i, d in enumerate(dims)])
+        return {"type": "polygon", "dims": list(dims), "vertices": _plain(vertices.tolist()),
+                "source": "excluded" if override is not None and override.excluded else "auto"}
+
+    # --- re-measuring ----------------------------------------------------------------------------
+
+    def _override(self, tube: Tube, spec: Mapping[str, Any]) -> TubeOverride:
+        from ..scoring.overrides import parse_overrides, resolve_overrides
+
+        try:
+            parsed = parse_overrides({tube.key: dict(spec)}, self.run_dir, self.run_yaml)
+            path = self._path(tube)
+            assignment = [a for a in self._state.inputs.assignments if a.path == path]
+            return resolve_overrides(parsed, assignment, self._state.inputs.strategy, self.run_yaml)[path]
+        except AssayKitError as error:
+            raise ReviewError(error.message, self.run_yaml) from None
+
+    def _remeasure(self, tube: Tube, override: TubeOverride | None, gate: Mapping[str, Any] | None
+                   ) -> tuple[Remeasured, dict[Path, TubeResult], RunInputs]:
+        """The tube measured with ``override`` (None: the run's strategy), and the run's rows
+        rebuilt by ``score``'s own functions (:func:`assaykit.scoring.pipeline.finish_run`,
+        nothing written)."""
+        from ..scoring.pipeline import PhaseTimer, finish_run
+        from ..scoring.tube import measure_tube
+
+        state = self._state
+        path = self._path(tube)
+        inputs = state.inputs
+        overrides = dict(inputs.overrides)
+        if override is None:
+            overrides.pop(path, None)
+        else:
+            overrides[path] = override
+        inputs = replace(inputs, overrides=overrides)
+        strategy = override.strategy if override is not None else inputs.strategy
+        outcome = measure_tube(path, strategy, figure=False, compensation=inputs.options.compensation,
+                               sample=self._sample(path))
+        outcomes = {**state.outcomes, path: outcome}
+        result = finish_run(inputs, state.beads, outcomes, PhaseTimer(), write=False)
+        return self._view(tube, result, gate), outcomes, inputs
+
+    def _view(self, tube: Tube, result: Any, gate: Mapping[str, Any] | None) -> Remeasured:
+        samples = result.samples.to_dict("records")
+        row = next(r for r in samples if r["file"] == tube.file)
+        restoration = tuple(r for r in result.restoration.to_dict("records")
+                            if r["patient"] == tube.patient and r["timepoint"] == tube.timepoint)
+        patient = next((r for r in result.patients.to_dict("records")
+                        if r["patient"] == tube.patient and r["timepoint"] == tube.timepoint), None)
+        return Remeasured(tube=tube.key, row=_plain(row), restoration=tuple(_plain(r) for r in restoration),
+                          patient=_plain(patient) if patient is not None else None,
+                          gate=None if gate is None else _plain(dict(gate)))
+
+    def measure(self, key: str) -> Remeasured:
+        """The tube ``key`` as it is measured now (its current gate or exclusion), with its
+        patient's rows."""
+        tube = self.tube(key)
+        override = self._state.inputs.overrides.get(self._path(tube))
+        gate = (tube.entry or {}).get("gate") if override is not None and not override.excluded else None
+        started = time.perf_counter()
+        view, _, _ = self._remeasure(tube, override, gate)
+        return replace(view, seconds=time.perf_counter() - started)
+
+    def preview(self, key: str, polygon: Sequence[Sequence[float]]) -> Remeasured:
+        """The tube ``key`` re-measured with the monocyte gate ``polygon`` (vertices ``[x, y]`` in
+        scale values on :attr:`monocyte_dims`), and its patient's fold changes, states and class;
+        nothing is written.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y]
+            At least 3 vertices, scale values.
+        """
+        tube = self.tube(key)
+        gate = self._polygon(polygon)
+        started = time.perf_counter()
+        override = self._override(tube, {"reason": "preview", "gate": gate})
+        view, _, _ = self._remeasure(tube, override, gate)
+        return replace(view, seconds=time.perf_counter() - started)
+
+    def _polygon(self, polygon: Sequence[Sequence[float]]) -> dict[str, Any]:
+        import math
+
+        try:
+            vertices = [[float(x), float(y)] for x, y in polygon]
+        except (TypeError, ValueError):
+            raise ReviewError("a polygon is a list of [x, y] vertices (numbers)", self.out_dir) from None
+        if not 3 <= len(vertices) <= 1000 or not all(math.isfinite(v) for pair in vertices for v in pair):
+            raise ReviewError("a polygon needs 3 to 1000 vertices of finite numbers", self.out_dir)
+        return {"type": "polygon", "dims": list(self.monocyte_dims), "vertices": vertices}
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    def _need_name(self) -> str:
+        name = " ".join((self.reviewer or "").split())
+        if not name or any(unicodedata.category(c)[0] == "C" for c in name) or len(name) > 200:
+            raise ReviewError("the reviewer's name is needed (1 to 200 characters of plain text)", self.out_dir)
+        return name
+
+    def _need_open(self) -> None:
+        if self._lock is None:
+            raise ReviewError("the review is closed", self.out_dir)
+
+    def change_gate(self, key: str, polygon: Sequence[Sequence[float]], reason: str, *,
+                    replace_hand_written: bool = False) -> Remeasured:
+        """Set the monocyte gate of tube ``key`` to ``polygon``: re-measured, written as its
+        run.yaml ``gate_overrides:`` entry (with ``reviewed: {by, at, audit}``) and recorded in the
+        audit (before and after gate, reason, run.yaml's SHA-256 before and after). A signed run
+        first gets a new version (:func:`assaykit.review.signatures.supersede`).
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y]
+            At least 3 vertices, scale values on :attr:`monocyte_dims`.
+        reason : str
+            Why (1 to 500 characters).
+        replace_hand_written : bool
+            Confirmed: a hand-written entry for the tube is replaced (else HandWrittenError is raised).
+        """
+        gate = self._polygon(polygon)
+        return self._change(key, "change", {"gate": gate}, reason, replace_hand_written, gate)
+
+    def exclude(self, key: str, reason: str, *, replace_hand_written: bool = False) -> Remeasured:
+        """Exclude tube ``key``: written as ``exclude: true`` in its run.yaml entry; the tube is
+        withheld (finding ``excluded_by_reviewer``) in every table, page and the ledger.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        reason : str
+            Why (1 to 500 characters).
+        replace_hand_written : bool
+            Confirmed: a hand-written entry for the tube is replaced.
+        """
+        return self._change(key, "exclude", {"exclude": True}, reason, replace_hand_written, None)
+
+    def accept(self, key: str) -> Remeasured:
+        """Accept tube ``key`` as it is gated now (its automatic gate, or its run.yaml entry):
+        recorded in the audit with the gate accepted; nothing else is written.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        """
+        self._need_open()
+        name = self._need_name()
+        tube = self.tube(key)
+        view = self.measure(key)
+        self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=self.gate(key),
+                    abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
+        return view
+
+    def _change(self, key: str, action: str, spec: dict[str, Any], reason: str, replace_hand_written: bool,
+                gate: Mapping[str, Any] | None) -> Remeasured:
+        from .runyaml import check_edit, set_entry
+        from .signatures import supersede_if_signed
+
+        self._need_open()
+        name = self._need_name()
+        problem = reason_problem(reason)
+        if problem:
+            raise ReviewError(problem, self.out_dir)
+        reason = " ".join(reason.split())
+        tube = self.tube(key)
+        if tube.hand_written and not replace_hand_written:
+            raise HandWrittenError(f"tube {tube.key} has a gate override written by hand in run.yaml; confirm to "
+                              "replace it", self.run_yaml)
+        before = {"entry": tube.entry, "gate": self.gate(key)}
+        override = self._override(tube, {"reason": reason, **spec})
+        started = time.perf_counter()
+        view, outcomes, inputs = self._remeasure(tube, override, gate)
+        text, old_sha = self._read_yaml()
+        entry_key = self._entry_key(tube)
+
+        def planned(seq: int) -> tuple[dict[str, Any], bytes]:
+            value = {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
+            edit = set_entry(text, entry_key, value, self.run_yaml)
+            check_edit(text, edit.text, entry_key, value, self.run_yaml)
+            return value, edit.text.encode("utf-8")
+
+        planned(0)  # refused here, before anything is written, when run.yaml cannot be edited in place
+        supersede_if_signed(self, name)  # a signed run: its signed tables kept as a version first
+        seq = audit_log.head(self.audit_path)[0] + 1
+        value, new = planned(seq)
+        written = self._audit(action, name, tube=tube.key, file=tube.file, well=tube.well, before=before,
+                              after={"entry": value, "gate": gate}, reason=reason, run_yaml_before=old_sha,
+                              run_yaml_after=sha256(new), replaced_hand_written=tube.hand_written or None,
+                              abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
+        assert written["seq"] == seq
+        from .._io.atomic import write_atomic
+
+        write_atomic(self.run_yaml, new, RunYamlError)
+        state = self._state
+        state.yaml_sha256 = sha256(new)
+        state.entries = {k: v for k, v in state.entries.items() if str(k) != entry_key}
+        state.entries[entry_key] = value
+        state.inputs, state.outcomes = inputs, outcomes
+        return replace(view, seconds=time.perf_counter() - started)
+
+    def _read_yaml(self) -> tuple[str, str]:
+        from .._io.read import read_input
+
+        data = read_input(self.run_yaml, RunYamlError, "run.yaml", 1 << 20) if self.run_yaml.exists() else b""
+        if sha256(data) != self._state.yaml_sha256:
+            raise RunYamlError("run.yaml changed on disk since the review read it; reload the review", self.run_yaml)
+        try:
+            return data.decode("utf-8"), sha256(data)
+        except UnicodeDecodeError:
+            raise RunYamlError("run.yaml is not UTF-8 text; the review cannot edit it", self.run_yaml) from None
+
+    def _audit(self, action: str, reviewer: str, **fields: Any) -> dict[str, Any]:
+        """Append an audit entry (and copy it to the ledger: a ledger fault is kept in
+        :attr:`ledger_problem`, never lost from the file)."""
+        from .ledger_copy import copy_entry
+
+        entry = audit_log.append(self.audit_path, action=action, reviewer=reviewer,  # type: ignore[arg-type]
+                                 **{k: _plain(v) for k, v in fields.items()})
+        self.ledger_problem = copy_entry(self, entry)
+        return entry
+
+    def sign(self, meaning: str, name: str | None = None) -> Any:
+        """Sign the run (:func:`assaykit.review.signatures.sign`): ``meaning`` "reviewed" or
+        "approved", by ``name`` (default: the reviewer).
+
+        Parameters
+        ----------
+        meaning : str
+            "reviewed" or "approved".
+        name : str or None
+            Who signs (None: :attr:`reviewer`).
+        """
+        from .signatures import sign
+
+        self._need_open()
+        return sign(self, meaning, name if name is not None else self._need_name())
+
+    def close(self) -> None:
+        """End the review: audit "close", the lock released (twice is harmless)."""
+        if self._lock is None:
+            return
+        try:
+            self._audit("close", " ".join((self.reviewer or "").split()))
+        finally:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Review:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _spillover(inputs: RunInputs, file: str) -> Any:
+    if inputs.options.compensation is None:
+        return "file"
+    from ..fcs.compensation import read_compensation
+
+    return read_compensation(inputs.options.compensation, file)
+
+
+def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None) -> Review:
+    """Open the review of the scored run in ``out_dir``: its manifest names the run folder, whose
+    run.yaml, plate map, strategy and bead lot are read (as ``score`` reads them); the bead tube
+    calibrated and every blood tube measured once; the run folder's review lock taken (ReviewBusy
+    naming the holder when another review holds it; a lock left by a process that ended is
+    taken over, said in the audit); audit entry "open".
+
+    Parameters
+    ----------
+    out_dir : path
+        The output folder of ``assaykit score``.
+    reviewer : str or None
+        Who reviews (None: set :attr:`Review.reviewer` before the first change).
+    """
+    import yaml
+
+    from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes
+    from ..scoring.tables import read_manifest
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise AssayKitError("output folder not found", out)
+    manifest = read_manifest(out)
+    if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
+        raise AssayKitError("not the output folder of `assaykit score` (its manifest names no run folder)", out)
+    run_dir = Path(manifest["run_dir"])
+    if not run_dir.is_dir():
+        raise AssayKitError(f"the run folder {run_dir} this output was scored from is not there", out)
+    lock = acquire(run_dir)
+    try:
+        yaml_path = run_dir / "run.yaml"
+        data = yaml_path.read_bytes() if yaml_path.exists() else b""
+        try:
+            doc = yaml.safe_load(data) or {}
+        except yaml.YAMLError:
+            doc = {}
+        entries = dict(doc.get(KEY) or {}) if isinstance(doc, dict) and isinstance(doc.get(KEY), dict) else {}
+        inputs = load_inputs(run_dir, out, write=False)
+        beads = calibrate_run(inputs)
+        outcomes = measure_tubes(inputs, figure=False)
+        state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries)
+        review = Review(out, run_dir, " ".join((reviewer or "").split()), lock, state)
+        review._audit("open", review.reviewer, run_dir=str(run_dir), run_yaml=sha256(data),
+                      taken_over=f"a stale review lock taken over ({lock.taken_over})" if lock.taken_over else None)
+        return review
+    except BaseException:
+        lock.release()
+        raise

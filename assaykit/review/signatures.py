@@ -1,0 +1,259 @@
+"""Signatures of a reviewed run: "reviewed" and "approved" (name, OS user, meaning, UTC time,
+the SHA-256 of the outputs signed, the audit entry), kept in ``signatures.json`` beside the
+audit trail. Before signing, the run is re-scored through :func:`assaykit.scoring.score_run`,
+so the signed tables are exactly what ``score`` makes of the reviewed run.yaml. A change after a
+signature makes a new version: the signed tables are kept under ``versions/<n>/`` and the
+signature is marked superseded (kept, still verifiable there)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._io.atomic import write_atomic
+from ..errors import AssayKitError
+from ..report.signed import SIGNATURES, read_signatures
+from . import audit as audit_log
+
+if TYPE_CHECKING:
+    from .session import Review
+
+MEANINGS = ("reviewed", "approved")
+VERSIONS = "versions"
+PAGES = ("index.html", "patients/", "figures/")
+"""The outputs a signature does not cover: the pages, drawn again with the signature block
+after signing (they show the signed tables; the tables and figure data are what is signed)."""
+
+
+def signed_files(listing: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a manifest's ``files`` listing a signature covers (every file but the
+    pages, :data:`PAGES`).
+
+    Parameters
+    ----------
+    listing : mapping
+        The manifest's ``files`` (relative path -> size and sha256).
+    """
+    return {k: v for k, v in listing.items() if not any(k == p or (p.endswith("/") and k.startswith(p))
+                                                         for p in PAGES)}
+
+
+def outputs_digest(manifest: Mapping[str, Any]) -> str:
+    """The SHA-256 a signature records: of the canonical JSON of the signed entries
+    (:func:`signed_files`) of ``manifest``'s file listing (each file's size and SHA-256), with the
+    manifest's ``run_id``.
+
+    Parameters
+    ----------
+    manifest : mapping
+        An output folder's manifest.
+    """
+    files = manifest.get("files")
+    doc = {"run_id": manifest.get("run_id"), "files": signed_files(files if isinstance(files, Mapping) else {})}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _write(out_dir: Path, signatures: list[dict[str, Any]]) -> None:
+    write_atomic(out_dir / SIGNATURES, (json.dumps({"signatures": signatures}, indent=1) + "\n").encode())
+
+
+def current_signatures(out_dir: Path) -> list[dict[str, Any]]:
+    """The signatures of ``out_dir`` not superseded.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    return [s for s in read_signatures(out_dir) if s.get("status") != "superseded"]
+
+
+def current_version(out_dir: Path) -> int:
+    """The number of the outputs' current version: 1, plus one for each version kept.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    folder = out_dir / VERSIONS
+    kept = [p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()] if folder.is_dir() else []
+    return 1 + max((int(p.name) for p in kept), default=0)
+
+
+def supersede_if_signed(review: Review, name: str) -> int | None:
+    """Before a change to a signed run: keep its signed outputs (manifest, tables, figure data,
+    gates) under ``versions/<n>/``, mark its signatures superseded (kept) and record "supersede"
+    in the audit. Returns the version kept (None when nothing was signed).
+
+    Parameters
+    ----------
+    review : Review
+        The open review.
+    name : str
+        Who makes the change.
+    """
+    from ..scoring.tables import MANIFEST, read_manifest
+
+    out_dir = review.out_dir
+    signatures = read_signatures(out_dir)
+    current = [s for s in signatures if s.get("status") != "superseded"]
+    if not current:
+        return None
+    version = current_version(out_dir)
+    manifest = read_manifest(out_dir)
+    kept = out_dir / VERSIONS / str(version)
+    if kept.exists():
+        shutil.rmtree(kept)  # a version left half-copied by a killed review (its signatures not yet marked)
+    for rel in sorted(signed_files(manifest.get("files") or {})):
+        write_atomic(kept / rel, (out_dir / rel).read_bytes())
+    write_atomic(kept / MANIFEST, (out_dir / MANIFEST).read_bytes())
+    entry = review._audit("supersede", name, version=version, kept_in=f"{VERSIONS}/{version}",
+                          signatures=[s.get("n") for s in current])
+    for s in current:
+        s.update(status="superseded", superseded_at=entry["at"], superseded_by=entry["seq"],
+                 kept_in=f"{VERSIONS}/{version}")
+    _write(out_dir, signatures)
+    return version
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """Whether one signature holds: its number ``n``, ``meaning``, ``name``, ``status``
+    ("current" or "superseded"), ``holds`` and ``why`` (what was compared, or what broke)."""
+
+    n: int
+    meaning: str
+    name: str
+    status: str
+    holds: bool
+    why: str
+
+    def line(self) -> str:
+        """One line for people: ``signature 2 (approved by B, current): holds: ...``."""
+        return (f"signature {self.n} ({self.meaning} by {self.name}, {self.status}): "
+                f"{'holds' if self.holds else 'BROKEN'}: {self.why}")
+
+
+def check_signatures(out_dir: Path) -> list[SignatureCheck]:
+    """Each signature of ``out_dir`` checked: a current one against the outputs (its digest
+    matches the manifest's, and every signed file is the one listed), a superseded one against
+    its kept version (``versions/<n>/``); and its audit entry is the "sign" entry it names.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    from ..scoring.tables import read_manifest
+
+    lines = audit_log.read_lines(out_dir / audit_log.AUDIT)
+    out = []
+    for s in read_signatures(out_dir):
+        status = "superseded" if s.get("status") == "superseded" else "current"
+        where = out_dir / str(s.get("kept_in", "")) if status == "superseded" else out_dir
+        problems = []
+        try:
+            manifest = read_manifest(where)
+            if outputs_digest(manifest) != s.get("outputs_sha256"):
+                problems.append(f"the outputs' SHA-256 is not the one signed ({where.name})")
+            for rel, entry in signed_files(manifest.get("files") or {}).items():
+                path = where / rel
+                if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+                    problems.append(f"{rel} is not the file signed")
+                    break
+        except (AssayKitError, OSError, ValueError) as error:  # an unreadable kept version breaks it, named
+            problems.append(f"its outputs cannot be read ({getattr(error, 'message', type(error).__name__)})")
+        seq = s.get("audit_seq")
+        if not isinstance(seq, int) or not 1 <= seq <= len(lines) or \
+                audit_log.line_hash(lines[seq - 1]) != s.get("audit_line_sha256"):
+            problems.append(f"its audit entry ({seq}) is missing or changed")
+        held = "the outputs are" if status == "current" else f"the kept {s.get('kept_in')} is"
+        why = "; ".join(problems) if problems else f"{held} the one signed"
+        out.append(SignatureCheck(n=int(s.get("n", 0) or 0), meaning=str(s.get("meaning", "")),
+                                  name=str(s.get("name", "")), status=status, holds=not problems, why=why))
+    return out
+
+
+def audit_anchors(out_dir: Path) -> dict[int, str]:
+    """Audit entry number -> its line's SHA-256, as the signatures recorded them.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    return {s["audit_seq"]: s["audit_line_sha256"] for s in read_signatures(out_dir)
+            if isinstance(s.get("audit_seq"), int) and isinstance(s.get("audit_line_sha256"), str)}
+
+
+def _approver_problem(review: Review, name: str) -> str:
+    options = review._state.inputs.options
+    if getattr(options, "approver_may_review", False):
+        return ""
+    folded = name.casefold()
+    reviewers = {str(s.get("name", "")).casefold() for s in current_signatures(review.out_dir)
+                 if s.get("meaning") == "reviewed"}
+    if folded in reviewers:
+        return (f"{name} signed this version as reviewer; the approver must be another person (or the lab's run.yaml "
+                "allows it: review: {approver_may_review: true})")
+    return ""
+
+
+def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
+    """Sign the reviewed run: re-scored by :func:`assaykit.scoring.score_run` into the output
+    folder (the signed tables are what ``score`` makes of the reviewed run.yaml; a version
+    already signed is signed as it is, refused when its outputs are not the ones signed), then the
+    signature (name, OS user, host, meaning, UTC time, :func:`outputs_digest`, the audit entry
+    "sign" and the version) appended to signatures.json, and the pages drawn again with the
+    signature block. Returns the signature.
+
+    Parameters
+    ----------
+    review : Review
+        The open review.
+    meaning : str
+        "reviewed" or "approved" (the approver must not be a reviewer who signed this version,
+        unless run.yaml has ``review: {approver_may_review: true}``).
+    name : str
+        Who signs.
+    """
+    from ..report import build_reports
+    from ..scoring import score_run
+    from ..scoring.tables import read_manifest
+    from .session import ReviewError
+
+    name = " ".join(name.split())
+    if meaning not in MEANINGS:
+        raise ReviewError(f"a signature means one of {', '.join(MEANINGS)}, not {meaning[:40]!r}", review.out_dir)
+    if not name:
+        raise ReviewError("a signature needs the signer's name", review.out_dir)
+    if meaning == "approved":
+        problem = _approver_problem(review, name)
+        if problem:
+            raise ReviewError(problem, review.out_dir)
+    review._read_yaml()  # run.yaml as the review read it, or refused
+    current = [c for c in check_signatures(review.out_dir) if c.status == "current"]
+    if any(not c.holds for c in current):
+        raise ReviewError(f"the outputs are not the ones signed ({current[0].why}); `assaykit verify` says more",
+                          review.out_dir)
+    if not current:  # the first signature of this version: the tables made again by score from run.yaml
+        score_run(review.run_dir, out=review.out_dir, use_default_ledger=True)
+    manifest = read_manifest(review.out_dir)
+    digest = outputs_digest(manifest)
+    version = current_version(review.out_dir)
+    entry = review._audit("sign", name, meaning=meaning, outputs_sha256=digest, version=version,
+                          run_id=manifest.get("run_id"))
+    signatures = read_signatures(review.out_dir)
+    signature = {"n": len(signatures) + 1, "meaning": meaning, "name": name, "os_user": entry["os_user"],
+                 "host": entry["host"], "at": entry["at"], "outputs_sha256": digest, "run_id": manifest.get("run_id"),
+                 "version": version, "audit_seq": entry["seq"], "audit_line_sha256": entry["line_sha256"],
+                 "status": "current"}
+    _write(review.out_dir, [*signatures, signature])
+    build_reports(review.out_dir)  # the pages again, with the signature block (the signed files unchanged)
+    return signature
