@@ -248,10 +248,10 @@ class ReviewWeb:
             try:
                 return getattr(self.review, method)(*args, **kwargs)
             except AssayKitError as error:
-                from . import HandWritten
+                from . import HandWrittenError
 
                 raise WebError(409, printable(str(error)),
-                               "hand_written" if isinstance(error, HandWritten) else "refused") from None
+                               "hand_written" if isinstance(error, HandWrittenError) else "refused") from None
 
     def thumbnails(self) -> dict[str, Any]:
         """The gate panel of each tube as ``score`` drew it (figure_data.json), by file name."""
