@@ -414,7 +414,7 @@
       ? gatePanelData.outlines[0].map((p) => [p[0], p[1]]) : [];
     if (original.length > 1) {
       const a = original[0], b = original[original.length - 1];
-      if (a[0] === b[0] && a[1] === b[1]) original.pop();  // closed outline: one vertex once
+      if (Math.abs(a[0] - b[0]) < 1e-6 && Math.abs(a[1] - b[1]) < 1e-6) original.pop();  // closed: each vertex once
     }
     let polygon = original.map((p) => p.slice());
     let drawing = null;  // the vertices of a polygon being drawn

@@ -1,0 +1,212 @@
+"""``assaykit review`` end to end in a real browser (Chromium through Selenium, tests/review/conftest.py):
+a simulated run scored, the review served by the command itself, the plate opened, a tube opened,
+a vertex of the monocyte gate dragged, a reason given, the AB/C seen to change (and to be what the
+library measures for the saved gate), the run signed "reviewed" by A and "approved" by B; then
+``assaykit score`` on the run folder reproduces the reviewed tables and a tampered audit line makes
+``assaykit verify`` exit 1.
+
+ASSAYKIT_REVIEW_SCREENSHOTS=DIR saves the plate and tube views as PNG there (docs/img/ holds the
+ones docs/review.md shows: ``ASSAYKIT_REVIEW_SCREENSHOTS=docs/img pytest tests/review/test_browser.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import browser_missing
+
+pytestmark = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "browser found")
+
+ASSAYKIT = [sys.executable, "-m", "assaykit.cli"]
+TABLES = ("samples.csv", "restoration.csv", "patients.csv")
+
+
+def _run(args: list[str], **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([*ASSAYKIT, *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run folder, output folder): a simulated plate (3 patients x 2 conditions) scored."""
+    base = tmp_path_factory.mktemp("review-e2e")
+    run, out = base / "run", base / "out"
+    made = _run(["simulate", str(run), "--patients", "3", "--conditions", "unstimulated,IFN-gamma",
+                 "--events", "30000", "--seed", "5"])
+    assert made.returncode == 0, made.stderr
+    done = _run(["score", str(run), "--out", str(out), "--no-ledger", "--jobs", "1"])
+    assert done.returncode in (0, 1), done.stderr
+    return run, out
+
+
+class Served:
+    """``assaykit review OUT --no-browser --reviewer A`` running in its own process."""
+
+    def __init__(self, out: Path, *extra: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("ASSAYKIT_REVIEWER", None)
+        self.process = subprocess.Popen([*ASSAYKIT, "review", str(out), "--no-browser", *extra],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        deadline = time.monotonic() + 120
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise AssertionError(f"assaykit review ended: {self.process.stderr.read() if self.process.stderr else ''}")
+            self.lines.append(line)
+            found = re.search(r"(http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{43})", line)
+            if found:
+                self.url = found.group(1)
+                self.origin = self.url.split("/?")[0]
+                return
+        raise AssertionError("no address printed within 120 s")
+
+    def stop(self) -> tuple[int, str, str]:
+        """Ctrl-C, as a user stops it; (exit code, the rest of stdout, stderr)."""
+        self.process.send_signal(signal.SIGINT)
+        rest, err = self.process.communicate(timeout=60)
+        return self.process.returncode, rest, err
+
+
+def _wait(driver: Any, condition: Any, timeout: float = 30) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _text(driver: Any, element_id: str) -> str:
+    return str(driver.find_element("id", element_id).text)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _shot(driver: Any, name: str) -> None:
+    folder = os.environ.get("ASSAYKIT_REVIEW_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / name))
+
+
+def _drag_a_vertex(driver: Any) -> None:
+    """Drag the gate's vertex nearest its centroid 45 % of the way further toward the centroid: the
+    polygon shrinks where it holds monocytes, so fewer events are in the gate."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    canvas = driver.find_element("id", "gate-canvas")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)  # offsets: from its centre
+    vertices = json.loads(canvas.get_attribute("data-vertices"))
+    width, height = canvas.size["width"], canvas.size["height"]
+    inside = [v for v in vertices if 60 < v[0] < width - 12 and 12 < v[1] < height - 46]
+    cx = sum(v[0] for v in inside) / len(inside)
+    cy = sum(v[1] for v in inside) / len(inside)
+    vx, vy = max(inside, key=lambda v: (v[0] - cx) ** 2 + (v[1] - cy) ** 2)  # the farthest: a real corner
+    dx, dy = round((cx - vx) * 0.45), round((cy - vy) * 0.45)
+    actions = ActionChains(driver)
+    actions.move_to_element_with_offset(canvas, vx - width / 2, vy - height / 2).click_and_hold()
+    for step in range(1, 6):
+        actions.move_by_offset(dx // 5 if step < 5 else dx - 4 * (dx // 5), dy // 5 if step < 5 else dy - 4 * (dy // 5))
+    actions.release().perform()
+    moved = json.loads(canvas.get_attribute("data-vertices"))
+    assert moved != vertices
+
+
+def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    run, out = scored
+    server = Served(out, "--reviewer", "A")
+    try:
+        busy = _run(["review", str(out), "--no-browser", "--reviewer", "C"])  # one review per run folder
+        assert busy.returncode == 2 and len(busy.stderr.strip().splitlines()) == 1, busy.stderr
+        assert str(server.process.pid) in busy.stderr
+
+        # the plate: a thumbnail per blood tube, with its verdict and AB/C
+        chrome.get(server.url)
+        assert chrome.current_url == server.origin + "/"  # the token moved to the cookie
+        cards = _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        samples = (out / "samples.csv").read_text().splitlines()
+        assert len(cards) == len([s for s in samples[1:] if ",sample," in s])
+        assert _text(chrome, "reviewer-name") == "A"
+        assert all(c.find_element(By.CSS_SELECTOR, ".abc-value").text for c in cards)
+        _shot(chrome, "review-plate.png")
+        body = chrome.find_element(By.TAG_NAME, "body")
+        body.send_keys("j")  # keyboard: next tube, then open it
+        selected = chrome.find_element(By.CSS_SELECTOR, ".card.selected")
+        assert selected.get_attribute("data-id") == "1"
+        selected.send_keys(Keys.ENTER)
+        _wait(chrome, lambda d: d.current_url.endswith("/tube/1"))
+
+        # one tube: every gating step drawn; drag a vertex, see the preview, give a reason, save
+        _wait(chrome, lambda d: d.find_element(By.ID, "gate-canvas").get_attribute("data-vertices"))
+        assert len(chrome.find_elements(By.CSS_SELECTOR, ".panel canvas")) == 3  # cells, singlets, monocytes
+        before = _number(_text(chrome, "abc"))
+        _drag_a_vertex(chrome)
+        _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
+        preview = _number(_text(chrome, "preview-abc"))
+        assert preview != before
+        chrome.find_element(By.ID, "save").click()  # no reason: refused on the page
+        _wait(chrome, lambda d: "reason" in _text(d, "message"))
+        chrome.find_element(By.ID, "reason").send_keys("debris <b>inside</b> the gate")
+        chrome.find_element(By.ID, "save").click()
+        _wait(chrome, lambda d: _text(d, "gate-status") == "changed")
+        after = _number(_text(chrome, "abc"))
+        assert after == preview and after != before
+        rows = chrome.find_elements(By.CSS_SELECTOR, "#patient-table tbody tr")
+        assert rows and all(len(r.find_elements(By.TAG_NAME, "td")) == 6 for r in rows)
+        _shot(chrome, "review-tube.png")
+
+        # the library measured what the page shows: run.yaml holds the reviewed gate and reason
+        doc = __import__("yaml").safe_load((run / "run.yaml").read_text())
+        entry = next(iter(doc["gate_overrides"].values()))
+        assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
+        assert len(entry["gate"]["vertices"]) >= 3
+
+        # sign: reviewed by A, approved by B (from the plate)
+        chrome.find_element(By.ID, "back").click()
+        _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        for meaning, name in (("reviewed", "A"), ("approved", "B")):
+            chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
+            field = chrome.find_element(By.ID, "sign-name")
+            field.clear()
+            field.send_keys(name)
+            chrome.find_element(By.ID, "sign-button").click()
+            _wait(chrome, lambda d, m=meaning, n=name: any(
+                m in li.text and n in li.text for li in d.find_elements(By.CSS_SELECTOR, "#signature-list li")), 180)
+        signatures = json.loads((out / "signatures.json").read_text())["signatures"]
+        assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
+    finally:
+        code, rest, err = server.stop()
+    assert code == 0, err
+    assert "review closed" in rest
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in audit][0] == "open" and audit[-1]["action"] == "close"
+    assert [e["action"] for e in audit].count("change") == 1 and [e["action"] for e in audit].count("sign") == 2
+
+    # `assaykit score` on the reviewed run folder gives the reviewed tables exactly
+    again = tmp_path / "again"
+    done = _run(["score", str(run), "--out", str(again), "--no-ledger", "--jobs", "1"])
+    assert done.returncode in (0, 1), done.stderr
+    for table in TABLES:
+        assert (again / table).read_bytes() == (out / table).read_bytes(), table
+    assert _run(["verify", str(out)]).returncode == 0
+
+    # a tampered audit line is found
+    lines = (out / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    changed = next(i for i, line in enumerate(lines) if b'"change"' in line)
+    lines[changed] = lines[changed].replace(b"debris", b"dEbris")
+    (out / "audit.jsonl").write_bytes(b"".join(lines))
+    tampered = _run(["verify", str(out)])
+    assert tampered.returncode == 1, tampered.stdout + tampered.stderr
