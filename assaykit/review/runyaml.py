@@ -70,9 +70,10 @@ def _refuse_anchors(text: str, node: Any, path: Path) -> None:
 
     start, end = node.start_mark.index, node.end_mark.index
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if start <= event.start_mark.index <= end and (isinstance(event, yaml.AliasEvent)
-                                                       or getattr(event, "anchor", None)):
-            raise RunYamlError(f"{KEY} holds an anchor or alias ({event.anchor}) the review cannot edit in place; "
+        mark = event.start_mark
+        anchor = getattr(event, "anchor", None)
+        if mark is not None and start <= mark.index <= end and (isinstance(event, yaml.AliasEvent) or anchor):
+            raise RunYamlError(f"{KEY} holds an anchor or alias ({anchor}) the review cannot edit in place; "
                                "write it without anchors and aliases (review is still possible read-only)", path)
 
 
