@@ -12,9 +12,10 @@ library under the web app. Pure Python, no web.
 """
 
 from .audit import AUDIT, AuditProblem, verify_audit
+from .errors import HandWrittenError, ReviewError
 from .lock import ReviewBusy
 from .runyaml import RunYamlError
-from .session import HandWrittenError, Remeasured, Review, ReviewError, Tube, open_review, reason_problem
+from .session import Remeasured, Review, Tube, open_review, reason_problem
 from .signatures import MEANINGS, SignatureCheck, check_signatures, outputs_digest
 from .verify import verify_review
 

@@ -63,19 +63,18 @@ def _trim_end(text: str, start: int, end: int) -> int:
     return end
 
 
-def _refuse_anchors(node: Any, path: Path) -> None:
+def _refuse_anchors(text: str, node: Any, path: Path) -> None:
+    """RunYamlError when ``node``'s span of ``text`` holds an anchor or an alias (an entry the
+    review replaced could be the target of an alias elsewhere, or share one)."""
     import yaml
 
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if getattr(current, "anchor", None):
-            raise RunYamlError(f"{KEY} holds an anchor (&{current.anchor}) the review cannot edit in place; write it "
-                               "without anchors and aliases (review is still possible read-only)", path)
-        if isinstance(current, yaml.MappingNode):
-            stack.extend(x for pair in current.value for x in pair)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+    start, end = node.start_mark.index, node.end_mark.index
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        mark = event.start_mark
+        anchor = getattr(event, "anchor", None)
+        if mark is not None and start <= mark.index <= end and (isinstance(event, yaml.AliasEvent) or anchor):
+            raise RunYamlError(f"{KEY} holds an anchor or alias ({anchor}) the review cannot edit in place; "
+                               "write it without anchors and aliases (review is still possible read-only)", path)
 
 
 def entry_text(key: str, value: Mapping[str, Any], indent: int) -> str:
@@ -115,9 +114,7 @@ def set_entry(text: str, key: str, value: Mapping[str, Any] | None, path: Path) 
         block = f"{KEY}:\n" + entry_text(key, value, 2)
         return Edit(text=prefix + block, start=len(prefix), end=len(prefix) + len(block))
     knode, vnode = found
-    _refuse_anchors(vnode, path)
-    if getattr(knode, "anchor", None):
-        raise RunYamlError(f"{KEY} carries an anchor the review cannot edit in place", path)
+    _refuse_anchors(text, vnode, path)
     if isinstance(vnode, yaml.ScalarNode) and vnode.tag == "tag:yaml.org,2002:null":
         if value is None:
             return Edit(text=text, start=vnode.start_mark.index, end=vnode.start_mark.index)

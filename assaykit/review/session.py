@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AssayKitError
 from . import audit as audit_log
+from .errors import HandWrittenError, ReviewError
 from .lock import ReviewLock, acquire
 from .runyaml import KEY, RunYamlError, sha256
 
@@ -22,15 +23,6 @@ if TYPE_CHECKING:
     from ..scoring.overrides import TubeOverride
     from ..scoring.pipeline import BeadOutcome, RunInputs
     from ..scoring.tube import TubeResult
-
-
-class ReviewError(AssayKitError):
-    """A review action refused (the message says why; nothing was written)."""
-
-
-class HandWrittenError(ReviewError):
-    """The tube's run.yaml entry was written by hand: replacing it needs the reviewer's
-    confirmation (``replace_hand_written=True``; the audit records the entry replaced)."""
 
 
 MAX_REASON = 500

@@ -119,6 +119,9 @@ def supersede_if_signed(review: Review, name: str) -> int | None:
         s.update(status="superseded", superseded_at=entry["at"], superseded_by=entry["seq"],
                  kept_in=f"{VERSIONS}/{version}")
     _write(out_dir, signatures)
+    from ..report import build_reports
+
+    build_reports(out_dir)  # the pages say at once that their signatures are superseded
     return version
 
 
@@ -226,7 +229,7 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
     from ..report import build_reports
     from ..scoring import score_run
     from ..scoring.tables import read_manifest
-    from .session import ReviewError
+    from .errors import ReviewError
 
     name = " ".join(name.split())
     if meaning not in MEANINGS:
