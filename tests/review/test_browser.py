@@ -96,6 +96,7 @@ def _shot(driver: Any, name: str) -> None:
     folder = os.environ.get("ASSAYKIT_REVIEW_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(folder) / name))
 
 
@@ -174,9 +175,25 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
         assert len(entry["gate"]["vertices"]) >= 3
 
-        # sign: reviewed by A, approved by B (from the plate)
+        # back on the plate: the changed tube says so; filters; `a` accepts the selected tube's gate
         chrome.find_element(By.ID, "back").click()
-        _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        cards = _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        assert cards[1].find_element(By.CSS_SELECTOR, ".status").text == "changed"
+        assert _number(cards[1].find_element(By.CSS_SELECTOR, ".abc-value").text) == after
+        chrome.find_element(By.CSS_SELECTOR, "#filter-patient option[value=P02]").click()
+        shown = [c for c in cards if c.is_displayed()]
+        assert len(shown) == 2 and all("P02" in c.text for c in shown)
+        chrome.find_element(By.CSS_SELECTOR, "#filter-patient option[value='']").click()
+        chrome.find_element(By.CSS_SELECTOR, "#filter-verdict option[value=changed]").click()
+        assert [c.get_attribute("data-id") for c in cards if c.is_displayed()] == ["1"]
+        chrome.find_element(By.CSS_SELECTOR, "#filter-verdict option[value='']").click()
+        body = chrome.find_element(By.TAG_NAME, "body")
+        body.send_keys("k")  # the first tube (selection stays within the plate)
+        body.send_keys("a")
+        _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card.selected .status").text == "accepted")
+        assert chrome.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-id") == "0"
+
+        # sign: reviewed by A, approved by B
         for meaning, name in (("reviewed", "A"), ("approved", "B")):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
@@ -193,7 +210,11 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     assert "review closed" in rest
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     assert [e["action"] for e in audit][0] == "open" and audit[-1]["action"] == "close"
-    assert [e["action"] for e in audit].count("change") == 1 and [e["action"] for e in audit].count("sign") == 2
+    actions = [e["action"] for e in audit]
+    assert (actions.count("change"), actions.count("accept"), actions.count("sign")) == (1, 1, 2)
+    from assaykit.review import open_review
+
+    open_review(out, reviewer="Z").close()  # the lock was released: the run can be reviewed again
 
     # `assaykit score` on the reviewed run folder gives the reviewed tables exactly
     again = tmp_path / "again"

@@ -166,16 +166,22 @@
     const [x0, x1, y0, y1] = range;
     ctx.fillStyle = "#222"; ctx.strokeStyle = "#444"; ctx.font = "11px sans-serif";
     ctx.textAlign = "center"; ctx.textBaseline = "top";
+    let lastX = -Infinity;
     for (const [pos, label] of panel.x_ticks || []) {
       if (pos < x0 || pos > x1) continue;
       const p = view.toPx(pos, y0);
+      if (p[0] - lastX < 26) continue;  // labels never overlap (logicle's 0 beside 10^2)
+      lastX = p[0];
       ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(p[0], p[1] + 4); ctx.stroke();
       ctx.fillText(tickLabel(label), p[0], p[1] + 6);
     }
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    let lastY = Infinity;
     for (const [pos, label] of (twoD ? panel.y_ticks || [] : [])) {
       if (pos < y0 || pos > y1) continue;
       const p = view.toPx(x0, pos);
+      if (lastY - p[1] < 14) continue;
+      lastY = p[1];
       ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(p[0] - 4, p[1]); ctx.stroke();
       ctx.fillText(tickLabel(label), p[0] - 6, p[1]);
     }
@@ -365,7 +371,7 @@
     let gateCanvas = null, gatePanelData = null;
     for (const panel of tube.panels || []) {
       const figure = el("figure", {class: "panel"});
-      const canvas = el("canvas", {width: "340", height: "310"});
+      const canvas = el("canvas", {width: "300", height: "280"});
       figure.appendChild(canvas);
       figure.appendChild(el("figcaption", {}, panel.population + ": " + fmt(panel.count) + " (" +
         fmt(panel.percent_of_parent, 1) + " % of " + panel.parent + ")"));
