@@ -62,7 +62,8 @@ class Served:
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
-                raise AssertionError(f"assaykit review ended: {self.process.stderr.read() if self.process.stderr else ''}")
+                err = self.process.stderr.read() if self.process.stderr else ""
+                raise AssertionError(f"assaykit review ended: {err}")
             self.lines.append(line)
             found = re.search(r"(http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{43})", line)
             if found:
@@ -209,8 +210,8 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     assert code == 0, err
     assert "review closed" in rest
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
-    assert [e["action"] for e in audit][0] == "open" and audit[-1]["action"] == "close"
     actions = [e["action"] for e in audit]
+    assert actions[0] == "open" and actions[-1] == "close"
     assert (actions.count("change"), actions.count("accept"), actions.count("sign")) == (1, 1, 2)
     from assaykit.review import open_review
 

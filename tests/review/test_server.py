@@ -1,0 +1,105 @@
+"""``assaykit review`` as a process over real HTTP (uvicorn on 127.0.0.1): the printed address, the
+token on the wire, the reviewer's name from the environment or the page, a refused port, and a
+clean end on SIGTERM (exit 0, audit "close", the run free again)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assaykit.review.server import listening_socket, reviewer_name
+
+ASSAYKIT = [sys.executable, "-m", "assaykit.cli"]
+
+
+def _start(out: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([*ASSAYKIT, "review", str(out), "--no-browser", *extra], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    assert process.stdout is not None
+    for _ in range(5):
+        line = process.stdout.readline()
+        found = re.search(r"(http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{43}))\s*$", line)
+        if found:
+            return process, found.group(1)
+    process.kill()
+    raise AssertionError(f"no address printed: {process.communicate()}")
+
+
+def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _, out = scored_run
+    monkeypatch.delenv("ASSAYKIT_REVIEWER", raising=False)
+    process, url = _start(out)
+    try:
+        origin = url.split("/?")[0]
+        port = int(origin.rsplit(":", 1)[1])
+        with httpx.Client(base_url=origin, timeout=30) as client:
+            assert client.get("/").status_code == 403  # no token
+            assert client.get("/static/review.css").status_code == 403
+            assert client.get("/", headers={"host": f"rebound.example:{port}"}).status_code == 403
+            first = client.get(url.replace(origin, ""), follow_redirects=False)
+            assert first.status_code == 303 and first.headers["location"] == "/"
+            page = client.get("/")
+            assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+            data = json.loads(re.search(r'id="review-data">(.*?)</script>', page.text, re.S).group(1))
+            assert data["reviewer"] is None  # neither --reviewer nor ASSAYKIT_REVIEWER: the page asks
+            csrf = data["csrf"]
+            headers = {"origin": origin, "x-csrf-token": csrf, "content-type": "application/json"}
+            refused = client.post("/api/tube/0/accept", content="{}", headers=headers)
+            assert refused.status_code == 409 and "name" in refused.json()["error"]  # no name, no action
+            named = client.post("/api/reviewer", content=json.dumps({"name": "D. Night"}), headers=headers)
+            assert named.json() == {"reviewer": "D. Night"}
+            accepted = client.post("/api/tube/0/accept", content="{}", headers=headers)
+            assert accepted.status_code == 200, accepted.text
+            assert accepted.json()["result"]["tube"]["status"] == "accepted"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "review closed" in rest
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in audit] == ["open", "accept", "close"]
+    assert audit[1]["reviewer"] == "D. Night"
+    with socket.socket() as probe:  # the port was given back
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    process, url = _start(out, env={"ASSAYKIT_REVIEWER": "E"})  # the lock was released; the name from the env
+    try:
+        with httpx.Client(timeout=30) as client:
+            client.get(url)
+            data = json.loads(re.search(r'id="review-data">(.*?)</script>', client.get(url.split("?")[0]).text,
+                                        re.S).group(1))
+            assert data["reviewer"] == "E"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(scored_run: tuple[Path, Path]) -> None:
+    _, out = scored_run
+    with listening_socket(None) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([*ASSAYKIT, "review", str(out), "--no-browser", "--reviewer", "A", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert not (out / "audit.jsonl").exists()  # nothing was opened
+
+
+def test_listening_is_on_loopback_only_and_the_name_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    with listening_socket(None) as sock:
+        assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
+    assert reviewer_name("  A.   B ") == "A. B"
+    monkeypatch.delenv("ASSAYKIT_REVIEWER", raising=False)
+    assert reviewer_name(None) is None and reviewer_name("   ") is None
+    monkeypatch.setenv("ASSAYKIT_REVIEWER", " F ")
+    assert reviewer_name(None) == "F" and reviewer_name("G") == "G"
