@@ -233,6 +233,48 @@ class Review:
         return {"type": "polygon", "dims": list(dims), "vertices": _plain(vertices.tolist()),
                 "source": "excluded" if override is not None and override.excluded else "auto"}
 
+    def figure(self, key: str, polygon: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
+        """The tube ``key``'s gating figure data as the reports draw it (each gating step a panel:
+        binned events in display coordinates, the gate's outline, axis ticks in scale values; the
+        readout histogram; :mod:`assaykit.scoring.figure_data`), with its current gate or with
+        ``polygon`` as the monocyte gate.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y] or None
+            A monocyte polygon in scale values (None: the tube's gate now).
+        """
+        import json
+
+        from ..scoring.figure_data import tube_figure_json
+        from ..scoring.tube import gate_tube
+
+        tube = self.tube(key)
+        path = self._path(tube)
+        if polygon is not None:
+            strategy = self._override(tube, {"reason": "preview", "gate": self._polygon(polygon)}).strategy
+        else:
+            override = self._state.inputs.overrides.get(path)
+            strategy = override.strategy if override is not None else self._state.inputs.strategy
+        try:
+            gated = gate_tube(self._sample(path), strategy, compensation=self._state.inputs.options.compensation)
+        except AssayKitError as error:
+            raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+        doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
+        return doc
+
+    def plate(self) -> list[dict[str, Any]]:
+        """Every row of samples.csv as the run stands in this review (its changes included, nothing
+        written): file, well, patient, condition, AB/C, verdict and reasons, QC flags ..."""
+        from ..scoring.pipeline import PhaseTimer, finish_run
+
+        state = self._state
+        result = finish_run(state.inputs, state.beads, state.outcomes, PhaseTimer(), write=False)
+        rows: list[dict[str, Any]] = _plain(result.samples.to_dict("records"))
+        return rows
+
     # --- re-measuring ----------------------------------------------------------------------------
 
     def _override(self, tube: Tube, spec: Mapping[str, Any]) -> TubeOverride:
