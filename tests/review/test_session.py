@@ -199,6 +199,13 @@ def test_records_are_carried_across_a_rescore_and_verified(scored_run: tuple[Pat
         review.exclude("A2", "clot")
         review.sign("reviewed")
     audit = (out / "audit.jsonl").read_bytes()
+    page = next((out / "patients").glob("P01*.html")).read_text()
+    assert "excluded by the reviewer: clot" in page  # the withheld tube's reason, on its page
+    from assaykit.ledger import open_ledger
+
+    with open_ledger(json.loads((out / "manifest.json").read_text())["ledger"]["location"]) as ledger:
+        tubes = ledger.export()["tubes"].decode()
+    assert "excluded_by_reviewer" in next(line for line in tubes.splitlines() if "_A2_" in line)
     score_run(run, out=out, jobs=1, use_default_ledger=True)
     assert (out / "audit.jsonl").read_bytes() == audit and (out / "signatures.json").exists()
     runner = CliRunner()
