@@ -225,6 +225,11 @@ def tube_status(tube: Mapping[str, Any], accepted: bool = False) -> str:
     return "accepted" if accepted else "automatic"
 
 
+def _raw_key(tube: Any) -> str:
+    """A tube's key as the library gave it (not escaped for display: the library looks it up)."""
+    return str(tube["key"] if isinstance(tube, Mapping) else tube.key)
+
+
 class ReviewWeb:
     """What the routes share: the open review, the templates, the assets, the figure data of the
     scored run (the plate's thumbnails) and one lock around every call into the review (the
@@ -266,19 +271,30 @@ class ReviewWeb:
         return self._thumbnails
 
     def plate(self) -> list[dict[str, Any]]:
-        """Every blood tube of the plate as the page shows it (``id``: its place on the plate)."""
+        """Every blood tube of the plate as the page shows it (``id``: its place on the plate), its
+        samples.csv row as the run stands in the review, its gate panel as ``score`` drew it and,
+        for a tube gated by run.yaml, that polygon in the panel's display coordinates."""
         thumbnails = self.thumbnails()
+        rows = {str(row.get("file")): row for row in (plain(r) for r in self.call("plate"))}
+        population = plain(self.review.readout_population)
         out = []
-        for number, item in enumerate(self.call("plate")):
-            doc = plain(item)
-            tube = doc.get("tube") or {}
-            row = doc.get("row") or {}
-            panels = thumbnails.get(tube.get("file", ""), [])
-            gate = doc.get("gate_population")
-            panel = next((p for p in panels if p.get("population") == gate), None)
-            out.append({**self.shown(tube, row), "id": number, "panel": panel,
-                        "gate_display": doc.get("gate_display")})
+        for number, item in enumerate(self.call("tubes")):
+            tube = plain(item)
+            panel = next((p for p in thumbnails.get(tube.get("file", ""), []) if p.get("population") == population),
+                         None)
+            out.append({**self.shown(tube, rows.get(tube.get("file", ""), {})), "id": number, "panel": panel,
+                        "gate_display": self.gate_display(_raw_key(item), tube)})
         return out
+
+    def gate_display(self, key: str, tube: Mapping[str, Any]) -> list[list[float]] | None:
+        """The polygon of the tube's run.yaml gate in display coordinates (None: no such gate)."""
+        gate = (tube.get("entry") or {}).get("gate")
+        if not isinstance(gate, Mapping) or not isinstance(gate.get("vertices"), list) or not gate["vertices"]:
+            return None
+        tx, ty = self.call("transforms", key)
+        xs = tx.forward([float(v[0]) for v in gate["vertices"]]).tolist()
+        ys = ty.forward([float(v[1]) for v in gate["vertices"]]).tolist()
+        return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
 
     def shown(self, tube: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
         """A tube and its samples.csv row as the page shows them."""
@@ -295,7 +311,7 @@ class ReviewWeb:
         tubes = self.call("tubes")
         if not 0 <= tube_id < len(tubes):
             raise WebError(404, "no such tube")
-        return str(plain(tubes[tube_id])["key"])
+        return _raw_key(tubes[tube_id])
 
     def answer(self, key: str, result: Any) -> dict[str, Any]:
         """A re-measured tube (the library's answer) as the page shows it: the tube, its patient's
@@ -406,7 +422,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
                                     "patient_row": now["patient"], "panels": figure["panels"],
-                                    "gate_population": figure["gate_population"]}}
+                                    "gate_population": plain(review.readout_population)}}
 
         doc = await threaded(build)
         return HTMLResponse(web.page("tube.html", data=doc))

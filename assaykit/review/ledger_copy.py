@@ -53,7 +53,9 @@ def ledger_anchors(out_dir: Path) -> tuple[dict[int, str], str]:
     if target is None or ("://" not in target and not Path(target).exists()):
         return {}, ""
     try:
-        with open_ledger(target) as ledger:
+        with open_ledger(target, migrate=False) as ledger:  # read as it is: verify never changes a ledger
+            if (ledger.revision() or "") < "0004":
+                return {}, ""  # no review was ever copied into it
             return ledger.audit_hashes(str(out_dir.resolve())), ""
     except (AssayKitError, OSError) as error:
         return {}, f"the ledger could not be read ({error})"

@@ -63,7 +63,11 @@ def acquire(run_dir: Path) -> ReviewLock:
     import fcntl
 
     path = lock_path(run_dir)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:  # another user's lock file, a link in its place, a folder not writable
+        raise ReviewBusy(f"cannot take the review lock {path} ({exc.strerror or exc}): another user may be "
+                         "reviewing this run", run_dir) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -234,17 +234,57 @@ class Review:
         return {"type": "polygon", "dims": list(dims), "vertices": _plain(vertices.tolist()),
                 "source": "excluded" if override is not None and override.excluded else "auto"}
 
-    # --- what the web app draws ------------------------------------------------------------------
+    def figure(self, key: str, polygon: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
+        """The tube ``key``'s gating figure data as the reports draw it (each gating step a panel:
+        binned events in display coordinates, the gate's outline, axis ticks in scale values; the
+        readout histogram; :mod:`assaykit.scoring.figure_data`), with its current gate or with
+        ``polygon`` as the monocyte gate.
 
-    def _strategy_now(self, path: Path) -> Any:
-        """The strategy tube ``path`` is gated with now: its run.yaml gate's, else the run's."""
-        override = self._state.inputs.overrides.get(path)
-        return override.strategy if override is not None and not override.excluded else self._state.inputs.strategy
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y] or None
+            A monocyte polygon in scale values (None: the tube's gate now).
+        """
+        import json
+
+        from ..scoring.figure_data import tube_figure_json
+        from ..scoring.tube import gate_tube
+
+        tube = self.tube(key)
+        path = self._path(tube)
+        if polygon is not None:
+            strategy = self._override(tube, {"reason": "preview", "gate": self._polygon(polygon)}).strategy
+        else:
+            override = self._state.inputs.overrides.get(path)
+            strategy = override.strategy if override is not None else self._state.inputs.strategy
+        try:
+            gated = gate_tube(self._sample(path), strategy, compensation=self._state.inputs.options.compensation)
+        except AssayKitError as error:
+            raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+        doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
+        return doc
+
+    def plate(self) -> list[dict[str, Any]]:
+        """Every row of samples.csv as the run stands in this review (its changes included, nothing
+        written): file, well, patient, condition, AB/C, verdict and reasons, QC flags ..."""
+        from ..scoring.pipeline import PhaseTimer, finish_run
+
+        state = self._state
+        result = finish_run(state.inputs, state.beads, state.outcomes, PhaseTimer(), write=False)
+        rows: list[dict[str, Any]] = _plain(result.samples.to_dict("records"))
+        return rows
+
+    @property
+    def readout_population(self) -> str:
+        """The population whose gate the review changes (the strategy's readout: the monocytes)."""
+        return str(self._state.inputs.strategy.readout.population)
 
     def transforms(self, key: str) -> tuple[Any, Any]:
         """The display transforms (:class:`assaykit.gating.Transform`, resolved for this tube's
-        file) of :attr:`monocyte_dims`: what maps a polygon drawn on the gate's panel (display
-        coordinates) to scale values (``inverse``) and back (``forward``).
+        file) of :attr:`monocyte_dims`: what maps a polygon drawn on the gate's panel of
+        :meth:`figure` (display coordinates) to scale values (``inverse``) and back (``forward``).
 
         Parameters
         ----------
@@ -260,52 +300,6 @@ class Review:
             frame = GatingFrame(self._sample(path), inputs.strategy, _spillover(inputs, path.name))
             cache[path] = (frame.transform(self.monocyte_dims[0]), frame.transform(self.monocyte_dims[1]))
         return cache[path]
-
-    def figure(self, key: str, bins: int = 128) -> dict[str, Any]:
-        """The gating steps of tube ``key`` as it is gated now (its run.yaml gate, else the
-        automatic one), as ``assaykit gate --plot`` draws them: ``{"gate_population": the readout
-        population, "panels": [Panel, ...]}`` (:class:`assaykit.gating.Panel`, display coordinates,
-        ticks in scale values).
-
-        Parameters
-        ----------
-        key : str
-            The tube (well or file name).
-        bins : int
-            Bins per axis of each density plot.
-        """
-        from ..gating import apply_strategy, gating_panels
-
-        path = self._path(self.tube(key))
-        strategy = self._strategy_now(path)
-        result = apply_strategy(self._sample(path), strategy, _spillover(self._state.inputs, path.name))
-        self._state.transforms[path] = (result.frame.transform(self.monocyte_dims[0]),
-                                        result.frame.transform(self.monocyte_dims[1]))
-        return {"gate_population": strategy.readout.population, "panels": gating_panels(result, bins=bins)}
-
-    def plate(self) -> list[dict[str, Any]]:
-        """Every blood tube (:meth:`tubes` order) with its samples.csv row as measured now (one
-        :func:`assaykit.scoring.pipeline.finish_run` for the plate), the readout population and,
-        for a tube gated by run.yaml, that polygon in display coordinates (``gate_display``; None
-        for the automatic gate)."""
-        import numpy as np
-
-        from ..scoring.pipeline import PhaseTimer, finish_run
-
-        state = self._state
-        result = finish_run(state.inputs, state.beads, state.outcomes, PhaseTimer(), write=False)
-        rows = {r["file"]: r for r in result.samples.to_dict("records")}
-        out = []
-        for tube in self.tubes():
-            gate = (tube.entry or {}).get("gate")
-            display = None
-            if isinstance(gate, dict) and isinstance(gate.get("vertices"), list):
-                tx, ty = self.transforms(tube.key)
-                vertices = np.asarray(gate["vertices"], dtype=float)
-                display = np.column_stack([tx.forward(vertices[:, 0]), ty.forward(vertices[:, 1])]).tolist()
-            out.append({"tube": tube, "row": _plain(rows.get(tube.file, {})),
-                        "gate_population": state.inputs.strategy.readout.population, "gate_display": display})
-        return out
 
     def signatures(self) -> list[dict[str, Any]]:
         """The run's signatures (signatures.json), superseded ones included (``status``)."""

@@ -246,7 +246,10 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
         raise ReviewError(f"the outputs are not the ones signed ({current[0].why}); `assaykit verify` says more",
                           review.out_dir)
     if not current:  # the first signature of this version: the tables made again by score from run.yaml
-        score_run(review.run_dir, out=review.out_dir, use_default_ledger=True)
+        from .ledger_copy import ledger_target
+
+        recorded = ledger_target(review.out_dir)  # the ledger the run was recorded in (none: none again)
+        score_run(review.run_dir, out=review.out_dir, use_default_ledger=True, ledger=recorded or "none")
     manifest = read_manifest(review.out_dir)
     digest = outputs_digest(manifest)
     version = current_version(review.out_dir)

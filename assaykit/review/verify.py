@@ -36,9 +36,12 @@ def verify_review(out_dir: Path) -> ReviewCheck:
     out_dir : Path
         The output folder.
     """
+    from ..report.signed import SIGNATURES
     from .ledger_copy import ledger_anchors
 
     audited = (out_dir / AUDIT).exists()
+    if not audited and not (out_dir / SIGNATURES).exists():
+        return ReviewCheck(audited=False, problems=(), signatures=())  # never reviewed: nothing to check
     anchors, note = ledger_anchors(out_dir)
     anchors = {**anchors, **audit_anchors(out_dir)}
     problems = verify_audit(out_dir, anchors) if audited or anchors else []

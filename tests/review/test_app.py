@@ -56,12 +56,13 @@ class StandIn:
         return {"hladr_abc": None if excluded else 1234.5, "verdict": "withheld" if excluded else "reportable",
                 "verdict_reasons": f"{HOSTILE};other"}
 
+    readout_population = "monocytes"
+
     def plate(self) -> list[dict[str, Any]]:
-        return [{"tube": t, "row": self._row(t["key"]), "gate_population": "monocytes", "gate_display": None}
-                for t in self.tubes()]
+        return [{"file": t["file"], **self._row(t["key"])} for t in self.tubes()]
 
     def figure(self, key: str) -> dict[str, Any]:
-        return {"gate_population": "monocytes", "panels": [_panel("cells", "root"), _panel("monocytes", "cells")]}
+        return {"panels": [_panel("cells", "root"), _panel("monocytes", "cells")]}
 
     def transforms(self, key: str) -> tuple[Transform, Transform]:
         return Transform("linear", t=1000.0), Transform("log", t=100000.0, m=5.0)
@@ -189,6 +190,10 @@ def test_a_drawn_polygon_reaches_the_library_in_scale_values(review: StandIn) ->
     assert doc["tube"]["status"] == "changed" and doc["tube"]["hladr_abc"] == 1234.5
     assert doc["tube"]["verdict_reasons"] == [HOSTILE, "other"]
     assert doc["restoration"][0]["condition"] == HOSTILE and doc["patient"]["state"] == "immunoparalysis"
+    # the plate draws the saved gate back where it was drawn (scale values through forward)
+    shown = client.get("/api/plate").json()["tubes"]
+    assert shown[0]["gate_display"] is None
+    assert [v for p in shown[1]["gate_display"] for v in p] == pytest.approx([v for p in polygon for v in p], abs=1e-9)
 
 
 def test_bad_changes_are_refused_with_one_line(review: StandIn) -> None:

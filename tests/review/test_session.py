@@ -199,6 +199,13 @@ def test_records_are_carried_across_a_rescore_and_verified(scored_run: tuple[Pat
         review.exclude("A2", "clot")
         review.sign("reviewed")
     audit = (out / "audit.jsonl").read_bytes()
+    page = next((out / "patients").glob("P01*.html")).read_text()
+    assert "excluded by the reviewer: clot" in page  # the withheld tube's reason, on its page
+    from assaykit.ledger import open_ledger
+
+    with open_ledger(json.loads((out / "manifest.json").read_text())["ledger"]["location"]) as ledger:
+        tubes = ledger.export()["tubes"].decode()
+    assert "excluded_by_reviewer" in next(line for line in tubes.splitlines() if "_A2_" in line)
     score_run(run, out=out, jobs=1, use_default_ledger=True)
     assert (out / "audit.jsonl").read_bytes() == audit and (out / "signatures.json").exists()
     runner = CliRunner()
@@ -222,3 +229,37 @@ def test_a_ledger_fault_never_loses_the_file_entry(scored_run: tuple[Path, Path]
         review.exclude("A1", "clot")
         assert "not copied to the ledger" in review.ledger_problem
     assert [e["action"] for e in entries(out / "audit.jsonl")] == ["open", "exclude", "close"]
+
+
+def test_the_plate_and_figures_follow_the_changes(scored_run: tuple[Path, Path]) -> None:
+    import csv
+
+    _run, out = scored_run
+    with open_review(out, reviewer="Ann") as review:
+        with (out / "samples.csv").open(newline="") as handle:
+            scored = {r["well"]: r for r in csv.DictReader(handle)}
+        plate = {r["well"]: r for r in review.plate()}
+        assert set(plate) == set(scored)
+        assert all(plate[w]["hladr_abc"] == pytest.approx(float(scored[w]["hladr_abc"]), rel=1e-6)
+                   for w in scored if scored[w]["hladr_abc"])
+        polygon = bigger(review.gate("A1"))
+        figure = review.figure("A1", polygon)
+        monocytes = next(p for p in figure["panels"] if p["population"] == "monocytes")
+        shown = review.preview("A1", polygon)
+        assert monocytes["count"] == shown.row["monocytes"] and monocytes["x_ticks"]
+        review.exclude("A2", "clot")
+        assert {r["well"]: r for r in review.plate()}["A2"]["verdict"] == "withheld"
+
+
+@pytest.mark.parametrize("reason", ["x: y # not a comment", "quotes ' and \" and {braces} [and] &a *b !c",
+                                    "<script>alert(1)</script>", "Ärzte – naïve ✓", "- a list? no", "null"])
+def test_hostile_reasons_are_written_and_read_back_as_given(scored_run: tuple[Path, Path], reason: str) -> None:
+    import yaml
+
+    run, out = scored_run
+    with open_review(out, reviewer="O'Neil: <b>") as review:
+        review.exclude("A1", reason)
+    entry = yaml.safe_load(run.joinpath("run.yaml").read_text())["gate_overrides"]["A1"]
+    assert entry["reason"] == reason and entry["reviewed"]["by"] == "O'Neil: <b>"
+    assert entries(out / "audit.jsonl")[1]["reason"] == reason
+    assert verify_review(out).whole
