@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from assaykit.errors import AssayKitError
 from assaykit.gating.transforms import Transform
+from assaykit.review import HandWrittenError
 from assaykit.review.app import CSP, cookie_name, create_app
 
 PORT = 8765
@@ -40,6 +41,7 @@ class StandIn:
         self.reviewer = reviewer
         self.calls: list[tuple[Any, ...]] = []
         self.entries: dict[str, Any] = {}
+        self.hand_written: set[str] = set()
         self._tubes = [{"key": "A1", "file": f"{HOSTILE}.fcs", "well": "A1", "patient": HOSTILE, "timepoint": "D1",
                         "condition": "unstimulated", "role": "sample"},
                        {"key": "A2", "file": "b.fcs", "well": "A2", "patient": "P2", "timepoint": "D1",
@@ -81,6 +83,8 @@ class StandIn:
     def change_gate(self, key: str, polygon: list[list[float]], reason: str, **kw: Any) -> dict[str, Any]:
         if not reason.strip():
             raise AssayKitError("a reason is required (1 to 500 characters)")
+        if key in self.hand_written and not kw.get("replace_hand_written"):
+            raise HandWrittenError(f"tube {key} has a gate override written by hand in run.yaml; confirm")
         self.calls.append(("change", key, polygon, reason, kw))
         self.entries[key] = {"reason": reason, "gate": {"vertices": polygon}, "reviewed": {"by": self.reviewer}}
         return self._measured(key, polygon)
@@ -273,3 +277,17 @@ def test_websockets_are_refused(review: StandIn) -> None:
 
     with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws") as socket:
         socket.receive_text()
+
+
+def test_a_hand_written_entry_is_replaced_only_when_confirmed(review: StandIn) -> None:
+    review.hand_written.add("A2")
+    client = _client(review)
+    body = {"polygon": [[0.1, 0.6], [0.5, 0.6], [0.5, 1.0]], "reason": "the hand-written gate misses monocytes"}
+    refused = _post(client, "/api/tube/1/change", body)
+    assert refused.status_code == 409 and refused.json()["code"] == "hand_written"  # the page asks to confirm
+    assert review.calls == []
+    assert _post(client, "/api/tube/1/change", {**body, "confirm": "yes"}).json()["code"] == "hand_written"
+    done = _post(client, "/api/tube/1/change", {**body, "confirm": True})
+    assert done.status_code == 200 and review.calls[-1][4] == {"replace_hand_written": True}
+    other = _post(client, "/api/tube/0/change", {**body, "reason": " "})
+    assert other.json()["code"] == "refused"

@@ -176,6 +176,28 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
         assert len(entry["gate"]["vertices"]) >= 3
 
+        # the next tube by its key: draw a new polygon (preview), then exclude the tube instead
+        body = chrome.find_element(By.TAG_NAME, "body")
+        body.send_keys("j")
+        _wait(chrome, lambda d: d.current_url.endswith("/tube/2"))
+        canvas = _wait(chrome, lambda d: d.find_element(By.ID, "gate-canvas"))
+        chrome.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+        chrome.find_element(By.ID, "draw").click()
+        width, height = canvas.size["width"], canvas.size["height"]
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        corners = [(-0.1, -0.35), (0.3, -0.35), (0.3, -0.1), (-0.1, -0.1), (-0.1, -0.35)]  # the last closes
+        for fx, fy in corners:
+            ActionChains(chrome).move_to_element_with_offset(canvas, round(fx * width), round(fy * height)).click() \
+                .perform()
+        _wait(chrome, lambda d: len(json.loads(d.find_element(By.ID, "gate-canvas").get_attribute("data-vertices")))
+              == 4)
+        _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
+        chrome.find_element(By.ID, "reason").send_keys("clotted sample")
+        chrome.find_element(By.ID, "exclude").click()
+        _wait(chrome, lambda d: _text(d, "gate-status") == "excluded")
+        assert _text(chrome, "abc") == "withheld" and _text(chrome, "verdict") == "withheld"
+
         # back on the plate: the changed tube says so; filters; `a` accepts the selected tube's gate
         chrome.find_element(By.ID, "back").click()
         cards = _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
@@ -186,7 +208,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert len(shown) == 2 and all("P02" in c.text for c in shown)
         chrome.find_element(By.CSS_SELECTOR, "#filter-patient option[value='']").click()
         chrome.find_element(By.CSS_SELECTOR, "#filter-verdict option[value=changed]").click()
-        assert [c.get_attribute("data-id") for c in cards if c.is_displayed()] == ["1"]
+        assert [c.get_attribute("data-id") for c in cards if c.is_displayed()] == ["1", "2"]
         chrome.find_element(By.CSS_SELECTOR, "#filter-verdict option[value='']").click()
         body = chrome.find_element(By.TAG_NAME, "body")
         body.send_keys("k")  # the first tube (selection stays within the plate)
@@ -212,7 +234,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     actions = [e["action"] for e in audit]
     assert actions[0] == "open" and actions[-1] == "close"
-    assert (actions.count("change"), actions.count("accept"), actions.count("sign")) == (1, 1, 2)
+    assert [actions.count(a) for a in ("change", "exclude", "accept", "sign")] == [1, 1, 1, 2]
     from assaykit.review import open_review
 
     open_review(out, reviewer="Z").close()  # the lock was released: the run can be reviewed again
