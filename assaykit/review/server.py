@@ -83,6 +83,7 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
 
     sock = listening_socket(port)
     bound = sock.getsockname()[1]
+    announce(f"opening the review of {out_dir} (every tube is measured once) ...")
     try:
         review = open_review(Path(out_dir), reviewer=reviewer_name(reviewer))
     except BaseException:
