@@ -403,7 +403,7 @@ class Review:
         """Set the monocyte gate of tube ``key`` to ``polygon``: re-measured, written as its
         run.yaml ``gate_overrides:`` entry (with ``reviewed: {by, at, audit}``) and recorded in the
         audit (before and after gate, reason, run.yaml's SHA-256 before and after). A signed run
-        first gets a new version (:func:`assaykit.review.signatures.supersede`).
+        first gets a new version (:func:`assaykit.review.signatures.supersede_if_signed`).
 
         Parameters
         ----------
