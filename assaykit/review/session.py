@@ -4,10 +4,12 @@ action appended to the audit trail."""
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,6 +122,17 @@ class _State:
     transforms: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
 
 
+def _serial(method: Callable[..., Any]) -> Callable[..., Any]:
+    """One action of a review at a time (a web server's threads share one Review)."""
+
+    @functools.wraps(method)
+    def serialised(self: Review, *args: Any, **kwargs: Any) -> Any:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    return serialised
+
+
 class Review:
     """An open review of a scored run (made by :func:`open_review`; :meth:`close` ends it). The
     run folder's review lock is held until then. ``reviewer``: who acts (may be set later, before
@@ -131,6 +144,7 @@ class Review:
         self.reviewer = reviewer
         self._lock: ReviewLock | None = lock
         self._state = state
+        self._mutex = threading.RLock()
         self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -145,6 +159,7 @@ class Review:
         """The output folder's audit.jsonl."""
         return self.out_dir / audit_log.AUDIT
 
+    @_serial
     def tubes(self) -> list[Tube]:
         """The run's blood tubes (samples, isotype and control bloods), in plate-map order."""
         from ..scoring.platemap import BLOOD_ROLES
@@ -201,11 +216,13 @@ class Review:
                               "its gate cannot be drawn as a polygon", self.out_dir)
         return dims[0], dims[1]
 
+    @_serial
     def gate(self, key: str) -> dict[str, Any]:
         """The monocyte gate the tube ``key`` is measured with now, as a polygon in scale values
         (``{"type": "polygon", "dims": [x, y], "vertices": [[x, y], ...]}``; ``source``: "auto",
-        "run.yaml" or "excluded"); the automatic gate's polygon is converted from the display axes
-        by the markers' transforms (an ellipse or other shape: its outline)."""
+        "run.yaml", "workspace" (the automatic gate shown: a FlowJo population is not a polygon
+        here) or "excluded"); the automatic gate's polygon is converted from the display axes by
+        the markers' transforms (an ellipse or other shape: its outline)."""
         import numpy as np
 
         from ..gating import apply_strategy
@@ -217,6 +234,7 @@ class Review:
         entry = tube.entry or {}
         if override is not None and not override.excluded and isinstance(entry.get("gate"), dict):
             return {**_plain(dict(entry["gate"])), "source": "run.yaml"}
+        workspace = override is not None and not override.excluded  # a FlowJo workspace's population
         strategy = state.inputs.strategy
         result = apply_strategy(self._sample(path), strategy, _spillover(state.inputs, path.name))
         population = strategy.readout.population
@@ -231,9 +249,10 @@ class Review:
             panel = next(p for p in gating_panels(result) if p.population == population)
             display = np.asarray(panel.outlines[0], dtype=float)
         vertices = np.column_stack([result.frame.transform(d).inverse(display[:, i]) for i, d in enumerate(dims)])
-        return {"type": "polygon", "dims": list(dims), "vertices": _plain(vertices.tolist()),
-                "source": "excluded" if override is not None and override.excluded else "auto"}
+        source = "excluded" if override is not None and override.excluded else "workspace" if workspace else "auto"
+        return {"type": "polygon", "dims": list(dims), "vertices": _plain(vertices.tolist()), "source": source}
 
+    @_serial
     def figure(self, key: str, polygon: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
         """The tube ``key``'s gating figure data as the reports draw it (each gating step a panel:
         binned events in display coordinates, the gate's outline, axis ticks in scale values; the
@@ -266,6 +285,7 @@ class Review:
         doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
         return doc
 
+    @_serial
     def plate(self) -> list[dict[str, Any]]:
         """Every row of samples.csv as the run stands in this review (its changes included, nothing
         written): file, well, patient, condition, AB/C, verdict and reasons, QC flags ..."""
@@ -355,6 +375,7 @@ class Review:
                           patient=_plain(patient) if patient is not None else None,
                           gate=None if gate is None else _plain(dict(gate)))
 
+    @_serial
     def measure(self, key: str) -> Remeasured:
         """The tube ``key`` as it is measured now (its current gate or exclusion), with its
         patient's rows."""
@@ -365,6 +386,7 @@ class Review:
         view, _, _ = self._remeasure(tube, override, gate)
         return replace(view, seconds=time.perf_counter() - started)
 
+    @_serial
     def preview(self, key: str, polygon: Sequence[Sequence[float]]) -> Remeasured:
         """The tube ``key`` re-measured with the monocyte gate ``polygon`` (vertices ``[x, y]`` in
         scale values on :attr:`monocyte_dims`), and its patient's fold changes, states and class;
@@ -407,12 +429,13 @@ class Review:
         if self._lock is None:
             raise ReviewError("the review is closed", self.out_dir)
 
+    @_serial
     def change_gate(self, key: str, polygon: Sequence[Sequence[float]], reason: str, *,
                     replace_hand_written: bool = False) -> Remeasured:
         """Set the monocyte gate of tube ``key`` to ``polygon``: re-measured, written as its
         run.yaml ``gate_overrides:`` entry (with ``reviewed: {by, at, audit}``) and recorded in the
         audit (before and after gate, reason, run.yaml's SHA-256 before and after). A signed run
-        first gets a new version (:func:`assaykit.review.signatures.supersede`).
+        first gets a new version (:func:`assaykit.review.signatures.supersede_if_signed`).
 
         Parameters
         ----------
@@ -428,6 +451,7 @@ class Review:
         gate = self._polygon(polygon)
         return self._change(key, "change", {"gate": gate}, reason, replace_hand_written, gate)
 
+    @_serial
     def exclude(self, key: str, reason: str, *, replace_hand_written: bool = False) -> Remeasured:
         """Exclude tube ``key``: written as ``exclude: true`` in its run.yaml entry; the tube is
         withheld (finding ``excluded_by_reviewer``) in every table, page and the ledger.
@@ -443,6 +467,7 @@ class Review:
         """
         return self._change(key, "exclude", {"exclude": True}, reason, replace_hand_written, None)
 
+    @_serial
     def accept(self, key: str) -> Remeasured:
         """Accept tube ``key`` as it is gated now (its automatic gate, or its run.yaml entry):
         recorded in the audit with the gate accepted; nothing else is written.
@@ -528,6 +553,7 @@ class Review:
         self.ledger_problem = copy_entry(self, entry)
         return entry
 
+    @_serial
     def sign(self, meaning: str, name: str | None = None) -> Any:
         """Sign the run (:func:`assaykit.review.signatures.sign`): ``meaning`` "reviewed" or
         "approved", by ``name`` (default: the reviewer).
@@ -544,6 +570,7 @@ class Review:
         self._need_open()
         return sign(self, meaning, name if name is not None else self._need_name())
 
+    @_serial
     def close(self) -> None:
         """End the review: audit "close", the lock released (twice is harmless)."""
         if self._lock is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,22 @@ def test_hostile_reasons_are_written_and_read_back_as_given(scored_run: tuple[Pa
     assert entry["reason"] == reason and entry["reviewed"]["by"] == "O'Neil: <b>"
     assert entries(out / "audit.jsonl")[1]["reason"] == reason
     assert verify_review(out).whole
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="no pdftotext on this machine (poppler-utils)")
+def test_the_pdf_carries_the_signature_block(scored_run: tuple[Path, Path]) -> None:
+    import subprocess
+
+    _run, out = scored_run
+    pdf = next((out / "patients").glob("P01*.pdf"))
+
+    def text() -> str:
+        return " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True,
+                                       text=True).stdout.split())
+
+    assert "Signatures: Not signed" in text()
+    with open_review(out, reviewer="Ann") as review:
+        signature = review.sign("reviewed")
+    shown = text()
+    assert f"Reviewed by Ann, {signature['at'].replace('T', ' ').replace('+00:00', ' UTC')}" in shown
+    assert signature["outputs_sha256"][:12] in shown
