@@ -104,7 +104,7 @@ class StandIn:
 
     def signatures(self) -> list[dict[str, Any]]:
         return [{"meaning": c[1], "name": c[2], "at": "2026-12-06T00:00:00Z", "outputs_sha256": "0" * 64,
-                 "superseded": False} for c in self.calls if c[0] == "sign"]
+                 "status": "current"} for c in self.calls if c[0] == "sign"]
 
 
 @pytest.fixture

@@ -254,3 +254,41 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     (out / "audit.jsonl").write_bytes(b"".join(lines))
     tampered = _run(["verify", str(out)])
     assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+
+
+def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run: tuple[Path, Path],
+                                                                      chrome: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    _, out = scored_run
+    server = Served(out)  # neither --reviewer nor ASSAYKIT_REVIEWER
+    try:
+        chrome.get(server.url)
+        _wait(chrome, lambda d: d.find_element(By.ID, "reviewer-form").is_displayed())
+        chrome.find_element(By.TAG_NAME, "body").send_keys("a")  # no name: nothing is done
+        _wait(chrome, lambda d: "name" in _text(d, "message"))
+        chrome.find_element(By.ID, "reviewer-input").send_keys("N. Ame")
+        chrome.find_element(By.CSS_SELECTOR, "#reviewer-form button").click()
+        _wait(chrome, lambda d: _text(d, "reviewer-name") == "N. Ame")
+        assert not chrome.find_element(By.ID, "reviewer-form").is_displayed()
+        assert _text(chrome, "signature-list") == "not signed"
+        chrome.find_element(By.ID, "sign-name").send_keys("N. Ame")
+        chrome.find_element(By.ID, "sign-button").click()
+        _wait(chrome, lambda d: "reviewed by N. Ame" in _text(d, "signature-list"), 180)
+
+        # a change after the signature: a new version; the signature is kept, superseded
+        chrome.get(server.origin + "/tube/0")
+        _drag_a_vertex(chrome)
+        _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
+        chrome.find_element(By.ID, "reason").send_keys("granulocytes in the gate")
+        chrome.find_element(By.ID, "save").click()
+        _wait(chrome, lambda d: _text(d, "gate-status") == "changed")
+        chrome.get(server.origin + "/")
+        item = _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, "#signature-list li.superseded"))
+        assert "N. Ame" in item.text and "superseded (kept in versions/1)" in item.text
+    finally:
+        code, _, err = server.stop()
+    assert code == 0, err
+    audit = [json.loads(line)["action"] for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert audit == ["open", "sign", "supersede", "change", "close"]
+    assert (out / "versions" / "1").is_dir()

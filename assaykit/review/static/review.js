@@ -314,8 +314,10 @@
       const shown = visible();
       if (["j", "ArrowRight", "ArrowDown"].includes(event.key)) { focus(current + 1); event.preventDefault(); }
       else if (["k", "ArrowLeft", "ArrowUp"].includes(event.key)) { focus(current - 1); event.preventDefault(); }
-      else if (event.key === "Enter" && shown[current]) { window.location.href = shown[current].card.getAttribute("href"); }
-      else if (event.key === "a" && shown[current]) { accept(shown[current]); }
+      else if (event.key === "Enter" && shown[current]) {
+        event.preventDefault(); window.location.href = shown[current].card.getAttribute("href");
+      }
+      else if (event.key === "a" && shown[current]) { event.preventDefault(); accept(shown[current]); }
     });
     focus(0);
     signatures();
@@ -329,12 +331,13 @@
       list.textContent = "";
       if (!items || !items.length) { list.appendChild(el("li", {class: "unsigned"}, "not signed")); return; }
       for (const s of items) {
-        const item = el("li", {class: "signature" + (s.superseded ? " superseded" : "")});
+        const superseded = s.status === "superseded";
+        const item = el("li", {class: "signature" + (superseded ? " superseded" : "")});
         item.appendChild(el("strong", {class: "meaning"}, s.meaning));
         item.appendChild(el("span", {}, " by "));
         item.appendChild(el("span", {class: "signer"}, s.name || s.reviewer));
         item.appendChild(el("span", {}, " at " + (s.at || "") + " \u00b7 outputs " + String(s.outputs_sha256 || "").slice(0, 12)));
-        if (s.superseded) item.appendChild(el("em", {}, " superseded"));
+        if (superseded) item.appendChild(el("em", {}, " superseded (kept in " + (s.kept_in || "versions/") + ")"));
         list.appendChild(item);
       }
     }
@@ -551,7 +554,7 @@
       if (event.key === "Escape") window.location.href = "/";
       else if ((event.key === "j" || event.key === "ArrowRight") && next) window.location.href = "/tube/" + next.id;
       else if ((event.key === "k" || event.key === "ArrowLeft") && prev) window.location.href = "/tube/" + prev.id;
-      else if (event.key === "a") document.getElementById("accept").click();
+      else if (event.key === "a") { event.preventDefault(); document.getElementById("accept").click(); }
     });
   }
 
