@@ -418,10 +418,13 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         def build() -> dict[str, Any]:
             doc = state()
             key = web.key(number)
-            figure = plain(web.call("figure", key))
+            try:  # a tube whose gating fails still opens: it can be excluded, with a reason
+                panels, problem = plain(web.call("figure", key))["panels"], ""
+            except WebError as error:
+                panels, problem = [], str(error)
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
-                                    "patient_row": now["patient"], "panels": figure["panels"],
+                                    "patient_row": now["patient"], "panels": panels, "figure_problem": problem,
                                     "gate_population": plain(review.readout_population)}}
 
         doc = await threaded(build)

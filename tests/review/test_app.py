@@ -42,6 +42,7 @@ class StandIn:
         self.calls: list[tuple[Any, ...]] = []
         self.entries: dict[str, Any] = {}
         self.hand_written: set[str] = set()
+        self.ungated: set[str] = set()
         self._tubes = [{"key": "A1", "file": f"{HOSTILE}.fcs", "well": "A1", "patient": HOSTILE, "timepoint": "D1",
                         "condition": "unstimulated", "role": "sample"},
                        {"key": "A2", "file": "b.fcs", "well": "A2", "patient": "P2", "timepoint": "D1",
@@ -64,6 +65,8 @@ class StandIn:
         return [{"file": t["file"], **self._row(t["key"])} for t in self.tubes()]
 
     def figure(self, key: str) -> dict[str, Any]:
+        if key in self.ungated:
+            raise AssayKitError(f"{key}: no monocyte population found")
         return {"panels": [_panel("cells", "root"), _panel("monocytes", "cells")]}
 
     def transforms(self, key: str) -> tuple[Transform, Transform]:
@@ -291,3 +294,14 @@ def test_a_hand_written_entry_is_replaced_only_when_confirmed(review: StandIn) -
     assert done.status_code == 200 and review.calls[-1][4] == {"replace_hand_written": True}
     other = _post(client, "/api/tube/0/change", {**body, "reason": " "})
     assert other.json()["code"] == "refused"
+
+
+def test_a_tube_that_cannot_be_gated_still_opens_and_can_be_excluded(review: StandIn) -> None:
+    review.ungated.add("A2")
+    client = _client(review)
+    page = client.get("/tube/1")
+    assert page.status_code == 200
+    data = json.loads(re.search(r'id="review-data">(.*?)</script>', page.text, re.S).group(1))
+    assert data["tube"]["panels"] == [] and data["tube"]["figure_problem"] == "A2: no monocyte population found"
+    assert _post(client, "/api/tube/1/exclude", {"reason": "no monocytes"}).json()["result"]["tube"]["status"] == \
+        "excluded"

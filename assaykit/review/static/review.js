@@ -371,6 +371,7 @@
     document.getElementById("patient-name").textContent = tube.patient || "";
 
     const holder = document.getElementById("panels");
+    if (tube.figure_problem) holder.appendChild(el("p", {class: "problem", id: "figure-problem"}, tube.figure_problem));
     let gateCanvas = null, gatePanelData = null;
     for (const panel of tube.panels || []) {
       const figure = el("figure", {class: "panel"});
