@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 MAX_REASON = 500
+PREVIEW_REASON = "previewed, not saved"
+"""The reason a previewed gate's ``gate_set_by_hand`` finding shows (a change shows its own)."""
 
 
 def reason_problem(reason: str) -> str:
@@ -274,7 +276,7 @@ class Review:
         tube = self.tube(key)
         path = self._path(tube)
         if polygon is not None:
-            strategy = self._override(tube, {"reason": "preview", "gate": self._polygon(polygon)}).strategy
+            strategy = self._override(tube, {"reason": PREVIEW_REASON, "gate": self._polygon(polygon)}).strategy
         else:
             override = self._state.inputs.overrides.get(path)
             strategy = override.strategy if override is not None else self._state.inputs.strategy
@@ -402,7 +404,7 @@ class Review:
         tube = self.tube(key)
         gate = self._polygon(polygon)
         started = time.perf_counter()
-        override = self._override(tube, {"reason": "preview", "gate": gate})
+        override = self._override(tube, {"reason": PREVIEW_REASON, "gate": gate})
         view, _, _ = self._remeasure(tube, override, gate)
         return replace(view, seconds=time.perf_counter() - started)
 
