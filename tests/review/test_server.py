@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from assaykit.review.server import listening_socket, reviewer_name
@@ -42,7 +42,7 @@ def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Pa
     try:
         origin = url.split("/?")[0]
         port = int(origin.rsplit(":", 1)[1])
-        with httpx.Client(base_url=origin, timeout=30) as client:
+        with httpx2.Client(base_url=origin, timeout=30) as client:
             assert client.get("/").status_code == 403  # no token
             assert client.get("/static/review.css").status_code == 403
             assert client.get("/", headers={"host": f"rebound.example:{port}"}).status_code == 403
@@ -73,7 +73,7 @@ def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Pa
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     process, url = _start(out, env={"ASSAYKIT_REVIEWER": "E"})  # the lock was released; the name from the env
     try:
-        with httpx.Client(timeout=30) as client:
+        with httpx2.Client(timeout=30) as client:
             client.get(url)
             data = json.loads(re.search(r'id="review-data">(.*?)</script>', client.get(url.split("?")[0]).text,
                                         re.S).group(1))
