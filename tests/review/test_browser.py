@@ -292,3 +292,41 @@ def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run:
     audit = [json.loads(line)["action"] for line in (out / "audit.jsonl").read_text().splitlines()]
     assert audit == ["open", "sign", "supersede", "change", "close"]
     assert (out / "versions" / "1").is_dir()
+
+
+HOSTILE = "<img src=x onerror=document.title='pwned'>"
+
+
+def test_hostile_names_are_text_in_the_browser(tmp_path: Path, chrome: Any) -> None:
+    """A patient named as markup (plate map) and a reason holding markup show as text; no script runs."""
+    from selenium.webdriver.common.by import By
+
+    run, out = tmp_path / "run", tmp_path / "out"
+    made = _run(["simulate", str(run), "--patients", "1", "--conditions", "unstimulated,IFN-gamma",
+                 "--events", "20000", "--seed", "9"])
+    assert made.returncode == 0, made.stderr
+    plate_map = run / "plate_map.csv"
+    plate_map.write_text(plate_map.read_text().replace(",P01,", f',"{HOSTILE}",'))
+    done = _run(["score", str(run), "--out", str(out), "--no-ledger", "--jobs", "1", "--no-report"])
+    assert done.returncode in (0, 1), done.stderr
+    server = Served(out, "--reviewer", "</script><b>A</b>")
+    try:
+        chrome.get(server.url)
+        card = _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card .who"))
+        assert HOSTILE in card.text
+        assert _text(chrome, "reviewer-name") == "</script><b>A</b>"
+        chrome.get(server.origin + "/tube/0")
+        _wait(chrome, lambda d: HOSTILE in _text(d, "tube-title"))
+        chrome.find_element(By.ID, "reason").send_keys(f"clotted {HOSTILE}")
+        chrome.find_element(By.ID, "exclude").click()
+        _wait(chrome, lambda d: _text(d, "gate-status") == "excluded")
+        assert HOSTILE in _text(chrome, "patient-name")
+        assert chrome.title != "pwned" and not chrome.find_elements(By.CSS_SELECTOR, "main img, main b")
+        chrome.get(server.origin + "/")
+        _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        assert chrome.title != "pwned" and not chrome.find_elements(By.CSS_SELECTOR, "main img, header b")
+    finally:
+        code, _, err = server.stop()
+    assert code == 0, err
+    entry = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()][-2]
+    assert entry["action"] == "exclude" and entry["reason"] == f"clotted {HOSTILE}"
