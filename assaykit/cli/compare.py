@@ -66,7 +66,7 @@ def compare(
     from ..scoring.agreement import compare_manual, compare_run
     from ..scoring.manual import parse_columns
     from ..scoring.pipeline import check_out_dir
-    from ..scoring.tables import read_manifest
+    from ..scoring.tables import read_manifest, recorded_run_dir
 
     if (workspace is None) == (manual is None):
         raise typer.BadParameter("give the lab's gating as --workspace FILE.wsp or its results as --manual FILE.csv "
@@ -84,8 +84,12 @@ def compare(
     if written == scored or scored in written.parents or written in scored.parents:
         raise AssayKitError(f"the agreement folder would replace the scored folder {out_dir} (or a part of it), which "
                             "compare never changes: name another --out", target)
-    recorded = read_manifest(out_dir).get("run_dir")
-    run = run_dir if run_dir is not None else Path(recorded) if isinstance(recorded, str) and recorded else None
+    try:
+        run: Path | None = recorded_run_dir(out_dir, read_manifest(out_dir), run_dir)
+    except AssayKitError:
+        if workspace is not None:  # the workspace's events are the run's FCS files
+            raise
+        run = None  # --manual reads no event: the FCS files may be elsewhere
     if run is not None and run.is_dir():  # the FCS files compared: never an output among them
         check_out_dir(run, target)
     replaces = check_output_folder(target, earlier=EARLIER, kind=KIND)

@@ -209,10 +209,14 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     from ..gating import load_strategy
     from ..interop import read_workspace
 
+    from .tables import recorded_run_dir
+
     folder, manifest = _scored_folder(out_dir)
-    runs = Path(run_dir) if run_dir is not None else Path(str(manifest.get("run_dir", "")))
+    runs = recorded_run_dir(folder, manifest, Path(run_dir) if run_dir is not None else None)
     recorded = manifest.get("strategy") or {}
     recorded_path = str(recorded.get("path") or "").removeprefix("shipped:") or None  # a shipped name, or a file
+    if recorded_path and not str(recorded.get("path")).startswith("shipped:"):
+        recorded_path = str(_from_where_scored(recorded_path, manifest, runs))
     chosen = load_strategy(strategy if strategy is not None else recorded_path)
     if strategy is None and recorded.get("sha256") and chosen.sha256 != recorded.get("sha256"):
         raise AssayKitError(f"the strategy {recorded.get('path')} changed since the run was scored; name the one "
@@ -220,6 +224,8 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     lab = read_workspace(workspace)
     calibration = _calibration(manifest)
     compensation = ((manifest.get("options") or {}).get("compensation") or {}).get("path")
+    if compensation:
+        compensation = str(_from_where_scored(str(compensation), manifest, runs))
     from .figure_data import read as read_figures
 
     scored = _Scored(folder=folder, runs=runs, strategy=chosen, calibration=calibration, compensation=compensation,
@@ -227,6 +233,19 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
                      gate_files=manifest.get("gate_files"))
     tubes = tuple(_tube(row, scored, lab, population) for row in _blood_rows(folder))
     return _summarise(folder, Path(workspace), population, calibration, tubes, [], "workspace")
+
+
+def _from_where_scored(path: str, manifest: dict[str, Any], runs: Path) -> Path:
+    """A file path the manifest records: absolute since issue 29; an older relative one (relative
+    to the folder score ran in) is taken from that folder as the run folder's place tells it
+    (the manifest's relative ``run_dir`` below it), else as written."""
+    recorded, run = Path(path), Path(str(manifest.get("run_dir") or ""))
+    if recorded.is_absolute() or run.is_absolute() or not run.parts or ".." in run.parts:
+        return recorded
+    base = runs.absolute()
+    for _ in run.parts:
+        base = base.parent
+    return base / recorded if (base / recorded).exists() else recorded
 
 
 SCALE_LIMIT = 4.0

@@ -250,15 +250,17 @@ def other_run(out_dir: Path, run_dir: Path) -> str | None:
                                     links=False))
     except (AssayKitError, ValueError, RecursionError, OSError):
         return None
-    recorded = doc.get("run_dir") if isinstance(doc, dict) and "kind" not in doc else None
-    if not isinstance(recorded, str) or not recorded or "\0" in recorded:
+    from .tables import recorded_run_dir
+
+    if not isinstance(doc, dict) or "kind" in doc:
         return None
-    try:
-        if not Path(recorded).is_dir() or os.path.samefile(recorded, run_dir):
+    try:  # an older manifest's relative run_dir: looked for as compare looks for it, never against this folder alone
+        recorded = recorded_run_dir(out_dir, doc)
+        if not recorded.is_dir() or os.path.samefile(recorded, run_dir):
             return None
-    except (OSError, ValueError):
+    except (AssayKitError, OSError, ValueError):
         return None
-    return recorded
+    return str(recorded)
 
 
 def check_ledger_outside(out_dir: Path, ledger: str | None, use_default_ledger: bool) -> None:

@@ -170,6 +170,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _absolute(path: str) -> str:
+    """A file path recorded in the manifest, absolute (compare reads it from any folder); a
+    shipped name (``shipped:...``) and "" as they are."""
+    return str(Path(path).absolute()) if path and not path.startswith("shipped:") else path
+
+
 def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, options: RunOptions,
              assignments: Sequence[Assignment],
              calibration: Calibration | None, samples: Sequence[SampleRow], started: float, ended: float, jobs: int,
@@ -180,18 +186,18 @@ def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, op
                       | {f"{s.file}: {s.error}" for s in samples if s.error})
     return {
         "software": _versions(),
-        "run_dir": str(folder),
+        "run_dir": str(folder.resolve()),  # absolute: compare and review read it from any folder
         "inputs": [{"file": a.path.name, "sha256": next((s.sha256 for s in samples if s.file == a.path.name), ""),
                     "well": a.row.well, "row": a.row.row, "role": a.row.role, "matched_by": a.matched_by}
                    for a in assignments],
         "plate_map": {"path": str(plate.path), "sha256": plate.sha256, "read_as": plate.read_as},
-        "strategy": strategy.identity(),
+        "strategy": {**strategy.identity(), "path": _absolute(strategy.source)},
         "lot": {"kit": lot.kit, "lot": lot.lot, "unit": lot.unit, "values": list(lot.values),
                 "path": lot.source, "sha256": lot.sha256, "example": lot.example},
         "clinical": {"path": str(clinical_path or ""), "sha256": _sha(clinical_path)},
         "options": {"control": options.control, "jobs": jobs, "statistic": strategy.readout.statistic,
                     "bead_unit": options.bead_unit, "specimen": strategy.specimen,
-                    "compensation": {"path": str(options.compensation), "sha256": _sha(options.compensation)}
+                    "compensation": {"path": _absolute(str(options.compensation)), "sha256": _sha(options.compensation)}
                     if options.compensation else None},
         "specimens_detected": {s.file: s.specimen_detected for s in samples if s.specimen_detected},
         "thresholds": options.thresholds.to_dict(),
@@ -244,6 +250,45 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise AssayKitError("the manifest is not a JSON object", path)
     return doc
+
+
+def recorded_run_dir(out_dir: Path, manifest: dict[str, Any], given: Path | None = None) -> Path:
+    """The run folder of the scored output folder ``out_dir`` (``manifest``: its manifest):
+    ``given`` (an option such as ``--run``) when named, else the manifest's ``run_dir``. Written
+    absolute since issue 29; an older manifest's relative one (as typed, against the folder
+    score ran in) is looked for against the current folder, the output folder's parent and
+    its grandparent (score's default output is ``reports/<run>`` beside the run), and taken
+    where the folder holds the run's input files. AssayKitError naming every path tried and
+    ``--run`` when none does (or the manifest names no run folder).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The scored output folder.
+    manifest : dict
+        Its manifest (:func:`read_manifest`).
+    given : Path or None
+        The run folder named by the user, taken as given.
+    """
+    from ..errors import AssayKitError
+
+    if given is not None:
+        return given
+    recorded = manifest.get("run_dir")
+    if not isinstance(recorded, str) or not recorded or "\0" in recorded:
+        raise AssayKitError("the manifest names no run folder: name it with --run", out_dir / MANIFEST)
+    path = Path(recorded)
+    if path.is_absolute():
+        return path
+    inputs = [str(i.get("file")) for i in manifest.get("inputs") or [] if isinstance(i, dict) and i.get("file")]
+    base = out_dir.absolute()
+    tried = list(dict.fromkeys(b / path for b in (Path.cwd(), base.parent, base.parent.parent)))
+    for candidate in tried:
+        if candidate.is_dir() and all((candidate / name).is_file() for name in inputs):
+            return candidate
+    raise AssayKitError(f"the run folder the manifest records, {recorded!r} (relative to where score ran), is not "
+                        f"found: tried {', '.join(str(t) for t in tried)}; name the run folder with --run",
+                        out_dir / MANIFEST)
 
 
 def verify_outputs(folder: Path) -> list[str]:

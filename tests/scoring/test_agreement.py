@@ -193,3 +193,37 @@ def test_compare_with_no_tube_compared_exits_1(scored: tuple[Path, Path], tmp_pa
     assert result.stdout.startswith(f"compared 0 of {sum(r['role'] == 'sample' for r in samples.values())} tubes")
     rows = _rows(tmp_path / "agreement" / "agreement.csv")
     assert all(r["f1"] == "" and "by its name or data file" in r["note"] for r in rows.values())
+
+
+def test_run_folder_found_from_any_folder(scored: tuple[Path, Path], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29 review: score run with a relative run folder records it absolute, so compare run from
+    another folder finds the FCS files; an older manifest's relative run_dir is looked for beside the
+    output folder, and where it is nowhere the one-line error names the paths tried and --run."""
+    import json
+
+    from assaykit.scoring.pipeline import other_run
+
+    run, _ = scored
+    base = tmp_path / "lab"
+    shutil.copytree(run, base / "c")
+    monkeypatch.chdir(base)
+    out = score_run(Path("c"), out=Path("oc"), jobs=1).out_dir
+    manifest = json.loads((base / "oc" / "manifest.json").read_text())
+    assert manifest["run_dir"] == str((base / "c").resolve())
+    monkeypatch.chdir("/")
+    agreement = compare_run(base / out, base / "oc" / "run.wsp")
+    assert [t.row["f1"] for t in agreement.tubes] == [1.0] * 4
+    # an older manifest: run_dir "c" as typed in base; found beside the output folder from "/"
+    manifest["run_dir"] = "c"
+    (base / "oc" / "manifest.json").write_text(json.dumps(manifest))
+    assert [t.row["f1"] for t in compare_run(base / "oc", base / "oc" / "run.wsp").tubes] == [1.0] * 4
+    assert other_run(base / "oc", base / "c") is None  # the same run, not another one
+    moved = Path(shutil.copytree(base / "oc", tmp_path / "elsewhere" / "deep" / "oc"))
+    result = CliRunner().invoke(app, ["compare", str(moved), "--workspace", str(moved / "run.wsp"),
+                                      "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert f"tried {Path('/c')}, {tmp_path / 'elsewhere' / 'deep' / 'c'}" in result.output and "--run" in result.output
+    result = CliRunner().invoke(app, ["compare", str(moved), "--workspace", str(moved / "run.wsp"),
+                                      "--run", str(base / "c"), "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0 and "compared 4 of 4 tubes" in result.output, result.output
