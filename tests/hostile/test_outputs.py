@@ -691,7 +691,10 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run_of(out: Path) -> str:
-    return str(json.loads((out / "manifest.json").read_text())["run_dir"])
+    """The run folder ``out``'s manifest records (absolute, resolved), relative to the current folder."""
+    recorded = Path(json.loads((out / "manifest.json").read_text())["run_dir"])
+    assert recorded.is_absolute()
+    return recorded.relative_to(Path.cwd().resolve()).as_posix()
 
 
 def test_a_study_never_replaces_another_runs_outputs(small_run: Path, tmp_path: Path,
