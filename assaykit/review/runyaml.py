@@ -194,14 +194,14 @@ def check_edit(before: str, after: str, key: str, value: Mapping[str, Any] | Non
 def write_entry(path: Path, read_sha256: str, key: str, value: Mapping[str, Any] | None) -> tuple[str, str]:
     """Set ``gate_overrides: key`` of the run.yaml at ``path`` to ``value`` (None: remove it),
     atomically; RunYamlError when the file changed on disk since it was read (its SHA-256 then
-    was ``read_sha256``: reload the review) or cannot be edited in place. Returns the file's
+    was ``read_sha256``: restart the review) or cannot be edited in place. Returns the file's
     SHA-256 before and after."""
-    from .._io.atomic import write_atomic
     from .._io.read import read_input
 
     data = read_input(path, RunYamlError, "run.yaml", 1 << 20) if path.exists() else b""
     if sha256(data) != read_sha256:
-        raise RunYamlError("run.yaml changed on disk since the review read it; reload the review", path)
+        raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it again "
+                           "(`assaykit review`) to read it anew", path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -209,5 +209,43 @@ def write_entry(path: Path, read_sha256: str, key: str, value: Mapping[str, Any]
     edit = set_entry(text, key, value, path)
     check_edit(text, edit.text, key, value, path)
     new = edit.text.encode("utf-8")
-    write_atomic(path, new, RunYamlError)
+    write_run_yaml(path, data, new)
     return sha256(data), sha256(new)
+
+
+def write_run_yaml(path: Path, before: bytes, after: bytes) -> None:
+    """Replace the run.yaml at ``path`` (holding ``before``) by ``after`` atomically, keeping its
+    permission bits; RunYamlError, nothing written, when ``path`` is a symbolic link (it would be
+    replaced by a regular file: edit the file it points to, or review a run folder whose run.yaml
+    is its own) or its bytes are no longer ``before``.
+
+    Parameters
+    ----------
+    path : Path
+        The run folder's run.yaml.
+    before : bytes
+        Its bytes as the review read them (b"": no file).
+    after : bytes
+        The bytes to write.
+    """
+    import os
+    import stat
+
+    from .._io.atomic import write_atomic
+
+    if path.is_symlink():
+        raise RunYamlError("run.yaml is a symbolic link; the review does not replace it (edit the file it points "
+                           "to by hand, or copy it into the run folder)", path)
+    mode = None
+    if path.exists():
+        current = path.read_bytes()
+        if current != before:
+            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start "
+                               "it again (`assaykit review`) to read it anew", path)
+        mode = stat.S_IMODE(path.stat().st_mode)
+    written = write_atomic(path, after, RunYamlError)
+    if mode is not None:
+        try:
+            os.chmod(written, mode)
+        except OSError as error:
+            raise RunYamlError(f"run.yaml's permissions could not be kept ({error.strerror})", path) from None

@@ -18,7 +18,7 @@ from ..errors import AssayKitError
 from . import audit as audit_log
 from .errors import HandWrittenError, ReviewError
 from .lock import ReviewLock, acquire
-from .runyaml import KEY, RunYamlError, sha256
+from .runyaml import KEY, RunYamlError, sha256, write_run_yaml
 
 if TYPE_CHECKING:
     from ..fcs import Sample
@@ -515,23 +515,28 @@ class Review:
             check_edit(text, edit.text, entry_key, value, self.run_yaml)
             return value, edit.text.encode("utf-8")
 
-        planned(0)  # refused here, before anything is written, when run.yaml cannot be edited in place
-        supersede_if_signed(self, name)  # a signed run: its signed tables kept as a version first
         seq = audit_log.head(self.audit_path)[0] + 1
-        value, new = planned(seq)
-        written = self._audit(action, name, tube=tube.key, file=tube.file, well=tube.well, before=before,
-                              after={"entry": value, "gate": gate}, reason=reason, run_yaml_before=old_sha,
-                              run_yaml_after=sha256(new), replaced_hand_written=tube.hand_written or None,
-                              abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
-        assert written["seq"] == seq
-        from .._io.atomic import write_atomic
-
-        write_atomic(self.run_yaml, new, RunYamlError)
+        value, new = planned(seq)  # refused here, before anything is written, when run.yaml cannot be edited
+        # run.yaml first: a write that fails leaves no audit entry and no superseded signature behind;
+        # an audit entry that cannot be appended puts run.yaml back as it was
+        write_run_yaml(self.run_yaml, text.encode("utf-8"), new)
+        try:
+            written = self._audit(action, name, tube=tube.key, file=tube.file, well=tube.well, before=before,
+                                  after={"entry": value, "gate": gate}, reason=reason, run_yaml_before=old_sha,
+                                  run_yaml_after=sha256(new), replaced_hand_written=tube.hand_written or None,
+                                  abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
+        except BaseException:
+            write_run_yaml(self.run_yaml, new, text.encode("utf-8"))
+            raise
+        if written["seq"] != seq:
+            raise ReviewError(f"the audit trail moved under the review (entry {written['seq']}, expected {seq})",
+                              self.audit_path)
         state = self._state
         state.yaml_sha256 = sha256(new)
         state.entries = {k: v for k, v in state.entries.items() if str(k) != entry_key}
         state.entries[entry_key] = value
         state.inputs, state.outcomes = inputs, outcomes
+        supersede_if_signed(self, name)  # a signed run: its signed tables kept as a version, the signatures marked
         return replace(view, seconds=time.perf_counter() - started)
 
     def _read_yaml(self) -> tuple[str, str]:
@@ -539,7 +544,8 @@ class Review:
 
         data = read_input(self.run_yaml, RunYamlError, "run.yaml", 1 << 20) if self.run_yaml.exists() else b""
         if sha256(data) != self._state.yaml_sha256:
-            raise RunYamlError("run.yaml changed on disk since the review read it; reload the review", self.run_yaml)
+            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it "
+                               "again (`assaykit review`) to read it anew", self.run_yaml)
         try:
             return data.decode("utf-8"), sha256(data)
         except UnicodeDecodeError:
@@ -615,7 +621,7 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     import yaml
 
     from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes
-    from ..scoring.tables import read_manifest
+    from ..scoring.tables import read_manifest, recorded_run_dir
 
     out = Path(out_dir)
     if not out.is_dir():
@@ -623,9 +629,14 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     manifest = read_manifest(out)
     if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
         raise AssayKitError("not the output folder of `assaykit score` (its manifest names no run folder)", out)
-    run_dir = Path(manifest["run_dir"])
+    run_dir = recorded_run_dir(out, manifest).resolve()  # the one rule compare uses; never the current folder alone
     if not run_dir.is_dir():
         raise AssayKitError(f"the run folder {run_dir} this output was scored from is not there", out)
+    changed = changed_inputs(run_dir, manifest)
+    if changed:
+        raise AssayKitError(f"the run folder {run_dir} does not hold the files this output was scored from "
+                            f"({'; '.join(changed[:3])}{'; ...' if len(changed) > 3 else ''}); re-score it or "
+                            "review the output folder scored from it", out)
     lock = acquire(run_dir)
     try:
         yaml_path = run_dir / "run.yaml"
@@ -636,6 +647,11 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
             doc = {}
         entries = dict(doc.get(KEY) or {}) if isinstance(doc, dict) and isinstance(doc.get(KEY), dict) else {}
         inputs = load_inputs(run_dir, out, write=False)
+        unrecorded = options_not_in_run_yaml(manifest, inputs)
+        if unrecorded:
+            raise AssayKitError("this output was scored with options run.yaml does not hold ("
+                                f"{'; '.join(unrecorded)}); the review and its signatures re-score from run.yaml "
+                                "alone: put them in run.yaml and score again, then review", out)
         beads = calibrate_run(inputs)
         outcomes = measure_tubes(inputs, figure=False)
         state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries)
@@ -646,3 +662,88 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     except BaseException:
         lock.release()
         raise
+
+
+def changed_inputs(run_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The FCS files the manifest of a scored output lists that ``run_dir`` does not hold with the
+    same SHA-256 (each as "FILE missing" or "FILE differs"; empty: the folder holds the run scored).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder.
+    manifest : mapping
+        The output folder's manifest.json.
+    """
+    import hashlib
+
+    problems = []
+    for item in manifest.get("inputs") or []:
+        if not isinstance(item, dict) or not item.get("file") or not item.get("sha256"):
+            continue
+        name = str(item["file"])
+        path = run_dir / name
+        if Path(name).name != name or not path.is_file():
+            problems.append(f"{name} missing")
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != item["sha256"]:
+            problems.append(f"{name} differs")
+    return problems
+
+
+def options_not_in_run_yaml(manifest: Mapping[str, Any], inputs: RunInputs) -> list[str]:
+    """The options a scored output was made with that the run folder alone (run.yaml and its
+    defaults: ``inputs``) does not give: each named with both values (empty: the run as scored is
+    what scoring the run folder makes). Signing re-scores the run from its folder alone, so a
+    run scored with command-line options (``--control``, ``--plate-map``, ``--strategy``, ``--lot``,
+    ``--bead-values``, ``--clinical``, ``--compensation``, ``--specimen``,
+    ``--accept-calibration`` ...) cannot be reviewed until run.yaml holds them.
+
+    Parameters
+    ----------
+    manifest : mapping
+        The output folder's manifest.json.
+    inputs : RunInputs
+        The run folder read as ``score`` reads it with no options.
+    """
+    from ..scoring.tables import _sha
+
+    options = inputs.options
+    opts = manifest.get("options") or {}
+    lot = manifest.get("lot") or {}
+    compensation = opts.get("compensation") or {}
+    now = {
+        "control": (opts.get("control"), options.control),
+        "bead unit": (opts.get("bead_unit"), options.bead_unit),
+        "specimen": (opts.get("specimen"), inputs.strategy.specimen),
+        "plate map": ((manifest.get("plate_map") or {}).get("sha256"), inputs.plate.sha256),
+        "strategy": ((manifest.get("strategy") or {}).get("sha256"), inputs.strategy.sha256),
+        "bead lot": ((lot.get("kit"), lot.get("lot"), [float(v) for v in lot.get("values") or []]),
+                     (inputs.lot.kit, inputs.lot.lot, [float(v) for v in inputs.lot.values])),
+        "clinical file": ((manifest.get("clinical") or {}).get("sha256") or "", _sha(options.clinical)),
+        "compensation": (compensation.get("sha256") or "", _sha(options.compensation)),
+        "thresholds": (manifest.get("thresholds"), options.thresholds.to_dict()),
+        "responder rule": (manifest.get("responder_rule"), options.responder.to_dict()),
+    }
+    if "accept_calibration" in opts:  # recorded since the review checks it
+        now["accept calibration"] = (opts.get("accept_calibration") or None, options.accept_calibration or None)
+    problems = []
+    for name, (scored, folder) in now.items():
+        if _normal(scored) != _normal(folder):
+            problems.append(f"{name}: scored with {_short(scored)}, run.yaml gives {_short(folder)}")
+    return problems
+
+
+def _normal(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(_plain(value), sort_keys=True, default=str))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -208,7 +208,6 @@ def compare_run(out_dir: str | Path, workspace: str | Path, population: str = "M
     workspace lacks becomes a row with a note. AssayKitError for an unusable folder or workspace."""
     from ..gating import load_strategy
     from ..interop import read_workspace
-
     from .tables import recorded_run_dir
 
     folder, manifest = _scored_folder(out_dir)

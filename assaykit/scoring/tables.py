@@ -198,7 +198,8 @@ def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, op
         "options": {"control": options.control, "jobs": jobs, "statistic": strategy.readout.statistic,
                     "bead_unit": options.bead_unit, "specimen": strategy.specimen,
                     "compensation": {"path": _absolute(str(options.compensation)), "sha256": _sha(options.compensation)}
-                    if options.compensation else None},
+                    if options.compensation else None,
+                    "accept_calibration": options.accept_calibration},
         "specimens_detected": {s.file: s.specimen_detected for s in samples if s.specimen_detected},
         "thresholds": options.thresholds.to_dict(),
         "responder_rule": options.responder.to_dict(),

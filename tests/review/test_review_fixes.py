@@ -1,0 +1,116 @@
+"""Review fixes (issue 30's reviews): the run folder the review uses is the one score used,
+whatever the current folder; the options score ran with are the ones signing re-scores with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assaykit.errors import AssayKitError
+from assaykit.review import open_review
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_review_opens_the_run_folder_score_used_from_any_folder(scored_run, tmp_path, monkeypatch):
+    run, out = scored_run
+    assert Path(_manifest(out)["run_dir"]) == run.resolve()
+    other = tmp_path / "elsewhere"
+    (other / "run").mkdir(parents=True)
+    shutil.copy(run / "plate_map.csv", other / "run" / "plate_map.csv")  # a decoy run folder named "run"
+    monkeypatch.chdir(other)
+    with open_review(out, reviewer="Carol") as review:
+        assert review.run_dir == run.resolve()
+
+
+def test_an_old_relative_run_dir_resolving_to_another_run_is_refused(scored_run, tmp_path, monkeypatch):
+    run, out = scored_run
+    doc = _manifest(out)
+    doc["run_dir"] = "run"  # as score recorded it before issue 29: relative, as typed
+    (out / "manifest.json").write_text(json.dumps(doc))
+    decoy = tmp_path / "b"
+    shutil.copytree(run, decoy / "run")
+    first = sorted(decoy.glob("run/*.fcs"))[0]
+    first.write_bytes(first.read_bytes() + b"x")  # another run's tube under the same name
+    before = (decoy / "run" / "run.yaml").read_bytes() if (decoy / "run" / "run.yaml").exists() else None
+    monkeypatch.chdir(decoy)
+    with pytest.raises(AssayKitError) as caught:
+        open_review(out, reviewer="Carol")
+    assert f"{first.name} differs" in caught.value.message
+    after = (decoy / "run" / "run.yaml").read_bytes() if (decoy / "run" / "run.yaml").exists() else None
+    assert after == before
+    monkeypatch.chdir(tmp_path)  # the output folder's parent holds the run scored: found there
+    with open_review(out, reviewer="Carol") as review:
+        assert review.run_dir == run.resolve()
+
+
+def test_a_run_scored_with_an_option_not_in_run_yaml_is_refused_naming_it(scored_run, tmp_path):
+    from assaykit.scoring import score_run
+
+    run, _ = scored_run
+    out = tmp_path / "out-il"
+    score_run(run, out=out, jobs=1, control="IFN-gamma")
+    with pytest.raises(AssayKitError) as caught:
+        open_review(out, reviewer="Rita")
+    message = caught.value.message
+    assert "control: scored with 'IFN-gamma', run.yaml gives 'unstimulated'" in message
+    assert "plate map" not in message and "strategy" not in message
+    text = (run / "run.yaml").read_text()
+    assert "control: unstimulated" in text
+    (run / "run.yaml").write_text(text.replace("control: unstimulated", "control: IFN-gamma"))  # in run.yaml: opens
+    with open_review(out, reviewer="Rita") as review:
+        assert review._state.inputs.options.control == "IFN-gamma"
+
+
+def test_a_failed_run_yaml_write_leaves_no_audit_entry_and_no_superseded_signature(scored_run, monkeypatch):
+    from assaykit.review import audit as audit_log
+    from assaykit.review import runyaml
+    from assaykit.review.runyaml import RunYamlError
+
+    run, out = scored_run
+    with open_review(out, reviewer="Alice") as review:
+        review.sign("reviewed")
+        head = audit_log.head(out / "audit.jsonl")
+        yaml_before = (run / "run.yaml").read_bytes()
+
+        def full(*args, **kwargs):
+            raise RunYamlError("no space left on device", run / "run.yaml")
+
+        monkeypatch.setattr(runyaml, "write_atomic", full, raising=False)
+        import assaykit._io.atomic as atomic
+
+        monkeypatch.setattr(atomic, "write_atomic", full)
+        with pytest.raises(RunYamlError):
+            review.exclude("A2", "clotted sample")
+        monkeypatch.undo()
+        assert audit_log.head(out / "audit.jsonl") == head
+        assert (run / "run.yaml").read_bytes() == yaml_before
+        assert [s["status"] for s in review.signatures()] == ["current"]
+        assert not (out / "versions").exists()
+
+
+def test_run_yaml_mode_kept_and_a_symlinked_run_yaml_refused(scored_run, tmp_path):
+    import os
+
+    from assaykit.review.runyaml import RunYamlError
+
+    run, out = scored_run
+    os.chmod(run / "run.yaml", 0o640)
+    with open_review(out, reviewer="Alice") as review:
+        review.exclude("A2", "clotted sample")
+    assert (run / "run.yaml").stat().st_mode & 0o777 == 0o640
+    assert "exclude: true" in (run / "run.yaml").read_text()
+    real = tmp_path / "shared-run.yaml"
+    real.write_bytes((run / "run.yaml").read_bytes())
+    (run / "run.yaml").unlink()
+    (run / "run.yaml").symlink_to(real)
+    before = real.read_bytes()
+    with open_review(out, reviewer="Alice") as review, pytest.raises(RunYamlError) as caught:
+        review.exclude("A3", "clotted sample")
+    assert "symbolic link" in caught.value.message
+    assert (run / "run.yaml").is_symlink() and real.read_bytes() == before
