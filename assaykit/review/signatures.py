@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,11 +157,20 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
     from ..scoring.tables import read_manifest
 
     lines = audit_log.read_lines(out_dir / audit_log.AUDIT)
+    docs = [_doc(line) for line in lines]
     out = []
+    claimed: set[Any] = set()
     for s in read_signatures(out_dir):
         status = "superseded" if s.get("status") == "superseded" else "current"
-        where = out_dir / str(s.get("kept_in", "")) if status == "superseded" else out_dir
-        problems = []
+        problems = _entry_problems(s, docs, claimed)
+        kept = str(s.get("kept_in", ""))
+        if status == "superseded" and not KEPT_IN.fullmatch(kept):
+            problems.append(f"its kept version {kept[:80]!r} is not a {VERSIONS}/<n> folder of this output folder")
+            out.append(SignatureCheck(n=_int(s.get("n")), meaning=str(s.get("meaning", "")),
+                                      name=str(s.get("name", "")), status=status, holds=False,
+                                      why="; ".join(problems)))
+            continue
+        where = out_dir / kept if status == "superseded" else out_dir
         try:
             manifest = read_manifest(where)
             if outputs_digest(manifest) != s.get("outputs_sha256"):
@@ -178,9 +188,60 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
             problems.append(f"its audit entry ({seq}) is missing or changed")
         held = "the outputs are" if status == "current" else f"the kept {s.get('kept_in')} is"
         why = "; ".join(problems) if problems else f"{held} the one signed"
-        out.append(SignatureCheck(n=int(s.get("n", 0) or 0), meaning=str(s.get("meaning", "")),
+        out.append(SignatureCheck(n=_int(s.get("n")), meaning=str(s.get("meaning", "")),
                                   name=str(s.get("name", "")), status=status, holds=not problems, why=why))
+    for seq, doc in enumerate(docs, start=1):  # a sign entry of the audit with no signature: one was removed
+        if doc.get("action") == "sign" and seq not in claimed:
+            out.append(SignatureCheck(n=0, meaning=str(doc.get("meaning", "")), name=str(doc.get("reviewer", "")),
+                                      status="missing", holds=False,
+                                      why=f"audit entry {seq} records this signature; {SIGNATURES} has none for it "
+                                          "(removed)"))
     return out
+
+
+KEPT_IN = re.compile(rf"{VERSIONS}/[1-9][0-9]{{0,8}}")
+"""Where a superseded signature's version is kept: ``versions/<n>`` inside the output folder, nothing else."""
+
+_SIGNED_FIELDS = (("name", "reviewer"), ("meaning", "meaning"), ("outputs_sha256", "outputs_sha256"),
+                  ("run_id", "run_id"), ("version", "version"), ("at", "at"))
+"""A signature's fields and the same fields of its audit "sign" entry, which must agree."""
+
+
+def _doc(line: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _entry_problems(s: Mapping[str, Any], docs: list[dict[str, Any]], claimed: set[Any]) -> list[str]:
+    """What disagrees between the signature ``s`` and its audit "sign" entry (``docs``: the
+    audit's entries by line; ``claimed``: the entries earlier signatures named, updated)."""
+    seq = s.get("audit_seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= len(docs):
+        return [f"its audit entry ({seq}) is missing"]
+    problems = []
+    if seq in claimed:
+        problems.append(f"another signature names the same audit entry {seq} (a copy)")
+    claimed.add(seq)
+    doc = docs[seq - 1]
+    if doc.get("action") != "sign":
+        return [*problems, f"audit entry {seq} is not a signature ({str(doc.get('action'))[:20]})"]
+    for field, recorded in _SIGNED_FIELDS:
+        if s.get(field) != doc.get(recorded):
+            problems.append(f"its {field} is not the one audit entry {seq} records")
+    if s.get("status") == "superseded":
+        by = s.get("superseded_by")
+        entry = docs[by - 1] if isinstance(by, int) and 1 <= by <= len(docs) else {}
+        if entry.get("action") != "supersede" or s.get("n") not in (entry.get("signatures") or []) or \
+                f"{VERSIONS}/{entry.get('version')}" != s.get("kept_in"):
+            problems.append(f"no audit entry supersedes it as it says ({by})")
+    return problems
 
 
 def audit_anchors(out_dir: Path) -> dict[int, str]:

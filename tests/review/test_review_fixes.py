@@ -114,3 +114,46 @@ def test_run_yaml_mode_kept_and_a_symlinked_run_yaml_refused(scored_run, tmp_pat
         review.exclude("A3", "clotted sample")
     assert "symbolic link" in caught.value.message
     assert (run / "run.yaml").is_symlink() and real.read_bytes() == before
+
+
+@pytest.fixture
+def signed_twice(scored_run):
+    _, out = scored_run
+    with open_review(out, reviewer="Alice") as review:
+        review.sign("reviewed")
+        review.sign("approved", "Bob")
+    return out
+
+
+def _edit_signatures(out: Path, change) -> None:
+    doc = json.loads((out / "signatures.json").read_text())
+    change(doc["signatures"])
+    (out / "signatures.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("tamper, why", [
+    (lambda s: s[1].update(name="Dr Forged"), "its name is not the one audit entry"),
+    (lambda s: (s[0].update(meaning="approved"), s[1].update(meaning="reviewed")), "its meaning is not the one"),
+    (lambda s: s.append({**s[0], "n": 5, "meaning": "approved", "name": "Dr Forged"}), "same audit entry"),
+    (lambda s: s.append({**s[0], "n": 6, "status": "superseded", "kept_in": "../../other/out"}),
+     "is not a versions/<n> folder"),
+    (lambda s: s.pop(), "has none for it (removed)"),
+])
+def test_verify_finds_an_edited_forged_or_removed_signature(signed_twice, tamper, why):
+    from assaykit.review.signatures import check_signatures
+
+    out = signed_twice
+    assert [c.holds for c in check_signatures(out)] == [True, True]
+    _edit_signatures(out, tamper)
+    broken = [c for c in check_signatures(out) if not c.holds]
+    assert broken and any(why in c.why for c in broken), [c.line() for c in check_signatures(out)]
+
+
+def test_verify_finds_signatures_json_removed(signed_twice):
+    from assaykit.review.verify import verify_review
+
+    (signed_twice / "signatures.json").unlink()
+    check = verify_review(signed_twice)
+    assert not check.whole
+    assert sorted((c.meaning, c.name, c.status) for c in check.signatures) == [
+        ("approved", "Bob", "missing"), ("reviewed", "Alice", "missing")]
