@@ -7,11 +7,12 @@ signature is marked superseded (kept, still verifiable there)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,19 +45,40 @@ def signed_files(listing: Mapping[str, Any]) -> dict[str, Any]:
                                                          for p in PAGES)}
 
 
-def outputs_digest(manifest: Mapping[str, Any]) -> str:
+VOLATILE = {"figure_data.json": ("run_id",)}
+"""Signed files holding an id each score draws anew (the run's ``run_id``): signed without it, so a
+plain re-score of unchanged inputs makes the same digest and keeps its signatures."""
+
+
+def outputs_digest(manifest: Mapping[str, Any], folder: Path | None = None) -> str:
     """The SHA-256 a signature records: of the canonical JSON of the signed entries
-    (:func:`signed_files`) of ``manifest``'s file listing (each file's size and SHA-256), with the
-    manifest's ``run_id``.
+    (:func:`signed_files`: the tables, figure data, gates and workspace; not the pages, the
+    manifest, the audit trail or the signatures) of ``manifest``'s file listing, each as its
+    size and SHA-256; a file of :data:`VOLATILE` (figure_data.json) by the SHA-256 of its JSON
+    without the run's id, read from ``folder``. The run id and the times are not signed: what is
+    signed is the numbers and gates, whenever and however often they were made.
 
     Parameters
     ----------
     manifest : mapping
         An output folder's manifest.
+    folder : Path or None
+        The folder holding the files (None: the listing alone, volatile files as listed).
     """
     files = manifest.get("files")
-    doc = {"run_id": manifest.get("run_id"), "files": signed_files(files if isinstance(files, Mapping) else {})}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    listing = {k: dict(v) if isinstance(v, Mapping) else v
+               for k, v in signed_files(files if isinstance(files, Mapping) else {}).items()}
+    for name, keys in VOLATILE.items():
+        if folder is not None and isinstance(listing.get(name), dict):
+            try:
+                doc = json.loads((folder / name).read_bytes())
+            except (OSError, ValueError, RecursionError):
+                continue
+            if isinstance(doc, dict):
+                stable = {k: v for k, v in doc.items() if k not in keys}
+                listing[name] = {"content_sha256": hashlib.sha256(
+                    json.dumps(stable, sort_keys=True, separators=(",", ":")).encode()).hexdigest()}
+    return hashlib.sha256(json.dumps({"files": listing}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _write(out_dir: Path, signatures: list[dict[str, Any]]) -> None:
@@ -99,14 +121,23 @@ def supersede_if_signed(review: Review, name: str) -> int | None:
     name : str
         Who makes the change.
     """
-    from ..scoring.tables import MANIFEST, read_manifest
-
     out_dir = review.out_dir
     signatures = read_signatures(out_dir)
     current = [s for s in signatures if s.get("status") != "superseded"]
     if not current:
         return None
     version = current_version(out_dir)
+    _keep_version(out_dir, version)
+    _mark_superseded(out_dir, signatures, current, version,
+                     review._audit("supersede", name, version=version, kept_in=f"{VERSIONS}/{version}",
+                                   signatures=[s.get("n") for s in current]))
+    return version
+
+
+def _keep_version(out_dir: Path, version: int) -> Path:
+    """The signed files (and manifest) of ``out_dir`` copied to ``versions/<version>/``."""
+    from ..scoring.tables import MANIFEST, read_manifest
+
     manifest = read_manifest(out_dir)
     kept = out_dir / VERSIONS / str(version)
     if kept.exists():
@@ -114,8 +145,11 @@ def supersede_if_signed(review: Review, name: str) -> int | None:
     for rel in sorted(signed_files(manifest.get("files") or {})):
         write_atomic(kept / rel, (out_dir / rel).read_bytes())
     write_atomic(kept / MANIFEST, (out_dir / MANIFEST).read_bytes())
-    entry = review._audit("supersede", name, version=version, kept_in=f"{VERSIONS}/{version}",
-                          signatures=[s.get("n") for s in current])
+    return kept
+
+
+def _mark_superseded(out_dir: Path, signatures: list[dict[str, Any]], current: list[dict[str, Any]], version: int,
+                     entry: Mapping[str, Any]) -> None:
     for s in current:
         s.update(status="superseded", superseded_at=entry["at"], superseded_by=entry["seq"],
                  kept_in=f"{VERSIONS}/{version}")
@@ -123,7 +157,56 @@ def supersede_if_signed(review: Review, name: str) -> int | None:
     from ..report import build_reports
 
     build_reports(out_dir)  # the pages say at once that their signatures are superseded
-    return version
+
+
+@contextlib.contextmanager
+def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[None]:
+    """Around ``assaykit score`` replacing the output folder ``out_dir`` of ``run_dir``: when it
+    holds signatures not superseded, the run's review lock is taken (ReviewBusy, nothing scored,
+    while a review holds it), the signed files kept under ``versions/<n>/`` first; after the
+    re-score, outputs whose digest is the one signed keep their signatures (the kept copy
+    removed), other outputs supersede them (audit entry "supersede" naming the re-score, the
+    pages drawn again saying so). A score that fails leaves the signed outputs as they were.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder score replaces.
+    run_dir : Path
+        The run folder scored.
+    """
+    from .lock import acquire
+
+    signatures = read_signatures(out_dir) if out_dir.is_dir() else []
+    current = [s for s in signatures if s.get("status") != "superseded"]
+    if not current:
+        yield
+        return
+    lock = acquire(run_dir)
+    try:
+        version = current_version(out_dir)
+        kept = _keep_version(out_dir, version)
+        try:
+            yield
+        except BaseException:
+            shutil.rmtree(kept, ignore_errors=True)
+            raise
+        from ..scoring.tables import read_manifest
+
+        digest = outputs_digest(read_manifest(out_dir), out_dir)
+        if all(s.get("outputs_sha256") == digest for s in current):
+            shutil.rmtree(kept)  # the same numbers and gates: the signatures hold as they are
+            from ..report import build_reports
+
+            build_reports(out_dir)  # the pages drawn by score again with the signature block
+            return
+        entry = audit_log.append(out_dir / audit_log.AUDIT, action="supersede", reviewer="",
+                                 version=version, kept_in=f"{VERSIONS}/{version}",
+                                 signatures=[s.get("n") for s in current],
+                                 reason="re-scored by `assaykit score`: the outputs are not the ones signed")
+        _mark_superseded(out_dir, signatures, current, version, entry)
+    finally:
+        lock.release()
 
 
 @dataclass(frozen=True)
@@ -173,7 +256,7 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
         where = out_dir / kept if status == "superseded" else out_dir
         try:
             manifest = read_manifest(where)
-            if outputs_digest(manifest) != s.get("outputs_sha256"):
+            if outputs_digest(manifest, where) != s.get("outputs_sha256"):
                 problems.append(f"the outputs' SHA-256 is not the one signed ({where.name})")
             for rel, entry in signed_files(manifest.get("files") or {}).items():
                 path = where / rel
@@ -304,7 +387,10 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
     review._read_yaml()  # run.yaml as the review read it, or refused
     current = [c for c in check_signatures(review.out_dir) if c.status == "current"]
     if any(not c.holds for c in current):
-        raise ReviewError(f"the outputs are not the ones signed ({current[0].why}); `assaykit verify` says more",
+        broken = next(c for c in current if not c.holds)
+        raise ReviewError(f"the outputs are not the ones signed ({broken.why}): close the review, run `assaykit "
+                          "score` on the run folder again (the signed version is kept under versions/ and its "
+                          "signatures marked superseded), then review and sign anew; `assaykit verify` says more",
                           review.out_dir)
     if not current:  # the first signature of this version: the tables made again by score from run.yaml
         from .ledger_copy import ledger_target
@@ -312,7 +398,7 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
         recorded = ledger_target(review.out_dir)  # the ledger the run was recorded in (none: none again)
         score_run(review.run_dir, out=review.out_dir, use_default_ledger=True, ledger=recorded or "none")
     manifest = read_manifest(review.out_dir)
-    digest = outputs_digest(manifest)
+    digest = outputs_digest(manifest, review.out_dir)
     version = current_version(review.out_dir)
     entry = review._audit("sign", name, meaning=meaning, outputs_sha256=digest, version=version,
                           run_id=manifest.get("run_id"))

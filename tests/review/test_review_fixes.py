@@ -157,3 +157,40 @@ def test_verify_finds_signatures_json_removed(signed_twice):
     assert not check.whole
     assert sorted((c.meaning, c.name, c.status) for c in check.signatures) == [
         ("approved", "Bob", "missing"), ("reviewed", "Alice", "missing")]
+
+
+def test_score_on_a_signed_run_keeps_the_signed_version_and_supersedes_only_when_the_outputs_change(scored_run):
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+    from assaykit.review import audit as audit_log
+    from assaykit.review.signatures import check_signatures
+
+    run, out = scored_run
+    with open_review(out, reviewer="Alice") as review:
+        review.sign("reviewed")
+        review.sign("approved", "Bob")
+        # while a review holds the run, score is refused and the signed outputs stay as they are
+        signed = (out / "restoration.csv").read_bytes()
+        busy = CliRunner().invoke(app, ["score", str(run), "--out", str(out), "--jobs", "1"])
+        assert busy.exit_code != 0 and "another review of this run is open" in busy.output, busy.output
+        assert (out / "restoration.csv").read_bytes() == signed
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", str(run), "--out", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert [(c.status, c.holds) for c in check_signatures(out)] == [("current", True), ("current", True)]
+    assert not (out / "versions").exists()
+    text = (run / "run.yaml").read_text()
+    (run / "run.yaml").write_text(text.replace("control: unstimulated", "control: IFN-gamma"))
+    result = runner.invoke(app, ["score", str(run), "--out", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert (out / "restoration.csv").read_bytes() != signed
+    assert (out / "versions" / "1" / "restoration.csv").read_bytes() == signed
+    checks = check_signatures(out)
+    assert [(c.status, c.holds) for c in checks] == [("superseded", True), ("superseded", True)], \
+        [c.line() for c in checks]
+    last = audit_log.entries(out / "audit.jsonl")[-1]
+    assert last["action"] == "supersede" and last["signatures"] == [1, 2] and "assaykit score" in last["reason"]
+    assert "superseded: version 1 kept" in (out / "index.html").read_text()
+    result = runner.invoke(app, ["verify", str(out)])
+    assert result.exit_code == 0, result.output
