@@ -342,7 +342,7 @@ def _common(run: RunData) -> dict[str, Any]:
             "figure_data_missing": bool(run.figures.get("missing")),
             "qc_banner": f"QC: {status}, {reason}" if status in ("rejected", "warning") else "",
             "qc_rejected": status == "rejected", "verdicts": verdict_summary(run),
-            "gap_note": gap_note(run), "signatures": signature_lines(run.signatures)}
+            "gap_note": gap_note(run), "signatures": signature_lines(run.signatures, m, run.out_dir)}
 
 
 def gap_note(run: RunData) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
 from ..errors import AssayKitError
-from ..report.signed import SIGNATURES, read_signatures
+from ..report.signed import SIGNATURES, outputs_digest, read_signatures, signed_files
 from . import audit as audit_log
 
 if TYPE_CHECKING:
@@ -27,60 +27,6 @@ if TYPE_CHECKING:
 
 MEANINGS = ("reviewed", "approved")
 VERSIONS = "versions"
-PAGES = ("index.html", "patients/", "figures/")
-"""The outputs a signature does not cover: the pages, drawn again with the signature block
-after signing (they show the signed tables; the tables and figure data are what is signed)."""
-
-
-def signed_files(listing: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of a manifest's ``files`` listing a signature covers (every file but the
-    pages, :data:`PAGES`).
-
-    Parameters
-    ----------
-    listing : mapping
-        The manifest's ``files`` (relative path -> size and sha256).
-    """
-    return {k: v for k, v in listing.items() if not any(k == p or (p.endswith("/") and k.startswith(p))
-                                                         for p in PAGES)}
-
-
-VOLATILE = {"figure_data.json": ("run_id",)}
-"""Signed files holding an id each score draws anew (the run's ``run_id``): signed without it, so a
-plain re-score of unchanged inputs makes the same digest and keeps its signatures."""
-
-
-def outputs_digest(manifest: Mapping[str, Any], folder: Path | None = None) -> str:
-    """The SHA-256 a signature records: of the canonical JSON of the signed entries
-    (:func:`signed_files`: the tables, figure data, gates and workspace; not the pages, the
-    manifest, the audit trail or the signatures) of ``manifest``'s file listing, each as its
-    size and SHA-256; a file of :data:`VOLATILE` (figure_data.json) by the SHA-256 of its JSON
-    without the run's id, read from ``folder``. The run id and the times are not signed: what is
-    signed is the numbers and gates, whenever and however often they were made.
-
-    Parameters
-    ----------
-    manifest : mapping
-        An output folder's manifest.
-    folder : Path or None
-        The folder holding the files (None: the listing alone, volatile files as listed).
-    """
-    files = manifest.get("files")
-    listing = {k: dict(v) if isinstance(v, Mapping) else v
-               for k, v in signed_files(files if isinstance(files, Mapping) else {}).items()}
-    for name, keys in VOLATILE.items():
-        if folder is not None and isinstance(listing.get(name), dict):
-            try:
-                doc = json.loads((folder / name).read_bytes())
-            except (OSError, ValueError, RecursionError):
-                continue
-            if isinstance(doc, dict):
-                stable = {k: v for k, v in doc.items() if k not in keys}
-                listing[name] = {"content_sha256": hashlib.sha256(
-                    json.dumps(stable, sort_keys=True, separators=(",", ":")).encode()).hexdigest()}
-    return hashlib.sha256(json.dumps({"files": listing}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def _write(out_dir: Path, signatures: list[dict[str, Any]]) -> None:
     write_atomic(out_dir / SIGNATURES, (json.dumps({"signatures": signatures}, indent=1) + "\n").encode())
 

@@ -194,3 +194,19 @@ def test_score_on_a_signed_run_keeps_the_signed_version_and_supersedes_only_when
     assert "superseded: version 1 kept" in (out / "index.html").read_text()
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 0, result.output
+
+
+def test_pages_say_a_signature_does_not_hold_over_outputs_nobody_signed(scored_run):
+    from assaykit.report import build_reports
+    from assaykit.scoring import score_run
+
+    run, out = scored_run
+    with open_review(out, reviewer="Alice") as review:
+        review.sign("reviewed")
+    assert "DOES NOT HOLD" not in (out / "index.html").read_text()
+    text = (run / "run.yaml").read_text()
+    (run / "run.yaml").write_text(text.replace("control: unstimulated", "control: IFN-gamma"))
+    score_run(run, out=out, jobs=1, use_default_ledger=True)  # the library, around the CLI's lock
+    build_reports(out, jobs=1)
+    page = (out / "index.html").read_text()
+    assert "Reviewed by Alice" in page and "DOES NOT HOLD: these outputs are not the ones signed" in page
