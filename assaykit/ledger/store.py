@@ -405,7 +405,8 @@ class Ledger:
         Parameters
         ----------
         out_dir : str
-            The output folder (resolved).
+            The audit trail's key (``assaykit.review`` keys a trail by its first line's SHA-256,
+            ``audit:<hex>``, never by the output folder's path, which is reused and moved).
         run_key : str
             The run folder (resolved).
         entry : mapping
@@ -433,12 +434,12 @@ class Ledger:
 
     def audit_hashes(self, out_dir: str) -> dict[int, str]:
         """Entry number -> the SHA-256 of its line, of the audit entries recorded for the output
-        folder ``out_dir`` (resolved).
+        audit trail ``out_dir`` (its key, as :meth:`add_audit` was given it).
 
         Parameters
         ----------
         out_dir : str
-            The output folder.
+            The audit trail's key.
         """
         from sqlalchemy import select
 

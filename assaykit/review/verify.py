@@ -42,10 +42,12 @@ def verify_review(out_dir: Path) -> ReviewCheck:
     audited = (out_dir / AUDIT).exists()
     if not audited and not (out_dir / SIGNATURES).exists():
         return ReviewCheck(audited=False, problems=(), signatures=())  # never reviewed: nothing to check
-    anchors, note = ledger_anchors(out_dir)
-    anchors = {**anchors, **audit_anchors(out_dir)}
-    problems = verify_audit(out_dir, anchors) if audited or anchors else []
-    if not audited and anchors:
-        problems = [AuditProblem(0, "missing: the ledger or a signature records its entries"), *problems]
+    ledger, note = ledger_anchors(out_dir) if audited else ({}, "")
+    signed = audit_anchors(out_dir)
+    # the ledger's and the signatures' records each checked (neither overrides the other)
+    problems = sorted(set(verify_audit(out_dir, ledger)) | set(verify_audit(out_dir, signed)),
+                      key=lambda p: (p.line, p.what)) if audited or signed else []
+    if not audited and signed:
+        problems = [AuditProblem(0, "missing: a signature records its entries"), *problems]
     return ReviewCheck(audited=audited, problems=tuple(problems), signatures=tuple(check_signatures(out_dir)),
                        ledger_note=note)

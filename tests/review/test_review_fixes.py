@@ -210,3 +210,39 @@ def test_pages_say_a_signature_does_not_hold_over_outputs_nobody_signed(scored_r
     build_reports(out, jobs=1)
     page = (out / "index.html").read_text()
     assert "Reviewed by Alice" in page and "DOES NOT HOLD: these outputs are not the ones signed" in page
+
+
+def test_the_ledger_copy_follows_the_audit_trail_not_the_output_path(scored_run, tmp_path):
+    from assaykit.report import build_reports
+    from assaykit.review.verify import verify_review
+    from assaykit.scoring import score_run
+
+    run, out = scored_run
+    with open_review(out, reviewer="Ann") as review:
+        review.exclude("A2", "clotted sample")
+    assert verify_review(out).whole and verify_review(out).ledger_note == ""
+    archived = tmp_path / "archived"
+    shutil.copytree(out, archived)  # moved: the ledger's copy still found, a cut last line told
+    lines = (archived / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    (archived / "audit.jsonl").write_bytes(b"".join(lines[:-1]))
+    check = verify_review(archived)
+    assert not check.whole and any("lines removed from the end" in p.what for p in check.problems)
+    shutil.rmtree(out)  # the output path reused by a new run's trail: no false alarm
+    score_run(run, out=out, jobs=1, use_default_ledger=True)
+    build_reports(out, jobs=1)
+    with open_review(out, reviewer="Ann"):
+        pass
+    check = verify_review(out)
+    assert check.whole and check.ledger_note == "", [str(p) for p in check.problems]
+
+
+def test_verify_says_when_it_could_not_consult_the_ledger(scored_run):
+    from assaykit.review.verify import verify_review
+
+    _, out = scored_run
+    with open_review(out, reviewer="Ann"):
+        pass
+    location = json.loads((out / "manifest.json").read_text())["ledger"]["location"]
+    Path(location).rename(location + ".moved")
+    check = verify_review(out)
+    assert check.whole and "is not there; the audit trail was checked by its chain alone" in check.ledger_note
