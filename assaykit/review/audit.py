@@ -66,6 +66,28 @@ def read_lines(path: Path) -> list[bytes]:
     return data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n") if data else []
 
 
+def torn(path: Path) -> str:
+    """Why the audit trail at ``path`` cannot be appended to ("" when it can): its last line has
+    no line end (a write cut short), so the next entry would be joined to it.
+
+    Parameters
+    ----------
+    path : Path
+        audit.jsonl.
+    """
+    if not os.path.lexists(path):
+        return ""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return ""
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return ""
+    return ("the audit trail's last line is torn (no line end: a write was cut short); nothing is appended to it: "
+            "`assaykit verify` names the line, and the lab decides how to keep the record")
+
+
 def entries(path: Path) -> list[dict[str, Any]]:
     """audit.jsonl's entries, in order (lines that are not JSON objects left out: see :func:`verify_audit`)."""
     out = []
@@ -103,6 +125,9 @@ def append(path: Path, *, action: Action, reviewer: str, **fields: Any) -> dict[
     ``O_APPEND`` write and fsync. The caller holds the review lock. Returns the entry."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
+    problem = torn(path)
+    if problem:
+        raise AssayKitError(problem, path)
     seq, prev = head(path)
     entry = {"seq": seq + 1, "prev": prev, "at": utc_now(), "reviewer": reviewer, "os_user": os_user(),
              "host": socket.gethostname(), "action": action,
@@ -110,10 +135,13 @@ def append(path: Path, *, action: Action, reviewer: str, **fields: Any) -> dict[
     line = encode(entry) + b"\n"
     handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        os.write(handle, line)
+        written = os.write(handle, line)
         os.fsync(handle)
     finally:
         os.close(handle)
+    if written != len(line):  # a disk that filled up: the line is torn, and said so (never extended)
+        raise AssayKitError(f"the audit entry {seq + 1} was written only in part ({written} of {len(line)} bytes); "
+                            "the audit trail's last line is torn: free space, then see `assaykit verify`", path)
     entry["line_sha256"] = line_hash(line[:-1])
     return entry
 

@@ -637,6 +637,9 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
         raise AssayKitError(f"the run folder {run_dir} does not hold the files this output was scored from "
                             f"({'; '.join(changed[:3])}{'; ...' if len(changed) > 3 else ''}); re-score it or "
                             "review the output folder scored from it", out)
+    problem = audit_log.torn(out / audit_log.AUDIT)
+    if problem:
+        raise AssayKitError(problem, out / audit_log.AUDIT)
     lock = acquire(run_dir)
     try:
         yaml_path = run_dir / "run.yaml"

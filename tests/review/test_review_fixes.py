@@ -246,3 +246,27 @@ def test_verify_says_when_it_could_not_consult_the_ledger(scored_run):
     Path(location).rename(location + ".moved")
     check = verify_review(out)
     assert check.whole and "is not there; the audit trail was checked by its chain alone" in check.ledger_note
+
+
+def test_a_torn_last_audit_line_is_refused_at_open_and_never_extended(scored_run):
+    _, out = scored_run
+    with open_review(out, reviewer="Ann"):
+        pass
+    data = (out / "audit.jsonl").read_bytes()
+    (out / "audit.jsonl").write_bytes(data[:-10])  # a write cut short
+    with pytest.raises(AssayKitError) as caught:
+        open_review(out, reviewer="Ann")
+    assert "last line is torn" in caught.value.message
+    assert (out / "audit.jsonl").read_bytes() == data[:-10]
+
+
+def test_a_short_audit_write_is_an_error(tmp_path, monkeypatch):
+    import os
+
+    from assaykit.review import audit as audit_log
+
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, data[:5]))
+    with pytest.raises(AssayKitError) as caught:
+        audit_log.append(tmp_path / "audit.jsonl", action="open", reviewer="Ann")
+    assert "written only in part (5 of" in caught.value.message
