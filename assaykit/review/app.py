@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlencode
 
 from .._io.names import printable
 from ..errors import AssayKitError
+from .session import name_problem
 
 MAX_BODY = 64 * 1024  # bytes of a POST's JSON
 MAX_REASON = 500  # characters, as run.yaml's gate_overrides (scoring/overrides.py)
@@ -474,15 +475,15 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
     async def set_reviewer(request: Request) -> Response:
         doc = await body(request)
         name = doc.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        if not isinstance(name, str):
             raise WebError(400, "a reviewer's name is required")
-        name = " ".join(name.split())
-        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
-            raise WebError(400, "a name is plain text")
+        problem = name_problem(name)  # the one rule every action's name is held to
+        if problem:
+            raise WebError(400, problem)
         with web.lock:
             if review.reviewer:
                 raise WebError(409, "the reviewer's name is already set")
-            review.reviewer = name
+            review.set_reviewer(name)  # quick: one audit line
         return JSONResponse({"reviewer": plain(review.reviewer)})
 
     async def asset(request: Request) -> Response:

@@ -51,6 +51,42 @@ def reason_problem(reason: str) -> str:
     return ""
 
 
+def name_problem(name: str) -> str:
+    """Why ``name`` cannot name a reviewer or signer ("" when it can): 1 to 200 characters (after
+    trimming) with a letter, no control, format (bidirectional overrides, zero-width characters)
+    or unassigned character. The one rule for the app's name box and every action.
+
+    Parameters
+    ----------
+    name : str
+        The name as given.
+    """
+    text = " ".join(name.split())
+    if not 1 <= len(text) <= 200:
+        return "the reviewer's name is needed (1 to 200 characters of plain text)"
+    if any(unicodedata.category(c)[0] == "C" for c in text):
+        return "the name holds invisible, control or direction-changing characters; type it in plain text"
+    if not any(c.isalpha() for c in text):
+        return "a name has letters"
+    return ""
+
+
+def name_key(name: str) -> str:
+    """The form in which two names are compared (the approver is not the reviewer): NFKC
+    (full-width and compatibility letters as their plain ones), format and zero-width characters
+    removed, accents removed, case folded, spaces collapsed.
+
+    Parameters
+    ----------
+    name : str
+        A name.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if unicodedata.category(c) not in ("Cf", "Mn", "Me", "Mc"))
+    return " ".join(text.casefold().split())
+
+
 @dataclass(frozen=True)
 class Tube:
     """One blood tube of the run as the review shows it: its ``key`` (the well, or the file name
@@ -423,9 +459,31 @@ class Review:
 
     def _need_name(self) -> str:
         name = " ".join((self.reviewer or "").split())
-        if not name or any(unicodedata.category(c)[0] == "C" for c in name) or len(name) > 200:
-            raise ReviewError("the reviewer's name is needed (1 to 200 characters of plain text)", self.out_dir)
+        problem = name_problem(name)
+        if problem:
+            raise ReviewError(problem, self.out_dir)
         return name
+
+    @_serial
+    def set_reviewer(self, name: str) -> str:
+        """Name the reviewer of a review opened without one (:func:`name_problem`'s rule);
+        recorded in the audit (action "reviewer"). ReviewError when a name is set already or
+        ``name`` is not a plain name. Returns the name as kept.
+
+        Parameters
+        ----------
+        name : str
+            The reviewer's name.
+        """
+        self._need_open()
+        problem = name_problem(name)
+        if problem:
+            raise ReviewError(problem, self.out_dir)
+        if self.reviewer:
+            raise ReviewError("the reviewer's name is already set", self.out_dir)
+        self.reviewer = " ".join(name.split())
+        self._audit("reviewer", self.reviewer)
+        return self.reviewer
 
     def _need_open(self) -> None:
         if self._lock is None:

@@ -285,16 +285,55 @@ def audit_anchors(out_dir: Path) -> dict[int, str]:
             if isinstance(s.get("audit_seq"), int) and isinstance(s.get("audit_line_sha256"), str)}
 
 
-def _approver_problem(review: Review, name: str) -> str:
-    options = review._state.inputs.options
-    if getattr(options, "approver_may_review", False):
+def _version_entries(out_dir: Path) -> list[dict[str, Any]]:
+    """The audit entries of the current version: those after the last "supersede", and the
+    change or exclusion the review wrote just before it (the change that made the version)."""
+    docs = audit_log.entries(out_dir / audit_log.AUDIT)
+    last = max((i for i, d in enumerate(docs) if d.get("action") == "supersede"), default=-1)
+    if last > 0 and docs[last - 1].get("action") in ("change", "exclude"):
+        return docs[last - 1:]
+    return docs[last + 1:]
+
+
+def signing_problem(review: Review, meaning: str, name: str) -> str:
+    """Why ``name`` may not sign the current version as ``meaning`` ("" when they may): one
+    signature per name and meaning per version; names compared by
+    :func:`assaykit.review.session.name_key` (NFKC, format characters removed, accents and case
+    folded); unless run.yaml has ``review: {approver_may_review: true}``, no approval by whoever
+    signed this version as reviewer or changed, excluded or accepted a tube in it, and no
+    "reviewed" by whoever approved it.
+
+    Parameters
+    ----------
+    review : Review
+        The open review.
+    meaning : str
+        "reviewed" or "approved".
+    name : str
+        Who signs.
+    """
+    from .session import name_key, name_problem
+
+    problem = name_problem(name)
+    if problem:
+        return problem
+    key = name_key(name)
+    current = current_signatures(review.out_dir)
+    if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == meaning for s in current):
+        return f"{name} has signed this version as {meaning} already"
+    if getattr(review._state.inputs.options, "approver_may_review", False):
         return ""
-    folded = name.casefold()
-    reviewers = {str(s.get("name", "")).casefold() for s in current_signatures(review.out_dir)
-                 if s.get("meaning") == "reviewed"}
-    if folded in reviewers:
-        return (f"{name} signed this version as reviewer; the approver must be another person (or the lab's run.yaml "
-                "allows it: review: {approver_may_review: true})")
+    allow = " (or the lab's run.yaml allows one person both: review: {approver_may_review: true})"
+    if meaning == "approved":
+        if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "reviewed" for s in current):
+            return f"{name} signed this version as reviewer; the approver must be another person{allow}"
+        acted = {name_key(str(d.get("reviewer", ""))) for d in _version_entries(review.out_dir)
+                 if d.get("action") in ("change", "exclude", "accept")}
+        if key in acted:
+            return f"{name} changed or accepted gates in this version; the approver must be another person{allow}"
+    if meaning == "reviewed" and any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "approved"
+                                     for s in current):
+        return f"{name} approved this version; the reviewer must be another person{allow}"
     return ""
 
 
@@ -326,10 +365,9 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
         raise ReviewError(f"a signature means one of {', '.join(MEANINGS)}, not {meaning[:40]!r}", review.out_dir)
     if not name:
         raise ReviewError("a signature needs the signer's name", review.out_dir)
-    if meaning == "approved":
-        problem = _approver_problem(review, name)
-        if problem:
-            raise ReviewError(problem, review.out_dir)
+    problem = signing_problem(review, meaning, name)
+    if problem:
+        raise ReviewError(problem, review.out_dir)
     review._read_yaml()  # run.yaml as the review read it, or refused
     current = [c for c in check_signatures(review.out_dir) if c.status == "current"]
     if any(not c.holds for c in current):
@@ -347,9 +385,10 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
     digest = outputs_digest(manifest, review.out_dir)
     version = current_version(review.out_dir)
     entry = review._audit("sign", name, meaning=meaning, outputs_sha256=digest, version=version,
-                          run_id=manifest.get("run_id"))
+                          run_id=manifest.get("run_id"), session_reviewer=review.reviewer or None)
     signatures = read_signatures(review.out_dir)
-    signature = {"n": len(signatures) + 1, "meaning": meaning, "name": name, "os_user": entry["os_user"],
+    signature = {"n": len(signatures) + 1, "meaning": meaning, "name": name,
+                 "session_reviewer": review.reviewer or None, "os_user": entry["os_user"],
                  "host": entry["host"], "at": entry["at"], "outputs_sha256": digest, "run_id": manifest.get("run_id"),
                  "version": version, "audit_seq": entry["seq"], "audit_line_sha256": entry["line_sha256"],
                  "status": "current"}

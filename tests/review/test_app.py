@@ -48,6 +48,11 @@ class StandIn:
                        {"key": "A2", "file": "b.fcs", "well": "A2", "patient": "P2", "timepoint": "D1",
                         "condition": "IFN-gamma", "role": "sample"}]
 
+    def set_reviewer(self, name: str) -> str:
+        self.reviewer = " ".join(name.split())
+        self.calls.append(("reviewer", self.reviewer))
+        return self.reviewer
+
     def tubes(self) -> list[dict[str, Any]]:
         return [{**t, "entry": self.entries.get(t["key"]), "hand_written": False} for t in self._tubes]
 

@@ -270,3 +270,51 @@ def test_a_short_audit_write_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(AssayKitError) as caught:
         audit_log.append(tmp_path / "audit.jsonl", action="open", reviewer="Ann")
     assert "written only in part (5 of" in caught.value.message
+
+
+@pytest.mark.parametrize("lookalike", ["Alíce", "\uff21\uff4c\uff49\uff43\uff45", "ALICE", " alice "])
+def test_the_approver_is_not_the_reviewer_under_another_spelling(scored_run, lookalike):
+    from assaykit.review.errors import ReviewError
+
+    _, out = scored_run
+    with open_review(out, reviewer="Alice") as review:
+        review.sign("reviewed")
+        with pytest.raises(ReviewError, match="the approver must be another person"):
+            review.sign("approved", lookalike)
+
+
+def test_signing_rules_both_ways_once_per_name_and_gate_changers(scored_run):
+    from assaykit.review import audit as audit_log
+    from assaykit.review.errors import ReviewError
+
+    _, out = scored_run
+    with open_review(out, reviewer="Ann") as review:
+        with pytest.raises(ReviewError, match="invisible"):
+            review.sign("approved", "Al\u200bice")
+        review.sign("approved", "Alice")
+        with pytest.raises(ReviewError, match="approved this version; the reviewer must be another"):
+            review.sign("reviewed", "alice")
+        with pytest.raises(ReviewError, match="has signed this version as approved already"):
+            review.sign("approved", "Alice")
+        review.sign("reviewed", "Bob Jones")
+        sign = [e for e in audit_log.entries(out / "audit.jsonl") if e["action"] == "sign"][-1]
+        assert sign["reviewer"] == "Bob Jones" and sign["session_reviewer"] == "Ann"
+        review.exclude("A2", "clotted sample")  # a new version: whoever changed it may not approve it
+        with pytest.raises(ReviewError, match="changed or accepted gates in this version"):
+            review.sign("approved", "ann")
+        review.sign("approved", "Carol")
+
+
+def test_the_reviewer_name_is_one_rule_and_its_setting_is_recorded(scored_run):
+    from assaykit.review import audit as audit_log
+    from assaykit.review.errors import ReviewError
+
+    _, out = scored_run
+    with open_review(out) as review:
+        with pytest.raises(ReviewError, match="invisible"):
+            review.set_reviewer("Eve\u202egnp.exe")
+        assert review.reviewer == ""
+        review.set_reviewer("Eve Adams")
+        review.exclude("A2", "clotted sample")
+    actions = [(e["action"], e["reviewer"]) for e in audit_log.entries(out / "audit.jsonl")]
+    assert actions[:3] == [("open", ""), ("reviewer", "Eve Adams"), ("exclude", "Eve Adams")]

@@ -67,8 +67,8 @@ def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Pa
     assert process.returncode == 0, err
     assert "review closed" in rest
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
-    assert [e["action"] for e in audit] == ["open", "accept", "close"]
-    assert audit[1]["reviewer"] == "D. Night"
+    assert [e["action"] for e in audit] == ["open", "reviewer", "accept", "close"]  # the name's setting recorded
+    assert audit[1]["reviewer"] == audit[2]["reviewer"] == "D. Night"
     with socket.socket() as probe:  # the port was given back
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     process, url = _start(out, env={"ASSAYKIT_REVIEWER": "E"})  # the lock was released; the name from the env
