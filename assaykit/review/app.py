@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, is_dataclass
@@ -37,6 +38,8 @@ from ..errors import AssayKitError
 from .session import name_problem
 
 MAX_BODY = 64 * 1024  # bytes of a POST's JSON
+SAFE_PATH = re.compile(r"/[A-Za-z0-9/_.~-]*")
+"""The paths the token's redirect returns to (else "/"): the app's own, nothing to another host."""
 MAX_REASON = 500  # characters, as run.yaml's gate_overrides (scoring/overrides.py)
 MAX_VERTICES = 200
 ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -91,7 +94,10 @@ class _Guard:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "token" in query:  # the token's first use: into the cookie, out of the address bar
             rest = {k: v for k, v in query.items() if k != "token"}
-            location = scope["path"] + ("?" + urlencode(rest, doseq=True) if rest else "")
+            path = scope["path"]
+            if not SAFE_PATH.fullmatch(path) or path.startswith("//"):  # never elsewhere (//host/), never CR LF
+                path = "/"
+            location = path + ("?" + urlencode(rest, doseq=True) if rest else "")
             await send({"type": "http.response.start", "status": 303, "headers": [
                 (b"location", location.encode("latin-1")),
                 (b"set-cookie", f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()),
@@ -390,7 +396,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
                 raise WebError(413, "request too large")
         try:
             doc = json.loads(data or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise WebError(400, "the request is not JSON") from None
         if not isinstance(doc, dict):
             raise WebError(400, "the request is not a JSON object")
@@ -398,7 +404,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
 
     def tube_id(request: Request) -> int:
         text = request.path_params["tube"]
-        if not text.isdigit() or len(text) > 6:
+        if not (text.isascii() and text.isdigit()) or len(text) > 6:  # "²".isdigit() is True
             raise WebError(404, "no such tube")
         return int(text)
 

@@ -310,3 +310,17 @@ def test_a_tube_that_cannot_be_gated_still_opens_and_can_be_excluded(review: Sta
     assert data["tube"]["panels"] == [] and data["tube"]["figure_problem"] == "A2: no monocyte population found"
     assert _post(client, "/api/tube/1/exclude", {"reason": "no monocytes"}).json()["result"]["tube"]["status"] == \
         "excluded"
+
+
+def test_no_open_redirect_no_500_on_odd_tube_ids_or_deep_json(review: StandIn) -> None:
+    client = _client(review, login=False)
+    for path, where in (("//evil.example/", "/"), ("/%0d%0aX:%20y", "/"), ("/\\evil.example", "/"),
+                        ("/tube/1", "/tube/1")):
+        answer = client.get(f"{path}?token={TOKEN}", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == where, path
+    client = _client(review)
+    for url in ("/tube/%C2%B2", "/tube/\u0661", "/api/tube/%C2%B2"):
+        assert client.get(url).status_code == 404, url
+    deep = client.post("/api/tube/0/preview", content="[" * 30000,
+                       headers={"origin": ORIGIN, "x-csrf-token": CSRF, "content-type": "application/json"})
+    assert deep.status_code == 400 and "not JSON" in deep.text
