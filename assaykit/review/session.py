@@ -555,7 +555,7 @@ class Review:
         problem = reason_problem(reason)
         if problem:
             raise ReviewError(problem, self.out_dir)
-        reason = " ".join(reason.split())
+        typed, reason = reason, " ".join(reason.split())  # run.yaml and the tables: one line; the audit: as typed too
         tube = self.tube(key)
         if tube.hand_written and not replace_hand_written:
             raise HandWrittenError(f"tube {tube.key} has a gate override written by hand in run.yaml; confirm to "
@@ -580,7 +580,8 @@ class Review:
         write_run_yaml(self.run_yaml, text.encode("utf-8"), new)
         try:
             written = self._audit(action, name, tube=tube.key, file=tube.file, well=tube.well, before=before,
-                                  after={"entry": value, "gate": gate}, reason=reason, run_yaml_before=old_sha,
+                                  after={"entry": value, "gate": gate}, reason=reason,
+                                  reason_as_typed=typed if typed != reason else None, run_yaml_before=old_sha,
                                   run_yaml_after=sha256(new), replaced_hand_written=tube.hand_written or None,
                                   abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
         except BaseException:

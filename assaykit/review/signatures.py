@@ -203,7 +203,8 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
         try:
             manifest = read_manifest(where)
             if outputs_digest(manifest, where) != s.get("outputs_sha256"):
-                problems.append(f"the outputs' SHA-256 is not the one signed ({where.name})")
+                problems.append("the outputs' SHA-256 is not the one signed ("
+                                f"{kept if status == 'superseded' else 'the current outputs'})")
             for rel, entry in signed_files(manifest.get("files") or {}).items():
                 path = where / rel
                 if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):

@@ -318,3 +318,16 @@ def test_the_reviewer_name_is_one_rule_and_its_setting_is_recorded(scored_run):
         review.exclude("A2", "clotted sample")
     actions = [(e["action"], e["reviewer"]) for e in audit_log.entries(out / "audit.jsonl")]
     assert actions[:3] == [("open", ""), ("reviewer", "Eve Adams"), ("exclude", "Eve Adams")]
+
+
+def test_a_reason_s_lines_are_kept_in_the_audit_escaped(scored_run):
+    from assaykit.review import audit as audit_log
+
+    _, out = scored_run
+    with open_review(out, reviewer="Ann") as review:
+        review.exclude("A2", "clotted sample\n\tsee ticket 12")
+    entry = next(e for e in audit_log.entries(out / "audit.jsonl") if e["action"] == "exclude")
+    assert entry["reason"] == "clotted sample see ticket 12"
+    assert entry["reason_as_typed"] == "clotted sample\n\tsee ticket 12"
+    line = next(li for li in (out / "audit.jsonl").read_bytes().splitlines() if b'"exclude"' in li)
+    assert b"\\n\\t" in line  # escaped: one line each entry
