@@ -30,6 +30,7 @@ class Edit:
     text: str
     start: int
     end: int
+    replaced: str = ""  # the entry's text before (comments included), when an entry was replaced or removed
 
 
 def sha256(data: bytes) -> str:
@@ -97,7 +98,20 @@ def _plain(value: Any) -> Any:
 
 def set_entry(text: str, key: str, value: Mapping[str, Any] | None, path: Path) -> Edit:
     """``text`` (run.yaml) with ``gate_overrides: key`` set to ``value`` (None: the entry removed),
-    every byte outside that entry kept. RunYamlError when run.yaml cannot be edited in place."""
+    every byte outside that entry kept; a file whose every line ends in CR LF gets the entry's
+    lines with CR LF too. RunYamlError when run.yaml cannot be edited in place."""
+    if "\r\n" in text and text.count("\n") == text.count("\r\n"):  # a Windows file: kept one
+        edit = _set_entry(text.replace("\r\n", "\n"), key, value, path)
+
+        def crlf(part: str) -> str:
+            return part.replace("\n", "\r\n")
+
+        return Edit(text=crlf(edit.text), start=len(crlf(edit.text[:edit.start])),
+                    end=len(crlf(edit.text[:edit.end])), replaced=crlf(edit.replaced))
+    return _set_entry(text, key, value, path)
+
+
+def _set_entry(text: str, key: str, value: Mapping[str, Any] | None, path: Path) -> Edit:
     import yaml
 
     root = _compose(text, path)
@@ -150,7 +164,8 @@ def set_entry(text: str, key: str, value: Mapping[str, Any] | None, path: Path) 
                         text[end:nl if nl >= 0 else len(text)].strip():
                     end = len(text) if nl < 0 else nl + 1
             new_entry = entry_text(key, value, indent) if value is not None else ""
-            return Edit(text=text[:start] + new_entry + text[end:], start=start, end=start + len(new_entry))
+            return Edit(text=text[:start] + new_entry + text[end:], start=start, end=start + len(new_entry),
+                        replaced=text[start:end])
     if value is None:
         return Edit(text=text, start=len(text), end=len(text))
     last_key, last_value = entries[-1]

@@ -571,6 +571,8 @@ class Review:
             value = {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
             edit = set_entry(text, entry_key, value, self.run_yaml)
             check_edit(text, edit.text, entry_key, value, self.run_yaml)
+            if edit.replaced:
+                before["text"] = edit.replaced  # the entry as it stood, comments included
             return value, edit.text.encode("utf-8")
 
         seq = audit_log.head(self.audit_path)[0] + 1

@@ -331,3 +331,18 @@ def test_a_reason_s_lines_are_kept_in_the_audit_escaped(scored_run):
     assert entry["reason_as_typed"] == "clotted sample\n\tsee ticket 12"
     line = next(li for li in (out / "audit.jsonl").read_bytes().splitlines() if b'"exclude"' in li)
     assert b"\\n\\t" in line  # escaped: one line each entry
+
+
+def test_a_replaced_hand_written_entry_s_text_and_comments_go_into_the_audit(scored_run):
+    from assaykit.review import audit as audit_log
+
+    run, out = scored_run
+    hand = "gate_overrides:\n  A3:   # ticket 1234\n    reason: smear on the slide  # by hand\n    exclude: true\n"
+    with (run / "run.yaml").open("a") as handle:
+        handle.write(hand)
+    with open_review(out, reviewer="Ann") as review:
+        review.exclude("A3", "clotted sample", replace_hand_written=True)
+    entry = next(e for e in audit_log.entries(out / "audit.jsonl") if e["action"] == "exclude")
+    assert entry["before"]["text"] == hand.split("\n", 1)[1]
+    assert entry["replaced_hand_written"] is True
+    assert "ticket 1234" not in (run / "run.yaml").read_text()

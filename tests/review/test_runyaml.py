@@ -116,3 +116,26 @@ def test_an_entry_is_replaced_in_place_and_removed(tmp_path: Path) -> None:
     gone = set_entry(edit.text, "B3", None, PATH)
     assert gone.text == ("# lab run\nplate_map: plate_map.csv\ngate_overrides:\n  # first\n  C4:\n    reason: y\n"
                          "    gate: {type: polygon}\nlot: l.yaml  # lot\n")
+
+
+def test_a_crlf_file_keeps_crlf_and_a_replaced_entry_keeps_its_comments_in_the_edit() -> None:
+    import yaml
+
+    from assaykit.review.runyaml import set_entry
+
+    lf = ("lot: beads.yaml\n"
+          "gate_overrides:\n"
+          "  A3:   # ticket 1234\n"
+          "    reason: smear  # by hand\n"
+          "    exclude: true\n"
+          "control: unstimulated\n")
+    crlf = lf.replace("\n", "\r\n")
+    value = {"reason": "clot", "exclude": True}
+    edit = set_entry(crlf, "A3", value, Path("run.yaml"))
+    assert edit.text.count("\n") == edit.text.count("\r\n")  # no bare LF: not a mixed file
+    assert edit.text.startswith("lot: beads.yaml\r\ngate_overrides:\r\n")
+    assert edit.text.endswith("control: unstimulated\r\n")
+    assert yaml.safe_load(edit.text)["gate_overrides"]["A3"] == value
+    assert edit.replaced == "  A3:   # ticket 1234\r\n    reason: smear  # by hand\r\n    exclude: true\r\n"
+    assert set_entry(lf, "A3", value, Path("run.yaml")).replaced == edit.replaced.replace("\r\n", "\n")
+    assert set_entry(lf, "B1", value, Path("run.yaml")).replaced == ""  # added, nothing replaced
