@@ -184,6 +184,7 @@ class Review:
         self._state = state
         self._mutex = threading.RLock()
         self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
+        self._audited: dict[int, dict[str, Any]] | None = None  # audit entries by seq (read once, kept current)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -210,8 +211,22 @@ class Review:
             entry = self._entry(key, a.path.name)
             out.append(Tube(key=key, file=a.path.name, well=a.row.well, patient=a.row.patient,
                             timepoint=a.row.timepoint, condition=a.row.condition, role=a.row.role,
-                            entry=entry, hand_written=entry is not None and "reviewed" not in entry))
+                            entry=entry, hand_written=entry is not None and not self._written_by_review(key, entry)))
         return out
+
+    def _written_by_review(self, key: str, entry: Mapping[str, Any]) -> bool:
+        """Whether run.yaml's ``entry`` for tube ``key`` is one a review wrote: its ``reviewed:``
+        names an audit entry of this output folder that changed or excluded this tube, by the same
+        name (a hand-written ``reviewed:`` key is not enough)."""
+        reviewed = entry.get("reviewed")
+        if not isinstance(reviewed, Mapping) or not isinstance(reviewed.get("audit"), int):
+            return False
+        if self._audited is None:
+            self._audited = {int(e["seq"]): e for e in audit_log.entries(self.audit_path)
+                             if isinstance(e.get("seq"), int)}
+        found = self._audited.get(reviewed["audit"])
+        return bool(found) and found.get("action") in ("change", "exclude") and \
+            str(found.get("tube", "")).casefold() == key.casefold() and found.get("reviewer") == reviewed.get("by")
 
     def tube(self, key: str) -> Tube:
         """The blood tube ``key`` (a well or FCS file name, as :meth:`tubes` gives it); ReviewError
@@ -619,6 +634,7 @@ class Review:
 
         entry = audit_log.append(self.audit_path, action=action, reviewer=reviewer,  # type: ignore[arg-type]
                                  **{k: _plain(v) for k, v in fields.items()})
+        self._audited = None  # read again when asked
         self.ledger_problem = copy_entry(self, entry)
         return entry
 

@@ -346,3 +346,15 @@ def test_a_replaced_hand_written_entry_s_text_and_comments_go_into_the_audit(sco
     assert entry["before"]["text"] == hand.split("\n", 1)[1]
     assert entry["replaced_hand_written"] is True
     assert "ticket 1234" not in (run / "run.yaml").read_text()
+
+
+def test_a_hand_written_reviewed_key_does_not_pass_as_the_review_s(scored_run):
+    run, out = scored_run
+    with open_review(out, reviewer="Ann") as review:
+        review.exclude("A2", "clotted sample")
+        assert review.tube("A2").hand_written is False  # the review's own entry
+    with (run / "run.yaml").open("a") as handle:
+        handle.write("  A3:\n    reason: smear\n    exclude: true\n    reviewed: {by: Ann, at: x, audit: 1}\n")
+    with open_review(out, reviewer="Ann") as review:
+        assert review.tube("A2").hand_written is False
+        assert review.tube("A3").hand_written is True  # audit entry 1 is the open, not a change of A3
