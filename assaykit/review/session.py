@@ -225,7 +225,9 @@ class Review:
             self._audited = {int(e["seq"]): e for e in audit_log.entries(self.audit_path)
                              if isinstance(e.get("seq"), int)}
         found = self._audited.get(reviewed["audit"])
-        return bool(found) and found.get("action") in ("change", "exclude") and \
+        if found is None:
+            return False
+        return found.get("action") in ("change", "exclude") and \
             str(found.get("tube", "")).casefold() == key.casefold() and found.get("reviewer") == reviewed.get("by")
 
     def tube(self, key: str) -> Tube:
