@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlencode
 
 from .._io.names import printable
 from ..errors import AssayKitError
-from .session import name_problem
+from .names import name_problem
 
 MAX_BODY = 64 * 1024  # bytes of a POST's JSON
 SAFE_PATH = re.compile(r"/[A-Za-z0-9/_.~-]*")

@@ -299,7 +299,7 @@ def _version_entries(out_dir: Path) -> list[dict[str, Any]]:
 def signing_problem(review: Review, meaning: str, name: str) -> str:
     """Why ``name`` may not sign the current version as ``meaning`` ("" when they may): one
     signature per name and meaning per version; names compared by
-    :func:`assaykit.review.session.name_key` (NFKC, format characters removed, accents and case
+    :func:`assaykit.review.names.name_key` (NFKC, format characters removed, accents and case
     folded); unless run.yaml has ``review: {approver_may_review: true}``, no approval by whoever
     signed this version as reviewer or changed, excluded or accepted a tube in it, and no
     "reviewed" by whoever approved it.
@@ -313,7 +313,7 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     name : str
         Who signs.
     """
-    from .session import name_key, name_problem
+    from .names import name_key, name_problem
 
     problem = name_problem(name)
     if problem:

@@ -290,7 +290,8 @@ def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run:
         code, _, err = server.stop()
     assert code == 0, err
     audit = [json.loads(line)["action"] for line in (out / "audit.jsonl").read_text().splitlines()]
-    assert audit == ["open", "sign", "supersede", "change", "close"]
+    # the name set (recorded), the signature, then the change written before its signature is superseded
+    assert audit == ["open", "reviewer", "sign", "change", "supersede", "close"]
     assert (out / "versions" / "1").is_dir()
 
 
