@@ -9,7 +9,14 @@ route runs:
   another site whose name was made to resolve to 127.0.0.1 (DNS rebinding) is refused;
 - the random token: in the URL of the first request (then moved to an HttpOnly, SameSite=Strict
   cookie and dropped from the address by a redirect) or in that cookie; every request without it,
-  the stylesheet and scripts included, is 403;
+  the stylesheet and scripts included, is 403. The app lives under a secret path (``/<secret>/``,
+  random per launch) and the cookie is sent to that path only: browsers keep cookies apart by host,
+  not by port, so another server on 127.0.0.1 must not be on the cookie's path. A login lands on
+  the app's own address only (never a path taken from the request). The browser is opened on a
+  private launcher page with a one-time code (:mod:`.server`), never with the token in its
+  arguments;
+- a request's path or body never makes a server error: a tube is ASCII digits, a body nested
+  deeper than the JSON parser goes is 400;
 - only GET, HEAD and POST; a POST changes something only with the page's CSRF token in its
   ``X-CSRF-Token`` header and an Origin that is the server's own, and a JSON body of at most 64 kB;
 - nothing is read from a path in a request: tubes are numbers into the plate, assets a fixed set
@@ -24,13 +31,16 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
+import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from http.cookies import SimpleCookie
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from .._io.names import printable
 from ..errors import AssayKitError
@@ -38,6 +48,9 @@ from ..errors import AssayKitError
 MAX_BODY = 64 * 1024  # bytes of a POST's JSON
 MAX_REASON = 500  # characters, as run.yaml's gate_overrides (scoring/overrides.py)
 MAX_VERTICES = 200
+TUBE_ID = re.compile(r"[0-9]{1,6}")
+LANDING = re.compile(r"(tube/[0-9]{1,6})?")  # where a login may land, below the app's base
+CODE_SECONDS = 120.0  # how long a one-time code (the browser's launcher page) is valid
 ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                ".svg": "image/svg+xml", ".png": "image/png"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -66,13 +79,47 @@ def _assets() -> dict[str, tuple[bytes, str]]:
 
 
 class _Guard:
-    """The ASGI middleware that enforces the security rules of the module docstring."""
+    """The ASGI middleware that enforces the security rules of the module docstring.
 
-    def __init__(self, app: Any, *, token: str, csrf: str, port: int, hosts: tuple[str, ...]) -> None:
+    The app lives under ``base`` (``/<secret>/``, random per launch): the token's cookie is set
+    with ``Path=base``, so a browser sends it to no other path of 127.0.0.1 -- cookies are not kept
+    apart by port, and another server on this machine (another port) must never receive it."""
+
+    def __init__(self, app: Any, *, token: str, csrf: str, port: int, hosts: tuple[str, ...], base: str) -> None:
         self.app, self.token, self.csrf, self.port = app, token, csrf, port
         self.hosts = hosts
         self.origins = tuple(f"http://{host}" for host in hosts)
         self.cookie = cookie_name(port)
+        self.base = base
+        self.codes: dict[str, tuple[float, Callable[[], None] | None]] = {}
+        self.codes_lock = threading.Lock()
+
+    def one_time_code(self, *, seconds: float = CODE_SECONDS, used: Callable[[], None] | None = None) -> str:
+        """A code that logs a browser in once (``/?code=CODE``), within ``seconds`` of now; ``used``
+        is called when it is (the launcher page holding it can go).
+
+        Parameters
+        ----------
+        seconds : float
+            How long the code is valid, in seconds.
+        used : callable, optional
+            Called (no arguments) when the code is used.
+        """
+        code = secrets.token_urlsafe(32)
+        with self.codes_lock:
+            self.codes[code] = (time.monotonic() + seconds, used)
+        return code
+
+    def _take_code(self, code: str) -> bool:
+        with self.codes_lock:
+            found = next((k for k in self.codes if hmac.compare_digest(k.encode(), code.encode("latin-1", "replace"))),
+                         None)
+            if found is None:
+                return False
+            until, used = self.codes.pop(found)
+        if used is not None:
+            used()
+        return time.monotonic() <= until
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -83,20 +130,39 @@ class _Guard:
                 await send({"type": "websocket.close", "code": 1008})
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "token" in query or "code" in query:  # a login: the cookie, then the app's own address
+            status, text = self._login(scope, headers, query)
+            if status != 303:
+                await _plain_response(send, status, text)
+                return
+            cookie = (b"set-cookie",
+                      f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path={self.base}".encode())
+            if "token" in query:  # typed or pasted: a redirect
+                await send({"type": "http.response.start", "status": 303, "headers": [
+                    (b"location", text.encode("ascii")), cookie, (b"content-length", b"0"), *HEADERS]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            # A code arrives from the launcher page (file://): a redirect would stay part of that
+            # cross-site navigation, and a browser sends no SameSite=Strict cookie on it. A page of
+            # this origin that moves on (meta refresh) starts a same-site navigation that carries it.
+            body = (f'<!DOCTYPE html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={text}">'
+                    f'<title>assaykit review</title><p><a href="{text}">Open the review</a></p>\n').encode("ascii")
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"text/html; charset=utf-8"), cookie,
+                (b"content-length", str(len(body)).encode()), *HEADERS]})
+            await send({"type": "http.response.body", "body": body})
+            return
         refused = self._refused(scope, headers)
         if refused is not None:
             await _plain_response(send, refused[0], refused[1])
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if "token" in query:  # the token's first use: into the cookie, out of the address bar
-            rest = {k: v for k, v in query.items() if k != "token"}
-            location = scope["path"] + ("?" + urlencode(rest, doseq=True) if rest else "")
-            await send({"type": "http.response.start", "status": 303, "headers": [
-                (b"location", location.encode("latin-1")),
-                (b"set-cookie", f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()),
-                (b"content-length", b"0"), *HEADERS]})
-            await send({"type": "http.response.body", "body": b""})
+        path = scope["path"]
+        if not path.startswith(self.base):
+            await _plain_response(send, 404, "not found")
             return
+        inner = "/" + path[len(self.base):]
+        scope = {**scope, "path": inner, "raw_path": inner.encode("utf-8"), "root_path": ""}
 
         async def guarded_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -107,6 +173,27 @@ class _Guard:
 
         await self.app(scope, receive, guarded_send)
 
+    def _login(self, scope: dict[str, Any], headers: dict[str, str], query: dict[str, list[str]]) -> tuple[int, str]:
+        """(303, where to) for a valid token or one-time code in a GET's query, else (status, why).
+        Where to is always the app's own address: ``base``, or ``base`` + ``tube/N`` when that was
+        asked -- never a path taken from the request (no header injection, no open redirect)."""
+        if headers.get("host", "") not in self.hosts:
+            return 403, "unknown host: open the address assaykit review printed"
+        if scope["method"] not in ("GET", "HEAD"):
+            return 403, "a change is never made from an address"
+        if "token" in query:
+            given = query["token"][-1]
+            valid = hmac.compare_digest(given.encode("latin-1", "replace"), self.token.encode())
+        else:
+            valid = self._take_code(query["code"][-1])
+            if not valid:
+                return 403, "this one-time address was used or has expired: open the address assaykit review printed"
+        if not valid:
+            return 403, "no valid token: open the address assaykit review printed"
+        path = scope["path"]
+        rest = path[len(self.base):] if path.startswith(self.base) else ""
+        return 303, self.base + (rest if LANDING.fullmatch(rest) else "")
+
     def _refused(self, scope: dict[str, Any], headers: dict[str, str]) -> tuple[int, str] | None:
         """(status, why) when the request breaks a rule; None when it may go on."""
         if headers.get("host", "") not in self.hosts:
@@ -114,20 +201,15 @@ class _Guard:
         method = scope["method"]
         if method not in ("GET", "HEAD", "POST"):
             return 405, "method not allowed"
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        given = query.get("token", [None])[-1]
-        if given is None:
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(headers.get("cookie", ""))
-            except Exception:  # a malformed cookie header is no token
-                jar = SimpleCookie()
-            given = jar[self.cookie].value if self.cookie in jar else None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(headers.get("cookie", ""))
+        except Exception:  # a malformed cookie header is no token
+            jar = SimpleCookie()
+        given = jar[self.cookie].value if self.cookie in jar else None
         if given is None or not hmac.compare_digest(given.encode("latin-1", "replace"), self.token.encode()):
             return 403, "no valid token: open the address assaykit review printed"
         if method == "POST":
-            if "token" in query:
-                return 403, "a change is never made from an address"
             if headers.get("origin") not in self.origins:
                 return 403, "cross-origin request refused"
             if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
@@ -235,11 +317,12 @@ class ReviewWeb:
     scored run (the plate's thumbnails) and one lock around every call into the review (the
     library is called from one request at a time)."""
 
-    def __init__(self, review: Any, *, csrf: str) -> None:
+    def __init__(self, review: Any, *, csrf: str, base: str) -> None:
         from jinja2 import Environment, PackageLoader, select_autoescape
 
         self.review = review
         self.csrf = csrf
+        self.base = base
         self.lock = threading.Lock()
         self.assets = _assets()
         self.accepted: set[str] = set()
@@ -330,12 +413,12 @@ class ReviewWeb:
         return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
 
     def page(self, template: str, **context: Any) -> str:
-        context.setdefault("data", {"csrf": self.csrf})
-        return self.env.get_template(template).render(**context)
+        context.setdefault("data", {"csrf": self.csrf, "base": self.base})
+        return self.env.get_template(template).render(base=self.base, **context)
 
 
 def create_app(review: Any, *, token: str, csrf: str, port: int,
-               hosts: tuple[str, ...] | None = None) -> Any:
+               hosts: tuple[str, ...] | None = None, base: str | None = None) -> Any:
     """The review app over ``review`` (an open :class:`~assaykit.review.Review`).
 
     Parameters
@@ -350,13 +433,23 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         The TCP port the server listens on (its Host and Origin are checked against it).
     hosts : tuple of str, optional
         The Host headers accepted; default ``127.0.0.1:PORT`` and ``localhost:PORT``.
+    base : str, optional
+        The secret path the app lives under (``/<secret>/``; default a random one): the address a
+        login lands on, and the only path the token's cookie is sent to.
+
+    Returns the app (ASGI); its ``base`` is the path the app lives under and its
+    ``one_time_code()`` makes a code for ``/?code=CODE`` (a login that works once).
     """
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    web = ReviewWeb(review, csrf=csrf)
+    if base is None:
+        base = f"/{secrets.token_urlsafe(18)}/"
+    if not re.fullmatch(r"/[A-Za-z0-9_-]{16,}/", base):
+        raise ValueError("base is /<secret>/, a secret of 16 or more URL-safe characters")
+    web = ReviewWeb(review, csrf=csrf, base=base)
 
     def _error(error: WebError, html: bool) -> Response:
         if html:
@@ -389,7 +482,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
                 raise WebError(413, "request too large")
         try:
             doc = json.loads(data or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             raise WebError(400, "the request is not JSON") from None
         if not isinstance(doc, dict):
             raise WebError(400, "the request is not a JSON object")
@@ -397,14 +490,15 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
 
     def tube_id(request: Request) -> int:
         text = request.path_params["tube"]
-        if not text.isdigit() or len(text) > 6:
+        if not TUBE_ID.fullmatch(text):  # ASCII digits only: str.isdigit() takes "²", which int() refuses
             raise WebError(404, "no such tube")
         return int(text)
 
     def state() -> dict[str, Any]:
         """What every page starts from: the plate, the reviewer, the signatures."""
         return {"tubes": web.plate(), "reviewer": plain(review.reviewer or None),
-                "signatures": plain(web.call("signatures")), "run": plain(review.out_dir.name), "csrf": csrf}
+                "signatures": plain(web.call("signatures")), "run": plain(review.out_dir.name), "csrf": csrf,
+                "base": base}
 
     @endpoint(html=True)
     async def plate_page(request: Request) -> Response:
@@ -500,5 +594,6 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
               Route("/api/reviewer", set_reviewer, methods=["POST"]),
               Route("/static/{name}", asset, methods=["GET"])]
     inner = Starlette(routes=routes)
+    inner.router.redirect_slashes = False  # no redirect built from a request's path
     allowed = hosts if hosts is not None else (f"127.0.0.1:{port}", f"localhost:{port}")
-    return _Guard(inner, token=token, csrf=csrf, port=port, hosts=allowed)
+    return _Guard(inner, token=token, csrf=csrf, port=port, hosts=allowed, base=base)

@@ -22,6 +22,7 @@ PORT = 8765
 ORIGIN = f"http://127.0.0.1:{PORT}"
 TOKEN = "t" * 43
 CSRF = "c" * 43
+BASE = "/" + "b" * 24 + "/"  # the app's secret path
 HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -116,10 +117,11 @@ def review(tmp_path: Path) -> StandIn:
 
 
 def _client(review: Any, login: bool = True, **kw: Any) -> TestClient:
-    client = TestClient(create_app(review, token=TOKEN, csrf=CSRF, port=PORT), base_url=ORIGIN, **kw)
+    client = TestClient(create_app(review, token=TOKEN, csrf=CSRF, port=PORT, base=BASE), base_url=ORIGIN + BASE,
+                        **kw)
     if login:
-        first = client.get(f"/?token={TOKEN}", follow_redirects=False)
-        assert first.status_code == 303
+        first = client.get(f"{ORIGIN}/?token={TOKEN}", follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"] == BASE
     return client
 
 
@@ -145,10 +147,11 @@ def test_the_token_is_needed_on_every_request_assets_included(review: StandIn) -
 def test_the_token_moves_from_the_address_to_a_strict_httponly_cookie(review: StandIn) -> None:
     client = _client(review, login=False)
     first = client.get(f"/tube/1?token={TOKEN}", follow_redirects=False)
-    assert first.status_code == 303 and first.headers["location"] == "/tube/1"  # out of the address bar
+    assert first.status_code == 303 and first.headers["location"] == BASE + "tube/1"  # out of the address bar
     cookie = first.headers["set-cookie"]
     assert cookie.startswith(f"{cookie_name(PORT)}={TOKEN};")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert f"Path={BASE}" in cookie.split("; ")  # sent to the app's secret path only, on any port
     for url in ("/", "/tube/1", "/api/plate", "/static/review.js"):
         assert client.get(url).status_code == 200, url
     assert client.get("/static/review.js").headers["content-type"].startswith("text/javascript")
@@ -305,3 +308,78 @@ def test_a_tube_that_cannot_be_gated_still_opens_and_can_be_excluded(review: Sta
     assert data["tube"]["panels"] == [] and data["tube"]["figure_problem"] == "A2: no monocyte population found"
     assert _post(client, "/api/tube/1/exclude", {"reason": "no monocytes"}).json()["result"]["tube"]["status"] == \
         "excluded"
+
+
+def test_the_cookie_never_reaches_another_path_and_the_app_is_only_below_its_secret_path(review: StandIn) -> None:
+    # Cookies are not kept apart by port: another server on 127.0.0.1 gets whatever cookie the
+    # browser sends to its path. The token's cookie is sent to the app's secret path only.
+    from http.cookiejar import Cookie, CookieJar
+    from urllib.request import Request
+
+    client = _client(review)
+    jar = CookieJar()
+    for cookie in client.cookies.jar:
+        jar.set_cookie(cookie)
+    assert [c.path for c in jar] == [BASE]
+
+    def sent(url: str) -> str:
+        request = Request(url)
+        jar.add_cookie_header(request)
+        return request.get_header("Cookie") or ""
+
+    assert TOKEN in sent(f"{ORIGIN}{BASE}api/plate")
+    for other in ("http://127.0.0.1:8111/", "http://127.0.0.1:8111/api/plate", f"http://127.0.0.1:8111/{'b' * 23}/",
+                  f"{ORIGIN}/", f"{ORIGIN}/static/review.js"):
+        assert TOKEN not in sent(other), other
+    assert isinstance(Cookie, type)
+    plain_client = TestClient(client.app, base_url=ORIGIN)
+    plain_client.cookies.set(cookie_name(PORT), TOKEN)  # even with the token, nothing outside the secret path
+    for url in ("/", "/api/plate", "/static/review.js", "/tube/0", BASE[:-1], "/" + "b" * 23 + "/"):
+        answer = plain_client.get(url)
+        assert answer.status_code == 404 and "b" * 20 not in answer.text, url
+    assert plain_client.get(BASE).status_code == 200
+
+
+def test_a_login_lands_only_on_the_apps_own_address(review: StandIn) -> None:
+    client = _client(review, login=False)
+    for url, where in ((f"{ORIGIN}//evil.example/?token={TOKEN}", BASE),
+                       (f"{ORIGIN}/%0d%0aX:%20y?token={TOKEN}", BASE),
+                       (f"{ORIGIN}/\\evil.example?token={TOKEN}", BASE),
+                       (f"{ORIGIN}{BASE}tube/%C2%B2?token={TOKEN}", BASE),
+                       (f"{ORIGIN}{BASE}%0d%0aSet-Cookie:%20x=1?token={TOKEN}", BASE),
+                       (f"{ORIGIN}{BASE}tube/12?token={TOKEN}", BASE + "tube/12"),
+                       (f"{ORIGIN}/tube/1?token={TOKEN}", BASE)):
+        answer = client.get(url, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == where, url
+        assert list(answer.headers.keys()).count("set-cookie") == 1
+    assert client.post(f"{ORIGIN}/?token={TOKEN}", content="{}", headers={"origin": ORIGIN}).status_code == 403
+
+
+def test_odd_paths_and_deep_json_are_refused_not_server_errors(review: StandIn) -> None:
+    client = _client(review, raise_server_exceptions=False)
+    for url in ("/tube/%C2%B2", "/tube/\u0663", "/tube/%EF%BC%91", "/tube/1%0d%0aX:%20y", "/tube/0/",
+                "/%0d%0aX:%20y", f"{ORIGIN}{BASE}/evil.example/", f"{ORIGIN}//evil.example/", "/static/review.js/"):
+        answer = client.get(url, follow_redirects=False)
+        assert answer.status_code in (403, 404), (url, answer.status_code)  # 403: no cookie outside the base
+        assert "location" not in answer.headers
+    for body in ("[" * 30000, '{"polygon": ' + "[" * 30000 + "]" * 30000 + "}", '{"a":' * 20000 + "1" + "}" * 20000):
+        answer = client.post("/api/tube/0/preview", content=body,
+                             headers={"origin": ORIGIN, "x-csrf-token": CSRF, "content-type": "application/json"})
+        assert answer.status_code in (400, 413) and answer.json()["error"], answer.status_code
+    assert _post(client, "/api/tube/%C2%B2/preview", {"polygon": [[0, 0], [1, 0], [1, 1]]}).status_code == 404
+
+
+def test_a_one_time_code_logs_in_once(review: StandIn) -> None:
+    app = create_app(review, token=TOKEN, csrf=CSRF, port=PORT, base=BASE)
+    used: list[bool] = []
+    code = app.one_time_code(used=lambda: used.append(True))
+    expired = app.one_time_code(seconds=-1)
+    client = TestClient(app, base_url=ORIGIN + BASE)
+    assert client.get(f"{ORIGIN}/?code=wrong", follow_redirects=False).status_code == 403
+    first = client.get(f"{ORIGIN}/?code={code}", follow_redirects=False)  # a page of this origin moves on
+    assert first.status_code == 200 and f'content="0; url={BASE}"' in first.text and used == [True]
+    assert client.get("/").status_code == 200
+    client.cookies.clear()
+    assert client.get(f"{ORIGIN}/?code={code}", follow_redirects=False).status_code == 403  # once only
+    assert client.get(f"{ORIGIN}/?code={expired}", follow_redirects=False).status_code == 403
+    assert client.get("/").status_code == 403

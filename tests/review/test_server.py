@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx2
@@ -47,18 +48,20 @@ def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Pa
             assert client.get("/static/review.css").status_code == 403
             assert client.get("/", headers={"host": f"rebound.example:{port}"}).status_code == 403
             first = client.get(url.replace(origin, ""), follow_redirects=False)
-            assert first.status_code == 303 and first.headers["location"] == "/"
-            page = client.get("/")
+            base = first.headers["location"]
+            assert first.status_code == 303 and re.fullmatch(r"/[A-Za-z0-9_-]{24}/", base)
+            assert client.get("/").status_code == 403  # the cookie is for the app's secret path only
+            page = client.get(base)
             assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
             data = json.loads(re.search(r'id="review-data">(.*?)</script>', page.text, re.S).group(1))
             assert data["reviewer"] is None  # neither --reviewer nor ASSAYKIT_REVIEWER: the page asks
             csrf = data["csrf"]
             headers = {"origin": origin, "x-csrf-token": csrf, "content-type": "application/json"}
-            refused = client.post("/api/tube/0/accept", content="{}", headers=headers)
+            refused = client.post(base + "api/tube/0/accept", content="{}", headers=headers)
             assert refused.status_code == 409 and "name" in refused.json()["error"]  # no name, no action
-            named = client.post("/api/reviewer", content=json.dumps({"name": "D. Night"}), headers=headers)
+            named = client.post(base + "api/reviewer", content=json.dumps({"name": "D. Night"}), headers=headers)
             assert named.json() == {"reviewer": "D. Night"}
-            accepted = client.post("/api/tube/0/accept", content="{}", headers=headers)
+            accepted = client.post(base + "api/tube/0/accept", content="{}", headers=headers)
             assert accepted.status_code == 200, accepted.text
             assert accepted.json()["result"]["tube"]["status"] == "accepted"
     finally:
@@ -74,12 +77,56 @@ def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Pa
     process, url = _start(out, env={"ASSAYKIT_REVIEWER": "E"})  # the lock was released; the name from the env
     try:
         with httpx2.Client(timeout=30) as client:
-            client.get(url)
-            data = json.loads(re.search(r'id="review-data">(.*?)</script>', client.get(url.split("?")[0]).text,
-                                        re.S).group(1))
+            page = client.get(url, follow_redirects=True)
+            data = json.loads(re.search(r'id="review-data">(.*?)</script>', page.text, re.S).group(1))
             assert data["reviewer"] == "E"
     finally:
         process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
+def test_the_browser_gets_no_token_on_its_command_line(scored_run: tuple[Path, Path], tmp_path: Path) -> None:
+    # A browser's arguments are visible to every user in `ps`: the browser is given a page only
+    # this user can read, which forwards it with a code that works once.
+    _, out = scored_run
+    record = tmp_path / "browser-argv.json"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"import json, sys\nopen({str(record)!r}, 'w').write(json.dumps(sys.argv))\n")
+    env = {**os.environ, "BROWSER": f"{sys.executable} {browser} %s", "ASSAYKIT_REVIEWER": "A"}
+    process = subprocess.Popen([*ASSAYKIT, "review", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    try:
+        assert process.stdout is not None
+        url = ""
+        for _ in range(5):
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=([A-Za-z0-9_-]{43})", process.stdout.readline())
+            if found:
+                origin, token = found.group(1), found.group(2)
+                break
+        else:
+            raise AssertionError("no address printed")
+        for _ in range(600):
+            if record.exists() and record.read_text():
+                break
+            time.sleep(0.1)
+        argv = json.loads(record.read_text())
+        assert token not in " ".join(argv) and "code=" not in " ".join(argv)
+        page = Path(argv[-1].removeprefix("file://"))
+        assert argv[-1].startswith("file:///") and page.is_file()
+        assert page.stat().st_mode & 0o777 == 0o600 and page.parent.stat().st_mode & 0o777 == 0o700
+        url = re.search(r'url=(http://127\.0\.0\.1:\d+/\?code=[A-Za-z0-9_-]{43})"', page.read_text()).group(1)
+        assert url.startswith(origin + "/")
+        with httpx2.Client(timeout=30) as client:
+            first = client.get(url, follow_redirects=False)
+            assert first.status_code == 200 and first.headers["set-cookie"].startswith("assaykit_review_")
+            base = re.search(r'content="0; url=(/[A-Za-z0-9_-]{24}/)"', first.text).group(1)
+            assert client.get(origin + base).status_code == 200
+            assert not page.exists() and not page.parent.exists()  # used: gone
+        with httpx2.Client(timeout=30) as other:
+            assert other.get(url, follow_redirects=False).status_code == 403  # once only
+    finally:
+        process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
     assert process.returncode == 0
 

@@ -7,6 +7,7 @@
 (function () {
   const DATA = JSON.parse(document.getElementById("review-data").textContent || "{}");
   const CSRF = DATA.csrf || "";
+  const BASE = DATA.base || "./";  // the app's secret path (/<secret>/): every address below it
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const SUPER = {"0": "\u2070", "1": "\u00b9", "2": "\u00b2", "3": "\u00b3", "4": "\u2074", "5": "\u2075",
                  "6": "\u2076", "7": "\u2077", "8": "\u2078", "9": "\u2079", "-": "\u207b"};
@@ -209,7 +210,7 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
-        const doc = await post("/api/reviewer", {name: document.getElementById("reviewer-input").value});
+        const doc = await post(BASE + "api/reviewer", {name: document.getElementById("reviewer-input").value});
         DATA.reviewer = doc.reviewer;
         name.textContent = doc.reviewer;
         box.hidden = false; form.hidden = true;
@@ -245,7 +246,7 @@
       [...values].filter((v) => v).sort().forEach((v) => select.appendChild(el("option", {value: v}, v)));
     }
     tubes.forEach((tube, index) => {
-      const card = el("a", {class: "card", href: "/tube/" + tube.id, "data-id": String(tube.id), tabindex: "-1"});
+      const card = el("a", {class: "card", href: BASE + "tube/" + tube.id, "data-id": String(tube.id), tabindex: "-1"});
       const canvas = el("canvas", {width: "180", height: "160", "aria-hidden": "true"});
       card.appendChild(canvas);
       const head = el("div", {class: "line"});
@@ -303,7 +304,7 @@
     async function accept(entry) {
       if (needReviewer()) return;
       try {
-        const doc = await post("/api/tube/" + entry.tube.id + "/accept", {});
+        const doc = await post(BASE + "api/tube/" + entry.tube.id + "/accept", {});
         Object.assign(entry.tube, doc.result.tube);
         entry.card.querySelector(".status").textContent = statusText(entry.tube) || "accepted";
         say("accepted the automatic gate of " + (entry.tube.well || entry.tube.file));
@@ -349,7 +350,7 @@
       const name = document.getElementById("sign-name").value;
       say("signing (the run is re-scored) ...");
       try {
-        const doc = await post("/api/sign", {meaning, name});
+        const doc = await post(BASE + "api/sign", {meaning, name});
         show(doc.signatures);
         say("signed " + meaning + " by " + name);
       } catch (error) { say(error.message, true); }
@@ -363,8 +364,8 @@
     const index = tubes.findIndex((t) => t.id === tube.id);
     const prev = tubes[index - 1], next = tubes[index + 1];
     const prevLink = document.getElementById("prev"), nextLink = document.getElementById("next");
-    if (prev) prevLink.href = "/tube/" + prev.id; else prevLink.hidden = true;
-    if (next) nextLink.href = "/tube/" + next.id; else nextLink.hidden = true;
+    if (prev) prevLink.href = BASE + "tube/" + prev.id; else prevLink.hidden = true;
+    if (next) nextLink.href = BASE + "tube/" + next.id; else nextLink.hidden = true;
     document.getElementById("tube-title").textContent =
       [tube.well, tube.file, tube.patient, tube.timepoint, tube.condition].filter((v) => v).join(" \u00b7 ");
     document.getElementById("gate-name").textContent = tube.gate_population || "";
@@ -471,7 +472,7 @@
       previewTimer = setTimeout(async () => {
         const seq = ++previewSeq;
         try {
-          const doc = await post("/api/tube/" + tube.id + "/preview", {polygon});
+          const doc = await post(BASE + "api/tube/" + tube.id + "/preview", {polygon});
           if (seq !== previewSeq) return;
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
@@ -519,7 +520,7 @@
     async function act(action, body, done) {
       if (needReviewer()) return;
       try {
-        const doc = await post("/api/tube/" + tube.id + "/" + action, body);
+        const doc = await post(BASE + "api/tube/" + tube.id + "/" + action, body);
         Object.assign(tube, doc.result.tube);
         showTube(tube);
         showPatient(doc.result.restoration, doc.result.patient);
@@ -552,9 +553,9 @@
     document.addEventListener("keydown", (event) => {
       if (event.target.closest("input, select, textarea, form")) return;
       if (event.key === "Escape" && drawing) { drawing = null; redraw(); say(""); return; }
-      if (event.key === "Escape") window.location.href = "/";
-      else if ((event.key === "j" || event.key === "ArrowRight") && next) window.location.href = "/tube/" + next.id;
-      else if ((event.key === "k" || event.key === "ArrowLeft") && prev) window.location.href = "/tube/" + prev.id;
+      if (event.key === "Escape") window.location.href = BASE;
+      else if ((event.key === "j" || event.key === "ArrowRight") && next) window.location.href = BASE + "tube/" + next.id;
+      else if ((event.key === "k" || event.key === "ArrowLeft") && prev) window.location.href = BASE + "tube/" + prev.id;
       else if (event.key === "a") { event.preventDefault(); document.getElementById("accept").click(); }
     });
   }
