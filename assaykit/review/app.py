@@ -570,13 +570,15 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         name = doc.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise WebError(400, "a reviewer's name is required")
-        name = " ".join(name.split())
-        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
-            raise WebError(400, "a name is plain text")
         with web.lock:
             if review.reviewer:
                 raise WebError(409, "the reviewer's name is already set")
-            review.reviewer = name
+            review.reviewer = " ".join(name.split())
+            try:  # the library's rule for the name every change records: one rule, one place
+                review._need_name()
+            except AssayKitError as error:
+                review.reviewer = ""
+                raise WebError(400, printable(str(error))) from None
         return JSONResponse({"reviewer": plain(review.reviewer)})
 
     async def asset(request: Request) -> Response:

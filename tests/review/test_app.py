@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from assaykit.errors import AssayKitError
 from assaykit.gating.transforms import Transform
-from assaykit.review import HandWrittenError
+from assaykit.review import HandWrittenError, Review
 from assaykit.review.app import CSP, cookie_name, create_app
 
 PORT = 8765
@@ -61,6 +61,7 @@ class StandIn:
                 "verdict_reasons": f"{HOSTILE};other"}
 
     readout_population = "monocytes"
+    _need_name = Review._need_name  # the library's rule for a reviewer's name
 
     def plate(self) -> list[dict[str, Any]]:
         return [{"file": t["file"], **self._row(t["key"])} for t in self.tubes()]
@@ -258,6 +259,17 @@ def test_a_page_asks_for_the_name_when_none_was_given(review: StandIn) -> None:
     client = _client(review)
     data = json.loads(re.search(r'id="review-data">(.*?)</script>', client.get("/").text, re.S).group(1))
     assert data["reviewer"] is None
+    # one rule for the name given here and the name each change records (the library's): a name
+    # with a format character (right-to-left override, zero-width space) is refused here, and the
+    # name can still be given after -- never set here and then refused by every change
+    for bad in ("Eve\u202egnp.exe", "Al\u200bice", "Bob\u0080", "Ann\x07", "Zed\ufeff", "x" * 201):
+        refused = _post(client, "/api/reviewer", {"name": bad})
+        assert refused.status_code == 400 and "name" in refused.json()["error"], bad
+        assert review.reviewer == ""
+        with pytest.raises(AssayKitError):
+            review.reviewer = bad
+            Review._need_name(review)  # the library refuses it too
+        review.reviewer = ""
     assert _post(client, "/api/reviewer", {"name": "  B.  Lab "}).json() == {"reviewer": "B. Lab"}
     assert review.reviewer == "B. Lab"
     assert _post(client, "/api/reviewer", {"name": "C"}).status_code == 409  # set once

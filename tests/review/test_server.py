@@ -59,6 +59,8 @@ def test_served_over_http_with_the_name_from_the_page(scored_run: tuple[Path, Pa
             headers = {"origin": origin, "x-csrf-token": csrf, "content-type": "application/json"}
             refused = client.post(base + "api/tube/0/accept", content="{}", headers=headers)
             assert refused.status_code == 409 and "name" in refused.json()["error"]  # no name, no action
+            rtl = client.post(base + "api/reviewer", content=json.dumps({"name": "Eve\u202egnp.exe"}), headers=headers)
+            assert rtl.status_code == 400  # the library's rule, before it is set: the name can still be given
             named = client.post(base + "api/reviewer", content=json.dumps({"name": "D. Night"}), headers=headers)
             assert named.json() == {"reviewer": "D. Night"}
             accepted = client.post(base + "api/tube/0/accept", content="{}", headers=headers)
