@@ -273,18 +273,27 @@ def _reason(body: Mapping[str, Any]) -> str:
     return reason
 
 
-def _polygon(body: Mapping[str, Any]) -> list[tuple[float, float]]:
-    """The polygon of a POST (display coordinates, as drawn): 3 to MAX_VERTICES finite points."""
+Vertex = tuple[bool, float, float]
+"""A vertex of a POST's polygon: (in scale values?, x, y)."""
+
+
+def _polygon(body: Mapping[str, Any]) -> list[Vertex]:
+    """The polygon of a POST: 3 to MAX_VERTICES vertices, each ``[x, y]`` in display coordinates
+    of the gate's panel (a vertex placed or moved on the page) or ``{"scale": [x, y]}`` (a vertex
+    left where it was: the scale values the server gave, sent back exactly, never through pixels)."""
     points = body.get("polygon")
     if not isinstance(points, list) or not 3 <= len(points) <= MAX_VERTICES:
         raise WebError(400, f"a polygon of 3 to {MAX_VERTICES} vertices is required")
     out = []
     for point in points:
-        if (not isinstance(point, list) or len(point) != 2
+        scale = isinstance(point, dict)
+        pair = point.get("scale") if isinstance(point, dict) and len(point) == 1 else point
+        limit = 1e12 if scale else 10
+        if (not isinstance(pair, list) or len(pair) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                           and -10 <= v <= 10 for v in point)):
-            raise WebError(400, "each vertex is [x, y], two finite numbers")
-        out.append((float(point[0]), float(point[1])))
+                           and -limit <= v <= limit for v in pair)):
+            raise WebError(400, 'each vertex is [x, y] or {"scale": [x, y]}, two finite numbers')
+        out.append((scale, float(pair[0]), float(pair[1])))
     return out
 
 
@@ -404,13 +413,44 @@ class ReviewWeb:
         return {"tube": self.shown(tube, doc.get("row") or {}), "restoration": doc.get("restoration") or [],
                 "patient": doc.get("patient"), "seconds": doc.get("seconds")}
 
-    def to_scale(self, key: str, polygon: list[tuple[float, float]]) -> list[list[float]]:
-        """``polygon`` (display coordinates of the gate's panel, as drawn) in scale values, through
-        the transforms of the gate's two markers for this tube, which the library gives."""
-        tx, ty = self.call("transforms", key)
-        xs = tx.inverse([p[0] for p in polygon]).tolist()
-        ys = ty.inverse([p[1] for p in polygon]).tolist()
-        return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+    def to_scale(self, key: str, polygon: list[Vertex]) -> list[list[float]]:
+        """``polygon`` in scale values: a vertex given in scale values as it is; one in display
+        coordinates of the gate's panel (placed or moved on the page) through the inverse
+        transforms of the gate's two markers for this tube, which the library gives."""
+        drawn = [i for i, (scale, _, _) in enumerate(polygon) if not scale]
+        out = [[x, y] for _, x, y in polygon]
+        if drawn:
+            tx, ty = self.call("transforms", key)
+            xs = tx.inverse([polygon[i][1] for i in drawn]).tolist()
+            ys = ty.inverse([polygon[i][2] for i in drawn]).tolist()
+            for i, x, y in zip(drawn, xs, ys, strict=True):
+                out[i] = [float(x), float(y)]
+        return out
+
+    def gate_edit(self, key: str) -> dict[str, Any] | None:
+        """The polygon the page edits: the tube's monocyte gate as the library gives it, in scale
+        values (``scale``, what an untouched vertex is sent back as) and in the panel's display
+        coordinates (``display``, where it is drawn); None when the tube cannot be gated."""
+        try:
+            gate = self.call("gate", key)
+            tx, ty = self.call("transforms", key)
+        except WebError:
+            return None
+        scale = [[float(x), float(y)] for x, y in gate["vertices"]]
+        if len(scale) > 3 and scale[0] == scale[-1]:
+            scale.pop()  # a closed outline: each vertex once
+        xs = tx.forward([v[0] for v in scale]).tolist()
+        ys = ty.forward([v[1] for v in scale]).tolist()
+        return {"scale": scale, "display": [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)],
+                "source": plain(gate.get("source"))}
+
+    def panels(self, key: str) -> tuple[list[Any], str]:
+        """The tube's gating panels as the reports draw them, and the problem when it cannot be
+        gated (its panels then [])."""
+        try:  # a tube whose gating fails still opens: it can be excluded, with a reason
+            return plain(self.call("figure", key))["panels"], ""
+        except WebError as error:
+            return [], str(error)
 
     def page(self, template: str, **context: Any) -> str:
         context.setdefault("data", {"csrf": self.csrf, "base": self.base})
@@ -512,14 +552,12 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         def build() -> dict[str, Any]:
             doc = state()
             key = web.key(number)
-            try:  # a tube whose gating fails still opens: it can be excluded, with a reason
-                panels, problem = plain(web.call("figure", key))["panels"], ""
-            except WebError as error:
-                panels, problem = [], str(error)
+            panels, problem = web.panels(key)
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
                                     "patient_row": now["patient"], "panels": panels, "figure_problem": problem,
-                                    "gate_population": plain(review.readout_population)}}
+                                    "gate_population": plain(review.readout_population),
+                                    "gate_edit": web.gate_edit(key) if panels else None}}
 
         doc = await threaded(build)
         return HTMLResponse(web.page("tube.html", data=doc))
@@ -547,7 +585,11 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
                 else:
                     result = web.call("accept", key)
                     web.accepted.add(key)
-                return web.answer(key, result)
+                answer = web.answer(key, result)
+                if action != "preview":  # saved: the panels (counts in their captions) and the gate as they are now
+                    answer["panels"] = web.panels(key)[0]
+                    answer["gate_edit"] = web.gate_edit(key)
+                return answer
 
             return JSONResponse({"result": await threaded(run), "id": number})
         return handler

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from starlette.testclient import TestClient
@@ -70,6 +70,17 @@ class StandIn:
         if key in self.ungated:
             raise AssayKitError(f"{key}: no monocyte population found")
         return {"panels": [_panel("cells", "root"), _panel("monocytes", "cells")]}
+
+    AUTO: ClassVar[list[list[float]]] = [[123.456789012345, 1234.56789012345], [876.54321098765, 1111.11111111111],
+            [555.555555555555, 76543.2109876543], [123.456789012345, 1234.56789012345]]  # closed
+
+    def gate(self, key: str) -> dict[str, Any]:
+        if key in self.ungated:
+            raise AssayKitError(f"{key}: no monocyte population found")
+        entry = self.entries.get(key) or {}
+        if isinstance(entry.get("gate"), dict):
+            return {"vertices": entry["gate"]["vertices"], "source": "run.yaml"}
+        return {"vertices": self.AUTO, "source": "auto"}
 
     def transforms(self, key: str) -> tuple[Transform, Transform]:
         return Transform("linear", t=1000.0), Transform("log", t=100000.0, m=5.0)
@@ -395,3 +406,30 @@ def test_a_one_time_code_logs_in_once(review: StandIn) -> None:
     assert client.get(f"{ORIGIN}/?code={code}", follow_redirects=False).status_code == 403  # once only
     assert client.get(f"{ORIGIN}/?code={expired}", follow_redirects=False).status_code == 403
     assert client.get("/").status_code == 403
+
+
+def test_an_untouched_vertex_goes_back_in_its_exact_scale_values(review: StandIn) -> None:
+    # Dragging one vertex sends only that vertex's new position: the others go back as the scale
+    # values the server gave (never through display coordinates and pixels, which drift).
+    client = _client(review)
+    page = client.get("/tube/1").text
+    edit = json.loads(re.search(r'id="review-data">(.*?)</script>', page, re.S).group(1))["tube"]["gate_edit"]
+    assert edit["scale"] == StandIn.AUTO[:3] and edit["source"] == "auto"  # closed: each vertex once
+    tx, ty = review.transforms("A2")
+    assert edit["display"][2] == pytest.approx([float(tx.forward([555.555555555555])[0]),
+                                                float(ty.forward([76543.2109876543])[0])], rel=1e-12)
+    moved = [0.5, 0.75]
+    body = {"polygon": [{"scale": edit["scale"][0]}, moved, {"scale": edit["scale"][2]}], "reason": "debris"}
+    answer = _post(client, "/api/tube/1/change", body)
+    assert answer.status_code == 200, answer.text
+    sent = review.calls[-1][2]
+    assert sent[0] == StandIn.AUTO[0] and sent[2] == StandIn.AUTO[2]  # exactly, not approximately
+    assert sent[1] == pytest.approx([500.0, 100000 * 10 ** (5 * (0.75 - 1))], rel=1e-12)
+    doc = answer.json()["result"]
+    assert doc["gate_edit"]["scale"] == sent and doc["gate_edit"]["source"] == "run.yaml"  # the saved gate
+    assert [p["population"] for p in doc["panels"]] == ["cells", "monocytes"]  # the captions' counts, as now
+    assert "panels" not in _post(client, "/api/tube/1/preview", {"polygon": body["polygon"]}).json()["result"]
+    for bad in ({"scale": [1.0]}, {"scale": [1.0, float("1e13")]}, {"scale": [1, 2], "x": 1}, {"display": [0, 0]},
+                {"scale": [True, 1.0]}):
+        refused = _post(client, "/api/tube/1/preview", {"polygon": [bad, moved, moved]})
+        assert refused.status_code == 400, bad

@@ -156,6 +156,9 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: d.find_element(By.ID, "gate-canvas").get_attribute("data-vertices"))
         assert len(chrome.find_elements(By.CSS_SELECTOR, ".panel canvas")) == 3  # cells, singlets, monocytes
         before = _number(_text(chrome, "abc"))
+        page_data = json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))
+        gate_before = page_data["tube"]["gate_edit"]["scale"]  # the automatic gate, in scale values
+        caption = chrome.find_elements(By.CSS_SELECTOR, ".panel.editable figcaption")[0].text
         _drag_a_vertex(chrome)
         _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
         preview = _number(_text(chrome, "preview-abc"))
@@ -175,7 +178,14 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         doc = __import__("yaml").safe_load((run / "run.yaml").read_text())
         entry = next(iter(doc["gate_overrides"].values()))
         assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
-        assert len(entry["gate"]["vertices"]) >= 3
+        saved = entry["gate"]["vertices"]
+        assert len(saved) == len(gate_before)  # one vertex dragged: only it moved, the others exactly as they were
+        assert sum(s != b for s, b in zip(saved, gate_before, strict=True)) == 1
+        # the gate panel's caption counts the events in the saved gate (fewer: the polygon shrank)
+        count = re.match(r"\S+: ([\d,]+) ", caption).group(1)
+        shown = chrome.find_elements(By.CSS_SELECTOR, ".panel.editable figcaption")[0].text
+        assert re.match(r"\S+: ([\d,]+) ", shown).group(1) != count
+        assert _number(re.match(r"\S+: ([\d,]+) ", shown).group(1)) < _number(count)
 
         # the next tube by its key: draw a new polygon (preview), then exclude the tube instead
         body = chrome.find_element(By.TAG_NAME, "body")

@@ -374,12 +374,18 @@
     const holder = document.getElementById("panels");
     if (tube.figure_problem) holder.appendChild(el("p", {class: "problem", id: "figure-problem"}, tube.figure_problem));
     let gateCanvas = null, gatePanelData = null;
+    const figures = {};  // population -> {canvas, caption}
+    function caption(panel) {
+      return panel.population + ": " + fmt(panel.count) + " (" + fmt(panel.percent_of_parent, 1) + " % of " +
+        panel.parent + ")";
+    }
     for (const panel of tube.panels || []) {
       const figure = el("figure", {class: "panel"});
       const canvas = el("canvas", {width: "300", height: "280"});
       figure.appendChild(canvas);
-      figure.appendChild(el("figcaption", {}, panel.population + ": " + fmt(panel.count) + " (" +
-        fmt(panel.percent_of_parent, 1) + " % of " + panel.parent + ")"));
+      const text = el("figcaption", {}, caption(panel));
+      figure.appendChild(text);
+      figures[panel.population] = {canvas, caption: text};
       holder.appendChild(figure);
       if (panel.population === tube.gate_population) {
         gateCanvas = canvas; gatePanelData = panel;
@@ -420,14 +426,28 @@
     showTube(tube);
     showPatient(tube.restoration, tube.patient_row);
 
-    // The editable gate: the polygon in display coordinates of its panel.
-    const original = gatePanelData && gatePanelData.outlines && gatePanelData.outlines.length
-      ? gatePanelData.outlines[0].map((p) => [p[0], p[1]]) : [];
-    if (original.length > 1) {
-      const a = original[0], b = original[original.length - 1];
-      if (Math.abs(a[0] - b[0]) < 1e-6 && Math.abs(a[1] - b[1]) < 1e-6) original.pop();  // closed: each vertex once
+    // The editable gate: the polygon in display coordinates of its panel (where it is drawn) and,
+    // for each vertex the reviewer has not moved, its scale values as the server gave them: those
+    // go back exactly (a moved or new vertex goes as display coordinates, the server converts it).
+    const original = [], originalScale = [];
+    function setOriginal(edit) {
+      original.length = 0; originalScale.length = 0;
+      if (edit && edit.display && edit.scale && edit.display.length === edit.scale.length) {
+        edit.display.forEach((p, i) => { original.push([p[0], p[1]]); originalScale.push(edit.scale[i].slice()); });
+        return;
+      }
+      const outline = gatePanelData && gatePanelData.outlines && gatePanelData.outlines.length
+        ? gatePanelData.outlines[0].map((p) => [p[0], p[1]]) : [];
+      if (outline.length > 1) {
+        const a = outline[0], b = outline[outline.length - 1];
+        if (Math.abs(a[0] - b[0]) < 1e-6 && Math.abs(a[1] - b[1]) < 1e-6) outline.pop();  // closed: each vertex once
+      }
+      outline.forEach((p) => { original.push(p); originalScale.push(null); });
     }
+    setOriginal(tube.gate_edit);
     let polygon = original.map((p) => p.slice());
+    let scales = originalScale.map((v) => v && v.slice());  // null: moved or new (send display coordinates)
+    function sent() { return polygon.map((p, i) => (scales[i] ? {scale: scales[i]} : p)); }
     let drawing = null;  // the vertices of a polygon being drawn
     let dragging = -1;
     let view = null;
@@ -472,7 +492,7 @@
       previewTimer = setTimeout(async () => {
         const seq = ++previewSeq;
         try {
-          const doc = await post(BASE + "api/tube/" + tube.id + "/preview", {polygon});
+          const doc = await post(BASE + "api/tube/" + tube.id + "/preview", {polygon: sent()});
           if (seq !== previewSeq) return;
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
@@ -487,7 +507,8 @@
         if (drawing) {
           const first = drawing.length ? view.toPx(drawing[0][0], drawing[0][1]) : null;
           if (first && drawing.length >= 3 && Math.hypot(first[0] - px[0], first[1] - px[1]) < 10) {
-            polygon = drawing; drawing = null; edited = true; redraw(); preview(); return;
+            polygon = drawing; scales = drawing.map(() => null); drawing = null; edited = true; redraw(); preview();
+            return;
           }
           drawing.push(view.fromPx(px[0], px[1])); redraw(); return;
         }
@@ -498,6 +519,7 @@
         if (dragging < 0) return;
         const px = pointer(event);
         polygon[dragging] = view.fromPx(px[0], px[1]);
+        scales[dragging] = null;  // this vertex only: the others keep their exact scale values
         edited = true;
         redraw();
       });
@@ -505,7 +527,9 @@
       gateCanvas.addEventListener("pointerup", release);
       gateCanvas.addEventListener("pointercancel", release);
       gateCanvas.addEventListener("dblclick", () => {
-        if (drawing && drawing.length >= 3) { polygon = drawing; drawing = null; edited = true; redraw(); preview(); }
+        if (drawing && drawing.length >= 3) {
+          polygon = drawing; scales = drawing.map(() => null); drawing = null; edited = true; redraw(); preview();
+        }
       });
       redraw();
     }
@@ -513,7 +537,8 @@
       drawing = []; say("click each vertex; double-click or click the first vertex to close; Esc cancels"); redraw();
     });
     document.getElementById("reset").addEventListener("click", () => {
-      polygon = original.map((p) => p.slice()); drawing = null; edited = false; redraw();
+      polygon = original.map((p) => p.slice()); scales = originalScale.map((v) => v && v.slice());
+      drawing = null; edited = false; redraw();
       document.getElementById("preview-abc").textContent = "-";
       document.getElementById("preview-verdict").textContent = "";
     });
@@ -524,7 +549,21 @@
         Object.assign(tube, doc.result.tube);
         showTube(tube);
         showPatient(doc.result.restoration, doc.result.patient);
-        if (action === "change") { original.length = 0; polygon.forEach((p) => original.push(p.slice())); edited = false; redraw(); }
+        for (const panel of doc.result.panels || []) {  // the steps as they are now: counts in the captions
+          const figure = figures[panel.population];
+          if (!figure) continue;
+          figure.caption.textContent = caption(panel);
+          if (panel.population === tube.gate_population) gatePanelData = panel;
+          else drawPanel(figure.canvas, panel, {axes: true});
+        }
+        if (action === "change" || !edited) {  // the gate as saved, its scale values as the server has them
+          if (doc.result.gate_edit) setOriginal(doc.result.gate_edit);
+          else if (action === "change") { original.length = 0; originalScale.length = 0;
+            polygon.forEach((p) => { original.push(p.slice()); originalScale.push(null); }); }
+          polygon = original.map((p) => p.slice()); scales = originalScale.map((v) => v && v.slice());
+          edited = false;
+        }
+        redraw();
         say(done);
       } catch (error) {
         if (error.code === "hand_written" && !body.confirm &&
@@ -542,7 +581,7 @@
     document.getElementById("save").addEventListener("click", () => {
       if (!edited) { say("change the gate first (drag a vertex or draw a polygon)", true); return; }
       const text = reason();
-      if (text) act("change", {polygon, reason: text}, "gate saved to run.yaml and recorded in the audit trail");
+      if (text) act("change", {polygon: sent(), reason: text}, "gate saved to run.yaml and recorded in the audit trail");
     });
     document.getElementById("exclude").addEventListener("click", () => {
       const text = reason();
