@@ -6,9 +6,11 @@ closed (audit entry "close", the run folder's lock released)."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from ..errors import AssayKitError
 
 HOST = "127.0.0.1"
+OPENING_NOTICE_SECONDS = 1.0  # an open that takes longer says it is opening
 REVIEWER_ENV = "ASSAYKIT_REVIEWER"
 
 
@@ -83,12 +86,20 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
 
     sock = listening_socket(port)
     bound = sock.getsockname()[1]
-    announce(f"opening the review of {out_dir} (every tube is measured once) ...")
+    # "opening ..." only once the wait is real (every tube measured): a review refused at once
+    # (another review holds the run, no such folder) says only why, never "opening" first.
+    importlib.import_module("assaykit.scoring.pipeline")  # not counted in the wait
+    notice = threading.Timer(OPENING_NOTICE_SECONDS, announce,
+                             args=(f"opening the review of {out_dir} (every tube is measured once) ...",))
+    notice.daemon = True
+    notice.start()
     try:
         review = open_review(Path(out_dir), reviewer=reviewer_name(reviewer))
     except BaseException:
         sock.close()
         raise
+    finally:
+        notice.cancel()
     opener: _Launcher | None = None
     try:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

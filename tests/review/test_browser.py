@@ -133,6 +133,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     try:
         busy = _run(["review", str(out), "--no-browser", "--reviewer", "C"])  # one review per run folder
         assert busy.returncode == 2 and len(busy.stderr.strip().splitlines()) == 1, busy.stderr
+        assert busy.stdout == ""  # refused at once: no "opening ..." before the refusal
         assert str(server.process.pid) in busy.stderr
 
         # the plate: a thumbnail per blood tube, with its verdict and AB/C

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -152,3 +153,26 @@ def test_listening_is_on_loopback_only_and_the_name_rule(monkeypatch: pytest.Mon
     assert reviewer_name(None) is None and reviewer_name("   ") is None
     monkeypatch.setenv("ASSAYKIT_REVIEWER", " F ")
     assert reviewer_name(None) == "F" and reviewer_name("G") == "G"
+
+
+def test_opening_is_said_only_when_the_open_takes_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second review of a run is refused at once: the user sees the refusal, not "opening ..."
+    # then the refusal; an open that measures every tube (slow) says it is opening.
+    import time as clock
+
+    import assaykit.review
+    from assaykit.review import ReviewBusy
+    from assaykit.review.server import OPENING_NOTICE_SECONDS, serve
+
+    def refused(wait: float) -> Any:
+        def open_review(out_dir: Path, **_: Any) -> None:
+            clock.sleep(wait)
+            raise ReviewBusy("another review of this run is open (pid 1); close it first", out_dir)
+        return open_review
+
+    for wait, said in ((0.0, 0), (OPENING_NOTICE_SECONDS + 0.5, 1)):
+        lines: list[str] = []
+        monkeypatch.setattr(assaykit.review, "open_review", refused(wait))
+        with pytest.raises(ReviewBusy):
+            serve(tmp_path, reviewer="A", open_browser=False, announce=lines.append)
+        assert len(lines) == said and all(line.startswith("opening the review of") for line in lines), lines
