@@ -93,6 +93,7 @@ class _Guard:
         self.base = base
         self.codes: dict[str, tuple[float, Callable[[], None] | None]] = {}
         self.codes_lock = threading.Lock()
+        self.web: ReviewWeb | None = None
 
     def one_time_code(self, *, seconds: float = CODE_SECONDS, used: Callable[[], None] | None = None) -> str:
         """A code that logs a browser in once (``/?code=CODE``), within ``seconds`` of now; ``used``
@@ -350,6 +351,44 @@ class ReviewWeb:
                 raise WebError(409, printable(str(error)),
                                "hand_written" if isinstance(error, HandWrittenError) else "refused") from None
 
+    def reload_if_stale(self) -> bool:
+        """Open the review again when run.yaml changed on disk since the review read it (edited by
+        hand while the review was open: the review refuses to write over it), so that loading the
+        page again really reads it again: the review closed (audit "close"), opened anew (audit
+        "open", every tube measured) with the same reviewer. True when it was reopened; WebError
+        409 when it cannot be (the review then stays closed: restart ``assaykit review``)."""
+        from .._io.read import read_input
+        from .runyaml import RunYamlError, sha256
+
+        review = self.review
+        read = getattr(getattr(review, "_state", None), "yaml_sha256", None)  # what the review read
+        if read is None:
+            return False
+        with self.lock:
+            if self.review is not review:
+                return False  # reopened by another request meanwhile
+            path = review.run_yaml
+            try:
+                data = read_input(path, RunYamlError, "run.yaml", 1 << 20) if path.exists() else b""
+            except AssayKitError:
+                return False  # the change itself says what is wrong with it
+            if sha256(data) == read:
+                return False
+            from . import open_review
+
+            name = review.reviewer
+            review.close()
+            try:
+                self.review = open_review(review.out_dir, reviewer=name or None)
+            except AssayKitError as error:
+                raise WebError(409, printable(f"run.yaml changed on disk and the review could not read it again "
+                                              f"({error}); restart assaykit review")) from None
+            if name and not self.review.reviewer:
+                self.review.reviewer = name
+            self.accepted.clear()
+            self._thumbnails = None
+            return True
+
     def thumbnails(self) -> dict[str, Any]:
         """The gate panel of each tube as ``score`` drew it (figure_data.json), by file name."""
         if self._thumbnails is None:
@@ -477,8 +516,9 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         The secret path the app lives under (``/<secret>/``; default a random one): the address a
         login lands on, and the only path the token's cookie is sent to.
 
-    Returns the app (ASGI); its ``base`` is the path the app lives under and its
-    ``one_time_code()`` makes a code for ``/?code=CODE`` (a login that works once).
+    Returns the app (ASGI); its ``base`` is the path the app lives under, its
+    ``one_time_code()`` makes a code for ``/?code=CODE`` (a login that works once) and its
+    ``web.review`` is the review open now (a new one after run.yaml changed on disk: close that one).
     """
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -536,8 +576,9 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
 
     def state() -> dict[str, Any]:
         """What every page starts from: the plate, the reviewer, the signatures."""
-        return {"tubes": web.plate(), "reviewer": plain(review.reviewer or None),
-                "signatures": plain(web.call("signatures")), "run": plain(review.out_dir.name), "csrf": csrf,
+        web.reload_if_stale()
+        return {"tubes": web.plate(), "reviewer": plain(web.review.reviewer or None),
+                "signatures": plain(web.call("signatures")), "run": plain(web.review.out_dir.name), "csrf": csrf,
                 "base": base}
 
     @endpoint(html=True)
@@ -556,7 +597,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
                                     "patient_row": now["patient"], "panels": panels, "figure_problem": problem,
-                                    "gate_population": plain(review.readout_population),
+                                    "gate_population": plain(web.review.readout_population),
                                     "gate_edit": web.gate_edit(key) if panels else None}}
 
         doc = await threaded(build)
@@ -613,6 +654,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise WebError(400, "a reviewer's name is required")
         with web.lock:
+            review = web.review
             if review.reviewer:
                 raise WebError(409, "the reviewer's name is already set")
             review.reviewer = " ".join(name.split())
@@ -640,4 +682,6 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
     inner = Starlette(routes=routes)
     inner.router.redirect_slashes = False  # no redirect built from a request's path
     allowed = hosts if hosts is not None else (f"127.0.0.1:{port}", f"localhost:{port}")
-    return _Guard(inner, token=token, csrf=csrf, port=port, hosts=allowed, base=base)
+    guard = _Guard(inner, token=token, csrf=csrf, port=port, hosts=allowed, base=base)
+    guard.web = web  # the review open now (web.review: reopened when run.yaml changed on disk)
+    return guard

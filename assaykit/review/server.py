@@ -101,6 +101,7 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
     finally:
         notice.cancel()
     opener: _Launcher | None = None
+    app: Any = None
     try:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         app = create_app(review, token=token, csrf=csrf, port=bound)
@@ -118,6 +119,8 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
         if opener is not None:
             opener.remove()
         review.close()
+        if app is not None and app.web is not None:
+            app.web.review.close()  # reopened when run.yaml changed on disk (twice is harmless)
     announce("review closed")
 
 

@@ -176,3 +176,41 @@ def test_opening_is_said_only_when_the_open_takes_time(tmp_path: Path, monkeypat
         with pytest.raises(ReviewBusy):
             serve(tmp_path, reviewer="A", open_browser=False, announce=lines.append)
         assert len(lines) == said and all(line.startswith("opening the review of") for line in lines), lines
+
+
+def test_loading_the_page_again_reads_a_run_yaml_changed_on_disk(scored_run: tuple[Path, Path]) -> None:
+    # run.yaml edited by hand while the review is open: the review refuses to write over it, and
+    # loading the page again really reads it again (the review reopened), as the refusal says.
+    from starlette.testclient import TestClient
+
+    from assaykit.review import open_review
+    from assaykit.review.app import create_app
+
+    run, out = scored_run
+    first = open_review(out, reviewer="A")
+    token, csrf, port = "t" * 43, "c" * 43, 8765
+    app = create_app(first, token=token, csrf=csrf, port=port)
+    origin = f"http://127.0.0.1:{port}"
+    headers = {"origin": origin, "x-csrf-token": csrf, "content-type": "application/json"}
+    try:
+        client = TestClient(app, base_url=origin + app.base)
+        client.get(f"{origin}/?token={token}", follow_redirects=False)
+        with (run / "run.yaml").open("a") as handle:
+            handle.write("# a note the lab added by hand\n")
+        refused = client.post("api/tube/0/exclude", content=json.dumps({"reason": "clotted"}), headers=headers)
+        assert refused.status_code == 409 and "changed on disk" in refused.json()["error"]
+        assert client.get("").status_code == 200  # the page loaded again: run.yaml read again
+        assert app.web.review is not first and first._lock is None  # the first review closed
+        done = client.post("api/tube/0/exclude", content=json.dumps({"reason": "clotted"}), headers=headers)
+        assert done.status_code == 200, done.text
+        assert done.json()["result"]["tube"]["status"] == "excluded"
+        assert "# a note the lab added by hand" in (run / "run.yaml").read_text()
+        assert client.get("").status_code == 200 and app.web.review is not first  # not reopened again
+        reopened = app.web.review
+        assert client.get("tube/1").status_code == 200 and app.web.review is reopened
+    finally:
+        app.web.review.close()
+        first.close()
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in audit] == ["open", "close", "open", "exclude", "close"]
+    assert audit[2]["reviewer"] == "A" and audit[3]["reviewer"] == "A"
