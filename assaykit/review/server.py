@@ -84,6 +84,13 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
     from . import open_review
     from .app import create_app
 
+    name = reviewer_name(reviewer)
+    if name is not None:  # the library's rule for the name each change records, before anything opens
+        from types import SimpleNamespace
+
+        from .session import Review
+
+        Review._need_name(SimpleNamespace(reviewer=name, out_dir=Path(out_dir)))  # type: ignore[arg-type]
     sock = listening_socket(port)
     bound = sock.getsockname()[1]
     # "opening ..." only once the wait is real (every tube measured): a review refused at once
@@ -94,7 +101,7 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
     notice.daemon = True
     notice.start()
     try:
-        review = open_review(Path(out_dir), reviewer=reviewer_name(reviewer))
+        review = open_review(Path(out_dir), reviewer=name)
     except BaseException:
         sock.close()
         raise

@@ -145,6 +145,16 @@ def test_a_port_in_use_is_one_line_and_exit_2(scored_run: tuple[Path, Path]) -> 
     assert not (out / "audit.jsonl").exists()  # nothing was opened
 
 
+def test_a_reviewer_name_that_cannot_be_recorded_is_refused_before_anything_opens(
+        scored_run: tuple[Path, Path]) -> None:
+    _, out = scored_run
+    for option, env in ((["--reviewer", "Eve\u202egnp.exe"], {}), ([], {"ASSAYKIT_REVIEWER": "Al\u200bice"})):
+        done = subprocess.run([*ASSAYKIT, "review", str(out), "--no-browser", *option], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, **env})
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "name" in done.stderr, done.stderr
+        assert not (out / "audit.jsonl").exists()  # nothing was opened
+
+
 def test_listening_is_on_loopback_only_and_the_name_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     with listening_socket(None) as sock:
         assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
