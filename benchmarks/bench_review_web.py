@@ -48,8 +48,9 @@ def main() -> None:
         score_run(run, out=out, jobs=2, ledger="none")
         review = open_review(out, reviewer="bench")
         try:
-            client = TestClient(create_app(review, token=token, csrf=csrf, port=1), base_url="http://127.0.0.1:1")
-            client.get(f"/?token={token}", follow_redirects=False)
+            app = create_app(review, token=token, csrf=csrf, port=1)
+            client = TestClient(app, base_url="http://127.0.0.1:1" + app.base)  # the app's secret path
+            client.get(f"http://127.0.0.1:1/?token={token}", follow_redirects=False)
             plate, page = [], []
             for _ in range(3):
                 start = time.perf_counter()

@@ -133,11 +133,13 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     try:
         busy = _run(["review", str(out), "--no-browser", "--reviewer", "C"])  # one review per run folder
         assert busy.returncode == 2 and len(busy.stderr.strip().splitlines()) == 1, busy.stderr
+        assert busy.stdout == ""  # refused at once: no "opening ..." before the refusal
         assert str(server.process.pid) in busy.stderr
 
         # the plate: a thumbnail per blood tube, with its verdict and AB/C
         chrome.get(server.url)
-        assert chrome.current_url == server.origin + "/"  # the token moved to the cookie
+        home = chrome.current_url  # the token moved to the cookie; the app lives under a secret path
+        assert re.fullmatch(re.escape(server.origin) + r"/[A-Za-z0-9_-]{24}/", home)
         cards = _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
         samples = (out / "samples.csv").read_text().splitlines()
         assert len(cards) == len([s for s in samples[1:] if ",sample," in s])
@@ -155,6 +157,9 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: d.find_element(By.ID, "gate-canvas").get_attribute("data-vertices"))
         assert len(chrome.find_elements(By.CSS_SELECTOR, ".panel canvas")) == 3  # cells, singlets, monocytes
         before = _number(_text(chrome, "abc"))
+        page_data = json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))
+        gate_before = page_data["tube"]["gate_edit"]["scale"]  # the automatic gate, in scale values
+        caption = chrome.find_elements(By.CSS_SELECTOR, ".panel.editable figcaption")[0].text
         _drag_a_vertex(chrome)
         _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
         preview = _number(_text(chrome, "preview-abc"))
@@ -174,7 +179,14 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         doc = __import__("yaml").safe_load((run / "run.yaml").read_text())
         entry = next(iter(doc["gate_overrides"].values()))
         assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
-        assert len(entry["gate"]["vertices"]) >= 3
+        saved = entry["gate"]["vertices"]
+        assert len(saved) == len(gate_before)  # one vertex dragged: only it moved, the others exactly as they were
+        assert sum(s != b for s, b in zip(saved, gate_before, strict=True)) == 1
+        # the gate panel's caption counts the events in the saved gate (fewer: the polygon shrank)
+        count = re.match(r"\S+: ([\d,]+) ", caption).group(1)
+        shown = chrome.find_elements(By.CSS_SELECTOR, ".panel.editable figcaption")[0].text
+        assert re.match(r"\S+: ([\d,]+) ", shown).group(1) != count
+        assert _number(re.match(r"\S+: ([\d,]+) ", shown).group(1)) < _number(count)
 
         # the next tube by its key: draw a new polygon (preview), then exclude the tube instead
         body = chrome.find_element(By.TAG_NAME, "body")
@@ -264,6 +276,7 @@ def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run:
     server = Served(out)  # neither --reviewer nor ASSAYKIT_REVIEWER
     try:
         chrome.get(server.url)
+        home = chrome.current_url
         _wait(chrome, lambda d: d.find_element(By.ID, "reviewer-form").is_displayed())
         chrome.find_element(By.TAG_NAME, "body").send_keys("a")  # no name: nothing is done
         _wait(chrome, lambda d: "name" in _text(d, "message"))
@@ -277,13 +290,13 @@ def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run:
         _wait(chrome, lambda d: "reviewed by N. Ame" in _text(d, "signature-list"), 180)
 
         # a change after the signature: a new version; the signature is kept, superseded
-        chrome.get(server.origin + "/tube/0")
+        chrome.get(home + "tube/0")
         _drag_a_vertex(chrome)
         _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
         chrome.find_element(By.ID, "reason").send_keys("granulocytes in the gate")
         chrome.find_element(By.ID, "save").click()
         _wait(chrome, lambda d: _text(d, "gate-status") == "changed")
-        chrome.get(server.origin + "/")
+        chrome.get(home)
         item = _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, "#signature-list li.superseded"))
         assert "N. Ame" in item.text and "superseded (kept in versions/1)" in item.text
     finally:
@@ -313,17 +326,18 @@ def test_hostile_names_are_text_in_the_browser(tmp_path: Path, chrome: Any) -> N
     server = Served(out, "--reviewer", "</script><b>A</b>")
     try:
         chrome.get(server.url)
+        home = chrome.current_url
         card = _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card .who"))
         assert HOSTILE in card.text
         assert _text(chrome, "reviewer-name") == "</script><b>A</b>"
-        chrome.get(server.origin + "/tube/0")
+        chrome.get(home + "tube/0")
         _wait(chrome, lambda d: HOSTILE in _text(d, "tube-title"))
         chrome.find_element(By.ID, "reason").send_keys(f"clotted {HOSTILE}")
         chrome.find_element(By.ID, "exclude").click()
         _wait(chrome, lambda d: _text(d, "gate-status") == "excluded")
         assert HOSTILE in _text(chrome, "patient-name")
         assert chrome.title != "pwned" and not chrome.find_elements(By.CSS_SELECTOR, "main img, main b")
-        chrome.get(server.origin + "/")
+        chrome.get(home)
         _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
         assert chrome.title != "pwned" and not chrome.find_elements(By.CSS_SELECTOR, "main img, header b")
     finally:
@@ -331,3 +345,34 @@ def test_hostile_names_are_text_in_the_browser(tmp_path: Path, chrome: Any) -> N
     assert code == 0, err
     entry = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()][-2]
     assert entry["action"] == "exclude" and entry["reason"] == f"clotted {HOSTILE}"
+
+
+def test_the_browser_opens_the_review_from_the_launcher_page(scored_run: tuple[Path, Path], chrome: Any,
+                                                              tmp_path: Path) -> None:
+    # `assaykit review` without --no-browser gives the browser a private page (no token on its
+    # command line); Chromium follows it into the review, and the page's code works once.
+    from selenium.webdriver.common.by import By
+
+    _, out = scored_run
+    record = tmp_path / "browser-argv.json"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"import json, sys\nopen({str(record)!r}, 'w').write(json.dumps(sys.argv))\n")
+    env = {**os.environ, "BROWSER": f"{sys.executable} {browser} %s", "ASSAYKIT_REVIEWER": "A",
+           "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([*ASSAYKIT, "review", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (record.exists() and record.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        launcher = json.loads(record.read_text())[-1]
+        assert launcher.startswith("file:///") and "token" not in launcher
+        chrome.get(launcher)
+        _wait(chrome, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]{24}/", chrome.current_url)
+        assert _text(chrome, "reviewer-name") == "A"
+        assert not Path(launcher.removeprefix("file://")).exists()  # used once, then gone
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0

@@ -7,6 +7,7 @@
 (function () {
   const DATA = JSON.parse(document.getElementById("review-data").textContent || "{}");
   const CSRF = DATA.csrf || "";
+  const BASE = DATA.base || "./";  // the app's secret path (/<secret>/): every address below it
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const SUPER = {"0": "\u2070", "1": "\u00b9", "2": "\u00b2", "3": "\u00b3", "4": "\u2074", "5": "\u2075",
                  "6": "\u2076", "7": "\u2077", "8": "\u2078", "9": "\u2079", "-": "\u207b"};
@@ -209,7 +210,7 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
-        const doc = await post("/api/reviewer", {name: document.getElementById("reviewer-input").value});
+        const doc = await post(BASE + "api/reviewer", {name: document.getElementById("reviewer-input").value});
         DATA.reviewer = doc.reviewer;
         name.textContent = doc.reviewer;
         box.hidden = false; form.hidden = true;
@@ -245,7 +246,7 @@
       [...values].filter((v) => v).sort().forEach((v) => select.appendChild(el("option", {value: v}, v)));
     }
     tubes.forEach((tube, index) => {
-      const card = el("a", {class: "card", href: "/tube/" + tube.id, "data-id": String(tube.id), tabindex: "-1"});
+      const card = el("a", {class: "card", href: BASE + "tube/" + tube.id, "data-id": String(tube.id), tabindex: "-1"});
       const canvas = el("canvas", {width: "180", height: "160", "aria-hidden": "true"});
       card.appendChild(canvas);
       const head = el("div", {class: "line"});
@@ -303,7 +304,7 @@
     async function accept(entry) {
       if (needReviewer()) return;
       try {
-        const doc = await post("/api/tube/" + entry.tube.id + "/accept", {});
+        const doc = await post(BASE + "api/tube/" + entry.tube.id + "/accept", {});
         Object.assign(entry.tube, doc.result.tube);
         entry.card.querySelector(".status").textContent = statusText(entry.tube) || "accepted";
         say("accepted the automatic gate of " + (entry.tube.well || entry.tube.file));
@@ -349,7 +350,7 @@
       const name = document.getElementById("sign-name").value;
       say("signing (the run is re-scored) ...");
       try {
-        const doc = await post("/api/sign", {meaning, name});
+        const doc = await post(BASE + "api/sign", {meaning, name});
         show(doc.signatures);
         say("signed " + meaning + " by " + name);
       } catch (error) { say(error.message, true); }
@@ -363,8 +364,8 @@
     const index = tubes.findIndex((t) => t.id === tube.id);
     const prev = tubes[index - 1], next = tubes[index + 1];
     const prevLink = document.getElementById("prev"), nextLink = document.getElementById("next");
-    if (prev) prevLink.href = "/tube/" + prev.id; else prevLink.hidden = true;
-    if (next) nextLink.href = "/tube/" + next.id; else nextLink.hidden = true;
+    if (prev) prevLink.href = BASE + "tube/" + prev.id; else prevLink.hidden = true;
+    if (next) nextLink.href = BASE + "tube/" + next.id; else nextLink.hidden = true;
     document.getElementById("tube-title").textContent =
       [tube.well, tube.file, tube.patient, tube.timepoint, tube.condition].filter((v) => v).join(" \u00b7 ");
     document.getElementById("gate-name").textContent = tube.gate_population || "";
@@ -373,12 +374,18 @@
     const holder = document.getElementById("panels");
     if (tube.figure_problem) holder.appendChild(el("p", {class: "problem", id: "figure-problem"}, tube.figure_problem));
     let gateCanvas = null, gatePanelData = null;
+    const figures = {};  // population -> {canvas, caption}
+    function caption(panel) {
+      return panel.population + ": " + fmt(panel.count) + " (" + fmt(panel.percent_of_parent, 1) + " % of " +
+        panel.parent + ")";
+    }
     for (const panel of tube.panels || []) {
       const figure = el("figure", {class: "panel"});
       const canvas = el("canvas", {width: "300", height: "280"});
       figure.appendChild(canvas);
-      figure.appendChild(el("figcaption", {}, panel.population + ": " + fmt(panel.count) + " (" +
-        fmt(panel.percent_of_parent, 1) + " % of " + panel.parent + ")"));
+      const text = el("figcaption", {}, caption(panel));
+      figure.appendChild(text);
+      figures[panel.population] = {canvas, caption: text};
       holder.appendChild(figure);
       if (panel.population === tube.gate_population) {
         gateCanvas = canvas; gatePanelData = panel;
@@ -419,14 +426,28 @@
     showTube(tube);
     showPatient(tube.restoration, tube.patient_row);
 
-    // The editable gate: the polygon in display coordinates of its panel.
-    const original = gatePanelData && gatePanelData.outlines && gatePanelData.outlines.length
-      ? gatePanelData.outlines[0].map((p) => [p[0], p[1]]) : [];
-    if (original.length > 1) {
-      const a = original[0], b = original[original.length - 1];
-      if (Math.abs(a[0] - b[0]) < 1e-6 && Math.abs(a[1] - b[1]) < 1e-6) original.pop();  // closed: each vertex once
+    // The editable gate: the polygon in display coordinates of its panel (where it is drawn) and,
+    // for each vertex the reviewer has not moved, its scale values as the server gave them: those
+    // go back exactly (a moved or new vertex goes as display coordinates, the server converts it).
+    const original = [], originalScale = [];
+    function setOriginal(edit) {
+      original.length = 0; originalScale.length = 0;
+      if (edit && edit.display && edit.scale && edit.display.length === edit.scale.length) {
+        edit.display.forEach((p, i) => { original.push([p[0], p[1]]); originalScale.push(edit.scale[i].slice()); });
+        return;
+      }
+      const outline = gatePanelData && gatePanelData.outlines && gatePanelData.outlines.length
+        ? gatePanelData.outlines[0].map((p) => [p[0], p[1]]) : [];
+      if (outline.length > 1) {
+        const a = outline[0], b = outline[outline.length - 1];
+        if (Math.abs(a[0] - b[0]) < 1e-6 && Math.abs(a[1] - b[1]) < 1e-6) outline.pop();  // closed: each vertex once
+      }
+      outline.forEach((p) => { original.push(p); originalScale.push(null); });
     }
+    setOriginal(tube.gate_edit);
     let polygon = original.map((p) => p.slice());
+    let scales = originalScale.map((v) => v && v.slice());  // null: moved or new (send display coordinates)
+    function sent() { return polygon.map((p, i) => (scales[i] ? {scale: scales[i]} : p)); }
     let drawing = null;  // the vertices of a polygon being drawn
     let dragging = -1;
     let view = null;
@@ -471,7 +492,7 @@
       previewTimer = setTimeout(async () => {
         const seq = ++previewSeq;
         try {
-          const doc = await post("/api/tube/" + tube.id + "/preview", {polygon});
+          const doc = await post(BASE + "api/tube/" + tube.id + "/preview", {polygon: sent()});
           if (seq !== previewSeq) return;
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
@@ -486,7 +507,8 @@
         if (drawing) {
           const first = drawing.length ? view.toPx(drawing[0][0], drawing[0][1]) : null;
           if (first && drawing.length >= 3 && Math.hypot(first[0] - px[0], first[1] - px[1]) < 10) {
-            polygon = drawing; drawing = null; edited = true; redraw(); preview(); return;
+            polygon = drawing; scales = drawing.map(() => null); drawing = null; edited = true; redraw(); preview();
+            return;
           }
           drawing.push(view.fromPx(px[0], px[1])); redraw(); return;
         }
@@ -497,6 +519,7 @@
         if (dragging < 0) return;
         const px = pointer(event);
         polygon[dragging] = view.fromPx(px[0], px[1]);
+        scales[dragging] = null;  // this vertex only: the others keep their exact scale values
         edited = true;
         redraw();
       });
@@ -504,7 +527,9 @@
       gateCanvas.addEventListener("pointerup", release);
       gateCanvas.addEventListener("pointercancel", release);
       gateCanvas.addEventListener("dblclick", () => {
-        if (drawing && drawing.length >= 3) { polygon = drawing; drawing = null; edited = true; redraw(); preview(); }
+        if (drawing && drawing.length >= 3) {
+          polygon = drawing; scales = drawing.map(() => null); drawing = null; edited = true; redraw(); preview();
+        }
       });
       redraw();
     }
@@ -512,18 +537,33 @@
       drawing = []; say("click each vertex; double-click or click the first vertex to close; Esc cancels"); redraw();
     });
     document.getElementById("reset").addEventListener("click", () => {
-      polygon = original.map((p) => p.slice()); drawing = null; edited = false; redraw();
+      polygon = original.map((p) => p.slice()); scales = originalScale.map((v) => v && v.slice());
+      drawing = null; edited = false; redraw();
       document.getElementById("preview-abc").textContent = "-";
       document.getElementById("preview-verdict").textContent = "";
     });
     async function act(action, body, done) {
       if (needReviewer()) return;
       try {
-        const doc = await post("/api/tube/" + tube.id + "/" + action, body);
+        const doc = await post(BASE + "api/tube/" + tube.id + "/" + action, body);
         Object.assign(tube, doc.result.tube);
         showTube(tube);
         showPatient(doc.result.restoration, doc.result.patient);
-        if (action === "change") { original.length = 0; polygon.forEach((p) => original.push(p.slice())); edited = false; redraw(); }
+        for (const panel of doc.result.panels || []) {  // the steps as they are now: counts in the captions
+          const figure = figures[panel.population];
+          if (!figure) continue;
+          figure.caption.textContent = caption(panel);
+          if (panel.population === tube.gate_population) gatePanelData = panel;
+          else drawPanel(figure.canvas, panel, {axes: true});
+        }
+        if (action === "change" || !edited) {  // the gate as saved, its scale values as the server has them
+          if (doc.result.gate_edit) setOriginal(doc.result.gate_edit);
+          else if (action === "change") { original.length = 0; originalScale.length = 0;
+            polygon.forEach((p) => { original.push(p.slice()); originalScale.push(null); }); }
+          polygon = original.map((p) => p.slice()); scales = originalScale.map((v) => v && v.slice());
+          edited = false;
+        }
+        redraw();
         say(done);
       } catch (error) {
         if (error.code === "hand_written" && !body.confirm &&
@@ -541,7 +581,7 @@
     document.getElementById("save").addEventListener("click", () => {
       if (!edited) { say("change the gate first (drag a vertex or draw a polygon)", true); return; }
       const text = reason();
-      if (text) act("change", {polygon, reason: text}, "gate saved to run.yaml and recorded in the audit trail");
+      if (text) act("change", {polygon: sent(), reason: text}, "gate saved to run.yaml and recorded in the audit trail");
     });
     document.getElementById("exclude").addEventListener("click", () => {
       const text = reason();
@@ -552,9 +592,9 @@
     document.addEventListener("keydown", (event) => {
       if (event.target.closest("input, select, textarea, form")) return;
       if (event.key === "Escape" && drawing) { drawing = null; redraw(); say(""); return; }
-      if (event.key === "Escape") window.location.href = "/";
-      else if ((event.key === "j" || event.key === "ArrowRight") && next) window.location.href = "/tube/" + next.id;
-      else if ((event.key === "k" || event.key === "ArrowLeft") && prev) window.location.href = "/tube/" + prev.id;
+      if (event.key === "Escape") window.location.href = BASE;
+      else if ((event.key === "j" || event.key === "ArrowRight") && next) window.location.href = BASE + "tube/" + next.id;
+      else if ((event.key === "k" || event.key === "ArrowLeft") && prev) window.location.href = BASE + "tube/" + prev.id;
       else if (event.key === "a") { event.preventDefault(); document.getElementById("accept").click(); }
     });
   }
