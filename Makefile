@@ -33,6 +33,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_gate.py  # the tube budget is on one core
 	$(BIN)/python benchmarks/bench_score.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_review_web.py
 
 # the gates' non-regression reference (tests/data/fit_reference.json) from this tree: run it in the
 # commit that changes the gate on purpose (the accuracy tests against the simulator's truth still hold it)

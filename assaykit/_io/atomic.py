@@ -388,6 +388,8 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     foreign, changed, folders = [], [], []
     for p in entries:
         rel = p.relative_to(folder).as_posix()
+        if carried(rel) and not p.is_symlink():
+            continue  # the review's records: carried into the replacement (never deleted)
         if p.is_symlink() and rel in listed:  # a link in place of a file assaykit wrote: changed, named so
             changed.append((rel, not_regular(p, "it", links=False) or "it is a symbolic link"))
         elif p.is_symlink():
@@ -424,7 +426,45 @@ def _not_ours(folder: Path, error: type[AssayKitError] = AssayKitError, kind: st
     return ""
 
 
-OUTPUT_FOLDERS = frozenset({"gates", "patients", "figures"})
+CARRIED_FILES = ("audit.jsonl", "signatures.json")
+CARRIED_FOLDERS = ("versions",)
+"""What ``assaykit review`` keeps in a run's output folder across re-scores (docs/review.md):
+the audit trail (append-only, checked by its hash chain), the signatures, and the signed
+versions kept after a change. Carried into every replacement of the folder, never listed in
+its manifest's ``files`` (``assaykit verify`` checks them by their own rules)."""
+
+
+def carried(rel: str) -> bool:
+    """Whether the output folder's file or folder ``rel`` (relative path, '/') is one a
+    replacement carries over (:data:`CARRIED_FILES`, anything under :data:`CARRIED_FOLDERS`).
+
+    Parameters
+    ----------
+    rel : str
+        A path relative to the output folder.
+    """
+    return rel in CARRIED_FILES or rel.split("/", 1)[0] in CARRIED_FOLDERS
+
+
+def _carry_over(old: Path, new: Path) -> set[str]:
+    """Copy the carried files (:func:`carried`) of the output folder ``old`` into ``new``
+    (replacing those there); the relative paths copied."""
+    import shutil
+
+    copied: set[str] = set()
+    if not old.is_dir():
+        return copied
+    for path in _entries(old, AssayKitError):
+        rel = path.relative_to(old).as_posix()
+        if carried(rel) and path.is_file() and not path.is_symlink():
+            place = new / rel
+            place.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, place)
+            copied.add(rel)
+    return copied
+
+
+OUTPUT_FOLDERS = frozenset({"gates", "patients", "figures", *CARRIED_FOLDERS})
 """The folders an assaykit output folder may hold empty; any other folder in one (empty or
 holding no file assaykit wrote) is a user's and refuses a replacement, as a user's file does."""
 
@@ -546,10 +586,11 @@ def output_unit(out_dir: str | os.PathLike[str], error: type[AssayKitError] = As
         except OSError as exc:
             raise error(f"cannot write the outputs ({exc.strerror or exc})", target) from None
         try:
+            _carry_over(target, stage)  # the review's records, readable by what is drawn into the stage
             yield stage
             os.chmod(stage, 0o777 & ~_umask())
             _check_contents(target, error, earlier, kind)  # nothing of a user's came in while the outputs were made
-            ours = _vouched(target, earlier)
+            ours = _vouched(target, earlier) | _carry_over(target, stage)  # again: appended meanwhile
             _carry_litter(target, stage)
             (stage / STAGING_MARK).unlink()
             _swap(stage, target, ours)
@@ -705,11 +746,12 @@ def _carry_litter(old: Path, new: Path) -> None:
 
 def file_listing(folder: Path) -> dict[str, dict[str, Any]]:
     """Every regular file under ``folder`` (relative path with '/') with its size and sha256,
-    a file browser's own files (:func:`os_litter`) and a staging folder's mark (:data:`STAGING_MARK`,
-    removed before the folder becomes the output) left out."""
+    a file browser's own files (:func:`os_litter`), a staging folder's mark (:data:`STAGING_MARK`,
+    removed before the folder becomes the output) and the review's carried records
+    (:func:`carried`) left out."""
     listing = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and not os_litter(p.name)
-                       and p != folder / STAGING_MARK):
+                       and p != folder / STAGING_MARK and not carried(p.relative_to(folder).as_posix())):
         data = path.read_bytes()
         listing[path.relative_to(folder).as_posix()] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     return listing

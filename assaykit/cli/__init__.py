@@ -19,7 +19,22 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import AssayKitError
-from . import calibrate, compare, convert, docs, gate, inspect, ledger, lots, report, score, simulate, strategy, verify
+from . import (
+    calibrate,
+    compare,
+    convert,
+    docs,
+    gate,
+    inspect,
+    ledger,
+    lots,
+    report,
+    review,
+    score,
+    simulate,
+    strategy,
+    verify,
+)
 from ._common import printable_console, state
 from ._common import report as report_error
 
@@ -72,7 +87,7 @@ def _main(
 
 
 for command in (inspect.inspect, convert.convert, gate.gate, calibrate.calibrate, score.score, report.report,
-                compare.compare, verify.verify):
+                compare.compare, verify.verify, review.review):
     app.command()(command)
 app.add_typer(strategy.app, name="strategy")
 app.command()(lots.lots)

@@ -53,7 +53,7 @@ def docs(
 
     The pages ship with assaykit: every --help that points at documentation names a topic here.
     Topics: architecture, bead-calibration, benchmarks, fcs-reader, gating-strategy, interop,
-    ledger, plate-map, reliability, reports, scoring, simulator, validation (case, spaces and
+    ledger, plate-map, reliability, reports, review, scoring, simulator, validation (case, spaces and
     underscores do not matter: "plate map" and plate_map are plate-map; also: strategy, run.yaml,
     lot, beads, fcs).
 

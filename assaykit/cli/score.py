@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -124,11 +125,18 @@ def score(
 
         render_reports(stage, stage, jobs=jobs, progress=update)
 
+    from ..review.signatures import rescoring_signed
+    from ..scoring.pipeline import output_folder, resolve_options
+
+    run_dir = Path(run_dirs[0])
+    target = output_folder(run_dir, resolve_options(run_dir, {**overrides, "out": out})) if run_dir.is_dir() else None
     try:
         from ..report import prepare_reports
 
-        result = score_run(run_dirs[0], out=out, progress=update, pages=None if no_report else pages,
-                           use_default_ledger=True, executor=runner, prepare_pages=prepare_reports, **overrides)
+        # a signed output folder: its signed tables kept as a version, its signatures superseded if they change
+        with rescoring_signed(target, run_dir) if target is not None else contextlib.nullcontext():
+            result = score_run(run_dirs[0], out=out, progress=update, pages=None if no_report else pages,
+                               use_default_ledger=True, executor=runner, prepare_pages=prepare_reports, **overrides)
     finally:
         close()
     failed = result.samples[result.samples["error"].fillna("") != ""]

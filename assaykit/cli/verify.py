@@ -15,22 +15,31 @@ def verify(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score` or `report`.",
                                             show_default=False)],
 ) -> None:
-    """Check an output folder against its manifest: every file listed, unchanged, nothing else.
+    """Check an output folder against its manifest: every file listed, unchanged, nothing else;
+    and a reviewed run's audit trail (its hash chain: an edited, removed, reordered or inserted
+    entry is named by its line) and which signatures hold (`assaykit docs review`).
 
     Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
     not an output folder (`assaykit docs reliability`).
 
     Example: assaykit verify reports/demo   (written by `assaykit score demo`)
     """
+    from ..review import verify_review
     from ..scoring.tables import read_manifest, verify_outputs
 
     if not out_dir.is_dir():
         raise AssayKitError("output folder not found", out_dir)
     problems = verify_outputs(out_dir)
     manifest = read_manifest(out_dir)
+    review = verify_review(out_dir)
+    problems += [str(p) for p in review.problems]
     for problem in problems:
         say(f"{out_dir}: {problem}")
-    if problems:
+    for signature in review.signatures:
+        say(f"{out_dir}: {signature.line()}")
+    if review.ledger_note:
+        say(f"{out_dir}: audit trail not compared with the ledger: {review.ledger_note}")
+    if problems or not review.whole:
         raise typer.Exit(1)
     run_id, kind = manifest.get("run_id"), manifest.get("kind")
     say(f"{out_dir}: whole" + (f" (run {run_id})" if isinstance(run_id, str) and run_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 
 from .._io.names import escape, unescape
@@ -153,6 +153,22 @@ qc_checks = Table(
     Column("limits_source", Name(255), nullable=False),
     Index("ix_qc_checks_run", "run_id"),
 )
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("out_dir", Name(1024), nullable=False),  # the output folder holding audit.jsonl, resolved
+    Column("run_key", Name(1024), nullable=False),  # the run folder, resolved
+    Column("seq", Integer, nullable=False),  # the entry's number in audit.jsonl
+    Column("line_sha256", Name(64), nullable=False),  # of the entry's line (its bytes, without the line end)
+    Column("at", Name(32), nullable=False),  # ISO 8601, UTC
+    Column("action", Name(32), nullable=False),
+    Column("reviewer", Name(255), nullable=False),
+    Column("line", NameText, nullable=False),  # the line itself
+    UniqueConstraint("out_dir", "seq", name="uq_audit_out_dir_seq"),
+)
+"""The review's audit entries (``assaykit review``), kept apart from the runs' rows: a re-score
+replaces a run's rows, never its audit trail."""
 
 TABLES = (runs, tubes, bead_peaks, restoration, patients, qc_checks)
 """Every table, parents first (the order rows are exported and deleted in reverse)."""

@@ -23,7 +23,7 @@ from . import schema
 from .faults import NUMBER_LIMIT, LedgerFault, LedgerFaultError, masked
 from .names import DEFAULT_NAME
 
-HEAD = "0003"
+HEAD = "0004"
 _LOCK_KEY = 0x61737361796B  # "assayk": the advisory lock every PostgreSQL writer takes
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -396,6 +396,57 @@ class Ledger:
                     connection.execute(insert(table), [{**_clean(r), "run_id": run_id} for r in rows])
         named = {t["file"]: elsewhere[t["sha256"]] for t in record.tubes if t.get("sha256") in elsewhere}
         return Recorded(run_id=int(run_id), replaced=old is not None, elsewhere=named)
+
+    def add_audit(self, out_dir: str, run_key: str, entry: Mapping[str, Any]) -> None:
+        """Copy one audit entry of ``out_dir``'s audit.jsonl (``assaykit review``) into the table
+        ``audit``; an entry already there with the same line is left as it is; LedgerError when
+        the ledger holds another line under that number (the file was rewritten).
+
+        Parameters
+        ----------
+        out_dir : str
+            The audit trail's key (``assaykit.review`` keys a trail by its first line's SHA-256,
+            ``audit:<hex>``, never by the output folder's path, which is reused and moved).
+        run_key : str
+            The run folder (resolved).
+        entry : mapping
+            The entry as appended (``seq``, ``at``, ``action``, ``reviewer``, ``line_sha256``; the
+            line itself is the entry without ``line_sha256``, as audit.jsonl holds it).
+        """
+        import json
+
+        from sqlalchemy import insert, select
+
+        line = json.dumps({k: v for k, v in entry.items() if k != "line_sha256"}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=True, default=str)
+        table = schema.audit
+        with self._write() as connection:
+            held = connection.execute(select(table.c.line_sha256).where(table.c.out_dir == out_dir,
+                                                                       table.c.seq == int(entry["seq"]))).scalar()
+            if held is None:
+                connection.execute(insert(table).values(
+                out_dir=out_dir, run_key=run_key, seq=int(entry["seq"]), line_sha256=str(entry["line_sha256"]),
+                    at=str(entry.get("at", "")), action=str(entry.get("action", "")),
+                    reviewer=str(entry.get("reviewer", ""))[:255], line=line))
+        if held is not None and held != entry["line_sha256"]:
+            raise LedgerError(f"the ledger holds another audit entry {entry['seq']} for {out_dir}: audit.jsonl "
+                              "was rewritten", self.shown)
+
+    def audit_hashes(self, out_dir: str) -> dict[int, str]:
+        """Entry number -> the SHA-256 of its line, of the audit entries recorded for the output
+        audit trail ``out_dir`` (its key, as :meth:`add_audit` was given it).
+
+        Parameters
+        ----------
+        out_dir : str
+            The audit trail's key.
+        """
+        from sqlalchemy import select
+
+        table = schema.audit
+        with self._read() as connection:
+            return {int(seq): str(sha) for seq, sha in self._sound(
+                connection, select(table.c.seq, table.c.line_sha256).where(table.c.out_dir == out_dir))}
 
     # --- reading ---------------------------------------------------------------------------------
 

@@ -332,6 +332,8 @@ def _environment() -> Any:
 
 
 def _common(run: RunData) -> dict[str, Any]:
+    from .signed import signature_lines
+
     m = run.manifest
     qc = run.qc_over_time
     status, reason = str(qc.get("status", "")), str(qc.get("reason", ""))
@@ -340,7 +342,7 @@ def _common(run: RunData) -> dict[str, Any]:
             "figure_data_missing": bool(run.figures.get("missing")),
             "qc_banner": f"QC: {status}, {reason}" if status in ("rejected", "warning") else "",
             "qc_rejected": status == "rejected", "verdicts": verdict_summary(run),
-            "gap_note": gap_note(run)}
+            "gap_note": gap_note(run), "signatures": signature_lines(run.signatures, m, run.out_dir)}
 
 
 def gap_note(run: RunData) -> str:
@@ -435,6 +437,7 @@ def _pdf_top(pages: Any, context: dict[str, Any], common: dict[str, Any]) -> Non
     pages.text(f"time points {', '.join(context['timepoints'])}  |  run {common['run']}  |  acquired "
                f"{context['acquired']}  |  scored {common['scored']} with assaykit {common['software']}", 7.5,
                colour="#5d6d7e", after=5)
+    pages.text("Signatures: " + "; ".join(common["signatures"]), 7.5, colour="#5d6d7e", after=3)
     pages.text(v["line"], 8.5, bold=v["recorded"], box=_AMBER if not v["recorded"] else None)
     if v["banner"]:
         pages.text(v["banner"], 8.5, bold=True, box=_RED if v["banner_kind"] == "withheld" else _AMBER)

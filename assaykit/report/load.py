@@ -76,6 +76,7 @@ class RunData:
     data_files: dict[str, bytes] = field(default_factory=dict, repr=False)  # every file but the pages
     trajectories: list[dict[str, Any]] = field(default_factory=list)  # the patients' measures across runs
     qc: list[dict[str, Any]] = field(default_factory=list)  # QC over time: each series' check
+    signatures: list[dict[str, Any]] = field(default_factory=list)  # assaykit review's (signed.read_signatures)
 
     @property
     def qc_over_time(self) -> dict[str, Any]:
@@ -278,4 +279,7 @@ def load_run(out_dir: str | Path) -> RunData:
     if not figures.get("missing") and figures.get("run_id", "") != manifest.get("run_id", ""):
         raise AssayKitError("the figure data come from another run than the tables (run_id differs); "
                             "score the run again", folder / data.FILE_NAME)
-    return RunData(folder, manifest=manifest, figures=figures, data_files=files, **tables)
+    from .signed import read_signatures
+
+    return RunData(folder, manifest=manifest, figures=figures, data_files=files, signatures=read_signatures(folder),
+                   **tables)

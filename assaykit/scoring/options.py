@@ -15,7 +15,7 @@ from .restoration import ResponderRule, Thresholds
 PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation", "qc_targets")
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
         "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory",
-        "accept_calibration")
+        "accept_calibration", "review")
 DEFAULT_PREANALYTIC_LIMIT_H = 4.0  # Döcke 2005: stained within 4 h of the draw (ImmunoSep: 6 h)
 MAX_PREANALYTIC_LIMIT_H = 24 * 30  # hours: a limit of a month is surely a typo
 
@@ -45,6 +45,7 @@ class RunOptions:
     preanalytic_limit_h: float = DEFAULT_PREANALYTIC_LIMIT_H  # draw to staining, hours
     trajectory: TrajectoryRule = field(default_factory=TrajectoryRule)
     accept_calibration: str | None = None  # a person's reason to release a withheld calibration
+    approver_may_review: bool = False  # run.yaml review: {approver_may_review: true}: one person may sign both
 
     def __post_init__(self) -> None:
         from ..gating.specimen import check_specimen
@@ -105,6 +106,12 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
                 raise invalid("accept_calibration", problem)
         if "jobs" in given:
             values["jobs"] = integer(given["jobs"], "jobs", low=1)
+        if "review" in given:  # assaykit review's rules for this lab: review: {approver_may_review: true}
+            review = known(mapping(given["review"], "review"), ("approver_may_review",), "review")
+            allowed = review.get("approver_may_review", False)
+            if not isinstance(allowed, bool):
+                raise invalid("review: approver_may_review", f"expected true or false, got {shown(allowed)}")
+            values["approver_may_review"] = allowed
         for key, rule in (("thresholds", Thresholds), ("responder", ResponderRule), ("trajectory", TrajectoryRule)):
             if key in doc:
                 values[key] = build(rule, doc[key], key)

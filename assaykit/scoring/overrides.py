@@ -16,7 +16,10 @@ from typing import Any
 from ..errors import AssayKitError
 from ..findings import Finding, FindingCode, finding
 
-KEYS = ("reason", "population", "gate", "workspace", "workspace_population", "sample")
+KEYS = ("reason", "population", "gate", "workspace", "workspace_population", "sample", "exclude", "reviewed")
+REVIEWED_KEYS = ("by", "at", "audit")
+"""The keys of an entry's ``reviewed:`` mapping (written by ``assaykit review``): who, when (UTC),
+and the audit entry (its ``seq`` in audit.jsonl) that recorded the change."""
 MAX_REASON = 500  # characters
 
 
@@ -27,7 +30,9 @@ class GateOverride:
     whose gate is replaced (None: the readout population); then either ``gate`` (a mapping as in a
     strategy file, coordinates in scale values) or ``workspace`` (a FlowJo 10 workspace) with
     ``workspace_population`` (a population path or a unique name) and optionally ``sample``
-    (the workspace sample; default: the one made on the tube's file)."""
+    (the workspace sample; default: the one made on the tube's file); ``exclude``: the tube is
+    excluded by a person (withheld, finding ``excluded_by_reviewer``; no gate then); ``reviewed``:
+    who wrote the entry in ``assaykit review``, when and its audit entry (:data:`REVIEWED_KEYS`)."""
 
     tube: str
     reason: str
@@ -36,25 +41,39 @@ class GateOverride:
     workspace: Path | None = None
     workspace_population: str | None = None
     sample: str | None = None
+    exclude: bool = False
+    reviewed: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class TubeOverride:
-    """An override matched to its tube: the tube's strategy, and what the manifest records."""
+    """An override matched to its tube: the tube's strategy, and what the manifest records;
+    ``excluded``: the tube is excluded by a person (measured with the run's strategy, withheld);
+    ``reviewed``: the entry's ``reviewed:`` mapping (None: written by hand)."""
 
     strategy: Any
     reason: str
     source: str
     sha256: str
     population: str
+    excluded: bool = False
+    reviewed: Mapping[str, Any] | None = None
 
     def finding(self) -> Finding:
-        """The finding every row of the tube carries: its gate was set by hand, and why."""
+        """The finding every row of the tube carries: its gate was set by hand, and why; or it
+        was excluded by a person (an error: the tube is withheld), and why."""
+        if self.excluded:
+            return finding(FindingCode.EXCLUDED_BY_REVIEWER, f"excluded by the reviewer: {self.reason}")
         return finding(FindingCode.GATE_SET_BY_HAND, f"gate set by hand: {self.reason}")
 
-    def to_dict(self, file: str, well: str) -> dict[str, str]:
-        return {"file": file, "well": well, "population": self.population, "reason": self.reason,
-                "source": self.source, "sha256": self.sha256}
+    def to_dict(self, file: str, well: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": file, "well": well, "population": self.population, "reason": self.reason,
+                               "source": self.source, "sha256": self.sha256}
+        if self.excluded:
+            out["excluded"] = True
+        if self.reviewed is not None:
+            out["reviewed"] = dict(self.reviewed)
+        return out
 
 
 def parse_overrides(doc: Any, run_dir: Path, path: Path) -> tuple[GateOverride, ...]:
@@ -74,7 +93,17 @@ def parse_overrides(doc: Any, run_dir: Path, path: Path) -> tuple[GateOverride, 
             reason = " ".join(values.get("reason", "").split())
             if not reason or len(reason) > MAX_REASON:
                 raise invalid(where, f"a reason is required (1 to {MAX_REASON} characters)")
-            if ("gate" in spec) == ("workspace" in values):
+            exclude = spec.get("exclude", False)
+            if not isinstance(exclude, bool):
+                raise invalid(where, "exclude must be true or false")
+            reviewed = spec.get("reviewed")
+            if reviewed is not None:
+                if not isinstance(reviewed, dict):
+                    raise invalid(where, "reviewed must be a mapping (by, at, audit)")
+                known(reviewed, REVIEWED_KEYS, f"{where}: reviewed")
+            if exclude and ("gate" in spec or "workspace" in values):
+                raise invalid(where, "an excluded tube takes no gate or workspace (exclude: true with a reason only)")
+            if not exclude and ("gate" in spec) == ("workspace" in values):
                 raise invalid(where, "give either gate (a gate as in a strategy) or workspace (a FlowJo workspace), "
                                      "not both or neither")
             if "gate" in spec and not isinstance(spec["gate"], dict):
@@ -87,7 +116,7 @@ def parse_overrides(doc: Any, run_dir: Path, path: Path) -> tuple[GateOverride, 
                                     gate=spec.get("gate"),
                                     workspace=run_dir / values["workspace"] if "workspace" in values else None,
                                     workspace_population=values.get("workspace_population"),
-                                    sample=values.get("sample")))
+                                    sample=values.get("sample"), exclude=exclude, reviewed=reviewed))
     return tuple(out)
 
 
@@ -138,12 +167,15 @@ def _tube_override(override: GateOverride, population: str, fcs: Path, strategy:
 
     replaced = next((p.gate for p in strategy.populations if p.name == population), None)
     dims = tuple(getattr(replaced, "drawn_dims", None) or getattr(replaced, "dims", ()) or ())  # monocytes: CD14, SSC
+    if override.exclude:
+        return TubeOverride(strategy=strategy, reason=override.reason, source="run.yaml exclude", sha256="",
+                            population=population, excluded=True, reviewed=override.reviewed)
     if override.gate is not None:
         gate = parse_gate(dict(override.gate), strategy, f"population {population!r}")
         text = json.dumps(override.gate, sort_keys=True, separators=(",", ":"), default=str)
         return TubeOverride(strategy=replace_gate(strategy, population, gate), reason=override.reason,
                             source="run.yaml gate", sha256=hashlib.sha256(text.encode()).hexdigest(),
-                            population=population)
+                            population=population, reviewed=override.reviewed)
     path = override.workspace
     assert path is not None  # parse_overrides gives each override a gate or a workspace
     if path not in workspaces:
@@ -154,4 +186,5 @@ def _tube_override(override: GateOverride, population: str, fcs: Path, strategy:
                          source=f"{path.name}: {sample.name}: {chosen}", sample_xml=sample.xml)
     return TubeOverride(strategy=replace_gate(strategy, population, gate, parent=ROOT), reason=override.reason,
                         source=f"workspace {path.name}, sample {sample.name!r}, population {chosen!r}",
-                        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), population=population)
+                        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), population=population,
+                        reviewed=override.reviewed)

@@ -138,6 +138,20 @@ class RunInputs:
     replaces: bool = False  # out_dir holds an earlier output folder, which the run's outputs replace
 
 
+def output_folder(run_dir: Path, options: RunOptions) -> Path:
+    """Where ``score`` writes the run folder ``run_dir``'s outputs: ``options.out`` (--out or
+    run.yaml ``out:``), else ``reports/<run folder's name>``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder.
+    options : RunOptions
+        Its resolved options (:func:`resolve_options`).
+    """
+    return Path(options.out) if options.out is not None else Path("reports") / run_dir.resolve().name
+
+
 def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
                 use_default_ledger: bool = False, write: bool = True, **overrides: Any) -> RunInputs:
     """Read a run folder's inputs (see :class:`RunInputs`); ``overrides`` as for :func:`score_run`.
@@ -178,7 +192,7 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
         except AssayKitError as error:
             keywords[f] = {}
             unreadable[f] = error.message
-    out_dir = Path(options.out) if options.out is not None else Path("reports") / folder.resolve().name
+    out_dir = output_folder(folder, options)
     replaces = check_outputs(folder, out_dir, options.ledger, use_default_ledger) if write else False
     if not write:
         check_out_dir(folder, out_dir)

@@ -198,7 +198,8 @@ def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, op
         "options": {"control": options.control, "jobs": jobs, "statistic": strategy.readout.statistic,
                     "bead_unit": options.bead_unit, "specimen": strategy.specimen,
                     "compensation": {"path": _absolute(str(options.compensation)), "sha256": _sha(options.compensation)}
-                    if options.compensation else None},
+                    if options.compensation else None,
+                    "accept_calibration": options.accept_calibration},
         "specimens_detected": {s.file: s.specimen_detected for s in samples if s.specimen_detected},
         "thresholds": options.thresholds.to_dict(),
         "responder_rule": options.responder.to_dict(),
@@ -220,12 +221,16 @@ MANIFEST = "manifest.json"
 
 def seal(folder: Path, manifest_doc: dict[str, Any]) -> dict[str, Any]:
     """Write ``manifest_doc`` into ``folder`` as manifest.json, with ``files``: every other file
-    of the folder, its size and sha256 (written last: the folder's contents are final); the
-    manifest written."""
-    from .._io.atomic import file_listing
+    of the folder, its size and sha256 (written last: the folder's contents are final), and
+    ``append_only``: the review's records the folder may hold beside them (the audit trail,
+    signatures and kept versions, carried across re-scores, never in ``files``); the manifest
+    written."""
+    from .._io.atomic import CARRIED_FILES, CARRIED_FOLDERS, file_listing
 
-    doc = {k: v for k, v in manifest_doc.items() if k != "files"}
+    doc = {k: v for k, v in manifest_doc.items() if k not in ("files", "append_only")}
     doc["files"] = {k: v for k, v in file_listing(folder).items() if k != MANIFEST}
+    # assaykit review's records, carried across re-scores: checked by their own rules (assaykit verify)
+    doc["append_only"] = [*CARRIED_FILES, *(f"{name}/" for name in CARRIED_FOLDERS)]
     write_atomic(folder / MANIFEST, (json.dumps(doc, indent=1, default=str) + "\n").encode())
     return doc
 

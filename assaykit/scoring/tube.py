@@ -226,7 +226,8 @@ class TubeResult:
     flowjo: bytes | None = field(default=None, repr=False)  # the tube's <Sample> of run.wsp (FlowJo 10)
 
 
-def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None) -> TubeResult:
+def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensation: Path | None = None,
+                 sample: Sample | None = None) -> TubeResult:
     """Read, gate and measure one blood tube (:func:`gate_tube`); any AssayKitError becomes the
     result's error (with the file's SHA-256 and events when it could be read).
 
@@ -242,11 +243,15 @@ def measure_tube(path: Path, strategy: Strategy, figure: bool = True, compensati
     compensation : Path or None
         A spillover CSV or FlowJo workspace applied instead of the file's own matrix (None: the
         file's own).
+    sample : Sample or None
+        The tube's events already read from ``path`` (``assaykit review`` keeps them between
+        re-measurements); None: read here.
     """
-    try:
-        sample = read_fcs(path)
-    except AssayKitError as error:
-        return TubeResult(path=path, error=error.message)
+    if sample is None:
+        try:
+            sample = read_fcs(path)
+        except AssayKitError as error:
+            return TubeResult(path=path, error=error.message)
     try:
         tube = gate_tube(sample, strategy, compensation=compensation)
     except AssayKitError as error:

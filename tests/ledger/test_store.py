@@ -27,7 +27,7 @@ def test_the_migrations_build_the_declared_schema(ledger_target: str) -> None:
     with open_ledger(ledger_target) as ledger, ledger.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
-        assert ledger.revision() == "0003"
+        assert ledger.revision() == "0004"
 
 
 def test_record_replace_and_files_elsewhere(ledger_target: str) -> None:
@@ -86,7 +86,7 @@ def test_a_migration_from_the_first_schema_keeps_its_rows(ledger_target: str) ->
     finally:
         ledger.close()
     with open_ledger(ledger_target) as upgraded:
-        assert upgraded.revision() == "0003"
+        assert upgraded.revision() == "0004"
         runs = upgraded.runs()
         assert len(runs) == 1 and runs[0]["qc_status"] == "not evaluated" and runs[0]["qc_reason"] == ""
         tubes = upgraded.export()["tubes"].decode().splitlines()
@@ -170,3 +170,21 @@ def test_an_unreachable_server_is_one_line() -> None:
     with pytest.raises(LedgerError, match=r"cannot use the ledger server") as caught:
         open_ledger("postgresql://someone:secret@127.0.0.1:1/nothing", timeout_s=2)
     assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_audit_entries_are_kept_apart_from_the_runs(ledger_target: str) -> None:
+    """The review's audit copy (table audit, migration 0004): an entry once, its line hash read
+    back; a re-scored run (its rows replaced) keeps them; another line under a number is refused."""
+    from assaykit.errors import LedgerError
+
+    entry = {"seq": 1, "prev": "0" * 64, "at": "2026-12-05T23:00:00+00:00", "reviewer": "Ann", "action": "open",
+             "line_sha256": "ab" * 32}
+    with open_ledger(ledger_target) as ledger:
+        ledger.record(record("/runs/a"))
+        ledger.add_audit("/out/a", "/runs/a", entry)
+        ledger.add_audit("/out/a", "/runs/a", entry)  # the same entry again: kept once
+        ledger.record(record("/runs/a"))  # re-scored: the run's rows replaced
+        assert ledger.audit_hashes("/out/a") == {1: "ab" * 32}
+        assert ledger.audit_hashes("/out/b") == {}
+        with pytest.raises(LedgerError, match="another audit entry 1"):
+            ledger.add_audit("/out/a", "/runs/a", {**entry, "line_sha256": "cd" * 32})

@@ -182,6 +182,11 @@ def test_a_workspace_population_replaces_the_monocyte_gate(run: Path, tmp_path: 
     ("  A2: {reason: x, workspace: lab.wsp, workspace_population: Monocytes}\n", "FlowJo workspace not found"),
     ("  A2: {reason: x, workspace: lab.wsp}\n", "workspace_population is required"),
     ("  A2: {reason: x, gate: {type: interval, dims: [CD14], low: 1}, colour: red}\n", "colour"),
+    ("  A2: {reason: x, exclude: true, gate: {type: interval, dims: [CD14], low: 1}}\n", "takes no gate"),
+    ("  A2: {reason: x, exclude: 'yes'}\n", "exclude must be true or false"),
+    ("  A2: {exclude: true}\n", "a reason is required"),
+    ("  A2: {reason: x, exclude: true, reviewed: {by: Ann, signed: true}}\n", "signed"),
+    ("  A2: {reason: x, exclude: true, reviewed: Ann}\n", "reviewed must be a mapping"),
 ])
 def test_bad_overrides_are_refused_before_measuring(run: Path, tmp_path: Path, text: str, problem: str) -> None:
     _add(run, "gate_overrides:\n" + text)
@@ -198,3 +203,31 @@ def test_a_workspace_population_not_found_is_named(run: Path, tmp_path: Path) ->
     _add(run, "gate_overrides:\n  A2: {reason: x, workspace: lab.wsp, workspace_population: Blasts}\n")
     with pytest.raises(AssayKitError, match="no population 'Blasts' in workspace sample"):
         score_run(run, out=tmp_path / "out", jobs=1)
+
+
+def test_an_excluded_tube_is_withheld_with_its_own_code_everywhere(run: Path, tmp_path: Path) -> None:
+    """``exclude: true`` (issue 30): the tube is measured as before but withheld, its verdict reason
+    ``excluded_by_reviewer`` in samples.csv and in its drug's restoration row; ``reviewed:`` is read
+    and recorded in the manifest; every other tube is untouched."""
+    base = score_run(run, out=tmp_path / "base", jobs=1).out_dir
+    _add(run, f"""gate_overrides:
+  {WELL}:
+    reason: clotted tube
+    exclude: true
+    reviewed: {{by: Ann, at: '2026-12-05T23:00:00+00:00', audit: 4}}
+""")
+    result = score_run(run, out=tmp_path / "out", jobs=1)
+    rows, before = _rows(result.out_dir), _rows(base)
+    row = rows[FILE]
+    assert row["verdict"] == "withheld" and row["verdict_reasons"] == "excluded_by_reviewer"
+    assert row["hladr_abc"] == "" and before[FILE]["hladr_abc"] != ""
+    assert row["hladr_mfi"] == before[FILE]["hladr_mfi"]  # measured as before: only withheld
+    assert parse_findings(row["qc_flags"])[0] == finding(FindingCode.EXCLUDED_BY_REVIEWER,
+                                                         "excluded by the reviewer: clotted tube")
+    assert {f: r for f, r in rows.items() if f != FILE} == {f: r for f, r in before.items() if f != FILE}
+    with (result.out_dir / "restoration.csv").open(newline="") as handle:
+        drug = next(r for r in csv.DictReader(handle) if r["file"] == FILE)
+    assert drug["verdict"] == "withheld" and "excluded_by_reviewer" in drug["verdict_reasons"]
+    entry = result.manifest["gate_overrides"][0]
+    assert entry["excluded"] is True and entry["reviewed"] == {"by": "Ann", "at": "2026-12-05T23:00:00+00:00",
+                                                               "audit": 4}

@@ -1,0 +1,93 @@
+"""Each audit entry copied to the ledger (table ``audit``, migration 0004) beside audit.jsonl:
+an independent record of the chain, so an edit of the last line, or lines cut off the end,
+which the chain alone cannot show, is found by ``assaykit verify``. A ledger fault never loses
+the file's entry: it is said (:attr:`assaykit.review.Review.ledger_problem`) and the review goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import Review
+
+
+def ledger_target(out_dir: Path) -> str | None:
+    """The ledger the run in ``out_dir`` was recorded in (its manifest's ``ledger.location``),
+    None when none."""
+    from ..errors import AssayKitError
+    from ..scoring.tables import read_manifest
+
+    try:
+        location = (read_manifest(out_dir).get("ledger") or {}).get("location")
+    except (AssayKitError, AttributeError):
+        return None
+    return location if isinstance(location, str) and location and location.lower() != "none" else None
+
+
+def trail_key(out_dir: Path) -> str | None:
+    """What the ledger keys ``out_dir``'s audit trail by: ``audit:`` and the SHA-256 of its first
+    line (the trail's own, carried across re-scores and moves; a new trail in a reused output
+    folder has another), None when the folder has no audit trail.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    from . import audit as audit_log
+
+    lines = audit_log.read_lines(out_dir / audit_log.AUDIT)
+    return f"audit:{audit_log.line_hash(lines[0])}" if lines else None
+
+
+def copy_entry(review: Review, entry: dict[str, Any]) -> str:
+    """Copy one audit ``entry`` (as appended, with its ``line_sha256``) of ``review`` into its
+    run's ledger; "" when copied or when the run has no ledger, else why not (one line)."""
+    from ..errors import AssayKitError
+    from ..ledger import open_ledger
+
+    target = ledger_target(review.out_dir)
+    if target is None:
+        return ""
+    try:
+        with open_ledger(target) as ledger:
+            key = trail_key(review.out_dir)  # the trail's first line: never the output folder's path
+            ledger.add_audit(out_dir=key or "", run_key=str(review.run_dir.resolve()), entry=entry)
+    except (AssayKitError, OSError) as error:
+        return f"the audit entry {entry.get('seq')} was not copied to the ledger ({error}); audit.jsonl holds it"
+    return ""
+
+
+def ledger_anchors(out_dir: Path) -> tuple[dict[int, str], str]:
+    """Audit entry number -> its line's SHA-256 as the ledger holds them for ``out_dir``'s audit
+    trail (:func:`trail_key`), and why the ledger could not be consulted ("" when it was): the run
+    records no ledger, the ledger is not there, it cannot be read, or it holds no copy of this
+    trail (then the chain alone was checked: lines cut off its end cannot be told).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    from ..errors import AssayKitError
+    from ..ledger import open_ledger
+
+    alone = "the audit trail was checked by its chain alone (an edit of its last line or lines cut off its end " \
+            "cannot be told)"
+    target = ledger_target(out_dir)
+    if target is None:
+        return {}, f"the run records no ledger; {alone}"
+    if "://" not in target and not Path(target).exists():
+        return {}, f"the ledger {target} the run was recorded in is not there; {alone}"
+    key = trail_key(out_dir)
+    if key is None:
+        return {}, ""
+    try:
+        with open_ledger(target, migrate=False) as ledger:  # read as it is: verify never changes a ledger
+            held = ledger.audit_hashes(key) if (ledger.revision() or "") >= "0004" else {}
+    except (AssayKitError, OSError) as error:
+        return {}, f"the ledger could not be read ({error}); {alone}"
+    if not held:
+        return {}, f"the ledger {target} holds no copy of this audit trail; {alone}"
+    return held, ""

@@ -1,0 +1,797 @@
+"""A review of a scored run (:func:`open_review`): the run read once, each tube re-measured by
+the functions ``score`` uses, changes written as run.yaml ``gate_overrides:`` entries and every
+action appended to the audit trail."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AssayKitError
+from . import audit as audit_log
+from .errors import HandWrittenError, ReviewError
+from .lock import ReviewLock, acquire
+from .names import name_problem
+from .runyaml import KEY, RunYamlError, sha256, write_run_yaml
+
+if TYPE_CHECKING:
+    from ..fcs import Sample
+    from ..scoring.overrides import TubeOverride
+    from ..scoring.pipeline import BeadOutcome, RunInputs
+    from ..scoring.tube import TubeResult
+
+
+MAX_REASON = 500
+PREVIEW_REASON = "previewed, not saved"
+"""The reason a previewed gate's ``gate_set_by_hand`` finding shows (a change shows its own)."""
+
+
+def reason_problem(reason: str) -> str:
+    """Why ``reason`` cannot justify a change ("" when it can): 1 to 500 characters of visible
+    text (after trimming) with a letter or digit, no control or line-separator character.
+
+    Parameters
+    ----------
+    reason : str
+        The reason as given.
+    """
+    text = " ".join(reason.split())
+    if not 1 <= len(text) <= MAX_REASON:
+        return f"a reason is required (1 to {MAX_REASON} characters)"
+    if any(unicodedata.category(c)[0] == "C" for c in text):
+        return "the reason holds invisible or control characters; write it in plain text"
+    if not any(c.isalnum() for c in text):
+        return "the reason must say why, in words"
+    return ""
+
+
+@dataclass(frozen=True)
+class Tube:
+    """One blood tube of the run as the review shows it: its ``key`` (the well, or the file name
+    when the plate map gives no well: the run.yaml key and the id the app uses), ``file``,
+    ``well``, ``patient``, ``timepoint``, ``condition``, ``role`` and its run.yaml entry
+    (``entry``, None when none; ``hand_written``: an entry not written by a review)."""
+
+    key: str
+    file: str
+    well: str
+    patient: str
+    timepoint: str
+    condition: str
+    role: str
+    entry: Mapping[str, Any] | None = None
+    hand_written: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tube as JSON-ready values."""
+        return {"key": self.key, "file": self.file, "well": self.well, "patient": self.patient,
+                "timepoint": self.timepoint, "condition": self.condition, "role": self.role,
+                "entry": None if self.entry is None else dict(self.entry), "hand_written": self.hand_written}
+
+
+@dataclass(frozen=True)
+class Remeasured:
+    """A tube re-measured with a gate (or excluded), and what follows for its patient: the tube's
+    ``row`` (its samples.csv row: events, monocytes, MFI, AB/C in molecules per cell, verdict
+    and reasons), the ``restoration`` rows (fold changes, states, responders) and the ``patient``
+    row (state, ImmunoSep class) of its patient's time point, the ``gate`` used (type, dims,
+    vertices in scale values; None for the automatic gate), and ``seconds`` taken."""
+
+    tube: str
+    row: Mapping[str, Any]
+    restoration: tuple[Mapping[str, Any], ...]
+    patient: Mapping[str, Any] | None
+    gate: Mapping[str, Any] | None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (NaN as None)."""
+        return _plain({"tube": self.tube, "row": dict(self.row), "restoration": [dict(r) for r in self.restoration],
+                       "patient": None if self.patient is None else dict(self.patient),
+                       "gate": None if self.gate is None else dict(self.gate), "seconds": round(self.seconds, 4)})
+
+
+def _plain(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return _plain(value.item())
+    return value
+
+
+@dataclass
+class _State:
+    """What a review holds between actions (mutable, private)."""
+
+    inputs: RunInputs
+    beads: BeadOutcome
+    outcomes: dict[Path, TubeResult]
+    yaml_sha256: str
+    entries: dict[str, Any]
+    samples: dict[Path, Sample] = field(default_factory=dict)
+    transforms: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+
+
+def _serial(method: Callable[..., Any]) -> Callable[..., Any]:
+    """One action of a review at a time (a web server's threads share one Review)."""
+
+    @functools.wraps(method)
+    def serialised(self: Review, *args: Any, **kwargs: Any) -> Any:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    return serialised
+
+
+class Review:
+    """An open review of a scored run (made by :func:`open_review`; :meth:`close` ends it). The
+    run folder's review lock is held until then. ``reviewer``: who acts (may be set later, before
+    the first change; every action needs a name)."""
+
+    def __init__(self, out_dir: Path, run_dir: Path, reviewer: str, lock: ReviewLock, state: _State) -> None:
+        self.out_dir = out_dir
+        self.run_dir = run_dir
+        self.reviewer = reviewer
+        self._lock: ReviewLock | None = lock
+        self._state = state
+        self._mutex = threading.RLock()
+        self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
+        self._audited: dict[int, dict[str, Any]] | None = None  # audit entries by seq (read once, kept current)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def run_yaml(self) -> Path:
+        """The run folder's run.yaml (written only as ``gate_overrides:`` entries)."""
+        return self.run_dir / "run.yaml"
+
+    @property
+    def audit_path(self) -> Path:
+        """The output folder's audit.jsonl."""
+        return self.out_dir / audit_log.AUDIT
+
+    @_serial
+    def tubes(self) -> list[Tube]:
+        """The run's blood tubes (samples, isotype and control bloods), in plate-map order."""
+        from ..scoring.platemap import BLOOD_ROLES
+
+        out = []
+        for a in self._state.inputs.assignments:
+            if a.row.role not in BLOOD_ROLES:
+                continue
+            key = a.row.well or a.path.name
+            entry = self._entry(key, a.path.name)
+            out.append(Tube(key=key, file=a.path.name, well=a.row.well, patient=a.row.patient,
+                            timepoint=a.row.timepoint, condition=a.row.condition, role=a.row.role,
+                            entry=entry, hand_written=entry is not None and not self._written_by_review(key, entry)))
+        return out
+
+    def _written_by_review(self, key: str, entry: Mapping[str, Any]) -> bool:
+        """Whether run.yaml's ``entry`` for tube ``key`` is one a review wrote: its ``reviewed:``
+        names an audit entry of this output folder that changed or excluded this tube, by the same
+        name (a hand-written ``reviewed:`` key is not enough)."""
+        reviewed = entry.get("reviewed")
+        if not isinstance(reviewed, Mapping) or not isinstance(reviewed.get("audit"), int):
+            return False
+        if self._audited is None:
+            self._audited = {int(e["seq"]): e for e in audit_log.entries(self.audit_path)
+                             if isinstance(e.get("seq"), int)}
+        found = self._audited.get(reviewed["audit"])
+        if found is None:
+            return False
+        return found.get("action") in ("change", "exclude") and \
+            str(found.get("tube", "")).casefold() == key.casefold() and found.get("reviewer") == reviewed.get("by")
+
+    def tube(self, key: str) -> Tube:
+        """The blood tube ``key`` (a well or FCS file name, as :meth:`tubes` gives it); ReviewError
+        when the run has none."""
+        for t in self.tubes():
+            if key in (t.key, t.file) or key.casefold() in (t.key.casefold(), t.file.casefold()):
+                return t
+        raise ReviewError(f"no blood tube {key[:80]!r} in this run", self.out_dir)
+
+    def _entry(self, key: str, file: str) -> dict[str, Any] | None:
+        for k, v in self._state.entries.items():
+            if str(k).casefold() in (key.casefold(), file.casefold()):
+                return dict(v) if isinstance(v, dict) else None
+        return None
+
+    def _entry_key(self, tube: Tube) -> str:
+        for k in self._state.entries:
+            if str(k).casefold() in (tube.key.casefold(), tube.file.casefold()):
+                return str(k)
+        return tube.key
+
+    def _path(self, tube: Tube) -> Path:
+        return next(a.path for a in self._state.inputs.assignments if a.path.name == tube.file)
+
+    def _sample(self, path: Path) -> Sample:
+        from ..fcs import read_fcs
+
+        if path not in self._state.samples:
+            self._state.samples[path] = read_fcs(path)
+        return self._state.samples[path]
+
+    @property
+    def monocyte_dims(self) -> tuple[str, str]:
+        """The markers of the readout (monocyte) population's gate: a polygon's two dims."""
+        strategy = self._state.inputs.strategy
+        population = next(p for p in strategy.populations if p.name == strategy.readout.population)
+        # drawn_dims: the plane an automatic monocyte gate is drawn in (its third dim, the readout, is checked only)
+        dims = tuple(getattr(population.gate, "drawn_dims", None) or getattr(population.gate, "dims", ()) or ())
+        if len(dims) != 2:
+            raise ReviewError(f"the readout population {population.name!r} is not gated on two markers; "
+                              "its gate cannot be drawn as a polygon", self.out_dir)
+        return dims[0], dims[1]
+
+    @_serial
+    def gate(self, key: str) -> dict[str, Any]:
+        """The monocyte gate the tube ``key`` is measured with now, as a polygon in scale values
+        (``{"type": "polygon", "dims": [x, y], "vertices": [[x, y], ...]}``; ``source``: "auto",
+        "run.yaml", "workspace" (the automatic gate shown: a FlowJo population is not a polygon
+        here) or "excluded"); the automatic gate's polygon is converted from the display axes by
+        the markers' transforms (an ellipse or other shape: its outline)."""
+        import numpy as np
+
+        from ..gating import apply_strategy
+
+        tube = self.tube(key)
+        path = self._path(tube)
+        state = self._state
+        override = state.inputs.overrides.get(path)
+        entry = tube.entry or {}
+        if override is not None and not override.excluded and isinstance(entry.get("gate"), dict):
+            return {**_plain(dict(entry["gate"])), "source": "run.yaml"}
+        workspace = override is not None and not override.excluded  # a FlowJo workspace's population
+        strategy = state.inputs.strategy
+        result = apply_strategy(self._sample(path), strategy, _spillover(state.inputs, path.name))
+        population = strategy.readout.population
+        fitted = result.gates[population]
+        doc = fitted.to_dict()
+        dims = tuple(doc.get("dims") or self.monocyte_dims)
+        if doc.get("type") == "polygon":
+            display = np.asarray(doc["vertices"], dtype=float)
+        else:  # an ellipse or another shape: its outline, as the gating figure draws it
+            from ..gating import gating_panels
+
+            panel = next(p for p in gating_panels(result) if p.population == population)
+            display = np.asarray(panel.outlines[0], dtype=float)
+        vertices = np.column_stack([result.frame.transform(d).inverse(display[:, i]) for i, d in enumerate(dims)])
+        source = "excluded" if override is not None and override.excluded else "workspace" if workspace else "auto"
+        return {"type": "polygon", "dims": list(dims), "vertices": _plain(vertices.tolist()), "source": source}
+
+    @_serial
+    def figure(self, key: str, polygon: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
+        """The tube ``key``'s gating figure data as the reports draw it (each gating step a panel:
+        binned events in display coordinates, the gate's outline, axis ticks in scale values; the
+        readout histogram; :mod:`assaykit.scoring.figure_data`), with its current gate or with
+        ``polygon`` as the monocyte gate.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y] or None
+            A monocyte polygon in scale values (None: the tube's gate now).
+        """
+        import json
+
+        from ..scoring.figure_data import tube_figure_json
+        from ..scoring.tube import gate_tube
+
+        tube = self.tube(key)
+        path = self._path(tube)
+        if polygon is not None:
+            strategy = self._override(tube, {"reason": PREVIEW_REASON, "gate": self._polygon(polygon)}).strategy
+        else:
+            override = self._state.inputs.overrides.get(path)
+            strategy = override.strategy if override is not None else self._state.inputs.strategy
+        try:
+            gated = gate_tube(self._sample(path), strategy, compensation=self._state.inputs.options.compensation)
+        except AssayKitError as error:
+            raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+        doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
+        return doc
+
+    @_serial
+    def plate(self) -> list[dict[str, Any]]:
+        """Every row of samples.csv as the run stands in this review (its changes included, nothing
+        written): file, well, patient, condition, AB/C, verdict and reasons, QC flags ..."""
+        from ..scoring.pipeline import PhaseTimer, finish_run
+
+        state = self._state
+        result = finish_run(state.inputs, state.beads, state.outcomes, PhaseTimer(), write=False)
+        rows: list[dict[str, Any]] = _plain(result.samples.to_dict("records"))
+        return rows
+
+    @property
+    def readout_population(self) -> str:
+        """The population whose gate the review changes (the strategy's readout: the monocytes)."""
+        return str(self._state.inputs.strategy.readout.population)
+
+    def transforms(self, key: str) -> tuple[Any, Any]:
+        """The display transforms (:class:`assaykit.gating.Transform`, resolved for this tube's
+        file) of :attr:`monocyte_dims`: what maps a polygon drawn on the gate's panel of
+        :meth:`figure` (display coordinates) to scale values (``inverse``) and back (``forward``).
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        """
+        from ..gating import GatingFrame
+
+        path = self._path(self.tube(key))
+        cache = self._state.transforms
+        if path not in cache:
+            inputs = self._state.inputs
+            frame = GatingFrame(self._sample(path), inputs.strategy, _spillover(inputs, path.name))
+            cache[path] = (frame.transform(self.monocyte_dims[0]), frame.transform(self.monocyte_dims[1]))
+        return cache[path]
+
+    def signatures(self) -> list[dict[str, Any]]:
+        """The run's signatures (signatures.json), superseded ones included (``status``)."""
+        from .signatures import read_signatures
+
+        return read_signatures(self.out_dir)
+
+    # --- re-measuring ----------------------------------------------------------------------------
+
+    def _override(self, tube: Tube, spec: Mapping[str, Any]) -> TubeOverride:
+        from ..scoring.overrides import parse_overrides, resolve_overrides
+
+        try:
+            parsed = parse_overrides({tube.key: dict(spec)}, self.run_dir, self.run_yaml)
+            path = self._path(tube)
+            assignment = [a for a in self._state.inputs.assignments if a.path == path]
+            return resolve_overrides(parsed, assignment, self._state.inputs.strategy, self.run_yaml)[path]
+        except AssayKitError as error:
+            raise ReviewError(error.message, self.run_yaml) from None
+
+    def _remeasure(self, tube: Tube, override: TubeOverride | None, gate: Mapping[str, Any] | None
+                   ) -> tuple[Remeasured, dict[Path, TubeResult], RunInputs]:
+        """The tube measured with ``override`` (None: the run's strategy), and the run's rows
+        rebuilt by ``score``'s own functions (:func:`assaykit.scoring.pipeline.finish_run`,
+        nothing written)."""
+        from ..scoring.pipeline import PhaseTimer, finish_run
+        from ..scoring.tube import measure_tube
+
+        state = self._state
+        path = self._path(tube)
+        inputs = state.inputs
+        overrides = dict(inputs.overrides)
+        if override is None:
+            overrides.pop(path, None)
+        else:
+            overrides[path] = override
+        inputs = replace(inputs, overrides=overrides)
+        strategy = override.strategy if override is not None else inputs.strategy
+        outcome = measure_tube(path, strategy, figure=False, compensation=inputs.options.compensation,
+                               sample=self._sample(path))
+        outcomes = {**state.outcomes, path: outcome}
+        result = finish_run(inputs, state.beads, outcomes, PhaseTimer(), write=False)
+        return self._view(tube, result, gate), outcomes, inputs
+
+    def _view(self, tube: Tube, result: Any, gate: Mapping[str, Any] | None) -> Remeasured:
+        samples = result.samples.to_dict("records")
+        row = next(r for r in samples if r["file"] == tube.file)
+        restoration = tuple(r for r in result.restoration.to_dict("records")
+                            if r["patient"] == tube.patient and r["timepoint"] == tube.timepoint)
+        patient = next((r for r in result.patients.to_dict("records")
+                        if r["patient"] == tube.patient and r["timepoint"] == tube.timepoint), None)
+        return Remeasured(tube=tube.key, row=_plain(row), restoration=tuple(_plain(r) for r in restoration),
+                          patient=_plain(patient) if patient is not None else None,
+                          gate=None if gate is None else _plain(dict(gate)))
+
+    @_serial
+    def measure(self, key: str) -> Remeasured:
+        """The tube ``key`` as it is measured now (its current gate or exclusion), with its
+        patient's rows."""
+        tube = self.tube(key)
+        override = self._state.inputs.overrides.get(self._path(tube))
+        gate = (tube.entry or {}).get("gate") if override is not None and not override.excluded else None
+        started = time.perf_counter()
+        view, _, _ = self._remeasure(tube, override, gate)
+        return replace(view, seconds=time.perf_counter() - started)
+
+    @_serial
+    def preview(self, key: str, polygon: Sequence[Sequence[float]]) -> Remeasured:
+        """The tube ``key`` re-measured with the monocyte gate ``polygon`` (vertices ``[x, y]`` in
+        scale values on :attr:`monocyte_dims`), and its patient's fold changes, states and class;
+        nothing is written.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y]
+            At least 3 vertices, scale values.
+        """
+        tube = self.tube(key)
+        gate = self._polygon(polygon)
+        started = time.perf_counter()
+        override = self._override(tube, {"reason": PREVIEW_REASON, "gate": gate})
+        view, _, _ = self._remeasure(tube, override, gate)
+        return replace(view, seconds=time.perf_counter() - started)
+
+    def _polygon(self, polygon: Sequence[Sequence[float]]) -> dict[str, Any]:
+        import math
+
+        try:
+            vertices = [[float(x), float(y)] for x, y in polygon]
+        except (TypeError, ValueError):
+            raise ReviewError("a polygon is a list of [x, y] vertices (numbers)", self.out_dir) from None
+        if not 3 <= len(vertices) <= 1000 or not all(math.isfinite(v) for pair in vertices for v in pair):
+            raise ReviewError("a polygon needs 3 to 1000 vertices of finite numbers", self.out_dir)
+        return {"type": "polygon", "dims": list(self.monocyte_dims), "vertices": vertices}
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    def _need_name(self) -> str:
+        name = " ".join((self.reviewer or "").split())
+        problem = name_problem(name)
+        if problem:
+            raise ReviewError(problem, self.out_dir)
+        return name
+
+    @_serial
+    def set_reviewer(self, name: str) -> str:
+        """Name the reviewer of a review opened without one (:func:`name_problem`'s rule);
+        recorded in the audit (action "reviewer"). ReviewError when a name is set already or
+        ``name`` is not a plain name. Returns the name as kept.
+
+        Parameters
+        ----------
+        name : str
+            The reviewer's name.
+        """
+        self._need_open()
+        problem = name_problem(name)
+        if problem:
+            raise ReviewError(problem, self.out_dir)
+        if self.reviewer:
+            raise ReviewError("the reviewer's name is already set", self.out_dir)
+        self.reviewer = " ".join(name.split())
+        self._audit("reviewer", self.reviewer)
+        return self.reviewer
+
+    def _need_open(self) -> None:
+        if self._lock is None:
+            raise ReviewError("the review is closed", self.out_dir)
+
+    @_serial
+    def change_gate(self, key: str, polygon: Sequence[Sequence[float]], reason: str, *,
+                    replace_hand_written: bool = False) -> Remeasured:
+        """Set the monocyte gate of tube ``key`` to ``polygon``: re-measured, written as its
+        run.yaml ``gate_overrides:`` entry (with ``reviewed: {by, at, audit}``) and recorded in the
+        audit (before and after gate, reason, run.yaml's SHA-256 before and after). A signed run
+        first gets a new version (:func:`assaykit.review.signatures.supersede_if_signed`).
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        polygon : sequence of [x, y]
+            At least 3 vertices, scale values on :attr:`monocyte_dims`.
+        reason : str
+            Why (1 to 500 characters).
+        replace_hand_written : bool
+            Confirmed: a hand-written entry for the tube is replaced (else HandWrittenError is raised).
+        """
+        gate = self._polygon(polygon)
+        return self._change(key, "change", {"gate": gate}, reason, replace_hand_written, gate)
+
+    @_serial
+    def exclude(self, key: str, reason: str, *, replace_hand_written: bool = False) -> Remeasured:
+        """Exclude tube ``key``: written as ``exclude: true`` in its run.yaml entry; the tube is
+        withheld (finding ``excluded_by_reviewer``) in every table, page and the ledger.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        reason : str
+            Why (1 to 500 characters).
+        replace_hand_written : bool
+            Confirmed: a hand-written entry for the tube is replaced.
+        """
+        return self._change(key, "exclude", {"exclude": True}, reason, replace_hand_written, None)
+
+    @_serial
+    def accept(self, key: str) -> Remeasured:
+        """Accept tube ``key`` as it is gated now (its automatic gate, or its run.yaml entry):
+        recorded in the audit with the gate accepted; nothing else is written.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        """
+        self._need_open()
+        name = self._need_name()
+        tube = self.tube(key)
+        view = self.measure(key)
+        self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=self.gate(key),
+                    abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
+        return view
+
+    def _change(self, key: str, action: str, spec: dict[str, Any], reason: str, replace_hand_written: bool,
+                gate: Mapping[str, Any] | None) -> Remeasured:
+        from .runyaml import check_edit, set_entry
+        from .signatures import supersede_if_signed
+
+        self._need_open()
+        name = self._need_name()
+        problem = reason_problem(reason)
+        if problem:
+            raise ReviewError(problem, self.out_dir)
+        typed, reason = reason, " ".join(reason.split())  # run.yaml and the tables: one line; the audit: as typed too
+        tube = self.tube(key)
+        if tube.hand_written and not replace_hand_written:
+            raise HandWrittenError(f"tube {tube.key} has a gate override written by hand in run.yaml; confirm to "
+                              "replace it", self.run_yaml)
+        before = {"entry": tube.entry, "gate": self.gate(key)}
+        override = self._override(tube, {"reason": reason, **spec})
+        started = time.perf_counter()
+        view, outcomes, inputs = self._remeasure(tube, override, gate)
+        text, old_sha = self._read_yaml()
+        entry_key = self._entry_key(tube)
+
+        def planned(seq: int) -> tuple[dict[str, Any], bytes]:
+            value = {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
+            edit = set_entry(text, entry_key, value, self.run_yaml)
+            check_edit(text, edit.text, entry_key, value, self.run_yaml)
+            if edit.replaced:
+                before["text"] = edit.replaced  # the entry as it stood, comments included
+            return value, edit.text.encode("utf-8")
+
+        seq = audit_log.head(self.audit_path)[0] + 1
+        value, new = planned(seq)  # refused here, before anything is written, when run.yaml cannot be edited
+        # run.yaml first: a write that fails leaves no audit entry and no superseded signature behind;
+        # an audit entry that cannot be appended puts run.yaml back as it was
+        write_run_yaml(self.run_yaml, text.encode("utf-8"), new)
+        try:
+            written = self._audit(action, name, tube=tube.key, file=tube.file, well=tube.well, before=before,
+                                  after={"entry": value, "gate": gate}, reason=reason,
+                                  reason_as_typed=typed if typed != reason else None, run_yaml_before=old_sha,
+                                  run_yaml_after=sha256(new), replaced_hand_written=tube.hand_written or None,
+                                  abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
+        except BaseException:
+            write_run_yaml(self.run_yaml, new, text.encode("utf-8"))
+            raise
+        if written["seq"] != seq:
+            raise ReviewError(f"the audit trail moved under the review (entry {written['seq']}, expected {seq})",
+                              self.audit_path)
+        state = self._state
+        state.yaml_sha256 = sha256(new)
+        state.entries = {k: v for k, v in state.entries.items() if str(k) != entry_key}
+        state.entries[entry_key] = value
+        state.inputs, state.outcomes = inputs, outcomes
+        supersede_if_signed(self, name)  # a signed run: its signed tables kept as a version, the signatures marked
+        return replace(view, seconds=time.perf_counter() - started)
+
+    def _read_yaml(self) -> tuple[str, str]:
+        from .._io.read import read_input
+
+        data = read_input(self.run_yaml, RunYamlError, "run.yaml", 1 << 20) if self.run_yaml.exists() else b""
+        if sha256(data) != self._state.yaml_sha256:
+            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it "
+                               "again (`assaykit review`) to read it anew", self.run_yaml)
+        try:
+            return data.decode("utf-8"), sha256(data)
+        except UnicodeDecodeError:
+            raise RunYamlError("run.yaml is not UTF-8 text; the review cannot edit it", self.run_yaml) from None
+
+    def _audit(self, action: str, reviewer: str, **fields: Any) -> dict[str, Any]:
+        """Append an audit entry (and copy it to the ledger: a ledger fault is kept in
+        :attr:`ledger_problem`, never lost from the file)."""
+        from .ledger_copy import copy_entry
+
+        entry = audit_log.append(self.audit_path, action=action, reviewer=reviewer,  # type: ignore[arg-type]
+                                 **{k: _plain(v) for k, v in fields.items()})
+        self._audited = None  # read again when asked
+        self.ledger_problem = copy_entry(self, entry)
+        return entry
+
+    @_serial
+    def sign(self, meaning: str, name: str | None = None) -> Any:
+        """Sign the run (:func:`assaykit.review.signatures.sign`): ``meaning`` "reviewed" or
+        "approved", by ``name`` (default: the reviewer).
+
+        Parameters
+        ----------
+        meaning : str
+            "reviewed" or "approved".
+        name : str or None
+            Who signs (None: :attr:`reviewer`).
+        """
+        from .signatures import sign
+
+        self._need_open()
+        return sign(self, meaning, name if name is not None else self._need_name())
+
+    @_serial
+    def close(self) -> None:
+        """End the review: audit "close", the lock released (twice is harmless)."""
+        if self._lock is None:
+            return
+        try:
+            self._audit("close", " ".join((self.reviewer or "").split()))
+        finally:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Review:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _spillover(inputs: RunInputs, file: str) -> Any:
+    if inputs.options.compensation is None:
+        return "file"
+    from ..fcs.compensation import read_compensation
+
+    return read_compensation(inputs.options.compensation, file)
+
+
+def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None) -> Review:
+    """Open the review of the scored run in ``out_dir``: its manifest names the run folder, whose
+    run.yaml, plate map, strategy and bead lot are read (as ``score`` reads them); the bead tube
+    calibrated and every blood tube measured once; the run folder's review lock taken (ReviewBusy
+    naming the holder when another review holds it; a lock left by a process that ended is
+    taken over, said in the audit); audit entry "open".
+
+    Parameters
+    ----------
+    out_dir : path
+        The output folder of ``assaykit score``.
+    reviewer : str or None
+        Who reviews (None: set :attr:`Review.reviewer` before the first change).
+    """
+    import yaml
+
+    from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes
+    from ..scoring.tables import read_manifest, recorded_run_dir
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise AssayKitError("output folder not found", out)
+    manifest = read_manifest(out)
+    if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
+        raise AssayKitError("not the output folder of `assaykit score` (its manifest names no run folder)", out)
+    run_dir = recorded_run_dir(out, manifest).resolve()  # the one rule compare uses; never the current folder alone
+    if not run_dir.is_dir():
+        raise AssayKitError(f"the run folder {run_dir} this output was scored from is not there", out)
+    changed = changed_inputs(run_dir, manifest)
+    if changed:
+        raise AssayKitError(f"the run folder {run_dir} does not hold the files this output was scored from "
+                            f"({'; '.join(changed[:3])}{'; ...' if len(changed) > 3 else ''}); re-score it or "
+                            "review the output folder scored from it", out)
+    problem = audit_log.torn(out / audit_log.AUDIT)
+    if problem:
+        raise AssayKitError(problem, out / audit_log.AUDIT)
+    lock = acquire(run_dir)
+    try:
+        yaml_path = run_dir / "run.yaml"
+        data = yaml_path.read_bytes() if yaml_path.exists() else b""
+        try:
+            doc = yaml.safe_load(data) or {}
+        except yaml.YAMLError:
+            doc = {}
+        entries = dict(doc.get(KEY) or {}) if isinstance(doc, dict) and isinstance(doc.get(KEY), dict) else {}
+        inputs = load_inputs(run_dir, out, write=False)
+        unrecorded = options_not_in_run_yaml(manifest, inputs)
+        if unrecorded:
+            raise AssayKitError("this output was scored with options run.yaml does not hold ("
+                                f"{'; '.join(unrecorded)}); the review and its signatures re-score from run.yaml "
+                                "alone: put them in run.yaml and score again, then review", out)
+        beads = calibrate_run(inputs)
+        outcomes = measure_tubes(inputs, figure=False)
+        state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries)
+        review = Review(out, run_dir, " ".join((reviewer or "").split()), lock, state)
+        review._audit("open", review.reviewer, run_dir=str(run_dir), run_yaml=sha256(data),
+                      taken_over=f"a stale review lock taken over ({lock.taken_over})" if lock.taken_over else None)
+        return review
+    except BaseException:
+        lock.release()
+        raise
+
+
+def changed_inputs(run_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The FCS files the manifest of a scored output lists that ``run_dir`` does not hold with the
+    same SHA-256 (each as "FILE missing" or "FILE differs"; empty: the folder holds the run scored).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder.
+    manifest : mapping
+        The output folder's manifest.json.
+    """
+    import hashlib
+
+    problems = []
+    for item in manifest.get("inputs") or []:
+        if not isinstance(item, dict) or not item.get("file") or not item.get("sha256"):
+            continue
+        name = str(item["file"])
+        path = run_dir / name
+        if Path(name).name != name or not path.is_file():
+            problems.append(f"{name} missing")
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != item["sha256"]:
+            problems.append(f"{name} differs")
+    return problems
+
+
+def options_not_in_run_yaml(manifest: Mapping[str, Any], inputs: RunInputs) -> list[str]:
+    """The options a scored output was made with that the run folder alone (run.yaml and its
+    defaults: ``inputs``) does not give: each named with both values (empty: the run as scored is
+    what scoring the run folder makes). Signing re-scores the run from its folder alone, so a
+    run scored with command-line options (``--control``, ``--plate-map``, ``--strategy``, ``--lot``,
+    ``--bead-values``, ``--clinical``, ``--compensation``, ``--specimen``,
+    ``--accept-calibration`` ...) cannot be reviewed until run.yaml holds them.
+
+    Parameters
+    ----------
+    manifest : mapping
+        The output folder's manifest.json.
+    inputs : RunInputs
+        The run folder read as ``score`` reads it with no options.
+    """
+    from ..scoring.tables import _sha
+
+    options = inputs.options
+    opts = manifest.get("options") or {}
+    lot = manifest.get("lot") or {}
+    compensation = opts.get("compensation") or {}
+    now = {
+        "control": (opts.get("control"), options.control),
+        "bead unit": (opts.get("bead_unit"), options.bead_unit),
+        "specimen": (opts.get("specimen"), inputs.strategy.specimen),
+        "plate map": ((manifest.get("plate_map") or {}).get("sha256"), inputs.plate.sha256),
+        "strategy": ((manifest.get("strategy") or {}).get("sha256"), inputs.strategy.sha256),
+        "bead lot": ((lot.get("kit"), lot.get("lot"), [float(v) for v in lot.get("values") or []]),
+                     (inputs.lot.kit, inputs.lot.lot, [float(v) for v in inputs.lot.values])),
+        "clinical file": ((manifest.get("clinical") or {}).get("sha256") or "", _sha(options.clinical)),
+        "compensation": (compensation.get("sha256") or "", _sha(options.compensation)),
+        "thresholds": (manifest.get("thresholds"), options.thresholds.to_dict()),
+        "responder rule": (manifest.get("responder_rule"), options.responder.to_dict()),
+    }
+    if "accept_calibration" in opts:  # recorded since the review checks it
+        now["accept calibration"] = (opts.get("accept_calibration") or None, options.accept_calibration or None)
+    problems = []
+    for name, (scored, folder) in now.items():
+        if _normal(scored) != _normal(folder):
+            problems.append(f"{name}: scored with {_short(scored)}, run.yaml gives {_short(folder)}")
+    return problems
+
+
+def _normal(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(_plain(value), sort_keys=True, default=str))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
