@@ -51,7 +51,16 @@ def f1_score(ours: np.ndarray, theirs: np.ndarray) -> float | None:
 @dataclass(frozen=True)
 class BlandAltman:
     """Differences ``y - x`` (units of the values): mean (``bias``), sample SD and the 95 % limits
-    of agreement ``bias +- 1.96 SD``; the same in % of the pair's mean (``*_pct``)."""
+    of agreement ``bias +- 1.96 SD``; the same in % of the pair's mean (``*_pct``).
+
+    The confidence intervals (``*_ci``, two-sided, 95 % unless :func:`bland_altman` was given
+    another ``confidence``): the bias's by t on n - 1 df; each limit's exact one by the
+    noncentral t distribution (Carkeet 2015; Bland & Altman 1999's approximation
+    ``limit +- t sqrt(3 SD^2 / n)`` is close from n = 30). ``mean_difference_pct``: the mean of
+    ``100 (y - x) / x`` (percent of the reference ``x``: Quadrini 2021's % difference) with its t
+    interval ``mean_difference_pct_ci``. The intervals default to (nan, nan) for a value built
+    without them.
+    """
 
     n: int
     bias: float
@@ -61,21 +70,72 @@ class BlandAltman:
     bias_pct: float
     lower_pct: float
     upper_pct: float
+    bias_ci: tuple[float, float] = (math.nan, math.nan)
+    lower_ci: tuple[float, float] = (math.nan, math.nan)
+    upper_ci: tuple[float, float] = (math.nan, math.nan)
+    bias_pct_ci: tuple[float, float] = (math.nan, math.nan)
+    lower_pct_ci: tuple[float, float] = (math.nan, math.nan)
+    upper_pct_ci: tuple[float, float] = (math.nan, math.nan)
+    mean_difference_pct: float = math.nan
+    mean_difference_pct_ci: tuple[float, float] = (math.nan, math.nan)
 
 
-def bland_altman(x: np.ndarray, y: np.ndarray) -> BlandAltman:
+LOA_Z = 1.96
+"""The limits of agreement: bias +- 1.96 SD (Bland & Altman 1986)."""
+
+
+def _mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Two-sided t interval of the mean of ``values`` (nan, nan under two values)."""
+    from scipy.stats import t
+
+    n = values.size
+    if n < 2:
+        return (math.nan, math.nan)
+    half = float(t.ppf(0.5 + confidence / 2.0, n - 1)) * float(values.std(ddof=1)) / math.sqrt(n)
+    mean = float(values.mean())
+    return (mean - half, mean + half)
+
+
+def loa_ci(mean: float, sd: float, n: int, confidence: float = 0.95, z: float = LOA_Z) -> tuple[tuple[float, float],
+                                                                                               tuple[float, float]]:
+    """Exact two-sided ``confidence`` intervals (fraction, 0.95) of the lower and upper limits of
+    agreement ``mean -+ z sd`` (units of the differences) of ``n`` differences (n >= 2), by the
+    noncentral t distribution (Carkeet 2015): the upper limit's bounds are ``mean + sd
+    t'(q; n - 1, z sqrt(n)) / sqrt(n)`` at q = (1 -+ confidence) / 2; the lower limit's mirror them."""
+    from scipy.stats import nct
+
+    root = math.sqrt(n)
+    tail = (1.0 - confidence) / 2.0
+    k_low = float(nct.ppf(tail, n - 1, z * root)) / root
+    k_high = float(nct.ppf(1.0 - tail, n - 1, z * root)) / root
+    return (mean - k_high * sd, mean - k_low * sd), (mean + k_low * sd, mean + k_high * sd)
+
+
+def bland_altman(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> BlandAltman:
     """Bland-Altman of paired measurements ``x`` (reference: manual) and ``y`` (assaykit), same
-    units; at least two pairs (ValueError otherwise)."""
+    units; at least two pairs (ValueError otherwise). ``confidence``: the two-sided level of the
+    intervals (fraction, 0.95); the limits themselves stay bias +- 1.96 SD. The mean % difference
+    from ``x`` needs every ``x`` non-zero (nan otherwise)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.size < 2:
         raise ValueError("Bland-Altman needs at least two pairs")
+    n = int(x.size)
     d, pct = y - x, 100.0 * (y - x) / ((x + y) / 2.0)
-    out = []
+    out: list[float] = []
+    cis: list[tuple[float, float]] = []
     for values in (d, pct):
         bias, sd = float(values.mean()), float(values.std(ddof=1))
-        out += [bias, sd, bias - 1.96 * sd, bias + 1.96 * sd]
-    return BlandAltman(n=int(x.size), bias=out[0], sd=out[1], lower=out[2], upper=out[3], bias_pct=out[4],
-                       lower_pct=out[6], upper_pct=out[7])
+        out += [bias, sd, bias - LOA_Z * sd, bias + LOA_Z * sd]
+        cis += [_mean_ci(values, confidence), *loa_ci(bias, sd, n, confidence)]
+    if np.all(x != 0):
+        of_reference = 100.0 * (y - x) / x
+        mean_pct, mean_pct_ci = float(of_reference.mean()), _mean_ci(of_reference, confidence)
+    else:
+        mean_pct, mean_pct_ci = math.nan, (math.nan, math.nan)
+    return BlandAltman(n=n, bias=out[0], sd=out[1], lower=out[2], upper=out[3], bias_pct=out[4],
+                       lower_pct=out[6], upper_pct=out[7], bias_ci=cis[0], lower_ci=cis[1], upper_ci=cis[2],
+                       bias_pct_ci=cis[3], lower_pct_ci=cis[4], upper_pct_ci=cis[5], mean_difference_pct=mean_pct,
+                       mean_difference_pct_ci=mean_pct_ci)
 
 
 @dataclass(frozen=True)
