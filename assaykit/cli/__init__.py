@@ -33,6 +33,7 @@ from . import (
     score,
     simulate,
     strategy,
+    validate,
     verify,
 )
 from ._common import printable_console, state
@@ -87,7 +88,7 @@ def _main(
 
 
 for command in (inspect.inspect, convert.convert, gate.gate, calibrate.calibrate, score.score, report.report,
-                compare.compare, verify.verify, review.review):
+                compare.compare, validate.validate, verify.verify, review.review):
     app.command()(command)
 app.add_typer(strategy.app, name="strategy")
 app.command()(lots.lots)

@@ -5,6 +5,8 @@ staining, and acceptance criteria from YAML (:mod:`.criteria`). The statistics (
 pure numpy/scipy."""
 
 from ..scoring.agreement import BlandAltman, PassingBablok, bland_altman, loa_ci, passing_bablok
+from .analysis import PrecisionStudy, Validation, analyse
+from .command import ValidationResult, default_out, validate
 from .criteria import (
     ComparisonCriteria,
     Criteria,
@@ -36,5 +38,5 @@ __all__ = [
     "PrecisionCriteria", "ReferenceCriteria", "ReferenceInterval", "Stability", "StabilityCriteria", "Transference",
     "bland_altman", "evaluate_comparison", "evaluate_precision", "evaluate_reference_interval", "evaluate_stability",
     "load_criteria", "loa_ci", "nonparametric_ci_ranks", "passing_bablok", "precision", "reference_interval",
-    "stability",
+    "stability", "PrecisionStudy", "Validation", "ValidationResult", "analyse", "default_out", "validate",
 ]

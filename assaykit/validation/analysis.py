@@ -1,0 +1,224 @@
+"""A method validation computed (docs/validation.md, "assaykit validate"): the statistics of
+:mod:`.stats` on the groups :mod:`.data` chooses, each judged by the acceptance criteria of
+:mod:`.criteria`. No I/O."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .criteria import (
+    Criteria,
+    NotEvaluatedWhy,
+    Outcome,
+    evaluate_comparison,
+    evaluate_precision,
+    evaluate_reference_interval,
+    evaluate_stability,
+)
+from .data import (
+    Tube,
+    ValidationData,
+    material_name,
+    precision_groups,
+    reference_values,
+    stability_donor,
+    stability_tubes,
+)
+from .stats import Precision, ReferenceInterval, Stability, precision, reference_interval, stability
+
+if TYPE_CHECKING:
+    from ..scoring.agreement import BlandAltman, PassingBablok
+
+CONTROL_CONDITION = "unstimulated"
+"""The condition whose tubes are reference values by default (score's default ``control``)."""
+
+
+@dataclass(frozen=True)
+class PrecisionStudy:
+    """One material's precision (CLSI EP05) in one scope.
+
+    Parameters
+    ----------
+    material : tuple of str
+        (role, patient, timepoint, condition).
+    scope : str
+        ``all`` (every run pooled) or ``instrument / bead lot``.
+    tubes : tuple of Tube
+        The values it was computed from.
+    days : bool
+        Whether the design had days (day / run / replicate: some day held two runs or more);
+        otherwise run / replicate.
+    result : Precision or None
+        The statistics (None: not computed, ``why`` says why).
+    why : str
+        Why not computed ("" when it was): the statistic's own words.
+    """
+
+    material: tuple[str, str, str, str]
+    scope: str
+    tubes: tuple[Tube, ...]
+    days: bool
+    result: Precision | None
+    why: str = ""
+
+    @property
+    def name(self) -> str:
+        """The material and scope as the report names them."""
+        return material_name(self.material) + ("" if self.scope == "all" else f" ({self.scope})")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A method validation: every statistic computed and every criterion judged.
+
+    Parameters
+    ----------
+    data : ValidationData
+        What it was computed from.
+    criteria : Criteria
+        The acceptance criteria.
+    control : str
+        The unstimulated condition (reference values).
+    precision : tuple of PrecisionStudy
+        One per material and scope, controls first.
+    bland_altman : BlandAltman or None
+        The pooled method comparison's Bland-Altman (None: fewer than two pairs).
+    passing_bablok : PassingBablok or None
+        Its Passing-Bablok regression (None: fewer than three pairs).
+    reference : tuple of (str, float, int)
+        The reference values (donor, AB/C, tubes averaged).
+    reference_interval : ReferenceInterval or None
+        The reference interval (None: too few values).
+    stability_tubes : tuple of Tube
+        The stability study's tubes.
+    stability : Stability or None
+        The drift with time from draw to stain (None: too few values).
+    outcomes : tuple of Outcome
+        Every criterion, evaluated or not (criteria.csv).
+    notes : tuple of str
+        Why a statistic could not be computed, and what was left out.
+    """
+
+    data: ValidationData
+    criteria: Criteria
+    control: str
+    precision: tuple[PrecisionStudy, ...]
+    bland_altman: BlandAltman | None
+    passing_bablok: PassingBablok | None
+    reference: tuple[tuple[str, float, int], ...]
+    reference_interval: ReferenceInterval | None
+    stability_tubes: tuple[Tube, ...]
+    stability: Stability | None
+    outcomes: tuple[Outcome, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Criteria by result (``pass``, ``fail``, ``not_evaluated``)."""
+        found = Counter(o.result for o in self.outcomes)
+        return {r: found.get(r, 0) for r in ("pass", "fail", "not_evaluated")}
+
+    @property
+    def passed(self) -> bool:
+        """Every evaluated criterion passed (the command's exit code 0; 1 otherwise)."""
+        return not any(o.result == "fail" for o in self.outcomes)
+
+
+def _days_used(tubes: Sequence[Tube]) -> bool:
+    """Whether a day holds two runs or more: only then is the between-day component separable
+    from the between-run one (one run a day: run / replicate, the day's variation in between-run)."""
+    runs_per_day = Counter(day for day, _ in {(t.acquired_on, t.run_key) for t in tubes})
+    return bool(runs_per_day) and max(runs_per_day.values()) >= 2 and len(runs_per_day) >= 2
+
+
+def study_precision(material: tuple[str, str, str, str], scope: str, tubes: Sequence[Tube]) -> PrecisionStudy:
+    """One material's EP05 precision: run = the assaykit run, replicate = the plate map's label
+    (or the file when none), day = the acquisition date when :func:`_days_used`.
+
+    Parameters
+    ----------
+    material : tuple of str
+        (role, patient, timepoint, condition).
+    scope : str
+        ``all`` or ``instrument / bead lot``.
+    tubes : sequence of Tube
+        Its reportable tubes.
+    """
+    days = _days_used(tubes)
+    try:
+        result = precision([t.abc for t in tubes], [t.run_key for t in tubes],
+                           [t.replicate or t.file for t in tubes], [t.acquired_on for t in tubes] if days else None)
+    except ValueError as error:
+        return PrecisionStudy(material, scope, tuple(tubes), days, None, str(error))
+    return PrecisionStudy(material, scope, tuple(tubes), days, result)
+
+
+def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CONDITION) -> Validation:
+    """Every statistic of a validation, each judged by ``criteria``.
+
+    Parameters
+    ----------
+    data : ValidationData
+        The tubes and comparison pairs (:func:`assaykit.validation.data.gather`).
+    criteria : Criteria
+        The acceptance criteria (:func:`assaykit.validation.criteria.load_criteria`).
+    control : str
+        The unstimulated condition whose tubes are reference values.
+    """
+    import numpy as np
+
+    from ..scoring.agreement import bland_altman, passing_bablok
+
+    outcomes: list[Outcome] = []
+    notes: list[str] = []
+    studies = tuple(study_precision(m, s, t) for m, s, t in precision_groups(data.tubes))
+    for study in studies:
+        if study.result is None:
+            notes.append(f"precision of {study.name}: not computed ({study.why})")
+        outcomes += evaluate_precision(study.result, criteria, study.name, "too_few")
+    if not studies:
+        outcomes += evaluate_precision(None, criteria, "no material measured twice", "no_data")
+
+    x = np.array([p.reference_abc for p in data.pairs])
+    y = np.array([p.assaykit_abc for p in data.pairs])
+    ba = bland_altman(x, y) if x.size >= 2 else None
+    pb = passing_bablok(x, y) if x.size >= 3 else None
+    mean_pct = ba.mean_difference_pct if ba is not None and math.isfinite(ba.mean_difference_pct) else None
+    why: NotEvaluatedWhy = "too_few" if data.pairs else "no_data"
+    outcomes.append(evaluate_comparison(mean_pct, criteria, f"assaykit vs reference ({x.size} pairs)", why))
+
+    settings = criteria.reference_interval
+    reference = tuple(reference_values(data.tubes, settings.donor_group, control))
+    interval = None
+    values = [v for _, v, _ in reference]
+    if len(values) >= settings.min_n:
+        try:
+            interval = reference_interval(values, "auto", settings.coverage, settings.ci)
+        except ValueError as error:
+            notes.append(f"reference interval: not computed ({error})")
+    why = "too_few" if values else "no_data"
+    outcomes += evaluate_reference_interval(interval, values, criteria,
+                                            f"donor group {settings.donor_group}, {control} ({len(values)} donors)",
+                                            why)
+
+    timed = tuple(stability_tubes(data.tubes))
+    drift = None
+    if timed:
+        try:
+            drift = stability([t.abc for t in timed], [float(t.draw_to_stain_h or 0.0) for t in timed],
+                              [stability_donor(t) for t in timed], window_h=criteria.stability.window_h)
+        except ValueError as error:
+            notes.append(f"stability: not computed ({error})")
+    donors = len({stability_donor(t) for t in timed})
+    outcomes.append(evaluate_stability(drift, criteria, f"draw to stain ({donors} donors, {len(timed)} tubes)",
+                                       "too_few" if timed else "no_data"))
+    return Validation(data=data, criteria=criteria, control=control, precision=studies, bland_altman=ba,
+                      passing_bablok=pb, reference=reference, reference_interval=interval, stability_tubes=timed,
+                      stability=drift, outcomes=tuple(outcomes), notes=tuple(notes))
+
+
+__all__ = ["CONTROL_CONDITION", "PrecisionStudy", "Validation", "analyse", "study_precision"]

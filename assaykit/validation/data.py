@@ -1,0 +1,596 @@
+"""What ``assaykit validate`` computes from (docs/validation.md, "assaykit validate"): the blood
+tubes of the ledger (:meth:`assaykit.ledger.Ledger.validation_rows`) and of scored output folders
+(samples.csv and manifest.json: the same columns), of which only the reportable values enter; and
+the method-comparison pairs of ``assaykit compare`` folders (agreement.csv) or of a lab's CSV.
+
+The groups each statistic is computed on are chosen here, by one rule each: precision per
+material (role, patient, time point, condition) measured in two runs or more, or with replicates;
+reference values from the unstimulated tubes of a donor group; stability from the tubes of one
+donor (patient, time point, condition) at two draw-to-stain times or more.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AssayKitError
+
+if TYPE_CHECKING:
+    from ..ledger import Ledger
+
+REPORTABLE = ("reportable", "reportable_with_warnings")
+"""The verdicts of the values a validation uses (a withheld value, or one scored before verdicts, is left out)."""
+ROLES = ("control", "sample")
+"""The blood tubes validated: stabilised control bloods first, then the samples (donors, patients)."""
+TUBE_FIELDS = ("run_key", "run_name", "run_uid", "scored_at", "acquired_on", "instrument", "instrument_serial", "kit",
+               "lot", "file", "sha256", "well", "role", "patient", "timepoint", "condition", "replicate",
+               "donor_group", "hladr_abc", "hladr_mfi", "verdict", "draw_to_stain_h")
+"""The columns of a tube row, as :meth:`assaykit.ledger.Ledger.validation_rows` returns them."""
+RUN_KIND = "assaykit run"  # a scored folder's manifest names no kind (assaykit._io.atomic.RUN_KIND)
+COMPARE_KIND = "assaykit compare"  # assaykit.report.agreement.KIND
+LAB_COLUMNS = ("file", "patient", "timepoint", "condition", "lab_abc", "note")
+"""The columns a lab's comparison CSV may hold: ``lab_abc`` (the lab's AB/C, the reference) and
+either ``file`` (the FCS file's name) or ``patient``, ``timepoint`` and ``condition``; ``note`` is
+free text (kept out of the statistics)."""
+
+
+@dataclass(frozen=True)
+class Tube:
+    """One blood tube's reportable value, as a validation uses it.
+
+    Parameters
+    ----------
+    run_key : str
+        The run's key in the ledger (its output folder, resolved).
+    run_name : str
+        The run's name (its output folder's name).
+    run_uid : str
+        The scoring's id (the manifest's ``run_id``).
+    acquired_on : str
+        The run's acquisition date (ISO date; the EP05 "day").
+    instrument : str
+        The cytometer (``$CYT``) and its serial (``$CYTNUM``), joined by a space when there is one.
+    lot : str
+        The bead kit and lot, joined by a space.
+    file : str
+        The FCS file's name.
+    sha256 : str
+        The FCS file's SHA-256.
+    role : str
+        ``control`` (a stabilised control blood) or ``sample``.
+    patient : str
+        The patient or donor, as in the plate map.
+    timepoint : str
+        The time point, as in the plate map.
+    condition : str
+        The condition, as in the plate map.
+    replicate : str
+        The plate map's replicate label ("" when none).
+    donor_group : str
+        The plate map's donor group ("" when none).
+    abc : float
+        The tube's HLA-DR in antibodies bound per cell (AB/C).
+    draw_to_stain_h : float or None
+        Hours from the draw to the staining (None when unknown).
+    """
+
+    run_key: str
+    run_name: str
+    run_uid: str
+    acquired_on: str
+    instrument: str
+    lot: str
+    file: str
+    sha256: str
+    role: str
+    patient: str
+    timepoint: str
+    condition: str
+    replicate: str
+    donor_group: str
+    abc: float
+    draw_to_stain_h: float | None
+
+    @property
+    def material(self) -> tuple[str, str, str, str]:
+        """(role, patient, timepoint, condition): what a precision study measures again and again."""
+        return (self.role, self.patient, self.timepoint, self.condition)
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """A run the tubes came from (the manifest's ``inputs.runs``).
+
+    Parameters
+    ----------
+    run_key : str
+        Its key (its output folder, resolved).
+    run_name : str
+        Its name.
+    run_uid : str
+        The scoring's id.
+    source : str
+        ``ledger`` or ``folder``.
+    samples_sha256 : str
+        SHA-256 of its samples.csv (a folder's; "" for a run read from the ledger alone).
+    """
+
+    run_key: str
+    run_name: str
+    run_uid: str
+    source: str
+    samples_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One method-comparison pair: the reference's value and assaykit's, AB/C.
+
+    Parameters
+    ----------
+    source : str
+        The file the pair came from (an agreement.csv or a lab's CSV).
+    file : str
+        The FCS file ("" when matched by patient, time point and condition).
+    patient : str
+        The patient.
+    timepoint : str
+        The time point.
+    condition : str
+        The condition.
+    reference_abc : float
+        The reference method's value (the manual gating or the other lab), AB/C.
+    assaykit_abc : float
+        assaykit's value, AB/C (a mean over the tubes matched, for a lab's CSV).
+    """
+
+    source: str
+    file: str
+    patient: str
+    timepoint: str
+    condition: str
+    reference_abc: float
+    assaykit_abc: float
+
+
+@dataclass(frozen=True)
+class ValidationData:
+    """The values a validation is computed from.
+
+    Parameters
+    ----------
+    tubes : tuple of Tube
+        The reportable blood tubes (controls first), each run once.
+    left_out : dict
+        Tubes left out, by why: a verdict (``withheld``, ``""`` for a run scored before verdicts)
+        or ``no_abc`` (reportable but without AB/C: a run without bead calibration).
+    runs : tuple of RunSource
+        The runs read.
+    ledger : str
+        The ledger read ("" when none).
+    ledger_left_out : int
+        Ledger rows left out because they hold values assaykit does not write.
+    pairs : tuple of Pair
+        The method-comparison pairs.
+    comparisons : tuple of dict
+        The comparison files read: ``path``, ``sha256``, ``kind`` (``agreement`` or ``lab``), ``pairs``.
+    comparison_unmatched : int
+        Rows of a lab's CSV that matched no reportable tube.
+    """
+
+    tubes: tuple[Tube, ...]
+    left_out: dict[str, int]
+    runs: tuple[RunSource, ...]
+    ledger: str = ""
+    ledger_left_out: int = 0
+    pairs: tuple[Pair, ...] = ()
+    comparisons: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    comparison_unmatched: int = 0
+
+
+# --- the tubes ----------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _joined(*parts: Any) -> str:
+    return " ".join(p for p in (_text(x).strip() for x in parts) if p)
+
+
+def tube_of(row: Mapping[str, Any]) -> Tube | str:
+    """The :class:`Tube` of one row (:data:`TUBE_FIELDS`), or why it is left out: its verdict when
+    not reportable, ``no_abc`` when it has no positive AB/C.
+
+    Parameters
+    ----------
+    row : mapping
+        A tube row as :meth:`assaykit.ledger.Ledger.validation_rows` returns it.
+    """
+    verdict = _text(row.get("verdict"))
+    if verdict not in REPORTABLE:
+        return verdict or "no_verdict"
+    abc = _number(row.get("hladr_abc"))
+    if abc is None or abc <= 0:
+        return "no_abc"
+    hours = _number(row.get("draw_to_stain_h"))
+    return Tube(run_key=_text(row.get("run_key")), run_name=_text(row.get("run_name")),
+                run_uid=_text(row.get("run_uid")), acquired_on=_text(row.get("acquired_on"))[:10],
+                instrument=_joined(row.get("instrument"), row.get("instrument_serial")),
+                lot=_joined(row.get("kit"), row.get("lot")), file=_text(row.get("file")),
+                sha256=_text(row.get("sha256")), role=_text(row.get("role")), patient=_text(row.get("patient")),
+                timepoint=_text(row.get("timepoint")), condition=_text(row.get("condition")),
+                replicate=_text(row.get("replicate")), donor_group=_text(row.get("donor_group")), abc=abc,
+                draw_to_stain_h=hours)
+
+
+def folder_rows(out_dir: str | Path) -> tuple[list[dict[str, Any]], RunSource]:
+    """The blood tube rows (:data:`TUBE_FIELDS`, roles :data:`ROLES`) of the scored output folder
+    ``out_dir`` and the run it is: its manifest (an ``assaykit score`` folder's, not another
+    command's) and samples.csv, checked against the manifest's listing (a changed table is
+    refused). AssayKitError in one line naming the file for a folder that is not a scored run.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        An output folder of ``assaykit score``.
+    """
+    from ..report.load import read_table
+    from ..scoring.history import run_instrument
+    from ..scoring.tables import read_manifest, verify_outputs
+
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise AssayKitError("run folder not found (give the output folder of `assaykit score`)", folder)
+    manifest = read_manifest(folder)
+    kind = manifest.get("kind", RUN_KIND)
+    if kind != RUN_KIND:
+        raise AssayKitError(f"not a scored run but the output of {kind!s:.40}: give the output folder of "
+                            "`assaykit score`", folder / "manifest.json")
+    problems = verify_outputs(folder)
+    if problems:
+        raise AssayKitError(f"the output folder is not as scored: {problems[0]}", folder)
+    listed = manifest["files"].get("samples.csv")
+    if not isinstance(listed, dict):
+        raise AssayKitError("the manifest lists no samples.csv: not a scored run", folder / "manifest.json")
+    samples = read_table(folder / "samples.csv")
+    lot = manifest.get("lot") if isinstance(manifest.get("lot"), dict) else {}
+    instrument, serial = run_instrument([_Row(r) for r in samples])  # type: ignore[misc]
+    dates = sorted(_text(r.get("acquisition_date")) for r in samples if r.get("acquisition_date"))
+    resolved = folder.resolve()
+    run = {"run_key": str(resolved), "run_name": resolved.name, "run_uid": _text(manifest.get("run_id")),
+           "scored_at": _text(manifest.get("ended")), "acquired_on": dates[0] if dates else "",
+           "instrument": instrument, "instrument_serial": serial, "kit": _text(lot.get("kit")),
+           "lot": _text(lot.get("lot"))}
+    rows = [{**run, **{k: r.get(k) for k in TUBE_FIELDS if k not in run}} for r in samples if r.get("role") in ROLES]
+    source = RunSource(run_key=run["run_key"], run_name=run["run_name"], run_uid=run["run_uid"], source="folder",
+                       samples_sha256=_text(listed.get("sha256")))
+    return rows, source
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A samples.csv row as :func:`assaykit.scoring.history.run_instrument` reads one."""
+
+    row: Mapping[str, Any]
+
+    @property
+    def role(self) -> str:
+        return _text(self.row.get("role"))
+
+    @property
+    def instrument(self) -> str:
+        return _text(self.row.get("instrument"))
+
+    @property
+    def instrument_serial(self) -> str:
+        return _text(self.row.get("instrument_serial"))
+
+
+def _material_order(tube: Tube) -> tuple[Any, ...]:
+    return (ROLES.index(tube.role), tube.patient, tube.timepoint, tube.condition, tube.acquired_on, tube.run_key,
+            tube.replicate, tube.file)
+
+
+def gather(ledger: Ledger | None = None, runs: Sequence[str | Path] = ()) -> ValidationData:
+    """The reportable blood tubes of the ``ledger``'s runs and of the scored folders ``runs``: a
+    run both in the ledger and named is read from its folder (each run once). Tubes in a stable
+    order (controls first, then by material, day, run, replicate), whatever order the sources
+    came in.
+
+    Parameters
+    ----------
+    ledger : Ledger or None
+        An open ledger (None: the folders alone).
+    runs : sequence of str or Path
+        Output folders of ``assaykit score``.
+    """
+    sources: dict[str, RunSource] = {}
+    rows_of: dict[str, list[dict[str, Any]]] = {}
+    for out_dir in runs:
+        rows, source = folder_rows(out_dir)
+        sources.setdefault(source.run_key, source)
+        rows_of.setdefault(source.run_key, rows)
+    shown, left = "", 0
+    if ledger is not None:
+        shown = ledger.shown
+        for row in ledger.validation_rows():
+            key = _text(row.get("run_key"))
+            if key in sources and sources[key].source == "folder":
+                continue
+            if key not in sources:
+                sources[key] = RunSource(run_key=key, run_name=_text(row.get("run_name")),
+                                         run_uid=_text(row.get("run_uid")), source="ledger")
+                rows_of[key] = []
+            rows_of[key].append(row)
+        left = int(getattr(ledger, "n_left_out", 0) or 0)
+    tubes: list[Tube] = []
+    left_out: Counter[str] = Counter()
+    for key in sorted(rows_of):
+        for row in rows_of[key]:
+            if _text(row.get("role")) not in ROLES:
+                continue
+            found = tube_of(row)
+            if isinstance(found, Tube):
+                tubes.append(found)
+            else:
+                left_out[found] += 1
+    ordered = tuple(sorted(tubes, key=_material_order))
+    return ValidationData(tubes=ordered, left_out=dict(sorted(left_out.items())),
+                          runs=tuple(sources[k] for k in sorted(sources)), ledger=shown, ledger_left_out=left)
+
+
+# --- the groups ---------------------------------------------------------------------------------------
+
+
+def material_name(material: tuple[str, str, str, str]) -> str:
+    """A material as the report names it: ``control CTRL-1 D0 unstimulated``.
+
+    Parameters
+    ----------
+    material : tuple of str
+        (role, patient, timepoint, condition).
+    """
+    return " ".join(p for p in material if p)
+
+
+def precision_groups(tubes: Sequence[Tube]) -> list[tuple[tuple[str, str, str, str], str, list[Tube]]]:
+    """The precision studies: each material measured in two runs or more, or with replicates in a
+    run, as (material, scope, tubes); scope ``all`` (every run pooled) and, when the material was
+    measured on more than one (instrument, bead lot), each of them (``instrument / lot``).
+    Controls first.
+
+    Parameters
+    ----------
+    tubes : sequence of Tube
+        The reportable tubes (:attr:`ValidationData.tubes`).
+    """
+    by_material: dict[tuple[str, str, str, str], list[Tube]] = {}
+    for tube in tubes:
+        by_material.setdefault(tube.material, []).append(tube)
+    groups = []
+    for material in sorted(by_material, key=lambda m: (ROLES.index(m[0]), m[1:])):
+        members = by_material[material]
+        per_run = Counter(t.run_key for t in members)
+        if len(per_run) < 2 and max(per_run.values()) < 2:
+            continue
+        groups.append((material, "all", members))
+        scopes = sorted({(t.instrument, t.lot) for t in members})
+        if len(scopes) > 1:
+            for instrument, lot in scopes:
+                subset = [t for t in members if (t.instrument, t.lot) == (instrument, lot)]
+                groups.append((material, f"{instrument or '?'} / {lot or '?'}", subset))
+    return groups
+
+
+def reference_values(tubes: Sequence[Tube], donor_group: str, condition: str) -> list[tuple[str, float, int]]:
+    """The reference values: one per donor (patient) of ``donor_group`` (role sample), the mean
+    AB/C of its reportable ``condition`` tubes (replicates and repeated runs averaged, so no
+    donor counts twice), as (patient, AB/C, tubes averaged), by patient.
+
+    Parameters
+    ----------
+    tubes : sequence of Tube
+        The reportable tubes.
+    donor_group : str
+        The plate map's donor group of the reference donors (e.g. ``healthy``).
+    condition : str
+        The unstimulated condition's name (e.g. ``unstimulated``).
+    """
+    by_donor: dict[str, list[float]] = {}
+    for tube in tubes:
+        if tube.role == "sample" and tube.donor_group == donor_group and tube.condition == condition:
+            by_donor.setdefault(tube.patient, []).append(tube.abc)
+    return [(p, math.fsum(v) / len(v), len(v)) for p, v in sorted(by_donor.items())]
+
+
+def stability_tubes(tubes: Sequence[Tube]) -> list[Tube]:
+    """The tubes of a stability study: those with a draw-to-stain time whose donor (patient, time
+    point, condition; role sample or control) has tubes at two different times or more.
+
+    Parameters
+    ----------
+    tubes : sequence of Tube
+        The reportable tubes.
+    """
+    timed = [t for t in tubes if t.draw_to_stain_h is not None]
+    times: dict[tuple[str, ...], set[float]] = {}
+    for tube in timed:
+        times.setdefault(stability_donor(tube), set()).add(float(tube.draw_to_stain_h or 0.0))
+    return [t for t in timed if len(times[stability_donor(t)]) >= 2]
+
+
+def stability_donor(tube: Tube) -> tuple[str, str, str, str]:
+    """The donor label of a stability study: (role, patient, time point, condition).
+
+    Parameters
+    ----------
+    tube : Tube
+        A tube.
+    """
+    return tube.material
+
+
+# --- method comparison --------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, what: str) -> tuple[list[str], list[dict[str, str]], bytes]:
+    from .._io.names import read_cell
+    from .._io.read import TABLE_LIMIT, read_input
+
+    data = read_input(path, AssayKitError, what, TABLE_LIMIT)
+    try:
+        text = data.decode("utf-8-sig")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [read_cell(h).strip() for h in (reader.fieldnames or [])]
+        rows = [{header[i]: read_cell(v if isinstance(v, str) else "").strip()
+                 for i, v in enumerate(r.get(k) for k in (reader.fieldnames or []))} for r in reader]
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise AssayKitError(f"cannot read the {what} ({' '.join(str(exc).split())[:160]})", path) from None
+    return header, rows, data
+
+
+def comparison_file(path: str | Path) -> Path:
+    """The CSV a ``--comparison`` names: a compare folder's agreement.csv (the folder's manifest
+    must be ``assaykit compare``'s), or the CSV itself.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``assaykit compare`` output folder, an agreement.csv or a lab's CSV.
+    """
+    from ..scoring.tables import read_manifest
+
+    given = Path(path)
+    if given.is_dir():
+        manifest = read_manifest(given)
+        if manifest.get("kind") != COMPARE_KIND:
+            raise AssayKitError("not an `assaykit compare` output folder (its manifest names another kind): give "
+                                "the compare folder or a CSV", given / "manifest.json")
+        return given / "agreement.csv"
+    return given
+
+
+def _positive(text: str, path: Path, line: int, column: str) -> float | None:
+    if text == "":
+        return None
+    value = _number(text)
+    if value is None:
+        raise AssayKitError(f"row {line}: {column} {text[:40]!r} is not a number", path)
+    return value if value > 0 else None
+
+
+def read_comparison(path: str | Path, tubes: Sequence[Tube]) -> tuple[list[Pair], dict[str, Any], int]:
+    """The method-comparison pairs of one comparison file, its entry for the manifest and the
+    rows that matched no reportable tube. An agreement.csv (``assaykit compare``'s columns: the
+    pairs of ``manual_abc`` and ``assaykit_abc`` both above 0) or a lab's CSV
+    (:data:`LAB_COLUMNS`; each row matched by ``file``, or by ``patient``, ``timepoint`` and
+    ``condition``, to the reportable tubes, whose mean is assaykit's value). An unknown column,
+    a missing one or a value that is not a number: AssayKitError in one line naming the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The comparison (:func:`comparison_file`).
+    tubes : sequence of Tube
+        The reportable tubes a lab's rows are matched to.
+    """
+    from ..scoring.agreement import COLUMNS
+
+    file = comparison_file(path)
+    header, rows, data = _read_csv(file, "comparison CSV")
+    entry: dict[str, Any] = {"path": str(file), "sha256": hashlib.sha256(data).hexdigest()}
+    pairs: list[Pair] = []
+    unmatched = 0
+    if header == list(COLUMNS):
+        entry["kind"] = "agreement"
+        for line, row in enumerate(rows, start=2):
+            ref = _positive(row["manual_abc"], file, line, "manual_abc")
+            ours = _positive(row["assaykit_abc"], file, line, "assaykit_abc")
+            if ref is not None and ours is not None:
+                pairs.append(Pair(source=str(file), file=row["file"], patient=row["patient"],
+                                  timepoint=row["timepoint"], condition=row["condition"], reference_abc=ref,
+                                  assaykit_abc=ours))
+    else:
+        entry["kind"] = "lab"
+        _check_lab_header(header, file)
+        for line, row in enumerate(rows, start=2):
+            ref = _positive(row.get("lab_abc", ""), file, line, "lab_abc")
+            if ref is None:
+                continue
+            matched = _matched(row, tubes)
+            if not matched:
+                unmatched += 1
+                continue
+            first = matched[0]
+            pairs.append(Pair(source=str(file), file=row.get("file", ""), patient=first.patient,
+                              timepoint=first.timepoint, condition=first.condition, reference_abc=ref,
+                              assaykit_abc=math.fsum(t.abc for t in matched) / len(matched)))
+    entry["pairs"] = len(pairs)
+    return pairs, entry, unmatched
+
+
+def _check_lab_header(header: list[str], file: Path) -> None:
+    unknown = [h for h in header if h not in LAB_COLUMNS]
+    if unknown:
+        raise AssayKitError(f"unknown column(s) {', '.join(repr(u[:40]) for u in unknown[:5])}: a comparison CSV "
+                            f"holds {', '.join(LAB_COLUMNS)} (or is an agreement.csv of `assaykit compare`)", file)
+    if "lab_abc" not in header:
+        raise AssayKitError("column lab_abc missing (the lab's AB/C of each tube)", file)
+    if "file" not in header and not {"patient", "timepoint", "condition"} <= set(header):
+        raise AssayKitError("give column file, or patient, timepoint and condition, to match each row to a tube",
+                            file)
+
+
+def _matched(row: Mapping[str, str], tubes: Iterable[Tube]) -> list[Tube]:
+    if row.get("file"):
+        return [t for t in tubes if t.file == row["file"]]
+    key = (row.get("patient", ""), row.get("timepoint", ""), row.get("condition", ""))
+    return [t for t in tubes if (t.patient, t.timepoint, t.condition) == key]
+
+
+def with_comparisons(data: ValidationData, comparisons: Sequence[str | Path]) -> ValidationData:
+    """``data`` with the method-comparison pairs of ``comparisons`` (pooled, in the order given).
+
+    Parameters
+    ----------
+    data : ValidationData
+        The tubes (a lab's rows are matched to them).
+    comparisons : sequence of str or Path
+        ``assaykit compare`` folders, agreement.csv files or lab CSVs.
+    """
+    from dataclasses import replace
+
+    pairs: list[Pair] = []
+    entries: list[dict[str, Any]] = []
+    unmatched = 0
+    for path in comparisons:
+        found, entry, missed = read_comparison(path, data.tubes)
+        pairs += found
+        entries.append(entry)
+        unmatched += missed
+    return replace(data, pairs=tuple(pairs), comparisons=tuple(entries), comparison_unmatched=unmatched)
+
+
+__all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
+           "comparison_file", "folder_rows", "gather", "material_name", "precision_groups", "read_comparison",
+           "reference_values", "stability_donor", "stability_tubes", "tube_of", "with_comparisons"]
