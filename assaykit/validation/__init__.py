@@ -30,6 +30,7 @@ from .stats import (
     nonparametric_ci_ranks,
     precision,
     reference_interval,
+    robust_limits,
     stability,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "AnovaRow", "BlandAltman", "ComparisonCriteria", "Component", "Criteria", "Outcome", "PassingBablok", "Precision",
     "PrecisionCriteria", "ReferenceCriteria", "ReferenceInterval", "Stability", "StabilityCriteria", "Transference",
     "bland_altman", "evaluate_comparison", "evaluate_precision", "evaluate_reference_interval", "evaluate_stability",
-    "load_criteria", "loa_ci", "nonparametric_ci_ranks", "passing_bablok", "precision", "reference_interval",
-    "stability", "PrecisionStudy", "Validation", "ValidationResult", "analyse", "default_out", "validate",
+    "loa_ci", "load_criteria", "nonparametric_ci_ranks", "passing_bablok", "precision", "reference_interval",
+    "robust_limits", "stability",
 ]
+__all__ += ["PrecisionStudy", "Validation", "ValidationResult", "analyse", "default_out", "validate"]  # the command

@@ -57,7 +57,7 @@ def default_out(today: datetime.date | None = None) -> Path:
     today : date or None
         The date to name it by (None: today, UTC).
     """
-    day = today or datetime.datetime.now(datetime.timezone.utc).date()
+    day = today or datetime.datetime.now(datetime.UTC).date()
     return Path("reports") / f"validation-{day.isoformat()}"
 
 

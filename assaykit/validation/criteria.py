@@ -6,10 +6,16 @@ criterion evaluated to a typed :class:`Outcome` (pass / fail / not_evaluated wit
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+
+from ..errors import AssayKitError
 from .stats import Precision, ReferenceInterval, Stability
 
 Result = Literal["pass", "fail", "not_evaluated"]
@@ -45,6 +51,10 @@ class PrecisionCriteria:
     repeatability_cv_pct_max: float
     within_laboratory_cv_pct_max: float
 
+    def __post_init__(self) -> None:
+        _positive(self.repeatability_cv_pct_max, "repeatability_cv_pct_max")
+        _positive(self.within_laboratory_cv_pct_max, "within_laboratory_cv_pct_max")
+
 
 @dataclass(frozen=True)
 class ComparisonCriteria:
@@ -58,6 +68,9 @@ class ComparisonCriteria:
     """
 
     mean_difference_pct_max: float
+
+    def __post_init__(self) -> None:
+        _positive(self.mean_difference_pct_max, "mean_difference_pct_max")
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,10 @@ class StabilityCriteria:
 
     window_h: float
     drift_at_window_pct_max: float
+
+    def __post_init__(self) -> None:
+        _positive(self.window_h, "window_h")
+        _positive(self.drift_at_window_pct_max, "drift_at_window_pct_max")
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,14 @@ class Transference:
     upper: float
     min_n: int = 20
     max_outside_fraction: float = 0.10
+
+    def __post_init__(self) -> None:
+        if not self.lower < self.upper:
+            raise ValueError(f"lower ({self.lower:g}) must be below upper ({self.upper:g})")
+        if self.min_n < 1:
+            raise ValueError("min_n must be at least 1")
+        if not 0.0 <= self.max_outside_fraction < 1.0:
+            raise ValueError("max_outside_fraction must lie in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -127,6 +152,17 @@ class ReferenceCriteria:
     nonparametric_min_n: int
     min_n: int
     transference: Transference | None = None
+
+    def __post_init__(self) -> None:
+        if not self.donor_group.strip():
+            raise ValueError("donor_group must name a group")
+        for name in ("coverage", "ci"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie between 0 and 1 (a fraction, e.g. 0.95)")
+        if self.min_n < 20:
+            raise ValueError("min_n must be at least 20 (the robust method's least, EP28-A3c)")
+        if self.nonparametric_min_n < 120:
+            raise ValueError("nonparametric_min_n must be at least 120 (EP28-A3c)")
 
 
 @dataclass(frozen=True)
@@ -192,27 +228,107 @@ class Outcome:
     detail: str = ""
 
 
+def _positive(value: float, name: str) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be above 0, got {value:g}")
+
+
+_SECTIONS = {"precision": PrecisionCriteria, "method_comparison": ComparisonCriteria, "stability": StabilityCriteria,
+             "reference_interval": ReferenceCriteria}
+
+
+def shipped_bytes() -> bytes:
+    """The bytes of the shipped defaults (``assaykit/validation/criteria.yaml``, in the wheel)."""
+    from importlib.resources import files
+
+    return files("assaykit.validation").joinpath(SHIPPED).read_bytes()
+
+
 def load_criteria(path: str | os.PathLike[str] | None = None) -> Criteria:
     """The acceptance criteria: the shipped defaults, with the keys of the lab's YAML file
     ``path`` (None: the defaults alone) overriding them section by section. An unknown key, a
     value of the wrong type or out of range: AssayKitError in one line naming the file and the key."""
-    raise NotImplementedError
+    from .._io.config import parse_yaml
+
+    data = shipped_bytes()
+    defaults = parse_yaml(data, f"shipped:{SHIPPED}", AssayKitError, "criteria file")
+    if path is None:
+        return _criteria(defaults, {}, f"shipped:{SHIPPED}", hashlib.sha256(data).hexdigest())
+    from .._io.read import CONFIG_LIMIT, read_input
+
+    raw = read_input(path, AssayKitError, "criteria file", CONFIG_LIMIT)
+    doc = parse_yaml(raw, path, AssayKitError, "criteria file")
+    return _criteria(defaults, doc, str(path), hashlib.sha256(raw).hexdigest())
+
+
+def _criteria(defaults: Any, doc: Any, source: str, sha256: str) -> Criteria:
+    """The sections of ``defaults`` overridden key by key by those of ``doc`` (the lab's), checked."""
+    from .._io.validate import build, checking, known, mapping
+
+    with checking(AssayKitError, None if source.startswith("shipped:") else source):
+        lab = known(mapping(doc, "", optional=True), _SECTIONS, "")
+        built: dict[str, Any] = {}
+        for name, cls in _SECTIONS.items():
+            merged = {**mapping(defaults.get(name), name, optional=True), **mapping(lab.get(name), name, optional=True)}
+            if cls is ReferenceCriteria:
+                given = merged.pop("transference", None)
+                transference = None if given is None else build(Transference, given, f"{name}.transference")
+                built[name] = build(cls, merged, name, fixed={"transference": transference})
+            else:
+                built[name] = build(cls, merged, name)
+    return Criteria(precision=built["precision"], method_comparison=built["method_comparison"],
+                    stability=built["stability"], reference_interval=built["reference_interval"], source=source,
+                    sha256=sha256)
 
 
 def evaluate_precision(result: Precision | None, criteria: Criteria, subject: str,
                        why: NotEvaluatedWhy = "no_data") -> tuple[Outcome, Outcome]:
     """The repeatability and within-laboratory CV criteria of one precision ``result`` (None:
     both not evaluated for ``why``). ``criteria``: the limits; ``subject``: what it was
-    evaluated on (e.g. the material's name), copied into the outcomes."""
-    raise NotImplementedError
+    evaluated on (e.g. the material's name), copied into the outcomes. A CV is judged on its
+    estimate (not its confidence limit): ``value <= limit`` passes."""
+    limits = criteria.precision
+    pairs: list[tuple[CriterionName, float, str]] = [
+        ("repeatability_cv", limits.repeatability_cv_pct_max, "repeatability"),
+        ("within_laboratory_cv", limits.within_laboratory_cv_pct_max, "within_laboratory")]
+    out = []
+    for code, limit, component in pairs:
+        shown = f"<= {limit:g}"
+        if result is None:
+            out.append(_not_evaluated(code, subject, shown, "%", why))
+            continue
+        value = float(getattr(result, component).cv_pct)
+        if not math.isfinite(value):
+            out.append(_not_evaluated(code, subject, shown, "%", "no_data", "the mean is 0: no CV"))
+            continue
+        out.append(Outcome(criterion=code, subject=subject, value=value, limit=shown, unit="%",
+                           result="pass" if value <= limit else "fail",
+                           detail=f"{component.replace('_', '-')} CV {value:.2f} % over {result.n} values "
+                                  f"in {result.n_runs} runs"))
+    return out[0], out[1]
+
+
+def _not_evaluated(code: CriterionName, subject: str, limit: str, unit: str, why: NotEvaluatedWhy,
+                   detail: str = "") -> Outcome:
+    reasons = {"": "", "no_data": "no data", "too_few": "too few values", "not_configured": "not configured"}
+    return Outcome(criterion=code, subject=subject, value=None, limit=limit, unit=unit, result="not_evaluated",
+                   why=why or "no_data", detail=detail or reasons[why or "no_data"])
 
 
 def evaluate_comparison(mean_difference_pct: float | None, criteria: Criteria, subject: str,
                         why: NotEvaluatedWhy = "no_data") -> Outcome:
     """The method-comparison criterion: ``mean_difference_pct`` (percent: the mean % difference,
     :attr:`assaykit.scoring.agreement.BlandAltman.mean_difference_pct`; None: not evaluated for
-    ``why``) within +- the limit of ``criteria``; ``subject`` names the comparison."""
-    raise NotImplementedError
+    ``why``) within +- the limit of ``criteria``; ``subject`` names the comparison. The
+    estimate is judged (|value| <= limit passes), not its confidence limit."""
+    limit = criteria.method_comparison.mean_difference_pct_max
+    shown = f"within +-{limit:g}"
+    if mean_difference_pct is None or not math.isfinite(mean_difference_pct):
+        return _not_evaluated("method_comparison_mean_difference", subject, shown, "%",
+                              why if mean_difference_pct is None else "no_data")
+    return Outcome(criterion="method_comparison_mean_difference", subject=subject, value=float(mean_difference_pct),
+                   limit=shown, unit="%", result="pass" if abs(mean_difference_pct) <= limit else "fail",
+                   detail=f"mean % difference {mean_difference_pct:+.2f} % from the reference")
 
 
 def evaluate_stability(result: Stability | None, criteria: Criteria, subject: str,
@@ -220,20 +336,63 @@ def evaluate_stability(result: Stability | None, criteria: Criteria, subject: st
     """The stability criterion: ``result``'s drift at the criteria's window (percent; the
     ``result`` must have been computed at that window, ValueError otherwise) within +- the limit
     of ``criteria`` (None: not evaluated for ``why``); ``subject`` names what was measured."""
-    raise NotImplementedError
+    limits = criteria.stability
+    shown = f"within +-{limits.drift_at_window_pct_max:g} at {limits.window_h:g} h"
+    if result is None:
+        return _not_evaluated("stability_drift", subject, shown, "%", why)
+    if not math.isclose(result.window_h, limits.window_h):
+        raise ValueError(f"stability computed at {result.window_h:g} h, the criteria's window is {limits.window_h:g} h")
+    value = result.drift_at_window_pct
+    return Outcome(criterion="stability_drift", subject=subject, value=value, limit=shown, unit="%",
+                   result="pass" if abs(value) <= limits.drift_at_window_pct_max else "fail",
+                   detail=f"drift {value:+.2f} % at {result.window_h:g} h ({result.n} values, "
+                          f"{result.n_donors} donors)")
 
 
-def evaluate_reference_interval(result: ReferenceInterval | None, values: object, criteria: Criteria,
-                                subject: str, why: NotEvaluatedWhy = "no_data") -> tuple[Outcome, Outcome]:
-    """The reference-interval criteria: the method (pass: nonparametric from the criteria's
-    ``nonparametric_min_n``; fail: robust and flagged, below it) and the transference check
-    (``values``: the reference values, a sequence of floats in the units of the interval; not
-    evaluated when the criteria give no interval). ``result``: the interval (None: the method
+def evaluate_reference_interval(result: ReferenceInterval | None, values: Sequence[float] | np.ndarray,
+                                criteria: Criteria, subject: str,
+                                why: NotEvaluatedWhy = "no_data") -> tuple[Outcome, Outcome]:
+    """The reference-interval criteria. First ``reference_interval_method``: pass when ``result``
+    is nonparametric from the criteria's ``nonparametric_min_n`` values (EP28-A3c); a robust
+    interval below that is not a failure of the method but is not established as EP28-A3c asks:
+    ``not_evaluated`` with why ``too_few`` and the flag in the detail. Then
+    ``reference_interval_transference``: the number of ``values`` (the reference values, units of
+    the interval) outside the criteria's transference interval, pass when at most
+    ``max_outside_fraction`` of them (EP28-A3c: 2 of 20); not evaluated when no interval is
+    configured or fewer than its ``min_n`` values. ``result``: the interval (None: the method
     criterion not evaluated for ``why``); ``criteria``: the settings; ``subject`` names the group."""
-    raise NotImplementedError
+    settings = criteria.reference_interval
+    needed = f">= {settings.nonparametric_min_n} values, nonparametric"
+    if result is None:
+        method = _not_evaluated("reference_interval_method", subject, needed, "n", why)
+    elif result.method == "nonparametric" and result.n >= settings.nonparametric_min_n:
+        method = Outcome(criterion="reference_interval_method", subject=subject, value=float(result.n), limit=needed,
+                         unit="n", result="pass", detail=f"nonparametric interval from {result.n} values")
+    else:
+        method = Outcome(criterion="reference_interval_method", subject=subject, value=float(result.n), limit=needed,
+                         unit="n", result="not_evaluated", why="too_few",
+                         detail=f"{result.method} interval from {result.n} values, flagged: EP28-A3c asks "
+                                f"{settings.nonparametric_min_n} for a nonparametric interval")
+    check = settings.transference
+    if check is None:
+        transferred = _not_evaluated("reference_interval_transference", subject, "", "n", "not_configured",
+                                     "no transference interval in the criteria")
+        return method, transferred
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    shown = f"at most {check.max_outside_fraction:.0%} outside {check.lower:g}-{check.upper:g}"
+    if x.size < check.min_n:
+        return method, _not_evaluated("reference_interval_transference", subject, shown, "n", "too_few",
+                                      f"{x.size} reference values, the check needs {check.min_n}")
+    outside = int(np.sum((x < check.lower) | (x > check.upper)))
+    allowed = math.floor(check.max_outside_fraction * x.size + 1e-9)
+    transferred = Outcome(criterion="reference_interval_transference", subject=subject, value=float(outside),
+                          limit=shown, unit="n", result="pass" if outside <= allowed else "fail",
+                          detail=f"{outside} of {x.size} outside (at most {allowed} accepted)")
+    return method, transferred
 
 
 __all__ = ["SHIPPED", "ComparisonCriteria", "Criteria", "CriterionName", "NotEvaluatedWhy", "Outcome",
            "PrecisionCriteria", "ReferenceCriteria", "Result", "StabilityCriteria", "Transference",
            "evaluate_comparison", "evaluate_precision", "evaluate_reference_interval", "evaluate_stability",
-           "load_criteria"]
+           "load_criteria", "shipped_bytes"]

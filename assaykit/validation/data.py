@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -243,7 +244,7 @@ def tube_of(row: Mapping[str, Any]) -> Tube | str:
                 draw_to_stain_h=hours)
 
 
-def folder_rows(out_dir: str | Path) -> tuple[list[dict[str, Any]], RunSource]:
+def folder_rows(out_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], RunSource]:
     """The blood tube rows (:data:`TUBE_FIELDS`, roles :data:`ROLES`) of the scored output folder
     ``out_dir`` and the run it is: its manifest (an ``assaykit score`` folder's, not another
     command's) and samples.csv, checked against the manifest's listing (a changed table is
@@ -273,7 +274,8 @@ def folder_rows(out_dir: str | Path) -> tuple[list[dict[str, Any]], RunSource]:
     if not isinstance(listed, dict):
         raise AssayKitError("the manifest lists no samples.csv: not a scored run", folder / "manifest.json")
     samples = read_table(folder / "samples.csv")
-    lot = manifest.get("lot") if isinstance(manifest.get("lot"), dict) else {}
+    found = manifest.get("lot")
+    lot: dict[str, Any] = found if isinstance(found, dict) else {}
     instrument, serial = run_instrument([_Row(r) for r in samples])  # type: ignore[misc]
     dates = sorted(_text(r.get("acquisition_date")) for r in samples if r.get("acquisition_date"))
     resolved = folder.resolve()
@@ -311,7 +313,7 @@ def _material_order(tube: Tube) -> tuple[Any, ...]:
             tube.replicate, tube.file)
 
 
-def gather(ledger: Ledger | None = None, runs: Sequence[str | Path] = ()) -> ValidationData:
+def gather(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] = ()) -> ValidationData:
     """The reportable blood tubes of the ``ledger``'s runs and of the scored folders ``runs``: a
     run both in the ledger and named is read from its folder (each run once). Tubes in a stable
     order (controls first, then by material, day, run, replicate), whatever order the sources
@@ -469,7 +471,7 @@ def _read_csv(path: Path, what: str) -> tuple[list[str], list[dict[str, str]], b
     return header, rows, data
 
 
-def comparison_file(path: str | Path) -> Path:
+def comparison_file(path: str | os.PathLike[str]) -> Path:
     """The CSV a ``--comparison`` names: a compare folder's agreement.csv (the folder's manifest
     must be ``assaykit compare``'s), or the CSV itself.
 
@@ -499,7 +501,7 @@ def _positive(text: str, path: Path, line: int, column: str) -> float | None:
     return value if value > 0 else None
 
 
-def read_comparison(path: str | Path, tubes: Sequence[Tube]) -> tuple[list[Pair], dict[str, Any], int]:
+def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tuple[list[Pair], dict[str, Any], int]:
     """The method-comparison pairs of one comparison file, its entry for the manifest and the
     rows that matched no reportable tube. An agreement.csv (``assaykit compare``'s columns: the
     pairs of ``manual_abc`` and ``assaykit_abc`` both above 0) or a lab's CSV
@@ -568,7 +570,7 @@ def _matched(row: Mapping[str, str], tubes: Iterable[Tube]) -> list[Tube]:
     return [t for t in tubes if (t.patient, t.timepoint, t.condition) == key]
 
 
-def with_comparisons(data: ValidationData, comparisons: Sequence[str | Path]) -> ValidationData:
+def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLike[str]]) -> ValidationData:
     """``data`` with the method-comparison pairs of ``comparisons`` (pooled, in the order given).
 
     Parameters

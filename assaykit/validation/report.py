@@ -127,7 +127,8 @@ def data_files(validation: Validation) -> dict[str, bytes]:
     precision_data = [{**_tube_row(t), "scope": s.scope} for s in validation.precision for t in s.tubes]
     comparison = [{"source": Path(p.source).name, "file": p.file, "patient": p.patient, "timepoint": p.timepoint,
                    "condition": p.condition, "reference_abc": p.reference_abc, "assaykit_abc": p.assaykit_abc,
-                   "mean_abc": (p.reference_abc + p.assaykit_abc) / 2, "difference_abc": p.assaykit_abc - p.reference_abc,
+                   "mean_abc": (p.reference_abc + p.assaykit_abc) / 2,
+                   "difference_abc": p.assaykit_abc - p.reference_abc,
                    "difference_pct": 100 * (p.assaykit_abc - p.reference_abc) / p.reference_abc}
                   for p in validation.data.pairs]
     reference = [{"patient": p, "abc": v, "tubes": n} for p, v, n in validation.reference]
@@ -417,7 +418,8 @@ def _reference_section(validation: Validation) -> Section:
                   f"value: too few for an interval (at least {validation.criteria.reference_interval.min_n})."),))
     flags = f" Flagged: {', '.join(interval.flags)}." if interval.flags else ""
     blocks: list[Block] = [
-        ("p", f"{interval.n} donors of group {group!r} ({validation.control}; one value per donor, reference_data.csv). "
+        ("p", f"{interval.n} donors of group {group!r} ({validation.control}; one value per donor, "
+              "reference_data.csv). "
               f"{interval.method.capitalize()} central {interval.coverage:.0%} interval {interval.lower:,.0f} "
               f"({interval.ci:.0%} CI {_ci(interval.lower_ci, 0)}) to {interval.upper:,.0f} "
               f"({_ci(interval.upper_ci, 0)}) AB/C.{flags}"),
@@ -550,7 +552,8 @@ def write_validation(validation: Validation, out: str | Path) -> Path:
     from .._io.atomic import output_unit, write_atomic
 
     parts = sections(validation)
-    files = {**data_files(validation), "validation.html": validation_html(parts), "validation.pdf": validation_pdf(parts)}
+    files = {**data_files(validation), "validation.html": validation_html(parts),
+             "validation.pdf": validation_pdf(parts)}
     with output_unit(Path(out), kind=KIND) as stage:
         for name, content in files.items():
             write_atomic(stage / name, content)
