@@ -40,6 +40,7 @@ COMPARISON_COLUMNS = ["source", "file", "patient", "timepoint", "condition", "re
                       "mean_abc", "difference_abc", "difference_pct"]
 REFERENCE_COLUMNS = ["patient", "abc", "tubes"]
 STABILITY_COLUMNS = ["role", "patient", "timepoint", "condition", "run_name", "file", "draw_to_stain_h", "abc"]
+SUMMARY_COLUMNS = ["statistic", "value", "ci_low", "ci_high", "unit", "n"]
 CRITERIA_COLUMNS = ["criterion", "subject", "value", "limit", "unit", "result", "why", "detail"]
 
 Block = tuple[Literal["p", "table", "figure"], Any]
@@ -114,9 +115,47 @@ def precision_rows(validation: Validation) -> list[dict[str, Any]]:
     return rows
 
 
+def _stat(name: str, value: float, ci: tuple[float, float] | None, unit: str, n: int) -> dict[str, Any]:
+    low, high = ci if ci is not None else (None, None)
+    return {"statistic": name, "value": _finite(value), "ci_low": _finite(low), "ci_high": _finite(high), "unit": unit,
+            "n": n}
+
+
+def summary_rows(validation: Validation) -> list[dict[str, Any]]:
+    """summary.csv: the method comparison's, reference interval's and stability's statistics, each
+    with its confidence interval (comparison and stability: 95 %; the reference limits: the
+    criteria's level, 90 % by default), its unit and the values it is computed from.
+
+    Parameters
+    ----------
+    validation : Validation
+        The computed validation.
+    """
+    rows = []
+    ba, pb = validation.bland_altman, validation.passing_bablok
+    if ba is not None:
+        rows += [_stat("bland_altman_bias", ba.bias, ba.bias_ci, "AB/C", ba.n),
+                 _stat("bland_altman_lower_limit", ba.lower, ba.lower_ci, "AB/C", ba.n),
+                 _stat("bland_altman_upper_limit", ba.upper, ba.upper_ci, "AB/C", ba.n),
+                 _stat("mean_difference_pct", ba.mean_difference_pct, ba.mean_difference_pct_ci, "%", ba.n)]
+    if pb is not None:
+        rows += [_stat("passing_bablok_slope", pb.slope, pb.slope_ci, "", pb.n),
+                 _stat("passing_bablok_intercept", pb.intercept, pb.intercept_ci, "AB/C", pb.n)]
+    ri = validation.reference_interval
+    if ri is not None:
+        rows += [_stat(f"reference_lower_{ri.method}", ri.lower, ri.lower_ci, "AB/C", ri.n),
+                 _stat(f"reference_upper_{ri.method}", ri.upper, ri.upper_ci, "AB/C", ri.n)]
+    drift = validation.stability
+    if drift is not None:
+        rows += [_stat("drift_pct_per_h", drift.drift_pct_per_h, drift.drift_pct_per_h_ci, "%/h", drift.n),
+                 _stat(f"drift_at_{drift.window_h:g}h_pct", drift.drift_at_window_pct, drift.drift_at_window_pct_ci,
+                       "%", drift.n)]
+    return rows
+
+
 def data_files(validation: Validation) -> dict[str, bytes]:
     """The CSVs of a validation folder: each figure's data (precision_data.csv, comparison_data.csv,
-    reference_data.csv, stability_data.csv), the precision statistics (precision.csv) and
+    reference_data.csv, stability_data.csv), the statistics (precision.csv, summary.csv) and
     criteria.csv. Deterministic: the same inputs give the same bytes.
 
     Parameters
@@ -140,6 +179,7 @@ def data_files(validation: Validation) -> dict[str, bytes]:
             "comparison_data.csv": _frame(comparison, COMPARISON_COLUMNS),
             "reference_data.csv": _frame(reference, REFERENCE_COLUMNS),
             "stability_data.csv": _frame(stability, STABILITY_COLUMNS),
+            "summary.csv": _frame(summary_rows(validation), SUMMARY_COLUMNS),
             "criteria.csv": _frame(criteria, CRITERIA_COLUMNS)}
 
 
@@ -562,5 +602,5 @@ def write_validation(validation: Validation, out: str | Path) -> Path:
 
 
 __all__ = ["KIND", "Section", "bland_altman_figure", "data_files", "manifest", "passing_bablok_figure",
-           "precision_figure", "precision_rows", "reference_figure", "sections", "stability_figure",
+           "precision_figure", "precision_rows", "reference_figure", "sections", "stability_figure", "summary_rows",
            "validation_html", "validation_pdf", "write_validation"]

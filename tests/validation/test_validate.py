@@ -1,0 +1,368 @@
+"""``assaykit validate`` end to end: simulated scored runs (a stabilised control blood measured
+twice a run on two runs a day over four days, 120 healthy donors, stability aliquots stained 1, 4
+and 8 h after the draw, withheld tubes, a lab's comparison CSV) validated, and every figure's
+statistics checked against the same numbers computed independently (numpy) from the data CSVs
+the folder holds and from the simulated truth; exit codes; bad inputs in one line naming the
+file; deterministic reruns; nothing written outside --out."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from assaykit._io.atomic import file_listing
+from assaykit.cli import app
+from assaykit.scoring.tables import SAMPLE_COLUMNS, csv_bytes
+from assaykit.validation import validate
+from assaykit.validation.data import gather
+
+COLUMNS = [*SAMPLE_COLUMNS, "replicate", "donor_group"]
+DAYS = ("2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06")
+CONTROL_TRUE = {"mean": 20000.0, "day_sd": 600.0, "run_sd": 500.0, "repeat_sd": 700.0}
+SLOPE_PER_H = -0.01  # ln AB/C per hour: -3.9 % at 4 h
+LAB_BIAS = 0.03  # the lab reads 3 % above assaykit
+
+
+def _tube(run: int, well: int, role: str, patient: str, timepoint: str, condition: str, abc: float,
+          verdict: str = "reportable", replicate: str = "", group: str = "", hours: float | None = None) -> dict:
+    return {"file": f"R{run}_{well:03d}.fcs", "sha256": hashlib.sha256(f"{run}-{well}".encode()).hexdigest(),
+            "well": f"W{well}", "patient": patient, "timepoint": timepoint, "condition": condition, "role": role,
+            "acquisition_date": DAYS[run // 2], "instrument": "FACSCanto II", "instrument_serial": "V1",
+            "hladr_abc": abc if verdict != "withheld" else None, "hladr_mfi": abc / 2.0, "verdict": verdict,
+            "replicate": replicate, "donor_group": group, "draw_to_stain_h": hours, "events": 100000}
+
+
+def _write_run(folder: Path, run: int, tubes: list[dict]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "samples.csv").write_bytes(csv_bytes(pd.DataFrame(tubes, columns=COLUMNS)))
+    manifest = {"run_id": f"uid{run:02d}", "ended": f"{DAYS[run // 2]}T12:00:00+00:00",
+                "lot": {"kit": "BD QuantiBRITE PE", "lot": "L1"}, "files": file_listing(folder)}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def simulate_study(root: Path, seed: int = 7) -> dict[str, Any]:
+    """Eight scored runs (two a day over four days) with their truth: the control blood twice a
+    run, 15 healthy donors a run (120 in all) with a drug tube each, stability aliquots in run 0,
+    two withheld tubes; and a lab's comparison CSV of 40 donors."""
+    rng = np.random.default_rng(seed)
+    truth: dict[str, Any] = {"runs": [], "donors": {}, "stability": [], "withheld": 0}
+    day_effect = rng.normal(0, CONTROL_TRUE["day_sd"], len(DAYS))
+    donor = 0
+    for run in range(8):
+        run_effect = rng.normal(0, CONTROL_TRUE["run_sd"])
+        tubes = []
+        for rep in ("1", "2"):
+            value = CONTROL_TRUE["mean"] + day_effect[run // 2] + run_effect + rng.normal(0, CONTROL_TRUE["repeat_sd"])
+            tubes.append(_tube(run, len(tubes), "control", "CTRL-1", "", "unstimulated", round(value, 1),
+                               replicate=rep))
+        for _ in range(15):
+            donor += 1
+            name = f"H{donor:03d}"
+            value = round(float(np.exp(rng.normal(math.log(25000), 0.25))), 1)
+            truth["donors"][name] = value
+            tubes.append(_tube(run, len(tubes), "sample", name, "D0", "unstimulated", value, group="healthy"))
+            tubes.append(_tube(run, len(tubes), "sample", name, "D0", "IFN-gamma", value * 2, group="healthy"))
+        if run == 0:
+            for s in range(4):
+                base = float(rng.uniform(8000, 30000))
+                for hours in (1.0, 4.0, 8.0):
+                    value = round(base * math.exp(SLOPE_PER_H * hours) * float(np.exp(rng.normal(0, 0.01))), 1)
+                    truth["stability"].append((f"S{s}", hours, value))
+                    tubes.append(_tube(run, len(tubes), "sample", f"S{s}", "D1", "unstimulated", value,
+                                       replicate=f"h{hours:g}", group="septic", hours=hours))
+        if run in (3, 5):
+            tubes.append(_tube(run, len(tubes), "sample", f"W{run}", "D1", "unstimulated", 0, verdict="withheld"))
+            truth["withheld"] += 1
+        folder = root / f"run-{run}"
+        _write_run(folder, run, tubes)
+        truth["runs"].append(folder)
+    lab = [{"patient": p, "timepoint": "D0", "condition": "unstimulated",
+            "lab_abc": round(v * (1 + LAB_BIAS) * float(np.exp(rng.normal(0, 0.04))), 1)}
+           for p, v in list(truth["donors"].items())[:40]]
+    truth["lab"] = lab
+    lab_csv = root / "lab.csv"
+    lab_csv.write_text(pd.DataFrame(lab).to_csv(index=False))
+    truth["lab_csv"] = lab_csv
+    return truth
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _snapshot(root: Path, skip: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and skip not in p.parents and p != skip}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("study")
+    truth = simulate_study(root)
+    out = root / "validation"
+    before = _snapshot(root, out)
+    args = ["validate", *[a for f in truth["runs"] for a in ("--run", str(f))], "--comparison",
+            str(truth["lab_csv"]), "--out", str(out)]
+    result = CliRunner().invoke(app, args, env={"ASSAYKIT_LEDGER": ""})
+    truth.update(root=root, out=out, result=result, before=before, args=args)
+    return truth
+
+
+def _nested_anova(values: np.ndarray, day: np.ndarray, run: np.ndarray) -> dict[str, float]:
+    """Balanced three-level nested ANOVA (day / run / replicate) written out from its sums of
+    squares: an independent computation of EP05's variance components."""
+    days = sorted(set(day))
+    runs = sorted(set(run))
+    n_rep = len(values) // len(runs)
+    n_run = len(runs) // len(days)
+    grand = values.mean()
+    ss_day = sum(n_run * n_rep * (values[day == d].mean() - grand) ** 2 for d in days)
+    ss_run = sum(n_rep * (values[run == r].mean() - values[day == day[run == r][0]].mean()) ** 2 for r in runs)
+    ss_err = sum(((values[run == r] - values[run == r].mean()) ** 2).sum() for r in runs)
+    ms_day = ss_day / (len(days) - 1)
+    ms_run = ss_run / (len(days) * (n_run - 1))
+    ms_err = ss_err / (len(runs) * (n_rep - 1))
+    v_err = ms_err
+    v_run = max((ms_run - ms_err) / n_rep, 0.0)
+    v_day = max((ms_day - ms_run) / (n_rep * n_run), 0.0)
+    return {"mean": grand, "repeat_sd": math.sqrt(v_err), "run_sd": math.sqrt(v_run), "day_sd": math.sqrt(v_day),
+            "lab_sd": math.sqrt(v_err + v_run + v_day)}
+
+
+def test_validation_end_to_end_matches_independent_computations(study: dict[str, Any]) -> None:
+    result, out = study["result"], study["out"]
+    assert result.exit_code == 0, result.output
+    # the tubes: every reportable one, the withheld counted by verdict
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "assaykit validate"
+    assert manifest["left_out"] == {"withheld": study["withheld"]}
+    assert manifest["tubes"] == 8 * (2 + 30) + 12
+    assert [r["run_uid"] for r in manifest["inputs"]["runs"]] == [f"uid{i:02d}" for i in range(8)]
+    for entry, folder in zip(manifest["inputs"]["runs"], study["runs"], strict=True):
+        assert entry["samples_sha256"] == hashlib.sha256((folder / "samples.csv").read_bytes()).hexdigest()
+    assert manifest["inputs"]["comparisons"][0]["sha256"] == hashlib.sha256(study["lab_csv"].read_bytes()).hexdigest()
+    assert manifest["inputs"]["criteria"]["source"].startswith("shipped")
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert "2 withheld" in result.output
+
+    # precision of the control blood: day / run / replicate, against the ANOVA written out here
+    data = [r for r in _read(out / "precision_data.csv") if r["patient"] == "CTRL-1" and r["scope"] == "all"]
+    assert len(data) == 16
+    values = np.array([float(r["abc"]) for r in data])
+    expected = _nested_anova(values, np.array([r["day"] for r in data]), np.array([r["run_key"] for r in data]))
+    row = next(r for r in _read(out / "precision.csv") if r["patient"] == "CTRL-1")
+    assert row["design"] == "day/run/replicate" and row["n_days"] == "4" and row["n_runs"] == "8"
+    assert float(row["mean_abc"]) == pytest.approx(expected["mean"], rel=1e-6)
+    assert float(row["repeatability_sd_abc"]) == pytest.approx(expected["repeat_sd"], rel=1e-5)
+    assert float(row["between_run_sd_abc"]) == pytest.approx(expected["run_sd"], rel=1e-5, abs=1e-3)
+    assert float(row["between_day_sd_abc"]) == pytest.approx(expected["day_sd"], rel=1e-5, abs=1e-3)
+    assert float(row["within_laboratory_sd_abc"]) == pytest.approx(expected["lab_sd"], rel=1e-5)
+    assert float(row["within_laboratory_cv_pct"]) == pytest.approx(100 * expected["lab_sd"] / expected["mean"],
+                                                                    rel=1e-5)
+    criteria = _read(out / "criteria.csv")
+    cv = next(c for c in criteria if c["criterion"] == "repeatability_cv" and "CTRL-1" in c["subject"])
+    assert float(cv["value"]) == pytest.approx(100 * expected["repeat_sd"] / expected["mean"], rel=1e-5)
+    assert cv["result"] == "pass"
+
+    # method comparison: the lab's CSV matched by patient/timepoint/condition, pooled
+    pairs = _read(out / "comparison_data.csv")
+    assert len(pairs) == 40
+    for pair, lab in zip(pairs, study["lab"], strict=True):
+        assert float(pair["assaykit_abc"]) == pytest.approx(study["donors"][lab["patient"]], rel=1e-6)
+        assert float(pair["reference_abc"]) == pytest.approx(lab["lab_abc"], rel=1e-6)
+    x = np.array([float(p["reference_abc"]) for p in pairs])
+    y = np.array([float(p["assaykit_abc"]) for p in pairs])
+    summary = {r["statistic"]: r for r in _read(out / "summary.csv")}
+    assert float(summary["mean_difference_pct"]["value"]) == pytest.approx(float(np.mean(100 * (y - x) / x)), rel=1e-5)
+    assert float(summary["bland_altman_bias"]["value"]) == pytest.approx(float(np.mean(y - x)), rel=1e-5)
+    sd = float(np.std(y - x, ddof=1))
+    assert float(summary["bland_altman_upper_limit"]["value"]) == pytest.approx(float(np.mean(y - x)) + 1.96 * sd,
+                                                                                 rel=1e-5)
+    mean_pct = next(c for c in criteria if c["criterion"] == "method_comparison_mean_difference")
+    assert float(mean_pct["value"]) == pytest.approx(-100 * LAB_BIAS, abs=3.0) and mean_pct["result"] == "pass"
+
+    # reference interval: one value per healthy donor (its unstimulated tube), nonparametric at n = 120
+    reference = _read(out / "reference_data.csv")
+    assert {r["patient"]: float(r["abc"]) for r in reference} == pytest.approx(study["donors"], rel=1e-6)
+    ranked = np.sort([float(r["abc"]) for r in reference])
+    for name, p in (("reference_lower_nonparametric", 0.025), ("reference_upper_nonparametric", 0.975)):
+        rank = p * (ranked.size + 1)  # EP28-A3c: rank p (n + 1), interpolated
+        low = int(math.floor(rank))
+        limit = ranked[low - 1] + (rank - low) * (ranked[low] - ranked[low - 1])
+        assert float(summary[name]["value"]) == pytest.approx(limit, rel=1e-6)
+    # EP28's table at n = 120: the lower limit's 90 % CI between the 1st and 7th values, the upper's 114th-120th
+    assert float(summary["reference_lower_nonparametric"]["ci_low"]) == pytest.approx(ranked[0], rel=1e-6)
+    assert float(summary["reference_lower_nonparametric"]["ci_high"]) == pytest.approx(ranked[6], rel=1e-6)
+    assert float(summary["reference_upper_nonparametric"]["ci_low"]) == pytest.approx(ranked[113], rel=1e-6)
+    assert float(summary["reference_upper_nonparametric"]["ci_high"]) == pytest.approx(ranked[119], rel=1e-6)
+
+    # stability: the pooled within-donor slope by centring each donor (not the dummy regression)
+    timed = _read(out / "stability_data.csv")
+    assert sorted((r["patient"], float(r["draw_to_stain_h"]), float(r["abc"])) for r in timed) == \
+        sorted(study["stability"])  # 0.1 AB/C: within the CSV's 7 significant digits
+    num = den = 0.0
+    for donor in {r["patient"] for r in timed}:
+        h = np.array([float(r["draw_to_stain_h"]) for r in timed if r["patient"] == donor])
+        v = np.log([float(r["abc"]) for r in timed if r["patient"] == donor])
+        num += float(((h - h.mean()) * (v - v.mean())).sum())
+        den += float(((h - h.mean()) ** 2).sum())
+    slope = num / den
+    assert slope == pytest.approx(SLOPE_PER_H, abs=0.003)  # the simulated truth
+    assert float(summary["drift_at_4h_pct"]["value"]) == pytest.approx(100 * math.expm1(4 * slope), rel=1e-5)
+    drift = next(c for c in criteria if c["criterion"] == "stability_drift")
+    assert float(drift["value"]) == pytest.approx(100 * math.expm1(4 * slope), rel=1e-5) and drift["result"] == "pass"
+
+    # every criterion evaluated passed; not evaluated: the stability aliquots' precision (one run each) and the
+    # transference check (no interval configured)
+    assert {c["result"] for c in criteria} == {"pass", "not_evaluated"}
+    unjudged = [(c["criterion"], c["subject"].split()[1], c["why"]) for c in criteria if c["result"] == "not_evaluated"]
+    assert sorted(unjudged) == sorted([("reference_interval_transference", "group", "not_configured"),
+                                       *[(k, f"S{s}", "too_few") for s in range(4)
+                                         for k in ("repeatability_cv", "within_laboratory_cv")]])
+
+    # the pages: every figure in the HTML, the same in the PDF
+    html = (out / "validation.html").read_text()
+    for caption in ("control CTRL-1 unstimulated: AB/C per run", "Bland-Altman", "Passing-Bablok",
+                    "Reference values with the interval", "ln AB/C against hours"):
+        assert f'alt="{caption}' in html
+    assert html.count("<img") == 1 + 4 + 4  # the control, the four stability aliquots' materials, four figures
+    pdf = (out / "validation.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Subtype /Image") == html.count("<img")
+
+
+def test_nothing_is_written_outside_out(study: dict[str, Any]) -> None:
+    after = _snapshot(study["root"], study["out"])
+    assert after == study["before"]
+    assert sorted(p.name for p in study["out"].iterdir()) == sorted(
+        ["comparison_data.csv", "criteria.csv", "manifest.json", "precision.csv", "precision_data.csv",
+         "reference_data.csv", "stability_data.csv", "summary.csv", "validation.html", "validation.pdf"])
+    assert not [p for p in study["out"].parent.iterdir() if p.name.startswith(".validation")]  # no lock, no stage
+
+
+def test_a_rerun_gives_identical_files(study: dict[str, Any], tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    args = [a if a != str(study["out"]) else str(again) for a in study["args"]]
+    result = CliRunner().invoke(app, list(reversed_runs(args)), env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code == 0, result.output
+    for name in ("precision_data.csv", "precision.csv", "comparison_data.csv", "reference_data.csv",
+                 "stability_data.csv", "summary.csv", "criteria.csv", "validation.html", "validation.pdf"):
+        assert (again / name).read_bytes() == (study["out"] / name).read_bytes(), name
+    # the same folder again: replaced as one unit, the same bytes
+    result = CliRunner().invoke(app, args, env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code == 0 and "replacing the earlier validation" in result.output
+    assert (again / "criteria.csv").read_bytes() == (study["out"] / "criteria.csv").read_bytes()
+
+
+def reversed_runs(args: list[str]) -> list[str]:
+    """The same command with the --run folders given in the opposite order (the result must not depend on it)."""
+    runs = [args[i + 1] for i, a in enumerate(args) if a == "--run"]
+    rest = [a for i, a in enumerate(args) if a != "--run" and (i == 0 or args[i - 1] != "--run")]
+    return [rest[0], *[a for r in reversed(runs) for a in ("--run", r)], *rest[1:]]
+
+
+def test_a_failed_criterion_exits_1_with_the_report_written(study: dict[str, Any], tmp_path: Path) -> None:
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("precision:\n  repeatability_cv_pct_max: 0.5\n")
+    out = tmp_path / "strict-out"
+    args = [a if a != str(study["out"]) else str(out) for a in study["args"]] + ["--criteria", str(strict)]
+    result = CliRunner().invoke(app, args, env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code == 1, result.output
+    assert "failed: repeatability_cv (control CTRL-1 unstimulated)" in result.output
+    rows = _read(out / "criteria.csv")
+    failed = [r for r in rows if r["result"] == "fail"]
+    assert failed and all(r["criterion"] == "repeatability_cv" and float(r["value"]) > 0.5 for r in failed)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"]["criteria"]["sha256"] == hashlib.sha256(strict.read_bytes()).hexdigest()
+
+
+def _bad(tmp_path: Path, args: list[str], named: Path) -> str:
+    out = tmp_path / "never"
+    result = CliRunner().invoke(app, ["validate", *args, "--out", str(out)], env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(named) in lines[0], result.output
+    assert not out.exists()
+    return lines[0]
+
+
+def test_bad_inputs_are_one_line_naming_the_file(study: dict[str, Any], tmp_path: Path) -> None:
+    run = str(study["runs"][0])
+    missing = tmp_path / "no-ledger.sqlite"
+    assert "no ledger here" in _bad(tmp_path, ["--ledger", str(missing)], missing)
+    assert not missing.exists()  # never made by looking for it
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("not a scored run")
+    assert "manifest not found" in _bad(tmp_path, ["--run", str(plain)], plain / "manifest.json")
+    yaml = tmp_path / "criteria.yaml"
+    yaml.write_text("precision:\n  repeatability_cv_max: 20\n")
+    assert "repeatability_cv_max" in _bad(tmp_path, ["--run", run, "--criteria", str(yaml)], yaml)
+    lab = tmp_path / "lab.csv"
+    lab.write_text("patient,timepoint,condition,lab_abc,operator\nH001,D0,unstimulated,25000,AB\n")
+    assert "'operator'" in _bad(tmp_path, ["--run", run, "--comparison", str(lab)], lab)
+    changed = tmp_path / "changed"
+    _write_run(changed, 0, [_tube(0, 0, "control", "CTRL-1", "", "unstimulated", 20000.0)])
+    with (changed / "samples.csv").open("a") as handle:
+        handle.write("\n")
+    assert "not as scored" in _bad(tmp_path, ["--run", str(changed)], changed)
+
+
+class _Ledger:
+    """The ledger's read side as validate uses it (:meth:`assaykit.ledger.Ledger.validation_rows`)."""
+
+    shown = "test-ledger"
+    n_left_out = 1
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def validation_rows(self) -> list[dict[str, Any]]:
+        return self.rows
+
+
+def test_a_run_in_the_ledger_and_named_is_read_once(study: dict[str, Any]) -> None:
+    folder = study["runs"][0]
+    rows = []
+    for row in _read(folder / "samples.csv"):
+        rows.append({**row, "run_key": str(folder.resolve()), "run_name": folder.name, "run_uid": "uid00",
+                     "acquired_on": row["acquisition_date"], "kit": "BD QuantiBRITE PE", "lot": "L1"})
+    other = [{**r, "run_key": "/elsewhere/run-x", "run_name": "run-x", "run_uid": "uidx"} for r in rows]
+    data = gather(_Ledger(rows + other), [folder])  # type: ignore[arg-type]
+    assert [(r.run_name, r.source) for r in data.runs] == [("run-x", "ledger"), ("run-0", "folder")]
+    assert len(data.tubes) == 2 * len([r for r in rows if r["verdict"].startswith("reportable")])
+    assert data.ledger == "test-ledger" and data.ledger_left_out == 1
+    alone = gather(None, [folder])
+    assert {t.file for t in alone.tubes} == {t.file for t in data.tubes}
+
+
+def test_a_real_scored_run(tmp_path: Path) -> None:
+    """A run simulated and scored by assaykit: its reportable tubes enter, the others are counted."""
+    runner = CliRunner()
+    run, scored = tmp_path / "run", tmp_path / "scored"
+    assert runner.invoke(app, ["simulate", str(run), "--patients", "2", "--events", "20000",
+                               "--conditions", "unstimulated,IFN-gamma"]).exit_code == 0
+    result = runner.invoke(app, ["score", str(run), "--out", str(scored), "--ledger", "none"])
+    assert result.exit_code in (0, 1), result.output
+    rows = _read(scored / "samples.csv")
+    blood = [r for r in rows if r["role"] in ("sample", "control")]
+    reportable = [r for r in blood if r["verdict"] in ("reportable", "reportable_with_warnings") and r["hladr_abc"]]
+    out = tmp_path / "val"
+    result = validate(runs=[scored], out=out)
+    assert len(result.validation.data.tubes) == len(reportable) > 0
+    assert sum(result.validation.data.left_out.values()) == len(blood) - len(reportable)
+    assert {t.abc for t in result.validation.data.tubes} == {float(r["hladr_abc"]) for r in reportable}
+    assert result.validation.counts["fail"] == 0  # nothing measured twice: nothing to judge
+    assert os.path.isfile(out / "validation.pdf")
