@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -200,7 +199,7 @@ def test_validation_end_to_end_matches_independent_computations(study: dict[str,
     ranked = np.sort([float(r["abc"]) for r in reference])
     for name, p in (("reference_lower_nonparametric", 0.025), ("reference_upper_nonparametric", 0.975)):
         rank = p * (ranked.size + 1)  # EP28-A3c: rank p (n + 1), interpolated
-        low = int(math.floor(rank))
+        low = math.floor(rank)
         limit = ranked[low - 1] + (rank - low) * (ranked[low] - ranked[low - 1])
         assert float(summary[name]["value"]) == pytest.approx(limit, rel=1e-6)
     # EP28's table at n = 120: the lower limit's 90 % CI between the 1st and 7th values, the upper's 114th-120th
