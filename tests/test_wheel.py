@@ -65,6 +65,7 @@ def test_the_wheel_is_pure_python(built: tuple[Path, Path, dict[str, str]]) -> N
     assert "Root-Is-Purelib: true" in text and "Tag: py3-none-any" in text
     assert not [n for n in names if n.endswith((".so", ".pyd", ".c", ".dylib"))]
     assert "assaykit/_defaults/monocyte-hladr.yaml" in names and "assaykit/gating/autogates.py" in names
+    assert "assaykit/validation/criteria.yaml" in names  # the acceptance criteria's shipped defaults
     # the review app works offline: its templates, script and stylesheet are in the wheel (no CDN)
     assert {"assaykit/review/static/review.js", "assaykit/review/static/review.css",
             "assaykit/review/templates/plate.html", "assaykit/review/templates/tube.html"} <= set(names)

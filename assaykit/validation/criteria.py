@@ -11,6 +11,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -257,7 +258,7 @@ def load_criteria(path: str | os.PathLike[str] | None = None) -> Criteria:
     from .._io.read import CONFIG_LIMIT, read_input
 
     raw = read_input(path, AssayKitError, "criteria file", CONFIG_LIMIT)
-    doc = parse_yaml(raw, path, AssayKitError, "criteria file")
+    doc = parse_yaml(raw, Path(path), AssayKitError, "criteria file")
     return _criteria(defaults, doc, str(path), hashlib.sha256(raw).hexdigest())
 
 

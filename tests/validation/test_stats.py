@@ -222,3 +222,139 @@ def test_precision_refuses_unusable_designs() -> None:
         precision([1.0, math.nan, 3.0, 4.0], ["a", "a", "b", "b"], [1, 2, 1, 2])
     with pytest.raises(ValueError, match="labels for"):
         precision([1.0, 2.0, 3.0, 4.0], ["a", "a", "b"], [1, 2, 1, 2])
+
+
+# --- reference intervals: CLSI EP28-A3c -------------------------------------------------------------
+
+# EP28-A3c's calcium example: mg/dL value -> number of reference individuals (women and men combined)
+CALCIUM = {8.8: 1, 8.9: 2, 9.0: 1, 9.1: 5, 9.2: 12, 9.3: 19, 9.4: 14, 9.5: 27, 9.6: 28, 9.7: 39, 9.8: 24, 9.9: 21,
+           10.0: 10, 10.1: 12, 10.2: 14, 10.3: 9, 10.4: 1, 10.5: 0, 10.6: 1}
+# EP28-A3c Appendix B: the robust method's 20-value example
+APPENDIX_B = [8.9, 9.2, 9.4, 9.4, 9.5, 9.5, 9.5, 9.6, 9.6, 9.6, 9.6, 9.7, 9.7, 9.7, 9.7, 9.7, 9.8, 9.9, 9.9, 10.2]
+
+
+def calcium() -> np.ndarray:
+    return np.repeat(list(CALCIUM), list(CALCIUM.values()))
+
+
+def test_nonparametric_interval_reproduces_ep28_calcium() -> None:
+    x = calcium()
+    assert x.size == 240
+    ri = reference_interval(x)  # auto: nonparametric from 120
+    assert ri.method == "nonparametric" and ri.flags == ()
+    assert (ri.lower, ri.upper) == pytest.approx((9.1, 10.3))
+    assert ri.lower_rank == pytest.approx(0.025 * 241) and ri.upper_rank == pytest.approx(0.975 * 241)
+    assert ri.lower_ci == pytest.approx((8.9, 9.2)) and ri.upper_ci == pytest.approx((10.3, 10.4))
+
+
+def test_rank_table_matches_ep28_and_the_binomial() -> None:
+    """EP28-A3c's table: n = 120 -> ranks 1 and 7 (upper limit 114 and 120); fewer than 119 values
+    give no 90 % interval of the 2.5th percentile. Second computation: the binomial coverage of the
+    ranks, summed term by term, is at least 90 % with each tail at most 5 %."""
+    assert nonparametric_ci_ranks(120, 0.025) == (1, 7)
+    assert nonparametric_ci_ranks(120, 0.975) == (114, 120)
+    assert nonparametric_ci_ranks(119, 0.025) == (1, 7)
+    with pytest.raises(ValueError, match="too few"):
+        nonparametric_ci_ranks(118, 0.025)
+    for n in (119, 150, 240, 400, 1000):
+        r1, r2 = nonparametric_ci_ranks(n, 0.025)
+        pmf = [math.comb(n, k) * 0.025 ** k * 0.975 ** (n - k) for k in range(n + 1)]
+        below, above = sum(pmf[:r1]), sum(pmf[r2:])
+        assert below <= 0.05 and above <= 0.05 and sum(pmf[r1:r2]) >= 0.90
+        assert below + pmf[r1] > 0.05 and above + pmf[r2 - 1] > 0.05  # the narrowest such ranks
+
+
+def test_robust_limits_reproduce_ep28_appendix_b_and_calcium() -> None:
+    assert robust_limits(np.array(APPENDIX_B)) == pytest.approx([9.049545, 10.199396], abs=2e-6)
+    ri = reference_interval(APPENDIX_B)  # auto, n = 20: robust and flagged
+    assert ri.method == "robust" and ri.flags == ("robust_below_120",)
+    assert (ri.lower, ri.upper) == pytest.approx((9.049545, 10.199396), abs=2e-6)
+    assert ri.lower_ci[0] < ri.lower < ri.lower_ci[1] and ri.upper_ci[0] < ri.upper < ri.upper_ci[1]
+    robust = reference_interval(calcium(), method="robust")
+    assert (robust.lower, robust.upper) == pytest.approx((9.038892, 10.315612), abs=2e-6)
+    assert robust.flags == ()
+    # the bootstrap CIs of mcradds (R's boot, 10 000 resamples, another generator): Monte Carlo error only
+    assert robust.lower_ci == pytest.approx((8.980622, 9.097574), abs=0.01)
+    assert robust.upper_ci == pytest.approx((10.25782, 10.37414), abs=0.01)
+    again = reference_interval(calcium(), method="robust")
+    assert again == robust  # the fixed seed: a rerun gives the same CIs
+
+
+def test_reference_intervals_recover_a_known_distribution() -> None:
+    """Ground truth: normal(100, 10) reference values. Both methods approach the true 2.5th and
+    97.5th percentiles (80.40 and 119.60); over repeated samples the nonparametric 90 % CI of the
+    lower limit covers the true percentile at least 90 % of the time (it is conservative)."""
+    rng = np.random.default_rng(7)
+    true = stats.norm.ppf([0.025, 0.975], 100, 10)
+    big = rng.normal(100, 10, 5000)
+    assert [reference_interval(big).lower, reference_interval(big).upper] == pytest.approx(true, abs=1.0)
+    robust = reference_interval(big[:110])
+    assert robust.method == "robust" and [robust.lower, robust.upper] == pytest.approx(true, abs=5.0)
+    covered = 0
+    for _ in range(300):
+        ri = reference_interval(rng.normal(100, 10, 150), method="nonparametric")
+        covered += ri.lower_ci[0] <= true[0] <= ri.lower_ci[1]
+    assert covered / 300 >= 0.88
+
+
+def test_reference_interval_refusals() -> None:
+    with pytest.raises(ValueError, match="at least 20"):
+        reference_interval(list(range(19)))
+    with pytest.raises(ValueError, match="at least 120"):
+        reference_interval(list(range(100)), method="nonparametric")
+    with pytest.raises(ValueError, match="finite"):
+        reference_interval([*range(30), math.inf])
+    with pytest.raises(ValueError, match="no spread"):
+        reference_interval([5.0] * 15 + list(range(10)))
+
+
+# --- stability ---------------------------------------------------------------------------------------
+
+
+def test_stability_recovers_a_simulated_drift_and_agrees_with_dummy_regression() -> None:
+    """Ground truth: 12 donors, each measured at 0.5, 2, 4, 6 and 24 h with a true decline of 1 %
+    per hour; the pooled slope's 95 % CI holds it. Second computation: ordinary least squares with
+    one dummy column per donor (numpy lstsq) gives the same slope and standard error."""
+    rng = np.random.default_rng(3)
+    donors = np.repeat(np.arange(12), 5)
+    hours = np.tile([0.5, 2.0, 4.0, 6.0, 24.0], 12)
+    true_slope = math.log(0.99)
+    values = np.exp(np.log(20000) + rng.normal(0, 0.4, 12)[donors] + true_slope * hours + rng.normal(0, 0.03, 60))
+    s = stability(values, hours, [f"P{d}" for d in donors])
+    assert s.n == 60 and s.n_donors == 12 and s.df == 60 - 12 - 1
+    x = np.column_stack([(donors[:, None] == np.arange(12)).astype(float), hours])
+    coef, residual, *_ = np.linalg.lstsq(x, np.log(values), rcond=None)
+    sigma2 = float(residual[0]) / (60 - 13)
+    se = math.sqrt(sigma2 * np.linalg.inv(x.T @ x)[-1, -1])
+    assert s.slope_per_h == pytest.approx(coef[-1], rel=1e-9)
+    assert s.slope_se_per_h == pytest.approx(se, rel=1e-9)
+    assert s.drift_pct_per_h_ci[0] < -1.0 < s.drift_pct_per_h_ci[1]
+    assert s.drift_pct_per_h == pytest.approx(100 * math.expm1(coef[-1]))
+    assert s.window_h == 4.0
+    assert s.drift_at_window_pct == pytest.approx(100 * math.expm1(4 * coef[-1]))
+    assert s.drift_at_window_pct_ci[0] < 100 * (0.99 ** 4 - 1) < s.drift_at_window_pct_ci[1]
+
+
+def test_stability_ci_covers_the_truth_about_95_percent() -> None:
+    rng = np.random.default_rng(4)
+    donors = np.repeat(np.arange(6), 3)
+    hours = np.tile([1.0, 3.0, 8.0], 6)
+    covered = 0
+    for _ in range(400):
+        values = np.exp(10 + rng.normal(0, 0.5, 6)[donors] + 0.02 * hours + rng.normal(0, 0.05, 18))
+        s = stability(values, hours, donors, window_h=6.0)
+        covered += s.drift_at_window_pct_ci[0] <= 100 * math.expm1(0.12) <= s.drift_at_window_pct_ci[1]
+    assert 0.92 <= covered / 400 <= 0.98
+
+
+def test_stability_leaves_out_donors_with_one_time_and_refuses_bad_input() -> None:
+    values = [100.0, 96.0, 92.0, 200.0, 190.0, 181.0, 150.0]
+    hours = [0.0, 4.0, 8.0, 0.0, 4.0, 8.0, 2.0]
+    s = stability(values, hours, ["a", "a", "a", "b", "b", "b", "c"])
+    assert s.n == 6 and s.n_donors == 2
+    with pytest.raises(ValueError, match="positive"):
+        stability([1.0, 0.0, 2.0, 3.0], [0, 1, 0, 1], ["a", "a", "b", "b"])
+    with pytest.raises(ValueError, match="two or more times"):
+        stability([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], ["a", "a", "a"])
+    with pytest.raises(ValueError, match="labels"):
+        stability([1.0, 2.0], [0.0, 1.0], ["a"])
