@@ -378,7 +378,8 @@ def build_record(*, run: Mapping[str, Any], samples: Sequence[SampleRow], calibr
               "acquired_at": s.acquisition_date, "monocytes": s.monocytes, "hladr_mfi": s.hladr_mfi,
               "hladr_abc": s.hladr_abc, "qc_flags": findings_cell(s.qc_flags), "error": s.error or "",
               "drawn_at": s.drawn_at, "stained_at": s.stained_at,
-              "draw_to_stain_h": s.draw_to_stain_h, "verdict": s.verdict} for s in samples]
+              "draw_to_stain_h": s.draw_to_stain_h, "verdict": s.verdict, "replicate": s.replicate,
+              "donor_group": s.donor_group} for s in samples]
     peaks = []
     if calibration is not None:
         peaks = [{"peak": i, "mfi": peak.mfi, "value": peak.value, "used": int(peak.used)}

@@ -593,7 +593,8 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
         row, instruments = a.row, inputs.instruments.get(a.path, ("", ""))
         base = SampleRow(
             file=a.path.name, well=row.well, patient=row.patient, timepoint=row.timepoint, condition=row.condition,
-            role=row.role, matched_by=a.matched_by, acquisition_date=acquired.get(a.path, ""),
+            replicate=row.replicate, role=row.role, donor_group=row.donor_group, matched_by=a.matched_by,
+            acquisition_date=acquired.get(a.path, ""),
             instrument=instruments[0], instrument_serial=instruments[1],
             specimen_declared=inputs.strategy.specimen or "",
             extra=dict(row.extra))  # named as samples.csv writes them (platemap: plate_<name> for ours)

@@ -43,6 +43,7 @@ class SampleRow:
     calibration's cell unit, percentages in %, ``day`` in days, ``draw_to_stain_h`` in hours,
     ``qc_flags`` the tube's findings, ``error`` why it was not measured ("" when it was),
     ``verdict`` and ``verdict_reasons`` (scoring.verdicts: withheld, no ``hladr_abc``),
+    ``replicate`` and ``donor_group`` the plate map's optional columns ("" when none),
     ``extra`` the plate map's own columns."""
 
     file: str
@@ -52,7 +53,9 @@ class SampleRow:
     timepoint: str
     day: float | None = None
     condition: str
+    replicate: str = ""  # the plate map's replicate label, "" when none
     role: str  # one of platemap.ROLES
+    donor_group: str = ""  # the plate map's donor group (e.g. healthy), "" when none
     matched_by: str
     acquisition_date: str = ""
     instrument: str = ""

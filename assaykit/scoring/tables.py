@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .options import RunOptions
     from .platemap import Assignment, PlateMap
 
-SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
+SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "replicate", "role",
+                  "donor_group", "matched_by",
                   "acquisition_date", "instrument", "instrument_serial", "events", "singlets", "monocytes",
                   "monocytes_pct", "hladr_mfi", "hladr_statistic", "hladr_abc", "hladr_pos_pct", "compensation",
                   "specimen_declared", "specimen_detected", "monocyte_purity_pct", "removed_at_top", "drawn_at",
