@@ -146,6 +146,10 @@ class RestorationRow:
     qc_flags: tuple[Finding, ...] = ()
     verdict: VerdictStatus = ""
     verdict_reasons: tuple[FindingCode, ...] = ()
+    control_n_replicates: int = 1
+    control_replicate_cv_pct: float | None = None
+    n_replicates: int = 1
+    replicate_cv_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The restoration.csv row."""
@@ -157,7 +161,9 @@ class PatientRow:
     """One patient at one time point (patients.csv): the unstimulated AB/C and its state,
     ferritin (ng/mL) and the ImmunoSep class with its rule, the responding drugs (``;``-joined),
     the best measured drug and its fold change, every tube's findings, and whether every
-    condition has a value (``completeness``; ``missing``: ``condition: code, code; ...``)."""
+    condition has a value (``completeness``; ``missing``: ``condition: code, code; ...``);
+    ``n_replicates`` the unstimulated tubes whose mean ``control_abc`` is (0 without a value),
+    ``replicate_cv_pct`` their CV in % (None under two tubes)."""
 
     patient: str
     timepoint: str
@@ -173,6 +179,8 @@ class PatientRow:
     qc_flags: tuple[Finding, ...] = ()
     completeness: Completeness = "complete"
     missing: str = ""
+    n_replicates: int = 1
+    replicate_cv_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The patients.csv row."""

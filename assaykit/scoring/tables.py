@@ -35,10 +35,11 @@ CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "volta
                        "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]
 RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc", "abc", "fold_change",
                        "log2_fold_change", "delta_abc", "gap_closed", "state_control", "state_drug", "responder",
-                       "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons"]
+                       "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons",
+                       "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct"]
 PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
                    "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags", "completeness",
-                   "missing"]
+                   "missing", "n_replicates", "replicate_cv_pct"]
 COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
                   "holm_p"]
 TRAJECTORY_COLUMNS = TIMELINE_COLUMNS
