@@ -86,6 +86,9 @@ class FindingCode(StrEnum):
     CONTROL_NO_VALUE = "control_no_value"
     DRUG_NO_VALUE = "drug_no_value"
     TUBE_FAILED = "tube_failed"
+    # replicate tubes of one patient, time point and condition (scoring.verdicts)
+    REPLICATE_CV = "replicate_cv"
+    REPLICATE_WITHHELD = "replicate_withheld"
     # read back from a table written before findings had codes
     UNCODED = "uncoded"
 
@@ -141,6 +144,8 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.CONTROL_NO_VALUE: "error",
     FindingCode.DRUG_NO_VALUE: "error",
     FindingCode.TUBE_FAILED: "error",
+    FindingCode.REPLICATE_CV: "warning",
+    FindingCode.REPLICATE_WITHHELD: "warning",
     FindingCode.UNCODED: "warning",
 }
 """Each code's severity: one code, one severity, so a verdict read back from a table's codes
@@ -198,6 +203,8 @@ PHRASE: dict[FindingCode, str] = {
     FindingCode.CONTROL_NO_VALUE: "control without a value",
     FindingCode.DRUG_NO_VALUE: "drug tube without a value",
     FindingCode.TUBE_FAILED: "tube failed",
+    FindingCode.REPLICATE_CV: "replicates' CV above the lab's limit",
+    FindingCode.REPLICATE_WITHHELD: "a replicate withheld: the mean of the others",
     FindingCode.UNCODED: "finding without a code",
 }
 """A short phrase for each code (the console says ``code (phrase)``): one mapping, beside the codes."""

@@ -649,6 +649,24 @@ class RunSpec:
     monocyte_percent: tuple[float, float] = (4.0, 10.0)  # each patient's monocytes, % of events: uniform in this range
     specimen: str = "whole_blood"  # a name in SPECIMENS (specimen_scenario)
     third_marker: str = ""  # "" (none) or one of THIRD_MARKERS: every blood tube carries it
+    replicates: int = 1  # tubes of each sample (replicate column r1, r2 ...): same blood, new acquisition
+    healthy: int = 0  # healthy donors HD01 ... (donor_group healthy, normal HLA-DR), control condition only
+    healthy_abc: tuple[float, float] = (28000.0, 0.1)  # healthy donors' AB/C: log-normal median and log10 SD
+
+
+MAX_BLOOD_TUBES = 95
+"""Blood tubes of a simulated plate: 96 wells, H12 the bead tube's."""
+
+
+def blood_tubes(spec: RunSpec) -> int:
+    """The blood tubes ``spec`` makes: (patients x conditions + healthy donors) x replicates.
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The run simulated.
+    """
+    return (spec.patients * len(spec.conditions) + spec.healthy) * spec.replicates
 
 
 def _well(index: int) -> str:
@@ -782,6 +800,36 @@ def _check_run_folder(out: Path, force: bool) -> None:
         check_output_file(out / "plate_map.csv")  # the folder takes files
 
 
+def _write_donor(out: Path, spec: RunSpec, rng: np.random.Generator,
+                 donor: tuple[str, str, float, float, float, tuple[str, ...]], index: int,
+                 plate_rows: list[dict], truth_rows: list[dict]) -> None:
+    """One donor's tubes from well ``index`` on: each condition's ``spec.replicates`` tubes, drawn
+    from the same true AB/C (they differ by the cells drawn and the acquisition noise alone)."""
+    patient, group, control, responsiveness, monocyte_fraction, conditions = donor
+    instrument = spec.instrument
+    slope, intercept = STYLES[spec.style].calibration(instrument)
+    for condition in conditions:
+        abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
+        for replicate in range(spec.replicates):
+            well = _well(index)
+            index += 1
+            name = _file_name(well, STYLES[spec.style].extension)
+            scenario = specimen_scenario(spec.specimen, n_events=spec.events, monocyte_abc=abc,
+                                         monocyte_fraction=monocyte_fraction, third_marker=spec.third_marker)
+            tube = simulate_blood(scenario, rng, instrument)
+            write_tube(out / name, tube, well, instrument, spec.style)
+            write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(tube.labels))
+            label = f"r{replicate + 1}"
+            plate_rows.append({"well": well, "file": name, "patient": patient, "timepoint": spec.timepoint,
+                               "condition": condition, "role": "sample", "replicate": label, "donor_group": group})
+            truth_rows.append({"file": name, "well": well, "patient": patient, "timepoint": spec.timepoint,
+                               "condition": condition, "role": "sample",
+                               "true_abc": f"{tube.true_abc_median:.2f}", "model_abc": f"{abc:.2f}",
+                               "true_monocytes": tube.n_monocytes, "events": spec.events,
+                               "calibration_slope": slope, "calibration_intercept": f"{intercept:.6g}",
+                               "replicate": label, "donor_group": group})
+
+
 def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = False) -> Path:
     """Simulate a whole plate run into ``out_dir``: FCS files, plate_map.csv, truth.csv,
     per-event labels (``<file>.labels.npy``), labels.json and the bead lot file.
@@ -793,6 +841,11 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
         raise ValueError(f"unknown instrument style {spec.style!r} (one of {', '.join(STYLES)})")
     if spec.third_marker:
         STYLES[spec.style].third_channel(spec.third_marker)  # ValueError for a marker unknown here
+    if spec.replicates < 1 or spec.healthy < 0:
+        raise ValueError("replicates must be at least 1 and healthy at least 0")
+    if blood_tubes(spec) > MAX_BLOOD_TUBES:
+        raise AssayKitError(f"{blood_tubes(spec)} blood tubes ((patients x conditions + healthy donors) x replicates) "
+                            f"do not fit a 96-well plate (at most {MAX_BLOOD_TUBES} beside the bead tube)")
     out = Path(out_dir)
     _check_fcs2_size(STYLES[spec.style], max(spec.events, 10000))
     _check_run_folder(out, force)
@@ -806,28 +859,21 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
     plate_rows: list[dict] = []
     truth_rows: list[dict] = []
     index = 0
+    donors: list[tuple[str, str, float, float, float, tuple[str, ...]]] = []  # id, group, control, resp., monocytes
     for p in range(spec.patients):
-        patient = f"P{p + 1:02d}"
         control = float(10 ** rng.uniform(np.log10(1500), np.log10(20000)))
         responsiveness = float(rng.uniform(0.3, 1.1))
         monocyte_fraction = float(rng.uniform(spec.monocyte_percent[0] / 100, spec.monocyte_percent[1] / 100))
-        for condition in spec.conditions:
-            well = _well(index)
-            index += 1
-            name = _file_name(well, STYLES[spec.style].extension)
-            abc = control if condition == "unstimulated" else drug_abc(control, condition, responsiveness)
-            scenario = specimen_scenario(spec.specimen, n_events=spec.events, monocyte_abc=abc,
-                                         monocyte_fraction=monocyte_fraction, third_marker=spec.third_marker)
-            tube = simulate_blood(scenario, rng, instrument)
-            write_tube(out / name, tube, well, instrument, spec.style)
-            write_atomic(out / f"{Path(name).stem}.labels.npy", _npy_bytes(tube.labels))
-            plate_rows.append({"well": well, "file": name, "patient": patient, "timepoint": spec.timepoint,
-                               "condition": condition, "role": "sample"})
-            truth_rows.append({"file": name, "well": well, "patient": patient, "timepoint": spec.timepoint,
-                               "condition": condition, "role": "sample",
-                               "true_abc": f"{tube.true_abc_median:.2f}", "model_abc": f"{abc:.2f}",
-                               "true_monocytes": tube.n_monocytes, "events": spec.events,
-                               "calibration_slope": slope, "calibration_intercept": f"{intercept:.6g}"})
+        donors.append((f"P{p + 1:02d}", "septic", control, responsiveness, monocyte_fraction, spec.conditions))
+        _write_donor(out, spec, rng, donors[-1], index, plate_rows, truth_rows)
+        index += len(spec.conditions) * spec.replicates
+    median, spread = spec.healthy_abc
+    for h in range(spec.healthy):  # drawn after the patients: a run without healthy donors is as it was
+        control = float(min(10 ** rng.normal(np.log10(median), spread), ABC_CEILING))
+        monocyte_fraction = float(rng.uniform(spec.monocyte_percent[0] / 100, spec.monocyte_percent[1] / 100))
+        donors.append((f"HD{h + 1:02d}", "healthy", control, 0.0, monocyte_fraction, spec.conditions[:1]))
+        _write_donor(out, spec, rng, donors[-1], index, plate_rows, truth_rows)
+        index += spec.replicates
     well = "H12"
     name = _file_name(well, STYLES[spec.style].extension)
     beads = simulate_beads(spec.bead_values, rng, n_events=10000, instrument=instrument)
@@ -839,8 +885,13 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
                        "role": "beads", "true_abc": "", "model_abc": "", "true_monocytes": 0,
                        "events": 10000, "calibration_slope": slope,
                        "calibration_intercept": f"{intercept:.6g}"})
+    optional = [c for c, on in (("replicate", spec.replicates > 1), ("donor_group", spec.healthy > 0)) if on]
+    for row in [*plate_rows, *truth_rows]:  # the optional columns only when simulated: a plain run is as it was
+        for column in ("replicate", "donor_group"):
+            if column not in optional:
+                row.pop(column, None)
     write_atomic(out / "plate_map.csv",
-                  _csv_bytes(plate_rows, ["well", "file", "patient", "timepoint", "condition", "role"]))
+                  _csv_bytes(plate_rows, ["well", "file", "patient", "timepoint", "condition", "role", *optional]))
     write_atomic(out / "truth.csv", _csv_bytes(truth_rows, list(truth_rows[0])))
     write_atomic(out / "labels.json", (json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n").encode())
     # the lot names the run's PE channel (FL2 on BD and Beckman Coulter; an lsr run's HLA-DR is PerCP: not PE)
@@ -860,5 +911,9 @@ def write_run(out_dir: str | os.PathLike[str], spec: RunSpec, force: bool = Fals
     spec_dict = asdict(spec)
     if not spec.third_marker:  # a run without one writes the simulation.json it always did
         del spec_dict["third_marker"]
+    if spec.replicates == 1:
+        del spec_dict["replicates"]
+    if not spec.healthy:
+        del spec_dict["healthy"], spec_dict["healthy_abc"]
     write_atomic(out / "simulation.json", (json.dumps(spec_dict, indent=1, sort_keys=True) + "\n").encode())
     return out

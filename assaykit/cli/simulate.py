@@ -40,6 +40,12 @@ def simulate(
         "--third-marker", help="A third marker in every blood tube: CD15, CD16 or CD45 (on FITC-A, APC-H7-A or V500-A "
                                "on a Canto, labelled e.g. 'CD15 FITC'; `assaykit docs simulator`); none by default.",
         show_default=False)] = "",
+    replicates: Annotated[int, typer.Option(
+        min=1, max=4, help="Tubes of each sample, labelled r1, r2 ... in the plate map's replicate column: the same "
+                           "blood (true AB/C) acquired again, so they differ by acquisition noise alone.")] = 1,
+    healthy: Annotated[int, typer.Option(
+        min=0, max=95, help="Healthy donors HD01 ... (plate map donor_group 'healthy'; the patients 'septic'), "
+                            "normal HLA-DR (log-normal, median 28,000 AB/C), the control condition only.")] = 0,
     force: Annotated[bool, typer.Option(
         "--force", help="Write into a folder that is not empty: the simulated files replace any of the same names "
                         "(plate_map.csv, run.yaml, the FCS files ...); other files are left as they are.")] = False,
@@ -54,7 +60,8 @@ def simulate(
     OUT_DIR must be new or empty (a folder holding files is refused: they could be a user's),
     unless --force.
 
-    Example: assaykit simulate demo --patients 4 --events 20000 --seed 1   (demo: a new folder)
+    Example: assaykit simulate demo --patients 4 --events 20000 --seed 1   (demo: a new folder);
+    for validation input: assaykit simulate val --patients 2 --healthy 20 --replicates 2
     """
     from ..scoring.pipeline import FCS_SUFFIXES
     from ..simulate import RunSpec, write_run
@@ -62,8 +69,10 @@ def simulate(
     names = tuple(c.strip() for c in conditions.split(",") if c.strip())
     if not names:
         raise AssayKitError("--conditions is empty")
-    if patients * len(names) > 95:
-        raise AssayKitError(f"{patients} patients x {len(names)} conditions do not fit a 96-well plate")
+    if (patients * len(names) + healthy) * replicates > 95:
+        donors = f" + {healthy} healthy donors" if healthy else ""
+        each = f", {replicates} replicates each," if replicates > 1 else ""
+        raise AssayKitError(f"{patients} patients x {len(names)} conditions{donors}{each} do not fit a 96-well plate")
     try:
         low, high = (float(v) for v in monocytes.split(","))
     except ValueError:
@@ -83,8 +92,9 @@ def simulate(
     started = time.time_ns()
     folder = write_run(out_dir, RunSpec(patients=patients, conditions=names, events=events, seed=seed,
                                         style=instrument.value, monocyte_percent=(low, high),
-                                        specimen=specimen.value, third_marker=chosen or ""), force=force)
-    say(f"wrote {patients * len(names)} blood tubes + 1 bead tube to {folder}")
+                                        specimen=specimen.value, third_marker=chosen or "", replicates=replicates,
+                                        healthy=healthy), force=force)
+    say(f"wrote {(patients * len(names) + healthy) * replicates} blood tubes + 1 bead tube to {folder}")
     left = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in FCS_SUFFIXES and p.is_file()
                   and p.stat().st_mtime_ns < started)
     if left:  # --force keeps what it did not write now; score reads every *.fcs and *.lmd of the folder

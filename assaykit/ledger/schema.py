@@ -90,6 +90,8 @@ tubes = Table(
     Column("stained_at", Name(32), nullable=False, server_default=""),
     Column("draw_to_stain_h", Float),
     Column("verdict", Name(32), nullable=False, server_default=""),  # withheld: no AB/C recorded
+    Column("replicate", Name(255), nullable=False, server_default=""),  # the plate map's label, "" when none
+    Column("donor_group", Name(255), nullable=False, server_default=""),  # e.g. healthy, septic; "" when none
     Index("ix_tubes_run", "run_id"),
     Index("ix_tubes_sha256", "sha256"),
     Index("ix_tubes_patient", "patient"),

@@ -23,9 +23,12 @@ from . import schema
 from .faults import NUMBER_LIMIT, LedgerFault, LedgerFaultError, masked
 from .names import DEFAULT_NAME
 
-HEAD = "0004"
+HEAD = "0005"
 _LOCK_KEY = 0x61737361796B  # "assayk": the advisory lock every PostgreSQL writer takes
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+VALIDATION_ROLES = ("sample", "control")
+"""The blood tubes :meth:`Ledger.validation_rows` returns: patients' samples and stabilised control
+bloods (an isotype tube's value is no measure of HLA-DR)."""
 
 
 @dataclass(frozen=True)
@@ -545,6 +548,32 @@ class Ledger:
             query = (select(schema.runs, func.coalesce(withheld.c.n_withheld, 0).label("n_withheld"))
                      .outerjoin(withheld, withheld.c.run_id == schema.runs.c.id)
                      .order_by(schema.runs.c.acquired_on, schema.runs.c.scored_at, schema.runs.c.id))
+            return [dict(r._mapping) for r in self._sound(connection, query)]
+
+    def validation_rows(self) -> list[dict[str, Any]]:
+        """One dict per blood tube of every recorded run (role ``sample`` or ``control``; bead,
+        isotype and blank tubes left out), what ``assaykit validate`` computes precision,
+        reference intervals and stability from: the run's ``run_key``, ``run_name``, ``run_uid``,
+        ``scored_at``, ``acquired_on`` (its acquisition date), ``instrument``,
+        ``instrument_serial``, bead ``kit``, ``lot`` and ``unit`` (``AB/C``, or the MFI's when
+        uncalibrated), and the tube's ``file``, ``sha256``, ``well``, ``role``, ``patient``,
+        ``timepoint``, ``condition``, ``replicate`` and ``donor_group`` (the plate map's labels, ""
+        when none), ``hladr_abc`` (in the run's unit; None when withheld or not calibrated),
+        ``hladr_mfi`` (scale units), ``verdict`` ("" for tubes recorded before verdicts) and
+        ``draw_to_stain_h`` (hours; None when unknown). Runs oldest first (acquisition date,
+        scoring time), tubes in their recorded order; rows with values assaykit does not write are
+        left out and named in :attr:`left_out`, as every read does."""
+        from sqlalchemy import select
+
+        tubes, runs = schema.tubes, schema.runs
+        query = (select(runs.c.run_key, runs.c.run_name, runs.c.run_uid, runs.c.scored_at, runs.c.acquired_on,
+                        runs.c.instrument, runs.c.instrument_serial, runs.c.kit, runs.c.lot, runs.c.unit,
+                        tubes.c.file, tubes.c.sha256, tubes.c.well, tubes.c.role, tubes.c.patient, tubes.c.timepoint,
+                        tubes.c.condition, tubes.c.replicate, tubes.c.donor_group, tubes.c.hladr_abc,
+                        tubes.c.hladr_mfi, tubes.c.verdict, tubes.c.draw_to_stain_h)
+                 .join(runs, runs.c.id == tubes.c.run_id).where(tubes.c.role.in_(VALIDATION_ROLES))
+                 .order_by(runs.c.acquired_on, runs.c.scored_at, runs.c.id, tubes.c.id))
+        with self._read() as connection:
             return [dict(r._mapping) for r in self._sound(connection, query)]
 
     def patient_tubes(self, patient: str) -> list[dict[str, Any]]:

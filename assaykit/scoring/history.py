@@ -174,7 +174,8 @@ def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow], *, cal
               reused: Collection[str] = ()) -> dict[str, float]:
     """This run's value of every QC series: the bead calibration's slope, intercept and r2, the
     MFI of each peak (named by its lot value), and each control blood sample's AB/C (series named
-    by its plate-map ``patient``, the control material) when it has one (reportable values only:
+    by its plate-map ``patient``, the control material; replicate tubes of one material: the mean
+    of their values) when it has one (reportable values only:
     :func:`.verdicts.enters_qc_over_time`, not through a released calibration).
 
     A calibration that is not ``reportable`` (withheld, or released by a person) gives no series:
@@ -206,12 +207,15 @@ def qc_values(calibration: Calibration | None, rows: Sequence[SampleRow], *, cal
                 values[f"MFI of the {peak.value:g} peak"] = float(peak.mfi)
     from .verdicts import enters_qc_over_time
 
+    controls: dict[str, list[float]] = {}
     for row in rows:
         if row.sha256 and row.sha256 in reused:
             continue
         if row.role == "control" and row.hladr_abc is not None and enters_qc_over_time(row):
             name = row.patient or "control"
-            values[f"control AB/C ({name})"] = float(row.hladr_abc)
+            controls.setdefault(f"control AB/C ({name})", []).append(float(row.hladr_abc))
+    for series, found in controls.items():  # replicate tubes of one material: their mean
+        values[series] = sum(found) / len(found)
     return values
 
 
@@ -378,7 +382,8 @@ def build_record(*, run: Mapping[str, Any], samples: Sequence[SampleRow], calibr
               "acquired_at": s.acquisition_date, "monocytes": s.monocytes, "hladr_mfi": s.hladr_mfi,
               "hladr_abc": s.hladr_abc, "qc_flags": findings_cell(s.qc_flags), "error": s.error or "",
               "drawn_at": s.drawn_at, "stained_at": s.stained_at,
-              "draw_to_stain_h": s.draw_to_stain_h, "verdict": s.verdict} for s in samples]
+              "draw_to_stain_h": s.draw_to_stain_h, "verdict": s.verdict, "replicate": s.replicate,
+              "donor_group": s.donor_group} for s in samples]
     peaks = []
     if calibration is not None:
         peaks = [{"peak": i, "mfi": peak.mfi, "value": peak.value, "used": int(peak.used)}

@@ -463,7 +463,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
         extra=[duplicates[bead_file]] if bead_file in duplicates else [], accepted=options.accept_calibration)
     samples = verdicts.mark_rows(samples, duplicates, calibration_verdict)
     samples = history.with_days(samples, inputs.clinical, options.preanalytic_limit_h)
-    samples = verdicts.judge_tubes(samples, calibration_verdict)  # QC over time sees reportable values only
+    limit = options.replicate_cv_limit_pct
+    samples = verdicts.judge_tubes(samples, calibration_verdict,  # QC over time sees reportable values only
+                                   replicate_cv_limit_pct=limit)
     plan = history.before_writing(
         target=history.ledger_target(options.ledger, inputs.out_dir, use_default_ledger) if write else None,
         folder=inputs.folder, samples=samples, calibration=beads.calibration, lot=inputs.lot,
@@ -472,7 +474,8 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     timer.mark("ledger")
     samples = history.elsewhere_flags(samples, plan.view)
     flag = history.qc_flag(plan.status, plan.reason)
-    samples = verdicts.judge_tubes(samples, calibration_verdict, [flag] if flag is not None else [])
+    samples = verdicts.judge_tubes(samples, calibration_verdict, [flag] if flag is not None else [],
+                                   replicate_cv_limit_pct=limit)
     run_verdicts = verdicts.run_verdicts(samples)
     restoration_rows, patient_rows = _days(*pair_with_controls(samples, options.control, options.thresholds,
                                                                 options.responder, inputs.clinical.ferritin),
@@ -497,6 +500,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest["ledger"] = history.ledger_entry(plan.view)
     manifest["trajectory_rule"] = options.trajectory.to_dict()
     manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
+    manifest["replicate_cv_limit_pct"] = options.replicate_cv_limit_pct
     manifest["qc_over_time"] = {"status": plan.status, "reason": plan.reason,
                                 "baseline_runs": options.qc_baseline_runs,
                                 "targets": str(options.qc_targets or ""), "instrument": plan.run["instrument"],
@@ -593,7 +597,8 @@ def _sample_rows(inputs: RunInputs, outcomes: dict[Path, TubeResult], beads: Bea
         row, instruments = a.row, inputs.instruments.get(a.path, ("", ""))
         base = SampleRow(
             file=a.path.name, well=row.well, patient=row.patient, timepoint=row.timepoint, condition=row.condition,
-            role=row.role, matched_by=a.matched_by, acquisition_date=acquired.get(a.path, ""),
+            replicate=row.replicate, role=row.role, donor_group=row.donor_group, matched_by=a.matched_by,
+            acquisition_date=acquired.get(a.path, ""),
             instrument=instruments[0], instrument_serial=instruments[1],
             specimen_declared=inputs.strategy.specimen or "",
             extra=dict(row.extra))  # named as samples.csv writes them (platemap: plate_<name> for ours)

@@ -24,6 +24,8 @@ BLOOD_ROLES = ("sample", "isotype", "control")  # the tubes that are gated and m
 """``control``: a stabilised control blood (its ``patient`` cell names the control material), gated and
 measured like a sample, tracked over runs for assay QC (docs/ledger.md), never paired with drugs."""
 REQUIRED = ("patient", "timepoint", "condition", "role")
+OPTIONAL = ("replicate", "donor_group")
+"""Optional columns assaykit reads (docs/plate-map.md): a tube's replicate label and its donor's group."""
 _WELL = re.compile(r"^([A-Pa-p])0*([1-9]|1[0-9]|2[0-4])$")
 # a well ID as a token of a file name: a 96-well row letter A-H and a column 1-12 (zero-padded or
 # not), not glued to other letters or digits ("Well_A3", "_A01_", "A1.fcs"; not "PBS12", "D3x" or
@@ -62,6 +64,13 @@ class PlateRow:
     condition: str
     role: str
     extra: Mapping[str, str] = field(default_factory=dict)
+    replicate: str = ""  # the optional column's label ("" when none): replicates of one group differ in it
+    donor_group: str = ""  # the optional column's group (e.g. healthy, septic), kept as written
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        """What replicates share: (role, patient, time point, condition)."""
+        return (self.role, self.patient, self.timepoint, self.condition)
 
 
 @dataclass(frozen=True)
@@ -411,7 +420,7 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
         found = (", ".join(quote(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "")) if ours \
             else f"{len(columns)}, none a plate map has"  # a foreign file's first line is not quoted
         raise PlateMapError(f"missing column(s): {', '.join(missing)} (columns: {found or 'none'})", file_path)
-    known = {"well", "file", *REQUIRED}
+    known = {"well", "file", *REQUIRED, *OPTIONAL}
     cells = table.astype(str).to_numpy().tolist() if len(table) else []
     unnamed = [i + 1 for i, key in enumerate(keys) if not key and any(str(r[i]).strip() for r in cells)]
     if unnamed:
@@ -465,13 +474,61 @@ def read_plate_map(path: str | os.PathLike[str], sheet: str | None = None) -> Pl
             if first != value:
                 problems.append(f"rows {where} and {number}: {column} {quote(first)} and {quote(value)} differ only "
                                 "in case or spacing; write one spelling")
-        rows.append(PlateRow(number, well, raw_file, values.get("patient", ""), values.get("timepoint", ""),
-                             values.get("condition", ""), role, extra))
+        for column in OPTIONAL:
+            problem = id_problem(values.get(column, ""), column)
+            if problem:
+                problems.append(f"row {number}: {problem}")
+        rows.append(PlateRow(row=number, well=well, file=raw_file, patient=values.get("patient", ""),
+                             timepoint=values.get("timepoint", ""), condition=values.get("condition", ""), role=role,
+                             extra=extra, replicate=values.get("replicate", ""),
+                             donor_group=values.get("donor_group", "")))
     if not rows:
         problems.append("no rows")
+    problems.extend(replicate_problems(rows, "replicate" in keys))
     if problems:
         raise PlateMapError(listed(problems), file_path)
     return PlateMap(file_path, tuple(rows), extra_columns, digest, read_as)
+
+
+def replicate_problems(rows: Sequence[PlateRow], labelled: bool) -> list[str]:
+    """The plate map's replicate errors, naming the rows: in a map with a ``replicate`` column
+    (``labelled``), blood tubes of one (role, patient, time point, condition) are replicates when
+    each has its own non-empty label; one label twice in a group, or a group mixing labelled and
+    unlabelled rows, is an error. Without the column nothing is checked here (a repeated
+    condition stays :func:`match_files`'s error).
+
+    Parameters
+    ----------
+    rows : sequence of PlateRow
+        The map's rows.
+    labelled : bool
+        Whether the map has a ``replicate`` column.
+    """
+    if not labelled:
+        return []
+    groups: dict[tuple[str, str, str, str], list[PlateRow]] = {}
+    for row in rows:
+        if row.role in BLOOD_ROLES:
+            groups.setdefault(row.group, []).append(row)
+    problems = []
+    for (role, patient, timepoint, condition), members in groups.items():
+        if len(members) < 2:
+            continue
+        where = f"{role} {patient or '(no patient)'}" + (f" at {timepoint}" if timepoint else "") + \
+            (f", {condition}" if condition else "")
+        unlabelled = [r for r in members if not r.replicate]
+        if unlabelled:
+            problems.append(f"rows {', '.join(str(r.row) for r in members)}: {where} is on several rows but row"
+                            f"{'s' if len(unlabelled) > 1 else ''} {', '.join(str(r.row) for r in unlabelled)} "
+                            "name no replicate; label each replicate")
+            continue
+        seen: dict[str, int] = {}
+        for r in members:
+            if r.replicate in seen:
+                problems.append(f"rows {seen[r.replicate]} and {r.row}: {where} has replicate {quote(r.replicate)} "
+                                "twice; label each replicate once")
+            seen.setdefault(r.replicate, r.row)
+    return problems
 
 
 def cell_text(value: Any) -> str:
@@ -574,6 +631,9 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
             groups.setdefault((r.patient, r.timepoint), []).append(r)
     for (patient, timepoint), rows in groups.items():
         controls = [r for r in rows if r.condition == control]
+        replicated = {r.condition for r in rows if r.replicate}  # replicate_problems checked their labels
+        controls = [r for r in controls if not r.replicate] + \
+            [r for r in controls if r.replicate][:1]  # one control, however many replicates
         where = f"patient {patient}" + (f" at {timepoint}" if timepoint else "")
         if not controls:
             near = sorted({r.condition for r in rows if column_key(r.condition) == column_key(control)})
@@ -582,7 +642,8 @@ def match_files(plate: PlateMap, files: Sequence[Path], keywords: Mapping[Path, 
         elif len(controls) > 1:
             problems.append(f"rows {', '.join(str(r.row) for r in controls)}: {where} has several {control!r} controls")
         conditions = [r.condition for r in rows]
-        for condition in sorted({c for c in conditions if conditions.count(c) > 1 and c != control}):
+        for condition in sorted({c for c in conditions if conditions.count(c) > 1 and c != control
+                                 and c not in replicated}):
             duplicates = ", ".join(str(r.row) for r in rows if r.condition == condition)
             problems.append(f"rows {duplicates}: {where} has {condition!r} more than once")
     if problems:

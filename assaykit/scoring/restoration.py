@@ -129,6 +129,54 @@ def _value_verdict(row: SampleRow, missing: FindingCode) -> tuple[TubeStatus, tu
     return status, codes
 
 
+REPLICATE_JOIN = " + "
+"""What joins the files of a value's replicate tubes in restoration.csv's ``file`` and ``control_file``."""
+
+
+def merge_replicates(tubes: Sequence[SampleRow]) -> tuple[list[SampleRow], dict[str, tuple[int, float | None]]]:
+    """One patient time point's sample tubes with each condition's replicates as one row, and
+    condition -> (tubes in its value, their CV in % or None). A condition of one tube is its row
+    as it is (one tube, no CV). Replicates become one row whose AB/C is
+    the mean of the reportable replicates' (:func:`.verdicts.replicate_value`), whose verdict is
+    theirs (withheld when all are; ``replicate_withheld`` when some are), whose files are joined by
+    :data:`REPLICATE_JOIN` and whose findings are each tube's, named by its file.
+
+    Parameters
+    ----------
+    tubes : sequence of SampleRow
+        The sample tubes of one patient and time point, judged (:func:`.verdicts.judge_tubes`).
+    """
+    from dataclasses import replace
+
+    from .verdicts import replicate_value
+
+    by_condition: dict[str, list[SampleRow]] = {}
+    for tube in tubes:
+        by_condition.setdefault(tube.condition, []).append(tube)
+    merged: list[SampleRow] = []
+    counts: dict[str, tuple[int, float | None]] = {}
+    for condition, group in by_condition.items():
+        if len(group) == 1:
+            merged.append(group[0])
+            counts[condition] = (1, None)
+            continue
+        value = replicate_value(group)
+        counts[condition] = (value.n_used, value.cv_pct)
+        spread = [f for t in group for f in t.qc_flags if f.code == FindingCode.REPLICATE_CV][:1]
+        flags = [f.about(t.file) for t in group for f in t.qc_flags if f.code != FindingCode.REPLICATE_CV]
+        merged.append(replace(group[0], file=REPLICATE_JOIN.join(value.files), hladr_abc=value.value,
+                              verdict=value.status, verdict_reasons=value.codes, error="",
+                              qc_flags=(*spread, *flags, *value.findings)))
+    return merged, counts
+
+
+def _replicates(prefix: str, count: tuple[int, float | None], value: float | None) -> dict[str, Any]:
+    """A row's replicate columns (``n_replicates``, ``replicate_cv_pct``, with ``prefix``): none
+    without a value."""
+    n, cv = count if value is not None else (0, None)
+    return {f"{prefix}n_replicates": n, f"{prefix}replicate_cv_pct": cv}
+
+
 def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: Thresholds, rule: ResponderRule,
                        clinical: Mapping[tuple[str, str], float]) -> tuple[list[RestorationRow], list[PatientRow]]:
     """Each drug tube compared with its patient's own control (``control`` condition) at the
@@ -144,7 +192,10 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
     reportable (a valid value on its own). A patient time point whose control is withheld has
     no AB/C, state or ImmunoSep class (``immunosep_rule`` says why; ferritin stays). A
     patient's responders and best drug are taken over the drugs measured (reportable
-    comparisons) only; each condition without a value is named with its reasons (``missing``)."""
+    comparisons) only; each condition without a value is named with its reasons (``missing``).
+    A condition measured in replicate tubes is their mean (:func:`merge_replicates`); each row
+    says how many tubes its values rest on (``n_replicates``, ``control_n_replicates``) and their
+    CV in % (``replicate_cv_pct``, ``control_replicate_cv_pct``)."""
     from .verdicts import combine
 
     groups: dict[tuple[str, str], list[SampleRow]] = {}
@@ -153,7 +204,8 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
             groups.setdefault((s.patient, s.timepoint), []).append(s)
     rows: list[RestorationRow] = []
     patients: list[PatientRow] = []
-    for (patient, timepoint), members in groups.items():
+    for (patient, timepoint), tubes in groups.items():
+        members, counts = merge_replicates(tubes)
         ctrl = next(s for s in members if s.condition == control)
         control_verdict = _value_verdict(ctrl, FindingCode.CONTROL_NO_VALUE)
         control_withheld = control_verdict[0] == "withheld"
@@ -199,11 +251,13 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
                 patient=patient, timepoint=timepoint, condition=s.condition, control_file=ctrl.file, file=s.file,
                 control_abc=control_abc, abc=abc, state_control=state(control_abc, thresholds),
                 state_drug=state(abc, thresholds), immunosep_class="" if status == "withheld" else klass,
-                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons, **measures))
+                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons,
+                **_replicates("control_", counts[ctrl.condition], control_abc),
+                **_replicates("", counts[s.condition], abc), **measures))
         rows.extend(drug_rows)
         measured = [r for r in drug_rows if r.fold_change is not None and r.verdict != "withheld"]
         best = max(measured, key=lambda r: r.fold_change or 0.0) if measured else None
-        tube_findings = [f.about(t.file) for t in members
+        tube_findings = [f.about(t.file) for t in tubes
                          for f in (*t.qc_flags, *((finding(FindingCode.TUBE_FAILED, t.error),) if t.error else ()))]
         patients.append(PatientRow(
             patient=patient, timepoint=timepoint, control_abc=control_abc, state=state(control_abc, thresholds),
@@ -211,6 +265,7 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
             responders=";".join(r.condition for r in measured if r.responder),
             best_condition=best.condition if best else "", best_fold_change=best.fold_change if best else None,
             qc_flags=tuple(tube_findings), completeness="incomplete" if missing else "complete",
+            **_replicates("", counts[ctrl.condition], control_abc),
             missing="; ".join(f"{condition}: {codes_cell(codes, ', ')}"
                               for condition, codes in missing)))
     return rows, patients

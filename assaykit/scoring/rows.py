@@ -43,6 +43,7 @@ class SampleRow:
     calibration's cell unit, percentages in %, ``day`` in days, ``draw_to_stain_h`` in hours,
     ``qc_flags`` the tube's findings, ``error`` why it was not measured ("" when it was),
     ``verdict`` and ``verdict_reasons`` (scoring.verdicts: withheld, no ``hladr_abc``),
+    ``replicate`` and ``donor_group`` the plate map's optional columns ("" when none),
     ``extra`` the plate map's own columns."""
 
     file: str
@@ -52,7 +53,9 @@ class SampleRow:
     timepoint: str
     day: float | None = None
     condition: str
+    replicate: str = ""  # the plate map's replicate label, "" when none
     role: str  # one of platemap.ROLES
+    donor_group: str = ""  # the plate map's donor group (e.g. healthy), "" when none
     matched_by: str
     acquisition_date: str = ""
     instrument: str = ""
@@ -143,6 +146,10 @@ class RestorationRow:
     qc_flags: tuple[Finding, ...] = ()
     verdict: VerdictStatus = ""
     verdict_reasons: tuple[FindingCode, ...] = ()
+    control_n_replicates: int = 1
+    control_replicate_cv_pct: float | None = None
+    n_replicates: int = 1
+    replicate_cv_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The restoration.csv row."""
@@ -154,7 +161,9 @@ class PatientRow:
     """One patient at one time point (patients.csv): the unstimulated AB/C and its state,
     ferritin (ng/mL) and the ImmunoSep class with its rule, the responding drugs (``;``-joined),
     the best measured drug and its fold change, every tube's findings, and whether every
-    condition has a value (``completeness``; ``missing``: ``condition: code, code; ...``)."""
+    condition has a value (``completeness``; ``missing``: ``condition: code, code; ...``);
+    ``n_replicates`` the unstimulated tubes whose mean ``control_abc`` is (0 without a value),
+    ``replicate_cv_pct`` their CV in % (None under two tubes)."""
 
     patient: str
     timepoint: str
@@ -170,6 +179,8 @@ class PatientRow:
     qc_flags: tuple[Finding, ...] = ()
     completeness: Completeness = "complete"
     missing: str = ""
+    n_replicates: int = 1
+    replicate_cv_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The patients.csv row."""

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .options import RunOptions
     from .platemap import Assignment, PlateMap
 
-SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "role", "matched_by",
+SAMPLE_COLUMNS = ["file", "sha256", "well", "patient", "timepoint", "day", "condition", "replicate", "role",
+                  "donor_group", "matched_by",
                   "acquisition_date", "instrument", "instrument_serial", "events", "singlets", "monocytes",
                   "monocytes_pct", "hladr_mfi", "hladr_statistic", "hladr_abc", "hladr_pos_pct", "compensation",
                   "specimen_declared", "specimen_detected", "monocyte_purity_pct", "removed_at_top", "drawn_at",
@@ -34,10 +35,11 @@ CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "volta
                        "peak_used", "peak_reason", "peak_residual_log10", "peak_events", "qc_flags", "error"]
 RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc", "abc", "fold_change",
                        "log2_fold_change", "delta_abc", "gap_closed", "state_control", "state_drug", "responder",
-                       "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons"]
+                       "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons",
+                       "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct"]
 PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
                    "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags", "completeness",
-                   "missing"]
+                   "missing", "n_replicates", "replicate_cv_pct"]
 COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
                   "holm_p"]
 TRAJECTORY_COLUMNS = TIMELINE_COLUMNS

@@ -347,12 +347,137 @@ def mark_rows(rows: Sequence[SampleRow], duplicates: Mapping[str, Finding],
     return out
 
 
+DEFAULT_REPLICATE_CV_LIMIT_PCT = 20.0
+"""The replicates' CV (%) above which their tubes carry ``replicate_cv`` (run.yaml
+``replicate_cv_limit_pct``): Quadrini 2021's precision criterion for monocyte HLA-DR (%CV <= 20 %)."""
+REPLICATE_ROLES = ("sample", "control")
+"""The roles whose replicate tubes are averaged and judged by their CV (an isotype tube's value is
+read for its cut, not reported)."""
+
+
+def replicate_cv_pct(values: Sequence[float]) -> float | None:
+    """The coefficient of variation of replicate ``values`` in %: the sample standard deviation
+    (n - 1 in the denominator) over the mean, times 100; None for fewer than two values or a
+    mean that is not above 0.
+
+    Parameters
+    ----------
+    values : sequence of float
+        The replicates' values (AB/C, or any one unit).
+    """
+    import statistics
+
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    if not mean > 0:
+        return None
+    return 100.0 * statistics.stdev(values) / mean
+
+
+def replicate_groups(rows: Sequence[SampleRow]) -> dict[tuple[str, str, str, str], list[SampleRow]]:
+    """(role, patient, time point, condition) -> the rows of each group of replicate tubes: two
+    or more tubes of a :data:`REPLICATE_ROLES` role labelled in the plate map's ``replicate``
+    column (the plate map refused any other repetition), in the samples' order.
+
+    Parameters
+    ----------
+    rows : sequence of SampleRow
+        The samples rows.
+    """
+    groups: dict[tuple[str, str, str, str], list[SampleRow]] = {}
+    for row in rows:
+        if row.role in REPLICATE_ROLES and row.replicate:
+            groups.setdefault((row.role, row.patient, row.timepoint, row.condition), []).append(row)
+    return {key: members for key, members in groups.items() if len(members) > 1}
+
+
+def _reportable_value(row: SampleRow) -> bool:
+    return row.verdict in ("reportable", "reportable_with_warnings") and row.hladr_abc is not None
+
+
+def _cv_findings(rows: Sequence[SampleRow], limit_pct: float) -> dict[str, Finding]:
+    """File -> the ``replicate_cv`` finding of each tube of a replicate group whose reportable
+    values' CV is above ``limit_pct`` (%)."""
+    out: dict[str, Finding] = {}
+    for (_, patient, timepoint, condition), members in replicate_groups(rows).items():
+        used = [m for m in members if _reportable_value(m)]
+        cv = replicate_cv_pct([float(m.hladr_abc) for m in used if m.hladr_abc is not None])
+        if cv is None or cv <= limit_pct:
+            continue
+        where = f"{patient}" + (f" at {timepoint}" if timepoint else "") + f", {condition}"
+        named = ", ".join(f"{m.replicate} {m.file}" for m in used)
+        message = (f"the {len(used)} replicates of {where} ({named}) vary by CV {cv:.1f} %, above the limit "
+                   f"{limit_pct:g} % (replicate_cv_limit_pct)")
+        for m in members:
+            out[m.file] = finding(FindingCode.REPLICATE_CV, message)
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicateValue:
+    """The reportable value of one (patient, time point, condition): the mean of its replicate
+    tubes' reportable AB/C (one tube: its own). ``value`` (the tubes' unit; None when every tube
+    is withheld), ``n_used`` (tubes in the mean), ``n_tubes`` (all), ``cv_pct`` (% over the tubes
+    used, None under two), ``status`` and ``codes`` (the used tubes' worst verdict, with
+    ``replicate_withheld`` when some tube was left out; all withheld: withheld with their codes),
+    ``findings`` (the ``replicate_withheld`` finding, when given) and ``files`` (every tube's)."""
+
+    value: float | None
+    n_used: int
+    n_tubes: int
+    cv_pct: float | None
+    status: TubeStatus
+    codes: tuple[FindingCode, ...]
+    findings: tuple[Finding, ...] = ()
+    files: tuple[str, ...] = ()
+
+
+def replicate_value(members: Sequence[SampleRow]) -> ReplicateValue:
+    """The :class:`ReplicateValue` of one group's tubes after :func:`judge_tubes` (a withheld
+    replicate is left out of the mean and named).
+
+    Parameters
+    ----------
+    members : sequence of SampleRow
+        The tubes of one (role, patient, time point, condition): one, or its replicates.
+    """
+    import statistics
+
+    used = [m for m in members if _reportable_value(m)]
+    files = tuple(m.file for m in members)
+    if not used:
+        held = [c for m in members for c in (m.verdict_reasons or (FindingCode.TUBE_FAILED,))]
+        return ReplicateValue(value=None, n_used=0, n_tubes=len(members), cv_pct=None, status=WITHHELD,
+                              codes=tuple(dict.fromkeys(held)), files=files)
+    values = [float(m.hladr_abc) for m in used if m.hladr_abc is not None]
+    parts: list[tuple[TubeStatus, tuple[FindingCode, ...]]] = []
+    for m in used:
+        parts.append(("reportable_with_warnings" if m.verdict == "reportable_with_warnings" else "reportable",
+                      m.verdict_reasons))
+    found: tuple[Finding, ...] = ()
+    left = [m for m in members if m not in used]
+    if left:
+        message = (f"{len(left)} of {len(members)} replicates withheld ("
+                   + ", ".join(f"{m.replicate} {m.file}: {codes_cell(m.verdict_reasons, ', ') or 'no value'}"
+                               for m in left) + f"): the value is the mean of {len(used)}")
+        found = (finding(FindingCode.REPLICATE_WITHHELD, message),)
+        parts.append(("reportable_with_warnings", (FindingCode.REPLICATE_WITHHELD,)))
+    status, codes = combine(*parts)
+    return ReplicateValue(value=statistics.fmean(values), n_used=len(used), n_tubes=len(members),
+                          cv_pct=replicate_cv_pct(values), status=status, codes=codes, findings=found, files=files)
+
+
 def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
-                run_findings: Iterable[Finding] = ()) -> list[SampleRow]:
+                run_findings: Iterable[Finding] = (),
+                replicate_cv_limit_pct: float = DEFAULT_REPLICATE_CV_LIMIT_PCT) -> list[SampleRow]:
     """The samples rows with their verdicts: each blood tube's from its findings, its error and
     ``run_findings`` (the run's QC over time); a withheld tube loses its AB/C and % positive
     (its MFI stays), and so do the % positive of a time point whose isotype tube is withheld.
-    The bead tube's verdict is the calibration's; a blank has none.
+    The bead tube's verdict is the calibration's; a blank has none. Each tube of a group of
+    replicates (:func:`replicate_groups`) whose reportable values vary by a CV above
+    ``replicate_cv_limit_pct`` carries ``replicate_cv`` (a warning: reportable with warnings).
+    Judging again gives the same rows (the CV is judged anew).
 
     Parameters
     ----------
@@ -362,7 +487,21 @@ def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
         The run's calibration verdict.
     run_findings : iterable of Finding
         Findings of the whole run that every value shares.
+    replicate_cv_limit_pct : float
+        The replicates' CV limit, in % (run.yaml ``replicate_cv_limit_pct``).
     """
+    rows = [replace(r, qc_flags=tuple(f for f in r.qc_flags if f.code != FindingCode.REPLICATE_CV))
+            if any(f.code == FindingCode.REPLICATE_CV for f in r.qc_flags) else r for r in rows]
+    judged = _judge_tubes(rows, calibration, run_findings)
+    spread = _cv_findings(judged, replicate_cv_limit_pct)
+    if not spread:
+        return judged
+    rows = [replace(r, qc_flags=(*r.qc_flags, spread[r.file])) if r.file in spread else r for r in rows]
+    return _judge_tubes(rows, calibration, run_findings)
+
+
+def _judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
+                 run_findings: Iterable[Finding]) -> list[SampleRow]:
     shared = [f for f in run_findings if f is not None]
     out = []
     for row in rows:
@@ -450,8 +589,9 @@ def run_verdicts(rows: Sequence[SampleRow]) -> RunVerdicts:
                        reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))))
 
 
-__all__ = ["RELEASABLE", "STRUCTURAL", "CalibrationStatus", "CalibrationVerdict", "Completeness", "RunVerdicts",
-           "TubeStatus", "VerdictStatus", "calibration_findings", "calibration_flag", "codes_cell", "combine",
-           "content_digest", "duplicate_findings", "enters_qc_over_time", "judge_calibration", "judge_tubes",
-           "mark_rows", "release_reason_problem", "release_refusal", "run_verdicts", "tube_status",
-           "with_verdict_findings"]
+__all__ = ["DEFAULT_REPLICATE_CV_LIMIT_PCT", "RELEASABLE", "REPLICATE_ROLES", "STRUCTURAL", "CalibrationStatus",
+           "CalibrationVerdict", "Completeness", "ReplicateValue", "RunVerdicts", "TubeStatus", "VerdictStatus",
+           "calibration_findings", "calibration_flag", "codes_cell", "combine", "content_digest",
+           "duplicate_findings", "enters_qc_over_time", "judge_calibration", "judge_tubes", "mark_rows",
+           "release_reason_problem", "release_refusal", "replicate_cv_pct", "replicate_groups", "replicate_value",
+           "run_verdicts", "tube_status", "with_verdict_findings"]

@@ -19,7 +19,7 @@ from assaykit.cli import app
 from assaykit.errors import AssayKitError, PlateMapError
 from assaykit.ledger import ID_LENGTH
 from assaykit.scoring.clinical import read_clinical_table
-from assaykit.scoring.platemap import REQUIRED, read_plate_map
+from assaykit.scoring.platemap import OPTIONAL, REQUIRED, read_plate_map
 from assaykit.scoring.tables import SAMPLE_COLUMNS
 
 HEADER = "well,patient,timepoint,condition,role"
@@ -100,7 +100,7 @@ def _table(tmp_path: Path, header: list[str], cells: list[str]) -> Path:
 def test_a_column_named_like_an_output_column_is_kept_under_its_plate_name(tmp_path: Path, column: str) -> None:
     """Every column samples.csv has, in three spellings: carried as ``plate_<name>`` with its
     values; beside a user column already named ``plate_<name>`` it is refused, naming both."""
-    if column in ("well", "file", *REQUIRED):
+    if column in ("well", "file", *REQUIRED, *OPTIONAL):
         return  # the plate map's own columns
     for spelled in (column, column.upper(), f" {column.title()} "):
         plate = read_plate_map(_table(tmp_path, [*HEADER.split(","), spelled], ["v"]))

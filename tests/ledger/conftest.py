@@ -95,7 +95,8 @@ def record(run_key: str, *, tubes: int = 3, patient: str = "P01", day: float = 1
              "timepoint": f"D{day:g}", "day": day, "condition": "unstimulated" if i == 0 else f"drug{i}",
              "instrument": "Canto", "instrument_serial": "V1", "acquired_at": acquired_on, "monocytes": 3000,
              "hladr_mfi": 500.0, "hladr_abc": abc * (1 + i), "qc_flags": "", "error": "", "drawn_at": "",
-             "stained_at": "", "draw_to_stain_h": None} for i in range(tubes)]
+             "stained_at": "", "draw_to_stain_h": None, "verdict": "", "replicate": "", "donor_group": ""}
+            for i in range(tubes)]
     restoration = [{"patient": patient, "timepoint": f"D{day:g}", "day": day, "condition": f"drug{i}",
                     "control_abc": abc, "abc": abc * (1 + i), "fold_change": 1.0 + i, "delta_abc": abc * i,
                     "state_drug": "", "responder": "True"} for i in range(1, tubes)]

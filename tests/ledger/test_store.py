@@ -27,7 +27,7 @@ def test_the_migrations_build_the_declared_schema(ledger_target: str) -> None:
     with open_ledger(ledger_target) as ledger, ledger.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
-        assert ledger.revision() == "0004"
+        assert ledger.revision() == "0005"
 
 
 def test_record_replace_and_files_elsewhere(ledger_target: str) -> None:
@@ -86,7 +86,7 @@ def test_a_migration_from_the_first_schema_keeps_its_rows(ledger_target: str) ->
     finally:
         ledger.close()
     with open_ledger(ledger_target) as upgraded:
-        assert upgraded.revision() == "0004"
+        assert upgraded.revision() == "0005"
         runs = upgraded.runs()
         assert len(runs) == 1 and runs[0]["qc_status"] == "not evaluated" and runs[0]["qc_reason"] == ""
         tubes = upgraded.export()["tubes"].decode().splitlines()
@@ -188,3 +188,72 @@ def test_audit_entries_are_kept_apart_from_the_runs(ledger_target: str) -> None:
         assert ledger.audit_hashes("/out/b") == {}
         with pytest.raises(LedgerError, match="another audit entry 1"):
             ledger.add_audit("/out/a", "/runs/a", {**entry, "line_sha256": "cd" * 32})
+
+
+def test_validation_rows_one_per_blood_tube_with_its_run(ledger_target: str) -> None:
+    """validation_rows: every sample and control tube of every run (bead and isotype tubes left out),
+    runs oldest first, each with its run's instrument, lot and date and its own replicate label,
+    donor group, values and verdict exactly as recorded."""
+    from dataclasses import replace
+
+    with open_ledger(ledger_target) as ledger:
+        late = record("/runs/late", tubes=2, acquired_on="2026-02-01", abc=1000.0)
+        extra = [{**late.tubes[0], "file": "iso.fcs", "sha256": "iso", "role": "isotype"},
+                 {**late.tubes[0], "file": "beads.fcs", "sha256": "bd", "role": "beads", "hladr_abc": None},
+                 {**late.tubes[0], "file": "ctl.fcs", "sha256": "ctl", "role": "control", "patient": "CTRL-L7",
+                  "replicate": "r1", "verdict": "reportable", "hladr_abc": 812.5},
+                 {**late.tubes[0], "file": "ctl2.fcs", "sha256": "ctl2", "role": "control", "patient": "CTRL-L7",
+                  "replicate": "r2", "verdict": "withheld", "hladr_abc": None}]
+        late = replace(late, tubes=[*late.tubes, *extra])
+        early = record("/runs/early", tubes=1, patient="HD01", acquired_on="2026-01-15", abc=20000.0)
+        early = replace(early, tubes=[{**early.tubes[0], "donor_group": "healthy", "draw_to_stain_h": 2.5,
+                                       "verdict": "reportable_with_warnings"}])
+        ledger.record(late)
+        ledger.record(early)
+        rows = ledger.validation_rows()
+    assert [(r["run_name"], r["file"], r["role"]) for r in rows] == [
+        ("early", "t0.fcs", "sample"), ("late", "t0.fcs", "sample"), ("late", "t1.fcs", "sample"),
+        ("late", "ctl.fcs", "control"), ("late", "ctl2.fcs", "control")]
+    first = rows[0]
+    assert first == {"run_key": "/runs/early", "run_name": "early", "run_uid": "uns/early", "scored_at": "2026-01-02",
+                     "acquired_on": "2026-01-15", "instrument": "Canto", "instrument_serial": "V1", "kit": "QB",
+                     "lot": "L1", "unit": "AB/C", "file": "t0.fcs", "sha256": "/runs/early-0", "well": "A1",
+                     "role": "sample", "patient": "HD01", "timepoint": "D1", "condition": "unstimulated",
+                     "replicate": "", "donor_group": "healthy", "hladr_abc": 20000.0, "hladr_mfi": 500.0,
+                     "verdict": "reportable_with_warnings", "draw_to_stain_h": 2.5}
+    assert [(r["replicate"], r["hladr_abc"], r["verdict"]) for r in rows[3:]] == [
+        ("r1", 812.5, "reportable"), ("r2", None, "withheld")]
+    assert rows[2]["hladr_abc"] == 2000.0 and rows[2]["donor_group"] == "" and rows[2]["draw_to_stain_h"] is None
+
+
+def test_a_0004_ledger_migrates_to_0005_and_keeps_its_rows(ledger_target: str) -> None:
+    """A ledger at revision 0004 (before replicates) holding a run: opened, it reaches 0005, its
+    tube keeps every value and reads replicate and donor_group "" in validation_rows."""
+    from sqlalchemy import text
+
+    ledger = open_ledger(ledger_target, migrate=False)
+    try:
+        assert ledger.migrate("0004") == "0004"
+        with ledger.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO runs (run_key, run_name, run_uid, scored_at, software, instrument, instrument_serial, "
+                "acquired_on, kit, lot, unit, bead_slope, n_tubes, n_failed, calibration_status) VALUES ('/old', "
+                "'old', 'u1', '2026-03-01', '0.1', 'Canto', 'V1', '2026-03-01', 'QB', 'L1', 'AB/C', 1.01, 1, 0, "
+                "'reportable')"))
+            run_id = connection.execute(text("SELECT id FROM runs")).scalar()
+            connection.execute(text(
+                "INSERT INTO tubes (run_id, file, sha256, well, role, patient, timepoint, day, condition, instrument, "
+                "instrument_serial, acquired_at, hladr_abc, hladr_mfi, qc_flags, error, draw_to_stain_h, verdict) "
+                f"VALUES ({run_id}, 'a.fcs', 'abc', 'A1', 'sample', 'P01', 'D1', 1, 'unstimulated', 'Canto', 'V1', "
+                "'2026-03-01', 4321, 612.5, '', '', 3.25, 'reportable')"))
+    finally:
+        ledger.close()
+    with open_ledger(ledger_target) as upgraded:
+        assert upgraded.revision() == "0005"
+        rows = upgraded.validation_rows()
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["file"], row["hladr_abc"], row["hladr_mfi"], row["draw_to_stain_h"], row["verdict"]) == \
+            ("a.fcs", 4321.0, 612.5, 3.25, "reportable")
+        assert (row["replicate"], row["donor_group"], row["run_uid"]) == ("", "", "u1")
+        assert upgraded.integrity() == []
