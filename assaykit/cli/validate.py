@@ -68,7 +68,7 @@ def validate(
         counts = result.validation.counts
         data = result.validation.data
         left = ", ".join(f"{n} {why}" for why, n in data.left_out.items())
-        say(f"validated {len(data.tubes)} reportable tubes of {len(data.runs)} runs"
+        say(f"validated {len(data.tubes)} reportable tubes of {len(data.runs)} run(s)"
             + (f" (left out: {left})" if left else "") + f": {counts['pass']} criteria passed, {counts['fail']} "
             f"failed, {counts['not_evaluated']} not evaluated: {result.out}/validation.html"
             + (" (replacing the earlier validation there)" if result.replaced else ""))

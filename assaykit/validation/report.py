@@ -421,7 +421,7 @@ def _precision_section(validation: Validation) -> Section:
     else:
         blocks.append(("p", "No material was measured in two runs or with replicates."))
     for study in validation.precision:
-        if study.scope == "all":
+        if study.scope == "all" and study.result is not None:
             blocks.append(("figure", (precision_figure(study.tubes, material_name(study.material)),
                                       f"{study.name}: AB/C per run (dashed: the mean)")))
     return Section("Precision (CLSI EP05)", tuple(blocks))
