@@ -25,6 +25,7 @@ from .data import (
     material_name,
     precision_groups,
     reference_values,
+    single_run_materials,
     stability_donor,
     stability_tubes,
 )
@@ -181,7 +182,11 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
             notes.append(f"precision of {study.name}: not computed ({study.why})")
         outcomes += evaluate_precision(study.result, criteria, study.name, "too_few")
     if not studies:
-        outcomes += evaluate_precision(None, criteria, "no material measured twice", "no_data")
+        outcomes += evaluate_precision(None, criteria, "no material measured in two runs", "no_data")
+    single = single_run_materials(data.tubes)
+    if single:
+        notes.append(f"precision: {single} material(s) measured in replicate in one run only (no between-run "
+                     "precision; their replicate CV is in the run's restoration.csv and patients.csv)")
 
     x = np.array([p.reference_abc for p in data.pairs])
     y = np.array([p.assaykit_abc for p in data.pairs])

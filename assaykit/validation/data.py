@@ -376,8 +376,10 @@ def material_name(material: tuple[str, str, str, str]) -> str:
 
 
 def precision_groups(tubes: Sequence[Tube]) -> list[tuple[tuple[str, str, str, str], str, list[Tube]]]:
-    """The precision studies: each material measured in two runs or more, or with replicates in a
-    run, as (material, scope, tubes); scope ``all`` (every run pooled) and, when the material was
+    """The precision studies: each material measured in two runs or more (EP05's nested ANOVA
+    needs runs; a material with replicates in one run only is counted by
+    :func:`single_run_materials`, not listed: every routine duplicate would be one), as
+    (material, scope, tubes); scope ``all`` (every run pooled) and, when the material was
     measured on more than one (instrument, bead lot), each of them (``instrument / lot``).
     Controls first.
 
@@ -392,8 +394,7 @@ def precision_groups(tubes: Sequence[Tube]) -> list[tuple[tuple[str, str, str, s
     groups = []
     for material in sorted(by_material, key=lambda m: (ROLES.index(m[0]), m[1:])):
         members = by_material[material]
-        per_run = Counter(t.run_key for t in members)
-        if len(per_run) < 2 and max(per_run.values()) < 2:
+        if len({t.run_key for t in members}) < 2:
             continue
         groups.append((material, "all", members))
         scopes = sorted({(t.instrument, t.lot) for t in members})
@@ -402,6 +403,23 @@ def precision_groups(tubes: Sequence[Tube]) -> list[tuple[tuple[str, str, str, s
                 subset = [t for t in members if (t.instrument, t.lot) == (instrument, lot)]
                 groups.append((material, f"{instrument or '?'} / {lot or '?'}", subset))
     return groups
+
+
+def single_run_materials(tubes: Sequence[Tube]) -> int:
+    """The materials measured more than once, but in one run only (replicates of one run: their
+    CV is the run's ``replicate_cv_pct``; no between-run precision).
+
+    Parameters
+    ----------
+    tubes : sequence of Tube
+        The reportable tubes.
+    """
+    runs: dict[tuple[str, str, str, str], set[str]] = {}
+    counts: Counter[tuple[str, str, str, str]] = Counter()
+    for tube in tubes:
+        runs.setdefault(tube.material, set()).add(tube.run_key)
+        counts[tube.material] += 1
+    return sum(1 for m, keys in runs.items() if len(keys) == 1 and counts[m] >= 2)
 
 
 def reference_values(tubes: Sequence[Tube], donor_group: str, condition: str) -> list[tuple[str, float, int]]:
@@ -595,4 +613,5 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
 
 __all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
            "comparison_file", "folder_rows", "gather", "material_name", "precision_groups", "read_comparison",
-           "reference_values", "stability_donor", "stability_tubes", "tube_of", "with_comparisons"]
+           "reference_values", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
+           "with_comparisons"]

@@ -419,7 +419,7 @@ def _precision_section(validation: Validation) -> Section:
                                   "within-lab CV %", "95 % CI"], rows,
                                  ["left", "right", "right", "right", "right", "right", "right"])))
     else:
-        blocks.append(("p", "No material was measured in two runs or with replicates."))
+        blocks.append(("p", "No material was measured in two runs."))
     for study in validation.precision:
         if study.scope == "all" and study.result is not None:
             blocks.append(("figure", (precision_figure(study.tubes, material_name(study.material)),

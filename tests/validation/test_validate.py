@@ -24,7 +24,7 @@ from assaykit._io.atomic import file_listing
 from assaykit.cli import app
 from assaykit.scoring.tables import SAMPLE_COLUMNS, csv_bytes
 from assaykit.validation import validate
-from assaykit.validation.data import gather
+from assaykit.validation.data import Tube, gather, precision_groups, single_run_materials
 
 COLUMNS = [*SAMPLE_COLUMNS, "replicate", "donor_group"]
 DAYS = ("2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06")
@@ -224,20 +224,20 @@ def test_validation_end_to_end_matches_independent_computations(study: dict[str,
     drift = next(c for c in criteria if c["criterion"] == "stability_drift")
     assert float(drift["value"]) == pytest.approx(100 * math.expm1(4 * slope), rel=1e-5) and drift["result"] == "pass"
 
-    # every criterion evaluated passed; not evaluated: the stability aliquots' precision (one run each) and the
-    # transference check (no interval configured)
+    # every criterion evaluated passed; not evaluated: the transference check (no interval configured); the
+    # stability aliquots (replicates of one run) have no between-run precision: counted in a note, not judged
     assert {c["result"] for c in criteria} == {"pass", "not_evaluated"}
-    unjudged = [(c["criterion"], c["subject"].split()[1], c["why"]) for c in criteria if c["result"] == "not_evaluated"]
-    assert sorted(unjudged) == sorted([("reference_interval_transference", "group", "not_configured"),
-                                       *[(k, f"S{s}", "too_few") for s in range(4)
-                                         for k in ("repeatability_cv", "within_laboratory_cv")]])
+    unjudged = [(c["criterion"], c["why"]) for c in criteria if c["result"] == "not_evaluated"]
+    assert unjudged == [("reference_interval_transference", "not_configured")]
+    assert not [c for c in criteria if c["subject"].startswith("sample S")]
+    assert "4 material(s) measured in replicate in one run only" in (out / "validation.html").read_text()
 
     # the pages: every figure in the HTML, the same in the PDF
     html = (out / "validation.html").read_text()
     for caption in ("control CTRL-1 unstimulated: AB/C per run", "Bland-Altman", "Passing-Bablok",
                     "Reference values with the interval", "ln AB/C against hours"):
         assert f'alt="{caption}' in html
-    assert html.count("<img") == 1 + 4  # the control's precision (the aliquots' could not be computed), four more
+    assert html.count("<img") == 1 + 4  # the control's precision, the four other figures
     pdf = (out / "validation.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Subtype /Image") == html.count("<img")
 
@@ -436,9 +436,10 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     assert float(summary["drift_pct_per_h"]["value"]) == pytest.approx(100 * math.expm1(slope), rel=1e-4)
     assert abs(float(summary["drift_at_4h_pct"]["value"])) < 5  # the same blood: acquisition noise alone
 
-    # the healthy donors, each in one run only: in replicate, but no run-to-run precision to judge
-    judged = {(c["criterion"], c["subject"]): c for c in _read(out / "criteria.csv")}
-    assert judged[("repeatability_cv", "sample R0-HD01 D3 unstimulated")]["why"] == "too_few"
+    # the healthy donors, each in one run only: in replicate, but no between-run precision to judge
+    assert [c["subject"] for c in _read(out / "criteria.csv") if c["criterion"] == "repeatability_cv"] == \
+        ["control CTRL-1 D3 unstimulated"]
+    assert "6 material(s) measured in replicate in one run only" in (out / "validation.html").read_text()
 
 
 def test_a_real_scored_run(tmp_path: Path) -> None:
@@ -459,3 +460,30 @@ def test_a_real_scored_run(tmp_path: Path) -> None:
     assert result.validation.data.left_out == {"withheld": len(blood) - len(reportable)}
     assert result.validation.counts["fail"] == 0  # nothing measured twice: nothing to judge
     assert os.path.isfile(out / "validation.pdf")
+
+
+def _t(run: str, lot: str, replicate: str, role: str = "control", patient: str = "C1") -> Tube:
+    return Tube(run_key=run, run_name=run, run_uid=run, acquired_on="2026-10-01", instrument="Canto V1", lot=lot,
+                file=f"{run}-{replicate}.fcs", sha256="", role=role, patient=patient, timepoint="", condition="u",
+                replicate=replicate, donor_group="", abc=1000.0, draw_to_stain_h=None)
+
+
+def test_precision_studies_per_material_pooled_and_per_bead_lot() -> None:
+    """A material in two runs or more is a study, pooled and, across bead lots, per lot;
+    controls first; replicates of one run only are counted, not studied."""
+    tubes = [_t("a", "kit L1", "1"), _t("a", "kit L1", "2"), _t("b", "kit L2", "1"), _t("b", "kit L2", "2"),
+             _t("a", "kit L1", "1", "sample", "P1"), _t("c", "kit L1", "1", "sample", "P1"),
+             _t("a", "kit L1", "1", "sample", "P2"), _t("a", "kit L1", "2", "sample", "P2")]
+    groups = [(m[:2], scope, len(members)) for m, scope, members in precision_groups(tubes[::-1])]
+    assert groups == [(("control", "C1"), "all", 4), (("control", "C1"), "Canto V1 / kit L1", 2),
+                      (("control", "C1"), "Canto V1 / kit L2", 2), (("sample", "P1"), "all", 2)]
+    assert single_run_materials(tubes) == 1  # P2: two tubes of run a
+
+
+def test_json_lists_every_criterion(study: dict[str, Any], tmp_path: Path) -> None:
+    args = [a if a != str(study["out"]) else str(tmp_path / "j") for a in study["args"]]
+    result = CliRunner().invoke(app, [*args, "--json"], env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["passed"] is True and doc["left_out"] == {"withheld": 2}
+    assert [c["criterion"] for c in doc["criteria"]] == [r["criterion"] for r in _read(study["out"] / "criteria.csv")]
