@@ -16,6 +16,8 @@ import numpy as np
 
 # --- precision (CLSI EP05-A3) ------------------------------------------------------------------------
 
+Design = Literal["day/run/replicate", "run/replicate"]
+"""The nested design a :class:`Precision` was computed with."""
 ComponentName = Literal["repeatability", "between_run", "between_day", "within_laboratory"]
 """The precision components: repeatability (within-run), between-run, between-day, and
 within-laboratory (intermediate precision: all of them together)."""
@@ -105,6 +107,10 @@ class Precision:
         unbalanced design uses the unbalanced nested-ANOVA coefficients (docs/validation.md).
     anova : tuple of AnovaRow
         The ANOVA table (day, run, error).
+    design : str
+        :data:`Design`: ``day/run/replicate``, or ``run/replicate`` (no days given, or days given
+        but only one, or never two runs on one day: day and run cannot be told apart, so the
+        day-to-day variation is in ``between_run``).
     """
 
     n: int
@@ -117,6 +123,7 @@ class Precision:
     within_laboratory: Component
     balanced: bool
     anova: tuple[AnovaRow, ...]
+    design: Design = "run/replicate"
 
 
 def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], replicate: Sequence[object] | None = None,
@@ -129,7 +136,9 @@ def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], repli
     ``day``: each measurement's day label (None: a two-level run/replicate design); a run label
     is taken within its day (the same run label on two days is two runs). ``confidence``: the
     two-sided level of the intervals (0.95). At least two runs and one run with two replicates
-    (ValueError otherwise, and for lengths that differ or values not finite)."""
+    (ValueError otherwise, and for lengths that differ or values not finite). Days given but only
+    one day, or no day with two runs: the run/replicate design (``design`` says which was used)."""
+    _check_confidence(confidence, "precision")
     y = _finite(values, "precision")
     runs = _labels(run, y.size, "run")
     days = _labels(day, y.size, "day") if day is not None else None
@@ -147,13 +156,13 @@ def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], repli
         raise ValueError("precision needs at least two runs")
     if y.size - n_runs < 1:
         raise ValueError("precision needs at least one run with two replicates")
-    if days is not None and int(day_codes.max()) + 1 < 2:
-        raise ValueError("precision needs at least two days when days are given")
-    anova, coefficients = _nested_anova(y, day_codes if days is not None else None, run_codes)
+    n_days = int(day_codes.max()) + 1 if days is not None else None
+    nested = n_days is not None and n_days >= 2 and n_runs > n_days  # some day with two runs
+    anova, coefficients = _nested_anova(y, day_codes if nested else None, run_codes)
     mean = float(y.mean())
     ms = np.array([row.mean_square for row in anova])
     dfs = np.array([row.df for row in anova])
-    names: list[ComponentName] = (["between_day", "between_run", "repeatability"] if days is not None
+    names: list[ComponentName] = (["between_day", "between_run", "repeatability"] if nested
                                   else ["between_run", "repeatability"])
     raw = coefficients @ ms
     components = {name: _component(name, coefficients[k], raw[k], ms, dfs, mean, confidence)
@@ -162,13 +171,18 @@ def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], repli
     total = coefficients[kept].sum(axis=0) if kept.any() else np.zeros(len(ms))
     within = _component("within_laboratory", total, float(total @ ms), ms, dfs, mean, confidence)
     balanced = bool(np.all(run_size == run_size[0]))
-    if days is not None:
+    if nested:
         runs_per_day = np.bincount(np.unique(np.c_[day_codes, run_codes], axis=0)[:, 0])
         balanced = balanced and bool(np.all(runs_per_day == runs_per_day[0]))
-    return Precision(n=int(y.size), n_runs=n_runs, n_days=int(day_codes.max()) + 1 if days is not None else None,
+    return Precision(n=int(y.size), n_runs=n_runs, n_days=n_days,
                      mean=mean, repeatability=components["repeatability"], between_run=components["between_run"],
                      between_day=components.get("between_day"), within_laboratory=within, balanced=balanced,
-                     anova=tuple(anova))
+                     anova=tuple(anova), design="day/run/replicate" if nested else "run/replicate")
+
+
+def _check_confidence(level: float, what: str) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"{what}: the confidence level must lie between 0 and 1 (a fraction, e.g. 0.95)")
 
 
 def _finite(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -226,8 +240,6 @@ def _nested_anova(y: np.ndarray, day: np.ndarray | None, run: np.ndarray) -> tup
     ss_day = float(np.sum(n_day * (day_mean - grand) ** 2))
     ss_run = float(np.sum(n_run * (run_mean - day_mean[run_day]) ** 2))
     df_day, df_run = float(a - 1), float(b - a)
-    if df_run < 1:
-        raise ValueError("precision needs a day with at least two runs when days are given")
     within_day = float(np.sum(np.bincount(run_day, weights=n_run ** 2) / n_day))
     k1 = (n_total - within_day) / df_run
     k2 = float((within_day - np.sum(n_run ** 2) / n_total) / df_day)
@@ -531,6 +543,7 @@ def stability(values: Sequence[float] | np.ndarray, hours: Sequence[float] | np.
     variance on n - donors - 1 df; the intervals are the slope's t interval transformed."""
     from scipy.stats import t as student
 
+    _check_confidence(confidence, "stability")
     y = _finite(values, "stability")
     h = _finite(hours, "stability")
     if not window_h > 0:
@@ -568,5 +581,5 @@ def stability(values: Sequence[float] | np.ndarray, hours: Sequence[float] | np.
 
 
 __all__ = ["BOOTSTRAP_SEED", "DEFAULT_WINDOW_H", "NONPARAMETRIC_MIN_N", "ROBUST_MIN_N", "AnovaRow", "Component",
-           "ComponentName", "Precision", "ReferenceFlag", "ReferenceInterval", "ReferenceMethod", "Stability",
+           "ComponentName", "Design", "Precision", "ReferenceFlag", "ReferenceInterval", "ReferenceMethod", "Stability",
            "nonparametric_ci_ranks", "precision", "reference_interval", "robust_limits", "stability"]

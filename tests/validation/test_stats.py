@@ -211,6 +211,21 @@ def test_precision_sets_a_negative_component_to_zero() -> None:
     assert p.within_laboratory.df == pytest.approx(4.0)
 
 
+def test_precision_without_two_runs_on_a_day_is_run_replicate() -> None:
+    """One run a day (a lab's usual plate a day), or every run on one day: day and run cannot be
+    told apart, so the run/replicate design is used and says so."""
+    y, day, run, rep = glucose_like()
+    first = run == 0
+    one_a_day = precision(y[first], run[first], rep[first], day=day[first])
+    by_run = precision(y[first], day[first], rep[first])
+    assert one_a_day.design == "run/replicate" and one_a_day.n_days == 20 and one_a_day.between_day is None
+    assert by_run.design == "run/replicate" and by_run.n_days is None
+    assert one_a_day.between_run == by_run.between_run and one_a_day.repeatability == by_run.repeatability
+    one_day = precision(y, day * 2 + run, rep, day=np.zeros_like(day))
+    assert one_day.design == "run/replicate" and one_day.n_days == 1 and one_day.n_runs == 40
+    assert precision(y, run, rep, day=day).design == "day/run/replicate"
+
+
 def test_precision_refuses_unusable_designs() -> None:
     with pytest.raises(ValueError, match="two runs"):
         precision([1.0, 2.0, 3.0], ["a", "a", "a"], [1, 2, 3])
@@ -222,6 +237,8 @@ def test_precision_refuses_unusable_designs() -> None:
         precision([1.0, math.nan, 3.0, 4.0], ["a", "a", "b", "b"], [1, 2, 1, 2])
     with pytest.raises(ValueError, match="labels for"):
         precision([1.0, 2.0, 3.0, 4.0], ["a", "a", "b"], [1, 2, 1, 2])
+    with pytest.raises(ValueError, match="confidence"):
+        precision([1.0, 2.0, 3.0, 4.0], ["a", "a", "b", "b"], [1, 2, 1, 2], confidence=95)
 
 
 # --- reference intervals: CLSI EP28-A3c -------------------------------------------------------------
