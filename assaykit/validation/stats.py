@@ -1,4 +1,4 @@
-"""Validation statistics (docs/validation.md, "Validation statistics"): precision by the nested
+"""Validation statistics (docs/validation.md, "The statistics of a method validation"): precision by the nested
 ANOVA of CLSI EP05-A3, reference intervals by CLSI EP28-A3c (nonparametric ranks, or the robust
 method of Horn & Pesce), and stability against time to staining (pooled within-donor log-linear
 drift). Pure numpy/scipy: no I/O; every number carries its unit in its name (``*_pct``: percent,
