@@ -279,9 +279,9 @@ def _component(name: ComponentName, coefficients: np.ndarray, variance: float, m
 
 ReferenceMethod = Literal["nonparametric", "robust"]
 """How a :class:`ReferenceInterval` was estimated."""
-ReferenceFlag = Literal["robust_below_120"]
-"""Why an interval must be read with care: ``robust_below_120``: fewer than 120 reference values,
-so the robust method (EP28-A3c recommends the nonparametric one from 120)."""
+ReferenceFlag = Literal["robust_small_sample"]
+"""Why an interval must be read with care: ``robust_small_sample``: fewer reference values than the
+nonparametric method needs (120 by default, EP28-A3c), so the robust method."""
 NONPARAMETRIC_MIN_N = 120
 """EP28-A3c: at least 120 reference values for a nonparametric interval with 90 % CIs of its limits."""
 ROBUST_MIN_N = 20
@@ -366,16 +366,18 @@ def nonparametric_ci_ranks(n: int, p: float, ci: float = 0.90) -> tuple[int, int
 
 def reference_interval(values: Sequence[float] | np.ndarray,
                        method: Literal["auto", "nonparametric", "robust"] = "auto", coverage: float = 0.95,
-                       ci: float = 0.90) -> ReferenceInterval:
+                       ci: float = 0.90, nonparametric_min_n: int = NONPARAMETRIC_MIN_N) -> ReferenceInterval:
     """A central reference interval of ``values`` (reference individuals' results, e.g. AB/C).
 
     ``method``: ``nonparametric`` (EP28-A3c ranks ``p (n + 1)``, interpolated; CIs of the limits
-    from binomial order statistics; needs n >= 120), ``robust`` (Horn & Pesce 2003's biweight
-    method as in EP28-A3c; CIs by a bootstrap with a fixed seed), ``auto`` (nonparametric from
-    n = 120, otherwise robust, flagged ``robust_below_120``). ``coverage``: central fraction
+    from binomial order statistics; needs ``nonparametric_min_n`` values and enough for those
+    ranks), ``robust`` (Horn & Pesce 2003's biweight method as in EP28-A3c; CIs by a bootstrap
+    with a fixed seed; flagged ``robust_small_sample`` below ``nonparametric_min_n``), ``auto``
+    (nonparametric when it can be, otherwise robust, flagged). ``coverage``: central fraction
     (0.95: the 2.5th and 97.5th percentiles). ``ci``: confidence level of the limits' intervals
-    (0.90). Fewer than 20 values, a nonparametric interval under 120, or values not finite:
-    ValueError."""
+    (0.90). ``nonparametric_min_n``: fewest values for the nonparametric method (120, EP28-A3c; a
+    lab's criteria may ask more). Fewer than 20 values, a nonparametric interval it cannot give,
+    or values not finite: ValueError."""
     x = np.sort(_finite(values, "reference_interval"))
     n = int(x.size)
     if method not in ("auto", "nonparametric", "robust"):
@@ -384,14 +386,20 @@ def reference_interval(values: Sequence[float] | np.ndarray,
         raise ValueError("reference_interval: coverage and ci must lie between 0 and 1")
     if n < ROBUST_MIN_N:
         raise ValueError(f"reference_interval: {n} values, at least {ROBUST_MIN_N} are needed")
-    if method == "nonparametric" and n < NONPARAMETRIC_MIN_N:
-        raise ValueError(f"reference_interval: {n} values, the nonparametric method needs at least "
-                         f"{NONPARAMETRIC_MIN_N} (EP28-A3c)")
+    least = max(int(nonparametric_min_n), NONPARAMETRIC_MIN_N)
+    if method == "nonparametric" and n < least:
+        raise ValueError(f"reference_interval: {n} values, the nonparametric method needs at least {least} (EP28-A3c)")
     p_low, p_high = (1.0 - coverage) / 2.0, (1.0 + coverage) / 2.0
-    if method == "nonparametric" or (method == "auto" and n >= NONPARAMETRIC_MIN_N):
+    ranks = None
+    if method == "nonparametric" or (method == "auto" and n >= least):
+        try:
+            ranks = nonparametric_ci_ranks(n, p_low, ci), nonparametric_ci_ranks(n, p_high, ci)
+        except ValueError:
+            if method == "nonparametric":
+                raise
+    if ranks is not None:
+        low_ranks, high_ranks = ranks
         lower_rank, upper_rank = p_low * (n + 1), p_high * (n + 1)
-        low_ranks = nonparametric_ci_ranks(n, p_low, ci)
-        high_ranks = nonparametric_ci_ranks(n, p_high, ci)
         return ReferenceInterval(n=n, method="nonparametric", coverage=coverage, ci=ci,
                                  lower=_at_rank(x, lower_rank), upper=_at_rank(x, upper_rank),
                                  lower_ci=(float(x[low_ranks[0] - 1]), float(x[low_ranks[1] - 1])),
@@ -407,7 +415,7 @@ def reference_interval(values: Sequence[float] | np.ndarray,
     tail = 100.0 * (1.0 - ci) / 2.0
     lower_ci = tuple(float(v) for v in np.percentile(limits[0], [tail, 100.0 - tail]))
     upper_ci = tuple(float(v) for v in np.percentile(limits[1], [tail, 100.0 - tail]))
-    flags: tuple[ReferenceFlag, ...] = ("robust_below_120",) if n < NONPARAMETRIC_MIN_N else ()
+    flags: tuple[ReferenceFlag, ...] = ("robust_small_sample",) if method == "auto" or n < least else ()
     return ReferenceInterval(n=n, method="robust", coverage=coverage, ci=ci, lower=float(lower), upper=float(upper),
                              lower_ci=(lower_ci[0], lower_ci[1]), upper_ci=(upper_ci[0], upper_ci[1]), flags=flags)
 
