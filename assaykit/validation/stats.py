@@ -409,8 +409,13 @@ def reference_interval(values: Sequence[float] | np.ndarray,
     lower, upper = robust_limits(x, coverage)
     if not (math.isfinite(lower) and math.isfinite(upper)):
         raise ValueError("reference_interval: more than half the values are equal (no spread for the robust method)")
-    boot = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
-    limits = robust_limits(x[boot], coverage)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    batch = max(1, _BOOTSTRAP_CELLS // n)  # resamples at a time: memory bounded for any n
+    parts = []
+    for start in range(0, BOOTSTRAP_RESAMPLES, batch):
+        boot = rng.integers(0, n, size=(min(batch, BOOTSTRAP_RESAMPLES - start), n))
+        parts.append(robust_limits(x[boot], coverage).reshape(2, -1))
+    limits = np.concatenate(parts, axis=1)
     limits = limits[:, np.all(np.isfinite(limits), axis=0)]  # a resample more than half one value has no spread
     tail = 100.0 * (1.0 - ci) / 2.0
     lower_ci = tuple(float(v) for v in np.percentile(limits[0], [tail, 100.0 - tail]))
@@ -422,6 +427,8 @@ def reference_interval(values: Sequence[float] | np.ndarray,
 
 BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the robust interval's percentile bootstrap."""
+_BOOTSTRAP_CELLS = 2_000_000
+"""Values resampled at a time (bounds the bootstrap's memory for a large sample)."""
 BIWEIGHT_LOCATION_C = 3.7
 """Tuning constant of the biweight location (Horn & Pesce 2003; EP28-A3c Appendix B)."""
 BIWEIGHT_SCALE_C = 205.6
