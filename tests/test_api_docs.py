@@ -1,7 +1,8 @@
 """The public API of every subpackage is documented: each name in a subpackage's ``__all__``
 has its own docstring, and a function's (or a class method's) docstring names each of its
 parameters. Also: the dependencies point one way (fcs -> gating, beads -> interop, ledger -> scoring
--> report -> validation, export -> review -> cli), and no two modules of one package import each other (even inside functions)."""
+-> report -> validation, export -> review -> cli), and no two modules of one package import each other
+(even inside functions)."""
 
 from __future__ import annotations
 

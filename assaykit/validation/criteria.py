@@ -228,6 +228,17 @@ class Outcome:
     why: NotEvaluatedWhy = ""
     detail: str = ""
 
+    def row(self) -> dict[str, Any]:
+        """The outcome as a row of criteria.csv, columns :data:`OUTCOME_COLUMNS` in order (``value``
+        "" when not evaluated)."""
+        return {"criterion": self.criterion, "subject": self.subject,
+                "value": "" if self.value is None else self.value, "unit": self.unit, "limit": self.limit,
+                "result": self.result, "why": self.why, "detail": self.detail}
+
+
+OUTCOME_COLUMNS = ("criterion", "subject", "value", "unit", "limit", "result", "why", "detail")
+"""criteria.csv's columns (:meth:`Outcome.row`)."""
+
 
 def _positive(value: float, name: str) -> None:
     if not value > 0:
@@ -393,7 +404,7 @@ def evaluate_reference_interval(result: ReferenceInterval | None, values: Sequen
     return method, transferred
 
 
-__all__ = ["SHIPPED", "ComparisonCriteria", "Criteria", "CriterionName", "NotEvaluatedWhy", "Outcome",
-           "PrecisionCriteria", "ReferenceCriteria", "Result", "StabilityCriteria", "Transference",
+__all__ = ["OUTCOME_COLUMNS", "SHIPPED", "ComparisonCriteria", "Criteria", "CriterionName", "NotEvaluatedWhy",
+           "Outcome", "PrecisionCriteria", "ReferenceCriteria", "Result", "StabilityCriteria", "Transference",
            "evaluate_comparison", "evaluate_precision", "evaluate_reference_interval", "evaluate_stability",
            "load_criteria", "shipped_bytes"]

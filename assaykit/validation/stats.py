@@ -1,4 +1,4 @@
-"""Validation statistics (docs/validation.md, "Validation statistics"): precision by the nested
+"""Validation statistics (docs/validation.md, "The statistics of a method validation"): precision by the nested
 ANOVA of CLSI EP05-A3, reference intervals by CLSI EP28-A3c (nonparametric ranks, or the robust
 method of Horn & Pesce), and stability against time to staining (pooled within-donor log-linear
 drift). Pure numpy/scipy: no I/O; every number carries its unit in its name (``*_pct``: percent,
@@ -16,6 +16,8 @@ import numpy as np
 
 # --- precision (CLSI EP05-A3) ------------------------------------------------------------------------
 
+Design = Literal["day/run/replicate", "run/replicate"]
+"""The nested design a :class:`Precision` was computed with."""
 ComponentName = Literal["repeatability", "between_run", "between_day", "within_laboratory"]
 """The precision components: repeatability (within-run), between-run, between-day, and
 within-laboratory (intermediate precision: all of them together)."""
@@ -105,6 +107,10 @@ class Precision:
         unbalanced design uses the unbalanced nested-ANOVA coefficients (docs/validation.md).
     anova : tuple of AnovaRow
         The ANOVA table (day, run, error).
+    design : str
+        :data:`Design`: ``day/run/replicate``, or ``run/replicate`` (no days given, or days given
+        but only one, or never two runs on one day: day and run cannot be told apart, so the
+        day-to-day variation is in ``between_run``).
     """
 
     n: int
@@ -117,6 +123,7 @@ class Precision:
     within_laboratory: Component
     balanced: bool
     anova: tuple[AnovaRow, ...]
+    design: Design = "run/replicate"
 
 
 def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], replicate: Sequence[object] | None = None,
@@ -129,7 +136,9 @@ def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], repli
     ``day``: each measurement's day label (None: a two-level run/replicate design); a run label
     is taken within its day (the same run label on two days is two runs). ``confidence``: the
     two-sided level of the intervals (0.95). At least two runs and one run with two replicates
-    (ValueError otherwise, and for lengths that differ or values not finite)."""
+    (ValueError otherwise, and for lengths that differ or values not finite). Days given but only
+    one day, or no day with two runs: the run/replicate design (``design`` says which was used)."""
+    _check_confidence(confidence, "precision")
     y = _finite(values, "precision")
     runs = _labels(run, y.size, "run")
     days = _labels(day, y.size, "day") if day is not None else None
@@ -147,13 +156,13 @@ def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], repli
         raise ValueError("precision needs at least two runs")
     if y.size - n_runs < 1:
         raise ValueError("precision needs at least one run with two replicates")
-    if days is not None and int(day_codes.max()) + 1 < 2:
-        raise ValueError("precision needs at least two days when days are given")
-    anova, coefficients = _nested_anova(y, day_codes if days is not None else None, run_codes)
+    n_days = int(day_codes.max()) + 1 if days is not None else None
+    nested = n_days is not None and n_days >= 2 and n_runs > n_days  # some day with two runs
+    anova, coefficients = _nested_anova(y, day_codes if nested else None, run_codes)
     mean = float(y.mean())
     ms = np.array([row.mean_square for row in anova])
     dfs = np.array([row.df for row in anova])
-    names: list[ComponentName] = (["between_day", "between_run", "repeatability"] if days is not None
+    names: list[ComponentName] = (["between_day", "between_run", "repeatability"] if nested
                                   else ["between_run", "repeatability"])
     raw = coefficients @ ms
     components = {name: _component(name, coefficients[k], raw[k], ms, dfs, mean, confidence)
@@ -162,13 +171,18 @@ def precision(values: Sequence[float] | np.ndarray, run: Sequence[object], repli
     total = coefficients[kept].sum(axis=0) if kept.any() else np.zeros(len(ms))
     within = _component("within_laboratory", total, float(total @ ms), ms, dfs, mean, confidence)
     balanced = bool(np.all(run_size == run_size[0]))
-    if days is not None:
+    if nested:
         runs_per_day = np.bincount(np.unique(np.c_[day_codes, run_codes], axis=0)[:, 0])
         balanced = balanced and bool(np.all(runs_per_day == runs_per_day[0]))
-    return Precision(n=int(y.size), n_runs=n_runs, n_days=int(day_codes.max()) + 1 if days is not None else None,
+    return Precision(n=int(y.size), n_runs=n_runs, n_days=n_days,
                      mean=mean, repeatability=components["repeatability"], between_run=components["between_run"],
                      between_day=components.get("between_day"), within_laboratory=within, balanced=balanced,
-                     anova=tuple(anova))
+                     anova=tuple(anova), design="day/run/replicate" if nested else "run/replicate")
+
+
+def _check_confidence(level: float, what: str) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"{what}: the confidence level must lie between 0 and 1 (a fraction, e.g. 0.95)")
 
 
 def _finite(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -226,8 +240,6 @@ def _nested_anova(y: np.ndarray, day: np.ndarray | None, run: np.ndarray) -> tup
     ss_day = float(np.sum(n_day * (day_mean - grand) ** 2))
     ss_run = float(np.sum(n_run * (run_mean - day_mean[run_day]) ** 2))
     df_day, df_run = float(a - 1), float(b - a)
-    if df_run < 1:
-        raise ValueError("precision needs a day with at least two runs when days are given")
     within_day = float(np.sum(np.bincount(run_day, weights=n_run ** 2) / n_day))
     k1 = (n_total - within_day) / df_run
     k2 = float((within_day - np.sum(n_run ** 2) / n_total) / df_day)
@@ -267,9 +279,9 @@ def _component(name: ComponentName, coefficients: np.ndarray, variance: float, m
 
 ReferenceMethod = Literal["nonparametric", "robust"]
 """How a :class:`ReferenceInterval` was estimated."""
-ReferenceFlag = Literal["robust_below_120"]
-"""Why an interval must be read with care: ``robust_below_120``: fewer than 120 reference values,
-so the robust method (EP28-A3c recommends the nonparametric one from 120)."""
+ReferenceFlag = Literal["robust_small_sample"]
+"""Why an interval must be read with care: ``robust_small_sample``: fewer reference values than the
+nonparametric method needs (120 by default, EP28-A3c), so the robust method."""
 NONPARAMETRIC_MIN_N = 120
 """EP28-A3c: at least 120 reference values for a nonparametric interval with 90 % CIs of its limits."""
 ROBUST_MIN_N = 20
@@ -354,16 +366,18 @@ def nonparametric_ci_ranks(n: int, p: float, ci: float = 0.90) -> tuple[int, int
 
 def reference_interval(values: Sequence[float] | np.ndarray,
                        method: Literal["auto", "nonparametric", "robust"] = "auto", coverage: float = 0.95,
-                       ci: float = 0.90) -> ReferenceInterval:
+                       ci: float = 0.90, nonparametric_min_n: int = NONPARAMETRIC_MIN_N) -> ReferenceInterval:
     """A central reference interval of ``values`` (reference individuals' results, e.g. AB/C).
 
     ``method``: ``nonparametric`` (EP28-A3c ranks ``p (n + 1)``, interpolated; CIs of the limits
-    from binomial order statistics; needs n >= 120), ``robust`` (Horn & Pesce 2003's biweight
-    method as in EP28-A3c; CIs by a bootstrap with a fixed seed), ``auto`` (nonparametric from
-    n = 120, otherwise robust, flagged ``robust_below_120``). ``coverage``: central fraction
+    from binomial order statistics; needs ``nonparametric_min_n`` values and enough for those
+    ranks), ``robust`` (Horn & Pesce 2003's biweight method as in EP28-A3c; CIs by a bootstrap
+    with a fixed seed; flagged ``robust_small_sample`` below ``nonparametric_min_n``), ``auto``
+    (nonparametric when it can be, otherwise robust, flagged). ``coverage``: central fraction
     (0.95: the 2.5th and 97.5th percentiles). ``ci``: confidence level of the limits' intervals
-    (0.90). Fewer than 20 values, a nonparametric interval under 120, or values not finite:
-    ValueError."""
+    (0.90). ``nonparametric_min_n``: fewest values for the nonparametric method (120, EP28-A3c; a
+    lab's criteria may ask more). Fewer than 20 values, a nonparametric interval it cannot give,
+    or values not finite: ValueError."""
     x = np.sort(_finite(values, "reference_interval"))
     n = int(x.size)
     if method not in ("auto", "nonparametric", "robust"):
@@ -372,14 +386,20 @@ def reference_interval(values: Sequence[float] | np.ndarray,
         raise ValueError("reference_interval: coverage and ci must lie between 0 and 1")
     if n < ROBUST_MIN_N:
         raise ValueError(f"reference_interval: {n} values, at least {ROBUST_MIN_N} are needed")
-    if method == "nonparametric" and n < NONPARAMETRIC_MIN_N:
-        raise ValueError(f"reference_interval: {n} values, the nonparametric method needs at least "
-                         f"{NONPARAMETRIC_MIN_N} (EP28-A3c)")
+    least = max(int(nonparametric_min_n), NONPARAMETRIC_MIN_N)
+    if method == "nonparametric" and n < least:
+        raise ValueError(f"reference_interval: {n} values, the nonparametric method needs at least {least} (EP28-A3c)")
     p_low, p_high = (1.0 - coverage) / 2.0, (1.0 + coverage) / 2.0
-    if method == "nonparametric" or (method == "auto" and n >= NONPARAMETRIC_MIN_N):
+    ranks = None
+    if method == "nonparametric" or (method == "auto" and n >= least):
+        try:
+            ranks = nonparametric_ci_ranks(n, p_low, ci), nonparametric_ci_ranks(n, p_high, ci)
+        except ValueError:
+            if method == "nonparametric":
+                raise
+    if ranks is not None:
+        low_ranks, high_ranks = ranks
         lower_rank, upper_rank = p_low * (n + 1), p_high * (n + 1)
-        low_ranks = nonparametric_ci_ranks(n, p_low, ci)
-        high_ranks = nonparametric_ci_ranks(n, p_high, ci)
         return ReferenceInterval(n=n, method="nonparametric", coverage=coverage, ci=ci,
                                  lower=_at_rank(x, lower_rank), upper=_at_rank(x, upper_rank),
                                  lower_ci=(float(x[low_ranks[0] - 1]), float(x[low_ranks[1] - 1])),
@@ -389,19 +409,26 @@ def reference_interval(values: Sequence[float] | np.ndarray,
     lower, upper = robust_limits(x, coverage)
     if not (math.isfinite(lower) and math.isfinite(upper)):
         raise ValueError("reference_interval: more than half the values are equal (no spread for the robust method)")
-    boot = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
-    limits = robust_limits(x[boot], coverage)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    batch = max(1, _BOOTSTRAP_CELLS // n)  # resamples at a time: memory bounded for any n
+    parts = []
+    for start in range(0, BOOTSTRAP_RESAMPLES, batch):
+        boot = rng.integers(0, n, size=(min(batch, BOOTSTRAP_RESAMPLES - start), n))
+        parts.append(robust_limits(x[boot], coverage).reshape(2, -1))
+    limits = np.concatenate(parts, axis=1)
     limits = limits[:, np.all(np.isfinite(limits), axis=0)]  # a resample more than half one value has no spread
     tail = 100.0 * (1.0 - ci) / 2.0
     lower_ci = tuple(float(v) for v in np.percentile(limits[0], [tail, 100.0 - tail]))
     upper_ci = tuple(float(v) for v in np.percentile(limits[1], [tail, 100.0 - tail]))
-    flags: tuple[ReferenceFlag, ...] = ("robust_below_120",) if n < NONPARAMETRIC_MIN_N else ()
+    flags: tuple[ReferenceFlag, ...] = ("robust_small_sample",) if method == "auto" or n < least else ()
     return ReferenceInterval(n=n, method="robust", coverage=coverage, ci=ci, lower=float(lower), upper=float(upper),
                              lower_ci=(lower_ci[0], lower_ci[1]), upper_ci=(upper_ci[0], upper_ci[1]), flags=flags)
 
 
 BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the robust interval's percentile bootstrap."""
+_BOOTSTRAP_CELLS = 2_000_000
+"""Values resampled at a time (bounds the bootstrap's memory for a large sample)."""
 BIWEIGHT_LOCATION_C = 3.7
 """Tuning constant of the biweight location (Horn & Pesce 2003; EP28-A3c Appendix B)."""
 BIWEIGHT_SCALE_C = 205.6
@@ -531,6 +558,7 @@ def stability(values: Sequence[float] | np.ndarray, hours: Sequence[float] | np.
     variance on n - donors - 1 df; the intervals are the slope's t interval transformed."""
     from scipy.stats import t as student
 
+    _check_confidence(confidence, "stability")
     y = _finite(values, "stability")
     h = _finite(hours, "stability")
     if not window_h > 0:
@@ -568,5 +596,5 @@ def stability(values: Sequence[float] | np.ndarray, hours: Sequence[float] | np.
 
 
 __all__ = ["BOOTSTRAP_SEED", "DEFAULT_WINDOW_H", "NONPARAMETRIC_MIN_N", "ROBUST_MIN_N", "AnovaRow", "Component",
-           "ComponentName", "Precision", "ReferenceFlag", "ReferenceInterval", "ReferenceMethod", "Stability",
+           "ComponentName", "Design", "Precision", "ReferenceFlag", "ReferenceInterval", "ReferenceMethod", "Stability",
            "nonparametric_ci_ranks", "precision", "reference_interval", "robust_limits", "stability"]

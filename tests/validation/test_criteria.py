@@ -10,6 +10,7 @@ import pytest
 
 from assaykit.errors import AssayKitError
 from assaykit.validation.criteria import (
+    OUTCOME_COLUMNS,
     evaluate_comparison,
     evaluate_precision,
     evaluate_reference_interval,
@@ -83,6 +84,8 @@ def test_precision_outcomes() -> None:
     assert [o.result for o in evaluate_precision(bad, c, "x")] == ["pass", "fail"]
     missing = evaluate_precision(None, c, "patient 7", why="too_few")
     assert [(o.result, o.why, o.value) for o in missing] == [("not_evaluated", "too_few", None)] * 2
+    assert tuple(rep.row()) == OUTCOME_COLUMNS and rep.row()["value"] == rep.value
+    assert missing[0].row()["value"] == "" and missing[0].row()["result"] == "not_evaluated"
 
 
 def test_comparison_stability_and_reference_outcomes() -> None:

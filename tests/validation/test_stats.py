@@ -211,6 +211,21 @@ def test_precision_sets_a_negative_component_to_zero() -> None:
     assert p.within_laboratory.df == pytest.approx(4.0)
 
 
+def test_precision_without_two_runs_on_a_day_is_run_replicate() -> None:
+    """One run a day (a lab's usual plate a day), or every run on one day: day and run cannot be
+    told apart, so the run/replicate design is used and says so."""
+    y, day, run, rep = glucose_like()
+    first = run == 0
+    one_a_day = precision(y[first], run[first], rep[first], day=day[first])
+    by_run = precision(y[first], day[first], rep[first])
+    assert one_a_day.design == "run/replicate" and one_a_day.n_days == 20 and one_a_day.between_day is None
+    assert by_run.design == "run/replicate" and by_run.n_days is None
+    assert one_a_day.between_run == by_run.between_run and one_a_day.repeatability == by_run.repeatability
+    one_day = precision(y, day * 2 + run, rep, day=np.zeros_like(day))
+    assert one_day.design == "run/replicate" and one_day.n_days == 1 and one_day.n_runs == 40
+    assert precision(y, run, rep, day=day).design == "day/run/replicate"
+
+
 def test_precision_refuses_unusable_designs() -> None:
     with pytest.raises(ValueError, match="two runs"):
         precision([1.0, 2.0, 3.0], ["a", "a", "a"], [1, 2, 3])
@@ -222,6 +237,8 @@ def test_precision_refuses_unusable_designs() -> None:
         precision([1.0, math.nan, 3.0, 4.0], ["a", "a", "b", "b"], [1, 2, 1, 2])
     with pytest.raises(ValueError, match="labels for"):
         precision([1.0, 2.0, 3.0, 4.0], ["a", "a", "b"], [1, 2, 1, 2])
+    with pytest.raises(ValueError, match="confidence"):
+        precision([1.0, 2.0, 3.0, 4.0], ["a", "a", "b", "b"], [1, 2, 1, 2], confidence=95)
 
 
 # --- reference intervals: CLSI EP28-A3c -------------------------------------------------------------
@@ -267,7 +284,7 @@ def test_rank_table_matches_ep28_and_the_binomial() -> None:
 def test_robust_limits_reproduce_ep28_appendix_b_and_calcium() -> None:
     assert robust_limits(np.array(APPENDIX_B)) == pytest.approx([9.049545, 10.199396], abs=2e-6)
     ri = reference_interval(APPENDIX_B)  # auto, n = 20: robust and flagged
-    assert ri.method == "robust" and ri.flags == ("robust_below_120",)
+    assert ri.method == "robust" and ri.flags == ("robust_small_sample",)
     assert (ri.lower, ri.upper) == pytest.approx((9.049545, 10.199396), abs=2e-6)
     assert ri.lower_ci[0] < ri.lower < ri.lower_ci[1] and ri.upper_ci[0] < ri.upper < ri.upper_ci[1]
     robust = reference_interval(calcium(), method="robust")
@@ -295,6 +312,20 @@ def test_reference_intervals_recover_a_known_distribution() -> None:
         ri = reference_interval(rng.normal(100, 10, 150), method="nonparametric")
         covered += ri.lower_ci[0] <= true[0] <= ri.lower_ci[1]
     assert covered / 300 >= 0.88
+
+
+def test_auto_takes_the_robust_method_when_the_nonparametric_cannot_be_given() -> None:
+    """A lab asking 150 values before the nonparametric method; a 99 % interval from 130 values
+    (no 90 % CI of the 0.5th percentile from so few): robust, flagged."""
+    x = np.random.default_rng(8).normal(100, 10, 130)
+    assert reference_interval(x).method == "nonparametric"
+    asked = reference_interval(x, nonparametric_min_n=150)
+    assert asked.method == "robust" and asked.flags == ("robust_small_sample",)
+    wide = reference_interval(x, coverage=0.99)
+    assert wide.method == "robust" and wide.flags == ("robust_small_sample",)
+    with pytest.raises(ValueError, match="too few"):
+        reference_interval(x, method="nonparametric", coverage=0.99)
+    assert reference_interval(x, method="robust").flags == ()
 
 
 def test_reference_interval_refusals() -> None:
