@@ -208,8 +208,9 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
         order = {c: i for i, c in enumerate([run.control, *[r["condition"] for r in rows]])}
         members = sorted((s for s in tubes if s["timepoint"] == tp),
                          key=lambda s: (s["role"] != "sample", order.get(s["condition"], len(order)), s["file"]))
-        control = next((s for s in members if s["role"] == "sample" and s["condition"] == run.control), None)
-        control_held = control is not None and withheld(control)
+        controls = [s for s in members if s["role"] == "sample" and s["condition"] == run.control]
+        control = next((s for s in controls if withheld(s)), controls[0] if controls else None)
+        control_held = bool(controls) and all(withheld(s) for s in controls)  # replicates: all withheld
         if control_held and state is not None:  # never a state or class over a withheld control
             state = {**state, **{k: None for k in ("control_abc", "state", "immunosep_class", "immunosep_rule")}}
         sections.append({
@@ -402,9 +403,10 @@ def index_patients(run: RunData, names: dict[str, str]) -> list[dict[str, Any]]:
     for patient in sorted({s["patient"] for s in blood}):
         rows = [p for p in run.patients if p["patient"] == patient]
         for p in rows:
-            control = next((s for s in blood if s["patient"] == patient and s["timepoint"] == p["timepoint"]
-                            and s["role"] == "sample" and s["condition"] == run.control), None)
-            held = control is not None and withheld(control)
+            controls = [s for s in blood if s["patient"] == patient and s["timepoint"] == p["timepoint"]
+                        and s["role"] == "sample" and s["condition"] == run.control]
+            control = controls[0] if controls else None
+            held = bool(controls) and all(withheld(s) for s in controls)  # replicates: all withheld
             drugs = drug_summary([r for r in run.restoration if r["patient"] == patient
                                   and r["timepoint"] == p["timepoint"]], p)
             patients.append({**p, "stem": names[patient], "drugs": drugs,

@@ -293,3 +293,30 @@ def test_simulate_cli_options_and_the_plate_limit(tmp_path: Path) -> None:
         rows = list(csv.DictReader(handle))
     assert [r["replicate"] for r in rows[:-1]] == ["r1", "r2", "r3"] * 4
     assert [r["donor_group"] for r in rows[:-1]] == ["septic"] * 3 + ["healthy"] * 9
+
+
+def test_a_withheld_replicate_leaves_the_mean_of_the_other_on_tables_and_pages(
+        replicate_run: Path, replicate_scored: Path, tmp_path: Path) -> None:
+    """One of P01's two unstimulated tubes excluded (run.yaml gate_overrides): the control value is
+    the other tube's AB/C (n 1, no CV), reportable with the warning replicate_withheld, and the
+    page shows it with its state, never "withheld"."""
+    run = tmp_path / "run"
+    shutil.copytree(replicate_run, run)
+    with open(run / "run.yaml", "a") as handle:
+        handle.write("ledger: none\ngate_overrides:\n  A1: {exclude: true, reason: bubble in the tube (test)}\n")
+    score_and_report(run, out=tmp_path / "out", jobs=1)
+    out = tmp_path / "out"
+    samples = pd.read_csv(out / "samples.csv", keep_default_na=False, dtype=str).set_index("well")
+    assert samples.loc["A1", "verdict"] == "withheld" and samples.loc["A1", "hladr_abc"] == ""
+    kept = float(samples.loc["A2", "hladr_abc"])
+    patient = _csv(out / "patients.csv").set_index("patient").loc["P01"]
+    assert patient["control_abc"] == pytest.approx(kept, rel=1e-6)
+    assert patient["n_replicates"] == 1 and math.isnan(patient["replicate_cv_pct"])
+    row = pd.read_csv(out / "restoration.csv", keep_default_na=False, dtype=str).iloc[0]
+    assert float(row["control_abc"]) == pytest.approx(kept, rel=1e-6)
+    assert (row["control_n_replicates"], row["control_replicate_cv_pct"], row["n_replicates"]) == ("1", "", "2")
+    assert row["verdict"] == "reportable_with_warnings" and "replicate_withheld" in row["verdict_reasons"]
+    assert "1 of 2 replicates withheld (r1 Specimen_001_A1_A01.fcs: excluded_by_reviewer)" in row["qc_flags"]
+    page = (out / "patients" / "P01.html").read_text()
+    assert "Unstimulated monocyte HLA-DR: <span class=\"value\">withheld" not in page
+    assert f"{kept:,.0f}" in page and "1 of 2 replicates withheld" in page
