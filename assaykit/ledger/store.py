@@ -35,7 +35,8 @@ bloods (an isotype tube's value is no measure of HLA-DR)."""
 class RunRecord:
     """One scored run as the ledger stores it: ``run`` (the runs row), and its ``tubes``,
     ``bead_peaks``, ``restoration``, ``patients`` and ``qc_checks`` rows (dicts of the columns in
-    :mod:`.schema`, without ids)."""
+    :mod:`.schema`, without ids; a column a row leaves out takes its default: a tube's plate-map
+    ``replicate`` label and ``donor_group`` are "" when none)."""
 
     run: Mapping[str, Any]
     tubes: Sequence[Mapping[str, Any]] = ()
@@ -396,7 +397,7 @@ class Ledger:
                                 (schema.restoration, record.restoration), (schema.patients, record.patients),
                                 (schema.qc_checks, record.qc_checks)):
                 if rows:
-                    connection.execute(insert(table), [{**_clean(r), "run_id": run_id} for r in rows])
+                    connection.execute(insert(table), [{**r, "run_id": run_id} for r in _uniform(table, rows)])
         named = {t["file"]: elsewhere[t["sha256"]] for t in record.tubes if t.get("sha256") in elsewhere}
         return Recorded(run_id=int(run_id), replaced=old is not None, elsewhere=named)
 
@@ -743,6 +744,19 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     return cell(value) if isinstance(value, str) else str(value)
+
+
+def _uniform(table: Any, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (:func:`_clean`) with every key any of them has: a row without one takes the
+    column's default ("" for the text columns added by later revisions, else NULL). One insert of
+    many rows binds the first row's keys only: a key the first row lacks would be dropped silently
+    from the others."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    defaults = {}
+    for key in keys:
+        default = getattr(table.c[key].server_default, "arg", None) if key in table.c else None
+        defaults[key] = default if isinstance(default, str) else None
+    return [{**defaults, **_clean(r)} for r in rows]
 
 
 def _clean(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -208,8 +208,9 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
         order = {c: i for i, c in enumerate([run.control, *[r["condition"] for r in rows]])}
         members = sorted((s for s in tubes if s["timepoint"] == tp),
                          key=lambda s: (s["role"] != "sample", order.get(s["condition"], len(order)), s["file"]))
-        control = next((s for s in members if s["role"] == "sample" and s["condition"] == run.control), None)
-        control_held = control is not None and withheld(control)
+        controls = [s for s in members if s["role"] == "sample" and s["condition"] == run.control]
+        control = next((s for s in controls if withheld(s)), controls[0] if controls else None)
+        control_held = bool(controls) and all(withheld(s) for s in controls)  # replicates: all withheld
         if control_held and state is not None:  # never a state or class over a withheld control
             state = {**state, **{k: None for k in ("control_abc", "state", "immunosep_class", "immunosep_rule")}}
         sections.append({
@@ -222,11 +223,12 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
             else "",
             "ferritin": _fmt(state["ferritin_ng_ml"], 0, " ng/mL") if state and state["ferritin_ng_ml"] is not None
             else "not given",
+            "control_replicates": replicates_text(state, ""),
             "rows": [{**r, "control_abc": None if r.get("control_file") in held_files else r["control_abc"],
                       "control_abc_text": "withheld" if r.get("control_file") in held_files
-                      else fg.abc_text(r["control_abc"]),
+                      else fg.abc_text(r["control_abc"]) + replicates_text(r, "control_"),
                       "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r)
-                      else fg.abc_text(r["abc"]),
+                      else fg.abc_text(r["abc"]) + replicates_text(r, ""),
                       "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
                       "gap_text": _gap(r["gap_closed"]), "withheld_text": reasons(r) if withheld(r) else "",
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
@@ -241,6 +243,25 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
     return {"patient": patient, "stem": names[patient], "timepoints": timepoints, "sections": sections,
             "acquired": ", ".join(dates) or "not recorded", "failed": all(s["error"] for s in tubes) if tubes else True,
             "verdict": _patient_verdict(tubes), "trajectory": trajectory_context(run, patient)}
+
+
+def replicates_text(row: dict[str, Any] | None, prefix: str) -> str:
+    """What a value shown from ``row`` rests on when it is the mean of replicate tubes:
+    `` (mean of 2 replicates, CV 3.1 %)``; "" for one tube, no row, or a table scored before
+    replicates (no ``n_replicates`` column).
+
+    Parameters
+    ----------
+    row : dict or None
+        A restoration.csv or patients.csv row as read back.
+    prefix : str
+        ``control_`` for a restoration row's control value, "" for its own.
+    """
+    n = (row or {}).get(f"{prefix}n_replicates")
+    if row is None or n is None or n < 2:
+        return ""
+    cv = row.get(f"{prefix}replicate_cv_pct")
+    return f" (mean of {n:.0f} replicates" + (f", CV {cv:.1f} %)" if cv is not None else ")")
 
 
 def _tube_verdict(row: dict[str, Any]) -> str:
@@ -382,14 +403,16 @@ def index_patients(run: RunData, names: dict[str, str]) -> list[dict[str, Any]]:
     for patient in sorted({s["patient"] for s in blood}):
         rows = [p for p in run.patients if p["patient"] == patient]
         for p in rows:
-            control = next((s for s in blood if s["patient"] == patient and s["timepoint"] == p["timepoint"]
-                            and s["role"] == "sample" and s["condition"] == run.control), None)
-            held = control is not None and withheld(control)
+            controls = [s for s in blood if s["patient"] == patient and s["timepoint"] == p["timepoint"]
+                        and s["role"] == "sample" and s["condition"] == run.control]
+            control = controls[0] if controls else None
+            held = bool(controls) and all(withheld(s) for s in controls)  # replicates: all withheld
             drugs = drug_summary([r for r in run.restoration if r["patient"] == patient
                                   and r["timepoint"] == p["timepoint"]], p)
             patients.append({**p, "stem": names[patient], "drugs": drugs,
                              "control_abc_text": (f"withheld (MFI {_fmt(control['hladr_mfi'], 0)})"
-                                                  if held and control is not None else fg.abc_text(p["control_abc"])),
+                                                  if held and control is not None
+                                                  else fg.abc_text(p["control_abc"]) + replicates_text(p, "")),
                              "state": None if held else p["state"],
                              "immunosep_class": None if held else p["immunosep_class"]})
         if not rows:
@@ -465,8 +488,8 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
         pages.text(f"Unstimulated monocyte HLA-DR: WITHHELD (MFI {section['control_mfi']}): "
                    f"{section['control_withheld']}", 10, bold=True, colour="#b03a2e", after=2)
     else:
-        pages.text(f"Unstimulated monocyte HLA-DR: {section['control_abc']} AB/C - state: "
-                   f"{state.get('state') or 'no value'}", 10, bold=True, after=2)
+        pages.text(f"Unstimulated monocyte HLA-DR: {section['control_abc']} AB/C{section['control_replicates']} - "
+                   f"state: {state.get('state') or 'no value'}", 10, bold=True, after=2)
     pages.text(f"ImmunoSep class: {state.get('immunosep_class') or 'not classified'} "
                f"({state.get('immunosep_rule') or 'no ferritin given'}); ferritin: {section['ferritin']}", 8)
     pages.items([str(flag) for flag in state.get("qc_flags") or ()], 7.5, colour="#b03a2e")
@@ -494,7 +517,8 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
     mfi = common["methods"]["mfi_header"]
     pages.table(["well", "file", "condition", "events", "monocytes", "% of parent", "purity (est.)", mfi, "AB/C",
                  "verdict"],
-                [[t["well"], t["file"], t["condition"] + ("" if t["role"] == "sample" else f" ({t['role']})"),
+                [[t["well"], t["file"], t["condition"] + ("" if t["role"] == "sample" else f" ({t['role']})")
+                  + (f", replicate {t['replicate']}" if t.get("replicate") else ""),
                   t["events_text"], t["monocytes_text"], t["pct_text"], t["purity_text"], t["mfi_text"],
                   t["abc_text"], (t.get("verdict") or "-").replace("_", " ")] for t in section["tubes"]],
                 ["left", "left", "left", "right", "right", "right", "right", "right", "right", "left"],

@@ -26,7 +26,7 @@ _NUMBERS = {"events", "singlets", "monocytes", "monocytes_pct", "hladr_mfi", "hl
             "peak_residual_log10", "peak_events", "control_abc", "abc", "fold_change", "log2_fold_change",
             "delta_abc", "gap_closed", "ferritin_ng_ml", "best_fold_change", "n_pairs", "median_fold_change",
             "ci_low", "ci_high", "ci_coverage", "wilcoxon_p", "holm_p", "day", "draw_to_stain_h", "value", "target",
-            "sd", "z"}
+            "sd", "z", "n_replicates", "replicate_cv_pct", "control_n_replicates", "control_replicate_cv_pct"}
 _MAX_NUMBER = 1e15
 """Every number of the tables is finite and below this (counts, MFI, AB/C, p-values, ...)."""
 _MAX_EXPONENT = {"peak_residual_log10": 300.0}

@@ -407,7 +407,7 @@ def _cv_findings(rows: Sequence[SampleRow], limit_pct: float) -> dict[str, Findi
             continue
         where = f"{patient}" + (f" at {timepoint}" if timepoint else "") + f", {condition}"
         named = ", ".join(f"{m.replicate} {m.file}" for m in used)
-        message = (f"the {len(used)} replicates of {where} ({named}) vary by CV {cv:.1f} %, above the limit "
+        message = (f"the {len(used)} replicates of {where} ({named}) vary by CV {cv:.2f} %, above the limit "
                    f"{limit_pct:g} % (replicate_cv_limit_pct)")
         for m in members:
             out[m.file] = finding(FindingCode.REPLICATE_CV, message)

@@ -198,6 +198,8 @@ def test_validation_rows_one_per_blood_tube_with_its_run(ledger_target: str) -> 
 
     with open_ledger(ledger_target) as ledger:
         late = record("/runs/late", tubes=2, acquired_on="2026-02-01", abc=1000.0)
+        late = replace(late, tubes=[{k: v for k, v in t.items() if k not in ("replicate", "donor_group", "verdict")}
+                                    for t in late.tubes])  # a recorder that leaves them out: their defaults
         extra = [{**late.tubes[0], "file": "iso.fcs", "sha256": "iso", "role": "isotype"},
                  {**late.tubes[0], "file": "beads.fcs", "sha256": "bd", "role": "beads", "hladr_abc": None},
                  {**late.tubes[0], "file": "ctl.fcs", "sha256": "ctl", "role": "control", "patient": "CTRL-L7",
