@@ -50,9 +50,6 @@ class PrecisionStudy:
         ``all`` (every run pooled) or ``instrument / bead lot``.
     tubes : tuple of Tube
         The values it was computed from.
-    days : bool
-        Whether the design had days (day / run / replicate: some day held two runs or more);
-        otherwise run / replicate.
     result : Precision or None
         The statistics (None: not computed, ``why`` says why).
     why : str
@@ -62,7 +59,6 @@ class PrecisionStudy:
     material: tuple[str, str, str, str]
     scope: str
     tubes: tuple[Tube, ...]
-    days: bool
     result: Precision | None
     why: str = ""
 
@@ -129,16 +125,10 @@ class Validation:
         return not any(o.result == "fail" for o in self.outcomes)
 
 
-def _days_used(tubes: Sequence[Tube]) -> bool:
-    """Whether a day holds two runs or more: only then is the between-day component separable
-    from the between-run one (one run a day: run / replicate, the day's variation in between-run)."""
-    runs_per_day = Counter(day for day, _ in {(t.acquired_on, t.run_key) for t in tubes})
-    return bool(runs_per_day) and max(runs_per_day.values()) >= 2 and len(runs_per_day) >= 2
-
-
 def study_precision(material: tuple[str, str, str, str], scope: str, tubes: Sequence[Tube]) -> PrecisionStudy:
     """One material's EP05 precision: run = the assaykit run, replicate = the plate map's label
-    (or the file when none), day = the acquisition date when :func:`_days_used`.
+    (or the file when none), day = the acquisition date (a level when some day holds two runs or
+    more: :func:`assaykit.validation.stats.precision` decides the design).
 
     Parameters
     ----------
@@ -149,13 +139,12 @@ def study_precision(material: tuple[str, str, str, str], scope: str, tubes: Sequ
     tubes : sequence of Tube
         Its reportable tubes.
     """
-    days = _days_used(tubes)
     try:
         result = precision([t.abc for t in tubes], [t.run_key for t in tubes],
-                           [t.replicate or t.file for t in tubes], [t.acquired_on for t in tubes] if days else None)
+                           [t.replicate or t.file for t in tubes], [t.acquired_on for t in tubes])
     except ValueError as error:
-        return PrecisionStudy(material, scope, tuple(tubes), days, None, str(error))
-    return PrecisionStudy(material, scope, tuple(tubes), days, result)
+        return PrecisionStudy(material, scope, tuple(tubes), None, str(error))
+    return PrecisionStudy(material, scope, tuple(tubes), result)
 
 
 def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CONDITION) -> Validation:
@@ -202,7 +191,7 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
     values = [v for _, v, _ in reference]
     if len(values) >= settings.min_n:
         try:
-            interval = reference_interval(values, "auto", settings.coverage, settings.ci)
+            interval = reference_interval(values, "auto", settings.coverage, settings.ci, settings.nonparametric_min_n)
         except ValueError as error:
             notes.append(f"reference interval: not computed ({error})")
     why = "too_few" if values else "no_data"

@@ -44,9 +44,7 @@ class ValidationResult:
         data = self.validation.data
         return {"out": str(self.out), "passed": self.passed, "results": self.validation.counts,
                 "tubes": len(data.tubes), "runs": len(data.runs), "left_out": data.left_out,
-                "criteria": [{"criterion": o.criterion, "subject": o.subject, "value": o.value, "limit": o.limit,
-                              "unit": o.unit, "result": o.result, "why": o.why, "detail": o.detail}
-                             for o in self.validation.outcomes]}
+                "criteria": [{**o.row(), "value": o.value} for o in self.validation.outcomes]}
 
 
 def default_out(today: datetime.date | None = None) -> Path:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..report.chart import Raster
 from .analysis import Validation
+from .criteria import OUTCOME_COLUMNS
 from .data import Tube, material_name
 
 KIND = "assaykit validate"
@@ -41,7 +42,6 @@ COMPARISON_COLUMNS = ["source", "file", "patient", "timepoint", "condition", "re
 REFERENCE_COLUMNS = ["patient", "abc", "tubes"]
 STABILITY_COLUMNS = ["role", "patient", "timepoint", "condition", "run_name", "file", "draw_to_stain_h", "abc"]
 SUMMARY_COLUMNS = ["statistic", "value", "ci_low", "ci_high", "unit", "n"]
-CRITERIA_COLUMNS = ["criterion", "subject", "value", "limit", "unit", "result", "why", "detail"]
 
 Block = tuple[Literal["p", "table", "figure"], Any]
 
@@ -96,12 +96,11 @@ def precision_rows(validation: Validation) -> list[dict[str, Any]]:
     for study in validation.precision:
         role, patient, timepoint, condition = study.material
         row: dict[str, Any] = {"role": role, "patient": patient, "timepoint": timepoint, "condition": condition,
-                               "scope": study.scope, "design": "day/run/replicate" if study.days else "run/replicate",
-                               "n": len(study.tubes), "note": study.why}
+                               "scope": study.scope, "n": len(study.tubes), "note": study.why}
         result = study.result
         if result is not None:
             lab = result.within_laboratory
-            row.update(n_runs=result.n_runs, n_days=result.n_days, mean_abc=result.mean,
+            row.update(design=result.design, n_runs=result.n_runs, n_days=result.n_days, mean_abc=result.mean,
                        repeatability_sd_abc=result.repeatability.sd, repeatability_cv_pct=result.repeatability.cv_pct,
                        repeatability_cv_pct_ci_low=result.repeatability.cv_pct_ci[0],
                        repeatability_cv_pct_ci_high=result.repeatability.cv_pct_ci[1],
@@ -172,15 +171,14 @@ def data_files(validation: Validation) -> dict[str, bytes]:
                   for p in validation.data.pairs]
     reference = [{"patient": p, "abc": v, "tubes": n} for p, v, n in validation.reference]
     stability = [_tube_row(t) for t in validation.stability_tubes]
-    criteria = [{"criterion": o.criterion, "subject": o.subject, "value": _finite(o.value), "limit": o.limit,
-                 "unit": o.unit, "result": o.result, "why": o.why, "detail": o.detail} for o in validation.outcomes]
+    criteria = [o.row() for o in validation.outcomes]
     return {"precision_data.csv": _frame(precision_data, PRECISION_DATA_COLUMNS),
             "precision.csv": _frame(precision_rows(validation), PRECISION_COLUMNS),
             "comparison_data.csv": _frame(comparison, COMPARISON_COLUMNS),
             "reference_data.csv": _frame(reference, REFERENCE_COLUMNS),
             "stability_data.csv": _frame(stability, STABILITY_COLUMNS),
             "summary.csv": _frame(summary_rows(validation), SUMMARY_COLUMNS),
-            "criteria.csv": _frame(criteria, CRITERIA_COLUMNS)}
+            "criteria.csv": _frame(criteria, list(OUTCOME_COLUMNS))}
 
 
 # --- the figures ---------------------------------------------------------------------------------------
