@@ -59,6 +59,20 @@ def default_out(today: datetime.date | None = None) -> Path:
     return Path("reports") / f"validation-{day.isoformat()}"
 
 
+def _check_apart(target: Path, folders: Sequence[Path]) -> None:
+    """AssayKitError naming ``target`` when the report folder is, lies inside or holds one of the
+    output ``folders`` read (a scored run's, a comparison's): validate never changes them (a folder
+    added inside a scored run would make it fail ``assaykit verify``)."""
+    from ..errors import AssayKitError
+
+    written = target.resolve()
+    for folder in folders:
+        read = folder.resolve()
+        if written == read or read in written.parents or written in read.parents:
+            raise AssayKitError(f"the report folder would replace, or lie inside, the output folder {folder} it "
+                                "reads, which validate never changes: name another --out", target)
+
+
 def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] = (),
              comparisons: Sequence[str | os.PathLike[str]] = (), criteria: str | os.PathLike[str] | None = None,
              out: str | os.PathLike[str] | None = None, control: str = CONTROL_CONDITION) -> ValidationResult:
@@ -69,7 +83,7 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
     EP09: Bland-Altman, Passing-Bablok) pooled over ``comparisons``; reference interval (CLSI
     EP28) of the donor group the criteria name; stability against hours from draw to stain. Every
     input is checked before the folder is touched (AssayKitError in one line naming the file);
-    the folder is written as one unit.
+    the folder is written as one unit, never inside (nor over) a folder it reads.
 
     Parameters
     ----------
@@ -101,6 +115,8 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
     loaded = load_criteria(criteria)
     replaced = check_output_folder(target, kind=KIND)
     data = with_comparisons(gather(ledger, runs), comparisons)
+    _check_apart(target, [Path(r.run_key) for r in data.runs] +
+                 [Path(c["path"]).parent for c in data.comparisons if Path(c["path"]).name == "agreement.csv"])
     validation = analyse(data, loaded, control)
     write_validation(validation, target)
     return ValidationResult(validation=validation, out=target, replaced=replaced)

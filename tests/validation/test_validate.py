@@ -312,11 +312,33 @@ def test_bad_inputs_are_one_line_naming_the_file(study: dict[str, Any], tmp_path
     lab = tmp_path / "lab.csv"
     lab.write_text("patient,timepoint,condition,lab_abc,operator\nH001,D0,unstimulated,25000,AB\n")
     assert "'operator'" in _bad(tmp_path, ["--run", run, "--comparison", str(lab)], lab)
+    absent = tmp_path / "absent.csv"
+    assert "not found" in _bad(tmp_path, ["--run", run, "--comparison", str(absent)], absent)
+    assert "not an `assaykit compare` output folder" in _bad(tmp_path, ["--run", run, "--comparison", run],
+                                                             Path(run) / "manifest.json")
+    comma = tmp_path / "comma.csv"
+    comma.write_text("file,lab_abc\nR0_000.fcs,\"25000,5\"\n")
+    assert "row 2: lab_abc '25000,5' is not a number" in _bad(tmp_path, ["--run", run, "--comparison", str(comma)],
+                                                               comma)
+    other = tmp_path / "other-kind"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"kind": "assaykit compare", "files": {}}))
+    assert "not a scored run" in _bad(tmp_path, ["--run", str(other)], other / "manifest.json")
     changed = tmp_path / "changed"
     _write_run(changed, 0, [_tube(0, 0, "control", "CTRL-1", "", "unstimulated", 20000.0)])
     with (changed / "samples.csv").open("a") as handle:
         handle.write("\n")
     assert "not as scored" in _bad(tmp_path, ["--run", str(changed)], changed)
+
+
+def test_the_report_never_replaces_a_run_or_goes_into_one(study: dict[str, Any]) -> None:
+    run = study["runs"][1]
+    before = _snapshot(run, run / "none")
+    for out in (run, run / "validation"):
+        result = CliRunner().invoke(app, ["validate", "--run", str(run), "--out", str(out)],
+                                    env={"ASSAYKIT_LEDGER": ""})
+        assert result.exit_code == 2 and result.output.startswith(f"error: {out}: "), result.output
+    assert _snapshot(run, run / "none") == before
 
 
 class _Ledger:
