@@ -37,10 +37,11 @@ TUBE_FIELDS = ("run_key", "run_name", "run_uid", "scored_at", "acquired_on", "in
 """The columns of a tube row, as :meth:`assaykit.ledger.Ledger.validation_rows` returns them."""
 RUN_KIND = "assaykit run"  # a scored folder's manifest names no kind (assaykit._io.atomic.RUN_KIND)
 COMPARE_KIND = "assaykit compare"  # assaykit.report.agreement.KIND
-LAB_COLUMNS = ("file", "patient", "timepoint", "condition", "lab_abc", "note")
+LAB_COLUMNS = ("run", "file", "patient", "timepoint", "condition", "lab_abc", "note")
 """The columns a lab's comparison CSV may hold: ``lab_abc`` (the lab's AB/C, the reference) and
-either ``file`` (the FCS file's name) or ``patient``, ``timepoint`` and ``condition``; ``note`` is
-free text (kept out of the statistics)."""
+either ``file`` (the FCS file's name) or ``patient``, ``timepoint`` and ``condition``; ``run`` (the
+run's name or run_uid) where those name tubes of more than one run; ``note`` is free text (kept
+out of the statistics)."""
 
 
 @dataclass(frozen=True)
@@ -524,7 +525,8 @@ def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tupl
     rows that matched no reportable tube. An agreement.csv (``assaykit compare``'s columns: the
     pairs of ``manual_abc`` and ``assaykit_abc`` both above 0) or a lab's CSV
     (:data:`LAB_COLUMNS`; each row matched by ``file``, or by ``patient``, ``timepoint`` and
-    ``condition``, to the reportable tubes, whose mean is assaykit's value). An unknown column,
+    ``condition``, within its ``run`` when given, to the reportable tubes, whose mean (replicates)
+    is assaykit's value; tubes of more than one run refused: which run did the lab measure?). An unknown column,
     a missing one or a value that is not a number: AssayKitError in one line naming the file.
 
     Parameters
@@ -558,6 +560,11 @@ def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tupl
             if ref is None:
                 continue
             matched = _matched(row, tubes)
+            runs = sorted({(t.run_name, t.run_key) for t in matched})
+            if len(runs) > 1:
+                shown = ", ".join(name for name, _ in runs[:3]) + (" ..." if len(runs) > 3 else "")
+                raise AssayKitError(f"row {line}: {_named(row)} names tubes of {len(runs)} runs ({shown}): give the "
+                                    "run (its name or run_uid) in a run column", file)
             if not matched:
                 unmatched += 1
                 continue
@@ -581,11 +588,20 @@ def _check_lab_header(header: list[str], file: Path) -> None:
                             file)
 
 
-def _matched(row: Mapping[str, str], tubes: Iterable[Tube]) -> list[Tube]:
+def _named(row: Mapping[str, str]) -> str:
     if row.get("file"):
-        return [t for t in tubes if t.file == row["file"]]
+        return f"file {row['file'][:60]!r}"
+    return "patient {!r}, timepoint {!r}, condition {!r}".format(*(row.get(k, "")[:40] for k in
+                                                                    ("patient", "timepoint", "condition")))
+
+
+def _matched(row: Mapping[str, str], tubes: Iterable[Tube]) -> list[Tube]:
+    run = row.get("run", "")
+    chosen = [t for t in tubes if not run or run in (t.run_name, t.run_uid)]
+    if row.get("file"):
+        return [t for t in chosen if t.file == row["file"]]
     key = (row.get("patient", ""), row.get("timepoint", ""), row.get("condition", ""))
-    return [t for t in tubes if (t.patient, t.timepoint, t.condition) == key]
+    return [t for t in chosen if (t.patient, t.timepoint, t.condition) == key]
 
 
 def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLike[str]]) -> ValidationData:

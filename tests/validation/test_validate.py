@@ -320,6 +320,15 @@ def test_bad_inputs_are_one_line_naming_the_file(study: dict[str, Any], tmp_path
     comma.write_text("file,lab_abc\nR0_000.fcs,\"25000,5\"\n")
     assert "row 2: lab_abc '25000,5' is not a number" in _bad(tmp_path, ["--run", run, "--comparison", str(comma)],
                                                                comma)
+    twice = tmp_path / "twice.csv"  # a file name in two runs: which did the lab measure?
+    twice.write_text("file,lab_abc\nR0_000.fcs,20000\n")
+    (tmp_path / "copy").mkdir()
+    copy = tmp_path / "copy" / "run-0"
+    import shutil
+
+    shutil.copytree(run, copy)
+    assert "row 2: file 'R0_000.fcs' names tubes of 2 runs (run-0, run-0): give the run" in _bad(
+        tmp_path, ["--run", run, "--run", str(copy), "--comparison", str(twice)], twice)
     other = tmp_path / "other-kind"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"kind": "assaykit compare", "files": {}}))
