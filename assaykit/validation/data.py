@@ -32,7 +32,7 @@ REPORTABLE = ("reportable", "reportable_with_warnings")
 ROLES = ("control", "sample")
 """The blood tubes validated: stabilised control bloods first, then the samples (donors, patients)."""
 TUBE_FIELDS = ("run_key", "run_name", "run_uid", "scored_at", "acquired_on", "instrument", "instrument_serial", "kit",
-               "lot", "file", "sha256", "well", "role", "patient", "timepoint", "condition", "replicate",
+               "lot", "unit", "file", "sha256", "well", "role", "patient", "timepoint", "condition", "replicate",
                "donor_group", "hladr_abc", "hladr_mfi", "verdict", "draw_to_stain_h")
 """The columns of a tube row, as :meth:`assaykit.ledger.Ledger.validation_rows` returns them."""
 RUN_KIND = "assaykit run"  # a scored folder's manifest names no kind (assaykit._io.atomic.RUN_KIND)
@@ -221,7 +221,8 @@ def _joined(*parts: Any) -> str:
 
 def tube_of(row: Mapping[str, Any]) -> Tube | str:
     """The :class:`Tube` of one row (:data:`TUBE_FIELDS`), or why it is left out: its verdict when
-    not reportable, ``no_abc`` when it has no positive AB/C.
+    not reportable, ``no_abc`` when it has no positive AB/C, ``not_abc_unit`` when its run's
+    calibration gives another unit (MEFL, MEPE ...: values of other units never pooled with AB/C).
 
     Parameters
     ----------
@@ -234,6 +235,8 @@ def tube_of(row: Mapping[str, Any]) -> Tube | str:
     abc = _number(row.get("hladr_abc"))
     if abc is None or abc <= 0:
         return "no_abc"
+    if _text(row.get("unit")) not in ("", "AB/C"):
+        return "not_abc_unit"
     hours = _number(row.get("draw_to_stain_h"))
     return Tube(run_key=_text(row.get("run_key")), run_name=_text(row.get("run_name")),
                 run_uid=_text(row.get("run_uid")), acquired_on=_text(row.get("acquired_on"))[:10],
@@ -257,6 +260,7 @@ def folder_rows(out_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], 
         An output folder of ``assaykit score``.
     """
     from ..report.load import read_table
+    from ..scoring.agreement import _calibration
     from ..scoring.history import run_instrument
     from ..scoring.tables import read_manifest, verify_outputs
 
@@ -279,11 +283,12 @@ def folder_rows(out_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], 
     lot: dict[str, Any] = found if isinstance(found, dict) else {}
     instrument, serial = run_instrument([_Row(r) for r in samples])  # type: ignore[misc]
     dates = sorted(_text(r.get("acquisition_date")) for r in samples if r.get("acquisition_date"))
+    calibration = _calibration(manifest)  # the manifest's calibration as score recorded it
     resolved = folder.resolve()
     run = {"run_key": str(resolved), "run_name": resolved.name, "run_uid": _text(manifest.get("run_id")),
            "scored_at": _text(manifest.get("ended")), "acquired_on": dates[0] if dates else "",
            "instrument": instrument, "instrument_serial": serial, "kit": _text(lot.get("kit")),
-           "lot": _text(lot.get("lot"))}
+           "lot": _text(lot.get("lot")), "unit": calibration.cell_unit if calibration is not None else ""}
     rows = [{**run, **{k: r.get(k) for k in TUBE_FIELDS if k not in run}} for r in samples if r.get("role") in ROLES]
     source = RunSource(run_key=run["run_key"], run_name=run["run_name"], run_uid=run["run_uid"], source="folder",
                        samples_sha256=_text(listed.get("sha256")))

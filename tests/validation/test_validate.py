@@ -24,7 +24,7 @@ from assaykit._io.atomic import file_listing
 from assaykit.cli import app
 from assaykit.scoring.tables import SAMPLE_COLUMNS, csv_bytes
 from assaykit.validation import validate
-from assaykit.validation.data import Tube, gather, precision_groups, single_run_materials
+from assaykit.validation.data import Tube, gather, precision_groups, single_run_materials, tube_of
 
 COLUMNS = [*SAMPLE_COLUMNS, "replicate", "donor_group"]
 DAYS = ("2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06")
@@ -518,3 +518,15 @@ def test_json_lists_every_criterion(study: dict[str, Any], tmp_path: Path) -> No
     doc = json.loads(result.stdout)
     assert doc["passed"] is True and doc["left_out"] == {"withheld": 2}
     assert [c["criterion"] for c in doc["criteria"]] == [r["criterion"] for r in _read(study["out"] / "criteria.csv")]
+
+
+def test_only_reportable_values_in_ab_c_enter() -> None:
+    """The verdict decides, then the value: an AB/C above 0, in AB/C (a run calibrated in MEFL is left out)."""
+    base = {"run_key": "r", "role": "sample", "patient": "P", "hladr_abc": 12000.0, "verdict": "reportable",
+            "unit": "AB/C", "acquired_on": "2026-10-01 00:00:00"}
+    assert isinstance(tube_of(base), Tube) and tube_of(base).acquired_on == "2026-10-01"  # type: ignore[union-attr]
+    assert isinstance(tube_of({**base, "verdict": "reportable_with_warnings", "unit": ""}), Tube)
+    assert tube_of({**base, "verdict": "withheld"}) == "withheld"
+    assert tube_of({**base, "verdict": ""}) == "no_verdict"
+    assert tube_of({**base, "hladr_abc": None}) == "no_abc"
+    assert tube_of({**base, "unit": "MEFL"}) == "not_abc_unit"
