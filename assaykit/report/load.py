@@ -132,6 +132,9 @@ def _value(column: str, text: str) -> Any:
 
 VERDICT_COLUMNS = frozenset({"verdict", "verdict_reasons", "completeness", "missing"})
 """Columns a folder scored before verdicts (issue 27) lacks: its pages say "No verdicts recorded"."""
+REPLICATE_COLUMNS = frozenset({"replicate", "donor_group", "n_replicates", "replicate_cv_pct", "control_n_replicates",
+                               "control_replicate_cv_pct"})
+"""Columns a folder scored before replicates (issue 31) lacks: its values are each one tube's."""
 
 
 def _row(row: dict[Any, Any], line: int) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         if reader.fieldnames is not None:
             reader.fieldnames = [read_cell(name) for name in reader.fieldnames]
         missing = [c for c in COLUMNS.get(path.stem, ())
-                   if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS]
+                   if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS | REPLICATE_COLUMNS]
         if missing:
             raise AssayKitError(f"column {missing[0]} missing: not a table `assaykit score` wrote", path)
         return [_row(row, reader.line_num) for row in reader]

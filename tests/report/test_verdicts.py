@@ -203,6 +203,24 @@ def test_an_older_folder_says_no_verdicts_were_recorded(tables: Path, tmp_path: 
         assert "values reportable" not in text, name
 
 
+def test_a_folder_scored_before_replicates_is_read_and_drawn(tables: Path, tmp_path: Path) -> None:
+    """samples.csv without replicate and donor_group, restoration.csv and patients.csv without the
+    replicate counts and CVs (scored before issue 31): the pages are drawn, each value one tube's."""
+    target = tmp_path / "before-replicates"
+    shutil.copytree(tables, target)
+    for table, columns in (("samples", ["replicate", "donor_group"]),
+                           ("restoration", ["control_n_replicates", "control_replicate_cv_pct", "n_replicates",
+                                            "replicate_cv_pct"]),
+                           ("patients", ["n_replicates", "replicate_cv_pct"])):
+        frame = _read(target, table)
+        assert set(columns) <= set(frame.columns), (table, columns)  # scoring writes them today
+        frame.drop(columns=columns).to_csv(target / f"{table}.csv", index=False)
+    seal(target, json.loads((target / MANIFEST).read_text()))
+    build_reports(target, jobs=1)
+    for name, text in _texts(target).items():
+        assert "replicates" not in text, name
+
+
 def test_a_damaged_verdict_is_refused(tables: Path, tmp_path: Path) -> None:
     from assaykit.errors import AssayKitError
 
