@@ -72,6 +72,9 @@ def validate(
             + (f" (left out: {left})" if left else "") + f": {counts['pass']} criteria passed, {counts['fail']} "
             f"failed, {counts['not_evaluated']} not evaluated: {result.out}/validation.html"
             + (" (replacing the earlier validation there)" if result.replaced else ""))
+        if data.ledger_left_out:
+            say(f"ledger: {data.ledger}: {data.ledger_left_out} row(s) hold values assaykit does not write and were "
+                "left out", err=True)
         for outcome in result.validation.outcomes:
             if outcome.result == "fail":
                 say(f"failed: {outcome.criterion} ({outcome.subject}): {outcome.value:.4g} {outcome.unit}, "
