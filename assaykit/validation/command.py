@@ -61,7 +61,8 @@ def default_out(today: datetime.date | None = None) -> Path:
 
 def _check_apart(target: Path, folders: Sequence[Path]) -> None:
     """AssayKitError naming ``target`` when the report folder is, lies inside or holds one of the
-    output ``folders`` read (a scored run's, a comparison's): validate never changes them (a folder
+    ``folders`` read (a scored run's output folder, its run folder, a comparison's): validate never
+    changes them (a folder
     added inside a scored run would make it fail ``assaykit verify``)."""
     from ..errors import AssayKitError
 
@@ -115,7 +116,7 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
     loaded = load_criteria(criteria)
     replaced = check_output_folder(target, kind=KIND)
     data = with_comparisons(gather(ledger, runs), comparisons)
-    _check_apart(target, [Path(r.run_key) for r in data.runs] +
+    _check_apart(target, [Path(r) for r in runs] + [Path(r.run_key) for r in data.runs] +
                  [Path(c["path"]).parent for c in data.comparisons if Path(c["path"]).name == "agreement.csv"])
     validation = analyse(data, loaded, control)
     write_validation(validation, target)

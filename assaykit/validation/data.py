@@ -51,9 +51,9 @@ class Tube:
     Parameters
     ----------
     run_key : str
-        The run's key in the ledger (its output folder, resolved).
+        The run's key in the ledger (its run folder, resolved, as the manifest's ``run_dir``).
     run_name : str
-        The run's name (its output folder's name).
+        The run's name (its run folder's name).
     run_uid : str
         The scoring's id (the manifest's ``run_id``).
     acquired_on : str
@@ -114,7 +114,7 @@ class RunSource:
     Parameters
     ----------
     run_key : str
-        Its key (its output folder, resolved).
+        Its key (its run folder, resolved: the ledger's ``run_key``).
     run_name : str
         Its name.
     run_uid : str
@@ -122,7 +122,8 @@ class RunSource:
     source : str
         ``ledger`` or ``folder``.
     samples_sha256 : str
-        SHA-256 of its samples.csv (a folder's; "" for a run read from the ledger alone).
+        SHA-256 of its samples.csv as its manifest lists it ("" for a run read from the ledger: the
+        ledger records the run folder, not the output folder; name that with ``--run``).
     """
 
     run_key: str
@@ -284,7 +285,8 @@ def folder_rows(out_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], 
     instrument, serial = run_instrument([_Row(r) for r in samples])  # type: ignore[misc]
     dates = sorted(_text(r.get("acquisition_date")) for r in samples if r.get("acquisition_date"))
     calibration = _calibration(manifest)  # the manifest's calibration as score recorded it
-    resolved = folder.resolve()
+    recorded = _text(manifest.get("run_dir"))  # the run folder: the ledger's key of the run (resolved when scored)
+    resolved = Path(recorded) if recorded else folder.resolve()
     run = {"run_key": str(resolved), "run_name": resolved.name, "run_uid": _text(manifest.get("run_id")),
            "scored_at": _text(manifest.get("ended")), "acquired_on": dates[0] if dates else "",
            "instrument": instrument, "instrument_serial": serial, "kit": _text(lot.get("kit")),
@@ -321,7 +323,8 @@ def _material_order(tube: Tube) -> tuple[Any, ...]:
 
 def gather(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] = ()) -> ValidationData:
     """The reportable blood tubes of the ``ledger``'s runs and of the scored folders ``runs``: a
-    run both in the ledger and named is read from its folder (each run once). Tubes in a stable
+    run both in the ledger and named (the same run folder, or the same scoring's run_uid) is read
+    from its output folder (each run once). Tubes in a stable
     order (controls first, then by material, day, run, replicate), whatever order the sources
     came in.
 
@@ -341,9 +344,10 @@ def gather(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] 
     shown, left = "", 0
     if ledger is not None:
         shown = ledger.shown
+        named = {s.run_uid for s in sources.values() if s.run_uid}
         for row in ledger.validation_rows():
             key = _text(row.get("run_key"))
-            if key in sources and sources[key].source == "folder":
+            if (key in sources and sources[key].source == "folder") or _text(row.get("run_uid")) in named:
                 continue
             if key not in sources:
                 sources[key] = RunSource(run_key=key, run_name=_text(row.get("run_name")),

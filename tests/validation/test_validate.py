@@ -46,6 +46,7 @@ def _write_run(folder: Path, run: int, tubes: list[dict]) -> None:
     folder.mkdir(parents=True)
     (folder / "samples.csv").write_bytes(csv_bytes(pd.DataFrame(tubes, columns=COLUMNS)))
     manifest = {"run_id": f"uid{run:02d}", "ended": f"{DAYS[run // 2]}T12:00:00+00:00",
+                "run_dir": str(folder.parent / f"plates-{run}"),
                 "lot": {"kit": "BD QuantiBRITE PE", "lot": "L1"}, "files": file_listing(folder)}
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
@@ -322,13 +323,10 @@ def test_bad_inputs_are_one_line_naming_the_file(study: dict[str, Any], tmp_path
                                                                comma)
     twice = tmp_path / "twice.csv"  # a file name in two runs: which did the lab measure?
     twice.write_text("file,lab_abc\nR0_000.fcs,20000\n")
-    (tmp_path / "copy").mkdir()
-    copy = tmp_path / "copy" / "run-0"
-    import shutil
-
-    shutil.copytree(run, copy)
-    assert "row 2: file 'R0_000.fcs' names tubes of 2 runs (run-0, run-0): give the run" in _bad(
-        tmp_path, ["--run", run, "--run", str(copy), "--comparison", str(twice)], twice)
+    again = tmp_path / "again"  # another run whose first file has the same name
+    _write_run(again, 1, [_tube(0, 0, "control", "CTRL-1", "", "unstimulated", 20000.0)])
+    assert "row 2: file 'R0_000.fcs' names tubes of 2 runs (plates-0, plates-1): give the run" in _bad(
+        tmp_path, ["--run", run, "--run", str(again), "--comparison", str(twice)], twice)
     other = tmp_path / "other-kind"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"kind": "assaykit compare", "files": {}}))
@@ -366,16 +364,18 @@ class _Ledger:
 def test_a_run_in_the_ledger_and_named_is_read_once(study: dict[str, Any]) -> None:
     folder = study["runs"][0]
     rows = []
-    for row in _read(folder / "samples.csv"):
-        rows.append({**row, "run_key": str(folder.resolve()), "run_name": folder.name, "run_uid": "uid00",
+    for row in _read(folder / "samples.csv"):  # as the ledger records them: the run folder is the key
+        rows.append({**row, "run_key": str(folder.parent / "plates-0"), "run_name": "plates-0", "run_uid": "uid00",
                      "acquired_on": row["acquisition_date"], "kit": "BD QuantiBRITE PE", "lot": "L1"})
     other = [{**r, "run_key": "/elsewhere/run-x", "run_name": "run-x", "run_uid": "uidx"} for r in rows]
     data = gather(_Ledger(rows + other), [folder])  # type: ignore[arg-type]
-    assert [(r.run_name, r.source) for r in data.runs] == [("run-x", "ledger"), ("run-0", "folder")]
+    assert [(r.run_name, r.source) for r in data.runs] == [("run-x", "ledger"), ("plates-0", "folder")]
     assert len(data.tubes) == 2 * len([r for r in rows if r["verdict"].startswith("reportable")])
     assert data.ledger == "test-ledger" and data.ledger_left_out == 1
     alone = gather(None, [folder])
     assert {t.file for t in alone.tubes} == {t.file for t in data.tubes}
+    moved = [{**r, "run_key": "/moved/plates-0"} for r in rows]  # the run folder moved: the same scoring's run_uid
+    assert len(gather(_Ledger(moved), [folder]).tubes) == len(alone.tubes)  # type: ignore[arg-type]
 
 
 def _simulate_scored(root: Path, ledger: Path, index: int, stained_after_h: float) -> Path:
@@ -431,6 +431,20 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     assert manifest["inputs"]["ledger"].endswith("ledger.sqlite") and manifest["left_out"] == {}
     uids = sorted(json.loads((s / "manifest.json").read_text())["run_id"] for s in scored)
     assert sorted(r["run_uid"] for r in manifest["inputs"]["runs"]) == uids
+    assert {r["samples_sha256"] for r in manifest["inputs"]["runs"]} == {""}  # the ledger knows no output folder
+
+    # a run named too is read once, from its output folder (its samples.csv hash then recorded)
+    both = tmp_path / "both"
+    result = CliRunner().invoke(app, ["validate", "--ledger", str(ledger), "--run", str(scored[1]), "--out", str(both)])
+    assert result.exit_code == 0 and "validated 18 reportable tubes of 3 run(s)" in result.output, result.output
+    sources = {r["run_uid"]: r for r in json.loads((both / "manifest.json").read_text())["inputs"]["runs"]}
+    second = json.loads((scored[1] / "manifest.json").read_text())["run_id"]
+    assert sources[second]["source"] == "folder" and sources[second]["run_key"] == str((tmp_path / "run1").resolve())
+    assert sources[second]["samples_sha256"] == hashlib.sha256((scored[1] / "samples.csv").read_bytes()).hexdigest()
+    ledger_row, folder_row = (next(r for r in _read(f / "precision.csv") if r["role"] == "control")
+                              for f in (out, both))
+    for column in ("mean_abc", "repeatability_sd_abc", "within_laboratory_sd_abc"):  # samples.csv: 7 digits
+        assert float(folder_row[column]) == pytest.approx(float(ledger_row[column]), rel=1e-4)
 
     # precision of the control blood: 3 runs x 2 replicates, one day: run / replicate, by one-way ANOVA here
     control = {(r["run"], r["replicate"]): float(r["hladr_abc"]) for r in reportable if r["role"] == "control"}
