@@ -22,7 +22,8 @@ def validate(
     comparison: Annotated[list[Path] | None, typer.Option(
         "--comparison", help="Method comparison: an `assaykit compare` folder, its agreement.csv, or the lab's "
                              "CSV (columns file, or patient, timepoint and condition; and lab_abc); may be given "
-                             "more than once (pooled).", show_default=False)] = None,
+                             "more than once (pooled; the compare folders beside the --run folders, "
+                             "OUT_DIR-agreement, are read too).", show_default=False)] = None,
     criteria: Annotated[Path | None, typer.Option(
         "--criteria", help="The lab's acceptance criteria YAML, over assaykit's defaults (`assaykit docs "
                            "validation`).", show_default=False)] = None,

@@ -94,7 +94,8 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
         Output folders of ``assaykit score`` (a run also in the ledger is read from its folder).
     comparisons : sequence of str or PathLike
         ``assaykit compare`` folders, their agreement.csv, or a lab's CSV (columns file, or
-        patient, timepoint and condition; and lab_abc).
+        patient, timepoint and condition; and lab_abc). The compare folders beside the ``runs``
+        (compare's default ``OUT_DIR-agreement`` of that run) are added to them.
     criteria : str, PathLike or None
         The lab's acceptance criteria YAML over the shipped defaults (None: the defaults).
     out : str, PathLike or None
@@ -105,7 +106,7 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
     from .._io.atomic import check_output_folder
     from .analysis import analyse
     from .criteria import load_criteria
-    from .data import gather, with_comparisons
+    from .data import comparison_file, comparisons_beside, gather, with_comparisons
     from .report import KIND, write_validation
 
     if ledger is None and not runs:
@@ -115,7 +116,9 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
     target = Path(out) if out is not None else default_out()
     loaded = load_criteria(criteria)
     replaced = check_output_folder(target, kind=KIND)
-    data = with_comparisons(gather(ledger, runs), comparisons)
+    named = {Path(comparison_file(c)).resolve() for c in comparisons}
+    found = [c for c in comparisons_beside(runs) if (c / "agreement.csv").resolve() not in named]
+    data = with_comparisons(gather(ledger, runs), [*comparisons, *found])
     _check_apart(target, [Path(r) for r in runs] + [Path(r.run_key) for r in data.runs] +
                  [Path(c["path"]).parent for c in data.comparisons if Path(c["path"]).name == "agreement.csv"])
     validation = analyse(data, loaded, control)

@@ -520,6 +520,34 @@ def comparison_file(path: str | os.PathLike[str]) -> Path:
     return given
 
 
+def comparisons_beside(runs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The ``assaykit compare`` folders found beside the scored folders ``runs``: compare's default
+    output, ``OUT_DIR-agreement``, whose manifest names that scored folder; in the order of
+    ``runs``. A folder there of another kind, or of another run, is not one.
+
+    Parameters
+    ----------
+    runs : sequence of str or PathLike
+        Output folders of ``assaykit score``.
+    """
+    from ..scoring.tables import read_manifest
+
+    found = []
+    for run in runs:
+        folder = Path(run)
+        beside = folder.parent / f"{folder.name}-agreement"
+        if not beside.is_dir():
+            continue
+        try:
+            manifest = read_manifest(beside)
+        except AssayKitError:
+            continue
+        scored = _text(manifest.get("scored"))
+        if manifest.get("kind") == COMPARE_KIND and scored and Path(scored).resolve() == folder.resolve():
+            found.append(beside)
+    return found
+
+
 def _positive(text: str, path: Path, line: int, column: str) -> float | None:
     if text == "":
         return None
@@ -637,6 +665,7 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
 
 
 __all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
-           "comparison_file", "folder_rows", "gather", "material_name", "precision_groups", "read_comparison",
+           "comparison_file", "comparisons_beside", "folder_rows", "gather", "material_name", "precision_groups",
+           "read_comparison",
            "reference_values", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
            "with_comparisons"]

@@ -446,6 +446,14 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     for column in ("mean_abc", "repeatability_sd_abc", "within_laboratory_sd_abc"):  # samples.csv: 7 digits
         assert float(folder_row[column]) == pytest.approx(float(ledger_row[column]), rel=1e-4)
 
+    # the compare folder beside a named run is found: the same pairs without --comparison
+    found = tmp_path / "found"
+    result = CliRunner().invoke(app, ["validate", *[a for s in scored for a in ("--run", str(s))], "--out", str(found)])
+    assert result.exit_code == 0, result.output
+    assert [c["path"] for c in json.loads((found / "manifest.json").read_text())["inputs"]["comparisons"]] == \
+        [str(compared / "agreement.csv")]
+    assert len(_read(found / "comparison_data.csv")) == 4
+
     # precision of the control blood: 3 runs x 2 replicates, one day: run / replicate, by one-way ANOVA here
     control = {(r["run"], r["replicate"]): float(r["hladr_abc"]) for r in reportable if r["role"] == "control"}
     values = np.array([[control[(i, rep)] for rep in ("r1", "r2")] for i in range(3)])
