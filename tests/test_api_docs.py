@@ -43,7 +43,8 @@ def test_public_api_is_documented(package: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-ORDER = {"fcs": 0, "gating": 1, "beads": 1, "interop": 2, "ledger": 2, "scoring": 3, "report": 4, "review": 5, "cli": 6}
+ORDER = {"fcs": 0, "gating": 1, "beads": 1, "interop": 2, "ledger": 2, "scoring": 3, "report": 4, "validation": 5,
+         "export": 5, "review": 6, "cli": 7}
 
 
 def _module_name(path: Path, source: Path) -> str:
