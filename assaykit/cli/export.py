@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +11,7 @@ import typer
 from ._common import say
 
 
-class To(str, Enum):
+class To(StrEnum):
     """The export formats (assaykit.export.FORMATS)."""
 
     redcap = "redcap"
@@ -34,8 +34,9 @@ def export(
         "--include-keywords", help="FCS keywords to add (each time point's unstimulated tube; may be given more "
         "than once): none by default, so nothing from the FCS files leaves the lab unless named.",
         show_default=False, metavar="KEYWORD")] = None,
-    require_approved: Annotated[bool, typer.Option("--require-approved", help="Refuse a run not signed approved "
-                                                   "(assaykit review) instead of exporting it with a warning.")] = False,
+    require_approved: Annotated[bool, typer.Option(
+        "--require-approved", help="Refuse a run not signed approved (assaykit review) instead of exporting it "
+        "with a warning.")] = False,
     code_system: Annotated[str | None, typer.Option(help="FHIR: the URI of the local test codes (default "
                                                     "urn:assaykit:local-test-codes).", show_default=False)] = None,
     patient_system: Annotated[str | None, typer.Option(help="FHIR: the URI of the patient identifiers (default "
