@@ -312,3 +312,36 @@ def test_the_command_line_prints_the_counts(scored: Path, tmp_path: Path) -> Non
     assert bad.exit_code == 2 and ACCENT in bad.output
     records = io.StringIO((tmp_path / "cli" / "redcap_records.csv").read_text(encoding="utf-8"))
     assert COMMA in {r["record_id"] for r in csv.DictReader(records)}
+
+
+def test_replicate_columns_and_warning_codes_are_carried(scored: Path, tmp_path: Path) -> None:
+    """A folder whose tables carry engineer R's replicate columns exports them with each value;
+    a reportable_with_warnings value carries its codes (the tube's verdict_reasons)."""
+    from assaykit.scoring.tables import MANIFEST, seal
+
+    folder = tmp_path / "replicates"
+    shutil.copytree(scored, folder)
+    patients = _table(folder, "patients")
+    patients["n_replicates"] = ["2"] * len(patients)
+    patients["replicate_cv_pct"] = [f"{4.5 + i}" for i in range(len(patients))]
+    patients.to_csv(folder / "patients.csv", index=False)
+    rest = _table(folder, "restoration")
+    rest["n_replicates"], rest["replicate_cv_pct"] = "1", ""
+    rest.to_csv(folder / "restoration.csv", index=False)
+    seal(folder, json.loads((folder / MANIFEST).read_text()))
+    export_run(folder, "redcap", out=tmp_path / "r", all_conditions=True)
+    with open(tmp_path / "r" / "redcap_records.csv", newline="", encoding="utf-8") as handle:
+        rows = {r["record_id"]: r for r in csv.DictReader(handle) if r["redcap_repeat_instrument"]}
+    cv = dict(zip(patients["patient"], patients["replicate_cv_pct"], strict=True))
+    samples = _table(folder, "samples")
+    control = samples[(samples["role"] == "sample") & (samples["condition"] == "unstimulated")].set_index("patient")
+    for patient, row in rows.items():
+        assert row["mhladr_n_replicates"] == "2" and float(row["mhladr_replicate_cv"]) == float(cv[patient])
+        assert row["mhladr_ifn_gamma_replicate_cv"] == ""
+        reasons = control.loc[patient, "verdict_reasons"]
+        expected_codes = reasons.replace(", ", "; ") if control.loc[patient, "verdict"] == "reportable_with_warnings" \
+            else ""
+        assert row["mhladr_warnings"] == expected_codes
+    assert any(r["mhladr_warnings"] for r in rows.values())  # the run has a warning to carry
+    export_run(folder, "fhir", out=tmp_path / "f")
+    assert "Mean of 2 replicate tubes, CV 4.5 %" in (tmp_path / "f" / "observations.json").read_text(encoding="utf-8")
