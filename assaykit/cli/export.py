@@ -41,6 +41,10 @@ def export(
                                                     "urn:assaykit:local-test-codes).", show_default=False)] = None,
     patient_system: Annotated[str | None, typer.Option(help="FHIR: the URI of the patient identifiers (default "
                                                        "urn:assaykit:patient-id).", show_default=False)] = None,
+    timezone: Annotated[str, typer.Option(help="FHIR: the time zone of the clinical CSV's draw times (+01:00, "
+                                          "Europe/Berlin; UTC where the CSV gave zones): effectiveDateTime then "
+                                          "has the time; without it, the draw date alone.",
+                                          show_default=False)] = "",
     run_dir: Annotated[Path | None, typer.Option("--run", help="With --include-keywords: where the run's FCS files "
                                                  "are (default: the run folder the manifest records).",
                                                  show_default=False)] = None,
@@ -65,7 +69,7 @@ def export(
     result = export_run(out_dir, to.value, out=out, study=study, all_conditions=all_conditions,
                         include_keywords=include_keywords or (), require_approved=require_approved,
                         code_system=code_system or CODE_SYSTEM, patient_system=patient_system or PATIENT_SYSTEM,
-                        run_dir=run_dir)
+                        run_dir=run_dir, timezone=timezone)
     for warning in result.warnings:
         say(f"warning: {warning}", err=True)
     say(f"exported {result.exported} values ({result.withheld} withheld, not exported) as {result.to}: "

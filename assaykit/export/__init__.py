@@ -139,7 +139,7 @@ def _keywords(run_dir: Path | None, files: dict[tuple[str, str], str], names: Se
 def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, study: str = "",
                all_conditions: bool = False, include_keywords: Sequence[str] = (), require_approved: bool = False,
                code_system: str = CODE_SYSTEM, patient_system: str = PATIENT_SYSTEM,
-               run_dir: str | Path | None = None) -> ExportResult:
+               run_dir: str | Path | None = None, timezone: str = "") -> ExportResult:
     """Export the reportable values of the scored output folder ``out_dir`` (docs/exports.md).
 
     Parameters
@@ -166,6 +166,9 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
         The URI of the patient identifiers (FHIR Identifier.system).
     run_dir : str, Path or None
         Where the run's FCS files are, for ``include_keywords`` (default: the manifest's run folder).
+    timezone : str
+        FHIR: the zone the draw times are in (``+01:00``, ``Europe/Berlin``, ``UTC``); "" writes
+        the draw date alone.
     """
     from .._io.atomic import file_listing, output_unit, write_atomic
     from ..report.load import load_run
@@ -174,6 +177,7 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
 
     if to not in FORMATS:
         raise AssayKitError(f"no export format {to!r} (formats: {', '.join(FORMATS)})")
+    zone = fhir.parse_zone(timezone) if timezone else None
     scored = Path(out_dir)
     target = Path(out) if out is not None else scored.parent / f"{scored.name}-{to}"
     replaced = check_target(scored, target)
@@ -197,7 +201,7 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
         data = sdtm.files(selection, study)
     else:
         data = {"observations.json": fhir.bundle(selection, study, str(run.manifest.get("run_id", "")), code_system,
-                                                 patient_system)}
+                                                 patient_system, zone)}
     with output_unit(target, kind=KIND) as stage:
         for name, content in data.items():
             write_atomic(stage / name, content)
@@ -205,6 +209,7 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
                     "source_run_id": run.manifest.get("run_id", ""),
                     "source_manifest_sha256": _sha256(scored / "manifest.json"), "signatures": status,
                     "study": study, "all_conditions": all_conditions, "keywords": list(include_keywords),
+                    "timezone": timezone,
                     "exported": len(selection.values), "withheld": selection.withheld,
                     "withheld_reasons": dict(selection.withheld_reasons), "software": {"assaykit": version()},
                     "files": file_listing(stage)}

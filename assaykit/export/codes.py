@@ -54,13 +54,15 @@ def indicator(value: ExportValue, thresholds: Mapping[str, float]) -> str:
 
 
 def number_text(number: float) -> str:
-    """``number`` as text that reads back as the same float (Python's shortest round-trip form;
-    ``12000.0`` written ``12000``).
+    """``number`` as text that reads back as the same float: the shortest such digits, never in
+    exponent form (REDCap's ``number`` validation takes none): ``12000.0`` is ``12000``,
+    ``1e-05`` is ``0.00001``.
 
     Parameters
     ----------
     number : float
         The value.
     """
-    text = repr(float(number))
-    return text[:-2] if text.endswith(".0") else text
+    import numpy as np
+
+    return str(np.format_float_positional(float(number), trim="-"))

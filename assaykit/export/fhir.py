@@ -4,11 +4,13 @@ the tests parse and validate it with fhir.resources."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
 from typing import Any
 
+from ..errors import AssayKitError
 from .codes import CODE_SYSTEM, TEST, TESTCD, UCUM, UNIT, indicator, low_limit
 from .values import ExportValue, Selection
 
@@ -43,12 +45,59 @@ def subject(patient: str, patient_system: str) -> dict[str, Any]:
     return ref
 
 
+def parse_zone(text: str) -> dt.tzinfo:
+    """The time zone ``text`` names: an offset (``+01:00``, ``-05:00``), ``UTC`` or an IANA name
+    (``Europe/Berlin``); AssayKitError naming it otherwise.
+
+    Parameters
+    ----------
+    text : str
+        The zone as the user typed it (``--timezone``).
+    """
+    import zoneinfo
+
+    value = text.strip()
+    if value.upper() in ("UTC", "Z"):
+        return dt.UTC
+    match = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", value)
+    if match:
+        sign, hours, minutes = match.groups()
+        offset = dt.timedelta(hours=int(hours), minutes=int(minutes))
+        if offset > dt.timedelta(hours=14):
+            raise AssayKitError(f"time zone {value!r}: an offset is at most 14:00")
+        return dt.timezone(-offset if sign == "-" else offset)
+    try:
+        return zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise AssayKitError(f"time zone {value[:60]!r} is neither an offset (+01:00), UTC nor a known IANA name "
+                            "(Europe/Berlin)") from None
+
+
+def effective(drawn_at: str, zone: dt.tzinfo | None) -> str:
+    """FHIR's effectiveDateTime for a draw time ``drawn_at`` (ISO 8601 without zone, "" when not
+    known): with the ``zone`` the times are in, the date-time with its offset; without one the
+    date alone (FHIR requires a zone with a time, and none is invented); "" when not known.
+
+    Parameters
+    ----------
+    drawn_at : str
+        The draw time as the tables hold it.
+    zone : tzinfo or None
+        The zone of the tables' times (``--timezone``), or None.
+    """
+    if not drawn_at:
+        return ""
+    if zone is None:
+        return drawn_at[:10]
+    return dt.datetime.fromisoformat(drawn_at).replace(tzinfo=zone).isoformat()
+
+
 def _quantity(value: float, measure: str) -> dict[str, Any]:
     return {"value": value, "unit": UNIT[measure] or "ratio", "system": UCUM_SYSTEM, "code": UCUM[measure]}
 
 
 def observation(v: ExportValue, selection: Selection, code_system: str, patient_system: str, run_id: str,
-                study: str) -> dict[str, Any]:
+                study: str, zone: dt.tzinfo | None = None) -> dict[str, Any]:
     """One Observation (R4) for the value ``v``.
 
     Parameters
@@ -65,6 +114,8 @@ def observation(v: ExportValue, selection: Selection, code_system: str, patient_
         The scored run's id (in the Observation's id seed: the same run, the same ids).
     study : str
         The study identifier.
+    zone : tzinfo or None
+        The zone of the draw times (None: the draw date alone).
     """
     condition = "unstimulated" if v.condition == selection.control else f"ex vivo {v.condition}"
     obs: dict[str, Any] = {
@@ -77,7 +128,7 @@ def observation(v: ExportValue, selection: Selection, code_system: str, patient_
         "subject": subject(v.patient, patient_system),
     }
     if v.drawn_at:
-        obs["effectiveDateTime"] = v.drawn_at[:10]  # a time needs a zone in FHIR; the clinical CSV's has none
+        obs["effectiveDateTime"] = effective(v.drawn_at, zone)
     obs["valueQuantity"] = _quantity(v.value, v.measure)
     flag = indicator(v, selection.thresholds)
     if flag:
@@ -101,7 +152,7 @@ def observation(v: ExportValue, selection: Selection, code_system: str, patient_
 
 
 def bundle(selection: Selection, study: str, run_id: str, code_system: str = CODE_SYSTEM,
-           patient_system: str = PATIENT_SYSTEM) -> bytes:
+           patient_system: str = PATIENT_SYSTEM, zone: dt.tzinfo | None = None) -> bytes:
     """The Bundle (type ``collection``) of every value's Observation, as JSON.
 
     Parameters
@@ -116,8 +167,11 @@ def bundle(selection: Selection, study: str, run_id: str, code_system: str = COD
         The URI of the local test codes.
     patient_system : str
         The URI of the patient identifiers.
+    zone : tzinfo or None
+        The zone of the draw times (None: the draw date alone).
     """
-    entries = [observation(v, selection, code_system, patient_system, run_id, study) for v in selection.values]
+    entries = [observation(v, selection, code_system, patient_system, run_id, study, zone)
+               for v in selection.values]
     doc = {"resourceType": "Bundle", "id": str(uuid.uuid5(NAMESPACE, json.dumps([run_id, study]))),
            "type": "collection",
            "entry": [{"fullUrl": f"urn:uuid:{e['id']}", "resource": e} for e in entries]}

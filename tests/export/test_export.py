@@ -345,3 +345,36 @@ def test_replicate_columns_and_warning_codes_are_carried(scored: Path, tmp_path:
     assert any(r["mhladr_warnings"] for r in rows.values())  # the run has a warning to carry
     export_run(folder, "fhir", out=tmp_path / "f")
     assert "Mean of 2 replicate tubes, CV 4.5 %" in (tmp_path / "f" / "observations.json").read_text(encoding="utf-8")
+
+
+def test_fhir_effective_time_has_its_zone_only_when_the_lab_names_it(scored: Path, tmp_path: Path) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    from assaykit.export.fhir import effective, parse_zone
+
+    export_run(scored, "fhir", out=tmp_path / "f", timezone="Europe/Berlin")
+    doc = json.loads((tmp_path / "f" / "observations.json").read_text(encoding="utf-8"))
+    Bundle.model_validate(doc)
+    times = {e["resource"]["subject"]["identifier"]["value"]: e["resource"].get("effectiveDateTime")
+             for e in doc["entry"]}
+    assert times[COMMA] == "2026-11-21T08:30:00+01:00" and times[ACCENT] is None  # November: CET, UTC+1
+    assert effective("2026-07-01T08:30:00", parse_zone("Europe/Berlin")) == "2026-07-01T08:30:00+02:00"
+    assert effective("2026-07-01T08:30:00", parse_zone("-05:00")) == "2026-07-01T08:30:00-05:00"
+    assert effective("2026-07-01T08:30:00", parse_zone("UTC")) == "2026-07-01T08:30:00+00:00"
+    assert effective("2026-07-01T08:30:00", None) == "2026-07-01" and effective("", None) == ""
+    for bad in ("Mars/Olympus", "+15:00", "8 o'clock"):
+        with pytest.raises(AssayKitError, match="time zone"):
+            parse_zone(bad)
+    export_run(scored, "redcap", out=tmp_path / "r")
+    with open(tmp_path / "r" / "redcap_records.csv", newline="", encoding="utf-8") as handle:
+        drawn = {r["record_id"]: r["mhladr_drawn_at"] for r in csv.DictReader(handle) if r["redcap_repeat_instrument"]}
+    assert drawn[COMMA] == "2026-11-21 08:30" and drawn[ACCENT] == ""  # REDCap's datetime_ymd: Y-M-D H:M
+
+
+def test_numbers_are_written_to_read_back_exactly_and_never_in_exponent_form() -> None:
+    from assaykit.export.codes import number_text
+
+    for x in (5835.215, 12000.0, 1e-05, 2.5e16, 0.1 + 0.2, 3.376822):
+        text = number_text(x)
+        assert float(text) == x and "e" not in text.lower()
+    assert number_text(12000.0) == "12000" and number_text(1e-05) == "0.00001"
