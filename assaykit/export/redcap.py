@@ -12,7 +12,7 @@ import re
 
 from ..errors import AssayKitError
 from .codes import TEST, UNIT, indicator, number_text
-from .values import ExportValue, Selection
+from .values import ExportValue, Selection, order_values
 
 DICTIONARY_COLUMNS = ("Variable / Field Name", "Form Name", "Section Header", "Field Type", "Field Label",
                       "Choices, Calculations, OR Slider Labels", "Field Note",
@@ -118,7 +118,7 @@ def check_patient(patient: str) -> None:
 
 def records(selection: Selection) -> bytes:
     """The records CSV to import: per patient a row of the record form, then one row per time
-    point of the repeating form (instances 1, 2 ... in time-point order of the run).
+    point of the repeating form (instances 1, 2 ... by day, then time point name).
 
     Parameters
     ----------
@@ -128,7 +128,7 @@ def records(selection: Selection) -> bytes:
     fields = _fields(selection)
     columns = ["record_id", "redcap_repeat_instrument", "redcap_repeat_instance", *(f[0] for f in fields)]
     by_visit: dict[str, dict[str, list[ExportValue]]] = {}
-    for v in selection.values:
+    for v in order_values(selection.values, selection):
         check_patient(v.patient)
         by_visit.setdefault(v.patient, {}).setdefault(v.timepoint, []).append(v)
     rows: list[dict[str, str]] = []

@@ -80,7 +80,8 @@ class Selection:
     Parameters
     ----------
     values : tuple of ExportValue
-        The reportable values, by patient, time point and condition (control first).
+        The reportable values, by patient, day (then time point name), condition (the control
+        first, then the drugs in the run's order) and measure (AB/C, then fold change).
     withheld : int
         Values of the selected kinds that are withheld (not exported).
     withheld_reasons : mapping
@@ -178,9 +179,8 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     if run.verdicts is None:
         raise AssayKitError("the run was scored before verdicts: nothing says which values are reportable; score "
                             "it again", run.out_dir / "manifest.json")
-    if run.calibration_verdict is not None and run.calibration_verdict.get("status") == "withheld":
-        pass  # every value is then withheld (samples.csv says so): counted below
-    elif not any(c.get("slope") is not None for c in run.calibration):
+    calibration_withheld = run.calibration_verdict is not None and run.calibration_verdict.get("status") == "withheld"
+    if not calibration_withheld and not any(c.get("slope") is not None for c in run.calibration):
         raise AssayKitError("the run has no bead calibration, so no AB/C: an export carries AB/C only",
                             run.out_dir / "calibration.csv")
     tubes: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -228,7 +228,23 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
             if fold is not None:
                 values.append(replace(base, measure="fold_change", value=fold))
     thresholds = {k: float(v) for k, v in run.manifest.get("thresholds", {}).items()}
-    order = {name: i for i, name in enumerate([control, *drugs])}
-    values.sort(key=lambda v: (v.patient, v.timepoint, order.get(v.condition, len(order)), v.measure == "fold_change"))
-    return Selection(values=tuple(values), withheld=withheld, withheld_reasons=dict(sorted(reasons.items())),
-                     control=control, thresholds=thresholds, replicates=replicates, drugs=tuple(drugs))
+    selection = Selection(values=tuple(values), withheld=withheld, withheld_reasons=dict(sorted(reasons.items())),
+                          control=control, thresholds=thresholds, replicates=replicates, drugs=tuple(drugs))
+    return replace(selection, values=order_values(selection.values, selection))
+
+
+def order_values(values: Sequence[ExportValue], selection: Selection) -> tuple[ExportValue, ...]:
+    """``values`` in export order: by patient, day since admission (then time point name; no day
+    last), condition (the control first, then ``selection``'s drugs in order) and measure (AB/C,
+    then fold change).
+
+    Parameters
+    ----------
+    values : sequence of ExportValue
+        The values.
+    selection : Selection
+        Their selection (control and drugs).
+    """
+    order = {name: i for i, name in enumerate([selection.control, *selection.drugs])}
+    return tuple(sorted(values, key=lambda v: (v.patient, math.inf if v.day is None else v.day, v.timepoint,
+                                               order.get(v.condition, len(order)), v.measure == "fold_change")))

@@ -378,3 +378,27 @@ def test_numbers_are_written_to_read_back_exactly_and_never_in_exponent_form() -
         text = number_text(x)
         assert float(text) == x and "e" not in text.lower()
     assert number_text(12000.0) == "12000" and number_text(1e-05) == "0.00001"
+
+
+def test_redcap_instances_follow_the_days_and_every_condition_keeps_its_own_fields() -> None:
+    """Two time points of one patient (D10 before D3 by name, after it by day) and a drug: the
+    repeating form's instance 1 is day 3; values land in their condition's fields."""
+    from dataclasses import replace
+
+    from assaykit.export import ExportValue, Selection
+    from assaykit.export.redcap import records
+
+    d3 = ExportValue(patient="P1", timepoint="D3", day=3.0, condition="unstimulated", measure="abc", value=4000.0,
+                     verdict="reportable")
+    d10 = replace(d3, timepoint="D10", day=10.0, value=16000.0)
+    drug = replace(d3, condition="GM-CSF", value=9000.0, verdict="reportable_with_warnings", warnings=("few_events",))
+    fold = replace(drug, measure="fold_change", value=2.25)
+    selection = Selection(values=(d10, fold, drug, d3), withheld=0, withheld_reasons={}, control="unstimulated",
+                          thresholds={"normal_abc": 15000.0}, replicates=False, drugs=("GM-CSF",))
+    rows = list(csv.DictReader(io.StringIO(records(selection).decode())))
+    assert [(r["redcap_repeat_instance"], r["mhladr_timepoint"]) for r in rows] == [("", ""), ("1", "D3"),
+                                                                                      ("2", "D10")]
+    assert rows[1]["mhladr_abc"] == "4000" and rows[1]["mhladr_nrind"] == "LOW"
+    assert rows[1]["mhladr_gm_csf_abc"] == "9000" and rows[1]["mhladr_gm_csf_fold"] == "2.25"
+    assert rows[1]["mhladr_gm_csf_warnings"] == "few_events" and rows[1]["mhladr_warnings"] == ""
+    assert rows[2]["mhladr_abc"] == "16000" and rows[2]["mhladr_nrind"] == "NORMAL"
