@@ -15,7 +15,7 @@ from .values import Selection
 
 LB_LABELS = {
     "STUDYID": "Study Identifier", "DOMAIN": "Domain Abbreviation", "USUBJID": "Unique Subject Identifier",
-    "LBSEQ": "Sequence Number", "LBTESTCD": "Lab Test or Examination Short Name.",
+    "LBSEQ": "Sequence Number", "LBTESTCD": "Lab Test or Examination Short Name",
     "LBTEST": "Lab Test or Examination Name", "LBTSTDTL": "Lab Test Detail", "LBCAT": "Category for Lab Test",
     "LBORRES": "Result or Finding in Original Units", "LBORRESU": "Original Units",
     "LBORNRLO": "Reference Range Lower Limit in Orig Unit", "LBSTRESC": "Character Result/Finding in Std Format",
