@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .._io.names import FORMULA_STARTS
+from ..errors import AssayKitError
 from .values import ExportValue
 
 TESTCD = {"abc": "MHLADR", "fold_change": "MHLADRFC"}
@@ -66,3 +68,27 @@ def number_text(number: float) -> str:
     import numpy as np
 
     return str(np.format_float_positional(float(number), trim="-"))
+
+
+FORMULA = tuple(c for c in FORMULA_STARTS if c.isprintable() and c != "'")
+"""How a cell starts that a spreadsheet runs as a formula (_io.names.FORMULA_STARTS, less the
+control characters the formats refuse on their own and the harmless apostrophe)."""
+
+
+def check_cell(value: str, what: str) -> None:
+    """AssayKitError naming ``value`` (``what``: patient ID, time point ...) when it starts as a
+    spreadsheet formula. The tables assaykit writes neutralise such a cell with a leading
+    apostrophe; an import file must carry the value exactly, so it is refused instead (a
+    database that stores ``=HYPERLINK(...)`` as a record name hands it to the next
+    spreadsheet that opens an export of it).
+
+    Parameters
+    ----------
+    value : str
+        The text written in a CSV cell.
+    what : str
+        What it is, for the message.
+    """
+    if value.startswith(FORMULA):
+        raise AssayKitError(f"{what} {value[:60]!r} starts like a spreadsheet formula ({value[0]}): an import file "
+                            "carries it exactly, so it is refused; rename it in the plate map")

@@ -11,7 +11,7 @@ import io
 import re
 
 from ..errors import AssayKitError
-from .codes import TEST, UNIT, indicator, number_text
+from .codes import TEST, UNIT, check_cell, indicator, number_text
 from .values import ExportValue, Selection, order_values
 
 DICTIONARY_COLUMNS = ("Variable / Field Name", "Form Name", "Section Header", "Field Type", "Field Label",
@@ -130,6 +130,8 @@ def records(selection: Selection) -> bytes:
     by_visit: dict[str, dict[str, list[ExportValue]]] = {}
     for v in order_values(selection.values, selection):
         check_patient(v.patient)
+        check_cell(v.patient, "patient ID")
+        check_cell(v.timepoint, "time point")
         by_visit.setdefault(v.patient, {}).setdefault(v.timepoint, []).append(v)
     rows: list[dict[str, str]] = []
     for patient, visits in by_visit.items():
@@ -148,7 +150,9 @@ def records(selection: Selection) -> bytes:
                 row[f"{prefix}_warnings"] = "; ".join(v.warnings)
                 if v.condition == selection.control:
                     row["mhladr_nrind"] = indicator(v, selection.thresholds)
-                    row.update({f"mhladr_kw_{field_key(k)}": text for k, text in v.keywords})
+                    for k, text in v.keywords:
+                        check_cell(text, f"FCS keyword {k}")
+                        row[f"mhladr_kw_{field_key(k)}"] = text
                 if selection.replicates:
                     row[f"{prefix}_n_replicates"] = str(v.n_replicates) if v.n_replicates is not None else ""
                     row[f"{prefix}_replicate_cv"] = number_text(v.replicate_cv_pct) \

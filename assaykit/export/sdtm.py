@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
-from .codes import TEST, TESTCD, UNIT, indicator, low_limit, number_text
+from .codes import TEST, TESTCD, UNIT, check_cell, indicator, low_limit, number_text
 from .values import Selection
 
 LB_LABELS = {
@@ -98,6 +98,7 @@ def lb_rows(selection: Selection, study: str) -> list[dict[str, Any]]:
                "VISIT": v.timepoint, "LBDTC": v.drawn_at}
         for name in ("USUBJID", "LBTSTDTL", "VISIT"):
             check_text(str(row[name]), name)
+        check_cell(v.timepoint, "VISIT")
         rows.append(row)
     return rows
 
@@ -124,6 +125,7 @@ def supp_rows(selection: Selection, lb: list[dict[str, Any]]) -> list[dict[str, 
         for qnam, label, value in quals:
             if value:
                 check_text(value, f"SUPPLB QVAL ({qnam})")
+                check_cell(value, f"SUPPLB QVAL ({qnam})")
                 out.append({"STUDYID": row["STUDYID"], "RDOMAIN": "LB", "USUBJID": row["USUBJID"], "IDVAR": "LBSEQ",
                             "IDVARVAL": str(int(row["LBSEQ"])), "QNAM": qnam, "QLABEL": label, "QVAL": value,
                             "QORIG": "Assigned"})
@@ -211,6 +213,7 @@ def files(selection: Selection, study: str) -> dict[str, bytes]:
         The study identifier (STUDYID), printable ASCII.
     """
     check_text(study, "STUDYID")
+    check_cell(study, "STUDYID")
     lb = lb_rows(selection, study)
     supp = supp_rows(selection, lb)
     lb_table, supp_table = frame(lb, LB_LABELS), frame(supp, SUPP_LABELS)

@@ -402,3 +402,75 @@ def test_redcap_instances_follow_the_days_and_every_condition_keeps_its_own_fiel
     assert rows[1]["mhladr_gm_csf_abc"] == "9000" and rows[1]["mhladr_gm_csf_fold"] == "2.25"
     assert rows[1]["mhladr_gm_csf_warnings"] == "few_events" and rows[1]["mhladr_warnings"] == ""
     assert rows[2]["mhladr_abc"] == "16000" and rows[2]["mhladr_nrind"] == "NORMAL"
+
+
+def _renamed(scored: Path, target: Path, names: dict[str, str], manifest_change=None) -> Path:
+    """A copy of ``scored`` with patient IDs renamed in its tables (written as score writes a
+    cell: _io.names.cell) and sealed again as score seals (scoring.tables.seal)."""
+    from assaykit._io.names import cell
+    from assaykit.scoring.tables import MANIFEST, seal
+
+    shutil.copytree(scored, target)
+    for name in ("samples", "restoration", "patients"):
+        frame = _table(target, name)
+        frame["patient"] = [cell(names.get(p, p)) for p in frame["patient"]]
+        frame.to_csv(target / f"{name}.csv", index=False)
+    manifest = json.loads((target / MANIFEST).read_text())
+    if manifest_change is not None:
+        manifest_change(manifest)
+    seal(target, manifest)
+    return target
+
+
+def test_a_very_long_id_survives_redcap_and_fhir_and_sdtm_refuses_it_by_name(scored: Path, tmp_path: Path) -> None:
+    long = "L" * 250
+    folder = _renamed(scored, tmp_path / "long", {"P04": long, ACCENT: "P03"})
+    export_run(folder, "redcap", out=tmp_path / "r")
+    with open(tmp_path / "r" / "redcap_records.csv", newline="", encoding="utf-8") as handle:
+        assert long in {r["record_id"] for r in csv.DictReader(handle)}
+    export_run(folder, "fhir", out=tmp_path / "f")
+    doc = json.loads((tmp_path / "f" / "observations.json").read_text(encoding="utf-8"))
+    subjects = [e["resource"]["subject"] for e in doc["entry"]]
+    assert {"identifier": {"system": "urn:assaykit:patient-id", "value": long}} in subjects  # no reference: > 64
+    with pytest.raises(AssayKitError, match="at most 200") as refused:
+        export_run(folder, "sdtm", out=tmp_path / "s", study="S")
+    assert "LLLL" in str(refused.value) and not (tmp_path / "s").exists()
+
+
+def test_an_id_that_starts_like_a_spreadsheet_formula_is_refused_where_it_starts_a_cell(scored: Path,
+                                                                                     tmp_path: Path) -> None:
+    folder = _renamed(scored, tmp_path / "formula", {"P04": "=HYPERLINK(\"x\")", ACCENT: "P03"})
+    with pytest.raises(AssayKitError, match="spreadsheet formula"):
+        export_run(folder, "redcap", out=tmp_path / "redcap")
+    assert not (tmp_path / "redcap").exists()
+    export_run(folder, "sdtm", out=tmp_path / "sdtm", study="S")  # USUBJID starts with the study: kept exactly
+    lb = pd.read_csv(tmp_path / "sdtm" / "lb.csv", dtype=str, keep_default_na=False)
+    assert 'S-=HYPERLINK("x")' in set(lb["USUBJID"])
+    export_run(folder, "fhir", out=tmp_path / "fhir")  # JSON: no spreadsheet reads it as a formula
+    assert '=HYPERLINK(\\"x\\")' in (tmp_path / "fhir" / "observations.json").read_text(encoding="utf-8")
+    with pytest.raises(AssayKitError, match="STUDYID '@S'"):
+        export_run(scored, "sdtm", out=tmp_path / "s2", study="@S")
+
+
+def test_a_folder_scored_before_verdicts_is_refused(scored: Path, tmp_path: Path) -> None:
+    folder = _renamed(scored, tmp_path / "old", {}, lambda m: m.pop("verdicts"))
+    with pytest.raises(AssayKitError, match="scored before verdicts"):
+        export_run(folder, "fhir", out=tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+
+
+def test_asked_keywords_reach_redcap_and_sdtm_too(run: Path, scored: Path, tmp_path: Path) -> None:
+    from assaykit.fcs.reader import read_fcs_text
+
+    folder = _renamed(scored, tmp_path / "ascii", {ACCENT: "P03"})
+    export_run(folder, "sdtm", out=tmp_path / "s", study="S", include_keywords=["$CYT"], run_dir=run)
+    export_run(folder, "redcap", out=tmp_path / "r", include_keywords=["$CYT"], run_dir=run)
+    cytometer = read_fcs_text(next(run.glob("*.fcs")))["$CYT"]
+    supp = pd.read_csv(tmp_path / "s" / "supplb.csv", dtype=str, keep_default_na=False)
+    kw = supp[supp["QNAM"] == "FCSKW1"]
+    assert set(kw["QVAL"]) == {cytometer} and set(kw["QLABEL"]) == {"FCS Keyword $CYT"}
+    with open(tmp_path / "r" / "redcap_records.csv", newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["redcap_repeat_instrument"]]
+    assert rows and {r["mhladr_kw_cyt"] for r in rows} == {cytometer}
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["keywords"] == ["$CYT"]
