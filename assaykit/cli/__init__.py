@@ -24,6 +24,7 @@ from . import (
     compare,
     convert,
     docs,
+    export,
     gate,
     inspect,
     ledger,
@@ -88,7 +89,7 @@ def _main(
 
 
 for command in (inspect.inspect, convert.convert, gate.gate, calibrate.calibrate, score.score, report.report,
-                compare.compare, validate.validate, verify.verify, review.review):
+                compare.compare, validate.validate, export.export, verify.verify, review.review):
     app.command()(command)
 app.add_typer(strategy.app, name="strategy")
 app.command()(lots.lots)

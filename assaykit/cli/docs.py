@@ -52,7 +52,7 @@ def docs(
     """Print a documentation page, or list them (title and other names of each).
 
     The pages ship with assaykit: every --help that points at documentation names a topic here.
-    Topics: architecture, bead-calibration, benchmarks, fcs-reader, gating-strategy, interop,
+    Topics: architecture, bead-calibration, benchmarks, exports, fcs-reader, gating-strategy, interop,
     ledger, plate-map, reliability, reports, review, scoring, simulator, validation (case, spaces and
     underscores do not matter: "plate map" and plate_map are plate-map; also: strategy, run.yaml,
     lot, beads, fcs).

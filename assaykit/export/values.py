@@ -1,0 +1,250 @@
+"""The values an export carries, chosen in one place for every format (REDCap, SDTM LB, FHIR):
+only reportable ones (verdict ``reportable`` or ``reportable_with_warnings``), read from a scored
+output folder's tables (never from an FCS file). Each patient time point's unstimulated
+monocyte HLA-DR (the value that assigns treatment: patients.csv's ``control_abc``) by default;
+with ``all_conditions`` each drug condition's AB/C and fold change as well (restoration.csv).
+Withheld values are counted, never exported."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import AssayKitError
+
+if TYPE_CHECKING:
+    from ..report.load import RunData
+
+REPORTABLE = ("reportable", "reportable_with_warnings")
+"""The verdicts whose values are exported (docs/exports.md)."""
+
+Measure = Literal["abc", "fold_change"]
+
+
+@dataclass(frozen=True)
+class ExportValue:
+    """One exported value of one patient at one time point.
+
+    Parameters
+    ----------
+    patient : str
+        The patient ID exactly as the plate map gives it (pseudonymised by the lab).
+    timepoint : str
+        The plate map's time point (``D3``), the visit.
+    day : float or None
+        Days since ICU admission, when known (days).
+    condition : str
+        The tube's condition (the run's control, ``unstimulated``, or a drug).
+    measure : str
+        ``abc`` (antibodies bound per cell) or ``fold_change`` (the drug's AB/C over the
+        control's, unitless).
+    value : float
+        The value, in the measure's unit (AB/C, or a ratio).
+    verdict : str
+        ``reportable`` or ``reportable_with_warnings``.
+    warnings : tuple of str
+        The finding codes of a ``reportable_with_warnings`` verdict (empty otherwise).
+    drawn_at : str
+        When the blood was drawn, as the clinical CSV gave it (ISO 8601 without time zone:
+        the lab's local time, or UTC where the CSV gave a zone); "" when not given.
+    n_replicates : int or None
+        Replicate tubes averaged into the value (None: a run without replicate columns).
+    replicate_cv_pct : float or None
+        Their coefficient of variation (%, None with fewer than 2 or no replicate columns).
+    keywords : tuple of (str, str)
+        FCS keywords the lab asked for (``--include-keywords``): (keyword, value) of the patient
+        time point's control tube; empty by default.
+    """
+
+    patient: str
+    timepoint: str
+    day: float | None
+    condition: str
+    measure: Measure
+    value: float
+    verdict: str
+    warnings: tuple[str, ...] = ()
+    drawn_at: str = ""
+    n_replicates: int | None = None
+    replicate_cv_pct: float | None = None
+    keywords: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a scored run exports, and what it leaves out.
+
+    Parameters
+    ----------
+    values : tuple of ExportValue
+        The reportable values, by patient, day (then time point name), condition (the control
+        first, then the drugs in the run's order) and measure (AB/C, then fold change).
+    withheld : int
+        Values of the selected kinds that are withheld (not exported).
+    withheld_reasons : mapping
+        Finding code -> how many of those withheld values it was a reason of.
+    control : str
+        The run's control condition (the unstimulated tube).
+    thresholds : mapping
+        The run's AB/C thresholds (manifest ``thresholds``: normal_abc, immunosuppressed_abc,
+        immunoparalysis_abc; AB/C).
+    replicates : bool
+        Whether the tables carry replicate columns (n_replicates, replicate_cv_pct).
+    drugs : tuple of str
+        The drug conditions exported (``all_conditions``), in the run's order.
+    keywords : tuple of str
+        The FCS keywords the lab asked for (``--include-keywords``).
+    """
+
+    values: tuple[ExportValue, ...]
+    withheld: int
+    withheld_reasons: Mapping[str, int]
+    control: str
+    thresholds: Mapping[str, float]
+    replicates: bool
+    drugs: tuple[str, ...] = field(default=())
+    keywords: tuple[str, ...] = ()
+
+
+def _number(value: Any) -> float | None:
+    """A table cell as a finite float (None when empty or not a number)."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _replicates(row: Mapping[str, Any]) -> tuple[int | None, float | None]:
+    """A row's replicate columns (engineer R's n_replicates, replicate_cv_pct), None where absent."""
+    n = _number(row.get("n_replicates"))
+    return (int(n) if n is not None else None), _number(row.get("replicate_cv_pct"))
+
+
+def _codes(row: Mapping[str, Any]) -> tuple[str, ...]:
+    reasons = row.get("verdict_reasons") or ()
+    return tuple(str(r) for r in reasons) if isinstance(reasons, tuple | list) else ()
+
+
+def _count(reasons: dict[str, int], codes: Sequence[str]) -> None:
+    for code in codes or ("no_value",):
+        reasons[code] = reasons.get(code, 0) + 1
+
+
+def _control_verdict(patient_row: Mapping[str, Any], tubes: Sequence[Mapping[str, Any]]) -> tuple[str, tuple[str, ...]]:
+    """The verdict of a patient time point's unstimulated value: the patients row's own when the
+    table has one; else its control tubes' (samples.csv): reportable when the row has a value and
+    one of its tubes is reportable (with the warnings of the reportable tubes), withheld
+    otherwise (the withheld tubes' reasons)."""
+    if patient_row.get("verdict"):
+        return str(patient_row["verdict"]), _codes(patient_row)
+    good = [t for t in tubes if t.get("verdict") in REPORTABLE]
+    if _number(patient_row.get("control_abc")) is None or not good:
+        return "withheld", tuple(dict.fromkeys(c for t in tubes for c in _codes(t)))
+    warned = [t for t in good if t.get("verdict") == "reportable_with_warnings"]
+    if warned:
+        return "reportable_with_warnings", tuple(dict.fromkeys(c for t in warned for c in _codes(t)))
+    return "reportable", ()
+
+
+def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
+    """The draw time of a patient time point's tubes (samples.csv ``drawn_at``, one per time
+    point from the clinical CSV), as ISO 8601 with a ``T``; "" when not given."""
+    found = next((str(t["drawn_at"]) for t in tubes if t.get("drawn_at")), "")
+    if not found:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(found).isoformat(timespec="minutes" if found.count(":") == 1 else "seconds")
+    except ValueError:
+        return ""
+
+
+def select(run: RunData, all_conditions: bool = False) -> Selection:
+    """The values of the scored ``run`` an export carries (module docstring).
+
+    Parameters
+    ----------
+    run : RunData
+        The scored run (:func:`assaykit.report.load.load_run`).
+    all_conditions : bool
+        Also each drug condition's AB/C and fold change (restoration.csv), not only the
+        unstimulated AB/C.
+    """
+    control = run.control
+    if run.verdicts is None:
+        raise AssayKitError("the run was scored before verdicts: nothing says which values are reportable; score "
+                            "it again", run.out_dir / "manifest.json")
+    calibration_withheld = run.calibration_verdict is not None and run.calibration_verdict.get("status") == "withheld"
+    if not calibration_withheld and not any(c.get("slope") is not None for c in run.calibration):
+        raise AssayKitError("the run has no bead calibration, so no AB/C: an export carries AB/C only",
+                            run.out_dir / "calibration.csv")
+    tubes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for s in run.samples:
+        if s.get("role") == "sample":
+            tubes.setdefault((str(s["patient"]), str(s["timepoint"])), []).append(s)
+    values: list[ExportValue] = []
+    reasons: dict[str, int] = {}
+    withheld = 0
+    replicates = any("n_replicates" in r for r in (*run.patients, *run.restoration))
+    for p in run.patients:
+        key = (str(p["patient"]), str(p["timepoint"]))
+        members = [t for t in tubes.get(key, []) if t.get("condition") == control]
+        if not members:
+            raise AssayKitError(f"patients.csv names {key[0]!r} at {key[1]!r}, which samples.csv has no "
+                                f"{control} tube of: not a folder `assaykit score` wrote", run.out_dir / "patients.csv")
+        verdict, codes = _control_verdict(p, members)
+        value = _number(p.get("control_abc"))
+        if verdict not in REPORTABLE or value is None:
+            withheld += 1
+            _count(reasons, codes)
+            continue
+        n, cv = _replicates(p)
+        values.append(ExportValue(patient=key[0], timepoint=key[1], day=_number(p.get("day")), condition=control,
+                                  measure="abc", value=value, verdict=verdict,
+                                  warnings=codes if verdict == "reportable_with_warnings" else (),
+                                  drawn_at=_drawn(tubes[key]), n_replicates=n, replicate_cv_pct=cv))
+    drugs: list[str] = []
+    if all_conditions:
+        for r in run.restoration:
+            key = (str(r["patient"]), str(r["timepoint"]))
+            if r["condition"] not in drugs:
+                drugs.append(str(r["condition"]))
+            abc, fold = _number(r.get("abc")), _number(r.get("fold_change"))
+            if r.get("verdict") not in REPORTABLE or abc is None:
+                withheld += 1
+                _count(reasons, _codes(r))
+                continue
+            n, cv = _replicates(r)
+            base = ExportValue(patient=key[0], timepoint=key[1], day=_number(r.get("day")),
+                               condition=str(r["condition"]), measure="abc", value=abc, verdict=str(r["verdict"]),
+                               warnings=_codes(r) if r["verdict"] == "reportable_with_warnings" else (),
+                               drawn_at=_drawn(tubes.get(key, [])), n_replicates=n, replicate_cv_pct=cv)
+            values.append(base)
+            if fold is not None:
+                values.append(replace(base, measure="fold_change", value=fold))
+    thresholds = {k: float(v) for k, v in run.manifest.get("thresholds", {}).items()}
+    selection = Selection(values=tuple(values), withheld=withheld, withheld_reasons=dict(sorted(reasons.items())),
+                          control=control, thresholds=thresholds, replicates=replicates, drugs=tuple(drugs))
+    return replace(selection, values=order_values(selection.values, selection))
+
+
+def order_values(values: Sequence[ExportValue], selection: Selection) -> tuple[ExportValue, ...]:
+    """``values`` in export order: by patient, day since admission (then time point name; no day
+    last), condition (the control first, then ``selection``'s drugs in order) and measure (AB/C,
+    then fold change).
+
+    Parameters
+    ----------
+    values : sequence of ExportValue
+        The values.
+    selection : Selection
+        Their selection (control and drugs).
+    """
+    order = {name: i for i, name in enumerate([selection.control, *selection.drugs])}
+    return tuple(sorted(values, key=lambda v: (v.patient, math.inf if v.day is None else v.day, v.timepoint,
+                                               order.get(v.condition, len(order)), v.measure == "fold_change")))
