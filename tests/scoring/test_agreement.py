@@ -227,3 +227,49 @@ def test_run_folder_found_from_any_folder(scored: tuple[Path, Path], tmp_path: P
     result = CliRunner().invoke(app, ["compare", str(moved), "--workspace", str(moved / "run.wsp"),
                                       "--run", str(base / "c"), "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0 and "compared 4 of 4 tubes" in result.output, result.output
+
+
+# Passing-Bablok against a published fit (data and results, not code): the creatinine data of R's mcr package
+# (110 heart-surgery patients, serum vs plasma creatinine, mg/dL; 108 complete pairs),
+# mcr::mcreg(method.reg="PaBa", method.ci="analytical") as printed in R. Wicklin, "Passing-Bablok regression in
+# SAS", The DO Loop, 2022-02-14: intercept -0.1171729 (-0.2001149, -0.02), slope 1.0880089 (1.0, 1.173005).
+CREATININE = """0.82 0.79  1.83 1.62  1.39 1.36  0.81 1.3   1.72 1.88
+3.23 3.35  1.23 1.06  1.37 1.34  1.72 1.56  0.96 0.94
+0.76 0.69  1.15 1.16  0.95 0.71  1 0.83     1.52 1.44
+1.56 1.26  2.45 2.36  1.85 1.9   0.89 0.95  0.82 0.77
+1.01 0.82  0.96 0.88  3.38 3.42  1.31 1.15  1.1 0.96
+1.26 1.12  1.15 1.02  1.2 1.29   1.01 0.87  1.33 1.13
+0.87 0.82  1.66 1.33  1.41 1.14  1.08 0.93  1.17 1.09
+0.82 .     1.77 1.89  1.33 1.57  1.23 1.29  1.21 1.13
+1.2 1.11   1.49 1.61  0.89 0.79  1.09 1.19  1.03 0.96
+1.07 1.25  0.89 0.87  1.39 1.36  0.96 0.86  1.06 1.03
+1.17 0.86  0.9 0.8    1.39 1.22  0.91 0.86  2.28 2.25
+0.9 0.87   0.83 .     1.34 1.3   1.32 1.04  1.02 0.92
+1.04 1.01  1.27 1.21  1.08 1.11  1.1 1.21   1.39 1.54
+1.07 0.99  0.79 0.79  1.02 1.06  0.94 1.02  1.99 2.15
+0.7 0.56   0.84 1.01  0.66 0.59  1.1 1.17   0.9 0.82
+2.06 2.09  1.31 1.44  1.03 1.22  1.61 1.77  1.52 1.6
+1.11 1.13  0.85 1.06  1.2 1.38   1.09 1.24  1.27 1.29
+2.06 2.08  1.21 1.31  0.77 0.82  1.06 1.28  1.02 1.15
+1 1.04     1.47 1.51  0.97 1.13  1.7 1.84   1.78 1.94
+0.93 1.32  0.92 1.36  1.59 1.88  0.68 0.73  0.7 0.78
+1.08 1.01  0.83 0.9   1.17 1.3   0.98 0.96  0.77 0.61
+0.91 1.27  1.1 1.05   0.8 1.12   0.85 0.72  0.82 0.87"""
+
+
+def _published_pairs(text: str) -> tuple[np.ndarray, np.ndarray]:
+    tokens = text.split()
+    pairs = [(a, b) for a, b in zip(tokens[::2], tokens[1::2], strict=True) if "." not in (a, b)]
+    return np.array([float(a) for a, _ in pairs]), np.array([float(b) for _, b in pairs])
+
+
+def test_passing_bablok_reproduces_mcr_on_its_creatinine_data() -> None:
+    x, y = _published_pairs(CREATININE)
+    assert x.size == 108
+    fit = passing_bablok(x, y)
+    assert fit.slope == pytest.approx(1.0880089, abs=1e-6)
+    assert fit.intercept == pytest.approx(-0.1171729, abs=1e-6)
+    # mcr measures slopes as angles (slope.measure="radian"): its CI limits differ from the ranked slopes in the
+    # fifth decimal
+    assert fit.slope_ci == pytest.approx((1.0, 1.173005), abs=1e-4)
+    assert fit.intercept_ci == pytest.approx((-0.2001149, -0.02), abs=1e-4)
