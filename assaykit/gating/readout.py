@@ -14,6 +14,7 @@ from ..errors import GatingError
 from ..findings import Finding, FindingCode, finding
 from .apply import GatingResult
 from .autogates import DebrisGate
+from .plausibility import drawn_gate_findings
 from .specimen import detect_specimen, specimen_flags
 from .strategy import ROOT, Strategy
 
@@ -100,7 +101,8 @@ def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: flo
 
 def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[Finding]:
     """QC findings (empty when all is well) of a gated sample ``result`` and its ``readout``:
-    what gating found (compensation), too few events, doublets (on the strategy's ``singlets``
+    what gating found (compensation), too few events, a drawn readout gate of implausible share
+    (:func:`~assaykit.gating.plausibility.drawn_gate_findings`), doublets (on the strategy's ``singlets``
     population, whatever its name) or no pulse height to exclude them, the specimen, the monocyte
     gate's purity, events at the top of scale (scatter or readout; removed before gating).
     Limits are the strategy's ``qc``."""
@@ -116,6 +118,7 @@ def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     elif n < qc.min_events_warning:
         found.append(finding(FindingCode.FEW_EVENTS, f"only {n} {readout.population} (fewer than "
                                                      f"{qc.min_events_warning} recommended)"))
+    found += drawn_gate_findings(result, strategy)  # a drawn readout gate: the automatic gate's share rule
     found += _doublet_findings(result, strategy)
     specimen = tube_specimen(result, strategy)
     found += [finding(FindingCode.SPECIMEN_MISMATCH, text)

@@ -230,8 +230,9 @@ class Review:
         """The markers of the readout (monocyte) population's gate: a polygon's two dims."""
         strategy = self._state.inputs.strategy
         population = next(p for p in strategy.populations if p.name == strategy.readout.population)
-        # drawn_dims: the plane an automatic monocyte gate is drawn in (its third dim, the readout, is checked only)
-        dims = tuple(getattr(population.gate, "drawn_dims", None) or getattr(population.gate, "dims", ()) or ())
+        from ..gating import gate_plot_dims
+
+        dims = gate_plot_dims(population.gate)
         if len(dims) != 2:
             raise ReviewError(f"the readout population {population.name!r} is not gated on two markers; "
                               "its gate cannot be drawn as a polygon", self.out_dir)

@@ -161,12 +161,12 @@ def resolve_overrides(overrides: tuple[GateOverride, ...], assignments: list[Any
 
 def _tube_override(override: GateOverride, population: str, fcs: Path, strategy: Any,
                    workspaces: dict[Path, Any]) -> TubeOverride:
-    from ..gating import parse_gate, replace_gate
+    from ..gating import gate_plot_dims, parse_gate, replace_gate
     from ..gating.strategy import ROOT
     from ..interop import WorkspaceGate, read_workspace
 
     replaced = next((p.gate for p in strategy.populations if p.name == population), None)
-    dims = tuple(getattr(replaced, "drawn_dims", None) or getattr(replaced, "dims", ()) or ())  # monocytes: CD14, SSC
+    dims = gate_plot_dims(replaced)  # monocytes: CD14, SSC
     if override.exclude:
         return TubeOverride(strategy=strategy, reason=override.reason, source="run.yaml exclude", sha256="",
                             population=population, excluded=True, reviewed=override.reviewed)
