@@ -84,8 +84,8 @@ def drawn_gate_findings(result: GatingResult, strategy: Strategy) -> list[Findin
     parent = population.parent
     parent_count = result.frame.sample.n_events - result.removed - result.nonfinite if parent == ROOT \
         else result.count(parent)
-    defaults = {f.name: f.default for f in fields(MonocyteGate)}
-    problem = share_problem(count, parent_count, float(defaults["min_share"]), float(defaults["max_share_pbmc"]))
+    defaults: dict[str, Any] = {f.name: f.default for f in fields(MonocyteGate)}
+    problem = share_problem(count, parent_count, defaults["min_share"], defaults["max_share_pbmc"])
     if not problem:
         return []
     where = "all events" if parent == ROOT else parent
