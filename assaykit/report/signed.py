@@ -91,7 +91,8 @@ def read_signatures(folder: Path) -> list[dict[str, Any]]:
 def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any] | None = None,
                     folder: Path | None = None) -> list[str]:
     """One line per signature for the pages, newest first: ``Approved by NAME, 2026-12-05
-    23:59 UTC, outputs SHA-256 0123456789ab...`` (``(superseded: version N kept)`` after a
+    23:59 UTC, outputs SHA-256 0123456789ab...`` (a "reviewed" one: ``(viewed 47 of 48 tubes)``,
+    the tubes its review opened; ``(superseded: version N kept)`` after a
     superseded one; ``(DOES NOT HOLD: ...)`` after one not superseded whose digest is not that of
     the outputs ``manifest`` lists in ``folder``: never a signature shown over tables nobody
     signed); ``["Not signed"]`` when there is none.
@@ -113,6 +114,8 @@ def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any
         when = str(s.get("at", "")).replace("T", " ").replace("+00:00", " UTC")
         line = (f"{str(s.get('meaning', '')).capitalize()} by {s.get('name', '')}, {when}, "
                 f"outputs SHA-256 {str(s.get('outputs_sha256', ''))[:12]}...")
+        if isinstance(s.get("tubes_viewed"), int) and isinstance(s.get("tubes_total"), int):  # a "reviewed" one
+            line += f" (viewed {s['tubes_viewed']} of {s['tubes_total']} tubes)"
         if s.get("status") == "superseded":
             line += f" (superseded: version {s.get('version', '?')} kept)"
         elif digest is not None and s.get("outputs_sha256") != digest:

@@ -580,7 +580,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         web.reload_if_stale()
         return {"tubes": web.plate(), "reviewer": plain(web.review.reviewer or None),
                 "signatures": plain(web.call("signatures")), "run": plain(web.review.out_dir.name), "csrf": csrf,
-                "base": base}
+                "base": base, "viewed": plain(web.call("viewed"))}
 
     @endpoint(html=True)
     async def plate_page(request: Request) -> Response:
@@ -592,8 +592,9 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         number = tube_id(request)
 
         def build() -> dict[str, Any]:
-            doc = state()
             key = web.key(number)
+            web.call("view", key)  # audit "view", once per tube per session (the sign dialog counts them)
+            doc = state()
             panels, problem = web.panels(key)
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],

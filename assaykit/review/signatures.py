@@ -385,14 +385,15 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
     manifest = read_manifest(review.out_dir)
     digest = outputs_digest(manifest, review.out_dir)
     version = current_version(review.out_dir)
+    viewed = review.viewed() if meaning == "reviewed" else {}  # which tubes the review opened (Review.view)
     entry = review._audit("sign", name, meaning=meaning, outputs_sha256=digest, version=version,
-                          run_id=manifest.get("run_id"), session_reviewer=review.reviewer or None)
+                          run_id=manifest.get("run_id"), session_reviewer=review.reviewer or None, **viewed)
     signatures = read_signatures(review.out_dir)
     signature = {"n": len(signatures) + 1, "meaning": meaning, "name": name,
                  "session_reviewer": review.reviewer or None, "os_user": entry["os_user"],
                  "host": entry["host"], "at": entry["at"], "outputs_sha256": digest, "run_id": manifest.get("run_id"),
                  "version": version, "audit_seq": entry["seq"], "audit_line_sha256": entry["line_sha256"],
-                 "status": "current"}
+                 **viewed, "status": "current"}
     _write(review.out_dir, [*signatures, signature])
     build_reports(review.out_dir)  # the pages again, with the signature block (the signed files unchanged)
     return signature

@@ -338,6 +338,9 @@
         item.appendChild(el("span", {}, " by "));
         item.appendChild(el("span", {class: "signer"}, s.name || s.reviewer));
         item.appendChild(el("span", {}, " at " + (s.at || "") + " \u00b7 outputs " + String(s.outputs_sha256 || "").slice(0, 12)));
+        if (typeof s.tubes_viewed === "number" && typeof s.tubes_total === "number") {
+          item.appendChild(el("span", {class: "viewed"}, " (viewed " + s.tubes_viewed + " of " + s.tubes_total + " tubes)"));
+        }
         if (superseded) item.appendChild(el("em", {}, " superseded (kept in " + (s.kept_in || "versions/") + ")"));
         list.appendChild(item);
       }
@@ -348,6 +351,17 @@
       event.preventDefault();
       const meaning = document.getElementById("sign-meaning").value;
       const name = document.getElementById("sign-name").value;
+      const viewed = DATA.viewed;
+      if (meaning === "reviewed" && viewed && viewed.tubes_viewed < viewed.tubes_total) {
+        // allowed (the lab's procedure decides), but said and confirmed first; the signature records it
+        const missing = viewed.tubes_not_viewed;
+        const listed = missing.slice(0, 12).join(", ") + (missing.length > 12 ? ", ..." : "");
+        if (!window.confirm("You viewed " + viewed.tubes_viewed + " of " + viewed.tubes_total +
+                            " tubes: not viewed " + listed + ".\n\nSign as reviewed anyway?")) {
+          say("not signed");
+          return;
+        }
+      }
       say("signing (the run is re-scored) ...");
       try {
         const doc = await post(BASE + "api/sign", {meaning, name});
