@@ -113,3 +113,35 @@ def test_the_neighbours_no_events_few_events_self_intersecting(scored_run: tuple
         left = review.preview("A1", [[x0, y0], [cx, cy], [x0, y1]])
         right = review.preview("A1", [[x1, y0], [x1, y1], [cx, cy]])
         assert bowtie.row["monocytes"] == left.row["monocytes"] + right.row["monocytes"] > 0
+
+
+def test_the_app_shows_the_finding_in_the_preview_and_saves_only_with_a_reason(scored_run: tuple[Path, Path]) -> None:
+    """The page's preview answer carries the drawn-gate finding (gate_problem, read by its code);
+    the change is still refused without a reason, and saved with one (withheld)."""
+    import json
+
+    from starlette.testclient import TestClient
+
+    from assaykit.review.app import create_app
+
+    origin, token, csrf, base = "http://127.0.0.1:8767", "t" * 43, "c" * 43, "/" + "b" * 24 + "/"
+    _, out = scored_run
+    polygon = [{"scale": v} for v in WHOLE_PLOT]
+    headers = {"origin": origin, "x-csrf-token": csrf, "content-type": "application/json"}
+    with open_review(out, reviewer="Ann") as review:
+        client = TestClient(create_app(review, token=token, csrf=csrf, port=8767, base=base), base_url=origin + base)
+        assert client.get(f"{origin}/?token={token}", follow_redirects=False).status_code == 303
+        fine = client.post("/api/tube/0/preview", content=json.dumps(
+            {"polygon": [{"scale": v} for v in review.gate("A1")["vertices"]]}), headers=headers).json()
+        assert fine["result"]["tube"]["gate_problem"] is None
+        shown = client.post("/api/tube/0/preview", content=json.dumps({"polygon": polygon}), headers=headers).json()
+        tube = shown["result"]["tube"]
+        assert tube["verdict"] == "withheld" and IMPLAUSIBLE in tube["verdict_reasons"]
+        assert tube["gate_problem"].startswith("the drawn monocytes gate is not plausible: it holds ")
+        refused = client.post("/api/tube/0/change", content=json.dumps({"polygon": polygon}), headers=headers)
+        assert refused.status_code == 400 and "reason" in refused.json()["error"]
+        saved = client.post("/api/tube/0/change", content=json.dumps({"polygon": polygon, "reason": "whole plot"}),
+                            headers=headers).json()["result"]["tube"]
+        assert saved["status"] == "changed" and saved["gate_problem"] == tube["gate_problem"]
+        page = client.get("/tube/0").text
+        assert 'id="gate-problem"' in page and "the drawn monocytes gate is not plausible" in page  # page data

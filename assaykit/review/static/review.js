@@ -417,6 +417,13 @@
       const reasons = t.verdict_reasons;
       document.getElementById("reasons").textContent = Array.isArray(reasons) ? reasons.join("; ") : (reasons || "");
       document.getElementById("gate-status").textContent = statusText(t) || "automatic";
+      showGateProblem(t.gate_problem);
+    }
+    function showGateProblem(text) {  // a drawn gate of implausible share (finding drawn_gate_implausible)
+      const box = document.getElementById("gate-problem");
+      if (!box) return;
+      box.textContent = text ? "Withheld: " + text : "";
+      box.hidden = !text;
     }
     function showPatient(rows, p) {
       rows = rows || [];
@@ -511,6 +518,7 @@
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
           document.getElementById("preview-verdict").textContent = verdictText(r.verdict);
+          showGateProblem(r.gate_problem);
           say("");
         } catch (error) { say(error.message, true); }
       }, 60);
@@ -555,6 +563,7 @@
       drawing = null; edited = false; redraw();
       document.getElementById("preview-abc").textContent = "-";
       document.getElementById("preview-verdict").textContent = "";
+      showGateProblem(tube.gate_problem);
     });
     async function act(action, body, done) {
       if (needReviewer()) return;
