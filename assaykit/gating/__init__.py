@@ -16,9 +16,9 @@ from .gates import (
     RectangleGate,
 )
 from .panels import Panel, gating_panels
-from .plausibility import drawn_gate_findings, gate_plot_dims, share_problem
+from .plausibility import gate_plot_dims, share_problem
 from .plot import draw_panel, plot_gating
-from .readout import ReadoutResult, isotype_threshold, measure, qc_findings, qc_flags, statistics
+from .readout import ReadoutResult, drawn_gate_findings, isotype_threshold, measure, qc_findings, qc_flags, statistics
 from .strategy import (
     Population,
     QCLimits,

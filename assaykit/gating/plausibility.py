@@ -3,8 +3,9 @@
 The automatic monocyte gate (:class:`~assaykit.gating.autogates.MonocyteGate`) refuses a gate
 whose share of its parent lies outside ``min_share``..``max_share``; a gate drawn by a person (a
 review change, a run.yaml ``gate_overrides:`` polygon, a FlowJo or GatingML population, a lab's
-fixed polygon in its strategy) is held to the same range here (:func:`share_problem`, the one
-rule), and is then not refused but given the finding ``drawn_gate_implausible``: an error, so the
+fixed polygon in its strategy) is held to the same range (:func:`share_problem`, the one rule),
+and is then not refused but given the finding ``drawn_gate_implausible``
+(:func:`~assaykit.gating.readout.drawn_gate_findings`): an error, so the
 tube's value is withheld (a wrong number is worse than no number). The other rules that apply to
 any gate are the readout QC's (:func:`~assaykit.gating.readout.qc_findings`): too few events
 (``too_few_events``, fewer than the strategy's ``qc.min_events_unreliable``), and a gate outside
@@ -16,14 +17,7 @@ figure and a FlowJo override read it).
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import TYPE_CHECKING, Any
-
-from ..findings import Finding, FindingCode, finding
-
-if TYPE_CHECKING:
-    from .apply import GatingResult
-    from .strategy import Strategy
+from typing import Any
 
 
 def gate_plot_dims(gate: Any) -> tuple[str, ...]:
@@ -57,38 +51,3 @@ def share_problem(count: int, parent_count: int, low: float, high: float) -> str
     if low <= share <= high:
         return ""
     return f"it holds {100 * share:.2f} % of the cells (expected {100 * low:g}-{100 * high:g} %)"
-
-
-def drawn_gate_findings(result: GatingResult, strategy: Strategy) -> list[Finding]:
-    """The finding ``drawn_gate_implausible`` (an error: the value is withheld) when the readout
-    population of ``strategy`` is gated by a drawn gate (not an automatic one) whose share of its
-    parent in ``result`` lies outside the range the default automatic monocyte gate accepts
-    (``min_share``..``max_share_pbmc``: the wider one, as a drawn gate's parent may hold the
-    granulocytes or not); [] for an automatic gate or a plausible share.
-
-    Parameters
-    ----------
-    result : GatingResult
-        The gated sample.
-    strategy : Strategy
-        The strategy ``result`` was gated with.
-    """
-    from .autogates import AUTO_METHODS, MonocyteGate
-    from .strategy import ROOT
-
-    name = strategy.readout.population
-    population = next((p for p in strategy.populations if p.name == name), None)
-    if population is None or isinstance(population.gate, tuple(AUTO_METHODS.values())):
-        return []
-    count = result.count(name)
-    parent = population.parent
-    parent_count = result.frame.sample.n_events - result.removed - result.nonfinite if parent == ROOT \
-        else result.count(parent)
-    defaults: dict[str, Any] = {f.name: f.default for f in fields(MonocyteGate)}
-    problem = share_problem(count, parent_count, defaults["min_share"], defaults["max_share_pbmc"])
-    if not problem:
-        return []
-    where = "all events" if parent == ROOT else parent
-    return [finding(FindingCode.DRAWN_GATE_IMPLAUSIBLE,
-                    f"the drawn {name} gate is not plausible: {problem.replace('the cells', where)}; "
-                    "the automatic gate would refuse it, so no value is reported")]

@@ -60,10 +60,15 @@ class TubeOverride:
     reviewed: Mapping[str, Any] | None = None
 
     def finding(self) -> Finding:
-        """The finding every row of the tube carries: its gate was set by hand, and why; or it
-        was excluded by a person (an error: the tube is withheld), and why."""
+        """The finding every row of the tube carries: its gate was set by hand, and why ("gate
+        corrected in review by NAME: reason" when ``assaykit review`` wrote the entry, "gate set by
+        hand: reason" for one written in run.yaml); or it was excluded by a person (an error: the
+        tube is withheld), and why."""
         if self.excluded:
             return finding(FindingCode.EXCLUDED_BY_REVIEWER, f"excluded by the reviewer: {self.reason}")
+        by = (self.reviewed or {}).get("by")
+        if isinstance(by, str) and by.strip():
+            return finding(FindingCode.GATE_SET_BY_HAND, f"gate corrected in review by {by}: {self.reason}")
         return finding(FindingCode.GATE_SET_BY_HAND, f"gate set by hand: {self.reason}")
 
     def to_dict(self, file: str, well: str) -> dict[str, Any]:

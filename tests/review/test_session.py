@@ -55,7 +55,8 @@ def test_a_change_is_remeasured_as_score_measures_it(scored_run: tuple[Path, Pat
     assert samples.loc["A1", "hladr_abc"] == pytest.approx(changed.row["hladr_abc"], rel=1e-12)
     assert samples.loc["A5", "verdict"] == "withheld"
     assert "excluded_by_reviewer" in samples.loc["A5", "verdict_reasons"]
-    assert "[gate_set_by_hand] gate set by hand: granulocytes outside the gate" in samples.loc["A1", "qc_flags"]
+    assert "[gate_set_by_hand] gate corrected in review by Ann: granulocytes outside the gate" \
+        in samples.loc["A1", "qc_flags"]
     restored = {r["condition"]: r for r in changed.restoration}
     rows = again.restoration.set_index(["patient", "condition"])
     for condition, row in restored.items():
