@@ -196,8 +196,22 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         chrome.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
         chrome.find_element(By.ID, "draw").click()
         width, height = canvas.size["width"], canvas.size["height"]
+
         from selenium.webdriver.common.action_chains import ActionChains
 
+        # first a polygon over the whole panel: ~all of the parent "monocytes", which the automatic
+        # gate would refuse; the preview says so (in red) before anything is saved
+        for fx, fy in [(-0.48, -0.48), (0.48, -0.48), (0.48, 0.48), (-0.48, 0.48), (-0.48, -0.48)]:
+            ActionChains(chrome).move_to_element_with_offset(canvas, round(fx * width), round(fy * height)).click() \
+                .perform()
+        problem = _wait(chrome, lambda d: d.find_element(By.ID, "gate-problem").is_displayed()
+                        and d.find_element(By.ID, "gate-problem"))
+        assert problem.text.startswith("Withheld: the drawn monocytes gate is not plausible: it holds "), problem.text
+        assert _text(chrome, "preview-abc") == "withheld"
+        _shot(chrome, "review-implausible.png")
+        chrome.find_element(By.ID, "reset").click()  # undone: the preview cleared, the gate as it is
+        assert _text(chrome, "preview-abc") == "-" and not chrome.find_element(By.ID, "gate-problem").is_displayed()
+        chrome.find_element(By.ID, "draw").click()
         corners = [(-0.1, -0.35), (0.3, -0.35), (0.3, -0.1), (-0.1, -0.1), (-0.1, -0.35)]  # the last closes
         for fx, fy in corners:
             ActionChains(chrome).move_to_element_with_offset(canvas, round(fx * width), round(fy * height)).click() \
