@@ -17,7 +17,9 @@ def verify(
 ) -> None:
     """Check an output folder against its manifest: every file listed, unchanged, nothing else;
     and a reviewed run's audit trail (its hash chain: an edited, removed, reordered or inserted
-    entry is named by its line) and which signatures hold (`assaykit docs review`).
+    entry is named by its line), which signatures hold, and the pages (index.html, patients/*),
+    drawn again from the tables and signatures into a temporary folder and compared byte for
+    byte: a page edited after it was written is named (`assaykit docs review`).
 
     Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
     not an output folder (`assaykit docs reliability`).
@@ -32,7 +34,7 @@ def verify(
     problems = verify_outputs(out_dir)
     manifest = read_manifest(out_dir)
     review = verify_review(out_dir)
-    problems += [str(p) for p in review.problems]
+    problems += [str(p) for p in review.problems] + [str(p) for p in review.pages]
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:
