@@ -34,7 +34,8 @@ def verify(
     problems = verify_outputs(out_dir)
     manifest = read_manifest(out_dir)
     review = verify_review(out_dir)
-    problems += [str(p) for p in review.problems] + [str(p) for p in review.pages]
+    problems += [str(p) for p in review.problems] + [str(p) for p in review.pages] + \
+        [str(p) for p in review.reviewed]
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .audit import AUDIT, AuditProblem, verify_audit
 from .signatures import SignatureCheck, audit_anchors, check_signatures
@@ -85,23 +85,123 @@ def page_problems(out_dir: Path, jobs: int | None = None) -> list[PageProblem]:
         return problems
 
 
+ReviewedCode = Literal["no_trail", "no_entry", "not_that_change", "changed_later"]
+
+
+@dataclass(frozen=True)
+class ReviewedProblem:
+    """A gate override the outputs were scored with (the manifest's ``gate_overrides``) whose
+    ``reviewed: {by, at, audit}`` is not borne out by audit.jsonl: ``file`` (the tube), ``seq``
+    (the audit entry it names), ``code`` ("no_trail": the folder has no audit trail;
+    "no_entry": the trail has no such entry; "not_that_change": the entry is not this change of
+    this tube, ``detail`` says what differs; "changed_later": a later entry changed the tube) and
+    ``detail``."""
+
+    file: str
+    seq: object
+    code: ReviewedCode
+    detail: str = ""
+
+    def __str__(self) -> str:
+        head = f"gate override of {self.file} says it was written by the review (audit entry {self.seq})"
+        what = {"no_trail": f"but the folder has no {AUDIT} (removed, or written by hand)",
+                "no_entry": f"but {AUDIT} has no such entry (written by hand, or entries removed)",
+                "not_that_change": f"but that entry is not this change ({self.detail}): written by hand",
+                "changed_later": f"but {self.detail}: the override is not the review's last word"}[self.code]
+        return f"{head}, {what}"
+
+
+def reviewed_problems(out_dir: Path) -> list[ReviewedProblem]:
+    """Each gate override the manifest records with a ``reviewed:`` mapping (what ``assaykit
+    review`` writes into run.yaml) checked against the audit entry it names: the entry is there,
+    is a "change" (an "exclude" for an excluded tube) of the same tube (file), by the same name,
+    wrote this very ``reviewed:`` mapping and reason, the same gate (the SHA-256 the manifest
+    records of it), and no later entry changed or excluded the tube. A hand-written ``reviewed:``
+    key, or a run.yaml entry kept after the audit trail was removed, is named.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    """
+    import hashlib
+    import json
+
+    from ..errors import AssayKitError
+    from ..scoring.tables import read_manifest
+    from . import audit as audit_log
+
+    try:
+        overrides = read_manifest(out_dir).get("gate_overrides")
+    except AssayKitError:
+        return []
+    claimed = [o for o in overrides if isinstance(o, dict) and isinstance(o.get("reviewed"), dict)] \
+        if isinstance(overrides, list) else []
+    if not claimed:
+        return []
+    audited = (out_dir / AUDIT).exists()
+    docs = audit_log.entries(out_dir / AUDIT) if audited else []
+    by_seq = {d["seq"]: d for d in docs if isinstance(d.get("seq"), int)}
+    out = []
+    for o in claimed:
+        reviewed, file = o["reviewed"], str(o.get("file", ""))
+        seq = reviewed.get("audit")
+        if not audited:
+            out.append(ReviewedProblem(file=file, seq=seq, code="no_trail"))
+            continue
+        entry = by_seq.get(seq) if isinstance(seq, int) and not isinstance(seq, bool) else None
+        if entry is None:
+            out.append(ReviewedProblem(file=file, seq=seq, code="no_entry"))
+            continue
+        after: dict[str, Any] = entry["after"] if isinstance(entry.get("after"), dict) else {}
+        written: dict[str, Any] = after["entry"] if isinstance(after.get("entry"), dict) else {}
+        action = "exclude" if o.get("excluded") else "change"
+        differs = []
+        if entry.get("action") != action:
+            differs.append(f"it is a {str(entry.get('action'))[:20]!r} entry, not {action!r}")
+        if entry.get("file") != file:
+            differs.append("another tube")
+        if entry.get("reviewer") != reviewed.get("by"):
+            differs.append("another name")
+        if written.get("reviewed") != reviewed or written.get("reason") != o.get("reason"):
+            differs.append("another reason or review mark")
+        if action == "change":
+            gate = written.get("gate")
+            text = json.dumps(gate, sort_keys=True, separators=(",", ":"), default=str)
+            if gate is None or hashlib.sha256(text.encode()).hexdigest() != o.get("sha256"):
+                differs.append("another gate")
+        if differs:
+            out.append(ReviewedProblem(file=file, seq=seq, code="not_that_change", detail="; ".join(differs)))
+            continue
+        later = [d["seq"] for d in docs if isinstance(d.get("seq"), int) and d["seq"] > seq
+                 and d.get("action") in ("change", "exclude") and d.get("file") == file]
+        if later:
+            out.append(ReviewedProblem(file=file, seq=seq, code="changed_later",
+                                       detail=f"audit entry {later[-1]} changed the tube since"))
+    return out
+
+
 @dataclass(frozen=True)
 class ReviewCheck:
     """What ``assaykit verify`` found of a run's review records: the audit chain's ``problems``,
     each signature's check (``signatures``), whether an audit trail is there (``audited``) and
     why the ledger's copy could not be compared (``ledger_note``, "" when it was or none), and
-    the pages that are not what the tables and signatures draw (``pages``, :func:`page_problems`)."""
+    the pages that are not what the tables and signatures draw (``pages``, :func:`page_problems`)
+    and the gate overrides whose ``reviewed:`` the audit does not bear out (``reviewed``,
+    :func:`reviewed_problems`)."""
 
     audited: bool
     problems: tuple[AuditProblem, ...]
     signatures: tuple[SignatureCheck, ...]
     ledger_note: str = ""
     pages: tuple[PageProblem, ...] = ()
+    reviewed: tuple[ReviewedProblem, ...] = ()
 
     @property
     def whole(self) -> bool:
-        """No audit problem, every signature holds and every page is the one drawn."""
-        return not self.problems and not self.pages and all(s.holds for s in self.signatures)
+        """No audit problem, every signature holds, every page is the one drawn and every
+        ``reviewed:`` gate override is the audit's."""
+        return not self.problems and not self.pages and not self.reviewed and all(s.holds for s in self.signatures)
 
 
 def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
@@ -120,9 +220,10 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
     from .ledger_copy import ledger_anchors
 
     pages = tuple(page_problems(out_dir, jobs))
+    reviewed = tuple(reviewed_problems(out_dir))
     audited = (out_dir / AUDIT).exists()
     if not audited and not (out_dir / SIGNATURES).exists():
-        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages)  # never reviewed
+        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed)
     ledger, note = ledger_anchors(out_dir) if audited else ({}, "")
     signed = audit_anchors(out_dir)
     # the ledger's and the signatures' records each checked (neither overrides the other)
@@ -131,4 +232,4 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
     if not audited and signed:
         problems = [AuditProblem(0, "missing: a signature records its entries"), *problems]
     return ReviewCheck(audited=audited, problems=tuple(problems), signatures=tuple(check_signatures(out_dir)),
-                       ledger_note=note, pages=pages)
+                       ledger_note=note, pages=pages, reviewed=reviewed)

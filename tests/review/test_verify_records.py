@@ -196,3 +196,77 @@ def test_a_study_score_refuses_a_signed_run_folder(review_source, tmp_path, monk
     rows = {row["run"]: row for row in study.rows}
     assert "holds signatures" in rows["day1"]["error"] and rows["day2"]["error"] == ""
     assert _signed_state(root / "day1") == before
+
+
+# --- each `reviewed:` gate override checked against the audit entry it names ----------------------
+
+
+def _rescore(run: Path, out: Path) -> None:
+    from assaykit.report import build_reports
+    from assaykit.scoring import score_run
+
+    score_run(run, out=out, jobs=1, use_default_ledger=True)
+    build_reports(out, jobs=1)
+
+
+@pytest.fixture
+def reviewed_run(scored_run):
+    from tests.review.conftest import bigger
+
+    run, out = scored_run
+    with open_review(out, reviewer="Carol") as review:
+        review.exclude("A2", "clotted sample")
+        review.change_gate("A3", bigger(review.gate("A3")), "granulocytes inside the gate")
+    _rescore(run, out)  # the outputs scored with the review's run.yaml (as `assaykit score` after a review)
+    return run, out
+
+
+def test_gate_overrides_the_review_wrote_verify_whole(reviewed_run):
+    _, out = reviewed_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(o["file"] for o in manifest["gate_overrides"] if o.get("reviewed")) == [
+        "Specimen_001_A2_A02.fcs", "Specimen_001_A3_A03.fcs"]
+    check = verify_review(out, jobs=1)
+    assert check.reviewed == () and check.whole, [str(p) for p in check.reviewed]
+
+
+def test_a_hand_written_reviewed_key_is_named(reviewed_run):
+    """HOSTILE 15: a run.yaml entry written by hand with a `reviewed:` key copied from a real one."""
+    run, out = reviewed_run
+    text = (run / "run.yaml").read_text()
+    mark = next(line for line in text.splitlines() if "reviewed:" in line and "audit:" in line)
+    (run / "run.yaml").write_text(text + f"  A4:\n    reason: looks fine to me\n    exclude: true\n{mark}\n")
+    _rescore(run, out)
+    check = verify_review(out, jobs=1)
+    assert [(p.file, p.code) for p in check.reviewed] == [("Specimen_001_A4_A04.fcs", "not_that_change")]
+    assert "another tube" in check.reviewed[0].detail and not check.whole
+    result = _verify_cli(out)
+    assert result.exit_code == 1 and "gate override of Specimen_001_A4_A04.fcs" in result.output
+
+
+def test_a_reviewed_entry_naming_no_entry_or_kept_after_a_later_change_is_named(reviewed_run):
+    run, out = reviewed_run
+    text = (run / "run.yaml").read_text()
+    (run / "run.yaml").write_text(text.replace("audit: ", "audit: 9", 1))  # A2's entry names 9N: none
+    _rescore(run, out)
+    assert [(p.file, p.code) for p in verify_review(out, jobs=1).reviewed] == [
+        ("Specimen_001_A2_A02.fcs", "no_entry")]
+    (run / "run.yaml").write_text(text)
+    with open_review(out, reviewer="Carol") as review:
+        review.exclude("A3", "clotted after all")  # A3's gate change replaced by an exclusion
+    assert "clotted after all" in (run / "run.yaml").read_text()
+    (run / "run.yaml").write_text(text)
+    _rescore(run, out)  # run.yaml put back by hand: A3's older gate entry, which the audit changed since
+    problems = verify_review(out, jobs=1).reviewed
+    assert [(p.file, p.code) for p in problems] == [("Specimen_001_A3_A03.fcs", "changed_later")]
+
+
+def test_removing_the_audit_trail_and_signatures_leaves_the_reviewed_overrides_named(reviewed_run):
+    _, out = reviewed_run
+    (out / "audit.jsonl").unlink()
+    if (out / "signatures.json").exists():
+        (out / "signatures.json").unlink()
+    check = verify_review(out, jobs=1)
+    assert sorted((p.file, p.code) for p in check.reviewed) == [
+        ("Specimen_001_A2_A02.fcs", "no_trail"), ("Specimen_001_A3_A03.fcs", "no_trail")]
+    assert not check.whole
