@@ -35,7 +35,7 @@ def verify(
     manifest = read_manifest(out_dir)
     review = verify_review(out_dir)
     problems += [str(p) for p in review.problems] + [str(p) for p in review.pages] + \
-        [str(p) for p in review.reviewed]
+        [str(p) for p in review.reviewed] + [str(p) for p in review.ledger]
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:

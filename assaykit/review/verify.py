@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .audit import AUDIT, AuditProblem, verify_audit
+from .ledger_copy import LedgerTrace
 from .signatures import SignatureCheck, audit_anchors, check_signatures
 
 PageCode = Literal["edited", "not_drawn", "not_redrawn"]
@@ -188,7 +189,8 @@ class ReviewCheck:
     why the ledger's copy could not be compared (``ledger_note``, "" when it was or none), and
     the pages that are not what the tables and signatures draw (``pages``, :func:`page_problems`)
     and the gate overrides whose ``reviewed:`` the audit does not bear out (``reviewed``,
-    :func:`reviewed_problems`)."""
+    :func:`reviewed_problems`), and the signatures of this scoring the ledger holds in a trail the
+    folder has not (``ledger``, :func:`.ledger_copy.ledger_traces`)."""
 
     audited: bool
     problems: tuple[AuditProblem, ...]
@@ -196,12 +198,14 @@ class ReviewCheck:
     ledger_note: str = ""
     pages: tuple[PageProblem, ...] = ()
     reviewed: tuple[ReviewedProblem, ...] = ()
+    ledger: tuple[LedgerTrace, ...] = ()
 
     @property
     def whole(self) -> bool:
-        """No audit problem, every signature holds, every page is the one drawn and every
-        ``reviewed:`` gate override is the audit's."""
-        return not self.problems and not self.pages and not self.reviewed and all(s.holds for s in self.signatures)
+        """No audit problem, every signature holds, every page is the one drawn, every
+        ``reviewed:`` gate override is the audit's and the ledger signed no other trail of it."""
+        return not self.problems and not self.pages and not self.reviewed and not self.ledger and \
+            all(s.holds for s in self.signatures)
 
 
 def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
@@ -217,13 +221,14 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
         Worker processes drawing the pages again (None: one per core).
     """
     from ..report.signed import SIGNATURES
-    from .ledger_copy import ledger_anchors
+    from .ledger_copy import ledger_anchors, ledger_traces
 
     pages = tuple(page_problems(out_dir, jobs))
     reviewed = tuple(reviewed_problems(out_dir))
+    traces = tuple(ledger_traces(out_dir))
     audited = (out_dir / AUDIT).exists()
     if not audited and not (out_dir / SIGNATURES).exists():
-        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed)
+        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed, ledger=traces)
     ledger, note = ledger_anchors(out_dir) if audited else ({}, "")
     signed = audit_anchors(out_dir)
     # the ledger's and the signatures' records each checked (neither overrides the other)
@@ -232,4 +237,4 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
     if not audited and signed:
         problems = [AuditProblem(0, "missing: a signature records its entries"), *problems]
     return ReviewCheck(audited=audited, problems=tuple(problems), signatures=tuple(check_signatures(out_dir)),
-                       ledger_note=note, pages=pages, reviewed=reviewed)
+                       ledger_note=note, pages=pages, reviewed=reviewed, ledger=traces)

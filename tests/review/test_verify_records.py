@@ -270,3 +270,48 @@ def test_removing_the_audit_trail_and_signatures_leaves_the_reviewed_overrides_n
     assert sorted((p.file, p.code) for p in check.reviewed) == [
         ("Specimen_001_A2_A02.fcs", "no_trail"), ("Specimen_001_A3_A03.fcs", "no_trail")]
     assert not check.whole
+
+
+# --- the ledger's copy of the audit trail: a signature of this scoring in a trail the folder lost --
+
+
+def test_records_removed_and_pages_redrawn_are_found_by_the_ledgers_copy(signed):
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+
+    _, out = signed
+    (out / "audit.jsonl").unlink()
+    (out / "signatures.json").unlink()
+    result = CliRunner().invoke(app, ["report", str(out), "--jobs", "1"])  # the pages now say "Not signed"
+    assert result.exit_code == 0, result.output
+    check = verify_review(out, jobs=1)
+    assert check.pages == () and check.reviewed == ()
+    assert [(t.code, t.meaning, t.reviewer, t.seq) for t in check.ledger] == [("no_trail", "reviewed", "Alice", 2)]
+    result = _verify_cli(out)
+    assert result.exit_code == 1
+    assert "the ledger records this run's outputs reviewed by Alice" in result.output
+
+
+def test_a_new_trail_in_place_of_the_signed_one_is_found(signed):
+    _, out = signed
+    (out / "audit.jsonl").unlink()
+    (out / "signatures.json").unlink()
+    with open_review(out, reviewer="Mallory"):
+        pass  # a fresh audit trail (its own first line, its own ledger key)
+    from assaykit.report import build_reports
+
+    build_reports(out, jobs=1)
+    assert [t.code for t in verify_review(out, jobs=1).ledger] == ["other_trail"]
+
+
+def test_a_signed_folder_deleted_and_scored_again_is_no_false_alarm(signed):
+    """HOSTILE 5's neighbour: the ledger's signatures are of the earlier scoring (its run id)."""
+    import shutil
+
+    run, out = signed
+    shutil.rmtree(out)
+    _rescore(run, out)
+    check = verify_review(out, jobs=1)
+    assert check.ledger == () and check.whole
+    assert _verify_cli(out).exit_code == 0
