@@ -38,11 +38,13 @@ def verify(
     manifest = read_manifest(out_dir)
     review = verify_review(out_dir, jobs=jobs)
     problems += [str(p) for p in review.problems] + [str(p) for p in review.pages] + \
-        [str(p) for p in review.reviewed] + [str(p) for p in review.ledger]
+        [str(p) for p in review.reviewed if p.fatal] + [str(p) for p in review.ledger]
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:
         say(f"{out_dir}: {signature.line()}")
+    for note in (p for p in review.reviewed if not p.fatal):
+        say(f"{out_dir}: {note}")
     if review.ledger_note:
         say(f"{out_dir}: audit trail not compared with the ledger: {review.ledger_note}")
     if problems or not review.whole:

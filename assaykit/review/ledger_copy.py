@@ -128,20 +128,15 @@ def ledger_traces(out_dir: Path) -> list[LedgerTrace]:
     import json
 
     from ..errors import AssayKitError
-    from ..ledger import open_ledger
     from ..scoring.tables import read_manifest
 
-    target = ledger_target(out_dir)
-    if target is None or ("://" not in target and not Path(target).exists()):
-        return []
     try:
         run_id = read_manifest(out_dir).get("run_id")
-        if not isinstance(run_id, str) or not run_id:
-            return []
-        with open_ledger(target, migrate=False) as ledger:  # read as it is: verify never changes a ledger
-            signs = ledger.audit_lines("sign") if (ledger.revision() or "") >= "0004" else []
-    except (AssayKitError, OSError):
+    except AssayKitError:
         return []
+    if not isinstance(run_id, str) or not run_id:
+        return []
+    signs = ledger_audit_lines(out_dir, ("sign",))
     own = trail_key(out_dir)
     out = []
     for key, seq, line in signs:
@@ -153,3 +148,29 @@ def ledger_traces(out_dir: Path) -> list[LedgerTrace]:
             out.append(LedgerTrace(seq=seq, meaning=str(doc.get("meaning", "")), reviewer=str(doc.get("reviewer", "")),
                                    code="no_trail" if own is None else "other_trail"))
     return out
+
+
+def ledger_audit_lines(out_dir: Path, actions: tuple[str, ...]) -> list[tuple[str, int, str]]:
+    """(trail key, entry number, line) of the audit entries of ``actions`` the ledger the run in
+    ``out_dir`` was recorded in holds, every trail's ([] when it records none, or it cannot be read).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    actions : tuple of str
+        The entries' actions ("change", "exclude", "sign" ...).
+    """
+    from ..errors import AssayKitError
+    from ..ledger import open_ledger
+
+    target = ledger_target(out_dir)
+    if target is None or ("://" not in target and not Path(target).exists()):
+        return []
+    try:
+        with open_ledger(target, migrate=False) as ledger:  # read as it is: verify never changes a ledger
+            if (ledger.revision() or "") < "0004":
+                return []
+            return [row for action in actions for row in ledger.audit_lines(action)]
+    except (AssayKitError, OSError):
+        return []

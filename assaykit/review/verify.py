@@ -86,7 +86,7 @@ def page_problems(out_dir: Path, jobs: int | None = None) -> list[PageProblem]:
         return problems
 
 
-ReviewedCode = Literal["no_trail", "no_entry", "not_that_change", "changed_later"]
+ReviewedCode = Literal["no_trail", "no_entry", "not_that_change", "changed_later", "earlier_trail"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,9 @@ class ReviewedProblem:
     ``reviewed: {by, at, audit}`` is not borne out by audit.jsonl: ``file`` (the tube), ``seq``
     (the audit entry it names), ``code`` ("no_trail": the folder has no audit trail;
     "no_entry": the trail has no such entry; "not_that_change": the entry is not this change of
-    this tube, ``detail`` says what differs; "changed_later": a later entry changed the tube) and
+    this tube, ``detail`` says what differs; "changed_later": a later entry changed the tube;
+    "earlier_trail": not a problem -- the entry is not in the folder's trail but the ledger keeps
+    it, as written, in an earlier trail of the run: the folder was deleted and scored again) and
     ``detail``."""
 
     file: str
@@ -103,12 +105,21 @@ class ReviewedProblem:
     code: ReviewedCode
     detail: str = ""
 
+    @property
+    def fatal(self) -> bool:
+        """A problem (every code but "earlier_trail", which is said as a note)."""
+        return self.code != "earlier_trail"
+
     def __str__(self) -> str:
         head = f"gate override of {self.file} says it was written by the review (audit entry {self.seq})"
+        if self.code == "earlier_trail":
+            return (f"{head}: that entry is in an earlier audit trail the ledger keeps ({self.detail}), not in this "
+                    f"folder's {AUDIT} (the folder was deleted and scored again)")
         what = {"no_trail": f"but the folder has no {AUDIT} (removed, or written by hand)",
                 "no_entry": f"but {AUDIT} has no such entry (written by hand, or entries removed)",
                 "not_that_change": f"but that entry is not this change ({self.detail}): written by hand",
-                "changed_later": f"but {self.detail}: the override is not the review's last word"}[self.code]
+                "changed_later": f"but {self.detail}: the override is not the review's last word",
+                "earlier_trail": ""}[self.code]
         return f"{head}, {what}"
 
 
@@ -125,9 +136,6 @@ def reviewed_problems(out_dir: Path) -> list[ReviewedProblem]:
     out_dir : Path
         The output folder.
     """
-    import hashlib
-    import json
-
     from ..errors import AssayKitError
     from ..scoring.tables import read_manifest
     from . import audit as audit_log
@@ -151,28 +159,15 @@ def reviewed_problems(out_dir: Path) -> list[ReviewedProblem]:
             out.append(ReviewedProblem(file=file, seq=seq, code="no_trail"))
             continue
         entry = by_seq.get(seq) if isinstance(seq, int) and not isinstance(seq, bool) else None
-        if entry is None:
-            out.append(ReviewedProblem(file=file, seq=seq, code="no_entry"))
-            continue
-        after: dict[str, Any] = entry["after"] if isinstance(entry.get("after"), dict) else {}
-        written: dict[str, Any] = after["entry"] if isinstance(after.get("entry"), dict) else {}
-        action = "exclude" if o.get("excluded") else "change"
-        differs = []
-        if entry.get("action") != action:
-            differs.append(f"it is a {str(entry.get('action'))[:20]!r} entry, not {action!r}")
-        if entry.get("file") != file:
-            differs.append("another tube")
-        if entry.get("reviewer") != reviewed.get("by"):
-            differs.append("another name")
-        if written.get("reviewed") != reviewed or written.get("reason") != o.get("reason"):
-            differs.append("another reason or review mark")
-        if action == "change":
-            gate = written.get("gate")
-            text = json.dumps(gate, sort_keys=True, separators=(",", ":"), default=str)
-            if gate is None or hashlib.sha256(text.encode()).hexdigest() != o.get("sha256"):
-                differs.append("another gate")
+        differs = ["no such entry"] if entry is None else _differs(o, entry)
         if differs:
-            out.append(ReviewedProblem(file=file, seq=seq, code="not_that_change", detail="; ".join(differs)))
+            earlier = _in_earlier_trail(out_dir, o)
+            if earlier:
+                out.append(ReviewedProblem(file=file, seq=seq, code="earlier_trail", detail=earlier))
+            elif entry is None:
+                out.append(ReviewedProblem(file=file, seq=seq, code="no_entry"))
+            else:
+                out.append(ReviewedProblem(file=file, seq=seq, code="not_that_change", detail="; ".join(differs)))
             continue
         later = [d["seq"] for d in docs if isinstance(d.get("seq"), int) and d["seq"] > seq
                  and d.get("action") in ("change", "exclude") and d.get("file") == file]
@@ -180,6 +175,55 @@ def reviewed_problems(out_dir: Path) -> list[ReviewedProblem]:
             out.append(ReviewedProblem(file=file, seq=seq, code="changed_later",
                                        detail=f"audit entry {later[-1]} changed the tube since"))
     return out
+
+
+def _differs(override: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """What the audit ``entry`` says otherwise than the manifest's gate ``override`` claims it
+    wrote (empty: that very change of that tube)."""
+    import hashlib
+    import json
+
+    reviewed = override["reviewed"]
+    after: dict[str, Any] = entry["after"] if isinstance(entry.get("after"), dict) else {}
+    written: dict[str, Any] = after["entry"] if isinstance(after.get("entry"), dict) else {}
+    action = "exclude" if override.get("excluded") else "change"
+    differs = []
+    if entry.get("action") != action:
+        differs.append(f"it is a {str(entry.get('action'))[:20]!r} entry, not {action!r}")
+    if entry.get("file") != override.get("file"):
+        differs.append("another tube")
+    if entry.get("reviewer") != reviewed.get("by"):
+        differs.append("another name")
+    if written.get("reviewed") != reviewed or written.get("reason") != override.get("reason"):
+        differs.append("another reason or review mark")
+    if action == "change":
+        gate = written.get("gate")
+        text = json.dumps(gate, sort_keys=True, separators=(",", ":"), default=str)
+        if gate is None or hashlib.sha256(text.encode()).hexdigest() != override.get("sha256"):
+            differs.append("another gate")
+    return differs
+
+
+def _in_earlier_trail(out_dir: Path, override: dict[str, Any]) -> str:
+    """Where the run's ledger keeps the audit entry ``override`` claims, as written (its trail
+    and number), in a trail other than the folder's own; "" when it keeps none (or the folder has
+    no audit trail at all: its records removed, which the ledger's copy does not excuse)."""
+    import json
+
+    from .ledger_copy import ledger_audit_lines, trail_key
+
+    own = trail_key(out_dir)
+    if own is None:
+        return ""
+    for key, seq, line in ledger_audit_lines(out_dir, ("change", "exclude")):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if key != own and isinstance(doc, dict) and doc.get("seq") == override["reviewed"].get("audit") and \
+                not _differs(override, doc):
+            return f"entry {seq} of trail {key[len('audit:'):][:12]}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -204,7 +248,8 @@ class ReviewCheck:
     def whole(self) -> bool:
         """No audit problem, every signature holds, every page is the one drawn, every
         ``reviewed:`` gate override is the audit's and the ledger signed no other trail of it."""
-        return not self.problems and not self.pages and not self.reviewed and not self.ledger and \
+        return not self.problems and not self.pages and not any(p.fatal for p in self.reviewed) and \
+            not self.ledger and \
             all(s.holds for s in self.signatures)
 
 

@@ -315,3 +315,21 @@ def test_a_signed_folder_deleted_and_scored_again_is_no_false_alarm(signed):
     check = verify_review(out, jobs=1)
     assert check.ledger == () and check.whole
     assert _verify_cli(out).exit_code == 0
+
+
+def test_a_folder_deleted_and_scored_again_with_the_reviews_run_yaml_notes_the_earlier_trail(reviewed_run):
+    """The run.yaml's `reviewed:` entries name entries of the deleted folder's trail: the ledger
+    keeps them as written (a note, not a problem) once the new folder has a trail of its own; a
+    folder with no trail at all is a problem (its records removed look the same)."""
+    import shutil
+
+    run, out = reviewed_run
+    shutil.rmtree(out)
+    _rescore(run, out)
+    assert sorted(p.code for p in verify_review(out, jobs=1).reviewed) == ["no_trail", "no_trail"]
+    with open_review(out, reviewer="Ann"):
+        pass
+    check = verify_review(out, jobs=1)
+    assert sorted(p.code for p in check.reviewed) == ["earlier_trail", "earlier_trail"] and check.whole
+    result = _verify_cli(out)
+    assert result.exit_code == 0 and "earlier audit trail the ledger keeps" in result.output, result.output
