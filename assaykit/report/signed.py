@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-SIGNATURES = "signatures.json"
-MAX_SIGNATURES_BYTES = 4 * 1024 * 1024
+from ..scoring.tables import MAX_SIGNATURES_BYTES, SIGNATURES, current_signatures, read_signatures
+
+__all__ = ["MAX_SIGNATURES_BYTES", "PAGES", "SIGNATURES", "VOLATILE", "current_signatures", "outputs_digest",
+           "read_signatures", "signature_lines", "signed_files"]
 PAGES = ("index.html", "patients/", "figures/")
 """The outputs a signature does not cover: the pages, drawn again with the signature block
 after signing (they show the signed tables; the tables and figure data are what is signed)."""
@@ -68,24 +69,6 @@ def outputs_digest(manifest: Mapping[str, Any], folder: Path | None = None) -> s
     return hashlib.sha256(json.dumps({"files": listing}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-
-
-def read_signatures(folder: Path) -> list[dict[str, Any]]:
-    """The signatures recorded in ``folder``/signatures.json, oldest first ([] when there is
-    none, or it cannot be read: the pages then say "not signed" and ``assaykit verify`` names
-    the problem)."""
-    from .._io.read import read_input
-    from ..errors import AssayKitError
-
-    path = folder / SIGNATURES
-    if not os.path.lexists(path):
-        return []
-    try:
-        doc = json.loads(read_input(path, AssayKitError, "signatures", MAX_SIGNATURES_BYTES, links=False))
-    except (AssayKitError, ValueError, RecursionError):
-        return []
-    found = doc.get("signatures") if isinstance(doc, dict) else None
-    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
 
 
 def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any] | None = None,
