@@ -49,6 +49,7 @@ class FindingCode(StrEnum):
     GATES_NOT_EXPORTED = "gates_not_exported"
     NOT_IN_WORKSPACE = "not_in_workspace"
     GATE_SET_BY_HAND = "gate_set_by_hand"
+    DRAWN_GATE_IMPLAUSIBLE = "drawn_gate_implausible"
     EXCLUDED_BY_REVIEWER = "excluded_by_reviewer"
     # a tube with its calibration (scoring.quantify)
     NO_CALIBRATION = "no_calibration"
@@ -112,6 +113,7 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.GATES_NOT_EXPORTED: "info",
     FindingCode.NOT_IN_WORKSPACE: "info",
     FindingCode.GATE_SET_BY_HAND: "info",
+    FindingCode.DRAWN_GATE_IMPLAUSIBLE: "error",
     FindingCode.EXCLUDED_BY_REVIEWER: "error",
     FindingCode.NO_CALIBRATION: "error",
     FindingCode.BEAD_CHANNEL_MISMATCH: "error",
@@ -171,6 +173,7 @@ PHRASE: dict[FindingCode, str] = {
     FindingCode.GATES_NOT_EXPORTED: "gates not exported",
     FindingCode.NOT_IN_WORKSPACE: "not in the workspace",
     FindingCode.GATE_SET_BY_HAND: "gate set by hand",
+    FindingCode.DRAWN_GATE_IMPLAUSIBLE: "drawn gate holds an implausible share of its parent",
     FindingCode.EXCLUDED_BY_REVIEWER: "tube excluded by the reviewer",
     FindingCode.NO_CALIBRATION: "no bead calibration",
     FindingCode.BEAD_CHANNEL_MISMATCH: "bead tube read on another channel",

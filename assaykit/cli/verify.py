@@ -8,16 +8,21 @@ from typing import Annotated
 import typer
 
 from ..errors import AssayKitError
-from ._common import say
+from ._common import JobsOption, say
 
 
 def verify(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of `assaykit score` or `report`.",
                                             show_default=False)],
+    jobs: JobsOption = None,
 ) -> None:
     """Check an output folder against its manifest: every file listed, unchanged, nothing else;
     and a reviewed run's audit trail (its hash chain: an edited, removed, reordered or inserted
-    entry is named by its line) and which signatures hold (`assaykit docs review`).
+    entry is named by its line), which signatures hold, and the pages (index.html, patients/*),
+    drawn again from the tables and signatures into a temporary folder and compared byte for
+    byte (drawn in --jobs worker processes, as `assaykit report`): a page edited after it was
+    written is named; each `reviewed:` gate override against its audit entry; and the run's
+    ledger for signatures of this scoring in an audit trail the folder lost (`assaykit docs review`).
 
     Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
     not an output folder (`assaykit docs reliability`).
@@ -31,12 +36,15 @@ def verify(
         raise AssayKitError("output folder not found", out_dir)
     problems = verify_outputs(out_dir)
     manifest = read_manifest(out_dir)
-    review = verify_review(out_dir)
-    problems += [str(p) for p in review.problems]
+    review = verify_review(out_dir, jobs=jobs)
+    problems += [str(p) for p in review.problems] + [str(p) for p in review.pages] + \
+        [str(p) for p in review.reviewed if p.fatal] + [str(p) for p in review.ledger]
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:
         say(f"{out_dir}: {signature.line()}")
+    for note in (p for p in review.reviewed if not p.fatal):
+        say(f"{out_dir}: {note}")
     if review.ledger_note:
         say(f"{out_dir}: audit trail not compared with the ledger: {review.ledger_note}")
     if problems or not review.whole:

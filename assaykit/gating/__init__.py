@@ -16,8 +16,9 @@ from .gates import (
     RectangleGate,
 )
 from .panels import Panel, gating_panels
+from .plausibility import gate_plot_dims, share_problem
 from .plot import draw_panel, plot_gating
-from .readout import ReadoutResult, isotype_threshold, measure, qc_findings, qc_flags, statistics
+from .readout import ReadoutResult, drawn_gate_findings, isotype_threshold, measure, qc_findings, qc_flags, statistics
 from .strategy import (
     Population,
     QCLimits,
@@ -60,6 +61,8 @@ __all__ = [
     "apply_strategy",
     "choose_spillover",
     "draw_panel",
+    "drawn_gate_findings",
+    "gate_plot_dims",
     "gating_panels",
     "isotype_threshold",
     "load_strategy",
@@ -72,5 +75,6 @@ __all__ = [
     "qc_findings",
     "qc_flags",
     "replace_gate",
+    "share_problem",
     "statistics",
 ]

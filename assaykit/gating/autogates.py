@@ -16,6 +16,7 @@ from ..errors import GatingError
 from .gates import GateData, IntervalGate, PolygonGate, RatioGate
 from .kernels import select
 from .mixture import Mixture, fit_binned, histogram1d, histogram2d
+from .plausibility import share_problem
 
 _MAD = 1.4826
 _WITHIN_2_SDS = 0.9545  # of a Gaussian's events, those within two SDs of its centre
@@ -785,11 +786,10 @@ class MonocyteGate:
         x_neg, _, s_neg, _ = lymphocytes
         needed = self.min_cd14_separation_sds if dim is None else self.min_dim_cd14_separation_sds
         separation = self._separation(gated_cd14, lymphocytes, "the gated cells'", needed)
-        share = n_gated / x.size
         limit = self.max_share if granulocytes else self.max_share_pbmc
-        if not self.min_share <= share <= limit:
-            raise GatingError(f"monocyte gate not plausible: it holds {100 * share:.2f} % of the cells "
-                              f"(expected {100 * self.min_share:g}-{100 * limit:g} %)")
+        problem = share_problem(n_gated, x.size, self.min_share, limit)  # the rule a drawn gate answers to too
+        if problem:
+            raise GatingError(f"monocyte gate not plausible: {problem}")
         band = np.abs(y - mu_y) < 2 * s_y
         low, high = x_neg, mu_x + 3 * s_x
         centres, dens = density(select(x, band), low, high, bins=128, smooth=2.0)

@@ -5,7 +5,7 @@ Statistics are computed on compensated scale values, never on transformed ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,8 @@ import numpy as np
 from ..errors import GatingError
 from ..findings import Finding, FindingCode, finding
 from .apply import GatingResult
-from .autogates import DebrisGate
+from .autogates import AUTO_METHODS, DebrisGate, MonocyteGate
+from .plausibility import share_problem
 from .specimen import detect_specimen, specimen_flags
 from .strategy import ROOT, Strategy
 
@@ -100,7 +101,8 @@ def isotype_threshold(isotype: GatingResult, strategy: Strategy, percentile: flo
 
 def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[Finding]:
     """QC findings (empty when all is well) of a gated sample ``result`` and its ``readout``:
-    what gating found (compensation), too few events, doublets (on the strategy's ``singlets``
+    what gating found (compensation), too few events, a drawn readout gate of implausible share
+    (:func:`drawn_gate_findings`), doublets (on the strategy's ``singlets``
     population, whatever its name) or no pulse height to exclude them, the specimen, the monocyte
     gate's purity, events at the top of scale (scatter or readout; removed before gating).
     Limits are the strategy's ``qc``."""
@@ -116,6 +118,7 @@ def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     elif n < qc.min_events_warning:
         found.append(finding(FindingCode.FEW_EVENTS, f"only {n} {readout.population} (fewer than "
                                                      f"{qc.min_events_warning} recommended)"))
+    found += drawn_gate_findings(result, strategy)  # a drawn readout gate: the automatic gate's share rule
     found += _doublet_findings(result, strategy)
     specimen = tube_specimen(result, strategy)
     found += [finding(FindingCode.SPECIMEN_MISMATCH, text)
@@ -139,6 +142,38 @@ def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult
                              f"{readout.channel} saturated: {100.0 * lost / (n + lost):.1f} % of "
                              f"{readout.population} at the channel maximum (removed; the statistic is biased low)"))
     return found
+
+
+def drawn_gate_findings(result: GatingResult, strategy: Strategy) -> list[Finding]:
+    """The finding ``drawn_gate_implausible`` (an error: the value is withheld) when the readout
+    population of ``strategy`` is gated by a drawn gate (not an automatic one) whose share of its
+    parent in ``result`` lies outside the range the default automatic monocyte gate accepts
+    (``min_share``..``max_share_pbmc``: the wider one, as a drawn gate's parent may hold the
+    granulocytes or not); [] for an automatic gate or a plausible share.
+
+    Parameters
+    ----------
+    result : GatingResult
+        The gated sample.
+    strategy : Strategy
+        The strategy ``result`` was gated with.
+    """
+    name = strategy.readout.population
+    population = next((p for p in strategy.populations if p.name == name), None)
+    if population is None or isinstance(population.gate, tuple(AUTO_METHODS.values())):
+        return []
+    count = result.count(name)
+    parent = population.parent
+    parent_count = result.frame.sample.n_events - result.removed - result.nonfinite if parent == ROOT \
+        else result.count(parent)
+    defaults: dict[str, Any] = {f.name: f.default for f in fields(MonocyteGate)}
+    problem = share_problem(count, parent_count, defaults["min_share"], defaults["max_share_pbmc"])
+    if not problem:
+        return []
+    where = "all events" if parent == ROOT else parent
+    return [finding(FindingCode.DRAWN_GATE_IMPLAUSIBLE,
+                    f"the drawn {name} gate is not plausible: {problem.replace('the cells', where)}; "
+                    "the automatic gate would refuse it, so no value is reported")]
 
 
 def qc_flags(result: GatingResult, strategy: Strategy, readout: ReadoutResult) -> list[str]:

@@ -452,6 +452,23 @@ class Ledger:
             return {int(seq): str(sha) for seq, sha in self._sound(
                 connection, select(table.c.seq, table.c.line_sha256).where(table.c.out_dir == out_dir))}
 
+    def audit_lines(self, action: str) -> list[tuple[str, int, str]]:
+        """(trail key, entry number, line) of every audit entry of ``action`` the ledger holds,
+        every trail's (``assaykit verify`` looks for the signatures of a run whose output folder
+        lost its audit trail).
+
+        Parameters
+        ----------
+        action : str
+            The entries' action ("sign", ...).
+        """
+        from sqlalchemy import select
+
+        table = schema.audit
+        with self._read() as connection:
+            return [(str(key), int(seq), str(line)) for key, seq, line in self._sound(
+                connection, select(table.c.out_dir, table.c.seq, table.c.line).where(table.c.action == action))]
+
     # --- reading ---------------------------------------------------------------------------------
 
     def files_elsewhere(self, run_key: str, hashes: Iterable[str]) -> dict[str, str]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-SIGNATURES = "signatures.json"
-MAX_SIGNATURES_BYTES = 4 * 1024 * 1024
+from ..scoring.tables import MAX_SIGNATURES_BYTES, SIGNATURES, current_signatures, read_signatures
+
+__all__ = ["MAX_SIGNATURES_BYTES", "PAGES", "SIGNATURES", "VOLATILE", "current_signatures", "outputs_digest",
+           "read_signatures", "signature_lines", "signed_files"]
 PAGES = ("index.html", "patients/", "figures/")
 """The outputs a signature does not cover: the pages, drawn again with the signature block
 after signing (they show the signed tables; the tables and figure data are what is signed)."""
@@ -70,28 +71,11 @@ def outputs_digest(manifest: Mapping[str, Any], folder: Path | None = None) -> s
 
 
 
-def read_signatures(folder: Path) -> list[dict[str, Any]]:
-    """The signatures recorded in ``folder``/signatures.json, oldest first ([] when there is
-    none, or it cannot be read: the pages then say "not signed" and ``assaykit verify`` names
-    the problem)."""
-    from .._io.read import read_input
-    from ..errors import AssayKitError
-
-    path = folder / SIGNATURES
-    if not os.path.lexists(path):
-        return []
-    try:
-        doc = json.loads(read_input(path, AssayKitError, "signatures", MAX_SIGNATURES_BYTES, links=False))
-    except (AssayKitError, ValueError, RecursionError):
-        return []
-    found = doc.get("signatures") if isinstance(doc, dict) else None
-    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
-
-
 def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any] | None = None,
                     folder: Path | None = None) -> list[str]:
     """One line per signature for the pages, newest first: ``Approved by NAME, 2026-12-05
-    23:59 UTC, outputs SHA-256 0123456789ab...`` (``(superseded: version N kept)`` after a
+    23:59 UTC, outputs SHA-256 0123456789ab...`` (a "reviewed" one: ``(viewed 47 of 48 tubes)``,
+    the tubes its review opened; ``(superseded: version N kept)`` after a
     superseded one; ``(DOES NOT HOLD: ...)`` after one not superseded whose digest is not that of
     the outputs ``manifest`` lists in ``folder``: never a signature shown over tables nobody
     signed); ``["Not signed"]`` when there is none.
@@ -113,6 +97,8 @@ def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any
         when = str(s.get("at", "")).replace("T", " ").replace("+00:00", " UTC")
         line = (f"{str(s.get('meaning', '')).capitalize()} by {s.get('name', '')}, {when}, "
                 f"outputs SHA-256 {str(s.get('outputs_sha256', ''))[:12]}...")
+        if isinstance(s.get("tubes_viewed"), int) and isinstance(s.get("tubes_total"), int):  # a "reviewed" one
+            line += f" (viewed {s['tubes_viewed']} of {s['tubes_total']} tubes)"
         if s.get("status") == "superseded":
             line += f" (superseded: version {s.get('version', '?')} kept)"
         elif digest is not None and s.get("outputs_sha256") != digest:

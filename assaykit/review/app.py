@@ -299,6 +299,23 @@ def _polygon(body: Mapping[str, Any]) -> list[Vertex]:
     return out
 
 
+def gate_problem(row: Mapping[str, Any]) -> str | None:
+    """The message of the row's ``drawn_gate_implausible`` finding (a drawn gate of implausible
+    share: the value is withheld; gating.plausibility), read by its code from the row's
+    ``qc_flags`` cell; None when there is none.
+
+    Parameters
+    ----------
+    row : mapping
+        A samples.csv row (``qc_flags``: the findings cell).
+    """
+    from ..findings import FindingCode, parse_findings
+
+    cell = row.get("qc_flags")
+    found = parse_findings(cell) if isinstance(cell, str) else ()
+    return next((f.message for f in found if f.code == FindingCode.DRAWN_GATE_IMPLAUSIBLE), None)
+
+
 ROW_FIELDS = ("events", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", "qc_flags", "verdict",
               "verdict_reasons", "error")
 """What the page shows of a tube's samples.csv row."""
@@ -436,7 +453,8 @@ class ReviewWeb:
             fields["verdict_reasons"] = [r for r in reasons.split(";") if r]
         return {**{k: tube.get(k) for k in ("key", "file", "well", "patient", "timepoint", "condition", "role",
                                             "hand_written")},
-                **fields, "status": tube_status(tube, str(tube.get("key")) in self.accepted)}
+                **fields, "status": tube_status(tube, str(tube.get("key")) in self.accepted),
+                "gate_problem": gate_problem(row)}
 
     def key(self, tube_id: int) -> str:
         """The library's name of tube number ``tube_id`` of the plate (404 when there is none)."""
@@ -580,7 +598,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         web.reload_if_stale()
         return {"tubes": web.plate(), "reviewer": plain(web.review.reviewer or None),
                 "signatures": plain(web.call("signatures")), "run": plain(web.review.out_dir.name), "csrf": csrf,
-                "base": base}
+                "base": base, "viewed": plain(web.call("viewed"))}
 
     @endpoint(html=True)
     async def plate_page(request: Request) -> Response:
@@ -592,8 +610,9 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
         number = tube_id(request)
 
         def build() -> dict[str, Any]:
-            doc = state()
             key = web.key(number)
+            web.call("view", key)  # audit "view", once per tube per session (the sign dialog counts them)
+            doc = state()
             panels, problem = web.panels(key)
             now = web.answer(key, web.call("measure", key))
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],

@@ -21,8 +21,8 @@ from ..errors import AssayKitError
 
 AUDIT = "audit.jsonl"
 GENESIS = "0" * 64
-Action = Literal["open", "reviewer", "accept", "change", "exclude", "sign", "supersede", "close"]
-ACTIONS: tuple[str, ...] = ("open", "reviewer", "accept", "change", "exclude", "sign", "supersede", "close")
+Action = Literal["open", "reviewer", "view", "accept", "change", "exclude", "sign", "supersede", "close"]
+ACTIONS: tuple[str, ...] = ("open", "reviewer", "view", "accept", "change", "exclude", "sign", "supersede", "close")
 MAX_AUDIT_BYTES = 64 * 1024 * 1024
 
 

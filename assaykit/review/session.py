@@ -150,6 +150,7 @@ class Review:
         self._mutex = threading.RLock()
         self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
         self._audited: dict[int, dict[str, Any]] | None = None  # audit entries by seq (read once, kept current)
+        self._viewed: list[str] = []  # the tubes whose view was opened in this session (keys, in order)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -230,8 +231,9 @@ class Review:
         """The markers of the readout (monocyte) population's gate: a polygon's two dims."""
         strategy = self._state.inputs.strategy
         population = next(p for p in strategy.populations if p.name == strategy.readout.population)
-        # drawn_dims: the plane an automatic monocyte gate is drawn in (its third dim, the readout, is checked only)
-        dims = tuple(getattr(population.gate, "drawn_dims", None) or getattr(population.gate, "dims", ()) or ())
+        from ..gating import gate_plot_dims
+
+        dims = gate_plot_dims(population.gate)
         if len(dims) != 2:
             raise ReviewError(f"the readout population {population.name!r} is not gated on two markers; "
                               "its gate cannot be drawn as a polygon", self.out_dir)
@@ -437,6 +439,37 @@ class Review:
         if not 3 <= len(vertices) <= 1000 or not all(math.isfinite(v) for pair in vertices for v in pair):
             raise ReviewError("a polygon needs 3 to 1000 vertices of finite numbers", self.out_dir)
         return {"type": "polygon", "dims": list(self.monocyte_dims), "vertices": vertices}
+
+    # --- views -----------------------------------------------------------------------------------
+
+    @_serial
+    def view(self, key: str) -> bool:
+        """Record that the tube ``key``'s view (its gating panels and values) was opened: audit
+        entry "view" (tube, file), once per tube in this review session (a redraw or a second
+        opening adds nothing). True when recorded now, False when the tube was viewed already.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        """
+        self._need_open()
+        tube = self.tube(key)
+        if tube.key in self._viewed:
+            return False
+        self._audit("view", " ".join((self.reviewer or "").split()), tube=tube.key, file=tube.file)
+        self._viewed.append(tube.key)
+        return True
+
+    @_serial
+    def viewed(self) -> dict[str, Any]:
+        """Which of the run's blood tubes were viewed in this review session (:meth:`view`), as a
+        "reviewed" signature records it: ``tubes_viewed`` (how many), ``tubes_total`` (how many
+        blood tubes the plate has), ``tubes_not_viewed`` (their keys, plate-map order)."""
+        keys = [t.key for t in self.tubes()]
+        seen = set(self._viewed)
+        return {"tubes_viewed": sum(k in seen for k in keys), "tubes_total": len(keys),
+                "tubes_not_viewed": [k for k in keys if k not in seen]}
 
     # --- changes ---------------------------------------------------------------------------------
 

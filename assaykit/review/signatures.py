@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
 from ..errors import AssayKitError
-from ..report.signed import SIGNATURES, outputs_digest, read_signatures, signed_files
+from ..report.signed import SIGNATURES, current_signatures, outputs_digest, read_signatures, signed_files
 from . import audit as audit_log
 
 if TYPE_CHECKING:
@@ -29,17 +29,6 @@ MEANINGS = ("reviewed", "approved")
 VERSIONS = "versions"
 def _write(out_dir: Path, signatures: list[dict[str, Any]]) -> None:
     write_atomic(out_dir / SIGNATURES, (json.dumps({"signatures": signatures}, indent=1) + "\n").encode())
-
-
-def current_signatures(out_dir: Path) -> list[dict[str, Any]]:
-    """The signatures of ``out_dir`` not superseded.
-
-    Parameters
-    ----------
-    out_dir : Path
-        The output folder.
-    """
-    return [s for s in read_signatures(out_dir) if s.get("status") != "superseded"]
 
 
 def current_version(out_dir: Path) -> int:
@@ -106,13 +95,16 @@ def _mark_superseded(out_dir: Path, signatures: list[dict[str, Any]], current: l
 
 
 @contextlib.contextmanager
-def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[None]:
+def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[bool]:
     """Around ``assaykit score`` replacing the output folder ``out_dir`` of ``run_dir``: when it
     holds signatures not superseded, the run's review lock is taken (ReviewBusy, nothing scored,
     while a review holds it), the signed files kept under ``versions/<n>/`` first; after the
     re-score, outputs whose digest is the one signed keep their signatures (the kept copy
     removed), other outputs supersede them (audit entry "supersede" naming the re-score, the
     pages drawn again saying so). A score that fails leaves the signed outputs as they were.
+    Yields True when it keeps a signed version (the score inside then passes
+    ``replace_signed=True`` to :func:`assaykit.scoring.score_run`, which refuses a signed folder
+    otherwise), False when the folder holds no current signature.
 
     Parameters
     ----------
@@ -126,14 +118,14 @@ def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[None]:
     signatures = read_signatures(out_dir) if out_dir.is_dir() else []
     current = [s for s in signatures if s.get("status") != "superseded"]
     if not current:
-        yield
+        yield False
         return
     lock = acquire(run_dir)
     try:
         version = current_version(out_dir)
         kept = _keep_version(out_dir, version)
         try:
-            yield
+            yield True
         except BaseException:
             shutil.rmtree(kept, ignore_errors=True)
             raise
@@ -385,14 +377,15 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
     manifest = read_manifest(review.out_dir)
     digest = outputs_digest(manifest, review.out_dir)
     version = current_version(review.out_dir)
+    viewed = review.viewed() if meaning == "reviewed" else {}  # which tubes the review opened (Review.view)
     entry = review._audit("sign", name, meaning=meaning, outputs_sha256=digest, version=version,
-                          run_id=manifest.get("run_id"), session_reviewer=review.reviewer or None)
+                          run_id=manifest.get("run_id"), session_reviewer=review.reviewer or None, **viewed)
     signatures = read_signatures(review.out_dir)
     signature = {"n": len(signatures) + 1, "meaning": meaning, "name": name,
                  "session_reviewer": review.reviewer or None, "os_user": entry["os_user"],
                  "host": entry["host"], "at": entry["at"], "outputs_sha256": digest, "run_id": manifest.get("run_id"),
                  "version": version, "audit_seq": entry["seq"], "audit_line_sha256": entry["line_sha256"],
-                 "status": "current"}
+                 **viewed, "status": "current"}
     _write(review.out_dir, [*signatures, signature])
     build_reports(review.out_dir)  # the pages again, with the signature block (the signed files unchanged)
     return signature

@@ -713,7 +713,7 @@ def _tube(row: dict[str, str], scored: _Scored, lab: Any, population: str) -> Tu
 
 def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: Any, path: str) -> TubeAgreement:
     from ..fcs import read_compensation, read_fcs
-    from ..gating import GatingFrame, statistics
+    from ..gating import GatingFrame, gate_plot_dims, statistics
     from ..interop import evaluate, read_gatingml
     from .pipeline import gate_file_names
 
@@ -743,7 +743,7 @@ def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: 
         out["assaykit_abc"] = _converted(out["assaykit_hladr"], calibration)
     _difference(out)
     gate = next(p.gate for p in strategy.populations if p.name == readout.population)
-    dims = tuple(getattr(gate, "drawn_dims", None) or getattr(gate, "dims", ()) or ())  # monocytes: CD14, SSC
+    dims = gate_plot_dims(gate)  # monocytes: CD14, SSC
     if len(dims) != 2:
         return TubeAgreement(out)
     display = np.column_stack([frame.display(d) for d in dims])

@@ -60,10 +60,15 @@ class TubeOverride:
     reviewed: Mapping[str, Any] | None = None
 
     def finding(self) -> Finding:
-        """The finding every row of the tube carries: its gate was set by hand, and why; or it
-        was excluded by a person (an error: the tube is withheld), and why."""
+        """The finding every row of the tube carries: its gate was set by hand, and why ("gate
+        corrected in review by NAME: reason" when ``assaykit review`` wrote the entry, "gate set by
+        hand: reason" for one written in run.yaml); or it was excluded by a person (an error: the
+        tube is withheld), and why."""
         if self.excluded:
             return finding(FindingCode.EXCLUDED_BY_REVIEWER, f"excluded by the reviewer: {self.reason}")
+        by = (self.reviewed or {}).get("by")
+        if isinstance(by, str) and by.strip():
+            return finding(FindingCode.GATE_SET_BY_HAND, f"gate corrected in review by {by}: {self.reason}")
         return finding(FindingCode.GATE_SET_BY_HAND, f"gate set by hand: {self.reason}")
 
     def to_dict(self, file: str, well: str) -> dict[str, Any]:
@@ -161,12 +166,12 @@ def resolve_overrides(overrides: tuple[GateOverride, ...], assignments: list[Any
 
 def _tube_override(override: GateOverride, population: str, fcs: Path, strategy: Any,
                    workspaces: dict[Path, Any]) -> TubeOverride:
-    from ..gating import parse_gate, replace_gate
+    from ..gating import gate_plot_dims, parse_gate, replace_gate
     from ..gating.strategy import ROOT
     from ..interop import WorkspaceGate, read_workspace
 
     replaced = next((p.gate for p in strategy.populations if p.name == population), None)
-    dims = tuple(getattr(replaced, "drawn_dims", None) or getattr(replaced, "dims", ()) or ())  # monocytes: CD14, SSC
+    dims = gate_plot_dims(replaced)  # monocytes: CD14, SSC
     if override.exclude:
         return TubeOverride(strategy=strategy, reason=override.reason, source="run.yaml exclude", sha256="",
                             population=population, excluded=True, reviewed=override.reviewed)

@@ -136,6 +136,7 @@ class RunInputs:
     instruments: dict[Path, tuple[str, str]] = field(default_factory=dict)  # file -> ($CYT, $CYTNUM)
     qc_targets: tuple[dict[str, Any], ...] = ()  # established QC targets (history.read_targets)
     replaces: bool = False  # out_dir holds an earlier output folder, which the run's outputs replace
+    replace_signed: bool = False  # the caller keeps a signed out_dir's version (tables.refuse_signed)
 
 
 def output_folder(run_dir: Path, options: RunOptions) -> Path:
@@ -153,12 +154,14 @@ def output_folder(run_dir: Path, options: RunOptions) -> Path:
 
 
 def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-                use_default_ledger: bool = False, write: bool = True, **overrides: Any) -> RunInputs:
+                use_default_ledger: bool = False, write: bool = True, replace_signed: bool = False,
+                **overrides: Any) -> RunInputs:
     """Read a run folder's inputs (see :class:`RunInputs`); ``overrides`` as for :func:`score_run`.
     Raises AssayKitError for usage errors (plate map, lot, strategy, clinical file) and for an
     output folder or ledger that may not be written (:func:`check_outputs`; ``write`` False: the
     run's outputs will not be written, and only :func:`check_out_dir` applies): all before any
-    tube is measured."""
+    tube is measured; an output folder holding signatures is refused unless ``replace_signed``
+    (:func:`.tables.refuse_signed`)."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise AssayKitError("run folder not found", folder)
@@ -193,7 +196,7 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
             keywords[f] = {}
             unreadable[f] = error.message
     out_dir = output_folder(folder, options)
-    replaces = check_outputs(folder, out_dir, options.ledger, use_default_ledger) if write else False
+    replaces = check_outputs(folder, out_dir, options.ledger, use_default_ledger, replace_signed) if write else False
     if not write:
         check_out_dir(folder, out_dir)
     assignments = match_files(plate, files, keywords, options.control)
@@ -208,20 +211,24 @@ def load_inputs(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | N
         unreadable=unreadable, jobs=options.jobs or os.cpu_count() or 1, out_dir=out_dir, overrides=gate_overrides,
         instruments={f: (str(k.get("$CYT", "")).strip(), str(k.get("$CYTNUM", "")).strip())
                      for f, k in keywords.items()},
-        qc_targets=targets, replaces=replaces)
+        qc_targets=targets, replaces=replaces, replace_signed=replace_signed)
 
 
-def check_outputs(run_dir: Path, out_dir: Path, ledger: str | None, use_default_ledger: bool) -> bool:
+def check_outputs(run_dir: Path, out_dir: Path, ledger: str | None, use_default_ledger: bool,
+                  replace_signed: bool = False) -> bool:
     """Decide, before any tube is measured, where a run writes (AssayKitError, nothing made,
     when it may not): the output folder is not the run folder's (:func:`check_out_dir`) and may
     be replaced (:func:`assaykit._io.atomic.check_output_folder`: nothing of a user's in it,
     nothing read-only, its parent writable, no other writer), and the ledger file does not lie
-    inside it (the folder is replaced whole by every run). True when an earlier output folder
-    will be replaced."""
+    inside it (the folder is replaced whole by every run), and it holds no signature not
+    superseded unless ``replace_signed`` (:func:`.tables.refuse_signed`: the review's wrapper keeps
+    the signed version). True when an earlier output folder will be replaced."""
     from .._io.atomic import RUN_KIND, check_output_folder
+    from .tables import refuse_signed
 
     check_out_dir(run_dir, out_dir)
     replaces = check_output_folder(out_dir, kind=RUN_KIND)
+    refuse_signed(out_dir, replace_signed)
     other = other_run(out_dir, run_dir) if replaces else None
     if other is not None:
         raise AssayKitError(f"the output folder holds the outputs of another run ({other}), not of "
@@ -399,7 +406,8 @@ class PhaseTimer:
 def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, write: bool = True,
               progress: Callable[[int, int, str], None] | None = None,
               pages: Callable[[Path], Any] | None = None, use_default_ledger: bool = False,
-              executor: Any = None, prepare_pages: Callable[[], Any] | None = None, **overrides: Any) -> ScoreResult:
+              executor: Any = None, prepare_pages: Callable[[], Any] | None = None, replace_signed: bool = False,
+              **overrides: Any) -> ScoreResult:
     """Score a run folder.
 
     ``run_dir`` is the folder of FCS files, plate map and optional run.yaml. ``overrides`` are
@@ -420,9 +428,15 @@ def score_run(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | 
     ledger that fails is ``ledger_error`` (exit code 1); the run's outputs are written all the same.
     ``executor``: where the tubes are measured (:mod:`.executors`; default: local worker processes);
     ``prepare_pages()``: what ``pages`` imports first, done (with the cohort statistics' SciPy) while
-    local workers measure the tubes."""
+    local workers measure the tubes.
+
+    A signed output folder (``assaykit review``: signatures.json with a signature not superseded)
+    is never replaced silently: refused (AssayKitError naming what to do) unless ``replace_signed``
+    is True, which the caller passes when it keeps the signed version and records the supersede
+    (:func:`assaykit.review.signatures.rescoring_signed`, as ``assaykit score`` does)."""
     timer = PhaseTimer()
-    inputs = load_inputs(run_dir, out, use_default_ledger=use_default_ledger, write=write, **overrides)
+    inputs = load_inputs(run_dir, out, use_default_ledger=use_default_ledger, write=write,
+                         replace_signed=replace_signed, **overrides)
     timer.mark("setup")
     beads = calibrate_run(inputs)
     timer.mark("calibration")
@@ -449,8 +463,10 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
 
     if write:  # decided again (the folder may have changed while the tubes were measured), before the ledger
         from .._io.atomic import RUN_KIND, check_output_folder
+        from .tables import refuse_signed
 
         check_output_folder(inputs.out_dir, kind=RUN_KIND)
+        refuse_signed(inputs.out_dir, inputs.replace_signed)  # signed while the tubes were measured
     options = inputs.options
     samples = _sample_rows(inputs, outcomes, beads)
     bead_file = next((s.file for s in samples if s.role == "beads"), "")

@@ -314,3 +314,70 @@ def verify_outputs(folder: Path) -> list[str]:
     if any(p.is_symlink() for p in folder.rglob("*")):
         problems.append("the folder holds a symlink")
     return problems
+
+
+SIGNATURES = "signatures.json"
+"""The signatures of a reviewed run in its output folder (``assaykit review`` writes them)."""
+MAX_SIGNATURES_BYTES = 4 * 1024 * 1024
+
+
+def read_signatures(folder: Path) -> list[dict[str, Any]]:
+    """The signatures recorded in ``folder``/signatures.json, oldest first ([] when there is
+    none, or it cannot be read: the pages then say "not signed" and ``assaykit verify`` names
+    the problem). Read here, below the report and the review, so that scoring refuses to replace
+    a signed folder (:func:`refuse_signed`) by the same reading.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder.
+    """
+    from .._io.read import read_input
+    from ..errors import AssayKitError
+
+    path = folder / SIGNATURES
+    if not os.path.lexists(path):
+        return []
+    try:
+        doc = json.loads(read_input(path, AssayKitError, "signatures", MAX_SIGNATURES_BYTES, links=False))
+    except (AssayKitError, ValueError, RecursionError):
+        return []
+    found = doc.get("signatures") if isinstance(doc, dict) else None
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+
+def current_signatures(folder: Path) -> list[dict[str, Any]]:
+    """The signatures of ``folder`` not superseded (status other than "superseded").
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder.
+    """
+    return [s for s in read_signatures(folder) if s.get("status") != "superseded"]
+
+
+def refuse_signed(out_dir: Path, replace_signed: bool = False) -> None:
+    """Refuse (AssayKitError, one line saying what to do) to replace the output folder
+    ``out_dir`` while it holds signatures not superseded: replacing it would drop the signed
+    tables (a signature is kept only with its version under ``versions/<n>``, which the review
+    makes). ``replace_signed`` True: the caller keeps the signed version and records the
+    supersede itself (``assaykit score`` does, through
+    :func:`assaykit.review.signatures.rescoring_signed`).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder to be replaced.
+    replace_signed : bool
+        The caller keeps the signed version (the review's wrapper).
+    """
+    from ..errors import AssayKitError
+
+    if replace_signed or not out_dir.is_dir() or not current_signatures(out_dir):
+        return
+    raise AssayKitError("this output folder holds signatures (assaykit review) that replacing it would drop: "
+                        "score the run alone with `assaykit score RUN --out FOLDER` (the signed version kept under "
+                        "versions/<n>, its signatures marked superseded), or from Python inside "
+                        "assaykit.review.signatures.rescoring_signed(out, run) with score_run(..., "
+                        "replace_signed=True)", out_dir)

@@ -119,6 +119,16 @@ class StandIn:
         self.calls.append(("accept", key))
         return self._measured(key)
 
+    def view(self, key: str) -> bool:
+        self.calls.append(("view", key))
+        return True
+
+    def viewed(self) -> dict[str, Any]:
+        seen = {c[1] for c in self.calls if c[0] == "view"}
+        keys = [t["key"] for t in self._tubes]
+        return {"tubes_viewed": len(seen), "tubes_total": len(keys), "tubes_not_viewed": [k for k in keys
+                                                                                         if k not in seen]}
+
     def sign(self, meaning: str, name: str) -> dict[str, Any]:
         self.calls.append(("sign", meaning, name))
         return {"meaning": meaning, "name": name}

@@ -196,8 +196,22 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         chrome.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
         chrome.find_element(By.ID, "draw").click()
         width, height = canvas.size["width"], canvas.size["height"]
+
         from selenium.webdriver.common.action_chains import ActionChains
 
+        # first a polygon over the whole panel: ~all of the parent "monocytes", which the automatic
+        # gate would refuse; the preview says so (in red) before anything is saved
+        for fx, fy in [(-0.48, -0.48), (0.48, -0.48), (0.48, 0.48), (-0.48, 0.48), (-0.48, -0.48)]:
+            ActionChains(chrome).move_to_element_with_offset(canvas, round(fx * width), round(fy * height)).click() \
+                .perform()
+        problem = _wait(chrome, lambda d: d.find_element(By.ID, "gate-problem").is_displayed()
+                        and d.find_element(By.ID, "gate-problem"))
+        assert problem.text.startswith("Withheld: the drawn monocytes gate is not plausible: it holds "), problem.text
+        assert _text(chrome, "preview-abc") == "withheld"
+        _shot(chrome, "review-implausible.png")
+        chrome.find_element(By.ID, "reset").click()  # undone: the preview cleared, the gate as it is
+        assert _text(chrome, "preview-abc") == "-" and not chrome.find_element(By.ID, "gate-problem").is_displayed()
+        chrome.find_element(By.ID, "draw").click()
         corners = [(-0.1, -0.35), (0.3, -0.35), (0.3, -0.1), (-0.1, -0.1), (-0.1, -0.35)]  # the last closes
         for fx, fy in corners:
             ActionChains(chrome).move_to_element_with_offset(canvas, round(fx * width), round(fy * height)).click() \
@@ -229,16 +243,23 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert chrome.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-id") == "0"
 
         # sign: reviewed by A, approved by B
+        total = len(json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))["tubes"])
         for meaning, name in (("reviewed", "A"), ("approved", "B")):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
             field.clear()
             field.send_keys(name)
             chrome.find_element(By.ID, "sign-button").click()
+            if meaning == "reviewed":  # tubes 1 and 2 were opened: the dialog names the others, then signs
+                alert = _wait(chrome, lambda d: _alert(d))
+                assert re.match(rf"You viewed 2 of {total} tubes: not viewed A1, A4, ", alert.text), alert.text
+                alert.accept()
             _wait(chrome, lambda d, m=meaning, n=name: any(
                 m in li.text and n in li.text for li in d.find_elements(By.CSS_SELECTOR, "#signature-list li")), 180)
         signatures = json.loads((out / "signatures.json").read_text())["signatures"]
         assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
+        assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
+        assert f"(viewed 2 of {total} tubes)" in _text(chrome, "signature-list")
     finally:
         code, rest, err = server.stop()
     assert code == 0, err
@@ -246,7 +267,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     actions = [e["action"] for e in audit]
     assert actions[0] == "open" and actions[-1] == "close"
-    assert [actions.count(a) for a in ("change", "exclude", "accept", "sign")] == [1, 1, 1, 2]
+    assert [actions.count(a) for a in ("change", "exclude", "accept", "sign", "view")] == [1, 1, 1, 2, 2]
     from assaykit.review import open_review
 
     open_review(out, reviewer="Z").close()  # the lock was released: the run can be reviewed again
@@ -287,6 +308,9 @@ def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run:
         assert _text(chrome, "signature-list") == "not signed"
         chrome.find_element(By.ID, "sign-name").send_keys("N. Ame")
         chrome.find_element(By.ID, "sign-button").click()
+        alert = _wait(chrome, lambda d: _alert(d))  # no tube opened: asked first, then signed
+        assert alert.text.startswith("You viewed 0 of "), alert.text
+        alert.accept()
         _wait(chrome, lambda d: "reviewed by N. Ame" in _text(d, "signature-list"), 180)
 
         # a change after the signature: a new version; the signature is kept, superseded
@@ -304,8 +328,18 @@ def test_the_page_asks_for_the_name_and_shows_a_superseded_signature(scored_run:
     assert code == 0, err
     audit = [json.loads(line)["action"] for line in (out / "audit.jsonl").read_text().splitlines()]
     # the name set (recorded), the signature, then the change written before its signature is superseded
-    assert audit == ["open", "reviewer", "sign", "change", "supersede", "close"]
+    assert audit == ["open", "reviewer", "sign", "view", "change", "supersede", "close"]
     assert (out / "versions" / "1").is_dir()
+
+
+def _alert(driver: Any) -> Any:
+    """The open dialog (window.confirm), or False while there is none."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        return driver.switch_to.alert
+    except NoAlertPresentException:
+        return False
 
 
 HOSTILE = "<img src=x onerror=document.title='pwned'>"

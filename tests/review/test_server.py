@@ -222,5 +222,5 @@ def test_loading_the_page_again_reads_a_run_yaml_changed_on_disk(scored_run: tup
         app.web.review.close()
         first.close()
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
-    assert [e["action"] for e in audit] == ["open", "close", "open", "exclude", "close"]
+    assert [e["action"] for e in audit] == ["open", "close", "open", "exclude", "view", "close"]  # tube/1 opened
     assert audit[2]["reviewer"] == "A" and audit[3]["reviewer"] == "A"

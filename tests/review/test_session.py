@@ -55,7 +55,8 @@ def test_a_change_is_remeasured_as_score_measures_it(scored_run: tuple[Path, Pat
     assert samples.loc["A1", "hladr_abc"] == pytest.approx(changed.row["hladr_abc"], rel=1e-12)
     assert samples.loc["A5", "verdict"] == "withheld"
     assert "excluded_by_reviewer" in samples.loc["A5", "verdict_reasons"]
-    assert "[gate_set_by_hand] gate set by hand: granulocytes outside the gate" in samples.loc["A1", "qc_flags"]
+    assert "[gate_set_by_hand] gate corrected in review by Ann: granulocytes outside the gate" \
+        in samples.loc["A1", "qc_flags"]
     restored = {r["condition"]: r for r in changed.restoration}
     rows = again.restoration.set_index(["patient", "condition"])
     for condition, row in restored.items():
@@ -208,7 +209,10 @@ def test_records_are_carried_across_a_rescore_and_verified(scored_run: tuple[Pat
     with open_ledger(json.loads((out / "manifest.json").read_text())["ledger"]["location"]) as ledger:
         tubes = ledger.export()["tubes"].decode()
     assert "excluded_by_reviewer" in next(line for line in tubes.splitlines() if "_A2_" in line)
-    score_run(run, out=out, jobs=1, use_default_ledger=True)
+    from assaykit.review.signatures import rescoring_signed
+
+    with rescoring_signed(out, run) as keeping:  # a signed folder: the library re-scores it inside the review's wrapper
+        score_run(run, out=out, jobs=1, use_default_ledger=True, replace_signed=keeping)
     assert (out / "audit.jsonl").read_bytes() == audit and (out / "signatures.json").exists()
     runner = CliRunner()
     result = runner.invoke(app, ["verify", str(out)])

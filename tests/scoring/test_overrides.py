@@ -171,6 +171,26 @@ def test_a_workspace_population_replaces_the_monocyte_gate(run: Path, tmp_path: 
     assert "gate set by hand: checked by hand (JD)" in next((out / "patients").glob("P01*.html")).read_text()
 
 
+def test_a_workspace_population_of_implausible_share_is_withheld(run: Path, tmp_path: Path) -> None:
+    """A FlowJo population over the whole FSC/SSC plot (every event "monocytes", its parent all
+    events) answers to the automatic gate's share rule: drawn_gate_implausible, withheld."""
+    lab_workspace(run / "lab.wsp", {FILE: ((-1e6, -1e6), (1e7, 1e7))})
+    _add(run, f"""gate_overrides:
+  {FILE}:
+    reason: checked by hand (JD)
+    workspace: lab.wsp
+    workspace_population: monocytes
+""")
+    out = score_run(run, out=tmp_path / "out", jobs=1).out_dir
+    row = _rows(out)[FILE]
+    codes = [f.code for f in parse_findings(row["qc_flags"])]
+    assert codes[0] == FindingCode.GATE_SET_BY_HAND and FindingCode.DRAWN_GATE_IMPLAUSIBLE in codes
+    assert row["verdict"] == "withheld" and row["hladr_abc"] == ""
+    assert float(row["monocytes_pct"]) > 99.0
+    others = [r for name, r in _rows(out).items() if name != FILE and r["qc_flags"]]
+    assert not any("drawn_gate_implausible" in r["qc_flags"] for r in others)
+
+
 @pytest.mark.parametrize(("text", "problem"), [
     ("  B7: {reason: x, gate: {type: interval, dims: [CD14], low: 1}}\n", "'B7': no tube of the run is that well"),
     ("  H12: {reason: x, gate: {type: interval, dims: [CD14], low: 1}}\n", "names a beads tube"),

@@ -338,6 +338,9 @@
         item.appendChild(el("span", {}, " by "));
         item.appendChild(el("span", {class: "signer"}, s.name || s.reviewer));
         item.appendChild(el("span", {}, " at " + (s.at || "") + " \u00b7 outputs " + String(s.outputs_sha256 || "").slice(0, 12)));
+        if (typeof s.tubes_viewed === "number" && typeof s.tubes_total === "number") {
+          item.appendChild(el("span", {class: "viewed"}, " (viewed " + s.tubes_viewed + " of " + s.tubes_total + " tubes)"));
+        }
         if (superseded) item.appendChild(el("em", {}, " superseded (kept in " + (s.kept_in || "versions/") + ")"));
         list.appendChild(item);
       }
@@ -348,6 +351,17 @@
       event.preventDefault();
       const meaning = document.getElementById("sign-meaning").value;
       const name = document.getElementById("sign-name").value;
+      const viewed = DATA.viewed;
+      if (meaning === "reviewed" && viewed && viewed.tubes_viewed < viewed.tubes_total) {
+        // allowed (the lab's procedure decides), but said and confirmed first; the signature records it
+        const missing = viewed.tubes_not_viewed;
+        const listed = missing.slice(0, 12).join(", ") + (missing.length > 12 ? ", ..." : "");
+        if (!window.confirm("You viewed " + viewed.tubes_viewed + " of " + viewed.tubes_total +
+                            " tubes: not viewed " + listed + ".\n\nSign as reviewed anyway?")) {
+          say("not signed");
+          return;
+        }
+      }
       say("signing (the run is re-scored) ...");
       try {
         const doc = await post(BASE + "api/sign", {meaning, name});
@@ -403,6 +417,13 @@
       const reasons = t.verdict_reasons;
       document.getElementById("reasons").textContent = Array.isArray(reasons) ? reasons.join("; ") : (reasons || "");
       document.getElementById("gate-status").textContent = statusText(t) || "automatic";
+      showGateProblem(t.gate_problem);
+    }
+    function showGateProblem(text) {  // a drawn gate of implausible share (finding drawn_gate_implausible)
+      const box = document.getElementById("gate-problem");
+      if (!box) return;
+      box.textContent = text ? "Withheld: " + text : "";
+      box.hidden = !text;
     }
     function showPatient(rows, p) {
       rows = rows || [];
@@ -497,6 +518,7 @@
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
           document.getElementById("preview-verdict").textContent = verdictText(r.verdict);
+          showGateProblem(r.gate_problem);
           say("");
         } catch (error) { say(error.message, true); }
       }, 60);
@@ -541,6 +563,7 @@
       drawing = null; edited = false; redraw();
       document.getElementById("preview-abc").textContent = "-";
       document.getElementById("preview-verdict").textContent = "";
+      showGateProblem(tube.gate_problem);
     });
     async function act(action, body, done) {
       if (needReviewer()) return;
