@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import AssayKitError
@@ -136,20 +137,16 @@ def _count(reasons: dict[str, int], codes: Sequence[str]) -> None:
         reasons[code] = reasons.get(code, 0) + 1
 
 
-def _control_verdict(patient_row: Mapping[str, Any], tubes: Sequence[Mapping[str, Any]]) -> tuple[str, tuple[str, ...]]:
-    """The verdict of a patient time point's unstimulated value: the patients row's own when the
-    table has one; else its control tubes' (samples.csv): reportable when the row has a value and
-    one of its tubes is reportable (with the warnings of the reportable tubes), withheld
-    otherwise (the withheld tubes' reasons)."""
-    if patient_row.get("verdict"):
-        return str(patient_row["verdict"]), _codes(patient_row)
-    good = [t for t in tubes if t.get("verdict") in REPORTABLE]
-    if _number(patient_row.get("control_abc")) is None or not good:
-        return "withheld", tuple(dict.fromkeys(c for t in tubes for c in _codes(t)))
-    warned = [t for t in good if t.get("verdict") == "reportable_with_warnings"]
-    if warned:
-        return "reportable_with_warnings", tuple(dict.fromkeys(c for t in warned for c in _codes(t)))
-    return "reportable", ()
+def _control_verdict(patient_row: Mapping[str, Any], where: Path) -> tuple[str, tuple[str, ...]]:
+    """The verdict of a patient time point's unstimulated value, as scoring decided it
+    (patients.csv ``control_verdict``, ``control_verdict_reasons``); a folder scored before
+    patients.csv carried it is refused (never decided again here)."""
+    verdict = str(patient_row.get("control_verdict") or "")
+    if not verdict:
+        raise AssayKitError("patients.csv records no control_verdict (scored by an earlier assaykit): score the run "
+                            "again to export it", where)
+    reasons = patient_row.get("control_verdict_reasons") or ()
+    return verdict, tuple(str(r) for r in reasons) if isinstance(reasons, tuple | list) else ()
 
 
 def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
@@ -193,11 +190,10 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     replicates = any("n_replicates" in r for r in (*run.patients, *run.restoration))
     for p in run.patients:
         key = (str(p["patient"]), str(p["timepoint"]))
-        members = [t for t in tubes.get(key, []) if t.get("condition") == control]
-        if not members:
+        if not any(t.get("condition") == control for t in tubes.get(key, [])):
             raise AssayKitError(f"patients.csv names {key[0]!r} at {key[1]!r}, which samples.csv has no "
                                 f"{control} tube of: not a folder `assaykit score` wrote", run.out_dir / "patients.csv")
-        verdict, codes = _control_verdict(p, members)
+        verdict, codes = _control_verdict(p, run.out_dir / "patients.csv")
         value = _number(p.get("control_abc"))
         if verdict not in REPORTABLE or value is None:
             withheld += 1

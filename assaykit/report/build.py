@@ -99,6 +99,15 @@ def withheld(row: dict[str, Any]) -> bool:
     return row.get("verdict") == "withheld"
 
 
+def _control_withheld(patient_row: dict[str, Any] | None, controls: list[dict[str, Any]]) -> bool:
+    """Whether a patient time point's unstimulated value is withheld: patients.csv's
+    ``control_verdict`` as scoring decided it; a folder scored before that column, by its control
+    tubes (replicates: withheld when all are)."""
+    if patient_row is not None and patient_row.get("control_verdict"):
+        return bool(patient_row["control_verdict"] == "withheld")
+    return bool(controls) and all(withheld(s) for s in controls)
+
+
 def reasons(row: dict[str, Any]) -> str:
     """Why a row is withheld (or reportable with warnings): the messages of its findings whose
     codes are its verdict's reasons (the bare code where the row holds no such finding), and its
@@ -210,7 +219,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
                          key=lambda s: (s["role"] != "sample", order.get(s["condition"], len(order)), s["file"]))
         controls = [s for s in members if s["role"] == "sample" and s["condition"] == run.control]
         control = next((s for s in controls if withheld(s)), controls[0] if controls else None)
-        control_held = bool(controls) and all(withheld(s) for s in controls)  # replicates: all withheld
+        control_held = _control_withheld(state, controls)
         if control_held and state is not None:  # never a state or class over a withheld control
             state = {**state, **{k: None for k in ("control_abc", "state", "immunosep_class", "immunosep_rule")}}
         sections.append({
@@ -406,7 +415,7 @@ def index_patients(run: RunData, names: dict[str, str]) -> list[dict[str, Any]]:
             controls = [s for s in blood if s["patient"] == patient and s["timepoint"] == p["timepoint"]
                         and s["role"] == "sample" and s["condition"] == run.control]
             control = controls[0] if controls else None
-            held = bool(controls) and all(withheld(s) for s in controls)  # replicates: all withheld
+            held = _control_withheld(p, controls)
             drugs = drug_summary([r for r in run.restoration if r["patient"] == patient
                                   and r["timepoint"] == p["timepoint"]], p)
             patients.append({**p, "stem": names[patient], "drugs": drugs,

@@ -35,7 +35,8 @@ _FLAGS = {"qc_flags"}
 _BOOLEANS = {"responder", "peak_used"}
 VERDICTS = ("reportable", "reportable_with_warnings", "withheld")
 """A value's verdict in samples.csv and restoration.csv (``""``: a table scored before verdicts)."""
-_CHOICES = {"verdict": ("", *VERDICTS), "completeness": ("", "complete", "incomplete")}
+_CHOICES = {"verdict": ("", *VERDICTS), "control_verdict": ("", *VERDICTS),
+            "completeness": ("", "complete", "incomplete")}
 WITHHELD = ("hladr_abc", "hladr_pos_pct", "abc", "fold_change", "log2_fold_change", "delta_abc",
             "gap_closed", "state", "state_control", "state_drug", "responder", "immunosep_class", "immunosep_rule",
             "best_condition", "best_fold_change")
@@ -123,7 +124,7 @@ def _value(column: str, text: str) -> Any:
         return parse_findings(text)
     if column in _BOOLEANS:
         return {"True": True, "False": False}.get(text)
-    if column == "verdict_reasons":
+    if column in ("verdict_reasons", "control_verdict_reasons"):
         return parse_reasons(text)
     if column in _CHOICES and text not in _CHOICES[column]:
         raise ValueError(f"column {column}: {text[:20]!r} is not one of {', '.join(_CHOICES[column][1:])}")
@@ -131,6 +132,8 @@ def _value(column: str, text: str) -> Any:
 
 
 VERDICT_COLUMNS = frozenset({"verdict", "verdict_reasons", "completeness", "missing"})
+CONTROL_VERDICT_COLUMNS = frozenset({"control_verdict", "control_verdict_reasons"})
+"""Columns a folder scored before patients.csv carried its control value's verdict lacks (read as empty)."""
 """Columns a folder scored before verdicts (issue 27) lacks: its pages say "No verdicts recorded"."""
 REPLICATE_COLUMNS = frozenset({"replicate", "donor_group", "n_replicates", "replicate_cv_pct", "control_n_replicates",
                                "control_replicate_cv_pct"})
@@ -160,8 +163,8 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
         if reader.fieldnames is not None:
             reader.fieldnames = [read_cell(name) for name in reader.fieldnames]
-        missing = [c for c in COLUMNS.get(path.stem, ())
-                   if c not in (reader.fieldnames or ()) and c not in VERDICT_COLUMNS | REPLICATE_COLUMNS]
+        optional = VERDICT_COLUMNS | REPLICATE_COLUMNS | CONTROL_VERDICT_COLUMNS  # an older folder's
+        missing = [c for c in COLUMNS.get(path.stem, ()) if c not in (reader.fieldnames or ()) and c not in optional]
         if missing:
             raise AssayKitError(f"column {missing[0]} missing: not a table `assaykit score` wrote", path)
         return [_row(row, reader.line_num) for row in reader]

@@ -265,6 +265,7 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
             responders=";".join(r.condition for r in measured if r.responder),
             best_condition=best.condition if best else "", best_fold_change=best.fold_change if best else None,
             qc_flags=tuple(tube_findings), completeness="incomplete" if missing else "complete",
+            control_verdict=control_verdict[0], control_verdict_reasons=control_verdict[1],
             **_replicates("", counts[ctrl.condition], control_abc),
             missing="; ".join(f"{condition}: {codes_cell(codes, ', ')}"
                               for condition, codes in missing)))

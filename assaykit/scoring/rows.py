@@ -30,7 +30,7 @@ def _table_row(row: Any, extra: Mapping[str, Any] | None = None) -> dict[str, An
         value = getattr(row, f.name)
         if f.name == "qc_flags":
             value = findings_cell(value)
-        elif f.name == "verdict_reasons":
+        elif f.name in ("verdict_reasons", "control_verdict_reasons"):
             value = codes_cell(value)
         out[f.name] = value
     return {**out, **(extra or {})}
@@ -163,7 +163,9 @@ class PatientRow:
     the best measured drug and its fold change, every tube's findings, and whether every
     condition has a value (``completeness``; ``missing``: ``condition: code, code; ...``);
     ``n_replicates`` the unstimulated tubes whose mean ``control_abc`` is (0 without a value),
-    ``replicate_cv_pct`` their CV in % (None under two tubes)."""
+    ``replicate_cv_pct`` their CV in % (None under two tubes); ``control_verdict`` and
+    ``control_verdict_reasons``: the verdict of ``control_abc`` (the value that assigns an
+    ImmunoSep class), decided here once for the pages and the exports."""
 
     patient: str
     timepoint: str
@@ -181,6 +183,8 @@ class PatientRow:
     missing: str = ""
     n_replicates: int = 1
     replicate_cv_pct: float | None = None
+    control_verdict: VerdictStatus = ""
+    control_verdict_reasons: tuple[FindingCode, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The patients.csv row."""

@@ -39,7 +39,7 @@ RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc"
                        "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct"]
 PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
                    "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags", "completeness",
-                   "missing", "n_replicates", "replicate_cv_pct"]
+                   "missing", "n_replicates", "replicate_cv_pct", "control_verdict", "control_verdict_reasons"]
 COHORT_COLUMNS = ["condition", "n_pairs", "median_fold_change", "ci_low", "ci_high", "ci_coverage", "wilcoxon_p",
                   "holm_p"]
 TRAJECTORY_COLUMNS = TIMELINE_COLUMNS

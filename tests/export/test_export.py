@@ -459,6 +459,27 @@ def test_a_folder_scored_before_verdicts_is_refused(scored: Path, tmp_path: Path
     assert not (tmp_path / "f").exists()
 
 
+def test_the_control_values_verdict_is_scorings_and_a_folder_without_it_is_refused(scored: Path,
+                                                                                  tmp_path: Path) -> None:
+    patients = _table(scored, "patients")
+    samples = _table(scored, "samples")
+    control = samples[(samples["role"] == "sample") & (samples["condition"] == "unstimulated")]
+    by_tube = dict(zip(zip(control["patient"], control["timepoint"], strict=True), control["verdict"], strict=True))
+    assert [by_tube[(p, t)] for p, t in zip(patients["patient"], patients["timepoint"], strict=True)] == \
+        list(patients["control_verdict"])  # one control tube each: the patient row's verdict is its tube's
+    assert "withheld" in set(patients["control_verdict"])
+    folder = tmp_path / "older"
+    shutil.copytree(scored, folder)
+    older = patients.drop(columns=["control_verdict", "control_verdict_reasons"])
+    older.to_csv(folder / "patients.csv", index=False)
+    from assaykit.scoring.tables import MANIFEST, seal
+
+    seal(folder, json.loads((folder / MANIFEST).read_text()))
+    with pytest.raises(AssayKitError, match="no control_verdict"):
+        export_run(folder, "sdtm", out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
 def test_asked_keywords_reach_redcap_and_sdtm_too(run: Path, scored: Path, tmp_path: Path) -> None:
     from assaykit.fcs.reader import read_fcs_text
 

@@ -79,6 +79,9 @@ def with_verdicts(source: Path, target: Path, samples: dict[tuple[str, str], tup
     patients = _read(target, "patients")
     patients["completeness"] = ["incomplete" if p in missing else "complete" for p in patients["patient"]]
     patients["missing"] = [missing.get(p, "") for p in patients["patient"]]
+    controls = {p: samples.get((p, "unstimulated"), ("reportable", "")) for p in patients["patient"]}
+    patients["control_verdict"] = [controls[p][0] for p in patients["patient"]]  # as scoring decides it
+    patients["control_verdict_reasons"] = [controls[p][1] for p in patients["patient"]]
     patients.to_csv(target / "patients.csv", index=False)
     manifest = json.loads((target / MANIFEST).read_text())
     manifest["verdicts"] = {"values": len(blood), "reportable": len(blood) - len(held), "withheld": len(held),
