@@ -43,7 +43,8 @@ def validate(
     reference_data.csv, stability_data.csv), precision.csv, criteria.csv (criterion, value,
     limit, result) and manifest.json (inputs with their SHA-256) into --out, as one unit.
 
-    Exit codes: 0 every evaluated criterion passed; 1 a criterion failed (the report is written);
+    Exit codes: 0 every evaluated criterion passed; 1 a criterion failed, or none could be evaluated
+    (too few values or a design below the criteria's minimum: one line says why; the report is written);
     2 bad input (one line naming the file; nothing written).
 
     Example: assaykit validate --ledger reports/assaykit-ledger.sqlite --comparison reports/run-1-agreement
@@ -81,5 +82,7 @@ def validate(
                 say(f"failed: {outcome.criterion} ({outcome.subject}): {outcome.value:.4g} {outcome.unit}, "
                     f"limit {outcome.limit}" if outcome.value is not None else
                     f"failed: {outcome.criterion} ({outcome.subject}): {outcome.detail}", err=True)
+    if not result.validation.evaluated:
+        say(f"no criterion could be evaluated: {result.validation.not_evaluated_reasons}", err=True)
     if not result.passed:
         raise typer.Exit(1)

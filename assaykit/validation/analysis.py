@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from .criteria import (
     Criteria,
+    DesignMet,
+    PrecisionDesign,
     NotEvaluatedWhy,
     Outcome,
     evaluate_comparison,
@@ -22,11 +24,14 @@ from .criteria import (
 from .data import (
     Tube,
     ValidationData,
+    Pair,
     material_name,
     precision_groups,
     reference_values,
+    sample_pairs,
     single_run_materials,
     stability_donor,
+    stability_points,
     stability_tubes,
 )
 from .stats import Precision, ReferenceInterval, Stability, precision, reference_interval, stability
@@ -63,6 +68,26 @@ class PrecisionStudy:
     why: str = ""
 
     @property
+    def design(self) -> PrecisionDesign:
+        """(runs, the fewest replicates of a run, days, the fewest runs of a day) of its tubes."""
+        per_run = Counter(t.run_key for t in self.tubes)
+        days: dict[str, set[str]] = {}
+        for tube in self.tubes:
+            days.setdefault(tube.acquired_on, set()).add(tube.run_key)
+        return (len(per_run), min(per_run.values(), default=0), len(days),
+                min((len(r) for r in days.values()), default=0))
+
+    def design_meets(self, criteria: Criteria) -> DesignMet:
+        """Which design of ``criteria`` its tubes meet (:meth:`PrecisionCriteria.design_meets`).
+
+        Parameters
+        ----------
+        criteria : Criteria
+            The acceptance criteria (their least designs).
+        """
+        return criteria.precision.design_meets(*self.design)
+
+    @property
     def name(self) -> str:
         """The material and scope as the report names them."""
         return material_name(self.material) + ("" if self.scope == "all" else f" ({self.scope})")
@@ -82,8 +107,11 @@ class Validation:
         The unstimulated condition (reference values).
     precision : tuple of PrecisionStudy
         One per material and scope, controls first.
+    comparison : tuple of Pair
+        The method-comparison pairs one per sample (:func:`assaykit.validation.data.sample_pairs`):
+        what the statistics and figures are computed from.
     bland_altman : BlandAltman or None
-        The pooled method comparison's Bland-Altman (None: fewer than two pairs).
+        The pooled method comparison's Bland-Altman (None: fewer than two samples).
     passing_bablok : PassingBablok or None
         Its Passing-Bablok regression (None: fewer than three pairs).
     reference : tuple of (str, float, int)
@@ -104,6 +132,7 @@ class Validation:
     criteria: Criteria
     control: str
     precision: tuple[PrecisionStudy, ...]
+    comparison: tuple[Pair, ...]
     bland_altman: BlandAltman | None
     passing_bablok: PassingBablok | None
     reference: tuple[tuple[str, float, int], ...]
@@ -120,9 +149,25 @@ class Validation:
         return {r: found.get(r, 0) for r in ("pass", "fail", "not_evaluated")}
 
     @property
+    def evaluated(self) -> bool:
+        """Some criterion was evaluated (passed or failed)."""
+        return any(o.result != "not_evaluated" for o in self.outcomes)
+
+    @property
     def passed(self) -> bool:
-        """Every evaluated criterion passed (the command's exit code 0; 1 otherwise)."""
-        return not any(o.result == "fail" for o in self.outcomes)
+        """Some criterion was evaluated and every evaluated one passed (the command's exit code 0;
+        1 otherwise: a criterion failed, or none could be evaluated)."""
+        return self.evaluated and not any(o.result == "fail" for o in self.outcomes)
+
+    @property
+    def not_evaluated_reasons(self) -> str:
+        """Why nothing could be evaluated, for the one line the command prints: each criterion's
+        detail, once each (e.g. ``repeatability_cv: too few (3 of 5 runs ...)``)."""
+        seen: dict[str, None] = {}
+        for outcome in self.outcomes:
+            if outcome.result == "not_evaluated" and outcome.why != "not_configured":
+                seen.setdefault(f"{outcome.criterion}: {outcome.detail}", None)
+        return "; ".join(seen) or "no criterion is configured"
 
 
 def study_precision(material: tuple[str, str, str, str], scope: str, tubes: Sequence[Tube]) -> PrecisionStudy:
@@ -169,7 +214,7 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
     for study in studies:
         if study.result is None:
             notes.append(f"precision of {study.name}: not computed ({study.why})")
-        outcomes += evaluate_precision(study.result, criteria, study.name, "too_few")
+        outcomes += evaluate_precision(study.result, criteria, study.name, "too_few", study.design)
     if not studies:
         outcomes += evaluate_precision(None, criteria, "no material measured in two runs", "no_data")
     single = single_run_materials(data.tubes)
@@ -177,13 +222,15 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
         notes.append(f"precision: {single} material(s) measured in replicate in one run only (no between-run "
                      "precision; their replicate CV is in the run's restoration.csv and patients.csv)")
 
-    x = np.array([p.reference_abc for p in data.pairs])
-    y = np.array([p.assaykit_abc for p in data.pairs])
+    samples = tuple(sample_pairs(data.pairs))
+    x = np.array([p.reference_abc for p in samples])
+    y = np.array([p.assaykit_abc for p in samples])
     ba = bland_altman(x, y) if x.size >= 2 else None
     pb = passing_bablok(x, y) if x.size >= 3 else None
     mean_pct = ba.mean_difference_pct if ba is not None and math.isfinite(ba.mean_difference_pct) else None
-    why: NotEvaluatedWhy = "too_few" if data.pairs else "no_data"
-    outcomes.append(evaluate_comparison(mean_pct, criteria, f"assaykit vs reference ({x.size} pairs)", why))
+    why: NotEvaluatedWhy = "too_few" if samples else "no_data"
+    outcomes += evaluate_comparison(mean_pct, criteria, f"assaykit vs reference ({x.size} samples, "
+                                    f"{len(data.pairs)} pairs)", why, x.size, pb)
 
     settings = criteria.reference_interval
     reference = tuple(reference_values(data.tubes, settings.donor_group, control))
@@ -200,17 +247,20 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
                                             why)
 
     timed = tuple(stability_tubes(data.tubes))
+    points = stability_points(timed)
     drift = None
-    if timed:
+    times: dict[tuple[str, str, str, str], int] = Counter(donor for donor, _, _, _ in points)
+    donors = sum(1 for n in times.values() if n >= criteria.stability.min_times)
+    if points:
         try:
-            drift = stability([t.abc for t in timed], [float(t.draw_to_stain_h or 0.0) for t in timed],
-                              [stability_donor(t) for t in timed], window_h=criteria.stability.window_h)
+            drift = stability([v for _, _, v, _ in points], [h for _, h, _, _ in points],
+                              [d for d, _, _, _ in points], window_h=criteria.stability.window_h)
         except ValueError as error:
             notes.append(f"stability: not computed ({error})")
-    donors = len({stability_donor(t) for t in timed})
-    outcomes.append(evaluate_stability(drift, criteria, f"draw to stain ({donors} donors, {len(timed)} tubes)",
-                                       "too_few" if timed else "no_data"))
-    return Validation(data=data, criteria=criteria, control=control, precision=studies, bland_altman=ba,
+    outcomes.append(evaluate_stability(drift, criteria, f"draw to stain ({len(times)} donors, {len(points)} points, "
+                                       f"{len(timed)} tubes)", "too_few" if timed else "no_data", donors))
+    return Validation(data=data, criteria=criteria, control=control, precision=studies, comparison=samples,
+                      bland_altman=ba,
                       passing_bablok=pb, reference=reference, reference_interval=interval, stability_tubes=timed,
                       stability=drift, outcomes=tuple(outcomes), notes=tuple(notes))
 

@@ -12,24 +12,33 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ..errors import AssayKitError
 from .stats import Precision, ReferenceInterval, Stability
 
+if TYPE_CHECKING:
+    from ..scoring.agreement import PassingBablok
+
+DesignMet = Literal["establish", "verify", "too_few"]
+"""The precision design a study meets (precision.csv's ``design_meets``): ``establish`` (CLSI
+EP05-A3, 20 days x 2 runs x 2 replicates by default), ``verify`` (CLSI EP15-A3, 5 runs x 5
+replicates), ``too_few`` (neither: its CVs are not evaluated)."""
+
 Result = Literal["pass", "fail", "not_evaluated"]
 """What a criterion came to: ``pass``, ``fail``, or ``not_evaluated`` (no or too little data:
 the outcome's ``why`` says which)."""
 
 CriterionName = Literal["repeatability_cv", "within_laboratory_cv", "method_comparison_mean_difference",
-                        "stability_drift", "reference_interval_method", "reference_interval_transference"]
+                        "method_comparison_slope", "method_comparison_intercept", "stability_drift", "reference_interval_method", "reference_interval_transference"]
 """The criteria, one code each (criteria.csv's ``criterion`` column)."""
 
 NotEvaluatedWhy = Literal["", "no_data", "too_few", "not_configured"]
 """Why a criterion was not evaluated: ``no_data`` (nothing to compute it from), ``too_few`` (too
-few values for the statistic), ``not_configured`` (the criterion is off in the YAML, e.g. no
+few values for the statistic, or a design below the criteria's minimum: the detail says ``too few
+(n of N ...)``), ``not_configured`` (the criterion is off in the YAML, e.g. no
 transference interval given); "" when it was evaluated."""
 
 SHIPPED = "criteria.yaml"
@@ -47,14 +56,49 @@ class PrecisionCriteria:
     within_laboratory_cv_pct_max : float
         Highest accepted within-laboratory (intermediate precision) CV, percent (default 20,
         Quadrini 2021).
+    min_runs : int
+        Fewest runs a CV is judged on, with ``min_replicates_per_run`` (default 5: CLSI EP15-A3's
+        verification design, 5 runs x 5 replicates).
+    min_replicates_per_run : int
+        Fewest replicates in every run (default 5, EP15-A3).
+    establish_days : int
+        Days of CLSI EP05-A3's design to establish precision (default 20; 20 days x 2 runs x 2
+        replicates): a design meeting it is judged too.
+    establish_runs_per_day : int
+        Runs a day of that design (default 2).
+    establish_replicates_per_run : int
+        Replicates a run of that design (default 2).
     """
 
     repeatability_cv_pct_max: float
     within_laboratory_cv_pct_max: float
+    min_runs: int = 5
+    min_replicates_per_run: int = 5
+    establish_days: int = 20
+    establish_runs_per_day: int = 2
+    establish_replicates_per_run: int = 2
 
     def __post_init__(self) -> None:
         _positive(self.repeatability_cv_pct_max, "repeatability_cv_pct_max")
         _positive(self.within_laboratory_cv_pct_max, "within_laboratory_cv_pct_max")
+        for name in ("min_runs", "establish_days"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be at least 2 (between-run precision needs two runs)")
+        for name in ("min_replicates_per_run", "establish_runs_per_day", "establish_replicates_per_run"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+    def design_meets(self, n_runs: int, replicates_per_run: int, n_days: int, runs_per_day: int) -> DesignMet:
+        """Which design a precision study meets: ``establish`` (EP05-A3's days x runs x
+        replicates), ``verify`` (EP15-A3's runs x replicates) or ``too_few`` (neither: its CVs not
+        evaluated). ``n_runs``: runs; ``replicates_per_run``: the fewest replicates of a run;
+        ``n_days``: days; ``runs_per_day``: the fewest runs of a day."""
+        if (n_days >= self.establish_days and runs_per_day >= self.establish_runs_per_day
+                and replicates_per_run >= self.establish_replicates_per_run):
+            return "establish"
+        if n_runs >= self.min_runs and replicates_per_run >= self.min_replicates_per_run:
+            return "verify"
+        return "too_few"
 
 
 @dataclass(frozen=True)
@@ -66,12 +110,22 @@ class ComparisonCriteria:
     mean_difference_pct_max : float
         The mean % difference of the compared method from the reference must lie within
         +- this, percent (default 20, Quadrini 2021's lab-to-lab % difference).
+    min_samples : int
+        Fewest samples (pairs after replicate tubes of a sample are averaged) the comparison is
+        judged on (default 40, CLSI EP09-A3); fewer: every comparison criterion not evaluated.
+    passing_bablok : bool
+        Judge the Passing-Bablok regression too: its slope's 95 % CI must contain 1 (no
+        proportional bias) and its intercept's contain 0 (no constant bias) (default true).
     """
 
     mean_difference_pct_max: float
+    min_samples: int = 40
+    passing_bablok: bool = True
 
     def __post_init__(self) -> None:
         _positive(self.mean_difference_pct_max, "mean_difference_pct_max")
+        if self.min_samples < 3:
+            raise ValueError("min_samples must be at least 3 (Passing-Bablok's least)")
 
 
 @dataclass(frozen=True)
@@ -85,14 +139,24 @@ class StabilityCriteria:
     drift_at_window_pct_max : float
         The drift at ``window_h`` must lie within +- this, percent (default 20: Quadrini's
         % difference applied to stability; Docke 2005 saw about 4 %).
+    min_donors : int
+        Fewest donors with values at ``min_times`` times the drift is judged on (default 2).
+    min_times : int
+        Fewest different draw-to-stain times of such a donor (default 2).
     """
 
     window_h: float
     drift_at_window_pct_max: float
+    min_donors: int = 2
+    min_times: int = 2
 
     def __post_init__(self) -> None:
         _positive(self.window_h, "window_h")
         _positive(self.drift_at_window_pct_max, "drift_at_window_pct_max")
+        if self.min_donors < 1:
+            raise ValueError("min_donors must be at least 1")
+        if self.min_times < 2:
+            raise ValueError("min_times must be at least 2 (a drift needs two times)")
 
 
 @dataclass(frozen=True)
@@ -293,30 +357,62 @@ def _criteria(defaults: Any, doc: Any, source: str, sha256: str) -> Criteria:
                     sha256=sha256)
 
 
+PrecisionDesign = tuple[int, int, int, int]
+"""A precision study's design: (runs, the fewest replicates of a run, days, the fewest runs of a day)."""
+
+
+def design_text(design: PrecisionDesign) -> str:
+    """A precision design as the report shows it: ``3 runs x 2 replicates`` (``on 20 days`` added
+    when a day held two runs or more).
+
+    Parameters
+    ----------
+    design : tuple of int
+        (runs, the fewest replicates of a run, days, the fewest runs of a day).
+    """
+    runs, replicates, days, per_day = design
+    return f"{runs} runs x {replicates} replicates" + (f" on {days} day{'s' if days != 1 else ''}" if per_day >= 2 else "")
+
+
 def evaluate_precision(result: Precision | None, criteria: Criteria, subject: str,
-                       why: NotEvaluatedWhy = "no_data") -> tuple[Outcome, Outcome]:
+                       why: NotEvaluatedWhy = "no_data", design: PrecisionDesign | None = None) -> tuple[Outcome, Outcome]:
     """The repeatability and within-laboratory CV criteria of one precision ``result`` (None:
-    both not evaluated for ``why``). ``criteria``: the limits; ``subject``: what it was
-    evaluated on (e.g. the material's name), copied into the outcomes. A CV is judged on its
-    estimate (not its confidence limit): ``value <= limit`` passes."""
+    both not evaluated for ``why``). ``criteria``: the limits and the least design; ``subject``:
+    what it was evaluated on (e.g. the material's name), copied into the outcomes; ``design``:
+    (runs, fewest replicates of a run, days, fewest runs of a day) of the study (None: from the
+    result, its values spread evenly over its runs). A design meeting neither EP15-A3's
+    verification design nor EP05-A3's (:meth:`PrecisionCriteria.design_meets`) is not evaluated
+    (``too_few``, the detail ``too few (3 of 5 runs, 2 of 5 replicates per run)``). A CV is judged
+    on its estimate (not its confidence limit): ``value <= limit`` passes."""
     limits = criteria.precision
     pairs: list[tuple[CriterionName, float, str]] = [
         ("repeatability_cv", limits.repeatability_cv_pct_max, "repeatability"),
         ("within_laboratory_cv", limits.within_laboratory_cv_pct_max, "within_laboratory")]
+    if result is not None and design is None:
+        design = (result.n_runs, result.n // max(result.n_runs, 1), result.n_days or result.n_runs, 1)
+    met = limits.design_meets(*design) if design is not None else "too_few"
     out = []
     for code, limit, component in pairs:
         shown = f"<= {limit:g}"
         if result is None:
             out.append(_not_evaluated(code, subject, shown, "%", why))
             continue
+        assert design is not None
+        if met == "too_few":
+            out.append(_not_evaluated(code, subject, shown, "%", "too_few",
+                                      f"too few ({design[0]} of {limits.min_runs} runs, {design[1]} of "
+                                      f"{limits.min_replicates_per_run} replicates per run: EP15-A3's verification "
+                                      f"design; {design_text(design)} measured)"))
+            continue
         value = float(getattr(result, component).cv_pct)
         if not math.isfinite(value):
             out.append(_not_evaluated(code, subject, shown, "%", "no_data", "the mean is 0: no CV"))
             continue
+        meets = ("EP05-A3's design to establish" if met == "establish" else "EP15-A3's design to verify")
         out.append(Outcome(criterion=code, subject=subject, value=value, limit=shown, unit="%",
                            result="pass" if value <= limit else "fail",
                            detail=f"{component.replace('_', '-')} CV {value:.2f} % over {result.n} values "
-                                  f"in {result.n_runs} runs"))
+                                  f"({design_text(design)}: meets {meets})"))
     return out[0], out[1]
 
 
@@ -328,28 +424,72 @@ def _not_evaluated(code: CriterionName, subject: str, limit: str, unit: str, why
 
 
 def evaluate_comparison(mean_difference_pct: float | None, criteria: Criteria, subject: str,
-                        why: NotEvaluatedWhy = "no_data") -> Outcome:
-    """The method-comparison criterion: ``mean_difference_pct`` (percent: the mean % difference,
+                        why: NotEvaluatedWhy = "no_data", n_samples: int | None = None,
+                        passing_bablok: PassingBablok | None = None) -> tuple[Outcome, ...]:
+    """The method-comparison criteria: ``mean_difference_pct`` (percent: the mean % difference,
     :attr:`assaykit.scoring.agreement.BlandAltman.mean_difference_pct`; None: not evaluated for
-    ``why``) within +- the limit of ``criteria``; ``subject`` names the comparison. The
-    estimate is judged (|value| <= limit passes), not its confidence limit."""
-    limit = criteria.method_comparison.mean_difference_pct_max
+    ``why``) within +- the limit of ``criteria`` (|value| <= limit passes, the estimate judged,
+    not its confidence limit); then, when the criteria judge Passing-Bablok, the regression's
+    slope (its 95 % CI must contain 1: no proportional bias) and intercept (its CI must contain 0:
+    no constant bias). ``subject`` names the comparison; ``n_samples``: the samples compared
+    (replicate tubes averaged; None: not counted), below the criteria's ``min_samples`` every
+    criterion is not evaluated (``too few (n of N samples)``)."""
+    settings = criteria.method_comparison
+    limit = settings.mean_difference_pct_max
     shown = f"within +-{limit:g}"
+    codes: list[tuple[CriterionName, str, str]] = [("method_comparison_mean_difference", shown, "%")]
+    if settings.passing_bablok:
+        codes += [("method_comparison_slope", "95 % CI contains 1", ""),
+                  ("method_comparison_intercept", "95 % CI contains 0", "AB/C")]
+    if n_samples is not None and n_samples < settings.min_samples:
+        detail = f"too few ({n_samples} of {settings.min_samples} samples, CLSI EP09-A3)"
+        return tuple(_not_evaluated(c, subject, s, u, "too_few" if n_samples else why,
+                                    detail if n_samples else "") for c, s, u in codes)
+    out = []
     if mean_difference_pct is None or not math.isfinite(mean_difference_pct):
-        return _not_evaluated("method_comparison_mean_difference", subject, shown, "%",
-                              why if mean_difference_pct is None else "no_data")
-    return Outcome(criterion="method_comparison_mean_difference", subject=subject, value=float(mean_difference_pct),
-                   limit=shown, unit="%", result="pass" if abs(mean_difference_pct) <= limit else "fail",
-                   detail=f"mean % difference {mean_difference_pct:+.2f} % from the reference")
+        out.append(_not_evaluated("method_comparison_mean_difference", subject, shown, "%",
+                                  why if mean_difference_pct is None else "no_data"))
+    else:
+        out.append(Outcome(criterion="method_comparison_mean_difference", subject=subject,
+                           value=float(mean_difference_pct), limit=shown, unit="%",
+                           result="pass" if abs(mean_difference_pct) <= limit else "fail",
+                           detail=f"mean % difference {mean_difference_pct:+.2f} % from the reference"))
+    if not settings.passing_bablok:
+        return tuple(out)
+    pb = passing_bablok
+    for code, text, unit in codes[1:]:
+        if pb is None:
+            out.append(_not_evaluated(code, subject, text, unit, why))
+            continue
+        value, (low, high), target = ((pb.slope, pb.slope_ci, 1.0) if code == "method_comparison_slope"
+                                      else (pb.intercept, pb.intercept_ci, 0.0))
+        if not (math.isfinite(low) and math.isfinite(high)):
+            out.append(_not_evaluated(code, subject, text, unit, "too_few", "the 95 % CI could not be computed"))
+            continue
+        bias = "proportional" if target == 1.0 else "constant"
+        found = low <= target <= high
+        out.append(Outcome(criterion=code, subject=subject, value=float(value), limit=text, unit=unit,
+                           result="pass" if found else "fail",
+                           detail=f"Passing-Bablok {'slope' if target == 1.0 else 'intercept'} {value:.4g} "
+                                  f"(95 % CI {low:.4g} to {high:.4g}): "
+                                  + (f"no {bias} bias shown" if found else f"a {bias} bias")))
+    return tuple(out)
 
 
 def evaluate_stability(result: Stability | None, criteria: Criteria, subject: str,
-                       why: NotEvaluatedWhy = "no_data") -> Outcome:
+                       why: NotEvaluatedWhy = "no_data", donors: int | None = None) -> Outcome:
     """The stability criterion: ``result``'s drift at the criteria's window (percent; the
     ``result`` must have been computed at that window, ValueError otherwise) within +- the limit
-    of ``criteria`` (None: not evaluated for ``why``); ``subject`` names what was measured."""
+    of ``criteria`` (None: not evaluated for ``why``); ``subject`` names what was measured;
+    ``donors``: the donors with values at the criteria's ``min_times`` times or more (None: the
+    result's), fewer than its ``min_donors``: not evaluated (``too few (n of N donors ...)``)."""
     limits = criteria.stability
     shown = f"within +-{limits.drift_at_window_pct_max:g} at {limits.window_h:g} h"
+    if donors is None and result is not None:
+        donors = result.n_donors
+    if donors is not None and 0 < donors < limits.min_donors:
+        return _not_evaluated("stability_drift", subject, shown, "%", "too_few",
+                              f"too few ({donors} of {limits.min_donors} donors at {limits.min_times} times or more)")
     if result is None:
         return _not_evaluated("stability_drift", subject, shown, "%", why)
     if not math.isclose(result.window_h, limits.window_h):
@@ -404,7 +544,8 @@ def evaluate_reference_interval(result: ReferenceInterval | None, values: Sequen
     return method, transferred
 
 
-__all__ = ["OUTCOME_COLUMNS", "SHIPPED", "ComparisonCriteria", "Criteria", "CriterionName", "NotEvaluatedWhy",
+__all__ = ["OUTCOME_COLUMNS", "SHIPPED", "ComparisonCriteria", "Criteria", "CriterionName", "DesignMet",
+           "NotEvaluatedWhy", "PrecisionDesign",
            "Outcome", "PrecisionCriteria", "ReferenceCriteria", "Result", "StabilityCriteria", "Transference",
            "evaluate_comparison", "evaluate_precision", "evaluate_reference_interval", "evaluate_stability",
-           "load_criteria", "shipped_bytes"]
+           "design_text", "load_criteria", "shipped_bytes"]

@@ -153,6 +153,9 @@ class Pair:
         The reference method's value (the manual gating or the other lab), AB/C.
     assaykit_abc : float
         assaykit's value, AB/C (a mean over the tubes matched, for a lab's CSV).
+    tubes : int
+        The pairs averaged into this one (1 for a file's row; :func:`sample_pairs` averages a
+        sample's replicate tubes).
     """
 
     source: str
@@ -162,6 +165,7 @@ class Pair:
     condition: str
     reference_abc: float
     assaykit_abc: float
+    tubes: int = 1
 
 
 @dataclass(frozen=True)
@@ -480,6 +484,49 @@ def stability_donor(tube: Tube) -> tuple[str, str, str, str]:
     return tube.material
 
 
+def sample_pairs(pairs: Sequence[Pair]) -> list[Pair]:
+    """The method-comparison pairs one per sample (patient, time point, condition; a row with no
+    patient is its own sample, by file), the reference's and assaykit's values each the mean of
+    the sample's pairs (replicate tubes, or the same sample in several comparison files), so no
+    sample counts twice (CLSI EP09-A3 counts samples); in the order first seen.
+
+    Parameters
+    ----------
+    pairs : sequence of Pair
+        The pairs as read (:attr:`ValidationData.pairs`).
+    """
+    groups: dict[tuple[str, ...], list[Pair]] = {}
+    for pair in pairs:
+        key = (pair.patient, pair.timepoint, pair.condition) if pair.patient else ("", pair.source, pair.file)
+        groups.setdefault(key, []).append(pair)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        n = sum(p.tubes for p in members)
+        out.append(Pair(source=first.source if len({p.source for p in members}) == 1 else "several",
+                        file=first.file if len(members) == 1 else "", patient=first.patient,
+                        timepoint=first.timepoint, condition=first.condition,
+                        reference_abc=math.fsum(p.reference_abc * p.tubes for p in members) / n,
+                        assaykit_abc=math.fsum(p.assaykit_abc * p.tubes for p in members) / n, tubes=n))
+    return out
+
+
+def stability_points(tubes: Sequence[Tube]) -> list[tuple[tuple[str, str, str, str], float, float, int]]:
+    """The points a stability drift is fitted to: one per donor (:func:`stability_donor`) and
+    draw-to-stain time, the mean AB/C of its tubes (replicate tubes are not independent points),
+    as (donor, hours, AB/C, tubes averaged), in the order first seen.
+
+    Parameters
+    ----------
+    tubes : sequence of Tube
+        The stability tubes (:func:`stability_tubes`).
+    """
+    groups: dict[tuple[tuple[str, str, str, str], float], list[float]] = {}
+    for tube in tubes:
+        groups.setdefault((stability_donor(tube), float(tube.draw_to_stain_h or 0.0)), []).append(tube.abc)
+    return [(donor, hours, math.fsum(v) / len(v), len(v)) for (donor, hours), v in groups.items()]
+
+
 # --- method comparison --------------------------------------------------------------------------------
 
 
@@ -667,5 +714,5 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
 __all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
            "comparison_file", "comparisons_beside", "folder_rows", "gather", "material_name", "precision_groups",
            "read_comparison",
-           "reference_values", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
+           "reference_values", "sample_pairs", "stability_points", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
            "with_comparisons"]

@@ -32,13 +32,14 @@ KIND = "assaykit validate"
 
 PRECISION_DATA_COLUMNS = ["role", "patient", "timepoint", "condition", "scope", "run_name", "run_key", "run_uid",
                           "day", "replicate", "file", "sha256", "abc"]
+PRECISION_COMPONENTS = ("repeatability", "between_run", "between_day", "within_laboratory")
 PRECISION_COLUMNS = ["role", "patient", "timepoint", "condition", "scope", "design", "n", "n_runs", "n_days",
-                     "mean_abc", "repeatability_sd_abc", "repeatability_cv_pct", "repeatability_cv_pct_ci_low",
-                     "repeatability_cv_pct_ci_high", "repeatability_df", "between_run_sd_abc", "between_day_sd_abc",
-                     "within_laboratory_sd_abc", "within_laboratory_cv_pct", "within_laboratory_cv_pct_ci_low",
-                     "within_laboratory_cv_pct_ci_high", "within_laboratory_df", "balanced", "note"]
+                     "replicates_per_run", "design_meets", "mean_abc",
+                     *(f"{c}_{k}" for c in PRECISION_COMPONENTS
+                       for k in ("sd_abc", "cv_pct", "cv_pct_ci_low", "cv_pct_ci_high", "df")),
+                     "balanced", "note"]
 COMPARISON_COLUMNS = ["source", "file", "patient", "timepoint", "condition", "reference_abc", "assaykit_abc",
-                      "mean_abc", "difference_abc", "difference_pct"]
+                      "mean_abc", "difference_abc", "difference_pct", "tubes"]
 REFERENCE_COLUMNS = ["patient", "abc", "tubes"]
 STABILITY_COLUMNS = ["role", "patient", "timepoint", "condition", "run_name", "file", "draw_to_stain_h", "abc"]
 SUMMARY_COLUMNS = ["statistic", "value", "ci_low", "ci_high", "unit", "n"]
@@ -99,17 +100,16 @@ def precision_rows(validation: Validation) -> list[dict[str, Any]]:
                                "scope": study.scope, "n": len(study.tubes), "note": study.why}
         result = study.result
         if result is not None:
-            lab = result.within_laboratory
             row.update(design=result.design, n_runs=result.n_runs, n_days=result.n_days, mean_abc=result.mean,
-                       repeatability_sd_abc=result.repeatability.sd, repeatability_cv_pct=result.repeatability.cv_pct,
-                       repeatability_cv_pct_ci_low=result.repeatability.cv_pct_ci[0],
-                       repeatability_cv_pct_ci_high=result.repeatability.cv_pct_ci[1],
-                       repeatability_df=result.repeatability.df, between_run_sd_abc=result.between_run.sd,
-                       between_day_sd_abc=result.between_day.sd if result.between_day is not None else None,
-                       within_laboratory_sd_abc=lab.sd, within_laboratory_cv_pct=lab.cv_pct,
-                       within_laboratory_cv_pct_ci_low=lab.cv_pct_ci[0],
-                       within_laboratory_cv_pct_ci_high=lab.cv_pct_ci[1], within_laboratory_df=lab.df,
                        balanced=result.balanced)
+            for name in PRECISION_COMPONENTS:
+                component = getattr(result, name)
+                if component is None:  # no between-day component: one run a day
+                    continue
+                row.update({f"{name}_sd_abc": component.sd, f"{name}_cv_pct": component.cv_pct,
+                            f"{name}_cv_pct_ci_low": component.cv_pct_ci[0],
+                            f"{name}_cv_pct_ci_high": component.cv_pct_ci[1], f"{name}_df": component.df})
+        row.update(replicates_per_run=study.design[1], design_meets=study.design_meets(validation.criteria))
         rows.append(row)
     return rows
 
@@ -167,8 +167,8 @@ def data_files(validation: Validation) -> dict[str, bytes]:
                    "condition": p.condition, "reference_abc": p.reference_abc, "assaykit_abc": p.assaykit_abc,
                    "mean_abc": (p.reference_abc + p.assaykit_abc) / 2,
                    "difference_abc": p.assaykit_abc - p.reference_abc,
-                   "difference_pct": 100 * (p.assaykit_abc - p.reference_abc) / p.reference_abc}
-                  for p in validation.data.pairs]
+                   "difference_pct": 100 * (p.assaykit_abc - p.reference_abc) / p.reference_abc, "tubes": p.tubes}
+                  for p in validation.comparison]
     reference = [{"patient": p, "abc": v, "tubes": n} for p, v, n in validation.reference]
     stability = [_tube_row(t) for t in validation.stability_tubes]
     criteria = [o.row() for o in validation.outcomes]
@@ -233,7 +233,7 @@ def bland_altman_figure(validation: Validation) -> Raster | None:
     ba = validation.bland_altman
     if ba is None:
         return None
-    pairs = validation.data.pairs
+    pairs = validation.comparison
     mean = np.array([(p.reference_abc + p.assaykit_abc) / 2 for p in pairs])
     diff = np.array([p.assaykit_abc - p.reference_abc for p in pairs])
 
@@ -266,8 +266,8 @@ def passing_bablok_figure(validation: Validation) -> Raster | None:
     pb = validation.passing_bablok
     if pb is None:
         return None
-    x = np.array([p.reference_abc for p in validation.data.pairs])
-    y = np.array([p.assaykit_abc for p in validation.data.pairs])
+    x = np.array([p.reference_abc for p in validation.comparison])
+    y = np.array([p.assaykit_abc for p in validation.comparison])
 
     def draw(fig: Any) -> None:
         from ..report.figures import axes_in
@@ -429,17 +429,23 @@ def _comparison_section(validation: Validation) -> Section:
     ba, pb = validation.bland_altman, validation.passing_bablok
     blocks: list[Block] = []
     if ba is None:
-        blocks.append(("p", f"Method comparison: {len(validation.data.pairs)} pairs, fewer than two (give "
+        blocks.append(("p", f"Method comparison: {len(validation.comparison)} samples, fewer than two (give "
                             "--comparison: compare folders or a lab CSV)."))
         return Section("Method comparison", tuple(blocks))
-    blocks.append(("p", f"{ba.n} pairs pooled over runs (comparison_data.csv). Bland-Altman bias {ba.bias:,.0f} AB/C "
+    blocks.append(("p", f"{ba.n} samples ({len(validation.data.pairs)} pairs, a sample's replicate tubes averaged) "
+                        f"pooled over runs (comparison_data.csv). Bland-Altman bias {ba.bias:,.0f} AB/C "
                         f"(95 % CI {_ci(ba.bias_ci, 0)}), limits of agreement {ba.lower:,.0f} "
                         f"({_ci(ba.lower_ci, 0)}) to {ba.upper:,.0f} ({_ci(ba.upper_ci, 0)}) AB/C; mean % "
                         f"difference from the reference {_num(ba.mean_difference_pct, 2)} % "
                         f"({_ci(ba.mean_difference_pct_ci, 2)} %)."))
     if pb is not None:
         blocks.append(("p", f"Passing-Bablok: slope {pb.slope:.4f} (95 % CI {_ci(pb.slope_ci, 4)}), intercept "
-                            f"{pb.intercept:,.1f} AB/C ({_ci(pb.intercept_ci, 1)})."))
+                            f"{pb.intercept:,.1f} AB/C ({_ci(pb.intercept_ci, 1)}): "
+                            + ("the slope's CI contains 1 (no proportional bias shown)"
+                               if pb.slope_ci[0] <= 1 <= pb.slope_ci[1] else "a proportional bias: the slope's CI "
+                               "excludes 1") + ", " + ("the intercept's contains 0 (no constant bias shown)."
+                                                      if pb.intercept_ci[0] <= 0 <= pb.intercept_ci[1] else
+                                                      "a constant bias: the intercept's CI excludes 0.")))
     for figure, caption in ((bland_altman_figure(validation), "Bland-Altman"),
                             (passing_bablok_figure(validation), "Passing-Bablok")):
         if figure is not None:
