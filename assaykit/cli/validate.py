@@ -77,6 +77,10 @@ def validate(
         if data.ledger_left_out:
             say(f"ledger: {data.ledger}: {data.ledger_left_out} row(s) hold values assaykit does not write and were "
                 "left out", err=True)
+        if data.comparison_dropped:
+            shown = "; ".join(data.comparison_dropped[:5]) + (" ..." if len(data.comparison_dropped) > 5 else "")
+            say(f"comparison: {len(data.comparison_dropped)} row(s) left out: {shown} (all on validation.html)",
+                err=True)
         for outcome in result.validation.outcomes:
             if outcome.result == "fail":
                 say(f"failed: {outcome.criterion} ({outcome.subject}): {outcome.value:.4g} {outcome.unit}, "

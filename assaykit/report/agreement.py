@@ -121,9 +121,18 @@ EARLIER = ("agreement.csv", "agreement.html")
 """What an agreement folder held before it had a manifest (a later compare replaces it)."""
 
 
+def _run_id(scored: Path) -> str:
+    """The run_id of the scored folder compared ("" when its manifest names none): what
+    ``assaykit validate`` checks the comparison is still of the run as scored now."""
+    from ..scoring.tables import read_manifest
+
+    return str(read_manifest(scored).get("run_id") or "")
+
+
 def write_agreement(agreement: Any, out: str | Path) -> Path:
     """Write agreement.csv, agreement.html and manifest.json (what the folder holds: a later
-    compare may replace it) into the folder ``out``, replaced as one unit."""
+    compare may replace it; the scored folder as given and resolved, ``scored_dir``, and its
+    ``run_id``) into the folder ``out``, replaced as one unit."""
     import json
 
     from .._io.atomic import file_listing, output_unit, write_atomic
@@ -132,7 +141,8 @@ def write_agreement(agreement: Any, out: str | Path) -> Path:
     with output_unit(Path(out), earlier=EARLIER, kind=KIND) as stage:
         write_atomic(stage / "agreement.csv", csv_bytes(agreement.frame()))
         write_atomic(stage / "agreement.html", agreement_html(agreement))
-        manifest = {"kind": KIND, "scored": str(agreement.out_dir), "source": agreement.source,
+        manifest = {"kind": KIND, "scored": str(agreement.out_dir), "scored_dir": str(Path(agreement.out_dir).resolve()),
+                    "run_id": _run_id(Path(agreement.out_dir)), "source": agreement.source,
                     "files": file_listing(stage)}
         write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return Path(out)

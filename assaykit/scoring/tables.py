@@ -128,6 +128,23 @@ def frames(samples: Sequence[SampleRow], calibration: Calibration | None, bead_e
     }
 
 
+FLOAT_FORMAT = "%.7g"
+"""How a table writes a float: 7 significant digits (:func:`csv_bytes`; :func:`as_written`)."""
+
+
+def as_written(value: float) -> float:
+    """``value`` as a table holds it (:data:`FLOAT_FORMAT`, read back): what a reader of the
+    table sees, so a value read from elsewhere (the ledger keeps full precision) gives the same
+    statistics as the table (``assaykit validate`` reads both).
+
+    Parameters
+    ----------
+    value : float
+        A finite number.
+    """
+    return float(FLOAT_FORMAT % value)
+
+
 def csv_bytes(frame: Any) -> bytes:
     """CSV with 7 significant digits for floats, empty cells for missing values, '\\n' line ends;
     text cells and column names written by :func:`assaykit._io.names.cell` (names escaped, then
@@ -140,7 +157,7 @@ def csv_bytes(frame: Any) -> bytes:
     frame = frame.apply(lambda column: column if pd.api.types.is_numeric_dtype(column)
                         else column.map(lambda v: cell(v) if isinstance(v, str) else v))
     frame.columns = [cell(str(c)) for c in frame.columns]
-    frame.to_csv(buffer, index=False, float_format="%.7g", lineterminator="\n")
+    frame.to_csv(buffer, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     return buffer.getvalue().encode("utf-8")
 
 

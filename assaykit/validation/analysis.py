@@ -163,11 +163,14 @@ class Validation:
     def not_evaluated_reasons(self) -> str:
         """Why nothing could be evaluated, for the one line the command prints: each criterion's
         detail, once each (e.g. ``repeatability_cv: too few (3 of 5 runs ...)``)."""
-        seen: dict[str, None] = {}
+        seen: dict[str, list[str]] = {}
         for outcome in self.outcomes:
             if outcome.result == "not_evaluated" and outcome.why != "not_configured":
-                seen.setdefault(f"{outcome.criterion}: {outcome.detail}", None)
-        return "; ".join(seen) or "no criterion is configured"
+                names = seen.setdefault(outcome.detail, [])
+                if outcome.criterion not in names:
+                    names.append(outcome.criterion)
+        return "; ".join(f"{', '.join(names)}: {detail}" for detail, names in seen.items()) or \
+            "no criterion is configured"
 
 
 def study_precision(material: tuple[str, str, str, str], scope: str, tubes: Sequence[Tube]) -> PrecisionStudy:

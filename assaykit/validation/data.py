@@ -191,6 +191,9 @@ class ValidationData:
         The comparison files read: ``path``, ``sha256``, ``kind`` (``agreement`` or ``lab``), ``pairs``.
     comparison_unmatched : int
         Rows of a lab's CSV that matched no reportable tube.
+    comparison_dropped : tuple of str
+        The comparison rows left out, each named (``lab.csv row 5: lab_abc 0 is not above 0``, a
+        lab row matching no reportable tube, an agreement row without both values).
     """
 
     tubes: tuple[Tube, ...]
@@ -201,6 +204,7 @@ class ValidationData:
     pairs: tuple[Pair, ...] = ()
     comparisons: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     comparison_unmatched: int = 0
+    comparison_dropped: tuple[str, ...] = ()
 
 
 # --- the tubes ----------------------------------------------------------------------------------------
@@ -211,13 +215,17 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
+    """A cell or ledger value as a table writes it (:func:`assaykit.scoring.tables.as_written`: the
+    ledger's full precision rounded as samples.csv is, so --ledger and --run give one value)."""
+    from ..scoring.tables import as_written
+
     if value is None or value == "":
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+    return as_written(number) if math.isfinite(number) else None
 
 
 def _joined(*parts: Any) -> str:
@@ -534,9 +542,14 @@ def _read_csv(path: Path, what: str) -> tuple[list[str], list[dict[str, str]], b
     from .._io.names import read_cell
     from .._io.read import TABLE_LIMIT, read_input
 
+    from ..scoring.platemap import TableDecodeError, decode_table
+
     data = read_input(path, AssayKitError, what, TABLE_LIMIT)
     try:
-        text = data.decode("utf-8-sig")
+        text, _ = decode_table(data)  # as compare --manual decodes a lab's file (UTF-8, cp1252, UTF-16)
+    except TableDecodeError as error:
+        raise AssayKitError(str(error), path) from None
+    try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = [read_cell(h).strip() for h in (reader.fieldnames or [])]
         rows = [{header[i]: read_cell(v if isinstance(v, str) else "").strip()
@@ -595,23 +608,91 @@ def comparisons_beside(runs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def _positive(text: str, path: Path, line: int, column: str) -> float | None:
-    if text == "":
-        return None
-    value = _number(text)
+def _column_numbers(rows: Sequence[Mapping[str, str]], column: str, path: Path) -> list[float | None]:
+    """The numbers of ``column`` of ``rows`` read as ``assaykit compare --manual`` reads a lab's
+    (:func:`assaykit.scoring.manual.read_numbers`: ``31,000``, ``31 000``, a decimal comma told by
+    the file, ``NA`` and the other :data:`assaykit.scoring.manual.MISSING` cells None); a cell no
+    rule reads: AssayKitError naming the file and the cell."""
+    from ..scoring.manual import read_numbers
+
+    cells = [(row.get(column, ""), f"row {line} {column}", False) for line, row in enumerate(rows, start=2)]
+    try:
+        values, _ = read_numbers(cells)
+    except ValueError as error:
+        raise AssayKitError(str(error), path) from None
+    return values
+
+
+def _bad_value(value: float | None, text: str, column: str) -> str:
+    """Why a comparison cell is not a value to pair ("" when it is one: above 0)."""
     if value is None:
-        raise AssayKitError(f"row {line}: {column} {text[:40]!r} is not a number", path)
-    return value if value > 0 else None
+        return f"{column} {text[:40]!r}: no value" if text else f"{column} empty: no value"
+    return "" if value > 0 else f"{column} {text[:40]!r} is not above 0"
+
+
+def _compare_folder(file: Path) -> tuple[Path, dict[str, Any]]:
+    """The ``assaykit compare`` folder holding ``file`` (an agreement.csv) and its manifest,
+    checked whole against it (a changed agreement.csv is refused, as ``assaykit verify`` says)."""
+    from ..scoring.tables import read_manifest, verify_outputs
+
+    folder = file.parent
+    try:
+        manifest = read_manifest(folder)
+    except AssayKitError:
+        manifest = {}
+    if manifest.get("kind") != COMPARE_KIND or file.name != "agreement.csv":
+        raise AssayKitError("an agreement.csv is read in the `assaykit compare` folder that wrote it (its manifest "
+                            "shows it unchanged): give that folder", file)
+    problems = verify_outputs(folder)
+    if problems:
+        raise AssayKitError(f"the comparison folder is not as compare wrote it: {problems[0]} (`assaykit verify` "
+                            "names it): run compare again", folder)
+    return folder, manifest
+
+
+def _scored_values(folder: Path, manifest: Mapping[str, Any]) -> dict[str, float | None]:
+    """The current AB/C per file of the scored run a compare ``folder`` compared (its manifest's
+    ``scored``; found as recorded, resolved when compared, or beside the compare folder),
+    checked whole (:func:`folder_rows`). AssayKitError naming the folder when not found or
+    scored again since (its run_id differs from the one compare recorded)."""
+    recorded = [_text(manifest.get(k)) for k in ("scored_dir", "scored")]
+    candidates = [Path(r) for r in recorded if r]
+    if recorded[1]:
+        candidates.append(folder.parent / Path(recorded[1]).name)
+    scored = next((c for c in candidates if (c / "manifest.json").is_file()), None)
+    if scored is None:
+        raise AssayKitError(f"the scored run this comparison was made from ({recorded[1] or '?'}) is not found: its "
+                            "assaykit values cannot be checked against the run's (give the compare folder where "
+                            "it lies beside that run, or run compare again)", folder / "manifest.json")
+    rows, source = folder_rows(scored)
+    compared = _text(manifest.get("run_id"))
+    if compared and compared != source.run_uid:
+        raise AssayKitError(f"the run {scored} was scored again since this comparison (run_id {compared[:12]} "
+                            f"compared, {source.run_uid[:12]} now): run compare again", folder / "agreement.csv")
+    return {_text(r.get("file")): _number(r.get("hladr_abc")) for r in rows}
+
+
+def _stale(file: str, compared: float | None, current: dict[str, float | None]) -> bool:
+    """Whether an agreement row's assaykit value differs from the run's current one."""
+    now = current.get(file)
+    if compared is None or now is None:
+        return (compared is None) != (now is None) and file in current
+    return not math.isclose(compared, now, rel_tol=1e-6)
 
 
 def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tuple[list[Pair], dict[str, Any], int]:
     """The method-comparison pairs of one comparison file, its entry for the manifest and the
     rows that matched no reportable tube. An agreement.csv (``assaykit compare``'s columns: the
-    pairs of ``manual_abc`` and ``assaykit_abc`` both above 0) or a lab's CSV
-    (:data:`LAB_COLUMNS`; each row matched by ``file``, or by ``patient``, ``timepoint`` and
-    ``condition``, within its ``run`` when given, to the reportable tubes, whose mean (replicates)
-    is assaykit's value; tubes of more than one run refused: which run did the lab measure?). An unknown column,
-    a missing one or a value that is not a number: AssayKitError in one line naming the file.
+    pairs of ``manual_abc`` and ``assaykit_abc`` both above 0), read in its compare folder and
+    checked: the folder against its manifest (a changed agreement.csv refused) and every
+    ``assaykit_abc`` against the compared run's current samples.csv (a run scored again since
+    refused: run compare again). Or a lab's CSV (:data:`LAB_COLUMNS`; each row matched by
+    ``file``, or by ``patient``, ``timepoint`` and ``condition``, within its ``run`` when given,
+    to the reportable tubes, whose mean (replicates) is assaykit's value; tubes of more than one
+    run refused: which run did the lab measure?). Numbers are read as ``compare --manual`` reads
+    them (:func:`assaykit.scoring.manual.read_numbers`); a row without a value above 0, or
+    matching no tube, is left out and named in the entry's ``dropped``. An unknown column, a
+    missing one or a cell no rule reads: AssayKitError in one line naming the file.
 
     Parameters
     ----------
@@ -626,23 +707,39 @@ def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tupl
     header, rows, data = _read_csv(file, "comparison CSV")
     entry: dict[str, Any] = {"path": str(file), "sha256": hashlib.sha256(data).hexdigest()}
     pairs: list[Pair] = []
+    dropped: list[str] = []
     unmatched = 0
     if header == list(COLUMNS):
         entry["kind"] = "agreement"
-        for line, row in enumerate(rows, start=2):
-            ref = _positive(row["manual_abc"], file, line, "manual_abc")
-            ours = _positive(row["assaykit_abc"], file, line, "assaykit_abc")
-            if ref is not None and ours is not None:
-                pairs.append(Pair(source=str(file), file=row["file"], patient=row["patient"],
-                                  timepoint=row["timepoint"], condition=row["condition"], reference_abc=ref,
-                                  assaykit_abc=ours))
+        folder, manifest = _compare_folder(file)
+        current = _scored_values(folder, manifest)
+        references = _column_numbers(rows, "manual_abc", file)
+        ours = _column_numbers(rows, "assaykit_abc", file)
+        stale = [row["file"] for row, value in zip(rows, ours, strict=True) if _stale(row["file"], value, current)]
+        if stale:
+            raise AssayKitError(f"assaykit_abc of {len(stale)} tube(s) ({', '.join(stale[:3])}"
+                                f"{' ...' if len(stale) > 3 else ''}) differ from the scored run's current values: "
+                                "the run was scored again since compare: run compare again", file)
+        for line, (row, ref, our) in enumerate(zip(rows, references, ours, strict=True), start=2):
+            why = _bad_value(ref, row["manual_abc"], "manual_abc") or _bad_value(our, row["assaykit_abc"],
+                                                                                  "assaykit_abc")
+            if why:
+                dropped.append(f"{file.name} row {line} ({row['file'][:60]}): {why}")
+                continue
+            assert ref is not None and our is not None
+            pairs.append(Pair(source=str(file), file=row["file"], patient=row["patient"],
+                              timepoint=row["timepoint"], condition=row["condition"], reference_abc=ref,
+                              assaykit_abc=our))
     else:
         entry["kind"] = "lab"
         _check_lab_header(header, file)
-        for line, row in enumerate(rows, start=2):
-            ref = _positive(row.get("lab_abc", ""), file, line, "lab_abc")
-            if ref is None:
+        references = _column_numbers(rows, "lab_abc", file)
+        for line, (row, ref) in enumerate(zip(rows, references, strict=True), start=2):
+            why = _bad_value(ref, row.get("lab_abc", ""), "lab_abc")
+            if why:
+                dropped.append(f"{file.name} row {line} ({_named(row)}): {why}")
                 continue
+            assert ref is not None
             matched = _matched(row, tubes)
             runs = sorted({(t.run_name, t.run_key) for t in matched})
             if len(runs) > 1:
@@ -651,12 +748,14 @@ def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tupl
                                     "run (its name or run_uid) in a run column", file)
             if not matched:
                 unmatched += 1
+                dropped.append(f"{file.name} row {line} ({_named(row)}): matches no reportable tube")
                 continue
             first = matched[0]
             pairs.append(Pair(source=str(file), file=row.get("file", ""), patient=first.patient,
                               timepoint=first.timepoint, condition=first.condition, reference_abc=ref,
                               assaykit_abc=math.fsum(t.abc for t in matched) / len(matched)))
     entry["pairs"] = len(pairs)
+    entry["dropped"] = dropped
     return pairs, entry, unmatched
 
 
@@ -702,13 +801,16 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
 
     pairs: list[Pair] = []
     entries: list[dict[str, Any]] = []
+    dropped: list[str] = []
     unmatched = 0
     for path in comparisons:
         found, entry, missed = read_comparison(path, data.tubes)
         pairs += found
-        entries.append(entry)
+        dropped += entry["dropped"]
+        entries.append({**entry, "dropped": len(entry["dropped"])})
         unmatched += missed
-    return replace(data, pairs=tuple(pairs), comparisons=tuple(entries), comparison_unmatched=unmatched)
+    return replace(data, pairs=tuple(pairs), comparisons=tuple(entries), comparison_unmatched=unmatched,
+                   comparison_dropped=tuple(dropped))
 
 
 __all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",

@@ -380,8 +380,10 @@ def _inputs_section(validation: Validation) -> Section:
     for entry in data.comparisons:
         blocks.append(("p", f"Comparison {entry['path']} ({entry['kind']}, {entry['pairs']} pairs, SHA-256 "
                             f"{entry['sha256']})."))
-    if data.comparison_unmatched:
-        blocks.append(("p", f"{data.comparison_unmatched} comparison rows matched no reportable tube."))
+    if data.comparison_dropped:
+        blocks.append(("p", f"{len(data.comparison_dropped)} comparison row(s) left out: "
+                            + "; ".join(data.comparison_dropped[:20])
+                            + (" ..." if len(data.comparison_dropped) > 20 else "") + "."))
     crit = validation.criteria
     blocks.append(("p", f"Acceptance criteria: {crit.source} (SHA-256 {crit.sha256})."))
     return Section("Data", tuple(blocks))
