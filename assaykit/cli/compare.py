@@ -116,7 +116,8 @@ def compare(
     what = "AB/C from both" if agreement.measure == "abc" else "HLA-DR MFI from both: the run has no bead calibration"
     if agreement.source == "manual":
         compared = len(agreement.pairs()[0])
-        line = f"compared {compared} of {len(agreement.tubes)} tubes ({what}; no F1 without events)"
+        line = (f"compared {compared} tubes ({agreement.lab_matched} of {agreement.lab_rows} lab rows matched a tube "
+                f"of the run; {what}; no F1 without events)")
     else:
         compared = sum(1 for t in agreement.tubes if t.row["f1"] is not None)
         line = f"compared {compared} of {len(agreement.tubes)} tubes" + ("" if agreement.measure == "abc" else

@@ -141,7 +141,8 @@ def write_agreement(agreement: Any, out: str | Path) -> Path:
     with output_unit(Path(out), earlier=EARLIER, kind=KIND) as stage:
         write_atomic(stage / "agreement.csv", csv_bytes(agreement.frame()))
         write_atomic(stage / "agreement.html", agreement_html(agreement))
-        manifest = {"kind": KIND, "scored": str(agreement.out_dir), "scored_dir": str(Path(agreement.out_dir).resolve()),
+        manifest = {"kind": KIND, "scored": str(agreement.out_dir),
+                    "scored_dir": str(Path(agreement.out_dir).resolve()),
                     "run_id": _run_id(Path(agreement.out_dir)), "source": agreement.source,
                     "files": file_listing(stage)}
         write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())

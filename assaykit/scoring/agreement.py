@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import AssayKitError
+from .platemap import BLOOD_ROLES
 
 Measure = Literal["abc", "mfi"]
 """What a comparison's statistics are of: AB/C (the run has a bead calibration) or the HLA-DR
@@ -233,6 +234,10 @@ class Agreement:
         bead calibration.
     warnings : tuple of str
         What the user must see on the command line too (a scale factor that looks wrong).
+    lab_rows : int
+        Rows of the lab's manual results file read (0 for a workspace).
+    lab_matched : int
+        Of them, those naming a tube of the scored run (0 for a workspace).
     """
 
     out_dir: Path
@@ -246,6 +251,8 @@ class Agreement:
     source: Source = "workspace"
     measure: Measure = "abc"
     warnings: tuple[str, ...] = ()
+    lab_rows: int = 0
+    lab_matched: int = 0
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The (manual, assaykit) values of :attr:`measure` of the tubes that have both (above 0)."""
@@ -405,7 +412,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     calibration = _calibration(manifest)
     every = _sample_rows(folder)
     matched, unknown = match_rows(table, [r["file"] for r in every])
-    blood = [r for r in every if r.get("role") in BLOOD]
+    blood = [r for r in every if r.get("role") in BLOOD_ROLES]
     tops = _readout_tops(folder, manifest, Path(run_dir) if run_dir is not None else None,
                          [r["file"] for r in blood if r["file"] in matched])
     factors = _factors(tops, mfi_scale, mfi_range, table.path)
@@ -421,7 +428,7 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
     tubes = [_manual_tube(row, matched.get(row["file"]), calibration) for row in blood]
     notes = list(warnings)
     others = sorted(f"{quote(r['file'])} ({r.get('role', '')})" for r in every
-                    if r.get("role") not in BLOOD and r["file"] in matched)
+                    if r.get("role") not in BLOOD_ROLES and r["file"] in matched)
     if others:
         notes.append(f"not compared, not blood tubes: {', '.join(others)}")
     for extra in unknown[:MAX_UNKNOWN_ROWS]:  # the rest counted in the note: a file naming no tube stays small
@@ -443,7 +450,8 @@ def compare_manual(out_dir: str | Path, manual: str | Path, columns: dict[str, s
         described += f"; MFI on a 0-{mfi_range:,g} scale"
     elif mfi_scale != 1:
         described += f"; MFI times {mfi_scale:g}"
-    return _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual", warnings)
+    found = _summarise(folder, table.path, described, calibration, tuple(tubes), notes, "manual", warnings)
+    return replace(found, lab_rows=len(table.rows), lab_matched=len(matched))
 
 
 Top = tuple[str, float] | str
@@ -660,11 +668,7 @@ def _sample_rows(folder: Path) -> list[dict[str, str]]:
 
 
 def _blood_rows(folder: Path) -> list[dict[str, str]]:
-    return [r for r in _sample_rows(folder) if r.get("role") in BLOOD]
-
-
-BLOOD = ("sample", "isotype")
-"""The roles of the tubes compared (a bead or blank tube has no monocytes)."""
+    return [r for r in _sample_rows(folder) if r.get("role") in BLOOD_ROLES]
 
 
 def _number(text: str) -> float | None:

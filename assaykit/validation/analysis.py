@@ -13,24 +13,23 @@ from typing import TYPE_CHECKING
 from .criteria import (
     Criteria,
     DesignMet,
-    PrecisionDesign,
     NotEvaluatedWhy,
     Outcome,
+    PrecisionDesign,
     evaluate_comparison,
     evaluate_precision,
     evaluate_reference_interval,
     evaluate_stability,
 )
 from .data import (
+    Pair,
     Tube,
     ValidationData,
-    Pair,
     material_name,
     precision_groups,
     reference_values,
     sample_pairs,
     single_run_materials,
-    stability_donor,
     stability_points,
     stability_tubes,
 )

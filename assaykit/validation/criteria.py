@@ -32,7 +32,8 @@ Result = Literal["pass", "fail", "not_evaluated"]
 the outcome's ``why`` says which)."""
 
 CriterionName = Literal["repeatability_cv", "within_laboratory_cv", "method_comparison_mean_difference",
-                        "method_comparison_slope", "method_comparison_intercept", "stability_drift", "reference_interval_method", "reference_interval_transference"]
+                        "method_comparison_slope", "method_comparison_intercept", "stability_drift",
+                        "reference_interval_method", "reference_interval_transference"]
 """The criteria, one code each (criteria.csv's ``criterion`` column)."""
 
 NotEvaluatedWhy = Literal["", "no_data", "too_few", "not_configured"]
@@ -371,11 +372,13 @@ def design_text(design: PrecisionDesign) -> str:
         (runs, the fewest replicates of a run, days, the fewest runs of a day).
     """
     runs, replicates, days, per_day = design
-    return f"{runs} runs x {replicates} replicates" + (f" on {days} day{'s' if days != 1 else ''}" if per_day >= 2 else "")
+    on = f" on {days} day{'s' if days != 1 else ''}" if per_day >= 2 else ""
+    return f"{runs} runs x {replicates} replicates{on}"
 
 
 def evaluate_precision(result: Precision | None, criteria: Criteria, subject: str,
-                       why: NotEvaluatedWhy = "no_data", design: PrecisionDesign | None = None) -> tuple[Outcome, Outcome]:
+                       why: NotEvaluatedWhy = "no_data",
+                       design: PrecisionDesign | None = None) -> tuple[Outcome, Outcome]:
     """The repeatability and within-laboratory CV criteria of one precision ``result`` (None:
     both not evaluated for ``why``). ``criteria``: the limits and the least design; ``subject``:
     what it was evaluated on (e.g. the material's name), copied into the outcomes; ``design``:
@@ -544,8 +547,26 @@ def evaluate_reference_interval(result: ReferenceInterval | None, values: Sequen
     return method, transferred
 
 
-__all__ = ["OUTCOME_COLUMNS", "SHIPPED", "ComparisonCriteria", "Criteria", "CriterionName", "DesignMet",
-           "NotEvaluatedWhy", "PrecisionDesign",
-           "Outcome", "PrecisionCriteria", "ReferenceCriteria", "Result", "StabilityCriteria", "Transference",
-           "evaluate_comparison", "evaluate_precision", "evaluate_reference_interval", "evaluate_stability",
-           "design_text", "load_criteria", "shipped_bytes"]
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "SHIPPED",
+    "ComparisonCriteria",
+    "Criteria",
+    "CriterionName",
+    "DesignMet",
+    "NotEvaluatedWhy",
+    "Outcome",
+    "PrecisionCriteria",
+    "PrecisionDesign",
+    "ReferenceCriteria",
+    "Result",
+    "StabilityCriteria",
+    "Transference",
+    "design_text",
+    "evaluate_comparison",
+    "evaluate_precision",
+    "evaluate_reference_interval",
+    "evaluate_stability",
+    "load_criteria",
+    "shipped_bytes",
+]

@@ -541,7 +541,6 @@ def stability_points(tubes: Sequence[Tube]) -> list[tuple[tuple[str, str, str, s
 def _read_csv(path: Path, what: str) -> tuple[list[str], list[dict[str, str]], bytes]:
     from .._io.names import read_cell
     from .._io.read import TABLE_LIMIT, read_input
-
     from ..scoring.platemap import TableDecodeError, decode_table
 
     data = read_input(path, AssayKitError, what, TABLE_LIMIT)
@@ -813,8 +812,28 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
                    comparison_dropped=tuple(dropped))
 
 
-__all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
-           "comparison_file", "comparisons_beside", "folder_rows", "gather", "material_name", "precision_groups",
-           "read_comparison",
-           "reference_values", "sample_pairs", "stability_points", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
-           "with_comparisons"]
+__all__ = [
+    "LAB_COLUMNS",
+    "REPORTABLE",
+    "ROLES",
+    "TUBE_FIELDS",
+    "Pair",
+    "RunSource",
+    "Tube",
+    "ValidationData",
+    "comparison_file",
+    "comparisons_beside",
+    "folder_rows",
+    "gather",
+    "material_name",
+    "precision_groups",
+    "read_comparison",
+    "reference_values",
+    "sample_pairs",
+    "single_run_materials",
+    "stability_donor",
+    "stability_points",
+    "stability_tubes",
+    "tube_of",
+    "with_comparisons",
+]

@@ -124,7 +124,8 @@ def test_manual_mfi_in_a_french_export_through_the_cli(scored: tuple[Path, Path]
                                       "file=Fichier,monocytes=Monocytes (nombre),hladr_mfi=Médiane HLA-DR PE-A",
                                       "--out", str(tmp_path / "agreement")])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("compared 4 of 4 tubes (AB/C from both; no F1 without events); AB/C bias ")
+    assert result.output.startswith("compared 4 tubes (4 of 4 lab rows matched a tube of the run; AB/C from both; "
+                                    "no F1 without events); AB/C bias ")
     rows = _rows(tmp_path / "agreement" / "agreement.csv")
     slope, intercept = calibration
     for r, error in zip(truth, ABC_ERRORS, strict=True):
@@ -172,7 +173,8 @@ def test_example_exports(name: str, scored: tuple[Path, Path], tmp_path: Path) -
     result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(EXPORTS / name), "--columns", spec, *extra,
                                       "--out", str(tmp_path / "agreement")])
     assert result.exit_code == 0, result.output
-    assert "compared 4 of 4 tubes" in result.output
+    n = len(table.rows)  # the bead tube's row too: it names a tube of the run
+    assert f"compared 4 tubes ({n} of {n} lab rows matched a tube of the run" in result.output
     rows = _rows(tmp_path / "agreement" / "agreement.csv")
     scale = 256 if extra else 1
     for r, (count, mfi) in zip(blood, values, strict=True):
@@ -365,7 +367,8 @@ def test_a_run_without_calibration_compares_mfi(uncalibrated: Path, tmp_path: Pa
     result = CliRunner().invoke(app, ["compare", str(uncalibrated), "--manual", str(path), "--out",
                                       str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
-    assert "compared 4 of 4 tubes (HLA-DR MFI from both: the run has no bead calibration" in result.output
+    assert "compared 4 tubes (4 of 4 lab rows matched a tube of the run; HLA-DR MFI from both: the run has no bead "
+            "calibration" in result.output
     rows = _rows(tmp_path / "a" / "agreement.csv")
     ours = np.array([float(r["hladr_mfi"]) for r in samples])
     theirs = np.array([round(m, 3) for m in lab])
@@ -483,7 +486,7 @@ def test_gate_keeps_one_gates_rows(scored: tuple[Path, Path], tmp_path: Path) ->
     assert [r.monocytes for r in table.rows] == [float(x.split(",")[2]) for x in lines[1:]]
     result = CliRunner().invoke(app, ["compare", str(out), "--manual", str(path), "--columns", spec, "--gate",
                                       "MONOCYTES", "--mfi-range", "1024", "--out", str(tmp_path / "a")])
-    assert result.exit_code == 0 and "compared 4 of 4 tubes" in result.output, result.output
+    assert result.exit_code == 0 and "compared 4 tubes (4 of 4 lab rows matched" in result.output, result.output
     with pytest.raises(AssayKitError, match=r"no row of the gate 'Monos' \(gates: 'Lymphocytes', 'Monocytes'\)"):
         read_manual(path, parse_columns([spec]), gate="Monos")
     with pytest.raises(AssayKitError, match="the file has a 'Gate' column: read one gate's rows with --gate NAME"):

@@ -72,15 +72,15 @@ def test_bad_lab_files_are_refused_in_one_line_naming_the_file(tmp_path: Path, t
 def test_precision_outcomes() -> None:
     c = load_criteria()
     rng = np.random.default_rng(0)
-    run = np.repeat(np.arange(10), 3)
-    good = precision(100 + rng.normal(0, 3, 10)[run] + rng.normal(0, 2, 30), run, np.tile([1, 2, 3], 10))
+    run = np.repeat(np.arange(10), 5)
+    good = precision(100 + rng.normal(0, 3, 10)[run] + rng.normal(0, 2, 50), run, np.tile([1, 2, 3, 4, 5], 10))
     rep, wl = evaluate_precision(good, c, "control blood A")
     assert (rep.criterion, rep.result, rep.subject, rep.unit, rep.limit) == (
         "repeatability_cv", "pass", "control blood A", "%", "<= 20")
     assert rep.value == pytest.approx(good.repeatability.cv_pct) and wl.value == pytest.approx(
         good.within_laboratory.cv_pct)
     assert wl.criterion == "within_laboratory_cv" and wl.result == "pass"
-    bad = precision(100 + rng.normal(0, 30, 10)[run] + rng.normal(0, 2, 30), run, np.tile([1, 2, 3], 10))
+    bad = precision(100 + rng.normal(0, 30, 10)[run] + rng.normal(0, 2, 50), run, np.tile([1, 2, 3, 4, 5], 10))
     assert [o.result for o in evaluate_precision(bad, c, "x")] == ["pass", "fail"]
     missing = evaluate_precision(None, c, "patient 7", why="too_few")
     assert [(o.result, o.why, o.value) for o in missing] == [("not_evaluated", "too_few", None)] * 2
@@ -88,11 +88,65 @@ def test_precision_outcomes() -> None:
     assert missing[0].row()["value"] == "" and missing[0].row()["result"] == "not_evaluated"
 
 
+def test_precision_below_the_least_design_is_not_evaluated() -> None:
+    """Review: 3 runs x 2 replicates passed with a CV CI of about 10-110 %. EP15-A3's 5 runs x 5
+    replicates is the least design judged; EP05-A3's 20 days x 2 runs x 2 replicates meets too;
+    below both: not evaluated, too few (n of N)."""
+    c = load_criteria()
+    rng = np.random.default_rng(4)
+
+    def study(runs: int, reps: int) -> object:
+        run = np.repeat(np.arange(runs), reps)
+        return precision(100 + rng.normal(0, 3, runs)[run] + rng.normal(0, 2, runs * reps), run,
+                         np.tile(np.arange(reps), runs))
+
+    small = study(3, 2)
+    assert small.within_laboratory.cv_pct_ci[1] / small.within_laboratory.cv_pct_ci[0] > 5  # why: a CI too wide
+    outcomes = evaluate_precision(small, c, "m", design=(3, 2, 3, 1))
+    assert [(o.result, o.why, o.value) for o in outcomes] == [("not_evaluated", "too_few", None)] * 2
+    assert "too few (3 of 5 runs, 2 of 5 replicates per run" in outcomes[0].detail
+    assert [o.result for o in evaluate_precision(study(5, 5), c, "m", design=(5, 5, 5, 1))] == ["pass", "pass"]
+    assert "EP15-A3" in evaluate_precision(study(5, 5), c, "m")[0].detail  # design from the result: 5 x 5
+    assert evaluate_precision(study(5, 4), c, "m")[0].result == "not_evaluated"  # 4 of 5 replicates
+    assert c.precision.design_meets(5, 5, 5, 1) == "verify"
+    assert c.precision.design_meets(40, 2, 20, 2) == "establish"  # EP05-A3 20 x 2 x 2
+    assert c.precision.design_meets(40, 2, 19, 2) == "too_few"
+    assert c.precision.design_meets(4, 5, 4, 1) == "too_few"
+
+
+def test_a_proportional_bias_fails_passing_bablok_though_the_mean_difference_passes() -> None:
+    """Review: a proportional bias passed without comment. y = 0.8 x + 4000 over 5,000-40,000 AB/C:
+    a mean % difference of about +4 % (passes +-20) but a slope whose 95 % CI excludes 1 and an
+    intercept whose CI excludes 0; the identity (noise only) passes all three."""
+    from assaykit.scoring.agreement import bland_altman, passing_bablok
+
+    c = load_criteria()
+    rng = np.random.default_rng(5)
+    x = rng.uniform(5000, 40000, 60)
+    y = 0.8 * x + 4000 + rng.normal(0, 300, 60)
+    ba, pb = bland_altman(x, y), passing_bablok(x, y)
+    mean, slope, intercept = evaluate_comparison(ba.mean_difference_pct, c, "lab", n_samples=60, passing_bablok=pb)
+    assert mean.result == "pass" and abs(mean.value - 100 * np.mean((y - x) / x)) < 1e-9
+    assert (slope.criterion, slope.result, slope.value, slope.limit) == (
+        "method_comparison_slope", "fail", pb.slope, "95 % CI contains 1")
+    assert pb.slope_ci[1] < 1 and 0.75 < pb.slope < 0.85 and "proportional bias" in slope.detail
+    assert (intercept.criterion, intercept.result) == ("method_comparison_intercept", "fail") and pb.intercept_ci[0] > 0
+    same = x * np.exp(rng.normal(0, 0.01, 60))
+    assert [o.result for o in evaluate_comparison(0.0, c, "lab", n_samples=60,
+                                                  passing_bablok=passing_bablok(x, same))] == ["pass"] * 3
+
+
 def test_comparison_stability_and_reference_outcomes() -> None:
     c = load_criteria()
-    assert evaluate_comparison(-19.9, c, "lab B").result == "pass"
-    assert evaluate_comparison(20.5, c, "lab B").result == "fail"
-    assert evaluate_comparison(None, c, "lab B").why == "no_data"
+    assert evaluate_comparison(-19.9, c, "lab B")[0].result == "pass"
+    assert evaluate_comparison(20.5, c, "lab B")[0].result == "fail"
+    assert evaluate_comparison(None, c, "lab B")[0].why == "no_data"
+    few = evaluate_comparison(1.0, c, "lab B", n_samples=2)
+    assert [(o.criterion, o.result, o.why) for o in few] == [
+        ("method_comparison_mean_difference", "not_evaluated", "too_few"),
+        ("method_comparison_slope", "not_evaluated", "too_few"),
+        ("method_comparison_intercept", "not_evaluated", "too_few")]
+    assert few[0].detail == "too few (2 of 40 samples, CLSI EP09-A3)"
     hours = np.tile([1.0, 4.0, 8.0], 5)
     donors = np.repeat(np.arange(5), 3)
     falling = stability(1000 * np.exp(-0.08 * hours + np.random.default_rng(1).normal(0, 0.01, 15)), hours, donors)
