@@ -1,5 +1,5 @@
 """``assaykit validate`` end to end: simulated scored runs (a stabilised control blood measured
-twice a run on two runs a day over four days, 120 healthy donors, stability aliquots stained 1, 4
+five times a run on two runs a day over four days (EP15-A3's least design, 5 runs x 5 replicates, met), 120 healthy donors, stability aliquots stained 1, 4
 and 8 h after the draw, withheld tubes, a lab's comparison CSV) validated, and every figure's
 statistics checked against the same numbers computed independently (numpy) from the data CSVs
 the folder holds and from the simulated truth; exit codes; bad inputs in one line naming the
@@ -30,7 +30,7 @@ COLUMNS = [*SAMPLE_COLUMNS, "replicate", "donor_group"]
 DAYS = ("2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06")
 CONTROL_TRUE = {"mean": 20000.0, "day_sd": 600.0, "run_sd": 500.0, "repeat_sd": 700.0}
 SLOPE_PER_H = -0.01  # ln AB/C per hour: -3.9 % at 4 h
-LAB_BIAS = 0.03  # the lab reads 3 % above assaykit
+LAB_BIAS = 0.0  # the lab reads as assaykit (a proportional bias would fail Passing-Bablok's slope: test_criteria)
 
 
 def _tube(run: int, well: int, role: str, patient: str, timepoint: str, condition: str, abc: float,
@@ -52,8 +52,8 @@ def _write_run(folder: Path, run: int, tubes: list[dict]) -> None:
 
 
 def simulate_study(root: Path, seed: int = 7) -> dict[str, Any]:
-    """Eight scored runs (two a day over four days) with their truth: the control blood twice a
-    run, 15 healthy donors a run (120 in all) with a drug tube each, stability aliquots in run 0,
+    """Eight scored runs (two a day over four days) with their truth: the control blood five
+    times a run, 15 healthy donors a run (120 in all) with a drug tube each, stability aliquots in run 0,
     two withheld tubes; and a lab's comparison CSV of 40 donors."""
     rng = np.random.default_rng(seed)
     truth: dict[str, Any] = {"runs": [], "donors": {}, "stability": [], "withheld": 0}
@@ -62,7 +62,7 @@ def simulate_study(root: Path, seed: int = 7) -> dict[str, Any]:
     for run in range(8):
         run_effect = rng.normal(0, CONTROL_TRUE["run_sd"])
         tubes = []
-        for rep in ("1", "2"):
+        for rep in ("1", "2", "3", "4", "5"):
             value = CONTROL_TRUE["mean"] + day_effect[run // 2] + run_effect + rng.normal(0, CONTROL_TRUE["repeat_sd"])
             tubes.append(_tube(run, len(tubes), "control", "CTRL-1", "", "unstimulated", round(value, 1),
                                replicate=rep))
@@ -148,7 +148,7 @@ def test_validation_end_to_end_matches_independent_computations(study: dict[str,
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "assaykit validate"
     assert manifest["left_out"] == {"withheld": study["withheld"]}
-    assert manifest["tubes"] == 8 * (2 + 30) + 12
+    assert manifest["tubes"] == 8 * (5 + 30) + 12
     assert [r["run_uid"] for r in manifest["inputs"]["runs"]] == [f"uid{i:02d}" for i in range(8)]
     for entry, folder in zip(manifest["inputs"]["runs"], study["runs"], strict=True):
         assert entry["samples_sha256"] == hashlib.sha256((folder / "samples.csv").read_bytes()).hexdigest()
@@ -160,7 +160,7 @@ def test_validation_end_to_end_matches_independent_computations(study: dict[str,
 
     # precision of the control blood: day / run / replicate, against the ANOVA written out here
     data = [r for r in _read(out / "precision_data.csv") if r["patient"] == "CTRL-1" and r["scope"] == "all"]
-    assert len(data) == 16
+    assert len(data) == 40
     values = np.array([float(r["abc"]) for r in data])
     expected = _nested_anova(values, np.array([r["day"] for r in data]), np.array([r["run_key"] for r in data]))
     row = next(r for r in _read(out / "precision.csv") if r["patient"] == "CTRL-1")
@@ -175,7 +175,14 @@ def test_validation_end_to_end_matches_independent_computations(study: dict[str,
     criteria = _read(out / "criteria.csv")
     cv = next(c for c in criteria if c["criterion"] == "repeatability_cv" and "CTRL-1" in c["subject"])
     assert float(cv["value"]) == pytest.approx(100 * expected["repeat_sd"] / expected["mean"], rel=1e-5)
-    assert cv["result"] == "pass"
+    assert cv["result"] == "pass" and "8 runs x 5 replicates on 4 days: meets EP15-A3" in cv["detail"]
+    assert row["design_meets"] == "verify" and row["replicates_per_run"] == "5"
+    for component in ("repeatability", "between_run", "between_day", "within_laboratory"):  # as docs say: CI and df
+        assert float(row[f"{component}_cv_pct_ci_low"]) <= float(row[f"{component}_cv_pct"]) <= \
+            float(row[f"{component}_cv_pct_ci_high"]) and float(row[f"{component}_df"]) >= 0, component
+    assert float(row["repeatability_df"]) == 8 * 4  # 8 runs x (5 - 1)
+    assert float(row["between_run_cv_pct"]) == pytest.approx(100 * expected["run_sd"] / expected["mean"], rel=1e-4,
+                                                              abs=1e-4)
 
     # method comparison: the lab's CSV matched by patient/timepoint/condition, pooled
     pairs = _read(out / "comparison_data.csv")
@@ -318,9 +325,8 @@ def test_bad_inputs_are_one_line_naming_the_file(study: dict[str, Any], tmp_path
     assert "not an `assaykit compare` output folder" in _bad(tmp_path, ["--run", run, "--comparison", run],
                                                              Path(run) / "manifest.json")
     comma = tmp_path / "comma.csv"
-    comma.write_text("file,lab_abc\nR0_000.fcs,\"25000,5\"\n")
-    assert "row 2: lab_abc '25000,5' is not a number" in _bad(tmp_path, ["--run", run, "--comparison", str(comma)],
-                                                               comma)
+    comma.write_text("file,lab_abc\nR0_000.fcs,25k\n")  # read as compare --manual reads numbers
+    assert "row 2 lab_abc '25k' is not a number" in _bad(tmp_path, ["--run", run, "--comparison", str(comma)], comma)
     twice = tmp_path / "twice.csv"  # a file name in two runs: which did the lab measure?
     twice.write_text("file,lab_abc\nR0_000.fcs,20000\n")
     again = tmp_path / "again"  # another run whose first file has the same name
@@ -420,11 +426,23 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     result = CliRunner().invoke(app, ["compare", str(scored[0]), "--manual", str(manual)])
     assert result.exit_code == 0, result.output
     compared = tmp_path / "scored0-agreement"
+    small = tmp_path / "small-design.yaml"  # three runs of two replicates: below the shipped least designs
+    small.write_text("precision:\n  min_runs: 3\n  min_replicates_per_run: 2\nmethod_comparison:\n  min_samples: 3\n"
+                     "stability:\n  min_donors: 1\n")
     before = _snapshot(tmp_path, tmp_path / "val")
     out = tmp_path / "val"
     result = CliRunner().invoke(app, ["validate", "--ledger", str(ledger), "--comparison", str(compared),
                                       "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1 and "no criterion could be evaluated: repeatability_cv, within_laboratory_cv: " \
+        "too few (3 of 5 runs, 2 of 5 replicates per run" in result.output, result.output
+    result = CliRunner().invoke(app, ["validate", "--ledger", str(ledger), "--comparison", str(compared),
+                                      "--criteria", str(small), "--out", str(out)])
+    # the lab's 5 % is a proportional bias: Passing-Bablok's slope (exactly 1 / 1.05 here) fails, not silently passed
+    assert result.exit_code == 1 and "failed: method_comparison_slope" in result.output, result.output
+    slope = next(c for c in _read(out / "criteria.csv") if c["criterion"] == "method_comparison_slope")
+    assert float(slope["value"]) == pytest.approx(1 / 1.05, rel=1e-4) and slope["result"] == "fail"
+    assert {c["criterion"] for c in _read(out / "criteria.csv") if c["result"] == "fail"} <= {
+        "method_comparison_slope", "method_comparison_intercept"}
     assert "validated 18 reportable tubes of 3 run(s)" in result.output
     assert _snapshot(tmp_path, out) == before  # the ledger, the runs and the comparison untouched
     manifest = json.loads((out / "manifest.json").read_text())
@@ -435,24 +453,25 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
 
     # a run named too is read once, from its output folder (its samples.csv hash then recorded)
     both = tmp_path / "both"
-    result = CliRunner().invoke(app, ["validate", "--ledger", str(ledger), "--run", str(scored[1]), "--out", str(both)])
+    result = CliRunner().invoke(app, ["validate", "--ledger", str(ledger), "--run", str(scored[1]), "--criteria",
+                                      str(small), "--out", str(both)])
     assert result.exit_code == 0 and "validated 18 reportable tubes of 3 run(s)" in result.output, result.output
     sources = {r["run_uid"]: r for r in json.loads((both / "manifest.json").read_text())["inputs"]["runs"]}
     second = json.loads((scored[1] / "manifest.json").read_text())["run_id"]
     assert sources[second]["source"] == "folder" and sources[second]["run_key"] == str((tmp_path / "run1").resolve())
     assert sources[second]["samples_sha256"] == hashlib.sha256((scored[1] / "samples.csv").read_bytes()).hexdigest()
-    ledger_row, folder_row = (next(r for r in _read(f / "precision.csv") if r["role"] == "control")
-                              for f in (out, both))
-    for column in ("mean_abc", "repeatability_sd_abc", "within_laboratory_sd_abc"):  # samples.csv: 7 digits
-        assert float(folder_row[column]) == pytest.approx(float(ledger_row[column]), rel=1e-4)
-
     # the compare folder beside a named run is found: the same pairs without --comparison
     found = tmp_path / "found"
-    result = CliRunner().invoke(app, ["validate", *[a for s in scored for a in ("--run", str(s))], "--out", str(found)])
-    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["validate", *[a for s in scored for a in ("--run", str(s))], "--criteria",
+                                      str(small), "--out", str(found)])
+    assert result.exit_code == 1, result.output
     assert [c["path"] for c in json.loads((found / "manifest.json").read_text())["inputs"]["comparisons"]] == \
         [str(compared / "agreement.csv")]
-    assert len(_read(found / "comparison_data.csv")) == 4
+    # the ledger's full-precision values read as samples.csv holds them: the same statistics both ways (review)
+    for name in ("precision.csv", "summary.csv", "criteria.csv", "comparison_data.csv", "stability_data.csv"):
+        assert (found / name).read_bytes() == (out / name).read_bytes(), name
+    for name in ("precision.csv", "stability_data.csv", "reference_data.csv"):  # both: no comparison
+        assert (both / name).read_bytes() == (out / name).read_bytes(), name
 
     # precision of the control blood: 3 runs x 2 replicates, one day: run / replicate, by one-way ANOVA here
     control = {(r["run"], r["replicate"]): float(r["hladr_abc"]) for r in reportable if r["role"] == "control"}
@@ -470,22 +489,31 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     assert float(cv["value"]) == pytest.approx(100 * math.sqrt(ms_within) / values.mean(), rel=1e-5)
     assert cv["result"] == "pass"  # acquisition noise alone: a few percent
 
-    # method comparison: compare's agreement.csv pairs, the lab 5 % above: mean % difference -100 x 0.05 / 1.05
+    # method comparison: compare's agreement.csv pairs, the lab 5 % above: mean % difference -100 x 0.05 / 1.05;
+    # a sample's replicate tubes averaged first (one pair per sample), the control blood a blood tube too
     pairs = _read(out / "comparison_data.csv")
     agreement = [r for r in _read(compared / "agreement.csv") if r["manual_abc"] and r["assaykit_abc"]]
-    assert len(pairs) == len(agreement) == 4  # compare's tubes: the samples (not the control blood)
-    x = np.array([float(r["manual_abc"]) for r in agreement])
-    y = np.array([float(r["assaykit_abc"]) for r in agreement])
+    assert len(agreement) == 6 and {r["patient"] for r in agreement} >= {"CTRL-1"}, agreement
+    by_sample: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+    for r in agreement:
+        by_sample.setdefault((r["patient"], r["timepoint"], r["condition"]), []).append(
+            (float(r["manual_abc"]), float(r["assaykit_abc"])))
+    assert len(pairs) == len(by_sample) == 3 and {r["tubes"] for r in pairs} == {"2"}
+    x = np.array([np.mean([a for a, _ in v]) for v in by_sample.values()])
+    y = np.array([np.mean([b for _, b in v]) for v in by_sample.values()])
     summary = {r["statistic"]: r for r in _read(out / "summary.csv")}
     assert float(summary["mean_difference_pct"]["value"]) == pytest.approx(float(np.mean(100 * (y - x) / x)), rel=1e-5)
     assert float(summary["mean_difference_pct"]["value"]) == pytest.approx(-100 * 0.05 / 1.05, abs=0.01)
 
-    # stability: the control blood at its three staining delays, the least-squares slope of ln AB/C on hours here
+    # stability: the control blood at its three staining delays, its two replicate tubes at a delay averaged to one
+    # point (not independent points), the least-squares slope of ln AB/C on hours here
     timed = [r for r in reportable if r["draw_to_stain_h"]]
     assert sorted(float(r["draw_to_stain_h"]) for r in _read(out / "stability_data.csv")) == \
         sorted(float(r["draw_to_stain_h"]) for r in timed) == [1.0, 1.0, 4.0, 4.0, 8.5, 8.5]
-    h = np.array([float(r["draw_to_stain_h"]) for r in timed])
-    slope = float(np.polyfit(h, np.log([float(r["hladr_abc"]) for r in timed]), 1)[0])
+    h = np.array([1.0, 4.0, 8.5])
+    means = [np.mean([float(r["hladr_abc"]) for r in timed if float(r["draw_to_stain_h"]) == t]) for t in h]
+    slope = float(np.polyfit(h, np.log(means), 1)[0])
+    assert float(summary["drift_pct_per_h"]["n"]) == 3  # three points, not six tubes
     assert float(summary["drift_pct_per_h"]["value"]) == pytest.approx(100 * math.expm1(slope), rel=1e-4)
     assert abs(float(summary["drift_at_4h_pct"]["value"])) < 5  # the same blood: acquisition noise alone
 
