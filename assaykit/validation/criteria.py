@@ -436,7 +436,9 @@ def evaluate_comparison(mean_difference_pct: float | None, criteria: Criteria, s
     slope (its 95 % CI must contain 1: no proportional bias) and intercept (its CI must contain 0:
     no constant bias). ``subject`` names the comparison; ``n_samples``: the samples compared
     (replicate tubes averaged; None: not counted), below the criteria's ``min_samples`` every
-    criterion is not evaluated (``too few (n of N samples)``)."""
+    criterion is not evaluated (``too few (n of N samples)``); ``passing_bablok``: the regression
+    judged (:class:`assaykit.scoring.agreement.PassingBablok`; None: its two criteria not
+    evaluated for ``why``)."""
     settings = criteria.method_comparison
     limit = settings.mean_difference_pct_max
     shown = f"within +-{limit:g}"

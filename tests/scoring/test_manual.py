@@ -367,8 +367,8 @@ def test_a_run_without_calibration_compares_mfi(uncalibrated: Path, tmp_path: Pa
     result = CliRunner().invoke(app, ["compare", str(uncalibrated), "--manual", str(path), "--out",
                                       str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
-    assert "compared 4 tubes (4 of 4 lab rows matched a tube of the run; HLA-DR MFI from both: the run has no bead "
-            "calibration" in result.output
+    assert ("compared 4 tubes (4 of 4 lab rows matched a tube of the run; HLA-DR MFI from both: the run has no bead "
+            "calibration") in result.output
     rows = _rows(tmp_path / "a" / "agreement.csv")
     ours = np.array([float(r["hladr_mfi"]) for r in samples])
     theirs = np.array([round(m, 3) for m in lab])
