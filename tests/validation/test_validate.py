@@ -1,9 +1,10 @@
 """``assaykit validate`` end to end: simulated scored runs (a stabilised control blood measured
-five times a run on two runs a day over four days: EP15-A3's least design, 5 runs x 5 replicates,
-met; 120 healthy donors, stability aliquots stained 1, 4 and 8 h after the draw, withheld tubes,
-a lab's comparison CSV) validated, and every figure's statistics checked against the same numbers computed independently (numpy) from the data CSVs
-the folder holds and from the simulated truth; exit codes; bad inputs in one line naming the
-file; deterministic reruns; nothing written outside --out."""
+five times a run on two runs a day over four days: EP15-A3's least design, 5 runs x 5
+replicates, met; 120 healthy donors, stability aliquots stained 1, 4 and 8 h after the draw,
+withheld tubes, a lab's comparison CSV) validated, and every figure's statistics checked against
+the same numbers computed independently (numpy) from the data CSVs the folder holds and from the
+simulated truth; exit codes; bad inputs in one line naming the file; deterministic reruns;
+nothing written outside --out."""
 
 from __future__ import annotations
 
