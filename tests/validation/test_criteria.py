@@ -152,6 +152,11 @@ def test_comparison_stability_and_reference_outcomes() -> None:
     falling = stability(1000 * np.exp(-0.08 * hours + np.random.default_rng(1).normal(0, 0.01, 15)), hours, donors)
     outcome = evaluate_stability(falling, c, "all donors")
     assert outcome.result == "fail" and outcome.value == pytest.approx(100 * (np.exp(-0.32) - 1), abs=2)
+    one = stability(1000 * np.exp(-0.08 * hours[:3]), hours[:3], donors[:3])  # one donor: a slope, too few donors
+    lone = evaluate_stability(one, c, "one donor")
+    assert (lone.result, lone.why, lone.value) == ("not_evaluated", "too_few", None)
+    assert lone.detail == "too few (1 of 2 donors at 2 times or more)"
+    assert evaluate_stability(falling, c, "x", donors=1).result == "not_evaluated"
     with pytest.raises(ValueError, match="window"):
         evaluate_stability(stability(1000 * np.exp(-0.001 * hours), hours, donors, window_h=2.0), c, "x")
     big = reference_interval(np.random.default_rng(2).normal(30000, 5000, 150))

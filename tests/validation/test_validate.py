@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -522,6 +523,58 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     assert [c["subject"] for c in _read(out / "criteria.csv") if c["criterion"] == "repeatability_cv"] == \
         ["control CTRL-1 D3 unstimulated"]
     assert "6 material(s) measured in replicate in one run only" in (out / "validation.html").read_text()
+
+    # a compare folder is checked as a --run folder is (review): an edited agreement.csv (verify: changed), an
+    # agreement.csv outside the folder that wrote it, and a run scored again since compare: refused, one line
+    first = _read(compared / "agreement.csv")[0]
+    edited = tmp_path / "edited-agreement"
+    shutil.copytree(compared, edited)
+    text = (edited / "agreement.csv").read_text()
+    assert text.count(f",{first['manual_abc']},") == 1
+    (edited / "agreement.csv").write_text(text.replace(f",{first['manual_abc']},",
+                                                       f",{2 * float(first['manual_abc']):.1f},"))
+    line = _bad(tmp_path, ["--ledger", str(ledger), "--comparison", str(edited)], edited)
+    assert "the comparison folder is not as compare wrote it: agreement.csv: changed since it was written" in line
+    alone = tmp_path / "alone.csv"
+    shutil.copyfile(compared / "agreement.csv", alone)
+    assert "an agreement.csv is read in the `assaykit compare` folder that wrote it" in _bad(
+        tmp_path, ["--ledger", str(ledger), "--comparison", str(alone)], alone)
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "run0"), "--out", str(scored[0]), "--ledger",
+                                      str(ledger)])
+    assert result.exit_code == 0, result.output
+    line = _bad(tmp_path, ["--ledger", str(ledger), "--comparison", str(compared)], compared / "agreement.csv")
+    assert "was scored again since this comparison" in line and "run compare again" in line
+
+
+def test_lab_rows_left_out_are_counted_and_named_and_read_as_compare_reads(study: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    """Review: rows with lab_abc 0 and -5 were dropped silently. Each row left out is named (not above
+    0, no value, matching no tube), and numbers are read by compare --manual's rule: "31,000" is
+    31000 (the file's "24999.5" tells the decimal point), NA is no value."""
+    lab = tmp_path / "lab.csv"
+    lab.write_text("patient,timepoint,condition,lab_abc\nH001,D0,unstimulated,0\nH002,D0,unstimulated,-5\n"
+                   "H003,D0,unstimulated,NA\nH004,D0,unstimulated,\"31,000\"\nH005,D0,unstimulated,24999.5\n"
+                   "NOPE,D0,unstimulated,20000\n")
+    out = tmp_path / "v"
+    args = [a for f in study["runs"] for a in ("--run", str(f))]
+    result = CliRunner().invoke(app, ["validate", *args, "--comparison", str(lab), "--out", str(out)],
+                                env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code == 0, result.output  # precision, reference, stability judged; comparison too few
+    assert ("comparison: 4 row(s) left out: lab.csv row 2 (patient 'H001', timepoint 'D0', condition "
+            "'unstimulated'): lab_abc '0' is not above 0; lab.csv row 3 (patient 'H002', timepoint 'D0', condition "
+            "'unstimulated'): lab_abc '-5' is not above 0; lab.csv row 4 (patient 'H003', timepoint 'D0', condition "
+            "'unstimulated'): lab_abc 'NA': no value; lab.csv row 7 (patient 'NOPE', timepoint 'D0', condition "
+            "'unstimulated'): matches no reportable tube") in result.output, result.output
+    pairs = {r["patient"]: r for r in _read(out / "comparison_data.csv")}
+    assert sorted(pairs) == ["H004", "H005"]
+    assert float(pairs["H004"]["reference_abc"]) == 31000 and float(pairs["H005"]["reference_abc"]) == 24999.5
+    assert float(pairs["H004"]["assaykit_abc"]) == pytest.approx(study["donors"]["H004"], rel=1e-6)
+    entry = json.loads((out / "manifest.json").read_text())["inputs"]["comparisons"][0]
+    assert (entry["pairs"], entry["dropped"]) == (2, 4)
+    assert "lab_abc &#39;-5&#39; is not above 0" in (out / "validation.html").read_text()
+    comparison = [c for c in _read(out / "criteria.csv") if c["criterion"].startswith("method_comparison")]
+    assert {(c["result"], c["detail"]) for c in comparison} == {("not_evaluated", "too few (2 of 40 samples, CLSI "
+                                                                                   "EP09-A3)")}
 
 
 def test_a_real_scored_run(tmp_path: Path) -> None:
