@@ -601,7 +601,7 @@ def comparisons_beside(runs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             manifest = read_manifest(beside)
         except AssayKitError:
             continue
-        scored = _text(manifest.get("scored"))
+        scored = _text(manifest.get("scored_dir")) or _text(manifest.get("scored"))
         if manifest.get("kind") == COMPARE_KIND and scored and Path(scored).resolve() == folder.resolve():
             found.append(beside)
     return found
@@ -649,11 +649,12 @@ def _compare_folder(file: Path) -> tuple[Path, dict[str, Any]]:
     return folder, manifest
 
 
-def _scored_values(folder: Path, manifest: Mapping[str, Any]) -> dict[str, float | None]:
+def _scored_values(folder: Path, manifest: Mapping[str, Any]) -> dict[str, float | None] | None:
     """The current AB/C per file of the scored run a compare ``folder`` compared (its manifest's
-    ``scored``; found as recorded, resolved when compared, or beside the compare folder),
-    checked whole (:func:`folder_rows`). AssayKitError naming the folder when not found or
-    scored again since (its run_id differs from the one compare recorded)."""
+    ``scored_dir``, else ``scored``, else the folder of that name beside the compare folder),
+    checked whole (:func:`folder_rows`); None when compare recorded the run's ``run_id`` and it is
+    still the run's (the values are then the run's as scored). AssayKitError naming the file when
+    the run is not found or was scored again since (another run_id)."""
     recorded = [_text(manifest.get(k)) for k in ("scored_dir", "scored")]
     candidates = [Path(r) for r in recorded if r]
     if recorded[1]:
@@ -668,15 +669,23 @@ def _scored_values(folder: Path, manifest: Mapping[str, Any]) -> dict[str, float
     if compared and compared != source.run_uid:
         raise AssayKitError(f"the run {scored} was scored again since this comparison (run_id {compared[:12]} "
                             f"compared, {source.run_uid[:12]} now): run compare again", folder / "agreement.csv")
+    if compared:
+        return None
     return {_text(r.get("file")): _number(r.get("hladr_abc")) for r in rows}
 
 
-def _stale(file: str, compared: float | None, current: dict[str, float | None]) -> bool:
+STALE_TOLERANCE = {"manual": 1e-6, "workspace": 1e-3}
+"""How far (relative) an older compare folder's ``assaykit_abc`` (one without a ``run_id``) may
+lie from the run's samples.csv before it is refused as of an earlier scoring: ``manual`` copies
+the table's value (its 7 digits); ``workspace`` recomputes it from the gate file and the events."""
+
+
+def _stale(file: str, compared: float | None, current: dict[str, float | None], tolerance: float) -> bool:
     """Whether an agreement row's assaykit value differs from the run's current one."""
     now = current.get(file)
     if compared is None or now is None:
         return (compared is None) != (now is None) and file in current
-    return not math.isclose(compared, now, rel_tol=1e-6)
+    return not math.isclose(compared, now, rel_tol=tolerance)
 
 
 def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tuple[list[Pair], dict[str, Any], int]:
@@ -714,7 +723,9 @@ def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tupl
         current = _scored_values(folder, manifest)
         references = _column_numbers(rows, "manual_abc", file)
         ours = _column_numbers(rows, "assaykit_abc", file)
-        stale = [row["file"] for row, value in zip(rows, ours, strict=True) if _stale(row["file"], value, current)]
+        tolerance = STALE_TOLERANCE.get(_text(manifest.get("source")), STALE_TOLERANCE["workspace"])
+        stale = [] if current is None else [row["file"] for row, value in zip(rows, ours, strict=True)
+                                            if _stale(row["file"], value, current, tolerance)]
         if stale:
             raise AssayKitError(f"assaykit_abc of {len(stale)} tube(s) ({', '.join(stale[:3])}"
                                 f"{' ...' if len(stale) > 3 else ''}) differ from the scored run's current values: "

@@ -539,6 +539,18 @@ def test_runs_simulated_scored_and_compared_validated_from_the_ledger(tmp_path: 
     shutil.copyfile(compared / "agreement.csv", alone)
     assert "an agreement.csv is read in the `assaykit compare` folder that wrote it" in _bad(
         tmp_path, ["--ledger", str(ledger), "--comparison", str(alone)], alone)
+    older = tmp_path / "older-agreement"  # a compare folder from before run_id was recorded, of another scoring
+    shutil.copytree(compared, older)
+    text = (older / "agreement.csv").read_text()
+    assert text.count(f",{first['assaykit_abc']},") == 1
+    (older / "agreement.csv").write_text(text.replace(f",{first['assaykit_abc']},",
+                                                      f",{1.01 * float(first['assaykit_abc']):.1f},"))
+    recorded = json.loads((older / "manifest.json").read_text())
+    recorded = {k: v for k, v in recorded.items() if k not in ("run_id", "scored_dir")}
+    listing = {k: v for k, v in file_listing(older).items() if k != "manifest.json"}
+    (older / "manifest.json").write_text(json.dumps({**recorded, "files": listing}))
+    line = _bad(tmp_path, ["--ledger", str(ledger), "--comparison", str(older)], older / "agreement.csv")
+    assert f"assaykit_abc of 1 tube(s) ({first['file']}) differ from the scored run's current values" in line
     result = CliRunner().invoke(app, ["score", str(tmp_path / "run0"), "--out", str(scored[0]), "--ledger",
                                       str(ledger)])
     assert result.exit_code == 0, result.output
