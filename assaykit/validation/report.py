@@ -24,7 +24,7 @@ import numpy as np
 
 from ..report.chart import Raster
 from .analysis import Validation
-from .criteria import OUTCOME_COLUMNS
+from .criteria import OUTCOME_COLUMNS, design_text
 from .data import Tube, material_name
 
 KIND = "assaykit validate"
@@ -406,18 +406,20 @@ def _precision_section(validation: Validation) -> Section:
                                  "standard deviations in AB/C, CVs in percent with their 95 % confidence "
                                  "intervals (precision_data.csv, precision.csv).")]
     rows = []
+    meets = {"establish": "establishes (EP05-A3)", "verify": "verifies (EP15-A3)", "too_few": "too few: not judged"}
     for study in validation.precision:
         r = study.result
+        design = [design_text(study.design), meets[study.design_meets(validation.criteria)]]
         if r is None:
-            rows.append([study.name, str(len(study.tubes)), "-", "-", "-", "-", study.why[:60]])
+            rows.append([study.name, str(len(study.tubes)), *design, "-", "-", "-", "-", study.why[:60]])
             continue
-        rows.append([study.name, str(r.n), _num(r.mean, 0), _num(r.repeatability.cv_pct, 2),
+        rows.append([study.name, str(r.n), *design, _num(r.mean, 0), _num(r.repeatability.cv_pct, 2),
                      _ci(r.repeatability.cv_pct_ci, 2), _num(r.within_laboratory.cv_pct, 2),
                      _ci(r.within_laboratory.cv_pct_ci, 2)])
     if rows:
-        blocks.append(("table", (["material", "n", "mean AB/C", "repeatability CV %", "95 % CI",
-                                  "within-lab CV %", "95 % CI"], rows,
-                                 ["left", "right", "right", "right", "right", "right", "right"])))
+        blocks.append(("table", (["material", "n", "design", "design meets", "mean AB/C", "repeatability CV %",
+                                  "95 % CI", "within-lab CV %", "95 % CI"], rows,
+                                 ["left", "right", "left", "left", "right", "right", "right", "right", "right"])))
     else:
         blocks.append(("p", "No material was measured in two runs."))
     for study in validation.precision:
