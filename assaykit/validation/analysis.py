@@ -191,7 +191,8 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
     values = [v for _, v, _ in reference]
     if len(values) >= settings.min_n:
         try:
-            interval = reference_interval(values, "auto", settings.coverage, settings.ci, settings.nonparametric_min_n)
+            interval = reference_interval(values, "auto", settings.coverage, settings.ci, settings.nonparametric_min_n,
+                                          "log" if settings.transform == "log" else "none")
         except ValueError as error:
             notes.append(f"reference interval: not computed ({error})")
     why = "too_few" if values else "no_data"
