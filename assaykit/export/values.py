@@ -161,6 +161,20 @@ def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
         return ""
 
 
+def _check_abc_unit(run: RunData) -> None:
+    """AssayKitError (one line naming the manifest) when the run's values are not AB/C: a run
+    calibrated with beads of another unit (MEFL, MEPE ...) has values that the thresholds, the
+    units and the codes of every export format would mislabel. The rule is
+    :func:`assaykit.scoring.tables.not_abc_unit`, the one ``assaykit validate`` leaves such
+    values out by."""
+    from ..scoring.tables import not_abc_unit, run_cell_unit
+
+    unit = run_cell_unit(run.manifest)
+    if not_abc_unit(unit):
+        raise AssayKitError(f"the run is calibrated in {unit[:40]} (not PE molecules), so its values are not AB/C: "
+                            "an export carries AB/C only", run.out_dir / "manifest.json")
+
+
 def select(run: RunData, all_conditions: bool = False) -> Selection:
     """The values of the scored ``run`` an export carries (module docstring).
 
@@ -180,6 +194,7 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     if not calibration_withheld and not any(c.get("slope") is not None for c in run.calibration):
         raise AssayKitError("the run has no bead calibration, so no AB/C: an export carries AB/C only",
                             run.out_dir / "calibration.csv")
+    _check_abc_unit(run)
     tubes: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in run.samples:
         if s.get("role") == "sample":

@@ -255,6 +255,42 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return doc
 
 
+ABC_UNIT = "AB/C"
+"""The unit of a run calibrated with PE-molecule beads (QuantiBRITE: one PE per antibody)."""
+
+
+def run_cell_unit(manifest: dict[str, Any]) -> str:
+    """The unit of a scored run's calibrated cell values (samples.csv ``hladr_abc``), as its
+    ``manifest`` records the calibration: ``AB/C`` for PE-molecule beads, else the lot's unit
+    (MEFL, MEPE ...: :attr:`assaykit.beads.Calibration.cell_unit`); "" when it records none.
+
+    Parameters
+    ----------
+    manifest : dict
+        A scored run's manifest.
+    """
+    from .agreement import _calibration
+
+    try:
+        calibration = _calibration(manifest)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return calibration.cell_unit if calibration is not None else ""
+
+
+def not_abc_unit(unit: str) -> bool:
+    """Whether values of ``unit`` (:func:`run_cell_unit`, or a ledger row's ``unit``) are known
+    not to be AB/C: the one rule by which ``assaykit validate`` leaves such values out and
+    ``assaykit export`` refuses such a run ("" is a run without calibration: no values at all).
+
+    Parameters
+    ----------
+    unit : str
+        The unit.
+    """
+    return bool(unit) and unit != ABC_UNIT
+
+
 def recorded_run_dir(out_dir: Path, manifest: dict[str, Any], given: Path | None = None) -> Path:
     """The run folder of the scored output folder ``out_dir`` (``manifest``: its manifest):
     ``given`` (an option such as ``--run``) when named, else the manifest's ``run_dir``. Written
