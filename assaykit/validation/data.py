@@ -749,7 +749,7 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
     return replace(data, pairs=tuple(pairs), comparisons=tuple(entries), comparison_unmatched=unmatched)
 
 
-__all__ = ["LAB_COLUMNS", "Pair", "REPORTABLE", "ROLES", "RunSource", "TUBE_FIELDS", "Tube", "ValidationData",
+__all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
            "check_control", "check_independent_runs", "comparison_file", "comparisons_beside", "folder_rows",
            "gather", "material_name", "named_runs", "precision_groups", "read_comparison", "reference_values",
            "same_donor_group", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
