@@ -726,6 +726,57 @@ def _matched(row: Mapping[str, str], tubes: Iterable[Tube]) -> list[Tube]:
     return [t for t in chosen if (t.patient, t.timepoint, t.condition) == key]
 
 
+def _compared_run(agreement_csv: Path) -> tuple[str, set[str]] | None:
+    """The run an agreement.csv compared: (its run key, the files of its reportable blood tubes
+    in the scored folder compare read), from the compare folder's manifest (``scored``); None
+    when that is not known (a CSV without its compare folder, or the scored folder gone)."""
+    from ..scoring.tables import read_manifest
+
+    try:
+        manifest = read_manifest(agreement_csv.parent)
+        scored = _text(manifest.get("scored")) if manifest.get("kind") == COMPARE_KIND else ""
+        if not scored:
+            return None
+        rows, source = folder_rows(scored)
+    except AssayKitError:
+        return None
+    return source.run_key, {_text(r.get("file")) for r in rows if _text(r.get("verdict")) in REPORTABLE}
+
+
+def reportable_pairs(pairs: Sequence[Pair], entry: dict[str, Any], tubes: Sequence[Tube]) -> list[Pair]:
+    """The ``pairs`` of an agreement.csv whose assaykit tube is reportable; the others are
+    counted in ``entry["not_reportable"]`` (the manifest's comparison entry). A tube is looked up
+    in the run the comparison was of (the compare folder's scored folder): among the tubes read
+    when that run is validated, else in that scored folder's samples.csv; a pair whose run is
+    not known (an agreement.csv without its compare folder) is kept only when a reportable tube
+    read has its file, patient, time point and condition. A lab's CSV is already matched to
+    reportable tubes (:func:`read_comparison`).
+
+    Parameters
+    ----------
+    pairs : sequence of Pair
+        The pairs read from one comparison file.
+    entry : dict
+        Its manifest entry (:func:`read_comparison`; ``kind``, ``path``), updated.
+    tubes : sequence of Tube
+        The reportable tubes read.
+    """
+    if entry.get("kind") != "agreement":
+        return list(pairs)
+    run = _compared_run(Path(entry["path"]))
+    if run is not None:
+        key, files = run
+        read = {t.file for t in tubes if t.run_key == key}
+        allowed = read if any(t.run_key == key for t in tubes) else files
+        kept = [p for p in pairs if p.file in allowed]
+    else:
+        known = {(t.file, t.patient, t.timepoint, t.condition) for t in tubes}
+        kept = [p for p in pairs if (p.file, p.patient, p.timepoint, p.condition) in known]
+    entry["not_reportable"] = len(pairs) - len(kept)
+    entry["pairs"] = len(kept)
+    return kept
+
+
 def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLike[str]]) -> ValidationData:
     """``data`` with the method-comparison pairs of ``comparisons`` (pooled, in the order given).
 
@@ -743,6 +794,7 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
     unmatched = 0
     for path in comparisons:
         found, entry, missed = read_comparison(path, data.tubes)
+        found = reportable_pairs(found, entry, data.tubes)
         pairs += found
         entries.append(entry)
         unmatched += missed
@@ -752,5 +804,6 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
 __all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "TUBE_FIELDS", "Pair", "RunSource", "Tube", "ValidationData",
            "check_control", "check_independent_runs", "comparison_file", "comparisons_beside", "folder_rows",
            "gather", "material_name", "named_runs", "precision_groups", "read_comparison", "reference_values",
+           "reportable_pairs",
            "same_donor_group", "single_run_materials", "stability_donor", "stability_tubes", "tube_of",
            "with_comparisons"]
