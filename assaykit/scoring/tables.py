@@ -36,7 +36,8 @@ CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "volta
 RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc", "abc", "fold_change",
                        "log2_fold_change", "delta_abc", "gap_closed", "state_control", "state_drug", "responder",
                        "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons",
-                       "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct"]
+                       "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct",
+                       "drug_verdict", "drug_verdict_reasons"]
 PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
                    "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags", "completeness",
                    "missing", "n_replicates", "replicate_cv_pct", "control_verdict", "control_verdict_reasons"]
