@@ -213,8 +213,8 @@ MANIFEST_NAME = "manifest.json"
 
 
 def _is_assaykit_manifest(path: Path) -> bool:
-    """Whether ``path`` is an assaykit manifest: a JSON object naming assaykit in ``software`` or
-    an ``assaykit ...`` kind (a user's own manifest.json is not one)."""
+    """Whether ``path`` is an assaykit manifest: a JSON object naming assaykit in ``software``, an
+    ``assaykit ...`` kind or a ``files`` listing with SHA-256 (a user's own manifest.json is not one)."""
     import json
 
     try:
@@ -225,9 +225,10 @@ def _is_assaykit_manifest(path: Path) -> bool:
         return False
     if not isinstance(doc, dict):
         return False
-    software, kind = doc.get("software"), doc.get("kind")
-    return (isinstance(software, dict) and "assaykit" in software) or (isinstance(kind, str)
-                                                                       and kind.startswith("assaykit"))
+    software, kind, files = doc.get("software"), doc.get("kind"), doc.get("files")
+    listing = isinstance(files, dict) and any(isinstance(v, dict) and "sha256" in v for v in files.values())
+    return (isinstance(software, dict) and "assaykit" in software) or listing or (isinstance(kind, str)
+                                                                                  and kind.startswith("assaykit"))
 
 
 def check_not_in_output(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError) -> None:
