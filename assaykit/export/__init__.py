@@ -130,7 +130,6 @@ def _keywords(run_dir: Path | None, files: dict[tuple[str, str], str], names: Se
         return {}
     if run_dir is None:
         raise AssayKitError("--include-keywords reads the run's FCS files: name the run folder with --run")
-    _check_keyword_names(names)
     out = {}
     found: set[str] = set()
     for key, name in files.items():
@@ -202,8 +201,9 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
     if to not in FORMATS:
         raise AssayKitError(f"no export format {to!r} (formats: {', '.join(FORMATS)})")
     zone = fhir.parse_zone(timezone) if timezone else None
+    _check_keyword_names(include_keywords)  # before any file is read
     if to == "redcap":
-        redcap.check_keyword_fields(list(include_keywords))  # before any file is read
+        redcap.check_keyword_fields(list(include_keywords))
     scored = Path(out_dir)
     target = Path(out) if out is not None else scored.parent / f"{scored.name}-{to}"
     replaced = check_target(scored, target)
