@@ -152,3 +152,33 @@ def test_only_pairs_of_reportable_tubes_enter_the_method_comparison(tmp_path: Pa
     assert result.exit_code in (0, 1), result.output
     compared = _read(tmp_path / "v" / "comparison_data.csv")
     assert len(compared) == 3 and "R0_003.fcs" not in {r.get("file") for r in compared}
+
+
+def test_compare_leaves_a_withheld_tubes_assaykit_abc_empty_and_validate_leaves_it_out(tmp_path: Path) -> None:
+    import csv
+
+    runner = CliRunner()
+    run, small = tmp_path / "run", tmp_path / "small"
+    for folder, events, seed in ((run, "12000", "7"), (small, "2000", "8")):
+        result = runner.invoke(app, ["simulate", str(folder), "--patients", "1", "--conditions", "unstimulated",
+                                     "--replicates", "2", "--events", events, "--seed", seed])
+        assert result.exit_code == 0, result.output
+    first = sorted(p.name for p in run.glob("*_A1_*.fcs"))[0]
+    shutil.copyfile(small / first, run / first)  # too few events: withheld by scoring
+    out = tmp_path / "scored"
+    result = runner.invoke(app, ["score", str(run), "--out", str(out)], env={"ASSAYKIT_LEDGER": ""})
+    assert result.exit_code in (0, 1) and (out / "manifest.json").is_file(), result.output  # 1: a tube withheld
+    result = runner.invoke(app, ["compare", str(out), "--workspace", str(out / "run.wsp"), "--population",
+                                 "monocytes"])
+    assert result.exit_code == 0, result.output
+    samples = {r["file"]: r for r in _read(out / "samples.csv")}
+    assert samples[first]["verdict"] == "withheld" and samples[first]["hladr_abc"] == ""
+    with (tmp_path / "scored-agreement" / "agreement.csv").open(newline="", encoding="utf-8") as handle:
+        rows = {r["file"]: r for r in csv.DictReader(handle)}
+    assert rows[first]["assaykit_abc"] == "" and "withheld by scoring (too_few_events)" in rows[first]["note"]
+    assert rows[first]["manual_abc"] != ""  # the lab's gate still measured it
+    for name, row in rows.items():
+        if name != first and samples[name]["hladr_abc"]:
+            assert float(row["assaykit_abc"]) == pytest.approx(float(samples[name]["hladr_abc"]), rel=1e-6)
+    data = with_comparisons(gather(None, [out]), [tmp_path / "scored-agreement"])
+    assert first not in {p.file for p in data.pairs} and len(data.pairs) == len(data.tubes) >= 1
