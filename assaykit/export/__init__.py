@@ -109,12 +109,13 @@ def check_target(scored: Path, target: Path) -> bool:
     target : Path
         The export folder.
     """
-    from .._io.atomic import check_output_folder
+    from .._io.atomic import check_not_in_output, check_output_folder
 
     a, b = scored.resolve(), target.resolve()
     if a == b or a in b.parents or b in a.parents:
         raise AssayKitError(f"the export folder would be, or lie inside, the scored folder {scored}, which an export "
                             "never changes: name another --out", target)
+    check_not_in_output(target)
     return check_output_folder(target, kind=KIND)
 
 
@@ -130,10 +131,32 @@ def _keywords(run_dir: Path | None, files: dict[tuple[str, str], str], names: Se
     if run_dir is None:
         raise AssayKitError("--include-keywords reads the run's FCS files: name the run folder with --run")
     out = {}
+    found: set[str] = set()
     for key, name in files.items():
         text = {k.upper(): v for k, v in read_fcs_text(run_dir / name).items()}
         out[key] = tuple((k, text.get(k.upper(), "")) for k in names)
+        found |= {k.upper() for k in names if k.upper() in text}
+    _check_keywords_found(names, found, run_dir)
     return out
+
+
+def _check_keyword_names(names: Sequence[str]) -> None:
+    """AssayKitError (one line) when a keyword is named twice (letter case aside: FCS keywords
+    are case-insensitive), whatever the format."""
+    seen: set[str] = set()
+    for name in names:
+        if name.upper() in seen:
+            raise AssayKitError(f"--include-keywords {name[:40]!r} named twice: name each keyword once")
+        seen.add(name.upper())
+
+
+def _check_keywords_found(names: Sequence[str], found: set[str], run_dir: Path) -> None:
+    """AssayKitError (one line naming the run folder) when a keyword asked for is in none of the
+    control tubes' FCS files (a misspelling would export an empty column)."""
+    missing = [n for n in names if n.upper() not in found]
+    if missing:
+        raise AssayKitError(f"--include-keywords {', '.join(repr(m[:40]) for m in missing[:5])}: in none of the "
+                            "exported tubes' FCS files (check the spelling: FCS keywords such as $CYT)", run_dir)
 
 
 def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, study: str = "",
@@ -178,6 +201,9 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
     if to not in FORMATS:
         raise AssayKitError(f"no export format {to!r} (formats: {', '.join(FORMATS)})")
     zone = fhir.parse_zone(timezone) if timezone else None
+    _check_keyword_names(include_keywords)  # before any file is read
+    if to == "redcap":
+        redcap.check_keyword_fields(list(include_keywords))
     scored = Path(out_dir)
     target = Path(out) if out is not None else scored.parent / f"{scored.name}-{to}"
     replaced = check_target(scored, target)

@@ -41,6 +41,37 @@ def field_key(condition: str) -> str:
     return key or "condition"
 
 
+def keyword_field(name: str) -> str:
+    """The REDCap variable of the FCS keyword ``name`` (``--include-keywords``): ``mhladr_kw_``
+    and :func:`field_key` of it (``$CYT`` -> ``mhladr_kw_cyt``).
+
+    Parameters
+    ----------
+    name : str
+        The FCS keyword.
+    """
+    return f"mhladr_kw_{field_key(name)}"
+
+
+def check_keyword_fields(names: tuple[str, ...] | list[str]) -> None:
+    """AssayKitError (one line naming both keywords) when two keywords asked for make one REDCap
+    variable (:func:`keyword_field`: ``$CYT`` and ``CYT``, or one keyword named twice): one
+    column would silently hold one of them.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The keywords (``--include-keywords``), in the order given.
+    """
+    seen: dict[str, str] = {}
+    for name in names:
+        field = keyword_field(name)
+        if field in seen:
+            same = "named twice" if seen[field] == name else f"and {name[:40]!r} make one REDCap field {field}"
+            raise AssayKitError(f"--include-keywords {seen[field][:40]!r} {same}: name each keyword once")
+        seen[field] = name
+
+
 def _fields(selection: Selection) -> list[tuple[str, str, str, str, str]]:
     """(name, label, validation, note, choices) of each field of the repeating form."""
     fields = [("mhladr_timepoint", "Time point (visit)", "", "As in the plate map", ""),
@@ -52,8 +83,9 @@ def _fields(selection: Selection) -> list[tuple[str, str, str, str, str]]:
     if selection.replicates:
         fields += [("mhladr_n_replicates", "Replicate tubes averaged", "integer", "", ""),
                    ("mhladr_replicate_cv", "Replicate CV", "number", "%", "")]
+    check_keyword_fields(selection.keywords)
     for name in selection.keywords:
-        fields.append((f"mhladr_kw_{field_key(name)}", f"FCS keyword {name} (unstimulated tube)", "", "", ""))
+        fields.append((keyword_field(name), f"FCS keyword {name} (unstimulated tube)", "", "", ""))
     keys: dict[str, str] = {}
     for drug in selection.drugs:
         key = field_key(drug)
@@ -152,7 +184,7 @@ def records(selection: Selection) -> bytes:
                     row["mhladr_nrind"] = indicator(v, selection.thresholds)
                     for k, text in v.keywords:
                         check_cell(text, f"FCS keyword {k}")
-                        row[f"mhladr_kw_{field_key(k)}"] = text
+                        row[keyword_field(k)] = text
                 if selection.replicates:
                     row[f"{prefix}_n_replicates"] = str(v.n_replicates) if v.n_replicates is not None else ""
                     row[f"{prefix}_replicate_cv"] = number_text(v.replicate_cv_pct) \

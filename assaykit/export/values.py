@@ -149,6 +149,18 @@ def _control_verdict(patient_row: Mapping[str, Any], where: Path) -> tuple[str, 
     return verdict, tuple(str(r) for r in reasons) if isinstance(reasons, tuple | list) else ()
 
 
+def _drug_verdict(row: Mapping[str, Any], where: Path) -> tuple[str, tuple[str, ...]]:
+    """The verdict of a drug condition's own AB/C (restoration.csv ``drug_verdict``,
+    ``drug_verdict_reasons``, as scoring decided it: its tubes', never its control's); the
+    row's ``verdict`` is the fold change's (drug and control). A folder scored before
+    restoration.csv carried it is refused (never decided again here)."""
+    verdict = str(row.get("drug_verdict") or "")
+    if not verdict:
+        raise AssayKitError("restoration.csv records no drug_verdict (scored by an earlier assaykit): score the run "
+                            "again to export its drug conditions", where)
+    return verdict, _codes({"verdict_reasons": row.get("drug_verdict_reasons")})
+
+
 def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
     """The draw time of a patient time point's tubes (samples.csv ``drawn_at``, one per time
     point from the clinical CSV), as ISO 8601 with a ``T``; "" when not given."""
@@ -159,6 +171,20 @@ def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
         return dt.datetime.fromisoformat(found).isoformat(timespec="minutes" if found.count(":") == 1 else "seconds")
     except ValueError:
         return ""
+
+
+def _check_abc_unit(run: RunData) -> None:
+    """AssayKitError (one line naming the manifest) when the run's values are not AB/C: a run
+    calibrated with beads of another unit (MEFL, MEPE ...) has values that the thresholds, the
+    units and the codes of every export format would mislabel. The rule is
+    :func:`assaykit.scoring.tables.not_abc_unit`, the one ``assaykit validate`` leaves such
+    values out by."""
+    from ..scoring.tables import not_abc_unit, run_cell_unit
+
+    unit = run_cell_unit(run.manifest)
+    if not_abc_unit(unit):
+        raise AssayKitError(f"the run is calibrated in {unit[:40]} (not PE molecules), so its values are not AB/C: "
+                            "an export carries AB/C only", run.out_dir / "manifest.json")
 
 
 def select(run: RunData, all_conditions: bool = False) -> Selection:
@@ -180,6 +206,7 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     if not calibration_withheld and not any(c.get("slope") is not None for c in run.calibration):
         raise AssayKitError("the run has no bead calibration, so no AB/C: an export carries AB/C only",
                             run.out_dir / "calibration.csv")
+    _check_abc_unit(run)
     tubes: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in run.samples:
         if s.get("role") == "sample":
@@ -216,13 +243,15 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
                 _count(reasons, _codes(r))
                 continue
             n, cv = _replicates(r)
+            drug_verdict, drug_codes = _drug_verdict(r, run.out_dir / "restoration.csv")
             base = ExportValue(patient=key[0], timepoint=key[1], day=_number(r.get("day")),
-                               condition=str(r["condition"]), measure="abc", value=abc, verdict=str(r["verdict"]),
-                               warnings=_codes(r) if r["verdict"] == "reportable_with_warnings" else (),
+                               condition=str(r["condition"]), measure="abc", value=abc, verdict=drug_verdict,
+                               warnings=drug_codes if drug_verdict == "reportable_with_warnings" else (),
                                drawn_at=_drawn(tubes.get(key, [])), n_replicates=n, replicate_cv_pct=cv)
             values.append(base)
-            if fold is not None:
-                values.append(replace(base, measure="fold_change", value=fold))
+            if fold is not None:  # rests on the drug and its control: the row's verdict, the worse of both
+                values.append(replace(base, measure="fold_change", value=fold, verdict=str(r["verdict"]),
+                                      warnings=_codes(r) if r["verdict"] == "reportable_with_warnings" else ()))
     thresholds = {k: float(v) for k, v in run.manifest.get("thresholds", {}).items()}
     selection = Selection(values=tuple(values), withheld=withheld, withheld_reasons=dict(sorted(reasons.items())),
                           control=control, thresholds=thresholds, replicates=replicates, drugs=tuple(drugs))

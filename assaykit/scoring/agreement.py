@@ -749,7 +749,10 @@ def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: 
                manual_count=int(theirs.sum()), assaykit_hladr=statistics(values[ours])[readout.statistic],
                manual_hladr=manual)
     out["manual_abc"] = _converted(manual, calibration)
-    if out["manual_abc"] is not None and out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
+    if row.get("verdict") == "withheld":  # scoring withheld the tube's value: no assaykit AB/C, as samples.csv
+        out["assaykit_abc"] = None
+        out["note"] = f"withheld by scoring ({row.get('verdict_reasons') or 'no code'}): no assaykit AB/C"
+    elif out["manual_abc"] is not None and out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
         out["assaykit_abc"] = _converted(out["assaykit_hladr"], calibration)
     _difference(out)
     gate = next(p.gate for p in strategy.populations if p.name == readout.population)

@@ -251,7 +251,8 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
                 patient=patient, timepoint=timepoint, condition=s.condition, control_file=ctrl.file, file=s.file,
                 control_abc=control_abc, abc=abc, state_control=state(control_abc, thresholds),
                 state_drug=state(abc, thresholds), immunosep_class="" if status == "withheld" else klass,
-                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons,
+                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons, drug_verdict=drug_verdict[0],
+                drug_verdict_reasons=drug_verdict[1],
                 **_replicates("control_", counts[ctrl.condition], control_abc),
                 **_replicates("", counts[s.condition], abc), **measures))
         rows.extend(drug_rows)
