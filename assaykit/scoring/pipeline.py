@@ -509,6 +509,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                                inputs.assignments, beads.calibration, samples, timer.started, time.time(),
                                inputs.jobs, clinical_path=options.clinical)
     manifest["clinical"]["unmatched"] = inputs.clinical.manifest_entry()
+    manifest["clinical"]["times"] = inputs.clinical.time_basis  # utc, local or none (clinical.TimeBasis)
+    manifest["clinical"]["days"] = inputs.clinical.day_basis(  # admission, label or mixed (clinical.DayBasis)
+        (r.patient, r.timepoint) for r in samples if r.role in ("sample", "control"))
     manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
                                   for a in inputs.assignments if a.path in inputs.overrides]
     manifest["verdicts"] = run_verdicts.to_dict()

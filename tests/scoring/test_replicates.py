@@ -179,7 +179,7 @@ def test_the_hard_limit_is_read_from_run_yaml_and_checked(tmp_path: Path) -> Non
     assert load_run_yaml(tmp_path) == {"replicate_cv_withhold_pct": 35.0}
     assert RunOptions().replicate_cv_withhold_pct is None  # no hard limit unless the lab sets one
     (tmp_path / "run.yaml").write_text("replicate_cv_withhold_pct: 0\n")
-    with pytest.raises(AssayKitError, match="replicate_cv_withhold_pct.*expected a % above 0"):
+    with pytest.raises(AssayKitError, match=r"replicate_cv_withhold_pct.*expected a % above 0"):
         load_run_yaml(tmp_path)
 
 
