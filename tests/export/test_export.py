@@ -629,6 +629,8 @@ def test_draw_times_are_written_as_scoring_recorded_them(scored: Path, tmp_path:
     times = {e["resource"]["subject"]["identifier"]["value"]: e["resource"].get("effectiveDateTime")
              for e in doc["entry"]}
     assert times[COMMA] == "2026-11-21T08:30:00Z"
+    notes = {e["resource"]["note"][0]["text"] for e in doc["entry"]}
+    assert notes == {"Visit D3, day 3 (time-point label)"}  # no admitted_at: the day is the label's number
     export_run(utc, "fhir", out=tmp_path / "f2", timezone="UTC")  # agrees: accepted
     with pytest.raises(AssayKitError, match=r"--timezone \+01:00: scoring recorded the draw times in UTC"):
         export_run(utc, "sdtm", out=tmp_path / "x", study="S1", timezone="+01:00")
