@@ -40,6 +40,13 @@ class Thresholds:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def decision_abc(self) -> dict[str, float]:
+        """The AB/C thresholds that decide a state (name -> AB/C: immunoparalysis_abc,
+        immunosuppressed_abc, normal_abc): replicates on both sides of one are withheld
+        (verdicts.judge_tubes)."""
+        return {"immunoparalysis_abc": self.immunoparalysis_abc, "immunosuppressed_abc": self.immunosuppressed_abc,
+                "normal_abc": self.normal_abc}
+
 
 @dataclass(frozen=True)
 class ResponderRule:
