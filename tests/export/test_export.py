@@ -673,7 +673,7 @@ def test_the_clinical_csv_records_its_time_basis(tmp_path: Path) -> None:
 
 def test_messages_name_the_problem(scored: Path, run: Path, tmp_path: Path) -> None:
     """A REDCap field-name collision names both conditions and says where to rename; a keyword
-    found in no file is said."""
+    found in no file is refused by name, nothing written."""
     from assaykit.export import ExportValue, Selection
     from assaykit.export.redcap import dictionary
 
@@ -684,5 +684,6 @@ def test_messages_name_the_problem(scored: Path, run: Path, tmp_path: Path) -> N
     with pytest.raises(AssayKitError, match=r"the conditions 'IFN-gamma' and 'IFN gamma' both make the REDCap field "
                                             r"name mhladr_ifn_gamma_abc: rename one of them in the plate map"):
         dictionary(selection)
-    result = export_run(scored, "fhir", out=tmp_path / "k", include_keywords=("$SRC", "$CYT"), run_dir=run)
-    assert result.notes == ("FCS keyword $SRC is in none of the control tubes' files: exported empty",)
+    with pytest.raises(AssayKitError, match=r"--include-keywords '\$SRC': in none of the exported tubes' FCS files"):
+        export_run(scored, "fhir", out=tmp_path / "k", include_keywords=("$SRC", "$CYT"), run_dir=run)
+    assert not (tmp_path / "k").exists()
