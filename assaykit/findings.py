@@ -90,6 +90,8 @@ class FindingCode(StrEnum):
     # replicate tubes of one patient, time point and condition (scoring.verdicts)
     REPLICATE_CV = "replicate_cv"
     REPLICATE_WITHHELD = "replicate_withheld"
+    REPLICATES_DISAGREE = "replicates_disagree"
+    REPLICATE_CV_WITHHELD = "replicate_cv_withheld"
     # read back from a table written before findings had codes
     UNCODED = "uncoded"
 
@@ -148,6 +150,8 @@ SEVERITY: dict[FindingCode, Severity] = {
     FindingCode.TUBE_FAILED: "error",
     FindingCode.REPLICATE_CV: "warning",
     FindingCode.REPLICATE_WITHHELD: "warning",
+    FindingCode.REPLICATES_DISAGREE: "error",
+    FindingCode.REPLICATE_CV_WITHHELD: "error",
     FindingCode.UNCODED: "warning",
 }
 """Each code's severity: one code, one severity, so a verdict read back from a table's codes
@@ -208,6 +212,8 @@ PHRASE: dict[FindingCode, str] = {
     FindingCode.TUBE_FAILED: "tube failed",
     FindingCode.REPLICATE_CV: "replicates' CV above the lab's limit",
     FindingCode.REPLICATE_WITHHELD: "a replicate withheld: the mean of the others",
+    FindingCode.REPLICATES_DISAGREE: "replicates on different sides of a decision threshold",
+    FindingCode.REPLICATE_CV_WITHHELD: "replicates' CV above the lab's hard limit",
     FindingCode.UNCODED: "finding without a code",
 }
 """A short phrase for each code (the console says ``code (phrase)``): one mapping, beside the codes."""

@@ -208,6 +208,55 @@ def _check_not_in_run(target: Path, error: type[AssayKitError]) -> None:
                         "written among a run's inputs; name a folder outside it", target)
 
 
+MANIFEST_NAME = "manifest.json"
+"""The file that makes a folder an assaykit output folder (score, compare, export, validate ...)."""
+
+
+def _is_assaykit_manifest(path: Path) -> bool:
+    """Whether ``path`` is an assaykit manifest: a JSON object naming assaykit in ``software``, an
+    ``assaykit ...`` kind or a ``files`` listing with SHA-256 (a user's own manifest.json is not one)."""
+    import json
+
+    try:
+        if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
+            return False
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, RecursionError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    software, kind, files = doc.get("software"), doc.get("kind"), doc.get("files")
+    listing = isinstance(files, dict) and any(isinstance(v, dict) and "sha256" in v for v in files.values())
+    return (isinstance(software, dict) and "assaykit" in software) or listing or (isinstance(kind, str)
+                                                                                  and kind.startswith("assaykit"))
+
+
+def check_not_in_output(out_dir: str | os.PathLike[str], error: type[AssayKitError] = AssayKitError) -> None:
+    """``error`` (one line naming the folder) when the output folder ``out_dir`` lies inside
+    another assaykit output folder: one of its parent folders (symlinks resolved) holds an
+    assaykit manifest. A folder added there would make that folder fail ``assaykit verify``
+    (its manifest lists every file it holds). The folder itself may be an output folder (it is
+    replaced as one unit). Used by ``assaykit validate`` and ``assaykit export``.
+
+    Parameters
+    ----------
+    out_dir : str or PathLike
+        The output folder to be written.
+    error : type
+        The error raised.
+    """
+    target = _folder(out_dir, error)
+    try:
+        place = target.absolute().resolve()
+    except (OSError, RuntimeError):
+        return
+    for folder in place.parents:
+        if _is_assaykit_manifest(folder / MANIFEST_NAME):
+            raise error(f"the output folder lies inside the assaykit output folder {folder} (it holds "
+                        f"{MANIFEST_NAME}), which it would change (assaykit verify would fail): name a folder "
+                        "outside it", target)
+
+
 def _folder(out_dir: str | os.PathLike[str], error: type[AssayKitError]) -> Path:
     """The output folder ``out_dir`` as a path with a name of its own (``.``, ``..`` or ``a/..``
     made absolute: the lock and staging folder go beside it, never inside); ``error`` for the

@@ -41,10 +41,18 @@ def export(
                                                     "urn:assaykit:local-test-codes).", show_default=False)] = None,
     patient_system: Annotated[str | None, typer.Option(help="FHIR: the URI of the patient identifiers (default "
                                                        "urn:assaykit:patient-id).", show_default=False)] = None,
-    timezone: Annotated[str, typer.Option(help="FHIR: the time zone of the clinical CSV's draw times (+01:00, "
-                                          "Europe/Berlin; UTC where the CSV gave zones): effectiveDateTime then "
-                                          "has the time; without it, the draw date alone.",
+    timezone: Annotated[str, typer.Option(help="FHIR: the time zone of the clinical CSV's local draw times "
+                                          "(+01:00, Europe/Berlin): effectiveDateTime then has the time; without "
+                                          "it, the draw date alone. Times the CSV gave with offsets are UTC "
+                                          "(written with Z), and another zone is refused.",
                                           show_default=False)] = "",
+    include_donor_group: Annotated[list[str] | None, typer.Option(
+        "--include-donor-group", help="Export the rows of this plate-map donor_group too (may be given more than "
+        "once): healthy-donor rows are left out and counted by default.", show_default=False,
+        metavar="NAME")] = None,
+    patient_reference: Annotated[bool, typer.Option(
+        "--patient-reference", help="FHIR: add subject.reference Patient/<id> (the receiving server holds "
+        "Patients with the plate map's IDs as ids); default: subject.identifier only.")] = False,
     run_dir: Annotated[Path | None, typer.Option("--run", help="With --include-keywords: where the run's FCS files "
                                                  "are (default: the run folder the manifest records).",
                                                  show_default=False)] = None,
@@ -53,7 +61,9 @@ def export(
 
     Only reportable values (verdict reportable or reportable_with_warnings, the warning codes
     carried with the value) are exported; withheld values are not, and are counted in the
-    summary line. By default each patient time point's unstimulated monocyte HLA-DR in AB/C;
+    summary line; so are the rows of healthy donors (plate-map donor_group "healthy"), unless
+    --include-donor-group healthy. An export of no value writes nothing and exits 1. By default
+    each patient time point's unstimulated monocyte HLA-DR in AB/C;
     --all-conditions adds each drug condition's AB/C and fold change. Patient IDs are written
     exactly as the plate map gives them. The export folder holds the files and a manifest.json
     naming the scored folder, its run_id and its signatures' status; a run not signed
@@ -69,9 +79,11 @@ def export(
     result = export_run(out_dir, to.value, out=out, study=study, all_conditions=all_conditions,
                         include_keywords=include_keywords or (), require_approved=require_approved,
                         code_system=code_system or CODE_SYSTEM, patient_system=patient_system or PATIENT_SYSTEM,
-                        run_dir=run_dir, timezone=timezone)
+                        run_dir=run_dir, timezone=timezone, include_groups=include_donor_group or (),
+                        patient_reference=patient_reference)
     for warning in result.warnings:
         say(f"warning: {warning}", err=True)
-    say(f"exported {result.exported} values ({result.withheld} withheld, not exported) as {result.to}: "
-        + ", ".join(f"{result.out_dir}/{name}" for name in result.files)
-        + (" (replacing the earlier export there)" if result.replaced else ""))
+    if not result.exported:
+        say(result.summary, err=True)
+        raise typer.Exit(1)
+    say(result.summary)

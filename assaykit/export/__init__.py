@@ -6,9 +6,10 @@ manifest (docs/exports.md)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +49,10 @@ class ExportResult:
         The scored run's signature status (approved, reviewed, not_signed, not_holding).
     replaced : bool
         Whether an earlier export folder was replaced.
+    not_exported_groups : mapping
+        Donor group -> values left out for their donor group (``healthy`` unless included).
+    notes : tuple of str
+        Further warning lines (an asked-for FCS keyword found in no file).
     """
 
     out_dir: Path
@@ -57,15 +62,33 @@ class ExportResult:
     withheld: int
     signatures: SignatureStatus
     replaced: bool
+    not_exported_groups: Mapping[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """The warning lines of the command: a run not signed "approved"."""
+        """The warning lines of the command: a run not signed "approved", and :attr:`notes`."""
         if self.signatures == "approved":
-            return ()
+            return self.notes
         why = {"reviewed": "signed reviewed, not approved", "not_signed": "not signed",
                "not_holding": "its signatures do not hold for these outputs (changed since signing)"}[self.signatures]
-        return (f"the run is {why}: exported anyway (--require-approved refuses such a run)",)
+        return (f"the run is {why}: exported anyway (--require-approved refuses such a run)", *self.notes)
+
+    @property
+    def summary(self) -> str:
+        """The command's summary line: values exported, withheld, and left out by donor group
+        (nothing written when no value is exported)."""
+        def values(n: int) -> str:
+            return f"{n} value{'' if n == 1 else 's'}"
+
+        groups = "".join(f"; {values(n)} of donor group {g} not exported (--include-donor-group {g})"
+                         for g, n in self.not_exported_groups.items())
+        counts = f"{values(self.withheld)} withheld, not exported{groups}"
+        if not self.exported:
+            return f"nothing exported: no reportable value ({counts}); no export folder written"
+        return (f"exported {values(self.exported)} ({counts}) as {self.to}: "
+                + ", ".join(f"{self.out_dir}/{name}" for name in self.files)
+                + (" (replacing the earlier export there)" if self.replaced else ""))
 
 
 def signature_status(folder: Path, manifest: dict[str, object], signatures: Sequence[dict[str, object]]
@@ -109,12 +132,13 @@ def check_target(scored: Path, target: Path) -> bool:
     target : Path
         The export folder.
     """
-    from .._io.atomic import check_output_folder
+    from .._io.atomic import check_not_in_output, check_output_folder
 
     a, b = scored.resolve(), target.resolve()
     if a == b or a in b.parents or b in a.parents:
         raise AssayKitError(f"the export folder would be, or lie inside, the scored folder {scored}, which an export "
                             "never changes: name another --out", target)
+    check_not_in_output(target)
     return check_output_folder(target, kind=KIND)
 
 
@@ -122,7 +146,7 @@ def _keywords(run_dir: Path | None, files: dict[tuple[str, str], str], names: Se
               ) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
     """The FCS keywords ``names`` of each patient time point's control tube (``files``), read
     from the run folder's FCS files (their TEXT only); AssayKitError naming the file when one
-    cannot be read."""
+    cannot be read, or naming a keyword found in none of them."""
     from ..fcs.reader import read_fcs_text
 
     if not names:
@@ -130,16 +154,39 @@ def _keywords(run_dir: Path | None, files: dict[tuple[str, str], str], names: Se
     if run_dir is None:
         raise AssayKitError("--include-keywords reads the run's FCS files: name the run folder with --run")
     out = {}
+    found: set[str] = set()
     for key, name in files.items():
         text = {k.upper(): v for k, v in read_fcs_text(run_dir / name).items()}
         out[key] = tuple((k, text.get(k.upper(), "")) for k in names)
+        found |= {k.upper() for k in names if k.upper() in text}
+    _check_keywords_found(names, found, run_dir)
     return out
+
+
+def _check_keyword_names(names: Sequence[str]) -> None:
+    """AssayKitError (one line) when a keyword is named twice (letter case aside: FCS keywords
+    are case-insensitive), whatever the format."""
+    seen: set[str] = set()
+    for name in names:
+        if name.upper() in seen:
+            raise AssayKitError(f"--include-keywords {name[:40]!r} named twice: name each keyword once")
+        seen.add(name.upper())
+
+
+def _check_keywords_found(names: Sequence[str], found: set[str], run_dir: Path) -> None:
+    """AssayKitError (one line naming the run folder) when a keyword asked for is in none of the
+    control tubes' FCS files (a misspelling would export an empty column)."""
+    missing = [n for n in names if n.upper() not in found]
+    if missing:
+        raise AssayKitError(f"--include-keywords {', '.join(repr(m[:40]) for m in missing[:5])}: in none of the "
+                            "exported tubes' FCS files (check the spelling: FCS keywords such as $CYT)", run_dir)
 
 
 def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, study: str = "",
                all_conditions: bool = False, include_keywords: Sequence[str] = (), require_approved: bool = False,
                code_system: str = CODE_SYSTEM, patient_system: str = PATIENT_SYSTEM,
-               run_dir: str | Path | None = None, timezone: str = "") -> ExportResult:
+               run_dir: str | Path | None = None, timezone: str = "", include_groups: Sequence[str] = (),
+               patient_reference: bool = False) -> ExportResult:
     """Export the reportable values of the scored output folder ``out_dir`` (docs/exports.md).
 
     Parameters
@@ -167,8 +214,15 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
     run_dir : str, Path or None
         Where the run's FCS files are, for ``include_keywords`` (default: the manifest's run folder).
     timezone : str
-        FHIR: the zone the draw times are in (``+01:00``, ``Europe/Berlin``, ``UTC``); "" writes
-        the draw date alone.
+        FHIR: the zone the local draw times are in (``+01:00``, ``Europe/Berlin``, ``UTC``); ""
+        writes the draw date alone. Refused when scoring recorded the times in UTC (manifest
+        ``clinical.times``) and it names another zone: those are written with ``Z``.
+    include_groups : sequence of str
+        Donor groups to export that are left out by default (``healthy``; values.select).
+    patient_reference : bool
+        FHIR: add ``subject.reference`` ``Patient/<id>`` beside the identifier (fhir.subject).
+
+    A selection of no value writes nothing: the result has ``exported`` 0 and no files.
     """
     from .._io.atomic import file_listing, output_unit, write_atomic
     from ..report.load import load_run
@@ -178,6 +232,9 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
     if to not in FORMATS:
         raise AssayKitError(f"no export format {to!r} (formats: {', '.join(FORMATS)})")
     zone = fhir.parse_zone(timezone) if timezone else None
+    _check_keyword_names(include_keywords)  # before any file is read
+    if to == "redcap":
+        redcap.check_keyword_fields(list(include_keywords))
     scored = Path(out_dir)
     target = Path(out) if out is not None else scored.parent / f"{scored.name}-{to}"
     replaced = check_target(scored, target)
@@ -186,8 +243,14 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
     if require_approved and status != "approved":
         raise AssayKitError(f"the run is not signed approved ({status.replace('_', ' ')}): --require-approved "
                             "refuses it; approve it with assaykit review", scored)
-    selection = select(run, all_conditions)
+    selection = select(run, all_conditions, include_groups)
+    if zone is not None and selection.time_basis == "utc" \
+            and zone.utcoffset(dt.datetime(2000, 1, 1)) != dt.timedelta(0):
+        raise AssayKitError(f"--timezone {timezone}: scoring recorded the draw times in UTC (the clinical CSV gave "
+                            "UTC offsets; manifest.json clinical.times), so they are exported as UTC; leave "
+                            "--timezone out", scored / "manifest.json")
     study = study or run.run_name
+    notes: tuple[str, ...] = ()
     if include_keywords:
         control_files = {(str(s["patient"]), str(s["timepoint"])): str(s["file"]) for s in run.samples
                          if s.get("role") == "sample" and s.get("condition") == selection.control}
@@ -195,13 +258,17 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
         found = _keywords(where, control_files, include_keywords)
         values = tuple(replace(v, keywords=found.get((v.patient, v.timepoint), ())) for v in selection.values)
         selection = replace(selection, keywords=tuple(include_keywords), values=values)
+    if not selection.values:
+        return ExportResult(out_dir=target, to=to, files=(), exported=0, withheld=selection.withheld,
+                            signatures=status, replaced=False, not_exported_groups=selection.not_exported_groups,
+                            notes=notes)
     if to == "redcap":
         data = {"redcap_dictionary.csv": redcap.dictionary(selection), "redcap_records.csv": redcap.records(selection)}
     elif to == "sdtm":
         data = sdtm.files(selection, study)
     else:
         data = {"observations.json": fhir.bundle(selection, study, str(run.manifest.get("run_id", "")), code_system,
-                                                 patient_system, zone)}
+                                                 patient_system, zone, patient_reference)}
     with output_unit(target, kind=KIND) as stage:
         for name, content in data.items():
             write_atomic(stage / name, content)
@@ -209,13 +276,17 @@ def export_run(out_dir: str | Path, to: Format, out: str | Path | None = None, s
                     "source_run_id": run.manifest.get("run_id", ""),
                     "source_manifest_sha256": _sha256(scored / "manifest.json"), "signatures": status,
                     "study": study, "all_conditions": all_conditions, "keywords": list(include_keywords),
-                    "timezone": timezone,
+                    "timezone": timezone, "clinical_times": selection.time_basis,
+                    "days": selection.day_basis, "donor_groups_included": list(include_groups),
+                    "not_exported_groups": dict(selection.not_exported_groups),
+                    "patient_reference": patient_reference,
                     "exported": len(selection.values), "withheld": selection.withheld,
                     "withheld_reasons": dict(selection.withheld_reasons), "software": {"assaykit": version()},
                     "files": file_listing(stage)}
         write_atomic(stage / "manifest.json", (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode())
     return ExportResult(out_dir=target, to=to, files=tuple(data), exported=len(selection.values),
-                        withheld=selection.withheld, signatures=status, replaced=replaced)
+                        withheld=selection.withheld, signatures=status, replaced=replaced,
+                        not_exported_groups=selection.not_exported_groups, notes=notes)
 
 
 def _sha256(path: Path) -> str:

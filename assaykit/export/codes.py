@@ -10,10 +10,13 @@ from .._io.names import FORMULA_STARTS
 from ..errors import AssayKitError
 from .values import ExportValue
 
-TESTCD = {"abc": "MHLADR", "fold_change": "MHLADRFC"}
-"""SDTM LBTESTCD (at most 8 characters) and the local code of the other formats, by measure."""
-TEST = {"abc": "Monocyte HLA-DR Antibodies per Cell", "fold_change": "Monocyte HLA-DR Fold Change vs Control"}
-"""SDTM LBTEST (at most 40 characters) and the code's text, by measure."""
+TESTCD = {"abc": "MHLADR", "abc_stimulated": "MHLADRX", "fold_change": "MHLADRFC"}
+"""SDTM LBTESTCD (at most 8 characters) and the local code of the other formats, by test
+(:func:`test_key`): the unstimulated AB/C, an ex vivo stimulated AB/C (the condition in SDTM
+LBTSTDTL, FHIR ``method``), a fold change."""
+TEST = {"abc": "Monocyte HLA-DR Antibodies per Cell", "abc_stimulated": "Mono HLA-DR Ab per Cell, Ex Vivo Stim",
+        "fold_change": "Monocyte HLA-DR Fold Change vs Control"}
+"""SDTM LBTEST (at most 40 characters) and the code's text, by test (:func:`test_key`)."""
 UNIT = {"abc": "antibodies/cell", "fold_change": ""}
 """The unit as text (REDCap field note, SDTM LBORRESU / LBSTRESU, FHIR valueQuantity.unit)."""
 UCUM = {"abc": "{AB}/{cell}", "fold_change": "1"}
@@ -21,6 +24,35 @@ UCUM = {"abc": "{AB}/{cell}", "fold_change": "1"}
 ``{AB}/{cell}`` is a count per cell with its meaning written in; a ratio is ``1``."""
 CODE_SYSTEM = "urn:assaykit:local-test-codes"
 """The default FHIR code system of the local codes (``--code-system`` names the lab's own URI)."""
+
+
+def test_key(value: ExportValue) -> str:
+    """The test of ``value`` (the key of :data:`TESTCD` and :data:`TEST`): ``abc`` (the
+    unstimulated AB/C), ``abc_stimulated`` (a drug condition's AB/C) or ``fold_change``.
+
+    Parameters
+    ----------
+    value : ExportValue
+        The exported value.
+    """
+    if value.measure == "abc" and value.stimulated:
+        return "abc_stimulated"
+    return value.measure
+
+
+def reference_low(value: ExportValue, thresholds: Mapping[str, float]) -> float | None:
+    """The lower limit of ``value``'s reference range (AB/C): :func:`low_limit` for the
+    unstimulated AB/C only; None for a stimulated AB/C (the range is the unstimulated blood's)
+    and a fold change.
+
+    Parameters
+    ----------
+    value : ExportValue
+        The exported value.
+    thresholds : mapping
+        The run's thresholds (AB/C).
+    """
+    return low_limit(thresholds) if test_key(value) == "abc" else None
 
 
 def low_limit(thresholds: Mapping[str, float]) -> float | None:
@@ -39,8 +71,8 @@ def low_limit(thresholds: Mapping[str, float]) -> float | None:
 
 def indicator(value: ExportValue, thresholds: Mapping[str, float]) -> str:
     """``LOW`` (below the reference range: AB/C under the run's ``normal_abc``), ``NORMAL`` (at or
-    above it) or "" (a fold change, or no threshold recorded): SDTM LBNRIND; FHIR's
-    interpretation L / N follows it.
+    above it) or "" (a fold change, a stimulated AB/C, or no threshold recorded): SDTM LBNRIND;
+    FHIR's interpretation L / N and REDCap's ``mhladr_nrind`` follow it.
 
     Parameters
     ----------
@@ -49,8 +81,8 @@ def indicator(value: ExportValue, thresholds: Mapping[str, float]) -> str:
     thresholds : mapping
         The run's thresholds (AB/C).
     """
-    low = low_limit(thresholds)
-    if value.measure != "abc" or low is None:
+    low = reference_low(value, thresholds)
+    if low is None:
         return ""
     return "LOW" if value.value < low else "NORMAL"
 

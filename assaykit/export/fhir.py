@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from ..errors import AssayKitError
-from .codes import CODE_SYSTEM, TEST, TESTCD, UCUM, UNIT, indicator, low_limit
+from .codes import CODE_SYSTEM, TEST, TESTCD, UCUM, UNIT, indicator, reference_low, test_key
 from .values import ExportValue, Selection
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
@@ -27,10 +27,13 @@ NAMESPACE = uuid.UUID("4c1c8f6e-8a36-5d0c-9a51-61c2d9a6f0a1")
 """The namespace of the Observations' name-based UUIDs (the same value, the same id)."""
 
 
-def subject(patient: str, patient_system: str) -> dict[str, Any]:
-    """The Observation's subject: the patient's identifier as given (``patient_system``), and a
-    literal reference ``Patient/<id>`` when the ID is a valid FHIR id (letters, digits, ``-``,
-    ``.``; at most 64): other IDs (a space, comma, non-ASCII ...) stay whole in the identifier.
+def subject(patient: str, patient_system: str, reference: bool = False) -> dict[str, Any]:
+    """The Observation's subject: the patient's identifier as given (``patient_system``); with
+    ``reference`` (``--patient-reference``: the receiving server holds Patient resources with
+    the plate map's IDs as their ids) also a literal reference ``Patient/<id>`` when the ID is a
+    valid FHIR id (letters, digits, ``-``, ``.``; at most 64): other IDs (a space, comma,
+    non-ASCII ...) stay whole in the identifier. By default no reference: the Bundle holds no
+    Patient, and a guessed one would point at nothing (or at another patient).
 
     Parameters
     ----------
@@ -38,9 +41,11 @@ def subject(patient: str, patient_system: str) -> dict[str, Any]:
         The patient ID.
     patient_system : str
         The identifier system URI.
+    reference : bool
+        Add the literal reference.
     """
     ref: dict[str, Any] = {"identifier": {"system": patient_system, "value": patient}}
-    if FHIR_ID.fullmatch(patient):
+    if reference and FHIR_ID.fullmatch(patient):
         ref = {"reference": f"Patient/{patient}", **ref}
     return ref
 
@@ -73,20 +78,25 @@ def parse_zone(text: str) -> dt.tzinfo:
                             "(Europe/Berlin)") from None
 
 
-def effective(drawn_at: str, zone: dt.tzinfo | None) -> str:
+def effective(drawn_at: str, zone: dt.tzinfo | None, time_basis: str = "local") -> str:
     """FHIR's effectiveDateTime for a draw time ``drawn_at`` (ISO 8601 without zone, "" when not
-    known): with the ``zone`` the times are in, the date-time with its offset; without one the
-    date alone (FHIR requires a zone with a time, and none is invented); "" when not known.
+    known): recorded in UTC (``time_basis`` ``utc``), the date-time with ``Z``; local times with
+    the ``zone`` they are in, the date-time with its offset; local times without one, the date
+    alone (FHIR requires a zone with a time, and none is invented); "" when not known.
 
     Parameters
     ----------
     drawn_at : str
         The draw time as the tables hold it.
     zone : tzinfo or None
-        The zone of the tables' times (``--timezone``), or None.
+        The zone of the tables' local times (``--timezone``), or None.
+    time_basis : str
+        Selection.time_basis (``utc``: the tables hold UTC).
     """
     if not drawn_at:
         return ""
+    if time_basis == "utc":
+        return dt.datetime.fromisoformat(drawn_at).replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
     if zone is None:
         return drawn_at[:10]
     return dt.datetime.fromisoformat(drawn_at).replace(tzinfo=zone).isoformat()
@@ -97,7 +107,7 @@ def _quantity(value: float, measure: str) -> dict[str, Any]:
 
 
 def observation(v: ExportValue, selection: Selection, code_system: str, patient_system: str, run_id: str,
-                study: str, zone: dt.tzinfo | None = None) -> dict[str, Any]:
+                study: str, zone: dt.tzinfo | None = None, patient_reference: bool = False) -> dict[str, Any]:
     """One Observation (R4) for the value ``v``.
 
     Parameters
@@ -116,25 +126,28 @@ def observation(v: ExportValue, selection: Selection, code_system: str, patient_
         The study identifier.
     zone : tzinfo or None
         The zone of the draw times (None: the draw date alone).
+    patient_reference : bool
+        Add ``subject.reference`` (:func:`subject`).
     """
     condition = "unstimulated" if v.condition == selection.control else f"ex vivo {v.condition}"
+    key = test_key(v)
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "id": str(uuid.uuid5(NAMESPACE, json.dumps([run_id, study, v.patient, v.timepoint, v.condition, v.measure]))),
         "status": "final",
         "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "laboratory", "display": "Laboratory"}]}],
-        "code": {"coding": [{"system": code_system, "code": TESTCD[v.measure], "display": TEST[v.measure]}],
-                 "text": f"{TEST[v.measure]} ({condition})"},
-        "subject": subject(v.patient, patient_system),
+        "code": {"coding": [{"system": code_system, "code": TESTCD[key], "display": TEST[key]}],
+                 "text": f"{TEST[key]} ({condition})"},
+        "subject": subject(v.patient, patient_system, patient_reference),
     }
     if v.drawn_at:
-        obs["effectiveDateTime"] = effective(v.drawn_at, zone)
+        obs["effectiveDateTime"] = effective(v.drawn_at, zone, selection.time_basis)
     obs["valueQuantity"] = _quantity(v.value, v.measure)
     flag = indicator(v, selection.thresholds)
     if flag:
         code, display = INTERPRETATION[flag]
         obs["interpretation"] = [{"coding": [{"system": INTERPRETATION_SYSTEM, "code": code, "display": display}]}]
-    notes = [f"Visit {v.timepoint}" + (f", day {v.day:g}" if v.day is not None else "")]
+    notes = [f"Visit {v.timepoint}" + (f", {day_text(v.day, selection.day_basis)}" if v.day is not None else "")]
     if v.warnings:
         notes.append("Reportable with warnings: " + ", ".join(v.warnings))
     if v.n_replicates is not None:
@@ -142,17 +155,33 @@ def observation(v: ExportValue, selection: Selection, code_system: str, patient_
                      + (f", CV {v.replicate_cv_pct:g} %" if v.replicate_cv_pct is not None else ""))
     notes += [f"FCS keyword {k}: {text}" for k, text in v.keywords]
     obs["note"] = [{"text": text} for text in notes]
-    obs["method"] = {"text": "Flow cytometry (QuantiBRITE PE bead calibration)"}
+    obs["method"] = {"text": "Flow cytometry (QuantiBRITE PE bead calibration)"
+                     + (f", ex vivo stimulation: {v.condition}" if v.stimulated else "")}
     obs["specimen"] = {"display": "Whole blood, monocytes (CD14+)"}
-    low = low_limit(selection.thresholds)
-    if v.measure == "abc" and low is not None:
+    low = reference_low(v, selection.thresholds)
+    if low is not None:
         obs["referenceRange"] = [{"low": _quantity(low, "abc"),
                                   "text": f"Normal at or above {low:g} antibodies/cell (the lab's threshold)"}]
     return obs
 
 
+def day_text(day: float, day_basis: str) -> str:
+    """A value's day as its note says it: ``day 3 since ICU admission`` or ``day 3 (time-point
+    label)``, by what the run's day is (Selection.day_basis).
+
+    Parameters
+    ----------
+    day : float
+        The day.
+    day_basis : str
+        ``admission``, ``label``, ``mixed`` or ``unknown``.
+    """
+    return f"day {day:g}" + {"admission": " since ICU admission", "label": " (time-point label)"}.get(day_basis, "")
+
+
 def bundle(selection: Selection, study: str, run_id: str, code_system: str = CODE_SYSTEM,
-           patient_system: str = PATIENT_SYSTEM, zone: dt.tzinfo | None = None) -> bytes:
+           patient_system: str = PATIENT_SYSTEM, zone: dt.tzinfo | None = None,
+           patient_reference: bool = False) -> bytes:
     """The Bundle (type ``collection``) of every value's Observation, as JSON.
 
     Parameters
@@ -169,8 +198,10 @@ def bundle(selection: Selection, study: str, run_id: str, code_system: str = COD
         The URI of the patient identifiers.
     zone : tzinfo or None
         The zone of the draw times (None: the draw date alone).
+    patient_reference : bool
+        Add each subject's literal reference (:func:`subject`).
     """
-    entries = [observation(v, selection, code_system, patient_system, run_id, study, zone)
+    entries = [observation(v, selection, code_system, patient_system, run_id, study, zone, patient_reference)
                for v in selection.values]
     doc = {"resourceType": "Bundle", "id": str(uuid.uuid5(NAMESPACE, json.dumps([run_id, study]))),
            "type": "collection",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AssayKitError
-from .codes import TEST, TESTCD, UNIT, check_cell, indicator, low_limit, number_text
+from .codes import TEST, TESTCD, UNIT, check_cell, indicator, number_text, reference_low, test_key
 from .values import Selection
 
 LB_LABELS = {
@@ -70,6 +70,21 @@ def usubjid(study: str, patient: str) -> str:
     return f"{study}-{patient}"
 
 
+def lbdtc(drawn_at: str, time_basis: str) -> str:
+    """LBDTC (ISO 8601) for a draw time ``drawn_at`` (as the tables hold it, no offset): with
+    ``Z`` when the times were recorded in UTC (``time_basis`` ``utc``), as given (the lab's local
+    time, no offset) otherwise; "" when not known.
+
+    Parameters
+    ----------
+    drawn_at : str
+        The draw time (``2026-11-22T07:00:00``).
+    time_basis : str
+        Selection.time_basis.
+    """
+    return drawn_at + "Z" if drawn_at and time_basis == "utc" else drawn_at
+
+
 def lb_rows(selection: Selection, study: str) -> list[dict[str, Any]]:
     """The LB records, one per exported value, LBSEQ 1, 2 ... within each subject.
 
@@ -82,20 +97,19 @@ def lb_rows(selection: Selection, study: str) -> list[dict[str, Any]]:
     """
     rows: list[dict[str, Any]] = []
     seq: dict[str, int] = {}
-    low = low_limit(selection.thresholds)
     for v in selection.values:
         subject = usubjid(study, v.patient)
         seq[subject] = seq.get(subject, 0) + 1
-        is_abc = v.measure == "abc"
+        low = reference_low(v, selection.thresholds)
         row = {"STUDYID": study, "DOMAIN": "LB", "USUBJID": subject, "LBSEQ": float(seq[subject]),
-               "LBTESTCD": TESTCD[v.measure], "LBTEST": TEST[v.measure],
+               "LBTESTCD": TESTCD[test_key(v)], "LBTEST": TEST[test_key(v)],
                "LBTSTDTL": "UNSTIMULATED" if v.condition == selection.control else f"EX VIVO {v.condition}".upper(),
                "LBCAT": CATEGORY, "LBORRES": number_text(v.value), "LBORRESU": UNIT[v.measure],
-               "LBORNRLO": number_text(low) if is_abc and low is not None else "",
+               "LBORNRLO": number_text(low) if low is not None else "",
                "LBSTRESC": number_text(v.value), "LBSTRESN": v.value, "LBSTRESU": UNIT[v.measure],
-               "LBSTNRLO": low if is_abc and low is not None else None,
+               "LBSTNRLO": low,
                "LBNRIND": indicator(v, selection.thresholds), "LBSPEC": SPECIMEN, "LBMETHOD": METHOD,
-               "VISIT": v.timepoint, "LBDTC": v.drawn_at}
+               "VISIT": v.timepoint, "LBDTC": lbdtc(v.drawn_at, selection.time_basis)}
         for name in ("USUBJID", "LBTSTDTL", "VISIT"):
             check_text(str(row[name]), name)
         check_cell(v.timepoint, "VISIT")

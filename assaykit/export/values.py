@@ -36,7 +36,8 @@ class ExportValue:
     timepoint : str
         The plate map's time point (``D3``), the visit.
     day : float or None
-        Days since ICU admission, when known (days).
+        The run's ``day`` (days): since ICU admission, or the number in the time-point label
+        (:attr:`Selection.day_basis` says which); None when neither is known.
     condition : str
         The tube's condition (the run's control, ``unstimulated``, or a drug).
     measure : str
@@ -49,15 +50,17 @@ class ExportValue:
     warnings : tuple of str
         The finding codes of a ``reportable_with_warnings`` verdict (empty otherwise).
     drawn_at : str
-        When the blood was drawn, as the clinical CSV gave it (ISO 8601 without time zone:
-        the lab's local time, or UTC where the CSV gave a zone); "" when not given.
+        When the blood was drawn (ISO 8601 without an offset: UTC or the lab's local time, as
+        :attr:`Selection.time_basis` says); "" when not given.
     n_replicates : int or None
-        Replicate tubes averaged into the value (None: a run without replicate columns).
+        Replicate tubes averaged into the value (None: a run without replicates).
     replicate_cv_pct : float or None
         Their coefficient of variation (%, None with fewer than 2 or no replicate columns).
     keywords : tuple of (str, str)
         FCS keywords the lab asked for (``--include-keywords``): (keyword, value) of the patient
         time point's control tube; empty by default.
+    stimulated : bool
+        A drug condition's value (ex vivo stimulated): its own test code, no reference range.
     """
 
     patient: str
@@ -72,6 +75,7 @@ class ExportValue:
     n_replicates: int | None = None
     replicate_cv_pct: float | None = None
     keywords: tuple[tuple[str, str], ...] = ()
+    stimulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,23 @@ class Selection:
         The run's AB/C thresholds (manifest ``thresholds``: normal_abc, immunosuppressed_abc,
         immunoparalysis_abc; AB/C).
     replicates : bool
-        Whether the tables carry replicate columns (n_replicates, replicate_cv_pct).
+        Whether the run had replicates (a tube labelled in the plate map's ``replicate``
+        column): only then are n_replicates and replicate_cv_pct exported.
     drugs : tuple of str
         The drug conditions exported (``all_conditions``), in the run's order.
     keywords : tuple of str
         The FCS keywords the lab asked for (``--include-keywords``).
+    time_basis : str
+        How the draw times were read at scoring (manifest ``clinical.times``): ``utc`` (the
+        clinical CSV gave offsets; ``drawn_at`` is UTC), ``local`` (the lab's local time, zone
+        unknown), ``none`` (no times) or ``unknown`` (a folder scored before it was recorded:
+        read as local).
+    day_basis : str
+        What ``day`` is (manifest ``clinical.days``): ``admission`` (days since ICU admission),
+        ``label`` (the time-point label's number), ``mixed``, or ``unknown`` (not recorded).
+    not_exported_groups : mapping
+        Donor group -> values left out because the plate map's ``donor_group`` of their patient
+        is one not exported (``healthy`` by default), counted apart from withheld ones.
     """
 
     values: tuple[ExportValue, ...]
@@ -108,6 +124,9 @@ class Selection:
     replicates: bool
     drugs: tuple[str, ...] = field(default=())
     keywords: tuple[str, ...] = ()
+    time_basis: str = "local"
+    day_basis: str = "admission"
+    not_exported_groups: Mapping[str, int] = field(default_factory=dict)
 
 
 def _number(value: Any) -> float | None:
@@ -132,9 +151,9 @@ def _codes(row: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(r) for r in reasons) if isinstance(reasons, tuple | list) else ()
 
 
-def _count(reasons: dict[str, int], codes: Sequence[str]) -> None:
+def _count(reasons: dict[str, int], codes: Sequence[str], values: int = 1) -> None:
     for code in codes or ("no_value",):
-        reasons[code] = reasons.get(code, 0) + 1
+        reasons[code] = reasons.get(code, 0) + values
 
 
 def _control_verdict(patient_row: Mapping[str, Any], where: Path) -> tuple[str, tuple[str, ...]]:
@@ -149,6 +168,18 @@ def _control_verdict(patient_row: Mapping[str, Any], where: Path) -> tuple[str, 
     return verdict, tuple(str(r) for r in reasons) if isinstance(reasons, tuple | list) else ()
 
 
+def _drug_verdict(row: Mapping[str, Any], where: Path) -> tuple[str, tuple[str, ...]]:
+    """The verdict of a drug condition's own AB/C (restoration.csv ``drug_verdict``,
+    ``drug_verdict_reasons``, as scoring decided it: its tubes', never its control's); the
+    row's ``verdict`` is the fold change's (drug and control). A folder scored before
+    restoration.csv carried it is refused (never decided again here)."""
+    verdict = str(row.get("drug_verdict") or "")
+    if not verdict:
+        raise AssayKitError("restoration.csv records no drug_verdict (scored by an earlier assaykit): score the run "
+                            "again to export its drug conditions", where)
+    return verdict, _codes({"verdict_reasons": row.get("drug_verdict_reasons")})
+
+
 def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
     """The draw time of a patient time point's tubes (samples.csv ``drawn_at``, one per time
     point from the clinical CSV), as ISO 8601 with a ``T``; "" when not given."""
@@ -161,8 +192,41 @@ def _drawn(tubes: Sequence[Mapping[str, Any]]) -> str:
         return ""
 
 
-def select(run: RunData, all_conditions: bool = False) -> Selection:
-    """The values of the scored ``run`` an export carries (module docstring).
+def _check_abc_unit(run: RunData) -> None:
+    """AssayKitError (one line naming the manifest) when the run's values are not AB/C: a run
+    calibrated with beads of another unit (MEFL, MEPE ...) has values that the thresholds, the
+    units and the codes of every export format would mislabel. The rule is
+    :func:`assaykit.scoring.tables.not_abc_unit`, the one ``assaykit validate`` leaves such
+    values out by."""
+    from ..scoring.tables import not_abc_unit, run_cell_unit
+
+    unit = run_cell_unit(run.manifest)
+    if not_abc_unit(unit):
+        raise AssayKitError(f"the run is calibrated in {unit[:40]} (not PE molecules), so its values are not AB/C: "
+                            "an export carries AB/C only", run.out_dir / "manifest.json")
+
+
+NOT_EXPORTED_GROUPS = ("healthy",)
+"""The plate map's ``donor_group`` values (compared case-insensitively) whose rows an export
+leaves out unless asked (``--include-donor-group``): healthy donors are no trial subjects."""
+
+
+def donor_group(tubes: Sequence[Mapping[str, Any]]) -> str:
+    """The plate map's ``donor_group`` of a patient time point's tubes ("" when not given).
+
+    Parameters
+    ----------
+    tubes : sequence of mapping
+        The time point's samples rows.
+    """
+    return next((str(t["donor_group"]) for t in tubes if t.get("donor_group")), "")
+
+
+def select(run: RunData, all_conditions: bool = False, include_groups: Sequence[str] = ()) -> Selection:
+    """The values of the scored ``run`` an export carries (module docstring). Patient time
+    points whose ``donor_group`` is one of :data:`NOT_EXPORTED_GROUPS` are left out and counted
+    (:attr:`Selection.not_exported_groups`) unless named in ``include_groups``. Withheld values
+    are counted one per value: a withheld drug row is its AB/C and its fold change.
 
     Parameters
     ----------
@@ -171,6 +235,8 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     all_conditions : bool
         Also each drug condition's AB/C and fold change (restoration.csv), not only the
         unstimulated AB/C.
+    include_groups : sequence of str
+        Donor groups to export although :data:`NOT_EXPORTED_GROUPS` names them (case-insensitive).
     """
     control = run.control
     if run.verdicts is None:
@@ -180,6 +246,7 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     if not calibration_withheld and not any(c.get("slope") is not None for c in run.calibration):
         raise AssayKitError("the run has no bead calibration, so no AB/C: an export carries AB/C only",
                             run.out_dir / "calibration.csv")
+    _check_abc_unit(run)
     tubes: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in run.samples:
         if s.get("role") == "sample":
@@ -187,19 +254,35 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     values: list[ExportValue] = []
     reasons: dict[str, int] = {}
     withheld = 0
-    replicates = any("n_replicates" in r for r in (*run.patients, *run.restoration))
+    replicates = any(s.get("replicate") for s in run.samples if s.get("role") in ("sample", "control"))
+    included = {g.casefold() for g in include_groups}
+    left_out = {g.casefold() for g in NOT_EXPORTED_GROUPS} - included
+    groups: dict[str, int] = {}
+
+    def skipped(key: tuple[str, str], count: int) -> bool:
+        group = donor_group(tubes.get(key, []))
+        if group.casefold() in left_out:
+            groups[group] = groups.get(group, 0) + count
+            return True
+        return False
+
+    def replicate_columns(row: Mapping[str, Any]) -> tuple[int | None, float | None]:
+        return _replicates(row) if replicates else (None, None)
+
     for p in run.patients:
         key = (str(p["patient"]), str(p["timepoint"]))
         if not any(t.get("condition") == control for t in tubes.get(key, [])):
             raise AssayKitError(f"patients.csv names {key[0]!r} at {key[1]!r}, which samples.csv has no "
                                 f"{control} tube of: not a folder `assaykit score` wrote", run.out_dir / "patients.csv")
+        if skipped(key, 1):
+            continue
         verdict, codes = _control_verdict(p, run.out_dir / "patients.csv")
         value = _number(p.get("control_abc"))
         if verdict not in REPORTABLE or value is None:
             withheld += 1
             _count(reasons, codes)
             continue
-        n, cv = _replicates(p)
+        n, cv = replicate_columns(p)
         values.append(ExportValue(patient=key[0], timepoint=key[1], day=_number(p.get("day")), condition=control,
                                   measure="abc", value=value, verdict=verdict,
                                   warnings=codes if verdict == "reportable_with_warnings" else (),
@@ -208,24 +291,36 @@ def select(run: RunData, all_conditions: bool = False) -> Selection:
     if all_conditions:
         for r in run.restoration:
             key = (str(r["patient"]), str(r["timepoint"]))
+            if skipped(key, 2):
+                continue
             if r["condition"] not in drugs:
                 drugs.append(str(r["condition"]))
             abc, fold = _number(r.get("abc")), _number(r.get("fold_change"))
             if r.get("verdict") not in REPORTABLE or abc is None:
-                withheld += 1
-                _count(reasons, _codes(r))
+                withheld += 2  # its AB/C and its fold change
+                _count(reasons, _codes(r), 2)
                 continue
-            n, cv = _replicates(r)
+            n, cv = replicate_columns(r)
+            drug_verdict, drug_codes = _drug_verdict(r, run.out_dir / "restoration.csv")
             base = ExportValue(patient=key[0], timepoint=key[1], day=_number(r.get("day")),
-                               condition=str(r["condition"]), measure="abc", value=abc, verdict=str(r["verdict"]),
-                               warnings=_codes(r) if r["verdict"] == "reportable_with_warnings" else (),
-                               drawn_at=_drawn(tubes.get(key, [])), n_replicates=n, replicate_cv_pct=cv)
+                               condition=str(r["condition"]), measure="abc", value=abc, verdict=drug_verdict,
+                               warnings=drug_codes if drug_verdict == "reportable_with_warnings" else (),
+                               drawn_at=_drawn(tubes.get(key, [])), n_replicates=n, replicate_cv_pct=cv,
+                               stimulated=True)
             values.append(base)
-            if fold is not None:
-                values.append(replace(base, measure="fold_change", value=fold))
+            if fold is not None:  # rests on the drug and its control: the row's verdict, the worse of both
+                values.append(replace(base, measure="fold_change", value=fold, verdict=str(r["verdict"]),
+                                      warnings=_codes(r) if r["verdict"] == "reportable_with_warnings" else ()))
+            else:
+                withheld += 1
+                _count(reasons, ())
     thresholds = {k: float(v) for k, v in run.manifest.get("thresholds", {}).items()}
+    clinical = run.manifest.get("clinical")
+    recorded = clinical if isinstance(clinical, dict) else {}
     selection = Selection(values=tuple(values), withheld=withheld, withheld_reasons=dict(sorted(reasons.items())),
-                          control=control, thresholds=thresholds, replicates=replicates, drugs=tuple(drugs))
+                          control=control, thresholds=thresholds, replicates=replicates, drugs=tuple(drugs),
+                          time_basis=str(recorded.get("times") or "unknown"),
+                          day_basis=str(recorded.get("days") or "unknown"), not_exported_groups=groups)
     return replace(selection, values=order_values(selection.values, selection))
 
 

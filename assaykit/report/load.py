@@ -35,7 +35,7 @@ _FLAGS = {"qc_flags"}
 _BOOLEANS = {"responder", "peak_used"}
 VERDICTS = ("reportable", "reportable_with_warnings", "withheld")
 """A value's verdict in samples.csv and restoration.csv (``""``: a table scored before verdicts)."""
-_CHOICES = {"verdict": ("", *VERDICTS), "control_verdict": ("", *VERDICTS),
+_CHOICES = {"verdict": ("", *VERDICTS), "control_verdict": ("", *VERDICTS), "drug_verdict": ("", *VERDICTS),
             "completeness": ("", "complete", "incomplete")}
 WITHHELD = ("hladr_abc", "hladr_pos_pct", "abc", "fold_change", "log2_fold_change", "delta_abc",
             "gap_closed", "state", "state_control", "state_drug", "responder", "immunosep_class", "immunosep_rule",
@@ -124,7 +124,7 @@ def _value(column: str, text: str) -> Any:
         return parse_findings(text)
     if column in _BOOLEANS:
         return {"True": True, "False": False}.get(text)
-    if column in ("verdict_reasons", "control_verdict_reasons"):
+    if column in ("verdict_reasons", "control_verdict_reasons", "drug_verdict_reasons"):
         return parse_reasons(text)
     if column in _CHOICES and text not in _CHOICES[column]:
         raise ValueError(f"column {column}: {text[:20]!r} is not one of {', '.join(_CHOICES[column][1:])}")
@@ -132,7 +132,8 @@ def _value(column: str, text: str) -> Any:
 
 
 VERDICT_COLUMNS = frozenset({"verdict", "verdict_reasons", "completeness", "missing"})
-CONTROL_VERDICT_COLUMNS = frozenset({"control_verdict", "control_verdict_reasons"})
+CONTROL_VERDICT_COLUMNS = frozenset({"control_verdict", "control_verdict_reasons", "drug_verdict",
+                                     "drug_verdict_reasons"})
 """Columns a folder scored before patients.csv carried its control value's verdict lacks (read as empty)."""
 """Columns a folder scored before verdicts (issue 27) lacks: its pages say "No verdicts recorded"."""
 REPLICATE_COLUMNS = frozenset({"replicate", "donor_group", "n_replicates", "replicate_cv_pct", "control_n_replicates",

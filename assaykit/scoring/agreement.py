@@ -152,19 +152,27 @@ class PassingBablok:
     intercept_ci: tuple[float, float]
 
 
+PASSING_BABLOK_MAX_N = 5000
+"""The most pairs Passing-Bablok is computed for: its n (n - 1) / 2 pairwise slopes are held at
+once (5,000 pairs: 12.5 million slopes, a few hundred MB); a method comparison (CLSI EP09: 40 to
+100 samples) never needs more. More pairs: no Passing-Bablok, said in the notes."""
+
+
 def passing_bablok(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> PassingBablok:
     """Passing-Bablok regression of ``y`` on ``x`` (same units). Slopes of every pair (pairs
     with equal x and y skipped, equal x only as +-inf), slopes of exactly -1 dropped; the slope is
     their median shifted by K (the number below -1); its CI from the rank ``C = z sqrt(n (n-1)
     (2n+5) / 18)``; the intercept is the median of ``y - slope x``, its CI from the slope's.
     ``alpha``: 1 - the confidence level (0.05: 95 % intervals). At least three pairs (ValueError
-    otherwise)."""
+    otherwise), at most :data:`PASSING_BABLOK_MAX_N` (ValueError: memory bounded)."""
     from scipy.stats import norm
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     n = x.size
     if n < 3:
         raise ValueError("Passing-Bablok needs at least three pairs")
+    if n > PASSING_BABLOK_MAX_N:
+        raise ValueError(f"Passing-Bablok is computed for at most {PASSING_BABLOK_MAX_N} pairs, not {n}")
     i, j = np.triu_indices(n, k=1)
     dx, dy = x[j] - x[i], y[j] - y[i]
     keep = ~((dx == 0) & (dy == 0))
@@ -617,8 +625,10 @@ def _summarise(folder: Path, lab: Path, population: str, calibration: Any, tubes
                       if t.row["manual_abc"] is not None and t.row["manual_hladr"] is None else t for t in tubes)
     x, y = _pairs(tubes, measure)
     ba = bland_altman(x, y) if x.size >= 2 else None
-    pb = passing_bablok(x, y) if x.size >= 3 else None
+    pb = passing_bablok(x, y) if 3 <= x.size <= PASSING_BABLOK_MAX_N else None
     what = "AB/C" if measure == "abc" else "HLA-DR MFI"
+    if x.size > PASSING_BABLOK_MAX_N:
+        notes.append(f"{x.size} tubes with {what} by both gates: more than {PASSING_BABLOK_MAX_N}, no Passing-Bablok")
     if x.size < 3:
         notes.append(f"{x.size} tube(s) with {what} by both gates: too few for Passing-Bablok (3) "
                      + ("" if x.size >= 2 else "or Bland-Altman (2)"))
@@ -743,7 +753,10 @@ def _measure(out: dict[str, Any], row: dict[str, str], scored: _Scored, sample: 
                manual_count=int(theirs.sum()), assaykit_hladr=statistics(values[ours])[readout.statistic],
                manual_hladr=manual)
     out["manual_abc"] = _converted(manual, calibration)
-    if out["manual_abc"] is not None and out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
+    if row.get("verdict") == "withheld":  # scoring withheld the tube's value: no assaykit AB/C, as samples.csv
+        out["assaykit_abc"] = None
+        out["note"] = f"withheld by scoring ({row.get('verdict_reasons') or 'no code'}): no assaykit AB/C"
+    elif out["manual_abc"] is not None and out["assaykit_hladr"] is not None and out["assaykit_hladr"] > 0:
         out["assaykit_abc"] = _converted(out["assaykit_hladr"], calibration)
     _difference(out)
     gate = next(p.gate for p in strategy.populations if p.name == readout.population)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._io.validate import listed
 from ..errors import AssayKitError
@@ -28,16 +28,29 @@ UNMATCHED_LISTED = 5
 VALUE_COLUMNS = ("ferritin_ng_ml", *TIME_COLUMNS)
 
 
+DayBasis = Literal["admission", "label", "mixed"]
+"""What a run's ``day`` column is, recorded in ``manifest.json`` (``clinical.days``): ``admission``:
+days since ICU admission (the clinical CSV's ``drawn_at - admitted_at``); ``label``: the number in
+the time-point label (``D3`` -> 3), no admission time given; ``mixed``: some of each."""
+TimeBasis = Literal["utc", "local", "none"]
+"""How the clinical CSV's times were read, recorded in ``manifest.json`` (``clinical.times``):
+``utc``: the CSV gave UTC offsets, and the times were converted to UTC (held without an offset,
+``2026-11-22 07:00:00`` meaning 07:00Z); ``local``: no offsets, the times are the lab's local time
+as typed (a zone unknown to assaykit); ``none``: no time given."""
+
+
 @dataclass(frozen=True)
 class Clinical:
     """Ferritin (ng/mL) and times per (patient, time point); ("P01", "") for every time point.
     ``rows``: the table's row numbers (header = 1) of each (patient, time point); ``unmatched``:
-    (row, patient, time point) of each row no plate-map row matches (:func:`join_plate`)."""
+    (row, patient, time point) of each row no plate-map row matches (:func:`join_plate`);
+    ``time_basis``: how its times were read (:data:`TimeBasis`)."""
 
     ferritin: dict[tuple[str, str], float] = field(default_factory=dict)
     times: dict[tuple[str, str], dict[str, dt.datetime]] = field(default_factory=dict)
     rows: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
     unmatched: tuple[tuple[int, str, str], ...] = ()
+    time_basis: TimeBasis = "none"
 
     def time(self, patient: str, timepoint: str, what: str) -> dt.datetime | None:
         """``what`` (a :data:`TIME_COLUMNS` name) of a patient's time point, else of the patient."""
@@ -46,6 +59,20 @@ class Clinical:
             if found is not None:
                 return found
         return None
+
+    def day_basis(self, keys: Iterable[tuple[str, str]]) -> DayBasis:
+        """What the ``day`` of the (patient, time point) ``keys`` is (:data:`DayBasis`): days since
+        ICU admission where the CSV gives both ``admitted_at`` and ``drawn_at``, else the number
+        in the time-point label (history.tube_days, the one rule).
+
+        Parameters
+        ----------
+        keys : iterable of (str, str)
+            The blood tubes' (patient, time point).
+        """
+        found = {"admission" if self.time(*key, "admitted_at") is not None and self.time(*key, "drawn_at") is not None
+                 else "label" for key in keys}
+        return "mixed" if len(found) > 1 else "admission" if found == {"admission"} else "label"
 
     def manifest_entry(self, most: int = UNMATCHED_LISTED) -> dict[str, object]:
         """The manifest's ``clinical.unmatched``: how many rows no plate-map row matches and the
@@ -165,6 +192,8 @@ def read_clinical_table(path: Path, now: dt.datetime | None = None) -> Clinical:
         (with_row, with_column, with_text), (local_row, local_column, local_text) = zoned[True], zoned[False]
         problems.append(f"row {with_row}: {with_column} {quote(with_text)} has a UTC offset and row {local_row}: "
                         f"{local_column} {quote(local_text)} has none; give every time an offset or none")
+    basis: TimeBasis = "utc" if True in zoned else "local" if False in zoned else "none"
+    clinical = replace(clinical, time_basis=basis)
     for (key, column), (kept, _, _) in given.items():
         if isinstance(kept, dt.datetime):
             clinical.times.setdefault(key, {})[column] = kept

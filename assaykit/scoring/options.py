@@ -16,7 +16,7 @@ from .verdicts import DEFAULT_REPLICATE_CV_LIMIT_PCT
 PATH_KEYS = ("plate_map", "strategy", "lot", "clinical", "out", "compensation", "qc_targets")
 KEYS = (*PATH_KEYS, "bead_values", "bead_unit", "control", "jobs", "thresholds", "responder", "specimen",
         "plate_map_sheet", "gate_overrides", "ledger", "qc_baseline_runs", "preanalytic_limit_h", "trajectory",
-        "accept_calibration", "review", "replicate_cv_limit_pct")
+        "accept_calibration", "review", "replicate_cv_limit_pct", "replicate_cv_withhold_pct")
 DEFAULT_PREANALYTIC_LIMIT_H = 4.0  # Döcke 2005: stained within 4 h of the draw (ImmunoSep: 6 h)
 MAX_PREANALYTIC_LIMIT_H = 24 * 30  # hours: a limit of a month is surely a typo
 MAX_REPLICATE_CV_LIMIT_PCT = 1000.0  # %: replicates a limit above 1,000 % would pass are no replicates
@@ -49,6 +49,7 @@ class RunOptions:
     accept_calibration: str | None = None  # a person's reason to release a withheld calibration
     approver_may_review: bool = False  # run.yaml review: {approver_may_review: true}: one person may sign both
     replicate_cv_limit_pct: float = DEFAULT_REPLICATE_CV_LIMIT_PCT  # %: above it, replicate_cv
+    replicate_cv_withhold_pct: float | None = None  # %: above it, replicate_cv_withheld (None: no hard limit)
 
     def __post_init__(self) -> None:
         from ..gating.specimen import check_specimen
@@ -69,6 +70,10 @@ class RunOptions:
             raise AssayKitError("preanalytic_limit_h: expected hours between 0 and 720")
         if not 0 < self.replicate_cv_limit_pct <= MAX_REPLICATE_CV_LIMIT_PCT:
             raise AssayKitError(f"replicate_cv_limit_pct: expected a % above 0 and at most "
+                                f"{MAX_REPLICATE_CV_LIMIT_PCT:g}")
+        if self.replicate_cv_withhold_pct is not None \
+                and not 0 < self.replicate_cv_withhold_pct <= MAX_REPLICATE_CV_LIMIT_PCT:
+            raise AssayKitError(f"replicate_cv_withhold_pct: expected a % above 0 and at most "
                                 f"{MAX_REPLICATE_CV_LIMIT_PCT:g}")
 
 
@@ -136,6 +141,12 @@ def load_run_yaml(run_dir: Path) -> dict[str, Any]:
             if limit == 0:
                 raise invalid("replicate_cv_limit_pct", "expected a % above 0, got 0")
             values["replicate_cv_limit_pct"] = limit
+        if "replicate_cv_withhold_pct" in given:
+            hard = number(given["replicate_cv_withhold_pct"], "replicate_cv_withhold_pct", 0,
+                          MAX_REPLICATE_CV_LIMIT_PCT)
+            if hard == 0:
+                raise invalid("replicate_cv_withhold_pct", "expected a % above 0, got 0")
+            values["replicate_cv_withhold_pct"] = hard
         if "specimen" in values:
             try:
                 check_specimen(values["specimen"], "specimen")

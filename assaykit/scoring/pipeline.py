@@ -480,8 +480,10 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     samples = verdicts.mark_rows(samples, duplicates, calibration_verdict)
     samples = history.with_days(samples, inputs.clinical, options.preanalytic_limit_h)
     limit = options.replicate_cv_limit_pct
-    samples = verdicts.judge_tubes(samples, calibration_verdict,  # QC over time sees reportable values only
-                                   replicate_cv_limit_pct=limit)
+    judge = partial(verdicts.judge_tubes, replicate_cv_limit_pct=limit,
+                              decision_abc=options.thresholds.decision_abc(),
+                              replicate_cv_withhold_pct=options.replicate_cv_withhold_pct)
+    samples = judge(samples, calibration_verdict)  # QC over time sees reportable values only
     plan = history.before_writing(
         target=history.ledger_target(options.ledger, inputs.out_dir, use_default_ledger) if write else None,
         folder=inputs.folder, samples=samples, calibration=beads.calibration, lot=inputs.lot,
@@ -490,8 +492,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     timer.mark("ledger")
     samples = history.elsewhere_flags(samples, plan.view)
     flag = history.qc_flag(plan.status, plan.reason)
-    samples = verdicts.judge_tubes(samples, calibration_verdict, [flag] if flag is not None else [],
-                                   replicate_cv_limit_pct=limit)
+    samples = judge(samples, calibration_verdict, [flag] if flag is not None else [])
     run_verdicts = verdicts.run_verdicts(samples)
     restoration_rows, patient_rows = _days(*pair_with_controls(samples, options.control, options.thresholds,
                                                                 options.responder, inputs.clinical.ferritin),
@@ -508,6 +509,9 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
                                inputs.assignments, beads.calibration, samples, timer.started, time.time(),
                                inputs.jobs, clinical_path=options.clinical)
     manifest["clinical"]["unmatched"] = inputs.clinical.manifest_entry()
+    manifest["clinical"]["times"] = inputs.clinical.time_basis  # utc, local or none (clinical.TimeBasis)
+    manifest["clinical"]["days"] = inputs.clinical.day_basis(  # admission, label or mixed (clinical.DayBasis)
+        (r.patient, r.timepoint) for r in samples if r.role in ("sample", "control"))
     manifest["gate_overrides"] = [inputs.overrides[a.path].to_dict(a.path.name, a.row.well)
                                   for a in inputs.assignments if a.path in inputs.overrides]
     manifest["verdicts"] = run_verdicts.to_dict()
@@ -517,6 +521,7 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     manifest["trajectory_rule"] = options.trajectory.to_dict()
     manifest["preanalytic_limit_h"] = options.preanalytic_limit_h
     manifest["replicate_cv_limit_pct"] = options.replicate_cv_limit_pct
+    manifest["replicate_cv_withhold_pct"] = options.replicate_cv_withhold_pct
     manifest["qc_over_time"] = {"status": plan.status, "reason": plan.reason,
                                 "baseline_runs": options.qc_baseline_runs,
                                 "targets": str(options.qc_targets or ""), "instrument": plan.run["instrument"],

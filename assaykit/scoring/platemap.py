@@ -520,7 +520,7 @@ def replicate_problems(rows: Sequence[PlateRow], labelled: bool) -> list[str]:
         if unlabelled:
             problems.append(f"rows {', '.join(str(r.row) for r in members)}: {where} is on several rows but row"
                             f"{'s' if len(unlabelled) > 1 else ''} {', '.join(str(r.row) for r in unlabelled)} "
-                            "name no replicate; label each replicate")
+                            f"{'name' if len(unlabelled) > 1 else 'names'} no replicate; label each replicate")
             continue
         seen: dict[str, int] = {}
         for r in members:

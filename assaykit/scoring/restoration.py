@@ -40,6 +40,13 @@ class Thresholds:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def decision_abc(self) -> dict[str, float]:
+        """The AB/C thresholds that decide a state (name -> AB/C: immunoparalysis_abc,
+        immunosuppressed_abc, normal_abc): replicates on both sides of one are withheld
+        (verdicts.judge_tubes)."""
+        return {"immunoparalysis_abc": self.immunoparalysis_abc, "immunosuppressed_abc": self.immunosuppressed_abc,
+                "normal_abc": self.normal_abc}
+
 
 @dataclass(frozen=True)
 class ResponderRule:
@@ -251,7 +258,8 @@ def pair_with_controls(samples: Sequence[SampleRow], control: str, thresholds: T
                 patient=patient, timepoint=timepoint, condition=s.condition, control_file=ctrl.file, file=s.file,
                 control_abc=control_abc, abc=abc, state_control=state(control_abc, thresholds),
                 state_drug=state(abc, thresholds), immunosep_class="" if status == "withheld" else klass,
-                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons,
+                qc_flags=tuple(found), verdict=status, verdict_reasons=reasons, drug_verdict=drug_verdict[0],
+                drug_verdict_reasons=drug_verdict[1],
                 **_replicates("control_", counts[ctrl.condition], control_abc),
                 **_replicates("", counts[s.condition], abc), **measures))
         rows.extend(drug_rows)

@@ -30,7 +30,7 @@ def _table_row(row: Any, extra: Mapping[str, Any] | None = None) -> dict[str, An
         value = getattr(row, f.name)
         if f.name == "qc_flags":
             value = findings_cell(value)
-        elif f.name in ("verdict_reasons", "control_verdict_reasons"):
+        elif f.name in ("verdict_reasons", "control_verdict_reasons", "drug_verdict_reasons"):
             value = codes_cell(value)
         out[f.name] = value
     return {**out, **(extra or {})}
@@ -150,6 +150,8 @@ class RestorationRow:
     control_replicate_cv_pct: float | None = None
     n_replicates: int = 1
     replicate_cv_pct: float | None = None
+    drug_verdict: VerdictStatus = ""
+    drug_verdict_reasons: tuple[FindingCode, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The restoration.csv row."""

@@ -36,7 +36,8 @@ CALIBRATION_COLUMNS = ["file", "sha256", "kit", "lot", "unit", "channel", "volta
 RESTORATION_COLUMNS = ["patient", "timepoint", "day", "condition", "control_abc", "abc", "fold_change",
                        "log2_fold_change", "delta_abc", "gap_closed", "state_control", "state_drug", "responder",
                        "immunosep_class", "control_file", "file", "qc_flags", "verdict", "verdict_reasons",
-                       "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct"]
+                       "control_n_replicates", "control_replicate_cv_pct", "n_replicates", "replicate_cv_pct",
+                       "drug_verdict", "drug_verdict_reasons"]
 PATIENT_COLUMNS = ["patient", "timepoint", "day", "control_abc", "state", "ferritin_ng_ml", "immunosep_class",
                    "immunosep_rule", "responders", "best_condition", "best_fold_change", "qc_flags", "completeness",
                    "missing", "n_replicates", "replicate_cv_pct", "control_verdict", "control_verdict_reasons"]
@@ -270,6 +271,42 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise AssayKitError("the manifest is not a JSON object", path)
     return doc
+
+
+ABC_UNIT = "AB/C"
+"""The unit of a run calibrated with PE-molecule beads (QuantiBRITE: one PE per antibody)."""
+
+
+def run_cell_unit(manifest: dict[str, Any]) -> str:
+    """The unit of a scored run's calibrated cell values (samples.csv ``hladr_abc``), as its
+    ``manifest`` records the calibration: ``AB/C`` for PE-molecule beads, else the lot's unit
+    (MEFL, MEPE ...: :attr:`assaykit.beads.Calibration.cell_unit`); "" when it records none.
+
+    Parameters
+    ----------
+    manifest : dict
+        A scored run's manifest.
+    """
+    from ..beads import Calibration
+
+    doc = manifest.get("calibration")
+    if not isinstance(doc, dict) or not isinstance(doc.get("unit"), str):
+        return ""
+    return Calibration(slope=1.0, intercept=0.0, r_squared=1.0, unit=doc["unit"], channel="", peaks=(),
+                       missing_values=(), findings=()).cell_unit  # the rule of Calibration.cell_unit
+
+
+def not_abc_unit(unit: str) -> bool:
+    """Whether values of ``unit`` (:func:`run_cell_unit`, or a ledger row's ``unit``) are known
+    not to be AB/C: the one rule by which ``assaykit validate`` leaves such values out and
+    ``assaykit export`` refuses such a run ("" is a run without calibration: no values at all).
+
+    Parameters
+    ----------
+    unit : str
+        The unit.
+    """
+    return bool(unit) and unit != ABC_UNIT
 
 
 def recorded_run_dir(out_dir: Path, manifest: dict[str, Any], given: Path | None = None) -> Path:

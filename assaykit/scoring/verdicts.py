@@ -405,12 +405,65 @@ def _cv_findings(rows: Sequence[SampleRow], limit_pct: float) -> dict[str, Findi
         cv = replicate_cv_pct([float(m.hladr_abc) for m in used if m.hladr_abc is not None])
         if cv is None or cv <= limit_pct:
             continue
-        where = f"{patient}" + (f" at {timepoint}" if timepoint else "") + f", {condition}"
-        named = ", ".join(f"{m.replicate} {m.file}" for m in used)
-        message = (f"the {len(used)} replicates of {where} ({named}) vary by CV {cv:.2f} %, above the limit "
-                   f"{limit_pct:g} % (replicate_cv_limit_pct)")
+        message = (f"the {len(used)} replicates of {_where(patient, timepoint, condition)} ({_named(used)}) vary by "
+                   f"CV {cv:.2f} %, above the limit {limit_pct:g} % (replicate_cv_limit_pct)")
         for m in members:
             out[m.file] = finding(FindingCode.REPLICATE_CV, message)
+    return out
+
+
+def _where(patient: str, timepoint: str, condition: str) -> str:
+    return f"{patient}" + (f" at {timepoint}" if timepoint else "") + f", {condition}"
+
+
+def _named(used: Sequence[SampleRow]) -> str:
+    return ", ".join(f"{m.replicate} {m.file}" + (f": {m.hladr_abc:,.0f}" if m.hladr_abc is not None else "")
+                     for m in used)
+
+
+def thresholds_crossed(values: Sequence[float], decision_abc: Mapping[str, float]) -> tuple[str, ...]:
+    """The names of the decision thresholds (``decision_abc``: name -> AB/C) that ``values``
+    fall on both sides of: some below the threshold, some at or above it (a state is "below"
+    or "at or above" each threshold: restoration.Thresholds). Empty when they all fall in one
+    class.
+
+    Parameters
+    ----------
+    values : sequence of float
+        Replicates' AB/C.
+    decision_abc : mapping
+        Threshold name -> AB/C (restoration.Thresholds.decision_abc).
+    """
+    return tuple(name for name, cut in decision_abc.items()
+                 if any(v < cut for v in values) and any(v >= cut for v in values))
+
+
+def _disagreement_findings(rows: Sequence[SampleRow], decision_abc: Mapping[str, float],
+                           withhold_pct: float | None) -> dict[str, Finding]:
+    """File -> the error finding of each tube of a replicate group whose reportable values a
+    mean cannot stand for: ``replicates_disagree`` when they fall on different sides of a
+    decision threshold, else ``replicate_cv_withheld`` when their CV is above ``withhold_pct``."""
+    out: dict[str, Finding] = {}
+    for (_, patient, timepoint, condition), members in replicate_groups(rows).items():
+        used = [m for m in members if _reportable_value(m)]
+        values = [float(m.hladr_abc) for m in used if m.hladr_abc is not None]
+        crossed = thresholds_crossed(values, decision_abc)
+        cv = replicate_cv_pct(values)
+        if crossed:
+            cuts = ", ".join(f"{name} {decision_abc[name]:,.0f}" for name in crossed)
+            found = finding(FindingCode.REPLICATES_DISAGREE,
+                            f"the {len(used)} replicates of {_where(patient, timepoint, condition)} ({_named(used)}) "
+                            f"fall on different sides of the threshold(s) {cuts} AB/C: their mean could belong to "
+                            "another class, so the value is withheld; repeat the tubes")
+        elif withhold_pct is not None and cv is not None and cv > withhold_pct:
+            found = finding(FindingCode.REPLICATE_CV_WITHHELD,
+                            f"the {len(used)} replicates of {_where(patient, timepoint, condition)} ({_named(used)}) "
+                            f"vary by CV {cv:.2f} %, above the hard limit {withhold_pct:g} % "
+                            "(replicate_cv_withhold_pct): the value is withheld; repeat the tubes")
+        else:
+            continue
+        for m in members:
+            out[m.file] = found
     return out
 
 
@@ -470,14 +523,19 @@ def replicate_value(members: Sequence[SampleRow]) -> ReplicateValue:
 
 def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
                 run_findings: Iterable[Finding] = (),
-                replicate_cv_limit_pct: float = DEFAULT_REPLICATE_CV_LIMIT_PCT) -> list[SampleRow]:
+                replicate_cv_limit_pct: float = DEFAULT_REPLICATE_CV_LIMIT_PCT,
+                decision_abc: Mapping[str, float] | None = None,
+                replicate_cv_withhold_pct: float | None = None) -> list[SampleRow]:
     """The samples rows with their verdicts: each blood tube's from its findings, its error and
     ``run_findings`` (the run's QC over time); a withheld tube loses its AB/C and % positive
     (its MFI stays), and so do the % positive of a time point whose isotype tube is withheld.
     The bead tube's verdict is the calibration's; a blank has none. Each tube of a group of
-    replicates (:func:`replicate_groups`) whose reportable values vary by a CV above
-    ``replicate_cv_limit_pct`` carries ``replicate_cv`` (a warning: reportable with warnings).
-    Judging again gives the same rows (the CV is judged anew).
+    replicates (:func:`replicate_groups`) whose reportable values fall on different sides of a
+    decision threshold (``decision_abc``) carries ``replicates_disagree``, else, with their CV
+    above ``replicate_cv_withhold_pct``, ``replicate_cv_withheld`` (errors: the value is
+    withheld); with their CV above ``replicate_cv_limit_pct``, ``replicate_cv`` (a warning:
+    reportable with warnings). Judging again gives the same rows (the warning CV is judged anew;
+    a group once withheld stays withheld, its values gone).
 
     Parameters
     ----------
@@ -488,11 +546,21 @@ def judge_tubes(rows: Sequence[SampleRow], calibration: CalibrationVerdict,
     run_findings : iterable of Finding
         Findings of the whole run that every value shares.
     replicate_cv_limit_pct : float
-        The replicates' CV limit, in % (run.yaml ``replicate_cv_limit_pct``).
+        The replicates' CV limit, in % (run.yaml ``replicate_cv_limit_pct``): a warning above it.
+    decision_abc : mapping or None
+        The run's decision thresholds, name -> AB/C (restoration.Thresholds.decision_abc); None:
+        replicates are not checked against thresholds.
+    replicate_cv_withhold_pct : float or None
+        The lab's hard CV limit, in % (run.yaml ``replicate_cv_withhold_pct``): the value is
+        withheld above it; None: no such limit.
     """
     rows = [replace(r, qc_flags=tuple(f for f in r.qc_flags if f.code != FindingCode.REPLICATE_CV))
             if any(f.code == FindingCode.REPLICATE_CV for f in r.qc_flags) else r for r in rows]
     judged = _judge_tubes(rows, calibration, run_findings)
+    held = _disagreement_findings(judged, decision_abc or {}, replicate_cv_withhold_pct)
+    if held:
+        rows = [replace(r, qc_flags=(*r.qc_flags, held[r.file])) if r.file in held else r for r in rows]
+        judged = _judge_tubes(rows, calibration, run_findings)
     spread = _cv_findings(judged, replicate_cv_limit_pct)
     if not spread:
         return judged
@@ -589,9 +657,35 @@ def run_verdicts(rows: Sequence[SampleRow]) -> RunVerdicts:
                        reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))))
 
 
-__all__ = ["DEFAULT_REPLICATE_CV_LIMIT_PCT", "RELEASABLE", "REPLICATE_ROLES", "STRUCTURAL", "CalibrationStatus",
-           "CalibrationVerdict", "Completeness", "ReplicateValue", "RunVerdicts", "TubeStatus", "VerdictStatus",
-           "calibration_findings", "calibration_flag", "codes_cell", "combine", "content_digest",
-           "duplicate_findings", "enters_qc_over_time", "judge_calibration", "judge_tubes", "mark_rows",
-           "release_reason_problem", "release_refusal", "replicate_cv_pct", "replicate_groups", "replicate_value",
-           "run_verdicts", "tube_status", "with_verdict_findings"]
+__all__ = [
+    "DEFAULT_REPLICATE_CV_LIMIT_PCT",
+    "RELEASABLE",
+    "REPLICATE_ROLES",
+    "STRUCTURAL",
+    "CalibrationStatus",
+    "CalibrationVerdict",
+    "Completeness",
+    "ReplicateValue",
+    "RunVerdicts",
+    "TubeStatus",
+    "VerdictStatus",
+    "calibration_findings",
+    "calibration_flag",
+    "codes_cell",
+    "combine",
+    "content_digest",
+    "duplicate_findings",
+    "enters_qc_over_time",
+    "judge_calibration",
+    "judge_tubes",
+    "mark_rows",
+    "release_reason_problem",
+    "release_refusal",
+    "replicate_cv_pct",
+    "replicate_groups",
+    "replicate_value",
+    "run_verdicts",
+    "thresholds_crossed",
+    "tube_status",
+    "with_verdict_findings",
+]

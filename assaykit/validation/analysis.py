@@ -208,7 +208,7 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
     """
     import numpy as np
 
-    from ..scoring.agreement import bland_altman, passing_bablok
+    from ..scoring.agreement import PASSING_BABLOK_MAX_N, bland_altman, passing_bablok
 
     outcomes: list[Outcome] = []
     notes: list[str] = []
@@ -228,7 +228,9 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
     x = np.array([p.reference_abc for p in samples])
     y = np.array([p.assaykit_abc for p in samples])
     ba = bland_altman(x, y) if x.size >= 2 else None
-    pb = passing_bablok(x, y) if x.size >= 3 else None
+    pb = passing_bablok(x, y) if 3 <= x.size <= PASSING_BABLOK_MAX_N else None
+    if x.size > PASSING_BABLOK_MAX_N:
+        notes.append(f"method comparison: {x.size} pairs, more than {PASSING_BABLOK_MAX_N}: no Passing-Bablok")
     mean_pct = ba.mean_difference_pct if ba is not None and math.isfinite(ba.mean_difference_pct) else None
     why: NotEvaluatedWhy = "too_few" if samples else "no_data"
     outcomes += evaluate_comparison(mean_pct, criteria, f"assaykit vs reference ({x.size} samples, "
@@ -240,7 +242,8 @@ def analyse(data: ValidationData, criteria: Criteria, control: str = CONTROL_CON
     values = [v for _, v, _ in reference]
     if len(values) >= settings.min_n:
         try:
-            interval = reference_interval(values, "auto", settings.coverage, settings.ci, settings.nonparametric_min_n)
+            interval = reference_interval(values, "auto", settings.coverage, settings.ci, settings.nonparametric_min_n,
+                                          "log" if settings.transform == "log" else "none")
         except ValueError as error:
             notes.append(f"reference interval: not computed ({error})")
     why = "too_few" if values else "no_data"

@@ -103,10 +103,10 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
     control : str
         The unstimulated condition, whose healthy donors' tubes are the reference values.
     """
-    from .._io.atomic import check_output_folder
+    from .._io.atomic import check_not_in_output, check_output_folder
     from .analysis import analyse
     from .criteria import load_criteria
-    from .data import comparison_file, comparisons_beside, gather, with_comparisons
+    from .data import check_control, comparison_file, comparisons_beside, gather, with_comparisons
     from .report import KIND, write_validation
 
     if ledger is None and not runs:
@@ -115,10 +115,13 @@ def validate(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]
         raise AssayKitError("nothing to validate: name a ledger or scored output folders")
     target = Path(out) if out is not None else default_out()
     loaded = load_criteria(criteria)
+    check_not_in_output(target)
     replaced = check_output_folder(target, kind=KIND)
     named = {Path(comparison_file(c)).resolve() for c in comparisons}
     found = [c for c in comparisons_beside(runs) if (c / "agreement.csv").resolve() not in named]
-    data = with_comparisons(gather(ledger, runs), [*comparisons, *found])
+    gathered = gather(ledger, runs)
+    check_control(gathered.tubes, control)
+    data = with_comparisons(gathered, [*comparisons, *found])
     _check_apart(target, [Path(r) for r in runs] + [Path(r.run_key) for r in data.runs] +
                  [Path(c["path"]).parent for c in data.comparisons if Path(c["path"]).name == "agreement.csv"])
     validation = analyse(data, loaded, control)

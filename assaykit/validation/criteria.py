@@ -210,6 +210,9 @@ class ReferenceCriteria:
         Fewer values are not evaluated (20).
     transference : Transference or None
         An interval to check by transference (None: not configured).
+    transform : str
+        The scale of the robust method: ``log`` (default: AB/C across donors is positive and
+        right-skewed) or ``none``.
     """
 
     donor_group: str
@@ -218,6 +221,7 @@ class ReferenceCriteria:
     nonparametric_min_n: int
     min_n: int
     transference: Transference | None = None
+    transform: str = "log"
 
     def __post_init__(self) -> None:
         if not self.donor_group.strip():
@@ -229,6 +233,8 @@ class ReferenceCriteria:
             raise ValueError("min_n must be at least 20 (the robust method's least, EP28-A3c)")
         if self.nonparametric_min_n < 120:
             raise ValueError("nonparametric_min_n must be at least 120 (EP28-A3c)")
+        if self.transform not in ("log", "none"):
+            raise ValueError("transform must be log or none")
 
 
 @dataclass(frozen=True)

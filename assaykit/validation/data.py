@@ -242,13 +242,15 @@ def tube_of(row: Mapping[str, Any]) -> Tube | str:
     row : mapping
         A tube row as :meth:`assaykit.ledger.Ledger.validation_rows` returns it.
     """
+    from ..scoring.tables import not_abc_unit
+
     verdict = _text(row.get("verdict"))
     if verdict not in REPORTABLE:
         return verdict or "no_verdict"
     abc = _number(row.get("hladr_abc"))
     if abc is None or abc <= 0:
         return "no_abc"
-    if _text(row.get("unit")) not in ("", "AB/C"):
+    if not_abc_unit(_text(row.get("unit"))):
         return "not_abc_unit"
     hours = _number(row.get("draw_to_stain_h"))
     return Tube(run_key=_text(row.get("run_key")), run_name=_text(row.get("run_name")),
@@ -273,9 +275,8 @@ def folder_rows(out_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], 
         An output folder of ``assaykit score``.
     """
     from ..report.load import read_table
-    from ..scoring.agreement import _calibration
     from ..scoring.history import run_instrument
-    from ..scoring.tables import read_manifest, verify_outputs
+    from ..scoring.tables import read_manifest, run_cell_unit, verify_outputs
 
     folder = Path(out_dir)
     if not folder.is_dir():
@@ -296,13 +297,12 @@ def folder_rows(out_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], 
     lot: dict[str, Any] = found if isinstance(found, dict) else {}
     instrument, serial = run_instrument([_Row(r) for r in samples])  # type: ignore[misc]
     dates = sorted(_text(r.get("acquisition_date")) for r in samples if r.get("acquisition_date"))
-    calibration = _calibration(manifest)  # the manifest's calibration as score recorded it
     recorded = _text(manifest.get("run_dir"))  # the run folder: the ledger's key of the run (resolved when scored)
     resolved = Path(recorded) if recorded else folder.resolve()
     run = {"run_key": str(resolved), "run_name": resolved.name, "run_uid": _text(manifest.get("run_id")),
            "scored_at": _text(manifest.get("ended")), "acquired_on": dates[0] if dates else "",
            "instrument": instrument, "instrument_serial": serial, "kit": _text(lot.get("kit")),
-           "lot": _text(lot.get("lot")), "unit": calibration.cell_unit if calibration is not None else ""}
+           "lot": _text(lot.get("lot")), "unit": run_cell_unit(manifest)}
     rows = [{**run, **{k: r.get(k) for k in TUBE_FIELDS if k not in run}} for r in samples if r.get("role") in ROLES]
     source = RunSource(run_key=run["run_key"], run_name=run["run_name"], run_uid=run["run_uid"], source="folder",
                        samples_sha256=_text(listed.get("sha256")))
@@ -333,6 +333,63 @@ def _material_order(tube: Tube) -> tuple[Any, ...]:
             tube.replicate, tube.file)
 
 
+def named_runs(runs: Sequence[str | os.PathLike[str]]
+               ) -> tuple[dict[str, RunSource], dict[str, list[dict[str, Any]]]]:
+    """The runs of the scored output folders ``runs`` (:func:`folder_rows`), by run key, and their
+    rows. The same folder named twice is read once; two different output folders of one run
+    folder (scored twice, or a copy of an output folder) are refused in one line naming both:
+    which scoring is the run's would depend on the order they were named in.
+
+    Parameters
+    ----------
+    runs : sequence of str or Path
+        Output folders of ``assaykit score``.
+    """
+    sources: dict[str, RunSource] = {}
+    rows_of: dict[str, list[dict[str, Any]]] = {}
+    folders: dict[str, Path] = {}
+    for out_dir in runs:
+        folder = Path(out_dir)
+        if any(folder.resolve() == seen.resolve() for seen in folders.values()):
+            continue
+        rows, source = folder_rows(folder)
+        if source.run_key in sources:
+            raise AssayKitError(f"the output folders {folders[source.run_key]} and {folder} are two scorings of one "
+                                f"run folder ({source.run_name}): name one of them", folder)
+        sources[source.run_key], rows_of[source.run_key], folders[source.run_key] = source, rows, folder
+    return sources, rows_of
+
+
+def check_independent_runs(rows_of: Mapping[str, Sequence[Mapping[str, Any]]],
+                           sources: Mapping[str, RunSource]) -> None:
+    """AssayKitError (one line naming the file and both runs) when one FCS file (the same
+    SHA-256) is a blood tube of two runs: a run folder copied and scored again, or a run read
+    from the ledger and again from a copy named with ``--run``. The same data counted twice would
+    pass for between-run precision; it is refused rather than left out, since which of the two is
+    the real run is not known here.
+
+    Parameters
+    ----------
+    rows_of : mapping
+        Each run key's tube rows (:data:`TUBE_FIELDS`).
+    sources : mapping
+        Each run key's :class:`RunSource`.
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for key in sorted(rows_of):
+        for row in rows_of[key]:
+            digest = _text(row.get("sha256"))
+            if not digest or _text(row.get("role")) not in ROLES:
+                continue
+            first = seen.setdefault(digest, (key, _text(row.get("file"))))
+            if first[0] != key:
+                a, b = sources[first[0]], sources[key]
+                raise AssayKitError(f"the FCS file {first[1][:80]} (sha256 {digest[:12]}...) is a tube of two runs, "
+                                    f"{a.run_name} ({a.source}: {a.run_key}) and {b.run_name} ({b.source}: "
+                                    f"{b.run_key}): the same data cannot count as two runs; validate one of them",
+                                    b.run_key)
+
+
 def gather(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] = ()) -> ValidationData:
     """The reportable blood tubes of the ``ledger``'s runs and of the scored folders ``runs``: a
     run both in the ledger and named (the same run folder, or the same scoring's run_uid) is read
@@ -347,12 +404,7 @@ def gather(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] 
     runs : sequence of str or Path
         Output folders of ``assaykit score``.
     """
-    sources: dict[str, RunSource] = {}
-    rows_of: dict[str, list[dict[str, Any]]] = {}
-    for out_dir in runs:
-        rows, source = folder_rows(out_dir)
-        sources.setdefault(source.run_key, source)
-        rows_of.setdefault(source.run_key, rows)
+    sources, rows_of = named_runs(runs)
     shown, left = "", 0
     if ledger is not None:
         shown = ledger.shown
@@ -367,6 +419,7 @@ def gather(ledger: Ledger | None = None, runs: Sequence[str | os.PathLike[str]] 
                 rows_of[key] = []
             rows_of[key].append(row)
         left = int(getattr(ledger, "n_left_out", 0) or 0)
+    check_independent_runs(rows_of, sources)
     tubes: list[Tube] = []
     left_out: Counter[str] = Counter()
     for key in sorted(rows_of):
@@ -444,6 +497,38 @@ def single_run_materials(tubes: Sequence[Tube]) -> int:
     return sum(1 for m, keys in runs.items() if len(keys) == 1 and counts[m] >= 2)
 
 
+def same_donor_group(given: str, wanted: str) -> bool:
+    """Whether the plate map's donor group ``given`` is ``wanted`` (the criteria's), letter case
+    and surrounding spaces aside (``Healthy`` is ``healthy``).
+
+    Parameters
+    ----------
+    given : str
+        A tube's donor group.
+    wanted : str
+        The donor group asked for.
+    """
+    return given.strip().casefold() == wanted.strip().casefold()
+
+
+def check_control(tubes: Sequence[Tube], control: str) -> None:
+    """AssayKitError (one line) when tubes were read but none is of the condition ``control``
+    (``--control``): a misspelt control would leave the reference interval silently empty.
+
+    Parameters
+    ----------
+    tubes : sequence of Tube
+        The reportable tubes.
+    control : str
+        The unstimulated condition named.
+    """
+    conditions = sorted({t.condition for t in tubes})
+    if conditions and control not in conditions:
+        shown = ", ".join(repr(c[:40]) for c in conditions[:8]) + (" ..." if len(conditions) > 8 else "")
+        raise AssayKitError(f"--control {control[:40]!r} names no condition of the reportable tubes read "
+                            f"(conditions: {shown})")
+
+
 def reference_values(tubes: Sequence[Tube], donor_group: str, condition: str) -> list[tuple[str, float, int]]:
     """The reference values: one per donor (patient) of ``donor_group`` (role sample), the mean
     AB/C of its reportable ``condition`` tubes (replicates and repeated runs averaged, so no
@@ -460,7 +545,7 @@ def reference_values(tubes: Sequence[Tube], donor_group: str, condition: str) ->
     """
     by_donor: dict[str, list[float]] = {}
     for tube in tubes:
-        if tube.role == "sample" and tube.donor_group == donor_group and tube.condition == condition:
+        if tube.role == "sample" and same_donor_group(tube.donor_group, donor_group) and tube.condition == condition:
             by_donor.setdefault(tube.patient, []).append(tube.abc)
     return [(p, math.fsum(v) / len(v), len(v)) for p, v in sorted(by_donor.items())]
 
@@ -682,10 +767,10 @@ the table's value (its 7 digits); ``workspace`` recomputes it from the gate file
 
 def _stale(file: str, compared: float | None, current: dict[str, float | None], tolerance: float) -> bool:
     """Whether an agreement row's assaykit value differs from the run's current one."""
+    if compared is None or (file in current and current[file] is None):
+        return False  # no value claimed (compare left it empty), or none now (withheld: left out as not reportable)
     now = current.get(file)
-    if compared is None or now is None:
-        return (compared is None) != (now is None) and file in current
-    return not math.isclose(compared, now, rel_tol=tolerance)
+    return now is None or not math.isclose(compared, now, rel_tol=tolerance)
 
 
 def read_comparison(path: str | os.PathLike[str], tubes: Sequence[Tube]) -> tuple[list[Pair], dict[str, Any], int]:
@@ -797,6 +882,57 @@ def _matched(row: Mapping[str, str], tubes: Iterable[Tube]) -> list[Tube]:
     return [t for t in chosen if (t.patient, t.timepoint, t.condition) == key]
 
 
+def _compared_run(agreement_csv: Path) -> tuple[str, set[str]] | None:
+    """The run an agreement.csv compared: (its run key, the files of its reportable blood tubes
+    in the scored folder compare read), from the compare folder's manifest (``scored``); None
+    when that is not known (a CSV without its compare folder, or the scored folder gone)."""
+    from ..scoring.tables import read_manifest
+
+    try:
+        manifest = read_manifest(agreement_csv.parent)
+        scored = _text(manifest.get("scored")) if manifest.get("kind") == COMPARE_KIND else ""
+        if not scored:
+            return None
+        rows, source = folder_rows(scored)
+    except AssayKitError:
+        return None
+    return source.run_key, {_text(r.get("file")) for r in rows if _text(r.get("verdict")) in REPORTABLE}
+
+
+def reportable_pairs(pairs: Sequence[Pair], entry: dict[str, Any], tubes: Sequence[Tube]) -> list[Pair]:
+    """The ``pairs`` of an agreement.csv whose assaykit tube is reportable; the others are
+    counted in ``entry["not_reportable"]`` (the manifest's comparison entry). A tube is looked up
+    in the run the comparison was of (the compare folder's scored folder): among the tubes read
+    when that run is validated, else in that scored folder's samples.csv; a pair whose run is
+    not known (an agreement.csv without its compare folder) is kept only when a reportable tube
+    read has its file, patient, time point and condition. A lab's CSV is already matched to
+    reportable tubes (:func:`read_comparison`).
+
+    Parameters
+    ----------
+    pairs : sequence of Pair
+        The pairs read from one comparison file.
+    entry : dict
+        Its manifest entry (:func:`read_comparison`; ``kind``, ``path``), updated.
+    tubes : sequence of Tube
+        The reportable tubes read.
+    """
+    if entry.get("kind") != "agreement":
+        return list(pairs)
+    run = _compared_run(Path(entry["path"]))
+    if run is not None:
+        key, files = run
+        read = {t.file for t in tubes if t.run_key == key}
+        allowed = read if any(t.run_key == key for t in tubes) else files
+        kept = [p for p in pairs if p.file in allowed]
+    else:
+        known = {(t.file, t.patient, t.timepoint, t.condition) for t in tubes}
+        kept = [p for p in pairs if (p.file, p.patient, p.timepoint, p.condition) in known]
+    entry["not_reportable"] = len(pairs) - len(kept)
+    entry["pairs"] = len(kept)
+    return kept
+
+
 def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLike[str]]) -> ValidationData:
     """``data`` with the method-comparison pairs of ``comparisons`` (pooled, in the order given).
 
@@ -815,6 +951,7 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
     unmatched = 0
     for path in comparisons:
         found, entry, missed = read_comparison(path, data.tubes)
+        found = reportable_pairs(found, entry, data.tubes)
         pairs += found
         dropped += entry["dropped"]
         entries.append({**entry, "dropped": len(entry["dropped"])})
@@ -823,28 +960,8 @@ def with_comparisons(data: ValidationData, comparisons: Sequence[str | os.PathLi
                    comparison_dropped=tuple(dropped))
 
 
-__all__ = [
-    "LAB_COLUMNS",
-    "REPORTABLE",
-    "ROLES",
-    "TUBE_FIELDS",
-    "Pair",
-    "RunSource",
-    "Tube",
-    "ValidationData",
-    "comparison_file",
-    "comparisons_beside",
-    "folder_rows",
-    "gather",
-    "material_name",
-    "precision_groups",
-    "read_comparison",
-    "reference_values",
-    "sample_pairs",
-    "single_run_materials",
-    "stability_donor",
-    "stability_points",
-    "stability_tubes",
-    "tube_of",
-    "with_comparisons",
-]
+__all__ = ["LAB_COLUMNS", "REPORTABLE", "ROLES", "STALE_TOLERANCE", "TUBE_FIELDS", "Pair", "RunSource", "Tube",
+           "ValidationData", "check_control", "check_independent_runs", "comparison_file", "comparisons_beside",
+           "folder_rows", "gather", "material_name", "named_runs", "precision_groups", "read_comparison",
+           "reference_values", "reportable_pairs", "same_donor_group", "sample_pairs", "single_run_materials",
+           "stability_donor", "stability_points", "stability_tubes", "tube_of", "with_comparisons"]

@@ -465,6 +465,8 @@ def _reference_section(validation: Validation) -> Section:
             ("p", f"{len(validation.reference)} donors of group {group!r} with a reportable {validation.control} "
                   f"value: too few for an interval (at least {validation.criteria.reference_interval.min_n})."),))
     flags = f" Flagged: {', '.join(interval.flags)}." if interval.flags else ""
+    if interval.method == "robust" and interval.transform == "log":
+        flags += " Computed on the log of the values (AB/C is right-skewed), limits transformed back."
     blocks: list[Block] = [
         ("p", f"{interval.n} donors of group {group!r} ({validation.control}; one value per donor, "
               "reference_data.csv). "

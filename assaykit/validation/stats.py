@@ -322,6 +322,9 @@ class ReferenceInterval:
         Nonparametric: the ranks bounding the upper limit's CI.
     flags : tuple of str
         :data:`ReferenceFlag` codes (empty: nothing to flag).
+    transform : str
+        The scale the robust method worked on: ``none`` (the values) or ``log`` (their natural
+        logarithm, limits and CIs transformed back); the nonparametric method's ranks need none.
     """
 
     n: int
@@ -337,6 +340,11 @@ class ReferenceInterval:
     lower_ci_ranks: tuple[int, int] | None = None
     upper_ci_ranks: tuple[int, int] | None = None
     flags: tuple[ReferenceFlag, ...] = ()
+    transform: ReferenceTransform = "none"
+
+
+ReferenceTransform = Literal["none", "log"]
+"""The scale of a robust reference interval: the values, or their natural logarithm."""
 
 
 def nonparametric_ci_ranks(n: int, p: float, ci: float = 0.90) -> tuple[int, int]:
@@ -366,7 +374,8 @@ def nonparametric_ci_ranks(n: int, p: float, ci: float = 0.90) -> tuple[int, int
 
 def reference_interval(values: Sequence[float] | np.ndarray,
                        method: Literal["auto", "nonparametric", "robust"] = "auto", coverage: float = 0.95,
-                       ci: float = 0.90, nonparametric_min_n: int = NONPARAMETRIC_MIN_N) -> ReferenceInterval:
+                       ci: float = 0.90, nonparametric_min_n: int = NONPARAMETRIC_MIN_N,
+                       transform: ReferenceTransform = "none") -> ReferenceInterval:
     """A central reference interval of ``values`` (reference individuals' results, e.g. AB/C).
 
     ``method``: ``nonparametric`` (EP28-A3c ranks ``p (n + 1)``, interpolated; CIs of the limits
@@ -376,8 +385,13 @@ def reference_interval(values: Sequence[float] | np.ndarray,
     (nonparametric when it can be, otherwise robust, flagged). ``coverage``: central fraction
     (0.95: the 2.5th and 97.5th percentiles). ``ci``: confidence level of the limits' intervals
     (0.90). ``nonparametric_min_n``: fewest values for the nonparametric method (120, EP28-A3c; a
-    lab's criteria may ask more). Fewer than 20 values, a nonparametric interval it cannot give,
-    or values not finite: ValueError."""
+    lab's criteria may ask more). ``transform``: the scale of the robust method, ``none`` or
+    ``log`` (the natural logarithm, limits and CIs transformed back: for positive, right-skewed
+    values such as AB/C across donors, on which the biweight of the raw values puts the lower
+    limit far too low, even below 0; EP28-A3c and Horn, Pesce & Copeland 1998 transform skewed
+    data before the robust method); ignored by the nonparametric method (ranks). Fewer than 20
+    values, a nonparametric interval it cannot give, values not finite, or ``log`` with a value
+    not above 0: ValueError."""
     x = np.sort(_finite(values, "reference_interval"))
     n = int(x.size)
     if method not in ("auto", "nonparametric", "robust"):
@@ -406,6 +420,13 @@ def reference_interval(values: Sequence[float] | np.ndarray,
                                  upper_ci=(float(x[high_ranks[0] - 1]), float(x[high_ranks[1] - 1])),
                                  lower_rank=lower_rank, upper_rank=upper_rank, lower_ci_ranks=low_ranks,
                                  upper_ci_ranks=high_ranks)
+    if transform not in ("none", "log"):
+        raise ValueError(f"reference_interval: unknown transform {transform!r}")
+    if transform == "log":
+        if x[0] <= 0:
+            raise ValueError("reference_interval: the log transform needs values above 0")
+        x = np.log(x)
+    back = np.exp if transform == "log" else (lambda v: v)
     lower, upper = robust_limits(x, coverage)
     if not (math.isfinite(lower) and math.isfinite(upper)):
         raise ValueError("reference_interval: more than half the values are equal (no spread for the robust method)")
@@ -421,8 +442,11 @@ def reference_interval(values: Sequence[float] | np.ndarray,
     lower_ci = tuple(float(v) for v in np.percentile(limits[0], [tail, 100.0 - tail]))
     upper_ci = tuple(float(v) for v in np.percentile(limits[1], [tail, 100.0 - tail]))
     flags: tuple[ReferenceFlag, ...] = ("robust_small_sample",) if method == "auto" or n < least else ()
-    return ReferenceInterval(n=n, method="robust", coverage=coverage, ci=ci, lower=float(lower), upper=float(upper),
-                             lower_ci=(lower_ci[0], lower_ci[1]), upper_ci=(upper_ci[0], upper_ci[1]), flags=flags)
+    return ReferenceInterval(n=n, method="robust", coverage=coverage, ci=ci, lower=float(back(lower)),
+                             upper=float(back(upper)),
+                             lower_ci=(float(back(lower_ci[0])), float(back(lower_ci[1]))),
+                             upper_ci=(float(back(upper_ci[0])), float(back(upper_ci[1]))), flags=flags,
+                             transform=transform)
 
 
 BOOTSTRAP_RESAMPLES = 2000

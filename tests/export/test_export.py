@@ -62,7 +62,8 @@ def _table(folder: Path, name: str) -> pd.DataFrame:
 
 def expected(scored: Path, all_conditions: bool) -> tuple[dict[tuple[str, str, str, str], float], int]:
     """(patient, timepoint, condition, measure) -> value of every reportable value, read from the
-    tables with pandas (not through assaykit), and the count of withheld ones."""
+    tables with pandas (not through assaykit), and the count of withheld values (a withheld
+    restoration row is two: its AB/C and its fold change)."""
     good = ("reportable", "reportable_with_warnings")
     samples = _table(scored, "samples")
     control = samples[(samples["role"] == "sample") & (samples["condition"] == "unstimulated")]
@@ -75,7 +76,7 @@ def expected(scored: Path, all_conditions: bool) -> tuple[dict[tuple[str, str, s
             if r.verdict in good:
                 values[(r.patient, r.timepoint, r.condition, "abc")] = float(r.abc)
                 values[(r.patient, r.timepoint, r.condition, "fold_change")] = float(r.fold_change)
-        withheld += int((~rest["verdict"].isin(good)).sum())
+        withheld += 2 * int((~rest["verdict"].isin(good)).sum())
     return values, withheld
 
 
@@ -94,7 +95,7 @@ def _fhir_values(folder: Path) -> dict[tuple[str, str, str, str], float]:
         visit = obs["note"][0]["text"].split(",")[0].removeprefix("Visit ")
         text = obs["code"]["text"]
         condition = text[text.rindex("(") + 1:-1].removeprefix("ex vivo ")
-        measure = {"MHLADR": "abc", "MHLADRFC": "fold_change"}[obs["code"]["coding"][0]["code"]]
+        measure = {"MHLADR": "abc", "MHLADRX": "abc", "MHLADRFC": "fold_change"}[obs["code"]["coding"][0]["code"]]
         out[(obs["subject"]["identifier"]["value"], visit, condition, measure)] = obs["valueQuantity"]["value"]
     return out
 
@@ -104,7 +105,7 @@ def _sdtm_values(folder: Path, study: str) -> dict[tuple[str, str, str, str], fl
     out = {}
     for r in lb.itertuples():
         condition = "unstimulated" if r.LBTSTDTL == "UNSTIMULATED" else r.LBTSTDTL.removeprefix("EX VIVO ")
-        measure = {"MHLADR": "abc", "MHLADRFC": "fold_change"}[r.LBTESTCD]
+        measure = {"MHLADR": "abc", "MHLADRX": "abc", "MHLADRFC": "fold_change"}[r.LBTESTCD]
         out[(r.USUBJID.removeprefix(f"{study}-"), r.VISIT, condition.replace("IFN-GAMMA", "IFN-gamma"), measure)] = \
             float(r.LBSTRESN)
     return out
@@ -160,8 +161,17 @@ def test_fhir_bundle_validates_as_r4_models_and_round_trips(scored: Path, tmp_pa
         assert o.referenceRange[0].low.value == 15000
         assert o.interpretation[0].coding[0].code == ("L" if o.valueQuantity.value < 15000 else "N")
     by_patient = {o.subject.identifier.value: o for o in unstim}
-    assert by_patient[COMMA].subject.reference is None  # not a FHIR id: the identifier holds it whole
-    assert by_patient["P04"].subject.reference == "Patient/P04"
+    assert {o.subject.reference for o in observations} == {None}  # no Patient in the Bundle: none guessed
+    assert by_patient["P04"].subject.identifier.system == "urn:assaykit:patient-id"
+    stimulated = [o for o in observations if o.code.coding[0].code == "MHLADRX"]
+    assert stimulated and all(o.referenceRange is None and o.interpretation is None for o in stimulated)
+    assert all(o.method.text.endswith("ex vivo stimulation: IFN-gamma") for o in stimulated)
+    export_run(scored, "fhir", out=tmp_path / "ref", patient_reference=True)
+    linked = {e["resource"]["subject"]["identifier"]["value"]: e["resource"]["subject"].get("reference")
+              for e in json.loads((tmp_path / "ref" / "observations.json").read_text(encoding="utf-8"))["entry"]}
+    assert linked[COMMA] is None  # not a FHIR id: the identifier holds it whole
+    assert linked["P04"] == "Patient/P04"
+    assert json.loads((tmp_path / "ref" / "manifest.json").read_text())["patient_reference"] is True
     assert str(by_patient[COMMA].effectiveDateTime) == "2026-11-21"  # the draw date; never invented
     assert by_patient[ACCENT].effectiveDateTime is None
 
@@ -307,7 +317,7 @@ def test_the_command_line_prints_the_counts(scored: Path, tmp_path: Path) -> Non
     out = CliRunner().invoke(app, ["export", str(scored), "--to", "redcap", "--all-conditions",
                                    "--out", str(tmp_path / "cli")])
     assert out.exit_code == 0, out.output
-    assert f"({withheld} withheld, not exported)" in out.output and "not signed" in out.output
+    assert f"({withheld} values withheld, not exported)" in out.output and "not signed" in out.output
     bad = CliRunner().invoke(app, ["export", str(scored), "--to", "sdtm", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and ACCENT in bad.output
     records = io.StringIO((tmp_path / "cli" / "redcap_records.csv").read_text(encoding="utf-8"))
@@ -321,6 +331,9 @@ def test_replicate_columns_and_warning_codes_are_carried(scored: Path, tmp_path:
 
     folder = tmp_path / "replicates"
     shutil.copytree(scored, folder)
+    samples = _table(folder, "samples")
+    samples["replicate"] = ["r1" if role == "sample" else "" for role in samples["role"]]  # a run with replicates
+    samples.to_csv(folder / "samples.csv", index=False)
     patients = _table(folder, "patients")
     patients["n_replicates"] = ["2"] * len(patients)
     patients["replicate_cv_pct"] = [f"{4.5 + i}" for i in range(len(patients))]
@@ -396,8 +409,8 @@ def test_redcap_instances_follow_the_days_and_every_condition_keeps_its_own_fiel
     selection = Selection(values=(d10, fold, drug, d3), withheld=0, withheld_reasons={}, control="unstimulated",
                           thresholds={"normal_abc": 15000.0}, replicates=False, drugs=("GM-CSF",))
     rows = list(csv.DictReader(io.StringIO(records(selection).decode())))
-    assert [(r["redcap_repeat_instance"], r["mhladr_timepoint"]) for r in rows] == [("", ""), ("1", "D3"),
-                                                                                      ("2", "D10")]
+    assert [(r["redcap_repeat_instance"], r["mhladr_timepoint"]) for r in rows] == [("", ""), ("4", "D3"),
+                                                                                      ("11", "D10")]
     assert rows[1]["mhladr_abc"] == "4000" and rows[1]["mhladr_nrind"] == "LOW"
     assert rows[1]["mhladr_gm_csf_abc"] == "9000" and rows[1]["mhladr_gm_csf_fold"] == "2.25"
     assert rows[1]["mhladr_gm_csf_warnings"] == "few_events" and rows[1]["mhladr_warnings"] == ""
@@ -495,3 +508,182 @@ def test_asked_keywords_reach_redcap_and_sdtm_too(run: Path, scored: Path, tmp_p
     assert rows and {r["mhladr_kw_cyt"] for r in rows} == {cytometer}
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["keywords"] == ["$CYT"]
+
+
+def test_redcap_instances_come_from_the_day_so_successive_runs_never_collide() -> None:
+    """Run 1 exports D3, run 2 exports D7 of the same patient: each keeps its own instance (4 and
+    8: the day + 1, D0 is 1), so importing run 2 never overwrites run 1's D3. A label without a
+    whole day, or two labels of one day, is refused naming them."""
+    from dataclasses import replace
+
+    from assaykit.export import ExportValue, Selection
+    from assaykit.export.redcap import instance, records
+
+    d3 = ExportValue(patient="P1", timepoint="D3", day=3.0, condition="unstimulated", measure="abc", value=4000.0,
+                     verdict="reportable")
+    base = Selection(values=(d3,), withheld=0, withheld_reasons={}, control="unstimulated",
+                     thresholds={"normal_abc": 15000.0}, replicates=False)
+
+    def instances(*values: ExportValue) -> list[tuple[str, str]]:
+        rows = csv.DictReader(io.StringIO(records(replace(base, values=values)).decode()))
+        return [(r["redcap_repeat_instance"], r["mhladr_timepoint"]) for r in rows if r["redcap_repeat_instance"]]
+
+    assert instances(d3) == [("4", "D3")]
+    assert instances(replace(d3, timepoint="D7", day=7.0)) == [("8", "D7")]  # run 2: its own instance
+    assert [instance(t) for t in ("D0", "Day 1", "J7", "H48", "H12", "baseline")] == [1, 2, 8, 3, None, None]
+    with pytest.raises(AssayKitError, match=r"time point 'baseline' \(patient 'P1'\) names no whole day"):
+        instances(replace(d3, timepoint="baseline", day=None))
+    with pytest.raises(AssayKitError, match=r"time points 'D3' and 'Day 3' of patient 'P1' name the same day"):
+        instances(d3, replace(d3, timepoint="Day 3"))
+
+
+def test_stimulated_values_have_their_own_code_and_no_reference_range(scored: Path, tmp_path: Path) -> None:
+    """SDTM: a drug's AB/C is LBTESTCD MHLADRX (LBTSTDTL the condition) with no LBORNRLO,
+    LBSTNRLO or LBNRIND; the unstimulated AB/C keeps MHLADR with the range 15,000."""
+    ascii_scored = _renamed(scored, tmp_path / "ascii", {ACCENT: "P03"})
+    export_run(ascii_scored, "sdtm", out=tmp_path / "s", study="S1", all_conditions=True)
+    lb = _table(tmp_path / "s", "lb")
+    assert set(lb["LBTESTCD"]) == {"MHLADR", "MHLADRX", "MHLADRFC"} and lb["LBTESTCD"].str.len().max() <= 8
+    stim = lb[lb["LBTESTCD"] == "MHLADRX"]
+    assert set(stim["LBTSTDTL"]) == {"EX VIVO IFN-GAMMA"}
+    assert (stim[["LBORNRLO", "LBSTNRLO", "LBNRIND"]] == "").all().all()
+    unstim = lb[lb["LBTESTCD"] == "MHLADR"]
+    assert set(unstim["LBTSTDTL"]) == {"UNSTIMULATED"} and set(unstim["LBORNRLO"]) == {"15000"}
+    assert set(unstim["LBNRIND"]) <= {"LOW", "NORMAL"} and len(unstim) > 0
+    assert all(len(t) <= 40 for t in lb["LBTEST"])
+
+
+def test_a_run_without_replicates_exports_no_replicate_fields(scored: Path, tmp_path: Path) -> None:
+    """The fixture has no replicate column labels (its tables say n_replicates 1): REDCap has no
+    replicate fields, SUPPLB no LBNREP / LBREPCV, FHIR no replicate note."""
+    assert set(_table(scored, "patients")["n_replicates"]) <= {"0", "1"}  # the premise
+    export_run(scored, "redcap", out=tmp_path / "r", all_conditions=True)
+    fields = set(_table(tmp_path / "r", "redcap_dictionary")["Variable / Field Name"])
+    assert not any("replicate" in f for f in fields) and "mhladr_abc" in fields
+    export_run(scored, "fhir", out=tmp_path / "f", all_conditions=True)
+    assert "replicate" not in (tmp_path / "f" / "observations.json").read_text(encoding="utf-8")
+    export_run(_renamed(scored, tmp_path / "ascii", {ACCENT: "P03"}), "sdtm", out=tmp_path / "s", study="S1")
+    assert not set(_table(tmp_path / "s", "supplb")["QNAM"]) & {"LBNREP", "LBREPCV"}
+
+
+def _with_group(scored: Path, target: Path, patient: str, group: str) -> Path:
+    from assaykit.scoring.tables import MANIFEST, seal
+
+    shutil.copytree(scored, target)
+    samples = _table(target, "samples")
+    samples.loc[samples["patient"] == patient, "donor_group"] = group
+    samples.to_csv(target / "samples.csv", index=False)
+    seal(target, json.loads((target / MANIFEST).read_text()))
+    return target
+
+
+def test_healthy_donors_are_left_out_and_counted_unless_included(scored: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+
+    folder = _with_group(scored, tmp_path / "hd", "P04", "Healthy")  # any case
+    values, _ = expected(scored, all_conditions=True)
+    p04 = {k: v for k, v in values.items() if k[0] == "P04"}
+    assert len(p04) == 3  # unstimulated AB/C, IFN-gamma AB/C and fold change: all reportable
+    result = export_run(folder, "fhir", out=tmp_path / "f", all_conditions=True)
+    assert result.not_exported_groups == {"Healthy": 3} and result.exported == len(values) - 3
+    assert _fhir_values(tmp_path / "f") == {k: v for k, v in values.items() if k[0] != "P04"}
+    out = CliRunner().invoke(app, ["export", str(folder), "--to", "fhir", "--all-conditions", "--out",
+                                   str(tmp_path / "g"), "--include-donor-group", "healthy"])
+    assert out.exit_code == 0, out.output
+    assert _fhir_values(tmp_path / "g") == values and "donor group" not in out.output
+    out = CliRunner().invoke(app, ["export", str(folder), "--to", "fhir", "--out", str(tmp_path / "h")])
+    assert "1 value of donor group Healthy not exported (--include-donor-group Healthy)" in out.output
+
+
+def test_an_export_of_no_value_writes_nothing_and_exits_1(scored: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assaykit.cli import app
+
+    folder = scored
+    for i, patient in enumerate(("P02", "P04", COMMA, ACCENT)):
+        folder = _with_group(folder, tmp_path / f"g{i}", patient, "healthy")
+    out = CliRunner().invoke(app, ["export", str(folder), "--to", "redcap", "--out", str(tmp_path / "none")])
+    assert out.exit_code == 1 and not (tmp_path / "none").exists()
+    assert out.output.strip().splitlines()[-1].startswith("nothing exported: no reportable value (0 values withheld")
+
+
+def _times(scored: Path, target: Path, basis: str) -> Path:
+    return _renamed(scored, target, {ACCENT: "P03"},
+                    lambda manifest: manifest["clinical"].__setitem__("times", basis))
+
+
+def test_draw_times_are_written_as_scoring_recorded_them(scored: Path, tmp_path: Path) -> None:
+    """The manifest says how the clinical times were read: UTC (the CSV gave offsets) is written
+    with Z in FHIR and SDTM and labelled UTC in REDCap, and a --timezone other than UTC is
+    refused; local times carry no offset (FHIR: the date alone unless --timezone)."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    assert json.loads((scored / "manifest.json").read_text())["clinical"]["times"] == "local"  # no offsets given
+    utc = _times(scored, tmp_path / "utc", "utc")
+    export_run(utc, "fhir", out=tmp_path / "f")
+    doc = json.loads((tmp_path / "f" / "observations.json").read_text(encoding="utf-8"))
+    Bundle.model_validate(doc)
+    times = {e["resource"]["subject"]["identifier"]["value"]: e["resource"].get("effectiveDateTime")
+             for e in doc["entry"]}
+    assert times[COMMA] == "2026-11-21T08:30:00Z"
+    notes = {e["resource"]["note"][0]["text"] for e in doc["entry"]}
+    assert notes == {"Visit D3, day 3 (time-point label)"}  # no admitted_at: the day is the label's number
+    export_run(utc, "fhir", out=tmp_path / "f2", timezone="UTC")  # agrees: accepted
+    with pytest.raises(AssayKitError, match=r"--timezone \+01:00: scoring recorded the draw times in UTC"):
+        export_run(utc, "sdtm", out=tmp_path / "x", study="S1", timezone="+01:00")
+    export_run(utc, "sdtm", out=tmp_path / "s", study="S1")
+    lbdtc = dict(zip(_table(tmp_path / "s", "lb")["USUBJID"], _table(tmp_path / "s", "lb")["LBDTC"], strict=True))
+    assert lbdtc[f"S1-{COMMA}"] == "2026-11-21T08:30:00Z" and lbdtc["S1-P03"] == ""
+    export_run(utc, "redcap", out=tmp_path / "r")
+    labels = dict(zip(*[_table(tmp_path / "r", "redcap_dictionary")[c] for c in ("Variable / Field Name",
+                                                                                 "Field Label")], strict=True))
+    assert labels["mhladr_drawn_at"] == "Blood drawn at (UTC)"
+    local = _times(scored, tmp_path / "local", "local")
+    export_run(local, "sdtm", out=tmp_path / "ls", study="S1")
+    assert set(_table(tmp_path / "ls", "lb")["LBDTC"]) == {"2026-11-21T08:30:00", ""}  # P02 is withheld
+    export_run(local, "redcap", out=tmp_path / "lr")
+    labels = dict(zip(*[_table(tmp_path / "lr", "redcap_dictionary")[c] for c in ("Variable / Field Name",
+                                                                                  "Field Label")], strict=True))
+    assert labels["mhladr_drawn_at"] == "Blood drawn at (local time of the lab)"
+    assert labels["mhladr_day"] == "Day of the time point (the number in its label: D3 is 3)"  # no admitted_at
+
+
+def test_the_clinical_csv_records_its_time_basis(tmp_path: Path) -> None:
+    """Offsets -> utc (converted: 08:00+01:00 is held as 07:00), none -> local, no time -> none;
+    days: since admission where admitted_at and drawn_at are given, else the label's number."""
+    import datetime as dt
+
+    from assaykit.scoring.clinical import read_clinical_table
+
+    path = tmp_path / "clinical.csv"
+    path.write_text("patient,timepoint,drawn_at,admitted_at\nP01,D3,2026-11-21T08:00+01:00,2026-11-18T10:00+01:00\n")
+    zoned = read_clinical_table(path)
+    assert zoned.time_basis == "utc" and zoned.time("P01", "D3", "drawn_at") == dt.datetime(2026, 11, 21, 7, 0)
+    assert zoned.day_basis([("P01", "D3")]) == "admission"
+    assert zoned.day_basis([("P01", "D3"), ("P02", "D3")]) == "mixed"
+    path.write_text("patient,timepoint,drawn_at\nP01,D3,2026-11-21 08:00\n")
+    local = read_clinical_table(path)
+    assert local.time_basis == "local" and local.day_basis([("P01", "D3")]) == "label"
+    path.write_text("patient,timepoint,ferritin_ng_ml\nP01,D3,300\n")
+    assert read_clinical_table(path).time_basis == "none"
+
+
+def test_messages_name_the_problem(scored: Path, run: Path, tmp_path: Path) -> None:
+    """A REDCap field-name collision names both conditions and says where to rename; a keyword
+    found in no file is refused by name, nothing written."""
+    from assaykit.export import ExportValue, Selection
+    from assaykit.export.redcap import dictionary
+
+    value = ExportValue(patient="P1", timepoint="D3", day=3.0, condition="IFN-gamma", measure="abc", value=1.0,
+                        verdict="reportable", stimulated=True)
+    selection = Selection(values=(value,), withheld=0, withheld_reasons={}, control="unstimulated",
+                          thresholds={}, replicates=False, drugs=("IFN-gamma", "IFN gamma"))
+    with pytest.raises(AssayKitError, match=r"the conditions 'IFN-gamma' and 'IFN gamma' both make the REDCap field "
+                                            r"name mhladr_ifn_gamma_abc: rename one of them in the plate map"):
+        dictionary(selection)
+    with pytest.raises(AssayKitError, match=r"--include-keywords '\$SRC': in none of the exported tubes' FCS files"):
+        export_run(scored, "fhir", out=tmp_path / "k", include_keywords=("$SRC", "$CYT"), run_dir=run)
+    assert not (tmp_path / "k").exists()

@@ -273,3 +273,16 @@ def test_passing_bablok_reproduces_mcr_on_its_creatinine_data() -> None:
     # fifth decimal
     assert fit.slope_ci == pytest.approx((1.0, 1.173005), abs=1e-4)
     assert fit.intercept_ci == pytest.approx((-0.2001149, -0.02), abs=1e-4)
+
+
+def test_passing_bablok_is_bounded_in_pairs() -> None:
+    """Its n (n - 1) / 2 slopes are held at once: 20,000 pairs took 11 GB (a hostile review); more
+    than PASSING_BABLOK_MAX_N pairs are refused, and the most it takes is computed."""
+    from assaykit.scoring.agreement import PASSING_BABLOK_MAX_N
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(1000, 30000, PASSING_BABLOK_MAX_N + 1)
+    with pytest.raises(ValueError, match=f"at most {PASSING_BABLOK_MAX_N} pairs"):
+        passing_bablok(x, 1.1 * x)
+    fit = passing_bablok(x[:PASSING_BABLOK_MAX_N], 1.1 * x[:PASSING_BABLOK_MAX_N])
+    assert fit.slope == pytest.approx(1.1) and fit.intercept == pytest.approx(0.0, abs=1e-6)

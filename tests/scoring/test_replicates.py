@@ -52,7 +52,7 @@ def test_the_same_label_twice_and_unlabelled_rows_of_a_group_are_errors_naming_t
     message = str(caught.value)
     assert "plate_map.csv" in message
     assert "rows 2 and 3: sample P01 at D1, unstimulated has replicate 'r1' twice" in message
-    assert "rows 4, 5: sample P01 at D1, IFN-gamma is on several rows but row 5 name no replicate" in message
+    assert "rows 4, 5: sample P01 at D1, IFN-gamma is on several rows but row 5 names no replicate" in message
 
 
 def test_without_the_column_a_repeated_condition_stays_an_error(tmp_path: Path, simulated_run: Path) -> None:
@@ -133,6 +133,54 @@ def test_judge_tubes_warns_every_tube_of_a_group_over_the_limit_and_judges_again
     held = judge_tubes([rows[0].__class__(**{**rows[0].__dict__, "qc_flags": (finding(
         FindingCode.TOO_FEW_EVENTS, "12 events"),)}), rows[1]], calibration, replicate_cv_limit_pct=1.0)
     assert [r.verdict for r in held] == ["withheld", "reportable"]
+
+
+def test_replicates_on_both_sides_of_a_threshold_are_withheld_and_a_hard_cv_limit_withholds() -> None:
+    """P01's review case: 5,834 and 27,299 AB/C (CV 91.6 %, mean 16,566 "normal") straddle the
+    immunosuppressed (8,000) and normal (15,000) thresholds: withheld, both named; 9,000 and
+    14,000 (one class, CV 30 %) stay reportable with the replicate_cv warning, withheld only
+    under a hard limit below their CV."""
+    from assaykit.scoring.restoration import Thresholds
+    from assaykit.scoring.verdicts import CalibrationVerdict, judge_tubes, replicate_value, thresholds_crossed
+
+    cuts = Thresholds().decision_abc()
+    assert cuts == {"immunoparalysis_abc": 5000.0, "immunosuppressed_abc": 8000.0, "normal_abc": 15000.0}
+    assert thresholds_crossed([5834.0, 27299.0], cuts) == ("immunosuppressed_abc", "normal_abc")
+    assert thresholds_crossed([4999.0, 5000.0], cuts) == ("immunoparalysis_abc",)  # 5,000 is not below 5,000
+    assert thresholds_crossed([9000.0, 14000.0], cuts) == ()
+    calibration = CalibrationVerdict("reportable")
+    apart = [_tube("a.fcs", 5834.0, ""), _tube("b.fcs", 27299.0, "", replicate="r2")]
+    judged = judge_tubes(apart, calibration, decision_abc=cuts)
+    assert [(r.verdict, r.verdict_reasons, r.hladr_abc) for r in judged] == [
+        ("withheld", (FindingCode.REPLICATES_DISAGREE,), None)] * 2
+    message = judged[0].qc_flags[0].message
+    assert "(r1 a.fcs: 5,834, r2 b.fcs: 27,299)" in message
+    assert "immunosuppressed_abc 8,000, normal_abc 15,000 AB/C" in message
+    assert judge_tubes(judged, calibration, decision_abc=cuts) == judged  # idempotent: stays withheld
+    value = replicate_value(judged)
+    assert (value.value, value.status, value.codes) == (None, "withheld", (FindingCode.REPLICATES_DISAGREE,))
+    assert [r.verdict for r in judge_tubes(apart, calibration)] == ["reportable_with_warnings"] * 2  # no cuts given
+    close = [_tube("a.fcs", 9000.0, ""), _tube("b.fcs", 14000.0, "", replicate="r2")]
+    cv = 100 * np.std([9000, 14000], ddof=1) / 11500  # 30.7 %
+    warned = judge_tubes(close, calibration, decision_abc=cuts)
+    assert [(r.verdict, r.verdict_reasons) for r in warned] == [("reportable_with_warnings",
+                                                                 (FindingCode.REPLICATE_CV,))] * 2
+    assert judge_tubes(close, calibration, decision_abc=cuts, replicate_cv_withhold_pct=cv + 0.01) == warned
+    held = judge_tubes(close, calibration, decision_abc=cuts, replicate_cv_withhold_pct=cv - 0.01)
+    assert [(r.verdict, r.verdict_reasons) for r in held] == [("withheld", (FindingCode.REPLICATE_CV_WITHHELD,))] * 2
+    assert f"CV {cv:.2f} %, above the hard limit {cv - 0.01:g} % (replicate_cv_withhold_pct)" in \
+        held[0].qc_flags[0].message
+
+
+def test_the_hard_limit_is_read_from_run_yaml_and_checked(tmp_path: Path) -> None:
+    from assaykit.scoring.options import RunOptions, load_run_yaml
+
+    (tmp_path / "run.yaml").write_text("replicate_cv_withhold_pct: 35\n")
+    assert load_run_yaml(tmp_path) == {"replicate_cv_withhold_pct": 35.0}
+    assert RunOptions().replicate_cv_withhold_pct is None  # no hard limit unless the lab sets one
+    (tmp_path / "run.yaml").write_text("replicate_cv_withhold_pct: 0\n")
+    with pytest.raises(AssayKitError, match=r"replicate_cv_withhold_pct.*expected a % above 0"):
+        load_run_yaml(tmp_path)
 
 
 def test_the_limit_is_read_from_run_yaml_and_checked(tmp_path: Path) -> None:
@@ -320,3 +368,39 @@ def test_a_withheld_replicate_leaves_the_mean_of_the_other_on_tables_and_pages(
     page = (out / "patients" / "P01.html").read_text()
     assert "Unstimulated monocyte HLA-DR: <span class=\"value\">withheld" not in page
     assert f"{kept:,.0f}" in page and "1 of 2 replicates withheld" in page
+
+
+def test_replicates_that_disagree_withhold_the_patients_value_end_to_end(
+        replicate_run: Path, replicate_scored: Path, tmp_path: Path) -> None:
+    """The review's repro: P01's second unstimulated tube swapped (file and well) with a healthy
+    donor's first: P01's replicates straddle the thresholds, so its control value is withheld
+    (patients.csv, restoration.csv), not averaged into another class; the manifest records the
+    rules."""
+    import json
+
+    samples = _csv(replicate_scored / "out" / "samples.csv").set_index("well")
+    run = tmp_path / "run"
+    shutil.copytree(replicate_run, run)
+    with open(run / "plate_map.csv") as handle:
+        rows = list(csv.reader(handle))
+    index = {r[0]: i for i, r in enumerate(rows)}
+    p01 = next(r[0] for r in rows[1:] if r[2] == "P01" and r[4] == "unstimulated" and r[6] == "r2")
+    donor = next(r[0] for r in rows[1:] if r[2] == "HD01" and r[4] == "unstimulated" and r[6] == "r1")
+    a, b = index[p01], index[donor]
+    rows[a][:2], rows[b][:2] = rows[b][:2], rows[a][:2]
+    with open(run / "plate_map.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with open(run / "run.yaml", "a") as handle:
+        handle.write("ledger: none\n")
+    values = sorted(float(samples.loc[w, "hladr_abc"]) for w in (next(r[0] for r in rows[1:] if r[2] == "P01"
+                    and r[4] == "unstimulated" and r[6] == "r1"), donor))
+    from assaykit.scoring.restoration import Thresholds
+    from assaykit.scoring.verdicts import thresholds_crossed
+
+    assert thresholds_crossed(values, Thresholds().decision_abc())  # the premise: they straddle a threshold
+    score_and_report(run, out=tmp_path / "out", jobs=1)
+    out = tmp_path / "out"
+    patient = pd.read_csv(out / "patients.csv", keep_default_na=False, dtype=str).set_index("patient").loc["P01"]
+    assert patient["control_abc"] == "" and patient["control_verdict"] == "withheld"
+    assert "replicates_disagree" in patient["control_verdict_reasons"]
+    assert json.loads((out / "manifest.json").read_text())["replicate_cv_withhold_pct"] is None

@@ -331,8 +331,9 @@ def test_bad_inputs_are_one_line_naming_the_file(study: dict[str, Any], tmp_path
     assert "row 2 lab_abc '25k' is not a number" in _bad(tmp_path, ["--run", run, "--comparison", str(comma)], comma)
     twice = tmp_path / "twice.csv"  # a file name in two runs: which did the lab measure?
     twice.write_text("file,lab_abc\nR0_000.fcs,20000\n")
-    again = tmp_path / "again"  # another run whose first file has the same name
-    _write_run(again, 1, [_tube(0, 0, "control", "CTRL-1", "", "unstimulated", 20000.0)])
+    again = tmp_path / "again"  # another run whose first file has the same name (other data: another SHA-256)
+    _write_run(again, 1, [{**_tube(0, 0, "control", "CTRL-1", "", "unstimulated", 20000.0),
+                           "sha256": hashlib.sha256(b"another tube").hexdigest()}])
     assert "row 2: file 'R0_000.fcs' names tubes of 2 runs (plates-0, plates-1): give the run" in _bad(
         tmp_path, ["--run", run, "--run", str(again), "--comparison", str(twice)], twice)
     other = tmp_path / "other-kind"
@@ -375,7 +376,8 @@ def test_a_run_in_the_ledger_and_named_is_read_once(study: dict[str, Any]) -> No
     for row in _read(folder / "samples.csv"):  # as the ledger records them: the run folder is the key
         rows.append({**row, "run_key": str(folder.parent / "plates-0"), "run_name": "plates-0", "run_uid": "uid00",
                      "acquired_on": row["acquisition_date"], "kit": "BD QuantiBRITE PE", "lot": "L1"})
-    other = [{**r, "run_key": "/elsewhere/run-x", "run_name": "run-x", "run_uid": "uidx"} for r in rows]
+    other = [{**r, "run_key": "/elsewhere/run-x", "run_name": "run-x", "run_uid": "uidx",  # other data: other SHA-256
+              "sha256": hashlib.sha256(("x" + r["sha256"]).encode()).hexdigest()} for r in rows]
     data = gather(_Ledger(rows + other), [folder])  # type: ignore[arg-type]
     assert [(r.run_name, r.source) for r in data.runs] == [("run-x", "ledger"), ("plates-0", "folder")]
     assert len(data.tubes) == 2 * len([r for r in rows if r["verdict"].startswith("reportable")])
