@@ -717,6 +717,9 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
 
             def run() -> dict[str, Any]:
                 key = web.key(number)
+                # a POST comes from the tube's page: its view is open (recorded again in a review
+                # reopened since, after run.yaml changed on disk; once per tube and session)
+                web.call("view", key)
                 if action == "preview":
                     result = web.call("preview", key, web.to_scale(key, _polygon(doc)))
                 elif action == "change":

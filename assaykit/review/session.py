@@ -594,7 +594,6 @@ class Review:
         if gate is None:
             raise ReviewError(f"tube {tube.key} has no gate to accept ({problem}); draw one by hand or exclude "
                               "the tube", self.out_dir)
-        self._record_view(tube)
         view = self.measure(key)
         self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=gate,
                     abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
@@ -678,7 +677,6 @@ class Review:
                 before["text"] = edit.replaced  # the entry as it stood, comments included
             return value, edit.text.encode("utf-8")
 
-        self._record_view(tube)  # acting on a tube is viewing it (a session reopened after run.yaml changed too)
         seq = audit_log.head(self.audit_path)[0] + 1
         value, new = planned(seq)  # refused here, before anything is written, when run.yaml cannot be edited
         # run.yaml first: a write that fails leaves no audit entry and no superseded signature behind;
