@@ -717,9 +717,8 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
 
             def run() -> dict[str, Any]:
                 key = web.key(number)
-                # a POST comes from the tube's page: its view is open (recorded again in a review
-                # reopened since, after run.yaml changed on disk; once per tube and session)
-                web.call("view", key)
+                if action != "accept":  # only the tube's page previews, changes, excludes or reverts:
+                    web.call("view", key)  # its view is open (a review reopened since records it again)
                 if action == "preview":
                     result = web.call("preview", key, web.to_scale(key, _polygon(doc)))
                 elif action == "change":
@@ -733,7 +732,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
                     result = web.call("accept", key)
                 answer = web.answer(key, result)
                 if action != "preview":  # saved: the panels (counts in their captions) and the gate as they are now
-                    answer["panels"] = web.panels(key)[0]
+                    answer["panels"], answer["figure_problem"] = web.panels(key)
                     answer["gate_edit"] = web.gate_edit(key, web.gate_panel(answer["panels"]))
                 return answer
 

@@ -556,7 +556,8 @@
           if (seq !== previewSeq) return;
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
-          document.getElementById("preview-verdict").textContent = verdictText(r.verdict);
+          // "withheld" once: the AB/C says it, the verdict is not repeated
+          document.getElementById("preview-verdict").textContent = r.verdict === "withheld" ? "" : verdictText(r.verdict);
           showGateProblem(r.gate_problem);
           showGateCaption(r);
           say("");
@@ -620,12 +621,21 @@
           if (panel.population === tube.gate_population) gatePanelData = panel;
           else drawPanel(figure.canvas, panel, {axes: true});
         }
-        if (action === "change" || action === "revert" || !edited) {  // the gate as saved, its scale values as the server has them
+        {  // the gate as saved, its scale values as the server has them (edits not saved end with the action)
           if (doc.result.gate_edit) setOriginal(doc.result.gate_edit);
           else if (action === "change") { original.length = 0; originalScale.length = 0;
             polygon.forEach((p) => { original.push(p.slice()); originalScale.push(null); }); }
+          else setOriginal(null);  // no gate (its automatic gating fails): the panel's outline, if any
           polygon = original.map((p) => p.slice()); scales = originalScale.map((v) => v && v.slice());
-          edited = false;
+          edited = false; drawing = null;
+          document.getElementById("preview-abc").textContent = "-";
+          document.getElementById("preview-verdict").textContent = "";
+        }
+        if ("figure_problem" in doc.result) {
+          tube.figure_problem = doc.result.figure_problem;
+          const shown = document.getElementById("figure-problem");
+          if (shown) { shown.textContent = tube.figure_problem || ""; shown.hidden = !tube.figure_problem; }
+          showButtons(tube);
         }
         redraw();
         say(done);
