@@ -204,3 +204,30 @@ def test_merge_near_merges_runs_and_the_closing_vertex() -> None:
     kept = merge_near(circle, (2.0, 2.0))
     assert 40 < len(kept) < 110 and kept[0] == 0  # about 2 pi / (2 * 0.03) vertices
     assert merge_near([[0.0, 0.0], [0.0, 0.001], [0.001, 0.0]], (1.0, 1.0)) == [0, 1, 2]  # never below 3
+
+
+def test_the_page_of_a_failed_tube_offers_its_parents_events_to_draw_on(failing_run: tuple[Path, Path]) -> None:
+    import re
+
+    _, out = failing_run
+    with open_review(out, reviewer="Ann") as review:
+        key = _failed(review)
+        number = next(i for i, t in enumerate(review.tubes()) if t.key == key)
+        client = TestClient(create_app(review, token=TOKEN, csrf=CSRF, port=PORT, base=BASE), base_url=ORIGIN + BASE)
+        assert client.get(f"{ORIGIN}/?token={TOKEN}", follow_redirects=False).status_code == 303
+        page = client.get(f"/tube/{number}")
+        data = json.loads(re.search(r'id="review-data">(.*?)</script>', page.text, re.S).group(1))["tube"]
+        assert "monocyte" in data["figure_problem"] and data["gate_edit"] is None
+        gate = data["panels"][-1]
+        assert gate["population"] == review.readout_population and gate["no_gate"] is True
+        refused = client.post(f"/api/tube/{number}/accept", content="{}", headers=HEADERS)
+        assert refused.status_code == 409 and "no gate to accept" in refused.json()["error"]
+        drawn = [[0.3, 0.1], [0.9, 0.1], [0.9, 0.6], [0.3, 0.6]]  # display coordinates of the panel
+        saved = client.post(f"/api/tube/{number}/change", headers=HEADERS,
+                            content=json.dumps({"polygon": drawn, "reason": "drawn by hand"}))
+        assert saved.status_code == 200, saved.text
+        result = saved.json()["result"]
+        assert result["tube"]["status"] == "changed" and result["figure_problem"] == ""
+        assert result["gate_edit"]["source"] == "run.yaml" and len(result["gate_edit"]["display"]) == 4
+        for got, want in zip(result["gate_edit"]["display"], drawn, strict=True):
+            assert got == pytest.approx(want, abs=1e-9)  # the drawn polygon, through the transforms and back
