@@ -231,3 +231,13 @@ def test_the_page_of_a_failed_tube_offers_its_parents_events_to_draw_on(failing_
         assert result["gate_edit"]["source"] == "run.yaml" and len(result["gate_edit"]["display"]) == 4
         for got, want in zip(result["gate_edit"]["display"], drawn, strict=True):
             assert got == pytest.approx(want, abs=1e-9)  # the drawn polygon, through the transforms and back
+
+
+def test_the_pages_signature_block_names_another_session() -> None:
+    from assaykit.report.signed import signature_lines
+
+    base = {"meaning": "approved", "at": "2026-12-06T00:00:00+00:00", "outputs_sha256": "0" * 64}
+    other, own = signature_lines([{**base, "name": "Bob", "session_reviewer": "Ann"}]), \
+        signature_lines([{**base, "name": "Ann", "session_reviewer": "Ann"}])
+    assert other[0].startswith("Approved by Bob, 2026-12-06 00:00:00 UTC") and "(signed in Ann's session)" in other[0]
+    assert "session" not in own[0]
