@@ -38,11 +38,16 @@ def verify(
     manifest = read_manifest(out_dir)
     review = verify_review(out_dir, jobs=jobs)
     problems += [str(p) for p in review.problems] + [str(p) for p in review.pages] + \
-        [str(p) for p in review.reviewed if p.fatal] + [str(p) for p in review.ledger]
+        [str(p) for p in review.reviewed if p.fatal] + [str(p) for p in review.ledger] + \
+        ([str(review.stale)] if review.stale is not None else [])
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:
         say(f"{out_dir}: {signature.line()}")
+    if any(s.status == "superseded" for s in review.signatures) and \
+            not any(s.status == "current" for s in review.signatures):
+        say(f"{out_dir}: the current outputs are not signed (every signature is of an earlier version, kept "
+            "under versions/): review and sign them")
     for note in (p for p in review.reviewed if not p.fatal):
         say(f"{out_dir}: {note}")
     if review.ledger_note:

@@ -13,15 +13,17 @@ from .audit import AUDIT, AuditProblem, verify_audit
 from .ledger_copy import LedgerTrace
 from .signatures import SignatureCheck, audit_anchors, check_signatures
 
-PageCode = Literal["edited", "not_drawn", "not_redrawn"]
+PageCode = Literal["edited", "not_signatures", "not_drawn", "not_redrawn"]
 
 
 @dataclass(frozen=True)
 class PageProblem:
     """A page of the output folder that is not what its tables and signatures draw: ``page``
     (its path in the folder, "" for all), ``code`` ("edited": its bytes differ from the page
-    drawn again; "not_drawn": the tables draw no such page; "not_redrawn": the pages could not be
-    drawn again, ``detail`` says why) and ``detail``."""
+    drawn again and from the manifest's record of it; "not_signatures": pages as the manifest
+    records them, but not what signatures.json draws now -- said once for all, ``detail`` the
+    number of pages; "not_drawn": the tables draw no such page; "not_redrawn": the pages could
+    not be drawn again, ``detail`` says why) and ``detail``."""
 
     page: str
     code: PageCode
@@ -30,6 +32,9 @@ class PageProblem:
     def __str__(self) -> str:
         if self.code == "edited":
             return f"{self.page} is not what the signed tables draw: edited after it was written"
+        if self.code == "not_signatures":
+            return (f"the pages ({self.detail}) do not show signatures.json's signatures (signatures.json changed "
+                    "after the pages were drawn, or the pages edited)")
         if self.code == "not_drawn":
             return f"{self.page} is not a page the tables draw: written by something else"
         return f"the pages could not be drawn again to be compared ({self.detail})"
@@ -72,18 +77,103 @@ def page_problems(out_dir: Path, jobs: int | None = None) -> list[PageProblem]:
             drawn = {p.relative_to(stage).as_posix(): p for p in render_reports(out_dir, stage, jobs=jobs)}
         except (AssayKitError, OSError, ValueError) as error:
             return [PageProblem(page="", code="not_redrawn", detail=getattr(error, "message", str(error))[:200])]
-        problems = []
+        import hashlib
+
+        problems, recorded = [], 0
         for page in pages:
             if page not in drawn:
                 problems.append(PageProblem(page=page, code="not_drawn"))
                 continue
             try:
-                same = (out_dir / page).read_bytes() == drawn[page].read_bytes()
+                data = (out_dir / page).read_bytes()
             except OSError:
                 continue  # missing or unreadable: verify_outputs names it
-            if not same:
+            if data == drawn[page].read_bytes():
+                continue
+            entry = listing.get(page)
+            if isinstance(entry, dict) and hashlib.sha256(data).hexdigest() == entry.get("sha256"):
+                recorded += 1  # the page as written: what draws it now differs (signatures.json)
+            else:
                 problems.append(PageProblem(page=page, code="edited"))
+        if recorded:
+            problems.append(PageProblem(page="", code="not_signatures", detail=f"{recorded} of {len(pages)}"))
         return problems
+
+
+REVIEW_CHANGES = ("change", "exclude")
+"""The audit actions that change what scoring makes of the run (run.yaml's gate_overrides:)."""
+
+
+@dataclass(frozen=True)
+class StaleOutputs:
+    """Outputs scored before the run changed: ``changes``, the audit entries (their ``seq``) of
+    review changes after the scoring the manifest records, and ``run_yaml``, True when the run
+    folder's run.yaml is not the one scored (its SHA-256 differs from the manifest's)."""
+
+    changes: tuple[int, ...]
+    run_yaml: bool
+
+    def entries(self) -> str:
+        """The changes as "audit entries 5-7" ("audit entry 5"; "run.yaml changed" when none)."""
+        if not self.changes:
+            return "run.yaml changed"
+        first, last = self.changes[0], self.changes[-1]
+        return f"audit entry {first}" if first == last else f"audit entries {first}-{last}"
+
+    def __str__(self) -> str:
+        if self.changes:
+            return f"the outputs were scored before review changes ({self.entries()}): run `assaykit score`"
+        return ("the outputs were scored from another run.yaml (its SHA-256 is not the one the manifest records): "
+                "run `assaykit score`")
+
+
+def stale_outputs(out_dir: Path) -> StaleOutputs | None:
+    """Whether ``out_dir``'s outputs are older than the run they stand for: audit entries
+    "change" or "exclude" after the scoring (past the number of entries the manifest's
+    ``scored_from`` records; a manifest without it: entries written after its ``ended``), or the
+    run folder's run.yaml not the one scored (its SHA-256 against ``scored_from``'s). None when
+    current (or the manifest records neither, or the run folder is gone).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder of a scored run.
+    """
+    from ..errors import AssayKitError
+    from ..scoring.tables import _sha, read_manifest, recorded_run_dir
+    from . import audit as audit_log
+
+    try:
+        manifest = read_manifest(out_dir)
+    except AssayKitError:
+        return None
+    if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
+        return None
+    scored = manifest.get("scored_from") if isinstance(manifest.get("scored_from"), dict) else {}
+    count = scored.get("audit_entries")
+    changes = []
+    for doc in audit_log.entries(out_dir / AUDIT):
+        seq = doc.get("seq")
+        if doc.get("action") not in REVIEW_CHANGES or not isinstance(seq, int):
+            continue
+        if isinstance(count, int) and not isinstance(count, bool):
+            later = seq > count
+        else:
+            later = str(doc.get("at", "")) > str(manifest.get("ended", ""))
+        if later:
+            changes.append(seq)
+    run_yaml = False
+    recorded = scored.get("run_yaml_sha256")
+    if isinstance(recorded, str):
+        try:
+            run_dir = recorded_run_dir(out_dir, manifest)
+        except AssayKitError:
+            run_dir = None
+        if run_dir is not None and run_dir.is_dir():
+            run_yaml = _sha(run_dir / "run.yaml") != recorded
+    if not changes and not run_yaml:
+        return None
+    return StaleOutputs(changes=tuple(sorted(changes)), run_yaml=run_yaml)
 
 
 ReviewedCode = Literal["no_trail", "no_entry", "not_that_change", "changed_later", "earlier_trail"]
@@ -234,7 +324,8 @@ class ReviewCheck:
     the pages that are not what the tables and signatures draw (``pages``, :func:`page_problems`)
     and the gate overrides whose ``reviewed:`` the audit does not bear out (``reviewed``,
     :func:`reviewed_problems`), and the signatures of this scoring the ledger holds in a trail the
-    folder has not (``ledger``, :func:`.ledger_copy.ledger_traces`)."""
+    folder has not (``ledger``, :func:`.ledger_copy.ledger_traces`), and whether the outputs were
+    scored before the run's latest changes (``stale``, :func:`stale_outputs`)."""
 
     audited: bool
     problems: tuple[AuditProblem, ...]
@@ -243,14 +334,16 @@ class ReviewCheck:
     pages: tuple[PageProblem, ...] = ()
     reviewed: tuple[ReviewedProblem, ...] = ()
     ledger: tuple[LedgerTrace, ...] = ()
+    stale: StaleOutputs | None = None
 
     @property
     def whole(self) -> bool:
-        """No audit problem, every signature holds, every page is the one drawn, every
-        ``reviewed:`` gate override is the audit's and the ledger signed no other trail of it."""
+        """No audit problem, every signature holds (no approval before its version's review), every page is the one drawn, every
+        ``reviewed:`` gate override is the audit's, the ledger signed no other trail of it and
+        the outputs are not older than the run's changes."""
         return not self.problems and not self.pages and not any(p.fatal for p in self.reviewed) and \
-            not self.ledger and \
-            all(s.holds for s in self.signatures)
+            not self.ledger and self.stale is None and \
+            all(s.holds and not s.approved_early for s in self.signatures)
 
 
 def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
@@ -271,9 +364,11 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
     pages = tuple(page_problems(out_dir, jobs))
     reviewed = tuple(reviewed_problems(out_dir))
     traces = tuple(ledger_traces(out_dir))
+    stale = stale_outputs(out_dir)
     audited = (out_dir / AUDIT).exists()
     if not audited and not (out_dir / SIGNATURES).exists():
-        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed, ledger=traces)
+        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed, ledger=traces,
+                           stale=stale)
     ledger, note = ledger_anchors(out_dir) if audited else ({}, "")
     signed = audit_anchors(out_dir)
     # the ledger's and the signatures' records each checked (neither overrides the other)
@@ -282,4 +377,4 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
     if not audited and signed:
         problems = [AuditProblem(0, "missing: a signature records its entries"), *problems]
     return ReviewCheck(audited=audited, problems=tuple(problems), signatures=tuple(check_signatures(out_dir)),
-                       ledger_note=note, pages=pages, reviewed=reviewed, ledger=traces)
+                       ledger_note=note, pages=pages, reviewed=reviewed, ledger=traces, stale=stale)
