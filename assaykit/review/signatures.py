@@ -282,7 +282,8 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
         why = "; ".join(problems) if problems else f"{held} the one signed"
         out.append(SignatureCheck(n=_int(s.get("n")), meaning=str(s.get("meaning", "")),
                                   name=str(s.get("name", "")), status=status, holds=not problems, why=why,
-                                  approved_early=s.get("meaning") == "approved" and not _reviewed_before(s, signatures)))
+                                  approved_early=s.get("meaning") == "approved"
+                                  and not _reviewed_before(s, signatures)))
     for seq, doc in enumerate(docs, start=1):  # a sign entry of the audit with no signature: one was removed
         if doc.get("action") == "sign" and seq not in claimed:
             out.append(SignatureCheck(n=0, meaning=str(doc.get("meaning", "")), name=str(doc.get("reviewer", "")),

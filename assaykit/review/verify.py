@@ -338,8 +338,8 @@ class ReviewCheck:
 
     @property
     def whole(self) -> bool:
-        """No audit problem, every signature holds (no approval before its version's review), every page is the one drawn, every
-        ``reviewed:`` gate override is the audit's, the ledger signed no other trail of it and
+        """No audit problem, every signature holds (no approval before its version's review),
+        every page is the one drawn, every ``reviewed:`` gate override is the audit's, the ledger signed no other trail of it and
         the outputs are not older than the run's changes."""
         return not self.problems and not self.pages and not any(p.fatal for p in self.reviewed) and \
             not self.ledger and self.stale is None and \

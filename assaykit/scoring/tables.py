@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
-from ..errors import AssayKitError
 from .._io.names import cell
+from ..errors import AssayKitError
 from ..ledger.trajectory import TIMELINE_COLUMNS
 from .rows import CalibrationRow, PatientRow, RestorationRow, SampleRow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assaykit.review import open_review, verify_review
 from assaykit.review import audit as audit_log
+from assaykit.review import open_review, verify_review
 
 
 def _verify_cli(out: Path):
