@@ -149,7 +149,8 @@ def stale_outputs(out_dir: Path) -> StaleOutputs | None:
         return None
     if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
         return None
-    scored = manifest.get("scored_from") if isinstance(manifest.get("scored_from"), dict) else {}
+    recorded_from = manifest.get("scored_from")
+    scored: dict[str, Any] = recorded_from if isinstance(recorded_from, dict) else {}
     count = scored.get("audit_entries")
     changes = []
     for doc in audit_log.entries(out_dir / AUDIT):
@@ -339,8 +340,8 @@ class ReviewCheck:
     @property
     def whole(self) -> bool:
         """No audit problem, every signature holds (no approval before its version's review),
-        every page is the one drawn, every ``reviewed:`` gate override is the audit's, the ledger signed no other trail of it and
-        the outputs are not older than the run's changes."""
+        every page is the one drawn, every ``reviewed:`` gate override is the audit's, the ledger
+        signed no other trail of it and the outputs are not older than the run's changes."""
         return not self.problems and not self.pages and not any(p.fatal for p in self.reviewed) and \
             not self.ledger and self.stale is None and \
             all(s.holds and not s.approved_early for s in self.signatures)
