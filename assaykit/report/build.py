@@ -199,6 +199,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
     """Everything a patient page shows, as plain values (strings formatted for reading)."""
     tubes = [s for s in run.samples if s["patient"] == patient and s["role"] in ("sample", "isotype")]
     mfi = {s["file"]: s["hladr_mfi"] for s in tubes}
+    by_file = {s["file"]: s for s in tubes}
     held_files = {s["file"] for s in tubes if withheld(s)}
     timepoints = list(dict.fromkeys(s["timepoint"] for s in tubes))
     sections = []
@@ -222,12 +223,17 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
             else "",
             "ferritin": _fmt(state["ferritin_ng_ml"], 0, " ng/mL") if state and state["ferritin_ng_ml"] is not None
             else "not given",
+            # the drug's AB/C as its own tube's verdict says (samples.csv; a withheld comparison's row
+            # is read without it); the comparison (fold change, state, responder) withheld when either tube is
             "rows": [{**r, "control_abc": None if r.get("control_file") in held_files else r["control_abc"],
                       "control_abc_text": "withheld" if r.get("control_file") in held_files
                       else fg.abc_text(r["control_abc"]),
-                      "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r)
-                      else fg.abc_text(r["abc"]),
-                      "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
+                      "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})"
+                      if r["file"] not in by_file or withheld(by_file[r["file"]])
+                      else fg.abc_text(by_file[r["file"]]["hladr_abc"]),
+                      "state_drug": None if withheld(r) else r["state_drug"],
+                      "fold_text": "control withheld" if r.get("control_file") in held_files
+                      else _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
                       "gap_text": _gap(r["gap_closed"]), "withheld_text": reasons(r) if withheld(r) else "",
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
             "tubes": [{**s, "abc_text": "withheld" if withheld(s) else fg.abc_text(s["hladr_abc"]),

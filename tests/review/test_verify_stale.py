@@ -144,3 +144,25 @@ def test_verify_says_the_pages_miss_signatures_json_not_that_each_was_edited(sco
     assert "edited after it was written" not in result.output
     assert (f"the signature of audit entry {removed['audit_seq']} (approved by Bob, missing)" in result.output)
     assert "signature 0" not in result.output
+
+
+def test_a_withheld_control_withholds_the_comparison_not_the_drugs_own_value(scored_run):
+    import re
+
+    _, out = scored_run
+    with open_review(out, reviewer="Ann") as review:
+        review.exclude("A1", "clotted")  # P01 D3's unstimulated control
+        view = review.measure("A2")  # its IFN-gamma tube, reportable on its own
+    drug = _row(out, "A2")
+    assert drug["verdict"].startswith("reportable") and drug["hladr_abc"] > 0
+    restoration = pd.read_csv(out / "restoration.csv")
+    comparison = restoration[restoration["file"] == drug["file"]].iloc[0]
+    assert comparison["verdict"] == "withheld" and comparison["abc"] == pytest.approx(drug["hladr_abc"])
+    assert pd.isna(comparison["fold_change"])
+    page = (out / "patients" / "P01.html").read_text()
+    row = next(r for r in re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S) if "<td>IFN-gamma</td>" in r)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[2] == f"{drug['hladr_abc']:,.0f}" and "withheld (MFI" not in row  # the drug's own, reportable
+    assert cells[3] == "control withheld" and "immunoparalysis" not in cells[6] and "withheld:" in cells[8]
+    shown = next(r for r in view.restoration if r["file"] == drug["file"])  # what the review page draws from
+    assert shown["abc"] == pytest.approx(drug["hladr_abc"]) and shown["control_abc"] is None
