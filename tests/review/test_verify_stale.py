@@ -166,3 +166,18 @@ def test_a_withheld_control_withholds_the_comparison_not_the_drugs_own_value(sco
     assert cells[3] == "control withheld" and "immunoparalysis" not in cells[6] and "withheld:" in cells[8]
     shown = next(r for r in view.restoration if r["file"] == drug["file"])  # what the review page draws from
     assert shown["abc"] == pytest.approx(drug["hladr_abc"]) and shown["control_abc"] is None
+
+
+def test_pages_say_which_gates_were_corrected_in_review(scored_run):
+    from tests.review.conftest import bigger
+
+    _, out = scored_run
+    assert "Gating: automatic, strategy" in (out / "patients" / "P01.html").read_text()
+    with open_review(out, reviewer="Ann") as review:
+        review.change_gate("A2", bigger(review.gate("A2")), "granulocytes outside the gate")
+    page = (out / "patients" / "P01.html").read_text()
+    condition = _row(out, "A2")["condition"]
+    assert f"Gating: automatic, except {condition} (A2): corrected in review by Ann, strategy" in page
+    assert f"in gating order: automatic, except {condition} (A2): corrected in review by Ann." in page
+    other = (out / "patients" / "P02.html").read_text()  # P02's own tubes: all automatic
+    assert "in gating order: automatic." in other
