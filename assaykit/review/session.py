@@ -621,8 +621,9 @@ class Review:
 
         data = read_input(self.run_yaml, RunYamlError, "run.yaml", 1 << 20) if self.run_yaml.exists() else b""
         if sha256(data) != self._state.yaml_sha256:
-            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it "
-                               "again (`assaykit review`) to read it anew", self.run_yaml)
+            from .runyaml import CHANGED_ON_DISK
+
+            raise RunYamlError(CHANGED_ON_DISK, self.run_yaml)
         try:
             return data.decode("utf-8"), sha256(data)
         except UnicodeDecodeError:
