@@ -177,7 +177,7 @@ def rescore_reviewed(review: Review) -> str:
     (:func:`assaykit.scoring.score_run` with the ledger the run was recorded in; through
     :func:`rescoring_signed` when it holds current signatures) and its pages drawn again, when
     the review changed the run since its outputs were scored
-    (:func:`assaykit.review.verify.stale_outputs`). Returns the one line saying so ("" when the
+    (:func:`assaykit.review.stale.stale_outputs`). Returns the one line saying so ("" when the
     outputs were current; a score that fails is said, the outputs left as they were).
 
     Parameters
@@ -188,7 +188,7 @@ def rescore_reviewed(review: Review) -> str:
     from ..report import build_reports
     from ..scoring import score_run
     from .ledger_copy import ledger_target
-    from .verify import stale_outputs
+    from .stale import stale_outputs
 
     out_dir = review.out_dir
     stale = stale_outputs(out_dir)

@@ -220,7 +220,7 @@ def scored_from(run_dir: Path, out_dir: Path) -> dict[str, Any]:
     records it (``scored_from``): ``run_yaml_sha256``, the SHA-256 of ``run_dir``'s run.yaml
     ("" when it has none), and ``audit_entries``, the number of entries ``out_dir``'s audit trail
     held (0 when none): a review change after them (or another run.yaml) leaves the outputs stale
-    (:func:`assaykit.review.verify.stale_outputs`).
+    (:func:`assaykit.review.stale.stale_outputs`).
 
     Parameters
     ----------
