@@ -21,8 +21,10 @@ def verify(
     entry is named by its line), which signatures hold, and the pages (index.html, patients/*),
     drawn again from the tables and signatures into a temporary folder and compared byte for
     byte (drawn in --jobs worker processes, as `assaykit report`): a page edited after it was
-    written is named; each `reviewed:` gate override against its audit entry; and the run's
-    ledger for signatures of this scoring in an audit trail the folder lost (`assaykit docs review`).
+    written is named; each `reviewed:` gate override against its audit entry; the run's
+    ledger for signatures of this scoring in an audit trail the folder lost; and outputs scored
+    before the review's latest changes (or another run.yaml) (`assaykit docs review`). A run
+    whose every signature is superseded is said to be unsigned now (a note).
 
     Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
     not an output folder (`assaykit docs reliability`).
