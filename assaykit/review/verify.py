@@ -21,10 +21,10 @@ PageCode = Literal["edited", "not_signatures", "not_drawn", "not_redrawn"]
 class PageProblem:
     """A page of the output folder that is not what its tables and signatures draw: ``page``
     (its path in the folder, "" for all), ``code`` ("edited": its bytes differ from the page
-    drawn again and from the manifest's record of it; "not_signatures": pages as the manifest
-    records them, but not what signatures.json draws now -- said once for all, ``detail`` the
-    number of pages; "not_drawn": the tables draw no such page; "not_redrawn": the pages could
-    not be drawn again, ``detail`` says why) and ``detail``."""
+    drawn again; "not_signatures": every page differs (what they all draw from, signatures.json,
+    changed) -- said once for all, ``detail`` the number of pages; "not_drawn": the tables draw
+    no such page; "not_redrawn": the pages could not be drawn again, ``detail`` says why) and
+    ``detail``."""
 
     page: str
     code: PageCode
@@ -78,26 +78,22 @@ def page_problems(out_dir: Path, jobs: int | None = None) -> list[PageProblem]:
             drawn = {p.relative_to(stage).as_posix(): p for p in render_reports(out_dir, stage, jobs=jobs)}
         except (AssayKitError, OSError, ValueError) as error:
             return [PageProblem(page="", code="not_redrawn", detail=getattr(error, "message", str(error))[:200])]
-        import hashlib
-
-        problems, recorded = [], 0
+        problems = []
         for page in pages:
             if page not in drawn:
                 problems.append(PageProblem(page=page, code="not_drawn"))
                 continue
             try:
-                data = (out_dir / page).read_bytes()
+                same = (out_dir / page).read_bytes() == drawn[page].read_bytes()
             except OSError:
                 continue  # missing or unreadable: verify_outputs names it
-            if data == drawn[page].read_bytes():
-                continue
-            entry = listing.get(page)
-            if isinstance(entry, dict) and hashlib.sha256(data).hexdigest() == entry.get("sha256"):
-                recorded += 1  # the page as written: what draws it now differs (signatures.json)
-            else:
+            if not same:
                 problems.append(PageProblem(page=page, code="edited"))
-        if recorded:
-            problems.append(PageProblem(page="", code="not_signatures", detail=f"{recorded} of {len(pages)}"))
+        edited = [p for p in problems if p.code == "edited"]
+        if len(pages) > 1 and len(edited) == len(pages):
+            # every page differs: what they share changed (signatures.json), said once, not page by page
+            problems = [PageProblem(page="", code="not_signatures", detail=f"{len(pages)} of {len(pages)}"),
+                        *(p for p in problems if p.code != "edited")]
         return problems
 
 
