@@ -21,8 +21,10 @@ def verify(
     entry is named by its line), which signatures hold, and the pages (index.html, patients/*),
     drawn again from the tables and signatures into a temporary folder and compared byte for
     byte (drawn in --jobs worker processes, as `assaykit report`): a page edited after it was
-    written is named; each `reviewed:` gate override against its audit entry; and the run's
-    ledger for signatures of this scoring in an audit trail the folder lost (`assaykit docs review`).
+    written is named; each `reviewed:` gate override against its audit entry; the run's
+    ledger for signatures of this scoring in an audit trail the folder lost; and outputs scored
+    before the review's latest changes (or another run.yaml) (`assaykit docs review`). A run
+    whose every signature is superseded is said to be unsigned now (a note).
 
     Exit 0 when the folder is whole, 1 when not (each problem on its own line), 2 when it is
     not an output folder (`assaykit docs reliability`).
@@ -38,11 +40,16 @@ def verify(
     manifest = read_manifest(out_dir)
     review = verify_review(out_dir, jobs=jobs)
     problems += [str(p) for p in review.problems] + [str(p) for p in review.pages] + \
-        [str(p) for p in review.reviewed if p.fatal] + [str(p) for p in review.ledger]
+        [str(p) for p in review.reviewed if p.fatal] + [str(p) for p in review.ledger] + \
+        ([str(review.stale)] if review.stale is not None else [])
     for problem in problems:
         say(f"{out_dir}: {problem}")
     for signature in review.signatures:
         say(f"{out_dir}: {signature.line()}")
+    if any(s.status == "superseded" for s in review.signatures) and \
+            not any(s.status == "current" for s in review.signatures):
+        say(f"{out_dir}: the current outputs are not signed (every signature is of an earlier version, kept "
+            "under versions/): review and sign them")
     for note in (p for p in review.reviewed if not p.fatal):
         say(f"{out_dir}: {note}")
     if review.ledger_note:

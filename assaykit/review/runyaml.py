@@ -18,6 +18,11 @@ from ..errors import AssayKitError
 KEY = "gate_overrides"
 
 
+CHANGED_ON_DISK = ("run.yaml changed on disk since the review read it; reload the page to read it anew (the review "
+                   "is closed and opened again; in the library: close the review and open it again)")
+"""What a change refused over a run.yaml edited on disk says (the one message, wherever it is found)."""
+
+
 class RunYamlError(AssayKitError):
     """run.yaml cannot be edited in place by the review (the message says why)."""
 
@@ -215,8 +220,7 @@ def write_entry(path: Path, read_sha256: str, key: str, value: Mapping[str, Any]
 
     data = read_input(path, RunYamlError, "run.yaml", 1 << 20) if path.exists() else b""
     if sha256(data) != read_sha256:
-        raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it again "
-                           "(`assaykit review`) to read it anew", path)
+        raise RunYamlError(CHANGED_ON_DISK, path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -255,8 +259,7 @@ def write_run_yaml(path: Path, before: bytes, after: bytes) -> None:
     if path.exists():
         current = path.read_bytes()
         if current != before:
-            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start "
-                               "it again (`assaykit review`) to read it anew", path)
+            raise RunYamlError(CHANGED_ON_DISK, path)
         mode = stat.S_IMODE(path.stat().st_mode)
     written = write_atomic(path, after, RunYamlError)
     if mode is not None:

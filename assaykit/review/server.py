@@ -129,9 +129,11 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
         sock.close()
         if opener is not None:
             opener.remove()
-        review.close()
+        said = review.close()  # the review's changes scored into the outputs: said in one line
         if app is not None and app.web is not None:
-            app.web.review.close()  # reopened when run.yaml changed on disk (twice is harmless)
+            said = app.web.review.close() or said  # reopened when run.yaml changed on disk (twice is harmless)
+        if said:
+            announce(said)
     announce("review closed")
 
 

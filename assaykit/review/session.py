@@ -708,8 +708,9 @@ class Review:
 
         data = read_input(self.run_yaml, RunYamlError, "run.yaml", 1 << 20) if self.run_yaml.exists() else b""
         if sha256(data) != self._state.yaml_sha256:
-            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it "
-                               "again (`assaykit review`) to read it anew", self.run_yaml)
+            from .runyaml import CHANGED_ON_DISK
+
+            raise RunYamlError(CHANGED_ON_DISK, self.run_yaml)
         try:
             return data.decode("utf-8"), sha256(data)
         except UnicodeDecodeError:
@@ -744,15 +745,22 @@ class Review:
         return sign(self, meaning, name if name is not None else self._need_name())
 
     @_serial
-    def close(self) -> None:
-        """End the review: audit "close", the lock released (twice is harmless)."""
+    def close(self) -> str:
+        """End the review: when it changed the run since the outputs were scored, the run scored
+        again into the output folder as signing does
+        (:func:`assaykit.review.signatures.rescore_reviewed`); audit "close", the lock released
+        (twice is harmless). Returns the one line saying what was scored ("" when nothing was)."""
         if self._lock is None:
-            return
+            return ""
+        from .signatures import rescore_reviewed
+
         try:
+            said = rescore_reviewed(self)
             self._audit("close", " ".join((self.reviewer or "").split()))
         finally:
             self._lock.release()
             self._lock = None
+        return said
 
     def __enter__(self) -> Review:
         return self

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +95,8 @@ def _mark_superseded(out_dir: Path, signatures: list[dict[str, Any]], current: l
 
 
 @contextlib.contextmanager
-def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[bool]:
+def rescoring_signed(out_dir: Path, run_dir: Path, *, said: Callable[[str], Any] | None = None,
+                     held: bool = False) -> Iterator[bool]:
     """Around ``assaykit score`` replacing the output folder ``out_dir`` of ``run_dir``: when it
     holds signatures not superseded, the run's review lock is taken (ReviewBusy, nothing scored,
     while a review holds it), the signed files kept under ``versions/<n>/`` first; after the
@@ -112,6 +113,11 @@ def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[bool]:
         The output folder score replaces.
     run_dir : Path
         The run folder scored.
+    said : callable or None
+        Called with one line when the signatures are superseded ("signatures 1, 2 superseded
+        (version 1 kept under versions/1): review and sign again"); None: not said.
+    held : bool
+        The caller holds the run's review lock already (a review closing: :meth:`Review.close`).
     """
     from .lock import acquire
 
@@ -120,7 +126,7 @@ def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[bool]:
     if not current:
         yield False
         return
-    lock = acquire(run_dir)
+    lock = None if held else acquire(run_dir)
     try:
         version = current_version(out_dir)
         kept = _keep_version(out_dir, version)
@@ -143,14 +149,72 @@ def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[bool]:
                                  signatures=[s.get("n") for s in current],
                                  reason="re-scored by `assaykit score`: the outputs are not the ones signed")
         _mark_superseded(out_dir, signatures, current, version, entry)
+        if said is not None:
+            said(superseded_line([s.get("n") for s in current], version))
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
+
+
+def superseded_line(numbers: Sequence[Any], version: int) -> str:
+    """The one line saying signatures were superseded by a re-score: "signatures 1, 2
+    superseded (version 1 kept under versions/1): review and sign again".
+
+    Parameters
+    ----------
+    numbers : sequence of int
+        The signatures' numbers (``n``).
+    version : int
+        The version kept.
+    """
+    listed = ", ".join(str(n) for n in numbers)
+    return (f"signature{'s' if len(numbers) != 1 else ''} {listed} superseded (version {version} kept under "
+            f"{VERSIONS}/{version}): review and sign again")
+
+
+def rescore_reviewed(review: Review) -> str:
+    """The output folder of ``review`` scored again from its run folder exactly as signing does
+    (:func:`assaykit.scoring.score_run` with the ledger the run was recorded in; through
+    :func:`rescoring_signed` when it holds current signatures) and its pages drawn again, when
+    the review changed the run since its outputs were scored
+    (:func:`assaykit.review.stale.stale_outputs`). Returns the one line saying so ("" when the
+    outputs were current; a score that fails is said, the outputs left as they were).
+
+    Parameters
+    ----------
+    review : Review
+        The open review (its lock held).
+    """
+    from ..report import build_reports
+    from ..scoring import score_run
+    from .ledger_copy import ledger_target
+    from .stale import stale_outputs
+
+    out_dir = review.out_dir
+    stale = stale_outputs(out_dir)
+    if stale is None or not stale.changes:  # run.yaml edited by hand alone: verify says so, score re-scores it
+        return ""
+    lines: list[str] = []
+    try:
+        recorded = ledger_target(out_dir)
+        with rescoring_signed(out_dir, review.run_dir, said=lines.append, held=True) as keeping:
+            score_run(review.run_dir, out=out_dir, use_default_ledger=True, ledger=recorded or "none",
+                      replace_signed=keeping)
+            build_reports(out_dir)
+    except AssayKitError as error:
+        return (f"the review's changes ({stale.entries()}) are NOT in the outputs: scoring again failed "
+                f"({error.message}); run `assaykit score`")
+    return "; ".join([f"the review's changes ({stale.entries()}) scored into {out_dir}: tables and pages updated",
+                      *lines])
 
 
 @dataclass(frozen=True)
 class SignatureCheck:
     """Whether one signature holds: its number ``n``, ``meaning``, ``name``, ``status``
-    ("current" or "superseded"), ``holds`` and ``why`` (what was compared, or what broke)."""
+    ("current", "superseded", or "missing": the audit records a signature signatures.json has
+    not), ``holds``, ``why`` (what was compared, or what broke), ``audit_seq`` (the audit
+    entry that records it; 0 when unknown) and ``approved_early`` (an approval signed before any
+    "reviewed" signature of its version: a problem of the records, not of the outputs)."""
 
     n: int
     meaning: str
@@ -158,11 +222,16 @@ class SignatureCheck:
     status: str
     holds: bool
     why: str
+    audit_seq: int = 0
+    approved_early: bool = False
 
     def line(self) -> str:
-        """One line for people: ``signature 2 (approved by B, current): holds: ...``."""
-        return (f"signature {self.n} ({self.meaning} by {self.name}, {self.status}): "
-                f"{'holds' if self.holds else 'BROKEN'}: {self.why}")
+        """One line for people: ``signature 2 (approved by B, current): holds: ...``; a missing
+        one named by its audit entry: ``the signature of audit entry 7 (approved by B, missing)``."""
+        head = f"the signature of audit entry {self.audit_seq}" if self.status == "missing" else f"signature {self.n}"
+        early = "; but it was signed before any \"reviewed\" signature of its version" if self.approved_early else ""
+        return (f"{head} ({self.meaning} by {self.name}, {self.status}): "
+                f"{'holds' if self.holds else 'BROKEN'}: {self.why}{early}")
 
 
 def check_signatures(out_dir: Path) -> list[SignatureCheck]:
@@ -181,7 +250,8 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
     docs = [_doc(line) for line in lines]
     out = []
     claimed: set[Any] = set()
-    for s in read_signatures(out_dir):
+    signatures = read_signatures(out_dir)
+    for s in signatures:
         status = "superseded" if s.get("status") == "superseded" else "current"
         problems = _entry_problems(s, docs, claimed)
         kept = str(s.get("kept_in", ""))
@@ -211,14 +281,25 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
         held = "the outputs are" if status == "current" else f"the kept {s.get('kept_in')} is"
         why = "; ".join(problems) if problems else f"{held} the one signed"
         out.append(SignatureCheck(n=_int(s.get("n")), meaning=str(s.get("meaning", "")),
-                                  name=str(s.get("name", "")), status=status, holds=not problems, why=why))
+                                  name=str(s.get("name", "")), status=status, holds=not problems, why=why,
+                                  approved_early=s.get("meaning") == "approved"
+                                  and not _reviewed_before(s, signatures)))
     for seq, doc in enumerate(docs, start=1):  # a sign entry of the audit with no signature: one was removed
         if doc.get("action") == "sign" and seq not in claimed:
             out.append(SignatureCheck(n=0, meaning=str(doc.get("meaning", "")), name=str(doc.get("reviewer", "")),
-                                      status="missing", holds=False,
+                                      status="missing", holds=False, audit_seq=seq,
                                       why=f"audit entry {seq} records this signature; {SIGNATURES} has none for it "
                                           "(removed)"))
     return out
+
+
+def _reviewed_before(approval: Mapping[str, Any], signatures: list[dict[str, Any]]) -> bool:
+    """Whether a "reviewed" signature of the same version as ``approval`` was signed before it
+    (an earlier audit entry)."""
+    seq = approval.get("audit_seq")
+    return any(s.get("meaning") == "reviewed" and s.get("version") == approval.get("version") and
+               isinstance(s.get("audit_seq"), int) and isinstance(seq, int) and s["audit_seq"] < seq
+               for s in signatures)
 
 
 KEPT_IN = re.compile(rf"{VERSIONS}/[1-9][0-9]{{0,8}}")
@@ -290,7 +371,8 @@ def _version_entries(out_dir: Path) -> list[dict[str, Any]]:
 
 def signing_problem(review: Review, meaning: str, name: str) -> str:
     """Why ``name`` may not sign the current version as ``meaning`` ("" when they may): one
-    signature per name and meaning per version; names compared by
+    signature per name and meaning per version; no approval before the version has a current
+    "reviewed" signature; names compared by
     :func:`assaykit.review.names.name_key` (NFKC, format characters removed, accents and case
     folded); unless run.yaml has ``review: {approver_may_review: true}``, no approval by whoever
     signed this version as reviewer or changed, excluded or accepted a tube in it, and no
@@ -314,8 +396,10 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     current = current_signatures(review.out_dir)
     if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == meaning for s in current):
         return f"{name} has signed this version as {meaning} already"
+    unreviewed = 'this version has no current "reviewed" signature: it is signed "reviewed" before it is approved' \
+        if meaning == "approved" and not any(s.get("meaning") == "reviewed" for s in current) else ""
     if getattr(review._state.inputs.options, "approver_may_review", False):
-        return ""
+        return unreviewed
     allow = " (or the lab's run.yaml allows one person both: review: {approver_may_review: true})"
     if meaning == "approved":
         if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "reviewed" for s in current):
@@ -327,7 +411,7 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     if meaning == "reviewed" and any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "approved"
                                      for s in current):
         return f"{name} approved this version; the reviewer must be another person{allow}"
-    return ""
+    return unreviewed
 
 
 def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:

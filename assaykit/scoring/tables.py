@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
 from .._io.names import cell
+from ..errors import AssayKitError
 from ..ledger.trajectory import TIMELINE_COLUMNS
 from .rows import CalibrationRow, PatientRow, RestorationRow, SampleRow
 
@@ -208,6 +209,34 @@ def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, op
         "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
         "ended": dt.datetime.fromtimestamp(ended, dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+AUDIT_TRAIL = "audit.jsonl"
+"""The review's audit trail in an output folder (assaykit.review.audit writes it; scoring only counts it)."""
+
+
+def scored_from(run_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """What the output folder ``out_dir`` is scored from beside the FCS files, as the manifest
+    records it (``scored_from``): ``run_yaml_sha256``, the SHA-256 of ``run_dir``'s run.yaml
+    ("" when it has none), and ``audit_entries``, the number of entries ``out_dir``'s audit trail
+    held (0 when none): a review change after them (or another run.yaml) leaves the outputs stale
+    (:func:`assaykit.review.stale.stale_outputs`).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder scored.
+    out_dir : Path
+        The output folder written.
+    """
+    from .._io.read import OUTPUT_LIMIT, read_input
+
+    trail = out_dir / AUDIT_TRAIL
+    try:
+        lines = read_input(trail, AssayKitError, "audit trail", OUTPUT_LIMIT).count(b"\n") if trail.is_file() else 0
+    except AssayKitError:
+        lines = 0
+    return {"run_yaml_sha256": _sha(run_dir / "run.yaml"), "audit_entries": lines}
 
 
 def write(out_dir: Path, tables: dict[str, Any]) -> None:

@@ -292,17 +292,23 @@ def test_signing_rules_both_ways_once_per_name_and_gate_changers(scored_run):
     with open_review(out, reviewer="Ann") as review:
         with pytest.raises(ReviewError, match="invisible"):
             review.sign("approved", "Al\u200bice")
+        with pytest.raises(ReviewError, match='no current "reviewed" signature'):
+            review.sign("approved", "Alice")  # approval waits for the review's signature
+        assert not (out / "signatures.json").exists()
+        review.sign("reviewed", "Bob Jones")
+        sign = [e for e in audit_log.entries(out / "audit.jsonl") if e["action"] == "sign"][-1]
+        assert sign["reviewer"] == "Bob Jones" and sign["session_reviewer"] == "Ann"
         review.sign("approved", "Alice")
         with pytest.raises(ReviewError, match="approved this version; the reviewer must be another"):
             review.sign("reviewed", "alice")
         with pytest.raises(ReviewError, match="has signed this version as approved already"):
             review.sign("approved", "Alice")
-        review.sign("reviewed", "Bob Jones")
-        sign = [e for e in audit_log.entries(out / "audit.jsonl") if e["action"] == "sign"][-1]
-        assert sign["reviewer"] == "Bob Jones" and sign["session_reviewer"] == "Ann"
         review.exclude("A2", "clotted sample")  # a new version: whoever changed it may not approve it
         with pytest.raises(ReviewError, match="changed or accepted gates in this version"):
             review.sign("approved", "ann")
+        with pytest.raises(ReviewError, match='no current "reviewed" signature'):
+            review.sign("approved", "Carol")  # the new version: reviewed again first
+        review.sign("reviewed", "Dan")
         review.sign("approved", "Carol")
 
 

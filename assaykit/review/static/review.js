@@ -470,8 +470,10 @@
       body.textContent = "";
       for (const r of rows) {
         const tr = el("tr");
-        const withheld = r.verdict === "withheld";
-        [r.condition, withheld ? "withheld" : fmt(r.abc), withheld ? "-" : fmt(r.fold_change, 2),
+        const withheld = r.verdict === "withheld";  // the comparison; the drug's AB/C by its own verdict (abc)
+        const noControl = withheld && (r.control_abc === null || r.control_abc === undefined);
+        const noDrug = r.abc === null || r.abc === undefined;
+        [r.condition, noDrug ? "withheld" : fmt(r.abc), noControl ? "control withheld" : withheld ? "-" : fmt(r.fold_change, 2),
          withheld ? "-" : (r.state_drug || "-"), withheld ? "-" : (r.responder === true ? "yes" : r.responder === false ? "no" : "-"),
          verdictText(r.verdict)].forEach((v) => tr.appendChild(el("td", {}, v)));
         body.appendChild(tr);
