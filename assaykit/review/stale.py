@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .audit import AUDIT
+from .audit import AUDIT, CHANGES
 
-REVIEW_CHANGES = ("change", "exclude")
-"""The audit actions that change what scoring makes of the run (run.yaml's gate_overrides:)."""
+REVIEW_CHANGES = CHANGES
+"""The audit actions that change what scoring makes of the run (run.yaml's gate_overrides:
+written or, by a "revert", removed)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class StaleOutputs:
 
 def stale_outputs(out_dir: Path) -> StaleOutputs | None:
     """Whether ``out_dir``'s outputs are older than the run they stand for: audit entries
-    "change" or "exclude" after the scoring (past the number of entries the manifest's
+    "change", "exclude" or "revert" after the scoring (past the number of entries the manifest's
     ``scored_from`` records; a manifest without it: entries written after its ``ended``), or the
     run folder's run.yaml not the one scored (its SHA-256 against ``scored_from``'s). None when
     current (or the manifest records neither, or the run folder is gone).
