@@ -294,7 +294,9 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     :func:`assaykit.review.names.name_key` (NFKC, format characters removed, accents and case
     folded); unless run.yaml has ``review: {approver_may_review: true}``, no approval by whoever
     signed this version as reviewer or changed, excluded or accepted a tube in it, and no
-    "reviewed" by whoever approved it.
+    "reviewed" by whoever approved it. Whoever is both the typed ``name`` and the session's
+    reviewer (:attr:`Review.reviewer`, who opened the review or named themselves in the app):
+    a session that signed one meaning (as any name) cannot sign the other as another name.
 
     Parameters
     ----------
@@ -311,22 +313,28 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     if problem:
         return problem
     key = name_key(name)
+    session = name_key(review.reviewer) if getattr(review, "reviewer", "") else ""
+    who = {key, session} - {""}  # the typed name and the session's reviewer: one person for the role check
+
+    def signer(s: dict[str, Any]) -> bool:
+        return bool(who & {name_key(str(s.get("name", ""))), name_key(str(s.get("session_reviewer") or ""))})
+
     current = current_signatures(review.out_dir)
     if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == meaning for s in current):
         return f"{name} has signed this version as {meaning} already"
     if getattr(review._state.inputs.options, "approver_may_review", False):
         return ""
     allow = " (or the lab's run.yaml allows one person both: review: {approver_may_review: true})"
+    by = f"{name} (in {review.reviewer}'s session)" if session and session != key else name
     if meaning == "approved":
-        if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "reviewed" for s in current):
-            return f"{name} signed this version as reviewer; the approver must be another person{allow}"
+        if any(signer(s) and s.get("meaning") == "reviewed" for s in current):
+            return f"{by} signed this version as reviewer; the approver must be another person{allow}"
         acted = {name_key(str(d.get("reviewer", ""))) for d in _version_entries(review.out_dir)
                  if d.get("action") in ("change", "exclude", "accept")}
-        if key in acted:
-            return f"{name} changed or accepted gates in this version; the approver must be another person{allow}"
-    if meaning == "reviewed" and any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "approved"
-                                     for s in current):
-        return f"{name} approved this version; the reviewer must be another person{allow}"
+        if who & acted:
+            return f"{by} changed or accepted gates in this version; the approver must be another person{allow}"
+    if meaning == "reviewed" and any(signer(s) and s.get("meaning") == "approved" for s in current):
+        return f"{by} approved this version; the reviewer must be another person{allow}"
     return ""
 
 
