@@ -394,8 +394,9 @@ def ledger_problems(out_dir: Path) -> list[LedgerProblem]:
             if not this_run and not these:
                 continue
             names_us = any(run_id and s.get("run_id") == run_id for s in signs)
-            rescored = any(latest.get(k) == run_id for k in this_run) and bool(run_id)
-            if rescored and not names_us:
+            if names_us:
+                continue  # signatures of this very run id: ledger_traces names them, each on its line
+            if bool(run_id) and any(latest.get(k) == run_id for k in this_run):
                 continue  # the run's latest scoring, not reviewed yet; the trail is an earlier scoring's
             who = ", ".join(sorted({f"{s.get('meaning', '')} by {s.get('reviewer', '')}" for s in these or signs}))
             lost.append(f"an audit trail of this run ({len(trail)} entries, {key[len('audit:'):][:12]}"

@@ -77,7 +77,7 @@ def test_the_manifest_ledger_location_switches_nothing_off(signed):
     manifest["ledger"]["location"] = "none"
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     lines = _lines(out)
-    edited = lines[:-1] + [lines[-1].replace(b'"Bob"', b'"Eve"')]  # the last line: only the ledger can tell
+    edited = [*lines[:-1], lines[-1].replace(b'"Bob"', b'"Eve"')]  # the last line: only the ledger can tell
     (out / "audit.jsonl").write_bytes(b"\n".join(edited) + b"\n")
     check = verify_review(out, jobs=1)
     assert [p.line for p in check.problems] == [len(lines)] and not check.whole
