@@ -82,22 +82,43 @@ def copy_entry(review: Review, entry: dict[str, Any]) -> str:
     entry : dict
         The entry as :func:`.audit.append` returned it.
     """
+    pending = [*_MISSED.get(review, []), entry]
+    problem = copy_entries(review.out_dir, review.run_dir, pending)
+    if problem:
+        _MISSED[review] = pending
+        return problem
+    _MISSED.pop(review, None)
+    return ""
+
+
+def copy_entries(out_dir: Path, run_dir: Path, entries: list[dict[str, Any]]) -> str:
+    """Copy audit ``entries`` (as appended, with their ``line_sha256``) of ``out_dir``'s trail
+    into the ledger its run was recorded in (:func:`ledger_target`): by a review
+    (:func:`copy_entry`) or by ``assaykit score`` superseding signatures. "" when copied or when
+    the run has no ledger, else why not (one line).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    run_dir : Path
+        The run folder.
+    entries : list of dict
+        The entries, in order.
+    """
     from ..errors import AssayKitError
     from ..ledger import open_ledger
 
-    target = ledger_target(review.out_dir)
-    if target is None:
+    target = ledger_target(out_dir)
+    if target is None or not entries:
         return ""
-    pending = [*_MISSED.get(review, []), entry]
     try:
         with open_ledger(target) as ledger:
-            key = trail_key(review.out_dir)  # the trail's first line: never the output folder's path
-            for item in pending:
-                ledger.add_audit(out_dir=key or "", run_key=str(review.run_dir.resolve()), entry=item)
+            key = trail_key(out_dir)  # the trail's first line: never the output folder's path
+            for item in entries:
+                ledger.add_audit(out_dir=key or "", run_key=str(Path(run_dir).resolve()), entry=item)
     except (AssayKitError, OSError) as error:
-        _MISSED[review] = pending
-        return f"the audit entry {entry.get('seq')} was not copied to the ledger ({error}); audit.jsonl holds it"
-    _MISSED.pop(review, None)
+        return f"the audit entry {entries[-1].get('seq')} was not copied to the ledger ({error}); audit.jsonl holds it"
     return ""
 
 

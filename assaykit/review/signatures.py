@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,11 @@ def rescoring_signed(out_dir: Path, run_dir: Path) -> Iterator[bool]:
                                  version=version, kept_in=f"{VERSIONS}/{version}",
                                  signatures=[s.get("n") for s in current],
                                  reason="re-scored by `assaykit score`: the outputs are not the ones signed")
+        from .ledger_copy import copy_entries
+
+        problem = copy_entries(out_dir, run_dir, [entry])  # the ledger's copy of the trail kept whole
+        if problem:  # said, never fatal: audit.jsonl holds it, and verify names it until the ledger does
+            print(f"{out_dir}: {problem}", file=sys.stderr)
         _mark_superseded(out_dir, signatures, current, version, entry)
     finally:
         lock.release()
