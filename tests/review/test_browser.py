@@ -242,9 +242,9 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card.selected .status").text == "accepted")
         assert chrome.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-id") == "0"
 
-        # sign: reviewed by A, approved by B
+        # sign: reviewed by A (approved by B in a session of B's own, below: one session, one role)
         total = len(json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))["tubes"])
-        for meaning, name in (("reviewed", "A"), ("approved", "B")):
+        for meaning, name in (("reviewed", "A"),):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
             field.clear()
@@ -256,20 +256,22 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
                 alert.accept()
             _wait(chrome, lambda d, m=meaning, n=name: any(
                 m in li.text and n in li.text for li in d.find_elements(By.CSS_SELECTOR, "#signature-list li")), 180)
-        signatures = json.loads((out / "signatures.json").read_text())["signatures"]
-        assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
-        assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
         assert f"(viewed 2 of {total} tubes)" in _text(chrome, "signature-list")
     finally:
         code, rest, err = server.stop()
     assert code == 0, err
     assert "review closed" in rest
+    from assaykit.review import open_review
+
+    with open_review(out, reviewer="B") as review:
+        review.sign("approved")
+    signatures = json.loads((out / "signatures.json").read_text())["signatures"]
+    assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
+    assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     actions = [e["action"] for e in audit]
     assert actions[0] == "open" and actions[-1] == "close"
     assert [actions.count(a) for a in ("change", "exclude", "accept", "sign", "view")] == [1, 1, 1, 2, 2]
-    from assaykit.review import open_review
-
     open_review(out, reviewer="Z").close()  # the lock was released: the run can be reviewed again
 
     # `assaykit score` on the reviewed run folder gives the reviewed tables exactly
