@@ -43,7 +43,8 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     made = _run(["simulate", str(run), "--patients", "3", "--conditions", "unstimulated,IFN-gamma",
                  "--events", "30000", "--seed", "5"])
     assert made.returncode == 0, made.stderr
-    done = _run(["score", str(run), "--out", str(out), "--no-ledger", "--jobs", "1"])
+    # recorded in the default ledger beside the output folder: what verify checks the review against
+    done = _run(["score", str(run), "--out", str(out), "--ledger", str(base / "assaykit-ledger.sqlite"), "--jobs", "1"])
     assert done.returncode in (0, 1), done.stderr
     return run, out
 
@@ -280,7 +281,11 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     assert done.returncode in (0, 1), done.stderr
     for table in TABLES:
         assert (again / table).read_bytes() == (out / table).read_bytes(), table
-    assert _run(["verify", str(out)]).returncode == 0
+    verified = _run(["verify", str(out)])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    unconfirmed = _run(["verify", str(out), "--ledger", "none"])  # a signed folder no ledger confirms
+    assert unconfirmed.returncode == 1 and "cannot confirm the signatures: ledger none unreachable" in \
+        unconfirmed.stdout, unconfirmed.stdout
 
     # a tampered audit line is found
     lines = (out / "audit.jsonl").read_bytes().splitlines(keepends=True)
