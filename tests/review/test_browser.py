@@ -1,7 +1,8 @@
 """``assaykit review`` end to end in a real browser (Chromium through Selenium, tests/review/conftest.py):
 a simulated run scored, the review served by the command itself, the plate opened, a tube opened,
 a vertex of the monocyte gate dragged, a reason given, the AB/C seen to change (and to be what the
-library measures for the saved gate), the run signed "reviewed" by A and "approved" by B; then
+library measures for the saved gate), the run signed "reviewed" as B in A's session and "approved"
+by C in a session of C's own; then
 ``assaykit score`` on the run folder reproduces the reviewed tables and a tampered audit line makes
 ``assaykit verify`` exit 1.
 
@@ -259,9 +260,10 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card.selected .status").text == "accepted")
         assert chrome.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-id") == "0"
 
-        # sign: reviewed by A (approved by B in a session of B's own, below: one session, one role)
+        # sign: reviewed as B in A's session (a scribe: asked first); approved by C in a session of C's own,
+        # below (one session holds one role)
         total = len(json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))["tubes"])
-        for meaning, name in (("reviewed", "A"),):
+        for meaning, name in (("reviewed", "B"),):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
             field.click()  # the name is selected: typing replaces it (never "AB")
@@ -287,10 +289,10 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     assert "review closed" in rest
     from assaykit.review import open_review
 
-    with open_review(out, reviewer="B") as review:
+    with open_review(out, reviewer="C") as review:
         review.sign("approved")
     signatures = json.loads((out / "signatures.json").read_text())["signatures"]
-    assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
+    assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "B"), ("approved", "C")]
     assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     actions = [e["action"] for e in audit]
