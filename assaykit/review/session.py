@@ -719,10 +719,11 @@ class Review:
     def _audit(self, action: str, reviewer: str, **fields: Any) -> dict[str, Any]:
         """Append an audit entry (and copy it to the ledger: a ledger fault is kept in
         :attr:`ledger_problem`, never lost from the file)."""
-        from .ledger_copy import copy_entry
+        from .ledger_copy import copy_entry, missed_entries
 
+        missed = missed_entries(self)  # entries a ledger fault kept out: recorded, so verify can tell them
         entry = audit_log.append(self.audit_path, action=action, reviewer=reviewer,  # type: ignore[arg-type]
-                                 **{k: _plain(v) for k, v in fields.items()})
+                                 **{k: _plain(v) for k, v in {**fields, "ledger_missed": missed or None}.items()})
         self._audited = None  # read again when asked
         self.ledger_problem = copy_entry(self, entry)
         return entry

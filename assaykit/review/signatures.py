@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,11 @@ def rescoring_signed(out_dir: Path, run_dir: Path, *, said: Callable[[str], Any]
                                  version=version, kept_in=f"{VERSIONS}/{version}",
                                  signatures=[s.get("n") for s in current],
                                  reason="re-scored by `assaykit score`: the outputs are not the ones signed")
+        from .ledger_copy import copy_entries
+
+        problem = copy_entries(out_dir, run_dir, [entry])  # the ledger's copy of the trail kept whole
+        if problem:  # said, never fatal: audit.jsonl holds it, and verify names it until the ledger does
+            print(f"{out_dir}: {problem}", file=sys.stderr)
         _mark_superseded(out_dir, signatures, current, version, entry)
         if said is not None:
             said(superseded_line([s.get("n") for s in current], version))
@@ -376,7 +382,9 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     :func:`assaykit.review.names.name_key` (NFKC, format characters removed, accents and case
     folded); unless run.yaml has ``review: {approver_may_review: true}``, no approval by whoever
     signed this version as reviewer or changed, excluded or accepted a tube in it, and no
-    "reviewed" by whoever approved it.
+    "reviewed" by whoever approved it. Whoever is both the typed ``name`` and the session's
+    reviewer (:attr:`Review.reviewer`, who opened the review or named themselves in the app):
+    a session that signed one meaning (as any name) cannot sign the other as another name.
 
     Parameters
     ----------
@@ -393,6 +401,12 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     if problem:
         return problem
     key = name_key(name)
+    session = name_key(review.reviewer) if getattr(review, "reviewer", "") else ""
+    who = {key, session} - {""}  # the typed name and the session's reviewer: one person for the role check
+
+    def signer(s: dict[str, Any]) -> bool:
+        return bool(who & {name_key(str(s.get("name", ""))), name_key(str(s.get("session_reviewer") or ""))})
+
     current = current_signatures(review.out_dir)
     if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == meaning for s in current):
         return f"{name} has signed this version as {meaning} already"
@@ -401,16 +415,16 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
     if getattr(review._state.inputs.options, "approver_may_review", False):
         return unreviewed
     allow = " (or the lab's run.yaml allows one person both: review: {approver_may_review: true})"
+    by = f"{name} (in {review.reviewer}'s session)" if session and session != key else name
     if meaning == "approved":
-        if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "reviewed" for s in current):
-            return f"{name} signed this version as reviewer; the approver must be another person{allow}"
+        if any(signer(s) and s.get("meaning") == "reviewed" for s in current):
+            return f"{by} signed this version as reviewer; the approver must be another person{allow}"
         acted = {name_key(str(d.get("reviewer", ""))) for d in _version_entries(review.out_dir)
                  if d.get("action") in (*audit_log.CHANGES, "accept")}
-        if key in acted:
-            return f"{name} changed or accepted gates in this version; the approver must be another person{allow}"
-    if meaning == "reviewed" and any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "approved"
-                                     for s in current):
-        return f"{name} approved this version; the reviewer must be another person{allow}"
+        if who & acted:
+            return f"{by} changed or accepted gates in this version; the approver must be another person{allow}"
+    if meaning == "reviewed" and any(signer(s) and s.get("meaning") == "approved" for s in current):
+        return f"{by} approved this version; the reviewer must be another person{allow}"
     return unreviewed
 
 

@@ -5,12 +5,12 @@ the signed tables and signatures.json, and compared byte for byte)."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from .audit import AUDIT, AuditProblem, verify_audit
-from .ledger_copy import LedgerTrace
+from .ledger_copy import LedgerProblem, LedgerTrace
 from .signatures import SignatureCheck, audit_anchors, check_signatures
 from .stale import StaleOutputs, stale_outputs
 
@@ -256,21 +256,25 @@ class ReviewCheck:
     reviewed: tuple[ReviewedProblem, ...] = ()
     ledger: tuple[LedgerTrace, ...] = ()
     stale: StaleOutputs | None = None
+    ledger_checks: tuple[LedgerProblem, ...] = ()  # the ledger's record against the folder's
 
     @property
     def whole(self) -> bool:
         """No audit problem, every signature holds (no approval before its version's review),
         every page is the one drawn, every ``reviewed:`` gate override is the audit's, the ledger
-        signed no other trail of it and the outputs are not older than the run's changes."""
+        signed no other trail of it and bears out the folder's records
+        (:func:`.ledger_copy.ledger_problems`), and the outputs are not older than the run's changes."""
         return not self.problems and not self.pages and not any(p.fatal for p in self.reviewed) and \
-            not self.ledger and self.stale is None and \
+            not self.ledger and not any(p.fatal for p in self.ledger_checks) and self.stale is None and \
             all(s.holds and not s.approved_early for s in self.signatures)
 
 
-def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
+def verify_review(out_dir: Path, jobs: int | None = None, ledger: str | None = None) -> ReviewCheck:
     """Check ``out_dir``'s audit.jsonl (its chain, and every entry the ledger or a signature
     recorded), each signature (:func:`.signatures.check_signatures`) and its pages, drawn again
-    (:func:`page_problems`; a folder never reviewed too: its pages say "not signed").
+    (:func:`page_problems`; a folder never reviewed too: its pages say "not signed"), against
+    the ledger found as ``assaykit score`` finds it, never by the manifest
+    (:func:`.ledger_copy.checked_ledger`).
 
     Parameters
     ----------
@@ -278,7 +282,21 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
         The output folder.
     jobs : int or None
         Worker processes drawing the pages again (None: one per core).
+    ledger : str or None
+        The ledger to check against (``--ledger``: a file path or ``postgresql://`` URL;
+        ``none``: none, and a signed folder cannot be confirmed); None: ``ASSAYKIT_LEDGER``,
+        else ``assaykit-ledger.sqlite`` beside the output folder.
     """
+    from .ledger_copy import checking_against, ledger_problems
+
+    with checking_against(ledger):
+        check = _verify_review(out_dir, jobs)
+        return replace(check, ledger_checks=tuple(ledger_problems(out_dir)),
+                       ledger_note="")  # the ledger's notes are ledger_checks now, said once
+
+
+def _verify_review(out_dir: Path, jobs: int | None) -> ReviewCheck:
+    """:func:`verify_review` but the ledger's own record (its caller's)."""
     from ..report.signed import SIGNATURES
     from .ledger_copy import ledger_anchors, ledger_traces
 

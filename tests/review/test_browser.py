@@ -1,7 +1,8 @@
 """``assaykit review`` end to end in a real browser (Chromium through Selenium, tests/review/conftest.py):
 a simulated run scored, the review served by the command itself, the plate opened, a tube opened,
 a vertex of the monocyte gate dragged, a reason given, the AB/C seen to change (and to be what the
-library measures for the saved gate), the run signed "reviewed" by A and "approved" by B; then
+library measures for the saved gate), the run signed "reviewed" as B in A's session and "approved"
+by C in a session of C's own; then
 ``assaykit score`` on the run folder reproduces the reviewed tables and a tampered audit line makes
 ``assaykit verify`` exit 1.
 
@@ -43,7 +44,8 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     made = _run(["simulate", str(run), "--patients", "3", "--conditions", "unstimulated,IFN-gamma",
                  "--events", "30000", "--seed", "5"])
     assert made.returncode == 0, made.stderr
-    done = _run(["score", str(run), "--out", str(out), "--no-ledger", "--jobs", "1"])
+    # recorded in the default ledger beside the output folder: what verify checks the review against
+    done = _run(["score", str(run), "--out", str(out), "--ledger", str(base / "assaykit-ledger.sqlite"), "--jobs", "1"])
     assert done.returncode in (0, 1), done.stderr
     return run, out
 
@@ -258,9 +260,10 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card.selected .status").text == "accepted")
         assert chrome.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-id") == "0"
 
-        # sign: reviewed by A, approved by B
+        # sign: reviewed as B in A's session (a scribe: asked first); approved by C in a session of C's own,
+        # below (one session holds one role)
         total = len(json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))["tubes"])
-        for meaning, name in (("reviewed", "A"), ("approved", "B")):
+        for meaning, name in (("reviewed", "B"),):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
             field.click()  # the name is selected: typing replaces it (never "AB")
@@ -277,9 +280,6 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
                 alert.accept()
             _wait(chrome, lambda d, m=meaning, n=name: any(
                 m in li.text and n in li.text for li in d.find_elements(By.CSS_SELECTOR, "#signature-list li")), 180)
-        signatures = json.loads((out / "signatures.json").read_text())["signatures"]
-        assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
-        assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
         assert f"(viewed 2 of {total} tubes)" in _text(chrome, "signature-list")
         listed = _text(chrome, "signature-list")
         assert "by B at" in listed and "(signed in A's session)" in listed
@@ -287,12 +287,17 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         code, rest, err = server.stop()
     assert code == 0, err
     assert "review closed" in rest
+    from assaykit.review import open_review
+
+    with open_review(out, reviewer="C") as review:
+        review.sign("approved")
+    signatures = json.loads((out / "signatures.json").read_text())["signatures"]
+    assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "B"), ("approved", "C")]
+    assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     actions = [e["action"] for e in audit]
     assert actions[0] == "open" and actions[-1] == "close"
     assert [actions.count(a) for a in ("change", "exclude", "accept", "sign", "view")] == [1, 1, 1, 2, 2]
-    from assaykit.review import open_review
-
     open_review(out, reviewer="Z").close()  # the lock was released: the run can be reviewed again
 
     # `assaykit score` on the reviewed run folder gives the reviewed tables exactly
@@ -301,7 +306,11 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     assert done.returncode in (0, 1), done.stderr
     for table in TABLES:
         assert (again / table).read_bytes() == (out / table).read_bytes(), table
-    assert _run(["verify", str(out)]).returncode == 0
+    verified = _run(["verify", str(out)])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    unconfirmed = _run(["verify", str(out), "--ledger", "none"])  # a signed folder no ledger confirms
+    assert unconfirmed.returncode == 1 and "cannot confirm the signatures: ledger none unreachable" in \
+        unconfirmed.stdout, unconfirmed.stdout
 
     # a tampered audit line is found
     lines = (out / "audit.jsonl").read_bytes().splitlines(keepends=True)

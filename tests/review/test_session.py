@@ -160,6 +160,7 @@ def test_signatures_superseded_after_a_change_still_hold_against_their_version(
         reviewed = review.sign("reviewed")
         with pytest.raises(ReviewError, match="approver must be another person"):
             review.sign("approved", "ANN")
+    with open_review(out, reviewer="Bob") as review:  # one session holds one role (D10)
         approved = review.sign("approved", "Bob")
         assert approved["outputs_sha256"] == reviewed["outputs_sha256"]
         page = (out / "index.html").read_text()
