@@ -21,9 +21,12 @@ from ..errors import AssayKitError
 
 AUDIT = "audit.jsonl"
 GENESIS = "0" * 64
-Action = Literal["open", "reviewer", "view", "accept", "change", "exclude", "sign", "supersede", "unfinished", "close"]
-ACTIONS: tuple[str, ...] = ("open", "reviewer", "view", "accept", "change", "exclude", "sign", "supersede",
+Action = Literal["open", "reviewer", "view", "accept", "change", "exclude", "revert", "sign", "supersede",
+                 "unfinished", "close"]
+ACTIONS: tuple[str, ...] = ("open", "reviewer", "view", "accept", "change", "exclude", "revert", "sign", "supersede",
                             "unfinished", "close")
+CHANGES: tuple[str, ...] = ("change", "exclude", "revert")
+"""The actions that write a tube's run.yaml entry (a "revert" removes it)."""
 MAX_AUDIT_BYTES = 64 * 1024 * 1024
 
 

@@ -1,7 +1,8 @@
 """The review server (``assaykit review``): the app of :mod:`.app` served by uvicorn on
 127.0.0.1 only, on a free port unless one is asked for, behind a random token that the printed
-address carries. Ctrl-C (or SIGTERM) stops it cleanly: the open requests finish, the review is
-closed (audit entry "close", the run folder's lock released)."""
+address carries. Ctrl-C (or SIGTERM) stops it cleanly: the open requests finish (a signature
+being recorded, its re-score included, for up to :data:`SHUTDOWN_SECONDS`), the review is closed
+(audit entry "close", the run folder's lock released)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..errors import AssayKitError
 
 HOST = "127.0.0.1"
 OPENING_NOTICE_SECONDS = 1.0  # an open that takes longer says it is opening
+SHUTDOWN_SECONDS = 900  # Ctrl-C waits this long at most for a request running (a signature's re-score) to end
 REVIEWER_ENV = "ASSAYKIT_REVIEWER"
 
 
@@ -116,7 +118,8 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
         url = f"http://{HOST}:{bound}/?token={token}"
         opener = _Launcher(app, bound) if open_browser else None
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
+                                server_header=False, proxy_headers=False,
+                                timeout_graceful_shutdown=SHUTDOWN_SECONDS)
         server = _Server(config, url, opener, on_ready)
         announce(f"review of {out_dir}: {url}")
         for note in getattr(review, "notes", ()):  # found at open: stale tables, read-only run.yaml, a step unfinished

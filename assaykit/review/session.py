@@ -284,7 +284,9 @@ class Review:
         """The tube ``key``'s gating figure data as the reports draw it (each gating step a panel:
         binned events in display coordinates, the gate's outline, axis ticks in scale values; the
         readout histogram; :mod:`assaykit.scoring.figure_data`), with its current gate or with
-        ``polygon`` as the monocyte gate.
+        ``polygon`` as the monocyte gate. A tube whose gating fails (no ``polygon`` given): its
+        panels up to the monocyte panel, that one showing the parent's events with no gate
+        (``no_gate``: true, ``count`` None) so that a gate can be drawn, and ``problem``: why.
 
         Parameters
         ----------
@@ -308,9 +310,39 @@ class Review:
         try:
             gated = gate_tube(self._sample(path), strategy, compensation=self._state.inputs.options.compensation)
         except AssayKitError as error:
-            raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+            if polygon is not None:
+                raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+            return self._figure_without_gate(tube, f"{tube.file}: {error.message}")
         doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
         return doc
+
+    def _figure_without_gate(self, tube: Tube, problem: str) -> dict[str, Any]:
+        """The figure of a tube whose gating fails: its panels up to the readout (monocyte) panel,
+        which shows the parent's events with no gate (``count`` None, no outline: a gate is drawn
+        there by hand), and ``problem`` (why it failed). ReviewError when even that cannot be drawn
+        (a step before the monocytes fails)."""
+        import json
+
+        from ..scoring.figure_data import tube_figure_json
+        from ..scoring.tube import gate_tube
+
+        span = 1e15  # every event inside: the panel of the monocytes' parent, binned as the reports bin it
+        everything = [[-span, -span], [span, -span], [span, span], [-span, span]]
+        strategy = self._override(tube, {"reason": PREVIEW_REASON, "gate": self._polygon(everything)}).strategy
+        try:
+            gated = gate_tube(self._sample(self._path(tube)), strategy,
+                              compensation=self._state.inputs.options.compensation)
+        except AssayKitError:
+            raise ReviewError(problem, self.out_dir) from None
+        doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
+        panels = []
+        for panel in doc.get("panels") or []:
+            if panel.get("population") == self.readout_population:
+                panels.append({**panel, "outlines": [], "bounds": [], "count": None, "percent_of_parent": None,
+                               "no_gate": True})
+                break
+            panels.append(panel)
+        return {"panels": panels, "problem": problem}
 
     @_serial
     def plate(self) -> list[dict[str, Any]]:
@@ -458,7 +490,9 @@ class Review:
             The tube (well or file name).
         """
         self._need_open()
-        tube = self.tube(key)
+        return self._record_view(self.tube(key))
+
+    def _record_view(self, tube: Tube) -> bool:
         if tube.key in self._viewed:
             return False
         self._audit("view", " ".join((self.reviewer or "").split()), tube=tube.key, file=tube.file)
@@ -605,13 +639,57 @@ class Review:
         name = self._need_name()
         self.check_inputs()
         tube = self.tube(key)
+        gate, problem = self._gate_now(key)
+        if gate is None:
+            raise ReviewError(f"tube {tube.key} has no gate to accept ({problem}); draw one by hand or exclude "
+                              "the tube", self.out_dir)
         view = self.measure(key)
-        self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=self.gate(key),
+        self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=gate,
                     abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
         return view
 
-    def _change(self, key: str, action: str, spec: dict[str, Any], reason: str, replace_hand_written: bool,
+    @_serial
+    def revert(self, key: str, reason: str, *, replace_hand_written: bool = False) -> Remeasured:
+        """Undo a change or an exclusion of tube ``key``: its run.yaml ``gate_overrides:`` entry
+        removed (every other byte of run.yaml kept), the tube gated automatically and included
+        again, recorded in the audit (action "revert", the entry as it stood in ``before``). A
+        signed run first gets a new version, as for a change. ReviewError when the tube has no
+        entry.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        reason : str
+            Why (1 to 500 characters).
+        replace_hand_written : bool
+            Confirmed: a hand-written entry for the tube is removed (else HandWrittenError is raised).
+        """
+        return self._change(key, "revert", None, reason, replace_hand_written, None)
+
+    def _gate_now(self, key: str) -> tuple[dict[str, Any] | None, str]:
+        """(the tube's gate now as :meth:`gate` gives it, "") or (None, why) when its automatic
+        gating fails (a failed tube can still be excluded or gated by hand)."""
+        try:
+            return self.gate(key), ""
+        except AssayKitError as error:
+            return None, error.message
+
+    @_serial
+    def accepted(self) -> list[str]:
+        """The tubes (keys) whose gate, as it stands now, a review accepted: the last audit entry
+        that acted on the tube ("accept", "change", "exclude" or "revert", in this session or an
+        earlier one of this output folder) is an "accept"."""
+        last: dict[str, str] = {}
+        for entry in audit_log.entries(self.audit_path):
+            if entry.get("action") in ("accept", *audit_log.CHANGES) and isinstance(entry.get("file"), str):
+                last[entry["file"]] = str(entry["action"])
+        return [t.key for t in self.tubes() if last.get(t.file) == "accept"]
+
+    def _change(self, key: str, action: str, spec: dict[str, Any] | None, reason: str, replace_hand_written: bool,
                 gate: Mapping[str, Any] | None) -> Remeasured:
+        """Write tube ``key``'s run.yaml entry as ``{"reason": reason, **spec}`` (``spec`` None: the
+        entry removed, the tube gated automatically again) and record ``action`` in the audit."""
         from .runyaml import check_edit, set_entry, unwritable
         from .signatures import supersede_if_signed
 
@@ -626,18 +704,26 @@ class Review:
         self.check_inputs()
         typed, reason = reason, " ".join(reason.split())  # run.yaml and the tables: one line; the audit: as typed too
         tube = self.tube(key)
+        if spec is None and tube.entry is None:
+            raise ReviewError(f"tube {tube.key} has no gate override in run.yaml: it is gated automatically already",
+                              self.out_dir)
         if tube.hand_written and not replace_hand_written:
             raise HandWrittenError(f"tube {tube.key} has a gate override written by hand in run.yaml; confirm to "
                               "replace it", self.run_yaml)
-        before = {"entry": tube.entry, "gate": self.gate(key)}
-        override = self._override(tube, {"reason": reason, **spec})
+        current, gate_problem = self._gate_now(key)  # a tube whose automatic gating fails has none
+        before = {"entry": tube.entry, "gate": current, "gate_problem": gate_problem or None}
+        unchanged = _unchanged(tube.entry, spec, reason, current)
+        if unchanged:
+            raise ReviewError(f"tube {tube.key}: {unchanged}; nothing written", self.out_dir)
+        override = None if spec is None else self._override(tube, {"reason": reason, **spec})
         started = time.perf_counter()
         view, outcomes, inputs = self._remeasure(tube, override, gate)
         text, old_sha = self._read_yaml()
         entry_key = self._entry_key(tube)
 
-        def planned(seq: int) -> tuple[dict[str, Any], bytes]:
-            value = {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
+        def planned(seq: int) -> tuple[dict[str, Any] | None, bytes]:
+            value = None if spec is None else \
+                {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
             edit = set_entry(text, entry_key, value, self.run_yaml)
             check_edit(text, edit.text, entry_key, value, self.run_yaml)
             if edit.replaced:
@@ -664,7 +750,8 @@ class Review:
         state = self._state
         state.yaml_sha256 = sha256(new)
         state.entries = {k: v for k, v in state.entries.items() if str(k) != entry_key}
-        state.entries[entry_key] = value
+        if value is not None:
+            state.entries[entry_key] = value
         state.inputs, state.outcomes = inputs, outcomes
         supersede_if_signed(self, name)  # a signed run: its signed tables kept as a version, the signatures marked
         return replace(view, seconds=time.perf_counter() - started)
@@ -725,6 +812,31 @@ class Review:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unchanged(entry: Mapping[str, Any] | None, spec: Mapping[str, Any] | None, reason: str,
+               gate: Mapping[str, Any] | None) -> str:
+    """Why writing ``spec`` with ``reason`` over the tube's run.yaml ``entry`` (its gate now:
+    ``gate``) would change nothing ("" when it would): the same exclusion with the same reason,
+    or a polygon the tube is gated with already."""
+    if spec is None:
+        return ""
+    if spec.get("exclude") is True:
+        if entry is not None and entry.get("exclude") is True and \
+                " ".join(str(entry.get("reason", "")).split()) == reason:
+            return "it is excluded already, for this reason"
+        return ""
+    new = spec.get("gate")
+    if isinstance(new, Mapping) and isinstance(gate, Mapping) and (entry is None or not entry.get("exclude")):
+        def points(g: Mapping[str, Any]) -> list[list[float]]:
+            vertices = [[float(x), float(y)] for x, y in g.get("vertices") or []]
+            if len(vertices) > 3 and vertices[0] == vertices[-1]:
+                vertices.pop()
+            return vertices
+
+        if list(new.get("dims") or []) == list(gate.get("dims") or []) and points(new) == points(gate):
+            return "the polygon is the gate the tube has already"
+    return ""
 
 
 def _spillover(inputs: RunInputs, file: str) -> Any:

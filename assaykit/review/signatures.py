@@ -394,7 +394,7 @@ def _version_entries(out_dir: Path) -> list[dict[str, Any]]:
     change or exclusion the review wrote just before it (the change that made the version)."""
     docs = audit_log.entries(out_dir / audit_log.AUDIT)
     last = max((i for i, d in enumerate(docs) if d.get("action") == "supersede"), default=-1)
-    if last > 0 and docs[last - 1].get("action") in ("change", "exclude"):
+    if last > 0 and docs[last - 1].get("action") in audit_log.CHANGES:
         return docs[last - 1:]
     return docs[last + 1:]
 
@@ -432,7 +432,7 @@ def signing_problem(review: Review, meaning: str, name: str) -> str:
         if any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "reviewed" for s in current):
             return f"{name} signed this version as reviewer; the approver must be another person{allow}"
         acted = {name_key(str(d.get("reviewer", ""))) for d in _version_entries(review.out_dir)
-                 if d.get("action") in ("change", "exclude", "accept")}
+                 if d.get("action") in (*audit_log.CHANGES, "accept")}
         if key in acted:
             return f"{name} changed or accepted gates in this version; the approver must be another person{allow}"
     if meaning == "reviewed" and any(name_key(str(s.get("name", ""))) == key and s.get("meaning") == "approved"

@@ -97,13 +97,17 @@ def _shot(driver: Any, name: str) -> None:
     folder = os.environ.get("ASSAYKIT_REVIEW_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        size = driver.get_window_size()
+        driver.set_window_size(size["width"], 1100)  # the monocyte panel's caption above the message bar
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(folder) / name))
+        driver.set_window_size(size["width"], size["height"])
 
 
 def _drag_a_vertex(driver: Any) -> None:
-    """Drag the gate's vertex nearest its centroid 45 % of the way further toward the centroid: the
-    polygon shrinks where it holds monocytes, so fewer events are in the gate."""
+    """Drag the gate's leftmost vertex (lowest CD14: where debris and lymphocytes reach into the
+    gate) 40 % of the way toward the gate's centroid: the polygon shrinks onto the CD14-bright
+    monocytes, so fewer events are in the gate, and the vertex stays on the data."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     canvas = driver.find_element("id", "gate-canvas")
@@ -113,8 +117,8 @@ def _drag_a_vertex(driver: Any) -> None:
     inside = [v for v in vertices if 60 < v[0] < width - 12 and 12 < v[1] < height - 46]
     cx = sum(v[0] for v in inside) / len(inside)
     cy = sum(v[1] for v in inside) / len(inside)
-    vx, vy = max(inside, key=lambda v: (v[0] - cx) ** 2 + (v[1] - cy) ** 2)  # the farthest: a real corner
-    dx, dy = round((cx - vx) * 0.45), round((cy - vy) * 0.45)
+    vx, vy = min(inside, key=lambda v: v[0])  # the leftmost: the low-CD14 corner
+    dx, dy = round((cx - vx) * 0.4), round((cy - vy) * 0.4)
     actions = ActionChains(driver)
     actions.move_to_element_with_offset(canvas, vx - width / 2, vy - height / 2).click_and_hold()
     for step in range(1, 6):
@@ -166,7 +170,9 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert preview != before
         chrome.find_element(By.ID, "save").click()  # no reason: refused on the page
         _wait(chrome, lambda d: "reason" in _text(d, "message"))
-        chrome.find_element(By.ID, "reason").send_keys("debris <b>inside</b> the gate")
+        caption_preview = chrome.find_elements(By.CSS_SELECTOR, ".panel.editable figcaption")[0].text
+        assert caption_preview != caption  # the gate's caption counts the previewed gate
+        chrome.find_element(By.ID, "reason").send_keys("debris inside the gate")
         chrome.find_element(By.ID, "save").click()
         _wait(chrome, lambda d: _text(d, "gate-status") == "changed")
         after = _number(_text(chrome, "abc"))
@@ -178,7 +184,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         # the library measured what the page shows: run.yaml holds the reviewed gate and reason
         doc = __import__("yaml").safe_load((run / "run.yaml").read_text())
         entry = next(iter(doc["gate_overrides"].values()))
-        assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
+        assert entry["reason"] == "debris inside the gate" and entry["reviewed"]["by"] == "A"
         saved = entry["gate"]["vertices"]
         assert len(saved) == len(gate_before)  # one vertex dragged: only it moved, the others exactly as they were
         assert sum(s != b for s, b in zip(saved, gate_before, strict=True)) == 1
@@ -207,7 +213,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         problem = _wait(chrome, lambda d: d.find_element(By.ID, "gate-problem").is_displayed()
                         and d.find_element(By.ID, "gate-problem"))
         assert problem.text.startswith("Withheld: the drawn monocytes gate is not plausible: it holds "), problem.text
-        assert _text(chrome, "preview-abc") == "withheld"
+        assert _text(chrome, "preview-abc") == "withheld" and _text(chrome, "preview-verdict") == ""  # said once
         _shot(chrome, "review-implausible.png")
         chrome.find_element(By.ID, "reset").click()  # undone: the preview cleared, the gate as it is
         assert _text(chrome, "preview-abc") == "-" and not chrome.find_element(By.ID, "gate-problem").is_displayed()
@@ -219,10 +225,20 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: len(json.loads(d.find_element(By.ID, "gate-canvas").get_attribute("data-vertices")))
               == 4)
         _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
+        # edits not saved: leaving (j) or accepting (a) asks first; dismissed, nothing happens
+        for key, asked in (("j", "not saved. Leave"), ("a", "Discard them and accept")):
+            chrome.find_element(By.TAG_NAME, "body").send_keys(key)
+            alert = _wait(chrome, lambda d: _alert(d))
+            assert asked in alert.text, alert.text
+            alert.dismiss()
+            assert chrome.current_url.endswith("/tube/2")
         chrome.find_element(By.ID, "reason").send_keys("clotted sample")
         chrome.find_element(By.ID, "exclude").click()
         _wait(chrome, lambda d: _text(d, "gate-status") == "excluded")
         assert _text(chrome, "abc") == "withheld" and _text(chrome, "verdict") == "withheld"
+        # an excluded tube has no automatic gate to accept; it can be included again
+        assert not chrome.find_element(By.ID, "accept").is_enabled()
+        assert chrome.find_element(By.ID, "revert").text == "Include the tube again"
 
         # back on the plate: the changed tube says so; filters; `a` accepts the selected tube's gate
         chrome.find_element(By.ID, "back").click()
@@ -247,9 +263,14 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         for meaning, name in (("reviewed", "A"), ("approved", "B")):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
-            field.clear()
+            field.click()  # the name is selected: typing replaces it (never "AB")
             field.send_keys(name)
+            assert field.get_attribute("value") == name
             chrome.find_element(By.ID, "sign-button").click()
+            if name != "A":  # another signer than the session's reviewer: asked first
+                alert = _wait(chrome, lambda d: _alert(d))
+                assert alert.text.startswith("This review session is A's. Sign as B instead?"), alert.text
+                alert.accept()
             if meaning == "reviewed":  # tubes 1 and 2 were opened: the dialog names the others, then signs
                 alert = _wait(chrome, lambda d: _alert(d))
                 assert re.match(rf"You viewed 2 of {total} tubes: not viewed A1, A4, ", alert.text), alert.text
@@ -260,6 +281,8 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
         assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
         assert f"(viewed 2 of {total} tubes)" in _text(chrome, "signature-list")
+        listed = _text(chrome, "signature-list")
+        assert "by B at" in listed and "(signed in A's session)" in listed
     finally:
         code, rest, err = server.stop()
     assert code == 0, err
