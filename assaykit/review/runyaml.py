@@ -232,6 +232,34 @@ def write_entry(path: Path, read_sha256: str, key: str, value: Mapping[str, Any]
     return sha256(data), sha256(new)
 
 
+def unwritable(path: Path) -> str:
+    """Why the review may not replace the run.yaml at ``path`` ("" when it may): no write bit
+    (a user's ``chmod a-w``, honoured even for root: :func:`assaykit._io.atomic._read_only`), or
+    more than one hard link (a replacement would give it a new inode: the other names would keep
+    the old text). Checked when the review opens (the review is then read-only) and before
+    every write.
+
+    Parameters
+    ----------
+    path : Path
+        The run folder's run.yaml (absent: "").
+    """
+    import os
+
+    from .._io.atomic import _read_only
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return ""
+    if _read_only(path):
+        return "run.yaml is read-only: the review cannot record changes"
+    if st.st_nlink > 1:
+        return (f"run.yaml has {st.st_nlink} hard links: the review would replace only this name (the others "
+                "keeping the old text) and cannot record changes; copy it (cp, not ln) to give it one name")
+    return ""
+
+
 def write_run_yaml(path: Path, before: bytes, after: bytes) -> None:
     """Replace the run.yaml at ``path`` (holding ``before``) by ``after`` atomically, keeping its
     permission bits; RunYamlError, nothing written, when ``path`` is a symbolic link (it would be
@@ -255,6 +283,9 @@ def write_run_yaml(path: Path, before: bytes, after: bytes) -> None:
     if path.is_symlink():
         raise RunYamlError("run.yaml is a symbolic link; the review does not replace it (edit the file it points "
                            "to by hand, or copy it into the run folder)", path)
+    problem = unwritable(path)
+    if problem:
+        raise RunYamlError(problem, path)
     mode = None
     if path.exists():
         current = path.read_bytes()

@@ -122,6 +122,8 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS)
         server = _Server(config, url, opener, on_ready)
         announce(f"review of {out_dir}: {url}")
+        for note in getattr(review, "notes", ()):  # found at open: stale tables, read-only run.yaml, a step unfinished
+            announce(note)
         announce("keep this address to yourself (it is the key to the review); Ctrl-C ends the review")
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: it has stopped
             server.run(sockets=[sock])

@@ -123,6 +123,8 @@ class _State:
     entries: dict[str, Any]
     samples: dict[Path, Sample] = field(default_factory=dict)
     transforms: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+    seen: Mapping[Path, tuple[Any, str]] = field(default_factory=dict)  # input -> (stat key, SHA-256) as read
+    fcs: tuple[str, ...] = ()  # the run folder's FCS file names as read
 
 
 def _serial(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,6 +153,8 @@ class Review:
         self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
         self._audited: dict[int, dict[str, Any]] | None = None  # audit entries by seq (read once, kept current)
         self._viewed: list[str] = []  # the tubes whose view was opened in this session (keys, in order)
+        self.read_only = ""  # why changes cannot be recorded (run.yaml read-only, hard-linked): "" when they can
+        self.notes: tuple[str, ...] = ()  # what the review found at open, for the reviewer (said by the server)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -539,6 +543,50 @@ class Review:
         if self._lock is None:
             raise ReviewError("the review is closed", self.out_dir)
 
+    def check_inputs(self) -> None:
+        """Refuse (one line naming the file: reload the review) when any input the review read
+        changed on disk since: run.yaml (:meth:`_read_yaml`), the plate map, strategy, bead lot,
+        clinical file, compensation, QC targets and every FCS file of the run folder (one added
+        or removed too). Called before every write (change, exclusion, acceptance, signature):
+        nothing is recorded or signed over inputs the reviewer did not see."""
+        from ..scoring.pipeline import run_files
+
+        self._read_yaml()
+        for path, (key, digest) in self._state.seen.items():
+            if _stat_key(path) != key and _digest(path) != digest:
+                raise ReviewError(f"{path.name} changed on disk since the review read it; reload the review (close "
+                                  "it and run `assaykit review` again) to see it before anything is recorded", path)
+        names = tuple(p.name for p in run_files(self.run_dir))
+        if names != self._state.fcs:
+            added = sorted(set(names) - set(self._state.fcs)) or sorted(set(self._state.fcs) - set(names))
+            raise ReviewError(f"the run folder's FCS files changed since the review read them ({added[0]}"
+                              f"{' ...' if len(added) > 1 else ''} added or removed); reload the review",
+                              self.run_dir / added[0] if added else self.run_dir)
+
+    def stale(self) -> str:
+        """Why the output folder's tables are not what ``score`` makes of run.yaml as the review
+        holds it ("" when they are): run.yaml's gate overrides (a hand-written entry added after
+        scoring, a review killed between writing run.yaml and its audit entry, a change of this
+        review) are not the ones the manifest records. Signing such a run re-scores it (a new
+        version when it was signed) rather than signing the stale tables."""
+        from ..scoring.overrides import resolve_overrides
+        from ..scoring.pipeline import resolve_options
+        from ..scoring.tables import read_manifest
+
+        inputs = self._state.inputs  # run.yaml read anew from disk, as score reads it (its entries as written)
+        overrides = resolve_overrides(resolve_options(self.run_dir, {}).gate_overrides, inputs.assignments,
+                                      inputs.strategy, self.run_yaml)
+        now = {a.path.name: overrides[a.path].to_dict(a.path.name, a.row.well)
+               for a in inputs.assignments if a.path in overrides}
+        recorded = read_manifest(self.out_dir).get("gate_overrides")
+        scored = {str(o.get("file")): o for o in recorded if isinstance(o, dict)} if isinstance(recorded, list) else {}
+        differ = sorted(f for f in set(now) | set(scored) if _normal(now.get(f)) != _normal(scored.get(f)))
+        if not differ:
+            return ""
+        return (f"run.yaml's gate overrides are not the ones the outputs were scored with ({', '.join(differ[:3])}"
+                f"{' ...' if len(differ) > 3 else ''}): the tables shown are measured from run.yaml; signing "
+                "scores the run again")
+
     @_serial
     def change_gate(self, key: str, polygon: Sequence[Sequence[float]], reason: str, *,
                     replace_hand_written: bool = False) -> Remeasured:
@@ -589,6 +637,7 @@ class Review:
         """
         self._need_open()
         name = self._need_name()
+        self.check_inputs()
         tube = self.tube(key)
         gate, problem = self._gate_now(key)
         if gate is None:
@@ -641,7 +690,7 @@ class Review:
                 gate: Mapping[str, Any] | None) -> Remeasured:
         """Write tube ``key``'s run.yaml entry as ``{"reason": reason, **spec}`` (``spec`` None: the
         entry removed, the tube gated automatically again) and record ``action`` in the audit."""
-        from .runyaml import check_edit, set_entry
+        from .runyaml import check_edit, set_entry, unwritable
         from .signatures import supersede_if_signed
 
         self._need_open()
@@ -649,6 +698,10 @@ class Review:
         problem = reason_problem(reason)
         if problem:
             raise ReviewError(problem, self.out_dir)
+        problem = unwritable(self.run_yaml)  # at open (the review read-only) and now
+        if problem:
+            raise RunYamlError(problem, self.run_yaml)
+        self.check_inputs()
         typed, reason = reason, " ".join(reason.split())  # run.yaml and the tables: one line; the audit: as typed too
         tube = self.tube(key)
         if spec is None and tube.entry is None:
@@ -819,12 +872,22 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     """
     import yaml
 
-    from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes
-    from ..scoring.tables import read_manifest, recorded_run_dir
+    from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes, run_files
+    from ..scoring.tables import read_manifest, recorded_run_dir, signatures_problem
+    from .runyaml import unwritable
+    from .signatures import record_unfinished
 
     out = Path(out_dir)
+    if os.path.islink(out) or os.path.islink(os.path.normpath(out)):
+        raise AssayKitError("the output folder is a symbolic link, which `assaykit score` does not write through "
+                            "(signing would fail): review the folder it points to", out)
     if not out.is_dir():
         raise AssayKitError("output folder not found", out)
+    unreadable = signatures_problem(out)
+    if unreadable:
+        raise AssayKitError(f"signatures.json cannot be read ({unreadable}); the review does not open over it "
+                            "(signing would lose the signatures it holds): see `assaykit verify`",
+                            out / "signatures.json")
     manifest = read_manifest(out)
     if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
         raise AssayKitError("not the output folder of `assaykit score` (its manifest names no run folder)", out)
@@ -839,7 +902,7 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     problem = audit_log.torn(out / audit_log.AUDIT)
     if problem:
         raise AssayKitError(problem, out / audit_log.AUDIT)
-    lock = acquire(run_dir)
+    lock = acquire(out)
     try:
         yaml_path = run_dir / "run.yaml"
         data = yaml_path.read_bytes() if yaml_path.exists() else b""
@@ -849,6 +912,7 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
             doc = {}
         entries = dict(doc.get(KEY) or {}) if isinstance(doc, dict) and isinstance(doc.get(KEY), dict) else {}
         inputs = load_inputs(run_dir, out, write=False)
+        seen = _fingerprints(inputs)  # before the tubes are read: a change while they are is caught at a write
         unrecorded = options_not_in_run_yaml(manifest, inputs)
         if unrecorded:
             raise AssayKitError("this output was scored with options run.yaml does not hold ("
@@ -856,14 +920,57 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
                                 "alone: put them in run.yaml and score again, then review", out)
         beads = calibrate_run(inputs)
         outcomes = measure_tubes(inputs, figure=False)
-        state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries)
+        state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries,
+                       seen=seen, fcs=tuple(p.name for p in run_files(run_dir)))
         review = Review(out, run_dir, " ".join((reviewer or "").split()), lock, state)
+        # a signature or supersede a process that ended (killed) left half done: recorded, said
+        notes = record_unfinished(out, lambda **f: review._audit("unfinished", review.reviewer, **f))
+        review.read_only = unwritable(yaml_path)
+        stale = review.stale()
+        notes += [n for n in (stale, review.read_only and f"{review.read_only} (the review is read-only)") if n]
+        review.notes = tuple(notes)
         review._audit("open", review.reviewer, run_dir=str(run_dir), run_yaml=sha256(data),
-                      taken_over=f"a stale review lock taken over ({lock.taken_over})" if lock.taken_over else None)
+                      taken_over=f"a stale review lock taken over ({lock.taken_over})" if lock.taken_over else None,
+                      stale=stale or None, read_only=review.read_only or None)
         return review
     except BaseException:
         lock.release()
         raise
+
+
+def _stat_key(path: Path) -> Any:
+    """What changes whenever a file's bytes change (size, times to the nanosecond, inode; None:
+    gone): an equal key needs no hashing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _digest(path: Path) -> str:
+    """The SHA-256 of the file ``path`` ("" when it cannot be read)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _fingerprints(inputs: RunInputs) -> dict[Path, tuple[Any, str]]:
+    """Every input file the review read besides run.yaml (plate map, strategy, bead lot, clinical
+    file, compensation, QC targets, FCS files) -> its stat key and SHA-256 as read."""
+    from ..scoring.pipeline import run_files
+
+    o = inputs.options
+    named = [o.plate_map or inputs.folder / "plate_map.csv", o.strategy, o.lot, o.clinical, o.compensation,
+             o.qc_targets, *run_files(inputs.folder)]
+    return {Path(p): (_stat_key(Path(p)), _digest(Path(p))) for p in named if p is not None and Path(p).is_file()}
 
 
 def changed_inputs(run_dir: Path, manifest: Mapping[str, Any]) -> list[str]:

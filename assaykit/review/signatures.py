@@ -64,10 +64,21 @@ def supersede_if_signed(review: Review, name: str) -> int | None:
         return None
     version = current_version(out_dir)
     _keep_version(out_dir, version)
-    _mark_superseded(out_dir, signatures, current, version,
-                     review._audit("supersede", name, version=version, kept_in=f"{VERSIONS}/{version}",
-                                   signatures=[s.get("n") for s in current]))
+    entry = review._audit("supersede", name, version=version, kept_in=f"{VERSIONS}/{version}",
+                          signatures=[s.get("n") for s in current])
+    try:
+        _mark_superseded(out_dir, signatures, current, version, entry)
+    except BaseException:
+        _failed(out_dir, lambda **f: review._audit("unfinished", name, **f))
+        raise
     return version
+
+
+def _failed(out_dir: Path, append: Callable[..., Mapping[str, Any]]) -> None:
+    """After a failure writing signatures.json: the step left half done recorded (never hiding
+    the failure itself)."""
+    with contextlib.suppress(Exception):
+        record_unfinished(out_dir, append, f"{SIGNATURES} could not be written")
 
 
 def _keep_version(out_dir: Path, version: int) -> Path:
@@ -127,7 +138,7 @@ def rescoring_signed(out_dir: Path, run_dir: Path, *, said: Callable[[str], Any]
     if not current:
         yield False
         return
-    lock = None if held else acquire(run_dir)
+    lock = None if held else acquire(out_dir)
     try:
         version = current_version(out_dir)
         kept = _keep_version(out_dir, version)
@@ -154,7 +165,12 @@ def rescoring_signed(out_dir: Path, run_dir: Path, *, said: Callable[[str], Any]
         problem = copy_entries(out_dir, run_dir, [entry])  # the ledger's copy of the trail kept whole
         if problem:  # said, never fatal: audit.jsonl holds it, and verify names it until the ledger does
             print(f"{out_dir}: {problem}", file=sys.stderr)
-        _mark_superseded(out_dir, signatures, current, version, entry)
+        try:
+            _mark_superseded(out_dir, signatures, current, version, entry)
+        except BaseException:
+            _failed(out_dir, lambda **f: audit_log.append(out_dir / audit_log.AUDIT, action="unfinished",
+                                                          reviewer="", **f))
+            raise
         if said is not None:
             said(superseded_line([s.get("n") for s in current], version))
     finally:
@@ -233,7 +249,13 @@ class SignatureCheck:
 
     def line(self) -> str:
         """One line for people: ``signature 2 (approved by B, current): holds: ...``; a missing
-        one named by its audit entry: ``the signature of audit entry 7 (approved by B, missing)``."""
+        one named by its audit entry: ``the signature of audit entry 7 (approved by B, missing)``;
+        a signature begun and not finished (status "unfinished", a note): ``unfinished signature
+        (approved by B): ...``; an unreadable signatures.json (status "unreadable"): what is wrong."""
+        if self.status == "unreadable":
+            return self.why
+        if self.status == "unfinished":
+            return f"unfinished signature ({self.meaning} by {self.name}): {self.why}"
         head = f"the signature of audit entry {self.audit_seq}" if self.status == "missing" else f"signature {self.n}"
         early = "; but it was signed before any \"reviewed\" signature of its version" if self.approved_early else ""
         return (f"{head} ({self.meaning} by {self.name}, {self.status}): "
@@ -250,10 +272,14 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
     out_dir : Path
         The output folder.
     """
-    from ..scoring.tables import read_manifest
+    from ..scoring.tables import read_manifest, signatures_problem
 
     lines = audit_log.read_lines(out_dir / audit_log.AUDIT)
     docs = [_doc(line) for line in lines]
+    unreadable = signatures_problem(out_dir)
+    if unreadable:  # its entries cannot be told apart from removed ones: said once, nothing accused
+        return [SignatureCheck(n=0, meaning="", name="", status="unreadable", holds=False,
+                               why=f"{SIGNATURES} cannot be read ({unreadable})")]
     out = []
     claimed: set[Any] = set()
     signatures = read_signatures(out_dir)
@@ -290,8 +316,14 @@ def check_signatures(out_dir: Path) -> list[SignatureCheck]:
                                   name=str(s.get("name", "")), status=status, holds=not problems, why=why,
                                   approved_early=s.get("meaning") == "approved"
                                   and not _reviewed_before(s, signatures)))
+    ended = recorded_unfinished(docs)
     for seq, doc in enumerate(docs, start=1):  # a sign entry of the audit with no signature: one was removed
-        if doc.get("action") == "sign" and seq not in claimed:
+        if doc.get("action") == "sign" and seq not in claimed and ("sign", seq) in ended:
+            out.append(SignatureCheck(n=0, meaning=str(doc.get("meaning", "")), name=str(doc.get("reviewer", "")),
+                                      status="unfinished", holds=True,
+                                      why=f"audit entry {seq} began it; the process ended before it was written "
+                                          f"(recorded at audit entry {ended[('sign', seq)]}): not signed"))
+        elif doc.get("action") == "sign" and seq not in claimed:
             out.append(SignatureCheck(n=0, meaning=str(doc.get("meaning", "")), name=str(doc.get("reviewer", "")),
                                       status="missing", holds=False, audit_seq=seq,
                                       why=f"audit entry {seq} records this signature; {SIGNATURES} has none for it "
@@ -306,6 +338,85 @@ def _reviewed_before(approval: Mapping[str, Any], signatures: list[dict[str, Any
     return any(s.get("meaning") == "reviewed" and s.get("version") == approval.get("version") and
                isinstance(s.get("audit_seq"), int) and isinstance(seq, int) and s["audit_seq"] < seq
                for s in signatures)
+
+
+UNFINISHED = "the process ended"
+"""The reason of an "unfinished" audit entry (:func:`unfinished_steps`)."""
+
+
+def recorded_unfinished(docs: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+    """(action, seq) of each "sign" or "supersede" audit entry an "unfinished" entry records as
+    not completed -> the number of that "unfinished" entry (``docs``: the audit's entries by line).
+
+    Parameters
+    ----------
+    docs : list of mapping
+        The audit entries, in file order (line n at index n - 1).
+    """
+    out: dict[tuple[str, int], int] = {}
+    for number, doc in enumerate(docs, start=1):
+        if doc.get("action") == "unfinished" and isinstance(doc.get("entry"), int) and \
+                doc.get("of") in ("sign", "supersede") and doc["entry"] < number:
+            out[(str(doc["of"]), int(doc["entry"]))] = number
+    return out
+
+
+def unfinished_steps(out_dir: Path, why: str = UNFINISHED) -> list[dict[str, Any]]:
+    """What a process that ended left half done, found when a review opens: the audit trail's
+    last entry is a "sign" no signature names (killed between the entry and signatures.json),
+    or a "supersede" whose signatures are not marked (killed before signatures.json was
+    written; its ``versions/<n>`` copy is then orphaned). Each as the fields of the
+    "unfinished" audit entry that records it (``of``, ``entry``, ``reason``, ``removed``: the
+    orphaned copy, removed). Only the last entry: one left behind by anything else (a signature
+    removed from signatures.json later) stays a problem for ``assaykit verify``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder (its review lock held).
+    why : str
+        Why it was not completed (default: the process ended).
+    """
+    docs = audit_log.entries(out_dir / audit_log.AUDIT)
+    if not docs or not isinstance(docs[-1].get("seq"), int):
+        return []
+    last, seq = docs[-1], int(docs[-1]["seq"])
+    signatures = read_signatures(out_dir)
+    if last.get("action") == "sign" and not any(s.get("audit_seq") == seq for s in signatures):
+        return [{"of": "sign", "entry": seq, "reason": f"sign not completed: {why}",
+                 "meaning": last.get("meaning"), "name": last.get("reviewer")}]
+    if last.get("action") == "supersede" and not any(s.get("superseded_by") == seq for s in signatures):
+        version = last.get("version")
+        removed = None
+        if isinstance(version, int) and not any(s.get("kept_in") == f"{VERSIONS}/{version}" for s in signatures):
+            orphan = out_dir / VERSIONS / str(version)
+            if orphan.is_dir() and not orphan.is_symlink():
+                shutil.rmtree(orphan)  # a copy the ended process made; the signatures still name the outputs
+                removed = f"{VERSIONS}/{version}"
+        return [{"of": "supersede", "entry": seq, "reason": f"supersede not completed: {why}",
+                 "removed": removed}]
+    return []
+
+
+def record_unfinished(out_dir: Path, append: Callable[..., Mapping[str, Any]], why: str = UNFINISHED) -> list[str]:
+    """Record each step :func:`unfinished_steps` finds as an "unfinished" audit entry (through
+    ``append``, which takes the entry's fields) and return a line for each, for the reviewer:
+    when a review opens (a process killed mid-step), and when writing signatures.json fails.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder (its review lock held).
+    append : callable
+        Appends an "unfinished" audit entry with the fields given; returns the entry.
+    why : str
+        Why the step was not completed.
+    """
+    said = []
+    for step in unfinished_steps(out_dir, why):
+        done = append(**step)
+        said.append(f"audit entry {step['entry']}: {step['reason']} (recorded as audit entry {done['seq']})")
+    return said
 
 
 KEPT_IN = re.compile(rf"{VERSIONS}/[1-9][0-9]{{0,8}}")
@@ -459,7 +570,19 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
     problem = signing_problem(review, meaning, name)
     if problem:
         raise ReviewError(problem, review.out_dir)
-    review._read_yaml()  # run.yaml as the review read it, or refused
+    review.check_inputs()  # run.yaml and every input as the review read them, or refused
+    from ..scoring.tables import signatures_problem
+
+    unreadable = signatures_problem(review.out_dir)
+    if unreadable:
+        raise ReviewError(f"{SIGNATURES} cannot be read ({unreadable}); signing would lose the signatures it "
+                          "holds: see `assaykit verify`", review.out_dir / SIGNATURES)
+    stale = review.stale()  # run.yaml's gate overrides are not the ones the outputs were scored with
+    if stale and current_signatures(review.out_dir):
+        supersede_if_signed(review, name)  # the signed (stale) tables kept as a version, then scored anew
+        problem = signing_problem(review, meaning, name)  # the new version's rule
+        if problem:
+            raise ReviewError(problem, review.out_dir)
     current = [c for c in check_signatures(review.out_dir) if c.status == "current"]
     if any(not c.holds for c in current):
         broken = next(c for c in current if not c.holds)
@@ -467,7 +590,7 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
                           "score` on the run folder again (the signed version is kept under versions/ and its "
                           "signatures marked superseded), then review and sign anew; `assaykit verify` says more",
                           review.out_dir)
-    if not current:  # the first signature of this version: the tables made again by score from run.yaml
+    if not current or stale:  # the first signature of this version: the tables made again by score from run.yaml
         from .ledger_copy import ledger_target
 
         recorded = ledger_target(review.out_dir)  # the ledger the run was recorded in (none: none again)
@@ -484,6 +607,10 @@ def sign(review: Review, meaning: str, name: str) -> dict[str, Any]:
                  "host": entry["host"], "at": entry["at"], "outputs_sha256": digest, "run_id": manifest.get("run_id"),
                  "version": version, "audit_seq": entry["seq"], "audit_line_sha256": entry["line_sha256"],
                  **viewed, "status": "current"}
-    _write(review.out_dir, [*signatures, signature])
+    try:
+        _write(review.out_dir, [*signatures, signature])
+    except BaseException:
+        _failed(review.out_dir, lambda **f: review._audit("unfinished", name, **f))
+        raise
     build_reports(review.out_dir)  # the pages again, with the signature block (the signed files unchanged)
     return signature

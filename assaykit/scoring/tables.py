@@ -359,18 +359,42 @@ def read_signatures(folder: Path) -> list[dict[str, Any]]:
     folder : Path
         The output folder.
     """
+    return _load_signatures(folder)[0]
+
+
+def signatures_problem(folder: Path) -> str:
+    """Why ``folder``/signatures.json cannot be read as a list of signatures ("" when it can, or
+    is absent): not JSON (cut short, edited), not ``{"signatures": [...]}``, an entry that is not
+    a signature (a JSON object), too large, a link. The review then refuses to open (signing over
+    it would lose the signatures it held) and ``assaykit verify`` names it.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder.
+    """
+    return _load_signatures(folder)[1]
+
+
+def _load_signatures(folder: Path) -> tuple[list[dict[str, Any]], str]:
+    """The signatures of ``folder`` (the readable ones) and why the file cannot be read whole ("")."""
     from .._io.read import read_input
     from ..errors import AssayKitError
 
     path = folder / SIGNATURES
     if not os.path.lexists(path):
-        return []
+        return [], ""
     try:
         doc = json.loads(read_input(path, AssayKitError, "signatures", MAX_SIGNATURES_BYTES, links=False))
-    except (AssayKitError, ValueError, RecursionError):
-        return []
+    except AssayKitError as error:
+        return [], error.message
+    except (ValueError, RecursionError):
+        return [], "not JSON: cut short or edited"
     found = doc.get("signatures") if isinstance(doc, dict) else None
-    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+    if not isinstance(found, list):
+        return [], 'not {"signatures": [...]}'
+    kept = [s for s in found if isinstance(s, dict)]
+    return kept, "" if len(kept) == len(found) else f"{len(found) - len(kept)} of its entries are not signatures"
 
 
 def current_signatures(folder: Path) -> list[dict[str, Any]]:
