@@ -134,7 +134,8 @@ def score(
         from ..report import prepare_reports
 
         # a signed output folder: its signed tables kept as a version, its signatures superseded if they change
-        with rescoring_signed(target, run_dir) if target is not None else contextlib.nullcontext(False) as keeping:
+        with rescoring_signed(target, run_dir, said=say) if target is not None \
+                else contextlib.nullcontext(False) as keeping:
             result = score_run(run_dirs[0], out=out, progress=update, pages=None if no_report else pages,
                                use_default_ledger=True, executor=runner, prepare_pages=prepare_reports,
                                replace_signed=bool(keeping), **overrides)

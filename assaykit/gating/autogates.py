@@ -164,6 +164,18 @@ Core = tuple[float, float, float, float]  # centre (x, y) and robust SDs of a po
 
 
 @dataclass(frozen=True)
+class DrawnJudgement:
+    """What :meth:`MonocyteGate.judge_drawn` found of a drawn monocyte gate:
+    ``cd14_separation_sds`` (its cells' median CD14 above the lymphocytes', in lymphocyte SDs),
+    ``purity`` (estimated monocyte fraction, 0-1) and ``problem`` ("" when its cells are
+    plausibly monocytes; else why not, in words)."""
+
+    cd14_separation_sds: float
+    purity: float
+    problem: str
+
+
+@dataclass(frozen=True)
 class MonocyteGate:
     """Monocytes on CD14 (x) vs SSC (y), fitted per sample in display coordinates (the strategy's
     transforms: about 0..1 over the instrument's range; "units" below are display units).
@@ -236,7 +248,8 @@ class MonocyteGate:
       between them and the lymphocytes (a cluster, not a tail; ``min_dim_dip_ratio`` for a
       CD14-dim cluster, whose CD14-dimmer non-classical monocytes fill the valley); ``min_share``, ``max_share``:
       the gated share of the parent (fractions; ``max_share`` without granulocytes is
-      ``max_share_pbmc``)
+      ``max_share_pbmc``); ``min_drawn_purity``: a gate drawn by a person whose cells are under
+      this estimated monocyte fraction holds other cells (:meth:`judge_drawn`)
     - overlap (with granulocytes): when the gate's estimated purity is under
       ``overlap_purity``, the readout needs purity more than recall: the gate is redrawn at the
       least strict of ``overlap_steps`` cuts, evenly from ``max_granulocyte_posterior`` down to
@@ -319,10 +332,67 @@ class MonocyteGate:
     max_share: float = 0.4
     max_share_pbmc: float = 0.5
 
+    min_drawn_purity: float = 0.5
+
     @property
     def drawn_dims(self) -> tuple[str, str]:
         """The plane the fitted polygon is drawn on (CD14, SSC): the third dim is only checked."""
         return self.dims[0], self.dims[1]
+
+    def judge_drawn(self, data: GateData, parent: np.ndarray, gated: np.ndarray) -> DrawnJudgement | None:
+        """A gate drawn by a person (``gated``: the events it holds, within ``parent``) judged by
+        the rules of this gate that do not depend on its own polygon: the lymphocytes and the
+        mixture are found on the same parent as :meth:`fit` finds them, then the gated cells'
+        median CD14 in lymphocyte SDs above the lymphocytes' (at least
+        ``min_dim_cd14_separation_sds``; under ``min_cd14_separation_sds`` a purity of
+        ``min_dim_purity`` is needed, as for a CD14-dim cluster) and their estimated purity (the
+        mixture's mean posterior of the monocyte components; events outside its window count as
+        not monocytes; at least ``min_drawn_purity``). None when the parent holds no monocyte
+        cluster to judge against (what :meth:`fit` would refuse: nothing to compare with).
+
+        Parameters
+        ----------
+        data : GateData
+            The sample's events.
+        parent : numpy.ndarray of bool
+            The parent population's events.
+        gated : numpy.ndarray of bool
+            The events the drawn gate holds.
+        """
+        x, y = data.selected(self.dims[0], parent), data.selected(self.dims[1], parent)
+        if x.size < self.min_events:
+            return None
+        try:
+            y_low, y_lymph_top, y_top = np.percentile(y, [0.5, 99.5, 99.9]).tolist()
+            lymphocytes = self._lymphocytes(x, y, (y_low, y_lymph_top))
+            monocytes = self._classical_monocytes(x, y, lymphocytes, (y_low, y_top))
+            granulocytes, _ = self._granulocytes(x, y, monocytes)
+            window = self._window(monocytes, lymphocytes, granulocytes)
+            _, mix, members = self._mixture_gate(x, y, monocytes, window, granulocytes)
+        except GatingError:
+            return None
+        inside = gated & parent
+        gx, gy = data.display(self.dims[0])[inside], data.display(self.dims[1])[inside]
+        if not gx.size:
+            return DrawnJudgement(cd14_separation_sds=0.0, purity=0.0, problem="it holds no events")
+        x_lo, y_lo, _, y_hi = window
+        modelled = (gx >= x_lo) & (gx <= self.cd14_high) & (gy >= y_lo) & (gy <= y_hi)
+        posterior = mix.posterior(np.column_stack([gx, gy]), members) * modelled
+        purity = float(np.mean(posterior))
+        x_neg, _, s_neg, _ = lymphocytes
+        separation = (float(np.median(gx)) - x_neg) / s_neg if s_neg > 0 else 0.0
+        problem = ""
+        if separation < self.min_dim_cd14_separation_sds:
+            problem = (f"its cells' CD14 is {separation:.1f} lymphocyte SDs above the lymphocytes' "
+                       f"({self.min_dim_cd14_separation_sds:g} needed): they are not monocytes")
+        elif purity < self.min_drawn_purity:
+            problem = (f"its cells are {100 * purity:.0f} % monocytes by the mixture fitted on the same cells "
+                       f"({100 * self.min_drawn_purity:g} % needed): most are not monocytes")
+        elif separation < self.min_cd14_separation_sds and purity < self.min_dim_purity:
+            problem = (f"its cells' CD14 is only {separation:.1f} lymphocyte SDs above the lymphocytes' and they "
+                       f"are {100 * purity:.1f} % monocytes ({100 * self.min_dim_purity:g} % needed under "
+                       f"{self.min_cd14_separation_sds:g} SDs)")
+        return DrawnJudgement(cd14_separation_sds=round(separation, 3), purity=round(purity, 6), problem=problem)
 
     def fit(self, data: GateData, parent: np.ndarray) -> PolygonGate:
         """The monocyte polygon of this sample (``parent``: mask of the events to gate). What the

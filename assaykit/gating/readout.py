@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import GatingError
 from ..findings import Finding, FindingCode, finding
 from .apply import GatingResult
-from .autogates import AUTO_METHODS, DebrisGate, MonocyteGate
+from .autogates import AUTO_METHODS, DebrisGate, DrawnJudgement, MonocyteGate
 from .plausibility import share_problem
 from .specimen import detect_specimen, specimen_flags
 from .strategy import ROOT, Strategy
@@ -123,11 +123,7 @@ def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     specimen = tube_specimen(result, strategy)
     found += [finding(FindingCode.SPECIMEN_MISMATCH, text)
               for text in specimen_flags(specimen["detected"], specimen["declared"])]
-    purity = tube_purity(result)
-    if purity is not None and 100.0 * purity < qc.min_purity_percent:
-        found.append(finding(FindingCode.LOW_PURITY, f"estimated monocyte purity {100.0 * purity:.1f} % (below "
-                                                     f"{qc.min_purity_percent:g} %): granulocytes or other cells "
-                                                     "share the gate"))
+    found += _low_purity(tube_purity(result), strategy)
     found += _overlap_findings(result)
     sample = result.frame.sample
     share = 100.0 * result.removed / sample.n_events if sample.n_events else 0.0
@@ -144,12 +140,62 @@ def qc_findings(result: GatingResult, strategy: Strategy, readout: ReadoutResult
     return found
 
 
+def _low_purity(purity: float | None, strategy: Strategy) -> list[Finding]:
+    """The warning ``low_purity`` when the monocyte gate's estimated ``purity`` (0-1; None: not
+    estimated) is under the strategy's ``qc.min_purity_percent``: the one rule for an automatic
+    gate and a drawn one."""
+    qc = strategy.qc
+    if purity is None or 100.0 * purity >= qc.min_purity_percent:
+        return []
+    return [finding(FindingCode.LOW_PURITY, f"estimated monocyte purity {100.0 * purity:.1f} % (below "
+                                            f"{qc.min_purity_percent:g} %): granulocytes or other cells "
+                                            "share the gate")]
+
+
+def drawn_judgement(result: GatingResult, strategy: Strategy) -> DrawnJudgement | None:
+    """The readout population's drawn gate (a review change, a run.yaml ``gate_overrides:``
+    polygon, a FlowJo or GatingML population) judged by the default automatic monocyte gate's
+    rules that do not depend on its own polygon (:meth:`MonocyteGate.judge_drawn`: CD14 above
+    the lymphocytes, purity against the mixture fitted on the same parent), computed once per
+    result; None for an automatic gate, a gate not on two markers, or a parent with no monocyte
+    cluster to judge against.
+
+    Parameters
+    ----------
+    result : GatingResult
+        The gated sample.
+    strategy : Strategy
+        The strategy ``result`` was gated with.
+    """
+    from .plausibility import gate_plot_dims
+
+    name = strategy.readout.population
+    population = next((p for p in strategy.populations if p.name == name), None)
+    if population is None or isinstance(population.gate, tuple(AUTO_METHODS.values())):
+        return None
+    dims = gate_plot_dims(population.gate)
+    if len(dims) != 2 or name not in result.masks:
+        return None
+    cache = result.frame.cache
+    key = f"drawn_judgement:{name}"
+    if key not in cache:
+        parent = population.parent
+        mask = np.ones(result.frame.n_events, dtype=bool) if parent == ROOT else result.masks.get(parent)
+        cache[key] = None if mask is None else \
+            MonocyteGate(dims=dims).judge_drawn(result.frame, mask, result.masks[name])
+    judged: DrawnJudgement | None = cache[key]
+    return judged
+
+
 def drawn_gate_findings(result: GatingResult, strategy: Strategy) -> list[Finding]:
     """The finding ``drawn_gate_implausible`` (an error: the value is withheld) when the readout
     population of ``strategy`` is gated by a drawn gate (not an automatic one) whose share of its
     parent in ``result`` lies outside the range the default automatic monocyte gate accepts
     (``min_share``..``max_share_pbmc``: the wider one, as a drawn gate's parent may hold the
-    granulocytes or not); [] for an automatic gate or a plausible share.
+    granulocytes or not), or whose cells are not monocytes by that gate's other rules
+    (:func:`drawn_judgement`); the warning ``low_purity`` when their estimated purity is under the
+    strategy's ``qc.min_purity_percent``, as for the automatic gate; [] for an automatic gate or
+    a plausible one.
 
     Parameters
     ----------
@@ -168,11 +214,18 @@ def drawn_gate_findings(result: GatingResult, strategy: Strategy) -> list[Findin
         else result.count(parent)
     defaults: dict[str, Any] = {f.name: f.default for f in fields(MonocyteGate)}
     problem = share_problem(count, parent_count, defaults["min_share"], defaults["max_share_pbmc"])
+    where = "all events" if parent == ROOT else parent
+    if problem:
+        problem = problem.replace("the cells", where)
+    judged = None if problem else drawn_judgement(result, strategy)
+    if judged is not None and not judged.problem:
+        return _low_purity(judged.purity, strategy)
+    if judged is not None:
+        problem = judged.problem
     if not problem:
         return []
-    where = "all events" if parent == ROOT else parent
     return [finding(FindingCode.DRAWN_GATE_IMPLAUSIBLE,
-                    f"the drawn {name} gate is not plausible: {problem.replace('the cells', where)}; "
+                    f"the drawn {name} gate is not plausible: {problem}; "
                     "the automatic gate would refuse it, so no value is reported")]
 
 

@@ -469,6 +469,20 @@ class Ledger:
             return [(str(key), int(seq), str(line)) for key, seq, line in self._sound(
                 connection, select(table.c.out_dir, table.c.seq, table.c.line).where(table.c.action == action))]
 
+    def audit_rows(self) -> list[dict[str, Any]]:
+        """Every audit entry the ledger holds, every trail's, in order: ``trail`` (its key),
+        ``run_key`` (the run folder the review had open), ``seq``, ``line_sha256``, ``action`` and
+        ``line`` (``assaykit verify`` finds a run's trails by its run folder and its signatures by
+        what they signed, never by a field of the output folder alone)."""
+        from sqlalchemy import select
+
+        table = schema.audit
+        with self._read() as connection:
+            return [{"trail": str(key), "run_key": str(run_key), "seq": int(seq), "line_sha256": str(sha),
+                     "action": str(action), "line": str(line)} for key, run_key, seq, sha, action, line in self._sound(
+                connection, select(table.c.out_dir, table.c.run_key, table.c.seq, table.c.line_sha256,
+                                   table.c.action, table.c.line).order_by(table.c.out_dir, table.c.seq))]
+
     # --- reading ---------------------------------------------------------------------------------
 
     def files_elsewhere(self, run_key: str, hashes: Iterable[str]) -> dict[str, str]:

@@ -49,6 +49,33 @@ def _conditions(run: RunData) -> list[str]:
     return [s["condition"] for s in run.samples if s["role"] == "sample"]
 
 
+def gate_origins(manifest: dict[str, Any]) -> dict[str, str]:
+    """File name -> how its monocyte gate was set when not automatically (the manifest's
+    ``gate_overrides``; an excluded tube has no gate): "corrected in review by NAME" (a
+    ``reviewed:`` entry the review wrote) or "set by hand (SOURCE)".
+
+    Parameters
+    ----------
+    manifest : dict
+        The output folder's manifest.
+    """
+    out = {}
+    for o in manifest.get("gate_overrides") or []:
+        if not isinstance(o, dict) or o.get("excluded") or not o.get("file"):
+            continue
+        reviewed = o.get("reviewed")
+        by = reviewed.get("by") if isinstance(reviewed, dict) else None
+        out[str(o["file"])] = f"corrected in review by {by}" if by else f"set by hand ({o.get('source') or 'run.yaml'})"
+    return out
+
+
+def _gating_line(origins: dict[str, str], tubes: list[dict[str, Any]]) -> str:
+    """"automatic", then each of ``tubes`` (sample rows) whose gate was set otherwise."""
+    said = [f"{t.get('condition') or t['file']} ({t.get('well') or t['file']}): {origins[t['file']]}"
+            for t in tubes if t.get("file") in origins]
+    return "automatic" + (f", except {'; '.join(said)}" if said else "")
+
+
 def methods(run: RunData) -> dict[str, Any]:
     """The methods footnote: strategy, lot, statistic, thresholds, responder rule, software."""
     m = run.manifest
@@ -65,6 +92,7 @@ def methods(run: RunData) -> dict[str, Any]:
     elif verdict.get("status") == "released":
         fit += f" - released by a person: {verdict.get('released_reason') or 'no reason recorded'}"
     return {
+        "gating": _gating_line(gate_origins(m), [s for s in run.samples if s.get("role") != "beads"]),
         "strategy": f"{m.get('strategy', {}).get('name', '')} (sha256 {m.get('strategy', {}).get('sha256', '')[:12]})",
         "lot": f"{lot.get('kit', '')} lot {lot.get('lot', '')}" + (" - EXAMPLE values, not a real lot"
                                                                    if lot.get("example") else ""),
@@ -97,6 +125,21 @@ NO_VERDICTS = ("No verdicts recorded: this output folder was scored before assay
 
 def withheld(row: dict[str, Any]) -> bool:
     return row.get("verdict") == "withheld"
+
+
+def _drug_abc_text(row: dict[str, Any], by_file: dict[str, dict[str, Any]], mfi: dict[str, Any]) -> str:
+    """A restoration row's drug AB/C as the pages show it: its own verdict decides
+    (restoration.csv ``drug_verdict``, scoring's; a folder scored before it: the drug tube's
+    samples.csv verdict), never the comparison's: a drug whose control is withheld still shows its
+    value (from samples.csv when the row's own was withheld with the comparison; a mean of
+    replicates whose comparison is withheld shows "in the tubes below")."""
+    tube = by_file.get(row["file"])
+    held = row["drug_verdict"] == "withheld" if row.get("drug_verdict") else tube is None or withheld(tube)
+    if held:
+        return f"withheld (MFI {_fmt(mfi.get(row['file']), 0)})" if row["file"] in mfi else "withheld"
+    if row.get("abc") is not None:
+        return fg.abc_text(row["abc"]) + replicates_text(row, "")
+    return fg.abc_text(tube["hladr_abc"]) if tube is not None else "in the tubes below (comparison withheld)"
 
 
 def _control_withheld(patient_row: dict[str, Any] | None, controls: list[dict[str, Any]]) -> bool:
@@ -208,6 +251,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
     """Everything a patient page shows, as plain values (strings formatted for reading)."""
     tubes = [s for s in run.samples if s["patient"] == patient and s["role"] in ("sample", "isotype")]
     mfi = {s["file"]: s["hladr_mfi"] for s in tubes}
+    by_file = {s["file"]: s for s in tubes}
     held_files = {s["file"] for s in tubes if withheld(s)}
     timepoints = list(dict.fromkeys(s["timepoint"] for s in tubes))
     sections = []
@@ -233,12 +277,15 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
             "ferritin": _fmt(state["ferritin_ng_ml"], 0, " ng/mL") if state and state["ferritin_ng_ml"] is not None
             else "not given",
             "control_replicates": replicates_text(state, ""),
+            # the drug's AB/C as its own verdict says (restoration.csv drug_verdict; an older folder: its
+            # tube's in samples.csv); the comparison (fold change, state, responder) withheld when either is
             "rows": [{**r, "control_abc": None if r.get("control_file") in held_files else r["control_abc"],
                       "control_abc_text": "withheld" if r.get("control_file") in held_files
                       else fg.abc_text(r["control_abc"]) + replicates_text(r, "control_"),
-                      "abc_text": f"withheld (MFI {_fmt(mfi.get(r['file']), 0)})" if withheld(r)
-                      else fg.abc_text(r["abc"]) + replicates_text(r, ""),
-                      "fold_text": _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
+                      "abc_text": _drug_abc_text(r, by_file, mfi),
+                      "state_drug": None if withheld(r) else r["state_drug"],
+                      "fold_text": "control withheld" if r.get("control_file") in held_files
+                      else _fmt(r["fold_change"]), "delta_text": fg.abc_text(r["delta_abc"]),
                       "gap_text": _gap(r["gap_closed"]), "withheld_text": reasons(r) if withheld(r) else "",
                       "responder_text": {True: "yes", False: "no"}.get(r["responder"], "-")} for r in rows],
             "tubes": [{**s, "abc_text": "withheld" if withheld(s) else fg.abc_text(s["hladr_abc"]),
@@ -247,6 +294,7 @@ def patient_context(run: RunData, patient: str, names: dict[str, str]) -> dict[s
                        "pct_text": _fmt(s["monocytes_pct"], 1, " %"),
                        "purity_text": _fmt(s.get("monocyte_purity_pct"), 1, " %")} for s in members],
             "drugs": drug_summary(rows, state),
+            "gating": _gating_line(gate_origins(run.manifest), members),
         })
     dates = sorted({s["acquisition_date"] for s in tubes if s.get("acquisition_date")})
     return {"patient": patient, "stem": names[patient], "timepoints": timepoints, "sections": sections,
@@ -538,7 +586,7 @@ def _pdf_section(pages: Any, section: dict[str, Any], common: dict[str, Any]) ->
     notes += [f"{t['condition']} ({t['well']}): {f}" for t in section["tubes"] for f in t["qc_flags"]]
     pages.items(list(dict.fromkeys(notes)), colour="#b03a2e")
     pages.space(1)
-    pages.text("Gating: automatic gates (crimson) on each tube, one row per tube, in gating order.", 7.5,
+    pages.text(f"Gates (crimson) on each tube, one row per tube, in gating order: {section['gating']}.", 7.5,
                colour="#5d6d7e", after=2, keep=80)
     pages.figure(figures["gating"])
 
@@ -564,7 +612,7 @@ def patient_pdf(context: dict[str, Any], common: dict[str, Any]) -> bytes:
         _pdf_section(pages, section, common)
     m = common["methods"]
     pages.text("Methods", 10, bold=True, after=2, keep=70)
-    pages.items([f"Gating: automatic, strategy {m['strategy']}; readout: {m['statistic']}.",
+    pages.items([f"Gating: {m['gating']}, strategy {m['strategy']}; readout: {m['statistic']}.",
                  f"Bead calibration: {m['lot']}; {m['fit']}.", f"States and classes: {m['thresholds']}.",
                  f"Responder: {m['responder']}, each drug against the patient's {m['control']} control at the same "
                  f"time point; {m['gap']}.", f"{m['software']}. {RESEARCH_USE}"], colour="#34495e")

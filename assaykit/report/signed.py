@@ -74,7 +74,8 @@ def outputs_digest(manifest: Mapping[str, Any], folder: Path | None = None) -> s
 def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any] | None = None,
                     folder: Path | None = None) -> list[str]:
     """One line per signature for the pages, newest first: ``Approved by NAME, 2026-12-05
-    23:59 UTC, outputs SHA-256 0123456789ab...`` (a "reviewed" one: ``(viewed 47 of 48 tubes)``,
+    23:59 UTC, outputs SHA-256 0123456789ab...`` (``(signed in NAME's session)`` when the review
+    session was another person's; a "reviewed" one: ``(viewed 47 of 48 tubes)``,
     the tubes its review opened; ``(superseded: version N kept)`` after a
     superseded one; ``(DOES NOT HOLD: ...)`` after one not superseded whose digest is not that of
     the outputs ``manifest`` lists in ``folder``: never a signature shown over tables nobody
@@ -97,6 +98,9 @@ def signature_lines(signatures: list[dict[str, Any]], manifest: Mapping[str, Any
         when = str(s.get("at", "")).replace("T", " ").replace("+00:00", " UTC")
         line = (f"{str(s.get('meaning', '')).capitalize()} by {s.get('name', '')}, {when}, "
                 f"outputs SHA-256 {str(s.get('outputs_sha256', ''))[:12]}...")
+        session = s.get("session_reviewer")
+        if isinstance(session, str) and session and session != s.get("name"):  # signed in another's review session
+            line += f" (signed in {session}'s session)"
         if isinstance(s.get("tubes_viewed"), int) and isinstance(s.get("tubes_total"), int):  # a "reviewed" one
             line += f" (viewed {s['tubes_viewed']} of {s['tubes_total']} tubes)"
         if s.get("status") == "superseded":

@@ -323,8 +323,17 @@ ROW_FIELDS = ("events", "monocytes", "monocytes_pct", "hladr_mfi", "hladr_abc", 
 
 def tube_status(tube: Mapping[str, Any], accepted: bool = False) -> str:
     """How the tube is gated now, as the page names it: ``excluded``, ``changed`` (a gate the
-    review wrote), ``hand_written`` (a run.yaml entry written by hand), ``accepted`` (its gate
-    accepted in this review) or ``automatic``."""
+    review wrote), ``hand_written`` (a run.yaml entry written by hand), ``accepted`` (its
+    automatic gate accepted by a review of this output, in this session or an earlier one:
+    :meth:`assaykit.review.Review.accepted`) or ``automatic``.
+
+    Parameters
+    ----------
+    tube : mapping
+        The tube as :meth:`assaykit.review.Review.tubes` gives it (``entry``, ``hand_written``).
+    accepted : bool
+        Whether the tube's gate as it stands was accepted.
+    """
     entry = tube.get("entry") or {}
     if entry.get("exclude") is True:
         return "excluded"
@@ -333,6 +342,53 @@ def tube_status(tube: Mapping[str, Any], accepted: bool = False) -> str:
     if entry:
         return "changed"
     return "accepted" if accepted else "automatic"
+
+
+MERGE_FRACTION = 0.03
+"""Vertices of a gate nearer than this share of its panel's width and height (about 7 pixels of
+the page's panel) are one vertex in the editor."""
+
+
+def merge_near(points: list[list[float]], extent: tuple[float, float]) -> list[int]:
+    """The indices of the vertices of the closed polygon ``points`` kept when each vertex nearer
+    than :data:`MERGE_FRACTION` of ``extent`` to the last one kept (or, for the last vertices, to
+    the first) is merged into it: an automatic polygon's closing vertex that repeats its first,
+    an ellipse outline's vertices a few pixels apart. At least 3 are kept (the first ones when
+    every vertex is near).
+
+    Parameters
+    ----------
+    points : list of [x, y]
+        The polygon's vertices, display coordinates.
+    extent : (float, float)
+        The panel's width and height in display coordinates.
+    """
+    import math
+
+    width, height = (max(abs(v), 1e-12) for v in extent)
+
+    def near(a: list[float], b: list[float]) -> bool:
+        return math.hypot((a[0] - b[0]) / width, (a[1] - b[1]) / height) < MERGE_FRACTION
+
+    kept: list[int] = []
+    for i, p in enumerate(points):
+        if not kept or not near(points[kept[-1]], p):
+            kept.append(i)
+    while len(kept) > 3 and near(points[kept[-1]], points[kept[0]]):
+        kept.pop()
+    return kept if len(kept) >= 3 else list(range(min(3, len(points))))
+
+
+def _extent(panel: Mapping[str, Any] | None, points: list[list[float]]) -> tuple[float, float]:
+    """The width and height of ``panel`` (its bin edges), else of ``points``."""
+    xe = list((panel or {}).get("x_edges") or [])
+    ye = list((panel or {}).get("y_edges") or [])
+    if len(xe) > 1 and len(ye) > 1:
+        return float(xe[-1]) - float(xe[0]), float(ye[-1]) - float(ye[0])
+    if not points:
+        return 1.0, 1.0
+    return (max(p[0] for p in points) - min(p[0] for p in points),
+            max(p[1] for p in points) - min(p[1] for p in points))
 
 
 def _raw_key(tube: Any) -> str:
@@ -353,7 +409,6 @@ class ReviewWeb:
         self.base = base
         self.lock = threading.Lock()
         self.assets = _assets()
-        self.accepted: set[str] = set()
         self.env = Environment(loader=PackageLoader("assaykit.review", "templates"),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self._thumbnails: dict[str, Any] | None = None
@@ -403,7 +458,6 @@ class ReviewWeb:
                                               f"({error}); restart assaykit review")) from None
             if name and not self.review.reviewer:
                 self.review.reviewer = name
-            self.accepted.clear()
             self._thumbnails = None
             return True
 
@@ -425,13 +479,15 @@ class ReviewWeb:
         for a tube gated by run.yaml, that polygon in the panel's display coordinates."""
         thumbnails = self.thumbnails()
         rows = {str(row.get("file")): row for row in (plain(r) for r in self.call("plate"))}
+        accepted = set(self.call("accepted"))
         population = plain(self.review.readout_population)
         out = []
         for number, item in enumerate(self.call("tubes")):
             tube = plain(item)
             panel = next((p for p in thumbnails.get(tube.get("file", ""), []) if p.get("population") == population),
                          None)
-            out.append({**self.shown(tube, rows.get(tube.get("file", ""), {})), "id": number, "panel": panel,
+            out.append({**self.shown(tube, rows.get(tube.get("file", ""), {}), _raw_key(item) in accepted),
+                        "id": number, "panel": panel,
                         "gate_display": self.gate_display(_raw_key(item), tube)})
         return out
 
@@ -445,15 +501,16 @@ class ReviewWeb:
         ys = ty.forward([float(v[1]) for v in gate["vertices"]]).tolist()
         return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
 
-    def shown(self, tube: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
-        """A tube and its samples.csv row as the page shows them."""
+    def shown(self, tube: Mapping[str, Any], row: Mapping[str, Any], accepted: bool) -> dict[str, Any]:
+        """A tube and its samples.csv row as the page shows them (``accepted``: its gate as it
+        stands was accepted by a review)."""
         fields = {k: row.get(k) for k in ROW_FIELDS}
         reasons = fields.get("verdict_reasons")
         if isinstance(reasons, str):
             fields["verdict_reasons"] = [r for r in reasons.split(";") if r]
         return {**{k: tube.get(k) for k in ("key", "file", "well", "patient", "timepoint", "condition", "role",
                                             "hand_written")},
-                **fields, "status": tube_status(tube, str(tube.get("key")) in self.accepted),
+                **fields, "status": tube_status(tube, accepted),
                 "gate_problem": gate_problem(row)}
 
     def key(self, tube_id: int) -> str:
@@ -468,7 +525,8 @@ class ReviewWeb:
         restoration rows and patient row."""
         doc = plain(result)
         tube = plain(self.call("tube", key))
-        return {"tube": self.shown(tube, doc.get("row") or {}), "restoration": doc.get("restoration") or [],
+        accepted = _raw_key(self.call("tube", key)) in self.call("accepted")
+        return {"tube": self.shown(tube, doc.get("row") or {}, accepted), "restoration": doc.get("restoration") or [],
                 "patient": doc.get("patient"), "seconds": doc.get("seconds")}
 
     def to_scale(self, key: str, polygon: list[Vertex]) -> list[list[float]]:
@@ -485,28 +543,51 @@ class ReviewWeb:
                 out[i] = [float(x), float(y)]
         return out
 
-    def gate_edit(self, key: str) -> dict[str, Any] | None:
+    def gate_edit(self, key: str, panel: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """The polygon the page edits: the tube's monocyte gate as the library gives it, in scale
         values (``scale``, what an untouched vertex is sent back as) and in the panel's display
-        coordinates (``display``, where it is drawn); None when the tube cannot be gated."""
+        coordinates (``display``, where it is drawn), with no two vertices nearer than
+        :data:`MERGE_FRACTION` of the gate's ``panel`` (:func:`merge_near`: a corner is one vertex
+        that moves as one); None when the tube cannot be gated.
+
+        Parameters
+        ----------
+        key : str
+            The tube (the library's key).
+        panel : mapping, optional
+            The gate's panel (``x_edges``, ``y_edges``: its extent in display coordinates); None:
+            the polygon's own extent.
+        """
         try:
             gate = self.call("gate", key)
             tx, ty = self.call("transforms", key)
         except WebError:
             return None
         scale = [[float(x), float(y)] for x, y in gate["vertices"]]
-        if len(scale) > 3 and scale[0] == scale[-1]:
-            scale.pop()  # a closed outline: each vertex once
         xs = tx.forward([v[0] for v in scale]).tolist()
         ys = ty.forward([v[1] for v in scale]).tolist()
-        return {"scale": scale, "display": [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)],
+        display = [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+        kept = merge_near(display, _extent(panel, display))
+        return {"scale": [scale[i] for i in kept], "display": [display[i] for i in kept],
                 "source": plain(gate.get("source"))}
+
+    def gate_panel(self, panels: list[Any]) -> Mapping[str, Any] | None:
+        """The panel of the readout (monocyte) gate among ``panels`` (None when there is none).
+
+        Parameters
+        ----------
+        panels : list of mapping
+            A tube's panels as :meth:`panels` gives them.
+        """
+        population = plain(self.review.readout_population)
+        return next((p for p in panels if isinstance(p, Mapping) and p.get("population") == population), None)
 
     def panels(self, key: str) -> tuple[list[Any], str]:
         """The tube's gating panels as the reports draw them, and the problem when it cannot be
         gated (its panels then [])."""
-        try:  # a tube whose gating fails still opens: it can be excluded, with a reason
-            return plain(self.call("figure", key))["panels"], ""
+        try:  # a tube whose gating fails still opens: its monocyte panel has no gate (one is drawn by hand)
+            doc = plain(self.call("figure", key))
+            return doc["panels"], str(doc.get("problem") or "")
         except WebError as error:
             return [], str(error)
 
@@ -618,7 +699,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
             return {**doc, "tube": {**now["tube"], "id": number, "restoration": now["restoration"],
                                     "patient_row": now["patient"], "panels": panels, "figure_problem": problem,
                                     "gate_population": plain(web.review.readout_population),
-                                    "gate_edit": web.gate_edit(key) if panels else None}}
+                                    "gate_edit": web.gate_edit(key, web.gate_panel(panels)) if panels else None}}
 
         doc = await threaded(build)
         return HTMLResponse(web.page("tube.html", data=doc))
@@ -636,6 +717,8 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
 
             def run() -> dict[str, Any]:
                 key = web.key(number)
+                if action != "accept":  # only the tube's page previews, changes, excludes or reverts:
+                    web.call("view", key)  # its view is open (a review reopened since records it again)
                 if action == "preview":
                     result = web.call("preview", key, web.to_scale(key, _polygon(doc)))
                 elif action == "change":
@@ -643,13 +726,14 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
                     result = web.call("change_gate", key, web.to_scale(key, polygon), reason, **confirm)
                 elif action == "exclude":
                     result = web.call("exclude", key, _reason(doc), **confirm)
+                elif action == "revert":
+                    result = web.call("revert", key, _reason(doc), **confirm)
                 else:
                     result = web.call("accept", key)
-                    web.accepted.add(key)
                 answer = web.answer(key, result)
                 if action != "preview":  # saved: the panels (counts in their captions) and the gate as they are now
-                    answer["panels"] = web.panels(key)[0]
-                    answer["gate_edit"] = web.gate_edit(key)
+                    answer["panels"], answer["figure_problem"] = web.panels(key)
+                    answer["gate_edit"] = web.gate_edit(key, web.gate_panel(answer["panels"]))
                 return answer
 
             return JSONResponse({"result": await threaded(run), "id": number})
@@ -693,7 +777,7 @@ def create_app(review: Any, *, token: str, csrf: str, port: int,
               Route("/tube/{tube}", tube_page, methods=["GET"]),
               Route("/api/plate", plate_json, methods=["GET"]),
               *(Route(f"/api/tube/{{tube}}/{action}", change(action), methods=["POST"])
-                for action in ("preview", "change", "exclude", "accept")),
+                for action in ("preview", "change", "exclude", "accept", "revert")),
               Route("/api/sign", sign, methods=["POST"]),
               Route("/api/reviewer", set_reviewer, methods=["POST"]),
               Route("/static/{name}", asset, methods=["GET"])]

@@ -21,8 +21,12 @@ from ..errors import AssayKitError
 
 AUDIT = "audit.jsonl"
 GENESIS = "0" * 64
-Action = Literal["open", "reviewer", "view", "accept", "change", "exclude", "sign", "supersede", "close"]
-ACTIONS: tuple[str, ...] = ("open", "reviewer", "view", "accept", "change", "exclude", "sign", "supersede", "close")
+Action = Literal["open", "reviewer", "view", "accept", "change", "exclude", "revert", "sign", "supersede",
+                 "unfinished", "close"]
+ACTIONS: tuple[str, ...] = ("open", "reviewer", "view", "accept", "change", "exclude", "revert", "sign", "supersede",
+                            "unfinished", "close")
+CHANGES: tuple[str, ...] = ("change", "exclude", "revert")
+"""The actions that write a tube's run.yaml entry (a "revert" removes it)."""
 MAX_AUDIT_BYTES = 64 * 1024 * 1024
 
 
@@ -113,6 +117,21 @@ def head(path: Path) -> tuple[int, str]:
     return seq, line_hash(lines[-1])
 
 
+def _lock_file(handle: int) -> None:
+    """An exclusive lock of the open file ``handle`` (waits for another holder), released when it
+    is closed."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        os.lseek(handle, 0, os.SEEK_SET)
+        msvcrt.locking(handle, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+        os.lseek(handle, 0, os.SEEK_END)
+        return
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+
 def encode(entry: Mapping[str, Any]) -> bytes:
     """One entry as its line: compact JSON, keys sorted, non-ASCII escaped (one line, always)."""
     return json.dumps(dict(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode()
@@ -122,23 +141,27 @@ def append(path: Path, *, action: Action, reviewer: str, **fields: Any) -> dict[
     """Append one entry to ``path`` (made when absent): ``seq`` and ``prev`` from the last line,
     ``at`` (UTC), ``reviewer``, ``os_user``, ``host``, ``action`` and ``fields`` (tube, well,
     before, after, reason, outputs_sha256 ...: None values left out); written with one
-    ``O_APPEND`` write and fsync. The caller holds the review lock. Returns the entry."""
+    ``O_APPEND`` write and fsync, under an exclusive OS lock of the file (``flock``; ``msvcrt``
+    on Windows) held from reading its last line to the write: two processes appending at once
+    (two reviews the review lock did not keep apart, a re-score's "supersede") each chain to the
+    other's line, never both to the same one. The caller holds the review lock. Returns the entry."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    problem = torn(path)
-    if problem:
-        raise AssayKitError(problem, path)
-    seq, prev = head(path)
-    entry = {"seq": seq + 1, "prev": prev, "at": utc_now(), "reviewer": reviewer, "os_user": os_user(),
-             "host": socket.gethostname(), "action": action,
-             **{k: v for k, v in fields.items() if v is not None}}
-    line = encode(entry) + b"\n"
     handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
+        _lock_file(handle)  # head() and the write as one step: two writers never chain to the same line
+        problem = torn(path)
+        if problem:
+            raise AssayKitError(problem, path)
+        seq, prev = head(path)
+        entry = {"seq": seq + 1, "prev": prev, "at": utc_now(), "reviewer": reviewer, "os_user": os_user(),
+                 "host": socket.gethostname(), "action": action,
+                 **{k: v for k, v in fields.items() if v is not None}}
+        line = encode(entry) + b"\n"
         written = os.write(handle, line)
         os.fsync(handle)
     finally:
-        os.close(handle)
+        os.close(handle)  # the file lock goes with the descriptor
     if written != len(line):  # a disk that filled up: the line is torn, and said so (never extended)
         raise AssayKitError(f"the audit entry {seq + 1} was written only in part ({written} of {len(line)} bytes); "
                             "the audit trail's last line is torn: free space, then see `assaykit verify`", path)

@@ -18,6 +18,11 @@ from ..errors import AssayKitError
 KEY = "gate_overrides"
 
 
+CHANGED_ON_DISK = ("run.yaml changed on disk since the review read it; reload the page to read it anew (the review "
+                   "is closed and opened again; in the library: close the review and open it again)")
+"""What a change refused over a run.yaml edited on disk says (the one message, wherever it is found)."""
+
+
 class RunYamlError(AssayKitError):
     """run.yaml cannot be edited in place by the review (the message says why)."""
 
@@ -215,8 +220,7 @@ def write_entry(path: Path, read_sha256: str, key: str, value: Mapping[str, Any]
 
     data = read_input(path, RunYamlError, "run.yaml", 1 << 20) if path.exists() else b""
     if sha256(data) != read_sha256:
-        raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it again "
-                           "(`assaykit review`) to read it anew", path)
+        raise RunYamlError(CHANGED_ON_DISK, path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -226,6 +230,34 @@ def write_entry(path: Path, read_sha256: str, key: str, value: Mapping[str, Any]
     new = edit.text.encode("utf-8")
     write_run_yaml(path, data, new)
     return sha256(data), sha256(new)
+
+
+def unwritable(path: Path) -> str:
+    """Why the review may not replace the run.yaml at ``path`` ("" when it may): no write bit
+    (a user's ``chmod a-w``, honoured even for root: :func:`assaykit._io.atomic._read_only`), or
+    more than one hard link (a replacement would give it a new inode: the other names would keep
+    the old text). Checked when the review opens (the review is then read-only) and before
+    every write.
+
+    Parameters
+    ----------
+    path : Path
+        The run folder's run.yaml (absent: "").
+    """
+    import os
+
+    from .._io.atomic import _read_only
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return ""
+    if _read_only(path):
+        return "run.yaml is read-only: the review cannot record changes"
+    if st.st_nlink > 1:
+        return (f"run.yaml has {st.st_nlink} hard links: the review would replace only this name (the others "
+                "keeping the old text) and cannot record changes; copy it (cp, not ln) to give it one name")
+    return ""
 
 
 def write_run_yaml(path: Path, before: bytes, after: bytes) -> None:
@@ -251,12 +283,14 @@ def write_run_yaml(path: Path, before: bytes, after: bytes) -> None:
     if path.is_symlink():
         raise RunYamlError("run.yaml is a symbolic link; the review does not replace it (edit the file it points "
                            "to by hand, or copy it into the run folder)", path)
+    problem = unwritable(path)
+    if problem:
+        raise RunYamlError(problem, path)
     mode = None
     if path.exists():
         current = path.read_bytes()
         if current != before:
-            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start "
-                               "it again (`assaykit review`) to read it anew", path)
+            raise RunYamlError(CHANGED_ON_DISK, path)
         mode = stat.S_IMODE(path.stat().st_mode)
     written = write_atomic(path, after, RunYamlError)
     if mode is not None:

@@ -1,7 +1,8 @@
 """The review server (``assaykit review``): the app of :mod:`.app` served by uvicorn on
 127.0.0.1 only, on a free port unless one is asked for, behind a random token that the printed
-address carries. Ctrl-C (or SIGTERM) stops it cleanly: the open requests finish, the review is
-closed (audit entry "close", the run folder's lock released)."""
+address carries. Ctrl-C (or SIGTERM) stops it cleanly: the open requests finish (a signature
+being recorded, its re-score included, for up to :data:`SHUTDOWN_SECONDS`), the review is closed
+(audit entry "close", the run folder's lock released)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..errors import AssayKitError
 
 HOST = "127.0.0.1"
 OPENING_NOTICE_SECONDS = 1.0  # an open that takes longer says it is opening
+SHUTDOWN_SECONDS = 900  # Ctrl-C waits this long at most for a request running (a signature's re-score) to end
 REVIEWER_ENV = "ASSAYKIT_REVIEWER"
 
 
@@ -116,9 +118,12 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
         url = f"http://{HOST}:{bound}/?token={token}"
         opener = _Launcher(app, bound) if open_browser else None
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
+                                server_header=False, proxy_headers=False,
+                                timeout_graceful_shutdown=SHUTDOWN_SECONDS)
         server = _Server(config, url, opener, on_ready)
         announce(f"review of {out_dir}: {url}")
+        for note in getattr(review, "notes", ()):  # found at open: stale tables, read-only run.yaml, a step unfinished
+            announce(note)
         announce("keep this address to yourself (it is the key to the review); Ctrl-C ends the review")
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: it has stopped
             server.run(sockets=[sock])
@@ -126,9 +131,11 @@ def serve(out_dir: str | os.PathLike[str], *, reviewer: str | None = None, port:
         sock.close()
         if opener is not None:
             opener.remove()
-        review.close()
+        said = review.close()  # the review's changes scored into the outputs: said in one line
         if app is not None and app.web is not None:
-            app.web.review.close()  # reopened when run.yaml changed on disk (twice is harmless)
+            said = app.web.review.close() or said  # reopened when run.yaml changed on disk (twice is harmless)
+        if said:
+            announce(said)
     announce("review closed")
 
 

@@ -123,6 +123,8 @@ class _State:
     entries: dict[str, Any]
     samples: dict[Path, Sample] = field(default_factory=dict)
     transforms: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+    seen: Mapping[Path, tuple[Any, str]] = field(default_factory=dict)  # input -> (stat key, SHA-256) as read
+    fcs: tuple[str, ...] = ()  # the run folder's FCS file names as read
 
 
 def _serial(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,6 +153,8 @@ class Review:
         self.ledger_problem = ""  # why the last audit entry could not be copied to the ledger ("" when it was)
         self._audited: dict[int, dict[str, Any]] | None = None  # audit entries by seq (read once, kept current)
         self._viewed: list[str] = []  # the tubes whose view was opened in this session (keys, in order)
+        self.read_only = ""  # why changes cannot be recorded (run.yaml read-only, hard-linked): "" when they can
+        self.notes: tuple[str, ...] = ()  # what the review found at open, for the reviewer (said by the server)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -280,7 +284,9 @@ class Review:
         """The tube ``key``'s gating figure data as the reports draw it (each gating step a panel:
         binned events in display coordinates, the gate's outline, axis ticks in scale values; the
         readout histogram; :mod:`assaykit.scoring.figure_data`), with its current gate or with
-        ``polygon`` as the monocyte gate.
+        ``polygon`` as the monocyte gate. A tube whose gating fails (no ``polygon`` given): its
+        panels up to the monocyte panel, that one showing the parent's events with no gate
+        (``no_gate``: true, ``count`` None) so that a gate can be drawn, and ``problem``: why.
 
         Parameters
         ----------
@@ -304,9 +310,39 @@ class Review:
         try:
             gated = gate_tube(self._sample(path), strategy, compensation=self._state.inputs.options.compensation)
         except AssayKitError as error:
-            raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+            if polygon is not None:
+                raise ReviewError(f"{tube.file}: {error.message}", self.out_dir) from None
+            return self._figure_without_gate(tube, f"{tube.file}: {error.message}")
         doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
         return doc
+
+    def _figure_without_gate(self, tube: Tube, problem: str) -> dict[str, Any]:
+        """The figure of a tube whose gating fails: its panels up to the readout (monocyte) panel,
+        which shows the parent's events with no gate (``count`` None, no outline: a gate is drawn
+        there by hand), and ``problem`` (why it failed). ReviewError when even that cannot be drawn
+        (a step before the monocytes fails)."""
+        import json
+
+        from ..scoring.figure_data import tube_figure_json
+        from ..scoring.tube import gate_tube
+
+        span = 1e15  # every event inside: the panel of the monocytes' parent, binned as the reports bin it
+        everything = [[-span, -span], [span, -span], [span, span], [-span, span]]
+        strategy = self._override(tube, {"reason": PREVIEW_REASON, "gate": self._polygon(everything)}).strategy
+        try:
+            gated = gate_tube(self._sample(self._path(tube)), strategy,
+                              compensation=self._state.inputs.options.compensation)
+        except AssayKitError:
+            raise ReviewError(problem, self.out_dir) from None
+        doc: dict[str, Any] = json.loads(tube_figure_json(gated.result, gated.values))
+        panels = []
+        for panel in doc.get("panels") or []:
+            if panel.get("population") == self.readout_population:
+                panels.append({**panel, "outlines": [], "bounds": [], "count": None, "percent_of_parent": None,
+                               "no_gate": True})
+                break
+            panels.append(panel)
+        return {"panels": panels, "problem": problem}
 
     @_serial
     def plate(self) -> list[dict[str, Any]]:
@@ -454,7 +490,9 @@ class Review:
             The tube (well or file name).
         """
         self._need_open()
-        tube = self.tube(key)
+        return self._record_view(self.tube(key))
+
+    def _record_view(self, tube: Tube) -> bool:
         if tube.key in self._viewed:
             return False
         self._audit("view", " ".join((self.reviewer or "").split()), tube=tube.key, file=tube.file)
@@ -504,6 +542,50 @@ class Review:
     def _need_open(self) -> None:
         if self._lock is None:
             raise ReviewError("the review is closed", self.out_dir)
+
+    def check_inputs(self) -> None:
+        """Refuse (one line naming the file: reload the review) when any input the review read
+        changed on disk since: run.yaml (:meth:`_read_yaml`), the plate map, strategy, bead lot,
+        clinical file, compensation, QC targets and every FCS file of the run folder (one added
+        or removed too). Called before every write (change, exclusion, acceptance, signature):
+        nothing is recorded or signed over inputs the reviewer did not see."""
+        from ..scoring.pipeline import run_files
+
+        self._read_yaml()
+        for path, (key, digest) in self._state.seen.items():
+            if _stat_key(path) != key and _digest(path) != digest:
+                raise ReviewError(f"{path.name} changed on disk since the review read it; reload the review (close "
+                                  "it and run `assaykit review` again) to see it before anything is recorded", path)
+        names = tuple(p.name for p in run_files(self.run_dir))
+        if names != self._state.fcs:
+            added = sorted(set(names) - set(self._state.fcs)) or sorted(set(self._state.fcs) - set(names))
+            raise ReviewError(f"the run folder's FCS files changed since the review read them ({added[0]}"
+                              f"{' ...' if len(added) > 1 else ''} added or removed); reload the review",
+                              self.run_dir / added[0] if added else self.run_dir)
+
+    def stale(self) -> str:
+        """Why the output folder's tables are not what ``score`` makes of run.yaml as the review
+        holds it ("" when they are): run.yaml's gate overrides (a hand-written entry added after
+        scoring, a review killed between writing run.yaml and its audit entry, a change of this
+        review) are not the ones the manifest records. Signing such a run re-scores it (a new
+        version when it was signed) rather than signing the stale tables."""
+        from ..scoring.overrides import resolve_overrides
+        from ..scoring.pipeline import resolve_options
+        from ..scoring.tables import read_manifest
+
+        inputs = self._state.inputs  # run.yaml read anew from disk, as score reads it (its entries as written)
+        overrides = resolve_overrides(resolve_options(self.run_dir, {}).gate_overrides, inputs.assignments,
+                                      inputs.strategy, self.run_yaml)
+        now = {a.path.name: overrides[a.path].to_dict(a.path.name, a.row.well)
+               for a in inputs.assignments if a.path in overrides}
+        recorded = read_manifest(self.out_dir).get("gate_overrides")
+        scored = {str(o.get("file")): o for o in recorded if isinstance(o, dict)} if isinstance(recorded, list) else {}
+        differ = sorted(f for f in set(now) | set(scored) if _normal(now.get(f)) != _normal(scored.get(f)))
+        if not differ:
+            return ""
+        return (f"run.yaml's gate overrides are not the ones the outputs were scored with ({', '.join(differ[:3])}"
+                f"{' ...' if len(differ) > 3 else ''}): the tables shown are measured from run.yaml; signing "
+                "scores the run again")
 
     @_serial
     def change_gate(self, key: str, polygon: Sequence[Sequence[float]], reason: str, *,
@@ -555,15 +637,60 @@ class Review:
         """
         self._need_open()
         name = self._need_name()
+        self.check_inputs()
         tube = self.tube(key)
+        gate, problem = self._gate_now(key)
+        if gate is None:
+            raise ReviewError(f"tube {tube.key} has no gate to accept ({problem}); draw one by hand or exclude "
+                              "the tube", self.out_dir)
         view = self.measure(key)
-        self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=self.gate(key),
+        self._audit("accept", name, tube=tube.key, file=tube.file, well=tube.well, gate=gate,
                     abc=view.row.get("hladr_abc"), verdict=view.row.get("verdict"))
         return view
 
-    def _change(self, key: str, action: str, spec: dict[str, Any], reason: str, replace_hand_written: bool,
+    @_serial
+    def revert(self, key: str, reason: str, *, replace_hand_written: bool = False) -> Remeasured:
+        """Undo a change or an exclusion of tube ``key``: its run.yaml ``gate_overrides:`` entry
+        removed (every other byte of run.yaml kept), the tube gated automatically and included
+        again, recorded in the audit (action "revert", the entry as it stood in ``before``). A
+        signed run first gets a new version, as for a change. ReviewError when the tube has no
+        entry.
+
+        Parameters
+        ----------
+        key : str
+            The tube (well or file name).
+        reason : str
+            Why (1 to 500 characters).
+        replace_hand_written : bool
+            Confirmed: a hand-written entry for the tube is removed (else HandWrittenError is raised).
+        """
+        return self._change(key, "revert", None, reason, replace_hand_written, None)
+
+    def _gate_now(self, key: str) -> tuple[dict[str, Any] | None, str]:
+        """(the tube's gate now as :meth:`gate` gives it, "") or (None, why) when its automatic
+        gating fails (a failed tube can still be excluded or gated by hand)."""
+        try:
+            return self.gate(key), ""
+        except AssayKitError as error:
+            return None, error.message
+
+    @_serial
+    def accepted(self) -> list[str]:
+        """The tubes (keys) whose gate, as it stands now, a review accepted: the last audit entry
+        that acted on the tube ("accept", "change", "exclude" or "revert", in this session or an
+        earlier one of this output folder) is an "accept"."""
+        last: dict[str, str] = {}
+        for entry in audit_log.entries(self.audit_path):
+            if entry.get("action") in ("accept", *audit_log.CHANGES) and isinstance(entry.get("file"), str):
+                last[entry["file"]] = str(entry["action"])
+        return [t.key for t in self.tubes() if last.get(t.file) == "accept"]
+
+    def _change(self, key: str, action: str, spec: dict[str, Any] | None, reason: str, replace_hand_written: bool,
                 gate: Mapping[str, Any] | None) -> Remeasured:
-        from .runyaml import check_edit, set_entry
+        """Write tube ``key``'s run.yaml entry as ``{"reason": reason, **spec}`` (``spec`` None: the
+        entry removed, the tube gated automatically again) and record ``action`` in the audit."""
+        from .runyaml import check_edit, set_entry, unwritable
         from .signatures import supersede_if_signed
 
         self._need_open()
@@ -571,20 +698,32 @@ class Review:
         problem = reason_problem(reason)
         if problem:
             raise ReviewError(problem, self.out_dir)
+        problem = unwritable(self.run_yaml)  # at open (the review read-only) and now
+        if problem:
+            raise RunYamlError(problem, self.run_yaml)
+        self.check_inputs()
         typed, reason = reason, " ".join(reason.split())  # run.yaml and the tables: one line; the audit: as typed too
         tube = self.tube(key)
+        if spec is None and tube.entry is None:
+            raise ReviewError(f"tube {tube.key} has no gate override in run.yaml: it is gated automatically already",
+                              self.out_dir)
         if tube.hand_written and not replace_hand_written:
             raise HandWrittenError(f"tube {tube.key} has a gate override written by hand in run.yaml; confirm to "
                               "replace it", self.run_yaml)
-        before = {"entry": tube.entry, "gate": self.gate(key)}
-        override = self._override(tube, {"reason": reason, **spec})
+        current, gate_problem = self._gate_now(key)  # a tube whose automatic gating fails has none
+        before = {"entry": tube.entry, "gate": current, "gate_problem": gate_problem or None}
+        unchanged = _unchanged(tube.entry, spec, reason, current)
+        if unchanged:
+            raise ReviewError(f"tube {tube.key}: {unchanged}; nothing written", self.out_dir)
+        override = None if spec is None else self._override(tube, {"reason": reason, **spec})
         started = time.perf_counter()
         view, outcomes, inputs = self._remeasure(tube, override, gate)
         text, old_sha = self._read_yaml()
         entry_key = self._entry_key(tube)
 
-        def planned(seq: int) -> tuple[dict[str, Any], bytes]:
-            value = {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
+        def planned(seq: int) -> tuple[dict[str, Any] | None, bytes]:
+            value = None if spec is None else \
+                {"reason": reason, **spec, "reviewed": {"by": name, "at": audit_log.utc_now(), "audit": seq}}
             edit = set_entry(text, entry_key, value, self.run_yaml)
             check_edit(text, edit.text, entry_key, value, self.run_yaml)
             if edit.replaced:
@@ -611,7 +750,8 @@ class Review:
         state = self._state
         state.yaml_sha256 = sha256(new)
         state.entries = {k: v for k, v in state.entries.items() if str(k) != entry_key}
-        state.entries[entry_key] = value
+        if value is not None:
+            state.entries[entry_key] = value
         state.inputs, state.outcomes = inputs, outcomes
         supersede_if_signed(self, name)  # a signed run: its signed tables kept as a version, the signatures marked
         return replace(view, seconds=time.perf_counter() - started)
@@ -621,8 +761,9 @@ class Review:
 
         data = read_input(self.run_yaml, RunYamlError, "run.yaml", 1 << 20) if self.run_yaml.exists() else b""
         if sha256(data) != self._state.yaml_sha256:
-            raise RunYamlError("run.yaml changed on disk since the review read it; close the review and start it "
-                               "again (`assaykit review`) to read it anew", self.run_yaml)
+            from .runyaml import CHANGED_ON_DISK
+
+            raise RunYamlError(CHANGED_ON_DISK, self.run_yaml)
         try:
             return data.decode("utf-8"), sha256(data)
         except UnicodeDecodeError:
@@ -631,10 +772,11 @@ class Review:
     def _audit(self, action: str, reviewer: str, **fields: Any) -> dict[str, Any]:
         """Append an audit entry (and copy it to the ledger: a ledger fault is kept in
         :attr:`ledger_problem`, never lost from the file)."""
-        from .ledger_copy import copy_entry
+        from .ledger_copy import copy_entry, missed_entries
 
+        missed = missed_entries(self)  # entries a ledger fault kept out: recorded, so verify can tell them
         entry = audit_log.append(self.audit_path, action=action, reviewer=reviewer,  # type: ignore[arg-type]
-                                 **{k: _plain(v) for k, v in fields.items()})
+                                 **{k: _plain(v) for k, v in {**fields, "ledger_missed": missed or None}.items()})
         self._audited = None  # read again when asked
         self.ledger_problem = copy_entry(self, entry)
         return entry
@@ -657,21 +799,53 @@ class Review:
         return sign(self, meaning, name if name is not None else self._need_name())
 
     @_serial
-    def close(self) -> None:
-        """End the review: audit "close", the lock released (twice is harmless)."""
+    def close(self) -> str:
+        """End the review: when it changed the run since the outputs were scored, the run scored
+        again into the output folder as signing does
+        (:func:`assaykit.review.signatures.rescore_reviewed`); audit "close", the lock released
+        (twice is harmless). Returns the one line saying what was scored ("" when nothing was)."""
         if self._lock is None:
-            return
+            return ""
+        from .signatures import rescore_reviewed
+
         try:
+            said = rescore_reviewed(self)
             self._audit("close", " ".join((self.reviewer or "").split()))
         finally:
             self._lock.release()
             self._lock = None
+        return said
 
     def __enter__(self) -> Review:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unchanged(entry: Mapping[str, Any] | None, spec: Mapping[str, Any] | None, reason: str,
+               gate: Mapping[str, Any] | None) -> str:
+    """Why writing ``spec`` with ``reason`` over the tube's run.yaml ``entry`` (its gate now:
+    ``gate``) would change nothing ("" when it would): the same exclusion with the same reason,
+    or a polygon the tube is gated with already."""
+    if spec is None:
+        return ""
+    if spec.get("exclude") is True:
+        if entry is not None and entry.get("exclude") is True and \
+                " ".join(str(entry.get("reason", "")).split()) == reason:
+            return "it is excluded already, for this reason"
+        return ""
+    new = spec.get("gate")
+    if isinstance(new, Mapping) and isinstance(gate, Mapping) and (entry is None or not entry.get("exclude")):
+        def points(g: Mapping[str, Any]) -> list[list[float]]:
+            vertices = [[float(x), float(y)] for x, y in g.get("vertices") or []]
+            if len(vertices) > 3 and vertices[0] == vertices[-1]:
+                vertices.pop()
+            return vertices
+
+        if list(new.get("dims") or []) == list(gate.get("dims") or []) and points(new) == points(gate):
+            return "the polygon is the gate the tube has already"
+    return ""
 
 
 def _spillover(inputs: RunInputs, file: str) -> Any:
@@ -698,12 +872,22 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     """
     import yaml
 
-    from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes
-    from ..scoring.tables import read_manifest, recorded_run_dir
+    from ..scoring.pipeline import calibrate_run, load_inputs, measure_tubes, run_files
+    from ..scoring.tables import read_manifest, recorded_run_dir, signatures_problem
+    from .runyaml import unwritable
+    from .signatures import record_unfinished
 
     out = Path(out_dir)
+    if os.path.islink(out) or os.path.islink(os.path.normpath(out)):
+        raise AssayKitError("the output folder is a symbolic link, which `assaykit score` does not write through "
+                            "(signing would fail): review the folder it points to", out)
     if not out.is_dir():
         raise AssayKitError("output folder not found", out)
+    unreadable = signatures_problem(out)
+    if unreadable:
+        raise AssayKitError(f"signatures.json cannot be read ({unreadable}); the review does not open over it "
+                            "(signing would lose the signatures it holds): see `assaykit verify`",
+                            out / "signatures.json")
     manifest = read_manifest(out)
     if "kind" in manifest or not isinstance(manifest.get("run_dir"), str):
         raise AssayKitError("not the output folder of `assaykit score` (its manifest names no run folder)", out)
@@ -718,7 +902,7 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
     problem = audit_log.torn(out / audit_log.AUDIT)
     if problem:
         raise AssayKitError(problem, out / audit_log.AUDIT)
-    lock = acquire(run_dir)
+    lock = acquire(out)
     try:
         yaml_path = run_dir / "run.yaml"
         data = yaml_path.read_bytes() if yaml_path.exists() else b""
@@ -728,6 +912,7 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
             doc = {}
         entries = dict(doc.get(KEY) or {}) if isinstance(doc, dict) and isinstance(doc.get(KEY), dict) else {}
         inputs = load_inputs(run_dir, out, write=False)
+        seen = _fingerprints(inputs)  # before the tubes are read: a change while they are is caught at a write
         unrecorded = options_not_in_run_yaml(manifest, inputs)
         if unrecorded:
             raise AssayKitError("this output was scored with options run.yaml does not hold ("
@@ -735,14 +920,57 @@ def open_review(out_dir: str | os.PathLike[str], *, reviewer: str | None = None)
                                 "alone: put them in run.yaml and score again, then review", out)
         beads = calibrate_run(inputs)
         outcomes = measure_tubes(inputs, figure=False)
-        state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries)
+        state = _State(inputs=inputs, beads=beads, outcomes=outcomes, yaml_sha256=sha256(data), entries=entries,
+                       seen=seen, fcs=tuple(p.name for p in run_files(run_dir)))
         review = Review(out, run_dir, " ".join((reviewer or "").split()), lock, state)
+        # a signature or supersede a process that ended (killed) left half done: recorded, said
+        notes = record_unfinished(out, lambda **f: review._audit("unfinished", review.reviewer, **f))
+        review.read_only = unwritable(yaml_path)
+        stale = review.stale()
+        notes += [n for n in (stale, review.read_only and f"{review.read_only} (the review is read-only)") if n]
+        review.notes = tuple(notes)
         review._audit("open", review.reviewer, run_dir=str(run_dir), run_yaml=sha256(data),
-                      taken_over=f"a stale review lock taken over ({lock.taken_over})" if lock.taken_over else None)
+                      taken_over=f"a stale review lock taken over ({lock.taken_over})" if lock.taken_over else None,
+                      stale=stale or None, read_only=review.read_only or None)
         return review
     except BaseException:
         lock.release()
         raise
+
+
+def _stat_key(path: Path) -> Any:
+    """What changes whenever a file's bytes change (size, times to the nanosecond, inode; None:
+    gone): an equal key needs no hashing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _digest(path: Path) -> str:
+    """The SHA-256 of the file ``path`` ("" when it cannot be read)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _fingerprints(inputs: RunInputs) -> dict[Path, tuple[Any, str]]:
+    """Every input file the review read besides run.yaml (plate map, strategy, bead lot, clinical
+    file, compensation, QC targets, FCS files) -> its stat key and SHA-256 as read."""
+    from ..scoring.pipeline import run_files
+
+    o = inputs.options
+    named = [o.plate_map or inputs.folder / "plate_map.csv", o.strategy, o.lot, o.clinical, o.compensation,
+             o.qc_targets, *run_files(inputs.folder)]
+    return {Path(p): (_stat_key(Path(p)), _digest(Path(p))) for p in named if p is not None and Path(p).is_file()}
 
 
 def changed_inputs(run_dir: Path, manifest: Mapping[str, Any]) -> list[str]:

@@ -5,23 +5,26 @@ the signed tables and signatures.json, and compared byte for byte)."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from .audit import AUDIT, AuditProblem, verify_audit
-from .ledger_copy import LedgerTrace
+from .ledger_copy import LedgerProblem, LedgerTrace
 from .signatures import SignatureCheck, audit_anchors, check_signatures
+from .stale import StaleOutputs, stale_outputs
 
-PageCode = Literal["edited", "not_drawn", "not_redrawn"]
+PageCode = Literal["edited", "not_signatures", "not_drawn", "not_redrawn"]
 
 
 @dataclass(frozen=True)
 class PageProblem:
     """A page of the output folder that is not what its tables and signatures draw: ``page``
     (its path in the folder, "" for all), ``code`` ("edited": its bytes differ from the page
-    drawn again; "not_drawn": the tables draw no such page; "not_redrawn": the pages could not be
-    drawn again, ``detail`` says why) and ``detail``."""
+    drawn again; "not_signatures": every page differs (what they all draw from, signatures.json,
+    changed) -- said once for all, ``detail`` the number of pages; "not_drawn": the tables draw
+    no such page; "not_redrawn": the pages could not be drawn again, ``detail`` says why) and
+    ``detail``."""
 
     page: str
     code: PageCode
@@ -30,6 +33,9 @@ class PageProblem:
     def __str__(self) -> str:
         if self.code == "edited":
             return f"{self.page} is not what the signed tables draw: edited after it was written"
+        if self.code == "not_signatures":
+            return (f"the pages ({self.detail}) do not show signatures.json's signatures (signatures.json changed "
+                    "after the pages were drawn, or the pages edited)")
         if self.code == "not_drawn":
             return f"{self.page} is not a page the tables draw: written by something else"
         return f"the pages could not be drawn again to be compared ({self.detail})"
@@ -83,6 +89,11 @@ def page_problems(out_dir: Path, jobs: int | None = None) -> list[PageProblem]:
                 continue  # missing or unreadable: verify_outputs names it
             if not same:
                 problems.append(PageProblem(page=page, code="edited"))
+        edited = [p for p in problems if p.code == "edited"]
+        if len(pages) > 1 and len(edited) == len(pages):
+            # every page differs: what they share changed (signatures.json), said once, not page by page
+            problems = [PageProblem(page="", code="not_signatures", detail=f"{len(pages)} of {len(pages)}"),
+                        *(p for p in problems if p.code != "edited")]
         return problems
 
 
@@ -234,7 +245,8 @@ class ReviewCheck:
     the pages that are not what the tables and signatures draw (``pages``, :func:`page_problems`)
     and the gate overrides whose ``reviewed:`` the audit does not bear out (``reviewed``,
     :func:`reviewed_problems`), and the signatures of this scoring the ledger holds in a trail the
-    folder has not (``ledger``, :func:`.ledger_copy.ledger_traces`)."""
+    folder has not (``ledger``, :func:`.ledger_copy.ledger_traces`), and whether the outputs were
+    scored before the run's latest changes (``stale``, :func:`stale_outputs`)."""
 
     audited: bool
     problems: tuple[AuditProblem, ...]
@@ -243,20 +255,26 @@ class ReviewCheck:
     pages: tuple[PageProblem, ...] = ()
     reviewed: tuple[ReviewedProblem, ...] = ()
     ledger: tuple[LedgerTrace, ...] = ()
+    stale: StaleOutputs | None = None
+    ledger_checks: tuple[LedgerProblem, ...] = ()  # the ledger's record against the folder's
 
     @property
     def whole(self) -> bool:
-        """No audit problem, every signature holds, every page is the one drawn, every
-        ``reviewed:`` gate override is the audit's and the ledger signed no other trail of it."""
+        """No audit problem, every signature holds (no approval before its version's review),
+        every page is the one drawn, every ``reviewed:`` gate override is the audit's, the ledger
+        signed no other trail of it and bears out the folder's records
+        (:func:`.ledger_copy.ledger_problems`), and the outputs are not older than the run's changes."""
         return not self.problems and not self.pages and not any(p.fatal for p in self.reviewed) and \
-            not self.ledger and \
-            all(s.holds for s in self.signatures)
+            not self.ledger and not any(p.fatal for p in self.ledger_checks) and self.stale is None and \
+            all(s.holds and not s.approved_early for s in self.signatures)
 
 
-def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
+def verify_review(out_dir: Path, jobs: int | None = None, ledger: str | None = None) -> ReviewCheck:
     """Check ``out_dir``'s audit.jsonl (its chain, and every entry the ledger or a signature
     recorded), each signature (:func:`.signatures.check_signatures`) and its pages, drawn again
-    (:func:`page_problems`; a folder never reviewed too: its pages say "not signed").
+    (:func:`page_problems`; a folder never reviewed too: its pages say "not signed"), against
+    the ledger found as ``assaykit score`` finds it, never by the manifest
+    (:func:`.ledger_copy.checked_ledger`).
 
     Parameters
     ----------
@@ -264,16 +282,32 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
         The output folder.
     jobs : int or None
         Worker processes drawing the pages again (None: one per core).
+    ledger : str or None
+        The ledger to check against (``--ledger``: a file path or ``postgresql://`` URL;
+        ``none``: none, and a signed folder cannot be confirmed); None: ``ASSAYKIT_LEDGER``,
+        else ``assaykit-ledger.sqlite`` beside the output folder.
     """
+    from .ledger_copy import checking_against, ledger_problems
+
+    with checking_against(ledger):
+        check = _verify_review(out_dir, jobs)
+        return replace(check, ledger_checks=tuple(ledger_problems(out_dir)),
+                       ledger_note="")  # the ledger's notes are ledger_checks now, said once
+
+
+def _verify_review(out_dir: Path, jobs: int | None) -> ReviewCheck:
+    """:func:`verify_review` but the ledger's own record (its caller's)."""
     from ..report.signed import SIGNATURES
     from .ledger_copy import ledger_anchors, ledger_traces
 
     pages = tuple(page_problems(out_dir, jobs))
     reviewed = tuple(reviewed_problems(out_dir))
     traces = tuple(ledger_traces(out_dir))
+    stale = stale_outputs(out_dir)
     audited = (out_dir / AUDIT).exists()
     if not audited and not (out_dir / SIGNATURES).exists():
-        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed, ledger=traces)
+        return ReviewCheck(audited=False, problems=(), signatures=(), pages=pages, reviewed=reviewed, ledger=traces,
+                           stale=stale)
     ledger, note = ledger_anchors(out_dir) if audited else ({}, "")
     signed = audit_anchors(out_dir)
     # the ledger's and the signatures' records each checked (neither overrides the other)
@@ -282,4 +316,4 @@ def verify_review(out_dir: Path, jobs: int | None = None) -> ReviewCheck:
     if not audited and signed:
         problems = [AuditProblem(0, "missing: a signature records its entries"), *problems]
     return ReviewCheck(audited=audited, problems=tuple(problems), signatures=tuple(check_signatures(out_dir)),
-                       ledger_note=note, pages=pages, reviewed=reviewed, ledger=traces)
+                       ledger_note=note, pages=pages, reviewed=reviewed, ledger=traces, stale=stale)

@@ -529,6 +529,8 @@ def finish_run(inputs: RunInputs, beads: BeadOutcome, outcomes: dict[Path, TubeR
     timer.mark("tables")
     manifest["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
     manifest["run_id"] = uuid.uuid4().hex  # ties the tables, figure data and pages of this run together
+    if write:  # what the review's records were when scored: `assaykit verify` names outputs scored before a change
+        manifest["scored_from"] = tables.scored_from(inputs.folder, inputs.out_dir)
     if write:
         from .._io.atomic import RUN_KIND, output_unit
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._io.atomic import write_atomic
 from .._io.names import cell
+from ..errors import AssayKitError
 from ..ledger.trajectory import TIMELINE_COLUMNS
 from .rows import CalibrationRow, PatientRow, RestorationRow, SampleRow
 
@@ -230,6 +231,34 @@ def manifest(folder: Path, plate: PlateMap, strategy: Strategy, lot: BeadLot, op
     }
 
 
+AUDIT_TRAIL = "audit.jsonl"
+"""The review's audit trail in an output folder (assaykit.review.audit writes it; scoring only counts it)."""
+
+
+def scored_from(run_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """What the output folder ``out_dir`` is scored from beside the FCS files, as the manifest
+    records it (``scored_from``): ``run_yaml_sha256``, the SHA-256 of ``run_dir``'s run.yaml
+    ("" when it has none), and ``audit_entries``, the number of entries ``out_dir``'s audit trail
+    held (0 when none): a review change after them (or another run.yaml) leaves the outputs stale
+    (:func:`assaykit.review.stale.stale_outputs`).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder scored.
+    out_dir : Path
+        The output folder written.
+    """
+    from .._io.read import OUTPUT_LIMIT, read_input
+
+    trail = out_dir / AUDIT_TRAIL
+    try:
+        lines = read_input(trail, AssayKitError, "audit trail", OUTPUT_LIMIT).count(b"\n") if trail.is_file() else 0
+    except AssayKitError:
+        lines = 0
+    return {"run_yaml_sha256": _sha(run_dir / "run.yaml"), "audit_entries": lines}
+
+
 def write(out_dir: Path, tables: dict[str, Any]) -> None:
     """Write every table into ``out_dir`` (each file atomically)."""
     for name, frame in tables.items():
@@ -386,18 +415,42 @@ def read_signatures(folder: Path) -> list[dict[str, Any]]:
     folder : Path
         The output folder.
     """
+    return _load_signatures(folder)[0]
+
+
+def signatures_problem(folder: Path) -> str:
+    """Why ``folder``/signatures.json cannot be read as a list of signatures ("" when it can, or
+    is absent): not JSON (cut short, edited), not ``{"signatures": [...]}``, an entry that is not
+    a signature (a JSON object), too large, a link. The review then refuses to open (signing over
+    it would lose the signatures it held) and ``assaykit verify`` names it.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder.
+    """
+    return _load_signatures(folder)[1]
+
+
+def _load_signatures(folder: Path) -> tuple[list[dict[str, Any]], str]:
+    """The signatures of ``folder`` (the readable ones) and why the file cannot be read whole ("")."""
     from .._io.read import read_input
     from ..errors import AssayKitError
 
     path = folder / SIGNATURES
     if not os.path.lexists(path):
-        return []
+        return [], ""
     try:
         doc = json.loads(read_input(path, AssayKitError, "signatures", MAX_SIGNATURES_BYTES, links=False))
-    except (AssayKitError, ValueError, RecursionError):
-        return []
+    except AssayKitError as error:
+        return [], error.message
+    except (ValueError, RecursionError):
+        return [], "not JSON: cut short or edited"
     found = doc.get("signatures") if isinstance(doc, dict) else None
-    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+    if not isinstance(found, list):
+        return [], 'not {"signatures": [...]}'
+    kept = [s for s in found if isinstance(s, dict)]
+    return kept, "" if len(kept) == len(found) else f"{len(found) - len(kept)} of its entries are not signatures"
 
 
 def current_signatures(folder: Path) -> list[dict[str, Any]]:

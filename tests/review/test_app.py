@@ -41,6 +41,7 @@ class StandIn:
         self.out_dir = out_dir
         self.reviewer = reviewer
         self.calls: list[tuple[Any, ...]] = []
+        self.views: list[str] = []
         self.entries: dict[str, Any] = {}
         self.hand_written: set[str] = set()
         self.ungated: set[str] = set()
@@ -119,12 +120,23 @@ class StandIn:
         self.calls.append(("accept", key))
         return self._measured(key)
 
+    def revert(self, key: str, reason: str, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("revert", key, reason))
+        self.entries.pop(key, None)
+        return self._measured(key)
+
+    def accepted(self) -> list[str]:  # the library's rule: the last action on the tube is an accept
+        last = {c[1]: c[0] for c in self.calls if c[0] in ("accept", "change", "exclude", "revert")}
+        return [t["key"] for t in self._tubes if last.get(t["key"]) == "accept"]
+
     def view(self, key: str) -> bool:
-        self.calls.append(("view", key))
+        if key in self.views:
+            return False
+        self.views.append(key)  # kept apart from the changes (self.calls)
         return True
 
     def viewed(self) -> dict[str, Any]:
-        seen = {c[1] for c in self.calls if c[0] == "view"}
+        seen = set(self.views)
         keys = [t["key"] for t in self._tubes]
         return {"tubes_viewed": len(seen), "tubes_total": len(keys), "tubes_not_viewed": [k for k in keys
                                                                                          if k not in seen]}
@@ -448,3 +460,20 @@ def test_an_untouched_vertex_goes_back_in_its_exact_scale_values(review: StandIn
                 {"scale": [True, 1.0]}):
         refused = _post(client, "/api/tube/1/preview", {"polygon": [bad, moved, moved]})
         assert refused.status_code == 400, bad
+
+
+def test_revert_accept_state_and_views_of_posts(review: StandIn) -> None:
+    client = _client(review)
+    assert _post(client, "/api/tube/0/accept", {}).json()["result"]["tube"]["status"] == "accepted"
+    assert review.views == []  # the plate's `a`: no tube page open, no view
+    assert _post(client, "/api/tube/1/exclude", {"reason": "clot"}).json()["result"]["tube"]["status"] == "excluded"
+    assert review.views == ["A2"]  # a change comes from the tube's page: its view is recorded (once)
+    reverted = _post(client, "/api/tube/1/revert", {"reason": "no clot"})
+    assert reverted.status_code == 200 and reverted.json()["result"]["tube"]["status"] == "automatic"
+    assert review.calls[-1] == ("revert", "A2", "no clot") and review.views == ["A2"]
+    assert _post(client, "/api/tube/1/revert", {}).status_code == 400  # a reason is required
+    plate = {t["key"]: t["status"] for t in client.get("/api/plate").json()["tubes"]}
+    assert plate == {"A1": "accepted", "A2": "automatic"}  # the library's accepted(), not the app's memory
+    review.calls.append(("exclude", "A1", "later"))  # a later change: the acceptance no longer holds
+    review.entries["A1"] = {"reason": "later", "exclude": True}
+    assert {t["key"]: t["status"] for t in client.get("/api/plate").json()["tubes"]}["A1"] == "excluded"

@@ -1,7 +1,8 @@
 """``assaykit review`` end to end in a real browser (Chromium through Selenium, tests/review/conftest.py):
 a simulated run scored, the review served by the command itself, the plate opened, a tube opened,
 a vertex of the monocyte gate dragged, a reason given, the AB/C seen to change (and to be what the
-library measures for the saved gate), the run signed "reviewed" by A and "approved" by B; then
+library measures for the saved gate), the run signed "reviewed" as B in A's session and "approved"
+by C in a session of C's own; then
 ``assaykit score`` on the run folder reproduces the reviewed tables and a tampered audit line makes
 ``assaykit verify`` exit 1.
 
@@ -43,7 +44,8 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     made = _run(["simulate", str(run), "--patients", "3", "--conditions", "unstimulated,IFN-gamma",
                  "--events", "30000", "--seed", "5"])
     assert made.returncode == 0, made.stderr
-    done = _run(["score", str(run), "--out", str(out), "--no-ledger", "--jobs", "1"])
+    # recorded in the default ledger beside the output folder: what verify checks the review against
+    done = _run(["score", str(run), "--out", str(out), "--ledger", str(base / "assaykit-ledger.sqlite"), "--jobs", "1"])
     assert done.returncode in (0, 1), done.stderr
     return run, out
 
@@ -97,13 +99,17 @@ def _shot(driver: Any, name: str) -> None:
     folder = os.environ.get("ASSAYKIT_REVIEW_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        size = driver.get_window_size()
+        driver.set_window_size(size["width"], 1100)  # the monocyte panel's caption above the message bar
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(folder) / name))
+        driver.set_window_size(size["width"], size["height"])
 
 
 def _drag_a_vertex(driver: Any) -> None:
-    """Drag the gate's vertex nearest its centroid 45 % of the way further toward the centroid: the
-    polygon shrinks where it holds monocytes, so fewer events are in the gate."""
+    """Drag the gate's leftmost vertex (lowest CD14: where debris and lymphocytes reach into the
+    gate) 40 % of the way toward the gate's centroid: the polygon shrinks onto the CD14-bright
+    monocytes, so fewer events are in the gate, and the vertex stays on the data."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     canvas = driver.find_element("id", "gate-canvas")
@@ -113,8 +119,8 @@ def _drag_a_vertex(driver: Any) -> None:
     inside = [v for v in vertices if 60 < v[0] < width - 12 and 12 < v[1] < height - 46]
     cx = sum(v[0] for v in inside) / len(inside)
     cy = sum(v[1] for v in inside) / len(inside)
-    vx, vy = max(inside, key=lambda v: (v[0] - cx) ** 2 + (v[1] - cy) ** 2)  # the farthest: a real corner
-    dx, dy = round((cx - vx) * 0.45), round((cy - vy) * 0.45)
+    vx, vy = min(inside, key=lambda v: v[0])  # the leftmost: the low-CD14 corner
+    dx, dy = round((cx - vx) * 0.4), round((cy - vy) * 0.4)
     actions = ActionChains(driver)
     actions.move_to_element_with_offset(canvas, vx - width / 2, vy - height / 2).click_and_hold()
     for step in range(1, 6):
@@ -166,7 +172,9 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         assert preview != before
         chrome.find_element(By.ID, "save").click()  # no reason: refused on the page
         _wait(chrome, lambda d: "reason" in _text(d, "message"))
-        chrome.find_element(By.ID, "reason").send_keys("debris <b>inside</b> the gate")
+        caption_preview = chrome.find_elements(By.CSS_SELECTOR, ".panel.editable figcaption")[0].text
+        assert caption_preview != caption  # the gate's caption counts the previewed gate
+        chrome.find_element(By.ID, "reason").send_keys("debris inside the gate")
         chrome.find_element(By.ID, "save").click()
         _wait(chrome, lambda d: _text(d, "gate-status") == "changed")
         after = _number(_text(chrome, "abc"))
@@ -178,7 +186,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         # the library measured what the page shows: run.yaml holds the reviewed gate and reason
         doc = __import__("yaml").safe_load((run / "run.yaml").read_text())
         entry = next(iter(doc["gate_overrides"].values()))
-        assert entry["reason"] == "debris <b>inside</b> the gate" and entry["reviewed"]["by"] == "A"
+        assert entry["reason"] == "debris inside the gate" and entry["reviewed"]["by"] == "A"
         saved = entry["gate"]["vertices"]
         assert len(saved) == len(gate_before)  # one vertex dragged: only it moved, the others exactly as they were
         assert sum(s != b for s, b in zip(saved, gate_before, strict=True)) == 1
@@ -207,7 +215,7 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         problem = _wait(chrome, lambda d: d.find_element(By.ID, "gate-problem").is_displayed()
                         and d.find_element(By.ID, "gate-problem"))
         assert problem.text.startswith("Withheld: the drawn monocytes gate is not plausible: it holds "), problem.text
-        assert _text(chrome, "preview-abc") == "withheld"
+        assert _text(chrome, "preview-abc") == "withheld" and _text(chrome, "preview-verdict") == ""  # said once
         _shot(chrome, "review-implausible.png")
         chrome.find_element(By.ID, "reset").click()  # undone: the preview cleared, the gate as it is
         assert _text(chrome, "preview-abc") == "-" and not chrome.find_element(By.ID, "gate-problem").is_displayed()
@@ -219,10 +227,20 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: len(json.loads(d.find_element(By.ID, "gate-canvas").get_attribute("data-vertices")))
               == 4)
         _wait(chrome, lambda d: _text(d, "preview-abc") not in ("", "-"))
+        # edits not saved: leaving (j) or accepting (a) asks first; dismissed, nothing happens
+        for key, asked in (("j", "not saved. Leave"), ("a", "Discard them and accept")):
+            chrome.find_element(By.TAG_NAME, "body").send_keys(key)
+            alert = _wait(chrome, lambda d: _alert(d))
+            assert asked in alert.text, alert.text
+            alert.dismiss()
+            assert chrome.current_url.endswith("/tube/2")
         chrome.find_element(By.ID, "reason").send_keys("clotted sample")
         chrome.find_element(By.ID, "exclude").click()
         _wait(chrome, lambda d: _text(d, "gate-status") == "excluded")
         assert _text(chrome, "abc") == "withheld" and _text(chrome, "verdict") == "withheld"
+        # an excluded tube has no automatic gate to accept; it can be included again
+        assert not chrome.find_element(By.ID, "accept").is_enabled()
+        assert chrome.find_element(By.ID, "revert").text == "Include the tube again"
 
         # back on the plate: the changed tube says so; filters; `a` accepts the selected tube's gate
         chrome.find_element(By.ID, "back").click()
@@ -242,34 +260,44 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
         _wait(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".card.selected .status").text == "accepted")
         assert chrome.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-id") == "0"
 
-        # sign: reviewed by A, approved by B
+        # sign: reviewed as B in A's session (a scribe: asked first); approved by C in a session of C's own,
+        # below (one session holds one role)
         total = len(json.loads(chrome.find_element(By.ID, "review-data").get_attribute("textContent"))["tubes"])
-        for meaning, name in (("reviewed", "A"), ("approved", "B")):
+        for meaning, name in (("reviewed", "B"),):
             chrome.find_element(By.CSS_SELECTOR, f"#sign-meaning option[value={meaning}]").click()
             field = chrome.find_element(By.ID, "sign-name")
-            field.clear()
+            field.click()  # the name is selected: typing replaces it (never "AB")
             field.send_keys(name)
+            assert field.get_attribute("value") == name
             chrome.find_element(By.ID, "sign-button").click()
+            if name != "A":  # another signer than the session's reviewer: asked first
+                alert = _wait(chrome, lambda d: _alert(d))
+                assert alert.text.startswith("This review session is A's. Sign as B instead?"), alert.text
+                alert.accept()
             if meaning == "reviewed":  # tubes 1 and 2 were opened: the dialog names the others, then signs
                 alert = _wait(chrome, lambda d: _alert(d))
                 assert re.match(rf"You viewed 2 of {total} tubes: not viewed A1, A4, ", alert.text), alert.text
                 alert.accept()
             _wait(chrome, lambda d, m=meaning, n=name: any(
                 m in li.text and n in li.text for li in d.find_elements(By.CSS_SELECTOR, "#signature-list li")), 180)
-        signatures = json.loads((out / "signatures.json").read_text())["signatures"]
-        assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "A"), ("approved", "B")]
-        assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
         assert f"(viewed 2 of {total} tubes)" in _text(chrome, "signature-list")
+        listed = _text(chrome, "signature-list")
+        assert "by B at" in listed and "(signed in A's session)" in listed
     finally:
         code, rest, err = server.stop()
     assert code == 0, err
     assert "review closed" in rest
+    from assaykit.review import open_review
+
+    with open_review(out, reviewer="C") as review:
+        review.sign("approved")
+    signatures = json.loads((out / "signatures.json").read_text())["signatures"]
+    assert [(s["meaning"], s["name"]) for s in signatures] == [("reviewed", "B"), ("approved", "C")]
+    assert (signatures[0]["tubes_viewed"], signatures[0]["tubes_total"]) == (2, total)
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     actions = [e["action"] for e in audit]
     assert actions[0] == "open" and actions[-1] == "close"
     assert [actions.count(a) for a in ("change", "exclude", "accept", "sign", "view")] == [1, 1, 1, 2, 2]
-    from assaykit.review import open_review
-
     open_review(out, reviewer="Z").close()  # the lock was released: the run can be reviewed again
 
     # `assaykit score` on the reviewed run folder gives the reviewed tables exactly
@@ -278,7 +306,11 @@ def test_review_in_chromium_end_to_end(scored: tuple[Path, Path], chrome: Any, t
     assert done.returncode in (0, 1), done.stderr
     for table in TABLES:
         assert (again / table).read_bytes() == (out / table).read_bytes(), table
-    assert _run(["verify", str(out)]).returncode == 0
+    verified = _run(["verify", str(out)])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    unconfirmed = _run(["verify", str(out), "--ledger", "none"])  # a signed folder no ledger confirms
+    assert unconfirmed.returncode == 1 and "cannot confirm the signatures: ledger none unreachable" in \
+        unconfirmed.stdout, unconfirmed.stdout
 
     # a tampered audit line is found
     lines = (out / "audit.jsonl").read_bytes().splitlines(keepends=True)

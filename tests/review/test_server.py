@@ -222,5 +222,61 @@ def test_loading_the_page_again_reads_a_run_yaml_changed_on_disk(scored_run: tup
         app.web.review.close()
         first.close()
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
-    assert [e["action"] for e in audit] == ["open", "close", "open", "exclude", "view", "close"]  # tube/1 opened
-    assert audit[2]["reviewer"] == "A" and audit[3]["reviewer"] == "A"
+    # a change from tube 0's page records its view in each session it reaches (the refused one too),
+    # never an exclusion without a view in its session; then tube/1 opened
+    assert [(e["action"], e.get("tube")) for e in audit] == [
+        ("open", None), ("view", "A1"), ("close", None), ("open", None), ("view", "A1"), ("exclude", "A1"),
+        ("view", "A2"), ("close", None)]
+    assert audit[3]["reviewer"] == "A" and audit[5]["reviewer"] == "A"
+
+
+def test_ctrl_c_while_signing_waits_for_the_signature(scored_run: tuple[Path, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # a signature (its re-score) that takes longer than uvicorn's usual grace period: Ctrl-C
+    # waits for it, the browser gets its answer, and the review closes with no traceback
+    import threading
+
+    import assaykit.review.signatures as signatures
+    from assaykit.review.server import serve
+
+    _, out = scored_run
+    real = signatures.sign
+
+    def slow(review: Any, meaning: str, name: str) -> Any:
+        started.set()
+        time.sleep(8)  # longer than the 5 s uvicorn gave before
+        return real(review, meaning, name)
+
+    started = threading.Event()
+    monkeypatch.setattr(signatures, "sign", slow)
+    answers: list[Any] = []
+
+    def browser(url: str) -> None:
+        def run() -> None:
+            origin = url.split("/?")[0]
+            with httpx2.Client(base_url=origin, timeout=120) as client:
+                base = client.get(url.replace(origin, ""), follow_redirects=False).headers["location"]
+                data = json.loads(re.search(r'id="review-data">(.*?)</script>', client.get(base).text, re.S).group(1))
+                headers = {"origin": origin, "x-csrf-token": data["csrf"], "content-type": "application/json"}
+                answers.append(client.post(base + "api/sign", content=json.dumps({"meaning": "reviewed", "name": "A"}),
+                                           headers=headers))
+
+        threading.Thread(target=run, daemon=True).start()
+
+        def interrupt() -> None:
+            started.wait(60)
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the signature is being recorded
+
+        threading.Thread(target=interrupt, daemon=True).start()
+
+    lines: list[str] = []
+    serve(out, reviewer="A", open_browser=False, announce=lines.append, on_ready=browser)
+    deadline = time.monotonic() + 30
+    while not answers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert answers and answers[0].status_code == 200, answers
+    assert answers[0].json()["result"]["meaning"] == "reviewed"
+    assert lines[-1] == "review closed"
+    actions = [json.loads(line)["action"] for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert actions[-2:] == ["sign", "close"]

@@ -105,8 +105,8 @@ def test_a_second_review_of_the_run_is_refused(scored_run: tuple[Path, Path]) ->
 def test_a_stale_lock_is_taken_over_and_said(scored_run: tuple[Path, Path]) -> None:
     from assaykit.review.lock import lock_path
 
-    run, out = scored_run
-    lock_path(run).write_text(json.dumps({"pid": 999999, "host": "gone", "since": "2026-01-01T00:00:00+00:00"}))
+    _run, out = scored_run
+    lock_path(out).write_text(json.dumps({"pid": 999999, "host": "gone", "since": "2026-01-01T00:00:00+00:00"}))
     open_review(out, reviewer="Ann").close()
     opened = entries(out / "audit.jsonl")[0]
     assert opened["action"] == "open" and "pid 999999 on gone" in opened["taken_over"]
@@ -160,6 +160,7 @@ def test_signatures_superseded_after_a_change_still_hold_against_their_version(
         reviewed = review.sign("reviewed")
         with pytest.raises(ReviewError, match="approver must be another person"):
             review.sign("approved", "ANN")
+    with open_review(out, reviewer="Bob") as review:  # one session holds one role (D10)
         approved = review.sign("approved", "Bob")
         assert approved["outputs_sha256"] == reviewed["outputs_sha256"]
         page = (out / "index.html").read_text()

@@ -34,6 +34,7 @@ def test_views_are_recorded_once_and_signed_as_reviewed(scored_run: tuple[Path, 
         signature = review.sign("reviewed")
         assert (signature["tubes_viewed"], signature["tubes_total"]) == (2, len(keys))
         assert signature["tubes_not_viewed"] == [k for k in keys if k not in ("A1", "A3")]
+    with open_review(out, reviewer="Bob") as review:  # one session holds one role (D10)
         approved = review.sign("approved", "Bob")
         assert "tubes_viewed" not in approved  # an approval records no views
     audit = entries(out / "audit.jsonl")

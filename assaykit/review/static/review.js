@@ -234,6 +234,9 @@
   function statusText(tube) {
     return tube.status ? String(tube.status).replace(/_/g, " ") : "";
   }
+  function hasEntry(tube) {  // a run.yaml entry (a changed gate, an exclusion): no automatic gate to accept
+    return ["changed", "excluded", "hand_written"].includes(tube.status);
+  }
 
   function plateView() {
     const plate = document.getElementById("plate");
@@ -303,6 +306,11 @@
       document.getElementById(id).addEventListener("change", applyFilters));
     async function accept(entry) {
       if (needReviewer()) return;
+      if (hasEntry(entry.tube)) {
+        say((entry.tube.well || entry.tube.file) + " is " + statusText(entry.tube) +
+            ": open it to revert to the automatic gate", true);
+        return;
+      }
       try {
         const doc = await post(BASE + "api/tube/" + entry.tube.id + "/accept", {});
         Object.assign(entry.tube, doc.result.tube);
@@ -338,6 +346,9 @@
         item.appendChild(el("span", {}, " by "));
         item.appendChild(el("span", {class: "signer"}, s.name || s.reviewer));
         item.appendChild(el("span", {}, " at " + (s.at || "") + " \u00b7 outputs " + String(s.outputs_sha256 || "").slice(0, 12)));
+        if (s.session_reviewer && s.name && s.session_reviewer !== s.name) {
+          item.appendChild(el("span", {class: "session"}, " (signed in " + s.session_reviewer + "'s session)"));
+        }
         if (typeof s.tubes_viewed === "number" && typeof s.tubes_total === "number") {
           item.appendChild(el("span", {class: "viewed"}, " (viewed " + s.tubes_viewed + " of " + s.tubes_total + " tubes)"));
         }
@@ -346,18 +357,29 @@
       }
     }
     show(DATA.signatures);
-    document.getElementById("sign-name").value = DATA.reviewer || "";
+    const nameField = document.getElementById("sign-name");
+    nameField.value = DATA.reviewer || "";
+    nameField.placeholder = "the signer's full name";
+    // typing replaces the prefilled name (a click's mouseup would otherwise undo the selection)
+    nameField.addEventListener("focus", () => setTimeout(() => nameField.select(), 0));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const meaning = document.getElementById("sign-meaning").value;
-      const name = document.getElementById("sign-name").value;
+      const name = nameField.value.split(/\s+/).filter((w) => w).join(" ");
       const viewed = DATA.viewed;
+      if (DATA.reviewer && name && name !== DATA.reviewer &&
+          !window.confirm("This review session is " + DATA.reviewer + "'s. Sign as " + name +
+                          " instead?\n\nThe signature records that it was given in " + DATA.reviewer +
+                          "'s session.")) {
+        say("not signed");
+        return;
+      }
       if (meaning === "reviewed" && viewed && viewed.tubes_viewed < viewed.tubes_total) {
         // allowed (the lab's procedure decides), but said and confirmed first; the signature records it
         const missing = viewed.tubes_not_viewed;
-        const listed = missing.slice(0, 12).join(", ") + (missing.length > 12 ? ", ..." : "");
+        const listed = missing.slice(0, 12).join(", ") + (missing.length > 12 ? ", ..." : ".");
         if (!window.confirm("You viewed " + viewed.tubes_viewed + " of " + viewed.tubes_total +
-                            " tubes: not viewed " + listed + ".\n\nSign as reviewed anyway?")) {
+                            " tubes: not viewed " + listed + "\n\nSign as reviewed anyway?")) {
           say("not signed");
           return;
         }
@@ -390,6 +412,7 @@
     let gateCanvas = null, gatePanelData = null;
     const figures = {};  // population -> {canvas, caption}
     function caption(panel) {
+      if (panel.no_gate) return panel.population + ": no gate (the automatic gating failed: draw one)";
       return panel.population + ": " + fmt(panel.count) + " (" + fmt(panel.percent_of_parent, 1) + " % of " +
         panel.parent + ")";
     }
@@ -418,6 +441,22 @@
       document.getElementById("reasons").textContent = Array.isArray(reasons) ? reasons.join("; ") : (reasons || "");
       document.getElementById("gate-status").textContent = statusText(t) || "automatic";
       showGateProblem(t.gate_problem);
+      showButtons(t);
+    }
+    function showButtons(t) {  // accept only an automatic gate; revert only a run.yaml entry
+      const accept = document.getElementById("accept"), revert = document.getElementById("revert");
+      const entry = hasEntry(t);
+      accept.disabled = entry || !!t.figure_problem;
+      accept.title = entry ? "this tube has a run.yaml entry (" + statusText(t) + "): revert it to go back to " +
+        "the automatic gate" : t.figure_problem ? "the automatic gating failed: there is no gate to accept" : "";
+      revert.hidden = !entry;
+      revert.textContent = t.status === "excluded" ? "Include the tube again" : "Revert to the automatic gate";
+    }
+    function showGateCaption(r) {  // the gate's panel caption during a preview: the previewed count
+      const figure = figures[tube.gate_population];
+      if (!figure || !gatePanelData) return;
+      figure.caption.textContent = caption(Object.assign({}, gatePanelData, {
+        no_gate: false, count: r.monocytes, percent_of_parent: r.monocytes_pct}));
     }
     function showGateProblem(text) {  // a drawn gate of implausible share (finding drawn_gate_implausible)
       const box = document.getElementById("gate-problem");
@@ -431,8 +470,10 @@
       body.textContent = "";
       for (const r of rows) {
         const tr = el("tr");
-        const withheld = r.verdict === "withheld";
-        [r.condition, withheld ? "withheld" : fmt(r.abc), withheld ? "-" : fmt(r.fold_change, 2),
+        const withheld = r.verdict === "withheld";  // the comparison; the drug's AB/C by its own verdict (abc)
+        const noControl = withheld && (r.control_abc === null || r.control_abc === undefined);
+        const noDrug = r.abc === null || r.abc === undefined;
+        [r.condition, noDrug ? "withheld" : fmt(r.abc), noControl ? "control withheld" : withheld ? "-" : fmt(r.fold_change, 2),
          withheld ? "-" : (r.state_drug || "-"), withheld ? "-" : (r.responder === true ? "yes" : r.responder === false ? "no" : "-"),
          verdictText(r.verdict)].forEach((v) => tr.appendChild(el("td", {}, v)));
         body.appendChild(tr);
@@ -517,8 +558,10 @@
           if (seq !== previewSeq) return;
           const r = doc.result.tube;
           document.getElementById("preview-abc").textContent = r.verdict === "withheld" ? "withheld" : fmt(r.hladr_abc);
-          document.getElementById("preview-verdict").textContent = verdictText(r.verdict);
+          // "withheld" once: the AB/C says it, the verdict is not repeated
+          document.getElementById("preview-verdict").textContent = r.verdict === "withheld" ? "" : verdictText(r.verdict);
           showGateProblem(r.gate_problem);
+          showGateCaption(r);
           say("");
         } catch (error) { say(error.message, true); }
       }, 60);
@@ -564,6 +607,7 @@
       document.getElementById("preview-abc").textContent = "-";
       document.getElementById("preview-verdict").textContent = "";
       showGateProblem(tube.gate_problem);
+      if (figures[tube.gate_population] && gatePanelData) figures[tube.gate_population].caption.textContent = caption(gatePanelData);
     });
     async function act(action, body, done) {
       if (needReviewer()) return;
@@ -579,12 +623,21 @@
           if (panel.population === tube.gate_population) gatePanelData = panel;
           else drawPanel(figure.canvas, panel, {axes: true});
         }
-        if (action === "change" || !edited) {  // the gate as saved, its scale values as the server has them
+        {  // the gate as saved, its scale values as the server has them (edits not saved end with the action)
           if (doc.result.gate_edit) setOriginal(doc.result.gate_edit);
           else if (action === "change") { original.length = 0; originalScale.length = 0;
             polygon.forEach((p) => { original.push(p.slice()); originalScale.push(null); }); }
+          else setOriginal(null);  // no gate (its automatic gating fails): the panel's outline, if any
           polygon = original.map((p) => p.slice()); scales = originalScale.map((v) => v && v.slice());
-          edited = false;
+          edited = false; drawing = null;
+          document.getElementById("preview-abc").textContent = "-";
+          document.getElementById("preview-verdict").textContent = "";
+        }
+        if ("figure_problem" in doc.result) {
+          tube.figure_problem = doc.result.figure_problem;
+          const shown = document.getElementById("figure-problem");
+          if (shown) { shown.textContent = tube.figure_problem || ""; shown.hidden = !tube.figure_problem; }
+          showButtons(tube);
         }
         redraw();
         say(done);
@@ -610,14 +663,34 @@
       const text = reason();
       if (text) act("exclude", {reason: text}, "tube excluded; recorded in the audit trail");
     });
-    document.getElementById("accept").addEventListener("click", () =>
-      act("accept", {}, "automatic gate accepted; recorded in the audit trail"));
+    function unsaved() { return edited || (drawing !== null && drawing.length > 0); }
+    function leave(where) {  // unsaved edits are lost only when the reviewer says so
+      if (unsaved() && !window.confirm("Your edits of this gate are not saved. Leave and lose them?")) return;
+      edited = false; drawing = null;
+      window.location.href = where;
+    }
+    for (const link of [prevLink, nextLink, document.getElementById("back")]) {
+      link.addEventListener("click", (event) => { event.preventDefault(); leave(link.href); });
+    }
+    document.getElementById("accept").addEventListener("click", () => {
+      if (document.getElementById("accept").disabled) return;
+      if (unsaved() && !window.confirm("Your edits of this gate are not saved. Discard them and accept the " +
+                                       "automatic gate?")) return;
+      if (unsaved()) document.getElementById("reset").click();
+      act("accept", {}, "automatic gate accepted; recorded in the audit trail");
+    });
+    document.getElementById("revert").addEventListener("click", () => {
+      const text = reason();
+      if (text) act("revert", {reason: text}, tube.status === "excluded"
+        ? "tube included again with its automatic gate; run.yaml entry removed, recorded in the audit trail"
+        : "automatic gate restored; run.yaml entry removed, recorded in the audit trail");
+    });
     document.addEventListener("keydown", (event) => {
       if (event.target.closest("input, select, textarea, form")) return;
       if (event.key === "Escape" && drawing) { drawing = null; redraw(); say(""); return; }
-      if (event.key === "Escape") window.location.href = BASE;
-      else if ((event.key === "j" || event.key === "ArrowRight") && next) window.location.href = BASE + "tube/" + next.id;
-      else if ((event.key === "k" || event.key === "ArrowLeft") && prev) window.location.href = BASE + "tube/" + prev.id;
+      if (event.key === "Escape") leave(BASE);
+      else if ((event.key === "j" || event.key === "ArrowRight") && next) leave(BASE + "tube/" + next.id);
+      else if ((event.key === "k" || event.key === "ArrowLeft") && prev) leave(BASE + "tube/" + prev.id);
       else if (event.key === "a") { event.preventDefault(); document.getElementById("accept").click(); }
     });
   }
