@@ -110,14 +110,18 @@ def test_an_override_typed_after_a_signature_makes_the_approval_a_new_version(sc
         assert "Specimen_001_A1_A01.fcs" in review.stale() and review.stale() in review.notes
         assert entries(out / "audit.jsonl")[-1]["stale"] == review.stale()
         assert next(r for r in review.plate() if r["well"] == "A1")["verdict"] == "withheld"  # what Bob sees
-        review.sign("approved")
+        with pytest.raises(ReviewError, match='no current "reviewed" signature'):
+            review.sign("approved")  # the stale tables are not approved: a new version, to be reviewed first
+    assert (out / "versions" / "1" / "samples.csv").read_bytes() == signed  # the signed version kept
+    with open_review(out, reviewer="Carol") as review:
+        review.sign("reviewed")  # the new version's first signature scores it from run.yaml
         assert review.stale() == ""
-    # Bob's approval signs what score makes of run.yaml (A1 withheld), as a new version
-    assert _csv_row(out, "A1")["verdict"] == "withheld"
-    assert (out / "versions" / "1" / "samples.csv").read_bytes() == signed
+    assert _csv_row(out, "A1")["verdict"] == "withheld"  # what score makes of run.yaml
+    with open_review(out, reviewer="Bob") as review:
+        review.sign("approved")
     checks = check_signatures(out)
     assert [(c.n, c.meaning, c.status, c.holds) for c in checks] == [
-        (1, "reviewed", "superseded", True), (2, "approved", "current", True)]
+        (1, "reviewed", "superseded", True), (2, "reviewed", "current", True), (3, "approved", "current", True)]
     assert verify_review(out, jobs=1).whole
 
 
@@ -242,8 +246,11 @@ def test_a_supersede_killed_before_signatures_json_is_recorded_and_its_copy_remo
     with open_review(out, reviewer="Bob") as review:
         assert any("supersede not completed" in n for n in review.notes)
         assert "Specimen_001_A1_A01.fcs" in review.stale()  # run.yaml changed, the signed tables not re-scored
-    assert not (out / "versions" / "1").exists()
-    assert [(c.status, c.holds) for c in check_signatures(out)] == [("current", True)]
+        assert not (out / "versions" / "1").exists()  # the ended process's copy removed
+        assert [(c.status, c.holds) for c in check_signatures(out)] == [("current", True)]
+    # closing scores the change in (the review's changes reach the outputs): the signed version kept anew
+    assert (out / "versions" / "1" / "samples.csv").is_file()
+    assert [(c.status, c.holds) for c in check_signatures(out)] == [("superseded", True)]
     assert verify_review(out, jobs=1).whole
 
 

@@ -180,7 +180,7 @@ def test_entries_written_while_the_ledger_was_down_are_recorded_and_copied_again
 
 
 def test_one_session_cannot_hold_both_roles_through_the_app(scored_run):
-    """D10: Kim's session approves as "Kim", then signs "reviewed" as "Bob Jones": refused."""
+    """D10: Kim's session signs "reviewed" as "Kim", then "approved" as "Bob Jones": refused."""
     from starlette.testclient import TestClient
 
     from assaykit.review.app import create_app
@@ -191,17 +191,17 @@ def test_one_session_cannot_hold_both_roles_through_the_app(scored_run):
     with open_review(out, reviewer="Kim") as review:
         client = TestClient(create_app(review, token=token, csrf=csrf, port=8768, base=base), base_url=origin + base)
         assert client.get(f"{origin}/?token={token}", follow_redirects=False).status_code == 303
-        ok = client.post("/api/sign", content=json.dumps({"meaning": "approved", "name": "Kim"}), headers=headers)
+        ok = client.post("/api/sign", content=json.dumps({"meaning": "reviewed", "name": "Kim"}), headers=headers)
         assert ok.status_code == 200, ok.text
-        refused = client.post("/api/sign", content=json.dumps({"meaning": "reviewed", "name": "Bob Jones"}),
+        refused = client.post("/api/sign", content=json.dumps({"meaning": "approved", "name": "Bob Jones"}),
                               headers=headers)
         assert refused.status_code == 409, refused.text  # refused as a signing conflict
-        assert "Bob Jones (in Kim's session) approved this version" in refused.json()["error"]
+        assert "Bob Jones (in Kim's session) signed this version as reviewer" in refused.json()["error"]
     with open_review(out, reviewer="Bob Jones") as review:  # Bob's own session may
         client = TestClient(create_app(review, token=token, csrf=csrf, port=8768, base=base), base_url=origin + base)
         assert client.get(f"{origin}/?token={token}", follow_redirects=False).status_code == 303
-        ok = client.post("/api/sign", content=json.dumps({"meaning": "reviewed", "name": "Bob Jones"}),
+        ok = client.post("/api/sign", content=json.dumps({"meaning": "approved", "name": "Bob Jones"}),
                          headers=headers)
         assert ok.status_code == 200, ok.text
     assert [(s["meaning"], s["name"]) for s in json.loads((out / "signatures.json").read_text())["signatures"]] == \
-        [("approved", "Kim"), ("reviewed", "Bob Jones")]
+        [("reviewed", "Kim"), ("approved", "Bob Jones")]

@@ -116,7 +116,8 @@ def test_a_rescore_that_supersedes_signatures_says_so_and_verify_notes_the_unsig
     run, out = scored_run
     with open_review(out, reviewer="Ann") as review:
         review.sign("reviewed")
-        review.sign("approved", "Bob")
+    with open_review(out, reviewer="Bob") as review:
+        review.sign("approved")
     doc = __import__("yaml").safe_load((run / "run.yaml").read_text()) or {}
     doc.setdefault("thresholds", {})["normal_abc"] = 16000.0  # other outputs from the same tubes
     (run / "run.yaml").write_text(__import__("yaml").safe_dump(doc))
@@ -132,7 +133,8 @@ def test_verify_says_the_pages_miss_signatures_json_not_that_each_was_edited(sco
     _, out = scored_run
     with open_review(out, reviewer="Ann") as review:
         review.sign("reviewed")
-        review.sign("approved", "Bob")
+    with open_review(out, reviewer="Bob") as review:
+        review.sign("approved")
     path = out / "signatures.json"
     doc = json.loads(path.read_text())
     removed = doc["signatures"].pop()
