@@ -152,6 +152,16 @@ def _low_purity(purity: float | None, strategy: Strategy) -> list[Finding]:
                                             "share the gate")]
 
 
+def _drawn_readout(strategy: Strategy) -> Any:
+    """The readout population of ``strategy`` when a drawn gate (not an automatic one) gates it;
+    None otherwise."""
+    name = strategy.readout.population
+    population = next((p for p in strategy.populations if p.name == name), None)
+    if population is None or isinstance(population.gate, tuple(AUTO_METHODS.values())):
+        return None
+    return population
+
+
 def drawn_judgement(result: GatingResult, strategy: Strategy) -> DrawnJudgement | None:
     """The readout population's drawn gate (a review change, a run.yaml ``gate_overrides:``
     polygon, a FlowJo or GatingML population) judged by the default automatic monocyte gate's
@@ -170,8 +180,8 @@ def drawn_judgement(result: GatingResult, strategy: Strategy) -> DrawnJudgement 
     from .plausibility import gate_plot_dims
 
     name = strategy.readout.population
-    population = next((p for p in strategy.populations if p.name == name), None)
-    if population is None or isinstance(population.gate, tuple(AUTO_METHODS.values())):
+    population = _drawn_readout(strategy)
+    if population is None:
         return None
     dims = gate_plot_dims(population.gate)
     if len(dims) != 2 or name not in result.masks:
@@ -205,8 +215,8 @@ def drawn_gate_findings(result: GatingResult, strategy: Strategy) -> list[Findin
         The strategy ``result`` was gated with.
     """
     name = strategy.readout.population
-    population = next((p for p in strategy.populations if p.name == name), None)
-    if population is None or isinstance(population.gate, tuple(AUTO_METHODS.values())):
+    population = _drawn_readout(strategy)
+    if population is None:
         return []
     count = result.count(name)
     parent = population.parent
