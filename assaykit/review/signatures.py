@@ -477,10 +477,14 @@ def audit_anchors(out_dir: Path) -> dict[int, str]:
 
 
 def _version_entries(out_dir: Path) -> list[dict[str, Any]]:
-    """The audit entries of the current version: those after the last "supersede", and the
-    change or exclusion the review wrote just before it (the change that made the version)."""
+    """The audit entries of the current version: those after the last "supersede" that was
+    completed (one an "unfinished" entry records as not completed left the signatures current:
+    no new version), and the change or exclusion the review wrote just before it (the change that
+    made the version)."""
     docs = audit_log.entries(out_dir / audit_log.AUDIT)
-    last = max((i for i, d in enumerate(docs) if d.get("action") == "supersede"), default=-1)
+    ended = recorded_unfinished(docs)
+    last = max((i for i, d in enumerate(docs) if d.get("action") == "supersede" and ("supersede", i + 1) not in ended),
+               default=-1)
     if last > 0 and docs[last - 1].get("action") in audit_log.CHANGES:
         return docs[last - 1:]
     return docs[last + 1:]

@@ -350,3 +350,21 @@ def test_a_symlinked_output_folder_is_refused_at_open(scored_run: tuple[Path, Pa
     with pytest.raises(AssayKitError, match="symbolic link"):
         open_review(str(link) + slash, reviewer="Ann")
     assert not (out / "audit.jsonl").exists()
+
+
+def test_an_unfinished_supersede_makes_no_new_version_for_the_approver_rule(tmp_path: Path) -> None:
+    """A supersede an "unfinished" entry records as not completed left the signatures current:
+    the version's entries (who changed it, who may approve it) run on past it."""
+    from assaykit.review.signatures import _version_entries
+
+    docs = [{"action": "open", "reviewer": "Ann"}, {"action": "change", "reviewer": "Ann"},
+            {"action": "supersede", "reviewer": "Ann"}, {"action": "change", "reviewer": "Eve"},
+            {"action": "supersede", "reviewer": "Eve"},
+            {"action": "unfinished", "of": "supersede", "entry": 5, "reviewer": ""},
+            {"action": "open", "reviewer": "Eve"}]
+    (tmp_path / "audit.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    assert [d["action"] for d in _version_entries(tmp_path)] == [
+        "change", "supersede", "change", "supersede", "unfinished", "open"]  # from the completed supersede's change
+    docs[5]["entry"] = 99  # no record of it ending: the last supersede is the boundary
+    (tmp_path / "audit.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    assert [d["action"] for d in _version_entries(tmp_path)] == ["change", "supersede", "unfinished", "open"]
